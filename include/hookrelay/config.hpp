@@ -1,0 +1,129 @@
+// The configuration as parsed from YAML: plain data, validated for shape by config::load().
+// Rule conditions and templates are kept as written (with their file positions) and compiled
+// by the rules module, so every error can name file:line:column.
+#pragma once
+
+#include <hookrelay/event.hpp>
+#include <hookrelay/secret.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hookrelay {
+
+/// A position in the config file (1-based; 0 when unknown).
+struct Location {
+    int line = 0;
+    int column = 0;
+};
+
+/// One problem found in a config file. Printed as "file:line:column: message".
+struct ConfigError {
+    std::string file;
+    Location where;
+    std::string message;
+};
+
+/// "file:line:column: message" (or "file: message" without a position).
+std::string to_string(const ConfigError& error);
+
+/// The public webhook listener.
+struct ServerConfig {
+    std::string host = "0.0.0.0";
+    std::uint16_t port = 8080;  ///< 0 picks a free port (tests)
+    std::size_t body_limit = 25u * 1024 * 1024;  ///< bytes; larger bodies get 413
+    std::size_t header_limit = 64u * 1024;       ///< bytes of request line + headers
+    std::chrono::milliseconds header_timeout{10'000};  ///< to receive the full header block
+    std::chrono::milliseconds body_timeout{30'000};    ///< to receive the body after the headers
+    std::chrono::milliseconds idle_timeout{60'000};    ///< keep-alive wait for the next request
+    std::chrono::milliseconds write_timeout{10'000};   ///< to send a response
+    std::chrono::milliseconds store_timeout{5'000};    ///< for the store to accept a delivery
+    std::size_t max_connections = 1024;  ///< further connections get 503 and are closed
+    unsigned threads = 2;                ///< network threads running the one io_context
+    std::chrono::milliseconds shutdown_grace{8'000};  ///< finish in-flight requests on SIGTERM
+};
+
+/// A webhook source: one forge endpoint with its own path and secrets.
+struct SourceConfig {
+    std::string name;  ///< key under `sources:`
+    Provider provider = Provider::github;
+    std::string path;  ///< URL path, default "/hooks/<name>"
+    /// GitHub: HMAC secrets; GitLab: tokens. Any one verifies (rotation).
+    std::vector<Secret> secrets;
+    bool insecure = false;    ///< accept deliveries without any secret configured
+    bool allow_sha1 = false;  ///< GitHub: also accept legacy X-Hub-Signature (sha1)
+    Location where;
+};
+
+/// A Jenkins controller triggers are delivered to.
+struct JenkinsConfig {
+    std::string name;  ///< key under `jenkins:`
+    std::string url;   ///< base URL, ends with '/'
+    std::string user;
+    Secret api_token;
+    std::string ca_file;  ///< PEM bundle for HTTPS; empty: system CAs
+    Location where;
+};
+
+/// A pattern as written in a condition: glob, "!glob" (negation) or "re:<RE2>".
+struct PatternSpec {
+    std::string text;
+    Location where;
+};
+
+/// A condition tree as written under `when:`.
+struct ConditionSpec {
+    enum class Kind { field, all, any, not_ };
+    Kind kind = Kind::all;
+    std::string field;                  ///< Kind::field: the key as written ("branch", "payload.x")
+    std::vector<PatternSpec> patterns;  ///< Kind::field: the values as written (scalars as text)
+    std::vector<ConditionSpec> children;  ///< all/any: each child; not_: exactly one
+    Location where;
+};
+
+/// A template string with its position.
+struct TemplateSpec {
+    std::string text;
+    Location where;
+};
+
+/// What a matching rule queues.
+struct TriggerSpec {
+    std::string jenkins;  ///< name of a `jenkins:` entry
+    Location jenkins_where;
+    TemplateSpec job;  ///< '/'-separated folder path; '/' inside a rendered value stays in its segment
+    std::vector<std::pair<std::string, TemplateSpec>> parameters;  ///< in config order
+    std::optional<Secret> token;  ///< Jenkins job "Trigger builds remotely" token
+};
+
+struct RuleSpec {
+    std::string name;
+    ConditionSpec when;  ///< Kind::all of the keys under `when:` (empty: matches everything)
+    bool stop = false;   ///< when this rule matches, later rules are not evaluated
+    std::vector<TriggerSpec> triggers;  ///< `trigger:` (one map) or a list of them
+    Location where;
+};
+
+struct LogConfig {
+    std::string level = "info";  ///< trace, debug, info, warn, error, critical, off
+};
+
+struct Config {
+    std::string file;  ///< path it was read from (for error messages)
+    ServerConfig server;
+    std::string state_dir = "/var/lib/hookrelay";
+    LogConfig log;
+    std::vector<SourceConfig> sources;
+    std::vector<JenkinsConfig> jenkins;
+    std::vector<RuleSpec> rules;
+
+    const SourceConfig* find_source(std::string_view name) const noexcept;
+    const JenkinsConfig* find_jenkins(std::string_view name) const noexcept;
+};
+
+}  // namespace hookrelay

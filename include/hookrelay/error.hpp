@@ -1,0 +1,64 @@
+// Project error codes, registered as a boost::system error category so domain functions can
+// return boost::system::result<T> and callers can compare against hookrelay::errc values.
+#pragma once
+
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
+#include <type_traits>
+
+namespace hookrelay {
+
+/// Every failure a domain function (verify, parse, normalize, match, render, config) reports.
+enum class errc {
+    /// Not an error; never returned.
+    ok = 0,
+    /// The signature or token header the source requires is absent (HTTP 401).
+    signature_missing,
+    /// A signature or token is present but matches none of the configured secrets (HTTP 401).
+    signature_mismatch,
+    /// The signature header is present but not in the forge's format, e.g. no `sha256=` (401).
+    signature_malformed,
+    /// The body is not valid JSON, or not an object (HTTP 400).
+    malformed_json,
+    /// An `application/x-www-form-urlencoded` body without a usable `payload` field (HTTP 400).
+    malformed_form,
+    /// The Content-Type is neither JSON nor form-encoded (HTTP 415).
+    unsupported_media_type,
+    /// The forge's event header is missing (HTTP 400).
+    missing_event_header,
+    /// The JSON is well-formed but lacks a field the event kind requires (HTTP 400).
+    missing_field,
+    /// A template names a variable the event model does not have (config error).
+    unknown_variable,
+    /// A template variable has no value for this event and no `default` filter (render time).
+    variable_not_set,
+    /// A template is not well formed: unbalanced braces, unknown filter, bad arguments.
+    bad_template,
+    /// A glob pattern is not well formed.
+    bad_glob,
+    /// An `re:` pattern does not compile under RE2.
+    bad_regex,
+    /// A `${kind:name}` secret reference could not be resolved.
+    secret_unresolved,
+    /// The configuration is invalid; details are in the accompanying error list.
+    bad_config,
+    /// The store refused or failed to persist a delivery (HTTP 503).
+    store_unavailable,
+};
+
+/// The category for errc; name "hookrelay".
+const boost::system::error_category& error_category() noexcept;
+
+inline boost::system::error_code make_error_code(errc e) noexcept {
+    return {static_cast<int>(e), error_category()};
+}
+
+template <class T>
+using result = boost::system::result<T>;
+
+}  // namespace hookrelay
+
+namespace boost::system {
+template <>
+struct is_error_code_enum<hookrelay::errc> : std::true_type {};
+}  // namespace boost::system

@@ -1,0 +1,122 @@
+// The normalized event: one model for every forge. Ingest produces it, rules match on it,
+// templates render from it. Field names here are the names users write in rules and templates.
+#pragma once
+
+#include <boost/json/fwd.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hookrelay {
+
+/// What happened, across forges.
+enum class EventKind {
+    push,          ///< commits pushed to (or a branch created/deleted at) refs/heads/*
+    tag,           ///< a tag pushed or deleted (refs/tags/*)
+    pull_request,  ///< a GitHub pull request / GitLab merge request changed
+    release,       ///< a release was created, published, edited or deleted
+    ping,          ///< the forge testing the hook; never triggers anything
+    other,         ///< anything else (create/delete bookkeeping, workflow_run, notes, ...)
+};
+
+/// "push", "tag", "pull_request", "release", "ping", "other".
+std::string_view to_string(EventKind kind) noexcept;
+
+/// The forges hookrelay understands.
+enum class Provider { github, gitlab };
+
+/// "github", "gitlab".
+std::string_view to_string(Provider provider) noexcept;
+/// Parses "github" / "gitlab"; nullopt for anything else.
+std::optional<Provider> provider_from_string(std::string_view name) noexcept;
+
+/// The repository the event happened in (for pull requests: the target repository).
+struct Repository {
+    std::string full_name;       ///< "acme/app", GitLab nested: "group/sub/app"
+    std::string name;            ///< last path segment: "app"
+    std::string namespace_;      ///< everything before the last '/': "acme", "group/sub"
+    std::string clone_url;       ///< HTTPS clone URL
+    std::string ssh_url;         ///< SSH clone URL
+    std::string web_url;         ///< browser URL of the repository
+    std::string default_branch;  ///< may be empty when the forge does not say
+};
+
+/// Facts about a pull (GitHub) or merge (GitLab) request.
+struct PullRequest {
+    std::int64_t number = 0;        ///< the number users see (GitLab: iid)
+    std::string title;
+    std::string url;                ///< browser URL
+    std::string source_branch;      ///< head branch
+    std::string target_branch;      ///< base branch
+    std::string source_repository;  ///< full name of the head repository (a fork differs)
+    std::string source_clone_url;   ///< clone URL of the head repository
+    std::string head_sha;           ///< newest commit on the source branch
+    std::string merge_commit_sha;   ///< set once merged
+    bool merged = false;
+    bool draft = false;
+    bool from_fork = false;  ///< source repository differs from the target repository
+};
+
+/// One delivery, normalized. Empty strings mean "the forge did not say / does not apply".
+struct Event {
+    std::string source;       ///< configured source name, e.g. "github"
+    Provider provider = Provider::github;
+    std::string delivery_id;  ///< forge delivery id (GitHub X-GitHub-Delivery, GitLab Idempotency-Key)
+    EventKind kind = EventKind::other;
+    std::string forge_event;  ///< the forge's own event name: "push", "Merge Request Hook", ...
+    /// Normalized action: opened, reopened, synchronize, edited, closed, created, published, ...
+    /// GitLab merge request actions are mapped to GitHub's words (open → opened, update with new
+    /// commits → synchronize, merge → closed with merged = true). Empty for push and tag.
+    std::string action;
+    std::string forge_action;  ///< the action exactly as the forge sent it
+
+    Repository repository;
+
+    std::string ref;     ///< full ref: refs/heads/main, refs/tags/v1 (push, tag, pull request head)
+    std::string branch;  ///< short branch name (push: pushed branch; pull request: source branch)
+    std::string tag;     ///< short tag name (tag pushes and releases)
+    std::string before;  ///< sha before the push (all zeros on create)
+    std::string after;   ///< sha after the push (all zeros on delete; may be a tag object)
+    std::string commit;  ///< the commit to build (peeled for annotated tags); empty on delete
+    bool created = false;
+    bool deleted = false;
+    bool forced = false;  ///< GitHub only; other forges do not say
+
+    std::string actor;    ///< who caused it: login / username
+    std::string message;  ///< the head commit's message (release: its name)
+
+    std::vector<std::string> changed_files;  ///< added + modified + removed, de-duplicated
+    /// False when the forge truncated the commit list (GitLab > 20 commits, GitHub > 2048, or a
+    /// count that disagrees), so changed_files may be missing some paths.
+    bool changed_files_complete = true;
+
+    std::optional<PullRequest> pull_request;
+
+    /// The parsed payload as received; `payload.*` in rules and templates reads from here.
+    std::shared_ptr<const boost::json::value> payload;
+};
+
+/// The value of a field path ("branch", "repository.name", "pull_request.number",
+/// "payload.sender.login") as text: booleans "true"/"false", numbers in decimal, lists joined
+/// with ','. nullopt when the field is unset for this event (empty string, no pull request,
+/// missing payload member) or the path is not a field at all.
+std::optional<std::string> event_field(const Event& event, std::string_view path);
+
+/// Whether `path` names a field of the model (independent of any event): any of the names in
+/// event_field_names(), or any "payload.<something>" path.
+bool is_event_field(std::string_view path) noexcept;
+
+/// Every non-payload field path, in documentation order.
+const std::vector<std::string_view>& event_field_names() noexcept;
+
+/// The event as a JSON object (no payload): what `explain` prints and the daemon logs.
+boost::json::value to_json(const Event& event);
+
+/// A zero sha: non-empty and all '0' (40 or 64 characters).
+bool is_zero_sha(std::string_view sha) noexcept;
+
+}  // namespace hookrelay

@@ -1,0 +1,43 @@
+#include <hookrelay/error.hpp>
+
+#include <string>
+
+namespace hookrelay {
+namespace {
+
+class Category final : public boost::system::error_category {
+public:
+    const char* name() const noexcept override { return "hookrelay"; }
+
+    std::string message(int ev) const override {
+        switch (static_cast<errc>(ev)) {
+            case errc::ok: return "success";
+            case errc::signature_missing: return "signature or token missing";
+            case errc::signature_mismatch: return "signature or token does not match";
+            case errc::signature_malformed: return "signature header malformed";
+            case errc::malformed_json: return "body is not a JSON object";
+            case errc::malformed_form: return "form body has no JSON payload field";
+            case errc::unsupported_media_type: return "unsupported content type";
+            case errc::missing_event_header: return "event header missing";
+            case errc::missing_field: return "payload lacks a required field";
+            case errc::unknown_variable: return "unknown template variable";
+            case errc::variable_not_set: return "template variable not set for this event";
+            case errc::bad_template: return "malformed template";
+            case errc::bad_glob: return "malformed glob pattern";
+            case errc::bad_regex: return "malformed regular expression";
+            case errc::secret_unresolved: return "secret reference could not be resolved";
+            case errc::bad_config: return "invalid configuration";
+            case errc::store_unavailable: return "store unavailable";
+        }
+        return "unknown hookrelay error";
+    }
+};
+
+}  // namespace
+
+const boost::system::error_category& error_category() noexcept {
+    static const Category category;
+    return category;
+}
+
+}  // namespace hookrelay
