@@ -1,1 +1,5 @@
-int main() { return 0; }
+#include "app/app.hpp"
+
+int main(int argc, char** argv) {
+    return hookrelay::app::run_cli(argc, argv);
+}

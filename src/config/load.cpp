@@ -1,1 +1,563 @@
-namespace hookrelay {}
+#include "config/load.hpp"
+
+#include "util/suggest.hpp"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace hookrelay::config {
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+    std::uint64_t value = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || ptr == text.data()) return std::nullopt;
+    const std::string_view unit(ptr, text.data() + text.size() - ptr);
+    std::uint64_t factor = 0;
+    if (unit == "ms") factor = 1;
+    if (unit == "s") factor = 1000;
+    if (unit == "m" || unit == "min") factor = 60'000;
+    if (unit == "h") factor = 3'600'000;
+    if (unit == "d") factor = 86'400'000;
+    if (factor == 0 || value > (std::uint64_t{1} << 40)) return std::nullopt;
+    return std::chrono::milliseconds(value * factor);
+}
+
+std::optional<std::size_t> parse_size(std::string_view text) {
+    std::uint64_t value = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || ptr == text.data()) return std::nullopt;
+    const std::string_view unit(ptr, text.data() + text.size() - ptr);
+    std::uint64_t factor = 0;
+    if (unit.empty() || unit == "B") factor = 1;
+    if (unit == "KiB") factor = 1024;
+    if (unit == "MiB") factor = 1024 * 1024;
+    if (unit == "GiB") factor = 1024 * 1024 * 1024;
+    if (unit == "KB") factor = 1000;
+    if (unit == "MB") factor = 1000 * 1000;
+    if (unit == "GB") factor = 1000 * 1000 * 1000;
+    if (factor == 0 || value > (std::uint64_t{1} << 40)) return std::nullopt;
+    return static_cast<std::size_t>(value * factor);
+}
+
+namespace {
+
+using Keys = std::vector<std::string_view>;
+
+const Keys k_top_keys = {"listen", "state_dir", "log", "server", "sources", "jenkins", "rules"};
+const Keys k_server_keys = {"body_limit",   "header_limit",  "header_timeout", "body_timeout",
+                            "idle_timeout", "write_timeout", "store_timeout",  "max_connections",
+                            "threads",      "shutdown_grace"};
+const Keys k_log_keys = {"level"};
+const Keys k_source_keys = {"provider", "path",   "secret",   "secrets",
+                            "token",    "tokens", "insecure", "allow_sha1"};
+const Keys k_jenkins_keys = {"url", "user", "api_token", "ca_file"};
+const Keys k_rule_keys = {"name", "when", "stop", "trigger"};
+const Keys k_trigger_keys = {"jenkins", "job", "parameters", "token"};
+const Keys k_log_levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+Location location_of(const YAML::Node& node) {
+    const auto mark = node.Mark();
+    if (mark.is_null()) return {};
+    return {mark.line + 1, mark.column + 1};
+}
+
+// Where a scalar's text starts: one column past the opening quote of a quoted scalar
+// (yaml-cpp tags quoted scalars "!").
+Location content_location(const YAML::Node& node) {
+    auto where = location_of(node);
+    if (node.Tag() == "!" && where.line > 0) ++where.column;
+    return where;
+}
+
+std::string describe(const YAML::Node& node) {
+    switch (node.Type()) {
+        case YAML::NodeType::Map:
+            return "a map";
+        case YAML::NodeType::Sequence:
+            return "a list";
+        case YAML::NodeType::Scalar:
+            return "a scalar";
+        case YAML::NodeType::Null:
+            return "empty";
+        default:
+            return "undefined";
+    }
+}
+
+class Loader {
+  public:
+    Loader(std::string file, const LoadOptions& options) : options_(options) {
+        config_ = std::make_shared<Config>();
+        config_->file = std::move(file);
+    }
+
+    LoadResult run(const YAML::Node& root) {
+        if (!root.IsMap()) {
+            error(root, fmt::format("the config must be a map, not {}", describe(root)));
+            return finish();
+        }
+        check_keys(root, k_top_keys, "top level");
+        if (auto n = root["listen"]) listen(n);
+        if (auto n = root["state_dir"]) scalar(n, "state_dir", config_->state_dir);
+        if (auto n = root["log"]) log(n);
+        if (auto n = root["server"]) server(n);
+        if (auto n = root["sources"]) {
+            sources(n);
+        } else {
+            error(root, "no `sources:`: configure at least one webhook source");
+        }
+        if (auto n = root["jenkins"]) jenkins(n);
+        if (auto n = root["rules"]) rules(n);
+        return finish();
+    }
+
+    void error(const YAML::Node& node, std::string message) {
+        errors_.push_back({config_->file, location_of(node), std::move(message)});
+    }
+    void error_at(Location where, std::string message) {
+        errors_.push_back({config_->file, where, std::move(message)});
+    }
+
+  private:
+    LoadResult finish() {
+        LoadResult result;
+        result.errors = std::move(errors_);
+        result.config = std::move(config_);
+        return result;
+    }
+
+    bool expect_map(const YAML::Node& node, std::string_view what) {
+        if (node.IsMap()) return true;
+        error(node, fmt::format("{} must be a map, not {}", what, describe(node)));
+        return false;
+    }
+
+    void check_keys(const YAML::Node& map, const Keys& allowed, std::string_view context) {
+        for (const auto& item : map) {
+            const auto key = item.first.as<std::string>();
+            if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+                error(item.first, fmt::format("unknown key '{}' in {}{}", key, context,
+                                              did_you_mean(key, allowed)));
+            }
+        }
+    }
+
+    bool scalar(const YAML::Node& node, std::string_view what, std::string& out) {
+        if (!node.IsScalar()) {
+            error(node, fmt::format("{} must be a single value, not {}", what, describe(node)));
+            return false;
+        }
+        out = node.Scalar();
+        return true;
+    }
+
+    void boolean(const YAML::Node& node, std::string_view what, bool& out) {
+        bool value = false;
+        if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+            error(node, fmt::format("{} must be true or false", what));
+            return;
+        }
+        out = value;
+    }
+
+    void duration(const YAML::Node& node, std::string_view what, std::chrono::milliseconds& out) {
+        std::string text;
+        if (!scalar(node, what, text)) return;
+        if (auto d = parse_duration(text)) {
+            out = *d;
+        } else {
+            error(node,
+                  fmt::format("{}: '{}' is not a duration (e.g. 500ms, 10s, 5m, 1h)", what, text));
+        }
+    }
+
+    void size(const YAML::Node& node, std::string_view what, std::size_t& out) {
+        std::string text;
+        if (!scalar(node, what, text)) return;
+        if (auto s = parse_size(text); s && *s > 0) {
+            out = *s;
+        } else {
+            error(node,
+                  fmt::format("{}: '{}' is not a size (e.g. 65536, 64KiB, 25MiB)", what, text));
+        }
+    }
+
+    template <class T>
+    void positive(const YAML::Node& node, std::string_view what, T& out, T max) {
+        std::string text;
+        if (!scalar(node, what, text)) return;
+        T value{};
+        const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (ec != std::errc{} || ptr != text.data() + text.size() || value == 0 || value > max) {
+            error(node,
+                  fmt::format("{}: '{}' must be a whole number from 1 to {}", what, text, max));
+            return;
+        }
+        out = value;
+    }
+
+    Secret secret(const YAML::Node& node, std::string_view what) {
+        std::string text;
+        if (!scalar(node, what, text)) return {};
+        if (!secrets::is_reference(text)) {
+            error(node, fmt::format("{} must be a secret reference such as ${{env:NAME}}, "
+                                    "${{file:PATH}} or ${{credential:NAME}}, never the secret "
+                                    "itself",
+                                    what));
+            return {};
+        }
+        if (!options_.resolve_secrets) return Secret("unresolved");
+        std::string why;
+        auto resolved = secrets::resolve(text, options_.environment, &why);
+        if (!resolved) {
+            error(node, fmt::format("{}: {}", what, why));
+            return {};
+        }
+        return *resolved;
+    }
+
+    void listen(const YAML::Node& node) {
+        std::string text;
+        if (!scalar(node, "listen", text)) return;
+        // host:port, [v6]:port, or :port (all interfaces).
+        const auto colon = text.rfind(':');
+        std::string host = colon == std::string::npos ? "" : text.substr(0, colon);
+        const std::string port = colon == std::string::npos ? text : text.substr(colon + 1);
+        if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+            host = host.substr(1, host.size() - 2);
+        }
+        unsigned value = 0;
+        const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (colon == std::string::npos || ec != std::errc{} || ptr != port.data() + port.size() ||
+            value > 65535) {
+            error(node, fmt::format("listen: '{}' is not host:port (e.g. 0.0.0.0:8080, "
+                                    "[::]:8080, 127.0.0.1:0)",
+                                    text));
+            return;
+        }
+        config_->server.host = host.empty() ? "0.0.0.0" : host;
+        config_->server.port = static_cast<std::uint16_t>(value);
+    }
+
+    void log(const YAML::Node& node) {
+        if (!expect_map(node, "log")) return;
+        check_keys(node, k_log_keys, "log");
+        if (auto n = node["level"]) {
+            std::string level;
+            if (scalar(n, "log.level", level)) {
+                if (std::find(k_log_levels.begin(), k_log_levels.end(), level) ==
+                    k_log_levels.end()) {
+                    error(n, fmt::format("log.level: '{}' is not one of trace, debug, info, "
+                                         "warn, error, critical, off",
+                                         level));
+                } else {
+                    config_->log.level = level;
+                }
+            }
+        }
+    }
+
+    void server(const YAML::Node& node) {
+        if (!expect_map(node, "server")) return;
+        check_keys(node, k_server_keys, "server");
+        auto& s = config_->server;
+        if (auto n = node["body_limit"]) size(n, "server.body_limit", s.body_limit);
+        if (auto n = node["header_limit"]) size(n, "server.header_limit", s.header_limit);
+        if (auto n = node["header_timeout"]) duration(n, "server.header_timeout", s.header_timeout);
+        if (auto n = node["body_timeout"]) duration(n, "server.body_timeout", s.body_timeout);
+        if (auto n = node["idle_timeout"]) duration(n, "server.idle_timeout", s.idle_timeout);
+        if (auto n = node["write_timeout"]) duration(n, "server.write_timeout", s.write_timeout);
+        if (auto n = node["store_timeout"]) duration(n, "server.store_timeout", s.store_timeout);
+        if (auto n = node["shutdown_grace"]) duration(n, "server.shutdown_grace", s.shutdown_grace);
+        if (auto n = node["max_connections"]) {
+            positive<std::size_t>(n, "server.max_connections", s.max_connections, 1'000'000);
+        }
+        if (auto n = node["threads"]) positive<unsigned>(n, "server.threads", s.threads, 64);
+    }
+
+    void secret_list(const YAML::Node& node, std::string_view what, SourceConfig& source) {
+        if (node.IsSequence()) {
+            if (node.size() == 0) error(node, fmt::format("{} is an empty list", what));
+            for (const auto& item : node) {
+                if (auto s = secret(item, what); !s.empty()) source.secrets.push_back(s);
+            }
+        } else if (auto s = secret(node, what); !s.empty()) {
+            source.secrets.push_back(s);
+        }
+    }
+
+    void sources(const YAML::Node& node) {
+        if (!expect_map(node, "sources")) return;
+        if (node.size() == 0) error(node, "sources: configure at least one webhook source");
+        std::set<std::string> paths;
+        for (const auto& item : node) {
+            SourceConfig source;
+            source.name = item.first.as<std::string>();
+            source.where = location_of(item.first);
+            const auto& body = item.second;
+            const auto context = fmt::format("source '{}'", source.name);
+            if (!expect_map(body, context)) continue;
+            check_keys(body, k_source_keys, context);
+
+            std::string provider;
+            if (auto n = body["provider"]; !n) {
+                error(item.first,
+                      fmt::format("{}: `provider:` is required (github or gitlab)", context));
+            } else if (scalar(n, "provider", provider)) {
+                if (auto p = provider_from_string(provider)) {
+                    source.provider = *p;
+                } else {
+                    error(n, fmt::format("{}: unknown provider '{}' (use github or gitlab)",
+                                         context, provider));
+                }
+            }
+            const bool github = source.provider == Provider::github;
+            for (const char* key : {"secret", "secrets", "token", "tokens"}) {
+                auto n = body[key];
+                if (!n) continue;
+                const std::string_view k(key);
+                const bool is_secret_key = k.starts_with("secret");
+                if (github != is_secret_key) {
+                    error(n,
+                          fmt::format("{}: {} sources take `{}` (rotation: `{}` as a list)",
+                                      context, github ? "github" : "gitlab",
+                                      github ? "secret" : "token", github ? "secrets" : "tokens"));
+                    continue;
+                }
+                secret_list(n, fmt::format("{}.{}", context, key), source);
+            }
+            if (auto n = body["insecure"]) boolean(n, "insecure", source.insecure);
+            if (auto n = body["allow_sha1"]) {
+                boolean(n, "allow_sha1", source.allow_sha1);
+                if (!github)
+                    error(n, fmt::format("{}: allow_sha1 applies to github only", context));
+            }
+            source.path = "/hooks/" + source.name;
+            if (auto n = body["path"]) {
+                if (scalar(n, "path", source.path) &&
+                    (!source.path.starts_with('/') ||
+                     source.path.find_first_of(" ?#") != std::string::npos)) {
+                    error(n, fmt::format("{}: path '{}' must start with '/' and contain no "
+                                         "spaces, '?' or '#'",
+                                         context, source.path));
+                }
+            }
+            if (!paths.insert(source.path).second) {
+                error(item.first, fmt::format("{}: path {} is already used by another source",
+                                              context, source.path));
+            }
+            const bool has_secret_key =
+                body["secret"] || body["secrets"] || body["token"] || body["tokens"];
+            if (!has_secret_key && !source.insecure) {
+                error(item.first,
+                      fmt::format("{}: no {} configured; set one (a reference such as "
+                                  "${{env:NAME}}) or say `insecure: true` to accept unsigned "
+                                  "deliveries",
+                                  context, github ? "secret" : "token"));
+            }
+            config_->sources.push_back(std::move(source));
+        }
+    }
+
+    void jenkins(const YAML::Node& node) {
+        if (!expect_map(node, "jenkins")) return;
+        for (const auto& item : node) {
+            JenkinsConfig j;
+            j.name = item.first.as<std::string>();
+            j.where = location_of(item.first);
+            const auto& body = item.second;
+            const auto context = fmt::format("jenkins '{}'", j.name);
+            if (!expect_map(body, context)) continue;
+            check_keys(body, k_jenkins_keys, context);
+            if (auto n = body["url"]; !n) {
+                error(item.first, fmt::format("{}: `url:` is required", context));
+            } else if (scalar(n, "url", j.url)) {
+                if (!j.url.starts_with("http://") && !j.url.starts_with("https://")) {
+                    error(n, fmt::format("{}: url '{}' must start with http:// or https://",
+                                         context, j.url));
+                }
+                if (!j.url.ends_with('/')) j.url += '/';
+            }
+            if (auto n = body["user"]) scalar(n, "user", j.user);
+            if (auto n = body["api_token"]) j.api_token = secret(n, context + ".api_token");
+            if (auto n = body["ca_file"]) scalar(n, "ca_file", j.ca_file);
+            if (!j.user.empty() && !body["api_token"]) {
+                error(item.first, fmt::format("{}: `user` needs an `api_token`", context));
+            }
+            if (body["api_token"] && j.user.empty()) {
+                error(item.first, fmt::format("{}: `api_token` needs a `user`", context));
+            }
+            config_->jenkins.push_back(std::move(j));
+        }
+    }
+
+    // A `when:` map: each key is a field condition or all/any/not.
+    ConditionSpec conditions(const YAML::Node& node, std::string_view context) {
+        ConditionSpec all;
+        all.kind = ConditionSpec::Kind::all;
+        all.where = location_of(node);
+        if (node.IsNull()) return all;
+        if (!expect_map(node, context)) return all;
+        for (const auto& item : node) {
+            const auto key = item.first.as<std::string>();
+            const auto& value = item.second;
+            ConditionSpec c;
+            c.where = location_of(item.first);
+            if (key == "all" || key == "any") {
+                c.kind = key == "all" ? ConditionSpec::Kind::all : ConditionSpec::Kind::any;
+                if (!value.IsSequence() || value.size() == 0) {
+                    error(value, fmt::format("{}.{} must be a non-empty list of condition maps",
+                                             context, key));
+                    continue;
+                }
+                for (const auto& child : value) {
+                    c.children.push_back(conditions(child, fmt::format("{}.{}", context, key)));
+                }
+            } else if (key == "not") {
+                c.kind = ConditionSpec::Kind::not_;
+                c.children.push_back(conditions(value, fmt::format("{}.not", context)));
+            } else {
+                c.kind = ConditionSpec::Kind::field;
+                c.field = key;
+                auto add = [&](const YAML::Node& p) {
+                    if (!p.IsScalar()) {
+                        error(p, fmt::format("{}.{}: each value must be a single pattern, not {}",
+                                             context, key, describe(p)));
+                        return;
+                    }
+                    c.patterns.push_back({p.Scalar(), content_location(p)});
+                };
+                if (value.IsSequence()) {
+                    if (value.size() == 0) {
+                        error(value, fmt::format("{}.{} is an empty list", context, key));
+                    }
+                    for (const auto& p : value) add(p);
+                } else {
+                    add(value);
+                }
+            }
+            all.children.push_back(std::move(c));
+        }
+        return all;
+    }
+
+    TemplateSpec template_spec(const YAML::Node& node, std::string_view what) {
+        TemplateSpec t;
+        t.where = content_location(node);
+        scalar(node, what, t.text);
+        return t;
+    }
+
+    void trigger(const YAML::Node& node, RuleSpec& rule, std::string_view context) {
+        if (!expect_map(node, context)) return;
+        check_keys(node, k_trigger_keys, context);
+        TriggerSpec t;
+        if (auto n = node["jenkins"]; !n) {
+            error(node, fmt::format("{}: `jenkins:` is required", context));
+        } else {
+            scalar(n, "jenkins", t.jenkins);
+            t.jenkins_where = location_of(n);
+        }
+        if (auto n = node["job"]; !n) {
+            error(node, fmt::format("{}: `job:` is required", context));
+        } else {
+            t.job = template_spec(n, "job");
+        }
+        if (auto n = node["parameters"]) {
+            if (expect_map(n, fmt::format("{}.parameters", context))) {
+                for (const auto& p : n) {
+                    t.parameters.emplace_back(p.first.as<std::string>(),
+                                              template_spec(p.second, "parameter"));
+                }
+            }
+        }
+        if (auto n = node["token"]) t.token = secret(n, fmt::format("{}.token", context));
+        rule.triggers.push_back(std::move(t));
+    }
+
+    void rules(const YAML::Node& node) {
+        if (!node.IsSequence()) {
+            error(node, fmt::format("rules must be a list, not {}", describe(node)));
+            return;
+        }
+        std::size_t index = 0;
+        for (const auto& item : node) {
+            ++index;
+            RuleSpec rule;
+            rule.where = location_of(item);
+            if (!expect_map(item, fmt::format("rule #{}", index))) continue;
+            if (auto n = item["name"]) {
+                scalar(n, "name", rule.name);
+            } else {
+                error(item, fmt::format("rule #{}: `name:` is required", index));
+            }
+            const auto context = rule.name.empty() ? fmt::format("rule #{}", index)
+                                                   : fmt::format("rule '{}'", rule.name);
+            check_keys(item, k_rule_keys, context);
+            if (auto n = item["when"]) {
+                rule.when = conditions(n, "when");
+            } else {
+                rule.when.where = rule.where;
+            }
+            if (auto n = item["stop"]) boolean(n, "stop", rule.stop);
+            if (auto n = item["trigger"]; !n) {
+                error(item, fmt::format("{}: `trigger:` is required", context));
+            } else if (n.IsSequence()) {
+                if (n.size() == 0) error(n, fmt::format("{}: trigger list is empty", context));
+                for (const auto& t : n) trigger(t, rule, fmt::format("{}.trigger", context));
+            } else {
+                trigger(n, rule, fmt::format("{}.trigger", context));
+            }
+            config_->rules.push_back(std::move(rule));
+        }
+    }
+
+    const LoadOptions& options_;
+    std::shared_ptr<Config> config_;
+    std::vector<ConfigError> errors_;
+};
+
+}  // namespace
+
+LoadResult load_string(std::string_view yaml, const std::string& file_name,
+                       const LoadOptions& options) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(std::string(yaml));
+    } catch (const YAML::Exception& e) {
+        LoadResult result;
+        result.errors.push_back(
+            {file_name, {e.mark.line + 1, e.mark.column + 1}, "YAML syntax: " + e.msg});
+        return result;
+    }
+    try {
+        return Loader(file_name, options).run(root);
+    } catch (const YAML::Exception& e) {
+        // yaml-cpp throws on malformed nodes (e.g. a map key that is itself a map).
+        LoadResult result;
+        result.errors.push_back(
+            {file_name, {e.mark.line + 1, e.mark.column + 1}, "invalid structure: " + e.msg});
+        return result;
+    }
+}
+
+LoadResult load_file(const std::string& path, const LoadOptions& options) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        LoadResult result;
+        result.errors.push_back({path, {}, fmt::format("cannot read: {}", std::strerror(errno))});
+        return result;
+    }
+    std::ostringstream buffer;
+    buffer << in.rdbuf();
+    return load_string(buffer.str(), path, options);
+}
+
+}  // namespace hookrelay::config

@@ -1,1 +1,489 @@
-namespace hookrelay {}
+#include "rules/rules.hpp"
+
+#include "render/field_names.hpp"
+#include "render/template.hpp"
+#include "rules/pattern.hpp"
+
+#include <algorithm>
+#include <array>
+#include <exception>
+#include <map>
+#include <optional>
+#include <utility>
+
+namespace hookrelay::rules {
+namespace {
+
+using Kind = ConditionSpec::Kind;
+
+constexpr std::string_view k_paths = "paths";
+// Long values (commit messages) are cut in reasons so a reason stays one readable line.
+constexpr std::size_t k_max_shown = 60;
+
+struct Condition {
+    Kind kind = Kind::all;
+    std::string field;  // as written; the reason names it the way the admin wrote it
+    bool paths = false;
+    std::vector<Pattern> positives;
+    std::vector<Pattern> negatives;
+    std::vector<Condition> children;
+};
+
+struct Segment {
+    std::string text;
+    std::size_t offset = 0;  // in the whole job text
+};
+
+struct Trigger {
+    std::string jenkins;
+    std::string job_text;
+    std::vector<render::Template> job;
+    std::vector<std::pair<std::string, render::Template>> parameters;
+};
+
+struct Rule {
+    std::string name;
+    Condition when;
+    bool stop = false;
+    bool mentions_deleted = false;
+    std::vector<Trigger> triggers;
+};
+
+struct Verdict {
+    bool ok = true;
+    std::string reason;  // when !ok: why, in the admin's words
+};
+
+Verdict pass() {
+    return {};
+}
+Verdict fail(std::string reason) {
+    return {false, std::move(reason)};
+}
+
+std::string shown(std::string_view value) {
+    bool cut = false;
+    if (const auto nl = value.find('\n'); nl != std::string_view::npos) {
+        value = value.substr(0, nl);
+        cut = true;
+    }
+    if (value.size() > k_max_shown) {
+        value = value.substr(0, k_max_shown - 3);
+        cut = true;
+    }
+    return "'" + std::string(value) + (cut ? "...'" : "'");
+}
+
+std::string list(const std::vector<Pattern>& patterns) {
+    std::string out = "[";
+    for (const auto& p : patterns) {
+        if (out.size() > 1) out += ", ";
+        out += p.text();
+    }
+    return out + "]";
+}
+
+std::string plural(std::size_t n, std::string_view word) {
+    return std::to_string(n) + " " + std::string(word) + (n == 1 ? "" : "s");
+}
+
+const Pattern* first_match(const std::vector<Pattern>& patterns, std::string_view value) {
+    for (const auto& p : patterns) {
+        if (p.matches(value)) return &p;
+    }
+    return nullptr;
+}
+
+// The list accepts a value when a positive pattern matches (or there are none) and no negative
+// one does. Returns the failure reason, or nullopt when accepted.
+std::optional<std::string> reject(const Condition& c, std::string_view value) {
+    if (const auto* neg = first_match(c.negatives, value)) {
+        return shown(value) + " is excluded by " + neg->text();
+    }
+    if (!c.positives.empty() && first_match(c.positives, value) == nullptr) {
+        return shown(value) + " matches none of " + list(c.positives);
+    }
+    return std::nullopt;
+}
+
+Verdict check_paths(const Condition& c, const Event& event) {
+    // Only a complete list from a push to an existing branch says what changed; for anything
+    // else, building is the safe side.
+    const bool known =
+        event.kind == EventKind::push && !event.created && event.changed_files_complete;
+    if (!known) return pass();
+    for (const auto& file : event.changed_files) {
+        if (!reject(c, file)) return pass();
+    }
+    const auto n = event.changed_files.size();
+    if (n == 0) return fail("paths: the push changed no files");
+    if (n == 1) {
+        return fail("paths: the only changed file " + *reject(c, event.changed_files.front()));
+    }
+    if (c.positives.empty()) {
+        return fail("paths: all " + plural(n, "changed file") + " are excluded by " +
+                    list(c.negatives));
+    }
+    std::string reason =
+        "paths: none of " + plural(n, "changed file") + " matches " + list(c.positives);
+    if (!c.negatives.empty()) reason += " outside " + list(c.negatives);
+    return fail(std::move(reason));
+}
+
+Verdict check(const Condition& c, const Event& event) {
+    switch (c.kind) {
+        case Kind::field: {
+            if (c.paths) return check_paths(c, event);
+            const auto value = event_field(event, c.field);
+            if (!value) {
+                // With only exclusions there is nothing to exclude.
+                if (c.positives.empty()) return pass();
+                return fail(c.field + " is not set for " + render::event_phrase(event));
+            }
+            if (auto why = reject(c, *value)) return fail(c.field + ": " + *why);
+            return pass();
+        }
+        case Kind::all:
+            for (const auto& child : c.children) {
+                if (auto v = check(child, event); !v.ok) return v;
+            }
+            return pass();
+        case Kind::any: {
+            std::string first;
+            for (const auto& child : c.children) {
+                auto v = check(child, event);
+                if (v.ok) return pass();
+                if (first.empty()) first = std::move(v.reason);
+            }
+            return fail("any: none of " + plural(c.children.size(), "alternative") +
+                        " matched (first: " + first + ")");
+        }
+        case Kind::not_:
+            if (check(c.children.front(), event).ok) {
+                return fail("not: the inner condition matched");
+            }
+            return pass();
+    }
+    return fail("internal error: unknown condition kind");
+}
+
+bool mentions(const Condition& c, std::string_view field) {
+    if (c.kind == Kind::field) return c.field == field;
+    return std::any_of(c.children.begin(), c.children.end(),
+                       [&](const Condition& child) { return mentions(child, field); });
+}
+
+Location shifted(Location where, std::size_t offset) {
+    if (where.line > 0) where.column += static_cast<int>(offset);
+    return where;
+}
+
+// Splits a job path on '/' outside {{ }} (quotes inside an expression are honoured), so a '/'
+// produced by a rendered value stays inside its segment: Jenkins multibranch item names.
+std::vector<Segment> split_job(std::string_view text) {
+    std::vector<Segment> out;
+    Segment current;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        if (text.substr(i).starts_with("{{")) {
+            std::size_t j = i + 2;
+            char quote = 0;
+            while (j < text.size()) {
+                const char c = text[j];
+                if (quote != 0) {
+                    if (c == '\\' && j + 1 < text.size()) {
+                        ++j;
+                    } else if (c == quote) {
+                        quote = 0;
+                    }
+                } else if (c == '\'' || c == '"') {
+                    quote = c;
+                } else if (text.substr(j).starts_with("}}")) {
+                    j += 2;
+                    break;
+                }
+                ++j;
+            }
+            j = std::min(j, text.size());
+            current.text += text.substr(i, j - i);
+            i = j;
+            continue;
+        }
+        if (text[i] == '/') {
+            out.push_back(std::move(current));
+            current = Segment{{}, i + 1};
+        } else {
+            current.text += text[i];
+        }
+        ++i;
+    }
+    out.push_back(std::move(current));
+    return out;
+}
+
+class Compiler {
+  public:
+    Compiler(const Config& config, std::vector<ConfigError>& errors)
+        : config_(config), errors_(errors) {}
+
+    std::optional<std::vector<Rule>> run() {
+        const std::size_t before = errors_.size();
+        std::vector<Rule> rules;
+        std::map<std::string, Location, std::less<>> seen;
+        for (std::size_t i = 0; i < config_.rules.size(); ++i) {
+            const auto& spec = config_.rules[i];
+            label_ =
+                spec.name.empty() ? "rule #" + std::to_string(i + 1) : "rule '" + spec.name + "'";
+            if (spec.name.empty()) {
+                error(spec.where, label_ + " has no name");
+            } else if (const auto it = seen.find(spec.name); it != seen.end()) {
+                error(spec.where,
+                      "duplicate rule name '" + spec.name + "'" +
+                          (it->second.line > 0
+                               ? " (first defined at line " + std::to_string(it->second.line) + ")"
+                               : std::string{}));
+            } else {
+                seen.emplace(spec.name, spec.where);
+            }
+            Rule rule;
+            rule.name = spec.name;
+            rule.stop = spec.stop;
+            rule.when = condition(spec.when);
+            rule.mentions_deleted = mentions(rule.when, "deleted");
+            for (const auto& t : spec.triggers) rule.triggers.push_back(trigger(t));
+            rules.push_back(std::move(rule));
+        }
+        if (errors_.size() != before) return std::nullopt;
+        return rules;
+    }
+
+  private:
+    void error(Location where, std::string message) {
+        errors_.push_back({config_.file, where, std::move(message)});
+    }
+
+    Condition condition(const ConditionSpec& spec) {
+        Condition c;
+        c.kind = spec.kind;
+        switch (spec.kind) {
+            case Kind::field:
+                field(spec, c);
+                break;
+            case Kind::all:
+                for (const auto& child : spec.children) c.children.push_back(condition(child));
+                break;
+            case Kind::any:
+                if (spec.children.empty()) {
+                    error(spec.where, label_ + ": 'any' needs at least one condition");
+                }
+                for (const auto& child : spec.children) c.children.push_back(condition(child));
+                break;
+            case Kind::not_:
+                if (spec.children.size() != 1) {
+                    error(spec.where, label_ + ": 'not' takes exactly one condition, got " +
+                                          std::to_string(spec.children.size()));
+                }
+                for (const auto& child : spec.children) c.children.push_back(condition(child));
+                break;
+        }
+        return c;
+    }
+
+    void field(const ConditionSpec& spec, Condition& c) {
+        c.field = spec.field;
+        c.paths = spec.field == k_paths;
+        if (!c.paths && !is_event_field(spec.field)) {
+            const std::array<std::string_view, 1> extra{k_paths};
+            error(spec.where, label_ + ": unknown condition field '" + spec.field + "'" +
+                                  render::field_suggestion(spec.field, extra));
+        }
+        if (spec.patterns.empty()) {
+            error(spec.where, label_ + ": condition '" + spec.field + "' has no patterns");
+        }
+        for (const auto& p : spec.patterns) {
+            std::string why;
+            std::size_t offset = 0;
+            auto compiled = Pattern::compile(p.text, &why, &offset);
+            if (!compiled) {
+                const bool regex = compiled.error() == errc::bad_regex;
+                error(shifted(p.where, offset), label_ + ": " + spec.field + ": " +
+                                                    (regex ? "bad regex '" : "bad glob '") +
+                                                    p.text + "': " + why);
+                continue;
+            }
+            (compiled->negative() ? c.negatives : c.positives).push_back(std::move(*compiled));
+        }
+    }
+
+    std::optional<render::Template> parse_template(std::string_view text, Location where,
+                                                   std::size_t base, std::string_view what) {
+        std::string why;
+        std::size_t offset = 0;
+        auto t = render::Template::parse(text, &why, &offset);
+        if (!t) {
+            error(shifted(where, base + offset), label_ + ": " + std::string(what) + ": " + why);
+            return std::nullopt;
+        }
+        return std::move(*t);
+    }
+
+    Trigger trigger(const TriggerSpec& spec) {
+        Trigger t;
+        t.jenkins = spec.jenkins;
+        t.job_text = spec.job.text;
+        if (config_.find_jenkins(spec.jenkins) == nullptr) {
+            std::string known;
+            for (const auto& j : config_.jenkins) known += (known.empty() ? "" : ", ") + j.name;
+            error(spec.jenkins_where, label_ + ": unknown jenkins '" + spec.jenkins +
+                                          "' (known: " + (known.empty() ? "none" : known) + ")");
+        }
+        if (spec.job.text.find_first_not_of(" \t") == std::string::npos) {
+            error(spec.job.where, label_ + ": trigger has no job");
+        } else {
+            for (const auto& segment : split_job(spec.job.text)) {
+                if (segment.text.empty()) {
+                    error(shifted(spec.job.where, segment.offset),
+                          label_ + ": job '" + spec.job.text + "' has an empty path segment");
+                    continue;
+                }
+                if (auto tmpl =
+                        parse_template(segment.text, spec.job.where, segment.offset, "job")) {
+                    t.job.push_back(std::move(*tmpl));
+                }
+            }
+        }
+        std::map<std::string, bool, std::less<>> names;
+        for (const auto& [name, value] : spec.parameters) {
+            if (name.empty()) {
+                error(value.where, label_ + ": a parameter has an empty name");
+            } else if (!names.emplace(name, true).second) {
+                error(value.where, label_ + ": duplicate parameter '" + name + "'");
+            }
+            if (auto tmpl =
+                    parse_template(value.text, value.where, 0, "parameter '" + name + "'")) {
+                t.parameters.emplace_back(name, std::move(*tmpl));
+            }
+        }
+        return t;
+    }
+
+    const Config& config_;
+    std::vector<ConfigError>& errors_;
+    std::string label_;
+};
+
+Verdict guards(const Rule& rule, const Event& event) {
+    if (event.kind == EventKind::ping) return fail("ping events never trigger");
+    if (event.deleted && !rule.mentions_deleted) {
+        return fail("the ref was deleted; add `deleted: true` to the rule to match deletions");
+    }
+    return pass();
+}
+
+std::string cause(const Rule& rule, const Event& event) {
+    std::string out = "hookrelay: " + std::string(to_string(event.provider)) + " " +
+                      std::string(to_string(event.kind)) + " on " + event.repository.full_name;
+    if (event.pull_request) {
+        out += " PR #" + std::to_string(event.pull_request->number);
+    } else if (!event.ref.empty()) {
+        out += " " + event.ref;
+    } else if (!event.tag.empty()) {
+        out += " " + event.tag;
+    }
+    out += " (";
+    if (!event.delivery_id.empty()) out += "delivery " + event.delivery_id + ", ";
+    return out + "rule " + rule.name + ")";
+}
+
+void render_trigger(const Rule& rule, const Trigger& t, const Event& event, Decision& d) {
+    TriggerRequest request;
+    request.rule = rule.name;
+    request.jenkins = t.jenkins;
+    for (std::size_t i = 0; i < t.job.size(); ++i) {
+        std::string why;
+        auto segment = t.job[i].render(event, &why);
+        if (!segment) {
+            d.failures.push_back({rule.name, "job '" + t.job_text + "': " + why});
+            return;
+        }
+        if (segment->empty()) {
+            d.failures.push_back({rule.name, "job '" + t.job_text + "': segment " +
+                                                 std::to_string(i + 1) + " ('" + t.job[i].text() +
+                                                 "') rendered empty"});
+            return;
+        }
+        request.job.push_back(std::move(*segment));
+    }
+    for (const auto& [name, tmpl] : t.parameters) {
+        std::string why;
+        auto value = tmpl.render(event, &why);
+        if (!value) {
+            d.failures.push_back({rule.name, "parameter '" + name + "': " + why});
+            return;
+        }
+        request.parameters.emplace_back(name, std::move(*value));
+    }
+    request.cause = cause(rule, event);
+    d.triggers.push_back(std::move(request));
+}
+
+}  // namespace
+
+struct RuleSet::Impl {
+    std::vector<Rule> rules;
+};
+
+RuleSet::RuleSet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RuleSet::~RuleSet() = default;
+
+std::vector<std::string> Decision::matched_rules() const {
+    std::vector<std::string> out;
+    for (const auto& r : rules) {
+        if (r.matched) out.push_back(r.rule);
+    }
+    return out;
+}
+
+std::shared_ptr<const RuleSet> RuleSet::compile(const Config& config,
+                                                std::vector<ConfigError>& errors) {
+    auto rules = Compiler(config, errors).run();
+    if (!rules) return nullptr;
+    auto impl = std::make_unique<Impl>();
+    impl->rules = std::move(*rules);
+    return std::make_shared<const RuleSet>(std::move(impl));
+}
+
+Decision RuleSet::evaluate(const Event& event) const {
+    Decision d;
+    const Rule* stopped_by = nullptr;
+    for (const auto& rule : impl_->rules) {
+        RuleOutcome outcome;
+        outcome.rule = rule.name;
+        if (stopped_by != nullptr) {
+            outcome.evaluated = false;
+            outcome.reason =
+                "not evaluated: rule '" + stopped_by->name + "' matched with stop: true";
+            d.rules.push_back(std::move(outcome));
+            continue;
+        }
+        // Nothing here should throw but allocation; a failure must cost one rule, not the
+        // delivery.
+        try {
+            auto verdict = guards(rule, event);
+            if (verdict.ok) verdict = check(rule.when, event);
+            outcome.matched = verdict.ok;
+            outcome.reason = std::move(verdict.reason);
+            if (outcome.matched) {
+                for (const auto& t : rule.triggers) render_trigger(rule, t, event, d);
+                if (rule.stop) stopped_by = &rule;
+            }
+        } catch (const std::exception& e) {
+            outcome.matched = false;
+            outcome.reason = std::string("internal error: ") + e.what();
+        }
+        d.rules.push_back(std::move(outcome));
+    }
+    return d;
+}
+
+}  // namespace hookrelay::rules

@@ -1,0 +1,39 @@
+// The command-line entry points. main() only calls run_cli().
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace hookrelay::app {
+
+/// Parses the command line and runs the chosen command; returns the process exit code.
+int run_cli(int argc, char** argv);
+
+struct DaemonOptions {
+    std::string config_path;
+    std::string ready_file;  ///< written with "http=<host>:<port>" once listening (tests, scripts)
+    std::string log_level;   ///< overrides log.level when set
+};
+
+/// `hookrelay run`: serves until SIGTERM/SIGINT. Returns the exit code.
+int run_daemon(const DaemonOptions& options);
+
+/// `hookrelay check`: validates the config; prints every error to `err`. Returns the exit code.
+int run_check(const std::string& config_path, std::ostream& out, std::ostream& err);
+
+struct ExplainOptions {
+    std::string config_path;
+    std::string source;
+    std::string body_file;
+    std::vector<std::string> headers;  ///< "Name: value"
+    std::string headers_file;          ///< one "Name: value" per line
+};
+
+/// `hookrelay explain`: dry-runs one delivery through the rules and prints JSON to `out`.
+int run_explain(const ExplainOptions& options, std::ostream& out, std::ostream& err);
+
+/// Sets up spdlog on stderr at `level`.
+void setup_logging(const std::string& level);
+
+}  // namespace hookrelay::app

@@ -1,0 +1,320 @@
+#include "app/webhook.hpp"
+
+#include "ingest/ingest.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <mutex>
+
+namespace hookrelay::app {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+// Headers that carry credentials are never recorded or logged.
+bool is_secret_header(std::string_view name) {
+    for (const char* secret : {"x-hub-signature", "x-hub-signature-256", "x-gitlab-token",
+                               "authorization", "cookie", "webhook-signature"}) {
+        if (iequals(name, secret)) return true;
+    }
+    return false;
+}
+
+std::string trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return std::string(s);
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+    return s;
+}
+
+json::object rejection(std::string_view status, std::string_view reason) {
+    return json::object{{"status", status}, {"error", reason}};
+}
+
+http::Response respond(unsigned status, const json::object& body) {
+    http::Response r;
+    r.status = status;
+    r.body = json::serialize(body);
+    r.body += '\n';
+    return r;
+}
+
+std::string_view path_of(std::string_view target) {
+    return target.substr(0, target.find('?'));
+}
+
+const SourceConfig* source_for_path(const Config& config, std::string_view target) {
+    const auto path = path_of(target);
+    for (const auto& s : config.sources) {
+        if (s.path == path) return &s;
+    }
+    return nullptr;
+}
+
+// Waits for Store::submit's callback, which may run inline or on the store's own thread, for at
+// most `deadline`. The state outlives the coroutine if the store answers after the deadline.
+asio::awaitable<result<Receipt>> submit_with_deadline(Store& store, DeliveryRecord delivery,
+                                                      std::vector<TriggerRequest> triggers,
+                                                      std::chrono::milliseconds deadline) {
+    struct State {
+        explicit State(asio::any_io_executor ex) : timer(ex) {}
+        asio::steady_timer timer;
+        std::mutex mutex;
+        std::optional<result<Receipt>> outcome;
+    };
+    auto executor = co_await asio::this_coro::executor;
+    auto state = std::make_shared<State>(executor);
+    state->timer.expires_after(deadline);
+    store.submit(std::move(delivery), std::move(triggers), [state, executor](result<Receipt> r) {
+        {
+            std::lock_guard lock(state->mutex);
+            state->outcome = std::move(r);
+        }
+        // The timer belongs to the coroutine's strand: cancel it there.
+        asio::post(executor, [state] { state->timer.cancel(); });
+    });
+    {
+        std::lock_guard lock(state->mutex);
+        if (state->outcome) co_return std::move(*state->outcome);
+    }
+    co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    std::lock_guard lock(state->mutex);
+    if (state->outcome) co_return std::move(*state->outcome);
+    co_return errc::store_unavailable;
+}
+
+json::object event_summary(const Event& e) {
+    json::object o{{"delivery", e.delivery_id},
+                   {"source", e.source},
+                   {"event", to_string(e.kind)},
+                   {"repository", e.repository.full_name}};
+    if (!e.action.empty()) o["action"] = e.action;
+    if (!e.ref.empty()) o["ref"] = e.ref;
+    if (!e.commit.empty()) o["commit"] = e.commit;
+    return o;
+}
+
+}  // namespace
+
+std::string_view media_kind(Provider provider, std::string_view content_type) noexcept {
+    const auto media = lower(trim(content_type.substr(0, content_type.find(';'))));
+    if (media == "application/json") return "json";
+    // Only GitHub sends form-encoded deliveries (payload=<json>).
+    if (provider == Provider::github && media == "application/x-www-form-urlencoded") {
+        return "form";
+    }
+    return "";
+}
+
+json::object decision_json(const rules::Decision& decision) {
+    json::array rules;
+    for (const auto& r : decision.rules) {
+        json::object o{{"name", r.rule}, {"matched", r.matched}};
+        if (!r.evaluated) o["evaluated"] = false;
+        if (!r.reason.empty()) o["reason"] = r.reason;
+        rules.push_back(std::move(o));
+    }
+    json::array triggers;
+    for (const auto& t : decision.triggers) {
+        json::array segments;
+        for (const auto& s : t.job) segments.emplace_back(s);
+        json::object params;
+        for (const auto& [k, v] : t.parameters) params[k] = v;
+        triggers.push_back(json::object{{"rule", t.rule},
+                                        {"jenkins", t.jenkins},
+                                        {"job", job_display_path(t.job)},
+                                        {"job_segments", std::move(segments)},
+                                        {"parameters", std::move(params)},
+                                        {"cause", t.cause}});
+    }
+    json::array failures;
+    for (const auto& f : decision.failures) {
+        failures.push_back(json::object{{"rule", f.rule}, {"reason", f.reason}});
+    }
+    return json::object{{"rules", std::move(rules)},
+                        {"triggers", std::move(triggers)},
+                        {"failures", std::move(failures)}};
+}
+
+Prepared prepare(const Runtime& runtime, const SourceConfig& source, const HeaderMap& headers,
+                 std::string_view body, bool verify) {
+    Prepared out;
+    auto reject = [&](unsigned status, std::string reason) {
+        out.status = status;
+        out.body = rejection("rejected", reason);
+        out.log_reason = std::move(reason);
+        return out;
+    };
+    if (verify) {
+        if (auto v = ingest::verify(source, headers, body); !v) {
+            return reject(401, v.error().message());
+        }
+    }
+    const auto content_type = headers.find("Content-Type").value_or("");
+    if (media_kind(source.provider, content_type).empty()) {
+        return reject(415, fmt::format("unsupported content type '{}' for a {} source",
+                                       content_type, to_string(source.provider)));
+    }
+    auto parsed = ingest::parse_body(content_type, body);
+    if (!parsed) {
+        return reject(parsed.error() == errc::unsupported_media_type ? 415 : 400,
+                      parsed.error().message());
+    }
+    auto payload = std::make_shared<const json::value>(std::move(*parsed));
+    auto event = ingest::normalize(source, headers, std::move(payload));
+    if (!event) return reject(400, event.error().message());
+
+    if (event->kind == EventKind::ping) {
+        out.status = 200;
+        out.body = event_summary(*event);
+        out.body["status"] = "pong";
+        out.event = std::move(*event);
+        return out;
+    }
+    out.decision = runtime.rules->evaluate(*event);
+    out.event = std::move(*event);
+    out.record = true;
+    return out;
+}
+
+WebhookHandler::WebhookHandler(std::shared_ptr<const Runtime> runtime, std::shared_ptr<Store> store)
+    : runtime_(std::move(runtime)), store_(std::move(store)) {}
+
+void WebhookHandler::set_runtime(std::shared_ptr<const Runtime> runtime) noexcept {
+    runtime_.store(std::move(runtime));
+}
+
+std::shared_ptr<const Runtime> WebhookHandler::runtime() const noexcept {
+    return runtime_.load();
+}
+
+std::optional<http::Response> WebhookHandler::check_head(const http::RequestHead& head) {
+    const auto runtime = runtime_.load();
+    const auto* source = source_for_path(*runtime->config, head.target);
+    if (source == nullptr) {
+        return respond(404, rejection("rejected", fmt::format("no webhook source at {}",
+                                                              path_of(head.target))));
+    }
+    if (head.method != "POST") {
+        auto r = respond(405, rejection("rejected", "webhooks are delivered with POST"));
+        r.headers.emplace_back("Allow", "POST");
+        return r;
+    }
+    if (head.content_length && *head.content_length > runtime->config->server.body_limit) {
+        spdlog::warn("source={} remote={} rejected 413: Content-Length {} exceeds body_limit {}",
+                     source->name, head.remote, *head.content_length,
+                     runtime->config->server.body_limit);
+        return respond(413, rejection("rejected", "body exceeds the configured body_limit"));
+    }
+    const auto content_type = head.headers.find("Content-Type").value_or("");
+    if (media_kind(source->provider, content_type).empty()) {
+        return respond(
+            415, rejection("rejected", fmt::format("unsupported content type '{}' for a {} source",
+                                                   content_type, to_string(source->provider))));
+    }
+    return std::nullopt;
+}
+
+asio::awaitable<http::Response> WebhookHandler::handle(http::Request request) {
+    const auto runtime = runtime_.load();
+    const auto* source = source_for_path(*runtime->config, request.head.target);
+    if (source == nullptr) {
+        co_return respond(404, rejection("rejected", "no webhook source at this path"));
+    }
+    const auto received_at = std::chrono::system_clock::now();
+    auto prepared = prepare(*runtime, *source, request.head.headers, request.body);
+    if (!prepared.event) {
+        // The delivery id is the sender's claim here: the request was not verified.
+        spdlog::warn("delivery={} source={} remote={} rejected {}: {}",
+                     ingest::delivery_id(source->provider, request.head.headers), source->name,
+                     request.head.remote, prepared.status, prepared.log_reason);
+        co_return respond(prepared.status, prepared.body);
+    }
+    const Event& event = *prepared.event;
+    if (!prepared.record) {
+        spdlog::info("delivery={} source={} {}: ping answered", event.delivery_id, source->name,
+                     event.forge_event);
+        co_return respond(prepared.status, prepared.body);
+    }
+
+    DeliveryRecord record;
+    record.source = source->name;
+    record.provider = source->provider;
+    record.delivery_id = event.delivery_id;
+    record.kind = event.kind;
+    record.forge_event = event.forge_event;
+    record.received_at = received_at;
+    for (const auto& [name, value] : request.head.headers.fields()) {
+        if (!is_secret_header(name)) record.headers.emplace_back(name, value);
+    }
+    record.body = std::move(request.body);
+
+    const auto& decision = prepared.decision;
+    auto receipt = co_await submit_with_deadline(*store_, std::move(record), decision.triggers,
+                                                 runtime->config->server.store_timeout);
+    auto body = event_summary(event);
+    if (!receipt) {
+        spdlog::error(
+            "delivery={} source={}: store did not accept the delivery ({}); answered "
+            "503 so the forge records a failure",
+            event.delivery_id, source->name, receipt.error().message());
+        body["status"] = "unavailable";
+        body["error"] = "the relay cannot record deliveries right now";
+        co_return respond(503, body);
+    }
+    if (receipt->duplicate) {
+        spdlog::info("delivery={} source={}: duplicate delivery, nothing queued", event.delivery_id,
+                     source->name);
+        body["status"] = "duplicate";
+        co_return respond(200, body);
+    }
+
+    json::array matched;
+    for (const auto& name : decision.matched_rules()) matched.emplace_back(name);
+    json::array triggers;
+    for (std::size_t i = 0; i < decision.triggers.size(); ++i) {
+        const auto& t = decision.triggers[i];
+        triggers.push_back(json::object{{"id", receipt->trigger_ids.at(i)},
+                                        {"rule", t.rule},
+                                        {"jenkins", t.jenkins},
+                                        {"job", job_display_path(t.job)}});
+        spdlog::info("delivery={} trigger={} rule={} jenkins={} job={} queued", event.delivery_id,
+                     receipt->trigger_ids.at(i), t.rule, t.jenkins, job_display_path(t.job));
+    }
+    json::array skipped;
+    for (const auto& r : decision.rules) {
+        if (!r.matched) skipped.push_back(json::object{{"rule", r.rule}, {"reason", r.reason}});
+    }
+    json::array failures;
+    for (const auto& f : decision.failures) {
+        spdlog::warn("delivery={} rule={}: matched but its trigger could not be built: {}",
+                     event.delivery_id, f.rule, f.reason);
+        failures.push_back(json::object{{"rule", f.rule}, {"reason", f.reason}});
+    }
+    const bool accepted = !decision.triggers.empty();
+    // "not_queued": rules matched but none of their triggers could be built (see failures).
+    body["status"] = accepted ? "accepted" : (matched.empty() ? "no_match" : "not_queued");
+    body["matched_rules"] = std::move(matched);
+    body["triggers"] = std::move(triggers);
+    body["skipped"] = std::move(skipped);
+    if (!failures.empty()) body["failures"] = std::move(failures);
+    spdlog::info("delivery={} source={} event={} repository={} ref={}: {}, {} trigger(s)",
+                 event.delivery_id, source->name, to_string(event.kind), event.repository.full_name,
+                 event.ref, accepted ? "accepted" : "no rule matched", decision.triggers.size());
+    co_return respond(accepted ? 202 : 200, body);
+}
+
+}  // namespace hookrelay::app

@@ -1,0 +1,58 @@
+// The webhook pipeline: path → source, verify → parse → normalize → match → render → store,
+// and the JSON answer the forge shows in its delivery log.
+#pragma once
+
+#include <hookrelay/store.hpp>
+
+#include "app/runtime.hpp"
+#include "http/server.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace hookrelay::app {
+
+/// The outcome of everything before the store: either a final answer (rejected, ping) or an
+/// event with its decision, ready to be recorded.
+struct Prepared {
+    unsigned status = 200;     ///< final status when !record
+    boost::json::object body;  ///< response body so far
+    std::optional<Event> event;
+    rules::Decision decision;
+    bool record = false;     ///< true: hand to the store, answer from its receipt
+    std::string log_reason;  ///< for the log line when rejected
+};
+
+/// Verifies (unless `verify` is false: explain), parses, normalizes and evaluates one delivery.
+/// Pure: no I/O, thread-safe.
+Prepared prepare(const Runtime& runtime, const SourceConfig& source, const HeaderMap& headers,
+                 std::string_view body, bool verify = true);
+
+/// JSON for one rule decision: {"rules": [...], "triggers": [...], "failures": [...]}.
+boost::json::object decision_json(const rules::Decision& decision);
+
+/// The content types a provider sends: "json", "form", or "" when unsupported.
+std::string_view media_kind(Provider provider, std::string_view content_type) noexcept;
+
+/// Serves POST <source path>: the http::Handler of the public listener.
+class WebhookHandler final : public http::Handler {
+  public:
+    WebhookHandler(std::shared_ptr<const Runtime> runtime, std::shared_ptr<Store> store);
+
+    std::optional<http::Response> check_head(const http::RequestHead& head) override;
+    boost::asio::awaitable<http::Response> handle(http::Request request) override;
+
+    /// Swaps in a new runtime; requests already running keep the old one.
+    void set_runtime(std::shared_ptr<const Runtime> runtime) noexcept;
+    std::shared_ptr<const Runtime> runtime() const noexcept;
+
+  private:
+    std::atomic<std::shared_ptr<const Runtime>> runtime_;
+    std::shared_ptr<Store> store_;
+};
+
+}  // namespace hookrelay::app

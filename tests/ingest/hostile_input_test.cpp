@@ -1,0 +1,160 @@
+// Untrusted payloads: every function answers with an error or a best-effort event, never an
+// exception or a crash.
+#include "ingest/fixture.hpp"
+
+namespace hookrelay {
+namespace {
+
+using test::normalize_json;
+
+TEST(HostileInput, MissingEventHeader) {
+    const auto payload = std::make_shared<const boost::json::value>(boost::json::object{});
+    for (const auto provider : {Provider::github, Provider::gitlab}) {
+        const auto e = ingest::normalize(test::source_for(provider), HeaderMap{}, payload);
+        EXPECT_EQ(e.error(), errc::missing_event_header);
+        const auto blank = ingest::normalize(
+            test::source_for(provider), {{"X-GitHub-Event", ""}, {"X-Gitlab-Event", " "}}, payload);
+        EXPECT_EQ(blank.error(), errc::missing_event_header);
+    }
+}
+
+TEST(HostileInput, GithubEventHeaderOnGitlabSourceIsMissing) {
+    const auto payload = std::make_shared<const boost::json::value>(boost::json::object{});
+    const auto e = ingest::normalize(test::source_for(Provider::gitlab),
+                                     {{"X-GitHub-Event", "push"}}, payload);
+    EXPECT_EQ(e.error(), errc::missing_event_header);
+}
+
+TEST(HostileInput, NullOrNonObjectPayload) {
+    const HeaderMap headers{{"X-GitHub-Event", "ping"}};
+    const auto src = test::source_for(Provider::github);
+    EXPECT_EQ(ingest::normalize(src, headers, nullptr).error(), errc::missing_field);
+    EXPECT_EQ(ingest::normalize(src, headers,
+                                std::make_shared<const boost::json::value>(boost::json::array{}))
+                  .error(),
+              errc::missing_field);
+}
+
+TEST(HostileInput, PushWithoutRefOrRepository) {
+    auto payload = test::fixture_json("github", "push-branch-update");
+    payload.as_object().erase("ref");
+    EXPECT_EQ(normalize_json(Provider::github, "push", payload).error(), errc::missing_field);
+
+    payload = test::fixture_json("github", "push-branch-update");
+    payload.as_object().erase("repository");
+    EXPECT_EQ(normalize_json(Provider::github, "push", payload).error(), errc::missing_field);
+
+    auto gl = test::fixture_json("gitlab", "push-docs");
+    gl.as_object().erase("ref");
+    EXPECT_EQ(normalize_json(Provider::gitlab, "Push Hook", gl).error(), errc::missing_field);
+
+    gl = test::fixture_json("gitlab", "tag_push-docs");
+    gl.as_object().erase("project");
+    EXPECT_EQ(normalize_json(Provider::gitlab, "Tag Push Hook", gl).error(), errc::missing_field);
+}
+
+TEST(HostileInput, WrongTypesForRequiredFields) {
+    auto payload = test::fixture_json("github", "push-branch-update");
+    payload.as_object()["ref"] = 5;
+    EXPECT_EQ(normalize_json(Provider::github, "push", payload).error(), errc::missing_field);
+
+    payload = test::fixture_json("github", "push-branch-update");
+    payload.as_object()["repository"] = boost::json::array{};
+    EXPECT_EQ(normalize_json(Provider::github, "push", payload).error(), errc::missing_field);
+
+    auto gl = test::fixture_json("gitlab", "push-docs");
+    gl.as_object()["project"] = "mike/diaspora";
+    EXPECT_EQ(normalize_json(Provider::gitlab, "Push Hook", gl).error(), errc::missing_field);
+
+    auto pr = test::fixture_json("github", "pull_request-opened");
+    pr.as_object()["pull_request"] = "2";
+    EXPECT_EQ(normalize_json(Provider::github, "pull_request", pr).error(), errc::missing_field);
+
+    auto mr = test::fixture_json("gitlab", "merge_request-merged");
+    mr.at("object_attributes").as_object()["iid"] = "4";
+    EXPECT_EQ(normalize_json(Provider::gitlab, "Merge Request Hook", mr).error(),
+              errc::missing_field);
+}
+
+TEST(HostileInput, WrongTypesForOptionalFieldsGiveBestEffortEvent) {
+    auto payload = test::fixture_json("github", "push-branch-update");
+    auto& o = payload.as_object();
+    o["before"] = 1;
+    o["created"] = "yes";
+    o["commits"] = boost::json::object{};
+    o["head_commit"] = boost::json::array{1, 2};
+    o["sender"] = nullptr;
+    o["pusher"] = 3.5;
+    o["repository"].as_object()["owner"] = "x";
+    o["repository"].as_object()["full_name"] = boost::json::array{};
+    const auto e = normalize_json(Provider::github, "push", payload);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->branch, "main");
+    EXPECT_EQ(e->before, "");
+    EXPECT_FALSE(e->created);
+    EXPECT_EQ(e->commit, "366701fde727cb7a9e7f21eb88264f59f6f9b89c");  // falls back to `after`
+    EXPECT_EQ(e->message, "");
+    EXPECT_TRUE(e->changed_files.empty());
+    EXPECT_EQ(e->actor, "");
+    EXPECT_EQ(e->repository.name, "woodpecker");
+    EXPECT_EQ(e->repository.full_name, "");
+}
+
+TEST(HostileInput, CommitEntriesOfWrongShape) {
+    auto payload = test::fixture_json("gitlab", "push-docs");
+    auto& commits = payload.at("commits").as_array();
+    commits.push_back(nullptr);
+    commits.push_back("abc");
+    commits.push_back(boost::json::object{
+        {"id", 7}, {"added", boost::json::array{1, "ok.txt"}}, {"modified", "not-a-list"}});
+    payload.as_object()["total_commits_count"] = "many";
+    const auto e = normalize_json(Provider::gitlab, "Push Hook", payload);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->changed_files,
+              (std::vector<std::string>{"CHANGELOG", "app/controller/application.rb", "ok.txt"}));
+    EXPECT_TRUE(e->changed_files_complete);  // no usable count
+    EXPECT_EQ(e->message, "fixed readme\n");
+}
+
+TEST(HostileInput, EmptyObjectsForEveryEvent) {
+    const auto empty = boost::json::object{};
+    for (const auto* name : {"ping", "release", "create", "workflow_run", "unknown"}) {
+        const auto e = normalize_json(Provider::github, name, empty);
+        ASSERT_TRUE(e) << name;
+        EXPECT_EQ(e->repository.full_name, "");
+    }
+    EXPECT_EQ(normalize_json(Provider::github, "push", empty).error(), errc::missing_field);
+    EXPECT_EQ(normalize_json(Provider::github, "pull_request", empty).error(), errc::missing_field);
+    for (const auto* name : {"Release Hook", "System Hook", "Note Hook", "Pipeline Hook"}) {
+        EXPECT_TRUE(normalize_json(Provider::gitlab, name, empty)) << name;
+    }
+    EXPECT_EQ(normalize_json(Provider::gitlab, "Push Hook", empty).error(), errc::missing_field);
+    EXPECT_EQ(normalize_json(Provider::gitlab, "Merge Request Hook", empty).error(),
+              errc::missing_field);
+}
+
+TEST(HostileInput, HugeNumbersAndNegativeIds) {
+    auto pr = test::fixture_json("github", "pull_request-opened");
+    pr.at("pull_request").as_object()["number"] = 18446744073709551615ull;
+    pr.as_object()["number"] = -1;
+    EXPECT_EQ(normalize_json(Provider::github, "pull_request", pr).error(), errc::missing_field);
+}
+
+TEST(HostileInput, TruncatedFixturesNeverThrow) {
+    const std::pair<const char*, const char*> fixtures[] = {
+        {"github", "push-branch-update"},
+        {"github", "pull_request-synchronize"},
+        {"gitlab", "merge_request-merged"},
+        {"gitlab", "tag_push-annotated"},
+    };
+    for (const auto& [forge, name] : fixtures) {
+        const auto d = test::load_delivery(forge, name);
+        for (std::size_t cut = 0; cut < d.body.rfind('}'); cut += 97) {
+            const auto parsed = ingest::parse_body(d.content_type, d.body.substr(0, cut));
+            EXPECT_EQ(parsed.error(), errc::malformed_json) << name << " cut at " << cut;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace hookrelay

@@ -1,0 +1,184 @@
+// The command line: --version, check, explain, and start-up refusals, run as a user would.
+#include "support/daemon.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+namespace hookrelay::test {
+namespace {
+
+namespace json = boost::json;
+
+const std::string k_example = std::string(HOOKRELAY_SOURCE_DIR) + "/config/hookrelay.yaml";
+const std::vector<std::pair<std::string, std::string>> k_example_env = {
+    {"GITHUB_WEBHOOK_SECRET", "s1"}, {"GITLAB_WEBHOOK_TOKEN", "t1"}, {"JENKINS_API_TOKEN", "j1"}};
+
+TEST(Cli, PrintsVersion) {
+    const auto r = run_hookrelay({"--version"});
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_NE(r.out.find("hookrelay 0."), std::string::npos) << r.out;
+}
+
+TEST(Cli, ExampleConfigChecksClean) {
+    const auto r = run_hookrelay({"check", "--config", k_example}, k_example_env);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("OK (2 source(s), 1 jenkins, 3 rule(s))"), std::string::npos) << r.out;
+}
+
+TEST(Cli, CheckReportsEveryErrorWithFileLineColumn) {
+    TempDir dir;
+    const auto path = dir.write("bad.yaml", R"(listen: 0.0.0.0:8080
+sources:
+  github: {provider: github, secret: "${env:HR_TEST_SECRET}", sekret: x}
+  lab: {provider: gitlab}
+jenkins:
+  ci: {url: "ftp://jenkins/"}
+rules:
+  - name: a
+    when: {brnch: main, tag: "[unclosed"}
+    trigger: {jenkins: nope, job: "x/{{ comit }}"}
+)");
+    const auto r = run_hookrelay({"check", "--config", path}, {{"HR_TEST_SECRET", "v"}});
+    EXPECT_NE(r.exit_code, 0);
+    const auto& e = r.err;
+    EXPECT_NE(e.find(path + ":3:63: unknown key 'sekret'"), std::string::npos) << e;
+    EXPECT_NE(e.find(path + ":4:3: source 'lab': no token configured"), std::string::npos) << e;
+    EXPECT_NE(e.find(path + ":6:13: jenkins 'ci': url 'ftp://jenkins/' must start with"),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find(path + ":9:12:"), std::string::npos) << e;  // brnch
+    EXPECT_NE(e.find("did you mean 'branch'"), std::string::npos) << e;
+    EXPECT_NE(e.find(path + ":9:31:"), std::string::npos) << e;  // [unclosed
+    EXPECT_NE(e.find(path + ":10:24: rule 'a': unknown jenkins 'nope'"), std::string::npos) << e;
+    EXPECT_NE(e.find(path + ":10:41: rule 'a': job: unknown variable 'comit'"), std::string::npos)
+        << e;
+    EXPECT_NE(e.find("7 errors in"), std::string::npos) << e;
+}
+
+TEST(Cli, MissingSecretIsAConfigError) {
+    const auto r = run_hookrelay({"check", "--config", k_example},
+                                 {{"GITLAB_WEBHOOK_TOKEN", "t1"}, {"JENKINS_API_TOKEN", "j1"}});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("environment variable GITHUB_WEBHOOK_SECRET is not set"),
+              std::string::npos)
+        << r.err;
+}
+
+TEST(Cli, InlineSecretIsRefused) {
+    TempDir dir;
+    const auto path = dir.write("inline.yaml", R"(sources:
+  github: {provider: github, secret: "hunter2-inline"}
+)");
+    const auto r = run_hookrelay({"check", "--config", path});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("must be a secret reference"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("hunter2-inline"), std::string::npos) << "the secret was echoed back";
+}
+
+TEST(Cli, RunRefusesSourceWithoutSecretUnlessInsecure) {
+    TempDir dir;
+    const auto path = dir.write("c.yaml", R"(listen: 127.0.0.1:0
+sources:
+  github: {provider: github}
+)");
+    const auto refused = run_hookrelay({"run", "--config", path});
+    EXPECT_NE(refused.exit_code, 0);
+    EXPECT_NE(refused.err.find("insecure: true"), std::string::npos) << refused.err;
+
+    Daemon::Options o;
+    o.config_yaml = "listen: 127.0.0.1:0\nsources:\n  github: {provider: github, insecure: true}\n";
+    Daemon daemon(o);
+    EXPECT_NE(daemon.log().find("without verification"), std::string::npos);
+}
+
+struct ExplainCase {
+    const char* forge;
+    const char* fixture;
+    const char* event;
+    std::vector<std::string> matched;
+    const char* job;  // first trigger's job, or "" when nothing triggers
+};
+
+void PrintTo(const ExplainCase& c, std::ostream* os) {
+    *os << c.forge << "/" << c.fixture;
+}
+
+class Explain : public ::testing::TestWithParam<ExplainCase> {};
+
+TEST_P(Explain, PrintsEventAndDecision) {
+    const auto& c = GetParam();
+    const std::string base = std::string(HOOKRELAY_TEST_DATA_DIR) + "/" + c.forge + "/" + c.fixture;
+    const bool form = std::string(c.fixture).ends_with("-form");
+    const auto r =
+        run_hookrelay({"explain", "--config", k_example, "--source", c.forge, "--body",
+                       base + (form ? ".form" : ".json"), "--headers-file", base + ".headers"});
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    const auto report = json::parse(r.out).as_object();
+    EXPECT_EQ(report.at("event").at("event"), c.event) << r.out;
+    if (std::string(c.event) == "ping") {
+        EXPECT_TRUE(report.contains("decision"));
+        return;
+    }
+    std::vector<std::string> matched;
+    for (const auto& rule : report.at("rules").as_array()) {
+        if (rule.at("matched").as_bool())
+            matched.emplace_back(rule.at("name").as_string());
+        else
+            EXPECT_FALSE(rule.at("reason").as_string().empty()) << r.out;
+    }
+    EXPECT_EQ(matched, c.matched) << r.out;
+    const auto& triggers = report.at("triggers").as_array();
+    if (std::string(c.job).empty()) {
+        EXPECT_TRUE(triggers.empty()) << r.out;
+    } else {
+        ASSERT_FALSE(triggers.empty()) << r.out;
+        EXPECT_EQ(triggers.at(0).at("job"), c.job) << r.out;
+    }
+}
+
+const std::vector<std::string> k_none;
+const std::vector<std::string> k_branch = {"branch-builds"};
+const std::vector<std::string> k_pr = {"pull-requests"};
+const std::vector<std::string> k_release = {"release-tags"};
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, Explain,
+    ::testing::Values(
+        ExplainCase{"github", "create-tag", "other", k_none, ""},
+        ExplainCase{"github", "delete-tag", "other", k_none, ""},
+        ExplainCase{"github", "ping-repo-hook", "ping", k_none, ""},
+        ExplainCase{"github", "pull_request-closed-unmerged", "pull_request", k_none, ""},
+        ExplainCase{"github", "pull_request-opened", "pull_request", k_pr, "pr/hello-world"},
+        ExplainCase{"github", "pull_request-reopened", "pull_request", k_pr, "pr/hello-world"},
+        ExplainCase{"github", "pull_request-synchronize", "pull_request", k_pr, "pr/hello-world"},
+        ExplainCase{"github", "push-branch-created", "push", k_branch,
+                    "Codertocat/Hello-World/master"},
+        ExplainCase{"github", "push-branch-created-form", "push", k_branch,
+                    "Codertocat/Hello-World/master"},
+        ExplainCase{"github", "push-branch-update", "push", k_branch,
+                    "woodpecker-ci/woodpecker/main"},
+        ExplainCase{"github", "push-tag-created", "tag", k_none, ""},
+        ExplainCase{"github", "push-tag-deleted", "tag", k_none, ""},
+        ExplainCase{"github", "release-created", "release", k_none, ""},
+        ExplainCase{"github", "release-published", "release", k_none, ""},
+        ExplainCase{"github", "workflow_run-completed", "other", k_none, ""},
+        ExplainCase{"gitlab", "merge_request-merged", "pull_request", k_none, ""},
+        ExplainCase{"gitlab", "merge_request-open-docs", "pull_request", k_pr, "pr/gitlab-test"},
+        ExplainCase{"gitlab", "merge_request-update-push", "pull_request", k_pr, "pr/woodpecker"},
+        ExplainCase{"gitlab", "push-branch-deleted", "push", k_none, ""},
+        ExplainCase{"gitlab", "push-branch-update", "push", k_branch, "test/woodpecker/main"},
+        ExplainCase{"gitlab", "push-docs", "push", k_branch, "mike/diaspora/master"},
+        ExplainCase{"gitlab", "release-create", "release", k_none, ""},
+        ExplainCase{"gitlab", "release-create-docs", "release", k_none, ""},
+        ExplainCase{"gitlab", "tag_push-annotated", "tag", k_release, "release/woodpecker"},
+        ExplainCase{"gitlab", "tag_push-docs", "tag", k_release, "release/example"}),
+    [](const auto& info) {
+        std::string name = std::string(info.param.forge) + "_" + info.param.fixture;
+        for (auto& ch : name) {
+            if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+        }
+        return name;
+    });
+
+}  // namespace
+}  // namespace hookrelay::test

@@ -1,0 +1,270 @@
+// Starts the real hookrelay binary on port 0 and talks to it over loopback with real, signed
+// forge payloads from tests/data.
+#include "support/daemon.hpp"
+#include "support/http_client.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include <csignal>
+
+namespace hookrelay::test {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* k_github_secret = "it-github-secret-6b1d0f";
+constexpr const char* k_github_old_secret = "it-github-old-secret-93ac";
+constexpr const char* k_gitlab_token = "it-gitlab-token-5e27aa";
+constexpr const char* k_jenkins_token = "it-jenkins-api-token-c4f1";
+
+const char* k_config = R"(
+listen: 127.0.0.1:0
+state_dir: ./var
+log: {level: debug}
+server:
+  body_limit: 64KiB
+  header_timeout: 500ms
+  idle_timeout: 2s
+  max_connections: 8
+sources:
+  github:
+    provider: github
+    secrets: ["${env:GH_SECRET}", "${env:GH_OLD_SECRET}"]
+  gitlab:
+    provider: gitlab
+    token: "${env:GL_TOKEN}"
+jenkins:
+  ci: {url: "http://127.0.0.1:9/", user: hookrelay, api_token: "${env:JENKINS_TOKEN}"}
+rules:
+  - name: main-builds
+    when: {event: push, branch: [main, master]}
+    trigger:
+      jenkins: ci
+      job: "{{ repository.namespace }}/{{ repository.name }}/{{ branch }}"
+      parameters: {GIT_COMMIT: "{{ commit }}"}
+  - name: pr-builds
+    when: {event: pull_request, action: [opened, synchronize, reopened]}
+    trigger: {jenkins: ci, job: "pr/{{ repository.name }}", parameters: {PR: "{{ pull_request.number }}"}}
+)";
+
+Daemon::Options options(std::string config = k_config) {
+    Daemon::Options o;
+    o.config_yaml = std::move(config);
+    o.env = {{"GH_SECRET", k_github_secret},
+             {"GH_OLD_SECRET", k_github_old_secret},
+             {"GL_TOKEN", k_gitlab_token},
+             {"JENKINS_TOKEN", k_jenkins_token}};
+    return o;
+}
+
+Headers signed_github(const Fixture& f, const std::string& secret = k_github_secret) {
+    Headers h = f.headers;
+    h.emplace_back("X-Hub-Signature-256", github_signature(secret, f.body));
+    return h;
+}
+
+Headers with_gitlab_token(const Fixture& f, const std::string& token = k_gitlab_token) {
+    Headers h = f.headers;
+    h.emplace_back("X-Gitlab-Token", token);
+    return h;
+}
+
+json::object body_of(const HttpResult& r) {
+    return json::parse(r.body).as_object();
+}
+
+class DaemonTest : public ::testing::Test {
+  protected:
+    Daemon daemon{options()};
+};
+
+TEST_F(DaemonTest, SignedGithubPushIsAcceptedWithItsTrigger) {
+    const auto f = load_fixture("github", "push-branch-update");
+    const auto r = http_request(daemon.port(), "POST", "/hooks/github", signed_github(f), f.body);
+    ASSERT_EQ(r.status, 202u) << r.error << r.body;
+    const auto body = body_of(r);
+    EXPECT_EQ(body.at("status"), "accepted");
+    EXPECT_EQ(body.at("delivery"), "42d9de75-72c0-558a-b67d-00b9a0e3ec66");
+    EXPECT_EQ(body.at("matched_rules").as_array(), json::array({"main-builds"}));
+    const auto& trigger = body.at("triggers").as_array().at(0).as_object();
+    EXPECT_EQ(trigger.at("job"), "woodpecker-ci/woodpecker/main");
+    EXPECT_EQ(trigger.at("jenkins"), "ci");
+    EXPECT_FALSE(trigger.at("id").as_string().empty());
+}
+
+TEST_F(DaemonTest, RotatedSecretStillVerifies) {
+    const auto f = load_fixture("github", "push-branch-update");
+    const auto r = http_request(daemon.port(), "POST", "/hooks/github",
+                                signed_github(f, k_github_old_secret), f.body);
+    EXPECT_EQ(r.status, 202u) << r.body;
+}
+
+TEST_F(DaemonTest, FormEncodedGithubDeliveryIsAccepted) {
+    const auto f = load_fixture("github", "push-branch-created-form");
+    const auto r = http_request(daemon.port(), "POST", "/hooks/github", signed_github(f), f.body);
+    ASSERT_EQ(r.status, 202u) << r.body;
+    EXPECT_EQ(body_of(r).at("triggers").as_array().at(0).at("job"),
+              "Codertocat/Hello-World/master");
+}
+
+TEST_F(DaemonTest, BadOrMissingSignatureIs401AndQueuesNothing) {
+    const auto f = load_fixture("github", "push-branch-update");
+    const auto bad = http_request(daemon.port(), "POST", "/hooks/github",
+                                  signed_github(f, "not-the-secret"), f.body);
+    EXPECT_EQ(bad.status, 401u);
+    EXPECT_EQ(body_of(bad).at("status"), "rejected");
+    const auto missing = http_request(daemon.port(), "POST", "/hooks/github", f.headers, f.body);
+    EXPECT_EQ(missing.status, 401u);
+    // The same delivery, now properly signed, was never recorded, so it is not a duplicate.
+    const auto good =
+        http_request(daemon.port(), "POST", "/hooks/github", signed_github(f), f.body);
+    EXPECT_EQ(good.status, 202u) << good.body;
+}
+
+TEST_F(DaemonTest, RepeatedDeliveryIsDuplicateAndQueuesNothing) {
+    const auto f = load_fixture("github", "pull_request-opened");
+    const auto first =
+        http_request(daemon.port(), "POST", "/hooks/github", signed_github(f), f.body);
+    ASSERT_EQ(first.status, 202u) << first.body;
+    const auto again =
+        http_request(daemon.port(), "POST", "/hooks/github", signed_github(f), f.body);
+    EXPECT_EQ(again.status, 200u);
+    EXPECT_EQ(body_of(again).at("status"), "duplicate");
+    EXPECT_FALSE(body_of(again).contains("triggers"));
+}
+
+TEST_F(DaemonTest, PingIsAnswered200) {
+    const auto f = load_fixture("github", "ping-repo-hook");
+    const auto r = http_request(daemon.port(), "POST", "/hooks/github", signed_github(f), f.body);
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(body_of(r).at("status"), "pong");
+}
+
+TEST_F(DaemonTest, UnmatchedDeliveryIs200WithReasons) {
+    const auto f = load_fixture("github", "release-published");
+    const auto r = http_request(daemon.port(), "POST", "/hooks/github", signed_github(f), f.body);
+    ASSERT_EQ(r.status, 200u) << r.body;
+    const auto body = body_of(r);
+    EXPECT_EQ(body.at("status"), "no_match");
+    EXPECT_TRUE(body.at("triggers").as_array().empty());
+    EXPECT_EQ(body.at("skipped").as_array().size(), 2u);
+}
+
+TEST_F(DaemonTest, GitlabTokenIsChecked) {
+    const auto f = load_fixture("gitlab", "push-branch-update");
+    const auto good =
+        http_request(daemon.port(), "POST", "/hooks/gitlab", with_gitlab_token(f), f.body);
+    ASSERT_EQ(good.status, 202u) << good.body;
+    EXPECT_EQ(body_of(good).at("triggers").as_array().at(0).at("job"), "test/woodpecker/main");
+    const auto bad =
+        http_request(daemon.port(), "POST", "/hooks/gitlab",
+                     with_gitlab_token(load_fixture("gitlab", "push-docs"), "wrong"), f.body);
+    EXPECT_EQ(bad.status, 401u);
+}
+
+TEST_F(DaemonTest, GitlabMergeRequestUpdateWithNewCommitsTriggersPrBuild) {
+    const auto f = load_fixture("gitlab", "merge_request-update-push");
+    const auto r =
+        http_request(daemon.port(), "POST", "/hooks/gitlab", with_gitlab_token(f), f.body);
+    ASSERT_EQ(r.status, 202u) << r.body;
+    EXPECT_EQ(body_of(r).at("matched_rules").as_array(), json::array({"pr-builds"}));
+}
+
+TEST_F(DaemonTest, ProtocolErrorsGetTheirStatusCodes) {
+    const auto f = load_fixture("github", "push-branch-update");
+    EXPECT_EQ(
+        http_request(daemon.port(), "POST", "/hooks/nowhere", signed_github(f), f.body).status,
+        404u);
+    const auto get = http_request(daemon.port(), "GET", "/hooks/github");
+    EXPECT_EQ(get.status, 405u);
+    EXPECT_EQ(get.header("Allow"), "POST");
+    Headers text = signed_github(f);
+    for (auto& [k, v] : text) {
+        if (k == "Content-Type") v = "text/plain";
+    }
+    EXPECT_EQ(http_request(daemon.port(), "POST", "/hooks/github", text, f.body).status, 415u);
+    const std::string junk = "{\"ref\": ";
+    Headers junk_headers = f.headers;
+    junk_headers.emplace_back("X-Hub-Signature-256", github_signature(k_github_secret, junk));
+    const auto malformed = http_request(daemon.port(), "POST", "/hooks/github", junk_headers, junk);
+    EXPECT_EQ(malformed.status, 400u);
+    EXPECT_FALSE(body_of(malformed).at("error").as_string().empty());
+    const std::string big(70 * 1024, 'x');
+    EXPECT_EQ(http_request(daemon.port(), "POST", "/hooks/github", f.headers, big).status, 413u);
+}
+
+TEST_F(DaemonTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+    HttpConnection connection(daemon.port());
+    const auto f = load_fixture("github", "push-branch-update");
+    const auto first = connection.request("POST", "/hooks/github", signed_github(f), f.body);
+    EXPECT_EQ(first.status, 202u);
+    EXPECT_TRUE(first.keep_alive);
+    const auto p = load_fixture("github", "ping-repo-hook");
+    const auto second = connection.request("POST", "/hooks/github", signed_github(p), p.body);
+    EXPECT_EQ(second.status, 200u);
+}
+
+TEST_F(DaemonTest, SlowClientIsDisconnectedAfterHeaderTimeout) {
+    HttpConnection slow(daemon.port());
+    slow.send_raw("POST /hooks/github HTTP/1.1\r\nHost: x\r\n");  // never finishes the headers
+    EXPECT_TRUE(slow.closed_by_peer(std::chrono::seconds(5)));
+}
+
+TEST_F(DaemonTest, SecretsNeverReachTheLog) {
+    const auto f = load_fixture("github", "push-branch-update");
+    http_request(daemon.port(), "POST", "/hooks/github", signed_github(f), f.body);
+    http_request(daemon.port(), "POST", "/hooks/github", signed_github(f, "wrong"), f.body);
+    const auto g = load_fixture("gitlab", "push-branch-update");
+    http_request(daemon.port(), "POST", "/hooks/gitlab", with_gitlab_token(g), g.body);
+    http_request(daemon.port(), "POST", "/hooks/gitlab", with_gitlab_token(g, "wrong-token"),
+                 g.body);
+    ASSERT_EQ(daemon.stop(SIGTERM), 0);
+    const auto log = daemon.log();
+    EXPECT_NE(log.find("delivery="), std::string::npos) << log;  // the log did get written
+    for (const char* secret :
+         {k_github_secret, k_github_old_secret, k_gitlab_token, k_jenkins_token}) {
+        EXPECT_EQ(log.find(secret), std::string::npos) << "secret leaked into the log:\n" << log;
+    }
+}
+
+TEST_F(DaemonTest, SigtermStopsCleanly) {
+    EXPECT_EQ(daemon.stop(SIGTERM), 0);
+    EXPECT_NE(daemon.log().find("hookrelay stopped"), std::string::npos);
+}
+
+TEST(DaemonLimits, ConnectionsOverTheCapGet503) {
+    auto o = options();
+    o.config_yaml += "\n";  // same config, smaller cap below
+    const auto pos = o.config_yaml.find("max_connections: 8");
+    o.config_yaml.replace(pos, 18, "max_connections: 2");
+    // Keep the two idle connections open for the whole test.
+    const auto timeout = o.config_yaml.find("header_timeout: 500ms");
+    o.config_yaml.replace(timeout, 21, "header_timeout: 30s  ");
+    Daemon daemon(o);
+    HttpConnection a(daemon.port());
+    HttpConnection b(daemon.port());
+    // Both held connections are counted once the server has accepted them; the third is refused.
+    HttpResult third;
+    ASSERT_TRUE(eventually([&] {
+        third = http_request(daemon.port(), "POST", "/hooks/github", {}, "{}");
+        return third.status == 503u;
+    })) << third.status
+        << " " << third.error;
+    EXPECT_EQ(json::parse(third.body).at("error"), "too many connections");
+}
+
+TEST(DaemonStartup, PortInUseIsAClearErrorAndNonZeroExit) {
+    Daemon first(options());
+    auto o = options();
+    const auto pos = o.config_yaml.find("127.0.0.1:0");
+    o.config_yaml.replace(pos, 11, "127.0.0.1:" + std::to_string(first.port()));
+    TempDir dir;
+    const auto path = dir.write("c.yaml", o.config_yaml);
+    const auto r = run_hookrelay({"run", "--config", path}, o.env);
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("cannot listen on 127.0.0.1:"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace hookrelay::test

@@ -1,0 +1,186 @@
+#include "support/daemon.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace hookrelay::test {
+
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "hookrelay-test-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+}
+
+std::string TempDir::write(const std::string& name, const std::string& content) const {
+    const auto full = path_ + "/" + name;
+    std::ofstream(full, std::ios::binary | std::ios::trunc) << content;
+    return full;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream buffer;
+    buffer << in.rdbuf();
+    return buffer.str();
+}
+
+namespace {
+
+int spawn(const std::vector<std::string>& args,
+          const std::vector<std::pair<std::string, std::string>>& env, const std::string& out_path,
+          const std::string& err_path) {
+    std::vector<std::string> env_strings = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8"};
+    for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+    std::vector<char*> argv;
+    std::string binary = HOOKRELAY_BINARY;
+    argv.push_back(binary.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+
+    const pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        FILE* out = std::freopen(out_path.c_str(), "w", stdout);
+        FILE* err = std::freopen(err_path.c_str(), "w", stderr);
+        if (out == nullptr || err == nullptr) _exit(126);
+        execve(argv[0], argv.data(), envp.data());
+        _exit(127);
+    }
+    return pid;
+}
+
+// Waits for `pid` up to `deadline`; kills it after that. Returns the exit code or -1.
+int wait_for(int pid, std::chrono::milliseconds deadline) {
+    int status = 0;
+    const bool exited = eventually(
+        [&] {
+            const pid_t r = waitpid(pid, &status, WNOHANG);
+            return r == pid;
+        },
+        deadline);
+    if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return -1;
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return -1;
+}
+
+}  // namespace
+
+CommandResult run_hookrelay(const std::vector<std::string>& args,
+                            const std::vector<std::pair<std::string, std::string>>& env,
+                            std::chrono::seconds deadline) {
+    TempDir dir;
+    const auto out = dir.path() + "/stdout";
+    const auto err = dir.path() + "/stderr";
+    const int pid = spawn(args, env, out, err);
+    CommandResult result;
+    result.exit_code = wait_for(pid, deadline);
+    result.out = read_file(out);
+    result.err = read_file(err);
+    return result;
+}
+
+Daemon::Daemon(Options options) {
+    const auto config = dir_.write("hookrelay.yaml", options.config_yaml);
+    const auto ready = dir_.path() + "/ready";
+    std::vector<std::string> args = {"run", "--config", config, "--ready-file", ready};
+    for (auto& a : options.extra_args) args.push_back(a);
+    pid_ = spawn(args, options.env, dir_.path() + "/stdout", dir_.path() + "/stderr");
+    const bool started = eventually(
+        [&] {
+            const auto text = read_file(ready);
+            if (text.find('\n') == std::string::npos) return !running();
+            port_ = static_cast<std::uint16_t>(std::stoi(text.substr(text.rfind(':') + 1)));
+            return true;
+        },
+        options.start_deadline);
+    if (!started || port_ == 0) {
+        const auto log_text = log();
+        stop(SIGKILL);
+        throw std::runtime_error("hookrelay did not start:\n" + log_text);
+    }
+}
+
+Daemon::~Daemon() {
+    if (pid_ > 0) stop(SIGTERM);
+}
+
+std::string Daemon::log() const {
+    return read_file(dir_.path() + "/stderr");
+}
+
+bool Daemon::running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    const pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        pid_ = -1;
+        return false;
+    }
+    return true;
+}
+
+int Daemon::stop(int signal, std::chrono::seconds deadline) {
+    if (pid_ <= 0) return exit_code_;
+    kill(pid_, signal);
+    exit_code_ = wait_for(pid_, deadline);
+    pid_ = -1;
+    return exit_code_;
+}
+
+Fixture load_fixture(const std::string& forge, const std::string& name) {
+    const std::string base = std::string(HOOKRELAY_TEST_DATA_DIR) + "/" + forge + "/" + name;
+    Fixture f;
+    f.body = read_file(fs::exists(base + ".json") ? base + ".json" : base + ".form");
+    if (f.body.empty()) throw std::runtime_error("fixture not found: " + base);
+    std::istringstream lines(read_file(base + ".headers"));
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        const auto colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        auto value = line.substr(colon + 1);
+        while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+        f.headers.emplace_back(line.substr(0, colon), value);
+    }
+    return f;
+}
+
+std::string github_signature(const std::string& secret, const std::string& body) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+         reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out = "sha256=";
+    for (unsigned i = 0; i < len; ++i) {
+        out += hex[mac[i] >> 4];
+        out += hex[mac[i] & 0xf];
+    }
+    return out;
+}
+
+}  // namespace hookrelay::test
