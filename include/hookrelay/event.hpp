@@ -76,7 +76,9 @@ struct Event {
 
     Repository repository;
 
-    std::string ref;     ///< full ref: refs/heads/main, refs/tags/v1 (push, tag, pull request head)
+    /// Full ref: refs/heads/main, refs/tags/v1; pull requests: refs/pull/<n>/head (GitHub),
+    /// refs/merge-requests/<iid>/head (GitLab), both fetchable from repository.clone_url.
+    std::string ref;
     std::string branch;  ///< short branch name (push: pushed branch; pull request: source branch)
     std::string tag;     ///< short tag name (tag pushes and releases)
     std::string before;  ///< sha before the push (all zeros on create)

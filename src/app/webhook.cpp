@@ -52,6 +52,11 @@ http::Response respond(unsigned status, const json::object& body) {
     return r;
 }
 
+// At most this many log lines about rejected requests per window; the rest are counted and the
+// count is logged with the next line that goes through.
+constexpr std::size_t k_rejection_log_burst = 20;
+constexpr std::chrono::milliseconds k_rejection_log_window{10'000};
+
 std::string_view path_of(std::string_view target) {
     return target.substr(0, target.find('?'));
 }
@@ -191,7 +196,9 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
 }
 
 WebhookHandler::WebhookHandler(std::shared_ptr<const Runtime> runtime, std::shared_ptr<Store> store)
-    : runtime_(std::move(runtime)), store_(std::move(store)) {}
+    : runtime_(std::move(runtime)),
+      store_(std::move(store)),
+      rejection_log_(k_rejection_log_burst, k_rejection_log_window) {}
 
 void WebhookHandler::set_runtime(std::shared_ptr<const Runtime> runtime) noexcept {
     runtime_.store(std::move(runtime));
@@ -214,9 +221,12 @@ std::optional<http::Response> WebhookHandler::check_head(const http::RequestHead
         return r;
     }
     if (head.content_length && *head.content_length > runtime->config->server.body_limit) {
-        spdlog::warn("source={} remote={} rejected 413: Content-Length {} exceeds body_limit {}",
-                     source->name, head.remote, *head.content_length,
-                     runtime->config->server.body_limit);
+        if (rejection_log_.allow()) {
+            spdlog::warn(
+                "source={} remote={} rejected 413: Content-Length {} exceeds body_limit {}",
+                source->name, head.remote, *head.content_length,
+                runtime->config->server.body_limit);
+        }
         return respond(413, rejection("rejected", "body exceeds the configured body_limit"));
     }
     const auto content_type = head.headers.find("Content-Type").value_or("");
@@ -238,9 +248,14 @@ asio::awaitable<http::Response> WebhookHandler::handle(http::Request request) {
     auto prepared = prepare(*runtime, *source, request.head.headers, request.body);
     if (!prepared.event) {
         // The delivery id is the sender's claim here: the request was not verified.
-        spdlog::warn("delivery={} source={} remote={} rejected {}: {}",
-                     ingest::delivery_id(source->provider, request.head.headers), source->name,
-                     request.head.remote, prepared.status, prepared.log_reason);
+        if (std::size_t suppressed = 0; rejection_log_.allow(&suppressed)) {
+            spdlog::warn("delivery={} source={} remote={} rejected {}: {}{}",
+                         ingest::delivery_id(source->provider, request.head.headers), source->name,
+                         request.head.remote, prepared.status, prepared.log_reason,
+                         suppressed == 0
+                             ? std::string()
+                             : fmt::format(" ({} similar lines suppressed)", suppressed));
+        }
         co_return respond(prepared.status, prepared.body);
     }
     const Event& event = *prepared.event;

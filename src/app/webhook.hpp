@@ -6,6 +6,7 @@
 
 #include "app/runtime.hpp"
 #include "http/server.hpp"
+#include "util/rate_limit.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -53,6 +54,7 @@ class WebhookHandler final : public http::Handler {
   private:
     std::atomic<std::shared_ptr<const Runtime>> runtime_;
     std::shared_ptr<Store> store_;
+    RateLimit rejection_log_;  // rejected (untrusted) requests: bounded log volume
 };
 
 }  // namespace hookrelay::app

@@ -119,7 +119,7 @@ TEST(GitlabNormalize, MergeRequestOpened) {
     EXPECT_EQ(e.forge_action, "open");
     EXPECT_EQ(e.actor, "user1");
     EXPECT_EQ(e.branch, "ms-viewport");
-    EXPECT_EQ(e.ref, "refs/heads/ms-viewport");
+    EXPECT_EQ(e.ref, "refs/merge-requests/1/head");
     EXPECT_EQ(e.commit, "da1560886d4f094c3e6c9ef40349f7d38b5d27d7");
     // The target repository is the top-level project.
     EXPECT_EQ(e.repository.full_name, "gitlabhq/gitlab-test");

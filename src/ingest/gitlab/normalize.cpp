@@ -146,7 +146,9 @@ result<void> normalize_merge_request(const json::value& root, Event& event) {
     }
 
     event.branch = facts.source_branch;
-    if (!event.branch.empty()) event.ref = "refs/heads/" + event.branch;
+    // refs/merge-requests/<iid>/head lives in the target project, so it can be fetched from
+    // repository.clone_url even when the source branch is in a fork (GitHub: refs/pull/<n>/head).
+    event.ref = "refs/merge-requests/" + std::to_string(facts.number) + "/head";
     event.commit = facts.head_sha;
     if (!oldrev.empty()) {
         event.before = oldrev;
