@@ -5,6 +5,7 @@
 #
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh --runtime  only the shared libraries the daemon needs at run time
+#   scripts/install-deps.sh --bench    the whole-daemon load benchmark's tools (bench/load/run.sh)
 set -euo pipefail
 
 build_pkgs=(
@@ -20,8 +21,11 @@ runtime_pkgs=(
   libsqlite3-0 ca-certificates
 )
 
+bench_pkgs=(wrk nginx-light webhook procps curl openssl)
+
 pkgs=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--runtime" ]]; then pkgs=("${runtime_pkgs[@]}"); fi
+if [[ "${1:-}" == "--bench" ]]; then pkgs=("${build_pkgs[@]}" "${bench_pkgs[@]}"); fi
 
 missing=()
 for p in "${pkgs[@]}"; do

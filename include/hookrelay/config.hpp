@@ -60,6 +60,14 @@ struct SourceConfig {
     Location where;
 };
 
+/// Exponential backoff with full jitter: attempt n waits a random time in
+/// [0, min(max_delay, initial * 2^n)]; a trigger older than max_age goes dead.
+struct RetryPolicy {
+    std::chrono::milliseconds initial{1'000};
+    std::chrono::milliseconds max_delay{300'000};
+    std::chrono::milliseconds max_age{86'400'000};
+};
+
 /// A Jenkins controller triggers are delivered to.
 struct JenkinsConfig {
     std::string name;  ///< key under `jenkins:`
@@ -67,7 +75,28 @@ struct JenkinsConfig {
     std::string user;
     Secret api_token;
     std::string ca_file;  ///< PEM bundle for HTTPS; empty: system CAs
+    std::chrono::milliseconds connect_timeout{5'000};  ///< resolve + TCP connect + TLS handshake
+    std::chrono::milliseconds io_timeout{10'000};       ///< each write and each read
+    std::chrono::milliseconds request_timeout{30'000};  ///< one whole request, all phases
+    unsigned max_in_flight = 4;  ///< concurrent requests to this Jenkins
+    RetryPolicy retry;           ///< default for triggers to this Jenkins (rules may override)
+    std::chrono::milliseconds probe_initial{1'000};  ///< first probe delay while held (down)
+    std::chrono::milliseconds probe_max{30'000};     ///< probe backoff cap
     Location where;
+};
+
+/// The durable store.
+struct StoreConfig {
+    bool keep_body = true;  ///< store raw bodies (needed to redeliver); false: a SHA-256 only
+    std::chrono::milliseconds retention{7 * 86'400'000LL};  ///< finished records kept this long
+    std::chrono::milliseconds prune_interval{3'600'000};    ///< how often to prune
+    std::size_t max_batch = 512;  ///< deliveries per transaction (group commit)
+};
+
+/// The dispatcher that delivers stored triggers.
+struct DispatchConfig {
+    unsigned max_in_flight = 32;  ///< requests in flight over all Jenkins
+    std::chrono::milliseconds poll_interval{1'000};  ///< safety-net poll for due triggers
 };
 
 /// A pattern as written in a condition: glob, "!glob" (negation) or "re:<RE2>".
@@ -103,6 +132,7 @@ struct TriggerSpec {
 
 struct RuleSpec {
     std::string name;
+    std::optional<RetryPolicy> retry;  ///< overrides the Jenkins entry's retry policy
     ConditionSpec when;  ///< Kind::all of the keys under `when:` (empty: matches everything)
     bool stop = false;   ///< when this rule matches, later rules are not evaluated
     std::vector<TriggerSpec> triggers;  ///< `trigger:` (one map) or a list of them
@@ -118,6 +148,8 @@ struct Config {
     ServerConfig server;
     std::string state_dir = "/var/lib/hookrelay";
     LogConfig log;
+    StoreConfig store;
+    DispatchConfig dispatch;
     std::vector<SourceConfig> sources;
     std::vector<JenkinsConfig> jenkins;
     std::vector<RuleSpec> rules;

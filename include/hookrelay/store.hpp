@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,6 +47,49 @@ struct Receipt {
     std::vector<std::string> trigger_ids;  ///< one per submitted trigger, same order
 };
 
+/// Where a trigger is in its life. pending → delivered | dead; retrying waits for a due time.
+enum class TriggerState { pending, retrying, delivered, dead };
+
+/// "pending", "retrying", "delivered", "dead".
+std::string_view to_string(TriggerState state) noexcept;
+/// The inverse of to_string; nullopt for anything else.
+std::optional<TriggerState> trigger_state_from_string(std::string_view text) noexcept;
+
+/// One try at delivering a trigger to Jenkins, as recorded in its history.
+struct Attempt {
+    std::chrono::system_clock::time_point at;
+    int http_status = 0;  ///< 0 when no HTTP response arrived (refused, reset, timeout)
+    std::string outcome;  ///< short text: "queued", "merged into queued item", "HTTP 404", ...
+    std::chrono::milliseconds duration{0};
+    std::string queue_url;  ///< Jenkins queue item URL (Location), when Jenkins gave one
+    /// False when the attempt did not count against the trigger's retry budget (Jenkins was
+    /// unreachable or restarting: the whole Jenkins is held instead).
+    bool counted = true;
+};
+
+/// A trigger as the store holds it.
+struct StoredTrigger {
+    std::string id;
+    std::string source;       ///< of its delivery
+    std::string delivery_id;  ///< forge delivery id of its delivery
+    TriggerRequest request;
+    TriggerState state = TriggerState::pending;
+    int attempts = 0;  ///< counted attempts so far
+    std::chrono::system_clock::time_point created_at;
+    std::chrono::system_clock::time_point next_attempt_at;  ///< due time (pending/retrying)
+    std::string last_outcome;
+    std::string queue_url;
+};
+
+/// What the dispatcher records after an attempt.
+struct TriggerUpdate {
+    std::string id;
+    TriggerState state = TriggerState::pending;
+    std::chrono::system_clock::time_point next_attempt_at;  ///< for pending / retrying
+    Attempt attempt;  ///< appended to the history; attempts += 1 when attempt.counted
+    std::string last_outcome;  ///< e.g. the reason a trigger went dead
+};
+
 /// Persists deliveries and their triggers. Implementations own their threads; submit() never
 /// blocks the caller for I/O and may be called from any thread concurrently.
 class Store {
@@ -59,6 +103,29 @@ public:
     /// from any thread, with a Receipt, or errc::store_unavailable when nothing was recorded.
     virtual void submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
                         SubmitHandler done) = 0;
+
+    using DueHandler = std::function<void(result<std::vector<StoredTrigger>>)>;
+    using UpdateHandler = std::function<void(result<void>)>;
+
+    /// Up to `limit` triggers for Jenkins `jenkins` in state pending or retrying whose
+    /// next_attempt_at <= `now`, oldest due first, skipping the ids in `exclude` (in flight).
+    /// Calls `done` exactly once, from any thread.
+    virtual void due(std::string jenkins, std::chrono::system_clock::time_point now,
+                     std::size_t limit, std::vector<std::string> exclude, DueHandler done) = 0;
+
+    /// Applies one update (state, due time, history). Calls `done` exactly once, from any thread.
+    virtual void update(TriggerUpdate update, UpdateHandler done) = 0;
+
+    /// The earliest next_attempt_at among pending/retrying triggers of `jenkins`, or nullopt
+    /// when it has none. Blocking-free like the rest: `done` gets the answer.
+    virtual void next_due(std::string jenkins,
+                          std::function<void(result<std::optional<
+                                                 std::chrono::system_clock::time_point>>)>
+                              done) = 0;
+
+    /// Registers a callback run (from any thread) after triggers were committed, so the
+    /// dispatcher can wake up at once instead of waiting for its next poll.
+    virtual void on_committed(std::function<void()> callback) = 0;
 
     /// Short name for logs: "memory", "sqlite".
     virtual std::string_view kind() const noexcept = 0;

@@ -2,7 +2,9 @@
 #include "app/runtime.hpp"
 #include "app/webhook.hpp"
 #include "http/server.hpp"
-#include "store/memory_store.hpp"
+#include "dispatch/dispatcher.hpp"
+#include "jenkins/client.hpp"
+#include "store/sqlite_store.hpp"
 
 #include <hookrelay/version.hpp>
 
@@ -43,16 +45,19 @@ http::ServerOptions server_options(const ServerConfig& s) {
     return o;
 }
 
-// SIGTERM/SIGINT: stop accepting, let requests in flight finish within shutdown_grace, then stop.
+// SIGTERM/SIGINT: stop accepting, let webhook requests and Jenkins requests in flight finish
+// within shutdown_grace, then stop. Undelivered triggers stay in the store.
 asio::awaitable<void> wait_for_shutdown(asio::io_context& ioc, http::Server& server,
+                                        std::shared_ptr<dispatch::Dispatcher> dispatcher,
                                         std::chrono::milliseconds grace) {
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     auto [ec, signal] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;
     spdlog::info("received {}; no longer accepting, finishing {} open connection(s) within {} ms",
                  signal == SIGINT ? "SIGINT" : "SIGTERM", server.connections(), grace.count());
-    server.stop();
     const auto deadline = std::chrono::steady_clock::now() + grace;
+    server.stop();
+    co_await dispatcher->stop(grace);
     asio::steady_timer timer(ioc);
     while (server.connections() > 0 && std::chrono::steady_clock::now() < deadline) {
         timer.expires_after(k_drain_poll_interval);
@@ -79,12 +84,32 @@ int run_daemon(const DaemonOptions& options) {
     const auto& config = *runtime->config;
     setup_logging(options.log_level.empty() ? config.log.level : options.log_level);
 
-    auto store = std::make_shared<store::MemoryStore>();
-    spdlog::warn(
-        "store: in-memory stand-in; deliveries are deduplicated and recorded in memory "
-        "only, are lost on restart, and no trigger is sent to Jenkins yet");
+    std::string why;
+    auto opened = store::SqliteStore::open(config.state_dir, config.store, &why);
+    if (!opened) {
+        spdlog::critical("cannot open the store: {}", why);
+        return 1;
+    }
+    std::shared_ptr<store::SqliteStore> store = std::move(*opened);
+    store->on_error([](std::string_view what) { spdlog::error("store: {}", what); });
 
     asio::io_context ioc(static_cast<int>(config.server.threads));
+    auto dispatcher = std::make_shared<dispatch::Dispatcher>(
+        ioc.get_executor(), store, config.dispatch, config.server.store_timeout);
+    std::vector<dispatch::Dispatcher::Target> targets;
+    for (const auto& j : config.jenkins) {
+        auto client = jenkins::make_client(ioc.get_executor(), j, &why);
+        if (!client) {
+            spdlog::critical("jenkins {}: {}", j.name, why);
+            return 1;
+        }
+        targets.push_back({j, std::move(*client)});
+    }
+    dispatcher->configure(runtime->config, std::move(targets));
+    store->on_committed([weak = std::weak_ptr(dispatcher)] {
+        if (auto d = weak.lock()) d->wake();
+    });
+
     auto handler = std::make_shared<WebhookHandler>(runtime, store);
     http::Server server(ioc, server_options(config.server), handler);
     auto port = server.listen();
@@ -94,9 +119,11 @@ int run_daemon(const DaemonOptions& options) {
         return 1;
     }
     server.start();
-    spdlog::info("hookrelay {} listening on {}:{} ({} source(s), {} rule(s), store: {})",
+    dispatcher->start();
+    spdlog::info("hookrelay {} listening on {}:{} ({} source(s), {} rule(s), {} jenkins; store: "
+                 "{} in {})",
                  HOOKRELAY_VERSION, config.server.host, *port, config.sources.size(),
-                 config.rules.size(), store->kind());
+                 config.rules.size(), config.jenkins.size(), store->kind(), config.state_dir);
     for (const auto& s : config.sources) {
         spdlog::info("source {} ({}) at POST {}{}", s.name, to_string(s.provider), s.path,
                      s.secrets.empty() ? " without verification (insecure: true)" : "");
@@ -106,7 +133,7 @@ int run_daemon(const DaemonOptions& options) {
         ready << "http=" << config.server.host << ':' << *port << '\n';
     }
 
-    asio::co_spawn(ioc, wait_for_shutdown(ioc, server, config.server.shutdown_grace),
+    asio::co_spawn(ioc, wait_for_shutdown(ioc, server, dispatcher, config.server.shutdown_grace),
                    asio::detached);
     std::vector<std::thread> threads;
     for (unsigned i = 1; i < config.server.threads; ++i)

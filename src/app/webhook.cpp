@@ -1,6 +1,7 @@
 #include "app/webhook.hpp"
 
 #include "ingest/ingest.hpp"
+#include "util/bridge.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -69,36 +70,16 @@ const SourceConfig* source_for_path(const Config& config, std::string_view targe
     return nullptr;
 }
 
-// Waits for Store::submit's callback, which may run inline or on the store's own thread, for at
-// most `deadline`. The state outlives the coroutine if the store answers after the deadline.
+// Waits for Store::submit for at most `deadline`; a store that does not answer in time is
+// treated as unavailable.
 asio::awaitable<result<Receipt>> submit_with_deadline(Store& store, DeliveryRecord delivery,
                                                       std::vector<TriggerRequest> triggers,
                                                       std::chrono::milliseconds deadline) {
-    struct State {
-        explicit State(asio::any_io_executor ex) : timer(ex) {}
-        asio::steady_timer timer;
-        std::mutex mutex;
-        std::optional<result<Receipt>> outcome;
-    };
-    auto executor = co_await asio::this_coro::executor;
-    auto state = std::make_shared<State>(executor);
-    state->timer.expires_after(deadline);
-    store.submit(std::move(delivery), std::move(triggers), [state, executor](result<Receipt> r) {
-        {
-            std::lock_guard lock(state->mutex);
-            state->outcome = std::move(r);
-        }
-        // The timer belongs to the coroutine's strand: cancel it there.
-        asio::post(executor, [state] { state->timer.cancel(); });
-    });
-    {
-        std::lock_guard lock(state->mutex);
-        if (state->outcome) co_return std::move(*state->outcome);
-    }
-    co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    std::lock_guard lock(state->mutex);
-    if (state->outcome) co_return std::move(*state->outcome);
-    co_return errc::store_unavailable;
+    auto receipt = co_await await_callback<result<Receipt>>(
+        [&](auto done) { store.submit(std::move(delivery), std::move(triggers), std::move(done)); },
+        deadline);
+    if (!receipt) co_return errc::store_unavailable;
+    co_return std::move(*receipt);
 }
 
 json::object event_summary(const Event& e) {

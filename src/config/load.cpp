@@ -50,15 +50,29 @@ namespace {
 
 using Keys = std::vector<std::string_view>;
 
-const Keys k_top_keys = {"listen", "state_dir", "log", "server", "sources", "jenkins", "rules"};
+const Keys k_top_keys = {"listen",   "state_dir", "log",     "server", "store",
+                         "dispatch", "sources",   "jenkins", "rules"};
+const Keys k_store_keys = {"keep_body", "retention", "prune_interval", "max_batch"};
+const Keys k_dispatch_keys = {"max_in_flight", "poll_interval"};
+const Keys k_retry_keys = {"initial", "max_delay", "max_age"};
 const Keys k_server_keys = {"body_limit",   "header_limit",  "header_timeout", "body_timeout",
                             "idle_timeout", "write_timeout", "store_timeout",  "max_connections",
                             "threads",      "shutdown_grace"};
 const Keys k_log_keys = {"level"};
 const Keys k_source_keys = {"provider", "path",   "secret",   "secrets",
                             "token",    "tokens", "insecure", "allow_sha1"};
-const Keys k_jenkins_keys = {"url", "user", "api_token", "ca_file"};
-const Keys k_rule_keys = {"name", "when", "stop", "trigger"};
+const Keys k_jenkins_keys = {"url",
+                             "user",
+                             "api_token",
+                             "ca_file",
+                             "connect_timeout",
+                             "io_timeout",
+                             "request_timeout",
+                             "max_in_flight",
+                             "retry",
+                             "probe_initial",
+                             "probe_max"};
+const Keys k_rule_keys = {"name", "when", "stop", "trigger", "retry"};
 const Keys k_trigger_keys = {"jenkins", "job", "parameters", "token"};
 const Keys k_log_levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
 
@@ -108,6 +122,8 @@ class Loader {
         if (auto n = root["state_dir"]) scalar(n, "state_dir", config_->state_dir);
         if (auto n = root["log"]) log(n);
         if (auto n = root["server"]) server(n);
+        if (auto n = root["store"]) store(n);
+        if (auto n = root["dispatch"]) dispatch(n);
         if (auto n = root["sources"]) {
             sources(n);
         } else {
@@ -282,6 +298,44 @@ class Loader {
         if (auto n = node["threads"]) positive<unsigned>(n, "server.threads", s.threads, 64);
     }
 
+    void store(const YAML::Node& node) {
+        if (!expect_map(node, "store")) return;
+        check_keys(node, k_store_keys, "store");
+        auto& s = config_->store;
+        if (auto n = node["keep_body"]) boolean(n, "store.keep_body", s.keep_body);
+        if (auto n = node["retention"]) duration(n, "store.retention", s.retention);
+        if (auto n = node["prune_interval"]) duration(n, "store.prune_interval", s.prune_interval);
+        if (auto n = node["max_batch"]) {
+            positive<std::size_t>(n, "store.max_batch", s.max_batch, 100'000);
+        }
+    }
+
+    void dispatch(const YAML::Node& node) {
+        if (!expect_map(node, "dispatch")) return;
+        check_keys(node, k_dispatch_keys, "dispatch");
+        auto& d = config_->dispatch;
+        if (auto n = node["max_in_flight"]) {
+            positive<unsigned>(n, "dispatch.max_in_flight", d.max_in_flight, 10'000);
+        }
+        if (auto n = node["poll_interval"]) duration(n, "dispatch.poll_interval", d.poll_interval);
+    }
+
+    RetryPolicy retry(const YAML::Node& node, std::string_view context, RetryPolicy policy) {
+        if (!expect_map(node, context)) return policy;
+        check_keys(node, k_retry_keys, context);
+        if (auto n = node["initial"])
+            duration(n, fmt::format("{}.initial", context), policy.initial);
+        if (auto n = node["max_delay"]) {
+            duration(n, fmt::format("{}.max_delay", context), policy.max_delay);
+        }
+        if (auto n = node["max_age"])
+            duration(n, fmt::format("{}.max_age", context), policy.max_age);
+        if (policy.initial.count() <= 0 || policy.max_delay < policy.initial) {
+            error(node, fmt::format("{}: need 0 < initial <= max_delay", context));
+        }
+        return policy;
+    }
+
     void secret_list(const YAML::Node& node, std::string_view what, SourceConfig& source) {
         if (node.IsSequence()) {
             if (node.size() == 0) error(node, fmt::format("{} is an empty list", what));
@@ -388,6 +442,21 @@ class Loader {
             if (auto n = body["user"]) scalar(n, "user", j.user);
             if (auto n = body["api_token"]) j.api_token = secret(n, context + ".api_token");
             if (auto n = body["ca_file"]) scalar(n, "ca_file", j.ca_file);
+            if (auto n = body["connect_timeout"]) {
+                duration(n, context + ".connect_timeout", j.connect_timeout);
+            }
+            if (auto n = body["io_timeout"]) duration(n, context + ".io_timeout", j.io_timeout);
+            if (auto n = body["request_timeout"]) {
+                duration(n, context + ".request_timeout", j.request_timeout);
+            }
+            if (auto n = body["max_in_flight"]) {
+                positive<unsigned>(n, context + ".max_in_flight", j.max_in_flight, 1000);
+            }
+            if (auto n = body["retry"]) j.retry = retry(n, context + ".retry", j.retry);
+            if (auto n = body["probe_initial"]) {
+                duration(n, context + ".probe_initial", j.probe_initial);
+            }
+            if (auto n = body["probe_max"]) duration(n, context + ".probe_max", j.probe_max);
             if (!j.user.empty() && !body["api_token"]) {
                 error(item.first, fmt::format("{}: `user` needs an `api_token`", context));
             }
@@ -507,6 +576,9 @@ class Loader {
                 rule.when.where = rule.where;
             }
             if (auto n = item["stop"]) boolean(n, "stop", rule.stop);
+            // Defaults are filled from the rule's Jenkins at dispatch time; here only the keys
+            // given are recorded, on top of the built-in defaults.
+            if (auto n = item["retry"]) rule.retry = retry(n, context + ".retry", RetryPolicy{});
             if (auto n = item["trigger"]; !n) {
                 error(item, fmt::format("{}: `trigger:` is required", context));
             } else if (n.IsSequence()) {

@@ -42,9 +42,11 @@ std::string read_file(const std::string& path) {
 
 namespace {
 
+// Runs the binary in `cwd`, so relative paths in a test config (state_dir: ./var) stay inside
+// the test's own temporary directory.
 int spawn(const std::vector<std::string>& args,
           const std::vector<std::pair<std::string, std::string>>& env, const std::string& out_path,
-          const std::string& err_path) {
+          const std::string& err_path, const std::string& cwd) {
     std::vector<std::string> env_strings = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8"};
     for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
     std::vector<char*> argv;
@@ -62,7 +64,7 @@ int spawn(const std::vector<std::string>& args,
     if (pid == 0) {
         FILE* out = std::freopen(out_path.c_str(), "w", stdout);
         FILE* err = std::freopen(err_path.c_str(), "w", stderr);
-        if (out == nullptr || err == nullptr) _exit(126);
+        if (out == nullptr || err == nullptr || chdir(cwd.c_str()) != 0) _exit(126);
         execve(argv[0], argv.data(), envp.data());
         _exit(127);
     }
@@ -95,7 +97,7 @@ CommandResult run_hookrelay(const std::vector<std::string>& args,
     TempDir dir;
     const auto out = dir.path() + "/stdout";
     const auto err = dir.path() + "/stderr";
-    const int pid = spawn(args, env, out, err);
+    const int pid = spawn(args, env, out, err, dir.path());
     CommandResult result;
     result.exit_code = wait_for(pid, deadline);
     result.out = read_file(out);
@@ -108,7 +110,7 @@ Daemon::Daemon(Options options) {
     const auto ready = dir_.path() + "/ready";
     std::vector<std::string> args = {"run", "--config", config, "--ready-file", ready};
     for (auto& a : options.extra_args) args.push_back(a);
-    pid_ = spawn(args, options.env, dir_.path() + "/stdout", dir_.path() + "/stderr");
+    pid_ = spawn(args, options.env, dir_.path() + "/stdout", dir_.path() + "/stderr", dir_.path());
     const bool started = eventually(
         [&] {
             const auto text = read_file(ready);

@@ -1,0 +1,55 @@
+// The Jenkins client seam: the dispatcher asks a client to request one build and gets back a
+// classified outcome. Implementations own their connections; see src/jenkins/.
+#pragma once
+
+#include <hookrelay/secret.hpp>
+#include <hookrelay/store.hpp>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hookrelay {
+
+/// What one request to Jenkins came to, from the dispatcher's point of view.
+struct JenkinsOutcome {
+    enum class Kind {
+        queued,        ///< 201: a new queue item (queue_url set)
+        merged,        ///< 303: merged into an item already queued (queue_url set)
+        refused,       ///< 302: Jenkins' queue refused the build (not queued; permanent)
+        permanent,     ///< 400/401/403/404/405/409 and other 4xx: will not succeed by retrying
+        server_error,  ///< 500: permanent after one retry (the dispatcher counts)
+        unavailable,   ///< 502/503/504, connection refused or reset, any timeout: Jenkins down
+    };
+    Kind kind = Kind::unavailable;
+    int http_status = 0;    ///< 0 when no response arrived
+    std::string queue_url;  ///< Location of the queue item (queued, merged)
+    std::string detail;     ///< short human text: "HTTP 404 Not Found", "connect: refused", ...
+    std::chrono::milliseconds duration{0};
+};
+
+/// "queued", "merged", "refused", "permanent", "server_error", "unavailable".
+std::string_view to_string(JenkinsOutcome::Kind kind) noexcept;
+
+/// One Jenkins controller. Safe to call concurrently from coroutines on any executor; keeps
+/// keep-alive connections and (for job tokens) the crumb and session cookie internally.
+class JenkinsClient {
+public:
+    virtual ~JenkinsClient() = default;
+
+    /// Requests one build: POST .../job/<a>/job/<b>/buildWithParameters (parameters in the form
+    /// body, never the query) or .../build?delay=0sec when there are none; `job_token` rides as
+    /// ?token= (with a CSRF crumb when no API token is configured). Never throws; every failure
+    /// is an outcome. Bounded by the configured deadlines.
+    virtual boost::asio::awaitable<JenkinsOutcome> trigger(TriggerRequest request,
+                                                           std::optional<Secret> job_token) = 0;
+
+    /// A cheap authenticated request (GET <url>api/json?tree=mode) to learn whether Jenkins is
+    /// back: kind unavailable while it is down or restarting, anything else means it answers.
+    virtual boost::asio::awaitable<JenkinsOutcome> probe() = 0;
+};
+
+}  // namespace hookrelay

@@ -1,0 +1,293 @@
+#include "dispatch/dispatcher.hpp"
+
+#include "dispatch/retry.hpp"
+#include "util/bridge.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+namespace hookrelay::dispatch {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::system_clock;
+
+namespace {
+
+// How often stop() looks whether the last request in flight has finished.
+constexpr std::chrono::milliseconds k_drain_poll_interval{20};
+
+std::string describe(const StoredTrigger& t) {
+    return fmt::format("delivery={} trigger={} rule={} jenkins={} job={}", t.delivery_id, t.id,
+                       t.request.rule, t.request.jenkins, job_display_path(t.request.job));
+}
+
+}  // namespace
+
+struct Lane {
+    Lane(asio::any_io_executor ex, Dispatcher::Target t) : target(std::move(t)), timer(ex) {}
+    Dispatcher::Target target;
+    asio::steady_timer timer;  // the loop sleeps on it; wake() and completions cancel it
+    std::set<std::string> in_flight;
+    bool dirty = false;  // woken while not sleeping: skip the next sleep
+    bool held = false;
+    std::atomic<bool> held_flag{false};
+    std::atomic<std::size_t> in_flight_count{0};
+};
+
+struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
+    Impl(asio::any_io_executor ex, std::shared_ptr<Store> s, DispatchConfig o,
+         std::chrono::milliseconds st)
+        : strand(asio::make_strand(ex)),
+          store(std::move(s)),
+          options(o),
+          store_timeout(st),
+          rng(std::random_device{}()) {}
+
+    asio::strand<asio::any_io_executor> strand;
+    std::shared_ptr<Store> store;
+    DispatchConfig options;
+    std::chrono::milliseconds store_timeout;
+    std::shared_ptr<const Config> config;
+    std::map<std::string, std::shared_ptr<Lane>> lanes;
+    std::size_t in_flight_total = 0;
+    bool running = false;
+    std::mt19937_64 rng;
+    mutable std::mutex status_mutex;  // guards lanes' identity for status() from other threads
+
+    asio::awaitable<void> run_lane(std::shared_ptr<Lane> lane);
+    asio::awaitable<void> deliver(std::shared_ptr<Lane> lane, StoredTrigger trigger);
+    asio::awaitable<void> probe(std::shared_ptr<Lane> lane);
+    void poke(Lane& lane) {
+        lane.dirty = true;
+        lane.timer.cancel();
+    }
+    RetryPolicy retry_for(const StoredTrigger& t, const JenkinsConfig& jenkins) const;
+    std::optional<Secret> token_for(const StoredTrigger& t) const;
+};
+
+RetryPolicy Dispatcher::Impl::retry_for(const StoredTrigger& t,
+                                        const JenkinsConfig& jenkins) const {
+    for (const auto& rule : config->rules) {
+        if (rule.name == t.request.rule && rule.retry) return *rule.retry;
+    }
+    return jenkins.retry;
+}
+
+std::optional<Secret> Dispatcher::Impl::token_for(const StoredTrigger& t) const {
+    // The store keeps no secrets: a job token is looked up in the current config by rule and
+    // Jenkins.
+    for (const auto& rule : config->rules) {
+        if (rule.name != t.request.rule) continue;
+        for (const auto& spec : rule.triggers) {
+            if (spec.jenkins == t.request.jenkins && spec.token) return spec.token;
+        }
+    }
+    return std::nullopt;
+}
+
+asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
+    auto self = shared_from_this();
+    const auto& name = lane->target.config.name;
+    while (running) {
+        std::optional<Clock::time_point> wake_at;
+        if (!lane->held) {
+            const std::size_t lane_free =
+                lane->target.config.max_in_flight > lane->in_flight.size()
+                    ? lane->target.config.max_in_flight - lane->in_flight.size()
+                    : 0;
+            const std::size_t global_free = options.max_in_flight > in_flight_total
+                                                ? options.max_in_flight - in_flight_total
+                                                : 0;
+            const std::size_t room = std::min(lane_free, global_free);
+            if (room > 0) {
+                std::vector<std::string> exclude(lane->in_flight.begin(), lane->in_flight.end());
+                auto due = co_await await_callback<result<std::vector<StoredTrigger>>>(
+                    [&](auto done) {
+                        store->due(name, Clock::now(), room, std::move(exclude), std::move(done));
+                    },
+                    store_timeout);
+                if (!due || !*due) {
+                    spdlog::error("jenkins={}: cannot read due triggers from the store: {}", name,
+                                  due ? due->error().message() : "timed out");
+                } else {
+                    for (auto& t : due->value()) {
+                        if (!running || lane->held) break;
+                        lane->in_flight.insert(t.id);
+                        ++lane->in_flight_count;
+                        ++in_flight_total;
+                        asio::co_spawn(strand, deliver(lane, std::move(t)), asio::detached);
+                    }
+                    // A full batch may mean more are due: look again at once.
+                    if (due->value().size() == room) continue;
+                }
+            }
+            auto next = co_await await_callback<result<std::optional<Clock::time_point>>>(
+                [&](auto done) { store->next_due(name, std::move(done)); }, store_timeout);
+            if (next && *next && next->value()) wake_at = *next->value();
+        }
+        if (!running) break;
+        if (lane->dirty) {
+            lane->dirty = false;
+            continue;
+        }
+        // Sleep until the next trigger is due or the poll interval passes, whichever is first;
+        // a commit, a finished request or a recovered Jenkins wakes the lane earlier.
+        auto sleep = options.poll_interval;
+        if (wake_at) {
+            const auto until =
+                std::chrono::duration_cast<std::chrono::milliseconds>(*wake_at - Clock::now());
+            sleep = std::max(std::chrono::milliseconds(0), std::min(sleep, until));
+        }
+        if (sleep.count() == 0 && lane->in_flight.size() >= lane->target.config.max_in_flight) {
+            sleep = options.poll_interval;  // due work, but no room: wait for a completion
+        }
+        lane->timer.expires_after(sleep);
+        co_await lane->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        lane->dirty = false;
+    }
+}
+
+asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, StoredTrigger trigger) {
+    auto self = shared_from_this();
+    const auto& jenkins = lane->target.config;
+    auto outcome = co_await lane->target.client->trigger(trigger.request, token_for(trigger));
+    const auto now = Clock::now();
+    auto update = decide(trigger, outcome, retry_for(trigger, jenkins), now, rng);
+
+    switch (update.state) {
+        case TriggerState::delivered:
+            spdlog::info("{} delivered: {} {} ({} ms, attempt {})", describe(trigger),
+                         update.last_outcome, outcome.queue_url, outcome.duration.count(),
+                         trigger.attempts + 1);
+            break;
+        case TriggerState::dead:
+            spdlog::warn("{} dead: {}", describe(trigger), update.last_outcome);
+            break;
+        default:
+            if (outcome.kind == JenkinsOutcome::Kind::unavailable) {
+                spdlog::warn("{} not delivered, Jenkins unavailable: {}", describe(trigger),
+                             outcome.detail);
+            } else {
+                spdlog::info("{} will retry in {} ms: {}", describe(trigger),
+                             std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 update.next_attempt_at - now)
+                                 .count(),
+                             update.last_outcome);
+            }
+    }
+    if (outcome.kind == JenkinsOutcome::Kind::unavailable && !lane->held) {
+        lane->held = true;
+        lane->held_flag = true;
+        spdlog::warn("jenkins={} is unavailable ({}); holding its triggers and probing it",
+                     jenkins.name, outcome.detail);
+        asio::co_spawn(strand, probe(lane), asio::detached);
+    }
+
+    auto recorded = co_await await_callback<result<void>>(
+        [&](auto done) { store->update(std::move(update), std::move(done)); }, store_timeout);
+    if (!recorded || !*recorded) {
+        // The trigger stays as it was in the store and will be attempted again: at-least-once.
+        spdlog::error("{}: cannot record the outcome in the store ({}); it will be retried",
+                      describe(trigger), recorded ? recorded->error().message() : "timed out");
+    }
+    lane->in_flight.erase(trigger.id);
+    --lane->in_flight_count;
+    --in_flight_total;
+    poke(*lane);
+}
+
+asio::awaitable<void> Dispatcher::Impl::probe(std::shared_ptr<Lane> lane) {
+    auto self = shared_from_this();
+    const auto& jenkins = lane->target.config;
+    auto delay = jenkins.probe_initial;
+    asio::steady_timer timer(strand);
+    while (running) {
+        timer.expires_after(delay);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (!running) break;
+        auto outcome = co_await lane->target.client->probe();
+        if (outcome.kind != JenkinsOutcome::Kind::unavailable) {
+            lane->held = false;
+            lane->held_flag = false;
+            spdlog::info("jenkins={} answers again (HTTP {}); draining its backlog", jenkins.name,
+                         outcome.http_status);
+            poke(*lane);
+            co_return;
+        }
+        spdlog::debug("jenkins={} still unavailable: {}", jenkins.name, outcome.detail);
+        delay = std::min(delay * 2, jenkins.probe_max);
+    }
+}
+
+Dispatcher::Dispatcher(asio::any_io_executor executor, std::shared_ptr<Store> store,
+                       DispatchConfig options, std::chrono::milliseconds store_timeout)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(store), options, store_timeout)) {
+}
+
+Dispatcher::~Dispatcher() = default;
+
+void Dispatcher::configure(std::shared_ptr<const Config> config, std::vector<Target> targets) {
+    std::lock_guard lock(impl_->status_mutex);
+    impl_->config = std::move(config);
+    for (auto& t : targets) {
+        auto name = t.config.name;
+        impl_->lanes[name] = std::make_shared<Lane>(impl_->strand, std::move(t));
+    }
+}
+
+void Dispatcher::start() {
+    auto impl = impl_;
+    asio::dispatch(impl->strand, [impl] {
+        impl->running = true;
+        for (auto& [name, lane] : impl->lanes) {
+            asio::co_spawn(impl->strand, impl->run_lane(lane), asio::detached);
+        }
+    });
+}
+
+void Dispatcher::wake() {
+    auto impl = impl_;
+    asio::post(impl->strand, [impl] {
+        for (auto& [name, lane] : impl->lanes) impl->poke(*lane);
+    });
+}
+
+asio::awaitable<void> Dispatcher::stop(std::chrono::milliseconds grace) {
+    auto impl = impl_;
+    co_await asio::dispatch(impl->strand, asio::use_awaitable);
+    impl->running = false;
+    for (auto& [name, lane] : impl->lanes) lane->timer.cancel();
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    asio::steady_timer timer(impl->strand);
+    while (impl->in_flight_total > 0 && std::chrono::steady_clock::now() < deadline) {
+        timer.expires_after(k_drain_poll_interval);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (impl->in_flight_total > 0) {
+        spdlog::warn(
+            "dispatcher: {} Jenkins request(s) still in flight after the grace period; "
+            "their triggers stay pending and will be delivered after restart",
+            impl->in_flight_total);
+    }
+}
+
+std::vector<LaneStatus> Dispatcher::status() const {
+    std::lock_guard lock(impl_->status_mutex);
+    std::vector<LaneStatus> out;
+    for (const auto& [name, lane] : impl_->lanes) {
+        out.push_back({name, lane->held_flag.load(), lane->in_flight_count.load()});
+    }
+    return out;
+}
+
+}  // namespace hookrelay::dispatch

@@ -1,0 +1,65 @@
+// The dispatcher: picks due triggers from the store and delivers them to Jenkins, concurrently
+// but within a per-Jenkins and an overall in-flight limit; retries with backoff; holds a Jenkins
+// that is down (unreachable, 502/503/504) and probes it, without burning each trigger's retry
+// budget, then drains its backlog. Other Jenkins servers keep flowing.
+#pragma once
+
+#include <hookrelay/config.hpp>
+#include <hookrelay/jenkins.hpp>
+#include <hookrelay/store.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hookrelay::dispatch {
+
+/// One Jenkins as the dispatcher sees it right now.
+struct LaneStatus {
+    std::string jenkins;
+    bool held = false;          ///< down: triggers wait, a probe runs with backoff
+    std::size_t in_flight = 0;  ///< requests being made now
+};
+
+class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
+  public:
+    struct Target {
+        JenkinsConfig config;
+        std::shared_ptr<JenkinsClient> client;
+    };
+
+    /// `store_timeout` bounds every store call the dispatcher makes.
+    Dispatcher(boost::asio::any_io_executor executor, std::shared_ptr<Store> store,
+               DispatchConfig options, std::chrono::milliseconds store_timeout);
+    ~Dispatcher();
+
+    /// The configuration (rules: retry overrides and job tokens) and one target per Jenkins.
+    /// Call once, before start().
+    void configure(std::shared_ptr<const Config> config, std::vector<Target> targets);
+
+    /// Starts one scheduling loop per Jenkins. Triggers left pending by an earlier run (crash,
+    /// restart) are picked up at once: delivery is at-least-once.
+    void start();
+
+    /// Something was committed: look for due triggers now rather than at the next poll.
+    /// Thread-safe.
+    void wake();
+
+    /// Stops taking triggers and waits up to `grace` for requests in flight. What has not
+    /// finished by then stays pending in the store.
+    boost::asio::awaitable<void> stop(std::chrono::milliseconds grace);
+
+    /// A snapshot per Jenkins. Thread-safe.
+    std::vector<LaneStatus> status() const;
+
+    struct Impl;
+
+  private:
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace hookrelay::dispatch

@@ -1,0 +1,92 @@
+#include "dispatch/retry.hpp"
+
+#include <fmt/format.h>
+
+namespace hookrelay::dispatch {
+
+namespace {
+
+// last_outcome starts with the outcome kind, so a second 500 in a row can be recognized.
+std::string outcome_text(const JenkinsOutcome& outcome) {
+    return fmt::format("{}: {}", to_string(outcome.kind), outcome.detail);
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+    using namespace std::chrono;
+    if (d >= hours(1))
+        return fmt::format("{:.1f} h", duration<double, std::ratio<3600>>(d).count());
+    if (d >= minutes(1))
+        return fmt::format("{:.1f} min", duration<double, std::ratio<60>>(d).count());
+    return fmt::format("{:.1f} s", duration<double>(d).count());
+}
+
+}  // namespace
+
+std::chrono::milliseconds backoff_ceiling(const RetryPolicy& policy, int attempt) {
+    auto ceiling = policy.initial;
+    for (int i = 1; i < attempt && ceiling < policy.max_delay; ++i) ceiling *= 2;
+    return std::min(ceiling, policy.max_delay);
+}
+
+TriggerUpdate decide(const StoredTrigger& trigger, const JenkinsOutcome& outcome,
+                     const RetryPolicy& policy, std::chrono::system_clock::time_point now,
+                     std::mt19937_64& rng) {
+    using Kind = JenkinsOutcome::Kind;
+    TriggerUpdate u;
+    u.id = trigger.id;
+    u.attempt.at = now;
+    u.attempt.http_status = outcome.http_status;
+    u.attempt.duration = outcome.duration;
+    u.attempt.queue_url = outcome.queue_url;
+    u.attempt.outcome =
+        outcome.detail.empty() ? std::string(to_string(outcome.kind)) : outcome.detail;
+    u.attempt.counted = true;
+    u.next_attempt_at = now;
+    u.last_outcome = outcome_text(outcome);
+
+    switch (outcome.kind) {
+        case Kind::queued:
+        case Kind::merged:
+            u.state = TriggerState::delivered;
+            u.last_outcome = outcome.kind == Kind::queued ? "queued" : "merged into a queued item";
+            return u;
+        case Kind::refused:
+            u.state = TriggerState::dead;
+            u.last_outcome = "Jenkins refused to queue the build (HTTP 302)";
+            return u;
+        case Kind::permanent:
+            u.state = TriggerState::dead;
+            u.last_outcome = fmt::format("permanent failure: {}", outcome.detail);
+            return u;
+        case Kind::unavailable:
+            u.state = trigger.state;
+            u.attempt.counted = false;
+            return u;
+        case Kind::server_error:
+            if (trigger.last_outcome.starts_with(to_string(Kind::server_error))) {
+                u.state = TriggerState::dead;
+                u.last_outcome =
+                    fmt::format("permanent failure: {} twice in a row", outcome.detail);
+                return u;
+            }
+            break;
+    }
+
+    const int attempt = trigger.attempts + 1;
+    const auto ceiling = backoff_ceiling(policy, attempt);
+    std::uniform_int_distribution<std::int64_t> jitter(0, ceiling.count());
+    const auto next = now + std::chrono::milliseconds(jitter(rng));
+    const auto age =
+        std::chrono::duration_cast<std::chrono::milliseconds>(next - trigger.created_at);
+    if (age > policy.max_age) {
+        u.state = TriggerState::dead;
+        u.last_outcome = fmt::format("retry budget exhausted after {} attempt(s) over {}: {}",
+                                     attempt, format_duration(age), outcome.detail);
+        return u;
+    }
+    u.state = TriggerState::retrying;
+    u.next_attempt_at = next;
+    return u;
+}
+
+}  // namespace hookrelay::dispatch

@@ -1,0 +1,104 @@
+#include "dispatch/retry.hpp"
+
+#include <gtest/gtest.h>
+
+namespace hookrelay::dispatch {
+namespace {
+
+using namespace std::chrono_literals;
+using Kind = JenkinsOutcome::Kind;
+using Clock = std::chrono::system_clock;
+
+const Clock::time_point k_t0 = Clock::time_point{} + 1000h;
+
+StoredTrigger trigger(int attempts = 0, std::string last_outcome = "") {
+    StoredTrigger t;
+    t.id = "t1";
+    t.state = attempts == 0 ? TriggerState::pending : TriggerState::retrying;
+    t.attempts = attempts;
+    t.created_at = k_t0;
+    t.last_outcome = std::move(last_outcome);
+    return t;
+}
+
+JenkinsOutcome outcome(Kind kind, int status, std::string detail = "") {
+    JenkinsOutcome o;
+    o.kind = kind;
+    o.http_status = status;
+    o.detail = std::move(detail);
+    if (kind == Kind::queued || kind == Kind::merged) o.queue_url = "http://j/queue/item/7/";
+    return o;
+}
+
+class Decide : public ::testing::Test {
+  protected:
+    RetryPolicy policy{1s, 300s, 24h};
+    std::mt19937_64 rng{42};
+};
+
+TEST_F(Decide, QueuedAndMergedAreDeliveredWithTheQueueItem) {
+    auto u = decide(trigger(), outcome(Kind::queued, 201), policy, k_t0, rng);
+    EXPECT_EQ(u.state, TriggerState::delivered);
+    EXPECT_EQ(u.attempt.queue_url, "http://j/queue/item/7/");
+    EXPECT_TRUE(u.attempt.counted);
+    auto m = decide(trigger(), outcome(Kind::merged, 303), policy, k_t0, rng);
+    EXPECT_EQ(m.state, TriggerState::delivered);
+    EXPECT_EQ(m.last_outcome, "merged into a queued item");
+}
+
+TEST_F(Decide, RefusedAndPermanentFailuresAreDeadWithTheReason) {
+    auto r = decide(trigger(), outcome(Kind::refused, 302), policy, k_t0, rng);
+    EXPECT_EQ(r.state, TriggerState::dead);
+    EXPECT_NE(r.last_outcome.find("302"), std::string::npos);
+    auto p = decide(trigger(), outcome(Kind::permanent, 404, "HTTP 404"), policy, k_t0, rng);
+    EXPECT_EQ(p.state, TriggerState::dead);
+    EXPECT_EQ(p.last_outcome, "permanent failure: HTTP 404");
+}
+
+TEST_F(Decide, ServerErrorIsRetriedOnceThenDead) {
+    auto first = decide(trigger(), outcome(Kind::server_error, 500, "HTTP 500"), policy, k_t0, rng);
+    EXPECT_EQ(first.state, TriggerState::retrying);
+    auto second = decide(trigger(1, first.last_outcome),
+                         outcome(Kind::server_error, 500, "HTTP 500"), policy, k_t0 + 1s, rng);
+    EXPECT_EQ(second.state, TriggerState::dead);
+    EXPECT_NE(second.last_outcome.find("twice"), std::string::npos);
+}
+
+TEST_F(Decide, UnavailableKeepsTheBudget) {
+    auto t = trigger(3, "server_error: HTTP 500");
+    auto u = decide(t, outcome(Kind::unavailable, 503, "HTTP 503"), policy, k_t0 + 1h, rng);
+    EXPECT_EQ(u.state, TriggerState::retrying);  // unchanged
+    EXPECT_FALSE(u.attempt.counted);
+    EXPECT_EQ(u.next_attempt_at, k_t0 + 1h);
+}
+
+TEST_F(Decide, BackoffGrowsExponentiallyUpToTheCap) {
+    EXPECT_EQ(backoff_ceiling(policy, 1), 1s);
+    EXPECT_EQ(backoff_ceiling(policy, 2), 2s);
+    EXPECT_EQ(backoff_ceiling(policy, 5), 16s);
+    EXPECT_EQ(backoff_ceiling(policy, 9), 256s);
+    EXPECT_EQ(backoff_ceiling(policy, 10), 300s);
+    EXPECT_EQ(backoff_ceiling(policy, 1000), 300s);
+}
+
+TEST_F(Decide, FullJitterStaysWithinTheCeiling) {
+    // A retryable outcome other than 500 does not exist, so exercise jitter through a first 500.
+    for (int i = 0; i < 200; ++i) {
+        auto u =
+            decide(trigger(4), outcome(Kind::server_error, 500, "HTTP 500"), policy, k_t0, rng);
+        ASSERT_EQ(u.state, TriggerState::retrying);
+        EXPECT_GE(u.next_attempt_at, k_t0);
+        EXPECT_LE(u.next_attempt_at, k_t0 + 16s);
+    }
+}
+
+TEST_F(Decide, ExhaustedAgeIsDead) {
+    auto t = trigger(2);
+    auto u = decide(t, outcome(Kind::server_error, 500, "HTTP 500"), policy, k_t0 + 25h, rng);
+    EXPECT_EQ(u.state, TriggerState::dead);
+    EXPECT_NE(u.last_outcome.find("retry budget exhausted after 3 attempt(s)"), std::string::npos)
+        << u.last_outcome;
+}
+
+}  // namespace
+}  // namespace hookrelay::dispatch

@@ -1,0 +1,745 @@
+#include "fakes/fake_jenkins.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <algorithm>
+#include <condition_variable>
+#include <future>
+#include <list>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+namespace hookrelay::test {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+constexpr auto k_use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::seconds k_idle_timeout{60};
+constexpr std::chrono::seconds k_handshake_timeout{10};
+constexpr std::size_t k_body_limit = 1024 * 1024;
+constexpr std::string_view k_crumb_field = "Jenkins-Crumb";
+constexpr std::string_view k_no_crumb = "No valid crumb was included in the request";
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
+               return lower(x) == lower(y);
+           });
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// Percent-decodes once; '+' is a space only in query and form components. A malformed escape
+// stays as it is.
+std::string decode(std::string_view text, bool plus_is_space) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
+            hex_value(text[i + 2]) >= 0) {
+            out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            out += ' ';
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+Params parse_params(std::string_view text) {
+    Params out;
+    while (!text.empty()) {
+        const auto amp = text.find('&');
+        const auto pair = text.substr(0, amp);
+        text = amp == std::string_view::npos ? std::string_view{} : text.substr(amp + 1);
+        if (pair.empty()) continue;
+        const auto eq = pair.find('=');
+        if (eq == std::string_view::npos) {
+            out.emplace_back(decode(pair, true), "");
+        } else {
+            out.emplace_back(decode(pair.substr(0, eq), true), decode(pair.substr(eq + 1), true));
+        }
+    }
+    return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+    auto value = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+') return 62;
+        if (c == '/') return 63;
+        return -1;
+    };
+    while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+    std::string out;
+    unsigned buffer = 0;
+    int bits = 0;
+    for (char c : text) {
+        const int v = value(c);
+        if (v < 0) return std::nullopt;
+        buffer = (buffer << 6) | static_cast<unsigned>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((buffer >> bits) & 0xFF);
+        }
+    }
+    return out;
+}
+
+std::string random_hex(std::size_t digits) {
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    static constexpr std::string_view k_hex = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < digits; ++i) out += k_hex[rng() % 16];
+    return out;
+}
+
+std::string html_page(int status, std::string_view message) {
+    const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+    return "<html>\n<head><title>Error " + std::to_string(status) + " " + std::string(reason) +
+           "</title></head>\n<body><h2>HTTP ERROR " + std::to_string(status) + " " +
+           std::string(reason) + "</h2>\n<p>" + std::string(message) + "</p>\n</body>\n</html>\n";
+}
+
+// A valid TimeDuration: "<n>" (ms), "<n>sec" or "<n>secs", trimmed, optional sign (§1.3).
+bool valid_delay(std::string_view text) {
+    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+    while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+    if (text.ends_with("secs")) {
+        text.remove_suffix(4);
+    } else if (text.ends_with("sec")) {
+        text.remove_suffix(3);
+    }
+    if (!text.empty() && (text.front() == '+' || text.front() == '-')) text.remove_prefix(1);
+    return !text.empty() &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+struct Job {
+    std::vector<std::string> names;
+    std::vector<std::string> parameters;
+    std::string token;
+};
+
+struct QueueItem {
+    std::size_t job = 0;  // index into jobs
+    Params values;        // defined parameters with defaults applied, sorted
+    std::string location;
+};
+
+struct Session {
+    std::string crumb;
+    std::string user;  // "anonymous" or the authenticated user
+};
+
+struct Answer {
+    int status = 200;
+    std::string content_type = "text/html;charset=utf-8";
+    std::string body;
+    Params headers;
+};
+
+Answer error_answer(int status, std::string_view message) {
+    Answer a;
+    a.status = status;
+    a.body = html_page(status, message);
+    return a;
+}
+
+// One accepted connection, plain or TLS; stop() closes its socket.
+struct Conn {
+    std::optional<beast::tcp_stream> plain;
+    std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+    beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+};
+
+}  // namespace
+
+std::string ReceivedRequest::param(const std::string& name) const {
+    for (const auto& [k, v] : form) {
+        if (k == name) return v;
+    }
+    for (const auto& [k, v] : query) {
+        if (k == name) return v;
+    }
+    return {};
+}
+
+std::string ReceivedRequest::header(const std::string& name) const {
+    for (const auto& [k, v] : headers) {
+        if (iequals(k, name)) return v;
+    }
+    return {};
+}
+
+struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
+    explicit Impl(Options opts) : options(std::move(opts)), acceptor(ioc) {}
+
+    Options options;
+    asio::io_context ioc;
+    std::optional<ssl::context> tls;
+    tcp::acceptor acceptor;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    std::thread thread;
+    std::uint16_t port = 0;               // fixed once the first listen() bound it
+    unsigned generation = 0;              // io thread only: which accept loop is current
+    std::list<std::weak_ptr<Conn>> live;  // io thread only
+
+    mutable std::mutex mutex;  // guards everything below
+    std::condition_variable changed;
+    std::vector<Job> jobs;
+    std::vector<ReceivedRequest> received;
+    int fail_count = 0;
+    int fail_status = 0;
+    bool restarting = false;
+    std::string cookie_name;
+    std::map<std::string, Session> sessions;
+    std::vector<QueueItem> queue;
+    long next_queue_id = 1;
+    std::size_t accepted = 0;
+
+    std::string scheme() const { return options.tls ? "https" : "http"; }
+    std::string base_url() const { return scheme() + "://127.0.0.1:" + std::to_string(port) + "/"; }
+
+    void reset_sessions_locked() {
+        sessions.clear();
+        cookie_name = "JSESSIONID." + random_hex(8);
+    }
+
+    // Runs `f` on the io thread and waits for it.
+    template <class F>
+    void on_io(F f) {
+        std::promise<void> done;
+        auto future = done.get_future();
+        asio::post(ioc, [&] {
+            try {
+                f();
+                done.set_value();
+            } catch (...) {
+                done.set_exception(std::current_exception());
+            }
+        });
+        future.get();
+    }
+
+    void listen() {
+        boost::system::error_code ec;
+        const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
+        acceptor.open(endpoint.protocol(), ec);
+        if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor.bind(endpoint, ec);
+        if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) {
+            boost::system::error_code ignored;
+            acceptor.close(ignored);
+            throw std::runtime_error("FakeJenkins: cannot listen on 127.0.0.1:" +
+                                     std::to_string(port) + ": " + ec.message());
+        }
+        if (port == 0) port = acceptor.local_endpoint().port();
+        asio::co_spawn(ioc, accept_loop(shared_from_this(), ++generation), asio::detached);
+    }
+
+    void close_all() {
+        boost::system::error_code ignored;
+        acceptor.close(ignored);
+        ++generation;
+        for (auto& weak : live) {
+            if (auto conn = weak.lock()) {
+                conn->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+                conn->lowest().socket().close(ignored);
+            }
+        }
+        live.clear();
+    }
+
+    static asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self, unsigned generation) {
+        while (self->generation == generation && self->acceptor.is_open()) {
+            auto [ec, socket] = co_await self->acceptor.async_accept(k_use_tuple);
+            if (self->generation != generation) break;
+            if (ec) {
+                if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) break;
+                continue;
+            }
+            {
+                std::lock_guard lock(self->mutex);
+                ++self->accepted;
+            }
+            auto conn = std::make_shared<Conn>();
+            if (self->tls) {
+                conn->secure.emplace(beast::tcp_stream(std::move(socket)), *self->tls);
+            } else {
+                conn->plain.emplace(std::move(socket));
+            }
+            self->live.remove_if([](const auto& w) { return w.expired(); });
+            self->live.push_back(conn);
+            asio::co_spawn(self->ioc, session(self, std::move(conn)), asio::detached);
+        }
+    }
+
+    static asio::awaitable<void> session(std::shared_ptr<Impl> self, std::shared_ptr<Conn> conn) {
+        if (conn->secure) {
+            conn->lowest().expires_after(k_handshake_timeout);
+            auto [ec] =
+                co_await conn->secure->async_handshake(ssl::stream_base::server, k_use_tuple);
+            if (ec) co_return;
+            co_await serve(self, *conn->secure, conn->lowest());
+        } else {
+            co_await serve(self, *conn->plain, conn->lowest());
+        }
+        boost::system::error_code ignored;
+        conn->lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+        conn->lowest().close();
+    }
+
+    template <class Stream>
+    static asio::awaitable<void> serve(std::shared_ptr<Impl> self, Stream& stream,
+                                       beast::tcp_stream& lowest) {
+        beast::flat_buffer buffer;
+        for (;;) {
+            bhttp::request_parser<bhttp::string_body> parser;
+            parser.body_limit(k_body_limit);
+            lowest.expires_after(k_idle_timeout);
+            auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, k_use_tuple);
+            (void)n;
+            if (ec) co_return;
+            auto request = parser.release();
+            const Answer answer = self->handle(request);
+
+            bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(answer.status),
+                                                    request.version()};
+            res.set(bhttp::field::server, "Jetty(12.0.0)");
+            res.set("X-Content-Type-Options", "nosniff");
+            res.set(bhttp::field::content_type, answer.content_type);
+            for (const auto& [name, value] : answer.headers) res.insert(name, value);
+            res.body() = answer.body;
+            res.keep_alive(request.keep_alive());
+            res.prepare_payload();
+            lowest.expires_after(k_idle_timeout);
+            auto [wec, wn] = co_await bhttp::async_write(stream, res, k_use_tuple);
+            (void)wn;
+            if (wec || !res.keep_alive()) co_return;
+        }
+    }
+
+    Answer handle(const bhttp::request<bhttp::string_body>& req);
+    Answer route(ReceivedRequest& rec, const std::string& cookie_header);
+    Answer build(ReceivedRequest& rec, const Job& job, std::size_t job_index);
+    Answer issue_crumb(const ReceivedRequest& rec, const std::string& cookie_header);
+    const Session* session_of(const std::string& cookie_header, std::string* id = nullptr) const;
+};
+
+const Session* FakeJenkins::Impl::session_of(const std::string& cookie_header,
+                                             std::string* id) const {
+    std::string_view rest = cookie_header;
+    while (!rest.empty()) {
+        const auto semi = rest.find(';');
+        auto pair = rest.substr(0, semi);
+        rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+        while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+        const auto eq = pair.find('=');
+        if (eq == std::string_view::npos || pair.substr(0, eq) != cookie_name) continue;
+        const std::string value(pair.substr(eq + 1));
+        const auto it = sessions.find(value);
+        if (it == sessions.end()) return nullptr;
+        if (id) *id = value;
+        return &it->second;
+    }
+    return nullptr;
+}
+
+Answer FakeJenkins::Impl::handle(const bhttp::request<bhttp::string_body>& req) {
+    ReceivedRequest rec;
+    rec.method = std::string(req.method_string());
+    rec.target = std::string(req.target());
+    std::string cookie_header;
+    for (const auto& field : req) {
+        rec.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+        if (field.name() == bhttp::field::cookie) {
+            if (!cookie_header.empty()) cookie_header += "; ";
+            cookie_header += std::string(field.value());
+        }
+    }
+
+    // Stapler splits the raw path on '/' before decoding each segment, skipping empty ones.
+    const std::string_view target = rec.target;
+    const auto question = target.find('?');
+    const auto path = target.substr(0, question);
+    if (question != std::string_view::npos) rec.query = parse_params(target.substr(question + 1));
+    std::vector<std::string> raw_segments;
+    for (std::size_t i = 0; i < path.size();) {
+        const auto slash = path.find('/', i);
+        const auto end = slash == std::string_view::npos ? path.size() : slash;
+        if (end > i) raw_segments.emplace_back(path.substr(i, end - i));
+        i = end + 1;
+    }
+    std::size_t i = 0;
+    while (i + 1 < raw_segments.size() && raw_segments[i] == "job") {
+        rec.job.push_back(decode(raw_segments[i + 1], false));
+        i += 2;
+    }
+    if (i < raw_segments.size()) rec.endpoint = decode(raw_segments[i], false);
+
+    const auto content_type = req[bhttp::field::content_type];
+    if (req.method() == bhttp::verb::post &&
+        content_type.substr(0, content_type.find(';')) == "application/x-www-form-urlencoded") {
+        rec.form = parse_params(req.body());
+    }
+    rec.cause = rec.param("cause");
+
+    std::lock_guard lock(mutex);
+    Answer answer = route(rec, cookie_header);
+    rec.status = answer.status;
+    received.push_back(std::move(rec));
+    changed.notify_all();
+    return answer;
+}
+
+Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_header) {
+    if (restarting) {
+        return error_answer(503, "Please wait while Jenkins is restarting ...");
+    }
+
+    // BasicHeaderProcessor: only the API token is known here.
+    const auto authorization = rec.header("Authorization");
+    if (!authorization.empty()) {
+        std::optional<std::string> decoded;
+        if (authorization.size() > 6 && iequals(authorization.substr(0, 6), "Basic ")) {
+            decoded = base64_decode(authorization.substr(6));
+        }
+        const auto colon = decoded ? decoded->find(':') : std::string::npos;
+        if (decoded && colon != std::string::npos) {
+            rec.user = decoded->substr(0, colon);
+            rec.authenticated =
+                rec.user == options.user && decoded->substr(colon + 1) == options.api_token;
+        }
+        if (!rec.authenticated) {
+            Answer a = error_answer(401, "Invalid password/token for user: " + rec.user);
+            a.headers.emplace_back("WWW-Authenticate", "Basic realm=\"Jenkins\"");
+            return a;
+        }
+    }
+    const std::string who = rec.authenticated ? rec.user : "anonymous";
+
+    const bool is_build =
+        !rec.job.empty() && (rec.endpoint == "build" || rec.endpoint == "buildWithParameters");
+    if (is_build && fail_count > 0) {
+        --fail_count;
+        if (fail_status == 302) {
+            Answer a;
+            a.status = 302;
+            std::string job_url = base_url();
+            for (const auto& name : rec.job) job_url += "job/" + name + "/";
+            a.headers.emplace_back("Location", job_url);
+            return a;
+        }
+        return error_answer(fail_status, "injected by fail_next");
+    }
+
+    // CrumbFilter: every POST, unless authenticated with an API token (ApiCrumbExclusion).
+    if (rec.method == "POST" && !rec.authenticated) {
+        const Session* session = session_of(cookie_header);
+        std::string crumb = rec.header(std::string(k_crumb_field));
+        if (crumb.empty()) crumb = rec.param(std::string(k_crumb_field));
+        if (!session || crumb.empty() || crumb != session->crumb || session->user != who) {
+            return error_answer(403, k_no_crumb);
+        }
+    }
+
+    if (rec.job.empty()) {
+        if (rec.endpoint == "crumbIssuer") {
+            if (rec.method != "GET") return error_answer(405, "Method Not Allowed");
+            return issue_crumb(rec, cookie_header);
+        }
+        if (rec.endpoint == "api") {
+            Answer a;
+            a.content_type = "application/json;charset=utf-8";
+            a.body = R"({"_class":"hudson.model.Hudson","mode":"NORMAL"})";
+            a.headers.emplace_back("X-Jenkins", "2.578");
+            return a;
+        }
+        return error_answer(404, "Not Found");
+    }
+
+    // Item lookup, one segment at a time, case-insensitively.
+    std::optional<std::size_t> found;
+    for (std::size_t j = 0; j < jobs.size(); ++j) {
+        const auto& names = jobs[j].names;
+        if (names.size() == rec.job.size() &&
+            std::equal(names.begin(), names.end(), rec.job.begin(),
+                       [](const auto& a, const auto& b) { return iequals(a, b); })) {
+            found = j;
+            break;
+        }
+    }
+    if (!found) return error_answer(404, "Not Found");
+    const Job& job = jobs[*found];
+
+    if (rec.endpoint == "api") {
+        Answer a;
+        a.content_type = "application/json;charset=utf-8";
+        a.body =
+            R"({"_class":"hudson.model.FreeStyleProject","name":")" + job.names.back() + R"("})";
+        return a;
+    }
+    if (rec.endpoint == "build" || rec.endpoint == "buildWithParameters") {
+        return build(rec, job, *found);
+    }
+    return error_answer(404, "Not Found");
+}
+
+Answer FakeJenkins::Impl::issue_crumb(const ReceivedRequest& rec,
+                                      const std::string& cookie_header) {
+    const std::string who = rec.authenticated ? rec.user : "anonymous";
+    Answer a;
+    std::string id;
+    const Session* session = session_of(cookie_header, &id);
+    if (!session || session->user != who) {
+        id = random_hex(32);
+        sessions[id] = Session{random_hex(64), who};
+        session = &sessions[id];
+        a.headers.emplace_back("Set-Cookie", cookie_name + "=" + id + "; Path=/; HttpOnly");
+    }
+    a.content_type = "application/json;charset=utf-8";
+    a.body = R"({"_class":"hudson.security.csrf.DefaultCrumbIssuer","crumb":")" + session->crumb +
+             R"(","crumbRequestField":")" + std::string(k_crumb_field) + R"("})";
+    return a;
+}
+
+Answer FakeJenkins::Impl::build(ReceivedRequest& rec, const Job& job, std::size_t job_index) {
+    const bool parameterized = !job.parameters.empty();
+    const bool with_parameters = rec.endpoint == "buildWithParameters";
+    const bool post = rec.method == "POST";
+    std::string full_name;
+    for (const auto& name : job.names) full_name += (full_name.empty() ? "" : "/") + name;
+
+    auto count = [&](const std::string& name) {
+        std::size_t n = 0;
+        for (const auto* list : {&rec.query, &rec.form}) {
+            for (const auto& [k, v] : *list) n += k == name ? 1 : 0;
+        }
+        return n;
+    };
+
+    // doBuild: a parameterized job shows its parameter form (405) to anything but POST.
+    if (!with_parameters && parameterized && !post) {
+        Answer a = error_answer(405, "This page shows the parameters of " + full_name);
+        return a;
+    }
+
+    // BuildAuthorizationToken.checkPermission.
+    const bool token_given = count("token") > 0;
+    bool allowed = false;
+    if (!job.token.empty() && token_given) {
+        if (rec.param("token") != job.token) return error_answer(403, "Invalid token provided.");
+        allowed = true;
+    }
+    if (!allowed && !rec.authenticated) {
+        Answer a = error_answer(403, "anonymous is missing the Job/Build permission");
+        a.headers.emplace_back("X-You-Are-Authenticated-As", "anonymous");
+        a.headers.emplace_back("X-Required-Permission", "hudson.model.Item.Build");
+        return a;
+    }
+    if (!allowed && !post) {
+        Answer a = error_answer(405, "Method Not Allowed");
+        a.headers.emplace_back("Allow", "POST");
+        return a;
+    }
+
+    if (count("delay") > 0 && !valid_delay(rec.param("delay"))) {
+        return error_answer(500, "Oops! Invalid delay");
+    }
+
+    Params values;
+    if (!with_parameters) {
+        if (parameterized) {
+            return error_answer(
+                400, token_given ? "This page expects a form submission" : "Nothing is submitted");
+        }
+    } else {
+        if (!parameterized) return error_answer(400, full_name + " is not parameterized");
+        for (const auto& name : job.parameters) {
+            const auto n = count(name);
+            if (n > 1) {
+                return error_answer(500, "Oops! Illegal number of parameter values for " + name +
+                                             ": " + std::to_string(n));
+            }
+            values.emplace_back(name, n == 1 ? rec.param(name) : std::string());
+        }
+        std::sort(values.begin(), values.end());
+    }
+
+    // Queue.schedule2: merge into an identical queued item.
+    for (const auto& item : queue) {
+        if (item.job == job_index && item.values == values) {
+            Answer a;
+            a.status = with_parameters ? 303 : 201;
+            a.headers.emplace_back("Location", item.location);
+            return a;
+        }
+    }
+    QueueItem item;
+    item.job = job_index;
+    item.values = std::move(values);
+    item.location = base_url() + "queue/item/" + std::to_string(next_queue_id++) + "/";
+    Answer a;
+    a.status = 201;
+    a.headers.emplace_back("Location", item.location);
+    queue.push_back(std::move(item));
+    return a;
+}
+
+FakeJenkins::FakeJenkins(Options options) : impl_(std::make_shared<Impl>(std::move(options))) {
+    auto& impl = *impl_;
+    if (impl.options.tls) {
+        impl.tls.emplace(ssl::context::tls_server);
+        boost::system::error_code ec;
+        impl.tls->use_certificate_chain_file(impl.options.cert_file, ec);
+        if (!ec) impl.tls->use_private_key_file(impl.options.key_file, ssl::context::pem, ec);
+        if (ec) throw std::runtime_error("FakeJenkins: cannot load certificate: " + ec.message());
+    }
+    impl.port = impl.options.port;
+    impl.reset_sessions_locked();
+    impl.listen();
+    impl.work.emplace(impl.ioc.get_executor());
+    impl.thread = std::thread([&impl] { impl.ioc.run(); });
+}
+
+FakeJenkins::~FakeJenkins() {
+    auto& impl = *impl_;
+    // Closing every socket lets each coroutine finish (they hold the Impl), so run() returns.
+    impl.on_io([&impl] {
+        impl.close_all();
+        impl.work.reset();
+    });
+    impl.thread.join();
+}
+
+std::uint16_t FakeJenkins::port() const {
+    return impl_->port;
+}
+
+std::string FakeJenkins::url() const {
+    return impl_->base_url();
+}
+
+void FakeJenkins::add_job(std::vector<std::string> item_names, std::vector<std::string> parameters,
+                          std::string token) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->jobs.push_back(Job{std::move(item_names), std::move(parameters), std::move(token)});
+}
+
+void FakeJenkins::fail_next(int count, int status) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->fail_count = count;
+    impl_->fail_status = status;
+}
+
+void FakeJenkins::set_restarting(bool restarting) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->restarting = restarting;
+}
+
+void FakeJenkins::stop() {
+    auto& impl = *impl_;
+    impl.on_io([&impl] { impl.close_all(); });
+}
+
+void FakeJenkins::start() {
+    auto& impl = *impl_;
+    impl.on_io([&impl] {
+        if (impl.acceptor.is_open()) return;  // already serving: not a restart
+        {
+            std::lock_guard lock(impl.mutex);
+            impl.reset_sessions_locked();
+        }
+        impl.listen();
+    });
+}
+
+void FakeJenkins::invalidate_sessions() {
+    std::lock_guard lock(impl_->mutex);
+    impl_->reset_sessions_locked();
+}
+
+void FakeJenkins::drain_queue() {
+    std::lock_guard lock(impl_->mutex);
+    impl_->queue.clear();
+}
+
+std::vector<ReceivedRequest> FakeJenkins::requests() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->received;
+}
+
+std::vector<ReceivedRequest> FakeJenkins::builds() const {
+    std::lock_guard lock(impl_->mutex);
+    std::vector<ReceivedRequest> out;
+    for (const auto& r : impl_->received) {
+        const bool build = r.endpoint == "build" || r.endpoint == "buildWithParameters";
+        if (build && !r.job.empty() && (r.status == 201 || r.status == 303)) out.push_back(r);
+    }
+    return out;
+}
+
+bool FakeJenkins::wait_for_builds(std::size_t n, std::chrono::milliseconds deadline) {
+    std::unique_lock lock(impl_->mutex);
+    return impl_->changed.wait_for(lock, deadline, [&] {
+        std::size_t count = 0;
+        for (const auto& r : impl_->received) {
+            const bool build = r.endpoint == "build" || r.endpoint == "buildWithParameters";
+            if (build && !r.job.empty() && (r.status == 201 || r.status == 303)) ++count;
+        }
+        return count >= n;
+    });
+}
+
+bool FakeJenkins::wait_for_requests(std::size_t n, std::chrono::milliseconds deadline) {
+    std::unique_lock lock(impl_->mutex);
+    return impl_->changed.wait_for(lock, deadline, [&] { return impl_->received.size() >= n; });
+}
+
+std::size_t FakeJenkins::connections_accepted() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->accepted;
+}
+
+std::string FakeJenkins::cookie_name() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->cookie_name;
+}
+
+}  // namespace hookrelay::test

@@ -1,0 +1,142 @@
+// A fake Jenkins controller for tests: a real HTTP(S) server on 127.0.0.1, written from the
+// Jenkins remote API reference (jenkins-remote-api.md). It answers the remote-trigger endpoints
+// the way Jenkins core does (auth, CSRF crumbs bound to a session cookie, job tokens, folders,
+// build vs buildWithParameters, queue merging) and records every request for assertions.
+//
+// It runs its own io_context on a background thread; every public member is thread-safe and may
+// block (tests only). Beast stays in fake_jenkins.cpp.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hookrelay::test {
+
+/// One request as the fake saw it.
+struct ReceivedRequest {
+    std::string method;
+    std::string target;  ///< raw request target
+    /// Item names from the URL: each /job/<seg> percent-decoded ONCE (multibranch "feature%2Fx").
+    std::vector<std::string> job;
+    /// The first path segment after the job part: "build", "buildWithParameters",
+    /// "crumbIssuer", "api", "queue", ... ("" for "/").
+    std::string endpoint;
+    std::vector<std::pair<std::string, std::string>> query;  ///< decoded
+    std::vector<std::pair<std::string, std::string>> form;   ///< decoded urlencoded body params
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string user;            ///< Basic auth user ("" if none)
+    bool authenticated = false;  ///< Basic user + api_token matched
+    std::string cause;           ///< form/query "cause"
+    int status = 0;              ///< what the fake answered
+
+    /// The value of `name` from the form body, else from the query; "" if absent.
+    std::string param(const std::string& name) const;
+    /// The value of header `name` (case-insensitive); "" if absent.
+    std::string header(const std::string& name) const;
+};
+
+/// The fake controller. Semantics follow the reference (section numbers in brackets):
+///  * Basic auth with options.user + options.api_token authenticates; any other Basic header is
+///    401 with WWW-Authenticate; no header is anonymous [§1.1, §0.11]. Anonymous has Overall/Read
+///    and Job/Read, but not Job/Build: anonymous triggers need the job token.
+///  * Every POST that is not API-token authenticated needs a crumb from GET
+///    crumbIssuer/api/json, sent in the header named by crumbRequestField ("Jenkins-Crumb")
+///    together with the session cookie JSESSIONID.<8 hex> the crumb was issued with; otherwise 403
+///    "No valid crumb was included in the request" [§3]. Crumbs are bound to session and user.
+///  * Jobs are looked up one /job/<seg> at a time, case-insensitively, by exact item name (the
+///    multibranch decode/encode tolerance of MultiBranchProject.getItem is not emulated, so a
+///    client sending feature%2Fx for item "feature%2Fx" gets 404) [§2].
+///  * build / buildWithParameters: the order of checks, 403 for a wrong ?token= (even when
+///    authenticated), 405 for GET, 400 for the wrong endpoint, 500 for a parameter sent twice or
+///    a bad delay, 201 + absolute Location for a new queue item, 201 (build) or 303
+///    (buildWithParameters) with the same Location for a trigger merged into a queued item
+///    [§1.1-§1.6, §4.3]. Undefined parameters are ignored; missing ones take the default "".
+///  * GET api/json → 200 {"mode":"NORMAL"}; anything else 404.
+class FakeJenkins {
+  public:
+    struct Options {
+        bool tls = false;
+        std::string cert_file, key_file;  ///< PEM; server certificate for 127.0.0.1
+        std::string user = "hookrelay";
+        std::string api_token = "fake-api-token";
+        std::uint16_t port = 0;  ///< 0: pick a free port; fixed: reuse after restart
+    };
+
+    /// Binds 127.0.0.1:options.port and serves. Throws std::runtime_error when it cannot bind or
+    /// load the certificate.
+    explicit FakeJenkins(Options options);
+    ~FakeJenkins();
+    FakeJenkins(const FakeJenkins&) = delete;
+    FakeJenkins& operator=(const FakeJenkins&) = delete;
+
+    std::uint16_t port() const;
+    /// "http://127.0.0.1:PORT/" or "https://127.0.0.1:PORT/".
+    std::string url() const;
+
+    /// Defines a job by its item names, e.g. {"acme","app","feature%2Fx"}; `parameters` it
+    /// defines (empty: not parameterized, default value ""); its "Trigger builds remotely" token
+    /// ("" none). Folders on the way need no definition.
+    void add_job(std::vector<std::string> item_names, std::vector<std::string> parameters = {},
+                 std::string token = "");
+
+    /// The next `count` build requests (build / buildWithParameters on any job, after the auth
+    /// check) are answered `status` (302 with a Location to the job page; anything else with an
+    /// HTML error page). count 0 resets.
+    void fail_next(int count, int status);
+
+    /// While true, EVERY request is answered 503 with an HTML page ("Jenkins is restarting").
+    void set_restarting(bool restarting);
+
+    /// Closes the listening socket and every open connection (clients then get "connection
+    /// refused"). Idempotent.
+    void stop();
+    /// Listens again on the same port (no-op while serving). Like a Jenkins restart it drops all
+    /// sessions and picks a new session cookie name; queued items survive with their ids.
+    void start();
+
+    /// Drops all sessions and picks a new session cookie name, so crumbs issued before stop being
+    /// valid (what a Jenkins restart does to them).
+    void invalidate_sessions();
+
+    /// Queue items stay queued until drain_queue(); while queued, an identical trigger (same job,
+    /// same parameter values after defaults) merges: 201 (build) / 303 (buildWithParameters)
+    /// with the same Location [§0.6].
+    void drain_queue();
+
+    /// Every request, in arrival order.
+    std::vector<ReceivedRequest> requests() const;
+    /// The build / buildWithParameters requests answered 201 or 303.
+    std::vector<ReceivedRequest> builds() const;
+    /// Waits (without fixed sleeps) until builds().size() >= n or `deadline` passed; returns
+    /// whether it got there.
+    bool wait_for_builds(std::size_t n, std::chrono::milliseconds deadline);
+    /// Waits until requests().size() >= n or `deadline` passed.
+    bool wait_for_requests(std::size_t n, std::chrono::milliseconds deadline);
+    /// TCP connections accepted since construction.
+    std::size_t connections_accepted() const;
+    /// The current session cookie name, "JSESSIONID.<8 hex>".
+    std::string cookie_name() const;
+
+    struct Impl;
+
+  private:
+    std::shared_ptr<Impl> impl_;
+};
+
+/// A throwaway CA and a server certificate for 127.0.0.1 / localhost (SAN), as PEM files.
+struct TestCertificates {
+    std::string ca_file, cert_file, key_file;
+};
+
+/// Generates a self-signed CA (EC P-256) and a server certificate it signs, valid from an hour
+/// ago for two days, with subjectAltName IP:127.0.0.1, DNS:localhost and serverAuth usage.
+/// Writes ca.pem, server.pem and server-key.pem into `dir` (created if missing) and returns their
+/// paths. Uses the OpenSSL C API. Throws std::runtime_error on failure. Defined in test_ca.cpp.
+TestCertificates make_test_certificates(const std::string& dir);
+
+}  // namespace hookrelay::test

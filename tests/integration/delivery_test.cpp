@@ -1,0 +1,387 @@
+// End to end: the real hookrelay binary, a fake Jenkins of our own on loopback (written from the
+// Jenkins source reference), and signed real payloads. Asserts what Jenkins received.
+#include "fakes/fake_jenkins.hpp"
+#include "support/daemon.hpp"
+#include "support/http_client.hpp"
+#include "support/store_reader.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include <csignal>
+#include <set>
+
+namespace hookrelay::test {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+constexpr const char* k_secret = "delivery-test-secret-77d0";
+constexpr std::chrono::seconds k_deadline{20};
+
+// A config whose Jenkins is the fake. `extra_jenkins` goes into the jenkins entry, `rules`
+// replaces the default rules.
+std::string config_for(const FakeJenkins& jenkins, const std::string& extra_jenkins = "",
+                       const std::string& rules = "", const std::string& state_dir = "./var") {
+    std::string out = R"(listen: 127.0.0.1:0
+state_dir: )" + state_dir +
+                      R"(
+log: {level: debug}
+dispatch: {poll_interval: 200ms}
+sources:
+  github: {provider: github, secret: "${env:GH_SECRET}"}
+jenkins:
+  ci:
+    url: ")" + jenkins.url() +
+                      R"("
+    user: hookrelay
+    api_token: "${env:JENKINS_TOKEN}"
+    probe_initial: 50ms
+    probe_max: 100ms
+    retry: {initial: 50ms, max_delay: 200ms, max_age: 1h}
+)" + extra_jenkins;
+    out += rules.empty() ? R"(
+rules:
+  - name: branches
+    when: {event: push}
+    trigger:
+      jenkins: ci
+      job: "{{ repository.namespace }}/{{ repository.name }}/{{ branch }}"
+      parameters: {GIT_COMMIT: "{{ commit }}", BRANCH: "{{ branch }}"}
+)"
+                         : rules;
+    return out;
+}
+
+Daemon::Options daemon_options(std::string config) {
+    Daemon::Options o;
+    o.config_yaml = std::move(config);
+    o.env = {{"GH_SECRET", k_secret}, {"JENKINS_TOKEN", "fake-api-token"}};
+    return o;
+}
+
+// The GitHub push fixture, optionally moved to another branch and given another delivery id.
+Fixture push(const std::string& delivery, const std::string& branch = "main") {
+    auto f = load_fixture("github", "push-branch-update");
+    if (branch != "main") {
+        const std::string from = "\"refs/heads/main\"";
+        f.body.replace(f.body.find(from), from.size(), "\"refs/heads/" + branch + "\"");
+    }
+    for (auto& [k, v] : f.headers) {
+        if (k == "X-GitHub-Delivery") v = delivery;
+    }
+    return f;
+}
+
+HttpResult post(const Daemon& daemon, const Fixture& f) {
+    Headers h = f.headers;
+    h.emplace_back("X-Hub-Signature-256", github_signature(k_secret, f.body));
+    return http_request(daemon.port(), "POST", "/hooks/github", h, f.body);
+}
+
+std::vector<ReceivedRequest> probes(const FakeJenkins& jenkins) {
+    std::vector<ReceivedRequest> out;
+    for (auto& r : jenkins.requests()) {
+        if (r.endpoint == "api") out.push_back(r);
+    }
+    return out;
+}
+
+TEST(Delivery, JenkinsReceivesJobPathParametersAuthAndCause) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    Daemon daemon(daemon_options(config_for(jenkins)));
+    const auto r = post(daemon, push("d-1"));
+    ASSERT_EQ(r.status, 202u) << r.body;
+
+    ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
+    const auto b = jenkins.builds().at(0);
+    EXPECT_EQ(b.method, "POST");
+    EXPECT_EQ(b.endpoint, "buildWithParameters");
+    EXPECT_EQ(b.job, (std::vector<std::string>{"woodpecker-ci", "woodpecker", "main"}));
+    EXPECT_EQ(b.param("GIT_COMMIT"), "366701fde727cb7a9e7f21eb88264f59f6f9b89c");
+    EXPECT_EQ(b.param("BRANCH"), "main");
+    EXPECT_TRUE(b.authenticated);
+    EXPECT_EQ(b.user, "hookrelay");
+    EXPECT_NE(b.cause.find("d-1"), std::string::npos) << b.cause;
+    for (const auto& [k, v] : b.query)
+        EXPECT_NE(k, "GIT_COMMIT") << "parameters belong in the body";
+    EXPECT_EQ(b.status, 201);
+
+    // The queue item Jenkins returned is recorded with the trigger.
+    ASSERT_TRUE(eventually([&] {
+        auto rows = read_triggers(daemon.dir().path() + "/var");
+        return rows.size() == 1 && rows[0].state == "delivered";
+    }));
+    const auto row = read_triggers(daemon.dir().path() + "/var").at(0);
+    EXPECT_NE(row.queue_url.find("/queue/item/"), std::string::npos);
+    EXPECT_EQ(row.attempts, 1);
+}
+
+TEST(Delivery, MultibranchBranchWithSlashIsOneItem) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "feature%2Fx"}, {"GIT_COMMIT", "BRANCH"});
+    Daemon daemon(daemon_options(config_for(jenkins)));
+    ASSERT_EQ(post(daemon, push("d-mb", "feature/x")).status, 202u);
+    ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
+    const auto b = jenkins.builds().at(0);
+    EXPECT_EQ(b.job, (std::vector<std::string>{"woodpecker-ci", "woodpecker", "feature%2Fx"}));
+    EXPECT_NE(b.target.find("/job/feature%252Fx/"), std::string::npos) << b.target;
+    EXPECT_EQ(b.param("BRANCH"), "feature/x");
+}
+
+TEST(Delivery, JobWithoutParametersUsesBuild) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"plain"});
+    const auto rules = R"(
+rules:
+  - name: plain
+    when: {event: push}
+    trigger: {jenkins: ci, job: plain}
+)";
+    Daemon daemon(daemon_options(config_for(jenkins, "", rules)));
+    ASSERT_EQ(post(daemon, push("d-plain")).status, 202u);
+    ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
+    EXPECT_EQ(jenkins.builds().at(0).endpoint, "build");
+}
+
+TEST(Delivery, JenkinsDownThenBackGetsEverythingWithBudgetsIntact) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.stop();  // connection refused
+    Daemon daemon(daemon_options(config_for(jenkins)));
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_EQ(post(daemon, push("down-" + std::to_string(i))).status, 202u);
+    }
+    ASSERT_TRUE(eventually(
+        [&] {
+            const auto log = daemon.log();
+            return log.find("holding its triggers") != std::string::npos;
+        },
+        k_deadline))
+        << daemon.log();
+    jenkins.start();
+    ASSERT_TRUE(jenkins.wait_for_builds(5, k_deadline)) << daemon.log();
+    std::set<std::string> causes;
+    for (const auto& b : jenkins.builds()) causes.insert(b.cause);
+    EXPECT_EQ(causes.size(), 5u);
+    ASSERT_TRUE(eventually([&] {
+        auto rows = read_triggers(daemon.dir().path() + "/var");
+        return rows.size() == 5 && std::all_of(rows.begin(), rows.end(),
+                                               [](auto& r) { return r.state == "delivered"; });
+    }));
+    for (const auto& row : read_triggers(daemon.dir().path() + "/var")) {
+        EXPECT_EQ(row.attempts, 1) << "an outage must not burn retry budget: " << row.last_outcome;
+    }
+}
+
+TEST(Delivery, ServiceUnavailableStormHoldsJenkinsWithoutKillingTriggers) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.set_restarting(true);  // 503 to everything
+    // A retry budget this small would run out during the storm if the outage counted.
+    const auto rules = R"(
+rules:
+  - name: branches
+    retry: {initial: 50ms, max_delay: 100ms, max_age: 300ms}
+    when: {event: push}
+    trigger:
+      jenkins: ci
+      job: "{{ repository.namespace }}/{{ repository.name }}/{{ branch }}"
+      parameters: {GIT_COMMIT: "{{ commit }}", BRANCH: "{{ branch }}"}
+)";
+    Daemon daemon(daemon_options(config_for(jenkins, "", rules)));
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(post(daemon, push("storm-" + std::to_string(i))).status, 202u);
+    }
+    // Probes go out every 50-100 ms; after 8 of them the outage has outlasted max_age (300 ms).
+    ASSERT_TRUE(eventually([&] { return probes(jenkins).size() >= 8; }, k_deadline))
+        << daemon.log();
+    jenkins.set_restarting(false);
+    ASSERT_TRUE(jenkins.wait_for_builds(3, k_deadline)) << daemon.log();
+    ASSERT_TRUE(eventually([&] {
+        auto rows = read_triggers(daemon.dir().path() + "/var");
+        return rows.size() == 3 && std::all_of(rows.begin(), rows.end(),
+                                               [](auto& r) { return r.state == "delivered"; });
+    })) << daemon.log();
+}
+
+TEST(Delivery, NotFoundIsDeadWithTheReasonAndNotRetried) {
+    FakeJenkins jenkins({});  // no jobs at all: 404
+    Daemon daemon(daemon_options(config_for(jenkins)));
+    ASSERT_EQ(post(daemon, push("d-404")).status, 202u);
+    ASSERT_TRUE(eventually(
+        [&] {
+            auto rows = read_triggers(daemon.dir().path() + "/var");
+            return rows.size() == 1 && rows[0].state == "dead";
+        },
+        k_deadline))
+        << daemon.log();
+    const auto row = read_triggers(daemon.dir().path() + "/var").at(0);
+    EXPECT_NE(row.last_outcome.find("404"), std::string::npos) << row.last_outcome;
+    EXPECT_EQ(row.attempts, 1);
+    std::size_t build_requests = 0;
+    for (const auto& r : jenkins.requests()) {
+        if (r.endpoint == "buildWithParameters") ++build_requests;
+    }
+    EXPECT_EQ(build_requests, 1u);
+}
+
+TEST(Delivery, RefusedByQueueIsDead) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.fail_next(1, 302);
+    Daemon daemon(daemon_options(config_for(jenkins)));
+    ASSERT_EQ(post(daemon, push("d-302")).status, 202u);
+    ASSERT_TRUE(eventually(
+        [&] {
+            auto rows = read_triggers(daemon.dir().path() + "/var");
+            return rows.size() == 1 && rows[0].state == "dead";
+        },
+        k_deadline))
+        << daemon.log();
+    EXPECT_NE(read_triggers(daemon.dir().path() + "/var").at(0).last_outcome.find("302"),
+              std::string::npos);
+}
+
+TEST(Delivery, ServerErrorIsRetriedOnce) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.fail_next(1, 500);
+    Daemon daemon(daemon_options(config_for(jenkins)));
+    ASSERT_EQ(post(daemon, push("d-500")).status, 202u);
+    ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
+    ASSERT_TRUE(eventually([&] {
+        auto rows = read_triggers(daemon.dir().path() + "/var");
+        return rows.size() == 1 && rows[0].state == "delivered";
+    })) << daemon.log();
+    EXPECT_EQ(read_triggers(daemon.dir().path() + "/var").at(0).attempts, 2);
+}
+
+TEST(Delivery, MergedIntoQueuedItemIsRecorded) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    Daemon daemon(daemon_options(config_for(jenkins)));
+    ASSERT_EQ(post(daemon, push("d-m1")).status, 202u);
+    ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline));
+    ASSERT_EQ(post(daemon, push("d-m2")).status, 202u);  // same job, same parameters, still queued
+    ASSERT_TRUE(jenkins.wait_for_builds(2, k_deadline));
+    EXPECT_EQ(jenkins.builds().at(1).status, 303);
+    ASSERT_TRUE(eventually([&] {
+        auto rows = read_triggers(daemon.dir().path() + "/var");
+        return rows.size() == 2 && rows[1].state == "delivered";
+    })) << daemon.log();
+    const auto rows = read_triggers(daemon.dir().path() + "/var");
+    EXPECT_EQ(rows[1].last_outcome, "merged into a queued item");
+    EXPECT_EQ(rows[0].queue_url, rows[1].queue_url);
+}
+
+TEST(Delivery, DuplicateDeliveryTriggersOnce) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "other"}, {"GIT_COMMIT", "BRANCH"});
+    Daemon daemon(daemon_options(config_for(jenkins)));
+    ASSERT_EQ(post(daemon, push("dup-1")).status, 202u);
+    const auto again = post(daemon, push("dup-1"));
+    EXPECT_EQ(again.status, 200u);
+    EXPECT_EQ(json::parse(again.body).at("status"), "duplicate");
+    ASSERT_EQ(post(daemon, push("dup-2", "other")).status, 202u);
+    ASSERT_TRUE(jenkins.wait_for_builds(2, k_deadline));
+    EXPECT_EQ(read_triggers(daemon.dir().path() + "/var").size(), 2u);
+    EXPECT_EQ(jenkins.builds().size(), 2u);
+}
+
+TEST(Delivery, JobTokenWithCrumbAndSessionCookieSurvivesSessionLoss) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"tokened"}, {"GIT_COMMIT"}, "job-token-123");
+    // No user/api_token: anonymous + job token, which needs a crumb bound to a session cookie.
+    std::string config = R"(listen: 127.0.0.1:0
+state_dir: ./var
+dispatch: {poll_interval: 200ms}
+sources:
+  github: {provider: github, secret: "${env:GH_SECRET}"}
+jenkins:
+  ci: {url: ")" + jenkins.url() +
+                         R"(", probe_initial: 50ms, probe_max: 100ms}
+rules:
+  - name: tokened
+    when: {event: push}
+    trigger: {jenkins: ci, job: tokened, token: "${env:JOB_TOKEN}", parameters: {GIT_COMMIT: "{{ commit }}"}}
+)";
+    auto o = daemon_options(config);
+    o.env.emplace_back("JOB_TOKEN", "job-token-123");
+    Daemon daemon(o);
+    ASSERT_EQ(post(daemon, push("tok-1")).status, 202u);
+    ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
+    EXPECT_EQ(jenkins.builds().at(0).param("token"), "job-token-123");
+    jenkins.invalidate_sessions();  // Jenkins restarted: the cached crumb is no good
+    jenkins.drain_queue();
+    ASSERT_EQ(post(daemon, push("tok-2")).status, 202u);
+    ASSERT_TRUE(jenkins.wait_for_builds(2, k_deadline)) << daemon.log();
+    std::size_t crumb_fetches = 0;
+    for (const auto& r : jenkins.requests()) {
+        if (r.endpoint == "crumbIssuer") ++crumb_fetches;
+    }
+    EXPECT_EQ(crumb_fetches, 2u);
+    const auto log = daemon.log();
+    EXPECT_EQ(log.find("job-token-123"), std::string::npos) << "job token leaked into the log";
+}
+
+TEST(Delivery, HttpsAgainstATestCa) {
+    TempDir certs;
+    const auto c = make_test_certificates(certs.path());
+    FakeJenkins::Options options;
+    options.tls = true;
+    options.cert_file = c.cert_file;
+    options.key_file = c.key_file;
+    FakeJenkins jenkins(options);
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    ASSERT_EQ(jenkins.url().rfind("https://", 0), 0u);
+    Daemon daemon(daemon_options(config_for(jenkins, "    ca_file: \"" + c.ca_file + "\"\n")));
+    ASSERT_EQ(post(daemon, push("tls-1")).status, 202u);
+    ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
+    EXPECT_TRUE(jenkins.builds().at(0).authenticated);
+}
+
+TEST(Delivery, KillNineWithPendingTriggersLosesNothing) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    for (int i = 0; i < 10; ++i) {
+        jenkins.add_job({"woodpecker-ci", "woodpecker", "b" + std::to_string(i)},
+                        {"GIT_COMMIT", "BRANCH"});
+    }
+    jenkins.stop();
+    TempDir state;
+    const auto config = config_for(jenkins, "", "", state.path());
+    {
+        Daemon first(daemon_options(config));
+        for (int i = 0; i < 10; ++i) {
+            ASSERT_EQ(post(first, push("k9-" + std::to_string(i), "b" + std::to_string(i))).status,
+                      202u);
+        }
+        first.stop(SIGKILL);
+    }
+    jenkins.start();
+    Daemon second(daemon_options(config));
+    ASSERT_TRUE(jenkins.wait_for_builds(10, k_deadline)) << second.log();
+    std::set<std::string> branches;
+    for (const auto& b : jenkins.builds()) branches.insert(b.param("BRANCH"));
+    EXPECT_EQ(branches.size(), 10u);
+}
+
+TEST(Delivery, SigtermLeavesUndeliveredTriggersPendingAndExitsZero) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.stop();
+    TempDir state;
+    Daemon daemon(daemon_options(config_for(jenkins, "", "", state.path())));
+    ASSERT_EQ(post(daemon, push("term-1")).status, 202u);
+    EXPECT_EQ(daemon.stop(SIGTERM), 0);
+    const auto rows = read_triggers(state.path());
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].state, "pending");
+}
+
+}  // namespace
+}  // namespace hookrelay::test
