@@ -11,6 +11,7 @@
 #include <boost/asio/strand.hpp>
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
@@ -33,12 +34,17 @@ std::string describe(const StoredTrigger& t) {
 
 }  // namespace
 
+// Due triggers are fetched this many times the lane's in-flight limit at once and handed out
+// as slots free up, so the store is asked once per batch rather than once per trigger.
+constexpr std::size_t k_prefetch_factor = 8;
+
 struct Lane {
     Lane(asio::any_io_executor ex, Dispatcher::Target t) : target(std::move(t)), timer(ex) {}
     Dispatcher::Target target;
     asio::steady_timer timer;  // the loop sleeps on it; wake() and completions cancel it
     std::set<std::string> in_flight;
-    bool dirty = false;  // woken while not sleeping: skip the next sleep
+    std::deque<StoredTrigger> ready;  // fetched, due, not yet started
+    bool dirty = false;               // woken while not sleeping: skip the next sleep
     bool held = false;
     std::atomic<bool> held_flag{false};
     std::atomic<std::size_t> in_flight_count{0};
@@ -98,42 +104,45 @@ std::optional<Secret> Dispatcher::Impl::token_for(const StoredTrigger& t) const 
 asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
     auto self = shared_from_this();
     const auto& name = lane->target.config.name;
+    const std::size_t lane_limit = lane->target.config.max_in_flight;
     while (running) {
         std::optional<Clock::time_point> wake_at;
         if (!lane->held) {
-            const std::size_t lane_free =
-                lane->target.config.max_in_flight > lane->in_flight.size()
-                    ? lane->target.config.max_in_flight - lane->in_flight.size()
-                    : 0;
-            const std::size_t global_free = options.max_in_flight > in_flight_total
-                                                ? options.max_in_flight - in_flight_total
-                                                : 0;
-            const std::size_t room = std::min(lane_free, global_free);
-            if (room > 0) {
+            if (lane->ready.empty()) {
+                // Refill: everything due now, up to a few batches, minus what is in flight.
                 std::vector<std::string> exclude(lane->in_flight.begin(), lane->in_flight.end());
                 auto due = co_await await_callback<result<std::vector<StoredTrigger>>>(
                     [&](auto done) {
-                        store->due(name, Clock::now(), room, std::move(exclude), std::move(done));
+                        store->due(name, Clock::now(), lane_limit * k_prefetch_factor,
+                                   std::move(exclude), std::move(done));
                     },
                     store_timeout);
                 if (!due || !*due) {
                     spdlog::error("jenkins={}: cannot read due triggers from the store: {}", name,
                                   due ? due->error().message() : "timed out");
                 } else {
-                    for (auto& t : due->value()) {
-                        if (!running || lane->held) break;
-                        lane->in_flight.insert(t.id);
-                        ++lane->in_flight_count;
-                        ++in_flight_total;
-                        asio::co_spawn(strand, deliver(lane, std::move(t)), asio::detached);
-                    }
-                    // A full batch may mean more are due: look again at once.
-                    if (due->value().size() == room) continue;
+                    for (auto& t : due->value()) lane->ready.push_back(std::move(t));
                 }
             }
-            auto next = co_await await_callback<result<std::optional<Clock::time_point>>>(
-                [&](auto done) { store->next_due(name, std::move(done)); }, store_timeout);
-            if (next && *next && next->value()) wake_at = *next->value();
+            // Start as many as the per-Jenkins and overall limits allow.
+            while (running && !lane->held && !lane->ready.empty() &&
+                   lane->in_flight.size() < lane_limit && in_flight_total < options.max_in_flight) {
+                auto t = std::move(lane->ready.front());
+                lane->ready.pop_front();
+                lane->in_flight.insert(t.id);
+                ++lane->in_flight_count;
+                ++in_flight_total;
+                asio::co_spawn(strand, deliver(lane, std::move(t)), asio::detached);
+            }
+            // Idle: learn when the next retry falls due. Busy: the next completion wakes us.
+            if (lane->ready.empty() && lane->in_flight.empty()) {
+                auto next = co_await await_callback<result<std::optional<Clock::time_point>>>(
+                    [&](auto done) { store->next_due(name, std::move(done)); }, store_timeout);
+                if (next && *next && next->value()) wake_at = *next->value();
+            }
+        } else {
+            // Held: what was fetched waits in the store, where a restart would find it too.
+            lane->ready.clear();
         }
         if (!running) break;
         if (lane->dirty) {
@@ -147,9 +156,6 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
             const auto until =
                 std::chrono::duration_cast<std::chrono::milliseconds>(*wake_at - Clock::now());
             sleep = std::max(std::chrono::milliseconds(0), std::min(sleep, until));
-        }
-        if (sleep.count() == 0 && lane->in_flight.size() >= lane->target.config.max_in_flight) {
-            sleep = options.poll_interval;  // due work, but no room: wait for a completion
         }
         lane->timer.expires_after(sleep);
         co_await lane->timer.async_wait(asio::as_tuple(asio::use_awaitable));

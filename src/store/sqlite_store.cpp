@@ -68,7 +68,10 @@ CREATE TABLE triggers (
     last_outcome TEXT NOT NULL,
     queue_url TEXT NOT NULL
 );
-CREATE INDEX triggers_due ON triggers (jenkins, state, next_attempt_at);
+-- Only open triggers, in the order the dispatcher takes them: due() and next_due() read the
+-- first rows of one Jenkins' range and stop, however many finished triggers the table holds.
+CREATE INDEX triggers_due ON triggers (jenkins, next_attempt_at, seq)
+    WHERE state IN ('pending', 'retrying');
 CREATE INDEX triggers_delivery ON triggers (delivery);
 CREATE TABLE attempts (
     id INTEGER PRIMARY KEY,
@@ -315,6 +318,9 @@ void configure(sqlite3* db, const SqliteOptions& options) {
     // delivery survives a crash or power loss.
     exec(db, "PRAGMA synchronous = FULL");
     exec(db, "PRAGMA foreign_keys = ON");
+    // 8 MiB of page cache (the default is 2 MiB): the open-trigger index and the recent pages
+    // stay in memory under load instead of being re-read from the OS for every query.
+    exec(db, "PRAGMA cache_size = -8192");
 
     const auto version = pragma_int(db, "PRAGMA user_version");
     if (version > k_schema_version) {
@@ -694,6 +700,17 @@ DELETE FROM deliveries WHERE received_at < ?1
     void apply_updates(std::vector<UpdateJob>& jobs) {
         if (jobs.empty()) return;
         std::vector<result<void>> results(jobs.size(), result<void>{unavailable()});
+        // Outcomes of attempts commit without their own fsync: the next FULL commit (or
+        // checkpoint) makes them durable. A power cut in between can only lose "delivered",
+        // so the trigger is sent again: at-least-once, never lost. This halves the syncs per
+        // busy cycle, since deliveries and their outcomes alternate.
+        exec(db_.get(), "PRAGMA synchronous = NORMAL");
+        struct RestoreFull {
+            sqlite3* db;
+            ~RestoreFull() {
+                sqlite3_exec(db, "PRAGMA synchronous = FULL", nullptr, nullptr, nullptr);
+            }
+        } restore{db_.get()};
         try {
             const auto now = Clock::now();
             transaction([&] {
