@@ -12,13 +12,13 @@ build_pkgs=(
   build-essential cmake make ninja-build pkg-config ccache git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libssl-dev libre2-dev libcli11-dev
-  libsqlite3-dev libjemalloc-dev
+  libsqlite3-dev libjemalloc-dev libsystemd-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   openssl ca-certificates
 )
 runtime_pkgs=(
   libboost-json1.81.0 libboost-url1.81.0 libyaml-cpp0.7 libspdlog1.10 libfmt9 libssl3 libre2-9
-  libsqlite3-0 libjemalloc2 ca-certificates
+  libsqlite3-0 libjemalloc2 libsystemd0 libprometheus-cpp-core1.0 ca-certificates
 )
 
 bench_pkgs=(wrk nginx-light webhook procps curl openssl)

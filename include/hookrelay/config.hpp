@@ -140,7 +140,17 @@ struct RuleSpec {
 };
 
 struct LogConfig {
-    std::string level = "info";  ///< trace, debug, info, warn, error, critical, off
+    std::string level = "info";   ///< trace, debug, info, warn, error, critical, off
+    std::string format = "auto";  ///< text, json, or auto (text on a terminal, else json)
+};
+
+/// The admin listener: health, metrics and the API. Never the public webhook port.
+struct AdminConfig {
+    bool enabled = true;
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 9090;
+    /// Bearer token for /metrics and /api/*; unset: those answer 403 and the daemon warns.
+    std::optional<Secret> token;
 };
 
 struct Config {
@@ -148,6 +158,7 @@ struct Config {
     ServerConfig server;
     std::string state_dir = "/var/lib/hookrelay";
     LogConfig log;
+    AdminConfig admin;
     StoreConfig store;
     DispatchConfig dispatch;
     std::vector<SourceConfig> sources;

@@ -6,6 +6,7 @@
 #include <hookrelay/event.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -90,6 +91,58 @@ struct TriggerUpdate {
     std::string last_outcome;  ///< e.g. the reason a trigger went dead
 };
 
+/// One delivery as the admin API lists it.
+struct DeliverySummary {
+    std::int64_t seq = 0;  ///< the store's own id: increasing, used as the listing cursor
+    std::string source;
+    Provider provider = Provider::github;
+    std::string delivery_id;  ///< forge delivery id ("" when the forge sent none)
+    EventKind kind = EventKind::other;
+    std::string forge_event;
+    std::chrono::system_clock::time_point received_at;
+    std::size_t pending = 0;    ///< triggers pending or retrying
+    std::size_t delivered = 0;  ///< triggers delivered
+    std::size_t dead = 0;       ///< triggers dead
+};
+
+/// A trigger with its whole history, for `deliveries show`.
+struct TriggerHistory {
+    StoredTrigger trigger;
+    std::chrono::system_clock::time_point updated_at;
+    std::vector<Attempt> attempts;  ///< oldest first
+};
+
+/// Everything stored about one delivery.
+struct DeliveryDetail {
+    DeliverySummary summary;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::optional<std::string> body;  ///< absent when store.keep_body is false
+    std::string body_sha256;
+    std::vector<TriggerHistory> triggers;  ///< in creation order
+};
+
+/// Filters for listing deliveries; newest first.
+struct DeliveryQuery {
+    std::string source;                  ///< "" = any
+    std::optional<TriggerState> state;   ///< only deliveries with a trigger in this state
+    std::optional<std::chrono::system_clock::time_point> since;  ///< received at or after
+    std::size_t limit = 50;
+    std::optional<std::int64_t> before_seq;  ///< cursor: only seq < this
+};
+
+struct DeliveryPage {
+    std::vector<DeliverySummary> items;
+    std::optional<std::int64_t> next_before_seq;  ///< set when more items may follow
+};
+
+/// Which triggers a bulk replay takes.
+struct ReplayQuery {
+    TriggerState state = TriggerState::dead;
+    std::optional<std::chrono::system_clock::time_point> since;  ///< last updated at or after
+    std::string jenkins;  ///< "" = any
+    std::size_t limit = 1000;
+};
+
 /// Persists deliveries and their triggers. Implementations own their threads; submit() never
 /// blocks the caller for I/O and may be called from any thread concurrently.
 class Store {
@@ -126,6 +179,39 @@ public:
     /// Registers a callback run (from any thread) after triggers were committed, so the
     /// dispatcher can wake up at once instead of waiting for its next poll.
     virtual void on_committed(std::function<void()> callback) = 0;
+
+    // --- Admin queries. Same rules: never block the caller, `done` exactly once, any thread.
+
+    using PageHandler = std::function<void(result<DeliveryPage>)>;
+    using DetailHandler = std::function<void(result<std::optional<DeliveryDetail>>)>;
+    using IdsHandler = std::function<void(result<std::vector<std::string>>)>;
+    using CountsHandler = std::function<void(result<std::vector<std::pair<std::string,
+                                                                            std::size_t>>>)>;
+
+    /// Deliveries matching `query`, newest first.
+    virtual void list_deliveries(DeliveryQuery query, PageHandler done) = 0;
+
+    /// One delivery by forge delivery id (`source` "" = any source; the newest if several), or
+    /// by the store's seq when `delivery_id` is "#<seq>". nullopt when unknown.
+    virtual void get_delivery(std::string source, std::string delivery_id, DetailHandler done) = 0;
+
+    /// Re-queues the given triggers with a fresh retry budget (state pending, attempts 0, age
+    /// counted from `now`, due now), recording a "replayed" entry in each history. Unknown ids
+    /// are skipped; `done` gets the ids that were re-queued.
+    virtual void replay(std::vector<std::string> trigger_ids,
+                        std::chrono::system_clock::time_point now, IdsHandler done) = 0;
+
+    /// The same for every trigger matching `query`.
+    virtual void replay_matching(ReplayQuery query, std::chrono::system_clock::time_point now,
+                                 IdsHandler done) = 0;
+
+    /// Adds triggers to an already stored delivery (redelivery through the current rules),
+    /// pending and due now. `done` gets their ids, in order.
+    virtual void add_triggers(std::string source, std::string delivery_id,
+                              std::vector<TriggerRequest> triggers, IdsHandler done) = 0;
+
+    /// Open (pending + retrying) trigger count per Jenkins name (backlog).
+    virtual void backlog(CountsHandler done) = 0;
 
     /// Short name for logs: "memory", "sqlite".
     virtual std::string_view kind() const noexcept = 0;

@@ -33,7 +33,4 @@ struct ExplainOptions {
 /// `hookrelay explain`: dry-runs one delivery through the rules and prints JSON to `out`.
 int run_explain(const ExplainOptions& options, std::ostream& out, std::ostream& err);
 
-/// Sets up spdlog on stderr at `level`.
-void setup_logging(const std::string& level);
-
 }  // namespace hookrelay::app

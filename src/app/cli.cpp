@@ -1,5 +1,6 @@
 #include "app/app.hpp"
 
+#include "app/admin_client.hpp"
 #include "app/runtime.hpp"
 #include "app/webhook.hpp"
 #include "ingest/ingest.hpp"
@@ -7,8 +8,6 @@
 #include <hookrelay/version.hpp>
 
 #include <fmt/format.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 
@@ -17,14 +16,6 @@
 #include <sstream>
 
 namespace hookrelay::app {
-
-void setup_logging(const std::string& level) {
-    auto logger = spdlog::stderr_color_mt("hookrelay");
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
-    logger->set_level(spdlog::level::from_str(level));
-    logger->flush_on(spdlog::level::info);
-    spdlog::set_default_logger(logger);
-}
 
 int run_check(const std::string& config_path, std::ostream& out, std::ostream& err) {
     auto loaded = load_runtime(config_path);
@@ -157,11 +148,14 @@ int run_cli(int argc, char** argv) {
     ex->add_option("--headers-file", explain.headers_file,
                    "File with one 'Name: value' header per line");
 
+    auto run_admin_command = add_admin_commands(cli);
+
     try {
         cli.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return cli.exit(e);
     }
+    if (const int rc = run_admin_command(); rc >= 0) return rc;
     if (*run) return run_daemon(daemon);
     if (*check) return run_check(check_path, std::cout, std::cerr);
     if (*ex) return run_explain(explain, std::cout, std::cerr);

@@ -1,25 +1,33 @@
+#include "app/admin.hpp"
 #include "app/app.hpp"
+#include "app/logging.hpp"
 #include "app/runtime.hpp"
 #include "app/webhook.hpp"
-#include "http/server.hpp"
 #include "dispatch/dispatcher.hpp"
+#include "http/server.hpp"
 #include "jenkins/client.hpp"
+#include "metrics/prometheus_metrics.hpp"
 #include "store/sqlite_store.hpp"
+#include "systemd/notify.hpp"
 
 #include <hookrelay/version.hpp>
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <csignal>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 namespace hookrelay::app {
@@ -45,30 +53,148 @@ http::ServerOptions server_options(const ServerConfig& s) {
     return o;
 }
 
-// SIGTERM/SIGINT: stop accepting, let webhook requests and Jenkins requests in flight finish
-// within shutdown_grace, then stop. Undelivered triggers stay in the store.
-asio::awaitable<void> wait_for_shutdown(asio::io_context& ioc, http::Server& server,
-                                        std::shared_ptr<dispatch::Dispatcher> dispatcher,
-                                        std::chrono::milliseconds grace) {
-    asio::signal_set signals(ioc, SIGINT, SIGTERM);
-    auto [ec, signal] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return;
-    spdlog::info("received {}; no longer accepting, finishing {} open connection(s) within {} ms",
-                 signal == SIGINT ? "SIGINT" : "SIGTERM", server.connections(), grace.count());
-    const auto deadline = std::chrono::steady_clock::now() + grace;
-    server.stop();
-    co_await dispatcher->stop(grace);
-    asio::steady_timer timer(ioc);
-    while (server.connections() > 0 && std::chrono::steady_clock::now() < deadline) {
-        timer.expires_after(k_drain_poll_interval);
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-    if (server.connections() > 0) {
-        spdlog::warn("shutdown grace period over; abandoning {} connection(s)",
-                     server.connections());
-    }
-    ioc.stop();
+http::ServerOptions admin_options(const Config& c) {
+    auto o = server_options(c.server);
+    o.host = c.admin.host;
+    o.port = c.admin.port;
+    o.body_limit = 64 * 1024;
+    o.max_connections = 64;
+    return o;
 }
+
+// Runs on the blocking pool: reads the config and every secret file.
+asio::awaitable<RuntimeResult> load_blocking(std::string path) {
+    co_return load_runtime(path);
+}
+
+// Everything the running daemon is made of; owned by run_daemon, shared with its coroutines.
+struct Daemon {
+    asio::io_context& ioc;
+    std::string config_path;
+    std::shared_ptr<store::SqliteStore> store;
+    std::shared_ptr<metrics::PrometheusMetrics> metrics;
+    std::shared_ptr<dispatch::Dispatcher> dispatcher;
+    std::shared_ptr<WebhookHandler> webhooks;
+    std::unique_ptr<http::Server> server;
+    std::unique_ptr<http::Server> admin;
+    asio::thread_pool blocking{1};  // config and secret files are read here, not on network threads
+    std::mutex reload_mutex;        // one swap at a time (SIGHUP and the API may coincide)
+    std::atomic<bool> listening{false};
+    std::atomic<bool> store_ok{true};
+    // Created before anything announces readiness: a signal that arrives before its set exists
+    // gets the default action, and for SIGHUP and SIGTERM that is death.
+    asio::signal_set stop_signals{ioc, SIGINT, SIGTERM};
+    asio::signal_set reload_signals{ioc, SIGHUP};
+
+    explicit Daemon(asio::io_context& io) : ioc(io) {}
+    ~Daemon() { blocking.join(); }
+
+    bool ready() const { return listening && store_ok; }
+
+    std::vector<dispatch::Dispatcher::Target> targets(const Config& config, std::string& why) {
+        std::vector<dispatch::Dispatcher::Target> out;
+        for (const auto& j : config.jenkins) {
+            auto client = jenkins::make_client(ioc.get_executor(), j, &why);
+            if (!client) {
+                why = "jenkins " + j.name + ": " + why;
+                return {};
+            }
+            out.push_back({j, std::move(*client)});
+        }
+        return out;
+    }
+
+    // SIGHUP and POST /api/v1/reload: parse and validate everything (off the network threads),
+    // then swap. A bad config leaves the running one in place.
+    asio::awaitable<ReloadOutcome> reload() {
+        systemd::notify_reloading();
+        auto loaded =
+            co_await asio::co_spawn(blocking, load_blocking(config_path), asio::use_awaitable);
+        std::lock_guard lock(reload_mutex);
+        ReloadOutcome outcome;
+        std::string why;
+        std::vector<dispatch::Dispatcher::Target> new_targets;
+        if (loaded.errors.empty()) {
+            new_targets = targets(*loaded.runtime->config, why);
+            if (!why.empty()) loaded.errors.push_back({config_path, {}, why});
+        }
+        if (!loaded.errors.empty()) {
+            for (const auto& e : loaded.errors) outcome.errors.push_back(to_string(e));
+            spdlog::error("reload rejected, the running configuration stays: {} error(s)",
+                          loaded.errors.size());
+            for (const auto& e : outcome.errors) spdlog::error("  {}", e);
+            metrics->config_reload(false);
+            systemd::notify_ready("reload rejected; running the previous configuration");
+            co_return outcome;
+        }
+        const auto& old_config = *webhooks->runtime()->config;
+        const auto& next = *loaded.runtime->config;
+        if (next.server.host != old_config.server.host ||
+            next.server.port != old_config.server.port ||
+            next.admin.host != old_config.admin.host || next.admin.port != old_config.admin.port ||
+            next.state_dir != old_config.state_dir) {
+            spdlog::warn("reload: listen addresses and state_dir take effect only after a restart");
+        }
+        webhooks->set_runtime(loaded.runtime);
+        dispatcher->reconfigure(loaded.runtime->config, std::move(new_targets));
+        metrics->config_reload(true);
+        spdlog::info("configuration reloaded from {}: {} source(s), {} rule(s), {} jenkins",
+                     config_path, next.sources.size(), next.rules.size(), next.jenkins.size());
+        systemd::notify_ready("configuration reloaded");
+        outcome.ok = true;
+        co_return outcome;
+    }
+
+    asio::awaitable<void> reload_on_sighup() {
+        for (;;) {
+            auto [ec, signal] =
+                co_await reload_signals.async_wait(asio::as_tuple(asio::use_awaitable));
+            (void)signal;
+            if (ec) co_return;
+            spdlog::info("received SIGHUP; reloading {}", config_path);
+            co_await reload();
+        }
+    }
+
+    // SIGTERM/SIGINT: stop accepting, let webhook requests and Jenkins requests in flight finish
+    // within shutdown_grace, then stop. Undelivered triggers stay in the store.
+    asio::awaitable<void> wait_for_shutdown(std::chrono::milliseconds grace) {
+        auto [ec, signal] = co_await stop_signals.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (ec) co_return;
+        systemd::notify_stopping();
+        spdlog::info(
+            "received {}; no longer accepting, finishing {} open connection(s) within "
+            "{} ms",
+            signal == SIGINT ? "SIGINT" : "SIGTERM", server->connections(), grace.count());
+        const auto deadline = std::chrono::steady_clock::now() + grace;
+        listening = false;
+        server->stop();
+        co_await dispatcher->stop(grace);
+        asio::steady_timer timer(ioc);
+        while (server->connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+            timer.expires_after(k_drain_poll_interval);
+            co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        if (server->connections() > 0) {
+            spdlog::warn("shutdown grace period over; abandoning {} connection(s)",
+                         server->connections());
+        }
+        if (admin) admin->stop();
+        reload_signals.cancel();
+        ioc.stop();
+    }
+
+    // systemd's WatchdogSec: ping at half the timeout while the event loop turns.
+    asio::awaitable<void> watchdog(std::chrono::microseconds interval) {
+        asio::steady_timer timer(ioc);
+        for (;;) {
+            systemd::notify_watchdog();
+            timer.expires_after(interval);
+            auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return;
+        }
+    }
+};
 
 }  // namespace
 
@@ -82,7 +208,14 @@ int run_daemon(const DaemonOptions& options) {
     }
     auto runtime = loaded.runtime;
     const auto& config = *runtime->config;
-    setup_logging(options.log_level.empty() ? config.log.level : options.log_level);
+    const auto format = parse_log_format(config.log.format, isatty(STDERR_FILENO) != 0);
+    setup_logging(options.log_level.empty() ? config.log.level : options.log_level,
+                  format.value_or(LogFormat::text));
+
+    asio::io_context ioc(static_cast<int>(config.server.threads));
+    auto d = std::make_shared<Daemon>(ioc);
+    d->config_path = options.config_path;
+    d->metrics = std::make_shared<metrics::PrometheusMetrics>(HOOKRELAY_VERSION);
 
     std::string why;
     auto opened = store::SqliteStore::open(config.state_dir, config.store, &why);
@@ -90,40 +223,100 @@ int run_daemon(const DaemonOptions& options) {
         spdlog::critical("cannot open the store: {}", why);
         return 1;
     }
-    std::shared_ptr<store::SqliteStore> store = std::move(*opened);
-    store->on_error([](std::string_view what) { spdlog::error("store: {}", what); });
+    d->store = std::move(*opened);
+    std::weak_ptr<Daemon> weak_daemon = d;
+    d->store->on_error([weak_daemon](std::string_view what) {
+        spdlog::error("store: {}", what);
+        if (auto dd = weak_daemon.lock()) dd->store_ok = false;
+    });
+    d->store->on_commit_stats(
+        [weak_daemon](std::chrono::duration<double> seconds, std::size_t batch) {
+            if (auto dd = weak_daemon.lock()) dd->metrics->store_commit(seconds, batch);
+        });
 
-    asio::io_context ioc(static_cast<int>(config.server.threads));
-    auto dispatcher = std::make_shared<dispatch::Dispatcher>(
-        ioc.get_executor(), store, config.dispatch, config.server.store_timeout);
-    std::vector<dispatch::Dispatcher::Target> targets;
-    for (const auto& j : config.jenkins) {
-        auto client = jenkins::make_client(ioc.get_executor(), j, &why);
-        if (!client) {
-            spdlog::critical("jenkins {}: {}", j.name, why);
-            return 1;
-        }
-        targets.push_back({j, std::move(*client)});
+    d->dispatcher = std::make_shared<dispatch::Dispatcher>(
+        ioc.get_executor(), d->store, config.dispatch, config.server.store_timeout, d->metrics);
+    auto targets = d->targets(config, why);
+    if (!why.empty()) {
+        spdlog::critical("{}", why);
+        return 1;
     }
-    dispatcher->configure(runtime->config, std::move(targets));
-    store->on_committed([weak = std::weak_ptr(dispatcher)] {
-        if (auto d = weak.lock()) d->wake();
+    d->dispatcher->configure(runtime->config, std::move(targets));
+    d->store->on_committed([weak = std::weak_ptr(d->dispatcher), weak_daemon] {
+        if (auto dd = weak_daemon.lock()) dd->store_ok = true;
+        if (auto dispatcher = weak.lock()) dispatcher->wake();
     });
 
-    auto handler = std::make_shared<WebhookHandler>(runtime, store);
-    http::Server server(ioc, server_options(config.server), handler);
-    auto port = server.listen();
+    d->webhooks = std::make_shared<WebhookHandler>(runtime, d->store, d->metrics);
+    d->server = std::make_unique<http::Server>(ioc, server_options(config.server), d->webhooks);
+
+    // Sockets handed over by systemd (hookrelay.socket) keep webhooks flowing across restarts.
+    std::string listen_error;
+    auto passed = systemd::listen_sockets(&listen_error);
+    if (!listen_error.empty()) {
+        spdlog::critical("socket activation: {}", listen_error);
+        return 1;
+    }
+    boost::system::result<std::uint16_t> port = boost::system::error_code{};
+    std::string listen_address;
+    if (!passed.empty()) {
+        port = d->server->adopt(passed.front().fd);
+        listen_address = "socket from systemd";
+        if (passed.size() > 1)
+            spdlog::warn("systemd passed {} sockets; using the first", passed.size());
+    } else {
+        port = d->server->listen();
+        listen_address = config.server.host;
+    }
     if (!port) {
         spdlog::critical("cannot listen on {}:{}: {}", config.server.host, config.server.port,
                          port.error().message());
         return 1;
     }
-    server.start();
-    dispatcher->start();
-    spdlog::info("hookrelay {} listening on {}:{} ({} source(s), {} rule(s), {} jenkins; store: "
-                 "{} in {})",
-                 HOOKRELAY_VERSION, config.server.host, *port, config.sources.size(),
-                 config.rules.size(), config.jenkins.size(), store->kind(), config.state_dir);
+
+    std::optional<std::uint16_t> admin_port;
+    if (config.admin.enabled) {
+        AdminHandler::Services services;
+        services.store = d->store;
+        services.webhooks = d->webhooks;
+        services.dispatcher = d->dispatcher;
+        services.metrics = d->metrics;
+        services.metrics_text = [m = d->metrics] { return m->serialize(); };
+        services.reload = [weak_daemon]() -> asio::awaitable<ReloadOutcome> {
+            auto dd = weak_daemon.lock();
+            if (!dd) co_return ReloadOutcome{false, {"shutting down"}};
+            co_return co_await dd->reload();
+        };
+        services.ready = [weak_daemon] {
+            auto dd = weak_daemon.lock();
+            return dd && dd->ready();
+        };
+        services.store_timeout = config.server.store_timeout;
+        d->admin = std::make_unique<http::Server>(
+            ioc, admin_options(config), std::make_shared<AdminHandler>(std::move(services)));
+        auto bound = d->admin->listen();
+        if (!bound) {
+            spdlog::critical("cannot listen on admin {}:{}: {}", config.admin.host,
+                             config.admin.port, bound.error().message());
+            return 1;
+        }
+        admin_port = *bound;
+        if (!config.admin.token) {
+            spdlog::warn("admin: no admin.token configured; /metrics and /api/* answer 403");
+        }
+    }
+
+    d->server->start();
+    if (d->admin) d->admin->start();
+    d->dispatcher->start();
+    d->listening = true;
+    spdlog::info(
+        "hookrelay {} listening on {}:{} ({} source(s), {} rule(s), {} jenkins; store: "
+        "{} in {}){}",
+        HOOKRELAY_VERSION, listen_address, *port, config.sources.size(), config.rules.size(),
+        config.jenkins.size(), d->store->kind(), config.state_dir,
+        admin_port ? fmt::format("; admin on {}:{}", config.admin.host, *admin_port)
+                   : std::string());
     for (const auto& s : config.sources) {
         spdlog::info("source {} ({}) at POST {}{}", s.name, to_string(s.provider), s.path,
                      s.secrets.empty() ? " without verification (insecure: true)" : "");
@@ -131,10 +324,15 @@ int run_daemon(const DaemonOptions& options) {
     if (!options.ready_file.empty()) {
         std::ofstream ready(options.ready_file, std::ios::trunc);
         ready << "http=" << config.server.host << ':' << *port << '\n';
+        if (admin_port) ready << "admin=" << config.admin.host << ':' << *admin_port << '\n';
+    }
+    systemd::notify_ready("accepting webhooks");
+    if (auto interval = systemd::watchdog_interval()) {
+        asio::co_spawn(ioc, d->watchdog(*interval), asio::detached);
     }
 
-    asio::co_spawn(ioc, wait_for_shutdown(ioc, server, dispatcher, config.server.shutdown_grace),
-                   asio::detached);
+    asio::co_spawn(ioc, d->wait_for_shutdown(config.server.shutdown_grace), asio::detached);
+    asio::co_spawn(ioc, d->reload_on_sighup(), asio::detached);
     std::vector<std::thread> threads;
     for (unsigned i = 1; i < config.server.threads; ++i)
         threads.emplace_back([&ioc] { ioc.run(); });

@@ -176,9 +176,11 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
     return out;
 }
 
-WebhookHandler::WebhookHandler(std::shared_ptr<const Runtime> runtime, std::shared_ptr<Store> store)
+WebhookHandler::WebhookHandler(std::shared_ptr<const Runtime> runtime, std::shared_ptr<Store> store,
+                               std::shared_ptr<Metrics> metrics)
     : runtime_(std::move(runtime)),
       store_(std::move(store)),
+      metrics_(std::move(metrics)),
       rejection_log_(k_rejection_log_burst, k_rejection_log_window) {}
 
 void WebhookHandler::set_runtime(std::shared_ptr<const Runtime> runtime) noexcept {
@@ -192,6 +194,18 @@ std::shared_ptr<const Runtime> WebhookHandler::runtime() const noexcept {
 std::optional<http::Response> WebhookHandler::check_head(const http::RequestHead& head) {
     const auto runtime = runtime_.load();
     const auto* source = source_for_path(*runtime->config, head.target);
+    auto early = check_head_for(*runtime, source, head);
+    if (early) {
+        metrics_->webhook(source ? std::string_view(source->name) : "none",
+                          source ? to_string(source->provider) : "none", early->status);
+    }
+    return early;
+}
+
+std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runtime_ref,
+                                                             const SourceConfig* source,
+                                                             const http::RequestHead& head) {
+    const auto* runtime = &runtime_ref;
     if (source == nullptr) {
         return respond(404, rejection("rejected", fmt::format("no webhook source at {}",
                                                               path_of(head.target))));
@@ -223,8 +237,18 @@ asio::awaitable<http::Response> WebhookHandler::handle(http::Request request) {
     const auto runtime = runtime_.load();
     const auto* source = source_for_path(*runtime->config, request.head.target);
     if (source == nullptr) {
+        metrics_->webhook("none", "none", 404);
         co_return respond(404, rejection("rejected", "no webhook source at this path"));
     }
+    auto response = co_await process(std::move(request), *source, runtime);
+    metrics_->webhook(source->name, to_string(source->provider), response.status);
+    co_return response;
+}
+
+asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
+                                                        const SourceConfig& source_ref,
+                                                        std::shared_ptr<const Runtime> runtime) {
+    const auto* source = &source_ref;
     const auto received_at = std::chrono::system_clock::now();
     auto prepared = prepare(*runtime, *source, request.head.headers, request.body);
     if (!prepared.event) {
@@ -237,6 +261,7 @@ asio::awaitable<http::Response> WebhookHandler::handle(http::Request request) {
                              ? std::string()
                              : fmt::format(" ({} similar lines suppressed)", suppressed));
         }
+        if (prepared.status == 401) metrics_->signature_failure(source->name);
         co_return respond(prepared.status, prepared.body);
     }
     const Event& event = *prepared.event;
@@ -267,6 +292,7 @@ asio::awaitable<http::Response> WebhookHandler::handle(http::Request request) {
             "delivery={} source={}: store did not accept the delivery ({}); answered "
             "503 so the forge records a failure",
             event.delivery_id, source->name, receipt.error().message());
+        metrics_->store_failure();
         body["status"] = "unavailable";
         body["error"] = "the relay cannot record deliveries right now";
         co_return respond(503, body);
@@ -274,6 +300,7 @@ asio::awaitable<http::Response> WebhookHandler::handle(http::Request request) {
     if (receipt->duplicate) {
         spdlog::info("delivery={} source={}: duplicate delivery, nothing queued", event.delivery_id,
                      source->name);
+        metrics_->duplicate(source->name);
         body["status"] = "duplicate";
         co_return respond(200, body);
     }
@@ -287,6 +314,7 @@ asio::awaitable<http::Response> WebhookHandler::handle(http::Request request) {
                                         {"rule", t.rule},
                                         {"jenkins", t.jenkins},
                                         {"job", job_display_path(t.job)}});
+        metrics_->triggers_queued(t.rule, t.jenkins, 1);
         spdlog::info("delivery={} trigger={} rule={} jenkins={} job={} queued", event.delivery_id,
                      receipt->trigger_ids.at(i), t.rule, t.jenkins, job_display_path(t.job));
     }

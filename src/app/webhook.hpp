@@ -2,6 +2,7 @@
 // and the JSON answer the forge shows in its delivery log.
 #pragma once
 
+#include <hookrelay/metrics.hpp>
 #include <hookrelay/store.hpp>
 
 #include "app/runtime.hpp"
@@ -42,11 +43,20 @@ std::string_view media_kind(Provider provider, std::string_view content_type) no
 /// Serves POST <source path>: the http::Handler of the public listener.
 class WebhookHandler final : public http::Handler {
   public:
-    WebhookHandler(std::shared_ptr<const Runtime> runtime, std::shared_ptr<Store> store);
+    WebhookHandler(std::shared_ptr<const Runtime> runtime, std::shared_ptr<Store> store,
+                   std::shared_ptr<Metrics> metrics = null_metrics());
 
     std::optional<http::Response> check_head(const http::RequestHead& head) override;
     boost::asio::awaitable<http::Response> handle(http::Request request) override;
 
+  private:
+    std::optional<http::Response> check_head_for(const Runtime& runtime, const SourceConfig* source,
+                                                 const http::RequestHead& head);
+    boost::asio::awaitable<http::Response> process(http::Request request,
+                                                   const SourceConfig& source,
+                                                   std::shared_ptr<const Runtime> runtime);
+
+  public:
     /// Swaps in a new runtime; requests already running keep the old one.
     void set_runtime(std::shared_ptr<const Runtime> runtime) noexcept;
     std::shared_ptr<const Runtime> runtime() const noexcept;
@@ -54,6 +64,7 @@ class WebhookHandler final : public http::Handler {
   private:
     std::atomic<std::shared_ptr<const Runtime>> runtime_;
     std::shared_ptr<Store> store_;
+    std::shared_ptr<Metrics> metrics_;
     RateLimit rejection_log_;  // rejected (untrusted) requests: bounded log volume
 };
 

@@ -50,15 +50,17 @@ namespace {
 
 using Keys = std::vector<std::string_view>;
 
-const Keys k_top_keys = {"listen",   "state_dir", "log",     "server", "store",
-                         "dispatch", "sources",   "jenkins", "rules"};
+const Keys k_top_keys = {"listen", "state_dir", "log",     "server",  "store",
+                         "admin",  "dispatch",  "sources", "jenkins", "rules"};
+const Keys k_admin_keys = {"enabled", "listen", "token"};
+const Keys k_log_formats = {"auto", "text", "json"};
 const Keys k_store_keys = {"keep_body", "retention", "prune_interval", "max_batch"};
 const Keys k_dispatch_keys = {"max_in_flight", "poll_interval"};
 const Keys k_retry_keys = {"initial", "max_delay", "max_age"};
 const Keys k_server_keys = {"body_limit",   "header_limit",  "header_timeout", "body_timeout",
                             "idle_timeout", "write_timeout", "store_timeout",  "max_connections",
                             "threads",      "shutdown_grace"};
-const Keys k_log_keys = {"level"};
+const Keys k_log_keys = {"level", "format"};
 const Keys k_source_keys = {"provider", "path",   "secret",   "secrets",
                             "token",    "tokens", "insecure", "allow_sha1"};
 const Keys k_jenkins_keys = {"url",
@@ -123,6 +125,7 @@ class Loader {
         if (auto n = root["log"]) log(n);
         if (auto n = root["server"]) server(n);
         if (auto n = root["store"]) store(n);
+        if (auto n = root["admin"]) admin(n);
         if (auto n = root["dispatch"]) dispatch(n);
         if (auto n = root["sources"]) {
             sources(n);
@@ -239,10 +242,11 @@ class Loader {
         return *resolved;
     }
 
-    void listen(const YAML::Node& node) {
+    // host:port, [v6]:port, or :port (all interfaces).
+    bool host_port(const YAML::Node& node, std::string_view what, std::string& host_out,
+                   std::uint16_t& port_out) {
         std::string text;
-        if (!scalar(node, "listen", text)) return;
-        // host:port, [v6]:port, or :port (all interfaces).
+        if (!scalar(node, what, text)) return false;
         const auto colon = text.rfind(':');
         std::string host = colon == std::string::npos ? "" : text.substr(0, colon);
         const std::string port = colon == std::string::npos ? text : text.substr(colon + 1);
@@ -253,13 +257,29 @@ class Loader {
         const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
         if (colon == std::string::npos || ec != std::errc{} || ptr != port.data() + port.size() ||
             value > 65535) {
-            error(node, fmt::format("listen: '{}' is not host:port (e.g. 0.0.0.0:8080, "
+            error(node, fmt::format("{}: '{}' is not host:port (e.g. 0.0.0.0:8080, "
                                     "[::]:8080, 127.0.0.1:0)",
-                                    text));
-            return;
+                                    what, text));
+            return false;
         }
-        config_->server.host = host.empty() ? "0.0.0.0" : host;
-        config_->server.port = static_cast<std::uint16_t>(value);
+        host_out = host.empty() ? "0.0.0.0" : host;
+        port_out = static_cast<std::uint16_t>(value);
+        return true;
+    }
+
+    void listen(const YAML::Node& node) {
+        host_port(node, "listen", config_->server.host, config_->server.port);
+    }
+
+    void admin(const YAML::Node& node) {
+        if (!expect_map(node, "admin")) return;
+        check_keys(node, k_admin_keys, "admin");
+        auto& a = config_->admin;
+        if (auto n = node["enabled"]) boolean(n, "admin.enabled", a.enabled);
+        if (auto n = node["listen"]) host_port(n, "admin.listen", a.host, a.port);
+        if (auto n = node["token"]) {
+            if (auto t = secret(n, "admin.token"); !t.empty()) a.token = t;
+        }
     }
 
     void log(const YAML::Node& node) {
@@ -275,6 +295,18 @@ class Loader {
                                          level));
                 } else {
                     config_->log.level = level;
+                }
+            }
+        }
+        if (auto n = node["format"]) {
+            std::string format;
+            if (scalar(n, "log.format", format)) {
+                if (std::find(k_log_formats.begin(), k_log_formats.end(), format) ==
+                    k_log_formats.end()) {
+                    error(n,
+                          fmt::format("log.format: '{}' is not one of auto, text, json", format));
+                } else {
+                    config_->log.format = format;
                 }
             }
         }

@@ -52,15 +52,17 @@ struct Lane {
 
 struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     Impl(asio::any_io_executor ex, std::shared_ptr<Store> s, DispatchConfig o,
-         std::chrono::milliseconds st)
+         std::chrono::milliseconds st, std::shared_ptr<Metrics> m)
         : strand(asio::make_strand(ex)),
           store(std::move(s)),
+          metrics(std::move(m)),
           options(o),
           store_timeout(st),
           rng(std::random_device{}()) {}
 
     asio::strand<asio::any_io_executor> strand;
     std::shared_ptr<Store> store;
+    std::shared_ptr<Metrics> metrics;
     DispatchConfig options;
     std::chrono::milliseconds store_timeout;
     std::shared_ptr<const Config> config;
@@ -165,10 +167,28 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
 
 asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, StoredTrigger trigger) {
     auto self = shared_from_this();
-    const auto& jenkins = lane->target.config;
-    auto outcome = co_await lane->target.client->trigger(trigger.request, token_for(trigger));
+    // Copies: a reload may replace the lane's target while this request runs.
+    const auto jenkins = lane->target.config;
+    const auto client = lane->target.client;
+    auto outcome = co_await client->trigger(trigger.request, token_for(trigger));
     const auto now = Clock::now();
     auto update = decide(trigger, outcome, retry_for(trigger, jenkins), now, rng);
+    metrics->jenkins_request(jenkins.name, outcome.http_status,
+                             std::chrono::duration<double>(outcome.duration));
+    const auto& rule = trigger.request.rule;
+    if (update.state == TriggerState::delivered) {
+        metrics->trigger_outcome(
+            rule, jenkins.name,
+            outcome.kind == JenkinsOutcome::Kind::merged ? "merged" : "delivered");
+        metrics->delivery_latency(jenkins.name,
+                                  std::chrono::duration<double>(now - trigger.created_at));
+    } else if (update.state == TriggerState::dead) {
+        metrics->trigger_outcome(rule, jenkins.name, "dead");
+    } else if (outcome.kind == JenkinsOutcome::Kind::unavailable) {
+        metrics->trigger_outcome(rule, jenkins.name, "held");
+    } else {
+        metrics->trigger_outcome(rule, jenkins.name, "retried");
+    }
 
     switch (update.state) {
         case TriggerState::delivered:
@@ -194,6 +214,7 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Stor
     if (outcome.kind == JenkinsOutcome::Kind::unavailable && !lane->held) {
         lane->held = true;
         lane->held_flag = true;
+        metrics->jenkins_held(jenkins.name, true);
         spdlog::warn("jenkins={} is unavailable ({}); holding its triggers and probing it",
                      jenkins.name, outcome.detail);
         asio::co_spawn(strand, probe(lane), asio::detached);
@@ -214,30 +235,56 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Stor
 
 asio::awaitable<void> Dispatcher::Impl::probe(std::shared_ptr<Lane> lane) {
     auto self = shared_from_this();
-    const auto& jenkins = lane->target.config;
-    auto delay = jenkins.probe_initial;
+    const auto name = lane->target.config.name;
+    auto delay = lane->target.config.probe_initial;
     asio::steady_timer timer(strand);
     while (running) {
         timer.expires_after(delay);
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         if (!running) break;
-        auto outcome = co_await lane->target.client->probe();
+        const auto client = lane->target.client;  // a reload may replace it meanwhile
+        auto outcome = co_await client->probe();
         if (outcome.kind != JenkinsOutcome::Kind::unavailable) {
             lane->held = false;
             lane->held_flag = false;
-            spdlog::info("jenkins={} answers again (HTTP {}); draining its backlog", jenkins.name,
+            metrics->jenkins_held(name, false);
+            spdlog::info("jenkins={} answers again (HTTP {}); draining its backlog", name,
                          outcome.http_status);
             poke(*lane);
             co_return;
         }
-        spdlog::debug("jenkins={} still unavailable: {}", jenkins.name, outcome.detail);
-        delay = std::min(delay * 2, jenkins.probe_max);
+        spdlog::debug("jenkins={} still unavailable: {}", name, outcome.detail);
+        delay = std::min(delay * 2, lane->target.config.probe_max);
     }
 }
 
 Dispatcher::Dispatcher(asio::any_io_executor executor, std::shared_ptr<Store> store,
-                       DispatchConfig options, std::chrono::milliseconds store_timeout)
-    : impl_(std::make_shared<Impl>(std::move(executor), std::move(store), options, store_timeout)) {
+                       DispatchConfig options, std::chrono::milliseconds store_timeout,
+                       std::shared_ptr<Metrics> metrics)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(store), options, store_timeout,
+                                   std::move(metrics))) {}
+
+void Dispatcher::reconfigure(std::shared_ptr<const Config> config, std::vector<Target> targets) {
+    auto impl = impl_;
+    asio::dispatch(impl->strand,
+                   [impl, config = std::move(config), targets = std::move(targets)]() mutable {
+                       std::lock_guard lock(impl->status_mutex);
+                       impl->config = std::move(config);
+                       for (auto& t : targets) {
+                           auto it = impl->lanes.find(t.config.name);
+                           if (it != impl->lanes.end()) {
+                               it->second->target = std::move(t);
+                               impl->poke(*it->second);
+                               continue;
+                           }
+                           auto name = t.config.name;
+                           auto lane = std::make_shared<Lane>(impl->strand, std::move(t));
+                           impl->lanes[name] = lane;
+                           if (impl->running) {
+                               asio::co_spawn(impl->strand, impl->run_lane(lane), asio::detached);
+                           }
+                       }
+                   });
 }
 
 Dispatcher::~Dispatcher() = default;

@@ -6,6 +6,7 @@
 
 #include <hookrelay/config.hpp>
 #include <hookrelay/jenkins.hpp>
+#include <hookrelay/metrics.hpp>
 #include <hookrelay/store.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -34,12 +35,19 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
 
     /// `store_timeout` bounds every store call the dispatcher makes.
     Dispatcher(boost::asio::any_io_executor executor, std::shared_ptr<Store> store,
-               DispatchConfig options, std::chrono::milliseconds store_timeout);
+               DispatchConfig options, std::chrono::milliseconds store_timeout,
+               std::shared_ptr<Metrics> metrics = null_metrics());
     ~Dispatcher();
 
     /// The configuration (rules: retry overrides and job tokens) and one target per Jenkins.
     /// Call once, before start().
     void configure(std::shared_ptr<const Config> config, std::vector<Target> targets);
+
+    /// After a config reload: new rules (retry overrides, job tokens) and new clients for every
+    /// Jenkins (credentials may have rotated). Requests in flight finish on the client they
+    /// started with. A Jenkins that is no longer configured keeps its last client so its open
+    /// triggers still go out. Thread-safe.
+    void reconfigure(std::shared_ptr<const Config> config, std::vector<Target> targets);
 
     /// Starts one scheduling loop per Jenkins. Triggers left pending by an earlier run (crash,
     /// restart) are picked up at once: delivery is at-least-once.

@@ -16,7 +16,11 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <atomic>
+#include <cerrno>
 #include <list>
 #include <mutex>
 
@@ -252,6 +256,32 @@ boost::system::result<std::uint16_t> Server::listen() {
     acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) return ec;
     return acceptor.local_endpoint().port();
+}
+
+boost::system::result<std::uint16_t> Server::adopt(int native_fd) {
+    // The protocol comes from the socket itself: systemd's ListenStream=8080 is an IPv6 socket
+    // (dual-stack), ListenStream=0.0.0.0:8080 an IPv4 one.
+    sockaddr_storage address{};
+    socklen_t length = sizeof(address);
+    if (::getsockname(native_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        return boost::system::error_code(errno, boost::system::system_category());
+    }
+    if (address.ss_family != AF_INET && address.ss_family != AF_INET6) {
+        return boost::system::error_code(asio::error::address_family_not_supported);
+    }
+    int listening = 0;
+    socklen_t size = sizeof(listening);
+    if (::getsockopt(native_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0) {
+        return boost::system::error_code(errno, boost::system::system_category());
+    }
+    if (listening == 0) return boost::system::error_code(asio::error::invalid_argument);
+    boost::system::error_code ec;
+    auto& acceptor = impl_->acceptor;
+    acceptor.assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), native_fd, ec);
+    if (ec) return ec;
+    const auto endpoint = acceptor.local_endpoint(ec);
+    if (ec) return ec;
+    return endpoint.port();
 }
 
 void Server::start() {

@@ -79,7 +79,14 @@ class Server {
     /// 0), or the error (address in use, permission denied, not an IP address).
     boost::system::result<std::uint16_t> listen();
 
-    /// Starts accepting. Call after listen().
+    /// Takes an already bound and listening TCP socket instead of listen() (systemd socket
+    /// activation): it is neither bound nor listened on again, and options.host/port are unused.
+    /// On success the server owns `native_fd` (stop() closes it) and returns its port; on failure
+    /// (not an IPv4/IPv6 socket, not listening, already listening through listen()) the caller
+    /// still owns it. Call at most one of listen() and adopt(), before start().
+    boost::system::result<std::uint16_t> adopt(int native_fd);
+
+    /// Starts accepting. Call after listen() or adopt().
     void start();
 
     /// Stops accepting and closes connections that are not in the middle of a request; requests

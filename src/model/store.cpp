@@ -40,3 +40,33 @@ std::optional<TriggerState> trigger_state_from_string(std::string_view text) noe
 }
 
 }  // namespace hookrelay
+
+#include <hookrelay/metrics.hpp>
+
+namespace hookrelay {
+namespace {
+
+class NullMetrics final : public Metrics {
+public:
+    void webhook(std::string_view, std::string_view, unsigned) override {}
+    void signature_failure(std::string_view) override {}
+    void duplicate(std::string_view) override {}
+    void triggers_queued(std::string_view, std::string_view, std::size_t) override {}
+    void trigger_outcome(std::string_view, std::string_view, std::string_view) override {}
+    void delivery_latency(std::string_view, Seconds) override {}
+    void jenkins_request(std::string_view, int, Seconds) override {}
+    void store_commit(Seconds, std::size_t) override {}
+    void store_failure() override {}
+    void backlog(std::string_view, std::size_t) override {}
+    void jenkins_held(std::string_view, bool) override {}
+    void config_reload(bool) override {}
+};
+
+}  // namespace
+
+std::shared_ptr<Metrics> null_metrics() {
+    static const auto instance = std::make_shared<NullMetrics>();
+    return instance;
+}
+
+}  // namespace hookrelay

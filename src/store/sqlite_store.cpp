@@ -10,6 +10,7 @@
 #include <boost/json/value.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -17,7 +18,9 @@
 #include <filesystem>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <unordered_set>
 #include <utility>
@@ -51,6 +54,10 @@ CREATE TABLE deliveries (
     body_sha256 TEXT NOT NULL,
     UNIQUE (source, delivery_id)
 );
+-- The admin listing walks one source newest first (an index also holds the rowid, so this is
+-- (source, id)); the lookup of a delivery id over every source needs its own index.
+CREATE INDEX deliveries_source ON deliveries (source);
+CREATE INDEX deliveries_delivery_id ON deliveries (delivery_id);
 CREATE TABLE triggers (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -73,6 +80,9 @@ CREATE TABLE triggers (
 CREATE INDEX triggers_due ON triggers (jenkins, next_attempt_at, seq)
     WHERE state IN ('pending', 'retrying');
 CREATE INDEX triggers_delivery ON triggers (delivery);
+-- The admin listing filtered by state walks this backwards from its cursor and stops at the page
+-- size, whether the state is rare (dead) or common (delivered).
+CREATE INDEX triggers_state ON triggers (state, delivery);
 CREATE TABLE attempts (
     id INTEGER PRIMARY KEY,
     trigger_id TEXT NOT NULL REFERENCES triggers (id),
@@ -245,6 +255,14 @@ std::string strings_json(const std::vector<std::string>& strings) {
     return boost::json::serialize(out);
 }
 
+std::optional<EventKind> kind_from_string(std::string_view text) noexcept {
+    for (auto kind : {EventKind::push, EventKind::tag, EventKind::pull_request, EventKind::release,
+                      EventKind::ping, EventKind::other}) {
+        if (to_string(kind) == text) return kind;
+    }
+    return std::nullopt;
+}
+
 // What we wrote ourselves; bytes that are not UTF-8 (a forge may send them) went in verbatim and
 // must come back the same way.
 boost::json::array parse_array(std::string_view text) {
@@ -356,6 +374,69 @@ boost::system::error_code unavailable() {
     return make_error_code(errc::store_unavailable);
 }
 
+TriggerState read_state(const std::string& text, const std::string& trigger_id) {
+    const auto state = trigger_state_from_string(text);
+    if (!state) throw std::runtime_error("trigger " + trigger_id + " has an unknown state");
+    return *state;
+}
+
+/// Columns 0-6: id, source, provider, delivery_id, kind, forge_event, received_at.
+DeliverySummary read_summary(const Query& query) {
+    DeliverySummary s;
+    s.seq = query.int64(0);
+    s.source = query.text(1);
+    const auto provider = provider_from_string(query.text(2));
+    const auto kind = kind_from_string(query.text(4));
+    if (!provider || !kind) {
+        throw std::runtime_error("delivery #" + std::to_string(s.seq) +
+                                 " has an unknown provider or kind");
+    }
+    s.provider = *provider;
+    s.delivery_id = query.text(3);
+    s.kind = *kind;
+    s.forge_event = query.text(5);
+    s.received_at = from_ms(query.int64(6));
+    return s;
+}
+
+// The listing's SQL for one combination of filters. Parameters, in order: [state], cursor,
+// [source], [since], limit. A state filter drives the walk from the triggers_state index, so a
+// rare state does not scan every delivery; otherwise the walk is down the deliveries' own key (or
+// deliveries_source), newest first, and stops at the page size.
+std::string list_sql(bool by_source, bool by_since, bool by_state) {
+    std::string page = by_state ? R"sql(
+    SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at
+    FROM triggers s CROSS JOIN deliveries d ON d.id = s.delivery
+    WHERE s.state = ? AND s.delivery < ?)sql"
+                                : R"sql(
+    SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at
+    FROM deliveries d
+    WHERE d.id < ?)sql";
+    if (by_source) page += " AND d.source = ?";
+    if (by_since) page += " AND d.received_at >= ?";
+    page += by_state ? "\n    GROUP BY s.delivery ORDER BY s.delivery DESC LIMIT ?"
+                     : "\n    ORDER BY d.id DESC LIMIT ?";
+    return "WITH page AS (" + page + R"sql()
+SELECT p.id, p.source, p.provider, p.delivery_id, p.kind, p.forge_event, p.received_at,
+       COUNT(CASE WHEN t.state IN ('pending', 'retrying') THEN 1 END),
+       COUNT(CASE WHEN t.state = 'delivered' THEN 1 END),
+       COUNT(CASE WHEN t.state = 'dead' THEN 1 END)
+FROM page p LEFT JOIN triggers t ON t.delivery = p.id
+GROUP BY p.id
+ORDER BY p.id DESC)sql";
+}
+
+/// The seq named by "#<seq>", or nullopt when `text` is not of that form.
+std::optional<std::int64_t> parse_seq(std::string_view text) {
+    if (text.size() < 2 || text.front() != '#') return std::nullopt;
+    std::int64_t seq = 0;
+    const char* first = text.data() + 1;
+    const char* last = text.data() + text.size();
+    const auto [end, ec] = std::from_chars(first, last, seq);
+    if (ec != std::errc() || end != last) return std::nullopt;
+    return seq;
+}
+
 }  // namespace
 
 class SqliteStore::Core {
@@ -371,6 +452,7 @@ class SqliteStore::Core {
     };
     using Task = std::function<void(Core&)>;
     using Op = std::variant<UpdateJob, Task>;
+    using CommitStats = std::function<void(std::chrono::duration<double>, std::size_t)>;
 
     Core(DbPtr db, const StoreConfig& config)
         : db_(std::move(db)),
@@ -420,7 +502,34 @@ DELETE FROM attempts WHERE trigger_id IN (
 DELETE FROM triggers WHERE state IN ('delivered', 'dead') AND updated_at < ?1)sql"),
           prune_deliveries_(db_.get(), "prune deliveries", R"sql(
 DELETE FROM deliveries WHERE received_at < ?1
-    AND NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = deliveries.id))sql") {}
+    AND NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = deliveries.id))sql"),
+          find_delivery_by_seq_(db_.get(), "find delivery by seq", R"sql(
+SELECT id FROM deliveries WHERE id = ?1 AND (?2 = '' OR source = ?2))sql"),
+          find_delivery_in_source_(db_.get(), "find delivery in source", R"sql(
+SELECT id FROM deliveries WHERE source = ? AND delivery_id = ?)sql"),
+          find_delivery_anywhere_(db_.get(), "find delivery", R"sql(
+SELECT id FROM deliveries WHERE delivery_id = ? ORDER BY id DESC LIMIT 1)sql"),
+          select_delivery_(db_.get(), "select delivery", R"sql(
+SELECT id, source, provider, delivery_id, kind, forge_event, received_at, headers, body,
+       body_sha256
+FROM deliveries WHERE id = ?)sql"),
+          select_delivery_triggers_(db_.get(), "select delivery triggers", R"sql(
+SELECT id, rule, jenkins, job, parameters, cause, state, attempts, created_at, next_attempt_at,
+       last_outcome, queue_url, updated_at
+FROM triggers WHERE delivery = ? ORDER BY seq)sql"),
+          replay_trigger_(db_.get(), "replay trigger", R"sql(
+UPDATE triggers
+SET state = 'pending', attempts = 0, created_at = ?1, next_attempt_at = ?1, updated_at = ?1,
+    last_outcome = 'replayed'
+WHERE id = ?2)sql"),
+          select_replayable_(db_.get(), "select replayable", R"sql(
+SELECT id FROM triggers
+WHERE state = ?1 AND updated_at >= ?2 AND (?3 = '' OR jenkins = ?3)
+ORDER BY seq
+LIMIT ?4)sql"),
+          select_backlog_(db_.get(), "select backlog", R"sql(
+SELECT jenkins, COUNT(*) FROM triggers WHERE state IN ('pending', 'retrying')
+GROUP BY jenkins ORDER BY jenkins)sql") {}
 
     Core(const Core&) = delete;
     Core& operator=(const Core&) = delete;
@@ -467,6 +576,11 @@ DELETE FROM deliveries WHERE received_at < ?1
     void add_error(std::function<void(std::string_view)> callback) {
         std::lock_guard lock(mutex_);
         errors_.push_back(std::move(callback));
+    }
+
+    void add_commit_stats(CommitStats callback) {
+        std::lock_guard lock(mutex_);
+        commit_stats_.push_back(std::move(callback));
     }
 
     /// Runs `fn` and passes its value to `done`; any exception becomes store_unavailable.
@@ -556,6 +670,164 @@ DELETE FROM deliveries WHERE received_at < ?1
         return out;
     }
 
+    DeliveryPage list_page(const DeliveryQuery& q) {
+        DeliveryPage page;
+        const std::size_t limit = std::min(q.limit, SqliteStore::k_max_page);
+        if (limit == 0) return page;
+        Query query(list_statement(!q.source.empty(), q.since.has_value(), q.state.has_value()));
+        if (q.state) query.bind_text(to_string(*q.state));
+        query.bind_int(q.before_seq.value_or(std::numeric_limits<std::int64_t>::max()));
+        if (!q.source.empty()) query.bind_text(q.source);
+        if (q.since) query.bind_int(to_ms(*q.since));
+        query.bind_int(static_cast<std::int64_t>(limit));
+        while (query.step()) {
+            DeliverySummary summary = read_summary(query);
+            summary.pending = static_cast<std::size_t>(query.int64(7));
+            summary.delivered = static_cast<std::size_t>(query.int64(8));
+            summary.dead = static_cast<std::size_t>(query.int64(9));
+            page.items.push_back(std::move(summary));
+        }
+        if (page.items.size() == limit) page.next_before_seq = page.items.back().seq;
+        return page;
+    }
+
+    std::optional<DeliveryDetail> read_detail(const std::string& source,
+                                              const std::string& delivery_id) {
+        const auto seq = find_delivery(source, delivery_id);
+        if (!seq) return std::nullopt;
+        DeliveryDetail detail;
+        {
+            Query query(select_delivery_);
+            query.bind_int(*seq);
+            if (!query.step()) return std::nullopt;
+            detail.summary = read_summary(query);
+            detail.headers = parse_pairs(query.text(7));
+            if (!query.is_null(8)) detail.body = query.text(8);
+            detail.body_sha256 = query.text(9);
+        }
+        {
+            Query query(select_delivery_triggers_);
+            query.bind_int(*seq);
+            while (query.step()) {
+                TriggerHistory h;
+                StoredTrigger& t = h.trigger;
+                t.id = query.text(0);
+                t.source = detail.summary.source;
+                t.delivery_id = detail.summary.delivery_id;
+                t.request.rule = query.text(1);
+                t.request.jenkins = query.text(2);
+                t.request.job = parse_strings(query.text(3));
+                t.request.parameters = parse_pairs(query.text(4));
+                t.request.cause = query.text(5);
+                t.state = read_state(query.text(6), t.id);
+                t.attempts = static_cast<int>(query.int64(7));
+                t.created_at = from_ms(query.int64(8));
+                t.next_attempt_at = from_ms(query.int64(9));
+                t.last_outcome = query.text(10);
+                t.queue_url = query.text(11);
+                h.updated_at = from_ms(query.int64(12));
+                detail.triggers.push_back(std::move(h));
+            }
+        }
+        for (TriggerHistory& h : detail.triggers) {
+            h.attempts = select_attempts(h.trigger.id);
+            switch (h.trigger.state) {
+                case TriggerState::pending:
+                case TriggerState::retrying:
+                    ++detail.summary.pending;
+                    break;
+                case TriggerState::delivered:
+                    ++detail.summary.delivered;
+                    break;
+                case TriggerState::dead:
+                    ++detail.summary.dead;
+                    break;
+            }
+        }
+        return detail;
+    }
+
+    std::vector<std::string> replay_ids(const std::vector<std::string>& ids,
+                                        Clock::time_point now) {
+        std::vector<std::string> out;
+        transaction([&] {
+            std::unordered_set<std::string> seen;
+            for (const std::string& id : ids) {
+                if (seen.insert(id).second && requeue(id, now)) out.push_back(id);
+            }
+        });
+        return out;
+    }
+
+    std::vector<std::string> replay_query(const ReplayQuery& q, Clock::time_point now) {
+        std::vector<std::string> out;
+        if (q.limit == 0) return out;
+        constexpr auto k_max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+        transaction([&] {
+            // Read first, then write: an UPDATE under an open SELECT of the same rows could make
+            // the SELECT see a row twice, or not at all.
+            std::vector<std::string> ids;
+            {
+                Query query(select_replayable_);
+                query.bind_text(to_string(q.state));
+                query.bind_int(q.since ? to_ms(*q.since)
+                                       : std::numeric_limits<std::int64_t>::min());
+                query.bind_text(q.jenkins);
+                query.bind_int(static_cast<std::int64_t>(std::min(q.limit, k_max)));
+                while (query.step()) ids.push_back(query.text(0));
+            }
+            for (std::string& id : ids) {
+                if (requeue(id, now)) out.push_back(std::move(id));
+            }
+        });
+        return out;
+    }
+
+    std::vector<std::string> add_to_delivery(const std::string& source,
+                                             const std::string& delivery_id,
+                                             const std::vector<TriggerRequest>& triggers) {
+        std::vector<std::string> out;
+        if (triggers.empty()) return out;
+        const std::int64_t now = to_ms(Clock::now());
+        transaction([&] {
+            const auto seq = find_delivery(source, delivery_id);
+            if (!seq) return;
+            for (const TriggerRequest& t : triggers) {
+                std::string id = make_trigger_id();
+                const std::string job_json = strings_json(t.job);
+                const std::string parameters = pairs_json(t.parameters);
+                Query query(insert_trigger_);
+                query.bind_text(id).bind_int(*seq).bind_text(t.rule).bind_text(t.jenkins);
+                query.bind_text(job_json).bind_text(parameters).bind_text(t.cause);
+                query.bind_int(now).bind_int(now).bind_int(now).run();
+                out.push_back(std::move(id));
+            }
+        });
+        return out;
+    }
+
+    std::vector<std::pair<std::string, std::size_t>> select_backlog() {
+        std::vector<std::pair<std::string, std::size_t>> out;
+        Query query(select_backlog_);
+        while (query.step()) {
+            out.emplace_back(query.text(0), static_cast<std::size_t>(query.int64(1)));
+        }
+        return out;
+    }
+
+    /// answer() for a job that queued triggers: runs the on_committed callbacks after `done`
+    /// when it queued any.
+    void answer_queued(const IdsHandler& done, std::string_view what,
+                       const std::function<std::vector<std::string>()>& fn) {
+        bool queued = false;
+        answer(done, what, [&] {
+            auto ids = fn();
+            queued = !ids.empty();
+            return ids;
+        });
+        if (queued) notify_committed();
+    }
+
     std::size_t prune_before(Clock::time_point now) {
         const std::int64_t cutoff = to_ms(now - config_.retention);
         std::size_t removed = 0;
@@ -571,6 +843,52 @@ DELETE FROM deliveries WHERE received_at < ?1
     }
 
   private:
+    Statement& list_statement(bool by_source, bool by_since, bool by_state) {
+        const std::size_t key = (by_source ? 1u : 0u) | (by_since ? 2u : 0u) | (by_state ? 4u : 0u);
+        auto& slot = list_statements_[key];
+        if (!slot) {
+            const std::string sql = list_sql(by_source, by_since, by_state);
+            slot = std::make_unique<Statement>(db_.get(), "list deliveries", sql.c_str());
+        }
+        return *slot;
+    }
+
+    std::optional<std::int64_t> find_delivery(const std::string& source,
+                                              const std::string& delivery_id) {
+        if (const auto seq = parse_seq(delivery_id)) {
+            Query query(find_delivery_by_seq_);
+            query.bind_int(*seq).bind_text(source);
+            if (query.step()) return query.int64(0);
+            return std::nullopt;
+        }
+        if (delivery_id.empty()) return std::nullopt;
+        if (source.empty()) {
+            Query query(find_delivery_anywhere_);
+            query.bind_text(delivery_id);
+            if (query.step()) return query.int64(0);
+            return std::nullopt;
+        }
+        Query query(find_delivery_in_source_);
+        query.bind_text(source).bind_text(delivery_id);
+        if (query.step()) return query.int64(0);
+        return std::nullopt;
+    }
+
+    // Inside a transaction. False when `id` names no trigger.
+    bool requeue(const std::string& id, Clock::time_point now) {
+        const std::int64_t at = to_ms(now);
+        {
+            Query query(replay_trigger_);
+            query.bind_int(at).bind_text(id).run();
+        }
+        if (sqlite3_changes64(db_.get()) == 0) return false;
+        // Uncounted: the replay is not a try, and the budget starts over anyway.
+        Query query(insert_attempt_);
+        query.bind_text(id).bind_int(at).bind_int(0).bind_text("replayed by admin").bind_int(0);
+        query.bind_text("").bind_int(0).run();
+        return true;
+    }
+
     void run() {
         using Steady = std::chrono::steady_clock;
         const auto interval = std::min(config_.prune_interval, k_max_prune_interval);
@@ -614,6 +932,7 @@ DELETE FROM deliveries WHERE received_at < ?1
     void commit_submits(std::vector<SubmitJob>& jobs) {
         std::vector<result<Receipt>> results(jobs.size(), result<Receipt>{unavailable()});
         bool queued = false;
+        const auto started = std::chrono::steady_clock::now();
         try {
             transaction([&] {
                 for (std::size_t i = 0; i < jobs.size(); ++i) {
@@ -631,6 +950,7 @@ DELETE FROM deliveries WHERE received_at < ?1
             std::fill(results.begin(), results.end(), result<Receipt>{unavailable()});
             report("submit of " + std::to_string(jobs.size()) + " deliveries failed: " + e.what());
         }
+        report_commit(std::chrono::steady_clock::now() - started, jobs.size());
         for (std::size_t i = 0; i < jobs.size(); ++i) invoke(jobs[i].done, std::move(results[i]));
         if (queued) notify_committed();
     }
@@ -803,6 +1123,15 @@ DELETE FROM deliveries WHERE received_at < ?1
         for (const auto& callback : callbacks) invoke(callback);
     }
 
+    void report_commit(std::chrono::duration<double> seconds, std::size_t batch) {
+        std::vector<CommitStats> callbacks;
+        {
+            std::lock_guard lock(mutex_);
+            callbacks = commit_stats_;
+        }
+        for (const auto& callback : callbacks) invoke(callback, seconds, batch);
+    }
+
     void report(const std::string& message) {
         std::vector<std::function<void(std::string_view)>> callbacks;
         {
@@ -819,6 +1148,11 @@ DELETE FROM deliveries WHERE received_at < ?1
     Statement insert_delivery_, insert_trigger_, select_due_, update_trigger_, insert_attempt_;
     Statement select_next_due_, select_counts_, select_attempts_;
     Statement prune_attempts_, prune_triggers_, prune_deliveries_;
+    Statement find_delivery_by_seq_, find_delivery_in_source_, find_delivery_anywhere_;
+    Statement select_delivery_, select_delivery_triggers_, replay_trigger_, select_replayable_;
+    Statement select_backlog_;
+    // Prepared on first use, one per combination of listing filters (see list_sql()).
+    std::array<std::unique_ptr<Statement>, 8> list_statements_;
 
     std::mutex mutex_;
     std::condition_variable cv_;
@@ -827,6 +1161,7 @@ DELETE FROM deliveries WHERE received_at < ?1
     bool stop_ = false;
     std::vector<std::function<void()>> committed_;
     std::vector<std::function<void(std::string_view)>> errors_;
+    std::vector<CommitStats> commit_stats_;
     std::thread thread_;
 };
 
@@ -923,6 +1258,57 @@ void SqliteStore::attempts(std::string trigger_id,
 
 void SqliteStore::on_error(std::function<void(std::string_view)> callback) {
     core_->add_error(std::move(callback));
+}
+
+void SqliteStore::on_commit_stats(
+    std::function<void(std::chrono::duration<double> seconds, std::size_t batch)> callback) {
+    core_->add_commit_stats(std::move(callback));
+}
+
+void SqliteStore::list_deliveries(DeliveryQuery query, PageHandler done) {
+    core_->post(Core::Op{Core::Task{[query = std::move(query), done = std::move(done)](Core& core) {
+        core.answer(done, "list deliveries", [&] { return core.list_page(query); });
+    }}});
+}
+
+void SqliteStore::get_delivery(std::string source, std::string delivery_id, DetailHandler done) {
+    core_->post(Core::Op{Core::Task{[source = std::move(source),
+                                     delivery_id = std::move(delivery_id),
+                                     done = std::move(done)](Core& core) {
+        core.answer(done, "get delivery", [&] { return core.read_detail(source, delivery_id); });
+    }}});
+}
+
+void SqliteStore::replay(std::vector<std::string> trigger_ids,
+                         std::chrono::system_clock::time_point now, IdsHandler done) {
+    core_->post(Core::Op{
+        Core::Task{[ids = std::move(trigger_ids), now, done = std::move(done)](Core& core) {
+            core.answer_queued(done, "replay", [&] { return core.replay_ids(ids, now); });
+        }}});
+}
+
+void SqliteStore::replay_matching(ReplayQuery query, std::chrono::system_clock::time_point now,
+                                  IdsHandler done) {
+    core_->post(Core::Op{Core::Task{[query = std::move(query), now,
+                                     done = std::move(done)](Core& core) {
+        core.answer_queued(done, "replay matching", [&] { return core.replay_query(query, now); });
+    }}});
+}
+
+void SqliteStore::add_triggers(std::string source, std::string delivery_id,
+                               std::vector<TriggerRequest> triggers, IdsHandler done) {
+    core_->post(
+        Core::Op{Core::Task{[source = std::move(source), delivery_id = std::move(delivery_id),
+                             triggers = std::move(triggers), done = std::move(done)](Core& core) {
+            core.answer_queued(done, "add triggers",
+                               [&] { return core.add_to_delivery(source, delivery_id, triggers); });
+        }}});
+}
+
+void SqliteStore::backlog(CountsHandler done) {
+    core_->post(Core::Op{Core::Task{[done = std::move(done)](Core& core) {
+        core.answer(done, "backlog", [&] { return core.select_backlog(); });
+    }}});
 }
 
 }  // namespace hookrelay::store

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,6 +83,55 @@ class SqliteStore final : public Store {
     /// Callbacks accumulate; there is no way to remove one.
     void on_committed(std::function<void()> callback) override;
 
+    // --- Admin queries. Each runs on the store thread, in the order posted relative to the other
+    // jobs, and any failure is answered with errc::store_unavailable (see on_error()).
+
+    /// Newest first by DeliverySummary::seq (the deliveries table's integer key). `query.source`
+    /// matches exactly; `query.state` keeps deliveries with at least one trigger in exactly that
+    /// state (pending means pending, not retrying); `query.since` keeps received_at >= since;
+    /// `query.before_seq` keeps seq < before_seq. `query.limit` is capped at k_max_page; 0
+    /// answers an empty page. next_before_seq is the last item's seq when the page is full.
+    void list_deliveries(DeliveryQuery query, PageHandler done) override;
+
+    /// Looks the delivery up by (source, delivery_id); `source` "" takes the newest delivery
+    /// with that id from any source. "#<seq>" looks up by seq instead (then a non-empty `source`
+    /// must match too); any other text, "#" included, is a forge delivery id. An empty
+    /// `delivery_id` finds nothing (such deliveries have no id). Headers come back as submitted,
+    /// body is nullopt when it was not kept, triggers are in creation order, each with its whole
+    /// history, oldest attempt first.
+    void get_delivery(std::string source, std::string delivery_id, DetailHandler done) override;
+
+    /// Sets each trigger named in `trigger_ids`, whatever its state, to pending with attempts 0,
+    /// created_at, next_attempt_at and updated_at = `now` and last_outcome "replayed", and
+    /// appends an uncounted attempt {at now, http_status 0, outcome "replayed by admin"}. One
+    /// transaction, synced like a submit: either every listed trigger is re-queued or none.
+    /// Unknown and repeated ids are skipped; `done` gets the re-queued ids in the order given.
+    /// A trigger in flight at the dispatcher is re-queued too; its outcome, when it arrives,
+    /// overwrites the replay. Runs the on_committed() callbacks after `done` when any was
+    /// re-queued.
+    void replay(std::vector<std::string> trigger_ids, std::chrono::system_clock::time_point now,
+                IdsHandler done) override;
+
+    /// replay() of the triggers with state == query.state, updated_at >= query.since (when set)
+    /// and jenkins == query.jenkins (when non-empty), at most query.limit of them (0: none),
+    /// oldest (first created) first, all in one transaction.
+    void replay_matching(ReplayQuery query, std::chrono::system_clock::time_point now,
+                         IdsHandler done) override;
+
+    /// Finds the delivery as get_delivery() does and adds `triggers` to it: pending, attempts 0,
+    /// created and due at the store's wall clock, with new random ids, in one synced
+    /// transaction. `done` gets the new ids in order; an EMPTY vector when the delivery is
+    /// unknown (nothing is stored then; check with get_delivery() to tell this from an empty
+    /// `triggers`). Runs the on_committed() callbacks after `done` when any was added.
+    void add_triggers(std::string source, std::string delivery_id,
+                      std::vector<TriggerRequest> triggers, IdsHandler done) override;
+
+    /// (jenkins, pending + retrying count) for every Jenkins with open triggers, by name.
+    void backlog(CountsHandler done) override;
+
+    /// Largest page list_deliveries() answers.
+    static constexpr std::size_t k_max_page = 1000;
+
     std::string_view kind() const noexcept override { return "sqlite"; }
     bool durable() const noexcept override { return true; }
 
@@ -103,6 +153,13 @@ class SqliteStore final : public Store {
     /// job fails inside the store ("submit of 12 deliveries failed: database is locked"), so the
     /// owner can log it. Callbacks accumulate.
     void on_error(std::function<void(std::string_view)> callback);
+
+    /// Registers a callback run on the store thread after every submit transaction, committed or
+    /// failed, with its duration (BEGIN to the end of COMMIT, including the WAL sync, or to the
+    /// failure) and the number of deliveries in it; it runs before the submits are answered.
+    /// Callbacks accumulate; they must be cheap (a metrics histogram).
+    void on_commit_stats(
+        std::function<void(std::chrono::duration<double> seconds, std::size_t batch)> callback);
 
   private:
     class Core;

@@ -33,6 +33,10 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
     return full;
 }
 
+void write_file(const std::string& path, const std::string& content) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+}
+
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::ostringstream buffer;
@@ -106,6 +110,11 @@ CommandResult run_hookrelay(const std::vector<std::string>& args,
 }
 
 Daemon::Daemon(Options options) {
+    // Parallel tests must not fight over the default admin port 9090.
+    if (options.config_yaml.find("\nadmin:") == std::string::npos &&
+        !options.config_yaml.starts_with("admin:")) {
+        options.config_yaml += "\nadmin: {listen: \"127.0.0.1:0\"}\n";
+    }
     const auto config = dir_.write("hookrelay.yaml", options.config_yaml);
     const auto ready = dir_.path() + "/ready";
     std::vector<std::string> args = {"run", "--config", config, "--ready-file", ready};
@@ -115,7 +124,13 @@ Daemon::Daemon(Options options) {
         [&] {
             const auto text = read_file(ready);
             if (text.find('\n') == std::string::npos) return !running();
-            port_ = static_cast<std::uint16_t>(std::stoi(text.substr(text.rfind(':') + 1)));
+            std::istringstream lines(text);
+            for (std::string line; std::getline(lines, line);) {
+                const auto port =
+                    static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
+                if (line.starts_with("http=")) port_ = port;
+                if (line.starts_with("admin=")) admin_port_ = port;
+            }
             return true;
         },
         options.start_deadline);
@@ -132,6 +147,10 @@ Daemon::~Daemon() {
 
 std::string Daemon::log() const {
     return read_file(dir_.path() + "/stderr");
+}
+
+void Daemon::signal(int signal) {
+    if (pid_ > 0) kill(pid_, signal);
 }
 
 bool Daemon::running() {

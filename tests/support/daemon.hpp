@@ -53,6 +53,12 @@ class Daemon {
     Daemon& operator=(const Daemon&) = delete;
 
     std::uint16_t port() const { return port_; }
+    /// The admin listener's port (0 when the config disables it).
+    std::uint16_t admin_port() const { return admin_port_; }
+    /// The config file the daemon runs on (tests rewrite it, then reload).
+    std::string config_path() const { return dir_.path() + "/hookrelay.yaml"; }
+    /// Sends `signal` without waiting (e.g. SIGHUP).
+    void signal(int signal);
     /// Everything the daemon wrote to stderr so far (its log).
     std::string log() const;
     /// Sends `signal` and waits up to `deadline` for the exit; returns the exit code, or -1 if
@@ -67,6 +73,7 @@ class Daemon {
     int pid_ = -1;
     int exit_code_ = -1;
     std::uint16_t port_ = 0;
+    std::uint16_t admin_port_ = 0;
 };
 
 /// Polls `condition` every few milliseconds until it returns true or `deadline` passes.
@@ -74,6 +81,8 @@ template <class F>
 bool eventually(F condition, std::chrono::milliseconds deadline = std::chrono::seconds(10));
 
 std::string read_file(const std::string& path);
+/// Replaces the file at `path` with `content`.
+void write_file(const std::string& path, const std::string& content);
 
 /// A fixture from tests/data: <forge>/<name>.json (or .form) body and its .headers.
 struct Fixture {

@@ -1,0 +1,487 @@
+#include "app/admin.hpp"
+
+#include "config/load.hpp"
+#include "dispatch/dispatcher.hpp"
+#include "util/bridge.hpp"
+
+#include <hookrelay/version.hpp>
+
+#include <fmt/format.h>
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+#include <charconv>
+#include <ctime>
+#include <map>
+
+namespace hookrelay::app {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using Clock = std::chrono::system_clock;
+
+std::string format_time(Clock::time_point t) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
+    const std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
+                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                       static_cast<int>(((ms.count() % 1000) + 1000) % 1000));
+}
+
+std::optional<Clock::time_point> parse_time(std::string_view text, Clock::time_point now) {
+    if (auto d = config::parse_duration(text)) return now - *d;
+    // YYYY-MM-DDTHH:MM:SS[.fff](Z|+hh:mm|-hh:mm)
+    auto number = [&](std::size_t pos, std::size_t len, int& out) {
+        if (pos + len > text.size()) return false;
+        const auto [p, ec] = std::from_chars(text.data() + pos, text.data() + pos + len, out);
+        return ec == std::errc{} && p == text.data() + pos + len;
+    };
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    if (text.size() < 20 || text[4] != '-' || text[7] != '-' ||
+        (text[10] != 'T' && text[10] != ' ') || text[13] != ':' || text[16] != ':' ||
+        !number(0, 4, year) || !number(5, 2, month) || !number(8, 2, day) || !number(11, 2, hour) ||
+        !number(14, 2, minute) || !number(17, 2, second)) {
+        return std::nullopt;
+    }
+    std::size_t pos = 19;
+    int millis = 0;
+    if (pos < text.size() && text[pos] == '.') {
+        std::size_t end = pos + 1;
+        while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
+        std::string frac(text.substr(pos + 1, end - pos - 1));
+        frac.resize(3, '0');
+        millis = std::stoi(frac.substr(0, 3));
+        pos = end;
+    }
+    int offset_minutes = 0;
+    if (pos < text.size() && text[pos] == 'Z' && pos + 1 == text.size()) {
+    } else if (pos + 6 == text.size() && (text[pos] == '+' || text[pos] == '-') &&
+               text[pos + 3] == ':') {
+        int oh = 0, om = 0;
+        if (!number(pos + 1, 2, oh) || !number(pos + 4, 2, om)) return std::nullopt;
+        offset_minutes = (oh * 60 + om) * (text[pos] == '-' ? -1 : 1);
+    } else {
+        return std::nullopt;
+    }
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+        return std::nullopt;
+    }
+    std::tm tm{};
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second;
+    const std::time_t t = timegm(&tm);
+    return Clock::from_time_t(t) + std::chrono::milliseconds(millis) -
+           std::chrono::minutes(offset_minutes);
+}
+
+namespace {
+
+http::Response reply(unsigned status, const json::value& body) {
+    http::Response r;
+    r.status = status;
+    r.body = json::serialize(body);
+    r.body += '\n';
+    return r;
+}
+
+http::Response fail(unsigned status, std::string_view reason) {
+    return reply(status, json::object{{"error", reason}});
+}
+
+bool token_matches(const std::optional<Secret>& token, const HeaderMap& headers) {
+    if (!token) return false;
+    const auto header = headers.find("Authorization");
+    if (!header || !header->starts_with("Bearer ")) return false;
+    const auto given = header->substr(7);
+    const auto expected = token->reveal();
+    // Constant time over the expected length; a length mismatch still costs the same compare.
+    const bool same_size = given.size() == expected.size();
+    const auto& probe = same_size ? given : expected;
+    return CRYPTO_memcmp(probe.data(), expected.data(), expected.size()) == 0 && same_size;
+}
+
+json::object summary_json(const DeliverySummary& d) {
+    return json::object{
+        {"seq", d.seq},
+        {"source", d.source},
+        {"provider", to_string(d.provider)},
+        {"delivery_id", d.delivery_id},
+        {"event", to_string(d.kind)},
+        {"forge_event", d.forge_event},
+        {"received_at", format_time(d.received_at)},
+        {"triggers",
+         json::object{{"pending", d.pending}, {"delivered", d.delivered}, {"dead", d.dead}}}};
+}
+
+json::object trigger_json(const TriggerHistory& h) {
+    const auto& t = h.trigger;
+    json::object params;
+    for (const auto& [k, v] : t.request.parameters) params[k] = v;
+    json::array history;
+    for (const auto& a : h.attempts) {
+        json::object o{{"at", format_time(a.at)},
+                       {"outcome", a.outcome},
+                       {"duration_ms", a.duration.count()},
+                       {"counted", a.counted}};
+        if (a.http_status != 0) o["http_status"] = a.http_status;
+        if (!a.queue_url.empty()) o["queue_url"] = a.queue_url;
+        history.push_back(std::move(o));
+    }
+    return json::object{{"id", t.id},
+                        {"rule", t.request.rule},
+                        {"jenkins", t.request.jenkins},
+                        {"job", job_display_path(t.request.job)},
+                        {"parameters", std::move(params)},
+                        {"cause", t.request.cause},
+                        {"state", to_string(t.state)},
+                        {"attempts", t.attempts},
+                        {"created_at", format_time(t.created_at)},
+                        {"updated_at", format_time(h.updated_at)},
+                        {"next_attempt_at", format_time(t.next_attempt_at)},
+                        {"last_outcome", t.last_outcome},
+                        {"queue_url", t.queue_url},
+                        {"history", std::move(history)}};
+}
+
+HeaderMap header_map(const std::vector<std::pair<std::string, std::string>>& fields) {
+    HeaderMap h;
+    for (const auto& [k, v] : fields) h.add(k, v);
+    return h;
+}
+
+struct Target {
+    std::vector<std::string> segments;
+    std::map<std::string, std::string> query;
+};
+
+std::optional<Target> parse_target(std::string_view target) {
+    auto url = boost::urls::parse_origin_form(target);
+    if (!url) return std::nullopt;
+    Target t;
+    for (auto segment : url->segments()) t.segments.emplace_back(segment);
+    for (auto param : url->params()) t.query[std::string(param.key)] = std::string(param.value);
+    return t;
+}
+
+// Bounded like everything the listing returns.
+constexpr std::size_t k_max_limit = 1000;
+
+}  // namespace
+
+AdminHandler::AdminHandler(Services services)
+    : s_(std::move(services)), started_(std::chrono::steady_clock::now()) {}
+
+std::optional<http::Response> AdminHandler::check_head(const http::RequestHead& head) {
+    const auto path = std::string_view(head.target).substr(0, head.target.find('?'));
+    if (path == "/healthz" || path == "/readyz") {
+        if (head.method != "GET") {
+            auto r = fail(405, "use GET");
+            r.headers.emplace_back("Allow", "GET");
+            return r;
+        }
+        return std::nullopt;
+    }
+    const auto runtime = s_.webhooks->runtime();
+    const auto& token = runtime->config->admin.token;
+    if (!token) return fail(403, "no admin.token is configured; the API and /metrics are off");
+    if (!token_matches(token, head.headers)) {
+        auto r = fail(401, "missing or wrong bearer token");
+        r.headers.emplace_back("WWW-Authenticate", "Bearer");
+        return r;
+    }
+    if (head.content_length && *head.content_length > 64 * 1024) {
+        return fail(413, "admin requests carry no large bodies");
+    }
+    return std::nullopt;
+}
+
+asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
+    const auto target = parse_target(request.head.target);
+    if (!target) co_return fail(400, "malformed request target");
+    const auto& seg = target->segments;
+    const auto& q = target->query;
+    const auto& method = request.head.method;
+    const auto now = Clock::now();
+    auto get = [&](const std::string& key) -> std::string {
+        auto it = q.find(key);
+        return it == q.end() ? std::string() : it->second;
+    };
+    auto wrong_method = [&](const char* allowed) {
+        auto r = fail(405, fmt::format("use {}", allowed));
+        r.headers.emplace_back("Allow", allowed);
+        return r;
+    };
+
+    if (seg == std::vector<std::string>{"healthz"}) {
+        co_return reply(200, json::object{{"status", "ok"}});
+    }
+    if (seg == std::vector<std::string>{"readyz"}) {
+        const bool ready = s_.ready && s_.ready();
+        co_return reply(ready ? 200 : 503, json::object{{"status", ready ? "ready" : "not ready"}});
+    }
+    if (seg == std::vector<std::string>{"metrics"}) {
+        if (method != "GET") co_return wrong_method("GET");
+        // Backlog gauges are read from the store at scrape time.
+        auto backlog =
+            co_await await_callback<result<std::vector<std::pair<std::string, std::size_t>>>>(
+                [&](auto done) { s_.store->backlog(std::move(done)); }, s_.store_timeout);
+        if (s_.metrics) {
+            std::map<std::string, std::size_t> open;
+            for (const auto& j : s_.webhooks->runtime()->config->jenkins) open[j.name] = 0;
+            if (backlog && *backlog) {
+                for (const auto& [name, n] : backlog->value()) open[name] = n;
+            }
+            for (const auto& [name, n] : open) s_.metrics->backlog(name, n);
+        }
+        http::Response r;
+        r.content_type = "text/plain; version=0.0.4";
+        r.body = s_.metrics_text ? s_.metrics_text() : std::string();
+        co_return r;
+    }
+    if (seg.size() < 3 || seg[0] != "api" || seg[1] != "v1")
+        co_return fail(404, "no such endpoint");
+    const auto& what = seg[2];
+
+    if (what == "status" && seg.size() == 3) {
+        if (method != "GET") co_return wrong_method("GET");
+        auto backlog =
+            co_await await_callback<result<std::vector<std::pair<std::string, std::size_t>>>>(
+                [&](auto done) { s_.store->backlog(std::move(done)); }, s_.store_timeout);
+        std::map<std::string, std::size_t> open;
+        if (backlog && *backlog) {
+            for (const auto& [name, n] : backlog->value()) open[name] = n;
+        }
+        json::array jenkins;
+        for (const auto& lane : s_.dispatcher->status()) {
+            jenkins.push_back(json::object{{"name", lane.jenkins},
+                                           {"state", lane.held ? "held" : "up"},
+                                           {"in_flight", lane.in_flight},
+                                           {"backlog", open[lane.jenkins]}});
+        }
+        const auto runtime = s_.webhooks->runtime();
+        const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::steady_clock::now() - started_);
+        co_return reply(200, json::object{{"version", HOOKRELAY_VERSION},
+                                          {"uptime_seconds", uptime.count()},
+                                          {"ready", s_.ready && s_.ready()},
+                                          {"store", s_.store->kind()},
+                                          {"sources", runtime->config->sources.size()},
+                                          {"rules", runtime->config->rules.size()},
+                                          {"jenkins", std::move(jenkins)}});
+    }
+
+    if (what == "deliveries" && seg.size() == 3) {
+        if (method != "GET") co_return wrong_method("GET");
+        DeliveryQuery query;
+        query.source = get("source");
+        if (auto st = get("state"); !st.empty()) {
+            query.state = trigger_state_from_string(st);
+            if (!query.state) {
+                co_return fail(400, fmt::format("state '{}' is not one of pending, retrying, "
+                                                "delivered, dead",
+                                                st));
+            }
+        }
+        if (auto since = get("since"); !since.empty()) {
+            query.since = parse_time(since, now);
+            if (!query.since) {
+                co_return fail(400, fmt::format("since '{}' is neither a time "
+                                                "(2026-11-24T08:00:00Z) nor a duration (24h)",
+                                                since));
+            }
+        }
+        if (auto limit = get("limit"); !limit.empty()) {
+            std::size_t n = 0;
+            const auto [p, ec] = std::from_chars(limit.data(), limit.data() + limit.size(), n);
+            if (ec != std::errc{} || p != limit.data() + limit.size() || n == 0 ||
+                n > k_max_limit) {
+                co_return fail(400, fmt::format("limit must be 1 to {}", k_max_limit));
+            }
+            query.limit = n;
+        }
+        if (auto cursor = get("cursor"); !cursor.empty()) {
+            std::int64_t c = 0;
+            const auto [p, ec] = std::from_chars(cursor.data(), cursor.data() + cursor.size(), c);
+            if (ec != std::errc{} || p != cursor.data() + cursor.size() || c <= 0) {
+                co_return fail(400, "cursor must be the next_cursor of an earlier page");
+            }
+            query.before_seq = c;
+        }
+        auto page = co_await await_callback<result<DeliveryPage>>(
+            [&](auto done) { s_.store->list_deliveries(std::move(query), std::move(done)); },
+            s_.store_timeout);
+        if (!page || !*page) co_return fail(503, "the store did not answer");
+        json::array items;
+        for (const auto& d : page->value().items) items.push_back(summary_json(d));
+        json::object out{{"deliveries", std::move(items)}};
+        if (page->value().next_before_seq) {
+            out["next_cursor"] = std::to_string(*page->value().next_before_seq);
+        }
+        co_return reply(200, out);
+    }
+
+    if (what == "deliveries" && seg.size() == 4) {
+        if (method != "GET") co_return wrong_method("GET");
+        auto detail = co_await await_callback<result<std::optional<DeliveryDetail>>>(
+            [&](auto done) { s_.store->get_delivery(get("source"), seg[3], std::move(done)); },
+            s_.store_timeout);
+        if (!detail || !*detail) co_return fail(503, "the store did not answer");
+        if (!detail->value()) co_return fail(404, fmt::format("no delivery '{}'", seg[3]));
+        const auto& d = *detail->value();
+        auto out = summary_json(d.summary);
+        json::object headers;
+        for (const auto& [k, v] : d.headers) headers[k] = v;
+        out["headers"] = std::move(headers);
+        out["body_sha256"] = d.body_sha256;
+        out["body_stored"] = d.body.has_value();
+        // The event as the current source config normalizes the stored body.
+        const auto runtime = s_.webhooks->runtime();
+        if (const auto* source = runtime->config->find_source(d.summary.source); source && d.body) {
+            auto prepared = prepare(*runtime, *source, header_map(d.headers), *d.body, false);
+            if (prepared.event) out["event"] = to_json(*prepared.event);
+        }
+        json::array triggers;
+        for (const auto& t : d.triggers) triggers.push_back(trigger_json(t));
+        out["triggers"] = std::move(triggers);
+        co_return reply(200, out);
+    }
+
+    if (what == "triggers" && seg.size() == 5 && seg[4] == "replay") {
+        if (method != "POST") co_return wrong_method("POST");
+        auto ids = co_await await_callback<result<std::vector<std::string>>>(
+            [&](auto done) { s_.store->replay({seg[3]}, now, std::move(done)); }, s_.store_timeout);
+        if (!ids || !*ids) co_return fail(503, "the store did not answer");
+        if (ids->value().empty()) co_return fail(404, fmt::format("no trigger '{}'", seg[3]));
+        spdlog::info("trigger={} replayed by admin", seg[3]);
+        co_return reply(200, json::object{{"replayed", json::array{json::string(seg[3])}}});
+    }
+
+    if (what == "triggers" && seg.size() == 4 && seg[3] == "replay") {
+        if (method != "POST") co_return wrong_method("POST");
+        ReplayQuery query;
+        if (auto st = get("state"); !st.empty()) {
+            auto state = trigger_state_from_string(st);
+            if (!state) co_return fail(400, fmt::format("state '{}' is not a trigger state", st));
+            query.state = *state;
+        }
+        if (auto since = get("since"); !since.empty()) {
+            query.since = parse_time(since, now);
+            if (!query.since) co_return fail(400, fmt::format("since '{}' is not a time", since));
+        }
+        query.jenkins = get("jenkins");
+        if (auto limit = get("limit"); !limit.empty()) {
+            std::size_t n = 0;
+            const auto [p, ec] = std::from_chars(limit.data(), limit.data() + limit.size(), n);
+            if (ec != std::errc{} || p != limit.data() + limit.size() || n == 0 ||
+                n > k_max_limit) {
+                co_return fail(400, fmt::format("limit must be 1 to {}", k_max_limit));
+            }
+            query.limit = n;
+        }
+        auto ids = co_await await_callback<result<std::vector<std::string>>>(
+            [&](auto done) { s_.store->replay_matching(query, now, std::move(done)); },
+            s_.store_timeout);
+        if (!ids || !*ids) co_return fail(503, "the store did not answer");
+        json::array replayed;
+        for (const auto& id : ids->value()) replayed.emplace_back(id);
+        spdlog::info("bulk replay by admin: {} {} trigger(s) re-queued", ids->value().size(),
+                     to_string(query.state));
+        co_return reply(200, json::object{{"replayed", std::move(replayed)}});
+    }
+
+    if (what == "redeliver" && seg.size() == 3) {
+        if (method != "POST") co_return wrong_method("POST");
+        std::string id = get("delivery");
+        std::string source = get("source");
+        if (id.empty() && !request.body.empty()) {
+            boost::system::error_code ec;
+            auto body = json::parse(request.body, ec);
+            if (ec || !body.is_object()) co_return fail(400, "body must be a JSON object");
+            if (auto* v = body.as_object().if_contains("delivery"); v && v->is_string()) {
+                id = std::string(v->get_string());
+            }
+            if (auto* v = body.as_object().if_contains("source"); v && v->is_string()) {
+                source = std::string(v->get_string());
+            }
+        }
+        if (id.empty()) co_return fail(400, "name the delivery: ?delivery=<id>");
+        auto detail = co_await await_callback<result<std::optional<DeliveryDetail>>>(
+            [&](auto done) { s_.store->get_delivery(source, id, std::move(done)); },
+            s_.store_timeout);
+        if (!detail || !*detail) co_return fail(503, "the store did not answer");
+        if (!detail->value()) co_return fail(404, fmt::format("no delivery '{}'", id));
+        const auto& d = *detail->value();
+        if (!d.body) {
+            co_return fail(409,
+                           "the body of this delivery was not stored (store.keep_body: "
+                           "false), so it cannot be redelivered");
+        }
+        const auto runtime = s_.webhooks->runtime();
+        const auto* src = runtime->config->find_source(d.summary.source);
+        if (src == nullptr) {
+            co_return fail(409,
+                           fmt::format("source '{}' is no longer configured", d.summary.source));
+        }
+        // It was verified when it arrived; the secret may have been rotated since.
+        auto prepared = prepare(*runtime, *src, header_map(d.headers), *d.body, false);
+        if (!prepared.event) co_return fail(422, prepared.log_reason);
+        auto decision = decision_json(prepared.decision);
+        std::vector<std::string> ids;
+        if (!prepared.decision.triggers.empty()) {
+            auto added = co_await await_callback<result<std::vector<std::string>>>(
+                [&](auto done) {
+                    s_.store->add_triggers(d.summary.source,
+                                           d.summary.delivery_id.empty()
+                                               ? "#" + std::to_string(d.summary.seq)
+                                               : d.summary.delivery_id,
+                                           prepared.decision.triggers, std::move(done));
+                },
+                s_.store_timeout);
+            if (!added || !*added) co_return fail(503, "the store did not answer");
+            ids = added->value();
+        }
+        json::array triggers;
+        for (std::size_t i = 0; i < prepared.decision.triggers.size() && i < ids.size(); ++i) {
+            const auto& t = prepared.decision.triggers[i];
+            triggers.push_back(json::object{{"id", ids[i]},
+                                            {"rule", t.rule},
+                                            {"jenkins", t.jenkins},
+                                            {"job", job_display_path(t.job)}});
+        }
+        json::array matched;
+        for (const auto& name : prepared.decision.matched_rules()) matched.emplace_back(name);
+        spdlog::info("delivery={} source={} redelivered by admin: {} trigger(s)",
+                     d.summary.delivery_id, d.summary.source, ids.size());
+        co_return reply(200, json::object{{"delivery", d.summary.delivery_id},
+                                          {"source", d.summary.source},
+                                          {"matched_rules", std::move(matched)},
+                                          {"triggers", std::move(triggers)},
+                                          {"rules", std::move(decision["rules"])},
+                                          {"failures", std::move(decision["failures"])}});
+    }
+
+    if (what == "reload" && seg.size() == 3) {
+        if (method != "POST") co_return wrong_method("POST");
+        if (!s_.reload) co_return fail(503, "reload is not available");
+        auto outcome = co_await s_.reload();
+        if (!outcome.ok) {
+            json::array errors;
+            for (const auto& e : outcome.errors) errors.emplace_back(e);
+            co_return reply(422,
+                            json::object{{"status", "rejected"}, {"errors", std::move(errors)}});
+        }
+        co_return reply(200, json::object{{"status", "reloaded"}});
+    }
+
+    co_return fail(404, "no such endpoint");
+}
+
+}  // namespace hookrelay::app

@@ -1,0 +1,384 @@
+#include "app/admin_client.hpp"
+
+#include "config/load.hpp"
+
+#include <fmt/format.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+namespace hookrelay::app {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+
+// The CLI waits at most this long for the daemon to answer.
+constexpr std::chrono::seconds k_request_deadline{15};
+
+struct Endpoint {
+    std::string host = "127.0.0.1";
+    std::string port = "9090";
+    std::string token;
+};
+
+struct Options {
+    std::string config_path;
+    std::string admin;  // host:port
+    std::string token_file;
+    bool json = false;
+};
+
+struct Reply {
+    unsigned status = 0;
+    std::string body;
+    std::string error;
+};
+
+asio::awaitable<void> exchange(Endpoint ep, std::string method, std::string target,
+                               std::string body, Reply& out) {
+    auto executor = co_await asio::this_coro::executor;
+    asio::ip::tcp::resolver resolver(executor);
+    beast::tcp_stream stream(executor);
+    stream.expires_after(k_request_deadline);
+    auto [rec, endpoints] =
+        co_await resolver.async_resolve(ep.host, ep.port, asio::as_tuple(asio::use_awaitable));
+    if (rec) {
+        out.error = "resolve " + ep.host + ": " + rec.message();
+        co_return;
+    }
+    auto [cec, connected] =
+        co_await stream.async_connect(endpoints, asio::as_tuple(asio::use_awaitable));
+    (void)connected;
+    if (cec) {
+        out.error = fmt::format(
+            "connect {}:{}: {} (is hookrelay running, and is admin.listen "
+            "this address?)",
+            ep.host, ep.port, cec.message());
+        co_return;
+    }
+    bhttp::request<bhttp::string_body> req{method == "POST" ? bhttp::verb::post : bhttp::verb::get,
+                                           target, 11};
+    req.set(bhttp::field::host, ep.host);
+    if (!ep.token.empty()) req.set(bhttp::field::authorization, "Bearer " + ep.token);
+    if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
+    req.body() = std::move(body);
+    req.prepare_payload();
+    auto [wec, wn] = co_await bhttp::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
+    (void)wn;
+    if (wec) {
+        out.error = "write: " + wec.message();
+        co_return;
+    }
+    beast::flat_buffer buffer;
+    bhttp::response<bhttp::string_body> res;
+    auto [rdec, rn] =
+        co_await bhttp::async_read(stream, buffer, res, asio::as_tuple(asio::use_awaitable));
+    (void)rn;
+    if (rdec) {
+        out.error = "read: " + rdec.message();
+        co_return;
+    }
+    out.status = res.result_int();
+    out.body = std::move(res.body());
+}
+
+Reply call(const Endpoint& ep, std::string method, std::string target, std::string body = {}) {
+    asio::io_context ioc;
+    Reply out;
+    asio::co_spawn(ioc, exchange(ep, std::move(method), std::move(target), std::move(body), out),
+                   asio::detached);
+    ioc.run();
+    return out;
+}
+
+std::string read_token_file(const std::string& path) {
+    std::ifstream in(path);
+    std::string token;
+    std::getline(in, token);
+    return token;
+}
+
+// The admin address and token: --admin / --token-file / $HOOKRELAY_ADMIN_TOKEN, else the config.
+bool resolve_endpoint(const Options& o, Endpoint& ep, std::ostream& err) {
+    if (!o.config_path.empty()) {
+        auto loaded = config::load_file(o.config_path);
+        if (!loaded.config) {
+            for (const auto& e : loaded.errors) err << to_string(e) << '\n';
+            return false;
+        }
+        const auto& admin = loaded.config->admin;
+        ep.host = admin.host == "0.0.0.0" ? "127.0.0.1" : (admin.host == "::" ? "::1" : admin.host);
+        ep.port = std::to_string(admin.port);
+        if (admin.token) ep.token = std::string(admin.token->reveal());
+    }
+    if (!o.admin.empty()) {
+        const auto colon = o.admin.rfind(':');
+        if (colon == std::string::npos) {
+            err << "--admin must be host:port, e.g. 127.0.0.1:9090\n";
+            return false;
+        }
+        ep.host = o.admin.substr(0, colon);
+        ep.port = o.admin.substr(colon + 1);
+        if (ep.host.size() > 2 && ep.host.front() == '[')
+            ep.host = ep.host.substr(1, ep.host.size() - 2);
+    }
+    if (const char* env = std::getenv("HOOKRELAY_ADMIN_TOKEN"); env != nullptr && *env != 0) {
+        ep.token = env;
+    }
+    if (!o.token_file.empty()) ep.token = read_token_file(o.token_file);
+    if (o.config_path.empty() && o.admin.empty()) {
+        err << "say where the daemon is: --config FILE (reads admin.listen and admin.token) or "
+               "--admin HOST:PORT with --token-file or $HOOKRELAY_ADMIN_TOKEN\n";
+        return false;
+    }
+    return true;
+}
+
+std::string encode(std::string_view s) {
+    return boost::urls::encode(s, boost::urls::unreserved_chars);
+}
+
+// Prints an API answer: JSON as is with --json, else via `table`. Returns the exit code.
+int present(const Reply& r, const Options& o,
+            const std::function<void(const json::value&)>& table) {
+    if (r.status == 0) {
+        std::cerr << "hookrelay: " << r.error << '\n';
+        return 2;
+    }
+    boost::system::error_code ec;
+    auto value = json::parse(r.body, ec);
+    if (r.status >= 300) {
+        std::string reason = r.body;
+        if (!ec && value.is_object()) {
+            if (auto* e = value.as_object().if_contains("error"); e && e->is_string()) {
+                reason = std::string(e->get_string());
+            }
+        }
+        std::cerr << "hookrelay: the daemon answered " << r.status << ": " << reason << '\n';
+        if (o.json) std::cout << r.body;
+        return 1;
+    }
+    if (o.json || ec) {
+        std::cout << r.body;
+        return 0;
+    }
+    table(value);
+    return 0;
+}
+
+std::string str(const json::value& v, std::string_view key) {
+    if (auto* o = v.if_object()) {
+        if (auto* x = o->if_contains(key)) {
+            if (x->is_string()) return std::string(x->get_string());
+            if (x->is_null()) return "";
+            return json::serialize(*x);
+        }
+    }
+    return "";
+}
+
+void print_deliveries(const json::value& v) {
+    const auto& items = v.at("deliveries").as_array();
+    std::cout << fmt::format("{:<8} {:<24} {:<10} {:<13} {:<38} {:>5} {:>5} {:>5}\n", "SEQ",
+                             "RECEIVED (UTC)", "SOURCE", "EVENT", "DELIVERY", "OPEN", "DONE",
+                             "DEAD");
+    for (const auto& d : items) {
+        const auto& t = d.at("triggers");
+        std::cout << fmt::format("{:<8} {:<24} {:<10} {:<13} {:<38} {:>5} {:>5} {:>5}\n",
+                                 str(d, "seq"), str(d, "received_at"), str(d, "source"),
+                                 str(d, "event"), str(d, "delivery_id"), str(t, "pending"),
+                                 str(t, "delivered"), str(t, "dead"));
+    }
+    if (items.empty()) std::cout << "(no deliveries match)\n";
+    if (auto next = str(v, "next_cursor"); !next.empty()) {
+        std::cout << "more: --cursor " << next << '\n';
+    }
+}
+
+void print_delivery(const json::value& d) {
+    std::cout << fmt::format("delivery {}  source {}  event {} ({})  received {}\n",
+                             str(d, "delivery_id"), str(d, "source"), str(d, "event"),
+                             str(d, "forge_event"), str(d, "received_at"));
+    if (auto* e = d.as_object().if_contains("event")) {
+        std::cout << fmt::format("  repository {}  ref {}  commit {}  actor {}\n",
+                                 str(e->at("repository"), "full_name"), str(*e, "ref"),
+                                 str(*e, "commit"), str(*e, "actor"));
+    }
+    const auto& triggers = d.at("triggers").as_array();
+    if (triggers.empty()) std::cout << "  no triggers (no rule matched)\n";
+    for (const auto& t : triggers) {
+        std::cout << fmt::format("\n  trigger {}  rule {}  → {} {}\n", str(t, "id"), str(t, "rule"),
+                                 str(t, "jenkins"), str(t, "job"));
+        std::cout << fmt::format("    state {}  attempts {}  last: {}\n", str(t, "state"),
+                                 str(t, "attempts"), str(t, "last_outcome"));
+        if (auto q = str(t, "queue_url"); !q.empty()) std::cout << "    queue item " << q << '\n';
+        for (const auto& a : t.at("history").as_array()) {
+            std::cout << fmt::format("    {}  {:>4}  {:>6} ms  {}{}\n", str(a, "at"),
+                                     str(a, "http_status").empty() ? "-" : str(a, "http_status"),
+                                     str(a, "duration_ms"), str(a, "outcome"),
+                                     a.at("counted").as_bool() ? "" : " (not counted)");
+        }
+    }
+}
+
+void print_status(const json::value& v) {
+    std::cout << fmt::format("hookrelay {}  up {} s  {}  store {}  {} source(s)  {} rule(s)\n",
+                             str(v, "version"), str(v, "uptime_seconds"),
+                             v.at("ready").as_bool() ? "ready" : "NOT READY", str(v, "store"),
+                             str(v, "sources"), str(v, "rules"));
+    std::cout << fmt::format("\n{:<16} {:<6} {:>9} {:>8}\n", "JENKINS", "STATE", "IN FLIGHT",
+                             "BACKLOG");
+    for (const auto& j : v.at("jenkins").as_array()) {
+        std::cout << fmt::format("{:<16} {:<6} {:>9} {:>8}\n", str(j, "name"), str(j, "state"),
+                                 str(j, "in_flight"), str(j, "backlog"));
+    }
+}
+
+void print_replayed(const json::value& v) {
+    const auto& ids = v.at("replayed").as_array();
+    std::cout << "re-queued " << ids.size() << " trigger(s)\n";
+    for (const auto& id : ids) std::cout << "  " << id.as_string().c_str() << '\n';
+}
+
+void print_redelivered(const json::value& v) {
+    const auto& triggers = v.at("triggers").as_array();
+    std::cout << fmt::format("delivery {} ran through the current rules: {} trigger(s) queued\n",
+                             str(v, "delivery"), triggers.size());
+    for (const auto& t : triggers) {
+        std::cout << fmt::format("  {}  rule {}  → {} {}\n", str(t, "id"), str(t, "rule"),
+                                 str(t, "jenkins"), str(t, "job"));
+    }
+    for (const auto& r : v.at("rules").as_array()) {
+        if (!r.at("matched").as_bool()) {
+            std::cout << fmt::format("  rule {} did not match: {}\n", str(r, "name"),
+                                     str(r, "reason"));
+        }
+    }
+}
+
+void add_connection_options(CLI::App* app, Options& o) {
+    app->add_option("-c,--config", o.config_path, "Config file (admin.listen and admin.token)");
+    app->add_option("--admin", o.admin, "Admin listener, host:port (overrides the config)");
+    app->add_option("--token-file", o.token_file,
+                    "File holding the admin token (or set $HOOKRELAY_ADMIN_TOKEN)");
+    app->add_flag("--json", o.json, "Print the API's JSON instead of a table");
+}
+
+}  // namespace
+
+std::function<int()> add_admin_commands(CLI::App& cli) {
+    auto options = std::make_shared<Options>();
+    auto list = std::make_shared<std::map<std::string, std::string>>();
+    auto ids = std::make_shared<std::vector<std::string>>();
+    auto source = std::make_shared<std::string>();
+
+    auto* status = cli.add_subcommand("status", "Show the running daemon's state per Jenkins");
+    add_connection_options(status, *options);
+
+    auto* reload = cli.add_subcommand("reload", "Make the running daemon re-read its config");
+    add_connection_options(reload, *options);
+
+    auto* deliveries = cli.add_subcommand("deliveries", "Inspect, replay and redeliver deliveries");
+    deliveries->require_subcommand(1);
+    auto* ls = deliveries->add_subcommand("list", "List deliveries, newest first");
+    add_connection_options(ls, *options);
+    for (const char* key : {"source", "state", "since", "limit", "cursor"}) {
+        ls->add_option(std::string("--") + key, (*list)[key],
+                       std::string(key) == "since" ? "Time (2026-11-24T08:00:00Z) or age (24h)"
+                                                   : std::string("Filter: ") + key);
+    }
+    auto* show = deliveries->add_subcommand("show", "One delivery with every trigger's history");
+    add_connection_options(show, *options);
+    show->add_option("id", *ids, "Forge delivery id (or #seq)")->required()->expected(1);
+    show->add_option("--source", *source, "Source, when ids could clash");
+    auto* replay = deliveries->add_subcommand(
+        "replay", "Re-queue triggers with a fresh retry budget: by id, or --state dead [--since]");
+    add_connection_options(replay, *options);
+    replay->add_option("trigger", *ids, "Trigger ids");
+    for (const char* key : {"state", "since", "jenkins", "limit"}) {
+        replay->add_option(std::string("--") + key, (*list)[key], std::string("Bulk: ") + key);
+    }
+    auto* redeliver = deliveries->add_subcommand(
+        "redeliver", "Run a stored delivery through the current rules again");
+    add_connection_options(redeliver, *options);
+    redeliver->add_option("id", *ids, "Forge delivery id (or #seq)")->required()->expected(1);
+    redeliver->add_option("--source", *source, "Source, when ids could clash");
+
+    return [=]() -> int {
+        Endpoint ep;
+        if (!(*status || *reload || *ls || *show || *replay || *redeliver)) return -1;
+        if (!resolve_endpoint(*options, ep, std::cerr)) return 2;
+        const auto& o = *options;
+        if (*status) return present(call(ep, "GET", "/api/v1/status"), o, print_status);
+        if (*reload) {
+            return present(call(ep, "POST", "/api/v1/reload"), o,
+                           [](const json::value&) { std::cout << "reloaded\n"; });
+        }
+        auto query = [&](std::initializer_list<const char*> keys) {
+            std::string q;
+            for (const char* k : keys) {
+                const auto& v = (*list)[k];
+                if (v.empty()) continue;
+                q += (q.empty() ? "?" : "&") + std::string(k) + "=" + encode(v);
+            }
+            return q;
+        };
+        if (*ls) {
+            return present(
+                call(ep, "GET",
+                     "/api/v1/deliveries" + query({"source", "state", "since", "limit", "cursor"})),
+                o, print_deliveries);
+        }
+        const std::string src = source->empty() ? "" : "source=" + encode(*source);
+        if (*show) {
+            return present(
+                call(ep, "GET",
+                     "/api/v1/deliveries/" + encode(ids->at(0)) + (src.empty() ? "" : "?" + src)),
+                o, print_delivery);
+        }
+        if (*redeliver) {
+            return present(call(ep, "POST",
+                                "/api/v1/redeliver?delivery=" + encode(ids->at(0)) +
+                                    (src.empty() ? "" : "&" + src)),
+                           o, print_redelivered);
+        }
+        // replay
+        if (ids->empty() && (*list)["state"].empty()) {
+            std::cerr << "name trigger ids, or --state (e.g. --state dead --since 24h)\n";
+            return 2;
+        }
+        if (!ids->empty()) {
+            int rc = 0;
+            for (const auto& id : *ids) {
+                rc = std::max(
+                    rc, present(call(ep, "POST", "/api/v1/triggers/" + encode(id) + "/replay"), o,
+                                print_replayed));
+            }
+            return rc;
+        }
+        return present(
+            call(ep, "POST",
+                 "/api/v1/triggers/replay" + query({"state", "since", "jenkins", "limit"})),
+            o, print_replayed);
+    };
+}
+
+}  // namespace hookrelay::app

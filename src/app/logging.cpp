@@ -1,0 +1,183 @@
+#include "app/logging.hpp"
+
+#include <spdlog/formatter.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/ansicolor_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <boost/json/serialize.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <ctime>
+#include <iterator>
+#include <utility>
+#include <vector>
+
+namespace hookrelay::app {
+
+namespace {
+
+constexpr const char* k_text_pattern = "%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v";
+
+// The keys hookrelay's own log lines carry (see webhook.cpp, dispatcher.cpp); shippers filter on
+// them, so they become fields. A fixed list: a message may quote untrusted text, which must not
+// invent fields of its own.
+constexpr std::array<std::string_view, 5> k_lifted_keys{"delivery", "source", "trigger", "rule",
+                                                        "jenkins"};
+
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+// Length of the valid UTF-8 sequence at the start of `s` (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), or 0 when it is not one.
+std::size_t utf8_sequence(std::string_view s) {
+    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+    const unsigned char b0 = byte(0);
+    if (b0 < 0x80) return 1;
+    std::size_t len = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;  // the allowed range of the second byte
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+        len = 2;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        len = 3;
+        if (b0 == 0xE0) lo = 0xA0;  // overlong
+        if (b0 == 0xED) hi = 0x9F;  // surrogates
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        len = 4;
+        if (b0 == 0xF0) lo = 0x90;  // overlong
+        if (b0 == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+        return 0;
+    }
+    if (s.size() < len || byte(1) < lo || byte(1) > hi) return 0;
+    for (std::size_t i = 2; i < len; ++i) {
+        if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+    }
+    return len;
+}
+
+// Messages quote untrusted bytes (header values, parser errors); Boost.JSON would copy invalid
+// UTF-8 through and make the line unparseable, so each bad byte becomes U+FFFD.
+std::string to_valid_utf8(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    while (!s.empty()) {
+        const std::size_t n = utf8_sequence(s);
+        if (n == 0) {
+            out += "\xEF\xBF\xBD";
+            s.remove_prefix(1);
+        } else {
+            out.append(s.substr(0, n));
+            s.remove_prefix(n);
+        }
+    }
+    return out;
+}
+
+struct Field {
+    std::string_view key;
+    std::string_view value;
+};
+
+// The first occurrence of each lifted key at the start of a word, in message order.
+std::vector<Field> lift_fields(std::string_view msg) {
+    std::vector<Field> fields;
+    for (std::size_t i = 0; i < msg.size(); ++i) {
+        if (i > 0 && !is_space(msg[i - 1])) continue;
+        for (const auto key : k_lifted_keys) {
+            const auto rest = msg.substr(i);
+            if (rest.size() <= key.size() || rest.substr(0, key.size()) != key ||
+                rest[key.size()] != '=') {
+                continue;
+            }
+            auto value = rest.substr(key.size() + 1);
+            std::size_t end = 0;
+            while (end < value.size() && !is_space(value[end])) ++end;
+            value = value.substr(0, end);
+            while (!value.empty() &&
+                   (value.back() == ':' || value.back() == ',' || value.back() == ';')) {
+                value.remove_suffix(1);
+            }
+            const bool seen = std::any_of(fields.begin(), fields.end(),
+                                          [&](const Field& f) { return f.key == key; });
+            if (!value.empty() && !seen) fields.push_back({key, value});
+            break;
+        }
+    }
+    return fields;
+}
+
+void append(spdlog::memory_buf_t& dest, std::string_view s) {
+    dest.append(s.data(), s.data() + s.size());
+}
+
+class JsonFormatter final : public spdlog::formatter {
+  public:
+    void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+        const auto since_epoch = msg.time.time_since_epoch();
+        const auto seconds = std::chrono::floor<std::chrono::seconds>(since_epoch);
+        const auto millis =
+            std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count();
+        const std::time_t t = seconds.count();
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        fmt::format_to(std::back_inserter(dest),
+                       R"({{"ts":"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z","level":"{}","msg":)",
+                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                       tm.tm_sec, millis, spdlog::level::to_string_view(msg.level));
+        const std::string text = to_valid_utf8({msg.payload.data(), msg.payload.size()});
+        append(dest, boost::json::serialize(text));
+        for (const auto& field : lift_fields(text)) {
+            append(dest, ",\"");
+            append(dest, field.key);  // from k_lifted_keys: nothing to escape
+            append(dest, "\":");
+            append(dest, boost::json::serialize(field.value));
+        }
+        append(dest, "}\n");
+    }
+
+    std::unique_ptr<spdlog::formatter> clone() const override {
+        return std::make_unique<JsonFormatter>();
+    }
+};
+
+}  // namespace
+
+std::optional<LogFormat> parse_log_format(std::string_view text, bool stderr_is_tty) {
+    if (text == "text") return LogFormat::text;
+    if (text == "json") return LogFormat::json;
+    if (text == "auto") return stderr_is_tty ? LogFormat::text : LogFormat::json;
+    return std::nullopt;
+}
+
+bool stderr_is_tty() {
+    return ::isatty(STDERR_FILENO) == 1;
+}
+
+std::unique_ptr<spdlog::formatter> make_log_formatter(LogFormat format) {
+    if (format == LogFormat::json) return std::make_unique<JsonFormatter>();
+    return std::make_unique<spdlog::pattern_formatter>(k_text_pattern);
+}
+
+void setup_logging(const std::string& level, LogFormat format) {
+    spdlog::sink_ptr sink;
+    if (format == LogFormat::json) {
+        sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    } else {
+        // Colors only when stderr is a terminal that supports them (color_mode::automatic).
+        sink = std::make_shared<spdlog::sinks::ansicolor_stderr_sink_mt>();
+    }
+    sink->set_formatter(make_log_formatter(format));
+    auto logger = std::make_shared<spdlog::logger>("hookrelay", std::move(sink));
+    logger->set_level(spdlog::level::from_str(level));
+    logger->flush_on(spdlog::level::info);
+    spdlog::set_default_logger(std::move(logger));
+}
+
+}  // namespace hookrelay::app

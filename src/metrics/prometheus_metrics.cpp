@@ -1,0 +1,245 @@
+#include "metrics/prometheus_metrics.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <cassert>
+#include <utility>
+
+namespace hookrelay::metrics {
+
+namespace {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+
+// From a fast Jenkins on the same network (tens of milliseconds) to one that was down for an hour
+// while its triggers waited.
+const Histogram::BucketBoundaries k_latency_buckets{0.01, 0.05, 0.1, 0.25, 0.5, 1,    2.5,
+                                                    5,    10,   30,  60,   300, 1800, 3600};
+// One HTTP exchange, bounded by JenkinsConfig's request_timeout (30 s by default).
+const Histogram::BucketBoundaries k_request_buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                    0.5,   1,    2.5,   5,    10,  30};
+// One SQLite transaction with its fsync: sub-millisecond on tmpfs, up to a second on a busy disk.
+const Histogram::BucketBoundaries k_commit_buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                   0.05,   0.1,   0.25,   0.5,   1};
+// Group commit sizes, up to StoreConfig::max_batch's default (512).
+const Histogram::BucketBoundaries k_batch_buckets{1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+
+std::string str(std::string_view s) {
+    return std::string(s);
+}
+
+}  // namespace
+
+// Every family hookrelay exports. Names and labels are a stable interface: rename nothing, add
+// freely. Label values come from the configuration (source, rule and jenkins names) or from small
+// fixed sets, so cardinality stays low.
+struct PrometheusMetrics::Families {
+    // Declared first: the families below live inside it.
+    prometheus::Registry registry;
+
+    // hookrelay_webhooks_received_total{source,provider,code}: webhook requests per source path,
+    // by the HTTP status hookrelay answered (202, 200 for pings and duplicates, 401, 400, 413,
+    // 503, ...).
+    Family<Counter>& webhooks = prometheus::BuildCounter()
+                                    .Name("hookrelay_webhooks_received_total")
+                                    .Help("Webhook requests received, by the HTTP status answered.")
+                                    .Register(registry);
+    // hookrelay_signature_failures_total{source}: deliveries rejected because their signature or
+    // token was missing or wrong.
+    Family<Counter>& signature_failures =
+        prometheus::BuildCounter()
+            .Name("hookrelay_signature_failures_total")
+            .Help("Deliveries rejected for a missing or wrong signature or token.")
+            .Register(registry);
+    // hookrelay_duplicates_total{source}: redeliveries of a delivery id already stored.
+    Family<Counter>& duplicates = prometheus::BuildCounter()
+                                      .Name("hookrelay_duplicates_total")
+                                      .Help("Deliveries whose id was seen before on the source.")
+                                      .Register(registry);
+    // hookrelay_triggers_queued_total{rule,jenkins}: triggers stored for delivery.
+    Family<Counter>& triggers_queued = prometheus::BuildCounter()
+                                           .Name("hookrelay_triggers_queued_total")
+                                           .Help("Jenkins triggers queued, by rule and Jenkins.")
+                                           .Register(registry);
+    // hookrelay_trigger_attempts_total{rule,jenkins,outcome}: ends of trigger attempts; outcome is
+    // delivered, merged (Jenkins folded it into a queued build), retried, dead (gave up) or held
+    // (Jenkins was down, the trigger waits without spending an attempt).
+    Family<Counter>& trigger_attempts = prometheus::BuildCounter()
+                                            .Name("hookrelay_trigger_attempts_total")
+                                            .Help("Trigger attempts, by outcome.")
+                                            .Register(registry);
+    // hookrelay_triggers_{delivered,merged,retried,dead}_total{jenkins}: the same outcomes summed
+    // over rules, for simple per-Jenkins dashboards and alerts (dead > 0).
+    Family<Counter>& delivered = prometheus::BuildCounter()
+                                     .Name("hookrelay_triggers_delivered_total")
+                                     .Help("Triggers Jenkins accepted.")
+                                     .Register(registry);
+    Family<Counter>& merged = prometheus::BuildCounter()
+                                  .Name("hookrelay_triggers_merged_total")
+                                  .Help("Triggers Jenkins merged into an already queued build.")
+                                  .Register(registry);
+    Family<Counter>& retried = prometheus::BuildCounter()
+                                   .Name("hookrelay_triggers_retried_total")
+                                   .Help("Trigger attempts that failed and were rescheduled.")
+                                   .Register(registry);
+    Family<Counter>& dead = prometheus::BuildCounter()
+                                .Name("hookrelay_triggers_dead_total")
+                                .Help("Triggers given up on (dead letters).")
+                                .Register(registry);
+    // hookrelay_delivery_latency_seconds{jenkins}: from the webhook's receipt to Jenkins' 2xx.
+    Family<Histogram>& delivery_latency =
+        prometheus::BuildHistogram()
+            .Name("hookrelay_delivery_latency_seconds")
+            .Help("Time from receiving a webhook to Jenkins accepting its trigger.")
+            .Register(registry);
+    // hookrelay_jenkins_request_duration_seconds{jenkins,code}: one HTTP request to Jenkins; code
+    // is the HTTP status, "0" when no response arrived (refused, reset, timed out, TLS failure).
+    Family<Histogram>& jenkins_requests =
+        prometheus::BuildHistogram()
+            .Name("hookrelay_jenkins_request_duration_seconds")
+            .Help("Duration of HTTP requests to Jenkins, by status (0: no response).")
+            .Register(registry);
+    // hookrelay_store_commit_duration_seconds: one store transaction, fsync included.
+    Family<Histogram>& store_commit_duration = prometheus::BuildHistogram()
+                                                   .Name("hookrelay_store_commit_duration_seconds")
+                                                   .Help("Duration of store transactions.")
+                                                   .Register(registry);
+    // hookrelay_store_commit_batch_size: deliveries committed together in one transaction.
+    Family<Histogram>& store_commit_batch = prometheus::BuildHistogram()
+                                                .Name("hookrelay_store_commit_batch_size")
+                                                .Help("Deliveries per store transaction.")
+                                                .Register(registry);
+    // hookrelay_store_failures_total: deliveries the store could not record (answered 503).
+    Family<Counter>& store_failures = prometheus::BuildCounter()
+                                          .Name("hookrelay_store_failures_total")
+                                          .Help("Deliveries the store failed to record.")
+                                          .Register(registry);
+    // hookrelay_backlog{jenkins}: open (pending and retrying) triggers right now.
+    Family<Gauge>& backlog = prometheus::BuildGauge()
+                                 .Name("hookrelay_backlog")
+                                 .Help("Open (pending and retrying) triggers per Jenkins.")
+                                 .Register(registry);
+    // hookrelay_jenkins_held{jenkins}: 1 while a Jenkins is held (down, being probed), else 0.
+    Family<Gauge>& held = prometheus::BuildGauge()
+                              .Name("hookrelay_jenkins_held")
+                              .Help("1 while the Jenkins is held as unavailable, else 0.")
+                              .Register(registry);
+    // hookrelay_config_reloads_total{result}: SIGHUP reloads; result is success or failure (a
+    // failed reload keeps the old configuration running).
+    Family<Counter>& config_reloads = prometheus::BuildCounter()
+                                          .Name("hookrelay_config_reloads_total")
+                                          .Help("Configuration reloads, by result.")
+                                          .Register(registry);
+    // hookrelay_build_info{version}: always 1; joins the version onto other series.
+    Family<Gauge>& build_info = prometheus::BuildGauge()
+                                    .Name("hookrelay_build_info")
+                                    .Help("Always 1; the version label names the running build.")
+                                    .Register(registry);
+
+    // The series without variable labels, looked up once.
+    Histogram& commit_duration = store_commit_duration.Add({}, k_commit_buckets);
+    Histogram& commit_batch = store_commit_batch.Add({}, k_batch_buckets);
+    Counter& store_failure = store_failures.Add({});
+    Counter& reload_success = config_reloads.Add({{"result", "success"}});
+    Counter& reload_failure = config_reloads.Add({{"result", "failure"}});
+};
+
+PrometheusMetrics::PrometheusMetrics(std::string version)
+    : families_(std::make_unique<Families>()) {
+    families_->build_info.Add({{"version", std::move(version)}}).Set(1);
+}
+
+PrometheusMetrics::~PrometheusMetrics() = default;
+
+std::string PrometheusMetrics::serialize() const {
+    return prometheus::TextSerializer{}.Serialize(families_->registry.Collect());
+}
+
+void PrometheusMetrics::webhook(std::string_view source, std::string_view provider,
+                                unsigned status) {
+    families_->webhooks
+        .Add({{"source", str(source)},
+              {"provider", str(provider)},
+              {"code", std::to_string(status)}})
+        .Increment();
+}
+
+void PrometheusMetrics::signature_failure(std::string_view source) {
+    families_->signature_failures.Add({{"source", str(source)}}).Increment();
+}
+
+void PrometheusMetrics::duplicate(std::string_view source) {
+    families_->duplicates.Add({{"source", str(source)}}).Increment();
+}
+
+void PrometheusMetrics::triggers_queued(std::string_view rule, std::string_view jenkins,
+                                        std::size_t count) {
+    families_->triggers_queued.Add({{"rule", str(rule)}, {"jenkins", str(jenkins)}})
+        .Increment(static_cast<double>(count));
+}
+
+void PrometheusMetrics::trigger_outcome(std::string_view rule, std::string_view jenkins,
+                                        std::string_view outcome) {
+    auto& f = *families_;
+    f.trigger_attempts
+        .Add({{"rule", str(rule)}, {"jenkins", str(jenkins)}, {"outcome", str(outcome)}})
+        .Increment();
+    Family<Counter>* summed = nullptr;
+    if (outcome == "delivered") {
+        summed = &f.delivered;
+    } else if (outcome == "merged") {
+        summed = &f.merged;
+    } else if (outcome == "retried") {
+        summed = &f.retried;
+    } else if (outcome == "dead") {
+        summed = &f.dead;
+    } else {
+        // "held" has no per-Jenkins total (hookrelay_jenkins_held shows it); anything else is a
+        // caller's bug that would grow the outcome label without bound.
+        assert(outcome == "held" && "unknown trigger outcome");
+        return;
+    }
+    summed->Add({{"jenkins", str(jenkins)}}).Increment();
+}
+
+void PrometheusMetrics::delivery_latency(std::string_view jenkins, Seconds latency) {
+    families_->delivery_latency.Add({{"jenkins", str(jenkins)}}, k_latency_buckets)
+        .Observe(latency.count());
+}
+
+void PrometheusMetrics::jenkins_request(std::string_view jenkins, int status, Seconds duration) {
+    const auto code = status > 0 ? std::to_string(status) : std::string("0");
+    families_->jenkins_requests.Add({{"jenkins", str(jenkins)}, {"code", code}}, k_request_buckets)
+        .Observe(duration.count());
+}
+
+void PrometheusMetrics::store_commit(Seconds duration, std::size_t batch) {
+    families_->commit_duration.Observe(duration.count());
+    families_->commit_batch.Observe(static_cast<double>(batch));
+}
+
+void PrometheusMetrics::store_failure() {
+    families_->store_failure.Increment();
+}
+
+void PrometheusMetrics::backlog(std::string_view jenkins, std::size_t depth) {
+    families_->backlog.Add({{"jenkins", str(jenkins)}}).Set(static_cast<double>(depth));
+}
+
+void PrometheusMetrics::jenkins_held(std::string_view jenkins, bool held) {
+    families_->held.Add({{"jenkins", str(jenkins)}}).Set(held ? 1 : 0);
+}
+
+void PrometheusMetrics::config_reload(bool ok) {
+    (ok ? families_->reload_success : families_->reload_failure).Increment();
+}
+
+}  // namespace hookrelay::metrics

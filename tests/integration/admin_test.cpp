@@ -1,0 +1,388 @@
+// The admin listener and the CLI that calls it, against the real binary and the fake Jenkins:
+// health, metrics, deliveries, replays, redelivery, reload (API, SIGHUP, symlink swap).
+#include "fakes/fake_jenkins.hpp"
+#include "support/daemon.hpp"
+#include "support/http_client.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include <csignal>
+#include <filesystem>
+
+namespace hookrelay::test {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+constexpr const char* k_secret = "admin-test-secret-31c9";
+constexpr const char* k_admin_token = "admin-test-token-8d2e";
+constexpr std::chrono::seconds k_deadline{20};
+
+std::string config_for(const FakeJenkins& jenkins, const std::string& rules) {
+    return R"(listen: 127.0.0.1:0
+state_dir: ./var
+log: {level: debug}
+admin: {listen: "127.0.0.1:0", token: "${env:ADMIN_TOKEN}"}
+dispatch: {poll_interval: 200ms}
+sources:
+  github: {provider: github, secret: "${env:GH_SECRET}"}
+jenkins:
+  ci:
+    url: ")" +
+           jenkins.url() + R"("
+    user: hookrelay
+    api_token: "${env:JENKINS_TOKEN}"
+    retry: {initial: 50ms, max_delay: 100ms, max_age: 1h}
+)" + rules;
+}
+
+const char* k_branch_rule = R"(
+rules:
+  - name: branches
+    when: {event: push}
+    trigger:
+      jenkins: ci
+      job: "{{ repository.namespace }}/{{ repository.name }}/{{ branch }}"
+      parameters: {GIT_COMMIT: "{{ commit }}"}
+)";
+
+const char* k_pr_rule_only = R"(
+rules:
+  - name: prs
+    when: {event: pull_request}
+    trigger: {jenkins: ci, job: "pr", parameters: {PR: "{{ pull_request.number }}"}}
+)";
+
+std::vector<std::pair<std::string, std::string>> env() {
+    return {{"GH_SECRET", k_secret},
+            {"JENKINS_TOKEN", "fake-api-token"},
+            {"ADMIN_TOKEN", k_admin_token}};
+}
+
+Daemon::Options options(std::string config) {
+    Daemon::Options o;
+    o.config_yaml = std::move(config);
+    o.env = env();
+    return o;
+}
+
+Fixture push(const std::string& delivery, const std::string& branch = "main") {
+    auto f = load_fixture("github", "push-branch-update");
+    if (branch != "main") {
+        const std::string from = "\"refs/heads/main\"";
+        f.body.replace(f.body.find(from), from.size(), "\"refs/heads/" + branch + "\"");
+    }
+    for (auto& [k, v] : f.headers) {
+        if (k == "X-GitHub-Delivery") v = delivery;
+    }
+    return f;
+}
+
+HttpResult post_webhook(const Daemon& daemon, const Fixture& f) {
+    Headers h = f.headers;
+    h.emplace_back("X-Hub-Signature-256", github_signature(k_secret, f.body));
+    return http_request(daemon.port(), "POST", "/hooks/github", h, f.body);
+}
+
+HttpResult admin(const Daemon& daemon, const std::string& method, const std::string& target,
+                 const std::string& token = k_admin_token) {
+    Headers h;
+    if (!token.empty()) h.emplace_back("Authorization", "Bearer " + token);
+    return http_request(daemon.admin_port(), method, target, h);
+}
+
+json::value body(const HttpResult& r) {
+    return json::parse(r.body);
+}
+
+// Polls a delivery until its first trigger reaches `state`.
+bool trigger_state_is(const Daemon& daemon, const std::string& delivery, const std::string& state) {
+    return eventually(
+        [&] {
+            auto r = admin(daemon, "GET", "/api/v1/deliveries/" + delivery);
+            if (r.status != 200) return false;
+            const auto delivery = body(r);
+            const auto& triggers = delivery.at("triggers").as_array();
+            return !triggers.empty() && triggers.at(0).at("state") == state.c_str();
+        },
+        k_deadline);
+}
+
+class Admin : public ::testing::Test {
+  protected:
+    Admin() { jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT"}); }
+    FakeJenkins jenkins{{}};
+};
+
+TEST_F(Admin, HealthAndReadinessNeedNoToken) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    EXPECT_EQ(admin(daemon, "GET", "/healthz", "").status, 200u);
+    const auto ready = admin(daemon, "GET", "/readyz", "");
+    EXPECT_EQ(ready.status, 200u);
+    EXPECT_EQ(body(ready).at("status"), "ready");
+}
+
+TEST_F(Admin, EverythingElseNeedsTheBearerToken) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    for (const char* target : {"/metrics", "/api/v1/deliveries", "/api/v1/status"}) {
+        EXPECT_EQ(admin(daemon, "GET", target, "").status, 401u) << target;
+        EXPECT_EQ(admin(daemon, "GET", target, "wrong-token").status, 401u) << target;
+    }
+    EXPECT_EQ(admin(daemon, "POST", "/api/v1/reload", "").status, 401u);
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/nothing-here").status, 404u);
+}
+
+TEST_F(Admin, AdminApiIsOffWithoutAToken) {
+    auto config = config_for(jenkins, k_branch_rule);
+    config.replace(config.find(", token: \"${env:ADMIN_TOKEN}\""), 29, "");
+    Daemon daemon(options(config));
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/status").status, 403u);
+    EXPECT_EQ(admin(daemon, "GET", "/healthz", "").status, 200u);
+}
+
+TEST_F(Admin, MetricsCountWhatHappened) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    ASSERT_EQ(post_webhook(daemon, push("m-1")).status, 202u);
+    ASSERT_EQ(post_webhook(daemon, push("m-1")).status, 200u);  // duplicate
+    Headers bad = push("m-2").headers;
+    bad.emplace_back("X-Hub-Signature-256", "sha256=00");
+    ASSERT_EQ(http_request(daemon.port(), "POST", "/hooks/github", bad, push("m-2").body).status,
+              401u);
+    ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline));
+    ASSERT_TRUE(trigger_state_is(daemon, "m-1", "delivered"));
+    const auto r = admin(daemon, "GET", "/metrics");
+    ASSERT_EQ(r.status, 200u);
+    const auto& text = r.body;
+    EXPECT_NE(
+        text.find(
+            R"(hookrelay_webhooks_received_total{code="202",provider="github",source="github"} 1)"),
+        std::string::npos)
+        << text;
+    EXPECT_NE(text.find(R"(hookrelay_duplicates_total{source="github"} 1)"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find(R"(hookrelay_signature_failures_total{source="github"} 1)"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find(R"(hookrelay_triggers_delivered_total{jenkins="ci"} 1)"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("hookrelay_build_info{version="), std::string::npos);
+    EXPECT_NE(text.find(R"(hookrelay_backlog{jenkins="ci"} 0)"), std::string::npos) << text;
+    EXPECT_NE(text.find("hookrelay_store_commit_duration_seconds_count"), std::string::npos);
+}
+
+TEST_F(Admin, DeliveriesListFiltersAndPages) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(post_webhook(daemon, push("l-" + std::to_string(i))).status, 202u);
+    }
+    auto first = admin(daemon, "GET", "/api/v1/deliveries?limit=2");
+    ASSERT_EQ(first.status, 200u) << first.body;
+    const auto page = body(first).as_object();
+    ASSERT_EQ(page.at("deliveries").as_array().size(), 2u);
+    EXPECT_EQ(page.at("deliveries").as_array().at(0).at("delivery_id"), "l-2");  // newest first
+    const auto cursor = std::string(page.at("next_cursor").as_string());
+    auto second = admin(daemon, "GET", "/api/v1/deliveries?limit=2&cursor=" + cursor);
+    ASSERT_EQ(second.status, 200u);
+    EXPECT_EQ(body(second).at("deliveries").as_array().size(), 1u);
+    EXPECT_EQ(body(second).at("deliveries").as_array().at(0).at("delivery_id"), "l-0");
+
+    EXPECT_EQ(body(admin(daemon, "GET", "/api/v1/deliveries?source=gitlab"))
+                  .at("deliveries")
+                  .as_array()
+                  .size(),
+              0u);
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/deliveries?state=sleeping").status, 400u);
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/deliveries?since=yesterday").status, 400u);
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/deliveries?limit=0").status, 400u);
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/deliveries?since=1h").status, 200u);
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/deliveries/no-such-delivery").status, 404u);
+}
+
+TEST_F(Admin, DeliveryShowsEventAndEveryAttempt) {
+    jenkins.fail_next(1, 500);
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    ASSERT_EQ(post_webhook(daemon, push("s-1")).status, 202u);
+    ASSERT_TRUE(trigger_state_is(daemon, "s-1", "delivered")) << daemon.log();
+    const auto d = body(admin(daemon, "GET", "/api/v1/deliveries/s-1"));
+    EXPECT_EQ(d.at("event").at("repository").at("full_name"), "woodpecker-ci/woodpecker");
+    const auto& t = d.at("triggers").as_array().at(0);
+    EXPECT_EQ(t.at("job"), "woodpecker-ci/woodpecker/main");
+    const auto& history = t.at("history").as_array();
+    ASSERT_EQ(history.size(), 2u);
+    EXPECT_EQ(history.at(0).at("http_status"), 500);
+    EXPECT_EQ(history.at(1).at("http_status"), 201);
+    EXPECT_NE(std::string(history.at(1).at("queue_url").as_string()).find("/queue/item/"),
+              std::string::npos);
+    EXPECT_EQ(d.at("headers").as_object().count("X-Hub-Signature-256"), 0u)
+        << "secret header stored";
+}
+
+TEST_F(Admin, ReplayBringsDeadTriggersBackWithAFreshBudget) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    ASSERT_EQ(post_webhook(daemon, push("r-1", "missing")).status, 202u);  // no such job: 404
+    ASSERT_EQ(post_webhook(daemon, push("r-2", "missing2")).status, 202u);
+    ASSERT_EQ(post_webhook(daemon, push("r-3", "missing3")).status, 202u);
+    ASSERT_TRUE(trigger_state_is(daemon, "r-1", "dead"));
+    ASSERT_TRUE(trigger_state_is(daemon, "r-2", "dead"));
+    ASSERT_TRUE(trigger_state_is(daemon, "r-3", "dead"));
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "missing"}, {"GIT_COMMIT"});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "missing2"}, {"GIT_COMMIT"});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "missing3"}, {"GIT_COMMIT"});
+
+    const auto id = std::string(body(admin(daemon, "GET", "/api/v1/deliveries/r-1"))
+                                    .at("triggers")
+                                    .as_array()
+                                    .at(0)
+                                    .at("id")
+                                    .as_string());
+    const auto one = admin(daemon, "POST", "/api/v1/triggers/" + id + "/replay");
+    ASSERT_EQ(one.status, 200u) << one.body;
+    ASSERT_TRUE(trigger_state_is(daemon, "r-1", "delivered")) << daemon.log();
+    const auto t =
+        body(admin(daemon, "GET", "/api/v1/deliveries/r-1")).at("triggers").as_array().at(0);
+    EXPECT_EQ(t.at("attempts"), 1);  // the budget started over
+
+    const auto bulk = admin(daemon, "POST", "/api/v1/triggers/replay?state=dead&since=1h");
+    ASSERT_EQ(bulk.status, 200u) << bulk.body;
+    EXPECT_EQ(body(bulk).at("replayed").as_array().size(), 2u);
+    ASSERT_TRUE(jenkins.wait_for_builds(3, k_deadline)) << daemon.log();
+
+    EXPECT_EQ(admin(daemon, "POST", "/api/v1/triggers/no-such-trigger/replay").status, 404u);
+    EXPECT_EQ(admin(daemon, "POST", "/api/v1/triggers/replay?state=bogus").status, 400u);
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/triggers/replay").status, 405u);
+}
+
+TEST_F(Admin, FixTheRuleReloadAndRedeliver) {
+    jenkins.add_job({"pr"}, {"PR"});
+    Daemon daemon(options(config_for(jenkins, k_pr_rule_only)));
+    const auto missed = post_webhook(daemon, push("fix-1"));
+    ASSERT_EQ(missed.status, 200u);  // no rule for pushes yet
+    EXPECT_EQ(body(missed).at("status"), "no_match");
+
+    // A broken config is refused and the running one stays.
+    write_file(daemon.config_path(), config_for(jenkins, "rules: [{name: x}]\n"));
+    const auto rejected = admin(daemon, "POST", "/api/v1/reload");
+    EXPECT_EQ(rejected.status, 422u);
+    EXPECT_FALSE(body(rejected).at("errors").as_array().empty());
+    EXPECT_EQ(post_webhook(daemon, push("fix-2")).status, 200u);
+
+    // Fix the rule, reload, redeliver the delivery that was missed.
+    write_file(daemon.config_path(), config_for(jenkins, k_branch_rule));
+    ASSERT_EQ(admin(daemon, "POST", "/api/v1/reload").status, 200u);
+    const auto again = admin(daemon, "POST", "/api/v1/redeliver?delivery=fix-1");
+    ASSERT_EQ(again.status, 200u) << again.body;
+    EXPECT_EQ(body(again).at("matched_rules").as_array(), json::array({"branches"}));
+    ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
+    EXPECT_EQ(jenkins.builds().at(0).job,
+              (std::vector<std::string>{"woodpecker-ci", "woodpecker", "main"}));
+    EXPECT_EQ(admin(daemon, "POST", "/api/v1/redeliver?delivery=nope").status, 404u);
+    EXPECT_EQ(admin(daemon, "POST", "/api/v1/redeliver").status, 400u);
+}
+
+TEST_F(Admin, SighupReloadsASymlinkSwappedConfig) {
+    jenkins.add_job({"pr"}, {"PR"});
+    Daemon daemon(options(config_for(jenkins, k_pr_rule_only)));
+    // Kubernetes mounts a ConfigMap as a symlink that is swapped atomically.
+    namespace fs = std::filesystem;
+    TempDir dir;
+    const auto v1 = dir.write("v1.yaml", config_for(jenkins, k_pr_rule_only));
+    const auto v2 = dir.write("v2.yaml", config_for(jenkins, k_branch_rule));
+    fs::remove(daemon.config_path());
+    fs::create_symlink(v1, daemon.config_path());
+    daemon.signal(SIGHUP);
+    fs::create_symlink(v2, dir.path() + "/next");
+    fs::rename(dir.path() + "/next", daemon.config_path());
+    daemon.signal(SIGHUP);
+    int n = 0;
+    ASSERT_TRUE(eventually(
+        [&] { return post_webhook(daemon, push("hup-" + std::to_string(n++))).status == 202u; },
+        k_deadline))
+        << daemon.log();
+}
+
+TEST_F(Admin, StatusShowsEachJenkins) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    const auto r = admin(daemon, "GET", "/api/v1/status");
+    ASSERT_EQ(r.status, 200u);
+    const auto s = body(r);
+    EXPECT_TRUE(s.at("ready").as_bool());
+    EXPECT_EQ(s.at("jenkins").as_array().at(0).at("name"), "ci");
+    EXPECT_EQ(s.at("jenkins").as_array().at(0).at("state"), "up");
+}
+
+// --- the CLI ------------------------------------------------------------------------------------
+
+class AdminCli : public Admin {
+  protected:
+    std::vector<std::pair<std::string, std::string>> cli_env() {
+        return {{"HOOKRELAY_ADMIN_TOKEN", k_admin_token}};
+    }
+    std::string address(const Daemon& d) { return "127.0.0.1:" + std::to_string(d.admin_port()); }
+};
+
+TEST_F(AdminCli, StatusListShowReplayRedeliver) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    ASSERT_EQ(post_webhook(daemon, push("cli-1", "gone")).status, 202u);
+    ASSERT_TRUE(trigger_state_is(daemon, "cli-1", "dead"));
+    const auto addr = address(daemon);
+
+    auto status = run_hookrelay({"status", "--admin", addr}, cli_env());
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    EXPECT_NE(status.out.find("JENKINS"), std::string::npos) << status.out;
+    EXPECT_NE(status.out.find("ci"), std::string::npos);
+
+    auto list =
+        run_hookrelay({"deliveries", "list", "--admin", addr, "--state", "dead"}, cli_env());
+    EXPECT_EQ(list.exit_code, 0) << list.err;
+    EXPECT_NE(list.out.find("cli-1"), std::string::npos) << list.out;
+
+    auto json_list = run_hookrelay({"deliveries", "list", "--admin", addr, "--json"}, cli_env());
+    EXPECT_EQ(json::parse(json_list.out).at("deliveries").as_array().size(), 1u);
+
+    auto show = run_hookrelay({"deliveries", "show", "cli-1", "--admin", addr}, cli_env());
+    EXPECT_EQ(show.exit_code, 0) << show.err;
+    EXPECT_NE(show.out.find("state dead"), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("404"), std::string::npos) << show.out;
+
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "gone"}, {"GIT_COMMIT"});
+    auto replay = run_hookrelay(
+        {"deliveries", "replay", "--state", "dead", "--since", "1h", "--admin", addr}, cli_env());
+    EXPECT_EQ(replay.exit_code, 0) << replay.err;
+    EXPECT_NE(replay.out.find("re-queued 1 trigger(s)"), std::string::npos) << replay.out;
+    ASSERT_TRUE(trigger_state_is(daemon, "cli-1", "delivered"));
+
+    auto redeliver =
+        run_hookrelay({"deliveries", "redeliver", "cli-1", "--admin", addr}, cli_env());
+    EXPECT_EQ(redeliver.exit_code, 0) << redeliver.err;
+    EXPECT_NE(redeliver.out.find("1 trigger(s) queued"), std::string::npos) << redeliver.out;
+}
+
+TEST_F(AdminCli, WrongTokenFailsClearly) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    auto r =
+        run_hookrelay({"status", "--admin", address(daemon)}, {{"HOOKRELAY_ADMIN_TOKEN", "nope"}});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("401"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find(k_admin_token), std::string::npos);
+}
+
+TEST_F(AdminCli, ReadsAddressAndTokenFromTheConfig) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    // A config pointing at the running daemon's admin port.
+    TempDir dir;
+    auto config = config_for(jenkins, k_branch_rule);
+    config.replace(config.find("listen: \"127.0.0.1:0\""), 21,
+                   "listen: \"" + address(daemon) + "\"");
+    const auto path = dir.write("c.yaml", config);
+    auto r = run_hookrelay({"status", "--config", path, "--json"}, env());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(json::parse(r.out).at("ready").as_bool());
+    auto unreachable = run_hookrelay({"status", "--admin", "127.0.0.1:1"}, cli_env());
+    EXPECT_EQ(unreachable.exit_code, 2);
+    EXPECT_NE(unreachable.err.find("connect"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hookrelay::test
