@@ -11,6 +11,7 @@ CONFIG ?= config/hookrelay.yaml
 export GITHUB_WEBHOOK_SECRET ?= dev-github-secret
 export GITLAB_WEBHOOK_TOKEN ?= dev-gitlab-token
 export JENKINS_API_TOKEN ?= dev-jenkins-token
+export HOOKRELAY_ADMIN_TOKEN ?= dev-admin-token
 
 .PHONY: all deps release build run test bench install clean
 

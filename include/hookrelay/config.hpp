@@ -91,6 +91,7 @@ struct StoreConfig {
     std::chrono::milliseconds retention{7 * 86'400'000LL};  ///< finished records kept this long
     std::chrono::milliseconds prune_interval{3'600'000};    ///< how often to prune
     std::size_t max_batch = 512;  ///< deliveries per transaction (group commit)
+    std::size_t max_size = 0;     ///< bytes the database may grow to; 0 = unlimited (the disk)
 };
 
 /// The dispatcher that delivers stored triggers.

@@ -54,7 +54,7 @@ const Keys k_top_keys = {"listen", "state_dir", "log",     "server",  "store",
                          "admin",  "dispatch",  "sources", "jenkins", "rules"};
 const Keys k_admin_keys = {"enabled", "listen", "token"};
 const Keys k_log_formats = {"auto", "text", "json"};
-const Keys k_store_keys = {"keep_body", "retention", "prune_interval", "max_batch"};
+const Keys k_store_keys = {"keep_body", "retention", "prune_interval", "max_batch", "max_size"};
 const Keys k_dispatch_keys = {"max_in_flight", "poll_interval"};
 const Keys k_retry_keys = {"initial", "max_delay", "max_age"};
 const Keys k_server_keys = {"body_limit",   "header_limit",  "header_timeout", "body_timeout",
@@ -337,6 +337,7 @@ class Loader {
         if (auto n = node["keep_body"]) boolean(n, "store.keep_body", s.keep_body);
         if (auto n = node["retention"]) duration(n, "store.retention", s.retention);
         if (auto n = node["prune_interval"]) duration(n, "store.prune_interval", s.prune_interval);
+        if (auto n = node["max_size"]) size(n, "store.max_size", s.max_size);
         if (auto n = node["max_batch"]) {
             positive<std::size_t>(n, "store.max_batch", s.max_batch, 100'000);
         }

@@ -318,7 +318,7 @@ std::string make_trigger_id() {
            hex.substr(16, 4) + '-' + hex.substr(20);
 }
 
-void configure(sqlite3* db, const SqliteOptions& options) {
+void configure(sqlite3* db, const SqliteOptions& options, const StoreConfig& config) {
     sqlite3_extended_result_codes(db, 1);
     const auto busy =
         std::clamp<std::int64_t>(options.busy_timeout.count(), 0, std::numeric_limits<int>::max());
@@ -339,6 +339,14 @@ void configure(sqlite3* db, const SqliteOptions& options) {
     // 8 MiB of page cache (the default is 2 MiB): the open-trigger index and the recent pages
     // stay in memory under load instead of being re-read from the OS for every query.
     exec(db, "PRAGMA cache_size = -8192");
+    if (config.max_size > 0) {
+        // A full database answers SQLITE_FULL, which fails the submit (503 to the forge) exactly
+        // like a full disk would, but before the disk is actually full.
+        const auto page_size = std::max<std::int64_t>(pragma_int(db, "PRAGMA page_size"), 512);
+        const auto pages =
+            std::max<std::int64_t>(static_cast<std::int64_t>(config.max_size) / page_size, 1);
+        exec(db, ("PRAGMA max_page_count = " + std::to_string(pages)).c_str());
+    }
 
     const auto version = pragma_int(db, "PRAGMA user_version");
     if (version > k_schema_version) {
@@ -1185,7 +1193,7 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
     DbPtr db(raw);
     if (rc != SQLITE_OK) return fail(raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
     try {
-        configure(db.get(), options);
+        configure(db.get(), options, config);
         auto core = std::make_shared<Core>(std::move(db), config);
         // The store exists before the thread, so a failure to start it still stops cleanly.
         std::shared_ptr<SqliteStore> store(new SqliteStore(core));

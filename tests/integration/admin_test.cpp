@@ -386,3 +386,40 @@ TEST_F(AdminCli, ReadsAddressAndTokenFromTheConfig) {
 
 }  // namespace
 }  // namespace hookrelay::test
+
+namespace hookrelay::test {
+namespace {
+
+TEST_F(Admin, FullStoreAnswers503AndTurnsNotReady) {
+    auto config = config_for(jenkins, k_branch_rule);
+    config += "store: {max_size: 160KiB}\n";
+    Daemon daemon(options(config));
+    HttpResult last;
+    int n = 0;
+    ASSERT_TRUE(eventually(
+        [&] {
+            last = post_webhook(daemon, push("full-" + std::to_string(n++)));
+            return last.status == 503u || n > 200;
+        },
+        k_deadline));
+    ASSERT_EQ(last.status, 503u) << "the store never filled up: " << n << " deliveries";
+    EXPECT_EQ(body(last).at("status"), "unavailable");
+    EXPECT_EQ(admin(daemon, "GET", "/readyz", "").status, 503u);
+    const auto metrics = admin(daemon, "GET", "/metrics").body;
+    EXPECT_NE(metrics.find("hookrelay_store_failures_total 1"), std::string::npos) << metrics;
+    EXPECT_NE(daemon.log().find("database or disk is full"), std::string::npos) << daemon.log();
+}
+
+TEST_F(AdminCli, ReloadCommand) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    auto ok = run_hookrelay({"reload", "--admin", address(daemon)}, cli_env());
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+    EXPECT_NE(ok.out.find("reloaded"), std::string::npos);
+    write_file(daemon.config_path(), "sources: {}\n");
+    auto bad = run_hookrelay({"reload", "--admin", address(daemon)}, cli_env());
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_NE(bad.err.find("422"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace hookrelay::test

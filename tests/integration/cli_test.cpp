@@ -11,7 +11,10 @@ namespace json = boost::json;
 
 const std::string k_example = std::string(HOOKRELAY_SOURCE_DIR) + "/config/hookrelay.yaml";
 const std::vector<std::pair<std::string, std::string>> k_example_env = {
-    {"GITHUB_WEBHOOK_SECRET", "s1"}, {"GITLAB_WEBHOOK_TOKEN", "t1"}, {"JENKINS_API_TOKEN", "j1"}};
+    {"GITHUB_WEBHOOK_SECRET", "s1"},
+    {"GITLAB_WEBHOOK_TOKEN", "t1"},
+    {"JENKINS_API_TOKEN", "j1"},
+    {"HOOKRELAY_ADMIN_TOKEN", "a1"}};
 
 TEST(Cli, PrintsVersion) {
     const auto r = run_hookrelay({"--version"});

@@ -2,10 +2,10 @@
 // readiness and stop notifications on a NOTIFY_SOCKET the test listens on, the watchdog, and
 // socket activation with a listening socket passed as fd 3 (LISTEN_FDS / LISTEN_PID).
 //
-// These tests need src/app/daemon.cpp to call the functions of src/systemd/notify.hpp
-// (notify_ready once listening, notify_stopping on SIGTERM, a watchdog ping loop) and
-// http::Server::adopt() for a passed socket. LISTEN_PID must name the child itself, so these
-// tests start the daemon with their own fork/exec instead of run_hookrelay() / Daemon.
+// What they check is wired in src/app/daemon.cpp: src/systemd/notify.hpp's notify_ready once the
+// listeners accept, notify_stopping on SIGTERM, the watchdog loop, and http::Server::adopt() for
+// a passed socket. LISTEN_PID must name the child itself, so these tests start the daemon with
+// their own fork/exec instead of run_hookrelay() / Daemon.
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
 
@@ -201,8 +201,8 @@ class Child {
         std::string config;  ///< path of the config file
         std::string dir;     ///< working directory; stdout and stderr go to files here
         std::vector<std::pair<std::string, std::string>> env;
-        int listen_fd =
-            -1;  ///< when set: passed as fd 3 with LISTEN_FDS=1, LISTEN_PID, LISTEN_FDNAMES=http
+        /// When set: passed as fd 3, with LISTEN_FDS=1, LISTEN_PID and LISTEN_FDNAMES=http.
+        int listen_fd = -1;
     };
 
     explicit Child(Options options) : log_path_(options.dir + "/stderr") {
