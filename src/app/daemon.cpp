@@ -24,6 +24,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -260,7 +261,11 @@ int run_daemon(const DaemonOptions& options) {
     boost::system::result<std::uint16_t> port = boost::system::error_code{};
     std::string listen_address;
     if (!passed.empty()) {
-        port = d->server->adopt(passed.front().fd);
+        // Prefer the socket named "http" (FileDescriptorName= in hookrelay.socket).
+        auto chosen = std::find_if(passed.begin(), passed.end(),
+                                   [](const auto& s) { return s.name == "http"; });
+        if (chosen == passed.end()) chosen = passed.begin();
+        port = d->server->adopt(chosen->fd);
         listen_address = "socket from systemd";
         if (passed.size() > 1)
             spdlog::warn("systemd passed {} sockets; using the first", passed.size());

@@ -300,7 +300,10 @@ void Server::stop() {
         auto conn = weak.lock();
         if (!conn) continue;
         asio::post(conn->stream.get_executor(), [conn] {
-            if (!conn->busy) conn->stream.socket().cancel();
+            // The session may have closed its socket a moment ago: ignore that error rather
+            // than throw out of a handler (which would terminate the process).
+            boost::system::error_code ignored;
+            if (!conn->busy) conn->stream.socket().cancel(ignored);
         });
     }
 }

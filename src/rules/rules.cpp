@@ -71,7 +71,14 @@ std::string shown(std::string_view value) {
         value = value.substr(0, k_max_shown - 3);
         cut = true;
     }
-    return "'" + std::string(value) + (cut ? "...'" : "'");
+    // Appending step by step: GCC 12 at -O3 misreads the chained operator+ as an overlapping
+    // memcpy (-Wrestrict).
+    std::string out;
+    out.reserve(value.size() + 5);
+    out += '\'';
+    out.append(value);
+    out += cut ? "...'" : "'";
+    return out;
 }
 
 std::string list(const std::vector<Pattern>& patterns) {
