@@ -35,9 +35,9 @@ std::string to_string(const ConfigError& error);
 /// The public webhook listener.
 struct ServerConfig {
     std::string host = "0.0.0.0";
-    std::uint16_t port = 8080;  ///< 0 picks a free port (tests)
-    std::size_t body_limit = 25u * 1024 * 1024;  ///< bytes; larger bodies get 413
-    std::size_t header_limit = 64u * 1024;       ///< bytes of request line + headers
+    std::uint16_t port = 8080;                         ///< 0 picks a free port (tests)
+    std::size_t body_limit = 25u * 1024 * 1024;        ///< bytes; larger bodies get 413
+    std::size_t header_limit = 64u * 1024;             ///< bytes of request line + headers
     std::chrono::milliseconds header_timeout{10'000};  ///< to receive the full header block
     std::chrono::milliseconds body_timeout{30'000};    ///< to receive the body after the headers
     std::chrono::milliseconds idle_timeout{60'000};    ///< keep-alive wait for the next request
@@ -74,12 +74,12 @@ struct JenkinsConfig {
     std::string url;   ///< base URL, ends with '/'
     std::string user;
     Secret api_token;
-    std::string ca_file;  ///< PEM bundle for HTTPS; empty: system CAs
-    std::chrono::milliseconds connect_timeout{5'000};  ///< resolve + TCP connect + TLS handshake
+    std::string ca_file;                                ///< PEM bundle for HTTPS; empty: system CAs
+    std::chrono::milliseconds connect_timeout{5'000};   ///< resolve + TCP connect + TLS handshake
     std::chrono::milliseconds io_timeout{10'000};       ///< each write and each read
     std::chrono::milliseconds request_timeout{30'000};  ///< one whole request, all phases
-    unsigned max_in_flight = 4;  ///< concurrent requests to this Jenkins
-    RetryPolicy retry;           ///< default for triggers to this Jenkins (rules may override)
+    unsigned max_in_flight = 4;                         ///< concurrent requests to this Jenkins
+    RetryPolicy retry;  ///< default for triggers to this Jenkins (rules may override)
     std::chrono::milliseconds probe_initial{1'000};  ///< first probe delay while held (down)
     std::chrono::milliseconds probe_max{30'000};     ///< probe backoff cap
     Location where;
@@ -96,7 +96,7 @@ struct StoreConfig {
 
 /// The dispatcher that delivers stored triggers.
 struct DispatchConfig {
-    unsigned max_in_flight = 32;  ///< requests in flight over all Jenkins
+    unsigned max_in_flight = 32;                     ///< requests in flight over all Jenkins
     std::chrono::milliseconds poll_interval{1'000};  ///< safety-net poll for due triggers
 };
 
@@ -126,7 +126,8 @@ struct TemplateSpec {
 struct TriggerSpec {
     std::string jenkins;  ///< name of a `jenkins:` entry
     Location jenkins_where;
-    TemplateSpec job;  ///< '/'-separated folder path; '/' inside a rendered value stays in its segment
+    TemplateSpec
+        job;  ///< '/'-separated folder path; '/' inside a rendered value stays in its segment
     std::vector<std::pair<std::string, TemplateSpec>> parameters;  ///< in config order
     std::optional<Secret> token;  ///< Jenkins job "Trigger builds remotely" token
 };

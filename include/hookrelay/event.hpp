@@ -47,7 +47,7 @@ struct Repository {
 
 /// Facts about a pull (GitHub) or merge (GitLab) request.
 struct PullRequest {
-    std::int64_t number = 0;        ///< the number users see (GitLab: iid)
+    std::int64_t number = 0;  ///< the number users see (GitLab: iid)
     std::string title;
     std::string url;                ///< browser URL
     std::string source_branch;      ///< head branch
@@ -63,9 +63,10 @@ struct PullRequest {
 
 /// One delivery, normalized. Empty strings mean "the forge did not say / does not apply".
 struct Event {
-    std::string source;       ///< configured source name, e.g. "github"
+    std::string source;  ///< configured source name, e.g. "github"
     Provider provider = Provider::github;
-    std::string delivery_id;  ///< forge delivery id (GitHub X-GitHub-Delivery, GitLab Idempotency-Key)
+    std::string
+        delivery_id;  ///< forge delivery id (GitHub X-GitHub-Delivery, GitLab Idempotency-Key)
     EventKind kind = EventKind::other;
     std::string forge_event;  ///< the forge's own event name: "push", "Merge Request Hook", ...
     /// Normalized action: opened, reopened, synchronize, edited, closed, created, published, ...

@@ -12,7 +12,7 @@ namespace hookrelay {
 /// An ordered list of header fields with case-insensitive lookup. Small (a webhook has ~10-20
 /// headers), so lookups are linear.
 class HeaderMap {
-public:
+  public:
     HeaderMap() = default;
     HeaderMap(std::initializer_list<std::pair<std::string, std::string>> fields)
         : fields_(fields) {}
@@ -28,7 +28,7 @@ public:
         return fields_;
     }
 
-private:
+  private:
     std::vector<std::pair<std::string, std::string>> fields_;
 };
 

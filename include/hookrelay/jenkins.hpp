@@ -37,7 +37,7 @@ std::string_view to_string(JenkinsOutcome::Kind kind) noexcept;
 /// One Jenkins controller. Safe to call concurrently from coroutines on any executor; keeps
 /// keep-alive connections and (for job tokens) the crumb and session cookie internally.
 class JenkinsClient {
-public:
+  public:
     virtual ~JenkinsClient() = default;
 
     /// Requests one build: POST .../job/<a>/job/<b>/buildWithParameters (parameters in the form

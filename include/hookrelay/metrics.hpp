@@ -12,7 +12,7 @@
 namespace hookrelay {
 
 class Metrics {
-public:
+  public:
     using Seconds = std::chrono::duration<double>;
     virtual ~Metrics() = default;
 

@@ -13,7 +13,7 @@ namespace hookrelay {
 /// to the bytes is reveal(), which call sites use for HMAC keys and Authorization headers only.
 /// Copyable and immutable; safe to share between threads.
 class Secret {
-public:
+  public:
     Secret() = default;
     explicit Secret(std::string value) : value_(std::move(value)) {}
 
@@ -23,7 +23,7 @@ public:
 
     friend std::ostream& operator<<(std::ostream& os, const Secret&) { return os << "***"; }
 
-private:
+  private:
     std::string value_;
 };
 

@@ -87,7 +87,7 @@ struct TriggerUpdate {
     std::string id;
     TriggerState state = TriggerState::pending;
     std::chrono::system_clock::time_point next_attempt_at;  ///< for pending / retrying
-    Attempt attempt;  ///< appended to the history; attempts += 1 when attempt.counted
+    Attempt attempt;           ///< appended to the history; attempts += 1 when attempt.counted
     std::string last_outcome;  ///< e.g. the reason a trigger went dead
 };
 
@@ -123,8 +123,8 @@ struct DeliveryDetail {
 
 /// Filters for listing deliveries; newest first.
 struct DeliveryQuery {
-    std::string source;                  ///< "" = any
-    std::optional<TriggerState> state;   ///< only deliveries with a trigger in this state
+    std::string source;                 ///< "" = any
+    std::optional<TriggerState> state;  ///< only deliveries with a trigger in this state
     std::optional<std::chrono::system_clock::time_point> since;  ///< received at or after
     std::size_t limit = 50;
     std::optional<std::int64_t> before_seq;  ///< cursor: only seq < this
@@ -139,14 +139,14 @@ struct DeliveryPage {
 struct ReplayQuery {
     TriggerState state = TriggerState::dead;
     std::optional<std::chrono::system_clock::time_point> since;  ///< last updated at or after
-    std::string jenkins;  ///< "" = any
+    std::string jenkins;                                         ///< "" = any
     std::size_t limit = 1000;
 };
 
 /// Persists deliveries and their triggers. Implementations own their threads; submit() never
 /// blocks the caller for I/O and may be called from any thread concurrently.
 class Store {
-public:
+  public:
     using SubmitHandler = std::function<void(result<Receipt>)>;
 
     virtual ~Store() = default;
@@ -171,10 +171,9 @@ public:
 
     /// The earliest next_attempt_at among pending/retrying triggers of `jenkins`, or nullopt
     /// when it has none. Blocking-free like the rest: `done` gets the answer.
-    virtual void next_due(std::string jenkins,
-                          std::function<void(result<std::optional<
-                                                 std::chrono::system_clock::time_point>>)>
-                              done) = 0;
+    virtual void next_due(
+        std::string jenkins,
+        std::function<void(result<std::optional<std::chrono::system_clock::time_point>>)> done) = 0;
 
     /// Registers a callback run (from any thread) after triggers were committed, so the
     /// dispatcher can wake up at once instead of waiting for its next poll.
@@ -185,8 +184,8 @@ public:
     using PageHandler = std::function<void(result<DeliveryPage>)>;
     using DetailHandler = std::function<void(result<std::optional<DeliveryDetail>>)>;
     using IdsHandler = std::function<void(result<std::vector<std::string>>)>;
-    using CountsHandler = std::function<void(result<std::vector<std::pair<std::string,
-                                                                            std::size_t>>>)>;
+    using CountsHandler =
+        std::function<void(result<std::vector<std::pair<std::string, std::size_t>>>)>;
 
     /// Deliveries matching `query`, newest first.
     virtual void list_deliveries(DeliveryQuery query, PageHandler done) = 0;

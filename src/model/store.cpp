@@ -23,10 +23,14 @@ namespace hookrelay {
 
 std::string_view to_string(TriggerState state) noexcept {
     switch (state) {
-        case TriggerState::pending: return "pending";
-        case TriggerState::retrying: return "retrying";
-        case TriggerState::delivered: return "delivered";
-        case TriggerState::dead: return "dead";
+        case TriggerState::pending:
+            return "pending";
+        case TriggerState::retrying:
+            return "retrying";
+        case TriggerState::delivered:
+            return "delivered";
+        case TriggerState::dead:
+            return "dead";
     }
     return "pending";
 }
@@ -47,7 +51,7 @@ namespace hookrelay {
 namespace {
 
 class NullMetrics final : public Metrics {
-public:
+  public:
     void webhook(std::string_view, std::string_view, unsigned) override {}
     void signature_failure(std::string_view) override {}
     void duplicate(std::string_view) override {}

@@ -61,17 +61,8 @@ Daemon::Options daemon_options(std::string config) {
     return o;
 }
 
-// The GitHub push fixture, optionally moved to another branch and given another delivery id.
 Fixture push(const std::string& delivery, const std::string& branch = "main") {
-    auto f = load_fixture("github", "push-branch-update");
-    if (branch != "main") {
-        const std::string from = "\"refs/heads/main\"";
-        f.body.replace(f.body.find(from), from.size(), "\"refs/heads/" + branch + "\"");
-    }
-    for (auto& [k, v] : f.headers) {
-        if (k == "X-GitHub-Delivery") v = delivery;
-    }
-    return f;
+    return github_push(delivery, branch);
 }
 
 HttpResult post(const Daemon& daemon, const Fixture& f) {

@@ -1,6 +1,7 @@
 // The SQLite store's admin queries: listing, showing, replaying and adding triggers, backlog, and
 // the commit statistics hook.
 #include "store/sqlite_store.hpp"
+#include "store/store_test_support.hpp"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -44,40 +45,9 @@ using Clock = std::chrono::system_clock;
 using Ids = std::vector<std::string>;
 using Backlog = std::vector<std::pair<std::string, std::size_t>>;
 
-constexpr auto k_deadline = 20s;
-
-/// A fresh directory under /tmp, removed with everything in it.
-class TempDir {
-  public:
-    TempDir() {
-        std::string pattern = "/tmp/hookrelay-store-admin-XXXXXX";
-        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-};
-
-/// Starts an asynchronous call with a handler and waits, with a deadline, for its answer.
-template <class T, class Start>
-T wait_answer(Start&& start) {
-    auto promise = std::make_shared<std::promise<T>>();
-    auto future = promise->get_future();
-    start([promise](T value) { promise->set_value(std::move(value)); });
-    if (future.wait_for(k_deadline) != std::future_status::ready) {
-        throw std::runtime_error("the store did not answer in time");
-    }
-    return future.get();
-}
+using hookrelay::store::test::k_deadline;
+using hookrelay::store::test::TempDir;
+using hookrelay::store::test::wait_answer;
 
 /// The value of a successful answer; throws (failing the test) on an error.
 template <class T>

@@ -190,6 +190,18 @@ Fixture load_fixture(const std::string& forge, const std::string& name) {
     return f;
 }
 
+Fixture github_push(const std::string& delivery, const std::string& branch) {
+    auto f = load_fixture("github", "push-branch-update");
+    if (branch != "main") {
+        const std::string from = "\"refs/heads/main\"";
+        f.body.replace(f.body.find(from), from.size(), "\"refs/heads/" + branch + "\"");
+    }
+    for (auto& [k, v] : f.headers) {
+        if (k == "X-GitHub-Delivery") v = delivery;
+    }
+    return f;
+}
+
 std::string github_signature(const std::string& secret, const std::string& body) {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int len = 0;

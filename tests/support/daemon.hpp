@@ -94,6 +94,10 @@ Fixture load_fixture(const std::string& forge, const std::string& name);
 /// "sha256=<hex HMAC-SHA256(secret, body)>"
 std::string github_signature(const std::string& secret, const std::string& body);
 
+/// The GitHub push fixture (push-branch-update, branch main) with the given delivery id,
+/// optionally moved to another branch.
+Fixture github_push(const std::string& delivery, const std::string& branch = "main");
+
 }  // namespace hookrelay::test
 
 #include <thread>
