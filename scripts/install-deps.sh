@@ -14,7 +14,7 @@ build_pkgs=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev libssl-dev libre2-dev libcli11-dev
   libsqlite3-dev libjemalloc-dev libsystemd-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  openssl ca-certificates
+  openssl ca-certificates systemd
 )
 runtime_pkgs=(
   libboost-json1.81.0 libboost-url1.81.0 libyaml-cpp0.7 libspdlog1.10 libfmt9 libssl3 libre2-9
