@@ -346,7 +346,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         const auto runtime = s_.webhooks->runtime();
         if (const auto* source = runtime->config->find_source(d.summary.source); source && d.body) {
             auto prepared = prepare(*runtime, *source, header_map(d.headers), *d.body, false);
-            if (prepared.event) out["event"] = to_json(*prepared.event);
+            if (prepared.event) out["normalized"] = to_json(*prepared.event);
         }
         json::array triggers;
         for (const auto& t : d.triggers) triggers.push_back(trigger_json(t));

@@ -217,7 +217,7 @@ void print_delivery(const json::value& d) {
     std::cout << fmt::format("delivery {}  source {}  event {} ({})  received {}\n",
                              str(d, "delivery_id"), str(d, "source"), str(d, "event"),
                              str(d, "forge_event"), str(d, "received_at"));
-    if (auto* e = d.as_object().if_contains("event")) {
+    if (auto* e = d.as_object().if_contains("normalized")) {
         std::cout << fmt::format("  repository {}  ref {}  commit {}  actor {}\n",
                                  str(e->at("repository"), "full_name"), str(*e, "ref"),
                                  str(*e, "commit"), str(*e, "actor"));

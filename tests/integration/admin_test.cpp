@@ -198,7 +198,8 @@ TEST_F(Admin, DeliveryShowsEventAndEveryAttempt) {
     ASSERT_EQ(post_webhook(daemon, push("s-1")).status, 202u);
     ASSERT_TRUE(trigger_state_is(daemon, "s-1", "delivered")) << daemon.log();
     const auto d = body(admin(daemon, "GET", "/api/v1/deliveries/s-1"));
-    EXPECT_EQ(d.at("event").at("repository").at("full_name"), "woodpecker-ci/woodpecker");
+    EXPECT_EQ(d.at("event"), "push");
+    EXPECT_EQ(d.at("normalized").at("repository").at("full_name"), "woodpecker-ci/woodpecker");
     const auto& t = d.at("triggers").as_array().at(0);
     EXPECT_EQ(t.at("job"), "woodpecker-ci/woodpecker/main");
     const auto& history = t.at("history").as_array();
@@ -336,6 +337,8 @@ TEST_F(AdminCli, StatusListShowReplayRedeliver) {
     auto show = run_hookrelay({"deliveries", "show", "cli-1", "--admin", addr}, cli_env());
     EXPECT_EQ(show.exit_code, 0) << show.err;
     EXPECT_NE(show.out.find("state dead"), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("event push (push)"), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("repository woodpecker-ci/woodpecker"), std::string::npos) << show.out;
     EXPECT_NE(show.out.find("404"), std::string::npos) << show.out;
 
     jenkins.add_job({"woodpecker-ci", "woodpecker", "gone"}, {"GIT_COMMIT"});
