@@ -343,6 +343,8 @@ int run_daemon(const DaemonOptions& options) {
         threads.emplace_back([&ioc] { ioc.run(); });
     ioc.run();
     for (auto& t : threads) t.join();
+    // Before the io_context goes: store callbacks post into it.
+    d->store->close();
     spdlog::info("hookrelay stopped");
     return 0;
 }

@@ -315,9 +315,11 @@ void Dispatcher::wake() {
     });
 }
 
-asio::awaitable<void> Dispatcher::stop(std::chrono::milliseconds grace) {
-    auto impl = impl_;
-    co_await asio::dispatch(impl->strand, asio::use_awaitable);
+namespace {
+
+// Runs on the dispatcher's strand (co_spawned there): everything it touches belongs to it.
+asio::awaitable<void> stop_on_strand(std::shared_ptr<Dispatcher::Impl> impl,
+                                     std::chrono::milliseconds grace) {
     impl->running = false;
     for (auto& [name, lane] : impl->lanes) lane->timer.cancel();
     const auto deadline = std::chrono::steady_clock::now() + grace;
@@ -332,6 +334,14 @@ asio::awaitable<void> Dispatcher::stop(std::chrono::milliseconds grace) {
             "their triggers stay pending and will be delivered after restart",
             impl->in_flight_total);
     }
+}
+
+}  // namespace
+
+asio::awaitable<void> Dispatcher::stop(std::chrono::milliseconds grace) {
+    // co_await on a strand-bound operation would resume on this coroutine's own executor, not on
+    // the strand; spawning the work onto the strand keeps it there.
+    co_await asio::co_spawn(impl_->strand, stop_on_strand(impl_, grace), asio::use_awaitable);
 }
 
 std::vector<LaneStatus> Dispatcher::status() const {

@@ -565,6 +565,7 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
         // Notifying under the lock: once it is released the job may already be done, and its
         // callback may have dropped the last reference to the store.
         std::lock_guard lock(mutex_);
+        if (stop_) return;  // closed: nothing runs any more; waiting callers time out
         submits_.push_back(std::move(job));
         cv_.notify_one();
     }
@@ -572,6 +573,7 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
     void post(Op op) {
         // Under the lock, as above.
         std::lock_guard lock(mutex_);
+        if (stop_) return;
         ops_.push_back(std::move(op));
         cv_.notify_one();
     }
@@ -1207,6 +1209,10 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
 SqliteStore::SqliteStore(std::shared_ptr<Core> core) : core_(std::move(core)) {}
 
 SqliteStore::~SqliteStore() {
+    core_->stop();
+}
+
+void SqliteStore::close() {
     core_->stop();
 }
 

@@ -53,6 +53,12 @@ class SqliteStore final : public Store {
     /// thread finishes the queue and closes the database on its own after this returns.
     ~SqliteStore() override;
 
+    /// Finishes the work already queued, then stops the store thread; nothing posted afterwards
+    /// runs (its callback is dropped, so a caller waiting with a deadline times out). After it
+    /// returns no callback runs any more, so the executors callbacks post to may go away.
+    /// Idempotent; the destructor does the same.
+    void close();
+
     SqliteStore(const SqliteStore&) = delete;
     SqliteStore& operator=(const SqliteStore&) = delete;
 

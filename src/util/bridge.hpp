@@ -32,13 +32,16 @@ boost::asio::awaitable<std::optional<T>> await_callback(Start start,
     auto executor = co_await asio::this_coro::executor;
     auto state = std::make_shared<State>(executor);
     state->timer.expires_after(deadline);
-    start([state, executor](T value) {
+    start([state, executor](T value) mutable {
         {
             std::lock_guard lock(state->mutex);
             state->value = std::move(value);
         }
-        // The timer belongs to the coroutine's executor: cancel it there.
-        asio::post(executor, [state] { state->timer.cancel(); });
+        // The timer belongs to the coroutine's executor: cancel it there. The callback gives up
+        // its own reference here, so the state (and its timer) is never destroyed on the
+        // caller's thread when the callback object is.
+        auto owned = std::move(state);
+        asio::post(executor, [owned] { owned->timer.cancel(); });
     });
     {
         std::lock_guard lock(state->mutex);

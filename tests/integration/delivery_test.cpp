@@ -368,7 +368,7 @@ TEST(Delivery, SigtermLeavesUndeliveredTriggersPendingAndExitsZero) {
     TempDir state;
     Daemon daemon(daemon_options(config_for(jenkins, "", "", state.path())));
     ASSERT_EQ(post(daemon, push("term-1")).status, 202u);
-    EXPECT_EQ(daemon.stop(SIGTERM), 0);
+    EXPECT_EQ(daemon.stop(SIGTERM), 0) << daemon.log();
     const auto rows = read_triggers(state.path());
     ASSERT_EQ(rows.size(), 1u);
     EXPECT_EQ(rows[0].state, "pending");

@@ -52,6 +52,11 @@ int spawn(const std::vector<std::string>& args,
           const std::vector<std::pair<std::string, std::string>>& env, const std::string& out_path,
           const std::string& err_path, const std::string& cwd) {
     std::vector<std::string> env_strings = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8"};
+    // Sanitizer settings (suppressions, halt_on_error) reach the daemon under test too.
+    for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS"}) {
+        if (const char* value = std::getenv(name))
+            env_strings.push_back(std::string(name) + "=" + value);
+    }
     for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
     std::vector<char*> argv;
     std::string binary = HOOKRELAY_BINARY;
