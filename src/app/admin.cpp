@@ -2,12 +2,12 @@
 
 #include "config/load.hpp"
 #include "dispatch/dispatcher.hpp"
+#include "ingest/hmac.hpp"
 #include "util/bridge.hpp"
 
 #include <hookrelay/version.hpp>
 
 #include <fmt/format.h>
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
@@ -100,12 +100,7 @@ bool token_matches(const std::optional<Secret>& token, const HeaderMap& headers)
     if (!token) return false;
     const auto header = headers.find("Authorization");
     if (!header || !header->starts_with("Bearer ")) return false;
-    const auto given = header->substr(7);
-    const auto expected = token->reveal();
-    // Constant time over the expected length; a length mismatch still costs the same compare.
-    const bool same_size = given.size() == expected.size();
-    const auto& probe = same_size ? given : expected;
-    return CRYPTO_memcmp(probe.data(), expected.data(), expected.size()) == 0 && same_size;
+    return ingest::any_token_matches(std::span(&*token, 1), header->substr(7));
 }
 
 json::object summary_json(const DeliverySummary& d) {
@@ -173,6 +168,16 @@ std::optional<Target> parse_target(std::string_view target) {
 
 // Bounded like everything the listing returns.
 constexpr std::size_t k_max_limit = 1000;
+
+// A `limit` query value: a whole number from 1 to k_max_limit.
+std::optional<std::size_t> parse_limit(std::string_view text) {
+    std::size_t n = 0;
+    const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc{} || p != text.data() + text.size() || n == 0 || n > k_max_limit) {
+        return std::nullopt;
+    }
+    return n;
+}
 
 }  // namespace
 
@@ -299,13 +304,9 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             }
         }
         if (auto limit = get("limit"); !limit.empty()) {
-            std::size_t n = 0;
-            const auto [p, ec] = std::from_chars(limit.data(), limit.data() + limit.size(), n);
-            if (ec != std::errc{} || p != limit.data() + limit.size() || n == 0 ||
-                n > k_max_limit) {
-                co_return fail(400, fmt::format("limit must be 1 to {}", k_max_limit));
-            }
-            query.limit = n;
+            auto n = parse_limit(limit);
+            if (!n) co_return fail(400, fmt::format("limit must be 1 to {}", k_max_limit));
+            query.limit = *n;
         }
         if (auto cursor = get("cursor"); !cursor.empty()) {
             std::int64_t c = 0;
@@ -378,13 +379,9 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         }
         query.jenkins = get("jenkins");
         if (auto limit = get("limit"); !limit.empty()) {
-            std::size_t n = 0;
-            const auto [p, ec] = std::from_chars(limit.data(), limit.data() + limit.size(), n);
-            if (ec != std::errc{} || p != limit.data() + limit.size() || n == 0 ||
-                n > k_max_limit) {
-                co_return fail(400, fmt::format("limit must be 1 to {}", k_max_limit));
-            }
-            query.limit = n;
+            auto n = parse_limit(limit);
+            if (!n) co_return fail(400, fmt::format("limit must be 1 to {}", k_max_limit));
+            query.limit = *n;
         }
         auto ids = co_await await_callback<result<std::vector<std::string>>>(
             [&](auto done) { s_.store->replay_matching(query, now, std::move(done)); },

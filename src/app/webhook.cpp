@@ -202,10 +202,9 @@ std::optional<http::Response> WebhookHandler::check_head(const http::RequestHead
     return early;
 }
 
-std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runtime_ref,
+std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runtime,
                                                              const SourceConfig* source,
                                                              const http::RequestHead& head) {
-    const auto* runtime = &runtime_ref;
     if (source == nullptr) {
         return respond(404, rejection("rejected", fmt::format("no webhook source at {}",
                                                               path_of(head.target))));
@@ -215,12 +214,11 @@ std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runt
         r.headers.emplace_back("Allow", "POST");
         return r;
     }
-    if (head.content_length && *head.content_length > runtime->config->server.body_limit) {
+    if (head.content_length && *head.content_length > runtime.config->server.body_limit) {
         if (rejection_log_.allow()) {
             spdlog::warn(
                 "source={} remote={} rejected 413: Content-Length {} exceeds body_limit {}",
-                source->name, head.remote, *head.content_length,
-                runtime->config->server.body_limit);
+                source->name, head.remote, *head.content_length, runtime.config->server.body_limit);
         }
         return respond(413, rejection("rejected", "body exceeds the configured body_limit"));
     }
@@ -246,34 +244,33 @@ asio::awaitable<http::Response> WebhookHandler::handle(http::Request request) {
 }
 
 asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
-                                                        const SourceConfig& source_ref,
+                                                        const SourceConfig& source,
                                                         std::shared_ptr<const Runtime> runtime) {
-    const auto* source = &source_ref;
     const auto received_at = std::chrono::system_clock::now();
-    auto prepared = prepare(*runtime, *source, request.head.headers, request.body);
+    auto prepared = prepare(*runtime, source, request.head.headers, request.body);
     if (!prepared.event) {
         // The delivery id is the sender's claim here: the request was not verified.
         if (std::size_t suppressed = 0; rejection_log_.allow(&suppressed)) {
             spdlog::warn("delivery={} source={} remote={} rejected {}: {}{}",
-                         ingest::delivery_id(source->provider, request.head.headers), source->name,
+                         ingest::delivery_id(source.provider, request.head.headers), source.name,
                          request.head.remote, prepared.status, prepared.log_reason,
                          suppressed == 0
                              ? std::string()
                              : fmt::format(" ({} similar lines suppressed)", suppressed));
         }
-        if (prepared.status == 401) metrics_->signature_failure(source->name);
+        if (prepared.status == 401) metrics_->signature_failure(source.name);
         co_return respond(prepared.status, prepared.body);
     }
     const Event& event = *prepared.event;
     if (!prepared.record) {
-        spdlog::info("delivery={} source={} {}: ping answered", event.delivery_id, source->name,
+        spdlog::info("delivery={} source={} {}: ping answered", event.delivery_id, source.name,
                      event.forge_event);
         co_return respond(prepared.status, prepared.body);
     }
 
     DeliveryRecord record;
-    record.source = source->name;
-    record.provider = source->provider;
+    record.source = source.name;
+    record.provider = source.provider;
     record.delivery_id = event.delivery_id;
     record.kind = event.kind;
     record.forge_event = event.forge_event;
@@ -291,7 +288,7 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         spdlog::error(
             "delivery={} source={}: store did not accept the delivery ({}); answered "
             "503 so the forge records a failure",
-            event.delivery_id, source->name, receipt.error().message());
+            event.delivery_id, source.name, receipt.error().message());
         metrics_->store_failure();
         body["status"] = "unavailable";
         body["error"] = "the relay cannot record deliveries right now";
@@ -299,8 +296,8 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     }
     if (receipt->duplicate) {
         spdlog::info("delivery={} source={}: duplicate delivery, nothing queued", event.delivery_id,
-                     source->name);
-        metrics_->duplicate(source->name);
+                     source.name);
+        metrics_->duplicate(source.name);
         body["status"] = "duplicate";
         co_return respond(200, body);
     }
@@ -336,7 +333,7 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     body["skipped"] = std::move(skipped);
     if (!failures.empty()) body["failures"] = std::move(failures);
     spdlog::info("delivery={} source={} event={} repository={} ref={}: {}, {} trigger(s)",
-                 event.delivery_id, source->name, to_string(event.kind), event.repository.full_name,
+                 event.delivery_id, source.name, to_string(event.kind), event.repository.full_name,
                  event.ref, accepted ? "accepted" : "no rule matched", decision.triggers.size());
     co_return respond(accepted ? 202 : 200, body);
 }

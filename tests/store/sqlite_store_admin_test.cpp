@@ -45,9 +45,18 @@ using Clock = std::chrono::system_clock;
 using Ids = std::vector<std::string>;
 using Backlog = std::vector<std::pair<std::string, std::size_t>>;
 
+using hookrelay::store::test::delivery;
 using hookrelay::store::test::k_deadline;
+using hookrelay::store::test::now_ms;
 using hookrelay::store::test::TempDir;
 using hookrelay::store::test::wait_answer;
+
+/// The shared trigger, with a '/' inside a job segment (a multibranch branch) to round-trip.
+TriggerRequest trigger(std::string jenkins = "ci", std::string rule = "build") {
+    auto t = hookrelay::store::test::trigger(std::move(jenkins), std::move(rule));
+    t.job = {"acme", "app", "feature/x"};
+    return t;
+}
 
 /// The value of a successful answer; throws (failing the test) on an error.
 template <class T>
@@ -117,36 +126,6 @@ Backlog backlog(SqliteStore& store) {
     return value_of(
         wait_answer<result<Backlog>>([&](auto done) { store.backlog(std::move(done)); }),
         "backlog");
-}
-
-/// Now, at the millisecond resolution the store keeps.
-Clock::time_point now_ms() {
-    return std::chrono::time_point_cast<Clock::duration>(
-        std::chrono::floor<std::chrono::milliseconds>(Clock::now()));
-}
-
-DeliveryRecord delivery(std::string id, Clock::time_point received_at,
-                        std::string source = "github-main") {
-    DeliveryRecord d;
-    d.source = std::move(source);
-    d.provider = hookrelay::Provider::github;
-    d.delivery_id = std::move(id);
-    d.kind = hookrelay::EventKind::push;
-    d.forge_event = "push";
-    d.received_at = received_at;
-    d.headers = {{"X-GitHub-Event", "push"}, {"X-GitHub-Delivery", d.delivery_id}};
-    d.body = R"({"ref":"refs/heads/main"})";
-    return d;
-}
-
-TriggerRequest trigger(std::string jenkins = "ci", std::string rule = "build") {
-    TriggerRequest t;
-    t.rule = std::move(rule);
-    t.jenkins = std::move(jenkins);
-    t.job = {"acme", "app", "feature/x"};
-    t.parameters = {{"BRANCH", "main"}, {"SHA", "abc123"}};
-    t.cause = "push to acme/app";
-    return t;
 }
 
 TriggerUpdate retry(const std::string& id, Clock::time_point next, Clock::time_point at) {

@@ -42,8 +42,11 @@ using hookrelay::store::SqliteStore;
 using Clock = std::chrono::system_clock;
 using Counts = std::array<std::size_t, 4>;
 
+using hookrelay::store::test::delivery;
 using hookrelay::store::test::k_deadline;
+using hookrelay::store::test::now_ms;
 using hookrelay::store::test::TempDir;
+using hookrelay::store::test::trigger;
 using hookrelay::store::test::wait_answer;
 
 result<Receipt> submit(SqliteStore& store, DeliveryRecord delivery,
@@ -93,35 +96,6 @@ std::size_t prune(SqliteStore& store, Clock::time_point now) {
         wait_answer<result<std::size_t>>([&](auto done) { store.prune(now, std::move(done)); });
     if (!answer) throw std::runtime_error("prune failed: " + answer.error().message());
     return *answer;
-}
-
-/// Now, at the millisecond resolution the store keeps.
-Clock::time_point now_ms() {
-    return std::chrono::time_point_cast<Clock::duration>(
-        std::chrono::floor<std::chrono::milliseconds>(Clock::now()));
-}
-
-DeliveryRecord delivery(std::string id, Clock::time_point received_at) {
-    DeliveryRecord d;
-    d.source = "github-main";
-    d.provider = hookrelay::Provider::github;
-    d.delivery_id = std::move(id);
-    d.kind = hookrelay::EventKind::push;
-    d.forge_event = "push";
-    d.received_at = received_at;
-    d.headers = {{"X-GitHub-Event", "push"}, {"X-GitHub-Delivery", d.delivery_id}};
-    d.body = R"({"ref":"refs/heads/main"})";
-    return d;
-}
-
-TriggerRequest trigger(std::string jenkins = "ci", std::string rule = "build") {
-    TriggerRequest t;
-    t.rule = std::move(rule);
-    t.jenkins = std::move(jenkins);
-    t.job = {"acme", "app", "main"};
-    t.parameters = {{"BRANCH", "main"}, {"SHA", "abc123"}};
-    t.cause = "push to acme/app";
-    return t;
 }
 
 TriggerUpdate retry(const std::string& id, Clock::time_point next, Clock::time_point at,
