@@ -3,6 +3,7 @@
 // by the rules module, so every error can name file:line:column.
 #pragma once
 
+#include <hookrelay/cidr.hpp>
 #include <hookrelay/event.hpp>
 #include <hookrelay/secret.hpp>
 
@@ -43,9 +44,30 @@ struct ServerConfig {
     std::chrono::milliseconds idle_timeout{60'000};    ///< keep-alive wait for the next request
     std::chrono::milliseconds write_timeout{10'000};   ///< to send a response
     std::chrono::milliseconds store_timeout{5'000};    ///< for the store to accept a delivery
-    std::size_t max_connections = 1024;  ///< further connections get 503 and are closed
+    /// At the cap an idle kept-alive connection (or one that has waited over a second for its
+    /// first request) is closed to make room; when none can be, the new one gets 503.
+    std::size_t max_connections = 1024;
+    std::size_t max_connections_per_client = 64;  ///< per peer address; trusted proxies exempt
+    /// Request bodies held in memory at once, over all connections; one that does not fit is
+    /// answered 503 before it is read.
+    std::size_t body_memory = 128u * 1024 * 1024;
+    std::size_t body_memory_per_client = 32u * 1024 * 1024;  ///< of body_memory, per client
     unsigned threads = 2;                ///< network threads running the one io_context
     std::chrono::milliseconds shutdown_grace{8'000};  ///< finish in-flight requests on SIGTERM
+    /// Reverse proxies whose forwarding header names the client (allowlists, logs, limits).
+    std::vector<Cidr> trusted_proxies;
+    std::string forwarded_header = "x-forwarded-for";  ///< or "forwarded" (RFC 7239)
+    Location forwarded_where;
+
+    /// TLS on the webhook listener: certificate chain and key, PEM, each a file path or a secret
+    /// reference (${file:..}, ${credential:..}, ${env:..}). Read at start and on every reload.
+    struct Tls {
+        std::string certificate;  ///< path or reference, as written
+        std::string key;          ///< path or reference, as written
+        Location certificate_where;
+        Location key_where;
+    };
+    std::optional<Tls> tls;
 };
 
 /// A webhook source: one forge endpoint with its own path and secrets.
@@ -57,6 +79,8 @@ struct SourceConfig {
     std::vector<Secret> secrets;
     bool insecure = false;    ///< accept deliveries without any secret configured
     bool allow_sha1 = false;  ///< GitHub: also accept legacy X-Hub-Signature (sha1)
+    /// When non-empty, only clients in these ranges may deliver to this source (403 otherwise).
+    std::vector<Cidr> allow_from;
     Location where;
 };
 
@@ -151,6 +175,8 @@ struct AdminConfig {
     bool enabled = true;
     std::string host = "127.0.0.1";
     std::uint16_t port = 9090;
+    std::size_t max_connections = 64;  ///< idle keep-alives are closed to make room
+    std::size_t max_connections_per_client = 16;
     /// Bearer token for /metrics and /api/*; unset: those answer 403 and the daemon warns.
     std::optional<Secret> token;
 };

@@ -475,7 +475,13 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             co_return reply(422,
                             json::object{{"status", "rejected"}, {"errors", std::move(errors)}});
         }
-        co_return reply(200, json::object{{"status", "reloaded"}});
+        json::object body{{"status", "reloaded"}};
+        if (!outcome.restart_needed.empty()) {
+            json::array keys;
+            for (const auto& k : outcome.restart_needed) keys.emplace_back(k);
+            body["restart_needed"] = std::move(keys);
+        }
+        co_return reply(200, body);
     }
 
     co_return fail(404, "no such endpoint");

@@ -46,6 +46,8 @@ std::optional<std::chrono::system_clock::time_point> parse_time(
 struct ReloadOutcome {
     bool ok = false;
     std::vector<std::string> errors;  ///< "file:line:column: message" lines when !ok
+    /// When ok: settings that changed but take effect only after a restart ("server.body_limit").
+    std::vector<std::string> restart_needed;
 };
 
 class AdminHandler final : public http::Handler {

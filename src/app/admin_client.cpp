@@ -330,7 +330,18 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
         if (*status) return present(call(ep, "GET", "/api/v1/status"), o, print_status);
         if (*reload) {
             return present(call(ep, "POST", "/api/v1/reload"), o,
-                           [](const json::value&) { std::cout << "reloaded\n"; });
+                           [](const json::value& v) {
+                               std::cout << "reloaded\n";
+                               const auto* o = v.if_object();
+                               const auto* keys = o ? o->if_contains("restart_needed") : nullptr;
+                               if (keys && keys->is_array() && !keys->as_array().empty()) {
+                                   std::cout << "these changes take effect only after a restart:";
+                                   for (const auto& k : keys->as_array()) {
+                                       if (k.is_string()) std::cout << ' ' << k.as_string().c_str();
+                                   }
+                                   std::cout << '\n';
+                               }
+                           });
         }
         auto query = [&](std::initializer_list<const char*> keys) {
             std::string q;

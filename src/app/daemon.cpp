@@ -9,9 +9,11 @@
 #include "metrics/prometheus_metrics.hpp"
 #include "store/sqlite_store.hpp"
 #include "systemd/notify.hpp"
+#include "util/rate_limit.hpp"
 
 #include <hookrelay/version.hpp>
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
@@ -39,9 +41,13 @@ namespace {
 
 // While draining on shutdown, how often to look whether the last connection has finished.
 constexpr std::chrono::milliseconds k_drain_poll_interval{20};
+// Log lines a persistent fault repeats (store errors): at most this many per window.
+constexpr std::size_t k_fault_log_burst = 10;
+constexpr std::chrono::milliseconds k_fault_log_window{60'000};
 
 http::ServerOptions server_options(const ServerConfig& s) {
     http::ServerOptions o;
+    o.name = "http";
     o.host = s.host;
     o.port = s.port;
     o.body_limit = s.body_limit;
@@ -51,16 +57,76 @@ http::ServerOptions server_options(const ServerConfig& s) {
     o.idle_timeout = s.idle_timeout;
     o.write_timeout = s.write_timeout;
     o.max_connections = s.max_connections;
+    o.max_connections_per_client = s.max_connections_per_client;
+    o.body_memory = s.body_memory;
+    o.body_memory_per_client = s.body_memory_per_client;
+    o.trusted_proxies = s.trusted_proxies;
+    o.forwarded_header = s.forwarded_header == "forwarded" ? http::ForwardedHeader::forwarded
+                                                           : http::ForwardedHeader::x_forwarded_for;
     return o;
 }
 
+// The admin API takes small JSON requests only.
+constexpr std::size_t k_admin_body_limit = 64 * 1024;
+
 http::ServerOptions admin_options(const Config& c) {
     auto o = server_options(c.server);
+    o.name = "admin";
     o.host = c.admin.host;
     o.port = c.admin.port;
-    o.body_limit = 64 * 1024;
-    o.max_connections = 64;
+    o.body_limit = k_admin_body_limit;
+    o.body_memory = k_admin_body_limit * c.admin.max_connections;
+    o.body_memory_per_client = o.body_memory;
+    o.max_connections = c.admin.max_connections;
+    o.max_connections_per_client = c.admin.max_connections_per_client;
+    o.trusted_proxies.clear();
     return o;
+}
+
+// The server.* and admin.* settings a running listener cannot change: named on reload.
+std::vector<std::string> restart_only_changes(const Config& old_config, const Config& next) {
+    std::vector<std::string> changed;
+    const auto& a = old_config.server;
+    const auto& b = next.server;
+    auto check = [&](bool differs, const char* key) {
+        if (differs) changed.emplace_back(key);
+    };
+    check(a.host != b.host || a.port != b.port, "listen");
+    check(a.body_limit != b.body_limit, "server.body_limit");
+    check(a.header_limit != b.header_limit, "server.header_limit");
+    check(a.header_timeout != b.header_timeout, "server.header_timeout");
+    check(a.body_timeout != b.body_timeout, "server.body_timeout");
+    check(a.idle_timeout != b.idle_timeout, "server.idle_timeout");
+    check(a.write_timeout != b.write_timeout, "server.write_timeout");
+    check(a.max_connections != b.max_connections, "server.max_connections");
+    check(a.max_connections_per_client != b.max_connections_per_client,
+          "server.max_connections_per_client");
+    check(a.body_memory != b.body_memory, "server.body_memory");
+    check(a.body_memory_per_client != b.body_memory_per_client, "server.body_memory_per_client");
+    check(a.threads != b.threads, "server.threads");
+    check(a.forwarded_header != b.forwarded_header, "server.forwarded_header");
+    auto cidrs = [](const std::vector<Cidr>& v) {
+        std::string out;
+        for (const auto& c : v) out += to_string(c.base) + "/" + std::to_string(c.prefix) + ",";
+        return out;
+    };
+    check(cidrs(a.trusted_proxies) != cidrs(b.trusted_proxies), "server.trusted_proxies");
+    check(a.tls.has_value() != b.tls.has_value(), "server.tls (on/off)");
+    check(old_config.admin.host != next.admin.host || old_config.admin.port != next.admin.port ||
+              old_config.admin.enabled != next.admin.enabled,
+          "admin.listen/enabled");
+    check(old_config.admin.max_connections != next.admin.max_connections ||
+              old_config.admin.max_connections_per_client !=
+                  next.admin.max_connections_per_client,
+          "admin.max_connections*");
+    check(old_config.state_dir != next.state_dir, "state_dir");
+    check(old_config.store.max_batch != next.store.max_batch ||
+              old_config.store.max_size != next.store.max_size ||
+              old_config.store.keep_body != next.store.keep_body ||
+              old_config.store.retention != next.store.retention ||
+              old_config.store.prune_interval != next.store.prune_interval,
+          "store.*");
+    return changed;
 }
 
 // Runs on the blocking pool: reads the config and every secret file.
@@ -130,11 +196,15 @@ struct Daemon {
         }
         const auto& old_config = *webhooks->runtime()->config;
         const auto& next = *loaded.runtime->config;
-        if (next.server.host != old_config.server.host ||
-            next.server.port != old_config.server.port ||
-            next.admin.host != old_config.admin.host || next.admin.port != old_config.admin.port ||
-            next.state_dir != old_config.state_dir) {
-            spdlog::warn("reload: listen addresses and state_dir take effect only after a restart");
+        outcome.restart_needed = restart_only_changes(old_config, next);
+        if (!outcome.restart_needed.empty()) {
+            spdlog::warn("reload: these changes take effect only after a restart: {}",
+                         fmt::join(outcome.restart_needed, ", "));
+        }
+        // A new certificate serves every connection from now on; open ones keep theirs. Turning
+        // TLS on or off needs a restart (the listener's clients would break mid-flight).
+        if (old_config.server.tls.has_value() == next.server.tls.has_value()) {
+            server->set_tls(loaded.runtime->tls);
         }
         webhooks->set_runtime(loaded.runtime);
         dispatcher->reconfigure(loaded.runtime->config, std::move(new_targets));
@@ -226,8 +296,14 @@ int run_daemon(const DaemonOptions& options) {
     }
     d->store = std::move(*opened);
     std::weak_ptr<Daemon> weak_daemon = d;
-    d->store->on_error([weak_daemon](std::string_view what) {
-        spdlog::error("store: {}", what);
+    // A persistent fault (disk full) reports once per failed batch: bound the log volume.
+    auto store_error_log = std::make_shared<RateLimit>(k_fault_log_burst, k_fault_log_window);
+    d->store->on_error([weak_daemon, store_error_log](std::string_view what) {
+        if (std::size_t suppressed = 0; store_error_log->allow(&suppressed)) {
+            spdlog::error("store: {}{}", what,
+                          suppressed ? fmt::format(" ({} similar lines suppressed)", suppressed)
+                                     : std::string());
+        }
         if (auto dd = weak_daemon.lock()) dd->store_ok = false;
     });
     d->store->on_commit_stats(
@@ -250,6 +326,7 @@ int run_daemon(const DaemonOptions& options) {
 
     d->webhooks = std::make_shared<WebhookHandler>(runtime, d->store, d->metrics);
     d->server = std::make_unique<http::Server>(ioc, server_options(config.server), d->webhooks);
+    d->server->set_tls(runtime->tls);
 
     // Sockets handed over by systemd (hookrelay.socket) keep webhooks flowing across restarts.
     std::string listen_error;
@@ -289,7 +366,7 @@ int run_daemon(const DaemonOptions& options) {
         services.metrics_text = [m = d->metrics] { return m->serialize(); };
         services.reload = [weak_daemon]() -> asio::awaitable<ReloadOutcome> {
             auto dd = weak_daemon.lock();
-            if (!dd) co_return ReloadOutcome{false, {"shutting down"}};
+            if (!dd) co_return ReloadOutcome{false, {"shutting down"}, {}};
             co_return co_await dd->reload();
         };
         services.ready = [weak_daemon] {

@@ -11,11 +11,18 @@
 #include <string>
 #include <vector>
 
+namespace hookrelay::http {
+struct TlsContext;
+}
+
 namespace hookrelay::app {
 
 struct Runtime {
     std::shared_ptr<const Config> config;
     std::shared_ptr<const rules::RuleSet> rules;
+    /// The webhook listener's TLS context when server.tls is set (certificate and key read and
+    /// checked); null otherwise, and null when secrets were not resolved (explain).
+    std::shared_ptr<const http::TlsContext> tls;
 };
 
 struct RuntimeResult {
@@ -23,7 +30,8 @@ struct RuntimeResult {
     std::vector<ConfigError> errors;         ///< every problem, config and rules alike
 };
 
-/// Loads, validates and compiles the config at `path`. Blocking (reads files).
+/// Loads, validates and compiles the config at `path`, and reads the TLS certificate and key.
+/// Blocking (reads files).
 RuntimeResult load_runtime(const std::string& path, const config::LoadOptions& options = {});
 
 }  // namespace hookrelay::app

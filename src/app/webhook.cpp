@@ -62,6 +62,14 @@ std::string_view path_of(std::string_view target) {
     return target.substr(0, target.find('?'));
 }
 
+// Text from the request quoted back in an answer or a log line: bounded, so a 20 MB path is not
+// echoed 20 MB long.
+constexpr std::size_t k_echo_limit = 256;
+std::string echo(std::string_view text) {
+    if (text.size() <= k_echo_limit) return std::string(text);
+    return std::string(text.substr(0, k_echo_limit)) + "…";
+}
+
 const SourceConfig* source_for_path(const Config& config, std::string_view target) {
     const auto path = path_of(target);
     for (const auto& s : config.sources) {
@@ -181,7 +189,8 @@ WebhookHandler::WebhookHandler(std::shared_ptr<const Runtime> runtime, std::shar
     : runtime_(std::move(runtime)),
       store_(std::move(store)),
       metrics_(std::move(metrics)),
-      rejection_log_(k_rejection_log_burst, k_rejection_log_window) {}
+      rejection_log_(k_rejection_log_burst, k_rejection_log_window),
+      store_failure_log_(k_rejection_log_burst, k_rejection_log_window) {}
 
 void WebhookHandler::set_runtime(std::shared_ptr<const Runtime> runtime) noexcept {
     runtime_.store(std::move(runtime));
@@ -202,31 +211,68 @@ std::optional<http::Response> WebhookHandler::check_head(const http::RequestHead
     return early;
 }
 
+void WebhookHandler::rejected(const http::Rejection& rejection) {
+    // The server has logged it; count it like any other answer on the webhook port.
+    const SourceConfig* source = nullptr;
+    const auto runtime = runtime_.load();
+    if (rejection.head) source = source_for_path(*runtime->config, rejection.head->target);
+    metrics_->webhook(source ? std::string_view(source->name) : "none",
+                      source ? to_string(source->provider) : "none", rejection.status);
+}
+
 std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runtime,
                                                              const SourceConfig* source,
                                                              const http::RequestHead& head) {
+    const auto path = path_of(head.target);
+    const auto client = head.client ? to_string(*head.client) : std::string("unknown");
+    auto log_rejection = [&](unsigned status, std::string_view reason) {
+        if (std::size_t suppressed = 0; rejection_log_.allow(&suppressed)) {
+            spdlog::warn("source={} client={} remote={} rejected {}: {}{}",
+                         source ? std::string_view(source->name) : "none", client, head.remote,
+                         status, reason,
+                         suppressed == 0
+                             ? std::string()
+                             : fmt::format(" ({} similar lines suppressed)", suppressed));
+        }
+    };
     if (source == nullptr) {
-        return respond(404, rejection("rejected", fmt::format("no webhook source at {}",
-                                                              path_of(head.target))));
+        std::string hint;
+        // "/hooks/github/" for "/hooks/github" is the most common set-up mistake.
+        if (path.size() > 1 && path.back() == '/') {
+            if (const auto* s = source_for_path(*runtime.config, path.substr(0, path.size() - 1))) {
+                hint = fmt::format(" (did you mean {}? the forge's webhook URL has a trailing "
+                                   "slash)",
+                                   s->path);
+            }
+        }
+        const auto shown = echo(path);
+        log_rejection(404, fmt::format("no webhook source at {}{}", shown, hint));
+        return respond(404, rejection("rejected",
+                                      fmt::format("no webhook source at {}{}", shown, hint)));
+    }
+    if (!source->allow_from.empty() &&
+        (!head.client || !contains_any(source->allow_from, *head.client))) {
+        log_rejection(403, "client address not in allow_from");
+        return respond(403, rejection("rejected", "this address may not deliver to this source"));
     }
     if (head.method != "POST") {
+        log_rejection(405, fmt::format("method {} (webhooks are delivered with POST)",
+                                       echo(head.method)));
         auto r = respond(405, rejection("rejected", "webhooks are delivered with POST"));
         r.headers.emplace_back("Allow", "POST");
         return r;
     }
     if (head.content_length && *head.content_length > runtime.config->server.body_limit) {
-        if (rejection_log_.allow()) {
-            spdlog::warn(
-                "source={} remote={} rejected 413: Content-Length {} exceeds body_limit {}",
-                source->name, head.remote, *head.content_length, runtime.config->server.body_limit);
-        }
+        log_rejection(413, fmt::format("Content-Length {} exceeds body_limit {}",
+                                       *head.content_length, runtime.config->server.body_limit));
         return respond(413, rejection("rejected", "body exceeds the configured body_limit"));
     }
     const auto content_type = head.headers.find("Content-Type").value_or("");
     if (media_kind(source->provider, content_type).empty()) {
-        return respond(
-            415, rejection("rejected", fmt::format("unsupported content type '{}' for a {} source",
-                                                   content_type, to_string(source->provider))));
+        const auto reason = fmt::format("unsupported content type '{}' for a {} source",
+                                        echo(content_type), to_string(source->provider));
+        log_rejection(415, reason);
+        return respond(415, rejection("rejected", reason));
     }
     return std::nullopt;
 }
@@ -285,10 +331,15 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                                                  runtime->config->server.store_timeout);
     auto body = event_summary(event);
     if (!receipt) {
-        spdlog::error(
-            "delivery={} source={}: store did not accept the delivery ({}); answered "
-            "503 so the forge records a failure",
-            event.delivery_id, source.name, receipt.error().message());
+        // A persistent store fault repeats this for every delivery: rate-limited.
+        if (std::size_t suppressed = 0; store_failure_log_.allow(&suppressed)) {
+            spdlog::error(
+                "delivery={} source={}: store did not accept the delivery ({}); answered "
+                "503 so the forge records a failure{}",
+                event.delivery_id, source.name, receipt.error().message(),
+                suppressed == 0 ? std::string()
+                                : fmt::format(" ({} similar lines suppressed)", suppressed));
+        }
         metrics_->store_failure();
         body["status"] = "unavailable";
         body["error"] = "the relay cannot record deliveries right now";

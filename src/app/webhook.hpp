@@ -48,6 +48,7 @@ class WebhookHandler final : public http::Handler {
 
     std::optional<http::Response> check_head(const http::RequestHead& head) override;
     boost::asio::awaitable<http::Response> handle(http::Request request) override;
+    void rejected(const http::Rejection& rejection) override;
 
   private:
     std::optional<http::Response> check_head_for(const Runtime& runtime, const SourceConfig* source,
@@ -65,7 +66,8 @@ class WebhookHandler final : public http::Handler {
     std::atomic<std::shared_ptr<const Runtime>> runtime_;
     std::shared_ptr<Store> store_;
     std::shared_ptr<Metrics> metrics_;
-    RateLimit rejection_log_;  // rejected (untrusted) requests: bounded log volume
+    RateLimit rejection_log_;      // rejected (untrusted) requests: bounded log volume
+    RateLimit store_failure_log_;  // a store fault repeats for every delivery
 };
 
 }  // namespace hookrelay::app

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -52,17 +54,33 @@ using Keys = std::vector<std::string_view>;
 
 const Keys k_top_keys = {"listen", "state_dir", "log",     "server",  "store",
                          "admin",  "dispatch",  "sources", "jenkins", "rules"};
-const Keys k_admin_keys = {"enabled", "listen", "token"};
+const Keys k_admin_keys = {"enabled", "listen", "token", "max_connections",
+                           "max_connections_per_client"};
 const Keys k_log_formats = {"auto", "text", "json"};
 const Keys k_store_keys = {"keep_body", "retention", "prune_interval", "max_batch", "max_size"};
 const Keys k_dispatch_keys = {"max_in_flight", "poll_interval"};
 const Keys k_retry_keys = {"initial", "max_delay", "max_age"};
-const Keys k_server_keys = {"body_limit",   "header_limit",  "header_timeout", "body_timeout",
-                            "idle_timeout", "write_timeout", "store_timeout",  "max_connections",
-                            "threads",      "shutdown_grace"};
+const Keys k_server_keys = {"body_limit",
+                            "header_limit",
+                            "header_timeout",
+                            "body_timeout",
+                            "idle_timeout",
+                            "write_timeout",
+                            "store_timeout",
+                            "max_connections",
+                            "max_connections_per_client",
+                            "body_memory",
+                            "body_memory_per_client",
+                            "threads",
+                            "shutdown_grace",
+                            "trusted_proxies",
+                            "forwarded_header",
+                            "tls"};
+const Keys k_tls_keys = {"certificate", "key"};
+const Keys k_forwarded_headers = {"x-forwarded-for", "forwarded"};
 const Keys k_log_keys = {"level", "format"};
-const Keys k_source_keys = {"provider", "path",   "secret",   "secrets",
-                            "token",    "tokens", "insecure", "allow_sha1"};
+const Keys k_source_keys = {"provider", "path",     "secret",     "secrets",   "token",
+                            "tokens",   "insecure", "allow_sha1", "allow_from"};
 const Keys k_jenkins_keys = {"url",
                              "user",
                              "api_token",
@@ -280,6 +298,54 @@ class Loader {
         if (auto n = node["token"]) {
             if (auto t = secret(n, "admin.token"); !t.empty()) a.token = t;
         }
+        if (auto n = node["max_connections"]) {
+            positive<std::size_t>(n, "admin.max_connections", a.max_connections, 100'000);
+        }
+        if (auto n = node["max_connections_per_client"]) {
+            positive<std::size_t>(n, "admin.max_connections_per_client",
+                                  a.max_connections_per_client, 100'000);
+        }
+    }
+
+    // A list of address ranges ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7").
+    std::vector<Cidr> cidr_list(const YAML::Node& node, std::string_view what) {
+        std::vector<Cidr> out;
+        auto one = [&](const YAML::Node& item) {
+            std::string text;
+            if (!scalar(item, what, text)) return;
+            if (auto range = parse_cidr(text)) {
+                out.push_back(*range);
+            } else {
+                error(item, fmt::format("{}: '{}' is not an IP address or range (e.g. "
+                                        "192.30.252.0/22, 2001:db8::/32, 10.1.2.3); host names "
+                                        "are not resolved",
+                                        what, text));
+            }
+        };
+        if (node.IsSequence()) {
+            if (node.size() == 0) error(node, fmt::format("{} is an empty list", what));
+            for (const auto& item : node) one(item);
+        } else {
+            one(node);
+        }
+        return out;
+    }
+
+    void tls(const YAML::Node& node) {
+        if (!expect_map(node, "server.tls")) return;
+        check_keys(node, k_tls_keys, "server.tls");
+        ServerConfig::Tls t;
+        if (auto n = node["certificate"]; !n) {
+            error(node, "server.tls: `certificate:` is required (a PEM file path or a reference)");
+        } else if (scalar(n, "server.tls.certificate", t.certificate)) {
+            t.certificate_where = content_location(n);
+        }
+        if (auto n = node["key"]; !n) {
+            error(node, "server.tls: `key:` is required (a PEM file path or a reference)");
+        } else if (scalar(n, "server.tls.key", t.key)) {
+            t.key_where = content_location(n);
+        }
+        config_->server.tls = std::move(t);
     }
 
     void log(const YAML::Node& node) {
@@ -328,6 +394,50 @@ class Loader {
             positive<std::size_t>(n, "server.max_connections", s.max_connections, 1'000'000);
         }
         if (auto n = node["threads"]) positive<unsigned>(n, "server.threads", s.threads, 64);
+        if (auto n = node["max_connections_per_client"]) {
+            positive<std::size_t>(n, "server.max_connections_per_client",
+                                  s.max_connections_per_client, 1'000'000);
+        }
+        if (auto n = node["body_memory"]) size(n, "server.body_memory", s.body_memory);
+        if (auto n = node["body_memory_per_client"]) {
+            size(n, "server.body_memory_per_client", s.body_memory_per_client);
+        }
+        if (s.body_memory < s.body_limit) {
+            error(node["body_memory"] ? node["body_memory"] : node,
+                  fmt::format("server.body_memory ({} bytes) must be at least body_limit ({} "
+                              "bytes), or no body of the largest allowed size could be received",
+                              s.body_memory, s.body_limit));
+        }
+        if (s.body_memory_per_client < s.body_limit ||
+            s.body_memory_per_client > s.body_memory) {
+            error(node["body_memory_per_client"] ? node["body_memory_per_client"] : node,
+                  fmt::format("server.body_memory_per_client ({} bytes) must lie between "
+                              "body_limit ({} bytes) and body_memory ({} bytes)",
+                              s.body_memory_per_client, s.body_limit, s.body_memory));
+        }
+        if (auto n = node["trusted_proxies"]) {
+            s.trusted_proxies = cidr_list(n, "server.trusted_proxies");
+        }
+        if (auto n = node["forwarded_header"]) {
+            std::string header;
+            if (scalar(n, "server.forwarded_header", header)) {
+                for (auto& c : header) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                if (std::find(k_forwarded_headers.begin(), k_forwarded_headers.end(), header) ==
+                    k_forwarded_headers.end()) {
+                    error(n, fmt::format("server.forwarded_header: '{}' is not one of "
+                                         "x-forwarded-for, forwarded{}",
+                                         header, did_you_mean(header, k_forwarded_headers)));
+                } else {
+                    s.forwarded_header = header;
+                }
+            }
+            s.forwarded_where = location_of(n);
+            if (!node["trusted_proxies"]) {
+                error(n, "server.forwarded_header is only read from `trusted_proxies`; list "
+                         "your proxies' addresses there");
+            }
+        }
+        if (auto n = node["tls"]) tls(n);
     }
 
     void store(const YAML::Node& node) {
@@ -421,6 +531,9 @@ class Loader {
                 secret_list(n, fmt::format("{}.{}", context, key), source);
             }
             if (auto n = body["insecure"]) boolean(n, "insecure", source.insecure);
+            if (auto n = body["allow_from"]) {
+                source.allow_from = cidr_list(n, context + ".allow_from");
+            }
             if (auto n = body["allow_sha1"]) {
                 boolean(n, "allow_sha1", source.allow_sha1);
                 if (!github)

@@ -1,100 +1,387 @@
 #include "http/server.hpp"
 
+#include "util/rate_limit.hpp"
+
 #include <hookrelay/version.hpp>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
+#include <boost/beast/_experimental/test/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <netinet/in.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <list>
+#include <memory>
 #include <mutex>
+#include <type_traits>
+#include <unordered_map>
 
 namespace hookrelay::http {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
 constexpr auto k_use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // After accept() fails for lack of file descriptors, wait this long before trying again, so a
 // descriptor shortage does not become a busy loop.
 constexpr std::chrono::milliseconds k_accept_error_backoff{100};
+// A connection still waiting for its first request head is evicted (to make room at the
+// connection cap) only after waiting this long: real clients send their head at once.
+constexpr std::chrono::milliseconds k_evict_min_age{1'000};
+// At most this many refused or rejected connections linger at once (reading what the client
+// still sends, so it gets the answer instead of a reset); beyond that they are closed at once.
+constexpr std::size_t k_max_lingering = 256;
+// ...and each discards at least this much (and up to a whole request of the largest allowed
+// size) before closing.
+constexpr std::size_t k_linger_min_bytes = 1024 * 1024;
+// Bodies up to this size are not charged to body_memory: every real webhook delivery of ordinary
+// size keeps flowing while large bodies are being refused. Their total is bounded anyway, by
+// max_connections x this size.
+constexpr std::size_t k_small_body = 64 * 1024;
+// Server log lines an outsider can cause: at most this many per window, the rest counted.
+constexpr std::size_t k_log_burst = 20;
+constexpr std::chrono::milliseconds k_log_window{10'000};
+// The answer to a client refused for lack of capacity asks it to come back after this long.
+constexpr std::string_view k_retry_after_seconds = "1";
+
+// Mozilla's "intermediate" TLS 1.2 suites: forward secrecy and AEAD only. TLS 1.3 suites are
+// OpenSSL's defaults, all of which qualify.
+constexpr const char* k_tls12_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+struct TlsContext {
+    // ssl::stream wants a non-const context; SSL_new only reads it.
+    mutable ssl::context context{ssl::context::tls_server};
+};
 
 namespace {
 
-// One open connection, as stop() sees it.
-struct Connection {
-    explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
-    beast::tcp_stream stream;
-    std::atomic<bool> busy{false};  // a request is being handled: let it finish
-};
-
-std::string reason_body(std::string_view status, std::string_view reason) {
-    return std::string(R"({"status":")") + std::string(status) + R"(","error":")" +
-           std::string(reason) + "\"}\n";
+std::string openssl_reason() {
+    const unsigned long code = ERR_get_error();
+    ERR_clear_error();
+    if (code == 0) return "unknown OpenSSL error";
+    char text[256] = {};
+    ERR_error_string_n(code, text, sizeof(text));
+    return text;
 }
 
 }  // namespace
 
-struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
-    Impl(asio::io_context& ioc, ServerOptions options, std::shared_ptr<Handler> handler)
-        : ioc(ioc),
-          options(std::move(options)),
-          handler(std::move(handler)),
-          acceptor(asio::make_strand(ioc)) {}
-
-    asio::io_context& ioc;
-    ServerOptions options;
-    std::shared_ptr<Handler> handler;
-    tcp::acceptor acceptor;
-    std::atomic<bool> stopping{false};
-    std::atomic<std::size_t> open{0};
-
-    std::mutex mutex;  // guards live
-    std::list<std::weak_ptr<Connection>> live;
-
-    asio::awaitable<void> accept_loop();
-    asio::awaitable<void> session(std::shared_ptr<Connection> conn);
-    asio::awaitable<void> refuse(tcp::socket socket);
-    asio::awaitable<bool> write(Connection& conn, Response response, bool keep_alive,
-                                unsigned version);
-};
+std::shared_ptr<const TlsContext> make_tls_context(const TlsCredentials& credentials,
+                                                   std::string* why) {
+    auto fail = [&](std::string reason) -> std::shared_ptr<const TlsContext> {
+        if (why) *why = std::move(reason);
+        return nullptr;
+    };
+    auto tls = std::make_shared<TlsContext>();
+    auto& ctx = tls->context;
+    boost::system::error_code ec;
+    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                        ssl::context::no_tlsv1_1 | ssl::context::no_compression |
+                        ssl::context::single_dh_use,
+                    ec);
+    if (ec) return fail("TLS options: " + ec.message());
+    SSL_CTX* native = ctx.native_handle();
+    SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+    SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
+    if (SSL_CTX_set_cipher_list(native, k_tls12_ciphers) != 1) {
+        return fail("TLS cipher list: " + openssl_reason());
+    }
+    ERR_clear_error();
+    ctx.use_certificate_chain(
+        asio::buffer(credentials.certificate_chain.data(), credentials.certificate_chain.size()),
+        ec);
+    if (ec) return fail("the certificate is not a PEM certificate chain (" + ec.message() + ")");
+    // Parse the key on its own first, so "not a key" and "not this certificate's key" are told
+    // apart. OpenSSL's reasons name the format problem only, never key material.
+    const auto key = credentials.private_key.reveal();
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(key.data(), static_cast<int>(key.size())), &BIO_free);
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(
+        bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr,
+        &EVP_PKEY_free);
+    if (!pkey) return fail("the private key is not an unencrypted PEM private key (" + openssl_reason() + ")");
+    if (SSL_CTX_use_PrivateKey(native, pkey.get()) != 1 || SSL_CTX_check_private_key(native) != 1) {
+        ERR_clear_error();
+        return fail("the private key does not belong to the certificate");
+    }
+    return tls;
+}
 
 namespace {
+
+std::string reason_body(std::string_view status, std::string_view reason) {
+    return fmt::format(R"({{"status":"{}","error":"{}"}})", status, reason) + "\n";
+}
 
 Response plain_error(unsigned status, std::string_view reason) {
     Response r;
     r.status = status;
-    r.body = reason_body("rejected", reason);
+    r.body = reason_body(status == 503 ? "unavailable" : "rejected", reason);
+    if (status == 503) r.headers.emplace_back("Retry-After", std::string(k_retry_after_seconds));
     return r;
 }
 
 bool is_disconnect(const boost::system::error_code& ec) {
     return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
            ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
-           ec == asio::error::bad_descriptor || ec == beast::error::timeout ||
-           ec == bhttp::error::partial_message;
+           ec == asio::error::bad_descriptor || ec == bhttp::error::partial_message ||
+           ec == ssl::error::stream_truncated || ec == asio::error::broken_pipe;
+}
+
+// Where a connection is, as eviction and stop() see it.
+enum class Phase : int {
+    handshake,   // TLS handshake, before the first head
+    head_first,  // waiting for a request head on a connection that has not earned trust
+    head_idle,   // kept alive after a 2xx answer, waiting for the next head
+    busy,        // reading a body, handling, writing: never interrupted
+    closing,
+};
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               SteadyClock::now().time_since_epoch())
+        .count();
+}
+
+// Timeouts and half-close on whichever stream type the session runs over.
+template <class Stream>
+beast::tcp_stream* lowest_tcp(Stream& stream) {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        return &stream;
+    } else if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+        return &beast::get_lowest_layer(stream);
+    } else {
+        return nullptr;  // in-memory stream (serve_bytes): no deadlines, no socket
+    }
+}
+
+template <class Stream>
+void expire_after(Stream& stream, std::chrono::milliseconds after) {
+    if (auto* tcp = lowest_tcp(stream)) tcp->expires_after(after);
+}
+
+template <class Stream>
+void expire_never(Stream& stream) {
+    if (auto* tcp = lowest_tcp(stream)) tcp->expires_never();
 }
 
 }  // namespace
 
-asio::awaitable<bool> Server::Impl::write(Connection& conn, Response response, bool keep_alive,
+// One open connection as the server's registry sees it. Phase and the socket pointer are written
+// on the connection's strand; other threads read the phase to pick eviction victims and post to
+// the strand before touching the socket.
+struct ConnState {
+    explicit ConnState(asio::any_io_executor ex) : executor(std::move(ex)) {}
+    asio::any_io_executor executor;  // the connection's strand
+    std::atomic<Phase> phase{Phase::head_first};
+    std::atomic<std::int64_t> phase_since{now_ns()};
+    std::atomic<bool> evicting{false};
+    beast::tcp_stream* socket = nullptr;  // strand only; null once closed
+    std::string peer_key;                 // per-client connection accounting ("" = exempt)
+    std::list<std::shared_ptr<ConnState>>::iterator self;  // in Impl::live, under its mutex
+
+    void set_phase(Phase p) {
+        phase = p;
+        phase_since = now_ns();
+    }
+};
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+    Impl(asio::io_context& ioc, ServerOptions options, std::shared_ptr<Handler> handler)
+        : ioc(ioc),
+          options(std::move(options)),
+          handler(std::move(handler)),
+          acceptor(asio::make_strand(ioc)),
+          log_limit(k_log_burst, k_log_window) {}
+
+    asio::io_context& ioc;
+    const ServerOptions options;
+    std::shared_ptr<Handler> handler;
+    tcp::acceptor acceptor;
+    std::atomic<bool> stopping{false};
+    std::atomic<std::size_t> open{0};
+    std::atomic<std::size_t> lingering{0};
+    std::atomic<std::shared_ptr<const TlsContext>> tls;
+    RateLimit log_limit;
+
+    struct ClientUsage {
+        std::size_t connections = 0;
+        std::size_t body_bytes = 0;
+    };
+    mutable std::mutex mutex;  // guards live, clients, body_bytes
+    std::list<std::shared_ptr<ConnState>> live;
+    std::unordered_map<std::string, ClientUsage> clients;
+    std::size_t body_bytes = 0;
+
+    // A log line an outsider can cause, rate-limited with a count of what was suppressed.
+    template <class... Args>
+    void log_warn(fmt::format_string<Args...> format, Args&&... args) {
+        std::size_t suppressed = 0;
+        if (!log_limit.allow(&suppressed)) return;
+        auto line = fmt::format(format, std::forward<Args>(args)...);
+        if (suppressed > 0) line += fmt::format(" ({} similar lines suppressed)", suppressed);
+        spdlog::warn("{}: {}", options.name, line);
+    }
+
+    void reject(unsigned status, std::string_view reason, const RequestHead* head,
+                std::string_view remote) {
+        log_warn("{} {} from {}{}", status, reason, remote,
+                 head ? fmt::format(" ({} {})", head->method.substr(0, 16),
+                                    head->target.substr(0, 128))
+                      : std::string());
+        handler->rejected(Rejection{status, reason, head, remote});
+    }
+
+    // Body memory: both the global and the client's share must fit. Thread-safe.
+    bool reserve_body(const std::string& client, std::size_t n) {
+        if (n == 0) return true;
+        std::lock_guard lock(mutex);
+        auto& usage = clients[client];
+        if (body_bytes + n > options.body_memory ||
+            usage.body_bytes + n > options.body_memory_per_client) {
+            if (usage.connections == 0 && usage.body_bytes == 0) clients.erase(client);
+            return false;
+        }
+        body_bytes += n;
+        usage.body_bytes += n;
+        return true;
+    }
+    void release_body(const std::string& client, std::size_t n) {
+        if (n == 0) return;
+        std::lock_guard lock(mutex);
+        body_bytes -= n;
+        auto it = clients.find(client);
+        if (it == clients.end()) return;
+        it->second.body_bytes -= n;
+        if (it->second.connections == 0 && it->second.body_bytes == 0) clients.erase(it);
+    }
+
+    // Registers a new connection unless its peer is over its limit or the server is full and no
+    // connection can be evicted. `refusal` says why when it returns null.
+    std::shared_ptr<ConnState> admit(asio::any_io_executor executor, const IpAddress& peer,
+                                     std::string& refusal);
+    void forget(const std::shared_ptr<ConnState>& conn);
+
+    asio::awaitable<void> accept_loop();
+    asio::awaitable<void> run_connection(std::shared_ptr<ConnState> conn, tcp::socket socket,
+                                         std::shared_ptr<const TlsContext> tls);
+    template <class Stream>
+    asio::awaitable<void> serve(ConnState& conn, Stream& stream, std::string remote,
+                                std::optional<IpAddress> peer);
+    template <class Stream>
+    asio::awaitable<bool> write(Stream& stream, Response response, bool keep_alive,
+                                unsigned version);
+    template <class Stream>
+    asio::awaitable<void> linger(Stream& stream);
+    asio::awaitable<void> refuse(tcp::socket socket, std::string reason, std::string remote);
+};
+
+std::shared_ptr<ConnState> Server::Impl::admit(asio::any_io_executor executor,
+                                               const IpAddress& peer, std::string& refusal) {
+    auto conn = std::make_shared<ConnState>(std::move(executor));
+    if (!contains_any(options.trusted_proxies, peer)) conn->peer_key = to_string(peer);
+    std::shared_ptr<ConnState> victim;
+    {
+        std::lock_guard lock(mutex);
+        if (!conn->peer_key.empty()) {
+            auto it = clients.find(conn->peer_key);
+            if (it != clients.end() && it->second.connections >= options.max_connections_per_client) {
+                refusal = fmt::format("too many connections from {} (max_connections_per_client {})",
+                                      conn->peer_key, options.max_connections_per_client);
+                return nullptr;
+            }
+        }
+        if (open >= options.max_connections) {
+            // Make room: a kept-alive connection waiting for its next request first (oldest),
+            // else one that has waited too long for its first request head. Connections in the
+            // middle of a request are never evicted.
+            const auto now = now_ns();
+            const auto min_age =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(k_evict_min_age).count();
+            std::shared_ptr<ConnState> idle, waiting;
+            for (const auto& c : live) {
+                if (c->evicting) continue;
+                const auto phase = c->phase.load();
+                const auto since = c->phase_since.load();
+                if (phase == Phase::head_idle) {
+                    if (!idle || since < idle->phase_since) idle = c;
+                } else if ((phase == Phase::head_first || phase == Phase::handshake) &&
+                           now - since >= min_age) {
+                    if (!waiting || since < waiting->phase_since) waiting = c;
+                }
+            }
+            victim = idle ? idle : waiting;
+            if (!victim) {
+                refusal = fmt::format("connection cap of {} reached (max_connections)",
+                                      options.max_connections);
+                return nullptr;
+            }
+            victim->evicting = true;
+        }
+        if (!conn->peer_key.empty()) ++clients[conn->peer_key].connections;
+        ++open;
+        live.push_front(conn);
+        conn->self = live.begin();
+    }
+    if (victim) {
+        asio::post(victim->executor, [victim] {
+            const auto phase = victim->phase.load();
+            if (victim->socket &&
+                (phase == Phase::head_idle || phase == Phase::head_first ||
+                 phase == Phase::handshake)) {
+                boost::system::error_code ignored;
+                victim->socket->socket().cancel(ignored);
+            } else {
+                victim->evicting = false;  // it got busy meanwhile; the cap is over by one
+            }
+        });
+    }
+    return conn;
+}
+
+void Server::Impl::forget(const std::shared_ptr<ConnState>& conn) {
+    std::lock_guard lock(mutex);
+    live.erase(conn->self);
+    --open;
+    if (conn->peer_key.empty()) return;
+    auto it = clients.find(conn->peer_key);
+    if (it == clients.end()) return;
+    if (--it->second.connections == 0 && it->second.body_bytes == 0) clients.erase(it);
+}
+
+template <class Stream>
+asio::awaitable<bool> Server::Impl::write(Stream& stream, Response response, bool keep_alive,
                                           unsigned version) {
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(response.status), version};
     res.set(bhttp::field::server, "hookrelay/" HOOKRELAY_VERSION);
@@ -103,109 +390,303 @@ asio::awaitable<bool> Server::Impl::write(Connection& conn, Response response, b
     res.body() = std::move(response.body);
     res.keep_alive(keep_alive);
     res.prepare_payload();
-    conn.stream.expires_after(options.write_timeout);
-    auto [ec, n] = co_await bhttp::async_write(conn.stream, res, k_use_tuple);
+    expire_after(stream, options.write_timeout);
+    auto [ec, n] = co_await bhttp::async_write(stream, res, k_use_tuple);
     (void)n;
     co_return !ec;
 }
 
-asio::awaitable<void> Server::Impl::session(std::shared_ptr<Connection> conn) {
-    struct Count {
-        std::atomic<std::size_t>& n;
-        ~Count() { --n; }
-    } count{open};
-
-    std::string remote;
-    {
-        boost::system::error_code ec;
-        const auto ep = conn->stream.socket().remote_endpoint(ec);
-        if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+// After answering a request whose bytes were not all read: half-close, then read and discard what
+// the client is still sending (bounded in time and bytes), so closing does not turn into a TCP
+// reset that destroys the answer before the client has read it.
+template <class Stream>
+asio::awaitable<void> Server::Impl::linger(Stream& stream) {
+    auto* tcp = lowest_tcp(stream);
+    if (tcp == nullptr) co_return;
+    if (lingering.fetch_add(1) >= k_max_lingering) {
+        --lingering;
+        co_return;
     }
+    boost::system::error_code ignored;
+    tcp->socket().shutdown(tcp::socket::shutdown_send, ignored);
+    tcp->expires_after(options.linger_timeout);
+    std::array<char, 16 * 1024> discard;
+    std::size_t total = 0;
+    const std::size_t most =
+        std::max(k_linger_min_bytes, options.body_limit + options.header_limit);
+    while (total < most) {
+        // Raw bytes from the socket, below TLS: their content no longer matters.
+        auto [ec, n] = co_await tcp->async_read_some(asio::buffer(discard), k_use_tuple);
+        if (ec) break;
+        total += n;
+    }
+    --lingering;
+}
 
+template <class Stream>
+asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::string remote,
+                                          std::optional<IpAddress> peer) {
     beast::flat_buffer buffer;
     bool first = true;
+    bool trusted = false;  // earned by a 2xx answer: only then may it idle for idle_timeout
+    bool unread = false;   // closing with request bytes not read: linger
     while (!stopping) {
         bhttp::request_parser<bhttp::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
-        parser.body_limit(options.body_limit);
+        // Content-Length is checked against body_limit below, once the head can be shown to
+        // the handler (so the 413 is counted for its source); chunked bodies during the read.
+        parser.body_limit(boost::none);
 
-        // The first request must arrive within header_timeout; on a kept-alive connection the
-        // next one may take idle_timeout to start.
-        conn->stream.expires_after(first ? options.header_timeout : options.idle_timeout);
-        auto [ec, n] = co_await bhttp::async_read_header(conn->stream, buffer, parser, k_use_tuple);
+        // The first request must arrive within header_timeout, and so must every request on a
+        // connection that has not yet been answered 2xx; a trusted connection may idle longer.
+        conn.set_phase(trusted ? Phase::head_idle : Phase::head_first);
+        expire_after(stream, trusted ? options.idle_timeout : options.header_timeout);
+        auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, k_use_tuple);
         (void)n;
         if (ec) {
+            conn.set_phase(Phase::closing);
+            std::optional<Response> answer;
+            std::string_view reason;
             if (ec == bhttp::error::header_limit) {
-                co_await write(*conn, plain_error(431, "request headers too large"), false, 11);
-            } else if (ec == bhttp::error::body_limit) {
-                // Beast rejects a Content-Length over body_limit while parsing the headers.
-                co_await write(*conn, plain_error(413, "body exceeds the configured body_limit"),
-                               false, 11);
+                answer = plain_error(431, "request headers too large (header_limit)");
+                reason = "request headers exceed header_limit";
+            } else if (ec == beast::error::timeout) {
+                if (parser.got_some() || buffer.size() > 0) {
+                    answer = plain_error(408, "request headers not received in time");
+                    reason = "request headers not received within header_timeout";
+                }
             } else if (!is_disconnect(ec)) {
-                co_await write(*conn, plain_error(400, "malformed HTTP request"), false, 11);
+                answer = plain_error(400, "malformed HTTP request");
+                reason = "malformed HTTP request head";
+            }
+            if (answer) {
+                reject(answer->status, reason, nullptr, remote);
+                co_await write(stream, std::move(*answer), false, 11);
+                unread = true;
             }
             break;
         }
-        conn->busy = true;
+        conn.set_phase(Phase::busy);
         const auto& req = parser.get();
         const unsigned version = req.version();
 
         Request request;
         request.head.method = std::string(req.method_string());
         request.head.target = std::string(req.target());
+        request.head.version = version;
         request.head.remote = remote;
         for (const auto& field : req) {
             request.head.headers.add(std::string(field.name_string()), std::string(field.value()));
         }
         if (auto length = parser.content_length()) request.head.content_length = *length;
+        if (peer) {
+            request.head.client = client_address(*peer, request.head.headers,
+                                                 options.trusted_proxies, options.forwarded_header);
+        }
+        const bool has_body = parser.chunked() || request.head.content_length.value_or(0) > 0;
+
+        if (auto problem = check_framing(version, request.head.headers)) {
+            reject(problem->status, problem->reason, &request.head, remote);
+            co_await write(stream, plain_error(problem->status, problem->reason), false, version);
+            unread = true;
+            break;
+        }
+        if (request.head.content_length.value_or(0) > options.body_limit) {
+            reject(413, "Content-Length exceeds body_limit", &request.head, remote);
+            co_await write(stream, plain_error(413, "body exceeds the configured body_limit"), false,
+                           version);
+            unread = true;
+            break;
+        }
+        parser.body_limit(options.body_limit);
 
         if (auto early = handler->check_head(request.head)) {
             // The body was not read, so the connection cannot carry another request.
-            co_await write(*conn, std::move(*early), false, version);
+            co_await write(stream, std::move(*early), false, version);
+            unread = has_body;
             break;
         }
 
+        // Body memory is reserved before a byte of the body is read: a Content-Length body all
+        // at once (Beast allocates it up front), a chunked one step by step as it grows.
+        const std::string client_key = request.head.client ? to_string(*request.head.client) : "";
+        const auto declared = static_cast<std::size_t>(request.head.content_length.value_or(0));
+        std::size_t reserved = !parser.chunked() && declared > k_small_body ? declared : 0;
+        struct Reservation {
+            Impl& impl;
+            const std::string& client;
+            std::size_t& bytes;
+            ~Reservation() { impl.release_body(client, bytes); }
+        };
+        if (!reserve_body(client_key, reserved)) {
+            reserved = 0;
+            const std::string_view reason = "request bodies in memory at their limit (body_memory)";
+            reject(503, reason, &request.head, remote);
+            co_await write(stream, plain_error(503, "too many large requests in progress; retry later"),
+                           false, version);
+            unread = has_body;
+            break;
+        }
+        Reservation reservation{*this, client_key, reserved};
+
         if (auto expect = req[bhttp::field::expect]; beast::iequals(expect, "100-continue")) {
             bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
-            conn->stream.expires_after(options.write_timeout);
-            auto [wec, wn] = co_await bhttp::async_write(conn->stream, cont, k_use_tuple);
+            expire_after(stream, options.write_timeout);
+            auto [wec, wn] = co_await bhttp::async_write(stream, cont, k_use_tuple);
             (void)wn;
             if (wec) break;
         }
 
-        conn->stream.expires_after(options.body_timeout);
-        auto [bec, bn] = co_await bhttp::async_read(conn->stream, buffer, parser, k_use_tuple);
-        (void)bn;
-        if (bec) {
-            if (bec == bhttp::error::body_limit) {
-                co_await write(*conn, plain_error(413, "body exceeds the configured body_limit"),
-                               false, version);
+        // One deadline for the whole body (Beast's deadline holds until it is changed).
+        expire_after(stream, options.body_timeout);
+        boost::system::error_code bec;
+        bool over_budget = false;
+        while (!parser.is_done()) {
+            auto [rec, rn] = co_await bhttp::async_read_some(stream, buffer, parser, k_use_tuple);
+            (void)rn;
+            if (rec) {
+                bec = rec;
+                break;
+            }
+            if (parser.chunked()) {
+                const std::size_t held = parser.get().body().size();
+                if (held > k_small_body && held > reserved) {
+                    const std::size_t want =
+                        std::min(std::max({held, reserved * 2, 2 * k_small_body}),
+                                 options.body_limit) -
+                        reserved;
+                    if (!reserve_body(client_key, want)) {
+                        over_budget = true;
+                        break;
+                    }
+                    reserved += want;
+                }
+            }
+        }
+        if (bec || over_budget) {
+            std::optional<Response> answer;
+            std::string_view reason;
+            if (over_budget) {
+                answer = plain_error(503, "too many large requests in progress; retry later");
+                reason = "chunked body over the body memory budget (body_memory)";
+            } else if (bec == bhttp::error::body_limit) {
+                answer = plain_error(413, "body exceeds the configured body_limit");
+                reason = "body exceeds body_limit";
             } else if (bec == beast::error::timeout) {
-                spdlog::warn("http: {} did not send the body within body_timeout", remote);
+                answer = plain_error(408, "request body not received in time");
+                reason = "body not received within body_timeout";
+            } else if (!is_disconnect(bec)) {
+                answer = plain_error(400, "malformed request body (chunk framing)");
+                reason = "malformed request body";
+            }
+            if (answer) {
+                reject(answer->status, reason, &request.head, remote);
+                co_await write(stream, std::move(*answer), false, version);
+                unread = true;
             }
             break;
         }
         const bool keep_alive = parser.get().keep_alive();
         request.body = std::move(parser.get().body());
 
-        conn->stream.expires_never();
+        expire_never(stream);
         Response response = co_await handler->handle(std::move(request));
-        const bool keep = keep_alive && !stopping;
-        const bool written = co_await write(*conn, std::move(response), keep, version);
-        conn->busy = false;
+        const unsigned status = response.status;
+        // A rejected request (4xx) ends the connection: whoever sent it gets no second try on a
+        // connection it holds open.
+        const bool keep = keep_alive && !stopping && status < 400;
+        const bool written = co_await write(stream, std::move(response), keep, version);
         if (!written || !keep) break;
+        if (status >= 200 && status < 300) trusted = true;
         first = false;
     }
-    boost::system::error_code ignored;
-    conn->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    conn->stream.close();
+    (void)first;
+    conn.set_phase(Phase::closing);
+    if (unread) co_await linger(stream);
 }
 
-asio::awaitable<void> Server::Impl::refuse(tcp::socket socket) {
-    Connection conn(std::move(socket));
-    co_await write(conn, plain_error(503, "too many connections"), false, 11);
-    conn.stream.close();
+asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<ConnState> conn,
+                                                   tcp::socket socket,
+                                                   std::shared_ptr<const TlsContext> tls) {
+    auto self = shared_from_this();
+    struct Forget {
+        Impl& impl;
+        std::shared_ptr<ConnState>& conn;
+        ~Forget() {
+            conn->socket = nullptr;
+            impl.forget(conn);
+        }
+    };
+    std::string remote;
+    std::optional<IpAddress> peer;
+    {
+        boost::system::error_code ec;
+        const auto ep = socket.remote_endpoint(ec);
+        if (!ec) {
+            peer = parse_ip(ep.address().to_string());
+            remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+        }
+    }
+    if (!tls) {
+        beast::tcp_stream stream(std::move(socket));
+        conn->socket = &stream;
+        Forget forget{*this, conn};
+        co_await serve(*conn, stream, remote, peer);
+        boost::system::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.close();
+        co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), tls->context);
+    conn->socket = &beast::get_lowest_layer(stream);
+    Forget forget{*this, conn};
+    conn->set_phase(Phase::handshake);
+    expire_after(stream, options.header_timeout);
+    auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, k_use_tuple);
+    if (hec) {
+        if (!is_disconnect(hec) && hec != beast::error::timeout) {
+            log_warn("TLS handshake with {} failed: {}", remote, hec.message());
+        }
+    } else {
+        co_await serve(*conn, stream, remote, peer);
+    }
+    beast::get_lowest_layer(stream).close();
 }
+
+asio::awaitable<void> Server::Impl::refuse(tcp::socket socket, std::string reason,
+                                           std::string remote) {
+    auto self = shared_from_this();
+    reject(503, reason, nullptr, remote);
+    beast::tcp_stream stream(std::move(socket));
+    if (tls.load()) {
+        // No TLS session to answer in: just close.
+        stream.close();
+        co_return;
+    }
+    co_await write(stream, plain_error(503, "too many connections; retry later"), false, 11);
+    co_await linger(stream);
+    stream.close();
+}
+
+namespace {
+
+// A completion handler for spawned coroutines: an exception that escapes one is logged, never
+// lost (and never terminates the process).
+struct LogEscaped {
+    std::string what;
+    void operator()(std::exception_ptr e) const {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            spdlog::error("{}: unexpected exception: {}", what, ex.what());
+        } catch (...) {
+            spdlog::error("{}: unexpected exception", what);
+        }
+    }
+};
+
+}  // namespace
 
 asio::awaitable<void> Server::Impl::accept_loop() {
     auto self = shared_from_this();
@@ -213,27 +694,27 @@ asio::awaitable<void> Server::Impl::accept_loop() {
         auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), k_use_tuple);
         if (ec) {
             if (stopping || ec == asio::error::operation_aborted) break;
-            spdlog::error("http: accept failed: {}", ec.message());
+            log_warn("accept failed: {}", ec.message());
             asio::steady_timer timer(ioc, k_accept_error_backoff);
             co_await timer.async_wait(k_use_tuple);
             continue;
         }
-        if (open >= options.max_connections) {
-            spdlog::warn("http: connection cap of {} reached; refusing a connection",
-                         options.max_connections);
-            auto executor = socket.get_executor();
-            asio::co_spawn(executor, refuse(std::move(socket)), asio::detached);
+        boost::system::error_code pec;
+        const auto endpoint = socket.remote_endpoint(pec);
+        if (pec) continue;  // already gone
+        const auto peer = parse_ip(endpoint.address().to_string()).value_or(IpAddress{});
+        std::string refusal;
+        auto executor = socket.get_executor();
+        auto conn = admit(executor, peer, refusal);
+        if (!conn) {
+            const auto remote =
+                endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+            asio::co_spawn(executor, refuse(std::move(socket), std::move(refusal), remote),
+                           LogEscaped{options.name + ": refusing a connection"});
             continue;
         }
-        ++open;
-        auto conn = std::make_shared<Connection>(std::move(socket));
-        {
-            std::lock_guard lock(mutex);
-            live.remove_if([](const auto& w) { return w.expired(); });
-            live.push_back(conn);
-        }
-        auto executor = conn->stream.get_executor();
-        asio::co_spawn(executor, session(std::move(conn)), asio::detached);
+        asio::co_spawn(executor, run_connection(conn, std::move(socket), tls.load()),
+                       LogEscaped{options.name + ": connection"});
     }
 }
 
@@ -241,6 +722,10 @@ Server::Server(asio::io_context& ioc, ServerOptions options, std::shared_ptr<Han
     : impl_(std::make_shared<Impl>(ioc, std::move(options), std::move(handler))) {}
 
 Server::~Server() = default;
+
+void Server::set_tls(std::shared_ptr<const TlsContext> tls) {
+    impl_->tls.store(std::move(tls));
+}
 
 boost::system::result<std::uint16_t> Server::listen() {
     boost::system::error_code ec;
@@ -285,7 +770,8 @@ boost::system::result<std::uint16_t> Server::adopt(int native_fd) {
 }
 
 void Server::start() {
-    asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(), asio::detached);
+    asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(),
+                   LogEscaped{impl_->options.name + ": accept loop"});
 }
 
 void Server::stop() {
@@ -296,20 +782,41 @@ void Server::stop() {
         impl->acceptor.close(ignored);
     });
     std::lock_guard lock(impl->mutex);
-    for (auto& weak : impl->live) {
-        auto conn = weak.lock();
-        if (!conn) continue;
-        asio::post(conn->stream.get_executor(), [conn] {
+    for (auto& conn : impl->live) {
+        asio::post(conn->executor, [conn] {
             // The session may have closed its socket a moment ago: ignore that error rather
             // than throw out of a handler (which would terminate the process).
             boost::system::error_code ignored;
-            if (!conn->busy) conn->stream.socket().cancel(ignored);
+            if (conn->socket && conn->phase != Phase::busy) conn->socket->socket().cancel(ignored);
         });
     }
 }
 
 std::size_t Server::connections() const noexcept {
     return impl_->open;
+}
+
+std::size_t Server::body_bytes_in_flight() const noexcept {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->body_bytes;
+}
+
+std::string serve_bytes(const ServerOptions& options, std::shared_ptr<Handler> handler,
+                        std::string_view input) {
+    asio::io_context ioc;
+    auto impl = std::make_shared<Server::Impl>(ioc, options, std::move(handler));
+    beast::test::stream local(ioc);
+    beast::test::stream remote(ioc);
+    local.connect(remote);
+    local.append(input);
+    local.close_remote();
+    ConnState conn(ioc.get_executor());
+    asio::co_spawn(ioc, impl->serve(conn, local, "fuzz:0", parse_ip("127.0.0.1")),
+                   [](std::exception_ptr e) {
+                       if (e) std::rethrow_exception(e);
+                   });
+    ioc.run();
+    return std::string(remote.str());
 }
 
 }  // namespace hookrelay::http

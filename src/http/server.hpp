@@ -1,9 +1,15 @@
-// The HTTP/1.1 server: keep-alive, per-phase read deadlines, body and header limits, a connection
-// cap and graceful stop. It knows nothing of webhooks: it hands each request to a Handler.
+// The HTTP/1.1 server that faces the internet: keep-alive, per-phase read deadlines, body and
+// header limits, RFC 9112 framing checks, a connection cap with per-client limits and eviction of
+// idle connections, a memory budget for request bodies, optional TLS, trusted proxies, graceful
+// stop. It knows nothing of webhooks: it hands each request to a Handler.
 // Beast stays inside server.cpp; this header only needs Asio's io_context and awaitable.
 #pragma once
 
 #include <hookrelay/headers.hpp>
+#include <hookrelay/secret.hpp>
+
+#include "http/framing.hpp"
+#include <hookrelay/cidr.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -14,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,9 +30,13 @@ namespace hookrelay::http {
 struct RequestHead {
     std::string method;  ///< "POST", "GET", ...
     std::string target;  ///< path and query as sent
+    unsigned version = 11;  ///< 10 or 11
     HeaderMap headers;
     std::optional<std::uint64_t> content_length;
-    std::string remote;  ///< peer address, for logs
+    std::string remote;  ///< direct peer "address:port", for logs
+    /// The client: the direct peer, or (behind a trusted proxy) the address the proxy forwarded
+    /// for; nullopt when a trusted proxy's header named no usable address.
+    std::optional<IpAddress> client;
 };
 
 struct Request {
@@ -40,7 +51,17 @@ struct Response {
     std::vector<std::pair<std::string, std::string>> headers;  ///< extra fields, e.g. Allow
 };
 
-/// What the server calls. Both functions run on the connection's strand; neither may block.
+/// A request the server answered by itself, before or instead of the handler.
+struct Rejection {
+    unsigned status = 400;    ///< 400, 408, 413, 431, 501, 503
+    std::string_view reason;  ///< what was wrong, for logs
+    /// The parsed head when there was one (a 413 after the headers, a framing 400); null for
+    /// unparseable requests and refused connections.
+    const RequestHead* head = nullptr;
+    std::string_view remote;  ///< direct peer "address:port"
+};
+
+/// What the server calls. Every function runs on the connection's strand; none may block.
 class Handler {
   public:
     virtual ~Handler() = default;
@@ -50,20 +71,54 @@ class Handler {
     /// path, wrong method, oversize, wrong content type); the connection is then closed.
     virtual std::optional<Response> check_head(const RequestHead& head) = 0;
 
-    /// Handles a complete request.
+    /// Handles a complete request. A response with status >= 400 closes the connection.
     virtual boost::asio::awaitable<Response> handle(Request request) = 0;
+
+    /// Told about every request and connection the server refused by itself (so it can be
+    /// counted); the server has logged it already (rate-limited). Default: nothing.
+    virtual void rejected(const Rejection& rejection) { (void)rejection; }
 };
 
+/// A certificate chain and private key, PEM, for the listener's TLS.
+struct TlsCredentials {
+    std::string certificate_chain;  ///< leaf first, then intermediates
+    Secret private_key;
+};
+
+/// An immutable server TLS configuration (an OpenSSL context); opaque outside the server.
+struct TlsContext;
+
+/// Builds a TLS server context: TLS 1.2 and 1.3 only, forward-secret AEAD cipher suites, no
+/// renegotiation or compression, the key checked against the certificate. Blocking only in that it
+/// parses PEM. On failure `why` (when given) says what is wrong, never quoting the key.
+std::shared_ptr<const TlsContext> make_tls_context(const TlsCredentials& credentials,
+                                                   std::string* why = nullptr);
+
 struct ServerOptions {
+    std::string name = "http";  ///< for log lines: "http", "admin"
     std::string host = "0.0.0.0";
     std::uint16_t port = 8080;
     std::size_t body_limit = 25u * 1024 * 1024;
     std::size_t header_limit = 64u * 1024;
-    std::chrono::milliseconds header_timeout{10'000};
+    std::chrono::milliseconds header_timeout{10'000};  ///< also: TLS handshake, and idle time
+                                                       ///< before a connection earned trust
     std::chrono::milliseconds body_timeout{30'000};
-    std::chrono::milliseconds idle_timeout{60'000};
+    std::chrono::milliseconds idle_timeout{60'000};  ///< keep-alive wait after a 2xx answer
     std::chrono::milliseconds write_timeout{10'000};
     std::size_t max_connections = 1024;
+    /// Connections one peer address may hold open (trusted proxies are exempt).
+    std::size_t max_connections_per_client = 64;
+    /// Bytes of request bodies held in memory at once over all connections; a body that does not
+    /// fit is answered 503 before it is read.
+    std::size_t body_memory = 128u * 1024 * 1024;
+    /// The part of body_memory one client address may hold.
+    std::size_t body_memory_per_client = 32u * 1024 * 1024;
+    /// When closing a connection whose request was not read to its end, how long to keep reading
+    /// (and discarding) so the client sees the answer rather than a TCP reset.
+    std::chrono::milliseconds linger_timeout{2'000};
+    /// Proxies whose forwarding header is believed (see client_address()).
+    std::vector<Cidr> trusted_proxies;
+    ForwardedHeader forwarded_header = ForwardedHeader::x_forwarded_for;
 };
 
 /// Owns the listening socket and every connection. Thread-safe: the io_context may run on any
@@ -74,6 +129,11 @@ class Server {
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
+
+    /// Serves TLS on every connection accepted from now on (nullptr: plain TCP). Connections
+    /// already open keep the context they started with, so replacing a certificate (SIGHUP)
+    /// drops nothing. Thread-safe.
+    void set_tls(std::shared_ptr<const TlsContext> tls);
 
     /// Binds and listens on options.host:options.port. Returns the bound port (useful with port
     /// 0), or the error (address in use, permission denied, not an IP address).
@@ -96,10 +156,20 @@ class Server {
     /// Open connections right now.
     std::size_t connections() const noexcept;
 
+    /// Bytes of request bodies held right now (for tests and metrics).
+    std::size_t body_bytes_in_flight() const noexcept;
+
     struct Impl;
 
   private:
     std::shared_ptr<Impl> impl_;
 };
+
+/// Runs the server's per-connection request loop over `input` (as if one client sent exactly
+/// these bytes and then closed its side) against `handler`, without sockets, and returns every
+/// byte the server wrote back. For fuzzers and framing tests. Blocking; creates its own
+/// io_context.
+std::string serve_bytes(const ServerOptions& options, std::shared_ptr<Handler> handler,
+                        std::string_view input);
 
 }  // namespace hookrelay::http

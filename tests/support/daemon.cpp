@@ -59,7 +59,10 @@ int spawn(const std::vector<std::string>& args,
     }
     for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
     std::vector<char*> argv;
-    std::string binary = HOOKRELAY_BINARY;
+    // HOOKRELAY_TEST_BINARY runs the suite against another build (e.g. the previous release, to
+    // see a regression test fail before its fix).
+    const char* override_binary = std::getenv("HOOKRELAY_TEST_BINARY");
+    std::string binary = override_binary ? override_binary : HOOKRELAY_BINARY;
     argv.push_back(binary.data());
     std::vector<std::string> copy = args;
     for (auto& a : copy) argv.push_back(a.data());

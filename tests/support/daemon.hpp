@@ -67,6 +67,8 @@ class Daemon {
     /// Whether the process is still running.
     bool running();
     const TempDir& dir() const { return dir_; }
+    /// The process id (-1 once stopped).
+    int pid() const { return pid_; }
 
   private:
     TempDir dir_;
