@@ -58,6 +58,25 @@ rules:
     EXPECT_NE(e.find("7 errors in"), std::string::npos) << e;
 }
 
+TEST(Cli, CheckRefusesHostNamesToListenOn) {
+    TempDir dir;
+    const auto path = dir.write("names.yaml", R"(listen: localhost:8080
+admin:
+  listen: "localhost:9090"
+sources:
+  github: {provider: github, insecure: true}
+)");
+    const auto r = run_hookrelay({"check", "--config", path});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find(path + ":1:9: listen: 'localhost' is not an IP address (hookrelay does "
+                                "not resolve host names): use 127.0.0.1:8080 or [::1]:8080"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find(path + ":3:12: admin.listen: 'localhost' is not an IP address"),
+              std::string::npos)
+        << r.err;
+}
+
 TEST(Cli, CheckReportsTyposInValuesWithDidYouMean) {
     TempDir dir;
     const auto path = dir.write("typos.yaml", R"(sources:
