@@ -28,6 +28,9 @@ enum class errc {
     missing_event_header,
     /// The JSON is well-formed but lacks a field the event kind requires (HTTP 400).
     missing_field,
+    /// A push or tag push whose `ref` does not fit its event: a GitLab Tag Push Hook not under
+    /// refs/tags/, a GitLab Push Hook not under refs/heads/ (HTTP 400).
+    ref_mismatch,
     /// A template names a variable the event model does not have (config error).
     unknown_variable,
     /// A template variable has no value for this event and no `default` filter (render time).

@@ -5,7 +5,11 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -95,6 +99,21 @@ const Keys k_jenkins_keys = {"url",
 const Keys k_rule_keys = {"name", "when", "stop", "trigger", "retry"};
 const Keys k_trigger_keys = {"jenkins", "job", "parameters", "token"};
 const Keys k_log_levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+// What the listener can bind: an IPv4 or IPv6 literal; IPv6 may carry a zone ("fe80::1%eth0").
+bool is_ip_address(const std::string& host) {
+    std::array<unsigned char, sizeof(in6_addr)> buffer{};
+    if (inet_pton(AF_INET, host.c_str(), buffer.data()) == 1) return true;
+    const auto address = host.substr(0, host.find('%'));
+    return inet_pton(AF_INET6, address.c_str(), buffer.data()) == 1;
+}
+
+bool is_localhost(std::string_view host) {
+    std::string lower(host);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return lower == "localhost" || lower == "localhost." || lower.ends_with(".localhost");
+}
 
 Location location_of(const YAML::Node& node) {
     const auto mark = node.Mark();
@@ -278,6 +297,23 @@ class Loader {
             error(node, fmt::format("{}: '{}' is not host:port (e.g. 0.0.0.0:8080, "
                                     "[::]:8080, 127.0.0.1:0)",
                                     what, text));
+            return false;
+        }
+        if (!host.empty() && !is_ip_address(host)) {
+            // Refused rather than resolved: a name can resolve to several addresses (localhost:
+            // 127.0.0.1 and ::1) of which a listener binds one, resolving would make start-up and
+            // reload wait on DNS, and what `check` approved could resolve differently at `run`.
+            const auto fix = is_localhost(host)
+                                 ? fmt::format("use 127.0.0.1:{0} or [::1]:{0}", port)
+                                 : fmt::format(
+                                       "use the address of the interface to listen on, "
+                                       "0.0.0.0:{0} (every IPv4 interface) or [::]:{0} "
+                                       "(every interface)",
+                                       port);
+            error_at(content_location(node),
+                     fmt::format("{}: '{}' is not an IP address (hookrelay does not resolve host "
+                                 "names): {}",
+                                 what, host, fix));
             return false;
         }
         host_out = host.empty() ? "0.0.0.0" : host;
@@ -511,8 +547,9 @@ class Loader {
                 if (auto p = provider_from_string(provider)) {
                     source.provider = *p;
                 } else {
-                    error(n, fmt::format("{}: unknown provider '{}' (use github or gitlab)",
-                                         context, provider));
+                    error(n,
+                          fmt::format("{}: unknown provider '{}'{}; use github or gitlab", context,
+                                      provider, did_you_mean(provider, {"github", "gitlab"})));
                 }
             }
             const bool github = source.provider == Provider::github;

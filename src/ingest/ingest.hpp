@@ -38,7 +38,8 @@ std::string delivery_id(Provider provider, const HeaderMap& headers);
 /// delivery_id, kind, forge_event and every fact the payload carries (see event.hpp).
 /// Errors: errc::missing_event_header when the forge's event header is absent;
 /// errc::missing_field when a push/tag/PR/MR payload lacks what its kind needs
-/// (e.g. no `ref`, no repository).
+/// (e.g. no `ref`, no repository); errc::ref_mismatch when a GitLab tag push's ref is not under
+/// refs/tags/ or a push's not under refs/heads/ (a GitHub push to any other ref is kind other).
 result<Event> normalize(const SourceConfig& source, const HeaderMap& headers,
                         std::shared_ptr<const boost::json::value> payload);
 

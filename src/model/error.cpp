@@ -20,6 +20,9 @@ public:
             case errc::unsupported_media_type: return "unsupported content type";
             case errc::missing_event_header: return "event header missing";
             case errc::missing_field: return "payload lacks a required field";
+            case errc::ref_mismatch:
+                return "ref does not fit the event: a tag push needs refs/tags/<name>, a push "
+                       "refs/heads/<name>";
             case errc::unknown_variable: return "unknown template variable";
             case errc::variable_not_set: return "template variable not set for this event";
             case errc::bad_template: return "malformed template";

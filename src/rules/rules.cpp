@@ -3,9 +3,12 @@
 #include "render/field_names.hpp"
 #include "render/template.hpp"
 #include "rules/pattern.hpp"
+#include "rules/vocabulary.hpp"
+#include "util/suggest.hpp"
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <exception>
 #include <map>
 #include <optional>
@@ -17,6 +20,11 @@ namespace {
 using Kind = ConditionSpec::Kind;
 
 constexpr std::string_view k_paths = "paths";
+constexpr std::string_view k_event = "event";
+constexpr std::string_view k_action = "action";
+// A value list longer than this is not spelled out in an error message (the did-you-mean and
+// docs/configuration.md do better than 25 action names).
+constexpr std::size_t k_max_listed = 8;
 // Long values (commit messages) are cut in reasons so a reason stays one readable line.
 constexpr std::size_t k_max_shown = 60;
 
@@ -228,6 +236,109 @@ std::vector<Segment> split_job(std::string_view text) {
     return out;
 }
 
+// Event kinds as a bit set, for working out which kinds a condition can ever be evaluated on.
+using KindSet = std::uint32_t;
+
+KindSet bit(EventKind kind) {
+    return KindSet{1} << static_cast<unsigned>(kind);
+}
+
+KindSet every_kind() {
+    KindSet all = 0;
+    for (const auto kind : event_kinds()) all |= bit(kind);
+    return all;
+}
+
+// The event kinds a condition is evaluated under: narrowed by every `event` condition that has to
+// hold together with it (its siblings in the same map and in enclosing maps and `all` lists).
+// `any` alternatives and `not` are not followed: they do not constrain their siblings.
+struct Scope {
+    KindSet kinds = every_kind();
+    bool narrowed = false;  // some `event` condition applies
+};
+
+// A pattern's value when it is a plain literal (no glob syntax, not a regex), without its '!'.
+std::optional<std::string_view> literal_value(std::string_view text) {
+    if (text.starts_with('!')) text.remove_prefix(1);
+    if (text.starts_with("re:") || text.find_first_of("*?[{") != std::string_view::npos) {
+        return std::nullopt;
+    }
+    return text;
+}
+
+std::string joined(const std::vector<std::string_view>& values, std::string_view separator) {
+    std::string out;
+    for (const auto v : values) {
+        if (!out.empty()) out += separator;
+        out += v;
+    }
+    return out;
+}
+
+// The values a condition field can take, when that set is known.
+struct Domain {
+    std::vector<std::string_view> values;
+    std::string what;   // completes "'x' is not ...": "an event", "true or false"
+    std::string none;   // completes "'x*' matches ...": "no event", "neither true nor false"
+    std::string known;  // appended after "; " when not empty: "events are push, tag, ..."
+    // values is a guide, not the whole set: only a literal that is not in it but close to one of
+    // its values (a typo) is an error.
+    bool typos_only = false;
+};
+
+// The kinds in `kinds` as "pull_request events", "push or tag events".
+std::string kinds_phrase(KindSet kinds) {
+    std::vector<std::string_view> names;
+    for (const auto kind : event_kinds()) {
+        if ((kinds & bit(kind)) != 0) names.push_back(to_string(kind));
+    }
+    return joined(names, " or ") + " events";
+}
+
+// Which actions a condition on `action` may name depends on the events it can see.
+//  - Its scope excludes `other` (an `event:` condition names push, tag, pull_request, release,
+//    ping only): the normalizers produce a known set of actions for those kinds, so every literal
+//    must be one of them and every glob or regex must match one.
+//  - An `event:` condition admits `other`: forge-specific events (workflow_run, check_suite,
+//    GitLab notes, ...) carry the forge's own words, repository_dispatch even any word its sender
+//    chose, so nothing is checked: the admin said which events they mean.
+//  - No `event:` condition at all: a literal that is no action hookrelay knows of but is a typo
+//    away from one (`opend`) is reported; anything else may be a forge-specific action and passes.
+//    The message says how to match such an action on purpose (`event: other`).
+std::optional<Domain> action_domain(const Scope& scope) {
+    // No kind at all: the `event` conditions contradict each other; nothing to check against.
+    if (scope.kinds == 0) return std::nullopt;
+    const bool other = (scope.kinds & bit(EventKind::other)) != 0;
+    if (scope.narrowed && other) return std::nullopt;
+    Domain d;
+    for (const auto kind : event_kinds()) {
+        if ((scope.kinds & bit(kind)) == 0) continue;
+        for (const auto action : known_actions(kind)) {
+            if (std::find(d.values.begin(), d.values.end(), action) == d.values.end()) {
+                d.values.push_back(action);
+            }
+        }
+    }
+    if (!scope.narrowed) {
+        d.typos_only = true;
+        d.what = "an action hookrelay knows";
+        d.known =
+            "to match an action of a forge-specific event hookrelay does not list, add "
+            "`event: other`";
+        return d;
+    }
+    const auto events = kinds_phrase(scope.kinds);
+    if (d.values.empty()) {
+        d.what = "an action of " + events + ": they carry none";
+        d.none = "no action of " + events + ": they carry none";
+        return d;
+    }
+    d.what = "an action of " + events;
+    d.none = "no action of " + events;
+    if (d.values.size() <= k_max_listed) d.known = "their actions are " + joined(d.values, ", ");
+    return d;
+}
+
 class Compiler {
   public:
     Compiler(const Config& config, std::vector<ConfigError>& errors)
@@ -255,7 +366,7 @@ class Compiler {
             Rule rule;
             rule.name = spec.name;
             rule.stop = spec.stop;
-            rule.when = condition(spec.when);
+            rule.when = condition(spec.when, Scope{});
             rule.mentions_deleted = mentions(rule.when, "deleted");
             for (const auto& t : spec.triggers) rule.triggers.push_back(trigger(t));
             rules.push_back(std::move(rule));
@@ -269,37 +380,141 @@ class Compiler {
         errors_.push_back({config_.file, where, std::move(message)});
     }
 
-    Condition condition(const ConditionSpec& spec) {
+    Condition condition(const ConditionSpec& spec, Scope scope) {
         Condition c;
         c.kind = spec.kind;
         switch (spec.kind) {
             case Kind::field:
-                field(spec, c);
+                field(spec, c, scope);
                 break;
             case Kind::all:
-                for (const auto& child : spec.children) c.children.push_back(condition(child));
+                scope = narrow(scope, spec);
+                for (const auto& child : spec.children) {
+                    c.children.push_back(condition(child, scope));
+                }
                 break;
             case Kind::any:
                 if (spec.children.empty()) {
                     error(spec.where, label_ + ": 'any' needs at least one condition");
                 }
-                for (const auto& child : spec.children) c.children.push_back(condition(child));
+                for (const auto& child : spec.children) {
+                    c.children.push_back(condition(child, scope));
+                }
                 break;
             case Kind::not_:
                 if (spec.children.size() != 1) {
                     error(spec.where, label_ + ": 'not' takes exactly one condition, got " +
                                           std::to_string(spec.children.size()));
                 }
-                for (const auto& child : spec.children) c.children.push_back(condition(child));
+                for (const auto& child : spec.children) {
+                    c.children.push_back(condition(child, scope));
+                }
                 break;
         }
         return c;
     }
 
-    void field(const ConditionSpec& spec, Condition& c) {
+    // `scope` narrowed by the `event` conditions of the map (or `all` list) `all_node`, including
+    // those of nested `all` lists.
+    static Scope narrow(Scope scope, const ConditionSpec& all_node) {
+        for (const auto& child : all_node.children) {
+            if (child.kind == Kind::all) {
+                scope = narrow(scope, child);
+            } else if (child.kind == Kind::field && child.field == k_event) {
+                if (const auto kinds = event_kinds_of(child)) {
+                    scope.kinds &= *kinds;
+                    scope.narrowed = true;
+                }
+            }
+        }
+        return scope;
+    }
+
+    // The kinds an `event` condition accepts; nullopt when one of its patterns does not compile or
+    // names no kind (that is reported on its own; it must not narrow the scope of its siblings).
+    static std::optional<KindSet> event_kinds_of(const ConditionSpec& spec) {
+        bool any_positive = false;
+        KindSet positive = 0;
+        KindSet negative = 0;
+        for (const auto& p : spec.patterns) {
+            auto compiled = Pattern::compile(p.text);
+            if (!compiled) return std::nullopt;
+            KindSet matched = 0;
+            for (const auto kind : event_kinds()) {
+                if (compiled->matches(to_string(kind))) matched |= bit(kind);
+            }
+            if (matched == 0) return std::nullopt;
+            if (compiled->negative()) {
+                negative |= matched;
+            } else {
+                any_positive = true;
+                positive |= matched;
+            }
+        }
+        return (any_positive ? positive : every_kind()) & ~negative;
+    }
+
+    // The closed (or known) set of values of condition field `name` under `scope`.
+    std::optional<Domain> domain(std::string_view name, const Scope& scope) const {
+        Domain d;
+        if (name == k_event) {
+            for (const auto kind : event_kinds()) d.values.push_back(to_string(kind));
+            d.what = "an event";
+            d.none = "no event";
+            d.known = "events are " + joined(d.values, ", ");
+        } else if (name == "provider") {
+            d.values = {to_string(Provider::github), to_string(Provider::gitlab)};
+            d.what = "a provider";
+            d.none = "no provider";
+            d.known = "providers are " + joined(d.values, ", ");
+        } else if (name == "source") {
+            // Without sources the loader has reported that already; nothing to compare with.
+            if (config_.sources.empty()) return std::nullopt;
+            for (const auto& s : config_.sources) d.values.push_back(s.name);
+            d.what = "a configured source";
+            d.none = "no configured source";
+            if (d.values.size() <= k_max_listed) d.known = "sources are " + joined(d.values, ", ");
+        } else if (is_boolean_field(name)) {
+            d.values = {"true", "false"};
+            d.what = "true or false";
+            d.none = "neither true nor false";
+        } else if (name == k_action) {
+            return action_domain(scope);
+        } else {
+            return std::nullopt;
+        }
+        return d;
+    }
+
+    // Reports every pattern of `spec` that can never match a value of `d`: a literal outside the
+    // set (with a did-you-mean), a glob or regex matching none of it.
+    void check_values(const ConditionSpec& spec, const Domain& d,
+                      const std::vector<std::pair<const PatternSpec*, Pattern>>& patterns) {
+        const auto known = d.known.empty() ? std::string() : "; " + d.known;
+        for (const auto& [written, pattern] : patterns) {
+            const auto prefix = label_ + ": " + spec.field + ": '" + written->text + "' ";
+            if (const auto value = literal_value(written->text)) {
+                if (std::find(d.values.begin(), d.values.end(), *value) != d.values.end()) {
+                    continue;
+                }
+                const auto hint = did_you_mean(*value, d.values);
+                if (d.typos_only && hint.empty()) continue;
+                error(written->where, prefix + "is not " + d.what + hint + known);
+                continue;
+            }
+            if (d.typos_only) continue;
+            const bool matches_some =
+                std::any_of(d.values.begin(), d.values.end(),
+                            [&](std::string_view v) { return pattern.matches(v); });
+            if (!matches_some) error(written->where, prefix + "matches " + d.none + known);
+        }
+    }
+
+    void field(const ConditionSpec& spec, Condition& c, const Scope& scope) {
         c.field = spec.field;
         c.paths = spec.field == k_paths;
-        if (!c.paths && !is_event_field(spec.field)) {
+        const bool known_field = c.paths || is_event_field(spec.field);
+        if (!known_field) {
             const std::array<std::string_view, 1> extra{k_paths};
             error(spec.where, label_ + ": unknown condition field '" + spec.field + "'" +
                                   render::field_suggestion(spec.field, extra));
@@ -307,6 +522,7 @@ class Compiler {
         if (spec.patterns.empty()) {
             error(spec.where, label_ + ": condition '" + spec.field + "' has no patterns");
         }
+        std::vector<std::pair<const PatternSpec*, Pattern>> compiled_patterns;
         for (const auto& p : spec.patterns) {
             std::string why;
             std::size_t offset = 0;
@@ -318,8 +534,11 @@ class Compiler {
                                                     p.text + "': " + why);
                 continue;
             }
+            compiled_patterns.emplace_back(&p, *compiled);
             (compiled->negative() ? c.negatives : c.positives).push_back(std::move(*compiled));
         }
+        if (!known_field || c.paths) return;
+        if (const auto d = domain(spec.field, scope)) check_values(spec, *d, compiled_patterns);
     }
 
     std::optional<render::Template> parse_template(std::string_view text, Location where,

@@ -44,9 +44,12 @@ struct Decision {
 class RuleSet {
 public:
     /// Compiles every rule in `config`, appending every problem to `errors` (file:line:column
-    /// from the specs' locations): unknown condition fields, bad globs, RE2 errors, unknown
-    /// template variables, a trigger naming a missing Jenkins, duplicate rule names, a `not`
-    /// without exactly one child. Returns nullptr when any error was found.
+    /// from the specs' locations): unknown condition fields, bad globs, RE2 errors, values that
+    /// can never match a field with a closed set of values (`event`, `provider`, `source`,
+    /// booleans, `action` where the rule's `event` conditions say which actions exist; see
+    /// rules/vocabulary.hpp), unknown template variables, a trigger naming a missing Jenkins,
+    /// duplicate rule names, a `not` without exactly one child. Returns nullptr when any error
+    /// was found.
     static std::shared_ptr<const RuleSet> compile(const Config& config,
                                                   std::vector<ConfigError>& errors);
 

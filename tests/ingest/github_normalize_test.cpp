@@ -253,6 +253,22 @@ TEST(GithubNormalize, DeleteTagIsOther) {
     expect_hello_world(e.repository);
 }
 
+TEST(GithubNormalize, PushToARefOutsideBranchesAndTagsIsOther) {
+    // GitHub's one `push` event covers every ref, so a ref that is neither a branch nor a tag is
+    // a push of something else, not a malformed delivery: kind other, never a push or tag event
+    // with an empty branch or tag name.
+    auto payload = test::fixture_json("github", "push-branch-update");
+    for (const auto* ref : {"refs/notes/commits", "refs/heads/", "refs/tags/", "main"}) {
+        payload.as_object()["ref"] = ref;
+        const auto e = test::normalize_json(Provider::github, "push", payload);
+        ASSERT_TRUE(e) << ref;
+        EXPECT_EQ(e->kind, EventKind::other) << ref;
+        EXPECT_EQ(e->ref, ref);
+        EXPECT_EQ(e->branch, "") << ref;
+        EXPECT_EQ(e->tag, "") << ref;
+    }
+}
+
 TEST(GithubNormalize, WorkflowRunIsOther) {
     const auto e = normalize_fixture("github", "workflow_run-completed");
     EXPECT_EQ(e.kind, EventKind::other);

@@ -101,6 +101,35 @@ TEST(GitlabNormalize, TagPushDocs) {
     EXPECT_EQ(e.repository.full_name, "jsmith/example");
 }
 
+TEST(GitlabNormalize, TagPushOutsideRefsTagsIsRefused) {
+    // It used to become a tag event with an empty tag, which a `tag: "*"` rule cannot see and a
+    // job path built from {{ tag }} cannot render.
+    auto payload = test::fixture_json("gitlab", "tag_push-docs");
+    for (const auto* ref : {"refs/heads/main", "refs/tags/", "v1.0.0", "refs/notes/commits"}) {
+        payload.as_object()["ref"] = ref;
+        for (const auto* hook : {"Tag Push Hook", "System Hook"}) {
+            const auto e = test::normalize_json(Provider::gitlab, hook, payload);
+            ASSERT_FALSE(e) << hook << " " << ref << " became a " << to_string(e->kind)
+                            << " event with tag '" << e->tag << "'";
+            EXPECT_EQ(e.error(), errc::ref_mismatch) << ref;
+            EXPECT_NE(e.error().message().find("refs/tags/<name>"), std::string::npos);
+        }
+    }
+}
+
+TEST(GitlabNormalize, PushOutsideRefsHeadsIsRefused) {
+    auto payload = test::fixture_json("gitlab", "push-docs");
+    for (const auto* ref : {"refs/tags/v1", "refs/heads/", "refs/merge-requests/1/head", "main"}) {
+        payload.as_object()["ref"] = ref;
+        for (const auto* hook : {"Push Hook", "System Hook"}) {
+            const auto e = test::normalize_json(Provider::gitlab, hook, payload);
+            ASSERT_FALSE(e) << hook << " " << ref << " became a " << to_string(e->kind)
+                            << " event with branch '" << e->branch << "'";
+            EXPECT_EQ(e.error(), errc::ref_mismatch) << ref;
+        }
+    }
+}
+
 TEST(GitlabNormalize, NestedGroupNamespace) {
     auto payload = test::fixture_json("gitlab", "push-docs");
     payload.at("project").as_object()["path_with_namespace"] = "group/sub/team/app";

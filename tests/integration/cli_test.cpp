@@ -58,6 +58,61 @@ rules:
     EXPECT_NE(e.find("7 errors in"), std::string::npos) << e;
 }
 
+TEST(Cli, CheckRefusesHostNamesToListenOn) {
+    TempDir dir;
+    const auto path = dir.write("names.yaml", R"(listen: localhost:8080
+admin:
+  listen: "localhost:9090"
+sources:
+  github: {provider: github, insecure: true}
+)");
+    const auto r = run_hookrelay({"check", "--config", path});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find(path + ":1:9: listen: 'localhost' is not an IP address (hookrelay does "
+                                "not resolve host names): use 127.0.0.1:8080 or [::1]:8080"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find(path + ":3:12: admin.listen: 'localhost' is not an IP address"),
+              std::string::npos)
+        << r.err;
+}
+
+TEST(Cli, CheckReportsTyposInValuesWithDidYouMean) {
+    TempDir dir;
+    const auto path = dir.write("typos.yaml", R"(sources:
+  github: {provider: github, insecure: true}
+jenkins:
+  ci: {url: "http://127.0.0.1:1/"}
+rules:
+  - name: a
+    when: {event: psuh, source: githb}
+    trigger: {jenkins: ci, job: x}
+  - name: b
+    when: {event: pull_request, action: opend, pull_request.draft: flase}
+    trigger: {jenkins: ci, job: x}
+)");
+    const auto r = run_hookrelay({"check", "--config", path});
+    EXPECT_NE(r.exit_code, 0);
+    const auto& e = r.err;
+    EXPECT_NE(e.find(path + ":7:19: rule 'a': event: 'psuh' is not an event (did you mean "
+                            "'push'?)"),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find(path + ":7:33: rule 'a': source: 'githb' is not a configured source (did "
+                            "you mean 'github'?)"),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find(path + ":10:41: rule 'b': action: 'opend' is not an action of pull_request "
+                            "events (did you mean 'opened'?)"),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find(path + ":10:68: rule 'b': pull_request.draft: 'flase' is not true or false "
+                            "(did you mean 'false'?)"),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find("4 errors in"), std::string::npos) << e;
+}
+
 TEST(Cli, MissingSecretIsAConfigError) {
     const auto r = run_hookrelay({"check", "--config", k_example},
                                  {{"GITLAB_WEBHOOK_TOKEN", "t1"}, {"JENKINS_API_TOKEN", "j1"}});

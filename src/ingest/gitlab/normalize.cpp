@@ -65,6 +65,13 @@ result<void> normalize_push(const json::value& root, Kind kind, Event& event) {
     event.ref = std::string(*ref);
     event.branch = detail::strip_prefix(*ref, "refs/heads/");
     event.tag = detail::strip_prefix(*ref, "refs/tags/");
+    // GitLab's hook names the kind (GitHub's one `push` event does not, so there any other ref
+    // is kind other). GitLab sends tag hooks for refs/tags/* and push hooks for refs/heads/* only;
+    // a ref that contradicts its hook is refused rather than becoming a tag event without a tag
+    // or a push without a branch, which no rule could match and no job path could render.
+    if ((event.kind == EventKind::tag ? event.tag : event.branch).empty()) {
+        return errc::ref_mismatch;
+    }
 
     event.before = as_string(member(&root, "before"));
     event.after = as_string(member(&root, "after"));
