@@ -83,11 +83,11 @@ TriggerUpdate decide(const StoredTrigger& trigger, const JenkinsOutcome& outcome
             u.attempt.counted = false;
             return u;
         case Kind::throttled:
+            // The lane's pause honours Retry-After; the trigger keeps its due time, so it goes
+            // out before triggers queued after it (an older commit must not build last).
             u.state = trigger.state;
             u.attempt.counted = false;
-            u.next_attempt_at =
-                now + std::min(outcome.retry_after.value_or(std::chrono::milliseconds(0)),
-                               policy.max_delay);
+            u.next_attempt_at = std::min(trigger.next_attempt_at, now);
             return u;
         case Kind::server_error:
             if (trigger.last_outcome.starts_with(to_string(Kind::server_error))) {

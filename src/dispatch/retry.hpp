@@ -18,11 +18,11 @@ namespace hookrelay::dispatch {
 /// - server_error (500) → retrying once; dead if the previous attempt was a 500 too;
 /// - unavailable → the trigger stays as it was, due now, and the attempt is not counted (the
 ///   dispatcher holds the whole Jenkins instead of burning each trigger's budget);
-/// - throttled (429) → the trigger stays as it was and the attempt is not counted (the
-///   dispatcher pauses the whole Jenkins, see throttle_pause()); it falls due again after the
-///   answer's Retry-After, at most policy.max_delay (now when there was none). A throttled
-///   trigger never goes dead, whatever its age: like an outage, throttling is the Jenkins'
-///   state, not the trigger's;
+/// - throttled (429) → the trigger stays as it was, keeping its due time (so its place in the
+///   queue: triggers still go out in the order they fell due), and the attempt is not counted;
+///   the dispatcher pauses the whole Jenkins for the Retry-After instead (throttle_pause()). A
+///   throttled trigger never goes dead, whatever its age: like an outage, throttling is the
+///   Jenkins' state, not the trigger's;
 /// - retrying waits a random time in [0, min(max_delay, initial * 2^(attempts))] (full jitter);
 ///   if that would end past created_at + max_age, the trigger goes dead ("retry budget
 ///   exhausted").

@@ -241,6 +241,22 @@ TEST(Delivery, TooManyRequestsPausesForRetryAfterThenDeliversWithBudgetIntact) {
         << "a 429 must not use up the retry budget";
 }
 
+TEST(Delivery, ThrottledTriggerIsNotOvertakenByLaterOnes) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "later"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.fail_next(1, 429, "1");
+    Daemon daemon(daemon_options(config_with_max_delay(jenkins, "10s")));
+    ASSERT_EQ(post(daemon, push("first", "main")).status, 202u);
+    ASSERT_TRUE(jenkins.wait_for_requests(1, k_deadline)) << daemon.log();
+    ASSERT_EQ(post(daemon, push("second", "later")).status, 202u);  // queued during the pause
+
+    ASSERT_TRUE(jenkins.wait_for_builds(2, k_deadline)) << daemon.log();
+    const auto builds = jenkins.builds();
+    EXPECT_EQ(builds[0].param("BRANCH"), "main");
+    EXPECT_EQ(builds[1].param("BRANCH"), "later");
+}
+
 TEST(Delivery, ServiceUnavailableWithRetryAfterIsNotProbedSooner) {
     FakeJenkins jenkins({});
     jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
