@@ -20,18 +20,26 @@ struct JenkinsOutcome {
         queued,        ///< 201: a new queue item (queue_url set)
         merged,        ///< 303: merged into an item already queued (queue_url set)
         refused,       ///< 302: Jenkins' queue refused the build (not queued; permanent)
-        permanent,     ///< 400/401/403/404/405/409 and other 4xx: will not succeed by retrying
+        permanent,     ///< 400/401/403/404/405/409, other 4xx but 429: retrying will not help
         server_error,  ///< 500: permanent after one retry (the dispatcher counts)
+        throttled,     ///< 429: Jenkins (or a proxy in front of it) asks us to slow down
         unavailable,   ///< 502/503/504, connection refused or reset, any timeout: Jenkins down
     };
     Kind kind = Kind::unavailable;
-    int http_status = 0;    ///< 0 when no response arrived
-    std::string queue_url;  ///< Location of the queue item (queued, merged)
-    std::string detail;     ///< short human text: "HTTP 404 Not Found", "connect: refused", ...
+    int http_status = 0;  ///< 0 when no response arrived
+    /// Location of the queue item (queued, merged); empty when Jenkins sent none, or one too
+    /// long to read (the build is queued all the same; detail says so).
+    std::string queue_url;
+    std::string detail;  ///< short human text: "HTTP 404 Not Found", "connect: refused", ...
     std::chrono::milliseconds duration{0};
+    /// The answer's Retry-After (any status; it matters for throttled and unavailable), as the
+    /// delay it asks for counted from when the answer arrived: delta-seconds or an HTTP-date (a
+    /// date in the past is 0). nullopt when there was no answer, no such header, or a value that
+    /// is neither form.
+    std::optional<std::chrono::milliseconds> retry_after;
 };
 
-/// "queued", "merged", "refused", "permanent", "server_error", "unavailable".
+/// "queued", "merged", "refused", "permanent", "server_error", "throttled", "unavailable".
 std::string_view to_string(JenkinsOutcome::Kind kind) noexcept;
 
 /// One Jenkins controller. Safe to call concurrently from coroutines on any executor; keeps
@@ -48,7 +56,9 @@ class JenkinsClient {
                                                            std::optional<Secret> job_token) = 0;
 
     /// A cheap authenticated request (GET <url>api/json?tree=mode) to learn whether Jenkins is
-    /// back: kind unavailable while it is down or restarting, anything else means it answers.
+    /// back: kind unavailable while it is down or restarting, anything else means it answers
+    /// (throttled: it answers, but asks us to wait retry_after). retry_after is filled as for
+    /// trigger().
     virtual boost::asio::awaitable<JenkinsOutcome> probe() = 0;
 };
 

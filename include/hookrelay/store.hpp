@@ -141,6 +141,7 @@ struct ReplayQuery {
     std::optional<std::chrono::system_clock::time_point> since;  ///< last updated at or after
     std::string jenkins;                                         ///< "" = any
     std::size_t limit = 1000;
+    bool dry_run = false;  ///< only list the ids that would be re-queued; change nothing
 };
 
 /// Persists deliveries and their triggers. Implementations own their threads; submit() never
@@ -200,7 +201,8 @@ class Store {
     virtual void replay(std::vector<std::string> trigger_ids,
                         std::chrono::system_clock::time_point now, IdsHandler done) = 0;
 
-    /// The same for every trigger matching `query`.
+    /// The same for every trigger matching `query` (with query.dry_run: nothing changes, `done`
+    /// gets the ids that would have been re-queued).
     virtual void replay_matching(ReplayQuery query, std::chrono::system_clock::time_point now,
                                  IdsHandler done) = 0;
 

@@ -266,10 +266,11 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         }
         json::array jenkins;
         for (const auto& lane : s_.dispatcher->status()) {
-            jenkins.push_back(json::object{{"name", lane.jenkins},
-                                           {"state", lane.held ? "held" : "up"},
-                                           {"in_flight", lane.in_flight},
-                                           {"backlog", open[lane.jenkins]}});
+            jenkins.push_back(
+                json::object{{"name", lane.jenkins},
+                             {"state", lane.held ? "held" : (lane.throttled ? "throttled" : "up")},
+                             {"in_flight", lane.in_flight},
+                             {"backlog", open[lane.jenkins]}});
         }
         const auto runtime = s_.webhooks->runtime();
         const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
@@ -383,10 +384,24 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             if (!n) co_return fail(400, fmt::format("limit must be 1 to {}", k_max_limit));
             query.limit = *n;
         }
+        if (auto dry = get("dry_run"); !dry.empty()) {
+            if (dry != "true" && dry != "false") {
+                co_return fail(400, fmt::format("dry_run must be true or false, not '{}'", dry));
+            }
+            query.dry_run = dry == "true";
+        }
         auto ids = co_await await_callback<result<std::vector<std::string>>>(
             [&](auto done) { s_.store->replay_matching(query, now, std::move(done)); },
             s_.store_timeout);
         if (!ids || !*ids) co_return fail(503, "the store did not answer");
+        if (query.dry_run) {
+            // What the same request without dry_run would re-queue now (the CLI asks before
+            // re-running delivered builds).
+            json::array matching;
+            for (const auto& id : ids->value()) matching.emplace_back(id);
+            co_return reply(200,
+                            json::object{{"dry_run", true}, {"matching", std::move(matching)}});
+        }
         json::array replayed;
         for (const auto& id : ids->value()) replayed.emplace_back(id);
         spdlog::info("bulk replay by admin: {} {} trigger(s) re-queued", ids->value().size(),

@@ -15,6 +15,8 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -244,10 +246,10 @@ void print_status(const json::value& v) {
                              str(v, "version"), str(v, "uptime_seconds"),
                              v.at("ready").as_bool() ? "ready" : "NOT READY", str(v, "store"),
                              str(v, "sources"), str(v, "rules"));
-    std::cout << fmt::format("\n{:<16} {:<6} {:>9} {:>8}\n", "JENKINS", "STATE", "IN FLIGHT",
+    std::cout << fmt::format("\n{:<16} {:<9} {:>9} {:>8}\n", "JENKINS", "STATE", "IN FLIGHT",
                              "BACKLOG");
     for (const auto& j : v.at("jenkins").as_array()) {
-        std::cout << fmt::format("{:<16} {:<6} {:>9} {:>8}\n", str(j, "name"), str(j, "state"),
+        std::cout << fmt::format("{:<16} {:<9} {:>9} {:>8}\n", str(j, "name"), str(j, "state"),
                                  str(j, "in_flight"), str(j, "backlog"));
     }
 }
@@ -256,6 +258,23 @@ void print_replayed(const json::value& v) {
     const auto& ids = v.at("replayed").as_array();
     std::cout << "re-queued " << ids.size() << " trigger(s)\n";
     for (const auto& id : ids) std::cout << "  " << id.as_string().c_str() << '\n';
+}
+
+// A bulk replay of delivered triggers runs builds that already ran: ask first. Interactive (a
+// terminal on stdin): a y/N question on `err`; otherwise refuse and say how to confirm.
+bool confirm_rerun(std::size_t count, bool interactive, std::istream& in, std::ostream& err) {
+    const auto what = fmt::format(
+        "{} delivered trigger(s) match; replaying them runs their builds in Jenkins again", count);
+    if (!interactive) {
+        err << "hookrelay: " << what << ". Nothing was re-queued: add --yes to confirm.\n";
+        return false;
+    }
+    err << what << ". Re-run them? [y/N] " << std::flush;
+    std::string answer;
+    std::getline(in, answer);
+    if (answer == "y" || answer == "Y" || answer == "yes") return true;
+    err << "nothing re-queued\n";
+    return false;
 }
 
 void print_redelivered(const json::value& v) {
@@ -289,6 +308,7 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
     auto list = std::make_shared<std::map<std::string, std::string>>();
     auto ids = std::make_shared<std::vector<std::string>>();
     auto source = std::make_shared<std::string>();
+    auto yes = std::make_shared<bool>(false);
 
     auto* status = cli.add_subcommand("status", "Show the running daemon's state per Jenkins");
     add_connection_options(status, *options);
@@ -310,12 +330,16 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
     show->add_option("id", *ids, "Forge delivery id (or #seq)")->required()->expected(1);
     show->add_option("--source", *source, "Source, when ids could clash");
     auto* replay = deliveries->add_subcommand(
-        "replay", "Re-queue triggers with a fresh retry budget: by id, or --state dead [--since]");
+        "replay",
+        "Re-queue triggers with a fresh retry budget: by id, or --state dead [--since] "
+        "(--state delivered re-runs builds and needs --yes or a confirmation)");
     add_connection_options(replay, *options);
     replay->add_option("trigger", *ids, "Trigger ids");
     for (const char* key : {"state", "since", "jenkins", "limit"}) {
         replay->add_option(std::string("--") + key, (*list)[key], std::string("Bulk: ") + key);
     }
+    replay->add_flag("-y,--yes", *yes,
+                     "Confirm a bulk replay of delivered triggers (their builds run again)");
     auto* redeliver = deliveries->add_subcommand(
         "redeliver", "Run a stored delivery through the current rules again");
     add_connection_options(redeliver, *options);
@@ -385,10 +409,27 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
             }
             return rc;
         }
-        return present(
-            call(ep, "POST",
-                 "/api/v1/triggers/replay" + query({"state", "since", "jenkins", "limit"})),
-            o, print_replayed);
+        const auto bulk = "/api/v1/triggers/replay" + query({"state", "since", "jenkins", "limit"});
+        if ((*list)["state"] == "delivered" && !*yes) {
+            // Count first (the daemon changes nothing on a dry run), then ask.
+            const auto check = call(ep, "POST", bulk + "&dry_run=true");
+            if (check.status != 200) return present(check, o, [](const json::value&) {});
+            boost::system::error_code ec;
+            const auto value = json::parse(check.body, ec);
+            const auto* matching =
+                ec || !value.is_object() ? nullptr : value.as_object().if_contains("matching");
+            if (matching == nullptr || !matching->is_array()) {
+                std::cerr << "hookrelay: unexpected answer from the daemon: " << check.body << '\n';
+                return 1;
+            }
+            const auto count = matching->as_array().size();
+            if (count == 0) {
+                std::cout << "no delivered triggers match; nothing re-queued\n";
+                return 0;
+            }
+            if (!confirm_rerun(count, ::isatty(STDIN_FILENO) != 0, std::cin, std::cerr)) return 2;
+        }
+        return present(call(ep, "POST", bulk), o, print_replayed);
     };
 }
 

@@ -1,5 +1,6 @@
 #include "dispatch/dispatcher.hpp"
 
+#include "dispatch/fair_share.hpp"
 #include "dispatch/retry.hpp"
 #include "util/bridge.hpp"
 
@@ -21,6 +22,8 @@ namespace hookrelay::dispatch {
 
 namespace asio = boost::asio;
 using Clock = std::chrono::system_clock;
+using Steady = std::chrono::steady_clock;
+using Kind = JenkinsOutcome::Kind;
 
 namespace {
 
@@ -46,7 +49,14 @@ struct Lane {
     std::deque<StoredTrigger> ready;  // fetched, due, not yet started
     bool dirty = false;               // woken while not sleeping: skip the next sleep
     bool held = false;
+    // Throttled: Jenkins answered 429. No request starts before paused_until; after that one
+    // at a time, until an answer that is not a 429 ends it.
+    bool throttled = false;
+    Steady::time_point paused_until{};
+    int throttle_streak = 0;  // 429s in a row, for the pause without Retry-After
+    bool wants_slot = false;  // has due triggers, but the overall limit left it none
     std::atomic<bool> held_flag{false};
+    std::atomic<bool> throttled_flag{false};
     std::atomic<std::size_t> in_flight_count{0};
 };
 
@@ -74,11 +84,13 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
 
     asio::awaitable<void> run_lane(std::shared_ptr<Lane> lane);
     asio::awaitable<void> deliver(std::shared_ptr<Lane> lane, StoredTrigger trigger);
-    asio::awaitable<void> probe(std::shared_ptr<Lane> lane);
+    asio::awaitable<void> probe(std::shared_ptr<Lane> lane, std::chrono::milliseconds first);
     void poke(Lane& lane) {
         lane.dirty = true;
         lane.timer.cancel();
     }
+    bool may_start(const Lane& lane) const;
+    void throttle(Lane& lane, const JenkinsOutcome& outcome);
     RetryPolicy retry_for(const StoredTrigger& t, const JenkinsConfig& jenkins) const;
     std::optional<Secret> token_for(const StoredTrigger& t) const;
 };
@@ -103,13 +115,55 @@ std::optional<Secret> Dispatcher::Impl::token_for(const StoredTrigger& t) const 
     return std::nullopt;
 }
 
+bool Dispatcher::Impl::may_start(const Lane& lane) const {
+    // A throttled Jenkins gets one request at a time: the first answer tells whether it still
+    // throttles, without a burst of 429s.
+    if (lane.throttled && !lane.in_flight.empty()) return false;
+    std::vector<LaneLoad> loads;
+    loads.reserve(lanes.size());
+    std::size_t index = 0;
+    for (const auto& [name, other] : lanes) {
+        if (other.get() == &lane) index = loads.size();
+        loads.push_back({other->in_flight.size(), other->target.config.max_in_flight});
+    }
+    return dispatch::may_start(loads, index, options.max_in_flight);
+}
+
+void Dispatcher::Impl::throttle(Lane& lane, const JenkinsOutcome& outcome) {
+    const auto& jenkins = lane.target.config;
+    const auto now = Steady::now();
+    // Requests already in flight when the first 429 came back may bring more 429s; they belong
+    // to the same pause and do not lengthen the backoff.
+    const bool paused = lane.throttled && now < lane.paused_until;
+    if (!paused) ++lane.throttle_streak;
+    const auto pause = throttle_pause(outcome, jenkins, lane.throttle_streak);
+    lane.paused_until = std::max(lane.paused_until, now + pause);
+    if (!lane.throttled) {
+        spdlog::warn(
+            "jenkins={} is throttling us ({}); pausing its triggers for {} ms, then one request "
+            "at a time until it accepts them again",
+            jenkins.name, outcome.detail, pause.count());
+    } else if (!paused) {
+        spdlog::info("jenkins={} still throttling ({}); pausing for {} ms", jenkins.name,
+                     outcome.detail, pause.count());
+    }
+    lane.throttled = true;
+    lane.throttled_flag = true;
+}
+
 asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
     auto self = shared_from_this();
     const auto& name = lane->target.config.name;
-    const std::size_t lane_limit = lane->target.config.max_in_flight;
     while (running) {
+        const std::size_t lane_limit = lane->target.config.max_in_flight;
         std::optional<Clock::time_point> wake_at;
-        if (!lane->held) {
+        std::optional<Steady::time_point> resume_at;
+        lane->wants_slot = false;
+        if (lane->throttled && Steady::now() < lane->paused_until) {
+            // Paused by a 429: what was fetched waits in the store, as when held.
+            lane->ready.clear();
+            resume_at = lane->paused_until;
+        } else if (!lane->held) {
             if (lane->ready.empty()) {
                 // Refill: everything due now, up to a few batches, minus what is in flight.
                 std::vector<std::string> exclude(lane->in_flight.begin(), lane->in_flight.end());
@@ -126,9 +180,9 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                     for (auto& t : due->value()) lane->ready.push_back(std::move(t));
                 }
             }
-            // Start as many as the per-Jenkins and overall limits allow.
-            while (running && !lane->held && !lane->ready.empty() &&
-                   lane->in_flight.size() < lane_limit && in_flight_total < options.max_in_flight) {
+            // Start as many as the per-Jenkins limit and this Jenkins' share of the overall limit
+            // allow.
+            while (running && !lane->held && !lane->ready.empty() && may_start(*lane)) {
                 auto t = std::move(lane->ready.front());
                 lane->ready.pop_front();
                 lane->in_flight.insert(t.id);
@@ -136,6 +190,9 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                 ++in_flight_total;
                 asio::co_spawn(strand, deliver(lane, std::move(t)), asio::detached);
             }
+            // Held back by the overall limit only: a slot freed by any Jenkins wakes us.
+            lane->wants_slot = !lane->ready.empty() && !lane->held && !lane->throttled &&
+                               lane->in_flight.size() < lane_limit;
             // Idle: learn when the next retry falls due. Busy: the next completion wakes us.
             if (lane->ready.empty() && lane->in_flight.empty()) {
                 auto next = co_await await_callback<result<std::optional<Clock::time_point>>>(
@@ -157,6 +214,12 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
         if (wake_at) {
             const auto until =
                 std::chrono::duration_cast<std::chrono::milliseconds>(*wake_at - Clock::now());
+            sleep = std::max(std::chrono::milliseconds(0), std::min(sleep, until));
+        }
+        if (resume_at) {
+            // Rounded up: waking a millisecond early would only go back to sleep.
+            const auto until =
+                std::chrono::ceil<std::chrono::milliseconds>(*resume_at - Steady::now());
             sleep = std::max(std::chrono::milliseconds(0), std::min(sleep, until));
         }
         lane->timer.expires_after(sleep);
@@ -184,7 +247,8 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Stor
                                   std::chrono::duration<double>(now - trigger.created_at));
     } else if (update.state == TriggerState::dead) {
         metrics->trigger_outcome(rule, jenkins.name, "dead");
-    } else if (outcome.kind == JenkinsOutcome::Kind::unavailable) {
+    } else if (outcome.kind == Kind::unavailable || outcome.kind == Kind::throttled) {
+        // Not counted against the trigger: the whole Jenkins waits (held or paused).
         metrics->trigger_outcome(rule, jenkins.name, "held");
     } else {
         metrics->trigger_outcome(rule, jenkins.name, "retried");
@@ -200,8 +264,11 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Stor
             spdlog::warn("{} dead: {}", describe(trigger), update.last_outcome);
             break;
         default:
-            if (outcome.kind == JenkinsOutcome::Kind::unavailable) {
+            if (outcome.kind == Kind::unavailable) {
                 spdlog::warn("{} not delivered, Jenkins unavailable: {}", describe(trigger),
+                             outcome.detail);
+            } else if (outcome.kind == Kind::throttled) {
+                spdlog::info("{} not delivered, Jenkins throttles us: {}", describe(trigger),
                              outcome.detail);
             } else {
                 spdlog::info("{} will retry in {} ms: {}", describe(trigger),
@@ -211,13 +278,25 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Stor
                              update.last_outcome);
             }
     }
-    if (outcome.kind == JenkinsOutcome::Kind::unavailable && !lane->held) {
+    if (outcome.kind == Kind::throttled) {
+        throttle(*lane, outcome);
+    } else if (outcome.kind != Kind::unavailable && lane->throttled) {
+        lane->throttled = false;
+        lane->throttled_flag = false;
+        lane->throttle_streak = 0;
+        spdlog::info("jenkins={} accepts requests again ({}); no longer throttled", jenkins.name,
+                     outcome.detail);
+    }
+    if (outcome.kind == Kind::unavailable && !lane->held) {
         lane->held = true;
         lane->held_flag = true;
         metrics->jenkins_held(jenkins.name, true);
-        spdlog::warn("jenkins={} is unavailable ({}); holding its triggers and probing it",
-                     jenkins.name, outcome.detail);
-        asio::co_spawn(strand, probe(lane), asio::detached);
+        const auto first = probe_delay(outcome, jenkins, jenkins.probe_initial);
+        spdlog::warn(
+            "jenkins={} is unavailable ({}); holding its triggers and probing it (first probe in "
+            "{} ms)",
+            jenkins.name, outcome.detail, first.count());
+        asio::co_spawn(strand, probe(lane, first), asio::detached);
     }
 
     auto recorded = co_await await_callback<result<void>>(
@@ -231,12 +310,17 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Stor
     --lane->in_flight_count;
     --in_flight_total;
     poke(*lane);
+    for (auto& [name, other] : lanes) {
+        if (other->wants_slot) poke(*other);
+    }
 }
 
-asio::awaitable<void> Dispatcher::Impl::probe(std::shared_ptr<Lane> lane) {
+asio::awaitable<void> Dispatcher::Impl::probe(std::shared_ptr<Lane> lane,
+                                              std::chrono::milliseconds first) {
     auto self = shared_from_this();
     const auto name = lane->target.config.name;
-    auto delay = lane->target.config.probe_initial;
+    auto backoff = lane->target.config.probe_initial;
+    auto delay = first;
     asio::steady_timer timer(strand);
     while (running) {
         timer.expires_after(delay);
@@ -244,17 +328,20 @@ asio::awaitable<void> Dispatcher::Impl::probe(std::shared_ptr<Lane> lane) {
         if (!running) break;
         const auto client = lane->target.client;  // a reload may replace it meanwhile
         auto outcome = co_await client->probe();
-        if (outcome.kind != JenkinsOutcome::Kind::unavailable) {
+        if (outcome.kind != Kind::unavailable) {
             lane->held = false;
             lane->held_flag = false;
             metrics->jenkins_held(name, false);
             spdlog::info("jenkins={} answers again (HTTP {}); draining its backlog", name,
                          outcome.http_status);
+            // Answering, but asking us to wait: drain only after its Retry-After.
+            if (outcome.kind == Kind::throttled) throttle(*lane, outcome);
             poke(*lane);
             co_return;
         }
         spdlog::debug("jenkins={} still unavailable: {}", name, outcome.detail);
-        delay = std::min(delay * 2, lane->target.config.probe_max);
+        backoff = std::min(backoff * 2, lane->target.config.probe_max);
+        delay = probe_delay(outcome, lane->target.config, backoff);
     }
 }
 
@@ -348,7 +435,8 @@ std::vector<LaneStatus> Dispatcher::status() const {
     std::lock_guard lock(impl_->status_mutex);
     std::vector<LaneStatus> out;
     for (const auto& [name, lane] : impl_->lanes) {
-        out.push_back({name, lane->held_flag.load(), lane->in_flight_count.load()});
+        out.push_back({name, lane->held_flag.load(), lane->throttled_flag.load(),
+                       lane->in_flight_count.load()});
     }
     return out;
 }

@@ -2,6 +2,20 @@
 // but within a per-Jenkins and an overall in-flight limit; retries with backoff; holds a Jenkins
 // that is down (unreachable, 502/503/504) and probes it, without burning each trigger's retry
 // budget, then drains its backlog. Other Jenkins servers keep flowing.
+//
+// Behaviour a user can rely on:
+//  * The overall limit (dispatch.max_in_flight) is shared as fair_share.hpp says: each Jenkins
+//    has a reserved share no other Jenkins can take, so one whose requests hang until
+//    request_timeout cannot starve the others. A freed slot wakes every Jenkins waiting for one.
+//  * Held (unavailable): no triggers go out; a probe runs after probe_initial, or after the
+//    answer's Retry-After when that is longer (a 503 from a proxy; bounded by retry.max_delay),
+//    then with backoff up to probe_max (again never before a probe answer's Retry-After).
+//  * Throttled (429 from Jenkins or a proxy in front of it): no request starts for
+//    throttle_pause() (Retry-After within [probe_initial, retry.max_delay], or a backoff from
+//    probe_initial to probe_max without one); afterwards one request at a time until an answer
+//    that is not a 429, then full speed again. The 429'd attempts do not count against the
+//    triggers' retry budgets and never make a trigger dead (retry.hpp's decide()). A probe
+//    answered 429 ends a hold and starts the pause. status() shows the lane throttled.
 #pragma once
 
 #include <hookrelay/config.hpp>
@@ -23,6 +37,7 @@ namespace hookrelay::dispatch {
 struct LaneStatus {
     std::string jenkins;
     bool held = false;          ///< down: triggers wait, a probe runs with backoff
+    bool throttled = false;     ///< answered 429: paused for its Retry-After, then one at a time
     std::size_t in_flight = 0;  ///< requests being made now
 };
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace hookrelay::dispatch {
 
 namespace {
@@ -26,6 +28,24 @@ std::chrono::milliseconds backoff_ceiling(const RetryPolicy& policy, int attempt
     auto ceiling = policy.initial;
     for (int i = 1; i < attempt && ceiling < policy.max_delay; ++i) ceiling *= 2;
     return std::min(ceiling, policy.max_delay);
+}
+
+std::chrono::milliseconds throttle_pause(const JenkinsOutcome& outcome,
+                                         const JenkinsConfig& jenkins, int streak) {
+    const auto floor = jenkins.probe_initial;
+    if (outcome.retry_after) {
+        const auto cap = std::max(floor, jenkins.retry.max_delay);
+        return std::clamp(*outcome.retry_after, floor, cap);
+    }
+    auto pause = floor;
+    for (int i = 1; i < streak && pause < jenkins.probe_max; ++i) pause *= 2;
+    return std::max(floor, std::min(pause, jenkins.probe_max));
+}
+
+std::chrono::milliseconds probe_delay(const JenkinsOutcome& outcome, const JenkinsConfig& jenkins,
+                                      std::chrono::milliseconds backoff) {
+    if (!outcome.retry_after) return backoff;
+    return std::max(backoff, std::min(*outcome.retry_after, jenkins.retry.max_delay));
 }
 
 TriggerUpdate decide(const StoredTrigger& trigger, const JenkinsOutcome& outcome,
@@ -61,6 +81,13 @@ TriggerUpdate decide(const StoredTrigger& trigger, const JenkinsOutcome& outcome
         case Kind::unavailable:
             u.state = trigger.state;
             u.attempt.counted = false;
+            return u;
+        case Kind::throttled:
+            // The lane's pause honours Retry-After; the trigger keeps its due time, so it goes
+            // out before triggers queued after it (an older commit must not build last).
+            u.state = trigger.state;
+            u.attempt.counted = false;
+            u.next_attempt_at = std::min(trigger.next_attempt_at, now);
             return u;
         case Kind::server_error:
             if (trigger.last_outcome.starts_with(to_string(Kind::server_error))) {

@@ -97,9 +97,11 @@ struct Connection {
 struct Reply {
     int status = 0;
     std::string location;
+    std::string retry_after;  // the raw header value, "" when absent
     std::string body;
     std::vector<std::string> set_cookies;
     bool keep_alive = false;
+    bool head_too_large = false;  // only the status line was read (head over k_header_limit)
 };
 
 // What one request/response exchange came to.
@@ -307,8 +309,10 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         JenkinsOutcome outcome;
         outcome.http_status = sent.reply.status;
         outcome.detail = status_text(sent.reply.status);
+        outcome.retry_after = retry_after_of(sent.reply);
         // Any answer but 502/503/504 means Jenkins is up; 2xx reads as "queued" so the kind is
-        // never mistaken for a failure. The dispatcher only compares against unavailable.
+        // never mistaken for a failure. The dispatcher only compares against unavailable (and
+        // throttled, for its Retry-After).
         outcome.kind = sent.reply.status >= 200 && sent.reply.status < 300
                            ? Kind::queued
                            : classify(sent.reply.status);
@@ -327,6 +331,15 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         outcome.http_status = reply.status;
         outcome.kind = classify(reply.status);
         outcome.detail = status_text(reply.status);
+        outcome.retry_after = retry_after_of(reply);
+        if (reply.head_too_large) {
+            outcome.detail += (outcome.kind == Kind::queued || outcome.kind == Kind::merged)
+                                  ? " with a Location too long to use (response head over " +
+                                        std::to_string(k_header_limit / 1024) + " KiB)"
+                                  : " with a response head over " +
+                                        std::to_string(k_header_limit / 1024) + " KiB";
+            return outcome;
+        }
         if (reply.status == 403 && reply.body.find(k_crumb_rejected) != std::string::npos) {
             outcome.detail = "HTTP 403 No valid crumb";
         }
@@ -334,7 +347,17 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             outcome.queue_url = absolute(reply.location);
             if (outcome.queue_url.empty()) outcome.detail += " without Location";
         }
+        if (outcome.retry_after) {
+            // Rounded up to whole seconds, the header's own unit.
+            const auto seconds = (outcome.retry_after->count() + 999) / 1000;
+            outcome.detail += " (Retry-After " + std::to_string(seconds) + " s)";
+        }
         return outcome;
+    }
+
+    static std::optional<std::chrono::milliseconds> retry_after_of(const Reply& reply) {
+        if (reply.retry_after.empty()) return std::nullopt;
+        return parse_retry_after(reply.retry_after, std::chrono::system_clock::now());
     }
 
     // build-token-root answers a relative Location (reference §5.1); core an absolute one.
@@ -369,9 +392,10 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         Crumb fresh;
         if (reply.status == 404) {
             // No crumb issuer: CSRF protection is disabled and nothing is checked.
-        } else if (reply.status != 200) {
+        } else if (reply.status != 200 || reply.head_too_large) {
             failure.http_status = reply.status;
             failure.kind = classify(reply.status);
+            failure.retry_after = retry_after_of(reply);
             if (failure.kind == Kind::queued || failure.kind == Kind::merged ||
                 failure.kind == Kind::refused) {
                 failure.kind = Kind::permanent;
@@ -506,6 +530,25 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         auto [rec, read] = co_await bhttp::async_read(stream, conn.buffer, parser, k_use_tuple);
         lowest.expires_never();
         const bool truncated = rec == bhttp::error::body_limit && parser.is_header_done();
+        if (rec == bhttp::error::header_limit) {
+            // The head was too large, but its status line still says what Jenkins did (a 201
+            // whose Location is huge has queued the build). The parser has consumed and read it
+            // when it got that far; else it is still at the front of the buffer.
+            std::optional<int> code;
+            if (parser.got_some()) {
+                code = static_cast<int>(parser.get().result_int());
+            } else {
+                const auto data = conn.buffer.data();
+                code = status_line_code(
+                    std::string_view(static_cast<const char*>(data.data()), data.size()));
+            }
+            if (code) {
+                sent.ok = true;
+                sent.reply.status = *code;
+                sent.reply.head_too_large = true;
+                co_return sent;  // keep_alive false: the rest of the head is still unread
+            }
+        }
         if (rec && !truncated) {
             sent.response_started = read > 0 || parser.got_some() || conn.buffer.size() > 0;
             sent.closed = is_closed_by_peer(rec);
@@ -517,6 +560,7 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         sent.ok = true;
         sent.reply.status = static_cast<int>(res.result_int());
         sent.reply.location = std::string(res[bhttp::field::location]);
+        sent.reply.retry_after = std::string(res[bhttp::field::retry_after]);
         for (auto it = res.find(bhttp::field::set_cookie);
              it != res.end() && it->name() == bhttp::field::set_cookie; ++it) {
             sent.reply.set_cookies.emplace_back(it->value());

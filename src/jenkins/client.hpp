@@ -31,8 +31,17 @@
 //    carries OpenSSL's reason ("TLS handshake with host:443: certificate verify failed: ...").
 //  * probe(): GET <url>api/json?tree=mode with the same auth. No response or 502/503/504 →
 //    unavailable; 2xx → queued (meaning only "Jenkins answers"); any other status → classify()
-//    (401 permanent, 500 server_error, ...). The dispatcher only compares the kind with
-//    unavailable.
+//    (401 permanent, 429 throttled, 500 server_error, ...). The dispatcher only compares the
+//    kind with unavailable and throttled.
+//  * Retry-After: read from every answer (trigger, crumbIssuer, probe) into
+//    JenkinsOutcome::retry_after, delta-seconds or any of the three HTTP-date forms
+//    (parse_retry_after in encoding.hpp). What to make of it is the dispatcher's business.
+//  * Responses are read with a 32 KiB limit on the head. A head over it (e.g. a huge Location)
+//    is classified by its status line when that is readable: a 201 or 303 is queued / merged
+//    with an empty queue_url and a detail saying the Location was too long to use (the build
+//    is queued; answering "unavailable" would make the dispatcher queue it a second time), any
+//    other status as classify() says. Without a readable status line it is unavailable. Such a
+//    connection is not reused.
 //  * An empty TriggerRequest::job is permanent ("empty job path") without any request.
 //  * Basic auth is sent when `user` is non-empty; with an empty user the client is anonymous.
 //  * detail strings never contain the API token, job token, crumb or cookie.
@@ -68,6 +77,7 @@ std::string job_path(const std::vector<std::string>& job);
 
 /// Classifies the HTTP status of a trigger request:
 ///   201 queued; 303 merged; 302 refused;
+///   429 throttled (Jenkins or a proxy in front of it rate-limits us: retry later);
 ///   400, 401, 403, 404, 405, 409 and every other 4xx permanent;
 ///   500 server_error; 502, 503, 504 unavailable.
 /// The rest, chosen here:

@@ -2,6 +2,7 @@
 
 #include "jenkins/client.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -248,6 +249,163 @@ std::optional<BaseUrl> parse_base_url(std::string_view url, std::string& why) {
     return base;
 }
 
+namespace {
+
+constexpr std::array<std::string_view, 12> k_month_names = {
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::array<std::string_view, 7> k_day_names = {"Mon", "Tue", "Wed", "Thu",
+                                                         "Fri", "Sat", "Sun"};
+constexpr std::array<std::string_view, 7> k_long_day_names = {
+    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
+
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+// Each reader consumes what it matched from the front of `text`, or fails leaving it unusable.
+bool take(std::string_view& text, std::string_view literal) {
+    if (!text.starts_with(literal)) return false;
+    text.remove_prefix(literal.size());
+    return true;
+}
+
+std::optional<int> take_digits(std::string_view& text, std::size_t count) {
+    if (text.size() < count) return std::nullopt;
+    int value = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        if (!is_digit(text[i])) return std::nullopt;
+        value = value * 10 + (text[i] - '0');
+    }
+    text.remove_prefix(count);
+    return value;
+}
+
+template <std::size_t N>
+std::optional<unsigned> take_name(std::string_view& text,
+                                  const std::array<std::string_view, N>& names) {
+    for (unsigned i = 0; i < N; ++i) {
+        if (take(text, names[i])) return i;
+    }
+    return std::nullopt;
+}
+
+// "HH:MM:SS"; a leap second (60) is accepted as RFC 9110's grammar allows it.
+std::optional<std::chrono::seconds> take_time_of_day(std::string_view& text) {
+    const auto h = take_digits(text, 2);
+    if (!h || !take(text, ":")) return std::nullopt;
+    const auto m = take_digits(text, 2);
+    if (!m || !take(text, ":")) return std::nullopt;
+    const auto s = take_digits(text, 2);
+    if (!s || *h > 23 || *m > 59 || *s > 60) return std::nullopt;
+    return std::chrono::hours(*h) + std::chrono::minutes(*m) + std::chrono::seconds(*s);
+}
+
+struct DateParts {
+    int year = 0;
+    unsigned month = 0;  // 1-12
+    unsigned day = 0;
+    std::chrono::seconds time{0};
+};
+
+// IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+std::optional<DateParts> imf_fixdate(std::string_view text) {
+    DateParts d;
+    if (!take_name(text, k_day_names) || !take(text, ", ")) return std::nullopt;
+    const auto day = take_digits(text, 2);
+    if (!day || !take(text, " ")) return std::nullopt;
+    const auto month = take_name(text, k_month_names);
+    if (!month || !take(text, " ")) return std::nullopt;
+    const auto year = take_digits(text, 4);
+    if (!year || !take(text, " ")) return std::nullopt;
+    const auto time = take_time_of_day(text);
+    if (!time || !take(text, " GMT") || !text.empty()) return std::nullopt;
+    return DateParts{*year, *month + 1, static_cast<unsigned>(*day), *time};
+}
+
+// RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT". The two-digit year is the one at most 50 years
+// after `current_year` (RFC 9110 §5.6.7).
+std::optional<DateParts> rfc850_date(std::string_view text, int current_year) {
+    if (!take_name(text, k_long_day_names) || !take(text, ", ")) return std::nullopt;
+    const auto day = take_digits(text, 2);
+    if (!day || !take(text, "-")) return std::nullopt;
+    const auto month = take_name(text, k_month_names);
+    if (!month || !take(text, "-")) return std::nullopt;
+    const auto yy = take_digits(text, 2);
+    if (!yy || !take(text, " ")) return std::nullopt;
+    const auto time = take_time_of_day(text);
+    if (!time || !take(text, " GMT") || !text.empty()) return std::nullopt;
+    int year = current_year - current_year % 100 + *yy;
+    if (year > current_year + 50) year -= 100;
+    return DateParts{year, *month + 1, static_cast<unsigned>(*day), *time};
+}
+
+// asctime: "Sun Nov  6 08:49:37 1994" (the day is two digits or a space and one digit).
+std::optional<DateParts> asctime_date(std::string_view text) {
+    if (!take_name(text, k_day_names) || !take(text, " ")) return std::nullopt;
+    const auto month = take_name(text, k_month_names);
+    if (!month || !take(text, " ")) return std::nullopt;
+    std::optional<int> day;
+    if (take(text, " ")) {
+        day = take_digits(text, 1);
+    } else {
+        day = take_digits(text, 2);
+    }
+    if (!day || !take(text, " ")) return std::nullopt;
+    const auto time = take_time_of_day(text);
+    if (!time || !take(text, " ")) return std::nullopt;
+    const auto year = take_digits(text, 4);
+    if (!year || !text.empty()) return std::nullopt;
+    return DateParts{*year, *month + 1, static_cast<unsigned>(*day), *time};
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parse_retry_after(
+    std::string_view value, std::chrono::system_clock::time_point now) {
+    using namespace std::chrono;
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value.remove_prefix(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (value.empty()) return std::nullopt;
+
+    if (std::all_of(value.begin(), value.end(), is_digit)) {
+        // delta-seconds: any number of digits; past the cap the exact value does not matter.
+        const auto cap = duration_cast<seconds>(k_max_retry_after).count();
+        std::int64_t delta = 0;
+        for (char c : value) {
+            delta = std::min<std::int64_t>(cap, delta * 10 + (c - '0'));
+        }
+        return duration_cast<milliseconds>(seconds(delta));
+    }
+
+    const auto today = year_month_day(floor<days>(now));
+    auto parts = imf_fixdate(value);
+    if (!parts) parts = rfc850_date(value, static_cast<int>(today.year()));
+    if (!parts) parts = asctime_date(value);
+    if (!parts) return std::nullopt;
+    const year_month_day date{year(parts->year), month(parts->month), day(parts->day)};
+    if (!date.ok()) return std::nullopt;
+    const auto at = sys_days(date) + parts->time;
+    if (at <= now) return milliseconds(0);
+    return std::min(duration_cast<milliseconds>(at - now), k_max_retry_after);
+}
+
+std::optional<int> status_line_code(std::string_view head) {
+    // "HTTP/" DIGIT "." DIGIT SP 3DIGIT, then SP (a reason follows) or the end of the line.
+    if (!take(head, "HTTP/") || head.size() < 7 || !is_digit(head[0]) || head[1] != '.' ||
+        !is_digit(head[2]) || head[3] != ' ') {
+        return std::nullopt;
+    }
+    head.remove_prefix(4);
+    const auto code = take_digits(head, 3);
+    if (!code || *code < 100) return std::nullopt;
+    if (!head.empty() && head.front() != ' ' && head.front() != '\r' && head.front() != '\n') {
+        return std::nullopt;
+    }
+    return code;
+}
+
 std::string job_path(const std::vector<std::string>& job) {
     std::string out;
     for (const auto& segment : job) {
@@ -264,6 +422,7 @@ JenkinsOutcome::Kind classify(int http_status) noexcept {
     if (s == 201) return Kind::queued;
     if (s == 303) return Kind::merged;
     if (s == 302) return Kind::refused;
+    if (s == 429) return Kind::throttled;
     if (s == 500) return Kind::server_error;
     if (s == 502 || s == 503 || s == 504) return Kind::unavailable;
     if (s == 0 || (s >= 100 && s < 200)) return Kind::unavailable;
@@ -290,6 +449,8 @@ std::string_view to_string(JenkinsOutcome::Kind kind) noexcept {
             return "permanent";
         case JenkinsOutcome::Kind::server_error:
             return "server_error";
+        case JenkinsOutcome::Kind::throttled:
+            return "throttled";
         case JenkinsOutcome::Kind::unavailable:
             return "unavailable";
     }

@@ -2,6 +2,7 @@
 // and the strict parser for the configured base URL. Pure functions, no I/O.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -40,5 +41,22 @@ struct BaseUrl {
 /// and holds only printable ASCII other than '?' and '#'. No user info, query or fragment.
 /// nullopt with a one-line reason in `why` otherwise.
 std::optional<BaseUrl> parse_base_url(std::string_view url, std::string& why);
+
+/// The delay a Retry-After header value asks for, counted from `now` (RFC 9110 §10.2.3):
+/// delta-seconds ("120"), or an HTTP-date in any of the three forms a recipient must accept
+/// (IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" with
+/// its two-digit year read as at most 50 years ahead, asctime "Sun Nov  6 08:49:37 1994"),
+/// surrounding spaces and tabs ignored. A date at or before `now` is 0; delays are capped at
+/// k_max_retry_after. nullopt for anything else (empty, negative, a date that does not exist,
+/// trailing text).
+std::optional<std::chrono::milliseconds> parse_retry_after(
+    std::string_view value, std::chrono::system_clock::time_point now);
+
+/// The longest delay parse_retry_after reports (a year): larger values are capped, not refused.
+inline constexpr std::chrono::milliseconds k_max_retry_after = std::chrono::hours(24 * 365);
+
+/// The status code of an HTTP/1.x response head that starts with "HTTP/d.d SSS" followed by a
+/// space or the end of the line, for heads too large to parse whole. nullopt otherwise.
+std::optional<int> status_line_code(std::string_view head);
 
 }  // namespace hookrelay::jenkins

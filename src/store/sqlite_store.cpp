@@ -786,6 +786,10 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
                 query.bind_int(static_cast<std::int64_t>(std::min(q.limit, k_max)));
                 while (query.step()) ids.push_back(query.text(0));
             }
+            if (q.dry_run) {
+                out = std::move(ids);
+                return;
+            }
             for (std::string& id : ids) {
                 if (requeue(id, now)) out.push_back(std::move(id));
             }
@@ -1305,6 +1309,12 @@ void SqliteStore::replay_matching(ReplayQuery query, std::chrono::system_clock::
                                   IdsHandler done) {
     core_->post(Core::Op{Core::Task{[query = std::move(query), now,
                                      done = std::move(done)](Core& core) {
+        if (query.dry_run) {
+            // Nothing is re-queued, so the dispatcher has nothing new to look at.
+            core.answer(done, "replay matching (dry run)",
+                        [&] { return core.replay_query(query, now); });
+            return;
+        }
         core.answer_queued(done, "replay matching", [&] { return core.replay_query(query, now); });
     }}});
 }

@@ -72,6 +72,37 @@ TEST_F(Decide, UnavailableKeepsTheBudget) {
     EXPECT_EQ(u.next_attempt_at, k_t0 + 1h);
 }
 
+JenkinsOutcome throttled(std::optional<std::chrono::milliseconds> retry_after) {
+    auto o = outcome(Kind::throttled, 429, "HTTP 429 Too Many Requests");
+    o.retry_after = retry_after;
+    return o;
+}
+
+TEST_F(Decide, ThrottledKeepsTheBudgetAndItsPlaceInTheQueue) {
+    auto t = trigger(2, "server_error: HTTP 500");
+    t.next_attempt_at = k_t0 + 10min;  // when it fell due
+    auto u = decide(t, throttled(30s), policy, k_t0 + 1h, rng);
+    EXPECT_EQ(u.state, TriggerState::retrying);  // unchanged
+    EXPECT_FALSE(u.attempt.counted);
+    EXPECT_EQ(u.next_attempt_at, k_t0 + 10min);
+    EXPECT_EQ(u.last_outcome, "throttled: HTTP 429 Too Many Requests");
+
+    auto fresh = trigger();
+    fresh.next_attempt_at = k_t0;
+    auto pending = decide(fresh, throttled(std::nullopt), policy, k_t0 + 1s, rng);
+    EXPECT_EQ(pending.state, TriggerState::pending);
+    EXPECT_EQ(pending.next_attempt_at, k_t0);
+}
+
+TEST_F(Decide, ThrottledNeverGoesDeadOfAge) {
+    // Throttled all day and beyond max_age: still waiting, like a held (down) Jenkins.
+    for (auto now : {k_t0 + 1s, k_t0 + 23h, k_t0 + 25h, k_t0 + 1000h}) {
+        auto u = decide(trigger(5), throttled(300s), policy, now, rng);
+        EXPECT_NE(u.state, TriggerState::dead);
+        EXPECT_FALSE(u.attempt.counted);
+    }
+}
+
 TEST_F(Decide, BackoffGrowsExponentiallyUpToTheCap) {
     EXPECT_EQ(backoff_ceiling(policy, 1), 1s);
     EXPECT_EQ(backoff_ceiling(policy, 2), 2s);
@@ -98,6 +129,46 @@ TEST_F(Decide, ExhaustedAgeIsDead) {
     EXPECT_EQ(u.state, TriggerState::dead);
     EXPECT_NE(u.last_outcome.find("retry budget exhausted after 3 attempt(s)"), std::string::npos)
         << u.last_outcome;
+}
+
+JenkinsConfig jenkins_with(std::chrono::milliseconds probe_initial,
+                           std::chrono::milliseconds probe_max,
+                           std::chrono::milliseconds max_delay) {
+    JenkinsConfig j;
+    j.name = "ci";
+    j.probe_initial = probe_initial;
+    j.probe_max = probe_max;
+    j.retry.max_delay = max_delay;
+    return j;
+}
+
+TEST(ThrottlePause, HonoursRetryAfterWithinProbeInitialAndMaxDelay) {
+    const auto j = jenkins_with(1s, 30s, 300s);
+    EXPECT_EQ(throttle_pause(throttled(45s), j, 1), 45s);
+    EXPECT_EQ(throttle_pause(throttled(45s), j, 7), 45s);  // the streak is for no Retry-After
+    EXPECT_EQ(throttle_pause(throttled(1h), j, 1), 300s);
+    EXPECT_EQ(throttle_pause(throttled(0s), j, 1), 1s);  // "Retry-After: 0" is no licence to hammer
+}
+
+TEST(ThrottlePause, WithoutRetryAfterBacksOffFromProbeInitialToProbeMax) {
+    const auto j = jenkins_with(1s, 30s, 300s);
+    EXPECT_EQ(throttle_pause(throttled(std::nullopt), j, 1), 1s);
+    EXPECT_EQ(throttle_pause(throttled(std::nullopt), j, 2), 2s);
+    EXPECT_EQ(throttle_pause(throttled(std::nullopt), j, 5), 16s);
+    EXPECT_EQ(throttle_pause(throttled(std::nullopt), j, 6), 30s);
+    EXPECT_EQ(throttle_pause(throttled(std::nullopt), j, 1000), 30s);
+}
+
+TEST(ProbeDelay, WaitsForALongerRetryAfterBoundedByMaxDelay) {
+    const auto j = jenkins_with(1s, 30s, 300s);
+    auto unavailable = outcome(Kind::unavailable, 503, "HTTP 503");
+    EXPECT_EQ(probe_delay(unavailable, j, 4s), 4s);  // no Retry-After: the probe schedule
+    unavailable.retry_after = 90s;
+    EXPECT_EQ(probe_delay(unavailable, j, 4s), 90s);
+    unavailable.retry_after = 2s;
+    EXPECT_EQ(probe_delay(unavailable, j, 4s), 4s);  // never sooner than the schedule
+    unavailable.retry_after = 24h;
+    EXPECT_EQ(probe_delay(unavailable, j, 4s), 300s);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <future>
 #include <list>
@@ -167,6 +168,7 @@ struct Session {
 };
 
 struct Answer {
+    bool hang = false;  // never answer (set_hanging)
     int status = 200;
     std::string content_type = "text/html;charset=utf-8";
     std::string body;
@@ -225,7 +227,10 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
     std::vector<ReceivedRequest> received;
     int fail_count = 0;
     int fail_status = 0;
+    std::string fail_retry_after;
     bool restarting = false;
+    bool hanging = false;
+    std::size_t location_padding = 0;
     std::string cookie_name;
     std::map<std::string, Session> sessions;
     std::vector<QueueItem> queue;
@@ -338,6 +343,18 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
             if (ec) co_return;
             auto request = parser.release();
             const Answer answer = self->handle(request);
+            if (answer.hang) {
+                // Like a hung Jenkins: the request was read, no answer ever comes. Wait for the
+                // client to give up (or stop()) without reading further requests.
+                std::array<char, 512> scratch{};
+                for (;;) {
+                    lowest.expires_after(k_idle_timeout);
+                    auto [hec, hn] =
+                        co_await stream.async_read_some(asio::buffer(scratch), k_use_tuple);
+                    (void)hn;
+                    if (hec) co_return;
+                }
+            }
 
             bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(answer.status),
                                                     request.version()};
@@ -383,6 +400,7 @@ const Session* FakeJenkins::Impl::session_of(const std::string& cookie_header,
 
 Answer FakeJenkins::Impl::handle(const bhttp::request<bhttp::string_body>& req) {
     ReceivedRequest rec;
+    rec.at = std::chrono::steady_clock::now();
     rec.method = std::string(req.method_string());
     rec.target = std::string(req.target());
     std::string cookie_header;
@@ -429,6 +447,12 @@ Answer FakeJenkins::Impl::handle(const bhttp::request<bhttp::string_body>& req) 
 }
 
 Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_header) {
+    if (hanging) {
+        Answer a;
+        a.hang = true;
+        a.status = 0;
+        return a;
+    }
     if (restarting) {
         return error_answer(503, "Please wait while Jenkins is restarting ...");
     }
@@ -466,7 +490,9 @@ Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_
             a.headers.emplace_back("Location", job_url);
             return a;
         }
-        return error_answer(fail_status, "injected by fail_next");
+        Answer a = error_answer(fail_status, "injected by fail_next");
+        if (!fail_retry_after.empty()) a.headers.emplace_back("Retry-After", fail_retry_after);
+        return a;
     }
 
     // CrumbFilter: every POST, unless authenticated with an API token (ApiCrumbExclusion).
@@ -602,12 +628,19 @@ Answer FakeJenkins::Impl::build(ReceivedRequest& rec, const Job& job, std::size_
         std::sort(values.begin(), values.end());
     }
 
+    auto padded = [this](std::string location) {
+        if (location.size() < location_padding) {
+            location += "?pad=";
+            location.resize(std::max(location.size(), location_padding), 'x');
+        }
+        return location;
+    };
     // Queue.schedule2: merge into an identical queued item.
     for (const auto& item : queue) {
         if (item.job == job_index && item.values == values) {
             Answer a;
             a.status = with_parameters ? 303 : 201;
-            a.headers.emplace_back("Location", item.location);
+            a.headers.emplace_back("Location", padded(item.location));
             return a;
         }
     }
@@ -617,7 +650,7 @@ Answer FakeJenkins::Impl::build(ReceivedRequest& rec, const Job& job, std::size_
     item.location = base_url() + "queue/item/" + std::to_string(next_queue_id++) + "/";
     Answer a;
     a.status = 201;
-    a.headers.emplace_back("Location", item.location);
+    a.headers.emplace_back("Location", padded(item.location));
     queue.push_back(std::move(item));
     return a;
 }
@@ -662,10 +695,21 @@ void FakeJenkins::add_job(std::vector<std::string> item_names, std::vector<std::
     impl_->jobs.push_back(Job{std::move(item_names), std::move(parameters), std::move(token)});
 }
 
-void FakeJenkins::fail_next(int count, int status) {
+void FakeJenkins::fail_next(int count, int status, std::string retry_after) {
     std::lock_guard lock(impl_->mutex);
     impl_->fail_count = count;
     impl_->fail_status = status;
+    impl_->fail_retry_after = std::move(retry_after);
+}
+
+void FakeJenkins::set_hanging(bool hanging) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->hanging = hanging;
+}
+
+void FakeJenkins::pad_location(std::size_t bytes) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->location_padding = bytes;
 }
 
 void FakeJenkins::set_restarting(bool restarting) {

@@ -32,7 +32,10 @@ struct ReceivedRequest {
     std::string user;            ///< Basic auth user ("" if none)
     bool authenticated = false;  ///< Basic user + api_token matched
     std::string cause;           ///< form/query "cause"
-    int status = 0;              ///< what the fake answered
+    int status = 0;              ///< what the fake answered (0: nothing, see set_hanging)
+    /// When the fake had read the whole request (the test process's steady clock: compare it
+    /// with other requests' times, also across fakes).
+    std::chrono::steady_clock::time_point at;
 
     /// The value of `name` from the form body, else from the query; "" if absent.
     std::string param(const std::string& name) const;
@@ -86,8 +89,18 @@ class FakeJenkins {
 
     /// The next `count` build requests (build / buildWithParameters on any job, after the auth
     /// check) are answered `status` (302 with a Location to the job page; anything else with an
-    /// HTML error page). count 0 resets.
-    void fail_next(int count, int status);
+    /// HTML error page), with a `Retry-After: <retry_after>` header when that is not empty (what
+    /// a rate limiter's 429 or a proxy's 503 carries). count 0 resets.
+    void fail_next(int count, int status, std::string retry_after = "");
+
+    /// While true, every request is read and recorded (status 0) but never answered: the
+    /// connection stays open until the client gives up or stop(). A Jenkins that hangs.
+    void set_hanging(bool hanging);
+
+    /// While `bytes` > 0, the Location of every 201/303 build answer is made at least that long
+    /// (a query string of padding after the queue item URL), e.g. more than a client's header
+    /// limit. 0 resets.
+    void pad_location(std::size_t bytes);
 
     /// While true, EVERY request is answered 503 with an HTML page ("Jenkins is restarting").
     void set_restarting(bool restarting);

@@ -354,6 +354,38 @@ TEST_F(AdminCli, StatusListShowReplayRedeliver) {
     EXPECT_NE(redeliver.out.find("1 trigger(s) queued"), std::string::npos) << redeliver.out;
 }
 
+TEST_F(AdminCli, BulkReplayOfDeliveredTriggersNeedsYes) {
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "other"}, {"GIT_COMMIT"});
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    ASSERT_EQ(post_webhook(daemon, push("done-1")).status, 202u);
+    ASSERT_EQ(post_webhook(daemon, push("done-2", "other")).status, 202u);
+    ASSERT_TRUE(trigger_state_is(daemon, "done-1", "delivered"));
+    ASSERT_TRUE(trigger_state_is(daemon, "done-2", "delivered"));
+    const auto history_size = [&](const std::string& delivery) {
+        const auto d = body(admin(daemon, "GET", "/api/v1/deliveries/" + delivery));
+        return d.at("triggers").as_array().at(0).at("history").as_array().size();
+    };
+    const auto before = history_size("done-1");
+    const auto addr = address(daemon);
+
+    // No terminal to ask on (the test's stdin is /dev/null) and no --yes: refused, with the count.
+    auto refused = run_hookrelay(
+        {"deliveries", "replay", "--state", "delivered", "--since", "1h", "--admin", addr},
+        cli_env());
+    EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+    EXPECT_NE(refused.err.find("2 delivered trigger(s) match"), std::string::npos) << refused.err;
+    EXPECT_NE(refused.err.find("--yes"), std::string::npos) << refused.err;
+    EXPECT_EQ(history_size("done-1"), before) << "re-queued without confirmation";
+    EXPECT_EQ(jenkins.builds().size(), 2u);
+
+    auto confirmed = run_hookrelay(
+        {"deliveries", "replay", "--state", "delivered", "--since", "1h", "--yes", "--admin", addr},
+        cli_env());
+    EXPECT_EQ(confirmed.exit_code, 0) << confirmed.err;
+    EXPECT_NE(confirmed.out.find("re-queued 2 trigger(s)"), std::string::npos) << confirmed.out;
+    EXPECT_TRUE(jenkins.wait_for_builds(4, k_deadline)) << daemon.log();
+}
+
 TEST_F(AdminCli, WrongTokenFailsClearly) {
     Daemon daemon(options(config_for(jenkins, k_branch_rule)));
     auto r =

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <csignal>
+#include <memory>
 #include <set>
 
 namespace hookrelay::test {
@@ -196,6 +198,148 @@ rules:
         return rows.size() == 3 && std::all_of(rows.begin(), rows.end(),
                                                [](auto& r) { return r.state == "delivered"; });
     })) << daemon.log();
+}
+
+std::vector<ReceivedRequest> build_requests(const FakeJenkins& jenkins) {
+    std::vector<ReceivedRequest> out;
+    for (auto& r : jenkins.requests()) {
+        if (r.endpoint == "build" || r.endpoint == "buildWithParameters") out.push_back(r);
+    }
+    return out;
+}
+
+// config_for() with room for a Retry-After of a few seconds: it is honoured up to the Jenkins'
+// retry.max_delay.
+std::string config_with_max_delay(const FakeJenkins& jenkins, const std::string& max_delay) {
+    auto config = config_for(jenkins);
+    const std::string from = "max_delay: 200ms";
+    config.replace(config.find(from), from.size(), "max_delay: " + max_delay);
+    return config;
+}
+
+TEST(Delivery, TooManyRequestsPausesForRetryAfterThenDeliversWithBudgetIntact) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.fail_next(2, 429, "1");  // a rate limiter: 429, Retry-After: 1 (second), twice
+    Daemon daemon(daemon_options(config_with_max_delay(jenkins, "10s")));
+    ASSERT_EQ(post(daemon, push("d-429")).status, 202u);
+
+    ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
+    const auto requests = build_requests(jenkins);
+    ASSERT_EQ(requests.size(), 3u) << daemon.log();
+    EXPECT_EQ(requests[0].status, 429);
+    EXPECT_EQ(requests[1].status, 429);
+    EXPECT_EQ(requests[2].status, 201);
+    // Each retry came only after the Retry-After of the 429 before it.
+    EXPECT_GE(requests[1].at - requests[0].at, 1s);
+    EXPECT_GE(requests[2].at - requests[1].at, 1s);
+    ASSERT_TRUE(eventually([&] {
+        auto rows = read_triggers(daemon.dir().path() + "/var");
+        return rows.size() == 1 && rows[0].state == "delivered";
+    })) << daemon.log();
+    EXPECT_EQ(read_triggers(daemon.dir().path() + "/var").at(0).attempts, 1)
+        << "a 429 must not use up the retry budget";
+}
+
+TEST(Delivery, ThrottledTriggerIsNotOvertakenByLaterOnes) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "later"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.fail_next(1, 429, "1");
+    Daemon daemon(daemon_options(config_with_max_delay(jenkins, "10s")));
+    ASSERT_EQ(post(daemon, push("first", "main")).status, 202u);
+    ASSERT_TRUE(jenkins.wait_for_requests(1, k_deadline)) << daemon.log();
+    ASSERT_EQ(post(daemon, push("second", "later")).status, 202u);  // queued during the pause
+
+    ASSERT_TRUE(jenkins.wait_for_builds(2, k_deadline)) << daemon.log();
+    const auto builds = jenkins.builds();
+    EXPECT_EQ(builds[0].param("BRANCH"), "main");
+    EXPECT_EQ(builds[1].param("BRANCH"), "later");
+}
+
+TEST(Delivery, ServiceUnavailableWithRetryAfterIsNotProbedSooner) {
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.fail_next(1, 503, "1");  // a proxy's maintenance page: 503, Retry-After: 1
+    Daemon daemon(daemon_options(config_with_max_delay(jenkins, "10s")));  // probe_initial 50ms
+    ASSERT_EQ(post(daemon, push("d-503")).status, 202u);
+
+    ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
+    const auto builds = build_requests(jenkins);
+    ASSERT_GE(builds.size(), 2u);
+    EXPECT_EQ(builds[0].status, 503);
+    const auto probe_requests = probes(jenkins);
+    ASSERT_FALSE(probe_requests.empty()) << daemon.log();
+    EXPECT_GE(probe_requests[0].at - builds[0].at, 1s)
+        << "probed before the Retry-After of the 503 had passed";
+}
+
+TEST(Delivery, HangingJenkinsDoNotStarveAHealthyOne) {
+    // Four Jenkins accept connections and never answer; a fifth is healthy. Together they could
+    // fill the overall limit of 5 many times over; each is guaranteed its share of it.
+    constexpr auto k_request_timeout = 5s;
+    std::vector<std::unique_ptr<FakeJenkins>> hanging;
+    for (int i = 0; i < 4; ++i) {
+        hanging.push_back(std::make_unique<FakeJenkins>(FakeJenkins::Options{}));
+        hanging.back()->set_hanging(true);
+    }
+    FakeJenkins healthy({});
+    healthy.add_job({"woodpecker-ci", "woodpecker", "healthy"}, {"GIT_COMMIT"});
+
+    std::string config = R"(listen: 127.0.0.1:0
+state_dir: ./var
+log: {level: debug}
+server: {shutdown_grace: 200ms}
+dispatch: {poll_interval: 200ms, max_in_flight: 5}
+sources:
+  github: {provider: github, secret: "${env:GH_SECRET}"}
+jenkins:
+)";
+    auto entry = [](const std::string& name, const FakeJenkins& fake) {
+        return "  " + name + ": {url: \"" + fake.url() +
+               "\", user: hookrelay, api_token: \"${env:JENKINS_TOKEN}\", max_in_flight: 2, "
+               "request_timeout: 5s, probe_initial: 1s}\n";
+    };
+    for (std::size_t i = 0; i < hanging.size(); ++i) {
+        config += entry("hang" + std::to_string(i), *hanging[i]);
+    }
+    config += entry("ok", healthy);
+    config += R"(rules:
+  - name: fan-out
+    when: {event: push, branch: main}
+    trigger:
+)";
+    for (std::size_t i = 0; i < hanging.size(); ++i) {
+        config += "      - {jenkins: hang" + std::to_string(i) +
+                  ", job: \"{{ repository.namespace }}/{{ repository.name }}/{{ branch }}\", "
+                  "parameters: {N: \"" +
+                  std::to_string(i) + "\"}}\n";
+    }
+    config += R"(  - name: healthy
+    when: {event: push, branch: healthy}
+    trigger: {jenkins: ok, job: "{{ repository.namespace }}/{{ repository.name }}/{{ branch }}", parameters: {GIT_COMMIT: "{{ commit }}"}}
+)";
+    Daemon daemon(daemon_options(config));
+
+    // Two triggers for every hanging Jenkins: more than the overall limit in total.
+    ASSERT_EQ(post(daemon, push("hang-1")).status, 202u);
+    ASSERT_EQ(post(daemon, push("hang-2")).status, 202u);
+    ASSERT_TRUE(eventually(
+        [&] {
+            return std::all_of(hanging.begin(), hanging.end(),
+                               [](const auto& h) { return !h->requests().empty(); });
+        },
+        k_deadline))
+        << daemon.log();
+    auto first_hang = hanging[0]->requests().at(0).at;
+    for (const auto& h : hanging) first_hang = std::min(first_hang, h->requests().at(0).at);
+
+    ASSERT_EQ(post(daemon, push("healthy-1", "healthy")).status, 202u);
+    ASSERT_TRUE(healthy.wait_for_builds(1, k_deadline)) << daemon.log();
+    // Had it waited for a slot a hanging request holds, it could not have gone out before that
+    // request's request_timeout.
+    EXPECT_LT(healthy.builds().at(0).at, first_hang + k_request_timeout)
+        << "the healthy Jenkins waited for a hanging one to time out";
 }
 
 TEST(Delivery, NotFoundIsDeadWithTheReasonAndNotRetried) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <future>
 #include <optional>
@@ -288,6 +289,73 @@ TEST_F(JenkinsClientTest, Http503AndRestartingAreUnavailable) {
     fake.set_restarting(false);
     EXPECT_NE(probe(c).kind, Kind::unavailable);
     EXPECT_EQ(trigger(c, request_for({"app"})).kind, Kind::queued);
+}
+
+TEST_F(JenkinsClientTest, TooManyRequestsIsThrottledWithItsRetryAfter) {
+    fake.add_job({"app"});
+    fake.fail_next(1, 429, "7");
+    auto c = client(config_for(fake));
+    const auto outcome = trigger(c, request_for({"app"}));
+    EXPECT_EQ(outcome.kind, Kind::throttled) << outcome.detail;
+    EXPECT_EQ(outcome.http_status, 429);
+    EXPECT_EQ(outcome.retry_after, std::chrono::milliseconds(7'000));
+    EXPECT_EQ(outcome.detail, "HTTP 429 Too Many Requests (Retry-After 7 s)");
+    EXPECT_EQ(trigger(c, request_for({"app"})).kind, Kind::queued);
+}
+
+TEST_F(JenkinsClientTest, ServiceUnavailableCarriesAnHttpDateRetryAfter) {
+    fake.add_job({"app"});
+    // An IMF-fixdate 60 s from now, as a proxy's maintenance page would send it.
+    const std::time_t at = std::time(nullptr) + 60;
+    std::tm utc{};
+    gmtime_r(&at, &utc);
+    char date[64];
+    ASSERT_GT(std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &utc), 0u);
+    fake.fail_next(1, 503, date);
+    auto c = client(config_for(fake));
+    const auto outcome = trigger(c, request_for({"app"}));
+    EXPECT_EQ(outcome.kind, Kind::unavailable);
+    ASSERT_TRUE(outcome.retry_after.has_value()) << outcome.detail;
+    EXPECT_GT(*outcome.retry_after, std::chrono::seconds(55));
+    EXPECT_LE(*outcome.retry_after, std::chrono::seconds(60));
+}
+
+TEST_F(JenkinsClientTest, NoRetryAfterHeaderLeavesItUnset) {
+    fake.add_job({"app"});
+    fake.fail_next(1, 503);
+    auto c = client(config_for(fake));
+    EXPECT_EQ(trigger(c, request_for({"app"})).retry_after, std::nullopt);
+}
+
+TEST_F(JenkinsClientTest, OversizedLocationOn201IsQueuedNotUnavailable) {
+    fake.add_job({"app"});
+    fake.pad_location(40 * 1024);  // over the client's 32 KiB head limit
+    auto c = client(config_for(fake));
+    const auto outcome = trigger(c, request_for({"app"}));
+    EXPECT_EQ(outcome.kind, Kind::queued) << outcome.detail;
+    EXPECT_EQ(outcome.http_status, 201);
+    EXPECT_TRUE(outcome.queue_url.empty());
+    EXPECT_NE(outcome.detail.find("Location too long to use"), std::string::npos) << outcome.detail;
+    EXPECT_EQ(fake.builds().size(), 1u);
+
+    // The half-read connection is not reused; the next request goes out on a fresh one.
+    fake.pad_location(0);
+    fake.drain_queue();
+    const auto next = trigger(c, request_for({"app"}));
+    EXPECT_EQ(next.kind, Kind::queued) << next.detail;
+    EXPECT_FALSE(next.queue_url.empty());
+    EXPECT_EQ(fake.connections_accepted(), 2u);
+}
+
+TEST_F(JenkinsClientTest, OversizedLocationOn303IsMerged) {
+    fake.add_job({"app"}, {"SHA"});
+    auto c = client(config_for(fake));
+    EXPECT_EQ(trigger(c, request_for({"app"}, {{"SHA", "1"}})).kind, Kind::queued);
+    fake.pad_location(40 * 1024);
+    const auto outcome = trigger(c, request_for({"app"}, {{"SHA", "1"}}));
+    EXPECT_EQ(outcome.kind, Kind::merged) << outcome.detail;
+    EXPECT_EQ(outcome.http_status, 303);
+    EXPECT_TRUE(outcome.queue_url.empty());
 }
 
 TEST_F(JenkinsClientTest, ConnectionRefusedIsUnavailable) {

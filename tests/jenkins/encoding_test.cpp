@@ -58,11 +58,15 @@ TEST(Classify, ReferenceTable) {
     EXPECT_EQ(classify(201), Kind::queued);
     EXPECT_EQ(classify(303), Kind::merged);
     EXPECT_EQ(classify(302), Kind::refused);
-    for (int s : {400, 401, 403, 404, 405, 409, 410, 413, 422, 429, 499}) {
+    for (int s : {400, 401, 403, 404, 405, 409, 410, 413, 422, 499}) {
         EXPECT_EQ(classify(s), Kind::permanent) << s;
     }
     EXPECT_EQ(classify(500), Kind::server_error);
     for (int s : {502, 503, 504}) EXPECT_EQ(classify(s), Kind::unavailable) << s;
+}
+
+TEST(Classify, TooManyRequestsIsThrottledNotPermanent) {
+    EXPECT_EQ(classify(429), Kind::throttled);
 }
 
 TEST(Classify, OtherStatuses) {
@@ -84,7 +88,69 @@ TEST(Classify, KindNames) {
     EXPECT_EQ(to_string(Kind::refused), "refused");
     EXPECT_EQ(to_string(Kind::permanent), "permanent");
     EXPECT_EQ(to_string(Kind::server_error), "server_error");
+    EXPECT_EQ(to_string(Kind::throttled), "throttled");
     EXPECT_EQ(to_string(Kind::unavailable), "unavailable");
+}
+
+// 1994-11-06 08:49:30 UTC: seven seconds before RFC 9110's example date.
+const auto k_example_now = std::chrono::sys_days(std::chrono::year(1994) / 11 / 6) +
+                           std::chrono::hours(8) + std::chrono::minutes(49) +
+                           std::chrono::seconds(30);
+
+TEST(ParseRetryAfter, DeltaSecondsIsTheDelay) {
+    using std::chrono::milliseconds;
+    EXPECT_EQ(parse_retry_after("120", k_example_now), milliseconds(120'000));
+    EXPECT_EQ(parse_retry_after("0", k_example_now), milliseconds(0));
+    EXPECT_EQ(parse_retry_after(" \t5 ", k_example_now), milliseconds(5'000));
+}
+
+TEST(ParseRetryAfter, HugeDeltaIsCappedNotRefused) {
+    EXPECT_EQ(parse_retry_after("99999999999999999999999999", k_example_now), k_max_retry_after);
+}
+
+TEST(ParseRetryAfter, AcceptsAllThreeHttpDateForms) {
+    using std::chrono::milliseconds;
+    EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", k_example_now),
+              milliseconds(7'000));
+    EXPECT_EQ(parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", k_example_now),
+              milliseconds(7'000));
+    EXPECT_EQ(parse_retry_after("Sun Nov  6 08:49:37 1994", k_example_now), milliseconds(7'000));
+    EXPECT_EQ(parse_retry_after("Mon, 07 Nov 1994 08:49:30 GMT", k_example_now),
+              milliseconds(86'400'000));
+}
+
+TEST(ParseRetryAfter, Rfc850YearIsAtMostFiftyYearsAhead) {
+    using namespace std::chrono;
+    const auto now = sys_days(year(2026) / 1 / 1);
+    EXPECT_EQ(parse_retry_after("Thursday, 01-Jan-26 00:00:10 GMT", now), milliseconds(10'000));
+    // 2077 would be more than 50 years ahead: it is 1977, long past.
+    EXPECT_EQ(parse_retry_after("Saturday, 01-Jan-77 00:00:00 GMT", now), milliseconds(0));
+}
+
+TEST(ParseRetryAfter, DateInThePastIsNoDelay) {
+    EXPECT_EQ(parse_retry_after("Sat, 05 Nov 1994 08:49:37 GMT", k_example_now),
+              std::chrono::milliseconds(0));
+}
+
+TEST(ParseRetryAfter, RejectsWhatIsNeitherForm) {
+    for (const char* bad :
+         {"", " ", "-5", "1.5", "5s", "soon", "Sun, 31 Feb 1994 08:49:37 GMT",
+          "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 06 Nov 1994 24:00:00 GMT",
+          "Sun, 06 Nov 1994 08:49:37 GMT trailing", "Sun, 6 Nov 1994 08:49:37 GMT",
+          "Sunday, 06-Nov-1994 08:49:37 GMT", "Sun Nov 6 08:49:37 1994"}) {
+        EXPECT_EQ(parse_retry_after(bad, k_example_now), std::nullopt) << "'" << bad << "'";
+    }
+}
+
+TEST(StatusLineCode, ReadsTheCodeOfAnHttp1Head) {
+    EXPECT_EQ(status_line_code("HTTP/1.1 201 Created\r\nLocation: x"), 201);
+    EXPECT_EQ(status_line_code("HTTP/1.0 303 \r\n"), 303);
+    EXPECT_EQ(status_line_code("HTTP/1.1 429\r\n"), 429);
+    EXPECT_EQ(status_line_code("HTTP/1.1 201"), 201);
+    for (const char* bad : {"", "HTTP/1.1", "HTTP/1.1 20", "HTTP/1.1 2010 x", "HTTP/11 201 x",
+                            "HTTP/1.1 abc x", "http/1.1 201 x", "HTTP/1.1 099 x"}) {
+        EXPECT_EQ(status_line_code(bad), std::nullopt) << bad;
+    }
 }
 
 TEST(FormEncode, EncodesBothSides) {

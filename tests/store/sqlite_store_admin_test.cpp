@@ -619,6 +619,25 @@ TEST_F(SqliteStoreAdmin, ReplayMatchingTakesTheGivenState) {
     EXPECT_EQ(replay_matching(*store, query, now), (Ids{ids[0], ids[1], ids[2], ids[3]}));
 }
 
+TEST_F(SqliteStoreAdmin, ReplayMatchingDryRunListsButChangesNothing) {
+    auto store = open_store();
+    const Ids ids = three_deliveries(*store);
+    const auto now = base_ + 1h;
+    CommitCounter committed(*store);
+
+    ReplayQuery query;
+    query.state = TriggerState::delivered;
+    query.dry_run = true;
+    EXPECT_EQ(replay_matching(*store, query, now), (Ids{ids[0]}));
+    EXPECT_EQ(replay_matching(*store, query, now), (Ids{ids[0]}));  // still delivered
+    const auto detail = get(*store, "", "d-1");
+    ASSERT_TRUE(detail);
+    EXPECT_EQ(detail->triggers[0].trigger.state, TriggerState::delivered);
+    EXPECT_EQ(detail->triggers[0].attempts.size(), 1u);  // no "replayed" entry
+    backlog(*store);                                     // runs after a notification would have
+    EXPECT_EQ(committed.calls(), 0);
+}
+
 TEST_F(SqliteStoreAdmin, ReplayMatchingFiltersBySinceJenkinsAndLimitOldestFirst) {
     auto store = open_store();
     Ids dead;

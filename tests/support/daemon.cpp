@@ -74,9 +74,14 @@ int spawn(const std::vector<std::string>& args,
     const pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
+        // Never the test runner's terminal: a command that would ask a question must see
+        // that nobody can answer.
+        FILE* in = std::freopen("/dev/null", "r", stdin);
         FILE* out = std::freopen(out_path.c_str(), "w", stdout);
         FILE* err = std::freopen(err_path.c_str(), "w", stderr);
-        if (out == nullptr || err == nullptr || chdir(cwd.c_str()) != 0) _exit(126);
+        if (in == nullptr || out == nullptr || err == nullptr || chdir(cwd.c_str()) != 0) {
+            _exit(126);
+        }
         execve(argv[0], argv.data(), envp.data());
         _exit(127);
     }
