@@ -251,7 +251,9 @@ TEST(DaemonLimits, ConnectionsOverTheCapGet503) {
         return third.status == 503u;
     })) << third.status
         << " " << third.error;
-    EXPECT_EQ(json::parse(third.body).at("error"), "too many connections");
+    EXPECT_EQ(json::parse(third.body).at("status"), "unavailable");
+    EXPECT_EQ(json::parse(third.body).at("error"), "too many connections; retry later");
+    EXPECT_EQ(third.header("Retry-After"), "1");
 }
 
 TEST(DaemonStartup, PortInUseIsAClearErrorAndNonZeroExit) {
