@@ -31,7 +31,7 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
-constexpr int k_schema_version = 1;
+constexpr int k_schema_version = 2;
 constexpr const char* k_db_file = "hookrelay.db";
 // A larger interval is treated as this, so the deadline arithmetic cannot overflow.
 constexpr std::chrono::milliseconds k_max_prune_interval = std::chrono::hours(24 * 365);
@@ -95,6 +95,14 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_trigger ON attempts (trigger_id);
 PRAGMA user_version = 1;
+)sql";
+
+// Version 2: finding an earlier delivery with the same body (duplicate_body_window). The key is
+// the first 16 hex digits (64 bits) of the SHA-256, not all 64: a quarter of the index entry, so
+// the extra insert per delivery stays cheap; the lookup compares the whole digest on the row.
+constexpr const char* k_schema_v2 = R"sql(
+CREATE INDEX deliveries_body ON deliveries (substr(body_sha256, 1, 16));
+PRAGMA user_version = 2;
 )sql";
 
 std::int64_t to_ms(Clock::time_point t) {
@@ -360,7 +368,9 @@ void configure(sqlite3* db, const SqliteOptions& options, const StoreConfig& con
     // IMMEDIATE and a second look: two processes opening a new file at once create it once.
     exec(db, "BEGIN IMMEDIATE");
     try {
-        if (pragma_int(db, "PRAGMA user_version") == 0) exec(db, k_schema);
+        const auto current = pragma_int(db, "PRAGMA user_version");
+        if (current == 0) exec(db, k_schema);
+        if (current < 2) exec(db, k_schema_v2);
         exec(db, "COMMIT");
     } catch (...) {
         if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -476,6 +486,14 @@ INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, receiv
                         body, body_sha256)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, delivery_id) DO NOTHING)sql"),
+          // A search of deliveries_body, or every submit would read every delivery of its
+          // source: INDEXED BY, since without statistics the planner prefers deliveries_source;
+          // and +body_sha256, since SQLite would otherwise propagate `body_sha256 = ?2` into
+          // the substr() and no longer see the index's expression.
+          find_body_(db_.get(), "find body", R"sql(
+SELECT id, delivery_id FROM deliveries INDEXED BY deliveries_body
+WHERE substr(body_sha256, 1, 16) = ?1 AND +body_sha256 = ?2 AND source = ?3 AND received_at >= ?4
+ORDER BY id DESC LIMIT 1)sql"),
           insert_trigger_(db_.get(), "insert trigger", R"sql(
 INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
                       created_at, next_attempt_at, updated_at, last_outcome, queue_url)
@@ -968,9 +986,12 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
     Receipt insert_submission(const SubmitJob& job) {
         const DeliveryRecord& d = job.delivery;
         const std::int64_t received = to_ms(d.received_at);
+        const std::string digest = d.body_sha256.empty() ? sha256_hex(d.body) : d.body_sha256;
+        if (d.duplicate_body_window.count() > 0) {
+            if (auto earlier = find_same_body(d, digest, received)) return std::move(*earlier);
+        }
         {
             const std::string headers = pairs_json(d.headers);
-            const std::string digest = sha256_hex(d.body);
             Query query(insert_delivery_);
             query.bind_text(d.source).bind_text(to_string(d.provider));
             if (d.delivery_id.empty()) {
@@ -992,6 +1013,7 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
         // by an earlier transaction or earlier in this one.
         if (sqlite3_changes64(db_.get()) == 0) {
             receipt.duplicate = true;
+            receipt.duplicate_of = d.delivery_id;
             return receipt;
         }
         const std::int64_t delivery = sqlite3_last_insert_rowid(db_.get());
@@ -1005,6 +1027,29 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
             query.bind_int(received).bind_int(received).bind_int(received).run();
             receipt.trigger_ids.push_back(std::move(id));
         }
+        return receipt;
+    }
+
+    // The newest delivery of d.source with body `digest` received within the window, as a
+    // duplicate receipt; nullopt when there is none.
+    std::optional<Receipt> find_same_body(const DeliveryRecord& d, const std::string& digest,
+                                          std::int64_t received) {
+        const std::int64_t window = d.duplicate_body_window.count();
+        const std::int64_t since =
+            window > received ? std::numeric_limits<std::int64_t>::min() : received - window;
+        Query query(find_body_);
+        query.bind_text(std::string_view(digest).substr(0, 16)).bind_text(digest);
+        query.bind_text(d.source).bind_int(since);
+        if (!query.step()) return std::nullopt;
+        Receipt receipt;
+        receipt.duplicate = true;
+        if (query.is_null(1)) {
+            receipt.duplicate_of = "#" + std::to_string(query.int64(0));
+        } else {
+            receipt.duplicate_of = query.text(1);
+        }
+        // The same id too: a redelivery, reported as such.
+        receipt.same_body = d.delivery_id.empty() || receipt.duplicate_of != d.delivery_id;
         return receipt;
     }
 
@@ -1155,7 +1200,8 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
     DbPtr db_;
     const StoreConfig config_;
     Statement begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
-    Statement insert_delivery_, insert_trigger_, select_due_, update_trigger_, insert_attempt_;
+    Statement insert_delivery_, find_body_, insert_trigger_, select_due_, update_trigger_;
+    Statement insert_attempt_;
     Statement select_next_due_, select_counts_, select_attempts_;
     Statement prune_attempts_, prune_triggers_, prune_deliveries_;
     Statement find_delivery_by_seq_, find_delivery_in_source_, find_delivery_anywhere_;
