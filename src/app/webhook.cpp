@@ -1,5 +1,6 @@
 #include "app/webhook.hpp"
 
+#include "ingest/hmac.hpp"
 #include "ingest/ingest.hpp"
 #include "util/bridge.hpp"
 
@@ -20,15 +21,6 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
-
-// Headers that carry credentials are never recorded or logged.
-bool is_secret_header(std::string_view name) {
-    for (const char* secret : {"x-hub-signature", "x-hub-signature-256", "x-gitlab-token",
-                               "authorization", "cookie", "webhook-signature"}) {
-        if (iequals(name, secret)) return true;
-    }
-    return false;
-}
 
 std::string trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -83,17 +75,32 @@ asio::awaitable<result<Receipt>> submit_with_deadline(Store& store, DeliveryReco
 }
 
 json::object event_summary(const Event& e) {
-    json::object o{{"delivery", e.delivery_id},
+    json::object o{{"delivery", echoed(e.delivery_id)},
                    {"source", e.source},
                    {"event", to_string(e.kind)},
-                   {"repository", e.repository.full_name}};
-    if (!e.action.empty()) o["action"] = e.action;
-    if (!e.ref.empty()) o["ref"] = e.ref;
-    if (!e.commit.empty()) o["commit"] = e.commit;
+                   {"repository", echoed(e.repository.full_name)}};
+    if (!e.action.empty()) o["action"] = echoed(e.action);
+    if (!e.ref.empty()) o["ref"] = echoed(e.ref);
+    if (!e.commit.empty()) o["commit"] = echoed(e.commit);
     return o;
 }
 
+bool is_utf8_continuation(char c) noexcept {
+    return (static_cast<unsigned char>(c) & 0xc0) == 0x80;
+}
+
 }  // namespace
+
+std::string echoed(std::string_view value) {
+    if (value.size() <= k_max_echoed_bytes) return std::string(value);
+    static constexpr std::string_view k_ellipsis = "\u2026";
+    auto keep = k_max_echoed_bytes - k_ellipsis.size();
+    // Never half a character: the answer is JSON, which must stay valid UTF-8.
+    while (keep > 0 && is_utf8_continuation(value[keep])) --keep;
+    std::string out(value.substr(0, keep));
+    out += k_ellipsis;
+    return out;
+}
 
 std::string_view media_kind(Provider provider, std::string_view content_type) noexcept {
     const auto media = lower(trim(content_type.substr(0, content_type.find(';'))));
@@ -152,10 +159,16 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
     const auto content_type = headers.find("Content-Type").value_or("");
     if (media_kind(source.provider, content_type).empty()) {
         return reject(415, fmt::format("unsupported content type '{}' for a {} source",
-                                       content_type, to_string(source.provider)));
+                                       echoed(content_type), to_string(source.provider)));
     }
-    auto parsed = ingest::parse_body(content_type, body);
+    const auto parse_limit = runtime.config->server.parse_memory_limit;
+    auto parsed = ingest::parse_body(content_type, body, parse_limit);
     if (!parsed) {
+        if (parsed.error() == errc::payload_too_large) {
+            return reject(413, fmt::format("payload too large to parse: more than {} MiB of JSON "
+                                           "structure (server.parse_memory_limit)",
+                                           parse_limit / (1024 * 1024)));
+        }
         return reject(parsed.error() == errc::unsupported_media_type ? 415 : 400,
                       parsed.error().message());
     }
@@ -276,29 +289,52 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     record.forge_event = event.forge_event;
     record.received_at = received_at;
     for (const auto& [name, value] : request.head.headers.fields()) {
-        if (!is_secret_header(name)) record.headers.emplace_back(name, value);
+        if (ingest::recorded_header(source.provider, name))
+            record.headers.emplace_back(name, value);
     }
+    // Here rather than on the store's one thread, which commits for every network thread.
+    record.body_sha256 = ingest::sha256_hex(request.body);
+    record.duplicate_body_window =
+        ingest::duplicate_body_window(source, !event.delivery_id.empty());
     record.body = std::move(request.body);
+
+    // What the answer and the log lines need of the event, bounded (the sender chose it). Then
+    // the event and its parsed payload go before the wait for the store, so parsed payloads live
+    // only while a network thread works on them, never for a whole store commit.
+    auto body = event_summary(event);
+    const auto delivery = echoed(event.delivery_id);
+    const auto repository = echoed(event.repository.full_name);
+    const auto ref = echoed(event.ref);
+    const auto kind = event.kind;
+    prepared.event.reset();
 
     const auto& decision = prepared.decision;
     auto receipt = co_await submit_with_deadline(*store_, std::move(record), decision.triggers,
                                                  runtime->config->server.store_timeout);
-    auto body = event_summary(event);
     if (!receipt) {
         spdlog::error(
             "delivery={} source={}: store did not accept the delivery ({}); answered "
             "503 so the forge records a failure",
-            event.delivery_id, source.name, receipt.error().message());
+            delivery, source.name, receipt.error().message());
         metrics_->store_failure();
         body["status"] = "unavailable";
         body["error"] = "the relay cannot record deliveries right now";
         co_return respond(503, body);
     }
     if (receipt->duplicate) {
-        spdlog::info("delivery={} source={}: duplicate delivery, nothing queued", event.delivery_id,
-                     source.name);
+        const auto earlier = echoed(receipt->duplicate_of);
+        const auto reason = receipt->same_body
+                                ? fmt::format(
+                                      "same body as delivery {}, received within the "
+                                      "source's duplicate body window",
+                                      earlier)
+                                : fmt::format("delivery id {} was received before", earlier);
+        spdlog::info("delivery={} source={}: duplicate ({}), nothing queued", delivery, source.name,
+                     reason);
         metrics_->duplicate(source.name);
         body["status"] = "duplicate";
+        body["duplicate_of"] = earlier;
+        body["reason"] = reason;
         co_return respond(200, body);
     }
 
@@ -307,23 +343,27 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     json::array triggers;
     for (std::size_t i = 0; i < decision.triggers.size(); ++i) {
         const auto& t = decision.triggers[i];
+        const auto job = echoed(job_display_path(t.job));
         triggers.push_back(json::object{{"id", receipt->trigger_ids.at(i)},
                                         {"rule", t.rule},
                                         {"jenkins", t.jenkins},
-                                        {"job", job_display_path(t.job)}});
+                                        {"job", job}});
         metrics_->triggers_queued(t.rule, t.jenkins, 1);
-        spdlog::info("delivery={} trigger={} rule={} jenkins={} job={} queued", event.delivery_id,
-                     receipt->trigger_ids.at(i), t.rule, t.jenkins, job_display_path(t.job));
+        spdlog::info("delivery={} trigger={} rule={} jenkins={} job={} queued", delivery,
+                     receipt->trigger_ids.at(i), t.rule, t.jenkins, job);
     }
     json::array skipped;
     for (const auto& r : decision.rules) {
-        if (!r.matched) skipped.push_back(json::object{{"rule", r.rule}, {"reason", r.reason}});
+        if (!r.matched) {
+            skipped.push_back(json::object{{"rule", r.rule}, {"reason", echoed(r.reason)}});
+        }
     }
     json::array failures;
     for (const auto& f : decision.failures) {
+        const auto reason = echoed(f.reason);
         spdlog::warn("delivery={} rule={}: matched but its trigger could not be built: {}",
-                     event.delivery_id, f.rule, f.reason);
-        failures.push_back(json::object{{"rule", f.rule}, {"reason", f.reason}});
+                     delivery, f.rule, reason);
+        failures.push_back(json::object{{"rule", f.rule}, {"reason", reason}});
     }
     const bool accepted = !decision.triggers.empty();
     // "not_queued": rules matched but none of their triggers could be built (see failures).
@@ -332,9 +372,9 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     body["triggers"] = std::move(triggers);
     body["skipped"] = std::move(skipped);
     if (!failures.empty()) body["failures"] = std::move(failures);
-    spdlog::info("delivery={} source={} event={} repository={} ref={}: {}, {} trigger(s)",
-                 event.delivery_id, source.name, to_string(event.kind), event.repository.full_name,
-                 event.ref, accepted ? "accepted" : "no rule matched", decision.triggers.size());
+    spdlog::info("delivery={} source={} event={} repository={} ref={}: {}, {} trigger(s)", delivery,
+                 source.name, to_string(kind), repository, ref,
+                 accepted ? "accepted" : "no rule matched", decision.triggers.size());
     co_return respond(accepted ? 202 : 200, body);
 }
 

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -57,12 +58,14 @@ const Keys k_log_formats = {"auto", "text", "json"};
 const Keys k_store_keys = {"keep_body", "retention", "prune_interval", "max_batch", "max_size"};
 const Keys k_dispatch_keys = {"max_in_flight", "poll_interval"};
 const Keys k_retry_keys = {"initial", "max_delay", "max_age"};
-const Keys k_server_keys = {"body_limit",   "header_limit",  "header_timeout", "body_timeout",
-                            "idle_timeout", "write_timeout", "store_timeout",  "max_connections",
-                            "threads",      "shutdown_grace"};
+const Keys k_server_keys = {"body_limit",     "header_limit",      "header_timeout",
+                            "body_timeout",   "idle_timeout",      "write_timeout",
+                            "store_timeout",  "max_connections",   "threads",
+                            "shutdown_grace", "parse_memory_limit"};
 const Keys k_log_keys = {"level", "format"};
-const Keys k_source_keys = {"provider", "path",   "secret",   "secrets",
-                            "token",    "tokens", "insecure", "allow_sha1"};
+const Keys k_source_keys = {"provider", "path",       "secret",
+                            "secrets",  "token",      "tokens",
+                            "insecure", "allow_sha1", "duplicate_body_window"};
 const Keys k_jenkins_keys = {"url",
                              "user",
                              "api_token",
@@ -317,6 +320,12 @@ class Loader {
         check_keys(node, k_server_keys, "server");
         auto& s = config_->server;
         if (auto n = node["body_limit"]) size(n, "server.body_limit", s.body_limit);
+        if (auto n = node["parse_memory_limit"]) {
+            size(n, "server.parse_memory_limit", s.parse_memory_limit);
+        } else {
+            // Real payloads parse into at most about three times their size.
+            s.parse_memory_limit = s.body_limit > SIZE_MAX / 4 ? SIZE_MAX : 4 * s.body_limit;
+        }
         if (auto n = node["header_limit"]) size(n, "server.header_limit", s.header_limit);
         if (auto n = node["header_timeout"]) duration(n, "server.header_timeout", s.header_timeout);
         if (auto n = node["body_timeout"]) duration(n, "server.body_timeout", s.body_timeout);
@@ -425,6 +434,11 @@ class Loader {
                 boolean(n, "allow_sha1", source.allow_sha1);
                 if (!github)
                     error(n, fmt::format("{}: allow_sha1 applies to github only", context));
+            }
+            if (auto n = body["duplicate_body_window"]) {
+                std::chrono::milliseconds window{0};
+                duration(n, fmt::format("{}.duplicate_body_window", context), window);
+                source.duplicate_body_window = window;
             }
             source.path = "/hooks/" + source.name;
             if (auto n = body["path"]) {
