@@ -44,7 +44,8 @@ struct DeliveryRecord {
     /// empty the store computes it.
     std::string body_sha256;
     /// Above zero: the delivery is a duplicate when this source has a stored delivery with the
-    /// same body received at most this long before received_at (its delivery id aside).
+    /// same body received at most this long before received_at (its delivery id aside) that was
+    /// itself submitted with a window above zero.
     std::chrono::milliseconds duplicate_body_window{0};
 };
 
@@ -165,9 +166,9 @@ class Store {
 
     /// Records `delivery` and queues `triggers` atomically, deduplicating on
     /// (delivery.source, delivery.delivery_id) when the id is non-empty, and on (delivery.source,
-    /// body SHA-256) within delivery.duplicate_body_window when that is above zero. A duplicate
-    /// is not recorded. Calls `done` exactly once, from any thread, with a Receipt, or
-    /// errc::store_unavailable when nothing was recorded.
+    /// body SHA-256) within delivery.duplicate_body_window when that is above zero (against
+    /// deliveries submitted with a window). A duplicate is not recorded. Calls `done` exactly once,
+    /// from any thread, with a Receipt, or errc::store_unavailable when nothing was recorded.
     virtual void submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
                         SubmitHandler done) = 0;
 

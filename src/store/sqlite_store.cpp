@@ -97,11 +97,14 @@ CREATE INDEX attempts_trigger ON attempts (trigger_id);
 PRAGMA user_version = 1;
 )sql";
 
-// Version 2: finding an earlier delivery with the same body (duplicate_body_window). The key is
-// the first 16 hex digits (64 bits) of the SHA-256, not all 64: a quarter of the index entry, so
-// the extra insert per delivery stays cheap; the lookup compares the whole digest on the row.
+// Version 2: finding an earlier delivery with the same body (duplicate_body_window). body_key is
+// the first 64 bits of the body's SHA-256, set only for deliveries submitted with a window, and
+// the index is partial: a delivery without one (a forge delivery id and no window, the common
+// case) costs no index entry at all, and one with a window an 8-byte integer entry. The lookup
+// compares the whole digest on the row.
 constexpr const char* k_schema_v2 = R"sql(
-CREATE INDEX deliveries_body ON deliveries (substr(body_sha256, 1, 16));
+ALTER TABLE deliveries ADD COLUMN body_key INTEGER;
+CREATE INDEX deliveries_body ON deliveries (body_key) WHERE body_key IS NOT NULL;
 PRAGMA user_version = 2;
 )sql";
 
@@ -314,6 +317,19 @@ std::string sha256_hex(std::string_view bytes) {
     return to_hex(digest, size);
 }
 
+bool is_sha256_hex(std::string_view text) noexcept {
+    return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+
+// The first 64 bits of a digest from sha256_hex(), as the signed integer SQLite stores.
+std::int64_t body_key(std::string_view digest) noexcept {
+    std::uint64_t key = 0;
+    std::from_chars(digest.data(), digest.data() + 16, key, 16);
+    return static_cast<std::int64_t>(key);
+}
+
 // Random ids (not rowids) so a trigger id never repeats across pruning or a recreated database,
 // and means nothing to whoever sees it in a Jenkins cause or a log line.
 std::string make_trigger_id() {
@@ -483,16 +499,14 @@ class SqliteStore::Core {
           rollback_to_(db_.get(), "ROLLBACK TO", "ROLLBACK TO job"),
           insert_delivery_(db_.get(), "insert delivery", R"sql(
 INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at, headers,
-                        body, body_sha256)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        body, body_sha256, body_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, delivery_id) DO NOTHING)sql"),
-          // A search of deliveries_body, or every submit would read every delivery of its
-          // source: INDEXED BY, since without statistics the planner prefers deliveries_source;
-          // and +body_sha256, since SQLite would otherwise propagate `body_sha256 = ?2` into
-          // the substr() and no longer see the index's expression.
+          // INDEXED BY: without statistics the planner would rather walk deliveries_source, all
+          // of the source's deliveries for every submit.
           find_body_(db_.get(), "find body", R"sql(
 SELECT id, delivery_id FROM deliveries INDEXED BY deliveries_body
-WHERE substr(body_sha256, 1, 16) = ?1 AND +body_sha256 = ?2 AND source = ?3 AND received_at >= ?4
+WHERE body_key = ?1 AND body_sha256 = ?2 AND source = ?3 AND received_at >= ?4
 ORDER BY id DESC LIMIT 1)sql"),
           insert_trigger_(db_.get(), "insert trigger", R"sql(
 INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
@@ -986,9 +1000,12 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
     Receipt insert_submission(const SubmitJob& job) {
         const DeliveryRecord& d = job.delivery;
         const std::int64_t received = to_ms(d.received_at);
-        const std::string digest = d.body_sha256.empty() ? sha256_hex(d.body) : d.body_sha256;
-        if (d.duplicate_body_window.count() > 0) {
-            if (auto earlier = find_same_body(d, digest, received)) return std::move(*earlier);
+        const std::string digest =
+            is_sha256_hex(d.body_sha256) ? d.body_sha256 : sha256_hex(d.body);
+        const bool by_body = d.duplicate_body_window.count() > 0;
+        const std::int64_t key = by_body ? body_key(digest) : 0;
+        if (by_body) {
+            if (auto earlier = find_same_body(d, digest, key, received)) return std::move(*earlier);
         }
         {
             const std::string headers = pairs_json(d.headers);
@@ -1006,7 +1023,13 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
             } else {
                 query.bind_null();
             }
-            query.bind_text(digest).run();
+            query.bind_text(digest);
+            if (by_body) {
+                query.bind_int(key);
+            } else {
+                query.bind_null();
+            }
+            query.run();
         }
         Receipt receipt;
         // DO NOTHING on the unique key: no row means this (source, delivery id) is already stored,
@@ -1033,13 +1056,12 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
     // The newest delivery of d.source with body `digest` received within the window, as a
     // duplicate receipt; nullopt when there is none.
     std::optional<Receipt> find_same_body(const DeliveryRecord& d, const std::string& digest,
-                                          std::int64_t received) {
+                                          std::int64_t key, std::int64_t received) {
         const std::int64_t window = d.duplicate_body_window.count();
         const std::int64_t since =
             window > received ? std::numeric_limits<std::int64_t>::min() : received - window;
         Query query(find_body_);
-        query.bind_text(std::string_view(digest).substr(0, 16)).bind_text(digest);
-        query.bind_text(d.source).bind_int(since);
+        query.bind_int(key).bind_text(digest).bind_text(d.source).bind_int(since);
         if (!query.step()) return std::nullopt;
         Receipt receipt;
         receipt.duplicate = true;

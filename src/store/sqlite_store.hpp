@@ -70,8 +70,10 @@ class SqliteStore final : public Store {
     /// deduplicates by id. With delivery.duplicate_body_window above zero, a stored delivery of
     /// the same source with the same body SHA-256 received in [received_at - window, ...] (the
     /// newest such, batch included) makes it a duplicate too, with same_body set unless that
-    /// delivery has the same non-empty id. The body is kept only when StoreConfig::keep_body; its
-    /// SHA-256 (delivery.body_sha256, or computed here when empty) always is.
+    /// delivery has the same non-empty id; only deliveries that were themselves submitted with a
+    /// window are compared (the others are not indexed by body). The body is kept only when
+    /// StoreConfig::keep_body; its SHA-256 (delivery.body_sha256 when that is 64 lowercase hex
+    /// digits, else computed here) always is.
     void submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
                 SubmitHandler done) override;
 
