@@ -274,38 +274,44 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         if (prepared.status == 401) metrics_->signature_failure(source.name);
         co_return respond(prepared.status, prepared.body);
     }
-    const Event& event = *prepared.event;
     if (!prepared.record) {
-        spdlog::info("delivery={} source={} {}: ping answered", event.delivery_id, source.name,
-                     event.forge_event);
+        spdlog::info("delivery={} source={} {}: ping answered", prepared.event->delivery_id,
+                     source.name, prepared.event->forge_event);
         co_return respond(prepared.status, prepared.body);
     }
 
     DeliveryRecord record;
-    record.source = source.name;
-    record.provider = source.provider;
-    record.delivery_id = event.delivery_id;
-    record.kind = event.kind;
-    record.forge_event = event.forge_event;
-    record.received_at = received_at;
-    for (const auto& [name, value] : request.head.headers.fields()) {
-        if (ingest::recorded_header(source.provider, name))
-            record.headers.emplace_back(name, value);
-    }
-    // Here rather than on the store's one thread, which commits for every network thread.
-    record.body_sha256 = ingest::sha256_hex(request.body);
-    record.duplicate_body_window =
-        ingest::duplicate_body_window(source, !event.delivery_id.empty());
-    record.body = std::move(request.body);
+    json::object body;
+    std::string delivery, repository, ref;
+    EventKind kind = EventKind::other;
+    {
+        const Event& event = *prepared.event;
+        record.source = source.name;
+        record.provider = source.provider;
+        record.delivery_id = event.delivery_id;
+        record.kind = event.kind;
+        record.forge_event = event.forge_event;
+        record.received_at = received_at;
+        for (const auto& [name, value] : request.head.headers.fields()) {
+            if (ingest::recorded_header(source.provider, name)) {
+                record.headers.emplace_back(name, value);
+            }
+        }
+        // Here rather than on the store's one thread, which commits for every network thread.
+        record.body_sha256 = ingest::sha256_hex(request.body);
+        record.duplicate_body_window =
+            ingest::duplicate_body_window(source, !event.delivery_id.empty());
+        record.body = std::move(request.body);
 
-    // What the answer and the log lines need of the event, bounded (the sender chose it). Then
-    // the event and its parsed payload go before the wait for the store, so parsed payloads live
-    // only while a network thread works on them, never for a whole store commit.
-    auto body = event_summary(event);
-    const auto delivery = echoed(event.delivery_id);
-    const auto repository = echoed(event.repository.full_name);
-    const auto ref = echoed(event.ref);
-    const auto kind = event.kind;
+        // What the answer and the log lines need of the event, bounded (the sender chose it).
+        body = event_summary(event);
+        delivery = echoed(event.delivery_id);
+        repository = echoed(event.repository.full_name);
+        ref = echoed(event.ref);
+        kind = event.kind;
+    }
+    // The event and its parsed payload go before the wait for the store: a parsed payload lives
+    // only while a network thread works on it, so at most server.threads exist at once.
     prepared.event.reset();
 
     const auto& decision = prepared.decision;

@@ -48,7 +48,6 @@ ParseArena::~ParseArena() {
 void ParseArena::charge(std::size_t bytes) {
     if (used_ > limit_ || bytes > limit_ - used_) throw ParseMemoryExceeded{};
     used_ += bytes;
-    peak_ = std::max(peak_, used_);
 }
 
 void ParseArena::release(std::size_t bytes) noexcept {

@@ -47,8 +47,6 @@ class ParseArena final : public boost::json::memory_resource {
     void seal() noexcept { limit_ = static_cast<std::size_t>(-1); }
     /// Bytes charged now: chunks (used or not), scratch memory and charge()s.
     std::size_t used() const noexcept { return used_; }
-    /// The most used() has been.
-    std::size_t peak() const noexcept { return peak_; }
 
     /// Heap memory for the parser's temporary stack, charged to this arena while allocated.
     boost::json::memory_resource& scratch() noexcept { return scratch_; }
@@ -81,7 +79,6 @@ class ParseArena final : public boost::json::memory_resource {
 
     std::size_t limit_;
     std::size_t used_ = 0;
-    std::size_t peak_ = 0;
     Chunk* chunks_ = nullptr;
     unsigned char* next_ = nullptr;  ///< free space of the current chunk
     std::size_t avail_ = 0;

@@ -89,7 +89,10 @@ sources:
     EXPECT_NE(refused.err.find("insecure: true"), std::string::npos) << refused.err;
 
     Daemon::Options o;
-    o.config_yaml = "listen: 127.0.0.1:0\nsources:\n  github: {provider: github, insecure: true}\n";
+    // state_dir under the test's directory: the default is the machine's /var/lib/hookrelay.
+    o.config_yaml =
+        "listen: 127.0.0.1:0\nstate_dir: ./var\nsources:\n  github: {provider: github, "
+        "insecure: true}\n";
     Daemon daemon(o);
     EXPECT_NE(daemon.log().find("without verification"), std::string::npos);
 }

@@ -4,6 +4,7 @@
 #include "support/http_client.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <boost/json.hpp>
 
 namespace hookrelay::test {
@@ -87,6 +88,29 @@ TEST(Duplicates, OldBodyUnderANewIdIsADuplicateWithinTheBodyWindow) {
     ASSERT_EQ(listed.size(), 1u);
     EXPECT_EQ(listed.at(0).at("delivery_id"), "original");
     EXPECT_EQ(listed.at(0).at("triggers").at("pending"), 1);
+}
+
+std::string sha256_hex(const std::string& data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
+    static constexpr char k_hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < size; ++i) {
+        out += k_hex[digest[i] >> 4];
+        out += k_hex[digest[i] & 0x0f];
+    }
+    return out;
+}
+
+TEST(Duplicates, StoredBodyDigestIsTheBodysSha256) {
+    Daemon daemon(options(config(", duplicate_body_window: 10m")));
+    const auto push = github_push("digest-1");
+    ASSERT_EQ(post_github(daemon, push).status, 202u);
+    const auto r = http_request(daemon.admin_port(), "GET", "/api/v1/deliveries/digest-1",
+                                {{"Authorization", std::string("Bearer ") + k_admin_token}});
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(json::parse(r.body).at("body_sha256"), sha256_hex(push.body).c_str());
 }
 
 TEST(Duplicates, WithoutABodyWindowANewIdIsANewDelivery) {
