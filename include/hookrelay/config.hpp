@@ -38,6 +38,9 @@ struct ServerConfig {
     std::string host = "0.0.0.0";
     std::uint16_t port = 8080;                         ///< 0 picks a free port (tests)
     std::size_t body_limit = 25u * 1024 * 1024;        ///< bytes; larger bodies get 413
+    /// Bytes one JSON parse may use (parsed value + parser scratch); more gets 413. Loading a
+    /// config sets it to 4 × body_limit unless given.
+    std::size_t parse_memory_limit = 100u * 1024 * 1024;
     std::size_t header_limit = 64u * 1024;             ///< bytes of request line + headers
     std::chrono::milliseconds header_timeout{10'000};  ///< to receive the full header block
     std::chrono::milliseconds body_timeout{30'000};    ///< to receive the body after the headers
@@ -81,6 +84,10 @@ struct SourceConfig {
     bool allow_sha1 = false;  ///< GitHub: also accept legacy X-Hub-Signature (sha1)
     /// When non-empty, only clients in these ranges may deliver to this source (403 otherwise).
     std::vector<Cidr> allow_from;
+    /// A delivery whose body equals one this source received this recently is a duplicate,
+    /// whatever its delivery id. Unset: off for deliveries with an id, 1 h for those without
+    /// (see ingest::duplicate_body_window()); 0: off for every delivery.
+    std::optional<std::chrono::milliseconds> duplicate_body_window;
     Location where;
 };
 

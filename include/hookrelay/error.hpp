@@ -22,6 +22,8 @@ enum class errc {
     malformed_json,
     /// An `application/x-www-form-urlencoded` body without a usable `payload` field (HTTP 400).
     malformed_form,
+    /// The parsed form of the body would need more memory than the parse may use (HTTP 413).
+    payload_too_large,
     /// The Content-Type is neither JSON nor form-encoded (HTTP 415).
     unsupported_media_type,
     /// The forge's event header is missing (HTTP 400).

@@ -94,7 +94,8 @@ struct Event {
 
     std::vector<std::string> changed_files;  ///< added + modified + removed, de-duplicated
     /// False when the forge truncated the commit list (GitLab > 20 commits, GitHub > 2048, or a
-    /// count that disagrees), so changed_files may be missing some paths.
+    /// count that disagrees) or the push changed more than 10,000 files (only the first 10,000
+    /// are kept), so changed_files may be missing some paths.
     bool changed_files_complete = true;
 
     std::optional<PullRequest> pull_request;

@@ -40,12 +40,25 @@ struct DeliveryRecord {
     std::chrono::system_clock::time_point received_at;
     std::vector<std::pair<std::string, std::string>> headers;  ///< the ones that matter, no secrets
     std::string body;                                          ///< raw body as received
+    /// SHA-256 of `body` as lowercase hex, computed by the caller off the store's thread; when
+    /// empty the store computes it.
+    std::string body_sha256;
+    /// Above zero: the delivery is a duplicate when this source has a stored delivery with the
+    /// same body received at most this long before received_at (its delivery id aside) that was
+    /// itself submitted with a window above zero.
+    std::chrono::milliseconds duplicate_body_window{0};
 };
 
 /// What the store answers for an accepted submission.
 struct Receipt {
     bool duplicate = false;  ///< (source, delivery_id) was seen before; nothing was queued
     std::vector<std::string> trigger_ids;  ///< one per submitted trigger, same order
+    /// When duplicate: the earlier delivery, by its forge delivery id, or "#<seq>" when it has
+    /// none (what get_delivery() takes).
+    std::string duplicate_of;
+    /// When duplicate: found by duplicate_body_window (the same body under another delivery id,
+    /// or none), not by the delivery id.
+    bool same_body = false;
 };
 
 /// Where a trigger is in its life. pending → delivered | dead; retrying waits for a due time.
@@ -153,7 +166,9 @@ class Store {
     virtual ~Store() = default;
 
     /// Records `delivery` and queues `triggers` atomically, deduplicating on
-    /// (delivery.source, delivery.delivery_id) when the id is non-empty. Calls `done` exactly once,
+    /// (delivery.source, delivery.delivery_id) when the id is non-empty, and on (delivery.source,
+    /// body SHA-256) within delivery.duplicate_body_window when that is above zero (against
+    /// deliveries submitted with a window). A duplicate is not recorded. Calls `done` exactly once,
     /// from any thread, with a Receipt, or errc::store_unavailable when nothing was recorded.
     virtual void submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
                         SubmitHandler done) = 0;

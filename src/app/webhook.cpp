@@ -1,5 +1,6 @@
 #include "app/webhook.hpp"
 
+#include "ingest/hmac.hpp"
 #include "ingest/ingest.hpp"
 #include "util/bridge.hpp"
 
@@ -20,15 +21,6 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
-
-// Headers that carry credentials are never recorded or logged.
-bool is_secret_header(std::string_view name) {
-    for (const char* secret : {"x-hub-signature", "x-hub-signature-256", "x-gitlab-token",
-                               "authorization", "cookie", "webhook-signature"}) {
-        if (iequals(name, secret)) return true;
-    }
-    return false;
-}
 
 std::string trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -62,13 +54,6 @@ std::string_view path_of(std::string_view target) {
     return target.substr(0, target.find('?'));
 }
 
-// Text from the request quoted back in an answer or a log line: bounded, so a 20 MB path is not
-// echoed 20 MB long.
-constexpr std::size_t k_echo_limit = 256;
-std::string echo(std::string_view text) {
-    if (text.size() <= k_echo_limit) return std::string(text);
-    return std::string(text.substr(0, k_echo_limit)) + "…";
-}
 
 const SourceConfig* source_for_path(const Config& config, std::string_view target) {
     const auto path = path_of(target);
@@ -91,17 +76,32 @@ asio::awaitable<result<Receipt>> submit_with_deadline(Store& store, DeliveryReco
 }
 
 json::object event_summary(const Event& e) {
-    json::object o{{"delivery", e.delivery_id},
+    json::object o{{"delivery", echoed(e.delivery_id)},
                    {"source", e.source},
                    {"event", to_string(e.kind)},
-                   {"repository", e.repository.full_name}};
-    if (!e.action.empty()) o["action"] = e.action;
-    if (!e.ref.empty()) o["ref"] = e.ref;
-    if (!e.commit.empty()) o["commit"] = e.commit;
+                   {"repository", echoed(e.repository.full_name)}};
+    if (!e.action.empty()) o["action"] = echoed(e.action);
+    if (!e.ref.empty()) o["ref"] = echoed(e.ref);
+    if (!e.commit.empty()) o["commit"] = echoed(e.commit);
     return o;
 }
 
+bool is_utf8_continuation(char c) noexcept {
+    return (static_cast<unsigned char>(c) & 0xc0) == 0x80;
+}
+
 }  // namespace
+
+std::string echoed(std::string_view value) {
+    if (value.size() <= k_max_echoed_bytes) return std::string(value);
+    static constexpr std::string_view k_ellipsis = "\u2026";
+    auto keep = k_max_echoed_bytes - k_ellipsis.size();
+    // Never half a character: the answer is JSON, which must stay valid UTF-8.
+    while (keep > 0 && is_utf8_continuation(value[keep])) --keep;
+    std::string out(value.substr(0, keep));
+    out += k_ellipsis;
+    return out;
+}
 
 std::string_view media_kind(Provider provider, std::string_view content_type) noexcept {
     const auto media = lower(trim(content_type.substr(0, content_type.find(';'))));
@@ -160,10 +160,16 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
     const auto content_type = headers.find("Content-Type").value_or("");
     if (media_kind(source.provider, content_type).empty()) {
         return reject(415, fmt::format("unsupported content type '{}' for a {} source",
-                                       content_type, to_string(source.provider)));
+                                       echoed(content_type), to_string(source.provider)));
     }
-    auto parsed = ingest::parse_body(content_type, body);
+    const auto parse_limit = runtime.config->server.parse_memory_limit;
+    auto parsed = ingest::parse_body(content_type, body, parse_limit);
     if (!parsed) {
+        if (parsed.error() == errc::payload_too_large) {
+            return reject(413, fmt::format("payload too large to parse: more than {} MiB of JSON "
+                                           "structure (server.parse_memory_limit)",
+                                           parse_limit / (1024 * 1024)));
+        }
         return reject(parsed.error() == errc::unsupported_media_type ? 415 : 400,
                       parsed.error().message());
     }
@@ -245,7 +251,7 @@ std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runt
                                    s->path);
             }
         }
-        const auto shown = echo(path);
+        const auto shown = echoed(path);
         log_rejection(404, fmt::format("no webhook source at {}{}", shown, hint));
         return respond(404, rejection("rejected",
                                       fmt::format("no webhook source at {}{}", shown, hint)));
@@ -257,7 +263,7 @@ std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runt
     }
     if (head.method != "POST") {
         log_rejection(405, fmt::format("method {} (webhooks are delivered with POST)",
-                                       echo(head.method)));
+                                       echoed(head.method)));
         auto r = respond(405, rejection("rejected", "webhooks are delivered with POST"));
         r.headers.emplace_back("Allow", "POST");
         return r;
@@ -270,7 +276,7 @@ std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runt
     const auto content_type = head.headers.find("Content-Type").value_or("");
     if (media_kind(source->provider, content_type).empty()) {
         const auto reason = fmt::format("unsupported content type '{}' for a {} source",
-                                        echo(content_type), to_string(source->provider));
+                                        echoed(content_type), to_string(source->provider));
         log_rejection(415, reason);
         return respond(415, rejection("rejected", reason));
     }
@@ -298,7 +304,7 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         // The delivery id is the sender's claim here: the request was not verified.
         if (std::size_t suppressed = 0; rejection_log_.allow(&suppressed)) {
             spdlog::warn("delivery={} source={} remote={} rejected {}: {}{}",
-                         ingest::delivery_id(source.provider, request.head.headers), source.name,
+                         echoed(ingest::delivery_id(source.provider, request.head.headers)), source.name,
                          request.head.remote, prepared.status, prepared.log_reason,
                          suppressed == 0
                              ? std::string()
@@ -307,36 +313,56 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         if (prepared.status == 401) metrics_->signature_failure(source.name);
         co_return respond(prepared.status, prepared.body);
     }
-    const Event& event = *prepared.event;
     if (!prepared.record) {
-        spdlog::info("delivery={} source={} {}: ping answered", event.delivery_id, source.name,
-                     event.forge_event);
+        spdlog::info("delivery={} source={} {}: ping answered", prepared.event->delivery_id,
+                     source.name, prepared.event->forge_event);
         co_return respond(prepared.status, prepared.body);
     }
 
     DeliveryRecord record;
-    record.source = source.name;
-    record.provider = source.provider;
-    record.delivery_id = event.delivery_id;
-    record.kind = event.kind;
-    record.forge_event = event.forge_event;
-    record.received_at = received_at;
-    for (const auto& [name, value] : request.head.headers.fields()) {
-        if (!is_secret_header(name)) record.headers.emplace_back(name, value);
+    json::object body;
+    std::string delivery, repository, ref;
+    EventKind kind = EventKind::other;
+    {
+        const Event& event = *prepared.event;
+        record.source = source.name;
+        record.provider = source.provider;
+        record.delivery_id = event.delivery_id;
+        record.kind = event.kind;
+        record.forge_event = event.forge_event;
+        record.received_at = received_at;
+        for (const auto& [name, value] : request.head.headers.fields()) {
+            if (ingest::recorded_header(source.provider, name)) {
+                record.headers.emplace_back(name, value);
+            }
+        }
+        // Here rather than on the store's one thread, which commits for every network thread.
+        record.body_sha256 = ingest::sha256_hex(request.body);
+        record.duplicate_body_window =
+            ingest::duplicate_body_window(source, !event.delivery_id.empty());
+        record.body = std::move(request.body);
+
+        // What the answer and the log lines need of the event, bounded (the sender chose it).
+        body = event_summary(event);
+        delivery = echoed(event.delivery_id);
+        repository = echoed(event.repository.full_name);
+        ref = echoed(event.ref);
+        kind = event.kind;
     }
-    record.body = std::move(request.body);
+    // The event and its parsed payload go before the wait for the store: a parsed payload lives
+    // only while a network thread works on it, so at most server.threads exist at once.
+    prepared.event.reset();
 
     const auto& decision = prepared.decision;
     auto receipt = co_await submit_with_deadline(*store_, std::move(record), decision.triggers,
                                                  runtime->config->server.store_timeout);
-    auto body = event_summary(event);
     if (!receipt) {
         // A persistent store fault repeats this for every delivery: rate-limited.
         if (std::size_t suppressed = 0; store_failure_log_.allow(&suppressed)) {
             spdlog::error(
                 "delivery={} source={}: store did not accept the delivery ({}); answered "
                 "503 so the forge records a failure{}",
-                event.delivery_id, source.name, receipt.error().message(),
+                delivery, source.name, receipt.error().message(),
                 suppressed == 0 ? std::string()
                                 : fmt::format(" ({} similar lines suppressed)", suppressed));
         }
@@ -346,10 +372,19 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         co_return respond(503, body);
     }
     if (receipt->duplicate) {
-        spdlog::info("delivery={} source={}: duplicate delivery, nothing queued", event.delivery_id,
-                     source.name);
+        const auto earlier = echoed(receipt->duplicate_of);
+        const auto reason = receipt->same_body
+                                ? fmt::format(
+                                      "same body as delivery {}, received within the "
+                                      "source's duplicate body window",
+                                      earlier)
+                                : fmt::format("delivery id {} was received before", earlier);
+        spdlog::info("delivery={} source={}: duplicate ({}), nothing queued", delivery, source.name,
+                     reason);
         metrics_->duplicate(source.name);
         body["status"] = "duplicate";
+        body["duplicate_of"] = earlier;
+        body["reason"] = reason;
         co_return respond(200, body);
     }
 
@@ -358,23 +393,27 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     json::array triggers;
     for (std::size_t i = 0; i < decision.triggers.size(); ++i) {
         const auto& t = decision.triggers[i];
+        const auto job = echoed(job_display_path(t.job));
         triggers.push_back(json::object{{"id", receipt->trigger_ids.at(i)},
                                         {"rule", t.rule},
                                         {"jenkins", t.jenkins},
-                                        {"job", job_display_path(t.job)}});
+                                        {"job", job}});
         metrics_->triggers_queued(t.rule, t.jenkins, 1);
-        spdlog::info("delivery={} trigger={} rule={} jenkins={} job={} queued", event.delivery_id,
-                     receipt->trigger_ids.at(i), t.rule, t.jenkins, job_display_path(t.job));
+        spdlog::info("delivery={} trigger={} rule={} jenkins={} job={} queued", delivery,
+                     receipt->trigger_ids.at(i), t.rule, t.jenkins, job);
     }
     json::array skipped;
     for (const auto& r : decision.rules) {
-        if (!r.matched) skipped.push_back(json::object{{"rule", r.rule}, {"reason", r.reason}});
+        if (!r.matched) {
+            skipped.push_back(json::object{{"rule", r.rule}, {"reason", echoed(r.reason)}});
+        }
     }
     json::array failures;
     for (const auto& f : decision.failures) {
+        const auto reason = echoed(f.reason);
         spdlog::warn("delivery={} rule={}: matched but its trigger could not be built: {}",
-                     event.delivery_id, f.rule, f.reason);
-        failures.push_back(json::object{{"rule", f.rule}, {"reason", f.reason}});
+                     delivery, f.rule, reason);
+        failures.push_back(json::object{{"rule", f.rule}, {"reason", reason}});
     }
     const bool accepted = !decision.triggers.empty();
     // "not_queued": rules matched but none of their triggers could be built (see failures).
@@ -383,9 +422,9 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     body["triggers"] = std::move(triggers);
     body["skipped"] = std::move(skipped);
     if (!failures.empty()) body["failures"] = std::move(failures);
-    spdlog::info("delivery={} source={} event={} repository={} ref={}: {}, {} trigger(s)",
-                 event.delivery_id, source.name, to_string(event.kind), event.repository.full_name,
-                 event.ref, accepted ? "accepted" : "no rule matched", decision.triggers.size());
+    spdlog::info("delivery={} source={} event={} repository={} ref={}: {}, {} trigger(s)", delivery,
+                 source.name, to_string(kind), repository, ref,
+                 accepted ? "accepted" : "no rule matched", decision.triggers.size());
     co_return respond(accepted ? 202 : 200, body);
 }
 

@@ -29,10 +29,19 @@ struct Prepared {
     std::string log_reason;  ///< for the log line when rejected
 };
 
-/// Verifies (unless `verify` is false: explain), parses, normalizes and evaluates one delivery.
-/// Pure: no I/O, thread-safe.
+/// Verifies (unless `verify` is false: explain), parses (within server.parse_memory_limit: 413
+/// beyond), normalizes and evaluates one delivery. Pure: no I/O, thread-safe.
 Prepared prepare(const Runtime& runtime, const SourceConfig& source, const HeaderMap& headers,
                  std::string_view body, bool verify = true);
+
+/// Longest value, in bytes, that a webhook response echoes from a delivery.
+inline constexpr std::size_t k_max_echoed_bytes = 512;
+
+/// `value` when it is at most k_max_echoed_bytes long; else its first bytes (cut at a UTF-8
+/// character boundary) followed by "…", k_max_echoed_bytes in all. For every field of a webhook
+/// response that the sender controls (ref, repository, delivery id, job paths and reasons that
+/// quote payload values), so the answer stays small whatever the payload holds.
+std::string echoed(std::string_view value);
 
 /// JSON for one rule decision: {"rules": [...], "triggers": [...], "failures": [...]}.
 boost::json::object decision_json(const rules::Decision& decision);

@@ -13,6 +13,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -79,12 +80,15 @@ const Keys k_server_keys = {"body_limit",
                             "shutdown_grace",
                             "trusted_proxies",
                             "forwarded_header",
-                            "tls"};
+                            "tls",
+                            "parse_memory_limit"};
 const Keys k_tls_keys = {"certificate", "key"};
 const Keys k_forwarded_headers = {"x-forwarded-for", "forwarded"};
 const Keys k_log_keys = {"level", "format"};
-const Keys k_source_keys = {"provider", "path",     "secret",     "secrets",   "token",
-                            "tokens",   "insecure", "allow_sha1", "allow_from"};
+const Keys k_source_keys = {"provider",   "path",       "secret",
+                            "secrets",    "token",      "tokens",
+                            "insecure",   "allow_sha1", "allow_from",
+                            "duplicate_body_window"};
 const Keys k_jenkins_keys = {"url",
                              "user",
                              "api_token",
@@ -419,6 +423,12 @@ class Loader {
         check_keys(node, k_server_keys, "server");
         auto& s = config_->server;
         if (auto n = node["body_limit"]) size(n, "server.body_limit", s.body_limit);
+        if (auto n = node["parse_memory_limit"]) {
+            size(n, "server.parse_memory_limit", s.parse_memory_limit);
+        } else {
+            // Real payloads parse into at most about three times their size.
+            s.parse_memory_limit = s.body_limit > SIZE_MAX / 4 ? SIZE_MAX : 4 * s.body_limit;
+        }
         if (auto n = node["header_limit"]) size(n, "server.header_limit", s.header_limit);
         if (auto n = node["header_timeout"]) duration(n, "server.header_timeout", s.header_timeout);
         if (auto n = node["body_timeout"]) duration(n, "server.body_timeout", s.body_timeout);
@@ -575,6 +585,11 @@ class Loader {
                 boolean(n, "allow_sha1", source.allow_sha1);
                 if (!github)
                     error(n, fmt::format("{}: allow_sha1 applies to github only", context));
+            }
+            if (auto n = body["duplicate_body_window"]) {
+                std::chrono::milliseconds window{0};
+                duration(n, fmt::format("{}.duplicate_body_window", context), window);
+                source.duplicate_body_window = window;
             }
             source.path = "/hooks/" + source.name;
             if (auto n = body["path"]) {

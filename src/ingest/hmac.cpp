@@ -45,9 +45,10 @@ std::string hmac(Digest digest, std::string_view key, std::string_view data) {
     return std::string(reinterpret_cast<const char*>(out), out_len);
 }
 
-std::string hmac_hex(Digest digest, std::string_view key, std::string_view data) {
+namespace {
+
+std::string to_hex(std::string_view raw) {
     static constexpr char k_digits[] = "0123456789abcdef";
-    const auto raw = hmac(digest, key, data);
     std::string hex;
     hex.reserve(raw.size() * 2);
     for (const unsigned char c : raw) {
@@ -55,6 +56,19 @@ std::string hmac_hex(Digest digest, std::string_view key, std::string_view data)
         hex.push_back(k_digits[c & 0x0f]);
     }
     return hex;
+}
+
+}  // namespace
+
+std::string hmac_hex(Digest digest, std::string_view key, std::string_view data) {
+    return to_hex(hmac(digest, key, data));
+}
+
+std::string sha256_hex(std::string_view data) {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int out_len = 0;
+    if (EVP_Digest(bytes(data), data.size(), out, &out_len, EVP_sha256(), nullptr) != 1) return {};
+    return to_hex(std::string_view(reinterpret_cast<const char*>(out), out_len));
 }
 
 std::optional<std::string> decode_hex(std::string_view hex) {

@@ -1,4 +1,5 @@
-// HMAC and constant-time comparison helpers for webhook verification (OpenSSL libcrypto).
+// HMAC, SHA-256 and constant-time comparison helpers for webhook verification and body
+// identity (OpenSSL libcrypto).
 // Pure functions; thread-safe.
 #pragma once
 
@@ -19,6 +20,9 @@ std::string hmac(Digest digest, std::string_view key, std::string_view data);
 
 /// HMAC(key, data) as lowercase hex: what GitHub puts after "sha256=" / "sha1=".
 std::string hmac_hex(Digest digest, std::string_view key, std::string_view data);
+
+/// SHA-256(data) as lowercase hex (64 digits); empty only if OpenSSL fails.
+std::string sha256_hex(std::string_view data);
 
 /// Decodes hex digits (either case) into bytes; nullopt for an odd length or a non-hex digit.
 std::optional<std::string> decode_hex(std::string_view hex);

@@ -3,8 +3,10 @@
 #include "ingest/github/normalize.hpp"
 #include "ingest/gitlab/normalize.hpp"
 #include "ingest/hmac.hpp"
+#include "ingest/json_access.hpp"
+#include "ingest/parse_memory.hpp"
 
-#include <boost/json/parse.hpp>
+#include <boost/json/parser.hpp>
 #include <boost/url/encoding_opts.hpp>
 #include <boost/url/parse_query.hpp>
 
@@ -74,25 +76,43 @@ result<void> verify_gitlab(const SourceConfig& source, const HeaderMap& headers)
     return {};
 }
 
-result<json::value> parse_json_object(std::string_view text) {
-    boost::system::error_code ec;
+constexpr json::parse_options json_options() {
     json::parse_options options;
     // Real payloads nest about ten levels; the default (32) leaves little room for forge changes,
     // while a hard bound still keeps hostile nesting from exhausting the stack.
     options.max_depth = 64;
-    auto value = json::parse(text, ec, {}, options);
-    if (ec || !value.is_object()) return errc::malformed_json;
+    return options;
+}
+
+// Parses `text` into `arena`, its scratch stack charged to the same limit. Throws
+// detail::ParseMemoryExceeded when the limit is reached.
+result<json::value> parse_json_object(std::string_view text, const json::storage_ptr& arena,
+                                      detail::ParseArena& memory) {
+    unsigned char temp[BOOST_JSON_STACK_BUFFER_SIZE];
+    json::parser parser(json::storage_ptr(&memory.scratch()), json_options(), temp, sizeof temp);
+    parser.reset(arena);
+    boost::system::error_code ec;
+    parser.write(text.data(), text.size(), ec);
+    if (ec) return errc::malformed_json;
+    auto value = parser.release();
+    if (!value.is_object()) return errc::malformed_json;
     return value;
 }
 
-result<json::value> parse_form(std::string_view body) {
+result<json::value> parse_form(std::string_view body, const json::storage_ptr& arena,
+                               detail::ParseArena& memory) {
     const auto params = boost::urls::parse_query(body);
     if (!params) return errc::malformed_form;
     // HTML form encoding writes spaces as '+'.
     const boost::urls::encoding_opts form_encoding(/*space_as_plus=*/true);
     for (const auto param : *params) {
         if (!param.has_value || param.key.decode(form_encoding) != "payload") continue;
-        return parse_json_object(param.value.decode(form_encoding));
+        // The decoded text is part of what this parse holds.
+        const auto size = param.value.decoded_size();
+        memory.charge(size);
+        auto parsed = parse_json_object(param.value.decode(form_encoding), arena, memory);
+        memory.release(size);
+        return parsed;
     }
     return errc::malformed_form;
 }
@@ -110,12 +130,26 @@ result<void> verify(const SourceConfig& source, const HeaderMap& headers, std::s
     return errc::signature_mismatch;
 }
 
-result<json::value> parse_body(std::string_view content_type, std::string_view body) {
+result<json::value> parse_body(std::string_view content_type, std::string_view body,
+                               std::size_t memory_limit) {
     // Media types are case-insensitive and parameters such as charset change nothing for JSON.
     const auto media_type = trim(content_type.substr(0, content_type.find(';')));
-    if (iequals(media_type, "application/json")) return parse_json_object(body);
-    if (iequals(media_type, "application/x-www-form-urlencoded")) return parse_form(body);
-    return errc::unsupported_media_type;
+    const bool is_json = iequals(media_type, "application/json");
+    if (!is_json && !iequals(media_type, "application/x-www-form-urlencoded")) {
+        return errc::unsupported_media_type;
+    }
+    // The value owns its arena through its storage_ptr: dropping the value frees the whole parse.
+    const auto arena = detail::make_parse_arena(memory_limit, body.size());
+    auto& memory = *arena.arena;
+    try {
+        auto parsed = is_json ? parse_json_object(body, arena.storage, memory)
+                              : parse_form(body, arena.storage, memory);
+        // Done: reading or copying the value later must never throw for the limit.
+        memory.seal();
+        return parsed;
+    } catch (const detail::ParseMemoryExceeded&) {
+        return errc::payload_too_large;
+    }
 }
 
 std::string delivery_id(Provider provider, const HeaderMap& headers) {
@@ -130,6 +164,51 @@ std::string delivery_id(Provider provider, const HeaderMap& headers) {
         }
     }
     return {};
+}
+
+bool recorded_header(Provider provider, std::string_view name) noexcept {
+    // What tells where a delivery came from and how to read it again (prepare() needs the
+    // content type, the event header and the delivery id header to normalize a stored body).
+    static constexpr std::string_view k_common[] = {
+        "Content-Type", "Content-Length",  "Content-Encoding", "User-Agent",
+        "Host",         "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+        "X-Real-IP",    "Forwarded",       "X-Request-Id",
+    };
+    // forge-webhooks.md: GitHub's delivery headers, GitHub Enterprise's host and version.
+    static constexpr std::string_view k_github[] = {
+        "X-GitHub-Event",
+        "X-GitHub-Delivery",
+        "X-GitHub-Hook-ID",
+        "X-GitHub-Hook-Installation-Target-Type",
+        "X-GitHub-Hook-Installation-Target-ID",
+        "X-GitHub-Enterprise-Version",
+        "X-GitHub-Enterprise-Host",
+    };
+    // GitLab's delivery headers, and the Standard Webhooks id and timestamp GitLab 19 adds (its
+    // webhook-signature is a credential).
+    static constexpr std::string_view k_gitlab[] = {
+        "X-Gitlab-Event",  "X-Gitlab-Event-UUID", "X-Gitlab-Webhook-UUID", "X-Gitlab-Instance",
+        "Idempotency-Key", "Webhook-Id",          "Webhook-Timestamp",
+    };
+    const auto listed = [&](const auto& names) {
+        for (const auto allowed : names) {
+            if (iequals(name, allowed)) return true;
+        }
+        return false;
+    };
+    if (listed(k_common)) return true;
+    switch (provider) {
+        case Provider::github:
+            return listed(k_github);
+        case Provider::gitlab:
+            return listed(k_gitlab);
+    }
+    return false;
+}
+
+std::chrono::milliseconds duplicate_body_window(const SourceConfig& source, bool has_delivery_id) {
+    if (source.duplicate_body_window) return *source.duplicate_body_window;
+    return has_delivery_id ? std::chrono::milliseconds(0) : k_default_idless_duplicate_window;
 }
 
 result<Event> normalize(const SourceConfig& source, const HeaderMap& headers,
@@ -150,6 +229,10 @@ result<Event> normalize(const SourceConfig& source, const HeaderMap& headers,
                             ? github::normalize(event_name, *payload, event)
                             : gitlab::normalize(event_name, *payload, event);
     if (!filled) return filled.error();
+    // Cut short by collect_changed_files(): some paths are missing.
+    if (event.changed_files.size() >= detail::k_max_changed_files) {
+        event.changed_files_complete = false;
+    }
     event.payload = std::move(payload);
     return event;
 }

@@ -35,7 +35,9 @@ std::vector<std::string> collect_changed_files(const boost::json::array* commits
             for (const auto& path : *paths) {
                 const auto text = as_string_view(&path);
                 if (!text || text->empty()) continue;
-                if (seen.insert(*text).second) files.emplace_back(*text);
+                if (!seen.insert(*text).second) continue;
+                files.emplace_back(*text);
+                if (files.size() == k_max_changed_files) return files;
             }
         }
     }

@@ -8,6 +8,7 @@
 #include <boost/json/string.hpp>
 #include <boost/json/value.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -85,8 +86,14 @@ bool is_full_sha(std::string_view s) noexcept;
 /// Splits "a/b/c" into namespace "a/b" and name "c" (no '/': namespace empty, name = all).
 void split_full_name(std::string_view full_name, std::string& namespace_, std::string& name);
 
+/// Most paths collect_changed_files() returns. A push listing more (2,048 commits of hundreds
+/// of files each fit in GitHub's 25 MB) would cost more memory than it is worth: the list is
+/// then treated as incomplete (see normalize() in ingest.hpp), so `paths` conditions pass.
+inline constexpr std::size_t k_max_changed_files = 10'000;
+
 /// The union of `added`, `modified` and `removed` over the commit objects in `commits`,
-/// de-duplicated, in first-seen order. Entries of the wrong type are skipped.
+/// de-duplicated, in first-seen order, stopping at k_max_changed_files paths. Entries of the
+/// wrong type are skipped.
 std::vector<std::string> collect_changed_files(const boost::json::array* commits);
 
 /// The commit object in `commits` whose `id` equals `id`, or nullptr (also for an empty `id`).

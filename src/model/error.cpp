@@ -17,6 +17,7 @@ public:
             case errc::signature_malformed: return "signature header malformed";
             case errc::malformed_json: return "body is not a JSON object";
             case errc::malformed_form: return "form body has no JSON payload field";
+            case errc::payload_too_large: return "payload too large to parse";
             case errc::unsupported_media_type: return "unsupported content type";
             case errc::missing_event_header: return "event header missing";
             case errc::missing_field: return "payload lacks a required field";

@@ -31,7 +31,7 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
-constexpr int k_schema_version = 1;
+constexpr int k_schema_version = 2;
 constexpr const char* k_db_file = "hookrelay.db";
 // A larger interval is treated as this, so the deadline arithmetic cannot overflow.
 constexpr std::chrono::milliseconds k_max_prune_interval = std::chrono::hours(24 * 365);
@@ -95,6 +95,17 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_trigger ON attempts (trigger_id);
 PRAGMA user_version = 1;
+)sql";
+
+// Version 2: finding an earlier delivery with the same body (duplicate_body_window). body_key is
+// the first 64 bits of the body's SHA-256, set only for deliveries submitted with a window, and
+// the index is partial: a delivery without one (a forge delivery id and no window, the common
+// case) costs no index entry at all, and one with a window an 8-byte integer entry. The lookup
+// compares the whole digest on the row.
+constexpr const char* k_schema_v2 = R"sql(
+ALTER TABLE deliveries ADD COLUMN body_key INTEGER;
+CREATE INDEX deliveries_body ON deliveries (body_key) WHERE body_key IS NOT NULL;
+PRAGMA user_version = 2;
 )sql";
 
 std::int64_t to_ms(Clock::time_point t) {
@@ -306,6 +317,19 @@ std::string sha256_hex(std::string_view bytes) {
     return to_hex(digest, size);
 }
 
+bool is_sha256_hex(std::string_view text) noexcept {
+    return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+
+// The first 64 bits of a digest from sha256_hex(), as the signed integer SQLite stores.
+std::int64_t body_key(std::string_view digest) noexcept {
+    std::uint64_t key = 0;
+    std::from_chars(digest.data(), digest.data() + 16, key, 16);
+    return static_cast<std::int64_t>(key);
+}
+
 // Random ids (not rowids) so a trigger id never repeats across pruning or a recreated database,
 // and means nothing to whoever sees it in a Jenkins cause or a log line.
 std::string make_trigger_id() {
@@ -360,7 +384,9 @@ void configure(sqlite3* db, const SqliteOptions& options, const StoreConfig& con
     // IMMEDIATE and a second look: two processes opening a new file at once create it once.
     exec(db, "BEGIN IMMEDIATE");
     try {
-        if (pragma_int(db, "PRAGMA user_version") == 0) exec(db, k_schema);
+        const auto current = pragma_int(db, "PRAGMA user_version");
+        if (current == 0) exec(db, k_schema);
+        if (current < 2) exec(db, k_schema_v2);
         exec(db, "COMMIT");
     } catch (...) {
         if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -473,9 +499,15 @@ class SqliteStore::Core {
           rollback_to_(db_.get(), "ROLLBACK TO", "ROLLBACK TO job"),
           insert_delivery_(db_.get(), "insert delivery", R"sql(
 INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at, headers,
-                        body, body_sha256)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        body, body_sha256, body_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, delivery_id) DO NOTHING)sql"),
+          // INDEXED BY: without statistics the planner would rather walk deliveries_source, all
+          // of the source's deliveries for every submit.
+          find_body_(db_.get(), "find body", R"sql(
+SELECT id, delivery_id FROM deliveries INDEXED BY deliveries_body
+WHERE body_key = ?1 AND body_sha256 = ?2 AND source = ?3 AND received_at >= ?4
+ORDER BY id DESC LIMIT 1)sql"),
           insert_trigger_(db_.get(), "insert trigger", R"sql(
 INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
                       created_at, next_attempt_at, updated_at, last_outcome, queue_url)
@@ -972,9 +1004,15 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
     Receipt insert_submission(const SubmitJob& job) {
         const DeliveryRecord& d = job.delivery;
         const std::int64_t received = to_ms(d.received_at);
+        const std::string digest =
+            is_sha256_hex(d.body_sha256) ? d.body_sha256 : sha256_hex(d.body);
+        const bool by_body = d.duplicate_body_window.count() > 0;
+        const std::int64_t key = by_body ? body_key(digest) : 0;
+        if (by_body) {
+            if (auto earlier = find_same_body(d, digest, key, received)) return std::move(*earlier);
+        }
         {
             const std::string headers = pairs_json(d.headers);
-            const std::string digest = sha256_hex(d.body);
             Query query(insert_delivery_);
             query.bind_text(d.source).bind_text(to_string(d.provider));
             if (d.delivery_id.empty()) {
@@ -989,13 +1027,20 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
             } else {
                 query.bind_null();
             }
-            query.bind_text(digest).run();
+            query.bind_text(digest);
+            if (by_body) {
+                query.bind_int(key);
+            } else {
+                query.bind_null();
+            }
+            query.run();
         }
         Receipt receipt;
         // DO NOTHING on the unique key: no row means this (source, delivery id) is already stored,
         // by an earlier transaction or earlier in this one.
         if (sqlite3_changes64(db_.get()) == 0) {
             receipt.duplicate = true;
+            receipt.duplicate_of = d.delivery_id;
             return receipt;
         }
         const std::int64_t delivery = sqlite3_last_insert_rowid(db_.get());
@@ -1009,6 +1054,28 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
             query.bind_int(received).bind_int(received).bind_int(received).run();
             receipt.trigger_ids.push_back(std::move(id));
         }
+        return receipt;
+    }
+
+    // The newest delivery of d.source with body `digest` received within the window, as a
+    // duplicate receipt; nullopt when there is none.
+    std::optional<Receipt> find_same_body(const DeliveryRecord& d, const std::string& digest,
+                                          std::int64_t key, std::int64_t received) {
+        const std::int64_t window = d.duplicate_body_window.count();
+        const std::int64_t since =
+            window > received ? std::numeric_limits<std::int64_t>::min() : received - window;
+        Query query(find_body_);
+        query.bind_int(key).bind_text(digest).bind_text(d.source).bind_int(since);
+        if (!query.step()) return std::nullopt;
+        Receipt receipt;
+        receipt.duplicate = true;
+        if (query.is_null(1)) {
+            receipt.duplicate_of = "#" + std::to_string(query.int64(0));
+        } else {
+            receipt.duplicate_of = query.text(1);
+        }
+        // The same id too: a redelivery, reported as such.
+        receipt.same_body = d.delivery_id.empty() || receipt.duplicate_of != d.delivery_id;
         return receipt;
     }
 
@@ -1159,7 +1226,8 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
     DbPtr db_;
     const StoreConfig config_;
     Statement begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
-    Statement insert_delivery_, insert_trigger_, select_due_, update_trigger_, insert_attempt_;
+    Statement insert_delivery_, find_body_, insert_trigger_, select_due_, update_trigger_;
+    Statement insert_attempt_;
     Statement select_next_due_, select_counts_, select_attempts_;
     Statement prune_attempts_, prune_triggers_, prune_deliveries_;
     Statement find_delivery_by_seq_, find_delivery_in_source_, find_delivery_anywhere_;

@@ -38,11 +38,12 @@ struct SqliteOptions {
 class SqliteStore final : public Store {
   public:
     /// Creates `state_dir` if missing (like mkdir -p), opens or creates hookrelay.db in it, creates
-    /// the schema (version 1), enables WAL, synchronous=FULL, foreign keys and the busy timeout,
-    /// and starts the store thread. Blocks for file I/O: call it at startup, not on a network
-    /// thread. On failure returns errc::store_unavailable and, when `why` is given, sets it to
-    /// "cannot open <state_dir>/hookrelay.db: <reason>" (also for a database written by a newer
-    /// hookrelay, which is refused rather than misread).
+    /// the schema (version 2; a version 1 database is upgraded in place), enables WAL,
+    /// synchronous=FULL, foreign keys and the busy timeout, and starts the store thread. Blocks for
+    /// file I/O: call it at startup, not on a network thread. On failure returns
+    /// errc::store_unavailable and, when `why` is given, sets it to "cannot open
+    /// <state_dir>/hookrelay.db: <reason>" (also for a database written by a newer hookrelay, which
+    /// is refused rather than misread).
     static result<std::shared_ptr<SqliteStore>> open(const std::string& state_dir,
                                                      const StoreConfig& config,
                                                      std::string* why = nullptr,
@@ -66,7 +67,13 @@ class SqliteStore final : public Store {
     /// StoreConfig::max_batch per transaction). New triggers are pending with attempts 0 and due
     /// at delivery.received_at. A delivery id seen before for the same source (or earlier in the
     /// same batch) gives Receipt{duplicate = true} and queues nothing; an empty delivery id never
-    /// deduplicates. The body is kept only when StoreConfig::keep_body; its SHA-256 always is.
+    /// deduplicates by id. With delivery.duplicate_body_window above zero, a stored delivery of
+    /// the same source with the same body SHA-256 received in [received_at - window, ...] (the
+    /// newest such, batch included) makes it a duplicate too, with same_body set unless that
+    /// delivery has the same non-empty id; only deliveries that were themselves submitted with a
+    /// window are compared (the others are not indexed by body). The body is kept only when
+    /// StoreConfig::keep_body; its SHA-256 (delivery.body_sha256 when that is 64 lowercase hex
+    /// digits, else computed here) always is.
     void submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
                 SubmitHandler done) override;
 

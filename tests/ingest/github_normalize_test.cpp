@@ -315,6 +315,25 @@ TEST(GithubNormalize, CommitListAtGithubCapIsIncomplete) {
     EXPECT_TRUE(e->changed_files_complete);
 }
 
+TEST(GithubNormalize, PushOfMoreThanTenThousandFilesKeepsTheFirstAndIsIncomplete) {
+    auto payload = test::fixture_json("github", "push-branch-update");
+    auto& head = payload.at("commits").at(0).as_object();
+    boost::json::array added;
+    for (int i = 0; i < 10'001; ++i) added.emplace_back("src/f" + std::to_string(i));
+    head["added"] = std::move(added);
+    auto e = test::normalize_json(Provider::github, "push", payload);
+    ASSERT_TRUE(e);
+    EXPECT_FALSE(e->changed_files_complete);
+    ASSERT_EQ(e->changed_files.size(), 10'000u);
+    EXPECT_EQ(e->changed_files.front(), "src/f0");
+    EXPECT_EQ(e->changed_files.back(), "src/f9999");
+
+    head["added"].as_array().resize(9'000);
+    e = test::normalize_json(Provider::github, "push", payload);
+    ASSERT_TRUE(e);
+    EXPECT_TRUE(e->changed_files_complete);
+}
+
 TEST(GithubNormalize, ForcedPushAndActorFallback) {
     auto payload = test::fixture_json("github", "push-branch-update");
     payload.as_object()["forced"] = true;

@@ -1,5 +1,7 @@
 #include "ingest/fixture.hpp"
 
+#include <fmt/format.h>
+
 namespace hookrelay {
 namespace {
 
@@ -90,6 +92,82 @@ TEST(ParseBody, RejectsOtherMediaTypes) {
                              "multipart/form-data; boundary=x"}) {
         EXPECT_EQ(parse_body(type, "{}").error(), errc::unsupported_media_type) << type;
     }
+}
+
+// {"a":[0,0,...]}: the JSON whose parsed form is largest per byte (16 bytes per 2).
+std::string small_elements(std::size_t count) {
+    std::string body = R"({"a":[)";
+    body.reserve(count * 2 + 8);
+    for (std::size_t i = 0; i < count; ++i) body += i == 0 ? "0" : ",0";
+    return body + "]}";
+}
+
+constexpr std::size_t k_mib = 1024 * 1024;
+
+TEST(ParseBody, RefusesABodyWhoseParsedFormPassesTheMemoryLimit) {
+    // 200 KB of body: 2.4 MB of array, and more on the parser's stack while it is built.
+    const auto body = small_elements(100'000);
+    EXPECT_EQ(parse_body("application/json", body, 2 * k_mib).error(), errc::payload_too_large);
+}
+
+TEST(ParseBody, ParsesABodyWithinTheMemoryLimit) {
+    const auto body = small_elements(100'000);
+    const auto v = parse_body("application/json", body, 16 * k_mib);
+    ASSERT_TRUE(v) << v.error().message();
+    EXPECT_EQ(v->at("a").as_array().size(), 100'000u);
+}
+
+TEST(ParseBody, FormPayloadCountsItsDecodedCopy) {
+    // One 1 MiB string: about 2 MiB parsed (the string and a first chunk sized to the body),
+    // and 1 MiB more decoded from the form.
+    const std::string json = R"({"s":")" + std::string(k_mib, 'x') + R"("})";
+    const auto limit = 2 * k_mib + k_mib / 2;
+    EXPECT_TRUE(parse_body("application/json", json, limit));
+    std::string form = "payload=%7B%22s%22%3A%22" + std::string(k_mib, 'x') + "%22%7D";
+    EXPECT_EQ(parse_body("application/x-www-form-urlencoded", form, limit).error(),
+              errc::payload_too_large);
+}
+
+TEST(ParseBody, ParsedValueCanBeCopiedPastTheLimit) {
+    const auto body = small_elements(1000);
+    auto v = parse_body("application/json", body, 64 * 1024);
+    ASSERT_TRUE(v) << v.error().message();
+    // A copy shares the arena; the limit bounds the parse only, never later use.
+    boost::json::value copy = *v;
+    copy.as_object()["b"] = copy.at("a");
+    copy.as_object()["c"] = copy.at("a");
+    EXPECT_EQ(copy.at("c").as_array().size(), 1000u);
+}
+
+// A push at GitHub's limits: 2,048 commits (GitHub's cap) of 450 distinct files each, in the
+// 25 MiB GitHub sends at most (bench/memory/payloads.py github-push-max writes the same shape).
+std::string maximal_github_push() {
+    auto push = test::fixture_json("github", "push-branch-update").as_object();
+    const auto commit = push.at("commits").at(0).as_object();
+    boost::json::array commits;
+    for (int c = 0; c < 2048; ++c) {
+        auto copy = commit;
+        boost::json::array lists[3];
+        for (int i = 0; i < 450; ++i) {
+            lists[i / 150].emplace_back(fmt::format("src/c{:04}/f{:03}_xxxxxx.go", c, i));
+        }
+        copy["added"] = std::move(lists[0]);
+        copy["removed"] = std::move(lists[1]);
+        copy["modified"] = std::move(lists[2]);
+        commits.emplace_back(std::move(copy));
+    }
+    push["head_commit"] = commits.back();
+    push["commits"] = std::move(commits);
+    return boost::json::serialize(push);
+}
+
+TEST(ParseBody, DefaultLimitParsesAMaximalGithubPush) {
+    const auto body = maximal_github_push();
+    ASSERT_GT(body.size(), 24 * k_mib);
+    ASSERT_LE(body.size(), 25 * k_mib);
+    const auto v = parse_body("application/json", body);
+    ASSERT_TRUE(v) << v.error().message();
+    EXPECT_EQ(v->at("commits").as_array().size(), 2048u);
 }
 
 }  // namespace

@@ -626,12 +626,12 @@ TEST_F(SqliteStoreTest, OpenFailsWithAClearReasonWhenTheDirectoryCannotBeCreated
 TEST_F(SqliteStoreTest, RefusesADatabaseFromANewerVersion) {
     {
         RawDb db(db_path());
-        db.exec("PRAGMA user_version = 2");
+        db.exec("PRAGMA user_version = 3");
     }
     std::string why;
     auto store = SqliteStore::open(dir_.path(), config_, &why);
     ASSERT_FALSE(store);
-    EXPECT_NE(why.find("schema version 2 is newer"), std::string::npos) << why;
+    EXPECT_NE(why.find("schema version 3 is newer"), std::string::npos) << why;
 }
 
 TEST_F(SqliteStoreTest, CreatesTheStateDirectoryAndSchemaVersion) {
@@ -643,7 +643,7 @@ TEST_F(SqliteStoreTest, CreatesTheStateDirectoryAndSchemaVersion) {
         EXPECT_TRUE((*store)->durable());
     }
     RawDb db(nested + "/hookrelay.db");
-    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"1"}));
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"2"}));
     EXPECT_EQ(db.row("PRAGMA journal_mode"), (std::vector<std::string>{"wal"}));
 }
 
@@ -725,6 +725,167 @@ TEST_F(SqliteStoreTest, StoreMayBeReleasedFromItsOwnCallback) {
 
     auto reopened = open_store();
     EXPECT_EQ(due(*reopened, "ci", base_).size(), 1u);
+}
+
+// --- Duplicate bodies (duplicate_body_window) -------------------------------------------------
+
+DeliveryRecord with_body(DeliveryRecord d, std::string body,
+                         std::chrono::milliseconds window = 10min) {
+    d.body = std::move(body);
+    d.duplicate_body_window = window;
+    return d;
+}
+
+TEST_F(SqliteStoreTest, SameBodyWithinTheWindowIsADuplicateOfTheEarlierDelivery) {
+    auto store = open_store();
+    ASSERT_TRUE(submit(*store, with_body(delivery("d-1", base_), "old push"), {trigger()}));
+
+    // A replay: the old signed body under a new delivery id, nine minutes later.
+    auto replay = submit(*store, with_body(delivery("d-2", base_ + 9min), "old push"), {trigger()});
+    ASSERT_TRUE(replay) << replay.error().message();
+    EXPECT_TRUE(replay->duplicate);
+    EXPECT_TRUE(replay->same_body);
+    EXPECT_EQ(replay->duplicate_of, "d-1");
+    EXPECT_TRUE(replay->trigger_ids.empty());
+    EXPECT_EQ(counts(*store, "ci"), (Counts{1, 0, 0, 0}));
+    RawDb db(db_path());
+    EXPECT_EQ(db.row("SELECT COUNT(*) FROM deliveries"), (std::vector<std::string>{"1"}));
+}
+
+TEST_F(SqliteStoreTest, SameBodyOlderThanTheWindowIsAccepted) {
+    auto store = open_store();
+    ASSERT_TRUE(submit(*store, with_body(delivery("d-1", base_), "push"), {trigger()}));
+    auto later = submit(*store, with_body(delivery("d-2", base_ + 11min), "push"), {trigger()});
+    ASSERT_TRUE(later);
+    EXPECT_FALSE(later->duplicate);
+    EXPECT_EQ(counts(*store, "ci"), (Counts{2, 0, 0, 0}));
+}
+
+TEST_F(SqliteStoreTest, WithoutAWindowBodiesAreNotCompared) {
+    auto store = open_store();
+    ASSERT_TRUE(submit(*store, with_body(delivery("d-1", base_), "push", 0ms), {trigger()}));
+    auto other = submit(*store, with_body(delivery("d-2", base_), "push", 0ms), {trigger()});
+    ASSERT_TRUE(other);
+    EXPECT_FALSE(other->duplicate);
+}
+
+TEST_F(SqliteStoreTest, SameBodyInAnotherSourceIsNoDuplicate) {
+    auto store = open_store();
+    ASSERT_TRUE(submit(*store, with_body(delivery("d-1", base_), "push"), {trigger()}));
+    auto elsewhere = submit(*store, with_body(delivery("d-2", base_, "gitlab-main"), "push"), {});
+    ASSERT_TRUE(elsewhere);
+    EXPECT_FALSE(elsewhere->duplicate);
+}
+
+TEST_F(SqliteStoreTest, DeliveryWithoutIdIsNamedBySeqAsTheEarlierOne) {
+    auto store = open_store();
+    ASSERT_TRUE(submit(*store, with_body(delivery("", base_), "push"), {trigger()}));
+    auto again = submit(*store, with_body(delivery("", base_ + 1s), "push"), {trigger()});
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(again->duplicate);
+    EXPECT_TRUE(again->same_body);
+    RawDb db(db_path());
+    EXPECT_EQ(again->duplicate_of, "#" + db.row("SELECT id FROM deliveries")[0]);
+}
+
+TEST_F(SqliteStoreTest, RedeliveryUnderTheSameIdIsAnIdDuplicateWithOrWithoutAWindow) {
+    auto store = open_store();
+    ASSERT_TRUE(submit(*store, with_body(delivery("d-1", base_), "push"), {trigger()}));
+    for (const auto window : {10min, 0min}) {
+        auto again =
+            submit(*store, with_body(delivery("d-1", base_ + 1min), "push", window), {trigger()});
+        ASSERT_TRUE(again);
+        EXPECT_TRUE(again->duplicate);
+        EXPECT_FALSE(again->same_body);
+        EXPECT_EQ(again->duplicate_of, "d-1");
+    }
+}
+
+TEST_F(SqliteStoreTest, SameBodySubmittedConcurrentlyIsAcceptedOnce) {
+    auto store = open_store();
+    constexpr int k_copies = 8;
+    std::vector<std::future<result<Receipt>>> answers;
+    for (int i = 0; i < k_copies; ++i) {
+        auto promise = std::make_shared<std::promise<result<Receipt>>>();
+        answers.push_back(promise->get_future());
+        store->submit(with_body(delivery("d-" + std::to_string(i), base_), "push"), {trigger()},
+                      [promise](result<Receipt> r) { promise->set_value(std::move(r)); });
+    }
+    int accepted = 0;
+    for (auto& answer : answers) {
+        ASSERT_EQ(answer.wait_for(k_deadline), std::future_status::ready);
+        const auto r = answer.get();
+        ASSERT_TRUE(r);
+        if (!r->duplicate) ++accepted;
+    }
+    EXPECT_EQ(accepted, 1);
+    EXPECT_EQ(counts(*store, "ci"), (Counts{1, 0, 0, 0}));
+}
+
+TEST_F(SqliteStoreTest, BodyDigestGivenBySubmitterIsStoredAndCompared) {
+    constexpr const char* k_hello_sha256 =
+        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+    auto store = open_store();
+    auto computed = with_body(delivery("d-computed", base_), "hello");
+    ASSERT_TRUE(submit(*store, computed, {}));
+    auto given = with_body(delivery("d-given", base_ + 1s), "hello");
+    given.body_sha256 = k_hello_sha256;
+    auto answer = submit(*store, given, {});
+    ASSERT_TRUE(answer);
+    EXPECT_TRUE(answer->duplicate);
+    EXPECT_EQ(answer->duplicate_of, "d-computed");
+    RawDb db(db_path());
+    EXPECT_EQ(db.row("SELECT body_sha256 FROM deliveries WHERE delivery_id = 'd-computed'"),
+              (std::vector<std::string>{k_hello_sha256}));
+}
+
+TEST_F(SqliteStoreTest, BodiesAreRememberedOnlyFromDeliveriesWithAWindow) {
+    auto store = open_store();
+    // A delivery with an id and no window is not indexed by its body: it costs nothing extra.
+    ASSERT_TRUE(submit(*store, with_body(delivery("d-1", base_), "push", 0ms), {trigger()}));
+    auto later = submit(*store, with_body(delivery("d-2", base_ + 1s), "push"), {trigger()});
+    ASSERT_TRUE(later);
+    EXPECT_FALSE(later->duplicate);
+    RawDb db(db_path());
+    EXPECT_EQ(db.row("SELECT COUNT(*) FROM deliveries WHERE body_key IS NULL"),
+              (std::vector<std::string>{"1"}));
+}
+
+TEST_F(SqliteStoreTest, BodyLookupSearchesTheBodyIndex) {
+    auto store = open_store();
+    ASSERT_TRUE(submit(*store, with_body(delivery("d-1", base_), "push"), {trigger()}));
+    RawDb db(db_path());
+    // The store's statement (find_body_), as written there: a SCAN would make every submit
+    // read all deliveries of its source.
+    const auto plan = db.row(R"sql(EXPLAIN QUERY PLAN
+SELECT id, delivery_id FROM deliveries INDEXED BY deliveries_body
+WHERE body_key = ?1 AND body_sha256 = ?2 AND source = ?3 AND received_at >= ?4
+ORDER BY id DESC LIMIT 1)sql");
+    ASSERT_EQ(plan.size(), 4u);
+    EXPECT_EQ(plan[3], "SEARCH deliveries USING INDEX deliveries_body (body_key=?)");
+}
+
+TEST_F(SqliteStoreTest, UpgradesAVersion1DatabaseInPlace) {
+    {
+        auto store = open_store();
+        ASSERT_TRUE(submit(*store, delivery("d-1", base_), {trigger()}));
+    }
+    {
+        // What hookrelay 1 left behind: the same tables, without the body key and its index.
+        RawDb db(db_path());
+        db.exec(
+            "DROP INDEX deliveries_body; ALTER TABLE deliveries DROP COLUMN body_key;"
+            "PRAGMA user_version = 1;");
+    }
+    auto store = open_store();
+    EXPECT_EQ(due(*store, "ci", base_).size(), 1u);
+    ASSERT_TRUE(submit(*store, with_body(delivery("d-2", base_ + 1s), "push"), {trigger()}));
+    auto replay = submit(*store, with_body(delivery("d-3", base_ + 2s), "push"), {trigger()});
+    ASSERT_TRUE(replay);
+    EXPECT_TRUE(replay->duplicate);
+    EXPECT_EQ(replay->duplicate_of, "d-2");
+    RawDb db(db_path());
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"2"}));
 }
 
 }  // namespace

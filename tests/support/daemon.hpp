@@ -66,6 +66,8 @@ class Daemon {
     int stop(int signal, std::chrono::seconds deadline = std::chrono::seconds(15));
     /// Whether the process is still running.
     bool running();
+    /// The daemon's process id (for /proc/<pid>/...).
+    int pid() const { return pid_; }
     const TempDir& dir() const { return dir_; }
     /// The process id (-1 once stopped).
     int pid() const { return pid_; }

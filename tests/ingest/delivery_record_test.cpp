@@ -1,0 +1,74 @@
+// What ingest decides about how a delivery is recorded: which headers are kept, and how long a
+// body identifies a delivery.
+#include "ingest/fixture.hpp"
+
+namespace hookrelay {
+namespace {
+
+using namespace std::chrono_literals;
+using ingest::recorded_header;
+
+TEST(RecordedHeader, KeepsEveryHeaderOfTheRealFixtures) {
+    for (const auto& [forge, name] :
+         {std::pair{"github", "push-branch-update"}, std::pair{"github", "pull_request-opened"},
+          std::pair{"gitlab", "push-branch-update"}, std::pair{"gitlab", "merge_request-merged"}}) {
+        const auto provider =
+            std::string_view(forge) == "github" ? Provider::github : Provider::gitlab;
+        const auto delivery = test::load_delivery(forge, name);
+        for (const auto& [header, value] : delivery.headers.fields()) {
+            EXPECT_TRUE(recorded_header(provider, header)) << forge << " " << header;
+        }
+    }
+}
+
+TEST(RecordedHeader, NeverKeepsCredentials) {
+    for (const auto provider : {Provider::github, Provider::gitlab}) {
+        for (const auto* name :
+             {"Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key", "X-Hub-Signature",
+              "X-Hub-Signature-256", "X-Gitlab-Token", "webhook-signature", "X-Gitea-Signature",
+              "X-Auth-Token", "Set-Cookie", "X-Amz-Security-Token", "authorization"}) {
+            EXPECT_FALSE(recorded_header(provider, name)) << name;
+        }
+    }
+}
+
+TEST(RecordedHeader, KeepsProxyAndContentHeadersInAnyCase) {
+    for (const auto* name : {"content-type", "USER-AGENT", "X-Forwarded-For", "Forwarded",
+                             "X-Real-IP", "Content-Length"}) {
+        EXPECT_TRUE(recorded_header(Provider::github, name)) << name;
+        EXPECT_TRUE(recorded_header(Provider::gitlab, name)) << name;
+    }
+}
+
+TEST(RecordedHeader, KeepsOnlyTheSourcesOwnForgeHeaders) {
+    EXPECT_TRUE(recorded_header(Provider::github, "x-github-hook-id"));
+    EXPECT_FALSE(recorded_header(Provider::gitlab, "X-GitHub-Hook-ID"));
+    EXPECT_TRUE(recorded_header(Provider::gitlab, "Idempotency-Key"));
+    EXPECT_FALSE(recorded_header(Provider::github, "Idempotency-Key"));
+    EXPECT_FALSE(recorded_header(Provider::github, "X-Custom-Header"));
+}
+
+TEST(DuplicateBodyWindow, DeliveriesWithoutAnIdAreComparedByBodyByDefault) {
+    const auto source = test::source_for(Provider::gitlab);
+    EXPECT_EQ(ingest::duplicate_body_window(source, /*has_delivery_id=*/false), 1h);
+    EXPECT_EQ(ingest::duplicate_body_window(source, /*has_delivery_id=*/true), 0ms);
+}
+
+TEST(DuplicateBodyWindow, TheSourceSettingAppliesToEveryDelivery) {
+    auto source = test::source_for(Provider::github);
+    source.duplicate_body_window = 10min;
+    EXPECT_EQ(ingest::duplicate_body_window(source, true), 10min);
+    EXPECT_EQ(ingest::duplicate_body_window(source, false), 10min);
+    source.duplicate_body_window = 0ms;
+    EXPECT_EQ(ingest::duplicate_body_window(source, false), 0ms);
+}
+
+TEST(BodySha256, IsLowercaseHexOfTheBytes) {
+    EXPECT_EQ(ingest::sha256_hex("abc"),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(ingest::sha256_hex(""),
+              "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+}  // namespace
+}  // namespace hookrelay
