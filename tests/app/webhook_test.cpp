@@ -44,7 +44,7 @@ Runtime runtime_with(const Config& config) {
     std::vector<ConfigError> errors;
     auto rules = rules::RuleSet::compile(config, errors);
     EXPECT_TRUE(errors.empty());
-    return Runtime{std::make_shared<const Config>(config), rules};
+    return Runtime{std::make_shared<const Config>(config), rules, nullptr};
 }
 
 TEST(Prepare, BodyTooLargeToParseIs413NamingTheLimit) {

@@ -69,8 +69,6 @@ class Daemon {
     /// The daemon's process id (for /proc/<pid>/...).
     int pid() const { return pid_; }
     const TempDir& dir() const { return dir_; }
-    /// The process id (-1 once stopped).
-    int pid() const { return pid_; }
 
   private:
     TempDir dir_;
