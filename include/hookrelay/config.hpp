@@ -118,17 +118,34 @@ struct JenkinsConfig {
 
 /// The durable store.
 struct StoreConfig {
+    enum class Backend { sqlite, postgres };
+    Backend backend = Backend::sqlite;
     bool keep_body = true;  ///< store raw bodies (needed to redeliver); false: a SHA-256 only
     std::chrono::milliseconds retention{7 * 86'400'000LL};  ///< finished records kept this long
     std::chrono::milliseconds prune_interval{3'600'000};    ///< how often to prune
     std::size_t max_batch = 512;  ///< deliveries per transaction (group commit)
-    std::size_t max_size = 0;     ///< bytes the database may grow to; 0 = unlimited (the disk)
+    std::size_t max_size = 0;  ///< sqlite: bytes the database may grow to; 0 = unlimited
+
+    /// store.postgres: several instances sharing one PostgreSQL database.
+    struct Postgres {
+        Secret url;  ///< libpq connection URI or key=value string (holds the password)
+        unsigned pool_size = 4;                              ///< connections per instance
+        std::chrono::milliseconds connect_timeout{5'000};    ///< to connect (and reconnect)
+        std::chrono::milliseconds statement_timeout{5'000};  ///< any one statement
+        std::chrono::milliseconds reconnect_max{10'000};     ///< reconnect backoff cap
+        Location where;
+    };
+    Postgres postgres;
 };
 
 /// The dispatcher that delivers stored triggers.
 struct DispatchConfig {
     unsigned max_in_flight = 32;                     ///< requests in flight over all Jenkins
     std::chrono::milliseconds poll_interval{1'000};  ///< safety-net poll for due triggers
+    /// A claimed trigger is this instance's for this long; renewed while its request runs. When
+    /// an instance dies, its claims are taken over by others after at most this long.
+    std::chrono::milliseconds claim_lease{10'000};
+    std::chrono::milliseconds claim_renew_interval{2'000};  ///< also the instance heartbeat
 };
 
 /// A pattern as written in a condition: glob, "!glob" (negation) or "re:<RE2>".

@@ -47,9 +47,27 @@ enum class errc {
     secret_unresolved,
     /// The configuration is invalid; details are in the accompanying error list.
     bad_config,
-    /// The store refused or failed to persist a delivery (HTTP 503).
+    /// The store cannot be reached or failed to do the work (I/O error, connection lost, server
+    /// down); nothing was changed. Retryable (HTTP 503 for a delivery).
     store_unavailable,
+    /// The store is busy (a lock held elsewhere, every connection in use). Retryable.
+    store_busy,
+    /// The store did not answer within its deadline; the work may or may not have happened
+    /// (a submit is then not acknowledged, so the forge redelivers). Retryable.
+    store_timeout,
+    /// The store reached store.max_size; pruning makes room. Retryable.
+    store_full,
+    /// The store was written by a newer hookrelay, or is not a hookrelay store. Permanent.
+    store_incompatible,
+    /// The state directory is in use by another hookrelay process. Permanent (for this process).
+    store_locked,
+    /// The store was closed; nothing more is done. Permanent.
+    store_closed,
 };
+
+/// Whether a store failure may succeed when tried again (unavailable, busy, timeout, full), as
+/// opposed to permanent ones (incompatible, locked, closed) and non-store codes.
+bool is_retryable(const boost::system::error_code& error) noexcept;
 
 /// The category for errc; name "hookrelay".
 const boost::system::error_category& error_category() noexcept;

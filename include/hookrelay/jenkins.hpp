@@ -3,7 +3,7 @@
 #pragma once
 
 #include <hookrelay/secret.hpp>
-#include <hookrelay/store.hpp>
+#include <hookrelay/trigger.hpp>
 
 #include <boost/asio/awaitable.hpp>
 

@@ -1,13 +1,30 @@
-// The store seam: ingest hands every accepted delivery and its triggers to a Store. The daemon
-// answers the forge only after the store has accepted (or refused) the delivery.
+// The store seam. Three callers, three interfaces, one object per backend:
+//  * DeliveryIntake: the webhook pipeline records each accepted delivery and its triggers; the
+//    forge is answered only after the store has committed (or refused) it.
+//  * TriggerQueue: the dispatcher leases due triggers (claim), keeps its leases alive while
+//    requests are in flight (renew), records each outcome only if the lease is still its own
+//    (complete: a fencing token, so a stale instance cannot overwrite what another instance or a
+//    replay did), gives back what it will not start (release), and shares a Jenkins' held state
+//    with every other instance.
+//  * AdminQueries: the admin API finds deliveries, replays and redelivers, reports the backlog
+//    and the instances.
+// Store adds lifecycle, health and observers; open_store() (src/store/factory.hpp) makes one from
+// the config. Every backend passes the same contract suite (tests/store/contract/).
+//
+// Threading, for every method: it may be called from any thread, concurrently; it never blocks
+// the caller for I/O; `done` is called exactly once, from any thread (usually the backend's
+// own), unless close() ran first. Failures are errc values: is_retryable() tells the retryable
+// ones (store_unavailable, store_busy, store_timeout, store_full) from the permanent ones.
 #pragma once
 
 #include <hookrelay/error.hpp>
 #include <hookrelay/event.hpp>
+#include <hookrelay/trigger.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,19 +33,7 @@
 
 namespace hookrelay {
 
-/// One Jenkins build to request, fully rendered.
-struct TriggerRequest {
-    std::string rule;     ///< name of the rule that produced it
-    std::string jenkins;  ///< name of the Jenkins entry
-    /// Folder path segments, not encoded: {"acme", "app", "feature/x"}; a '/' inside a segment is
-    /// part of the item name (multibranch branches) and is encoded by the Jenkins client.
-    std::vector<std::string> job;
-    std::vector<std::pair<std::string, std::string>> parameters;  ///< rendered, config order
-    std::string cause;  ///< text naming the delivery, shown by Jenkins as the build cause
-};
-
-/// "acme/app/feature%2Fx": segments joined with '/', a '/' inside a segment written as %2F.
-std::string job_display_path(const std::vector<std::string>& job);
+using TimePoint = std::chrono::system_clock::time_point;
 
 /// The delivery as received, as the store records it.
 struct DeliveryRecord {
@@ -37,7 +42,7 @@ struct DeliveryRecord {
     std::string delivery_id;
     EventKind kind = EventKind::other;
     std::string forge_event;
-    std::chrono::system_clock::time_point received_at;
+    TimePoint received_at;
     std::vector<std::pair<std::string, std::string>> headers;  ///< the ones that matter, no secrets
     std::string body;                                          ///< raw body as received
     /// SHA-256 of `body` as lowercase hex, computed by the caller off the store's thread; when
@@ -51,7 +56,7 @@ struct DeliveryRecord {
 
 /// What the store answers for an accepted submission.
 struct Receipt {
-    bool duplicate = false;  ///< (source, delivery_id) was seen before; nothing was queued
+    bool duplicate = false;  ///< seen before (see DeliveryIntake::submit); nothing was queued
     std::vector<std::string> trigger_ids;  ///< one per submitted trigger, same order
     /// When duplicate: the earlier delivery, by its forge delivery id, or "#<seq>" when it has
     /// none (what get_delivery() takes).
@@ -62,6 +67,7 @@ struct Receipt {
 };
 
 /// Where a trigger is in its life. pending → delivered | dead; retrying waits for a due time.
+/// A trigger being attempted stays pending or retrying; its claim says who attempts it.
 enum class TriggerState { pending, retrying, delivered, dead };
 
 /// "pending", "retrying", "delivered", "dead".
@@ -71,7 +77,7 @@ std::optional<TriggerState> trigger_state_from_string(std::string_view text) noe
 
 /// One try at delivering a trigger to Jenkins, as recorded in its history.
 struct Attempt {
-    std::chrono::system_clock::time_point at;
+    TimePoint at;
     int http_status = 0;  ///< 0 when no HTTP response arrived (refused, reset, timeout)
     std::string outcome;  ///< short text: "queued", "merged into queued item", "HTTP 404", ...
     std::chrono::milliseconds duration{0};
@@ -79,6 +85,7 @@ struct Attempt {
     /// False when the attempt did not count against the trigger's retry budget (Jenkins was
     /// unreachable or restarting: the whole Jenkins is held instead).
     bool counted = true;
+    std::string instance;  ///< the instance that made it ("" for admin entries)
 };
 
 /// A trigger as the store holds it.
@@ -89,8 +96,8 @@ struct StoredTrigger {
     TriggerRequest request;
     TriggerState state = TriggerState::pending;
     int attempts = 0;  ///< counted attempts so far
-    std::chrono::system_clock::time_point created_at;
-    std::chrono::system_clock::time_point next_attempt_at;  ///< due time (pending/retrying)
+    TimePoint created_at;
+    TimePoint next_attempt_at;  ///< due time (pending/retrying)
     std::string last_outcome;
     std::string queue_url;
 };
@@ -99,10 +106,128 @@ struct StoredTrigger {
 struct TriggerUpdate {
     std::string id;
     TriggerState state = TriggerState::pending;
-    std::chrono::system_clock::time_point next_attempt_at;  ///< for pending / retrying
-    Attempt attempt;           ///< appended to the history; attempts += 1 when attempt.counted
-    std::string last_outcome;  ///< e.g. the reason a trigger went dead
+    TimePoint next_attempt_at;  ///< for pending / retrying
+    Attempt attempt;            ///< appended to the history; attempts += 1 when attempt.counted
+    std::string last_outcome;   ///< e.g. the reason a trigger went dead
 };
+
+// --- Accepting deliveries ------------------------------------------------------------------
+
+class DeliveryIntake {
+  public:
+    using SubmitHandler = std::function<void(result<Receipt>)>;
+    virtual ~DeliveryIntake() = default;
+
+    /// Records `delivery` and queues `triggers` (pending, attempts 0, due at received_at)
+    /// atomically and durably (committed and synced before `done`), deduplicating on
+    /// (delivery.source, delivery.delivery_id) when the id is non-empty, across every instance
+    /// sharing the store, and on (delivery.source, body SHA-256) within
+    /// delivery.duplicate_body_window when that is above zero (against deliveries submitted with
+    /// a window). A duplicate is not recorded and queues nothing. The body is kept only when
+    /// store.keep_body; its SHA-256 always is. Errors: every errc::store_* (nothing recorded).
+    virtual void submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
+                        SubmitHandler done) = 0;
+};
+
+// --- The trigger queue ---------------------------------------------------------------------
+
+/// A lease on one trigger, held by one instance until it expires, is completed or released.
+struct Claim {
+    StoredTrigger trigger;
+    std::string claim_id;  ///< the fencing token: random, unique per claim
+    TimePoint expires_at;
+};
+
+/// What claim() is asked for.
+struct ClaimRequest {
+    std::string jenkins;
+    std::size_t limit = 0;  ///< at most this many (0: none, but the hold is still reported)
+    /// Cap on live claims for this Jenkins over every instance (the Jenkins' max_in_flight):
+    /// claim() never makes the number of unexpired claims of this Jenkins exceed it. 0: no cap.
+    std::size_t max_in_flight = 0;
+    TimePoint now;
+    std::chrono::milliseconds lease{10'000};  ///< the claims expire at now + lease
+};
+
+/// A Jenkins held as down, shared by every instance using the store: while held nobody claims
+/// its triggers, and one instance at a time probes it.
+struct JenkinsHold {
+    std::string reason;  ///< why it was held, e.g. "connect 10.0.0.5:8080: Connection refused"
+    TimePoint since;
+    TimePoint next_probe_at;
+    int probes = 0;  ///< failed probes so far (the caller's backoff)
+};
+
+/// What claim() answers.
+struct ClaimBatch {
+    std::vector<Claim> claims;        ///< oldest due first (next_attempt_at, then creation)
+    std::optional<JenkinsHold> hold;  ///< set when the Jenkins is held: claims is then empty
+};
+
+/// Whether an outcome was recorded.
+enum class Completion {
+    applied,  ///< the claim was still ours: state, history and due time updated
+    stale,    ///< the claim had expired and was taken over, or the trigger was replayed since:
+              ///< nothing changed (the other owner's or the replay's view stands)
+};
+
+class TriggerQueue {
+  public:
+    using ClaimHandler = std::function<void(result<ClaimBatch>)>;
+    using IdsHandler = std::function<void(result<std::vector<std::string>>)>;
+    using CompleteHandler = std::function<void(result<Completion>)>;
+    using VoidHandler = std::function<void(result<void>)>;
+    using TimeHandler = std::function<void(result<std::optional<TimePoint>>)>;
+    using HoldHandler = std::function<void(result<std::optional<JenkinsHold>>)>;
+    virtual ~TriggerQueue() = default;
+
+    /// Leases up to request.limit triggers of request.jenkins that are open (pending or
+    /// retrying), due (next_attempt_at <= now) and not under an unexpired claim (expired claims
+    /// of a dead instance are taken over), within request.max_in_flight, for this instance.
+    /// Each gets a new claim_id. When the Jenkins is held, nothing is claimed and the hold is
+    /// answered. Concurrent claims (from any instance) never lease the same trigger twice.
+    virtual void claim(ClaimRequest request, ClaimHandler done) = 0;
+
+    /// Extends the claims named (this instance's, unexpired or not yet taken over) to now +
+    /// lease. `done` gets the ids still held; a missing id was lost (taken over, replayed,
+    /// completed).
+    virtual void renew(std::vector<std::string> claim_ids, TimePoint now,
+                       std::chrono::milliseconds lease, IdsHandler done) = 0;
+
+    /// Records one attempt's outcome (state, due time, last_outcome, queue_url when non-empty,
+    /// attempts += 1 when counted, the attempt appended to the history) and ends the claim, if
+    /// and only if `claim_id` still holds update.id; otherwise nothing changes and the answer is
+    /// Completion::stale.
+    virtual void complete(std::string claim_id, TriggerUpdate update, CompleteHandler done) = 0;
+
+    /// Ends claims without recording anything (the triggers are due as before): triggers this
+    /// instance leased but will not attempt (stopping). Unknown or stale ids are ignored.
+    virtual void release(std::vector<std::string> claim_ids, VoidHandler done) = 0;
+
+    /// When claim() could next lease something of `jenkins`: the earliest due time of its open
+    /// triggers (for a claimed one, its claim's expiry if later); nullopt when it has none.
+    virtual void next_due(std::string jenkins, TimeHandler done) = 0;
+
+    /// Holds `jenkins` (a no-op on `since` and `probes` when already held; reason and
+    /// next_probe_at are updated).
+    virtual void hold(std::string jenkins, JenkinsHold hold, VoidHandler done) = 0;
+
+    /// Gives this instance the right to probe `jenkins` now: when it is held, its next_probe_at
+    /// has come, and no other instance holds an unexpired probe lease (now + lease). `done` gets
+    /// the hold when granted, nullopt otherwise (not held, not yet time, someone else probing).
+    virtual void try_probe(std::string jenkins, TimePoint now, std::chrono::milliseconds lease,
+                           HoldHandler done) = 0;
+
+    /// After a probe that found Jenkins still down: probes += 1, next_probe_at and reason set,
+    /// the probe lease ended.
+    virtual void probe_failed(std::string jenkins, TimePoint next_probe_at, std::string reason,
+                              VoidHandler done) = 0;
+
+    /// Ends the hold (a probe found Jenkins answering): its triggers are claimable again.
+    virtual void unhold(std::string jenkins, VoidHandler done) = 0;
+};
+
+// --- Admin queries -------------------------------------------------------------------------
 
 /// One delivery as the admin API lists it.
 struct DeliverySummary {
@@ -112,7 +237,7 @@ struct DeliverySummary {
     std::string delivery_id;  ///< forge delivery id ("" when the forge sent none)
     EventKind kind = EventKind::other;
     std::string forge_event;
-    std::chrono::system_clock::time_point received_at;
+    TimePoint received_at;
     std::size_t pending = 0;    ///< triggers pending or retrying
     std::size_t delivered = 0;  ///< triggers delivered
     std::size_t dead = 0;       ///< triggers dead
@@ -121,8 +246,9 @@ struct DeliverySummary {
 /// A trigger with its whole history, for `deliveries show`.
 struct TriggerHistory {
     StoredTrigger trigger;
-    std::chrono::system_clock::time_point updated_at;
+    TimePoint updated_at;
     std::vector<Attempt> attempts;  ///< oldest first
+    std::string claimed_by;         ///< the instance attempting it now ("" when none)
 };
 
 /// Everything stored about one delivery.
@@ -138,7 +264,7 @@ struct DeliveryDetail {
 struct DeliveryQuery {
     std::string source;                 ///< "" = any
     std::optional<TriggerState> state;  ///< only deliveries with a trigger in this state
-    std::optional<std::chrono::system_clock::time_point> since;  ///< received at or after
+    std::optional<TimePoint> since;     ///< received at or after
     std::size_t limit = 50;
     std::optional<std::int64_t> before_seq;  ///< cursor: only seq < this
 };
@@ -151,59 +277,34 @@ struct DeliveryPage {
 /// Which triggers a bulk replay takes.
 struct ReplayQuery {
     TriggerState state = TriggerState::dead;
-    std::optional<std::chrono::system_clock::time_point> since;  ///< last updated at or after
-    std::string jenkins;                                         ///< "" = any
+    std::optional<TimePoint> since;  ///< last updated at or after
+    std::string jenkins;             ///< "" = any
     std::size_t limit = 1000;
     bool dry_run = false;  ///< only list the ids that would be re-queued; change nothing
 };
 
-/// Persists deliveries and their triggers. Implementations own their threads; submit() never
-/// blocks the caller for I/O and may be called from any thread concurrently.
-class Store {
+/// One daemon using the store.
+struct InstanceInfo {
+    std::string id;
+    std::string host;
+    std::string version;
+    TimePoint started_at;
+    TimePoint heartbeat_at;
+    std::size_t claims = 0;  ///< unexpired claims it holds
+};
+
+class AdminQueries {
   public:
-    using SubmitHandler = std::function<void(result<Receipt>)>;
-
-    virtual ~Store() = default;
-
-    /// Records `delivery` and queues `triggers` atomically, deduplicating on
-    /// (delivery.source, delivery.delivery_id) when the id is non-empty, and on (delivery.source,
-    /// body SHA-256) within delivery.duplicate_body_window when that is above zero (against
-    /// deliveries submitted with a window). A duplicate is not recorded. Calls `done` exactly once,
-    /// from any thread, with a Receipt, or errc::store_unavailable when nothing was recorded.
-    virtual void submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
-                        SubmitHandler done) = 0;
-
-    using DueHandler = std::function<void(result<std::vector<StoredTrigger>>)>;
-    using UpdateHandler = std::function<void(result<void>)>;
-
-    /// Up to `limit` triggers for Jenkins `jenkins` in state pending or retrying whose
-    /// next_attempt_at <= `now`, oldest due first, skipping the ids in `exclude` (in flight).
-    /// Calls `done` exactly once, from any thread.
-    virtual void due(std::string jenkins, std::chrono::system_clock::time_point now,
-                     std::size_t limit, std::vector<std::string> exclude, DueHandler done) = 0;
-
-    /// Applies one update (state, due time, history). Calls `done` exactly once, from any thread.
-    virtual void update(TriggerUpdate update, UpdateHandler done) = 0;
-
-    /// The earliest next_attempt_at among pending/retrying triggers of `jenkins`, or nullopt
-    /// when it has none. Blocking-free like the rest: `done` gets the answer.
-    virtual void next_due(
-        std::string jenkins,
-        std::function<void(result<std::optional<std::chrono::system_clock::time_point>>)> done) = 0;
-
-    /// Registers a callback run (from any thread) after triggers were committed, so the
-    /// dispatcher can wake up at once instead of waiting for its next poll.
-    virtual void on_committed(std::function<void()> callback) = 0;
-
-    // --- Admin queries. Same rules: never block the caller, `done` exactly once, any thread.
-
     using PageHandler = std::function<void(result<DeliveryPage>)>;
     using DetailHandler = std::function<void(result<std::optional<DeliveryDetail>>)>;
     using IdsHandler = std::function<void(result<std::vector<std::string>>)>;
     using CountsHandler =
         std::function<void(result<std::vector<std::pair<std::string, std::size_t>>>)>;
+    using InstancesHandler = std::function<void(result<std::vector<InstanceInfo>>)>;
+    using HoldsHandler = std::function<void(result<std::map<std::string, JenkinsHold>>)>;
+    virtual ~AdminQueries() = default;
 
-    /// Deliveries matching `query`, newest first.
+    /// Deliveries matching `query`, newest first by seq; `query.limit` is capped at 1000.
     virtual void list_deliveries(DeliveryQuery query, PageHandler done) = 0;
 
     /// One delivery by forge delivery id (`source` "" = any source; the newest if several), or
@@ -211,29 +312,73 @@ class Store {
     virtual void get_delivery(std::string source, std::string delivery_id, DetailHandler done) = 0;
 
     /// Re-queues the given triggers with a fresh retry budget (state pending, attempts 0, age
-    /// counted from `now`, due now), recording a "replayed" entry in each history. Unknown ids
-    /// are skipped; `done` gets the ids that were re-queued.
-    virtual void replay(std::vector<std::string> trigger_ids,
-                        std::chrono::system_clock::time_point now, IdsHandler done) = 0;
+    /// counted from `now`, due now), ending any claim on them (the claim holder's outcome is then
+    /// stale), recording a "replayed" entry in each history. Unknown ids are skipped; `done`
+    /// gets the ids that were re-queued.
+    virtual void replay(std::vector<std::string> trigger_ids, TimePoint now,
+                        IdsHandler done) = 0;
 
     /// The same for every trigger matching `query` (with query.dry_run: nothing changes, `done`
-    /// gets the ids that would have been re-queued).
-    virtual void replay_matching(ReplayQuery query, std::chrono::system_clock::time_point now,
-                                 IdsHandler done) = 0;
+    /// gets the ids that would be).
+    virtual void replay_matching(ReplayQuery query, TimePoint now, IdsHandler done) = 0;
 
     /// Adds triggers to an already stored delivery (redelivery through the current rules),
-    /// pending and due now. `done` gets their ids, in order.
+    /// pending and due now. `done` gets their ids, in order; empty when the delivery is unknown.
     virtual void add_triggers(std::string source, std::string delivery_id,
                               std::vector<TriggerRequest> triggers, IdsHandler done) = 0;
 
-    /// Open (pending + retrying) trigger count per Jenkins name (backlog).
+    /// Open (pending + retrying) trigger count per Jenkins name, over the whole store.
     virtual void backlog(CountsHandler done) = 0;
 
-    /// Short name for logs: "memory", "sqlite".
-    virtual std::string_view kind() const noexcept = 0;
+    /// Every instance that heartbeated within the last few leases, this one included.
+    virtual void instances(InstancesHandler done) = 0;
 
-    /// Whether accepted deliveries survive a restart.
-    virtual bool durable() const noexcept = 0;
+    /// Every held Jenkins.
+    virtual void holds(HoldsHandler done) = 0;
+};
+
+// --- The store -----------------------------------------------------------------------------
+
+/// Whether the store can take work right now.
+struct StoreHealth {
+    bool ok = true;
+    std::string detail;  ///< why not, e.g. "PostgreSQL: connection refused (reconnecting)"
+};
+
+class Store : public DeliveryIntake, public TriggerQueue, public AdminQueries {
+  public:
+    ~Store() override = default;
+
+    /// Short name for logs: "sqlite", "postgres".
+    virtual std::string_view kind() const noexcept = 0;
+    /// This daemon's id in the store (claims, instance list).
+    virtual const std::string& instance_id() const noexcept = 0;
+
+    /// The last operation's outcome: not ok after a failure until an operation succeeds again.
+    virtual StoreHealth health() const = 0;
+
+    /// Finishes (or fails) the work already queued, ends this instance's claims (release),
+    /// deregisters the instance, and stops the backend's threads. After it returns no callback
+    /// runs any more. Idempotent; the destructor does the same.
+    virtual void close() = 0;
+
+    /// Deletes delivered and dead triggers last updated before `now - store.retention`, their
+    /// history, and deliveries received before that cutoff with no triggers left. One instance
+    /// at a time (others skip). `done` gets the number of deliveries removed. Backends also
+    /// prune by themselves every store.prune_interval.
+    virtual void prune(TimePoint now, std::function<void(result<std::size_t>)> done) = 0;
+
+    // --- Observers. Callbacks accumulate and run on the backend's thread; keep them cheap.
+
+    /// Triggers became due on some instance (submit, replay, redelivery, a hold ended): claim
+    /// now rather than at the next poll. Notifications may be coalesced or (across instances)
+    /// lost: the dispatcher's poll is the safety net.
+    virtual void on_committed(std::function<void()> callback) = 0;
+    /// A one-line description of each failure inside the store, for the log.
+    virtual void on_error(std::function<void(std::string_view)> callback) = 0;
+    /// After every submit transaction: its duration and number of deliveries.
+    virtual void on_commit_stats(
+        std::function<void(std::chrono::duration<double>, std::size_t)> callback) = 0;
 };
 
 }  // namespace hookrelay

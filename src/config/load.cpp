@@ -62,8 +62,13 @@ const Keys k_top_keys = {"listen", "state_dir", "log",     "server",  "store",
 const Keys k_admin_keys = {"enabled", "listen", "token", "max_connections",
                            "max_connections_per_client"};
 const Keys k_log_formats = {"auto", "text", "json"};
-const Keys k_store_keys = {"keep_body", "retention", "prune_interval", "max_batch", "max_size"};
-const Keys k_dispatch_keys = {"max_in_flight", "poll_interval"};
+const Keys k_store_keys = {"backend",   "keep_body", "retention", "prune_interval",
+                           "max_batch", "max_size",  "postgres"};
+const Keys k_store_backends = {"sqlite", "postgres"};
+const Keys k_postgres_keys = {"url", "pool_size", "connect_timeout", "statement_timeout",
+                              "reconnect_max"};
+const Keys k_dispatch_keys = {"max_in_flight", "poll_interval", "claim_lease",
+                              "claim_renew_interval"};
 const Keys k_retry_keys = {"initial", "max_delay", "max_age"};
 const Keys k_server_keys = {"body_limit",
                             "header_limit",
@@ -497,6 +502,55 @@ class Loader {
         if (auto n = node["max_batch"]) {
             positive<std::size_t>(n, "store.max_batch", s.max_batch, 100'000);
         }
+        if (auto n = node["backend"]) {
+            std::string backend;
+            if (scalar(n, "store.backend", backend)) {
+                if (backend == "sqlite") {
+                    s.backend = StoreConfig::Backend::sqlite;
+                } else if (backend == "postgres") {
+                    s.backend = StoreConfig::Backend::postgres;
+                } else {
+                    error(n, fmt::format("store.backend: '{}' is not one of sqlite, postgres{}",
+                                         backend, did_you_mean(backend, k_store_backends)));
+                }
+            }
+        }
+        const bool postgres = s.backend == StoreConfig::Backend::postgres;
+        if (auto n = node["postgres"]) {
+            if (expect_map(n, "store.postgres")) {
+                check_keys(n, k_postgres_keys, "store.postgres");
+                auto& p = s.postgres;
+                p.where = location_of(n);
+                if (auto u = n["url"]) {
+                    p.url = secret(u, "store.postgres.url");
+                } else {
+                    error(n, "store.postgres: `url:` is required, as a secret reference (it "
+                             "holds the password), e.g. \"${env:HOOKRELAY_DATABASE_URL}\"");
+                }
+                if (auto v = n["pool_size"]) {
+                    positive<unsigned>(v, "store.postgres.pool_size", p.pool_size, 64);
+                }
+                if (auto v = n["connect_timeout"]) {
+                    duration(v, "store.postgres.connect_timeout", p.connect_timeout);
+                }
+                if (auto v = n["statement_timeout"]) {
+                    duration(v, "store.postgres.statement_timeout", p.statement_timeout);
+                }
+                if (auto v = n["reconnect_max"]) {
+                    duration(v, "store.postgres.reconnect_max", p.reconnect_max);
+                }
+            }
+            if (!postgres) {
+                error(n, "store.postgres is set but store.backend is not postgres; add "
+                         "`backend: postgres`");
+            }
+        } else if (postgres) {
+            error(node["backend"], "store.backend: postgres needs `store.postgres.url`");
+        }
+        if (postgres && node["max_size"]) {
+            error(node["max_size"], "store.max_size applies to the sqlite backend only; limit "
+                                    "the database's size in PostgreSQL itself");
+        }
     }
 
     void dispatch(const YAML::Node& node) {
@@ -507,6 +561,16 @@ class Loader {
             positive<unsigned>(n, "dispatch.max_in_flight", d.max_in_flight, 10'000);
         }
         if (auto n = node["poll_interval"]) duration(n, "dispatch.poll_interval", d.poll_interval);
+        if (auto n = node["claim_lease"]) duration(n, "dispatch.claim_lease", d.claim_lease);
+        if (auto n = node["claim_renew_interval"]) {
+            duration(n, "dispatch.claim_renew_interval", d.claim_renew_interval);
+        }
+        if (d.claim_renew_interval.count() <= 0 || d.claim_renew_interval * 2 > d.claim_lease) {
+            error(node, fmt::format("dispatch: claim_renew_interval ({} ms) must be above zero and "
+                                    "at most half of claim_lease ({} ms), so a live instance "
+                                    "renews its claims before they expire",
+                                    d.claim_renew_interval.count(), d.claim_lease.count()));
+        }
     }
 
     RetryPolicy retry(const YAML::Node& node, std::string_view context, RetryPolicy policy) {

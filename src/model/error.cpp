@@ -32,6 +32,12 @@ public:
             case errc::secret_unresolved: return "secret reference could not be resolved";
             case errc::bad_config: return "invalid configuration";
             case errc::store_unavailable: return "store unavailable";
+            case errc::store_busy: return "store busy";
+            case errc::store_timeout: return "store did not answer in time";
+            case errc::store_full: return "store full (store.max_size reached)";
+            case errc::store_incompatible: return "store written by a newer hookrelay or not a hookrelay store";
+            case errc::store_locked: return "state directory in use by another hookrelay";
+            case errc::store_closed: return "store closed";
         }
         return "unknown hookrelay error";
     }
@@ -42,6 +48,23 @@ public:
 const boost::system::error_category& error_category() noexcept {
     static const Category category;
     return category;
+}
+
+}  // namespace hookrelay
+
+namespace hookrelay {
+
+bool is_retryable(const boost::system::error_code& error) noexcept {
+    if (error.category() != error_category()) return false;
+    switch (static_cast<errc>(error.value())) {
+        case errc::store_unavailable:
+        case errc::store_busy:
+        case errc::store_timeout:
+        case errc::store_full:
+            return true;
+        default:
+            return false;
+    }
 }
 
 }  // namespace hookrelay

@@ -7,7 +7,7 @@
 #include <hookrelay/config.hpp>
 #include <hookrelay/error.hpp>
 #include <hookrelay/event.hpp>
-#include <hookrelay/store.hpp>
+#include <hookrelay/trigger.hpp>
 
 #include <memory>
 #include <string>

@@ -1,0 +1,33 @@
+// Makes the Store the config asks for: SQLite in state_dir (the embedded default) or PostgreSQL
+// (store.backend: postgres). The one place that knows the concrete backends.
+#pragma once
+
+#include <hookrelay/config.hpp>
+#include <hookrelay/store.hpp>
+
+#include <memory>
+#include <string>
+
+namespace hookrelay::store {
+
+struct OpenOptions {
+    /// This daemon's id in the store; empty: "<host>-<pid>-<random>".
+    std::string instance_id;
+    std::string version;  ///< shown in the instance list
+    /// SQLite: take the exclusive lock on the state directory (`check` and tools that only read
+    /// do not). A second daemon on the same directory is refused with errc::store_locked.
+    bool lock_state_dir = true;
+};
+
+/// Opens (creating or migrating the schema where needed) the configured store and starts its
+/// threads. Blocking: call it at start-up, never on a network thread. On failure `why` (when
+/// given) is one line for the operator, e.g. "state_dir ./var is in use by another hookrelay
+/// (pid 1234)" or "PostgreSQL at host=db: schema version 7 is newer than this hookrelay knows
+/// (3): upgrade hookrelay"; it never contains a password.
+result<std::shared_ptr<Store>> open_store(const Config& config, const OpenOptions& options,
+                                          std::string* why = nullptr);
+
+/// "<host>-<pid>-<8 random hex digits>".
+std::string make_instance_id();
+
+}  // namespace hookrelay::store
