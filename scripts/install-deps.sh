@@ -12,13 +12,14 @@ build_pkgs=(
   build-essential cmake make ninja-build pkg-config ccache git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libssl-dev libre2-dev libcli11-dev
-  libsqlite3-dev libjemalloc-dev libsystemd-dev prometheus-cpp-dev
+  libsqlite3-dev libpq-dev libjemalloc-dev libsystemd-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   openssl ca-certificates systemd
+  postgresql
 )
 runtime_pkgs=(
   libboost-json1.81.0 libboost-url1.81.0 libyaml-cpp0.7 libspdlog1.10 libfmt9 libssl3 libre2-9
-  libsqlite3-0 libjemalloc2 libsystemd0 libprometheus-cpp-core1.0 ca-certificates
+  libsqlite3-0 libpq5 libjemalloc2 libsystemd0 libprometheus-cpp-core1.0 ca-certificates
 )
 
 bench_pkgs=(wrk nginx-light webhook procps curl openssl)
@@ -45,3 +46,15 @@ if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The tests start throwaway PostgreSQL servers of their own (tests/support/pg_server.sh). The
+# package creates and may start a system cluster ("main" on port 5432): stop the clusters this
+# run created and keep them from starting at boot, so nothing can use one by accident. Clusters
+# that existed before are left alone.
+if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v pg_lsclusters >/dev/null; then
+  while read -r version cluster _; do
+    $sudo pg_ctlcluster "$version" "$cluster" stop 2>/dev/null || true
+    echo manual | $sudo tee "/etc/postgresql/$version/$cluster/start.conf" >/dev/null
+    echo "install-deps: PostgreSQL cluster $version/$cluster stopped and set to start manually"
+  done < <(pg_lsclusters -h)
+fi
