@@ -1,0 +1,453 @@
+// Admin queries on PostgreSQL: listing and finding deliveries, replay and redelivery, the
+// backlog, the instances and holds, and retention pruning.
+#include "store/postgres/codec.hpp"
+#include "store/postgres/core.hpp"
+#include "store/postgres/schema.hpp"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace hookrelay::store::postgres {
+namespace {
+
+constexpr auto k_int64_max = std::numeric_limits<std::int64_t>::max();
+constexpr auto k_int64_min = std::numeric_limits<std::int64_t>::min();
+
+// Rows deleted per statement while pruning: a large backlog of finished records is removed in
+// steps, each well within statement_timeout.
+constexpr std::int64_t k_prune_chunk = 5'000;
+
+// The listing's SQL for one combination of filters. Parameters, in order: [state], cursor,
+// [source], [since], limit. A state filter walks triggers_state backwards from the cursor, so a
+// rare state does not scan every delivery; otherwise the walk is down the deliveries' key (or
+// deliveries_source), newest first, and stops at the page size.
+std::string list_sql(bool by_source, bool by_since, bool by_state) {
+    int n = 0;
+    const auto next = [&n] { return "$" + std::to_string(++n); };
+    std::string page;
+    if (by_state) {
+        page = R"sql(
+    SELECT DISTINCT ON (s.delivery) d.seq, d.source, d.provider, d.delivery_id, d.kind,
+           d.forge_event, d.received_at
+    FROM triggers s JOIN deliveries d ON d.seq = s.delivery
+    WHERE s.state = )sql" +
+               next() + " AND s.delivery < " + next();
+    } else {
+        page = R"sql(
+    SELECT d.seq, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at
+    FROM deliveries d
+    WHERE d.seq < )sql" +
+               next();
+    }
+    if (by_source) page += " AND d.source = " + next();
+    if (by_since) page += " AND d.received_at >= " + next();
+    page += by_state ? "\n    ORDER BY s.delivery DESC LIMIT " + next()
+                     : "\n    ORDER BY d.seq DESC LIMIT " + next();
+    return "WITH page AS (" + page + R"sql()
+SELECT p.seq, p.source, p.provider, p.delivery_id, p.kind, p.forge_event, p.received_at,
+       count(t.seq) FILTER (WHERE t.state IN ('pending', 'retrying')),
+       count(t.seq) FILTER (WHERE t.state = 'delivered'),
+       count(t.seq) FILTER (WHERE t.state = 'dead')
+FROM page p LEFT JOIN triggers t ON t.delivery = p.seq
+GROUP BY p.seq, p.source, p.provider, p.delivery_id, p.kind, p.forge_event, p.received_at
+ORDER BY p.seq DESC)sql";
+}
+
+const std::array<std::string, 8>& list_statements() {
+    static const std::array<std::string, 8> k_all = [] {
+        std::array<std::string, 8> out;
+        for (unsigned key = 0; key < 8; ++key) out[key] = list_sql(key & 1, key & 2, key & 4);
+        return out;
+    }();
+    return k_all;
+}
+
+/// Columns 0-6: seq, source, provider, delivery_id, kind, forge_event, received_at.
+DeliverySummary read_summary(const Rows& rows, int row) {
+    DeliverySummary s;
+    s.seq = rows.int64(row, 0);
+    s.source = rows.text(row, 1);
+    const auto provider = provider_from_string(rows.text(row, 2));
+    const auto kind = kind_from_string(rows.text(row, 4));
+    if (!provider || !kind) {
+        throw DbError(errc::store_unavailable,
+                      "delivery #" + std::to_string(s.seq) + " has an unknown provider or kind");
+    }
+    s.provider = *provider;
+    s.delivery_id = rows.is_null(row, 3) ? std::string() : rows.text(row, 3);
+    s.kind = *kind;
+    s.forge_event = rows.text(row, 5);
+    s.received_at = from_ms(rows.int64(row, 6));
+    return s;
+}
+
+constexpr std::string_view k_find_by_seq =
+    "SELECT seq FROM deliveries WHERE seq = $1 AND ($2 = '' OR source = $2)";
+constexpr std::string_view k_find_in_source =
+    "SELECT seq FROM deliveries WHERE source = $1 AND delivery_id = $2";
+constexpr std::string_view k_find_anywhere =
+    "SELECT seq FROM deliveries WHERE delivery_id = $1 ORDER BY seq DESC LIMIT 1";
+
+constexpr std::string_view k_select_delivery = R"sql(
+SELECT seq, source, provider, delivery_id, kind, forge_event, received_at, headers, body,
+       body_sha256
+FROM deliveries WHERE seq = $1)sql";
+
+// $1 delivery, $2 now (a claim counts while unexpired).
+constexpr std::string_view k_select_delivery_triggers = R"sql(
+SELECT t.id, d.source, d.delivery_id, t.rule, t.jenkins, t.job, t.parameters, t.cause, t.state,
+       t.attempts, t.created_at, t.next_attempt_at, t.last_outcome, t.queue_url, t.seq,
+       t.updated_at, CASE WHEN t.claim_expires_at > $2 THEN t.claim_owner ELSE '' END
+FROM triggers t JOIN deliveries d ON d.seq = t.delivery
+WHERE t.delivery = $1
+ORDER BY t.seq)sql";
+
+constexpr std::string_view k_select_delivery_attempts = R"sql(
+SELECT a.trigger_seq, a.at, a.http_status, a.outcome, a.duration_ms, a.queue_url, a.counted,
+       a.instance
+FROM attempts a JOIN triggers t ON t.seq = a.trigger_seq
+WHERE t.delivery = $1
+ORDER BY a.trigger_seq, a.id)sql";
+
+// Re-queues with a fresh budget, ending any claim (its holder's outcome is then stale).
+// $1 trigger ids, $2 now.
+constexpr std::string_view k_replay = R"sql(
+WITH replayed AS (
+    UPDATE triggers
+    SET state = 'pending', attempts = 0, created_at = $2, next_attempt_at = $2, updated_at = $2,
+        last_outcome = 'replayed', claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
+    WHERE id = ANY($1)
+    RETURNING seq, id),
+noted AS (
+    INSERT INTO attempts (trigger_seq, at, http_status, outcome, duration_ms, queue_url, counted,
+                          instance)
+    SELECT seq, $2, 0, 'replayed by admin', 0, '', false, '' FROM replayed)
+SELECT id FROM replayed)sql";
+
+// $1 state, $2 updated since, $3 jenkins ('' = any), $4 limit.
+constexpr std::string_view k_select_replayable = R"sql(
+SELECT id FROM triggers
+WHERE state = $1 AND updated_at >= $2 AND ($3 = '' OR jenkins = $3)
+ORDER BY seq
+LIMIT $4)sql";
+
+// The same, re-queued in one statement; $5 now.
+constexpr std::string_view k_replay_matching = R"sql(
+WITH matching AS (
+    SELECT seq FROM triggers
+    WHERE state = $1 AND updated_at >= $2 AND ($3 = '' OR jenkins = $3)
+    ORDER BY seq
+    LIMIT $4
+    FOR UPDATE),
+replayed AS (
+    UPDATE triggers t
+    SET state = 'pending', attempts = 0, created_at = $5, next_attempt_at = $5, updated_at = $5,
+        last_outcome = 'replayed', claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
+    FROM matching m
+    WHERE t.seq = m.seq
+    RETURNING t.seq, t.id),
+noted AS (
+    INSERT INTO attempts (trigger_seq, at, http_status, outcome, duration_ms, queue_url, counted,
+                          instance)
+    SELECT seq, $5, 0, 'replayed by admin', 0, '', false, '' FROM replayed)
+SELECT id FROM replayed ORDER BY seq)sql";
+
+// $1 delivery, $2 now, then the triggers as arrays.
+constexpr std::string_view k_add_triggers = R"sql(
+INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
+                      created_at, next_attempt_at, updated_at, last_outcome, queue_url)
+SELECT t.id, $1, t.rule, t.jenkins, t.job, t.parameters, t.cause, 'pending', 0, $2, $2, $2, '',
+       ''
+FROM unnest($3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[], $8::bytea[])
+    WITH ORDINALITY AS t(id, rule, jenkins, job, parameters, cause, n)
+ORDER BY t.n)sql";
+
+constexpr std::string_view k_backlog = R"sql(
+SELECT jenkins, count(*) FROM triggers WHERE state IN ('pending', 'retrying')
+GROUP BY jenkins ORDER BY jenkins)sql";
+
+// $1 now, $2 alive since.
+constexpr std::string_view k_instances = R"sql(
+SELECT i.id, i.host, i.version, i.started_at, i.heartbeat_at,
+       (SELECT count(*) FROM triggers t
+        WHERE t.claim_owner = i.id AND t.claim_id IS NOT NULL AND t.claim_expires_at > $1
+          AND t.state IN ('pending', 'retrying'))
+FROM instances i
+WHERE i.heartbeat_at >= $2
+ORDER BY i.started_at, i.id)sql";
+
+constexpr std::string_view k_holds =
+    "SELECT jenkins, reason, since, next_probe_at, probes FROM holds ORDER BY jenkins";
+
+constexpr std::string_view k_try_prune_lock = "SELECT pg_try_advisory_lock($1, $2)";
+constexpr std::string_view k_prune_unlock = "SELECT pg_advisory_unlock($1, $2)";
+// Attempts go with their triggers (ON DELETE CASCADE).
+constexpr std::string_view k_prune_triggers = R"sql(
+DELETE FROM triggers WHERE seq IN (
+    SELECT seq FROM triggers
+    WHERE state IN ('delivered', 'dead') AND updated_at < $1
+    LIMIT $2))sql";
+constexpr std::string_view k_prune_deliveries = R"sql(
+DELETE FROM deliveries WHERE seq IN (
+    SELECT d.seq FROM deliveries d
+    WHERE d.received_at < $1 AND NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = d.seq)
+    LIMIT $2))sql";
+// Instances gone for longer than the retention (their claims expired long ago).
+constexpr std::string_view k_prune_instances = "DELETE FROM instances WHERE heartbeat_at < $1";
+
+std::vector<std::string> in_given_order(std::vector<std::string> given, const Rows& rows) {
+    std::unordered_set<std::string> done;
+    for (int i = 0; i < rows.size(); ++i) done.insert(rows.text(i, 0));
+    std::vector<std::string> out;
+    for (std::string& id : given) {
+        if (done.erase(id) > 0) out.push_back(std::move(id));
+    }
+    return out;
+}
+
+}  // namespace
+
+asio::awaitable<DeliveryPage> Core::list_deliveries(DeliveryQuery q) {
+    DeliveryPage page;
+    const std::size_t limit = std::min(q.limit, PostgresStore::k_max_page);
+    if (limit == 0) co_return page;
+    const unsigned key = (q.source.empty() ? 0u : 1u) | (q.since ? 2u : 0u) | (q.state ? 4u : 0u);
+    Params p;
+    if (q.state) p.text(to_string(*q.state));
+    p.int8(q.before_seq.value_or(k_int64_max));
+    if (!q.source.empty()) p.text(q.source);
+    if (q.since) p.int8(to_ms(*q.since));
+    p.int8(static_cast<std::int64_t>(limit));
+    auto lease = co_await pool_.acquire();
+    const Rows rows = co_await lease->exec(list_statements()[key], std::move(p));
+    for (int i = 0; i < rows.size(); ++i) {
+        DeliverySummary s = read_summary(rows, i);
+        s.pending = static_cast<std::size_t>(rows.int64(i, 7));
+        s.delivered = static_cast<std::size_t>(rows.int64(i, 8));
+        s.dead = static_cast<std::size_t>(rows.int64(i, 9));
+        page.items.push_back(std::move(s));
+    }
+    if (page.items.size() == limit) page.next_before_seq = page.items.back().seq;
+    co_return page;
+}
+
+// The delivery get_delivery() and add_triggers() name: "#<seq>" (in `source` when given), or a
+// forge delivery id in `source`, or the newest with that id in any source.
+static asio::awaitable<std::optional<std::int64_t>> find_delivery(Connection& c, std::string source,
+                                                                  std::string delivery_id) {
+    Rows rows;
+    if (const auto seq = parse_seq(delivery_id)) {
+        rows = co_await c.exec(k_find_by_seq, std::move(Params().int8(*seq).text(source)));
+    } else if (delivery_id.empty()) {
+        co_return std::nullopt;  // such deliveries have no id to be found by
+    } else if (source.empty()) {
+        rows = co_await c.exec(k_find_anywhere, std::move(Params().bytes(delivery_id)));
+    } else {
+        rows =
+            co_await c.exec(k_find_in_source, std::move(Params().text(source).bytes(delivery_id)));
+    }
+    if (rows.empty()) co_return std::nullopt;
+    co_return rows.int64(0, 0);
+}
+
+asio::awaitable<std::optional<DeliveryDetail>> Core::get_delivery(std::string source,
+                                                                  std::string delivery_id) {
+    auto lease = co_await pool_.acquire();
+    const auto seq = co_await find_delivery(*lease, std::move(source), std::move(delivery_id));
+    if (!seq) co_return std::nullopt;
+    std::vector<Step> steps;
+    steps.push_back({k_select_delivery, std::move(Params().int8(*seq))});
+    steps.push_back({k_select_delivery_triggers, std::move(Params().int8(*seq).int8(wall_ms()))});
+    steps.push_back({k_select_delivery_attempts, std::move(Params().int8(*seq))});
+    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
+    const Rows& d = rows.at(0);
+    if (d.empty()) co_return std::nullopt;  // pruned in between
+
+    DeliveryDetail detail;
+    detail.summary = read_summary(d, 0);
+    detail.headers = parse_pairs(d.text(0, 7));
+    if (!d.is_null(0, 8)) detail.body = d.text(0, 8);
+    detail.body_sha256 = d.text(0, 9);
+
+    const Rows& t = rows.at(1);
+    std::unordered_map<std::int64_t, std::size_t> by_seq;
+    for (int i = 0; i < t.size(); ++i) {
+        TriggerHistory h;
+        h.trigger = read_trigger(t, i);
+        by_seq[t.int64(i, k_trigger_column_count)] = detail.triggers.size();
+        h.updated_at = from_ms(t.int64(i, k_trigger_column_count + 1));
+        h.claimed_by = t.is_null(i, k_trigger_column_count + 2)
+                           ? std::string()
+                           : t.text(i, k_trigger_column_count + 2);
+        switch (h.trigger.state) {
+            case TriggerState::pending:
+            case TriggerState::retrying:
+                ++detail.summary.pending;
+                break;
+            case TriggerState::delivered:
+                ++detail.summary.delivered;
+                break;
+            case TriggerState::dead:
+                ++detail.summary.dead;
+                break;
+        }
+        detail.triggers.push_back(std::move(h));
+    }
+    const Rows& a = rows.at(2);
+    for (int i = 0; i < a.size(); ++i) {
+        const auto it = by_seq.find(a.int64(i, 0));
+        if (it == by_seq.end()) continue;
+        Attempt attempt;
+        attempt.at = from_ms(a.int64(i, 1));
+        attempt.http_status = static_cast<int>(a.int64(i, 2));
+        attempt.outcome = a.text(i, 3);
+        attempt.duration = std::chrono::milliseconds(a.int64(i, 4));
+        attempt.queue_url = a.text(i, 5);
+        attempt.counted = a.boolean(i, 6);
+        attempt.instance = a.text(i, 7);
+        detail.triggers[it->second].attempts.push_back(std::move(attempt));
+    }
+    co_return detail;
+}
+
+asio::awaitable<std::vector<std::string>> Core::replay(std::vector<std::string> trigger_ids,
+                                                       TimePoint now) {
+    if (trigger_ids.empty()) co_return std::vector<std::string>{};
+    std::vector<Step> steps;
+    steps.push_back({k_replay, std::move(Params().text_array(trigger_ids).int8(to_ms(now)))});
+    if (notify_slot()) steps.push_back(notify_step());
+    auto lease = co_await pool_.acquire();
+    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
+    auto out = in_given_order(std::move(trigger_ids), rows.at(0));
+    if (!out.empty()) run_committed_observers();
+    co_return out;
+}
+
+asio::awaitable<std::vector<std::string>> Core::replay_matching(ReplayQuery q, TimePoint now) {
+    std::vector<std::string> out;
+    if (q.limit == 0) co_return out;
+    Params p;
+    p.text(to_string(q.state)).int8(q.since ? to_ms(*q.since) : k_int64_min).text(q.jenkins);
+    p.int8(static_cast<std::int64_t>(
+        std::min<std::size_t>(q.limit, static_cast<std::size_t>(k_int64_max))));
+    auto lease = co_await pool_.acquire();
+    if (q.dry_run) {
+        const Rows rows = co_await lease->exec(k_select_replayable, std::move(p));
+        for (int i = 0; i < rows.size(); ++i) out.push_back(rows.text(i, 0));
+        co_return out;
+    }
+    p.int8(to_ms(now));
+    std::vector<Step> steps;
+    steps.push_back({k_replay_matching, std::move(p)});
+    if (notify_slot()) steps.push_back(notify_step());
+    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
+    for (int i = 0; i < rows.at(0).size(); ++i) out.push_back(rows.at(0).text(i, 0));
+    if (!out.empty()) run_committed_observers();
+    co_return out;
+}
+
+asio::awaitable<std::vector<std::string>> Core::add_triggers(std::string source,
+                                                             std::string delivery_id,
+                                                             std::vector<TriggerRequest> triggers) {
+    std::vector<std::string> ids;
+    if (triggers.empty()) co_return ids;
+    auto lease = co_await pool_.acquire();
+    const auto seq = co_await find_delivery(*lease, std::move(source), std::move(delivery_id));
+    if (!seq) co_return ids;
+    std::vector<std::string> rules, jenkins, jobs, parameters, causes;
+    for (const TriggerRequest& t : triggers) {
+        ids.push_back(make_trigger_id());
+        rules.push_back(t.rule);
+        jenkins.push_back(t.jenkins);
+        jobs.push_back(strings_json(t.job));
+        parameters.push_back(pairs_json(t.parameters));
+        causes.push_back(t.cause);
+    }
+    Params p;
+    p.int8(*seq).int8(wall_ms()).text_array(ids).text_array(rules).text_array(jenkins);
+    p.bytea_array(jobs).bytea_array(parameters).bytea_array(causes);
+    std::vector<Step> steps;
+    steps.push_back({k_add_triggers, std::move(p)});
+    if (notify_slot()) steps.push_back(notify_step());
+    co_await lease->pipeline(std::move(steps));
+    run_committed_observers();
+    co_return ids;
+}
+
+asio::awaitable<std::vector<std::pair<std::string, std::size_t>>> Core::backlog() {
+    std::vector<std::pair<std::string, std::size_t>> out;
+    auto lease = co_await pool_.acquire();
+    const Rows rows = co_await lease->exec(k_backlog);
+    for (int i = 0; i < rows.size(); ++i) {
+        out.emplace_back(rows.text(i, 0), static_cast<std::size_t>(rows.int64(i, 1)));
+    }
+    co_return out;
+}
+
+asio::awaitable<std::vector<InstanceInfo>> Core::instances() {
+    std::vector<InstanceInfo> out;
+    const std::int64_t now = wall_ms();
+    Params p;
+    p.int8(now).int8(add_ms(now, -3 * options_.claim_lease));
+    auto lease = co_await pool_.acquire();
+    const Rows rows = co_await lease->exec(k_instances, std::move(p));
+    for (int i = 0; i < rows.size(); ++i) {
+        InstanceInfo info;
+        info.id = rows.text(i, 0);
+        info.host = rows.text(i, 1);
+        info.version = rows.text(i, 2);
+        info.started_at = from_ms(rows.int64(i, 3));
+        info.heartbeat_at = from_ms(rows.int64(i, 4));
+        info.claims = static_cast<std::size_t>(rows.int64(i, 5));
+        out.push_back(std::move(info));
+    }
+    co_return out;
+}
+
+asio::awaitable<std::map<std::string, JenkinsHold>> Core::holds() {
+    std::map<std::string, JenkinsHold> out;
+    auto lease = co_await pool_.acquire();
+    const Rows rows = co_await lease->exec(k_holds);
+    for (int i = 0; i < rows.size(); ++i) {
+        JenkinsHold h;
+        h.reason = rows.text(i, 1);
+        h.since = from_ms(rows.int64(i, 2));
+        h.next_probe_at = from_ms(rows.int64(i, 3));
+        h.probes = static_cast<int>(rows.int64(i, 4));
+        out.emplace(rows.text(i, 0), std::move(h));
+    }
+    co_return out;
+}
+
+asio::awaitable<std::size_t> Core::prune(TimePoint now) {
+    const std::int64_t cutoff = add_ms(to_ms(now), -config_.retention);
+    auto lease = co_await pool_.acquire();
+    const Rows locked = co_await lease->exec(
+        k_try_prune_lock, std::move(Params().int4(locks::k_space).int4(locks::k_prune)));
+    if (!locked.boolean(0, 0)) co_return 0;  // another instance is pruning
+    // The lock is the session's: if anything below fails, the connection is discarded (which
+    // releases it) rather than given back holding it.
+    lease->discard_when_returned(true);
+    std::size_t removed = 0;
+    for (;;) {
+        const Rows r = co_await lease->exec(k_prune_triggers,
+                                            std::move(Params().int8(cutoff).int8(k_prune_chunk)));
+        if (r.affected() < k_prune_chunk) break;
+    }
+    for (;;) {
+        const Rows r = co_await lease->exec(k_prune_deliveries,
+                                            std::move(Params().int8(cutoff).int8(k_prune_chunk)));
+        removed += static_cast<std::size_t>(r.affected());
+        if (r.affected() < k_prune_chunk) break;
+    }
+    co_await lease->exec(k_prune_instances, std::move(Params().int8(cutoff)));
+    co_await lease->exec(k_prune_unlock,
+                         std::move(Params().int4(locks::k_space).int4(locks::k_prune)));
+    lease->discard_when_returned(false);
+    co_return removed;
+}
+
+}  // namespace hookrelay::store::postgres

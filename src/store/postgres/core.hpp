@@ -1,0 +1,218 @@
+// The PostgreSQL backend's engine: its thread and io_context, the pool, the operations as
+// coroutines (intake.cpp, queue.cpp, admin.cpp), the background loops and the observers.
+// Implementation header of the backend; pulls in Asio.
+#pragma once
+
+#include "store/postgres/connection.hpp"
+#include "store/postgres/pool.hpp"
+#include "store/postgres/postgres_store.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <deque>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace hookrelay::store::postgres {
+
+namespace asio = boost::asio;
+
+/// The NOTIFY channel of "triggers became claimable"; the payload is the sender's instance id.
+inline constexpr std::string_view k_channel = "hookrelay_due";
+inline constexpr std::string_view k_listen = "LISTEN hookrelay_due";
+
+class Core : public std::enable_shared_from_this<Core> {
+  public:
+    Core(const StoreConfig& config, PostgresOptions options, std::shared_ptr<const ConnInfo> info);
+    ~Core();
+    Core(const Core&) = delete;
+    Core& operator=(const Core&) = delete;
+
+    /// Starts the thread, connects, migrates and registers the instance; then the background
+    /// loops. Blocking. On failure the thread is stopped again.
+    result<void> start(std::string* why);
+    /// See Store::close().
+    void close();
+
+    /// Runs `fn(*this)` on the backend's thread, unless the store is closing (then never).
+    template <class Fn>
+    void post(Fn fn) {
+        if (closing_.load()) return;
+        asio::post(io_, [self = shared_from_this(), fn = std::move(fn)]() mutable { fn(*self); });
+    }
+
+    /// On the backend's thread: runs `work` and answers `done` with its value or its failure.
+    template <class T>
+    void spawn(const char* what, asio::awaitable<T> work, std::function<void(result<T>)> done) {
+        ++active_;
+        asio::co_spawn(io_, guarded<T>(what, std::move(work), std::move(done)),
+                       [self = shared_from_this()](std::exception_ptr) {});
+    }
+
+    const std::string& instance_id() const noexcept { return options_.instance_id; }
+    const StoreConfig& config() const noexcept { return config_; }
+    const PostgresOptions& options() const noexcept { return options_; }
+    StoreHealth health() const;
+
+    // --- Observers (any thread to register; run on the backend's thread).
+    void add_committed(std::function<void()> callback);
+    void add_error(std::function<void(std::string_view)> callback);
+    void add_commit_stats(std::function<void(std::chrono::duration<double>, std::size_t)> cb);
+
+    // --- Accepting deliveries (intake.cpp).
+    struct SubmitJob {
+        DeliveryRecord delivery;
+        std::vector<TriggerRequest> triggers;
+        DeliveryIntake::SubmitHandler done;
+    };
+    void enqueue(SubmitJob job);
+
+    // --- The trigger queue (queue.cpp).
+    asio::awaitable<ClaimBatch> claim(ClaimRequest request);
+    asio::awaitable<std::vector<std::string>> renew(std::vector<std::string> claim_ids,
+                                                    TimePoint now, std::chrono::milliseconds lease);
+    asio::awaitable<Completion> complete(std::string claim_id, TriggerUpdate update);
+    asio::awaitable<void> release(std::vector<std::string> claim_ids);
+    asio::awaitable<std::optional<TimePoint>> next_due(std::string jenkins);
+    asio::awaitable<void> hold(std::string jenkins, JenkinsHold hold);
+    asio::awaitable<std::optional<JenkinsHold>> try_probe(std::string jenkins, TimePoint now,
+                                                          std::chrono::milliseconds lease);
+    asio::awaitable<void> probe_failed(std::string jenkins, TimePoint next_probe_at,
+                                       std::string reason);
+    asio::awaitable<void> unhold(std::string jenkins);
+
+    // --- Admin queries (admin.cpp).
+    asio::awaitable<DeliveryPage> list_deliveries(DeliveryQuery query);
+    asio::awaitable<std::optional<DeliveryDetail>> get_delivery(std::string source,
+                                                                std::string delivery_id);
+    asio::awaitable<std::vector<std::string>> replay(std::vector<std::string> trigger_ids,
+                                                     TimePoint now);
+    asio::awaitable<std::vector<std::string>> replay_matching(ReplayQuery query, TimePoint now);
+    asio::awaitable<std::vector<std::string>> add_triggers(std::string source,
+                                                           std::string delivery_id,
+                                                           std::vector<TriggerRequest> triggers);
+    asio::awaitable<std::vector<std::pair<std::string, std::size_t>>> backlog();
+    asio::awaitable<std::vector<InstanceInfo>> instances();
+    asio::awaitable<std::map<std::string, JenkinsHold>> holds();
+    asio::awaitable<std::size_t> prune(TimePoint now);
+
+  private:
+    template <class T>
+    asio::awaitable<void> guarded(const char* what, asio::awaitable<T> work,
+                                  std::function<void(result<T>)> done) {
+        std::optional<result<T>> out;
+        try {
+            if constexpr (std::is_void_v<T>) {
+                co_await std::move(work);
+                out.emplace();
+            } else {
+                out.emplace(co_await std::move(work));
+            }
+            succeeded();
+        } catch (const DbError& e) {
+            out.emplace(make_error_code(e.code()));
+            failed(what, e.what(), e.code());
+        } catch (const std::exception& e) {
+            out.emplace(make_error_code(errc::store_unavailable));
+            failed(what, e.what(), errc::store_unavailable);
+        }
+        answer(done, std::move(*out));
+        finished_one();
+    }
+
+    template <class Handler, class... Args>
+    void answer(const Handler& done, Args&&... args) noexcept {
+        if (callbacks_off_.load() || !done) return;
+        try {
+            done(std::forward<Args>(args)...);
+        } catch (...) {
+            // The caller's handler threw; the work is answered either way.
+        }
+    }
+
+    void succeeded();
+    void failed(std::string_view what, std::string_view message, errc code);
+    void report(std::string_view message);
+    void finished_one();
+    void loop_ended();
+    /// The on_committed observers, on the backend's thread.
+    void run_committed_observers();
+
+    // intake.cpp
+    asio::awaitable<void> writer();
+    asio::awaitable<void> commit_batch(std::vector<SubmitJob> jobs);
+    /// One transaction for jobs[first, first + count); throws DbError when it failed.
+    asio::awaitable<std::vector<result<Receipt>>> run_batch(std::vector<SubmitJob>& jobs,
+                                                            std::size_t first, std::size_t count);
+
+    // Notifications and observers.
+    /// Whether this commit may NOTIFY now (at most one per notify_interval); otherwise a
+    /// deferred NOTIFY is scheduled. Backend thread only.
+    bool notify_slot();
+    /// The pg_notify step for a transaction.
+    Step notify_step() const;
+    asio::awaitable<void> deferred_notify();
+
+    // Background loops (postgres_store.cpp).
+    asio::awaitable<void> heartbeat_loop();
+    asio::awaitable<void> prune_loop();
+    asio::awaitable<void> listen_loop();
+    asio::awaitable<void> register_instance();
+    asio::awaitable<void> shutdown();
+    asio::awaitable<void> open_work(std::string* why, boost::system::error_code* failure);
+    void stop_loops();
+    /// Sleeps on `timer` for `duration` (false when cancelled or stopping).
+    asio::awaitable<bool> sleep(asio::steady_timer& timer, std::chrono::milliseconds duration);
+
+    // Declared first: destroyed last, after every I/O object below.
+    asio::io_context io_;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+
+    const StoreConfig config_;
+    const PostgresOptions options_;
+    std::shared_ptr<const ConnInfo> info_;
+    Pool pool_;
+
+    // Backend thread only.
+    std::deque<SubmitJob> submits_;
+    asio::steady_timer writer_wake_;
+    bool writer_busy_ = false;
+    std::size_t active_ = 0;
+    bool stopping_ = false;
+    asio::steady_timer drained_;
+    asio::steady_timer heartbeat_timer_;
+    asio::steady_timer prune_timer_;
+    asio::steady_timer listen_timer_;
+    std::unique_ptr<Connection> listener_;
+    std::chrono::steady_clock::time_point last_notify_{};
+    bool notify_pending_ = false;
+    std::int64_t started_at_ = 0;
+    bool registered_ = false;
+    std::size_t loops_ = 0;  // background loops still running
+
+    // Any thread.
+    std::atomic<bool> closing_{false};
+    std::atomic<bool> callbacks_off_{false};
+    mutable std::mutex mutex_;
+    StoreHealth health_;
+    std::vector<std::function<void()>> committed_;
+    std::vector<std::function<void(std::string_view)>> errors_;
+    std::vector<std::function<void(std::chrono::duration<double>, std::size_t)>> commit_stats_;
+    std::thread thread_;
+    std::mutex close_mutex_;
+};
+
+}  // namespace hookrelay::store::postgres

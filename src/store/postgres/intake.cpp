@@ -1,0 +1,258 @@
+// Accepting deliveries: group commit. Submissions waiting together go into one transaction, one
+// statement each, pipelined in a single round trip and committed synchronously.
+#include "store/postgres/codec.hpp"
+#include "store/postgres/core.hpp"
+#include "store/postgres/schema.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <limits>
+#include <span>
+
+namespace hookrelay::store::postgres {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+// A batch that hit a deadlock or a serialization failure (another instance inserting the same
+// delivery ids in another order) is tried again this many times in all.
+constexpr int k_batch_attempts = 3;
+
+// One delivery and its triggers. A stored delivery of the same source with the same body
+// received within the window (only when $10 is set) makes it a duplicate (same_body); so does
+// its (source, delivery id) being stored already (inserted stays empty). Answers: the new
+// delivery's seq (NULL when duplicate), the earlier delivery found by body (seq, delivery id),
+// the number of triggers queued.
+constexpr std::string_view k_submit = R"sql(
+WITH same_body AS (
+    SELECT seq, delivery_id FROM deliveries
+    WHERE body_key = $10 AND body_sha256 = $9 AND source = $1 AND received_at >= $11
+    ORDER BY seq DESC
+    LIMIT 1),
+inserted AS (
+    INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at,
+                            headers, body, body_sha256, body_key)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+    WHERE NOT EXISTS (SELECT 1 FROM same_body)
+    ON CONFLICT (source, delivery_id) DO NOTHING
+    RETURNING seq),
+queued AS (
+    INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
+                          created_at, next_attempt_at, updated_at, last_outcome, queue_url)
+    SELECT t.id, i.seq, t.rule, t.jenkins, t.job, t.parameters, t.cause, 'pending', 0,
+           $6, $6, $6, '', ''
+    FROM inserted i,
+         unnest($12::text[], $13::text[], $14::text[], $15::bytea[], $16::bytea[], $17::bytea[])
+             WITH ORDINALITY AS t(id, rule, jenkins, job, parameters, cause, n)
+    ORDER BY t.n
+    RETURNING 1)
+SELECT (SELECT seq FROM inserted), (SELECT seq FROM same_body),
+       (SELECT delivery_id FROM same_body), (SELECT count(*) FROM queued))sql";
+
+// Deliveries compared by body serialize on their body key, so two instances given the same
+// body at once see each other (the second waits for the first to commit).
+constexpr std::string_view k_lock_bodies =
+    "SELECT count(pg_advisory_xact_lock($1, k::integer)) FROM unnest($2::bigint[]) AS k";
+
+bool is_conflict(const DbError& e) {
+    return e.sqlstate() == "40P01" || e.sqlstate() == "40001";
+}
+
+// Failures that concern one submission's data (a value too large, a check failing): the batch
+// is then committed job by job, so only the offending submission fails.
+bool confined_to_data(const DbError& e) {
+    const std::string_view s = e.sqlstate();
+    return s.substr(0, 2) == "22" || s.substr(0, 2) == "23" || s.substr(0, 2) == "54";
+}
+
+}  // namespace
+
+void Core::enqueue(SubmitJob job) {
+    submits_.push_back(std::move(job));
+    writer_wake_.cancel();
+}
+
+asio::awaitable<void> Core::writer() {
+    for (;;) {
+        while (submits_.empty()) {
+            if (stopping_) {
+                --loops_;
+                drained_.cancel();
+                co_return;
+            }
+            writer_wake_.expires_at(Steady::time_point::max());
+            co_await writer_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        const std::size_t size =
+            std::min(submits_.size(), std::max<std::size_t>(config_.max_batch, 1));
+        std::vector<SubmitJob> batch;
+        batch.reserve(size);
+        for (std::size_t i = 0; i < size; ++i) {
+            batch.push_back(std::move(submits_.front()));
+            submits_.pop_front();
+        }
+        writer_busy_ = true;
+        co_await commit_batch(std::move(batch));
+        writer_busy_ = false;
+    }
+}
+
+asio::awaitable<void> Core::commit_batch(std::vector<SubmitJob> jobs) {
+    const auto report_stats = [this](Steady::time_point started, std::size_t size) {
+        std::vector<std::function<void(std::chrono::duration<double>, std::size_t)>> callbacks;
+        {
+            std::lock_guard lock(mutex_);
+            callbacks = commit_stats_;
+        }
+        const std::chrono::duration<double> seconds = Steady::now() - started;
+        for (const auto& callback : callbacks) answer(callback, seconds, size);
+    };
+
+    std::vector<result<Receipt>> results;
+    std::optional<DbError> failure;
+    for (int attempt = 0; attempt < k_batch_attempts; ++attempt) {
+        failure.reset();
+        const auto started = Steady::now();
+        try {
+            results = co_await run_batch(jobs, 0, jobs.size());
+        } catch (const DbError& e) {
+            failure = e;
+        } catch (const std::exception& e) {
+            failure = DbError(errc::store_unavailable, e.what());
+        }
+        report_stats(started, jobs.size());
+        if (!failure || !is_conflict(*failure)) break;
+    }
+    if (failure && confined_to_data(*failure) && jobs.size() > 1) {
+        failed("submit", failure->what(), failure->code());
+        failure.reset();
+        results.clear();
+        for (std::size_t i = 0; i < jobs.size(); ++i) {
+            const auto started = Steady::now();
+            std::optional<DbError> one;
+            try {
+                auto r = co_await run_batch(jobs, i, 1);
+                results.push_back(std::move(r.front()));
+            } catch (const DbError& e) {
+                one = e;
+            } catch (const std::exception& e) {
+                one = DbError(errc::store_unavailable, e.what());
+            }
+            report_stats(started, 1);
+            if (one) {
+                results.emplace_back(make_error_code(one->code()));
+                failed("submit", one->what(), one->code());
+            }
+        }
+    } else if (failure) {
+        results.assign(jobs.size(), result<Receipt>{make_error_code(failure->code())});
+        failed("submit of " + std::to_string(jobs.size()) + " deliveries", failure->what(),
+               failure->code());
+    } else {
+        succeeded();
+    }
+    bool queued = false;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        if (results[i] && !results[i]->trigger_ids.empty()) queued = true;
+        answer(jobs[i].done, std::move(results[i]));
+    }
+    if (queued) run_committed_observers();
+}
+
+asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<SubmitJob>& all,
+                                                              std::size_t first,
+                                                              std::size_t count) {
+    const std::span<SubmitJob> jobs(all.data() + first, count);
+    std::vector<std::string> digests;
+    std::vector<std::int64_t> body_keys;
+    std::vector<std::vector<std::string>> trigger_ids;
+    bool any_triggers = false;
+    for (const SubmitJob& job : jobs) {
+        const DeliveryRecord& d = job.delivery;
+        digests.push_back(is_sha256_hex(d.body_sha256) ? d.body_sha256 : sha256_hex(d.body));
+        if (d.duplicate_body_window.count() > 0) {
+            body_keys.push_back(static_cast<std::int32_t>(body_key(digests.back())));
+        }
+        std::vector<std::string> ids;
+        for (std::size_t i = 0; i < job.triggers.size(); ++i) ids.push_back(make_trigger_id());
+        any_triggers = any_triggers || !ids.empty();
+        trigger_ids.push_back(std::move(ids));
+    }
+    std::sort(body_keys.begin(), body_keys.end());
+    body_keys.erase(std::unique(body_keys.begin(), body_keys.end()), body_keys.end());
+
+    std::vector<Step> steps;
+    steps.push_back({"BEGIN", {}});
+    if (!body_keys.empty()) {
+        Params p;
+        p.int4(locks::k_body_space).int8_array(body_keys);
+        steps.push_back({k_lock_bodies, std::move(p)});
+    }
+    for (std::size_t j = 0; j < jobs.size(); ++j) {
+        const DeliveryRecord& d = jobs[j].delivery;
+        const std::int64_t received = to_ms(d.received_at);
+        const bool by_body = d.duplicate_body_window.count() > 0;
+        Params p;
+        p.text(d.source).text(to_string(d.provider));
+        if (d.delivery_id.empty()) {
+            p.null(oid::bytea);
+        } else {
+            p.bytes(d.delivery_id);
+        }
+        p.text(to_string(d.kind)).bytes(d.forge_event).int8(received);
+        p.bytes(pairs_json(d.headers));
+        if (config_.keep_body) {
+            p.bytes_ref(d.body);
+        } else {
+            p.null(oid::bytea);
+        }
+        p.text(digests[j]);
+        if (by_body) {
+            p.int8(body_key(digests[j])).int8(add_ms(received, -d.duplicate_body_window));
+        } else {
+            p.null(oid::int8).null(oid::int8);
+        }
+        std::vector<std::string> rules, jenkins, job_paths, parameters, causes;
+        for (const TriggerRequest& t : jobs[j].triggers) {
+            rules.push_back(t.rule);
+            jenkins.push_back(t.jenkins);
+            job_paths.push_back(strings_json(t.job));
+            parameters.push_back(pairs_json(t.parameters));
+            causes.push_back(t.cause);
+        }
+        p.text_array(trigger_ids[j]).text_array(rules).text_array(jenkins);
+        p.bytea_array(job_paths).bytea_array(parameters).bytea_array(causes);
+        steps.push_back({k_submit, std::move(p)});
+    }
+    if (any_triggers && notify_slot()) steps.push_back(notify_step());
+    steps.push_back({"COMMIT", {}});
+
+    auto lease = co_await pool_.acquire();
+    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
+
+    std::vector<result<Receipt>> out;
+    const std::size_t offset = body_keys.empty() ? 1 : 2;
+    for (std::size_t j = 0; j < jobs.size(); ++j) {
+        const DeliveryRecord& d = jobs[j].delivery;
+        const Rows& r = rows.at(offset + j);
+        Receipt receipt;
+        if (!r.is_null(0, 0)) {
+            receipt.trigger_ids = std::move(trigger_ids[j]);
+        } else if (!r.is_null(0, 1)) {
+            receipt.duplicate = true;
+            receipt.duplicate_of =
+                r.is_null(0, 2) ? "#" + std::to_string(r.int64(0, 1)) : r.text(0, 2);
+            // The same id too: a redelivery, reported as such.
+            receipt.same_body = d.delivery_id.empty() || receipt.duplicate_of != d.delivery_id;
+        } else {
+            receipt.duplicate = true;
+            receipt.duplicate_of = d.delivery_id;
+        }
+        out.emplace_back(std::move(receipt));
+    }
+    co_return out;
+}
+
+}  // namespace hookrelay::store::postgres

@@ -1,0 +1,257 @@
+// The trigger queue on PostgreSQL: claim, renew, complete, release, and the shared holds.
+//
+// A trigger is claimable when it is open (pending, retrying), due (next_attempt_at <= now) and
+// not under an unexpired claim. claim() locks candidates with FOR UPDATE SKIP LOCKED, so
+// concurrent claims from any instance never take the same trigger, and gives each a random
+// claim_id, the fencing token: complete() applies only while the trigger still carries it, so
+// an instance whose lease expired and was taken over (or whose trigger was replayed) changes
+// nothing. With a max_in_flight cap, claims of that Jenkins serialize on a transaction advisory
+// lock, so counting the live claims and claiming more is atomic across instances.
+#include "store/postgres/codec.hpp"
+#include "store/postgres/core.hpp"
+#include "store/postgres/schema.hpp"
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace hookrelay::store::postgres {
+namespace {
+
+// More claims than this per call are not taken (the dispatcher asks for its free slots).
+constexpr std::size_t k_max_claims = 1000;
+
+constexpr std::string_view k_lock_jenkins = "SELECT pg_advisory_xact_lock($1, hashtext($2))";
+
+constexpr std::string_view k_select_hold = R"sql(
+SELECT reason, since, next_probe_at, probes FROM holds WHERE jenkins = $1)sql";
+
+// $1 jenkins, $2 now, $3 limit, $4 max_in_flight (0: none), $5 this instance, $6 expiry,
+// $7 claim ids (as many as may be claimed).
+constexpr std::string_view k_claim = R"sql(
+WITH live AS (
+    SELECT count(*) AS n FROM triggers
+    WHERE jenkins = $1 AND claim_id IS NOT NULL AND claim_expires_at > $2
+      AND state IN ('pending', 'retrying')),
+room AS (
+    SELECT CASE WHEN $4 = 0 THEN $3 ELSE LEAST($3, GREATEST($4 - (SELECT n FROM live), 0)) END
+        AS n),
+candidates AS (
+    SELECT seq, next_attempt_at FROM triggers
+    WHERE jenkins = $1 AND state IN ('pending', 'retrying') AND next_attempt_at <= $2
+      AND (claim_expires_at IS NULL OR claim_expires_at <= $2)
+      AND NOT EXISTS (SELECT 1 FROM holds WHERE jenkins = $1)
+    ORDER BY next_attempt_at, seq
+    LIMIT (SELECT n FROM room)
+    FOR UPDATE SKIP LOCKED),
+numbered AS (
+    SELECT seq, row_number() OVER (ORDER BY next_attempt_at, seq) AS n FROM candidates),
+claimed AS (
+    UPDATE triggers t
+    SET claim_id = c.claim_id, claim_owner = $5, claim_expires_at = $6
+    FROM numbered p JOIN unnest($7::text[]) WITH ORDINALITY AS c(claim_id, n) ON c.n = p.n
+    WHERE t.seq = p.seq
+    RETURNING t.*)
+SELECT t.id, d.source, d.delivery_id, t.rule, t.jenkins, t.job, t.parameters, t.cause, t.state,
+       t.attempts, t.created_at, t.next_attempt_at, t.last_outcome, t.queue_url, t.claim_id,
+       t.claim_expires_at
+FROM claimed t JOIN deliveries d ON d.seq = t.delivery
+ORDER BY t.next_attempt_at, t.seq)sql";
+
+// $1 claim ids, $2 this instance, $3 new expiry.
+constexpr std::string_view k_renew = R"sql(
+UPDATE triggers SET claim_expires_at = $3
+WHERE claim_id = ANY($1) AND claim_owner = $2 AND state IN ('pending', 'retrying')
+RETURNING claim_id)sql";
+
+// Applies only while the trigger carries the claim; clears it.
+constexpr std::string_view k_complete = R"sql(
+WITH done AS (
+    UPDATE triggers
+    SET state = $3, next_attempt_at = $4, last_outcome = $5, updated_at = $6,
+        queue_url = CASE WHEN $7 = ''::bytea THEN queue_url ELSE $7 END,
+        attempts = attempts + $8, claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
+    WHERE id = $1 AND claim_id = $2
+    RETURNING seq)
+INSERT INTO attempts (trigger_seq, at, http_status, outcome, duration_ms, queue_url, counted,
+                      instance)
+SELECT seq, $9, $10, $11, $12, $7, $13, $14 FROM done)sql";
+
+// An outcome commits without waiting for its WAL flush: a server crash right after can only lose
+// "delivered", so the trigger is sent again (at least once, never lost), as in SQLite.
+constexpr std::string_view k_async_commit = "SELECT set_config('synchronous_commit', 'off', true)";
+
+constexpr std::string_view k_release = R"sql(
+UPDATE triggers SET claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
+WHERE claim_id = ANY($1) AND claim_owner = $2)sql";
+
+constexpr std::string_view k_next_due = R"sql(
+SELECT min(GREATEST(next_attempt_at, COALESCE(claim_expires_at, next_attempt_at)))
+FROM triggers WHERE jenkins = $1 AND state IN ('pending', 'retrying'))sql";
+
+constexpr std::string_view k_hold = R"sql(
+INSERT INTO holds (jenkins, reason, since, next_probe_at, probes) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (jenkins) DO UPDATE SET reason = EXCLUDED.reason,
+                                    next_probe_at = EXCLUDED.next_probe_at)sql";
+
+// Granted when held, due for a probe, and nobody else holds an unexpired probe lease.
+constexpr std::string_view k_try_probe = R"sql(
+UPDATE holds SET probe_owner = $4, probe_expires_at = $3
+WHERE jenkins = $1 AND next_probe_at <= $2
+  AND (probe_owner IS NULL OR probe_owner = $4 OR probe_expires_at <= $2)
+RETURNING reason, since, next_probe_at, probes)sql";
+
+constexpr std::string_view k_probe_failed = R"sql(
+UPDATE holds SET probes = probes + 1, next_probe_at = $2, reason = $3, probe_owner = NULL,
+                 probe_expires_at = NULL
+WHERE jenkins = $1)sql";
+
+constexpr std::string_view k_unhold = "DELETE FROM holds WHERE jenkins = $1";
+
+JenkinsHold read_hold(const Rows& rows, int row, int c) {
+    JenkinsHold h;
+    h.reason = rows.text(row, c);
+    h.since = from_ms(rows.int64(row, c + 1));
+    h.next_probe_at = from_ms(rows.int64(row, c + 2));
+    h.probes = static_cast<int>(rows.int64(row, c + 3));
+    return h;
+}
+
+}  // namespace
+
+asio::awaitable<ClaimBatch> Core::claim(ClaimRequest r) {
+    ClaimBatch batch;
+    const std::int64_t now = to_ms(r.now);
+    std::size_t wanted = std::min(r.limit, k_max_claims);
+    if (r.max_in_flight > 0) wanted = std::min(wanted, r.max_in_flight);
+    const bool capped = r.max_in_flight > 0 && wanted > 0;
+
+    std::vector<Step> steps;
+    if (capped) {
+        steps.push_back({"BEGIN", {}});
+        Params p;
+        p.int4(locks::k_claim_space).text(r.jenkins);
+        steps.push_back({k_lock_jenkins, std::move(p)});
+    }
+    const std::size_t hold_step = steps.size();
+    steps.push_back({k_select_hold, std::move(Params().text(r.jenkins))});
+    if (wanted > 0) {
+        std::vector<std::string> ids;
+        ids.reserve(wanted);
+        for (std::size_t i = 0; i < wanted; ++i) ids.push_back(make_claim_id());
+        Params p;
+        p.text(r.jenkins).int8(now).int8(static_cast<std::int64_t>(wanted));
+        p.int8(static_cast<std::int64_t>(r.max_in_flight)).text(instance_id());
+        p.int8(add_ms(now, r.lease)).text_array(ids);
+        steps.push_back({k_claim, std::move(p)});
+    }
+    if (capped) steps.push_back({"COMMIT", {}});
+
+    auto lease = co_await pool_.acquire();
+    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
+    if (wanted > 0) {
+        const Rows& claimed = rows.at(hold_step + 1);
+        for (int i = 0; i < claimed.size(); ++i) {
+            Claim c;
+            c.trigger = read_trigger(claimed, i);
+            c.claim_id = claimed.text(i, k_trigger_column_count);
+            c.expires_at = from_ms(claimed.int64(i, k_trigger_column_count + 1));
+            batch.claims.push_back(std::move(c));
+        }
+    }
+    // A hold that began after the claims were taken does not take them back.
+    const Rows& hold = rows.at(hold_step);
+    if (batch.claims.empty() && !hold.empty()) batch.hold = read_hold(hold, 0, 0);
+    co_return batch;
+}
+
+asio::awaitable<std::vector<std::string>> Core::renew(std::vector<std::string> claim_ids,
+                                                      TimePoint now,
+                                                      std::chrono::milliseconds lease_for) {
+    std::vector<std::string> out;
+    if (claim_ids.empty()) co_return out;
+    Params p;
+    p.text_array(claim_ids).text(instance_id()).int8(add_ms(to_ms(now), lease_for));
+    auto lease = co_await pool_.acquire();
+    const Rows rows = co_await lease->exec(k_renew, std::move(p));
+    std::unordered_set<std::string> held;
+    for (int i = 0; i < rows.size(); ++i) held.insert(rows.text(i, 0));
+    for (std::string& id : claim_ids) {
+        if (held.erase(id) > 0) out.push_back(std::move(id));
+    }
+    co_return out;
+}
+
+asio::awaitable<Completion> Core::complete(std::string claim_id, TriggerUpdate u) {
+    Params p;
+    p.text(u.id).text(claim_id).text(to_string(u.state)).int8(to_ms(u.next_attempt_at));
+    p.bytes(u.last_outcome).int8(wall_ms()).bytes(u.attempt.queue_url);
+    p.int4(u.attempt.counted ? 1 : 0).int8(to_ms(u.attempt.at)).int4(u.attempt.http_status);
+    p.bytes(u.attempt.outcome).int8(u.attempt.duration.count()).boolean(u.attempt.counted);
+    p.text(u.attempt.instance.empty() ? instance_id() : u.attempt.instance);
+    std::vector<Step> steps;
+    steps.push_back({"BEGIN", {}});
+    steps.push_back({k_async_commit, {}});
+    steps.push_back({k_complete, std::move(p)});
+    // The claim's slot is free again (a Jenkins' max_in_flight is shared), and an open trigger
+    // may be due at once: tell the other instances.
+    if (notify_slot()) steps.push_back(notify_step());
+    steps.push_back({"COMMIT", {}});
+    auto lease = co_await pool_.acquire();
+    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
+    co_return rows.at(2).affected() > 0 ? Completion::applied : Completion::stale;
+}
+
+asio::awaitable<void> Core::release(std::vector<std::string> claim_ids) {
+    if (claim_ids.empty()) co_return;
+    std::vector<Step> steps;
+    steps.push_back({k_release, std::move(Params().text_array(claim_ids).text(instance_id()))});
+    if (notify_slot()) steps.push_back(notify_step());
+    auto lease = co_await pool_.acquire();
+    // Without BEGIN the pipeline is one implicit transaction: the NOTIFY goes with the commit.
+    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
+    if (rows.at(0).affected() > 0) run_committed_observers();
+}
+
+asio::awaitable<std::optional<TimePoint>> Core::next_due(std::string jenkins) {
+    auto lease = co_await pool_.acquire();
+    const Rows rows = co_await lease->exec(k_next_due, std::move(Params().text(jenkins)));
+    if (rows.empty() || rows.is_null(0, 0)) co_return std::nullopt;
+    co_return from_ms(rows.int64(0, 0));
+}
+
+asio::awaitable<void> Core::hold(std::string jenkins, JenkinsHold h) {
+    Params p;
+    p.text(jenkins).bytes(h.reason).int8(to_ms(h.since)).int8(to_ms(h.next_probe_at));
+    p.int4(h.probes);
+    auto lease = co_await pool_.acquire();
+    co_await lease->exec(k_hold, std::move(p));
+}
+
+asio::awaitable<std::optional<JenkinsHold>> Core::try_probe(std::string jenkins, TimePoint now,
+                                                            std::chrono::milliseconds lease_for) {
+    Params p;
+    p.text(jenkins).int8(to_ms(now)).int8(add_ms(to_ms(now), lease_for)).text(instance_id());
+    auto lease = co_await pool_.acquire();
+    const Rows rows = co_await lease->exec(k_try_probe, std::move(p));
+    if (rows.empty()) co_return std::nullopt;
+    co_return read_hold(rows, 0, 0);
+}
+
+asio::awaitable<void> Core::probe_failed(std::string jenkins, TimePoint next_probe_at,
+                                         std::string reason) {
+    Params p;
+    p.text(jenkins).int8(to_ms(next_probe_at)).bytes(reason);
+    auto lease = co_await pool_.acquire();
+    co_await lease->exec(k_probe_failed, std::move(p));
+}
+
+asio::awaitable<void> Core::unhold(std::string jenkins) {
+    std::vector<Step> steps;
+    steps.push_back({k_unhold, std::move(Params().text(jenkins))});
+    if (notify_slot()) steps.push_back(notify_step());
+    auto lease = co_await pool_.acquire();
+    co_await lease->pipeline(std::move(steps));
+    run_committed_observers();
+}
+
+}  // namespace hookrelay::store::postgres

@@ -1,0 +1,155 @@
+#include "store/postgres/schema.hpp"
+
+#include <array>
+#include <string>
+#include <string_view>
+
+namespace hookrelay::store::postgres {
+namespace {
+
+namespace asio = boost::asio;
+
+// Version 1. Times are milliseconds since the epoch (bigint), as callers pass them (`now` is an
+// argument, so tests move time without waiting). Columns holding bytes from outside (forges,
+// Jenkins) are bytea, since those bytes need not be UTF-8 and must come back unchanged; names
+// from the configuration and the store's own words are text. delivery_id is NULL when the forge
+// sent none: NULLs never collide in the unique constraint, so such deliveries are never
+// deduplicated by id. A trigger's claim (claim_id, claim_owner, claim_expires_at) is NULL when it
+// has none; claim_id is the fencing token complete() must present.
+constexpr std::array<std::string_view, 17> k_v1 = {
+    R"sql(CREATE TABLE hookrelay_schema (version integer NOT NULL))sql",
+    R"sql(INSERT INTO hookrelay_schema (version) VALUES (0))sql",
+    R"sql(CREATE TABLE deliveries (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source text NOT NULL,
+    provider text NOT NULL,
+    delivery_id bytea,
+    kind text NOT NULL,
+    forge_event bytea NOT NULL,
+    received_at bigint NOT NULL,
+    headers bytea NOT NULL,
+    body bytea,
+    body_sha256 text NOT NULL,
+    body_key bigint,
+    UNIQUE (source, delivery_id)
+))sql",
+    // The admin listing walks one source newest first; a delivery id is looked up over every
+    // source; a body (duplicate_body_window) by the first 64 bits of its digest, indexed only for
+    // deliveries submitted with a window.
+    R"sql(CREATE INDEX deliveries_source ON deliveries (source, seq))sql",
+    R"sql(CREATE INDEX deliveries_delivery_id ON deliveries (delivery_id))sql",
+    R"sql(CREATE INDEX deliveries_body ON deliveries (body_key) WHERE body_key IS NOT NULL)sql",
+    R"sql(CREATE TABLE triggers (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id text NOT NULL UNIQUE,
+    delivery bigint NOT NULL REFERENCES deliveries (seq),
+    rule text NOT NULL,
+    jenkins text NOT NULL,
+    job bytea NOT NULL,
+    parameters bytea NOT NULL,
+    cause bytea NOT NULL,
+    state text NOT NULL CHECK (state IN ('pending', 'retrying', 'delivered', 'dead')),
+    attempts integer NOT NULL,
+    created_at bigint NOT NULL,
+    next_attempt_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    last_outcome bytea NOT NULL,
+    queue_url bytea NOT NULL,
+    claim_id text,
+    claim_owner text,
+    claim_expires_at bigint
+))sql",
+    // Only open triggers, in the order claims take them: claim() and next_due() read one
+    // Jenkins' range, however many finished triggers the table holds.
+    R"sql(CREATE INDEX triggers_due ON triggers (jenkins, next_attempt_at, seq)
+    WHERE state IN ('pending', 'retrying'))sql",
+    // Claimed triggers only (a few per instance): live claims per Jenkins (max_in_flight) and per
+    // instance, and the claim ids renew/release name.
+    R"sql(CREATE INDEX triggers_claimed ON triggers (jenkins, claim_expires_at)
+    WHERE claim_id IS NOT NULL)sql",
+    R"sql(CREATE INDEX triggers_claim_id ON triggers (claim_id) WHERE claim_id IS NOT NULL)sql",
+    R"sql(CREATE INDEX triggers_delivery ON triggers (delivery, seq))sql",
+    // The admin listing filtered by state walks this backwards from its cursor.
+    R"sql(CREATE INDEX triggers_state ON triggers (state, delivery))sql",
+    R"sql(CREATE TABLE attempts (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    trigger_seq bigint NOT NULL REFERENCES triggers (seq) ON DELETE CASCADE,
+    at bigint NOT NULL,
+    http_status integer NOT NULL,
+    outcome bytea NOT NULL,
+    duration_ms bigint NOT NULL,
+    queue_url bytea NOT NULL,
+    counted boolean NOT NULL,
+    instance text NOT NULL
+))sql",
+    R"sql(CREATE INDEX attempts_trigger ON attempts (trigger_seq, id))sql",
+    // One row per held Jenkins, shared by every instance; the probe lease lets one instance at a
+    // time probe it.
+    R"sql(CREATE TABLE holds (
+    jenkins text PRIMARY KEY,
+    reason bytea NOT NULL,
+    since bigint NOT NULL,
+    next_probe_at bigint NOT NULL,
+    probes integer NOT NULL,
+    probe_owner text,
+    probe_expires_at bigint
+))sql",
+    // The daemons using the store, heartbeating from their store threads.
+    R"sql(CREATE TABLE instances (
+    id text PRIMARY KEY,
+    host text NOT NULL,
+    version text NOT NULL,
+    started_at bigint NOT NULL,
+    heartbeat_at bigint NOT NULL
+))sql",
+    R"sql(CREATE INDEX instances_heartbeat ON instances (heartbeat_at))sql",
+};
+
+}  // namespace
+
+asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
+    co_await c.exec("BEGIN");
+    {
+        // Waiting for another instance's migration may take longer than one statement may.
+        Params p;
+        p.text(std::to_string(timeout.count()) + "ms");
+        co_await c.exec("SELECT set_config('statement_timeout', $1, true)", std::move(p));
+    }
+    {
+        Params p;
+        p.int4(locks::k_space).int4(locks::k_migrate);
+        co_await c.exec("SELECT pg_advisory_xact_lock($1, $2)", std::move(p), timeout);
+    }
+    // Read after the lock: each statement sees what committed before it started.
+    const Rows found = co_await c.exec(
+        "SELECT to_regclass('hookrelay_schema') IS NOT NULL, "
+        "to_regclass('deliveries') IS NOT NULL OR to_regclass('triggers') IS NOT NULL");
+    int version = 0;
+    if (found.boolean(0, 0)) {
+        const Rows rows = co_await c.exec("SELECT max(version) FROM hookrelay_schema");
+        version = rows.is_null(0, 0) ? 0 : static_cast<int>(rows.int64(0, 0));
+    } else if (found.boolean(0, 1)) {
+        throw DbError(
+            errc::store_incompatible,
+            "the database has tables named like hookrelay's (deliveries, triggers) but no "
+            "hookrelay_schema: it is not a hookrelay store; use a database of its own");
+    }
+    if (version > k_schema_version) {
+        throw DbError(errc::store_incompatible, "schema version " + std::to_string(version) +
+                                                    " is newer than this hookrelay knows (" +
+                                                    std::to_string(k_schema_version) +
+                                                    "): upgrade hookrelay");
+    }
+    if (version < 1) {
+        for (std::string_view statement : k_v1) co_await c.exec(statement, {}, timeout);
+    }
+    if (version < k_schema_version) {
+        Params p;
+        p.int4(k_schema_version);
+        co_await c.exec("UPDATE hookrelay_schema SET version = $1", std::move(p));
+    }
+    co_await c.exec("COMMIT");
+    co_return version;
+}
+
+}  // namespace hookrelay::store::postgres

@@ -1,0 +1,38 @@
+// The PostgreSQL backend's schema: versioned migrations applied at open under an advisory lock,
+// and the advisory lock keys the backend uses. Implementation header of the backend.
+#pragma once
+
+#include "store/postgres/connection.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+
+namespace hookrelay::store::postgres {
+
+/// The schema version this hookrelay writes and reads.
+inline constexpr int k_schema_version = 1;
+
+/// hookrelay's advisory locks use the two-key form: (space, key). The spaces are arbitrary
+/// constants ("hrl" + a letter) that other applications sharing the database are unlikely to use.
+namespace locks {
+/// (k_space, k_migrate): one instance migrates at a time; (k_space, k_prune): one prunes.
+inline constexpr std::int32_t k_space = 0x68726c61;
+inline constexpr std::int32_t k_migrate = 1;
+inline constexpr std::int32_t k_prune = 2;
+/// (k_claim_space, hashtext(jenkins)): claims for one Jenkins with a max_in_flight cap.
+inline constexpr std::int32_t k_claim_space = 0x68726c62;
+/// (k_body_space, 32 bits of the body digest): deliveries compared by body.
+inline constexpr std::int32_t k_body_space = 0x68726c63;
+}  // namespace locks
+
+/// Brings the database to k_schema_version in one transaction, holding (k_space, k_migrate)
+/// for it, so N instances starting at once migrate once and the others find it done; waits at
+/// most `timeout` for the lock. Throws DbError: store_incompatible when the database's schema is
+/// newer than this build knows, or when it has hookrelay's tables without hookrelay_schema (not
+/// a hookrelay store); any other failure as it comes. Returns the version found before
+/// migrating (0: a new database).
+boost::asio::awaitable<int> migrate(Connection& connection, std::chrono::milliseconds timeout);
+
+}  // namespace hookrelay::store::postgres
