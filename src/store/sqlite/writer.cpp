@@ -284,6 +284,8 @@ void Writer::finish() {
         // Claims expire by themselves, and the next owner of the directory ends them at open.
         report("releasing the claims at close failed: " + current_failure().what);
     }
+    // Nothing is written any more: another hookrelay may have the directory.
+    lock_.reset();
 }
 
 void Writer::notify_committed() {

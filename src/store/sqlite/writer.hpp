@@ -89,8 +89,8 @@ class Writer {
     static void start(const std::shared_ptr<Writer>& writer);
 
     /// Runs what is queued, ends this instance's claims and probe leases, removes its instance
-    /// row and stops the thread; later posts are dropped (their callbacks never run). Joins the
-    /// thread unless called on it. Idempotent.
+    /// row, releases the state directory's lock and stops the thread; later posts are dropped
+    /// (their callbacks never run). Joins the thread unless called on it. Idempotent.
     void stop();
 
     void post(Submit job);
@@ -125,7 +125,7 @@ class Writer {
     void note_commit();
     void note_failure(const std::string& detail);
 
-    // Declared first so it is released last, after the connection is closed.
+    // Released when the thread ends, or (never started) after the connection is closed.
     std::unique_ptr<StateDirLock> lock_;
     const StoreConfig config_;
     const WriterSettings settings_;
