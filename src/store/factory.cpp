@@ -1,0 +1,55 @@
+#include "store/factory.hpp"
+
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace hookrelay::store {
+namespace {
+
+result<std::shared_ptr<Store>> open_sqlite(const Config& config, const OpenOptions& options,
+                                           std::string* why) {
+    sqlite::SqliteOptions o;
+    o.instance_id = options.instance_id;
+    o.version = options.version;
+    o.lock_state_dir = options.lock_state_dir;
+    o.claim_lease = config.dispatch.claim_lease;
+    o.heartbeat_interval = config.dispatch.claim_renew_interval;
+    auto opened = sqlite::SqliteStore::open(config.state_dir, config.store, o, why);
+    if (!opened) return opened.error();
+    return std::shared_ptr<Store>(std::move(*opened));
+}
+
+}  // namespace
+
+result<std::shared_ptr<Store>> open_store(const Config& config, const OpenOptions& options,
+                                          std::string* why) {
+    switch (config.store.backend) {
+        case StoreConfig::Backend::sqlite:
+            return open_sqlite(config, options, why);
+        case StoreConfig::Backend::postgres:
+            // The PostgreSQL backend (src/store/postgres/) opens here.
+            break;
+    }
+    if (why) *why = "store.backend: this hookrelay was built without the postgres backend";
+    return make_error_code(errc::store_unavailable);
+}
+
+std::string make_instance_id() {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
+        std::snprintf(host, sizeof host, "%s", "host");
+    }
+    unsigned char random[4] = {};
+    // Without randomness the pid alone still tells this process from the others on the host.
+    if (RAND_bytes(random, sizeof random) != 1) random[0] = random[1] = random[2] = random[3] = 0;
+    char suffix[9];
+    std::snprintf(suffix, sizeof suffix, "%02x%02x%02x%02x", random[0], random[1], random[2],
+                  random[3]);
+    return std::string(host) + "-" + std::to_string(getpid()) + "-" + suffix;
+}
+
+}  // namespace hookrelay::store

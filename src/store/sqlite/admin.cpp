@@ -1,0 +1,321 @@
+#include "store/sqlite/admin.hpp"
+
+#include "store/sqlite/codec.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <unordered_set>
+
+namespace hookrelay::store::sqlite {
+namespace {
+
+constexpr auto k_max_int = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+
+// The listing's SQL for one combination of filters. Parameters, in order: [state], cursor,
+// [source], [since], limit. A state filter drives the walk from the triggers_state index, so a
+// rare state does not scan every delivery; otherwise the walk is down the deliveries' own key (or
+// deliveries_source), newest first, and stops at the page size.
+std::string list_sql(bool by_source, bool by_since, bool by_state) {
+    std::string page = by_state ? R"sql(
+    SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at
+    FROM triggers s CROSS JOIN deliveries d ON d.id = s.delivery
+    WHERE s.state = ? AND s.delivery < ?)sql"
+                                : R"sql(
+    SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at
+    FROM deliveries d
+    WHERE d.id < ?)sql";
+    if (by_source) page += " AND d.source = ?";
+    if (by_since) page += " AND d.received_at >= ?";
+    page += by_state ? "\n    GROUP BY s.delivery ORDER BY s.delivery DESC LIMIT ?"
+                     : "\n    ORDER BY d.id DESC LIMIT ?";
+    return "WITH page AS (" + page + R"sql()
+SELECT p.id, p.source, p.provider, p.delivery_id, p.kind, p.forge_event, p.received_at,
+       COUNT(CASE WHEN t.state IN ('pending', 'retrying') THEN 1 END),
+       COUNT(CASE WHEN t.state = 'delivered' THEN 1 END),
+       COUNT(CASE WHEN t.state = 'dead' THEN 1 END)
+FROM page p LEFT JOIN triggers t ON t.delivery = p.id
+GROUP BY p.id
+ORDER BY p.id DESC)sql";
+}
+
+}  // namespace
+
+Admin::Admin(Connection& connection, Intake& intake, const StoreConfig& config)
+    : db_(connection),
+      intake_(intake),
+      config_(config),
+      find_delivery_by_seq_(db_.get(), "find delivery by seq", R"sql(
+SELECT id FROM deliveries WHERE id = ?1 AND (?2 = '' OR source = ?2))sql"),
+      find_delivery_in_source_(db_.get(), "find delivery in source", R"sql(
+SELECT id FROM deliveries WHERE source = ? AND delivery_id = ?)sql"),
+      find_delivery_anywhere_(db_.get(), "find delivery", R"sql(
+SELECT id FROM deliveries WHERE delivery_id = ? ORDER BY id DESC LIMIT 1)sql"),
+      select_delivery_(db_.get(), "select delivery", R"sql(
+SELECT id, source, provider, delivery_id, kind, forge_event, received_at, headers, body,
+       body_sha256
+FROM deliveries WHERE id = ?)sql"),
+      select_delivery_triggers_(db_.get(), "select delivery triggers", R"sql(
+SELECT t.id, d.source, d.delivery_id, t.rule, t.jenkins, t.job, t.parameters, t.cause, t.state,
+       t.attempts, t.created_at, t.next_attempt_at, t.last_outcome, t.queue_url, t.updated_at,
+       CASE WHEN t.claim_id IS NOT NULL AND t.claim_expires_at > ?2 THEN t.claim_owner END
+FROM triggers t JOIN deliveries d ON d.id = t.delivery
+WHERE t.delivery = ?1 ORDER BY t.seq)sql"),
+      select_attempts_(db_.get(), "select attempts", R"sql(
+SELECT at, http_status, outcome, duration_ms, queue_url, counted, instance FROM attempts
+WHERE trigger_id = ? ORDER BY id)sql"),
+      replay_trigger_(db_.get(), "replay trigger", R"sql(
+UPDATE triggers
+SET state = 'pending', attempts = 0, created_at = ?1, next_attempt_at = ?1, updated_at = ?1,
+    last_outcome = 'replayed', claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
+WHERE id = ?2)sql"),
+      // Uncounted: the replay is not a try, and the budget starts over anyway.
+      insert_replay_entry_(db_.get(), "insert replay entry", R"sql(
+INSERT INTO attempts (trigger_id, at, http_status, outcome, duration_ms, queue_url, counted,
+                      instance)
+VALUES (?1, ?2, 0, 'replayed by admin', 0, '', 0, ''))sql"),
+      select_replayable_(db_.get(), "select replayable", R"sql(
+SELECT id FROM triggers
+WHERE state = ?1 AND updated_at >= ?2 AND (?3 = '' OR jenkins = ?3)
+ORDER BY seq
+LIMIT ?4)sql"),
+      select_backlog_(db_.get(), "select backlog", R"sql(
+SELECT jenkins, COUNT(*) FROM triggers WHERE state IN ('pending', 'retrying')
+GROUP BY jenkins ORDER BY jenkins)sql"),
+      select_holds_(db_.get(), "select holds", R"sql(
+SELECT jenkins, reason, since, next_probe_at, probes FROM holds ORDER BY jenkins)sql"),
+      prune_attempts_(db_.get(), "prune attempts", R"sql(
+DELETE FROM attempts WHERE trigger_id IN (
+    SELECT id FROM triggers WHERE state IN ('delivered', 'dead') AND updated_at < ?1))sql"),
+      prune_triggers_(db_.get(), "prune triggers", R"sql(
+DELETE FROM triggers WHERE state IN ('delivered', 'dead') AND updated_at < ?1)sql"),
+      prune_deliveries_(db_.get(), "prune deliveries", R"sql(
+DELETE FROM deliveries WHERE received_at < ?1
+    AND NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = deliveries.id))sql"),
+      upsert_instance_(db_.get(), "register instance", R"sql(
+INSERT INTO instances (id, host, version, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT (id) DO UPDATE SET host = excluded.host, version = excluded.version,
+    started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at)sql"),
+      deregister_(db_.get(), "deregister instance", "DELETE FROM instances WHERE id = ?"),
+      forget_others_(db_.get(), "forget instances", "DELETE FROM instances WHERE id != ?"),
+      select_instances_(db_.get(), "select instances", R"sql(
+SELECT i.id, i.host, i.version, i.started_at, i.heartbeat_at,
+       (SELECT COUNT(*) FROM triggers t
+        WHERE t.claim_id IS NOT NULL AND t.claim_owner = i.id AND t.claim_expires_at > ?2)
+FROM instances i WHERE i.heartbeat_at >= ?1
+ORDER BY i.started_at, i.id)sql") {}
+
+DeliveryPage Admin::list_page(const DeliveryQuery& q) {
+    DeliveryPage page;
+    const std::size_t limit = std::min(q.limit, k_max_page);
+    if (limit == 0) return page;
+    Query query(list_statement(!q.source.empty(), q.since.has_value(), q.state.has_value()));
+    if (q.state) query.bind_text(to_string(*q.state));
+    query.bind_int(q.before_seq.value_or(std::numeric_limits<std::int64_t>::max()));
+    if (!q.source.empty()) query.bind_text(q.source);
+    if (q.since) query.bind_int(to_ms(*q.since));
+    query.bind_int(static_cast<std::int64_t>(limit));
+    while (query.step()) {
+        DeliverySummary summary = read_summary(query);
+        summary.pending = static_cast<std::size_t>(query.int64(7));
+        summary.delivered = static_cast<std::size_t>(query.int64(8));
+        summary.dead = static_cast<std::size_t>(query.int64(9));
+        page.items.push_back(std::move(summary));
+    }
+    if (page.items.size() == limit) page.next_before_seq = page.items.back().seq;
+    return page;
+}
+
+std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
+                                                 const std::string& delivery_id, TimePoint now) {
+    const auto seq = find_delivery(source, delivery_id);
+    if (!seq) return std::nullopt;
+    DeliveryDetail detail;
+    {
+        Query query(select_delivery_);
+        query.bind_int(*seq);
+        if (!query.step()) return std::nullopt;
+        detail.summary = read_summary(query);
+        detail.headers = parse_pairs(query.text(7));
+        if (!query.is_null(8)) detail.body = query.text(8);
+        detail.body_sha256 = query.text(9);
+    }
+    {
+        Query query(select_delivery_triggers_);
+        query.bind_int(*seq).bind_int(to_ms(now));
+        while (query.step()) {
+            TriggerHistory h;
+            h.trigger = read_trigger(query);
+            h.updated_at = from_ms(query.int64(14));
+            h.claimed_by = query.text(15);
+            detail.triggers.push_back(std::move(h));
+        }
+    }
+    for (TriggerHistory& h : detail.triggers) {
+        h.attempts = select_attempts(h.trigger.id);
+        switch (h.trigger.state) {
+            case TriggerState::pending:
+            case TriggerState::retrying:
+                ++detail.summary.pending;
+                break;
+            case TriggerState::delivered:
+                ++detail.summary.delivered;
+                break;
+            case TriggerState::dead:
+                ++detail.summary.dead;
+                break;
+        }
+    }
+    return detail;
+}
+
+std::vector<std::string> Admin::replay_ids(const std::vector<std::string>& ids, TimePoint now) {
+    std::vector<std::string> out;
+    std::unordered_set<std::string> seen;
+    for (const std::string& id : ids) {
+        if (seen.insert(id).second && requeue(id, now)) out.push_back(id);
+    }
+    return out;
+}
+
+std::vector<std::string> Admin::replay_query(const ReplayQuery& q, TimePoint now) {
+    std::vector<std::string> ids;
+    if (q.limit == 0) return ids;
+    // Read first, then write: an UPDATE under an open SELECT of the same rows could make the
+    // SELECT see a row twice, or not at all.
+    {
+        Query query(select_replayable_);
+        query.bind_text(to_string(q.state));
+        query.bind_int(q.since ? to_ms(*q.since) : std::numeric_limits<std::int64_t>::min());
+        query.bind_text(q.jenkins);
+        query.bind_int(static_cast<std::int64_t>(std::min(q.limit, k_max_int)));
+        while (query.step()) ids.push_back(query.text(0));
+    }
+    if (q.dry_run) return ids;
+    std::vector<std::string> out;
+    for (std::string& id : ids) {
+        if (requeue(id, now)) out.push_back(std::move(id));
+    }
+    return out;
+}
+
+std::vector<std::string> Admin::add_to_delivery(const std::string& source,
+                                                const std::string& delivery_id,
+                                                const std::vector<TriggerRequest>& triggers,
+                                                TimePoint now) {
+    std::vector<std::string> out;
+    if (triggers.empty()) return out;
+    const auto seq = find_delivery(source, delivery_id);
+    if (!seq) return out;
+    const std::int64_t at = to_ms(now);
+    for (const TriggerRequest& t : triggers) out.push_back(intake_.add_trigger(*seq, t, at));
+    return out;
+}
+
+std::vector<std::pair<std::string, std::size_t>> Admin::backlog() {
+    std::vector<std::pair<std::string, std::size_t>> out;
+    Query query(select_backlog_);
+    while (query.step()) {
+        out.emplace_back(query.text(0), static_cast<std::size_t>(query.int64(1)));
+    }
+    return out;
+}
+
+std::map<std::string, JenkinsHold> Admin::holds() {
+    std::map<std::string, JenkinsHold> out;
+    Query query(select_holds_);
+    while (query.step()) out.emplace(query.text(0), read_hold(query, 1));
+    return out;
+}
+
+std::size_t Admin::prune_before(TimePoint now) {
+    const std::int64_t cutoff = to_ms(now - config_.retention);
+    // Children first: the foreign keys are enforced.
+    for (Statement* statement : {&prune_attempts_, &prune_triggers_, &prune_deliveries_}) {
+        Query(*statement).bind_int(cutoff).run();
+    }
+    return static_cast<std::size_t>(db_.changes());
+}
+
+void Admin::register_instance(const InstanceRecord& instance, TimePoint now) {
+    heartbeat(instance, now, now);
+}
+
+void Admin::heartbeat(const InstanceRecord& instance, TimePoint started_at, TimePoint now) {
+    Query query(upsert_instance_);
+    query.bind_text(instance.id).bind_text(instance.host).bind_text(instance.version);
+    query.bind_int(to_ms(started_at)).bind_int(to_ms(now)).run();
+}
+
+void Admin::deregister(const std::string& instance_id) {
+    Query(deregister_).bind_text(instance_id).run();
+}
+
+void Admin::forget_other_instances(const std::string& instance_id) {
+    Query(forget_others_).bind_text(instance_id).run();
+}
+
+std::vector<InstanceInfo> Admin::instances(TimePoint cutoff, TimePoint now) {
+    std::vector<InstanceInfo> out;
+    Query query(select_instances_);
+    query.bind_int(to_ms(cutoff)).bind_int(to_ms(now));
+    while (query.step()) {
+        InstanceInfo i;
+        i.id = query.text(0);
+        i.host = query.text(1);
+        i.version = query.text(2);
+        i.started_at = from_ms(query.int64(3));
+        i.heartbeat_at = from_ms(query.int64(4));
+        i.claims = static_cast<std::size_t>(query.int64(5));
+        out.push_back(std::move(i));
+    }
+    return out;
+}
+
+Statement& Admin::list_statement(bool by_source, bool by_since, bool by_state) {
+    const std::size_t key = (by_source ? 1u : 0u) | (by_since ? 2u : 0u) | (by_state ? 4u : 0u);
+    auto& slot = list_statements_[key];
+    if (!slot) {
+        const std::string sql = list_sql(by_source, by_since, by_state);
+        slot = std::make_unique<Statement>(db_.get(), "list deliveries", sql.c_str());
+    }
+    return *slot;
+}
+
+std::optional<std::int64_t> Admin::find_delivery(const std::string& source,
+                                                 const std::string& delivery_id) {
+    if (const auto seq = parse_seq(delivery_id)) {
+        Query query(find_delivery_by_seq_);
+        query.bind_int(*seq).bind_text(source);
+        if (query.step()) return query.int64(0);
+        return std::nullopt;
+    }
+    if (delivery_id.empty()) return std::nullopt;
+    if (source.empty()) {
+        Query query(find_delivery_anywhere_);
+        query.bind_text(delivery_id);
+        if (query.step()) return query.int64(0);
+        return std::nullopt;
+    }
+    Query query(find_delivery_in_source_);
+    query.bind_text(source).bind_text(delivery_id);
+    if (query.step()) return query.int64(0);
+    return std::nullopt;
+}
+
+bool Admin::requeue(const std::string& id, TimePoint now) {
+    const std::int64_t at = to_ms(now);
+    Query(replay_trigger_).bind_int(at).bind_text(id).run();
+    if (db_.changes() == 0) return false;
+    Query(insert_replay_entry_).bind_text(id).bind_int(at).run();
+    return true;
+}
+
+std::vector<Attempt> Admin::select_attempts(const std::string& trigger_id) {
+    std::vector<Attempt> out;
+    Query query(select_attempts_);
+    query.bind_text(trigger_id);
+    while (query.step()) out.push_back(read_attempt(query));
+    return out;
+}
+
+}  // namespace hookrelay::store::sqlite

@@ -1,0 +1,106 @@
+// The admin queries in SQL (listing, showing, replaying, redelivering, backlog, holds), the
+// instance table (registration, heartbeat, listing) and pruning. Semantics are AdminQueries' and
+// Store::prune's (include/hookrelay/store.hpp).
+#pragma once
+
+#include "store/sqlite/connection.hpp"
+#include "store/sqlite/intake.hpp"
+
+#include <hookrelay/config.hpp>
+#include <hookrelay/store.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hookrelay::store::sqlite {
+
+/// What an instance registers about itself.
+struct InstanceRecord {
+    std::string id;
+    std::string host;
+    std::string version;
+};
+
+/// Every member runs on the writer thread; the writing ones inside a transaction the writer
+/// opened.
+class Admin {
+  public:
+    /// Largest page list_page() answers.
+    static constexpr std::size_t k_max_page = 1000;
+
+    Admin(Connection& connection, Intake& intake, const StoreConfig& config);
+
+    /// Newest first by seq. `query.source` matches exactly; `query.state` keeps deliveries with
+    /// at least one trigger in exactly that state; `query.since` keeps received_at >= since;
+    /// `query.before_seq` keeps seq < before_seq. The limit is capped at k_max_page; 0 answers an
+    /// empty page. next_before_seq is the last item's seq when the page is full.
+    DeliveryPage list_page(const DeliveryQuery& query);
+
+    /// By (source, delivery id), source "" taking the newest of any source, or by "#<seq>" (a
+    /// non-empty source must match then); an empty id finds nothing. `now` decides which claims
+    /// are live (claimed_by).
+    std::optional<DeliveryDetail> read_detail(const std::string& source,
+                                              const std::string& delivery_id, TimePoint now);
+
+    /// Re-queues the named triggers (pending, attempts 0, created and due at `now`, last_outcome
+    /// "replayed", claim ended, an uncounted "replayed by admin" entry); unknown and repeated ids
+    /// are skipped. Returns the re-queued ids in the order given.
+    std::vector<std::string> replay_ids(const std::vector<std::string>& ids, TimePoint now);
+    /// The triggers in query.state, updated at or after query.since, of query.jenkins (when
+    /// non-empty), at most query.limit, first created first; re-queued unless query.dry_run.
+    std::vector<std::string> replay_query(const ReplayQuery& query, TimePoint now);
+    /// New pending triggers, created and due at `now`, on the delivery read_detail() would find;
+    /// none (and an empty answer) when it is unknown.
+    std::vector<std::string> add_to_delivery(const std::string& source,
+                                             const std::string& delivery_id,
+                                             const std::vector<TriggerRequest>& triggers,
+                                             TimePoint now);
+
+    std::vector<std::pair<std::string, std::size_t>> backlog();
+    std::map<std::string, JenkinsHold> holds();
+
+    /// Deletes finished triggers last updated before `now - store.retention`, their history, and
+    /// deliveries received before that cutoff with no triggers left. Returns the number of
+    /// deliveries removed.
+    std::size_t prune_before(TimePoint now);
+
+    /// Registers (or re-registers) `instance`, started and heard from at `now`.
+    void register_instance(const InstanceRecord& instance, TimePoint now);
+    /// The instance's heartbeat; registers it again when its row is gone.
+    void heartbeat(const InstanceRecord& instance, TimePoint started_at, TimePoint now);
+    void deregister(const std::string& instance_id);
+    /// Removes every other instance's row (at open, by the owner of the state directory).
+    void forget_other_instances(const std::string& instance_id);
+    /// Instances heard from at or after `cutoff`, oldest started first, with their claims live
+    /// at `now`.
+    std::vector<InstanceInfo> instances(TimePoint cutoff, TimePoint now);
+
+  private:
+    Statement& list_statement(bool by_source, bool by_since, bool by_state);
+    std::optional<std::int64_t> find_delivery(const std::string& source,
+                                              const std::string& delivery_id);
+    bool requeue(const std::string& id, TimePoint now);
+    std::vector<Attempt> select_attempts(const std::string& trigger_id);
+
+    Connection& db_;
+    Intake& intake_;
+    const StoreConfig& config_;
+    Statement find_delivery_by_seq_, find_delivery_in_source_, find_delivery_anywhere_;
+    Statement select_delivery_, select_delivery_triggers_, select_attempts_;
+    Statement replay_trigger_, insert_replay_entry_, select_replayable_, select_backlog_;
+    Statement select_holds_;
+    Statement prune_attempts_, prune_triggers_, prune_deliveries_;
+    Statement upsert_instance_, deregister_, forget_others_, select_instances_;
+    // Prepared on first use, one per combination of listing filters (see list_sql()).
+    std::array<std::unique_ptr<Statement>, 8> list_statements_;
+};
+
+}  // namespace hookrelay::store::sqlite

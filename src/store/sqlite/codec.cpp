@@ -1,0 +1,197 @@
+#include "store/sqlite/codec.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/parse_options.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <stdexcept>
+
+namespace hookrelay::store::sqlite {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+// What we wrote ourselves; bytes that are not UTF-8 went in verbatim and must come back so.
+boost::json::array parse_array(std::string_view text) {
+    boost::json::parse_options options;
+    options.allow_invalid_utf8 = true;
+    return boost::json::parse(text, {}, options).as_array();
+}
+
+std::string to_hex(const unsigned char* data, std::size_t size) {
+    static constexpr char k_digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(size * 2);
+    for (std::size_t i = 0; i < size; ++i) {
+        out += k_digits[data[i] >> 4];
+        out += k_digits[data[i] & 0x0f];
+    }
+    return out;
+}
+
+}  // namespace
+
+std::int64_t to_ms(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+TimePoint from_ms(std::int64_t ms) {
+    return TimePoint(std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(ms)));
+}
+
+std::int64_t plus_ms(TimePoint t, std::chrono::milliseconds d) {
+    const std::int64_t base = to_ms(t);
+    const std::int64_t add = d.count();
+    constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
+    constexpr auto k_min = std::numeric_limits<std::int64_t>::min();
+    if (add > 0 && base > k_max - add) return k_max;
+    if (add < 0 && base < k_min - add) return k_min;
+    return base + add;
+}
+
+std::string pairs_json(const Pairs& pairs) {
+    boost::json::array out;
+    out.reserve(pairs.size());
+    for (const auto& [name, value] : pairs) out.push_back(boost::json::array{name, value});
+    return boost::json::serialize(out);
+}
+
+std::string strings_json(const std::vector<std::string>& strings) {
+    boost::json::array out;
+    out.reserve(strings.size());
+    for (const auto& s : strings) out.emplace_back(s);
+    return boost::json::serialize(out);
+}
+
+Pairs parse_pairs(std::string_view text) {
+    Pairs out;
+    for (const auto& v : parse_array(text)) {
+        const auto& pair = v.as_array();
+        out.emplace_back(pair.at(0).as_string(), pair.at(1).as_string());
+    }
+    return out;
+}
+
+std::vector<std::string> parse_strings(std::string_view text) {
+    std::vector<std::string> out;
+    for (const auto& v : parse_array(text)) out.emplace_back(v.as_string());
+    return out;
+}
+
+std::optional<EventKind> kind_from_string(std::string_view text) noexcept {
+    for (auto kind : {EventKind::push, EventKind::tag, EventKind::pull_request, EventKind::release,
+                      EventKind::ping, EventKind::other}) {
+        if (to_string(kind) == text) return kind;
+    }
+    return std::nullopt;
+}
+
+std::string sha256_hex(std::string_view bytes) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
+        throw std::runtime_error("SHA-256 failed");
+    }
+    return to_hex(digest, size);
+}
+
+bool is_sha256_hex(std::string_view text) noexcept {
+    return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+
+std::int64_t body_key(std::string_view digest) noexcept {
+    std::uint64_t key = 0;
+    std::from_chars(digest.data(), digest.data() + 16, key, 16);
+    return static_cast<std::int64_t>(key);
+}
+
+std::string make_trigger_id() {
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("RAND_bytes failed");
+    b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
+    b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
+    const std::string hex = to_hex(b, sizeof b);
+    return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' +
+           hex.substr(16, 4) + '-' + hex.substr(20);
+}
+
+std::optional<std::int64_t> parse_seq(std::string_view text) {
+    if (text.size() < 2 || text.front() != '#') return std::nullopt;
+    std::int64_t seq = 0;
+    const char* first = text.data() + 1;
+    const char* last = text.data() + text.size();
+    const auto [end, ec] = std::from_chars(first, last, seq);
+    if (ec != std::errc() || end != last) return std::nullopt;
+    return seq;
+}
+
+StoredTrigger read_trigger(const Query& query, int first) {
+    StoredTrigger t;
+    t.id = query.text(first);
+    t.source = query.text(first + 1);
+    t.delivery_id = query.text(first + 2);
+    t.request.rule = query.text(first + 3);
+    t.request.jenkins = query.text(first + 4);
+    t.request.job = parse_strings(query.text(first + 5));
+    t.request.parameters = parse_pairs(query.text(first + 6));
+    t.request.cause = query.text(first + 7);
+    const auto state = trigger_state_from_string(query.text(first + 8));
+    if (!state) throw std::runtime_error("trigger " + t.id + " has an unknown state");
+    t.state = *state;
+    t.attempts = static_cast<int>(query.int64(first + 9));
+    t.created_at = from_ms(query.int64(first + 10));
+    t.next_attempt_at = from_ms(query.int64(first + 11));
+    t.last_outcome = query.text(first + 12);
+    t.queue_url = query.text(first + 13);
+    return t;
+}
+
+Attempt read_attempt(const Query& query, int first) {
+    Attempt a;
+    a.at = from_ms(query.int64(first));
+    a.http_status = static_cast<int>(query.int64(first + 1));
+    a.outcome = query.text(first + 2);
+    a.duration = std::chrono::milliseconds(query.int64(first + 3));
+    a.queue_url = query.text(first + 4);
+    a.counted = query.int64(first + 5) != 0;
+    a.instance = query.text(first + 6);
+    return a;
+}
+
+DeliverySummary read_summary(const Query& query, int first) {
+    DeliverySummary s;
+    s.seq = query.int64(first);
+    s.source = query.text(first + 1);
+    const auto provider = provider_from_string(query.text(first + 2));
+    const auto kind = kind_from_string(query.text(first + 4));
+    if (!provider || !kind) {
+        throw std::runtime_error("delivery #" + std::to_string(s.seq) +
+                                 " has an unknown provider or kind");
+    }
+    s.provider = *provider;
+    s.delivery_id = query.text(first + 3);
+    s.kind = *kind;
+    s.forge_event = query.text(first + 5);
+    s.received_at = from_ms(query.int64(first + 6));
+    return s;
+}
+
+JenkinsHold read_hold(const Query& query, int first) {
+    JenkinsHold h;
+    h.reason = query.text(first);
+    h.since = from_ms(query.int64(first + 1));
+    h.next_probe_at = from_ms(query.int64(first + 2));
+    h.probes = static_cast<int>(query.int64(first + 3));
+    return h;
+}
+
+}  // namespace hookrelay::store::sqlite

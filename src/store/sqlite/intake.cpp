@@ -1,0 +1,104 @@
+#include "store/sqlite/intake.hpp"
+
+#include "store/sqlite/codec.hpp"
+
+#include <limits>
+#include <utility>
+
+namespace hookrelay::store::sqlite {
+
+Intake::Intake(Connection& connection, const StoreConfig& config)
+    : db_(connection),
+      config_(config),
+      insert_delivery_(db_.get(), "insert delivery", R"sql(
+INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at, headers,
+                        body, body_sha256, body_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (source, delivery_id) DO NOTHING)sql"),
+      // INDEXED BY: without statistics the planner would rather walk deliveries_source, all of
+      // the source's deliveries for every submit.
+      find_body_(db_.get(), "find body", R"sql(
+SELECT id, delivery_id FROM deliveries INDEXED BY deliveries_body
+WHERE body_key = ?1 AND body_sha256 = ?2 AND source = ?3 AND received_at >= ?4
+ORDER BY id DESC LIMIT 1)sql"),
+      insert_trigger_(db_.get(), "insert trigger", R"sql(
+INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
+                      created_at, next_attempt_at, updated_at, last_outcome, queue_url)
+VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, '', ''))sql") {}
+
+Receipt Intake::insert(const DeliveryRecord& d, const std::vector<TriggerRequest>& triggers) {
+    const std::int64_t received = to_ms(d.received_at);
+    const std::string digest = is_sha256_hex(d.body_sha256) ? d.body_sha256 : sha256_hex(d.body);
+    const bool by_body = d.duplicate_body_window.count() > 0;
+    const std::int64_t key = by_body ? body_key(digest) : 0;
+    if (by_body) {
+        if (auto earlier = find_same_body(d, digest, key, received)) return std::move(*earlier);
+    }
+    {
+        const std::string headers = pairs_json(d.headers);
+        Query query(insert_delivery_);
+        query.bind_text(d.source).bind_text(to_string(d.provider));
+        query.bind_text_or_null(d.delivery_id);
+        query.bind_text(to_string(d.kind)).bind_text(d.forge_event).bind_int(received);
+        query.bind_text(headers);
+        if (config_.keep_body) {
+            query.bind_blob_ref(d.body);
+        } else {
+            query.bind_null();
+        }
+        query.bind_text(digest);
+        if (by_body) {
+            query.bind_int(key);
+        } else {
+            query.bind_null();
+        }
+        query.run();
+    }
+    Receipt receipt;
+    // DO NOTHING on the unique key: no row means this (source, delivery id) is already stored,
+    // by an earlier transaction or earlier in this one.
+    if (db_.changes() == 0) {
+        receipt.duplicate = true;
+        receipt.duplicate_of = d.delivery_id;
+        return receipt;
+    }
+    const std::int64_t delivery = db_.last_insert_rowid();
+    for (const TriggerRequest& t : triggers) {
+        receipt.trigger_ids.push_back(add_trigger(delivery, t, received));
+    }
+    return receipt;
+}
+
+std::string Intake::add_trigger(std::int64_t delivery, const TriggerRequest& t,
+                                std::int64_t at_ms) {
+    std::string id = make_trigger_id();
+    const std::string job = strings_json(t.job);
+    const std::string parameters = pairs_json(t.parameters);
+    Query query(insert_trigger_);
+    query.bind_text(id).bind_int(delivery).bind_text(t.rule).bind_text(t.jenkins);
+    query.bind_text(job).bind_text(parameters).bind_text(t.cause);
+    query.bind_int(at_ms).bind_int(at_ms).bind_int(at_ms).run();
+    return id;
+}
+
+std::optional<Receipt> Intake::find_same_body(const DeliveryRecord& d, const std::string& digest,
+                                              std::int64_t key, std::int64_t received) {
+    const std::int64_t window = d.duplicate_body_window.count();
+    constexpr auto k_min = std::numeric_limits<std::int64_t>::min();
+    const std::int64_t since = received < k_min + window ? k_min : received - window;
+    Query query(find_body_);
+    query.bind_int(key).bind_text(digest).bind_text(d.source).bind_int(since);
+    if (!query.step()) return std::nullopt;
+    Receipt receipt;
+    receipt.duplicate = true;
+    if (query.is_null(1)) {
+        receipt.duplicate_of = "#" + std::to_string(query.int64(0));
+    } else {
+        receipt.duplicate_of = query.text(1);
+    }
+    // The same id too: a redelivery, reported as such.
+    receipt.same_body = d.delivery_id.empty() || receipt.duplicate_of != d.delivery_id;
+    return receipt;
+}
+
+}  // namespace hookrelay::store::sqlite

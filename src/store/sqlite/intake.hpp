@@ -1,0 +1,46 @@
+// Recording one accepted delivery and its triggers: deduplication by (source, delivery id) and
+// by body within a window, the body kept or only its digest, new triggers pending.
+#pragma once
+
+#include "store/sqlite/connection.hpp"
+
+#include <hookrelay/config.hpp>
+#include <hookrelay/store.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hookrelay::store::sqlite {
+
+class Intake {
+  public:
+    Intake(Connection& connection, const StoreConfig& config);
+
+    /// Inside a transaction. A delivery id seen before for the same source (or earlier in the
+    /// same transaction) gives Receipt{duplicate = true} and records nothing; an empty id never
+    /// deduplicates by id. With delivery.duplicate_body_window above zero, a stored delivery of
+    /// the same source with the same body SHA-256 received in [received_at - window, ...] (the
+    /// newest such) that was itself submitted with a window makes it a duplicate too, with
+    /// same_body set unless that delivery has the same non-empty id. Otherwise records the
+    /// delivery (its body only when store.keep_body; its SHA-256, delivery.body_sha256 when that
+    /// is 64 lowercase hex digits, else computed here, always) and its triggers, pending and due
+    /// at received_at.
+    Receipt insert(const DeliveryRecord& delivery, const std::vector<TriggerRequest>& triggers);
+
+    /// Inside a transaction: a new pending trigger of stored delivery `delivery` (its seq),
+    /// created and due at `at_ms`. Returns its id.
+    std::string add_trigger(std::int64_t delivery, const TriggerRequest& trigger,
+                            std::int64_t at_ms);
+
+  private:
+    std::optional<Receipt> find_same_body(const DeliveryRecord& d, const std::string& digest,
+                                          std::int64_t key, std::int64_t received);
+
+    Connection& db_;
+    const StoreConfig& config_;
+    Statement insert_delivery_, find_body_, insert_trigger_;
+};
+
+}  // namespace hookrelay::store::sqlite

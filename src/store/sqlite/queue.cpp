@@ -1,0 +1,213 @@
+#include "store/sqlite/queue.hpp"
+
+#include "store/sqlite/codec.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <tuple>
+#include <utility>
+
+namespace hookrelay::store::sqlite {
+
+Queue::Queue(Connection& connection, std::string instance_id)
+    : db_(connection),
+      instance_(std::move(instance_id)),
+      select_hold_(db_.get(), "select hold", R"sql(
+SELECT reason, since, next_probe_at, probes FROM holds WHERE jenkins = ?)sql"),
+      count_claims_(db_.get(), "count claims", R"sql(
+SELECT COUNT(*) FROM triggers
+WHERE jenkins = ?1 AND claim_id IS NOT NULL AND claim_expires_at > ?2)sql"),
+      // Due, open, and not under a live claim (an expired one is taken over), oldest due first,
+      // walking the open-trigger index; each claim gets a random 128-bit id, unique by index.
+      // RETURNING's row order is unspecified: claim() sorts.
+      claim_(db_.get(), "claim", R"sql(
+UPDATE triggers
+SET claim_id = lower(hex(randomblob(16))), claim_owner = ?1, claim_expires_at = ?2
+WHERE seq IN (
+    SELECT seq FROM triggers
+    WHERE jenkins = ?3 AND state IN ('pending', 'retrying') AND next_attempt_at <= ?4
+        AND (claim_id IS NULL OR claim_expires_at <= ?4)
+    ORDER BY next_attempt_at, seq
+    LIMIT ?5)
+RETURNING id, (SELECT source FROM deliveries d WHERE d.id = delivery),
+    (SELECT delivery_id FROM deliveries d WHERE d.id = delivery), rule, jenkins, job, parameters,
+    cause, state, attempts, created_at, next_attempt_at, last_outcome, queue_url, claim_id,
+    claim_expires_at, seq)sql"),
+      renew_(db_.get(), "renew", R"sql(
+UPDATE triggers SET claim_expires_at = ?1 WHERE claim_id = ?2 AND claim_owner = ?3)sql"),
+      // Only under the claim given out: a takeover or a replay has replaced or cleared it.
+      complete_(db_.get(), "complete", R"sql(
+UPDATE triggers
+SET state = ?1, next_attempt_at = ?2, last_outcome = ?3, updated_at = ?4,
+    queue_url = CASE WHEN ?5 = '' THEN queue_url ELSE ?5 END, attempts = attempts + ?6,
+    claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
+WHERE id = ?7 AND claim_id = ?8)sql"),
+      insert_attempt_(db_.get(), "insert attempt", R"sql(
+INSERT INTO attempts (trigger_id, at, http_status, outcome, duration_ms, queue_url, counted,
+                      instance)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?))sql"),
+      release_(db_.get(), "release", R"sql(
+UPDATE triggers SET claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
+WHERE claim_id = ?)sql"),
+      // The earliest unclaimed due time (the first such row of the open-trigger index; claimed
+      // rows are few), and over the claimed ones the later of due time and lease expiry.
+      next_due_(db_.get(), "next due", R"sql(
+SELECT MIN(due) FROM (
+    SELECT * FROM (
+        SELECT next_attempt_at AS due FROM triggers
+        WHERE jenkins = ?1 AND state IN ('pending', 'retrying') AND claim_id IS NULL
+        ORDER BY next_attempt_at LIMIT 1)
+    UNION ALL
+    SELECT MIN(MAX(next_attempt_at, claim_expires_at)) FROM triggers
+    WHERE jenkins = ?1 AND claim_id IS NOT NULL AND state IN ('pending', 'retrying')))sql"),
+      hold_(db_.get(), "hold", R"sql(
+INSERT INTO holds (jenkins, reason, since, next_probe_at, probes)
+VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT (jenkins) DO UPDATE SET reason = excluded.reason,
+    next_probe_at = excluded.next_probe_at)sql"),
+      try_probe_(db_.get(), "try probe", R"sql(
+UPDATE holds SET probe_owner = ?1, probe_expires_at = ?2
+WHERE jenkins = ?3 AND next_probe_at <= ?4
+    AND (probe_owner IS NULL OR probe_owner = ?1 OR probe_expires_at <= ?4)
+RETURNING reason, since, next_probe_at, probes)sql"),
+      probe_failed_(db_.get(), "probe failed", R"sql(
+UPDATE holds SET probes = probes + 1, next_probe_at = ?1, reason = ?2, probe_owner = NULL,
+    probe_expires_at = NULL
+WHERE jenkins = ?3)sql"),
+      unhold_(db_.get(), "unhold", "DELETE FROM holds WHERE jenkins = ?"),
+      release_all_(db_.get(), "release all claims", R"sql(
+UPDATE triggers SET claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
+WHERE claim_id IS NOT NULL)sql"),
+      release_all_probes_(db_.get(), "release all probes", R"sql(
+UPDATE holds SET probe_owner = NULL, probe_expires_at = NULL WHERE probe_owner IS NOT NULL)sql"),
+      release_own_(db_.get(), "release own claims", R"sql(
+UPDATE triggers SET claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
+WHERE claim_id IS NOT NULL AND claim_owner = ?)sql"),
+      release_own_probes_(db_.get(), "release own probes", R"sql(
+UPDATE holds SET probe_owner = NULL, probe_expires_at = NULL WHERE probe_owner = ?)sql") {}
+
+ClaimBatch Queue::claim(const ClaimRequest& request) {
+    ClaimBatch batch;
+    {
+        Query query(select_hold_);
+        query.bind_text(request.jenkins);
+        if (query.step()) {
+            batch.hold = read_hold(query);
+            return batch;
+        }
+    }
+    std::size_t room = request.limit;
+    if (request.max_in_flight > 0) {
+        Query query(count_claims_);
+        query.bind_text(request.jenkins).bind_int(to_ms(request.now));
+        const auto live = query.step() ? static_cast<std::size_t>(query.int64(0)) : 0;
+        room = std::min(room, request.max_in_flight > live ? request.max_in_flight - live : 0);
+    }
+    if (room == 0) return batch;
+
+    constexpr auto k_max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+    std::vector<std::tuple<TimePoint, std::int64_t, Claim>> rows;
+    {
+        Query query(claim_);
+        query.bind_text(instance_).bind_int(plus_ms(request.now, request.lease));
+        query.bind_text(request.jenkins).bind_int(to_ms(request.now));
+        query.bind_int(static_cast<std::int64_t>(std::min(room, k_max)));
+        while (query.step()) {
+            Claim claim{read_trigger(query), query.text(14), from_ms(query.int64(15))};
+            const TimePoint due = claim.trigger.next_attempt_at;
+            rows.emplace_back(due, query.int64(16), std::move(claim));
+        }
+    }
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+        return std::tie(std::get<0>(a), std::get<1>(a)) < std::tie(std::get<0>(b), std::get<1>(b));
+    });
+    batch.claims.reserve(rows.size());
+    for (auto& row : rows) batch.claims.push_back(std::move(std::get<2>(row)));
+    return batch;
+}
+
+std::vector<std::string> Queue::renew(const std::vector<std::string>& claim_ids, TimePoint now,
+                                      std::chrono::milliseconds lease) {
+    std::vector<std::string> held;
+    const std::int64_t expires = plus_ms(now, lease);
+    for (const std::string& id : claim_ids) {
+        Query(renew_).bind_int(expires).bind_text(id).bind_text(instance_).run();
+        if (db_.changes() > 0) held.push_back(id);
+    }
+    return held;
+}
+
+Completion Queue::complete(const std::string& claim_id, const TriggerUpdate& u,
+                           TimePoint updated_at) {
+    {
+        Query query(complete_);
+        query.bind_text(to_string(u.state)).bind_int(to_ms(u.next_attempt_at));
+        query.bind_text(u.last_outcome).bind_int(to_ms(updated_at)).bind_text(u.attempt.queue_url);
+        query.bind_int(u.attempt.counted ? 1 : 0).bind_text(u.id).bind_text(claim_id).run();
+    }
+    if (db_.changes() == 0) return Completion::stale;
+    Query query(insert_attempt_);
+    query.bind_text(u.id).bind_int(to_ms(u.attempt.at)).bind_int(u.attempt.http_status);
+    query.bind_text(u.attempt.outcome).bind_int(u.attempt.duration.count());
+    query.bind_text(u.attempt.queue_url).bind_int(u.attempt.counted ? 1 : 0);
+    query.bind_text(u.attempt.instance.empty() ? instance_ : u.attempt.instance).run();
+    return Completion::applied;
+}
+
+std::size_t Queue::release(const std::vector<std::string>& claim_ids) {
+    std::size_t released = 0;
+    for (const std::string& id : claim_ids) {
+        Query(release_).bind_text(id).run();
+        released += static_cast<std::size_t>(db_.changes());
+    }
+    return released;
+}
+
+std::optional<TimePoint> Queue::next_due(const std::string& jenkins) {
+    Query query(next_due_);
+    query.bind_text(jenkins);
+    if (!query.step() || query.is_null(0)) return std::nullopt;
+    return from_ms(query.int64(0));
+}
+
+void Queue::hold(const std::string& jenkins, const JenkinsHold& hold) {
+    Query query(hold_);
+    query.bind_text(jenkins).bind_text(hold.reason).bind_int(to_ms(hold.since));
+    query.bind_int(to_ms(hold.next_probe_at)).bind_int(hold.probes).run();
+}
+
+std::optional<JenkinsHold> Queue::try_probe(const std::string& jenkins, TimePoint now,
+                                            std::chrono::milliseconds lease) {
+    Query query(try_probe_);
+    query.bind_text(instance_).bind_int(plus_ms(now, lease)).bind_text(jenkins);
+    query.bind_int(to_ms(now));
+    if (!query.step()) return std::nullopt;
+    JenkinsHold hold = read_hold(query);
+    query.run();  // RETURNING: the update completes when the statement is stepped to its end
+    return hold;
+}
+
+void Queue::probe_failed(const std::string& jenkins, TimePoint next_probe_at,
+                         const std::string& reason) {
+    Query(probe_failed_).bind_int(to_ms(next_probe_at)).bind_text(reason).bind_text(jenkins).run();
+}
+
+bool Queue::unhold(const std::string& jenkins) {
+    Query(unhold_).bind_text(jenkins).run();
+    return db_.changes() > 0;
+}
+
+std::size_t Queue::release_all() {
+    Query(release_all_).run();
+    const auto released = static_cast<std::size_t>(db_.changes());
+    Query(release_all_probes_).run();
+    return released;
+}
+
+void Queue::release_own() {
+    Query(release_own_).bind_text(instance_).run();
+    Query(release_own_probes_).bind_text(instance_).run();
+}
+
+}  // namespace hookrelay::store::sqlite

@@ -1,0 +1,174 @@
+#include "store/sqlite/schema.hpp"
+
+#include "store/sqlite/connection.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+namespace hookrelay::store::sqlite {
+namespace {
+
+// Version 1. triggers.seq is the rowid: it gives "created order" a stable meaning (an implicit
+// rowid may be renumbered by VACUUM) at the same cost as a TEXT primary key, which SQLite keeps as
+// a separate unique index anyway. delivery_id is NULL when the forge sent none: NULLs never
+// collide in a UNIQUE index, so such deliveries are never deduplicated.
+constexpr const char* k_schema_v1 = R"sql(
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    delivery_id TEXT,
+    kind TEXT NOT NULL,
+    forge_event TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB,
+    body_sha256 TEXT NOT NULL,
+    UNIQUE (source, delivery_id)
+);
+-- The admin listing walks one source newest first (an index also holds the rowid, so this is
+-- (source, id)); the lookup of a delivery id over every source needs its own index.
+CREATE INDEX deliveries_source ON deliveries (source);
+CREATE INDEX deliveries_delivery_id ON deliveries (delivery_id);
+CREATE TABLE triggers (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    delivery INTEGER NOT NULL REFERENCES deliveries (id),
+    rule TEXT NOT NULL,
+    jenkins TEXT NOT NULL,
+    job TEXT NOT NULL,
+    parameters TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'retrying', 'delivered', 'dead')),
+    attempts INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    last_outcome TEXT NOT NULL,
+    queue_url TEXT NOT NULL
+);
+-- Only open triggers, in the order the dispatcher takes them: claims and next_due() read the
+-- first rows of one Jenkins' range and stop, however many finished triggers the table holds.
+CREATE INDEX triggers_due ON triggers (jenkins, next_attempt_at, seq)
+    WHERE state IN ('pending', 'retrying');
+CREATE INDEX triggers_delivery ON triggers (delivery);
+-- The admin listing filtered by state walks this backwards from its cursor and stops at the page
+-- size, whether the state is rare (dead) or common (delivered).
+CREATE INDEX triggers_state ON triggers (state, delivery);
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY,
+    trigger_id TEXT NOT NULL REFERENCES triggers (id),
+    at INTEGER NOT NULL,
+    http_status INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    queue_url TEXT NOT NULL,
+    counted INTEGER NOT NULL
+);
+CREATE INDEX attempts_trigger ON attempts (trigger_id);
+PRAGMA user_version = 1;
+)sql";
+
+// Version 2: finding an earlier delivery with the same body (duplicate_body_window). body_key is
+// the first 64 bits of the body's SHA-256, set only for deliveries submitted with a window, and
+// the index is partial: a delivery without one (a forge delivery id and no window, the common
+// case) costs no index entry at all, and one with a window an 8-byte integer entry. The lookup
+// compares the whole digest on the row.
+constexpr const char* k_schema_v2 = R"sql(
+ALTER TABLE deliveries ADD COLUMN body_key INTEGER;
+CREATE INDEX deliveries_body ON deliveries (body_key) WHERE body_key IS NOT NULL;
+PRAGMA user_version = 2;
+)sql";
+
+// Version 3: the leased queue. A claimed trigger has a claim_id (the fencing token an outcome
+// must present), its owner instance and the lease's expiry; claims are few (at most what is in
+// flight), so both indexes are partial and cost nothing for the unclaimed rest: one finds a
+// claim by its id, the other counts a Jenkins' live claims (max_in_flight) and an instance's.
+// Adding columns with defaults rewrites no rows, so the upgrade is instant on any size of file.
+constexpr const char* k_schema_v3 = R"sql(
+ALTER TABLE triggers ADD COLUMN claim_id TEXT;
+ALTER TABLE triggers ADD COLUMN claim_owner TEXT;
+ALTER TABLE triggers ADD COLUMN claim_expires_at INTEGER;
+CREATE UNIQUE INDEX triggers_claim ON triggers (claim_id) WHERE claim_id IS NOT NULL;
+CREATE INDEX triggers_claimed ON triggers (jenkins, claim_expires_at)
+    WHERE claim_id IS NOT NULL;
+ALTER TABLE attempts ADD COLUMN instance TEXT NOT NULL DEFAULT '';
+CREATE TABLE holds (
+    jenkins TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    next_probe_at INTEGER NOT NULL,
+    probes INTEGER NOT NULL,
+    probe_owner TEXT,
+    probe_expires_at INTEGER
+);
+CREATE TABLE instances (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    version TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+);
+PRAGMA user_version = 3;
+)sql";
+
+void enable_wal(sqlite3* db) {
+    Statement statement(db, "PRAGMA journal_mode", "PRAGMA journal_mode = WAL");
+    Query query(statement);
+    const std::string mode = query.step() ? query.text(0) : std::string();
+    if (mode != "wal")
+        throw std::runtime_error("cannot enable WAL journal mode (got '" + mode + "')");
+}
+
+}  // namespace
+
+void prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds busy_timeout) {
+    sqlite3_extended_result_codes(db, 1);
+    const auto busy =
+        std::clamp<std::int64_t>(busy_timeout.count(), 0, std::numeric_limits<int>::max());
+    sqlite3_busy_timeout(db, static_cast<int>(busy));
+
+    enable_wal(db);
+    // FULL: the WAL is synced at every commit, which is what lets a submit answer only once the
+    // delivery survives a crash or power loss.
+    exec(db, "PRAGMA synchronous = FULL");
+    exec(db, "PRAGMA foreign_keys = ON");
+    // 8 MiB of page cache (the default is 2 MiB): the open-trigger index and the recent pages
+    // stay in memory under load instead of being re-read from the OS for every query.
+    exec(db, "PRAGMA cache_size = -8192");
+    if (config.max_size > 0) {
+        // A full database answers SQLITE_FULL, which fails the submit (503 to the forge) exactly
+        // like a full disk would, but before the disk is actually full.
+        const auto page_size = std::max<std::int64_t>(query_int(db, "PRAGMA page_size"), 512);
+        const auto pages =
+            std::max<std::int64_t>(static_cast<std::int64_t>(config.max_size) / page_size, 1);
+        exec(db, ("PRAGMA max_page_count = " + std::to_string(pages)).c_str());
+    }
+
+    const auto version = query_int(db, "PRAGMA user_version");
+    if (version > k_schema_version) {
+        throw StoreError(errc::store_incompatible,
+                         "schema version " + std::to_string(version) +
+                             " is newer than this hookrelay understands (" +
+                             std::to_string(k_schema_version) +
+                             "); run a newer hookrelay or move the file away");
+    }
+    if (version == k_schema_version) return;
+
+    // IMMEDIATE and a second look: two processes opening a new file at once create it once.
+    exec(db, "BEGIN IMMEDIATE");
+    try {
+        const auto current = query_int(db, "PRAGMA user_version");
+        if (current < 1) exec(db, k_schema_v1);
+        if (current < 2) exec(db, k_schema_v2);
+        if (current < 3) exec(db, k_schema_v3);
+        exec(db, "COMMIT");
+    } catch (...) {
+        if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+}  // namespace hookrelay::store::sqlite

@@ -1,0 +1,27 @@
+// The SQLite store's schema, its versions and their in-place upgrades, and the connection
+// settings every store connection runs with.
+#pragma once
+
+#include <hookrelay/config.hpp>
+
+#include <sqlite3.h>
+
+#include <chrono>
+
+namespace hookrelay::store::sqlite {
+
+/// The schema this hookrelay writes (PRAGMA user_version).
+///  1: deliveries, triggers, attempts.
+///  2: deliveries.body_key and its partial index (duplicate_body_window).
+///  3: claims on triggers (claim_id, claim_owner, claim_expires_at), attempts.instance, the
+///     holds and instances tables.
+constexpr int k_schema_version = 3;
+
+/// Sets up a freshly opened connection: extended result codes, the busy timeout, WAL journal,
+/// synchronous = FULL, foreign keys, the page cache, store.max_size as a page limit; then
+/// creates the schema in an empty file or upgrades an older one in place (one transaction, so
+/// a failure leaves the file as it was). Throws SqliteError, or StoreError(store_incompatible)
+/// for a file written by a newer hookrelay (it is refused rather than misread).
+void prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds busy_timeout);
+
+}  // namespace hookrelay::store::sqlite

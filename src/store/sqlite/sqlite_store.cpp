@@ -1,0 +1,263 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include "store/factory.hpp"
+#include "store/sqlite/schema.hpp"
+#include "store/sqlite/writer.hpp"
+
+#include <unistd.h>
+
+#include <exception>
+#include <filesystem>
+#include <utility>
+
+namespace hookrelay::store::sqlite {
+namespace {
+
+using Clock = std::chrono::system_clock;
+using Mode = Writer::Mode;
+
+constexpr const char* k_db_file = "hookrelay.db";
+// instances() lists those heard from within this many leases.
+constexpr int k_instance_leases = 3;
+
+std::string host_name() {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) != 0) return "unknown";
+    return name;
+}
+
+}  // namespace
+
+result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_dir,
+                                                       const StoreConfig& config,
+                                                       const SqliteOptions& options,
+                                                       std::string* why) {
+    const std::string path = (std::filesystem::path(state_dir) / k_db_file).string();
+    const auto fail = [&](errc code, const std::string& reason) {
+        if (why) *why = "cannot open " + path + ": " + reason;
+        return result<std::shared_ptr<SqliteStore>>{make_error_code(code)};
+    };
+    if (state_dir.empty()) return fail(errc::store_unavailable, "the state directory is empty");
+    std::error_code ec;
+    std::filesystem::create_directories(state_dir, ec);
+    if (ec) {
+        return fail(errc::store_unavailable,
+                    "cannot create directory " + state_dir + ": " + ec.message());
+    }
+
+    std::unique_ptr<StateDirLock> lock;
+    if (options.lock_state_dir) {
+        auto taken = StateDirLock::acquire(state_dir, why);
+        if (!taken) return taken.error();
+        lock = std::move(*taken);
+    }
+
+    sqlite3* raw = nullptr;
+    const int rc =
+        sqlite3_open_v2(path.c_str(), &raw,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    DbPtr db(raw);
+    if (rc != SQLITE_OK) {
+        return fail(classify(rc), raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
+    }
+    WriterSettings settings;
+    settings.instance.id = options.instance_id.empty() ? make_instance_id() : options.instance_id;
+    settings.instance.host = host_name();
+    settings.instance.version = options.version;
+    settings.started_at = Clock::now();
+    settings.heartbeat_interval = options.heartbeat_interval;
+    try {
+        prepare(db.get(), config, options.busy_timeout);
+        const bool owner = lock != nullptr;
+        auto writer = std::make_shared<Writer>(std::move(lock), std::move(db), config, settings);
+        writer->open(owner);
+        // The store exists before the thread, so a failure to start it still stops cleanly.
+        std::shared_ptr<SqliteStore> store(
+            new SqliteStore(writer, settings.instance.id, options.claim_lease));
+        Writer::start(writer);
+        return store;
+    } catch (...) {
+        const Failure failure = current_failure();
+        return fail(static_cast<errc>(failure.code.value()), failure.what);
+    }
+}
+
+SqliteStore::SqliteStore(std::shared_ptr<Writer> writer, std::string instance_id,
+                         std::chrono::milliseconds claim_lease)
+    : writer_(std::move(writer)), instance_id_(std::move(instance_id)), claim_lease_(claim_lease) {}
+
+SqliteStore::~SqliteStore() {
+    writer_->stop();
+}
+
+void SqliteStore::close() {
+    writer_->stop();
+}
+
+StoreHealth SqliteStore::health() const {
+    return writer_->health();
+}
+
+void SqliteStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
+                         SubmitHandler done) {
+    writer_->post(Writer::Submit{std::move(delivery), std::move(triggers), std::move(done)});
+}
+
+// --- TriggerQueue ---------------------------------------------------------------------------
+
+void SqliteStore::claim(ClaimRequest request, ClaimHandler done) {
+    writer_->post(make_op<ClaimBatch>(
+        Mode::queue, "claim", std::move(done),
+        [request = std::move(request)](Writer& w) { return w.queue().claim(request); }));
+}
+
+void SqliteStore::renew(std::vector<std::string> claim_ids, TimePoint now,
+                        std::chrono::milliseconds lease, TriggerQueue::IdsHandler done) {
+    writer_->post(make_op<std::vector<std::string>>(
+        Mode::queue, "renew", std::move(done), [ids = std::move(claim_ids), now, lease](Writer& w) {
+            return w.queue().renew(ids, now, lease);
+        }));
+}
+
+void SqliteStore::complete(std::string claim_id, TriggerUpdate update, CompleteHandler done) {
+    writer_->post(make_op<Completion>(
+        Mode::queue, "complete", std::move(done),
+        [claim_id = std::move(claim_id), update = std::move(update)](Writer& w) {
+            return w.queue().complete(claim_id, update, Clock::now());
+        }));
+}
+
+void SqliteStore::release(std::vector<std::string> claim_ids, VoidHandler done) {
+    writer_->post(make_op<void>(Mode::queue, "release", std::move(done),
+                                [ids = std::move(claim_ids)](Writer& w) {
+                                    if (w.queue().release(ids) > 0) w.made_claimable();
+                                }));
+}
+
+void SqliteStore::next_due(std::string jenkins, TimeHandler done) {
+    writer_->post(make_op<std::optional<TimePoint>>(
+        Mode::queue, "next due", std::move(done),
+        [jenkins = std::move(jenkins)](Writer& w) { return w.queue().next_due(jenkins); }));
+}
+
+void SqliteStore::hold(std::string jenkins, JenkinsHold hold, VoidHandler done) {
+    writer_->post(make_op<void>(Mode::queue, "hold", std::move(done),
+                                [jenkins = std::move(jenkins), hold = std::move(hold)](Writer& w) {
+                                    w.queue().hold(jenkins, hold);
+                                }));
+}
+
+void SqliteStore::try_probe(std::string jenkins, TimePoint now, std::chrono::milliseconds lease,
+                            HoldHandler done) {
+    writer_->post(
+        make_op<std::optional<JenkinsHold>>(Mode::queue, "try probe", std::move(done),
+                                            [jenkins = std::move(jenkins), now, lease](Writer& w) {
+                                                return w.queue().try_probe(jenkins, now, lease);
+                                            }));
+}
+
+void SqliteStore::probe_failed(std::string jenkins, TimePoint next_probe_at, std::string reason,
+                               VoidHandler done) {
+    writer_->post(make_op<void>(
+        Mode::queue, "probe failed", std::move(done),
+        [jenkins = std::move(jenkins), next_probe_at, reason = std::move(reason)](Writer& w) {
+            w.queue().probe_failed(jenkins, next_probe_at, reason);
+        }));
+}
+
+void SqliteStore::unhold(std::string jenkins, VoidHandler done) {
+    writer_->post(make_op<void>(Mode::queue, "unhold", std::move(done),
+                                [jenkins = std::move(jenkins)](Writer& w) {
+                                    if (w.queue().unhold(jenkins)) w.made_claimable();
+                                }));
+}
+
+// --- AdminQueries ---------------------------------------------------------------------------
+
+void SqliteStore::list_deliveries(DeliveryQuery query, PageHandler done) {
+    writer_->post(make_op<DeliveryPage>(
+        Mode::read, "list deliveries", std::move(done),
+        [query = std::move(query)](Writer& w) { return w.admin().list_page(query); }));
+}
+
+void SqliteStore::get_delivery(std::string source, std::string delivery_id, DetailHandler done) {
+    writer_->post(make_op<std::optional<DeliveryDetail>>(
+        Mode::read, "get delivery", std::move(done),
+        [source = std::move(source), delivery_id = std::move(delivery_id)](Writer& w) {
+            return w.admin().read_detail(source, delivery_id, Clock::now());
+        }));
+}
+
+void SqliteStore::replay(std::vector<std::string> trigger_ids, TimePoint now,
+                         AdminQueries::IdsHandler done) {
+    writer_->post(make_op<std::vector<std::string>>(
+        Mode::write, "replay", std::move(done), [ids = std::move(trigger_ids), now](Writer& w) {
+            auto replayed = w.admin().replay_ids(ids, now);
+            if (!replayed.empty()) w.made_claimable();
+            return replayed;
+        }));
+}
+
+void SqliteStore::replay_matching(ReplayQuery query, TimePoint now, AdminQueries::IdsHandler done) {
+    // A dry run changes nothing, so it reads only.
+    const auto mode = query.dry_run ? Mode::read : Mode::write;
+    writer_->post(make_op<std::vector<std::string>>(
+        mode, "replay matching", std::move(done), [query = std::move(query), now](Writer& w) {
+            auto replayed = w.admin().replay_query(query, now);
+            if (!query.dry_run && !replayed.empty()) w.made_claimable();
+            return replayed;
+        }));
+}
+
+void SqliteStore::add_triggers(std::string source, std::string delivery_id,
+                               std::vector<TriggerRequest> triggers,
+                               AdminQueries::IdsHandler done) {
+    writer_->post(make_op<std::vector<std::string>>(
+        Mode::write, "add triggers", std::move(done),
+        [source = std::move(source), delivery_id = std::move(delivery_id),
+         triggers = std::move(triggers)](Writer& w) {
+            auto added = w.admin().add_to_delivery(source, delivery_id, triggers, Clock::now());
+            if (!added.empty()) w.made_claimable();
+            return added;
+        }));
+}
+
+void SqliteStore::backlog(CountsHandler done) {
+    writer_->post(make_op<std::vector<std::pair<std::string, std::size_t>>>(
+        Mode::read, "backlog", std::move(done), [](Writer& w) { return w.admin().backlog(); }));
+}
+
+void SqliteStore::instances(InstancesHandler done) {
+    writer_->post(make_op<std::vector<InstanceInfo>>(
+        Mode::read, "instances", std::move(done), [lease = claim_lease_](Writer& w) {
+            const auto now = Clock::now();
+            return w.admin().instances(now - k_instance_leases * lease, now);
+        }));
+}
+
+void SqliteStore::holds(HoldsHandler done) {
+    writer_->post(make_op<std::map<std::string, JenkinsHold>>(
+        Mode::read, "holds", std::move(done), [](Writer& w) { return w.admin().holds(); }));
+}
+
+// --- Lifecycle and observers ----------------------------------------------------------------
+
+void SqliteStore::prune(TimePoint now, std::function<void(result<std::size_t>)> done) {
+    writer_->post(make_op<std::size_t>(Mode::write, "prune", std::move(done),
+                                       [now](Writer& w) { return w.admin().prune_before(now); }));
+}
+
+void SqliteStore::on_committed(std::function<void()> callback) {
+    writer_->add_committed(std::move(callback));
+}
+
+void SqliteStore::on_error(std::function<void(std::string_view)> callback) {
+    writer_->add_error(std::move(callback));
+}
+
+void SqliteStore::on_commit_stats(
+    std::function<void(std::chrono::duration<double>, std::size_t)> callback) {
+    writer_->add_commit_stats(std::move(callback));
+}
+
+}  // namespace hookrelay::store::sqlite

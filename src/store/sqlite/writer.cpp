@@ -1,0 +1,328 @@
+#include "store/sqlite/writer.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <iterator>
+#include <optional>
+
+namespace hookrelay::store::sqlite {
+namespace {
+
+using Clock = std::chrono::system_clock;
+using Steady = std::chrono::steady_clock;
+
+// A longer interval is treated as this, so the deadline arithmetic cannot overflow.
+constexpr std::chrono::milliseconds k_max_interval = std::chrono::hours(24 * 365);
+
+}  // namespace
+
+Writer::Writer(std::unique_ptr<StateDirLock> lock, DbPtr db, const StoreConfig& config,
+               WriterSettings settings)
+    : lock_(std::move(lock)),
+      config_(config),
+      settings_(std::move(settings)),
+      db_(std::move(db)),
+      intake_(db_, config_),
+      queue_(db_, settings_.instance.id),
+      admin_(db_, intake_, config_) {}
+
+void Writer::open(bool owner) {
+    db_.transaction([&] {
+        if (owner) {
+            // The file is ours alone: whoever held these claims and leases is gone.
+            queue_.release_all();
+            admin_.forget_other_instances(settings_.instance.id);
+        }
+        admin_.register_instance(settings_.instance, settings_.started_at);
+    });
+}
+
+void Writer::start(const std::shared_ptr<Writer>& writer) {
+    writer->thread_ = std::thread([self = writer] { self->run(); });
+}
+
+void Writer::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.get_id() == std::this_thread::get_id()) {
+        thread_.detach();
+    } else if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+void Writer::post(Submit job) {
+    // Notifying under the lock: once it is released the job may already be done, and its
+    // callback may have dropped the last reference to the store.
+    std::lock_guard lock(mutex_);
+    if (stop_) return;  // closed: nothing runs any more
+    submits_.push_back(std::move(job));
+    cv_.notify_one();
+}
+
+void Writer::post(Op op) {
+    std::lock_guard lock(mutex_);
+    if (stop_) return;
+    ops_.push_back(std::move(op));
+    cv_.notify_one();
+}
+
+void Writer::add_committed(std::function<void()> callback) {
+    std::lock_guard lock(mutex_);
+    committed_.push_back(std::move(callback));
+}
+
+void Writer::add_error(std::function<void(std::string_view)> callback) {
+    std::lock_guard lock(mutex_);
+    errors_.push_back(std::move(callback));
+}
+
+void Writer::add_commit_stats(CommitStats callback) {
+    std::lock_guard lock(mutex_);
+    commit_stats_.push_back(std::move(callback));
+}
+
+StoreHealth Writer::health() const {
+    std::lock_guard lock(mutex_);
+    return health_;
+}
+
+void Writer::run() {
+    const auto prune_every = std::min(config_.prune_interval, k_max_interval);
+    const auto beat_every = std::min(settings_.heartbeat_interval, k_max_interval);
+    // The first prune runs at start: a daemon restarted more often than the interval would
+    // otherwise never prune.
+    auto next_prune = Steady::now();
+    auto next_beat = Steady::now() + beat_every;
+    for (;;) {
+        std::vector<Submit> submits;
+        std::vector<Op> ops;
+        {
+            std::unique_lock lock(mutex_);
+            const auto ready = [&] { return stop_ || !submits_.empty() || !ops_.empty(); };
+            std::optional<Steady::time_point> deadline;
+            if (prune_every.count() > 0) deadline = next_prune;
+            if (beat_every.count() > 0)
+                deadline = std::min(deadline.value_or(next_beat), next_beat);
+            if (deadline) {
+                cv_.wait_until(lock, *deadline, ready);
+            } else {
+                cv_.wait(lock, ready);
+            }
+            const std::size_t batch =
+                std::min(submits_.size(), std::max<std::size_t>(config_.max_batch, 1));
+            const auto end = submits_.begin() + static_cast<std::ptrdiff_t>(batch);
+            submits.assign(std::make_move_iterator(submits_.begin()), std::make_move_iterator(end));
+            submits_.erase(submits_.begin(), end);
+            ops.assign(std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.end()));
+            ops_.clear();
+            if (stop_ && submits.empty() && ops.empty()) break;
+        }
+        if (!submits.empty()) commit_submits(submits);
+        run_ops(ops);
+        if (beat_every.count() > 0 && Steady::now() >= next_beat) {
+            heartbeat();
+            next_beat = Steady::now() + beat_every;
+        }
+        if (prune_every.count() > 0 && Steady::now() >= next_prune) {
+            scheduled_prune();
+            next_prune = Steady::now() + prune_every;
+        }
+    }
+    finish();
+}
+
+// Group commit: one BEGIN IMMEDIATE .. COMMIT, so one WAL sync, for the whole batch.
+void Writer::commit_submits(std::vector<Submit>& jobs) {
+    std::vector<result<Receipt>> results(jobs.size(),
+                                         result<Receipt>{make_error_code(errc::store_unavailable)});
+    bool queued = false;
+    bool committed = false;
+    const auto started = Steady::now();
+    try {
+        db_.transaction([&] {
+            for (std::size_t i = 0; i < jobs.size(); ++i) {
+                Receipt receipt;
+                const auto failure = db_.isolated(
+                    [&] { receipt = intake_.insert(jobs[i].delivery, jobs[i].triggers); });
+                if (failure) {
+                    results[i] = failure->code;
+                    report("submit failed: " + failure->what);
+                } else {
+                    queued = queued || !receipt.trigger_ids.empty();
+                    results[i] = std::move(receipt);
+                }
+            }
+        });
+        committed = true;
+    } catch (...) {
+        // Nothing of the batch was kept: answers computed before the failure are void.
+        const Failure failure = current_failure();
+        std::fill(results.begin(), results.end(), result<Receipt>{failure.code});
+        const std::string line =
+            "submit of " + std::to_string(jobs.size()) + " deliveries failed: " + failure.what;
+        report(line);
+        note_failure(line);
+    }
+    if (committed) note_commit();
+    report_commit(Steady::now() - started, jobs.size());
+    for (std::size_t i = 0; i < jobs.size(); ++i) invoke(jobs[i].done, std::move(results[i]));
+    if (committed && queued) notify_committed();
+}
+
+void Writer::run_ops(std::vector<Op>& ops) {
+    std::size_t i = 0;
+    while (i < ops.size()) {
+        if (ops[i].mode != Mode::queue) {
+            run_one(ops[i++]);
+            continue;
+        }
+        std::size_t end = i;
+        while (end < ops.size() && ops[end].mode == Mode::queue) ++end;
+        run_queue_ops(std::span<Op>(ops).subspan(i, end - i));
+        i = end;
+    }
+}
+
+void Writer::run_queue_ops(std::span<Op> ops) {
+    std::vector<Answer> answers(ops.size());
+    std::vector<std::optional<Failure>> failures(ops.size());
+    claimable_ = false;
+    try {
+        db_.unsynced([&] {
+            db_.transaction([&] {
+                for (std::size_t i = 0; i < ops.size(); ++i) {
+                    failures[i] = db_.isolated([&] { answers[i] = ops[i].run(*this); });
+                }
+            });
+        });
+    } catch (...) {
+        const Failure failure = current_failure();
+        const std::string line =
+            std::string(ops.front().what) +
+            (ops.size() > 1 ? " and " + std::to_string(ops.size() - 1) + " more queue operations"
+                            : std::string()) +
+            " failed: " + failure.what;
+        report(line);
+        note_failure(line);
+        for (Op& op : ops) op.fail(failure.code);
+        return;
+    }
+    note_commit();
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+        if (failures[i]) {
+            report(std::string(ops[i].what) + " failed: " + failures[i]->what);
+            ops[i].fail(failures[i]->code);
+        } else if (answers[i]) {
+            answers[i]();
+        }
+    }
+    if (claimable_) notify_committed();
+}
+
+void Writer::run_one(Op& op) {
+    Answer answer;
+    claimable_ = false;
+    try {
+        if (op.mode == Mode::write) {
+            db_.transaction([&] { answer = op.run(*this); });
+        } else {
+            answer = op.run(*this);
+        }
+    } catch (...) {
+        const Failure failure = current_failure();
+        const std::string line = std::string(op.what) + " failed: " + failure.what;
+        report(line);
+        note_failure(line);
+        op.fail(failure.code);
+        return;
+    }
+    if (op.mode == Mode::write) note_commit();
+    if (answer) answer();
+    if (claimable_) notify_committed();
+}
+
+void Writer::heartbeat() {
+    try {
+        db_.unsynced([&] {
+            db_.transaction(
+                [&] { admin_.heartbeat(settings_.instance, settings_.started_at, Clock::now()); });
+        });
+    } catch (...) {
+        const std::string line = "heartbeat failed: " + current_failure().what;
+        report(line);
+        note_failure(line);
+        return;
+    }
+    note_commit();
+}
+
+void Writer::scheduled_prune() {
+    try {
+        db_.transaction([&] { admin_.prune_before(Clock::now()); });
+    } catch (...) {
+        const std::string line = "scheduled prune failed: " + current_failure().what;
+        report(line);
+        note_failure(line);
+        return;
+    }
+    note_commit();
+}
+
+void Writer::finish() {
+    try {
+        db_.unsynced([&] {
+            db_.transaction([&] {
+                queue_.release_own();
+                admin_.deregister(settings_.instance.id);
+            });
+        });
+    } catch (...) {
+        // Claims expire by themselves, and the next owner of the directory ends them at open.
+        report("releasing the claims at close failed: " + current_failure().what);
+    }
+    // Nothing is written any more: another hookrelay may have the directory.
+    lock_.reset();
+}
+
+void Writer::notify_committed() {
+    std::vector<std::function<void()>> callbacks;
+    {
+        std::lock_guard lock(mutex_);
+        callbacks = committed_;
+    }
+    for (const auto& callback : callbacks) invoke(callback);
+}
+
+void Writer::report(const std::string& message) {
+    std::vector<std::function<void(std::string_view)>> callbacks;
+    {
+        std::lock_guard lock(mutex_);
+        callbacks = errors_;
+    }
+    for (const auto& callback : callbacks) invoke(callback, std::string_view(message));
+}
+
+void Writer::report_commit(std::chrono::duration<double> seconds, std::size_t batch) {
+    std::vector<CommitStats> callbacks;
+    {
+        std::lock_guard lock(mutex_);
+        callbacks = commit_stats_;
+    }
+    for (const auto& callback : callbacks) invoke(callback, seconds, batch);
+}
+
+void Writer::note_commit() {
+    std::lock_guard lock(mutex_);
+    health_ = StoreHealth{};
+}
+
+void Writer::note_failure(const std::string& detail) {
+    std::lock_guard lock(mutex_);
+    health_ = StoreHealth{false, detail};
+}
+
+}  // namespace hookrelay::store::sqlite

@@ -1,0 +1,172 @@
+// The writer thread: the only user of a store's SQLite connection. Submissions are committed in
+// groups (one WAL sync for up to store.max_batch deliveries); queue operations (claims, renewals,
+// outcomes, releases, holds) waiting together share one transaction without a sync of their own;
+// admin writes get a synced transaction each; reads run between them in posting order. It also
+// heartbeats the instance and prunes every store.prune_interval.
+#pragma once
+
+#include "store/sqlite/admin.hpp"
+#include "store/sqlite/connection.hpp"
+#include "store/sqlite/intake.hpp"
+#include "store/sqlite/queue.hpp"
+#include "store/sqlite/state_dir_lock.hpp"
+
+#include <hookrelay/config.hpp>
+#include <hookrelay/store.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace hookrelay::store::sqlite {
+
+/// Runs `done(args...)`, swallowing what it throws: the job is answered either way, and there is
+/// no one to tell on the writer thread, which must stay alive for the other jobs.
+template <class Handler, class... Args>
+void invoke(const Handler& done, Args&&... args) noexcept {
+    try {
+        if (done) done(std::forward<Args>(args)...);
+    } catch (...) {
+    }
+}
+
+struct WriterSettings {
+    InstanceRecord instance;
+    TimePoint started_at;
+    /// How often the instance row is refreshed (0: never).
+    std::chrono::milliseconds heartbeat_interval{0};
+};
+
+class Writer {
+  public:
+    /// read: no transaction. queue: batched with the queue operations next to it in one
+    /// transaction that does not sync the WAL (a lost claim or outcome only repeats an attempt:
+    /// at-least-once, never lost; the next synced commit makes it durable). write: a synced
+    /// transaction of its own.
+    enum class Mode { read, queue, write };
+    /// Delivers a job's result to its caller, once its transaction committed.
+    using Answer = std::function<void()>;
+    struct Op {
+        Mode mode = Mode::read;
+        const char* what = "";  ///< for error reports: "claim", "replay", ...
+        /// The work, on the writer thread (inside the transaction for queue and write). Throws on
+        /// failure.
+        std::function<Answer(Writer&)> run;
+        /// Answers the caller with a failure: the work did not happen or was rolled back.
+        std::function<void(boost::system::error_code)> fail;
+    };
+    struct Submit {
+        DeliveryRecord delivery;
+        std::vector<TriggerRequest> triggers;
+        DeliveryIntake::SubmitHandler done;
+    };
+    using CommitStats = std::function<void(std::chrono::duration<double>, std::size_t)>;
+
+    /// Prepares every statement (throws SqliteError). Keeps `lock` (may be null) until the
+    /// connection is closed.
+    Writer(std::unique_ptr<StateDirLock> lock, DbPtr db, const StoreConfig& config,
+           WriterSettings settings);
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+
+    /// Before start(), on the opening thread: registers the instance and, when `owner` (this
+    /// process holds the state directory), ends the claims, probe leases and instance rows a
+    /// previous process left. Throws on failure.
+    void open(bool owner);
+
+    /// Starts the thread. It holds its own reference, so the Writer outlives a store destroyed
+    /// from one of its own callbacks (the thread then cannot be joined and is detached instead).
+    static void start(const std::shared_ptr<Writer>& writer);
+
+    /// Runs what is queued, ends this instance's claims and probe leases, removes its instance
+    /// row, releases the state directory's lock and stops the thread; later posts are dropped
+    /// (their callbacks never run). Joins the thread unless called on it. Idempotent.
+    void stop();
+
+    void post(Submit job);
+    void post(Op op);
+
+    void add_committed(std::function<void()> callback);
+    void add_error(std::function<void(std::string_view)> callback);
+    void add_commit_stats(CommitStats callback);
+    StoreHealth health() const;
+
+    // --- For the ops, on the writer thread.
+    Intake& intake() noexcept { return intake_; }
+    Queue& queue() noexcept { return queue_; }
+    Admin& admin() noexcept { return admin_; }
+    const WriterSettings& settings() const noexcept { return settings_; }
+    /// The running transaction makes triggers claimable: on_committed runs after its commit.
+    void made_claimable() noexcept { claimable_ = true; }
+
+  private:
+    void run();
+    void commit_submits(std::vector<Submit>& jobs);
+    void run_ops(std::vector<Op>& ops);
+    void run_queue_ops(std::span<Op> ops);
+    void run_one(Op& op);
+    void heartbeat();
+    void scheduled_prune();
+    void finish();
+
+    void notify_committed();
+    void report(const std::string& message);
+    void report_commit(std::chrono::duration<double> seconds, std::size_t batch);
+    void note_commit();
+    void note_failure(const std::string& detail);
+
+    // Released when the thread ends, or (never started) after the connection is closed.
+    std::unique_ptr<StateDirLock> lock_;
+    const StoreConfig config_;
+    const WriterSettings settings_;
+    Connection db_;
+    Intake intake_;
+    Queue queue_;
+    Admin admin_;
+    bool claimable_ = false;
+
+    mutable std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<Submit> submits_;
+    std::deque<Op> ops_;
+    bool stop_ = false;
+    std::vector<std::function<void()>> committed_;
+    std::vector<std::function<void(std::string_view)>> errors_;
+    std::vector<CommitStats> commit_stats_;
+    StoreHealth health_;
+    std::thread thread_;
+};
+
+/// An Op that runs `work(Writer&)` (returning T, or nothing for void) and answers `done` with its
+/// value after the commit, or with the failure.
+template <class T, class Work>
+Writer::Op make_op(Writer::Mode mode, const char* what, std::function<void(result<T>)> done,
+                   Work work) {
+    auto handler = std::make_shared<std::function<void(result<T>)>>(std::move(done));
+    Writer::Op op;
+    op.mode = mode;
+    op.what = what;
+    op.run = [handler, work = std::move(work)](Writer& writer) -> Writer::Answer {
+        if constexpr (std::is_void_v<T>) {
+            work(writer);
+            return [handler] { invoke(*handler, result<void>()); };
+        } else {
+            auto value = std::make_shared<T>(work(writer));
+            return [handler, value] { invoke(*handler, result<T>(std::move(*value))); };
+        }
+    };
+    op.fail = [handler](boost::system::error_code error) { invoke(*handler, result<T>(error)); };
+    return op;
+}
+
+}  // namespace hookrelay::store::sqlite

@@ -1,0 +1,202 @@
+// The SQLite schema: created at version 3 in WAL mode, files written by hookrelay with schema 1 or
+// 2 upgraded in place with everything in them usable, a newer file refused, and an upgrade that
+// fails leaving the file as it was.
+#include "store/sqlite_test_support.hpp"
+
+#include <gtest/gtest.h>
+
+namespace hookrelay::store::test {
+namespace {
+
+using SqliteSchema = SqliteFixture;
+
+// What hookrelay wrote with schema 1, as it wrote it.
+constexpr const char* k_schema_v1 = R"sql(
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    delivery_id TEXT,
+    kind TEXT NOT NULL,
+    forge_event TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB,
+    body_sha256 TEXT NOT NULL,
+    UNIQUE (source, delivery_id)
+);
+CREATE INDEX deliveries_source ON deliveries (source);
+CREATE INDEX deliveries_delivery_id ON deliveries (delivery_id);
+CREATE TABLE triggers (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    delivery INTEGER NOT NULL REFERENCES deliveries (id),
+    rule TEXT NOT NULL,
+    jenkins TEXT NOT NULL,
+    job TEXT NOT NULL,
+    parameters TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'retrying', 'delivered', 'dead')),
+    attempts INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    last_outcome TEXT NOT NULL,
+    queue_url TEXT NOT NULL
+);
+CREATE INDEX triggers_due ON triggers (jenkins, next_attempt_at, seq)
+    WHERE state IN ('pending', 'retrying');
+CREATE INDEX triggers_delivery ON triggers (delivery);
+CREATE INDEX triggers_state ON triggers (state, delivery);
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY,
+    trigger_id TEXT NOT NULL REFERENCES triggers (id),
+    at INTEGER NOT NULL,
+    http_status INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    queue_url TEXT NOT NULL,
+    counted INTEGER NOT NULL
+);
+CREATE INDEX attempts_trigger ON attempts (trigger_id);
+PRAGMA user_version = 1;
+)sql";
+
+// What schema 2 added.
+constexpr const char* k_schema_v2_step = R"sql(
+ALTER TABLE deliveries ADD COLUMN body_key INTEGER;
+CREATE INDEX deliveries_body ON deliveries (body_key) WHERE body_key IS NOT NULL;
+PRAGMA user_version = 2;
+)sql";
+
+std::string ms(TimePoint t) {
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
+
+class OldFile : public SqliteSchema {
+  protected:
+    /// A file as an older hookrelay left it: delivery "old-1" with one pending trigger
+    /// "trigger-pending" (one failed attempt) and one delivered "trigger-done".
+    void write_old_file(int version) {
+        RawDb db(db_path());
+        db.exec("PRAGMA journal_mode = WAL");
+        db.exec(k_schema_v1);
+        if (version >= 2) db.exec(k_schema_v2_step);
+        const std::string at = ms(base_);
+        db.exec(
+            "INSERT INTO deliveries (id, source, provider, delivery_id, kind, forge_event, "
+            "received_at, headers, body, body_sha256) VALUES (1, 'github-main', 'github', "
+            "'old-1', 'push', 'push', " +
+            at + ", '[[\"X-GitHub-Event\",\"push\"]]', 'old body', '" + std::string(64, 'a') +
+            "')");
+        db.exec(
+            "INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, "
+            "attempts, created_at, next_attempt_at, updated_at, last_outcome, queue_url) "
+            "VALUES ('trigger-pending', 1, 'build', 'ci', '[\"acme\",\"app\"]', "
+            "'[[\"BRANCH\",\"main\"]]', 'old cause', 'retrying', 1, " +
+            at + ", " + at + ", " + at + ", 'HTTP 503', '')");
+        db.exec(
+            "INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, "
+            "attempts, created_at, next_attempt_at, updated_at, last_outcome, queue_url) "
+            "VALUES ('trigger-done', 1, 'build', 'ci', '[\"x\"]', '[]', 'old cause', "
+            "'delivered', 1, " +
+            at + ", " + at + ", " + at + ", 'queued', 'http://jenkins/queue/item/1/')");
+        db.exec(
+            "INSERT INTO attempts (trigger_id, at, http_status, outcome, duration_ms, "
+            "queue_url, counted) VALUES ('trigger-pending', " +
+            at + ", 503, 'HTTP 503', 20, '', 1)");
+    }
+
+    /// Everything in the upgraded file is readable and the new features work on it.
+    void expect_upgraded_and_usable() {
+        auto store = open_store();
+        {
+            RawDb db(db_path());
+            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"3"}));
+        }
+        const auto detail = get(*store, "github-main", "old-1");
+        ASSERT_TRUE(detail);
+        EXPECT_EQ(detail->body, std::optional<std::string>("old body"));
+        ASSERT_EQ(detail->triggers.size(), 2u);
+        const auto& pending = detail->triggers[0];
+        EXPECT_EQ(pending.trigger.state, TriggerState::retrying);
+        EXPECT_EQ(pending.claimed_by, "");
+        ASSERT_EQ(pending.attempts.size(), 1u);
+        EXPECT_EQ(pending.attempts[0].outcome, "HTTP 503");
+        EXPECT_EQ(pending.attempts[0].instance, "");
+
+        // The old open trigger is claimed and completed under its claim like a new one.
+        const auto batch = claim(*store, "ci", base_);
+        ASSERT_EQ(ids_of(batch), (Ids{"trigger-pending"}));
+        EXPECT_EQ(batch.claims[0].trigger.request.job, (std::vector<std::string>{"acme", "app"}));
+        EXPECT_EQ(complete(*store, batch.claims[0].claim_id,
+                           finish("trigger-pending", TriggerState::delivered, base_)),
+                  Completion::applied);
+        EXPECT_EQ(history_of(*store, "old-1", "trigger-pending").trigger.attempts, 2);
+
+        hold(*store, "ci", JenkinsHold{"down", base_, base_, 0});
+        EXPECT_EQ(holds(*store).size(), 1u);
+        EXPECT_EQ(instances(*store).size(), 1u);
+        accept(*store, with_body(delivery("new-1", base_), "same"), {trigger()});
+        EXPECT_TRUE(accept(*store, with_body(delivery("new-2", base_), "same"), {}).duplicate);
+        EXPECT_TRUE(accept(*store, delivery("old-1", base_), {}).duplicate);
+    }
+};
+
+TEST_F(SqliteSchema, CreatesTheStateDirectoryAndTheCurrentSchemaInWalMode) {
+    const std::string nested = dir_.path() + "/a/b/state";
+    {
+        auto store = SqliteStore::open(nested, config_, quiet());
+        ASSERT_TRUE(store);
+        EXPECT_EQ((*store)->kind(), "sqlite");
+    }
+    RawDb db(nested + "/hookrelay.db");
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"3"}));
+    EXPECT_EQ(db.row("PRAGMA journal_mode"), (std::vector<std::string>{"wal"}));
+}
+
+TEST_F(OldFile, UpgradesAVersion1FileInPlace) {
+    write_old_file(1);
+    expect_upgraded_and_usable();
+}
+
+TEST_F(OldFile, UpgradesAVersion2FileInPlace) {
+    write_old_file(2);
+    expect_upgraded_and_usable();
+}
+
+TEST_F(OldFile, AFailedUpgradeLeavesTheFileAsItWas) {
+    write_old_file(2);
+    {
+        // Something in the way of version 3: its holds table cannot be created.
+        RawDb db(db_path());
+        db.exec("CREATE TABLE holds (x INTEGER)");
+    }
+    std::string why;
+    auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
+    ASSERT_FALSE(store);
+    EXPECT_NE(why.find("holds"), std::string::npos) << why;
+    RawDb db(db_path());
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"2"}));
+    EXPECT_EQ(db.row("SELECT COUNT(*) FROM pragma_table_info('triggers') WHERE name = 'claim_id'"),
+              (std::vector<std::string>{"0"}));
+    EXPECT_EQ(db.row("SELECT COUNT(*) FROM triggers"), (std::vector<std::string>{"2"}));
+}
+
+TEST_F(SqliteSchema, RefusesAFileFromANewerHookrelay) {
+    {
+        RawDb db(db_path());
+        db.exec("PRAGMA user_version = 4");
+    }
+    std::string why;
+    auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
+    ASSERT_FALSE(store);
+    EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
+    EXPECT_NE(why.find("schema version 4 is newer than this hookrelay understands (3)"),
+              std::string::npos)
+        << why;
+}
+
+}  // namespace
+}  // namespace hookrelay::store::test
