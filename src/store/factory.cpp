@@ -1,5 +1,6 @@
 #include "store/factory.hpp"
 
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <openssl/rand.h>
@@ -23,6 +24,20 @@ result<std::shared_ptr<Store>> open_sqlite(const Config& config, const OpenOptio
     return std::shared_ptr<Store>(std::move(*opened));
 }
 
+result<std::shared_ptr<Store>> open_postgres(const Config& config, const OpenOptions& options,
+                                             std::string* why) {
+    PostgresOptions o;
+    o.instance_id = options.instance_id.empty() ? make_instance_id() : options.instance_id;
+    char host[256] = {};
+    o.host = gethostname(host, sizeof host - 1) == 0 && host[0] != '\0' ? host : "unknown";
+    o.version = options.version;
+    o.claim_lease = config.dispatch.claim_lease;
+    o.heartbeat_interval = config.dispatch.claim_renew_interval;
+    auto opened = PostgresStore::open(config.store, std::move(o), why);
+    if (!opened) return opened.error();
+    return std::shared_ptr<Store>(std::move(*opened));
+}
+
 }  // namespace
 
 result<std::shared_ptr<Store>> open_store(const Config& config, const OpenOptions& options,
@@ -31,11 +46,10 @@ result<std::shared_ptr<Store>> open_store(const Config& config, const OpenOption
         case StoreConfig::Backend::sqlite:
             return open_sqlite(config, options, why);
         case StoreConfig::Backend::postgres:
-            // The PostgreSQL backend (src/store/postgres/) opens here.
-            break;
+            return open_postgres(config, options, why);
     }
-    if (why) *why = "store.backend: this hookrelay was built without the postgres backend";
-    return make_error_code(errc::store_unavailable);
+    if (why) *why = "store.backend: unknown backend";
+    return make_error_code(errc::bad_config);
 }
 
 std::string make_instance_id() {
