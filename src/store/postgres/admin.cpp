@@ -25,6 +25,8 @@ constexpr std::int64_t k_prune_chunk = 5'000;
 // rare state does not scan every delivery; otherwise the walk is down the deliveries' key (or
 // deliveries_source), newest first, and stops at the page size.
 std::string list_sql(bool by_source, bool by_since, bool by_state) {
+    // Numbered one statement at a time: the operands of one `+` chain are evaluated in no
+    // particular order.
     int n = 0;
     const auto next = [&n] { return "$" + std::to_string(++n); };
     std::string page;
@@ -33,19 +35,27 @@ std::string list_sql(bool by_source, bool by_since, bool by_state) {
     SELECT DISTINCT ON (s.delivery) d.seq, d.source, d.provider, d.delivery_id, d.kind,
            d.forge_event, d.received_at
     FROM triggers s JOIN deliveries d ON d.seq = s.delivery
-    WHERE s.state = )sql" +
-               next() + " AND s.delivery < " + next();
+    WHERE s.state = )sql";
+        page += next();
+        page += " AND s.delivery < ";
+        page += next();
     } else {
         page = R"sql(
     SELECT d.seq, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at
     FROM deliveries d
-    WHERE d.seq < )sql" +
-               next();
+    WHERE d.seq < )sql";
+        page += next();
     }
-    if (by_source) page += " AND d.source = " + next();
-    if (by_since) page += " AND d.received_at >= " + next();
-    page += by_state ? "\n    ORDER BY s.delivery DESC LIMIT " + next()
-                     : "\n    ORDER BY d.seq DESC LIMIT " + next();
+    if (by_source) {
+        page += " AND d.source = ";
+        page += next();
+    }
+    if (by_since) {
+        page += " AND d.received_at >= ";
+        page += next();
+    }
+    page += by_state ? "\n    ORDER BY s.delivery DESC LIMIT " : "\n    ORDER BY d.seq DESC LIMIT ";
+    page += next();
     return "WITH page AS (" + page + R"sql()
 SELECT p.seq, p.source, p.provider, p.delivery_id, p.kind, p.forge_event, p.received_at,
        count(t.seq) FILTER (WHERE t.state IN ('pending', 'retrying')),
