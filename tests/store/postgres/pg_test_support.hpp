@@ -4,6 +4,7 @@
 #pragma once
 
 #include "store/postgres/postgres_store.hpp"
+#include "store/store_test_support.hpp"
 
 #include <libpq-fe.h>
 
@@ -20,9 +21,6 @@
 #include <thread>
 
 namespace hookrelay::store::test {
-
-/// How long a test waits for the store to answer one call, or for a condition.
-constexpr std::chrono::seconds k_pg_deadline{20};
 
 /// The connection string of the fixture's server: the file named by HOOKRELAY_TEST_POSTGRES
 /// (CTest sets it), else the build tree's default. Throws, failing the test, when there is none:
@@ -192,21 +190,9 @@ inline PostgresOptions pg_options(std::string instance_id) {
     return o;
 }
 
-/// Starts an asynchronous call with a handler and waits, with a deadline, for its answer.
-template <class T, class Start>
-T wait_answer(Start&& start) {
-    auto promise = std::make_shared<std::promise<T>>();
-    auto future = promise->get_future();
-    start([promise](T value) { promise->set_value(std::move(value)); });
-    if (future.wait_for(k_pg_deadline) != std::future_status::ready) {
-        throw std::runtime_error("the store did not answer in time");
-    }
-    return future.get();
-}
-
 /// Polls `condition` until it holds or the deadline passes; answers whether it held.
 inline bool eventually(const std::function<bool()>& condition,
-                       std::chrono::milliseconds deadline = k_pg_deadline) {
+                       std::chrono::milliseconds deadline = k_deadline) {
     const auto end = std::chrono::steady_clock::now() + deadline;
     for (;;) {
         if (condition()) return true;
