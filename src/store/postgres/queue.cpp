@@ -7,6 +7,11 @@
 // an instance whose lease expired and was taken over (or whose trigger was replayed) changes
 // nothing. With a max_in_flight cap, claims of that Jenkins serialize on a transaction advisory
 // lock, so counting the live claims and claiming more is atomic across instances.
+//
+// Queue transactions commit without waiting for their WAL flush (synchronous_commit off, as
+// SQLite batches them unsynced): a PostgreSQL crash (not a clean restart) can lose the last
+// fraction of a second of claims, renewals and outcomes, so a trigger in flight then may be sent
+// again: at least once, never lost. Accepted deliveries (submit) always commit synchronously.
 #include "store/postgres/codec.hpp"
 #include "store/postgres/core.hpp"
 #include "store/postgres/schema.hpp"
@@ -76,10 +81,6 @@ INSERT INTO attempts (trigger_seq, at, http_status, outcome, duration_ms, queue_
                       instance)
 SELECT seq, $9, $10, $11, $12, $7, $13, $14 FROM done)sql";
 
-// An outcome commits without waiting for its WAL flush: a server crash right after can only lose
-// "delivered", so the trigger is sent again (at least once, never lost), as in SQLite.
-constexpr std::string_view k_async_commit = "SELECT set_config('synchronous_commit', 'off', true)";
-
 constexpr std::string_view k_release = R"sql(
 UPDATE triggers SET claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
 WHERE claim_id = ANY($1) AND claim_owner = $2)sql";
@@ -107,6 +108,19 @@ WHERE jenkins = $1)sql";
 
 constexpr std::string_view k_unhold = "DELETE FROM holds WHERE jenkins = $1";
 
+// One round trip: BEGIN, commit without waiting for the WAL flush, `body`, COMMIT. The results
+// of `body` start at k_body.
+constexpr std::size_t k_body = 2;
+std::vector<Step> unsynced(std::vector<Step> body) {
+    std::vector<Step> steps;
+    steps.reserve(body.size() + 3);
+    steps.push_back({"BEGIN", {}});
+    steps.push_back({"SELECT set_config('synchronous_commit', 'off', true)", {}});
+    for (Step& step : body) steps.push_back(std::move(step));
+    steps.push_back({"COMMIT", {}});
+    return steps;
+}
+
 JenkinsHold read_hold(const Rows& rows, int row, int c) {
     JenkinsHold h;
     h.reason = rows.text(row, c);
@@ -123,17 +137,17 @@ asio::awaitable<ClaimBatch> Core::claim(ClaimRequest r) {
     const std::int64_t now = to_ms(r.now);
     std::size_t wanted = std::min(r.limit, k_max_claims);
     if (r.max_in_flight > 0) wanted = std::min(wanted, r.max_in_flight);
+    // With a cap, claims of this Jenkins take turns (the lock lasts until COMMIT).
     const bool capped = r.max_in_flight > 0 && wanted > 0;
 
-    std::vector<Step> steps;
+    std::vector<Step> body;
     if (capped) {
-        steps.push_back({"BEGIN", {}});
         Params p;
         p.int4(locks::k_claim_space).text(r.jenkins);
-        steps.push_back({k_lock_jenkins, std::move(p)});
+        body.push_back({k_lock_jenkins, std::move(p)});
     }
-    const std::size_t hold_step = steps.size();
-    steps.push_back({k_select_hold, std::move(Params().text(r.jenkins))});
+    const std::size_t hold_step = k_body + body.size();
+    body.push_back({k_select_hold, std::move(Params().text(r.jenkins))});
     if (wanted > 0) {
         std::vector<std::string> ids;
         ids.reserve(wanted);
@@ -142,12 +156,11 @@ asio::awaitable<ClaimBatch> Core::claim(ClaimRequest r) {
         p.text(r.jenkins).int8(now).int8(static_cast<std::int64_t>(wanted));
         p.int8(static_cast<std::int64_t>(r.max_in_flight)).text(instance_id());
         p.int8(add_ms(now, r.lease)).text_array(ids);
-        steps.push_back({k_claim, std::move(p)});
+        body.push_back({k_claim, std::move(p)});
     }
-    if (capped) steps.push_back({"COMMIT", {}});
 
     auto lease = co_await pool_.acquire();
-    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
+    const std::vector<Rows> rows = co_await lease->pipeline(unsynced(std::move(body)));
     if (wanted > 0) {
         const Rows& claimed = rows.at(hold_step + 1);
         for (int i = 0; i < claimed.size(); ++i) {
@@ -171,8 +184,11 @@ asio::awaitable<std::vector<std::string>> Core::renew(std::vector<std::string> c
     if (claim_ids.empty()) co_return out;
     Params p;
     p.text_array(claim_ids).text(instance_id()).int8(add_ms(to_ms(now), lease_for));
+    std::vector<Step> body;
+    body.push_back({k_renew, std::move(p)});
     auto lease = co_await pool_.acquire();
-    const Rows rows = co_await lease->exec(k_renew, std::move(p));
+    const std::vector<Rows> results = co_await lease->pipeline(unsynced(std::move(body)));
+    const Rows& rows = results.at(k_body);
     std::unordered_set<std::string> held;
     for (int i = 0; i < rows.size(); ++i) held.insert(rows.text(i, 0));
     for (std::string& id : claim_ids) {
@@ -188,28 +204,24 @@ asio::awaitable<Completion> Core::complete(std::string claim_id, TriggerUpdate u
     p.int4(u.attempt.counted ? 1 : 0).int8(to_ms(u.attempt.at)).int4(u.attempt.http_status);
     p.bytes(u.attempt.outcome).int8(u.attempt.duration.count()).boolean(u.attempt.counted);
     p.text(u.attempt.instance.empty() ? instance_id() : u.attempt.instance);
-    std::vector<Step> steps;
-    steps.push_back({"BEGIN", {}});
-    steps.push_back({k_async_commit, {}});
-    steps.push_back({k_complete, std::move(p)});
+    std::vector<Step> body;
+    body.push_back({k_complete, std::move(p)});
     // The claim's slot is free again (a Jenkins' max_in_flight is shared), and an open trigger
     // may be due at once: tell the other instances.
-    if (notify_slot()) steps.push_back(notify_step());
-    steps.push_back({"COMMIT", {}});
+    if (notify_slot()) body.push_back(notify_step());
     auto lease = co_await pool_.acquire();
-    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
-    co_return rows.at(2).affected() > 0 ? Completion::applied : Completion::stale;
+    const std::vector<Rows> rows = co_await lease->pipeline(unsynced(std::move(body)));
+    co_return rows.at(k_body).affected() > 0 ? Completion::applied : Completion::stale;
 }
 
 asio::awaitable<void> Core::release(std::vector<std::string> claim_ids) {
     if (claim_ids.empty()) co_return;
-    std::vector<Step> steps;
-    steps.push_back({k_release, std::move(Params().text_array(claim_ids).text(instance_id()))});
-    if (notify_slot()) steps.push_back(notify_step());
+    std::vector<Step> body;
+    body.push_back({k_release, std::move(Params().text_array(claim_ids).text(instance_id()))});
+    if (notify_slot()) body.push_back(notify_step());
     auto lease = co_await pool_.acquire();
-    // Without BEGIN the pipeline is one implicit transaction: the NOTIFY goes with the commit.
-    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
-    if (rows.at(0).affected() > 0) run_committed_observers();
+    const std::vector<Rows> rows = co_await lease->pipeline(unsynced(std::move(body)));
+    if (rows.at(k_body).affected() > 0) run_committed_observers();
 }
 
 asio::awaitable<std::optional<TimePoint>> Core::next_due(std::string jenkins) {
@@ -223,34 +235,40 @@ asio::awaitable<void> Core::hold(std::string jenkins, JenkinsHold h) {
     Params p;
     p.text(jenkins).bytes(h.reason).int8(to_ms(h.since)).int8(to_ms(h.next_probe_at));
     p.int4(h.probes);
+    std::vector<Step> body;
+    body.push_back({k_hold, std::move(p)});
     auto lease = co_await pool_.acquire();
-    co_await lease->exec(k_hold, std::move(p));
+    co_await lease->pipeline(unsynced(std::move(body)));
 }
 
 asio::awaitable<std::optional<JenkinsHold>> Core::try_probe(std::string jenkins, TimePoint now,
                                                             std::chrono::milliseconds lease_for) {
     Params p;
     p.text(jenkins).int8(to_ms(now)).int8(add_ms(to_ms(now), lease_for)).text(instance_id());
+    std::vector<Step> body;
+    body.push_back({k_try_probe, std::move(p)});
     auto lease = co_await pool_.acquire();
-    const Rows rows = co_await lease->exec(k_try_probe, std::move(p));
-    if (rows.empty()) co_return std::nullopt;
-    co_return read_hold(rows, 0, 0);
+    const std::vector<Rows> rows = co_await lease->pipeline(unsynced(std::move(body)));
+    if (rows.at(k_body).empty()) co_return std::nullopt;
+    co_return read_hold(rows.at(k_body), 0, 0);
 }
 
 asio::awaitable<void> Core::probe_failed(std::string jenkins, TimePoint next_probe_at,
                                          std::string reason) {
     Params p;
     p.text(jenkins).int8(to_ms(next_probe_at)).bytes(reason);
+    std::vector<Step> body;
+    body.push_back({k_probe_failed, std::move(p)});
     auto lease = co_await pool_.acquire();
-    co_await lease->exec(k_probe_failed, std::move(p));
+    co_await lease->pipeline(unsynced(std::move(body)));
 }
 
 asio::awaitable<void> Core::unhold(std::string jenkins) {
-    std::vector<Step> steps;
-    steps.push_back({k_unhold, std::move(Params().text(jenkins))});
-    if (notify_slot()) steps.push_back(notify_step());
+    std::vector<Step> body;
+    body.push_back({k_unhold, std::move(Params().text(jenkins))});
+    if (notify_slot()) body.push_back(notify_step());
     auto lease = co_await pool_.acquire();
-    co_await lease->pipeline(std::move(steps));
+    co_await lease->pipeline(unsynced(std::move(body)));
     run_committed_observers();
 }
 
