@@ -8,6 +8,8 @@
 #   pg_server.sh halt STATE     stop it, keep the data (start-again starts it)
 #   pg_server.sh start-again STATE
 #
+# HOOKRELAY_PG_DURABLE=1 keeps fsync and full-page writes on (benchmarks); by default they are off.
+#
 # STATE is a directory the script owns (created when missing). The server itself lives in a
 # fresh directory under /tmp (owned by the `postgres` user when run as root: initdb and pg_ctl
 # refuse to run as root), named in STATE/server; the socket path must stay short (108 bytes).
@@ -51,8 +53,10 @@ server_dir() {
 
 pg_ctl_start() {
   local dir=$1
+  local durability="-c fsync=off -c full_page_writes=off"
+  if [[ "${HOOKRELAY_PG_DURABLE:-0}" == 1 ]]; then durability=""; fi
   as_server "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 -o \
-    "-p $port -k $dir -c listen_addresses='' -c fsync=off -c full_page_writes=off -c max_connections=300 -c unix_socket_permissions=0777" \
+    "-p $port -k $dir -c listen_addresses='' $durability -c max_connections=300 -c unix_socket_permissions=0777" \
     start >/dev/null
 }
 

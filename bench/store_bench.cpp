@@ -1,0 +1,154 @@
+// The store on its own, through the Store interface: submit latency (one at a time), group
+// commit throughput (64 in flight), and claim + complete throughput, for whichever backend
+// HOOKRELAY_BENCH_STORE names:
+//   sqlite:<state dir>      e.g. sqlite:/tmp/bench-state
+//   postgres:<libpq URL>    e.g. postgres:host=/tmp/pg port=5432 dbname=bench
+// bench/store/run.sh runs it against both, PostgreSQL on a throwaway local server with fsync on.
+#include "store/factory.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <future>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace hookrelay;
+using Clock = std::chrono::system_clock;
+
+std::shared_ptr<Store> open_bench_store() {
+    const char* spec = std::getenv("HOOKRELAY_BENCH_STORE");
+    if (!spec) throw std::runtime_error("set HOOKRELAY_BENCH_STORE (see bench/store_bench.cpp)");
+    const std::string s = spec;
+    Config config;
+    config.store.prune_interval = std::chrono::milliseconds(0);
+    if (s.rfind("sqlite:", 0) == 0) {
+        config.store.backend = StoreConfig::Backend::sqlite;
+        config.state_dir = s.substr(7);
+    } else if (s.rfind("postgres:", 0) == 0) {
+        config.store.backend = StoreConfig::Backend::postgres;
+        config.store.postgres.url = Secret(s.substr(9));
+    } else {
+        throw std::runtime_error("HOOKRELAY_BENCH_STORE: sqlite:<dir> or postgres:<url>");
+    }
+    store::OpenOptions options;
+    options.version = "bench";
+    options.lock_state_dir = false;
+    std::string why;
+    auto opened = store::open_store(config, options, &why);
+    if (!opened) throw std::runtime_error("cannot open the store: " + why);
+    return *opened;
+}
+
+Store& bench_store() {
+    static const std::shared_ptr<Store> store = open_bench_store();
+    return *store;
+}
+
+DeliveryRecord delivery(std::uint64_t n) {
+    static const std::string run = std::to_string(Clock::now().time_since_epoch().count());
+    DeliveryRecord d;
+    d.source = "github";
+    d.delivery_id = run + "-" + std::to_string(n);
+    d.kind = EventKind::push;
+    d.forge_event = "push";
+    d.received_at = Clock::now() - std::chrono::seconds(1);
+    d.headers = {{"X-GitHub-Event", "push"}, {"X-GitHub-Delivery", d.delivery_id}};
+    d.body = std::string(8 * 1024, 'x');  // about the size of a GitHub push payload
+    return d;
+}
+
+TriggerRequest trigger() {
+    TriggerRequest t;
+    t.rule = "build";
+    t.jenkins = "bench";
+    t.job = {"acme", "app", "main"};
+    t.parameters = {{"BRANCH", "main"}, {"SHA", "0123456789abcdef"}};
+    t.cause = "bench";
+    return t;
+}
+
+std::uint64_t next_delivery() {
+    static std::atomic<std::uint64_t> n{0};
+    return n++;
+}
+
+/// Submits `count` deliveries at once (each with one trigger) and waits for every answer.
+void submit_many(Store& store, int count) {
+    std::vector<std::future<bool>> answers;
+    for (int i = 0; i < count; ++i) {
+        auto promise = std::make_shared<std::promise<bool>>();
+        answers.push_back(promise->get_future());
+        store.submit(delivery(next_delivery()), {trigger()},
+                     [promise](result<Receipt> r) { promise->set_value(r.has_value()); });
+    }
+    for (auto& a : answers) {
+        if (!a.get()) throw std::runtime_error("a submit failed");
+    }
+}
+
+void BM_SubmitOneAtATime(benchmark::State& state) {
+    Store& store = bench_store();
+    for (auto _ : state) submit_many(store, 1);
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SubmitOneAtATime)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_SubmitConcurrently(benchmark::State& state) {
+    Store& store = bench_store();
+    const int in_flight = static_cast<int>(state.range(0));
+    for (auto _ : state) submit_many(store, in_flight);
+    state.SetItemsProcessed(state.iterations() * in_flight);
+}
+BENCHMARK(BM_SubmitConcurrently)->Arg(64)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+/// Claims `limit` due triggers and completes each as delivered; the time covers both.
+void BM_ClaimAndComplete(benchmark::State& state) {
+    Store& store = bench_store();
+    const auto limit = static_cast<std::size_t>(state.range(0));
+    std::size_t done = 0;
+    for (auto _ : state) {
+        ClaimRequest request;
+        request.jenkins = "bench";
+        request.limit = limit;
+        request.now = Clock::now();
+        std::promise<result<ClaimBatch>> claimed;
+        store.claim(request, [&](result<ClaimBatch> r) { claimed.set_value(std::move(r)); });
+        auto batch = claimed.get_future().get();
+        if (!batch) throw std::runtime_error("claim failed");
+        if (batch->claims.size() < limit) {
+            state.PauseTiming();
+            submit_many(store, 2'000);
+            state.ResumeTiming();
+        }
+        std::vector<std::future<bool>> completions;
+        for (const Claim& c : batch->claims) {
+            TriggerUpdate u;
+            u.id = c.trigger.id;
+            u.state = TriggerState::delivered;
+            u.next_attempt_at = request.now;
+            u.attempt.at = request.now;
+            u.attempt.http_status = 201;
+            u.attempt.outcome = "queued";
+            auto promise = std::make_shared<std::promise<bool>>();
+            completions.push_back(promise->get_future());
+            store.complete(c.claim_id, std::move(u), [promise](result<Completion> r) {
+                promise->set_value(r && *r == Completion::applied);
+            });
+        }
+        for (auto& f : completions) {
+            if (!f.get()) throw std::runtime_error("a completion failed");
+        }
+        done += batch->claims.size();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(done));
+}
+BENCHMARK(BM_ClaimAndComplete)->Arg(1)->Arg(32)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
