@@ -530,14 +530,16 @@ class Loader {
                 if (auto v = n["pool_size"]) {
                     positive<unsigned>(v, "store.postgres.pool_size", p.pool_size, 64);
                 }
-                if (auto v = n["connect_timeout"]) {
-                    duration(v, "store.postgres.connect_timeout", p.connect_timeout);
-                }
-                if (auto v = n["statement_timeout"]) {
-                    duration(v, "store.postgres.statement_timeout", p.statement_timeout);
-                }
-                if (auto v = n["reconnect_max"]) {
-                    duration(v, "store.postgres.reconnect_max", p.reconnect_max);
+                // Zero is not "no limit" here: it would fail every connect, turn the server's
+                // statement_timeout off, or retry a server that is down without pause.
+                for (auto [key, out] : {std::pair{"connect_timeout", &p.connect_timeout},
+                                        std::pair{"statement_timeout", &p.statement_timeout},
+                                        std::pair{"reconnect_max", &p.reconnect_max}}) {
+                    const auto v = n[key];
+                    if (!v) continue;
+                    const std::string what = std::string("store.postgres.") + key;
+                    duration(v, what, *out);
+                    if (out->count() <= 0) error(v, what + ": must be above zero");
                 }
             }
             if (!postgres) {
