@@ -8,6 +8,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <atomic>
+
 #include <cstdlib>
 #include <future>
 #include <memory>
@@ -44,9 +46,29 @@ std::shared_ptr<Store> open_bench_store() {
     return *opened;
 }
 
+std::atomic<std::int64_t> g_commits{0};
+std::atomic<std::int64_t> g_commit_micros{0};
+
 Store& bench_store() {
-    static const std::shared_ptr<Store> store = open_bench_store();
+    static const std::shared_ptr<Store> store = [] {
+        auto s = open_bench_store();
+        s->on_commit_stats([](std::chrono::duration<double> seconds, std::size_t) {
+            ++g_commits;
+            g_commit_micros += static_cast<std::int64_t>(seconds.count() * 1e6);
+        });
+        return s;
+    }();
     return *store;
+}
+
+/// Deliveries per submit transaction and the transactions' mean duration, since `commits`.
+void report_commits(benchmark::State& state, std::int64_t commits, std::int64_t micros,
+                    std::int64_t deliveries) {
+    const auto n = g_commits.load() - commits;
+    if (n <= 0) return;
+    state.counters["per_commit"] = static_cast<double>(deliveries) / static_cast<double>(n);
+    state.counters["commit_ms"] =
+        static_cast<double>(g_commit_micros.load() - micros) / 1000.0 / static_cast<double>(n);
 }
 
 DeliveryRecord delivery(std::uint64_t n) {
@@ -93,16 +115,22 @@ void submit_many(Store& store, int count) {
 
 void BM_SubmitOneAtATime(benchmark::State& state) {
     Store& store = bench_store();
+    const auto commits = g_commits.load();
+    const auto micros = g_commit_micros.load();
     for (auto _ : state) submit_many(store, 1);
     state.SetItemsProcessed(state.iterations());
+    report_commits(state, commits, micros, state.iterations());
 }
 BENCHMARK(BM_SubmitOneAtATime)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_SubmitConcurrently(benchmark::State& state) {
     Store& store = bench_store();
     const int in_flight = static_cast<int>(state.range(0));
+    const auto commits = g_commits.load();
+    const auto micros = g_commit_micros.load();
     for (auto _ : state) submit_many(store, in_flight);
     state.SetItemsProcessed(state.iterations() * in_flight);
+    report_commits(state, commits, micros, state.iterations() * in_flight);
 }
 BENCHMARK(BM_SubmitConcurrently)->Arg(64)->UseRealTime()->Unit(benchmark::kMillisecond);
 
