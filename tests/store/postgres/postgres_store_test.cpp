@@ -145,6 +145,26 @@ TEST_F(PostgresStoreTest, MaxInFlightHoldsRoundAfterRoundOfClaimsFromTwoInstance
     }
 }
 
+TEST_F(PostgresStoreTest, AConnectionTheServerClosedWhileIdleIsReplacedBeforeUse) {
+    PostgresOptions options = pg_options("instance-a");
+    options.heartbeat_interval = 1h;  // nothing but the submit below touches the pool
+    std::string why;
+    auto opened = PostgresStore::open(pg_config(db_.conninfo()), options, &why);
+    ASSERT_TRUE(opened) << why;
+    auto store = *opened;
+    accept(*store, delivery("before", base_), {trigger()});
+    // As a server restart or pg_terminate_backend does: the idle connection is told goodbye.
+    Sql sql(db_.conninfo());
+    const std::string pool = "application_name = 'hookrelay instance-a'";
+    EXPECT_NE(
+        sql.value("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE " + pool),
+        "0");
+    ASSERT_TRUE(eventually(
+        [&] { return sql.value("SELECT count(*) FROM pg_stat_activity WHERE " + pool) == "0"; }));
+    auto after = submit(*store, delivery("after", base_), {trigger()});
+    EXPECT_TRUE(after) << after.error().message();
+}
+
 TEST_F(PostgresStoreTest, PruneRunsOnOneInstanceAtATime) {
     StoreConfig config = pg_config(db_.conninfo());
     config.retention = 1h;
