@@ -480,12 +480,13 @@ bool Connection::alive() {
         return false;
     }
     (void)PQisBusy(conn_);  // parses what arrived: a server's goodbye ends up as a notice
-    // A server that ended the session (shutdown, restart, pg_terminate_backend) sends its
-    // goodbye and closes; libpq may have read the goodbye without noticing the end of the
-    // stream yet. Peek: end of stream means this connection is gone.
+    // A server that ends the session (shutdown, restart, pg_terminate_backend) says goodbye and
+    // closes; libpq may have read the goodbye without noticing the end of the stream yet. A
+    // FATAL notice, or the end of the stream when peeking, means this connection is gone.
     char byte = 0;
     const ssize_t n = ::recv(PQsocket(conn_), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    if (goodbye_ || n == 0 ||
+        (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         broken_ = true;
         return false;
     }
@@ -583,6 +584,7 @@ asio::awaitable<void> Connection::connect() {
     close();
     broken_ = false;
     cancelled_ = false;
+    goodbye_ = false;
     const Deadline deadline = Steady::now() + timeouts_.connect;
     // expand_dbname: the URL (or key=value string) in dbname is expanded; the application name
     // is a fallback, so one given in the URL wins.
@@ -591,10 +593,17 @@ asio::awaitable<void> Connection::connect() {
     conn_ = PQconnectStartParams(keywords, values, 1);
     if (!conn_) throw DbError(errc::store_unavailable, "cannot start a PostgreSQL connection");
     if (PQstatus(conn_) == CONNECTION_BAD) fail_connection("cannot connect to PostgreSQL");
-    // libpq prints notices (and a server's goodbye to an idle connection) on stderr by default;
-    // the store reports through on_error only.
-    PQsetNoticeProcessor(
-        conn_, [](void*, const char*) {}, nullptr);
+    // libpq prints notices on stderr by default; the store reports through on_error only. A
+    // FATAL one is the server's goodbye to an idle connection (shutdown, restart,
+    // pg_terminate_backend), sent before it closes the socket: this connection is done.
+    PQsetNoticeReceiver(
+        conn_,
+        [](void* self, const PGresult* notice) {
+            const char* severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+            const std::string_view s = severity ? severity : "";
+            if (s == "FATAL" || s == "PANIC") static_cast<Connection*>(self)->goodbye_ = true;
+        },
+        this);
     PostgresPollingStatusType poll = PGRES_POLLING_WRITING;
     for (;;) {
         if (poll == PGRES_POLLING_OK) break;

@@ -243,6 +243,7 @@ class Connection {
     bool broken_ = false;
     bool cancelled_ = false;
     bool discard_ = false;
+    bool goodbye_ = false;  // the server sent a FATAL notice: it is closing this connection
     std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
     std::uint64_t next_statement_ = 0;
 };
