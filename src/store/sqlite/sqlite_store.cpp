@@ -243,8 +243,10 @@ void SqliteStore::holds(HoldsHandler done) {
 // --- Lifecycle and observers ----------------------------------------------------------------
 
 void SqliteStore::prune(TimePoint now, std::function<void(result<std::size_t>)> done) {
-    writer_->post(make_op<std::size_t>(Mode::write, "prune", std::move(done),
-                                       [now](Writer& w) { return w.admin().prune_before(now); }));
+    writer_->post(make_op<std::size_t>(Mode::write, "prune", std::move(done), [now](Writer& w) {
+        w.freed_space();
+        return w.admin().prune_before(now);
+    }));
 }
 
 void SqliteStore::on_committed(std::function<void()> callback) {

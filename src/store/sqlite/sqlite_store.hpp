@@ -50,7 +50,9 @@ struct SqliteOptions {
 /// else store_unavailable; a failed transaction is rolled back, so nothing of it is kept. The
 /// store writes no logs itself; register on_error() to see why. health() turns not ok at any
 /// failure and ok again at the next committed write (the instance heartbeat is one, so a store
-/// that recovered reports it within a heartbeat interval).
+/// that recovered reports it within a heartbeat interval), except after store_full: claims,
+/// outcomes and heartbeats still fit in a full file, so only a submit or a prune that commits
+/// makes it ok again.
 class SqliteStore final : public Store {
   public:
     /// Largest page list_deliveries() answers.
