@@ -347,6 +347,7 @@ struct StoreHealth {
 
 class Store : public DeliveryIntake, public TriggerQueue, public AdminQueries {
   public:
+    using IdsHandler = AdminQueries::IdsHandler;  // the same type in both bases
     ~Store() override = default;
 
     /// Short name for logs: "sqlite", "postgres".

@@ -264,14 +264,43 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         if (backlog && *backlog) {
             for (const auto& [name, n] : backlog->value()) open[name] = n;
         }
+        // Held state is the cluster's (from the store); in-flight counts this instance's.
+        auto holds = co_await await_callback<result<std::map<std::string, JenkinsHold>>>(
+            [&](auto done) { s_.store->holds(std::move(done)); }, s_.store_timeout);
         json::array jenkins;
         for (const auto& lane : s_.dispatcher->status()) {
-            jenkins.push_back(
-                json::object{{"name", lane.jenkins},
-                             {"state", lane.held ? "held" : (lane.throttled ? "throttled" : "up")},
-                             {"in_flight", lane.in_flight},
-                             {"backlog", open[lane.jenkins]}});
+            const JenkinsHold* hold = nullptr;
+            if (holds && *holds) {
+                auto it = holds->value().find(lane.jenkins);
+                if (it != holds->value().end()) hold = &it->second;
+            }
+            json::object o{{"name", lane.jenkins},
+                           {"state", hold || lane.held ? "held"
+                                                       : (lane.throttled ? "throttled" : "up")},
+                           {"in_flight", lane.in_flight},
+                           {"backlog", open[lane.jenkins]}};
+            if (hold) {
+                o["held_reason"] = hold->reason;
+                o["held_since"] = format_time(hold->since);
+                o["next_probe_at"] = format_time(hold->next_probe_at);
+            }
+            jenkins.push_back(std::move(o));
         }
+        auto instances = co_await await_callback<result<std::vector<InstanceInfo>>>(
+            [&](auto done) { s_.store->instances(std::move(done)); }, s_.store_timeout);
+        json::array members;
+        if (instances && *instances) {
+            for (const auto& i : instances->value()) {
+                members.push_back(json::object{{"id", i.id},
+                                               {"host", i.host},
+                                               {"version", i.version},
+                                               {"started_at", format_time(i.started_at)},
+                                               {"heartbeat_at", format_time(i.heartbeat_at)},
+                                               {"claims", i.claims},
+                                               {"self", i.id == s_.store->instance_id()}});
+            }
+        }
+        const auto health = s_.store->health();
         const auto runtime = s_.webhooks->runtime();
         const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
             std::chrono::steady_clock::now() - started_);
@@ -279,6 +308,10 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                                           {"uptime_seconds", uptime.count()},
                                           {"ready", s_.ready && s_.ready()},
                                           {"store", s_.store->kind()},
+                                          {"store_ok", health.ok},
+                                          {"store_detail", health.detail},
+                                          {"instance", s_.store->instance_id()},
+                                          {"instances", std::move(members)},
                                           {"sources", runtime->config->sources.size()},
                                           {"rules", runtime->config->rules.size()},
                                           {"jenkins", std::move(jenkins)}});

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -105,8 +104,11 @@ asio::awaitable<void> exchange(Endpoint ep, std::string method, std::string targ
 Reply call(const Endpoint& ep, std::string method, std::string target, std::string body = {}) {
     asio::io_context ioc;
     Reply out;
+    // An escaped exception reaches the caller as an error, not a silent empty reply.
     asio::co_spawn(ioc, exchange(ep, std::move(method), std::move(target), std::move(body), out),
-                   asio::detached);
+                   [](std::exception_ptr e) {
+                       if (e) std::rethrow_exception(e);
+                   });
     ioc.run();
     return out;
 }

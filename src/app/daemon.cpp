@@ -7,7 +7,8 @@
 #include "http/server.hpp"
 #include "jenkins/client.hpp"
 #include "metrics/prometheus_metrics.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/factory.hpp"
+#include "util/spawn.hpp"
 #include "systemd/notify.hpp"
 #include "util/rate_limit.hpp"
 
@@ -18,7 +19,6 @@
 #include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -138,7 +138,7 @@ asio::awaitable<RuntimeResult> load_blocking(std::string path) {
 struct Daemon {
     asio::io_context& ioc;
     std::string config_path;
-    std::shared_ptr<store::SqliteStore> store;
+    std::shared_ptr<Store> store;
     std::shared_ptr<metrics::PrometheusMetrics> metrics;
     std::shared_ptr<dispatch::Dispatcher> dispatcher;
     std::shared_ptr<WebhookHandler> webhooks;
@@ -147,7 +147,6 @@ struct Daemon {
     asio::thread_pool blocking{1};  // config and secret files are read here, not on network threads
     std::mutex reload_mutex;        // one swap at a time (SIGHUP and the API may coincide)
     std::atomic<bool> listening{false};
-    std::atomic<bool> store_ok{true};
     // Created before anything announces readiness: a signal that arrives before its set exists
     // gets the default action, and for SIGHUP and SIGTERM that is death.
     asio::signal_set stop_signals{ioc, SIGINT, SIGTERM};
@@ -156,7 +155,9 @@ struct Daemon {
     explicit Daemon(asio::io_context& io) : ioc(io) {}
     ~Daemon() { blocking.join(); }
 
-    bool ready() const { return listening && store_ok; }
+    // Ready: listening, and the store took its last piece of work (a store that is down makes
+    // every webhook a 503, so a load balancer should send them elsewhere).
+    bool ready() const { return listening && store && store->health().ok; }
 
     std::vector<dispatch::Dispatcher::Target> targets(const Config& config, std::string& why) {
         std::vector<dispatch::Dispatcher::Target> out;
@@ -289,7 +290,9 @@ int run_daemon(const DaemonOptions& options) {
     d->metrics = std::make_shared<metrics::PrometheusMetrics>(HOOKRELAY_VERSION);
 
     std::string why;
-    auto opened = store::SqliteStore::open(config.state_dir, config.store, &why);
+    store::OpenOptions open_options;
+    open_options.version = HOOKRELAY_VERSION;
+    auto opened = store::open_store(config, open_options, &why);
     if (!opened) {
         spdlog::critical("cannot open the store: {}", why);
         return 1;
@@ -304,7 +307,6 @@ int run_daemon(const DaemonOptions& options) {
                           suppressed ? fmt::format(" ({} similar lines suppressed)", suppressed)
                                      : std::string());
         }
-        if (auto dd = weak_daemon.lock()) dd->store_ok = false;
     });
     d->store->on_commit_stats(
         [weak_daemon](std::chrono::duration<double> seconds, std::size_t batch) {
@@ -319,8 +321,7 @@ int run_daemon(const DaemonOptions& options) {
         return 1;
     }
     d->dispatcher->configure(runtime->config, std::move(targets));
-    d->store->on_committed([weak = std::weak_ptr(d->dispatcher), weak_daemon] {
-        if (auto dd = weak_daemon.lock()) dd->store_ok = true;
+    d->store->on_committed([weak = std::weak_ptr(d->dispatcher)] {
         if (auto dispatcher = weak.lock()) dispatcher->wake();
     });
 
@@ -394,9 +395,12 @@ int run_daemon(const DaemonOptions& options) {
     d->listening = true;
     spdlog::info(
         "hookrelay {} listening on {}:{} ({} source(s), {} rule(s), {} jenkins; store: "
-        "{} in {}){}",
+        "{}{}; instance {}){}",
         HOOKRELAY_VERSION, listen_address, *port, config.sources.size(), config.rules.size(),
-        config.jenkins.size(), d->store->kind(), config.state_dir,
+        config.jenkins.size(), d->store->kind(),
+        config.store.backend == StoreConfig::Backend::sqlite ? " in " + config.state_dir
+                                                             : std::string(),
+        d->store->instance_id(),
         admin_port ? fmt::format("; admin on {}:{}", config.admin.host, *admin_port)
                    : std::string());
     for (const auto& s : config.sources) {
@@ -410,11 +414,11 @@ int run_daemon(const DaemonOptions& options) {
     }
     systemd::notify_ready("accepting webhooks");
     if (auto interval = systemd::watchdog_interval()) {
-        asio::co_spawn(ioc, d->watchdog(*interval), asio::detached);
+        spawn_logged(ioc, d->watchdog(*interval), "systemd watchdog");
     }
 
-    asio::co_spawn(ioc, d->wait_for_shutdown(config.server.shutdown_grace), asio::detached);
-    asio::co_spawn(ioc, d->reload_on_sighup(), asio::detached);
+    spawn_logged(ioc, d->wait_for_shutdown(config.server.shutdown_grace), "shutdown");
+    spawn_logged(ioc, d->reload_on_sighup(), "reload on SIGHUP");
     std::vector<std::thread> threads;
     for (unsigned i = 1; i < config.server.threads; ++i)
         threads.emplace_back([&ioc] { ioc.run(); });

@@ -65,13 +65,14 @@ const SourceConfig* source_for_path(const Config& config, std::string_view targe
 
 // Waits for Store::submit for at most `deadline`; a store that does not answer in time is
 // treated as unavailable.
-asio::awaitable<result<Receipt>> submit_with_deadline(Store& store, DeliveryRecord delivery,
+asio::awaitable<result<Receipt>> submit_with_deadline(DeliveryIntake& store,
+                                                      DeliveryRecord delivery,
                                                       std::vector<TriggerRequest> triggers,
                                                       std::chrono::milliseconds deadline) {
     auto receipt = co_await await_callback<result<Receipt>>(
         [&](auto done) { store.submit(std::move(delivery), std::move(triggers), std::move(done)); },
         deadline);
-    if (!receipt) co_return errc::store_unavailable;
+    if (!receipt) co_return errc::store_timeout;
     co_return std::move(*receipt);
 }
 
@@ -190,7 +191,8 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
     return out;
 }
 
-WebhookHandler::WebhookHandler(std::shared_ptr<const Runtime> runtime, std::shared_ptr<Store> store,
+WebhookHandler::WebhookHandler(std::shared_ptr<const Runtime> runtime,
+                               std::shared_ptr<DeliveryIntake> store,
                                std::shared_ptr<Metrics> metrics)
     : runtime_(std::move(runtime)),
       store_(std::move(store)),

@@ -52,7 +52,7 @@ std::string_view media_kind(Provider provider, std::string_view content_type) no
 /// Serves POST <source path>: the http::Handler of the public listener.
 class WebhookHandler final : public http::Handler {
   public:
-    WebhookHandler(std::shared_ptr<const Runtime> runtime, std::shared_ptr<Store> store,
+    WebhookHandler(std::shared_ptr<const Runtime> runtime, std::shared_ptr<DeliveryIntake> store,
                    std::shared_ptr<Metrics> metrics = null_metrics());
 
     std::optional<http::Response> check_head(const http::RequestHead& head) override;
@@ -73,7 +73,7 @@ class WebhookHandler final : public http::Handler {
 
   private:
     std::atomic<std::shared_ptr<const Runtime>> runtime_;
-    std::shared_ptr<Store> store_;
+    std::shared_ptr<DeliveryIntake> store_;
     std::shared_ptr<Metrics> metrics_;
     RateLimit rejection_log_;      // rejected (untrusted) requests: bounded log volume
     RateLimit store_failure_log_;  // a store fault repeats for every delivery

@@ -3,96 +3,128 @@
 #include "dispatch/fair_share.hpp"
 #include "dispatch/retry.hpp"
 #include "util/bridge.hpp"
+#include "util/rate_limit.hpp"
+#include "util/spawn.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
 #include <atomic>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
-#include <set>
 
 namespace hookrelay::dispatch {
 
 namespace asio = boost::asio;
-using Clock = std::chrono::system_clock;
-using Steady = std::chrono::steady_clock;
+using Time = std::chrono::system_clock::time_point;
 using Kind = JenkinsOutcome::Kind;
+using std::chrono::milliseconds;
 
 namespace {
 
 // How often stop() looks whether the last request in flight has finished.
-constexpr std::chrono::milliseconds k_drain_poll_interval{20};
+constexpr milliseconds k_drain_poll_interval{20};
+// Log lines a persistent store fault repeats for every lane loop: at most this many per window.
+constexpr std::size_t k_fault_log_burst = 10;
+constexpr milliseconds k_fault_log_window{60'000};
 
 std::string describe(const StoredTrigger& t) {
     return fmt::format("delivery={} trigger={} rule={} jenkins={} job={}", t.delivery_id, t.id,
                        t.request.rule, t.request.jenkins, job_display_path(t.request.job));
 }
 
+milliseconds until(Time deadline, Time now) {
+    return std::chrono::ceil<milliseconds>(deadline - now);
+}
+
 }  // namespace
 
-// Due triggers are fetched this many times the lane's in-flight limit at once and handed out
-// as slots free up, so the store is asked once per batch rather than once per trigger.
-constexpr std::size_t k_prefetch_factor = 8;
-
 struct Lane {
-    Lane(asio::any_io_executor ex, Dispatcher::Target t) : target(std::move(t)), timer(ex) {}
+    Lane(std::unique_ptr<Timer> t, Dispatcher::Target target)
+        : target(std::move(target)), timer(std::move(t)) {}
     Dispatcher::Target target;
-    asio::steady_timer timer;  // the loop sleeps on it; wake() and completions cancel it
-    std::set<std::string> in_flight;
-    std::deque<StoredTrigger> ready;  // fetched, due, not yet started
-    bool dirty = false;               // woken while not sleeping: skip the next sleep
-    bool held = false;
+    std::unique_ptr<Timer> timer;  // the loop sleeps on it; poke() ends the sleep
+    std::map<std::string, std::string> in_flight;  // claim id → trigger id
+    // Held: from the store (shared by every instance); probing: this instance holds the probe.
+    std::optional<JenkinsHold> hold;
+    bool probing = false;
     // Throttled: Jenkins answered 429. No request starts before paused_until; after that one
-    // at a time, until an answer that is not a 429 ends it.
+    // at a time, until an answer that is not a 429 ends it. Local to this instance.
     bool throttled = false;
-    Steady::time_point paused_until{};
+    Time paused_until{};
     int throttle_streak = 0;  // 429s in a row, for the pause without Retry-After
-    bool wants_slot = false;  // has due triggers, but the overall limit left it none
+    bool wants_slot = false;  // could start more, but the overall limit left it none
+    // For status() from other threads.
     std::atomic<bool> held_flag{false};
     std::atomic<bool> throttled_flag{false};
     std::atomic<std::size_t> in_flight_count{0};
+    std::string held_reason;  // under status_mutex
 };
 
 struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
-    Impl(asio::any_io_executor ex, std::shared_ptr<Store> s, DispatchConfig o,
-         std::chrono::milliseconds st, std::shared_ptr<Metrics> m)
+    Impl(asio::any_io_executor ex, std::shared_ptr<TriggerQueue> q, DispatchConfig o,
+         milliseconds st, std::shared_ptr<Metrics> m, std::shared_ptr<Clock> c)
         : strand(asio::make_strand(ex)),
-          store(std::move(s)),
+          queue(std::move(q)),
           metrics(std::move(m)),
+          clock(std::move(c)),
           options(o),
           store_timeout(st),
-          rng(std::random_device{}()) {}
+          rng(std::random_device{}()),
+          fault_log(k_fault_log_burst, k_fault_log_window) {}
 
     asio::strand<asio::any_io_executor> strand;
-    std::shared_ptr<Store> store;
+    std::shared_ptr<TriggerQueue> queue;
     std::shared_ptr<Metrics> metrics;
+    std::shared_ptr<Clock> clock;
     DispatchConfig options;
-    std::chrono::milliseconds store_timeout;
+    milliseconds store_timeout;
     std::shared_ptr<const Config> config;
     std::map<std::string, std::shared_ptr<Lane>> lanes;
     std::size_t in_flight_total = 0;
     bool running = false;
     std::mt19937_64 rng;
+    RateLimit fault_log;
     mutable std::mutex status_mutex;  // guards lanes' identity for status() from other threads
 
-    asio::awaitable<void> run_lane(std::shared_ptr<Lane> lane);
-    asio::awaitable<void> deliver(std::shared_ptr<Lane> lane, StoredTrigger trigger);
-    asio::awaitable<void> probe(std::shared_ptr<Lane> lane, std::chrono::milliseconds first);
-    void poke(Lane& lane) {
-        lane.dirty = true;
-        lane.timer.cancel();
+    template <class... Args>
+    void log_fault(fmt::format_string<Args...> format, Args&&... args) {
+        std::size_t suppressed = 0;
+        if (!fault_log.allow(&suppressed)) return;
+        auto line = fmt::format(format, std::forward<Args>(args)...);
+        if (suppressed > 0) line += fmt::format(" ({} similar lines suppressed)", suppressed);
+        spdlog::error("{}", line);
     }
-    bool may_start(const Lane& lane) const;
+
+    std::shared_ptr<Lane> make_lane(Target target) {
+        return std::make_shared<Lane>(clock->make_timer(strand), std::move(target));
+    }
+    void spawn_lane(const std::shared_ptr<Lane>& lane) {
+        spawn_logged(strand, run_lane(lane), "dispatcher: jenkins=" + lane->target.config.name);
+    }
+
+    asio::awaitable<void> run_lane(std::shared_ptr<Lane> lane);
+    asio::awaitable<void> deliver(std::shared_ptr<Lane> lane, Claim claim);
+    asio::awaitable<void> probe(std::shared_ptr<Lane> lane, JenkinsHold hold);
+    asio::awaitable<void> renew_claims();
+    void poke(Lane& lane) { lane.timer->cancel(); }
+    std::size_t free_slots(const Lane& lane) const;
     void throttle(Lane& lane, const JenkinsOutcome& outcome);
+    void set_held(Lane& lane, std::optional<JenkinsHold> hold);
     RetryPolicy retry_for(const StoredTrigger& t, const JenkinsConfig& jenkins) const;
     std::optional<Secret> token_for(const StoredTrigger& t) const;
+
+    // A store call, bounded by store_timeout: the answer, or errc::store_timeout.
+    template <class T, class Start>
+    asio::awaitable<result<T>> ask(Start start) {
+        auto answer = co_await await_callback<result<T>>(std::move(start), store_timeout);
+        if (!answer) co_return make_error_code(errc::store_timeout);
+        co_return std::move(*answer);
+    }
 };
 
 RetryPolicy Dispatcher::Impl::retry_for(const StoredTrigger& t,
@@ -115,10 +147,11 @@ std::optional<Secret> Dispatcher::Impl::token_for(const StoredTrigger& t) const 
     return std::nullopt;
 }
 
-bool Dispatcher::Impl::may_start(const Lane& lane) const {
+std::size_t Dispatcher::Impl::free_slots(const Lane& lane) const {
     // A throttled Jenkins gets one request at a time: the first answer tells whether it still
     // throttles, without a burst of 429s.
-    if (lane.throttled && !lane.in_flight.empty()) return false;
+    const std::size_t lane_limit =
+        lane.throttled ? 1 : static_cast<std::size_t>(lane.target.config.max_in_flight);
     std::vector<LaneLoad> loads;
     loads.reserve(lanes.size());
     std::size_t index = 0;
@@ -126,12 +159,36 @@ bool Dispatcher::Impl::may_start(const Lane& lane) const {
         if (other.get() == &lane) index = loads.size();
         loads.push_back({other->in_flight.size(), other->target.config.max_in_flight});
     }
-    return dispatch::may_start(loads, index, options.max_in_flight);
+    std::size_t n = 0;
+    while (loads[index].in_flight < lane_limit && dispatch::may_start(loads, index, options.max_in_flight)) {
+        ++loads[index].in_flight;
+        ++n;
+    }
+    return n;
+}
+
+void Dispatcher::Impl::set_held(Lane& lane, std::optional<JenkinsHold> hold) {
+    const auto& name = lane.target.config.name;
+    const bool was = lane.hold.has_value();
+    lane.hold = std::move(hold);
+    if (was == lane.hold.has_value()) return;
+    lane.held_flag = lane.hold.has_value();
+    {
+        std::lock_guard lock(status_mutex);
+        lane.held_reason = lane.hold ? lane.hold->reason : std::string();
+    }
+    metrics->jenkins_held(name, lane.hold.has_value());
+    if (lane.hold) {
+        spdlog::warn("jenkins={} is held ({}); its triggers wait, next probe in {} ms", name,
+                     lane.hold->reason, until(lane.hold->next_probe_at, clock->now()).count());
+    } else {
+        spdlog::info("jenkins={} is no longer held; draining its backlog", name);
+    }
 }
 
 void Dispatcher::Impl::throttle(Lane& lane, const JenkinsOutcome& outcome) {
     const auto& jenkins = lane.target.config;
-    const auto now = Steady::now();
+    const auto now = clock->now();
     // Requests already in flight when the first 429 came back may bring more 429s; they belong
     // to the same pause and do not lengthen the backoff.
     const bool paused = lane.throttled && now < lane.paused_until;
@@ -153,96 +210,129 @@ void Dispatcher::Impl::throttle(Lane& lane, const JenkinsOutcome& outcome) {
 
 asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
     auto self = shared_from_this();
-    const auto& name = lane->target.config.name;
+    const auto name = lane->target.config.name;
     while (running) {
-        const std::size_t lane_limit = lane->target.config.max_in_flight;
-        std::optional<Clock::time_point> wake_at;
-        std::optional<Steady::time_point> resume_at;
+        const auto now = clock->now();
+        std::optional<Time> wake_at;
         lane->wants_slot = false;
-        if (lane->throttled && Steady::now() < lane->paused_until) {
-            // Paused by a 429: what was fetched waits in the store, as when held.
-            lane->ready.clear();
-            resume_at = lane->paused_until;
-        } else if (!lane->held) {
-            if (lane->ready.empty()) {
-                // Refill: everything due now, up to a few batches, minus what is in flight.
-                std::vector<std::string> exclude(lane->in_flight.begin(), lane->in_flight.end());
-                auto due = co_await await_callback<result<std::vector<StoredTrigger>>>(
-                    [&](auto done) {
-                        store->due(name, Clock::now(), lane_limit * k_prefetch_factor,
-                                   std::move(exclude), std::move(done));
-                    },
-                    store_timeout);
-                if (!due || !*due) {
-                    spdlog::error("jenkins={}: cannot read due triggers from the store: {}", name,
-                                  due ? due->error().message() : "timed out");
+        if (lane->throttled && now < lane->paused_until) {
+            wake_at = lane->paused_until;
+        } else {
+            const std::size_t free = free_slots(*lane);
+            const std::size_t own_room =
+                lane->target.config.max_in_flight > lane->in_flight.size() ? 1 : 0;
+            // Claim what can start now. A held lane asks with no room too: the answer says
+            // whether the hold still stands (another instance may have ended it).
+            if (free > 0 || lane->hold) {
+                ClaimRequest request;
+                request.jenkins = name;
+                request.limit = lane->hold ? 0 : free;
+                request.max_in_flight = lane->target.config.max_in_flight;
+                request.now = now;
+                request.lease = options.claim_lease;
+                auto batch = co_await ask<ClaimBatch>(
+                    [&](auto done) { queue->claim(std::move(request), std::move(done)); });
+                if (!batch) {
+                    log_fault("jenkins={}: cannot claim due triggers from the store: {}", name,
+                              batch.error().message());
                 } else {
-                    for (auto& t : due->value()) lane->ready.push_back(std::move(t));
+                    const bool was_held = lane->hold.has_value();
+                    set_held(*lane, batch->hold);
+                    if (was_held && !lane->hold) continue;  // another instance ended it: claim
+                    for (auto& claim : batch->claims) {
+                        lane->in_flight.emplace(claim.claim_id, claim.trigger.id);
+                        ++lane->in_flight_count;
+                        ++in_flight_total;
+                        spawn_logged(strand, deliver(lane, std::move(claim)),
+                                     "dispatcher: delivering to jenkins=" + name);
+                    }
+                    if (!batch->hold && batch->claims.size() == free && free > 0) {
+                        continue;  // there may be more: claim again at once
+                    }
                 }
             }
-            // Start as many as the per-Jenkins limit and this Jenkins' share of the overall limit
-            // allow.
-            while (running && !lane->held && !lane->ready.empty() && may_start(*lane)) {
-                auto t = std::move(lane->ready.front());
-                lane->ready.pop_front();
-                lane->in_flight.insert(t.id);
-                ++lane->in_flight_count;
-                ++in_flight_total;
-                asio::co_spawn(strand, deliver(lane, std::move(t)), asio::detached);
-            }
             // Held back by the overall limit only: a slot freed by any Jenkins wakes us.
-            lane->wants_slot = !lane->ready.empty() && !lane->held && !lane->throttled &&
-                               lane->in_flight.size() < lane_limit;
-            // Idle: learn when the next retry falls due. Busy: the next completion wakes us.
-            if (lane->ready.empty() && lane->in_flight.empty()) {
-                auto next = co_await await_callback<result<std::optional<Clock::time_point>>>(
-                    [&](auto done) { store->next_due(name, std::move(done)); }, store_timeout);
-                if (next && *next && next->value()) wake_at = *next->value();
+            lane->wants_slot = free == 0 && own_room > 0 && !lane->hold && !lane->throttled;
+            if (lane->hold) {
+                if (!lane->probing && lane->hold->next_probe_at <= now) {
+                    auto granted = co_await ask<std::optional<JenkinsHold>>([&](auto done) {
+                        queue->try_probe(name, now, options.claim_lease, std::move(done));
+                    });
+                    if (granted && *granted) {
+                        lane->probing = true;
+                        spawn_logged(strand, probe(lane, **granted),
+                                     "dispatcher: probing jenkins=" + name);
+                    }
+                    // Not granted: another instance probes; look again after a poll.
+                } else if (lane->hold->next_probe_at > now) {
+                    wake_at = lane->hold->next_probe_at;
+                }
+            } else if (lane->in_flight.empty()) {
+                // Idle: learn when the next trigger falls due. Busy: a completion wakes us.
+                auto next = co_await ask<std::optional<Time>>(
+                    [&](auto done) { queue->next_due(name, std::move(done)); });
+                // Due already but not claimable (other instances hold this Jenkins'
+                // max_in_flight): their completions are not announced, so poll.
+                if (next && *next && **next > now) wake_at = **next;
             }
-        } else {
-            // Held: what was fetched waits in the store, where a restart would find it too.
-            lane->ready.clear();
         }
         if (!running) break;
-        if (lane->dirty) {
-            lane->dirty = false;
-            continue;
-        }
         // Sleep until the next trigger is due or the poll interval passes, whichever is first;
         // a commit, a finished request or a recovered Jenkins wakes the lane earlier.
-        auto sleep = options.poll_interval;
-        if (wake_at) {
-            const auto until =
-                std::chrono::duration_cast<std::chrono::milliseconds>(*wake_at - Clock::now());
-            sleep = std::max(std::chrono::milliseconds(0), std::min(sleep, until));
-        }
-        if (resume_at) {
-            // Rounded up: waking a millisecond early would only go back to sleep.
-            const auto until =
-                std::chrono::ceil<std::chrono::milliseconds>(*resume_at - Steady::now());
-            sleep = std::max(std::chrono::milliseconds(0), std::min(sleep, until));
-        }
-        lane->timer.expires_after(sleep);
-        co_await lane->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        lane->dirty = false;
+        auto deadline = clock->now() + options.poll_interval;
+        if (wake_at) deadline = std::min(deadline, *wake_at);
+        co_await lane->timer->wait_until(deadline);
     }
 }
 
-asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, StoredTrigger trigger) {
+asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Claim claim) {
     auto self = shared_from_this();
+    // The slot is given back however this ends, an exception included (the claim then runs out
+    // and the trigger is attempted again).
+    struct Slot {
+        Impl& impl;
+        std::shared_ptr<Lane> lane;
+        std::string claim_id;
+        bool recorded = false;
+        ~Slot() {
+            if (!recorded) {
+                // Ended by an exception before the outcome was recorded: give the trigger back
+                // rather than keep it counted against max_in_flight until the lease runs out.
+                impl.queue->release({claim_id}, [](result<void>) {});
+            }
+            lane->in_flight.erase(claim_id);
+            --lane->in_flight_count;
+            --impl.in_flight_total;
+            impl.poke(*lane);
+            for (auto& [name, other] : impl.lanes) {
+                if (other->wants_slot) impl.poke(*other);
+            }
+        }
+    } slot{*this, lane, claim.claim_id};
+    const auto& trigger = claim.trigger;
     // Copies: a reload may replace the lane's target while this request runs.
     const auto jenkins = lane->target.config;
     const auto client = lane->target.client;
-    auto outcome = co_await client->trigger(trigger.request, token_for(trigger));
-    const auto now = Clock::now();
+    JenkinsOutcome outcome;
+    try {
+        outcome = co_await client->trigger(trigger.request, token_for(trigger));
+    } catch (const std::exception& e) {
+        // A bug on our side, not Jenkins' answer: retried with backoff like a 500, so a request
+        // that always fails this way cannot spin.
+        spdlog::error("{}: internal error while requesting the build: {}", describe(trigger),
+                      e.what());
+        outcome = JenkinsOutcome{};
+        outcome.kind = Kind::server_error;
+        outcome.detail = std::string("internal error: ") + e.what();
+    }
+    const auto now = clock->now();
     auto update = decide(trigger, outcome, retry_for(trigger, jenkins), now, rng);
     metrics->jenkins_request(jenkins.name, outcome.http_status,
                              std::chrono::duration<double>(outcome.duration));
     const auto& rule = trigger.request.rule;
     if (update.state == TriggerState::delivered) {
-        metrics->trigger_outcome(
-            rule, jenkins.name,
-            outcome.kind == JenkinsOutcome::Kind::merged ? "merged" : "delivered");
+        metrics->trigger_outcome(rule, jenkins.name,
+                                 outcome.kind == Kind::merged ? "merged" : "delivered");
         metrics->delivery_latency(jenkins.name,
                                   std::chrono::duration<double>(now - trigger.created_at));
     } else if (update.state == TriggerState::dead) {
@@ -272,10 +362,7 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Stor
                              outcome.detail);
             } else {
                 spdlog::info("{} will retry in {} ms: {}", describe(trigger),
-                             std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 update.next_attempt_at - now)
-                                 .count(),
-                             update.last_outcome);
+                             until(update.next_attempt_at, now).count(), update.last_outcome);
             }
     }
     if (outcome.kind == Kind::throttled) {
@@ -287,69 +374,119 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Stor
         spdlog::info("jenkins={} accepts requests again ({}); no longer throttled", jenkins.name,
                      outcome.detail);
     }
-    if (outcome.kind == Kind::unavailable && !lane->held) {
-        lane->held = true;
-        lane->held_flag = true;
-        metrics->jenkins_held(jenkins.name, true);
-        const auto first = probe_delay(outcome, jenkins, jenkins.probe_initial);
-        spdlog::warn(
-            "jenkins={} is unavailable ({}); holding its triggers and probing it (first probe in "
-            "{} ms)",
-            jenkins.name, outcome.detail, first.count());
-        asio::co_spawn(strand, probe(lane, first), asio::detached);
+    if (outcome.kind == Kind::unavailable && !lane->hold) {
+        // Held for every instance: nobody claims its triggers until a probe finds it back.
+        JenkinsHold hold;
+        hold.reason = outcome.detail;
+        hold.since = now;
+        hold.next_probe_at = now + probe_delay(outcome, jenkins, jenkins.probe_initial);
+        auto held = co_await ask<void>(
+            [&](auto done) { queue->hold(jenkins.name, hold, std::move(done)); });
+        if (!held) {
+            log_fault("jenkins={}: cannot record the hold in the store: {}", jenkins.name,
+                      held.error().message());
+        }
+        set_held(*lane, hold);
     }
 
-    auto recorded = co_await await_callback<result<void>>(
-        [&](auto done) { store->update(std::move(update), std::move(done)); }, store_timeout);
-    if (!recorded || !*recorded) {
-        // The trigger stays as it was in the store and will be attempted again: at-least-once.
-        spdlog::error("{}: cannot record the outcome in the store ({}); it will be retried",
-                      describe(trigger), recorded ? recorded->error().message() : "timed out");
-    }
-    lane->in_flight.erase(trigger.id);
-    --lane->in_flight_count;
-    --in_flight_total;
-    poke(*lane);
-    for (auto& [name, other] : lanes) {
-        if (other->wants_slot) poke(*other);
+    auto completed = co_await ask<Completion>([&](auto done) {
+        queue->complete(claim.claim_id, std::move(update), std::move(done));
+    });
+    slot.recorded = completed.has_value();
+    if (!completed) {
+        // The trigger stays as it was in the store; its claim runs out and it is attempted
+        // again: at-least-once.
+        log_fault("{}: cannot record the outcome in the store ({}); it will be attempted again",
+                  describe(trigger), completed.error().message());
+    } else if (*completed == Completion::stale) {
+        spdlog::warn(
+            "{}: outcome not recorded: the trigger was replayed or taken over by another "
+            "instance while this attempt ran",
+            describe(trigger));
     }
 }
 
-asio::awaitable<void> Dispatcher::Impl::probe(std::shared_ptr<Lane> lane,
-                                              std::chrono::milliseconds first) {
+asio::awaitable<void> Dispatcher::Impl::probe(std::shared_ptr<Lane> lane, JenkinsHold hold) {
     auto self = shared_from_this();
+    struct Done {
+        Lane& lane;
+        ~Done() { lane.probing = false; }
+    } done{*lane};
     const auto name = lane->target.config.name;
-    auto backoff = lane->target.config.probe_initial;
-    auto delay = first;
-    asio::steady_timer timer(strand);
-    while (running) {
-        timer.expires_after(delay);
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (!running) break;
-        const auto client = lane->target.client;  // a reload may replace it meanwhile
-        auto outcome = co_await client->probe();
-        if (outcome.kind != Kind::unavailable) {
-            lane->held = false;
-            lane->held_flag = false;
-            metrics->jenkins_held(name, false);
-            spdlog::info("jenkins={} answers again (HTTP {}); draining its backlog", name,
-                         outcome.http_status);
-            // Answering, but asking us to wait: drain only after its Retry-After.
-            if (outcome.kind == Kind::throttled) throttle(*lane, outcome);
-            poke(*lane);
+    const auto client = lane->target.client;  // a reload may replace it meanwhile
+    auto outcome = co_await client->probe();
+    if (!running) co_return;
+    const auto now = clock->now();
+    if (outcome.kind != Kind::unavailable) {
+        auto ended = co_await ask<void>([&](auto d) { queue->unhold(name, std::move(d)); });
+        if (!ended) {
+            log_fault("jenkins={}: answers again but the hold cannot be ended in the store: {}",
+                      name, ended.error().message());
             co_return;
         }
-        spdlog::debug("jenkins={} still unavailable: {}", name, outcome.detail);
-        backoff = std::min(backoff * 2, lane->target.config.probe_max);
-        delay = probe_delay(outcome, lane->target.config, backoff);
+        spdlog::info("jenkins={} answers again (HTTP {})", name, outcome.http_status);
+        set_held(*lane, std::nullopt);
+        // Answering, but asking us to wait: drain only after its Retry-After.
+        if (outcome.kind == Kind::throttled) throttle(*lane, outcome);
+        poke(*lane);
+        co_return;
+    }
+    // Backoff over the probes of every instance: probe_initial doubling up to probe_max.
+    const auto& jenkins = lane->target.config;
+    auto backoff = jenkins.probe_initial;
+    for (int i = 0; i <= hold.probes && backoff < jenkins.probe_max; ++i) backoff *= 2;
+    backoff = std::min(backoff, jenkins.probe_max);
+    const auto next = now + probe_delay(outcome, jenkins, backoff);
+    spdlog::debug("jenkins={} still unavailable: {}; next probe in {} ms", name, outcome.detail,
+                  until(next, now).count());
+    auto recorded = co_await ask<void>(
+        [&](auto d) { queue->probe_failed(name, next, outcome.detail, std::move(d)); });
+    if (!recorded) {
+        log_fault("jenkins={}: cannot record the failed probe in the store: {}", name,
+                  recorded.error().message());
+    }
+    if (lane->hold) {
+        lane->hold->next_probe_at = next;
+        lane->hold->probes = hold.probes + 1;
+        lane->hold->reason = outcome.detail;
+    }
+    poke(*lane);
+}
+
+asio::awaitable<void> Dispatcher::Impl::renew_claims() {
+    auto self = shared_from_this();
+    auto timer = clock->make_timer(strand);
+    while (running) {
+        co_await timer->wait_for(options.claim_renew_interval);
+        if (!running) break;
+        std::vector<std::string> ids;
+        for (const auto& [name, lane] : lanes) {
+            for (const auto& [claim_id, trigger_id] : lane->in_flight) ids.push_back(claim_id);
+        }
+        if (ids.empty()) continue;
+        const auto asked = ids;
+        auto renewed = co_await ask<std::vector<std::string>>([&](auto done) {
+            queue->renew(std::move(ids), clock->now(), options.claim_lease, std::move(done));
+        });
+        if (!renewed) {
+            log_fault("dispatcher: cannot renew {} claim(s) in the store: {}", asked.size(),
+                      renewed.error().message());
+            continue;
+        }
+        if (renewed->size() < asked.size()) {
+            spdlog::warn(
+                "dispatcher: {} claim(s) in flight were lost (taken over by another instance "
+                "or replayed); their outcomes will not be recorded",
+                asked.size() - renewed->size());
+        }
     }
 }
 
-Dispatcher::Dispatcher(asio::any_io_executor executor, std::shared_ptr<Store> store,
-                       DispatchConfig options, std::chrono::milliseconds store_timeout,
-                       std::shared_ptr<Metrics> metrics)
-    : impl_(std::make_shared<Impl>(std::move(executor), std::move(store), options, store_timeout,
-                                   std::move(metrics))) {}
+Dispatcher::Dispatcher(asio::any_io_executor executor, std::shared_ptr<TriggerQueue> queue,
+                       DispatchConfig options, milliseconds store_timeout,
+                       std::shared_ptr<Metrics> metrics, std::shared_ptr<Clock> clock)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(queue), options, store_timeout,
+                                   std::move(metrics), std::move(clock))) {}
 
 void Dispatcher::reconfigure(std::shared_ptr<const Config> config, std::vector<Target> targets) {
     auto impl = impl_;
@@ -365,11 +502,9 @@ void Dispatcher::reconfigure(std::shared_ptr<const Config> config, std::vector<T
                                continue;
                            }
                            auto name = t.config.name;
-                           auto lane = std::make_shared<Lane>(impl->strand, std::move(t));
+                           auto lane = impl->make_lane(std::move(t));
                            impl->lanes[name] = lane;
-                           if (impl->running) {
-                               asio::co_spawn(impl->strand, impl->run_lane(lane), asio::detached);
-                           }
+                           if (impl->running) impl->spawn_lane(lane);
                        }
                    });
 }
@@ -381,7 +516,7 @@ void Dispatcher::configure(std::shared_ptr<const Config> config, std::vector<Tar
     impl_->config = std::move(config);
     for (auto& t : targets) {
         auto name = t.config.name;
-        impl_->lanes[name] = std::make_shared<Lane>(impl_->strand, std::move(t));
+        impl_->lanes[name] = impl_->make_lane(std::move(t));
     }
 }
 
@@ -389,9 +524,8 @@ void Dispatcher::start() {
     auto impl = impl_;
     asio::dispatch(impl->strand, [impl] {
         impl->running = true;
-        for (auto& [name, lane] : impl->lanes) {
-            asio::co_spawn(impl->strand, impl->run_lane(lane), asio::detached);
-        }
+        for (auto& [name, lane] : impl->lanes) impl->spawn_lane(lane);
+        spawn_logged(impl->strand, impl->renew_claims(), "dispatcher: renewing claims");
     });
 }
 
@@ -405,27 +539,34 @@ void Dispatcher::wake() {
 namespace {
 
 // Runs on the dispatcher's strand (co_spawned there): everything it touches belongs to it.
-asio::awaitable<void> stop_on_strand(std::shared_ptr<Dispatcher::Impl> impl,
-                                     std::chrono::milliseconds grace) {
+asio::awaitable<void> stop_on_strand(std::shared_ptr<Dispatcher::Impl> impl, milliseconds grace) {
     impl->running = false;
-    for (auto& [name, lane] : impl->lanes) lane->timer.cancel();
-    const auto deadline = std::chrono::steady_clock::now() + grace;
-    asio::steady_timer timer(impl->strand);
-    while (impl->in_flight_total > 0 && std::chrono::steady_clock::now() < deadline) {
-        timer.expires_after(k_drain_poll_interval);
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    for (auto& [name, lane] : impl->lanes) impl->poke(*lane);
+    const auto deadline = impl->clock->now() + grace;
+    auto timer = impl->clock->make_timer(impl->strand);
+    while (impl->in_flight_total > 0 && impl->clock->now() < deadline) {
+        co_await timer->wait_for(k_drain_poll_interval);
     }
-    if (impl->in_flight_total > 0) {
-        spdlog::warn(
-            "dispatcher: {} Jenkins request(s) still in flight after the grace period; "
-            "their triggers stay pending and will be delivered after restart",
-            impl->in_flight_total);
+    if (impl->in_flight_total == 0) co_return;
+    std::vector<std::string> claims;
+    for (const auto& [name, lane] : impl->lanes) {
+        for (const auto& [claim_id, trigger_id] : lane->in_flight) claims.push_back(claim_id);
+    }
+    spdlog::warn(
+        "dispatcher: {} Jenkins request(s) still in flight after the grace period; their "
+        "triggers are released and stay pending (at-least-once: Jenkins may have them already)",
+        claims.size());
+    auto released = co_await impl->ask<void>(
+        [&](auto done) { impl->queue->release(std::move(claims), std::move(done)); });
+    if (!released) {
+        spdlog::warn("dispatcher: cannot release the claims ({}); they expire after {} ms",
+                     released.error().message(), impl->options.claim_lease.count());
     }
 }
 
 }  // namespace
 
-asio::awaitable<void> Dispatcher::stop(std::chrono::milliseconds grace) {
+asio::awaitable<void> Dispatcher::stop(milliseconds grace) {
     // co_await on a strand-bound operation would resume on this coroutine's own executor, not on
     // the strand; spawning the work onto the strand keeps it there.
     co_await asio::co_spawn(impl_->strand, stop_on_strand(impl_, grace), asio::use_awaitable);
@@ -435,8 +576,8 @@ std::vector<LaneStatus> Dispatcher::status() const {
     std::lock_guard lock(impl_->status_mutex);
     std::vector<LaneStatus> out;
     for (const auto& [name, lane] : impl_->lanes) {
-        out.push_back({name, lane->held_flag.load(), lane->throttled_flag.load(),
-                       lane->in_flight_count.load()});
+        out.push_back({name, lane->held_flag.load(), lane->held_reason,
+                       lane->throttled_flag.load(), lane->in_flight_count.load()});
     }
     return out;
 }

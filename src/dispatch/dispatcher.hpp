@@ -1,9 +1,22 @@
-// The dispatcher: picks due triggers from the store and delivers them to Jenkins, concurrently
-// but within a per-Jenkins and an overall in-flight limit; retries with backoff; holds a Jenkins
-// that is down (unreachable, 502/503/504) and probes it, without burning each trigger's retry
-// budget, then drains its backlog. Other Jenkins servers keep flowing.
+// The dispatcher: claims due triggers from the store's queue and delivers them to Jenkins,
+// concurrently but within a per-Jenkins and an overall in-flight limit; retries with backoff;
+// holds a Jenkins that is down (unreachable, 502/503/504) and probes it, without burning each
+// trigger's retry budget, then drains its backlog. Other Jenkins servers keep flowing.
 //
 // Behaviour a user can rely on:
+//  * Claims: a trigger is claimed (leased for dispatch.claim_lease, with a fencing token) only
+//    when a request slot is free, and its lease is renewed every claim_renew_interval while the
+//    request runs. The outcome is recorded only if the claim is still ours: when another
+//    instance took it over (this one stalled past the lease) or an admin replayed it, the late
+//    outcome is dropped (logged) and the other's view stands. A Jenkins' max_in_flight holds over
+//    every instance sharing the store (the store counts live claims).
+//  * Held state is the store's, shared by every instance: an instance that finds a Jenkins
+//    unavailable holds it for all; one instance at a time probes it (a probe lease); when a
+//    probe succeeds every instance drains again.
+//  * On stop, claims still in flight after the grace period are released, so another instance
+//    (or this one after its restart) attempts them at once: delivery is at-least-once.
+//  * Every coroutine it spawns logs an exception that escapes it; a request that fails that way
+//    frees its slot and its claim runs out (the trigger is attempted again).
 //  * The overall limit (dispatch.max_in_flight) is shared as fair_share.hpp says: each Jenkins
 //    has a reserved share no other Jenkins can take, so one whose requests hang until
 //    request_timeout cannot starve the others. A freed slot wakes every Jenkins waiting for one.
@@ -18,6 +31,7 @@
 //    answered 429 ends a hold and starts the pause. status() shows the lane throttled.
 #pragma once
 
+#include <hookrelay/clock.hpp>
 #include <hookrelay/config.hpp>
 #include <hookrelay/jenkins.hpp>
 #include <hookrelay/metrics.hpp>
@@ -37,6 +51,7 @@ namespace hookrelay::dispatch {
 struct LaneStatus {
     std::string jenkins;
     bool held = false;          ///< down: triggers wait, a probe runs with backoff
+    std::string held_reason;    ///< why, when held
     bool throttled = false;     ///< answered 429: paused for its Retry-After, then one at a time
     std::size_t in_flight = 0;  ///< requests being made now
 };
@@ -48,10 +63,12 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
         std::shared_ptr<JenkinsClient> client;
     };
 
-    /// `store_timeout` bounds every store call the dispatcher makes.
-    Dispatcher(boost::asio::any_io_executor executor, std::shared_ptr<Store> store,
+    /// `store_timeout` bounds every store call the dispatcher makes; `clock` gives the time and
+    /// every timer (tests pass a fake one).
+    Dispatcher(boost::asio::any_io_executor executor, std::shared_ptr<TriggerQueue> queue,
                DispatchConfig options, std::chrono::milliseconds store_timeout,
-               std::shared_ptr<Metrics> metrics = null_metrics());
+               std::shared_ptr<Metrics> metrics = null_metrics(),
+               std::shared_ptr<Clock> clock = system_clock());
     ~Dispatcher();
 
     /// The configuration (rules: retry overrides and job tokens) and one target per Jenkins.
@@ -72,8 +89,9 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
     /// Thread-safe.
     void wake();
 
-    /// Stops taking triggers and waits up to `grace` for requests in flight. What has not
-    /// finished by then stays pending in the store.
+    /// Stops taking triggers and waits up to `grace` for requests in flight. The claims of what
+    /// has not finished by then are released: those triggers stay pending in the store, free for
+    /// any instance.
     boost::asio::awaitable<void> stop(std::chrono::milliseconds grace);
 
     /// A snapshot per Jenkins. Thread-safe.

@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include "util/rate_limit.hpp"
+#include "util/spawn.hpp"
 
 #include <hookrelay/version.hpp>
 
@@ -668,25 +669,6 @@ asio::awaitable<void> Server::Impl::refuse(tcp::socket socket, std::string reaso
     stream.close();
 }
 
-namespace {
-
-// A completion handler for spawned coroutines: an exception that escapes one is logged, never
-// lost (and never terminates the process).
-struct LogEscaped {
-    std::string what;
-    void operator()(std::exception_ptr e) const {
-        if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            spdlog::error("{}: unexpected exception: {}", what, ex.what());
-        } catch (...) {
-            spdlog::error("{}: unexpected exception", what);
-        }
-    }
-};
-
-}  // namespace
 
 asio::awaitable<void> Server::Impl::accept_loop() {
     auto self = shared_from_this();

@@ -1,13 +1,13 @@
 #include "jenkins/client.hpp"
 
 #include "jenkins/encoding.hpp"
+#include "util/spawn.hpp"
 
 #include <hookrelay/version.hpp>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -580,9 +580,9 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             endpoints.emplace_back(address, base_.port);
         } else {
             auto channel = std::make_shared<ResolveChannel>(executor_, 1);
-            asio::co_spawn(executor_,
-                           resolve_into(executor_, base_.host, std::to_string(base_.port), channel),
-                           asio::detached);
+            spawn_logged(executor_,
+                         resolve_into(executor_, base_.host, std::to_string(base_.port), channel),
+                         "jenkins " + config_.name + ": resolving " + base_.host);
             asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
             auto result =
                 co_await (channel->async_receive(k_use_tuple) || timer.async_wait(k_use_tuple));

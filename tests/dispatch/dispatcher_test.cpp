@@ -1,0 +1,350 @@
+// The dispatcher against an in-memory queue, a scripted Jenkins and a fake clock: claims,
+// renewals, fencing, holds shared through the store, probes, throttling, stop. No real time
+// passes and nothing waits: the test moves the clock and runs the ready handlers.
+#include "dispatch/dispatcher.hpp"
+
+#include "fakes/fake_clock.hpp"
+#include "fakes/fake_queue.hpp"
+#include "fakes/scripted_jenkins.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace hookrelay::dispatch {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using test::FakeClock;
+using test::FakeQueue;
+using test::ScriptedJenkins;
+using Kind = JenkinsOutcome::Kind;
+
+class DispatcherTest : public ::testing::Test {
+  protected:
+    asio::io_context ioc;
+    std::shared_ptr<FakeClock> clock = FakeClock::create();
+    std::shared_ptr<FakeQueue> queue = std::make_shared<FakeQueue>();
+    std::shared_ptr<ScriptedJenkins> ci = std::make_shared<ScriptedJenkins>(ioc.get_executor());
+    DispatchConfig options;
+    std::shared_ptr<Config> config = std::make_shared<Config>();
+    std::shared_ptr<Dispatcher> dispatcher;
+
+    JenkinsConfig jenkins(const std::string& name, unsigned max_in_flight = 4) {
+        JenkinsConfig j;
+        j.name = name;
+        j.url = "http://" + name + "/";
+        j.max_in_flight = max_in_flight;
+        j.probe_initial = 1s;
+        j.probe_max = 8s;
+        j.retry.initial = 1s;
+        j.retry.max_delay = 60s;
+        return j;
+    }
+
+    void start(std::vector<Dispatcher::Target> targets = {}) {
+        if (targets.empty()) targets.push_back({jenkins("ci"), ci});
+        for (const auto& t : targets) config->jenkins.push_back(t.config);
+        dispatcher = std::make_shared<Dispatcher>(ioc.get_executor(), queue, options, 5s,
+                                                  null_metrics(), clock);
+        dispatcher->configure(config, std::move(targets));
+        dispatcher->start();
+        settle();
+    }
+
+    // Runs every handler that is ready, until none is.
+    void settle() {
+        for (int round = 0; round < 100; ++round) {
+            ioc.restart();
+            if (ioc.poll() == 0) return;
+        }
+    }
+
+    void advance(std::chrono::milliseconds by) {
+        // In steps, so that everything a step wakes runs before the next step.
+        const auto end = clock->now() + by;
+        while (true) {
+            const auto next = clock->next_deadline();
+            if (!next || *next > end) break;
+            clock->advance(std::chrono::ceil<std::chrono::milliseconds>(*next - clock->now()));
+            settle();
+        }
+        clock->advance(std::chrono::ceil<std::chrono::milliseconds>(end - clock->now()));
+        settle();
+    }
+
+    void stop(std::chrono::milliseconds grace) {
+        bool stopped = false;
+        asio::co_spawn(
+            ioc,
+            [](std::shared_ptr<Dispatcher> d, std::chrono::milliseconds g,
+               bool& done) -> asio::awaitable<void> {
+                co_await d->stop(g);
+                done = true;
+            }(dispatcher, grace, stopped),
+            [](std::exception_ptr e) {
+                if (e) std::rethrow_exception(e);
+            });
+        settle();
+        advance(grace + 100ms);
+        EXPECT_TRUE(stopped);
+    }
+
+    ~DispatcherTest() override {
+        if (dispatcher) {
+            ci->release();
+            stop(0ms);
+        }
+    }
+};
+
+TEST_F(DispatcherTest, DeliversADueTriggerAndRecordsItUnderItsClaim) {
+    const auto id = queue->add("ci", clock->now());
+    start();
+    ASSERT_EQ(ci->requests.size(), 1u);
+    EXPECT_EQ(queue->completed, std::vector<std::string>{id});
+    EXPECT_EQ(queue->rows.at(id).trigger.state, TriggerState::delivered);
+    EXPECT_TRUE(queue->rows.at(id).claim_id.empty());
+}
+
+TEST_F(DispatcherTest, ClaimsATriggerOnlyWhenItFallsDue) {
+    queue->add("ci", clock->now() + 5s);
+    start();
+    EXPECT_TRUE(ci->requests.empty());
+    advance(4s);
+    EXPECT_TRUE(ci->requests.empty());
+    advance(1s);
+    EXPECT_EQ(ci->requests.size(), 1u);
+}
+
+TEST_F(DispatcherTest, WakeClaimsNewTriggersWithoutWaitingForThePoll) {
+    start();
+    queue->add("ci", clock->now());
+    dispatcher->wake();
+    settle();
+    EXPECT_EQ(ci->requests.size(), 1u);
+}
+
+TEST_F(DispatcherTest, NeverHasMoreInFlightThanTheJenkinsAllows) {
+    for (int i = 0; i < 10; ++i) queue->add("ci", clock->now());
+    ci->set_hanging(true);
+    start({{jenkins("ci", 2), ci}});
+    EXPECT_EQ(ci->waiting(), 2u);
+    EXPECT_EQ(queue->live_claims("ci", clock->now()), 2u);
+    ci->release();
+    settle();
+    EXPECT_EQ(ci->waiting(), 2u);  // the next two started at once
+    EXPECT_EQ(queue->completed.size(), 2u);
+}
+
+TEST_F(DispatcherTest, RespectsAClusterWideLimitHeldByOtherInstances) {
+    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
+    // Another instance holds two live claims of this Jenkins (max_in_flight 2).
+    const auto a = queue->add("ci", clock->now());
+    const auto b = queue->add("ci", clock->now());
+    queue->rows.at(a).claim_id = "other-a";
+    queue->rows.at(a).claim_expires = clock->now() + 60s;
+    queue->rows.at(b).claim_id = "other-b";
+    queue->rows.at(b).claim_expires = clock->now() + 60s;
+    ci->set_hanging(true);
+    start({{jenkins("ci", 2), ci}});
+    EXPECT_TRUE(ci->requests.empty());
+    queue->rows.at(a).claim_id.clear();  // the other instance finished one
+    advance(options.poll_interval);
+    EXPECT_EQ(ci->requests.size(), 1u);
+}
+
+TEST_F(DispatcherTest, RenewsClaimsWhileTheirRequestsRun) {
+    const auto id = queue->add("ci", clock->now());
+    ci->set_hanging(true);
+    start();
+    const auto claim = queue->rows.at(id).claim_id;
+    ASSERT_FALSE(claim.empty());
+    advance(options.claim_renew_interval);
+    ASSERT_FALSE(queue->renewed.empty());
+    EXPECT_EQ(queue->renewed.back(), std::vector<std::string>{claim});
+    // Long past the first lease, the claim is still ours because it was renewed.
+    advance(options.claim_lease * 3);
+    EXPECT_GT(queue->rows.at(id).claim_expires, clock->now());
+    ci->release();
+    settle();
+    EXPECT_EQ(queue->completed, std::vector<std::string>{id});
+}
+
+TEST_F(DispatcherTest, OutcomeOfAClaimTakenOverIsNotRecorded) {
+    const auto id = queue->add("ci", clock->now());
+    ci->set_hanging(true);
+    start();
+    queue->take_over(id);  // this instance stalled; another took the trigger
+    ci->release();
+    settle();
+    EXPECT_EQ(queue->stale, std::vector<std::string>{id});
+    EXPECT_TRUE(queue->completed.empty());
+    EXPECT_EQ(queue->rows.at(id).trigger.state, TriggerState::pending);
+}
+
+TEST_F(DispatcherTest, UnavailableJenkinsIsHeldForEveryInstanceAndNotAskedAgain) {
+    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
+    ci->then(Kind::unavailable, 0, "connect: refused");
+    start({{jenkins("ci", 1), ci}});
+    ASSERT_EQ(ci->requests.size(), 1u);
+    ASSERT_TRUE(queue->holds.count("ci"));
+    EXPECT_EQ(queue->holds.at("ci").hold.reason, "connect: refused");
+    EXPECT_TRUE(dispatcher->status().front().held);
+    // The attempt did not count and the trigger is due again.
+    const auto& first = queue->rows.begin()->second;
+    EXPECT_EQ(first.trigger.attempts, 0);
+    advance(500ms);
+    EXPECT_EQ(ci->requests.size(), 1u);  // held: nothing else went out
+}
+
+TEST_F(DispatcherTest, ProbeThatFindsJenkinsBackEndsTheHoldAndDrains) {
+    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
+    ci->then(Kind::unavailable, 0, "connect: refused");
+    start({{jenkins("ci", 1), ci}});
+    advance(1s);  // probe_initial
+    EXPECT_EQ(ci->probes, 1u);
+    EXPECT_EQ(queue->unholds, 1u);
+    EXPECT_FALSE(dispatcher->status().front().held);
+    for (const auto& [id, row] : queue->rows) {
+        EXPECT_EQ(row.trigger.state, TriggerState::delivered) << id;
+    }
+}
+
+TEST_F(DispatcherTest, FailedProbesBackOffUpToProbeMax) {
+    queue->add("ci", clock->now());
+    ci->then(Kind::unavailable);
+    for (int i = 0; i < 6; ++i) ci->then_probe(Kind::unavailable, "still down");
+    const auto start_time = clock->now();
+    start();
+    advance(60s);
+    ASSERT_GE(queue->probe_failures.size(), 5u);
+    std::vector<long> gaps;
+    auto previous = start_time + 1s;  // the first probe
+    for (const auto& next : queue->probe_failures) {
+        gaps.push_back(std::chrono::duration_cast<std::chrono::seconds>(next - previous).count());
+        previous = next;
+    }
+    EXPECT_EQ(gaps[0], 2);
+    EXPECT_EQ(gaps[1], 4);
+    EXPECT_EQ(gaps[2], 8);
+    EXPECT_EQ(gaps[3], 8);  // probe_max
+}
+
+TEST_F(DispatcherTest, DoesNotProbeWhileAnotherInstanceHoldsTheProbe) {
+    queue->add("ci", clock->now());
+    JenkinsHold hold;
+    hold.reason = "down (seen by another instance)";
+    hold.since = clock->now();
+    hold.next_probe_at = clock->now();
+    queue->hold_by_other("ci", hold, "other-instance");
+    start();
+    advance(5s);
+    EXPECT_EQ(ci->probes, 0u);
+    EXPECT_TRUE(ci->requests.empty());
+    EXPECT_TRUE(dispatcher->status().front().held);
+    // The other instance's probe succeeded: the hold is gone, and this instance drains too.
+    queue->holds.clear();
+    advance(options.poll_interval);
+    EXPECT_EQ(ci->requests.size(), 1u);
+    EXPECT_FALSE(dispatcher->status().front().held);
+}
+
+TEST_F(DispatcherTest, ThrottledJenkinsIsPausedForRetryAfterThenOneAtATime) {
+    for (int i = 0; i < 4; ++i) queue->add("ci", clock->now());
+    JenkinsOutcome throttled;
+    throttled.kind = Kind::throttled;
+    throttled.http_status = 429;
+    throttled.retry_after = 3s;
+    throttled.detail = "HTTP 429";
+    ci->then(throttled);
+    start({{jenkins("ci", 1), ci}});
+    ASSERT_EQ(ci->requests.size(), 1u);
+    EXPECT_TRUE(dispatcher->status().front().throttled);
+    advance(2900ms);
+    EXPECT_EQ(ci->requests.size(), 1u);
+    advance(200ms);
+    EXPECT_EQ(ci->requests.size(), 5u);  // the 429'd one again, then the rest
+    EXPECT_FALSE(dispatcher->status().front().throttled);
+}
+
+TEST_F(DispatcherTest, AHangingJenkinsDoesNotTakeAnotherOnesShare) {
+    auto slow = std::make_shared<ScriptedJenkins>(ioc.get_executor());
+    slow->set_hanging(true);
+    for (int i = 0; i < 8; ++i) queue->add("slow", clock->now());
+    queue->add("ci", clock->now());
+    options.max_in_flight = 4;
+    start({{jenkins("slow", 4), slow}, {jenkins("ci", 4), ci}});
+    EXPECT_EQ(slow->waiting(), 2u);  // its reserved half; the other half stays for ci
+    EXPECT_EQ(ci->requests.size(), 1u);
+    slow->release();
+    settle();
+}
+
+TEST_F(DispatcherTest, AnExceptionInARequestIsRetriedWithBackoffAndFreesTheSlot) {
+    const auto first = queue->add("ci", clock->now());
+    const auto second = queue->add("ci", clock->now());
+    ci->then_throw();
+    start({{jenkins("ci", 1), ci}});
+    EXPECT_EQ(ci->requests.size(), 2u);  // the slot came back and the next one went out
+    EXPECT_EQ(queue->rows.at(second).trigger.state, TriggerState::delivered);
+    const auto& failed = queue->rows.at(first);
+    EXPECT_EQ(failed.trigger.state, TriggerState::retrying);
+    EXPECT_EQ(failed.trigger.attempts, 1);
+    EXPECT_NE(failed.trigger.last_outcome.find("internal error"), std::string::npos);
+    EXPECT_EQ(dispatcher->status().front().in_flight, 0u);
+}
+
+TEST_F(DispatcherTest, StoreFailuresDoNotStopTheLane) {
+    queue->add("ci", clock->now());
+    queue->fail_next = 3;
+    start();
+    EXPECT_TRUE(ci->requests.empty());
+    advance(options.poll_interval * 3);
+    EXPECT_EQ(ci->requests.size(), 1u);
+}
+
+TEST_F(DispatcherTest, StopReleasesTheClaimsOfRequestsStillInFlight) {
+    const auto id = queue->add("ci", clock->now());
+    ci->set_hanging(true);
+    start();
+    const auto claim = queue->rows.at(id).claim_id;
+    stop(2s);
+    EXPECT_EQ(queue->released, std::vector<std::string>{claim});
+    EXPECT_TRUE(queue->rows.at(id).claim_id.empty());
+    // Whatever the abandoned request brings back is stale now.
+    ci->release();
+    settle();
+    EXPECT_TRUE(queue->completed.empty());
+    dispatcher.reset();
+}
+
+TEST_F(DispatcherTest, StopWaitsForRequestsThatFinishWithinTheGrace) {
+    const auto id = queue->add("ci", clock->now());
+    ci->set_hanging(true);
+    start();
+    bool stopped = false;
+    asio::co_spawn(
+        ioc,
+        [](std::shared_ptr<Dispatcher> d, bool& done) -> asio::awaitable<void> {
+            co_await d->stop(5s);
+            done = true;
+        }(dispatcher, stopped),
+        [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        });
+    advance(1s);
+    EXPECT_FALSE(stopped);
+    ci->release();
+    settle();
+    advance(100ms);
+    EXPECT_TRUE(stopped);
+    EXPECT_EQ(queue->completed, std::vector<std::string>{id});
+    EXPECT_TRUE(queue->released.empty());
+    dispatcher.reset();
+}
+
+}  // namespace
+}  // namespace hookrelay::dispatch

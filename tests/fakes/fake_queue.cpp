@@ -1,0 +1,196 @@
+#include "fakes/fake_queue.hpp"
+
+#include <algorithm>
+
+namespace hookrelay::test {
+
+bool FakeQueue::failing() {
+    if (fail_next == 0) return false;
+    --fail_next;
+    return true;
+}
+
+std::string FakeQueue::add(const std::string& jenkins, TimePoint due, const std::string& rule) {
+    Row row;
+    row.trigger.id = "t" + std::to_string(++next_id_);
+    row.trigger.source = "github";
+    row.trigger.delivery_id = "d" + std::to_string(next_id_);
+    row.trigger.request.rule = rule;
+    row.trigger.request.jenkins = jenkins;
+    row.trigger.request.job = {"job", row.trigger.id};
+    row.trigger.created_at = due;
+    row.trigger.next_attempt_at = due;
+    const auto id = row.trigger.id;
+    rows.emplace(id, std::move(row));
+    return id;
+}
+
+void FakeQueue::take_over(const std::string& trigger_id) {
+    rows.at(trigger_id).claim_id = "other-" + trigger_id;
+}
+
+void FakeQueue::hold_by_other(const std::string& jenkins, JenkinsHold hold,
+                              const std::string& probing) {
+    Hold h;
+    h.hold = std::move(hold);
+    h.probe_owner = probing;
+    h.probe_expires = probing.empty() ? TimePoint{} : TimePoint::max();
+    holds[jenkins] = h;
+}
+
+std::size_t FakeQueue::live_claims(const std::string& jenkins, TimePoint now) const {
+    std::size_t n = 0;
+    for (const auto& [id, row] : rows) {
+        if (row.trigger.request.jenkins == jenkins && !row.claim_id.empty() &&
+            row.claim_expires > now) {
+            ++n;
+        }
+    }
+    return n;
+}
+
+void FakeQueue::claim(ClaimRequest request, ClaimHandler done) {
+    ++claims_asked;
+    if (failing()) return done(failure);
+    ClaimBatch batch;
+    if (auto it = holds.find(request.jenkins); it != holds.end()) {
+        batch.hold = it->second.hold;
+        return done(std::move(batch));
+    }
+    std::vector<Row*> due;
+    for (auto& [id, row] : rows) {
+        const bool open = row.trigger.state == TriggerState::pending ||
+                          row.trigger.state == TriggerState::retrying;
+        const bool free = row.claim_id.empty() || row.claim_expires <= request.now;
+        if (row.trigger.request.jenkins == request.jenkins && open && free &&
+            row.trigger.next_attempt_at <= request.now) {
+            due.push_back(&row);
+        }
+    }
+    std::sort(due.begin(), due.end(), [](const Row* a, const Row* b) {
+        return std::tie(a->trigger.next_attempt_at, a->trigger.created_at, a->trigger.id) <
+               std::tie(b->trigger.next_attempt_at, b->trigger.created_at, b->trigger.id);
+    });
+    std::size_t room = request.limit;
+    if (request.max_in_flight > 0) {
+        const auto live = live_claims(request.jenkins, request.now);
+        room = std::min(room, request.max_in_flight > live ? request.max_in_flight - live : 0);
+    }
+    for (auto* row : due) {
+        if (batch.claims.size() >= room) break;
+        row->claim_id = "c" + std::to_string(++next_claim_);
+        row->claim_expires = request.now + request.lease;
+        batch.claims.push_back({row->trigger, row->claim_id, row->claim_expires});
+    }
+    done(std::move(batch));
+}
+
+void FakeQueue::renew(std::vector<std::string> claim_ids, TimePoint now,
+                      std::chrono::milliseconds lease, IdsHandler done) {
+    renewed.push_back(claim_ids);
+    if (failing()) return done(failure);
+    std::vector<std::string> held;
+    for (const auto& claim_id : claim_ids) {
+        for (auto& [id, row] : rows) {
+            if (row.claim_id == claim_id) {
+                row.claim_expires = now + lease;
+                held.push_back(claim_id);
+            }
+        }
+    }
+    done(std::move(held));
+}
+
+void FakeQueue::complete(std::string claim_id, TriggerUpdate update, CompleteHandler done) {
+    if (failing()) return done(failure);
+    auto it = rows.find(update.id);
+    if (it == rows.end() || it->second.claim_id != claim_id) {
+        stale.push_back(update.id);
+        return done(Completion::stale);
+    }
+    auto& row = it->second;
+    row.claim_id.clear();
+    row.trigger.state = update.state;
+    row.trigger.next_attempt_at = update.next_attempt_at;
+    row.trigger.last_outcome = update.last_outcome;
+    if (!update.attempt.queue_url.empty()) row.trigger.queue_url = update.attempt.queue_url;
+    if (update.attempt.counted) ++row.trigger.attempts;
+    row.history.push_back(update.attempt);
+    completed.push_back(update.id);
+    done(Completion::applied);
+}
+
+void FakeQueue::release(std::vector<std::string> claim_ids, VoidHandler done) {
+    if (failing()) return done(failure);
+    for (const auto& claim_id : claim_ids) {
+        released.push_back(claim_id);
+        for (auto& [id, row] : rows) {
+            if (row.claim_id == claim_id) row.claim_id.clear();
+        }
+    }
+    done(result<void>{});
+}
+
+void FakeQueue::next_due(std::string jenkins, TimeHandler done) {
+    if (failing()) return done(failure);
+    std::optional<TimePoint> next;
+    for (const auto& [id, row] : rows) {
+        const bool open = row.trigger.state == TriggerState::pending ||
+                          row.trigger.state == TriggerState::retrying;
+        if (row.trigger.request.jenkins != jenkins || !open) continue;
+        auto at = row.trigger.next_attempt_at;
+        if (!row.claim_id.empty()) at = std::max(at, row.claim_expires);
+        if (!next || at < *next) next = at;
+    }
+    done(next);
+}
+
+void FakeQueue::hold(std::string jenkins, JenkinsHold hold, VoidHandler done) {
+    if (failing()) return done(failure);
+    auto it = holds.find(jenkins);
+    if (it == holds.end()) {
+        holds[jenkins].hold = std::move(hold);
+    } else {
+        it->second.hold.reason = hold.reason;
+        it->second.hold.next_probe_at = hold.next_probe_at;
+    }
+    done(result<void>{});
+}
+
+void FakeQueue::try_probe(std::string jenkins, TimePoint now, std::chrono::milliseconds lease,
+                          HoldHandler done) {
+    if (failing()) return done(failure);
+    auto it = holds.find(jenkins);
+    if (it == holds.end() || it->second.hold.next_probe_at > now ||
+        (!it->second.probe_owner.empty() && it->second.probe_owner != "self" &&
+         it->second.probe_expires > now)) {
+        return done(std::optional<JenkinsHold>{});
+    }
+    it->second.probe_owner = "self";
+    it->second.probe_expires = now + lease;
+    ++probes_granted;
+    done(std::optional<JenkinsHold>(it->second.hold));
+}
+
+void FakeQueue::probe_failed(std::string jenkins, TimePoint next_probe_at, std::string reason,
+                             VoidHandler done) {
+    if (failing()) return done(failure);
+    probe_failures.push_back(next_probe_at);
+    auto it = holds.find(jenkins);
+    if (it != holds.end()) {
+        ++it->second.hold.probes;
+        it->second.hold.next_probe_at = next_probe_at;
+        it->second.hold.reason = std::move(reason);
+        it->second.probe_owner.clear();
+    }
+    done(result<void>{});
+}
+
+void FakeQueue::unhold(std::string jenkins, VoidHandler done) {
+    if (failing()) return done(failure);
+    holds.erase(jenkins);
+    ++unholds;
+    done(result<void>{});
+}
+
+}  // namespace hookrelay::test

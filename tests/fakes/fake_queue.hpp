@@ -1,0 +1,75 @@
+// An in-memory TriggerQueue for dispatcher unit tests: the claim/renew/complete/hold semantics of
+// include/hookrelay/store.hpp on plain maps, answering every call at once (inline), with
+// counters and fault injection so tests can see and steer what the dispatcher asks.
+#pragma once
+
+#include <hookrelay/store.hpp>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace hookrelay::test {
+
+class FakeQueue final : public TriggerQueue {
+  public:
+    struct Row {
+        StoredTrigger trigger;
+        std::string claim_id;  // "" when not claimed
+        TimePoint claim_expires{};
+        std::vector<Attempt> history;
+    };
+    struct Hold {
+        JenkinsHold hold;
+        std::string probe_owner;
+        TimePoint probe_expires{};
+    };
+
+    /// Adds a pending trigger for `jenkins`, due at `due`; returns its id ("t1", "t2", ...).
+    std::string add(const std::string& jenkins, TimePoint due, const std::string& rule = "r");
+    /// Another instance takes the claim over (as after an expired lease): the current claim of
+    /// `trigger_id` becomes stale.
+    void take_over(const std::string& trigger_id);
+    /// A hold set by another instance.
+    void hold_by_other(const std::string& jenkins, JenkinsHold hold,
+                       const std::string& probing = "");
+
+    std::map<std::string, Row> rows;
+    std::map<std::string, Hold> holds;
+
+    // What was asked.
+    std::size_t claims_asked = 0;
+    std::vector<std::vector<std::string>> renewed;  // ids of each renew() call
+    std::vector<std::string> completed;             // trigger ids applied
+    std::vector<std::string> stale;                 // trigger ids refused as stale
+    std::vector<std::string> released;              // claim ids released
+    std::size_t probes_granted = 0;
+    std::vector<TimePoint> probe_failures;  // next_probe_at of each probe_failed()
+    std::size_t unholds = 0;
+    /// Answer the next `n` calls of every kind with this error.
+    std::size_t fail_next = 0;
+    boost::system::error_code failure = make_error_code(errc::store_unavailable);
+
+    std::size_t live_claims(const std::string& jenkins, TimePoint now) const;
+
+    void claim(ClaimRequest request, ClaimHandler done) override;
+    void renew(std::vector<std::string> claim_ids, TimePoint now, std::chrono::milliseconds lease,
+               IdsHandler done) override;
+    void complete(std::string claim_id, TriggerUpdate update, CompleteHandler done) override;
+    void release(std::vector<std::string> claim_ids, VoidHandler done) override;
+    void next_due(std::string jenkins, TimeHandler done) override;
+    void hold(std::string jenkins, JenkinsHold hold, VoidHandler done) override;
+    void try_probe(std::string jenkins, TimePoint now, std::chrono::milliseconds lease,
+                   HoldHandler done) override;
+    void probe_failed(std::string jenkins, TimePoint next_probe_at, std::string reason,
+                      VoidHandler done) override;
+    void unhold(std::string jenkins, VoidHandler done) override;
+
+  private:
+    bool failing();
+    std::size_t next_id_ = 0;
+    std::size_t next_claim_ = 0;
+};
+
+}  // namespace hookrelay::test

@@ -1,0 +1,88 @@
+#include "fakes/scripted_jenkins.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace hookrelay::test {
+
+namespace asio = boost::asio;
+
+struct ScriptedJenkins::Gate {
+    explicit Gate(asio::any_io_executor ex) : timer(ex, asio::steady_timer::time_point::max()) {}
+    asio::steady_timer timer;
+};
+
+ScriptedJenkins::ScriptedJenkins(asio::any_io_executor executor) : executor_(std::move(executor)) {}
+
+ScriptedJenkins::~ScriptedJenkins() = default;
+
+void ScriptedJenkins::then(JenkinsOutcome::Kind kind, int http_status, std::string detail) {
+    JenkinsOutcome o;
+    o.kind = kind;
+    o.http_status = http_status;
+    o.detail = detail.empty() ? std::string(to_string(kind)) : std::move(detail);
+    if (kind == JenkinsOutcome::Kind::queued) o.queue_url = "http://jenkins/queue/item/1/";
+    script_.push_back(std::move(o));
+}
+
+void ScriptedJenkins::then(JenkinsOutcome outcome) {
+    script_.push_back(std::move(outcome));
+}
+
+void ScriptedJenkins::then_probe(JenkinsOutcome::Kind kind, std::string detail) {
+    JenkinsOutcome o;
+    o.kind = kind;
+    o.detail = detail.empty() ? std::string(to_string(kind)) : std::move(detail);
+    probe_script_.push_back(std::move(o));
+}
+
+void ScriptedJenkins::then_throw() {
+    ++throws_;
+}
+
+void ScriptedJenkins::release() {
+    for (auto& gate : gates_) gate->timer.cancel();
+}
+
+asio::awaitable<JenkinsOutcome> ScriptedJenkins::trigger(TriggerRequest request,
+                                                         std::optional<Secret>) {
+    requests.push_back(std::move(request));
+    if (throws_ > 0) {
+        --throws_;
+        throw std::runtime_error("scripted failure");
+    }
+    if (hanging_) {
+        auto gate = std::make_shared<Gate>(executor_);
+        gates_.push_back(gate);
+        co_await gate->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        gates_.remove(gate);
+    }
+    if (script_.empty()) {
+        JenkinsOutcome o;
+        o.kind = JenkinsOutcome::Kind::queued;
+        o.http_status = 201;
+        o.queue_url = "http://jenkins/queue/item/1/";
+        o.detail = "HTTP 201 Created";
+        co_return o;
+    }
+    auto o = std::move(script_.front());
+    script_.pop_front();
+    co_return o;
+}
+
+asio::awaitable<JenkinsOutcome> ScriptedJenkins::probe() {
+    ++probes;
+    if (probe_script_.empty()) {
+        JenkinsOutcome o;
+        o.kind = JenkinsOutcome::Kind::queued;
+        o.http_status = 200;
+        o.detail = "HTTP 200 OK";
+        co_return o;
+    }
+    auto o = std::move(probe_script_.front());
+    probe_script_.pop_front();
+    co_return o;
+}
+
+}  // namespace hookrelay::test
