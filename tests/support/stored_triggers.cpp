@@ -76,7 +76,8 @@ std::vector<TriggerRow> read_triggers(const Daemon& daemon, const std::string& a
             daemon.admin_port(), "GET",
             "/api/v1/deliveries/" + percent_encode(id) + "?source=" + text(*it, "source"), auth);
         if (detail.status != 200) return {};
-        for (const auto& t : json::parse(detail.body).at("triggers").as_array()) {
+        const auto parsed = json::parse(detail.body);
+        for (const auto& t : parsed.at("triggers").as_array()) {
             const auto& o = t.as_object();
             rows.push_back({text(o, "id"), text(o, "rule"), text(o, "jenkins"), text(o, "job"),
                             text(o, "state"), static_cast<int>(o.at("attempts").as_int64()),
