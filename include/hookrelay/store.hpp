@@ -195,9 +195,9 @@ class TriggerQueue {
                        std::chrono::milliseconds lease, IdsHandler done) = 0;
 
     /// Records one attempt's outcome (state, due time, last_outcome, queue_url when non-empty,
-    /// attempts += 1 when counted, the attempt appended to the history) and ends the claim, if
-    /// and only if `claim_id` still holds update.id; otherwise nothing changes and the answer is
-    /// Completion::stale.
+    /// attempts += 1 when counted, the attempt appended to the history, its instance this one
+    /// when left empty) and ends the claim, if and only if `claim_id` still holds update.id;
+    /// otherwise nothing changes and the answer is Completion::stale.
     virtual void complete(std::string claim_id, TriggerUpdate update, CompleteHandler done) = 0;
 
     /// Ends claims without recording anything (the triggers are due as before): triggers this

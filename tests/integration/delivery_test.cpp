@@ -3,7 +3,7 @@
 #include "fakes/fake_jenkins.hpp"
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
-#include "support/store_reader.hpp"
+#include "support/stored_triggers.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -20,6 +20,7 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 
 constexpr const char* k_secret = "delivery-test-secret-77d0";
+constexpr const char* k_admin_token = "delivery-test-admin-5e1b";
 constexpr std::chrono::seconds k_deadline{20};
 
 // A config whose Jenkins is the fake. `extra_jenkins` goes into the jenkins entry, `rules`
@@ -30,6 +31,7 @@ std::string config_for(const FakeJenkins& jenkins, const std::string& extra_jenk
 state_dir: )" + state_dir +
                       R"(
 log: {level: debug}
+admin: {listen: "127.0.0.1:0", token: "${env:ADMIN_TOKEN}"}
 dispatch: {poll_interval: 200ms}
 sources:
   github: {provider: github, secret: "${env:GH_SECRET}"}
@@ -59,7 +61,9 @@ rules:
 Daemon::Options daemon_options(std::string config) {
     Daemon::Options o;
     o.config_yaml = std::move(config);
-    o.env = {{"GH_SECRET", k_secret}, {"JENKINS_TOKEN", "fake-api-token"}};
+    o.env = {{"GH_SECRET", k_secret},
+             {"JENKINS_TOKEN", "fake-api-token"},
+             {"ADMIN_TOKEN", k_admin_token}};
     return o;
 }
 
@@ -71,6 +75,23 @@ HttpResult post(const Daemon& daemon, const Fixture& f) {
     Headers h = f.headers;
     h.emplace_back("X-Hub-Signature-256", github_signature(k_secret, f.body));
     return http_request(daemon.port(), "POST", "/hooks/github", h, f.body);
+}
+
+// The daemon's triggers, as its admin API shows them.
+std::vector<TriggerRow> triggers_of(const Daemon& daemon) {
+    return read_triggers(daemon, k_admin_token);
+}
+
+// "up", "held" or "throttled", as `hookrelay status` shows the Jenkins; "" when not answered.
+std::string jenkins_state(const Daemon& daemon, const std::string& name) {
+    const auto r = http_request(daemon.admin_port(), "GET", "/api/v1/status",
+                                {{"Authorization", std::string("Bearer ") + k_admin_token}});
+    if (r.status != 200) return "";
+    const auto status = json::parse(r.body);
+    for (const auto& j : status.at("jenkins").as_array()) {
+        if (j.at("name") == name.c_str()) return std::string(j.at("state").as_string());
+    }
+    return "";
 }
 
 std::vector<ReceivedRequest> probes(const FakeJenkins& jenkins) {
@@ -104,10 +125,10 @@ TEST(Delivery, JenkinsReceivesJobPathParametersAuthAndCause) {
 
     // The queue item Jenkins returned is recorded with the trigger.
     ASSERT_TRUE(eventually([&] {
-        auto rows = read_triggers(daemon.dir().path() + "/var");
+        auto rows = triggers_of(daemon);
         return rows.size() == 1 && rows[0].state == "delivered";
     }));
-    const auto row = read_triggers(daemon.dir().path() + "/var").at(0);
+    const auto row = triggers_of(daemon).at(0);
     EXPECT_NE(row.queue_url.find("/queue/item/"), std::string::npos);
     EXPECT_EQ(row.attempts, 1);
 }
@@ -147,12 +168,7 @@ TEST(Delivery, JenkinsDownThenBackGetsEverythingWithBudgetsIntact) {
     for (int i = 0; i < 5; ++i) {
         ASSERT_EQ(post(daemon, push("down-" + std::to_string(i))).status, 202u);
     }
-    ASSERT_TRUE(eventually(
-        [&] {
-            const auto log = daemon.log();
-            return log.find("holding its triggers") != std::string::npos;
-        },
-        k_deadline))
+    ASSERT_TRUE(eventually([&] { return jenkins_state(daemon, "ci") == "held"; }, k_deadline))
         << daemon.log();
     jenkins.start();
     ASSERT_TRUE(jenkins.wait_for_builds(5, k_deadline)) << daemon.log();
@@ -160,11 +176,11 @@ TEST(Delivery, JenkinsDownThenBackGetsEverythingWithBudgetsIntact) {
     for (const auto& b : jenkins.builds()) causes.insert(b.cause);
     EXPECT_EQ(causes.size(), 5u);
     ASSERT_TRUE(eventually([&] {
-        auto rows = read_triggers(daemon.dir().path() + "/var");
+        auto rows = triggers_of(daemon);
         return rows.size() == 5 && std::all_of(rows.begin(), rows.end(),
                                                [](auto& r) { return r.state == "delivered"; });
     }));
-    for (const auto& row : read_triggers(daemon.dir().path() + "/var")) {
+    for (const auto& row : triggers_of(daemon)) {
         EXPECT_EQ(row.attempts, 1) << "an outage must not burn retry budget: " << row.last_outcome;
     }
 }
@@ -194,7 +210,7 @@ rules:
     jenkins.set_restarting(false);
     ASSERT_TRUE(jenkins.wait_for_builds(3, k_deadline)) << daemon.log();
     ASSERT_TRUE(eventually([&] {
-        auto rows = read_triggers(daemon.dir().path() + "/var");
+        auto rows = triggers_of(daemon);
         return rows.size() == 3 && std::all_of(rows.begin(), rows.end(),
                                                [](auto& r) { return r.state == "delivered"; });
     })) << daemon.log();
@@ -234,11 +250,10 @@ TEST(Delivery, TooManyRequestsPausesForRetryAfterThenDeliversWithBudgetIntact) {
     EXPECT_GE(requests[1].at - requests[0].at, 1s);
     EXPECT_GE(requests[2].at - requests[1].at, 1s);
     ASSERT_TRUE(eventually([&] {
-        auto rows = read_triggers(daemon.dir().path() + "/var");
+        auto rows = triggers_of(daemon);
         return rows.size() == 1 && rows[0].state == "delivered";
     })) << daemon.log();
-    EXPECT_EQ(read_triggers(daemon.dir().path() + "/var").at(0).attempts, 1)
-        << "a 429 must not use up the retry budget";
+    EXPECT_EQ(triggers_of(daemon).at(0).attempts, 1) << "a 429 must not use up the retry budget";
 }
 
 TEST(Delivery, ThrottledTriggerIsNotOvertakenByLaterOnes) {
@@ -348,12 +363,12 @@ TEST(Delivery, NotFoundIsDeadWithTheReasonAndNotRetried) {
     ASSERT_EQ(post(daemon, push("d-404")).status, 202u);
     ASSERT_TRUE(eventually(
         [&] {
-            auto rows = read_triggers(daemon.dir().path() + "/var");
+            auto rows = triggers_of(daemon);
             return rows.size() == 1 && rows[0].state == "dead";
         },
         k_deadline))
         << daemon.log();
-    const auto row = read_triggers(daemon.dir().path() + "/var").at(0);
+    const auto row = triggers_of(daemon).at(0);
     EXPECT_NE(row.last_outcome.find("404"), std::string::npos) << row.last_outcome;
     EXPECT_EQ(row.attempts, 1);
     std::size_t build_requests = 0;
@@ -371,13 +386,12 @@ TEST(Delivery, RefusedByQueueIsDead) {
     ASSERT_EQ(post(daemon, push("d-302")).status, 202u);
     ASSERT_TRUE(eventually(
         [&] {
-            auto rows = read_triggers(daemon.dir().path() + "/var");
+            auto rows = triggers_of(daemon);
             return rows.size() == 1 && rows[0].state == "dead";
         },
         k_deadline))
         << daemon.log();
-    EXPECT_NE(read_triggers(daemon.dir().path() + "/var").at(0).last_outcome.find("302"),
-              std::string::npos);
+    EXPECT_NE(triggers_of(daemon).at(0).last_outcome.find("302"), std::string::npos);
 }
 
 TEST(Delivery, ServerErrorIsRetriedOnce) {
@@ -388,10 +402,10 @@ TEST(Delivery, ServerErrorIsRetriedOnce) {
     ASSERT_EQ(post(daemon, push("d-500")).status, 202u);
     ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
     ASSERT_TRUE(eventually([&] {
-        auto rows = read_triggers(daemon.dir().path() + "/var");
+        auto rows = triggers_of(daemon);
         return rows.size() == 1 && rows[0].state == "delivered";
     })) << daemon.log();
-    EXPECT_EQ(read_triggers(daemon.dir().path() + "/var").at(0).attempts, 2);
+    EXPECT_EQ(triggers_of(daemon).at(0).attempts, 2);
 }
 
 TEST(Delivery, MergedIntoQueuedItemIsRecorded) {
@@ -404,10 +418,10 @@ TEST(Delivery, MergedIntoQueuedItemIsRecorded) {
     ASSERT_TRUE(jenkins.wait_for_builds(2, k_deadline));
     EXPECT_EQ(jenkins.builds().at(1).status, 303);
     ASSERT_TRUE(eventually([&] {
-        auto rows = read_triggers(daemon.dir().path() + "/var");
+        auto rows = triggers_of(daemon);
         return rows.size() == 2 && rows[1].state == "delivered";
     })) << daemon.log();
-    const auto rows = read_triggers(daemon.dir().path() + "/var");
+    const auto rows = triggers_of(daemon);
     EXPECT_EQ(rows[1].last_outcome, "merged into a queued item");
     EXPECT_EQ(rows[0].queue_url, rows[1].queue_url);
 }
@@ -423,7 +437,7 @@ TEST(Delivery, DuplicateDeliveryTriggersOnce) {
     EXPECT_EQ(json::parse(again.body).at("status"), "duplicate");
     ASSERT_EQ(post(daemon, push("dup-2", "other")).status, 202u);
     ASSERT_TRUE(jenkins.wait_for_builds(2, k_deadline));
-    EXPECT_EQ(read_triggers(daemon.dir().path() + "/var").size(), 2u);
+    EXPECT_EQ(triggers_of(daemon).size(), 2u);
     EXPECT_EQ(jenkins.builds().size(), 2u);
 }
 
@@ -513,7 +527,9 @@ TEST(Delivery, SigtermLeavesUndeliveredTriggersPendingAndExitsZero) {
     Daemon daemon(daemon_options(config_for(jenkins, "", "", state.path())));
     ASSERT_EQ(post(daemon, push("term-1")).status, 202u);
     EXPECT_EQ(daemon.stop(SIGTERM), 0) << daemon.log();
-    const auto rows = read_triggers(state.path());
+    Config stopped;
+    stopped.state_dir = state.path();
+    const auto rows = read_stored_triggers(stopped);
     ASSERT_EQ(rows.size(), 1u);
     EXPECT_EQ(rows[0].state, "pending");
 }

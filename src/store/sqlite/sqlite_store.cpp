@@ -112,7 +112,7 @@ void SqliteStore::claim(ClaimRequest request, ClaimHandler done) {
 }
 
 void SqliteStore::renew(std::vector<std::string> claim_ids, TimePoint now,
-                        std::chrono::milliseconds lease, TriggerQueue::IdsHandler done) {
+                        std::chrono::milliseconds lease, IdsHandler done) {
     writer_->post(make_op<std::vector<std::string>>(
         Mode::queue, "renew", std::move(done), [ids = std::move(claim_ids), now, lease](Writer& w) {
             return w.queue().renew(ids, now, lease);
@@ -188,8 +188,7 @@ void SqliteStore::get_delivery(std::string source, std::string delivery_id, Deta
         }));
 }
 
-void SqliteStore::replay(std::vector<std::string> trigger_ids, TimePoint now,
-                         AdminQueries::IdsHandler done) {
+void SqliteStore::replay(std::vector<std::string> trigger_ids, TimePoint now, IdsHandler done) {
     writer_->post(make_op<std::vector<std::string>>(
         Mode::write, "replay", std::move(done), [ids = std::move(trigger_ids), now](Writer& w) {
             auto replayed = w.admin().replay_ids(ids, now);
@@ -198,7 +197,7 @@ void SqliteStore::replay(std::vector<std::string> trigger_ids, TimePoint now,
         }));
 }
 
-void SqliteStore::replay_matching(ReplayQuery query, TimePoint now, AdminQueries::IdsHandler done) {
+void SqliteStore::replay_matching(ReplayQuery query, TimePoint now, IdsHandler done) {
     // A dry run changes nothing, so it reads only.
     const auto mode = query.dry_run ? Mode::read : Mode::write;
     writer_->post(make_op<std::vector<std::string>>(
@@ -210,8 +209,7 @@ void SqliteStore::replay_matching(ReplayQuery query, TimePoint now, AdminQueries
 }
 
 void SqliteStore::add_triggers(std::string source, std::string delivery_id,
-                               std::vector<TriggerRequest> triggers,
-                               AdminQueries::IdsHandler done) {
+                               std::vector<TriggerRequest> triggers, IdsHandler done) {
     writer_->post(make_op<std::vector<std::string>>(
         Mode::write, "add triggers", std::move(done),
         [source = std::move(source), delivery_id = std::move(delivery_id),
@@ -243,8 +241,10 @@ void SqliteStore::holds(HoldsHandler done) {
 // --- Lifecycle and observers ----------------------------------------------------------------
 
 void SqliteStore::prune(TimePoint now, std::function<void(result<std::size_t>)> done) {
-    writer_->post(make_op<std::size_t>(Mode::write, "prune", std::move(done),
-                                       [now](Writer& w) { return w.admin().prune_before(now); }));
+    writer_->post(make_op<std::size_t>(Mode::write, "prune", std::move(done), [now](Writer& w) {
+        w.freed_space();
+        return w.admin().prune_before(now);
+    }));
 }
 
 void SqliteStore::on_committed(std::function<void()> callback) {

@@ -50,7 +50,9 @@ struct SqliteOptions {
 /// else store_unavailable; a failed transaction is rolled back, so nothing of it is kept. The
 /// store writes no logs itself; register on_error() to see why. health() turns not ok at any
 /// failure and ok again at the next committed write (the instance heartbeat is one, so a store
-/// that recovered reports it within a heartbeat interval).
+/// that recovered reports it within a heartbeat interval), except after store_full: claims,
+/// outcomes and heartbeats still fit in a full file, so only a submit or a prune that commits
+/// makes it ok again.
 class SqliteStore final : public Store {
   public:
     /// Largest page list_deliveries() answers.
@@ -83,7 +85,7 @@ class SqliteStore final : public Store {
     // TriggerQueue: operations waiting together share one transaction that does not sync the WAL.
     void claim(ClaimRequest request, ClaimHandler done) override;
     void renew(std::vector<std::string> claim_ids, TimePoint now, std::chrono::milliseconds lease,
-               TriggerQueue::IdsHandler done) override;
+               IdsHandler done) override;
     void complete(std::string claim_id, TriggerUpdate update, CompleteHandler done) override;
     void release(std::vector<std::string> claim_ids, VoidHandler done) override;
     void next_due(std::string jenkins, TimeHandler done) override;
@@ -97,12 +99,10 @@ class SqliteStore final : public Store {
     // AdminQueries: writes (replay, add_triggers) are synced like a submit.
     void list_deliveries(DeliveryQuery query, PageHandler done) override;
     void get_delivery(std::string source, std::string delivery_id, DetailHandler done) override;
-    // (IdsHandler is declared by both TriggerQueue and AdminQueries, as the same type.)
-    void replay(std::vector<std::string> trigger_ids, TimePoint now,
-                AdminQueries::IdsHandler done) override;
-    void replay_matching(ReplayQuery query, TimePoint now, AdminQueries::IdsHandler done) override;
+    void replay(std::vector<std::string> trigger_ids, TimePoint now, IdsHandler done) override;
+    void replay_matching(ReplayQuery query, TimePoint now, IdsHandler done) override;
     void add_triggers(std::string source, std::string delivery_id,
-                      std::vector<TriggerRequest> triggers, AdminQueries::IdsHandler done) override;
+                      std::vector<TriggerRequest> triggers, IdsHandler done) override;
     void backlog(CountsHandler done) override;
     void instances(InstancesHandler done) override;
     void holds(HoldsHandler done) override;

@@ -165,9 +165,9 @@ void Writer::commit_submits(std::vector<Submit>& jobs) {
         const std::string line =
             "submit of " + std::to_string(jobs.size()) + " deliveries failed: " + failure.what;
         report(line);
-        note_failure(line);
+        note_failure(failure, line);
     }
-    if (committed) note_commit();
+    if (committed) note_commit(true);
     report_commit(Steady::now() - started, jobs.size());
     for (std::size_t i = 0; i < jobs.size(); ++i) invoke(jobs[i].done, std::move(results[i]));
     if (committed && queued) notify_committed();
@@ -207,11 +207,11 @@ void Writer::run_queue_ops(std::span<Op> ops) {
                             : std::string()) +
             " failed: " + failure.what;
         report(line);
-        note_failure(line);
+        note_failure(failure, line);
         for (Op& op : ops) op.fail(failure.code);
         return;
     }
-    note_commit();
+    note_commit(false);
     for (std::size_t i = 0; i < ops.size(); ++i) {
         if (failures[i]) {
             report(std::string(ops[i].what) + " failed: " + failures[i]->what);
@@ -226,6 +226,7 @@ void Writer::run_queue_ops(std::span<Op> ops) {
 void Writer::run_one(Op& op) {
     Answer answer;
     claimable_ = false;
+    freed_ = false;
     try {
         if (op.mode == Mode::write) {
             db_.transaction([&] { answer = op.run(*this); });
@@ -236,11 +237,11 @@ void Writer::run_one(Op& op) {
         const Failure failure = current_failure();
         const std::string line = std::string(op.what) + " failed: " + failure.what;
         report(line);
-        note_failure(line);
+        note_failure(failure, line);
         op.fail(failure.code);
         return;
     }
-    if (op.mode == Mode::write) note_commit();
+    if (op.mode == Mode::write) note_commit(freed_);
     if (answer) answer();
     if (claimable_) notify_committed();
 }
@@ -252,24 +253,26 @@ void Writer::heartbeat() {
                 [&] { admin_.heartbeat(settings_.instance, settings_.started_at, Clock::now()); });
         });
     } catch (...) {
-        const std::string line = "heartbeat failed: " + current_failure().what;
+        const Failure failure = current_failure();
+        const std::string line = "heartbeat failed: " + failure.what;
         report(line);
-        note_failure(line);
+        note_failure(failure, line);
         return;
     }
-    note_commit();
+    note_commit(false);
 }
 
 void Writer::scheduled_prune() {
     try {
         db_.transaction([&] { admin_.prune_before(Clock::now()); });
     } catch (...) {
-        const std::string line = "scheduled prune failed: " + current_failure().what;
+        const Failure failure = current_failure();
+        const std::string line = "scheduled prune failed: " + failure.what;
         report(line);
-        note_failure(line);
+        note_failure(failure, line);
         return;
     }
-    note_commit();
+    note_commit(true);
 }
 
 void Writer::finish() {
@@ -315,13 +318,16 @@ void Writer::report_commit(std::chrono::duration<double> seconds, std::size_t ba
     for (const auto& callback : callbacks) invoke(callback, seconds, batch);
 }
 
-void Writer::note_commit() {
+void Writer::note_commit(bool clears_full) {
     std::lock_guard lock(mutex_);
+    if (full_ && !clears_full) return;
+    full_ = false;
     health_ = StoreHealth{};
 }
 
-void Writer::note_failure(const std::string& detail) {
+void Writer::note_failure(const Failure& failure, const std::string& detail) {
     std::lock_guard lock(mutex_);
+    full_ = failure.code == make_error_code(errc::store_full);
     health_ = StoreHealth{false, detail};
 }
 

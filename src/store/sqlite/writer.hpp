@@ -108,6 +108,9 @@ class Writer {
     const WriterSettings& settings() const noexcept { return settings_; }
     /// The running transaction makes triggers claimable: on_committed runs after its commit.
     void made_claimable() noexcept { claimable_ = true; }
+    /// The running transaction deletes records (prune): once it commits, a full store
+    /// (store_full) may take deliveries again.
+    void freed_space() noexcept { freed_ = true; }
 
   private:
     void run();
@@ -122,8 +125,10 @@ class Writer {
     void notify_committed();
     void report(const std::string& message);
     void report_commit(std::chrono::duration<double> seconds, std::size_t batch);
-    void note_commit();
-    void note_failure(const std::string& detail);
+    /// Health after a commit: ok, except that after store_full only a commit that could have
+    /// cleared it (a submit, a prune) counts; claims and heartbeats fit in a full file.
+    void note_commit(bool clears_full);
+    void note_failure(const Failure& failure, const std::string& detail);
 
     // Released when the thread ends, or (never started) after the connection is closed.
     std::unique_ptr<StateDirLock> lock_;
@@ -134,6 +139,7 @@ class Writer {
     Queue queue_;
     Admin admin_;
     bool claimable_ = false;
+    bool freed_ = false;
 
     mutable std::mutex mutex_;
     std::condition_variable cv_;
@@ -144,6 +150,7 @@ class Writer {
     std::vector<std::function<void(std::string_view)>> errors_;
     std::vector<CommitStats> commit_stats_;
     StoreHealth health_;
+    bool full_ = false;  ///< the last store_full has not been followed by a submit or prune
     std::thread thread_;
 };
 
