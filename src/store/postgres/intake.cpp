@@ -20,12 +20,37 @@ using Steady = std::chrono::steady_clock;
 // delivery ids in another order) is tried again this many times in all.
 constexpr int k_batch_attempts = 3;
 
-// One delivery and its triggers. A stored delivery of the same source with the same body
-// received within the window (only when $10 is set) makes it a duplicate (same_body); so does
-// its (source, delivery id) being stored already (inserted stays empty). Answers: the new
-// delivery's seq (NULL when duplicate), the earlier delivery found by body (seq, delivery id),
-// the number of triggers queued.
+// One delivery and its triggers: the delivery ON CONFLICT DO NOTHING (its (source, delivery
+// id) is stored already: a duplicate, `inserted` stays empty), then its triggers from the arrays
+// $12-$17. Both statements answer one row: the new delivery's seq (NULL when a duplicate), the
+// earlier delivery found by body (seq, delivery id; NULL without a window), the number of
+// triggers queued. Two statements rather than one with an optional body check, so the common one
+// has a plan of its own: a parameter deciding whether to look at bodies made the planner plan
+// the statement again for every delivery.
+//
+// k_submit: a delivery without a body window ($10 and $11 unused).
 constexpr std::string_view k_submit = R"sql(
+WITH inserted AS (
+    INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at,
+                            headers, body, body_sha256, body_key)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)
+    ON CONFLICT (source, delivery_id) DO NOTHING
+    RETURNING seq),
+queued AS (
+    INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
+                          created_at, next_attempt_at, updated_at, last_outcome, queue_url)
+    SELECT t.id, i.seq, t.rule, t.jenkins, t.job, t.parameters, t.cause, 'pending', 0,
+           $6, $6, $6, '', ''
+    FROM inserted i,
+         unnest($12::text[], $13::text[], $14::text[], $15::bytea[], $16::bytea[], $17::bytea[])
+             WITH ORDINALITY AS t(id, rule, jenkins, job, parameters, cause, n)
+    ORDER BY t.n
+    RETURNING 1)
+SELECT (SELECT seq FROM inserted), NULL::bigint, NULL::bytea, (SELECT count(*) FROM queued))sql";
+
+// k_submit_by_body: a delivery with a body window. A stored delivery of the same source with the
+// same body ($10: the first 64 bits of its digest $9) received since $11 makes it a duplicate.
+constexpr std::string_view k_submit_by_body = R"sql(
 WITH same_body AS (
     SELECT seq, delivery_id FROM deliveries
     WHERE body_key = $10 AND body_sha256 = $9 AND source = $1 AND received_at >= $11
@@ -224,7 +249,7 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
         }
         p.text_array(trigger_ids[j]).text_array(rules).text_array(jenkins);
         p.bytea_array(job_paths).bytea_array(parameters).bytea_array(causes);
-        steps.push_back({k_submit, std::move(p)});
+        steps.push_back({by_body ? k_submit_by_body : k_submit, std::move(p)});
     }
     if (any_triggers && notify_slot()) steps.push_back(notify_step());
     steps.push_back({"COMMIT", {}});
