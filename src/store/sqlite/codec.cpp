@@ -42,12 +42,16 @@ std::int64_t to_ms(TimePoint t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
+std::int64_t to_ms_not_before(TimePoint t) {
+    return std::chrono::ceil<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
 TimePoint from_ms(std::int64_t ms) {
     return TimePoint(std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(ms)));
 }
 
 std::int64_t plus_ms(TimePoint t, std::chrono::milliseconds d) {
-    const std::int64_t base = to_ms(t);
+    const std::int64_t base = to_ms_not_before(t);
     const std::int64_t add = d.count();
     constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
     constexpr auto k_min = std::numeric_limits<std::int64_t>::min();

@@ -17,10 +17,13 @@
 
 namespace hookrelay::store::sqlite {
 
+/// Times are stored in milliseconds: when something happened rounded down, a time something
+/// must not happen before (a due time, a lease's end) rounded up, so it never reads back early.
 std::int64_t to_ms(TimePoint t);
+std::int64_t to_ms_not_before(TimePoint t);
 TimePoint from_ms(std::int64_t ms);
 
-/// `t + d` in milliseconds, saturating instead of overflowing.
+/// `t + d` in milliseconds, rounded up, saturating instead of overflowing.
 std::int64_t plus_ms(TimePoint t, std::chrono::milliseconds d);
 
 using Pairs = std::vector<std::pair<std::string, std::string>>;

@@ -142,7 +142,7 @@ Completion Queue::complete(const std::string& claim_id, const TriggerUpdate& u,
                            TimePoint updated_at) {
     {
         Query query(complete_);
-        query.bind_text(to_string(u.state)).bind_int(to_ms(u.next_attempt_at));
+        query.bind_text(to_string(u.state)).bind_int(to_ms_not_before(u.next_attempt_at));
         query.bind_text(u.last_outcome).bind_int(to_ms(updated_at)).bind_text(u.attempt.queue_url);
         query.bind_int(u.attempt.counted ? 1 : 0).bind_text(u.id).bind_text(claim_id).run();
     }
@@ -174,7 +174,7 @@ std::optional<TimePoint> Queue::next_due(const std::string& jenkins) {
 void Queue::hold(const std::string& jenkins, const JenkinsHold& hold) {
     Query query(hold_);
     query.bind_text(jenkins).bind_text(hold.reason).bind_int(to_ms(hold.since));
-    query.bind_int(to_ms(hold.next_probe_at)).bind_int(hold.probes).run();
+    query.bind_int(to_ms_not_before(hold.next_probe_at)).bind_int(hold.probes).run();
 }
 
 std::optional<JenkinsHold> Queue::try_probe(const std::string& jenkins, TimePoint now,
@@ -190,7 +190,11 @@ std::optional<JenkinsHold> Queue::try_probe(const std::string& jenkins, TimePoin
 
 void Queue::probe_failed(const std::string& jenkins, TimePoint next_probe_at,
                          const std::string& reason) {
-    Query(probe_failed_).bind_int(to_ms(next_probe_at)).bind_text(reason).bind_text(jenkins).run();
+    Query(probe_failed_)
+        .bind_int(to_ms_not_before(next_probe_at))
+        .bind_text(reason)
+        .bind_text(jenkins)
+        .run();
 }
 
 bool Queue::unhold(const std::string& jenkins) {

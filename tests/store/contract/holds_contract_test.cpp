@@ -57,6 +57,20 @@ TEST_P(StoreContract, ProbeIsGrantedOnlyOnceItsTimeHasCome) {
     EXPECT_EQ(granted->next_probe_at, base_ + 5s);
 }
 
+TEST_P(StoreContract, ProbeTimesNeverReadBackEarlierThanAsked) {
+    // A Retry-After of 1 s counted from a time finer than a store may keep.
+    const auto next = base_ + 1s + 500us;
+    hold(a(), "ci", held_since(base_, next));
+    EXPECT_GE(holds(a()).at("ci").next_probe_at, next);
+    EXPECT_GE(claim(a(), "ci", base_).hold->next_probe_at, next);
+    EXPECT_FALSE(try_probe(b(), "ci", base_ + 1s));
+    ASSERT_TRUE(try_probe(b(), "ci", base_ + 1s + 1ms));
+
+    probe_failed(b(), "ci", base_ + 2s + 500us, "HTTP 503");
+    EXPECT_FALSE(try_probe(a(), "ci", base_ + 2s));
+    EXPECT_TRUE(try_probe(a(), "ci", base_ + 2s + 1ms));
+}
+
 TEST_P(StoreContract, OneInstanceAtATimeProbesUntilItsProbeLeaseExpires) {
     hold(a(), "ci", held_since(base_, base_));
     ASSERT_TRUE(try_probe(a(), "ci", base_, 10s));

@@ -280,6 +280,23 @@ TEST_P(StoreContract, ACompletedClaimCannotBeCompletedAgain) {
     EXPECT_EQ(history_of(a(), "d-0", ids[0]).trigger.state, TriggerState::retrying);
 }
 
+TEST_P(StoreContract, DueTimesAndLeasesNeverReadBackEarlierThanAsked) {
+    const Ids ids = queue_triggers(a(), "d-", 1, base_);
+    const auto due = base_ + 1s + 500us;  // finer than a store may keep
+    complete(a(), claim(a(), "ci", base_).claims.at(0).claim_id, retry(ids[0], due, base_));
+    const auto next = next_due(a(), "ci");
+    ASSERT_TRUE(next);
+    EXPECT_GE(*next, due);
+    EXPECT_TRUE(claim(a(), "ci", base_ + 1s).claims.empty());
+
+    const auto now = base_ + 1s + 1500us;
+    const auto batch = claim(a(), "ci", now, 10, 0, 10s);
+    ASSERT_EQ(batch.claims.size(), 1u);
+    EXPECT_GE(batch.claims[0].trigger.next_attempt_at, due);
+    EXPECT_GE(batch.claims[0].expires_at, now + 10s);
+    EXPECT_TRUE(claim(b(), "ci", now + 10s).claims.empty());
+}
+
 // --- renew and release -------------------------------------------------------------------
 
 TEST_P(StoreContract, RenewKeepsAClaimFromBeingTakenOver) {
