@@ -45,6 +45,10 @@ std::int64_t to_ms(TimePoint t) noexcept {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
+std::int64_t to_ms_not_before(TimePoint t) noexcept {
+    return std::chrono::ceil<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
 TimePoint from_ms(std::int64_t ms) noexcept {
     return TimePoint(std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(ms)));
 }

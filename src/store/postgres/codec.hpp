@@ -17,7 +17,11 @@ namespace hookrelay::store::postgres {
 
 class Rows;
 
+/// Times are stored in milliseconds: when something happened rounded down (to_ms), a time
+/// something must not happen before (a due time, a lease's end, the next probe) rounded up
+/// (to_ms_not_before), so it never reads back early.
 std::int64_t to_ms(TimePoint t) noexcept;
+std::int64_t to_ms_not_before(TimePoint t) noexcept;
 TimePoint from_ms(std::int64_t ms) noexcept;
 /// The wall clock, at the millisecond resolution the store keeps.
 std::int64_t wall_ms() noexcept;

@@ -155,7 +155,7 @@ asio::awaitable<ClaimBatch> Core::claim(ClaimRequest r) {
         Params p;
         p.text(r.jenkins).int8(now).int8(static_cast<std::int64_t>(wanted));
         p.int8(static_cast<std::int64_t>(r.max_in_flight)).text(instance_id());
-        p.int8(add_ms(now, r.lease)).text_array(ids);
+        p.int8(to_ms_not_before(r.now + r.lease)).text_array(ids);
         body.push_back({k_claim, std::move(p)});
     }
 
@@ -183,7 +183,7 @@ asio::awaitable<std::vector<std::string>> Core::renew(std::vector<std::string> c
     std::vector<std::string> out;
     if (claim_ids.empty()) co_return out;
     Params p;
-    p.text_array(claim_ids).text(instance_id()).int8(add_ms(to_ms(now), lease_for));
+    p.text_array(claim_ids).text(instance_id()).int8(to_ms_not_before(now + lease_for));
     std::vector<Step> body;
     body.push_back({k_renew, std::move(p)});
     auto lease = co_await pool_.acquire();
@@ -199,7 +199,7 @@ asio::awaitable<std::vector<std::string>> Core::renew(std::vector<std::string> c
 
 asio::awaitable<Completion> Core::complete(std::string claim_id, TriggerUpdate u) {
     Params p;
-    p.text(u.id).text(claim_id).text(to_string(u.state)).int8(to_ms(u.next_attempt_at));
+    p.text(u.id).text(claim_id).text(to_string(u.state)).int8(to_ms_not_before(u.next_attempt_at));
     p.bytes(u.last_outcome).int8(wall_ms()).bytes(u.attempt.queue_url);
     p.int4(u.attempt.counted ? 1 : 0).int8(to_ms(u.attempt.at)).int4(u.attempt.http_status);
     p.bytes(u.attempt.outcome).int8(u.attempt.duration.count()).boolean(u.attempt.counted);
@@ -233,7 +233,7 @@ asio::awaitable<std::optional<TimePoint>> Core::next_due(std::string jenkins) {
 
 asio::awaitable<void> Core::hold(std::string jenkins, JenkinsHold h) {
     Params p;
-    p.text(jenkins).bytes(h.reason).int8(to_ms(h.since)).int8(to_ms(h.next_probe_at));
+    p.text(jenkins).bytes(h.reason).int8(to_ms(h.since)).int8(to_ms_not_before(h.next_probe_at));
     p.int4(h.probes);
     std::vector<Step> body;
     body.push_back({k_hold, std::move(p)});
@@ -244,7 +244,7 @@ asio::awaitable<void> Core::hold(std::string jenkins, JenkinsHold h) {
 asio::awaitable<std::optional<JenkinsHold>> Core::try_probe(std::string jenkins, TimePoint now,
                                                             std::chrono::milliseconds lease_for) {
     Params p;
-    p.text(jenkins).int8(to_ms(now)).int8(add_ms(to_ms(now), lease_for)).text(instance_id());
+    p.text(jenkins).int8(to_ms(now)).int8(to_ms_not_before(now + lease_for)).text(instance_id());
     std::vector<Step> body;
     body.push_back({k_try_probe, std::move(p)});
     auto lease = co_await pool_.acquire();
@@ -256,7 +256,7 @@ asio::awaitable<std::optional<JenkinsHold>> Core::try_probe(std::string jenkins,
 asio::awaitable<void> Core::probe_failed(std::string jenkins, TimePoint next_probe_at,
                                          std::string reason) {
     Params p;
-    p.text(jenkins).int8(to_ms(next_probe_at)).bytes(reason);
+    p.text(jenkins).int8(to_ms_not_before(next_probe_at)).bytes(reason);
     std::vector<Step> body;
     body.push_back({k_probe_failed, std::move(p)});
     auto lease = co_await pool_.acquire();
