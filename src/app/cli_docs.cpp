@@ -44,7 +44,7 @@ std::string option_synopsis(const CLI::Option& o) {
     } else {
         for (const auto& s : o.get_snames()) names += (names.empty() ? "-" : ", -") + s;
         for (const auto& l : o.get_lnames()) names += (names.empty() ? "--" : ", --") + l;
-        if (o.get_type_size() != 0)
+        if (o.get_expected_max() != 0)
             names +=
                 " " + (o.get_option_text().empty() ? std::string("VALUE") : o.get_option_text());
     }
@@ -75,11 +75,11 @@ void completion_case(const CLI::App& app, const std::string& path, std::ostream&
         if (!o->nonpositional()) continue;
         for (const auto& s : o->get_snames()) {
             words += "-" + s + " ";
-            if (o->get_type_size() != 0) takes_value += "-" + s + "|";
+            if (o->get_expected_max() != 0) takes_value += "-" + s + "|";
         }
         for (const auto& l : o->get_lnames()) {
             words += "--" + l + " ";
-            if (o->get_type_size() != 0) takes_value += "--" + l + "|";
+            if (o->get_expected_max() != 0) takes_value += "--" + l + "|";
         }
     }
     out << "        \"" << path << "\")\n";
