@@ -483,6 +483,27 @@ TEST_F(Admin, FullStoreAnswers503AndTurnsNotReady) {
         << daemon.log();
 }
 
+TEST_F(AdminCli, ReloadNamesTheSettingsThatWaitForARestart) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    write_file(daemon.config_path(),
+               config_for(jenkins, k_branch_rule) + "server: {body_limit: 1MiB}\n");
+    auto api = run_hookrelay({"reload", "--admin", address(daemon), "--json"}, cli_env());
+    EXPECT_EQ(api.exit_code, 0) << api.err;
+    EXPECT_EQ(json::parse(api.out).at("restart_needed"), json::array{"server.body_limit"})
+        << api.out;
+    EXPECT_NE(daemon.log().find("server.body_limit"), std::string::npos) << daemon.log();
+
+    write_file(daemon.config_path(),
+               config_for(jenkins, k_branch_rule) +
+                   "server: {body_limit: 1MiB, max_connections: 100}\n");
+    auto table = run_hookrelay({"reload", "--admin", address(daemon)}, cli_env());
+    EXPECT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_NE(table.out.find("these changes take effect only after a restart: "
+                             "server.max_connections"),
+              std::string::npos)
+        << table.out;
+}
+
 TEST_F(AdminCli, ReloadCommand) {
     Daemon daemon(options(config_for(jenkins, k_branch_rule)));
     auto ok = run_hookrelay({"reload", "--admin", address(daemon)}, cli_env());
