@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's "First ten minutes" holds verbatim: its first block is exactly `make run` and
+# The README's "Getting started" holds verbatim: its first block is exactly `make run` and
 # `make test`; with the daemon started the way `make run` starts it, every later ```sh block runs,
 # in order, in one shell (as in the second terminal the README asks for), and shows what the
 # README says it shows. Ports 8080 and 9090 become free ones so the test can run anywhere; nothing
