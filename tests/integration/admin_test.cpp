@@ -493,9 +493,8 @@ TEST_F(AdminCli, ReloadNamesTheSettingsThatWaitForARestart) {
         << api.out;
     EXPECT_NE(daemon.log().find("server.body_limit"), std::string::npos) << daemon.log();
 
-    write_file(daemon.config_path(),
-               config_for(jenkins, k_branch_rule) +
-                   "server: {body_limit: 1MiB, max_connections: 100}\n");
+    write_file(daemon.config_path(), config_for(jenkins, k_branch_rule) +
+                                         "server: {body_limit: 1MiB, max_connections: 100}\n");
     auto table = run_hookrelay({"reload", "--admin", address(daemon)}, cli_env());
     EXPECT_EQ(table.exit_code, 0) << table.err;
     EXPECT_NE(table.out.find("these changes take effect only after a restart: "

@@ -55,7 +55,8 @@ std::map<std::string, std::string> exported_families() {
     for (std::string line; std::getline(lines, line);) {
         std::istringstream words(line);
         std::string hash, type, name, kind;
-        if (words >> hash >> type >> name >> kind && hash == "#" && type == "TYPE") out[name] = kind;
+        if (words >> hash >> type >> name >> kind && hash == "#" && type == "TYPE")
+            out[name] = kind;
     }
     return out;
 }

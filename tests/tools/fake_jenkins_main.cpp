@@ -68,9 +68,9 @@ int main(int argc, char** argv) {
     hookrelay::test::FakeJenkins jenkins(options);
     for (const auto& job : jobs) {
         const auto colon = job.find(':');
-        jenkins.add_job(split(job.substr(0, colon), '/'),
-                        colon == std::string::npos ? std::vector<std::string>{}
-                                                   : split(job.substr(colon + 1), ','));
+        jenkins.add_job(split(job.substr(0, colon), '/'), colon == std::string::npos
+                                                              ? std::vector<std::string>{}
+                                                              : split(job.substr(colon + 1), ','));
     }
     std::ofstream requests(requests_file, std::ios::app);
     {
