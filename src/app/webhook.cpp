@@ -290,7 +290,9 @@ asio::awaitable<http::Response> WebhookHandler::handle(http::Request request) {
         metrics_->webhook("none", "none", 404);
         co_return respond(404, rejection("rejected", "no webhook source at this path"));
     }
+    const auto started = std::chrono::steady_clock::now();
     auto response = co_await process(std::move(request), *source, runtime);
+    metrics_->webhook_duration(source->name, std::chrono::steady_clock::now() - started);
     metrics_->webhook(source->name, to_string(source->provider), response.status);
     co_return response;
 }
@@ -385,6 +387,11 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         body["status"] = "duplicate";
         body["duplicate_of"] = earlier;
         body["reason"] = reason;
+        // GitHub's "Redeliver" button reuses the delivery id: say how to run it again.
+        body["hint"] = fmt::format(
+            "already recorded as {}; to run it through the current rules use hookrelay "
+            "deliveries redeliver {}",
+            earlier, earlier);
         co_return respond(200, body);
     }
 

@@ -9,10 +9,15 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <filesystem>
@@ -994,7 +999,8 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
         } catch (const std::exception& e) {
             // Nothing of the batch was kept: answers computed before the failure are void.
             std::fill(results.begin(), results.end(), result<Receipt>{unavailable()});
-            report("submit of " + std::to_string(jobs.size()) + " deliveries failed: " + e.what());
+            report("submit of " + std::to_string(jobs.size()) + " deliveries failed: " + e.what() +
+                   full_hint(e));
         }
         report_commit(std::chrono::steady_clock::now() - started, jobs.size());
         for (std::size_t i = 0; i < jobs.size(); ++i) invoke(jobs[i].done, std::move(results[i]));
@@ -1129,7 +1135,8 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
             });
         } catch (const std::exception& e) {
             std::fill(results.begin(), results.end(), result<void>{unavailable()});
-            report("update of " + std::to_string(jobs.size()) + " triggers failed: " + e.what());
+            report("update of " + std::to_string(jobs.size()) + " triggers failed: " + e.what() +
+                   full_hint(e));
         }
         for (std::size_t i = 0; i < jobs.size(); ++i) invoke(jobs[i].done, std::move(results[i]));
         jobs.clear();
@@ -1213,6 +1220,16 @@ GROUP BY jenkins ORDER BY jenkins)sql") {}
         for (const auto& callback : callbacks) invoke(callback, seconds, batch);
     }
 
+    // SQLite says "database or disk is full" for both; with store.max_size set, name the limit.
+    std::string full_hint(const std::exception& e) const {
+        const auto* sqlite = dynamic_cast<const SqliteError*>(&e);
+        if (sqlite == nullptr || (sqlite->code() & 0xff) != SQLITE_FULL || config_.max_size == 0) {
+            return {};
+        }
+        return " (the database reached store.max_size, " + std::to_string(config_.max_size) +
+               " bytes, unless the disk itself is full; pruning frees room)";
+    }
+
     void report(const std::string& message) {
         std::vector<std::function<void(std::string_view)>> callbacks;
         {
@@ -1260,6 +1277,13 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
     std::filesystem::create_directories(state_dir, ec);
     if (ec) return fail("cannot create directory " + state_dir + ": " + ec.message());
 
+    // The database holds every stored webhook body: only its owner may read it. SQLite would
+    // create it with 0644 (less the umask), and gives the -wal and -shm files the same mode.
+    if (const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) {
+        ::close(fd);
+    } else {
+        return fail(std::string("cannot create the database file: ") + std::strerror(errno));
+    }
     sqlite3* raw = nullptr;
     const int rc =
         sqlite3_open_v2(path.c_str(), &raw,

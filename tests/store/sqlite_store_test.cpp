@@ -582,6 +582,17 @@ TEST_F(SqliteStoreTest, BodyIsKeptOnlyWhenConfiguredButItsHashAlways) {
                   R"([["X-GitHub-Event","push"],["X-GitHub-Delivery","d-kept"]])"}));
 }
 
+TEST_F(SqliteStoreTest, DatabaseHoldingWebhookBodiesIsReadableByItsOwnerOnly) {
+    const auto old_umask = ::umask(022);  // the usual umask, which would give 0644
+    auto store = open_store();
+    ::umask(old_umask);
+    ASSERT_TRUE(submit(*store, delivery("d-1", base_), {trigger()}));
+    namespace fs = std::filesystem;
+    const auto others = fs::perms::group_all | fs::perms::others_all;
+    EXPECT_EQ(fs::status(db_path()).permissions() & others, fs::perms::none);
+    EXPECT_EQ(fs::status(db_path() + "-wal").permissions() & others, fs::perms::none);
+}
+
 TEST_F(SqliteStoreTest, SubmitFailsAndKeepsNothingWhileTheDatabaseIsLocked) {
     config_.prune_interval = 0ms;  // no scheduled prune competing for the lock or reporting
     SqliteOptions options;
