@@ -42,8 +42,15 @@ result<void> check_hex_hmac(std::string_view value, std::string_view prefix, Dig
     if (hex.size() != 2 * digest_size(digest)) return errc::signature_malformed;
     const auto expected = decode_hex(hex);
     if (!expected) return errc::signature_malformed;
-    // The secrets as keys: HMAC(secret, content) for every non-empty one, compared in constant
-    // time; an empty secret never verifies (anyone can compute an HMAC under an empty key).
+    // HMAC(secret, content) for every non-empty secret, compared in constant time; an empty
+    // secret never verifies (anyone can compute an HMAC under an empty key). Most forges sign
+    // the body alone: that path allocates nothing.
+    if (parts.size() == 1) {
+        if (!any_hmac_matches(digest, secrets, parts.front(), *expected)) {
+            return errc::signature_mismatch;
+        }
+        return {};
+    }
     std::vector<std::string_view> keys;
     keys.reserve(secrets.size());
     for (const auto& secret : secrets) keys.push_back(secret.reveal());
