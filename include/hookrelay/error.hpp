@@ -49,6 +49,13 @@ enum class errc {
     bad_config,
     /// The store refused or failed to persist a delivery (HTTP 503).
     store_unavailable,
+    /// A signature is valid but its signed timestamp lies outside the source's
+    /// `timestamp_window`: a replay of an old delivery, or a sender whose clock is off (HTTP 401).
+    timestamp_out_of_window,
+    /// The signed timestamp header is missing or not a whole number of Unix seconds (HTTP 401).
+    timestamp_malformed,
+    /// One delivery carries more events (ref changes) than one delivery may (HTTP 400).
+    too_many_events,
 };
 
 /// The category for errc; name "hookrelay".

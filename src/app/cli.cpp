@@ -178,6 +178,13 @@ int run_explain(const ExplainOptions& options, std::ostream& out, std::ostream& 
         rc = 1;
     } else {
         report["event"] = to_json(*prepared.event);
+        if (!prepared.more_events.empty()) {
+            // A delivery with several events (a Bitbucket push of several refs): all of them, in
+            // order; the rules and triggers below name theirs by index.
+            boost::json::array events{to_json(*prepared.event)};
+            for (const auto& e : prepared.more_events) events.push_back(to_json(e));
+            report["events"] = std::move(events);
+        }
         if (!prepared.record) {
             report["decision"] = "ping: answered 200, never triggers";
         } else {

@@ -206,12 +206,16 @@ TEST(Cli, GeneratesAManPageAndBashCompletionFromTheCommandLine) {
     EXPECT_NE(bash.out.find("complete -F _hookrelay hookrelay"), std::string::npos);
 }
 
+// The example with a source for every forge; its source names are the fixture directories'.
+const std::string k_forges_example = std::string(HOOKRELAY_SOURCE_DIR) + "/config/forges.yaml";
+
 struct ExplainCase {
     const char* forge;
     const char* fixture;
     const char* event;
     std::vector<std::string> matched;
     const char* job;  // first trigger's job, or "" when nothing triggers
+    const std::string* config = &k_example;
 };
 
 void PrintTo(const ExplainCase& c, std::ostream* os) {
@@ -224,7 +228,7 @@ TEST_P(Explain, PrintsEventAndDecision) {
     const auto& c = GetParam();
     const std::string base = std::string(HOOKRELAY_TEST_DATA_DIR) + "/" + c.forge + "/" + c.fixture;
     const bool form = std::string(c.fixture).ends_with("-form");
-    const auto r = run_hookrelay({"explain", "--config", k_example, "--source", c.forge, "--body",
+    const auto r = run_hookrelay({"explain", "--config", *c.config, "--source", c.forge, "--body",
                                   base + (form ? ".form" : ".json"), "--headers-file",
                                   base + ".headers", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
@@ -286,14 +290,119 @@ INSTANTIATE_TEST_SUITE_P(
         ExplainCase{"gitlab", "release-create", "release", k_none, ""},
         ExplainCase{"gitlab", "release-create-docs", "release", k_none, ""},
         ExplainCase{"gitlab", "tag_push-annotated", "tag", k_release, "release/woodpecker"},
-        ExplainCase{"gitlab", "tag_push-docs", "tag", k_release, "release/example"}),
+        ExplainCase{"gitlab", "tag_push-docs", "tag", k_release, "release/example"},
+        // Every other forge, on the example that has a source for each.
+        ExplainCase{"gitea", "create-tag", "other", k_none, "", &k_forges_example},
+        ExplainCase{"gitea", "delete-branch", "push", k_none, "", &k_forges_example},
+        ExplainCase{"gitea", "delete-tag", "other", k_none, "", &k_forges_example},
+        ExplainCase{"gitea", "pull_request-synchronized", "pull_request", k_pr,
+                    "pr/multi-line-secrets", &k_forges_example},
+        ExplainCase{"gitea", "push-branch-update", "push", k_branch, "gordon/hello-world/main",
+                    &k_forges_example},
+        ExplainCase{"gitea", "release-published", "release", k_none, "", &k_forges_example},
+        ExplainCase{"forgejo", "pull_request-opened", "pull_request", k_pr, "pr/hello-world",
+                    &k_forges_example},
+        ExplainCase{"forgejo", "push-branch-created", "push", k_none, "", &k_forges_example},
+        ExplainCase{"forgejo", "push-multi-commit", "push", k_branch,
+                    "Test-CI/multi-line-secrets/main", &k_forges_example},
+        ExplainCase{"bitbucket-cloud", "pullrequest-created-fork", "pull_request", k_pr, "pr/temp",
+                    &k_forges_example},
+        ExplainCase{"bitbucket-cloud", "pullrequest-fulfilled", "pull_request", k_none, "",
+                    &k_forges_example},
+        ExplainCase{"bitbucket-cloud", "pullrequest-updated-fork", "pull_request", k_pr, "pr/temp",
+                    &k_forges_example},
+        ExplainCase{"bitbucket-cloud", "repo_push-branch-deleted", "push", k_none, "",
+                    &k_forges_example},
+        ExplainCase{"bitbucket-cloud", "repo_push-branch-update", "push", k_branch,
+                    "cloudbeers/temp/master", &k_forges_example},
+        ExplainCase{"bitbucket-cloud", "repo_push-tag-created", "tag", k_none, "",
+                    &k_forges_example},
+        ExplainCase{"bitbucket-server", "diagnostics-ping", "ping", k_none, "", &k_forges_example},
+        ExplainCase{"bitbucket-server", "pr-merged", "pull_request", k_none, "", &k_forges_example},
+        ExplainCase{"bitbucket-server", "pr-opened", "pull_request", k_pr, "pr/test-repos",
+                    &k_forges_example},
+        ExplainCase{"bitbucket-server", "refs_changed-branch-created", "push", k_none, "",
+                    &k_forges_example},
+        ExplainCase{"bitbucket-server", "refs_changed-branch-deleted", "push", k_none, "",
+                    &k_forges_example},
+        ExplainCase{"bitbucket-server", "refs_changed-branch-update", "push", k_none, "",
+                    &k_forges_example},
+        ExplainCase{"gitlab", "push-branch-update", "push", k_branch, "test/woodpecker/main",
+                    &k_forges_example}),
     [](const auto& info) {
         std::string name = std::string(info.param.forge) + "_" + info.param.fixture;
+        if (info.param.config == &k_forges_example) name += "_on_forges_yaml";
         for (auto& ch : name) {
             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
         }
         return name;
     });
+
+TEST(Cli, ExplainShowsEveryEventOfABitbucketPush) {
+    // A real Bitbucket Data Center push with a second change: a new release branch.
+    const std::string base = std::string(HOOKRELAY_TEST_DATA_DIR) + "/bitbucket-server/";
+    auto payload = json::parse(read_file(base + "refs_changed-branch-update.json"));
+    auto& changes = payload.at("changes").as_array();
+    auto release = changes.at(0);
+    release.at("ref").as_object()["id"] = "refs/heads/release/2.0";
+    release.at("ref").as_object()["displayId"] = "release/2.0";
+    release.as_object()["refId"] = "refs/heads/release/2.0";
+    changes.push_back(release);
+    TempDir dir;
+    const auto body = dir.write("push.json", json::serialize(payload));
+    const auto r = run_hookrelay({"explain", "--config", k_forges_example, "--source",
+                                  "bitbucket-server", "--body", body, "--headers-file",
+                                  base + "refs_changed-branch-update.headers"});
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    const auto report = json::parse(r.out).as_object();
+    ASSERT_EQ(report.at("events").as_array().size(), 2u) << r.out;
+    EXPECT_EQ(report.at("events").at(0).at("branch"), "renovate-all");
+    EXPECT_EQ(report.at("events").at(1).at("branch"), "release/2.0");
+    // Each rule once per event; only the release branch builds.
+    EXPECT_EQ(report.at("rules").as_array().size(), 2 * 4u) << r.out;
+    const auto& triggers = report.at("triggers").as_array();
+    ASSERT_EQ(triggers.size(), 1u) << r.out;
+    EXPECT_EQ(triggers.at(0).at("event"), 1);
+    EXPECT_EQ(triggers.at(0).at("job"), "DEV/deployment-automation/release%2F2.0");
+}
+
+TEST(Cli, ExplainAGenericDelivery) {
+    TempDir dir;
+    const auto body = dir.write("nexus.json", R"({"timestamp":"2024-05-02T10:11:12.000+00:00",
+"nodeId":"52905B51","initiator":"admin/10.0.0.9","repositoryName":"releases",
+"action":"CREATED","component":{"id":"08909bf0","format":"maven2","name":"app",
+"group":"org.acme","version":"1.4.2"}})");
+    const auto r =
+        run_hookrelay({"explain", "--config", k_forges_example, "--source", "nexus", "--body", body,
+                       "--header", "X-Nexus-Webhook-Id: rm:repository:component", "--header",
+                       "X-Nexus-Webhook-Delivery: 1a2b"});
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    const auto report = json::parse(r.out).as_object();
+    EXPECT_EQ(report.at("event").at("event"), "other");
+    EXPECT_EQ(report.at("event").at("provider"), "generic");
+    EXPECT_EQ(report.at("event").at("forge_event"), "rm:repository:component");
+    EXPECT_EQ(report.at("event").at("delivery_id"), "1a2b");
+    const auto& triggers = report.at("triggers").as_array();
+    ASSERT_EQ(triggers.size(), 1u) << r.out;
+    EXPECT_EQ(triggers.at(0).at("job"), "deploy");
+    EXPECT_EQ(triggers.at(0).at("parameters").at("COMPONENT"), "org.acme:app:1.4.2");
+}
+
+TEST(Cli, ForgesExampleChecksWithItsSecretsSet) {
+    const auto r =
+        run_hookrelay({"check", "--config", k_forges_example},
+                      {{"GITHUB_WEBHOOK_SECRET", "a"},
+                       {"GITLAB_SIGNING_TOKEN", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+                       {"GITLAB_WEBHOOK_TOKEN", "b"},
+                       {"GITEA_WEBHOOK_SECRET", "c"},
+                       {"FORGEJO_WEBHOOK_SECRET", "d"},
+                       {"BITBUCKET_CLOUD_WEBHOOK_SECRET", "e"},
+                       {"BITBUCKET_SERVER_WEBHOOK_SECRET", "f"},
+                       {"NEXUS_WEBHOOK_SECRET", "g"},
+                       {"JENKINS_API_TOKEN", "h"}});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("OK (7 source(s), 1 jenkins, 4 rule(s))"), std::string::npos) << r.out;
+}
 
 }  // namespace
 }  // namespace hookrelay::test
