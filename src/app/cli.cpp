@@ -80,20 +80,30 @@ void print_explain(const boost::json::object& report, std::ostream& out) {
         out << "rejected (" << field(report, "status") << "): " << text(error) << '\n';
         return;
     }
-    const auto& event = report.at("event").as_object();
-    out << "\nevent " << field(event, "event");
-    if (auto a = field(event, "action"); !a.empty()) out << " (" << a << ')';
-    out << "  forge event " << field(event, "forge_event") << '\n';
-    const auto& repo = event.at("repository").as_object();
-    out << fmt::format("  repository  {}\n", field(repo, "full_name"));
-    for (const char* key : {"ref", "branch", "tag", "commit", "actor"}) {
-        if (auto v = field(event, key); !v.empty()) out << fmt::format("  {:<11} {}\n", key, v);
+    // One block per event: a Bitbucket push of several refs is several events.
+    std::vector<const boost::json::object*> events;
+    if (const auto* all = report.if_contains("events"); all && all->is_array()) {
+        for (const auto& e : all->as_array()) events.push_back(&e.as_object());
+    } else {
+        events.push_back(&report.at("event").as_object());
     }
-    if (const auto* pr = event.if_contains("pull_request"); pr && pr->is_object()) {
-        const auto& p = pr->as_object();
-        out << fmt::format("  pull req.   #{} {} -> {} (head {})\n", field(p, "number"),
-                           field(p, "source_branch"), field(p, "target_branch"),
-                           field(p, "head_sha"));
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        const auto& event = *events[i];
+        out << (events.size() > 1 ? fmt::format("\nevent #{}: ", i) : std::string("\nevent "))
+            << field(event, "event");
+        if (auto a = field(event, "action"); !a.empty()) out << " (" << a << ')';
+        out << "  forge event " << field(event, "forge_event") << '\n';
+        const auto& repo = event.at("repository").as_object();
+        out << fmt::format("  repository  {}\n", field(repo, "full_name"));
+        for (const char* key : {"ref", "branch", "tag", "commit", "actor"}) {
+            if (auto v = field(event, key); !v.empty()) out << fmt::format("  {:<11} {}\n", key, v);
+        }
+        if (const auto* pr = event.if_contains("pull_request"); pr && pr->is_object()) {
+            const auto& p = pr->as_object();
+            out << fmt::format("  pull req.   #{} {} -> {} (head {})\n", field(p, "number"),
+                               field(p, "source_branch"), field(p, "target_branch"),
+                               field(p, "head_sha"));
+        }
     }
     if (const auto* decision = report.if_contains("decision")) {
         out << '\n' << text(decision) << '\n';
@@ -107,8 +117,10 @@ void print_explain(const boost::json::object& report, std::ostream& out) {
         const auto& o = r.as_object();
         const bool matched = o.at("matched").as_bool();
         const auto reason = field(o, "reason");
-        out << fmt::format("{:<{}}  {}\n", field(o, "name"), width,
-                           matched ? std::string("matched") : "no: " + reason);
+        const auto on = o.contains("event") ? fmt::format(" (event #{})", field(o, "event"))
+                                            : std::string();
+        out << fmt::format("{:<{}}  {}{}\n", field(o, "name"), width,
+                           matched ? std::string("matched") : "no: " + reason, on);
     }
     const auto& triggers = report.at("triggers").as_array();
     out << '\n'

@@ -352,7 +352,7 @@ TEST(Cli, ExplainShowsEveryEventOfABitbucketPush) {
     const auto body = dir.write("push.json", json::serialize(payload));
     const auto r = run_hookrelay({"explain", "--config", k_forges_example, "--source",
                                   "bitbucket-server", "--body", body, "--headers-file",
-                                  base + "refs_changed-branch-update.headers"});
+                                  base + "refs_changed-branch-update.headers", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
     const auto report = json::parse(r.out).as_object();
     ASSERT_EQ(report.at("events").as_array().size(), 2u) << r.out;
@@ -375,7 +375,7 @@ TEST(Cli, ExplainAGenericDelivery) {
     const auto r =
         run_hookrelay({"explain", "--config", k_forges_example, "--source", "nexus", "--body", body,
                        "--header", "X-Nexus-Webhook-Id: rm:repository:component", "--header",
-                       "X-Nexus-Webhook-Delivery: 1a2b"});
+                       "X-Nexus-Webhook-Delivery: 1a2b", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
     const auto report = json::parse(r.out).as_object();
     EXPECT_EQ(report.at("event").at("event"), "other");
