@@ -1,45 +1,54 @@
 # The two commands a newcomer needs on a fresh Debian 12 machine:
-#   make run    install what is missing, build a release binary, run it on config/hookrelay.yaml
+#   make run    install what is missing, build the daemon, run it on config/hookrelay.yaml
 #   make test   install what is missing, build everything, run every test through ctest
+# Both build in the same tree (build/dev), so whichever runs second reuses the first one's work.
 JOBS ?= $(shell nproc)
-RELEASE_DIR ?= build/release
 DEV_DIR ?= build/dev
+RELEASE_DIR ?= build/release
+DEB_DIR ?= build/deb
 WERROR ?= OFF
 CONFIG ?= config/hookrelay.yaml
 
-# Development values for the example config's secret references; set your own to override.
-export GITHUB_WEBHOOK_SECRET ?= dev-github-secret
-export GITLAB_WEBHOOK_TOKEN ?= dev-gitlab-token
-export JENKINS_API_TOKEN ?= dev-jenkins-token
-export HOOKRELAY_ADMIN_TOKEN ?= dev-admin-token
-
-.PHONY: all deps release build run test bench install clean
+.PHONY: all deps configure release build run test bench deb install clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
 
-release: deps
-	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
-	  -DHOOKRELAY_BUILD_TESTS=OFF -DHOOKRELAY_BUILD_BENCH=ON
-	cmake --build $(RELEASE_DIR) -j $(JOBS) --target hookrelay
-
-build: deps
+configure: deps
 	cmake -S . -B $(DEV_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHOOKRELAY_WERROR=$(WERROR)
+
+build: configure
 	cmake --build $(DEV_DIR) -j $(JOBS)
 
-run: release
+# Only the daemon; the development secrets come from config/dev.env unless already set.
+run: configure
+	cmake --build $(DEV_DIR) -j $(JOBS) --target hookrelay
 	@mkdir -p var
-	$(RELEASE_DIR)/hookrelay run --config $(CONFIG)
+	@set -a && . ./config/dev.env && set +a && exec $(DEV_DIR)/hookrelay run --config $(CONFIG)
 
 test: build
 	ctest --test-dir $(DEV_DIR) --output-on-failure -j $(JOBS)
 
-bench: deps
-	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DHOOKRELAY_BUILD_TESTS=OFF
+# Optimized build (-O3, no tests) for benchmarks and `make install`.
+release: deps
+	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DHOOKRELAY_BUILD_TESTS=OFF -DHOOKRELAY_BUILD_BENCH=ON
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target hookrelay hookrelay_docs
+
+bench: release
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target ingest_bench
 	$(RELEASE_DIR)/bench/ingest_bench
+
+# build/deb/hookrelay_<version>_amd64.deb: installs to /usr, the config to /etc/hookrelay.
+deb:
+	@scripts/install-deps.sh --deb
+	cmake -S . -B $(DEB_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+	  -DHOOKRELAY_BUILD_TESTS=OFF -DHOOKRELAY_BUILD_BENCH=OFF
+	cmake --build $(DEB_DIR) -j $(JOBS)
+	cd $(DEB_DIR) && cpack -G DEB
+	@ls $(DEB_DIR)/hookrelay_*.deb
 
 install: release
 	cmake --install $(RELEASE_DIR)

@@ -1,32 +1,52 @@
 #!/usr/bin/env bash
-# Installs hookrelay's build and test dependencies from Debian 12 (bookworm) packages.
+# Installs hookrelay's dependencies from Debian 12 (bookworm) packages.
 # Idempotent: packages already installed are skipped, and apt is not touched at all when
 # nothing is missing. Used by the README (make run / make test), .ci/run and the Dockerfile.
 #
-#   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh            build + test dependencies (make run, make test)
+#   scripts/install-deps.sh --build    only what compiling the daemon needs (the image's build stage)
 #   scripts/install-deps.sh --runtime  only the shared libraries the daemon needs at run time
-#   scripts/install-deps.sh --bench    the whole-daemon load benchmark's tools (bench/load/run.sh)
+#   scripts/install-deps.sh --bench    build + test, and the whole-daemon load benchmark's tools
+#   scripts/install-deps.sh --deb      build, and what `make deb` needs (dpkg-dev, file)
+#   scripts/install-deps.sh --ci       build + test + deb, and what CI's packaging checks use:
+#                                      podman, runc, debootstrap and podman-compose
+#                                      (scripts/container-test.sh), promtool (contrib/ checks)
+#
+# ccache is part of the build set: CMakeLists.txt compiles through it when it is installed, so a
+# second tree or a rebuild after `make clean` reuses earlier work (~/.cache/ccache).
 set -euo pipefail
 
-build_pkgs=(
-  build-essential cmake make ninja-build pkg-config ccache git
+compile_pkgs=(
+  build-essential cmake make ninja-build pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libssl-dev libre2-dev libcli11-dev
   libsqlite3-dev libpq-dev libjemalloc-dev libsystemd-dev prometheus-cpp-dev
-  libgtest-dev libgmock-dev googletest libbenchmark-dev
-  openssl ca-certificates systemd
-  postgresql
+)
+# postgresql: the throwaway servers of the PostgreSQL store's tests (tests/support/pg_server.sh).
+test_pkgs=(
+  git libgtest-dev libgmock-dev googletest libbenchmark-dev
+  openssl ca-certificates systemd curl postgresql
 )
 runtime_pkgs=(
   libboost-json1.81.0 libboost-url1.81.0 libyaml-cpp0.7 libspdlog1.10 libfmt9 libssl3 libre2-9
   libsqlite3-0 libpq5 libjemalloc2 libsystemd0 libprometheus-cpp-core1.0 ca-certificates
 )
-
 bench_pkgs=(wrk nginx-light webhook procps curl openssl)
+deb_pkgs=(dpkg-dev file)
+ci_pkgs=(podman runc debootstrap podman-compose prometheus)
 
-pkgs=("${build_pkgs[@]}")
-if [[ "${1:-}" == "--runtime" ]]; then pkgs=("${runtime_pkgs[@]}"); fi
-if [[ "${1:-}" == "--bench" ]]; then pkgs=("${build_pkgs[@]}" "${bench_pkgs[@]}"); fi
+case "${1:-}" in
+  "") pkgs=("${compile_pkgs[@]}" "${test_pkgs[@]}") ;;
+  --build) pkgs=("${compile_pkgs[@]}") ;;
+  --runtime) pkgs=("${runtime_pkgs[@]}") ;;
+  --bench) pkgs=("${compile_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  --deb) pkgs=("${compile_pkgs[@]}" "${deb_pkgs[@]}") ;;
+  --ci) pkgs=("${compile_pkgs[@]}" "${test_pkgs[@]}" "${deb_pkgs[@]}" "${ci_pkgs[@]}") ;;
+  *)
+    echo "usage: $0 [--build|--runtime|--bench|--deb|--ci]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -73,13 +73,51 @@ struct ServerConfig {
     std::optional<Tls> tls;
 };
 
+/// Where a generic source finds a delivery's event name or delivery id: a request header, or a
+/// field of the JSON payload ("payload.a.b" as written).
+struct ValueRef {
+    enum class From { none, header, payload };
+    From from = From::none;
+    std::string name;  ///< header name, or the path below the payload ("a.b")
+    Location where;
+};
+
+/// How a generic source's sender signs (`signature:`).
+struct SignatureSpec {
+    enum class Algorithm { sha1, sha256, sha512 };
+    enum class Encoding { hex, base64 };
+    std::string header;  ///< the header carrying the signature
+    Algorithm algorithm = Algorithm::sha256;
+    Encoding encoding = Encoding::hex;
+    std::string prefix;  ///< stripped before decoding, e.g. "sha256="; case-insensitive
+    /// Header with the Unix time (seconds) the sender signed at; empty: none. When set, the
+    /// signed content must include it and deliveries outside timestamp_window are refused.
+    std::string timestamp_header;
+    /// What the HMAC covers: text with {body}, {timestamp} and {delivery_id} placeholders,
+    /// e.g. "{timestamp}.{body}". Default: the raw body alone.
+    std::string content = "{body}";
+    Location where;
+};
+
 /// A webhook source: one forge endpoint with its own path and secrets.
 struct SourceConfig {
     std::string name;  ///< key under `sources:`
     Provider provider = Provider::github;
     std::string path;  ///< URL path, default "/hooks/<name>"
-    /// GitHub: HMAC secrets; GitLab: tokens. Any one verifies (rotation).
+    /// The shared secret: HMAC keys (GitHub, Gitea, Forgejo, Bitbucket, generic) or GitLab's
+    /// secret tokens. Any one verifies (rotation).
     std::vector<Secret> secrets;
+    /// GitLab: Standard Webhooks signing tokens ("whsec_<base64>") for `webhook-signature`.
+    std::vector<Secret> signing_tokens;
+    /// Gitea, Forgejo, Bitbucket Data Center: values the Authorization header must equal (the
+    /// webhook's "Authorization header" field), any one of them.
+    std::vector<Secret> authorization;
+    /// GitLab signing tokens and generic sources with a timestamp header: how far the signed
+    /// timestamp may lie from now, either way.
+    std::chrono::milliseconds timestamp_window{std::chrono::minutes(5)};
+    std::optional<SignatureSpec> signature;  ///< generic: how deliveries are signed
+    ValueRef event_name;                     ///< generic: where the event name is
+    ValueRef delivery_id;                    ///< generic: where the delivery id is
     bool insecure = false;    ///< accept deliveries without any secret configured
     bool allow_sha1 = false;  ///< GitHub: also accept legacy X-Hub-Signature (sha1)
     /// When non-empty, only clients in these ranges may deliver to this source (403 otherwise).

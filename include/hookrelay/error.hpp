@@ -50,6 +50,13 @@ enum class errc {
     /// The store cannot be reached or failed to do the work (I/O error, connection lost, server
     /// down); nothing was changed. Retryable (HTTP 503 for a delivery).
     store_unavailable,
+    /// A signature is valid but its signed timestamp lies outside the source's
+    /// `timestamp_window`: a replay of an old delivery, or a sender whose clock is off (HTTP 401).
+    timestamp_out_of_window,
+    /// The signed timestamp header is missing or not a whole number of Unix seconds (HTTP 401).
+    timestamp_malformed,
+    /// One delivery carries more events (ref changes) than one delivery may (HTTP 400).
+    too_many_events,
     /// The store is busy (a lock held elsewhere, every connection in use). Retryable.
     store_busy,
     /// The store did not answer within its deadline; the work may or may not have happened

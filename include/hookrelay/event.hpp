@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,7 +18,7 @@ namespace hookrelay {
 enum class EventKind {
     push,          ///< commits pushed to (or a branch created/deleted at) refs/heads/*
     tag,           ///< a tag pushed or deleted (refs/tags/*)
-    pull_request,  ///< a GitHub pull request / GitLab merge request changed
+    pull_request,  ///< a pull request (GitLab: merge request) changed
     release,       ///< a release was created, published, edited or deleted
     ping,          ///< the forge testing the hook; never triggers anything
     other,         ///< anything else (create/delete bookkeeping, workflow_run, notes, ...)
@@ -26,13 +27,25 @@ enum class EventKind {
 /// "push", "tag", "pull_request", "release", "ping", "other".
 std::string_view to_string(EventKind kind) noexcept;
 
-/// The forges hookrelay understands.
-enum class Provider { github, gitlab };
+/// The forges hookrelay understands. What each one sends and how it is verified and normalized
+/// is in src/ingest/ (one folder per forge, one table of them: ingest/forge.hpp).
+enum class Provider {
+    github,
+    gitlab,
+    gitea,
+    forgejo,
+    bitbucket_cloud,   ///< bitbucket.org
+    bitbucket_server,  ///< Bitbucket Data Center (formerly Server)
+    generic,           ///< any other sender of HMAC-signed JSON
+};
 
-/// "github", "gitlab".
+/// The name users write in `provider:` and the store records: "github", "gitlab", "gitea",
+/// "forgejo", "bitbucket-cloud", "bitbucket-server", "generic".
 std::string_view to_string(Provider provider) noexcept;
-/// Parses "github" / "gitlab"; nullopt for anything else.
+/// The inverse of to_string; nullopt for anything else.
 std::optional<Provider> provider_from_string(std::string_view name) noexcept;
+/// Every Provider, in the order above.
+std::span<const Provider> providers() noexcept;
 
 /// The repository the event happened in (for pull requests: the target repository).
 struct Repository {
@@ -45,40 +58,48 @@ struct Repository {
     std::string default_branch;  ///< may be empty when the forge does not say
 };
 
-/// Facts about a pull (GitHub) or merge (GitLab) request.
+/// Facts about a pull request (GitLab: merge request).
 struct PullRequest {
-    std::int64_t number = 0;  ///< the number users see (GitLab: iid)
+    std::int64_t number = 0;  ///< the number users see (GitLab: iid; Bitbucket: id)
     std::string title;
     std::string url;                ///< browser URL
     std::string source_branch;      ///< head branch
     std::string target_branch;      ///< base branch
     std::string source_repository;  ///< full name of the head repository (a fork differs)
     std::string source_clone_url;   ///< clone URL of the head repository
-    std::string head_sha;           ///< newest commit on the source branch
-    std::string merge_commit_sha;   ///< set once merged
+    /// Newest commit on the source branch, a full sha; empty when the forge sends only an
+    /// abbreviation (Bitbucket Cloud).
+    std::string head_sha;
+    std::string merge_commit_sha;  ///< set once merged (a full sha, as head_sha)
     bool merged = false;
     bool draft = false;
     bool from_fork = false;  ///< source repository differs from the target repository
 };
 
-/// One delivery, normalized. Empty strings mean "the forge did not say / does not apply".
+/// One event of a delivery, normalized. Most deliveries carry one event; a Bitbucket push carries
+/// one per ref it changed. Empty strings mean "the forge did not say / does not apply".
 struct Event {
     std::string source;  ///< configured source name, e.g. "github"
     Provider provider = Provider::github;
-    std::string
-        delivery_id;  ///< forge delivery id (GitHub X-GitHub-Delivery, GitLab Idempotency-Key)
+    /// The forge's delivery id (GitHub X-GitHub-Delivery, GitLab webhook-id / Idempotency-Key,
+    /// ...; see ingest::delivery_id()); every event of a delivery has the same.
+    std::string delivery_id;
     EventKind kind = EventKind::other;
     std::string forge_event;  ///< the forge's own event name: "push", "Merge Request Hook", ...
     /// Normalized action: opened, reopened, synchronize, edited, closed, created, published, ...
-    /// GitLab merge request actions are mapped to GitHub's words (open → opened, update with new
-    /// commits → synchronize, merge → closed with merged = true). Empty for push and tag.
+    /// Every forge's pull request actions are mapped to GitHub's words (GitLab open → opened,
+    /// update with new commits → synchronize, merge → closed with merged = true; Gitea
+    /// synchronized → synchronize; Bitbucket created → opened, fulfilled → closed + merged, ...).
+    /// Empty for push and tag.
     std::string action;
     std::string forge_action;  ///< the action exactly as the forge sent it
 
     Repository repository;
 
-    /// Full ref: refs/heads/main, refs/tags/v1; pull requests: refs/pull/<n>/head (GitHub),
-    /// refs/merge-requests/<iid>/head (GitLab), both fetchable from repository.clone_url.
+    /// Full ref: refs/heads/main, refs/tags/v1; pull requests: refs/pull/<n>/head (GitHub, Gitea,
+    /// Forgejo), refs/merge-requests/<iid>/head (GitLab), refs/pull-requests/<id>/from (Bitbucket
+    /// Data Center), each fetchable from repository.clone_url; empty for Bitbucket Cloud pull
+    /// requests, which have no such ref.
     std::string ref;
     std::string branch;  ///< short branch name (push: pushed branch; pull request: source branch)
     std::string tag;     ///< short tag name (tag pushes and releases)
@@ -87,15 +108,16 @@ struct Event {
     std::string commit;  ///< the commit to build (peeled for annotated tags); empty on delete
     bool created = false;
     bool deleted = false;
-    bool forced = false;  ///< GitHub only; other forges do not say
+    bool forced = false;  ///< GitHub and Bitbucket Cloud only; other forges do not say
 
     std::string actor;    ///< who caused it: login / username
     std::string message;  ///< the head commit's message (release: its name)
 
     std::vector<std::string> changed_files;  ///< added + modified + removed, de-duplicated
-    /// False when the forge truncated the commit list (GitLab > 20 commits, GitHub > 2048, or a
-    /// count that disagrees) or the push changed more than 10,000 files (only the first 10,000
-    /// are kept), so changed_files may be missing some paths.
+    /// False when the forge truncated the commit list (GitLab > 20 commits, GitHub > 2048, Gitea
+    /// and Forgejo by their own caps, or a count that disagrees), sends no file lists at all
+    /// (Bitbucket, generic sources), or the push changed more than 10,000 files (only the first
+    /// 10,000 are kept), so changed_files may be missing some paths.
     bool changed_files_complete = true;
 
     std::optional<PullRequest> pull_request;

@@ -18,6 +18,9 @@ class Metrics {
 
     /// A webhook request on a source path was answered with `status`.
     virtual void webhook(std::string_view source, std::string_view provider, unsigned status) = 0;
+    /// A webhook request on a source path was answered `duration` after its body was read
+    /// (verification, rules and the store commit: what the forge waits for).
+    virtual void webhook_duration(std::string_view source, Seconds duration) = 0;
     /// A delivery failed verification (bad or missing signature or token).
     virtual void signature_failure(std::string_view source) = 0;
     /// A delivery id was seen before on this source.

@@ -1,6 +1,10 @@
 #include "app/admin_client.hpp"
 
+#include "app/discovery.hpp"
 #include "config/load.hpp"
+#include "secrets/resolve.hpp"
+
+#include <yaml-cpp/yaml.h>
 
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
@@ -38,6 +42,9 @@ struct Endpoint {
     std::string host = "127.0.0.1";
     std::string port = "9090";
     std::string token;
+    std::string origin =
+        "the default, as no config was found ($HOOKRELAY_CONFIG is unset and "
+        "/etc/hookrelay/hookrelay.yaml does not exist)";
 };
 
 struct Options {
@@ -45,6 +52,7 @@ struct Options {
     std::string admin;  // host:port
     std::string token_file;
     bool json = false;
+    bool want_token = true;  ///< false: /healthz and /readyz need none
 };
 
 struct Reply {
@@ -69,10 +77,8 @@ asio::awaitable<void> exchange(Endpoint ep, std::string method, std::string targ
         co_await stream.async_connect(endpoints, asio::as_tuple(asio::use_awaitable));
     (void)connected;
     if (cec) {
-        out.error = fmt::format(
-            "connect {}:{}: {} (is hookrelay running, and is admin.listen "
-            "this address?)",
-            ep.host, ep.port, cec.message());
+        out.error = fmt::format("connect {}:{}: {} (is hookrelay running? this address is {})",
+                                ep.host, ep.port, cec.message(), ep.origin);
         co_return;
     }
     bhttp::request<bhttp::string_body> req{method == "POST" ? bhttp::verb::post : bhttp::verb::get,
@@ -120,18 +126,65 @@ std::string read_token_file(const std::string& path) {
     return token;
 }
 
-// The admin address and token: --admin / --token-file / $HOOKRELAY_ADMIN_TOKEN, else the config.
+// The admin token the config references (admin.token), resolved now. An empty result with an
+// empty *why means the config names no token.
+std::string config_token(const std::string& path, std::string* why) {
+    YAML::Node root;
+    try {
+        root = YAML::LoadFile(path);
+    } catch (const std::exception&) {
+        return {};  // config::load_file has reported it already
+    }
+    const auto node = root["admin"] ? root["admin"]["token"] : YAML::Node();
+    if (!node || !node.IsScalar()) return {};
+    const auto reference = node.as<std::string>();
+    std::string reason;
+    auto token = secrets::resolve(reference, secrets::Environment::process(), &reason);
+    if (!token) {
+        *why = fmt::format(
+            "admin.token in {} is {}, which cannot be read here: {}. Set it, or pass "
+            "--token-file FILE",
+            path, reference, reason);
+        return {};
+    }
+    return std::string(token->reveal());
+}
+
+// The admin address: --admin; else admin.listen from the config (--config, $HOOKRELAY_CONFIG,
+// /etc/hookrelay/hookrelay.yaml); else 127.0.0.1:9090. The token: --token-file; else
+// $HOOKRELAY_ADMIN_TOKEN; else the config's admin.token.
 bool resolve_endpoint(const Options& o, Endpoint& ep, std::ostream& err) {
-    if (!o.config_path.empty()) {
-        auto loaded = config::load_file(o.config_path);
-        if (!loaded.config) {
+    const char* env = std::getenv("HOOKRELAY_ADMIN_TOKEN");
+    const bool env_token = env != nullptr && *env != 0;
+    const bool need_token = o.want_token && o.token_file.empty() && !env_token;
+    const bool need_config = o.admin.empty() || need_token;
+    const auto path = need_config ? discover_config(o.config_path) : std::nullopt;
+    if (path) {
+        // Only admin.* matters here: the other secrets may exist only inside the service.
+        config::LoadOptions load_options;
+        load_options.resolve_secrets = false;
+        auto loaded = config::load_file(*path, load_options);
+        if (!loaded.errors.empty()) {
             for (const auto& e : loaded.errors) err << to_string(e) << '\n';
             return false;
         }
         const auto& admin = loaded.config->admin;
+        if (!admin.enabled) {
+            err << "hookrelay: " << *path
+                << " disables the admin listener (admin.enabled: false)\n";
+            return false;
+        }
         ep.host = admin.host == "0.0.0.0" ? "127.0.0.1" : (admin.host == "::" ? "::1" : admin.host);
         ep.port = std::to_string(admin.port);
-        if (admin.token) ep.token = std::string(admin.token->reveal());
+        ep.origin = "admin.listen in " + *path;
+        if (need_token) {
+            std::string why;
+            ep.token = config_token(*path, &why);
+            if (!why.empty()) {
+                err << "hookrelay: " << why << '\n';
+                return false;
+            }
+        }
     }
     if (!o.admin.empty()) {
         const auto colon = o.admin.rfind(':');
@@ -141,17 +194,19 @@ bool resolve_endpoint(const Options& o, Endpoint& ep, std::ostream& err) {
         }
         ep.host = o.admin.substr(0, colon);
         ep.port = o.admin.substr(colon + 1);
+        ep.origin = "--admin";
         if (ep.host.size() > 2 && ep.host.front() == '[')
             ep.host = ep.host.substr(1, ep.host.size() - 2);
     }
-    if (const char* env = std::getenv("HOOKRELAY_ADMIN_TOKEN"); env != nullptr && *env != 0) {
-        ep.token = env;
-    }
-    if (!o.token_file.empty()) ep.token = read_token_file(o.token_file);
-    if (o.config_path.empty() && o.admin.empty()) {
-        err << "say where the daemon is: --config FILE (reads admin.listen and admin.token) or "
-               "--admin HOST:PORT with --token-file or $HOOKRELAY_ADMIN_TOKEN\n";
-        return false;
+    if (!o.want_token) return true;
+    if (env_token) ep.token = env;
+    if (!o.token_file.empty()) {
+        std::ifstream in(o.token_file);
+        if (!in) {
+            err << "hookrelay: cannot read --token-file " << o.token_file << '\n';
+            return false;
+        }
+        ep.token = read_token_file(o.token_file);
     }
     return true;
 }
@@ -296,7 +351,9 @@ void print_redelivered(const json::value& v) {
 }
 
 void add_connection_options(CLI::App* app, Options& o) {
-    app->add_option("-c,--config", o.config_path, "Config file (admin.listen and admin.token)");
+    app->add_option("-c,--config", o.config_path,
+                    "Config file for admin.listen and admin.token (default: $HOOKRELAY_CONFIG, "
+                    "then /etc/hookrelay/hookrelay.yaml, else 127.0.0.1:9090)");
     app->add_option("--admin", o.admin, "Admin listener, host:port (overrides the config)");
     app->add_option("--token-file", o.token_file,
                     "File holding the admin token (or set $HOOKRELAY_ADMIN_TOKEN)");
@@ -314,6 +371,14 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
 
     auto* status = cli.add_subcommand("status", "Show the running daemon's state per Jenkins");
     add_connection_options(status, *options);
+
+    auto ready = std::make_shared<bool>(false);
+    auto* health = cli.add_subcommand(
+        "health",
+        "Ask the running daemon's /healthz (or /readyz): exit 0 healthy, 1 not, 2 unreachable");
+    add_connection_options(health, *options);
+    health->add_flag("--ready", *ready,
+                     "Ask /readyz: listeners bound and the store writable (readiness)");
 
     auto* reload = cli.add_subcommand("reload", "Make the running daemon re-read its config");
     add_connection_options(reload, *options);
@@ -350,24 +415,36 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
 
     return [=]() -> int {
         Endpoint ep;
-        if (!(*status || *reload || *ls || *show || *replay || *redeliver)) return -1;
+        if (!(*status || *health || *reload || *ls || *show || *replay || *redeliver)) return -1;
+        if (*health) {
+            // Probes need no token: never fail for want of one.
+            options->want_token = false;
+            if (!resolve_endpoint(*options, ep, std::cerr)) return 2;
+            ep.token.clear();
+            const auto r = call(ep, "GET", *ready ? "/readyz" : "/healthz");
+            if (r.status == 0) {
+                std::cerr << "hookrelay: " << r.error << '\n';
+                return 2;
+            }
+            std::cout << r.status << ' ' << r.body << (r.body.ends_with('\n') ? "" : "\n");
+            return r.status == 200 ? 0 : 1;
+        }
         if (!resolve_endpoint(*options, ep, std::cerr)) return 2;
         const auto& o = *options;
         if (*status) return present(call(ep, "GET", "/api/v1/status"), o, print_status);
         if (*reload) {
-            return present(call(ep, "POST", "/api/v1/reload"), o,
-                           [](const json::value& v) {
-                               std::cout << "reloaded\n";
-                               const auto* o = v.if_object();
-                               const auto* keys = o ? o->if_contains("restart_needed") : nullptr;
-                               if (keys && keys->is_array() && !keys->as_array().empty()) {
-                                   std::cout << "these changes take effect only after a restart:";
-                                   for (const auto& k : keys->as_array()) {
-                                       if (k.is_string()) std::cout << ' ' << k.as_string().c_str();
-                                   }
-                                   std::cout << '\n';
-                               }
-                           });
+            return present(call(ep, "POST", "/api/v1/reload"), o, [](const json::value& v) {
+                std::cout << "reloaded\n";
+                const auto* o = v.if_object();
+                const auto* keys = o ? o->if_contains("restart_needed") : nullptr;
+                if (keys && keys->is_array() && !keys->as_array().empty()) {
+                    std::cout << "these changes take effect only after a restart:";
+                    for (const auto& k : keys->as_array()) {
+                        if (k.is_string()) std::cout << ' ' << k.as_string().c_str();
+                    }
+                    std::cout << '\n';
+                }
+            });
         }
         auto query = [&](std::initializer_list<const char*> keys) {
             std::string q;

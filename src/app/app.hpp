@@ -7,7 +7,9 @@
 
 namespace hookrelay::app {
 
-/// Parses the command line and runs the chosen command; returns the process exit code.
+/// Parses the command line and runs the chosen command; returns the process exit code: 0 done,
+/// 1 the command failed (a config error, the daemon refused), 2 a usage error (CLI11's own codes
+/// are mapped to 2) or the daemon could not be reached.
 int run_cli(int argc, char** argv);
 
 struct DaemonOptions {
@@ -28,9 +30,11 @@ struct ExplainOptions {
     std::string body_file;
     std::vector<std::string> headers;  ///< "Name: value"
     std::string headers_file;          ///< one "Name: value" per line
+    bool json = false;                 ///< the report as JSON (scripts) instead of a table
 };
 
-/// `hookrelay explain`: dry-runs one delivery through the rules and prints JSON to `out`.
+/// `hookrelay explain`: dry-runs one delivery through the rules and prints a rule-by-rule table
+/// (or, with options.json, the report as JSON) to `out`. 0, or 1 when the delivery is rejected.
 int run_explain(const ExplainOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace hookrelay::app

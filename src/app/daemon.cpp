@@ -404,8 +404,13 @@ int run_daemon(const DaemonOptions& options) {
         admin_port ? fmt::format("; admin on {}:{}", config.admin.host, *admin_port)
                    : std::string());
     for (const auto& s : config.sources) {
-        spdlog::info("source {} ({}) at POST {}{}", s.name, to_string(s.provider), s.path,
-                     s.secrets.empty() ? " without verification (insecure: true)" : "");
+        if (s.secrets.empty()) {
+            // Anyone who can reach the port can trigger builds through this source: warn.
+            spdlog::warn("source {} ({}) at POST {} without verification (insecure: true)", s.name,
+                         to_string(s.provider), s.path);
+        } else {
+            spdlog::info("source {} ({}) at POST {}", s.name, to_string(s.provider), s.path);
+        }
     }
     if (!options.ready_file.empty()) {
         std::ofstream ready(options.ready_file, std::ios::trunc);

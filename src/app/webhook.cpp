@@ -1,5 +1,6 @@
 #include "app/webhook.hpp"
 
+#include "ingest/forge.hpp"
 #include "ingest/hmac.hpp"
 #include "ingest/ingest.hpp"
 #include "util/bridge.hpp"
@@ -21,17 +22,6 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
-
-std::string trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return std::string(s);
-}
-
-std::string lower(std::string s) {
-    for (auto& c : s) c = (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
-    return s;
-}
 
 json::object rejection(std::string_view status, std::string_view reason) {
     return json::object{{"status", status}, {"error", reason}};
@@ -87,6 +77,17 @@ json::object event_summary(const Event& e) {
     return o;
 }
 
+// One event of a delivery with several: what tells it from its siblings.
+json::object event_brief(const Event& e) {
+    json::object o{{"event", to_string(e.kind)}};
+    if (!e.action.empty()) o["action"] = echoed(e.action);
+    if (!e.ref.empty()) o["ref"] = echoed(e.ref);
+    if (!e.commit.empty()) o["commit"] = echoed(e.commit);
+    if (e.created) o["created"] = true;
+    if (e.deleted) o["deleted"] = true;
+    return o;
+}
+
 bool is_utf8_continuation(char c) noexcept {
     return (static_cast<unsigned char>(c) & 0xc0) == 0x80;
 }
@@ -105,39 +106,40 @@ std::string echoed(std::string_view value) {
 }
 
 std::string_view media_kind(Provider provider, std::string_view content_type) noexcept {
-    const auto media = lower(trim(content_type.substr(0, content_type.find(';'))));
-    if (media == "application/json") return "json";
-    // Only GitHub sends form-encoded deliveries (payload=<json>).
-    if (provider == Provider::github && media == "application/x-www-form-urlencoded") {
-        return "form";
-    }
-    return "";
+    return ingest::media_kind(provider, content_type);
 }
 
 json::object decision_json(const rules::Decision& decision) {
+    const bool several = decision.events > 1;
     json::array rules;
     for (const auto& r : decision.rules) {
         json::object o{{"name", r.rule}, {"matched", r.matched}};
+        if (several) o["event"] = r.event;
         if (!r.evaluated) o["evaluated"] = false;
         if (!r.reason.empty()) o["reason"] = r.reason;
         rules.push_back(std::move(o));
     }
     json::array triggers;
-    for (const auto& t : decision.triggers) {
+    for (std::size_t i = 0; i < decision.triggers.size(); ++i) {
+        const auto& t = decision.triggers[i];
         json::array segments;
         for (const auto& s : t.job) segments.emplace_back(s);
         json::object params;
         for (const auto& [k, v] : t.parameters) params[k] = v;
-        triggers.push_back(json::object{{"rule", t.rule},
-                                        {"jenkins", t.jenkins},
-                                        {"job", job_display_path(t.job)},
-                                        {"job_segments", std::move(segments)},
-                                        {"parameters", std::move(params)},
-                                        {"cause", t.cause}});
+        json::object o{{"rule", t.rule},
+                       {"jenkins", t.jenkins},
+                       {"job", job_display_path(t.job)},
+                       {"job_segments", std::move(segments)},
+                       {"parameters", std::move(params)},
+                       {"cause", t.cause}};
+        if (several) o["event"] = decision.trigger_events.at(i);
+        triggers.push_back(std::move(o));
     }
     json::array failures;
     for (const auto& f : decision.failures) {
-        failures.push_back(json::object{{"rule", f.rule}, {"reason", f.reason}});
+        json::object o{{"rule", f.rule}, {"reason", f.reason}};
+        if (several) o["event"] = f.event;
+        failures.push_back(std::move(o));
     }
     return json::object{{"rules", std::move(rules)},
                         {"triggers", std::move(triggers)},
@@ -145,7 +147,7 @@ json::object decision_json(const rules::Decision& decision) {
 }
 
 Prepared prepare(const Runtime& runtime, const SourceConfig& source, const HeaderMap& headers,
-                 std::string_view body, bool verify) {
+                 std::string_view body, bool verify, std::chrono::system_clock::time_point now) {
     Prepared out;
     auto reject = [&](unsigned status, std::string reason) {
         out.status = status;
@@ -154,7 +156,7 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
         return out;
     };
     if (verify) {
-        if (auto v = ingest::verify(source, headers, body); !v) {
+        if (auto v = ingest::verify(source, headers, body, now); !v) {
             return reject(401, v.error().message());
         }
     }
@@ -175,18 +177,29 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
                       parsed.error().message());
     }
     auto payload = std::make_shared<const json::value>(std::move(*parsed));
-    auto event = ingest::normalize(source, headers, std::move(payload));
-    if (!event) return reject(400, event.error().message());
+    auto events = ingest::normalize(source, headers, std::move(payload));
+    if (!events) {
+        if (events.error() == errc::too_many_events) {
+            return reject(400,
+                          fmt::format("{}: more than {} ref changes in one delivery",
+                                      events.error().message(), ingest::k_max_events_per_delivery));
+        }
+        return reject(400, events.error().message());
+    }
 
-    if (event->kind == EventKind::ping) {
+    if (events->front().kind == EventKind::ping) {
         out.status = 200;
-        out.body = event_summary(*event);
+        out.body = event_summary(events->front());
         out.body["status"] = "pong";
-        out.event = std::move(*event);
+        out.event = std::move(events->front());
         return out;
     }
-    out.decision = runtime.rules->evaluate(*event);
-    out.event = std::move(*event);
+    out.decision = runtime.rules->evaluate(*events);
+    out.event = std::move(events->front());
+    if (events->size() > 1) {
+        out.more_events.assign(std::make_move_iterator(events->begin() + 1),
+                               std::make_move_iterator(events->end()));
+    }
     out.record = true;
     return out;
 }
@@ -292,7 +305,9 @@ asio::awaitable<http::Response> WebhookHandler::handle(http::Request request) {
         metrics_->webhook("none", "none", 404);
         co_return respond(404, rejection("rejected", "no webhook source at this path"));
     }
+    const auto started = std::chrono::steady_clock::now();
     auto response = co_await process(std::move(request), *source, runtime);
+    metrics_->webhook_duration(source->name, std::chrono::steady_clock::now() - started);
     metrics_->webhook(source->name, to_string(source->provider), response.status);
     co_return response;
 }
@@ -301,12 +316,13 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                                                         const SourceConfig& source,
                                                         std::shared_ptr<const Runtime> runtime) {
     const auto received_at = std::chrono::system_clock::now();
-    auto prepared = prepare(*runtime, source, request.head.headers, request.body);
+    auto prepared =
+        prepare(*runtime, source, request.head.headers, request.body, true, received_at);
     if (!prepared.event) {
         // The delivery id is the sender's claim here: the request was not verified.
         if (std::size_t suppressed = 0; rejection_log_.allow(&suppressed)) {
             spdlog::warn("delivery={} source={} remote={} rejected {}: {}{}",
-                         echoed(ingest::delivery_id(source.provider, request.head.headers)), source.name,
+                         echoed(ingest::delivery_id(source, request.head.headers)), source.name,
                          request.head.remote, prepared.status, prepared.log_reason,
                          suppressed == 0
                              ? std::string()
@@ -334,7 +350,7 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         record.forge_event = event.forge_event;
         record.received_at = received_at;
         for (const auto& [name, value] : request.head.headers.fields()) {
-            if (ingest::recorded_header(source.provider, name)) {
+            if (ingest::recorded_header(source, name)) {
                 record.headers.emplace_back(name, value);
             }
         }
@@ -344,16 +360,23 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
             ingest::duplicate_body_window(source, !event.delivery_id.empty());
         record.body = std::move(request.body);
 
-        // What the answer and the log lines need of the event, bounded (the sender chose it).
+        // What the answer and the log lines need of the events, bounded (the sender chose it).
         body = event_summary(event);
+        if (!prepared.more_events.empty()) {
+            json::array events{event_brief(event)};
+            for (const auto& more : prepared.more_events) events.push_back(event_brief(more));
+            body["events"] = std::move(events);
+        }
         delivery = echoed(event.delivery_id);
         repository = echoed(event.repository.full_name);
         ref = echoed(event.ref);
         kind = event.kind;
     }
-    // The event and its parsed payload go before the wait for the store: a parsed payload lives
-    // only while a network thread works on it, so at most server.threads exist at once.
+    // The events and their parsed payload go before the wait for the store: a parsed payload
+    // lives only while a network thread works on it, so at most server.threads exist at once.
     prepared.event.reset();
+    prepared.more_events.clear();
+    const bool several = prepared.decision.events > 1;
 
     const auto& decision = prepared.decision;
     auto receipt = co_await submit_with_deadline(*store_, std::move(record), decision.triggers,
@@ -387,6 +410,11 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         body["status"] = "duplicate";
         body["duplicate_of"] = earlier;
         body["reason"] = reason;
+        // GitHub's "Redeliver" button reuses the delivery id: say how to run it again.
+        body["hint"] = fmt::format(
+            "already recorded as {}; to run it through the current rules use hookrelay "
+            "deliveries redeliver {}",
+            earlier, earlier);
         co_return respond(200, body);
     }
 
@@ -396,10 +424,12 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     for (std::size_t i = 0; i < decision.triggers.size(); ++i) {
         const auto& t = decision.triggers[i];
         const auto job = echoed(job_display_path(t.job));
-        triggers.push_back(json::object{{"id", receipt->trigger_ids.at(i)},
-                                        {"rule", t.rule},
-                                        {"jenkins", t.jenkins},
-                                        {"job", job}});
+        json::object trigger{{"id", receipt->trigger_ids.at(i)},
+                             {"rule", t.rule},
+                             {"jenkins", t.jenkins},
+                             {"job", job}};
+        if (several) trigger["event"] = decision.trigger_events.at(i);
+        triggers.push_back(std::move(trigger));
         metrics_->triggers_queued(t.rule, t.jenkins, 1);
         spdlog::info("delivery={} trigger={} rule={} jenkins={} job={} queued", delivery,
                      receipt->trigger_ids.at(i), t.rule, t.jenkins, job);
@@ -407,7 +437,9 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     json::array skipped;
     for (const auto& r : decision.rules) {
         if (!r.matched) {
-            skipped.push_back(json::object{{"rule", r.rule}, {"reason", echoed(r.reason)}});
+            json::object o{{"rule", r.rule}, {"reason", echoed(r.reason)}};
+            if (several) o["event"] = r.event;
+            skipped.push_back(std::move(o));
         }
     }
     json::array failures;
@@ -415,7 +447,9 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         const auto reason = echoed(f.reason);
         spdlog::warn("delivery={} rule={}: matched but its trigger could not be built: {}",
                      delivery, f.rule, reason);
-        failures.push_back(json::object{{"rule", f.rule}, {"reason", reason}});
+        json::object o{{"rule", f.rule}, {"reason", reason}};
+        if (several) o["event"] = f.event;
+        failures.push_back(std::move(o));
     }
     const bool accepted = !decision.triggers.empty();
     // "not_queued": rules matched but none of their triggers could be built (see failures).
@@ -424,9 +458,11 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     body["triggers"] = std::move(triggers);
     body["skipped"] = std::move(skipped);
     if (!failures.empty()) body["failures"] = std::move(failures);
-    spdlog::info("delivery={} source={} event={} repository={} ref={}: {}, {} trigger(s)", delivery,
-                 source.name, to_string(kind), repository, ref,
-                 accepted ? "accepted" : "no rule matched", decision.triggers.size());
+    spdlog::info(
+        "delivery={} source={} event={} repository={} ref={}{}: {}, {} trigger(s)", delivery,
+        source.name, to_string(kind), repository, ref,
+        several ? fmt::format(" (and {} more events)", decision.events - 1) : std::string(),
+        accepted ? "accepted" : "no rule matched", decision.triggers.size());
     co_return respond(accepted ? 202 : 200, body);
 }
 

@@ -12,27 +12,36 @@
 #include <boost/json/object.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hookrelay::app {
 
-/// The outcome of everything before the store: either a final answer (rejected, ping) or an
-/// event with its decision, ready to be recorded.
+/// The outcome of everything before the store: either a final answer (rejected, ping) or the
+/// delivery's events with their decision, ready to be recorded.
 struct Prepared {
     unsigned status = 200;     ///< final status when !record
     boost::json::object body;  ///< response body so far
+    /// The delivery's first event; set unless it was rejected. Most deliveries carry one.
     std::optional<Event> event;
+    /// Its further events, in payload order (a Bitbucket push: one per ref it changed).
+    std::vector<Event> more_events;
+    /// Every event evaluated, in order: outcomes and triggers of all of them, each with the
+    /// index of its event (0 = `event`, 1 = more_events[0], ...).
     rules::Decision decision;
     bool record = false;     ///< true: hand to the store, answer from its receipt
     std::string log_reason;  ///< for the log line when rejected
 };
 
-/// Verifies (unless `verify` is false: explain), parses (within server.parse_memory_limit: 413
-/// beyond), normalizes and evaluates one delivery. Pure: no I/O, thread-safe.
+/// Verifies (unless `verify` is false: explain; signed timestamps are checked against `now`),
+/// parses (within server.parse_memory_limit: 413 beyond), normalizes and evaluates one delivery.
+/// Pure: no I/O, thread-safe.
 Prepared prepare(const Runtime& runtime, const SourceConfig& source, const HeaderMap& headers,
-                 std::string_view body, bool verify = true);
+                 std::string_view body, bool verify = true,
+                 std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 /// Longest value, in bytes, that a webhook response echoes from a delivery.
 inline constexpr std::size_t k_max_echoed_bytes = 512;
@@ -43,10 +52,12 @@ inline constexpr std::size_t k_max_echoed_bytes = 512;
 /// quote payload values), so the answer stays small whatever the payload holds.
 std::string echoed(std::string_view value);
 
-/// JSON for one rule decision: {"rules": [...], "triggers": [...], "failures": [...]}.
+/// JSON for one rule decision: {"rules": [...], "triggers": [...], "failures": [...]}; when the
+/// delivery had several events, every entry names its event's index ("event").
 boost::json::object decision_json(const rules::Decision& decision);
 
-/// The content types a provider sends: "json", "form", or "" when unsupported.
+/// The content types a provider sends: "json", "form", or "" when unsupported (the forge
+/// table's, ingest::media_kind()).
 std::string_view media_kind(Provider provider, std::string_view content_type) noexcept;
 
 /// Serves POST <source path>: the http::Handler of the public listener.

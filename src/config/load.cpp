@@ -1,5 +1,7 @@
 #include "config/load.hpp"
 
+#include "ingest/forge.hpp"
+#include "ingest/signature.hpp"
 #include "util/suggest.hpp"
 
 #include <fmt/format.h>
@@ -90,10 +92,14 @@ const Keys k_server_keys = {"body_limit",
 const Keys k_tls_keys = {"certificate", "key"};
 const Keys k_forwarded_headers = {"x-forwarded-for", "forwarded"};
 const Keys k_log_keys = {"level", "format"};
-const Keys k_source_keys = {"provider",   "path",       "secret",
-                            "secrets",    "token",      "tokens",
-                            "insecure",   "allow_sha1", "allow_from",
-                            "duplicate_body_window"};
+// Keys every source takes; each forge adds its own (ingest/forge.hpp: Forge::config_keys).
+const Keys k_common_source_keys = {"provider", "path", "insecure", "allow_from",
+                                   "duplicate_body_window"};
+const Keys k_signature_keys = {"header", "algorithm", "encoding",
+                               "prefix", "content",   "timestamp_header"};
+const Keys k_signature_algorithms = {"sha1", "sha256", "sha512"};
+const Keys k_signature_encodings = {"hex", "base64"};
+const Keys k_signed_placeholders = {"{body}", "{timestamp}", "{delivery_id}"};
 const Keys k_jenkins_keys = {"url",
                              "user",
                              "api_token",
@@ -591,14 +597,225 @@ class Loader {
         return policy;
     }
 
-    void secret_list(const YAML::Node& node, std::string_view what, SourceConfig& source) {
+    void secret_list(const YAML::Node& node, std::string_view what, std::vector<Secret>& out) {
         if (node.IsSequence()) {
             if (node.size() == 0) error(node, fmt::format("{} is an empty list", what));
             for (const auto& item : node) {
-                if (auto s = secret(item, what); !s.empty()) source.secrets.push_back(s);
+                if (auto s = secret(item, what); !s.empty()) out.push_back(s);
             }
         } else if (auto s = secret(node, what); !s.empty()) {
-            source.secrets.push_back(s);
+            out.push_back(s);
+        }
+    }
+
+    // Every key any source takes: the common ones and every forge's.
+    static const Keys& all_source_keys() {
+        static const Keys keys = [] {
+            Keys out = k_common_source_keys;
+            for (const auto* forge : ingest::forges()) {
+                for (const auto key : forge->config_keys) {
+                    if (std::find(out.begin(), out.end(), key) == out.end()) out.push_back(key);
+                }
+            }
+            return out;
+        }();
+        return keys;
+    }
+
+    static bool takes(const ingest::Forge& forge, std::string_view key) {
+        return std::find(k_common_source_keys.begin(), k_common_source_keys.end(), key) !=
+                   k_common_source_keys.end() ||
+               std::find(forge.config_keys.begin(), forge.config_keys.end(), key) !=
+                   forge.config_keys.end();
+    }
+
+    // "github and gitea sources", naming the forges that take `key`.
+    static std::string forges_taking(std::string_view key) {
+        std::vector<std::string_view> names;
+        for (const auto* forge : ingest::forges()) {
+            if (takes(*forge, key)) names.push_back(to_string(forge->provider));
+        }
+        std::string out;
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            if (i > 0) out += i + 1 == names.size() ? " and " : ", ";
+            out += names[i];
+        }
+        return out + " sources";
+    }
+
+    static std::string provider_names(std::string_view last_separator) {
+        std::string out;
+        const auto all = providers();
+        for (std::size_t i = 0; i < all.size(); ++i) {
+            if (i > 0) out += i + 1 == all.size() ? last_separator : ", ";
+            out += to_string(all[i]);
+        }
+        return out;
+    }
+
+    // Unknown keys, and keys another forge takes but this one does not (`forge`: null when the
+    // provider is unknown; only unknown keys are reported then).
+    void check_source_keys(const YAML::Node& body, const ingest::Forge* forge,
+                           std::string_view context) {
+        for (const auto& item : body) {
+            const auto key = item.first.as<std::string>();
+            const auto& all = all_source_keys();
+            if (std::find(all.begin(), all.end(), key) == all.end()) {
+                error(item.first, fmt::format("unknown key '{}' in {}{}", key, context,
+                                              did_you_mean(key, all)));
+                continue;
+            }
+            if (forge == nullptr || takes(*forge, key)) continue;
+            const auto name = to_string(forge->provider);
+            const bool secret_key =
+                key == "secret" || key == "secrets" || key == "token" || key == "tokens";
+            if (secret_key && !forge->secret_key.empty()) {
+                error(item.second,
+                      fmt::format("{}: {} sources take `{}` (rotation: `{}s` as a list)", context,
+                                  name, forge->secret_key, forge->secret_key));
+            } else {
+                error(item.first, fmt::format("{}: `{}` applies to {} only, not to {}", context,
+                                              key, forges_taking(key), name));
+            }
+        }
+    }
+
+    // A generic source's `event:` / `delivery_id:`: "payload.<path>" or a header name.
+    ValueRef value_ref(const YAML::Node& node, std::string_view what) {
+        ValueRef ref;
+        std::string text;
+        if (!scalar(node, what, text)) return ref;
+        ref.where = content_location(node);
+        static constexpr std::string_view k_payload = "payload.";
+        if (text.starts_with(k_payload)) {
+            ref.from = ValueRef::From::payload;
+            ref.name = text.substr(k_payload.size());
+            if (ref.name.empty() || ref.name.front() == '.' || ref.name.back() == '.' ||
+                ref.name.find("..") != std::string::npos) {
+                error_at(ref.where, fmt::format("{}: '{}' is not a payload field path (e.g. "
+                                                "payload.event, payload.data.id)",
+                                                what, text));
+            }
+        } else {
+            ref.from = ValueRef::From::header;
+            ref.name = text;
+            if (!is_header_name(text)) {
+                error_at(ref.where, fmt::format("{}: '{}' is neither a header name nor a "
+                                                "payload field (payload.<path>)",
+                                                what, text));
+            }
+        }
+        return ref;
+    }
+
+    static bool is_header_name(std::string_view name) {
+        // RFC 9110 token characters.
+        if (name.empty()) return false;
+        return std::all_of(name.begin(), name.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) ||
+                   std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+        });
+    }
+
+    // One of `allowed`, with a did-you-mean.
+    bool one_of(const YAML::Node& node, std::string_view what, const Keys& allowed,
+                std::string& out) {
+        if (!scalar(node, what, out)) return false;
+        if (std::find(allowed.begin(), allowed.end(), out) != allowed.end()) return true;
+        std::string list;
+        for (const auto v : allowed) list += (list.empty() ? "" : ", ") + std::string(v);
+        error_at(content_location(node), fmt::format("{}: '{}' is not one of {}{}", what, out, list,
+                                                     did_you_mean(out, allowed)));
+        return false;
+    }
+
+    void signature(const YAML::Node& node, std::string_view context, SourceConfig& source) {
+        const auto what = fmt::format("{}.signature", context);
+        if (!expect_map(node, what)) return;
+        check_keys(node, k_signature_keys, what);
+        SignatureSpec spec;
+        spec.where = location_of(node);
+        if (auto n = node["header"]; !n) {
+            error(node, fmt::format("{}: `header:` is required (the header carrying the "
+                                    "signature)",
+                                    what));
+        } else if (scalar(n, what + ".header", spec.header) && !is_header_name(spec.header)) {
+            error_at(content_location(n),
+                     fmt::format("{}.header: '{}' is not a header name", what, spec.header));
+        }
+        std::string text;
+        if (auto n = node["algorithm"];
+            n && one_of(n, what + ".algorithm", k_signature_algorithms, text)) {
+            spec.algorithm = text == "sha1"     ? SignatureSpec::Algorithm::sha1
+                             : text == "sha512" ? SignatureSpec::Algorithm::sha512
+                                                : SignatureSpec::Algorithm::sha256;
+        }
+        if (auto n = node["encoding"];
+            n && one_of(n, what + ".encoding", k_signature_encodings, text)) {
+            spec.encoding =
+                text == "base64" ? SignatureSpec::Encoding::base64 : SignatureSpec::Encoding::hex;
+        }
+        if (auto n = node["prefix"]) scalar(n, what + ".prefix", spec.prefix);
+        if (auto n = node["timestamp_header"]) {
+            if (scalar(n, what + ".timestamp_header", spec.timestamp_header) &&
+                !is_header_name(spec.timestamp_header)) {
+                error_at(content_location(n), fmt::format("{}.timestamp_header: '{}' is not a "
+                                                          "header name",
+                                                          what, spec.timestamp_header));
+            }
+        }
+        const auto content_node = node["content"];
+        if (content_node) scalar(content_node, what + ".content", spec.content);
+        const auto content_where = content_node ? content_location(content_node) : spec.where;
+        signed_content(spec, source, content_where, what);
+        source.signature = std::move(spec);
+    }
+
+    // The placeholders of `content` are known, {body} is there once, and a timestamp header is
+    // signed (an unsigned timestamp stops no replay: the replayer writes a fresh one).
+    void signed_content(const SignatureSpec& spec, const SourceConfig& source, Location where,
+                        std::string_view what) {
+        std::size_t bodies = 0;
+        bool timestamp = false;
+        bool delivery_id = false;
+        for (std::size_t i = spec.content.find('{'); i != std::string::npos;
+             i = spec.content.find('{', i + 1)) {
+            const auto close = spec.content.find('}', i);
+            const auto placeholder = std::string_view(spec.content)
+                                         .substr(i, close == std::string::npos ? 1 : close - i + 1);
+            if (placeholder == "{body}") {
+                ++bodies;
+            } else if (placeholder == "{timestamp}") {
+                timestamp = true;
+            } else if (placeholder == "{delivery_id}") {
+                delivery_id = true;
+            } else {
+                Location at = where;
+                if (at.line > 0) at.column += static_cast<int>(i);
+                error_at(at, fmt::format("{}.content: unknown placeholder '{}'{}; use {{body}}, "
+                                         "{{timestamp}} or {{delivery_id}}",
+                                         what, placeholder,
+                                         did_you_mean(placeholder, k_signed_placeholders)));
+            }
+        }
+        if (bodies != 1) {
+            error_at(where, fmt::format("{}.content: '{}' must contain {{body}} exactly once", what,
+                                        spec.content));
+        }
+        if (timestamp && spec.timestamp_header.empty()) {
+            error_at(where,
+                     fmt::format("{}.content: {{timestamp}} needs a `timestamp_header`", what));
+        }
+        if (!timestamp && !spec.timestamp_header.empty()) {
+            error_at(where, fmt::format("{}.content: the timestamp must be signed (add "
+                                        "{{timestamp}}, e.g. '{{timestamp}}.{{body}}'), or a "
+                                        "replay could carry a fresh one",
+                                        what));
+        }
+        if (delivery_id && source.delivery_id.from != ValueRef::From::header) {
+            error_at(where, fmt::format("{}.content: {{delivery_id}} needs `delivery_id:` to "
+                                        "name a header",
+                                        what));
         }
     }
 
@@ -613,45 +830,70 @@ class Loader {
             const auto& body = item.second;
             const auto context = fmt::format("source '{}'", source.name);
             if (!expect_map(body, context)) continue;
-            check_keys(body, k_source_keys, context);
 
+            const ingest::Forge* forge = nullptr;
             std::string provider;
             if (auto n = body["provider"]; !n) {
-                error(item.first,
-                      fmt::format("{}: `provider:` is required (github or gitlab)", context));
+                error(item.first, fmt::format("{}: `provider:` is required ({})", context,
+                                              provider_names(" or ")));
             } else if (scalar(n, "provider", provider)) {
                 if (auto p = provider_from_string(provider)) {
                     source.provider = *p;
+                    forge = &ingest::forge(*p);
                 } else {
-                    error(n,
-                          fmt::format("{}: unknown provider '{}'{}; use github or gitlab", context,
-                                      provider, did_you_mean(provider, {"github", "gitlab"})));
+                    std::vector<std::string_view> names;
+                    for (const auto p2 : providers()) names.push_back(to_string(p2));
+                    error(n, fmt::format("{}: unknown provider '{}'{}; use {}", context, provider,
+                                         did_you_mean(provider, names), provider_names(" or ")));
                 }
             }
-            const bool github = source.provider == Provider::github;
-            for (const char* key : {"secret", "secrets", "token", "tokens"}) {
-                auto n = body[key];
-                if (!n) continue;
-                const std::string_view k(key);
-                const bool is_secret_key = k.starts_with("secret");
-                if (github != is_secret_key) {
-                    error(n,
-                          fmt::format("{}: {} sources take `{}` (rotation: `{}` as a list)",
-                                      context, github ? "github" : "gitlab",
-                                      github ? "secret" : "token", github ? "secrets" : "tokens"));
-                    continue;
+            check_source_keys(body, forge, context);
+            // Keys of another forge were reported above; only this forge's are read.
+            const auto given = [&](std::string_view key) {
+                return body[std::string(key)] && (forge == nullptr || takes(*forge, key));
+            };
+            for (const auto key : {"secret", "secrets", "token", "tokens"}) {
+                if (given(key)) {
+                    secret_list(body[key], fmt::format("{}.{}", context, key), source.secrets);
                 }
-                secret_list(n, fmt::format("{}.{}", context, key), source);
             }
+            for (const auto key : {"signing_token", "signing_tokens"}) {
+                if (!given(key)) continue;
+                const auto n = body[key];
+                const auto before = source.signing_tokens.size();
+                secret_list(n, fmt::format("{}.{}", context, key), source.signing_tokens);
+                // Only a resolved value can be checked; what is wrong is said, never the value.
+                if (!options_.resolve_secrets) continue;
+                for (auto i = before; i < source.signing_tokens.size(); ++i) {
+                    if (!ingest::signing_key(source.signing_tokens[i].reveal())) {
+                        error(n, fmt::format("{}.{}: not a signing token (GitLab shows it as "
+                                             "whsec_ followed by base64)",
+                                             context, key));
+                    }
+                }
+            }
+            if (given("authorization")) {
+                secret_list(body["authorization"], context + ".authorization",
+                            source.authorization);
+            }
+            if (given("timestamp_window")) {
+                duration(body["timestamp_window"], context + ".timestamp_window",
+                         source.timestamp_window);
+                if (source.timestamp_window.count() < 1000) {
+                    error(body["timestamp_window"],
+                          fmt::format("{}.timestamp_window must be at least 1s", context));
+                }
+            }
+            if (given("event")) source.event_name = value_ref(body["event"], context + ".event");
+            if (given("delivery_id")) {
+                source.delivery_id = value_ref(body["delivery_id"], context + ".delivery_id");
+            }
+            if (given("signature")) signature(body["signature"], context, source);
             if (auto n = body["insecure"]) boolean(n, "insecure", source.insecure);
             if (auto n = body["allow_from"]) {
                 source.allow_from = cidr_list(n, context + ".allow_from");
             }
-            if (auto n = body["allow_sha1"]) {
-                boolean(n, "allow_sha1", source.allow_sha1);
-                if (!github)
-                    error(n, fmt::format("{}: allow_sha1 applies to github only", context));
-            }
+            if (given("allow_sha1")) boolean(body["allow_sha1"], "allow_sha1", source.allow_sha1);
             if (auto n = body["duplicate_body_window"]) {
                 std::chrono::milliseconds window{0};
                 duration(n, fmt::format("{}.duplicate_body_window", context), window);
@@ -671,16 +913,55 @@ class Loader {
                 error(item.first, fmt::format("{}: path {} is already used by another source",
                                               context, source.path));
             }
-            const bool has_secret_key =
-                body["secret"] || body["secrets"] || body["token"] || body["tokens"];
-            if (!has_secret_key && !source.insecure) {
-                error(item.first,
-                      fmt::format("{}: no {} configured; set one (a reference such as "
-                                  "${{env:NAME}}) or say `insecure: true` to accept unsigned "
-                                  "deliveries",
-                                  context, github ? "secret" : "token"));
-            }
+            if (forge != nullptr) credentials(body, *forge, source, item.first, context);
             config_->sources.push_back(std::move(source));
+        }
+    }
+
+    // Whether the source can verify anything, and has what its credentials need.
+    void credentials(const YAML::Node& body, const ingest::Forge& forge, const SourceConfig& source,
+                     const YAML::Node& name_node, std::string_view context) {
+        const auto has = [&](std::string_view key) {
+            return body[std::string(key)] && takes(forge, key);
+        };
+        const bool has_secret = has("secret") || has("secrets") || has("token") || has("tokens");
+        const bool has_credential =
+            has_secret || has("signing_token") || has("signing_tokens") || has("authorization");
+        if (!has_credential && !source.insecure) {
+            std::string others;
+            if (takes(forge, "signing_token")) others += " or a `signing_token`";
+            if (takes(forge, "authorization")) others += " or an `authorization` value";
+            error(name_node,
+                  fmt::format("{}: no {} configured; set one (a reference such as "
+                              "${{env:NAME}}){} or say `insecure: true` to accept unsigned "
+                              "deliveries",
+                              context, forge.secret_key, others));
+        }
+        // A forge that is told how its sender signs (generic) needs that with a secret, and a
+        // secret with it.
+        if (takes(forge, "signature")) {
+            if (has_secret && !body["signature"]) {
+                error(name_node, fmt::format("{}: a {} source with a secret needs `signature:` "
+                                             "(at least its `header:`)",
+                                             context, to_string(forge.provider)));
+            }
+            if (!has_secret && body["signature"]) {
+                error(body["signature"],
+                      fmt::format("{}: `signature:` needs a `secret` to verify with", context));
+            }
+        }
+        if (source.signature && !source.signature->header.empty()) {
+            const auto& header = source.signature->header;
+            const auto clash = [&](const ValueRef& ref) {
+                return ref.from == ValueRef::From::header && iequals(ref.name, header);
+            };
+            if (clash(source.event_name) || clash(source.delivery_id) ||
+                iequals(source.signature->timestamp_header, header)) {
+                error(body["signature"], fmt::format("{}: the signature header {} is also named "
+                                                     "as the event, delivery id or timestamp "
+                                                     "header",
+                                                     context, header));
+            }
         }
     }
 

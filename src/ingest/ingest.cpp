@@ -1,10 +1,10 @@
 #include "ingest/ingest.hpp"
 
-#include "ingest/github/normalize.hpp"
-#include "ingest/gitlab/normalize.hpp"
-#include "ingest/hmac.hpp"
+#include "ingest/forge.hpp"
+#include "ingest/form.hpp"
 #include "ingest/json_access.hpp"
 #include "ingest/parse_memory.hpp"
+#include "ingest/signature.hpp"
 
 #include <boost/json/parser.hpp>
 #include <boost/url/encoding_opts.hpp>
@@ -15,64 +15,24 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::string_view k_github_event = "X-GitHub-Event";
-constexpr std::string_view k_gitlab_event = "X-Gitlab-Event";
-
-std::string_view trim(std::string_view s) noexcept {
-    const auto is_space = [](char c) { return c == ' ' || c == '\t'; };
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
+bool has_credentials(const SourceConfig& source) noexcept {
+    return !source.secrets.empty() || !source.signing_tokens.empty() ||
+           !source.authorization.empty();
 }
 
-bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
-    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-// A header that is absent, empty, or only the bare algorithm prefix carries no signature; all
-// three mean "not signed" rather than "signed wrongly".
-std::optional<std::string_view> signature_header(const HeaderMap& headers, std::string_view name,
-                                                 std::string_view prefix) {
-    const auto value = headers.find(name);
-    if (!value) return std::nullopt;
-    const auto text = trim(*value);
-    if (text.empty() || iequals(text, prefix)) return std::nullopt;
-    return text;
-}
-
-result<void> check_hub_signature(const SourceConfig& source, std::string_view header,
-                                 std::string_view prefix, Digest digest, std::size_t hex_size,
-                                 std::string_view body) {
-    if (!istarts_with(header, prefix)) return errc::signature_malformed;
-    const auto hex = header.substr(prefix.size());
-    if (hex.size() != hex_size) return errc::signature_malformed;
-    const auto expected = decode_hex(hex);
-    if (!expected) return errc::signature_malformed;
-    if (!any_hmac_matches(digest, source.secrets, body, *expected)) {
-        return errc::signature_mismatch;
+bool listed(std::span<const std::string_view> names, std::string_view name) noexcept {
+    for (const auto allowed : names) {
+        if (iequals(name, allowed)) return true;
     }
-    return {};
+    return false;
 }
 
-result<void> verify_github(const SourceConfig& source, const HeaderMap& headers,
-                           std::string_view body) {
-    if (const auto sha256 = signature_header(headers, "X-Hub-Signature-256", "sha256=")) {
-        return check_hub_signature(source, *sha256, "sha256=", Digest::sha256, 64, body);
+// The first of `names` that is present and not blank, trimmed; empty when none is.
+std::string_view first_header(const HeaderMap& headers, std::span<const std::string_view> names) {
+    for (const auto name : names) {
+        const auto value = trim(headers.find(name).value_or(""));
+        if (!value.empty()) return value;
     }
-    // SHA-1 is the legacy header; it is consulted only when opted in and no SHA-256 was sent,
-    // so a forged SHA-1 cannot stand in for a failing SHA-256.
-    if (source.allow_sha1) {
-        if (const auto sha1 = signature_header(headers, "X-Hub-Signature", "sha1=")) {
-            return check_hub_signature(source, *sha1, "sha1=", Digest::sha1, 40, body);
-        }
-    }
-    return errc::signature_missing;
-}
-
-result<void> verify_gitlab(const SourceConfig& source, const HeaderMap& headers) {
-    const auto token = headers.find("X-Gitlab-Token");
-    if (!token || trim(*token).empty()) return errc::signature_missing;
-    if (!any_token_matches(source.secrets, trim(*token))) return errc::signature_mismatch;
     return {};
 }
 
@@ -119,15 +79,10 @@ result<json::value> parse_form(std::string_view body, const json::storage_ptr& a
 
 }  // namespace
 
-result<void> verify(const SourceConfig& source, const HeaderMap& headers, std::string_view body) {
-    if (source.insecure && source.secrets.empty()) return {};
-    switch (source.provider) {
-        case Provider::github:
-            return verify_github(source, headers, body);
-        case Provider::gitlab:
-            return verify_gitlab(source, headers);
-    }
-    return errc::signature_mismatch;
+result<void> verify(const SourceConfig& source, const HeaderMap& headers, std::string_view body,
+                    std::chrono::system_clock::time_point now) {
+    if (source.insecure && !has_credentials(source)) return {};
+    return forge(source.provider).verify(Request{source, headers, body, now});
 }
 
 result<json::value> parse_body(std::string_view content_type, std::string_view body,
@@ -152,18 +107,20 @@ result<json::value> parse_body(std::string_view content_type, std::string_view b
     }
 }
 
-std::string delivery_id(Provider provider, const HeaderMap& headers) {
-    switch (provider) {
-        case Provider::github:
-            return std::string(trim(headers.find("X-GitHub-Delivery").value_or("")));
-        case Provider::gitlab: {
-            // Idempotency-Key survives retries and manual resends; the event UUID is older.
-            auto id = trim(headers.find("Idempotency-Key").value_or(""));
-            if (id.empty()) id = trim(headers.find("X-Gitlab-Event-UUID").value_or(""));
-            return std::string(id);
-        }
+std::string_view media_kind(Provider provider, std::string_view content_type) noexcept {
+    const auto media = trim(content_type.substr(0, content_type.find(';')));
+    if (iequals(media, "application/json")) return "json";
+    if (forge(provider).form_bodies && iequals(media, "application/x-www-form-urlencoded")) {
+        return "form";
     }
-    return {};
+    return "";
+}
+
+std::string delivery_id(const SourceConfig& source, const HeaderMap& headers) {
+    if (source.delivery_id.from == ValueRef::From::header) {
+        return std::string(trim(headers.find(source.delivery_id.name).value_or("")));
+    }
+    return std::string(first_header(headers, forge(source.provider).delivery_headers));
 }
 
 bool recorded_header(Provider provider, std::string_view name) noexcept {
@@ -174,36 +131,19 @@ bool recorded_header(Provider provider, std::string_view name) noexcept {
         "Host",         "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
         "X-Real-IP",    "Forwarded",       "X-Request-Id",
     };
-    // forge-webhooks.md: GitHub's delivery headers, GitHub Enterprise's host and version.
-    static constexpr std::string_view k_github[] = {
-        "X-GitHub-Event",
-        "X-GitHub-Delivery",
-        "X-GitHub-Hook-ID",
-        "X-GitHub-Hook-Installation-Target-Type",
-        "X-GitHub-Hook-Installation-Target-ID",
-        "X-GitHub-Enterprise-Version",
-        "X-GitHub-Enterprise-Host",
+    return listed(k_common, name) || listed(forge(provider).recorded_headers, name);
+}
+
+bool recorded_header(const SourceConfig& source, std::string_view name) noexcept {
+    if (recorded_header(source.provider, name)) return true;
+    // A generic source's own event, delivery and timestamp headers; the loader refuses a
+    // signature header that is one of them.
+    const auto configured = [&](const ValueRef& ref) {
+        return ref.from == ValueRef::From::header && iequals(name, ref.name);
     };
-    // GitLab's delivery headers, and the Standard Webhooks id and timestamp GitLab 19 adds (its
-    // webhook-signature is a credential).
-    static constexpr std::string_view k_gitlab[] = {
-        "X-Gitlab-Event",  "X-Gitlab-Event-UUID", "X-Gitlab-Webhook-UUID", "X-Gitlab-Instance",
-        "Idempotency-Key", "Webhook-Id",          "Webhook-Timestamp",
-    };
-    const auto listed = [&](const auto& names) {
-        for (const auto allowed : names) {
-            if (iequals(name, allowed)) return true;
-        }
-        return false;
-    };
-    if (listed(k_common)) return true;
-    switch (provider) {
-        case Provider::github:
-            return listed(k_github);
-        case Provider::gitlab:
-            return listed(k_gitlab);
-    }
-    return false;
+    if (configured(source.event_name) || configured(source.delivery_id)) return true;
+    return source.signature && !source.signature->timestamp_header.empty() &&
+           iequals(name, source.signature->timestamp_header);
 }
 
 std::chrono::milliseconds duplicate_body_window(const SourceConfig& source, bool has_delivery_id) {
@@ -211,30 +151,38 @@ std::chrono::milliseconds duplicate_body_window(const SourceConfig& source, bool
     return has_delivery_id ? std::chrono::milliseconds(0) : k_default_idless_duplicate_window;
 }
 
-result<Event> normalize(const SourceConfig& source, const HeaderMap& headers,
-                        std::shared_ptr<const json::value> payload) {
-    const auto header =
-        headers.find(source.provider == Provider::github ? k_github_event : k_gitlab_event);
-    const auto event_name = trim(header.value_or(""));
-    if (event_name.empty()) return errc::missing_event_header;
+result<std::vector<Event>> normalize(const SourceConfig& source, const HeaderMap& headers,
+                                     std::shared_ptr<const json::value> payload) {
+    const auto& f = forge(source.provider);
+    std::string_view event_name;
+    if (source.event_name.from == ValueRef::From::header) {
+        const std::string_view configured[] = {source.event_name.name};
+        event_name = first_header(headers, configured);
+        if (event_name.empty()) return errc::missing_event_header;
+    } else if (!f.event_headers.empty()) {
+        event_name = first_header(headers, f.event_headers);
+        if (event_name.empty()) return errc::missing_event_header;
+    }
     if (!payload || !payload->is_object()) return errc::missing_field;
 
-    Event event;
-    event.source = source.name;
-    event.provider = source.provider;
-    event.delivery_id = delivery_id(source.provider, headers);
-    event.forge_event = std::string(event_name);
+    std::vector<Event> events(1);
+    auto& first = events.front();
+    first.source = source.name;
+    first.provider = source.provider;
+    first.delivery_id = delivery_id(source, headers);
+    first.forge_event = std::string(event_name);
 
-    const auto filled = source.provider == Provider::github
-                            ? github::normalize(event_name, *payload, event)
-                            : gitlab::normalize(event_name, *payload, event);
+    const auto filled = f.normalize(Payload{source, headers, event_name, *payload}, events);
     if (!filled) return filled.error();
-    // Cut short by collect_changed_files(): some paths are missing.
-    if (event.changed_files.size() >= detail::k_max_changed_files) {
-        event.changed_files_complete = false;
+    if (events.size() > k_max_events_per_delivery) return errc::too_many_events;
+    for (auto& event : events) {
+        // Cut short by collect_changed_files(): some paths are missing.
+        if (event.changed_files.size() >= detail::k_max_changed_files) {
+            event.changed_files_complete = false;
+        }
+        event.payload = payload;
     }
-    event.payload = std::move(payload);
-    return event;
+    return events;
 }
 
 }  // namespace hookrelay::ingest

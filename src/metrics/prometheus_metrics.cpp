@@ -29,6 +29,10 @@ const Histogram::BucketBoundaries k_request_buckets{0.005, 0.01, 0.025, 0.05, 0.
 // One SQLite transaction with its fsync: sub-millisecond on tmpfs, up to a second on a busy disk.
 const Histogram::BucketBoundaries k_commit_buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                    0.05,   0.1,   0.25,   0.5,   1};
+// Answering a webhook: verify, match, and the store's group commit with its fsync; the forges
+// give up after 10 s.
+const Histogram::BucketBoundaries k_webhook_buckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                    0.1,   0.25,   0.5,   1,    2.5,   10};
 // Group commit sizes, up to StoreConfig::max_batch's default (512).
 const Histogram::BucketBoundaries k_batch_buckets{1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 
@@ -52,6 +56,13 @@ struct PrometheusMetrics::Families {
                                     .Name("hookrelay_webhooks_received_total")
                                     .Help("Webhook requests received, by the HTTP status answered.")
                                     .Register(registry);
+    // hookrelay_webhook_duration_seconds{source}: from a request's body being read to its answer
+    // (verification, rules, store commit), for requests on a source's path.
+    Family<Histogram>& webhook_duration =
+        prometheus::BuildHistogram()
+            .Name("hookrelay_webhook_duration_seconds")
+            .Help("Time to answer a webhook once its body was read (verify, rules, store commit).")
+            .Register(registry);
     // hookrelay_signature_failures_total{source}: deliveries rejected because their signature or
     // token was missing or wrong.
     Family<Counter>& signature_failures =
@@ -170,6 +181,11 @@ void PrometheusMetrics::webhook(std::string_view source, std::string_view provid
               {"provider", str(provider)},
               {"code", std::to_string(status)}})
         .Increment();
+}
+
+void PrometheusMetrics::webhook_duration(std::string_view source, Seconds duration) {
+    families_->webhook_duration.Add({{"source", str(source)}}, k_webhook_buckets)
+        .Observe(duration.count());
 }
 
 void PrometheusMetrics::signature_failure(std::string_view source) {

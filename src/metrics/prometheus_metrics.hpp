@@ -32,6 +32,7 @@ class PrometheusMetrics final : public Metrics {
     std::string serialize() const;
 
     void webhook(std::string_view source, std::string_view provider, unsigned status) override;
+    void webhook_duration(std::string_view source, Seconds duration) override;
     void signature_failure(std::string_view source) override;
     void duplicate(std::string_view source) override;
     void triggers_queued(std::string_view rule, std::string_view jenkins,

@@ -32,6 +32,13 @@ public:
             case errc::secret_unresolved: return "secret reference could not be resolved";
             case errc::bad_config: return "invalid configuration";
             case errc::store_unavailable: return "store unavailable";
+            case errc::timestamp_out_of_window:
+                return "signed timestamp outside the accepted window (a replay, or a clock that "
+                       "is off)";
+            case errc::timestamp_malformed:
+                return "signed timestamp missing or malformed";
+            case errc::too_many_events:
+                return "delivery carries too many events";
             case errc::store_busy: return "store busy";
             case errc::store_timeout: return "store did not answer in time";
             case errc::store_full: return "store full (store.max_size reached)";

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 namespace hookrelay {
@@ -19,18 +20,41 @@ std::string_view to_string(EventKind kind) noexcept {
     return "other";
 }
 
-std::string_view to_string(Provider provider) noexcept {
-    switch (provider) {
-        case Provider::github: return "github";
-        case Provider::gitlab: return "gitlab";
+namespace {
+
+// Indexed by Provider; the names are what the store records, so they never change.
+constexpr std::array<std::string_view, 7> k_provider_names = {
+    "github", "gitlab", "gitea", "forgejo", "bitbucket-cloud", "bitbucket-server", "generic",
+};
+constexpr std::array k_providers = {
+    Provider::github,          Provider::gitlab,           Provider::gitea,   Provider::forgejo,
+    Provider::bitbucket_cloud, Provider::bitbucket_server, Provider::generic,
+};
+static_assert(k_providers.size() == k_provider_names.size());
+constexpr bool in_enum_order() {
+    for (std::size_t i = 0; i < k_providers.size(); ++i) {
+        if (static_cast<std::size_t>(k_providers[i]) != i) return false;
     }
-    return "github";
+    return true;
+}
+static_assert(in_enum_order());
+
+}  // namespace
+
+std::string_view to_string(Provider provider) noexcept {
+    const auto index = static_cast<std::size_t>(provider);
+    return index < k_provider_names.size() ? k_provider_names[index] : "unknown";
 }
 
 std::optional<Provider> provider_from_string(std::string_view name) noexcept {
-    if (name == "github") return Provider::github;
-    if (name == "gitlab") return Provider::gitlab;
+    for (const auto provider : k_providers) {
+        if (to_string(provider) == name) return provider;
+    }
     return std::nullopt;
+}
+
+std::span<const Provider> providers() noexcept {
+    return k_providers;
 }
 
 bool is_zero_sha(std::string_view sha) noexcept {

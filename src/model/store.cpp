@@ -53,6 +53,7 @@ namespace {
 class NullMetrics final : public Metrics {
   public:
     void webhook(std::string_view, std::string_view, unsigned) override {}
+    void webhook_duration(std::string_view, Seconds) override {}
     void signature_failure(std::string_view) override {}
     void duplicate(std::string_view) override {}
     void triggers_queued(std::string_view, std::string_view, std::size_t) override {}

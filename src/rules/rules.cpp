@@ -249,12 +249,28 @@ KindSet every_kind() {
     return all;
 }
 
-// The event kinds a condition is evaluated under: narrowed by every `event` condition that has to
-// hold together with it (its siblings in the same map and in enclosing maps and `all` lists).
-// `any` alternatives and `not` are not followed: they do not constrain their siblings.
+// Providers as a bit set, likewise.
+using ProviderSet = std::uint32_t;
+
+ProviderSet bit(Provider provider) {
+    return ProviderSet{1} << static_cast<unsigned>(provider);
+}
+
+ProviderSet every_provider() {
+    ProviderSet all = 0;
+    for (const auto provider : providers()) all |= bit(provider);
+    return all;
+}
+
+// The event kinds and forges a condition is evaluated under: narrowed by every `event`, and every
+// `provider` or `source` condition, that has to hold together with it (its siblings in the same
+// map and in enclosing maps and `all` lists). `any` alternatives and `not` are not followed: they
+// do not constrain their siblings.
 struct Scope {
     KindSet kinds = every_kind();
     bool narrowed = false;  // some `event` condition applies
+    ProviderSet providers = every_provider();
+    bool providers_narrowed = false;  // some `provider` or `source` condition applies
 };
 
 // A pattern's value when it is a plain literal (no glob syntax, not a regex), without its '!'.
@@ -286,13 +302,30 @@ struct Domain {
     bool typos_only = false;
 };
 
-// The kinds in `kinds` as "pull_request events", "push or tag events".
-std::string kinds_phrase(KindSet kinds) {
+// The kinds in `kinds` as "pull_request events", "push or tag events", followed by the forges
+// when the scope names them: "pull_request events from gitea or forgejo".
+std::string kinds_phrase(const Scope& scope) {
     std::vector<std::string_view> names;
     for (const auto kind : event_kinds()) {
-        if ((kinds & bit(kind)) != 0) names.push_back(to_string(kind));
+        if ((scope.kinds & bit(kind)) != 0) names.push_back(to_string(kind));
     }
-    return joined(names, " or ") + " events";
+    auto out = joined(names, " or ") + " events";
+    if (scope.providers_narrowed) {
+        std::vector<std::string_view> forges;
+        for (const auto provider : providers()) {
+            if ((scope.providers & bit(provider)) != 0) forges.push_back(to_string(provider));
+        }
+        out += " from " + joined(forges, " or ");
+    }
+    return out;
+}
+
+std::vector<Provider> providers_in(ProviderSet set) {
+    std::vector<Provider> out;
+    for (const auto provider : providers()) {
+        if ((set & bit(provider)) != 0) out.push_back(provider);
+    }
+    return out;
 }
 
 // Which actions a condition on `action` may name depends on the events it can see.
@@ -305,15 +338,19 @@ std::string kinds_phrase(KindSet kinds) {
 //  - No `event:` condition at all: a literal that is no action hookrelay knows of but is a typo
 //    away from one (`opend`) is reported; anything else may be a forge-specific action and passes.
 //    The message says how to match such an action on purpose (`event: other`).
+// `provider:` and `source:` conditions narrow the set further to the actions of those forges.
 std::optional<Domain> action_domain(const Scope& scope) {
-    // No kind at all: the `event` conditions contradict each other; nothing to check against.
-    if (scope.kinds == 0) return std::nullopt;
+    // No kind or no forge at all: the conditions contradict each other; nothing to check against.
+    if (scope.kinds == 0 || scope.providers == 0) return std::nullopt;
     const bool other = (scope.kinds & bit(EventKind::other)) != 0;
     if (scope.narrowed && other) return std::nullopt;
     Domain d;
+    const auto forges = providers_in(scope.providers);
     for (const auto kind : event_kinds()) {
         if ((scope.kinds & bit(kind)) == 0) continue;
-        for (const auto action : known_actions(kind)) {
+        const auto actions =
+            scope.providers_narrowed ? known_actions(kind, forges) : known_actions(kind);
+        for (const auto action : actions) {
             if (std::find(d.values.begin(), d.values.end(), action) == d.values.end()) {
                 d.values.push_back(action);
             }
@@ -327,7 +364,7 @@ std::optional<Domain> action_domain(const Scope& scope) {
             "`event: other`";
         return d;
     }
-    const auto events = kinds_phrase(scope.kinds);
+    const auto events = kinds_phrase(scope);
     if (d.values.empty()) {
         d.what = "an action of " + events + ": they carry none";
         d.none = "no action of " + events + ": they carry none";
@@ -414,9 +451,9 @@ class Compiler {
         return c;
     }
 
-    // `scope` narrowed by the `event` conditions of the map (or `all` list) `all_node`, including
-    // those of nested `all` lists.
-    static Scope narrow(Scope scope, const ConditionSpec& all_node) {
+    // `scope` narrowed by the `event`, `provider` and `source` conditions of the map (or `all`
+    // list) `all_node`, including those of nested `all` lists.
+    Scope narrow(Scope scope, const ConditionSpec& all_node) const {
         for (const auto& child : all_node.children) {
             if (child.kind == Kind::all) {
                 scope = narrow(scope, child);
@@ -425,9 +462,48 @@ class Compiler {
                     scope.kinds &= *kinds;
                     scope.narrowed = true;
                 }
+            } else if (child.kind == Kind::field &&
+                       (child.field == "provider" || child.field == "source")) {
+                if (const auto forges = providers_of(child)) {
+                    scope.providers &= *forges;
+                    scope.providers_narrowed = true;
+                }
             }
         }
         return scope;
+    }
+
+    // The providers a `provider` condition accepts, or those of the sources a `source` condition
+    // accepts; nullopt when a pattern does not compile or matches nothing (reported on its own).
+    std::optional<ProviderSet> providers_of(const ConditionSpec& spec) const {
+        const bool by_source = spec.field == "source";
+        if (by_source && config_.sources.empty()) return std::nullopt;
+        bool any_positive = false;
+        ProviderSet positive = 0;
+        ProviderSet negative = 0;
+        for (const auto& p : spec.patterns) {
+            auto compiled = Pattern::compile(p.text);
+            if (!compiled) return std::nullopt;
+            ProviderSet matched = 0;
+            if (by_source) {
+                for (const auto& source : config_.sources) {
+                    if (compiled->matches(source.name)) matched |= bit(source.provider);
+                }
+            } else {
+                for (const auto provider : providers()) {
+                    if (compiled->matches(to_string(provider))) matched |= bit(provider);
+                }
+            }
+            if (matched == 0) return std::nullopt;
+            if (compiled->negative()) {
+                // "!ci-github" excludes one source, not every source of its forge.
+                if (!by_source) negative |= matched;
+            } else {
+                any_positive = true;
+                positive |= matched;
+            }
+        }
+        return (any_positive ? positive : every_provider()) & ~negative;
     }
 
     // The kinds an `event` condition accepts; nullopt when one of its patterns does not compile or
@@ -463,7 +539,7 @@ class Compiler {
             d.none = "no event";
             d.known = "events are " + joined(d.values, ", ");
         } else if (name == "provider") {
-            d.values = {to_string(Provider::github), to_string(Provider::gitlab)};
+            for (const auto provider : providers()) d.values.push_back(to_string(provider));
             d.what = "a provider";
             d.none = "no provider";
             d.known = "providers are " + joined(d.values, ", ");
@@ -621,7 +697,8 @@ std::string cause(const Rule& rule, const Event& event) {
     return out + "rule " + rule.name + ")";
 }
 
-void render_trigger(const Rule& rule, const Trigger& t, const Event& event, Decision& d) {
+void render_trigger(const Rule& rule, const Trigger& t, const Event& event, std::size_t index,
+                    Decision& d) {
     TriggerRequest request;
     request.rule = rule.name;
     request.jenkins = t.jenkins;
@@ -629,13 +706,14 @@ void render_trigger(const Rule& rule, const Trigger& t, const Event& event, Deci
         std::string why;
         auto segment = t.job[i].render(event, &why);
         if (!segment) {
-            d.failures.push_back({rule.name, "job '" + t.job_text + "': " + why});
+            d.failures.push_back({rule.name, "job '" + t.job_text + "': " + why, index});
             return;
         }
         if (segment->empty()) {
-            d.failures.push_back({rule.name, "job '" + t.job_text + "': segment " +
-                                                 std::to_string(i + 1) + " ('" + t.job[i].text() +
-                                                 "') rendered empty"});
+            d.failures.push_back({rule.name,
+                                  "job '" + t.job_text + "': segment " + std::to_string(i + 1) +
+                                      " ('" + t.job[i].text() + "') rendered empty",
+                                  index});
             return;
         }
         request.job.push_back(std::move(*segment));
@@ -644,13 +722,14 @@ void render_trigger(const Rule& rule, const Trigger& t, const Event& event, Deci
         std::string why;
         auto value = tmpl.render(event, &why);
         if (!value) {
-            d.failures.push_back({rule.name, "parameter '" + name + "': " + why});
+            d.failures.push_back({rule.name, "parameter '" + name + "': " + why, index});
             return;
         }
         request.parameters.emplace_back(name, std::move(*value));
     }
     request.cause = cause(rule, event);
     d.triggers.push_back(std::move(request));
+    d.trigger_events.push_back(index);
 }
 
 }  // namespace
@@ -665,7 +744,9 @@ RuleSet::~RuleSet() = default;
 std::vector<std::string> Decision::matched_rules() const {
     std::vector<std::string> out;
     for (const auto& r : rules) {
-        if (r.matched) out.push_back(r.rule);
+        if (r.matched && std::find(out.begin(), out.end(), r.rule) == out.end()) {
+            out.push_back(r.rule);
+        }
     }
     return out;
 }
@@ -680,34 +761,43 @@ std::shared_ptr<const RuleSet> RuleSet::compile(const Config& config,
 }
 
 Decision RuleSet::evaluate(const Event& event) const {
+    return evaluate(std::span<const Event>(&event, 1));
+}
+
+Decision RuleSet::evaluate(std::span<const Event> events) const {
     Decision d;
-    const Rule* stopped_by = nullptr;
-    for (const auto& rule : impl_->rules) {
-        RuleOutcome outcome;
-        outcome.rule = rule.name;
-        if (stopped_by != nullptr) {
-            outcome.evaluated = false;
-            outcome.reason =
-                "not evaluated: rule '" + stopped_by->name + "' matched with stop: true";
-            d.rules.push_back(std::move(outcome));
-            continue;
-        }
-        // Nothing here should throw but allocation; a failure must cost one rule, not the
-        // delivery.
-        try {
-            auto verdict = guards(rule, event);
-            if (verdict.ok) verdict = check(rule.when, event);
-            outcome.matched = verdict.ok;
-            outcome.reason = std::move(verdict.reason);
-            if (outcome.matched) {
-                for (const auto& t : rule.triggers) render_trigger(rule, t, event, d);
-                if (rule.stop) stopped_by = &rule;
+    d.events = events.size();
+    for (std::size_t index = 0; index < events.size(); ++index) {
+        const auto& event = events[index];
+        const Rule* stopped_by = nullptr;
+        for (const auto& rule : impl_->rules) {
+            RuleOutcome outcome;
+            outcome.rule = rule.name;
+            outcome.event = index;
+            if (stopped_by != nullptr) {
+                outcome.evaluated = false;
+                outcome.reason =
+                    "not evaluated: rule '" + stopped_by->name + "' matched with stop: true";
+                d.rules.push_back(std::move(outcome));
+                continue;
             }
-        } catch (const std::exception& e) {
-            outcome.matched = false;
-            outcome.reason = std::string("internal error: ") + e.what();
+            // Nothing here should throw but allocation; a failure must cost one rule, not the
+            // delivery.
+            try {
+                auto verdict = guards(rule, event);
+                if (verdict.ok) verdict = check(rule.when, event);
+                outcome.matched = verdict.ok;
+                outcome.reason = std::move(verdict.reason);
+                if (outcome.matched) {
+                    for (const auto& t : rule.triggers) render_trigger(rule, t, event, index, d);
+                    if (rule.stop) stopped_by = &rule;
+                }
+            } catch (const std::exception& e) {
+                outcome.matched = false;
+                outcome.reason = std::string("internal error: ") + e.what();
+            }
+            d.rules.push_back(std::move(outcome));
         }
-        d.rules.push_back(std::move(outcome));
     }
     return d;
 }

@@ -9,7 +9,9 @@
 #include <hookrelay/event.hpp>
 #include <hookrelay/trigger.hpp>
 
+#include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -23,21 +25,27 @@ struct RuleOutcome {
     /// Not matched: the first condition that failed, e.g.
     /// "branch: 'dev' matches none of [main, release/*]". Matched: empty.
     std::string reason;
+    std::size_t event = 0;  ///< which event of the delivery (0: the first, most often the only)
 };
 
 /// A trigger that could not be rendered (e.g. a variable unset for this event).
 struct RenderFailure {
     std::string rule;
     std::string reason;
+    std::size_t event = 0;  ///< which event of the delivery
 };
 
-/// The whole decision for one event: every rule's outcome, the triggers to queue (rendered), and
-/// render failures (the rule matched but its trigger could not be built).
+/// The whole decision for one delivery: every rule's outcome for each of its events, the
+/// triggers to queue (rendered), and render failures (the rule matched but its trigger could not
+/// be built), all in event order.
 struct Decision {
     std::vector<RuleOutcome> rules;
     std::vector<TriggerRequest> triggers;
+    std::vector<std::size_t> trigger_events;  ///< per trigger: the index of its event
     std::vector<RenderFailure> failures;
+    std::size_t events = 1;  ///< how many events were evaluated
 
+    /// The rules that matched some event, each once, in the order they first matched.
     std::vector<std::string> matched_rules() const;
 };
 
@@ -56,6 +64,10 @@ public:
     /// Evaluates every rule in order against `event`; renders each matching rule's triggers.
     /// Ping events match nothing. Never throws.
     Decision evaluate(const Event& event) const;
+
+    /// Evaluates every event of one delivery in turn, each as above (a `stop: true` rule stops
+    /// the rules for its own event only), and appends the outcomes into one decision.
+    Decision evaluate(std::span<const Event> events) const;
 
     struct Impl;
     explicit RuleSet(std::unique_ptr<Impl> impl);

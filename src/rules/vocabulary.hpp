@@ -15,14 +15,19 @@ namespace hookrelay::rules {
 /// Every EventKind, in documentation order (push, tag, pull_request, release, ping, other).
 std::span<const EventKind> event_kinds() noexcept;
 
-/// The normalized `action` values the GitHub and GitLab normalizers produce for events of
-/// `kind`: GitHub's words, GitLab's mapped onto them (open -> opened, create -> created, ...) or
-/// passed through where GitHub has no equivalent (approved, approval, ...). Empty for push, tag
-/// and ping: they carry no action.
-/// For EventKind::other: the actions of the forge-specific events hookrelay knows of (GitHub's
-/// and GitLab's documentation). That list can never be complete (GitHub adds actions, and
+/// The normalized `action` values the forges' normalizers produce for events of `kind` (each
+/// forge lists its own in the forge table, ingest/forge.hpp): GitHub's words, the other forges'
+/// mapped onto them (GitLab open -> opened, Gitea synchronized -> synchronize, Bitbucket
+/// fulfilled -> closed, ...) or passed through where GitHub has no equivalent (approved,
+/// label_updated, ...). Empty for push, tag and ping: they carry no action. In forge table
+/// order, each value once.
+/// For EventKind::other: the actions of the forge-specific events hookrelay knows of (the
+/// forges' documentation). That list can never be complete (GitHub adds actions, and
 /// repository_dispatch carries any word its sender chose), so it only serves to recognise typos.
 const std::vector<std::string_view>& known_actions(EventKind kind);
+
+/// As above, for the events of the forges in `providers` only.
+std::vector<std::string_view> known_actions(EventKind kind, std::span<const Provider> providers);
 
 /// Whether `field` is a boolean field of the model (created, deleted, forced,
 /// changed_files_complete, pull_request.merged, pull_request.draft, pull_request.from_fork):

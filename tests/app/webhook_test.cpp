@@ -74,5 +74,127 @@ TEST(Prepare, BodyTooLargeToParseIs413NamingTheLimit) {
     EXPECT_EQ(prepare(roomy, config.sources[0], headers, body).status, 400u);
 }
 
+// A source of `provider` without credentials and one rule per kind of build, on Jenkins "ci".
+Config config_for(Provider provider) {
+    Config config;
+    SourceConfig source;
+    source.name = "src";
+    source.provider = provider;
+    source.insecure = true;
+    config.sources.push_back(source);
+    JenkinsConfig jenkins;
+    jenkins.name = "ci";
+    jenkins.url = "http://ci/";
+    config.jenkins.push_back(jenkins);
+    RuleSpec rule;
+    rule.name = "branches";
+    ConditionSpec event;
+    event.kind = ConditionSpec::Kind::field;
+    event.field = "event";
+    event.patterns = {{"push", {}}};
+    rule.when.children.push_back(event);
+    TriggerSpec trigger;
+    trigger.jenkins = "ci";
+    trigger.job = {"b/{{ branch }}", {}};
+    rule.triggers.push_back(trigger);
+    config.rules.push_back(rule);
+    return config;
+}
+
+constexpr std::string_view k_two_branch_push = R"({
+  "push": {"changes": [
+    {"new": {"type": "branch", "name": "main", "target": {"hash": "1111111111111111111111111111111111111111"}},
+     "old": {"type": "branch", "name": "main", "target": {"hash": "2222222222222222222222222222222222222222"}},
+     "created": false, "closed": false, "forced": false},
+    {"new": null,
+     "old": {"type": "branch", "name": "gone", "target": {"hash": "3333333333333333333333333333333333333333"}},
+     "created": false, "closed": true, "forced": false},
+    {"new": {"type": "branch", "name": "dev", "target": {"hash": "4444444444444444444444444444444444444444"}},
+     "old": null, "created": true, "closed": false, "forced": false}]},
+  "repository": {"full_name": "ws/app"}, "actor": {"username": "u"}})";
+
+TEST(Prepare, EveryEventOfADeliveryIsEvaluated) {
+    const auto config = config_for(Provider::bitbucket_cloud);
+    const auto runtime = runtime_with(config);
+    const HeaderMap headers{{"Content-Type", "application/json"},
+                            {"X-Event-Key", "repo:push"},
+                            {"X-Request-UUID", "r-1"}};
+    const auto prepared = prepare(runtime, config.sources[0], headers, k_two_branch_push);
+    ASSERT_TRUE(prepared.event);
+    EXPECT_TRUE(prepared.record);
+    EXPECT_EQ(prepared.event->branch, "main");
+    ASSERT_EQ(prepared.more_events.size(), 2u);
+    EXPECT_EQ(prepared.more_events[0].branch, "gone");
+    EXPECT_EQ(prepared.more_events[1].branch, "dev");
+    const auto& d = prepared.decision;
+    EXPECT_EQ(d.events, 3u);
+    // The deleted branch does not build; the other two do, each with its own event.
+    ASSERT_EQ(d.triggers.size(), 2u);
+    EXPECT_EQ(d.triggers[0].job, (std::vector<std::string>{"b", "main"}));
+    EXPECT_EQ(d.triggers[1].job, (std::vector<std::string>{"b", "dev"}));
+    EXPECT_EQ(d.trigger_events, (std::vector<std::size_t>{0, 2}));
+    ASSERT_EQ(d.rules.size(), 3u);
+    EXPECT_FALSE(d.rules[1].matched);
+    EXPECT_EQ(d.rules[1].event, 1u);
+    EXPECT_EQ(d.matched_rules(), std::vector<std::string>{"branches"});
+    // The causes tell the builds apart.
+    EXPECT_NE(d.triggers[0].cause.find("refs/heads/main"), std::string::npos);
+    EXPECT_NE(d.triggers[1].cause.find("refs/heads/dev"), std::string::npos);
+
+    const auto json = decision_json(d);
+    EXPECT_EQ(json.at("triggers").at(1).at("event"), 2);
+    EXPECT_EQ(json.at("rules").at(1).at("event"), 1);
+}
+
+TEST(Prepare, OneEventDecisionNamesNoEventIndex) {
+    const auto config = config_for(Provider::bitbucket_cloud);
+    const auto runtime = runtime_with(config);
+    auto body = boost::json::parse(k_two_branch_push);
+    body.at("push").at("changes").as_array().resize(1);
+    const HeaderMap headers{{"Content-Type", "application/json"}, {"X-Event-Key", "repo:push"}};
+    const auto prepared =
+        prepare(runtime, config.sources[0], headers, boost::json::serialize(body));
+    ASSERT_TRUE(prepared.event);
+    EXPECT_TRUE(prepared.more_events.empty());
+    const auto json = decision_json(prepared.decision);
+    EXPECT_FALSE(json.at("triggers").at(0).as_object().contains("event"));
+}
+
+TEST(Prepare, StaleSignedTimestampIs401AtTheGivenTime) {
+    auto config = config_for(Provider::gitlab);
+    config.sources[0].insecure = false;
+    config.sources[0].signing_tokens = {Secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")};
+    const auto runtime = runtime_with(config);
+    // The Standard Webhooks specification's example, signed at 1614265330.
+    const HeaderMap headers{
+        {"Content-Type", "application/json"},
+        {"X-Gitlab-Event", "System Hook"},
+        {"webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"},
+        {"webhook-timestamp", "1614265330"},
+        {"webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="}};
+    const std::string body = R"({"test": 2432232314})";
+    const auto signed_at = std::chrono::system_clock::time_point(std::chrono::seconds(1614265330));
+    const auto fresh = prepare(runtime, config.sources[0], headers, body, true, signed_at);
+    EXPECT_TRUE(fresh.event);
+    EXPECT_EQ(fresh.event->delivery_id, "msg_p5jXN8AQM9LWM0D4loKWxJek");
+    const auto stale = prepare(runtime, config.sources[0], headers, body, true,
+                               signed_at + std::chrono::minutes(6));
+    EXPECT_FALSE(stale.event);
+    EXPECT_EQ(stale.status, 401u);
+    EXPECT_EQ(stale.body.at("error"),
+              "signed timestamp outside the accepted window (a replay, or a clock that is off)");
+}
+
+TEST(MediaKind, FormBodiesOnlyForForgesThatSendThem) {
+    for (const auto provider : {Provider::github, Provider::gitea, Provider::forgejo}) {
+        EXPECT_EQ(media_kind(provider, "application/x-www-form-urlencoded"), "form");
+    }
+    for (const auto provider : {Provider::gitlab, Provider::bitbucket_cloud,
+                                Provider::bitbucket_server, Provider::generic}) {
+        EXPECT_EQ(media_kind(provider, "application/x-www-form-urlencoded"), "");
+        EXPECT_EQ(media_kind(provider, "Application/JSON; charset=utf-8"), "json");
+    }
+}
+
 }  // namespace
 }  // namespace hookrelay::app

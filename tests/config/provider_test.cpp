@@ -14,7 +14,8 @@ TEST(ConfigProvider, UnknownProviderSuggestsTheClosest) {
     std::vector<std::string> shown;
     for (const auto& e : loaded.errors) shown.push_back(to_string(e));
     EXPECT_THAT(shown, ElementsAre("c.yaml:2:18: source 'gl': unknown provider 'gitlba' (did you "
-                                   "mean 'gitlab'?); use github or gitlab"));
+                                   "mean 'gitlab'?); use github, gitlab, gitea, forgejo, "
+                                   "bitbucket-cloud, bitbucket-server or generic"));
 }
 
 }  // namespace

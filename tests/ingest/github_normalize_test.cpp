@@ -357,9 +357,9 @@ TEST(GithubNormalize, BranchDeleteHasNoCommit) {
 
 TEST(GithubDeliveryId, ReadsDeliveryHeader) {
     const auto d = test::load_delivery("github", "ping-repo-hook");
-    EXPECT_EQ(ingest::delivery_id(Provider::github, d.headers),
+    EXPECT_EQ(ingest::delivery_id(test::source_for(Provider::github), d.headers),
               "43d6f236-ca3b-5fa7-bc3f-618e0d4544b8");
-    EXPECT_EQ(ingest::delivery_id(Provider::github, HeaderMap{}), "");
+    EXPECT_EQ(ingest::delivery_id(test::source_for(Provider::github), HeaderMap{}), "");
 }
 
 }  // namespace

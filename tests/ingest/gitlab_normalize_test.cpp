@@ -320,15 +320,15 @@ TEST(GitlabNormalize, OtherHooksKeepRepositoryAndActor) {
 
 TEST(GitlabDeliveryId, PrefersIdempotencyKey) {
     const auto d = test::load_delivery("gitlab", "push-docs");
-    EXPECT_EQ(ingest::delivery_id(Provider::gitlab, d.headers),
+    EXPECT_EQ(ingest::delivery_id(test::source_for(Provider::gitlab), d.headers),
               "35fbfce3-af8a-5371-bdab-49811c54a9a9");
 }
 
 TEST(GitlabDeliveryId, FallsBackToEventUuid) {
     const HeaderMap headers{{"X-Gitlab-Event-UUID", "a3e6eff1-2947-599b-80c0-8ffda0496d03"}};
-    EXPECT_EQ(ingest::delivery_id(Provider::gitlab, headers),
+    EXPECT_EQ(ingest::delivery_id(test::source_for(Provider::gitlab), headers),
               "a3e6eff1-2947-599b-80c0-8ffda0496d03");
-    EXPECT_EQ(ingest::delivery_id(Provider::gitlab, HeaderMap{}), "");
+    EXPECT_EQ(ingest::delivery_id(test::source_for(Provider::gitlab), HeaderMap{}), "");
 }
 
 }  // namespace

@@ -9,11 +9,18 @@ using test::normalize_json;
 
 TEST(HostileInput, MissingEventHeader) {
     const auto payload = std::make_shared<const boost::json::value>(boost::json::object{});
-    for (const auto provider : {Provider::github, Provider::gitlab}) {
+    for (const auto provider :
+         {Provider::github, Provider::gitlab, Provider::gitea, Provider::forgejo,
+          Provider::bitbucket_cloud, Provider::bitbucket_server}) {
         const auto e = ingest::normalize(test::source_for(provider), HeaderMap{}, payload);
         EXPECT_EQ(e.error(), errc::missing_event_header);
-        const auto blank = ingest::normalize(
-            test::source_for(provider), {{"X-GitHub-Event", ""}, {"X-Gitlab-Event", " "}}, payload);
+        const auto blank = ingest::normalize(test::source_for(provider),
+                                             {{"X-GitHub-Event", ""},
+                                              {"X-Gitlab-Event", " "},
+                                              {"X-Gitea-Event", ""},
+                                              {"X-Forgejo-Event", ""},
+                                              {"X-Event-Key", " "}},
+                                             payload);
         EXPECT_EQ(blank.error(), errc::missing_event_header);
     }
 }
@@ -131,6 +138,85 @@ TEST(HostileInput, EmptyObjectsForEveryEvent) {
     EXPECT_EQ(normalize_json(Provider::gitlab, "Push Hook", empty).error(), errc::missing_field);
     EXPECT_EQ(normalize_json(Provider::gitlab, "Merge Request Hook", empty).error(),
               errc::missing_field);
+}
+
+TEST(HostileInput, NewForgesWithValuesOfTheWrongType) {
+    namespace json = boost::json;
+    // Every field the new forges read, replaced by something it is not.
+    const std::pair<Provider, std::vector<std::pair<std::string_view, json::value>>> cases[] = {
+        {Provider::gitea,
+         {{"push", json::object{{"ref", "refs/heads/x"},
+                                {"repository", json::object{}},
+                                {"commits", json::array{nullptr, 1, json::object{{"id", 2}}}},
+                                {"head_commit", "x"},
+                                {"total_commits", "3"}}},
+          {"delete", json::object{{"ref", 1}, {"ref_type", "branch"}}},
+          {"delete", json::object{{"ref_type", json::array{}}}},
+          {"pull_request", json::object{{"pull_request", json::object{{"head", 1}}},
+                                        {"number", 1},
+                                        {"repository", json::object{}}}},
+          {"release", json::object{{"release", "x"}}}}},
+        {Provider::bitbucket_cloud,
+         {{"repo:push",
+           json::object{
+               {"push", json::object{{"changes", json::array{nullptr, 1, "x", json::object{}}}}}}},
+          {"repo:push", json::object{{"push", json::array{}}}},
+          {"pullrequest:created",
+           json::object{{"pullrequest",
+                         json::object{{"id", 1}, {"source", "x"}, {"destination", json::array{}}}},
+                        {"repository", json::object{{"full_name", 5}, {"links", "x"}}}}},
+          {"pullrequest:created", json::object{{"pullrequest", json::object{{"id", "1"}}}}}}},
+        {Provider::bitbucket_server,
+         {{"repo:refs_changed",
+           json::object{{"changes", json::array{nullptr, json::object{{"ref", 3}}}},
+                        {"repository", json::object{{"links", json::object{{"clone", 1}}}}},
+                        {"commits", "x"},
+                        {"toCommit", json::array{}}}},
+          {"pr:opened",
+           json::object{
+               {"pullRequest", json::object{{"id", 2}, {"fromRef", 1}, {"toRef", nullptr}}}}},
+          {"pr:merged", json::object{{"pullRequest", json::array{}}}}}},
+    };
+    for (const auto& [provider, payloads] : cases) {
+        for (const auto& [name, payload] : payloads) {
+            // An error or events; never an exception.
+            const auto events = test::normalize_json_events(provider, name, payload);
+            if (events) {
+                EXPECT_FALSE(events->empty()) << to_string(provider) << " " << name;
+            }
+        }
+    }
+    const auto pushed = test::normalize_json_events(
+        Provider::bitbucket_cloud, "repo:push",
+        json::object{{"push", json::object{{"changes", json::array{nullptr, 1}}}}});
+    ASSERT_TRUE(pushed);
+    EXPECT_EQ(pushed->size(), 2u);
+    for (const auto& e : *pushed) EXPECT_EQ(e.kind, EventKind::other);
+}
+
+TEST(HostileInput, EmptyObjectsForEveryEventOfTheNewForges) {
+    const auto empty = boost::json::object{};
+    for (const auto* name : {"create", "issues", "release", "pull_request_approved"}) {
+        EXPECT_TRUE(normalize_json(Provider::gitea, name, empty)) << name;
+        EXPECT_TRUE(normalize_json(Provider::forgejo, name, empty)) << name;
+    }
+    EXPECT_EQ(normalize_json(Provider::gitea, "push", empty).error(), errc::missing_field);
+    EXPECT_EQ(normalize_json(Provider::gitea, "pull_request", empty).error(), errc::missing_field);
+    EXPECT_EQ(normalize_json(Provider::gitea, "delete", boost::json::object{{"ref_type", "branch"}})
+                  .error(),
+              errc::missing_field);
+    EXPECT_TRUE(normalize_json(Provider::bitbucket_cloud, "repo:fork", empty));
+    EXPECT_EQ(normalize_json(Provider::bitbucket_cloud, "repo:push", empty).error(),
+              errc::missing_field);
+    EXPECT_EQ(normalize_json(Provider::bitbucket_cloud, "pullrequest:created", empty).error(),
+              errc::missing_field);
+    EXPECT_TRUE(normalize_json(Provider::bitbucket_server, "diagnostics:ping", empty));
+    EXPECT_TRUE(normalize_json(Provider::bitbucket_server, "repo:modified", empty));
+    EXPECT_EQ(normalize_json(Provider::bitbucket_server, "repo:refs_changed", empty).error(),
+              errc::missing_field);
+    EXPECT_EQ(normalize_json(Provider::bitbucket_server, "pr:opened", empty).error(),
+              errc::missing_field);
+    EXPECT_TRUE(normalize_json(Provider::generic, "", empty));
 }
 
 TEST(HostileInput, HugeNumbersAndNegativeIds) {

@@ -411,6 +411,48 @@ TEST_F(AdminCli, ReadsAddressAndTokenFromTheConfig) {
     EXPECT_NE(unreachable.err.find("connect"), std::string::npos);
 }
 
+// A config naming the running daemon's admin listener, as an installed one would.
+std::string config_at(const FakeJenkins& jenkins, const std::string& admin_address) {
+    auto config = config_for(jenkins, k_branch_rule);
+    config.replace(config.find("listen: \"127.0.0.1:0\""), 21, "listen: \"" + admin_address + "\"");
+    return config;
+}
+
+TEST_F(AdminCli, FindsTheDaemonThroughHookrelayConfigWithoutAnyOption) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    TempDir dir;
+    const auto path = dir.write("c.yaml", config_at(jenkins, address(daemon)));
+    auto with_env = env();
+    with_env.emplace_back("HOOKRELAY_CONFIG", path);
+    auto r = run_hookrelay({"status"}, with_env);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("JENKINS"), std::string::npos) << r.out;
+}
+
+TEST_F(AdminCli, NamesTheAdminTokenReferenceThatIsNotSet) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    TempDir dir;
+    const auto path = dir.write("c.yaml", config_at(jenkins, address(daemon)));
+    auto r = run_hookrelay({"status"}, {{"HOOKRELAY_CONFIG", path}});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("admin.token in " + path +
+                         " is ${env:ADMIN_TOKEN}, which cannot be read here: environment "
+                         "variable ADMIN_TOKEN is not set"),
+              std::string::npos)
+        << r.err;
+}
+
+TEST_F(AdminCli, HealthAsksTheProbesWithoutAToken) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    TempDir dir;
+    const auto path = dir.write("c.yaml", config_at(jenkins, address(daemon)));
+    auto live = run_hookrelay({"health", "--config", path});
+    EXPECT_EQ(live.exit_code, 0) << live.err;
+    auto ready = run_hookrelay({"health", "--ready", "--config", path});
+    EXPECT_EQ(ready.exit_code, 0) << ready.err;
+    EXPECT_EQ(run_hookrelay({"health", "--admin", "127.0.0.1:1"}).exit_code, 2);
+}
+
 }  // namespace
 }  // namespace hookrelay::test
 
@@ -435,6 +477,30 @@ TEST_F(Admin, FullStoreAnswers503AndTurnsNotReady) {
     const auto metrics = admin(daemon, "GET", "/metrics").body;
     EXPECT_NE(metrics.find("hookrelay_store_failures_total 1"), std::string::npos) << metrics;
     EXPECT_NE(daemon.log().find("database or disk is full"), std::string::npos) << daemon.log();
+    // SQLite's message alone does not say which: the log names the limit.
+    EXPECT_NE(daemon.log().find("the database reached store.max_size, 163840 bytes"),
+              std::string::npos)
+        << daemon.log();
+}
+
+TEST_F(AdminCli, ReloadNamesTheSettingsThatWaitForARestart) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    write_file(daemon.config_path(),
+               config_for(jenkins, k_branch_rule) + "server: {body_limit: 1MiB}\n");
+    auto api = run_hookrelay({"reload", "--admin", address(daemon), "--json"}, cli_env());
+    EXPECT_EQ(api.exit_code, 0) << api.err;
+    EXPECT_EQ(json::parse(api.out).at("restart_needed"), json::array{"server.body_limit"})
+        << api.out;
+    EXPECT_NE(daemon.log().find("server.body_limit"), std::string::npos) << daemon.log();
+
+    write_file(daemon.config_path(), config_for(jenkins, k_branch_rule) +
+                                         "server: {body_limit: 1MiB, max_connections: 100}\n");
+    auto table = run_hookrelay({"reload", "--admin", address(daemon)}, cli_env());
+    EXPECT_EQ(table.exit_code, 0) << table.err;
+    EXPECT_NE(table.out.find("these changes take effect only after a restart: "
+                             "server.max_connections"),
+              std::string::npos)
+        << table.out;
 }
 
 TEST_F(AdminCli, ReloadCommand) {

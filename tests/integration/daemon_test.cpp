@@ -134,6 +134,20 @@ TEST_F(DaemonTest, RepeatedDeliveryIsDuplicateAndQueuesNothing) {
     EXPECT_FALSE(body_of(again).contains("triggers"));
 }
 
+TEST_F(DaemonTest, DuplicateAnswerSaysHowToRunItAgain) {
+    // GitHub's "Redeliver" button sends the same delivery id again.
+    const auto f = load_fixture("github", "pull_request-opened");
+    ASSERT_EQ(http_request(daemon.port(), "POST", "/hooks/github", signed_github(f), f.body).status,
+              202u);
+    const auto again =
+        http_request(daemon.port(), "POST", "/hooks/github", signed_github(f), f.body);
+    const auto id = std::string(body_of(again).at("delivery").as_string());
+    EXPECT_EQ(std::string(body_of(again).at("hint").as_string()),
+              "already recorded as " + id +
+                  "; to run it through the current rules use hookrelay deliveries redeliver " + id)
+        << again.body;
+}
+
 TEST_F(DaemonTest, PingIsAnswered200) {
     const auto f = load_fixture("github", "ping-repo-hook");
     const auto r = http_request(daemon.port(), "POST", "/hooks/github", signed_github(f), f.body);

@@ -119,6 +119,19 @@ TEST(PrometheusMetrics, ObservesDeliveryLatencyInBuckets) {
     EXPECT_THAT(l, Contains(h + R"(_sum{jenkins="ci"} 120.3)"));
 }
 
+TEST(PrometheusMetrics, ObservesWebhookAnswerTimePerSource) {
+    PrometheusMetrics m("1");
+    m.webhook_duration("gh", duration<double>(0.004));
+    m.webhook_duration("gh", duration<double>(0.2));
+    const auto l = lines(m);
+    const std::string h = "hookrelay_webhook_duration_seconds";
+    EXPECT_THAT(l, Contains("# TYPE " + h + " histogram"));
+    EXPECT_THAT(l, Contains(h + R"(_bucket{source="gh",le="0.0025"} 0)"));
+    EXPECT_THAT(l, Contains(h + R"(_bucket{source="gh",le="0.005"} 1)"));
+    EXPECT_THAT(l, Contains(h + R"(_bucket{source="gh",le="0.25"} 2)"));
+    EXPECT_THAT(l, Contains(h + R"(_count{source="gh"} 2)"));
+}
+
 TEST(PrometheusMetrics, LabelsJenkinsRequestsByStatusAndZeroForNoResponse) {
     PrometheusMetrics m("1");
     m.jenkins_request("ci", 201, duration<double>(0.02));

@@ -131,7 +131,12 @@ inline Event pull_request_event(std::string action = "opened") {
 // The single rule's outcome for `event` under `when`.
 inline RuleOutcome outcome(std::vector<ConditionSpec> when, const Event& event) {
     auto set = compile({rule("r", std::move(when))});
-    if (!set) return {"<compile error>", false, false, "<compile error>"};
+    if (!set) {
+        return {.rule = "<compile error>",
+                .matched = false,
+                .evaluated = false,
+                .reason = "<compile error>"};
+    }
     return set->evaluate(event).rules.at(0);
 }
 

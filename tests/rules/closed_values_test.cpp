@@ -118,7 +118,80 @@ TEST(ClosedValues, SourceMustBeAConfiguredSource) {
 TEST(ClosedValues, ProviderTypoIsAnError) {
     EXPECT_THAT(errors_for({field("provider", {"gitlba"})}),
                 ElementsAre("rule 'r': provider: 'gitlba' is not a provider (did you mean "
-                            "'gitlab'?); providers are github, gitlab"));
+                            "'gitlab'?); providers are github, gitlab, gitea, forgejo, "
+                            "bitbucket-cloud, bitbucket-server, generic"));
+    EXPECT_THAT(errors_for({field("provider", {"bitbucket_cloud"})}),
+                ElementsAre(HasSubstr("(did you mean 'bitbucket-cloud'?)")));
+}
+
+TEST(ClosedValues, EveryForgeIsAProvider) {
+    EXPECT_THAT(
+        errors_for({field("provider", {"github", "gitlab", "gitea", "forgejo", "bitbucket-cloud",
+                                       "bitbucket-server", "generic", "bitbucket-*"})}),
+        IsEmpty());
+}
+
+TEST(ClosedValues, ForgeWordsThatAreMappedAreTypos) {
+    // Gitea sends `synchronized`; the model's word is GitHub's.
+    EXPECT_THAT(errors_for({field("event", {"pull_request"}), field("action", {"synchronized"})}),
+                ElementsAre(HasSubstr("'synchronized' is not an action of pull_request events "
+                                      "(did you mean 'synchronize'?)")));
+    // Actions only another forge than GitHub produces are known.
+    EXPECT_THAT(errors_for({field("event", {"pull_request"}),
+                            field("action", {"label_updated", "approved"})}),
+                IsEmpty());
+}
+
+// A config whose sources are of the given forges.
+std::vector<std::string> errors_with_sources(std::vector<std::pair<std::string, Provider>> sources,
+                                             std::vector<ConditionSpec> when) {
+    auto c = config({rule("r", std::move(when))});
+    for (auto& [name, provider] : sources) {
+        SourceConfig s;
+        s.name = name;
+        s.provider = provider;
+        c.sources.push_back(s);
+    }
+    std::vector<ConfigError> errors;
+    RuleSet::compile(c, errors);
+    std::vector<std::string> out;
+    for (const auto& e : errors) out.push_back(e.message);
+    return out;
+}
+
+TEST(ClosedValues, ProviderConditionNarrowsTheActions) {
+    EXPECT_THAT(
+        errors_for({field("provider", {"bitbucket-cloud"}), field("event", {"pull_request"}),
+                    field("action", {"ready_for_review"})}),
+        ElementsAre("rule 'r': action: 'ready_for_review' is not an action of "
+                    "pull_request events from bitbucket-cloud; their actions are opened, "
+                    "synchronize, closed, approved, unapproved"));
+    EXPECT_THAT(errors_for({field("provider", {"bitbucket-*"}), field("event", {"pull_request"}),
+                            field("action", {"opened", "edited", "synchronize"})}),
+                IsEmpty());
+    // Without the provider, GitHub's word is fine.
+    EXPECT_THAT(
+        errors_for({field("event", {"pull_request"}), field("action", {"ready_for_review"})}),
+        IsEmpty());
+}
+
+TEST(ClosedValues, SourceConditionNarrowsTheActionsToItsForge) {
+    const std::vector<std::pair<std::string, Provider>> sources = {
+        {"bb", Provider::bitbucket_server}, {"gh", Provider::github}};
+    EXPECT_THAT(
+        errors_with_sources(sources, {field("source", {"bb"}), field("event", {"pull_request"}),
+                                      field("action", {"labeled"})}),
+        ElementsAre(HasSubstr("'labeled' is not an action of pull_request events from "
+                              "bitbucket-server")));
+    EXPECT_THAT(
+        errors_with_sources(sources, {field("source", {"gh"}), field("event", {"pull_request"}),
+                                      field("action", {"labeled"})}),
+        IsEmpty());
+    // Excluding one source says nothing about the forges of the others.
+    EXPECT_THAT(
+        errors_with_sources(sources, {field("source", {"!gh"}), field("event", {"pull_request"}),
+                                      field("action", {"labeled"})}),
+        IsEmpty());
 }
 
 TEST(ClosedValues, BooleanFieldsTakeTrueOrFalse) {

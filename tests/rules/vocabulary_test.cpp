@@ -6,6 +6,7 @@
 
 #include <gmock/gmock.h>
 
+#include <array>
 #include <filesystem>
 #include <set>
 
@@ -46,20 +47,81 @@ TEST(Vocabulary, EveryKindIsListedOnce) {
 
 TEST(Vocabulary, EveryRecordedDeliveryHasAKnownAction) {
     std::size_t checked = 0;
-    for (const auto* forge : {"github", "gitlab"}) {
-        const auto dir = std::filesystem::path(HOOKRELAY_TEST_DATA_DIR) / forge;
-        for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    for (const auto& dir : std::filesystem::directory_iterator(HOOKRELAY_TEST_DATA_DIR)) {
+        if (!dir.is_directory()) continue;
+        const auto forge = dir.path().filename().string();
+        for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
             const auto ext = entry.path().extension().string();
             if (ext != ".json" && ext != ".form") continue;
             const auto name = entry.path().stem().string();
-            const auto e = test::normalize_fixture(forge, name, ext.substr(1));
-            if (e.action.empty()) continue;
-            EXPECT_TRUE(known(e.kind, e.action))
-                << forge << "/" << name << ": " << to_string(e.kind) << " action " << e.action;
-            ++checked;
+            const auto provider = test::provider_of(forge);
+            const auto events = test::normalize_delivery_events(
+                provider, test::load_delivery(forge, name, ext.substr(1)));
+            for (const auto& e : events) {
+                if (e.action.empty()) continue;
+                EXPECT_TRUE(known(e.kind, e.action))
+                    << forge << "/" << name << ": " << to_string(e.kind) << " action " << e.action;
+                const std::array one{provider};
+                const auto own = known_actions(e.kind, one);
+                EXPECT_NE(std::find(own.begin(), own.end(), e.action), own.end())
+                    << forge << "/" << name << ": not among its own forge's actions";
+                ++checked;
+            }
         }
     }
-    EXPECT_GT(checked, 5u);
+    EXPECT_GT(checked, 15u);
+}
+
+TEST(Vocabulary, EveryGiteaPullRequestActionIsKnown) {
+    // Gitea's documented pull_request actions (services/webhook, modules/structs/hook.go).
+    auto payload = test::fixture_json("gitea", "pull_request-synchronized");
+    for (const auto provider : {Provider::gitea, Provider::forgejo}) {
+        const std::array one{provider};
+        for (const auto* sent :
+             {"opened", "reopened", "closed", "edited", "synchronized", "assigned", "unassigned",
+              "label_updated", "label_cleared", "milestoned", "demilestoned", "review_requested",
+              "review_request_removed"}) {
+            payload.as_object()["action"] = sent;
+            const auto e = test::normalize_json(provider, "pull_request", payload);
+            ASSERT_TRUE(e) << sent;
+            EXPECT_THAT(known_actions(EventKind::pull_request, one), Contains(e->action)) << sent;
+        }
+    }
+}
+
+TEST(Vocabulary, EveryBitbucketPullRequestEventHasAKnownAction) {
+    const auto cloud = test::fixture_json("bitbucket-cloud", "pullrequest-created-fork");
+    const std::array cloud_only{Provider::bitbucket_cloud};
+    for (const auto* key :
+         {"pullrequest:created", "pullrequest:updated", "pullrequest:fulfilled",
+          "pullrequest:rejected", "pullrequest:approved", "pullrequest:unapproved"}) {
+        const auto e = test::normalize_json(Provider::bitbucket_cloud, key, cloud);
+        ASSERT_TRUE(e) << key;
+        EXPECT_EQ(e->kind, EventKind::pull_request) << key;
+        EXPECT_THAT(known_actions(EventKind::pull_request, cloud_only), Contains(e->action)) << key;
+    }
+    const auto server = test::fixture_json("bitbucket-server", "pr-opened");
+    const std::array server_only{Provider::bitbucket_server};
+    for (const auto* key :
+         {"pr:opened", "pr:from_ref_updated", "pr:modified", "pr:merged", "pr:declined",
+          "pr:deleted", "pr:reviewer:approved", "pr:reviewer:unapproved"}) {
+        const auto e = test::normalize_json(Provider::bitbucket_server, key, server);
+        ASSERT_TRUE(e) << key;
+        EXPECT_EQ(e->kind, EventKind::pull_request) << key;
+        EXPECT_THAT(known_actions(EventKind::pull_request, server_only), Contains(e->action))
+            << key;
+    }
+}
+
+TEST(Vocabulary, EveryForgeActionIsKnownOverall) {
+    for (const auto provider : providers()) {
+        const std::array one{provider};
+        for (const auto kind : event_kinds()) {
+            for (const auto action : known_actions(kind, one)) {
+                EXPECT_TRUE(known(kind, action)) << to_string(provider) << " " << action;
+            }
+        }
+    }
 }
 
 TEST(Vocabulary, EveryGitlabMergeRequestActionIsKnown) {

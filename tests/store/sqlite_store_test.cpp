@@ -4,6 +4,8 @@
 #include "store/sqlite_test_support.hpp"
 
 #include <gtest/gtest.h>
+
+#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -377,6 +379,17 @@ WHERE jenkins = ?1 AND claim_id IS NOT NULL AND claim_expires_at > ?2)sql");
     EXPECT_EQ(plan,
               (std::vector<std::string>{"SEARCH triggers USING INDEX "
                                         "triggers_claimed (jenkins=? AND claim_expires_at>?)"}));
+}
+
+TEST_F(SqliteStoreTest, DatabaseHoldingWebhookBodiesIsReadableByItsOwnerOnly) {
+    const auto old_umask = ::umask(022);  // the usual umask, which would give 0644
+    auto store = open_store();
+    ::umask(old_umask);
+    ASSERT_TRUE(submit(*store, delivery("d-1", base_), {trigger()}));
+    namespace fs = std::filesystem;
+    const auto others = fs::perms::group_all | fs::perms::others_all;
+    EXPECT_EQ(fs::status(db_path()).permissions() & others, fs::perms::none);
+    EXPECT_EQ(fs::status(db_path() + "-wal").permissions() & others, fs::perms::none);
 }
 
 }  // namespace

@@ -216,16 +216,33 @@ Fixture github_push(const std::string& delivery, const std::string& branch) {
 }
 
 std::string github_signature(const std::string& secret, const std::string& body) {
+    return "sha256=" + to_hex(hmac_sha256(secret, body));
+}
+
+std::string hmac_sha256(const std::string& key, const std::string& data) {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-         reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+    return std::string(reinterpret_cast<const char*>(mac), len);
+}
+
+std::string to_hex(const std::string& raw) {
     static constexpr char hex[] = "0123456789abcdef";
-    std::string out = "sha256=";
-    for (unsigned i = 0; i < len; ++i) {
-        out += hex[mac[i] >> 4];
-        out += hex[mac[i] & 0xf];
+    std::string out;
+    for (const unsigned char c : raw) {
+        out += hex[c >> 4];
+        out += hex[c & 0xf];
     }
+    return out;
+}
+
+std::string to_base64(const std::string& raw) {
+    std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(raw.data()),
+                                  static_cast<int>(raw.size()));
+    out.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
     return out;
 }
 

@@ -96,6 +96,13 @@ Fixture load_fixture(const std::string& forge, const std::string& name);
 /// "sha256=<hex HMAC-SHA256(secret, body)>"
 std::string github_signature(const std::string& secret, const std::string& body);
 
+/// HMAC-SHA256(key, data) as raw bytes.
+std::string hmac_sha256(const std::string& key, const std::string& data);
+/// Bytes as lowercase hex.
+std::string to_hex(const std::string& raw);
+/// Bytes as standard base64 with padding.
+std::string to_base64(const std::string& raw);
+
 /// The GitHub push fixture (push-branch-update, branch main) with the given delivery id,
 /// optionally moved to another branch.
 Fixture github_push(const std::string& delivery, const std::string& branch = "main");

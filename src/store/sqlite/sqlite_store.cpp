@@ -6,6 +6,10 @@
 
 #include <unistd.h>
 
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <utility>
@@ -52,6 +56,14 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
         lock = std::move(*taken);
     }
 
+    // The database holds every stored webhook body: only its owner may read it. SQLite would
+    // create it with 0644 (less the umask), and gives the -wal and -shm files the same mode.
+    if (const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) {
+        ::close(fd);
+    } else {
+        return fail(errc::store_unavailable,
+                    std::string("cannot create the database file: ") + std::strerror(errno));
+    }
     sqlite3* raw = nullptr;
     const int rc =
         sqlite3_open_v2(path.c_str(), &raw,

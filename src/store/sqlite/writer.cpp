@@ -150,7 +150,7 @@ void Writer::commit_submits(std::vector<Submit>& jobs) {
                     [&] { receipt = intake_.insert(jobs[i].delivery, jobs[i].triggers); });
                 if (failure) {
                     results[i] = failure->code;
-                    report("submit failed: " + failure->what);
+                    report("submit failed: " + failure->what + full_hint(failure->code));
                 } else {
                     queued = queued || !receipt.trigger_ids.empty();
                     results[i] = std::move(receipt);
@@ -163,7 +163,8 @@ void Writer::commit_submits(std::vector<Submit>& jobs) {
         const Failure failure = current_failure();
         std::fill(results.begin(), results.end(), result<Receipt>{failure.code});
         const std::string line =
-            "submit of " + std::to_string(jobs.size()) + " deliveries failed: " + failure.what;
+            "submit of " + std::to_string(jobs.size()) + " deliveries failed: " + failure.what +
+            full_hint(failure.code);
         report(line);
         note_failure(failure, line);
     }
@@ -298,6 +299,13 @@ void Writer::notify_committed() {
         callbacks = committed_;
     }
     for (const auto& callback : callbacks) invoke(callback);
+}
+
+std::string Writer::full_hint(const boost::system::error_code& code) const {
+    // SQLite says "database or disk is full" for both; with store.max_size set, name the limit.
+    if (code != make_error_code(errc::store_full) || config_.max_size == 0) return {};
+    return " (the database reached store.max_size, " + std::to_string(config_.max_size) +
+           " bytes, unless the disk itself is full; pruning frees room)";
 }
 
 void Writer::report(const std::string& message) {

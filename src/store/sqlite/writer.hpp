@@ -132,6 +132,9 @@ class Writer {
 
     // Released when the thread ends, or (never started) after the connection is closed.
     std::unique_ptr<StateDirLock> lock_;
+    /// " (the database reached store.max_size, N bytes, …)" for a store_full failure when a
+    /// limit is set; "" otherwise.
+    std::string full_hint(const boost::system::error_code& code) const;
     const StoreConfig config_;
     const WriterSettings settings_;
     Connection db_;
