@@ -303,11 +303,28 @@ void print_status(const json::value& v) {
                              str(v, "version"), str(v, "uptime_seconds"),
                              v.at("ready").as_bool() ? "ready" : "NOT READY", str(v, "store"),
                              str(v, "sources"), str(v, "rules"));
-    std::cout << fmt::format("\n{:<16} {:<9} {:>9} {:>8}\n", "JENKINS", "STATE", "IN FLIGHT",
-                             "BACKLOG");
+    if (auto detail = str(v, "store_detail"); !detail.empty()) {
+        std::cout << "store: " << detail << '\n';
+    }
+    std::cout << fmt::format("\n{:<16} {:<9} {:>9} {:>8}  {}\n", "JENKINS", "STATE", "IN FLIGHT",
+                             "BACKLOG", "HELD BECAUSE");
     for (const auto& j : v.at("jenkins").as_array()) {
-        std::cout << fmt::format("{:<16} {:<9} {:>9} {:>8}\n", str(j, "name"), str(j, "state"),
-                                 str(j, "in_flight"), str(j, "backlog"));
+        std::cout << fmt::format("{:<16} {:<9} {:>9} {:>8}  {}\n", str(j, "name"), str(j, "state"),
+                                 str(j, "in_flight"), str(j, "backlog"), str(j, "held_reason"));
+    }
+    // Every daemon sharing the store (one with SQLite). In flight is this instance's; the
+    // backlog and held state are the whole cluster's.
+    const auto* instances = v.as_object().if_contains("instances");
+    if (instances && instances->is_array() && !instances->as_array().empty()) {
+        std::cout << fmt::format("\n{:<34} {:<20} {:<10} {:<24} {:<24} {:>6}\n", "INSTANCE", "HOST",
+                                 "VERSION", "STARTED (UTC)", "LAST HEARTBEAT (UTC)", "CLAIMS");
+        for (const auto& i : instances->as_array()) {
+            const bool self = i.as_object().if_contains("self") && i.at("self").as_bool();
+            std::cout << fmt::format("{:<34} {:<20} {:<10} {:<24} {:<24} {:>6}\n",
+                                     str(i, "id") + (self ? " *" : ""), str(i, "host"),
+                                     str(i, "version"), str(i, "started_at"),
+                                     str(i, "heartbeat_at"), str(i, "claims"));
+        }
     }
 }
 

@@ -94,7 +94,9 @@ void Core::succeeded() {
 
 void Core::failed(std::string_view what, std::string_view message, errc code) {
     if (code == errc::store_closed) return;  // closing, not a fault
-    {
+    // Busy (every pooled connection in use, a lock) is load, not a fault: readiness follows the
+    // server's reachability, so a busy instance is not taken out of a load balancer.
+    if (code != errc::store_busy) {
         std::lock_guard lock(mutex_);
         health_.ok = false;
         health_.detail = "PostgreSQL at " + info_->describe() + ": " + std::string(message);
