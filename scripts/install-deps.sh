@@ -14,6 +14,9 @@ build_pkgs=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev libssl-dev libre2-dev libcli11-dev
   libsqlite3-dev libjemalloc-dev libsystemd-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # The fuzz preset (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes; the corpus
+  # regression tests of the normal build read FuzzedDataProvider.h from libclang-rt-14-dev.
+  clang-14 libclang-rt-14-dev
   openssl ca-certificates systemd
 )
 runtime_pkgs=(
