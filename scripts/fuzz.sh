@@ -7,19 +7,18 @@
 #   scripts/fuzz.sh [options] [seconds-per-target] [target...]
 #     seconds-per-target  default 60 (FUZZ_SECONDS); 0 only replays the corpus
 #     target...           default: every target in build/fuzz/fuzzers/
-#     --merge             fold new coverage-increasing inputs into fuzz/corpus/<target>/
+#     --merge             fold the new inputs that reach new code (edges) into fuzz/corpus/<target>/
 #     --seed DIR          merge DIR/<target>/ into the corpus first (see fuzz/make_seeds.py)
 #     --runs N            stop each target after N executions as well (libFuzzer -runs)
 #     --jobs N            targets run at once (default: the number of CPUs)
-#   Environment: FUZZ_RSS_LIMIT_MB (default 2048), FUZZ_TIMEOUT (seconds per input, default 10),
-#   FUZZ_BUILD_DIR (default build/fuzz).
+#   Environment: FUZZ_RSS_LIMIT_MB (default 2048), FUZZ_TIMEOUT (seconds per input, default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
 rss_limit=${FUZZ_RSS_LIMIT_MB:-2048}
 timeout=${FUZZ_TIMEOUT:-10}
-build_dir=${FUZZ_BUILD_DIR:-build/fuzz}
+build_dir=build/fuzz  # the fuzz preset's binaryDir
 jobs=$(nproc)
 merge=0
 runs=""
@@ -77,9 +76,12 @@ run_target() {
   local new="$work/$target.new" log="$work/$target.log" crashes="$artifacts/$target"
   mkdir -p "$new" "$crashes"
   local common=(-rss_limit_mb="$rss_limit" -timeout="$timeout" -artifact_prefix="$crashes/")
+  # Merges keep an input only for new edges, not for new hit counts: the committed corpus stays
+  # small, and every line of code any input ever reached stays reached.
+  local merging=(-merge=1 -use_counters=0)
   # shellcheck disable=SC2086  # $args holds several options
   if [[ -n "$seed_dir" && -d "$seed_dir/$target" ]]; then
-    "${launcher[@]}" "$exe" -merge=1 "${common[@]}" $args "$corpus" "$seed_dir/$target" \
+    "${launcher[@]}" "$exe" "${merging[@]}" "${common[@]}" $args "$corpus" "$seed_dir/$target" \
       >"$work/$target.seed.log" 2>&1 || status=$?
   fi
   if [[ $status -eq 0 ]]; then
@@ -92,7 +94,7 @@ run_target() {
   fi
   if [[ $status -eq 0 && $merge -eq 1 ]]; then
     # shellcheck disable=SC2086
-    "${launcher[@]}" "$exe" -merge=1 "${common[@]}" $args "$corpus" "$new" \
+    "${launcher[@]}" "$exe" "${merging[@]}" "${common[@]}" $args "$corpus" "$new" \
       >"$work/$target.merge.log" 2>&1 || status=$?
   fi
   echo "$status" >"$work/$target.status"
