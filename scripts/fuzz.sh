@@ -11,13 +11,15 @@
 #     --seed DIR          merge DIR/<target>/ into the corpus first (see fuzz/make_seeds.py)
 #     --runs N            stop each target after N executions as well (libFuzzer -runs)
 #     --jobs N            targets run at once (default: the number of CPUs)
-#   Environment: FUZZ_RSS_LIMIT_MB (default 2048), FUZZ_TIMEOUT (seconds per input, default 10).
+#   Environment: FUZZ_RSS_LIMIT_MB (default 2048), FUZZ_TIMEOUT (seconds per input, default 25:
+#   inputs take milliseconds, but libFuzzer's clock is the wall clock, and a loaded CI machine
+#   must not turn into a false "timeout").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
 rss_limit=${FUZZ_RSS_LIMIT_MB:-2048}
-timeout=${FUZZ_TIMEOUT:-10}
+timeout=${FUZZ_TIMEOUT:-25}
 build_dir=build/fuzz  # the fuzz preset's binaryDir
 jobs=$(nproc)
 merge=0
@@ -30,7 +32,7 @@ while [[ $# -gt 0 ]]; do
     --seed) seed_dir=$(realpath "$2"); shift ;;
     --runs) runs=$2; shift ;;
     --jobs) jobs=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *)
       if [[ ${#targets[@]} -eq 0 && "$1" =~ ^[0-9]+$ ]]; then seconds=$1; else targets+=("$1"); fi ;;
