@@ -165,14 +165,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!parsed) return 0;
     if (!parsed->is_object()) std::abort();  // parse_body promises an object
     auto payload = std::make_shared<const boost::json::value>(std::move(*parsed));
-    auto event = ingest::normalize(source, headers, std::move(payload));
-    if (!event) return 0;
-    if (event->source != source.name || event->provider != k_provider ||
-        event->forge_event.empty()) {
-        std::abort();
+    auto events = ingest::normalize(source, headers, std::move(payload));
+    if (!events) return 0;
+    if (events->empty()) std::abort();  // a delivery that normalizes is at least one event
+    for (const auto& event : *events) {
+        if (event.source != source.name || event.provider != k_provider ||
+            event.forge_event.empty()) {
+            std::abort();
+        }
+        for (const auto name : event_field_names()) (void)event_field(event, name);
+        (void)to_json(event);
+        (void)rule_set().evaluate(event);
     }
-    for (const auto name : event_field_names()) (void)event_field(*event, name);
-    (void)to_json(*event);
-    (void)rule_set().evaluate(*event);
     return 0;
 }
