@@ -26,6 +26,9 @@ compile_pkgs=(
 test_pkgs=(
   git libgtest-dev libgmock-dev googletest libbenchmark-dev
   openssl ca-certificates systemd curl postgresql
+  # The fuzz preset (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes; the corpus
+  # regression tests of the normal build read FuzzedDataProvider.h from libclang-rt-14-dev.
+  clang-14 libclang-rt-14-dev
 )
 runtime_pkgs=(
   libboost-json1.81.0 libboost-url1.81.0 libyaml-cpp0.7 libspdlog1.10 libfmt9 libssl3 libre2-9

@@ -13,6 +13,9 @@ bool is_form_content_type(std::string_view content_type) noexcept {
 }
 
 std::optional<std::string> form_payload(std::string_view body) {
+    // Boost.URL 1.81's parse_query crashes on a view without storage (data() == nullptr), which
+    // is how an empty body may arrive; an empty body has no payload field anyway.
+    if (body.empty()) return std::nullopt;
     const auto params = boost::urls::parse_query(body);
     if (!params) return std::nullopt;
     // HTML form encoding writes spaces as '+'.

@@ -61,6 +61,9 @@ result<json::value> parse_json_object(std::string_view text, const json::storage
 
 result<json::value> parse_form(std::string_view body, const json::storage_ptr& arena,
                                detail::ParseArena& memory) {
+    // Boost.URL 1.81's parse_query crashes on a view without storage (data() == nullptr), which
+    // is how an empty body may arrive; an empty body has no payload field anyway.
+    if (body.empty()) return errc::malformed_form;
     const auto params = boost::urls::parse_query(body);
     if (!params) return errc::malformed_form;
     // HTML form encoding writes spaces as '+'.

@@ -1,6 +1,7 @@
 #include "jenkins/client.hpp"
 
 #include "jenkins/encoding.hpp"
+#include "jenkins/response.hpp"
 #include "util/spawn.hpp"
 
 #include <hookrelay/version.hpp>
@@ -21,8 +22,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
 
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -119,14 +118,6 @@ Sent failed(std::string error) {
     return sent;
 }
 
-struct Crumb {
-    std::string field;  // empty: CSRF protection is off (crumbIssuer answered 404)
-    std::string value;
-    std::string cookie;  // "NAME=value; NAME2=value2" from the issuing response's Set-Cookie
-
-    bool operator==(const Crumb&) const = default;
-};
-
 struct Outgoing {
     bhttp::verb method = bhttp::verb::get;
     std::string target;
@@ -155,23 +146,6 @@ std::string status_text(int status) {
     const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
     if (!reason.empty() && reason.front() != '<') text += " " + std::string(reason);
     return text;
-}
-
-bool valid_header_name(std::string_view name) {
-    if (name.empty()) return false;
-    return std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '-' || c == '_' || c == '.';
-    });
-}
-
-// "NAME=value; Path=/; HttpOnly" → "NAME=value".
-std::string cookie_pair(std::string_view set_cookie) {
-    auto pair = set_cookie.substr(0, set_cookie.find(';'));
-    while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);
-    while (!pair.empty() && (pair.back() == ' ' || pair.back() == '\t')) pair.remove_suffix(1);
-    if (pair.find('=') == std::string_view::npos || pair.front() == '=') return {};
-    return std::string(pair);
 }
 
 class Client final : public JenkinsClient, public std::enable_shared_from_this<Client> {
@@ -344,7 +318,8 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             outcome.detail = "HTTP 403 No valid crumb";
         }
         if (outcome.kind == Kind::queued || outcome.kind == Kind::merged) {
-            outcome.queue_url = absolute(reply.location);
+            // build-token-root answers a relative Location (reference §5.1); core an absolute one.
+            outcome.queue_url = resolve_location(base_, reply.location);
             if (outcome.queue_url.empty()) outcome.detail += " without Location";
         }
         if (outcome.retry_after) {
@@ -358,14 +333,6 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
     static std::optional<std::chrono::milliseconds> retry_after_of(const Reply& reply) {
         if (reply.retry_after.empty()) return std::nullopt;
         return parse_retry_after(reply.retry_after, std::chrono::system_clock::now());
-    }
-
-    // build-token-root answers a relative Location (reference §5.1); core an absolute one.
-    std::string absolute(const std::string& location) const {
-        if (location.empty()) return {};
-        if (location.find("://") != std::string::npos) return location;
-        if (location.front() == '/') return base_.origin + location;
-        return base_.origin + base_.path + location;
     }
 
     std::optional<Crumb> cached_crumb() {
@@ -403,27 +370,14 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             failure.detail = "crumbIssuer: " + status_text(reply.status);
             co_return false;
         } else {
-            error_code ec;
-            const auto json = boost::json::parse(reply.body, ec);
-            const auto* object = ec ? nullptr : json.if_object();
-            const auto* value = object ? object->if_contains("crumb") : nullptr;
-            const auto* field = object ? object->if_contains("crumbRequestField") : nullptr;
-            if (!value || !field || !value->is_string() || !field->is_string() ||
-                !valid_header_name(field->get_string()) ||
-                value->get_string().find_first_of("\r\n") != boost::json::string::npos) {
+            auto parsed = parse_crumb(reply.body, reply.set_cookies);
+            if (!parsed) {
                 failure.http_status = reply.status;
                 failure.kind = Kind::permanent;
                 failure.detail = "crumbIssuer: HTTP 200 without a usable crumb";
                 co_return false;
             }
-            fresh.field = std::string(field->get_string());
-            fresh.value = std::string(value->get_string());
-            for (const auto& header : reply.set_cookies) {
-                auto pair = cookie_pair(header);
-                if (pair.empty()) continue;
-                if (!fresh.cookie.empty()) fresh.cookie += "; ";
-                fresh.cookie += pair;
-            }
+            fresh = std::move(*parsed);
         }
         {
             std::lock_guard lock(mutex_);

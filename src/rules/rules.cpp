@@ -579,9 +579,11 @@ class Compiler {
                 continue;
             }
             if (d.typos_only) continue;
+            // Not captured by the lambda: clang before 16 cannot capture a structured binding.
+            const Pattern& compiled = pattern;
             const bool matches_some =
                 std::any_of(d.values.begin(), d.values.end(),
-                            [&](std::string_view v) { return pattern.matches(v); });
+                            [&](std::string_view v) { return compiled.matches(v); });
             if (!matches_some) error(written->where, prefix + "matches " + d.none + known);
         }
     }

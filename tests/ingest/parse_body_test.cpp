@@ -53,6 +53,14 @@ TEST(ParseBody, RejectsFormWithoutPayload) {
     EXPECT_EQ(parse_body(type, "payload").error(), errc::malformed_form);
 }
 
+TEST(ParseBody, RejectsEmptyBodyWithoutStorage) {
+    // An empty body may arrive as a view with no storage behind it (data() == nullptr, as over an
+    // empty buffer). Boost.URL 1.81's parse_query crashed on that (found by fuzz/ingest.cpp).
+    EXPECT_EQ(parse_body("application/x-www-form-urlencoded", std::string_view{}).error(),
+              errc::malformed_form);
+    EXPECT_EQ(parse_body("application/json", std::string_view{}).error(), errc::malformed_json);
+}
+
 TEST(ParseBody, RejectsFormWithBadEscapes) {
     EXPECT_EQ(parse_body("application/x-www-form-urlencoded", "payload=%7").error(),
               errc::malformed_form);
