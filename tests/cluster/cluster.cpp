@@ -126,6 +126,36 @@ std::string Cluster::instance_id(std::size_t i) {
     return std::string(s.at("instance").as_string());
 }
 
+std::set<std::string> Cluster::claimed_by(std::size_t via, const std::string& owner) {
+    HttpConnection admin(at(via).admin_port());
+    const Headers auth{{"Authorization", std::string("Bearer ") + k_admin_token}};
+    auto get = [&](const std::string& target) {
+        const auto r = admin.request("GET", target, auth);
+        if (r.status != 200) {
+            throw std::runtime_error("GET " + target + ": " + std::to_string(r.status) + " " +
+                                     r.error + r.body);
+        }
+        return json::parse(r.body);
+    };
+    std::set<std::string> out;
+    std::string cursor;
+    do {
+        const auto page = get("/api/v1/deliveries?state=pending&limit=1000" +
+                              (cursor.empty() ? "" : "&cursor=" + cursor));
+        for (const auto& d : page.at("deliveries").as_array()) {
+            const std::string id(d.at("delivery_id").as_string());
+            const auto detail = get("/api/v1/deliveries/" + id + "?source=github");
+            for (const auto& t : detail.at("triggers").as_array()) {
+                const auto* claimed = t.as_object().if_contains("claimed_by");
+                if (claimed && claimed->as_string() == owner) out.insert(id);
+            }
+        }
+        const auto* next = page.as_object().if_contains("next_cursor");
+        cursor = next && next->is_string() ? std::string(next->as_string()) : std::string();
+    } while (!cursor.empty());
+    return out;
+}
+
 std::string Cluster::logs() const {
     std::string out;
     for (std::size_t i = 0; i < current_.size(); ++i) {

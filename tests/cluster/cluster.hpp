@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,6 +66,10 @@ class Cluster {
     boost::json::value status(std::size_t i);
     /// Instance i's id in the store (from its status).
     std::string instance_id(std::size_t i);
+    /// The deliveries whose trigger is claimed by instance `owner` (an instance id; its claims
+    /// stay in the store after it died, until another instance takes them over), as instance
+    /// `via`'s admin API shows them. Throws when the API does not answer.
+    std::set<std::string> claimed_by(std::size_t via, const std::string& owner);
     /// The tail of every instance's log, this run's and earlier ones', for failure messages.
     std::string logs() const;
     /// The config every instance runs on.
