@@ -50,8 +50,9 @@ TEST(ClusterFailover, KilledInstanceLosesNothingAndOnlyItsClaimsReachJenkinsTwic
     options.timing.claim_renew_interval = 500ms;
     Cluster cluster(jenkins, options);
     Backends backends(cluster);
-    // A slow Jenkins: every instance has requests in flight most of the time.
-    jenkins.set_answer_delay(100ms);
+    // A slow Jenkins: with 9 requests in flight at most, the 120 builds take about 4 s, and
+    // every instance has requests in flight most of that time.
+    jenkins.set_answer_delay(300ms);
 
     std::vector<Post> posts;
     for (std::size_t i = 0; i < k_deliveries; ++i) {
@@ -61,14 +62,26 @@ TEST(ClusterFailover, KilledInstanceLosesNothingAndOnlyItsClaimsReachJenkinsTwic
     const auto accepted = accepted_ids(sent);
     ASSERT_EQ(accepted.size(), k_deliveries) << cluster.logs();
 
-    const auto victim = cluster.instance_id(0);
-    ASSERT_TRUE(eventually([&] { return in_flight(cluster, 0) > 0; }, k_deadline))
+    // The first instance seen with requests in flight dies.
+    std::size_t victim_index = 0;
+    ASSERT_TRUE(eventually(
+        [&] {
+            for (std::size_t i = 0; i < cluster.size(); ++i) {
+                if (in_flight(cluster, i) > 0) {
+                    victim_index = i;
+                    return true;
+                }
+            }
+            return false;
+        },
+        k_deadline))
         << cluster.logs();
+    const auto victim = cluster.instance_id(victim_index);
     const auto killed_at = Steady::now();
-    cluster.kill(0);
+    cluster.kill(victim_index);
     // Its claims stay in the store, untouched, until they expire: at least claim_lease minus
     // one renew interval after its death.
-    const auto claimed = cluster.claimed_by(1, victim);
+    const auto claimed = cluster.claimed_by((victim_index + 1) % cluster.size(), victim);
     const auto looked = Steady::now() - killed_at;
     ASSERT_LT(looked, options.timing.claim_lease - options.timing.claim_renew_interval)
         << "the claims were read too late to be the dead instance's";
