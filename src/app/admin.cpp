@@ -128,9 +128,10 @@ json::object trigger_json(const TriggerHistory& h) {
                        {"counted", a.counted}};
         if (a.http_status != 0) o["http_status"] = a.http_status;
         if (!a.queue_url.empty()) o["queue_url"] = a.queue_url;
+        if (!a.instance.empty()) o["instance"] = a.instance;
         history.push_back(std::move(o));
     }
-    return json::object{{"id", t.id},
+    json::object out{{"id", t.id},
                         {"rule", t.request.rule},
                         {"jenkins", t.request.jenkins},
                         {"job", job_display_path(t.request.job)},
@@ -144,6 +145,9 @@ json::object trigger_json(const TriggerHistory& h) {
                         {"last_outcome", t.last_outcome},
                         {"queue_url", t.queue_url},
                         {"history", std::move(history)}};
+    // The instance attempting it right now (its claim may have run out if that one died).
+    if (!h.claimed_by.empty()) out["claimed_by"] = h.claimed_by;
+    return out;
 }
 
 HeaderMap header_map(const std::vector<std::pair<std::string, std::string>>& fields) {

@@ -286,14 +286,18 @@ void print_delivery(const json::value& d) {
     for (const auto& t : triggers) {
         std::cout << fmt::format("\n  trigger {}  rule {}  → {} {}\n", str(t, "id"), str(t, "rule"),
                                  str(t, "jenkins"), str(t, "job"));
-        std::cout << fmt::format("    state {}  attempts {}  last: {}\n", str(t, "state"),
-                                 str(t, "attempts"), str(t, "last_outcome"));
+        std::cout << fmt::format("    state {}  attempts {}  last: {}{}\n", str(t, "state"),
+                                 str(t, "attempts"), str(t, "last_outcome"),
+                                 str(t, "claimed_by").empty()
+                                     ? std::string()
+                                     : "  claimed by " + str(t, "claimed_by"));
         if (auto q = str(t, "queue_url"); !q.empty()) std::cout << "    queue item " << q << '\n';
         for (const auto& a : t.at("history").as_array()) {
-            std::cout << fmt::format("    {}  {:>4}  {:>6} ms  {}{}\n", str(a, "at"),
-                                     str(a, "http_status").empty() ? "-" : str(a, "http_status"),
-                                     str(a, "duration_ms"), str(a, "outcome"),
-                                     a.at("counted").as_bool() ? "" : " (not counted)");
+            std::cout << fmt::format(
+                "    {}  {:>4}  {:>6} ms  {}{}{}\n", str(a, "at"),
+                str(a, "http_status").empty() ? "-" : str(a, "http_status"), str(a, "duration_ms"),
+                str(a, "outcome"), a.at("counted").as_bool() ? "" : " (not counted)",
+                str(a, "instance").empty() ? std::string() : "  on " + str(a, "instance"));
         }
     }
 }

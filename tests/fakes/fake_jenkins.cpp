@@ -4,9 +4,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -169,6 +171,8 @@ struct Session {
 
 struct Answer {
     bool hang = false;  // never answer (set_hanging)
+    std::chrono::milliseconds delay{0};  // answer only after this (set_answer_delay)
+    std::size_t record = 0;              // index of the request in `received`
     int status = 200;
     std::string content_type = "text/html;charset=utf-8";
     std::string body;
@@ -231,6 +235,9 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
     bool restarting = false;
     bool hanging = false;
     std::size_t location_padding = 0;
+    std::chrono::milliseconds answer_delay{0};
+    std::size_t in_flight = 0;
+    std::size_t peak_in_flight = 0;
     std::string cookie_name;
     std::map<std::string, Session> sessions;
     std::vector<QueueItem> queue;
@@ -343,6 +350,14 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
             if (ec) co_return;
             auto request = parser.release();
             const Answer answer = self->handle(request);
+            // In flight from here until the answer is written or the client is gone.
+            struct InFlight {
+                Impl& impl;
+                ~InFlight() {
+                    std::lock_guard lock(impl.mutex);
+                    --impl.in_flight;
+                }
+            } in_flight{*self};
             if (answer.hang) {
                 // Like a hung Jenkins: the request was read, no answer ever comes. Wait for the
                 // client to give up (or stop()) without reading further requests.
@@ -352,8 +367,15 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
                     auto [hec, hn] =
                         co_await stream.async_read_some(asio::buffer(scratch), k_use_tuple);
                     (void)hn;
-                    if (hec) co_return;
+                    if (hec) {
+                        self->mark_abandoned(answer.record);
+                        co_return;
+                    }
                 }
+            }
+            if (answer.delay.count() > 0 && !co_await delay_answer(lowest, answer.delay)) {
+                self->mark_abandoned(answer.record);
+                co_return;
             }
 
             bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(answer.status),
@@ -370,6 +392,32 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
             (void)wn;
             if (wec || !res.keep_alive()) co_return;
         }
+    }
+
+    // Waits `wait` before an answer; false when the client closed the connection meanwhile.
+    // (The client does not pipeline: anything else it sends is left unread until then.)
+    static asio::awaitable<bool> delay_answer(beast::tcp_stream& lowest,
+                                              std::chrono::milliseconds wait) {
+        using namespace asio::experimental::awaitable_operators;
+        asio::steady_timer timer(lowest.get_executor());
+        timer.expires_after(wait);
+        auto& socket = lowest.socket();
+        auto first = co_await (timer.async_wait(k_use_tuple) ||
+                               socket.async_wait(tcp::socket::wait_read, k_use_tuple));
+        if (first.index() == 0) co_return true;
+        // Readable before the answer: the end of the stream (closed), or bytes we leave unread.
+        char byte = 0;
+        boost::system::error_code ec;
+        const auto n = socket.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, ec);
+        if (ec || n == 0) co_return false;
+        co_await timer.async_wait(k_use_tuple);
+        co_return true;
+    }
+
+    void mark_abandoned(std::size_t record) {
+        std::lock_guard lock(mutex);
+        if (record < received.size()) received[record].abandoned = true;
+        changed.notify_all();
     }
 
     Answer handle(const bhttp::request<bhttp::string_body>& req);
@@ -441,6 +489,9 @@ Answer FakeJenkins::Impl::handle(const bhttp::request<bhttp::string_body>& req) 
     std::lock_guard lock(mutex);
     Answer answer = route(rec, cookie_header);
     rec.status = answer.status;
+    answer.delay = answer.hang ? std::chrono::milliseconds(0) : answer_delay;
+    answer.record = received.size();
+    peak_in_flight = std::max(peak_in_flight, ++in_flight);
     received.push_back(std::move(rec));
     changed.notify_all();
     return answer;
@@ -715,6 +766,26 @@ void FakeJenkins::pad_location(std::size_t bytes) {
 void FakeJenkins::set_restarting(bool restarting) {
     std::lock_guard lock(impl_->mutex);
     impl_->restarting = restarting;
+}
+
+void FakeJenkins::set_answer_delay(std::chrono::milliseconds delay) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->answer_delay = delay;
+}
+
+std::size_t FakeJenkins::in_flight() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->in_flight;
+}
+
+std::size_t FakeJenkins::peak_in_flight() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->peak_in_flight;
+}
+
+void FakeJenkins::reset_peak_in_flight() {
+    std::lock_guard lock(impl_->mutex);
+    impl_->peak_in_flight = impl_->in_flight;
 }
 
 void FakeJenkins::stop() {

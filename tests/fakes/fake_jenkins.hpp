@@ -33,6 +33,9 @@ struct ReceivedRequest {
     bool authenticated = false;  ///< Basic user + api_token matched
     std::string cause;           ///< form/query "cause"
     int status = 0;              ///< what the fake answered (0: nothing, see set_hanging)
+    /// The client closed the connection before the answer was written (it died or gave up while
+    /// the fake delayed or withheld the answer): it never saw `status`.
+    bool abandoned = false;
     /// When the fake had read the whole request (the test process's steady clock: compare it
     /// with other requests' times, also across fakes).
     std::chrono::steady_clock::time_point at;
@@ -104,6 +107,18 @@ class FakeJenkins {
 
     /// While true, EVERY request is answered 503 with an HTML page ("Jenkins is restarting").
     void set_restarting(bool restarting);
+
+    /// Every request read from now on is answered only after `delay` (a slow Jenkins; the
+    /// request is recorded, with its answer decided, when it arrives). A client that closes the
+    /// connection meanwhile marks the request `abandoned`. 0 resets.
+    void set_answer_delay(std::chrono::milliseconds delay);
+
+    /// Requests read but not yet answered (being delayed, or hanging), right now.
+    std::size_t in_flight() const;
+    /// The most requests ever in flight at once since construction (or reset_peak_in_flight()).
+    std::size_t peak_in_flight() const;
+    /// Sets the peak to the current in_flight().
+    void reset_peak_in_flight();
 
     /// Closes the listening socket and every open connection (clients then get "connection
     /// refused"). Idempotent.

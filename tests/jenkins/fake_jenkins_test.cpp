@@ -11,6 +11,9 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+#include <thread>
+
 namespace hookrelay::test {
 namespace {
 
@@ -226,6 +229,52 @@ TEST_F(FakeJenkinsTest, WaitForBuildsPollsWithADeadline) {
     post(port(), "/job/plain/build", "", api_auth());
     EXPECT_TRUE(fake.wait_for_builds(1, std::chrono::seconds(5)));
     EXPECT_EQ(fake.connections_accepted(), 1u);
+}
+
+// Polls `condition` until it holds or `deadline` passes.
+template <class F>
+bool within(std::chrono::milliseconds deadline, F condition) {
+    const auto end = std::chrono::steady_clock::now() + deadline;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= end) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+}
+
+TEST_F(FakeJenkinsTest, DelayedAnswerArrivesAfterTheDelayAndCountsAsInFlight) {
+    const auto delay = std::chrono::milliseconds(300);
+    fake.set_answer_delay(delay);
+    const auto start = std::chrono::steady_clock::now();
+    auto answer = std::async(std::launch::async,
+                             [&] { return post(port(), "/job/plain/build", "", api_auth()); });
+    EXPECT_TRUE(within(std::chrono::seconds(5), [&] { return fake.in_flight() == 1; }));
+    EXPECT_EQ(answer.get().status, 201);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, delay);
+    EXPECT_EQ(fake.in_flight(), 0u);
+    EXPECT_EQ(fake.peak_in_flight(), 1u);
+    EXPECT_FALSE(fake.requests().at(0).abandoned);
+    fake.reset_peak_in_flight();
+    EXPECT_EQ(fake.peak_in_flight(), 0u);
+}
+
+TEST_F(FakeJenkinsTest, ClientLeavingBeforeADelayedAnswerAbandonsTheRequest) {
+    fake.set_answer_delay(std::chrono::seconds(60));
+    asio::io_context ioc;
+    asio::ip::tcp::socket socket(ioc);
+    socket.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port()));
+    bhttp::request<bhttp::string_body> req{bhttp::verb::post, "/job/plain/build", 11};
+    req.set(bhttp::field::host, "127.0.0.1");
+    req.set(bhttp::field::authorization, k_api_auth);
+    req.prepare_payload();
+    bhttp::write(socket, req);
+    ASSERT_TRUE(within(std::chrono::seconds(5), [&] { return fake.in_flight() == 1; }));
+    socket.close();
+    EXPECT_TRUE(within(std::chrono::seconds(5), [&] {
+        const auto requests = fake.requests();
+        return requests.size() == 1 && requests[0].abandoned && fake.in_flight() == 0;
+    }));
+    EXPECT_EQ(fake.builds().size(), 1u) << "recorded with the answer it would have had";
 }
 
 }  // namespace
