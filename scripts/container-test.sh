@@ -5,7 +5,9 @@
 #   - `hookrelay status` inside the container finds the daemon with no options;
 #   - the state volume survives a restart (the same delivery is then a duplicate);
 #   - `stop` exits 0 within the grace period;
-#   - compose.yaml renders and its service definition runs (podman-compose).
+#   - compose.yaml renders and its service definition runs (podman-compose);
+#   - compose.postgres.yaml renders, and its two hookrelay services run as a cluster on one
+#     PostgreSQL database (a delivery accepted by one is a duplicate at the other).
 #
 #   scripts/container-test.sh [path/to/hookrelay_fake_jenkins]
 #
@@ -67,6 +69,8 @@ cleanup() {
   podman volume rm -f "$volume" >/dev/null 2>&1 || true
   podman rm -f -v -t 0 hookrelay-ct_hookrelay_1 >/dev/null 2>&1 || true
   podman volume rm -f hookrelay-ct_hookrelay-state >/dev/null 2>&1 || true
+  podman rm -f -v -t 0 hookrelay-ctpg_hookrelay-1_1 hookrelay-ctpg_hookrelay-2_1 >/dev/null 2>&1 || true
+  if [[ -f "$work/pg/server" ]]; then tests/support/pg_server.sh stop "$work/pg" >/dev/null 2>&1 || true; fi
   if [[ -n "$fake_pid" ]]; then kill "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
@@ -299,5 +303,69 @@ wait_until "$k_start_deadline" compose_answers ||
 podman rm -f -v -t 0 hookrelay-ct_hookrelay_1 >>"$work/podman.log" 2>&1
 podman volume rm -f hookrelay-ct_hookrelay-state >/dev/null
 log "compose.yaml: rendered as shipped; its service answered an unsigned push with 401"
+
+# --- compose.postgres.yaml -----------------------------------------------------------------------
+# The cluster example, rendered by podman-compose as shipped; then its two hookrelay services run
+# on the image built above as for compose.yaml, against a throwaway PostgreSQL server on the host
+# instead of the `postgres` service (no registry here for its image): they reach the server
+# through its socket directory, mounted at the same path. Each instance gets its own copy of the
+# shipped config with its own ports (they share the host's network here).
+mkdir -p "$work/compose-pg/config"
+cp compose.postgres.yaml "$work/compose-pg/"
+cp "$work/hookrelay.env" "$work/compose-pg/hookrelay.env"
+echo "POSTGRES_PASSWORD=ct-unused" >"$work/compose-pg/postgres.env"
+(
+  cd "$work/compose-pg"
+  sed -i -e "s#^    build: \.\$#    image: $image#" -e '/^    image: hookrelay:latest$/d' compose.postgres.yaml
+  podman-compose -f compose.postgres.yaml -p hookrelay-ctpg --dry-run up -d >"$work/compose-pg.rendered" 2>&1
+) || { cat "$work/compose-pg.rendered" >&2; fail "podman-compose -f compose.postgres.yaml"; }
+for want in "docker.io/library/postgres:15" "hookrelay-ctpg_hookrelay-db:/var/lib/postgresql/data" \
+  "config/container-postgres:/etc/hookrelay:ro" "-p 8081:8080" "-p 8082:8080" "--env-file"; do
+  grep -qF -- "$want" "$work/compose-pg.rendered" ||
+    fail "compose.postgres.yaml rendered without $want: $(cat "$work/compose-pg.rendered")"
+done
+tests/support/pg_server.sh start "$work/pg" >"$work/pg.log" 2>&1 || fail "PostgreSQL: $(cat "$work/pg.log")"
+pg_dir=$(cat "$work/pg/server")
+echo "HOOKRELAY_DATABASE_URL=$(cat "$work/pg/conninfo")" >>"$work/compose-pg/hookrelay.env"
+pg_ports=()
+for i in 1 2; do
+  port=$(free_port)
+  aport=$(free_port)
+  pg_ports+=("$port")
+  mkdir -p "$work/compose-pg/config-$i"
+  sed -e "s#^listen: 0\.0\.0\.0:8080 #listen: 127.0.0.1:$port #" \
+    -e "s#^  listen: 127\.0\.0\.1:9090\$#  listen: 127.0.0.1:$aport#" \
+    -e "s#url: \"https://jenkins\.example\.internal/\"#url: \"http://127.0.0.1:$jenkins_port/\"#" \
+    config/container-postgres/hookrelay.yaml >"$work/compose-pg/config-$i/hookrelay.yaml"
+  grep -q "^  backend: postgres" "$work/compose-pg/config-$i/hookrelay.yaml" || fail "no postgres store in config/container-postgres"
+  chmod 0755 "$work/compose-pg/config-$i" && chmod 0644 "$work/compose-pg/config-$i/hookrelay.yaml"
+  run=$(grep "^podman run .*--name=hookrelay-ctpg_hookrelay-${i}_1 " "$work/compose-pg.rendered" |
+    sed -e 's/ --net [^ ]*//' -e 's/ --network-alias [^ ]*//' -e 's/ -p [^ ]*//' \
+      -e "s#\./config/container-postgres:/etc/hookrelay:ro#./config-$i:/etc/hookrelay:ro#" \
+      -e "s#^podman run #podman run --network host -v $pg_dir:$pg_dir #")
+  [[ -n "$run" ]] || fail "compose.postgres.yaml rendered no hookrelay-$i: $(cat "$work/compose-pg.rendered")"
+  (cd "$work/compose-pg" && eval "$run") >>"$work/podman.log" 2>&1 || fail "hookrelay-$i did not start: $run"
+done
+pg_post() { # port delivery-id -> prints "HTTP-status body"
+  local body=tests/data/github/push-branch-update.json sig
+  sig=$(openssl dgst -sha256 -hmac "$secret" -r <"$body" | cut -d' ' -f1)
+  curl -s --max-time 10 -w '\n%{http_code}' "http://127.0.0.1:$1/hooks/github" \
+    -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' -H "X-GitHub-Delivery: $2" \
+    -H "X-Hub-Signature-256: sha256=$sig" --data-binary "@$body"
+}
+pg_answers() { [[ "$(pg_post "$1" ct-pg-probe | tail -1)" =~ ^20[02]$ ]]; }
+for port in "${pg_ports[@]}"; do
+  wait_until "$k_start_deadline" pg_answers "$port" || fail "hookrelay on 127.0.0.1:$port (PostgreSQL) did not answer: $(podman logs --tail 20 hookrelay-ctpg_hookrelay-1_1 2>&1; podman logs --tail 20 hookrelay-ctpg_hookrelay-2_1 2>&1)"
+done
+answer=$(pg_post "${pg_ports[0]}" ct-pg-delivery)
+[[ "$(tail -1 <<<"$answer")" == 202 ]] || fail "the first instance answered: $answer"
+answer=$(pg_post "${pg_ports[1]}" ct-pg-delivery)
+[[ "$(tail -1 <<<"$answer")" == 200 && "$answer" == *'"status":"duplicate"'* ]] ||
+  fail "the second instance did not see the first one's delivery: $answer"
+for i in 1 2; do
+  podman rm -f -v -t 0 "hookrelay-ctpg_hookrelay-${i}_1" >>"$work/podman.log" 2>&1
+done
+tests/support/pg_server.sh stop "$work/pg" >/dev/null 2>&1
+log "compose.postgres.yaml: rendered as shipped; its two instances share one database (202 at one, duplicate at the other)"
 
 log "passed in $((SECONDS - started))s (base images ${base_seconds}s, image build ${build_seconds}s)"

@@ -28,6 +28,19 @@ TEST(Cli, ExampleConfigChecksClean) {
     EXPECT_NE(r.out.find("OK (2 source(s), 1 jenkins, 3 rule(s))"), std::string::npos) << r.out;
 }
 
+// The configs the container image and compose files ship: what a user starts from.
+TEST(Cli, ShippedContainerConfigsCheckClean) {
+    auto env = k_example_env;
+    env.emplace_back("HOOKRELAY_DATABASE_URL", "postgresql://hookrelay:pw@postgres:5432/hookrelay");
+    for (const char* dir : {"container", "container-postgres"}) {
+        const auto path = std::string(HOOKRELAY_SOURCE_DIR) + "/config/" + dir + "/hookrelay.yaml";
+        const auto r = run_hookrelay({"check", "--config", path}, env);
+        EXPECT_EQ(r.exit_code, 0) << path << ": " << r.err;
+        EXPECT_NE(r.out.find("OK (2 source(s), 1 jenkins, 2 rule(s))"), std::string::npos)
+            << path << ": " << r.out;
+    }
+}
+
 TEST(Cli, CheckReportsEveryErrorWithFileLineColumn) {
     TempDir dir;
     const auto path = dir.write("bad.yaml", R"(listen: 0.0.0.0:8080
