@@ -35,6 +35,18 @@ namespace hookrelay {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
+/// A rule that queued nothing for a delivery, and why: what the forge was answered in
+/// `skipped` (the rule did not match) and `failures` (it matched, but its trigger could not be
+/// rendered).
+struct RuleReason {
+    std::string rule;
+    std::string reason;     ///< e.g. "branch: 'dev' matches none of [main, release/*]"
+    bool matched = false;   ///< true: matched, but its trigger could not be rendered
+    std::size_t event = 0;  ///< which event of the delivery (0 unless it carried several)
+
+    bool operator==(const RuleReason&) const = default;
+};
+
 /// The delivery as received, as the store records it.
 struct DeliveryRecord {
     std::string source;
@@ -52,6 +64,8 @@ struct DeliveryRecord {
     /// same body received at most this long before received_at (its delivery id aside) that was
     /// itself submitted with a window above zero.
     std::chrono::milliseconds duplicate_body_window{0};
+    /// The rules that queued nothing for it, with their reasons (kept as given, in order).
+    std::vector<RuleReason> rule_reasons;
 };
 
 /// What the store answers for an accepted submission.
@@ -257,6 +271,9 @@ struct DeliveryDetail {
     std::vector<std::pair<std::string, std::string>> headers;
     std::optional<std::string> body;  ///< absent when store.keep_body is false
     std::string body_sha256;
+    /// DeliveryRecord::rule_reasons as submitted; nullopt for a delivery recorded before the
+    /// store kept them.
+    std::optional<std::vector<RuleReason>> rule_reasons;
     std::vector<TriggerHistory> triggers;  ///< in creation order
 };
 

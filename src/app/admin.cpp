@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
 #include <map>
@@ -381,6 +382,21 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         out["headers"] = std::move(headers);
         out["body_sha256"] = d.body_sha256;
         out["body_stored"] = d.body.has_value();
+        // The rules that queued nothing and why, as the forge was answered (absent for
+        // deliveries recorded by a hookrelay that did not keep them).
+        if (d.rule_reasons) {
+            const bool several = std::any_of(d.rule_reasons->begin(), d.rule_reasons->end(),
+                                             [](const RuleReason& r) { return r.event != 0; });
+            json::array skipped;
+            json::array failures;
+            for (const auto& r : *d.rule_reasons) {
+                json::object o{{"rule", r.rule}, {"reason", r.reason}};
+                if (several) o["event"] = r.event;
+                (r.matched ? failures : skipped).push_back(std::move(o));
+            }
+            out["skipped"] = std::move(skipped);
+            out["failures"] = std::move(failures);
+        }
         // The event as the current source config normalizes the stored body.
         const auto runtime = s_.webhooks->runtime();
         if (const auto* source = runtime->config->find_source(d.summary.source); source && d.body) {
@@ -391,6 +407,26 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         for (const auto& t : d.triggers) triggers.push_back(trigger_json(t));
         out["triggers"] = std::move(triggers);
         co_return reply(200, out);
+    }
+
+    if (what == "deliveries" && seg.size() == 5 && seg[4] == "body") {
+        if (method != "GET") co_return wrong_method("GET");
+        auto detail = co_await await_callback<result<std::optional<DeliveryDetail>>>(
+            [&](auto done) { s_.store->get_delivery(get("source"), seg[3], std::move(done)); },
+            s_.store_timeout);
+        if (!detail || !*detail) co_return fail(503, "the store did not answer");
+        if (!detail->value()) co_return fail(404, fmt::format("no delivery '{}'", seg[3]));
+        auto& d = *detail->value();
+        if (!d.body) {
+            co_return fail(409, fmt::format("the body of delivery '{}' was not stored "
+                                            "(store.keep_body: false)",
+                                            seg[3]));
+        }
+        // The bytes as the forge sent them, whatever they are: not for a browser to render.
+        http::Response r;
+        r.content_type = "application/octet-stream";
+        r.body = std::move(*d.body);
+        co_return r;
     }
 
     if (what == "triggers" && seg.size() == 5 && seg[4] == "replay") {
@@ -462,6 +498,13 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             }
         }
         if (id.empty()) co_return fail(400, "name the delivery: ?delivery=<id>");
+        bool dry_run = false;
+        if (auto dry = get("dry_run"); !dry.empty()) {
+            if (dry != "true" && dry != "false") {
+                co_return fail(400, fmt::format("dry_run must be true or false, not '{}'", dry));
+            }
+            dry_run = dry == "true";
+        }
         auto detail = co_await await_callback<result<std::optional<DeliveryDetail>>>(
             [&](auto done) { s_.store->get_delivery(source, id, std::move(done)); },
             s_.store_timeout);
@@ -483,6 +526,22 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         auto prepared = prepare(*runtime, *src, header_map(d.headers), *d.body, false);
         if (!prepared.event) co_return fail(422, prepared.log_reason);
         auto decision = decision_json(prepared.decision);
+        json::array matched;
+        for (const auto& name : prepared.decision.matched_rules()) matched.emplace_back(name);
+        if (dry_run) {
+            // What the current rules would queue, rendered as they would be: nothing is stored.
+            spdlog::info(
+                "delivery={} source={} redelivery dry run by admin: {} trigger(s) would be "
+                "queued",
+                d.summary.delivery_id, d.summary.source, prepared.decision.triggers.size());
+            co_return reply(200, json::object{{"delivery", d.summary.delivery_id},
+                                              {"source", d.summary.source},
+                                              {"dry_run", true},
+                                              {"matched_rules", std::move(matched)},
+                                              {"triggers", std::move(decision["triggers"])},
+                                              {"rules", std::move(decision["rules"])},
+                                              {"failures", std::move(decision["failures"])}});
+        }
         std::vector<std::string> ids;
         if (!prepared.decision.triggers.empty()) {
             auto added = co_await await_callback<result<std::vector<std::string>>>(
@@ -505,8 +564,6 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                                             {"jenkins", t.jenkins},
                                             {"job", job_display_path(t.job)}});
         }
-        json::array matched;
-        for (const auto& name : prepared.decision.matched_rules()) matched.emplace_back(name);
         spdlog::info("delivery={} source={} redelivered by admin: {} trigger(s)",
                      d.summary.delivery_id, d.summary.source, ids.size());
         co_return reply(200, json::object{{"delivery", d.summary.delivery_id},

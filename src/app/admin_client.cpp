@@ -95,14 +95,18 @@ asio::awaitable<void> exchange(Endpoint ep, std::string method, std::string targ
         co_return;
     }
     beast::flat_buffer buffer;
-    bhttp::response<bhttp::string_body> res;
+    bhttp::response_parser<bhttp::string_body> parser;
+    // A stored delivery body is as large as the daemon's server.body_limit allowed, which the
+    // CLI does not know (Beast's default would stop at 8 MB); the deadline still bounds the read.
+    parser.body_limit(boost::none);
     auto [rdec, rn] =
-        co_await bhttp::async_read(stream, buffer, res, asio::as_tuple(asio::use_awaitable));
+        co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
     (void)rn;
     if (rdec) {
         out.error = "read: " + rdec.message();
         co_return;
     }
+    auto res = parser.release();
     out.status = res.result_int();
     out.body = std::move(res.body());
 }
@@ -282,10 +286,31 @@ void print_delivery(const json::value& d) {
                                  str(*e, "commit"), str(*e, "actor"));
     }
     const auto& triggers = d.at("triggers").as_array();
-    if (triggers.empty()) std::cout << "  no triggers (no rule matched)\n";
+    const auto* skipped = d.as_object().if_contains("skipped");
+    const auto* failures = d.as_object().if_contains("failures");
+    const bool reasons = skipped && skipped->is_array() && failures && failures->is_array();
+    if (triggers.empty()) {
+        if (!reasons) {
+            std::cout << "  no triggers (no rule matched; this hookrelay did not record why)\n";
+        } else if (failures->as_array().empty()) {
+            std::cout << "  no triggers: no rule matched\n";
+        } else {
+            std::cout << "  no triggers: rules matched but none of their triggers could be "
+                         "rendered\n";
+        }
+    }
     for (const auto& t : triggers) {
         std::cout << fmt::format("\n  trigger {}  rule {}  → {} {}\n", str(t, "id"), str(t, "rule"),
                                  str(t, "jenkins"), str(t, "job"));
+        if (const auto* params = t.as_object().if_contains("parameters");
+            params && params->is_object() && !params->as_object().empty()) {
+            std::cout << "    parameters\n";
+            for (const auto& [k, v] : params->as_object()) {
+                std::cout << fmt::format(
+                    "      {}={}\n", std::string_view(k),
+                    v.is_string() ? std::string(v.get_string()) : json::serialize(v));
+            }
+        }
         std::cout << fmt::format("    state {}  attempts {}  last: {}{}\n", str(t, "state"),
                                  str(t, "attempts"), str(t, "last_outcome"),
                                  str(t, "claimed_by").empty()
@@ -299,6 +324,34 @@ void print_delivery(const json::value& d) {
                 str(a, "outcome"), a.at("counted").as_bool() ? "" : " (not counted)",
                 str(a, "instance").empty() ? std::string() : "  on " + str(a, "instance"));
         }
+    }
+    // One line per rule that queued nothing: its name and why, as the forge was answered.
+    if (reasons && (!skipped->as_array().empty() || !failures->as_array().empty())) {
+        std::cout << (triggers.empty() ? "" : "\n  rules that queued nothing:\n");
+        const auto on = [](const json::value& r) {
+            return str(r, "event").empty() ? std::string() : " (event #" + str(r, "event") + ")";
+        };
+        for (const auto& r : skipped->as_array()) {
+            std::cout << fmt::format("    rule {}: {}{}\n", str(r, "rule"), str(r, "reason"),
+                                     on(r));
+        }
+        for (const auto& r : failures->as_array()) {
+            std::cout << fmt::format(
+                "    rule {} matched, but its trigger could not be rendered: {}{}\n",
+                str(r, "rule"), str(r, "reason"), on(r));
+        }
+    }
+}
+
+// `deliveries show --headers`: the stored headers, one `Name: value` per line, as explain's
+// --headers-file reads them.
+void print_headers(const json::value& d) {
+    const auto* headers = d.as_object().if_contains("headers");
+    if (headers == nullptr || !headers->is_object()) return;
+    for (const auto& [name, value] : headers->as_object()) {
+        std::cout << std::string_view(name) << ": "
+                  << (value.is_string() ? std::string(value.get_string()) : json::serialize(value))
+                  << '\n';
     }
 }
 
@@ -371,6 +424,34 @@ void print_redelivered(const json::value& v) {
     }
 }
 
+// `deliveries redeliver --dry-run`: what the current rules would queue, nothing queued.
+void print_redeliver_dry_run(const json::value& v) {
+    const auto& triggers = v.at("triggers").as_array();
+    std::cout << fmt::format(
+        "delivery {} through the current rules would queue {} trigger(s) (dry run: nothing "
+        "queued)\n",
+        str(v, "delivery"), triggers.size());
+    for (const auto& t : triggers) {
+        std::cout << fmt::format("  rule {}  → {} {}\n", str(t, "rule"), str(t, "jenkins"),
+                                 str(t, "job"));
+        for (const auto& [k, p] : t.at("parameters").as_object()) {
+            std::cout << fmt::format(
+                "      {}={}\n", std::string_view(k),
+                p.is_string() ? std::string(p.get_string()) : json::serialize(p));
+        }
+    }
+    for (const auto& r : v.at("rules").as_array()) {
+        if (!r.at("matched").as_bool()) {
+            std::cout << fmt::format("  rule {} did not match: {}\n", str(r, "name"),
+                                     str(r, "reason"));
+        }
+    }
+    for (const auto& f : v.at("failures").as_array()) {
+        std::cout << fmt::format("  rule {} matched, but its trigger could not be rendered: {}\n",
+                                 str(f, "rule"), str(f, "reason"));
+    }
+}
+
 void add_connection_options(CLI::App* app, Options& o) {
     app->add_option("-c,--config", o.config_path,
                     "Config file for admin.listen and admin.token (default: $HOOKRELAY_CONFIG, "
@@ -413,10 +494,28 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
                        std::string(key) == "since" ? "Time (2026-11-24T08:00:00Z) or age (24h)"
                                                    : std::string("Filter: ") + key);
     }
-    auto* show = deliveries->add_subcommand("show", "One delivery with every trigger's history");
+    auto show_body = std::make_shared<bool>(false);
+    auto show_headers = std::make_shared<bool>(false);
+    auto* show = deliveries->add_subcommand(
+        "show",
+        "One delivery: its event, each trigger's parameters and history, and why each rule that "
+        "queued nothing did not; --body / --headers print what was received, for explain");
     add_connection_options(show, *options);
     show->add_option("id", *ids, "Forge delivery id (or #seq)")->required()->expected(1);
     show->add_option("--source", *source, "Source, when ids could clash");
+    auto* body_flag = show->add_flag(
+        "--body", *show_body,
+        "Write the stored body to stdout, byte for byte as received (for explain --body); "
+        "exit 1 when it was not kept (store.keep_body: false)");
+    auto* headers_flag = show->add_flag(
+        "--headers", *show_headers,
+        "Write the stored headers to stdout, one 'Name: value' per line (for explain "
+        "--headers-file)");
+    body_flag->excludes(headers_flag);
+    if (auto* json_flag = show->get_option_no_throw("--json")) {
+        body_flag->excludes(json_flag);
+        headers_flag->excludes(json_flag);
+    }
     auto* replay = deliveries->add_subcommand(
         "replay",
         "Re-queue triggers with a fresh retry budget: by id, or --state dead [--since] "
@@ -433,6 +532,10 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
     add_connection_options(redeliver, *options);
     redeliver->add_option("id", *ids, "Forge delivery id (or #seq)")->required()->expected(1);
     redeliver->add_option("--source", *source, "Source, when ids could clash");
+    auto dry_run = std::make_shared<bool>(false);
+    redeliver->add_flag("--dry-run", *dry_run,
+                        "Print what the current rules would queue (rule, Jenkins, job, "
+                        "parameters); queue nothing");
 
     return [=]() -> int {
         Endpoint ep;
@@ -483,17 +586,28 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
                 o, print_deliveries);
         }
         const std::string src = source->empty() ? "" : "source=" + encode(*source);
+        if (*show && *show_body) {
+            const auto r = call(ep, "GET",
+                                "/api/v1/deliveries/" + encode(ids->at(0)) + "/body" +
+                                    (src.empty() ? "" : "?" + src));
+            if (r.status != 200) return present(r, o, [](const json::value&) {});
+            // The bytes as received: no newline added, nothing decoded.
+            std::cout.write(r.body.data(), static_cast<std::streamsize>(r.body.size()));
+            std::cout.flush();
+            return std::cout ? 0 : 1;
+        }
         if (*show) {
             return present(
                 call(ep, "GET",
                      "/api/v1/deliveries/" + encode(ids->at(0)) + (src.empty() ? "" : "?" + src)),
-                o, print_delivery);
+                o, *show_headers ? print_headers : print_delivery);
         }
         if (*redeliver) {
-            return present(call(ep, "POST",
-                                "/api/v1/redeliver?delivery=" + encode(ids->at(0)) +
-                                    (src.empty() ? "" : "&" + src)),
-                           o, print_redelivered);
+            return present(
+                call(ep, "POST",
+                     "/api/v1/redeliver?delivery=" + encode(ids->at(0)) +
+                         (src.empty() ? "" : "&" + src) + (*dry_run ? "&dry_run=true" : "")),
+                o, *dry_run ? print_redeliver_dry_run : print_redelivered);
         }
         // replay
         if (ids->empty() && (*list)["state"].empty()) {

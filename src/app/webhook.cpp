@@ -354,6 +354,15 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                 record.headers.emplace_back(name, value);
             }
         }
+        // Why each rule that queued nothing did not, as the answer below says it (bounded), so
+        // `deliveries show` can say it once the forge's delivery log is gone.
+        for (const auto& r : prepared.decision.rules) {
+            if (!r.matched)
+                record.rule_reasons.push_back({r.rule, echoed(r.reason), false, r.event});
+        }
+        for (const auto& f : prepared.decision.failures) {
+            record.rule_reasons.push_back({f.rule, echoed(f.reason), true, f.event});
+        }
         // Here rather than on the store's one thread, which commits for every network thread.
         record.body_sha256 = ingest::sha256_hex(request.body);
         record.duplicate_body_window =

@@ -516,3 +516,163 @@ TEST_F(AdminCli, ReloadCommand) {
 
 }  // namespace
 }  // namespace hookrelay::test
+
+// --- deliveries show: rule reasons, --body/--headers for explain, parameters; redeliver
+// --dry-run ---------------------------------------------------------------------------------------
+
+namespace hookrelay::test {
+namespace {
+
+// Neither rule matches the push fixture (a push to main).
+const char* k_rules_missing_main = R"(
+rules:
+  - name: prs
+    when: {event: pull_request}
+    trigger: {jenkins: ci, job: "pr", parameters: {PR: "{{ pull_request.number }}"}}
+  - name: releases
+    when: {event: push, branch: "release/*"}
+    trigger: {jenkins: ci, job: "release"}
+)";
+
+// The commit the push fixture pushed ("after").
+std::string fixture_commit() {
+    return std::string(json::parse(push("x").body).at("after").as_string());
+}
+
+TEST_F(AdminCli, ShowSaysWhyEachRuleQueuedNothing) {
+    Daemon daemon(options(config_for(jenkins, k_rules_missing_main)));
+    const auto answer = post_webhook(daemon, push("why-1"));
+    ASSERT_EQ(answer.status, 200u) << answer.body;
+    const auto skipped = body(answer).at("skipped").as_array();
+    ASSERT_EQ(skipped.size(), 2u) << answer.body;
+
+    // The API keeps what the forge was told.
+    const auto detail = body(admin(daemon, "GET", "/api/v1/deliveries/why-1"));
+    EXPECT_EQ(detail.at("skipped").as_array(), skipped) << detail;
+
+    auto show =
+        run_hookrelay({"deliveries", "show", "why-1", "--admin", address(daemon)}, cli_env());
+    EXPECT_EQ(show.exit_code, 0) << show.err;
+    EXPECT_NE(show.out.find("no triggers: no rule matched\n"), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("    rule prs: event: 'push' matches none of [pull_request]\n"),
+              std::string::npos)
+        << show.out;
+    EXPECT_NE(show.out.find("    rule releases: branch: 'main' matches none of [release/*]\n"),
+              std::string::npos)
+        << show.out;
+    for (const auto& s : skipped) {
+        EXPECT_NE(show.out.find("    rule " + std::string(s.at("rule").as_string()) + ": " +
+                                std::string(s.at("reason").as_string()) + "\n"),
+                  std::string::npos)
+            << show.out;
+    }
+}
+
+TEST_F(AdminCli, ShowBodyAndHeadersFeedExplainToTheSameDecision) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    const auto sent = push("exp-1");
+    ASSERT_EQ(post_webhook(daemon, sent).status, 202u);
+    const auto addr = address(daemon);
+
+    auto stored_body =
+        run_hookrelay({"deliveries", "show", "exp-1", "--body", "--admin", addr}, cli_env());
+    EXPECT_EQ(stored_body.exit_code, 0) << stored_body.err;
+    EXPECT_TRUE(stored_body.out == sent.body) << "not the bytes received";
+
+    auto stored_headers =
+        run_hookrelay({"deliveries", "show", "exp-1", "--headers", "--admin", addr}, cli_env());
+    EXPECT_EQ(stored_headers.exit_code, 0) << stored_headers.err;
+    EXPECT_NE(stored_headers.out.find("X-GitHub-Event: push\n"), std::string::npos)
+        << stored_headers.out;
+    EXPECT_NE(stored_headers.out.find("X-GitHub-Delivery: exp-1\n"), std::string::npos)
+        << stored_headers.out;
+    // The signature was sent, and is not stored, so not shown.
+    const auto signature = github_signature(k_secret, sent.body);
+    EXPECT_EQ(stored_headers.out.find("X-Hub-Signature-256"), std::string::npos)
+        << stored_headers.out;
+    EXPECT_EQ(stored_headers.out.find(signature.substr(7)), std::string::npos);
+
+    // explain on what show printed decides as explain on what the forge sent.
+    TempDir dir;
+    std::string sent_headers;
+    for (const auto& [k, v] : sent.headers) sent_headers += k + ": " + v + "\n";
+    sent_headers += "X-Hub-Signature-256: " + signature + "\n";
+    const auto explain = [&](const std::string& body_file, const std::string& headers_file) {
+        return run_hookrelay({"explain", "--config", daemon.config_path(), "--source", "github",
+                              "--body", body_file, "--headers-file", headers_file, "--json"},
+                             env());
+    };
+    const auto original =
+        explain(dir.write("sent.json", sent.body), dir.write("sent.headers", sent_headers));
+    const auto replayed = explain(dir.write("stored.json", stored_body.out),
+                                  dir.write("stored.headers", stored_headers.out));
+    ASSERT_EQ(original.exit_code, 0) << original.err;
+    ASSERT_EQ(replayed.exit_code, 0) << replayed.err;
+    EXPECT_EQ(json::parse(replayed.out), json::parse(original.out));
+    EXPECT_EQ(json::parse(replayed.out).at("triggers").as_array().size(), 1u) << replayed.out;
+
+    // The raw body is behind the token like the rest of the API.
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/deliveries/exp-1/body", "").status, 401u);
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/deliveries/nope/body").status, 404u);
+}
+
+TEST_F(AdminCli, ShowBodyOfADeliveryWhoseBodyWasNotKeptFailsClearly) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule) + "store: {keep_body: false}\n"));
+    ASSERT_EQ(post_webhook(daemon, push("nobody-1")).status, 202u);
+    auto r = run_hookrelay({"deliveries", "show", "nobody-1", "--body", "--admin", address(daemon)},
+                           cli_env());
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.out, "");
+    EXPECT_NE(r.err.find("the daemon answered 409: the body of delivery 'nobody-1' was not "
+                         "stored (store.keep_body: false)"),
+              std::string::npos)
+        << r.err;
+}
+
+TEST_F(AdminCli, ShowPrintsEachTriggersParameters) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    ASSERT_EQ(post_webhook(daemon, push("params-1")).status, 202u);
+    auto show =
+        run_hookrelay({"deliveries", "show", "params-1", "--admin", address(daemon)}, cli_env());
+    EXPECT_EQ(show.exit_code, 0) << show.err;
+    EXPECT_NE(show.out.find("    parameters\n      GIT_COMMIT=" + fixture_commit() + "\n"),
+              std::string::npos)
+        << show.out;
+}
+
+TEST_F(AdminCli, RedeliverDryRunPrintsWhatWouldBeQueuedAndQueuesNothing) {
+    Daemon daemon(options(config_for(jenkins, k_rules_missing_main)));
+    ASSERT_EQ(post_webhook(daemon, push("dry-1")).status, 200u);
+    // The rule is fixed; before running it for real, see what it would do.
+    write_file(daemon.config_path(), config_for(jenkins, k_branch_rule));
+    ASSERT_EQ(admin(daemon, "POST", "/api/v1/reload").status, 200u);
+    const auto addr = address(daemon);
+
+    auto dry = run_hookrelay({"deliveries", "redeliver", "dry-1", "--dry-run", "--admin", addr},
+                             cli_env());
+    EXPECT_EQ(dry.exit_code, 0) << dry.err;
+    EXPECT_NE(dry.out.find("delivery dry-1 through the current rules would queue 1 trigger(s) "
+                           "(dry run: nothing queued)\n"),
+              std::string::npos)
+        << dry.out;
+    EXPECT_NE(dry.out.find("  rule branches  → ci woodpecker-ci/woodpecker/main\n"
+                           "      GIT_COMMIT=" +
+                           fixture_commit() + "\n"),
+              std::string::npos)
+        << dry.out;
+    // Nothing stored: the delivery still has no trigger.
+    const auto after = body(admin(daemon, "GET", "/api/v1/deliveries/dry-1"));
+    EXPECT_TRUE(after.at("triggers").as_array().empty()) << after;
+
+    // The real redelivery reaches Jenkins once: the dry run sent nothing before it.
+    auto real = run_hookrelay({"deliveries", "redeliver", "dry-1", "--admin", addr}, cli_env());
+    EXPECT_EQ(real.exit_code, 0) << real.err;
+    ASSERT_TRUE(trigger_state_is(daemon, "dry-1", "delivered")) << daemon.log();
+    EXPECT_EQ(jenkins.builds().size(), 1u);
+    EXPECT_EQ(
+        body(admin(daemon, "GET", "/api/v1/deliveries/dry-1")).at("triggers").as_array().size(),
+        1u);
+}
+
+}  // namespace
+}  // namespace hookrelay::test

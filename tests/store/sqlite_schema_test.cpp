@@ -1,6 +1,6 @@
-// The SQLite schema: created at version 3 in WAL mode, files written by hookrelay with schema 1 or
-// 2 upgraded in place with everything in them usable, a newer file refused, and an upgrade that
-// fails leaving the file as it was.
+// The SQLite schema: created at version 4 in WAL mode, files written by hookrelay with schema 1,
+// 2 or 3 upgraded in place with everything in them usable, a newer file refused, and an upgrade
+// that fails leaving the file as it was.
 #include "store/sqlite_test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -69,6 +69,34 @@ CREATE INDEX deliveries_body ON deliveries (body_key) WHERE body_key IS NOT NULL
 PRAGMA user_version = 2;
 )sql";
 
+// What schema 3 added.
+constexpr const char* k_schema_v3_step = R"sql(
+ALTER TABLE triggers ADD COLUMN claim_id TEXT;
+ALTER TABLE triggers ADD COLUMN claim_owner TEXT;
+ALTER TABLE triggers ADD COLUMN claim_expires_at INTEGER;
+CREATE UNIQUE INDEX triggers_claim ON triggers (claim_id) WHERE claim_id IS NOT NULL;
+CREATE INDEX triggers_claimed ON triggers (jenkins, claim_expires_at)
+    WHERE claim_id IS NOT NULL;
+ALTER TABLE attempts ADD COLUMN instance TEXT NOT NULL DEFAULT '';
+CREATE TABLE holds (
+    jenkins TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    next_probe_at INTEGER NOT NULL,
+    probes INTEGER NOT NULL,
+    probe_owner TEXT,
+    probe_expires_at INTEGER
+);
+CREATE TABLE instances (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    version TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+);
+PRAGMA user_version = 3;
+)sql";
+
 std::string ms(TimePoint t) {
     return std::to_string(
         std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
@@ -83,6 +111,7 @@ class OldFile : public SqliteSchema {
         db.exec("PRAGMA journal_mode = WAL");
         db.exec(k_schema_v1);
         if (version >= 2) db.exec(k_schema_v2_step);
+        if (version >= 3) db.exec(k_schema_v3_step);
         const std::string at = ms(base_);
         db.exec(
             "INSERT INTO deliveries (id, source, provider, delivery_id, kind, forge_event, "
@@ -113,11 +142,13 @@ class OldFile : public SqliteSchema {
         auto store = open_store();
         {
             RawDb db(db_path());
-            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"3"}));
+            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"4"}));
         }
         const auto detail = get(*store, "github-main", "old-1");
         ASSERT_TRUE(detail);
         EXPECT_EQ(detail->body, std::optional<std::string>("old body"));
+        // Recorded before rule reasons were kept: unknown, not "none".
+        EXPECT_FALSE(detail->rule_reasons);
         ASSERT_EQ(detail->triggers.size(), 2u);
         const auto& pending = detail->triggers[0];
         EXPECT_EQ(pending.trigger.state, TriggerState::retrying);
@@ -141,6 +172,13 @@ class OldFile : public SqliteSchema {
         accept(*store, with_body(delivery("new-1", base_), "same"), {trigger()});
         EXPECT_TRUE(accept(*store, with_body(delivery("new-2", base_), "same"), {}).duplicate);
         EXPECT_TRUE(accept(*store, delivery("old-1", base_), {}).duplicate);
+
+        auto skipped = delivery("new-3", base_);
+        skipped.rule_reasons = {{"prs", "event: 'push' matches none of [pull_request]"}};
+        accept(*store, skipped, {});
+        const auto reasons = get(*store, "", "new-3");
+        ASSERT_TRUE(reasons && reasons->rule_reasons);
+        EXPECT_EQ(*reasons->rule_reasons, skipped.rule_reasons);
     }
 };
 
@@ -152,7 +190,7 @@ TEST_F(SqliteSchema, CreatesTheStateDirectoryAndTheCurrentSchemaInWalMode) {
         EXPECT_EQ((*store)->kind(), "sqlite");
     }
     RawDb db(nested + "/hookrelay.db");
-    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"3"}));
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"4"}));
     EXPECT_EQ(db.row("PRAGMA journal_mode"), (std::vector<std::string>{"wal"}));
 }
 
@@ -163,6 +201,11 @@ TEST_F(OldFile, UpgradesAVersion1FileInPlace) {
 
 TEST_F(OldFile, UpgradesAVersion2FileInPlace) {
     write_old_file(2);
+    expect_upgraded_and_usable();
+}
+
+TEST_F(OldFile, UpgradesAVersion3FileInPlace) {
+    write_old_file(3);
     expect_upgraded_and_usable();
 }
 
@@ -187,13 +230,13 @@ TEST_F(OldFile, AFailedUpgradeLeavesTheFileAsItWas) {
 TEST_F(SqliteSchema, RefusesAFileFromANewerHookrelay) {
     {
         RawDb db(db_path());
-        db.exec("PRAGMA user_version = 4");
+        db.exec("PRAGMA user_version = 5");
     }
     std::string why;
     auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
-    EXPECT_NE(why.find("schema version 4 is newer than this hookrelay understands (3)"),
+    EXPECT_NE(why.find("schema version 5 is newer than this hookrelay understands (4)"),
               std::string::npos)
         << why;
 }

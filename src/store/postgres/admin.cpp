@@ -103,7 +103,7 @@ constexpr std::string_view k_find_anywhere =
 
 constexpr std::string_view k_select_delivery = R"sql(
 SELECT seq, source, provider, delivery_id, kind, forge_event, received_at, headers, body,
-       body_sha256
+       body_sha256, rule_reasons
 FROM deliveries WHERE seq = $1)sql";
 
 // $1 delivery, $2 now (a claim counts while unexpired).
@@ -281,6 +281,7 @@ asio::awaitable<std::optional<DeliveryDetail>> Core::get_delivery(std::string so
     detail.headers = parse_pairs(d.text(0, 7));
     if (!d.is_null(0, 8)) detail.body = d.text(0, 8);
     detail.body_sha256 = d.text(0, 9);
+    if (!d.is_null(0, 10)) detail.rule_reasons = parse_rule_reasons(d.text(0, 10));
 
     const Rows& t = rows.at(1);
     std::unordered_map<std::int64_t, std::size_t> by_seq;

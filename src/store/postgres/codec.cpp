@@ -9,6 +9,7 @@
 #include <boost/json/parse_options.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <boost/json/value_to.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -91,6 +92,29 @@ std::vector<std::pair<std::string, std::string>> parse_pairs(std::string_view js
     for (const auto& v : parse_array(json)) {
         const auto& pair = v.as_array();
         out.emplace_back(pair.at(0).as_string(), pair.at(1).as_string());
+    }
+    return out;
+}
+
+std::string rule_reasons_json(const std::vector<RuleReason>& reasons) {
+    boost::json::array out;
+    out.reserve(reasons.size());
+    for (const RuleReason& r : reasons) {
+        out.push_back(boost::json::array{r.rule, r.reason, r.event, r.matched});
+    }
+    return boost::json::serialize(out);
+}
+
+std::vector<RuleReason> parse_rule_reasons(std::string_view json) {
+    std::vector<RuleReason> out;
+    for (const auto& v : parse_array(json)) {
+        const auto& row = v.as_array();
+        RuleReason r;
+        r.rule = row.at(0).as_string();
+        r.reason = row.at(1).as_string();
+        r.event = boost::json::value_to<std::size_t>(row.at(2));
+        r.matched = row.at(3).as_bool();
+        out.push_back(std::move(r));
     }
     return out;
 }

@@ -34,6 +34,11 @@ std::string strings_json(const std::vector<std::string>& strings);
 std::vector<std::pair<std::string, std::string>> parse_pairs(std::string_view json);
 std::vector<std::string> parse_strings(std::string_view json);
 
+/// [["rule","reason",event,matched],...]
+std::string rule_reasons_json(const std::vector<RuleReason>& reasons);
+/// The inverse; throws on text rule_reasons_json did not write.
+std::vector<RuleReason> parse_rule_reasons(std::string_view json);
+
 std::optional<EventKind> kind_from_string(std::string_view text) noexcept;
 
 /// SHA-256 of `bytes` as 64 lowercase hex digits.

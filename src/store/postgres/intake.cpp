@@ -22,18 +22,18 @@ constexpr int k_batch_attempts = 3;
 
 // One delivery and its triggers: the delivery ON CONFLICT DO NOTHING (its (source, delivery
 // id) is stored already: a duplicate, `inserted` stays empty), then its triggers from the arrays
-// $12-$17. Both statements answer one row: the new delivery's seq (NULL when a duplicate), the
-// earlier delivery found by body (seq, delivery id; NULL without a window), the number of
-// triggers queued. Two statements rather than one with an optional body check, so the common one
-// has a plan of its own: a parameter deciding whether to look at bodies made the planner plan
-// the statement again for every delivery.
+// $12-$17 ($18: the rule reasons). Both statements answer one row: the new delivery's seq (NULL
+// when a duplicate), the earlier delivery found by body (seq, delivery id; NULL without a window),
+// the number of triggers queued. Two statements rather than one with an optional body check, so the
+// common one has a plan of its own: a parameter deciding whether to look at bodies made the planner
+// plan the statement again for every delivery.
 //
 // k_submit: a delivery without a body window ($10 and $11 unused).
 constexpr std::string_view k_submit = R"sql(
 WITH inserted AS (
     INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at,
-                            headers, body, body_sha256, body_key)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)
+                            headers, body, body_sha256, body_key, rule_reasons)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $18)
     ON CONFLICT (source, delivery_id) DO NOTHING
     RETURNING seq),
 queued AS (
@@ -58,8 +58,8 @@ WITH same_body AS (
     LIMIT 1),
 inserted AS (
     INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at,
-                            headers, body, body_sha256, body_key)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+                            headers, body, body_sha256, body_key, rule_reasons)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $18
     WHERE NOT EXISTS (SELECT 1 FROM same_body)
     ON CONFLICT (source, delivery_id) DO NOTHING
     RETURNING seq),
@@ -249,6 +249,7 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
         }
         p.text_array(trigger_ids[j]).text_array(rules).text_array(jenkins);
         p.bytea_array(job_paths).bytea_array(parameters).bytea_array(causes);
+        p.bytes(rule_reasons_json(d.rule_reasons));
         steps.push_back({by_body ? k_submit_by_body : k_submit, std::move(p)});
     }
     if (any_triggers && notify_slot()) steps.push_back(notify_step());

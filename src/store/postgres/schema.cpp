@@ -105,6 +105,14 @@ constexpr std::array<std::string_view, 17> k_v1 = {
     R"sql(CREATE INDEX instances_heartbeat ON instances (heartbeat_at))sql",
 };
 
+// Version 2: why the rules that queued nothing did not (DeliveryRecord::rule_reasons), as JSON in
+// bytea (a reason quotes payload values); NULL for deliveries recorded before, which `deliveries
+// show` tells apart from "every rule matched". Adding a column without a default rewrites no
+// rows.
+constexpr std::array<std::string_view, 1> k_v2 = {
+    R"sql(ALTER TABLE deliveries ADD COLUMN rule_reasons bytea)sql",
+};
+
 }  // namespace
 
 asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
@@ -142,6 +150,9 @@ asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
     }
     if (version < 1) {
         for (std::string_view statement : k_v1) co_await c.exec(statement, {}, timeout);
+    }
+    if (version < 2) {
+        for (std::string_view statement : k_v2) co_await c.exec(statement, {}, timeout);
     }
     if (version < k_schema_version) {
         Params p;

@@ -12,7 +12,9 @@
 namespace hookrelay::store::postgres {
 
 /// The schema version this hookrelay writes and reads.
-inline constexpr int k_schema_version = 1;
+///  1: deliveries, triggers with their claims, attempts, holds, instances.
+///  2: deliveries.rule_reasons (why the rules that queued nothing did not).
+inline constexpr int k_schema_version = 2;
 
 /// hookrelay's advisory locks use the two-key form: (space, key). The spaces are arbitrary
 /// constants ("hrl" + a letter) that other applications sharing the database are unlikely to use.

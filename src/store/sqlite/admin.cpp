@@ -52,7 +52,7 @@ SELECT id FROM deliveries WHERE source = ? AND delivery_id = ?)sql"),
 SELECT id FROM deliveries WHERE delivery_id = ? ORDER BY id DESC LIMIT 1)sql"),
       select_delivery_(db_.get(), "select delivery", R"sql(
 SELECT id, source, provider, delivery_id, kind, forge_event, received_at, headers, body,
-       body_sha256
+       body_sha256, rule_reasons
 FROM deliveries WHERE id = ?)sql"),
       select_delivery_triggers_(db_.get(), "select delivery triggers", R"sql(
 SELECT t.id, d.source, d.delivery_id, t.rule, t.jenkins, t.job, t.parameters, t.cause, t.state,
@@ -138,6 +138,7 @@ std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
         detail.headers = parse_pairs(query.text(7));
         if (!query.is_null(8)) detail.body = query.text(8);
         detail.body_sha256 = query.text(9);
+        if (!query.is_null(10)) detail.rule_reasons = parse_rule_reasons(query.text(10));
     }
     {
         Query query(select_delivery_triggers_);

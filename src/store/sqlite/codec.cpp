@@ -7,6 +7,7 @@
 #include <boost/json/parse_options.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <boost/json/value_to.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -86,6 +87,29 @@ Pairs parse_pairs(std::string_view text) {
 std::vector<std::string> parse_strings(std::string_view text) {
     std::vector<std::string> out;
     for (const auto& v : parse_array(text)) out.emplace_back(v.as_string());
+    return out;
+}
+
+std::string rule_reasons_json(const std::vector<RuleReason>& reasons) {
+    boost::json::array out;
+    out.reserve(reasons.size());
+    for (const RuleReason& r : reasons) {
+        out.push_back(boost::json::array{r.rule, r.reason, r.event, r.matched});
+    }
+    return boost::json::serialize(out);
+}
+
+std::vector<RuleReason> parse_rule_reasons(std::string_view json) {
+    std::vector<RuleReason> out;
+    for (const auto& v : parse_array(json)) {
+        const auto& row = v.as_array();
+        RuleReason r;
+        r.rule = row.at(0).as_string();
+        r.reason = row.at(1).as_string();
+        r.event = boost::json::value_to<std::size_t>(row.at(2));
+        r.matched = row.at(3).as_bool();
+        out.push_back(std::move(r));
+    }
     return out;
 }
 

@@ -12,8 +12,8 @@ Intake::Intake(Connection& connection, const StoreConfig& config)
       config_(config),
       insert_delivery_(db_.get(), "insert delivery", R"sql(
 INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at, headers,
-                        body, body_sha256, body_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        body, body_sha256, body_key, rule_reasons)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, delivery_id) DO NOTHING)sql"),
       // INDEXED BY: without statistics the planner would rather walk deliveries_source, all of
       // the source's deliveries for every submit.
@@ -36,6 +36,7 @@ Receipt Intake::insert(const DeliveryRecord& d, const std::vector<TriggerRequest
     }
     {
         const std::string headers = pairs_json(d.headers);
+        const std::string reasons = rule_reasons_json(d.rule_reasons);
         Query query(insert_delivery_);
         query.bind_text(d.source).bind_text(to_string(d.provider));
         query.bind_text_or_null(d.delivery_id);
@@ -52,6 +53,7 @@ Receipt Intake::insert(const DeliveryRecord& d, const std::vector<TriggerRequest
         } else {
             query.bind_null();
         }
+        query.bind_text(reasons);
         query.run();
     }
     Receipt receipt;

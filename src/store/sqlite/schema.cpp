@@ -114,6 +114,14 @@ CREATE TABLE instances (
 PRAGMA user_version = 3;
 )sql";
 
+// Version 4: why the rules that queued nothing did not (DeliveryRecord::rule_reasons), as JSON
+// text; NULL for deliveries recorded before, which `deliveries show` tells apart from "every rule
+// matched". A column without a default rewrites no rows.
+constexpr const char* k_schema_v4 = R"sql(
+ALTER TABLE deliveries ADD COLUMN rule_reasons TEXT;
+PRAGMA user_version = 4;
+)sql";
+
 void enable_wal(sqlite3* db) {
     Statement statement(db, "PRAGMA journal_mode", "PRAGMA journal_mode = WAL");
     Query query(statement);
@@ -164,6 +172,7 @@ void prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds b
         if (current < 1) exec(db, k_schema_v1);
         if (current < 2) exec(db, k_schema_v2);
         if (current < 3) exec(db, k_schema_v3);
+        if (current < 4) exec(db, k_schema_v4);
         exec(db, "COMMIT");
     } catch (...) {
         if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);

@@ -15,7 +15,8 @@ namespace hookrelay::store::sqlite {
 ///  2: deliveries.body_key and its partial index (duplicate_body_window).
 ///  3: claims on triggers (claim_id, claim_owner, claim_expires_at), attempts.instance, the
 ///     holds and instances tables.
-constexpr int k_schema_version = 3;
+///  4: deliveries.rule_reasons (why the rules that queued nothing did not).
+constexpr int k_schema_version = 4;
 
 /// Sets up a freshly opened connection: extended result codes, the busy timeout, WAL journal,
 /// synchronous = FULL, foreign keys, the page cache, store.max_size as a page limit; then

@@ -318,6 +318,32 @@ TEST_P(StoreContract, GetWithoutKeptBodyAnswersNoBodyButItsHash) {
               "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
 }
 
+TEST_P(StoreContract, KeepsWhyEachRuleQueuedNothing) {
+    auto d = delivery("d-1", base_);
+    d.rule_reasons = {
+        {"pull-requests", "event: 'push' matches none of [pull_request]", false, 0},
+        {"tags", "tag: '' matches none of [v*]", false, 1},
+        // A reason quotes the payload; a header's bytes need not be UTF-8.
+        {"odd", std::string("forge_event: 'p\xffsh' matches none of [push]"), false, 0},
+        {"deploy", "job: variable 'tag' is empty for this event", true, 1},
+    };
+    accept(a(), d, {trigger()});
+
+    const auto detail = get(b(), "", "d-1");
+    ASSERT_TRUE(detail);
+    ASSERT_TRUE(detail->rule_reasons);
+    EXPECT_EQ(*detail->rule_reasons, d.rule_reasons);
+}
+
+TEST_P(StoreContract, ADeliveryWhoseRulesAllQueuedSomethingHasNoReasonsButRecordedThem) {
+    accept(a(), delivery("d-1", base_), {trigger()});
+    const auto detail = get(a(), "", "d-1");
+    ASSERT_TRUE(detail);
+    // Recorded, and empty: not "unknown", which is what an older hookrelay's deliveries read as.
+    EXPECT_EQ(detail->rule_reasons,
+              std::optional<std::vector<RuleReason>>(std::vector<RuleReason>{}));
+}
+
 // --- Replays and redelivery ----------------------------------------------------------------
 
 TEST_P(StoreContract, ReplayGivesAFreshBudgetAHistoryEntryAndMakesTheTriggerDue) {

@@ -190,9 +190,37 @@ TEST_F(PostgresStoreTest, RefusesASchemaNewerThanItKnows) {
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
     EXPECT_FALSE(is_retryable(store.error()));
-    EXPECT_NE(why.find("schema version 99 is newer than this hookrelay knows (1)"),
+    EXPECT_NE(why.find("schema version 99 is newer than this hookrelay knows (2)"),
               std::string::npos)
         << why;
+}
+
+TEST_F(PostgresStoreTest, UpgradesAVersion1DatabaseAtStartKeepingItsDeliveries) {
+    {
+        auto store = open();
+        accept(*store, delivery("old-1", base_), {trigger()});
+        store->close();
+    }
+    // Back to what version 1 was: deliveries without rule_reasons.
+    Sql(db_.conninfo())
+        .exec(
+            "ALTER TABLE deliveries DROP COLUMN rule_reasons; "
+            "UPDATE hookrelay_schema SET version = 1");
+
+    auto store = open();
+    EXPECT_EQ(Sql(db_.conninfo()).value("SELECT version FROM hookrelay_schema"), "2");
+    const auto old = get(*store, "", "old-1");
+    ASSERT_TRUE(old);
+    EXPECT_EQ(old->triggers.size(), 1u);
+    // Recorded before rule reasons were kept: unknown, not "none".
+    EXPECT_FALSE(old->rule_reasons);
+
+    auto skipped = delivery("new-1", base_);
+    skipped.rule_reasons = {{"prs", "event: 'push' matches none of [pull_request]"}};
+    accept(*store, skipped, {});
+    const auto reasons = get(*store, "", "new-1");
+    ASSERT_TRUE(reasons && reasons->rule_reasons);
+    EXPECT_EQ(*reasons->rule_reasons, skipped.rule_reasons);
 }
 
 TEST_F(PostgresStoreTest, RefusesADatabaseWhoseTablesAreNotHookrelays) {
@@ -225,7 +253,7 @@ TEST_F(PostgresStoreTest, ManyInstancesOpeningANewDatabaseAtOnceMigrateItOnce) {
     for (int i = 0; i < k_instances; ++i) EXPECT_EQ(failures[i], "") << "instance " << i;
     Sql sql(db_.conninfo());
     EXPECT_EQ(sql.value("SELECT count(*) FROM hookrelay_schema"), "1");
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "1");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "2");
     ASSERT_TRUE(stores[0]);
     accept(*stores[0], delivery("d-1", base_), {trigger()});
     EXPECT_EQ(instances(*stores[0]).size(), static_cast<std::size_t>(k_instances));
