@@ -350,13 +350,19 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
             if (ec) co_return;
             auto request = parser.release();
             const Answer answer = self->handle(request);
-            // In flight from here until the answer is written or the client is gone.
+            // In flight from here until the answer starts on its way or the client is gone.
+            // Not until the write completes: the client may read the answer (and send its next
+            // request) before this coroutine runs again, and would be counted twice.
             struct InFlight {
                 Impl& impl;
-                ~InFlight() {
+                bool counted = true;
+                void end() {
+                    if (!counted) return;
+                    counted = false;
                     std::lock_guard lock(impl.mutex);
                     --impl.in_flight;
                 }
+                ~InFlight() { end(); }
             } in_flight{*self};
             if (answer.hang) {
                 // Like a hung Jenkins: the request was read, no answer ever comes. Wait for the
@@ -388,6 +394,7 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
             res.keep_alive(request.keep_alive());
             res.prepare_payload();
             lowest.expires_after(k_idle_timeout);
+            in_flight.end();
             auto [wec, wn] = co_await bhttp::async_write(stream, res, k_use_tuple);
             (void)wn;
             if (wec || !res.keep_alive()) co_return;
