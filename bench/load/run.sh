@@ -1,23 +1,45 @@
 #!/usr/bin/env bash
-# Whole-daemon load benchmark, loopback only, bounded in time; stops by itself.
+# Whole-daemon load benchmark, loopback only, bounded in time; stops by itself and cleans up.
 #
-#   bench/load/run.sh            # DURATION=20s CONNECTIONS=32 by default
+#   bench/load/run.sh            # DURATION=20s CONNECTIONS=32 THREADS=2 by default
 #
 # 1. nginx on 127.0.0.1 stands in for Jenkins and answers every request 201 at once.
-# 2. hookrelay (release build) with one GitHub source and a rule that matches the payload.
+# 2. hookrelay (release build) with one GitHub source and a rule that matches the payload, in
+#    three set-ups, one after the other:
+#      a. the SQLite store (the default);
+#      b. the PostgreSQL store, one instance;
+#      c. the PostgreSQL store, two instances sharing one database.
+#    PostgreSQL is a throwaway server this script starts (tests/support/pg_server.sh: run as the
+#    `postgres` user, a private unix-socket directory, no TCP listener, fsync on) and removes at
+#    exit; b and c get a fresh database each.
 # 3. wrk posts the 8.8 KB GitHub push fixture with a precomputed signature and a unique delivery
-#    id per request; then we wait until every accepted trigger reached nginx.
+#    id per request; then we wait (bounded by DRAIN_TIMEOUT) until every accepted trigger reached
+#    nginx. With two instances, two wrk processes run at once, each with half the connections and
+#    threads against one instance (what a load balancer would do, without a proxy's CPU on this
+#    machine); their requests/s add up, and each one's latency percentiles are shown.
 # 4. The same wrk run against `webhook` (adnanh/webhook) with an HMAC rule and /bin/true.
-# Prints accepted/s, p50/p99 latency, peak RSS and delivered triggers/s for both.
+# Prints per row: accepted/s, p50/p99 latency, peak RSS (summed over instances), delivered
+# triggers/s (from wrk's start until the last one reached nginx), and the PostgreSQL server's CPU:
+# CPU seconds of the postmaster and all its processes (their /proc/<pid>/stat utime + stime, and
+# the postmaster's cutime + cstime for those that exited) over the same wall time, as a
+# percentage of one core.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 RELAY_PORT=${RELAY_PORT:-18080}
+RELAY_PORT2=${RELAY_PORT2:-18082}
+ADMIN_PORT=${ADMIN_PORT:-18083}
+ADMIN_PORT2=${ADMIN_PORT2:-18084}
 JENKINS_PORT=${JENKINS_PORT:-18081}
 PEER_PORT=${PEER_PORT:-18090}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 SECRET=bench-secret
+if ((CONNECTIONS < 2 || THREADS < 2)); then
+  echo "run.sh: CONNECTIONS and THREADS must be at least 2 (the two-instance run splits them)" >&2
+  exit 2
+fi
 
 "$root/scripts/install-deps.sh" --bench >/dev/null
 cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -26,15 +48,18 @@ cmake --build "$root/build/release" --target hookrelay >/dev/null
 
 work=$(mktemp -d /tmp/hookrelay-bench.XXXXXX)
 pids=()
+pg_state=""
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [[ -n "$pg_state" ]]; then "$root/tests/support/pg_server.sh" stop "$pg_state" || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 body="$root/tests/data/github/push-branch-update.json"
 signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r <"$body" | cut -d' ' -f1)"
+clk_tck=$(getconf CLK_TCK)
 
 # --- Jenkins stand-in --------------------------------------------------------------------------
 mkdir -p "$work/nginx"
@@ -71,16 +96,17 @@ wait_port() {
 }
 wait_port "$JENKINS_PORT"
 
-peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+jenkins_requests() { grep -c 'POST /job/' "$work/nginx/access.log" || true; }
 
-# wrk_run URL NAME: prints wrk's report to $work/NAME.wrk
+# wrk_run URL PATH NAME CONNECTIONS THREADS: wrk's report goes to $work/NAME.wrk
 wrk_run() {
-  BODY_FILE="$body" SIGNATURE="$signature" TARGET_PATH="$2" \
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$root/bench/load/post.lua" \
+  BODY_FILE="$body" SIGNATURE="$signature" TARGET_PATH="$2" RUN_ID="$3-" \
+    wrk -t"$5" -c"$4" -d"$DURATION" --latency -s "$root/bench/load/post.lua" \
     "$1" >"$work/$3.wrk"
 }
 
-# field NAME.wrk: requests/s, p50, p99, total requests, non-2xx
+# summarize NAME: requests/s, p50, p99, total requests, non-2xx of $work/NAME.wrk
 summarize() {
   local f="$work/$1.wrk"
   local rps p50 p99 total bad
@@ -92,12 +118,29 @@ summarize() {
   echo "$rps ${p50} ${p99} $total ${bad:-0}"
 }
 
-# --- hookrelay ---------------------------------------------------------------------------------
-cat >"$work/hookrelay.yaml" <<YAML
-listen: 127.0.0.1:$RELAY_PORT
-state_dir: $work/state
+# The fields of /proc/PID/stat after "pid (comm) ": utime, stime, cutime, cstime are $12..$15.
+stat_fields() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null || true; }
+
+# CPU ticks of the PostgreSQL server so far: the postmaster (its own, and its reaped children's),
+# and every process it runs now (backends, walwriter, checkpointer, autovacuum …).
+pg_cpu_ticks() {
+  local pm=$1 ticks child
+  ticks=$(stat_fields "$pm" | awk '{s = $12 + $13 + $14 + $15} END {print s + 0}')
+  for child in $(pgrep -P "$pm"); do
+    ticks=$((ticks + $(stat_fields "$child" | awk '{s = $12 + $13} END {print s + 0}')))
+  done
+  echo "$ticks"
+}
+
+# relay_config FILE PORT ADMIN_PORT STATE_DIR [STORE_YAML]
+relay_config() {
+  cat >"$1" <<YAML
+listen: 127.0.0.1:$2
+admin: {listen: "127.0.0.1:$3"}
+state_dir: $4
 log: {level: warn}
 server: {threads: 2}
+${5:-}
 sources:
   github: {provider: github, secret: "\${env:BENCH_SECRET}"}
 jenkins:
@@ -111,29 +154,94 @@ rules:
       job: "{{ repository.namespace }}/{{ repository.name }}/{{ branch }}"
       parameters: {GIT_COMMIT: "{{ commit }}"}
 YAML
-BENCH_SECRET=$SECRET "$root/build/release/hookrelay" run --config "$work/hookrelay.yaml" \
-  2>"$work/hookrelay.log" &
-relay=$!
-pids+=($relay)
-wait_port "$RELAY_PORT"
+}
 
-start=$(date +%s.%N)
-wrk_run "http://127.0.0.1:$RELAY_PORT" /hooks/github relay
-read -r rps p50 p99 total bad < <(summarize relay)
-accepted=$((total - bad))
-# Every accepted webhook queues one trigger; wait (bounded) until nginx saw all of them.
-delivered=0
-for _ in $(seq 1 1200); do
-  delivered=$(grep -c 'POST /job/' "$work/nginx/access.log" || true)
-  [[ $delivered -ge $accepted ]] && break
-  sleep 0.1
-done
-end=$(date +%s.%N)
-relay_rss=$(peak_rss_mb "$relay")
-delivered_rate=$(awk -v n="$delivered" -v s="$start" -v e="$end" 'BEGIN {printf "%.0f", n / (e - s)}')
-kill "$relay"; wait "$relay" 2>/dev/null || true
+rows=()
 
-# --- webhook (adnanh) ----------------------------------------------------------------------------
+# measure_relay LABEL INSTANCES STORE_YAML TITLE: starts INSTANCES daemons (on RELAY_PORT and
+# RELAY_PORT2; with PostgreSQL on $database_url), loads them, waits for every trigger, stops them
+# and appends a row named TITLE to `rows`.
+measure_relay() {
+  local label=$1 n=$2 store=$3 title=$4
+  local ports=("$RELAY_PORT" "$RELAY_PORT2") admins=("$ADMIN_PORT" "$ADMIN_PORT2")
+  local relays=() i
+  for ((i = 0; i < n; i++)); do
+    relay_config "$work/$label-$i.yaml" "${ports[$i]}" "${admins[$i]}" "$work/$label-$i.state" "$store"
+    BENCH_SECRET=$SECRET BENCH_DATABASE_URL=${database_url:-} \
+      "$root/build/release/hookrelay" run --config "$work/$label-$i.yaml" 2>"$work/$label-$i.log" &
+    relays+=($!)
+    pids+=($!)
+  done
+  for ((i = 0; i < n; i++)); do wait_port "${ports[$i]}"; done
+
+  local before pg_before=0 start
+  before=$(jenkins_requests)
+  start=$(date +%s.%N)
+  if [[ -n "${postmaster:-}" ]]; then pg_before=$(pg_cpu_ticks "$postmaster"); fi
+  local wrks=()
+  for ((i = 0; i < n; i++)); do
+    wrk_run "http://127.0.0.1:${ports[$i]}" /hooks/github "$label-$i" \
+      $((CONNECTIONS / n)) $((THREADS / n)) &
+    wrks+=($!)
+  done
+  for w in "${wrks[@]}"; do wait "$w"; done
+
+  local rps=0 total=0 bad=0 p50s=() p99s=() r a b t x
+  for ((i = 0; i < n; i++)); do
+    read -r r a b t x < <(summarize "$label-$i")
+    rps=$(awk -v s="$rps" -v r="$r" 'BEGIN {printf "%.0f", s + r}')
+    total=$((total + t))
+    bad=$((bad + x))
+    p50s+=("$a")
+    p99s+=("$b")
+  done
+  local accepted=$((total - bad)) delivered=0 deadline
+  # Every accepted webhook queues one trigger; wait (bounded) until nginx saw all of them.
+  deadline=$(($(date +%s) + DRAIN_TIMEOUT))
+  while :; do
+    delivered=$(($(jenkins_requests) - before))
+    [[ $delivered -ge $accepted || $(date +%s) -ge $deadline ]] && break
+    sleep 0.1
+  done
+  local end pg_share="n/a" rss=0
+  end=$(date +%s.%N)
+  if [[ -n "${postmaster:-}" ]]; then
+    pg_share=$(awk -v t="$(($(pg_cpu_ticks "$postmaster") - pg_before))" -v hz="$clk_tck" \
+      -v s="$start" -v e="$end" 'BEGIN {printf "%.0f %%", 100 * t / hz / (e - s)}')
+  fi
+  for p in "${relays[@]}"; do rss=$((rss + $(peak_rss_kb "$p"))); done
+  for p in "${relays[@]}"; do kill "$p"; done
+  for p in "${relays[@]}"; do wait "$p" 2>/dev/null || true; done
+
+  local delivered_rate p50 p99
+  delivered_rate=$(awk -v n="$delivered" -v s="$start" -v e="$end" 'BEGIN {printf "%.0f", n / (e - s)}')
+  p50=$(IFS=/; echo "${p50s[*]}" | sed 's|/| / |g')
+  p99=$(IFS=/; echo "${p99s[*]}" | sed 's|/| / |g')
+  rows+=("| $title | $rps | $p50 | $p99 | $(awk -v k="$rss" 'BEGIN {printf "%.1f", k / 1024}') MB | $bad of $total | $delivered_rate ($delivered of $accepted delivered) | $pg_share |")
+}
+
+# --- a. hookrelay on SQLite --------------------------------------------------------------------
+measure_relay sqlite 1 "" "hookrelay, SQLite"
+
+# --- b, c. hookrelay on PostgreSQL ---------------------------------------------------------------
+pg_state="$work/pg"
+HOOKRELAY_PG_DURABLE=1 "$root/tests/support/pg_server.sh" start "$pg_state" >"$work/pg-start.log"
+pg_conninfo=$(cat "$pg_state/conninfo")
+pg_dir=$(cat "$pg_state/server")
+postmaster=$(head -1 "$pg_dir/data/postmaster.pid")
+pg_version=$(psql "$pg_conninfo" -XAtc 'SHOW server_version' | cut -d' ' -f1)
+pg_store='store: {backend: postgres, postgres: {url: "${env:BENCH_DATABASE_URL}"}}'
+
+psql "$pg_conninfo" -Xqc 'CREATE DATABASE bench_one'
+database_url="$pg_conninfo dbname=bench_one"
+measure_relay pg1 1 "$pg_store" "hookrelay, PostgreSQL, 1 instance"
+
+psql "$pg_conninfo" -Xqc 'CREATE DATABASE bench_two'
+database_url="$pg_conninfo dbname=bench_two"
+measure_relay pg2 2 "$pg_store" "hookrelay, PostgreSQL, 2 instances (1 database)"
+postmaster=""
+
+# --- d. webhook (adnanh) ---------------------------------------------------------------------------
 cat >"$work/hooks.json" <<JSON
 [{"id": "relay", "execute-command": "/bin/true",
   "trigger-rule": {"match": {"type": "payload-hmac-sha256", "secret": "$SECRET",
@@ -143,14 +251,16 @@ webhook -hooks "$work/hooks.json" -ip 127.0.0.1 -port "$PEER_PORT" >"$work/webho
 peer=$!
 pids+=($peer)
 wait_port "$PEER_PORT"
-wrk_run "http://127.0.0.1:$PEER_PORT" /hooks/relay peer
+wrk_run "http://127.0.0.1:$PEER_PORT" /hooks/relay peer "$CONNECTIONS" "$THREADS"
 read -r prps pp50 pp99 ptotal pbad < <(summarize peer)
-peer_rss=$(peak_rss_mb "$peer")
+rows+=("| webhook 2.8 (/bin/true) | $(awk -v r="$prps" 'BEGIN {printf "%.0f", r}') | $pp50 | $pp99 | $(awk -v k="$(peak_rss_kb "$peer")" 'BEGIN {printf "%.1f", k / 1024}') MB | $pbad of $ptotal | n/a | n/a |")
 
 echo
-echo "Load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, 8.8 KB GitHub push, unique delivery ids"
+echo "Load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, 8.8 KB GitHub push, unique delivery ids;"
+echo "two instances: two wrk -t$((THREADS / 2)) -c$((CONNECTIONS / 2)), one per instance (p50/p99 of each)."
+echo "PostgreSQL $pg_version (local, unix socket, fsync on); its CPU as a percentage of one core over"
+echo "the wall time from wrk's start to the last delivery; $(nproc) cores in all."
 echo
-echo "| daemon | accepted/s | p50 | p99 | peak RSS | non-2xx | delivered triggers/s |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
-echo "| hookrelay | $rps | $p50 | $p99 | ${relay_rss} MB | $bad of $total | $delivered_rate ($delivered of $accepted delivered) |"
-echo "| webhook 2.8 (/bin/true) | $prps | $pp50 | $pp99 | ${peer_rss} MB | $pbad of $ptotal | n/a |"
+echo "| daemon | accepted/s | p50 | p99 | peak RSS | non-2xx | delivered triggers/s | PostgreSQL CPU |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+for row in "${rows[@]}"; do echo "$row"; done
