@@ -1,0 +1,164 @@
+#include "store/codec.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/parse_options.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <boost/json/value_to.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <stdexcept>
+
+namespace hookrelay::store {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+// What we wrote ourselves; bytes that are not UTF-8 went in verbatim and must come back so.
+boost::json::array parse_array(std::string_view text) {
+    boost::json::parse_options options;
+    options.allow_invalid_utf8 = true;
+    return boost::json::parse(text, {}, options).as_array();
+}
+
+std::string to_hex(const unsigned char* data, std::size_t size) {
+    static constexpr char k_digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(size * 2);
+    for (std::size_t i = 0; i < size; ++i) {
+        out += k_digits[data[i] >> 4];
+        out += k_digits[data[i] & 0x0f];
+    }
+    return out;
+}
+
+}  // namespace
+
+std::int64_t to_ms(TimePoint t) noexcept {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::int64_t to_ms_not_before(TimePoint t) noexcept {
+    return std::chrono::ceil<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+TimePoint from_ms(std::int64_t ms) noexcept {
+    return TimePoint(std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(ms)));
+}
+
+std::string pairs_json(const Pairs& pairs) {
+    boost::json::array out;
+    out.reserve(pairs.size());
+    for (const auto& [name, value] : pairs) out.push_back(boost::json::array{name, value});
+    return boost::json::serialize(out);
+}
+
+std::string strings_json(const std::vector<std::string>& strings) {
+    boost::json::array out;
+    out.reserve(strings.size());
+    for (const auto& s : strings) out.emplace_back(s);
+    return boost::json::serialize(out);
+}
+
+Pairs parse_pairs(std::string_view text) {
+    Pairs out;
+    for (const auto& v : parse_array(text)) {
+        const auto& pair = v.as_array();
+        out.emplace_back(pair.at(0).as_string(), pair.at(1).as_string());
+    }
+    return out;
+}
+
+std::vector<std::string> parse_strings(std::string_view text) {
+    std::vector<std::string> out;
+    for (const auto& v : parse_array(text)) out.emplace_back(v.as_string());
+    return out;
+}
+
+std::string rule_reasons_json(const std::vector<RuleReason>& reasons) {
+    boost::json::array out;
+    out.reserve(reasons.size());
+    for (const RuleReason& r : reasons) {
+        out.push_back(boost::json::array{r.rule, r.reason, r.event, r.matched});
+    }
+    return boost::json::serialize(out);
+}
+
+std::vector<RuleReason> parse_rule_reasons(std::string_view json) {
+    std::vector<RuleReason> out;
+    for (const auto& v : parse_array(json)) {
+        const auto& row = v.as_array();
+        RuleReason r;
+        r.rule = row.at(0).as_string();
+        r.reason = row.at(1).as_string();
+        r.event = boost::json::value_to<std::size_t>(row.at(2));
+        r.matched = row.at(3).as_bool();
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+std::optional<EventKind> kind_from_string(std::string_view text) noexcept {
+    for (auto kind : {EventKind::push, EventKind::tag, EventKind::pull_request, EventKind::release,
+                      EventKind::ping, EventKind::other}) {
+        if (to_string(kind) == text) return kind;
+    }
+    return std::nullopt;
+}
+
+std::string sha256_hex(std::string_view bytes) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
+        throw std::runtime_error("SHA-256 failed");
+    }
+    return to_hex(digest, size);
+}
+
+bool is_sha256_hex(std::string_view text) noexcept {
+    return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+
+std::int64_t body_key(std::string_view digest) noexcept {
+    std::uint64_t key = 0;
+    std::from_chars(digest.data(), digest.data() + std::min<std::size_t>(digest.size(), 16), key,
+                    16);
+    return static_cast<std::int64_t>(key);
+}
+
+std::string random_hex(std::size_t bytes) {
+    std::string raw(bytes, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
+        throw std::runtime_error("RAND_bytes failed");
+    }
+    return to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+}
+
+std::string make_trigger_id() {
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("RAND_bytes failed");
+    b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
+    b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
+    const std::string hex = to_hex(b, sizeof b);
+    return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' +
+           hex.substr(16, 4) + '-' + hex.substr(20);
+}
+
+std::optional<std::int64_t> parse_seq(std::string_view text) noexcept {
+    if (text.size() < 2 || text.front() != '#') return std::nullopt;
+    std::int64_t seq = 0;
+    const char* first = text.data() + 1;
+    const char* last = text.data() + text.size();
+    const auto [end, ec] = std::from_chars(first, last, seq);
+    if (ec != std::errc() || end != last) return std::nullopt;
+    return seq;
+}
+
+}  // namespace hookrelay::store

@@ -1,0 +1,57 @@
+// How both store backends write values into columns and read them back: times as milliseconds
+// since the epoch, lists as JSON text, digests and random ids. One definition, so a delivery
+// stored by one backend reads the same as one stored by the other.
+#pragma once
+
+#include <hookrelay/store.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace hookrelay::store {
+
+/// Times are stored in milliseconds: when something happened rounded down, a time something
+/// must not happen before (a due time, a lease's end) rounded up, so it never reads back early.
+std::int64_t to_ms(TimePoint t) noexcept;
+std::int64_t to_ms_not_before(TimePoint t) noexcept;
+TimePoint from_ms(std::int64_t ms) noexcept;
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+/// [["name","value"],...]
+std::string pairs_json(const Pairs& pairs);
+/// ["a","b",...]
+std::string strings_json(const std::vector<std::string>& strings);
+/// The inverses; bytes that are not UTF-8 (a forge may send them) come back verbatim. Throw on
+/// text that is not what the writers above produce.
+Pairs parse_pairs(std::string_view json);
+std::vector<std::string> parse_strings(std::string_view json);
+
+/// [["rule","reason",event,matched],...]
+std::string rule_reasons_json(const std::vector<RuleReason>& reasons);
+/// The inverse; throws on text rule_reasons_json did not write.
+std::vector<RuleReason> parse_rule_reasons(std::string_view json);
+
+std::optional<EventKind> kind_from_string(std::string_view text) noexcept;
+
+/// Lowercase hex SHA-256 of `bytes`.
+std::string sha256_hex(std::string_view bytes);
+bool is_sha256_hex(std::string_view text) noexcept;
+/// The first 64 bits of a digest from sha256_hex(), as the signed integer both backends store.
+std::int64_t body_key(std::string_view digest) noexcept;
+
+/// `bytes` random bytes, as lowercase hex.
+std::string random_hex(std::size_t bytes);
+/// A random UUID (version 4): trigger ids never repeat across pruning or a recreated database,
+/// and mean nothing to whoever sees them in a Jenkins cause or a log line.
+std::string make_trigger_id();
+
+/// The seq named by "#<seq>", or nullopt when `text` is not of that form.
+std::optional<std::int64_t> parse_seq(std::string_view text) noexcept;
+
+}  // namespace hookrelay::store
