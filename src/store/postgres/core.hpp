@@ -17,6 +17,7 @@
 #include <atomic>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -170,6 +171,10 @@ class Core : public std::enable_shared_from_this<Core> {
     asio::awaitable<void> heartbeat_loop();
     asio::awaitable<void> prune_loop();
     asio::awaitable<void> listen_loop();
+    /// Connects listener_ and LISTENs; on failure reports it and leaves listener_ empty.
+    asio::awaitable<void> listen();
+    /// The completion handler of a spawned coroutine: logs what escaped it, then calls `ended`.
+    std::function<void(std::exception_ptr)> failed(const char* what, void (Core::*ended)());
     asio::awaitable<void> register_instance();
     asio::awaitable<void> shutdown();
     asio::awaitable<void> open_work(std::string* why, boost::system::error_code* failure);

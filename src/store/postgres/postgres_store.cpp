@@ -143,7 +143,7 @@ bool Core::notify_slot() {
     if (!notify_pending_ && !stopping_) {
         notify_pending_ = true;
         ++active_;
-        asio::co_spawn(io_, deferred_notify(), [self = shared_from_this()](std::exception_ptr) {});
+        asio::co_spawn(io_, deferred_notify(), failed("a deferred NOTIFY", &Core::finished_one));
     }
     return false;
 }
@@ -205,12 +205,46 @@ asio::awaitable<void> Core::open_work(std::string* why, boost::system::error_cod
         *why = "PostgreSQL at " + info_->describe() + ": " + info_->scrub(e.what());
     }
     if (*failure) co_return;
+    // Listening before open() returns: a commit another instance makes right after this one
+    // started is then a notification, not a wait for the next poll. When it fails the listen
+    // loop keeps trying, with backoff.
+    co_await listen();
     loops_ = 4;
-    const auto ignore = [self = shared_from_this()](std::exception_ptr) {};
-    asio::co_spawn(io_, writer(), ignore);
-    asio::co_spawn(io_, heartbeat_loop(), ignore);
-    asio::co_spawn(io_, prune_loop(), ignore);
-    asio::co_spawn(io_, listen_loop(), ignore);
+    asio::co_spawn(io_, writer(), failed("the writer", &Core::loop_ended));
+    asio::co_spawn(io_, heartbeat_loop(), failed("the heartbeat", &Core::loop_ended));
+    asio::co_spawn(io_, prune_loop(), failed("pruning", &Core::loop_ended));
+    asio::co_spawn(io_, listen_loop(), failed("the LISTEN connection", &Core::loop_ended));
+}
+
+// A coroutine of the backend handles database errors itself; anything else that escapes it ends
+// it, is said in the log rather than lost, and is counted as ended (`ended`) so a shutdown does
+// not wait for it.
+std::function<void(std::exception_ptr)> Core::failed(const char* loop, void (Core::*ended)()) {
+    return [self = shared_from_this(), loop, ended](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            self->report(std::string(loop) + " stopped: " + self->info_->scrub(x.what()));
+        } catch (...) {
+            self->report(std::string(loop) + " stopped: an unknown exception");
+        }
+        ((*self).*ended)();
+    };
+}
+
+asio::awaitable<void> Core::listen() {
+    const Timeouts timeouts{config_.postgres.connect_timeout, config_.postgres.statement_timeout,
+                            k_client_margin};
+    listener_ = std::make_unique<Connection>(io_.get_executor(), info_, timeouts,
+                                             "hookrelay " + instance_id() + " listen");
+    try {
+        co_await listener_->connect();
+        co_await listener_->exec(k_listen);
+    } catch (const DbError& e) {
+        listener_.reset();
+        report(std::string("LISTEN connection: ") + e.what());
+    }
 }
 
 asio::awaitable<void> Core::register_instance() {
@@ -323,20 +357,16 @@ asio::awaitable<void> Core::prune_loop() {
 
 asio::awaitable<void> Core::listen_loop() {
     std::chrono::milliseconds backoff{0};
-    bool first = true;
-    Timeouts timeouts{config_.postgres.connect_timeout, config_.postgres.statement_timeout,
-                      k_client_margin};
     while (!stopping_) {
-        listener_ = std::make_unique<Connection>(io_.get_executor(), info_, timeouts,
-                                                 "hookrelay " + instance_id() + " listen");
         std::optional<DbError> failure;
         try {
-            co_await listener_->connect();
-            co_await listener_->exec(k_listen);
+            if (!listener_) {
+                co_await listen();
+                if (!listener_) throw DbError(errc::store_unavailable, "not listening");
+                // Notifications sent while this connection was down are lost: look once.
+                run_committed_observers();
+            }
             backoff = std::chrono::milliseconds(0);
-            // Notifications sent while this connection was down are lost: look once.
-            if (!first) run_committed_observers();
-            first = false;
             while (!stopping_) {
                 const bool input = co_await listener_->wait_input(options_.listen_ping_interval);
                 if (stopping_) break;
@@ -350,9 +380,10 @@ asio::awaitable<void> Core::listen_loop() {
         } catch (const DbError& e) {
             failure = e;
         }
+        const bool lost = listener_ != nullptr;  // else listen() reported why already
         listener_.reset();
         if (stopping_) break;
-        if (failure) report(std::string("LISTEN connection: ") + failure->what());
+        if (failure && lost) report(std::string("LISTEN connection: ") + failure->what());
         backoff = backoff.count() == 0
                       ? options_.reconnect_min
                       : std::min(backoff * 2,
