@@ -43,6 +43,8 @@ public:
         std::string text;  ///< literal text, or the variable path
         std::vector<Filter> filters;
     };
+    /// The literal text and the variables (with their filters), in order.
+    const std::vector<Part>& parts() const noexcept { return parts_; }
 
 private:
     std::string text_;
