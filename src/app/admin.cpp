@@ -282,11 +282,11 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             // unknown: no request of this instance reached it since start (and nobody holds
             // it); a Jenkins at a closed port is not "up" before anything was sent to it.
             const bool auth_failed = hold ? is_auth_failed(*hold) : lane.held && lane.auth_failed;
-            const char* state = auth_failed                ? "auth-failed"
-                                : hold || lane.held        ? "held"
-                                : lane.throttled           ? "throttled"
-                                : lane.contacted           ? "up"
-                                                           : "unknown";
+            const char* state = auth_failed         ? "auth-failed"
+                                : hold || lane.held ? "held"
+                                : lane.throttled    ? "throttled"
+                                : lane.contacted    ? "up"
+                                                    : "unknown";
             json::object o{{"name", lane.jenkins},
                            {"state", state},
                            {"in_flight", lane.in_flight},

@@ -55,10 +55,6 @@ std::string auth_key(const JenkinsConfig& jenkins) {
     return fmt::format("jenkins.{}.{}", jenkins.name, jenkins.user.empty() ? "user" : "api_token");
 }
 
-namespace {
-
-}  // namespace
-
 struct Lane {
     Lane(std::unique_ptr<Timer> t, Dispatcher::Target target)
         : target(std::move(target)), timer(std::move(t)) {}
@@ -311,8 +307,7 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
             }
             // Held back by the overall limit only: a slot freed by any Jenkins wakes us.
             lane->wants_slot = free == 0 && own_room > 0 && !lane->hold && !lane->throttled;
-            if (auth_held(lane->hold) && !lane->probing &&
-                lane->refused != lane->target.client) {
+            if (auth_held(lane->hold) && !lane->probing && lane->refused != lane->target.client) {
                 lane->refused = lane->target.client;
                 if (lane->hold->next_probe_at > now) {
                     // Credentials not tried yet (a reload, a start): try them now, for every
@@ -325,9 +320,10 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                         lane->hold->next_probe_at = now;
                         lane->force_auth_log = true;
                     } else {
-                        log_fault("jenkins={}: cannot schedule the probe of the new credentials "
-                                  "in the store: {}",
-                                  name, moved.error().message());
+                        log_fault(
+                            "jenkins={}: cannot schedule the probe of the new credentials "
+                            "in the store: {}",
+                            name, moved.error().message());
                     }
                 }
             }
@@ -544,15 +540,14 @@ asio::awaitable<void> Dispatcher::Impl::probe(std::shared_ptr<Lane> lane, Jenkin
     for (int i = 0; i <= hold.probes && backoff < jenkins.probe_max; ++i) backoff *= 2;
     backoff = std::min(backoff, jenkins.probe_max);
     const auto next = now + (auth ? jenkins.probe_max : probe_delay(outcome, jenkins, backoff));
-    const auto reason =
-        auth ? std::string(k_auth_failed_reason) + outcome.detail : outcome.detail;
+    const auto reason = auth ? std::string(k_auth_failed_reason) + outcome.detail : outcome.detail;
     spdlog::debug("jenkins={} still {}: {}; next probe in {} ms", name,
                   auth ? "refuses our credentials" : "unavailable", outcome.detail,
                   until(next, now).count());
     // When a reload has replaced these credentials meanwhile, the new ones are tried at once.
     if (auth) lane->refused = client;
-    auto recorded = co_await ask<void>(
-        [&](auto d) { queue->probe_failed(name, next, reason, std::move(d)); });
+    auto recorded =
+        co_await ask<void>([&](auto d) { queue->probe_failed(name, next, reason, std::move(d)); });
     if (!recorded) {
         log_fault("jenkins={}: cannot record the failed probe in the store: {}", name,
                   recorded.error().message());

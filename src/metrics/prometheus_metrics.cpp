@@ -142,15 +142,17 @@ struct PrometheusMetrics::Families {
     // our credentials, see hookrelay_jenkins_auth_failed), else 0.
     Family<Gauge>& held = prometheus::BuildGauge()
                               .Name("hookrelay_jenkins_held")
-                              .Help("1 while the Jenkins is held (unavailable or refusing "
-                                    "hookrelay's credentials), else 0.")
+                              .Help(
+                                  "1 while the Jenkins is held (unavailable or refusing "
+                                  "hookrelay's credentials), else 0.")
                               .Register(registry);
     // hookrelay_jenkins_auth_failed{jenkins,key}: 1 while a Jenkins refuses our credentials; key
     // names the config entry to fix.
     Family<Gauge>& auth_failed = prometheus::BuildGauge()
                                      .Name("hookrelay_jenkins_auth_failed")
-                                     .Help("1 while the Jenkins refuses hookrelay's credentials "
-                                           "(key: the config key to fix), else 0.")
+                                     .Help(
+                                         "1 while the Jenkins refuses hookrelay's credentials "
+                                         "(key: the config key to fix), else 0.")
                                      .Register(registry);
     // hookrelay_config_reloads_total{result}: SIGHUP reloads; result is success or failure (a
     // failed reload keeps the old configuration running).
@@ -265,8 +267,7 @@ void PrometheusMetrics::jenkins_held(std::string_view jenkins, bool held) {
 
 void PrometheusMetrics::jenkins_auth_failed(std::string_view jenkins, std::string_view key,
                                             bool failed) {
-    families_->auth_failed.Add({{"jenkins", str(jenkins)}, {"key", str(key)}})
-        .Set(failed ? 1 : 0);
+    families_->auth_failed.Add({{"jenkins", str(jenkins)}, {"key", str(key)}}).Set(failed ? 1 : 0);
 }
 
 void PrometheusMetrics::config_reload(bool ok) {

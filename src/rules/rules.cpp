@@ -444,8 +444,7 @@ class Compiler {
             rule.when = condition(spec.when, Scope{});
             rule.mentions_deleted = mentions(rule.when, "deleted");
             // The events the rule can match at all, for templates that could never render.
-            const Scope scope =
-                spec.when.kind == Kind::all ? narrow(Scope{}, spec.when) : Scope{};
+            const Scope scope = spec.when.kind == Kind::all ? narrow(Scope{}, spec.when) : Scope{};
             for (const auto& t : spec.triggers) rule.triggers.push_back(trigger(t, scope));
             rules.push_back(std::move(rule));
         }

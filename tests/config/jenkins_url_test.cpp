@@ -11,8 +11,9 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 std::vector<std::string> errors_for(const std::string& url) {
-    const auto yaml = "sources:\n  gh: {provider: github, insecure: true}\njenkins:\n  ci: {url: \"" +
-                      url + "\"}\n";
+    const auto yaml =
+        "sources:\n  gh: {provider: github, insecure: true}\njenkins:\n  ci: {url: \"" + url +
+        "\"}\n";
     const auto loaded = load_string(yaml, "c.yaml");
     std::vector<std::string> out;
     for (const auto& e : loaded.errors) out.push_back(to_string(e));

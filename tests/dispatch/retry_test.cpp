@@ -76,8 +76,8 @@ TEST_F(Decide, RefusedCredentialsKeepTheBudgetAndNeverGoDead) {
     for (auto now : {k_t0 + 1s, k_t0 + 25h, k_t0 + 1000h}) {
         auto t = trigger(2);
         t.next_attempt_at = k_t0;
-        auto u = decide(t, outcome(Kind::auth_failed, 401, "HTTP 401 Unauthorized"), policy, now,
-                        rng);
+        auto u =
+            decide(t, outcome(Kind::auth_failed, 401, "HTTP 401 Unauthorized"), policy, now, rng);
         EXPECT_EQ(u.state, t.state);
         EXPECT_FALSE(u.attempt.counted);
         EXPECT_EQ(u.next_attempt_at, k_t0);  // keeps its place in the queue

@@ -308,8 +308,7 @@ TEST_F(Admin, StatusShowsEachJenkins) {
     ASSERT_EQ(post_webhook(daemon, push("status-1")).status, 202u);
     ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
     EXPECT_TRUE(eventually([&] {
-        return body(admin(daemon, "GET", "/api/v1/status")).at("jenkins").at(0).at("state") ==
-               "up";
+        return body(admin(daemon, "GET", "/api/v1/status")).at("jenkins").at(0).at("state") == "up";
     })) << daemon.log();
 }
 

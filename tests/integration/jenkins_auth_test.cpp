@@ -35,10 +35,12 @@ sources:
   github: {provider: github, secret: "${env:GH_SECRET}"}
 jenkins:
   ci:
-    url: ")" + jenkins.url() +
+    url: ")" +
+           jenkins.url() +
            R"("
     user: hookrelay
-    api_token: "${file:)" + token_file +
+    api_token: "${file:)" +
+           token_file +
            R"(}"
     probe_initial: 50ms
     probe_max: 1h
@@ -120,8 +122,9 @@ TEST_F(JenkinsAuth, RotatedTokenHoldsTriggersUntilAReloadWithTheNewTokenDelivers
     EXPECT_EQ(status.at("fix"), "jenkins.ci.api_token");
     EXPECT_EQ(status.at("held_reason"), "HTTP 401 Unauthorized") << status;
     const auto metrics = admin(daemon, "GET", "/metrics").body;
-    EXPECT_NE(metrics.find(R"(hookrelay_jenkins_auth_failed{jenkins="ci",key="jenkins.ci.api_token"} 1)"),
-              std::string::npos)
+    EXPECT_NE(
+        metrics.find(R"(hookrelay_jenkins_auth_failed{jenkins="ci",key="jenkins.ci.api_token"} 1)"),
+        std::string::npos)
         << metrics;
     // Waiting, not dead, and no retry budget used.
     const auto rows = read_triggers(daemon, k_admin_token);
@@ -151,13 +154,12 @@ TEST_F(JenkinsAuth, ReloadWithATokenStillRefusedStaysAuthFailed) {
     const auto before = probes(jenkins);
 
     write_file(token_file, "another-wrong-token\n");
-    const auto reload = run_hookrelay(
-        {"reload", "--admin", "127.0.0.1:" + std::to_string(daemon.admin_port())},
-        {{"HOOKRELAY_ADMIN_TOKEN", k_admin_token}});
+    const auto reload =
+        run_hookrelay({"reload", "--admin", "127.0.0.1:" + std::to_string(daemon.admin_port())},
+                      {{"HOOKRELAY_ADMIN_TOKEN", k_admin_token}});
     ASSERT_EQ(reload.exit_code, 0) << reload.err;
     // The reload probes the new token at once; Jenkins refuses it too.
-    ASSERT_TRUE(eventually([&] { return probes(jenkins) > before; }, k_deadline))
-        << daemon.log();
+    ASSERT_TRUE(eventually([&] { return probes(jenkins) > before; }, k_deadline)) << daemon.log();
     EXPECT_EQ(state_of(daemon), "auth-failed");
     const auto rows = read_triggers(daemon, k_admin_token);
     ASSERT_TRUE(all_in_state(rows, 1, "pending")) << daemon.log();
@@ -172,13 +174,12 @@ TEST_F(JenkinsAuth, StatusIsUnknownBeforeAnythingWasSentAndHeldWhenThePortIsClos
     jenkins.stop();  // connection refused
     Daemon daemon(daemon_options(config_for(jenkins, token_file)));
     EXPECT_EQ(state_of(daemon), "unknown");
-    const auto cli = run_hookrelay(
-        {"status", "--admin", "127.0.0.1:" + std::to_string(daemon.admin_port())},
-        {{"HOOKRELAY_ADMIN_TOKEN", k_admin_token}});
+    const auto cli =
+        run_hookrelay({"status", "--admin", "127.0.0.1:" + std::to_string(daemon.admin_port())},
+                      {{"HOOKRELAY_ADMIN_TOKEN", k_admin_token}});
     EXPECT_NE(cli.out.find("unknown"), std::string::npos) << cli.out << cli.err;
     ASSERT_EQ(post(daemon, "closed-1").status, 202u);
-    EXPECT_TRUE(eventually([&] { return state_of(daemon) == "held"; }, k_deadline))
-        << daemon.log();
+    EXPECT_TRUE(eventually([&] { return state_of(daemon) == "held"; }, k_deadline)) << daemon.log();
 }
 
 }  // namespace
