@@ -46,7 +46,7 @@ public:
     /// The literal text and the variables (with their filters), in order.
     const std::vector<Part>& parts() const noexcept { return parts_; }
 
-private:
+  private:
     std::string text_;
     std::vector<Part> parts_;
 };
