@@ -28,15 +28,13 @@ TEST(ConfigJenkinsUrl, JobPageUrlIsRefusedWithTheRootAndTheJobPath) {
                             "'acme/app' into the rules' trigger `job:`"));
 }
 
-TEST(ConfigJenkinsUrl, JobPageUrlUnderAContextPathKeepsTheContextPath) {
+TEST(ConfigJenkinsUrl, JobPageUrlUnderAContextPathKeepsTheContextPathAndRootsPass) {
     EXPECT_THAT(errors_for("http://10.0.0.5:8080/jenkins/job/app"),
                 ElementsAre("c.yaml:4:13: jenkins 'ci': url "
                             "'http://10.0.0.5:8080/jenkins/job/app/' points at a job, not at "
                             "Jenkins: write url 'http://10.0.0.5:8080/jenkins/' and put the job "
                             "path 'app' into the rules' trigger `job:`"));
-}
-
-TEST(ConfigJenkinsUrl, RootUrlsWithOrWithoutAContextPathAreAccepted) {
+    // Roots, with or without a context path, are what the url is for.
     EXPECT_THAT(errors_for("https://ci.example.com/"), IsEmpty());
     EXPECT_THAT(errors_for("http://10.0.0.5:8080/jenkins"), IsEmpty());
     EXPECT_THAT(errors_for("https://jobs.example.com/"), IsEmpty());
