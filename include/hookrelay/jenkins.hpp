@@ -20,10 +20,14 @@ struct JenkinsOutcome {
         queued,        ///< 201: a new queue item (queue_url set)
         merged,        ///< 303: merged into an item already queued (queue_url set)
         refused,       ///< 302: Jenkins' queue refused the build (not queued; permanent)
-        permanent,     ///< 400/401/403/404/405/409, other 4xx but 429: retrying will not help
+        permanent,     ///< 400/403/404/405/409, other 4xx but 429: retrying will not help
         server_error,  ///< 500: permanent after one retry (the dispatcher counts)
         throttled,     ///< 429: Jenkins (or a proxy in front of it) asks us to slow down
         unavailable,   ///< 502/503/504, connection refused or reset, any timeout: Jenkins down
+        /// Jenkins refused hookrelay's credentials, not one job: 401 to any request, or 403 from
+        /// an endpoint that needs only Overall/Read (the crumb issuer, the root API). Every
+        /// trigger to it would fail alike: the dispatcher holds the whole Jenkins until a reload.
+        auth_failed,
     };
     Kind kind = Kind::unavailable;
     int http_status = 0;  ///< 0 when no response arrived
@@ -39,7 +43,8 @@ struct JenkinsOutcome {
     std::optional<std::chrono::milliseconds> retry_after;
 };
 
-/// "queued", "merged", "refused", "permanent", "server_error", "throttled", "unavailable".
+/// "queued", "merged", "refused", "permanent", "server_error", "throttled", "unavailable",
+/// "auth_failed".
 std::string_view to_string(JenkinsOutcome::Kind kind) noexcept;
 
 /// One Jenkins controller. Safe to call concurrently from coroutines on any executor; keeps
@@ -56,9 +61,10 @@ class JenkinsClient {
                                                            std::optional<Secret> job_token) = 0;
 
     /// A cheap authenticated request (GET <url>api/json?tree=mode) to learn whether Jenkins is
-    /// back: kind unavailable while it is down or restarting, anything else means it answers
-    /// (throttled: it answers, but asks us to wait retry_after). retry_after is filled as for
-    /// trigger().
+    /// back: kind unavailable while it is down or restarting, auth_failed while it refuses the
+    /// credentials (401 or 403: the root API needs only Overall/Read), anything else means it
+    /// answers (throttled: it answers, but asks us to wait retry_after). retry_after is filled as
+    /// for trigger().
     virtual boost::asio::awaitable<JenkinsOutcome> probe() = 0;
 };
 

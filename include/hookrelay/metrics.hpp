@@ -43,6 +43,10 @@ class Metrics {
     virtual void backlog(std::string_view jenkins, std::size_t depth) = 0;
     /// Whether `jenkins` is held (down, being probed) right now.
     virtual void jenkins_held(std::string_view jenkins, bool held) = 0;
+    /// Whether `jenkins` is held because it refuses hookrelay's credentials right now; `key` is
+    /// the config key to fix (e.g. "jenkins.ci.api_token").
+    virtual void jenkins_auth_failed(std::string_view jenkins, std::string_view key,
+                                     bool failed) = 0;
     /// A configuration reload was attempted.
     virtual void config_reload(bool ok) = 0;
 };

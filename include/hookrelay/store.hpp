@@ -172,6 +172,16 @@ struct JenkinsHold {
     int probes = 0;  ///< failed probes so far (the caller's backoff)
 };
 
+/// The start of JenkinsHold::reason when the Jenkins is held because it refused hookrelay's
+/// credentials (status `auth-failed`: released by a reload with working ones) rather than because
+/// it is down. Kept in the reason so every backend shares it across instances without a column.
+inline constexpr std::string_view k_auth_failed_reason = "auth-failed: ";
+
+/// Whether `hold` is an auth-failed hold (its reason starts with k_auth_failed_reason).
+inline bool is_auth_failed(const JenkinsHold& hold) noexcept {
+    return std::string_view(hold.reason).starts_with(k_auth_failed_reason);
+}
+
 /// What claim() answers.
 struct ClaimBatch {
     std::vector<Claim> claims;        ///< oldest due first (next_attempt_at, then creation)

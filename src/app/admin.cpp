@@ -279,16 +279,26 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                 auto it = holds->value().find(lane.jenkins);
                 if (it != holds->value().end()) hold = &it->second;
             }
+            // unknown: no request of this instance reached it since start (and nobody holds
+            // it); a Jenkins at a closed port is not "up" before anything was sent to it.
+            const bool auth_failed = hold ? is_auth_failed(*hold) : lane.held && lane.auth_failed;
+            const char* state = auth_failed         ? "auth-failed"
+                                : hold || lane.held ? "held"
+                                : lane.throttled    ? "throttled"
+                                : lane.contacted    ? "up"
+                                                    : "unknown";
             json::object o{{"name", lane.jenkins},
-                           {"state", hold || lane.held ? "held"
-                                                       : (lane.throttled ? "throttled" : "up")},
+                           {"state", state},
                            {"in_flight", lane.in_flight},
                            {"backlog", open[lane.jenkins]}};
             if (hold) {
-                o["held_reason"] = hold->reason;
+                std::string_view reason = hold->reason;
+                if (auth_failed) reason.remove_prefix(k_auth_failed_reason.size());
+                o["held_reason"] = reason;
                 o["held_since"] = format_time(hold->since);
                 o["next_probe_at"] = format_time(hold->next_probe_at);
             }
+            if (auth_failed) o["fix"] = lane.auth_key;  // the config key, never its value
             jenkins.push_back(std::move(o));
         }
         auto instances = co_await await_callback<result<std::vector<InstanceInfo>>>(

@@ -363,11 +363,13 @@ void print_status(const json::value& v) {
     if (auto detail = str(v, "store_detail"); !detail.empty()) {
         std::cout << "store: " << detail << '\n';
     }
-    std::cout << fmt::format("\n{:<16} {:<9} {:>9} {:>8}  {}\n", "JENKINS", "STATE", "IN FLIGHT",
+    std::cout << fmt::format("\n{:<16} {:<11} {:>9} {:>8}  {}\n", "JENKINS", "STATE", "IN FLIGHT",
                              "BACKLOG", "HELD BECAUSE");
     for (const auto& j : v.at("jenkins").as_array()) {
-        std::cout << fmt::format("{:<16} {:<9} {:>9} {:>8}  {}\n", str(j, "name"), str(j, "state"),
-                                 str(j, "in_flight"), str(j, "backlog"), str(j, "held_reason"));
+        auto because = str(j, "held_reason");
+        if (auto fix = str(j, "fix"); !fix.empty()) because += "; fix " + fix + " and reload";
+        std::cout << fmt::format("{:<16} {:<11} {:>9} {:>8}  {}\n", str(j, "name"), str(j, "state"),
+                                 str(j, "in_flight"), str(j, "backlog"), because);
     }
     // Every daemon sharing the store (one with SQLite). In flight is this instance's; the
     // backlog and held state are the whole cluster's.

@@ -100,6 +100,29 @@ const Keys k_signature_keys = {"header", "algorithm", "encoding",
 const Keys k_signature_algorithms = {"sha1", "sha256", "sha512"};
 const Keys k_signature_encodings = {"hex", "base64"};
 const Keys k_signed_placeholders = {"{body}", "{timestamp}", "{delivery_id}"};
+// A Jenkins url copied from a job page ("https://ci/job/acme/job/app/"): the Jenkins root
+// ("https://ci/") and the job path a rule would use ("acme/app"); nullopt for any other url. Only
+// the path after the host counts, so a context path ("https://host/jenkins/") is fine.
+static std::optional<std::pair<std::string, std::string>> jenkins_root_of_job_url(
+    const std::string& url) {
+    const auto scheme = url.find("://");
+    if (scheme == std::string::npos) return std::nullopt;
+    const auto path = url.find('/', scheme + 3);
+    if (path == std::string::npos) return std::nullopt;
+    const auto job = url.find("/job/", path);
+    if (job == std::string::npos) return std::nullopt;
+    std::string job_path;
+    std::size_t at = job + 1;  // at "job/<name>/job/<name>/..."
+    while (url.compare(at, 4, "job/") == 0) {
+        const auto end = url.find('/', at + 4);
+        if (end == std::string::npos) break;
+        if (!job_path.empty()) job_path += '/';
+        job_path += url.substr(at + 4, end - at - 4);
+        at = end + 1;
+    }
+    return std::pair(url.substr(0, job + 1), job_path);
+}
+
 const Keys k_jenkins_keys = {"url",
                              "user",
                              "api_token",
@@ -983,6 +1006,12 @@ class Loader {
                                          context, j.url));
                 }
                 if (!j.url.ends_with('/')) j.url += '/';
+                if (auto fix = jenkins_root_of_job_url(j.url)) {
+                    error(n, fmt::format("{}: url '{}' points at a job, not at Jenkins: write url "
+                                         "'{}' and put the job path '{}' into the rules' "
+                                         "trigger `job:`",
+                                         context, j.url, fix->first, fix->second));
+                }
             }
             if (auto n = body["user"]) scalar(n, "user", j.user);
             if (auto n = body["api_token"]) j.api_token = secret(n, context + ".api_token");

@@ -31,6 +31,9 @@ constexpr milliseconds k_drain_poll_interval{20};
 // Log lines a persistent store fault repeats for every lane loop: at most this many per window.
 constexpr std::size_t k_fault_log_burst = 10;
 constexpr milliseconds k_fault_log_window{60'000};
+// While a Jenkins refuses our credentials, the loud line saying what to fix is repeated at most
+// this often (and once after each reload that did not fix it).
+constexpr milliseconds k_auth_log_interval{300'000};
 
 std::string describe(const StoredTrigger& t) {
     return fmt::format("delivery={} trigger={} rule={} jenkins={} job={}", t.delivery_id, t.id,
@@ -41,7 +44,16 @@ milliseconds until(Time deadline, Time now) {
     return std::chrono::ceil<milliseconds>(deadline - now);
 }
 
+bool auth_held(const std::optional<JenkinsHold>& hold) {
+    return hold && is_auth_failed(*hold);
+}
+
 }  // namespace
+
+std::string auth_key(const JenkinsConfig& jenkins) {
+    // Anonymous (no user) refused: what is missing is a user with a token.
+    return fmt::format("jenkins.{}.{}", jenkins.name, jenkins.user.empty() ? "user" : "api_token");
+}
 
 struct Lane {
     Lane(std::unique_ptr<Timer> t, Dispatcher::Target target)
@@ -63,6 +75,16 @@ struct Lane {
     std::atomic<bool> throttled_flag{false};
     std::atomic<std::size_t> in_flight_count{0};
     std::string held_reason;  // under status_mutex
+    // Auth-failed: the client (credentials) Jenkins last refused. While the lane's client is
+    // another one (a reload or a restart brought new credentials, or the hold came from another
+    // instance), an auth-failed hold is probed at once instead of at its next slow probe.
+    std::shared_ptr<JenkinsClient> refused;
+    bool force_auth_log = false;  // the next auth-failed line is logged whatever the interval
+    Time auth_logged{};           // when the last one was
+    std::atomic<bool> auth_failed_flag{false};
+    // Some request (a trigger or a probe, here or, for a hold ended, anywhere) got an answer
+    // since this instance started: the difference between "up" and "unknown".
+    std::atomic<bool> contacted{false};
 };
 
 struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
@@ -115,6 +137,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     std::size_t free_slots(const Lane& lane) const;
     void throttle(Lane& lane, const JenkinsOutcome& outcome);
     void set_held(Lane& lane, std::optional<JenkinsHold> hold);
+    void log_auth_failed(Lane& lane);
     RetryPolicy retry_for(const StoredTrigger& t, const JenkinsConfig& jenkins) const;
     std::optional<Secret> token_for(const StoredTrigger& t) const;
 
@@ -170,20 +193,51 @@ std::size_t Dispatcher::Impl::free_slots(const Lane& lane) const {
 void Dispatcher::Impl::set_held(Lane& lane, std::optional<JenkinsHold> hold) {
     const auto& name = lane.target.config.name;
     const bool was = lane.hold.has_value();
+    const bool was_auth = auth_held(lane.hold);
     lane.hold = std::move(hold);
-    if (was == lane.hold.has_value()) return;
-    lane.held_flag = lane.hold.has_value();
     {
         std::lock_guard lock(status_mutex);
         lane.held_reason = lane.hold ? lane.hold->reason : std::string();
     }
+    const bool auth = auth_held(lane.hold);
+    if (was == lane.hold.has_value() && was_auth == auth) return;
+    lane.held_flag = lane.hold.has_value();
+    lane.auth_failed_flag = auth;
+    // Ended: a probe (this instance's or another's) found it answering.
+    if (!lane.hold) lane.contacted = true;
     metrics->jenkins_held(name, lane.hold.has_value());
-    if (lane.hold) {
+    if (was_auth != auth) metrics->jenkins_auth_failed(name, auth_key(lane.target.config), auth);
+    if (auth) {
+        log_auth_failed(lane);
+    } else if (lane.hold) {
         spdlog::warn("jenkins={} is held ({}); its triggers wait, next probe in {} ms", name,
                      lane.hold->reason, until(lane.hold->next_probe_at, clock->now()).count());
     } else {
         spdlog::info("jenkins={} is no longer held; draining its backlog", name);
     }
+}
+
+void Dispatcher::Impl::log_auth_failed(Lane& lane) {
+    const auto now = clock->now();
+    const bool force = std::exchange(lane.force_auth_log, false);
+    if (!force && lane.auth_logged != Time{} && now - lane.auth_logged < k_auth_log_interval) {
+        return;
+    }
+    lane.auth_logged = now;
+    const auto& jenkins = lane.target.config;
+    std::string_view reason = lane.hold ? std::string_view(lane.hold->reason) : "";
+    if (reason.starts_with(k_auth_failed_reason)) reason.remove_prefix(k_auth_failed_reason.size());
+    const auto who = jenkins.user.empty()
+                         ? std::string("anonymous access is refused: configure a user and token")
+                         : fmt::format("user '{}'", jenkins.user);
+    const auto entry = config && jenkins.where.line > 0
+                           ? fmt::format(" (the entry at {}:{})", config->file, jenkins.where.line)
+                           : std::string();
+    spdlog::error(
+        "jenkins={} refuses hookrelay's credentials ({}; {}): its triggers wait, none is dropped "
+        "and no retry budget is used. Fix {}{} and reload (`hookrelay reload` or SIGHUP): the "
+        "reload probes it at once",
+        jenkins.name, reason, who, auth_key(jenkins), entry);
 }
 
 void Dispatcher::Impl::throttle(Lane& lane, const JenkinsOutcome& outcome) {
@@ -253,6 +307,26 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
             }
             // Held back by the overall limit only: a slot freed by any Jenkins wakes us.
             lane->wants_slot = free == 0 && own_room > 0 && !lane->hold && !lane->throttled;
+            if (auth_held(lane->hold) && !lane->probing && lane->refused != lane->target.client) {
+                lane->refused = lane->target.client;
+                if (lane->hold->next_probe_at > now) {
+                    // Credentials not tried yet (a reload, a start): try them now, for every
+                    // instance.
+                    auto sooner = *lane->hold;
+                    sooner.next_probe_at = now;
+                    auto moved = co_await ask<void>(
+                        [&](auto done) { queue->hold(name, sooner, std::move(done)); });
+                    if (moved) {
+                        lane->hold->next_probe_at = now;
+                        lane->force_auth_log = true;
+                    } else {
+                        log_fault(
+                            "jenkins={}: cannot schedule the probe of the new credentials "
+                            "in the store: {}",
+                            name, moved.error().message());
+                    }
+                }
+            }
             if (lane->hold) {
                 if (!lane->probing && lane->hold->next_probe_at <= now) {
                     auto granted = co_await ask<std::optional<JenkinsHold>>([&](auto done) {
@@ -337,7 +411,8 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
                                   std::chrono::duration<double>(now - trigger.created_at));
     } else if (update.state == TriggerState::dead) {
         metrics->trigger_outcome(rule, jenkins.name, "dead");
-    } else if (outcome.kind == Kind::unavailable || outcome.kind == Kind::throttled) {
+    } else if (outcome.kind == Kind::unavailable || outcome.kind == Kind::throttled ||
+               outcome.kind == Kind::auth_failed) {
         // Not counted against the trigger: the whole Jenkins waits (held or paused).
         metrics->trigger_outcome(rule, jenkins.name, "held");
     } else {
@@ -360,6 +435,9 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
             } else if (outcome.kind == Kind::throttled) {
                 spdlog::info("{} not delivered, Jenkins throttles us: {}", describe(trigger),
                              outcome.detail);
+            } else if (outcome.kind == Kind::auth_failed) {
+                spdlog::warn("{} not delivered, Jenkins refuses our credentials: {}",
+                             describe(trigger), outcome.detail);
             } else {
                 spdlog::info("{} will retry in {} ms: {}", describe(trigger),
                              until(update.next_attempt_at, now).count(), update.last_outcome);
@@ -367,7 +445,8 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
     }
     if (outcome.kind == Kind::throttled) {
         throttle(*lane, outcome);
-    } else if (outcome.kind != Kind::unavailable && lane->throttled) {
+    } else if (outcome.kind != Kind::unavailable && outcome.kind != Kind::auth_failed &&
+               lane->throttled) {
         lane->throttled = false;
         lane->throttled_flag = false;
         lane->throttle_streak = 0;
@@ -387,6 +466,27 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
                       held.error().message());
         }
         set_held(*lane, hold);
+    }
+    if (outcome.http_status != 0) lane->contacted = true;
+    if (outcome.kind == Kind::auth_failed) {
+        // When a reload has replaced these credentials since, the new ones are tried at once.
+        lane->refused = client;
+        if (!auth_held(lane->hold)) {
+            // Held for every instance, as auth-failed: probed slowly (probe_max), and at once
+            // after a reload.
+            JenkinsHold hold;
+            hold.reason = std::string(k_auth_failed_reason) + outcome.detail;
+            hold.since = now;
+            hold.next_probe_at = now + jenkins.probe_max;
+            auto held = co_await ask<void>(
+                [&](auto done) { queue->hold(jenkins.name, hold, std::move(done)); });
+            if (!held) {
+                log_fault("jenkins={}: cannot record the hold in the store: {}", jenkins.name,
+                          held.error().message());
+            }
+            if (lane->hold) hold.since = lane->hold->since;
+            set_held(*lane, hold);
+        }
     }
 
     auto completed = co_await ask<Completion>([&](auto done) {
@@ -417,7 +517,8 @@ asio::awaitable<void> Dispatcher::Impl::probe(std::shared_ptr<Lane> lane, Jenkin
     auto outcome = co_await client->probe();
     if (!running) co_return;
     const auto now = clock->now();
-    if (outcome.kind != Kind::unavailable) {
+    if (outcome.http_status != 0) lane->contacted = true;
+    if (outcome.kind != Kind::unavailable && outcome.kind != Kind::auth_failed) {
         auto ended = co_await ask<void>([&](auto d) { queue->unhold(name, std::move(d)); });
         if (!ended) {
             log_fault("jenkins={}: answers again but the hold cannot be ended in the store: {}",
@@ -431,24 +532,35 @@ asio::awaitable<void> Dispatcher::Impl::probe(std::shared_ptr<Lane> lane, Jenkin
         poke(*lane);
         co_return;
     }
-    // Backoff over the probes of every instance: probe_initial doubling up to probe_max.
+    // Backoff over the probes of every instance: probe_initial doubling up to probe_max. Refused
+    // credentials will not come right by themselves (a reload probes at once): probe_max.
     const auto& jenkins = lane->target.config;
+    const bool auth = outcome.kind == Kind::auth_failed;
     auto backoff = jenkins.probe_initial;
     for (int i = 0; i <= hold.probes && backoff < jenkins.probe_max; ++i) backoff *= 2;
     backoff = std::min(backoff, jenkins.probe_max);
-    const auto next = now + probe_delay(outcome, jenkins, backoff);
-    spdlog::debug("jenkins={} still unavailable: {}; next probe in {} ms", name, outcome.detail,
+    const auto next = now + (auth ? jenkins.probe_max : probe_delay(outcome, jenkins, backoff));
+    const auto reason = auth ? std::string(k_auth_failed_reason) + outcome.detail : outcome.detail;
+    spdlog::debug("jenkins={} still {}: {}; next probe in {} ms", name,
+                  auth ? "refuses our credentials" : "unavailable", outcome.detail,
                   until(next, now).count());
-    auto recorded = co_await ask<void>(
-        [&](auto d) { queue->probe_failed(name, next, outcome.detail, std::move(d)); });
+    // When a reload has replaced these credentials meanwhile, the new ones are tried at once.
+    if (auth) lane->refused = client;
+    auto recorded =
+        co_await ask<void>([&](auto d) { queue->probe_failed(name, next, reason, std::move(d)); });
     if (!recorded) {
         log_fault("jenkins={}: cannot record the failed probe in the store: {}", name,
                   recorded.error().message());
     }
     if (lane->hold) {
-        lane->hold->next_probe_at = next;
-        lane->hold->probes = hold.probes + 1;
-        lane->hold->reason = outcome.detail;
+        auto updated = *lane->hold;
+        updated.next_probe_at = next;
+        updated.probes = hold.probes + 1;
+        updated.reason = reason;
+        const bool was_auth = is_auth_failed(*lane->hold);
+        set_held(*lane, updated);
+        // Still refused (after a reload, say so at once; otherwise at most every few minutes).
+        if (auth && was_auth) log_auth_failed(*lane);
     }
     poke(*lane);
 }
@@ -576,8 +688,16 @@ std::vector<LaneStatus> Dispatcher::status() const {
     std::lock_guard lock(impl_->status_mutex);
     std::vector<LaneStatus> out;
     for (const auto& [name, lane] : impl_->lanes) {
-        out.push_back({name, lane->held_flag.load(), lane->held_reason,
-                       lane->throttled_flag.load(), lane->in_flight_count.load()});
+        LaneStatus status;
+        status.jenkins = name;
+        status.held = lane->held_flag.load();
+        status.held_reason = lane->held_reason;
+        status.throttled = lane->throttled_flag.load();
+        status.in_flight = lane->in_flight_count.load();
+        status.auth_failed = lane->auth_failed_flag.load();
+        status.auth_key = auth_key(lane->target.config);
+        status.contacted = lane->contacted.load();
+        out.push_back(std::move(status));
     }
     return out;
 }

@@ -23,6 +23,13 @@
 //  * Held (unavailable): no triggers go out; a probe runs after probe_initial, or after the
 //    answer's Retry-After when that is longer (a 503 from a proxy; bounded by retry.max_delay),
 //    then with backoff up to probe_max (again never before a probe answer's Retry-After).
+//  * Auth-failed (401, or a 403 refusing the user rather than one job, see jenkins/client.hpp):
+//    held for every instance like an outage, the hold's reason starting with
+//    k_auth_failed_reason; its triggers wait, keep their order, use up no retry budget and never
+//    die of it. A loud error line (at most every few minutes) and hookrelay_jenkins_auth_failed
+//    name the Jenkins entry and the config key to fix. Probed every probe_max, and at once after
+//    configure()/reconfigure() (a reload with new credentials, a restart): a probe the Jenkins
+//    answers ends the hold; a probe refused again keeps it (and logs the loud line at once).
 //  * Throttled (429 from Jenkins or a proxy in front of it): no request starts for
 //    throttle_pause() (Retry-After within [probe_initial, retry.max_delay], or a backoff from
 //    probe_initial to probe_max without one); afterwards one request at a time until an answer
@@ -54,7 +61,16 @@ struct LaneStatus {
     std::string held_reason;    ///< why, when held
     bool throttled = false;     ///< answered 429: paused for its Retry-After, then one at a time
     std::size_t in_flight = 0;  ///< requests being made now
+    bool auth_failed = false;   ///< held because it refuses hookrelay's credentials
+    std::string auth_key;       ///< the config key to fix then, e.g. "jenkins.ci.api_token"
+    /// Some request got an answer from it since this instance started (or a hold on it ended);
+    /// false: its state is unknown.
+    bool contacted = false;
 };
+
+/// The config key that holds the credentials of `jenkins`: "jenkins.<name>.api_token", or
+/// "jenkins.<name>.user" when it has no user (anonymous access refused).
+std::string auth_key(const JenkinsConfig& jenkins);
 
 class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
   public:

@@ -82,6 +82,13 @@ TriggerUpdate decide(const StoredTrigger& trigger, const JenkinsOutcome& outcome
             u.state = trigger.state;
             u.attempt.counted = false;
             return u;
+        case Kind::auth_failed:
+            // The credentials' fault, not the trigger's: the whole Jenkins is held until a reload
+            // brings working ones. The trigger keeps its place in the queue, like a 429.
+            u.state = trigger.state;
+            u.attempt.counted = false;
+            u.next_attempt_at = std::min(trigger.next_attempt_at, now);
+            return u;
         case Kind::throttled:
             // The lane's pause honours Retry-After; the trigger keeps its due time, so it goes
             // out before triggers queued after it (an older commit must not build last).

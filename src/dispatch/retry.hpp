@@ -23,6 +23,8 @@ namespace hookrelay::dispatch {
 ///   the dispatcher pauses the whole Jenkins for the Retry-After instead (throttle_pause()). A
 ///   throttled trigger never goes dead, whatever its age: like an outage, throttling is the
 ///   Jenkins' state, not the trigger's;
+/// - auth_failed (401, or a 403 refusing the user) → as throttled: unchanged, its due time kept,
+///   not counted, never dead; the dispatcher holds the Jenkins as auth-failed until a reload;
 /// - retrying waits a random time in [0, min(max_delay, initial * 2^(attempts))] (full jitter);
 ///   if that would end past created_at + max_age, the trigger goes dead ("retry budget
 ///   exhausted").

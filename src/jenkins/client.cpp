@@ -272,7 +272,18 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             sent = co_await send(out);
         }
         if (!sent.ok) co_return unreachable(std::move(sent.error));
-        co_return answered(sent.reply);
+        auto outcome = answered(sent.reply);
+        if (sent.reply.status == 403 && outcome.kind == Kind::permanent &&
+            sent.reply.body.find(k_crumb_rejected) == std::string::npos) {
+            // The job's 403 (wrong job token, no permission on this job) or the user's (no
+            // Overall/Read at all)? The root API needs only Overall/Read: ask it.
+            auto root = co_await do_probe();
+            if (root.kind == Kind::auth_failed) {
+                outcome.kind = Kind::auth_failed;
+                outcome.detail += " (and the root API: " + root.detail + ")";
+            }
+        }
+        co_return outcome;
     }
 
     asio::awaitable<JenkinsOutcome> do_probe() {
@@ -285,11 +296,16 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         outcome.detail = status_text(sent.reply.status);
         outcome.retry_after = retry_after_of(sent.reply);
         // Any answer but 502/503/504 means Jenkins is up; 2xx reads as "queued" so the kind is
-        // never mistaken for a failure. The dispatcher only compares against unavailable (and
-        // throttled, for its Retry-After).
-        outcome.kind = sent.reply.status >= 200 && sent.reply.status < 300
-                           ? Kind::queued
-                           : classify(sent.reply.status);
+        // never mistaken for a failure. The root API needs only Overall/Read, so a 401 or 403
+        // here is the credentials', not a job's.
+        const auto status = sent.reply.status;
+        if (status >= 200 && status < 300) {
+            outcome.kind = Kind::queued;
+        } else if (status == 401 || status == 403) {
+            outcome.kind = Kind::auth_failed;
+        } else {
+            outcome.kind = classify(status);
+        }
         co_return outcome;
     }
 
@@ -367,6 +383,8 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
                 failure.kind == Kind::refused) {
                 failure.kind = Kind::permanent;
             }
+            // The crumb issuer needs only Overall/Read: a 403 refuses the caller, not a job.
+            if (reply.status == 403) failure.kind = Kind::auth_failed;
             failure.detail = "crumbIssuer: " + status_text(reply.status);
             co_return false;
         } else {

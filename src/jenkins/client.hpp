@@ -30,9 +30,16 @@
 //    dispatcher should hold the Jenkins and probe it rather than let triggers die. The detail
 //    carries OpenSSL's reason ("TLS handshake with host:443: certificate verify failed: ...").
 //  * probe(): GET <url>api/json?tree=mode with the same auth. No response or 502/503/504 →
-//    unavailable; 2xx → queued (meaning only "Jenkins answers"); any other status → classify()
-//    (401 permanent, 429 throttled, 500 server_error, ...). The dispatcher only compares the
-//    kind with unavailable and throttled.
+//    unavailable; 2xx → queued (meaning only "Jenkins answers"); 401 and 403 → auth_failed (the
+//    root API needs only Overall/Read: refusing it refuses the user); any other status →
+//    classify() (429 throttled, 500 server_error, ...).
+//  * Whose fault is a 401 or 403 (reference §0.11, §1.1, §1.2, §3): 401 to any request means
+//    the Basic credentials are wrong: auth_failed. A 403 from the crumb issuer (anonymous
+//    without Overall/Read) is auth_failed too. A 403 from build/buildWithParameters may be the
+//    job's (a wrong job token, no Job/Build or Job/Read on that job) or the user's (no
+//    Overall/Read at all); the client then asks the root API (the probe request) with the same
+//    credentials: refused there too (401/403) → auth_failed, answered → permanent for that
+//    trigger alone. A 403 "No valid crumb" after the one crumb refresh stays permanent.
 //  * Retry-After: read from every answer (trigger, crumbIssuer, probe) into
 //    JenkinsOutcome::retry_after, delta-seconds or any of the three HTTP-date forms
 //    (parse_retry_after in encoding.hpp). What to make of it is the dispatcher's business.
@@ -78,7 +85,9 @@ std::string job_path(const std::vector<std::string>& job);
 /// Classifies the HTTP status of a trigger request:
 ///   201 queued; 303 merged; 302 refused;
 ///   429 throttled (Jenkins or a proxy in front of it rate-limits us: retry later);
-///   400, 401, 403, 404, 405, 409 and every other 4xx permanent;
+///   401 auth_failed (Jenkins refused the Basic credentials: every request would fail alike);
+///   400, 403, 404, 405, 409 and every other 4xx permanent (the client itself tells a 403 about
+///     the user from one about the job, see above);
 ///   500 server_error; 502, 503, 504 unavailable.
 /// The rest, chosen here:
 ///   0 (no response) and 1xx unavailable;

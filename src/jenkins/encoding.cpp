@@ -423,6 +423,7 @@ JenkinsOutcome::Kind classify(int http_status) noexcept {
     if (s == 303) return Kind::merged;
     if (s == 302) return Kind::refused;
     if (s == 429) return Kind::throttled;
+    if (s == 401) return Kind::auth_failed;
     if (s == 500) return Kind::server_error;
     if (s == 502 || s == 503 || s == 504) return Kind::unavailable;
     if (s == 0 || (s >= 100 && s < 200)) return Kind::unavailable;
@@ -453,6 +454,8 @@ std::string_view to_string(JenkinsOutcome::Kind kind) noexcept {
             return "throttled";
         case JenkinsOutcome::Kind::unavailable:
             return "unavailable";
+        case JenkinsOutcome::Kind::auth_failed:
+            return "auth_failed";
     }
     return "unavailable";
 }

@@ -138,11 +138,22 @@ struct PrometheusMetrics::Families {
                                  .Name("hookrelay_backlog")
                                  .Help("Open (pending and retrying) triggers per Jenkins.")
                                  .Register(registry);
-    // hookrelay_jenkins_held{jenkins}: 1 while a Jenkins is held (down, being probed), else 0.
+    // hookrelay_jenkins_held{jenkins}: 1 while a Jenkins is held (down, being probed; or refusing
+    // our credentials, see hookrelay_jenkins_auth_failed), else 0.
     Family<Gauge>& held = prometheus::BuildGauge()
                               .Name("hookrelay_jenkins_held")
-                              .Help("1 while the Jenkins is held as unavailable, else 0.")
+                              .Help(
+                                  "1 while the Jenkins is held (unavailable or refusing "
+                                  "hookrelay's credentials), else 0.")
                               .Register(registry);
+    // hookrelay_jenkins_auth_failed{jenkins,key}: 1 while a Jenkins refuses our credentials; key
+    // names the config entry to fix.
+    Family<Gauge>& auth_failed = prometheus::BuildGauge()
+                                     .Name("hookrelay_jenkins_auth_failed")
+                                     .Help(
+                                         "1 while the Jenkins refuses hookrelay's credentials "
+                                         "(key: the config key to fix), else 0.")
+                                     .Register(registry);
     // hookrelay_config_reloads_total{result}: SIGHUP reloads; result is success or failure (a
     // failed reload keeps the old configuration running).
     Family<Counter>& config_reloads = prometheus::BuildCounter()
@@ -252,6 +263,11 @@ void PrometheusMetrics::backlog(std::string_view jenkins, std::size_t depth) {
 
 void PrometheusMetrics::jenkins_held(std::string_view jenkins, bool held) {
     families_->held.Add({{"jenkins", str(jenkins)}}).Set(held ? 1 : 0);
+}
+
+void PrometheusMetrics::jenkins_auth_failed(std::string_view jenkins, std::string_view key,
+                                            bool failed) {
+    families_->auth_failed.Add({{"jenkins", str(jenkins)}, {"key", str(key)}}).Set(failed ? 1 : 0);
 }
 
 void PrometheusMetrics::config_reload(bool ok) {

@@ -43,8 +43,10 @@ public:
         std::string text;  ///< literal text, or the variable path
         std::vector<Filter> filters;
     };
+    /// The literal text and the variables (with their filters), in order.
+    const std::vector<Part>& parts() const noexcept { return parts_; }
 
-private:
+  private:
     std::string text_;
     std::vector<Part> parts_;
 };

@@ -320,6 +320,44 @@ std::string kinds_phrase(const Scope& scope) {
     return out;
 }
 
+// Whether field `path` is never set on events of `kind`, whatever the forge: a template using it
+// (without a default) can never render for a rule limited to such events. Only what every
+// normalizer guarantees: pull request facts exist only on pull requests; a branch push names no
+// tag, a tag push no branch, a pull request no tag. Pings never trigger and `other` events can
+// carry anything (generic sources): never judged.
+bool never_set(std::string_view path, EventKind kind) {
+    const bool pull_request_field = path.starts_with("pull_request.");
+    switch (kind) {
+        case EventKind::push:
+            return pull_request_field || path == "tag";
+        case EventKind::tag:
+            return pull_request_field || path == "branch";
+        case EventKind::release:
+            return pull_request_field;
+        case EventKind::pull_request:
+            return path == "tag";
+        case EventKind::ping:
+        case EventKind::other:
+            return false;
+    }
+    return false;
+}
+
+// A job path copied from a Jenkins URL ("job/acme/job/app"): the path a rule means ("acme/app"),
+// the "job" parts at even positions dropped; nullopt when it does not start that way.
+std::optional<std::string> job_path_of_url_path(const std::vector<Segment>& segments) {
+    if (segments.size() < 2 || segments.front().text != "job") return std::nullopt;
+    std::string out;
+    bool url_shaped = true;
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+        if (url_shaped && i % 2 == 0 && segments[i].text == "job") continue;
+        if (i % 2 == 0) url_shaped = false;
+        if (!out.empty()) out += '/';
+        out += segments[i].text;
+    }
+    return out;
+}
+
 std::vector<Provider> providers_in(ProviderSet set) {
     std::vector<Provider> out;
     for (const auto provider : providers()) {
@@ -405,7 +443,9 @@ class Compiler {
             rule.stop = spec.stop;
             rule.when = condition(spec.when, Scope{});
             rule.mentions_deleted = mentions(rule.when, "deleted");
-            for (const auto& t : spec.triggers) rule.triggers.push_back(trigger(t));
+            // The events the rule can match at all, for templates that could never render.
+            const Scope scope = spec.when.kind == Kind::all ? narrow(Scope{}, spec.when) : Scope{};
+            for (const auto& t : spec.triggers) rule.triggers.push_back(trigger(t, scope));
             rules.push_back(std::move(rule));
         }
         if (errors_.size() != before) return std::nullopt;
@@ -631,7 +671,32 @@ class Compiler {
         return std::move(*t);
     }
 
-    Trigger trigger(const TriggerSpec& spec) {
+    // An error for each variable of `t` (at `where`) that no event the rule matches can set.
+    void check_renders(const render::Template& t, Location where, std::string_view what,
+                       const Scope& scope) {
+        if (!scope.narrowed) return;
+        std::vector<EventKind> kinds;
+        for (const auto kind : event_kinds()) {
+            if ((scope.kinds & bit(kind)) != 0) kinds.push_back(kind);
+        }
+        if (kinds.empty()) return;
+        for (const auto& part : t.parts()) {
+            if (part.literal) continue;
+            if (std::any_of(part.filters.begin(), part.filters.end(),
+                            [](const auto& f) { return f.name == "default"; })) {
+                continue;
+            }
+            if (std::all_of(kinds.begin(), kinds.end(),
+                            [&](EventKind k) { return never_set(part.text, k); })) {
+                error(where, label_ + ": " + std::string(what) + ": '" + part.text +
+                                 "' is never set for " + kinds_phrase(scope) +
+                                 ", the only events this rule matches, so it could never render "
+                                 "(add `| default('...')`, or widen the rule's `event:`)");
+            }
+        }
+    }
+
+    Trigger trigger(const TriggerSpec& spec, const Scope& scope) {
         Trigger t;
         t.jenkins = spec.jenkins;
         t.job_text = spec.job.text;
@@ -644,7 +709,15 @@ class Compiler {
         if (spec.job.text.find_first_not_of(" \t") == std::string::npos) {
             error(spec.job.where, label_ + ": trigger has no job");
         } else {
-            for (const auto& segment : split_job(spec.job.text)) {
+            const auto segments = split_job(spec.job.text);
+            if (const auto fix = job_path_of_url_path(segments)) {
+                error(spec.job.where,
+                      label_ + ": job '" + spec.job.text +
+                          "' looks copied from a Jenkins URL: write '" + *fix +
+                          "' (hookrelay adds the job/ parts itself; for a folder really named "
+                          "'job', write 'Job': Jenkins matches item names case-insensitively)");
+            }
+            for (const auto& segment : segments) {
                 if (segment.text.empty()) {
                     error(shifted(spec.job.where, segment.offset),
                           label_ + ": job '" + spec.job.text + "' has an empty path segment");
@@ -652,6 +725,7 @@ class Compiler {
                 }
                 if (auto tmpl =
                         parse_template(segment.text, spec.job.where, segment.offset, "job")) {
+                    check_renders(*tmpl, shifted(spec.job.where, segment.offset), "job", scope);
                     t.job.push_back(std::move(*tmpl));
                 }
             }
@@ -665,6 +739,7 @@ class Compiler {
             }
             if (auto tmpl =
                     parse_template(value.text, value.where, 0, "parameter '" + name + "'")) {
+                check_renders(*tmpl, value.where, "parameter '" + name + "'", scope);
                 t.parameters.emplace_back(name, std::move(*tmpl));
             }
         }

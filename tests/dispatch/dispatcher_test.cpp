@@ -252,6 +252,112 @@ TEST_F(DispatcherTest, DoesNotProbeWhileAnotherInstanceHoldsTheProbe) {
     EXPECT_FALSE(dispatcher->status().front().held);
 }
 
+TEST_F(DispatcherTest, RefusedCredentialsHoldTheJenkinsWithoutCountingOrKillingTriggers) {
+    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
+    ci->then(Kind::auth_failed, 401, "HTTP 401 Unauthorized");
+    auto ci_config = jenkins("ci", 1);
+    ci_config.user = "hookrelay";
+    start({{ci_config, ci}});
+    ASSERT_EQ(ci->requests.size(), 1u);
+    ASSERT_TRUE(queue->holds.count("ci"));
+    EXPECT_TRUE(is_auth_failed(queue->holds.at("ci").hold));  // shared with every instance
+    const auto status = dispatcher->status().front();
+    EXPECT_TRUE(status.held);
+    EXPECT_TRUE(status.auth_failed);
+    EXPECT_EQ(status.auth_key, "jenkins.ci.api_token");
+    for (const auto& [id, row] : queue->rows) {
+        EXPECT_EQ(row.trigger.state, TriggerState::pending) << id;
+        EXPECT_EQ(row.trigger.attempts, 0) << id;
+    }
+    ASSERT_EQ(queue->rows.begin()->second.history.size(), 1u);
+    EXPECT_FALSE(queue->rows.begin()->second.history.front().counted);
+}
+
+TEST_F(DispatcherTest, RefusedCredentialsAreProbedOnlyEveryProbeMaxWithoutAReload) {
+    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
+    ci->then(Kind::auth_failed, 401, "HTTP 401 Unauthorized");
+    ci->then_probe(Kind::auth_failed, "HTTP 401 Unauthorized");
+    start({{jenkins("ci", 1), ci}});
+    advance(7s);  // probe_initial is 1s, but refused credentials do not heal within seconds
+    EXPECT_EQ(ci->probes, 0u);
+    EXPECT_EQ(ci->requests.size(), 1u);
+    advance(1s);  // probe_max
+    EXPECT_EQ(ci->probes, 1u);
+    EXPECT_TRUE(dispatcher->status().front().auth_failed);
+    EXPECT_EQ(ci->requests.size(), 1u);
+    for (const auto& [id, row] : queue->rows) EXPECT_EQ(row.trigger.attempts, 0) << id;
+}
+
+TEST_F(DispatcherTest, ReloadWithNewCredentialsProbesAtOnceAndDrains) {
+    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
+    ci->then(Kind::auth_failed, 401, "HTTP 401 Unauthorized");
+    start({{jenkins("ci", 1), ci}});
+    ASSERT_TRUE(dispatcher->status().front().auth_failed);
+    auto fixed = std::make_shared<ScriptedJenkins>(ioc.get_executor());
+    dispatcher->reconfigure(config, {{jenkins("ci", 1), fixed}});
+    settle();
+    EXPECT_EQ(fixed->probes, 1u);
+    EXPECT_FALSE(queue->holds.count("ci"));
+    EXPECT_EQ(fixed->requests.size(), 3u);
+    for (const auto& [id, row] : queue->rows) {
+        EXPECT_EQ(row.trigger.state, TriggerState::delivered) << id;
+    }
+    EXPECT_FALSE(dispatcher->status().front().held);
+    EXPECT_FALSE(dispatcher->status().front().auth_failed);
+}
+
+TEST_F(DispatcherTest, ReloadWithCredentialsStillRefusedStaysAuthFailed) {
+    for (int i = 0; i < 2; ++i) queue->add("ci", clock->now());
+    ci->then(Kind::auth_failed, 401, "HTTP 401 Unauthorized");
+    start({{jenkins("ci", 1), ci}});
+    auto still_wrong = std::make_shared<ScriptedJenkins>(ioc.get_executor());
+    still_wrong->then_probe(Kind::auth_failed, "HTTP 401 Unauthorized");
+    dispatcher->reconfigure(config, {{jenkins("ci", 1), still_wrong}});
+    settle();
+    EXPECT_EQ(still_wrong->probes, 1u);
+    EXPECT_TRUE(still_wrong->requests.empty());
+    ASSERT_TRUE(queue->holds.count("ci"));
+    EXPECT_TRUE(is_auth_failed(queue->holds.at("ci").hold));
+    EXPECT_TRUE(dispatcher->status().front().auth_failed);
+    for (const auto& [id, row] : queue->rows) {
+        EXPECT_EQ(row.trigger.state, TriggerState::pending) << id;
+    }
+}
+
+TEST_F(DispatcherTest, AnUnavailableJenkinsWhoseProbeIsRefusedBecomesAuthFailed) {
+    queue->add("ci", clock->now());
+    ci->then(Kind::unavailable, 0, "connect: refused");
+    ci->then_probe(Kind::auth_failed, "HTTP 401 Unauthorized");
+    start();
+    EXPECT_FALSE(dispatcher->status().front().auth_failed);
+    advance(1s);  // probe_initial
+    EXPECT_EQ(ci->probes, 1u);
+    EXPECT_TRUE(dispatcher->status().front().auth_failed);
+    EXPECT_TRUE(is_auth_failed(queue->holds.at("ci").hold));
+}
+
+TEST_F(DispatcherTest, AnAuthFailedHoldOfAnotherInstanceHoldsThisOneToo) {
+    queue->add("ci", clock->now());
+    JenkinsHold hold;
+    hold.reason = std::string(k_auth_failed_reason) + "HTTP 401 Unauthorized";
+    hold.since = clock->now();
+    hold.next_probe_at = clock->now() + 1h;
+    queue->hold_by_other("ci", hold, "other-instance");
+    start();
+    advance(5s);
+    EXPECT_TRUE(ci->requests.empty());
+    EXPECT_TRUE(dispatcher->status().front().auth_failed);
+}
+
+TEST_F(DispatcherTest, AJenkinsNotContactedSinceStartIsNotReportedAsContacted) {
+    start();
+    EXPECT_FALSE(dispatcher->status().front().contacted);
+    queue->add("ci", clock->now());
+    dispatcher->wake();
+    settle();
+    EXPECT_TRUE(dispatcher->status().front().contacted);
+}
+
 TEST_F(DispatcherTest, ThrottledJenkinsIsPausedForRetryAfterThenOneAtATime) {
     for (int i = 0; i < 4; ++i) queue->add("ci", clock->now());
     JenkinsOutcome throttled;

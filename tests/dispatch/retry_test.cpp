@@ -72,6 +72,18 @@ TEST_F(Decide, UnavailableKeepsTheBudget) {
     EXPECT_EQ(u.next_attempt_at, k_t0 + 1h);
 }
 
+TEST_F(Decide, RefusedCredentialsKeepTheBudgetAndNeverGoDead) {
+    for (auto now : {k_t0 + 1s, k_t0 + 25h, k_t0 + 1000h}) {
+        auto t = trigger(2);
+        t.next_attempt_at = k_t0;
+        auto u =
+            decide(t, outcome(Kind::auth_failed, 401, "HTTP 401 Unauthorized"), policy, now, rng);
+        EXPECT_EQ(u.state, t.state);
+        EXPECT_FALSE(u.attempt.counted);
+        EXPECT_EQ(u.next_attempt_at, k_t0);  // keeps its place in the queue
+    }
+}
+
 JenkinsOutcome throttled(std::optional<std::chrono::milliseconds> retry_after) {
     auto o = outcome(Kind::throttled, 429, "HTTP 429 Too Many Requests");
     o.retry_after = retry_after;

@@ -233,6 +233,7 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
     int fail_status = 0;
     std::string fail_retry_after;
     bool restarting = false;
+    bool read_denied = false;
     bool hanging = false;
     std::size_t location_padding = 0;
     std::chrono::milliseconds answer_delay{0};
@@ -563,6 +564,9 @@ Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_
         }
     }
 
+    // Jenkins.getTarget: Overall/Read, for every URL this fake serves.
+    if (read_denied) return error_answer(403, who + " is missing the Overall/Read permission");
+
     if (rec.job.empty()) {
         if (rec.endpoint == "crumbIssuer") {
             if (rec.method != "GET") return error_answer(405, "Method Not Allowed");
@@ -773,6 +777,16 @@ void FakeJenkins::pad_location(std::size_t bytes) {
 void FakeJenkins::set_restarting(bool restarting) {
     std::lock_guard lock(impl_->mutex);
     impl_->restarting = restarting;
+}
+
+void FakeJenkins::set_api_token(std::string api_token) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->options.api_token = std::move(api_token);
+}
+
+void FakeJenkins::set_read_denied(bool denied) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->read_denied = denied;
 }
 
 void FakeJenkins::set_answer_delay(std::chrono::milliseconds delay) {

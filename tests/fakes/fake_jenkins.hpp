@@ -108,6 +108,14 @@ class FakeJenkins {
     /// While true, EVERY request is answered 503 with an HTML page ("Jenkins is restarting").
     void set_restarting(bool restarting);
 
+    /// The API token Basic auth accepts from now on (an admin rotated it): requests with the old
+    /// one get 401.
+    void set_api_token(std::string api_token);
+
+    /// While true, nobody (authenticated or anonymous) has Overall/Read: after the crumb check,
+    /// every request is answered 403 "<user> is missing the Overall/Read permission" [§1.1.4].
+    void set_read_denied(bool denied);
+
     /// Every request read from now on is answered only after `delay` (a slow Jenkins; the
     /// request is recorded, with its answer decided, when it arrives). A client that closes the
     /// connection meanwhile marks the request `abandoned`. 0 resets.

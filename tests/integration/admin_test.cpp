@@ -302,7 +302,14 @@ TEST_F(Admin, StatusShowsEachJenkins) {
     const auto s = body(r);
     EXPECT_TRUE(s.at("ready").as_bool());
     EXPECT_EQ(s.at("jenkins").as_array().at(0).at("name"), "ci");
-    EXPECT_EQ(s.at("jenkins").as_array().at(0).at("state"), "up");
+    // Nothing was sent to it yet: not "up" before anything answered.
+    EXPECT_EQ(s.at("jenkins").as_array().at(0).at("state"), "unknown");
+
+    ASSERT_EQ(post_webhook(daemon, push("status-1")).status, 202u);
+    ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
+    EXPECT_TRUE(eventually([&] {
+        return body(admin(daemon, "GET", "/api/v1/status")).at("jenkins").at(0).at("state") == "up";
+    })) << daemon.log();
 }
 
 // --- the CLI ------------------------------------------------------------------------------------

@@ -126,6 +126,56 @@ rules:
     EXPECT_NE(e.find("4 errors in"), std::string::npos) << e;
 }
 
+TEST(Cli, CheckReportsJenkinsUrlPathsAndTemplatesThatCanNeverRender) {
+    TempDir dir;
+    const auto path = dir.write("jenkins.yaml", R"(sources:
+  github: {provider: github, insecure: true}
+jenkins:
+  ci: {url: "http://127.0.0.1:1/"}
+  pasted: {url: "https://ci.example.com/job/acme/job/app/"}
+rules:
+  - name: from-url
+    when: {event: push}
+    trigger: {jenkins: ci, job: "job/acme/job/app"}
+  - name: pr-on-push
+    when: {event: push}
+    trigger: {jenkins: ci, job: "acme/app", parameters: {PR: "{{ pull_request.number }}"}}
+  - name: tag-job-on-push
+    when: {event: [push, pull_request]}
+    trigger: {jenkins: ci, job: "acme/{{ tag }}"}
+  - name: fine
+    when: {event: [push, pull_request]}
+    trigger:
+      jenkins: ci
+      job: "acme/app"
+      parameters: {PR: "{{ pull_request.number | default('') }}", B: "{{ branch }}"}
+)");
+    const auto r = run_hookrelay({"check", "--config", path});
+    EXPECT_NE(r.exit_code, 0);
+    const auto& e = r.err;
+    EXPECT_NE(e.find(path + ":5:17: jenkins 'pasted': url "
+                            "'https://ci.example.com/job/acme/job/app/' points at a job, not at "
+                            "Jenkins: write url 'https://ci.example.com/' and put the job path "
+                            "'acme/app' into the rules' trigger `job:`"),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find(path + ":9:34: rule 'from-url': job 'job/acme/job/app' looks copied from a "
+                            "Jenkins URL: write 'acme/app'"),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find(path + ":12:63: rule 'pr-on-push': parameter 'PR': 'pull_request.number' is "
+                            "never set for push events, the only events this rule matches, so it "
+                            "could never render"),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find(path + ":15:39: rule 'tag-job-on-push': job: 'tag' is never set for push or "
+                            "pull_request events"),
+              std::string::npos)
+        << e;
+    EXPECT_EQ(e.find("rule 'fine'"), std::string::npos) << e;
+    EXPECT_NE(e.find("4 errors in"), std::string::npos) << e;
+}
+
 TEST(Cli, MissingSecretIsAConfigError) {
     const auto r = run_hookrelay({"check", "--config", k_example},
                                  {{"GITLAB_WEBHOOK_TOKEN", "t1"}, {"JENKINS_API_TOKEN", "j1"}});

@@ -233,7 +233,7 @@ TEST_F(JenkinsClientTest, WrongJobTokenIsPermanent403EvenWhenAuthenticated) {
     EXPECT_EQ(outcome.kind, Kind::permanent);
     EXPECT_EQ(outcome.http_status, 403);
     EXPECT_EQ(outcome.detail.find("wrong-token"), std::string::npos);
-    EXPECT_EQ(query_value(fake.requests().back(), "token"), "wrong-token");
+    EXPECT_EQ(query_value(fake.requests().front(), "token"), "wrong-token");
 }
 
 TEST_F(JenkinsClientTest, NotBuildable409IsPermanent) {
@@ -251,15 +251,52 @@ TEST_F(JenkinsClientTest, ParameterizedJobWithoutParametersIs400Permanent) {
     EXPECT_EQ(outcome.http_status, 400);
 }
 
-TEST_F(JenkinsClientTest, WrongApiTokenIs401Permanent) {
+TEST_F(JenkinsClientTest, WrongApiTokenIs401AuthFailed) {
     fake.add_job({"app"});
     auto config = config_for(fake);
     config.api_token = Secret("not-the-token");
     auto c = client(config);
     const auto outcome = trigger(c, request_for({"app"}));
-    EXPECT_EQ(outcome.kind, Kind::permanent);
+    EXPECT_EQ(outcome.kind, Kind::auth_failed);
     EXPECT_EQ(outcome.http_status, 401);
     EXPECT_EQ(outcome.detail.find("not-the-token"), std::string::npos);
+}
+
+TEST_F(JenkinsClientTest, ProbeWithARotatedApiTokenIsAuthFailed) {
+    auto c = client(config_for(fake));
+    EXPECT_EQ(probe(c).kind, Kind::queued);
+    fake.set_api_token("rotated-token");
+    const auto outcome = probe(c);
+    EXPECT_EQ(outcome.kind, Kind::auth_failed);
+    EXPECT_EQ(outcome.http_status, 401);
+}
+
+TEST_F(JenkinsClientTest, ForbiddenBuildIsAuthFailedWhenTheUserCannotReadJenkinsAtAll) {
+    fake.add_job({"app"});
+    fake.set_read_denied(true);
+    auto c = client(config_for(fake));
+    const auto outcome = trigger(c, request_for({"app"}));
+    EXPECT_EQ(outcome.kind, Kind::auth_failed) << outcome.detail;
+    EXPECT_EQ(outcome.http_status, 403);
+    EXPECT_EQ(count_endpoint(fake.requests(), "api"), 1u);  // the root API was asked
+}
+
+TEST_F(JenkinsClientTest, ForbiddenCrumbIssuerIsAuthFailed) {
+    fake.add_job({"app"}, {}, "job-secret");
+    fake.set_read_denied(true);
+    auto c = client(config_for(fake, false));
+    const auto outcome = trigger(c, request_for({"app"}), Secret("job-secret"));
+    EXPECT_EQ(outcome.kind, Kind::auth_failed) << outcome.detail;
+    EXPECT_EQ(outcome.http_status, 403);
+}
+
+TEST_F(JenkinsClientTest, ForbiddenBuildOfOneJobStaysPermanentWhenTheUserCanReadJenkins) {
+    fake.add_job({"app"}, {}, "right-token");
+    auto c = client(config_for(fake));
+    const auto outcome = trigger(c, request_for({"app"}), Secret("wrong-token"));
+    EXPECT_EQ(outcome.kind, Kind::permanent) << outcome.detail;
+    EXPECT_EQ(outcome.http_status, 403);
+    EXPECT_EQ(count_endpoint(fake.requests(), "api"), 1u);  // asked, and answered
 }
 
 TEST_F(JenkinsClientTest, Http500IsServerError) {

@@ -58,11 +58,15 @@ TEST(Classify, ReferenceTable) {
     EXPECT_EQ(classify(201), Kind::queued);
     EXPECT_EQ(classify(303), Kind::merged);
     EXPECT_EQ(classify(302), Kind::refused);
-    for (int s : {400, 401, 403, 404, 405, 409, 410, 413, 422, 499}) {
+    for (int s : {400, 403, 404, 405, 409, 410, 413, 422, 499}) {
         EXPECT_EQ(classify(s), Kind::permanent) << s;
     }
     EXPECT_EQ(classify(500), Kind::server_error);
     for (int s : {502, 503, 504}) EXPECT_EQ(classify(s), Kind::unavailable) << s;
+}
+
+TEST(Classify, UnauthorizedIsAuthFailedNotPermanent) {
+    EXPECT_EQ(classify(401), Kind::auth_failed);
 }
 
 TEST(Classify, TooManyRequestsIsThrottledNotPermanent) {
@@ -90,6 +94,7 @@ TEST(Classify, KindNames) {
     EXPECT_EQ(to_string(Kind::server_error), "server_error");
     EXPECT_EQ(to_string(Kind::throttled), "throttled");
     EXPECT_EQ(to_string(Kind::unavailable), "unavailable");
+    EXPECT_EQ(to_string(Kind::auth_failed), "auth_failed");
 }
 
 // 1994-11-06 08:49:30 UTC: seven seconds before RFC 9110's example date.

@@ -49,6 +49,7 @@ std::map<std::string, std::string> exported_families() {
     m.store_failure();
     m.backlog("ci", 2);
     m.jenkins_held("ci", true);
+    m.jenkins_auth_failed("ci", "jenkins.ci.api_token", true);
     m.config_reload(true);
     std::map<std::string, std::string> out;
     std::istringstream lines(m.serialize());

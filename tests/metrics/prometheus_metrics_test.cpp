@@ -182,6 +182,19 @@ TEST(PrometheusMetrics, GaugesKeepTheLatestValue) {
     EXPECT_THAT(l, Contains(R"(hookrelay_jenkins_held{jenkins="other"} 0)"));
 }
 
+TEST(PrometheusMetrics, AuthFailedNamesTheJenkinsAndTheKeyToFix) {
+    PrometheusMetrics m("1");
+    m.jenkins_auth_failed("ci", "jenkins.ci.api_token", true);
+    m.jenkins_auth_failed("old", "jenkins.old.user", true);
+    m.jenkins_auth_failed("old", "jenkins.old.user", false);
+    const auto l = lines(m);
+    EXPECT_THAT(l, Contains("# TYPE hookrelay_jenkins_auth_failed gauge"));
+    EXPECT_THAT(
+        l, Contains(R"(hookrelay_jenkins_auth_failed{jenkins="ci",key="jenkins.ci.api_token"} 1)"));
+    EXPECT_THAT(
+        l, Contains(R"(hookrelay_jenkins_auth_failed{jenkins="old",key="jenkins.old.user"} 0)"));
+}
+
 TEST(PrometheusMetrics, CountsConfigReloadsByResult) {
     PrometheusMetrics m("1");
     m.config_reload(true);
