@@ -341,7 +341,7 @@ for i in 1 2; do
   chmod 0755 "$work/compose-pg/config-$i" && chmod 0644 "$work/compose-pg/config-$i/hookrelay.yaml"
   run=$(grep "^podman run .*--name=hookrelay-ctpg_hookrelay-${i}_1 " "$work/compose-pg.rendered" |
     sed -e 's/ --net [^ ]*//' -e 's/ --network-alias [^ ]*//' -e 's/ -p [^ ]*//' \
-      -e "s#\./config/container-postgres:/etc/hookrelay:ro#./config-$i:/etc/hookrelay:ro#" \
+      -e "s# [^ ]*/config/container-postgres:/etc/hookrelay:ro# $work/compose-pg/config-$i:/etc/hookrelay:ro#" \
       -e "s#^podman run #podman run --network host -v $pg_dir:$pg_dir #")
   [[ -n "$run" ]] || fail "compose.postgres.yaml rendered no hookrelay-$i: $(cat "$work/compose-pg.rendered")"
   (cd "$work/compose-pg" && eval "$run") >>"$work/podman.log" 2>&1 || fail "hookrelay-$i did not start: $run"
