@@ -45,8 +45,9 @@ TEST(ClusterFailover, KilledInstanceLosesNothingAndOnlyItsClaimsReachJenkinsTwic
     ClusterOptions options;
     options.database = db.conninfo();
     options.jenkins_max_in_flight = 9;
-    // A lease long enough to read the dead instance's claims before anyone may take them over.
-    options.timing.claim_lease = 3'000ms;
+    // A lease long enough to read the dead instance's claims through the admin API (a request
+    // per pending delivery, slow on a loaded machine) before anyone may take them over.
+    options.timing.claim_lease = 5'000ms;
     options.timing.claim_renew_interval = 500ms;
     Cluster cluster(jenkins, options);
     Backends backends(cluster);
