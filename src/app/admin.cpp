@@ -378,14 +378,28 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         co_return reply(200, out);
     }
 
-    if (what == "deliveries" && seg.size() == 4) {
+    // One delivery: /deliveries/{id} (its detail) and /deliveries/{id}/body (the raw body).
+    const bool delivery_body = seg.size() == 5 && seg[4] == "body";
+    if (what == "deliveries" && (seg.size() == 4 || delivery_body)) {
         if (method != "GET") co_return wrong_method("GET");
         auto detail = co_await await_callback<result<std::optional<DeliveryDetail>>>(
             [&](auto done) { s_.store->get_delivery(get("source"), seg[3], std::move(done)); },
             s_.store_timeout);
         if (!detail || !*detail) co_return fail(503, "the store did not answer");
         if (!detail->value()) co_return fail(404, fmt::format("no delivery '{}'", seg[3]));
-        const auto& d = *detail->value();
+        auto& d = *detail->value();
+        if (delivery_body) {
+            if (!d.body) {
+                co_return fail(409, fmt::format("the body of delivery '{}' was not stored "
+                                                "(store.keep_body: false)",
+                                                seg[3]));
+            }
+            // The bytes as the forge sent them, whatever they are: not for a browser to render.
+            http::Response r;
+            r.content_type = "application/octet-stream";
+            r.body = std::move(*d.body);
+            co_return r;
+        }
         auto out = summary_json(d.summary);
         json::object headers;
         for (const auto& [k, v] : d.headers) headers[k] = v;
@@ -419,25 +433,6 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         co_return reply(200, out);
     }
 
-    if (what == "deliveries" && seg.size() == 5 && seg[4] == "body") {
-        if (method != "GET") co_return wrong_method("GET");
-        auto detail = co_await await_callback<result<std::optional<DeliveryDetail>>>(
-            [&](auto done) { s_.store->get_delivery(get("source"), seg[3], std::move(done)); },
-            s_.store_timeout);
-        if (!detail || !*detail) co_return fail(503, "the store did not answer");
-        if (!detail->value()) co_return fail(404, fmt::format("no delivery '{}'", seg[3]));
-        auto& d = *detail->value();
-        if (!d.body) {
-            co_return fail(409, fmt::format("the body of delivery '{}' was not stored "
-                                            "(store.keep_body: false)",
-                                            seg[3]));
-        }
-        // The bytes as the forge sent them, whatever they are: not for a browser to render.
-        http::Response r;
-        r.content_type = "application/octet-stream";
-        r.body = std::move(*d.body);
-        co_return r;
-    }
 
     if (what == "triggers" && seg.size() == 5 && seg[4] == "replay") {
         if (method != "POST") co_return wrong_method("POST");
