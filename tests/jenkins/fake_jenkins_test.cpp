@@ -1,6 +1,7 @@
 // The fake Jenkins itself, driven with raw blocking HTTP requests: it must answer the way the
 // reference says Jenkins does, or the client tests prove nothing.
 #include "fakes/fake_jenkins.hpp"
+#include "support/daemon.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -231,24 +232,13 @@ TEST_F(FakeJenkinsTest, WaitForBuildsPollsWithADeadline) {
     EXPECT_EQ(fake.connections_accepted(), 1u);
 }
 
-// Polls `condition` until it holds or `deadline` passes.
-template <class F>
-bool within(std::chrono::milliseconds deadline, F condition) {
-    const auto end = std::chrono::steady_clock::now() + deadline;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() >= end) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return true;
-}
-
 TEST_F(FakeJenkinsTest, DelayedAnswerArrivesAfterTheDelayAndCountsAsInFlight) {
     const auto delay = std::chrono::milliseconds(300);
     fake.set_answer_delay(delay);
     const auto start = std::chrono::steady_clock::now();
     auto answer = std::async(std::launch::async,
                              [&] { return post(port(), "/job/plain/build", "", api_auth()); });
-    EXPECT_TRUE(within(std::chrono::seconds(5), [&] { return fake.in_flight() == 1; }));
+    EXPECT_TRUE(eventually([&] { return fake.in_flight() == 1; }, std::chrono::seconds(5)));
     EXPECT_EQ(answer.get().status, 201);
     EXPECT_GE(std::chrono::steady_clock::now() - start, delay);
     EXPECT_EQ(fake.in_flight(), 0u);
@@ -268,12 +258,14 @@ TEST_F(FakeJenkinsTest, ClientLeavingBeforeADelayedAnswerAbandonsTheRequest) {
     req.set(bhttp::field::authorization, k_api_auth);
     req.prepare_payload();
     bhttp::write(socket, req);
-    ASSERT_TRUE(within(std::chrono::seconds(5), [&] { return fake.in_flight() == 1; }));
+    ASSERT_TRUE(eventually([&] { return fake.in_flight() == 1; }, std::chrono::seconds(5)));
     socket.close();
-    EXPECT_TRUE(within(std::chrono::seconds(5), [&] {
-        const auto requests = fake.requests();
-        return requests.size() == 1 && requests[0].abandoned && fake.in_flight() == 0;
-    }));
+    EXPECT_TRUE(eventually(
+        [&] {
+            const auto requests = fake.requests();
+            return requests.size() == 1 && requests[0].abandoned && fake.in_flight() == 0;
+        },
+        std::chrono::seconds(5)));
     EXPECT_EQ(fake.builds().size(), 1u) << "recorded with the answer it would have had";
 }
 
