@@ -36,8 +36,8 @@ std::string to_string(const ConfigError& error);
 /// The public webhook listener.
 struct ServerConfig {
     std::string host = "0.0.0.0";
-    std::uint16_t port = 8080;                         ///< 0 picks a free port (tests)
-    std::size_t body_limit = 25u * 1024 * 1024;        ///< bytes; larger bodies get 413
+    std::uint16_t port = 8080;                   ///< 0 picks a free port (tests)
+    std::size_t body_limit = 25u * 1024 * 1024;  ///< bytes; larger bodies get 413
     /// Bytes one JSON parse may use (parsed value + parser scratch); more gets 413. Loading a
     /// config sets it to 4 × body_limit unless given.
     std::size_t parse_memory_limit = 100u * 1024 * 1024;
@@ -55,7 +55,7 @@ struct ServerConfig {
     /// answered 503 before it is read.
     std::size_t body_memory = 128u * 1024 * 1024;
     std::size_t body_memory_per_client = 32u * 1024 * 1024;  ///< of body_memory, per client
-    unsigned threads = 2;                ///< network threads running the one io_context
+    unsigned threads = 2;  ///< network threads running the one io_context
     std::chrono::milliseconds shutdown_grace{8'000};  ///< finish in-flight requests on SIGTERM
     /// Reverse proxies whose forwarding header names the client (allowlists, logs, limits).
     std::vector<Cidr> trusted_proxies;
@@ -118,8 +118,8 @@ struct SourceConfig {
     std::optional<SignatureSpec> signature;  ///< generic: how deliveries are signed
     ValueRef event_name;                     ///< generic: where the event name is
     ValueRef delivery_id;                    ///< generic: where the delivery id is
-    bool insecure = false;    ///< accept deliveries without any secret configured
-    bool allow_sha1 = false;  ///< GitHub: also accept legacy X-Hub-Signature (sha1)
+    bool insecure = false;                   ///< accept deliveries without any secret configured
+    bool allow_sha1 = false;                 ///< GitHub: also accept legacy X-Hub-Signature (sha1)
     /// When non-empty, only clients in these ranges may deliver to this source (403 otherwise).
     std::vector<Cidr> allow_from;
     /// A delivery whose body equals one this source received this recently is a duplicate,
@@ -162,12 +162,12 @@ struct StoreConfig {
     std::chrono::milliseconds retention{7 * 86'400'000LL};  ///< finished records kept this long
     std::chrono::milliseconds prune_interval{3'600'000};    ///< how often to prune
     std::size_t max_batch = 512;  ///< deliveries per transaction (group commit)
-    std::size_t max_size = 0;  ///< sqlite: bytes the database may grow to; 0 = unlimited
+    std::size_t max_size = 0;     ///< sqlite: bytes the database may grow to; 0 = unlimited
 
     /// store.postgres: several instances sharing one PostgreSQL database.
     struct Postgres {
-        Secret url;  ///< libpq connection URI or key=value string (holds the password)
-        unsigned pool_size = 4;                              ///< connections per instance
+        Secret url;              ///< libpq connection URI or key=value string (holds the password)
+        unsigned pool_size = 4;  ///< connections per instance
         std::chrono::milliseconds connect_timeout{5'000};    ///< to connect (and reconnect)
         std::chrono::milliseconds statement_timeout{5'000};  ///< any one statement
         std::chrono::milliseconds reconnect_max{10'000};     ///< reconnect backoff cap

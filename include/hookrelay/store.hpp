@@ -342,8 +342,7 @@ class AdminQueries {
     /// counted from `now`, due now), ending any claim on them (the claim holder's outcome is then
     /// stale), recording a "replayed" entry in each history. Unknown ids are skipped; `done`
     /// gets the ids that were re-queued.
-    virtual void replay(std::vector<std::string> trigger_ids, TimePoint now,
-                        IdsHandler done) = 0;
+    virtual void replay(std::vector<std::string> trigger_ids, TimePoint now, IdsHandler done) = 0;
 
     /// The same for every trigger matching `query` (with query.dry_run: nothing changes, `done`
     /// gets the ids that would be).

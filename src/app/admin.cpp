@@ -133,19 +133,19 @@ json::object trigger_json(const TriggerHistory& h) {
         history.push_back(std::move(o));
     }
     json::object out{{"id", t.id},
-                        {"rule", t.request.rule},
-                        {"jenkins", t.request.jenkins},
-                        {"job", job_display_path(t.request.job)},
-                        {"parameters", std::move(params)},
-                        {"cause", t.request.cause},
-                        {"state", to_string(t.state)},
-                        {"attempts", t.attempts},
-                        {"created_at", format_time(t.created_at)},
-                        {"updated_at", format_time(h.updated_at)},
-                        {"next_attempt_at", format_time(t.next_attempt_at)},
-                        {"last_outcome", t.last_outcome},
-                        {"queue_url", t.queue_url},
-                        {"history", std::move(history)}};
+                     {"rule", t.request.rule},
+                     {"jenkins", t.request.jenkins},
+                     {"job", job_display_path(t.request.job)},
+                     {"parameters", std::move(params)},
+                     {"cause", t.request.cause},
+                     {"state", to_string(t.state)},
+                     {"attempts", t.attempts},
+                     {"created_at", format_time(t.created_at)},
+                     {"updated_at", format_time(h.updated_at)},
+                     {"next_attempt_at", format_time(t.next_attempt_at)},
+                     {"last_outcome", t.last_outcome},
+                     {"queue_url", t.queue_url},
+                     {"history", std::move(history)}};
     // The instance attempting it right now (its claim may have run out if that one died).
     if (!h.claimed_by.empty()) out["claimed_by"] = h.claimed_by;
     return out;
@@ -432,7 +432,6 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         out["triggers"] = std::move(triggers);
         co_return reply(200, out);
     }
-
 
     if (what == "triggers" && seg.size() == 5 && seg[4] == "replay") {
         if (method != "POST") co_return wrong_method("POST");

@@ -311,11 +311,10 @@ void print_delivery(const json::value& d) {
                     v.is_string() ? std::string(v.get_string()) : json::serialize(v));
             }
         }
-        std::cout << fmt::format("    state {}  attempts {}  last: {}{}\n", str(t, "state"),
-                                 str(t, "attempts"), str(t, "last_outcome"),
-                                 str(t, "claimed_by").empty()
-                                     ? std::string()
-                                     : "  claimed by " + str(t, "claimed_by"));
+        std::cout << fmt::format(
+            "    state {}  attempts {}  last: {}{}\n", str(t, "state"), str(t, "attempts"),
+            str(t, "last_outcome"),
+            str(t, "claimed_by").empty() ? std::string() : "  claimed by " + str(t, "claimed_by"));
         if (auto q = str(t, "queue_url"); !q.empty()) std::cout << "    queue item " << q << '\n';
         for (const auto& a : t.at("history").as_array()) {
             std::cout << fmt::format(

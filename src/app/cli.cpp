@@ -117,8 +117,8 @@ void print_explain(const boost::json::object& report, std::ostream& out) {
         const auto& o = r.as_object();
         const bool matched = o.at("matched").as_bool();
         const auto reason = field(o, "reason");
-        const auto on = o.contains("event") ? fmt::format(" (event #{})", field(o, "event"))
-                                            : std::string();
+        const auto on =
+            o.contains("event") ? fmt::format(" (event #{})", field(o, "event")) : std::string();
         out << fmt::format("{:<{}}  {}{}\n", field(o, "name"), width,
                            matched ? std::string("matched") : "no: " + reason, on);
     }

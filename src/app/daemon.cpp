@@ -8,9 +8,9 @@
 #include "jenkins/client.hpp"
 #include "metrics/prometheus_metrics.hpp"
 #include "store/factory.hpp"
-#include "util/spawn.hpp"
 #include "systemd/notify.hpp"
 #include "util/rate_limit.hpp"
+#include "util/spawn.hpp"
 
 #include <hookrelay/version.hpp>
 
@@ -116,8 +116,7 @@ std::vector<std::string> restart_only_changes(const Config& old_config, const Co
               old_config.admin.enabled != next.admin.enabled,
           "admin.listen/enabled");
     check(old_config.admin.max_connections != next.admin.max_connections ||
-              old_config.admin.max_connections_per_client !=
-                  next.admin.max_connections_per_client,
+              old_config.admin.max_connections_per_client != next.admin.max_connections_per_client,
           "admin.max_connections*");
     check(old_config.state_dir != next.state_dir, "state_dir");
     check(old_config.store.max_batch != next.store.max_batch ||

@@ -44,7 +44,6 @@ std::string_view path_of(std::string_view target) {
     return target.substr(0, target.find('?'));
 }
 
-
 const SourceConfig* source_for_path(const Config& config, std::string_view target) {
     const auto path = path_of(target);
     for (const auto& s : config.sources) {
@@ -261,15 +260,16 @@ std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runt
         // "/hooks/github/" for "/hooks/github" is the most common set-up mistake.
         if (path.size() > 1 && path.back() == '/') {
             if (const auto* s = source_for_path(*runtime.config, path.substr(0, path.size() - 1))) {
-                hint = fmt::format(" (did you mean {}? the forge's webhook URL has a trailing "
-                                   "slash)",
-                                   s->path);
+                hint = fmt::format(
+                    " (did you mean {}? the forge's webhook URL has a trailing "
+                    "slash)",
+                    s->path);
             }
         }
         const auto shown = echoed(path);
         log_rejection(404, fmt::format("no webhook source at {}{}", shown, hint));
-        return respond(404, rejection("rejected",
-                                      fmt::format("no webhook source at {}{}", shown, hint)));
+        return respond(
+            404, rejection("rejected", fmt::format("no webhook source at {}{}", shown, hint)));
     }
     if (!source->allow_from.empty() &&
         (!head.client || !contains_any(source->allow_from, *head.client))) {
@@ -277,8 +277,8 @@ std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runt
         return respond(403, rejection("rejected", "this address may not deliver to this source"));
     }
     if (head.method != "POST") {
-        log_rejection(405, fmt::format("method {} (webhooks are delivered with POST)",
-                                       echoed(head.method)));
+        log_rejection(
+            405, fmt::format("method {} (webhooks are delivered with POST)", echoed(head.method)));
         auto r = respond(405, rejection("rejected", "webhooks are delivered with POST"));
         r.headers.emplace_back("Allow", "POST");
         return r;

@@ -488,8 +488,7 @@ class Loader {
                               "bytes), or no body of the largest allowed size could be received",
                               s.body_memory, s.body_limit));
         }
-        if (s.body_memory_per_client < s.body_limit ||
-            s.body_memory_per_client > s.body_memory) {
+        if (s.body_memory_per_client < s.body_limit || s.body_memory_per_client > s.body_memory) {
             error(node["body_memory_per_client"] ? node["body_memory_per_client"] : node,
                   fmt::format("server.body_memory_per_client ({} bytes) must lie between "
                               "body_limit ({} bytes) and body_memory ({} bytes)",
@@ -501,7 +500,8 @@ class Loader {
         if (auto n = node["forwarded_header"]) {
             std::string header;
             if (scalar(n, "server.forwarded_header", header)) {
-                for (auto& c : header) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                for (auto& c : header)
+                    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
                 if (std::find(k_forwarded_headers.begin(), k_forwarded_headers.end(), header) ==
                     k_forwarded_headers.end()) {
                     error(n, fmt::format("server.forwarded_header: '{}' is not one of "
@@ -513,8 +513,9 @@ class Loader {
             }
             s.forwarded_where = location_of(n);
             if (!node["trusted_proxies"]) {
-                error(n, "server.forwarded_header is only read from `trusted_proxies`; list "
-                         "your proxies' addresses there");
+                error(n,
+                      "server.forwarded_header is only read from `trusted_proxies`; list "
+                      "your proxies' addresses there");
             }
         }
         if (auto n = node["tls"]) tls(n);
@@ -553,8 +554,9 @@ class Loader {
                 if (auto u = n["url"]) {
                     p.url = secret(u, "store.postgres.url");
                 } else {
-                    error(n, "store.postgres: `url:` is required, as a secret reference (it "
-                             "holds the password), e.g. \"${env:HOOKRELAY_DATABASE_URL}\"");
+                    error(n,
+                          "store.postgres: `url:` is required, as a secret reference (it "
+                          "holds the password), e.g. \"${env:HOOKRELAY_DATABASE_URL}\"");
                 }
                 if (auto v = n["pool_size"]) {
                     positive<unsigned>(v, "store.postgres.pool_size", p.pool_size, 64);
@@ -572,15 +574,17 @@ class Loader {
                 }
             }
             if (!postgres) {
-                error(n, "store.postgres is set but store.backend is not postgres; add "
-                         "`backend: postgres`");
+                error(n,
+                      "store.postgres is set but store.backend is not postgres; add "
+                      "`backend: postgres`");
             }
         } else if (postgres) {
             error(node["backend"], "store.backend: postgres needs `store.postgres.url`");
         }
         if (postgres && node["max_size"]) {
-            error(node["max_size"], "store.max_size applies to the sqlite backend only; limit "
-                                    "the database's size in PostgreSQL itself");
+            error(node["max_size"],
+                  "store.max_size applies to the sqlite backend only; limit "
+                  "the database's size in PostgreSQL itself");
         }
     }
 
