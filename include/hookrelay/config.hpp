@@ -6,6 +6,7 @@
 #include <hookrelay/cidr.hpp>
 #include <hookrelay/event.hpp>
 #include <hookrelay/secret.hpp>
+#include <hookrelay/trigger.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -99,6 +100,24 @@ struct SignatureSpec {
     Location where;
 };
 
+/// A source's `status:`: post commit statuses to the forge for the triggers of its deliveries
+/// (GitHub, GitLab). Off when absent.
+struct StatusConfig {
+    Secret token;              ///< GitHub: a token with repo:status; GitLab: api scope
+    std::string context;       ///< "" = "hookrelay/<rule>"; may use {{ rule }}
+    std::string api_url;       ///< "" = the provider's (forge_status::default_api_url)
+    std::string ca_file;       ///< PEM bundle for the API's TLS; empty: the system CAs
+    unsigned max_in_flight = 4;                         ///< concurrent posts per instance
+    std::chrono::milliseconds connect_timeout{5'000};   ///< resolve + TCP connect + TLS handshake
+    std::chrono::milliseconds request_timeout{30'000};  ///< one whole post
+    std::chrono::milliseconds retry_initial{2'000};     ///< first retry delay of a failed post
+    std::chrono::milliseconds retry_max{300'000};       ///< retry delay cap
+    /// Failed posts of one status before it is given up (retried with backoff up to retry_max:
+    /// the default rides out a forge outage of several hours).
+    unsigned max_tries = 50;
+    Location where;
+};
+
 /// A webhook source: one forge endpoint with its own path and secrets.
 struct SourceConfig {
     std::string name;  ///< key under `sources:`
@@ -126,6 +145,7 @@ struct SourceConfig {
     /// whatever its delivery id. Unset: off for deliveries with an id, 1 h for those without
     /// (see ingest::duplicate_body_window()); 0: off for every delivery.
     std::optional<std::chrono::milliseconds> duplicate_body_window;
+    std::optional<StatusConfig> status;  ///< `status:`: commit statuses back to the forge
     Location where;
 };
 
@@ -151,6 +171,12 @@ struct JenkinsConfig {
     RetryPolicy retry;  ///< default for triggers to this Jenkins (rules may override)
     std::chrono::milliseconds probe_initial{1'000};  ///< first probe delay while held (down)
     std::chrono::milliseconds probe_max{30'000};     ///< probe backoff cap
+    /// `follow:` default of its rules: how far a delivered trigger is followed to its build.
+    FollowMode follow = FollowMode::finished;
+    unsigned follow_max_in_flight = 2;  ///< concurrent follow reads, over every instance
+    std::chrono::milliseconds follow_poll_initial{2'000};   ///< first poll after delivery
+    std::chrono::milliseconds follow_poll_max{60'000};      ///< poll backoff cap
+    std::chrono::milliseconds follow_max_age{86'400'000};   ///< then following gives up
     Location where;
 };
 
@@ -224,6 +250,11 @@ struct RuleSpec {
     ConditionSpec when;  ///< Kind::all of the keys under `when:` (empty: matches everything)
     bool stop = false;   ///< when this rule matches, later rules are not evaluated
     std::vector<TriggerSpec> triggers;  ///< `trigger:` (one map) or a list of them
+    std::optional<FollowMode> follow;   ///< overrides the Jenkins entry's `follow`
+    /// `status:` of the rule: false turns the source's statuses off for it; a map may set
+    /// `context`. nullopt: the source's.
+    std::optional<bool> status_enabled;
+    std::string status_context;  ///< "" = the source's (or hookrelay/<rule>)
     Location where;
 };
 

@@ -8,6 +8,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,7 +42,12 @@ struct JenkinsOutcome {
     /// date in the past is 0). nullopt when there was no answer, no such header, or a value that
     /// is neither form.
     std::optional<std::chrono::milliseconds> retry_after;
+    /// read(): the response body of a 2xx answer (at most k_read_body_limit bytes).
+    std::string body;
 };
+
+/// The most of a JSON API answer read() takes in.
+inline constexpr std::size_t k_read_body_limit = 1024 * 1024;
 
 /// "queued", "merged", "refused", "permanent", "server_error", "throttled", "unavailable",
 /// "auth_failed".
@@ -66,6 +72,15 @@ class JenkinsClient {
     /// answers (throttled: it answers, but asks us to wait retry_after). retry_after is filled as
     /// for trigger().
     virtual boost::asio::awaitable<JenkinsOutcome> probe() = 0;
+
+    /// GET <url><path> with the same auth, for Jenkins' JSON API (following a queue item to its
+    /// build). `path` is relative to the configured url ("queue/item/7/api/json?tree=..."): the
+    /// URLs inside Jenkins' answers use its own root URL, which need not be the one hookrelay
+    /// reaches it by. Kinds: queued means "answered 2xx" (the body in `body`, cut at
+    /// k_read_body_limit); 404 and other 4xx permanent; 401 auth_failed; 403 permanent (the
+    /// item may be one the user cannot see); the rest as classify() says. Bounded by the
+    /// configured deadlines, never throws.
+    virtual boost::asio::awaitable<JenkinsOutcome> read(std::string path) = 0;
 };
 
 }  // namespace hookrelay

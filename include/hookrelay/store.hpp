@@ -66,6 +66,9 @@ struct DeliveryRecord {
     std::chrono::milliseconds duplicate_body_window{0};
     /// The rules that queued nothing for it, with their reasons (kept as given, in order).
     std::vector<RuleReason> rule_reasons;
+    /// Of its (first) event, for listings: "acme/app" and "refs/heads/main" ("" when none).
+    std::string repository;
+    std::string ref;
 };
 
 /// What the store answers for an accepted submission.
@@ -102,6 +105,54 @@ struct Attempt {
     std::string instance;  ///< the instance that made it ("" for admin entries)
 };
 
+/// What hookrelay learned of a delivered trigger's build by following it in Jenkins
+/// (jenkins-builds-and-jobs.md): queue item → build number → result.
+struct BuildRecord {
+    std::string queue_url;      ///< the queue item followed (the 201/303 Location)
+    std::int64_t queue_id = 0;  ///< the item's id (…/queue/item/<id>/), 0 when unknown
+    /// The delivery answered 303: Jenkins merged it into an item already queued.
+    bool merged = false;
+    /// When merged: the delivery whose trigger got the same queue item, by forge delivery id
+    /// ("#<seq>" when it has none), "" when not known. Filled by the store on complete().
+    std::string merged_with;
+    std::string why;             ///< while it waits in Jenkins' queue: the item's `why`
+    std::int64_t number = 0;     ///< build number, 0 until the build started
+    std::string url;             ///< build URL, "" until the build started
+    /// "" until known: SUCCESS, UNSTABLE, FAILURE, ABORTED, NOT_BUILT as Jenkins says;
+    /// "CANCELLED" when the queue item was cancelled before it started.
+    std::string result;
+    std::optional<TimePoint> queued_at;    ///< when Jenkins queued it (the delivery's answer)
+    std::optional<TimePoint> started_at;   ///< the build's timestamp
+    std::optional<TimePoint> finished_at;  ///< started_at + duration, once it finished
+    /// Following gave up (max age passed, the item and the build could not be found): why.
+    std::string error;
+
+    bool operator==(const BuildRecord&) const = default;
+};
+
+/// A commit status hookrelay wants its forge to show, forge-neutral: the poster maps the
+/// state onto the forge's (GitHub has no `running` or `canceled`: pending and error).
+struct StatusWish {
+    std::string state;        ///< pending, running, success, failure, error, canceled
+    std::string description;  ///< at most 140 characters (GitHub's limit)
+    std::string target_url;   ///< "" for none
+
+    bool operator==(const StatusWish&) const = default;
+};
+
+/// Where posting a trigger's commit statuses stands. Wishes are numbered; only the newest is
+/// posted (a forge outage coalesces the ones it missed into the latest).
+struct StatusProgress {
+    StatusWish wanted;            ///< the newest wish
+    std::int64_t wanted_seq = 0;  ///< 0: no status wished yet
+    std::int64_t posted_seq = 0;  ///< wishes up to this one are posted or given up
+    StatusWish posted;            ///< what the forge last accepted (state "" when nothing yet)
+    int tries = 0;                ///< failed posts of the current wish
+    std::string error;            ///< why the last post failed or was given up, "" after success
+
+    bool operator==(const StatusProgress&) const = default;
+};
+
 /// A trigger as the store holds it.
 struct StoredTrigger {
     std::string id;
@@ -114,7 +165,18 @@ struct StoredTrigger {
     TimePoint next_attempt_at;  ///< due time (pending/retrying)
     std::string last_outcome;
     std::string queue_url;
+    BuildRecord build;      ///< empty until delivered (and followed)
+    StatusProgress status;  ///< wanted_seq 0 when no status was wished
+    /// The following of its build is not over (follow due or claimed).
+    bool following = false;
 };
+
+/// One word for where a trigger stands, as `deliveries list` shows and filters it:
+/// "pending", "retrying", "dead"; once delivered: "delivered" (not followed), "queued" (in
+/// Jenkins' queue), "building" ("started" when it is followed only that far), the build's result ("SUCCESS", "UNSTABLE", "FAILURE", "ABORTED",
+/// "NOT_BUILT", "CANCELLED"), or "lost" (following gave up). Backends store it with each write
+/// (so listings filter on it) from this one definition.
+std::string trigger_outcome(const StoredTrigger& trigger);
 
 /// What the dispatcher records after an attempt.
 struct TriggerUpdate {
@@ -123,6 +185,13 @@ struct TriggerUpdate {
     TimePoint next_attempt_at;  ///< for pending / retrying
     Attempt attempt;            ///< appended to the history; attempts += 1 when attempt.counted
     std::string last_outcome;   ///< e.g. the reason a trigger went dead
+    /// Delivered: its build record as far as known (queue_url, queue_id, merged, queued_at).
+    /// Replaces the stored one. With state delivered and the request's follow not none, the
+    /// follow chore starts, due now.
+    std::optional<BuildRecord> build;
+    /// A commit status to post (the trigger has a StatusTarget): becomes the newest wish
+    /// (wanted_seq += 1, tries 0) and the status chore is due now.
+    std::optional<StatusWish> status;
 };
 
 // --- Accepting deliveries ------------------------------------------------------------------
@@ -251,6 +320,83 @@ class TriggerQueue {
     virtual void unhold(std::string jenkins, VoidHandler done) = 0;
 };
 
+// --- Chores: following builds and posting statuses ----------------------------------------
+
+/// Work that comes after a trigger's delivery, leased like triggers (claim id fencing, leases
+/// that expire and are taken over, durable across restarts and instances) but on its own lease,
+/// so it never holds up delivery.
+///  * follow: poll Jenkins for the build of a delivered trigger whose follow is due; keyed by
+///    Jenkins name; a held Jenkins gives nothing (and its hold), like claim().
+///  * status: post the newest status wish of a trigger whose wanted_seq > posted_seq and whose
+///    status is due; keyed by source name.
+enum class Chore { follow, status };
+
+/// "follow", "status".
+std::string_view to_string(Chore chore) noexcept;
+
+struct ChoreRequest {
+    Chore chore = Chore::follow;
+    std::string key;        ///< the Jenkins (follow) or the source (status)
+    std::size_t limit = 0;  ///< at most this many
+    /// Cap on unexpired claims of this chore and key over every instance (0: no cap).
+    std::size_t max_in_flight = 0;
+    TimePoint now;
+    std::chrono::milliseconds lease{30'000};
+};
+
+/// A lease on one trigger's chore. The trigger carries its build record, status progress and
+/// request (StatusTarget, follow mode).
+struct ChoreClaim {
+    StoredTrigger trigger;
+    std::string claim_id;  ///< fencing token, unique per claim
+    TimePoint expires_at;
+    int tries = 0;  ///< the chore's tries so far (follow: failed polls in a row)
+};
+
+struct ChoreBatch {
+    std::vector<ChoreClaim> claims;   ///< earliest due first
+    std::optional<JenkinsHold> hold;  ///< follow: the Jenkins is held (claims then empty)
+};
+
+/// What a chore's worker records, if its claim is still its own.
+struct ChoreUpdate {
+    std::string id;  ///< the trigger
+    /// Due again then (the chore goes on); nullopt: the chore is finished (follow: nothing
+    /// more to follow; status: the wish posted_seq names is dealt with).
+    std::optional<TimePoint> next_at;
+    int tries = 0;  ///< stored as the chore's tries
+    /// follow: the build record as it is now (replaces the stored one).
+    std::optional<BuildRecord> build;
+    /// follow: a new status wish (as TriggerUpdate::status; the status chore is due now).
+    std::optional<StatusWish> status;
+    /// status: the wanted_seq this post carried. When next_at is nullopt, posted_seq becomes it
+    /// (if higher); should a newer wish have come meanwhile, the status chore is due again at
+    /// once (tries 0).
+    std::int64_t posted_seq = 0;
+    /// status: what the forge accepted (sets StatusProgress::posted); nullopt when it failed or
+    /// was given up.
+    std::optional<StatusWish> posted;
+    std::string error;  ///< status: StatusProgress::error ("" after a success)
+};
+
+class ChoreQueue {
+  public:
+    using ChoreHandler = std::function<void(result<ChoreBatch>)>;
+    using CompleteHandler = std::function<void(result<Completion>)>;
+    virtual ~ChoreQueue() = default;
+
+    /// Leases up to request.limit due chores of request.chore for request.key that are not under
+    /// an unexpired claim, within request.max_in_flight, for this instance. Follow: nothing while
+    /// the Jenkins is held (the hold is answered).
+    virtual void claim_chores(ChoreRequest request, ChoreHandler done) = 0;
+
+    /// Records `update` if and only if `claim_id` still holds update.id's `chore` (a replay of
+    /// the trigger ends its follow claim: the replayed delivery is followed afresh), and ends
+    /// the claim; otherwise Completion::stale and nothing changes.
+    virtual void complete_chore(Chore chore, std::string claim_id, ChoreUpdate update,
+                                CompleteHandler done) = 0;
+};
+
 // --- Admin queries -------------------------------------------------------------------------
 
 /// One delivery as the admin API lists it.
@@ -265,6 +411,10 @@ struct DeliverySummary {
     std::size_t pending = 0;    ///< triggers pending or retrying
     std::size_t delivered = 0;  ///< triggers delivered
     std::size_t dead = 0;       ///< triggers dead
+    std::string repository;     ///< DeliveryRecord::repository
+    std::string ref;            ///< DeliveryRecord::ref
+    /// Each trigger's Jenkins and trigger_outcome(), in creation order (empty: no rule matched).
+    std::vector<std::pair<std::string, std::string>> outcomes;
 };
 
 /// A trigger with its whole history, for `deliveries show`.
@@ -294,6 +444,9 @@ struct DeliveryQuery {
     std::optional<TimePoint> since;     ///< received at or after
     std::size_t limit = 50;
     std::optional<std::int64_t> before_seq;  ///< cursor: only seq < this
+    /// "" = any; a trigger_outcome() word: only deliveries with a trigger of that outcome;
+    /// "held": with an open trigger whose Jenkins is held; "unmatched": with no trigger.
+    std::string outcome;
 };
 
 struct DeliveryPage {
@@ -340,7 +493,8 @@ class AdminQueries {
 
     /// Re-queues the given triggers with a fresh retry budget (state pending, attempts 0, age
     /// counted from `now`, due now), ending any claim on them (the claim holder's outcome is then
-    /// stale), recording a "replayed" entry in each history. Unknown ids are skipped; `done`
+    /// stale), recording a "replayed" entry in each history. Their build record is cleared and
+    /// any follow chore ended (claim included); their status progress stays. Unknown ids are skipped; `done`
     /// gets the ids that were re-queued.
     virtual void replay(std::vector<std::string> trigger_ids, TimePoint now, IdsHandler done) = 0;
 
@@ -371,9 +525,10 @@ struct StoreHealth {
     std::string detail;  ///< why not, e.g. "PostgreSQL: connection refused (reconnecting)"
 };
 
-class Store : public DeliveryIntake, public TriggerQueue, public AdminQueries {
+class Store : public DeliveryIntake, public TriggerQueue, public ChoreQueue, public AdminQueries {
   public:
     using IdsHandler = AdminQueries::IdsHandler;  // the same type in both bases
+    using CompleteHandler = TriggerQueue::CompleteHandler;
     ~Store() override = default;
 
     /// Short name for logs: "sqlite", "postgres".

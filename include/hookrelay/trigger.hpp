@@ -2,11 +2,35 @@
 // it. Plain data.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace hookrelay {
+
+/// How far hookrelay follows a trigger in Jenkins once it is delivered: not at all, until its
+/// build started, or until the build finished (its result known).
+enum class FollowMode { none, started, finished };
+
+/// "none", "started", "finished".
+std::string_view to_string(FollowMode mode) noexcept;
+/// The inverse of to_string; nullopt for anything else.
+std::optional<FollowMode> follow_mode_from_string(std::string_view text) noexcept;
+
+/// Where the commit statuses of a trigger go, rendered from its source's `status:` (and the
+/// rule's override) and its event. The forge API and its token come from the source's config
+/// when a status is posted; nothing secret is stored.
+struct StatusTarget {
+    /// GitHub, Gitea: "owner/repo". GitLab: the project's id when the event carried it
+    /// ("42"), else its path ("group/app").
+    std::string repository;
+    std::string sha;      ///< the commit (40 hex)
+    std::string context;  ///< GitHub `context`, GitLab `name`: stable per rule
+
+    bool operator==(const StatusTarget&) const = default;
+};
 
 /// One Jenkins build to request, fully rendered.
 struct TriggerRequest {
@@ -17,6 +41,8 @@ struct TriggerRequest {
     std::vector<std::string> job;
     std::vector<std::pair<std::string, std::string>> parameters;  ///< rendered, config order
     std::string cause;  ///< text naming the delivery, shown by Jenkins as the build cause
+    FollowMode follow = FollowMode::none;  ///< the rule's `follow:` (default: its Jenkins')
+    std::optional<StatusTarget> status;    ///< set when statuses are posted for it
 };
 
 /// "acme/app/feature%2Fx": segments joined with '/', a '/' inside a segment written as %2F.

@@ -76,3 +76,53 @@ std::shared_ptr<Metrics> null_metrics() {
 }
 
 }  // namespace hookrelay
+
+namespace hookrelay {
+
+std::string_view to_string(FollowMode mode) noexcept {
+    switch (mode) {
+        case FollowMode::none:
+            return "none";
+        case FollowMode::started:
+            return "started";
+        case FollowMode::finished:
+            return "finished";
+    }
+    return "none";
+}
+
+std::optional<FollowMode> follow_mode_from_string(std::string_view text) noexcept {
+    for (auto m : {FollowMode::none, FollowMode::started, FollowMode::finished}) {
+        if (to_string(m) == text) return m;
+    }
+    return std::nullopt;
+}
+
+std::string_view to_string(Chore chore) noexcept {
+    return chore == Chore::follow ? "follow" : "status";
+}
+
+std::string trigger_outcome(const StoredTrigger& trigger) {
+    switch (trigger.state) {
+        case TriggerState::pending:
+        case TriggerState::retrying:
+        case TriggerState::dead:
+            return std::string(to_string(trigger.state));
+        case TriggerState::delivered:
+            break;
+    }
+    const BuildRecord& build = trigger.build;
+    if (!build.result.empty()) return build.result;
+    if (!build.error.empty()) return "lost";
+    if (build.number > 0) {
+        // follow: started ends when the build starts; it may be long over by now.
+        return trigger.request.follow == FollowMode::started && !trigger.following ? "started"
+                                                                                   : "building";
+    }
+    if (trigger.following || !build.queue_url.empty()) {
+        return trigger.request.follow == FollowMode::none ? "delivered" : "queued";
+    }
+    return "delivered";
+}
+
+}  // namespace hookrelay

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/parse_options.hpp>
 #include <boost/json/serialize.hpp>
@@ -35,6 +36,22 @@ std::string to_hex(const unsigned char* data, std::size_t size) {
         out += k_digits[data[i] & 0x0f];
     }
     return out;
+}
+
+boost::json::object parse_object(std::string_view text) {
+    boost::json::parse_options options;
+    options.allow_invalid_utf8 = true;
+    return boost::json::parse(text, {}, options).as_object();
+}
+
+std::string text_of(const boost::json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v ? std::string(v->as_string()) : std::string();
+}
+
+std::int64_t int_of(const boost::json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v ? v->as_int64() : 0;
 }
 
 }  // namespace
@@ -159,6 +176,91 @@ std::optional<std::int64_t> parse_seq(std::string_view text) noexcept {
     const auto [end, ec] = std::from_chars(first, last, seq);
     if (ec != std::errc() || end != last) return std::nullopt;
     return seq;
+}
+
+}  // namespace hookrelay::store
+
+namespace hookrelay::store {
+
+std::string build_record_json(const BuildRecord& b) {
+    if (b == BuildRecord{}) return {};
+    boost::json::object o;
+    auto text = [&](std::string_view key, const std::string& value) {
+        if (!value.empty()) o[key] = value;
+    };
+    auto time = [&](std::string_view key, const std::optional<TimePoint>& value) {
+        if (value) o[key] = to_ms(*value);
+    };
+    text("queue_url", b.queue_url);
+    if (b.queue_id != 0) o["queue_id"] = b.queue_id;
+    if (b.merged) o["merged"] = true;
+    text("merged_with", b.merged_with);
+    text("why", b.why);
+    if (b.number != 0) o["number"] = b.number;
+    text("url", b.url);
+    text("result", b.result);
+    time("queued_at", b.queued_at);
+    time("started_at", b.started_at);
+    time("finished_at", b.finished_at);
+    text("error", b.error);
+    return boost::json::serialize(o);
+}
+
+BuildRecord parse_build_record(std::string_view json) {
+    BuildRecord b;
+    if (json.empty()) return b;
+    const auto o = parse_object(json);
+    auto time = [&](std::string_view key) -> std::optional<TimePoint> {
+        if (const auto* v = o.if_contains(key)) return from_ms(v->as_int64());
+        return std::nullopt;
+    };
+    b.queue_url = text_of(o, "queue_url");
+    b.queue_id = int_of(o, "queue_id");
+    if (const auto* v = o.if_contains("merged")) b.merged = v->as_bool();
+    b.merged_with = text_of(o, "merged_with");
+    b.why = text_of(o, "why");
+    b.number = int_of(o, "number");
+    b.url = text_of(o, "url");
+    b.result = text_of(o, "result");
+    b.queued_at = time("queued_at");
+    b.started_at = time("started_at");
+    b.finished_at = time("finished_at");
+    b.error = text_of(o, "error");
+    return b;
+}
+
+std::string status_wish_json(const StatusWish& wish) {
+    if (wish.state.empty()) return {};
+    boost::json::object o;
+    o["state"] = wish.state;
+    o["description"] = wish.description;
+    if (!wish.target_url.empty()) o["target_url"] = wish.target_url;
+    return boost::json::serialize(o);
+}
+
+StatusWish parse_status_wish(std::string_view json) {
+    StatusWish wish;
+    if (json.empty()) return wish;
+    const auto o = parse_object(json);
+    wish.state = text_of(o, "state");
+    wish.description = text_of(o, "description");
+    wish.target_url = text_of(o, "target_url");
+    return wish;
+}
+
+std::string status_target_json(const std::optional<StatusTarget>& target) {
+    if (!target) return {};
+    boost::json::object o;
+    o["repository"] = target->repository;
+    o["sha"] = target->sha;
+    o["context"] = target->context;
+    return boost::json::serialize(o);
+}
+
+std::optional<StatusTarget> parse_status_target(std::string_view json) {
+    if (json.empty()) return std::nullopt;
+    const auto o = parse_object(json);
+    return StatusTarget{text_of(o, "repository"), text_of(o, "sha"), text_of(o, "context")};
 }
 
 }  // namespace hookrelay::store

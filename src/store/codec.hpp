@@ -37,6 +37,19 @@ std::string rule_reasons_json(const std::vector<RuleReason>& reasons);
 /// The inverse; throws on text rule_reasons_json did not write.
 std::vector<RuleReason> parse_rule_reasons(std::string_view json);
 
+/// A BuildRecord as one JSON object (times in ms); "" for an empty record.
+std::string build_record_json(const BuildRecord& build);
+/// The inverse ("" gives an empty record); throws on text build_record_json did not write.
+BuildRecord parse_build_record(std::string_view json);
+
+/// A StatusWish as one JSON object ("" for a wish with an empty state) and back.
+std::string status_wish_json(const StatusWish& wish);
+StatusWish parse_status_wish(std::string_view json);
+
+/// A StatusTarget as one JSON object ("" for none) and back (nullopt for "").
+std::string status_target_json(const std::optional<StatusTarget>& target);
+std::optional<StatusTarget> parse_status_target(std::string_view json);
+
 std::optional<EventKind> kind_from_string(std::string_view text) noexcept;
 
 /// Lowercase hex SHA-256 of `bytes`.
