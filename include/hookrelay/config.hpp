@@ -103,11 +103,11 @@ struct SignatureSpec {
 /// A source's `status:`: post commit statuses to the forge for the triggers of its deliveries
 /// (GitHub, GitLab). Off when absent.
 struct StatusConfig {
-    Secret token;              ///< GitHub: a token with repo:status; GitLab: api scope
-    std::string context;       ///< "" = "hookrelay/<rule>"; may use {{ rule }}
-    std::string api_url;       ///< "" = the provider's (forge_status::default_api_url)
-    std::string ca_file;       ///< PEM bundle for the API's TLS; empty: the system CAs
-    unsigned max_in_flight = 4;                         ///< concurrent posts per instance
+    Secret token;                ///< GitHub: a token with repo:status; GitLab: api scope
+    std::string context;         ///< "" = "hookrelay/<rule>"; else every rule's statuses use it
+    std::string api_url;         ///< "" = the provider's (forge_status::default_api_url)
+    std::string ca_file;         ///< PEM bundle for the API's TLS; empty: the system CAs
+    unsigned max_in_flight = 4;  ///< concurrent posts per instance
     std::chrono::milliseconds connect_timeout{5'000};   ///< resolve + TCP connect + TLS handshake
     std::chrono::milliseconds request_timeout{30'000};  ///< one whole post
     std::chrono::milliseconds retry_initial{2'000};     ///< first retry delay of a failed post
@@ -174,9 +174,9 @@ struct JenkinsConfig {
     /// `follow:` default of its rules: how far a delivered trigger is followed to its build.
     FollowMode follow = FollowMode::finished;
     unsigned follow_max_in_flight = 2;  ///< concurrent follow reads, over every instance
-    std::chrono::milliseconds follow_poll_initial{2'000};   ///< first poll after delivery
-    std::chrono::milliseconds follow_poll_max{60'000};      ///< poll backoff cap
-    std::chrono::milliseconds follow_max_age{86'400'000};   ///< then following gives up
+    std::chrono::milliseconds follow_poll_initial{2'000};  ///< first poll after delivery
+    std::chrono::milliseconds follow_poll_max{60'000};     ///< poll backoff cap
+    std::chrono::milliseconds follow_max_age{86'400'000};  ///< then following gives up
     Location where;
 };
 

@@ -49,6 +49,17 @@ class Metrics {
                                      bool failed) = 0;
     /// A configuration reload was attempted.
     virtual void config_reload(bool ok) = 0;
+    /// A followed trigger's build started, `wait` after the webhook was received.
+    virtual void build_started(std::string_view rule, std::string_view jenkins, Seconds wait) = 0;
+    /// A followed trigger's build finished with `result` (SUCCESS, FAILURE, ..., CANCELLED),
+    /// `since_receipt` after the webhook was received.
+    virtual void build_finished(std::string_view rule, std::string_view jenkins,
+                                std::string_view result, Seconds since_receipt) = 0;
+    /// Following a trigger gave up (the build could not be found or read).
+    virtual void follow_failure(std::string_view jenkins) = 0;
+    /// Posting a commit status came to `outcome`: "posted", "ignored", "retry", "refused",
+    /// "given_up".
+    virtual void status_post(std::string_view source, std::string_view outcome) = 0;
 };
 
 /// Records nothing (tools such as `explain`, unit tests).

@@ -115,9 +115,9 @@ struct BuildRecord {
     /// When merged: the delivery whose trigger got the same queue item, by forge delivery id
     /// ("#<seq>" when it has none), "" when not known. Filled by the store on complete().
     std::string merged_with;
-    std::string why;             ///< while it waits in Jenkins' queue: the item's `why`
-    std::int64_t number = 0;     ///< build number, 0 until the build started
-    std::string url;             ///< build URL, "" until the build started
+    std::string why;          ///< while it waits in Jenkins' queue: the item's `why`
+    std::int64_t number = 0;  ///< build number, 0 until the build started
+    std::string url;          ///< build URL, "" until the build started
     /// "" until known: SUCCESS, UNSTABLE, FAILURE, ABORTED, NOT_BUILT as Jenkins says;
     /// "CANCELLED" when the queue item was cancelled before it started.
     std::string result;
@@ -173,9 +173,9 @@ struct StoredTrigger {
 
 /// One word for where a trigger stands, as `deliveries list` shows and filters it:
 /// "pending", "retrying", "dead"; once delivered: "delivered" (not followed), "queued" (in
-/// Jenkins' queue), "building" ("started" when it is followed only that far), the build's result ("SUCCESS", "UNSTABLE", "FAILURE", "ABORTED",
-/// "NOT_BUILT", "CANCELLED"), or "lost" (following gave up). Backends store it with each write
-/// (so listings filter on it) from this one definition.
+/// Jenkins' queue), "building" ("started" when it is followed only that far), the build's result
+/// ("SUCCESS", "UNSTABLE", "FAILURE", "ABORTED", "NOT_BUILT", "CANCELLED"), or "lost" (following
+/// gave up). Backends store it with each write (so listings filter on it) from this one definition.
 std::string trigger_outcome(const StoredTrigger& trigger);
 
 /// What the dispatcher records after an attempt.
@@ -494,8 +494,8 @@ class AdminQueries {
     /// Re-queues the given triggers with a fresh retry budget (state pending, attempts 0, age
     /// counted from `now`, due now), ending any claim on them (the claim holder's outcome is then
     /// stale), recording a "replayed" entry in each history. Their build record is cleared and
-    /// any follow chore ended (claim included); their status progress stays. Unknown ids are skipped; `done`
-    /// gets the ids that were re-queued.
+    /// any follow chore ended (claim included); their status progress stays. Unknown ids are
+    /// skipped; `done` gets the ids that were re-queued.
     virtual void replay(std::vector<std::string> trigger_ids, TimePoint now, IdsHandler done) = 0;
 
     /// The same for every trigger matching `query` (with query.dry_run: nothing changes, `done`

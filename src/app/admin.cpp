@@ -16,6 +16,7 @@
 #include <charconv>
 #include <ctime>
 #include <map>
+#include <set>
 
 namespace hookrelay::app {
 
@@ -104,7 +105,23 @@ bool token_matches(const std::optional<Secret>& token, const HeaderMap& headers)
     return ingest::any_token_matches(std::span(&*token, 1), header->substr(7));
 }
 
-json::object summary_json(const DeliverySummary& d) {
+// The Jenkins entries held right now (down or refusing our credentials), as this instance knows
+// from the store.
+using HeldSet = std::set<std::string, std::less<>>;
+
+// Where a delivery stands, one word per trigger (trigger_outcome(), "held" for an open trigger
+// whose Jenkins is held), distinct ones joined by ','; "unmatched" when no rule queued anything.
+json::object summary_json(const DeliverySummary& d, const HeldSet& held) {
+    json::array outcomes;
+    std::vector<std::string> words;
+    for (const auto& [jenkins, outcome] : d.outcomes) {
+        std::string word = outcome;
+        if ((word == "pending" || word == "retrying") && held.contains(jenkins)) word = "held";
+        outcomes.push_back(json::object{{"jenkins", jenkins}, {"outcome", word}});
+        if (std::find(words.begin(), words.end(), word) == words.end()) words.push_back(word);
+    }
+    std::string outcome = words.empty() ? std::string("unmatched") : std::string();
+    for (const auto& w : words) outcome += (outcome.empty() ? "" : ",") + w;
     return json::object{
         {"seq", d.seq},
         {"source", d.source},
@@ -113,8 +130,63 @@ json::object summary_json(const DeliverySummary& d) {
         {"event", to_string(d.kind)},
         {"forge_event", d.forge_event},
         {"received_at", format_time(d.received_at)},
+        {"repository", d.repository},
+        {"ref", d.ref},
+        {"outcome", outcome},
+        {"outcomes", std::move(outcomes)},
         {"triggers",
          json::object{{"pending", d.pending}, {"delivered", d.delivered}, {"dead", d.dead}}}};
+}
+
+// What following found: absent until the trigger was delivered.
+json::object build_json(const BuildRecord& b) {
+    json::object o;
+    if (!b.queue_url.empty()) o["queue_url"] = b.queue_url;
+    if (b.queue_id != 0) o["queue_id"] = b.queue_id;
+    if (b.merged) {
+        o["merged"] = true;
+        if (!b.merged_with.empty()) o["merged_with"] = b.merged_with;
+    }
+    if (!b.why.empty()) o["why"] = b.why;
+    if (b.number != 0) o["number"] = b.number;
+    if (!b.url.empty()) o["url"] = b.url;
+    if (!b.result.empty()) o["result"] = b.result;
+    if (b.queued_at) o["queued_at"] = format_time(*b.queued_at);
+    if (b.started_at) o["started_at"] = format_time(*b.started_at);
+    if (b.finished_at) o["finished_at"] = format_time(*b.finished_at);
+    if (b.started_at && b.finished_at) {
+        o["duration_ms"] =
+            std::chrono::duration_cast<std::chrono::milliseconds>(*b.finished_at - *b.started_at)
+                .count();
+    }
+    if (!b.error.empty()) o["error"] = b.error;
+    return o;
+}
+
+// What `deliveries list --outcome` takes.
+const std::vector<std::string_view>& outcome_words() {
+    static const std::vector<std::string_view> words{
+        "unmatched", "held",      "pending",   "retrying", "dead",     "delivered",
+        "queued",    "building",  "started",   "SUCCESS",  "UNSTABLE", "FAILURE",
+        "ABORTED",   "NOT_BUILT", "CANCELLED", "lost"};
+    return words;
+}
+
+json::object wish_json(const StatusWish& w) {
+    json::object o{{"state", w.state}, {"description", w.description}};
+    if (!w.target_url.empty()) o["target_url"] = w.target_url;
+    return o;
+}
+
+// The commit statuses of a trigger: where they go, the newest wanted, the last the forge took.
+json::object status_json(const StatusTarget& target, const StatusProgress& p) {
+    json::object o{
+        {"repository", target.repository}, {"sha", target.sha}, {"context", target.context}};
+    if (p.wanted_seq > 0) o["wanted"] = wish_json(p.wanted);
+    if (!p.posted.state.empty()) o["posted"] = wish_json(p.posted);
+    o["up_to_date"] = p.posted_seq >= p.wanted_seq;
+    if (!p.error.empty()) o["error"] = p.error;
+    return o;
 }
 
 json::object trigger_json(const TriggerHistory& h) {
@@ -145,7 +217,12 @@ json::object trigger_json(const TriggerHistory& h) {
                      {"next_attempt_at", format_time(t.next_attempt_at)},
                      {"last_outcome", t.last_outcome},
                      {"queue_url", t.queue_url},
+                     {"outcome", trigger_outcome(t)},
+                     {"follow", to_string(t.request.follow)},
+                     {"following", t.following},
                      {"history", std::move(history)}};
+    if (auto build = build_json(t.build); !build.empty()) out["build"] = std::move(build);
+    if (t.request.status) out["status"] = status_json(*t.request.status, t.status);
     // The instance attempting it right now (its claim may have run out if that one died).
     if (!h.claimed_by.empty()) out["claimed_by"] = h.claimed_by;
     return out;
@@ -259,6 +336,15 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
     if (seg.size() < 3 || seg[0] != "api" || seg[1] != "v1")
         co_return fail(404, "no such endpoint");
     const auto& what = seg[2];
+    // The Jenkins held right now, as this instance knows them (the holds are the store's).
+    const auto held_jenkins = [&] {
+        HeldSet out;
+        if (!s_.dispatcher) return out;
+        for (const auto& lane : s_.dispatcher->status()) {
+            if (lane.held) out.insert(lane.jenkins);
+        }
+        return out;
+    };
 
     if (what == "status" && seg.size() == 3) {
         if (method != "GET") co_return wrong_method("GET");
@@ -352,6 +438,14 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                                                 since));
             }
         }
+        if (auto outcome = get("outcome"); !outcome.empty()) {
+            const auto& words = outcome_words();
+            if (std::find(words.begin(), words.end(), outcome) == words.end()) {
+                co_return fail(400, fmt::format("outcome '{}' is not one of {}", outcome,
+                                                fmt::join(words, ", ")));
+            }
+            query.outcome = outcome;
+        }
         if (auto limit = get("limit"); !limit.empty()) {
             auto n = parse_limit(limit);
             if (!n) co_return fail(400, fmt::format("limit must be 1 to {}", k_max_limit));
@@ -370,7 +464,8 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             s_.store_timeout);
         if (!page || !*page) co_return fail(503, "the store did not answer");
         json::array items;
-        for (const auto& d : page->value().items) items.push_back(summary_json(d));
+        const auto held = held_jenkins();
+        for (const auto& d : page->value().items) items.push_back(summary_json(d, held));
         json::object out{{"deliveries", std::move(items)}};
         if (page->value().next_before_seq) {
             out["next_cursor"] = std::to_string(*page->value().next_before_seq);
@@ -400,7 +495,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             r.body = std::move(*d.body);
             co_return r;
         }
-        auto out = summary_json(d.summary);
+        auto out = summary_json(d.summary, held_jenkins());
         json::object headers;
         for (const auto& [k, v] : d.headers) headers[k] = v;
         out["headers"] = std::move(headers);

@@ -258,22 +258,116 @@ std::string str(const json::value& v, std::string_view key) {
     return "";
 }
 
+// "refs/heads/main" → "main", "refs/tags/v1" → "v1": the table is narrow.
+std::string short_ref(std::string ref) {
+    for (std::string_view prefix : {"refs/heads/", "refs/tags/"}) {
+        if (ref.starts_with(prefix)) return ref.substr(prefix.size());
+    }
+    return ref;
+}
+
+// At most `width` characters (bytes), "…" marking a cut.
+std::string fit(std::string text, std::size_t width) {
+    if (text.size() <= width) return text;
+    text.resize(width - 1);
+    while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0x80) {
+        text.pop_back();  // never half a UTF-8 character
+    }
+    if (!text.empty() && static_cast<unsigned char>(text.back()) >= 0xC0) text.pop_back();
+    return text + "…";
+}
+
 void print_deliveries(const json::value& v) {
     const auto& items = v.at("deliveries").as_array();
-    std::cout << fmt::format("{:<8} {:<24} {:<10} {:<13} {:<38} {:>5} {:>5} {:>5}\n", "SEQ",
-                             "RECEIVED (UTC)", "SOURCE", "EVENT", "DELIVERY", "OPEN", "DONE",
-                             "DEAD");
+    constexpr auto k_row = "{:<8} {:<20} {:<10} {:<13} {:<24} {:<16} {:<16} {}\n";
+    std::cout << fmt::format(k_row, "SEQ", "RECEIVED (UTC)", "SOURCE", "EVENT", "REPOSITORY", "REF",
+                             "OUTCOME", "DELIVERY");
     for (const auto& d : items) {
-        const auto& t = d.at("triggers");
-        std::cout << fmt::format("{:<8} {:<24} {:<10} {:<13} {:<38} {:>5} {:>5} {:>5}\n",
-                                 str(d, "seq"), str(d, "received_at"), str(d, "source"),
-                                 str(d, "event"), str(d, "delivery_id"), str(t, "pending"),
-                                 str(t, "delivered"), str(t, "dead"));
+        auto received = str(d, "received_at");
+        if (received.size() > 20) received.resize(20);  // to the second
+        auto outcome = str(d, "outcome");
+        if (outcome == "unmatched") outcome = "no rule matched";
+        std::cout << fmt::format(k_row, str(d, "seq"), received, str(d, "source"), str(d, "event"),
+                                 fit(str(d, "repository"), 24), fit(short_ref(str(d, "ref")), 16),
+                                 outcome, str(d, "delivery_id"));
     }
     if (items.empty()) std::cout << "(no deliveries match)\n";
     if (auto next = str(v, "next_cursor"); !next.empty()) {
         std::cout << "more: --cursor " << next << '\n';
     }
+}
+
+// "3m12s" from milliseconds.
+std::string took(const json::value& ms) {
+    if (!ms.is_int64()) return "";
+    const auto s = ms.as_int64() / 1000;
+    if (s < 60) return fmt::format("{}s", s);
+    if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+    return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+}
+
+// The build line: "→ build #42 SUCCESS in 3m12s <url>", or where it stands.
+void print_build(const json::value& t) {
+    const auto* b = t.as_object().if_contains("build");
+    if (!b || !b->is_object()) return;
+    const auto& build = *b;
+    if (auto merged = str(build, "merged"); merged == "true") {
+        const auto with = str(build, "merged_with");
+        std::cout << "    Jenkins merged it into an item already queued"
+                  << (with.empty() ? std::string() : " by delivery " + with) << '\n';
+    }
+    std::cout << "    queued  " << str(build, "queued_at");
+    if (auto q = str(build, "queue_url"); !q.empty()) std::cout << "  " << q;
+    std::cout << '\n';
+    const auto number = str(build, "number");
+    if (!number.empty()) {
+        std::cout << "    started " << str(build, "started_at") << '\n';
+        if (auto f = str(build, "finished_at"); !f.empty())
+            std::cout << "    finished " << f << '\n';
+        std::string line = "    → build #" + number;
+        if (auto result = str(build, "result"); !result.empty()) {
+            line += " " + result;
+            if (const auto* ms = build.as_object().if_contains("duration_ms")) {
+                line += " in " + took(*ms);
+            }
+        } else {
+            line += str(t, "following") == "true" ? " running" : " started";
+        }
+        std::cout << line << "  " << str(build, "url") << '\n';
+    } else if (str(build, "result") == "CANCELLED") {
+        std::cout << "    → cancelled in Jenkins' queue before it started\n";
+    } else if (auto why = str(build, "why"); !why.empty()) {
+        std::cout << "    → waiting in Jenkins' queue: " << why << '\n';
+    } else if (str(t, "following") == "true") {
+        std::cout << "    → in Jenkins' queue\n";
+    }
+    if (auto error = str(build, "error"); !error.empty()) {
+        std::cout << "    → lost track of the build: " << error << '\n';
+    }
+}
+
+// The commit status line: what the pull request shows (or will).
+void print_commit_status(const json::value& t) {
+    const auto* st = t.as_object().if_contains("status");
+    if (!st || !st->is_object()) return;
+    const auto& status = *st;
+    auto sha = str(status, "sha");
+    if (sha.size() > 12) sha.resize(12);
+    std::cout << fmt::format("    status {} on {}@{}", str(status, "context"),
+                             str(status, "repository"), sha);
+    if (const auto* posted = status.as_object().if_contains("posted")) {
+        std::cout << fmt::format(": {} \"{}\"", str(*posted, "state"), str(*posted, "description"));
+    } else {
+        std::cout << ": none posted yet";
+    }
+    if (str(status, "up_to_date") == "false") {
+        if (const auto* wanted = status.as_object().if_contains("wanted")) {
+            std::cout << fmt::format(" (posting {} \"{}\")", str(*wanted, "state"),
+                                     str(*wanted, "description"));
+        }
+    }
+    if (auto error = str(status, "error"); !error.empty()) std::cout << " [" << error << "]";
+    std::cout << '\n';
 }
 
 void print_delivery(const json::value& d) {
@@ -315,7 +409,6 @@ void print_delivery(const json::value& d) {
             "    state {}  attempts {}  last: {}{}\n", str(t, "state"), str(t, "attempts"),
             str(t, "last_outcome"),
             str(t, "claimed_by").empty() ? std::string() : "  claimed by " + str(t, "claimed_by"));
-        if (auto q = str(t, "queue_url"); !q.empty()) std::cout << "    queue item " << q << '\n';
         for (const auto& a : t.at("history").as_array()) {
             std::cout << fmt::format(
                 "    {}  {:>4}  {:>6} ms  {}{}{}\n", str(a, "at"),
@@ -323,6 +416,8 @@ void print_delivery(const json::value& d) {
                 str(a, "outcome"), a.at("counted").as_bool() ? "" : " (not counted)",
                 str(a, "instance").empty() ? std::string() : "  on " + str(a, "instance"));
         }
+        print_build(t);
+        print_commit_status(t);
     }
     // One line per rule that queued nothing: its name and why, as the forge was answered.
     if (reasons && (!skipped->as_array().empty() || !failures->as_array().empty())) {
@@ -490,10 +585,15 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
     deliveries->require_subcommand(1);
     auto* ls = deliveries->add_subcommand("list", "List deliveries, newest first");
     add_connection_options(ls, *options);
-    for (const char* key : {"source", "state", "since", "limit", "cursor"}) {
-        ls->add_option(std::string("--") + key, (*list)[key],
-                       std::string(key) == "since" ? "Time (2026-11-24T08:00:00Z) or age (24h)"
-                                                   : std::string("Filter: ") + key);
+    for (const char* key : {"source", "state", "outcome", "since", "limit", "cursor"}) {
+        const std::string name = key;
+        ls->add_option("--" + name, (*list)[key],
+                       name == "since"     ? "Time (2026-11-24T08:00:00Z) or age (24h)"
+                       : name == "outcome" ? "Filter: unmatched, held, pending, retrying, dead, "
+                                             "delivered, queued, building, started, SUCCESS, "
+                                             "UNSTABLE, FAILURE, ABORTED, NOT_BUILT, CANCELLED, "
+                                             "lost"
+                                           : "Filter: " + name);
     }
     auto show_body = std::make_shared<bool>(false);
     auto show_headers = std::make_shared<bool>(false);
@@ -581,10 +681,10 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
             return q;
         };
         if (*ls) {
-            return present(
-                call(ep, "GET",
-                     "/api/v1/deliveries" + query({"source", "state", "since", "limit", "cursor"})),
-                o, print_deliveries);
+            return present(call(ep, "GET",
+                                "/api/v1/deliveries" + query({"source", "state", "outcome", "since",
+                                                              "limit", "cursor"})),
+                           o, print_deliveries);
         }
         const std::string src = source->empty() ? "" : "source=" + encode(*source);
         if (*show && *show_body) {

@@ -4,6 +4,8 @@
 #include "app/runtime.hpp"
 #include "app/webhook.hpp"
 #include "dispatch/dispatcher.hpp"
+#include "follow/chores.hpp"
+#include "forge_status/status_client.hpp"
 #include "http/server.hpp"
 #include "jenkins/client.hpp"
 #include "metrics/prometheus_metrics.hpp"
@@ -140,6 +142,7 @@ struct Daemon {
     std::shared_ptr<Store> store;
     std::shared_ptr<metrics::PrometheusMetrics> metrics;
     std::shared_ptr<dispatch::Dispatcher> dispatcher;
+    std::shared_ptr<follow::Chores> chores;
     std::shared_ptr<WebhookHandler> webhooks;
     std::unique_ptr<http::Server> server;
     std::unique_ptr<http::Server> admin;
@@ -171,6 +174,26 @@ struct Daemon {
         return out;
     }
 
+    // The chore workers' targets: the dispatcher's Jenkins clients, and a status client per
+    // source with `status:`.
+    std::pair<std::vector<follow::Chores::JenkinsTarget>, std::vector<follow::Chores::SourceTarget>>
+    chore_targets(const Config& config, const std::vector<dispatch::Dispatcher::Target>& jenkins,
+                  std::string& why) {
+        std::vector<follow::Chores::JenkinsTarget> follow;
+        for (const auto& t : jenkins) follow.push_back({t.config, t.client});
+        std::vector<follow::Chores::SourceTarget> sources;
+        for (const auto& source : config.sources) {
+            if (!source.status) continue;
+            auto client = forge_status::make_status_client(ioc.get_executor(), source, &why);
+            if (!client) {
+                why = "sources." + source.name + ".status: " + why;
+                return {};
+            }
+            sources.push_back({source, std::move(*client)});
+        }
+        return {std::move(follow), std::move(sources)};
+    }
+
     // SIGHUP and POST /api/v1/reload: parse and validate everything (off the network threads),
     // then swap. A bad config leaves the running one in place.
     asio::awaitable<ReloadOutcome> reload() {
@@ -181,8 +204,12 @@ struct Daemon {
         ReloadOutcome outcome;
         std::string why;
         std::vector<dispatch::Dispatcher::Target> new_targets;
+        std::pair<std::vector<follow::Chores::JenkinsTarget>,
+                  std::vector<follow::Chores::SourceTarget>>
+            new_chores;
         if (loaded.errors.empty()) {
             new_targets = targets(*loaded.runtime->config, why);
+            if (why.empty()) new_chores = chore_targets(*loaded.runtime->config, new_targets, why);
             if (!why.empty()) loaded.errors.push_back({config_path, {}, why});
         }
         if (!loaded.errors.empty()) {
@@ -208,6 +235,7 @@ struct Daemon {
         }
         webhooks->set_runtime(loaded.runtime);
         dispatcher->reconfigure(loaded.runtime->config, std::move(new_targets));
+        chores->configure(std::move(new_chores.first), std::move(new_chores.second));
         metrics->config_reload(true);
         spdlog::info("configuration reloaded from {}: {} source(s), {} rule(s), {} jenkins",
                      config_path, next.sources.size(), next.rules.size(), next.jenkins.size());
@@ -241,6 +269,10 @@ struct Daemon {
         listening = false;
         server->stop();
         co_await dispatcher->stop(grace);
+        // Chores in flight get what is left of the grace period; the rest run out their leases.
+        co_await chores->stop(std::max(std::chrono::milliseconds(0),
+                                       std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           deadline - std::chrono::steady_clock::now())));
         asio::steady_timer timer(ioc);
         while (server->connections() > 0 && std::chrono::steady_clock::now() < deadline) {
             timer.expires_after(k_drain_poll_interval);
@@ -319,7 +351,15 @@ int run_daemon(const DaemonOptions& options) {
         spdlog::critical("{}", why);
         return 1;
     }
+    auto chore_targets = d->chore_targets(config, targets, why);
+    if (!why.empty()) {
+        spdlog::critical("{}", why);
+        return 1;
+    }
     d->dispatcher->configure(runtime->config, std::move(targets));
+    d->chores = std::make_shared<follow::Chores>(ioc.get_executor(), d->store, config.dispatch,
+                                                 config.server.store_timeout, d->metrics);
+    d->chores->configure(std::move(chore_targets.first), std::move(chore_targets.second));
     d->store->on_committed([weak = std::weak_ptr(d->dispatcher)] {
         if (auto dispatcher = weak.lock()) dispatcher->wake();
     });
@@ -391,6 +431,7 @@ int run_daemon(const DaemonOptions& options) {
     d->server->start();
     if (d->admin) d->admin->start();
     d->dispatcher->start();
+    d->chores->start();
     d->listening = true;
     spdlog::info(
         "hookrelay {} listening on {}:{} ({} source(s), {} rule(s), {} jenkins; store: "

@@ -349,6 +349,9 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         record.kind = event.kind;
         record.forge_event = event.forge_event;
         record.received_at = received_at;
+        // For listings: pull requests by their ref (refs/pull/<n>/head), pushes by theirs.
+        record.repository = event.repository.full_name;
+        record.ref = !event.ref.empty() ? event.ref : event.tag;
         for (const auto& [name, value] : request.head.headers.fields()) {
             if (ingest::recorded_header(source, name)) {
                 record.headers.emplace_back(name, value);

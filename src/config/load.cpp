@@ -93,8 +93,12 @@ const Keys k_tls_keys = {"certificate", "key"};
 const Keys k_forwarded_headers = {"x-forwarded-for", "forwarded"};
 const Keys k_log_keys = {"level", "format"};
 // Keys every source takes; each forge adds its own (ingest/forge.hpp: Forge::config_keys).
-const Keys k_common_source_keys = {"provider", "path", "insecure", "allow_from",
-                                   "duplicate_body_window"};
+const Keys k_common_source_keys = {
+    "provider", "path", "insecure", "allow_from", "duplicate_body_window", "status"};
+const Keys k_status_keys = {"token",         "context",         "api_url",         "ca_file",
+                            "max_in_flight", "connect_timeout", "request_timeout", "retry_initial",
+                            "retry_max",     "max_tries"};
+const Keys k_rule_status_keys = {"context"};
 const Keys k_signature_keys = {"header", "algorithm", "encoding",
                                "prefix", "content",   "timestamp_header"};
 const Keys k_signature_algorithms = {"sha1", "sha256", "sha512"};
@@ -133,8 +137,13 @@ const Keys k_jenkins_keys = {"url",
                              "max_in_flight",
                              "retry",
                              "probe_initial",
-                             "probe_max"};
-const Keys k_rule_keys = {"name", "when", "stop", "trigger", "retry"};
+                             "probe_max",
+                             "follow",
+                             "follow_max_in_flight",
+                             "follow_poll_initial",
+                             "follow_poll_max",
+                             "follow_max_age"};
+const Keys k_rule_keys = {"name", "when", "stop", "trigger", "retry", "follow", "status"};
 const Keys k_trigger_keys = {"jenkins", "job", "parameters", "token"};
 const Keys k_log_levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
 
@@ -926,6 +935,7 @@ class Loader {
                 duration(n, fmt::format("{}.duplicate_body_window", context), window);
                 source.duplicate_body_window = window;
             }
+            if (auto n = body["status"]) status(n, context + ".status", source);
             source.path = "/hooks/" + source.name;
             if (auto n = body["path"]) {
                 if (scalar(n, "path", source.path) &&
@@ -992,6 +1002,67 @@ class Loader {
         }
     }
 
+    // `status:` of a source: commit statuses back to the forge.
+    void status(const YAML::Node& node, const std::string& context, SourceConfig& source) {
+        if (!expect_map(node, context)) return;
+        check_keys(node, k_status_keys, context);
+        StatusConfig st;
+        st.where = location_of(node);
+        if (source.provider != Provider::github && source.provider != Provider::gitlab) {
+            error(node, fmt::format("{}: commit statuses are posted for github and gitlab "
+                                    "sources only, not {}",
+                                    context, to_string(source.provider)));
+        }
+        if (auto n = node["token"]; !n) {
+            error(node, fmt::format("{}: `token:` is required (a reference such as "
+                                    "${{env:GITHUB_STATUS_TOKEN}})",
+                                    context));
+        } else {
+            st.token = secret(n, context + ".token");
+        }
+        if (auto n = node["context"]) scalar(n, "context", st.context);
+        if (auto n = node["api_url"]) {
+            if (scalar(n, "api_url", st.api_url)) {
+                while (st.api_url.ends_with('/')) st.api_url.pop_back();
+                if (!st.api_url.starts_with("http://") && !st.api_url.starts_with("https://")) {
+                    error(n, fmt::format("{}.api_url '{}' must start with http:// or https://",
+                                         context, st.api_url));
+                }
+            }
+        }
+        if (auto n = node["ca_file"]) scalar(n, "ca_file", st.ca_file);
+        if (auto n = node["max_in_flight"]) {
+            positive<unsigned>(n, context + ".max_in_flight", st.max_in_flight, 1000);
+        }
+        if (auto n = node["connect_timeout"]) {
+            duration(n, context + ".connect_timeout", st.connect_timeout);
+        }
+        if (auto n = node["request_timeout"]) {
+            duration(n, context + ".request_timeout", st.request_timeout);
+        }
+        if (auto n = node["retry_initial"]) {
+            duration(n, context + ".retry_initial", st.retry_initial);
+        }
+        if (auto n = node["retry_max"]) duration(n, context + ".retry_max", st.retry_max);
+        if (auto n = node["max_tries"]) {
+            positive<unsigned>(n, context + ".max_tries", st.max_tries, 1'000'000);
+        }
+        source.status = std::move(st);
+    }
+
+    // `follow:` of a Jenkins entry or a rule.
+    void follow_mode(const YAML::Node& node, std::string_view context, FollowMode& out) {
+        std::string text;
+        if (!scalar(node, "follow", text)) return;
+        if (auto mode = follow_mode_from_string(text)) {
+            out = *mode;
+        } else {
+            error(node,
+                  fmt::format("{}.follow: '{}' is not one of none, started, finished{}", context,
+                              text, did_you_mean(text, Keys{"none", "started", "finished"})));
+        }
+    }
+
     void jenkins(const YAML::Node& node) {
         if (!expect_map(node, "jenkins")) return;
         for (const auto& item : node) {
@@ -1035,6 +1106,20 @@ class Loader {
                 duration(n, context + ".probe_initial", j.probe_initial);
             }
             if (auto n = body["probe_max"]) duration(n, context + ".probe_max", j.probe_max);
+            if (auto n = body["follow"]) follow_mode(n, context, j.follow);
+            if (auto n = body["follow_max_in_flight"]) {
+                positive<unsigned>(n, context + ".follow_max_in_flight", j.follow_max_in_flight,
+                                   1000);
+            }
+            if (auto n = body["follow_poll_initial"]) {
+                duration(n, context + ".follow_poll_initial", j.follow_poll_initial);
+            }
+            if (auto n = body["follow_poll_max"]) {
+                duration(n, context + ".follow_poll_max", j.follow_poll_max);
+            }
+            if (auto n = body["follow_max_age"]) {
+                duration(n, context + ".follow_max_age", j.follow_max_age);
+            }
             if (!j.user.empty() && !body["api_token"]) {
                 error(item.first, fmt::format("{}: `user` needs an `api_token`", context));
             }
@@ -1157,6 +1242,22 @@ class Loader {
             // Defaults are filled from the rule's Jenkins at dispatch time; here only the keys
             // given are recorded, on top of the built-in defaults.
             if (auto n = item["retry"]) rule.retry = retry(n, context + ".retry", RetryPolicy{});
+            if (auto n = item["follow"]) {
+                FollowMode mode = FollowMode::finished;
+                follow_mode(n, context, mode);
+                rule.follow = mode;
+            }
+            if (auto n = item["status"]) {
+                if (n.IsMap()) {
+                    check_keys(n, k_rule_status_keys, context + ".status");
+                    rule.status_enabled = true;
+                    if (auto c = n["context"]) scalar(c, "context", rule.status_context);
+                } else {
+                    bool enabled = true;
+                    boolean(n, "status", enabled);
+                    rule.status_enabled = enabled;
+                }
+            }
             if (auto n = item["trigger"]; !n) {
                 error(item, fmt::format("{}: `trigger:` is required", context));
             } else if (n.IsSequence()) {

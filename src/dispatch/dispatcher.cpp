@@ -2,6 +2,7 @@
 
 #include "dispatch/fair_share.hpp"
 #include "dispatch/retry.hpp"
+#include "follow/story.hpp"
 #include "util/bridge.hpp"
 #include "util/rate_limit.hpp"
 #include "util/spawn.hpp"
@@ -59,7 +60,7 @@ struct Lane {
     Lane(std::unique_ptr<Timer> t, Dispatcher::Target target)
         : target(std::move(target)), timer(std::move(t)) {}
     Dispatcher::Target target;
-    std::unique_ptr<Timer> timer;  // the loop sleeps on it; poke() ends the sleep
+    std::unique_ptr<Timer> timer;                  // the loop sleeps on it; poke() ends the sleep
     std::map<std::string, std::string> in_flight;  // claim id → trigger id
     // Held: from the store (shared by every instance); probing: this instance holds the probe.
     std::optional<JenkinsHold> hold;
@@ -183,7 +184,8 @@ std::size_t Dispatcher::Impl::free_slots(const Lane& lane) const {
         loads.push_back({other->in_flight.size(), other->target.config.max_in_flight});
     }
     std::size_t n = 0;
-    while (loads[index].in_flight < lane_limit && dispatch::may_start(loads, index, options.max_in_flight)) {
+    while (loads[index].in_flight < lane_limit &&
+           dispatch::may_start(loads, index, options.max_in_flight)) {
         ++loads[index].in_flight;
         ++n;
     }
@@ -401,6 +403,8 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
     }
     const auto now = clock->now();
     auto update = decide(trigger, outcome, retry_for(trigger, jenkins), now, rng);
+    // The build to follow and the commit status the attempt calls for.
+    follow::annotate_attempt(update, trigger, outcome, jenkins, now);
     metrics->jenkins_request(jenkins.name, outcome.http_status,
                              std::chrono::duration<double>(outcome.duration));
     const auto& rule = trigger.request.rule;
@@ -489,9 +493,8 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
         }
     }
 
-    auto completed = co_await ask<Completion>([&](auto done) {
-        queue->complete(claim.claim_id, std::move(update), std::move(done));
-    });
+    auto completed = co_await ask<Completion>(
+        [&](auto done) { queue->complete(claim.claim_id, std::move(update), std::move(done)); });
     slot.recorded = completed.has_value();
     if (!completed) {
         // The trigger stays as it was in the store; its claim runs out and it is attempted

@@ -62,8 +62,8 @@ result<std::shared_ptr<StatusClient>> make_status_client(boost::asio::any_io_exe
                                                          const SourceConfig& source,
                                                          std::string* why = nullptr);
 
-/// The default api_url of a provider: "https://api.github.com" for GitHub, "https://gitlab.com/api/v4"
-/// for GitLab; "" for providers without one here.
+/// The default api_url of a provider: "https://api.github.com" for GitHub,
+/// "https://gitlab.com/api/v4" for GitLab; "" for providers without one here.
 std::string_view default_api_url(Provider provider) noexcept;
 
 // --- Pure pieces, unit-tested --------------------------------------------------------------

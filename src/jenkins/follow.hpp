@@ -30,7 +30,7 @@ std::string builds_path(const std::vector<std::string>& job);
 
 /// A queue item as GET queue/item/<id>/api/json answers it.
 struct QueueItem {
-    bool cancelled = false;             ///< left the queue without a build (cancelled)
+    bool cancelled = false;              ///< left the queue without a build (cancelled)
     std::optional<std::int64_t> number;  ///< set when it left the queue as a build
     std::string url;                     ///< that build's URL (Jenkins' root URL), "" otherwise
     std::string why;                     ///< while waiting: why ("In the quiet period. …"), or ""
@@ -49,7 +49,7 @@ struct Build {
     bool building = true;
     std::string result;  ///< "" while building (null), else SUCCESS, UNSTABLE, FAILURE, ...
     std::optional<std::chrono::system_clock::time_point> started_at;  ///< `timestamp`
-    std::chrono::milliseconds duration{0};  ///< 0 until it finished
+    std::chrono::milliseconds duration{0};                            ///< 0 until it finished
     std::optional<std::int64_t> queue_id;
 };
 

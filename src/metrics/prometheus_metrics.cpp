@@ -35,6 +35,9 @@ const Histogram::BucketBoundaries k_webhook_buckets{0.001, 0.0025, 0.005, 0.01, 
                                                     0.1,   0.25,   0.5,   1,    2.5,   10};
 // Group commit sizes, up to StoreConfig::max_batch's default (512).
 const Histogram::BucketBoundaries k_batch_buckets{1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+// Builds: seconds to hours (queue waits, whole pipelines).
+const Histogram::BucketBoundaries k_build_buckets{1,   5,    15,   30,   60,   120,  300,
+                                                  600, 1200, 1800, 3600, 7200, 14400};
 
 std::string str(std::string_view s) {
     return std::string(s);
@@ -160,6 +163,37 @@ struct PrometheusMetrics::Families {
                                           .Name("hookrelay_config_reloads_total")
                                           .Help("Configuration reloads, by result.")
                                           .Register(registry);
+    // hookrelay_build_queue_wait_seconds{jenkins}: from the webhook's receipt to the start of the
+    // build it triggered (followed triggers only).
+    Family<Histogram>& build_wait =
+        prometheus::BuildHistogram()
+            .Name("hookrelay_build_queue_wait_seconds")
+            .Help("Time from receiving a webhook to its build starting.")
+            .Register(registry);
+    // hookrelay_build_finish_seconds{jenkins}: from the webhook's receipt to its build's
+    // result.
+    Family<Histogram>& build_total =
+        prometheus::BuildHistogram()
+            .Name("hookrelay_build_finish_seconds")
+            .Help("Time from receiving a webhook to its build's result.")
+            .Register(registry);
+    // hookrelay_builds_total{rule,jenkins,result}: followed builds by result (SUCCESS, UNSTABLE,
+    // FAILURE, ABORTED, NOT_BUILT, CANCELLED).
+    Family<Counter>& builds = prometheus::BuildCounter()
+                                  .Name("hookrelay_builds_total")
+                                  .Help("Followed builds that finished, by result.")
+                                  .Register(registry);
+    // hookrelay_follow_failures_total{jenkins}: triggers whose build could not be followed.
+    Family<Counter>& follow_failures = prometheus::BuildCounter()
+                                           .Name("hookrelay_follow_failures_total")
+                                           .Help("Triggers whose build hookrelay lost track of.")
+                                           .Register(registry);
+    // hookrelay_status_posts_total{source,outcome}: commit statuses posted to a forge; outcome
+    // posted, ignored, retry, refused or given_up.
+    Family<Counter>& status_posts = prometheus::BuildCounter()
+                                        .Name("hookrelay_status_posts_total")
+                                        .Help("Commit status posts to the forge, by outcome.")
+                                        .Register(registry);
     // hookrelay_build_info{version}: always 1; joins the version onto other series.
     Family<Gauge>& build_info = prometheus::BuildGauge()
                                     .Name("hookrelay_build_info")
@@ -272,6 +306,26 @@ void PrometheusMetrics::jenkins_auth_failed(std::string_view jenkins, std::strin
 
 void PrometheusMetrics::config_reload(bool ok) {
     (ok ? families_->reload_success : families_->reload_failure).Increment();
+}
+
+void PrometheusMetrics::build_started(std::string_view, std::string_view jenkins, Seconds wait) {
+    families_->build_wait.Add({{"jenkins", str(jenkins)}}, k_build_buckets).Observe(wait.count());
+}
+
+void PrometheusMetrics::build_finished(std::string_view rule, std::string_view jenkins,
+                                       std::string_view result, Seconds since_receipt) {
+    families_->builds.Add({{"rule", str(rule)}, {"jenkins", str(jenkins)}, {"result", str(result)}})
+        .Increment();
+    families_->build_total.Add({{"jenkins", str(jenkins)}}, k_build_buckets)
+        .Observe(since_receipt.count());
+}
+
+void PrometheusMetrics::follow_failure(std::string_view jenkins) {
+    families_->follow_failures.Add({{"jenkins", str(jenkins)}}).Increment();
+}
+
+void PrometheusMetrics::status_post(std::string_view source, std::string_view outcome) {
+    families_->status_posts.Add({{"source", str(source)}, {"outcome", str(outcome)}}).Increment();
 }
 
 }  // namespace hookrelay::metrics

@@ -44,6 +44,7 @@ struct Segment {
 
 struct Trigger {
     std::string jenkins;
+    FollowMode follow = FollowMode::finished;
     std::string job_text;
     std::vector<render::Template> job;
     std::vector<std::pair<std::string, render::Template>> parameters;
@@ -55,6 +56,8 @@ struct Rule {
     bool stop = false;
     bool mentions_deleted = false;
     std::vector<Trigger> triggers;
+    /// The status context of each source that posts statuses for this rule's triggers.
+    std::map<std::string, std::string, std::less<>> status_contexts;
 };
 
 struct Verdict {
@@ -445,7 +448,22 @@ class Compiler {
             rule.mentions_deleted = mentions(rule.when, "deleted");
             // The events the rule can match at all, for templates that could never render.
             const Scope scope = spec.when.kind == Kind::all ? narrow(Scope{}, spec.when) : Scope{};
-            for (const auto& t : spec.triggers) rule.triggers.push_back(trigger(t, scope));
+            for (const auto& t : spec.triggers) {
+                rule.triggers.push_back(trigger(t, scope));
+                const auto* jenkins = config_.find_jenkins(t.jenkins);
+                rule.triggers.back().follow =
+                    spec.follow.value_or(jenkins ? jenkins->follow : FollowMode::finished);
+            }
+            if (spec.status_enabled.value_or(true)) {
+                for (const auto& source : config_.sources) {
+                    if (!source.status) continue;
+                    std::string context = !spec.status_context.empty() ? spec.status_context
+                                          : !source.status->context.empty()
+                                              ? source.status->context
+                                              : "hookrelay/" + spec.name;
+                    rule.status_contexts.emplace(source.name, std::move(context));
+                }
+            }
             rules.push_back(std::move(rule));
         }
         if (errors_.size() != before) return std::nullopt;
@@ -774,6 +792,23 @@ std::string cause(const Rule& rule, const Event& event) {
     return out + "rule " + rule.name + ")";
 }
 
+// Where a trigger's statuses go: the commit the event is about. None for an event without one
+// (a deleted branch, a tag object that is not a commit, a pull request event without its head).
+std::optional<StatusTarget> status_target(const Event& event, const std::string& context) {
+    std::string sha;
+    if (event.pull_request) {
+        sha = event.pull_request->head_sha;
+    } else if (!event.deleted) {
+        sha = event.commit;
+    }
+    const bool full_sha =
+        sha.size() == 40 && sha.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (!full_sha || sha == std::string(40, '0') || event.repository.full_name.empty()) {
+        return std::nullopt;
+    }
+    return StatusTarget{event.repository.full_name, std::move(sha), context};
+}
+
 void render_trigger(const Rule& rule, const Trigger& t, const Event& event, std::size_t index,
                     Decision& d) {
     TriggerRequest request;
@@ -805,6 +840,10 @@ void render_trigger(const Rule& rule, const Trigger& t, const Event& event, std:
         request.parameters.emplace_back(name, std::move(*value));
     }
     request.cause = cause(rule, event);
+    request.follow = t.follow;
+    if (const auto it = rule.status_contexts.find(event.source); it != rule.status_contexts.end()) {
+        request.status = status_target(event, it->second);
+    }
     d.triggers.push_back(std::move(request));
     d.trigger_events.push_back(index);
 }

@@ -1,0 +1,388 @@
+#include "follow/chores.hpp"
+
+#include "follow/story.hpp"
+#include "forge_status/status_client.hpp"
+#include "util/bridge.hpp"
+#include "util/spawn.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+
+namespace hookrelay::follow {
+namespace {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+using Time = std::chrono::system_clock::time_point;
+using Kind = forge_status::PostResult::Kind;
+
+// How often stop() looks whether the chores in flight have finished.
+constexpr milliseconds k_drain_poll{50};
+
+std::string describe(const StoredTrigger& t) {
+    return fmt::format("trigger {} (rule {}, jenkins {}, delivery {})", t.id, t.request.rule,
+                       t.request.jenkins, t.delivery_id.empty() ? "-" : t.delivery_id);
+}
+
+milliseconds retry_delay(const StatusConfig& status, int tries) {
+    auto delay = status.retry_initial;
+    for (int i = 1; i < tries && delay < status.retry_max; ++i) delay *= 2;
+    return std::min(delay, status.retry_max);
+}
+
+}  // namespace
+
+struct Lane {
+    Lane(Chore c, std::string k, std::unique_ptr<Timer> t)
+        : chore(c), key(std::move(k)), timer(std::move(t)) {}
+    Chore chore;
+    std::string key;
+    std::unique_ptr<Timer> timer;
+    Chores::JenkinsTarget jenkins;  // follow lanes
+    Chores::SourceTarget source;    // status lanes
+    std::size_t in_flight = 0;
+};
+
+struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
+    Impl(asio::any_io_executor executor, std::shared_ptr<ChoreQueue> q, DispatchConfig o,
+         milliseconds timeout, std::shared_ptr<Metrics> m, std::shared_ptr<Clock> c)
+        : strand(asio::make_strand(executor)),
+          queue(std::move(q)),
+          options(o),
+          store_timeout(timeout),
+          metrics(std::move(m)),
+          clock(std::move(c)) {}
+
+    asio::strand<asio::any_io_executor> strand;
+    std::shared_ptr<ChoreQueue> queue;
+    DispatchConfig options;
+    milliseconds store_timeout;
+    std::shared_ptr<Metrics> metrics;
+    std::shared_ptr<Clock> clock;
+    std::map<std::pair<Chore, std::string>, std::shared_ptr<Lane>> lanes;
+    bool running = false;
+    std::size_t in_flight_total = 0;
+    std::set<std::string> refusals_logged;  // sources whose forge refused us, since the reload
+    Time store_error_logged{};
+
+    template <class T, class Start>
+    asio::awaitable<result<T>> ask(Start start) {
+        auto answer = co_await await_callback<result<T>>(std::move(start), store_timeout);
+        if (!answer) co_return make_error_code(errc::store_timeout);
+        co_return std::move(*answer);
+    }
+
+    void store_error(const Lane& lane, const boost::system::error_code& ec) {
+        // One line a minute at most: a store outage is also reported by the store itself.
+        const auto now = clock->now();
+        if (now - store_error_logged < std::chrono::minutes(1)) return;
+        store_error_logged = now;
+        spdlog::warn("{} chores of {}: store call failed: {}", to_string(lane.chore), lane.key,
+                     ec.message());
+    }
+
+    void add(Chore chore, const std::string& key, const std::function<void(Lane&)>& set) {
+        auto& lane = lanes[{chore, key}];
+        const bool fresh = !lane;
+        if (fresh) lane = std::make_shared<Lane>(chore, key, clock->make_timer(strand));
+        set(*lane);
+        if (fresh && running) spawn_lane(lane);
+        lane->timer->cancel();
+    }
+
+    void spawn_lane(const std::shared_ptr<Lane>& lane) {
+        spawn_logged(strand, run_lane(lane),
+                     fmt::format("{} chores of {}", to_string(lane->chore), lane->key));
+    }
+
+    std::size_t limit(const Lane& lane) const {
+        return lane.chore == Chore::follow ? lane.jenkins.config.follow_max_in_flight
+                                           : lane.source.config.status->max_in_flight;
+    }
+
+    milliseconds lease(const Lane& lane) const {
+        const auto request = lane.chore == Chore::follow
+                                 ? 2 * lane.jenkins.config.request_timeout
+                                 : lane.source.config.status->request_timeout;
+        return options.claim_lease + request;
+    }
+
+    void finished(Lane& lane) {
+        --lane.in_flight;
+        --in_flight_total;
+        lane.timer->cancel();
+    }
+
+    void wake_status(const std::string& source) {
+        if (auto it = lanes.find({Chore::status, source}); it != lanes.end()) {
+            it->second->timer->cancel();
+        }
+    }
+
+    asio::awaitable<void> run_lane(std::shared_ptr<Lane> lane);
+    asio::awaitable<void> follow_one(std::shared_ptr<Lane> lane, ChoreClaim claim);
+    asio::awaitable<void> post_one(std::shared_ptr<Lane> lane, ChoreClaim claim);
+};
+
+asio::awaitable<void> Chores::Impl::run_lane(std::shared_ptr<Lane> lane) {
+    auto self = shared_from_this();
+    while (running) {
+        const auto max = limit(*lane);
+        if (lane->in_flight < max) {
+            ChoreRequest request;
+            request.chore = lane->chore;
+            request.key = lane->key;
+            request.limit = max - lane->in_flight;
+            // Following shares a Jenkins' follow limit with every instance; statuses are
+            // limited per instance.
+            request.max_in_flight = lane->chore == Chore::follow ? max : 0;
+            request.now = clock->now();
+            request.lease = lease(*lane);
+            auto batch = co_await ask<ChoreBatch>(
+                [&](auto done) { queue->claim_chores(request, std::move(done)); });
+            if (!batch) {
+                store_error(*lane, batch.error());
+            } else {
+                for (auto& claim : batch->claims) {
+                    ++lane->in_flight;
+                    ++in_flight_total;
+                    auto what = describe(claim.trigger);
+                    if (lane->chore == Chore::follow) {
+                        spawn_logged(strand, follow_one(lane, std::move(claim)),
+                                     "following " + what);
+                    } else {
+                        spawn_logged(strand, post_one(lane, std::move(claim)),
+                                     "posting the status of " + what);
+                    }
+                }
+            }
+        }
+        if (!running) break;
+        co_await lane->timer->wait_until(clock->now() + options.poll_interval);
+    }
+}
+
+asio::awaitable<void> Chores::Impl::follow_one(std::shared_ptr<Lane> lane, ChoreClaim claim) {
+    auto self = shared_from_this();
+    struct Done {
+        Impl& impl;
+        Lane& lane;
+        ~Done() { impl.finished(lane); }
+    } done{*this, *lane};
+    const auto target = lane->jenkins;  // a reload may replace it meanwhile
+    const auto& jenkins = target.config;
+    auto trigger = claim.trigger;
+    const auto read = [&](const Read& r) -> asio::awaitable<JenkinsOutcome> {
+        try {
+            co_return co_await target.client->read(r.path);
+        } catch (const std::exception& e) {
+            JenkinsOutcome failed;
+            failed.kind = JenkinsOutcome::Kind::server_error;
+            failed.detail = std::string("internal error: ") + e.what();
+            co_return failed;
+        }
+    };
+    auto r = next_read(trigger);
+    auto answer = co_await read(r);
+    auto step = advance(trigger, claim.tries, r, answer, jenkins, clock->now());
+    if (step.read_builds) {
+        spdlog::debug("{}: {}; looking for its build", describe(trigger), step.note);
+        trigger.build = step.build;
+        r = next_read(trigger, true);
+        answer = co_await read(r);
+        step = advance(trigger, claim.tries, r, answer, jenkins, clock->now());
+    }
+    const auto now = clock->now();
+    const auto since_receipt = std::chrono::duration<double>(now - trigger.created_at);
+    const auto& rule = trigger.request.rule;
+    if (step.started) {
+        metrics->build_started(rule, jenkins.name, since_receipt);
+        spdlog::info("{}: build #{} started {}", describe(trigger), step.build.number,
+                     step.build.url);
+    }
+    if (step.finished) {
+        metrics->build_finished(rule, jenkins.name, step.build.result, since_receipt);
+        spdlog::info("{}: {}", describe(trigger), step.note);
+    } else if (step.lost) {
+        metrics->follow_failure(jenkins.name);
+        spdlog::warn("{}: stopped following its build: {}", describe(trigger), step.build.error);
+    } else if (!step.started) {
+        spdlog::debug("{}: {}", describe(trigger), step.note);
+    }
+    ChoreUpdate update;
+    update.id = trigger.id;
+    update.next_at = step.next_at;
+    update.tries = step.tries;
+    update.build = step.build;
+    if (step.status && trigger.request.status) update.status = step.status;
+    const bool wished = update.status.has_value();
+    auto applied = co_await ask<Completion>([&](auto cb) {
+        queue->complete_chore(Chore::follow, claim.claim_id, std::move(update), std::move(cb));
+    });
+    if (!applied) {
+        store_error(*lane, applied.error());
+    } else if (*applied == Completion::stale) {
+        spdlog::info(
+            "{}: following it was taken over or it was replayed; this poll's result is "
+            "dropped",
+            describe(trigger));
+    } else if (wished) {
+        wake_status(trigger.source);
+    }
+}
+
+asio::awaitable<void> Chores::Impl::post_one(std::shared_ptr<Lane> lane, ChoreClaim claim) {
+    auto self = shared_from_this();
+    struct Done {
+        Impl& impl;
+        Lane& lane;
+        ~Done() { impl.finished(lane); }
+    } done{*this, *lane};
+    const auto target = lane->source;
+    const auto& status = *target.config.status;
+    const auto& trigger = claim.trigger;
+    const auto wish = trigger.status.wanted;
+    ChoreUpdate update;
+    update.id = trigger.id;
+    update.posted_seq = trigger.status.wanted_seq;
+    std::string_view outcome;
+    if (!trigger.request.status || !target.client) {
+        update.error = "no commit to post the status to";
+        outcome = "given_up";
+    } else {
+        forge_status::PostResult answer;
+        try {
+            answer = co_await target.client->post(*trigger.request.status, wish);
+        } catch (const std::exception& e) {
+            answer.kind = Kind::retry;
+            answer.detail = std::string("internal error: ") + e.what();
+        }
+        const auto now = clock->now();
+        const auto& commit = *trigger.request.status;
+        switch (answer.kind) {
+            case Kind::posted:
+                update.posted = wish;
+                outcome = "posted";
+                spdlog::debug("{}: status {} \"{}\" posted to {}@{}", describe(trigger), wish.state,
+                              wish.description, commit.repository, commit.sha);
+                break;
+            case Kind::ignored:
+                update.error = "the forge kept its status: " + answer.detail;
+                outcome = "ignored";
+                break;
+            case Kind::refused:
+                update.error = "refused: " + answer.detail;
+                outcome = "refused";
+                if (refusals_logged.insert(target.config.name).second) {
+                    spdlog::error(
+                        "source {}: the forge refuses hookrelay's commit statuses ({}; "
+                        "repository {}). Check sources.{}.status.token and its permissions "
+                        "(GitHub: repo:status, GitLab: api); refused statuses are dropped, "
+                        "deliveries are not affected. Logged once per source until a reload",
+                        target.config.name, answer.detail, commit.repository, target.config.name);
+                }
+                break;
+            case Kind::retry: {
+                const int tries = claim.tries + 1;
+                if (tries >= static_cast<int>(status.max_tries)) {
+                    update.error = fmt::format("gave up after {} tries: {}", tries, answer.detail);
+                    outcome = "given_up";
+                    spdlog::warn("{}: status \"{}\" not posted, {}", describe(trigger),
+                                 wish.description, update.error);
+                    break;
+                }
+                update.tries = tries;
+                update.error = answer.detail;
+                update.next_at = now + std::max(retry_delay(status, tries),
+                                                answer.retry_after.value_or(milliseconds(0)));
+                outcome = "retry";
+                spdlog::info(
+                    "{}: posting its status failed ({}); retrying in {} ms", describe(trigger),
+                    answer.detail,
+                    std::chrono::duration_cast<milliseconds>(*update.next_at - now).count());
+                break;
+            }
+        }
+    }
+    metrics->status_post(target.config.name, outcome);
+    auto applied = co_await ask<Completion>([&](auto cb) {
+        queue->complete_chore(Chore::status, claim.claim_id, std::move(update), std::move(cb));
+    });
+    if (!applied) store_error(*lane, applied.error());
+}
+
+Chores::Chores(asio::any_io_executor executor, std::shared_ptr<ChoreQueue> queue,
+               DispatchConfig options, milliseconds store_timeout, std::shared_ptr<Metrics> metrics,
+               std::shared_ptr<Clock> clock)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(queue), options, store_timeout,
+                                   std::move(metrics), std::move(clock))) {}
+
+Chores::~Chores() = default;
+
+void Chores::configure(std::vector<JenkinsTarget> jenkins, std::vector<SourceTarget> sources) {
+    auto impl = impl_;
+    asio::dispatch(
+        impl->strand, [impl, jenkins = std::move(jenkins), sources = std::move(sources)]() mutable {
+            impl->refusals_logged.clear();
+            for (auto& j : jenkins) {
+                const auto name = j.config.name;
+                impl->add(Chore::follow, name, [&](Lane& lane) { lane.jenkins = std::move(j); });
+            }
+            for (auto& s : sources) {
+                if (!s.config.status) continue;
+                const auto name = s.config.name;
+                impl->add(Chore::status, name, [&](Lane& lane) { lane.source = std::move(s); });
+            }
+        });
+}
+
+void Chores::start() {
+    auto impl = impl_;
+    asio::dispatch(impl->strand, [impl] {
+        impl->running = true;
+        for (auto& [key, lane] : impl->lanes) impl->spawn_lane(lane);
+    });
+}
+
+void Chores::wake() {
+    auto impl = impl_;
+    asio::post(impl->strand, [impl] {
+        for (auto& [key, lane] : impl->lanes) lane->timer->cancel();
+    });
+}
+
+namespace {
+
+asio::awaitable<void> stop_on_strand(std::shared_ptr<Chores::Impl> impl, milliseconds grace) {
+    impl->running = false;
+    for (auto& [key, lane] : impl->lanes) lane->timer->cancel();
+    const auto deadline = impl->clock->now() + grace;
+    auto timer = impl->clock->make_timer(impl->strand);
+    while (impl->in_flight_total > 0 && impl->clock->now() < deadline) {
+        co_await timer->wait_for(k_drain_poll);
+    }
+    if (impl->in_flight_total > 0) {
+        spdlog::info(
+            "{} follow or status chore(s) still in flight at stop; their leases run out "
+            "and another instance (or this one after its restart) takes them",
+            impl->in_flight_total);
+    }
+}
+
+}  // namespace
+
+asio::awaitable<void> Chores::stop(milliseconds grace) {
+    co_await asio::co_spawn(impl_->strand, stop_on_strand(impl_, grace), asio::use_awaitable);
+}
+
+}  // namespace hookrelay::follow
