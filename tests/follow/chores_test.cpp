@@ -1,0 +1,398 @@
+// The chore workers against an in-memory chore queue, a scripted Jenkins (reads only), a scripted
+// forge and a fake clock: following a trigger to its result, pausing on a held Jenkins, the
+// follow limit, and posting statuses with retries, Retry-After, refusals and give-up. No real
+// time passes: the test moves the clock and runs the ready handlers.
+#include "follow/chores.hpp"
+
+#include "fakes/fake_clock.hpp"
+#include "forge_status/status_client.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <deque>
+#include <map>
+
+namespace hookrelay::follow {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using test::FakeClock;
+using PostKind = forge_status::PostResult::Kind;
+
+// The store's chore semantics on a map (the store contract suite proves the backends).
+class FakeChores final : public ChoreQueue {
+  public:
+    struct Row {
+        StoredTrigger trigger;
+        std::optional<TimePoint> follow_due;
+        std::string follow_claim;
+        TimePoint follow_expires{};
+        int follow_tries = 0;
+        std::optional<TimePoint> status_due;
+        std::string status_claim;
+        TimePoint status_expires{};
+        int status_tries = 0;
+        std::vector<StatusWish> wishes;  // every wish, in order
+    };
+    std::map<std::string, Row> rows;
+    std::optional<JenkinsHold> hold;
+    std::size_t stale = 0;
+
+    void claim_chores(ChoreRequest r, ChoreHandler done) override {
+        ChoreBatch batch;
+        if (r.chore == Chore::follow && hold) {
+            batch.hold = hold;
+            done(batch);
+            return;
+        }
+        std::size_t live = 0;
+        for (auto& [id, row] : rows) {
+            const auto& claim = r.chore == Chore::follow ? row.follow_claim : row.status_claim;
+            const auto expires = r.chore == Chore::follow ? row.follow_expires : row.status_expires;
+            if (!claim.empty() && expires > r.now) ++live;
+        }
+        for (auto& [id, row] : rows) {
+            if (batch.claims.size() >= r.limit) break;
+            if (r.max_in_flight > 0 && live >= r.max_in_flight) break;
+            const bool follow = r.chore == Chore::follow;
+            auto& due = follow ? row.follow_due : row.status_due;
+            auto& claim = follow ? row.follow_claim : row.status_claim;
+            auto& expires = follow ? row.follow_expires : row.status_expires;
+            if (!due || *due > r.now || (!claim.empty() && expires > r.now)) continue;
+            if (!follow && row.trigger.status.wanted_seq <= row.trigger.status.posted_seq) continue;
+            claim = "c" + std::to_string(++claims_);
+            expires = r.now + r.lease;
+            ++live;
+            batch.claims.push_back(
+                {row.trigger, claim, expires, follow ? row.follow_tries : row.status_tries});
+        }
+        done(batch);
+    }
+
+    void complete_chore(Chore chore, std::string claim_id, ChoreUpdate u,
+                        CompleteHandler done) override {
+        auto& row = rows.at(u.id);
+        auto& claim = chore == Chore::follow ? row.follow_claim : row.status_claim;
+        if (claim != claim_id) {
+            ++stale;
+            done(Completion::stale);
+            return;
+        }
+        claim.clear();
+        auto& p = row.trigger.status;
+        if (chore == Chore::follow) {
+            if (u.build) row.trigger.build = *u.build;
+            row.follow_due = u.next_at;
+            row.follow_tries = u.tries;
+            row.trigger.following = u.next_at.has_value();
+            if (u.status) wish(u.id, *u.status);
+        } else {
+            row.status_tries = u.tries;
+            p.error = u.error;
+            if (u.posted) p.posted = *u.posted;
+            if (u.next_at) {
+                row.status_due = u.next_at;
+            } else {
+                p.posted_seq = std::max(p.posted_seq, u.posted_seq);
+                row.status_due = p.wanted_seq > p.posted_seq ? std::optional(TimePoint{})
+                                                             : std::nullopt;
+            }
+        }
+        done(Completion::applied);
+    }
+
+    void wish(const std::string& id, StatusWish w) {
+        auto& row = rows.at(id);
+        row.wishes.push_back(w);
+        row.trigger.status.wanted = std::move(w);
+        ++row.trigger.status.wanted_seq;
+        row.status_tries = 0;
+        row.status_due = TimePoint{};
+    }
+
+  private:
+    std::size_t claims_ = 0;
+};
+
+// Answers read() from a script per path prefix; records the paths.
+class Reader final : public JenkinsClient {
+  public:
+    explicit Reader(asio::any_io_executor ex) : executor_(ex) {}
+    std::vector<std::pair<std::string, JenkinsOutcome>> script;  // prefix → answer, used in order
+    std::vector<std::string> paths;
+    bool hanging = false;
+    std::size_t in_flight = 0;
+    std::vector<std::shared_ptr<asio::steady_timer>> gates;
+
+    asio::awaitable<JenkinsOutcome> trigger(TriggerRequest, std::optional<Secret>) override {
+        co_return JenkinsOutcome{};
+    }
+    asio::awaitable<JenkinsOutcome> probe() override { co_return JenkinsOutcome{}; }
+    asio::awaitable<JenkinsOutcome> read(std::string path) override {
+        paths.push_back(path);
+        if (hanging) {
+            auto gate = std::make_shared<asio::steady_timer>(executor_,
+                                                             asio::steady_timer::time_point::max());
+            gates.push_back(gate);
+            ++in_flight;
+            boost::system::error_code ec;
+            co_await gate->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            --in_flight;
+        }
+        for (auto it = script.begin(); it != script.end(); ++it) {
+            if (path.starts_with(it->first)) {
+                auto answer = it->second;
+                script.erase(it);
+                co_return answer;
+            }
+        }
+        JenkinsOutcome none;
+        none.kind = JenkinsOutcome::Kind::unavailable;
+        none.detail = "no script for " + path;
+        co_return none;
+    }
+    void release() {
+        hanging = false;
+        for (auto& g : gates) g->cancel();
+        gates.clear();
+    }
+
+  private:
+    asio::any_io_executor executor_;
+};
+
+class Forge final : public forge_status::StatusClient {
+  public:
+    std::deque<forge_status::PostResult> script;  // default: posted
+    std::vector<std::pair<StatusTarget, StatusWish>> posts;
+    asio::awaitable<forge_status::PostResult> post(StatusTarget target, StatusWish wish) override {
+        posts.emplace_back(std::move(target), std::move(wish));
+        if (script.empty()) co_return forge_status::PostResult{PostKind::posted, 201, "", {}};
+        auto r = script.front();
+        script.pop_front();
+        co_return r;
+    }
+};
+
+JenkinsOutcome answer(std::string body) {
+    JenkinsOutcome o;
+    o.kind = JenkinsOutcome::Kind::queued;
+    o.http_status = 200;
+    o.body = std::move(body);
+    return o;
+}
+
+class ChoresTest : public ::testing::Test {
+  protected:
+    asio::io_context ioc;
+    std::shared_ptr<FakeClock> clock = FakeClock::create();
+    std::shared_ptr<FakeChores> queue = std::make_shared<FakeChores>();
+    std::shared_ptr<Reader> jenkins_client = std::make_shared<Reader>(ioc.get_executor());
+    std::shared_ptr<Forge> forge = std::make_shared<Forge>();
+    DispatchConfig options;
+    JenkinsConfig jenkins;
+    SourceConfig source;
+    std::shared_ptr<Chores> chores;
+
+    ChoresTest() {
+        jenkins.name = "ci";
+        jenkins.url = "http://ci/";
+        jenkins.follow_poll_initial = 2s;
+        jenkins.follow_poll_max = 16s;
+        jenkins.follow_max_in_flight = 2;
+        source.name = "github";
+        source.status = StatusConfig{};
+        source.status->retry_initial = 2s;
+        source.status->retry_max = 60s;
+        source.status->max_tries = 3;
+    }
+
+    std::string add(const std::string& id, std::int64_t queue_id = 7) {
+        StoredTrigger t;
+        t.id = id;
+        t.source = "github";
+        t.state = TriggerState::delivered;
+        t.created_at = clock->now();
+        t.request.rule = "main";
+        t.request.jenkins = "ci";
+        t.request.job = {"app"};
+        t.request.follow = FollowMode::finished;
+        t.request.status = StatusTarget{"acme/app", std::string(40, 'b'), "hookrelay/main"};
+        t.build.queue_id = queue_id;
+        t.build.queue_url = "http://ci/queue/item/" + std::to_string(queue_id) + "/";
+        t.build.queued_at = clock->now();
+        t.following = true;
+        queue->rows[id].trigger = t;
+        queue->rows[id].follow_due = clock->now();
+        return id;
+    }
+
+    void start() {
+        chores = std::make_shared<Chores>(ioc.get_executor(), queue, options, 5s, null_metrics(),
+                                          clock);
+        chores->configure({{jenkins, jenkins_client}}, {{source, forge}});
+        chores->start();
+        settle();
+    }
+
+    void settle() {
+        for (int round = 0; round < 100; ++round) {
+            ioc.restart();
+            if (ioc.poll() == 0) return;
+        }
+    }
+
+    void advance(std::chrono::milliseconds by) {
+        const auto end = clock->now() + by;
+        while (true) {
+            const auto next = clock->next_deadline();
+            if (!next || *next > end) break;
+            clock->advance(std::chrono::ceil<std::chrono::milliseconds>(*next - clock->now()));
+            settle();
+        }
+        clock->advance(std::chrono::ceil<std::chrono::milliseconds>(end - clock->now()));
+        settle();
+    }
+
+    ~ChoresTest() override {
+        if (!chores) return;
+        jenkins_client->release();
+        bool stopped = false;
+        asio::co_spawn(
+            ioc,
+            [](std::shared_ptr<Chores> c, bool& done) -> asio::awaitable<void> {
+                co_await c->stop(0ms);
+                done = true;
+            }(chores, stopped),
+            [](std::exception_ptr e) {
+                if (e) std::rethrow_exception(e);
+            });
+        settle();
+        advance(1s);
+        EXPECT_TRUE(stopped);
+    }
+};
+
+TEST_F(ChoresTest, FollowsAQueueItemToItsResultAndWishesTheStatusesOnTheWay) {
+    add("t1");
+    jenkins_client->script = {
+        {"queue/item/7/", answer(R"({"id":7,"why":"Waiting for next available executor"})")},
+        {"queue/item/7/",
+         answer(R"({"id":7,"cancelled":false,"executable":{"number":42,"url":"https://j/app/42/"}})")},
+        {"job/app/42/", answer(R"({"number":42,"building":true,"result":null,"duration":0,)"
+                               R"("timestamp":1767225600000,"url":"https://j/app/42/"})")},
+        {"job/app/42/", answer(R"({"number":42,"building":false,"result":"SUCCESS",)"
+                               R"("duration":90000,"timestamp":1767225600000,"url":"https://j/app/42/"})")},
+    };
+    start();
+    EXPECT_EQ(queue->rows["t1"].trigger.build.why, "Waiting for next available executor");
+    advance(2s);  // item left the queue
+    EXPECT_EQ(queue->rows["t1"].trigger.build.number, 42);
+    advance(2s);  // building
+    EXPECT_TRUE(queue->rows["t1"].trigger.following);
+    advance(2s);  // finished
+    const auto& row = queue->rows["t1"];
+    EXPECT_EQ(row.trigger.build.result, "SUCCESS");
+    EXPECT_FALSE(row.trigger.following);
+    EXPECT_FALSE(row.follow_due);
+    ASSERT_EQ(row.wishes.size(), 2u);
+    EXPECT_EQ(row.wishes[0].state, "running");
+    EXPECT_EQ(row.wishes[1].state, "success");
+    EXPECT_EQ(row.wishes[1].description, "Build #42 SUCCESS in 1m30s");
+    // The forge got both, in order, for the commit.
+    ASSERT_EQ(forge->posts.size(), 2u);
+    EXPECT_EQ(forge->posts[0].second.state, "running");
+    EXPECT_EQ(forge->posts[1].second.state, "success");
+    EXPECT_EQ(forge->posts[1].first.sha, std::string(40, 'b'));
+    EXPECT_EQ(row.trigger.status.posted.state, "success");
+    EXPECT_EQ(jenkins_client->paths.size(), 4u);
+}
+
+TEST_F(ChoresTest, HeldJenkinsPausesFollowing) {
+    add("t1");
+    queue->hold = JenkinsHold{"connect: refused", clock->now(), clock->now() + 5s, 0};
+    start();
+    advance(10s);
+    EXPECT_TRUE(jenkins_client->paths.empty());
+    queue->hold.reset();
+    jenkins_client->script = {{"queue/item/7/", answer(R"({"id":7,"why":"quiet"})")}};
+    advance(options.poll_interval);
+    EXPECT_EQ(jenkins_client->paths.size(), 1u);
+}
+
+TEST_F(ChoresTest, AtMostFollowMaxInFlightReadsAtOnce) {
+    for (int i = 1; i <= 5; ++i) add("t" + std::to_string(i), i);
+    jenkins_client->hanging = true;
+    start();
+    advance(3s);
+    EXPECT_EQ(jenkins_client->in_flight, 2u);
+    EXPECT_EQ(jenkins_client->paths.size(), 2u);
+}
+
+TEST_F(ChoresTest, FailedPostIsRetriedAfterBackoffButNeverBeforeRetryAfter) {
+    add("t1");
+    queue->rows["t1"].follow_due.reset();
+    queue->wish("t1", {"pending", "Queued in Jenkins ci", ""});
+    forge->script = {{PostKind::retry, 403, "secondary rate limit", 30s}};
+    start();
+    ASSERT_EQ(forge->posts.size(), 1u);
+    EXPECT_EQ(queue->rows["t1"].trigger.status.error, "secondary rate limit");
+    advance(29s);
+    EXPECT_EQ(forge->posts.size(), 1u);
+    advance(2s);
+    ASSERT_EQ(forge->posts.size(), 2u);
+    const auto& p = queue->rows["t1"].trigger.status;
+    EXPECT_EQ(p.posted_seq, p.wanted_seq);
+    EXPECT_EQ(p.posted.description, "Queued in Jenkins ci");
+    EXPECT_TRUE(p.error.empty());
+}
+
+TEST_F(ChoresTest, RefusedPostIsGivenUpAtOnce) {
+    add("t1");
+    queue->rows["t1"].follow_due.reset();
+    queue->wish("t1", {"pending", "Queued", ""});
+    forge->script = {{PostKind::refused, 404, "HTTP 404 Not Found", {}}};
+    start();
+    advance(10min);
+    EXPECT_EQ(forge->posts.size(), 1u);
+    const auto& p = queue->rows["t1"].trigger.status;
+    EXPECT_EQ(p.posted_seq, p.wanted_seq);
+    EXPECT_NE(p.error.find("404"), std::string::npos);
+    EXPECT_TRUE(p.posted.state.empty());
+}
+
+TEST_F(ChoresTest, PostIsGivenUpAfterMaxTries) {
+    add("t1");
+    queue->rows["t1"].follow_due.reset();
+    queue->wish("t1", {"pending", "Queued", ""});
+    for (int i = 0; i < 5; ++i) forge->script.push_back({PostKind::retry, 502, "HTTP 502", {}});
+    start();
+    advance(10min);
+    EXPECT_EQ(forge->posts.size(), 3u);  // max_tries
+    const auto& p = queue->rows["t1"].trigger.status;
+    EXPECT_EQ(p.posted_seq, p.wanted_seq);
+    EXPECT_NE(p.error.find("gave up after 3 tries"), std::string::npos) << p.error;
+}
+
+TEST_F(ChoresTest, OnlyTheNewestWishIsPostedAfterAnOutage) {
+    add("t1");
+    queue->rows["t1"].follow_due.reset();
+    queue->wish("t1", {"pending", "Queued", ""});
+    forge->script = {{PostKind::retry, 0, "connect: refused", {}}};
+    start();
+    queue->wish("t1", {"running", "Build #1 running", ""});
+    queue->wish("t1", {"success", "Build #1 SUCCESS in 5s", ""});
+    advance(5s);
+    ASSERT_EQ(forge->posts.size(), 2u);
+    EXPECT_EQ(forge->posts[1].second.state, "success");
+}
+
+}  // namespace
+}  // namespace hookrelay::follow
