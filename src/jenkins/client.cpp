@@ -27,6 +27,7 @@
 #include <openssl/x509_vfy.h>
 
 #include <algorithm>
+#include <array>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -54,6 +55,8 @@ constexpr std::size_t k_body_limit = 64 * 1024;
 constexpr std::uint32_t k_header_limit = 32 * 1024;
 constexpr std::string_view k_crumb_rejected = "No valid crumb";
 constexpr std::string_view k_form_type = "application/x-www-form-urlencoded";
+// read() takes the body in pieces of this size, up to k_read_body_limit.
+constexpr std::size_t k_read_chunk = 16 * 1024;
 
 std::string timeout_text(std::string_view phase, std::chrono::milliseconds limit) {
     return std::string(phase) + ": timeout after " + std::to_string(limit.count()) + " ms";
@@ -101,6 +104,7 @@ struct Reply {
     std::vector<std::string> set_cookies;
     bool keep_alive = false;
     bool head_too_large = false;  // only the status line was read (head over k_header_limit)
+    bool body_cut = false;        // read(): the body went on past Outgoing::cut_body_at
 };
 
 // What one request/response exchange came to.
@@ -123,6 +127,9 @@ struct Outgoing {
     std::string target;
     std::string body;
     std::optional<Crumb> crumb;
+    /// read(): keep the first this many body bytes and stop reading there (the connection is
+    /// then not reused). 0: bodies over k_body_limit are an error, as for triggers.
+    std::size_t cut_body_at = 0;
 };
 
 using ResolveChannel =
@@ -139,6 +146,29 @@ asio::awaitable<void> resolve_into(asio::any_io_executor executor, std::string h
         for (const auto& entry : results) endpoints.push_back(entry.endpoint());
     }
     channel->try_send(ec, std::move(endpoints));
+}
+
+// read()'s path as a request target: bytes a URI may not carry raw ('[', ']', '{', '}' of a
+// `tree` filter, '"', '|', non-ASCII, ...) percent-encoded; '%' stays (the path is encoded
+// already where it has to be, e.g. job_path()). Jenkins decodes the query as usual.
+std::string request_target_of(std::string_view path) {
+    static constexpr std::string_view k_raw = "-._~!$&'()*+,;=:@/?%";
+    static constexpr std::string_view k_hex = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(path.size());
+    for (const char c : path) {
+        const auto u = static_cast<unsigned char>(c);
+        const bool alnum =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (alnum || k_raw.find(c) != std::string_view::npos) {
+            out += c;
+        } else {
+            out += '%';
+            out += k_hex[u >> 4];
+            out += k_hex[u & 0xF];
+        }
+    }
+    return out;
 }
 
 std::string status_text(int status) {
@@ -184,6 +214,15 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         auto outcome = co_await bounded(do_probe());
         spdlog::debug("jenkins {}: probe: {} ({})", config_.name, to_string(outcome.kind),
                       outcome.detail);
+        co_return outcome;
+    }
+
+    asio::awaitable<JenkinsOutcome> read(std::string path) override {
+        auto self = shared_from_this();
+        const auto shown = path.substr(0, path.find('?'));
+        auto outcome = co_await bounded(do_read(std::move(path)));
+        spdlog::debug("jenkins {}: read {}: {} ({}, {} ms)", config_.name, shown,
+                      to_string(outcome.kind), outcome.detail, outcome.duration.count());
         co_return outcome;
     }
 
@@ -307,6 +346,64 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             outcome.kind = classify(status);
         }
         co_return outcome;
+    }
+
+    asio::awaitable<JenkinsOutcome> do_read(std::string path) {
+        if (!usable_read_path(path)) {
+            JenkinsOutcome outcome;
+            outcome.kind = Kind::permanent;
+            outcome.detail = "not a path below the Jenkins url";
+            co_return outcome;
+        }
+        Outgoing out;
+        out.target = base_.path + request_target_of(path);
+        out.cut_body_at = k_read_body_limit;
+        auto sent = co_await send(out);
+        if (!sent.ok) co_return unreachable(std::move(sent.error));
+        const auto& reply = sent.reply;
+        JenkinsOutcome outcome;
+        outcome.http_status = reply.status;
+        outcome.detail = status_text(reply.status);
+        outcome.retry_after = retry_after_of(reply);
+        const auto status = reply.status;
+        if (status >= 200 && status < 300) {
+            outcome.kind = Kind::queued;
+            outcome.body = std::move(sent.reply.body);
+            if (sent.reply.body_cut) {
+                outcome.detail +=
+                    " (body cut at " + std::to_string(k_read_body_limit / 1024) + " KiB)";
+            }
+        } else if (status == 401) {
+            outcome.kind = Kind::auth_failed;
+        } else if (status == 429) {
+            outcome.kind = Kind::throttled;  // a rate limiter: ask again later
+        } else if ((status >= 300 && status < 500)) {
+            // 403: Discover without Read on the job; 404: no such item (left items live 5
+            // minutes), or no permission at all; a redirect: a login page or a wrong url.
+            outcome.kind = Kind::permanent;
+        } else {
+            outcome.kind = classify(status);
+        }
+        if (reply.head_too_large) {
+            outcome.detail +=
+                " with a response head over " + std::to_string(k_header_limit / 1024) + " KiB";
+        }
+        if (outcome.retry_after) {
+            const auto seconds = (outcome.retry_after->count() + 999) / 1000;
+            outcome.detail += " (Retry-After " + std::to_string(seconds) + " s)";
+        }
+        co_return outcome;
+    }
+
+    // A path relative to the configured url that fits in a request line: no scheme, no leading
+    // '/', no spaces or control characters.
+    static bool usable_read_path(std::string_view path) {
+        if (path.empty() || path.front() == '/') return false;
+        if (path.substr(0, path.find('?')).find("://") != std::string_view::npos) return false;
+        return std::none_of(path.begin(), path.end(), [](char c) {
+            const auto u = static_cast<unsigned char>(c);
+            return u <= 0x20 || u == 0x7f;
+        });
     }
 
     static JenkinsOutcome unreachable(std::string detail) {
@@ -457,7 +554,7 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             conn = co_await connect(error);
             if (!conn) co_return failed(std::move(error));
         }
-        auto sent = co_await exchange(*conn, req);
+        auto sent = co_await exchange(*conn, req, out.cut_body_at);
         if (!sent.ok && reused && sent.closed && !sent.response_started) {
             // The others in the pool most likely went the same way (Jenkins restarted).
             drop_idle();
@@ -465,21 +562,22 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             std::string error;
             conn = co_await connect(error);
             if (!conn) co_return failed(std::move(error));
-            sent = co_await exchange(*conn, req);
+            sent = co_await exchange(*conn, req, out.cut_body_at);
         }
         if (sent.ok && sent.reply.keep_alive) give_back(std::move(conn));
         co_return sent;
     }
 
-    asio::awaitable<Sent> exchange(Connection& conn,
-                                   const bhttp::request<bhttp::string_body>& req) {
-        if (conn.secure) co_return co_await exchange_on(*conn.secure, conn, req);
-        co_return co_await exchange_on(*conn.plain, conn, req);
+    asio::awaitable<Sent> exchange(Connection& conn, const bhttp::request<bhttp::string_body>& req,
+                                   std::size_t cut_body_at) {
+        if (conn.secure) co_return co_await exchange_on(*conn.secure, conn, req, cut_body_at);
+        co_return co_await exchange_on(*conn.plain, conn, req, cut_body_at);
     }
 
     template <class Stream>
     asio::awaitable<Sent> exchange_on(Stream& stream, Connection& conn,
-                                      const bhttp::request<bhttp::string_body>& req) {
+                                      const bhttp::request<bhttp::string_body>& req,
+                                      std::size_t cut_body_at) {
         Sent sent;
         auto& lowest = conn.lowest();
         conn.buffer.consume(conn.buffer.size());
@@ -494,6 +592,7 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
                                                       : "write: " + wec.message();
             co_return sent;
         }
+        if (cut_body_at > 0) co_return co_await read_cut(stream, conn, cut_body_at);
 
         bhttp::response_parser<bhttp::string_body> parser;
         parser.body_limit(k_body_limit);
@@ -502,24 +601,8 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         auto [rec, read] = co_await bhttp::async_read(stream, conn.buffer, parser, k_use_tuple);
         lowest.expires_never();
         const bool truncated = rec == bhttp::error::body_limit && parser.is_header_done();
-        if (rec == bhttp::error::header_limit) {
-            // The head was too large, but its status line still says what Jenkins did (a 201
-            // whose Location is huge has queued the build). The parser has consumed and read it
-            // when it got that far; else it is still at the front of the buffer.
-            std::optional<int> code;
-            if (parser.got_some()) {
-                code = static_cast<int>(parser.get().result_int());
-            } else {
-                const auto data = conn.buffer.data();
-                code = status_line_code(
-                    std::string_view(static_cast<const char*>(data.data()), data.size()));
-            }
-            if (code) {
-                sent.ok = true;
-                sent.reply.status = *code;
-                sent.reply.head_too_large = true;
-                co_return sent;  // keep_alive false: the rest of the head is still unread
-            }
+        if (rec == bhttp::error::header_limit && oversized_head(parser, conn, sent)) {
+            co_return sent;
         }
         if (rec && !truncated) {
             sent.response_started = read > 0 || parser.got_some() || conn.buffer.size() > 0;
@@ -529,6 +612,34 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             co_return sent;
         }
         auto& res = parser.get();
+        take_head(res, sent);
+        sent.reply.body = std::move(res.body());
+        sent.reply.keep_alive = !truncated && parser.is_done() && res.keep_alive();
+        co_return sent;
+    }
+
+    // The head was too large, but its status line still says what Jenkins did (a 201 whose
+    // Location is huge has queued the build). The parser has consumed and read it when it got
+    // that far; else it is still at the front of the buffer. True when `sent` is filled.
+    template <class Parser>
+    static bool oversized_head(Parser& parser, Connection& conn, Sent& sent) {
+        std::optional<int> code;
+        if (parser.got_some()) {
+            code = static_cast<int>(parser.get().result_int());
+        } else {
+            const auto data = conn.buffer.data();
+            code = status_line_code(
+                std::string_view(static_cast<const char*>(data.data()), data.size()));
+        }
+        if (!code) return false;
+        sent.ok = true;
+        sent.reply.status = *code;
+        sent.reply.head_too_large = true;
+        return true;  // keep_alive false: the rest of the head is still unread
+    }
+
+    template <class Response>
+    static void take_head(const Response& res, Sent& sent) {
         sent.ok = true;
         sent.reply.status = static_cast<int>(res.result_int());
         sent.reply.location = std::string(res[bhttp::field::location]);
@@ -537,8 +648,67 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
              it != res.end() && it->name() == bhttp::field::set_cookie; ++it) {
             sent.reply.set_cookies.emplace_back(it->value());
         }
-        sent.reply.body = std::move(res.body());
-        sent.reply.keep_alive = !truncated && parser.is_done() && res.keep_alive();
+    }
+
+    // Sent::error for a failed read, and whether the peer had closed the connection.
+    void read_failed(const error_code& ec, bool started, Sent& sent) const {
+        sent.ok = false;
+        sent.response_started = started;
+        sent.closed = is_closed_by_peer(ec);
+        sent.error = ec == beast::error::timeout ? timeout_text("read", config_.io_timeout)
+                                                 : "read: " + ec.message();
+    }
+
+    // read(): the response with its body cut at `cut_at` bytes. The body is taken in pieces
+    // (no allocation from what Content-Length claims); past `cut_at` reading stops and the
+    // connection is dropped. Each piece is bounded by io_timeout.
+    template <class Stream>
+    asio::awaitable<Sent> read_cut(Stream& stream, Connection& conn, std::size_t cut_at) {
+        Sent sent;
+        auto& lowest = conn.lowest();
+        bhttp::response_parser<bhttp::buffer_body> parser;
+        parser.body_limit(boost::none);  // the loop below stops at cut_at
+        parser.header_limit(k_header_limit);
+        lowest.expires_after(config_.io_timeout);
+        auto [hec, head_read] =
+            co_await bhttp::async_read_header(stream, conn.buffer, parser, k_use_tuple);
+        if (hec == bhttp::error::header_limit && oversized_head(parser, conn, sent)) {
+            lowest.expires_never();
+            co_return sent;
+        }
+        if (hec) {
+            lowest.expires_never();
+            read_failed(hec, head_read > 0 || parser.got_some() || conn.buffer.size() > 0, sent);
+            co_return sent;
+        }
+        std::string body;
+        std::array<char, k_read_chunk> piece{};
+        bool cut = false;
+        while (!parser.is_done()) {
+            parser.get().body().data = piece.data();
+            parser.get().body().size = piece.size();
+            lowest.expires_after(config_.io_timeout);
+            auto [ec, n] = co_await bhttp::async_read(stream, conn.buffer, parser, k_use_tuple);
+            (void)n;
+            if (ec == bhttp::error::need_buffer) ec = {};
+            if (ec) {
+                lowest.expires_never();
+                read_failed(ec, true, sent);
+                co_return sent;
+            }
+            const std::size_t got = piece.size() - parser.get().body().size;
+            const std::size_t room = cut_at - body.size();
+            body.append(piece.data(), std::min(got, room));
+            if (got > room) {
+                cut = true;
+                break;
+            }
+        }
+        lowest.expires_never();
+        take_head(parser.get(), sent);
+        sent.reply.body = std::move(body);
+        sent.reply.body_cut = cut;
+        sent.reply.keep_alive = !cut && parser.is_done() && parser.get().keep_alive();
         co_return sent;
     }
 

@@ -33,6 +33,15 @@
 //    unavailable; 2xx → queued (meaning only "Jenkins answers"); 401 and 403 → auth_failed (the
 //    root API needs only Overall/Read: refusing it refuses the user); any other status →
 //    classify() (429 throttled, 500 server_error, ...).
+//  * read(path): GET <url><path> with the same auth (Basic, or anonymous without a crumb: GETs
+//    need none), Accept: application/json; bytes a URI may not carry raw ('[', ']', '{', '}' of
+//    a `tree` filter, non-ASCII) are percent-encoded, '%' is kept. 2xx → queued with the body; a
+//    body longer than k_read_body_limit is cut there (read in pieces, never allocated from
+//    Content-Length; the detail says "body cut at 1024 KiB" and the connection is dropped). 401 →
+//    auth_failed; 429 → throttled (a rate limiter: ask again later); 403, 404, other 4xx and every
+//    3xx (a login page, a wrong url) → permanent; the rest as classify() says (no answer,
+//    502/503/504 unavailable, 500 server_error). A path that starts with '/', carries a scheme or
+//    holds a space or control character is permanent without any request.
 //  * Whose fault is a 401 or 403 (reference §0.11, §1.1, §1.2, §3): 401 to any request means
 //    the Basic credentials are wrong: auth_failed. A 403 from the crumb issuer (anonymous
 //    without Overall/Read) is auth_failed too. A 403 from build/buildWithParameters may be the
@@ -40,7 +49,7 @@
 //    Overall/Read at all); the client then asks the root API (the probe request) with the same
 //    credentials: refused there too (401/403) → auth_failed, answered → permanent for that
 //    trigger alone. A 403 "No valid crumb" after the one crumb refresh stays permanent.
-//  * Retry-After: read from every answer (trigger, crumbIssuer, probe) into
+//  * Retry-After: read from every answer (trigger, crumbIssuer, probe, read) into
 //    JenkinsOutcome::retry_after, delta-seconds or any of the three HTTP-date forms
 //    (parse_retry_after in encoding.hpp). What to make of it is the dispatcher's business.
 //  * Responses are read with a 32 KiB limit on the head. A head over it (e.g. a huge Location)

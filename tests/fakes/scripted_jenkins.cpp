@@ -37,6 +37,33 @@ void ScriptedJenkins::then_probe(JenkinsOutcome::Kind kind, std::string detail) 
     probe_script_.push_back(std::move(o));
 }
 
+void ScriptedJenkins::then_read(std::string path, JenkinsOutcome outcome) {
+    read_script_[std::move(path)].push_back(std::move(outcome));
+}
+
+void ScriptedJenkins::then_read(std::string path, int http_status, std::string body) {
+    using Kind = JenkinsOutcome::Kind;
+    JenkinsOutcome o;
+    o.http_status = http_status;
+    if (http_status >= 200 && http_status < 300) {
+        o.kind = Kind::queued;
+        o.body = std::move(body);
+    } else if (http_status == 401) {
+        o.kind = Kind::auth_failed;
+    } else if (http_status == 429) {
+        o.kind = Kind::throttled;
+    } else if (http_status == 500) {
+        o.kind = Kind::server_error;
+    } else if (http_status == 0 || (http_status >= 502 && http_status <= 504)) {
+        o.kind = Kind::unavailable;
+    } else {
+        o.kind = Kind::permanent;
+    }
+    o.detail = http_status == 0 ? std::string("connect: Connection refused")
+                                : "HTTP " + std::to_string(http_status);
+    then_read(std::move(path), std::move(o));
+}
+
 void ScriptedJenkins::then_throw() {
     ++throws_;
 }
@@ -82,6 +109,23 @@ asio::awaitable<JenkinsOutcome> ScriptedJenkins::probe() {
     }
     auto o = std::move(probe_script_.front());
     probe_script_.pop_front();
+    co_return o;
+}
+
+asio::awaitable<JenkinsOutcome> ScriptedJenkins::read(std::string path) {
+    reads.push_back(path);
+    const auto it = read_script_.find(path);
+    if (it == read_script_.end() || it->second.empty()) {
+        JenkinsOutcome o;
+        o.kind = JenkinsOutcome::Kind::permanent;
+        o.http_status = 404;
+        o.detail = "HTTP 404 Not Found";
+        co_return o;
+    }
+    auto& answers = it->second;
+    if (answers.size() == 1) co_return answers.front();
+    auto o = std::move(answers.front());
+    answers.pop_front();
     co_return o;
 }
 

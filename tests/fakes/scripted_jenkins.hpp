@@ -1,6 +1,7 @@
 // A JenkinsClient for dispatcher unit tests: answers each trigger and probe with the next
-// scripted outcome (queued when the script is empty), records what it was asked, and can hold
-// requests in flight until the test lets them go. Single-threaded (the test's io_context).
+// scripted outcome (queued when the script is empty), each read() with the answer scripted for
+// its path, records what it was asked, and can hold trigger requests in flight until the test
+// lets them go. Single-threaded (the test's io_context).
 #pragma once
 
 #include <hookrelay/jenkins.hpp>
@@ -9,6 +10,7 @@
 
 #include <deque>
 #include <list>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -26,6 +28,14 @@ class ScriptedJenkins final : public JenkinsClient {
     void then(JenkinsOutcome outcome);
     /// Outcomes for the next probe() calls (default: queued, i.e. "answers").
     void then_probe(JenkinsOutcome::Kind kind, std::string detail = "");
+    /// Answers for read(path) of exactly this path, in order; the last one stays (every later
+    /// read of the path gets it again, as polling the same Jenkins item would). A path with no
+    /// answer scripted is answered permanent, HTTP 404.
+    void then_read(std::string path, JenkinsOutcome outcome);
+    /// As the real client would report `http_status` with `body`: 2xx queued (with the body),
+    /// 401 auth_failed, 429 throttled, 500 server_error, 502/503/504 and 0 unavailable, any other
+    /// status permanent.
+    void then_read(std::string path, int http_status, std::string body = "");
     /// Make the next trigger() throw (a bug in the client).
     void then_throw();
     /// While set, trigger() waits until release() before answering.
@@ -35,11 +45,13 @@ class ScriptedJenkins final : public JenkinsClient {
 
     std::vector<TriggerRequest> requests;  ///< every trigger() call, in order
     std::size_t probes = 0;
+    std::vector<std::string> reads;  ///< every read() path, in order
     std::size_t waiting() const { return gates_.size(); }
 
     boost::asio::awaitable<JenkinsOutcome> trigger(TriggerRequest request,
                                                    std::optional<Secret> job_token) override;
     boost::asio::awaitable<JenkinsOutcome> probe() override;
+    boost::asio::awaitable<JenkinsOutcome> read(std::string path) override;
 
     struct Gate;
 
@@ -47,6 +59,7 @@ class ScriptedJenkins final : public JenkinsClient {
     boost::asio::any_io_executor executor_;
     std::deque<JenkinsOutcome> script_;
     std::deque<JenkinsOutcome> probe_script_;
+    std::map<std::string, std::deque<JenkinsOutcome>> read_script_;
     std::size_t throws_ = 0;
     bool hanging_ = false;
     std::list<std::shared_ptr<Gate>> gates_;
