@@ -62,15 +62,16 @@ result<std::shared_ptr<StatusClient>> make_status_client(boost::asio::any_io_exe
                                                          const SourceConfig& source,
                                                          std::string* why = nullptr);
 
-/// The default api_url of a provider: "https://api.github.com" for GitHub, "https://gitlab.com/api/v4"
-/// for GitLab; "" for providers without one here.
+/// The default api_url of a provider: "https://api.github.com" for GitHub,
+/// "https://gitlab.com/api/v4" for GitLab; "" for providers without one here.
 std::string_view default_api_url(Provider provider) noexcept;
 
 // --- Pure pieces, unit-tested --------------------------------------------------------------
 
-/// GitHub's state for a forge-neutral one: pending, success, failure, error.
+/// GitHub's state for a forge-neutral one: pending, success, failure, error ("" for a state
+/// that is not forge-neutral: such a wish is refused).
 std::string_view github_state(std::string_view state) noexcept;
-/// GitLab's: pending, running, success, failed, canceled.
+/// GitLab's: pending, running, success, failed, canceled ("" likewise).
 std::string_view gitlab_state(std::string_view state) noexcept;
 /// At most `limit` characters (code points), cut on a character boundary with "…" at the end.
 std::string shorten(std::string_view text, std::size_t limit = 140);
