@@ -68,9 +68,10 @@ std::string_view default_api_url(Provider provider) noexcept;
 
 // --- Pure pieces, unit-tested --------------------------------------------------------------
 
-/// GitHub's state for a forge-neutral one: pending, success, failure, error.
+/// GitHub's state for a forge-neutral one: pending, success, failure, error ("" for a state
+/// that is not forge-neutral: such a wish is refused).
 std::string_view github_state(std::string_view state) noexcept;
-/// GitLab's: pending, running, success, failed, canceled.
+/// GitLab's: pending, running, success, failed, canceled ("" likewise).
 std::string_view gitlab_state(std::string_view state) noexcept;
 /// At most `limit` characters (code points), cut on a character boundary with "…" at the end.
 std::string shorten(std::string_view text, std::size_t limit = 140);

@@ -1,0 +1,241 @@
+#include "forge_status/requests.hpp"
+
+#include "httpclient/encoding.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <charconv>
+
+namespace hookrelay::forge_status {
+
+namespace {
+
+namespace json = boost::json;
+
+bool all_digits(std::string_view text) {
+    return !text.empty() &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+char ascii_lower(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool icontains(std::string_view haystack, std::string_view needle) {
+    if (needle.empty()) return true;
+    auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
+                          [](char a, char b) { return ascii_lower(a) == ascii_lower(b); });
+    return it != haystack.end();
+}
+
+// Runs of ASCII whitespace (newlines of an HTML page included) become one space; ends trimmed.
+std::string one_line(std::string_view text) {
+    std::string out;
+    bool space = false;
+    for (char c : text) {
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+            space = !out.empty();
+            continue;
+        }
+        if (space) out += ' ';
+        space = false;
+        out += c;
+    }
+    return out;
+}
+
+std::string redact(std::string text, std::string_view token) {
+    if (token.empty()) return text;
+    for (auto at = text.find(token); at != std::string::npos; at = text.find(token, at + 3)) {
+        text.replace(at, token.size(), "***");
+    }
+    return text;
+}
+
+std::optional<json::object> parse_object(std::string_view body) {
+    boost::system::error_code ec;
+    auto value = json::parse(body, ec);
+    if (ec || !value.is_object()) return std::nullopt;
+    return std::move(value.as_object());
+}
+
+// x-ratelimit-reset: the epoch second the window resets.
+std::optional<std::chrono::milliseconds> until_reset(std::string_view value,
+                                                     std::chrono::system_clock::time_point now) {
+    long long epoch = 0;
+    const auto* end = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), end, epoch);
+    if (ec != std::errc{} || ptr != end || epoch < 0) return std::nullopt;
+    const auto reset = std::chrono::system_clock::time_point(std::chrono::seconds(epoch));
+    if (reset <= now) return std::chrono::milliseconds(0);
+    return std::min<std::chrono::milliseconds>(
+        std::chrono::ceil<std::chrono::milliseconds>(reset - now), httpclient::k_max_retry_after);
+}
+
+std::optional<std::chrono::milliseconds> retry_after_of(const httpclient::Response& response,
+                                                        std::chrono::system_clock::time_point now) {
+    const auto header = response.header("Retry-After");
+    if (header.empty()) return std::nullopt;
+    return httpclient::parse_retry_after(header, now);
+}
+
+}  // namespace
+
+std::string base_url_for(Provider provider, std::string_view api_url) {
+    std::string url(api_url.empty() ? default_api_url(provider) : api_url);
+    if (!url.empty() && url.back() != '/') url += '/';
+    return url;
+}
+
+std::optional<std::string> github_target(std::string_view base_path, std::string_view repository,
+                                         std::string_view sha, std::string& why) {
+    const auto slash = repository.find('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == repository.size() ||
+        repository.find('/', slash + 1) != std::string_view::npos) {
+        why = "repository '" + std::string(repository) + "' is not owner/repo";
+        return std::nullopt;
+    }
+    if (sha.empty()) {
+        why = "no commit sha";
+        return std::nullopt;
+    }
+    return std::string(base_path) + "repos/" +
+           httpclient::percent_encode(repository.substr(0, slash)) + "/" +
+           httpclient::percent_encode(repository.substr(slash + 1)) + "/statuses/" +
+           httpclient::percent_encode(sha);
+}
+
+std::optional<std::string> gitlab_target(std::string_view base_path, std::string_view project,
+                                         std::string_view sha, std::string& why) {
+    if (project.empty()) {
+        why = "no project";
+        return std::nullopt;
+    }
+    if (sha.empty()) {
+        why = "no commit sha";
+        return std::nullopt;
+    }
+    // A numeric id as it is; a path URL-encoded whole, its slashes included (GitLab's API).
+    const std::string id =
+        all_digits(project) ? std::string(project) : httpclient::percent_encode(project);
+    return std::string(base_path) + "projects/" + id + "/statuses/" +
+           httpclient::percent_encode(sha);
+}
+
+std::optional<std::string> github_body(const StatusTarget& target, const StatusWish& wish) {
+    const auto state = github_state(wish.state);
+    if (state.empty()) return std::nullopt;
+    json::object body;
+    body["state"] = state;
+    if (!wish.target_url.empty()) body["target_url"] = wish.target_url;
+    body["description"] = shorten(wish.description);
+    if (!target.context.empty()) body["context"] = target.context;
+    return json::serialize(body);
+}
+
+std::optional<std::string> gitlab_body(const StatusTarget& target, const StatusWish& wish) {
+    const auto state = gitlab_state(wish.state);
+    if (state.empty()) return std::nullopt;
+    json::object body;
+    body["state"] = state;
+    if (!target.context.empty()) body["name"] = target.context;
+    if (!wish.target_url.empty()) body["target_url"] = wish.target_url;
+    body["description"] = shorten(wish.description);
+    return json::serialize(body);
+}
+
+std::string forge_message(std::string_view body) {
+    std::string text;
+    if (auto object = parse_object(body)) {
+        if (const auto* message = object->if_contains("message")) {
+            text = message->is_string() ? std::string(message->as_string())
+                                        : json::serialize(*message);
+            // GitHub's 422 says what failed validation in errors[]: the useful part.
+            if (const auto* errors = object->if_contains("errors");
+                errors && errors->is_array() && !errors->as_array().empty()) {
+                const auto& first = errors->as_array().front();
+                if (first.is_object()) {
+                    if (const auto* m = first.as_object().if_contains("message");
+                        m && m->is_string()) {
+                        text += ": " + std::string(m->as_string());
+                    } else if (const auto* code = first.as_object().if_contains("code");
+                               code && code->is_string()) {
+                        text += ": " + std::string(code->as_string());
+                    }
+                } else if (first.is_string()) {
+                    text += ": " + std::string(first.as_string());
+                }
+            }
+        } else if (const auto* error = object->if_contains("error"); error && error->is_string()) {
+            text = std::string(error->as_string());
+        }
+    }
+    if (text.empty()) text = std::string(body);
+    return shorten(one_line(text), k_detail_message_limit);
+}
+
+PostResult classify(Provider provider, const httpclient::Response& response,
+                    std::chrono::system_clock::time_point now, std::string_view token) {
+    using Kind = PostResult::Kind;
+    PostResult out;
+    out.http_status = response.status;
+    const int status = response.status;
+    const std::string message = response.head_too_large ? "" : forge_message(response.body);
+    out.detail = httpclient::status_text(status);
+    if (!message.empty()) out.detail += ": " + message;
+    out.detail = redact(std::move(out.detail), token);
+
+    if (status >= 200 && status < 300) {
+        out.kind = Kind::posted;
+        return out;
+    }
+    if (status == 429) {
+        out.kind = Kind::retry;
+        out.retry_after = retry_after_of(response, now);
+        if (!out.retry_after && response.header("x-ratelimit-remaining") == "0") {
+            out.retry_after = until_reset(response.header("x-ratelimit-reset"), now);
+        }
+        return out;
+    }
+    if (provider == Provider::github && status == 403) {
+        // GitHub answers its rate limits with 403 as well as 429: tell them from a token
+        // without the permission by what comes with them.
+        if (auto after = retry_after_of(response, now)) {
+            out.kind = Kind::retry;
+            out.retry_after = after;
+            return out;
+        }
+        if (response.header("x-ratelimit-remaining") == "0") {
+            out.kind = Kind::retry;
+            out.retry_after = until_reset(response.header("x-ratelimit-reset"), now);
+            return out;
+        }
+        if (icontains(response.body, "secondary rate limit")) {
+            out.kind = Kind::retry;
+            out.retry_after = k_secondary_rate_limit_wait;
+            return out;
+        }
+    }
+    if (provider == Provider::gitlab && status == 400 &&
+        icontains(response.body, "Cannot transition status")) {
+        // GitLab never moves a finished status back (nor onto the state it has): it keeps what
+        // it shows, and this wish is done.
+        out.kind = Kind::ignored;
+        return out;
+    }
+    if (status >= 500) {
+        out.kind = Kind::retry;
+        out.retry_after = retry_after_of(response, now);
+        return out;
+    }
+    // 4xx: the token, the repository or the sha is wrong. 1xx and 3xx (redirects are not
+    // followed): nothing a retry would change either.
+    out.kind = Kind::refused;
+    return out;
+}
+
+}  // namespace hookrelay::forge_status

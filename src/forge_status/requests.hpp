@@ -1,0 +1,61 @@
+// The pure halves of a status post (status_client.hpp): the request each forge expects and the
+// reading of its answer. No I/O; unit-tested.
+#pragma once
+
+#include "forge_status/status_client.hpp"
+#include "httpclient/client.hpp"
+
+#include <hookrelay/event.hpp>
+#include <hookrelay/store.hpp>
+#include <hookrelay/trigger.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hookrelay::forge_status {
+
+/// How long a GitHub secondary rate limit is waited out when the answer says nothing about it
+/// (GitHub's advice: at least a minute, then back off).
+inline constexpr std::chrono::milliseconds k_secondary_rate_limit_wait = std::chrono::minutes(1);
+
+/// The most characters of a forge's message a PostResult::detail carries.
+inline constexpr std::size_t k_detail_message_limit = 200;
+
+/// `api_url` as a base URL for httpclient::parse_base_url: "" gives default_api_url(provider),
+/// and a path that does not end with '/' gets one ("https://HOST/api/v3" →
+/// "https://HOST/api/v3/").
+std::string base_url_for(Provider provider, std::string_view api_url);
+
+/// The origin-form target of a GitHub post: base_path (from the base URL: begins and ends with
+/// '/') + "repos/{owner}/{repo}/statuses/{sha}", each part percent-encoded. nullopt with a reason
+/// in `why` when repository is not "owner/repo" or sha is empty.
+std::optional<std::string> github_target(std::string_view base_path, std::string_view repository,
+                                         std::string_view sha, std::string& why);
+
+/// GitLab's: base_path + "projects/{id}/statuses/{sha}", where a project given by its path
+/// ("group/sub/app") is percent-encoded whole ("group%2Fsub%2Fapp") and a numeric id is sent as
+/// it is. nullopt with a reason in `why` when the project or the sha is empty.
+std::optional<std::string> gitlab_target(std::string_view base_path, std::string_view project,
+                                         std::string_view sha, std::string& why);
+
+/// The JSON bodies: GitHub {state, target_url, description, context}, GitLab {state, name,
+/// target_url, description}; the state mapped (github_state / gitlab_state), the description
+/// shortened to 140 characters; target_url and context/name left out when empty. nullopt when
+/// the wish's state is not one of the forge-neutral states.
+std::optional<std::string> github_body(const StatusTarget& target, const StatusWish& wish);
+std::optional<std::string> gitlab_body(const StatusTarget& target, const StatusWish& wish);
+
+/// What a forge's error body says, for a detail: the JSON "message" (with GitHub's first
+/// errors[].message after it, GitLab's structured messages as compact JSON) or "error"; else the
+/// body's text with runs of whitespace made one space. Shortened to k_detail_message_limit.
+std::string forge_message(std::string_view body);
+
+/// Classifies one answer of `provider`'s status API (status_client.hpp, "Answers"). `now` is for
+/// Retry-After dates and x-ratelimit-reset; `token` is removed from the detail should the forge
+/// echo it.
+PostResult classify(Provider provider, const httpclient::Response& response,
+                    std::chrono::system_clock::time_point now, std::string_view token);
+
+}  // namespace hookrelay::forge_status

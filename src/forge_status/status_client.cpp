@@ -1,0 +1,186 @@
+#include "forge_status/status_client.hpp"
+
+#include "forge_status/requests.hpp"
+#include "httpclient/client.hpp"
+
+#include <exception>
+#include <utility>
+
+namespace hookrelay::forge_status {
+
+namespace {
+
+namespace asio = boost::asio;
+using Kind = PostResult::Kind;
+
+PostResult refused(std::string detail) {
+    PostResult out;
+    out.kind = Kind::refused;
+    out.detail = std::move(detail);
+    return out;
+}
+
+// One source's status API: GitHub's or GitLab's, on one pooled HTTP client.
+class ForgeStatusClient final : public StatusClient,
+                                public std::enable_shared_from_this<ForgeStatusClient> {
+  public:
+    ForgeStatusClient(Provider provider, std::shared_ptr<httpclient::Client> http, Secret token)
+        : provider_(provider), http_(std::move(http)), token_(std::move(token)) {}
+
+    asio::awaitable<PostResult> post(StatusTarget target, StatusWish wish) override {
+        auto self = shared_from_this();
+        try {
+            std::string why;
+            auto request = make_request(target, wish, why);
+            if (!request) co_return refused(std::move(why));
+            auto exchange = co_await http_->request(std::move(*request));
+            if (!exchange.ok) {
+                // No answer (refused, reset, timeout): the forge may be back soon.
+                PostResult out;
+                out.kind = Kind::retry;
+                out.detail = std::move(exchange.error);
+                co_return out;
+            }
+            co_return classify(provider_, exchange.response, std::chrono::system_clock::now(),
+                               token_.reveal());
+        } catch (const std::exception& e) {
+            PostResult out;
+            out.kind = Kind::retry;
+            out.detail = std::string("internal error: ") + e.what();
+            co_return out;
+        }
+    }
+
+  private:
+    // The post for `wish`, or nullopt with the reason it cannot be made.
+    std::optional<httpclient::Request> make_request(const StatusTarget& target,
+                                                    const StatusWish& wish,
+                                                    std::string& why) const {
+        httpclient::Request request;
+        request.method = httpclient::Method::post;
+        std::optional<std::string> path;
+        std::optional<std::string> body;
+        const auto& base = http_->base().path;
+        if (provider_ == Provider::github) {
+            path = github_target(base, target.repository, target.sha, why);
+            body = github_body(target, wish);
+            request.headers = {
+                {"Authorization", "Bearer " + std::string(token_.reveal())},
+                {"Accept", "application/vnd.github+json"},
+                {"X-GitHub-Api-Version", "2022-11-28"},
+            };
+        } else {
+            path = gitlab_target(base, target.repository, target.sha, why);
+            body = gitlab_body(target, wish);
+            request.headers = {{"PRIVATE-TOKEN", std::string(token_.reveal())}};
+        }
+        if (!path) return std::nullopt;
+        if (!body) {
+            why = "unknown status state '" + wish.state + "'";
+            return std::nullopt;
+        }
+        request.headers.emplace_back("Content-Type", "application/json");
+        request.target = std::move(*path);
+        request.body = std::move(*body);
+        return request;
+    }
+
+    const Provider provider_;
+    const std::shared_ptr<httpclient::Client> http_;
+    const Secret token_;
+};
+
+}  // namespace
+
+std::string_view to_string(PostResult::Kind kind) noexcept {
+    switch (kind) {
+        case Kind::posted:
+            return "posted";
+        case Kind::ignored:
+            return "ignored";
+        case Kind::retry:
+            return "retry";
+        case Kind::refused:
+            return "refused";
+    }
+    return "retry";
+}
+
+std::string_view default_api_url(Provider provider) noexcept {
+    switch (provider) {
+        case Provider::github:
+            return "https://api.github.com";
+        case Provider::gitlab:
+            return "https://gitlab.com/api/v4";
+        default:
+            return "";
+    }
+}
+
+std::string_view github_state(std::string_view state) noexcept {
+    if (state == "pending" || state == "running") return "pending";
+    if (state == "success") return "success";
+    if (state == "failure") return "failure";
+    if (state == "error" || state == "canceled") return "error";
+    return "";
+}
+
+std::string_view gitlab_state(std::string_view state) noexcept {
+    if (state == "pending") return "pending";
+    if (state == "running") return "running";
+    if (state == "success") return "success";
+    if (state == "failure" || state == "error") return "failed";
+    if (state == "canceled") return "canceled";
+    return "";
+}
+
+std::string shorten(std::string_view text, std::size_t limit) {
+    // Count code points by their first bytes (anything but 10xxxxxx), so a cut never splits one.
+    auto is_lead = [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; };
+    std::size_t count = 0;
+    for (char c : text) count += is_lead(c) ? 1 : 0;
+    if (count <= limit) return std::string(text);
+    if (limit == 0) return {};
+    // Keep limit - 1 characters and the ellipsis.
+    std::size_t kept = 0;
+    std::size_t end = 0;
+    for (; end < text.size(); ++end) {
+        if (is_lead(text[end])) {
+            if (kept == limit - 1) break;
+            ++kept;
+        }
+    }
+    return std::string(text.substr(0, end)) + "\u2026";
+}
+
+result<std::shared_ptr<StatusClient>> make_status_client(boost::asio::any_io_executor executor,
+                                                         const SourceConfig& source,
+                                                         std::string* why) {
+    auto fail = [&](std::string reason) -> result<std::shared_ptr<StatusClient>> {
+        if (why) *why = std::move(reason);
+        return make_error_code(errc::bad_config);
+    };
+    if (source.provider != Provider::github && source.provider != Provider::gitlab) {
+        return fail("status: is supported for github and gitlab sources");
+    }
+    if (!source.status) return fail("status: is not configured");
+    const StatusConfig& config = *source.status;
+    if (config.token.empty()) return fail("status: token is empty");
+
+    httpclient::Options options;
+    options.name = "status " + source.name;
+    options.url = base_url_for(source.provider, config.api_url);
+    options.ca_file = config.ca_file;
+    options.connect_timeout = config.connect_timeout;
+    // The whole post is bounded by request_timeout; no shorter limit per read or write.
+    options.io_timeout = config.request_timeout;
+    options.request_timeout = config.request_timeout;
+    options.max_in_flight = config.max_in_flight;
+    std::string reason;
+    auto http = httpclient::Client::make(std::move(executor), std::move(options), &reason);
+    if (!http) return fail("status: " + reason);
+    return std::shared_ptr<StatusClient>(
+        std::make_shared<ForgeStatusClient>(source.provider, std::move(*http), config.token));
+}
+
+}  // namespace hookrelay::forge_status

@@ -1,0 +1,356 @@
+// The pure pieces of the forge status client: states, descriptions, request targets and bodies,
+// and the reading of the forges' answers.
+#include "forge_status/requests.hpp"
+#include "forge_status/status_client.hpp"
+#include "httpclient/encoding.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json/parse.hpp>
+
+#include <gtest/gtest.h>
+
+namespace hookrelay::forge_status {
+namespace {
+
+using Kind = PostResult::Kind;
+using namespace std::chrono_literals;
+
+const std::string k_sha = "9fceb02d0ae598e95dc970b74767f19372d61af8";
+const auto k_now = std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000));
+
+std::size_t code_points(std::string_view text) {
+    std::size_t n = 0;
+    for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+    return n;
+}
+
+std::string repeat(std::string_view unit, std::size_t n) {
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) out += unit;
+    return out;
+}
+
+httpclient::Response answer(int status, std::string body,
+                            std::vector<std::pair<std::string, std::string>> headers = {}) {
+    httpclient::Response r;
+    r.status = status;
+    r.body = std::move(body);
+    r.headers = std::move(headers);
+    return r;
+}
+
+std::string path_of(Provider provider, std::string_view api_url) {
+    std::string why;
+    const auto base = httpclient::parse_base_url(base_url_for(provider, api_url), why);
+    EXPECT_TRUE(base) << why;
+    return base ? base->path : "";
+}
+
+TEST(ForgeStatusStates, GithubShowsRunningAsPendingAndCanceledAsError) {
+    EXPECT_EQ(github_state("pending"), "pending");
+    EXPECT_EQ(github_state("running"), "pending");
+    EXPECT_EQ(github_state("success"), "success");
+    EXPECT_EQ(github_state("failure"), "failure");
+    EXPECT_EQ(github_state("error"), "error");
+    EXPECT_EQ(github_state("canceled"), "error");
+}
+
+TEST(ForgeStatusStates, GitlabShowsFailureAndErrorAsFailed) {
+    EXPECT_EQ(gitlab_state("pending"), "pending");
+    EXPECT_EQ(gitlab_state("running"), "running");
+    EXPECT_EQ(gitlab_state("success"), "success");
+    EXPECT_EQ(gitlab_state("failure"), "failed");
+    EXPECT_EQ(gitlab_state("error"), "failed");
+    EXPECT_EQ(gitlab_state("canceled"), "canceled");
+}
+
+TEST(ForgeStatusStates, UnknownStateHasNoForgeState) {
+    EXPECT_EQ(github_state("failed"), "");
+    EXPECT_EQ(gitlab_state("skipped"), "");
+    EXPECT_EQ(github_state(""), "");
+}
+
+TEST(ForgeStatusShorten, KeepsTextWithinTheLimitAsItIs) {
+    const auto text = repeat("\xC3\xA9", 140);  // é: 280 bytes, 140 characters
+    EXPECT_EQ(shorten(text), text);
+    EXPECT_EQ(shorten("Build #12 succeeded"), "Build #12 succeeded");
+}
+
+TEST(ForgeStatusShorten, CutsLongTextOnACharacterBoundaryWithAnEllipsis) {
+    const auto text = repeat("\xC3\xA9", 141);
+    const auto cut = shorten(text);
+    EXPECT_EQ(code_points(cut), 140u);
+    EXPECT_EQ(cut, repeat("\xC3\xA9", 139) + "\xE2\x80\xA6");
+}
+
+TEST(ForgeStatusShorten, CountsFourByteCharactersAsOne) {
+    const std::string rocket = "\xF0\x9F\x9A\x80";
+    const auto cut = shorten("ab" + repeat(rocket, 10), 5);
+    EXPECT_EQ(cut, "ab" + rocket + rocket + "\xE2\x80\xA6");
+}
+
+TEST(ForgeStatusShorten, ZeroLimitGivesNothing) {
+    EXPECT_EQ(shorten("abc", 0), "");
+}
+
+TEST(ForgeStatusUrls, DefaultApiUrlsOfGithubAndGitlab) {
+    EXPECT_EQ(default_api_url(Provider::github), "https://api.github.com");
+    EXPECT_EQ(default_api_url(Provider::gitlab), "https://gitlab.com/api/v4");
+    EXPECT_EQ(default_api_url(Provider::gitea), "");
+}
+
+TEST(ForgeStatusUrls, GithubTargetUnderTheApiRoot) {
+    std::string why;
+    const auto target = github_target(path_of(Provider::github, ""), "acme/app", k_sha, why);
+    ASSERT_TRUE(target) << why;
+    EXPECT_EQ(*target, "/repos/acme/app/statuses/" + k_sha);
+}
+
+TEST(ForgeStatusUrls, GithubEnterpriseApiUrlKeepsItsPath) {
+    std::string why;
+    const auto base = path_of(Provider::github, "https://ghe.example.com/api/v3");
+    EXPECT_EQ(base, "/api/v3/");
+    const auto target = github_target(base, "acme/app", k_sha, why);
+    ASSERT_TRUE(target) << why;
+    EXPECT_EQ(*target, "/api/v3/repos/acme/app/statuses/" + k_sha);
+    // The same with the trailing slash written.
+    EXPECT_EQ(path_of(Provider::github, "https://ghe.example.com/api/v3/"), "/api/v3/");
+}
+
+TEST(ForgeStatusUrls, GithubRefusesARepositoryThatIsNotOwnerSlashRepo) {
+    std::string why;
+    EXPECT_FALSE(github_target("/", "app", k_sha, why));
+    EXPECT_EQ(why, "repository 'app' is not owner/repo");
+    EXPECT_FALSE(github_target("/", "acme/app/x", k_sha, why));
+    EXPECT_FALSE(github_target("/", "/app", k_sha, why));
+    EXPECT_FALSE(github_target("/", "acme/app", "", why));
+}
+
+TEST(ForgeStatusUrls, GitlabProjectPathIsEncodedWhole) {
+    std::string why;
+    const auto target =
+        gitlab_target(path_of(Provider::gitlab, ""), "group/sub group/app.v2", k_sha, why);
+    ASSERT_TRUE(target) << why;
+    EXPECT_EQ(*target, "/api/v4/projects/group%2Fsub%20group%2Fapp.v2/statuses/" + k_sha);
+}
+
+TEST(ForgeStatusUrls, GitlabNumericProjectIdAsItIs) {
+    std::string why;
+    const auto target = gitlab_target(
+        path_of(Provider::gitlab, "https://git.example.com/gitlab/api/v4"), "42", k_sha, why);
+    ASSERT_TRUE(target) << why;
+    EXPECT_EQ(*target, "/gitlab/api/v4/projects/42/statuses/" + k_sha);
+}
+
+TEST(ForgeStatusBodies, GithubBodyCarriesMappedStateAndContext) {
+    const StatusTarget target{"acme/app", k_sha, "hookrelay/build"};
+    const StatusWish wish{"running", "Build #7 is running", "https://ci.example.com/job/app/7/"};
+    const auto body = github_body(target, wish);
+    ASSERT_TRUE(body);
+    EXPECT_EQ(boost::json::parse(*body), boost::json::parse(R"({"state":"pending",
+        "target_url":"https://ci.example.com/job/app/7/","description":"Build #7 is running",
+        "context":"hookrelay/build"})"));
+}
+
+TEST(ForgeStatusBodies, GithubBodyLeavesOutAnEmptyTargetUrlAndShortensTheDescription) {
+    const StatusTarget target{"acme/app", k_sha, "ci"};
+    const StatusWish wish{"success", std::string(300, 'x'), ""};
+    const auto body = github_body(target, wish);
+    ASSERT_TRUE(body);
+    const auto json = boost::json::parse(*body).as_object();
+    EXPECT_FALSE(json.contains("target_url"));
+    EXPECT_EQ(code_points(std::string(json.at("description").as_string())), 140u);
+}
+
+TEST(ForgeStatusBodies, GitlabBodyCarriesNameAndGitlabState) {
+    const StatusTarget target{"group/app", k_sha, "hookrelay/build"};
+    const StatusWish wish{"error", "Jenkins refused the build", ""};
+    const auto body = gitlab_body(target, wish);
+    ASSERT_TRUE(body);
+    EXPECT_EQ(boost::json::parse(*body), boost::json::parse(R"({"state":"failed",
+        "name":"hookrelay/build","description":"Jenkins refused the build"})"));
+}
+
+TEST(ForgeStatusBodies, UnknownStateMakesNoBody) {
+    EXPECT_FALSE(github_body({"a/b", k_sha, "c"}, {"done", "", ""}));
+    EXPECT_FALSE(gitlab_body({"a/b", k_sha, "c"}, {"done", "", ""}));
+}
+
+TEST(ForgeStatusClassify, CreatedIsPosted) {
+    const auto r = classify(Provider::github, answer(201, R"({"id":1})"), k_now, "tok");
+    EXPECT_EQ(r.kind, Kind::posted);
+    EXPECT_EQ(r.http_status, 201);
+}
+
+TEST(ForgeStatusClassify, GithubForbiddenWithRetryAfterIsARateLimit) {
+    const auto r =
+        classify(Provider::github,
+                 answer(403, R"({"message":"slow down"})", {{"Retry-After", "60"}}), k_now, "tok");
+    EXPECT_EQ(r.kind, Kind::retry);
+    EXPECT_EQ(r.retry_after, std::chrono::milliseconds(60s));
+}
+
+TEST(ForgeStatusClassify, GithubForbiddenWithNoRemainingWaitsForTheReset) {
+    const auto reset = std::to_string(1'800'000'000 + 90);
+    const auto r = classify(Provider::github,
+                            answer(403, R"({"message":"API rate limit exceeded for user ID 1."})",
+                                   {{"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset", reset}}),
+                            k_now, "tok");
+    EXPECT_EQ(r.kind, Kind::retry);
+    EXPECT_EQ(r.retry_after, std::chrono::milliseconds(90s));
+}
+
+TEST(ForgeStatusClassify, GithubSecondaryRateLimitInTheBodyIsRetried) {
+    const auto r = classify(
+        Provider::github,
+        answer(
+            403,
+            R"({"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again."})"),
+        k_now, "tok");
+    EXPECT_EQ(r.kind, Kind::retry);
+    EXPECT_EQ(r.retry_after, k_secondary_rate_limit_wait);
+}
+
+TEST(ForgeStatusClassify, GithubForbiddenOtherwiseIsRefusedWithTheMessage) {
+    const auto r = classify(
+        Provider::github,
+        answer(403,
+               R"({"message":"Resource not accessible by integration","documentation_url":"x"})"),
+        k_now, "tok");
+    EXPECT_EQ(r.kind, Kind::refused);
+    EXPECT_EQ(r.detail, "HTTP 403 Forbidden: Resource not accessible by integration");
+}
+
+TEST(ForgeStatusClassify, TooManyRequestsIsRetriedAfterRetryAfter) {
+    const auto r = classify(Provider::gitlab, answer(429, "Retry later\n", {{"Retry-After", "7"}}),
+                            k_now, "tok");
+    EXPECT_EQ(r.kind, Kind::retry);
+    EXPECT_EQ(r.retry_after, std::chrono::milliseconds(7s));
+    EXPECT_EQ(r.detail, "HTTP 429 Too Many Requests: Retry later");
+}
+
+TEST(ForgeStatusClassify, GithubValidationFailureSaysWhatFailed) {
+    const auto r = classify(
+        Provider::github,
+        answer(
+            422,
+            R"j({"message":"Validation Failed","errors":[{"resource":"Status","code":"custom","field":"description","message":"description is too long (maximum is 140 characters)"}]})j"),
+        k_now, "tok");
+    EXPECT_EQ(r.kind, Kind::refused);
+    EXPECT_EQ(r.detail,
+              "HTTP 422 Unprocessable Entity: Validation Failed: description is too long "
+              "(maximum is 140 characters)");
+}
+
+TEST(ForgeStatusClassify, NotFoundIsRefused) {
+    const auto r = classify(Provider::gitlab, answer(404, R"({"message":"404 Project Not Found"})"),
+                            k_now, "tok");
+    EXPECT_EQ(r.kind, Kind::refused);
+    EXPECT_EQ(r.detail, "HTTP 404 Not Found: 404 Project Not Found");
+}
+
+TEST(ForgeStatusClassify, ServerErrorIsRetried) {
+    const auto r = classify(Provider::github,
+                            answer(502, "<html>\n<body>Bad gateway</body>\n</html>"), k_now, "tok");
+    EXPECT_EQ(r.kind, Kind::retry);
+    EXPECT_FALSE(r.retry_after);
+    EXPECT_EQ(r.detail, "HTTP 502 Bad Gateway: <html> <body>Bad gateway</body> </html>");
+}
+
+TEST(ForgeStatusClassify, GitlabRefusedTransitionIsIgnored) {
+    const auto r = classify(
+        Provider::gitlab,
+        answer(400, R"({"message":"Cannot transition status via :enqueue from :running"})"), k_now,
+        "tok");
+    EXPECT_EQ(r.kind, Kind::ignored);
+    EXPECT_EQ(r.http_status, 400);
+    EXPECT_EQ(r.detail,
+              "HTTP 400 Bad Request: Cannot transition status via :enqueue from :running");
+}
+
+TEST(ForgeStatusClassify, GitlabOtherBadRequestIsRefused) {
+    const auto r =
+        classify(Provider::gitlab, answer(400, R"({"message":{"target_url":["is blocked"]}})"),
+                 k_now, "tok");
+    EXPECT_EQ(r.kind, Kind::refused);
+    EXPECT_EQ(r.detail, R"(HTTP 400 Bad Request: {"target_url":["is blocked"]})");
+}
+
+TEST(ForgeStatusClassify, GitlabForbiddenIsRefusedNotARateLimit) {
+    const auto r =
+        classify(Provider::gitlab, answer(403, R"({"message":"403 Forbidden"})"), k_now, "tok");
+    EXPECT_EQ(r.kind, Kind::refused);
+}
+
+TEST(ForgeStatusClassify, LongMessagesAreCutShort) {
+    const auto r =
+        classify(Provider::github, answer(404, "{\"message\":\"" + std::string(1000, 'm') + "\"}"),
+                 k_now, "tok");
+    EXPECT_LT(r.detail.size(), 260u);
+    EXPECT_TRUE(r.detail.ends_with("\xE2\x80\xA6"));
+}
+
+TEST(ForgeStatusClassify, TokenEchoedByTheForgeIsNotInTheDetail) {
+    const auto r =
+        classify(Provider::gitlab, answer(401, R"({"message":"token glpat-s3cr3t is revoked"})"),
+                 k_now, "glpat-s3cr3t");
+    EXPECT_EQ(r.kind, Kind::refused);
+    EXPECT_EQ(r.detail, "HTTP 401 Unauthorized: token *** is revoked");
+}
+
+TEST(ForgeStatusKinds, NamesOfTheKinds) {
+    EXPECT_EQ(to_string(Kind::posted), "posted");
+    EXPECT_EQ(to_string(Kind::ignored), "ignored");
+    EXPECT_EQ(to_string(Kind::retry), "retry");
+    EXPECT_EQ(to_string(Kind::refused), "refused");
+}
+
+SourceConfig source_of(Provider provider, std::string api_url = "") {
+    SourceConfig source;
+    source.name = "forge";
+    source.provider = provider;
+    source.status.emplace();
+    source.status->token = Secret("tok");
+    source.status->api_url = std::move(api_url);
+    return source;
+}
+
+TEST(MakeStatusClient, OtherProvidersAreABadConfig) {
+    boost::asio::io_context ioc;
+    std::string why;
+    const auto client = make_status_client(ioc.get_executor(), source_of(Provider::gitea), &why);
+    ASSERT_FALSE(client);
+    EXPECT_EQ(client.error(), make_error_code(errc::bad_config));
+    EXPECT_EQ(why, "status: is supported for github and gitlab sources");
+}
+
+TEST(MakeStatusClient, ApiUrlWithAQueryIsABadConfig) {
+    boost::asio::io_context ioc;
+    std::string why;
+    const auto client =
+        make_status_client(ioc.get_executor(),
+                           source_of(Provider::github, "https://ghe.example.com/api/v3?x=1"), &why);
+    ASSERT_FALSE(client);
+    EXPECT_EQ(client.error(), make_error_code(errc::bad_config));
+    EXPECT_TRUE(why.starts_with("status: ")) << why;
+}
+
+TEST(MakeStatusClient, MissingCaFileIsABadConfig) {
+    boost::asio::io_context ioc;
+    auto source = source_of(Provider::gitlab);
+    source.status->ca_file = "/nonexistent/ca.pem";
+    std::string why;
+    const auto client = make_status_client(ioc.get_executor(), source, &why);
+    ASSERT_FALSE(client);
+    EXPECT_NE(why.find("/nonexistent/ca.pem"), std::string::npos) << why;
+}
+
+TEST(MakeStatusClient, GithubAndGitlabWithDefaultsAreMade) {
+    boost::asio::io_context ioc;
+    std::string why;
+    EXPECT_TRUE(make_status_client(ioc.get_executor(), source_of(Provider::github), &why)) << why;
+    EXPECT_TRUE(make_status_client(ioc.get_executor(), source_of(Provider::gitlab), &why)) << why;
+}
+
+}  // namespace
+}  // namespace hookrelay::forge_status

@@ -1,0 +1,364 @@
+// The outbound HTTP client against a scripted loopback server (a real socket on 127.0.0.1:0).
+#include "httpclient/client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace hookrelay::httpclient {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+constexpr auto k_use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto k_short_timeout = 300ms;  // what the timeout tests wait for
+
+// What the scripted server answers a request with.
+struct Reply {
+    int status = 200;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    bool hang = false;  // read the request, never answer
+};
+
+struct Seen {
+    std::string method, target, body;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string header(std::string_view name) const {
+        for (const auto& [k, v] : headers) {
+            if (beast::iequals(k, name)) return v;
+        }
+        return {};
+    }
+};
+
+// A loopback HTTP/1.1 server on its own thread answering every request with `script`.
+class ScriptedServer {
+  public:
+    explicit ScriptedServer(std::function<Reply(const Seen&)> script)
+        : script_(std::move(script)),
+          acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+        asio::co_spawn(ioc_, accept_loop(), asio::detached);
+        thread_ = std::thread([this] { ioc_.run(); });
+    }
+    ~ScriptedServer() {
+        ioc_.stop();
+        thread_.join();
+    }
+    std::string url() const {
+        return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/base/";
+    }
+    std::vector<Seen> seen() const {
+        std::lock_guard lock(mutex_);
+        return seen_;
+    }
+    int connections() const {
+        std::lock_guard lock(mutex_);
+        return connections_;
+    }
+
+  private:
+    asio::awaitable<void> accept_loop() {
+        for (;;) {
+            auto [ec, socket] = co_await acceptor_.async_accept(k_use_tuple);
+            if (ec) co_return;
+            {
+                std::lock_guard lock(mutex_);
+                ++connections_;
+            }
+            asio::co_spawn(ioc_, serve(beast::tcp_stream(std::move(socket))), asio::detached);
+        }
+    }
+    asio::awaitable<void> serve(beast::tcp_stream stream) {
+        beast::flat_buffer buffer;
+        for (;;) {
+            bhttp::request<bhttp::string_body> req;
+            auto [ec, n] = co_await bhttp::async_read(stream, buffer, req, k_use_tuple);
+            (void)n;
+            if (ec) co_return;
+            Seen s;
+            s.method = std::string(req.method_string());
+            s.target = std::string(req.target());
+            s.body = req.body();
+            for (const auto& f : req) s.headers.emplace_back(f.name_string(), f.value());
+            {
+                std::lock_guard lock(mutex_);
+                seen_.push_back(s);
+            }
+            const Reply reply = script_(s);
+            if (reply.hang) {
+                char byte = 0;
+                co_await stream.async_read_some(asio::buffer(&byte, 1), k_use_tuple);
+                co_return;
+            }
+            bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(reply.status), 11};
+            for (const auto& [k, v] : reply.headers) res.insert(k, v);
+            res.body() = reply.body;
+            res.keep_alive(req.keep_alive());
+            res.prepare_payload();
+            auto [wec, wn] = co_await bhttp::async_write(stream, res, k_use_tuple);
+            (void)wn;
+            if (wec || !res.keep_alive()) co_return;
+        }
+    }
+
+    std::function<Reply(const Seen&)> script_;
+    asio::io_context ioc_;
+    tcp::acceptor acceptor_;
+    std::thread thread_;
+    mutable std::mutex mutex_;
+    std::vector<Seen> seen_;
+    int connections_ = 0;
+};
+
+template <class T>
+T run(asio::io_context& ioc, asio::awaitable<T> task) {
+    std::optional<T> result;
+    std::exception_ptr error;
+    asio::co_spawn(ioc, std::move(task), [&](std::exception_ptr e, T value) {
+        error = e;
+        if (!e) result = std::move(value);
+    });
+    ioc.restart();
+    ioc.run();
+    if (error) std::rethrow_exception(error);
+    return std::move(*result);
+}
+
+std::shared_ptr<Client> make_client(asio::io_context& ioc, std::string url, Options options = {}) {
+    options.name = "test";
+    options.url = std::move(url);
+    std::string why;
+    auto client = Client::make(ioc.get_executor(), std::move(options), &why);
+    EXPECT_TRUE(client) << why;
+    return *client;
+}
+
+// A port nobody listens on: bound once, then closed.
+std::uint16_t closed_port() {
+    asio::io_context ioc;
+    tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    return acceptor.local_endpoint().port();
+}
+
+TEST(HttpClient, PostsBodyAndHeadersAndReadsTheAnswer) {
+    ScriptedServer server([](const Seen& s) {
+        Reply r;
+        r.status = 201;
+        r.headers = {{"Content-Type", "application/json"}, {"X-Answer", "yes"}};
+        r.body = "{\"echo\":\"" + s.body + "\"}";
+        return r;
+    });
+    asio::io_context ioc;
+    auto client = make_client(ioc, server.url());
+    Request request;
+    request.method = Method::post;
+    request.target = client->base().path + "things/1";
+    request.headers = {{"Content-Type", "application/json"}, {"X-Custom", "42"}};
+    request.body = "abc";
+    const auto exchange = run(ioc, client->request(request));
+
+    ASSERT_TRUE(exchange.ok) << exchange.error;
+    EXPECT_EQ(exchange.response.status, 201);
+    EXPECT_EQ(exchange.response.header("x-answer"), "yes");
+    EXPECT_EQ(exchange.response.body, "{\"echo\":\"abc\"}");
+    const auto seen = server.seen();
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].method, "POST");
+    EXPECT_EQ(seen[0].target, "/base/things/1");
+    EXPECT_EQ(seen[0].body, "abc");
+    EXPECT_EQ(seen[0].header("Content-Length"), "3");
+    EXPECT_EQ(seen[0].header("X-Custom"), "42");
+    EXPECT_EQ(seen[0].header("Content-Type"), "application/json");
+    EXPECT_FALSE(seen[0].header("User-Agent").empty());
+}
+
+TEST(HttpClient, GetsWithoutBody) {
+    ScriptedServer server([](const Seen&) {
+        Reply r;
+        r.body = "hello";
+        return r;
+    });
+    asio::io_context ioc;
+    auto client = make_client(ioc, server.url());
+    Request request;
+    request.target = "/base/x?y=1";
+    const auto exchange = run(ioc, client->request(request));
+
+    ASSERT_TRUE(exchange.ok) << exchange.error;
+    EXPECT_EQ(exchange.response.status, 200);
+    EXPECT_EQ(exchange.response.body, "hello");
+    const auto seen = server.seen();
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].method, "GET");
+    EXPECT_EQ(seen[0].target, "/base/x?y=1");
+    EXPECT_EQ(seen[0].body, "");
+}
+
+TEST(HttpClient, ReusesAKeptAliveConnection) {
+    ScriptedServer server([](const Seen&) { return Reply{}; });
+    asio::io_context ioc;
+    auto client = make_client(ioc, server.url());
+    Request request;
+    request.target = "/base/";
+    for (int i = 0; i < 3; ++i) {
+        const auto exchange = run(ioc, client->request(request));
+        ASSERT_TRUE(exchange.ok) << exchange.error;
+    }
+    EXPECT_EQ(server.seen().size(), 3u);
+    EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(HttpClient, RefusedConnectNamesPhaseAndEndpoint) {
+    const auto port = closed_port();
+    asio::io_context ioc;
+    auto client = make_client(ioc, "http://127.0.0.1:" + std::to_string(port) + "/");
+    Request request;
+    request.target = "/";
+    const auto exchange = run(ioc, client->request(request));
+
+    EXPECT_FALSE(exchange.ok);
+    EXPECT_EQ(exchange.error, "connect 127.0.0.1:" + std::to_string(port) + ": Connection refused");
+}
+
+TEST(HttpClient, SilentServerTimesOutTheRead) {
+    ScriptedServer server([](const Seen&) {
+        Reply r;
+        r.hang = true;
+        return r;
+    });
+    asio::io_context ioc;
+    Options options;
+    options.io_timeout = k_short_timeout;
+    auto client = make_client(ioc, server.url(), options);
+    Request request;
+    request.target = "/base/";
+    const auto exchange = run(ioc, client->request(request));
+
+    EXPECT_FALSE(exchange.ok);
+    EXPECT_EQ(exchange.error, "read: timeout after 300 ms");
+}
+
+TEST(HttpClient, WholeCallIsBoundedByRequestTimeout) {
+    ScriptedServer server([](const Seen&) {
+        Reply r;
+        r.hang = true;
+        return r;
+    });
+    asio::io_context ioc;
+    Options options;
+    options.request_timeout = k_short_timeout;
+    auto client = make_client(ioc, server.url(), options);
+    Request request;
+    request.target = "/base/";
+    const auto exchange = run(ioc, client->request(request));
+
+    EXPECT_FALSE(exchange.ok);
+    EXPECT_EQ(exchange.error, "request: timeout after 300 ms");
+}
+
+TEST(HttpClient, BodyOverTheLimitIsCutThere) {
+    const std::string body = std::string(600, 'a') + std::string(600, 'b');
+    ScriptedServer server([&body](const Seen&) {
+        Reply r;
+        r.status = 500;
+        r.body = body;
+        return r;
+    });
+    asio::io_context ioc;
+    Options options;
+    options.body_limit = 1000;
+    auto client = make_client(ioc, server.url(), options);
+    Request request;
+    request.target = "/base/";
+    const auto exchange = run(ioc, client->request(request));
+
+    ASSERT_TRUE(exchange.ok) << exchange.error;
+    EXPECT_EQ(exchange.response.status, 500);
+    EXPECT_TRUE(exchange.response.body_truncated);
+    EXPECT_EQ(exchange.response.body.size(), 1000u);
+    EXPECT_TRUE(exchange.response.body == body.substr(0, 1000));
+}
+
+TEST(HttpClient, BodyOverTheLimitDoesNotReuseTheConnection) {
+    ScriptedServer server([](const Seen&) {
+        Reply r;
+        r.body = std::string(2000, 'x');
+        return r;
+    });
+    asio::io_context ioc;
+    Options options;
+    options.body_limit = 1000;
+    auto client = make_client(ioc, server.url(), options);
+    Request request;
+    request.target = "/base/";
+    for (int i = 0; i < 2; ++i) {
+        const auto exchange = run(ioc, client->request(request));
+        ASSERT_TRUE(exchange.ok) << exchange.error;
+        EXPECT_TRUE(exchange.response.body_truncated);
+    }
+    EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(HttpClient, AuthorizationValueNeverInAnErrorText) {
+    const std::string secret = "Bearer ghp_s3cr3t-token-value";
+    ScriptedServer hanging([](const Seen&) {
+        Reply r;
+        r.hang = true;
+        return r;
+    });
+    asio::io_context ioc;
+    Options options;
+    options.io_timeout = k_short_timeout;
+    Request request;
+    request.method = Method::post;
+    request.target = "/base/";
+    request.headers = {{"Authorization", secret}};
+    request.body = "{}";
+
+    auto refused =
+        make_client(ioc, "http://127.0.0.1:" + std::to_string(closed_port()) + "/", options);
+    auto hung = make_client(ioc, hanging.url(), options);
+    const auto a = run(ioc, refused->request(request));
+    const auto b = run(ioc, hung->request(request));
+
+    ASSERT_FALSE(a.ok);
+    ASSERT_FALSE(b.ok);
+    EXPECT_EQ(a.error.find("s3cr3t"), std::string::npos) << a.error;
+    EXPECT_EQ(b.error.find("s3cr3t"), std::string::npos) << b.error;
+    // The hanging server did see it: the header was sent.
+    ASSERT_EQ(hanging.seen().size(), 1u);
+    EXPECT_EQ(hanging.seen()[0].header("Authorization"), secret);
+}
+
+TEST(HttpClient, RejectsABaseUrlThatIsNotHttp) {
+    asio::io_context ioc;
+    Options options;
+    options.url = "ftp://example.com/";
+    std::string why;
+    auto client = Client::make(ioc.get_executor(), options, &why);
+    EXPECT_FALSE(client);
+    EXPECT_FALSE(why.empty());
+}
+
+}  // namespace
+}  // namespace hookrelay::httpclient
