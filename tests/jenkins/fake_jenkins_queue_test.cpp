@@ -25,6 +25,9 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr std::string_view k_api_auth = "Basic aG9va3JlbGF5OmZha2UtYXBpLXRva2Vu";  // default
 constexpr auto k_deadline = std::chrono::seconds(5);
+// How long the timed states last in these tests: long enough that the assertions made right
+// after the state began still see it on a loaded machine.
+constexpr milliseconds k_moment{1'000};
 
 struct Http {
     int status = 0;
@@ -131,7 +134,7 @@ TEST_F(FakeJenkinsQueueTest, BuildRunsUntilFinishedThenShowsItsResult) {
 }
 
 TEST_F(FakeJenkinsQueueTest, QuietPeriodStartsTheItemByItself) {
-    fake.set_quiet_period(milliseconds(300));
+    fake.set_quiet_period(k_moment);
     trigger_plain();
     const auto waiting = item(1).object();
     EXPECT_EQ(waiting.at("_class"), "hudson.model.Queue$WaitingItem");
@@ -144,7 +147,7 @@ TEST_F(FakeJenkinsQueueTest, QuietPeriodStartsTheItemByItself) {
 }
 
 TEST_F(FakeJenkinsQueueTest, LeftItemIsForgottenAfterItsTtlButItsBuildStillNamesIt) {
-    fake.set_left_item_ttl(milliseconds(300));
+    fake.set_left_item_ttl(k_moment);
     trigger_plain();
     fake.drain_queue();
     EXPECT_EQ(item(1).status, 200);
@@ -258,14 +261,14 @@ TEST_F(FakeJenkinsQueueTest, ResultsAreHandedOutInOrderThenSuccess) {
 }
 
 TEST_F(FakeJenkinsQueueTest, BuildDurationFinishesTheBuildByItself) {
-    fake.set_build_duration(milliseconds(200));
+    fake.set_build_duration(k_moment);
     trigger_plain();
     fake.drain_queue();
     EXPECT_TRUE(fake.runs().at(0).building);
     EXPECT_TRUE(eventually([&] { return !fake.runs().at(0).building; }, k_deadline));
     const auto done = get("/job/plain/1/api/json").object();
     EXPECT_EQ(done.at("result"), "SUCCESS");
-    EXPECT_EQ(done.at("duration"), 200);
+    EXPECT_EQ(done.at("duration"), k_moment.count());
 }
 
 TEST_F(FakeJenkinsQueueTest, MergedTriggerJoinsTheQueuedItemAndMakesOneBuild) {
@@ -287,7 +290,7 @@ TEST_F(FakeJenkinsQueueTest, MergedTriggerJoinsTheQueuedItemAndMakesOneBuild) {
 }
 
 TEST_F(FakeJenkinsQueueTest, ExecutableIsNullForAMomentAfterTheItemLeft) {
-    fake.set_executable_delay(milliseconds(300));
+    fake.set_executable_delay(k_moment);
     trigger_plain();
     fake.drain_queue();
     const auto left = item(1).object();
