@@ -377,7 +377,7 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             outcome.kind = Kind::auth_failed;
         } else if (status == 429) {
             outcome.kind = Kind::throttled;  // a rate limiter: ask again later
-        } else if ((status >= 300 && status < 500)) {
+        } else if (status >= 300 && status < 500) {
             // 403: Discover without Read on the job; 404: no such item (left items live 5
             // minutes), or no permission at all; a redirect: a login page or a wrong url.
             outcome.kind = Kind::permanent;

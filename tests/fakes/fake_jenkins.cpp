@@ -1,5 +1,9 @@
 #include "fakes/fake_jenkins.hpp"
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -8,8 +12,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -18,6 +22,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <condition_variable>
 #include <future>
 #include <list>
@@ -38,6 +43,8 @@ namespace bhttp = boost::beast::http;
 namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using Params = std::vector<std::pair<std::string, std::string>>;
+using Clock = std::chrono::steady_clock;
+namespace json = boost::json;
 
 constexpr auto k_use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds k_idle_timeout{60};
@@ -158,11 +165,95 @@ struct Job {
     std::string token;
 };
 
+// One queue item, from its trigger until it is forgotten (items are never removed: `left` and
+// left_at say whether GET queue/item/<id>/ still finds it).
 struct QueueItem {
+    std::int64_t id = 0;
     std::size_t job = 0;  // index into jobs
     Params values;        // defined parameters with defaults applied, sorted
     std::string location;
+    Clock::time_point queued_at;
+    std::optional<Clock::time_point> due;  // starts by itself then (set_quiet_period)
+    bool left = false;                     // left the queue: started or cancelled
+    bool cancelled = false;
+    Clock::time_point left_at;
+    std::optional<std::size_t> run;  // index into runs once started
 };
+
+// One build made from a queue item.
+struct Run {
+    std::size_t job = 0;
+    std::int64_t number = 0;
+    std::int64_t queue_id = 0;
+    std::string result;  // decided when it starts (set_next_results), shown once it finished
+    bool building = true;
+    Clock::time_point started;
+    Clock::time_point exists_at;  // started + set_executable_delay: before, Jenkins has no Run
+    std::chrono::system_clock::time_point timestamp;
+    std::optional<Clock::time_point> ends;  // set_build_duration > 0
+    std::chrono::milliseconds duration{0};  // once finished
+};
+
+std::int64_t epoch_ms(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// A steady time as wall-clock epoch ms (for `timestamp`, `inQueueSince`).
+std::int64_t epoch_ms(Clock::time_point t) {
+    const auto wall =
+        std::chrono::system_clock::now() -
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - t);
+    return epoch_ms(wall);
+}
+
+// A job's URL path as Jenkins writes it: "job/<name>/" per item, each name percent-encoded.
+std::string job_url_path(const std::vector<std::string>& names) {
+    static constexpr std::string_view k_hex = "0123456789ABCDEF";
+    std::string out;
+    for (const auto& name : names) {
+        out += "job/";
+        for (const char c : name) {
+            const auto u = static_cast<unsigned char>(c);
+            const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                               (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+                               c == '~';
+            if (plain) {
+                out += c;
+            } else {
+                out += '%';
+                out += k_hex[u >> 4];
+                out += k_hex[u & 0xF];
+            }
+        }
+        out += '/';
+    }
+    return out;
+}
+
+// The path segments after the /job/<name> pairs, each decoded once: {"queue","item","7","api",
+// "json"}, {"17","api","json"}.
+std::vector<std::string> rest_segments(std::string_view target) {
+    const auto path = target.substr(0, target.find('?'));
+    std::vector<std::string_view> raw;
+    for (std::size_t i = 0; i < path.size();) {
+        const auto slash = path.find('/', i);
+        const auto end = slash == std::string_view::npos ? path.size() : slash;
+        if (end > i) raw.push_back(path.substr(i, end - i));
+        i = end + 1;
+    }
+    std::size_t i = 0;
+    while (i + 1 < raw.size() && raw[i] == "job") i += 2;
+    std::vector<std::string> out;
+    for (; i < raw.size(); ++i) out.emplace_back(raw[i]);
+    return out;
+}
+
+std::optional<std::int64_t> parse_id(std::string_view text) {
+    std::int64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+    return value;
+}
 
 struct Session {
     std::string crumb;
@@ -170,7 +261,7 @@ struct Session {
 };
 
 struct Answer {
-    bool hang = false;  // never answer (set_hanging)
+    bool hang = false;                   // never answer (set_hanging)
     std::chrono::milliseconds delay{0};  // answer only after this (set_answer_delay)
     std::size_t record = 0;              // index of the request in `received`
     int status = 200;
@@ -241,12 +332,90 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
     std::size_t peak_in_flight = 0;
     std::string cookie_name;
     std::map<std::string, Session> sessions;
-    std::vector<QueueItem> queue;
-    long next_queue_id = 1;
+    std::vector<QueueItem> items;      // every item ever, items[id - 1]
+    std::vector<std::size_t> waiting;  // indices of the items still queued, oldest first
+    std::vector<Run> runs;             // every build, in start order
+    std::vector<std::size_t> timed;    // indices of running builds with an end time
+    std::map<std::size_t, std::int64_t> last_number;  // per job index
+    std::chrono::milliseconds quiet_period{0};
+    std::chrono::milliseconds build_duration{0};
+    std::chrono::milliseconds executable_delay{0};
+    std::chrono::milliseconds left_item_ttl{std::chrono::minutes(5)};
+    std::vector<std::string> next_results;
     std::size_t accepted = 0;
 
     std::string scheme() const { return options.tls ? "https" : "http"; }
     std::string base_url() const { return scheme() + "://127.0.0.1:" + std::to_string(port) + "/"; }
+    // Jenkins' own root URL, in the URLs it writes (Location, executable.url, build url).
+    std::string root_url() const {
+        if (options.root_url.empty()) return base_url();
+        return options.root_url.back() == '/' ? options.root_url : options.root_url + "/";
+    }
+
+    // --- The queue model (mutex held) ----------------------------------------------------------
+
+    // Starts the items whose quiet period is over and finishes the builds whose time is up.
+    void advance_locked(Clock::time_point now) {
+        std::vector<std::size_t> due;
+        for (const auto index : waiting) {
+            if (items[index].due && *items[index].due <= now) due.push_back(index);
+        }
+        std::sort(due.begin(), due.end(), [&](std::size_t a, std::size_t b) {
+            return std::pair(*items[a].due, a) < std::pair(*items[b].due, b);
+        });
+        for (const auto index : due) start_locked(index, *items[index].due);
+        std::erase_if(timed, [&](std::size_t index) {
+            auto& run = runs[index];
+            if (!run.building) return true;
+            if (*run.ends > now) return false;
+            finish_locked(run, *run.ends);
+            return true;
+        });
+    }
+
+    // The item leaves the queue as the job's next build.
+    void start_locked(std::size_t index, Clock::time_point at) {
+        auto& item = items[index];
+        std::erase(waiting, index);
+        item.left = true;
+        item.left_at = at;
+        Run run;
+        run.job = item.job;
+        run.number = ++last_number[item.job];
+        run.queue_id = item.id;
+        if (!next_results.empty()) {
+            run.result = next_results.front();
+            next_results.erase(next_results.begin());
+        } else {
+            run.result = "SUCCESS";
+        }
+        run.started = at;
+        run.exists_at = at + executable_delay;
+        run.timestamp =
+            std::chrono::system_clock::now() -
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - at);
+        if (build_duration.count() > 0) run.ends = at + build_duration;
+        item.run = runs.size();
+        runs.push_back(std::move(run));
+        if (runs.back().ends) timed.push_back(runs.size() - 1);
+    }
+
+    static void finish_locked(Run& run, Clock::time_point at) {
+        run.building = false;
+        run.duration = std::chrono::duration_cast<std::chrono::milliseconds>(at - run.started);
+    }
+
+    // The item GET queue/item/<id>/ finds: queued, or left at most left_item_ttl ago.
+    QueueItem* item_locked(std::int64_t id, Clock::time_point now) {
+        if (id < 1 || static_cast<std::size_t>(id) > items.size()) return nullptr;
+        auto& item = items[static_cast<std::size_t>(id - 1)];
+        if (item.left && now - item.left_at > left_item_ttl) return nullptr;
+        return &item;
+    }
+
+    std::string build_url(const Run& run) const {
+        return root_url() + job_url_path(jobs[run.job].names) + std::to_string(run.number) + "/";
+    }
 
     void reset_sessions_locked() {
         sessions.clear();
@@ -431,6 +600,10 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
     Answer handle(const bhttp::request<bhttp::string_body>& req);
     Answer route(ReceivedRequest& rec, const std::string& cookie_header);
     Answer build(ReceivedRequest& rec, const Job& job, std::size_t job_index);
+    Answer queue_api(const ReceivedRequest& rec, const std::vector<std::string>& rest);
+    Answer queue_item_json(const QueueItem& item, Clock::time_point now) const;
+    Answer build_json(const ReceivedRequest& rec, std::size_t job_index, std::int64_t number);
+    Answer builds_json(std::size_t job_index, Clock::time_point now) const;
     Answer issue_crumb(const ReceivedRequest& rec, const std::string& cookie_header);
     const Session* session_of(const std::string& cookie_header, std::string* id = nullptr) const;
 };
@@ -515,6 +688,7 @@ Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_
     if (restarting) {
         return error_answer(503, "Please wait while Jenkins is restarting ...");
     }
+    advance_locked(Clock::now());
 
     // BasicHeaderProcessor: only the API token is known here.
     const auto authorization = rec.header("Authorization");
@@ -579,6 +753,7 @@ Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_
             a.headers.emplace_back("X-Jenkins", "2.578");
             return a;
         }
+        if (rec.endpoint == "queue") return queue_api(rec, rest_segments(rec.target));
         return error_answer(404, "Not Found");
     }
 
@@ -597,11 +772,22 @@ Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_
     const Job& job = jobs[*found];
 
     if (rec.endpoint == "api") {
+        // ?tree=builds[...]: the job's builds, newest first (any range in the tree is ignored).
+        if (std::string_view(rec.param("tree")).starts_with("builds")) {
+            return builds_json(*found, Clock::now());
+        }
         Answer a;
         a.content_type = "application/json;charset=utf-8";
         a.body =
             R"({"_class":"hudson.model.FreeStyleProject","name":")" + job.names.back() + R"("})";
         return a;
+    }
+    if (const auto number = parse_id(rec.endpoint)) {
+        const auto rest = rest_segments(rec.target);
+        if (rest.size() == 3 && rest[1] == "api" && rest[2] == "json") {
+            return build_json(rec, *found, *number);
+        }
+        return error_answer(404, "Not Found");
     }
     if (rec.endpoint == "build" || rec.endpoint == "buildWithParameters") {
         return build(rec, job, *found);
@@ -698,7 +884,8 @@ Answer FakeJenkins::Impl::build(ReceivedRequest& rec, const Job& job, std::size_
         return location;
     };
     // Queue.schedule2: merge into an identical queued item.
-    for (const auto& item : queue) {
+    for (const auto index : waiting) {
+        const auto& item = items[index];
         if (item.job == job_index && item.values == values) {
             Answer a;
             a.status = with_parameters ? 303 : 201;
@@ -707,13 +894,158 @@ Answer FakeJenkins::Impl::build(ReceivedRequest& rec, const Job& job, std::size_
         }
     }
     QueueItem item;
+    item.id = static_cast<std::int64_t>(items.size()) + 1;
     item.job = job_index;
     item.values = std::move(values);
-    item.location = base_url() + "queue/item/" + std::to_string(next_queue_id++) + "/";
+    item.location = root_url() + "queue/item/" + std::to_string(item.id) + "/";
+    item.queued_at = Clock::now();
+    if (quiet_period.count() > 0) item.due = item.queued_at + quiet_period;
     Answer a;
     a.status = 201;
     a.headers.emplace_back("Location", padded(item.location));
-    queue.push_back(std::move(item));
+    waiting.push_back(items.size());
+    items.push_back(std::move(item));
+    return a;
+}
+
+Answer FakeJenkins::Impl::queue_api(const ReceivedRequest& rec,
+                                    const std::vector<std::string>& rest) {
+    const auto now = Clock::now();
+    if (rest.size() == 5 && rest[1] == "item" && rest[3] == "api" && rest[4] == "json") {
+        if (rec.method != "GET") return error_answer(405, "Method Not Allowed");
+        const auto id = parse_id(rest[2]);
+        const auto* item = id ? item_locked(*id, now) : nullptr;
+        if (!item) return error_answer(404, "Not Found");
+        return queue_item_json(*item, now);
+    }
+    if (rest.size() == 2 && rest[1] == "cancelItem") {
+        // Queue.doCancelItem (@RequirePOST).
+        if (rec.method != "POST") {
+            Answer a = error_answer(405, "Method Not Allowed");
+            a.headers.emplace_back("Allow", "POST");
+            return a;
+        }
+        const auto text = rec.param("id");
+        const auto id = parse_id(text);
+        auto* item = id ? item_locked(*id, now) : nullptr;
+        // Already left (started or cancelled): "too late, ignore (JENKINS-14813)".
+        if (!item || item->left) return error_answer(404, "Provided id (" + text + ") not found");
+        if (!rec.authenticated) return error_answer(422, "not cancellable");
+        std::erase(waiting, static_cast<std::size_t>(item->id - 1));
+        item->left = true;
+        item->cancelled = true;
+        item->left_at = now;
+        Answer a;
+        a.status = 204;
+        return a;
+    }
+    return error_answer(404, "Not Found");
+}
+
+Answer FakeJenkins::Impl::queue_item_json(const QueueItem& item, Clock::time_point now) const {
+    const Job& job = jobs[item.job];
+    json::object o;
+    const bool quiet = !item.left && item.due.has_value();
+    o["_class"] = item.left ? "hudson.model.Queue$LeftItem"
+                  : quiet   ? "hudson.model.Queue$WaitingItem"
+                            : "hudson.model.Queue$BuildableItem";
+    json::array actions;
+    if (!item.values.empty()) {
+        json::array parameters;
+        for (const auto& [name, value] : item.values) {
+            parameters.push_back(json::object{
+                {"_class", "hudson.model.StringParameterValue"}, {"name", name}, {"value", value}});
+        }
+        actions.push_back(json::object{{"_class", "hudson.model.ParametersAction"},
+                                       {"parameters", std::move(parameters)}});
+    }
+    o["actions"] = std::move(actions);
+    o["blocked"] = false;
+    o["buildable"] = !item.left && !quiet;
+    o["id"] = item.id;
+    o["inQueueSince"] = epoch_ms(item.queued_at);
+    std::string params;
+    for (const auto& [name, value] : item.values) params += "\n" + name + "=" + value;
+    o["params"] = params;
+    o["stuck"] = false;
+    o["task"] = json::object{{"_class", "hudson.model.FreeStyleProject"},
+                             {"name", job.names.back()},
+                             {"url", root_url() + job_url_path(job.names)},
+                             {"color", "blue"}};
+    o["url"] = "queue/item/" + std::to_string(item.id) + "/";
+    if (item.left) {
+        o["why"] = nullptr;
+        o["cancelled"] = item.cancelled;
+        const Run* run = item.run ? &runs[*item.run] : nullptr;
+        if (run && now >= run->exists_at) {
+            o["executable"] = json::object{{"_class", "hudson.model.FreeStyleBuild"},
+                                           {"number", run->number},
+                                           {"url", build_url(*run)}};
+        } else {
+            o["executable"] = nullptr;
+        }
+    } else if (quiet) {
+        const auto left_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(*item.due - now).count();
+        const auto tenths = std::max<std::int64_t>(0, left_ms / 100);
+        o["why"] = "In the quiet period. Expires in " + std::to_string(tenths / 10) + "." +
+                   std::to_string(tenths % 10) + " sec";
+        o["timestamp"] = epoch_ms(*item.due);
+    } else {
+        o["why"] = "Waiting for next available executor";
+        o["buildableStartMilliseconds"] = epoch_ms(item.queued_at);
+        o["pending"] = false;
+    }
+    Answer a;
+    a.content_type = "application/json;charset=utf-8";
+    a.body = json::serialize(o);
+    return a;
+}
+
+Answer FakeJenkins::Impl::build_json(const ReceivedRequest& rec, std::size_t job_index,
+                                     std::int64_t number) {
+    if (rec.method != "GET") return error_answer(405, "Method Not Allowed");
+    const auto now = Clock::now();
+    for (const auto& run : runs) {
+        if (run.job != job_index || run.number != number || now < run.exists_at) continue;
+        json::object o;
+        o["_class"] = "hudson.model.FreeStyleBuild";
+        o["building"] = run.building;
+        o["duration"] = run.building ? 0 : run.duration.count();
+        o["estimatedDuration"] = build_duration.count() > 0 ? build_duration.count() : -1;
+        o["inProgress"] = run.building;
+        o["number"] = run.number;
+        o["queueId"] = run.queue_id;
+        if (run.building) {
+            o["result"] = nullptr;
+        } else {
+            o["result"] = run.result;
+        }
+        o["timestamp"] = epoch_ms(run.timestamp);
+        o["url"] = build_url(run);
+        Answer a;
+        a.content_type = "application/json;charset=utf-8";
+        a.body = json::serialize(o);
+        return a;
+    }
+    return error_answer(404, "Not Found");
+}
+
+Answer FakeJenkins::Impl::builds_json(std::size_t job_index, Clock::time_point now) const {
+    json::array builds;
+    for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+        if (it->job != job_index || now < it->exists_at) continue;
+        builds.push_back(json::object{{"_class", "hudson.model.FreeStyleBuild"},
+                                      {"number", it->number},
+                                      {"queueId", it->queue_id},
+                                      {"url", build_url(*it)}});
+    }
+    json::object o;
+    o["_class"] = "hudson.model.FreeStyleProject";
+    o["builds"] = std::move(builds);
+    Answer a;
+    a.content_type = "application/json;charset=utf-8";
+    a.body = json::serialize(o);
     return a;
 }
 
@@ -833,7 +1165,99 @@ void FakeJenkins::invalidate_sessions() {
 
 void FakeJenkins::drain_queue() {
     std::lock_guard lock(impl_->mutex);
-    impl_->queue.clear();
+    auto& impl = *impl_;
+    const auto now = Clock::now();
+    impl.advance_locked(now);
+    const auto queued = impl.waiting;  // oldest first
+    for (const auto index : queued) impl.start_locked(index, now);
+}
+
+void FakeJenkins::set_quiet_period(std::chrono::milliseconds period) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->quiet_period = period;
+}
+
+void FakeJenkins::set_build_duration(std::chrono::milliseconds duration) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->build_duration = duration;
+}
+
+void FakeJenkins::set_next_results(std::vector<std::string> results) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->next_results = std::move(results);
+}
+
+void FakeJenkins::set_left_item_ttl(std::chrono::milliseconds ttl) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->left_item_ttl = ttl;
+}
+
+void FakeJenkins::set_executable_delay(std::chrono::milliseconds delay) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->executable_delay = delay;
+}
+
+void FakeJenkins::finish_builds() {
+    std::lock_guard lock(impl_->mutex);
+    auto& impl = *impl_;
+    const auto now = Clock::now();
+    impl.advance_locked(now);
+    for (auto& run : impl.runs) {
+        if (run.building) impl.finish_locked(run, now);
+    }
+    impl.timed.clear();
+}
+
+bool FakeJenkins::cancel_item(std::int64_t id) {
+    std::lock_guard lock(impl_->mutex);
+    auto& impl = *impl_;
+    const auto now = Clock::now();
+    impl.advance_locked(now);
+    auto* item = impl.item_locked(id, now);
+    if (!item || item->left) return false;
+    std::erase(impl.waiting, static_cast<std::size_t>(id - 1));
+    item->left = true;
+    item->cancelled = true;
+    item->left_at = now;
+    return true;
+}
+
+std::vector<FakeJenkins::QueueItemInfo> FakeJenkins::queue_items() const {
+    std::lock_guard lock(impl_->mutex);
+    auto& impl = *impl_;
+    const auto now = Clock::now();
+    impl.advance_locked(now);
+    std::vector<QueueItemInfo> out;
+    for (const auto& item : impl.items) {
+        QueueItemInfo info;
+        info.id = item.id;
+        info.job = impl.jobs[item.job].names;
+        info.parameters = item.values;
+        info.left = item.left;
+        info.cancelled = item.cancelled;
+        if (item.run) info.build_number = impl.runs[*item.run].number;
+        info.forgotten = item.left && now - item.left_at > impl.left_item_ttl;
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+std::vector<FakeJenkins::BuildInfo> FakeJenkins::runs() const {
+    std::lock_guard lock(impl_->mutex);
+    auto& impl = *impl_;
+    impl.advance_locked(Clock::now());
+    std::vector<BuildInfo> out;
+    for (const auto& run : impl.runs) {
+        BuildInfo info;
+        info.job = impl.jobs[run.job].names;
+        info.number = run.number;
+        info.queue_id = run.queue_id;
+        info.url = impl.build_url(run);
+        info.building = run.building;
+        info.result = run.building ? std::string() : run.result;
+        out.push_back(std::move(info));
+    }
+    return out;
 }
 
 std::vector<ReceivedRequest> FakeJenkins::requests() const {

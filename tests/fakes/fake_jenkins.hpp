@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,7 +63,28 @@ struct ReceivedRequest {
 ///    a bad delay, 201 + absolute Location for a new queue item, 201 (build) or 303
 ///    (buildWithParameters) with the same Location for a trigger merged into a queued item
 ///    [§1.1-§1.6, §4.3]. Undefined parameters are ignored; missing ones take the default "".
-///  * GET api/json → 200 {"mode":"NORMAL"}; anything else 404.
+///  * GET api/json → 200 {"mode":"NORMAL"}; GET <job>/api/json → {"_class","name"}.
+///  * The queue [§4.1, §4.2; jenkins-builds-and-jobs.md §2.1, §2.2]: queue ids count up from 1
+///    over all jobs. An item stays queued (BuildableItem, "Waiting for next available executor")
+///    until drain_queue(), or, with set_quiet_period(d), a WaitingItem ("In the quiet period.
+///    Expires in 4.9 sec") that starts by itself d after it was queued. Starting makes it a
+///    LeftItem and the job's next build (numbers per job from 1), running until finish_builds()
+///    or, with set_build_duration(d), for d; its result is the next of set_next_results()
+///    (default SUCCESS). Items and builds advance whenever a request arrives or an accessor is
+///    called (no background timer), at the times they were due.
+///  * GET queue/item/<id>/api/json → the item as Jenkins exports it (`_class`, id, why, blocked,
+///    buildable, stuck, inQueueSince, params, task, url; LeftItem: why null, cancelled,
+///    executable {number,url} or null until the build exists, see set_executable_delay). Any
+///    ?tree= is accepted and ignored. 404 for unknown ids and for left items older than
+///    set_left_item_ttl() (Jenkins: 5 minutes).
+///  * GET <job>/<n>/api/json → {number, url, building, inProgress, result (null while building),
+///    duration (0 while building), estimatedDuration, timestamp (start, ms epoch), queueId};
+///    GET <job>/api/json?tree=builds... → {"builds":[{number,queueId,url}, newest first]}.
+///  * POST queue/cancelItem?id=N → 204 and the item is left with cancelled true; 404 "Provided
+///    id (N) not found" when unknown or already left; 422 for anonymous callers (no Job/Cancel).
+///  * URLs Jenkins writes (Location, executable.url, a build's url, task.url) start with
+///    Options::root_url, which need not be where the fake listens.
+///  * Anything else 404.
 class FakeJenkins {
   public:
     struct Options {
@@ -71,6 +93,30 @@ class FakeJenkins {
         std::string user = "hookrelay";
         std::string api_token = "fake-api-token";
         std::uint16_t port = 0;  ///< 0: pick a free port; fixed: reuse after restart
+        /// Jenkins' configured root URL, in the URLs it writes (Location, executable.url, build
+        /// url); "" = url(). E.g. "https://jenkins.example.com/", a host nobody can reach.
+        std::string root_url{};
+    };
+
+    /// A queue item as the fake holds it (queue_items()).
+    struct QueueItemInfo {
+        std::int64_t id = 0;
+        std::vector<std::string> job;
+        std::vector<std::pair<std::string, std::string>> parameters;  ///< defaults applied, sorted
+        bool left = false;       ///< left the queue (started or cancelled)
+        bool cancelled = false;  ///< cancelled (cancel_item() or POST queue/cancelItem)
+        std::optional<std::int64_t> build_number;  ///< the build it became
+        bool forgotten = false;  ///< left longer than the left-item TTL ago: GET answers 404
+    };
+
+    /// A build (runs()).
+    struct BuildInfo {
+        std::vector<std::string> job;
+        std::int64_t number = 0;
+        std::int64_t queue_id = 0;
+        std::string url;  ///< with Options::root_url
+        bool building = true;
+        std::string result;  ///< "" while building
     };
 
     /// Binds 127.0.0.1:options.port and serves. Throws std::runtime_error when it cannot bind or
@@ -139,10 +185,35 @@ class FakeJenkins {
     /// valid (what a Jenkins restart does to them).
     void invalidate_sessions();
 
-    /// Queue items stay queued until drain_queue(); while queued, an identical trigger (same job,
-    /// same parameter values after defaults) merges: 201 (build) / 303 (buildWithParameters)
-    /// with the same Location [§0.6].
+    /// Queue items stay queued until drain_queue() (or their quiet period ends); while queued, an
+    /// identical trigger (same job, same parameter values after defaults) merges: 201 (build) /
+    /// 303 (buildWithParameters) with the same Location [§0.6]. drain_queue() starts every queued
+    /// item now, oldest first, as a build.
     void drain_queue();
+
+    /// Each item queued from now on starts by itself `period` after it was queued; 0 (the
+    /// default): it stays queued until drain_queue().
+    void set_quiet_period(std::chrono::milliseconds period);
+    /// Builds started from now on run for `duration`; 0 (the default): until finish_builds().
+    void set_build_duration(std::chrono::milliseconds duration);
+    /// The results of the next builds to start, in order ("SUCCESS", "FAILURE", "UNSTABLE",
+    /// "ABORTED", "NOT_BUILT"); when used up, SUCCESS. Replaces what was left of the list.
+    void set_next_results(std::vector<std::string> results);
+    /// How long a left item stays readable (GET queue/item/<id>/); default 5 minutes as Jenkins.
+    void set_left_item_ttl(std::chrono::milliseconds ttl);
+    /// For builds started from now on: for this long after its item left the queue, the build
+    /// does not exist yet (executable null, cancelled false; GET <job>/<n>/ 404, not in the
+    /// builds list): the moment between Queue.onStartExecuting and the Run. Default 0.
+    void set_executable_delay(std::chrono::milliseconds delay);
+    /// Every running build finishes now with its result.
+    void finish_builds();
+    /// Cancels a queued item as POST queue/cancelItem would; false when it is unknown or has
+    /// already left the queue.
+    bool cancel_item(std::int64_t id);
+    /// Every queue item so far, by id.
+    std::vector<QueueItemInfo> queue_items() const;
+    /// Every build so far, in the order they started.
+    std::vector<BuildInfo> runs() const;
 
     /// Every request, in arrival order.
     std::vector<ReceivedRequest> requests() const;

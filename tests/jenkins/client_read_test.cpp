@@ -1,6 +1,7 @@
 // JenkinsClient::read() against the fake Jenkins and canned loopback servers.
 #include "fakes/fake_jenkins.hpp"
 #include "jenkins/client.hpp"
+#include "jenkins/follow.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -305,6 +306,57 @@ TEST_F(JenkinsReadTest, KeptAliveConnectionIsReusedForTheNextRead) {
     EXPECT_EQ(run(ioc, client->read("job/app/api/json")).kind, Kind::queued);
     EXPECT_EQ(run(ioc, client->read("api/json?tree=mode")).kind, Kind::queued);
     EXPECT_EQ(fake.connections_accepted(), 1u);
+}
+
+// The pieces together: the Location names a root URL hookrelay cannot reach, yet the item and
+// its build are read below the configured url, by id and number.
+TEST(JenkinsRead, FollowsAQueueItemToItsResultBelowTheConfiguredUrl) {
+    FakeJenkins::Options options;
+    options.root_url = "https://jenkins.example.com/";
+    FakeJenkins fake(options);
+    fake.add_job({"acme", "app"});
+    fake.set_next_results({"UNSTABLE"});
+    asio::io_context ioc;
+    JenkinsConfig config;
+    config.name = "ci";
+    config.url = fake.url();
+    config.user = "hookrelay";
+    config.api_token = Secret("fake-api-token");
+    auto client = *make_client(ioc.get_executor(), config);
+    TriggerRequest request;
+    request.job = {"acme", "app"};
+    request.cause = "test";
+    const auto queued = run(ioc, client->trigger(request, std::nullopt));
+    ASSERT_EQ(queued.kind, Kind::queued) << queued.detail;
+    EXPECT_EQ(queued.queue_url, "https://jenkins.example.com/queue/item/1/");
+    const auto id = queue_item_id(queued.queue_url);
+    ASSERT_EQ(id, 1);
+
+    auto waiting = parse_queue_item(run(ioc, client->read(queue_item_path(*id))).body);
+    ASSERT_TRUE(waiting);
+    EXPECT_EQ(waiting->why, "Waiting for next available executor");
+    EXPECT_EQ(waiting->number, std::nullopt);
+
+    fake.drain_queue();
+    auto left = parse_queue_item(run(ioc, client->read(queue_item_path(*id))).body);
+    ASSERT_TRUE(left);
+    ASSERT_EQ(left->number, 1);
+    EXPECT_EQ(left->url, "https://jenkins.example.com/job/acme/job/app/1/");
+
+    fake.finish_builds();
+    auto build = parse_build(run(ioc, client->read(build_path(request.job, *left->number))).body);
+    ASSERT_TRUE(build);
+    EXPECT_FALSE(build->building);
+    EXPECT_EQ(build->result, "UNSTABLE");
+    EXPECT_EQ(build->queue_id, 1);
+    auto found = find_build_by_queue_id(run(ioc, client->read(builds_path(request.job))).body, 1);
+    ASSERT_TRUE(found);
+    ASSERT_TRUE(found->has_value());
+    EXPECT_EQ((*found)->number, 1);
+
+    for (const auto& r : fake.requests()) {
+        EXPECT_EQ(r.header("Host"), "127.0.0.1:" + std::to_string(fake.port())) << r.target;
+    }
 }
 
 }  // namespace
