@@ -897,7 +897,9 @@ Answer FakeJenkins::Impl::build(ReceivedRequest& rec, const Job& job, std::size_
     item.id = static_cast<std::int64_t>(items.size()) + 1;
     item.job = job_index;
     item.values = std::move(values);
-    item.location = root_url() + "queue/item/" + std::to_string(item.id) + "/";
+    // Jenkins builds the Location from the request (Host, scheme, context path), not from its
+    // root URL (jenkins-remote-api.md §1.7): the address the client used.
+    item.location = base_url() + "queue/item/" + std::to_string(item.id) + "/";
     item.queued_at = Clock::now();
     if (quiet_period.count() > 0) item.due = item.queued_at + quiet_period;
     Answer a;

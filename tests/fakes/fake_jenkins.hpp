@@ -82,8 +82,9 @@ struct ReceivedRequest {
 ///    GET <job>/api/json?tree=builds... → {"builds":[{number,queueId,url}, newest first]}.
 ///  * POST queue/cancelItem?id=N → 204 and the item is left with cancelled true; 404 "Provided
 ///    id (N) not found" when unknown or already left; 422 for anonymous callers (no Job/Cancel).
-///  * URLs Jenkins writes (Location, executable.url, a build's url, task.url) start with
-///    Options::root_url, which need not be where the fake listens.
+///  * URLs Jenkins writes into its JSON (executable.url, a build's url, task.url) start with
+///    Options::root_url, which need not be where the fake listens; the 201/303 Location is built
+///    from the request, as Jenkins does (jenkins-remote-api.md §1.7): url().
 ///  * Anything else 404.
 class FakeJenkins {
   public:
@@ -93,8 +94,9 @@ class FakeJenkins {
         std::string user = "hookrelay";
         std::string api_token = "fake-api-token";
         std::uint16_t port = 0;  ///< 0: pick a free port; fixed: reuse after restart
-        /// Jenkins' configured root URL, in the URLs it writes (Location, executable.url, build
-        /// url); "" = url(). E.g. "https://jenkins.example.com/", a host nobody can reach.
+        /// Jenkins' configured root URL, in the URLs its JSON answers carry (executable.url,
+        /// build url; not the Location); "" = url(). E.g. "https://jenkins.example.com/", a host
+        /// nobody can reach.
         std::string root_url{};
     };
 

@@ -308,7 +308,7 @@ TEST_F(JenkinsReadTest, KeptAliveConnectionIsReusedForTheNextRead) {
     EXPECT_EQ(fake.connections_accepted(), 1u);
 }
 
-// The pieces together: the Location names a root URL hookrelay cannot reach, yet the item and
+// The pieces together: Jenkins' answers name a root URL hookrelay cannot reach, yet the item and
 // its build are read below the configured url, by id and number.
 TEST(JenkinsRead, FollowsAQueueItemToItsResultBelowTheConfiguredUrl) {
     FakeJenkins::Options options;
@@ -328,7 +328,8 @@ TEST(JenkinsRead, FollowsAQueueItemToItsResultBelowTheConfiguredUrl) {
     request.cause = "test";
     const auto queued = run(ioc, client->trigger(request, std::nullopt));
     ASSERT_EQ(queued.kind, Kind::queued) << queued.detail;
-    EXPECT_EQ(queued.queue_url, "https://jenkins.example.com/queue/item/1/");
+    // Jenkins builds the Location from the request; the URLs in its JSON use its root URL.
+    EXPECT_EQ(queued.queue_url, fake.url() + "queue/item/1/");
     const auto id = queue_item_id(queued.queue_url);
     ASSERT_EQ(id, 1);
 

@@ -314,7 +314,8 @@ class FakeJenkinsRootUrlTest : public FakeJenkinsQueueTest {
 };
 
 TEST_F(FakeJenkinsRootUrlTest, UrlsJenkinsWritesUseItsRootUrl) {
-    EXPECT_EQ(trigger_plain().location, "https://jenkins.example.com/queue/item/1/");
+    // The Location is the request's (jenkins-remote-api.md §1.7), the JSON's URLs the root URL's.
+    EXPECT_EQ(trigger_plain().location, fake.url() + "queue/item/1/");
     fake.drain_queue();
     EXPECT_EQ(item(1).object().at("executable").at("url"),
               "https://jenkins.example.com/job/plain/1/");
