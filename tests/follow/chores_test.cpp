@@ -101,8 +101,8 @@ class FakeChores final : public ChoreQueue {
                 row.status_due = u.next_at;
             } else {
                 p.posted_seq = std::max(p.posted_seq, u.posted_seq);
-                row.status_due = p.wanted_seq > p.posted_seq ? std::optional(TimePoint{})
-                                                             : std::nullopt;
+                row.status_due =
+                    p.wanted_seq > p.posted_seq ? std::optional(TimePoint{}) : std::nullopt;
             }
         }
         done(Completion::applied);
@@ -235,8 +235,8 @@ class ChoresTest : public ::testing::Test {
     }
 
     void start() {
-        chores = std::make_shared<Chores>(ioc.get_executor(), queue, options, 5s, null_metrics(),
-                                          clock);
+        chores =
+            std::make_shared<Chores>(ioc.get_executor(), queue, options, 5s, null_metrics(), clock);
         chores->configure({{jenkins, jenkins_client}}, {{source, forge}});
         chores->start();
         settle();
@@ -285,11 +285,13 @@ TEST_F(ChoresTest, FollowsAQueueItemToItsResultAndWishesTheStatusesOnTheWay) {
     jenkins_client->script = {
         {"queue/item/7/", answer(R"({"id":7,"why":"Waiting for next available executor"})")},
         {"queue/item/7/",
-         answer(R"({"id":7,"cancelled":false,"executable":{"number":42,"url":"https://j/app/42/"}})")},
+         answer(
+             R"({"id":7,"cancelled":false,"executable":{"number":42,"url":"https://j/app/42/"}})")},
         {"job/app/42/", answer(R"({"number":42,"building":true,"result":null,"duration":0,)"
                                R"("timestamp":1767225600000,"url":"https://j/app/42/"})")},
-        {"job/app/42/", answer(R"({"number":42,"building":false,"result":"SUCCESS",)"
-                               R"("duration":90000,"timestamp":1767225600000,"url":"https://j/app/42/"})")},
+        {"job/app/42/",
+         answer(R"({"number":42,"building":false,"result":"SUCCESS",)"
+                R"("duration":90000,"timestamp":1767225600000,"url":"https://j/app/42/"})")},
     };
     start();
     EXPECT_EQ(queue->rows["t1"].trigger.build.why, "Waiting for next available executor");

@@ -323,8 +323,10 @@ TEST(Annotate, NoStatusWithoutATarget) {
 TEST(Statuses, ResultsMapOntoForgeNeutralStates) {
     BuildRecord b;
     b.number = 3;
-    for (auto [result, state] : {std::pair{"SUCCESS", "success"}, {"UNSTABLE", "failure"},
-                                 {"FAILURE", "failure"}, {"ABORTED", "canceled"},
+    for (auto [result, state] : {std::pair{"SUCCESS", "success"},
+                                 {"UNSTABLE", "failure"},
+                                 {"FAILURE", "failure"},
+                                 {"ABORTED", "canceled"},
                                  {"NOT_BUILT", "canceled"}}) {
         b.result = result;
         EXPECT_EQ(finished_status(b).state, state) << result;
