@@ -243,6 +243,7 @@ std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
     }
     for (TriggerHistory& h : detail.triggers) {
         h.attempts = select_attempts(h.trigger.id);
+        detail.summary.outcomes.emplace_back(h.trigger.request.jenkins, trigger_outcome(h.trigger));
         switch (h.trigger.state) {
             case TriggerState::pending:
             case TriggerState::retrying:
