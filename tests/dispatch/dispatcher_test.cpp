@@ -454,3 +454,51 @@ TEST_F(DispatcherTest, StopWaitsForRequestsThatFinishWithinTheGrace) {
 
 }  // namespace
 }  // namespace hookrelay::dispatch
+
+namespace hookrelay::dispatch {
+namespace {
+
+using test::FakeQueue;
+
+class DispatcherFollowTest : public DispatcherTest {};
+
+// What comes after delivery starts with it: the queue item to follow, first poll after
+// follow_poll_initial, and the status that tells the commit it is queued.
+TEST_F(DispatcherFollowTest, DeliveredTriggerIsRecordedForFollowingAndSaysQueued) {
+    const auto id = queue->add("ci", clock->now());
+    auto& row = queue->rows.at(id);
+    row.trigger.request.follow = FollowMode::finished;
+    row.trigger.request.status = StatusTarget{"acme/app", std::string(40, 'c'), "hookrelay/r"};
+    JenkinsOutcome merged;
+    merged.kind = Kind::merged;
+    merged.http_status = 303;
+    merged.queue_url = "http://ci/queue/item/31/";
+    ci->then(merged);
+    const auto started = clock->now();
+    start();
+    const auto& t = queue->rows.at(id).trigger;
+    ASSERT_EQ(t.state, TriggerState::delivered);
+    EXPECT_EQ(t.build.queue_id, 31);
+    EXPECT_TRUE(t.build.merged);
+    EXPECT_EQ(t.build.queued_at, started);
+    EXPECT_TRUE(t.following);
+    EXPECT_EQ(t.next_attempt_at, started + jenkins("ci").follow_poll_initial);
+    EXPECT_EQ(t.status.wanted.state, "pending");
+    EXPECT_EQ(t.status.wanted.description,
+              "Queued in Jenkins ci (merged into a build already queued)");
+}
+
+TEST_F(DispatcherFollowTest, DeadTriggerWishesANotDeliveredStatus) {
+    const auto id = queue->add("ci", clock->now());
+    queue->rows.at(id).trigger.request.status =
+        StatusTarget{"acme/app", std::string(40, 'c'), "hookrelay/r"};
+    ci->then(Kind::permanent, 404, "HTTP 404 Not Found");
+    start();
+    const auto& t = queue->rows.at(id).trigger;
+    ASSERT_EQ(t.state, TriggerState::dead);
+    EXPECT_EQ(t.status.wanted.state, "error");
+    EXPECT_EQ(t.status.wanted.description, "Not delivered: permanent failure: HTTP 404 Not Found");
+}
+
+}  // namespace
+}  // namespace hookrelay::dispatch

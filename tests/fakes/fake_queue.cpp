@@ -115,6 +115,16 @@ void FakeQueue::complete(std::string claim_id, TriggerUpdate update, CompleteHan
     row.trigger.last_outcome = update.last_outcome;
     if (!update.attempt.queue_url.empty()) row.trigger.queue_url = update.attempt.queue_url;
     if (update.attempt.counted) ++row.trigger.attempts;
+    // What comes after delivery, as the store records it (store.hpp).
+    if (update.build) {
+        row.trigger.build = *update.build;
+        row.trigger.following = update.state == TriggerState::delivered &&
+                                row.trigger.request.follow != FollowMode::none;
+    }
+    if (update.status && row.trigger.request.status) {
+        row.trigger.status.wanted = *update.status;
+        ++row.trigger.status.wanted_seq;
+    }
     row.history.push_back(update.attempt);
     completed.push_back(update.id);
     done(Completion::applied);

@@ -1,0 +1,103 @@
+// What rules put on each trigger for what comes after delivery: how far it is followed, and the
+// commit its statuses go to.
+#include "rules/builders.hpp"
+
+#include <gtest/gtest.h>
+
+namespace hookrelay::rules {
+namespace {
+
+using namespace test;
+
+Config with_status(std::vector<RuleSpec> rules, std::string source_context = "") {
+    Config c = config(std::move(rules));
+    SourceConfig gh;
+    gh.name = "github";
+    gh.provider = Provider::github;
+    gh.status = StatusConfig{};
+    gh.status->context = std::move(source_context);
+    c.sources.push_back(gh);
+    SourceConfig quiet;  // no status:
+    quiet.name = "gitlab";
+    quiet.provider = Provider::gitlab;
+    c.sources.push_back(quiet);
+    return c;
+}
+
+std::shared_ptr<const RuleSet> compile_config(const Config& c) {
+    std::vector<ConfigError> errors;
+    auto set = RuleSet::compile(c, errors);
+    for (const auto& e : errors) ADD_FAILURE() << to_string(e);
+    return set;
+}
+
+TEST(RuleFollow, TriggersAreFollowedAsTheirJenkinsSaysUnlessTheRuleSays) {
+    auto c = config({rule("a", {}, {trigger("x")}), rule("b", {}, {trigger("y")})});
+    c.jenkins[0].follow = FollowMode::started;
+    c.rules[1].follow = FollowMode::none;
+    const auto set = compile_config(c);
+    ASSERT_TRUE(set);
+    const auto d = set->evaluate(push_event());
+    ASSERT_EQ(d.triggers.size(), 2u);
+    EXPECT_EQ(d.triggers[0].follow, FollowMode::started);
+    EXPECT_EQ(d.triggers[1].follow, FollowMode::none);
+}
+
+TEST(RuleStatus, PushStatusGoesToThePushedCommitUnderTheRulesContext) {
+    const auto set = compile_config(with_status({rule("build-main", {}, {trigger("x")})}));
+    ASSERT_TRUE(set);
+    const auto d = set->evaluate(push_event());
+    ASSERT_EQ(d.triggers.size(), 1u);
+    ASSERT_TRUE(d.triggers[0].status);
+    EXPECT_EQ(d.triggers[0].status->repository, "acme/app");
+    EXPECT_EQ(d.triggers[0].status->sha, "0123456789abcdef0123456789abcdef01234567");
+    EXPECT_EQ(d.triggers[0].status->context, "hookrelay/build-main");
+}
+
+TEST(RuleStatus, PullRequestStatusGoesToItsHeadCommit) {
+    auto e = pull_request_event();
+    e.pull_request->head_sha = "fedcba9876543210fedcba9876543210fedcba98";
+    const auto set = compile_config(with_status({rule("prs", {}, {trigger("x")})}));
+    ASSERT_TRUE(set);
+    const auto d = set->evaluate(e);
+    ASSERT_TRUE(d.triggers.at(0).status);
+    EXPECT_EQ(d.triggers[0].status->sha, "fedcba9876543210fedcba9876543210fedcba98");
+}
+
+TEST(RuleStatus, SourceContextAndRuleOverride) {
+    auto c = with_status({rule("a", {}, {trigger("x")}), rule("b", {}, {trigger("y")}),
+                          rule("c", {}, {trigger("z")})},
+                         "ci/jenkins");
+    c.rules[1].status_enabled = true;
+    c.rules[1].status_context = "ci/b";
+    c.rules[2].status_enabled = false;
+    const auto set = compile_config(c);
+    ASSERT_TRUE(set);
+    const auto d = set->evaluate(push_event());
+    ASSERT_EQ(d.triggers.size(), 3u);
+    EXPECT_EQ(d.triggers[0].status->context, "ci/jenkins");
+    EXPECT_EQ(d.triggers[1].status->context, "ci/b");
+    EXPECT_FALSE(d.triggers[2].status);
+}
+
+TEST(RuleStatus, NoStatusForASourceWithoutStatusOrAnEventWithoutACommit) {
+    const auto set =
+        compile_config(with_status({rule("all", {field("deleted", {"*"})}, {trigger("x")})}));
+    ASSERT_TRUE(set);
+    auto other_source = push_event();
+    other_source.source = "gitlab";
+    EXPECT_FALSE(set->evaluate(other_source).triggers.at(0).status);
+    auto deleted = push_event();
+    deleted.deleted = true;
+    deleted.after = std::string(40, '0');
+    deleted.commit.clear();
+    const auto d = set->evaluate(deleted);
+    ASSERT_EQ(d.triggers.size(), 1u);
+    EXPECT_FALSE(d.triggers[0].status);
+    auto short_sha = pull_request_event();  // Bitbucket Cloud sends abbreviated shas
+    short_sha.pull_request->head_sha = "0123456";
+    EXPECT_FALSE(set->evaluate(short_sha).triggers.at(0).status);
+}
+
+}  // namespace
+}  // namespace hookrelay::rules
