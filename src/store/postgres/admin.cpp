@@ -246,6 +246,13 @@ DELETE FROM deliveries WHERE seq IN (
     SELECT d.seq FROM deliveries d
     WHERE d.received_at < $1 AND NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = d.seq)
     LIMIT $2))sql";
+// The outcome of triggers that instances of schema version 2 (which do not know the column)
+// finished after the migration: still the "pending" they were queued with. Their state is the
+// outcome, or "delivered" (they followed nothing). A no-op for every other trigger: an outcome
+// "pending" or "retrying" is always the state of the triggers this version writes.
+constexpr std::string_view k_correct_outcomes = R"sql(
+UPDATE triggers SET outcome = CASE WHEN state = 'delivered' THEN 'delivered' ELSE state END
+WHERE outcome IN ('pending', 'retrying') AND outcome <> state)sql";
 // Instances gone for longer than the retention (their claims expired long ago).
 constexpr std::string_view k_prune_instances = "DELETE FROM instances WHERE heartbeat_at < $1";
 
@@ -510,6 +517,7 @@ asio::awaitable<std::size_t> Core::prune(TimePoint now) {
     // The lock is the session's: if anything below fails, the connection is discarded (which
     // releases it) rather than given back holding it.
     lease->discard_when_returned(true);
+    co_await lease->exec(k_correct_outcomes);
     std::size_t removed = 0;
     for (;;) {
         const Rows r = co_await lease->exec(k_prune_triggers,

@@ -130,11 +130,13 @@ constexpr std::array<std::string_view, 29> k_v3 = {
     CHECK (follow IN ('none', 'started', 'finished')))sql",
     R"sql(ALTER TABLE triggers ADD COLUMN status_target bytea)sql",
     R"sql(ALTER TABLE triggers ADD COLUMN build bytea NOT NULL DEFAULT '')sql",
-    // The default only stands for the rows already there (delivered ones, the most); the
-    // others get their state below, and every write names the outcome.
+    // The first default only stands for the rows already there (delivered ones, the most); the
+    // others get their state below. Every write of this version names the outcome; the later
+    // default is for the triggers instances of version 2 still running queue (prune() corrects
+    // the outcome of those they finish).
     R"sql(ALTER TABLE triggers ADD COLUMN outcome text NOT NULL DEFAULT 'delivered')sql",
     R"sql(UPDATE triggers SET outcome = state WHERE state <> 'delivered')sql",
-    R"sql(ALTER TABLE triggers ALTER COLUMN outcome DROP DEFAULT)sql",
+    R"sql(ALTER TABLE triggers ALTER COLUMN outcome SET DEFAULT 'pending')sql",
     R"sql(ALTER TABLE triggers ADD COLUMN follow_due_at bigint)sql",
     R"sql(ALTER TABLE triggers ADD COLUMN follow_claim_id text)sql",
     R"sql(ALTER TABLE triggers ADD COLUMN follow_owner text)sql",

@@ -311,6 +311,31 @@ TEST_F(PostgresStoreTest, UpgradesAVersion2DatabaseAtStartGivingItsTriggersTheir
     EXPECT_EQ(ids_of(claim_chores(*store, Chore::follow, "ci", base_)), receipt.trigger_ids);
 }
 
+TEST_F(PostgresStoreTest, TriggersThatVersion2InstancesFinishAfterTheMigrationGetTheirOutcome) {
+    auto store = open();
+    accept(*store, delivery("d-1", base_), {});
+    // What an instance of version 2, still running during the rollout, writes: the columns it
+    // knows.
+    const std::string at = std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(base_.time_since_epoch()).count());
+    Sql sql(db_.conninfo());
+    for (const char* id : {"old-1", "old-2"}) {
+        sql.exec(
+            "INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, "
+            "attempts, created_at, next_attempt_at, updated_at, last_outcome, queue_url) "
+            "SELECT '" +
+            std::string(id) + "', seq, 'push', 'ci', '[]', '[]', '', 'pending', 0, " + at + ", " +
+            at + ", " + at + ", '', '' FROM deliveries");
+    }
+    using Outcomes = std::vector<std::pair<std::string, std::string>>;
+    EXPECT_EQ(outcomes_of(*store, "d-1"), (Outcomes{{"ci", "pending"}, {"ci", "pending"}}));
+    sql.exec("UPDATE triggers SET state = 'delivered' WHERE id = 'old-1'");
+    sql.exec("UPDATE triggers SET state = 'dead' WHERE id = 'old-2'");
+
+    prune(*store, base_);
+    EXPECT_EQ(outcomes_of(*store, "d-1"), (Outcomes{{"ci", "delivered"}, {"ci", "dead"}}));
+}
+
 TEST_F(PostgresStoreTest, RefusesADatabaseWhoseTablesAreNotHookrelays) {
     Sql(db_.conninfo()).exec("CREATE TABLE deliveries (x integer)");
     std::string why;
