@@ -186,11 +186,13 @@ struct TriggerUpdate {
     Attempt attempt;            ///< appended to the history; attempts += 1 when attempt.counted
     std::string last_outcome;   ///< e.g. the reason a trigger went dead
     /// Delivered: its build record as far as known (queue_url, queue_id, merged, queued_at).
-    /// Replaces the stored one. With state delivered and the request's follow not none, the
-    /// follow chore starts, due now.
+    /// Replaces the stored one (when merged, the store fills merged_with). With state delivered
+    /// and the request's follow not none, the follow chore starts (tries 0), due at
+    /// next_attempt_at: the time of the first poll.
     std::optional<BuildRecord> build;
-    /// A commit status to post (the trigger has a StatusTarget): becomes the newest wish
-    /// (wanted_seq += 1, tries 0) and the status chore is due now.
+    /// A commit status to post: becomes the newest wish (wanted_seq += 1, tries 0, error "")
+    /// and the status chore is due at once (for any `now`). Ignored for a trigger without a
+    /// StatusTarget.
     std::optional<StatusWish> status;
 };
 
@@ -539,15 +541,16 @@ class Store : public DeliveryIntake, public TriggerQueue, public ChoreQueue, pub
     /// The last operation's outcome: not ok after a failure until an operation succeeds again.
     virtual StoreHealth health() const = 0;
 
-    /// Finishes (or fails) the work already queued, ends this instance's claims (release),
-    /// deregisters the instance, and stops the backend's threads. After it returns no callback
-    /// runs any more. Idempotent; the destructor does the same.
+    /// Finishes (or fails) the work already queued, ends this instance's claims (release; its
+    /// chore claims too), deregisters the instance, and stops the backend's threads. After it
+    /// returns no callback runs any more. Idempotent; the destructor does the same.
     virtual void close() = 0;
 
-    /// Deletes delivered and dead triggers last updated before `now - store.retention`, their
-    /// history, and deliveries received before that cutoff with no triggers left. One instance
-    /// at a time (others skip). `done` gets the number of deliveries removed. Backends also
-    /// prune by themselves every store.prune_interval.
+    /// Deletes delivered and dead triggers last updated before `now - store.retention` (but not
+    /// one still followed, nor one with a status wish not yet posted), their history, and
+    /// deliveries received before that cutoff with no triggers left. One instance at a time
+    /// (others skip). `done` gets the number of deliveries removed. Backends also prune by
+    /// themselves every store.prune_interval.
     virtual void prune(TimePoint now, std::function<void(result<std::size_t>)> done) = 0;
 
     // --- Observers. Callbacks accumulate and run on the backend's thread; keep them cheap.

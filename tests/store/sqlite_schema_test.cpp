@@ -1,5 +1,5 @@
-// The SQLite schema: created at version 4 in WAL mode, files written by hookrelay with schema 1,
-// 2 or 3 upgraded in place with everything in them usable, a newer file refused, and an upgrade
+// The SQLite schema: created at version 5 in WAL mode, files written by hookrelay with schema 1,
+// 2, 3 or 4 upgraded in place with everything in them usable, a newer file refused, and an upgrade
 // that fails leaving the file as it was.
 #include "store/sqlite_test_support.hpp"
 
@@ -97,6 +97,12 @@ CREATE TABLE instances (
 PRAGMA user_version = 3;
 )sql";
 
+// What schema 4 added.
+constexpr const char* k_schema_v4_step = R"sql(
+ALTER TABLE deliveries ADD COLUMN rule_reasons TEXT;
+PRAGMA user_version = 4;
+)sql";
+
 std::string ms(TimePoint t) {
     return std::to_string(
         std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
@@ -112,6 +118,7 @@ class OldFile : public SqliteSchema {
         db.exec(k_schema_v1);
         if (version >= 2) db.exec(k_schema_v2_step);
         if (version >= 3) db.exec(k_schema_v3_step);
+        if (version >= 4) db.exec(k_schema_v4_step);
         const std::string at = ms(base_);
         db.exec(
             "INSERT INTO deliveries (id, source, provider, delivery_id, kind, forge_event, "
@@ -142,8 +149,19 @@ class OldFile : public SqliteSchema {
         auto store = open_store();
         {
             RawDb db(db_path());
-            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"4"}));
+            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"5"}));
         }
+        // The old triggers' outcomes are their states (nothing was followed then), and the
+        // listing filters on them.
+        const auto page = list(*store);
+        ASSERT_EQ(page.items.size(), 1u);
+        EXPECT_EQ(page.items[0].outcomes, (Pairs{{"ci", "retrying"}, {"ci", "delivered"}}));
+        EXPECT_EQ(page.items[0].repository, "");
+        DeliveryQuery by_outcome;
+        by_outcome.outcome = "delivered";
+        EXPECT_EQ(list(*store, by_outcome).items.size(), 1u);
+        by_outcome.outcome = "queued";
+        EXPECT_TRUE(list(*store, by_outcome).items.empty());
         const auto detail = get(*store, "github-main", "old-1");
         ASSERT_TRUE(detail);
         EXPECT_EQ(detail->body, std::optional<std::string>("old body"));
@@ -179,6 +197,26 @@ class OldFile : public SqliteSchema {
         const auto reasons = get(*store, "", "new-3");
         ASSERT_TRUE(reasons && reasons->rule_reasons);
         EXPECT_EQ(*reasons->rule_reasons, skipped.rule_reasons);
+
+        // A followed trigger with a status target is followed and its status posted.
+        TriggerRequest followed = trigger();
+        followed.follow = FollowMode::finished;
+        followed.status = StatusTarget{"acme/app", std::string(40, 'a'), "hookrelay/build"};
+        auto with_repo = delivery("new-4", base_);
+        with_repo.repository = "acme/app";
+        const auto receipt = accept(*store, with_repo, {followed});
+        unhold(*store, "ci");
+        TriggerUpdate done = finish(receipt.trigger_ids[0], TriggerState::delivered, base_);
+        BuildRecord build;
+        build.queue_url = "http://jenkins/queue/item/8/";
+        done.build = build;
+        done.status = StatusWish{"pending", "queued", ""};
+        settle(*store, "ci", done);
+        const auto trigger = history_of(*store, "new-4", receipt.trigger_ids[0]).trigger;
+        EXPECT_TRUE(trigger.following);
+        EXPECT_EQ(trigger.build, build);
+        EXPECT_EQ(trigger.status.wanted_seq, 1);
+        EXPECT_EQ(get(*store, "", "new-4")->summary.repository, "acme/app");
     }
 };
 
@@ -190,7 +228,7 @@ TEST_F(SqliteSchema, CreatesTheStateDirectoryAndTheCurrentSchemaInWalMode) {
         EXPECT_EQ((*store)->kind(), "sqlite");
     }
     RawDb db(nested + "/hookrelay.db");
-    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"4"}));
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"5"}));
     EXPECT_EQ(db.row("PRAGMA journal_mode"), (std::vector<std::string>{"wal"}));
 }
 
@@ -206,6 +244,11 @@ TEST_F(OldFile, UpgradesAVersion2FileInPlace) {
 
 TEST_F(OldFile, UpgradesAVersion3FileInPlace) {
     write_old_file(3);
+    expect_upgraded_and_usable();
+}
+
+TEST_F(OldFile, UpgradesAVersion4FileInPlace) {
+    write_old_file(4);
     expect_upgraded_and_usable();
 }
 
@@ -230,13 +273,13 @@ TEST_F(OldFile, AFailedUpgradeLeavesTheFileAsItWas) {
 TEST_F(SqliteSchema, RefusesAFileFromANewerHookrelay) {
     {
         RawDb db(db_path());
-        db.exec("PRAGMA user_version = 5");
+        db.exec("PRAGMA user_version = 6");
     }
     std::string why;
     auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
-    EXPECT_NE(why.find("schema version 5 is newer than this hookrelay understands (4)"),
+    EXPECT_NE(why.find("schema version 6 is newer than this hookrelay understands (5)"),
               std::string::npos)
         << why;
 }

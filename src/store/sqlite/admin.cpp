@@ -11,31 +11,80 @@ namespace {
 
 constexpr auto k_max_int = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
 
-// The listing's SQL for one combination of filters. Parameters, in order: [state], cursor,
-// [source], [since], limit. A state filter drives the walk from the triggers_state index, so a
-// rare state does not scan every delivery; otherwise the walk is down the deliveries' own key (or
-// deliveries_source), newest first, and stops at the page size.
-std::string list_sql(bool by_source, bool by_since, bool by_state) {
-    std::string page = by_state ? R"sql(
-    SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at
-    FROM triggers s CROSS JOIN deliveries d ON d.id = s.delivery
-    WHERE s.state = ? AND s.delivery < ?)sql"
-                                : R"sql(
-    SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at
-    FROM deliveries d
-    WHERE d.id < ?)sql";
-    if (by_source) page += " AND d.source = ?";
-    if (by_since) page += " AND d.received_at >= ?";
-    page += by_state ? "\n    GROUP BY s.delivery ORDER BY s.delivery DESC LIMIT ?"
-                     : "\n    ORDER BY d.id DESC LIMIT ?";
-    return "WITH page AS (" + page + R"sql()
-SELECT p.id, p.source, p.provider, p.delivery_id, p.kind, p.forge_event, p.received_at,
-       COUNT(CASE WHEN t.state IN ('pending', 'retrying') THEN 1 END),
-       COUNT(CASE WHEN t.state = 'delivered' THEN 1 END),
-       COUNT(CASE WHEN t.state = 'dead' THEN 1 END)
-FROM page p LEFT JOIN triggers t ON t.delivery = p.id
-GROUP BY p.id
-ORDER BY p.id DESC)sql";
+ListShape shape_of(const DeliveryQuery& q) {
+    ListShape shape;
+    shape.by_source = !q.source.empty();
+    shape.by_since = q.since.has_value();
+    shape.by_state = q.state.has_value();
+    if (q.outcome == "held") {
+        shape.outcome = OutcomeFilter::held;
+    } else if (q.outcome == "unmatched") {
+        shape.outcome = OutcomeFilter::unmatched;
+    } else if (!q.outcome.empty()) {
+        shape.outcome = OutcomeFilter::word;
+    }
+    return shape;
+}
+
+// The listing's SQL for one combination of filters, with the order its parameters are bound in.
+// An outcome filter drives the walk from the triggers_outcome index and a state filter (without
+// one) from triggers_state, so a rare outcome or state does not scan every delivery; "held"
+// walks the open triggers of held Jenkins; otherwise the walk is down the deliveries' own key (or
+// deliveries_source), newest first, and stops at the page size ("unmatched" probes each
+// delivery's triggers by index on the way).
+ListSql list_sql(const ListShape& shape) {
+    ListSql out;
+    const bool by_triggers = shape.outcome == OutcomeFilter::word ||
+                             shape.outcome == OutcomeFilter::held || shape.by_state;
+    std::string page = R"sql(
+    SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at,
+           d.repository, d.ref)sql";
+    if (by_triggers) {
+        page += "\n    FROM triggers s CROSS JOIN deliveries d ON d.id = s.delivery\n    WHERE ";
+        switch (shape.outcome) {
+            case OutcomeFilter::word:
+                page += "s.outcome = ?";
+                out.params.push_back(ListParam::outcome);
+                break;
+            case OutcomeFilter::held:
+                page +=
+                    "s.state IN ('pending', 'retrying') AND s.jenkins IN (SELECT jenkins FROM "
+                    "holds)";
+                break;
+            case OutcomeFilter::none:
+            case OutcomeFilter::unmatched:
+                page += "s.state = ?";
+                out.params.push_back(ListParam::state);
+                break;
+        }
+        page += " AND s.delivery < ?";
+    } else {
+        page += "\n    FROM deliveries d\n    WHERE d.id < ?";
+    }
+    out.params.push_back(ListParam::cursor);
+    if (shape.by_source) {
+        page += " AND d.source = ?";
+        out.params.push_back(ListParam::source);
+    }
+    if (shape.by_since) {
+        page += " AND d.received_at >= ?";
+        out.params.push_back(ListParam::since);
+    }
+    const bool state_driven =
+        shape.outcome == OutcomeFilter::none || shape.outcome == OutcomeFilter::unmatched;
+    if (shape.by_state && !state_driven) {
+        page +=
+            "\n    AND EXISTS (SELECT 1 FROM triggers x WHERE x.delivery = d.id AND x.state = ?)";
+        out.params.push_back(ListParam::state);
+    }
+    if (shape.outcome == OutcomeFilter::unmatched) {
+        page += "\n    AND NOT EXISTS (SELECT 1 FROM triggers x WHERE x.delivery = d.id)";
+    }
+    page += by_triggers ? "\n    GROUP BY s.delivery ORDER BY s.delivery DESC LIMIT ?"
+                        : "\n    ORDER BY d.id DESC LIMIT ?";
+    out.params.push_back(ListParam::limit);
+    out.sql = page;
+    return out;
 }
 
 }  // namespace
@@ -51,22 +100,31 @@ SELECT id FROM deliveries WHERE source = ? AND delivery_id = ?)sql"),
       find_delivery_anywhere_(db_.get(), "find delivery", R"sql(
 SELECT id FROM deliveries WHERE delivery_id = ? ORDER BY id DESC LIMIT 1)sql"),
       select_delivery_(db_.get(), "select delivery", R"sql(
-SELECT id, source, provider, delivery_id, kind, forge_event, received_at, headers, body,
-       body_sha256, rule_reasons
+SELECT id, source, provider, delivery_id, kind, forge_event, received_at, repository, ref,
+       headers, body, body_sha256, rule_reasons
 FROM deliveries WHERE id = ?)sql"),
-      select_delivery_triggers_(db_.get(), "select delivery triggers", R"sql(
+      select_delivery_triggers_(db_.get(), "select delivery triggers",
+                                (R"sql(
 SELECT t.id, d.source, d.delivery_id, t.rule, t.jenkins, t.job, t.parameters, t.cause, t.state,
-       t.attempts, t.created_at, t.next_attempt_at, t.last_outcome, t.queue_url, t.updated_at,
+       t.attempts, t.created_at, t.next_attempt_at, t.last_outcome, t.queue_url, )sql" +
+                                 std::string(k_trigger_chore_columns) + R"sql(,
+       t.updated_at,
        CASE WHEN t.claim_id IS NOT NULL AND t.claim_expires_at > ?2 THEN t.claim_owner END
 FROM triggers t JOIN deliveries d ON d.id = t.delivery
-WHERE t.delivery = ?1 ORDER BY t.seq)sql"),
+WHERE t.delivery = ?1 ORDER BY t.seq)sql")
+                                    .c_str()),
+      // A listed delivery's triggers: the counts per state and each one's outcome.
+      select_delivery_outcomes_(db_.get(), "select delivery outcomes", R"sql(
+SELECT state, jenkins, outcome FROM triggers WHERE delivery = ? ORDER BY seq)sql"),
       select_attempts_(db_.get(), "select attempts", R"sql(
 SELECT at, http_status, outcome, duration_ms, queue_url, counted, instance FROM attempts
 WHERE trigger_id = ? ORDER BY id)sql"),
       replay_trigger_(db_.get(), "replay trigger", R"sql(
 UPDATE triggers
 SET state = 'pending', attempts = 0, created_at = ?1, next_attempt_at = ?1, updated_at = ?1,
-    last_outcome = 'replayed', claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
+    last_outcome = 'replayed', claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL,
+    build = NULL, follow_due_at = NULL, follow_tries = 0, follow_claim_id = NULL,
+    follow_owner = NULL, follow_expires_at = NULL, outcome = 'pending'
 WHERE id = ?2)sql"),
       // Uncounted: the replay is not a try, and the budget starts over anyway.
       insert_replay_entry_(db_.get(), "insert replay entry", R"sql(
@@ -83,11 +141,14 @@ SELECT jenkins, COUNT(*) FROM triggers WHERE state IN ('pending', 'retrying')
 GROUP BY jenkins ORDER BY jenkins)sql"),
       select_holds_(db_.get(), "select holds", R"sql(
 SELECT jenkins, reason, since, next_probe_at, probes FROM holds ORDER BY jenkins)sql"),
+      // Not while its build is followed or a status wish of it is still to be posted.
       prune_attempts_(db_.get(), "prune attempts", R"sql(
 DELETE FROM attempts WHERE trigger_id IN (
-    SELECT id FROM triggers WHERE state IN ('delivered', 'dead') AND updated_at < ?1))sql"),
+    SELECT id FROM triggers WHERE state IN ('delivered', 'dead') AND updated_at < ?1
+        AND follow_due_at IS NULL AND status_wanted_seq <= status_posted_seq))sql"),
       prune_triggers_(db_.get(), "prune triggers", R"sql(
-DELETE FROM triggers WHERE state IN ('delivered', 'dead') AND updated_at < ?1)sql"),
+DELETE FROM triggers WHERE state IN ('delivered', 'dead') AND updated_at < ?1
+    AND follow_due_at IS NULL AND status_wanted_seq <= status_posted_seq)sql"),
       prune_deliveries_(db_.get(), "prune deliveries", R"sql(
 DELETE FROM deliveries WHERE received_at < ?1
     AND NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = deliveries.id))sql"),
@@ -108,18 +169,47 @@ DeliveryPage Admin::list_page(const DeliveryQuery& q) {
     DeliveryPage page;
     const std::size_t limit = std::min(q.limit, k_max_page);
     if (limit == 0) return page;
-    Query query(list_statement(!q.source.empty(), q.since.has_value(), q.state.has_value()));
-    if (q.state) query.bind_text(to_string(*q.state));
-    query.bind_int(q.before_seq.value_or(std::numeric_limits<std::int64_t>::max()));
-    if (!q.source.empty()) query.bind_text(q.source);
-    if (q.since) query.bind_int(to_ms(*q.since));
-    query.bind_int(static_cast<std::int64_t>(limit));
-    while (query.step()) {
-        DeliverySummary summary = read_summary(query);
-        summary.pending = static_cast<std::size_t>(query.int64(7));
-        summary.delivered = static_cast<std::size_t>(query.int64(8));
-        summary.dead = static_cast<std::size_t>(query.int64(9));
-        page.items.push_back(std::move(summary));
+    {
+        const ListStatement& listing = list_statement(shape_of(q));
+        Query query(*listing.statement);
+        for (const ListParam param : listing.params) {
+            switch (param) {
+                case ListParam::cursor:
+                    query.bind_int(q.before_seq.value_or(std::numeric_limits<std::int64_t>::max()));
+                    break;
+                case ListParam::source:
+                    query.bind_text(q.source);
+                    break;
+                case ListParam::since:
+                    query.bind_int(to_ms(*q.since));
+                    break;
+                case ListParam::state:
+                    query.bind_text(to_string(*q.state));
+                    break;
+                case ListParam::outcome:
+                    query.bind_text(q.outcome);
+                    break;
+                case ListParam::limit:
+                    query.bind_int(static_cast<std::int64_t>(limit));
+                    break;
+            }
+        }
+        while (query.step()) page.items.push_back(read_summary(query));
+    }
+    for (DeliverySummary& summary : page.items) {
+        Query query(select_delivery_outcomes_);
+        query.bind_int(summary.seq);
+        while (query.step()) {
+            const auto state = trigger_state_from_string(query.text(0));
+            if (state == TriggerState::pending || state == TriggerState::retrying) {
+                ++summary.pending;
+            } else if (state == TriggerState::delivered) {
+                ++summary.delivered;
+            } else if (state == TriggerState::dead) {
+                ++summary.dead;
+            }
+            summary.outcomes.emplace_back(query.text(1), query.text(2));
+        }
     }
     if (page.items.size() == limit) page.next_before_seq = page.items.back().seq;
     return page;
@@ -135,10 +225,10 @@ std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
         query.bind_int(*seq);
         if (!query.step()) return std::nullopt;
         detail.summary = read_summary(query);
-        detail.headers = parse_pairs(query.text(7));
-        if (!query.is_null(8)) detail.body = query.text(8);
-        detail.body_sha256 = query.text(9);
-        if (!query.is_null(10)) detail.rule_reasons = parse_rule_reasons(query.text(10));
+        detail.headers = parse_pairs(query.text(9));
+        if (!query.is_null(10)) detail.body = query.text(10);
+        detail.body_sha256 = query.text(11);
+        if (!query.is_null(12)) detail.rule_reasons = parse_rule_reasons(query.text(12));
     }
     {
         Query query(select_delivery_triggers_);
@@ -146,8 +236,8 @@ std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
         while (query.step()) {
             TriggerHistory h;
             h.trigger = read_trigger(query);
-            h.updated_at = from_ms(query.int64(14));
-            h.claimed_by = query.text(15);
+            h.updated_at = from_ms(query.int64(k_trigger_columns));
+            h.claimed_by = query.text(k_trigger_columns + 1);
             detail.triggers.push_back(std::move(h));
         }
     }
@@ -272,14 +362,17 @@ std::vector<InstanceInfo> Admin::instances(TimePoint cutoff, TimePoint now) {
     return out;
 }
 
-Statement& Admin::list_statement(bool by_source, bool by_since, bool by_state) {
-    const std::size_t key = (by_source ? 1u : 0u) | (by_since ? 2u : 0u) | (by_state ? 4u : 0u);
+const Admin::ListStatement& Admin::list_statement(const ListShape& shape) {
+    const int key = (shape.by_source ? 1 : 0) | (shape.by_since ? 2 : 0) |
+                    (shape.by_state ? 4 : 0) | (static_cast<int>(shape.outcome) << 3);
     auto& slot = list_statements_[key];
-    if (!slot) {
-        const std::string sql = list_sql(by_source, by_since, by_state);
-        slot = std::make_unique<Statement>(db_.get(), "list deliveries", sql.c_str());
+    if (!slot.statement) {
+        ListSql listing = list_sql(shape);
+        slot.statement =
+            std::make_unique<Statement>(db_.get(), "list deliveries", listing.sql.c_str());
+        slot.params = std::move(listing.params);
     }
-    return *slot;
+    return slot;
 }
 
 std::optional<std::int64_t> Admin::find_delivery(const std::string& source,

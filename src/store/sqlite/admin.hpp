@@ -22,6 +22,26 @@
 
 namespace hookrelay::store::sqlite {
 
+/// The listing's outcome filter (DeliveryQuery::outcome): none, a trigger_outcome() word,
+/// "held", "unmatched".
+enum class OutcomeFilter { none, word, held, unmatched };
+
+/// Which filters a listing has: each combination is one prepared statement.
+struct ListShape {
+    bool by_source = false;
+    bool by_since = false;
+    bool by_state = false;
+    OutcomeFilter outcome = OutcomeFilter::none;
+};
+
+/// A listing statement's parameters, in the order they are bound.
+enum class ListParam { cursor, source, since, state, outcome, limit };
+
+struct ListSql {
+    std::string sql;
+    std::vector<ListParam> params;
+};
+
 /// What an instance registers about itself.
 struct InstanceRecord {
     std::string id;
@@ -39,7 +59,9 @@ class Admin {
     Admin(Connection& connection, Intake& intake, const StoreConfig& config);
 
     /// Newest first by seq. `query.source` matches exactly; `query.state` keeps deliveries with
-    /// at least one trigger in exactly that state; `query.since` keeps received_at >= since;
+    /// at least one trigger in exactly that state; `query.outcome` those with a trigger of that
+    /// stored outcome, "held" those with an open trigger of a held Jenkins, "unmatched" those
+    /// without triggers; `query.since` keeps received_at >= since;
     /// `query.before_seq` keeps seq < before_seq. The limit is capped at k_max_page; 0 answers an
     /// empty page. next_before_seq is the last item's seq when the page is full.
     DeliveryPage list_page(const DeliveryQuery& query);
@@ -84,7 +106,11 @@ class Admin {
     std::vector<InstanceInfo> instances(TimePoint cutoff, TimePoint now);
 
   private:
-    Statement& list_statement(bool by_source, bool by_since, bool by_state);
+    struct ListStatement {
+        std::unique_ptr<Statement> statement;
+        std::vector<ListParam> params;
+    };
+    const ListStatement& list_statement(const ListShape& shape);
     std::optional<std::int64_t> find_delivery(const std::string& source,
                                               const std::string& delivery_id);
     bool requeue(const std::string& id, TimePoint now);
@@ -94,13 +120,14 @@ class Admin {
     Intake& intake_;
     const StoreConfig& config_;
     Statement find_delivery_by_seq_, find_delivery_in_source_, find_delivery_anywhere_;
-    Statement select_delivery_, select_delivery_triggers_, select_attempts_;
+    Statement select_delivery_, select_delivery_triggers_, select_delivery_outcomes_;
+    Statement select_attempts_;
     Statement replay_trigger_, insert_replay_entry_, select_replayable_, select_backlog_;
     Statement select_holds_;
     Statement prune_attempts_, prune_triggers_, prune_deliveries_;
     Statement upsert_instance_, deregister_, forget_others_, select_instances_;
     // Prepared on first use, one per combination of listing filters (see list_sql()).
-    std::array<std::unique_ptr<Statement>, 8> list_statements_;
+    std::map<int, ListStatement> list_statements_;
 };
 
 }  // namespace hookrelay::store::sqlite

@@ -33,6 +33,18 @@ StoredTrigger read_trigger(const Query& query, int first) {
     t.next_attempt_at = from_ms(query.int64(first + 11));
     t.last_outcome = query.text(first + 12);
     t.queue_url = query.text(first + 13);
+    const auto follow = follow_mode_from_string(query.text(first + 14));
+    if (!follow) throw std::runtime_error("trigger " + t.id + " has an unknown follow mode");
+    t.request.follow = *follow;
+    t.request.status = parse_status_target(query.text(first + 15));
+    t.build = parse_build_record(query.text(first + 16));
+    t.following = query.int64(first + 17) != 0;
+    t.status.wanted = parse_status_wish(query.text(first + 18));
+    t.status.wanted_seq = query.int64(first + 19);
+    t.status.posted_seq = query.int64(first + 20);
+    t.status.posted = parse_status_wish(query.text(first + 21));
+    t.status.tries = static_cast<int>(query.int64(first + 22));
+    t.status.error = query.text(first + 23);
     return t;
 }
 
@@ -63,6 +75,8 @@ DeliverySummary read_summary(const Query& query, int first) {
     s.kind = *kind;
     s.forge_event = query.text(first + 5);
     s.received_at = from_ms(query.int64(first + 6));
+    s.repository = query.text(first + 7);
+    s.ref = query.text(first + 8);
     return s;
 }
 

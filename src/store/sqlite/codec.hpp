@@ -20,16 +20,23 @@ namespace hookrelay::store::sqlite {
 /// `t + d` in milliseconds, rounded up, saturating instead of overflowing.
 std::int64_t plus_ms(TimePoint t, std::chrono::milliseconds d);
 
-/// The trigger columns every trigger query selects, in this order (14 columns): id, source,
-/// delivery_id, rule, jenkins, job, parameters, cause, state, attempts, created_at,
-/// next_attempt_at, last_outcome, queue_url.
+/// The trigger columns every trigger query selects, in this order (k_trigger_columns): id,
+/// source, delivery_id, rule, jenkins, job, parameters, cause, state, attempts, created_at,
+/// next_attempt_at, last_outcome, queue_url, then k_trigger_chore_columns.
 StoredTrigger read_trigger(const Query& query, int first = 0);
+
+/// The columns of the triggers table read_trigger() reads after queue_url: the request's follow
+/// mode and status target, the build record, whether it is followed, the status progress.
+inline constexpr const char* k_trigger_chore_columns =
+    "follow, status_target, build, follow_due_at IS NOT NULL, status_wanted, status_wanted_seq, "
+    "status_posted_seq, status_posted, status_tries, status_error";
+inline constexpr int k_trigger_columns = 24;
 
 /// Attempt columns (7): at, http_status, outcome, duration_ms, queue_url, counted, instance.
 Attempt read_attempt(const Query& query, int first = 0);
 
-/// Delivery summary columns (7): id, source, provider, delivery_id, kind, forge_event,
-/// received_at. The trigger counts are left at 0.
+/// Delivery summary columns (9): id, source, provider, delivery_id, kind, forge_event,
+/// received_at, repository, ref. The trigger counts and outcomes are left empty.
 DeliverySummary read_summary(const Query& query, int first = 0);
 
 /// Hold columns (4): reason, since, next_probe_at, probes.

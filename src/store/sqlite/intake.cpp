@@ -12,8 +12,8 @@ Intake::Intake(Connection& connection, const StoreConfig& config)
       config_(config),
       insert_delivery_(db_.get(), "insert delivery", R"sql(
 INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at, headers,
-                        body, body_sha256, body_key, rule_reasons)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        body, body_sha256, body_key, rule_reasons, repository, ref)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, delivery_id) DO NOTHING)sql"),
       // INDEXED BY: without statistics the planner would rather walk deliveries_source, all of
       // the source's deliveries for every submit.
@@ -23,8 +23,9 @@ WHERE body_key = ?1 AND body_sha256 = ?2 AND source = ?3 AND received_at >= ?4
 ORDER BY id DESC LIMIT 1)sql"),
       insert_trigger_(db_.get(), "insert trigger", R"sql(
 INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
-                      created_at, next_attempt_at, updated_at, last_outcome, queue_url)
-VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, '', ''))sql") {}
+                      created_at, next_attempt_at, updated_at, last_outcome, queue_url, follow,
+                      status_target)
+VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, '', '', ?, ?))sql") {}
 
 Receipt Intake::insert(const DeliveryRecord& d, const std::vector<TriggerRequest>& triggers) {
     const std::int64_t received = to_ms(d.received_at);
@@ -53,7 +54,7 @@ Receipt Intake::insert(const DeliveryRecord& d, const std::vector<TriggerRequest
         } else {
             query.bind_null();
         }
-        query.bind_text(reasons);
+        query.bind_text(reasons).bind_text(d.repository).bind_text(d.ref);
         query.run();
     }
     Receipt receipt;
@@ -79,7 +80,9 @@ std::string Intake::add_trigger(std::int64_t delivery, const TriggerRequest& t,
     Query query(insert_trigger_);
     query.bind_text(id).bind_int(delivery).bind_text(t.rule).bind_text(t.jenkins);
     query.bind_text(job).bind_text(parameters).bind_text(t.cause);
-    query.bind_int(at_ms).bind_int(at_ms).bind_int(at_ms).run();
+    query.bind_int(at_ms).bind_int(at_ms).bind_int(at_ms).bind_text(to_string(t.follow));
+    // The outcome ("pending"), the build record and the chores keep their column defaults.
+    query.bind_text_or_null(status_target_json(t.status)).run();
     return id;
 }
 

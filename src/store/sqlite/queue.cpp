@@ -10,8 +10,9 @@
 
 namespace hookrelay::store::sqlite {
 
-Queue::Queue(Connection& connection, std::string instance_id)
+Queue::Queue(Connection& connection, Chores& chores, std::string instance_id)
     : db_(connection),
+      chores_(chores),
       instance_(std::move(instance_id)),
       select_hold_(db_.get(), "select hold", R"sql(
 SELECT reason, since, next_probe_at, probes FROM holds WHERE jenkins = ?)sql"),
@@ -21,7 +22,8 @@ WHERE jenkins = ?1 AND claim_id IS NOT NULL AND claim_expires_at > ?2)sql"),
       // Due, open, and not under a live claim (an expired one is taken over), oldest due first,
       // walking the open-trigger index; each claim gets a random 128-bit id, unique by index.
       // RETURNING's row order is unspecified: claim() sorts.
-      claim_(db_.get(), "claim", R"sql(
+      claim_(db_.get(), "claim",
+             (R"sql(
 UPDATE triggers
 SET claim_id = lower(hex(randomblob(16))), claim_owner = ?1, claim_expires_at = ?2
 WHERE seq IN (
@@ -32,16 +34,26 @@ WHERE seq IN (
     LIMIT ?5)
 RETURNING id, (SELECT source FROM deliveries d WHERE d.id = delivery),
     (SELECT delivery_id FROM deliveries d WHERE d.id = delivery), rule, jenkins, job, parameters,
-    cause, state, attempts, created_at, next_attempt_at, last_outcome, queue_url, claim_id,
-    claim_expires_at, seq)sql"),
+    cause, state, attempts, created_at, next_attempt_at, last_outcome, queue_url, )sql" +
+              std::string(k_trigger_chore_columns) + ", claim_id, claim_expires_at, seq")
+                 .c_str()),
       renew_(db_.get(), "renew", R"sql(
 UPDATE triggers SET claim_expires_at = ?1 WHERE claim_id = ?2 AND claim_owner = ?3)sql"),
-      // Only under the claim given out: a takeover or a replay has replaced or cleared it.
+      // Only under the claim given out: a takeover or a replay has replaced or cleared it. ?9:
+      // a build record is given (?10, its JSON; ?11 its queue item); ?12: delivered with one, so
+      // a followed trigger's follow chore starts, due at ?2.
       complete_(db_.get(), "complete", R"sql(
 UPDATE triggers
 SET state = ?1, next_attempt_at = ?2, last_outcome = ?3, updated_at = ?4,
-    queue_url = CASE WHEN ?5 = '' THEN queue_url ELSE ?5 END, attempts = attempts + ?6,
-    claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
+    queue_url = CASE WHEN ?5 != '' THEN ?5 WHEN ?9 AND ?11 != '' THEN ?11 ELSE queue_url END,
+    attempts = attempts + ?6,
+    claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL,
+    build = CASE WHEN ?9 THEN ?10 ELSE build END,
+    follow_due_at = CASE WHEN ?12 AND follow != 'none' THEN ?2 ELSE follow_due_at END,
+    follow_tries = CASE WHEN ?12 AND follow != 'none' THEN 0 ELSE follow_tries END,
+    follow_claim_id = CASE WHEN ?12 AND follow != 'none' THEN NULL ELSE follow_claim_id END,
+    follow_owner = CASE WHEN ?12 AND follow != 'none' THEN NULL ELSE follow_owner END,
+    follow_expires_at = CASE WHEN ?12 AND follow != 'none' THEN NULL ELSE follow_expires_at END
 WHERE id = ?7 AND claim_id = ?8)sql"),
       insert_attempt_(db_.get(), "insert attempt", R"sql(
 INSERT INTO attempts (trigger_id, at, http_status, outcome, duration_ms, queue_url, counted,
@@ -114,9 +126,10 @@ ClaimBatch Queue::claim(const ClaimRequest& request) {
         query.bind_text(request.jenkins).bind_int(to_ms(request.now));
         query.bind_int(static_cast<std::int64_t>(std::min(room, k_max)));
         while (query.step()) {
-            Claim claim{read_trigger(query), query.text(14), from_ms(query.int64(15))};
+            constexpr int k_next = k_trigger_columns;
+            Claim claim{read_trigger(query), query.text(k_next), from_ms(query.int64(k_next + 1))};
             const TimePoint due = claim.trigger.next_attempt_at;
-            rows.emplace_back(due, query.int64(16), std::move(claim));
+            rows.emplace_back(due, query.int64(k_next + 2), std::move(claim));
         }
     }
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
@@ -140,13 +153,25 @@ std::vector<std::string> Queue::renew(const std::vector<std::string>& claim_ids,
 
 Completion Queue::complete(const std::string& claim_id, const TriggerUpdate& u,
                            TimePoint updated_at) {
+    std::string build;
+    if (u.build) {
+        BuildRecord record = *u.build;
+        if (record.merged) record.merged_with = chores_.merged_with(u.id, record.queue_url);
+        build = build_record_json(record);
+    }
     {
+        const bool starts_follow = u.state == TriggerState::delivered && u.build.has_value();
         Query query(complete_);
         query.bind_text(to_string(u.state)).bind_int(to_ms_not_before(u.next_attempt_at));
         query.bind_text(u.last_outcome).bind_int(to_ms(updated_at)).bind_text(u.attempt.queue_url);
-        query.bind_int(u.attempt.counted ? 1 : 0).bind_text(u.id).bind_text(claim_id).run();
+        query.bind_int(u.attempt.counted ? 1 : 0).bind_text(u.id).bind_text(claim_id);
+        query.bind_int(u.build ? 1 : 0).bind_text(build);
+        query.bind_text(u.build ? u.build->queue_url : std::string());
+        query.bind_int(starts_follow ? 1 : 0).run();
     }
     if (db_.changes() == 0) return Completion::stale;
+    if (u.status) chores_.record_wish(u.id, *u.status);
+    chores_.store_outcome(u.id);
     Query query(insert_attempt_);
     query.bind_text(u.id).bind_int(to_ms(u.attempt.at)).bind_int(u.attempt.http_status);
     query.bind_text(u.attempt.outcome).bind_int(u.attempt.duration.count());
@@ -206,12 +231,14 @@ std::size_t Queue::release_all() {
     Query(release_all_).run();
     const auto released = static_cast<std::size_t>(db_.changes());
     Query(release_all_probes_).run();
+    chores_.release_all();
     return released;
 }
 
 void Queue::release_own() {
     Query(release_own_).bind_text(instance_).run();
     Query(release_own_probes_).bind_text(instance_).run();
+    chores_.release_own();
 }
 
 }  // namespace hookrelay::store::sqlite

@@ -3,6 +3,7 @@
 // are down. Semantics are TriggerQueue's (include/hookrelay/store.hpp).
 #pragma once
 
+#include "store/sqlite/chores.hpp"
 #include "store/sqlite/connection.hpp"
 
 #include <hookrelay/store.hpp>
@@ -20,13 +21,17 @@ namespace hookrelay::store::sqlite {
 /// ones is atomic without row locks, also between two stores opened on one file.
 class Queue {
   public:
-    /// `instance_id` owns the claims and probe leases this Queue takes.
-    Queue(Connection& connection, std::string instance_id);
+    /// `instance_id` owns the claims and probe leases this Queue takes; `chores` records what an
+    /// outcome starts (the follow chore, a status wish) and the stored outcome.
+    Queue(Connection& connection, Chores& chores, std::string instance_id);
 
     ClaimBatch claim(const ClaimRequest& request);
     std::vector<std::string> renew(const std::vector<std::string>& claim_ids, TimePoint now,
                                    std::chrono::milliseconds lease);
     /// updated_at is the writer's wall clock; an attempt without an instance is this one's.
+    /// update.build replaces the build record (a merged one gets its merged_with filled in);
+    /// delivered with a build starts the follow chore of a followed trigger, due at
+    /// update.next_attempt_at; update.status becomes the newest status wish.
     Completion complete(const std::string& claim_id, const TriggerUpdate& update,
                         TimePoint updated_at);
     /// The number of claims ended.
@@ -41,14 +46,15 @@ class Queue {
     /// Whether `jenkins` was held.
     bool unhold(const std::string& jenkins);
 
-    /// Ends every claim and probe lease in the file: at open, by the owner of the state
-    /// directory, whose predecessor is gone. Returns the number of claims ended.
+    /// Ends every claim (chore claims too) and probe lease in the file: at open, by the owner of
+    /// the state directory, whose predecessor is gone. Returns the number of trigger claims ended.
     std::size_t release_all();
-    /// Ends this instance's claims and probe leases (close).
+    /// Ends this instance's claims (chore claims too) and probe leases (close).
     void release_own();
 
   private:
     Connection& db_;
+    Chores& chores_;
     const std::string instance_;
     Statement select_hold_, count_claims_, claim_, renew_, complete_, insert_attempt_, release_;
     Statement next_due_, hold_, try_probe_, probe_failed_, unhold_;

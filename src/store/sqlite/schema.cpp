@@ -122,6 +122,56 @@ ALTER TABLE deliveries ADD COLUMN rule_reasons TEXT;
 PRAGMA user_version = 4;
 )sql";
 
+// Version 5: following builds and posting commit statuses (issue 9). Every column has a default
+// (or is NULL), so adding them rewrites no rows and a submit's insert names only follow and
+// status_target beyond what it did. `outcome` is trigger_outcome() as of the trigger's last
+// write, for the listing's filter: rows written before are rewritten once to their state (a
+// trigger delivered before had no build record, so its outcome is its state).
+//  * follow_*: the follow chore; follow_due_at is NULL unless the build is still followed.
+//  * status_*: the status chore; status_due_at is NULL unless a wish is still to be posted
+//    (status_wanted_seq > status_posted_seq). 0 means "due at once".
+// The chore indexes are partial: an ordinary trigger (not followed, no status wished) has no
+// entry in them, and the claims read only open chores.
+constexpr const char* k_schema_v5 = R"sql(
+ALTER TABLE deliveries ADD COLUMN repository TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN ref TEXT NOT NULL DEFAULT '';
+ALTER TABLE triggers ADD COLUMN follow TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE triggers ADD COLUMN status_target TEXT;
+ALTER TABLE triggers ADD COLUMN build TEXT;
+ALTER TABLE triggers ADD COLUMN outcome TEXT NOT NULL DEFAULT 'pending';
+ALTER TABLE triggers ADD COLUMN follow_due_at INTEGER;
+ALTER TABLE triggers ADD COLUMN follow_claim_id TEXT;
+ALTER TABLE triggers ADD COLUMN follow_owner TEXT;
+ALTER TABLE triggers ADD COLUMN follow_expires_at INTEGER;
+ALTER TABLE triggers ADD COLUMN follow_tries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE triggers ADD COLUMN status_wanted TEXT;
+ALTER TABLE triggers ADD COLUMN status_wanted_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE triggers ADD COLUMN status_posted_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE triggers ADD COLUMN status_posted TEXT;
+ALTER TABLE triggers ADD COLUMN status_tries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE triggers ADD COLUMN status_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE triggers ADD COLUMN status_due_at INTEGER;
+ALTER TABLE triggers ADD COLUMN status_claim_id TEXT;
+ALTER TABLE triggers ADD COLUMN status_owner TEXT;
+ALTER TABLE triggers ADD COLUMN status_expires_at INTEGER;
+UPDATE triggers SET outcome = state WHERE state != 'pending';
+-- The listing filtered by outcome walks this backwards from its cursor, like triggers_state.
+CREATE INDEX triggers_outcome ON triggers (outcome, delivery);
+-- Follow chores of one Jenkins in due order; their live claims (max_in_flight).
+CREATE INDEX triggers_follow_due ON triggers (jenkins, follow_due_at, seq)
+    WHERE follow_due_at IS NOT NULL;
+CREATE INDEX triggers_follow_claimed ON triggers (jenkins, follow_expires_at)
+    WHERE follow_claim_id IS NOT NULL;
+-- Status chores in due order (the source is the delivery's); their live claims.
+CREATE INDEX triggers_status_due ON triggers (status_due_at, seq) WHERE status_due_at IS NOT NULL;
+CREATE INDEX triggers_status_claimed ON triggers (status_expires_at)
+    WHERE status_claim_id IS NOT NULL;
+-- A merged delivery's partner: the other trigger Jenkins gave the same queue item. Delivered
+-- triggers only; a submit inserts '' and adds no entry.
+CREATE INDEX triggers_queue_url ON triggers (queue_url) WHERE queue_url != '';
+PRAGMA user_version = 5;
+)sql";
+
 void enable_wal(sqlite3* db) {
     Statement statement(db, "PRAGMA journal_mode", "PRAGMA journal_mode = WAL");
     Query query(statement);
@@ -173,6 +223,7 @@ void prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds b
         if (current < 2) exec(db, k_schema_v2);
         if (current < 3) exec(db, k_schema_v3);
         if (current < 4) exec(db, k_schema_v4);
+        if (current < 5) exec(db, k_schema_v5);
         exec(db, "COMMIT");
     } catch (...) {
         if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);

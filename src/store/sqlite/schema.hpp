@@ -16,7 +16,9 @@ namespace hookrelay::store::sqlite {
 ///  3: claims on triggers (claim_id, claim_owner, claim_expires_at), attempts.instance, the
 ///     holds and instances tables.
 ///  4: deliveries.rule_reasons (why the rules that queued nothing did not).
-constexpr int k_schema_version = 4;
+///  5: deliveries.repository/ref; on triggers the follow mode, status target, build record,
+///     stored outcome, and the follow and status chores (due times, claims, tries, wishes).
+constexpr int k_schema_version = 5;
 
 /// Sets up a freshly opened connection: extended result codes, the busy timeout, WAL journal,
 /// synchronous = FULL, foreign keys, the page cache, store.max_size as a page limit; then

@@ -184,6 +184,23 @@ void SqliteStore::unhold(std::string jenkins, VoidHandler done) {
                                 }));
 }
 
+// --- ChoreQueue -----------------------------------------------------------------------------
+
+void SqliteStore::claim_chores(ChoreRequest request, ChoreHandler done) {
+    writer_->post(make_op<ChoreBatch>(
+        Mode::queue, "claim chores", std::move(done),
+        [request = std::move(request)](Writer& w) { return w.chores().claim(request); }));
+}
+
+void SqliteStore::complete_chore(Chore chore, std::string claim_id, ChoreUpdate update,
+                                 ChoreQueue::CompleteHandler done) {
+    writer_->post(make_op<Completion>(
+        Mode::queue, "complete chore", std::move(done),
+        [chore, claim_id = std::move(claim_id), update = std::move(update)](Writer& w) {
+            return w.chores().complete(chore, claim_id, update, Clock::now());
+        }));
+}
+
 // --- AdminQueries ---------------------------------------------------------------------------
 
 void SqliteStore::list_deliveries(DeliveryQuery query, PageHandler done) {

@@ -96,6 +96,11 @@ class SqliteStore final : public Store {
                       VoidHandler done) override;
     void unhold(std::string jenkins, VoidHandler done) override;
 
+    // ChoreQueue: batched with the trigger queue's operations.
+    void claim_chores(ChoreRequest request, ChoreHandler done) override;
+    void complete_chore(Chore chore, std::string claim_id, ChoreUpdate update,
+                        ChoreQueue::CompleteHandler done) override;
+
     // AdminQueries: writes (replay, add_triggers) are synced like a submit.
     void list_deliveries(DeliveryQuery query, PageHandler done) override;
     void get_delivery(std::string source, std::string delivery_id, DetailHandler done) override;

@@ -23,7 +23,8 @@ Writer::Writer(std::unique_ptr<StateDirLock> lock, DbPtr db, const StoreConfig& 
       settings_(std::move(settings)),
       db_(std::move(db)),
       intake_(db_, config_),
-      queue_(db_, settings_.instance.id),
+      chores_(db_, settings_.instance.id),
+      queue_(db_, chores_, settings_.instance.id),
       admin_(db_, intake_, config_) {}
 
 void Writer::open(bool owner) {
@@ -162,9 +163,8 @@ void Writer::commit_submits(std::vector<Submit>& jobs) {
         // Nothing of the batch was kept: answers computed before the failure are void.
         const Failure failure = current_failure();
         std::fill(results.begin(), results.end(), result<Receipt>{failure.code});
-        const std::string line =
-            "submit of " + std::to_string(jobs.size()) + " deliveries failed: " + failure.what +
-            full_hint(failure.code);
+        const std::string line = "submit of " + std::to_string(jobs.size()) +
+                                 " deliveries failed: " + failure.what + full_hint(failure.code);
         report(line);
         note_failure(failure, line);
     }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "store/sqlite/admin.hpp"
+#include "store/sqlite/chores.hpp"
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/intake.hpp"
 #include "store/sqlite/queue.hpp"
@@ -104,6 +105,7 @@ class Writer {
     // --- For the ops, on the writer thread.
     Intake& intake() noexcept { return intake_; }
     Queue& queue() noexcept { return queue_; }
+    Chores& chores() noexcept { return chores_; }
     Admin& admin() noexcept { return admin_; }
     const WriterSettings& settings() const noexcept { return settings_; }
     /// The running transaction makes triggers claimable: on_committed runs after its commit.
@@ -139,6 +141,7 @@ class Writer {
     const WriterSettings settings_;
     Connection db_;
     Intake intake_;
+    Chores chores_;
     Queue queue_;
     Admin admin_;
     bool claimable_ = false;

@@ -187,7 +187,7 @@ TEST_P(StoreContract, ListCombinesTheOutcomeFilterWithTheOthers) {
         for (int i = 0; i < 2; ++i) {
             const std::string name = std::string(source) + "-" + std::to_string(i);
             const std::string id = deliver_followed(a(), name, base_ + i * 1min, source);
-            follow_to(a(), id, base_, build_with(base_, "SUCCESS"), std::nullopt);
+            follow_to(a(), id, base_ + 1h, build_with(base_, "SUCCESS"), std::nullopt);
         }
     }
     const auto mixed =
