@@ -111,7 +111,7 @@ FOR UPDATE)sql";
 // BuildRecord::merged_with: the delivery of the newest other trigger given the same queue item.
 constexpr std::string_view k_merged_with = R"sql(
 SELECT d.seq, d.delivery_id FROM triggers o JOIN deliveries d ON d.seq = o.delivery
-WHERE o.queue_url = $2 AND o.id <> $1
+WHERE o.queue_url = $2 AND o.queue_url <> '' AND o.id <> $1
 ORDER BY o.seq DESC
 LIMIT 1)sql";
 
