@@ -40,6 +40,18 @@ StoredTrigger read_trigger(const Rows& rows, int row, int c) {
     t.next_attempt_at = from_ms(rows.int64(row, c + 11));
     t.last_outcome = rows.text(row, c + 12);
     t.queue_url = rows.text(row, c + 13);
+    const auto follow = follow_mode_from_string(rows.text(row, c + 14));
+    if (!follow) throw std::runtime_error("trigger " + t.id + " has an unknown follow mode");
+    t.request.follow = *follow;
+    if (!rows.is_null(row, c + 15)) t.request.status = parse_status_target(rows.text(row, c + 15));
+    t.build = parse_build_record(rows.text(row, c + 16));
+    t.status.wanted = parse_status_wish(rows.text(row, c + 17));
+    t.status.wanted_seq = rows.int64(row, c + 18);
+    t.status.posted_seq = rows.int64(row, c + 19);
+    t.status.posted = parse_status_wish(rows.text(row, c + 20));
+    t.status.tries = static_cast<int>(rows.int64(row, c + 21));
+    t.status.error = rows.text(row, c + 22);
+    t.following = rows.boolean(row, c + 23);
     return t;
 }
 

@@ -32,10 +32,13 @@ inline std::string make_claim_id() {
 
 /// The trigger columns every query that answers a StoredTrigger selects, in this order, from
 /// triggers `t` joined with its delivery `d`.
+/// (The last one is StoredTrigger::following.)
 inline constexpr std::string_view k_trigger_columns =
     "t.id, d.source, d.delivery_id, t.rule, t.jenkins, t.job, t.parameters, t.cause, t.state, "
-    "t.attempts, t.created_at, t.next_attempt_at, t.last_outcome, t.queue_url";
-inline constexpr int k_trigger_column_count = 14;
+    "t.attempts, t.created_at, t.next_attempt_at, t.last_outcome, t.queue_url, t.follow, "
+    "t.status_target, t.build, t.status_wanted, t.status_wanted_seq, t.status_posted_seq, "
+    "t.status_posted, t.status_tries, t.status_error, t.follow_due_at IS NOT NULL";
+inline constexpr int k_trigger_column_count = 24;
 /// Reads the k_trigger_columns starting at `column` of `row`.
 StoredTrigger read_trigger(const Rows& rows, int row, int column = 0);
 

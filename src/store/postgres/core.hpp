@@ -95,6 +95,11 @@ class Core : public std::enable_shared_from_this<Core> {
                                        std::string reason);
     asio::awaitable<void> unhold(std::string jenkins);
 
+    // --- Chores (chores.cpp).
+    asio::awaitable<ChoreBatch> claim_chores(ChoreRequest request);
+    asio::awaitable<Completion> complete_chore(Chore chore, std::string claim_id,
+                                               ChoreUpdate update);
+
     // --- Admin queries (admin.cpp).
     asio::awaitable<DeliveryPage> list_deliveries(DeliveryQuery query);
     asio::awaitable<std::optional<DeliveryDetail>> get_delivery(std::string source,

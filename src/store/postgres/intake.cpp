@@ -22,28 +22,32 @@ constexpr int k_batch_attempts = 3;
 
 // One delivery and its triggers: the delivery ON CONFLICT DO NOTHING (its (source, delivery
 // id) is stored already: a duplicate, `inserted` stays empty), then its triggers from the arrays
-// $12-$17 ($18: the rule reasons). Both statements answer one row: the new delivery's seq (NULL
-// when a duplicate), the earlier delivery found by body (seq, delivery id; NULL without a window),
-// the number of triggers queued. Two statements rather than one with an optional body check, so the
-// common one has a plan of its own: a parameter deciding whether to look at bodies made the planner
-// plan the statement again for every delivery.
+// $12-$17, $21-$22 ($18: the rule reasons, $19-$20: repository and ref). Both statements answer one
+// row: the new delivery's seq (NULL when a duplicate), the earlier delivery found by body (seq,
+// delivery id; NULL without a window), the number of triggers queued. Two statements rather than
+// one with an optional body check, so the common one has a plan of its own: a parameter deciding
+// whether to look at bodies made the planner plan the statement again for every delivery.
 //
 // k_submit: a delivery without a body window ($10 and $11 unused).
 constexpr std::string_view k_submit = R"sql(
 WITH inserted AS (
     INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at,
-                            headers, body, body_sha256, body_key, rule_reasons)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $18)
+                            headers, body, body_sha256, body_key, rule_reasons, repository,
+                            ref)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $18, $19, $20)
     ON CONFLICT (source, delivery_id) DO NOTHING
     RETURNING seq),
 queued AS (
     INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
-                          created_at, next_attempt_at, updated_at, last_outcome, queue_url)
+                          created_at, next_attempt_at, updated_at, last_outcome, queue_url,
+                          follow, status_target, outcome)
     SELECT t.id, i.seq, t.rule, t.jenkins, t.job, t.parameters, t.cause, 'pending', 0,
-           $6, $6, $6, '', ''
+           $6, $6, $6, '', '', t.follow, NULLIF(t.status_target, ''::bytea), 'pending'
     FROM inserted i,
-         unnest($12::text[], $13::text[], $14::text[], $15::bytea[], $16::bytea[], $17::bytea[])
-             WITH ORDINALITY AS t(id, rule, jenkins, job, parameters, cause, n)
+         unnest($12::text[], $13::text[], $14::text[], $15::bytea[], $16::bytea[], $17::bytea[],
+                $21::text[], $22::bytea[])
+             WITH ORDINALITY AS t(id, rule, jenkins, job, parameters, cause, follow,
+                                  status_target, n)
     ORDER BY t.n
     RETURNING 1)
 SELECT (SELECT seq FROM inserted), NULL::bigint, NULL::bytea, (SELECT count(*) FROM queued))sql";
@@ -58,19 +62,23 @@ WITH same_body AS (
     LIMIT 1),
 inserted AS (
     INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at,
-                            headers, body, body_sha256, body_key, rule_reasons)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $18
+                            headers, body, body_sha256, body_key, rule_reasons, repository,
+                            ref)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $18, $19, $20
     WHERE NOT EXISTS (SELECT 1 FROM same_body)
     ON CONFLICT (source, delivery_id) DO NOTHING
     RETURNING seq),
 queued AS (
     INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
-                          created_at, next_attempt_at, updated_at, last_outcome, queue_url)
+                          created_at, next_attempt_at, updated_at, last_outcome, queue_url,
+                          follow, status_target, outcome)
     SELECT t.id, i.seq, t.rule, t.jenkins, t.job, t.parameters, t.cause, 'pending', 0,
-           $6, $6, $6, '', ''
+           $6, $6, $6, '', '', t.follow, NULLIF(t.status_target, ''::bytea), 'pending'
     FROM inserted i,
-         unnest($12::text[], $13::text[], $14::text[], $15::bytea[], $16::bytea[], $17::bytea[])
-             WITH ORDINALITY AS t(id, rule, jenkins, job, parameters, cause, n)
+         unnest($12::text[], $13::text[], $14::text[], $15::bytea[], $16::bytea[], $17::bytea[],
+                $21::text[], $22::bytea[])
+             WITH ORDINALITY AS t(id, rule, jenkins, job, parameters, cause, follow,
+                                  status_target, n)
     ORDER BY t.n
     RETURNING 1)
 SELECT (SELECT seq FROM inserted), (SELECT seq FROM same_body),
@@ -239,17 +247,20 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
         } else {
             p.null(oid::int8).null(oid::int8);
         }
-        std::vector<std::string> rules, jenkins, job_paths, parameters, causes;
+        std::vector<std::string> rules, jenkins, job_paths, parameters, causes, follows, targets;
         for (const TriggerRequest& t : jobs[j].triggers) {
             rules.push_back(t.rule);
             jenkins.push_back(t.jenkins);
             job_paths.push_back(strings_json(t.job));
             parameters.push_back(pairs_json(t.parameters));
             causes.push_back(t.cause);
+            follows.emplace_back(to_string(t.follow));
+            targets.push_back(status_target_json(t.status));
         }
         p.text_array(trigger_ids[j]).text_array(rules).text_array(jenkins);
         p.bytea_array(job_paths).bytea_array(parameters).bytea_array(causes);
-        p.bytes(rule_reasons_json(d.rule_reasons));
+        p.bytes(rule_reasons_json(d.rule_reasons)).bytes(d.repository).bytes(d.ref);
+        p.text_array(follows).bytea_array(targets);
         steps.push_back({by_body ? k_submit_by_body : k_submit, std::move(p)});
     }
     if (any_triggers && notify_slot()) steps.push_back(notify_step());

@@ -34,6 +34,12 @@ ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at)sql";
 constexpr std::string_view k_release_mine = R"sql(
 UPDATE triggers SET claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
 WHERE claim_owner = $1 AND claim_id IS NOT NULL)sql";
+constexpr std::string_view k_release_my_follows = R"sql(
+UPDATE triggers SET follow_claim_id = NULL, follow_owner = NULL, follow_expires_at = NULL
+WHERE follow_owner = $1 AND follow_claim_id IS NOT NULL)sql";
+constexpr std::string_view k_release_my_statuses = R"sql(
+UPDATE triggers SET status_claim_id = NULL, status_owner = NULL, status_expires_at = NULL
+WHERE status_owner = $1 AND status_claim_id IS NOT NULL)sql";
 
 constexpr std::string_view k_deregister = "DELETE FROM instances WHERE id = $1";
 
@@ -301,6 +307,8 @@ asio::awaitable<void> Core::shutdown() {
             std::vector<Step> steps;
             steps.push_back({"BEGIN", {}});
             steps.push_back({k_release_mine, std::move(Params().text(instance_id()))});
+            steps.push_back({k_release_my_follows, std::move(Params().text(instance_id()))});
+            steps.push_back({k_release_my_statuses, std::move(Params().text(instance_id()))});
             steps.push_back({k_deregister, std::move(Params().text(instance_id()))});
             steps.push_back(notify_step());  // the released triggers are claimable elsewhere
             steps.push_back({"COMMIT", {}});
@@ -510,6 +518,21 @@ void PostgresStore::probe_failed(std::string jenkins, TimePoint next_probe_at, s
 void PostgresStore::unhold(std::string jenkins, VoidHandler done) {
     core_->post([jenkins = std::move(jenkins), done = std::move(done)](Core& c) mutable {
         c.spawn("unhold", c.unhold(std::move(jenkins)), std::move(done));
+    });
+}
+
+void PostgresStore::claim_chores(ChoreRequest request, ChoreHandler done) {
+    core_->post([request = std::move(request), done = std::move(done)](Core& c) mutable {
+        c.spawn("claim chores", c.claim_chores(std::move(request)), std::move(done));
+    });
+}
+
+void PostgresStore::complete_chore(Chore chore, std::string claim_id, ChoreUpdate update,
+                                   CompleteHandler done) {
+    core_->post([chore, claim_id = std::move(claim_id), update = std::move(update),
+                 done = std::move(done)](Core& c) mutable {
+        c.spawn("complete chore", c.complete_chore(chore, std::move(claim_id), std::move(update)),
+                std::move(done));
     });
 }
 

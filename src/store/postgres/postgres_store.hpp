@@ -105,6 +105,10 @@ class PostgresStore final : public Store {
                       VoidHandler done) override;
     void unhold(std::string jenkins, VoidHandler done) override;
 
+    void claim_chores(ChoreRequest request, ChoreHandler done) override;
+    void complete_chore(Chore chore, std::string claim_id, ChoreUpdate update,
+                        CompleteHandler done) override;
+
     void list_deliveries(DeliveryQuery query, PageHandler done) override;
     void get_delivery(std::string source, std::string delivery_id, DetailHandler done) override;
     void replay(std::vector<std::string> trigger_ids, TimePoint now,

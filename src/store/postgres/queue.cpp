@@ -17,6 +17,7 @@
 #include "store/postgres/schema.hpp"
 
 #include <algorithm>
+#include <array>
 #include <unordered_set>
 
 namespace hookrelay::store::postgres {
@@ -32,7 +33,7 @@ SELECT reason, since, next_probe_at, probes FROM holds WHERE jenkins = $1)sql";
 
 // $1 jenkins, $2 now, $3 limit, $4 max_in_flight (0: none), $5 this instance, $6 expiry,
 // $7 claim ids (as many as may be claimed).
-constexpr std::string_view k_claim = R"sql(
+const std::string k_claim = R"sql(
 WITH live AS (
     SELECT count(*) AS n FROM triggers
     WHERE jenkins = $1 AND claim_id IS NOT NULL AND claim_expires_at > $2
@@ -56,9 +57,8 @@ claimed AS (
     FROM numbered p JOIN unnest($7::text[]) WITH ORDINALITY AS c(claim_id, n) ON c.n = p.n
     WHERE t.seq = p.seq
     RETURNING t.*)
-SELECT t.id, d.source, d.delivery_id, t.rule, t.jenkins, t.job, t.parameters, t.cause, t.state,
-       t.attempts, t.created_at, t.next_attempt_at, t.last_outcome, t.queue_url, t.claim_id,
-       t.claim_expires_at
+SELECT )sql" + std::string(k_trigger_columns) +
+                            R"sql(, t.claim_id, t.claim_expires_at
 FROM claimed t JOIN deliveries d ON d.seq = t.delivery
 ORDER BY t.next_attempt_at, t.seq)sql";
 
@@ -68,18 +68,52 @@ UPDATE triggers SET claim_expires_at = $3
 WHERE claim_id = ANY($1) AND claim_owner = $2 AND state IN ('pending', 'retrying')
 RETURNING claim_id)sql";
 
-// Applies only while the trigger carries the claim; clears it.
+// Applies only while the trigger carries the claim; clears it. $15: replace the build record
+// with $16; $17-$19: the outcome when the trigger follows none, started, finished; $20: the
+// follow chore starts (due $4) unless the trigger follows nothing; $21: a status wish ($22)
+// for a trigger with a status target.
 constexpr std::string_view k_complete = R"sql(
 WITH done AS (
     UPDATE triggers
     SET state = $3, next_attempt_at = $4, last_outcome = $5, updated_at = $6,
         queue_url = CASE WHEN $7 = ''::bytea THEN queue_url ELSE $7 END,
-        attempts = attempts + $8, claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
+        attempts = attempts + $8, claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL,
+        build = CASE WHEN $15 THEN $16 ELSE build END,
+        outcome = CASE follow WHEN 'none' THEN $17 WHEN 'started' THEN $18 ELSE $19 END,
+        follow_due_at = CASE WHEN $20 AND follow <> 'none' THEN $4 ELSE follow_due_at END,
+        follow_tries = CASE WHEN $20 AND follow <> 'none' THEN 0 ELSE follow_tries END,
+        follow_claim_id = CASE WHEN $20 AND follow <> 'none' THEN NULL ELSE follow_claim_id END,
+        follow_owner = CASE WHEN $20 AND follow <> 'none' THEN NULL ELSE follow_owner END,
+        follow_expires_at =
+            CASE WHEN $20 AND follow <> 'none' THEN NULL ELSE follow_expires_at END,
+        status_wanted = CASE WHEN $21 AND status_target IS NOT NULL THEN $22 ELSE status_wanted END,
+        status_wanted_seq = CASE WHEN $21 AND status_target IS NOT NULL
+                                 THEN status_wanted_seq + 1 ELSE status_wanted_seq END,
+        status_tries = CASE WHEN $21 AND status_target IS NOT NULL THEN 0 ELSE status_tries END,
+        status_error =
+            CASE WHEN $21 AND status_target IS NOT NULL THEN ''::bytea ELSE status_error END,
+        status_due_at =
+            CASE WHEN $21 AND status_target IS NOT NULL THEN 0 ELSE status_due_at END
     WHERE id = $1 AND claim_id = $2
     RETURNING seq)
 INSERT INTO attempts (trigger_seq, at, http_status, outcome, duration_ms, queue_url, counted,
                       instance)
 SELECT seq, $9, $10, $11, $12, $7, $13, $14 FROM done)sql";
+
+// What complete() reads first when the outcome depends on what is stored (a delivered trigger
+// whose update has no build record), or the build record on another trigger (merged): the
+// trigger under the claim, locked until COMMIT.
+constexpr std::string_view k_complete_read = R"sql(
+SELECT follow, build, follow_due_at IS NOT NULL FROM triggers
+WHERE id = $1 AND claim_id = $2
+FOR UPDATE)sql";
+
+// BuildRecord::merged_with: the delivery of the newest other trigger given the same queue item.
+constexpr std::string_view k_merged_with = R"sql(
+SELECT d.seq, d.delivery_id FROM triggers o JOIN deliveries d ON d.seq = o.delivery
+WHERE o.queue_url = $2 AND o.queue_url <> '' AND o.id <> $1
+ORDER BY o.seq DESC
+LIMIT 1)sql";
 
 constexpr std::string_view k_release = R"sql(
 UPDATE triggers SET claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
@@ -198,20 +232,76 @@ asio::awaitable<std::vector<std::string>> Core::renew(std::vector<std::string> c
 }
 
 asio::awaitable<Completion> Core::complete(std::string claim_id, TriggerUpdate u) {
+    const bool delivered = u.state == TriggerState::delivered;
+    const bool follow_starts = delivered && u.build.has_value();
+    // The outcome follows from the update alone unless a delivered trigger keeps its stored
+    // build record; a merged one names the trigger it was merged with: both read first.
+    const bool read_first = delivered && (!u.build || u.build->merged);
+
+    auto lease = co_await pool_.acquire();
+    bool following = false;  // the stored follow chore, when it goes on
+    if (read_first) {
+        std::vector<Step> body;
+        body.push_back({k_complete_read, std::move(Params().text(u.id).text(claim_id))});
+        const bool merged = u.build && u.build->merged && !u.build->queue_url.empty();
+        if (merged) {
+            body.push_back(
+                {k_merged_with, std::move(Params().text(u.id).bytes(u.build->queue_url))});
+        }
+        std::vector<Step> steps = unsynced(std::move(body));
+        steps.pop_back();  // the transaction stays open: COMMIT comes with the update
+        const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
+        const Rows& found = rows.at(k_body);
+        if (found.empty()) {
+            co_await lease->exec("ROLLBACK");
+            co_return Completion::stale;
+        }
+        if (!u.build) u.build = parse_build_record(found.text(0, 1));
+        following = found.boolean(0, 2);
+        if (merged) {
+            const Rows& other = rows.at(k_body + 1);
+            u.build->merged_with = other.empty()         ? std::string()
+                                   : other.is_null(0, 1) ? "#" + std::to_string(other.int64(0, 0))
+                                                         : other.text(0, 1);
+        } else if (u.build->merged) {
+            u.build->merged_with.clear();
+        }
+    }
+    std::array<std::string, 3> outcomes;
+    for (FollowMode mode : {FollowMode::none, FollowMode::started, FollowMode::finished}) {
+        StoredTrigger t;
+        t.state = u.state;
+        t.request.follow = mode;
+        if (u.build) t.build = *u.build;
+        t.following = follow_starts ? mode != FollowMode::none : following;
+        outcomes[static_cast<std::size_t>(mode)] = trigger_outcome(t);
+    }
+
     Params p;
     p.text(u.id).text(claim_id).text(to_string(u.state)).int8(to_ms_not_before(u.next_attempt_at));
     p.bytes(u.last_outcome).int8(wall_ms()).bytes(u.attempt.queue_url);
     p.int4(u.attempt.counted ? 1 : 0).int8(to_ms(u.attempt.at)).int4(u.attempt.http_status);
     p.bytes(u.attempt.outcome).int8(u.attempt.duration.count()).boolean(u.attempt.counted);
     p.text(u.attempt.instance.empty() ? instance_id() : u.attempt.instance);
+    p.boolean(u.build.has_value()).bytes(u.build ? build_record_json(*u.build) : std::string());
+    p.text(outcomes[0]).text(outcomes[1]).text(outcomes[2]).boolean(follow_starts);
+    p.boolean(u.status.has_value()).bytes(u.status ? status_wish_json(*u.status) : std::string());
     std::vector<Step> body;
     body.push_back({k_complete, std::move(p)});
     // The claim's slot is free again (a Jenkins' max_in_flight is shared), and an open trigger
     // may be due at once: tell the other instances.
     if (notify_slot()) body.push_back(notify_step());
-    auto lease = co_await pool_.acquire();
-    const std::vector<Rows> rows = co_await lease->pipeline(unsynced(std::move(body)));
-    co_return rows.at(k_body).affected() > 0 ? Completion::applied : Completion::stale;
+    std::vector<Step> steps;
+    std::size_t first = k_body;
+    if (read_first) {
+        steps = std::move(body);
+        steps.push_back({"COMMIT", {}});
+        first = 0;
+    } else {
+        steps = unsynced(std::move(body));
+    }
+    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
+    co_return rows.at(first).affected() > 0 ? Completion::applied : Completion::stale;
 }
 
 asio::awaitable<void> Core::release(std::vector<std::string> claim_ids) {

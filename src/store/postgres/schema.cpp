@@ -113,6 +113,63 @@ constexpr std::array<std::string_view, 1> k_v2 = {
     R"sql(ALTER TABLE deliveries ADD COLUMN rule_reasons bytea)sql",
 };
 
+// Version 3 (issue 9): following delivered triggers to their builds and posting commit statuses.
+// Every column comes with a constant default, so adding it rewrites no rows.
+//  * deliveries: the repository and ref of the event, for listings.
+//  * triggers: the request's follow mode and status target (JSON; NULL when none); the build
+//    record (JSON; '' while empty); `outcome`, trigger_outcome() stored with every write so the
+//    listing filters on it by index (the triggers of older schemas are delivered, dead or
+//    open, and their outcome then is their state); the follow chore (follow_due_at NULL when
+//    not following, its claim, failed polls in a row); the status chore (the newest wish and
+//    its number, the number posted, what the forge last accepted, failed posts, the last error,
+//    when due, its claim).
+constexpr std::array<std::string_view, 29> k_v3 = {
+    R"sql(ALTER TABLE deliveries ADD COLUMN repository bytea NOT NULL DEFAULT '')sql",
+    R"sql(ALTER TABLE deliveries ADD COLUMN ref bytea NOT NULL DEFAULT '')sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN follow text NOT NULL DEFAULT 'none'
+    CHECK (follow IN ('none', 'started', 'finished')))sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN status_target bytea)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN build bytea NOT NULL DEFAULT '')sql",
+    // The first default only stands for the rows already there (delivered ones, the most); the
+    // others get their state below. Every write of this version names the outcome; the later
+    // default is for the triggers instances of version 2 still running queue (prune() corrects
+    // the outcome of those they finish).
+    R"sql(ALTER TABLE triggers ADD COLUMN outcome text NOT NULL DEFAULT 'delivered')sql",
+    R"sql(UPDATE triggers SET outcome = state WHERE state <> 'delivered')sql",
+    R"sql(ALTER TABLE triggers ALTER COLUMN outcome SET DEFAULT 'pending')sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN follow_due_at bigint)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN follow_claim_id text)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN follow_owner text)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN follow_expires_at bigint)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN follow_tries integer NOT NULL DEFAULT 0)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN status_wanted bytea NOT NULL DEFAULT '')sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN status_wanted_seq bigint NOT NULL DEFAULT 0)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN status_posted_seq bigint NOT NULL DEFAULT 0)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN status_posted bytea NOT NULL DEFAULT '')sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN status_tries integer NOT NULL DEFAULT 0)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN status_error bytea NOT NULL DEFAULT '')sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN status_due_at bigint)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN status_claim_id text)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN status_owner text)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN status_expires_at bigint)sql",
+    // The chores' indexes are partial, like triggers_due and triggers_claimed: a submitted
+    // trigger enters none of them, and claiming a chore reads only the open ones (following,
+    // a status to post) and the claimed ones.
+    R"sql(CREATE INDEX triggers_follow_due ON triggers (jenkins, follow_due_at, seq)
+    WHERE follow_due_at IS NOT NULL)sql",
+    R"sql(CREATE INDEX triggers_follow_claimed ON triggers (jenkins, follow_expires_at)
+    WHERE follow_claim_id IS NOT NULL)sql",
+    // Status chores are keyed by the delivery's source: the few open ones are joined with it.
+    R"sql(CREATE INDEX triggers_status_due ON triggers (status_due_at, seq)
+    WHERE status_wanted_seq > status_posted_seq)sql",
+    R"sql(CREATE INDEX triggers_status_claimed ON triggers (status_expires_at)
+    WHERE status_claim_id IS NOT NULL)sql",
+    // The listing filtered by outcome walks this backwards from its cursor.
+    R"sql(CREATE INDEX triggers_outcome ON triggers (outcome, delivery))sql",
+    // BuildRecord::merged_with: the newest other trigger given the same queue item.
+    R"sql(CREATE INDEX triggers_queue_url ON triggers (queue_url, seq) WHERE queue_url <> '')sql",
+};
+
 }  // namespace
 
 asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
@@ -153,6 +210,9 @@ asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
     }
     if (version < 2) {
         for (std::string_view statement : k_v2) co_await c.exec(statement, {}, timeout);
+    }
+    if (version < 3) {
+        for (std::string_view statement : k_v3) co_await c.exec(statement, {}, timeout);
     }
     if (version < k_schema_version) {
         Params p;

@@ -14,7 +14,9 @@ namespace hookrelay::store::postgres {
 /// The schema version this hookrelay writes and reads.
 ///  1: deliveries, triggers with their claims, attempts, holds, instances.
 ///  2: deliveries.rule_reasons (why the rules that queued nothing did not).
-inline constexpr int k_schema_version = 2;
+///  3: deliveries.repository/ref; triggers' follow mode, status target, build record, outcome,
+///     and the follow and status chores.
+inline constexpr int k_schema_version = 3;
 
 /// hookrelay's advisory locks use the two-key form: (space, key). The spaces are arbitrary
 /// constants ("hrl" + a letter) that other applications sharing the database are unlikely to use.
@@ -27,6 +29,10 @@ inline constexpr std::int32_t k_prune = 2;
 inline constexpr std::int32_t k_claim_space = 0x68726c62;
 /// (k_body_space, 32 bits of the body digest): deliveries compared by body.
 inline constexpr std::int32_t k_body_space = 0x68726c63;
+/// (k_follow_space, hashtext(jenkins)), (k_status_space, hashtext(source)): chore claims with a
+/// max_in_flight cap.
+inline constexpr std::int32_t k_follow_space = 0x68726c64;
+inline constexpr std::int32_t k_status_space = 0x68726c65;
 }  // namespace locks
 
 /// Brings the database to k_schema_version in one transaction, holding (k_space, k_migrate)

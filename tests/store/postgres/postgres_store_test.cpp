@@ -3,6 +3,7 @@
 // behaviour every backend shares is proven by the contract suite (tests/store/contract/), which
 // runs against PostgreSQL through postgres_backend_test.cpp.
 #include "pg_test_support.hpp"
+#include "store/contract/chores.hpp"
 
 #include <gtest/gtest.h>
 
@@ -41,6 +42,21 @@ std::vector<result<Receipt>> submit_everywhere(const std::vector<Store*>& stores
         out.push_back(f.get());
     }
     return out;
+}
+
+/// Takes a database back to what version 2 was: without what version 3 added.
+void downgrade_to_version_2(Sql& sql) {
+    sql.exec(
+        "DROP INDEX triggers_queue_url; "
+        "ALTER TABLE deliveries DROP COLUMN repository, DROP COLUMN ref; "
+        "ALTER TABLE triggers DROP COLUMN follow, DROP COLUMN status_target, DROP COLUMN build, "
+        "DROP COLUMN outcome, DROP COLUMN follow_due_at, DROP COLUMN follow_claim_id, "
+        "DROP COLUMN follow_owner, DROP COLUMN follow_expires_at, DROP COLUMN follow_tries, "
+        "DROP COLUMN status_wanted, DROP COLUMN status_wanted_seq, "
+        "DROP COLUMN status_posted_seq, DROP COLUMN status_posted, DROP COLUMN status_tries, "
+        "DROP COLUMN status_error, DROP COLUMN status_due_at, DROP COLUMN status_claim_id, "
+        "DROP COLUMN status_owner, DROP COLUMN status_expires_at; "
+        "UPDATE hookrelay_schema SET version = 2");
 }
 
 class PostgresStoreTest : public ::testing::Test {
@@ -145,6 +161,33 @@ TEST_F(PostgresStoreTest, MaxInFlightHoldsRoundAfterRoundOfClaimsFromTwoInstance
     }
 }
 
+TEST_F(PostgresStoreTest, FollowMaxInFlightHoldsRoundAfterRoundOfChoreClaimsFromTwoInstances) {
+    auto a = open("instance-a");
+    auto b = open("instance-b");
+    for (int i = 0; i < 30; ++i) {
+        accept(*a, delivery("d-" + std::to_string(i), base_), {followed()});
+    }
+    for (const auto& c : claim(*a, "ci", base_, 100).claims) {
+        const BuildRecord build = queued_build("http://jenkins/queue/item/7/", base_);
+        ASSERT_EQ(complete(*a, c.claim_id, delivered(c.trigger.id, base_, build, base_)),
+                  Completion::applied);
+    }
+    Sql sql(db_.conninfo());
+    for (int round = 0; round < 10; ++round) {
+        std::atomic<std::size_t> claimed{0};
+        std::thread ta(
+            [&] { claimed += claim_chores(*a, Chore::follow, "ci", base_, 5, 3).claims.size(); });
+        std::thread tb(
+            [&] { claimed += claim_chores(*b, Chore::follow, "ci", base_, 5, 3).claims.size(); });
+        ta.join();
+        tb.join();
+        EXPECT_EQ(claimed.load(), 3u) << "round " << round;
+        sql.exec(
+            "UPDATE triggers SET follow_claim_id = NULL, follow_owner = NULL, "
+            "follow_expires_at = NULL");
+    }
+}
+
 TEST_F(PostgresStoreTest, AConnectionTheServerClosedWhileIdleIsReplacedBeforeUse) {
     PostgresOptions options = pg_options("instance-a");
     options.heartbeat_interval = 1h;  // nothing but the submit below touches the pool
@@ -192,7 +235,7 @@ TEST_F(PostgresStoreTest, RefusesASchemaNewerThanItKnows) {
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
     EXPECT_FALSE(is_retryable(store.error()));
-    EXPECT_NE(why.find("schema version 99 is newer than this hookrelay knows (2)"),
+    EXPECT_NE(why.find("schema version 99 is newer than this hookrelay knows (3)"),
               std::string::npos)
         << why;
 }
@@ -204,13 +247,14 @@ TEST_F(PostgresStoreTest, UpgradesAVersion1DatabaseAtStartKeepingItsDeliveries) 
         store->close();
     }
     // Back to what version 1 was: deliveries without rule_reasons.
-    Sql(db_.conninfo())
-        .exec(
-            "ALTER TABLE deliveries DROP COLUMN rule_reasons; "
-            "UPDATE hookrelay_schema SET version = 1");
+    Sql sql(db_.conninfo());
+    downgrade_to_version_2(sql);
+    sql.exec(
+        "ALTER TABLE deliveries DROP COLUMN rule_reasons; "
+        "UPDATE hookrelay_schema SET version = 1");
 
     auto store = open();
-    EXPECT_EQ(Sql(db_.conninfo()).value("SELECT version FROM hookrelay_schema"), "2");
+    EXPECT_EQ(Sql(db_.conninfo()).value("SELECT version FROM hookrelay_schema"), "3");
     const auto old = get(*store, "", "old-1");
     ASSERT_TRUE(old);
     EXPECT_EQ(old->triggers.size(), 1u);
@@ -223,6 +267,73 @@ TEST_F(PostgresStoreTest, UpgradesAVersion1DatabaseAtStartKeepingItsDeliveries) 
     const auto reasons = get(*store, "", "new-1");
     ASSERT_TRUE(reasons && reasons->rule_reasons);
     EXPECT_EQ(*reasons->rule_reasons, skipped.rule_reasons);
+}
+
+TEST_F(PostgresStoreTest, UpgradesAVersion2DatabaseAtStartGivingItsTriggersTheirOutcomes) {
+    {
+        auto store = open();
+        accept(*store, delivery("d-pending", base_), {trigger()});
+        const auto delivered = accept(*store, delivery("d-delivered", base_), {trigger()});
+        settle(*store, "ci", finish(delivered.trigger_ids[0], TriggerState::delivered, base_));
+        const auto dead = accept(*store, delivery("d-dead", base_), {trigger()});
+        settle(*store, "ci", finish(dead.trigger_ids[0], TriggerState::dead, base_));
+        accept(*store, delivery("d-unmatched", base_), {});
+        store->close();
+    }
+    Sql sql(db_.conninfo());
+    downgrade_to_version_2(sql);
+
+    auto store = open();
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "3");
+    const std::vector<std::pair<std::string, std::string>> none;
+    EXPECT_EQ(outcomes_of(*store, "d-pending"), (decltype(none){{"ci", "pending"}}));
+    EXPECT_EQ(outcomes_of(*store, "d-delivered"), (decltype(none){{"ci", "delivered"}}));
+    EXPECT_EQ(outcomes_of(*store, "d-dead"), (decltype(none){{"ci", "dead"}}));
+    EXPECT_EQ(outcomes_of(*store, "d-unmatched"), none);
+    DeliveryQuery query;
+    query.outcome = "dead";
+    const auto page = list(*store, query);
+    ASSERT_EQ(page.items.size(), 1u);
+    EXPECT_EQ(page.items[0].delivery_id, "d-dead");
+    const auto old = get(*store, "", "d-delivered");
+    ASSERT_TRUE(old);
+    EXPECT_EQ(old->summary.repository, "");
+    EXPECT_EQ(old->triggers.at(0).trigger.request.follow, FollowMode::none);
+    EXPECT_FALSE(old->triggers.at(0).trigger.request.status);
+    EXPECT_EQ(old->triggers.at(0).trigger.build, BuildRecord{});
+    EXPECT_FALSE(old->triggers.at(0).trigger.following);
+
+    // New triggers are followed.
+    const auto receipt = accept(*store, delivery("d-new", base_), {followed()});
+    settle(*store, "ci",
+           delivered(receipt.trigger_ids[0], base_,
+                     queued_build("http://jenkins/queue/item/7/", base_), base_));
+    EXPECT_EQ(ids_of(claim_chores(*store, Chore::follow, "ci", base_)), receipt.trigger_ids);
+}
+
+TEST_F(PostgresStoreTest, TriggersThatVersion2InstancesFinishAfterTheMigrationGetTheirOutcome) {
+    auto store = open();
+    accept(*store, delivery("d-1", base_), {});
+    // What an instance of version 2, still running during the rollout, writes: the columns it
+    // knows.
+    const std::string at = std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(base_.time_since_epoch()).count());
+    Sql sql(db_.conninfo());
+    for (const char* id : {"old-1", "old-2"}) {
+        sql.exec(
+            "INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, "
+            "attempts, created_at, next_attempt_at, updated_at, last_outcome, queue_url) "
+            "SELECT '" +
+            std::string(id) + "', seq, 'push', 'ci', '[]', '[]', '', 'pending', 0, " + at + ", " +
+            at + ", " + at + ", '', '' FROM deliveries");
+    }
+    using Outcomes = std::vector<std::pair<std::string, std::string>>;
+    EXPECT_EQ(outcomes_of(*store, "d-1"), (Outcomes{{"ci", "pending"}, {"ci", "pending"}}));
+    sql.exec("UPDATE triggers SET state = 'delivered' WHERE id = 'old-1'");
+    sql.exec("UPDATE triggers SET state = 'dead' WHERE id = 'old-2'");
+
+    prune(*store, base_);
+    EXPECT_EQ(outcomes_of(*store, "d-1"), (Outcomes{{"ci", "delivered"}, {"ci", "dead"}}));
 }
 
 TEST_F(PostgresStoreTest, RefusesADatabaseWhoseTablesAreNotHookrelays) {
@@ -255,7 +366,7 @@ TEST_F(PostgresStoreTest, ManyInstancesOpeningANewDatabaseAtOnceMigrateItOnce) {
     for (int i = 0; i < k_instances; ++i) EXPECT_EQ(failures[i], "") << "instance " << i;
     Sql sql(db_.conninfo());
     EXPECT_EQ(sql.value("SELECT count(*) FROM hookrelay_schema"), "1");
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "2");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "3");
     ASSERT_TRUE(stores[0]);
     accept(*stores[0], delivery("d-1", base_), {trigger()});
     EXPECT_EQ(instances(*stores[0]).size(), static_cast<std::size_t>(k_instances));
