@@ -20,6 +20,8 @@ ListShape shape_of(const DeliveryQuery& q) {
         shape.outcome = OutcomeFilter::held;
     } else if (q.outcome == "unmatched") {
         shape.outcome = OutcomeFilter::unmatched;
+    } else if (q.outcome == "pending" || q.outcome == "retrying" || q.outcome == "dead") {
+        shape.outcome = OutcomeFilter::state_word;
     } else if (!q.outcome.empty()) {
         shape.outcome = OutcomeFilter::word;
     }
@@ -27,14 +29,15 @@ ListShape shape_of(const DeliveryQuery& q) {
 }
 
 // The listing's SQL for one combination of filters, with the order its parameters are bound in.
-// An outcome filter drives the walk from the triggers_outcome index and a state filter (without
-// one) from triggers_state, so a rare outcome or state does not scan every delivery; "held"
-// walks the open triggers of held Jenkins; otherwise the walk is down the deliveries' own key (or
-// deliveries_source), newest first, and stops at the page size ("unmatched" probes each
-// delivery's triggers by index on the way).
+// An outcome filter drives the walk from the triggers_outcome index (delivered triggers) or, for
+// the outcomes that are states, triggers_state, and so does a state filter (without an outcome), so
+// a rare outcome or state does not scan every delivery; "held" walks the open triggers of held
+// Jenkins; otherwise the walk is down the deliveries' own key (or deliveries_source), newest first,
+// and stops at the page size ("unmatched" probes each delivery's triggers by index on the way).
 ListSql list_sql(const ListShape& shape) {
     ListSql out;
     const bool by_triggers = shape.outcome == OutcomeFilter::word ||
+                             shape.outcome == OutcomeFilter::state_word ||
                              shape.outcome == OutcomeFilter::held || shape.by_state;
     std::string page = R"sql(
     SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at,
@@ -43,7 +46,12 @@ ListSql list_sql(const ListShape& shape) {
         page += "\n    FROM triggers s CROSS JOIN deliveries d ON d.id = s.delivery\n    WHERE ";
         switch (shape.outcome) {
             case OutcomeFilter::word:
-                page += "s.outcome = ?";
+                page += "s.state = 'delivered' AND s.outcome = ?";
+                out.params.push_back(ListParam::outcome);
+                break;
+            case OutcomeFilter::state_word:
+                // The outcome of a trigger not delivered is its state.
+                page += "s.state = ?";
                 out.params.push_back(ListParam::outcome);
                 break;
             case OutcomeFilter::held:
@@ -243,6 +251,7 @@ std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
     }
     for (TriggerHistory& h : detail.triggers) {
         h.attempts = select_attempts(h.trigger.id);
+        detail.summary.outcomes.emplace_back(h.trigger.request.jenkins, trigger_outcome(h.trigger));
         switch (h.trigger.state) {
             case TriggerState::pending:
             case TriggerState::retrying:

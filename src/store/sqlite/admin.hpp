@@ -22,9 +22,9 @@
 
 namespace hookrelay::store::sqlite {
 
-/// The listing's outcome filter (DeliveryQuery::outcome): none, a trigger_outcome() word,
-/// "held", "unmatched".
-enum class OutcomeFilter { none, word, held, unmatched };
+/// The listing's outcome filter (DeliveryQuery::outcome): none, a trigger_outcome() word of a
+/// delivered trigger, one that is a state (pending, retrying, dead), "held", "unmatched".
+enum class OutcomeFilter { none, word, state_word, held, unmatched };
 
 /// Which filters a listing has: each combination is one prepared statement.
 struct ListShape {

@@ -156,7 +156,9 @@ ALTER TABLE triggers ADD COLUMN status_owner TEXT;
 ALTER TABLE triggers ADD COLUMN status_expires_at INTEGER;
 UPDATE triggers SET outcome = state WHERE state != 'pending';
 -- The listing filtered by outcome walks this backwards from its cursor, like triggers_state.
-CREATE INDEX triggers_outcome ON triggers (outcome, delivery);
+-- Only delivered triggers: before, the outcome is the state (triggers_state serves it), and a
+-- submit's insert adds no entry here.
+CREATE INDEX triggers_outcome ON triggers (outcome, delivery) WHERE state = 'delivered';
 -- Follow chores of one Jenkins in due order; their live claims (max_in_flight).
 CREATE INDEX triggers_follow_due ON triggers (jenkins, follow_due_at, seq)
     WHERE follow_due_at IS NOT NULL;

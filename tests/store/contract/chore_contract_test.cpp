@@ -5,6 +5,10 @@
 #include "store/contract/chores.hpp"
 #include "store/contract/contract.hpp"
 
+#include <mutex>
+#include <set>
+#include <thread>
+
 namespace hookrelay::store::contract {
 namespace {
 
@@ -159,6 +163,39 @@ TEST_P(StoreContract, FollowMaxInFlightCountsClaimsOfEveryInstance) {
     // Expired claims do not count.
     EXPECT_EQ(claim_chores(b(), Chore::follow, "ci", base_ + 1s + k_lease, 10, 2).claims.size(),
               2u);
+}
+
+TEST_P(StoreContract, ConcurrentFollowClaimsFromTwoInstancesNeverOverlapNorExceedTheCap) {
+    constexpr int k_triggers = 30;
+    constexpr std::size_t k_cap = 12;
+    for (int i = 0; i < k_triggers; ++i) {
+        delivered_followed(a(), "d-" + std::to_string(i), base_, base_);
+    }
+    std::mutex mutex;
+    std::vector<std::string> claimed;
+    std::vector<std::string> failures;
+    Store* stores[] = {&a(), &b()};
+    std::vector<std::thread> threads;
+    for (int n = 0; n < 4; ++n) {
+        threads.emplace_back([&, n] {
+            for (int i = 0; i < 5; ++i) {
+                try {
+                    const auto batch =
+                        claim_chores(*stores[n % 2], Chore::follow, "ci", base_ + 1s, 2, k_cap);
+                    std::lock_guard lock(mutex);
+                    for (const auto& c : batch.claims) claimed.push_back(c.trigger.id);
+                } catch (const std::exception& e) {
+                    std::lock_guard lock(mutex);
+                    failures.emplace_back(e.what());
+                }
+            }
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    ASSERT_TRUE(failures.empty()) << failures.front();
+    const std::set<std::string> distinct(claimed.begin(), claimed.end());
+    EXPECT_EQ(distinct.size(), claimed.size()) << "a follow was claimed twice";
+    EXPECT_EQ(claimed.size(), k_cap);
 }
 
 TEST_P(StoreContract, ExpiredFollowClaimIsTakenOverAndTheOldClaimIsStale) {
@@ -454,6 +491,17 @@ TEST_P(StoreContract, StatusMaxInFlightCountsClaimsOfEveryInstance) {
     EXPECT_EQ(claim_chores(a(), Chore::status, "github-main", base_, 10, 2).claims.size(), 2u);
     EXPECT_TRUE(claim_chores(b(), Chore::status, "github-main", base_, 10, 2).claims.empty());
     EXPECT_EQ(claim_chores(b(), Chore::status, "github-main", base_, 10, 3).claims.size(), 1u);
+}
+
+TEST_P(StoreContract, StatusIsPostedWhileTheJenkinsIsHeld) {
+    const std::string id = submit_one(a(), "d-1", base_, followed(FollowMode::finished, true));
+    TriggerUpdate update = delivered(id, base_, queued_build(k_queue_url, base_), base_);
+    update.status = wish("pending");
+    settle(a(), "ci", update);
+    hold(a(), "ci", JenkinsHold{"connection refused", base_, base_ + 1min, 0});
+    const auto batch = claim_chores(a(), Chore::status, "github-main", base_);
+    EXPECT_EQ(ids_of(batch), (Ids{id}));
+    EXPECT_FALSE(batch.hold);
 }
 
 TEST_P(StoreContract, StatusWishForATriggerWithoutATargetIsIgnored) {

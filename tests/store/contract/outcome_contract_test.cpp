@@ -96,6 +96,11 @@ TEST_P(StoreContract, ListShowsEachTriggersOutcomeInCreationOrder) {
     EXPECT_EQ(outcomes_of(b(), "d-1"),
               (Outcomes{{"ci", "queued"}, {"nightly", "pending"}, {"ci", "dead"}}));
     EXPECT_EQ(outcomes_of(b(), "d-none"), Outcomes{});
+    // Showing the delivery tells the same.
+    const auto detail = get(b(), "", "d-1");
+    ASSERT_TRUE(detail);
+    EXPECT_EQ(detail->summary.outcomes,
+              (Outcomes{{"ci", "queued"}, {"nightly", "pending"}, {"ci", "dead"}}));
 }
 
 TEST_P(StoreContract, RepositoryAndRefOfADeliveryRoundTrip) {
