@@ -21,22 +21,34 @@ constexpr auto k_int64_min = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t k_prune_chunk = 5'000;
 
 // How the listing is filtered by outcome (DeliveryQuery::outcome).
-enum class ByOutcome : unsigned { any, word, held, unmatched };
+// `open_or_dead`: "pending", "retrying", "dead", which are the trigger's state (see
+// trigger_outcome()); `word`: any other outcome, which only delivered triggers have.
+enum class ByOutcome : unsigned { any, word, open_or_dead, held, unmatched };
+constexpr unsigned k_outcome_filters = 5;
 
 ByOutcome by_outcome(std::string_view outcome) {
     if (outcome.empty()) return ByOutcome::any;
     if (outcome == "held") return ByOutcome::held;
     if (outcome == "unmatched") return ByOutcome::unmatched;
+    if (outcome == "pending" || outcome == "retrying" || outcome == "dead") {
+        return ByOutcome::open_or_dead;
+    }
     return ByOutcome::word;
+}
+
+bool outcome_drives(ByOutcome outcome) {
+    return outcome == ByOutcome::word || outcome == ByOutcome::open_or_dead ||
+           outcome == ByOutcome::held;
 }
 
 // The listing's SQL for one combination of filters. Parameters, in order: [outcome] or [state]
 // (whichever drives the walk), cursor, [state] (when an outcome drives), [source], [since],
-// limit. An outcome filter walks triggers_outcome backwards from the cursor, "held" the open
-// triggers of the held Jenkins (triggers_due), a state filter triggers_state, so a rare one
-// does not scan every delivery; otherwise the walk is down the deliveries' key (or
-// deliveries_source), newest first ("unmatched": those without a trigger), and stops at the page
-// size. Each row of the page comes with its triggers, one row each, in creation order.
+// limit. An outcome filter walks triggers_outcome backwards from the cursor (triggers_state for
+// the outcomes that are states), "held" the open triggers of the held Jenkins (triggers_due), a
+// state filter triggers_state, so a rare one does not scan every delivery; otherwise the walk is
+// down the deliveries' key (or deliveries_source), newest first ("unmatched": those without a
+// trigger), and stops at the page size. Each row of the page comes with its triggers, one row each,
+// in creation order.
 std::string list_sql(bool by_source, bool by_since, bool by_state, ByOutcome outcome) {
     // Numbered one statement at a time: the operands of one `+` chain are evaluated in no
     // particular order.
@@ -45,7 +57,7 @@ std::string list_sql(bool by_source, bool by_since, bool by_state, ByOutcome out
     constexpr std::string_view k_columns =
         "d.seq, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at, "
         "d.repository, d.ref";
-    const bool by_trigger = by_state || outcome == ByOutcome::word || outcome == ByOutcome::held;
+    const bool by_trigger = by_state || outcome_drives(outcome);
     std::string page;
     if (by_trigger) {
         page = "\n    SELECT DISTINCT ON (s.delivery) ";
@@ -55,7 +67,7 @@ std::string list_sql(bool by_source, bool by_since, bool by_state, ByOutcome out
             page += " JOIN holds h ON h.jenkins = s.jenkins";
             page += "\n    WHERE s.state IN ('pending', 'retrying')";
         } else if (outcome == ByOutcome::word) {
-            page += "\n    WHERE s.outcome = ";
+            page += "\n    WHERE s.state = 'delivered' AND s.outcome = ";
             page += next();
         } else {
             page += "\n    WHERE s.state = ";
@@ -63,7 +75,7 @@ std::string list_sql(bool by_source, bool by_since, bool by_state, ByOutcome out
         }
         page += " AND s.delivery < ";
         page += next();
-        if (by_state && (outcome == ByOutcome::word || outcome == ByOutcome::held)) {
+        if (by_state && outcome_drives(outcome)) {
             page += "\n      AND EXISTS (SELECT 1 FROM triggers x WHERE x.delivery = s.delivery ";
             page += "AND x.state = ";
             page += next();
@@ -97,10 +109,10 @@ ORDER BY p.seq DESC, t.seq)sql";
 }
 
 // Indexed by source (1), since (2), state (4) and the outcome filter (8 × ByOutcome).
-const std::array<std::string, 32>& list_statements() {
-    static const std::array<std::string, 32> k_all = [] {
-        std::array<std::string, 32> out;
-        for (unsigned key = 0; key < 32; ++key) {
+const std::array<std::string, 8 * k_outcome_filters>& list_statements() {
+    static const std::array<std::string, 8 * k_outcome_filters> k_all = [] {
+        std::array<std::string, 8 * k_outcome_filters> out;
+        for (unsigned key = 0; key < out.size(); ++key) {
             out[key] = list_sql(key & 1, key & 2, key & 4, static_cast<ByOutcome>(key >> 3));
         }
         return out;
@@ -248,11 +260,13 @@ DELETE FROM deliveries WHERE seq IN (
     LIMIT $2))sql";
 // The outcome of triggers that instances of schema version 2 (which do not know the column)
 // finished after the migration: still the "pending" they were queued with. Their state is the
-// outcome, or "delivered" (they followed nothing). A no-op for every other trigger: an outcome
-// "pending" or "retrying" is always the state of the triggers this version writes.
+// outcome, or "delivered" (they followed nothing). A no-op for every other trigger: the outcome
+// of a trigger this version writes is its state unless it is delivered, and never "pending" or
+// "retrying" then.
 constexpr std::string_view k_correct_outcomes = R"sql(
 UPDATE triggers SET outcome = CASE WHEN state = 'delivered' THEN 'delivered' ELSE state END
-WHERE outcome IN ('pending', 'retrying') AND outcome <> state)sql";
+WHERE (state = 'delivered' AND outcome IN ('pending', 'retrying'))
+   OR (state IN ('retrying', 'dead') AND outcome <> state))sql";
 // Instances gone for longer than the retention (their claims expired long ago).
 constexpr std::string_view k_prune_instances = "DELETE FROM instances WHERE heartbeat_at < $1";
 
@@ -273,17 +287,17 @@ asio::awaitable<DeliveryPage> Core::list_deliveries(DeliveryQuery q) {
     const std::size_t limit = std::min(q.limit, PostgresStore::k_max_page);
     if (limit == 0) co_return page;
     const ByOutcome outcome = by_outcome(q.outcome);
-    const bool outcome_drives = outcome == ByOutcome::word || outcome == ByOutcome::held;
+    const bool outcome_first = outcome_drives(outcome);
     const unsigned key = (q.source.empty() ? 0u : 1u) | (q.since ? 2u : 0u) | (q.state ? 4u : 0u) |
                          (static_cast<unsigned>(outcome) << 3);
     Params p;
-    if (outcome == ByOutcome::word) {
+    if (outcome == ByOutcome::word || outcome == ByOutcome::open_or_dead) {
         p.text(q.outcome);
-    } else if (q.state && !outcome_drives) {
+    } else if (q.state && !outcome_first) {
         p.text(to_string(*q.state));
     }
     p.int8(q.before_seq.value_or(k_int64_max));
-    if (q.state && outcome_drives) p.text(to_string(*q.state));
+    if (q.state && outcome_first) p.text(to_string(*q.state));
     if (!q.source.empty()) p.text(q.source);
     if (q.since) p.int8(to_ms(*q.since));
     p.int8(static_cast<std::int64_t>(limit));

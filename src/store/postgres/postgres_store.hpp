@@ -25,6 +25,12 @@
 //   token complete() must present) and claim_expires_at. With a max_in_flight cap, counting the
 //   live claims of that Jenkins and claiming happen under a transaction advisory lock keyed by
 //   the Jenkins, so concurrent claims from any instances never exceed the cap together.
+// - Chores (chores.cpp): the follow and status chores are columns of the trigger with leases of
+//   their own, claimed like triggers (SKIP LOCKED, claim ids, an advisory lock per Jenkins or
+//   source under a cap); partial indexes hold only the open and the claimed ones. A trigger's
+//   `outcome` (trigger_outcome()) is stored with each write, for the listing's filter: complete()
+//   computes it from the update in its one round trip, unless it depends on what is stored
+//   (then it reads the row first, in the same transaction).
 // - Holds, probe leases and the instance registry are tables; the instance heartbeats from the
 //   backend's thread every DispatchConfig::claim_renew_interval.
 // - Wake-ups: commits that make triggers claimable NOTIFY channel hookrelay_due (payload: the

@@ -164,8 +164,11 @@ constexpr std::array<std::string_view, 29> k_v3 = {
     WHERE status_wanted_seq > status_posted_seq)sql",
     R"sql(CREATE INDEX triggers_status_claimed ON triggers (status_expires_at)
     WHERE status_claim_id IS NOT NULL)sql",
-    // The listing filtered by outcome walks this backwards from its cursor.
-    R"sql(CREATE INDEX triggers_outcome ON triggers (outcome, delivery))sql",
+    // The listing filtered by outcome walks this backwards from its cursor. Only delivered
+    // triggers: the outcome of the others is their state (triggers_state), and a submitted
+    // trigger enters no index more than before.
+    R"sql(CREATE INDEX triggers_outcome ON triggers (outcome, delivery)
+    WHERE state = 'delivered')sql",
     // BuildRecord::merged_with: the newest other trigger given the same queue item.
     R"sql(CREATE INDEX triggers_queue_url ON triggers (queue_url, seq) WHERE queue_url <> '')sql",
 };
