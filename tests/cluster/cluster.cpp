@@ -24,6 +24,12 @@ std::string ms(std::chrono::milliseconds d) {
     return std::to_string(d.count()) + "ms";
 }
 
+std::string jenkins_keys(const ClusterOptions& o) {
+    std::string out;
+    for (const auto& line : o.jenkins_keys) out += "    " + line + "\n";
+    return out;
+}
+
 std::string config_for(const FakeJenkins& jenkins, const ClusterOptions& o) {
     return R"(listen: 127.0.0.1:0
 state_dir: ./var
@@ -48,7 +54,8 @@ sources:
   github: {provider: github, secret: "${env:GH_SECRET}"}
 jenkins:
   ci:
-    url: ")" + jenkins.url() +
+    url: ")" +
+           jenkins.url() +
            R"("
     user: hookrelay
     api_token: "${env:JENKINS_TOKEN}"
@@ -57,7 +64,8 @@ jenkins:
     probe_initial: 50ms
     probe_max: 200ms
     retry: {initial: 50ms, max_delay: 200ms, max_age: 1h}
-rules:
+)" + jenkins_keys(o) +
+           R"(rules:
   - name: builds
     when: {event: push}
     trigger: {jenkins: ci, job: build}
@@ -159,7 +167,8 @@ std::set<std::string> Cluster::claimed_by(std::size_t via, const std::string& ow
 std::string Cluster::logs() const {
     std::string out;
     for (std::size_t i = 0; i < current_.size(); ++i) {
-        if (current_[i]) out += "--- instance " + std::to_string(i) + ":\n" + tail(current_[i]->log());
+        if (current_[i])
+            out += "--- instance " + std::to_string(i) + ":\n" + tail(current_[i]->log());
     }
     for (const auto& d : retired_) out += "--- a stopped instance:\n" + tail(d->log());
     return out;
@@ -197,9 +206,8 @@ bool wait_until_built(FakeJenkins& jenkins, const std::vector<std::string>& deli
         const auto now = std::chrono::steady_clock::now();
         if (now >= end) return false;
         // Woken by Jenkins' next request; looked at again after a while in any case.
-        jenkins.wait_for_requests(seen + 1, std::min(std::chrono::ceil<std::chrono::milliseconds>(
-                                                         end - now),
-                                                     k_recheck));
+        jenkins.wait_for_requests(
+            seen + 1, std::min(std::chrono::ceil<std::chrono::milliseconds>(end - now), k_recheck));
     }
 }
 

@@ -36,6 +36,8 @@ struct ClusterOptions {
     std::string database;  ///< libpq conninfo of the database every instance shares
     std::size_t instances = 3;
     unsigned jenkins_max_in_flight = 8;  ///< the Jenkins entry's max_in_flight
+    /// More keys of the Jenkins entry, one `key: value` per line (e.g. follow timing).
+    std::vector<std::string> jenkins_keys;
     Timing timing;
 };
 
@@ -121,11 +123,11 @@ class Backends {
 /// How one webhook ended, as its sender saw it.
 struct Sent {
     std::string delivery;
-    unsigned status = 0;     ///< the final HTTP status; 0: the sender gave up
-    std::string answer;      ///< the answer's "status": accepted, duplicate, unavailable, ...
+    unsigned status = 0;       ///< the final HTTP status; 0: the sender gave up
+    std::string answer;        ///< the answer's "status": accepted, duplicate, unavailable, ...
     std::size_t instance = 0;  ///< the instance that gave the final answer
-    int refused = 0;         ///< connections refused (the next instance was tried)
-    int unanswered = 0;      ///< requests that got no answer (sent again, same delivery id)
+    int refused = 0;           ///< connections refused (the next instance was tried)
+    int unanswered = 0;        ///< requests that got no answer (sent again, same delivery id)
     std::chrono::steady_clock::time_point started;   ///< when the first try began
     std::chrono::steady_clock::time_point answered;  ///< when the final answer came
 };
