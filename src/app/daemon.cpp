@@ -174,13 +174,22 @@ struct Daemon {
         return out;
     }
 
-    // The chore workers' targets: the dispatcher's Jenkins clients, and a status client per
-    // source with `status:`.
+    // The chore workers' targets: a Jenkins client per Jenkins of their own (its connections and
+    // follow_max_in_flight slots apart from the dispatcher's, so following never takes a slot a
+    // delivery could use), and a status client per source with `status:`.
     std::pair<std::vector<follow::Chores::JenkinsTarget>, std::vector<follow::Chores::SourceTarget>>
-    chore_targets(const Config& config, const std::vector<dispatch::Dispatcher::Target>& jenkins,
-                  std::string& why) {
+    chore_targets(const Config& config, std::string& why) {
         std::vector<follow::Chores::JenkinsTarget> follow;
-        for (const auto& t : jenkins) follow.push_back({t.config, t.client});
+        for (const auto& j : config.jenkins) {
+            auto reads = j;
+            reads.max_in_flight = j.follow_max_in_flight;
+            auto client = jenkins::make_client(ioc.get_executor(), reads, &why);
+            if (!client) {
+                why = "jenkins " + j.name + ": " + why;
+                return {};
+            }
+            follow.push_back({j, std::move(*client)});
+        }
         std::vector<follow::Chores::SourceTarget> sources;
         for (const auto& source : config.sources) {
             if (!source.status) continue;
@@ -209,7 +218,7 @@ struct Daemon {
             new_chores;
         if (loaded.errors.empty()) {
             new_targets = targets(*loaded.runtime->config, why);
-            if (why.empty()) new_chores = chore_targets(*loaded.runtime->config, new_targets, why);
+            if (why.empty()) new_chores = chore_targets(*loaded.runtime->config, why);
             if (!why.empty()) loaded.errors.push_back({config_path, {}, why});
         }
         if (!loaded.errors.empty()) {
@@ -351,7 +360,7 @@ int run_daemon(const DaemonOptions& options) {
         spdlog::critical("{}", why);
         return 1;
     }
-    auto chore_targets = d->chore_targets(config, targets, why);
+    auto chore_targets = d->chore_targets(config, why);
     if (!why.empty()) {
         spdlog::critical("{}", why);
         return 1;
