@@ -51,6 +51,10 @@ std::map<std::string, std::string> exported_families() {
     m.jenkins_held("ci", true);
     m.jenkins_auth_failed("ci", "jenkins.ci.api_token", true);
     m.config_reload(true);
+    m.build_started("r", "ci", duration<double>(5));
+    m.build_finished("r", "ci", "SUCCESS", duration<double>(60));
+    m.follow_failure("ci");
+    m.status_post("gh", "refused");
     std::map<std::string, std::string> out;
     std::istringstream lines(m.serialize());
     for (std::string line; std::getline(lines, line);) {
