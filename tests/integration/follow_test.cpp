@@ -161,6 +161,12 @@ FakeJenkins::Options elsewhere() {
     return o;
 }
 
+FakeForgeApi::Options forge_options() {
+    FakeForgeApi::Options o;
+    o.token = k_status_token;
+    return o;
+}
+
 class FollowBuilds : public ::testing::Test {
   protected:
     FollowBuilds() {
@@ -168,7 +174,7 @@ class FollowBuilds : public ::testing::Test {
         jenkins.add_job({"test", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
     }
     FakeJenkins jenkins{elsewhere()};
-    FakeForgeApi forge{FakeForgeApi::Options{k_status_token}};
+    FakeForgeApi forge{forge_options()};
 };
 
 TEST_F(FollowBuilds, PushTravelsToItsBuildResultAndGithubIsToldEveryStep) {
