@@ -24,6 +24,7 @@
 #include <openssl/x509_vfy.h>
 
 #include <algorithm>
+#include <array>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -43,6 +44,8 @@ using boost::system::error_code;
 using namespace asio::experimental::awaitable_operators;
 
 constexpr auto k_use_tuple = asio::as_tuple(asio::use_awaitable);
+// Response bodies are read in pieces of this size, up to the body limit.
+constexpr std::size_t k_body_piece = 16 * 1024;
 
 std::string timeout_text(std::string_view phase, std::chrono::milliseconds limit) {
     return std::string(phase) + ": timeout after " + std::to_string(limit.count()) + " ms";
@@ -169,7 +172,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
             conn = co_await connect(error);
             if (!conn) co_return failed(std::move(error)).exchange;
         }
-        auto sent = co_await exchange(*conn, req);
+        auto sent = co_await exchange(*conn, req, request.body_limit);
         if (!sent.exchange.ok && reused && sent.closed && !sent.response_started) {
             // The others in the pool most likely went the same way (the server restarted).
             drop_idle();
@@ -177,7 +180,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
             std::string error;
             conn = co_await connect(error);
             if (!conn) co_return failed(std::move(error)).exchange;
-            sent = co_await exchange(*conn, req);
+            sent = co_await exchange(*conn, req, request.body_limit);
         }
         if (sent.exchange.ok && sent.keep_alive) give_back(std::move(conn));
         co_return std::move(sent.exchange);
@@ -247,15 +250,16 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
         stale.swap(idle_);
     }
 
-    asio::awaitable<Sent> exchange(Connection& conn,
-                                   const bhttp::request<bhttp::string_body>& req) {
-        if (conn.secure) co_return co_await exchange_on(*conn.secure, conn, req);
-        co_return co_await exchange_on(*conn.plain, conn, req);
+    asio::awaitable<Sent> exchange(Connection& conn, const bhttp::request<bhttp::string_body>& req,
+                                   std::size_t body_limit) {
+        if (conn.secure) co_return co_await exchange_on(*conn.secure, conn, req, body_limit);
+        co_return co_await exchange_on(*conn.plain, conn, req, body_limit);
     }
 
     template <class Stream>
     asio::awaitable<Sent> exchange_on(Stream& stream, Connection& conn,
-                                      const bhttp::request<bhttp::string_body>& req) {
+                                      const bhttp::request<bhttp::string_body>& req,
+                                      std::size_t body_limit) {
         Sent sent;
         auto& lowest = conn.lowest();
         conn.buffer.consume(conn.buffer.size());
@@ -272,17 +276,20 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
             co_return sent;
         }
 
-        // The head, then the body read piecewise so that a body over body_limit is cut there
-        // (the parser's own body_limit refuses a long Content-Length before reading any of it,
-        // and the caller would get nothing of an error page). One io_timeout for the whole read.
-        bhttp::response_parser<bhttp::string_body> parser;
-        parser.body_limit(boost::none);
+        // The head, then the body in pieces of k_body_piece into a string that grows only as
+        // bytes arrive (never reserved from what Content-Length claims), cut at the limit. The
+        // parser's own body_limit would refuse a long Content-Length before reading any of it,
+        // and the caller would get nothing of an error page. io_timeout for the head and for
+        // each piece of the body.
+        const std::size_t limit = body_limit > 0 ? body_limit : options_.body_limit;
+        bhttp::response_parser<bhttp::buffer_body> parser;
+        parser.body_limit(boost::none);  // the loop below stops at `limit`
         parser.header_limit(options_.header_limit);
         if (req.method() == bhttp::verb::head) parser.skip(true);
         lowest.expires_after(options_.io_timeout);
-        auto [rec, read] =
+        auto [hec, head_read] =
             co_await bhttp::async_read_header(stream, conn.buffer, parser, k_use_tuple);
-        if (rec == bhttp::error::header_limit) {
+        if (hec == bhttp::error::header_limit) {
             // The head was too large, but its status line may still say what the server did.
             // The parser has consumed and read it when it got that far; else it is still at the
             // front of the buffer.
@@ -302,30 +309,35 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
                 co_return sent;  // keep_alive false: the rest of the head is still unread
             }
         }
+        if (hec) {
+            lowest.expires_never();
+            read_failed(hec, head_read > 0 || parser.got_some() || conn.buffer.size() > 0, sent);
+            co_return sent;
+        }
+        std::string body;
+        std::array<char, k_body_piece> piece{};
         bool truncated = false;
-        while (!rec && !parser.is_done()) {
-            if (parser.get().body().size() >= options_.body_limit) {
+        while (!parser.is_done()) {
+            parser.get().body().data = piece.data();
+            parser.get().body().size = piece.size();
+            lowest.expires_after(options_.io_timeout);
+            auto [bec, more] = co_await bhttp::async_read(stream, conn.buffer, parser, k_use_tuple);
+            (void)more;
+            if (bec == bhttp::error::need_buffer) bec = {};
+            if (bec) {
+                lowest.expires_never();
+                read_failed(bec, true, sent);
+                co_return sent;
+            }
+            const std::size_t got = piece.size() - parser.get().body().size;
+            const std::size_t room = limit - body.size();
+            body.append(piece.data(), std::min(got, room));
+            if (got > room) {
                 truncated = true;
                 break;
             }
-            auto [bec, more] =
-                co_await bhttp::async_read_some(stream, conn.buffer, parser, k_use_tuple);
-            read += more;
-            rec = bec;
         }
         lowest.expires_never();
-        if (rec) {
-            sent.response_started = read > 0 || parser.got_some() || conn.buffer.size() > 0;
-            sent.closed = is_closed_by_peer(rec);
-            sent.exchange.error = rec == beast::error::timeout
-                                      ? timeout_text("read", options_.io_timeout)
-                                      : "read: " + rec.message();
-            co_return sent;
-        }
-        if (parser.get().body().size() > options_.body_limit) {
-            parser.get().body().resize(options_.body_limit);
-            truncated = true;
-        }
         auto& res = parser.get();
         auto& out = sent.exchange.response;
         sent.exchange.ok = true;
@@ -333,10 +345,19 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
         for (const auto& field : res) {
             out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
         }
-        out.body = std::move(res.body());
+        out.body = std::move(body);
         out.body_truncated = truncated;
         sent.keep_alive = !truncated && parser.is_done() && res.keep_alive();
         co_return sent;
+    }
+
+    // Sent's error for a failed read, and whether the peer had closed the connection.
+    void read_failed(const error_code& ec, bool started, Sent& sent) const {
+        sent.response_started = started;
+        sent.closed = is_closed_by_peer(ec);
+        sent.exchange.error = ec == beast::error::timeout
+                                  ? timeout_text("read", options_.io_timeout)
+                                  : "read: " + ec.message();
     }
 
     // Resolve, connect and (for https) handshake, all within connect_timeout.

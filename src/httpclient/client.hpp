@@ -1,7 +1,7 @@
-// The outbound HTTP(S) client: one per remote origin (a Jenkins controller, a forge's API).
-// Generic: methods, targets, headers, bodies and limits, nothing of Jenkins or forges; the
-// protocols are built on it (src/jenkins/, the forge status APIs). Beast and OpenSSL stay in
-// client.cpp.
+// The outbound HTTP(S) client, the only one in hookrelay: one per remote origin (a Jenkins
+// controller, a forge's API). Generic: methods, targets, headers, bodies and limits, nothing of
+// Jenkins or forges; the protocols are built on it (src/jenkins/client.cpp: crumbs, job paths,
+// outcomes; src/forge_status/: commit statuses). Beast and OpenSSL stay in client.cpp.
 //
 // Behaviour:
 //  * Keep-alive connections are pooled per client; at most max_in_flight calls run at once
@@ -11,15 +11,18 @@
 //    other idle ones (they most likely went the same way: the server restarted).
 //  * Deadlines: resolve + connect + TLS handshake share connect_timeout (getaddrinfo cannot be
 //    cancelled: it runs detached and the caller stops waiting); each write and each read gets
-//    io_timeout; run() bounds the whole call (slot wait and every exchange in it) by
-//    request_timeout. Every failure's text names the phase: "connect 10.0.0.5:8080: Connection
-//    refused", "read: timeout after 10000 ms", "request: timeout after 30000 ms".
+//    io_timeout (the head is one read, each piece of the body another); run() bounds the whole
+//    call (slot wait and every exchange in it) by request_timeout. Every failure's text names the
+//    phase: "connect 10.0.0.5:8080: Connection refused", "read: timeout after 10000 ms", "request:
+//    timeout after 30000 ms".
 //  * TLS: verify_peer against the system default paths, or only against ca_file when set; host
 //    name verification (IP SANs for IP literals); SNI for host names; TLS 1.2 or later. A failed
 //    verification says OpenSSL's reason: "TLS handshake with host:443: certificate verify
 //    failed: unable to get local issuer certificate".
-//  * Responses: heads up to header_limit, bodies up to body_limit (a longer body is cut there,
-//    body_truncated set, the connection not reused). A head over header_limit is answered by its
+//  * Responses: heads up to header_limit, bodies up to body_limit or the request's own
+//    body_limit (a longer body is cut there, body_truncated set, the connection not reused).
+//    Bodies are read in pieces into a string that grows as bytes arrive, never reserved from what
+//    Content-Length claims. A head over header_limit is answered by its
 //    status line alone when that is readable (head_too_large; the connection is not reused):
 //    a caller may still know what the server did from the status. Redirects are never followed.
 //  * Requests carry Host, User-Agent, Content-Length when there is a body (or the method is
@@ -70,6 +73,9 @@ struct Request {
     /// Sent as given (Authorization, Content-Type, Accept, Cookie, ...).
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
+    /// The most response body bytes to keep for this request (a JSON API answer may need more
+    /// than the client's default); 0: Options::body_limit.
+    std::size_t body_limit = 0;
 };
 
 /// A response, or as much of it as the limits let in.

@@ -1,5 +1,6 @@
 // The HTTP(S) Jenkins client behind hookrelay::JenkinsClient, and the pure pieces it is built
-// from (job URL paths, status classification). Beast and OpenSSL stay inside client.cpp.
+// from (job URL paths, status classification). The Jenkins protocol only: connections, the pool,
+// deadlines and TLS are the outbound HTTP client's (httpclient/client.hpp), one per Jenkins.
 //
 // Behaviour, per the Jenkins remote API reference (jenkins-remote-api.md):
 //  * POST <url>job/<a>/job/<b>/build?delay=0sec without parameters, .../buildWithParameters

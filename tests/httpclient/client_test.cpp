@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -38,6 +39,8 @@ struct Reply {
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     bool hang = false;  // read the request, never answer
+    std::string
+        raw;  // when set: written as it is instead of a response, then the connection closed
 };
 
 struct Seen {
@@ -105,6 +108,10 @@ class ScriptedServer {
                 seen_.push_back(s);
             }
             const Reply reply = script_(s);
+            if (!reply.raw.empty()) {
+                co_await asio::async_write(stream, asio::buffer(reply.raw), k_use_tuple);
+                co_return;
+            }
             if (reply.hang) {
                 char byte = 0;
                 co_await stream.async_read_some(asio::buffer(&byte, 1), k_use_tuple);
@@ -317,6 +324,76 @@ TEST(HttpClient, BodyOverTheLimitDoesNotReuseTheConnection) {
         EXPECT_TRUE(exchange.response.body_truncated);
     }
     EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(HttpClient, RequestBodyLimitOverridesTheClients) {
+    const std::string body(3000, 'j');
+    ScriptedServer server([&body](const Seen&) {
+        Reply r;
+        r.body = body;
+        return r;
+    });
+    asio::io_context ioc;
+    Options options;
+    options.body_limit = 1000;
+    auto client = make_client(ioc, server.url(), options);
+    Request request;
+    request.target = "/base/";
+    request.body_limit = 4000;
+    const auto whole = run(ioc, client->request(request));
+    request.body_limit = 2000;
+    const auto cut = run(ioc, client->request(request));
+
+    ASSERT_TRUE(whole.ok) << whole.error;
+    EXPECT_FALSE(whole.response.body_truncated);
+    EXPECT_TRUE(whole.response.body == body);
+    ASSERT_TRUE(cut.ok) << cut.error;
+    EXPECT_TRUE(cut.response.body_truncated);
+    EXPECT_TRUE(cut.response.body == body.substr(0, 2000));
+}
+
+TEST(HttpClient, HugeContentLengthIsReadUpToTheLimitNotReservedUpFront) {
+    // A petabyte claimed: reserving it would fail (or take the memory); only what arrives counts.
+    ScriptedServer server([](const Seen&) {
+        Reply r;
+        r.raw = "HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000\r\n\r\n" +
+                std::string(20 * 1024, 'p');  // more than one piece of reading
+        return r;
+    });
+    asio::io_context ioc;
+    Options options;
+    options.body_limit = 1000;
+    auto client = make_client(ioc, server.url(), options);
+    Request request;
+    request.target = "/base/";
+    const auto exchange = run(ioc, client->request(request));
+
+    ASSERT_TRUE(exchange.ok) << exchange.error;
+    EXPECT_EQ(exchange.response.status, 200);
+    EXPECT_TRUE(exchange.response.body_truncated);
+    EXPECT_EQ(exchange.response.body, std::string(1000, 'p'));
+}
+
+TEST(HttpClient, HeadOverTheLimitIsAnsweredByItsStatusLine) {
+    ScriptedServer server([](const Seen&) {
+        Reply r;
+        r.raw = "HTTP/1.1 201 Created\r\nLocation: http://h/" + std::string(40 * 1024, 'l') +
+                "\r\nContent-Length: 0\r\n\r\n";
+        return r;
+    });
+    asio::io_context ioc;
+    auto client = make_client(ioc, server.url());
+    Request request;
+    request.target = "/base/";
+    const auto first = run(ioc, client->request(request));
+    const auto second = run(ioc, client->request(request));
+
+    ASSERT_TRUE(first.ok) << first.error;
+    EXPECT_EQ(first.response.status, 201);
+    EXPECT_TRUE(first.response.head_too_large);
+    EXPECT_EQ(first.response.header("Location"), "");
+    ASSERT_TRUE(second.ok) << second.error;
+    EXPECT_EQ(server.connections(), 2);  // the rest of the head was unread: not reused
 }
 
 TEST(HttpClient, AuthorizationValueNeverInAnErrorText) {

@@ -1,5 +1,5 @@
-// The pure encodings of the outbound HTTP client (the same cases as the Jenkins client's copy in
-// src/jenkins/encoding.*, which it still has until the Jenkins client moves onto this one).
+// The pure encodings of the outbound HTTP client, shared by the Jenkins client and the forge
+// status APIs (the Jenkins-only ones, job paths and item names, are in tests/jenkins/).
 #include "httpclient/encoding.hpp"
 
 #include <gtest/gtest.h>
