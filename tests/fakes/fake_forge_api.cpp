@@ -1,6 +1,9 @@
 #include "fakes/fake_forge_api.hpp"
 
+#include "fakes/http_text.hpp"
 #include "fakes/loopback_server.hpp"
+
+#include <hookrelay/headers.hpp>
 
 #include <boost/beast/http/status.hpp>
 #include <boost/json.hpp>
@@ -22,34 +25,6 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 using Request = LoopbackServer::Request;
 
 constexpr std::size_t k_github_description_limit = 140;
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-               return lower(x) == lower(y);
-           });
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-std::string decode(std::string_view text) {
-    std::string out;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-            hex_value(text[i + 2]) >= 0) {
-            out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-            i += 2;
-        } else {
-            out += text[i];
-        }
-    }
-    return out;
-}
 
 std::vector<std::string_view> split_path(std::string_view path) {
     std::vector<std::string_view> out;
@@ -146,13 +121,14 @@ struct FakeForgeApi::Impl {
         if (request.method() == bhttp::verb::post && n >= 5 && segments[n - 5] == "repos" &&
             segments[n - 2] == "statuses") {
             post.forge = "github";
-            post.repository = decode(segments[n - 4]) + "/" + decode(segments[n - 3]);
-            post.sha = decode(segments[n - 1]);
+            post.repository = percent_decode(segments[n - 4], false) + "/" +
+                              percent_decode(segments[n - 3], false);
+            post.sha = percent_decode(segments[n - 1], false);
         } else if (request.method() == bhttp::verb::post && n >= 4 &&
                    segments[n - 4] == "projects" && segments[n - 2] == "statuses") {
             post.forge = "gitlab";
-            post.repository = decode(segments[n - 3]);
-            post.sha = decode(segments[n - 1]);
+            post.repository = percent_decode(segments[n - 3], false);
+            post.sha = percent_decode(segments[n - 1], false);
         } else {
             return message_answer(404, "Not Found");
         }

@@ -4,7 +4,10 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "fakes/http_text.hpp"
 #include "fakes/loopback_server.hpp"
+
+#include <hookrelay/headers.hpp>
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
@@ -30,40 +33,6 @@ namespace json = boost::json;
 constexpr std::string_view k_crumb_field = "Jenkins-Crumb";
 constexpr std::string_view k_no_crumb = "No valid crumb was included in the request";
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-               return lower(x) == lower(y);
-           });
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-// Percent-decodes once; '+' is a space only in query and form components. A malformed escape
-// stays as it is.
-std::string decode(std::string_view text, bool plus_is_space) {
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (c == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-            hex_value(text[i + 2]) >= 0) {
-            out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            out += ' ';
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
 Params parse_params(std::string_view text) {
     Params out;
     while (!text.empty()) {
@@ -73,9 +42,10 @@ Params parse_params(std::string_view text) {
         if (pair.empty()) continue;
         const auto eq = pair.find('=');
         if (eq == std::string_view::npos) {
-            out.emplace_back(decode(pair, true), "");
+            out.emplace_back(percent_decode(pair, true), "");
         } else {
-            out.emplace_back(decode(pair.substr(0, eq), true), decode(pair.substr(eq + 1), true));
+            out.emplace_back(percent_decode(pair.substr(0, eq), true),
+                             percent_decode(pair.substr(eq + 1), true));
         }
     }
     return out;
@@ -469,10 +439,10 @@ Answer FakeJenkins::Impl::handle(const Request& req) {
     }
     std::size_t i = 0;
     while (i + 1 < raw_segments.size() && raw_segments[i] == "job") {
-        rec.job.push_back(decode(raw_segments[i + 1], false));
+        rec.job.push_back(percent_decode(raw_segments[i + 1], false));
         i += 2;
     }
-    if (i < raw_segments.size()) rec.endpoint = decode(raw_segments[i], false);
+    if (i < raw_segments.size()) rec.endpoint = percent_decode(raw_segments[i], false);
 
     const auto content_type = req[bhttp::field::content_type];
     if (req.method() == bhttp::verb::post &&
