@@ -1,76 +1,30 @@
 #include "fakes/fake_forge_api.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
+#include "fakes/http_text.hpp"
+#include "fakes/loopback_server.hpp"
+
+#include <hookrelay/headers.hpp>
+
+#include <boost/beast/http/status.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
 #include <condition_variable>
-#include <future>
-#include <list>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <stdexcept>
-#include <thread>
 #include <tuple>
 
 namespace hookrelay::test {
 
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace json = boost::json;
-namespace ssl = boost::asio::ssl;
-using tcp = asio::ip::tcp;
 using Headers = std::vector<std::pair<std::string, std::string>>;
+using Request = LoopbackServer::Request;
 
-constexpr auto k_use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::chrono::seconds k_idle_timeout{60};
-constexpr std::chrono::seconds k_handshake_timeout{10};
-constexpr std::size_t k_body_limit = 1024 * 1024;
 constexpr std::size_t k_github_description_limit = 140;
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-               return lower(x) == lower(y);
-           });
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-std::string decode(std::string_view text) {
-    std::string out;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-            hex_value(text[i + 2]) >= 0) {
-            out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-            i += 2;
-        } else {
-            out += text[i];
-        }
-    }
-    return out;
-}
 
 std::vector<std::string_view> split_path(std::string_view path) {
     std::vector<std::string_view> out;
@@ -111,13 +65,6 @@ Answer message_answer(int status, std::string_view message) {
     return json_answer(status, json::object{{"message", message}});
 }
 
-// One accepted connection, plain or TLS; set_down(true) closes its socket.
-struct Conn {
-    std::optional<beast::tcp_stream> plain;
-    std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
-    beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
-};
-
 // GitLab's open status of one project, sha and name: pending or running.
 using OpenKey = std::tuple<std::string, std::string, std::string>;
 
@@ -130,19 +77,10 @@ std::string PostedStatus::header(const std::string& name) const {
     return {};
 }
 
-struct FakeForgeApi::Impl : std::enable_shared_from_this<FakeForgeApi::Impl> {
-    explicit Impl(Options opts) : options(std::move(opts)), acceptor(ioc) {}
+struct FakeForgeApi::Impl {
+    explicit Impl(Options opts) : options(std::move(opts)) {}
 
     Options options;
-    asio::io_context ioc;
-    std::optional<ssl::context> tls;
-    tcp::acceptor acceptor;
-    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-    std::thread thread;
-    std::uint16_t port = 0;               // fixed once the first listen() bound it
-    unsigned generation = 0;              // io thread only: which accept loop is current
-    std::list<std::weak_ptr<Conn>> live;  // io thread only
-
     mutable std::mutex mutex;  // guards everything below
     std::condition_variable changed;
     std::vector<PostedStatus> posted;
@@ -152,128 +90,24 @@ struct FakeForgeApi::Impl : std::enable_shared_from_this<FakeForgeApi::Impl> {
     std::string fail_retry_after;
     std::string fail_body;
     Headers fail_headers;
-    std::size_t accepted = 0;
     long next_id = 1;
+    // Not guarded; last, so it goes first: it calls answer_to() on its thread until it is gone.
+    std::optional<LoopbackServer> server;
 
-    std::string base_url() const {
-        return std::string(options.tls ? "https" : "http") +
-               "://127.0.0.1:" + std::to_string(port) + "/";
-    }
-
-    template <class F>
-    void on_io(F f) {
-        std::promise<void> done;
-        auto future = done.get_future();
-        asio::post(ioc, [&] {
-            try {
-                f();
-                done.set_value();
-            } catch (...) {
-                done.set_exception(std::current_exception());
-            }
-        });
-        future.get();
-    }
-
-    void listen() {
-        boost::system::error_code ec;
-        const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
-        acceptor.open(endpoint.protocol(), ec);
-        if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec) acceptor.bind(endpoint, ec);
-        if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) {
-            boost::system::error_code ignored;
-            acceptor.close(ignored);
-            throw std::runtime_error("FakeForgeApi: cannot listen on 127.0.0.1:" +
-                                     std::to_string(port) + ": " + ec.message());
-        }
-        if (port == 0) port = acceptor.local_endpoint().port();
-        asio::co_spawn(ioc, accept_loop(shared_from_this(), ++generation), asio::detached);
-    }
-
-    void close_all() {
-        boost::system::error_code ignored;
-        acceptor.close(ignored);
-        ++generation;
-        for (auto& weak : live) {
-            if (auto conn = weak.lock()) {
-                conn->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
-                conn->lowest().socket().close(ignored);
-            }
-        }
-        live.clear();
-    }
-
-    static asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self, unsigned generation) {
-        while (self->generation == generation && self->acceptor.is_open()) {
-            auto [ec, socket] = co_await self->acceptor.async_accept(k_use_tuple);
-            if (self->generation != generation) break;
-            if (ec) {
-                if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) break;
-                continue;
-            }
-            {
-                std::lock_guard lock(self->mutex);
-                ++self->accepted;
-            }
-            auto conn = std::make_shared<Conn>();
-            if (self->tls) {
-                conn->secure.emplace(beast::tcp_stream(std::move(socket)), *self->tls);
-            } else {
-                conn->plain.emplace(std::move(socket));
-            }
-            self->live.remove_if([](const auto& w) { return w.expired(); });
-            self->live.push_back(conn);
-            asio::co_spawn(self->ioc, session(self, std::move(conn)), asio::detached);
-        }
-    }
-
-    static asio::awaitable<void> session(std::shared_ptr<Impl> self, std::shared_ptr<Conn> conn) {
-        if (conn->secure) {
-            conn->lowest().expires_after(k_handshake_timeout);
-            auto [ec] =
-                co_await conn->secure->async_handshake(ssl::stream_base::server, k_use_tuple);
-            if (ec) co_return;
-            co_await serve(self, *conn->secure, conn->lowest());
-        } else {
-            co_await serve(self, *conn->plain, conn->lowest());
-        }
-        boost::system::error_code ignored;
-        conn->lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
-        conn->lowest().close();
-    }
-
-    template <class Stream>
-    static asio::awaitable<void> serve(std::shared_ptr<Impl> self, Stream& stream,
-                                       beast::tcp_stream& lowest) {
-        beast::flat_buffer buffer;
-        for (;;) {
-            bhttp::request_parser<bhttp::string_body> parser;
-            parser.body_limit(k_body_limit);
-            lowest.expires_after(k_idle_timeout);
-            auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, k_use_tuple);
-            (void)n;
-            if (ec) co_return;
-            auto request = parser.release();
-            const Answer answer = self->handle(request);
-            bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(answer.status),
-                                                    request.version()};
-            res.set(bhttp::field::server, "fake-forge-api");
-            res.set(bhttp::field::content_type, "application/json; charset=utf-8");
-            for (const auto& [name, value] : answer.headers) res.insert(name, value);
-            res.body() = answer.body;
-            res.keep_alive(request.keep_alive());
-            res.prepare_payload();
-            lowest.expires_after(k_idle_timeout);
-            auto [wec, wn] = co_await bhttp::async_write(stream, res, k_use_tuple);
-            (void)wn;
-            if (wec || !res.keep_alive()) co_return;
-        }
+    // The server's answer: JSON, as the forges send it.
+    LoopbackServer::Answer answer_to(const Request& request) {
+        Answer answer = handle(request);
+        LoopbackServer::Answer out;
+        out.status = answer.status;
+        out.headers = {{"Server", "fake-forge-api"},
+                       {"Content-Type", "application/json; charset=utf-8"}};
+        out.headers.insert(out.headers.end(), answer.headers.begin(), answer.headers.end());
+        out.body = std::move(answer.body);
+        return out;
     }
 
     // Routes, answers and records one request (io thread).
-    Answer handle(const bhttp::request<bhttp::string_body>& request) {
+    Answer handle(const Request& request) {
         PostedStatus post;
         post.target = std::string(request.target());
         post.at = std::chrono::steady_clock::now();
@@ -287,13 +121,14 @@ struct FakeForgeApi::Impl : std::enable_shared_from_this<FakeForgeApi::Impl> {
         if (request.method() == bhttp::verb::post && n >= 5 && segments[n - 5] == "repos" &&
             segments[n - 2] == "statuses") {
             post.forge = "github";
-            post.repository = decode(segments[n - 4]) + "/" + decode(segments[n - 3]);
-            post.sha = decode(segments[n - 1]);
+            post.repository = percent_decode(segments[n - 4], false) + "/" +
+                              percent_decode(segments[n - 3], false);
+            post.sha = percent_decode(segments[n - 1], false);
         } else if (request.method() == bhttp::verb::post && n >= 4 &&
                    segments[n - 4] == "projects" && segments[n - 2] == "statuses") {
             post.forge = "gitlab";
-            post.repository = decode(segments[n - 3]);
-            post.sha = decode(segments[n - 1]);
+            post.repository = percent_decode(segments[n - 3], false);
+            post.sha = percent_decode(segments[n - 1], false);
         } else {
             return message_answer(404, "Not Found");
         }
@@ -309,7 +144,7 @@ struct FakeForgeApi::Impl : std::enable_shared_from_this<FakeForgeApi::Impl> {
         return answer;
     }
 
-    bool authorized(const bhttp::request<bhttp::string_body>& request, bool gitlab) const {
+    bool authorized(const Request& request, bool gitlab) const {
         const auto token = options.token;
         if (gitlab) {
             const auto it = request.find("PRIVATE-TOKEN");
@@ -338,14 +173,14 @@ struct FakeForgeApi::Impl : std::enable_shared_from_this<FakeForgeApi::Impl> {
     }
 
     // The request's JSON object, or nullopt.
-    static std::optional<json::object> body_of(const bhttp::request<bhttp::string_body>& request) {
+    static std::optional<json::object> body_of(const Request& request) {
         boost::system::error_code ec;
         auto value = json::parse(request.body(), ec);
         if (ec || !value.is_object()) return std::nullopt;
         return std::move(value.as_object());
     }
 
-    Answer github(const bhttp::request<bhttp::string_body>& request, PostedStatus& post) {
+    Answer github(const Request& request, PostedStatus& post) {
         if (!authorized(request, false)) {
             return json_answer(401,
                                json::object{{"message", "Bad credentials"},
@@ -379,7 +214,7 @@ struct FakeForgeApi::Impl : std::enable_shared_from_this<FakeForgeApi::Impl> {
                                              {"context", post.context}});
     }
 
-    Answer gitlab(const bhttp::request<bhttp::string_body>& request, PostedStatus& post) {
+    Answer gitlab(const Request& request, PostedStatus& post) {
         if (!authorized(request, true)) return message_answer(401, "401 Unauthorized");
         if (auto failure = scripted_failure()) return *failure;
         auto body = body_of(request);
@@ -441,35 +276,22 @@ FakeForgeApi::FakeForgeApi() : FakeForgeApi(Options{}) {}
 
 FakeForgeApi::FakeForgeApi(Options options) : impl_(std::make_shared<Impl>(std::move(options))) {
     auto& impl = *impl_;
-    if (impl.options.tls) {
-        impl.tls.emplace(ssl::context::tls_server);
-        boost::system::error_code ec;
-        impl.tls->use_certificate_chain_file(impl.options.cert_file, ec);
-        if (!ec) impl.tls->use_private_key_file(impl.options.key_file, ssl::context::pem, ec);
-        if (ec) throw std::runtime_error("FakeForgeApi: cannot load certificate: " + ec.message());
-    }
-    impl.port = impl.options.port;
-    impl.listen();
-    impl.work.emplace(impl.ioc.get_executor());
-    impl.thread = std::thread([&impl] { impl.ioc.run(); });
+    impl.server.emplace(
+        LoopbackServer::Options{"FakeForgeApi", impl.options.tls, impl.options.cert_file,
+                                impl.options.key_file, impl.options.port},
+        [&impl](const Request& request) { return impl.answer_to(request); });
 }
 
 FakeForgeApi::~FakeForgeApi() {
-    auto& impl = *impl_;
-    // Closing every socket lets each coroutine finish (they hold the Impl), so run() returns.
-    impl.on_io([&impl] {
-        impl.close_all();
-        impl.work.reset();
-    });
-    impl.thread.join();
+    impl_->server.reset();
 }
 
 std::uint16_t FakeForgeApi::port() const {
-    return impl_->port;
+    return impl_->server->port();
 }
 
 std::string FakeForgeApi::url() const {
-    return impl_->base_url();
+    return impl_->server->url();
 }
 
 void FakeForgeApi::fail_next(int count, int status, std::string retry_after, std::string body,
@@ -483,14 +305,11 @@ void FakeForgeApi::fail_next(int count, int status, std::string retry_after, std
 }
 
 void FakeForgeApi::set_down(bool down) {
-    auto& impl = *impl_;
-    impl.on_io([&impl, down] {
-        if (down) {
-            impl.close_all();
-        } else if (!impl.acceptor.is_open()) {
-            impl.listen();
-        }
-    });
+    if (down) {
+        impl_->server->stop();
+    } else {
+        impl_->server->start();
+    }
 }
 
 void FakeForgeApi::set_token(std::string token) {
@@ -527,8 +346,7 @@ bool FakeForgeApi::wait_for_posts(std::size_t n, std::chrono::milliseconds deadl
 }
 
 std::size_t FakeForgeApi::connections_accepted() const {
-    std::lock_guard lock(impl_->mutex);
-    return impl_->accepted;
+    return impl_->server->connections_accepted();
 }
 
 }  // namespace hookrelay::test

@@ -59,8 +59,8 @@ class FakeForgeApi {
     struct Options {
         std::string token = "fake-forge-token";
         bool tls = false;
-        std::string cert_file, key_file;  ///< PEM; server certificate for 127.0.0.1
-        std::uint16_t port = 0;           ///< 0: pick a free port
+        std::string cert_file{}, key_file{};  ///< PEM; server certificate for 127.0.0.1
+        std::uint16_t port = 0;               ///< 0: pick a free port
     };
 
     /// Binds 127.0.0.1:options.port and serves. Throws std::runtime_error when it cannot bind or

@@ -4,88 +4,34 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
+#include "fakes/http_text.hpp"
+#include "fakes/loopback_server.hpp"
+
+#include <hookrelay/headers.hpp>
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
 
 #include <algorithm>
-#include <array>
 #include <charconv>
 #include <condition_variable>
-#include <future>
-#include <list>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <random>
-#include <stdexcept>
-#include <thread>
 
 namespace hookrelay::test {
 
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
-namespace ssl = boost::asio::ssl;
-using tcp = asio::ip::tcp;
+using Request = LoopbackServer::Request;
 using Params = std::vector<std::pair<std::string, std::string>>;
 using Clock = std::chrono::steady_clock;
 namespace json = boost::json;
 
-constexpr auto k_use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::chrono::seconds k_idle_timeout{60};
-constexpr std::chrono::seconds k_handshake_timeout{10};
-constexpr std::size_t k_body_limit = 1024 * 1024;
 constexpr std::string_view k_crumb_field = "Jenkins-Crumb";
 constexpr std::string_view k_no_crumb = "No valid crumb was included in the request";
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-               return lower(x) == lower(y);
-           });
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-// Percent-decodes once; '+' is a space only in query and form components. A malformed escape
-// stays as it is.
-std::string decode(std::string_view text, bool plus_is_space) {
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (c == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-            hex_value(text[i + 2]) >= 0) {
-            out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            out += ' ';
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
 
 Params parse_params(std::string_view text) {
     Params out;
@@ -96,9 +42,10 @@ Params parse_params(std::string_view text) {
         if (pair.empty()) continue;
         const auto eq = pair.find('=');
         if (eq == std::string_view::npos) {
-            out.emplace_back(decode(pair, true), "");
+            out.emplace_back(percent_decode(pair, true), "");
         } else {
-            out.emplace_back(decode(pair.substr(0, eq), true), decode(pair.substr(eq + 1), true));
+            out.emplace_back(percent_decode(pair.substr(0, eq), true),
+                             percent_decode(pair.substr(eq + 1), true));
         }
     }
     return out;
@@ -277,13 +224,6 @@ Answer error_answer(int status, std::string_view message) {
     return a;
 }
 
-// One accepted connection, plain or TLS; stop() closes its socket.
-struct Conn {
-    std::optional<beast::tcp_stream> plain;
-    std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
-    beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
-};
-
 }  // namespace
 
 std::string ReceivedRequest::param(const std::string& name) const {
@@ -303,18 +243,10 @@ std::string ReceivedRequest::header(const std::string& name) const {
     return {};
 }
 
-struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
-    explicit Impl(Options opts) : options(std::move(opts)), acceptor(ioc) {}
+struct FakeJenkins::Impl {
+    explicit Impl(Options opts) : options(std::move(opts)) {}
 
     Options options;
-    asio::io_context ioc;
-    std::optional<ssl::context> tls;
-    tcp::acceptor acceptor;
-    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-    std::thread thread;
-    std::uint16_t port = 0;               // fixed once the first listen() bound it
-    unsigned generation = 0;              // io thread only: which accept loop is current
-    std::list<std::weak_ptr<Conn>> live;  // io thread only
 
     mutable std::mutex mutex;  // guards everything below
     std::condition_variable changed;
@@ -342,10 +274,10 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
     std::chrono::milliseconds executable_delay{0};
     std::chrono::milliseconds left_item_ttl{std::chrono::minutes(5)};
     std::vector<std::string> next_results;
-    std::size_t accepted = 0;
+    // Not guarded; last, so it goes first: it calls answer_to() on its thread until it is gone.
+    std::optional<LoopbackServer> server;
 
-    std::string scheme() const { return options.tls ? "https" : "http"; }
-    std::string base_url() const { return scheme() + "://127.0.0.1:" + std::to_string(port) + "/"; }
+    std::string base_url() const { return server->url(); }
     // Jenkins' own root URL, in the URLs it writes (Location, executable.url, build url).
     std::string root_url() const {
         if (options.root_url.empty()) return base_url();
@@ -422,173 +354,25 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
         cookie_name = "JSESSIONID." + random_hex(8);
     }
 
-    // Runs `f` on the io thread and waits for it.
-    template <class F>
-    void on_io(F f) {
-        std::promise<void> done;
-        auto future = done.get_future();
-        asio::post(ioc, [&] {
-            try {
-                f();
-                done.set_value();
-            } catch (...) {
-                done.set_exception(std::current_exception());
-            }
-        });
-        future.get();
-    }
-
-    void listen() {
-        boost::system::error_code ec;
-        const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
-        acceptor.open(endpoint.protocol(), ec);
-        if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec) acceptor.bind(endpoint, ec);
-        if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) {
-            boost::system::error_code ignored;
-            acceptor.close(ignored);
-            throw std::runtime_error("FakeJenkins: cannot listen on 127.0.0.1:" +
-                                     std::to_string(port) + ": " + ec.message());
-        }
-        if (port == 0) port = acceptor.local_endpoint().port();
-        asio::co_spawn(ioc, accept_loop(shared_from_this(), ++generation), asio::detached);
-    }
-
-    void close_all() {
-        boost::system::error_code ignored;
-        acceptor.close(ignored);
-        ++generation;
-        for (auto& weak : live) {
-            if (auto conn = weak.lock()) {
-                conn->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
-                conn->lowest().socket().close(ignored);
-            }
-        }
-        live.clear();
-    }
-
-    static asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self, unsigned generation) {
-        while (self->generation == generation && self->acceptor.is_open()) {
-            auto [ec, socket] = co_await self->acceptor.async_accept(k_use_tuple);
-            if (self->generation != generation) break;
-            if (ec) {
-                if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) break;
-                continue;
-            }
-            {
-                std::lock_guard lock(self->mutex);
-                ++self->accepted;
-            }
-            auto conn = std::make_shared<Conn>();
-            if (self->tls) {
-                conn->secure.emplace(beast::tcp_stream(std::move(socket)), *self->tls);
-            } else {
-                conn->plain.emplace(std::move(socket));
-            }
-            self->live.remove_if([](const auto& w) { return w.expired(); });
-            self->live.push_back(conn);
-            asio::co_spawn(self->ioc, session(self, std::move(conn)), asio::detached);
-        }
-    }
-
-    static asio::awaitable<void> session(std::shared_ptr<Impl> self, std::shared_ptr<Conn> conn) {
-        if (conn->secure) {
-            conn->lowest().expires_after(k_handshake_timeout);
-            auto [ec] =
-                co_await conn->secure->async_handshake(ssl::stream_base::server, k_use_tuple);
-            if (ec) co_return;
-            co_await serve(self, *conn->secure, conn->lowest());
-        } else {
-            co_await serve(self, *conn->plain, conn->lowest());
-        }
-        boost::system::error_code ignored;
-        conn->lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
-        conn->lowest().close();
-    }
-
-    template <class Stream>
-    static asio::awaitable<void> serve(std::shared_ptr<Impl> self, Stream& stream,
-                                       beast::tcp_stream& lowest) {
-        beast::flat_buffer buffer;
-        for (;;) {
-            bhttp::request_parser<bhttp::string_body> parser;
-            parser.body_limit(k_body_limit);
-            lowest.expires_after(k_idle_timeout);
-            auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, k_use_tuple);
-            (void)n;
-            if (ec) co_return;
-            auto request = parser.release();
-            const Answer answer = self->handle(request);
-            // In flight from here until the answer starts on its way or the client is gone.
-            // Not until the write completes: the client may read the answer (and send its next
-            // request) before this coroutine runs again, and would be counted twice.
-            struct InFlight {
-                Impl& impl;
-                bool counted = true;
-                void end() {
-                    if (!counted) return;
-                    counted = false;
-                    std::lock_guard lock(impl.mutex);
-                    --impl.in_flight;
-                }
-                ~InFlight() { end(); }
-            } in_flight{*self};
-            if (answer.hang) {
-                // Like a hung Jenkins: the request was read, no answer ever comes. Wait for the
-                // client to give up (or stop()) without reading further requests.
-                std::array<char, 512> scratch{};
-                for (;;) {
-                    lowest.expires_after(k_idle_timeout);
-                    auto [hec, hn] =
-                        co_await stream.async_read_some(asio::buffer(scratch), k_use_tuple);
-                    (void)hn;
-                    if (hec) {
-                        self->mark_abandoned(answer.record);
-                        co_return;
-                    }
-                }
-            }
-            if (answer.delay.count() > 0 && !co_await delay_answer(lowest, answer.delay)) {
-                self->mark_abandoned(answer.record);
-                co_return;
-            }
-
-            bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(answer.status),
-                                                    request.version()};
-            res.set(bhttp::field::server, "Jetty(12.0.0)");
-            res.set("X-Content-Type-Options", "nosniff");
-            res.set(bhttp::field::content_type, answer.content_type);
-            for (const auto& [name, value] : answer.headers) res.insert(name, value);
-            res.body() = answer.body;
-            res.keep_alive(request.keep_alive());
-            res.prepare_payload();
-            lowest.expires_after(k_idle_timeout);
-            in_flight.end();
-            auto [wec, wn] = co_await bhttp::async_write(stream, res, k_use_tuple);
-            (void)wn;
-            if (wec || !res.keep_alive()) co_return;
-        }
-    }
-
-    // Waits `wait` before an answer; false when the client closed the connection meanwhile.
-    // (The client does not pipeline: anything else it sends is left unread until then.)
-    static asio::awaitable<bool> delay_answer(beast::tcp_stream& lowest,
-                                              std::chrono::milliseconds wait) {
-        using namespace asio::experimental::awaitable_operators;
-        asio::steady_timer timer(lowest.get_executor());
-        timer.expires_after(wait);
-        auto& socket = lowest.socket();
-        auto first = co_await (timer.async_wait(k_use_tuple) ||
-                               socket.async_wait(tcp::socket::wait_read, k_use_tuple));
-        if (first.index() == 0) co_return true;
-        // Readable before the answer: the end of the stream (closed), or bytes we leave unread.
-        char byte = 0;
-        boost::system::error_code ec;
-        const auto n = socket.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, ec);
-        if (ec || n == 0) co_return false;
-        co_await timer.async_wait(k_use_tuple);
-        co_return true;
+    // The server's answer: what handle() decided, as Jetty sends it.
+    LoopbackServer::Answer answer_to(const Request& request) {
+        Answer answer = handle(request);
+        LoopbackServer::Answer out;
+        out.status = answer.status;
+        out.headers = {{"Server", "Jetty(12.0.0)"},
+                       {"X-Content-Type-Options", "nosniff"},
+                       {"Content-Type", answer.content_type}};
+        out.headers.insert(out.headers.end(), answer.headers.begin(), answer.headers.end());
+        out.body = std::move(answer.body);
+        out.withhold = answer.hang;
+        out.delay = answer.delay;
+        out.on_abandoned = [this, record = answer.record] { mark_abandoned(record); };
+        // handle() counted the request in flight until the answer leaves.
+        out.on_released = [this] {
+            std::lock_guard lock(mutex);
+            --in_flight;
+        };
+        return out;
     }
 
     void mark_abandoned(std::size_t record) {
@@ -597,7 +381,7 @@ struct FakeJenkins::Impl : std::enable_shared_from_this<FakeJenkins::Impl> {
         changed.notify_all();
     }
 
-    Answer handle(const bhttp::request<bhttp::string_body>& req);
+    Answer handle(const Request& req);
     Answer route(ReceivedRequest& rec, const std::string& cookie_header);
     Answer build(ReceivedRequest& rec, const Job& job, std::size_t job_index);
     Answer queue_api(const ReceivedRequest& rec, const std::vector<std::string>& rest);
@@ -627,7 +411,7 @@ const Session* FakeJenkins::Impl::session_of(const std::string& cookie_header,
     return nullptr;
 }
 
-Answer FakeJenkins::Impl::handle(const bhttp::request<bhttp::string_body>& req) {
+Answer FakeJenkins::Impl::handle(const Request& req) {
     ReceivedRequest rec;
     rec.at = std::chrono::steady_clock::now();
     rec.method = std::string(req.method_string());
@@ -655,10 +439,10 @@ Answer FakeJenkins::Impl::handle(const bhttp::request<bhttp::string_body>& req) 
     }
     std::size_t i = 0;
     while (i + 1 < raw_segments.size() && raw_segments[i] == "job") {
-        rec.job.push_back(decode(raw_segments[i + 1], false));
+        rec.job.push_back(percent_decode(raw_segments[i + 1], false));
         i += 2;
     }
-    if (i < raw_segments.size()) rec.endpoint = decode(raw_segments[i], false);
+    if (i < raw_segments.size()) rec.endpoint = percent_decode(raw_segments[i], false);
 
     const auto content_type = req[bhttp::field::content_type];
     if (req.method() == bhttp::verb::post &&
@@ -1053,36 +837,23 @@ Answer FakeJenkins::Impl::builds_json(std::size_t job_index, Clock::time_point n
 
 FakeJenkins::FakeJenkins(Options options) : impl_(std::make_shared<Impl>(std::move(options))) {
     auto& impl = *impl_;
-    if (impl.options.tls) {
-        impl.tls.emplace(ssl::context::tls_server);
-        boost::system::error_code ec;
-        impl.tls->use_certificate_chain_file(impl.options.cert_file, ec);
-        if (!ec) impl.tls->use_private_key_file(impl.options.key_file, ssl::context::pem, ec);
-        if (ec) throw std::runtime_error("FakeJenkins: cannot load certificate: " + ec.message());
-    }
-    impl.port = impl.options.port;
     impl.reset_sessions_locked();
-    impl.listen();
-    impl.work.emplace(impl.ioc.get_executor());
-    impl.thread = std::thread([&impl] { impl.ioc.run(); });
+    impl.server.emplace(
+        LoopbackServer::Options{"FakeJenkins", impl.options.tls, impl.options.cert_file,
+                                impl.options.key_file, impl.options.port},
+        [&impl](const Request& request) { return impl.answer_to(request); });
 }
 
 FakeJenkins::~FakeJenkins() {
-    auto& impl = *impl_;
-    // Closing every socket lets each coroutine finish (they hold the Impl), so run() returns.
-    impl.on_io([&impl] {
-        impl.close_all();
-        impl.work.reset();
-    });
-    impl.thread.join();
+    impl_->server.reset();
 }
 
 std::uint16_t FakeJenkins::port() const {
-    return impl_->port;
+    return impl_->server->port();
 }
 
 std::string FakeJenkins::url() const {
-    return impl_->base_url();
+    return impl_->server->url();
 }
 
 void FakeJenkins::add_job(std::vector<std::string> item_names, std::vector<std::string> parameters,
@@ -1144,20 +915,17 @@ void FakeJenkins::reset_peak_in_flight() {
 }
 
 void FakeJenkins::stop() {
-    auto& impl = *impl_;
-    impl.on_io([&impl] { impl.close_all(); });
+    impl_->server->stop();
 }
 
 void FakeJenkins::start() {
-    auto& impl = *impl_;
-    impl.on_io([&impl] {
-        if (impl.acceptor.is_open()) return;  // already serving: not a restart
-        {
-            std::lock_guard lock(impl.mutex);
-            impl.reset_sessions_locked();
-        }
-        impl.listen();
-    });
+    auto& server = *impl_->server;
+    if (server.serving()) return;  // not a restart
+    {
+        std::lock_guard lock(impl_->mutex);
+        impl_->reset_sessions_locked();
+    }
+    server.start();
 }
 
 void FakeJenkins::invalidate_sessions() {
@@ -1295,8 +1063,7 @@ bool FakeJenkins::wait_for_requests(std::size_t n, std::chrono::milliseconds dea
 }
 
 std::size_t FakeJenkins::connections_accepted() const {
-    std::lock_guard lock(impl_->mutex);
-    return impl_->accepted;
+    return impl_->server->connections_accepted();
 }
 
 std::string FakeJenkins::cookie_name() const {
