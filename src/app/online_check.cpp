@@ -1,5 +1,6 @@
 #include "app/online_check.hpp"
 
+#include "app/app.hpp"
 #include "app/runtime.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "jenkins/client.hpp"
@@ -90,12 +91,8 @@ std::vector<jenkins::CheckPlan> check_plans(const Config& config, std::string_vi
 int run_online_check(const std::string& config_path, const std::string& only, std::ostream& out,
                      std::ostream& err) {
     auto loaded = load_runtime(config_path);
-    if (!loaded.errors.empty()) {
-        for (const auto& e : loaded.errors) err << to_string(e) << '\n';
-        err << loaded.errors.size() << (loaded.errors.size() == 1 ? " error" : " errors") << " in "
-            << config_path << '\n';
-        return 1;
-    }
+    // An invalid config: what `check` says about it.
+    if (!loaded.errors.empty()) return run_check(config_path, out, err);
     const auto& config = *loaded.runtime->config;
     auto plans = check_plans(config, only);
     if (plans.empty()) {
