@@ -252,8 +252,11 @@ TEST_F(OnlineCheck, DaemonShowsFindingsInStatusAndMetricsAndAReloadClearsThem) {
 
 TEST_F(OnlineCheck, DaemonStartsAndAcceptsWebhooksWhileJenkinsHangs) {
     jenkins.set_hanging(true);
-    Daemon daemon(
-        daemon_options(head(jenkins_entry("ci", jenkins.url(), "GOOD_TOKEN")) + k_good_rules));
+    // Deadlines long enough that the check is still waiting while the daemon answers below.
+    auto config = head(jenkins_entry("ci", jenkins.url(), "GOOD_TOKEN")) + k_good_rules;
+    config.replace(config.find("request_timeout: 2s"), 19, "request_timeout: 5s");
+    config.replace(config.find("io_timeout: 1s"), 14, "io_timeout: 4s");
+    Daemon daemon(daemon_options(config));
     // Up and accepting while the check's first request still waits for Jenkins.
     const auto f = github_push("hang-1");
     Headers h = f.headers;
