@@ -49,6 +49,9 @@ class Metrics {
                                      bool failed) = 0;
     /// A configuration reload was attempted.
     virtual void config_reload(bool ok) = 0;
+    /// The latest check of the config against `jenkins` (at start, after each reload) found
+    /// `count` problems.
+    virtual void config_findings(std::string_view jenkins, std::size_t count) = 0;
     /// A followed trigger's build started, `wait` after the webhook was received.
     virtual void build_started(std::string_view rule, std::string_view jenkins, Seconds wait) = 0;
     /// A followed trigger's build finished with `result` (SUCCESS, FAILURE, ..., CANCELLED),

@@ -385,6 +385,11 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                 o["next_probe_at"] = format_time(hold->next_probe_at);
             }
             if (auth_failed) o["fix"] = lane.auth_key;  // the config key, never its value
+            json::array findings;
+            if (s_.findings) {
+                for (auto& f : s_.findings(lane.jenkins)) findings.emplace_back(std::move(f));
+            }
+            o["findings"] = std::move(findings);
             jenkins.push_back(std::move(o));
         }
         auto instances = co_await await_callback<result<std::vector<InstanceInfo>>>(

@@ -61,6 +61,8 @@ class AdminHandler final : public http::Handler {
         /// Re-reads and swaps the config; runs the blocking part off the network threads.
         std::function<boost::asio::awaitable<ReloadOutcome>()> reload;
         std::function<bool()> ready;  ///< listeners bound and store writable
+        /// The latest background check's findings for a Jenkins (OnlineChecks::findings).
+        std::function<std::vector<std::string>(const std::string& jenkins)> findings;
         std::chrono::milliseconds store_timeout{5'000};
     };
 

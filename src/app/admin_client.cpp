@@ -465,6 +465,14 @@ void print_status(const json::value& v) {
         std::cout << fmt::format("{:<16} {:<11} {:>9} {:>8}  {}\n", str(j, "name"), str(j, "state"),
                                  str(j, "in_flight"), str(j, "backlog"), because);
     }
+    // What the background check of the config against each Jenkins found.
+    for (const auto& j : v.at("jenkins").as_array()) {
+        const auto* findings = j.as_object().if_contains("findings");
+        if (findings == nullptr || !findings->is_array() || findings->as_array().empty()) continue;
+        std::cout << "\nconfig check of jenkins " << str(j, "name") << ":\n";
+        for (const auto& f : findings->as_array())
+            std::cout << "  " << f.as_string().c_str() << '\n';
+    }
     // Every daemon sharing the store (one with SQLite). In flight is this instance's; the
     // backlog and held state are the whole cluster's.
     const auto* instances = v.as_object().if_contains("instances");

@@ -3,6 +3,7 @@
 #include "app/admin_client.hpp"
 #include "app/cli_docs.hpp"
 #include "app/discovery.hpp"
+#include "app/online_check.hpp"
 #include "app/runtime.hpp"
 #include "app/webhook.hpp"
 #include "ingest/ingest.hpp"
@@ -237,8 +238,19 @@ int run_cli(int argc, char** argv) {
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
     std::string check_path;
+    bool check_online = false;
     auto* check = cli.add_subcommand("check", "Validate a config file and exit");
     check->add_option("-c,--config", check_path, config_help);
+    check->add_flag("--online", check_online,
+                    "Also check it against each Jenkins: credentials, jobs, parameters");
+
+    std::string jenkins_path, jenkins_name;
+    auto* jenkins_cmd = cli.add_subcommand("jenkins", "Jenkins tools");
+    jenkins_cmd->require_subcommand(1);
+    auto* jenkins_test = jenkins_cmd->add_subcommand(
+        "test", "Check the config against a Jenkins (or every one): credentials, jobs, parameters");
+    jenkins_test->add_option("name", jenkins_name, "The jenkins entry (default: every one)");
+    jenkins_test->add_option("-c,--config", jenkins_path, config_help);
 
     ExplainOptions explain;
     auto* ex = cli.add_subcommand(
@@ -292,7 +304,12 @@ int run_cli(int argc, char** argv) {
     }
     if (*check) {
         if (!config_or_usage(check_path)) return 2;
+        if (check_online) return run_online_check(check_path, "", std::cout, std::cerr);
         return run_check(check_path, std::cout, std::cerr);
+    }
+    if (*jenkins_test) {
+        if (!config_or_usage(jenkins_path)) return 2;
+        return run_online_check(jenkins_path, jenkins_name, std::cout, std::cerr);
     }
     if (*ex) {
         if (!config_or_usage(explain.config_path)) return 2;

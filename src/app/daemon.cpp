@@ -1,6 +1,7 @@
 #include "app/admin.hpp"
 #include "app/app.hpp"
 #include "app/logging.hpp"
+#include "app/online_check.hpp"
 #include "app/runtime.hpp"
 #include "app/webhook.hpp"
 #include "dispatch/dispatcher.hpp"
@@ -144,6 +145,7 @@ struct Daemon {
     std::shared_ptr<dispatch::Dispatcher> dispatcher;
     std::shared_ptr<follow::Chores> chores;
     std::shared_ptr<WebhookHandler> webhooks;
+    std::shared_ptr<OnlineChecks> checks;  // the config against each Jenkins, in the background
     std::unique_ptr<http::Server> server;
     std::unique_ptr<http::Server> admin;
     asio::thread_pool blocking{1};  // config and secret files are read here, not on network threads
@@ -246,6 +248,7 @@ struct Daemon {
         dispatcher->reconfigure(loaded.runtime->config, std::move(new_targets));
         chores->configure(std::move(new_chores.first), std::move(new_chores.second));
         metrics->config_reload(true);
+        checks->run(loaded.runtime->config);
         spdlog::info("configuration reloaded from {}: {} source(s), {} rule(s), {} jenkins",
                      config_path, next.sources.size(), next.rules.size(), next.jenkins.size());
         systemd::notify_ready("configuration reloaded");
@@ -374,6 +377,7 @@ int run_daemon(const DaemonOptions& options) {
     });
 
     d->webhooks = std::make_shared<WebhookHandler>(runtime, d->store, d->metrics);
+    d->checks = std::make_shared<OnlineChecks>(ioc.get_executor(), d->metrics);
     d->server = std::make_unique<http::Server>(ioc, server_options(config.server), d->webhooks);
     d->server->set_tls(runtime->tls);
 
@@ -423,6 +427,7 @@ int run_daemon(const DaemonOptions& options) {
             return dd && dd->ready();
         };
         services.store_timeout = config.server.store_timeout;
+        services.findings = [c = d->checks](const std::string& j) { return c->findings(j); };
         d->admin = std::make_unique<http::Server>(
             ioc, admin_options(config), std::make_shared<AdminHandler>(std::move(services)));
         auto bound = d->admin->listen();
@@ -441,6 +446,7 @@ int run_daemon(const DaemonOptions& options) {
     if (d->admin) d->admin->start();
     d->dispatcher->start();
     d->chores->start();
+    d->checks->run(runtime->config);
     d->listening = true;
     spdlog::info(
         "hookrelay {} listening on {}:{} ({} source(s), {} rule(s), {} jenkins; store: "

@@ -157,6 +157,14 @@ struct PrometheusMetrics::Families {
                                          "1 while the Jenkins refuses hookrelay's credentials "
                                          "(key: the config key to fix), else 0.")
                                      .Register(registry);
+    // hookrelay_config_findings{jenkins}: problems the latest check of the config against the
+    // Jenkins found (missing jobs, undeclared parameters, refused credentials, ...).
+    Family<Gauge>& config_findings = prometheus::BuildGauge()
+                                         .Name("hookrelay_config_findings")
+                                         .Help(
+                                             "Problems the latest check of the config against "
+                                             "the Jenkins found (see hookrelay status).")
+                                         .Register(registry);
     // hookrelay_config_reloads_total{result}: SIGHUP reloads; result is success or failure (a
     // failed reload keeps the old configuration running).
     Family<Counter>& config_reloads = prometheus::BuildCounter()
@@ -302,6 +310,10 @@ void PrometheusMetrics::jenkins_held(std::string_view jenkins, bool held) {
 void PrometheusMetrics::jenkins_auth_failed(std::string_view jenkins, std::string_view key,
                                             bool failed) {
     families_->auth_failed.Add({{"jenkins", str(jenkins)}, {"key", str(key)}}).Set(failed ? 1 : 0);
+}
+
+void PrometheusMetrics::config_findings(std::string_view jenkins, std::size_t count) {
+    families_->config_findings.Add({{"jenkins", str(jenkins)}}).Set(static_cast<double>(count));
 }
 
 void PrometheusMetrics::config_reload(bool ok) {

@@ -47,6 +47,7 @@ class PrometheusMetrics final : public Metrics {
     void jenkins_held(std::string_view jenkins, bool held) override;
     void jenkins_auth_failed(std::string_view jenkins, std::string_view key, bool failed) override;
     void config_reload(bool ok) override;
+    void config_findings(std::string_view jenkins, std::size_t count) override;
     void build_started(std::string_view rule, std::string_view jenkins, Seconds wait) override;
     void build_finished(std::string_view rule, std::string_view jenkins, std::string_view result,
                         Seconds since_receipt) override;

@@ -66,6 +66,7 @@ class NullMetrics final : public Metrics {
     void jenkins_held(std::string_view, bool) override {}
     void jenkins_auth_failed(std::string_view, std::string_view, bool) override {}
     void config_reload(bool) override {}
+    void config_findings(std::string_view, std::size_t) override {}
     void build_started(std::string_view, std::string_view, Seconds) override {}
     void build_finished(std::string_view, std::string_view, std::string_view, Seconds) override {}
     void follow_failure(std::string_view) override {}

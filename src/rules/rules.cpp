@@ -918,4 +918,17 @@ Decision RuleSet::evaluate(std::span<const Event> events) const {
     return d;
 }
 
+StaticJobPath static_job_path(std::string_view job_text) {
+    StaticJobPath out;
+    for (const auto& segment : split_job(job_text)) {
+        auto tmpl = render::Template::parse(segment.text);
+        if (!tmpl || !tmpl->is_literal() || segment.text.empty()) {
+            out.complete = false;
+            break;
+        }
+        out.segments.push_back(segment.text);
+    }
+    return out;
+}
+
 }  // namespace hookrelay::rules

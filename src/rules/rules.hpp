@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hookrelay::rules {
@@ -76,5 +77,17 @@ public:
 private:
     std::unique_ptr<Impl> impl_;
 };
+
+/// The part of a trigger's job path (TriggerSpec::job, as written) that is the same for every
+/// event: the item names up to the first segment with a {{ }} in it. `complete` when no segment
+/// has one (then `segments` is the whole job); otherwise `segments` is the longest static folder
+/// prefix (possibly empty). "acme/app/{{ branch }}" → {{"acme","app"}, false}; "a/b" →
+/// {{"a","b"}, true}; "{{ repository.name }}/main" → {{}, false}. A segment that does not parse
+/// or is empty ends the prefix too (config::load reports those).
+struct StaticJobPath {
+    std::vector<std::string> segments;
+    bool complete = true;
+};
+StaticJobPath static_job_path(std::string_view job_text);
 
 }  // namespace hookrelay::rules

@@ -24,6 +24,20 @@ TEST(ClusterMaxInFlight, ThreeInstancesNeverExceedTheJenkinsLimitTogether) {
     options.jenkins_max_in_flight = 2;
     Cluster cluster(jenkins, options);
     Backends backends(cluster);
+    // Each instance checks its config against Jenkins once it starts, one request at a time
+    // apart from max_in_flight (as following is): the limit under test is delivery's, so count
+    // from when every check has finished (its gauge is set).
+    for (std::size_t i = 0; i < cluster.size(); ++i) {
+        ASSERT_TRUE(eventually(
+            [&] {
+                return http_request(cluster.at(i).admin_port(), "GET", "/metrics",
+                                    {{"Authorization", std::string("Bearer ") + k_admin_token}})
+                           .body.find("hookrelay_config_findings{") != std::string::npos;
+            },
+            k_deadline))
+            << cluster.logs();
+    }
+    jenkins.reset_peak_in_flight();
     // Slow answers keep requests in flight long enough for every instance to want more.
     jenkins.set_answer_delay(50ms);
 

@@ -110,6 +110,7 @@ struct Job {
     std::vector<std::string> names;
     std::vector<std::string> parameters;
     std::string token;
+    bool buildable = true;
 };
 
 // One queue item, from its trigger until it is forgotten (items are never removed: `left` and
@@ -389,6 +390,9 @@ struct FakeJenkins::Impl {
     Answer build_json(const ReceivedRequest& rec, std::size_t job_index, std::int64_t number);
     Answer builds_json(std::size_t job_index, Clock::time_point now) const;
     Answer issue_crumb(const ReceivedRequest& rec, const std::string& cookie_header);
+    Answer who_am_i(const ReceivedRequest& rec);
+    Answer job_json(const Job& job) const;
+    Answer folder_api(const ReceivedRequest& rec) const;
     const Session* session_of(const std::string& cookie_header, std::string* id = nullptr) const;
 };
 
@@ -538,6 +542,7 @@ Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_
             return a;
         }
         if (rec.endpoint == "queue") return queue_api(rec, rest_segments(rec.target));
+        if (rec.endpoint == "whoAmI") return who_am_i(rec);
         return error_answer(404, "Not Found");
     }
 
@@ -552,7 +557,7 @@ Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_
             break;
         }
     }
-    if (!found) return error_answer(404, "Not Found");
+    if (!found) return folder_api(rec);
     const Job& job = jobs[*found];
 
     if (rec.endpoint == "api") {
@@ -560,11 +565,7 @@ Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_
         if (std::string_view(rec.param("tree")).starts_with("builds")) {
             return builds_json(*found, Clock::now());
         }
-        Answer a;
-        a.content_type = "application/json;charset=utf-8";
-        a.body =
-            R"({"_class":"hudson.model.FreeStyleProject","name":")" + job.names.back() + R"("})";
-        return a;
+        return job_json(job);
     }
     if (const auto number = parse_id(rec.endpoint)) {
         const auto rest = rest_segments(rec.target);
@@ -577,6 +578,53 @@ Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_
         return build(rec, job, *found);
     }
     return error_answer(404, "Not Found");
+}
+
+Answer FakeJenkins::Impl::who_am_i(const ReceivedRequest& rec) {
+    if (rest_segments(rec.target) != std::vector<std::string>{"whoAmI", "api", "json"}) {
+        return error_answer(404, "Not Found");
+    }
+    const std::string who = rec.authenticated ? rec.user : "anonymous";
+    Answer a;
+    a.content_type = "application/json;charset=utf-8";
+    a.body = R"({"_class":"hudson.security.WhoAmI","anonymous":)" +
+             std::string(rec.authenticated ? "false" : "true") +
+             R"(,"authenticated":true,"name":")" + who + R"("})";
+    return a;
+}
+
+Answer FakeJenkins::Impl::job_json(const Job& job) const {
+    std::string definitions;
+    for (const auto& p : job.parameters) {
+        definitions += std::string(definitions.empty() ? "" : ",") +
+                       R"({"_class":"hudson.model.StringParameterDefinition","name":")" + p +
+                       R"(","type":"StringParameterDefinition"})";
+    }
+    Answer a;
+    a.content_type = "application/json;charset=utf-8";
+    a.body = R"({"_class":"hudson.model.FreeStyleProject","name":")" + job.names.back() +
+             R"(","buildable":)" + (job.buildable ? "true" : "false") + R"(,"property":[)" +
+             (job.parameters.empty() ? std::string()
+                                     : R"({"_class":"hudson.model.ParametersDefinitionProperty",)"
+                                       R"("parameterDefinitions":[)" +
+                                           definitions + "]}") +
+             "]}";
+    return a;
+}
+
+Answer FakeJenkins::Impl::folder_api(const ReceivedRequest& rec) const {
+    // A folder exists when some job lies below it; its API has no buildable (not a job).
+    const bool folder = std::any_of(jobs.begin(), jobs.end(), [&](const Job& j) {
+        return j.names.size() > rec.job.size() &&
+               std::equal(rec.job.begin(), rec.job.end(), j.names.begin(),
+                          [](const auto& a, const auto& b) { return iequals(a, b); });
+    });
+    if (!folder || rec.endpoint != "api") return error_answer(404, "Not Found");
+    Answer a;
+    a.content_type = "application/json;charset=utf-8";
+    a.body = R"({"_class":"com.cloudbees.hudson.plugins.folder.Folder","name":")" + rec.job.back() +
+             R"("})";
+    return a;
 }
 
 Answer FakeJenkins::Impl::issue_crumb(const ReceivedRequest& rec,
@@ -860,6 +908,13 @@ void FakeJenkins::add_job(std::vector<std::string> item_names, std::vector<std::
                           std::string token) {
     std::lock_guard lock(impl_->mutex);
     impl_->jobs.push_back(Job{std::move(item_names), std::move(parameters), std::move(token)});
+}
+
+void FakeJenkins::set_job_buildable(const std::vector<std::string>& item_names, bool buildable) {
+    std::lock_guard lock(impl_->mutex);
+    for (auto& job : impl_->jobs) {
+        if (job.names == item_names) job.buildable = buildable;
+    }
 }
 
 void FakeJenkins::fail_next(int count, int status, std::string retry_after) {

@@ -63,7 +63,12 @@ struct ReceivedRequest {
 ///    a bad delay, 201 + absolute Location for a new queue item, 201 (build) or 303
 ///    (buildWithParameters) with the same Location for a trigger merged into a queued item
 ///    [§1.1-§1.6, §4.3]. Undefined parameters are ignored; missing ones take the default "".
-///  * GET api/json → 200 {"mode":"NORMAL"}; GET <job>/api/json → {"_class","name"}.
+///  * GET api/json → 200 {"mode":"NORMAL"}; GET <job>/api/json → {"_class","name","buildable",
+///    "property"} with a ParametersDefinitionProperty listing the job's parameters (name, type
+///    StringParameterDefinition) when it has any (any ?tree= but builds[...] is ignored); GET
+///    <folder>/api/json for a folder some job lies below → {"_class": Folder, "name"} (no
+///    buildable: not a job) [jenkins-builds-and-jobs.md §2.3].
+///  * GET whoAmI/api/json → {"anonymous","authenticated","name"}: the Basic user, or anonymous.
 ///  * The queue [§4.1, §4.2; jenkins-builds-and-jobs.md §2.1, §2.2]: queue ids count up from 1
 ///    over all jobs. An item stays queued (BuildableItem, "Waiting for next available executor")
 ///    until drain_queue(), or, with set_quiet_period(d), a WaitingItem ("In the quiet period.
@@ -137,6 +142,10 @@ class FakeJenkins {
     /// ("" none). Folders on the way need no definition.
     void add_job(std::vector<std::string> item_names, std::vector<std::string> parameters = {},
                  std::string token = "");
+
+    /// Makes a job added with add_job() (exactly these item names) buildable or not (disabled):
+    /// its api/json says so. Build requests are not affected.
+    void set_job_buildable(const std::vector<std::string>& item_names, bool buildable);
 
     /// The next `count` build requests (build / buildWithParameters on any job, after the auth
     /// check) are answered `status` (302 with a Location to the job page; anything else with an

@@ -92,8 +92,9 @@ std::string state_of(const Daemon& daemon) {
 
 std::size_t probes(const FakeJenkins& jenkins) {
     const auto all = jenkins.requests();
-    return static_cast<std::size_t>(
-        std::count_if(all.begin(), all.end(), [](const auto& r) { return r.endpoint == "api"; }));
+    return static_cast<std::size_t>(std::count_if(all.begin(), all.end(), [](const auto& r) {
+        return r.endpoint == "api" && r.job.empty();
+    }));
 }
 
 bool all_in_state(const std::vector<TriggerRow>& rows, std::size_t n, const std::string& state) {

@@ -122,7 +122,9 @@ TEST_F(JenkinsReadTest, AnswerIsQueuedWithTheBodyAndTheSameAuthAsProbe) {
     const auto outcome = read(config_for(fake.url()), "job/acme/job/app/api/json");
     EXPECT_EQ(outcome.kind, Kind::queued) << outcome.detail;
     EXPECT_EQ(outcome.http_status, 200);
-    EXPECT_EQ(outcome.body, R"({"_class":"hudson.model.FreeStyleProject","name":"app"})");
+    EXPECT_EQ(outcome.body,
+              R"({"_class":"hudson.model.FreeStyleProject","name":"app","buildable":true,)"
+              R"("property":[]})");
     ASSERT_EQ(fake.requests().size(), 1u);
     const auto r = fake.requests()[0];
     EXPECT_EQ(r.method, "GET");

@@ -9,6 +9,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/json.hpp>
 
 #include <gtest/gtest.h>
 
@@ -21,6 +22,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace json = boost::json;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr std::string_view k_api_auth = "Basic aG9va3JlbGF5OmZha2UtYXBpLXRva2Vu";  // default
@@ -100,6 +102,38 @@ TEST_F(FakeJenkinsTest, ApiTokenPostIsQueuedWithAbsoluteLocation) {
     ASSERT_EQ(fake.builds().size(), 1u);
     EXPECT_TRUE(fake.builds()[0].authenticated);
     EXPECT_EQ(fake.builds()[0].cause, "x");
+}
+
+TEST_F(FakeJenkinsTest, WhoAmINamesTheUserOrAnonymous) {
+    const auto user = json::parse(get(port(), "/whoAmI/api/json", api_auth()).body);
+    EXPECT_EQ(user.at("name"), "hookrelay");
+    EXPECT_EQ(user.at("anonymous"), false);
+    const auto anonymous = json::parse(get(port(), "/whoAmI/api/json").body);
+    EXPECT_EQ(anonymous.at("name"), "anonymous");
+    EXPECT_EQ(anonymous.at("anonymous"), true);
+}
+
+TEST_F(FakeJenkinsTest, JobApiDeclaresParametersAndBuildable) {
+    fake.set_job_buildable({"plain"}, false);
+    const auto params = json::parse(
+        get(port(), "/job/folder/job/params/api/json?tree=buildable,property", api_auth()).body);
+    EXPECT_EQ(params.at("buildable"), true);
+    const auto& definitions = params.at("property").at(0).at("parameterDefinitions").as_array();
+    ASSERT_EQ(definitions.size(), 2u);
+    EXPECT_EQ(definitions[0].at("name"), "SHA");
+    EXPECT_EQ(definitions[1].at("name"), "BRANCH");
+    const auto plain = json::parse(get(port(), "/job/plain/api/json", api_auth()).body);
+    EXPECT_EQ(plain.at("buildable"), false);
+    EXPECT_TRUE(plain.at("property").as_array().empty());
+}
+
+TEST_F(FakeJenkinsTest, FolderApiAnswersWithoutBuildableAndUnknownFolderIs404) {
+    const auto r = get(port(), "/job/folder/api/json?tree=_class", api_auth());
+    ASSERT_EQ(r.status, 200);
+    const auto folder = json::parse(r.body);
+    EXPECT_EQ(folder.at("_class"), "com.cloudbees.hudson.plugins.folder.Folder");
+    EXPECT_FALSE(folder.as_object().contains("buildable"));
+    EXPECT_EQ(get(port(), "/job/nope/api/json", api_auth()).status, 404);
 }
 
 TEST_F(FakeJenkinsTest, BadCredentialsAre401WithChallenge) {

@@ -1,0 +1,246 @@
+#include "jenkins/check.hpp"
+
+#include "jenkins/client.hpp"
+#include "util/suggest.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/parse_options.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <utility>
+
+namespace hookrelay::jenkins {
+
+namespace json = boost::json;
+
+namespace {
+
+// A job's answer nests four levels (property → parameterDefinitions → definition).
+constexpr unsigned k_max_depth = 16;
+constexpr std::string_view k_who_am_i = "whoAmI/api/json";
+constexpr std::string_view k_crumb_issuer = "crumbIssuer/api/json";
+constexpr std::string_view k_folder_tree = "api/json?tree=_class";
+
+std::string lower(std::string_view text) {
+    std::string out(text);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+std::string display(const std::vector<std::string>& job) {
+    std::string out;
+    for (const auto& segment : job) out += (out.empty() ? "" : "/") + segment;
+    return out;
+}
+
+std::string list(const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+}
+
+// Jenkins down, or refusing everyone alike: no further request would tell more.
+bool stops(const JenkinsOutcome& o) {
+    return o.kind == JenkinsOutcome::Kind::unavailable ||
+           o.kind == JenkinsOutcome::Kind::auth_failed || o.kind == JenkinsOutcome::Kind::throttled;
+}
+
+std::string unreachable(std::string_view jenkins, const JenkinsOutcome& o) {
+    if (o.kind == JenkinsOutcome::Kind::throttled) {
+        return "jenkins " + std::string(jenkins) + " answered 429 (rate limited): not checked";
+    }
+    return "jenkins " + std::string(jenkins) + " cannot be reached: " + o.detail;
+}
+
+std::string refused(const CheckPlan& plan, const JenkinsOutcome& o) {
+    return "jenkins " + plan.jenkins + " refuses hookrelay's credentials (" + o.detail + "): fix " +
+           plan.auth_key;
+}
+
+}  // namespace
+
+result<JobFacts> parse_job(std::string_view body) {
+    json::parse_options options;
+    options.max_depth = k_max_depth;
+    boost::system::error_code ec;
+    const auto value = json::parse(body, ec, {}, options);
+    if (ec || !value.is_object()) return make_error_code(errc::malformed_json);
+    const auto& o = value.get_object();
+    JobFacts facts;
+    if (const auto* k = o.if_contains("_class"); k && k->is_string()) {
+        facts.klass = std::string(k->get_string());
+    }
+    if (const auto* b = o.if_contains("buildable"); b && b->is_bool())
+        facts.buildable = b->get_bool();
+    const auto* properties = o.if_contains("property");
+    if (properties == nullptr || !properties->is_array()) return facts;
+    for (const auto& p : properties->get_array()) {
+        if (!p.is_object()) continue;
+        const auto* definitions = p.get_object().if_contains("parameterDefinitions");
+        if (definitions == nullptr || !definitions->is_array()) continue;
+        for (const auto& d : definitions->get_array()) {
+            if (!d.is_object()) continue;
+            const auto* name = d.get_object().if_contains("name");
+            if (name != nullptr && name->is_string()) {
+                facts.parameters.emplace_back(name->get_string());
+            }
+        }
+    }
+    return facts;
+}
+
+std::string closest_parameter(std::string_view sent, const std::vector<std::string>& declared) {
+    const auto folded = lower(sent);
+    for (const auto& d : declared) {
+        if (lower(d) == folded) return d;  // Jenkins matches parameter names case-sensitively
+    }
+    std::vector<std::string_view> candidates(declared.begin(), declared.end());
+    return closest_match(sent, candidates);
+}
+
+std::vector<Finding> job_findings(const JobCheck& check, const JobFacts& facts,
+                                  std::string_view jenkins) {
+    std::vector<Finding> out;
+    const auto job = "job '" + display(check.job) + "' on jenkins " + std::string(jenkins);
+    if (!facts.buildable) {
+        out.push_back(
+            {check.job_where,
+             job + " is not a job that can be built" +
+                 (facts.klass.empty() ? std::string() : " (it is a " + facts.klass + ")")});
+        return out;
+    }
+    if (!*facts.buildable) {
+        out.push_back(
+            {check.job_where, job + " is not buildable (disabled?): Jenkins answers 409"});
+    }
+    if (facts.parameters.empty()) {
+        if (!check.parameters.empty()) {
+            std::vector<std::string> sent;
+            for (const auto& [name, where] : check.parameters) sent.push_back(name);
+            out.push_back({check.job_where,
+                           job + " declares no parameters, but the trigger sends " + list(sent) +
+                               ": Jenkins answers buildWithParameters 400 (declare them in the "
+                               "job, or drop `parameters:`)"});
+        }
+        return out;
+    }
+    if (check.parameters.empty()) {
+        out.push_back({check.job_where,
+                       job + " is parameterized (" + list(facts.parameters) +
+                           "), but the trigger sends no parameters: Jenkins answers POST build "
+                           "400 (send at least one; the others take their defaults)"});
+        return out;
+    }
+    for (const auto& [name, where] : check.parameters) {
+        if (std::find(facts.parameters.begin(), facts.parameters.end(), name) !=
+            facts.parameters.end()) {
+            continue;
+        }
+        const auto near = closest_parameter(name, facts.parameters);
+        out.push_back(
+            {where, "parameter '" + name + "' is not declared by " + job +
+                        (near.empty() ? std::string() : " (did you mean '" + near + "'?)") +
+                        ": Jenkins drops undeclared parameters silently (declared: " +
+                        list(facts.parameters) + ")"});
+    }
+    return out;
+}
+
+boost::asio::awaitable<CheckReport> check_jenkins(JenkinsClient& client, CheckPlan plan) {
+    CheckReport report;
+    report.jenkins = plan.jenkins;
+
+    const auto who = co_await client.read(std::string(k_who_am_i));
+    if (stops(who)) {
+        report.reachable = who.kind != JenkinsOutcome::Kind::unavailable;
+        report.findings.push_back({plan.where, who.kind == JenkinsOutcome::Kind::auth_failed
+                                                   ? refused(plan, who)
+                                                   : unreachable(plan.jenkins, who)});
+        co_return report;
+    }
+    report.reachable = true;
+    if (who.http_status == 403) {
+        // whoAmI needs Overall/Read: without it nothing of this Jenkins is usable.
+        report.findings.push_back({plan.where, refused(plan, who)});
+        co_return report;
+    }
+    if (who.kind == JenkinsOutcome::Kind::queued) {
+        boost::system::error_code ec;
+        const auto v = json::parse(who.body, ec);
+        if (!ec && v.is_object()) {
+            const auto& o = v.get_object();
+            const auto* anonymous = o.if_contains("anonymous");
+            const auto* name = o.if_contains("name");
+            if (anonymous && anonymous->is_bool() && anonymous->get_bool()) {
+                report.identity = "anonymous";
+            } else if (name && name->is_string()) {
+                report.identity = "authenticated as " + std::string(name->get_string());
+            }
+        }
+    }
+
+    const auto crumb = co_await client.read(std::string(k_crumb_issuer));
+    if (crumb.kind == JenkinsOutcome::Kind::queued) {
+        report.csrf = "on";
+    } else if (crumb.http_status == 404) {
+        report.csrf = "off";
+    } else if (stops(crumb)) {
+        report.findings.push_back({plan.where, crumb.kind == JenkinsOutcome::Kind::auth_failed
+                                                   ? refused(plan, crumb)
+                                                   : unreachable(plan.jenkins, crumb)});
+        co_return report;
+    }
+
+    std::map<std::string, JenkinsOutcome> answers;  // each distinct path read once
+    for (const auto& check : plan.jobs) {
+        if (check.job.empty()) {
+            ++report.jobs_templated;
+            continue;
+        }
+        const auto path =
+            job_path(check.job) + std::string(check.complete ? k_job_tree : k_folder_tree);
+        auto it = answers.find(path);
+        if (it == answers.end()) {
+            it = answers.emplace(path, co_await client.read(path)).first;
+            ++report.jobs_checked;
+        }
+        const auto& answer = it->second;
+        if (stops(answer)) {
+            report.findings.push_back({plan.where, answer.kind == JenkinsOutcome::Kind::auth_failed
+                                                       ? refused(plan, answer)
+                                                       : unreachable(plan.jenkins, answer)});
+            co_return report;
+        }
+        const auto what = check.complete
+                              ? "job '" + display(check.job) + "'"
+                              : "folder '" + display(check.job) + "' (the static part of job '" +
+                                    check.job_text + "')";
+        if (answer.kind != JenkinsOutcome::Kind::queued) {
+            const auto reason =
+                answer.http_status == 404
+                    ? " does not exist on jenkins " + plan.jenkins
+                    : " cannot be read on jenkins " + plan.jenkins + ": " + answer.detail;
+            report.findings.push_back(
+                {check.job_where, "rule " + check.rule + ": " + what + reason});
+            continue;
+        }
+        if (!check.complete) continue;
+        auto facts = parse_job(answer.body);
+        if (!facts) {
+            report.findings.push_back(
+                {check.job_where, "rule " + check.rule + ": " + what + " on jenkins " +
+                                      plan.jenkins + ": its api/json answer is not a JSON object"});
+            continue;
+        }
+        for (auto& f : job_findings(check, *facts, plan.jenkins)) {
+            f.message = "rule " + check.rule + ": " + f.message;
+            report.findings.push_back(std::move(f));
+        }
+    }
+    co_return report;
+}
+
+}  // namespace hookrelay::jenkins
