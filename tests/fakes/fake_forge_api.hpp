@@ -3,7 +3,7 @@
 // port and records every status posted, for assertions.
 //
 // It runs its own io_context on a background thread; every public member is thread-safe and may
-// block (tests only). Beast stays in fake_forge_api.cpp.
+// block (tests only). Beast stays in the .cpp files (loopback_server.cpp serves).
 #pragma once
 
 #include <chrono>

@@ -4,7 +4,7 @@
 // build vs buildWithParameters, queue merging) and records every request for assertions.
 //
 // It runs its own io_context on a background thread; every public member is thread-safe and may
-// block (tests only). Beast stays in fake_jenkins.cpp.
+// block (tests only). Beast stays in the .cpp files (loopback_server.cpp serves).
 #pragma once
 
 #include <chrono>
