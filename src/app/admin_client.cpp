@@ -2,6 +2,7 @@
 
 #include "app/discovery.hpp"
 #include "config/load.hpp"
+#include "follow/story.hpp"
 #include "secrets/resolve.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -297,15 +298,6 @@ void print_deliveries(const json::value& v) {
     }
 }
 
-// "3m12s" from milliseconds.
-std::string took(const json::value& ms) {
-    if (!ms.is_int64()) return "";
-    const auto s = ms.as_int64() / 1000;
-    if (s < 60) return fmt::format("{}s", s);
-    if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
-    return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
-}
-
 // The build line: "→ build #42 SUCCESS in 3m12s <url>", or where it stands.
 void print_build(const json::value& t) {
     const auto* b = t.as_object().if_contains("build");
@@ -327,8 +319,9 @@ void print_build(const json::value& t) {
         std::string line = "    → build #" + number;
         if (auto result = str(build, "result"); !result.empty()) {
             line += " " + result;
-            if (const auto* ms = build.as_object().if_contains("duration_ms")) {
-                line += " in " + took(*ms);
+            if (const auto* ms = build.as_object().if_contains("duration_ms");
+                ms && ms->is_int64()) {
+                line += " in " + follow::human_duration(std::chrono::milliseconds(ms->as_int64()));
             }
         } else {
             line += str(t, "following") == "true" ? " running" : " started";

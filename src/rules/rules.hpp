@@ -51,7 +51,7 @@ struct Decision {
 };
 
 class RuleSet {
-public:
+  public:
     /// Compiles every rule in `config`, appending every problem to `errors` (file:line:column
     /// from the specs' locations): unknown condition fields, bad globs, RE2 errors, values that
     /// can never match a field with a closed set of values (`event`, `provider`, `source`,
@@ -74,7 +74,7 @@ public:
     explicit RuleSet(std::unique_ptr<Impl> impl);
     ~RuleSet();
 
-private:
+  private:
     std::unique_ptr<Impl> impl_;
 };
 

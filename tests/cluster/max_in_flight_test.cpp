@@ -56,9 +56,8 @@ TEST(ClusterMaxInFlight, ThreeInstancesNeverExceedTheJenkinsLimitTogether) {
     EXPECT_LE(jenkins.peak_in_flight(), 2u) << "the cluster exceeded max_in_flight";
     // The limit is used, not merely respected by going one at a time.
     EXPECT_EQ(jenkins.peak_in_flight(), 2u);
-    std::cout << k_deliveries << " builds from " << cluster.size()
-              << " instances; at most " << jenkins.peak_in_flight()
-              << " requests in flight at Jenkins\n";
+    std::cout << k_deliveries << " builds from " << cluster.size() << " instances; at most "
+              << jenkins.peak_in_flight() << " requests in flight at Jenkins\n";
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // passes and nothing waits: the test moves the clock and runs the ready handlers.
 #include "dispatch/dispatcher.hpp"
 
+#include "fakes/drive.hpp"
 #include "fakes/fake_clock.hpp"
 #include "fakes/fake_queue.hpp"
 #include "fakes/scripted_jenkins.hpp"
@@ -54,26 +55,9 @@ class DispatcherTest : public ::testing::Test {
         settle();
     }
 
-    // Runs every handler that is ready, until none is.
-    void settle() {
-        for (int round = 0; round < 100; ++round) {
-            ioc.restart();
-            if (ioc.poll() == 0) return;
-        }
-    }
+    void settle() { test::settle(ioc); }
 
-    void advance(std::chrono::milliseconds by) {
-        // In steps, so that everything a step wakes runs before the next step.
-        const auto end = clock->now() + by;
-        while (true) {
-            const auto next = clock->next_deadline();
-            if (!next || *next > end) break;
-            clock->advance(std::chrono::ceil<std::chrono::milliseconds>(*next - clock->now()));
-            settle();
-        }
-        clock->advance(std::chrono::ceil<std::chrono::milliseconds>(end - clock->now()));
-        settle();
-    }
+    void advance(std::chrono::milliseconds by) { test::advance(*clock, ioc, by); }
 
     void stop(std::chrono::milliseconds grace) {
         bool stopped = false;

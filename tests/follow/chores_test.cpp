@@ -4,6 +4,7 @@
 // time passes: the test moves the clock and runs the ready handlers.
 #include "follow/chores.hpp"
 
+#include "fakes/drive.hpp"
 #include "fakes/fake_clock.hpp"
 #include "forge_status/status_client.hpp"
 
@@ -242,24 +243,9 @@ class ChoresTest : public ::testing::Test {
         settle();
     }
 
-    void settle() {
-        for (int round = 0; round < 100; ++round) {
-            ioc.restart();
-            if (ioc.poll() == 0) return;
-        }
-    }
+    void settle() { test::settle(ioc); }
 
-    void advance(std::chrono::milliseconds by) {
-        const auto end = clock->now() + by;
-        while (true) {
-            const auto next = clock->next_deadline();
-            if (!next || *next > end) break;
-            clock->advance(std::chrono::ceil<std::chrono::milliseconds>(*next - clock->now()));
-            settle();
-        }
-        clock->advance(std::chrono::ceil<std::chrono::milliseconds>(end - clock->now()));
-        settle();
-    }
+    void advance(std::chrono::milliseconds by) { test::advance(*clock, ioc, by); }
 
     ~ChoresTest() override {
         if (!chores) return;

@@ -127,8 +127,9 @@ constexpr bool k_sanitized = false;
 #endif
 
 TEST(PublicEdge, SlowlorisFromAFewAddressesDoesNotStopLegitimateDeliveries) {
-    Daemon d(options(config("  max_connections: 64\n  max_connections_per_client: 8\n"
-                            "  header_timeout: 20s")));
+    Daemon d(
+        options(config("  max_connections: 64\n  max_connections_per_client: 8\n"
+                       "  header_timeout: 20s")));
     // Four attackers each try to hold 40 connections with a head that never ends.
     std::vector<RawClient> attack;
     for (int a = 2; a <= 5; ++a) {
@@ -146,8 +147,9 @@ TEST(PublicEdge, SlowlorisFromAFewAddressesDoesNotStopLegitimateDeliveries) {
 }
 
 TEST(PublicEdge, SlowlorisFromManyAddressesGivesWayToNewClients) {
-    Daemon d(options(config("  max_connections: 32\n  max_connections_per_client: 4\n"
-                            "  header_timeout: 30s")));
+    Daemon d(
+        options(config("  max_connections: 32\n  max_connections_per_client: 4\n"
+                       "  header_timeout: 30s")));
     std::vector<RawClient> attack;
     for (int a = 2; a < 20; ++a) {
         for (int i = 0; i < 4; ++i) {
@@ -163,15 +165,17 @@ TEST(PublicEdge, SlowlorisFromManyAddressesGivesWayToNewClients) {
 }
 
 TEST(PublicEdge, StalledUnsignedUploadsStayWithinTheBodyMemoryBudget) {
-    Daemon d(options(config("  body_limit: 1MiB\n  body_memory: 4MiB\n"
-                            "  body_memory_per_client: 2MiB\n  body_timeout: 60s\n"
-                            "  max_connections_per_client: 16")));
+    Daemon d(
+        options(config("  body_limit: 1MiB\n  body_memory: 4MiB\n"
+                       "  body_memory_per_client: 2MiB\n  body_timeout: 60s\n"
+                       "  max_connections_per_client: 16")));
     const long rss_before = proc_status_kb(d.pid(), "VmRSS");
     ASSERT_GT(rss_before, 0);
     const std::size_t length = 1024 * 1024;
-    const std::string head = "POST /hooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                             "application/json\r\nX-GitHub-Event: push\r\nContent-Length: " +
-                             std::to_string(length) + "\r\n\r\n";
+    const std::string head =
+        "POST /hooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        "application/json\r\nX-GitHub-Event: push\r\nContent-Length: " +
+        std::to_string(length) + "\r\n\r\n";
     const std::string almost(length - 1, ' ');  // one byte short: the server waits for it
     std::vector<RawClient> attack;
     long long sent = 0;
@@ -188,8 +192,8 @@ TEST(PublicEdge, StalledUnsignedUploadsStayWithinTheBodyMemoryBudget) {
     }
     (void)sent;
     // Everything sent has been read by the daemon (into a body, or discarded after a 503).
-    ASSERT_TRUE(eventually([&] { return unread_on_port(d.port()).first == 0; },
-                           std::chrono::seconds(20)))
+    ASSERT_TRUE(
+        eventually([&] { return unread_on_port(d.port()).first == 0; }, std::chrono::seconds(20)))
         << unread_on_port(d.port()).first << " bytes not read";
     // A delivery of ordinary size still goes through during the attack.
     EXPECT_EQ(deliver(d.port(), "budget-legit"), 202u);
@@ -198,8 +202,8 @@ TEST(PublicEdge, StalledUnsignedUploadsStayWithinTheBodyMemoryBudget) {
     // sanitizer's shadow memory and quarantine RSS means something else: the refusals below
     // still show the budget held.)
     if (!k_sanitized) {
-        EXPECT_LT(peak - rss_before, (4 + 8) * 1024) << "peak " << peak << " kB, before "
-                                                      << rss_before << " kB";
+        EXPECT_LT(peak - rss_before, (4 + 8) * 1024)
+            << "peak " << peak << " kB, before " << rss_before << " kB";
     }
     std::size_t refused = 0;
     for (auto& c : attack) {
@@ -253,9 +257,10 @@ TEST(PublicEdge, SilentConnectionIsClosedAfterTheHeaderTimeout) {
 TEST(PublicEdge, SmuggledRequestIsNeverServed) {
     Daemon d(options(config("  idle_timeout: 5s")));
     RawClient c(d.port());
-    ASSERT_TRUE(c.send("POST /hooks/github HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, "
-                       "identity\r\nContent-Type: application/json\r\n\r\n" +
-                       signed_push("smuggled-1")));
+    ASSERT_TRUE(
+        c.send("POST /hooks/github HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, "
+               "identity\r\nContent-Type: application/json\r\n\r\n" +
+               signed_push("smuggled-1")));
     const auto all = c.read_until_close(std::chrono::seconds(10));
     EXPECT_EQ(status_of(all), 400u) << all;
     EXPECT_EQ(all.find("HTTP/1.1 ", 1), std::string::npos) << "a second response:\n" << all;
@@ -283,17 +288,22 @@ TEST(PublicEdge, RefusalsAreCountedAndTheTrailingSlashHinted) {
                "\r\n\r\n");
         EXPECT_EQ(status_of(c.read_response()), 431u);
     }
-    auto slash = http_request(d.port(), "POST", "/hooks/github/", {{"Content-Type", "application/json"}}, "{}");
+    auto slash = http_request(d.port(), "POST", "/hooks/github/",
+                              {{"Content-Type", "application/json"}}, "{}");
     EXPECT_EQ(slash.status, 404u);
     EXPECT_NE(slash.body.find("did you mean /hooks/github?"), std::string::npos) << slash.body;
 
     const auto text = metrics(d.admin_port());
-    EXPECT_NE(text.find(R"(hookrelay_webhooks_received_total{code="413",provider="github",source="github"} 1)"),
-              std::string::npos)
+    EXPECT_NE(
+        text.find(
+            R"(hookrelay_webhooks_received_total{code="413",provider="github",source="github"} 1)"),
+        std::string::npos)
         << text;
     EXPECT_NE(text.find(R"(code="431")"), std::string::npos) << text;
-    EXPECT_NE(text.find(R"(hookrelay_webhooks_received_total{code="404",provider="none",source="none"} 1)"),
-              std::string::npos);
+    EXPECT_NE(
+        text.find(
+            R"(hookrelay_webhooks_received_total{code="404",provider="none",source="none"} 1)"),
+        std::string::npos);
     const auto log = d.log();
     EXPECT_NE(log.find("413"), std::string::npos);
     EXPECT_NE(log.find("431"), std::string::npos);
@@ -301,8 +311,9 @@ TEST(PublicEdge, RefusalsAreCountedAndTheTrailingSlashHinted) {
 }
 
 TEST(PublicEdge, ConnectionCapLogsAreRateLimited) {
-    Daemon d(options(config("  max_connections: 2\n  max_connections_per_client: 2\n"
-                            "  header_timeout: 20s")));
+    Daemon d(
+        options(config("  max_connections: 2\n  max_connections_per_client: 2\n"
+                       "  header_timeout: 20s")));
     RawClient hold1(d.port(), "127.0.0.2"), hold2(d.port(), "127.0.0.2");
     hold1.send("POST / HTTP/1.1\r\n");
     hold2.send("POST / HTTP/1.1\r\n");
@@ -350,14 +361,15 @@ TEST(PublicEdge, AllowFromRefusesOtherAddresses) {
 }
 
 TEST(PublicEdge, ForwardedForIsBelievedOnlyFromTrustedProxies) {
-    Daemon d(options(config("  trusted_proxies: [127.0.0.3]", "    allow_from: [198.51.100.0/24]\n")));
+    Daemon d(
+        options(config("  trusted_proxies: [127.0.0.3]", "    allow_from: [198.51.100.0/24]\n")));
     // Through the trusted proxy, the client it names is allowed.
     EXPECT_EQ(deliver(d.port(), "xff-1", "127.0.0.3", "X-Forwarded-For: 198.51.100.7\r\n"), 202u);
     // A client writing the header itself, or prepending to the proxy's: not believed.
     EXPECT_EQ(deliver(d.port(), "xff-2", "127.0.0.1", "X-Forwarded-For: 198.51.100.7\r\n"), 403u);
-    EXPECT_EQ(deliver(d.port(), "xff-3", "127.0.0.3",
-                      "X-Forwarded-For: 198.51.100.7, 203.0.113.5\r\n"),
-              403u);
+    EXPECT_EQ(
+        deliver(d.port(), "xff-3", "127.0.0.3", "X-Forwarded-For: 198.51.100.7, 203.0.113.5\r\n"),
+        403u);
 }
 
 namespace tls {
@@ -409,9 +421,9 @@ TEST(PublicEdge, ServesWebhooksOverTlsAndReloadsTheCertificate) {
     TempDir material;
     const auto first = make_test_certificates(material.path() + "/first");
     const auto second = make_test_certificates(material.path() + "/second");
-    const auto abs_yaml = config("  idle_timeout: 60s\n  tls: {certificate: " + material.path() +
-                                 "/live/server.pem, key: \"${file:" + material.path() +
-                                 "/live/server-key.pem}\"}");
+    const auto abs_yaml =
+        config("  idle_timeout: 60s\n  tls: {certificate: " + material.path() +
+               "/live/server.pem, key: \"${file:" + material.path() + "/live/server-key.pem}\"}");
     std::filesystem::create_directories(material.path() + "/live");
     std::filesystem::copy_file(first.cert_file, material.path() + "/live/server.pem");
     std::filesystem::copy_file(first.key_file, material.path() + "/live/server-key.pem");

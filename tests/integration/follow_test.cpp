@@ -311,7 +311,9 @@ TEST_F(FollowBuilds, MergedDeliveryNamesTheOneItJoinedAndSharesItsBuild) {
               text(trigger_of(daemon, "merge-1"), {"build", "queue_id"}));
     // Once polled, Jenkins' reason for the wait is shown.
     EXPECT_TRUE(eventually(
-        [&] { return !text(trigger_of(daemon, "merge-2"), {"build", "why"}).empty(); },
+        [&] {
+            return !text(trigger_of(daemon, "merge-2"), {"build", "why"}).empty();
+        },
         k_deadline));
 
     jenkins.drain_queue();

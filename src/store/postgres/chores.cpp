@@ -22,11 +22,6 @@ namespace {
 // More claims than this per call are not taken.
 constexpr std::size_t k_max_chore_claims = 1000;
 
-constexpr std::string_view k_lock_key = "SELECT pg_advisory_xact_lock($1, hashtext($2))";
-
-constexpr std::string_view k_select_hold = R"sql(
-SELECT reason, since, next_probe_at, probes FROM holds WHERE jenkins = $1)sql";
-
 // $1 jenkins, $2 now, $3 limit, $4 max_in_flight (0: none), $5 this instance, $6 expiry,
 // $7 claim ids (as many as may be claimed).
 const std::string k_claim_follow = R"sql(
@@ -122,17 +117,6 @@ SET status_claim_id = NULL, status_owner = NULL, status_expires_at = NULL, statu
                          ELSE NULL END
 WHERE id = $1 AND status_claim_id = $2)sql";
 
-// BEGIN, commit without waiting for the WAL flush, `body` (its results start at k_body).
-constexpr std::size_t k_body = 2;
-std::vector<Step> unsynced_open(std::vector<Step> body) {
-    std::vector<Step> steps;
-    steps.reserve(body.size() + 2);
-    steps.push_back({"BEGIN", {}});
-    steps.push_back({"SELECT set_config('synchronous_commit', 'off', true)", {}});
-    for (Step& step : body) steps.push_back(std::move(step));
-    return steps;
-}
-
 Params& time_or_null(Params& p, const std::optional<TimePoint>& t) {
     return t ? p.int8(to_ms_not_before(*t)) : p.null(oid::int8);
 }
@@ -185,12 +169,7 @@ asio::awaitable<ChoreBatch> Core::claim_chores(ChoreRequest r) {
     if (follow && batch.claims.empty()) {
         const Rows& hold = rows.at(hold_step);
         if (!hold.empty()) {
-            JenkinsHold h;
-            h.reason = hold.text(0, 0);
-            h.since = from_ms(hold.int64(0, 1));
-            h.next_probe_at = from_ms(hold.int64(0, 2));
-            h.probes = static_cast<int>(hold.int64(0, 3));
-            batch.hold = std::move(h);
+            batch.hold = read_hold(hold, 0, 0);
         }
     }
     co_return batch;

@@ -9,6 +9,30 @@ namespace hookrelay::store::postgres {
 
 using Clock = std::chrono::system_clock;
 
+std::vector<Step> unsynced_open(std::vector<Step> body) {
+    std::vector<Step> steps;
+    steps.reserve(body.size() + 3);
+    steps.push_back({"BEGIN", {}});
+    steps.push_back({"SELECT set_config('synchronous_commit', 'off', true)", {}});
+    for (Step& step : body) steps.push_back(std::move(step));
+    return steps;
+}
+
+std::vector<Step> unsynced(std::vector<Step> body) {
+    auto steps = unsynced_open(std::move(body));
+    steps.push_back({"COMMIT", {}});
+    return steps;
+}
+
+JenkinsHold read_hold(const Rows& rows, int row, int column) {
+    JenkinsHold h;
+    h.reason = rows.text(row, column);
+    h.since = from_ms(rows.int64(row, column + 1));
+    h.next_probe_at = from_ms(rows.int64(row, column + 2));
+    h.probes = static_cast<int>(rows.int64(row, column + 3));
+    return h;
+}
+
 std::int64_t wall_ms() noexcept {
     return to_ms(Clock::now());
 }

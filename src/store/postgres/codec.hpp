@@ -1,10 +1,11 @@
-// How the PostgreSQL backend reads rows back, and its clock arithmetic. The value encodings both
-// backends share (times as bigint milliseconds, lists and pairs as JSON in bytea: bytes from
-// forges may not be UTF-8 and must come back unchanged, digests, random ids) are in
-// store/codec.hpp. Implementation header of the backend.
+// How the PostgreSQL backend reads rows back, frames its queue transactions, and its clock
+// arithmetic. The value encodings both backends share (times as bigint milliseconds, lists and
+// pairs as JSON in bytea: bytes from forges may not be UTF-8 and must come back unchanged,
+// digests, random ids) are in store/codec.hpp. Implementation header of the backend.
 #pragma once
 
 #include "store/codec.hpp"
+#include "store/postgres/connection.hpp"
 
 #include <hookrelay/store.hpp>
 
@@ -18,7 +19,24 @@
 
 namespace hookrelay::store::postgres {
 
-class Rows;
+/// One round trip of a queue or chore transaction: BEGIN, commit without waiting for the WAL flush
+/// (a PostgreSQL crash may repeat a claim, a poll or a post, never lose a delivery), `body`, and
+/// COMMIT (unsynced) or not yet (unsynced_open: the caller adds more). The results of `body`
+/// start at k_body.
+inline constexpr std::size_t k_body = 2;
+std::vector<Step> unsynced_open(std::vector<Step> body);
+std::vector<Step> unsynced(std::vector<Step> body);
+
+/// Serializes the claims of one Jenkins (or source) within a transaction: $1 a lock class,
+/// $2 the key.
+inline constexpr std::string_view k_lock_key = "SELECT pg_advisory_xact_lock($1, hashtext($2))";
+
+/// The hold of Jenkins $1, as read_hold() reads it.
+inline constexpr std::string_view k_select_hold =
+    "SELECT reason, since, next_probe_at, probes FROM holds WHERE jenkins = $1";
+
+/// A hold from the k_select_hold columns starting at `column` of `row`.
+JenkinsHold read_hold(const Rows& rows, int row, int column);
 
 /// The wall clock, at the millisecond resolution the store keeps.
 std::int64_t wall_ms() noexcept;

@@ -26,11 +26,6 @@ namespace {
 // More claims than this per call are not taken (the dispatcher asks for its free slots).
 constexpr std::size_t k_max_claims = 1000;
 
-constexpr std::string_view k_lock_jenkins = "SELECT pg_advisory_xact_lock($1, hashtext($2))";
-
-constexpr std::string_view k_select_hold = R"sql(
-SELECT reason, since, next_probe_at, probes FROM holds WHERE jenkins = $1)sql";
-
 // $1 jenkins, $2 now, $3 limit, $4 max_in_flight (0: none), $5 this instance, $6 expiry,
 // $7 claim ids (as many as may be claimed).
 const std::string k_claim = R"sql(
@@ -142,28 +137,6 @@ WHERE jenkins = $1)sql";
 
 constexpr std::string_view k_unhold = "DELETE FROM holds WHERE jenkins = $1";
 
-// One round trip: BEGIN, commit without waiting for the WAL flush, `body`, COMMIT. The results
-// of `body` start at k_body.
-constexpr std::size_t k_body = 2;
-std::vector<Step> unsynced(std::vector<Step> body) {
-    std::vector<Step> steps;
-    steps.reserve(body.size() + 3);
-    steps.push_back({"BEGIN", {}});
-    steps.push_back({"SELECT set_config('synchronous_commit', 'off', true)", {}});
-    for (Step& step : body) steps.push_back(std::move(step));
-    steps.push_back({"COMMIT", {}});
-    return steps;
-}
-
-JenkinsHold read_hold(const Rows& rows, int row, int c) {
-    JenkinsHold h;
-    h.reason = rows.text(row, c);
-    h.since = from_ms(rows.int64(row, c + 1));
-    h.next_probe_at = from_ms(rows.int64(row, c + 2));
-    h.probes = static_cast<int>(rows.int64(row, c + 3));
-    return h;
-}
-
 }  // namespace
 
 asio::awaitable<ClaimBatch> Core::claim(ClaimRequest r) {
@@ -178,7 +151,7 @@ asio::awaitable<ClaimBatch> Core::claim(ClaimRequest r) {
     if (capped) {
         Params p;
         p.int4(locks::k_claim_space).text(r.jenkins);
-        body.push_back({k_lock_jenkins, std::move(p)});
+        body.push_back({k_lock_key, std::move(p)});
     }
     const std::size_t hold_step = k_body + body.size();
     body.push_back({k_select_hold, std::move(Params().text(r.jenkins))});
