@@ -9,9 +9,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hookrelay {
 
@@ -81,6 +83,22 @@ class JenkinsClient {
     /// item may be one the user cannot see); the rest as classify() says. Bounded by the
     /// configured deadlines, never throws.
     virtual boost::asio::awaitable<JenkinsOutcome> read(std::string path) = 0;
+
+    /// Asks a multibranch project (or organization folder) to scan for branches ("branch
+    /// indexing"): POST <url>job/<a>/job/<b>/build?delay=0sec, with the same auth and crumb as
+    /// trigger(). Jenkins answers 302 without a queue item (some proxies 200/201). Kinds: queued
+    /// for 2xx/3xx (the scan is scheduled; queue_url empty); permanent for 404 (no such project)
+    /// and other 4xx but 401/429, and for 500 ("cannot be recomputed": not a multibranch project
+    /// or organization folder; detail says so); auth_failed, throttled and unavailable as for
+    /// trigger(). Never throws; bounded by the configured deadlines.
+    virtual boost::asio::awaitable<JenkinsOutcome> scan(std::vector<std::string> project) = 0;
+
+    /// Cancels a queue item: POST <url>queue/cancelItem?id=N (auth and crumb as trigger()).
+    /// Kinds: queued for 2xx/3xx (cancelled); permanent for 404 ("Provided id (N) not found":
+    /// the item already left the queue, i.e. started, or is unknown), 422 (no Cancel permission)
+    /// and other 4xx but 401/429, and for 500 (the cancel failed); auth_failed, throttled and
+    /// unavailable as for trigger(). Never throws; bounded by the configured deadlines.
+    virtual boost::asio::awaitable<JenkinsOutcome> cancel_item(std::int64_t queue_id) = 0;
 };
 
 }  // namespace hookrelay

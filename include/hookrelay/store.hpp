@@ -81,13 +81,18 @@ struct Receipt {
     /// When duplicate: found by duplicate_body_window (the same body under another delivery id,
     /// or none), not by the delivery id.
     bool same_body = false;
+    /// Triggers of earlier deliveries this submission superseded (see DeliveryIntake::submit):
+    /// (the superseded trigger's id, the id of the new trigger that took its place).
+    std::vector<std::pair<std::string, std::string>> superseded;
 };
 
-/// Where a trigger is in its life. pending → delivered | dead; retrying waits for a due time.
-/// A trigger being attempted stays pending or retrying; its claim says who attempts it.
-enum class TriggerState { pending, retrying, delivered, dead };
+/// Where a trigger is in its life. pending → delivered | dead | superseded; retrying waits for a
+/// due time. A trigger being attempted stays pending or retrying; its claim says who attempts
+/// it. superseded (final): a newer trigger with the same coalesce scope took its place while it
+/// waited; it was never sent.
+enum class TriggerState { pending, retrying, delivered, dead, superseded };
 
-/// "pending", "retrying", "delivered", "dead".
+/// "pending", "retrying", "delivered", "dead", "superseded".
 std::string_view to_string(TriggerState state) noexcept;
 /// The inverse of to_string; nullopt for anything else.
 std::optional<TriggerState> trigger_state_from_string(std::string_view text) noexcept;
@@ -169,14 +174,25 @@ struct StoredTrigger {
     StatusProgress status;  ///< wanted_seq 0 when no status was wished
     /// The following of its build is not over (follow due or claimed).
     bool following = false;
+    /// When superseded: the id of the newer trigger that took its place.
+    std::string superseded_by;
 };
 
 /// One word for where a trigger stands, as `deliveries list` shows and filters it:
-/// "pending", "retrying", "dead"; once delivered: "delivered" (not followed), "queued" (in
-/// Jenkins' queue), "building" ("started" when it is followed only that far), the build's result
+/// "pending", "retrying", "dead", "superseded"; once delivered: "delivered" (not followed),
+/// "queued" (in Jenkins' queue), "building" ("started" when it is followed only that far), the
+/// build's result
 /// ("SUCCESS", "UNSTABLE", "FAILURE", "ABORTED", "NOT_BUILT", "CANCELLED"), or "lost" (following
 /// gave up). Backends store it with each write (so listings filter on it) from this one definition.
 std::string trigger_outcome(const StoredTrigger& trigger);
+
+/// The commit status a superseded trigger's commit gets (when it has a StatusTarget): canceled,
+/// "Not built: superseded by <newer commit or trigger>". Backends set it as the superseded
+/// trigger's newest wish, in the same transaction.
+StatusWish superseded_wish(const TriggerRequest& newer, const std::string& newer_id);
+
+/// The last_outcome of a superseded trigger: "superseded by trigger <id> (delivery <id>)".
+std::string superseded_outcome(const std::string& newer_id, const std::string& newer_delivery);
 
 /// What the dispatcher records after an attempt.
 struct TriggerUpdate {
@@ -210,6 +226,16 @@ class DeliveryIntake {
     /// delivery.duplicate_body_window when that is above zero (against deliveries submitted with
     /// a window). A duplicate is not recorded and queues nothing. The body is kept only when
     /// store.keep_body; its SHA-256 always is. Errors: every errc::store_* (nothing recorded).
+    ///
+    /// Coalescing, in the same transaction: each new trigger with a non-empty coalesce_scope()
+    /// supersedes every trigger of an earlier delivery with the same scope that is open (pending
+    /// or retrying) and not under an unexpired claim at delivery.received_at (one in flight is
+    /// not affected): state superseded, superseded_by the new trigger, last_outcome
+    /// superseded_outcome(), and, when it has a StatusTarget, superseded_wish() as its newest
+    /// status wish (status chore due at once); its follow chore, if any, ends. Triggers of the
+    /// same submission never supersede each other. Holds across instances: concurrent
+    /// submissions with the same scope serialize, so exactly one open trigger per scope is left
+    /// unclaimed (the last committed). Receipt::superseded lists them.
     virtual void submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
                         SubmitHandler done) = 0;
 };
@@ -264,6 +290,32 @@ enum class Completion {
     applied,  ///< the claim was still ours: state, history and due time updated
     stale,    ///< the claim had expired and was taken over, or the trigger was replayed since:
               ///< nothing changed (the other owner's or the replay's view stands)
+    /// The claim was ours and the update would have left the trigger open (pending/retrying),
+    /// but a trigger of a later delivery with the same coalesce scope is open or in flight: the
+    /// attempt is recorded and the trigger is superseded by the newest such trigger instead
+    /// (superseded_by, last_outcome and status wish as for a supersede at submit; its due time
+    /// and claim end).
+    superseded,
+};
+
+/// A delivered trigger whose Jenkins queue item may still be waiting (see
+/// TriggerQueue::queued_predecessors).
+struct QueuedPredecessor {
+    std::string id;             ///< the older trigger
+    std::string delivery_id;    ///< its delivery's forge id ("#<seq>" when none)
+    std::int64_t queue_id = 0;  ///< its Jenkins queue item
+    std::string queue_url;
+};
+
+/// What request_scan() decides for one multibranch project.
+struct ScanGate {
+    enum class Verdict {
+        covered,  ///< a scan was requested at or after `since`: it covers the caller, do nothing
+        granted,  ///< the caller scans now (recorded as the project's last scan, at `now`)
+        wait,     ///< the last scan is older than `since` but within `interval`: ask again at `at`
+    };
+    Verdict verdict = Verdict::granted;
+    TimePoint at;  ///< covered: when the covering scan was requested; wait: when one may be
 };
 
 class TriggerQueue {
@@ -320,6 +372,28 @@ class TriggerQueue {
 
     /// Ends the hold (a probe found Jenkins answering): its triggers are claimable again.
     virtual void unhold(std::string jenkins, VoidHandler done) = 0;
+
+    using PredecessorsHandler = std::function<void(result<std::vector<QueuedPredecessor>>)>;
+    using ScanHandler = std::function<void(result<ScanGate>)>;
+
+    /// Delivered triggers of deliveries earlier than trigger `id`'s, with its coalesce scope,
+    /// whose build has not been seen to start: queue_id > 0, number 0, result "" and error "",
+    /// and a queue_id other than `id`'s own (a 303 merge shares the item). Newest first, at most
+    /// `limit`. Empty for a trigger without a coalesce scope or an unknown id.
+    virtual void queued_predecessors(std::string id, std::size_t limit,
+                                     PredecessorsHandler done) = 0;
+
+    /// Appends `note` to trigger `id`'s history (instance "" stays an admin entry; counted is
+    /// ignored: attempts do not change), and nothing else. Unknown ids are ignored.
+    virtual void add_note(std::string id, Attempt note, VoidHandler done) = 0;
+
+    /// The rate limit on multibranch scans, shared by every instance: for (jenkins, project)
+    /// with its last requested scan at L (none: never), covered when L >= since; else granted
+    /// (L := now) when there is no L or L + interval <= now; else wait until L + interval.
+    /// Concurrent callers (any instance) are never both granted within one interval.
+    virtual void request_scan(std::string jenkins, std::string project, TimePoint since,
+                              TimePoint now, std::chrono::milliseconds interval,
+                              ScanHandler done) = 0;
 };
 
 // --- Chores: following builds and posting statuses ----------------------------------------
@@ -496,8 +570,9 @@ class AdminQueries {
     /// Re-queues the given triggers with a fresh retry budget (state pending, attempts 0, age
     /// counted from `now`, due now), ending any claim on them (the claim holder's outcome is then
     /// stale), recording a "replayed" entry in each history. Their build record is cleared and
-    /// any follow chore ended (claim included); their status progress stays. Unknown ids are
-    /// skipped; `done` gets the ids that were re-queued.
+    /// any follow chore ended (claim included); their status progress stays; superseded_by is
+    /// cleared (a superseded trigger can be replayed; replaying supersedes nothing). Unknown ids
+    /// are skipped; `done` gets the ids that were re-queued.
     virtual void replay(std::vector<std::string> trigger_ids, TimePoint now, IdsHandler done) = 0;
 
     /// The same for every trigger matching `query` (with query.dry_run: nothing changes, `done`
@@ -546,8 +621,8 @@ class Store : public DeliveryIntake, public TriggerQueue, public ChoreQueue, pub
     /// returns no callback runs any more. Idempotent; the destructor does the same.
     virtual void close() = 0;
 
-    /// Deletes delivered and dead triggers last updated before `now - store.retention` (but not
-    /// one still followed, nor one with a status wish not yet posted), their history, and
+    /// Deletes delivered, dead and superseded triggers last updated before `now - store.retention`
+    /// (but not one still followed, nor one with a status wish not yet posted), their history, and
     /// deliveries received before that cutoff with no triggers left. One instance at a time
     /// (others skip). `done` gets the number of deliveries removed. Backends also prune by
     /// themselves every store.prune_interval.

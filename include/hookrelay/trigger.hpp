@@ -43,7 +43,24 @@ struct TriggerRequest {
     std::string cause;  ///< text naming the delivery, shown by Jenkins as the build cause
     FollowMode follow = FollowMode::none;  ///< the rule's `follow:` (default: its Jenkins')
     std::optional<StatusTarget> status;    ///< set when statuses are posted for it
+    /// The rule's `coalesce:` key, rendered ("acme/app:main"); "" = every trigger goes out. A
+    /// newer trigger with the same coalesce_scope() supersedes an older one still waiting.
+    std::string coalesce;
+    /// The rule's `cancel_superseded:`: once this trigger is delivered, the Jenkins queue items
+    /// of older delivered triggers with the same scope that have not started are cancelled.
+    bool cancel_superseded = false;
+    /// Multibranch: the first `multibranch` segments of `job` name the multibranch project and
+    /// the last one is the branch job (0: a plain job). A 404 of the branch job asks Jenkins to
+    /// scan the project and retries until the branch job appears.
+    std::size_t multibranch = 0;
+    /// A `scan:` trigger: `job` is a multibranch project (or organization folder) to scan;
+    /// nothing is built.
+    bool scan_only = false;
 };
+
+/// What makes two triggers compete under `coalesce:`: the rule, the Jenkins, the job and the
+/// rendered key, joined ("" when request.coalesce is empty). Stores index it.
+std::string coalesce_scope(const TriggerRequest& request);
 
 /// "acme/app/feature%2Fx": segments joined with '/', a '/' inside a segment written as %2F.
 std::string job_display_path(const std::vector<std::string>& job);

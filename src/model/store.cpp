@@ -17,6 +17,19 @@ std::string job_display_path(const std::vector<std::string>& job) {
     return out;
 }
 
+std::string coalesce_scope(const TriggerRequest& request) {
+    if (request.coalesce.empty()) return {};
+    // A unit separator cannot occur in a rule or Jenkins name, and the job path is encoded.
+    std::string out = request.rule;
+    out += '\x1f';
+    out += request.jenkins;
+    out += '\x1f';
+    out += job_display_path(request.job);
+    out += '\x1f';
+    out += request.coalesce;
+    return out;
+}
+
 }  // namespace hookrelay
 
 namespace hookrelay {
@@ -31,13 +44,15 @@ std::string_view to_string(TriggerState state) noexcept {
             return "delivered";
         case TriggerState::dead:
             return "dead";
+        case TriggerState::superseded:
+            return "superseded";
     }
     return "pending";
 }
 
 std::optional<TriggerState> trigger_state_from_string(std::string_view text) noexcept {
     for (auto s : {TriggerState::pending, TriggerState::retrying, TriggerState::delivered,
-                   TriggerState::dead}) {
+                   TriggerState::dead, TriggerState::superseded}) {
         if (to_string(s) == text) return s;
     }
     return std::nullopt;
@@ -112,6 +127,7 @@ std::string trigger_outcome(const StoredTrigger& trigger) {
         case TriggerState::pending:
         case TriggerState::retrying:
         case TriggerState::dead:
+        case TriggerState::superseded:
             return std::string(to_string(trigger.state));
         case TriggerState::delivered:
             break;
@@ -128,6 +144,22 @@ std::string trigger_outcome(const StoredTrigger& trigger) {
         return trigger.request.follow == FollowMode::none ? "delivered" : "queued";
     }
     return "delivered";
+}
+
+StatusWish superseded_wish(const TriggerRequest& newer, const std::string& newer_id) {
+    StatusWish wish;
+    wish.state = "canceled";
+    if (newer.status && newer.status->sha.size() >= 7) {
+        wish.description = "Not built: superseded by " + newer.status->sha.substr(0, 7);
+    } else {
+        wish.description = "Not built: superseded by trigger " + newer_id;
+    }
+    if (wish.description.size() > 140) wish.description.resize(140);
+    return wish;
+}
+
+std::string superseded_outcome(const std::string& newer_id, const std::string& newer_delivery) {
+    return "superseded by trigger " + newer_id + " (delivery " + newer_delivery + ")";
 }
 
 }  // namespace hookrelay

@@ -127,6 +127,25 @@ void FakeQueue::complete(std::string claim_id, TriggerUpdate update, CompleteHan
     }
     row.history.push_back(update.attempt);
     completed.push_back(update.id);
+    // Left open while a newer trigger with the same coalesce scope exists: superseded.
+    const auto scope = coalesce_scope(row.trigger.request);
+    if (!scope.empty() &&
+        (update.state == TriggerState::pending || update.state == TriggerState::retrying)) {
+        const auto number = [](const std::string& t) { return std::stoull(t.substr(1)); };
+        const StoredTrigger* newest = nullptr;
+        for (const auto& [id, other] : rows) {
+            const auto& t = other.trigger;
+            if (number(id) <= number(update.id) || coalesce_scope(t.request) != scope) continue;
+            if (t.state != TriggerState::pending && t.state != TriggerState::retrying) continue;
+            if (!newest || number(id) > number(newest->id)) newest = &t;
+        }
+        if (newest) {
+            row.trigger.state = TriggerState::superseded;
+            row.trigger.superseded_by = newest->id;
+            row.trigger.last_outcome = superseded_outcome(newest->id, newest->delivery_id);
+            return done(Completion::superseded);
+        }
+    }
     done(Completion::applied);
 }
 
@@ -201,6 +220,53 @@ void FakeQueue::unhold(std::string jenkins, VoidHandler done) {
     holds.erase(jenkins);
     ++unholds;
     done(result<void>{});
+}
+
+void FakeQueue::queued_predecessors(std::string id, std::size_t limit, PredecessorsHandler done) {
+    if (failing()) return done(failure);
+    std::vector<QueuedPredecessor> out;
+    auto it = rows.find(id);
+    if (it == rows.end()) return done(out);
+    const auto& me = it->second.trigger;
+    const auto scope = coalesce_scope(me.request);
+    if (scope.empty()) return done(out);
+    // Ids are "t<n>" in creation order: older rows have smaller numbers.
+    const auto number = [](const std::string& t) { return std::stoull(t.substr(1)); };
+    for (auto r = rows.rbegin(); r != rows.rend(); ++r) {
+        const auto& t = r->second.trigger;
+        if (number(t.id) >= number(me.id) || coalesce_scope(t.request) != scope) continue;
+        if (t.state != TriggerState::delivered || t.build.queue_id <= 0) continue;
+        if (t.build.number != 0 || !t.build.result.empty() || !t.build.error.empty()) continue;
+        if (t.build.queue_id == me.build.queue_id) continue;
+        out.push_back({t.id, t.delivery_id, t.build.queue_id, t.build.queue_url});
+    }
+    std::sort(out.begin(), out.end(),
+              [&](const auto& a, const auto& b) { return number(a.id) > number(b.id); });
+    if (out.size() > limit) out.resize(limit);
+    done(std::move(out));
+}
+
+void FakeQueue::add_note(std::string id, Attempt note, VoidHandler done) {
+    if (failing()) return done(failure);
+    auto it = rows.find(id);
+    if (it != rows.end()) it->second.history.push_back(std::move(note));
+    done(result<void>{});
+}
+
+void FakeQueue::request_scan(std::string jenkins, std::string project, TimePoint since,
+                             TimePoint now, std::chrono::milliseconds interval, ScanHandler done) {
+    if (failing()) return done(failure);
+    const auto key = jenkins + " " + project;
+    auto it = scans.find(key);
+    if (it != scans.end() && it->second >= since) {
+        return done(ScanGate{ScanGate::Verdict::covered, it->second});
+    }
+    if (it != scans.end() && it->second + interval > now) {
+        return done(ScanGate{ScanGate::Verdict::wait, it->second + interval});
+    }
+    scans[key] = now;
+    ++scans_granted;
+    done(ScanGate{ScanGate::Verdict::granted, now});
 }
 
 }  // namespace hookrelay::test

@@ -65,6 +65,14 @@ class FakeQueue final : public TriggerQueue {
     void probe_failed(std::string jenkins, TimePoint next_probe_at, std::string reason,
                       VoidHandler done) override;
     void unhold(std::string jenkins, VoidHandler done) override;
+    void queued_predecessors(std::string id, std::size_t limit, PredecessorsHandler done) override;
+    void add_note(std::string id, Attempt note, VoidHandler done) override;
+    void request_scan(std::string jenkins, std::string project, TimePoint since, TimePoint now,
+                      std::chrono::milliseconds interval, ScanHandler done) override;
+
+    /// Last requested scan per "jenkins project".
+    std::map<std::string, TimePoint> scans;
+    std::size_t scans_granted = 0;
 
   private:
     bool failing();

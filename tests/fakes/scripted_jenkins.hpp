@@ -53,6 +53,14 @@ class ScriptedJenkins final : public JenkinsClient {
     boost::asio::awaitable<JenkinsOutcome> probe() override;
     boost::asio::awaitable<JenkinsOutcome> read(std::string path) override;
 
+    // TEMP(seam): replaced by the real implementation before merge.
+    boost::asio::awaitable<JenkinsOutcome> scan(std::vector<std::string>) override {
+        JenkinsOutcome o; o.kind = JenkinsOutcome::Kind::permanent; o.detail = "TEMP"; co_return o;
+    }
+    boost::asio::awaitable<JenkinsOutcome> cancel_item(std::int64_t) override {
+        JenkinsOutcome o; o.kind = JenkinsOutcome::Kind::permanent; o.detail = "TEMP"; co_return o;
+    }
+
     struct Gate;
 
   private:

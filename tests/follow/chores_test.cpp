@@ -136,6 +136,14 @@ class Reader final : public JenkinsClient {
         co_return JenkinsOutcome{};
     }
     asio::awaitable<JenkinsOutcome> probe() override { co_return JenkinsOutcome{}; }
+
+    // TEMP(seam): replaced by the real implementation before merge.
+    boost::asio::awaitable<JenkinsOutcome> scan(std::vector<std::string>) override {
+        JenkinsOutcome o; o.kind = JenkinsOutcome::Kind::permanent; o.detail = "TEMP"; co_return o;
+    }
+    boost::asio::awaitable<JenkinsOutcome> cancel_item(std::int64_t) override {
+        JenkinsOutcome o; o.kind = JenkinsOutcome::Kind::permanent; o.detail = "TEMP"; co_return o;
+    }
     asio::awaitable<JenkinsOutcome> read(std::string path) override {
         paths.push_back(path);
         if (hanging) {
