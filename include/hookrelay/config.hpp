@@ -177,6 +177,13 @@ struct JenkinsConfig {
     std::chrono::milliseconds follow_poll_initial{2'000};  ///< first poll after delivery
     std::chrono::milliseconds follow_poll_max{60'000};     ///< poll backoff cap
     std::chrono::milliseconds follow_max_age{86'400'000};  ///< then following gives up
+    /// Multibranch: at most one scan per project this often, over every instance.
+    std::chrono::milliseconds scan_interval{60'000};
+    /// Multibranch: how long a new branch's job may take to appear (from the trigger's
+    /// creation); then the trigger is dead.
+    std::chrono::milliseconds branch_wait{600'000};
+    /// Multibranch: how often the branch job is tried again while it does not exist yet.
+    std::chrono::milliseconds branch_poll{5'000};
     Location where;
 };
 
@@ -238,10 +245,17 @@ struct TemplateSpec {
 struct TriggerSpec {
     std::string jenkins;  ///< name of a `jenkins:` entry
     Location jenkins_where;
-    TemplateSpec
-        job;  ///< '/'-separated folder path; '/' inside a rendered value stays in its segment
+    /// '/'-separated folder path; '/' inside a rendered value stays in its segment. For a
+    /// `multibranch:` or `scan:` trigger: the multibranch project's path.
+    TemplateSpec job;
     std::vector<std::pair<std::string, TemplateSpec>> parameters;  ///< in config order
     std::optional<Secret> token;  ///< Jenkins job "Trigger builds remotely" token
+    /// `multibranch:` + `branch:`: `job` is the multibranch project, `branch` its branch job
+    /// (one item name, a '/' in it included).
+    bool multibranch = false;
+    std::optional<TemplateSpec> branch;
+    /// `scan:`: only ask Jenkins to scan the multibranch project `job`; nothing is built.
+    bool scan = false;
 };
 
 struct RuleSpec {
@@ -255,6 +269,12 @@ struct RuleSpec {
     /// `context`. nullopt: the source's.
     std::optional<bool> status_enabled;
     std::string status_context;  ///< "" = the source's (or hookrelay/<rule>)
+    /// `coalesce:` key template: a newer trigger with the same rendered key supersedes an older
+    /// one still waiting. nullopt: every trigger goes out.
+    std::optional<TemplateSpec> coalesce;
+    /// `cancel_superseded:`: once delivered, cancel older triggers' Jenkins queue items of the
+    /// same key that have not started.
+    bool cancel_superseded = false;
     Location where;
 };
 

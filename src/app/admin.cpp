@@ -166,9 +166,9 @@ json::object build_json(const BuildRecord& b) {
 // What `deliveries list --outcome` takes.
 const std::vector<std::string_view>& outcome_words() {
     static const std::vector<std::string_view> words{
-        "unmatched", "held",      "pending",   "retrying", "dead",     "delivered",
-        "queued",    "building",  "started",   "SUCCESS",  "UNSTABLE", "FAILURE",
-        "ABORTED",   "NOT_BUILT", "CANCELLED", "lost"};
+        "unmatched", "held",      "pending",   "retrying", "dead",      "delivered",
+        "queued",    "building",  "started",   "SUCCESS",  "UNSTABLE",  "FAILURE",
+        "ABORTED",   "NOT_BUILT", "CANCELLED", "lost",     "superseded"};
     return words;
 }
 
@@ -223,6 +223,15 @@ json::object trigger_json(const TriggerHistory& h) {
                      {"history", std::move(history)}};
     if (auto build = build_json(t.build); !build.empty()) out["build"] = std::move(build);
     if (t.request.status) out["status"] = status_json(*t.request.status, t.status);
+    if (!t.request.coalesce.empty()) out["coalesce"] = t.request.coalesce;
+    if (!t.superseded_by.empty()) out["superseded_by"] = t.superseded_by;
+    if (t.request.multibranch > 0) {
+        out["multibranch"] = job_display_path(
+            {t.request.job.begin(),
+             t.request.job.begin() + static_cast<std::ptrdiff_t>(t.request.multibranch)});
+        out["branch"] = t.request.job.back();
+    }
+    if (t.request.scan_only) out["scan"] = true;
     // The instance attempting it right now (its claim may have run out if that one died).
     if (!h.claimed_by.empty()) out["claimed_by"] = h.claimed_by;
     return out;

@@ -387,8 +387,12 @@ void print_delivery(const json::value& d) {
         }
     }
     for (const auto& t : triggers) {
-        std::cout << fmt::format("\n  trigger {}  rule {}  → {} {}\n", str(t, "id"), str(t, "rule"),
-                                 str(t, "jenkins"), str(t, "job"));
+        std::cout << fmt::format("\n  trigger {}  rule {}  → {} {}{}\n", str(t, "id"),
+                                 str(t, "rule"), str(t, "jenkins"),
+                                 str(t, "scan") == "true" ? "scan of " : "", str(t, "job"));
+        if (!str(t, "coalesce").empty()) {
+            std::cout << fmt::format("    coalesce key {}\n", str(t, "coalesce"));
+        }
         if (const auto* params = t.as_object().if_contains("parameters");
             params && params->is_object() && !params->as_object().empty()) {
             std::cout << "    parameters\n";
@@ -593,7 +597,7 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
                        : name == "outcome" ? "Filter: unmatched, held, pending, retrying, dead, "
                                              "delivered, queued, building, started, SUCCESS, "
                                              "UNSTABLE, FAILURE, ABORTED, NOT_BUILT, CANCELLED, "
-                                             "lost"
+                                             "lost, superseded"
                                            : "Filter: " + name);
     }
     auto show_body = std::make_shared<bool>(false);

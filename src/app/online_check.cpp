@@ -77,6 +77,14 @@ std::vector<jenkins::CheckPlan> check_plans(const Config& config, std::string_vi
                 check.complete = path.complete;
                 check.job_text = t.job.text;
                 check.job_where = t.job.where;
+                if (t.multibranch || t.scan) {
+                    // A multibranch project is a folder: that it exists is what can be known
+                    // ahead (its branch jobs come and go with the branches).
+                    check.complete = false;
+                    check.job_text += t.multibranch ? " (multibranch project)" : " (scan)";
+                    plan.jobs.push_back(std::move(check));
+                    continue;
+                }
                 for (const auto& [name, value] : t.parameters) {
                     check.parameters.emplace_back(name, value.where);
                 }

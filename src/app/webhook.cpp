@@ -445,6 +445,14 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         metrics_->triggers_queued(t.rule, t.jenkins, 1);
         spdlog::info("delivery={} trigger={} rule={} jenkins={} job={} queued", delivery,
                      receipt->trigger_ids.at(i), t.rule, t.jenkins, job);
+        for (const auto& [old_id, new_id] : receipt->superseded) {
+            if (new_id != receipt->trigger_ids.at(i)) continue;
+            metrics_->trigger_outcome(t.rule, t.jenkins, "superseded");
+            spdlog::info(
+                "delivery={} trigger={} rule={} supersedes trigger {} (same coalesce key '{}', "
+                "still waiting): {} will not be sent",
+                delivery, new_id, t.rule, old_id, echoed(t.coalesce), old_id);
+        }
     }
     json::array skipped;
     for (const auto& r : decision.rules) {

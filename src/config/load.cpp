@@ -142,9 +142,14 @@ const Keys k_jenkins_keys = {"url",
                              "follow_max_in_flight",
                              "follow_poll_initial",
                              "follow_poll_max",
-                             "follow_max_age"};
-const Keys k_rule_keys = {"name", "when", "stop", "trigger", "retry", "follow", "status"};
-const Keys k_trigger_keys = {"jenkins", "job", "parameters", "token"};
+                             "follow_max_age",
+                             "scan_interval",
+                             "branch_wait",
+                             "branch_poll"};
+const Keys k_rule_keys = {"name",   "when",   "stop",     "trigger",          "retry",
+                          "follow", "status", "coalesce", "cancel_superseded"};
+const Keys k_trigger_keys = {"jenkins", "job",         "parameters", "token",
+                             "scan",    "multibranch", "branch"};
 const Keys k_log_levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
 
 // What the listener can bind: an IPv4 or IPv6 literal; IPv6 may carry a zone ("fe80::1%eth0").
@@ -1120,6 +1125,16 @@ class Loader {
             if (auto n = body["follow_max_age"]) {
                 duration(n, context + ".follow_max_age", j.follow_max_age);
             }
+            if (auto n = body["scan_interval"]) {
+                duration(n, context + ".scan_interval", j.scan_interval);
+            }
+            if (auto n = body["branch_wait"]) duration(n, context + ".branch_wait", j.branch_wait);
+            if (auto n = body["branch_poll"]) {
+                duration(n, context + ".branch_poll", j.branch_poll);
+                if (j.branch_poll < std::chrono::milliseconds(100)) {
+                    error(n, fmt::format("{}.branch_poll: at least 100ms", context));
+                }
+            }
             if (!j.user.empty() && !body["api_token"]) {
                 error(item.first, fmt::format("{}: `user` needs an `api_token`", context));
             }
@@ -1197,10 +1212,48 @@ class Loader {
             scalar(n, "jenkins", t.jenkins);
             t.jenkins_where = location_of(n);
         }
-        if (auto n = node["job"]; !n) {
-            error(node, fmt::format("{}: `job:` is required", context));
-        } else {
+        // What to build: a job, a multibranch project's branch job, or only a scan.
+        const int forms =
+            (node["job"] ? 1 : 0) + (node["multibranch"] ? 1 : 0) + (node["scan"] ? 1 : 0);
+        if (forms == 0) {
+            error(node, fmt::format("{}: `job:` is required (or `multibranch:` with `branch:`, "
+                                    "or `scan:`)",
+                                    context));
+        } else if (forms > 1) {
+            error(node, fmt::format("{}: give one of `job:`, `multibranch:` (with `branch:`) "
+                                    "and `scan:`",
+                                    context));
+        } else if (auto n = node["job"]) {
             t.job = template_spec(n, "job");
+        } else if (auto n = node["multibranch"]) {
+            t.job = template_spec(n, "multibranch");
+            t.multibranch = true;
+        } else if (auto n = node["scan"]) {
+            t.job = template_spec(n, "scan");
+            t.scan = true;
+        }
+        if (auto n = node["branch"]) {
+            if (!t.multibranch) {
+                error(n,
+                      fmt::format("{}: `branch:` goes with `multibranch:` (the project)", context));
+            } else {
+                t.branch = template_spec(n, "branch");
+            }
+        } else if (t.multibranch) {
+            error(node, fmt::format("{}: `multibranch:` needs `branch:` (e.g. branch: "
+                                    "\"{{{{ branch }}}}\")",
+                                    context));
+        }
+        if (t.scan && node["parameters"]) {
+            error(node["parameters"],
+                  fmt::format("{}: a `scan:` trigger builds nothing and takes no `parameters:`",
+                              context));
+        }
+        if (t.scan && node["token"]) {
+            error(node["token"],
+                  fmt::format("{}: a `scan:` trigger takes no job `token:` (a scan needs the "
+                              "Jenkins entry's user and api_token)",
+                              context));
         }
         if (auto n = node["parameters"]) {
             if (expect_map(n, fmt::format("{}.parameters", context))) {
@@ -1256,6 +1309,15 @@ class Loader {
                     bool enabled = true;
                     boolean(n, "status", enabled);
                     rule.status_enabled = enabled;
+                }
+            }
+            if (auto n = item["coalesce"]) rule.coalesce = template_spec(n, "coalesce");
+            if (auto n = item["cancel_superseded"]) {
+                boolean(n, "cancel_superseded", rule.cancel_superseded);
+                if (rule.cancel_superseded && !rule.coalesce) {
+                    error(n, fmt::format("{}: `cancel_superseded:` needs `coalesce:` (the key "
+                                         "that says which builds supersede which)",
+                                         context));
                 }
             }
             if (auto n = item["trigger"]; !n) {

@@ -1,6 +1,7 @@
 #include "dispatch/dispatcher.hpp"
 
 #include "dispatch/fair_share.hpp"
+#include "dispatch/multibranch.hpp"
 #include "dispatch/retry.hpp"
 #include "follow/story.hpp"
 #include "util/bridge.hpp"
@@ -35,6 +36,9 @@ constexpr milliseconds k_fault_log_window{60'000};
 // While a Jenkins refuses our credentials, the loud line saying what to fix is repeated at most
 // this often (and once after each reload that did not fix it).
 constexpr milliseconds k_auth_log_interval{300'000};
+// At most this many older queue items are cancelled per delivered trigger (cancel_superseded):
+// with coalescing only the newest of a key waits, so more than a few means they started.
+constexpr std::size_t k_cancel_batch = 20;
 
 std::string describe(const StoredTrigger& t) {
     return fmt::format("delivery={} trigger={} rule={} jenkins={} job={}", t.delivery_id, t.id,
@@ -132,6 +136,20 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
 
     asio::awaitable<void> run_lane(std::shared_ptr<Lane> lane);
     asio::awaitable<void> deliver(std::shared_ptr<Lane> lane, Claim claim);
+    // One attempt at a trigger: the build request, or a scan (`scan:` triggers; the branch job
+    // of a multibranch trigger not created yet), within the scan rate limit.
+    struct Attempted {
+        JenkinsOutcome outcome;
+        std::optional<TriggerUpdate> update;  // decided here rather than by decide()
+        bool asked = true;                    // a request went to Jenkins
+    };
+    asio::awaitable<Attempted> attempt(const StoredTrigger& trigger, const JenkinsConfig& jenkins,
+                                       std::shared_ptr<JenkinsClient> client);
+    asio::awaitable<result<ScanGate>> scan_gate(const StoredTrigger& trigger,
+                                                const JenkinsConfig& jenkins);
+    asio::awaitable<void> cancel_superseded(StoredTrigger trigger, JenkinsConfig jenkins,
+                                            std::shared_ptr<JenkinsClient> client,
+                                            BuildRecord build);
     asio::awaitable<void> probe(std::shared_ptr<Lane> lane, JenkinsHold hold);
     asio::awaitable<void> renew_claims();
     void poke(Lane& lane) { lane.timer->cancel(); }
@@ -389,24 +407,37 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
     // Copies: a reload may replace the lane's target while this request runs.
     const auto jenkins = lane->target.config;
     const auto client = lane->target.client;
-    JenkinsOutcome outcome;
+    Attempted attempted;
     try {
-        outcome = co_await client->trigger(trigger.request, token_for(trigger));
+        attempted = co_await attempt(trigger, jenkins, client);
     } catch (const std::exception& e) {
         // A bug on our side, not Jenkins' answer: retried with backoff like a 500, so a request
         // that always fails this way cannot spin.
         spdlog::error("{}: internal error while requesting the build: {}", describe(trigger),
                       e.what());
-        outcome = JenkinsOutcome{};
-        outcome.kind = Kind::server_error;
-        outcome.detail = std::string("internal error: ") + e.what();
+        attempted = Attempted{};
+        attempted.outcome.kind = Kind::server_error;
+        attempted.outcome.detail = std::string("internal error: ") + e.what();
     }
+    const auto& outcome = attempted.outcome;
     const auto now = clock->now();
-    auto update = decide(trigger, outcome, retry_for(trigger, jenkins), now, rng);
+    auto update = attempted.update
+                      ? std::move(*attempted.update)
+                      : decide(trigger, outcome, retry_for(trigger, jenkins), now, rng);
+    if (trigger.request.scan_only && !attempted.update && update.state == TriggerState::delivered) {
+        update.last_outcome = "scan of " + job_display_path(trigger.request.job) + " requested";
+    }
     // The build to follow and the commit status the attempt calls for.
     follow::annotate_attempt(update, trigger, outcome, jenkins, now);
-    metrics->jenkins_request(jenkins.name, outcome.http_status,
-                             std::chrono::duration<double>(outcome.duration));
+    if (trigger.request.multibranch > 0 && branch_job_missing(trigger.request, outcome) &&
+        update.state != TriggerState::dead && trigger.request.status) {
+        auto wish = branch_status(jenkins.name, trigger.request);
+        if (!(trigger.status.wanted == wish)) update.status = std::move(wish);
+    }
+    if (attempted.asked) {
+        metrics->jenkins_request(jenkins.name, outcome.http_status,
+                                 std::chrono::duration<double>(outcome.duration));
+    }
     const auto& rule = trigger.request.rule;
     if (update.state == TriggerState::delivered) {
         metrics->trigger_outcome(rule, jenkins.name,
@@ -447,7 +478,10 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
                              until(update.next_attempt_at, now).count(), update.last_outcome);
             }
     }
-    if (outcome.kind == Kind::throttled) {
+    if (!attempted.asked) {
+        // Nothing went to Jenkins (a scan covered by another, or deferred): its lane state
+        // stays as it was.
+    } else if (outcome.kind == Kind::throttled) {
         throttle(*lane, outcome);
     } else if (outcome.kind != Kind::unavailable && outcome.kind != Kind::auth_failed &&
                lane->throttled) {
@@ -457,7 +491,7 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
         spdlog::info("jenkins={} accepts requests again ({}); no longer throttled", jenkins.name,
                      outcome.detail);
     }
-    if (outcome.kind == Kind::unavailable && !lane->hold) {
+    if (attempted.asked && outcome.kind == Kind::unavailable && !lane->hold) {
         // Held for every instance: nobody claims its triggers until a probe finds it back.
         JenkinsHold hold;
         hold.reason = outcome.detail;
@@ -472,7 +506,7 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
         set_held(*lane, hold);
     }
     if (outcome.http_status != 0) lane->contacted = true;
-    if (outcome.kind == Kind::auth_failed) {
+    if (attempted.asked && outcome.kind == Kind::auth_failed) {
         // When a reload has replaced these credentials since, the new ones are tried at once.
         lane->refused = client;
         if (!auth_held(lane->hold)) {
@@ -493,9 +527,23 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
         }
     }
 
+    const auto delivered_build =
+        update.state == TriggerState::delivered && update.build ? update.build : std::nullopt;
     auto completed = co_await ask<Completion>(
         [&](auto done) { queue->complete(claim.claim_id, std::move(update), std::move(done)); });
     slot.recorded = completed.has_value();
+    if (completed && *completed == Completion::superseded) {
+        metrics->trigger_outcome(rule, jenkins.name, "superseded");
+        spdlog::info(
+            "{}: superseded by a newer trigger with the same coalesce key while it waited; it "
+            "will not be sent",
+            describe(trigger));
+    }
+    if (completed && *completed == Completion::applied && delivered_build &&
+        trigger.request.cancel_superseded && !trigger.request.coalesce.empty()) {
+        spawn_logged(strand, cancel_superseded(trigger, jenkins, client, *delivered_build),
+                     "dispatcher: cancelling superseded queue items on jenkins=" + jenkins.name);
+    }
     if (!completed) {
         // The trigger stays as it was in the store; its claim runs out and it is attempted
         // again: at-least-once.
@@ -506,6 +554,129 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
             "{}: outcome not recorded: the trigger was replayed or taken over by another "
             "instance while this attempt ran",
             describe(trigger));
+    }
+}
+
+asio::awaitable<result<ScanGate>> Dispatcher::Impl::scan_gate(const StoredTrigger& trigger,
+                                                              const JenkinsConfig& jenkins) {
+    const auto project = job_display_path(project_of(trigger.request));
+    co_return co_await ask<ScanGate>([&](auto done) {
+        queue->request_scan(jenkins.name, project, trigger.created_at, clock->now(),
+                            jenkins.scan_interval, std::move(done));
+    });
+}
+
+asio::awaitable<Dispatcher::Impl::Attempted> Dispatcher::Impl::attempt(
+    const StoredTrigger& trigger, const JenkinsConfig& jenkins,
+    std::shared_ptr<JenkinsClient> client) {
+    Attempted a;
+    const auto& request = trigger.request;
+    const auto project = project_of(request);
+    const auto project_text = job_display_path(project);
+    if (request.scan_only) {
+        // At most one scan per project per scan_interval over every instance; one requested
+        // after this trigger was created already covers it.
+        auto gate = co_await scan_gate(trigger, jenkins);
+        const auto now = clock->now();
+        if (!gate) {
+            a.asked = false;
+            a.update = scan_deferred(trigger, now + jenkins.branch_poll, now);
+            a.update->last_outcome = a.update->attempt.outcome =
+                "the scan rate limit cannot be read from the store: " + gate.error().message();
+            co_return a;
+        }
+        if (gate->verdict == ScanGate::Verdict::covered) {
+            a.asked = false;
+            a.update = scan_covered(trigger, gate->at, now);
+        } else if (gate->verdict == ScanGate::Verdict::wait) {
+            a.asked = false;
+            a.update = scan_deferred(trigger, gate->at, now);
+        } else {
+            a.outcome = co_await client->scan(project);
+            spdlog::info("{}: scan of {} requested: {}", describe(trigger), project_text,
+                         a.outcome.detail);
+        }
+        co_return a;
+    }
+    a.outcome = co_await client->trigger(request, token_for(trigger));
+    if (!branch_job_missing(request, a.outcome)) co_return a;
+    // The branch job does not exist (yet): a new branch Jenkins has not indexed. Ask for a scan
+    // of its project (rate limited) and try the job again every branch_poll.
+    std::string scan;
+    if (!branch_wait_over(trigger, jenkins, clock->now())) {
+        auto gate = co_await scan_gate(trigger, jenkins);
+        if (!gate) {
+            scan = "the scan rate limit cannot be read from the store: " + gate.error().message();
+        } else if (gate->verdict == ScanGate::Verdict::covered) {
+            scan = "a scan of " + project_text + " was requested since the push";
+        } else if (gate->verdict == ScanGate::Verdict::wait) {
+            scan = fmt::format("next scan of {} in {} (scan_interval)", project_text,
+                               follow::human_duration(until(gate->at, clock->now())));
+        } else {
+            auto scanned = co_await client->scan(project);
+            if (scanned.kind == Kind::queued || scanned.kind == Kind::merged) {
+                scan = "scan of " + project_text + " requested";
+                spdlog::info("{}: branch job not found; scan of {} requested", describe(trigger),
+                             project_text);
+            } else if (scanned.kind == Kind::permanent || scanned.kind == Kind::server_error) {
+                a.update = branch_unscannable(trigger, a.outcome, scanned, clock->now());
+                co_return a;
+            } else {
+                // Down, throttling or refusing us: the lane handles that answer as any other.
+                a.outcome = std::move(scanned);
+                co_return a;
+            }
+        }
+    }
+    a.update = branch_pending(trigger, a.outcome, jenkins, clock->now(), scan);
+    co_return a;
+}
+
+asio::awaitable<void> Dispatcher::Impl::cancel_superseded(StoredTrigger trigger,
+                                                          JenkinsConfig jenkins,
+                                                          std::shared_ptr<JenkinsClient> client,
+                                                          BuildRecord build) {
+    auto self = shared_from_this();
+    // Older deliveries of the same coalesce key whose queue items have not been seen to start.
+    trigger.build = build;
+    auto older = co_await ask<std::vector<QueuedPredecessor>>([&](auto done) {
+        queue->queued_predecessors(trigger.id, k_cancel_batch, std::move(done));
+    });
+    if (!older) {
+        log_fault("{}: cannot look up the superseded queue items in the store: {}",
+                  describe(trigger), older.error().message());
+        co_return;
+    }
+    for (const auto& item : *older) {
+        const auto answer = co_await client->cancel_item(item.queue_id);
+        Attempt note;
+        note.at = clock->now();
+        note.http_status = answer.http_status;
+        note.duration = answer.duration;
+        note.queue_url = item.queue_url;
+        note.counted = false;
+        note.instance = "";
+        if (answer.kind == Kind::queued || answer.kind == Kind::merged) {
+            note.outcome = fmt::format(
+                "queue item {} cancelled in Jenkins: superseded by trigger {} (delivery {})",
+                item.queue_id, trigger.id, trigger.delivery_id);
+            metrics->trigger_outcome(trigger.request.rule, jenkins.name, "cancelled");
+            spdlog::info("{}: cancelled queue item {} of the superseded trigger {} (delivery {})",
+                         describe(trigger), item.queue_id, item.id, item.delivery_id);
+        } else {
+            note.outcome = fmt::format(
+                "queue item {} not cancelled ({}): {}", item.queue_id, answer.detail,
+                answer.http_status == 404 ? "it already left Jenkins' queue (started or gone)"
+                                          : "superseded by trigger " + trigger.id);
+            spdlog::info("{}: queue item {} of the superseded trigger {} not cancelled: {}",
+                         describe(trigger), item.queue_id, item.id, answer.detail);
+        }
+        auto noted = co_await ask<void>(
+            [&](auto done) { queue->add_note(item.id, std::move(note), std::move(done)); });
+        if (!noted) {
+            log_fault("{}: cannot record the cancel in the store: {}", describe(trigger),
+                      noted.error().message());
+        }
     }
 }
 

@@ -84,8 +84,10 @@ struct PrometheusMetrics::Families {
                                            .Help("Jenkins triggers queued, by rule and Jenkins.")
                                            .Register(registry);
     // hookrelay_trigger_attempts_total{rule,jenkins,outcome}: ends of trigger attempts; outcome is
-    // delivered, merged (Jenkins folded it into a queued build), retried, dead (gave up) or held
-    // (Jenkins was down, the trigger waits without spending an attempt).
+    // delivered, merged (Jenkins folded it into a queued build), retried, dead (gave up), held
+    // (Jenkins was down, the trigger waits without spending an attempt), superseded (a newer
+    // trigger with the same coalesce key took its place; never sent) or cancelled (the Jenkins
+    // queue item of a superseded delivered trigger was cancelled: cancel_superseded).
     Family<Counter>& trigger_attempts = prometheus::BuildCounter()
                                             .Name("hookrelay_trigger_attempts_total")
                                             .Help("Trigger attempts, by outcome.")
@@ -108,6 +110,11 @@ struct PrometheusMetrics::Families {
                                 .Name("hookrelay_triggers_dead_total")
                                 .Help("Triggers given up on (dead letters).")
                                 .Register(registry);
+    Family<Counter>& superseded =
+        prometheus::BuildCounter()
+            .Name("hookrelay_triggers_superseded_total")
+            .Help("Triggers superseded by a newer one with the same coalesce key (never sent).")
+            .Register(registry);
     // hookrelay_delivery_latency_seconds{jenkins}: from the webhook's receipt to Jenkins' 2xx.
     Family<Histogram>& delivery_latency =
         prometheus::BuildHistogram()
@@ -270,10 +277,12 @@ void PrometheusMetrics::trigger_outcome(std::string_view rule, std::string_view 
         summed = &f.retried;
     } else if (outcome == "dead") {
         summed = &f.dead;
+    } else if (outcome == "superseded") {
+        summed = &f.superseded;
     } else {
-        // "held" has no per-Jenkins total (hookrelay_jenkins_held shows it); anything else is a
-        // caller's bug that would grow the outcome label without bound.
-        assert(outcome == "held" && "unknown trigger outcome");
+        // "held" and "cancelled" have no per-Jenkins total; anything else is a caller's bug
+        // that would grow the outcome label without bound.
+        assert((outcome == "held" || outcome == "cancelled") && "unknown trigger outcome");
         return;
     }
     summed->Add({{"jenkins", str(jenkins)}}).Increment();

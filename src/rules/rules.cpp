@@ -48,6 +48,10 @@ struct Trigger {
     std::string job_text;
     std::vector<render::Template> job;
     std::vector<std::pair<std::string, render::Template>> parameters;
+    /// multibranch: `job` is the project and this the branch job's name (one segment).
+    std::optional<render::Template> branch;
+    std::string branch_text;
+    bool scan = false;  ///< a `scan:` trigger: `job` is the project to scan
 };
 
 struct Rule {
@@ -56,6 +60,9 @@ struct Rule {
     bool stop = false;
     bool mentions_deleted = false;
     std::vector<Trigger> triggers;
+    std::optional<render::Template> coalesce;  ///< the `coalesce:` key
+    std::string coalesce_text;
+    bool cancel_superseded = false;
     /// The status context of each source that posts statuses for this rule's triggers.
     std::map<std::string, std::string, std::less<>> status_contexts;
 };
@@ -451,9 +458,22 @@ class Compiler {
             for (const auto& t : spec.triggers) {
                 rule.triggers.push_back(trigger(t, scope));
                 const auto* jenkins = config_.find_jenkins(t.jenkins);
+                // A scan builds nothing: there is nothing to follow.
                 rule.triggers.back().follow =
-                    spec.follow.value_or(jenkins ? jenkins->follow : FollowMode::finished);
+                    t.scan ? FollowMode::none
+                           : spec.follow.value_or(jenkins ? jenkins->follow : FollowMode::finished);
             }
+            if (spec.coalesce) {
+                rule.coalesce_text = spec.coalesce->text;
+                if (spec.coalesce->text.find_first_not_of(" \t") == std::string::npos) {
+                    error(spec.coalesce->where, label_ + ": coalesce: the key is empty");
+                } else if (auto tmpl = parse_template(spec.coalesce->text, spec.coalesce->where, 0,
+                                                      "coalesce")) {
+                    check_renders(*tmpl, spec.coalesce->where, "coalesce", scope);
+                    rule.coalesce = std::move(*tmpl);
+                }
+            }
+            rule.cancel_superseded = spec.cancel_superseded;
             if (spec.status_enabled.value_or(true)) {
                 for (const auto& source : config_.sources) {
                     if (!source.status) continue;
@@ -748,6 +768,17 @@ class Compiler {
                 }
             }
         }
+        t.scan = spec.scan;
+        if (spec.branch) {
+            t.branch_text = spec.branch->text;
+            if (spec.branch->text.find_first_not_of(" \t") == std::string::npos) {
+                error(spec.branch->where, label_ + ": trigger has an empty branch");
+            } else if (auto tmpl =
+                           parse_template(spec.branch->text, spec.branch->where, 0, "branch")) {
+                check_renders(*tmpl, spec.branch->where, "branch", scope);
+                t.branch = std::move(*tmpl);
+            }
+        }
         std::map<std::string, bool, std::less<>> names;
         for (const auto& [name, value] : spec.parameters) {
             if (name.empty()) {
@@ -830,6 +861,34 @@ void render_trigger(const Rule& rule, const Trigger& t, const Event& event, std:
         }
         request.job.push_back(std::move(*segment));
     }
+    if (t.branch) {
+        // The branch job: one item name inside the project, a '/' in it included.
+        std::string why;
+        auto branch = t.branch->render(event, &why);
+        if (!branch) {
+            d.failures.push_back({rule.name, "branch '" + t.branch_text + "': " + why, index});
+            return;
+        }
+        if (branch->empty()) {
+            d.failures.push_back(
+                {rule.name, "branch '" + t.branch_text + "' rendered empty", index});
+            return;
+        }
+        request.multibranch = request.job.size();
+        request.job.push_back(std::move(*branch));
+    }
+    request.scan_only = t.scan;
+    if (rule.coalesce) {
+        std::string why;
+        auto key = rule.coalesce->render(event, &why);
+        if (!key) {
+            d.failures.push_back(
+                {rule.name, "coalesce '" + rule.coalesce_text + "': " + why, index});
+            return;
+        }
+        request.coalesce = std::move(*key);
+        request.cancel_superseded = rule.cancel_superseded;
+    }
     for (const auto& [name, tmpl] : t.parameters) {
         std::string why;
         auto value = tmpl.render(event, &why);
@@ -841,7 +900,8 @@ void render_trigger(const Rule& rule, const Trigger& t, const Event& event, std:
     }
     request.cause = cause(rule, event);
     request.follow = t.follow;
-    if (const auto it = rule.status_contexts.find(event.source); it != rule.status_contexts.end()) {
+    if (const auto it = rule.status_contexts.find(event.source);
+        !t.scan && it != rule.status_contexts.end()) {
         request.status = status_target(event, it->second);
     }
     d.triggers.push_back(std::move(request));
