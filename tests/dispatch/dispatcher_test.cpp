@@ -486,3 +486,183 @@ TEST_F(DispatcherFollowTest, DeadTriggerWishesANotDeliveredStatus) {
 
 }  // namespace
 }  // namespace hookrelay::dispatch
+
+// --- Multibranch projects, scans and coalescing ---------------------------------------------
+
+class AwareDispatchTest : public DispatcherTest {
+  protected:
+    // A trigger of the branch `branch` of multibranch project acme/app.
+    std::string add_branch(const std::string& branch) {
+        const auto id = queue->add("ci", clock->now());
+        auto& r = queue->rows.at(id).trigger.request;
+        r.job = {"acme", "app", branch};
+        r.multibranch = 2;
+        return id;
+    }
+    std::string add_scan() {
+        const auto id = queue->add("ci", clock->now());
+        auto& r = queue->rows.at(id).trigger.request;
+        r.job = {"acme", "app"};
+        r.scan_only = true;
+        return id;
+    }
+    // A push to main under `coalesce:` (the same scope for every one).
+    std::string add_coalesced(bool cancel = false) {
+        const auto id = queue->add("ci", clock->now());
+        auto& r = queue->rows.at(id).trigger.request;
+        r.job = {"acme", "app"};
+        r.coalesce = "acme/app:main";
+        r.cancel_superseded = cancel;
+        return id;
+    }
+    JenkinsConfig multibranch_jenkins() {
+        auto j = jenkins("ci");
+        j.scan_interval = 60s;
+        j.branch_poll = 5s;
+        j.branch_wait = 30s;
+        return j;
+    }
+    static JenkinsOutcome queued(int item) {
+        JenkinsOutcome o;
+        o.kind = Kind::queued;
+        o.http_status = 201;
+        o.detail = "HTTP 201 Created";
+        o.queue_url = "http://ci/queue/item/" + std::to_string(item) + "/";
+        return o;
+    }
+};
+
+TEST_F(AwareDispatchTest, AMissingBranchJobAsksForAScanAndIsTriedAgainUntilItAppears) {
+    const auto id = add_branch("feature/x");
+    ci->then(Kind::permanent, 404, "HTTP 404 Not Found");
+    ci->then(queued(7));
+    start({{multibranch_jenkins(), ci}});
+    ASSERT_EQ(ci->scans.size(), 1u);
+    EXPECT_EQ(ci->scans[0], (std::vector<std::string>{"acme", "app"}));
+    const auto& row = queue->rows.at(id);
+    EXPECT_EQ(row.trigger.state, TriggerState::pending);
+    EXPECT_EQ(row.trigger.attempts, 0);  // waiting for the branch uses no retry budget
+    EXPECT_NE(row.trigger.last_outcome.find("waiting for Jenkins to create the job of branch "
+                                            "'feature/x' in 'acme/app' (scan of acme/app "
+                                            "requested)"),
+              std::string::npos)
+        << row.trigger.last_outcome;
+    advance(4s);
+    EXPECT_EQ(ci->requests.size(), 1u);
+    advance(1s);  // branch_poll
+    ASSERT_EQ(ci->requests.size(), 2u);
+    EXPECT_EQ(queue->rows.at(id).trigger.state, TriggerState::delivered);
+    EXPECT_EQ(ci->scans.size(), 1u);
+}
+
+TEST_F(AwareDispatchTest, BranchesOfOneProjectMissingTogetherMakeOneScan) {
+    add_branch("a");
+    add_branch("b");
+    add_branch("c");
+    for (int i = 0; i < 3; ++i) ci->then(Kind::permanent, 404, "HTTP 404 Not Found");
+    start({{multibranch_jenkins(), ci}});
+    EXPECT_EQ(ci->requests.size(), 3u);
+    EXPECT_EQ(ci->scans.size(), 1u);
+    EXPECT_EQ(queue->scans_granted, 1u);
+}
+
+TEST_F(AwareDispatchTest, ABranchJobThatNeverAppearsIsDeadAfterBranchWait) {
+    const auto id = add_branch("gone");
+    for (int i = 0; i < 10; ++i) ci->then(Kind::permanent, 404, "HTTP 404 Not Found");
+    start({{multibranch_jenkins(), ci}});
+    for (int i = 0; i < 6; ++i) advance(5s);
+    const auto& t = queue->rows.at(id).trigger;
+    EXPECT_EQ(t.state, TriggerState::dead);
+    EXPECT_NE(t.last_outcome.find("the job of branch 'gone' did not appear in multibranch "
+                                  "project 'acme/app' within 30s"),
+              std::string::npos)
+        << t.last_outcome;
+    // One scan: the later tries were covered by it (requested after the push).
+    EXPECT_EQ(ci->scans.size(), 1u);
+}
+
+TEST_F(AwareDispatchTest, AProjectThatCannotBeScannedMakesTheTriggerDeadAtOnce) {
+    const auto id = add_branch("x");
+    ci->then(Kind::permanent, 404, "HTTP 404 Not Found");
+    JenkinsOutcome refused;
+    refused.kind = Kind::permanent;
+    refused.http_status = 500;
+    refused.detail = "HTTP 500: acme/app is not a multibranch project (cannot be recomputed)";
+    ci->then_scan(refused);
+    start({{multibranch_jenkins(), ci}});
+    const auto& t = queue->rows.at(id).trigger;
+    EXPECT_EQ(t.state, TriggerState::dead);
+    EXPECT_NE(t.last_outcome.find("cannot be scanned"), std::string::npos) << t.last_outcome;
+}
+
+TEST_F(AwareDispatchTest, ScanTriggersWithinTheIntervalMakeOneScanNowAndOneAtItsEnd) {
+    const auto first = add_scan();
+    start({{multibranch_jenkins(), ci}});
+    ASSERT_EQ(ci->scans.size(), 1u);
+    EXPECT_EQ(queue->rows.at(first).trigger.state, TriggerState::delivered);
+    EXPECT_TRUE(ci->requests.empty());  // nothing built
+    advance(10s);
+    const auto second = add_scan();  // e.g. a branch deleted after the scan began
+    const auto third = add_scan();
+    dispatcher->wake();
+    settle();
+    EXPECT_EQ(ci->scans.size(), 1u);
+    EXPECT_EQ(queue->rows.at(second).trigger.state, TriggerState::pending);
+    advance(50s);  // the interval since the first scan has passed
+    EXPECT_EQ(ci->scans.size(), 2u);
+    EXPECT_EQ(queue->rows.at(second).trigger.state, TriggerState::delivered);
+    EXPECT_EQ(queue->rows.at(third).trigger.state, TriggerState::delivered);
+    EXPECT_NE(queue->rows.at(third).trigger.last_outcome.find("covered by the scan"),
+              std::string::npos);
+}
+
+TEST_F(AwareDispatchTest, AnAttemptThatFailsWhileANewerTriggerWaitsIsSuperseded) {
+    const auto older = add_coalesced();
+    ci->set_hanging(true);
+    start();
+    ASSERT_EQ(ci->waiting(), 1u);
+    const auto newer = add_coalesced();
+    queue->rows.at(newer).trigger.next_attempt_at = clock->now() + 1h;  // not claimed yet
+    ci->then(Kind::server_error, 500, "HTTP 500");
+    ci->release();
+    settle();
+    const auto& t = queue->rows.at(older).trigger;
+    EXPECT_EQ(t.state, TriggerState::superseded);
+    EXPECT_EQ(t.superseded_by, newer);
+}
+
+TEST_F(AwareDispatchTest, CancelSupersededCancelsTheOlderQueueItemThatHasNotStarted) {
+    const auto older = add_coalesced(true);
+    auto& o = queue->rows.at(older).trigger;
+    o.state = TriggerState::delivered;
+    o.build.queue_id = 5;
+    o.build.queue_url = "http://ci/queue/item/5/";
+    const auto started = add_coalesced(true);
+    auto& s = queue->rows.at(started).trigger;
+    s.state = TriggerState::delivered;
+    s.build.queue_id = 4;
+    s.build.number = 12;  // already building: never touched
+    const auto newer = add_coalesced(true);
+    ci->then(queued(6));
+    start();
+    EXPECT_EQ(queue->rows.at(newer).trigger.state, TriggerState::delivered);
+    EXPECT_EQ(ci->cancels, (std::vector<std::int64_t>{5}));
+    const auto& history = queue->rows.at(older).history;
+    ASSERT_FALSE(history.empty());
+    EXPECT_NE(history.back().outcome.find("queue item 5 cancelled in Jenkins: superseded by "
+                                          "trigger " +
+                                          newer),
+              std::string::npos)
+        << history.back().outcome;
+}
+
+TEST_F(AwareDispatchTest, WithoutCancelSupersededNothingIsCancelled) {
+    const auto older = add_coalesced(false);
+    auto& o = queue->rows.at(older).trigger;
+    o.state = TriggerState::delivered;
+    o.build.queue_id = 5;
+    add_coalesced(false);
+    ci->then(queued(6));
+    start();
+    EXPECT_TRUE(ci->cancels.empty());
+}
