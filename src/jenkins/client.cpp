@@ -80,7 +80,6 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         co_return outcome;
     }
 
-
     asio::awaitable<JenkinsOutcome> scan(std::vector<std::string> project) override {
         auto self = shared_from_this();
         const auto display = job_display_path(project);
@@ -238,13 +237,14 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             co_return outcome;
         }
         JenkinsOutcome failure;
-        auto sent = co_await post_with_crumb(
-            base().path + job_path(project) + "build?delay=0sec", std::string(), failure);
+        auto sent = co_await post_with_crumb(base().path + job_path(project) + "build?delay=0sec",
+                                             std::string(), failure);
         if (!sent) co_return failure;
         auto outcome = answered_post(*sent);
         if (sent->status == 500) {
-            outcome.detail += ": cannot be recomputed (not a multibranch project or organization "
-                              "folder, or disabled)";
+            outcome.detail +=
+                ": cannot be recomputed (not a multibranch project or organization "
+                "folder, or disabled)";
         }
         co_await blame_forbidden(*sent, outcome);
         co_return outcome;

@@ -145,26 +145,24 @@ std::string name_encode(const std::string& branch) {
     if (branch.empty()) return "%00";
     if (branch == ".") return "%2E";
     std::string out;
+    static constexpr std::string_view k_escaped = "#%/?[]\\";
+    static constexpr std::string_view k_hex = "0123456789ABCDEF";
     for (const char c : branch) {
-        switch (c) {
-            case '#': out += "%23"; break;
-            case '%': out += "%25"; break;
-            case '/': out += "%2F"; break;
-            case '?': out += "%3F"; break;
-            case '[': out += "%5B"; break;
-            case ']': out += "%5D"; break;
-            case '\\': out += "%5C"; break;
-            default: out += c;
+        if (k_escaped.find(c) == std::string_view::npos) {
+            out += c;
+        } else {
+            out += '%';
+            out += k_hex[static_cast<unsigned char>(c) >> 4];
+            out += k_hex[static_cast<unsigned char>(c) & 0xF];
         }
     }
     return out;
 }
 
 bool same_names(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](const auto& x,
-                                                                                const auto& y) {
-               return iequals(x, y);
-           });
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(),
+                      [](const auto& x, const auto& y) { return iequals(x, y); });
 }
 
 // One queue item, from its trigger until it is forgotten (items are never removed: `left` and

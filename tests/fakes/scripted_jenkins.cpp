@@ -88,8 +88,7 @@ void ScriptedJenkins::then_scan(JenkinsOutcome::Kind kind, int http_status, std:
     scan_script_.push_back(scripted(kind, http_status, std::move(detail)));
 }
 
-void ScriptedJenkins::then_cancel(JenkinsOutcome::Kind kind, int http_status,
-                                  std::string detail) {
+void ScriptedJenkins::then_cancel(JenkinsOutcome::Kind kind, int http_status, std::string detail) {
     cancel_script_.push_back(scripted(kind, http_status, std::move(detail)));
 }
 
@@ -160,8 +159,7 @@ asio::awaitable<JenkinsOutcome> ScriptedJenkins::read(std::string path) {
 
 asio::awaitable<JenkinsOutcome> ScriptedJenkins::scan(std::vector<std::string> project) {
     scans.push_back(std::move(project));
-    co_return next_of(scan_script_,
-                      scripted(JenkinsOutcome::Kind::queued, 302, "HTTP 302 Found"));
+    co_return next_of(scan_script_, scripted(JenkinsOutcome::Kind::queued, 302, "HTTP 302 Found"));
 }
 
 asio::awaitable<JenkinsOutcome> ScriptedJenkins::cancel_item(std::int64_t queue_id) {

@@ -1,7 +1,7 @@
 // A JenkinsClient for dispatcher unit tests: answers each trigger, probe, scan and cancel_item
 // with the next scripted outcome (queued when the script is empty), each read() with the answer
-// scripted for its path, records what it was asked, and can hold trigger requests in flight until the test
-// lets them go. Single-threaded (the test's io_context).
+// scripted for its path, records what it was asked, and can hold trigger requests in flight until
+// the test lets them go. Single-threaded (the test's io_context).
 #pragma once
 
 #include <hookrelay/jenkins.hpp>
@@ -50,7 +50,7 @@ class ScriptedJenkins final : public JenkinsClient {
 
     std::vector<TriggerRequest> requests;  ///< every trigger() call, in order
     std::size_t probes = 0;
-    std::vector<std::string> reads;  ///< every read() path, in order
+    std::vector<std::string> reads;               ///< every read() path, in order
     std::vector<std::vector<std::string>> scans;  ///< every scan() project path, in order
     std::vector<std::int64_t> cancels;            ///< every cancel_item() queue id, in order
     std::size_t waiting() const { return gates_.size(); }

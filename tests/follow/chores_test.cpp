@@ -141,9 +141,7 @@ class Reader final : public JenkinsClient {
     asio::awaitable<JenkinsOutcome> scan(std::vector<std::string>) override {
         co_return not_scripted();
     }
-    asio::awaitable<JenkinsOutcome> cancel_item(std::int64_t) override {
-        co_return not_scripted();
-    }
+    asio::awaitable<JenkinsOutcome> cancel_item(std::int64_t) override { co_return not_scripted(); }
     static JenkinsOutcome not_scripted() {
         JenkinsOutcome o;
         o.kind = JenkinsOutcome::Kind::permanent;

@@ -1,6 +1,6 @@
 // JenkinsClient::scan() and cancel_item() against the fake Jenkins (a real loopback server).
-#include "jenkins/client.hpp"
 #include "fakes/fake_jenkins.hpp"
+#include "jenkins/client.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -102,6 +102,7 @@ TEST_F(JenkinsScanCancelTest, ScanMakesThePendingBranchAJob) {
     r.job = {"acme", "app", "feature/x"};  // branch names; the client encodes them
     r.parameters = {{"SHA", "1"}};
     EXPECT_EQ(run(ioc, c->trigger(std::move(r), std::nullopt)).kind, Kind::queued);
+    ASSERT_FALSE(fake.requests().empty());
     EXPECT_EQ(fake.requests().back().target,
               "/job/acme/job/app/job/feature%252Fx/buildWithParameters?delay=0sec");
 }
@@ -111,6 +112,7 @@ TEST_F(JenkinsScanCancelTest, ScanKeepsASlashInsideItsSegment) {
     auto c = client();
     const auto outcome = scan(c, {"org", "repo/x"});
     EXPECT_EQ(outcome.kind, Kind::queued) << outcome.detail;
+    ASSERT_FALSE(fake.requests().empty());
     EXPECT_EQ(fake.requests().back().target, "/job/org/job/repo%252Fx/build?delay=0sec");
     EXPECT_EQ(fake.scans({"org", "repo%2Fx"}), 1u);
 }
@@ -199,7 +201,9 @@ TEST_F(JenkinsScanCancelTest, CancelOfAWaitingItemIsQueuedOn204) {
     EXPECT_EQ(outcome.kind, Kind::queued) << outcome.detail;
     EXPECT_EQ(outcome.http_status, 204);
     EXPECT_EQ(fake.cancelled_items(), std::vector<std::int64_t>{1});
-    const auto post = fake.requests().back();
+    const auto requests = fake.requests();
+    ASSERT_EQ(requests.size(), 2u);
+    const auto& post = requests.back();
     EXPECT_EQ(post.method, "POST");
     EXPECT_EQ(post.target, "/queue/cancelItem?id=1");
 }
