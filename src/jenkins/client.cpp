@@ -80,14 +80,23 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         co_return outcome;
     }
 
+    asio::awaitable<JenkinsOutcome> scan(std::vector<std::string> project) override {
+        auto self = shared_from_this();
+        const auto display = job_display_path(project);
+        auto outcome = co_await bounded(do_scan(std::move(project)));
+        spdlog::debug("jenkins {}: scan {}: {} ({}, {} ms)", config_.name, display,
+                      to_string(outcome.kind), outcome.detail, outcome.duration.count());
+        co_return outcome;
+    }
 
-    // TEMP(seam): replaced by the real implementation before merge.
-    boost::asio::awaitable<JenkinsOutcome> scan(std::vector<std::string>) override {
-        JenkinsOutcome o; o.kind = JenkinsOutcome::Kind::permanent; o.detail = "TEMP"; co_return o;
+    asio::awaitable<JenkinsOutcome> cancel_item(std::int64_t queue_id) override {
+        auto self = shared_from_this();
+        auto outcome = co_await bounded(do_cancel_item(queue_id));
+        spdlog::debug("jenkins {}: cancel queue item {}: {} ({}, {} ms)", config_.name, queue_id,
+                      to_string(outcome.kind), outcome.detail, outcome.duration.count());
+        co_return outcome;
     }
-    boost::asio::awaitable<JenkinsOutcome> cancel_item(std::int64_t) override {
-        JenkinsOutcome o; o.kind = JenkinsOutcome::Kind::permanent; o.detail = "TEMP"; co_return o;
-    }
+
     asio::awaitable<JenkinsOutcome> read(std::string path) override {
         auto self = shared_from_this();
         const auto shown = path.substr(0, path.find('?'));
@@ -172,32 +181,92 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         for (auto& parameter : request.parameters) form.push_back(std::move(parameter));
         const std::string body = form_encode(form);
 
+        JenkinsOutcome failure;
+        auto sent = co_await post_with_crumb(std::move(target), body, failure);
+        if (!sent) co_return failure;
+        auto outcome = answered(*sent);
+        co_await blame_forbidden(*sent, outcome);
+        co_return outcome;
+    }
+
+    // POSTs `body` to `target` with the auth and, for an anonymous client, the CSRF crumb
+    // (fetched when none is cached); a 403 "No valid crumb" makes it fetch a new one and retry
+    // once. The response, or nullopt with `failure` set when no crumb or no response came.
+    asio::awaitable<std::optional<Response>> post_with_crumb(std::string target, std::string body,
+                                                             JenkinsOutcome& failure) {
         auto crumb = cached_crumb();
         if (config_.user.empty() && !crumb) {
-            JenkinsOutcome failure;
-            if (!co_await fetch_crumb(crumb, failure)) co_return failure;
+            if (!co_await fetch_crumb(crumb, failure)) co_return std::nullopt;
         }
-
         auto sent = co_await http_->send(post(target, body, crumb));
         if (sent.ok && sent.response.status == 403 &&
             sent.response.body.find(k_crumb_rejected) != std::string::npos) {
             forget_crumb(crumb);
-            JenkinsOutcome failure;
-            if (!co_await fetch_crumb(crumb, failure)) co_return failure;
+            if (!co_await fetch_crumb(crumb, failure)) co_return std::nullopt;
             sent = co_await http_->send(post(target, body, crumb));
         }
-        if (!sent.ok) co_return unreachable(std::move(sent.error));
-        auto outcome = answered(sent.response);
-        if (sent.response.status == 403 && outcome.kind == Kind::permanent &&
-            sent.response.body.find(k_crumb_rejected) == std::string::npos) {
-            // The job's 403 (wrong job token, no permission on this job) or the user's (no
-            // Overall/Read at all)? The root API needs only Overall/Read: ask it.
-            auto root = co_await do_probe();
-            if (root.kind == Kind::auth_failed) {
-                outcome.kind = Kind::auth_failed;
-                outcome.detail += " (and the root API: " + root.detail + ")";
-            }
+        if (!sent.ok) {
+            failure = unreachable(std::move(sent.error));
+            co_return std::nullopt;
         }
+        co_return std::move(sent.response);
+    }
+
+    // A POST's 403 that is not about the crumb: the item's (wrong job token, no permission on
+    // this job or queue item) or the user's (no Overall/Read at all)? The root API needs only
+    // Overall/Read: ask it, and make the outcome auth_failed when it refuses too.
+    asio::awaitable<void> blame_forbidden(const Response& reply, JenkinsOutcome& outcome) {
+        if (reply.status != 403 || outcome.kind != Kind::permanent ||
+            reply.body.find(k_crumb_rejected) != std::string::npos) {
+            co_return;
+        }
+        auto root = co_await do_probe();
+        if (root.kind == Kind::auth_failed) {
+            outcome.kind = Kind::auth_failed;
+            outcome.detail += " (and the root API: " + root.detail + ")";
+        }
+    }
+
+    // ComputedFolder.doBuild (jenkins-builds-and-jobs.md §2.4): 302 back to the folder, no queue
+    // item; 500 "... cannot be recomputed" when the item is not a computed folder.
+    asio::awaitable<JenkinsOutcome> do_scan(std::vector<std::string> project) {
+        if (project.empty()) {
+            JenkinsOutcome outcome;
+            outcome.kind = Kind::permanent;
+            outcome.detail = "empty project path";
+            co_return outcome;
+        }
+        JenkinsOutcome failure;
+        auto sent = co_await post_with_crumb(base().path + job_path(project) + "build?delay=0sec",
+                                             std::string(), failure);
+        if (!sent) co_return failure;
+        auto outcome = answered_post(*sent);
+        if (sent->status == 500) {
+            outcome.detail +=
+                ": cannot be recomputed (not a multibranch project or organization "
+                "folder, or disabled)";
+        }
+        co_await blame_forbidden(*sent, outcome);
+        co_return outcome;
+    }
+
+    // Queue.doCancelItem (jenkins-builds-and-jobs.md §2.2): 204 cancelled; 404 unknown or already
+    // left the queue; 422 no Cancel permission; 500 the cancel failed.
+    asio::awaitable<JenkinsOutcome> do_cancel_item(std::int64_t queue_id) {
+        JenkinsOutcome failure;
+        auto sent = co_await post_with_crumb(
+            base().path + "queue/cancelItem?id=" + std::to_string(queue_id), std::string(),
+            failure);
+        if (!sent) co_return failure;
+        auto outcome = answered_post(*sent);
+        if (sent->status == 404) {
+            outcome.detail += ": not in the queue (started, cancelled or unknown)";
+        } else if (sent->status == 422) {
+            outcome.detail += ": not cancellable (no Job/Cancel permission)";
+        } else if (sent->status == 500) {
+            outcome.detail += ": the cancel failed";
+        }
+        co_await blame_forbidden(*sent, outcome);
         co_return outcome;
     }
 
@@ -310,6 +379,35 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         }
         if (outcome.retry_after) {
             // Rounded up to whole seconds, the header's own unit.
+            const auto seconds = (outcome.retry_after->count() + 999) / 1000;
+            outcome.detail += " (Retry-After " + std::to_string(seconds) + " s)";
+        }
+        return outcome;
+    }
+
+    // scan() and cancel_item(): any 2xx/3xx is done (queued, no queue_url); 401 auth_failed; 429
+    // throttled; 500 and every other 4xx permanent; the rest as classify() says.
+    JenkinsOutcome answered_post(const Response& reply) const {
+        JenkinsOutcome outcome;
+        outcome.http_status = reply.status;
+        outcome.detail = status_text(reply.status);
+        outcome.retry_after = retry_after_of(reply);
+        const auto status = reply.status;
+        if (status >= 200 && status < 400) {
+            outcome.kind = Kind::queued;
+        } else if (status == 500) {
+            outcome.kind = Kind::permanent;
+        } else {
+            outcome.kind = classify(status);
+        }
+        if (reply.status == 403 && reply.body.find(k_crumb_rejected) != std::string::npos) {
+            outcome.detail = "HTTP 403 No valid crumb";
+        }
+        if (reply.head_too_large) {
+            outcome.detail +=
+                " with a response head over " + std::to_string(k_header_limit / 1024) + " KiB";
+        }
+        if (outcome.retry_after) {
             const auto seconds = (outcome.retry_after->count() + 999) / 1000;
             outcome.detail += " (Retry-After " + std::to_string(seconds) + " s)";
         }

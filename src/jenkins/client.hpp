@@ -59,6 +59,15 @@
 //    is queued; answering "unavailable" would make the dispatcher queue it a second time), any
 //    other status as classify() says. Without a readable status line it is unavailable. Such a
 //    connection is not reused.
+//  * scan(project): POST <url>job/<a>/job/<b>/build?delay=0sec with an empty form body, the
+//    same auth and crumb handling as a trigger (no job token: ComputedFolder.doBuild has none).
+//    cancel_item(id): POST <url>queue/cancelItem?id=N likewise. For both: 2xx and 3xx → queued
+//    (queue_url empty: a scan answers 302 to the folder, a cancel 204); 401 auth_failed; 429
+//    throttled; 500 permanent (scan: "cannot be recomputed", not a multibranch project or
+//    organization folder, or disabled; cancel: the cancel failed); 404, 422 and every other
+//    4xx permanent (a 403 not about the crumb asks the root API as a trigger does); the rest as
+//    classify() says. Retry-After as for trigger(). An empty project is permanent ("empty
+//    project path") without any request.
 //  * An empty TriggerRequest::job is permanent ("empty job path") without any request.
 //  * Basic auth is sent when `user` is non-empty; with an empty user the client is anonymous.
 //  * detail strings never contain the API token, job token, crumb or cookie.

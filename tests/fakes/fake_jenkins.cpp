@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <stdexcept>
 
 namespace hookrelay::test {
 
@@ -106,12 +107,63 @@ bool valid_delay(std::string_view text) {
            std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+constexpr std::string_view k_freestyle = "hudson.model.FreeStyleProject";
+constexpr std::string_view k_multibranch =
+    "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject";
+constexpr std::string_view k_workflow_job = "org.jenkinsci.plugins.workflow.job.WorkflowJob";
+
 struct Job {
     std::vector<std::string> names;
     std::vector<std::string> parameters;
     std::string token;
     bool buildable = true;
+    std::string_view class_name = k_freestyle;
+    bool multibranch = false;  // a computed folder: POST build scans, its children are branches
 };
+
+// A branch in a multibranch project's SCM whose job the next scan makes (add_branch_on_scan).
+struct PendingBranch {
+    std::size_t project = 0;  // index into jobs
+    std::string branch;
+    std::vector<std::string> parameters;
+    Clock::time_point added_at;
+};
+
+// One branch indexing of a multibranch project.
+struct Scan {
+    std::size_t project = 0;  // index into jobs
+    Clock::time_point requested_at;
+    Clock::time_point started_at;
+    Clock::time_point ends_at;
+    std::size_t requests = 1;
+    bool finished = false;
+    std::vector<std::string> created;
+};
+
+// branch-api NameEncoder.encode: the item name of a branch.
+std::string name_encode(const std::string& branch) {
+    if (branch.empty()) return "%00";
+    if (branch == ".") return "%2E";
+    std::string out;
+    static constexpr std::string_view k_escaped = "#%/?[]\\";
+    static constexpr std::string_view k_hex = "0123456789ABCDEF";
+    for (const char c : branch) {
+        if (k_escaped.find(c) == std::string_view::npos) {
+            out += c;
+        } else {
+            out += '%';
+            out += k_hex[static_cast<unsigned char>(c) >> 4];
+            out += k_hex[static_cast<unsigned char>(c) & 0xF];
+        }
+    }
+    return out;
+}
+
+bool same_names(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(),
+                      [](const auto& x, const auto& y) { return iequals(x, y); });
+}
 
 // One queue item, from its trigger until it is forgotten (items are never removed: `left` and
 // left_at say whether GET queue/item/<id>/ still finds it).
@@ -275,6 +327,10 @@ struct FakeJenkins::Impl {
     std::chrono::milliseconds executable_delay{0};
     std::chrono::milliseconds left_item_ttl{std::chrono::minutes(5)};
     std::vector<std::string> next_results;
+    std::vector<PendingBranch> pending_branches;
+    std::vector<Scan> scan_log;
+    std::chrono::milliseconds scan_duration{0};
+    std::vector<std::int64_t> cancelled;  // queue ids, in cancel order
     // Not guarded; last, so it goes first: it calls answer_to() on its thread until it is gone.
     std::optional<LoopbackServer> server;
 
@@ -304,6 +360,48 @@ struct FakeJenkins::Impl {
             finish_locked(run, *run.ends);
             return true;
         });
+        // Scans end in the order they started (one project's never overlap).
+        for (auto& scan : scan_log) {
+            if (!scan.finished && scan.ends_at <= now) finish_scan_locked(scan);
+        }
+    }
+
+    // The branches the scan saw in the SCM (added before it started) become jobs.
+    void finish_scan_locked(Scan& scan) {
+        scan.finished = true;
+        std::erase_if(pending_branches, [&](const PendingBranch& branch) {
+            if (branch.project != scan.project || branch.added_at > scan.started_at) return false;
+            add_branch_job_locked(scan.project, branch.branch, branch.parameters);
+            scan.created.push_back(branch.branch);
+            return true;
+        });
+    }
+
+    // False when the branch is a job already.
+    bool add_branch_job_locked(std::size_t project, const std::string& branch,
+                               std::vector<std::string> parameters) {
+        auto names = jobs[project].names;
+        names.push_back(name_encode(branch));
+        if (find_job_locked(names)) return false;
+        Job job{std::move(names), std::move(parameters), std::string()};
+        job.class_name = k_workflow_job;
+        jobs.push_back(std::move(job));
+        return true;
+    }
+
+    std::optional<std::size_t> find_job_locked(const std::vector<std::string>& names) const {
+        for (std::size_t j = 0; j < jobs.size(); ++j) {
+            if (same_names(jobs[j].names, names)) return j;
+        }
+        return std::nullopt;
+    }
+
+    void cancel_locked(QueueItem& item, Clock::time_point now) {
+        std::erase(waiting, static_cast<std::size_t>(item.id - 1));
+        item.left = true;
+        item.cancelled = true;
+        item.left_at = now;
+        cancelled.push_back(item.id);
     }
 
     // The item leaves the queue as the job's next build.
@@ -385,6 +483,7 @@ struct FakeJenkins::Impl {
     Answer handle(const Request& req);
     Answer route(ReceivedRequest& rec, const std::string& cookie_header);
     Answer build(ReceivedRequest& rec, const Job& job, std::size_t job_index);
+    Answer scan(const ReceivedRequest& rec, std::size_t project);
     Answer queue_api(const ReceivedRequest& rec, const std::vector<std::string>& rest);
     Answer queue_item_json(const QueueItem& item, Clock::time_point now) const;
     Answer build_json(const ReceivedRequest& rec, std::size_t job_index, std::int64_t number);
@@ -547,18 +646,14 @@ Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_
     }
 
     // Item lookup, one segment at a time, case-insensitively.
-    std::optional<std::size_t> found;
-    for (std::size_t j = 0; j < jobs.size(); ++j) {
-        const auto& names = jobs[j].names;
-        if (names.size() == rec.job.size() &&
-            std::equal(names.begin(), names.end(), rec.job.begin(),
-                       [](const auto& a, const auto& b) { return iequals(a, b); })) {
-            found = j;
-            break;
-        }
-    }
+    const auto found = find_job_locked(rec.job);
     if (!found) return folder_api(rec);
     const Job& job = jobs[*found];
+    if (job.multibranch) {
+        if (rec.endpoint == "api") return job_json(job);
+        if (rec.endpoint == "build") return scan(rec, *found);
+        return error_answer(404, "Not Found");
+    }
 
     if (rec.endpoint == "api") {
         // ?tree=builds[...]: the job's builds, newest first (any range in the tree is ignored).
@@ -594,6 +689,27 @@ Answer FakeJenkins::Impl::who_am_i(const ReceivedRequest& rec) {
 }
 
 Answer FakeJenkins::Impl::job_json(const Job& job) const {
+    if (job.multibranch) {
+        json::array children;
+        for (const auto& child : jobs) {
+            if (child.names.size() != job.names.size() + 1 ||
+                !std::equal(job.names.begin(), job.names.end(), child.names.begin())) {
+                continue;
+            }
+            children.push_back(json::object{{"_class", child.class_name},
+                                            {"name", child.names.back()},
+                                            {"url", root_url() + job_url_path(child.names)}});
+        }
+        json::object o;
+        o["_class"] = k_multibranch;
+        o["name"] = job.names.back();
+        o["buildable"] = job.buildable;
+        o["jobs"] = std::move(children);
+        Answer a;
+        a.content_type = "application/json;charset=utf-8";
+        a.body = json::serialize(o);
+        return a;
+    }
     std::string definitions;
     for (const auto& p : job.parameters) {
         definitions += std::string(definitions.empty() ? "" : ",") +
@@ -602,7 +718,7 @@ Answer FakeJenkins::Impl::job_json(const Job& job) const {
     }
     Answer a;
     a.content_type = "application/json;charset=utf-8";
-    a.body = R"({"_class":"hudson.model.FreeStyleProject","name":")" + job.names.back() +
+    a.body = R"({"_class":")" + std::string(job.class_name) + R"(","name":")" + job.names.back() +
              R"(","buildable":)" + (job.buildable ? "true" : "false") + R"(,"property":[)" +
              (job.parameters.empty() ? std::string()
                                      : R"({"_class":"hudson.model.ParametersDefinitionProperty",)"
@@ -619,6 +735,11 @@ Answer FakeJenkins::Impl::folder_api(const ReceivedRequest& rec) const {
                std::equal(rec.job.begin(), rec.job.end(), j.names.begin(),
                           [](const auto& a, const auto& b) { return iequals(a, b); });
     });
+    if (folder && rec.endpoint == "build" && rec.method == "POST") {
+        std::string full_name;
+        for (const auto& name : rec.job) full_name += (full_name.empty() ? "" : "/") + name;
+        return error_answer(500, full_name + " cannot be recomputed");
+    }
     if (!folder || rec.endpoint != "api") return error_answer(404, "Not Found");
     Answer a;
     a.content_type = "application/json;charset=utf-8";
@@ -742,6 +863,52 @@ Answer FakeJenkins::Impl::build(ReceivedRequest& rec, const Job& job, std::size_
     return a;
 }
 
+Answer FakeJenkins::Impl::scan(const ReceivedRequest& rec, std::size_t project) {
+    // ComputedFolder.doBuild: @RequirePOST, Item.BUILD (no token), buildable, then schedule.
+    const Job& job = jobs[project];
+    if (rec.method != "POST") {
+        Answer a = error_answer(405, "Method Not Allowed");
+        a.headers.emplace_back("Allow", "POST");
+        return a;
+    }
+    if (!rec.authenticated) {
+        Answer a = error_answer(403, "anonymous is missing the Job/Build permission");
+        a.headers.emplace_back("X-You-Are-Authenticated-As", "anonymous");
+        a.headers.emplace_back("X-Required-Permission", "hudson.model.Item.Build");
+        return a;
+    }
+    std::string full_name;
+    for (const auto& name : job.names) full_name += (full_name.empty() ? "" : "/") + name;
+    if (!job.buildable) return error_answer(500, full_name + " cannot be recomputed");
+    if (!rec.param("delay").empty() && !valid_delay(rec.param("delay"))) {
+        return error_answer(500, "Oops! Invalid delay");
+    }
+    // forwardToPreviousPage: no Referer here, so the folder's own page. (Taken now: finishing
+    // the scan below adds jobs, which moves `job`.)
+    Answer a;
+    a.status = 302;
+    a.headers.emplace_back("Location", base_url() + job_url_path(job.names));
+    // The folder is one queue task: a request while a scan waits to start merges into it; while
+    // one runs, the next waits for it (a computed folder never computes twice at once).
+    const auto now = Clock::now();
+    Scan* last = nullptr;
+    for (auto& scan : scan_log) {
+        if (scan.project == project) last = &scan;
+    }
+    if (last && last->started_at > now) {
+        ++last->requests;
+    } else {
+        Scan scan;
+        scan.project = project;
+        scan.requested_at = now;
+        scan.started_at = last && last->ends_at > now ? last->ends_at : now;
+        scan.ends_at = scan.started_at + scan_duration;
+        scan_log.push_back(std::move(scan));
+        advance_locked(now);
+    }
+    return a;
+}
+
 Answer FakeJenkins::Impl::queue_api(const ReceivedRequest& rec,
                                     const std::vector<std::string>& rest) {
     const auto now = Clock::now();
@@ -765,10 +932,7 @@ Answer FakeJenkins::Impl::queue_api(const ReceivedRequest& rec,
         // Already left (started or cancelled): "too late, ignore (JENKINS-14813)".
         if (!item || item->left) return error_answer(404, "Provided id (" + text + ") not found");
         if (!rec.authenticated) return error_answer(422, "not cancellable");
-        std::erase(waiting, static_cast<std::size_t>(item->id - 1));
-        item->left = true;
-        item->cancelled = true;
-        item->left_at = now;
+        cancel_locked(*item, now);
         Answer a;
         a.status = 204;
         return a;
@@ -802,7 +966,7 @@ Answer FakeJenkins::Impl::queue_item_json(const QueueItem& item, Clock::time_poi
     for (const auto& [name, value] : item.values) params += "\n" + name + "=" + value;
     o["params"] = params;
     o["stuck"] = false;
-    o["task"] = json::object{{"_class", "hudson.model.FreeStyleProject"},
+    o["task"] = json::object{{"_class", job.class_name},
                              {"name", job.names.back()},
                              {"url", root_url() + job_url_path(job.names)},
                              {"color", "blue"}};
@@ -908,6 +1072,72 @@ void FakeJenkins::add_job(std::vector<std::string> item_names, std::vector<std::
                           std::string token) {
     std::lock_guard lock(impl_->mutex);
     impl_->jobs.push_back(Job{std::move(item_names), std::move(parameters), std::move(token)});
+}
+
+void FakeJenkins::add_multibranch(std::vector<std::string> item_names,
+                                  std::vector<std::string> branches,
+                                  std::vector<std::string> parameters) {
+    std::lock_guard lock(impl_->mutex);
+    auto& impl = *impl_;
+    Job project{std::move(item_names), {}, std::string()};
+    project.class_name = k_multibranch;
+    project.multibranch = true;
+    impl.jobs.push_back(std::move(project));
+    const auto index = impl.jobs.size() - 1;
+    for (const auto& branch : branches) impl.add_branch_job_locked(index, branch, parameters);
+}
+
+void FakeJenkins::add_branch_on_scan(const std::vector<std::string>& project, std::string branch,
+                                     std::vector<std::string> parameters) {
+    std::lock_guard lock(impl_->mutex);
+    auto& impl = *impl_;
+    const auto index = impl.find_job_locked(project);
+    if (!index || !impl.jobs[*index].multibranch) {
+        throw std::invalid_argument("add_branch_on_scan: not a multibranch project");
+    }
+    impl.pending_branches.push_back(
+        PendingBranch{*index, std::move(branch), std::move(parameters), Clock::now()});
+}
+
+void FakeJenkins::set_scan_duration(std::chrono::milliseconds duration) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->scan_duration = duration;
+}
+
+std::size_t FakeJenkins::scans(const std::vector<std::string>& project) const {
+    std::lock_guard lock(impl_->mutex);
+    const auto index = impl_->find_job_locked(project);
+    return static_cast<std::size_t>(
+        std::count_if(impl_->scan_log.begin(), impl_->scan_log.end(),
+                      [&](const Scan& scan) { return index && scan.project == *index; }));
+}
+
+std::vector<FakeJenkins::ScanInfo> FakeJenkins::scan_log() const {
+    std::lock_guard lock(impl_->mutex);
+    auto& impl = *impl_;
+    impl.advance_locked(Clock::now());
+    std::vector<ScanInfo> out;
+    for (const auto& scan : impl.scan_log) {
+        ScanInfo info;
+        info.project = impl.jobs[scan.project].names;
+        info.requested_at = scan.requested_at;
+        info.started_at = scan.started_at;
+        info.ends_at = scan.ends_at;
+        info.requests = scan.requests;
+        info.finished = scan.finished;
+        info.created = scan.created;
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+std::string FakeJenkins::branch_item_name(const std::string& branch) {
+    return name_encode(branch);
+}
+
+std::vector<std::int64_t> FakeJenkins::cancelled_items() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->cancelled;
 }
 
 void FakeJenkins::set_job_buildable(const std::vector<std::string>& item_names, bool buildable) {
@@ -1040,10 +1270,7 @@ bool FakeJenkins::cancel_item(std::int64_t id) {
     impl.advance_locked(now);
     auto* item = impl.item_locked(id, now);
     if (!item || item->left) return false;
-    std::erase(impl.waiting, static_cast<std::size_t>(id - 1));
-    item->left = true;
-    item->cancelled = true;
-    item->left_at = now;
+    impl.cancel_locked(*item, now);
     return true;
 }
 

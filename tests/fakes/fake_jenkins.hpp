@@ -87,6 +87,19 @@ struct ReceivedRequest {
 ///    GET <job>/api/json?tree=builds... → {"builds":[{number,queueId,url}, newest first]}.
 ///  * POST queue/cancelItem?id=N → 204 and the item is left with cancelled true; 404 "Provided
 ///    id (N) not found" when unknown or already left; 422 for anonymous callers (no Job/Cancel).
+///  * Multibranch projects [§2; jenkins-builds-and-jobs.md §2.4] (add_multibranch): a computed
+///    folder whose branch jobs are its children, item name NameEncoder.encode(branch) (branch
+///    "feature/x" is item "feature%2Fx", URL segment feature%252Fx). GET <mb>/api/json →
+///    {"_class": WorkflowMultiBranchProject, "name", "buildable", "jobs": [{_class, name, url}]}.
+///    POST <mb>/build[?delay=…] is a scan (ComputedFolder.doBuild): 405 for GET, 403 for
+///    anonymous (no token support), 500 "<name> cannot be recomputed" when not buildable
+///    (set_job_buildable), else 302 to the project URL without a queue item. A scan starts when
+///    requested (after the running scan of that project, if any; a request while one waits to
+///    start merges into it), runs set_scan_duration() (default 0: done at once) and then makes
+///    the branches added with add_branch_on_scan() before it started into jobs. Until then a
+///    branch job answers 404 like any unknown job. POST <folder>/build on a plain folder (a path
+///    some job lies below, not itself a job) → 500 "<name> cannot be recomputed"; on a plain
+///    job it is a build as above.
 ///  * URLs Jenkins writes into its JSON (executable.url, a build's url, task.url) start with
 ///    Options::root_url, which need not be where the fake listens; the 201/303 Location is built
 ///    from the request, as Jenkins does (jenkins-remote-api.md §1.7): url().
@@ -143,8 +156,42 @@ class FakeJenkins {
     void add_job(std::vector<std::string> item_names, std::vector<std::string> parameters = {},
                  std::string token = "");
 
-    /// Makes a job added with add_job() (exactly these item names) buildable or not (disabled):
-    /// its api/json says so. Build requests are not affected.
+    /// A scan of a multibranch project (scan_log()).
+    struct ScanInfo {
+        std::vector<std::string> project;
+        std::chrono::steady_clock::time_point requested_at;  ///< the first request
+        std::chrono::steady_clock::time_point started_at;
+        std::chrono::steady_clock::time_point ends_at;  ///< started_at + scan duration
+        std::size_t requests = 1;  ///< POSTs answered 302 for it (later ones merged into it)
+        bool finished = false;
+        std::vector<std::string> created;  ///< branch names it made into jobs (once finished)
+    };
+
+    /// Defines a multibranch project at `item_names` (e.g. {"acme","app"}) with a branch job for
+    /// each of `branches` (branch names as in the SCM: "feature/x" becomes the item
+    /// "feature%2Fx"), each declaring `parameters` (as add_job()). Buildable (scans work) until
+    /// set_job_buildable(item_names, false).
+    void add_multibranch(std::vector<std::string> item_names, std::vector<std::string> branches,
+                         std::vector<std::string> parameters = {});
+    /// A branch that exists in the SCM of multibranch project `project` but has no job yet: the
+    /// first scan of the project that starts after this call makes it a job (declaring
+    /// `parameters`). A branch that is a job already is ignored.
+    void add_branch_on_scan(const std::vector<std::string>& project, std::string branch,
+                            std::vector<std::string> parameters = {});
+    /// Scans requested from now on run for `duration` before their branches appear; 0 (the
+    /// default): a scan is done when its 302 is answered.
+    void set_scan_duration(std::chrono::milliseconds duration);
+    /// How many scans of `project` were requested (merged requests count once), so far.
+    std::size_t scans(const std::vector<std::string>& project) const;
+    /// Every scan so far, of every project, in the order they were requested.
+    std::vector<ScanInfo> scan_log() const;
+    /// The item name Jenkins gives branch `branch` of a multibranch project
+    /// (NameEncoder.encode: # % / ? [ ] \ → %23 %25 %2F %3F %5B %5D %5C, "" → %00, "." → %2E).
+    static std::string branch_item_name(const std::string& branch);
+
+    /// Makes a job added with add_job() or a multibranch project (exactly these item names)
+    /// buildable or not (disabled): its api/json says so. Build requests to a job are not
+    /// affected; a multibranch project that is not buildable answers a scan 500.
     void set_job_buildable(const std::vector<std::string>& item_names, bool buildable);
 
     /// The next `count` build requests (build / buildWithParameters on any job, after the auth
@@ -221,6 +268,9 @@ class FakeJenkins {
     /// Cancels a queued item as POST queue/cancelItem would; false when it is unknown or has
     /// already left the queue.
     bool cancel_item(std::int64_t id);
+    /// The ids of the queue items cancelled so far (POST queue/cancelItem or cancel_item()), in
+    /// the order they were cancelled.
+    std::vector<std::int64_t> cancelled_items() const;
     /// Every queue item so far, by id.
     std::vector<QueueItemInfo> queue_items() const;
     /// Every build so far, in the order they started.

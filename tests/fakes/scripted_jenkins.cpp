@@ -64,6 +64,34 @@ void ScriptedJenkins::then_read(std::string path, int http_status, std::string b
     then_read(std::move(path), std::move(o));
 }
 
+namespace {
+
+JenkinsOutcome scripted(JenkinsOutcome::Kind kind, int http_status, std::string detail) {
+    JenkinsOutcome o;
+    o.kind = kind;
+    o.http_status = http_status;
+    o.detail = detail.empty() ? std::string(to_string(kind)) : std::move(detail);
+    return o;
+}
+
+// The next outcome of `script`, or `fallback` when it is used up.
+JenkinsOutcome next_of(std::deque<JenkinsOutcome>& script, JenkinsOutcome fallback) {
+    if (script.empty()) return fallback;
+    auto o = std::move(script.front());
+    script.pop_front();
+    return o;
+}
+
+}  // namespace
+
+void ScriptedJenkins::then_scan(JenkinsOutcome::Kind kind, int http_status, std::string detail) {
+    scan_script_.push_back(scripted(kind, http_status, std::move(detail)));
+}
+
+void ScriptedJenkins::then_cancel(JenkinsOutcome::Kind kind, int http_status, std::string detail) {
+    cancel_script_.push_back(scripted(kind, http_status, std::move(detail)));
+}
+
 void ScriptedJenkins::then_throw() {
     ++throws_;
 }
@@ -127,6 +155,17 @@ asio::awaitable<JenkinsOutcome> ScriptedJenkins::read(std::string path) {
     auto o = std::move(answers.front());
     answers.pop_front();
     co_return o;
+}
+
+asio::awaitable<JenkinsOutcome> ScriptedJenkins::scan(std::vector<std::string> project) {
+    scans.push_back(std::move(project));
+    co_return next_of(scan_script_, scripted(JenkinsOutcome::Kind::queued, 302, "HTTP 302 Found"));
+}
+
+asio::awaitable<JenkinsOutcome> ScriptedJenkins::cancel_item(std::int64_t queue_id) {
+    cancels.push_back(queue_id);
+    co_return next_of(cancel_script_,
+                      scripted(JenkinsOutcome::Kind::queued, 204, "HTTP 204 No Content"));
 }
 
 }  // namespace hookrelay::test

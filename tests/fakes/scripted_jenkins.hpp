@@ -1,7 +1,7 @@
-// A JenkinsClient for dispatcher unit tests: answers each trigger and probe with the next
-// scripted outcome (queued when the script is empty), each read() with the answer scripted for
-// its path, records what it was asked, and can hold trigger requests in flight until the test
-// lets them go. Single-threaded (the test's io_context).
+// A JenkinsClient for dispatcher unit tests: answers each trigger, probe, scan and cancel_item
+// with the next scripted outcome (queued when the script is empty), each read() with the answer
+// scripted for its path, records what it was asked, and can hold trigger requests in flight until
+// the test lets them go. Single-threaded (the test's io_context).
 #pragma once
 
 #include <hookrelay/jenkins.hpp>
@@ -36,6 +36,11 @@ class ScriptedJenkins final : public JenkinsClient {
     /// 401 auth_failed, 429 throttled, 500 server_error, 502/503/504 and 0 unavailable, any other
     /// status permanent.
     void then_read(std::string path, int http_status, std::string body = "");
+    /// Outcomes for the next scan() calls, in order (default: queued, HTTP 302, as Jenkins
+    /// answers a scheduled scan).
+    void then_scan(JenkinsOutcome::Kind kind, int http_status = 0, std::string detail = "");
+    /// Outcomes for the next cancel_item() calls, in order (default: queued, HTTP 204).
+    void then_cancel(JenkinsOutcome::Kind kind, int http_status = 0, std::string detail = "");
     /// Make the next trigger() throw (a bug in the client).
     void then_throw();
     /// While set, trigger() waits until release() before answering.
@@ -45,7 +50,9 @@ class ScriptedJenkins final : public JenkinsClient {
 
     std::vector<TriggerRequest> requests;  ///< every trigger() call, in order
     std::size_t probes = 0;
-    std::vector<std::string> reads;  ///< every read() path, in order
+    std::vector<std::string> reads;               ///< every read() path, in order
+    std::vector<std::vector<std::string>> scans;  ///< every scan() project path, in order
+    std::vector<std::int64_t> cancels;            ///< every cancel_item() queue id, in order
     std::size_t waiting() const { return gates_.size(); }
 
     boost::asio::awaitable<JenkinsOutcome> trigger(TriggerRequest request,
@@ -53,13 +60,8 @@ class ScriptedJenkins final : public JenkinsClient {
     boost::asio::awaitable<JenkinsOutcome> probe() override;
     boost::asio::awaitable<JenkinsOutcome> read(std::string path) override;
 
-    // TEMP(seam): replaced by the real implementation before merge.
-    boost::asio::awaitable<JenkinsOutcome> scan(std::vector<std::string>) override {
-        JenkinsOutcome o; o.kind = JenkinsOutcome::Kind::permanent; o.detail = "TEMP"; co_return o;
-    }
-    boost::asio::awaitable<JenkinsOutcome> cancel_item(std::int64_t) override {
-        JenkinsOutcome o; o.kind = JenkinsOutcome::Kind::permanent; o.detail = "TEMP"; co_return o;
-    }
+    boost::asio::awaitable<JenkinsOutcome> scan(std::vector<std::string> project) override;
+    boost::asio::awaitable<JenkinsOutcome> cancel_item(std::int64_t queue_id) override;
 
     struct Gate;
 
@@ -68,6 +70,8 @@ class ScriptedJenkins final : public JenkinsClient {
     std::deque<JenkinsOutcome> script_;
     std::deque<JenkinsOutcome> probe_script_;
     std::map<std::string, std::deque<JenkinsOutcome>> read_script_;
+    std::deque<JenkinsOutcome> scan_script_;
+    std::deque<JenkinsOutcome> cancel_script_;
     std::size_t throws_ = 0;
     bool hanging_ = false;
     std::list<std::shared_ptr<Gate>> gates_;

@@ -137,12 +137,16 @@ class Reader final : public JenkinsClient {
     }
     asio::awaitable<JenkinsOutcome> probe() override { co_return JenkinsOutcome{}; }
 
-    // TEMP(seam): replaced by the real implementation before merge.
-    boost::asio::awaitable<JenkinsOutcome> scan(std::vector<std::string>) override {
-        JenkinsOutcome o; o.kind = JenkinsOutcome::Kind::permanent; o.detail = "TEMP"; co_return o;
+    // Chores never scan nor cancel: a call would be a bug the test should see.
+    asio::awaitable<JenkinsOutcome> scan(std::vector<std::string>) override {
+        co_return not_scripted();
     }
-    boost::asio::awaitable<JenkinsOutcome> cancel_item(std::int64_t) override {
-        JenkinsOutcome o; o.kind = JenkinsOutcome::Kind::permanent; o.detail = "TEMP"; co_return o;
+    asio::awaitable<JenkinsOutcome> cancel_item(std::int64_t) override { co_return not_scripted(); }
+    static JenkinsOutcome not_scripted() {
+        JenkinsOutcome o;
+        o.kind = JenkinsOutcome::Kind::permanent;
+        o.detail = "not scripted";
+        return o;
     }
     asio::awaitable<JenkinsOutcome> read(std::string path) override {
         paths.push_back(path);

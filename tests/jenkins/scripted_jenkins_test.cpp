@@ -23,6 +23,41 @@ JenkinsOutcome read(asio::io_context& ioc, ScriptedJenkins& jenkins, std::string
     return result.value_or(JenkinsOutcome{});
 }
 
+template <class T>
+T run(asio::io_context& ioc, asio::awaitable<T> task) {
+    std::optional<T> result;
+    asio::co_spawn(ioc, std::move(task), [&](std::exception_ptr, T o) { result = std::move(o); });
+    ioc.restart();
+    ioc.run();
+    return result.value_or(T{});
+}
+
+TEST(ScriptedJenkins, ScansAnswerAsScriptedThenQueuedAndAreRecorded) {
+    asio::io_context ioc;
+    ScriptedJenkins jenkins(ioc.get_executor());
+    jenkins.then_scan(Kind::permanent, 500, "cannot be recomputed");
+    const auto first = run(ioc, jenkins.scan({"acme", "app"}));
+    EXPECT_EQ(first.kind, Kind::permanent);
+    EXPECT_EQ(first.http_status, 500);
+    EXPECT_EQ(first.detail, "cannot be recomputed");
+    const auto second = run(ioc, jenkins.scan({"org", "repo"}));
+    EXPECT_EQ(second.kind, Kind::queued);
+    EXPECT_EQ(second.http_status, 302);
+    EXPECT_EQ(jenkins.scans,
+              (std::vector<std::vector<std::string>>{{"acme", "app"}, {"org", "repo"}}));
+}
+
+TEST(ScriptedJenkins, CancelsAnswerAsScriptedThenQueuedAndAreRecorded) {
+    asio::io_context ioc;
+    ScriptedJenkins jenkins(ioc.get_executor());
+    jenkins.then_cancel(Kind::permanent, 404);
+    EXPECT_EQ(run(ioc, jenkins.cancel_item(7)).http_status, 404);
+    const auto second = run(ioc, jenkins.cancel_item(8));
+    EXPECT_EQ(second.kind, Kind::queued);
+    EXPECT_EQ(second.http_status, 204);
+    EXPECT_EQ(jenkins.cancels, (std::vector<std::int64_t>{7, 8}));
+}
+
 TEST(ScriptedJenkins, ReadAnswersInOrderPerPathAndTheLastOneStays) {
     asio::io_context ioc;
     ScriptedJenkins jenkins(ioc.get_executor());
