@@ -1,6 +1,6 @@
-// The SQLite schema: created at version 5 in WAL mode, files written by hookrelay with schema 1,
-// 2, 3 or 4 upgraded in place with everything in them usable, a newer file refused, and an upgrade
-// that fails leaving the file as it was.
+// The SQLite schema: created at version 6 in WAL mode, files written by hookrelay with schema 1,
+// 2, 3, 4 or 5 upgraded in place with everything in them usable, a newer file refused, and an
+// upgrade that fails leaving the file as it was.
 #include "store/sqlite_test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -103,6 +103,42 @@ ALTER TABLE deliveries ADD COLUMN rule_reasons TEXT;
 PRAGMA user_version = 4;
 )sql";
 
+// What schema 5 added.
+constexpr const char* k_schema_v5_step = R"sql(
+ALTER TABLE deliveries ADD COLUMN repository TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN ref TEXT NOT NULL DEFAULT '';
+ALTER TABLE triggers ADD COLUMN follow TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE triggers ADD COLUMN status_target TEXT;
+ALTER TABLE triggers ADD COLUMN build TEXT;
+ALTER TABLE triggers ADD COLUMN outcome TEXT NOT NULL DEFAULT 'pending';
+ALTER TABLE triggers ADD COLUMN follow_due_at INTEGER;
+ALTER TABLE triggers ADD COLUMN follow_claim_id TEXT;
+ALTER TABLE triggers ADD COLUMN follow_owner TEXT;
+ALTER TABLE triggers ADD COLUMN follow_expires_at INTEGER;
+ALTER TABLE triggers ADD COLUMN follow_tries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE triggers ADD COLUMN status_wanted TEXT;
+ALTER TABLE triggers ADD COLUMN status_wanted_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE triggers ADD COLUMN status_posted_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE triggers ADD COLUMN status_posted TEXT;
+ALTER TABLE triggers ADD COLUMN status_tries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE triggers ADD COLUMN status_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE triggers ADD COLUMN status_due_at INTEGER;
+ALTER TABLE triggers ADD COLUMN status_claim_id TEXT;
+ALTER TABLE triggers ADD COLUMN status_owner TEXT;
+ALTER TABLE triggers ADD COLUMN status_expires_at INTEGER;
+UPDATE triggers SET outcome = state WHERE state != 'pending';
+CREATE INDEX triggers_outcome ON triggers (outcome, delivery) WHERE state = 'delivered';
+CREATE INDEX triggers_follow_due ON triggers (jenkins, follow_due_at, seq)
+    WHERE follow_due_at IS NOT NULL;
+CREATE INDEX triggers_follow_claimed ON triggers (jenkins, follow_expires_at)
+    WHERE follow_claim_id IS NOT NULL;
+CREATE INDEX triggers_status_due ON triggers (status_due_at, seq) WHERE status_due_at IS NOT NULL;
+CREATE INDEX triggers_status_claimed ON triggers (status_expires_at)
+    WHERE status_claim_id IS NOT NULL;
+CREATE INDEX triggers_queue_url ON triggers (queue_url) WHERE queue_url != '';
+PRAGMA user_version = 5;
+)sql";
+
 std::string ms(TimePoint t) {
     return std::to_string(
         std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
@@ -119,6 +155,7 @@ class OldFile : public SqliteSchema {
         if (version >= 2) db.exec(k_schema_v2_step);
         if (version >= 3) db.exec(k_schema_v3_step);
         if (version >= 4) db.exec(k_schema_v4_step);
+        if (version >= 5) db.exec(k_schema_v5_step);
         const std::string at = ms(base_);
         db.exec(
             "INSERT INTO deliveries (id, source, provider, delivery_id, kind, forge_event, "
@@ -142,6 +179,8 @@ class OldFile : public SqliteSchema {
             "INSERT INTO attempts (trigger_id, at, http_status, outcome, duration_ms, "
             "queue_url, counted) VALUES ('trigger-pending', " +
             at + ", 503, 'HTTP 503', 20, '', 1)");
+        // Version 5 stored each trigger's outcome with it: its state, as nothing was followed.
+        if (version >= 5) db.exec("UPDATE triggers SET outcome = state");
     }
 
     /// Everything in the upgraded file is readable and the new features work on it.
@@ -149,7 +188,8 @@ class OldFile : public SqliteSchema {
         auto store = open_store();
         {
             RawDb db(db_path());
-            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"5"}));
+            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"6"}));
+            EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
         }
         // The old triggers' outcomes are their states (nothing was followed then), and the
         // listing filters on them.
@@ -217,6 +257,24 @@ class OldFile : public SqliteSchema {
         EXPECT_EQ(trigger.build, build);
         EXPECT_EQ(trigger.status.wanted_seq, 1);
         EXPECT_EQ(get(*store, "", "new-4")->summary.repository, "acme/app");
+
+        // The old rows read back without a coalesce key; a coalesced trigger supersedes an older
+        // one (the state the upgrade allowed), and scans are rate-limited.
+        EXPECT_EQ(pending.trigger.request.coalesce, "");
+        EXPECT_EQ(pending.trigger.superseded_by, "");
+        TriggerRequest coalesced = test::trigger();
+        coalesced.coalesce = "acme/app:main";
+        const auto older = accept(*store, delivery("new-5", base_), {coalesced});
+        const auto newer = accept(*store, delivery("new-6", base_), {coalesced});
+        ASSERT_EQ(newer.superseded.size(), 1u);
+        EXPECT_EQ(history_of(*store, "new-5", older.trigger_ids[0]).trigger.state,
+                  TriggerState::superseded);
+        const auto gate = wait_answer<result<ScanGate>>([&](auto answer) {
+            store->request_scan("ci", "acme/app", base_, base_, std::chrono::minutes(1),
+                                std::move(answer));
+        });
+        ASSERT_TRUE(gate);
+        EXPECT_EQ(gate->verdict, ScanGate::Verdict::granted);
     }
 };
 
@@ -228,7 +286,7 @@ TEST_F(SqliteSchema, CreatesTheStateDirectoryAndTheCurrentSchemaInWalMode) {
         EXPECT_EQ((*store)->kind(), "sqlite");
     }
     RawDb db(nested + "/hookrelay.db");
-    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"5"}));
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"6"}));
     EXPECT_EQ(db.row("PRAGMA journal_mode"), (std::vector<std::string>{"wal"}));
 }
 
@@ -252,6 +310,45 @@ TEST_F(OldFile, UpgradesAVersion4FileInPlace) {
     expect_upgraded_and_usable();
 }
 
+TEST_F(OldFile, UpgradesAVersion5FileInPlace) {
+    write_old_file(5);
+    expect_upgraded_and_usable();
+}
+
+TEST_F(SqliteSchema, TheWidenedStateConstraintStillRefusesUnknownStates) {
+    { ASSERT_TRUE(SqliteStore::open(dir_.path(), config_, quiet())); }
+    RawDb db(db_path());
+    db.exec(
+        "INSERT INTO deliveries (id, source, provider, delivery_id, kind, forge_event, "
+        "received_at, headers, body_sha256) VALUES (1, 's', 'github', 'd', 'push', 'push', 0, "
+        "'[]', '')");
+    const std::string insert =
+        "INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, "
+        "attempts, created_at, next_attempt_at, updated_at, last_outcome, queue_url) VALUES ";
+    db.exec(insert + "('t-1', 1, 'r', 'ci', '[]', '[]', '', 'superseded', 0, 0, 0, 0, '', '')");
+    EXPECT_THROW(
+        db.exec(insert + "('t-2', 1, 'r', 'ci', '[]', '[]', '', 'bogus', 0, 0, 0, 0, '', '')"),
+        std::runtime_error);
+}
+
+TEST_F(OldFile, AFailedUpgradeToVersion6LeavesTheStateConstraintAsItWas) {
+    write_old_file(5);
+    {
+        // Something in the way of version 6: its scans table cannot be created.
+        RawDb db(db_path());
+        db.exec("CREATE TABLE scans (x INTEGER)");
+    }
+    std::string why;
+    auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
+    ASSERT_FALSE(store);
+    EXPECT_NE(why.find("scans"), std::string::npos) << why;
+    RawDb db(db_path());
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"5"}));
+    EXPECT_EQ(db.row("SELECT instr(sql, 'superseded') FROM sqlite_master WHERE name = 'triggers'"),
+              (std::vector<std::string>{"0"}));
+    EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
+}
+
 TEST_F(OldFile, AFailedUpgradeLeavesTheFileAsItWas) {
     write_old_file(2);
     {
@@ -273,13 +370,13 @@ TEST_F(OldFile, AFailedUpgradeLeavesTheFileAsItWas) {
 TEST_F(SqliteSchema, RefusesAFileFromANewerHookrelay) {
     {
         RawDb db(db_path());
-        db.exec("PRAGMA user_version = 6");
+        db.exec("PRAGMA user_version = 7");
     }
     std::string why;
     auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
-    EXPECT_NE(why.find("schema version 6 is newer than this hookrelay understands (5)"),
+    EXPECT_NE(why.find("schema version 7 is newer than this hookrelay understands (6)"),
               std::string::npos)
         << why;
 }

@@ -20,7 +20,8 @@ ListShape shape_of(const DeliveryQuery& q) {
         shape.outcome = OutcomeFilter::held;
     } else if (q.outcome == "unmatched") {
         shape.outcome = OutcomeFilter::unmatched;
-    } else if (q.outcome == "pending" || q.outcome == "retrying" || q.outcome == "dead") {
+    } else if (q.outcome == "pending" || q.outcome == "retrying" || q.outcome == "dead" ||
+               q.outcome == "superseded") {
         shape.outcome = OutcomeFilter::state_word;
     } else if (!q.outcome.empty()) {
         shape.outcome = OutcomeFilter::word;
@@ -132,7 +133,7 @@ UPDATE triggers
 SET state = 'pending', attempts = 0, created_at = ?1, next_attempt_at = ?1, updated_at = ?1,
     last_outcome = 'replayed', claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL,
     build = NULL, follow_due_at = NULL, follow_tries = 0, follow_claim_id = NULL,
-    follow_owner = NULL, follow_expires_at = NULL, outcome = 'pending'
+    follow_owner = NULL, follow_expires_at = NULL, outcome = 'pending', superseded_by = ''
 WHERE id = ?2)sql"),
       // Uncounted: the replay is not a try, and the budget starts over anyway.
       insert_replay_entry_(db_.get(), "insert replay entry", R"sql(
@@ -152,10 +153,11 @@ SELECT jenkins, reason, since, next_probe_at, probes FROM holds ORDER BY jenkins
       // Not while its build is followed or a status wish of it is still to be posted.
       prune_attempts_(db_.get(), "prune attempts", R"sql(
 DELETE FROM attempts WHERE trigger_id IN (
-    SELECT id FROM triggers WHERE state IN ('delivered', 'dead') AND updated_at < ?1
+    SELECT id FROM triggers
+    WHERE state IN ('delivered', 'dead', 'superseded') AND updated_at < ?1
         AND follow_due_at IS NULL AND status_wanted_seq <= status_posted_seq))sql"),
       prune_triggers_(db_.get(), "prune triggers", R"sql(
-DELETE FROM triggers WHERE state IN ('delivered', 'dead') AND updated_at < ?1
+DELETE FROM triggers WHERE state IN ('delivered', 'dead', 'superseded') AND updated_at < ?1
     AND follow_due_at IS NULL AND status_wanted_seq <= status_posted_seq)sql"),
       prune_deliveries_(db_.get(), "prune deliveries", R"sql(
 DELETE FROM deliveries WHERE received_at < ?1
@@ -263,6 +265,8 @@ std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
             case TriggerState::dead:
                 ++detail.summary.dead;
                 break;
+            case TriggerState::superseded:
+                break;  // DeliverySummary has no count of them; its outcomes show them
         }
     }
     return detail;

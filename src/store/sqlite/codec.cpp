@@ -1,5 +1,6 @@
 #include "store/sqlite/codec.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 
@@ -45,6 +46,12 @@ StoredTrigger read_trigger(const Query& query, int first) {
     t.status.posted = parse_status_wish(query.text(first + 21));
     t.status.tries = static_cast<int>(query.int64(first + 22));
     t.status.error = query.text(first + 23);
+    t.request.coalesce = query.text(first + 24);
+    t.request.cancel_superseded = query.int64(first + 25) != 0;
+    t.request.multibranch =
+        static_cast<std::size_t>(std::max<std::int64_t>(query.int64(first + 26), 0));
+    t.request.scan_only = query.int64(first + 27) != 0;
+    t.superseded_by = query.text(first + 28);
     return t;
 }
 

@@ -26,11 +26,13 @@ std::int64_t plus_ms(TimePoint t, std::chrono::milliseconds d);
 StoredTrigger read_trigger(const Query& query, int first = 0);
 
 /// The columns of the triggers table read_trigger() reads after queue_url: the request's follow
-/// mode and status target, the build record, whether it is followed, the status progress.
+/// mode and status target, the build record, whether it is followed, the status progress, the
+/// request's coalesce key, cancel_superseded, multibranch and scan_only, superseded_by.
 inline constexpr const char* k_trigger_chore_columns =
     "follow, status_target, build, follow_due_at IS NOT NULL, status_wanted, status_wanted_seq, "
-    "status_posted_seq, status_posted, status_tries, status_error";
-inline constexpr int k_trigger_columns = 24;
+    "status_posted_seq, status_posted, status_tries, status_error, coalesce_key, "
+    "cancel_superseded, multibranch, scan_only, superseded_by";
+inline constexpr int k_trigger_columns = 29;
 
 /// Attempt columns (7): at, http_status, outcome, duration_ms, queue_url, counted, instance.
 Attempt read_attempt(const Query& query, int first = 0);

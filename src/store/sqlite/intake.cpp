@@ -2,13 +2,20 @@
 
 #include "store/sqlite/codec.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 
 namespace hookrelay::store::sqlite {
+namespace {
 
-Intake::Intake(Connection& connection, const StoreConfig& config)
+constexpr auto k_max_size = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+
+}  // namespace
+
+Intake::Intake(Connection& connection, Chores& chores, const StoreConfig& config)
     : db_(connection),
+      chores_(chores),
       config_(config),
       insert_delivery_(db_.get(), "insert delivery", R"sql(
 INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at, headers,
@@ -24,8 +31,20 @@ ORDER BY id DESC LIMIT 1)sql"),
       insert_trigger_(db_.get(), "insert trigger", R"sql(
 INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
                       created_at, next_attempt_at, updated_at, last_outcome, queue_url, follow,
-                      status_target)
-VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, '', '', ?, ?))sql") {}
+                      status_target, coalesce_key, cancel_superseded, multibranch, scan_only,
+                      scope)
+VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, '', '', ?, ?, ?, ?, ?, ?, ?))sql"),
+      // Open triggers of earlier deliveries with the scope, walking triggers_scope_open; one
+      // under a claim that has not expired is in flight and left alone. The claim and any
+      // follow chore end; the status wish is recorded by the caller (Chores::record_wish).
+      supersede_(db_.get(), "supersede", R"sql(
+UPDATE triggers INDEXED BY triggers_scope_open
+SET state = 'superseded', outcome = 'superseded', superseded_by = ?1, last_outcome = ?2,
+    updated_at = ?3, claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL,
+    follow_due_at = NULL, follow_claim_id = NULL, follow_owner = NULL, follow_expires_at = NULL
+WHERE scope = ?4 AND scope != '' AND state IN ('pending', 'retrying') AND delivery < ?5
+    AND (claim_id IS NULL OR claim_expires_at <= ?3)
+RETURNING id, status_target IS NOT NULL)sql") {}
 
 Receipt Intake::insert(const DeliveryRecord& d, const std::vector<TriggerRequest>& triggers) {
     const std::int64_t received = to_ms(d.received_at);
@@ -69,6 +88,16 @@ Receipt Intake::insert(const DeliveryRecord& d, const std::vector<TriggerRequest
     for (const TriggerRequest& t : triggers) {
         receipt.trigger_ids.push_back(add_trigger(delivery, t, received));
     }
+    // After every trigger of the submission is in: they never supersede each other (the same
+    // delivery), only those of earlier deliveries, including earlier ones of this group commit.
+    const std::string newer_delivery =
+        d.delivery_id.empty() ? "#" + std::to_string(delivery) : d.delivery_id;
+    for (std::size_t i = 0; i < triggers.size(); ++i) {
+        const std::string scope = coalesce_scope(triggers[i]);
+        if (scope.empty()) continue;
+        supersede_older(delivery, scope, triggers[i], receipt.trigger_ids[i], newer_delivery,
+                        received, receipt.superseded);
+    }
     return receipt;
 }
 
@@ -82,8 +111,31 @@ std::string Intake::add_trigger(std::int64_t delivery, const TriggerRequest& t,
     query.bind_text(job).bind_text(parameters).bind_text(t.cause);
     query.bind_int(at_ms).bind_int(at_ms).bind_int(at_ms).bind_text(to_string(t.follow));
     // The outcome ("pending"), the build record and the chores keep their column defaults.
-    query.bind_text_or_null(status_target_json(t.status)).run();
+    query.bind_text_or_null(status_target_json(t.status)).bind_text(t.coalesce);
+    query.bind_int(t.cancel_superseded ? 1 : 0);
+    query.bind_int(static_cast<std::int64_t>(std::min<std::size_t>(t.multibranch, k_max_size)));
+    query.bind_int(t.scan_only ? 1 : 0).bind_text(coalesce_scope(t)).run();
     return id;
+}
+
+void Intake::supersede_older(std::int64_t delivery, const std::string& scope,
+                             const TriggerRequest& newer_request, const std::string& newer,
+                             const std::string& newer_delivery, std::int64_t at_ms,
+                             std::vector<std::pair<std::string, std::string>>& out) {
+    const std::string outcome = superseded_outcome(newer, newer_delivery);
+    std::vector<std::pair<std::string, bool>> superseded;
+    {
+        Query query(supersede_);
+        query.bind_text(newer).bind_text(outcome).bind_int(at_ms).bind_text(scope);
+        query.bind_int(delivery);
+        while (query.step()) superseded.emplace_back(query.text(0), query.int64(1) != 0);
+    }
+    if (superseded.empty()) return;
+    const StatusWish wish = superseded_wish(newer_request, newer);
+    for (auto& [id, has_status] : superseded) {
+        if (has_status) chores_.record_wish(id, wish);
+        out.emplace_back(std::move(id), newer);
+    }
 }
 
 std::optional<Receipt> Intake::find_same_body(const DeliveryRecord& d, const std::string& digest,

@@ -2,6 +2,7 @@
 // by body within a window, the body kept or only its digest, new triggers pending.
 #pragma once
 
+#include "store/sqlite/chores.hpp"
 #include "store/sqlite/connection.hpp"
 
 #include <hookrelay/config.hpp>
@@ -10,13 +11,15 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hookrelay::store::sqlite {
 
 class Intake {
   public:
-    Intake(Connection& connection, const StoreConfig& config);
+    /// `chores` records the status wish of a superseded trigger.
+    Intake(Connection& connection, Chores& chores, const StoreConfig& config);
 
     /// Inside a transaction. A delivery id seen before for the same source (or earlier in the
     /// same transaction) gives Receipt{duplicate = true} and records nothing; an empty id never
@@ -26,7 +29,9 @@ class Intake {
     /// same_body set unless that delivery has the same non-empty id. Otherwise records the
     /// delivery (its body only when store.keep_body; its SHA-256, delivery.body_sha256 when that
     /// is 64 lowercase hex digits, else computed here, always) and its triggers, pending and due
-    /// at received_at.
+    /// at received_at; each one with a coalesce scope supersedes the open, unclaimed (or
+    /// expired-claim) triggers of earlier deliveries with the same scope (DeliveryIntake::submit),
+    /// listed in Receipt::superseded.
     Receipt insert(const DeliveryRecord& delivery, const std::vector<TriggerRequest>& triggers);
 
     /// Inside a transaction: a new pending trigger of stored delivery `delivery` (its seq),
@@ -34,13 +39,23 @@ class Intake {
     std::string add_trigger(std::int64_t delivery, const TriggerRequest& trigger,
                             std::int64_t at_ms);
 
+    /// Inside a transaction: supersedes, by trigger `newer` of stored delivery `delivery`, the
+    /// open triggers with `scope` of earlier deliveries not under a claim unexpired at `at_ms`
+    /// (DeliveryIntake::submit). `newer_delivery` names the delivery in the outcome. Appends
+    /// (superseded, newer) to `out`.
+    void supersede_older(std::int64_t delivery, const std::string& scope,
+                         const TriggerRequest& newer_request, const std::string& newer,
+                         const std::string& newer_delivery, std::int64_t at_ms,
+                         std::vector<std::pair<std::string, std::string>>& out);
+
   private:
     std::optional<Receipt> find_same_body(const DeliveryRecord& d, const std::string& digest,
                                           std::int64_t key, std::int64_t received);
 
     Connection& db_;
+    Chores& chores_;
     const StoreConfig& config_;
-    Statement insert_delivery_, find_body_, insert_trigger_;
+    Statement insert_delivery_, find_body_, insert_trigger_, supersede_;
 };
 
 }  // namespace hookrelay::store::sqlite

@@ -97,7 +97,38 @@ UPDATE holds SET probe_owner = NULL, probe_expires_at = NULL WHERE probe_owner I
 UPDATE triggers SET claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
 WHERE claim_id IS NOT NULL AND claim_owner = ?)sql"),
       release_own_probes_(db_.get(), "release own probes", R"sql(
-UPDATE holds SET probe_owner = NULL, probe_expires_at = NULL WHERE probe_owner = ?)sql") {}
+UPDATE holds SET probe_owner = NULL, probe_expires_at = NULL WHERE probe_owner = ?)sql"),
+      select_scope_(db_.get(), "select scope", R"sql(
+SELECT scope, delivery, build FROM triggers WHERE id = ?)sql"),
+      // The newest open trigger (in flight or not) of a later delivery with the scope.
+      select_newer_(db_.get(), "select newer", R"sql(
+SELECT t.id, d.delivery_id, d.id, t.status_target
+FROM triggers t INDEXED BY triggers_scope_open CROSS JOIN deliveries d ON d.id = t.delivery
+WHERE t.scope = ?1 AND t.scope != '' AND t.state IN ('pending', 'retrying') AND t.delivery > ?2
+ORDER BY t.delivery DESC, t.seq DESC LIMIT 1)sql"),
+      mark_superseded_(db_.get(), "mark superseded", R"sql(
+UPDATE triggers
+SET state = 'superseded', outcome = 'superseded', superseded_by = ?1, last_outcome = ?2,
+    claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL, follow_due_at = NULL,
+    follow_claim_id = NULL, follow_owner = NULL, follow_expires_at = NULL
+WHERE id = ?3)sql"),
+      // Delivered triggers of earlier deliveries with the scope, newest first; whether their
+      // build started is in the build record, read by the caller.
+      select_predecessors_(db_.get(), "select predecessors", R"sql(
+SELECT t.id, d.delivery_id, d.id, t.build
+FROM triggers t INDEXED BY triggers_scope_delivered CROSS JOIN deliveries d ON d.id = t.delivery
+WHERE t.scope = ?1 AND t.scope != '' AND t.state = 'delivered' AND t.delivery < ?2
+ORDER BY t.delivery DESC, t.seq DESC)sql"),
+      // Only for a trigger that exists (the foreign key would refuse the row otherwise).
+      insert_note_(db_.get(), "insert note", R"sql(
+INSERT INTO attempts (trigger_id, at, http_status, outcome, duration_ms, queue_url, counted,
+                      instance)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, 0, ?7 WHERE EXISTS (SELECT 1 FROM triggers WHERE id = ?1))sql"),
+      select_scan_(db_.get(), "select scan", R"sql(
+SELECT requested_at FROM scans WHERE jenkins = ? AND project = ?)sql"),
+      record_scan_(db_.get(), "record scan", R"sql(
+INSERT INTO scans (jenkins, project, requested_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (jenkins, project) DO UPDATE SET requested_at = excluded.requested_at)sql") {}
 
 ClaimBatch Queue::claim(const ClaimRequest& request) {
     ClaimBatch batch;
@@ -170,14 +201,113 @@ Completion Queue::complete(const std::string& claim_id, const TriggerUpdate& u,
         query.bind_int(starts_follow ? 1 : 0).run();
     }
     if (db_.changes() == 0) return Completion::stale;
+    {
+        Query query(insert_attempt_);
+        query.bind_text(u.id).bind_int(to_ms(u.attempt.at)).bind_int(u.attempt.http_status);
+        query.bind_text(u.attempt.outcome).bind_int(u.attempt.duration.count());
+        query.bind_text(u.attempt.queue_url).bind_int(u.attempt.counted ? 1 : 0);
+        query.bind_text(u.attempt.instance.empty() ? instance_ : u.attempt.instance).run();
+    }
+    const bool open = u.state == TriggerState::pending || u.state == TriggerState::retrying;
+    if (open && supersede_if_newer(u.id)) return Completion::superseded;
     if (u.status) chores_.record_wish(u.id, *u.status);
     chores_.store_outcome(u.id);
-    Query query(insert_attempt_);
-    query.bind_text(u.id).bind_int(to_ms(u.attempt.at)).bind_int(u.attempt.http_status);
-    query.bind_text(u.attempt.outcome).bind_int(u.attempt.duration.count());
-    query.bind_text(u.attempt.queue_url).bind_int(u.attempt.counted ? 1 : 0);
-    query.bind_text(u.attempt.instance.empty() ? instance_ : u.attempt.instance).run();
     return Completion::applied;
+}
+
+bool Queue::supersede_if_newer(const std::string& id) {
+    std::string scope;
+    std::int64_t delivery = 0;
+    {
+        Query query(select_scope_);
+        query.bind_text(id);
+        if (!query.step()) return false;
+        scope = query.text(0);
+        delivery = query.int64(1);
+    }
+    if (scope.empty()) return false;
+    std::string newer;
+    std::string newer_delivery;
+    TriggerRequest newer_request;
+    {
+        Query query(select_newer_);
+        query.bind_text(scope).bind_int(delivery);
+        if (!query.step()) return false;
+        newer = query.text(0);
+        newer_delivery = query.is_null(1) ? "#" + std::to_string(query.int64(2)) : query.text(1);
+        newer_request.status = parse_status_target(query.text(3));
+    }
+    Query(mark_superseded_)
+        .bind_text(newer)
+        .bind_text(superseded_outcome(newer, newer_delivery))
+        .bind_text(id)
+        .run();
+    // record_wish() does nothing for a trigger without a StatusTarget.
+    chores_.record_wish(id, superseded_wish(newer_request, newer));
+    return true;
+}
+
+std::vector<QueuedPredecessor> Queue::queued_predecessors(const std::string& id,
+                                                          std::size_t limit) {
+    std::vector<QueuedPredecessor> out;
+    if (limit == 0) return out;
+    std::string scope;
+    std::int64_t delivery = 0;
+    std::int64_t own_queue_id = 0;
+    {
+        Query query(select_scope_);
+        query.bind_text(id);
+        if (!query.step()) return out;
+        scope = query.text(0);
+        delivery = query.int64(1);
+        own_queue_id = parse_build_record(query.text(2)).queue_id;
+    }
+    if (scope.empty()) return out;
+    Query query(select_predecessors_);
+    query.bind_text(scope).bind_int(delivery);
+    while (out.size() < limit && query.step()) {
+        const BuildRecord build = parse_build_record(query.text(3));
+        if (build.queue_id <= 0 || build.queue_id == own_queue_id || build.number != 0 ||
+            !build.result.empty() || !build.error.empty()) {
+            continue;
+        }
+        QueuedPredecessor p;
+        p.id = query.text(0);
+        p.delivery_id = query.is_null(1) ? "#" + std::to_string(query.int64(2)) : query.text(1);
+        p.queue_id = build.queue_id;
+        p.queue_url = build.queue_url;
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+void Queue::add_note(const std::string& id, const Attempt& note) {
+    Query query(insert_note_);
+    query.bind_text(id).bind_int(to_ms(note.at)).bind_int(note.http_status);
+    query.bind_text(note.outcome).bind_int(note.duration.count()).bind_text(note.queue_url);
+    query.bind_text(note.instance).run();
+}
+
+ScanGate Queue::request_scan(const std::string& jenkins, const std::string& project,
+                             TimePoint since, TimePoint now, std::chrono::milliseconds interval) {
+    // The writer's transaction is BEGIN IMMEDIATE: no other connection writes between this read
+    // and the write below, so two callers are never both granted.
+    std::optional<std::int64_t> last;
+    {
+        Query query(select_scan_);
+        query.bind_text(jenkins).bind_text(project);
+        if (query.step()) last = query.int64(0);
+    }
+    if (last && *last >= to_ms_not_before(since)) {
+        return ScanGate{ScanGate::Verdict::covered, from_ms(*last)};
+    }
+    if (last) {
+        const std::int64_t next = plus_ms(from_ms(*last), interval);
+        if (next > to_ms(now)) return ScanGate{ScanGate::Verdict::wait, from_ms(next)};
+    }
+    const std::int64_t at = to_ms(now);
+    Query(record_scan_).bind_text(jenkins).bind_text(project).bind_int(at).run();
+    return ScanGate{ScanGate::Verdict::granted, from_ms(at)};
 }
 
 std::size_t Queue::release(const std::vector<std::string>& claim_ids) {

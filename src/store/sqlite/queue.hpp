@@ -46,6 +46,14 @@ class Queue {
     /// Whether `jenkins` was held.
     bool unhold(const std::string& jenkins);
 
+    /// TriggerQueue::queued_predecessors.
+    std::vector<QueuedPredecessor> queued_predecessors(const std::string& id, std::size_t limit);
+    /// Appends `note` to trigger `id`'s history, uncounted; nothing for an unknown id.
+    void add_note(const std::string& id, const Attempt& note);
+    /// TriggerQueue::request_scan; a grant is recorded as the project's last scan.
+    ScanGate request_scan(const std::string& jenkins, const std::string& project, TimePoint since,
+                          TimePoint now, std::chrono::milliseconds interval);
+
     /// Ends every claim (chore claims too) and probe lease in the file: at open, by the owner of
     /// the state directory, whose predecessor is gone. Returns the number of trigger claims ended.
     std::size_t release_all();
@@ -53,12 +61,18 @@ class Queue {
     void release_own();
 
   private:
+    /// Supersedes trigger `id` (just completed, left open) by the newest open trigger of a later
+    /// delivery with its coalesce scope, if there is one (TriggerQueue::complete).
+    bool supersede_if_newer(const std::string& id);
+
     Connection& db_;
     Chores& chores_;
     const std::string instance_;
     Statement select_hold_, count_claims_, claim_, renew_, complete_, insert_attempt_, release_;
     Statement next_due_, hold_, try_probe_, probe_failed_, unhold_;
     Statement release_all_, release_all_probes_, release_own_, release_own_probes_;
+    Statement select_scope_, select_newer_, mark_superseded_, select_predecessors_, insert_note_;
+    Statement select_scan_, record_scan_;
 };
 
 }  // namespace hookrelay::store::sqlite

@@ -174,6 +174,68 @@ CREATE INDEX triggers_queue_url ON triggers (queue_url) WHERE queue_url != '';
 PRAGMA user_version = 5;
 )sql";
 
+// Version 6: coalescing and multibranch scans (issue 10). The request's new fields and
+// superseded_by get columns with defaults (no row is rewritten); `scope` is coalesce_scope() of
+// the request, '' for a trigger without a coalesce key. Both scope indexes are partial on a
+// non-empty scope, so a plain submit (no `coalesce:`) adds no index entry: one serves the
+// supersede at submit and complete (open triggers of a scope), the other queued_predecessors
+// (delivered ones). `scans` holds each multibranch project's last requested scan.
+constexpr const char* k_schema_v6 = R"sql(
+ALTER TABLE triggers ADD COLUMN coalesce_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE triggers ADD COLUMN cancel_superseded INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE triggers ADD COLUMN multibranch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE triggers ADD COLUMN scan_only INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE triggers ADD COLUMN superseded_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE triggers ADD COLUMN scope TEXT NOT NULL DEFAULT '';
+CREATE INDEX triggers_scope_open ON triggers (scope, delivery)
+    WHERE scope != '' AND state IN ('pending', 'retrying');
+CREATE INDEX triggers_scope_delivered ON triggers (scope, delivery)
+    WHERE scope != '' AND state = 'delivered';
+CREATE TABLE scans (
+    jenkins TEXT NOT NULL,
+    project TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    PRIMARY KEY (jenkins, project)
+) WITHOUT ROWID;
+PRAGMA user_version = 6;
+)sql";
+
+// The new state 'superseded' in the triggers table's CHECK constraint, which ALTER TABLE cannot
+// change. The documented procedure for it (https://www.sqlite.org/lang_altertable.html, "Making
+// Other Kinds Of Table Schema Changes") edits the table's CREATE text in sqlite_schema under
+// writable_schema and bumps schema_version so every connection re-reads the schema: instant on
+// any size of file, where rebuilding the table would copy every row and every index. It is safe
+// here because the constraint only gets wider (every stored row satisfies the new one), and no
+// stored data, index or view depends on the text of a CHECK; the edit is in the upgrade's
+// transaction, so a failure leaves the file as it was. The text is checked to be exactly the one
+// version 1 wrote, so a hand-edited schema is refused rather than edited blindly.
+void allow_superseded_state(sqlite3* db) {
+    constexpr const char* k_old = "'pending', 'retrying', 'delivered', 'dead')";
+    constexpr const char* k_new = "'pending', 'retrying', 'delivered', 'dead', 'superseded')";
+    const auto version = query_int(db, "PRAGMA schema_version");
+    exec(db, "PRAGMA writable_schema = ON");
+    try {
+        int edited = 0;
+        {
+            Statement edit(db, "widen triggers.state", R"sql(
+UPDATE sqlite_master SET sql = replace(sql, ?1, ?2)
+WHERE type = 'table' AND name = 'triggers' AND instr(sql, ?1) > 0)sql");
+            Query(edit).bind_text(k_old).bind_text(k_new).run();
+            edited = sqlite3_changes(db);
+        }
+        if (edited != 1) {
+            throw StoreError(errc::store_incompatible,
+                             "the triggers table's state constraint is not the one hookrelay "
+                             "created; cannot upgrade the schema");
+        }
+        exec(db, ("PRAGMA schema_version = " + std::to_string(version + 1)).c_str());
+    } catch (...) {
+        sqlite3_exec(db, "PRAGMA writable_schema = OFF", nullptr, nullptr, nullptr);
+        throw;
+    }
+    exec(db, "PRAGMA writable_schema = OFF");
+}
+
 void enable_wal(sqlite3* db) {
     Statement statement(db, "PRAGMA journal_mode", "PRAGMA journal_mode = WAL");
     Query query(statement);
@@ -226,6 +288,10 @@ void prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds b
         if (current < 3) exec(db, k_schema_v3);
         if (current < 4) exec(db, k_schema_v4);
         if (current < 5) exec(db, k_schema_v5);
+        if (current < 6) {
+            allow_superseded_state(db);
+            exec(db, k_schema_v6);
+        }
         exec(db, "COMMIT");
     } catch (...) {
         if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);

@@ -18,7 +18,9 @@ namespace hookrelay::store::sqlite {
 ///  4: deliveries.rule_reasons (why the rules that queued nothing did not).
 ///  5: deliveries.repository/ref; on triggers the follow mode, status target, build record,
 ///     stored outcome, and the follow and status chores (due times, claims, tries, wishes).
-constexpr int k_schema_version = 5;
+///  6: triggers.state 'superseded'; the request's coalesce key, cancel_superseded, multibranch
+///     and scan_only, superseded_by, the coalesce scope and its indexes; the scans table.
+constexpr int k_schema_version = 6;
 
 /// Sets up a freshly opened connection: extended result codes, the busy timeout, WAL journal,
 /// synchronous = FULL, foreign keys, the page cache, store.max_size as a page limit; then

@@ -184,6 +184,28 @@ void SqliteStore::unhold(std::string jenkins, VoidHandler done) {
                                 }));
 }
 
+void SqliteStore::queued_predecessors(std::string id, std::size_t limit, PredecessorsHandler done) {
+    writer_->post(make_op<std::vector<QueuedPredecessor>>(
+        Mode::read, "queued predecessors", std::move(done), [id = std::move(id), limit](Writer& w) {
+            return w.queue().queued_predecessors(id, limit);
+        }));
+}
+
+void SqliteStore::add_note(std::string id, Attempt note, VoidHandler done) {
+    writer_->post(make_op<void>(
+        Mode::queue, "add note", std::move(done),
+        [id = std::move(id), note = std::move(note)](Writer& w) { w.queue().add_note(id, note); }));
+}
+
+void SqliteStore::request_scan(std::string jenkins, std::string project, TimePoint since,
+                               TimePoint now, std::chrono::milliseconds interval,
+                               ScanHandler done) {
+    writer_->post(make_op<ScanGate>(
+        Mode::queue, "request scan", std::move(done),
+        [jenkins = std::move(jenkins), project = std::move(project), since, now, interval](
+            Writer& w) { return w.queue().request_scan(jenkins, project, since, now, interval); }));
+}
+
 // --- ChoreQueue -----------------------------------------------------------------------------
 
 void SqliteStore::claim_chores(ChoreRequest request, ChoreHandler done) {

@@ -22,8 +22,8 @@ Writer::Writer(std::unique_ptr<StateDirLock> lock, DbPtr db, const StoreConfig& 
       config_(config),
       settings_(std::move(settings)),
       db_(std::move(db)),
-      intake_(db_, config_),
       chores_(db_, settings_.instance.id),
+      intake_(db_, chores_, config_),
       queue_(db_, chores_, settings_.instance.id),
       admin_(db_, intake_, config_) {}
 

@@ -140,8 +140,8 @@ class Writer {
     const StoreConfig config_;
     const WriterSettings settings_;
     Connection db_;
-    Intake intake_;
     Chores chores_;
+    Intake intake_;
     Queue queue_;
     Admin admin_;
     bool claimable_ = false;
