@@ -489,6 +489,9 @@ TEST_F(DispatcherFollowTest, DeadTriggerWishesANotDeliveredStatus) {
 
 // --- Multibranch projects, scans and coalescing ---------------------------------------------
 
+namespace hookrelay::dispatch {
+namespace {
+
 class AwareDispatchTest : public DispatcherTest {
   protected:
     // A trigger of the branch `branch` of multibranch project acme/app.
@@ -584,11 +587,8 @@ TEST_F(AwareDispatchTest, ABranchJobThatNeverAppearsIsDeadAfterBranchWait) {
 TEST_F(AwareDispatchTest, AProjectThatCannotBeScannedMakesTheTriggerDeadAtOnce) {
     const auto id = add_branch("x");
     ci->then(Kind::permanent, 404, "HTTP 404 Not Found");
-    JenkinsOutcome refused;
-    refused.kind = Kind::permanent;
-    refused.http_status = 500;
-    refused.detail = "HTTP 500: acme/app is not a multibranch project (cannot be recomputed)";
-    ci->then_scan(refused);
+    ci->then_scan(Kind::permanent, 500,
+                  "HTTP 500: acme/app is not a multibranch project (cannot be recomputed)");
     start({{multibranch_jenkins(), ci}});
     const auto& t = queue->rows.at(id).trigger;
     EXPECT_EQ(t.state, TriggerState::dead);
@@ -666,3 +666,6 @@ TEST_F(AwareDispatchTest, WithoutCancelSupersededNothingIsCancelled) {
     start();
     EXPECT_TRUE(ci->cancels.empty());
 }
+
+}  // namespace
+}  // namespace hookrelay::dispatch
