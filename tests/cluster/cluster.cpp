@@ -65,11 +65,12 @@ jenkins:
     probe_max: 200ms
     retry: {initial: 50ms, max_delay: 200ms, max_age: 1h}
 )" + jenkins_keys(o) +
-           R"(rules:
-  - name: builds
+           "rules:\n" +
+           (o.rules.empty() ? std::string(R"(  - name: builds
     when: {event: push}
     trigger: {jenkins: ci, job: build}
-)";
+)")
+                            : o.rules);
 }
 
 std::string tail(const std::string& text) {

@@ -38,6 +38,8 @@ struct ClusterOptions {
     unsigned jenkins_max_in_flight = 8;  ///< the Jenkins entry's max_in_flight
     /// More keys of the Jenkins entry, one `key: value` per line (e.g. follow timing).
     std::vector<std::string> jenkins_keys;
+    /// The `rules:` list ("" = one rule `builds` triggering job `build` on every push).
+    std::string rules;
     Timing timing;
 };
 

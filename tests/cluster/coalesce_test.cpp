@@ -1,0 +1,88 @@
+// Coalescing across instances: Jenkins is down all night while pushes to main arrive at two
+// instances sharing PostgreSQL; when Jenkins is back exactly one build starts, of the last
+// commit, and every other push is superseded, whichever instance accepted it.
+#include "cluster/cluster.hpp"
+#include "store/postgres/pg_test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+namespace hookrelay::test::cluster {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using store::test::TestDatabase;
+
+constexpr std::chrono::seconds k_deadline{60};
+
+std::string sha(int n) {
+    auto s = std::to_string(n);
+    return std::string(40 - s.size(), 'b') + s;
+}
+
+// Push n (commit sha(n), delivery "night-<n>") to main, at `port`.
+HttpResult push(std::uint16_t port, int n) {
+    auto f = github_push("night-" + std::to_string(n));
+    auto body = json::parse(f.body);
+    body.as_object()["after"] = sha(n);
+    body.as_object()["head_commit"].as_object()["id"] = sha(n);
+    const auto text = json::serialize(body);
+    Headers h = f.headers;
+    h.emplace_back("X-Hub-Signature-256", github_signature(k_secret, text));
+    return http_request(port, "POST", "/hooks/github", h, text);
+}
+
+// The state of push n's trigger as instance i's API shows it.
+std::string state_via(Cluster& cluster, std::size_t i, int n) {
+    const auto r = http_request(cluster.at(i).admin_port(), "GET",
+                                "/api/v1/deliveries/night-" + std::to_string(n),
+                                {{"Authorization", std::string("Bearer ") + k_admin_token}});
+    if (r.status != 200) return "";
+    const auto parsed = json::parse(r.body);
+    const auto& triggers = parsed.at("triggers").as_array();
+    if (triggers.empty()) return "";
+    return std::string(triggers.at(0).at("state").as_string());
+}
+
+TEST(ClusterCoalesce, JenkinsDownFiftyPushesOnTwoInstancesThenOneBuildOfTheLastCommit) {
+    TestDatabase db;
+    FakeJenkins jenkins({});
+    ClusterOptions options;
+    options.database = db.conninfo();
+    options.instances = 2;
+    options.rules = R"(  - name: main
+    when: {event: push, branch: main}
+    coalesce: "{{ repository }}:{{ branch }}"
+    trigger: {jenkins: ci, job: build, parameters: {GIT_COMMIT: "{{ commit }}"}}
+)";
+    jenkins.stop();  // down all night
+    Cluster cluster(jenkins, options);
+    constexpr int k_pushes = 50;
+    for (int n = 1; n <= k_pushes; ++n) {
+        // A load balancer alternating between the instances.
+        ASSERT_EQ(push(cluster.at(n % 2).port(), n).status, 202u) << n << cluster.logs();
+    }
+    ASSERT_TRUE(eventually(
+        [&] {
+            for (int n = 1; n < k_pushes; ++n) {
+                if (state_via(cluster, 0, n) != "superseded") return false;
+            }
+            return true;
+        },
+        k_deadline))
+        << cluster.logs();
+    EXPECT_EQ(state_via(cluster, 1, k_pushes), "pending");
+    jenkins.start();
+    ASSERT_TRUE(eventually([&] { return state_via(cluster, 1, k_pushes) == "delivered"; },
+                           k_deadline))
+        << cluster.logs();
+    ASSERT_TRUE(wait_until_settled(cluster, k_deadline)) << cluster.logs();
+    const auto builds = jenkins.builds();
+    ASSERT_EQ(builds.size(), 1u);
+    EXPECT_EQ(builds[0].param("GIT_COMMIT"), sha(k_pushes));
+    for (int n = 1; n < k_pushes; ++n) EXPECT_EQ(state_via(cluster, 1, n), "superseded") << n;
+}
+
+}  // namespace
+}  // namespace hookrelay::test::cluster
