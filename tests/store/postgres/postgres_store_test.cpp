@@ -44,8 +44,22 @@ std::vector<result<Receipt>> submit_everywhere(const std::vector<Store*>& stores
     return out;
 }
 
-/// Takes a database back to what version 2 was: without what version 3 added.
+/// Takes a database back to what version 3 was: without what version 4 added.
+void downgrade_to_version_3(Sql& sql) {
+    sql.exec(
+        "DROP TABLE scans; "
+        "DROP INDEX triggers_coalesce_open; DROP INDEX triggers_coalesce_delivered; "
+        "ALTER TABLE triggers DROP COLUMN coalesce, DROP COLUMN coalesce_scope, "
+        "DROP COLUMN cancel_superseded, DROP COLUMN multibranch, DROP COLUMN scan_only, "
+        "DROP COLUMN superseded_by, DROP CONSTRAINT triggers_state_check; "
+        "ALTER TABLE triggers ADD CONSTRAINT triggers_state_check "
+        "CHECK (state IN ('pending', 'retrying', 'delivered', 'dead')); "
+        "UPDATE hookrelay_schema SET version = 3");
+}
+
+/// Takes a database back to what version 2 was: without what versions 3 and 4 added.
 void downgrade_to_version_2(Sql& sql) {
+    downgrade_to_version_3(sql);
     sql.exec(
         "DROP INDEX triggers_queue_url; "
         "ALTER TABLE deliveries DROP COLUMN repository, DROP COLUMN ref; "
@@ -235,7 +249,7 @@ TEST_F(PostgresStoreTest, RefusesASchemaNewerThanItKnows) {
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
     EXPECT_FALSE(is_retryable(store.error()));
-    EXPECT_NE(why.find("schema version 99 is newer than this hookrelay knows (3)"),
+    EXPECT_NE(why.find("schema version 99 is newer than this hookrelay knows (4)"),
               std::string::npos)
         << why;
 }
@@ -254,7 +268,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion1DatabaseAtStartKeepingItsDeliveries) 
         "UPDATE hookrelay_schema SET version = 1");
 
     auto store = open();
-    EXPECT_EQ(Sql(db_.conninfo()).value("SELECT version FROM hookrelay_schema"), "3");
+    EXPECT_EQ(Sql(db_.conninfo()).value("SELECT version FROM hookrelay_schema"), "4");
     const auto old = get(*store, "", "old-1");
     ASSERT_TRUE(old);
     EXPECT_EQ(old->triggers.size(), 1u);
@@ -284,7 +298,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion2DatabaseAtStartGivingItsTriggersTheir
     downgrade_to_version_2(sql);
 
     auto store = open();
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "3");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "4");
     const std::vector<std::pair<std::string, std::string>> none;
     EXPECT_EQ(outcomes_of(*store, "d-pending"), (decltype(none){{"ci", "pending"}}));
     EXPECT_EQ(outcomes_of(*store, "d-delivered"), (decltype(none){{"ci", "delivered"}}));
@@ -366,7 +380,7 @@ TEST_F(PostgresStoreTest, ManyInstancesOpeningANewDatabaseAtOnceMigrateItOnce) {
     for (int i = 0; i < k_instances; ++i) EXPECT_EQ(failures[i], "") << "instance " << i;
     Sql sql(db_.conninfo());
     EXPECT_EQ(sql.value("SELECT count(*) FROM hookrelay_schema"), "1");
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "3");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "4");
     ASSERT_TRUE(stores[0]);
     accept(*stores[0], delivery("d-1", base_), {trigger()});
     EXPECT_EQ(instances(*stores[0]).size(), static_cast<std::size_t>(k_instances));
