@@ -91,7 +91,8 @@ WITH inserted AS (
                             ref)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $18, $19, $20)
     ON CONFLICT (source, delivery_id) DO NOTHING
-    RETURNING seq))sql" + k_submit_tail + R"sql(
+    RETURNING seq))sql" + k_submit_tail +
+                             R"sql(
 SELECT (SELECT seq FROM inserted), NULL::bigint, NULL::bytea, (SELECT count(*) FROM queued),
        (SELECT string_agg(id || ' ' || by_id, ',' ORDER BY seq) FROM superseded))sql";
 
@@ -110,7 +111,8 @@ inserted AS (
     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $18, $19, $20
     WHERE NOT EXISTS (SELECT 1 FROM same_body)
     ON CONFLICT (source, delivery_id) DO NOTHING
-    RETURNING seq))sql" + k_submit_tail + R"sql(
+    RETURNING seq))sql" + k_submit_tail +
+                                     R"sql(
 SELECT (SELECT seq FROM inserted), (SELECT seq FROM same_body),
        (SELECT delivery_id FROM same_body), (SELECT count(*) FROM queued),
        (SELECT string_agg(id || ' ' || by_id, ',' ORDER BY seq) FROM superseded))sql";

@@ -530,10 +530,10 @@ void PostgresStore::queued_predecessors(std::string id, std::size_t limit,
 }
 
 void PostgresStore::add_note(std::string id, Attempt note, VoidHandler done) {
-    core_->post([id = std::move(id), note = std::move(note), done = std::move(done)](
-                    Core& c) mutable {
-        c.spawn("add note", c.add_note(std::move(id), std::move(note)), std::move(done));
-    });
+    core_->post(
+        [id = std::move(id), note = std::move(note), done = std::move(done)](Core& c) mutable {
+            c.spawn("add note", c.add_note(std::move(id), std::move(note)), std::move(done));
+        });
 }
 
 void PostgresStore::request_scan(std::string jenkins, std::string project, TimePoint since,

@@ -111,8 +111,7 @@ class PostgresStore final : public Store {
                       VoidHandler done) override;
     void unhold(std::string jenkins, VoidHandler done) override;
 
-    void queued_predecessors(std::string id, std::size_t limit,
-                             PredecessorsHandler done) override;
+    void queued_predecessors(std::string id, std::size_t limit, PredecessorsHandler done) override;
     void add_note(std::string id, Attempt note, VoidHandler done) override;
     void request_scan(std::string jenkins, std::string project, TimePoint since, TimePoint now,
                       std::chrono::milliseconds interval, ScanHandler done) override;

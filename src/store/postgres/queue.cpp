@@ -113,8 +113,8 @@ LIMIT 1)sql";
 // An update leaving a coalesced trigger open first takes its scope's lock (as submit() does), so
 // a newer trigger is either committed and seen below, or submitted after and then supersedes it.
 // $1 lock class, $2 id, $3 claim id.
-const std::string k_complete_lock = "SELECT pg_advisory_xact_lock($1, " +
-                                    locks::scope_key("coalesce_scope") + R"sql() FROM triggers
+const std::string k_complete_lock =
+    "SELECT pg_advisory_xact_lock($1, " + locks::scope_key("coalesce_scope") + R"sql() FROM triggers
 WHERE id = $2 AND claim_id = $3 AND coalesce_scope <> '')sql";
 
 // The newest open trigger of a later delivery with the same scope (its id, delivery id, seq,
@@ -353,7 +353,7 @@ asio::awaitable<Completion> Core::complete(std::string claim_id, TriggerUpdate u
 }
 
 asio::awaitable<Completion> Core::complete_open(Connection& c, std::string claim_id,
-                                               TriggerUpdate u) {
+                                                TriggerUpdate u) {
     std::vector<Step> body;
     body.push_back({k_complete_lock,
                     std::move(Params().int4(locks::k_coalesce_space).text(u.id).text(claim_id))});

@@ -173,7 +173,6 @@ constexpr std::array<std::string_view, 29> k_v3 = {
     R"sql(CREATE INDEX triggers_queue_url ON triggers (queue_url, seq) WHERE queue_url <> '')sql",
 };
 
-
 // Version 4 (issue 10): coalescing and multibranch scans. Every column comes with a constant
 // default, so adding it rewrites no rows.
 //  * triggers: the state `superseded` (the CHECK is replaced: checking it reads the table once,

@@ -483,8 +483,9 @@ TEST_F(PostgresStoreTest, TwoInstancesWhoseSubmissionsOverlapLeaveOneOpenTrigger
     std::thread tb([&] { rb = submit(*b, delivery("new-b", base_), {coalesced()}); });
     Sql watcher(db_.conninfo());
     const bool both_waiting = eventually([&] {
-        return watcher.value("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
-                             "'Lock' AND datname = current_database()") == "2";
+        return watcher.value(
+                   "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                   "'Lock' AND datname = current_database()") == "2";
     });
     blocker.exec("COMMIT");
     ta.join();
@@ -502,14 +503,14 @@ TEST_F(PostgresStoreTest, AClaimAndASupersedeAtOnceNeverBothTakeATrigger) {
     for (int round = 0; round < 20; ++round) {
         // A Jenkins of its own per round: the claim sees only this round's triggers.
         const std::string jenkins = "ci-" + std::to_string(round);
-        const auto old = accept(*a, delivery("old-" + std::to_string(round), base_),
-                                {coalesced(jenkins)});
+        const auto old =
+            accept(*a, delivery("old-" + std::to_string(round), base_), {coalesced(jenkins)});
         ClaimBatch claimed;
         Receipt newer;
         std::thread tc([&] { claimed = claim(*a, jenkins, base_); });
         std::thread ts([&] {
-            newer = accept(*b, delivery("new-" + std::to_string(round), base_),
-                           {coalesced(jenkins)});
+            newer =
+                accept(*b, delivery("new-" + std::to_string(round), base_), {coalesced(jenkins)});
         });
         tc.join();
         ts.join();
@@ -532,9 +533,9 @@ TEST_F(PostgresStoreTest, ARetryOnOneInstanceIsSupersededByATriggerSubmittedOnAn
     // In flight: the newer trigger leaves it alone.
     const auto newer = accept(*b, delivery("new", base_), {coalesced()});
     EXPECT_TRUE(newer.superseded.empty());
-    EXPECT_EQ(complete(*a, batch.claims[0].claim_id,
-                       retry(old.trigger_ids[0], base_ + 1min, base_)),
-              Completion::superseded);
+    EXPECT_EQ(
+        complete(*a, batch.claims[0].claim_id, retry(old.trigger_ids[0], base_ + 1min, base_)),
+        Completion::superseded);
     const auto h = history_of(*b, "old", old.trigger_ids[0]);
     EXPECT_EQ(h.trigger.state, TriggerState::superseded);
     EXPECT_EQ(h.trigger.superseded_by, newer.trigger_ids[0]);
@@ -582,8 +583,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion3DatabaseSoTriggersCanBeSuperseded) {
     const auto first = accept(*store, delivery("c-1", base_), {coalesced()});
     const auto second = accept(*store, delivery("c-2", base_), {coalesced()});
     ASSERT_EQ(second.superseded.size(), 1u);
-    EXPECT_EQ(second.superseded[0],
-              std::make_pair(first.trigger_ids[0], second.trigger_ids[0]));
+    EXPECT_EQ(second.superseded[0], std::make_pair(first.trigger_ids[0], second.trigger_ids[0]));
     EXPECT_EQ(open_count(*store, "ci"), 2u);  // "before" and c-2
 }
 
