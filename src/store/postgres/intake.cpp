@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <span>
 
@@ -26,9 +27,10 @@ constexpr int k_batch_attempts = 3;
 // of earlier deliveries they supersede ($27-$30, below). The statement answers one row: the new
 // delivery's seq (NULL when a duplicate), the earlier delivery found by body (seq, delivery id;
 // NULL without a window), the number of triggers queued, and the superseded triggers as
-// "old new" pairs joined by ','. Two statements rather than one with an optional body check, so
-// the common one has a plan of its own: a parameter deciding whether to look at bodies made the
-// planner plan the statement again for every delivery.
+// "old new" pairs joined by ','. Separate statements rather than one with an optional body
+// check or coalescing, so the common one has a plan of its own: a parameter deciding whether to
+// look at bodies made the planner plan the statement again for every delivery, and a delivery
+// whose triggers have no coalesce key does not pay for looking for triggers to supersede.
 //
 // Coalescing: of the new triggers with a scope ($27, '' for none), the last one per scope
 // supersedes the open triggers of earlier deliveries with that scope not under an unexpired
@@ -38,8 +40,10 @@ constexpr int k_batch_attempts = 3;
 // first, everything another instance committed with the same scope. A row claimed or updated
 // concurrently is checked again once its lock is free (a claim that won keeps its trigger).
 // last_outcome is $28 || (the new delivery's seq when it has no id) || $29; $30 the status wish
-// (JSON) for those with a status target.
-const std::string k_submit_tail = R"sql(,
+// (JSON) for those with a status target. `o.coalesce_scope <> ''` lets the planner use the
+// partial index triggers_coalesce_open whatever the parameters (a generic plan reads the open
+// coalesced triggers of every scope there: one per scope, and those in flight).
+const std::string k_queue = R"sql(,
 queued AS (
     INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
                           created_at, next_attempt_at, updated_at, last_outcome, queue_url,
@@ -56,7 +60,9 @@ queued AS (
                                   status_target, coalesce, cancel_superseded, multibranch,
                                   scan_only, scope, n)
     ORDER BY t.n
-    RETURNING 1),
+    RETURNING 1))sql";
+
+const std::string k_coalesce = R"sql(,
 newest AS (
     SELECT DISTINCT ON (t.scope) t.id, t.scope, t.head, t.tail, t.wish
     FROM inserted i,
@@ -78,27 +84,30 @@ superseded AS (
         status_error = CASE WHEN o.status_target IS NULL THEN o.status_error ELSE ''::bytea END,
         status_due_at = CASE WHEN o.status_target IS NULL THEN o.status_due_at ELSE 0 END
     FROM inserted i, newest s
-    WHERE o.coalesce_scope = s.scope AND o.state IN ('pending', 'retrying')
-      AND o.delivery < i.seq AND (o.claim_expires_at IS NULL OR o.claim_expires_at <= $6)
-    RETURNING o.seq, o.id, s.id AS by_id)
-)sql";
+    WHERE o.coalesce_scope = s.scope AND o.coalesce_scope <> ''::bytea
+      AND o.state IN ('pending', 'retrying') AND o.delivery < i.seq
+      AND (o.claim_expires_at IS NULL OR o.claim_expires_at <= $6)
+    RETURNING o.seq, o.id, s.id AS by_id))sql";
 
-// k_submit: a delivery without a body window ($10 and $11 unused).
-const std::string k_submit = R"sql(
+// The answer's last column: what was superseded, when the statement coalesces.
+const std::string k_superseded =
+    "(SELECT string_agg(id || ' ' || by_id, ',' ORDER BY seq) FROM superseded)";
+
+// A delivery without a body window ($10 and $11 unused).
+const std::string k_insert = R"sql(
 WITH inserted AS (
     INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at,
                             headers, body, body_sha256, body_key, rule_reasons, repository,
                             ref)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $18, $19, $20)
     ON CONFLICT (source, delivery_id) DO NOTHING
-    RETURNING seq))sql" + k_submit_tail +
-                             R"sql(
-SELECT (SELECT seq FROM inserted), NULL::bigint, NULL::bytea, (SELECT count(*) FROM queued),
-       (SELECT string_agg(id || ' ' || by_id, ',' ORDER BY seq) FROM superseded))sql";
+    RETURNING seq))sql";
+const std::string k_answer = R"sql(
+SELECT (SELECT seq FROM inserted), NULL::bigint, NULL::bytea, (SELECT count(*) FROM queued), )sql";
 
-// k_submit_by_body: a delivery with a body window. A stored delivery of the same source with the
+// A delivery with a body window. A stored delivery of the same source with the
 // same body ($10: the first 64 bits of its digest $9) received since $11 makes it a duplicate.
-const std::string k_submit_by_body = R"sql(
+const std::string k_insert_by_body = R"sql(
 WITH same_body AS (
     SELECT seq, delivery_id FROM deliveries
     WHERE body_key = $10 AND body_sha256 = $9 AND source = $1 AND received_at >= $11
@@ -111,11 +120,26 @@ inserted AS (
     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $18, $19, $20
     WHERE NOT EXISTS (SELECT 1 FROM same_body)
     ON CONFLICT (source, delivery_id) DO NOTHING
-    RETURNING seq))sql" + k_submit_tail +
-                                     R"sql(
+    RETURNING seq))sql";
+const std::string k_answer_by_body = R"sql(
 SELECT (SELECT seq FROM inserted), (SELECT seq FROM same_body),
-       (SELECT delivery_id FROM same_body), (SELECT count(*) FROM queued),
-       (SELECT string_agg(id || ' ' || by_id, ',' ORDER BY seq) FROM superseded))sql";
+       (SELECT delivery_id FROM same_body), (SELECT count(*) FROM queued), )sql";
+
+// The submit statement: with a body window or not, coalescing or not.
+const std::string& submit_sql(bool by_body, bool coalescing) {
+    static const std::array<std::string, 4> k_all = [] {
+        std::array<std::string, 4> out;
+        for (int i = 0; i < 4; ++i) {
+            const bool body = (i & 1) != 0;
+            const bool coalesce = (i & 2) != 0;
+            out[static_cast<std::size_t>(i)] =
+                (body ? k_insert_by_body : k_insert) + k_queue + (coalesce ? k_coalesce : "") +
+                (body ? k_answer_by_body : k_answer) + (coalesce ? k_superseded : "NULL::text");
+        }
+        return out;
+    }();
+    return k_all[(by_body ? 1u : 0u) | (coalescing ? 2u : 0u)];
+}
 
 // Submissions with a coalesce scope serialize per scope ($2: every scope of the batch), each
 // lock taken in the order of its key, so two batches sharing scopes cannot deadlock.
@@ -359,7 +383,9 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
         p.bytea_array(keys).int8_array(cancels).int8_array(multibranch).int8_array(scan_only);
         p.bytea_array(trigger_scopes[j]).bytea_array(heads).bytea_array(tails);
         p.bytea_array(wishes);
-        steps.push_back({by_body ? k_submit_by_body : k_submit, std::move(p)});
+        const bool coalescing = std::any_of(trigger_scopes[j].begin(), trigger_scopes[j].end(),
+                                            [](const std::string& x) { return !x.empty(); });
+        steps.push_back({submit_sql(by_body, coalescing), std::move(p)});
     }
     if (any_triggers && notify_slot()) steps.push_back(notify_step());
     steps.push_back({"COMMIT", {}});

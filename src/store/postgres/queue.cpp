@@ -125,7 +125,7 @@ FROM triggers o
      JOIN triggers n ON n.coalesce_scope = o.coalesce_scope AND n.delivery > o.delivery
      JOIN deliveries d ON d.seq = n.delivery
 WHERE o.id = $1 AND o.claim_id = $2 AND o.coalesce_scope <> ''
-  AND n.state IN ('pending', 'retrying')
+  AND n.coalesce_scope <> '' AND n.state IN ('pending', 'retrying')
 ORDER BY n.delivery DESC, n.seq DESC
 LIMIT 1)sql";
 
@@ -160,7 +160,8 @@ SELECT o.id, d.delivery_id, d.seq, o.build, t.build
 FROM triggers t
      JOIN triggers o ON o.coalesce_scope = t.coalesce_scope AND o.delivery < t.delivery
      JOIN deliveries d ON d.seq = o.delivery
-WHERE t.id = $1 AND t.coalesce_scope <> '' AND o.state = 'delivered'
+WHERE t.id = $1 AND t.coalesce_scope <> '' AND o.coalesce_scope <> ''
+  AND o.state = 'delivered'
 ORDER BY o.delivery DESC, o.seq DESC
 LIMIT $2)sql";
 
