@@ -326,6 +326,7 @@ TEST_P(StoreContract, ListingFiltersByStateAndOutcomeSuperseded) {
 TEST_P(StoreContract, ReplayOfASupersededTriggerMakesItPendingAndSupersedesNothing) {
     const auto older = only(accept(a(), delivery("d-1", base_), {coalesced()}));
     const auto newer = only(accept(a(), delivery("d-2", base_ + 1s), {coalesced()}));
+    ASSERT_EQ(stored(a(), "d-1", older).superseded_by, newer);
 
     EXPECT_EQ(replay(b(), {older}, base_ + 2s), (Ids{older}));
     const auto t = stored(a(), "d-1", older);
