@@ -292,9 +292,9 @@ TEST_P(StoreContract, DeliveredOutcomeIsNotAffectedByANewerTrigger) {
     const auto older = only(accept(a(), delivery("d-1", base_), {coalesced()}));
     const auto batch = claim(a(), "ci", base_);
     const auto newer = only(accept(a(), delivery("d-2", base_ + 1s), {coalesced()}));
-    EXPECT_EQ(complete(a(), batch.claims[0].claim_id,
-                       finish(older, TriggerState::delivered, base_ + 2s)),
-              Completion::applied);
+    EXPECT_EQ(
+        complete(a(), batch.claims[0].claim_id, finish(older, TriggerState::delivered, base_ + 2s)),
+        Completion::applied);
     const auto t = stored(a(), "d-1", older);
     EXPECT_EQ(t.state, TriggerState::delivered);
     EXPECT_EQ(t.superseded_by, "");
@@ -380,8 +380,8 @@ TEST_P(StoreContract, QueuedPredecessorsAreTheDeliveredOnesStillQueuedNewestFirs
         return trigger_id;
     };
     auto build = [&](std::int64_t queue_id) {
-        BuildRecord b = queued_build(
-            "http://jenkins/queue/item/" + std::to_string(queue_id) + "/", base_);
+        BuildRecord b =
+            queued_build("http://jenkins/queue/item/" + std::to_string(queue_id) + "/", base_);
         b.queue_id = queue_id;
         return b;
     };
@@ -397,7 +397,7 @@ TEST_P(StoreContract, QueuedPredecessorsAreTheDeliveredOnesStillQueuedNewestFirs
     BuildRecord lost = build(15);
     lost.error = "the queue item and the build could not be found";
     submit_delivered("d-5", 5, lost);
-    submit_delivered("d-6", 6, build(20));                      // merged with t7's item
+    submit_delivered("d-6", 6, build(20));                       // merged with t7's item
     submit_delivered("d-7o", 7, build(30), coalesced("other"));  // another scope
     submit_delivered("d-7p", 7, build(31), trigger());           // no scope
     BuildRecord merged = build(20);
