@@ -21,7 +21,7 @@ constexpr auto k_int64_min = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t k_prune_chunk = 5'000;
 
 // How the listing is filtered by outcome (DeliveryQuery::outcome).
-// `open_or_dead`: "pending", "retrying", "dead", which are the trigger's state (see
+// `open_or_dead`: "pending", "retrying", "dead", "superseded", which are the trigger's state (see
 // trigger_outcome()); `word`: any other outcome, which only delivered triggers have.
 enum class ByOutcome : unsigned { any, word, open_or_dead, held, unmatched };
 constexpr unsigned k_outcome_filters = 5;
@@ -30,7 +30,8 @@ ByOutcome by_outcome(std::string_view outcome) {
     if (outcome.empty()) return ByOutcome::any;
     if (outcome == "held") return ByOutcome::held;
     if (outcome == "unmatched") return ByOutcome::unmatched;
-    if (outcome == "pending" || outcome == "retrying" || outcome == "dead") {
+    if (outcome == "pending" || outcome == "retrying" || outcome == "dead" ||
+        outcome == "superseded") {
         return ByOutcome::open_or_dead;
     }
     return ByOutcome::word;
@@ -167,7 +168,7 @@ WHERE t.delivery = $1
 ORDER BY a.trigger_seq, a.id)sql";
 
 // Re-queues with a fresh budget, ending any claim (its holder's outcome is then stale), the
-// build record and the follow chore (the status progress stays).
+// build record and the follow chore (the status progress stays), and what superseded it.
 // $1 trigger ids, $2 now.
 constexpr std::string_view k_replay = R"sql(
 WITH replayed AS (
@@ -175,7 +176,7 @@ WITH replayed AS (
     SET state = 'pending', attempts = 0, created_at = $2, next_attempt_at = $2, updated_at = $2,
         last_outcome = 'replayed', claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL,
         build = '', outcome = 'pending', follow_due_at = NULL, follow_claim_id = NULL,
-        follow_owner = NULL, follow_expires_at = NULL, follow_tries = 0
+        follow_owner = NULL, follow_expires_at = NULL, follow_tries = 0, superseded_by = ''
     WHERE id = ANY($1)
     RETURNING seq, id),
 noted AS (
@@ -204,7 +205,7 @@ replayed AS (
     SET state = 'pending', attempts = 0, created_at = $5, next_attempt_at = $5, updated_at = $5,
         last_outcome = 'replayed', claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL,
         build = '', outcome = 'pending', follow_due_at = NULL, follow_claim_id = NULL,
-        follow_owner = NULL, follow_expires_at = NULL, follow_tries = 0
+        follow_owner = NULL, follow_expires_at = NULL, follow_tries = 0, superseded_by = ''
     FROM matching m
     WHERE t.seq = m.seq
     RETURNING t.seq, t.id),
@@ -218,12 +219,16 @@ SELECT id FROM replayed ORDER BY seq)sql";
 constexpr std::string_view k_add_triggers = R"sql(
 INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
                       created_at, next_attempt_at, updated_at, last_outcome, queue_url, follow,
-                      status_target, outcome)
+                      status_target, outcome, coalesce, cancel_superseded, multibranch,
+                      scan_only, coalesce_scope)
 SELECT t.id, $1, t.rule, t.jenkins, t.job, t.parameters, t.cause, 'pending', 0, $2, $2, $2, '',
-       '', t.follow, NULLIF(t.status_target, ''::bytea), 'pending'
+       '', t.follow, NULLIF(t.status_target, ''::bytea), 'pending', t.coalesce,
+       t.cancel_superseded <> 0, t.multibranch, t.scan_only <> 0, t.scope
 FROM unnest($3::text[], $4::text[], $5::text[], $6::bytea[], $7::bytea[], $8::bytea[],
-            $9::text[], $10::bytea[])
-    WITH ORDINALITY AS t(id, rule, jenkins, job, parameters, cause, follow, status_target, n)
+            $9::text[], $10::bytea[], $11::bytea[], $12::bigint[], $13::bigint[],
+            $14::bigint[], $15::bytea[])
+    WITH ORDINALITY AS t(id, rule, jenkins, job, parameters, cause, follow, status_target,
+                         coalesce, cancel_superseded, multibranch, scan_only, scope, n)
 ORDER BY t.n)sql";
 
 constexpr std::string_view k_backlog = R"sql(
@@ -250,7 +255,8 @@ constexpr std::string_view k_prune_unlock = "SELECT pg_advisory_unlock($1, $2)";
 constexpr std::string_view k_prune_triggers = R"sql(
 DELETE FROM triggers WHERE seq IN (
     SELECT seq FROM triggers
-    WHERE state IN ('delivered', 'dead') AND updated_at < $1 AND follow_due_at IS NULL
+    WHERE state IN ('delivered', 'dead', 'superseded') AND updated_at < $1
+      AND follow_due_at IS NULL
       AND status_wanted_seq <= status_posted_seq
     LIMIT $2))sql";
 constexpr std::string_view k_prune_deliveries = R"sql(
@@ -329,7 +335,7 @@ asio::awaitable<DeliveryPage> Core::list_deliveries(DeliveryQuery q) {
             ++s.delivered;
         } else if (state == "dead") {
             ++s.dead;
-        } else {
+        } else if (state != "superseded") {
             ++s.pending;
         }
         s.outcomes.emplace_back(rows.text(i, 9), rows.text(i, 11));
@@ -400,6 +406,8 @@ asio::awaitable<std::optional<DeliveryDetail>> Core::get_delivery(std::string so
             case TriggerState::dead:
                 ++detail.summary.dead;
                 break;
+            case TriggerState::superseded:
+                break;  // final, and counted in none of the three
         }
         detail.summary.outcomes.emplace_back(h.trigger.request.jenkins, trigger_outcome(h.trigger));
         detail.triggers.push_back(std::move(h));
@@ -466,8 +474,15 @@ asio::awaitable<std::vector<std::string>> Core::add_triggers(std::string source,
     const auto seq = co_await find_delivery(*lease, std::move(source), std::move(delivery_id));
     if (!seq) co_return ids;
     std::vector<std::string> rules, jenkins, jobs, parameters, causes, follows, targets;
+    std::vector<std::string> keys, scopes;
+    std::vector<std::int64_t> cancels, multibranch, scan_only;
     for (const TriggerRequest& t : triggers) {
         ids.push_back(make_trigger_id());
+        keys.push_back(t.coalesce);
+        scopes.push_back(coalesce_scope(t));
+        cancels.push_back(t.cancel_superseded ? 1 : 0);
+        multibranch.push_back(static_cast<std::int64_t>(t.multibranch));
+        scan_only.push_back(t.scan_only ? 1 : 0);
         rules.push_back(t.rule);
         jenkins.push_back(t.jenkins);
         jobs.push_back(strings_json(t.job));
@@ -480,6 +495,8 @@ asio::awaitable<std::vector<std::string>> Core::add_triggers(std::string source,
     p.int8(*seq).int8(wall_ms()).text_array(ids).text_array(rules).text_array(jenkins);
     p.bytea_array(jobs).bytea_array(parameters).bytea_array(causes);
     p.text_array(follows).bytea_array(targets);
+    p.bytea_array(keys).int8_array(cancels).int8_array(multibranch).int8_array(scan_only);
+    p.bytea_array(scopes);
     std::vector<Step> steps;
     steps.push_back({k_add_triggers, std::move(p)});
     if (notify_slot()) steps.push_back(notify_step());

@@ -76,6 +76,11 @@ StoredTrigger read_trigger(const Rows& rows, int row, int c) {
     t.status.tries = static_cast<int>(rows.int64(row, c + 21));
     t.status.error = rows.text(row, c + 22);
     t.following = rows.boolean(row, c + 23);
+    t.request.coalesce = rows.text(row, c + 24);
+    t.request.cancel_superseded = rows.boolean(row, c + 25);
+    t.request.multibranch = static_cast<std::size_t>(rows.int64(row, c + 26));
+    t.request.scan_only = rows.boolean(row, c + 27);
+    t.superseded_by = rows.text(row, c + 28);
     return t;
 }
 

@@ -43,6 +43,13 @@ std::int64_t wall_ms() noexcept;
 /// `t + d` in milliseconds, saturating instead of overflowing.
 std::int64_t add_ms(std::int64_t t, std::chrono::milliseconds d) noexcept;
 
+/// How a trigger names the delivery it came from in superseded_outcome() and
+/// QueuedPredecessor: its forge delivery id, "#<seq>" when it has none.
+inline std::string delivery_name(const Rows& rows, int row, int id_column, int seq_column) {
+    return rows.is_null(row, id_column) ? "#" + std::to_string(rows.int64(row, seq_column))
+                                        : rows.text(row, id_column);
+}
+
 /// A claim's fencing token: 128 random bits as 32 hex digits.
 inline std::string make_claim_id() {
     return random_hex(16);
@@ -50,13 +57,13 @@ inline std::string make_claim_id() {
 
 /// The trigger columns every query that answers a StoredTrigger selects, in this order, from
 /// triggers `t` joined with its delivery `d`.
-/// (The last one is StoredTrigger::following.)
 inline constexpr std::string_view k_trigger_columns =
     "t.id, d.source, d.delivery_id, t.rule, t.jenkins, t.job, t.parameters, t.cause, t.state, "
     "t.attempts, t.created_at, t.next_attempt_at, t.last_outcome, t.queue_url, t.follow, "
     "t.status_target, t.build, t.status_wanted, t.status_wanted_seq, t.status_posted_seq, "
-    "t.status_posted, t.status_tries, t.status_error, t.follow_due_at IS NOT NULL";
-inline constexpr int k_trigger_column_count = 24;
+    "t.status_posted, t.status_tries, t.status_error, t.follow_due_at IS NOT NULL, t.coalesce, "
+    "t.cancel_superseded, t.multibranch, t.scan_only, t.superseded_by";
+inline constexpr int k_trigger_column_count = 29;
 /// Reads the k_trigger_columns starting at `column` of `row`.
 StoredTrigger read_trigger(const Rows& rows, int row, int column = 0);
 

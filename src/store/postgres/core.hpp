@@ -86,6 +86,12 @@ class Core : public std::enable_shared_from_this<Core> {
     asio::awaitable<std::vector<std::string>> renew(std::vector<std::string> claim_ids,
                                                     TimePoint now, std::chrono::milliseconds lease);
     asio::awaitable<Completion> complete(std::string claim_id, TriggerUpdate update);
+    asio::awaitable<std::vector<QueuedPredecessor>> queued_predecessors(std::string id,
+                                                                        std::size_t limit);
+    asio::awaitable<void> add_note(std::string id, Attempt note);
+    asio::awaitable<ScanGate> request_scan(std::string jenkins, std::string project,
+                                           TimePoint since, TimePoint now,
+                                           std::chrono::milliseconds interval);
     asio::awaitable<void> release(std::vector<std::string> claim_ids);
     asio::awaitable<std::optional<TimePoint>> next_due(std::string jenkins);
     asio::awaitable<void> hold(std::string jenkins, JenkinsHold hold);
@@ -156,6 +162,10 @@ class Core : public std::enable_shared_from_this<Core> {
     void loop_ended();
     /// The on_committed observers, on the backend's thread.
     void run_committed_observers();
+
+    // queue.cpp: complete() of an update that leaves the trigger open (it may be superseded).
+    asio::awaitable<Completion> complete_open(Connection& connection, std::string claim_id,
+                                              TriggerUpdate update);
 
     // intake.cpp
     asio::awaitable<void> writer();

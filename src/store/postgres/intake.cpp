@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <span>
 
@@ -22,39 +23,91 @@ constexpr int k_batch_attempts = 3;
 
 // One delivery and its triggers: the delivery ON CONFLICT DO NOTHING (its (source, delivery
 // id) is stored already: a duplicate, `inserted` stays empty), then its triggers from the arrays
-// $12-$17, $21-$22 ($18: the rule reasons, $19-$20: repository and ref). Both statements answer one
-// row: the new delivery's seq (NULL when a duplicate), the earlier delivery found by body (seq,
-// delivery id; NULL without a window), the number of triggers queued. Two statements rather than
-// one with an optional body check, so the common one has a plan of its own: a parameter deciding
-// whether to look at bodies made the planner plan the statement again for every delivery.
+// $12-$17, $21-$26 ($18: the rule reasons, $19-$20: repository and ref), and the open triggers
+// of earlier deliveries they supersede ($27-$30, below). The statement answers one row: the new
+// delivery's seq (NULL when a duplicate), the earlier delivery found by body (seq, delivery id;
+// NULL without a window), the number of triggers queued, and the superseded triggers as
+// "old new" pairs joined by ','. Separate statements rather than one with an optional body
+// check or coalescing, so the common one has a plan of its own: a parameter deciding whether to
+// look at bodies made the planner plan the statement again for every delivery, and a delivery
+// whose triggers have no coalesce key does not pay for looking for triggers to supersede.
 //
-// k_submit: a delivery without a body window ($10 and $11 unused).
-constexpr std::string_view k_submit = R"sql(
+// Coalescing: of the new triggers with a scope ($27, '' for none), the last one per scope
+// supersedes the open triggers of earlier deliveries with that scope not under an unexpired
+// claim at $6. The statement's snapshot does not hold its own triggers, so those of one
+// submission never supersede each other; it does hold those of the statements before it in the
+// transaction (an earlier delivery of the same batch) and, after the scope locks the batch took
+// first, everything another instance committed with the same scope. A row claimed or updated
+// concurrently is checked again once its lock is free (a claim that won keeps its trigger).
+// last_outcome is $28 || (the new delivery's seq when it has no id) || $29; $30 the status wish
+// (JSON) for those with a status target. `o.coalesce_scope <> ''` lets the planner use the
+// partial index triggers_coalesce_open whatever the parameters (a generic plan reads the open
+// coalesced triggers of every scope there: one per scope, and those in flight).
+const std::string k_queue = R"sql(,
+queued AS (
+    INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
+                          created_at, next_attempt_at, updated_at, last_outcome, queue_url,
+                          follow, status_target, outcome, coalesce, cancel_superseded,
+                          multibranch, scan_only, coalesce_scope)
+    SELECT t.id, i.seq, t.rule, t.jenkins, t.job, t.parameters, t.cause, 'pending', 0,
+           $6, $6, $6, '', '', t.follow, NULLIF(t.status_target, ''::bytea), 'pending',
+           t.coalesce, t.cancel_superseded <> 0, t.multibranch, t.scan_only <> 0, t.scope
+    FROM inserted i,
+         unnest($12::text[], $13::text[], $14::text[], $15::bytea[], $16::bytea[], $17::bytea[],
+                $21::text[], $22::bytea[], $23::bytea[], $24::bigint[], $25::bigint[],
+                $26::bigint[], $27::bytea[])
+             WITH ORDINALITY AS t(id, rule, jenkins, job, parameters, cause, follow,
+                                  status_target, coalesce, cancel_superseded, multibranch,
+                                  scan_only, scope, n)
+    ORDER BY t.n
+    RETURNING 1))sql";
+
+const std::string k_coalesce = R"sql(,
+newest AS (
+    SELECT DISTINCT ON (t.scope) t.id, t.scope, t.head, t.tail, t.wish
+    FROM inserted i,
+         unnest($12::text[], $27::bytea[], $28::bytea[], $29::bytea[], $30::bytea[])
+             WITH ORDINALITY AS t(id, scope, head, tail, wish, n)
+    WHERE t.scope <> ''::bytea
+    ORDER BY t.scope, t.n DESC),
+superseded AS (
+    UPDATE triggers o
+    SET state = 'superseded', outcome = 'superseded', superseded_by = s.id, updated_at = $6,
+        last_outcome = s.head || CASE WHEN $3 IS NULL THEN convert_to(i.seq::text, 'UTF8')
+                                      ELSE ''::bytea END || s.tail,
+        claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL, follow_due_at = NULL,
+        follow_claim_id = NULL, follow_owner = NULL, follow_expires_at = NULL,
+        status_wanted = CASE WHEN o.status_target IS NULL THEN o.status_wanted ELSE s.wish END,
+        status_wanted_seq = CASE WHEN o.status_target IS NULL THEN o.status_wanted_seq
+                                 ELSE o.status_wanted_seq + 1 END,
+        status_tries = CASE WHEN o.status_target IS NULL THEN o.status_tries ELSE 0 END,
+        status_error = CASE WHEN o.status_target IS NULL THEN o.status_error ELSE ''::bytea END,
+        status_due_at = CASE WHEN o.status_target IS NULL THEN o.status_due_at ELSE 0 END
+    FROM inserted i, newest s
+    WHERE o.coalesce_scope = s.scope AND o.coalesce_scope <> ''::bytea
+      AND o.state IN ('pending', 'retrying') AND o.delivery < i.seq
+      AND (o.claim_expires_at IS NULL OR o.claim_expires_at <= $6)
+    RETURNING o.seq, o.id, s.id AS by_id))sql";
+
+// The answer's last column: what was superseded, when the statement coalesces.
+const std::string k_superseded =
+    "(SELECT string_agg(id || ' ' || by_id, ',' ORDER BY seq) FROM superseded)";
+
+// A delivery without a body window ($10 and $11 unused).
+const std::string k_insert = R"sql(
 WITH inserted AS (
     INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at,
                             headers, body, body_sha256, body_key, rule_reasons, repository,
                             ref)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $18, $19, $20)
     ON CONFLICT (source, delivery_id) DO NOTHING
-    RETURNING seq),
-queued AS (
-    INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
-                          created_at, next_attempt_at, updated_at, last_outcome, queue_url,
-                          follow, status_target, outcome)
-    SELECT t.id, i.seq, t.rule, t.jenkins, t.job, t.parameters, t.cause, 'pending', 0,
-           $6, $6, $6, '', '', t.follow, NULLIF(t.status_target, ''::bytea), 'pending'
-    FROM inserted i,
-         unnest($12::text[], $13::text[], $14::text[], $15::bytea[], $16::bytea[], $17::bytea[],
-                $21::text[], $22::bytea[])
-             WITH ORDINALITY AS t(id, rule, jenkins, job, parameters, cause, follow,
-                                  status_target, n)
-    ORDER BY t.n
-    RETURNING 1)
-SELECT (SELECT seq FROM inserted), NULL::bigint, NULL::bytea, (SELECT count(*) FROM queued))sql";
+    RETURNING seq))sql";
+const std::string k_answer = R"sql(
+SELECT (SELECT seq FROM inserted), NULL::bigint, NULL::bytea, (SELECT count(*) FROM queued), )sql";
 
-// k_submit_by_body: a delivery with a body window. A stored delivery of the same source with the
+// A delivery with a body window. A stored delivery of the same source with the
 // same body ($10: the first 64 bits of its digest $9) received since $11 makes it a duplicate.
-constexpr std::string_view k_submit_by_body = R"sql(
+const std::string k_insert_by_body = R"sql(
 WITH same_body AS (
     SELECT seq, delivery_id FROM deliveries
     WHERE body_key = $10 AND body_sha256 = $9 AND source = $1 AND received_at >= $11
@@ -67,22 +120,56 @@ inserted AS (
     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $18, $19, $20
     WHERE NOT EXISTS (SELECT 1 FROM same_body)
     ON CONFLICT (source, delivery_id) DO NOTHING
-    RETURNING seq),
-queued AS (
-    INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
-                          created_at, next_attempt_at, updated_at, last_outcome, queue_url,
-                          follow, status_target, outcome)
-    SELECT t.id, i.seq, t.rule, t.jenkins, t.job, t.parameters, t.cause, 'pending', 0,
-           $6, $6, $6, '', '', t.follow, NULLIF(t.status_target, ''::bytea), 'pending'
-    FROM inserted i,
-         unnest($12::text[], $13::text[], $14::text[], $15::bytea[], $16::bytea[], $17::bytea[],
-                $21::text[], $22::bytea[])
-             WITH ORDINALITY AS t(id, rule, jenkins, job, parameters, cause, follow,
-                                  status_target, n)
-    ORDER BY t.n
-    RETURNING 1)
+    RETURNING seq))sql";
+const std::string k_answer_by_body = R"sql(
 SELECT (SELECT seq FROM inserted), (SELECT seq FROM same_body),
-       (SELECT delivery_id FROM same_body), (SELECT count(*) FROM queued))sql";
+       (SELECT delivery_id FROM same_body), (SELECT count(*) FROM queued), )sql";
+
+// The submit statement: with a body window or not, coalescing or not.
+const std::string& submit_sql(bool by_body, bool coalescing) {
+    static const std::array<std::string, 4> k_all = [] {
+        std::array<std::string, 4> out;
+        for (int i = 0; i < 4; ++i) {
+            const bool body = (i & 1) != 0;
+            const bool coalesce = (i & 2) != 0;
+            out[static_cast<std::size_t>(i)] =
+                (body ? k_insert_by_body : k_insert) + k_queue + (coalesce ? k_coalesce : "") +
+                (body ? k_answer_by_body : k_answer) + (coalesce ? k_superseded : "NULL::text");
+        }
+        return out;
+    }();
+    return k_all[(by_body ? 1u : 0u) | (coalescing ? 2u : 0u)];
+}
+
+// Submissions with a coalesce scope serialize per scope ($2: every scope of the batch), each
+// lock taken in the order of its key, so two batches sharing scopes cannot deadlock.
+const std::string k_lock_scopes = "SELECT count(pg_advisory_xact_lock($1, k)) FROM (SELECT " +
+                                  locks::scope_key("s") +
+                                  " AS k FROM unnest($2::bytea[]) AS s GROUP BY 1 ORDER BY 1) AS x";
+
+// The pieces of superseded_outcome() around the delivery's seq, which only the statement
+// knows when the delivery has no id.
+std::pair<std::string, std::string> outcome_pieces(const std::string& new_id,
+                                                   const std::string& delivery_id) {
+    if (!delivery_id.empty()) return {superseded_outcome(new_id, delivery_id), std::string()};
+    constexpr char k_mark = '\x1e';  // never in a trigger id
+    const std::string full = superseded_outcome(new_id, std::string("#") + k_mark);
+    const auto at = full.find(k_mark);
+    return {full.substr(0, at), full.substr(at + 1)};
+}
+
+// "old new,old new" (the statement's last column) as Receipt::superseded.
+std::vector<std::pair<std::string, std::string>> parse_superseded(std::string_view text) {
+    std::vector<std::pair<std::string, std::string>> out;
+    while (!text.empty()) {
+        const auto comma = text.find(',');
+        const std::string_view pair = text.substr(0, comma);
+        const auto space = pair.find(' ');
+        out.emplace_back(std::string(pair.substr(0, space)), std::string(pair.substr(space + 1)));
+        text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    }
+    return out;
+}
 
 // Deliveries compared by body serialize on their body key, so two instances given the same
 // body at once see each other (the second waits for the first to commit).
@@ -215,6 +302,16 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
     }
     std::sort(body_keys.begin(), body_keys.end());
     body_keys.erase(std::unique(body_keys.begin(), body_keys.end()), body_keys.end());
+    std::vector<std::string> scopes;
+    std::vector<std::vector<std::string>> trigger_scopes;
+    for (const SubmitJob& job : jobs) {
+        std::vector<std::string> mine;
+        for (const TriggerRequest& t : job.triggers) {
+            mine.push_back(coalesce_scope(t));
+            if (!mine.back().empty()) scopes.push_back(mine.back());
+        }
+        trigger_scopes.push_back(std::move(mine));
+    }
 
     std::vector<Step> steps;
     steps.push_back({"BEGIN", {}});
@@ -222,6 +319,11 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
         Params p;
         p.int4(locks::k_body_space).int8_array(body_keys);
         steps.push_back({k_lock_bodies, std::move(p)});
+    }
+    if (!scopes.empty()) {
+        Params p;
+        p.int4(locks::k_coalesce_space).bytea_array(scopes);
+        steps.push_back({k_lock_scopes, std::move(p)});
     }
     for (std::size_t j = 0; j < jobs.size(); ++j) {
         const DeliveryRecord& d = jobs[j].delivery;
@@ -248,7 +350,24 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
             p.null(oid::int8).null(oid::int8);
         }
         std::vector<std::string> rules, jenkins, job_paths, parameters, causes, follows, targets;
-        for (const TriggerRequest& t : jobs[j].triggers) {
+        std::vector<std::string> keys, heads, tails, wishes;
+        std::vector<std::int64_t> cancels, multibranch, scan_only;
+        for (std::size_t k = 0; k < jobs[j].triggers.size(); ++k) {
+            const TriggerRequest& t = jobs[j].triggers[k];
+            keys.push_back(t.coalesce);
+            cancels.push_back(t.cancel_superseded ? 1 : 0);
+            multibranch.push_back(static_cast<std::int64_t>(t.multibranch));
+            scan_only.push_back(t.scan_only ? 1 : 0);
+            if (trigger_scopes[j][k].empty()) {
+                heads.emplace_back();
+                tails.emplace_back();
+                wishes.emplace_back();
+            } else {
+                auto [head, tail] = outcome_pieces(trigger_ids[j][k], d.delivery_id);
+                heads.push_back(std::move(head));
+                tails.push_back(std::move(tail));
+                wishes.push_back(status_wish_json(superseded_wish(t, trigger_ids[j][k])));
+            }
             rules.push_back(t.rule);
             jenkins.push_back(t.jenkins);
             job_paths.push_back(strings_json(t.job));
@@ -261,7 +380,12 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
         p.bytea_array(job_paths).bytea_array(parameters).bytea_array(causes);
         p.bytes(rule_reasons_json(d.rule_reasons)).bytes(d.repository).bytes(d.ref);
         p.text_array(follows).bytea_array(targets);
-        steps.push_back({by_body ? k_submit_by_body : k_submit, std::move(p)});
+        p.bytea_array(keys).int8_array(cancels).int8_array(multibranch).int8_array(scan_only);
+        p.bytea_array(trigger_scopes[j]).bytea_array(heads).bytea_array(tails);
+        p.bytea_array(wishes);
+        const bool coalescing = std::any_of(trigger_scopes[j].begin(), trigger_scopes[j].end(),
+                                            [](const std::string& x) { return !x.empty(); });
+        steps.push_back({submit_sql(by_body, coalescing), std::move(p)});
     }
     if (any_triggers && notify_slot()) steps.push_back(notify_step());
     steps.push_back({"COMMIT", {}});
@@ -270,13 +394,14 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
     const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
 
     std::vector<result<Receipt>> out;
-    const std::size_t offset = body_keys.empty() ? 1 : 2;
+    const std::size_t offset = 1 + (body_keys.empty() ? 0 : 1) + (scopes.empty() ? 0 : 1);
     for (std::size_t j = 0; j < jobs.size(); ++j) {
         const DeliveryRecord& d = jobs[j].delivery;
         const Rows& r = rows.at(offset + j);
         Receipt receipt;
         if (!r.is_null(0, 0)) {
             receipt.trigger_ids = std::move(trigger_ids[j]);
+            if (!r.is_null(0, 4)) receipt.superseded = parse_superseded(r.text(0, 4));
         } else if (!r.is_null(0, 1)) {
             receipt.duplicate = true;
             receipt.duplicate_of =

@@ -521,6 +521,32 @@ void PostgresStore::unhold(std::string jenkins, VoidHandler done) {
     });
 }
 
+void PostgresStore::queued_predecessors(std::string id, std::size_t limit,
+                                        PredecessorsHandler done) {
+    core_->post([id = std::move(id), limit, done = std::move(done)](Core& c) mutable {
+        c.spawn("queued predecessors", c.queued_predecessors(std::move(id), limit),
+                std::move(done));
+    });
+}
+
+void PostgresStore::add_note(std::string id, Attempt note, VoidHandler done) {
+    core_->post(
+        [id = std::move(id), note = std::move(note), done = std::move(done)](Core& c) mutable {
+            c.spawn("add note", c.add_note(std::move(id), std::move(note)), std::move(done));
+        });
+}
+
+void PostgresStore::request_scan(std::string jenkins, std::string project, TimePoint since,
+                                 TimePoint now, std::chrono::milliseconds interval,
+                                 ScanHandler done) {
+    core_->post([jenkins = std::move(jenkins), project = std::move(project), since, now, interval,
+                 done = std::move(done)](Core& c) mutable {
+        c.spawn("request scan",
+                c.request_scan(std::move(jenkins), std::move(project), since, now, interval),
+                std::move(done));
+    });
+}
+
 void PostgresStore::claim_chores(ChoreRequest request, ChoreHandler done) {
     core_->post([request = std::move(request), done = std::move(done)](Core& c) mutable {
         c.spawn("claim chores", c.claim_chores(std::move(request)), std::move(done));

@@ -111,15 +111,10 @@ class PostgresStore final : public Store {
                       VoidHandler done) override;
     void unhold(std::string jenkins, VoidHandler done) override;
 
-    // TEMP(seam): replaced by the real implementation before merge.
-    void queued_predecessors(std::string, std::size_t, PredecessorsHandler done) override {
-        done(std::vector<QueuedPredecessor>{});
-    }
-    void add_note(std::string, Attempt, VoidHandler done) override { done(result<void>{}); }
-    void request_scan(std::string, std::string, TimePoint, TimePoint now,
-                      std::chrono::milliseconds, ScanHandler done) override {
-        done(ScanGate{ScanGate::Verdict::granted, now});
-    }
+    void queued_predecessors(std::string id, std::size_t limit, PredecessorsHandler done) override;
+    void add_note(std::string id, Attempt note, VoidHandler done) override;
+    void request_scan(std::string jenkins, std::string project, TimePoint since, TimePoint now,
+                      std::chrono::milliseconds interval, ScanHandler done) override;
 
     void claim_chores(ChoreRequest request, ChoreHandler done) override;
     void complete_chore(Chore chore, std::string claim_id, ChoreUpdate update,

@@ -110,6 +110,79 @@ WHERE o.queue_url = $2 AND o.queue_url <> '' AND o.id <> $1
 ORDER BY o.seq DESC
 LIMIT 1)sql";
 
+// An update leaving a coalesced trigger open first takes its scope's lock (as submit() does), so
+// a newer trigger is either committed and seen below, or submitted after and then supersedes it.
+// $1 lock class, $2 id, $3 claim id.
+const std::string k_complete_lock =
+    "SELECT pg_advisory_xact_lock($1, " + locks::scope_key("coalesce_scope") + R"sql() FROM triggers
+WHERE id = $2 AND claim_id = $3 AND coalesce_scope <> '')sql";
+
+// The newest open trigger of a later delivery with the same scope (its id, delivery id, seq,
+// status target). $1 id, $2 claim id.
+constexpr std::string_view k_newer = R"sql(
+SELECT n.id, d.delivery_id, d.seq, n.status_target
+FROM triggers o
+     JOIN triggers n ON n.coalesce_scope = o.coalesce_scope AND n.delivery > o.delivery
+     JOIN deliveries d ON d.seq = n.delivery
+WHERE o.id = $1 AND o.claim_id = $2 AND o.coalesce_scope <> ''
+  AND n.coalesce_scope <> '' AND n.state IN ('pending', 'retrying')
+ORDER BY n.delivery DESC, n.seq DESC
+LIMIT 1)sql";
+
+// complete() when a newer trigger took the place of one left open: the attempt is recorded,
+// the trigger superseded by $3 ($4 last_outcome, $12 the status wish), its claim and follow
+// chore end. Parameters as k_complete's where they match: $5 updated_at, $6 queue url,
+// $7 counted (0/1), $8-$11 the attempt, $13 counted, $14 instance.
+constexpr std::string_view k_complete_superseded = R"sql(
+WITH done AS (
+    UPDATE triggers
+    SET state = 'superseded', outcome = 'superseded', superseded_by = $3, last_outcome = $4,
+        updated_at = $5, queue_url = CASE WHEN $6 = ''::bytea THEN queue_url ELSE $6 END,
+        attempts = attempts + $7, claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL,
+        follow_due_at = NULL, follow_claim_id = NULL, follow_owner = NULL,
+        follow_expires_at = NULL,
+        status_wanted = CASE WHEN status_target IS NULL THEN status_wanted ELSE $12 END,
+        status_wanted_seq = CASE WHEN status_target IS NULL THEN status_wanted_seq
+                                 ELSE status_wanted_seq + 1 END,
+        status_tries = CASE WHEN status_target IS NULL THEN status_tries ELSE 0 END,
+        status_error = CASE WHEN status_target IS NULL THEN status_error ELSE ''::bytea END,
+        status_due_at = CASE WHEN status_target IS NULL THEN status_due_at ELSE 0 END
+    WHERE id = $1 AND claim_id = $2
+    RETURNING seq)
+INSERT INTO attempts (trigger_seq, at, http_status, outcome, duration_ms, queue_url, counted,
+                      instance)
+SELECT seq, $8, $9, $10, $11, $6, $13, $14 FROM done)sql";
+
+// Delivered triggers of earlier deliveries with trigger $1's scope, newest first, with their
+// build record (filtered by the caller: JSON). $2 how many rows to read at most.
+constexpr std::string_view k_predecessors = R"sql(
+SELECT o.id, d.delivery_id, d.seq, o.build, t.build
+FROM triggers t
+     JOIN triggers o ON o.coalesce_scope = t.coalesce_scope AND o.delivery < t.delivery
+     JOIN deliveries d ON d.seq = o.delivery
+WHERE t.id = $1 AND t.coalesce_scope <> '' AND o.coalesce_scope <> ''
+  AND o.state = 'delivered'
+ORDER BY o.delivery DESC, o.seq DESC
+LIMIT $2)sql";
+
+// $1 id, $2-$7 the note.
+constexpr std::string_view k_add_note = R"sql(
+INSERT INTO attempts (trigger_seq, at, http_status, outcome, duration_ms, queue_url, counted,
+                      instance)
+SELECT seq, $2, $3, $4, $5, $6, false, $7 FROM triggers WHERE id = $1)sql";
+
+// The scan of ($1 jenkins, $2 project) is granted at $3 (now) when none was requested, or the
+// last one was before $4 (since) and at or before $5 (now - interval). ON CONFLICT locks the
+// row either way, so the read after it sees what the decision was made on, and a concurrent
+// caller waits for this transaction and then finds the scan just granted.
+constexpr std::string_view k_request_scan = R"sql(
+INSERT INTO scans (jenkins, project, requested_at) VALUES ($1, $2, $3)
+ON CONFLICT (jenkins, project) DO UPDATE SET requested_at = EXCLUDED.requested_at
+WHERE scans.requested_at < $4 AND scans.requested_at <= $5
+RETURNING requested_at)sql";
+constexpr std::string_view k_last_scan =
+    "SELECT requested_at FROM scans WHERE jenkins = $1 AND project = $2";
+
 constexpr std::string_view k_release = R"sql(
 UPDATE triggers SET claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
 WHERE claim_id = ANY($1) AND claim_owner = $2)sql";
@@ -212,6 +285,9 @@ asio::awaitable<Completion> Core::complete(std::string claim_id, TriggerUpdate u
     const bool read_first = delivered && (!u.build || u.build->merged);
 
     auto lease = co_await pool_.acquire();
+    if (u.state == TriggerState::pending || u.state == TriggerState::retrying) {
+        co_return co_await complete_open(*lease, std::move(claim_id), std::move(u));
+    }
     bool following = false;  // the stored follow chore, when it goes on
     if (read_first) {
         std::vector<Step> body;
@@ -277,6 +353,53 @@ asio::awaitable<Completion> Core::complete(std::string claim_id, TriggerUpdate u
     co_return rows.at(first).affected() > 0 ? Completion::applied : Completion::stale;
 }
 
+asio::awaitable<Completion> Core::complete_open(Connection& c, std::string claim_id,
+                                                TriggerUpdate u) {
+    std::vector<Step> body;
+    body.push_back({k_complete_lock,
+                    std::move(Params().int4(locks::k_coalesce_space).text(u.id).text(claim_id))});
+    body.push_back({k_newer, std::move(Params().text(u.id).text(claim_id))});
+    const std::vector<Rows> found = co_await c.pipeline(unsynced_open(std::move(body)));
+    const Rows& newer = found.at(k_body + 1);
+
+    std::vector<Step> steps;
+    if (newer.empty()) {
+        StoredTrigger t;
+        t.state = u.state;
+        const std::string outcome = trigger_outcome(t);  // an open trigger's is its state
+        Params p;
+        p.text(u.id).text(claim_id).text(to_string(u.state));
+        p.int8(to_ms_not_before(u.next_attempt_at));
+        p.bytes(u.last_outcome).int8(wall_ms()).bytes(u.attempt.queue_url);
+        p.int4(u.attempt.counted ? 1 : 0).int8(to_ms(u.attempt.at)).int4(u.attempt.http_status);
+        p.bytes(u.attempt.outcome).int8(u.attempt.duration.count()).boolean(u.attempt.counted);
+        p.text(u.attempt.instance.empty() ? instance_id() : u.attempt.instance);
+        p.boolean(u.build.has_value()).bytes(u.build ? build_record_json(*u.build) : "");
+        p.text(outcome).text(outcome).text(outcome).boolean(false);
+        p.boolean(u.status.has_value()).bytes(u.status ? status_wish_json(*u.status) : "");
+        steps.push_back({k_complete, std::move(p)});
+    } else {
+        const std::string newer_id = newer.text(0, 0);
+        TriggerRequest request;
+        if (!newer.is_null(0, 3)) request.status = parse_status_target(newer.text(0, 3));
+        Params p;
+        p.text(u.id).text(claim_id).text(newer_id);
+        p.bytes(superseded_outcome(newer_id, delivery_name(newer, 0, 1, 2)));
+        p.int8(wall_ms()).bytes(u.attempt.queue_url).int4(u.attempt.counted ? 1 : 0);
+        p.int8(to_ms(u.attempt.at)).int4(u.attempt.http_status).bytes(u.attempt.outcome);
+        p.int8(u.attempt.duration.count());
+        p.bytes(status_wish_json(superseded_wish(request, newer_id)));
+        p.boolean(u.attempt.counted);
+        p.text(u.attempt.instance.empty() ? instance_id() : u.attempt.instance);
+        steps.push_back({k_complete_superseded, std::move(p)});
+    }
+    if (notify_slot()) steps.push_back(notify_step());
+    steps.push_back({"COMMIT", {}});
+    const std::vector<Rows> rows = co_await c.pipeline(std::move(steps));
+    if (rows.at(0).affected() == 0) co_return Completion::stale;
+    co_return newer.empty() ? Completion::applied : Completion::superseded;
+}
+
 asio::awaitable<void> Core::release(std::vector<std::string> claim_ids) {
     if (claim_ids.empty()) co_return;
     std::vector<Step> body;
@@ -333,6 +456,57 @@ asio::awaitable<void> Core::unhold(std::string jenkins) {
     auto lease = co_await pool_.acquire();
     co_await lease->pipeline(unsynced(std::move(body)));
     run_committed_observers();
+}
+
+asio::awaitable<std::vector<QueuedPredecessor>> Core::queued_predecessors(std::string id,
+                                                                          std::size_t limit) {
+    std::vector<QueuedPredecessor> out;
+    if (limit == 0) co_return out;
+    // Predecessors whose build started are skipped: read some more than `limit`, then the rest.
+    std::int64_t window = static_cast<std::int64_t>(std::min(limit, k_max_claims)) * 4;
+    auto lease = co_await pool_.acquire();
+    for (;;) {
+        const Rows rows =
+            co_await lease->exec(k_predecessors, std::move(Params().text(id).int8(window)));
+        out.clear();
+        for (int i = 0; i < rows.size() && out.size() < limit; ++i) {
+            const BuildRecord b = parse_build_record(rows.text(i, 3));
+            const BuildRecord mine = parse_build_record(rows.text(i, 4));
+            if (b.queue_id <= 0 || b.number != 0 || !b.result.empty() || !b.error.empty()) continue;
+            if (b.queue_id == mine.queue_id) continue;
+            out.push_back({rows.text(i, 0), delivery_name(rows, i, 1, 2), b.queue_id, b.queue_url});
+        }
+        if (out.size() >= limit || rows.size() < window) co_return out;
+        window *= 4;
+    }
+}
+
+asio::awaitable<void> Core::add_note(std::string id, Attempt note) {
+    Params p;
+    p.text(id).int8(to_ms(note.at)).int4(note.http_status).bytes(note.outcome);
+    p.int8(note.duration.count()).bytes(note.queue_url).text(note.instance);
+    std::vector<Step> body;
+    body.push_back({k_add_note, std::move(p)});
+    auto lease = co_await pool_.acquire();
+    co_await lease->pipeline(unsynced(std::move(body)));
+}
+
+asio::awaitable<ScanGate> Core::request_scan(std::string jenkins, std::string project,
+                                             TimePoint since, TimePoint now,
+                                             std::chrono::milliseconds interval) {
+    const std::int64_t now_ms = to_ms(now);
+    Params p;
+    p.text(jenkins).bytes(project).int8(now_ms).int8(to_ms(since));
+    p.int8(add_ms(now_ms, -interval));
+    std::vector<Step> body;
+    body.push_back({k_request_scan, std::move(p)});
+    body.push_back({k_last_scan, std::move(Params().text(jenkins).bytes(project))});
+    auto lease = co_await pool_.acquire();
+    const std::vector<Rows> rows = co_await lease->pipeline(unsynced(std::move(body)));
+    if (!rows.at(k_body).empty()) co_return ScanGate{ScanGate::Verdict::granted, now};
+    const std::int64_t last = rows.at(k_body + 1).int64(0, 0);
+    if (last >= to_ms(since)) co_return ScanGate{ScanGate::Verdict::covered, from_ms(last)};
+    co_return ScanGate{ScanGate::Verdict::wait, from_ms(add_ms(last, interval))};
 }
 
 }  // namespace hookrelay::store::postgres

@@ -173,6 +173,39 @@ constexpr std::array<std::string_view, 29> k_v3 = {
     R"sql(CREATE INDEX triggers_queue_url ON triggers (queue_url, seq) WHERE queue_url <> '')sql",
 };
 
+// Version 4 (issue 10): coalescing and multibranch scans. Every column comes with a constant
+// default, so adding it rewrites no rows.
+//  * triggers: the state `superseded` (the CHECK is replaced: checking it reads the table once,
+//    rewrites nothing); the request's coalesce key, cancel_superseded, multibranch and scan_only;
+//    coalesce_scope(), the bytes submit() compares (bytea: the key quotes payload values);
+//    superseded_by, '' unless superseded.
+//  * scans: the last multibranch scan requested per (jenkins, project), shared by every
+//    instance (request_scan()).
+constexpr std::array<std::string_view, 11> k_v4 = {
+    R"sql(ALTER TABLE triggers DROP CONSTRAINT triggers_state_check)sql",
+    R"sql(ALTER TABLE triggers ADD CONSTRAINT triggers_state_check
+    CHECK (state IN ('pending', 'retrying', 'delivered', 'dead', 'superseded')))sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN coalesce bytea NOT NULL DEFAULT '')sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN coalesce_scope bytea NOT NULL DEFAULT '')sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN cancel_superseded boolean NOT NULL DEFAULT false)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN multibranch integer NOT NULL DEFAULT 0)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN scan_only boolean NOT NULL DEFAULT false)sql",
+    R"sql(ALTER TABLE triggers ADD COLUMN superseded_by text NOT NULL DEFAULT '')sql",
+    // Partial, like triggers_due: a trigger without a coalesce key enters neither. The open ones
+    // are what submit() supersedes and complete() looks for; the delivered ones are the
+    // predecessors whose queue items cancel_superseded cancels.
+    R"sql(CREATE INDEX triggers_coalesce_open ON triggers (coalesce_scope, delivery)
+    WHERE state IN ('pending', 'retrying') AND coalesce_scope <> '')sql",
+    R"sql(CREATE INDEX triggers_coalesce_delivered ON triggers (coalesce_scope, delivery)
+    WHERE state = 'delivered' AND coalesce_scope <> '')sql",
+    R"sql(CREATE TABLE scans (
+    jenkins text NOT NULL,
+    project bytea NOT NULL,
+    requested_at bigint NOT NULL,
+    PRIMARY KEY (jenkins, project)
+))sql",
+};
+
 }  // namespace
 
 asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
@@ -216,6 +249,9 @@ asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
     }
     if (version < 3) {
         for (std::string_view statement : k_v3) co_await c.exec(statement, {}, timeout);
+    }
+    if (version < 4) {
+        for (std::string_view statement : k_v4) co_await c.exec(statement, {}, timeout);
     }
     if (version < k_schema_version) {
         Params p;

@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 namespace hookrelay::store::postgres {
 
@@ -16,7 +18,9 @@ namespace hookrelay::store::postgres {
 ///  2: deliveries.rule_reasons (why the rules that queued nothing did not).
 ///  3: deliveries.repository/ref; triggers' follow mode, status target, build record, outcome,
 ///     and the follow and status chores.
-inline constexpr int k_schema_version = 3;
+///  4: the superseded state; triggers' coalesce key and scope, cancel_superseded, multibranch,
+///     scan_only, superseded_by; the scans table.
+inline constexpr int k_schema_version = 4;
 
 /// hookrelay's advisory locks use the two-key form: (space, key). The spaces are arbitrary
 /// constants ("hrl" + a letter) that other applications sharing the database are unlikely to use.
@@ -33,6 +37,13 @@ inline constexpr std::int32_t k_body_space = 0x68726c63;
 /// max_in_flight cap.
 inline constexpr std::int32_t k_follow_space = 0x68726c64;
 inline constexpr std::int32_t k_status_space = 0x68726c65;
+/// (k_coalesce_space, scope_key(scope)): submissions and completions of one coalesce scope
+/// serialize, so a newer trigger and an older one left open always see each other.
+inline constexpr std::int32_t k_coalesce_space = 0x68726c66;
+/// The SQL of the 32-bit lock key of a coalesce scope: `scope` is a bytea expression.
+inline std::string scope_key(std::string_view scope) {
+    return "('x' || left(md5(" + std::string(scope) + "), 8))::bit(32)::integer";
+}
 }  // namespace locks
 
 /// Brings the database to k_schema_version in one transaction, holding (k_space, k_migrate)

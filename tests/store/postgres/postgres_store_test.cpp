@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -44,8 +45,22 @@ std::vector<result<Receipt>> submit_everywhere(const std::vector<Store*>& stores
     return out;
 }
 
-/// Takes a database back to what version 2 was: without what version 3 added.
+/// Takes a database back to what version 3 was: without what version 4 added.
+void downgrade_to_version_3(Sql& sql) {
+    sql.exec(
+        "DROP TABLE scans; "
+        "DROP INDEX triggers_coalesce_open; DROP INDEX triggers_coalesce_delivered; "
+        "ALTER TABLE triggers DROP COLUMN coalesce, DROP COLUMN coalesce_scope, "
+        "DROP COLUMN cancel_superseded, DROP COLUMN multibranch, DROP COLUMN scan_only, "
+        "DROP COLUMN superseded_by, DROP CONSTRAINT triggers_state_check; "
+        "ALTER TABLE triggers ADD CONSTRAINT triggers_state_check "
+        "CHECK (state IN ('pending', 'retrying', 'delivered', 'dead')); "
+        "UPDATE hookrelay_schema SET version = 3");
+}
+
+/// Takes a database back to what version 2 was: without what versions 3 and 4 added.
 void downgrade_to_version_2(Sql& sql) {
+    downgrade_to_version_3(sql);
     sql.exec(
         "DROP INDEX triggers_queue_url; "
         "ALTER TABLE deliveries DROP COLUMN repository, DROP COLUMN ref; "
@@ -235,7 +250,7 @@ TEST_F(PostgresStoreTest, RefusesASchemaNewerThanItKnows) {
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
     EXPECT_FALSE(is_retryable(store.error()));
-    EXPECT_NE(why.find("schema version 99 is newer than this hookrelay knows (3)"),
+    EXPECT_NE(why.find("schema version 99 is newer than this hookrelay knows (4)"),
               std::string::npos)
         << why;
 }
@@ -254,7 +269,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion1DatabaseAtStartKeepingItsDeliveries) 
         "UPDATE hookrelay_schema SET version = 1");
 
     auto store = open();
-    EXPECT_EQ(Sql(db_.conninfo()).value("SELECT version FROM hookrelay_schema"), "3");
+    EXPECT_EQ(Sql(db_.conninfo()).value("SELECT version FROM hookrelay_schema"), "4");
     const auto old = get(*store, "", "old-1");
     ASSERT_TRUE(old);
     EXPECT_EQ(old->triggers.size(), 1u);
@@ -284,7 +299,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion2DatabaseAtStartGivingItsTriggersTheir
     downgrade_to_version_2(sql);
 
     auto store = open();
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "3");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "4");
     const std::vector<std::pair<std::string, std::string>> none;
     EXPECT_EQ(outcomes_of(*store, "d-pending"), (decltype(none){{"ci", "pending"}}));
     EXPECT_EQ(outcomes_of(*store, "d-delivered"), (decltype(none){{"ci", "delivered"}}));
@@ -366,7 +381,7 @@ TEST_F(PostgresStoreTest, ManyInstancesOpeningANewDatabaseAtOnceMigrateItOnce) {
     for (int i = 0; i < k_instances; ++i) EXPECT_EQ(failures[i], "") << "instance " << i;
     Sql sql(db_.conninfo());
     EXPECT_EQ(sql.value("SELECT count(*) FROM hookrelay_schema"), "1");
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "3");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "4");
     ASSERT_TRUE(stores[0]);
     accept(*stores[0], delivery("d-1", base_), {trigger()});
     EXPECT_EQ(instances(*stores[0]).size(), static_cast<std::size_t>(k_instances));
@@ -406,6 +421,170 @@ TEST(PostgresStorePassword, IsNotInTheErrorForAKeyValueString) {
     auto store = PostgresStore::open(config, pg_options("instance-a"), &why);
     ASSERT_FALSE(store);
     EXPECT_EQ(why.find(k_password), std::string::npos) << why;
+}
+
+// --- Coalescing across instances ------------------------------------------------------------
+
+TriggerRequest coalesced(std::string jenkins = "ci", std::string key = "acme/app:main") {
+    TriggerRequest t = trigger(std::move(jenkins));
+    t.coalesce = std::move(key);
+    return t;
+}
+
+TEST_F(PostgresStoreTest, TwoInstancesSubmittingOneScopeAtOnceLeaveOneOpenTrigger) {
+    auto a = open("instance-a");
+    auto b = open("instance-b");
+    constexpr int k_deliveries = 50;
+    // Each thread submits its half through its instance, one delivery at a time (a transaction
+    // each, so the two instances' transactions overlap as often as they can), interleaved.
+    std::atomic<std::size_t> listed{0};
+    std::mutex mutex;
+    std::vector<std::string> failures;
+    const auto submit_half = [&](Store& store, int first) {
+        for (int i = first; i < k_deliveries; i += 2) {
+            const auto r = submit(store, delivery("c-" + std::to_string(i), base_), {coalesced()});
+            if (r) {
+                listed += r->superseded.size();
+            } else {
+                std::lock_guard lock(mutex);
+                failures.push_back(r.error().message());
+            }
+        }
+    };
+    std::thread ta([&] { submit_half(*a, 0); });
+    std::thread tb([&] { submit_half(*b, 1); });
+    ta.join();
+    tb.join();
+    EXPECT_TRUE(failures.empty()) << failures.front();
+
+    EXPECT_EQ(open_count(*a, "ci"), 1u);
+    EXPECT_EQ(claim(*b, "ci", base_).claims.size(), 1u);
+    Sql sql(db_.conninfo());
+    EXPECT_EQ(sql.value("SELECT count(*) FROM triggers WHERE state = 'superseded'"), "49");
+    EXPECT_EQ(listed.load(), 49u);
+    // Each was superseded by a trigger of a later delivery.
+    EXPECT_EQ(sql.value("SELECT count(*) FROM triggers o WHERE o.state = 'superseded' AND NOT "
+                        "EXISTS (SELECT 1 FROM triggers n WHERE n.id = o.superseded_by AND "
+                        "n.delivery > o.delivery)"),
+              "0");
+}
+
+TEST_F(PostgresStoreTest, TwoInstancesWhoseSubmissionsOverlapLeaveOneOpenTrigger) {
+    auto a = open("instance-a");
+    auto b = open("instance-b");
+    const auto old = accept(*a, delivery("old", base_), {coalesced()});
+    // A row lock on the old trigger keeps both submissions inside their transactions, each
+    // having inserted its trigger, until both are waiting: they overlap for certain.
+    Sql blocker(db_.conninfo());
+    blocker.exec("BEGIN; SELECT 1 FROM triggers WHERE id = '" + old.trigger_ids[0] +
+                 "' FOR UPDATE");
+    std::optional<result<Receipt>> ra, rb;
+    std::thread ta([&] { ra = submit(*a, delivery("new-a", base_), {coalesced()}); });
+    std::thread tb([&] { rb = submit(*b, delivery("new-b", base_), {coalesced()}); });
+    Sql watcher(db_.conninfo());
+    const bool both_waiting = eventually([&] {
+        return watcher.value(
+                   "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                   "'Lock' AND datname = current_database()") == "2";
+    });
+    blocker.exec("COMMIT");
+    ta.join();
+    tb.join();
+    ASSERT_TRUE(both_waiting);
+    ASSERT_TRUE(ra && *ra && rb && *rb);
+
+    EXPECT_EQ(open_count(*a, "ci"), 1u);
+    EXPECT_EQ((*ra)->superseded.size() + (*rb)->superseded.size(), 2u);
+}
+
+TEST_F(PostgresStoreTest, AClaimAndASupersedeAtOnceNeverBothTakeATrigger) {
+    auto a = open("instance-a");
+    auto b = open("instance-b");
+    for (int round = 0; round < 20; ++round) {
+        // A Jenkins of its own per round: the claim sees only this round's triggers.
+        const std::string jenkins = "ci-" + std::to_string(round);
+        const auto old =
+            accept(*a, delivery("old-" + std::to_string(round), base_), {coalesced(jenkins)});
+        ClaimBatch claimed;
+        Receipt newer;
+        std::thread tc([&] { claimed = claim(*a, jenkins, base_); });
+        std::thread ts([&] {
+            newer =
+                accept(*b, delivery("new-" + std::to_string(round), base_), {coalesced(jenkins)});
+        });
+        tc.join();
+        ts.join();
+        const std::string& id = old.trigger_ids.at(0);
+        const bool taken = std::any_of(claimed.claims.begin(), claimed.claims.end(),
+                                       [&](const Claim& c) { return c.trigger.id == id; });
+        const bool superseded = newer.superseded.size() == 1 && newer.superseded[0].first == id;
+        EXPECT_NE(taken, superseded) << "round " << round;
+        const auto h = history_of(*a, "old-" + std::to_string(round), id);
+        EXPECT_EQ(h.trigger.state == TriggerState::superseded, superseded) << "round " << round;
+    }
+}
+
+TEST_F(PostgresStoreTest, ARetryOnOneInstanceIsSupersededByATriggerSubmittedOnAnother) {
+    auto a = open("instance-a");
+    auto b = open("instance-b");
+    const auto old = accept(*a, delivery("old", base_), {coalesced()});
+    const auto batch = claim(*a, "ci", base_);
+    ASSERT_EQ(batch.claims.size(), 1u);
+    // In flight: the newer trigger leaves it alone.
+    const auto newer = accept(*b, delivery("new", base_), {coalesced()});
+    EXPECT_TRUE(newer.superseded.empty());
+    EXPECT_EQ(
+        complete(*a, batch.claims[0].claim_id, retry(old.trigger_ids[0], base_ + 1min, base_)),
+        Completion::superseded);
+    const auto h = history_of(*b, "old", old.trigger_ids[0]);
+    EXPECT_EQ(h.trigger.state, TriggerState::superseded);
+    EXPECT_EQ(h.trigger.superseded_by, newer.trigger_ids[0]);
+    EXPECT_EQ(h.trigger.last_outcome, superseded_outcome(newer.trigger_ids[0], "new"));
+    EXPECT_EQ(h.attempts.size(), 1u);
+    EXPECT_EQ(open_count(*b, "ci"), 1u);
+}
+
+TEST_F(PostgresStoreTest, ConcurrentScanRequestsOfTwoInstancesAreGrantedOnce) {
+    auto a = open("instance-a");
+    auto b = open("instance-b");
+    for (int round = 0; round < 10; ++round) {
+        const std::string project = "acme/app-" + std::to_string(round);
+        const auto ask = [&](Store& store) {
+            return value_of(wait_answer<result<ScanGate>>([&](auto done) {
+                                store.request_scan("ci", project, base_, base_, 1min,
+                                                   std::move(done));
+                            }),
+                            "request_scan");
+        };
+        ScanGate ga, gb;
+        std::thread ta([&] { ga = ask(*a); });
+        std::thread tb([&] { gb = ask(*b); });
+        ta.join();
+        tb.join();
+        const int granted = (ga.verdict == ScanGate::Verdict::granted ? 1 : 0) +
+                            (gb.verdict == ScanGate::Verdict::granted ? 1 : 0);
+        EXPECT_EQ(granted, 1) << "round " << round;
+        // The other one asked for a scan since base_: the granted one covers it.
+        const auto& other = ga.verdict == ScanGate::Verdict::granted ? gb : ga;
+        EXPECT_EQ(other.verdict, ScanGate::Verdict::covered) << "round " << round;
+    }
+}
+
+TEST_F(PostgresStoreTest, UpgradesAVersion3DatabaseSoTriggersCanBeSuperseded) {
+    {
+        auto store = open();
+        accept(*store, delivery("before", base_), {trigger()});
+        store->close();
+    }
+    Sql sql(db_.conninfo());
+    downgrade_to_version_3(sql);
+    auto store = open();
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "4");
+    const auto first = accept(*store, delivery("c-1", base_), {coalesced()});
+    const auto second = accept(*store, delivery("c-2", base_), {coalesced()});
+    ASSERT_EQ(second.superseded.size(), 1u);
+    EXPECT_EQ(second.superseded[0], std::make_pair(first.trigger_ids[0], second.trigger_ids[0]));
+    EXPECT_EQ(open_count(*store, "ci"), 2u);  // "before" and c-2
 }
 
 // --- A server that goes away ------------------------------------------------------------------
