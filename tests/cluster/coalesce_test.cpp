@@ -54,8 +54,9 @@ TEST(ClusterCoalesce, JenkinsDownFiftyPushesOnTwoInstancesThenOneBuildOfTheLastC
     options.rules = R"(  - name: main
     when: {event: push, branch: main}
     coalesce: "{{ repository }}:{{ branch }}"
-    trigger: {jenkins: ci, job: build, parameters: {GIT_COMMIT: "{{ commit }}"}}
+    trigger: {jenkins: ci, job: night, parameters: {GIT_COMMIT: "{{ commit }}"}}
 )";
+    jenkins.add_job({"night"}, {"GIT_COMMIT"});
     jenkins.stop();  // down all night
     Cluster cluster(jenkins, options);
     constexpr int k_pushes = 50;
