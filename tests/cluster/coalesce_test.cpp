@@ -3,6 +3,7 @@
 // commit, and every other push is superseded, whichever instance accepted it.
 #include "cluster/cluster.hpp"
 #include "store/postgres/pg_test_support.hpp"
+#include "support/admin_api.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -23,26 +24,17 @@ std::string sha(int n) {
 
 // Push n (commit sha(n), delivery "night-<n>") to main, at `port`.
 HttpResult push(std::uint16_t port, int n) {
-    auto f = github_push("night-" + std::to_string(n));
-    auto body = json::parse(f.body);
-    body.as_object()["after"] = sha(n);
-    body.as_object()["head_commit"].as_object()["id"] = sha(n);
-    const auto text = json::serialize(body);
+    const auto f = github_push_of("night-" + std::to_string(n), sha(n));
     Headers h = f.headers;
-    h.emplace_back("X-Hub-Signature-256", github_signature(k_secret, text));
-    return http_request(port, "POST", "/hooks/github", h, text);
+    h.emplace_back("X-Hub-Signature-256", github_signature(k_secret, f.body));
+    return http_request(port, "POST", "/hooks/github", h, f.body);
 }
 
 // The state of push n's trigger as instance i's API shows it.
 std::string state_via(Cluster& cluster, std::size_t i, int n) {
-    const auto r = http_request(cluster.at(i).admin_port(), "GET",
-                                "/api/v1/deliveries/night-" + std::to_string(n),
-                                {{"Authorization", std::string("Bearer ") + k_admin_token}});
-    if (r.status != 200) return "";
-    const auto parsed = json::parse(r.body);
-    const auto& triggers = parsed.at("triggers").as_array();
-    if (triggers.empty()) return "";
-    return std::string(triggers.at(0).at("state").as_string());
+    return json_text(
+        first_trigger(cluster.at(i).admin_port(), k_admin_token, "night-" + std::to_string(n)),
+        "state");
 }
 
 TEST(ClusterCoalesce, JenkinsDownFiftyPushesOnTwoInstancesThenOneBuildOfTheLastCommit) {
@@ -75,8 +67,8 @@ TEST(ClusterCoalesce, JenkinsDownFiftyPushesOnTwoInstancesThenOneBuildOfTheLastC
         << cluster.logs();
     EXPECT_EQ(state_via(cluster, 1, k_pushes), "pending");
     jenkins.start();
-    ASSERT_TRUE(eventually([&] { return state_via(cluster, 1, k_pushes) == "delivered"; },
-                           k_deadline))
+    ASSERT_TRUE(
+        eventually([&] { return state_via(cluster, 1, k_pushes) == "delivered"; }, k_deadline))
         << cluster.logs();
     ASSERT_TRUE(wait_until_settled(cluster, k_deadline)) << cluster.logs();
     const auto builds = jenkins.builds();

@@ -4,6 +4,7 @@
 // metrics. `cancel_superseded` cancels an older queue item that has not started. The real
 // binary against the fake Jenkins.
 #include "fakes/fake_jenkins.hpp"
+#include "support/admin_api.hpp"
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
 
@@ -71,14 +72,10 @@ std::string sha(int n) {
 
 // A push of commit sha(n) to main, delivery "push-<n>".
 HttpResult push(std::uint16_t port, int n) {
-    auto f = github_push("push-" + std::to_string(n));
-    auto body = json::parse(f.body);
-    body.as_object()["after"] = sha(n);
-    body.as_object()["head_commit"].as_object()["id"] = sha(n);
-    const auto text = json::serialize(body);
+    const auto f = github_push_of("push-" + std::to_string(n), sha(n));
     Headers h = f.headers;
-    h.emplace_back("X-Hub-Signature-256", github_signature(k_secret, text));
-    return http_request(port, "POST", "/hooks/github", h, text);
+    h.emplace_back("X-Hub-Signature-256", github_signature(k_secret, f.body));
+    return http_request(port, "POST", "/hooks/github", h, f.body);
 }
 
 HttpResult admin(const Daemon& daemon, const std::string& target) {
@@ -87,18 +84,11 @@ HttpResult admin(const Daemon& daemon, const std::string& target) {
 }
 
 json::value trigger_of(const Daemon& daemon, const std::string& delivery) {
-    const auto r = admin(daemon, "/api/v1/deliveries/" + delivery);
-    if (r.status != 200) return nullptr;
-    const auto parsed = json::parse(r.body);
-    const auto& triggers = parsed.at("triggers").as_array();
-    return triggers.empty() ? json::value(nullptr) : triggers.at(0);
+    return first_trigger(daemon.admin_port(), k_admin_token, delivery);
 }
 
 std::string field(const json::value& v, std::string_view key) {
-    if (!v.is_object()) return "";
-    const auto* at = v.as_object().if_contains(key);
-    if (at == nullptr) return "";
-    return at->is_string() ? std::string(at->as_string()) : json::serialize(*at);
+    return json_text(v, key);
 }
 
 CommandResult cli(const Daemon& daemon, std::vector<std::string> args) {
@@ -201,8 +191,7 @@ TEST(Coalescing, CancelSupersededCancelsTheOlderBuildStillInJenkinsQueue) {
     ASSERT_EQ(push(daemon.port(), 2).status, 202u);
     // The older item is cancelled in Jenkins; following it ends CANCELLED.
     ASSERT_TRUE(eventually(
-        [&] { return field(trigger_of(daemon, "push-1"), "outcome") == "CANCELLED"; },
-        k_deadline))
+        [&] { return field(trigger_of(daemon, "push-1"), "outcome") == "CANCELLED"; }, k_deadline))
         << daemon.log();
     const auto items = jenkins.queue_items();
     ASSERT_EQ(items.size(), 2u);

@@ -3,6 +3,7 @@
 // dead after branch_wait; a project that cannot be scanned says so; a `scan:` rule only scans,
 // within scan_interval. The real binary against the fake Jenkins' multibranch model.
 #include "fakes/fake_jenkins.hpp"
+#include "support/admin_api.hpp"
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
 
@@ -67,19 +68,11 @@ HttpResult push(const Daemon& daemon, const std::string& delivery, const std::st
 }
 
 json::value trigger_of(const Daemon& daemon, const std::string& delivery) {
-    const auto r = http_request(daemon.admin_port(), "GET", "/api/v1/deliveries/" + delivery,
-                                {{"Authorization", std::string("Bearer ") + k_admin_token}});
-    if (r.status != 200) return nullptr;
-    const auto parsed = json::parse(r.body);
-    const auto& triggers = parsed.at("triggers").as_array();
-    return triggers.empty() ? json::value(nullptr) : triggers.at(0);
+    return first_trigger(daemon.admin_port(), k_admin_token, delivery);
 }
 
 std::string field(const json::value& v, std::string_view key) {
-    if (!v.is_object()) return "";
-    const auto* at = v.as_object().if_contains(key);
-    if (at == nullptr) return "";
-    return at->is_string() ? std::string(at->as_string()) : json::serialize(*at);
+    return json_text(v, key);
 }
 
 CommandResult cli(const Daemon& daemon, std::vector<std::string> args) {
@@ -97,12 +90,12 @@ TEST(MultibranchProjects, ANewBranchIsScannedForAndBuiltOnceItsJobAppears) {
     ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
     const auto builds = jenkins.builds();
     ASSERT_EQ(builds.size(), 1u);
-    EXPECT_EQ(builds[0].job,
-              (std::vector<std::string>{"acme", "app", FakeJenkins::branch_item_name("feature/x")}));
+    EXPECT_EQ(builds[0].job, (std::vector<std::string>{
+                                 "acme", "app", FakeJenkins::branch_item_name("feature/x")}));
     EXPECT_EQ(jenkins.scans(k_project), 1u);
-    ASSERT_TRUE(eventually(
-        [&] { return field(trigger_of(daemon, "new-branch"), "state") == "delivered"; },
-        k_deadline))
+    ASSERT_TRUE(
+        eventually([&] { return field(trigger_of(daemon, "new-branch"), "state") == "delivered"; },
+                   k_deadline))
         << daemon.log();
     const auto t = trigger_of(daemon, "new-branch");
     EXPECT_EQ(field(t, "attempts"), "1");  // the waits used none of the retry budget
@@ -129,8 +122,8 @@ TEST(MultibranchProjects, ABranchThatNeverAppearsIsDeadAfterBranchWaitWithTheRea
     jenkins.add_multibranch(k_project, {"main"});
     Daemon daemon(options(config_for(jenkins, "    branch_wait: 1s\n", k_branch_rule)));
     ASSERT_EQ(push(daemon, "filtered", "wip/never").status, 202u);
-    ASSERT_TRUE(eventually(
-        [&] { return field(trigger_of(daemon, "filtered"), "state") == "dead"; }, k_deadline))
+    ASSERT_TRUE(eventually([&] { return field(trigger_of(daemon, "filtered"), "state") == "dead"; },
+                           k_deadline))
         << daemon.log();
     EXPECT_NE(field(trigger_of(daemon, "filtered"), "last_outcome")
                   .find("the job of branch 'wip/never' did not appear in multibranch project "
@@ -146,8 +139,7 @@ TEST(MultibranchProjects, AProjectThatIsNotMultibranchIsDeadAtOnceSayingItCannot
     Daemon daemon(options(config_for(jenkins, "", k_branch_rule)));
     ASSERT_EQ(push(daemon, "wrong-project", "feature/y").status, 202u);
     ASSERT_TRUE(eventually(
-        [&] { return field(trigger_of(daemon, "wrong-project"), "state") == "dead"; },
-        k_deadline))
+        [&] { return field(trigger_of(daemon, "wrong-project"), "state") == "dead"; }, k_deadline))
         << daemon.log();
     EXPECT_NE(field(trigger_of(daemon, "wrong-project"), "last_outcome")
                   .find("multibranch project 'acme/app' cannot be scanned"),

@@ -215,6 +215,17 @@ Fixture github_push(const std::string& delivery, const std::string& branch) {
     return f;
 }
 
+Fixture github_push_of(const std::string& delivery, const std::string& commit,
+                       const std::string& branch) {
+    auto f = github_push(delivery, branch);
+    const std::string head = "366701fde727cb7a9e7f21eb88264f59f6f9b89c";
+    for (auto at = f.body.find(head); at != std::string::npos; at = f.body.find(head, at)) {
+        f.body.replace(at, head.size(), commit);
+        at += commit.size();
+    }
+    return f;
+}
+
 std::string github_signature(const std::string& secret, const std::string& body) {
     return "sha256=" + to_hex(hmac_sha256(secret, body));
 }

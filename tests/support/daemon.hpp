@@ -107,6 +107,11 @@ std::string to_base64(const std::string& raw);
 /// optionally moved to another branch.
 Fixture github_push(const std::string& delivery, const std::string& branch = "main");
 
+/// The same push of another commit: `commit` (40 hex) in place of the fixture's head commit
+/// (`after`, `head_commit.id` and its entry in `commits`).
+Fixture github_push_of(const std::string& delivery, const std::string& commit,
+                       const std::string& branch = "main");
+
 }  // namespace hookrelay::test
 
 #include <thread>
