@@ -474,6 +474,16 @@ class Compiler {
                 }
             }
             rule.cancel_superseded = spec.cancel_superseded;
+            if (spec.cancel_superseded &&
+                std::any_of(rule.triggers.begin(), rule.triggers.end(), [](const Trigger& t) {
+                    return !t.scan && t.follow == FollowMode::none;
+                })) {
+                // Only a followed build is known not to have started yet.
+                error(spec.where, label_ +
+                                      ": cancel_superseded needs its builds followed (`follow: "
+                                      "started` or `finished`, the default), so hookrelay knows "
+                                      "which queue items have not started");
+            }
             if (spec.status_enabled.value_or(true)) {
                 for (const auto& source : config_.sources) {
                     if (!source.status) continue;

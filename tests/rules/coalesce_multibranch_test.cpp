@@ -110,3 +110,21 @@ TEST(RuleScan, AScanTriggerNamesTheProjectAndIsNeitherFollowedNorGivenAStatus) {
 
 }  // namespace
 }  // namespace hookrelay::rules
+
+namespace hookrelay::rules {
+namespace {
+
+TEST(RuleCoalesce, CancelSupersededNeedsFollowedBuilds) {
+    auto r = test::rule("main", {}, {test::trigger("acme/app")});
+    r.coalesce = TemplateSpec{"{{ branch }}", {}};
+    r.cancel_superseded = true;
+    r.follow = FollowMode::none;
+    std::vector<ConfigError> errors;
+    RuleSet::compile(test::config({r}), errors);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_NE(to_string(errors[0]).find("cancel_superseded needs its builds followed"),
+              std::string::npos);
+}
+
+}  // namespace
+}  // namespace hookrelay::rules
