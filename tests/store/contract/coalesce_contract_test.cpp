@@ -53,13 +53,6 @@ std::string only(const Receipt& receipt) {
     return receipt.trigger_ids[0];
 }
 
-/// A delivered outcome with a build record of queue item `queue_id`.
-TriggerUpdate delivered_to(const std::string& id, TimePoint at, std::int64_t queue_id) {
-    BuildRecord b = queued_build("http://jenkins/queue/item/" + std::to_string(queue_id) + "/", at);
-    b.queue_id = queue_id;
-    return delivered(id, at, std::move(b), at + 1s);
-}
-
 // --- Superseding at submit ------------------------------------------------------------------
 
 TEST_P(StoreContract, NewerSubmitSupersedesAnOlderPendingTrigger) {
