@@ -394,6 +394,12 @@ class TriggerQueue {
     virtual void request_scan(std::string jenkins, std::string project, TimePoint since,
                               TimePoint now, std::chrono::milliseconds interval,
                               ScanHandler done) = 0;
+
+    /// The scan granted at `requested_at` did not reach Jenkins (it was down, throttling or
+    /// refused us): the project's last scan is forgotten if it is still that one, so it covers
+    /// nobody and the next request_scan() is granted. A later grant is left alone.
+    virtual void forget_scan(std::string jenkins, std::string project, TimePoint requested_at,
+                             VoidHandler done) = 0;
 };
 
 // --- Chores: following builds and posting statuses ----------------------------------------

@@ -136,6 +136,8 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
 
     asio::awaitable<void> run_lane(std::shared_ptr<Lane> lane);
     asio::awaitable<void> deliver(std::shared_ptr<Lane> lane, Claim claim);
+    void log_attempt(const StoredTrigger& trigger, const JenkinsOutcome& outcome,
+                     const TriggerUpdate& update, bool waiting_for_branch, Time now) const;
     // One attempt at a trigger: the build request, or a scan (`scan:` triggers; the branch job
     // of a multibranch trigger not created yet), within the scan rate limit.
     struct Attempted {
@@ -147,6 +149,8 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
                                        std::shared_ptr<JenkinsClient> client);
     asio::awaitable<result<ScanGate>> scan_gate(const StoredTrigger& trigger,
                                                 const JenkinsConfig& jenkins);
+    asio::awaitable<void> forget_scan(const JenkinsConfig& jenkins, const std::string& project,
+                                      Time granted_at);
     asio::awaitable<void> cancel_superseded(StoredTrigger trigger, JenkinsConfig jenkins,
                                             std::shared_ptr<JenkinsClient> client,
                                             BuildRecord build);
@@ -379,6 +383,37 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
     }
 }
 
+void Dispatcher::Impl::log_attempt(const StoredTrigger& trigger, const JenkinsOutcome& outcome,
+                                   const TriggerUpdate& update, bool waiting_for_branch,
+                                   Time now) const {
+    switch (update.state) {
+        case TriggerState::delivered:
+            spdlog::info("{} delivered: {} {} ({} ms, attempt {})", describe(trigger),
+                         update.last_outcome, outcome.queue_url, outcome.duration.count(),
+                         trigger.attempts + 1);
+            break;
+        case TriggerState::dead:
+            spdlog::warn("{} dead: {}", describe(trigger), update.last_outcome);
+            break;
+        default:
+            if (outcome.kind == Kind::unavailable) {
+                spdlog::warn("{} not delivered, Jenkins unavailable: {}", describe(trigger),
+                             outcome.detail);
+            } else if (outcome.kind == Kind::throttled) {
+                spdlog::info("{} not delivered, Jenkins throttles us: {}", describe(trigger),
+                             outcome.detail);
+            } else if (outcome.kind == Kind::auth_failed) {
+                spdlog::warn("{} not delivered, Jenkins refuses our credentials: {}",
+                             describe(trigger), outcome.detail);
+            } else if (waiting_for_branch) {
+                spdlog::debug("{} {}", describe(trigger), update.last_outcome);
+            } else {
+                spdlog::info("{} will retry in {} ms: {}", describe(trigger),
+                             until(update.next_attempt_at, now).count(), update.last_outcome);
+            }
+    }
+}
+
 asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Claim claim) {
     auto self = shared_from_this();
     // The slot is given back however this ends, an exception included (the claim then runs out
@@ -439,7 +474,15 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
                                  std::chrono::duration<double>(outcome.duration));
     }
     const auto& rule = trigger.request.rule;
-    if (update.state == TriggerState::delivered) {
+    // Waiting for a branch job to appear, or a scan deferred or covered: no retry budget used.
+    const bool waiting_for_branch = update.state != TriggerState::dead &&
+                                    update.state != TriggerState::delivered &&
+                                    branch_job_missing(trigger.request, outcome);
+    if (!attempted.asked) {
+        spdlog::debug("{}: {}", describe(trigger), update.last_outcome);
+    } else if (waiting_for_branch) {
+        metrics->trigger_outcome(rule, jenkins.name, "held");
+    } else if (update.state == TriggerState::delivered) {
         metrics->trigger_outcome(rule, jenkins.name,
                                  outcome.kind == Kind::merged ? "merged" : "delivered");
         metrics->delivery_latency(jenkins.name,
@@ -454,30 +497,8 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
         metrics->trigger_outcome(rule, jenkins.name, "retried");
     }
 
-    switch (update.state) {
-        case TriggerState::delivered:
-            spdlog::info("{} delivered: {} {} ({} ms, attempt {})", describe(trigger),
-                         update.last_outcome, outcome.queue_url, outcome.duration.count(),
-                         trigger.attempts + 1);
-            break;
-        case TriggerState::dead:
-            spdlog::warn("{} dead: {}", describe(trigger), update.last_outcome);
-            break;
-        default:
-            if (outcome.kind == Kind::unavailable) {
-                spdlog::warn("{} not delivered, Jenkins unavailable: {}", describe(trigger),
-                             outcome.detail);
-            } else if (outcome.kind == Kind::throttled) {
-                spdlog::info("{} not delivered, Jenkins throttles us: {}", describe(trigger),
-                             outcome.detail);
-            } else if (outcome.kind == Kind::auth_failed) {
-                spdlog::warn("{} not delivered, Jenkins refuses our credentials: {}",
-                             describe(trigger), outcome.detail);
-            } else {
-                spdlog::info("{} will retry in {} ms: {}", describe(trigger),
-                             until(update.next_attempt_at, now).count(), update.last_outcome);
-            }
-    }
+    // When nothing went to Jenkins (a scan deferred or covered) it was logged above, at debug.
+    if (attempted.asked) log_attempt(trigger, outcome, update, waiting_for_branch, now);
     if (!attempted.asked) {
         // Nothing went to Jenkins (a scan covered by another, or deferred): its lane state
         // stays as it was.
@@ -566,6 +587,16 @@ asio::awaitable<result<ScanGate>> Dispatcher::Impl::scan_gate(const StoredTrigge
     });
 }
 
+asio::awaitable<void> Dispatcher::Impl::forget_scan(const JenkinsConfig& jenkins,
+                                                    const std::string& project, Time granted_at) {
+    auto forgotten = co_await ask<void>(
+        [&](auto done) { queue->forget_scan(jenkins.name, project, granted_at, std::move(done)); });
+    if (!forgotten) {
+        log_fault("jenkins={}: cannot forget the scan of {} that did not happen: {}", jenkins.name,
+                  project, forgotten.error().message());
+    }
+}
+
 asio::awaitable<Dispatcher::Impl::Attempted> Dispatcher::Impl::attempt(
     const StoredTrigger& trigger, const JenkinsConfig& jenkins,
     std::shared_ptr<JenkinsClient> client) {
@@ -595,40 +626,48 @@ asio::awaitable<Dispatcher::Impl::Attempted> Dispatcher::Impl::attempt(
             a.outcome = co_await client->scan(project);
             spdlog::info("{}: scan of {} requested: {}", describe(trigger), project_text,
                          a.outcome.detail);
+            if (a.outcome.kind != Kind::queued && a.outcome.kind != Kind::merged) {
+                co_await forget_scan(jenkins, project_text, gate->at);
+            }
         }
         co_return a;
     }
     a.outcome = co_await client->trigger(request, token_for(trigger));
     if (!branch_job_missing(request, a.outcome)) co_return a;
     // The branch job does not exist (yet): a new branch Jenkins has not indexed. Ask for a scan
-    // of its project (rate limited) and try the job again every branch_poll.
+    // of its project (rate limited) and try the job again every branch_poll, until branch_wait
+    // has passed since a scan that covers this push.
     std::string scan;
-    if (!branch_wait_over(trigger, jenkins, clock->now())) {
-        auto gate = co_await scan_gate(trigger, jenkins);
-        if (!gate) {
-            scan = "the scan rate limit cannot be read from the store: " + gate.error().message();
-        } else if (gate->verdict == ScanGate::Verdict::covered) {
-            scan = "a scan of " + project_text + " was requested since the push";
-        } else if (gate->verdict == ScanGate::Verdict::wait) {
-            scan = fmt::format("next scan of {} in {} (scan_interval)", project_text,
-                               follow::human_duration(until(gate->at, clock->now())));
+    std::optional<Time> covering;
+    auto gate = co_await scan_gate(trigger, jenkins);
+    if (!gate) {
+        scan = "the scan rate limit cannot be read from the store: " + gate.error().message();
+    } else if (gate->verdict == ScanGate::Verdict::covered) {
+        scan = fmt::format("a scan of {} was requested since the push", project_text);
+        covering = gate->at;
+    } else if (gate->verdict == ScanGate::Verdict::wait) {
+        scan = fmt::format("next scan of {} in {} (scan_interval)", project_text,
+                           follow::human_duration(until(gate->at, clock->now())));
+    } else {
+        auto scanned = co_await client->scan(project);
+        if (scanned.kind == Kind::queued || scanned.kind == Kind::merged) {
+            scan = "scan of " + project_text + " requested";
+            covering = gate->at;
+            spdlog::info("{}: branch job not found; scan of {} requested", describe(trigger),
+                         project_text);
         } else {
-            auto scanned = co_await client->scan(project);
-            if (scanned.kind == Kind::queued || scanned.kind == Kind::merged) {
-                scan = "scan of " + project_text + " requested";
-                spdlog::info("{}: branch job not found; scan of {} requested", describe(trigger),
-                             project_text);
-            } else if (scanned.kind == Kind::permanent || scanned.kind == Kind::server_error) {
+            // No scan happened: it must not cover anybody.
+            co_await forget_scan(jenkins, project_text, gate->at);
+            if (scanned.kind == Kind::permanent || scanned.kind == Kind::server_error) {
                 a.update = branch_unscannable(trigger, a.outcome, scanned, clock->now());
                 co_return a;
-            } else {
-                // Down, throttling or refusing us: the lane handles that answer as any other.
-                a.outcome = std::move(scanned);
-                co_return a;
             }
+            // Down, throttling or refusing us: the lane handles that answer as any other.
+            a.outcome = std::move(scanned);
+            co_return a;
         }
     }
-    a.update = branch_pending(trigger, a.outcome, jenkins, clock->now(), scan);
+    a.update = branch_pending(trigger, a.outcome, jenkins, clock->now(), scan, covering);
     co_return a;
 }
 

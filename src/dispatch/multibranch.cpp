@@ -44,26 +44,23 @@ bool branch_job_missing(const TriggerRequest& request, const JenkinsOutcome& out
            outcome.http_status == 404;
 }
 
-bool branch_wait_over(const StoredTrigger& trigger, const JenkinsConfig& jenkins, TimePoint now) {
-    return now - trigger.created_at >= jenkins.branch_wait;
-}
-
 TriggerUpdate branch_pending(const StoredTrigger& trigger, const JenkinsOutcome& outcome,
-                             const JenkinsConfig& jenkins, TimePoint now, const std::string& scan) {
+                             const JenkinsConfig& jenkins, TimePoint now, const std::string& scan,
+                             std::optional<TimePoint> covering_scan) {
     auto u = base(trigger, now);
     u.attempt.http_status = outcome.http_status;
     u.attempt.duration = outcome.duration;
     const auto& branch = trigger.request.job.back();
-    if (branch_wait_over(trigger, jenkins, now)) {
+    if (covering_scan && now - *covering_scan >= jenkins.branch_wait) {
         u.state = TriggerState::dead;
         u.attempt.counted = true;
         u.attempt.outcome = outcome.detail;
         u.last_outcome = fmt::format(
-            "the job of branch '{}' did not appear in multibranch project '{}' within {} "
-            "(branch_wait of jenkins {}); Jenkins still answers {}",
+            "the job of branch '{}' did not appear in multibranch project '{}' within {} of the "
+            "scan requested at {} (branch_wait of jenkins {}); Jenkins still answers {}",
             branch, project_text(trigger.request),
             follow::human_duration(std::chrono::duration_cast<milliseconds>(jenkins.branch_wait)),
-            jenkins.name, outcome.detail);
+            at_text(*covering_scan), jenkins.name, outcome.detail);
         return u;
     }
     if (trigger.state == TriggerState::pending || trigger.state == TriggerState::retrying) {
@@ -73,9 +70,9 @@ TriggerUpdate branch_pending(const StoredTrigger& trigger, const JenkinsOutcome&
     u.attempt.outcome = fmt::format("{}: branch job not created yet; {}", outcome.detail, scan);
     u.last_outcome = fmt::format(
         "waiting for Jenkins to create the job of branch '{}' in '{}' ({}); tried again every "
-        "{}, until {}",
+        "{}{}",
         branch, project_text(trigger.request), scan, follow::human_duration(jenkins.branch_poll),
-        at_text(trigger.created_at + jenkins.branch_wait));
+        covering_scan ? ", until " + at_text(*covering_scan + jenkins.branch_wait) : "");
     return u;
 }
 

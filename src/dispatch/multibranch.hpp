@@ -1,7 +1,8 @@
 // Multibranch projects and scans, as the dispatcher decides them (no I/O): a branch job that
 // does not exist yet (Jenkins answers 404 until a scan of its multibranch project creates it) is
 // tried again every branch_poll, without using the trigger's retry budget, until branch_wait has
-// passed since the trigger was created; a `scan:` trigger whose scan another one covers is done.
+// passed since a scan that covers it (one requested after the push) began; a `scan:` trigger
+// whose scan another one covers is done.
 #pragma once
 
 #include <hookrelay/config.hpp>
@@ -19,14 +20,13 @@ std::vector<std::string> project_of(const TriggerRequest& request);
 /// Whether `outcome` says the branch job of a multibranch trigger does not exist (yet): a 404.
 bool branch_job_missing(const TriggerRequest& request, const JenkinsOutcome& outcome);
 
-/// Whether the branch job has had its branch_wait: created_at + branch_wait <= now.
-bool branch_wait_over(const StoredTrigger& trigger, const JenkinsConfig& jenkins, TimePoint now);
-
 /// The branch job is not there yet: the trigger waits for it (its state kept, the attempt not
-/// counted, due again after branch_poll), or is dead once branch_wait_over(). `scan` tells what
-/// was done about it ("scan of acme/app requested", ...), for the history and the log.
+/// counted, due again after branch_poll), or is dead once branch_wait has passed since
+/// `covering_scan` (a scan requested after the push; nullopt while none has been). `scan` tells
+/// what was done about it ("scan of acme/app requested", ...), for the history and the log.
 TriggerUpdate branch_pending(const StoredTrigger& trigger, const JenkinsOutcome& outcome,
-                             const JenkinsConfig& jenkins, TimePoint now, const std::string& scan);
+                             const JenkinsConfig& jenkins, TimePoint now, const std::string& scan,
+                             std::optional<TimePoint> covering_scan);
 
 /// The branch job is missing and its project cannot be scanned (404: no such project; 500:
 /// not a multibranch project): dead, saying so.

@@ -584,6 +584,31 @@ TEST_F(AwareDispatchTest, ABranchJobThatNeverAppearsIsDeadAfterBranchWait) {
     EXPECT_EQ(ci->scans.size(), 1u);
 }
 
+TEST_F(AwareDispatchTest, AScanJenkinsNeverTookCoversNobodyAndIsRequestedAgain) {
+    const auto id = add_branch("x");
+    ci->then(Kind::permanent, 404, "HTTP 404 Not Found");
+    ci->then_scan(Kind::unavailable, 503, "HTTP 503 Service Unavailable");
+    ci->then(Kind::permanent, 404, "HTTP 404 Not Found");
+    start({{multibranch_jenkins(), ci}});
+    ASSERT_EQ(ci->scans.size(), 1u);
+    EXPECT_TRUE(queue->scans.empty());  // the failed scan is forgotten
+    EXPECT_EQ(queue->rows.at(id).trigger.state, TriggerState::pending);
+    // The hold's probe finds Jenkins back; the branch job is tried and a scan requested again.
+    advance(1s);
+    settle();
+    EXPECT_EQ(ci->scans.size(), 2u);
+    EXPECT_EQ(queue->rows.at(id).trigger.state, TriggerState::pending);
+}
+
+TEST_F(AwareDispatchTest, APushOlderThanBranchWaitStillGetsItsScan) {
+    const auto id = add_branch("late");
+    queue->rows.at(id).trigger.created_at = clock->now() - 2h;  // Jenkins was down all night
+    ci->then(Kind::permanent, 404, "HTTP 404 Not Found");
+    start({{multibranch_jenkins(), ci}});
+    EXPECT_EQ(ci->scans.size(), 1u);
+    EXPECT_EQ(queue->rows.at(id).trigger.state, TriggerState::pending);
+}
+
 TEST_F(AwareDispatchTest, AProjectThatCannotBeScannedMakesTheTriggerDeadAtOnce) {
     const auto id = add_branch("x");
     ci->then(Kind::permanent, 404, "HTTP 404 Not Found");

@@ -39,20 +39,37 @@ TEST(Multibranch, OnlyA404OfABranchTriggerMeansTheBranchJobIsMissing) {
     EXPECT_EQ(project_of(t.request), (std::vector<std::string>{"acme", "app"}));
 }
 
-TEST(Multibranch, WaitsUncountedForBranchPollThenDiesAfterBranchWait) {
+TEST(Multibranch, WaitsUncountedForBranchPollThenDiesBranchWaitAfterTheCoveringScan) {
     const TimePoint created{std::chrono::hours(1000)};
     const auto t = branch_trigger(created);
     JenkinsConfig j;
     j.name = "ci";
     j.branch_poll = 5s;
     j.branch_wait = 10min;
-    const auto waiting = branch_pending(t, not_found(), j, created + 1min, "scan requested");
+    const auto scanned = created + 2min;
+    const auto waiting =
+        branch_pending(t, not_found(), j, created + 3min, "scan requested", scanned);
     EXPECT_EQ(waiting.state, TriggerState::pending);
     EXPECT_FALSE(waiting.attempt.counted);
-    EXPECT_EQ(waiting.next_attempt_at, created + 1min + 5s);
-    const auto dead = branch_pending(t, not_found(), j, created + 10min, "scan requested");
+    EXPECT_EQ(waiting.next_attempt_at, created + 3min + 5s);
+    // branch_wait counts from the scan, not from the push.
+    EXPECT_EQ(branch_pending(t, not_found(), j, created + 11min, "s", scanned).state,
+              TriggerState::pending);
+    const auto dead = branch_pending(t, not_found(), j, scanned + 10min, "s", scanned);
     EXPECT_EQ(dead.state, TriggerState::dead);
-    EXPECT_NE(dead.last_outcome.find("within 10m"), std::string::npos) << dead.last_outcome;
+    EXPECT_NE(dead.last_outcome.find("within 10m00s of the scan requested at"), std::string::npos)
+        << dead.last_outcome;
+}
+
+TEST(Multibranch, NeverDiesBeforeAScanCoversIt) {
+    const TimePoint created{std::chrono::hours(1000)};
+    JenkinsConfig j;
+    j.branch_wait = 10min;
+    // Jenkins was down for hours after the push: no scan yet, so it waits for one.
+    EXPECT_EQ(branch_pending(branch_trigger(created), not_found(), j, created + 5h,
+                             "next scan in 30s", std::nullopt)
+                  .state,
+              TriggerState::pending);
 }
 
 TEST(Multibranch, ACoveredScanIsDoneAndADeferredOneIsDueAtTheEndOfTheInterval) {

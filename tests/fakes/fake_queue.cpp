@@ -253,6 +253,14 @@ void FakeQueue::add_note(std::string id, Attempt note, VoidHandler done) {
     done(result<void>{});
 }
 
+void FakeQueue::forget_scan(std::string jenkins, std::string project, TimePoint requested_at,
+                            VoidHandler done) {
+    if (failing()) return done(failure);
+    const auto it = scans.find(jenkins + " " + project);
+    if (it != scans.end() && it->second == requested_at) scans.erase(it);
+    done(result<void>{});
+}
+
 void FakeQueue::request_scan(std::string jenkins, std::string project, TimePoint since,
                              TimePoint now, std::chrono::milliseconds interval, ScanHandler done) {
     if (failing()) return done(failure);

@@ -69,6 +69,8 @@ class FakeQueue final : public TriggerQueue {
     void add_note(std::string id, Attempt note, VoidHandler done) override;
     void request_scan(std::string jenkins, std::string project, TimePoint since, TimePoint now,
                       std::chrono::milliseconds interval, ScanHandler done) override;
+    void forget_scan(std::string jenkins, std::string project, TimePoint requested_at,
+                     VoidHandler done) override;
 
     /// Last requested scan per "jenkins project".
     std::map<std::string, TimePoint> scans;

@@ -89,6 +89,8 @@ class Core : public std::enable_shared_from_this<Core> {
     asio::awaitable<std::vector<QueuedPredecessor>> queued_predecessors(std::string id,
                                                                         std::size_t limit);
     asio::awaitable<void> add_note(std::string id, Attempt note);
+    asio::awaitable<void> forget_scan(std::string jenkins, std::string project,
+                                      TimePoint requested_at);
     asio::awaitable<ScanGate> request_scan(std::string jenkins, std::string project,
                                            TimePoint since, TimePoint now,
                                            std::chrono::milliseconds interval);

@@ -536,6 +536,15 @@ void PostgresStore::add_note(std::string id, Attempt note, VoidHandler done) {
         });
 }
 
+void PostgresStore::forget_scan(std::string jenkins, std::string project, TimePoint requested_at,
+                                VoidHandler done) {
+    core_->post([jenkins = std::move(jenkins), project = std::move(project), requested_at,
+                 done = std::move(done)](Core& c) mutable {
+        c.spawn("forget scan", c.forget_scan(std::move(jenkins), std::move(project), requested_at),
+                std::move(done));
+    });
+}
+
 void PostgresStore::request_scan(std::string jenkins, std::string project, TimePoint since,
                                  TimePoint now, std::chrono::milliseconds interval,
                                  ScanHandler done) {

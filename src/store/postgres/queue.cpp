@@ -180,6 +180,8 @@ INSERT INTO scans (jenkins, project, requested_at) VALUES ($1, $2, $3)
 ON CONFLICT (jenkins, project) DO UPDATE SET requested_at = EXCLUDED.requested_at
 WHERE scans.requested_at < $4 AND scans.requested_at <= $5
 RETURNING requested_at)sql";
+constexpr std::string_view k_forget_scan =
+    "DELETE FROM scans WHERE jenkins = $1 AND project = $2 AND requested_at = $3";
 constexpr std::string_view k_last_scan =
     "SELECT requested_at FROM scans WHERE jenkins = $1 AND project = $2";
 
@@ -487,6 +489,16 @@ asio::awaitable<void> Core::add_note(std::string id, Attempt note) {
     p.int8(note.duration.count()).bytes(note.queue_url).text(note.instance);
     std::vector<Step> body;
     body.push_back({k_add_note, std::move(p)});
+    auto lease = co_await pool_.acquire();
+    co_await lease->pipeline(unsynced(std::move(body)));
+}
+
+asio::awaitable<void> Core::forget_scan(std::string jenkins, std::string project,
+                                        TimePoint requested_at) {
+    Params p;
+    p.text(jenkins).bytes(project).int8(to_ms(requested_at));
+    std::vector<Step> body;
+    body.push_back({k_forget_scan, std::move(p)});
     auto lease = co_await pool_.acquire();
     co_await lease->pipeline(unsynced(std::move(body)));
 }

@@ -128,7 +128,9 @@ SELECT ?1, ?2, ?3, ?4, ?5, ?6, 0, ?7 WHERE EXISTS (SELECT 1 FROM triggers WHERE 
 SELECT requested_at FROM scans WHERE jenkins = ? AND project = ?)sql"),
       record_scan_(db_.get(), "record scan", R"sql(
 INSERT INTO scans (jenkins, project, requested_at) VALUES (?1, ?2, ?3)
-ON CONFLICT (jenkins, project) DO UPDATE SET requested_at = excluded.requested_at)sql") {}
+ON CONFLICT (jenkins, project) DO UPDATE SET requested_at = excluded.requested_at)sql"),
+      forget_scan_(db_.get(), "forget scan", R"sql(
+DELETE FROM scans WHERE jenkins = ? AND project = ? AND requested_at = ?)sql") {}
 
 ClaimBatch Queue::claim(const ClaimRequest& request) {
     ClaimBatch batch;
@@ -308,6 +310,11 @@ ScanGate Queue::request_scan(const std::string& jenkins, const std::string& proj
     const std::int64_t at = to_ms(now);
     Query(record_scan_).bind_text(jenkins).bind_text(project).bind_int(at).run();
     return ScanGate{ScanGate::Verdict::granted, from_ms(at)};
+}
+
+void Queue::forget_scan(const std::string& jenkins, const std::string& project,
+                        TimePoint requested_at) {
+    Query(forget_scan_).bind_text(jenkins).bind_text(project).bind_int(to_ms(requested_at)).run();
 }
 
 std::size_t Queue::release(const std::vector<std::string>& claim_ids) {

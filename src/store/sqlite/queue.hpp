@@ -53,6 +53,8 @@ class Queue {
     /// TriggerQueue::request_scan; a grant is recorded as the project's last scan.
     ScanGate request_scan(const std::string& jenkins, const std::string& project, TimePoint since,
                           TimePoint now, std::chrono::milliseconds interval);
+    void forget_scan(const std::string& jenkins, const std::string& project,
+                     TimePoint requested_at);
 
     /// Ends every claim (chore claims too) and probe lease in the file: at open, by the owner of
     /// the state directory, whose predecessor is gone. Returns the number of trigger claims ended.
@@ -72,7 +74,7 @@ class Queue {
     Statement next_due_, hold_, try_probe_, probe_failed_, unhold_;
     Statement release_all_, release_all_probes_, release_own_, release_own_probes_;
     Statement select_scope_, select_newer_, mark_superseded_, select_predecessors_, insert_note_;
-    Statement select_scan_, record_scan_;
+    Statement select_scan_, record_scan_, forget_scan_;
 };
 
 }  // namespace hookrelay::store::sqlite

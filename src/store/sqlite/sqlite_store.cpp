@@ -206,6 +206,15 @@ void SqliteStore::request_scan(std::string jenkins, std::string project, TimePoi
             Writer& w) { return w.queue().request_scan(jenkins, project, since, now, interval); }));
 }
 
+void SqliteStore::forget_scan(std::string jenkins, std::string project, TimePoint requested_at,
+                              VoidHandler done) {
+    writer_->post(make_op<void>(
+        Mode::queue, "forget scan", std::move(done),
+        [jenkins = std::move(jenkins), project = std::move(project), requested_at](Writer& w) {
+            w.queue().forget_scan(jenkins, project, requested_at);
+        }));
+}
+
 // --- ChoreQueue -----------------------------------------------------------------------------
 
 void SqliteStore::claim_chores(ChoreRequest request, ChoreHandler done) {

@@ -98,6 +98,8 @@ class SqliteStore final : public Store {
 
     void queued_predecessors(std::string id, std::size_t limit, PredecessorsHandler done) override;
     void add_note(std::string id, Attempt note, VoidHandler done) override;
+    void forget_scan(std::string jenkins, std::string project, TimePoint requested_at,
+                     VoidHandler done) override;
     void request_scan(std::string jenkins, std::string project, TimePoint since, TimePoint now,
                       std::chrono::milliseconds interval, ScanHandler done) override;
 

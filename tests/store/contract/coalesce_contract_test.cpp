@@ -47,6 +47,13 @@ ScanGate request_scan(Store& store, std::string jenkins, std::string project, Ti
                     "request_scan");
 }
 
+void forget_scan(Store& store, std::string jenkins, std::string project, TimePoint at) {
+    value_of(wait_answer<result<void>>([&](auto done) {
+                 store.forget_scan(std::move(jenkins), std::move(project), at, std::move(done));
+             }),
+             "forget_scan");
+}
+
 /// The one trigger of a receipt.
 std::string only(const Receipt& receipt) {
     if (receipt.trigger_ids.size() != 1) throw std::runtime_error("expected one trigger");
@@ -471,6 +478,20 @@ TEST_P(StoreContract, ScanIsGrantedThenCoversThenWaitsForTheInterval) {
     EXPECT_EQ(again.verdict, ScanGate::Verdict::granted);
     EXPECT_EQ(again.at, base_ + 60s);
     EXPECT_EQ(request_scan(b(), "ci", "acme/app", base_ + 10s, base_ + 61s, 60s).verdict,
+              ScanGate::Verdict::covered);
+}
+
+TEST_P(StoreContract, AForgottenScanCoversNobodyAndTheNextOneIsGranted) {
+    ASSERT_EQ(request_scan(a(), "ci", "acme/app", base_, base_, 60s).verdict,
+              ScanGate::Verdict::granted);
+    // Jenkins never took it (down, throttling, refusing us).
+    forget_scan(a(), "ci", "acme/app", base_);
+    const auto again = request_scan(b(), "ci", "acme/app", base_, base_ + 5s, 60s);
+    EXPECT_EQ(again.verdict, ScanGate::Verdict::granted);
+    EXPECT_EQ(again.at, base_ + 5s);
+    // Forgetting an older grant leaves a newer one alone.
+    forget_scan(a(), "ci", "acme/app", base_);
+    EXPECT_EQ(request_scan(a(), "ci", "acme/app", base_, base_ + 6s, 60s).verdict,
               ScanGate::Verdict::covered);
 }
 
