@@ -104,7 +104,9 @@ TEST_F(OnlineCheck, ReportsEveryProblemAtOnceWithFileLineColumn) {
     trigger: {jenkins: ci, job: "acme/ap"}
   - name: near-folder
     when: {event: push}
-    trigger: {jenkins: ci, job: "acmee/multi/{{ branch }}"}
+    trigger:
+      jenkins: ci
+      job: "acmee/multi/{{ branch }}"
   - name: typo
     when: {event: push}
     trigger:
