@@ -97,7 +97,8 @@ result<JobFacts> parse_job(std::string_view body) {
 std::string closest_name(std::string_view sent, const std::vector<std::string>& names) {
     const auto folded = lower(sent);
     for (const auto& n : names) {
-        if (lower(n) == folded) return n;  // Jenkins matches parameter names case-sensitively
+        // Jenkins matches parameter names case-sensitively: a case-only miss is the likeliest.
+        if (lower(n) == folded) return n;
     }
     std::vector<std::string_view> candidates(names.begin(), names.end());
     return closest_match(sent, candidates);
