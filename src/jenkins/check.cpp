@@ -23,6 +23,8 @@ constexpr unsigned k_max_depth = 16;
 constexpr std::string_view k_who_am_i = "whoAmI/api/json";
 constexpr std::string_view k_crumb_issuer = "crumbIssuer/api/json";
 constexpr std::string_view k_folder_tree = "api/json?tree=_class";
+// A folder without a near miss is shown by this many of its items.
+constexpr std::size_t k_items_listed = 5;
 
 std::string lower(std::string_view text) {
     std::string out(text);
@@ -92,13 +94,60 @@ result<JobFacts> parse_job(std::string_view body) {
     return facts;
 }
 
-std::string closest_parameter(std::string_view sent, const std::vector<std::string>& declared) {
+std::string closest_name(std::string_view sent, const std::vector<std::string>& names) {
     const auto folded = lower(sent);
-    for (const auto& d : declared) {
-        if (lower(d) == folded) return d;  // Jenkins matches parameter names case-sensitively
+    for (const auto& n : names) {
+        // Jenkins matches parameter names case-sensitively: a case-only miss is the likeliest.
+        if (lower(n) == folded) return n;
     }
-    std::vector<std::string_view> candidates(declared.begin(), declared.end());
+    std::vector<std::string_view> candidates(names.begin(), names.end());
     return closest_match(sent, candidates);
+}
+
+result<FolderItems> parse_items(std::string_view body) {
+    json::parse_options options;
+    options.max_depth = k_max_depth;
+    boost::system::error_code ec;
+    const auto value = json::parse(body, ec, {}, options);
+    if (ec || !value.is_object()) return make_error_code(errc::malformed_json);
+    const auto& o = value.get_object();
+    FolderItems out;
+    if (const auto* k = o.if_contains("_class"); k && k->is_string()) {
+        out.klass = std::string(k->get_string());
+    }
+    const auto* jobs = o.if_contains("jobs");
+    if (jobs == nullptr || !jobs->is_array()) return out;
+    out.items.emplace();
+    for (const auto& j : jobs->get_array()) {
+        if (!j.is_object()) continue;
+        const auto* name = j.get_object().if_contains("name");
+        if (name != nullptr && name->is_string()) out.items->emplace_back(name->get_string());
+    }
+    return out;
+}
+
+std::string missing_item(const std::vector<std::string>& folder, std::string_view missing,
+                         const FolderItems& answer) {
+    if (!answer.items) {
+        return "'" + display(folder) + "' is not a folder" +
+               (answer.klass.empty() ? std::string() : " (it is a " + answer.klass + ")");
+    }
+    const auto where = folder.empty() ? std::string("there is no top-level item '")
+                                      : "folder '" + display(folder) + "' has no item '";
+    const auto head = where + std::string(missing) + "'";
+    const auto& items = *answer.items;
+    if (const auto near = closest_name(missing, items); !near.empty()) {
+        return head + " (did you mean '" + near + "'?)";
+    }
+    if (items.empty()) return head + " (it has no items)";
+    const std::vector<std::string> first(
+        items.begin(),
+        items.begin() + static_cast<std::ptrdiff_t>(std::min(items.size(), k_items_listed)));
+    return head + " (its items: " + list(first) +
+           (items.size() > k_items_listed
+                ? " and " + std::to_string(items.size() - k_items_listed) + " more"
+                : std::string()) +
+           ")";
 }
 
 std::vector<Finding> job_findings(const JobCheck& check, const JobFacts& facts,
@@ -139,7 +188,7 @@ std::vector<Finding> job_findings(const JobCheck& check, const JobFacts& facts,
             facts.parameters.end()) {
             continue;
         }
-        const auto near = closest_parameter(name, facts.parameters);
+        const auto near = closest_name(name, facts.parameters);
         out.push_back(
             {where, "parameter '" + name + "' is not declared by " + job +
                         (near.empty() ? std::string() : " (did you mean '" + near + "'?)") +
@@ -148,6 +197,40 @@ std::vector<Finding> job_findings(const JobCheck& check, const JobFacts& facts,
     }
     return out;
 }
+
+namespace {
+
+using Answers = std::map<std::string, JenkinsOutcome>;  // by path: each distinct path read once
+
+boost::asio::awaitable<const JenkinsOutcome*> read_once(JenkinsClient& client, Answers& answers,
+                                                        std::string path) {
+    auto it = answers.find(path);
+    if (it == answers.end()) {
+        auto answer = co_await client.read(path);
+        it = answers.emplace(std::move(path), std::move(answer)).first;
+    }
+    co_return &it->second;
+}
+
+// Why `job` answers 404: walks up to the deepest ancestor that answers its items (the root last)
+// and names the first missing segment there. "" when no ancestor can be read.
+boost::asio::awaitable<std::string> explain_missing(JenkinsClient& client, Answers& answers,
+                                                    std::vector<std::string> job) {
+    for (auto depth = job.size(); depth-- > 0;) {
+        const std::vector<std::string> folder(job.begin(),
+                                              job.begin() + static_cast<std::ptrdiff_t>(depth));
+        const auto* answer =
+            co_await read_once(client, answers, job_path(folder) + std::string(k_items_tree));
+        if (answer->http_status == 404) continue;  // missing too: look one level up
+        if (answer->kind != JenkinsOutcome::Kind::queued) co_return std::string();
+        const auto items = parse_items(answer->body);
+        if (!items) co_return std::string();
+        co_return missing_item(folder, job[depth], *items);
+    }
+    co_return std::string();
+}
+
+}  // namespace
 
 boost::asio::awaitable<CheckReport> check_jenkins(JenkinsClient& client, CheckPlan plan) {
     CheckReport report;
@@ -194,7 +277,7 @@ boost::asio::awaitable<CheckReport> check_jenkins(JenkinsClient& client, CheckPl
         co_return report;
     }
 
-    std::map<std::string, JenkinsOutcome> answers;  // each distinct path read once
+    Answers answers;
     for (const auto& check : plan.jobs) {
         if (check.job.empty()) {
             ++report.jobs_templated;
@@ -219,10 +302,14 @@ boost::asio::awaitable<CheckReport> check_jenkins(JenkinsClient& client, CheckPl
                               : "folder '" + display(check.job) + "' (the static part of job '" +
                                     check.job_text + "')";
         if (answer.kind != JenkinsOutcome::Kind::queued) {
-            const auto reason =
-                answer.http_status == 404
-                    ? " does not exist on jenkins " + plan.jenkins
-                    : " cannot be read on jenkins " + plan.jenkins + ": " + answer.detail;
+            auto reason = answer.http_status == 404
+                              ? " does not exist on jenkins " + plan.jenkins
+                              : " cannot be read on jenkins " + plan.jenkins + ": " + answer.detail;
+            if (answer.http_status == 404) {
+                // `answer` stays valid: std::map never moves its elements.
+                const auto why = co_await explain_missing(client, answers, check.job);
+                if (!why.empty()) reason += ": " + why;
+            }
             report.findings.push_back(
                 {check.job_where, "rule " + check.rule + ": " + what + reason});
             continue;

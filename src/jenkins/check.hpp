@@ -83,16 +83,40 @@ result<JobFacts> parse_job(std::string_view body);
 std::vector<Finding> job_findings(const JobCheck& check, const JobFacts& facts,
                                   std::string_view jenkins);
 
-/// The closest declared name to `sent`: one that differs only in case, else the closest by
-/// edit distance (util/suggest.hpp); "" when none is close.
-std::string closest_parameter(std::string_view sent, const std::vector<std::string>& declared);
+/// The closest of `names` to `sent`: one that differs only in case, else the closest by edit
+/// distance (util/suggest.hpp); "" when none is close. For parameter names and item names alike.
+std::string closest_name(std::string_view sent, const std::vector<std::string>& names);
+
+/// The tree asked for a folder's (or, below no job path, the root's) items: Jenkins lists them in
+/// `jobs`.
+inline constexpr std::string_view k_items_tree = "api/json?tree=jobs[name]";
+
+/// An item group as its api/json?tree=jobs[name] answer describes it.
+struct FolderItems {
+    std::string klass;  ///< Jenkins' _class ("" when absent)
+    /// The item names in Jenkins' order; absent when the answer has no `jobs` (not a folder).
+    std::optional<std::vector<std::string>> items;
+};
+
+/// Parses an api/json?tree=jobs[name] answer. errc::malformed_json when it is not a JSON object.
+result<FolderItems> parse_items(std::string_view body);
+
+/// Why `missing` cannot be found in `folder` (item names; empty: the root), given what the
+/// folder's k_items_tree answer says: "folder 'acme' has no item 'ap' (did you mean 'app'?)"
+/// (closest_name), else the folder's first five items ("... (its items: a, b, c, d, e and 2
+/// more)"), "... (it has no items)", or "'acme/app' is not a folder (it is a <class>)". Pure.
+std::string missing_item(const std::vector<std::string>& folder, std::string_view missing,
+                         const FolderItems& answer);
 
 /// Runs the plan against `client`: GET whoAmI/api/json (reachability, TLS and credentials;
 /// 401/403 name plan.auth_key), GET crumbIssuer/api/json (2xx: CSRF on, 404: off), then each job
 /// (each distinct path read once): a complete path with k_job_tree, a static folder prefix with
-/// api/json?tree=_class. Stops at the first answer that says Jenkins is down or refuses the
-/// credentials (every further request would fail alike). Every request is bounded by the
-/// client's deadlines; never throws.
+/// api/json?tree=_class. A path that answers 404 is explained: the deepest ancestor folder that
+/// answers k_items_tree (the root for the first segment) names the first missing segment with a
+/// did-you-mean or its items (missing_item()); each such folder is read at most once per run, and
+/// a folder that cannot be read leaves the finding without the explanation. Stops at the first
+/// answer that says Jenkins is down or refuses the credentials (every further request would fail
+/// alike). Every request is bounded by the client's deadlines; never throws.
 boost::asio::awaitable<CheckReport> check_jenkins(JenkinsClient& client, CheckPlan plan);
 
 }  // namespace hookrelay::jenkins

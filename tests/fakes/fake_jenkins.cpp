@@ -13,6 +13,7 @@
 #include <boost/beast/http/status.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <condition_variable>
 #include <map>
@@ -492,6 +493,7 @@ struct FakeJenkins::Impl {
     Answer who_am_i(const ReceivedRequest& rec);
     Answer job_json(const Job& job) const;
     Answer folder_api(const ReceivedRequest& rec) const;
+    json::array items_below(const std::vector<std::string>& folder) const;
     const Session* session_of(const std::string& cookie_header, std::string* id = nullptr) const;
 };
 
@@ -636,7 +638,8 @@ Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_
         if (rec.endpoint == "api") {
             Answer a;
             a.content_type = "application/json;charset=utf-8";
-            a.body = R"({"_class":"hudson.model.Hudson","mode":"NORMAL"})";
+            a.body = json::serialize(json::object{
+                {"_class", "hudson.model.Hudson"}, {"mode", "NORMAL"}, {"jobs", items_below({})}});
             a.headers.emplace_back("X-Jenkins", "2.578");
             return a;
         }
@@ -743,9 +746,40 @@ Answer FakeJenkins::Impl::folder_api(const ReceivedRequest& rec) const {
     if (!folder || rec.endpoint != "api") return error_answer(404, "Not Found");
     Answer a;
     a.content_type = "application/json;charset=utf-8";
-    a.body = R"({"_class":"com.cloudbees.hudson.plugins.folder.Folder","name":")" + rec.job.back() +
-             R"("})";
+    a.body = json::serialize(json::object{{"_class", "com.cloudbees.hudson.plugins.folder.Folder"},
+                                          {"name", rec.job.back()},
+                                          {"jobs", items_below(rec.job)}});
     return a;
+}
+
+json::array FakeJenkins::Impl::items_below(const std::vector<std::string>& folder) const {
+    // The items directly in `folder` (the root when empty), each once, sorted case-insensitively
+    // as Jenkins keeps them: a job's own class, or a Folder for a name some job lies below.
+    const auto in_folder = [&](const Job& j) {
+        return j.names.size() > folder.size() &&
+               std::equal(folder.begin(), folder.end(), j.names.begin(),
+                          [](const auto& a, const auto& b) { return iequals(a, b); });
+    };
+    std::map<std::string, std::pair<std::string, std::string_view>> items;  // lower → name, class
+    for (const auto& j : jobs) {
+        if (!in_folder(j)) continue;
+        const auto& name = j.names[folder.size()];
+        std::string key(name);
+        std::transform(key.begin(), key.end(), key.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        auto& item = items[key];
+        item.first = name;
+        if (j.names.size() == folder.size() + 1) {
+            item.second = j.class_name;
+        } else if (item.second.empty()) {
+            item.second = "com.cloudbees.hudson.plugins.folder.Folder";
+        }
+    }
+    json::array out;
+    for (const auto& [key, item] : items) {
+        out.push_back(json::object{{"_class", item.second}, {"name", item.first}});
+    }
+    return out;
 }
 
 Answer FakeJenkins::Impl::issue_crumb(const ReceivedRequest& rec,

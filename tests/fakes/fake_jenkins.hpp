@@ -63,11 +63,13 @@ struct ReceivedRequest {
 ///    a bad delay, 201 + absolute Location for a new queue item, 201 (build) or 303
 ///    (buildWithParameters) with the same Location for a trigger merged into a queued item
 ///    [§1.1-§1.6, §4.3]. Undefined parameters are ignored; missing ones take the default "".
-///  * GET api/json → 200 {"mode":"NORMAL"}; GET <job>/api/json → {"_class","name","buildable",
-///    "property"} with a ParametersDefinitionProperty listing the job's parameters (name, type
-///    StringParameterDefinition) when it has any (any ?tree= but builds[...] is ignored); GET
-///    <folder>/api/json for a folder some job lies below → {"_class": Folder, "name"} (no
-///    buildable: not a job) [jenkins-builds-and-jobs.md §2.3].
+///  * GET api/json → 200 {"mode":"NORMAL","jobs"}; GET <job>/api/json → {"_class","name",
+///    "buildable","property"} with a ParametersDefinitionProperty listing the job's parameters
+///    (name, type StringParameterDefinition) when it has any (any ?tree= but builds[...] is
+///    ignored); GET <folder>/api/json for a folder some job lies below → {"_class": Folder,
+///    "name", "jobs"} (no buildable: not a job) [jenkins-builds-and-jobs.md §2.3]. "jobs" (root
+///    and folders) lists the items directly below, [{"_class","name"}] sorted case-insensitively;
+///    any ?tree= is ignored.
 ///  * GET whoAmI/api/json → {"anonymous","authenticated","name"}: the Basic user, or anonymous.
 ///  * The queue [§4.1, §4.2; jenkins-builds-and-jobs.md §2.1, §2.2]: queue ids count up from 1
 ///    over all jobs. An item stays queued (BuildableItem, "Waiting for next available executor")

@@ -99,6 +99,14 @@ TEST_F(OnlineCheck, ReportsEveryProblemAtOnceWithFileLineColumn) {
   - name: missing
     when: {event: push}
     trigger: {jenkins: ci, job: "acme/nope"}
+  - name: near
+    when: {event: push}
+    trigger: {jenkins: ci, job: "acme/ap"}
+  - name: near-folder
+    when: {event: push}
+    trigger:
+      jenkins: ci
+      job: "acmee/multi/{{ branch }}"
   - name: typo
     when: {event: push}
     trigger:
@@ -126,7 +134,19 @@ TEST_F(OnlineCheck, ReportsEveryProblemAtOnceWithFileLineColumn) {
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     const auto& e = r.err;
     EXPECT_NE(e.find(at(path, config, "acme/nope\"") +
-                     ": rule missing: job 'acme/nope' does not exist on jenkins ci"),
+                     ": rule missing: job 'acme/nope' does not exist on jenkins ci: folder 'acme' "
+                     "has no item 'nope' (its items: app, docs, multi)"),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find(at(path, config, "acme/ap\"") +
+                     ": rule near: job 'acme/ap' does not exist on jenkins ci: folder 'acme' has "
+                     "no item 'ap' (did you mean 'app'?)"),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find(at(path, config, "acmee/") +
+                     ": rule near-folder: folder 'acmee/multi' (the static part of job "
+                     "'acmee/multi/{{ branch }}') does not exist on jenkins ci: there is no "
+                     "top-level item 'acmee' (did you mean 'acme'?)"),
               std::string::npos)
         << e;
     EXPECT_NE(e.find(at(path, config, "{{ branch }}\"}") +
@@ -154,7 +174,7 @@ TEST_F(OnlineCheck, ReportsEveryProblemAtOnceWithFileLineColumn) {
         << e;
     EXPECT_NE(e.find("fix jenkins.old.api_token"), std::string::npos) << e;
     EXPECT_EQ(e.find("ROTATED_TOKEN"), std::string::npos) << e;  // never the secret
-    EXPECT_NE(e.find("6 problems found"), std::string::npos) << e;
+    EXPECT_NE(e.find("8 problems found"), std::string::npos) << e;
 }
 
 TEST_F(OnlineCheck, JenkinsTestChecksOnlyTheNamedJenkins) {

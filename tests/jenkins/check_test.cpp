@@ -1,7 +1,15 @@
 // The pure judgement of a job's api/json answer for a rule trigger (src/jenkins/check.hpp).
 #include "jenkins/check.hpp"
 
+#include "fakes/scripted_jenkins.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <optional>
 
 namespace hookrelay::jenkins {
 namespace {
@@ -73,7 +81,7 @@ TEST(JobCheck, UndeclaredParameterWithoutNearMissHasNoSuggestion) {
 
 TEST(JobCheck, ParameterDifferingOnlyInCaseIsANearMiss) {
     // Jenkins matches parameter names case-sensitively: "sha" is dropped when "SHA" is declared.
-    EXPECT_EQ(closest_parameter("sha", {"BRANCH", "SHA"}), "SHA");
+    EXPECT_EQ(closest_name("sha", {"BRANCH", "SHA"}), "SHA");
     const auto found = job_findings(trigger({"sha"}), job({"SHA"}), "ci");
     ASSERT_EQ(found.size(), 1u);
     EXPECT_NE(found[0].message.find("(did you mean 'SHA'?)"), std::string::npos);
@@ -113,6 +121,122 @@ TEST(JobCheck, FolderIsNotAJob) {
                                     "com.cloudbees.hudson.plugins.folder.Folder)"),
               std::string::npos)
         << found[0].message;
+}
+
+// Checking one complete job path against `jenkins` (unscripted reads answer 404); the findings.
+std::vector<Finding> check_path(test::ScriptedJenkins& jenkins, boost::asio::io_context& ioc,
+                                std::vector<std::string> job) {
+    CheckPlan plan;
+    plan.jenkins = "ci";
+    JobCheck c;
+    c.rule = "r";
+    c.job = std::move(job);
+    c.job_text = c.job.empty() ? "" : c.job.front();
+    c.job_where = {4, 9};
+    plan.jobs.push_back(c);
+    plan.jobs.push_back(c);  // a second trigger of the same path reads nothing again
+    std::optional<CheckReport> report;
+    boost::asio::co_spawn(ioc, check_jenkins(jenkins, std::move(plan)),
+                          [&](std::exception_ptr, CheckReport r) { report = std::move(r); });
+    ioc.run();
+    return report ? report->findings : std::vector<Finding>{};
+}
+
+std::string items(std::vector<std::string> names) {
+    std::string jobs;
+    for (const auto& n : names) {
+        jobs += (jobs.empty() ? "" : ",") +
+                (R"({"_class":"hudson.model.FreeStyleProject","name":")" + n + R"("})");
+    }
+    return R"({"_class":"com.cloudbees.hudson.plugins.folder.Folder","jobs":[)" + jobs + "]}";
+}
+
+std::size_t reads_of(const test::ScriptedJenkins& jenkins, const std::string& path) {
+    return static_cast<std::size_t>(std::count(jenkins.reads.begin(), jenkins.reads.end(), path));
+}
+
+TEST(JobCheckMissing, NearMissInTheLastSegmentIsSuggested) {
+    boost::asio::io_context ioc;
+    test::ScriptedJenkins jenkins(ioc.get_executor());
+    jenkins.then_read("job/acme/api/json?tree=jobs[name]", 200, items({"app", "docs"}));
+    const auto found = check_path(jenkins, ioc, {"acme", "ap"});
+    ASSERT_EQ(found.size(), 2u);
+    EXPECT_EQ(found[0].where.line, 4);
+    EXPECT_EQ(found[0].message,
+              "rule r: job 'acme/ap' does not exist on jenkins ci: folder 'acme' has no item 'ap' "
+              "(did you mean 'app'?)");
+    EXPECT_EQ(found[1].message, found[0].message);
+    EXPECT_EQ(reads_of(jenkins, "job/acme/api/json?tree=jobs[name]"), 1u);
+    EXPECT_EQ(reads_of(jenkins, "api/json?tree=jobs[name]"), 0u);  // no need to look further up
+}
+
+TEST(JobCheckMissing, NearMissInAMiddleFolderIsFoundFromTheDeepestFolderThatExists) {
+    boost::asio::io_context ioc;
+    test::ScriptedJenkins jenkins(ioc.get_executor());
+    jenkins.then_read("api/json?tree=jobs[name]", 200, items({"acme", "tools"}));
+    jenkins.then_read("job/acme/api/json?tree=jobs[name]", 200, items({"services", "docs"}));
+    const auto found = check_path(jenkins, ioc, {"acme", "servces", "api", "deploy"});
+    ASSERT_EQ(found.size(), 2u);
+    EXPECT_EQ(found[0].message,
+              "rule r: job 'acme/servces/api/deploy' does not exist on jenkins ci: folder 'acme' "
+              "has no item 'servces' (did you mean 'services'?)");
+    // acme/servces/api and acme/servces answered 404: each read once, the root never.
+    EXPECT_EQ(reads_of(jenkins, "job/acme/job/servces/job/api/api/json?tree=jobs[name]"), 1u);
+    EXPECT_EQ(reads_of(jenkins, "job/acme/job/servces/api/json?tree=jobs[name]"), 1u);
+    EXPECT_EQ(reads_of(jenkins, "job/acme/api/json?tree=jobs[name]"), 1u);
+    EXPECT_EQ(reads_of(jenkins, "api/json?tree=jobs[name]"), 0u);
+}
+
+TEST(JobCheckMissing, TopLevelCaseOnlyDifferenceComesBeforeAnEditDistanceMatch) {
+    boost::asio::io_context ioc;
+    test::ScriptedJenkins jenkins(ioc.get_executor());
+    // "acne" and "Acme" are both one edit from "acme", "Acme" differs in case only.
+    jenkins.then_read("api/json?tree=jobs[name]", 200, items({"acne", "Acme"}));
+    const auto found = check_path(jenkins, ioc, {"acme", "app"});
+    ASSERT_EQ(found.size(), 2u);
+    EXPECT_EQ(found[0].message,
+              "rule r: job 'acme/app' does not exist on jenkins ci: there is no top-level item "
+              "'acme' (did you mean 'Acme'?)");
+    EXPECT_EQ(reads_of(jenkins, "api/json?tree=jobs[name]"), 1u);
+}
+
+TEST(JobCheckMissing, NothingCloseListsUpToFiveItemsOfTheFolder) {
+    boost::asio::io_context ioc;
+    test::ScriptedJenkins jenkins(ioc.get_executor());
+    jenkins.then_read("job/acme/api/json?tree=jobs[name]", 200,
+                      items({"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"}));
+    const auto found = check_path(jenkins, ioc, {"acme", "website"});
+    ASSERT_EQ(found.size(), 2u);
+    EXPECT_EQ(found[0].message,
+              "rule r: job 'acme/website' does not exist on jenkins ci: folder 'acme' has no item "
+              "'website' (its items: alpha, beta, gamma, delta, epsilon and 2 more)");
+}
+
+TEST(JobCheckMissing, UnreadableFolderLeavesTheMessageAsItWas) {
+    boost::asio::io_context ioc;
+    test::ScriptedJenkins jenkins(ioc.get_executor());
+    jenkins.then_read("job/acme/api/json?tree=jobs[name]", 403);
+    const auto found = check_path(jenkins, ioc, {"acme", "ap"});
+    ASSERT_EQ(found.size(), 2u);
+    EXPECT_EQ(found[0].message, "rule r: job 'acme/ap' does not exist on jenkins ci");
+}
+
+TEST(JobCheckMissing, BelowAJobSaysItIsNotAFolder) {
+    FolderItems job;
+    job.klass = "hudson.model.FreeStyleProject";
+    EXPECT_EQ(missing_item({"acme", "app"}, "main", job),
+              "'acme/app' is not a folder (it is a hudson.model.FreeStyleProject)");
+}
+
+TEST(JobCheckMissing, ParsesItemNamesAndTellsAFolderFromAJob) {
+    const auto folder = parse_items(items({"app", "docs"}));
+    ASSERT_TRUE(folder);
+    ASSERT_TRUE(folder->items);
+    EXPECT_EQ(*folder->items, (std::vector<std::string>{"app", "docs"}));
+    const auto job = parse_items(R"({"_class":"hudson.model.FreeStyleProject"})");
+    ASSERT_TRUE(job);
+    EXPECT_FALSE(job->items);
+    EXPECT_FALSE(parse_items("<html/>"));
 }
 
 }  // namespace

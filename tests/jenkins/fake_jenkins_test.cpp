@@ -136,6 +136,19 @@ TEST_F(FakeJenkinsTest, FolderApiAnswersWithoutBuildableAndUnknownFolderIs404) {
     EXPECT_EQ(get(port(), "/job/nope/api/json", api_auth()).status, 404);
 }
 
+TEST_F(FakeJenkinsTest, RootAndFoldersListTheItemsDirectlyBelowThem) {
+    const auto root = json::parse(get(port(), "/api/json?tree=jobs[name]", api_auth()).body);
+    std::vector<std::string> names;
+    for (const auto& j : root.at("jobs").as_array()) names.emplace_back(j.at("name").as_string());
+    EXPECT_EQ(names, (std::vector<std::string>{"folder", "mbp", "plain", "tokened"}));
+    EXPECT_EQ(root.at("jobs").at(0).at("_class"), "com.cloudbees.hudson.plugins.folder.Folder");
+    EXPECT_EQ(root.at("jobs").at(2).at("_class"), "hudson.model.FreeStyleProject");
+    const auto folder =
+        json::parse(get(port(), "/job/folder/api/json?tree=jobs[name]", api_auth()).body);
+    ASSERT_EQ(folder.at("jobs").as_array().size(), 1u);
+    EXPECT_EQ(folder.at("jobs").at(0).at("name"), "params");
+}
+
 TEST_F(FakeJenkinsTest, BadCredentialsAre401WithChallenge) {
     const auto r = post(port(), "/job/plain/build", "", {{"Authorization", "Basic Zm9vOmJhcg=="}});
     EXPECT_EQ(r.status, 401);
