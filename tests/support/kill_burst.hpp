@@ -215,7 +215,13 @@ inline Result run(FakeJenkins& jenkins, const Options& o,
         }
         eventually([&] { return accepted >= r.kill_after || posts >= o.max_posts_per_round; },
                    o.round_deadline);
-        kill();
+        try {
+            kill();
+        } catch (...) {
+            killed = true;
+            for (auto& s : senders) s.join();
+            throw;
+        }
         killed = true;
         ++result.kills;
         for (auto& s : senders) s.join();
