@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -71,6 +72,9 @@ int spawn(const std::vector<std::string>& args,
     for (auto& e : env_strings) envp.push_back(e.data());
     envp.push_back(nullptr);
 
+    // The child inherits the test's unflushed stdio buffers; freopen() there would write them a
+    // second time into the test's output.
+    std::fflush(nullptr);
     const pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
