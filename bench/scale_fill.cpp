@@ -1,0 +1,124 @@
+// Fills a SQLite state_dir with N pending triggers through the store's own code path
+// (open_store() and submit(), the daemon's schema and write path), many submits in flight at
+// once so that they group-commit. bench/scale/run.sh uses it to build a large backlog quickly.
+//
+//   scale_fill <state_dir> <count> <body_file> <jenkins> <job/segments> [in_flight]
+//
+// Each delivery is a GitHub push with the body read from <body_file> and one trigger for
+// <jenkins>, job <job/segments>, as a matching rule would queue it. Prints the seconds taken.
+#include "store/factory.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace hookrelay;
+using Clock = std::chrono::system_clock;
+
+constexpr std::size_t k_default_in_flight = 4096;
+
+std::vector<std::string> split_job(const std::string& path) {
+    std::vector<std::string> out;
+    std::stringstream in(path);
+    for (std::string seg; std::getline(in, seg, '/');) {
+        if (!seg.empty()) out.push_back(seg);
+    }
+    return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 6) {
+        std::cerr << "usage: scale_fill <state_dir> <count> <body_file> <jenkins> <job> "
+                     "[in_flight]\n";
+        return 2;
+    }
+    const std::string state_dir = argv[1];
+    const auto count = std::strtoull(argv[2], nullptr, 10);
+    std::ifstream body_in(argv[3], std::ios::binary);
+    if (!body_in) {
+        std::cerr << "scale_fill: cannot read " << argv[3] << "\n";
+        return 2;
+    }
+    const std::string body{std::istreambuf_iterator<char>(body_in), {}};
+    const std::string jenkins = argv[4];
+    const auto job = split_job(argv[5]);
+    const std::size_t in_flight =
+        argc > 6 ? std::strtoull(argv[6], nullptr, 10) : k_default_in_flight;
+
+    Config config;
+    config.state_dir = state_dir;
+    config.store.backend = StoreConfig::Backend::sqlite;
+    config.store.prune_interval = std::chrono::milliseconds(0);
+    store::OpenOptions options;
+    options.version = "scale_fill";
+    std::string why;
+    auto opened = store::open_store(config, options, &why);
+    if (!opened) {
+        std::cerr << "scale_fill: cannot open the store: " << why << "\n";
+        return 1;
+    }
+    auto store = *opened;
+
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::size_t outstanding = 0;
+    std::atomic<std::uint64_t> failures{0};
+
+    const auto start = std::chrono::steady_clock::now();
+    const auto run = std::to_string(Clock::now().time_since_epoch().count());
+    for (std::uint64_t i = 0; i < count; ++i) {
+        {
+            std::unique_lock lock(mutex);
+            changed.wait(lock, [&] { return outstanding < in_flight; });
+            ++outstanding;
+        }
+        DeliveryRecord d;
+        d.source = "github";
+        d.provider = Provider::github;
+        d.delivery_id = "fill-" + run + "-" + std::to_string(i);
+        d.kind = EventKind::push;
+        d.forge_event = "push";
+        d.received_at = Clock::now();
+        d.headers = {{"X-GitHub-Event", "push"}, {"X-GitHub-Delivery", d.delivery_id}};
+        d.body = body;
+        d.repository = "acme/app";
+        d.ref = "refs/heads/main";
+        TriggerRequest t;
+        t.rule = "branches";
+        t.jenkins = jenkins;
+        t.job = job;
+        t.parameters = {{"GIT_COMMIT", "0123456789abcdef0123456789abcdef01234567"}};
+        t.cause = "GitHub push " + d.delivery_id;
+        store->submit(std::move(d), {std::move(t)}, [&](result<Receipt> r) {
+            if (!r || r->duplicate) ++failures;
+            std::lock_guard lock(mutex);
+            --outstanding;
+            changed.notify_all();
+        });
+    }
+    {
+        std::unique_lock lock(mutex);
+        changed.wait(lock, [&] { return outstanding == 0; });
+    }
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    store->close();
+    if (failures > 0) {
+        std::cerr << "scale_fill: " << failures << " submits failed or were duplicates\n";
+        return 1;
+    }
+    std::printf("%.2f\n", took.count());
+    return 0;
+}
