@@ -58,6 +58,10 @@ struct TriggerRequest {
     bool scan_only = false;
 };
 
+/// The multibranch project a branch trigger (its first `multibranch` segments) or a scan
+/// trigger (its whole job) concerns: its item names.
+std::vector<std::string> project_of(const TriggerRequest& request);
+
 /// What makes two triggers compete under `coalesce:`: the rule, the Jenkins, the job and the
 /// rendered key, joined ("" when request.coalesce is empty). Stores index it.
 std::string coalesce_scope(const TriggerRequest& request);

@@ -226,9 +226,7 @@ json::object trigger_json(const TriggerHistory& h) {
     if (!t.request.coalesce.empty()) out["coalesce"] = t.request.coalesce;
     if (!t.superseded_by.empty()) out["superseded_by"] = t.superseded_by;
     if (t.request.multibranch > 0) {
-        out["multibranch"] = job_display_path(
-            {t.request.job.begin(),
-             t.request.job.begin() + static_cast<std::ptrdiff_t>(t.request.multibranch)});
+        out["multibranch"] = job_display_path(project_of(t.request));
         out["branch"] = t.request.job.back();
     }
     if (t.request.scan_only) out["scan"] = true;

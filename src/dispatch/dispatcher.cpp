@@ -152,8 +152,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     asio::awaitable<void> forget_scan(const JenkinsConfig& jenkins, const std::string& project,
                                       Time granted_at);
     asio::awaitable<void> cancel_superseded(StoredTrigger trigger, JenkinsConfig jenkins,
-                                            std::shared_ptr<JenkinsClient> client,
-                                            BuildRecord build);
+                                            std::shared_ptr<JenkinsClient> client);
     asio::awaitable<void> probe(std::shared_ptr<Lane> lane, JenkinsHold hold);
     asio::awaitable<void> renew_claims();
     void poke(Lane& lane) { lane.timer->cancel(); }
@@ -462,10 +461,13 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
     if (trigger.request.scan_only && !attempted.update && update.state == TriggerState::delivered) {
         update.last_outcome = "scan of " + job_display_path(trigger.request.job) + " requested";
     }
+    // Waiting for a branch job to appear: no retry budget used.
+    const bool waiting_for_branch = update.state != TriggerState::dead &&
+                                    update.state != TriggerState::delivered &&
+                                    branch_job_missing(trigger.request, outcome);
     // The build to follow and the commit status the attempt calls for.
     follow::annotate_attempt(update, trigger, outcome, jenkins, now);
-    if (trigger.request.multibranch > 0 && branch_job_missing(trigger.request, outcome) &&
-        update.state != TriggerState::dead && trigger.request.status) {
+    if (waiting_for_branch && trigger.request.status) {
         auto wish = branch_status(jenkins.name, trigger.request);
         if (!(trigger.status.wanted == wish)) update.status = std::move(wish);
     }
@@ -474,10 +476,6 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
                                  std::chrono::duration<double>(outcome.duration));
     }
     const auto& rule = trigger.request.rule;
-    // Waiting for a branch job to appear, or a scan deferred or covered: no retry budget used.
-    const bool waiting_for_branch = update.state != TriggerState::dead &&
-                                    update.state != TriggerState::delivered &&
-                                    branch_job_missing(trigger.request, outcome);
     if (!attempted.asked) {
         spdlog::debug("{}: {}", describe(trigger), update.last_outcome);
     } else if (waiting_for_branch) {
@@ -548,8 +546,7 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
         }
     }
 
-    const auto delivered_build =
-        update.state == TriggerState::delivered && update.build ? update.build : std::nullopt;
+    const bool delivered = update.state == TriggerState::delivered;
     auto completed = co_await ask<Completion>(
         [&](auto done) { queue->complete(claim.claim_id, std::move(update), std::move(done)); });
     slot.recorded = completed.has_value();
@@ -560,9 +557,9 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
             "will not be sent",
             describe(trigger));
     }
-    if (completed && *completed == Completion::applied && delivered_build &&
+    if (completed && *completed == Completion::applied && delivered &&
         trigger.request.cancel_superseded && !trigger.request.coalesce.empty()) {
-        spawn_logged(strand, cancel_superseded(trigger, jenkins, client, *delivered_build),
+        spawn_logged(strand, cancel_superseded(trigger, jenkins, client),
                      "dispatcher: cancelling superseded queue items on jenkins=" + jenkins.name);
     }
     if (!completed) {
@@ -602,9 +599,9 @@ asio::awaitable<Dispatcher::Impl::Attempted> Dispatcher::Impl::attempt(
     std::shared_ptr<JenkinsClient> client) {
     Attempted a;
     const auto& request = trigger.request;
-    const auto project = project_of(request);
-    const auto project_text = job_display_path(project);
     if (request.scan_only) {
+        const auto& project = request.job;
+        const auto project_text = job_display_path(project);
         // At most one scan per project per scan_interval over every instance; one requested
         // after this trigger was created already covers it.
         auto gate = co_await scan_gate(trigger, jenkins);
@@ -634,6 +631,8 @@ asio::awaitable<Dispatcher::Impl::Attempted> Dispatcher::Impl::attempt(
     }
     a.outcome = co_await client->trigger(request, token_for(trigger));
     if (!branch_job_missing(request, a.outcome)) co_return a;
+    const auto project = project_of(request);
+    const auto project_text = job_display_path(project);
     // The branch job does not exist (yet): a new branch Jenkins has not indexed. Ask for a scan
     // of its project (rate limited) and try the job again every branch_poll, until branch_wait
     // has passed since a scan that covers this push.
@@ -673,11 +672,9 @@ asio::awaitable<Dispatcher::Impl::Attempted> Dispatcher::Impl::attempt(
 
 asio::awaitable<void> Dispatcher::Impl::cancel_superseded(StoredTrigger trigger,
                                                           JenkinsConfig jenkins,
-                                                          std::shared_ptr<JenkinsClient> client,
-                                                          BuildRecord build) {
+                                                          std::shared_ptr<JenkinsClient> client) {
     auto self = shared_from_this();
     // Older deliveries of the same coalesce key whose queue items have not been seen to start.
-    trigger.build = build;
     auto older = co_await ask<std::vector<QueuedPredecessor>>([&](auto done) {
         queue->queued_predecessors(trigger.id, k_cancel_batch, std::move(done));
     });

@@ -31,14 +31,6 @@ TriggerUpdate base(const StoredTrigger& trigger, TimePoint now) {
 
 }  // namespace
 
-std::vector<std::string> project_of(const TriggerRequest& request) {
-    if (request.multibranch > 0 && request.multibranch < request.job.size()) {
-        return {request.job.begin(),
-                request.job.begin() + static_cast<std::ptrdiff_t>(request.multibranch)};
-    }
-    return request.job;
-}
-
 bool branch_job_missing(const TriggerRequest& request, const JenkinsOutcome& outcome) {
     return request.multibranch > 0 && outcome.kind == JenkinsOutcome::Kind::permanent &&
            outcome.http_status == 404;

@@ -14,9 +14,6 @@
 
 namespace hookrelay::dispatch {
 
-/// The multibranch project a branch or scan trigger concerns: its item names.
-std::vector<std::string> project_of(const TriggerRequest& request);
-
 /// Whether `outcome` says the branch job of a multibranch trigger does not exist (yet): a 404.
 bool branch_job_missing(const TriggerRequest& request, const JenkinsOutcome& outcome);
 

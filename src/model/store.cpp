@@ -17,6 +17,14 @@ std::string job_display_path(const std::vector<std::string>& job) {
     return out;
 }
 
+std::vector<std::string> project_of(const TriggerRequest& request) {
+    if (request.multibranch > 0 && request.multibranch < request.job.size()) {
+        return {request.job.begin(),
+                request.job.begin() + static_cast<std::ptrdiff_t>(request.multibranch)};
+    }
+    return request.job;
+}
+
 std::string coalesce_scope(const TriggerRequest& request) {
     if (request.coalesce.empty()) return {};
     // A unit separator cannot occur in a rule or Jenkins name, and the job path is encoded.

@@ -50,7 +50,6 @@ struct Trigger {
     std::vector<std::pair<std::string, render::Template>> parameters;
     /// multibranch: `job` is the project and this the branch job's name (one segment).
     std::optional<render::Template> branch;
-    std::string branch_text;
     bool scan = false;  ///< a `scan:` trigger: `job` is the project to scan
 };
 
@@ -61,7 +60,6 @@ struct Rule {
     bool mentions_deleted = false;
     std::vector<Trigger> triggers;
     std::optional<render::Template> coalesce;  ///< the `coalesce:` key
-    std::string coalesce_text;
     bool cancel_superseded = false;
     /// The status context of each source that posts statuses for this rule's triggers.
     std::map<std::string, std::string, std::less<>> status_contexts;
@@ -464,7 +462,6 @@ class Compiler {
                            : spec.follow.value_or(jenkins ? jenkins->follow : FollowMode::finished);
             }
             if (spec.coalesce) {
-                rule.coalesce_text = spec.coalesce->text;
                 if (spec.coalesce->text.find_first_not_of(" \t") == std::string::npos) {
                     error(spec.coalesce->where, label_ + ": coalesce: the key is empty");
                 } else if (auto tmpl = parse_template(spec.coalesce->text, spec.coalesce->where, 0,
@@ -780,7 +777,6 @@ class Compiler {
         }
         t.scan = spec.scan;
         if (spec.branch) {
-            t.branch_text = spec.branch->text;
             if (spec.branch->text.find_first_not_of(" \t") == std::string::npos) {
                 error(spec.branch->where, label_ + ": trigger has an empty branch");
             } else if (auto tmpl =
@@ -876,12 +872,12 @@ void render_trigger(const Rule& rule, const Trigger& t, const Event& event, std:
         std::string why;
         auto branch = t.branch->render(event, &why);
         if (!branch) {
-            d.failures.push_back({rule.name, "branch '" + t.branch_text + "': " + why, index});
+            d.failures.push_back({rule.name, "branch '" + t.branch->text() + "': " + why, index});
             return;
         }
         if (branch->empty()) {
             d.failures.push_back(
-                {rule.name, "branch '" + t.branch_text + "' rendered empty", index});
+                {rule.name, "branch '" + t.branch->text() + "' rendered empty", index});
             return;
         }
         request.multibranch = request.job.size();
@@ -893,7 +889,7 @@ void render_trigger(const Rule& rule, const Trigger& t, const Event& event, std:
         auto key = rule.coalesce->render(event, &why);
         if (!key) {
             d.failures.push_back(
-                {rule.name, "coalesce '" + rule.coalesce_text + "': " + why, index});
+                {rule.name, "coalesce '" + rule.coalesce->text() + "': " + why, index});
             return;
         }
         request.coalesce = std::move(*key);

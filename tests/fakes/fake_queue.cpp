@@ -4,6 +4,15 @@
 
 namespace hookrelay::test {
 
+namespace {
+
+// Ids are "t<n>" in creation order: older rows have smaller numbers.
+unsigned long long creation_order(const std::string& id) {
+    return std::stoull(id.substr(1));
+}
+
+}  // namespace
+
 bool FakeQueue::failing() {
     if (fail_next == 0) return false;
     --fail_next;
@@ -131,13 +140,14 @@ void FakeQueue::complete(std::string claim_id, TriggerUpdate update, CompleteHan
     const auto scope = coalesce_scope(row.trigger.request);
     if (!scope.empty() &&
         (update.state == TriggerState::pending || update.state == TriggerState::retrying)) {
-        const auto number = [](const std::string& t) { return std::stoull(t.substr(1)); };
         const StoredTrigger* newest = nullptr;
         for (const auto& [id, other] : rows) {
             const auto& t = other.trigger;
-            if (number(id) <= number(update.id) || coalesce_scope(t.request) != scope) continue;
+            if (creation_order(id) <= creation_order(update.id) ||
+                coalesce_scope(t.request) != scope)
+                continue;
             if (t.state != TriggerState::pending && t.state != TriggerState::retrying) continue;
-            if (!newest || number(id) > number(newest->id)) newest = &t;
+            if (!newest || creation_order(id) > creation_order(newest->id)) newest = &t;
         }
         if (newest) {
             row.trigger.state = TriggerState::superseded;
@@ -230,18 +240,18 @@ void FakeQueue::queued_predecessors(std::string id, std::size_t limit, Predecess
     const auto& me = it->second.trigger;
     const auto scope = coalesce_scope(me.request);
     if (scope.empty()) return done(out);
-    // Ids are "t<n>" in creation order: older rows have smaller numbers.
-    const auto number = [](const std::string& t) { return std::stoull(t.substr(1)); };
     for (auto r = rows.rbegin(); r != rows.rend(); ++r) {
         const auto& t = r->second.trigger;
-        if (number(t.id) >= number(me.id) || coalesce_scope(t.request) != scope) continue;
+        if (creation_order(t.id) >= creation_order(me.id) || coalesce_scope(t.request) != scope)
+            continue;
         if (t.state != TriggerState::delivered || t.build.queue_id <= 0) continue;
         if (t.build.number != 0 || !t.build.result.empty() || !t.build.error.empty()) continue;
         if (t.build.queue_id == me.build.queue_id) continue;
         out.push_back({t.id, t.delivery_id, t.build.queue_id, t.build.queue_url});
     }
-    std::sort(out.begin(), out.end(),
-              [&](const auto& a, const auto& b) { return number(a.id) > number(b.id); });
+    std::sort(out.begin(), out.end(), [&](const auto& a, const auto& b) {
+        return creation_order(a.id) > creation_order(b.id);
+    });
     if (out.size() > limit) out.resize(limit);
     done(std::move(out));
 }
