@@ -7,6 +7,10 @@
 #include <boost/json.hpp>
 
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
 
 namespace hookrelay::test {
 namespace {
@@ -245,6 +249,21 @@ TEST_F(DaemonTest, SecretsNeverReachTheLog) {
 TEST_F(DaemonTest, SigtermStopsCleanly) {
     EXPECT_EQ(daemon.stop(SIGTERM), 0);
     EXPECT_NE(daemon.log().find("hookrelay stopped"), std::string::npos);
+}
+
+// `top -H -p $(pidof hookrelay)` and perf tell the store's thread from the network threads.
+TEST_F(DaemonTest, ThreadsAreNamedForTopAndPerf) {
+    std::multiset<std::string> names;
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(daemon.pid()) + "/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        std::getline(comm, name);
+        names.insert(name);
+    }
+    EXPECT_EQ(names.count("hookrelay-store"), 1u);
+    EXPECT_GE(names.count("hookrelay-io"), 1u);  // server.threads - 1; the main thread is one
+    EXPECT_GE(names.count("hookrelay"), 1u);     // the main thread keeps the process name
 }
 
 TEST(DaemonLimits, ConnectionsOverTheCapGet503) {
