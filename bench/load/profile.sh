@@ -7,6 +7,9 @@
 #   PERF=1 bench/load/profile.sh          # also `perf record` the daemon; prints the top DSOs
 #   HOOKRELAY=/path/to/hookrelay bench/load/profile.sh   # another build, e.g. an older commit's
 #   STORE_YAML='store: {keep_body: false}' bench/load/profile.sh
+#   DRAIN=1 bench/load/profile.sh         # Jenkins (nginx) is down during the load and comes up
+#                                         # after it: the rate at which the backlog drains
+#   MAX_IN_FLIGHT=64 bench/load/profile.sh   # the Jenkins entry's max_in_flight (default 16)
 #
 # Prints: wrk's accepted/s and latency; each daemon thread's CPU over the load (by thread name:
 # hookrelay and hookrelay-io are the network threads, hookrelay-store the SQLite writer); the
@@ -20,6 +23,7 @@ THREADS=${THREADS:-2}
 RELAY_PORT=${RELAY_PORT:-18280}
 JENKINS_PORT=${JENKINS_PORT:-18281}
 ADMIN_PORT=${ADMIN_PORT:-18283}
+MAX_IN_FLIGHT=${MAX_IN_FLIGHT:-16}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 SECRET=bench-secret
 
@@ -67,8 +71,11 @@ http {
   }
 }
 NGINX
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
-pids+=($!)
+start_nginx() {
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+  pids+=($!)
+}
+if [[ -z "${DRAIN:-}" ]]; then start_nginx; fi
 
 cat >"$work/relay.yaml" <<YAML
 listen: 127.0.0.1:$RELAY_PORT
@@ -80,8 +87,8 @@ ${STORE_YAML:-}
 sources:
   github: {provider: github, secret: "\${env:BENCH_SECRET}"}
 jenkins:
-  ci: {url: "http://127.0.0.1:$JENKINS_PORT/", user: bench, api_token: "\${env:BENCH_SECRET}", max_in_flight: 16, follow: none}
-dispatch: {max_in_flight: 32}
+  ci: {url: "http://127.0.0.1:$JENKINS_PORT/", user: bench, api_token: "\${env:BENCH_SECRET}", max_in_flight: $MAX_IN_FLIGHT, follow: none, probe_initial: 100ms}
+dispatch: {max_in_flight: $((MAX_IN_FLIGHT * 2))}
 rules:
   - name: branches
     when: {event: push, branch: main}
@@ -102,7 +109,6 @@ wait_port() {
   echo "nothing listens on port $1" >&2
   return 1
 }
-wait_port "$JENKINS_PORT"
 wait_port "$RELAY_PORT"
 
 # One line per thread of the daemon: tid, name, CPU ticks (user + system), bytes written.
@@ -130,6 +136,8 @@ if [[ -n "${PERF:-}" ]]; then
   wait "$perf_pid" 2>/dev/null || true
 fi
 
+if [[ -n "${DRAIN:-}" ]]; then start_nginx; fi
+wait_port "$JENKINS_PORT"
 total=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 bad=$(awk '/Non-2xx/ {print $5}' "$work/wrk.txt")
 accepted=$((total - ${bad:-0}))
@@ -150,9 +158,16 @@ join "$work/threads.before" "$work/threads.after" | awk -v hz="$clk_tck" -v s="$
   {cpu = ($6 - $3) / hz; bytes = $7 - $4; sum += cpu
    if (cpu > 0) printf "  %-18s %5.1f %%  %8.0f B\n", $2, 100 * cpu / s, bytes / n}
   END {printf "  %-18s %5.1f %%  (%.0f µs of CPU per accepted delivery)\n", "all", 100 * sum / s, 1e6 * sum / n}'
-awk -v t="$load_end" '$1 > t && $0 ~ /POST \/job\// {n++; last = $1}
-  END {if (n >= 100 && last > t) printf "drain after the load: %d triggers at %.0f/s\n", n, n / (last - t)}' \
-  "$work/nginx/access.log"
+if [[ -n "${DRAIN:-}" ]]; then
+  # Jenkins came up after the load: from its first build request to its last.
+  awk '$0 ~ /POST \/job\// {n++; if (!first) first = $1; last = $1}
+    END {if (n >= 100 && last > first) printf "drain of the backlog: %d triggers in %.2f s: %.0f/s\n", n, last - first, n / (last - first)}' \
+    "$work/nginx/access.log"
+else
+  awk -v t="$load_end" '$1 > t && $0 ~ /POST \/job\// {n++; last = $1}
+    END {if (n >= 100 && last > t) printf "drain after the load: %d triggers at %.0f/s\n", n, n / (last - t)}' \
+    "$work/nginx/access.log"
+fi
 if [[ -n "${PERF:-}" ]]; then
   echo
   echo "perf: share of the daemon's samples by DSO"
