@@ -175,10 +175,23 @@ class Facts {
         return *cached;
     }
 
+    /// `prefix` followed by the set value of the field in `slot` as reasons show it
+    /// ("repository: 'acme/app'"); `prefix` must be the same for each slot.
+    const std::string& shown_at(std::size_t slot, std::string_view prefix) {
+        if (shown_.empty()) shown_.resize(values_.size());
+        auto& cached = shown_.at(slot);
+        if (!cached) {
+            cached.emplace(prefix);
+            append_shown(*cached, *value_at(slot));
+        }
+        return *cached;
+    }
+
   private:
     const Event& event_;
     const std::vector<std::string>& fields_;
     std::vector<std::optional<std::optional<std::string>>> values_;
+    std::vector<std::optional<std::string>> shown_;
     std::optional<std::string> scratch_;
     Mode mode_;
 };
@@ -1146,12 +1159,12 @@ std::optional<Verdict> screen(const Index& index, const Index::Entry& entry, con
             found = index.text(k) == *value;
         }
         if (found) continue;
-        const auto prefix = index.text(step.first + step.count);
+        // The same "<field>: '<value>'" for every rule that reads the field.
+        const auto& shown = facts.shown_at(step.slot, index.text(step.first + step.count));
         const auto none_of = index.text(step.first + step.count + 1);
         std::string why;
-        why.reserve(prefix.size() + std::min(value->size(), k_max_shown) + 5 + none_of.size());
-        why += prefix;
-        append_shown(why, *value);
+        why.reserve(shown.size() + none_of.size());
+        why += shown;
         why += none_of;
         return fail(std::move(why));
     }
@@ -1211,14 +1224,14 @@ Decision RuleSet::evaluate(std::span<const Event> events) const {
             // when it needs its full check.
             const auto& rule = impl_->rules[r];
             const auto& entry = impl_->index.rules[r];
-            RuleOutcome outcome;
+            // Filled in place (d.rules has room for every outcome; rendering adds to the others).
+            auto& outcome = d.rules.emplace_back();
             outcome.rule = impl_->index.text(entry.name);
             outcome.event = index;
             if (stopped_by != nullptr) {
                 outcome.evaluated = false;
                 outcome.reason =
                     "not evaluated: rule '" + stopped_by->name + "' matched with stop: true";
-                d.rules.push_back(std::move(outcome));
                 continue;
             }
             // Nothing here should throw but allocation; a failure must cost one rule, not the
@@ -1242,7 +1255,6 @@ Decision RuleSet::evaluate(std::span<const Event> events) const {
                 outcome.matched = false;
                 outcome.reason = std::string("internal error: ") + e.what();
             }
-            d.rules.push_back(std::move(outcome));
         }
     }
     return d;
