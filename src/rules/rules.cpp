@@ -1050,8 +1050,8 @@ struct Step {
     Key key = Key::none;
     std::uint32_t accepts = 0;  // event_kind, provider: a bit per enum value that passes
     std::uint32_t slot = 0;     // none: the field's slot in Facts
-    // Into Index::texts. event_kind, provider: the reason for each enum value (empty: passes).
-    // none: the `count` literals, then "<field>: ", then the condition's none_of.
+    // Into Index::texts. event_kind, provider: the reason for each of the `count` enum values
+    // (empty: passes). none: the `count` literals, then "<field>: ", then the condition's none_of.
     std::uint32_t first = 0;
     std::uint32_t count = 0;
     std::uint32_t child = 0;  // which of rule.when.children it is
@@ -1115,6 +1115,7 @@ Index build_index(const std::vector<Rule>& rules, bool with_steps) {
             step.child = static_cast<std::uint32_t>(i);
             if (c.key != Key::none) {
                 step.first = static_cast<std::uint32_t>(index.texts.size());
+                step.count = static_cast<std::uint32_t>(c.verdicts.size());
                 for (std::size_t at = 0; at < c.verdicts.size(); ++at) {
                     if (c.verdicts[at].ok) step.accepts |= std::uint32_t{1} << at;
                     index.add(c.verdicts[at].reason);
@@ -1147,6 +1148,8 @@ std::optional<Verdict> screen(const Index& index, const Index::Entry& entry, con
             const auto at = static_cast<std::size_t>(
                 step.key == Key::event_kind ? static_cast<std::size_t>(event.kind)
                                             : static_cast<std::size_t>(event.provider));
+            // A value outside the enum: left to check(), which reports it as an internal error.
+            if (at >= step.count) return std::nullopt;
             if (((step.accepts >> at) & 1U) != 0) continue;
             return fail(std::string(index.text(step.first + static_cast<std::uint32_t>(at))));
         }
