@@ -46,10 +46,10 @@ bool outcome_drives(ByOutcome outcome) {
 // (whichever drives the walk), cursor, [state] (when an outcome drives), [source], [since],
 // limit. An outcome filter walks triggers_outcome backwards from the cursor (triggers_state for
 // the outcomes that are states), "held" the open triggers of the held Jenkins (triggers_due), a
-// state filter triggers_state, so a rare one does not scan every delivery; otherwise the walk is
-// down the deliveries' key (or deliveries_source), newest first ("unmatched": those without a
-// trigger), and stops at the page size. Each row of the page comes with its triggers, one row each,
-// in creation order.
+// state filter triggers_state, so a rare one does not scan every delivery; "unmatched" walks the
+// unmatched table's key; otherwise the walk is down the deliveries' key (or deliveries_source),
+// newest first, and stops at the page size. Each row of the page comes with its triggers, one row
+// each, in creation order.
 std::string list_sql(bool by_source, bool by_since, bool by_state, ByOutcome outcome) {
     // Numbered one statement at a time: the operands of one `+` chain are evaluated in no
     // particular order.
@@ -82,13 +82,20 @@ std::string list_sql(bool by_source, bool by_since, bool by_state, ByOutcome out
             page += next();
             page += ")";
         }
+    } else if (outcome == ByOutcome::unmatched) {
+        page = "\n    SELECT ";
+        page += k_columns;
+        page += "\n    FROM unmatched u JOIN deliveries d ON d.seq = u.delivery";
+        page += "\n    WHERE u.delivery < ";
+        page += next();
     } else {
         page = "\n    SELECT ";
         page += k_columns;
         page += "\n    FROM deliveries d\n    WHERE d.seq < ";
         page += next();
     }
-    if (outcome == ByOutcome::unmatched) {
+    if (outcome == ByOutcome::unmatched && by_trigger) {
+        // Never run: with a state it matches nothing (see list_deliveries()).
         page += "\n      AND NOT EXISTS (SELECT 1 FROM triggers x WHERE x.delivery = d.seq)";
     }
     if (by_source) {
@@ -99,8 +106,13 @@ std::string list_sql(bool by_source, bool by_since, bool by_state, ByOutcome out
         page += " AND d.received_at >= ";
         page += next();
     }
-    page +=
-        by_trigger ? "\n    ORDER BY s.delivery DESC LIMIT " : "\n    ORDER BY d.seq DESC LIMIT ";
+    if (by_trigger) {
+        page += "\n    ORDER BY s.delivery DESC LIMIT ";
+    } else if (outcome == ByOutcome::unmatched) {
+        page += "\n    ORDER BY u.delivery DESC LIMIT ";
+    } else {
+        page += "\n    ORDER BY d.seq DESC LIMIT ";
+    }
     page += next();
     return "WITH page AS (" + page + R"sql()
 SELECT p.seq, p.source, p.provider, p.delivery_id, p.kind, p.forge_event, p.received_at,
@@ -215,8 +227,9 @@ noted AS (
     SELECT seq, $5, 0, 'replayed by admin', 0, '', false, '' FROM replayed)
 SELECT id FROM replayed ORDER BY seq)sql";
 
-// $1 delivery, $2 now, then the triggers as arrays.
+// $1 delivery, $2 now, then the triggers as arrays. The delivery is no longer unmatched.
 constexpr std::string_view k_add_triggers = R"sql(
+WITH matched AS (DELETE FROM unmatched WHERE delivery = $1)
 INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
                       created_at, next_attempt_at, updated_at, last_outcome, queue_url, follow,
                       status_target, outcome, coalesce, cancel_superseded, multibranch,
@@ -293,6 +306,8 @@ asio::awaitable<DeliveryPage> Core::list_deliveries(DeliveryQuery q) {
     const std::size_t limit = std::min(q.limit, PostgresStore::k_max_page);
     if (limit == 0) co_return page;
     const ByOutcome outcome = by_outcome(q.outcome);
+    // A delivery without a trigger has none in any state.
+    if (outcome == ByOutcome::unmatched && q.state) co_return page;
     const bool outcome_first = outcome_drives(outcome);
     const unsigned key = (q.source.empty() ? 0u : 1u) | (q.since ? 2u : 0u) | (q.state ? 4u : 0u) |
                          (static_cast<unsigned>(outcome) << 3);
