@@ -16,9 +16,9 @@ namespace {
 constexpr auto k_int64_max = std::numeric_limits<std::int64_t>::max();
 constexpr auto k_int64_min = std::numeric_limits<std::int64_t>::min();
 
-// Rows deleted per statement while pruning: a large backlog of finished records is removed in
-// steps, each well within statement_timeout.
-constexpr std::int64_t k_prune_chunk = 5'000;
+// Deliveries a prune step reads at most: a large backlog of finished records is removed in
+// steps, each well within statement_timeout and without a burst of WAL.
+constexpr std::int64_t k_prune_step = 1'000;
 
 // How the listing is filtered by outcome (DeliveryQuery::outcome).
 // `open_or_dead`: "pending", "retrying", "dead", "superseded", which are the trigger's state (see
@@ -263,20 +263,24 @@ constexpr std::string_view k_holds =
 
 constexpr std::string_view k_try_prune_lock = "SELECT pg_try_advisory_lock($1, $2)";
 constexpr std::string_view k_prune_unlock = "SELECT pg_advisory_unlock($1, $2)";
-// Attempts go with their triggers (ON DELETE CASCADE). A trigger still followed or with a
-// status to post stays (and so does its delivery).
+// A prune step: the next deliveries in seq order from the cursor ($1), at most $2; the step
+// takes those received before the cutoff up to the first one that is not. Then, for the
+// deliveries in ($1, $2], the finished triggers last updated before $3 (attempts go with them:
+// ON DELETE CASCADE; not while a trigger's build is followed or a status is still to be posted),
+// then those deliveries with no trigger left (their unmatched row goes with them). Each statement
+// reads a range of a key (the deliveries', triggers_delivery), however large the tables.
+constexpr std::string_view k_prune_range = R"sql(
+SELECT seq, received_at FROM deliveries WHERE seq > $1 ORDER BY seq LIMIT $2)sql";
 constexpr std::string_view k_prune_triggers = R"sql(
-DELETE FROM triggers WHERE seq IN (
-    SELECT seq FROM triggers
-    WHERE state IN ('delivered', 'dead', 'superseded') AND updated_at < $1
-      AND follow_due_at IS NULL
-      AND status_wanted_seq <= status_posted_seq
-    LIMIT $2))sql";
+DELETE FROM triggers
+WHERE delivery > $1 AND delivery <= $2
+  AND state IN ('delivered', 'dead', 'superseded') AND updated_at < $3
+  AND follow_due_at IS NULL
+  AND status_wanted_seq <= status_posted_seq)sql";
 constexpr std::string_view k_prune_deliveries = R"sql(
-DELETE FROM deliveries WHERE seq IN (
-    SELECT d.seq FROM deliveries d
-    WHERE d.received_at < $1 AND NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = d.seq)
-    LIMIT $2))sql";
+DELETE FROM deliveries d
+WHERE d.seq > $1 AND d.seq <= $2
+  AND NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = d.seq))sql";
 // The outcome of triggers that instances of schema version 2 (which do not know the column)
 // finished after the migration: still the "pending" they were queued with. Their state is the
 // outcome, or "delivered" (they followed nothing). A no-op for every other trigger: the outcome
@@ -575,17 +579,30 @@ asio::awaitable<std::size_t> Core::prune(TimePoint now) {
     // releases it) rather than given back holding it.
     lease->discard_when_returned(true);
     co_await lease->exec(k_correct_outcomes);
+    // Deliveries in seq order, which is about the order they were received in: the pass ends at
+    // the first one received at or after the cutoff (one received before it, by an instance whose
+    // clock is behind, waits for the next pass that reaches it).
     std::size_t removed = 0;
-    for (;;) {
-        const Rows r = co_await lease->exec(k_prune_triggers,
-                                            std::move(Params().int8(cutoff).int8(k_prune_chunk)));
-        if (r.affected() < k_prune_chunk) break;
-    }
-    for (;;) {
-        const Rows r = co_await lease->exec(k_prune_deliveries,
-                                            std::move(Params().int8(cutoff).int8(k_prune_chunk)));
+    std::int64_t cursor = 0;
+    for (bool done = false; !done;) {
+        const Rows range = co_await lease->exec(
+            k_prune_range, std::move(Params().int8(cursor).int8(k_prune_step)));
+        std::int64_t last = cursor;
+        done = range.size() < k_prune_step;
+        for (int i = 0; i < range.size(); ++i) {
+            if (range.int64(i, 1) >= cutoff) {
+                done = true;
+                break;
+            }
+            last = range.int64(i, 0);
+        }
+        if (last == cursor) break;
+        co_await lease->exec(k_prune_triggers,
+                             std::move(Params().int8(cursor).int8(last).int8(cutoff)));
+        const Rows r =
+            co_await lease->exec(k_prune_deliveries, std::move(Params().int8(cursor).int8(last)));
         removed += static_cast<std::size_t>(r.affected());
-        if (r.affected() < k_prune_chunk) break;
+        cursor = last;
     }
     co_await lease->exec(k_prune_instances, std::move(Params().int8(cutoff)));
     co_await lease->exec(k_prune_unlock,

@@ -36,8 +36,26 @@ ListShape shape_of(const DeliveryQuery& q) {
 // Jenkins; "unmatched" walks the unmatched table's key backwards; otherwise the walk is down the
 // deliveries' own key (or deliveries_source), newest first, and stops at the page size.
 // (Unmatched with a state matches nothing and is answered without a statement, see list_page.)
-ListSql list_sql(const ListShape& shape) {
+// "held" is two walks, one per open state, each down its own range of triggers_state in delivery
+// order: one walk over `state IN (both)` would read every open trigger to sort them first. Called
+// with `held_state`, the walk of that state alone.
+ListSql list_sql(const ListShape& shape, const char* held_state = nullptr) {
     ListSql out;
+    if (shape.outcome == OutcomeFilter::held && held_state == nullptr) {
+        const ListSql pending = list_sql(shape, "pending");
+        const ListSql retrying = list_sql(shape, "retrying");
+        out.sql = R"sql(
+    SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at,
+           d.repository, d.ref
+    FROM deliveries d
+    WHERE d.id IN (SELECT id FROM ()sql" +
+                  pending.sql + ") UNION ALL SELECT id FROM (" + retrying.sql + R"sql())
+    ORDER BY d.id DESC LIMIT ?)sql";
+        out.params = pending.params;
+        out.params.insert(out.params.end(), retrying.params.begin(), retrying.params.end());
+        out.params.push_back(ListParam::limit);
+        return out;
+    }
     const bool by_triggers = shape.outcome == OutcomeFilter::word ||
                              shape.outcome == OutcomeFilter::state_word ||
                              shape.outcome == OutcomeFilter::held ||
@@ -58,9 +76,8 @@ ListSql list_sql(const ListShape& shape) {
                 out.params.push_back(ListParam::outcome);
                 break;
             case OutcomeFilter::held:
-                page +=
-                    "s.state IN ('pending', 'retrying') AND s.jenkins IN (SELECT jenkins FROM "
-                    "holds)";
+                page += "s.state = '" + std::string(held_state) +
+                        "' AND s.jenkins IN (SELECT jenkins FROM holds)";
                 break;
             case OutcomeFilter::none:
             case OutcomeFilter::unmatched:  // not walked from the triggers

@@ -14,9 +14,10 @@
 namespace hookrelay::store::sqlite {
 
 /// Deliveries a prune step takes at most. Deleting one (its body's overflow pages, its index
-/// entries, a finished trigger with its own and its attempts) takes some tens of microseconds:
-/// a step stays within a few milliseconds plus its commit.
-inline constexpr std::size_t k_prune_step = 256;
+/// entries, a finished trigger with its own and its attempts) took about 175 µs on the shared
+/// 2-core test machine (bench/scale/run.sh: 256 per step held a webhook up to 78 ms): 64 keep a
+/// step near 10 ms plus its commit.
+inline constexpr std::size_t k_prune_step = 64;
 
 /// Posts to `writer` the first step of a pass that prunes what expired at `now` (Store::prune);
 /// each step posts the next after its commit. `done` gets the number of deliveries removed once
