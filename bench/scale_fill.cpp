@@ -2,10 +2,14 @@
 // (open_store() and submit(), the daemon's schema and write path), many submits in flight at
 // once so that they group-commit. bench/scale/run.sh uses it to build a large backlog quickly.
 //
-//   scale_fill <state_dir> <count> <body_file> <jenkins> <job/segments> [in_flight]
+//   scale_fill <state_dir> <count> <body_file> <jenkins> <job/segments>
+//              [in_flight [unmatched_every [aged [age_seconds]]]]
 //
 // Each delivery is a GitHub push with the body read from <body_file> and one trigger for
-// <jenkins>, job <job/segments>, as a matching rule would queue it. Prints the seconds taken.
+// <jenkins>, job <job/segments>, as a matching rule would queue it; every <unmatched_every>-th
+// one (0: none) queues nothing, as if no rule matched. The first <aged> deliveries are received
+// <age_seconds> ago (one millisecond apart, oldest first), the others now. Prints the seconds
+// taken.
 #include "store/factory.hpp"
 
 #include <atomic>
@@ -42,7 +46,7 @@ std::vector<std::string> split_job(const std::string& path) {
 int main(int argc, char** argv) {
     if (argc < 6) {
         std::cerr << "usage: scale_fill <state_dir> <count> <body_file> <jenkins> <job> "
-                     "[in_flight]\n";
+                     "[in_flight [unmatched_every [aged [age_seconds]]]]\n";
         return 2;
     }
     const std::string state_dir = argv[1];
@@ -57,6 +61,10 @@ int main(int argc, char** argv) {
     const auto job = split_job(argv[5]);
     const std::size_t in_flight =
         argc > 6 ? std::strtoull(argv[6], nullptr, 10) : k_default_in_flight;
+    const std::uint64_t unmatched_every = argc > 7 ? std::strtoull(argv[7], nullptr, 10) : 0;
+    const std::uint64_t aged = argc > 8 ? std::strtoull(argv[8], nullptr, 10) : 0;
+    const auto age = std::chrono::seconds(argc > 9 ? std::strtoll(argv[9], nullptr, 10) : 0);
+    const auto aged_from = Clock::now() - age;
 
     Config config;
     config.state_dir = state_dir;
@@ -91,7 +99,7 @@ int main(int argc, char** argv) {
         d.delivery_id = "fill-" + run + "-" + std::to_string(i);
         d.kind = EventKind::push;
         d.forge_event = "push";
-        d.received_at = Clock::now();
+        d.received_at = i < aged ? aged_from + std::chrono::milliseconds(i) : Clock::now();
         d.headers = {{"X-GitHub-Event", "push"}, {"X-GitHub-Delivery", d.delivery_id}};
         d.body = body;
         d.repository = "acme/app";
@@ -102,7 +110,10 @@ int main(int argc, char** argv) {
         t.job = job;
         t.parameters = {{"GIT_COMMIT", "0123456789abcdef0123456789abcdef01234567"}};
         t.cause = "GitHub push " + d.delivery_id;
-        store->submit(std::move(d), {std::move(t)}, [&](result<Receipt> r) {
+        std::vector<TriggerRequest> triggers;
+        if (unmatched_every == 0 || (i + 1) % unmatched_every != 0)
+            triggers.push_back(std::move(t));
+        store->submit(std::move(d), std::move(triggers), [&](result<Receipt> r) {
             if (!r || r->duplicate) ++failures;
             std::lock_guard lock(mutex);
             --outstanding;

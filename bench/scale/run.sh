@@ -1,24 +1,37 @@
 #!/usr/bin/env bash
-# Scale benchmark: a large backlog of pending triggers in the SQLite store (Jenkins was down for
-# a long time). Loopback only, bounded in time; stops what it started and removes its files.
-# Release build.
+# Scale benchmark: a large store in SQLite: a backlog of pending triggers (Jenkins was down for
+# a long time), deliveries no rule matched, and old finished ones past the retention. Loopback
+# only, bounded in time; stops what it started and removes its files. Release build.
 #
-#   bench/scale/run.sh           # N=1000000 pending triggers by default
+#   bench/scale/run.sh           # N=1000000 deliveries by default
 #   N=200000 bench/scale/run.sh
+#   UNMATCHED_EVERY=0 AGED_PERCENT=0 bench/scale/run.sh   # only pending triggers, no prune
 #
 # 1. Fill: bench/scale_fill.cpp submits N deliveries (the 8.8 KB GitHub push fixture, one
-#    trigger each) through open_store() and submit(), the daemon's own schema and write path,
-#    IN_FLIGHT at a time so that they group-commit. Prints how long that took.
-# 2. Start-up to listening: `hookrelay run` on that state_dir, its Jenkins on a port nothing
-#    listens on (so nothing drains), from exec until the webhook port accepts a connection
-#    (polled, STARTUP_TIMEOUT at most); RUNS times, min and median.
+#    trigger each, none for every UNMATCHED_EVERY-th) through open_store() and submit(), the
+#    daemon's own schema and write path, IN_FLIGHT at a time so that they group-commit. The first
+#    AGED_PERCENT % are received AGE_DAYS ago, and their triggers are then marked dead (one SQL
+#    UPDATE: as if Jenkins had refused them back then). Prints how long the submits took.
+# 2. Start-up to listening: `hookrelay run` on that state_dir (retention 3650d: nothing expires),
+#    its Jenkins on a port nothing listens on (so nothing drains), from exec until the webhook
+#    port accepts a connection (polled, STARTUP_TIMEOUT at most); RUNS times, min and median.
 # 3. Admin API latency on that store (curl's time_total, median of RUNS_API): /api/v1/deliveries
-#    with no filter, ?state=pending, ?outcome=dead, ?outcome=unmatched, and one delivery's
-#    /api/v1/deliveries/<id>.
+#    with no filter and with each filter (source, state, outcome, since, and two combined), and
+#    one delivery's /api/v1/deliveries/<id>.
+# 4. A prune pass under accepts (when AGED_PERCENT > 0): `hookrelay run` again with retention
+#    7d, so its first prune (at start) removes the aged deliveries; meanwhile signed webhooks are
+#    POSTed one after another (each a new delivery id, answered 202 once committed), and each
+#    answer time is kept until the listing shows no aged delivery left. Then POSTS_AFTER more on
+#    the pruned store, for comparison. Reports how long the pass took and the accept latencies.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 N=${N:-1000000}
 IN_FLIGHT=${IN_FLIGHT:-4096}
+UNMATCHED_EVERY=${UNMATCHED_EVERY:-10}
+AGED_PERCENT=${AGED_PERCENT:-50}
+AGE_DAYS=${AGE_DAYS:-8}
+POSTS_AFTER=${POSTS_AFTER:-200}
+PRUNE_TIMEOUT=${PRUNE_TIMEOUT:-1800}
 RUNS=${RUNS:-3}
 RUNS_API=${RUNS_API:-5}
 RELAY_PORT=${RELAY_PORT:-18180}
@@ -51,12 +64,15 @@ fi
 
 body="$root/tests/data/github/push-branch-update.json"
 state="$work/state"
-cat >"$work/relay.yaml" <<YAML
+# write_config FILE RETENTION
+write_config() {
+  cat >"$1" <<YAML
 listen: 127.0.0.1:$RELAY_PORT
 admin: {listen: "127.0.0.1:$ADMIN_PORT", token: "\${env:BENCH_SECRET}"}
 state_dir: $state
 log: {level: warn}
 server: {threads: 2}
+store: {retention: $2}
 sources:
   github: {provider: github, secret: "\${env:BENCH_SECRET}"}
 jenkins:
@@ -69,15 +85,31 @@ rules:
       job: "{{ repository.namespace }}/{{ repository.name }}/{{ branch }}"
       parameters: {GIT_COMMIT: "{{ commit }}"}
 YAML
+}
+write_config "$work/relay.yaml" 3650d
+write_config "$work/relay-prune.yaml" 7d
+config="$work/relay.yaml"
 
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 minimum() { sort -g | head -1; }
 now() { date +%s.%N; }
 
 # --- 1. fill ------------------------------------------------------------------------------------
-echo "filling $state with $N pending triggers ..." >&2
-fill_s=$("$fill" "$state" "$N" "$body" ci acme/app/main "$IN_FLIGHT")
+aged=$((N * AGED_PERCENT / 100))
+unmatched=$((UNMATCHED_EVERY > 0 ? N / UNMATCHED_EVERY : 0))
+echo "filling $state with $N deliveries ($aged aged) ..." >&2
+fill_s=$("$fill" "$state" "$N" "$body" ci acme/app/main "$IN_FLIGHT" "$UNMATCHED_EVERY" "$aged" \
+  $((AGE_DAYS * 86400)))
+if ((aged > 0)); then
+  # The aged deliveries are the first ids (submitted first, in order).
+  sqlite3 "$state/hookrelay.db" "UPDATE triggers SET state = 'dead', outcome = 'dead',
+    last_outcome = 'HTTP 404' WHERE delivery <= $aged" >/dev/null
+fi
+pending=$(sqlite3 "$state/hookrelay.db" "SELECT COUNT(*) FROM triggers WHERE state = 'pending'")
+dead=$(sqlite3 "$state/hookrelay.db" "SELECT COUNT(*) FROM triggers WHERE state = 'dead'")
 store_size=$(du -sh "$state" | cut -f1)
+# Nothing is received after this (until the prune phase): a `since` that matches nothing.
+quiet_since=$(date -u -d '+1 second' +%Y-%m-%dT%H:%M:%SZ)
 
 # --- 2. start-up to listening ----------------------------------------------------------------------
 # start_daemon: runs hookrelay in the background (its pid in $daemon) and sets $took to the
@@ -85,7 +117,7 @@ store_size=$(du -sh "$state" | cut -f1)
 start_daemon() {
   local start deadline
   start=$(now)
-  BENCH_SECRET=$SECRET "$relay" run --config "$work/relay.yaml" >>"$work/relay.log" 2>&1 &
+  BENCH_SECRET=$SECRET "$relay" run --config "$config" >>"$work/relay.log" 2>&1 &
   daemon=$!
   deadline=$(($(date +%s) + STARTUP_TIMEOUT))
   until (exec 3<>"/dev/tcp/127.0.0.1/$RELAY_PORT") 2>/dev/null; do
@@ -156,12 +188,85 @@ time_get "/deliveries?state=pending"
 time_get "/deliveries?outcome=dead"
 time_get "/deliveries?outcome=unmatched"
 time_get "/deliveries/$one_id"
+time_get "/deliveries?state=dead"
+time_get "/deliveries?state=delivered"
+time_get "/deliveries?outcome=delivered"
+time_get "/deliveries?outcome=held"
+time_get "/deliveries?source=github"
+time_get "/deliveries?source=gitlab"
+time_get "/deliveries?since=1h"
+time_get "/deliveries?since=$quiet_since"
+time_get "/deliveries?source=github&state=dead"
+time_get "/deliveries?source=github&outcome=unmatched"
+time_get "/deliveries?cursor=$((aged / 2))"
+time_get "/deliveries?outcome=unmatched&cursor=$((aged / 2))"
 stop_daemon
+
+# --- 4. a prune pass under accepts -------------------------------------------------------------
+prune_rows=()
+if ((aged > 0)); then
+  config="$work/relay-prune.yaml"
+  signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" "$body" | awk '{print $NF}')"
+  # post ID: one signed webhook; prints curl's time_total, fails unless answered 202.
+  post() {
+    local code t
+    read -r code t < <(curl -s -o "$work/post.json" -w '%{http_code} %{time_total}\n' \
+      -H "Content-Type: application/json" -H "X-GitHub-Event: push" \
+      -H "X-GitHub-Delivery: $1" -H "X-Hub-Signature-256: $signature" \
+      --data-binary "@$body" "http://127.0.0.1:$RELAY_PORT/hooks/github")
+    if [[ $code != 202 ]]; then
+      echo "POST answered $code: $(cat "$work/post.json")" >&2
+      exit 1
+    fi
+    echo "$t"
+  }
+  # aged_left: whether the listing below the first new delivery still shows an aged one.
+  aged_left() {
+    curl -fs "${auth[@]}" "$admin/deliveries?limit=1&cursor=$((aged + 1))" |
+      python3 -c 'import json, sys; print(len(json.load(sys.stdin)["deliveries"]))'
+  }
+  prune_start=$(now)
+  start_daemon
+  during=()
+  deadline=$(($(date +%s) + PRUNE_TIMEOUT))
+  i=0
+  while [[ $(aged_left) != 0 ]]; do
+    if (($(date +%s) >= deadline)); then
+      echo "the prune did not finish within ${PRUNE_TIMEOUT}s" >&2
+      exit 1
+    fi
+    during+=("$(post "prune-during-$i")")
+    i=$((i + 1))
+  done
+  prune_s=$(awk -v s="$prune_start" -v e="$(now)" 'BEGIN {printf "%.1f", e - s}')
+  after=()
+  for ((i = 0; i < POSTS_AFTER; i++)); do after+=("$(post "prune-after-$i")"); done
+  left=$(curl -fs "${auth[@]}" "$admin/deliveries?limit=1000&cursor=$((aged + 1))" |
+    python3 -c 'import json, sys; print(len(json.load(sys.stdin)["deliveries"]))')
+  stop_daemon
+  # latencies NAME TIMES...: one table row: count, median, p99, max in ms.
+  latencies() {
+    local name=$1
+    shift
+    printf '%s\n' "$@" | sort -g | awk -v name="$name" '{v[NR] = $1 * 1000}
+      END {p = int(NR * 0.99 + 0.999); if (p < 1) p = 1
+           printf "| %s | %d | %.1f ms | %.1f ms | %.1f ms |\n", name, NR,
+             (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[p], v[NR]}'
+  }
+  prune_rows+=("$(latencies "during the prune pass" "${during[@]}")")
+  prune_rows+=("$(latencies "after it, same daemon" "${after[@]}")")
+  if [[ $left != 0 ]]; then
+    echo "after the prune $left aged deliveries are still listed" >&2
+    exit 1
+  fi
+fi
 
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 echo
-echo "Scale: $N pending triggers in the SQLite store (8.8 KB GitHub push bodies kept), Jenkins"
-echo "unreachable. Machine: $(nproc) cores, $cpu. Command: N=$N bench/scale/run.sh"
+echo "Scale: $N deliveries in the SQLite store (8.8 KB GitHub push bodies kept): $pending pending"
+echo "triggers, $dead dead ($aged deliveries received $AGE_DAYS days ago), $unmatched without a"
+echo "trigger; Jenkins unreachable. Machine: $(nproc) cores, $cpu."
+echo "Command: N=$N UNMATCHED_EVERY=$UNMATCHED_EVERY AGED_PERCENT=$AGED_PERCENT bench/scale/run.sh"
 echo
 echo "| measure | figure |"
 echo "| --- | --- |"
@@ -173,3 +278,13 @@ echo
 echo "| request | median | items returned |"
 echo "| --- | --- | --- |"
 for row in "${api_rows[@]}"; do echo "$row"; done
+if ((${#prune_rows[@]} > 0)); then
+  echo
+  echo "Prune pass (retention 7d: the $aged aged deliveries expire) from exec until none is listed:"
+  echo "${prune_s} s ($(awk -v n="$aged" -v s="$prune_s" 'BEGIN {printf "%.0f", n / s}') deliveries/s),"
+  echo "including start-up. Accept latency of signed webhooks POSTed one at a time (curl time_total):"
+  echo
+  echo "| webhooks | count | median | p99 | max |"
+  echo "| --- | --- | --- | --- | --- |"
+  for row in "${prune_rows[@]}"; do echo "$row"; done
+fi

@@ -630,8 +630,10 @@ class Store : public DeliveryIntake, public TriggerQueue, public ChoreQueue, pub
     /// Deletes delivered, dead and superseded triggers last updated before `now - store.retention`
     /// (but not one still followed, nor one with a status wish not yet posted), their history, and
     /// deliveries received before that cutoff with no triggers left. One instance at a time
-    /// (others skip). `done` gets the number of deliveries removed. Backends also prune by
-    /// themselves every store.prune_interval.
+    /// (others skip). `done` gets the number of deliveries removed. The work is done in bounded
+    /// steps, each committed on its own, so submissions are never held for a whole pass; a pass
+    /// cut short by close() answers nothing. Backends also prune by themselves every
+    /// store.prune_interval.
     virtual void prune(TimePoint now, std::function<void(result<std::size_t>)> done) = 0;
 
     // --- Observers. Callbacks accumulate and run on the backend's thread; keep them cheap.

@@ -134,6 +134,8 @@ result<Pattern> Pattern::compile(std::string_view text, std::string* why, std::s
             return translated.error();
         }
         regex = std::move(*translated);
+        // No '*', '?', '[' or '{': glob_to_re2 made every character literal.
+        p.literal_ = body.find_first_of("*?[{") == std::string_view::npos;
         // `**` becomes ".*", which must also cross newlines in multi-line values (messages).
         options.set_dot_nl(true);
     }
@@ -147,6 +149,11 @@ result<Pattern> Pattern::compile(std::string_view text, std::string* why, std::s
 }
 
 bool Pattern::matches(std::string_view value) const {
+    if (literal_) return std::string_view(text_).substr(negative_ ? 1 : 0) == value;
+    return matches_by_regex(value);
+}
+
+bool Pattern::matches_by_regex(std::string_view value) const {
     return RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *re_);
 }
 

@@ -34,8 +34,13 @@ class Pattern {
                                    std::size_t* offset = nullptr);
 
     /// Whether `value` fully matches the pattern, ignoring negation (the caller decides what a
-    /// negative match means).
+    /// negative match means). A glob without wildcards, classes or braces ("main",
+    /// "acme/app") is compared as text, which is what its RE2 translation matches.
     bool matches(std::string_view value) const;
+    /// As matches(), always through RE2: the reference the text comparison is tested against.
+    bool matches_by_regex(std::string_view value) const;
+    /// True for a glob compared as text (see matches()).
+    bool literal() const noexcept { return literal_; }
     /// True for "!..." patterns.
     bool negative() const noexcept { return negative_; }
     /// The pattern as written, including any "!" or "re:".
@@ -44,6 +49,7 @@ class Pattern {
   private:
     std::string text_;
     bool negative_ = false;
+    bool literal_ = false;  ///< text_ (after any '!') is the whole pattern, matched as text
     std::shared_ptr<const re2::RE2> re_;
 };
 

@@ -28,6 +28,14 @@ constexpr std::size_t k_max_listed = 8;
 // Long values (commit messages) are cut in reasons so a reason stays one readable line.
 constexpr std::size_t k_max_shown = 60;
 
+struct Verdict {
+    bool ok = true;
+    std::string reason;  // when !ok: why, in the admin's words
+};
+
+// Which closed set of values a field condition's verdicts were worked out for at compile time.
+enum class Key { none, event_kind, provider };
+
 struct Condition {
     Kind kind = Kind::all;
     std::string field;  // as written; the reason names it the way the admin wrote it
@@ -35,6 +43,13 @@ struct Condition {
     std::vector<Pattern> positives;
     std::vector<Pattern> negatives;
     std::vector<Condition> children;
+    // Compiled once, so that a delivery pays little for each of many rules that do not match:
+    std::string none_of;   // " matches none of [<positives>]", the end of that reason
+    std::size_t slot = 0;  // the field's place in the per-event value cache (Facts)
+    // `event` and `provider`: the verdict for every value (indexed by the enum), worked out by the
+    // same code a delivery would run.
+    Key key = Key::none;
+    std::vector<Verdict> verdicts;
 };
 
 struct Segment {
@@ -65,11 +80,6 @@ struct Rule {
     std::map<std::string, std::string, std::less<>> status_contexts;
 };
 
-struct Verdict {
-    bool ok = true;
-    std::string reason;  // when !ok: why, in the admin's words
-};
-
 Verdict pass() {
     return {};
 }
@@ -77,7 +87,8 @@ Verdict fail(std::string reason) {
     return {false, std::move(reason)};
 }
 
-std::string shown(std::string_view value) {
+// Appends `value` quoted, cut to its first line and k_max_shown characters.
+void append_shown(std::string& out, std::string_view value) {
     bool cut = false;
     if (const auto nl = value.find('\n'); nl != std::string_view::npos) {
         value = value.substr(0, nl);
@@ -89,12 +100,9 @@ std::string shown(std::string_view value) {
     }
     // Appending step by step: GCC 12 at -O3 misreads the chained operator+ as an overlapping
     // memcpy (-Wrestrict).
-    std::string out;
-    out.reserve(value.size() + 5);
     out += '\'';
     out.append(value);
     out += cut ? "...'" : "'";
-    return out;
 }
 
 std::string list(const std::vector<Pattern>& patterns) {
@@ -110,38 +118,101 @@ std::string plural(std::size_t n, std::string_view word) {
     return std::to_string(n) + " " + std::string(word) + (n == 1 ? "" : "s");
 }
 
-const Pattern* first_match(const std::vector<Pattern>& patterns, std::string_view value) {
+// How a delivery is evaluated. `reference`: every pattern through RE2, every field read from the
+// event each time, no compiled verdicts: the plain evaluation the fast one is tested against.
+struct Mode {
+    bool reference = false;
+};
+
+const Pattern* first_match(const std::vector<Pattern>& patterns, std::string_view value,
+                           Mode mode) {
     for (const auto& p : patterns) {
-        if (p.matches(value)) return &p;
+        if (mode.reference ? p.matches_by_regex(value) : p.matches(value)) return &p;
     }
     return nullptr;
 }
 
 // The list accepts a value when a positive pattern matches (or there are none) and no negative
-// one does. Returns the failure reason, or nullopt when accepted.
-std::optional<std::string> reject(const Condition& c, std::string_view value) {
-    if (const auto* neg = first_match(c.negatives, value)) {
-        return shown(value) + " is excluded by " + neg->text();
+// one does. Returns false when accepted; else true, with the reason appended to `out`.
+bool reject(const Condition& c, std::string_view value, Mode mode, std::string& out) {
+    if (const auto* neg = first_match(c.negatives, value, mode)) {
+        append_shown(out, value);
+        out += " is excluded by ";
+        out += neg->text();
+        return true;
     }
-    if (!c.positives.empty() && first_match(c.positives, value) == nullptr) {
-        return shown(value) + " matches none of " + list(c.positives);
+    if (!c.positives.empty() && first_match(c.positives, value, mode) == nullptr) {
+        append_shown(out, value);
+        out += c.none_of;
+        return true;
     }
-    return std::nullopt;
+    return false;
 }
 
-Verdict check_paths(const Condition& c, const Event& event) {
+// The values of one event's condition fields, each read once however many rules ask for it.
+class Facts {
+  public:
+    /// `fields`: the condition fields by slot (see Compiler::fields()); must outlive this.
+    Facts(const Event& event, const std::vector<std::string>& fields, Mode mode)
+        : event_(event), fields_(fields), values_(fields.size()), mode_(mode) {}
+
+    const Event& event() const noexcept { return event_; }
+    Mode mode() const noexcept { return mode_; }
+
+    /// The value of field condition `c`'s field; valid until the next call.
+    const std::optional<std::string>& value(const Condition& c) {
+        if (mode_.reference) {
+            scratch_ = event_field(event_, c.field);
+            return scratch_;
+        }
+        return value_at(c.slot);
+    }
+
+    /// The value of the field in `slot`; valid as long as this.
+    const std::optional<std::string>& value_at(std::size_t slot) {
+        auto& cached = values_.at(slot);
+        if (!cached) cached = event_field(event_, fields_.at(slot));
+        return *cached;
+    }
+
+    /// `prefix` followed by the set value of the field in `slot` as reasons show it
+    /// ("repository: 'acme/app'"); `prefix` must be the same for each slot.
+    const std::string& shown_at(std::size_t slot, std::string_view prefix) {
+        if (shown_.empty()) shown_.resize(values_.size());
+        auto& cached = shown_.at(slot);
+        if (!cached) {
+            cached.emplace(prefix);
+            append_shown(*cached, *value_at(slot));
+        }
+        return *cached;
+    }
+
+  private:
+    const Event& event_;
+    const std::vector<std::string>& fields_;
+    std::vector<std::optional<std::optional<std::string>>> values_;
+    std::vector<std::optional<std::string>> shown_;
+    std::optional<std::string> scratch_;
+    Mode mode_;
+};
+
+Verdict check_paths(const Condition& c, const Event& event, Mode mode) {
     // Only a complete list from a push to an existing branch says what changed; for anything
     // else, building is the safe side.
     const bool known =
         event.kind == EventKind::push && !event.created && event.changed_files_complete;
     if (!known) return pass();
+    std::string why;
     for (const auto& file : event.changed_files) {
-        if (!reject(c, file)) return pass();
+        if (!reject(c, file, mode, why)) return pass();
+        why.clear();
     }
     const auto n = event.changed_files.size();
     if (n == 0) return fail("paths: the push changed no files");
     if (n == 1) {
-        return fail("paths: the only changed file " + *reject(c, event.changed_files.front()));
+        why = "paths: the only changed file ";
+        reject(c, event.changed_files.front(), mode, why);
+        return fail(std::move(why));
     }
     if (c.positives.empty()) {
         return fail("paths: all " + plural(n, "changed file") + " are excluded by " +
@@ -153,28 +224,46 @@ Verdict check_paths(const Condition& c, const Event& event) {
     return fail(std::move(reason));
 }
 
-Verdict check(const Condition& c, const Event& event) {
+// A field condition's verdict on `value` (nullopt: the field is not set for `event`).
+Verdict field_verdict(const Condition& c, const std::optional<std::string>& value,
+                      const Event& event, Mode mode) {
+    if (!value) {
+        // With only exclusions there is nothing to exclude.
+        if (c.positives.empty()) return pass();
+        return fail(c.field + " is not set for " + render::event_phrase(event));
+    }
+    std::string why;
+    why.reserve(c.field.size() + 2 + std::min(value->size(), k_max_shown) + 3 + c.none_of.size());
+    why += c.field;
+    why += ": ";
+    if (reject(c, *value, mode, why)) return fail(std::move(why));
+    return pass();
+}
+
+Verdict check(const Condition& c, Facts& facts) {
+    const auto& event = facts.event();
     switch (c.kind) {
         case Kind::field: {
-            if (c.paths) return check_paths(c, event);
-            const auto value = event_field(event, c.field);
-            if (!value) {
-                // With only exclusions there is nothing to exclude.
-                if (c.positives.empty()) return pass();
-                return fail(c.field + " is not set for " + render::event_phrase(event));
+            if (c.paths) return check_paths(c, event, facts.mode());
+            if (!facts.mode().reference) {
+                if (c.key == Key::event_kind) {
+                    return c.verdicts.at(static_cast<std::size_t>(event.kind));
+                }
+                if (c.key == Key::provider) {
+                    return c.verdicts.at(static_cast<std::size_t>(event.provider));
+                }
             }
-            if (auto why = reject(c, *value)) return fail(c.field + ": " + *why);
-            return pass();
+            return field_verdict(c, facts.value(c), event, facts.mode());
         }
         case Kind::all:
             for (const auto& child : c.children) {
-                if (auto v = check(child, event); !v.ok) return v;
+                if (auto v = check(child, facts); !v.ok) return v;
             }
             return pass();
         case Kind::any: {
             std::string first;
             for (const auto& child : c.children) {
-                auto v = check(child, event);
+                auto v = check(child, facts);
                 if (v.ok) return pass();
                 if (first.empty()) first = std::move(v.reason);
             }
@@ -182,7 +271,7 @@ Verdict check(const Condition& c, const Event& event) {
                         " matched (first: " + first + ")");
         }
         case Kind::not_:
-            if (check(c.children.front(), event).ok) {
+            if (check(c.children.front(), facts).ok) {
                 return fail("not: the inner condition matched");
             }
             return pass();
@@ -700,7 +789,10 @@ class Compiler {
             compiled_patterns.emplace_back(&p, *compiled);
             (compiled->negative() ? c.negatives : c.positives).push_back(std::move(*compiled));
         }
+        c.none_of = " matches none of " + list(c.positives);
         if (!known_field || c.paths) return;
+        c.slot = slots_.emplace(spec.field, slots_.size()).first->second;
+        precompute(c);
         if (const auto d = domain(spec.field, scope)) check_values(spec, *d, compiled_patterns);
     }
 
@@ -801,14 +893,45 @@ class Compiler {
         return t;
     }
 
+    // The verdicts of an `event` or `provider` condition for each value it can see (an event's
+    // kind and forge are always set), so a delivery looks them up instead of matching.
+    static void precompute(Condition& c) {
+        const Event none;  // read only for unset fields, and these are always set
+        if (c.field == k_event) {
+            c.key = Key::event_kind;
+            for (const auto kind : event_kinds()) {
+                const auto at = static_cast<std::size_t>(kind);
+                if (c.verdicts.size() <= at) c.verdicts.resize(at + 1);
+                c.verdicts[at] = field_verdict(c, std::string(to_string(kind)), none, Mode{});
+            }
+        } else if (c.field == "provider") {
+            c.key = Key::provider;
+            for (const auto provider : providers()) {
+                const auto at = static_cast<std::size_t>(provider);
+                if (c.verdicts.size() <= at) c.verdicts.resize(at + 1);
+                c.verdicts[at] = field_verdict(c, std::string(to_string(provider)), none, Mode{});
+            }
+        }
+    }
+
+  public:
+    /// The distinct fields the compiled conditions read, by slot (Condition::slot).
+    std::vector<std::string> fields() const {
+        std::vector<std::string> out(slots_.size());
+        for (const auto& [name, slot] : slots_) out[slot] = name;
+        return out;
+    }
+
+  private:
     const Config& config_;
     std::vector<ConfigError>& errors_;
     std::string label_;
+    std::map<std::string, std::size_t, std::less<>> slots_;
 };
 
-Verdict guards(const Rule& rule, const Event& event) {
+Verdict guards(bool mentions_deleted, const Event& event) {
     if (event.kind == EventKind::ping) return fail("ping events never trigger");
-    if (event.deleted && !rule.mentions_deleted) {
+    if (event.deleted && !mentions_deleted) {
         return fail("the ref was deleted; add `deleted: true` to the rule to match deletions");
     }
     return pass();
@@ -914,10 +1037,150 @@ void render_trigger(const Rule& rule, const Trigger& t, const Event& event, std:
     d.trigger_events.push_back(index);
 }
 
+// A span of Index::arena.
+struct Text {
+    std::uint32_t offset = 0;
+    std::uint32_t size = 0;
+};
+
+// One of a rule's leading top-level conditions that the event's kind, its forge or one field's
+// value decides without matching a pattern: an `event` or `provider` condition, or a condition
+// whose patterns are all plain literals (no wildcard, no regex, no '!').
+struct Step {
+    Key key = Key::none;
+    std::uint32_t accepts = 0;  // event_kind, provider: a bit per enum value that passes
+    std::uint32_t slot = 0;     // none: the field's slot in Facts
+    // Into Index::texts. event_kind, provider: the reason for each of the `count` enum values
+    // (empty: passes). none: the `count` literals, then "<field>: ", then the condition's none_of.
+    std::uint32_t first = 0;
+    std::uint32_t count = 0;
+    std::uint32_t child = 0;  // which of rule.when.children it is
+};
+
+// The rules as a delivery first looks at them: for each rule its leading decidable conditions
+// (Step), and the texts they compare with and explain themselves in, all in a few contiguous
+// arrays built once per config load. Most rules of a large config fail one of these (another
+// event, another repository), and a delivery then learns that, and the reason the full
+// evaluation would give, without following a rule's pointers or running RE2.
+struct Index {
+    std::string arena;
+    std::vector<Text> texts;
+    std::vector<Step> steps;
+    struct Entry {
+        std::uint32_t begin = 0;  // [begin, end) of steps
+        std::uint32_t end = 0;
+        std::uint32_t name = 0;  // into texts
+        bool mentions_deleted = false;
+    };
+    std::vector<Entry> rules;  // one per rule, in order
+
+    // Each distinct text is stored once (many rules give the same reason for another event
+    // kind), which keeps the arena small enough to stay in cache.
+    std::uint32_t add(std::string_view text) {
+        auto [it, added] =
+            offsets.try_emplace(std::string(text), static_cast<std::uint32_t>(arena.size()));
+        if (added) arena += text;
+        texts.push_back({it->second, static_cast<std::uint32_t>(text.size())});
+        return static_cast<std::uint32_t>(texts.size() - 1);
+    }
+    std::map<std::string, std::uint32_t, std::less<>> offsets;  // while building
+    std::string_view text(std::uint32_t i) const {
+        const auto t = texts[i];
+        return std::string_view(arena).substr(t.offset, t.size);
+    }
+};
+
+// Whether `c` can be a Step (see there).
+bool decidable(const Condition& c) {
+    if (c.kind != Kind::field || c.paths) return false;
+    if (c.key != Key::none) return true;
+    return c.negatives.empty() && !c.positives.empty() &&
+           std::all_of(c.positives.begin(), c.positives.end(),
+                       [](const Pattern& p) { return p.literal(); });
+}
+
+// `with_steps` false: names and guards only, every rule fully checked (Mode::reference).
+Index build_index(const std::vector<Rule>& rules, bool with_steps) {
+    Index index;
+    for (const auto& rule : rules) {
+        const auto begin = static_cast<std::uint32_t>(index.steps.size());
+        const auto& children = rule.when.children;
+        const bool all = rule.when.kind == Kind::all && with_steps;
+        for (std::size_t i = 0; all && i < children.size(); ++i) {
+            const auto& c = children[i];
+            // Only the leading ones: the first condition that fails gives the reason.
+            if (!decidable(c)) break;
+            Step step;
+            step.key = c.key;
+            step.child = static_cast<std::uint32_t>(i);
+            if (c.key != Key::none) {
+                step.first = static_cast<std::uint32_t>(index.texts.size());
+                step.count = static_cast<std::uint32_t>(c.verdicts.size());
+                for (std::size_t at = 0; at < c.verdicts.size(); ++at) {
+                    if (c.verdicts[at].ok) step.accepts |= std::uint32_t{1} << at;
+                    index.add(c.verdicts[at].reason);
+                }
+            } else {
+                step.slot = static_cast<std::uint32_t>(c.slot);
+                step.first = static_cast<std::uint32_t>(index.texts.size());
+                step.count = static_cast<std::uint32_t>(c.positives.size());
+                for (const auto& p : c.positives) index.add(p.text());
+                index.add(c.field + ": ");
+                index.add(c.none_of);
+            }
+            index.steps.push_back(step);
+        }
+        index.rules.push_back({begin, static_cast<std::uint32_t>(index.steps.size()),
+                               index.add(rule.name), rule.mentions_deleted});
+    }
+    index.offsets.clear();
+    return index;
+}
+
+// The verdict of the first of rule `r`'s steps that fails, which is the verdict check() gives
+// (the conditions before it passed); nullopt when every step passes and the rule needs check().
+std::optional<Verdict> screen(const Index& index, const Index::Entry& entry, const Rule& rule,
+                              Facts& facts) {
+    const auto& event = facts.event();
+    for (auto i = entry.begin; i < entry.end; ++i) {
+        const auto& step = index.steps[i];
+        if (step.key != Key::none) {
+            const auto at = static_cast<std::size_t>(
+                step.key == Key::event_kind ? static_cast<std::size_t>(event.kind)
+                                            : static_cast<std::size_t>(event.provider));
+            // A value outside the enum: left to check(), which reports it as an internal error.
+            if (at >= step.count) return std::nullopt;
+            if (((step.accepts >> at) & 1U) != 0) continue;
+            return fail(std::string(index.text(step.first + static_cast<std::uint32_t>(at))));
+        }
+        const auto& value = facts.value_at(step.slot);
+        if (!value) {
+            return field_verdict(rule.when.children[step.child], value, event, facts.mode());
+        }
+        bool found = false;
+        for (auto k = step.first; k < step.first + step.count && !found; ++k) {
+            found = index.text(k) == *value;
+        }
+        if (found) continue;
+        // The same "<field>: '<value>'" for every rule that reads the field.
+        const auto& shown = facts.shown_at(step.slot, index.text(step.first + step.count));
+        const auto none_of = index.text(step.first + step.count + 1);
+        std::string why;
+        why.reserve(shown.size() + none_of.size());
+        why += shown;
+        why += none_of;
+        return fail(std::move(why));
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 struct RuleSet::Impl {
     std::vector<Rule> rules;
+    std::vector<std::string> fields;  ///< condition fields by slot (Facts)
+    Index index;
+    Mode mode;
 };
 
 RuleSet::RuleSet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -934,11 +1197,16 @@ std::vector<std::string> Decision::matched_rules() const {
 }
 
 std::shared_ptr<const RuleSet> RuleSet::compile(const Config& config,
-                                                std::vector<ConfigError>& errors) {
-    auto rules = Compiler(config, errors).run();
+                                                std::vector<ConfigError>& errors,
+                                                const CompileOptions& options) {
+    Compiler compiler(config, errors);
+    auto rules = compiler.run();
     if (!rules) return nullptr;
     auto impl = std::make_unique<Impl>();
     impl->rules = std::move(*rules);
+    impl->fields = compiler.fields();
+    impl->mode.reference = options.reference;
+    impl->index = build_index(impl->rules, !options.reference);
     return std::make_shared<const RuleSet>(std::move(impl));
 }
 
@@ -949,25 +1217,37 @@ Decision RuleSet::evaluate(const Event& event) const {
 Decision RuleSet::evaluate(std::span<const Event> events) const {
     Decision d;
     d.events = events.size();
+    d.rules.reserve(impl_->rules.size() * events.size());
     for (std::size_t index = 0; index < events.size(); ++index) {
         const auto& event = events[index];
+        Facts facts(event, impl_->fields, impl_->mode);
         const Rule* stopped_by = nullptr;
-        for (const auto& rule : impl_->rules) {
-            RuleOutcome outcome;
-            outcome.rule = rule.name;
+        for (std::size_t r = 0; r < impl_->rules.size(); ++r) {
+            // A rule the index decides is read from the index alone; `rule` is touched only
+            // when it needs its full check.
+            const auto& rule = impl_->rules[r];
+            const auto& entry = impl_->index.rules[r];
+            // Filled in place (d.rules has room for every outcome; rendering adds to the others).
+            auto& outcome = d.rules.emplace_back();
+            outcome.rule = impl_->index.text(entry.name);
             outcome.event = index;
             if (stopped_by != nullptr) {
                 outcome.evaluated = false;
                 outcome.reason =
                     "not evaluated: rule '" + stopped_by->name + "' matched with stop: true";
-                d.rules.push_back(std::move(outcome));
                 continue;
             }
             // Nothing here should throw but allocation; a failure must cost one rule, not the
             // delivery.
             try {
-                auto verdict = guards(rule, event);
-                if (verdict.ok) verdict = check(rule.when, event);
+                auto verdict = guards(entry.mentions_deleted, event);
+                if (verdict.ok) {
+                    if (auto screened = screen(impl_->index, entry, rule, facts)) {
+                        verdict = std::move(*screened);
+                    } else {
+                        verdict = check(rule.when, facts);
+                    }
+                }
                 outcome.matched = verdict.ok;
                 outcome.reason = std::move(verdict.reason);
                 if (outcome.matched) {
@@ -978,7 +1258,6 @@ Decision RuleSet::evaluate(std::span<const Event> events) const {
                 outcome.matched = false;
                 outcome.reason = std::string("internal error: ") + e.what();
             }
-            d.rules.push_back(std::move(outcome));
         }
     }
     return d;

@@ -50,6 +50,14 @@ struct Decision {
     std::vector<std::string> matched_rules() const;
 };
 
+/// How RuleSet::compile prepares the rules.
+struct CompileOptions {
+    /// Evaluate every condition from its patterns alone: each through RE2, each field read from
+    /// the event for every condition, no verdicts worked out at compile time. The decisions are
+    /// the same, only slower; tests compare the two (the default is what the daemon runs).
+    bool reference = false;
+};
+
 class RuleSet {
   public:
     /// Compiles every rule in `config`, appending every problem to `errors` (file:line:column
@@ -58,9 +66,12 @@ class RuleSet {
     /// booleans, `action` where the rule's `event` conditions say which actions exist; see
     /// rules/vocabulary.hpp), unknown template variables, a trigger naming a missing Jenkins,
     /// duplicate rule names, a `not` without exactly one child. Returns nullptr when any error
-    /// was found.
+    /// was found. Everything a delivery can be spared is done here, once per config load: the
+    /// verdicts of `event` and `provider` conditions for each kind and forge, literal patterns
+    /// compared as text, the fixed parts of reasons.
     static std::shared_ptr<const RuleSet> compile(const Config& config,
-                                                  std::vector<ConfigError>& errors);
+                                                  std::vector<ConfigError>& errors,
+                                                  const CompileOptions& options = {});
 
     /// Evaluates every rule in order against `event`; renders each matching rule's triggers.
     /// Ping events match nothing. Never throws.

@@ -1,5 +1,5 @@
-// The SQLite schema: created at version 6 in WAL mode, files written by hookrelay with schema 1,
-// 2, 3, 4 or 5 upgraded in place with everything in them usable, a newer file refused, and an
+// The SQLite schema: created at version 7 in WAL mode, files written by hookrelay with schema 1,
+// 2, 3, 4, 5 or 6 upgraded in place with everything in them usable, a newer file refused, and an
 // upgrade that fails leaving the file as it was.
 #include "store/sqlite_test_support.hpp"
 
@@ -188,7 +188,7 @@ class OldFile : public SqliteSchema {
         auto store = open_store();
         {
             RawDb db(db_path());
-            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"6"}));
+            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"7"}));
             EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
         }
         // The old triggers' outcomes are their states (nothing was followed then), and the
@@ -286,7 +286,7 @@ TEST_F(SqliteSchema, CreatesTheStateDirectoryAndTheCurrentSchemaInWalMode) {
         EXPECT_EQ((*store)->kind(), "sqlite");
     }
     RawDb db(nested + "/hookrelay.db");
-    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"6"}));
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"7"}));
     EXPECT_EQ(db.row("PRAGMA journal_mode"), (std::vector<std::string>{"wal"}));
 }
 
@@ -313,6 +313,36 @@ TEST_F(OldFile, UpgradesAVersion4FileInPlace) {
 TEST_F(OldFile, UpgradesAVersion5FileInPlace) {
     write_old_file(5);
     expect_upgraded_and_usable();
+}
+
+TEST_F(OldFile, UpgradeToVersion7ListsTheDeliveriesWithoutTriggersAsUnmatched) {
+    {
+        // A file of version 6 is today's without what version 7 added.
+        auto store = open_store();
+        accept(*store, delivery("matched", base_), {trigger()});
+        accept(*store, delivery("unmatched-1", base_), {});
+        accept(*store, delivery("unmatched-2", base_), {});
+        store->close();
+        RawDb db(db_path());
+        db.exec("DROP TABLE unmatched; PRAGMA user_version = 6");
+    }
+    auto store = open_store();
+    {
+        RawDb db(db_path());
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"7"}));
+        EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
+    }
+    DeliveryQuery query;
+    query.outcome = "unmatched";
+    const auto names = [&] {
+        std::vector<std::string> out;
+        for (const auto& item : list(*store, query).items) out.push_back(item.delivery_id);
+        return out;
+    };
+    EXPECT_EQ(names(), (std::vector<std::string>{"unmatched-2", "unmatched-1"}));
+    accept(*store, delivery("unmatched-3", base_), {});
+    ASSERT_EQ(add_triggers(*store, "", "unmatched-1", {trigger()}).size(), 1u);
+    EXPECT_EQ(names(), (std::vector<std::string>{"unmatched-3", "unmatched-2"}));
 }
 
 TEST_F(SqliteSchema, TheWidenedStateConstraintStillRefusesUnknownStates) {
@@ -370,13 +400,13 @@ TEST_F(OldFile, AFailedUpgradeLeavesTheFileAsItWas) {
 TEST_F(SqliteSchema, RefusesAFileFromANewerHookrelay) {
     {
         RawDb db(db_path());
-        db.exec("PRAGMA user_version = 7");
+        db.exec("PRAGMA user_version = 8");
     }
     std::string why;
     auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
-    EXPECT_NE(why.find("schema version 7 is newer than this hookrelay understands (6)"),
+    EXPECT_NE(why.find("schema version 8 is newer than this hookrelay understands (7)"),
               std::string::npos)
         << why;
 }

@@ -1,13 +1,14 @@
 // What the SQLite store does beyond the contract suite (tests/store/contract/): durability across
 // kill -9, group commit, another connection holding the database, the errors and health that
 // follow, its indexes, pruning on its own, and being released from its own callback.
+#include "store/sqlite/prune.hpp"
 #include "store/sqlite_test_support.hpp"
 
 #include <gtest/gtest.h>
 
-#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -379,6 +380,114 @@ WHERE jenkins = ?1 AND claim_id IS NOT NULL AND claim_expires_at > ?2)sql");
     EXPECT_EQ(plan,
               (std::vector<std::string>{"SEARCH triggers USING INDEX "
                                         "triggers_claimed (jenkins=? AND claim_expires_at>?)"}));
+}
+
+TEST_F(SqliteStoreTest, TheUnmatchedListingWalksTheUnmatchedTable) {
+    auto store = open_store();
+    RawDb db(db_path());
+    EXPECT_EQ(db.plan(R"sql(
+    SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at,
+           d.repository, d.ref
+    FROM unmatched u CROSS JOIN deliveries d ON d.id = u.delivery
+    WHERE u.delivery < ? AND d.source = ? AND d.received_at >= ?
+    ORDER BY u.delivery DESC LIMIT ?)sql"),
+              (std::vector<std::string>{"SEARCH u USING INTEGER PRIMARY KEY (rowid<?)",
+                                        "SEARCH d USING INTEGER PRIMARY KEY (rowid=?)"}));
+}
+
+TEST_F(SqliteStoreTest, APruneStepReadsOnlyTheRangeOfDeliveriesItTakes) {
+    auto store = open_store();
+    RawDb db(db_path());
+    EXPECT_EQ(db.plan("SELECT id, received_at FROM deliveries WHERE id > ?1 ORDER BY id LIMIT ?2"),
+              (std::vector<std::string>{"SEARCH deliveries USING INTEGER PRIMARY KEY (rowid>?)"}));
+    EXPECT_EQ(db.plan(R"sql(
+DELETE FROM triggers INDEXED BY triggers_delivery
+WHERE delivery > ?1 AND delivery <= ?2
+    AND state IN ('delivered', 'dead', 'superseded') AND updated_at < ?3
+    AND follow_due_at IS NULL AND status_wanted_seq <= status_posted_seq)sql"),
+              (std::vector<std::string>{
+                  "SEARCH triggers USING INDEX triggers_delivery (delivery>? AND delivery<?)"}));
+    EXPECT_EQ(db.plan(R"sql(
+DELETE FROM deliveries WHERE id > ?1 AND id <= ?2
+    AND NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = deliveries.id))sql"),
+              (std::vector<std::string>{
+                  "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)",
+                  "CORRELATED SCALAR SUBQUERY 1",
+                  "SEARCH t USING COVERING INDEX triggers_delivery (delivery=?)"}));
+}
+
+// A long prune pass is done in steps, each a transaction of its own: a submission that arrives
+// meanwhile is answered after the step under way, not after the whole pass. Each answered
+// submission posts the next, so one is always waiting while the pass runs.
+TEST_F(SqliteStoreTest, SubmissionsAreAnsweredBetweenTheStepsOfALongPrune) {
+    config_.retention = 1h;
+    auto store = open_store();
+    constexpr std::size_t k_expired = 4 * sqlite::k_prune_step;
+    std::vector<std::future<result<Receipt>>> fill;
+    for (std::size_t i = 0; i < k_expired; ++i) {
+        auto promise = std::make_shared<std::promise<result<Receipt>>>();
+        fill.push_back(promise->get_future());
+        store->submit(delivery("old-" + std::to_string(i), base_), {},
+                      [promise](result<Receipt> r) { promise->set_value(std::move(r)); });
+    }
+    for (auto& f : fill) {
+        ASSERT_EQ(f.wait_for(k_deadline), std::future_status::ready);
+        ASSERT_TRUE(f.get());
+    }
+
+    // All on the writer thread: the submissions' answers, the prune's.
+    struct Race {
+        SqliteStore* store = nullptr;
+        TimePoint at;
+        bool prune_posted = false;
+        bool prune_done = false;
+        int sent = 0;
+        int during_prune = 0;
+        std::promise<void> chain_ended;
+    };
+    auto race = std::make_shared<Race>();
+    race->store = store.get();
+    race->at = base_ + 2h;
+    std::mutex mutex;  // prune_posted is set on the test's thread
+    std::function<void()> send;
+    send = [race, &mutex, &send] {
+        const std::string id = "new-" + std::to_string(race->sent++);
+        race->store->submit(delivery(id, race->at), {}, [race, &mutex, &send](result<Receipt> r) {
+            if (!r) ADD_FAILURE() << "a submission failed: " << r.error().message();
+            std::lock_guard lock(mutex);
+            if (race->prune_done) {
+                race->chain_ended.set_value();
+                return;
+            }
+            if (race->prune_posted) ++race->during_prune;
+            send();
+        });
+    };
+    auto chain_ended = race->chain_ended.get_future();
+    send();
+    std::promise<result<std::size_t>> pruned;
+    {
+        std::lock_guard lock(mutex);
+        race->prune_posted = true;
+    }
+    store->prune(Clock::now() + 2h, [race, &mutex, &pruned](result<std::size_t> r) {
+        {
+            std::lock_guard lock(mutex);
+            race->prune_done = true;
+        }
+        pruned.set_value(r);
+    });
+    auto pruned_future = pruned.get_future();
+    ASSERT_EQ(pruned_future.wait_for(k_deadline), std::future_status::ready);
+    ASSERT_EQ(chain_ended.wait_for(k_deadline), std::future_status::ready);
+    const auto removed = pruned_future.get();
+    ASSERT_TRUE(removed);
+    EXPECT_EQ(*removed, k_expired);
+    // A single transaction would let at most the one submission waiting when it started through.
+    EXPECT_GE(race->during_prune, 3);
+    DeliveryQuery all;
+    all.limit = sqlite::Admin::k_max_page;
+    EXPECT_EQ(list(*store, all).items.size(), static_cast<std::size_t>(race->sent));
 }
 
 TEST_F(SqliteStoreTest, DatabaseHoldingWebhookBodiesIsReadableByItsOwnerOnly) {

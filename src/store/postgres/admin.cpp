@@ -16,9 +16,9 @@ namespace {
 constexpr auto k_int64_max = std::numeric_limits<std::int64_t>::max();
 constexpr auto k_int64_min = std::numeric_limits<std::int64_t>::min();
 
-// Rows deleted per statement while pruning: a large backlog of finished records is removed in
-// steps, each well within statement_timeout.
-constexpr std::int64_t k_prune_chunk = 5'000;
+// Deliveries a prune step reads at most: a large backlog of finished records is removed in
+// steps, each well within statement_timeout and without a burst of WAL.
+constexpr std::int64_t k_prune_step = 1'000;
 
 // How the listing is filtered by outcome (DeliveryQuery::outcome).
 // `open_or_dead`: "pending", "retrying", "dead", "superseded", which are the trigger's state (see
@@ -46,10 +46,10 @@ bool outcome_drives(ByOutcome outcome) {
 // (whichever drives the walk), cursor, [state] (when an outcome drives), [source], [since],
 // limit. An outcome filter walks triggers_outcome backwards from the cursor (triggers_state for
 // the outcomes that are states), "held" the open triggers of the held Jenkins (triggers_due), a
-// state filter triggers_state, so a rare one does not scan every delivery; otherwise the walk is
-// down the deliveries' key (or deliveries_source), newest first ("unmatched": those without a
-// trigger), and stops at the page size. Each row of the page comes with its triggers, one row each,
-// in creation order.
+// state filter triggers_state, so a rare one does not scan every delivery; "unmatched" walks the
+// unmatched table's key; otherwise the walk is down the deliveries' key (or deliveries_source),
+// newest first, and stops at the page size. Each row of the page comes with its triggers, one row
+// each, in creation order.
 std::string list_sql(bool by_source, bool by_since, bool by_state, ByOutcome outcome) {
     // Numbered one statement at a time: the operands of one `+` chain are evaluated in no
     // particular order.
@@ -82,13 +82,20 @@ std::string list_sql(bool by_source, bool by_since, bool by_state, ByOutcome out
             page += next();
             page += ")";
         }
+    } else if (outcome == ByOutcome::unmatched) {
+        page = "\n    SELECT ";
+        page += k_columns;
+        page += "\n    FROM unmatched u JOIN deliveries d ON d.seq = u.delivery";
+        page += "\n    WHERE u.delivery < ";
+        page += next();
     } else {
         page = "\n    SELECT ";
         page += k_columns;
         page += "\n    FROM deliveries d\n    WHERE d.seq < ";
         page += next();
     }
-    if (outcome == ByOutcome::unmatched) {
+    if (outcome == ByOutcome::unmatched && by_trigger) {
+        // Never run: with a state it matches nothing (see list_deliveries()).
         page += "\n      AND NOT EXISTS (SELECT 1 FROM triggers x WHERE x.delivery = d.seq)";
     }
     if (by_source) {
@@ -99,8 +106,13 @@ std::string list_sql(bool by_source, bool by_since, bool by_state, ByOutcome out
         page += " AND d.received_at >= ";
         page += next();
     }
-    page +=
-        by_trigger ? "\n    ORDER BY s.delivery DESC LIMIT " : "\n    ORDER BY d.seq DESC LIMIT ";
+    if (by_trigger) {
+        page += "\n    ORDER BY s.delivery DESC LIMIT ";
+    } else if (outcome == ByOutcome::unmatched) {
+        page += "\n    ORDER BY u.delivery DESC LIMIT ";
+    } else {
+        page += "\n    ORDER BY d.seq DESC LIMIT ";
+    }
     page += next();
     return "WITH page AS (" + page + R"sql()
 SELECT p.seq, p.source, p.provider, p.delivery_id, p.kind, p.forge_event, p.received_at,
@@ -215,8 +227,9 @@ noted AS (
     SELECT seq, $5, 0, 'replayed by admin', 0, '', false, '' FROM replayed)
 SELECT id FROM replayed ORDER BY seq)sql";
 
-// $1 delivery, $2 now, then the triggers as arrays.
+// $1 delivery, $2 now, then the triggers as arrays. The delivery is no longer unmatched.
 constexpr std::string_view k_add_triggers = R"sql(
+WITH matched AS (DELETE FROM unmatched WHERE delivery = $1)
 INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
                       created_at, next_attempt_at, updated_at, last_outcome, queue_url, follow,
                       status_target, outcome, coalesce, cancel_superseded, multibranch,
@@ -250,20 +263,24 @@ constexpr std::string_view k_holds =
 
 constexpr std::string_view k_try_prune_lock = "SELECT pg_try_advisory_lock($1, $2)";
 constexpr std::string_view k_prune_unlock = "SELECT pg_advisory_unlock($1, $2)";
-// Attempts go with their triggers (ON DELETE CASCADE). A trigger still followed or with a
-// status to post stays (and so does its delivery).
+// A prune step: the next deliveries in seq order from the cursor ($1), at most $2; the step
+// takes those received before the cutoff up to the first one that is not. Then, for the
+// deliveries in ($1, $2], the finished triggers last updated before $3 (attempts go with them:
+// ON DELETE CASCADE; not while a trigger's build is followed or a status is still to be posted),
+// then those deliveries with no trigger left (their unmatched row goes with them). Each statement
+// reads a range of a key (the deliveries', triggers_delivery), however large the tables.
+constexpr std::string_view k_prune_range = R"sql(
+SELECT seq, received_at FROM deliveries WHERE seq > $1 ORDER BY seq LIMIT $2)sql";
 constexpr std::string_view k_prune_triggers = R"sql(
-DELETE FROM triggers WHERE seq IN (
-    SELECT seq FROM triggers
-    WHERE state IN ('delivered', 'dead', 'superseded') AND updated_at < $1
-      AND follow_due_at IS NULL
-      AND status_wanted_seq <= status_posted_seq
-    LIMIT $2))sql";
+DELETE FROM triggers
+WHERE delivery > $1 AND delivery <= $2
+  AND state IN ('delivered', 'dead', 'superseded') AND updated_at < $3
+  AND follow_due_at IS NULL
+  AND status_wanted_seq <= status_posted_seq)sql";
 constexpr std::string_view k_prune_deliveries = R"sql(
-DELETE FROM deliveries WHERE seq IN (
-    SELECT d.seq FROM deliveries d
-    WHERE d.received_at < $1 AND NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = d.seq)
-    LIMIT $2))sql";
+DELETE FROM deliveries d
+WHERE d.seq > $1 AND d.seq <= $2
+  AND NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = d.seq))sql";
 // The outcome of triggers that instances of schema version 2 (which do not know the column)
 // finished after the migration: still the "pending" they were queued with. Their state is the
 // outcome, or "delivered" (they followed nothing). A no-op for every other trigger: the outcome
@@ -293,6 +310,8 @@ asio::awaitable<DeliveryPage> Core::list_deliveries(DeliveryQuery q) {
     const std::size_t limit = std::min(q.limit, PostgresStore::k_max_page);
     if (limit == 0) co_return page;
     const ByOutcome outcome = by_outcome(q.outcome);
+    // A delivery without a trigger has none in any state.
+    if (outcome == ByOutcome::unmatched && q.state) co_return page;
     const bool outcome_first = outcome_drives(outcome);
     const unsigned key = (q.source.empty() ? 0u : 1u) | (q.since ? 2u : 0u) | (q.state ? 4u : 0u) |
                          (static_cast<unsigned>(outcome) << 3);
@@ -560,17 +579,30 @@ asio::awaitable<std::size_t> Core::prune(TimePoint now) {
     // releases it) rather than given back holding it.
     lease->discard_when_returned(true);
     co_await lease->exec(k_correct_outcomes);
+    // Deliveries in seq order, which is about the order they were received in: the pass ends at
+    // the first one received at or after the cutoff (one received before it, by an instance whose
+    // clock is behind, waits for the next pass that reaches it).
     std::size_t removed = 0;
-    for (;;) {
-        const Rows r = co_await lease->exec(k_prune_triggers,
-                                            std::move(Params().int8(cutoff).int8(k_prune_chunk)));
-        if (r.affected() < k_prune_chunk) break;
-    }
-    for (;;) {
-        const Rows r = co_await lease->exec(k_prune_deliveries,
-                                            std::move(Params().int8(cutoff).int8(k_prune_chunk)));
+    std::int64_t cursor = 0;
+    for (bool done = false; !done;) {
+        const Rows range = co_await lease->exec(
+            k_prune_range, std::move(Params().int8(cursor).int8(k_prune_step)));
+        std::int64_t last = cursor;
+        done = range.size() < k_prune_step;
+        for (int i = 0; i < range.size(); ++i) {
+            if (range.int64(i, 1) >= cutoff) {
+                done = true;
+                break;
+            }
+            last = range.int64(i, 0);
+        }
+        if (last == cursor) break;
+        co_await lease->exec(k_prune_triggers,
+                             std::move(Params().int8(cursor).int8(last).int8(cutoff)));
+        const Rows r =
+            co_await lease->exec(k_prune_deliveries, std::move(Params().int8(cursor).int8(last)));
         removed += static_cast<std::size_t>(r.affected());
-        if (r.affected() < k_prune_chunk) break;
+        cursor = last;
     }
     co_await lease->exec(k_prune_instances, std::move(Params().int8(cutoff)));
     co_await lease->exec(k_prune_unlock,

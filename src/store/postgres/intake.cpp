@@ -60,6 +60,10 @@ queued AS (
                                   status_target, coalesce, cancel_superseded, multibranch,
                                   scan_only, scope, n)
     ORDER BY t.n
+    RETURNING 1),
+unmatched_row AS (
+    INSERT INTO unmatched (delivery)
+    SELECT seq FROM inserted WHERE cardinality($12::text[]) = 0
     RETURNING 1))sql";
 
 const std::string k_coalesce = R"sql(,

@@ -206,6 +206,21 @@ constexpr std::array<std::string_view, 11> k_v4 = {
 ))sql",
 };
 
+// Version 5 (issue 12): the deliveries without a trigger ("unmatched"), for the listing's
+// filter, which otherwise probed every stored delivery for a trigger to find none. submit()
+// adds a row for a delivery that queued nothing, add_triggers() removes it, and it goes with its
+// delivery. Filled once from the triggers table: one pass over the deliveries, small rows only.
+// An instance of version 4 still running during the upgrade does not add rows: a delivery it
+// accepts with no trigger is missing from that filter (only from it).
+constexpr std::array<std::string_view, 2> k_v5 = {
+    R"sql(CREATE TABLE unmatched (
+    delivery bigint PRIMARY KEY REFERENCES deliveries (seq) ON DELETE CASCADE
+))sql",
+    R"sql(INSERT INTO unmatched (delivery)
+    SELECT d.seq FROM deliveries d
+    WHERE NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = d.seq))sql",
+};
+
 }  // namespace
 
 asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
@@ -252,6 +267,9 @@ asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
     }
     if (version < 4) {
         for (std::string_view statement : k_v4) co_await c.exec(statement, {}, timeout);
+    }
+    if (version < 5) {
+        for (std::string_view statement : k_v5) co_await c.exec(statement, {}, timeout);
     }
     if (version < k_schema_version) {
         Params p;

@@ -20,7 +20,8 @@ namespace hookrelay::store::postgres {
 ///     and the follow and status chores.
 ///  4: the superseded state; triggers' coalesce key and scope, cancel_superseded, multibranch,
 ///     scan_only, superseded_by; the scans table.
-inline constexpr int k_schema_version = 4;
+///  5: the unmatched table (the deliveries without a trigger).
+inline constexpr int k_schema_version = 5;
 
 /// hookrelay's advisory locks use the two-key form: (space, key). The spaces are arbitrary
 /// constants ("hrl" + a letter) that other applications sharing the database are unlikely to use.

@@ -33,13 +33,33 @@ ListShape shape_of(const DeliveryQuery& q) {
 // An outcome filter drives the walk from the triggers_outcome index (delivered triggers) or, for
 // the outcomes that are states, triggers_state, and so does a state filter (without an outcome), so
 // a rare outcome or state does not scan every delivery; "held" walks the open triggers of held
-// Jenkins; otherwise the walk is down the deliveries' own key (or deliveries_source), newest first,
-// and stops at the page size ("unmatched" probes each delivery's triggers by index on the way).
-ListSql list_sql(const ListShape& shape) {
+// Jenkins; "unmatched" walks the unmatched table's key backwards; otherwise the walk is down the
+// deliveries' own key (or deliveries_source), newest first, and stops at the page size.
+// (Unmatched with a state matches nothing and is answered without a statement, see list_page.)
+// "held" is two walks, one per open state, each down its own range of triggers_state in delivery
+// order: one walk over `state IN (both)` would read every open trigger to sort them first. Called
+// with `held_state`, the walk of that state alone.
+ListSql list_sql(const ListShape& shape, const char* held_state = nullptr) {
     ListSql out;
+    if (shape.outcome == OutcomeFilter::held && held_state == nullptr) {
+        const ListSql pending = list_sql(shape, "pending");
+        const ListSql retrying = list_sql(shape, "retrying");
+        out.sql = R"sql(
+    SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at,
+           d.repository, d.ref
+    FROM deliveries d
+    WHERE d.id IN (SELECT id FROM ()sql" +
+                  pending.sql + ") UNION ALL SELECT id FROM (" + retrying.sql + R"sql())
+    ORDER BY d.id DESC LIMIT ?)sql";
+        out.params = pending.params;
+        out.params.insert(out.params.end(), retrying.params.begin(), retrying.params.end());
+        out.params.push_back(ListParam::limit);
+        return out;
+    }
     const bool by_triggers = shape.outcome == OutcomeFilter::word ||
                              shape.outcome == OutcomeFilter::state_word ||
-                             shape.outcome == OutcomeFilter::held || shape.by_state;
+                             shape.outcome == OutcomeFilter::held ||
+                             (shape.by_state && shape.outcome == OutcomeFilter::none);
     std::string page = R"sql(
     SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at,
            d.repository, d.ref)sql";
@@ -56,17 +76,20 @@ ListSql list_sql(const ListShape& shape) {
                 out.params.push_back(ListParam::outcome);
                 break;
             case OutcomeFilter::held:
-                page +=
-                    "s.state IN ('pending', 'retrying') AND s.jenkins IN (SELECT jenkins FROM "
-                    "holds)";
+                page += "s.state = '" + std::string(held_state) +
+                        "' AND s.jenkins IN (SELECT jenkins FROM holds)";
                 break;
             case OutcomeFilter::none:
-            case OutcomeFilter::unmatched:
+            case OutcomeFilter::unmatched:  // not walked from the triggers
                 page += "s.state = ?";
                 out.params.push_back(ListParam::state);
                 break;
         }
         page += " AND s.delivery < ?";
+    } else if (shape.outcome == OutcomeFilter::unmatched) {
+        page +=
+            "\n    FROM unmatched u CROSS JOIN deliveries d ON d.id = u.delivery"
+            "\n    WHERE u.delivery < ?";
     } else {
         page += "\n    FROM deliveries d\n    WHERE d.id < ?";
     }
@@ -79,18 +102,18 @@ ListSql list_sql(const ListShape& shape) {
         page += " AND d.received_at >= ?";
         out.params.push_back(ListParam::since);
     }
-    const bool state_driven =
-        shape.outcome == OutcomeFilter::none || shape.outcome == OutcomeFilter::unmatched;
-    if (shape.by_state && !state_driven) {
+    if (shape.by_state && shape.outcome != OutcomeFilter::none) {
         page +=
             "\n    AND EXISTS (SELECT 1 FROM triggers x WHERE x.delivery = d.id AND x.state = ?)";
         out.params.push_back(ListParam::state);
     }
-    if (shape.outcome == OutcomeFilter::unmatched) {
-        page += "\n    AND NOT EXISTS (SELECT 1 FROM triggers x WHERE x.delivery = d.id)";
+    if (by_triggers) {
+        page += "\n    GROUP BY s.delivery ORDER BY s.delivery DESC LIMIT ?";
+    } else if (shape.outcome == OutcomeFilter::unmatched) {
+        page += "\n    ORDER BY u.delivery DESC LIMIT ?";
+    } else {
+        page += "\n    ORDER BY d.id DESC LIMIT ?";
     }
-    page += by_triggers ? "\n    GROUP BY s.delivery ORDER BY s.delivery DESC LIMIT ?"
-                        : "\n    ORDER BY d.id DESC LIMIT ?";
     out.params.push_back(ListParam::limit);
     out.sql = page;
     return out;
@@ -150,17 +173,31 @@ SELECT jenkins, COUNT(*) FROM triggers WHERE state IN ('pending', 'retrying')
 GROUP BY jenkins ORDER BY jenkins)sql"),
       select_holds_(db_.get(), "select holds", R"sql(
 SELECT jenkins, reason, since, next_probe_at, probes FROM holds ORDER BY jenkins)sql"),
-      // Not while its build is followed or a status wish of it is still to be posted.
+      matched_(db_.get(), "matched", "DELETE FROM unmatched WHERE delivery = ?"),
+      // A prune step: the next deliveries in received order (the key), from the cursor on; the
+      // step takes those received before the cutoff up to the first one that is not.
+      select_prune_range_(db_.get(), "select prune range", R"sql(
+SELECT id, received_at FROM deliveries WHERE id > ?1 ORDER BY id LIMIT ?2)sql"),
+      // Then, for the deliveries in (?1, ?2], the finished triggers last updated before ?3,
+      // children first (the foreign keys are enforced); not while a trigger's build is followed
+      // or a status wish of it is still to be posted. INDEXED BY: without statistics the planner
+      // may walk triggers_state, every finished trigger of the store.
       prune_attempts_(db_.get(), "prune attempts", R"sql(
 DELETE FROM attempts WHERE trigger_id IN (
-    SELECT id FROM triggers
-    WHERE state IN ('delivered', 'dead', 'superseded') AND updated_at < ?1
+    SELECT id FROM triggers INDEXED BY triggers_delivery
+    WHERE delivery > ?1 AND delivery <= ?2
+        AND state IN ('delivered', 'dead', 'superseded') AND updated_at < ?3
         AND follow_due_at IS NULL AND status_wanted_seq <= status_posted_seq))sql"),
       prune_triggers_(db_.get(), "prune triggers", R"sql(
-DELETE FROM triggers WHERE state IN ('delivered', 'dead', 'superseded') AND updated_at < ?1
+DELETE FROM triggers INDEXED BY triggers_delivery
+WHERE delivery > ?1 AND delivery <= ?2
+    AND state IN ('delivered', 'dead', 'superseded') AND updated_at < ?3
     AND follow_due_at IS NULL AND status_wanted_seq <= status_posted_seq)sql"),
+      // An unmatched delivery has no trigger: every one in the range goes.
+      prune_unmatched_(db_.get(), "prune unmatched", R"sql(
+DELETE FROM unmatched WHERE delivery > ?1 AND delivery <= ?2)sql"),
       prune_deliveries_(db_.get(), "prune deliveries", R"sql(
-DELETE FROM deliveries WHERE received_at < ?1
+DELETE FROM deliveries WHERE id > ?1 AND id <= ?2
     AND NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = deliveries.id))sql"),
       upsert_instance_(db_.get(), "register instance", R"sql(
 INSERT INTO instances (id, host, version, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -178,9 +215,11 @@ ORDER BY i.started_at, i.id)sql") {}
 DeliveryPage Admin::list_page(const DeliveryQuery& q) {
     DeliveryPage page;
     const std::size_t limit = std::min(q.limit, k_max_page);
-    if (limit == 0) return page;
+    const ListShape shape = shape_of(q);
+    // A delivery without a trigger has none in any state.
+    if (limit == 0 || (shape.outcome == OutcomeFilter::unmatched && shape.by_state)) return page;
     {
-        const ListStatement& listing = list_statement(shape_of(q));
+        const ListStatement& listing = list_statement(shape);
         Query query(*listing.statement);
         for (const ListParam param : listing.params) {
             switch (param) {
@@ -312,6 +351,7 @@ std::vector<std::string> Admin::add_to_delivery(const std::string& source,
     if (!seq) return out;
     const std::int64_t at = to_ms(now);
     for (const TriggerRequest& t : triggers) out.push_back(intake_.add_trigger(*seq, t, at));
+    Query(matched_).bind_int(*seq).run();
     return out;
 }
 
@@ -331,13 +371,44 @@ std::map<std::string, JenkinsHold> Admin::holds() {
     return out;
 }
 
-std::size_t Admin::prune_before(TimePoint now) {
-    const std::int64_t cutoff = to_ms(now - config_.retention);
-    // Children first: the foreign keys are enforced.
-    for (Statement* statement : {&prune_attempts_, &prune_triggers_, &prune_deliveries_}) {
-        Query(*statement).bind_int(cutoff).run();
+std::int64_t Admin::prune_cutoff(TimePoint now) const {
+    return to_ms(now - config_.retention);
+}
+
+// Deliveries are walked in key order, which is the order they were received in: a step reads at
+// most `max_deliveries` rows of the key, however large the store, and the pass ends at the first
+// delivery received at or after the cutoff (a later one received before it, after a step back of
+// the clock, waits for the next pass that reaches it). What a step deletes is by range of the
+// key: the triggers through triggers_delivery, the attempts through attempts_trigger.
+PruneStep Admin::prune_step(std::int64_t cutoff_ms, std::int64_t& cursor,
+                            std::size_t max_deliveries) {
+    PruneStep step;
+    const auto limit =
+        static_cast<std::int64_t>(std::min(std::max<std::size_t>(max_deliveries, 1), k_max_int));
+    std::int64_t last = cursor;
+    std::int64_t read = 0;
+    {
+        Query query(select_prune_range_);
+        query.bind_int(cursor).bind_int(limit);
+        while (query.step()) {
+            ++read;
+            if (query.int64(1) >= cutoff_ms) {
+                step.done = true;
+                break;
+            }
+            last = query.int64(0);
+        }
     }
-    return static_cast<std::size_t>(db_.changes());
+    if (read < limit) step.done = true;
+    if (last == cursor) return step;
+    for (Statement* statement : {&prune_attempts_, &prune_triggers_}) {
+        Query(*statement).bind_int(cursor).bind_int(last).bind_int(cutoff_ms).run();
+    }
+    Query(prune_unmatched_).bind_int(cursor).bind_int(last).run();
+    Query(prune_deliveries_).bind_int(cursor).bind_int(last).run();
+    step.removed = static_cast<std::size_t>(db_.changes());
+    cursor = last;
+    return step;
 }
 
 void Admin::register_instance(const InstanceRecord& instance, TimePoint now) {

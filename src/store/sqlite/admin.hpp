@@ -42,6 +42,12 @@ struct ListSql {
     std::vector<ListParam> params;
 };
 
+/// What one step of a prune did (Admin::prune_step).
+struct PruneStep {
+    std::size_t removed = 0;  ///< deliveries deleted
+    bool done = false;        ///< nothing more is expired beyond the cursor
+};
+
 /// What an instance registers about itself.
 struct InstanceRecord {
     std::string id;
@@ -89,10 +95,16 @@ class Admin {
     std::vector<std::pair<std::string, std::size_t>> backlog();
     std::map<std::string, JenkinsHold> holds();
 
-    /// Deletes finished triggers last updated before `now - store.retention`, their history, and
-    /// deliveries received before that cutoff with no triggers left. Returns the number of
-    /// deliveries removed.
-    std::size_t prune_before(TimePoint now);
+    /// The prune's cutoff at `now` (ms since the epoch): `now - store.retention`.
+    std::int64_t prune_cutoff(TimePoint now) const;
+    /// One bounded step of a prune pass (Store::prune), in the running transaction. Takes the
+    /// deliveries after `cursor` (a seq; 0 to start a pass) in seq order, at most
+    /// `max_deliveries`, up to the first one received at or after `cutoff_ms`; deletes their
+    /// finished triggers last updated before the cutoff (not while a build is followed or a
+    /// status is still to be posted) with their history, then those of them with no trigger
+    /// left. Advances `cursor` past what it took. A pass is the steps from cursor 0 until one
+    /// answers done.
+    PruneStep prune_step(std::int64_t cutoff_ms, std::int64_t& cursor, std::size_t max_deliveries);
 
     /// Registers (or re-registers) `instance`, started and heard from at `now`.
     void register_instance(const InstanceRecord& instance, TimePoint now);
@@ -124,7 +136,8 @@ class Admin {
     Statement select_attempts_;
     Statement replay_trigger_, insert_replay_entry_, select_replayable_, select_backlog_;
     Statement select_holds_;
-    Statement prune_attempts_, prune_triggers_, prune_deliveries_;
+    Statement matched_, select_prune_range_;
+    Statement prune_attempts_, prune_triggers_, prune_unmatched_, prune_deliveries_;
     Statement upsert_instance_, deregister_, forget_others_, select_instances_;
     // Prepared on first use, one per combination of listing filters (see list_sql()).
     std::map<int, ListStatement> list_statements_;

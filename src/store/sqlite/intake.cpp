@@ -22,6 +22,8 @@ INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, receiv
                         body, body_sha256, body_key, rule_reasons, repository, ref)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, delivery_id) DO NOTHING)sql"),
+      insert_unmatched_(db_.get(), "insert unmatched",
+                        "INSERT INTO unmatched (delivery) VALUES (?)"),
       // INDEXED BY: without statistics the planner would rather walk deliveries_source, all of
       // the source's deliveries for every submit.
       find_body_(db_.get(), "find body", R"sql(
@@ -85,6 +87,8 @@ Receipt Intake::insert(const DeliveryRecord& d, const std::vector<TriggerRequest
         return receipt;
     }
     const std::int64_t delivery = db_.last_insert_rowid();
+    // The listing's "unmatched" reads this instead of probing every delivery for a trigger.
+    if (triggers.empty()) Query(insert_unmatched_).bind_int(delivery).run();
     for (const TriggerRequest& t : triggers) {
         receipt.trigger_ids.push_back(add_trigger(delivery, t, received));
     }

@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 #include "store/factory.hpp"
+#include "store/sqlite/prune.hpp"
 #include "store/sqlite/schema.hpp"
 #include "store/sqlite/writer.hpp"
 
@@ -301,10 +302,7 @@ void SqliteStore::holds(HoldsHandler done) {
 // --- Lifecycle and observers ----------------------------------------------------------------
 
 void SqliteStore::prune(TimePoint now, std::function<void(result<std::size_t>)> done) {
-    writer_->post(make_op<std::size_t>(Mode::write, "prune", std::move(done), [now](Writer& w) {
-        w.freed_space();
-        return w.admin().prune_before(now);
-    }));
+    post_prune_pass(*writer_, now, std::move(done));
 }
 
 void SqliteStore::on_committed(std::function<void()> callback) {

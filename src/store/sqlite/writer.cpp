@@ -1,5 +1,6 @@
 #include "store/sqlite/writer.hpp"
 
+#include "store/sqlite/prune.hpp"
 #include "util/thread_name.hpp"
 
 #include <algorithm>
@@ -291,17 +292,13 @@ void Writer::heartbeat() {
     note_commit(false);
 }
 
+// In steps, each a transaction queued behind what arrived meanwhile (prune.hpp): a pass over
+// millions of expired deliveries never holds the submissions for longer than one step. A failed
+// step is reported like any failed write; the next interval starts a new pass.
 void Writer::scheduled_prune() {
-    try {
-        db_.transaction([&] { admin_.prune_before(Clock::now()); });
-    } catch (...) {
-        const Failure failure = current_failure();
-        const std::string line = "scheduled prune failed: " + failure.what;
-        report(line);
-        note_failure(failure, line);
-        return;
-    }
-    note_commit(true);
+    if (pruning_) return;  // the last pass is still going
+    pruning_ = true;
+    post_prune_pass(*this, Clock::now(), [this](const result<std::size_t>&) { pruning_ = false; });
 }
 
 void Writer::finish() {

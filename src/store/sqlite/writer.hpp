@@ -148,6 +148,7 @@ class Writer {
     Admin admin_;
     bool claimable_ = false;
     bool freed_ = false;
+    bool pruning_ = false;  ///< a scheduled prune pass is under way (writer thread only)
 
     mutable std::mutex mutex_;
     std::condition_variable cv_;

@@ -36,6 +36,56 @@ TEST_P(StoreContract, PruneRemovesOldFinishedRecordsAndKeepsOpenOnes) {
     EXPECT_TRUE(accept(a(), delivery("d-mixed", base_), {}).duplicate);
 }
 
+TEST_P(StoreContract, PruneOfAThousandExpiredDeliveriesRemovesEachAndKeepsTheOpenOnes) {
+    // More than one prune step of either backend.
+    constexpr std::size_t k_count = 1000;
+    config_.store.retention = 1h;
+    std::vector<std::future<result<Receipt>>> answers;
+    std::size_t open = 0;
+    for (std::size_t i = 0; i < k_count; ++i) {
+        auto promise = std::make_shared<std::promise<result<Receipt>>>();
+        answers.push_back(promise->get_future());
+        // Every third one queued nothing; every tenth one's trigger (for a Jenkins nothing
+        // claims from) stays pending; the others are delivered below.
+        std::vector<TriggerRequest> triggers;
+        if (i % 10 == 1) {
+            triggers.push_back(trigger("down"));
+            ++open;
+        } else if (i % 3 != 0) {
+            triggers.push_back(trigger());
+        }
+        a().submit(delivery("d-" + std::to_string(i), base_), std::move(triggers),
+                   [promise](result<Receipt> r) { promise->set_value(std::move(r)); });
+    }
+    for (auto& answer : answers) {
+        ASSERT_EQ(answer.wait_for(k_deadline), std::future_status::ready);
+        ASSERT_TRUE(answer.get());
+    }
+    for (auto batch = claim(a(), "ci", base_); !batch.claims.empty();
+         batch = claim(a(), "ci", base_)) {
+        for (const auto& c : batch.claims) {
+            ASSERT_EQ(
+                complete(a(), c.claim_id, finish(c.trigger.id, TriggerState::delivered, base_)),
+                Completion::applied);
+        }
+    }
+    accept(a(), delivery("d-recent", Clock::now() + 2h), {});
+
+    EXPECT_EQ(prune(b(), Clock::now() + 2h), k_count - open);
+    DeliveryQuery all;
+    all.limit = k_count;
+    const auto left = list(a(), all).items;
+    ASSERT_EQ(left.size(), open + 1);
+    EXPECT_EQ(left.front().delivery_id, "d-recent");
+    EXPECT_EQ(left.back().delivery_id, "d-1");
+    EXPECT_EQ(open_count(a(), "down"), open);
+    DeliveryQuery unmatched;
+    unmatched.outcome = "unmatched";
+    const auto still_unmatched = list(a(), unmatched).items;
+    ASSERT_EQ(still_unmatched.size(), 1u);
+    EXPECT_EQ(still_unmatched[0].delivery_id, "d-recent");
+}
+
 TEST_P(StoreContract, PruneKeepsTriggersThatAreBeingAttempted) {
     config_.store.retention = 0ms;
     accept(a(), delivery("d-1", base_), {trigger()});

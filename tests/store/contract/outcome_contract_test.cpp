@@ -213,5 +213,32 @@ TEST_P(StoreContract, ListCombinesTheOutcomeFilterWithTheOthers) {
     EXPECT_EQ(delivery_ids(list(a(), query)), Names{});
 }
 
+TEST_P(StoreContract, ADeliveryGivenATriggerLaterIsNoLongerUnmatched) {
+    accept(a(), delivery("d-1", base_), {});
+    accept(a(), delivery("d-2", base_), {});
+    EXPECT_EQ(listed(b(), "unmatched"), (Names{"d-2", "d-1"}));
+    // A redelivery through rules that now match adds a trigger to the stored delivery.
+    ASSERT_EQ(add_triggers(a(), "", "d-1", {trigger()}).size(), 1u);
+    EXPECT_EQ(listed(b(), "unmatched"), (Names{"d-2"}));
+    EXPECT_EQ(listed(b(), "pending"), (Names{"d-1"}));
+    EXPECT_EQ(listed(b(), ""), (Names{"d-2", "d-1"}));
+}
+
+TEST_P(StoreContract, ListFilterUnmatchedCombinesWithSourceAndSinceAndNotWithAState) {
+    accept(a(), delivery("github-old", base_, "github"), {});
+    accept(a(), delivery("gitlab-new", base_ + 1min, "gitlab"), {});
+    accept(a(), delivery("github-new", base_ + 1min, "github"), {});
+    accept(a(), delivery("github-matched", base_ + 1min, "github"), {trigger()});
+    DeliveryQuery query;
+    query.outcome = "unmatched";
+    query.source = "github";
+    EXPECT_EQ(delivery_ids(list(b(), query)), (Names{"github-new", "github-old"}));
+    query.since = base_ + 1min;
+    EXPECT_EQ(delivery_ids(list(b(), query)), (Names{"github-new"}));
+    // A delivery without a trigger has none in any state.
+    query.state = TriggerState::pending;
+    EXPECT_EQ(delivery_ids(list(b(), query)), Names{});
+}
+
 }  // namespace
 }  // namespace hookrelay::store::contract

@@ -45,8 +45,14 @@ std::vector<result<Receipt>> submit_everywhere(const std::vector<Store*>& stores
     return out;
 }
 
-/// Takes a database back to what version 3 was: without what version 4 added.
+/// Takes a database back to what version 4 was: without what version 5 added.
+void downgrade_to_version_4(Sql& sql) {
+    sql.exec("DROP TABLE unmatched; UPDATE hookrelay_schema SET version = 4");
+}
+
+/// Takes a database back to what version 3 was: without what versions 4 and 5 added.
 void downgrade_to_version_3(Sql& sql) {
+    downgrade_to_version_4(sql);
     sql.exec(
         "DROP TABLE scans; "
         "DROP INDEX triggers_coalesce_open; DROP INDEX triggers_coalesce_delivered; "
@@ -58,7 +64,7 @@ void downgrade_to_version_3(Sql& sql) {
         "UPDATE hookrelay_schema SET version = 3");
 }
 
-/// Takes a database back to what version 2 was: without what versions 3 and 4 added.
+/// Takes a database back to what version 2 was: without what versions 3, 4 and 5 added.
 void downgrade_to_version_2(Sql& sql) {
     downgrade_to_version_3(sql);
     sql.exec(
@@ -250,7 +256,7 @@ TEST_F(PostgresStoreTest, RefusesASchemaNewerThanItKnows) {
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
     EXPECT_FALSE(is_retryable(store.error()));
-    EXPECT_NE(why.find("schema version 99 is newer than this hookrelay knows (4)"),
+    EXPECT_NE(why.find("schema version 99 is newer than this hookrelay knows (5)"),
               std::string::npos)
         << why;
 }
@@ -269,7 +275,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion1DatabaseAtStartKeepingItsDeliveries) 
         "UPDATE hookrelay_schema SET version = 1");
 
     auto store = open();
-    EXPECT_EQ(Sql(db_.conninfo()).value("SELECT version FROM hookrelay_schema"), "4");
+    EXPECT_EQ(Sql(db_.conninfo()).value("SELECT version FROM hookrelay_schema"), "5");
     const auto old = get(*store, "", "old-1");
     ASSERT_TRUE(old);
     EXPECT_EQ(old->triggers.size(), 1u);
@@ -299,7 +305,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion2DatabaseAtStartGivingItsTriggersTheir
     downgrade_to_version_2(sql);
 
     auto store = open();
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "4");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "5");
     const std::vector<std::pair<std::string, std::string>> none;
     EXPECT_EQ(outcomes_of(*store, "d-pending"), (decltype(none){{"ci", "pending"}}));
     EXPECT_EQ(outcomes_of(*store, "d-delivered"), (decltype(none){{"ci", "delivered"}}));
@@ -381,7 +387,7 @@ TEST_F(PostgresStoreTest, ManyInstancesOpeningANewDatabaseAtOnceMigrateItOnce) {
     for (int i = 0; i < k_instances; ++i) EXPECT_EQ(failures[i], "") << "instance " << i;
     Sql sql(db_.conninfo());
     EXPECT_EQ(sql.value("SELECT count(*) FROM hookrelay_schema"), "1");
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "4");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "5");
     ASSERT_TRUE(stores[0]);
     accept(*stores[0], delivery("d-1", base_), {trigger()});
     EXPECT_EQ(instances(*stores[0]).size(), static_cast<std::size_t>(k_instances));
@@ -579,12 +585,37 @@ TEST_F(PostgresStoreTest, UpgradesAVersion3DatabaseSoTriggersCanBeSuperseded) {
     Sql sql(db_.conninfo());
     downgrade_to_version_3(sql);
     auto store = open();
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "4");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "5");
     const auto first = accept(*store, delivery("c-1", base_), {coalesced()});
     const auto second = accept(*store, delivery("c-2", base_), {coalesced()});
     ASSERT_EQ(second.superseded.size(), 1u);
     EXPECT_EQ(second.superseded[0], std::make_pair(first.trigger_ids[0], second.trigger_ids[0]));
     EXPECT_EQ(open_count(*store, "ci"), 2u);  // "before" and c-2
+}
+
+TEST_F(PostgresStoreTest, UpgradesAVersion4DatabaseListingItsDeliveriesWithoutTriggers) {
+    {
+        auto store = open();
+        accept(*store, delivery("matched", base_), {trigger()});
+        accept(*store, delivery("unmatched-1", base_), {});
+        accept(*store, delivery("unmatched-2", base_), {});
+        store->close();
+    }
+    Sql sql(db_.conninfo());
+    downgrade_to_version_4(sql);
+    auto store = open();
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "5");
+    DeliveryQuery query;
+    query.outcome = "unmatched";
+    const auto names = [&] {
+        std::vector<std::string> out;
+        for (const auto& item : list(*store, query).items) out.push_back(item.delivery_id);
+        return out;
+    };
+    EXPECT_EQ(names(), (std::vector<std::string>{"unmatched-2", "unmatched-1"}));
+    accept(*store, delivery("unmatched-3", base_), {});
+    ASSERT_EQ(add_triggers(*store, "", "unmatched-1", {trigger()}).size(), 1u);
+    EXPECT_EQ(names(), (std::vector<std::string>{"unmatched-3", "unmatched-2"}));
 }
 
 // --- A server that goes away ------------------------------------------------------------------
