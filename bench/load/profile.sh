@@ -147,6 +147,8 @@ until (($(grep -c 'POST /job/' "$work/nginx/access.log" || true) >= accepted)) |
   sleep 0.1
 done
 delivered=$(grep -c 'POST /job/' "$work/nginx/access.log" || true)
+drained=$(date +%s.%N)
+threads >"$work/threads.drained"
 
 seconds=$(awk -v s="$start" -v e="$load_end" 'BEGIN {print e - s}')
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, 8.8 KB GitHub push, unique delivery ids"
@@ -157,7 +159,11 @@ echo "daemon threads over the load ($seconds s): CPU as % of one core; bytes wri
 join "$work/threads.before" "$work/threads.after" | awk -v hz="$clk_tck" -v s="$seconds" -v n="$accepted" '
   {cpu = ($6 - $3) / hz; bytes = $7 - $4; sum += cpu
    if (cpu > 0) printf "  %-18s %5.1f %%  %8.0f B\n", $2, 100 * cpu / s, bytes / n}
-  END {printf "  %-18s %5.1f %%  (%.0f µs of CPU per accepted delivery)\n", "all", 100 * sum / s, 1e6 * sum / n}'
+  END {printf "  %-18s %5.1f %%  (%.0f µs of CPU per accepted delivery during the load)\n", "all", 100 * sum / s, 1e6 * sum / n}'
+# Until the last trigger reached Jenkins: what one webhook costs end to end.
+join "$work/threads.before" "$work/threads.drained" | awk -v hz="$clk_tck" -v n="$accepted" '
+  {sum += ($6 - $3) / hz}
+  END {printf "end to end, until the last delivery: %.0f µs of CPU per accepted delivery\n", 1e6 * sum / n}'
 if [[ -n "${DRAIN:-}" ]]; then
   # Jenkins came up after the load: from its first build request to its last.
   awk '$0 ~ /POST \/job\// {n++; if (!first) first = $1; last = $1}
