@@ -253,17 +253,29 @@ TEST_F(DaemonTest, SigtermStopsCleanly) {
 
 // `top -H -p $(pidof hookrelay)` and perf tell the store's thread from the network threads.
 TEST_F(DaemonTest, ThreadsAreNamedForTopAndPerf) {
-    std::multiset<std::string> names;
-    for (const auto& task :
-         std::filesystem::directory_iterator("/proc/" + std::to_string(daemon.pid()) + "/task")) {
-        std::ifstream comm(task.path() / "comm");
-        std::string name;
-        std::getline(comm, name);
-        names.insert(name);
-    }
-    EXPECT_EQ(names.count("hookrelay-store"), 1u);
-    EXPECT_GE(names.count("hookrelay-io"), 1u);  // server.threads - 1; the main thread is one
-    EXPECT_GE(names.count("hookrelay"), 1u);     // the main thread keeps the process name
+    const auto names = [&] {
+        std::multiset<std::string> out;
+        const auto tasks = "/proc/" + std::to_string(daemon.pid()) + "/task";
+        for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+            std::ifstream comm(task.path() / "comm");
+            std::string name;
+            std::getline(comm, name);
+            out.insert(name);
+        }
+        return out;
+    };
+    // A thread names itself once it runs, which may be just after the port opened.
+    std::multiset<std::string> seen;
+    EXPECT_TRUE(eventually([&] {
+        seen = names();
+        return seen.count("hookrelay-store") == 1 && seen.count("hookrelay-io") >= 1;
+    })) << "thread names: "
+        << [&] {
+               std::string all;
+               for (const auto& n : seen) all += n + " ";
+               return all;
+           }();
+    EXPECT_GE(seen.count("hookrelay"), 1u);  // the main thread keeps the process name
 }
 
 TEST(DaemonLimits, ConnectionsOverTheCapGet503) {
