@@ -18,8 +18,15 @@
 #    threads against one instance (what a load balancer would do, without a proxy's CPU on this
 #    machine); their requests/s add up, and each one's latency percentiles are shown.
 # 4. The same wrk run against `webhook` (adnanh/webhook) with an HMAC rule and /bin/true.
+# 5. The ceiling: the same wrk run against nginx answering `return 202` (it reads and discards the
+#    body): what this machine can receive with wrk on the same two cores.
 # Prints per row: accepted/s, p50/p99 latency, peak RSS (summed over instances), delivered
-# triggers/s (from wrk's start until the last one reached nginx), and the PostgreSQL server's CPU:
+# triggers/s (from wrk's start until the last one reached nginx), the drain rate after the load
+# (triggers that reached nginx after wrk stopped, over the time from wrk's end to the last one:
+# the backlog the load left, delivered with the CPU to itself), hookrelay's CPU per accepted
+# delivery (CPU seconds of the daemon processes, user + system, from wrk's start to the last
+# delivery, over the accepted deliveries: what one webhook costs end to end, receiving, storing
+# and delivering it, independent of what else ran on the machine), and the PostgreSQL server's CPU:
 # CPU seconds of the postmaster and all its processes (their /proc/<pid>/stat utime + stime, and
 # the postmaster's cutime + cstime for those that exited) over the same wall time, as a
 # percentage of one core.
@@ -34,6 +41,7 @@ ADMIN_PORT=${ADMIN_PORT:-18083}
 ADMIN_PORT2=${ADMIN_PORT2:-18084}
 JENKINS_PORT=${JENKINS_PORT:-18081}
 PEER_PORT=${PEER_PORT:-18090}
+CEILING_PORT=${CEILING_PORT:-18091}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 SECRET=bench-secret
 if ((CONNECTIONS < 2 || THREADS < 2)); then
@@ -70,7 +78,9 @@ pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log $work/nginx/access.log;
+  # \$msec: when each build request arrived, for the drain rate after the load.
+  log_format timed '\$msec "\$request" \$status';
+  access_log $work/nginx/access.log timed;
   client_body_temp_path $work/nginx;
   proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
   uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
@@ -80,6 +90,12 @@ http {
       add_header Location "http://127.0.0.1:$JENKINS_PORT/queue/item/1/" always;
       return 201;
     }
+  }
+  server {
+    # The ceiling row: answers every webhook 202, no log.
+    listen 127.0.0.1:$CEILING_PORT;
+    access_log off;
+    location / { return 202; }
   }
 }
 NGINX
@@ -95,6 +111,7 @@ wait_port() {
   return 1
 }
 wait_port "$JENKINS_PORT"
+wait_port "$CEILING_PORT"
 
 peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 jenkins_requests() { grep -c 'POST /job/' "$work/nginx/access.log" || true; }
@@ -120,6 +137,15 @@ summarize() {
 
 # The fields of /proc/PID/stat after "pid (comm) ": utime, stime, cutime, cstime are $12..$15.
 stat_fields() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null || true; }
+
+# CPU ticks (user + system) of the processes given, so far.
+proc_cpu_ticks() {
+  local ticks=0 p
+  for p in "$@"; do
+    ticks=$((ticks + $(stat_fields "$p" | awk '{s = $12 + $13} END {print s + 0}')))
+  done
+  echo "$ticks"
+}
 
 # CPU ticks of the PostgreSQL server so far: the postmaster (its own, and its reaped children's),
 # and every process it runs now (backends, walwriter, checkpointer, autovacuum …).
@@ -176,8 +202,9 @@ measure_relay() {
   done
   for ((i = 0; i < n; i++)); do wait_port "${ports[$i]}"; done
 
-  local before pg_before=0 start
+  local before pg_before=0 start relay_before
   before=$(jenkins_requests)
+  relay_before=$(proc_cpu_ticks "${relays[@]}")
   start=$(date +%s.%N)
   if [[ -n "${postmaster:-}" ]]; then pg_before=$(pg_cpu_ticks "$postmaster"); fi
   local wrks=()
@@ -187,6 +214,8 @@ measure_relay() {
     wrks+=($!)
   done
   for w in "${wrks[@]}"; do wait "$w"; done
+  local load_end
+  load_end=$(date +%s.%N)
 
   local rps=0 total=0 bad=0 p50s=() p99s=() r a b t x
   for ((i = 0; i < n; i++)); do
@@ -205,8 +234,9 @@ measure_relay() {
     [[ $delivered -ge $accepted || $(date +%s) -ge $deadline ]] && break
     sleep 0.1
   done
-  local end pg_share="n/a" rss=0
+  local end pg_share="n/a" rss=0 relay_ticks
   end=$(date +%s.%N)
+  relay_ticks=$(($(proc_cpu_ticks "${relays[@]}") - relay_before))
   if [[ -n "${postmaster:-}" ]]; then
     pg_share=$(awk -v t="$(($(pg_cpu_ticks "$postmaster") - pg_before))" -v hz="$clk_tck" \
       -v s="$start" -v e="$end" 'BEGIN {printf "%.0f %%", 100 * t / hz / (e - s)}')
@@ -215,11 +245,17 @@ measure_relay() {
   for p in "${relays[@]}"; do kill "$p"; done
   for p in "${relays[@]}"; do wait "$p" 2>/dev/null || true; done
 
-  local delivered_rate p50 p99
+  local delivered_rate p50 p99 drain cpu_per
   delivered_rate=$(awk -v n="$delivered" -v s="$start" -v e="$end" 'BEGIN {printf "%.0f", n / (e - s)}')
+  # Build requests that arrived after wrk stopped, over the time until the last one.
+  drain=$(awk -v t="$load_end" '$1 > t && $0 ~ /POST \/job\// {n++; last = $1}
+    END {if (n < 100 || last <= t) print "n/a"; else printf "%.0f (%d)", n / (last - t), n}' \
+    "$work/nginx/access.log")
+  cpu_per=$(awk -v t="$relay_ticks" -v hz="$clk_tck" -v n="$accepted" \
+    'BEGIN {if (n > 0) printf "%.0f µs", 1e6 * t / hz / n; else print "n/a"}')
   p50=$(IFS=/; echo "${p50s[*]}" | sed 's|/| / |g')
   p99=$(IFS=/; echo "${p99s[*]}" | sed 's|/| / |g')
-  rows+=("| $title | $rps | $p50 | $p99 | $(awk -v k="$rss" 'BEGIN {printf "%.1f", k / 1024}') MB | $bad of $total | $delivered_rate ($delivered of $accepted delivered) | $pg_share |")
+  rows+=("| $title | $rps | $p50 | $p99 | $(awk -v k="$rss" 'BEGIN {printf "%.1f", k / 1024}') MB | $bad of $total | $delivered_rate ($delivered of $accepted delivered) | $drain | $cpu_per | $pg_share |")
 }
 
 # --- a. hookrelay on SQLite --------------------------------------------------------------------
@@ -255,7 +291,12 @@ pids+=($peer)
 wait_port "$PEER_PORT"
 wrk_run "http://127.0.0.1:$PEER_PORT" /hooks/relay peer "$CONNECTIONS" "$THREADS"
 read -r prps pp50 pp99 ptotal pbad < <(summarize peer)
-rows+=("| webhook 2.8 (/bin/true) | $(awk -v r="$prps" 'BEGIN {printf "%.0f", r}') | $pp50 | $pp99 | $(awk -v k="$(peak_rss_kb "$peer")" 'BEGIN {printf "%.1f", k / 1024}') MB | $pbad of $ptotal | n/a | n/a |")
+rows+=("| webhook 2.8 (/bin/true) | $(awk -v r="$prps" 'BEGIN {printf "%.0f", r}') | $pp50 | $pp99 | $(awk -v k="$(peak_rss_kb "$peer")" 'BEGIN {printf "%.1f", k / 1024}') MB | $pbad of $ptotal | n/a | n/a | n/a | n/a |")
+
+# --- e. the ceiling: nginx `return 202` -------------------------------------------------------------
+wrk_run "http://127.0.0.1:$CEILING_PORT" /hooks/github ceiling "$CONNECTIONS" "$THREADS"
+read -r crps cp50 cp99 ctotal cbad < <(summarize ceiling)
+rows=("| nginx \`return 202\` (the ceiling) | $(awk -v r="$crps" 'BEGIN {printf "%.0f", r}') | $cp50 | $cp99 | n/a | $cbad of $ctotal | n/a | n/a | n/a | n/a |" "${rows[@]}")
 
 echo
 echo "Load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, 8.8 KB GitHub push, unique delivery ids;"
@@ -263,6 +304,6 @@ echo "two instances: two wrk -t$((THREADS / 2)) -c$((CONNECTIONS / 2)), one per 
 echo "PostgreSQL $pg_version (local, unix socket, fsync on); its CPU as a percentage of one core over"
 echo "the wall time from wrk's start to the last delivery; $(nproc) cores in all."
 echo
-echo "| daemon | accepted/s | p50 | p99 | peak RSS | non-2xx | delivered triggers/s | PostgreSQL CPU |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| daemon | accepted/s | p50 | p99 | peak RSS | non-2xx | delivered triggers/s | drain after the load, triggers/s (how many) | hookrelay CPU per accepted delivery | PostgreSQL CPU |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for row in "${rows[@]}"; do echo "$row"; done

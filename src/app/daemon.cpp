@@ -14,6 +14,7 @@
 #include "systemd/notify.hpp"
 #include "util/rate_limit.hpp"
 #include "util/spawn.hpp"
+#include "util/thread_name.hpp"
 
 #include <hookrelay/version.hpp>
 
@@ -481,7 +482,10 @@ int run_daemon(const DaemonOptions& options) {
     spawn_logged(ioc, d->reload_on_sighup(), "reload on SIGHUP");
     std::vector<std::thread> threads;
     for (unsigned i = 1; i < config.server.threads; ++i)
-        threads.emplace_back([&ioc] { ioc.run(); });
+        threads.emplace_back([&ioc] {
+            name_this_thread("hookrelay-io");
+            ioc.run();
+        });
     ioc.run();
     for (auto& t : threads) t.join();
     // Before the io_context goes: store callbacks post into it.

@@ -11,6 +11,8 @@
 #include <boost/json/value_to.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <charconv>
 #include <limits>
 #include <stdexcept>
@@ -158,11 +160,15 @@ std::string random_hex(std::size_t bytes) {
     return to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
 }
 
-std::string make_trigger_id() {
+std::string make_trigger_id(std::chrono::system_clock::time_point now) {
     unsigned char b[16];
     if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("RAND_bytes failed");
-    b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
-    b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
+    // RFC 9562 version 7: the first 48 bits are the Unix time in milliseconds, big-endian.
+    const auto ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+    for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(ms >> (8 * (5 - i)));
+    b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x70);  // version 7
+    b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 9562 variant
     const std::string hex = to_hex(b, sizeof b);
     return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' +
            hex.substr(16, 4) + '-' + hex.substr(20);

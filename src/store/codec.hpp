@@ -60,9 +60,13 @@ std::int64_t body_key(std::string_view digest) noexcept;
 
 /// `bytes` random bytes, as lowercase hex.
 std::string random_hex(std::size_t bytes);
-/// A random UUID (version 4): trigger ids never repeat across pruning or a recreated database,
-/// and mean nothing to whoever sees them in a Jenkins cause or a log line.
-std::string make_trigger_id();
+/// A UUID of version 7 (RFC 9562): the creation time in milliseconds, then 74 random bits.
+/// Trigger ids never repeat across pruning or a recreated database and say nothing beyond when
+/// the trigger was made (which the API shows anyway). Being time-ordered, a new id lands at the
+/// end of the indexes keyed by it (the triggers' ids, the attempts' trigger ids) instead of on a
+/// random page of each: a submit and an outcome dirty, write and sync fewer pages.
+std::string make_trigger_id(
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 /// The seq named by "#<seq>", or nullopt when `text` is not of that form.
 std::optional<std::int64_t> parse_seq(std::string_view text) noexcept;

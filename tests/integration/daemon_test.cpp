@@ -7,6 +7,10 @@
 #include <boost/json.hpp>
 
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
 
 namespace hookrelay::test {
 namespace {
@@ -245,6 +249,33 @@ TEST_F(DaemonTest, SecretsNeverReachTheLog) {
 TEST_F(DaemonTest, SigtermStopsCleanly) {
     EXPECT_EQ(daemon.stop(SIGTERM), 0);
     EXPECT_NE(daemon.log().find("hookrelay stopped"), std::string::npos);
+}
+
+// `top -H -p $(pidof hookrelay)` and perf tell the store's thread from the network threads.
+TEST_F(DaemonTest, ThreadsAreNamedForTopAndPerf) {
+    const auto names = [&] {
+        std::multiset<std::string> out;
+        const auto tasks = "/proc/" + std::to_string(daemon.pid()) + "/task";
+        for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+            std::ifstream comm(task.path() / "comm");
+            std::string name;
+            std::getline(comm, name);
+            out.insert(name);
+        }
+        return out;
+    };
+    // A thread names itself once it runs, which may be just after the port opened.
+    std::multiset<std::string> seen;
+    EXPECT_TRUE(eventually([&] {
+        seen = names();
+        return seen.count("hookrelay-store") == 1 && seen.count("hookrelay-io") >= 1;
+    })) << "thread names: "
+        << [&] {
+               std::string all;
+               for (const auto& n : seen) all += n + " ";
+               return all;
+           }();
+    EXPECT_GE(seen.count("hookrelay"), 1u);  // the main thread keeps the process name
 }
 
 TEST(DaemonLimits, ConnectionsOverTheCapGet503) {

@@ -1,5 +1,5 @@
-// The SQLite schema: created at version 7 in WAL mode, files written by hookrelay with schema 1,
-// 2, 3, 4, 5 or 6 upgraded in place with everything in them usable, a newer file refused, and an
+// The SQLite schema: created at version 8 in WAL mode, files written by hookrelay with schema 1,
+// 2, 3, 4, 5, 6 or 7 upgraded in place with everything in them usable, a newer file refused, and an
 // upgrade that fails leaving the file as it was.
 #include "store/sqlite_test_support.hpp"
 
@@ -188,8 +188,12 @@ class OldFile : public SqliteSchema {
         auto store = open_store();
         {
             RawDb db(db_path());
-            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"7"}));
+            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"8"}));
             EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
+            // Version 8 dropped it: a delivery id is found through (source, delivery_id).
+            EXPECT_EQ(
+                db.row("SELECT name FROM sqlite_schema WHERE name = 'deliveries_delivery_id'"),
+                std::vector<std::string>{});
         }
         // The old triggers' outcomes are their states (nothing was followed then), and the
         // listing filters on them.
@@ -286,7 +290,7 @@ TEST_F(SqliteSchema, CreatesTheStateDirectoryAndTheCurrentSchemaInWalMode) {
         EXPECT_EQ((*store)->kind(), "sqlite");
     }
     RawDb db(nested + "/hookrelay.db");
-    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"7"}));
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"8"}));
     EXPECT_EQ(db.row("PRAGMA journal_mode"), (std::vector<std::string>{"wal"}));
 }
 
@@ -329,7 +333,7 @@ TEST_F(OldFile, UpgradeToVersion7ListsTheDeliveriesWithoutTriggersAsUnmatched) {
     auto store = open_store();
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"7"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"8"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
     }
     DeliveryQuery query;
@@ -400,13 +404,13 @@ TEST_F(OldFile, AFailedUpgradeLeavesTheFileAsItWas) {
 TEST_F(SqliteSchema, RefusesAFileFromANewerHookrelay) {
     {
         RawDb db(db_path());
-        db.exec("PRAGMA user_version = 8");
+        db.exec("PRAGMA user_version = 9");
     }
     std::string why;
     auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
-    EXPECT_NE(why.find("schema version 8 is newer than this hookrelay understands (7)"),
+    EXPECT_NE(why.find("schema version 9 is newer than this hookrelay understands (8)"),
               std::string::npos)
         << why;
 }

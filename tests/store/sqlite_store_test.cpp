@@ -490,6 +490,29 @@ TEST_F(SqliteStoreTest, SubmissionsAreAnsweredBetweenTheStepsOfALongPrune) {
     EXPECT_EQ(list(*store, all).items.size(), static_cast<std::size_t>(race->sent));
 }
 
+// `deliveries show <id>` without a source: the (source, delivery_id) index, one search per source
+// (no index on delivery_id alone to update on every submit).
+TEST_F(SqliteStoreTest, FindingADeliveryIdInEverySourceSearchesTheUniqueIndex) {
+    auto store = open_store();
+    RawDb db(db_path());
+    const auto plan = db.plan(R"sql(
+WITH RECURSIVE sources(source) AS (
+    SELECT MIN(source) FROM deliveries
+    UNION ALL
+    SELECT (SELECT MIN(source) FROM deliveries WHERE source > sources.source)
+    FROM sources WHERE sources.source IS NOT NULL)
+SELECT id FROM deliveries
+WHERE delivery_id = ?1 AND source IN (SELECT source FROM sources WHERE source IS NOT NULL)
+ORDER BY id DESC LIMIT 1)sql");
+    ASSERT_FALSE(plan.empty());
+    EXPECT_EQ(plan.front(),
+              "SEARCH deliveries USING COVERING INDEX sqlite_autoindex_deliveries_1 "
+              "(source=? AND delivery_id=?)");
+    for (const auto& step : plan) EXPECT_EQ(step.find("SCAN deliveries"), std::string::npos);
+    EXPECT_EQ(db.row("SELECT name FROM sqlite_schema WHERE name = 'deliveries_delivery_id'"),
+              std::vector<std::string>{});
+}
+
 TEST_F(SqliteStoreTest, DatabaseHoldingWebhookBodiesIsReadableByItsOwnerOnly) {
     const auto old_umask = ::umask(022);  // the usual umask, which would give 0644
     auto store = open_store();

@@ -6,6 +6,7 @@
 #include "store/postgres/codec.hpp"
 #include "store/postgres/core.hpp"
 #include "store/postgres/schema.hpp"
+#include "util/thread_name.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -181,7 +182,10 @@ asio::awaitable<void> Core::deferred_notify() {
 
 result<void> Core::start(std::string* why) {
     work_.emplace(io_.get_executor());
-    thread_ = std::thread([self = shared_from_this()] { self->io_.run(); });
+    thread_ = std::thread([self = shared_from_this()] {
+        name_this_thread("hookrelay-pg");
+        self->io_.run();
+    });
     auto opened = std::make_shared<std::promise<void>>();
     std::string reason;
     boost::system::error_code failure;

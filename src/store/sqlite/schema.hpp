@@ -21,7 +21,7 @@ namespace hookrelay::store::sqlite {
 ///  6: triggers.state 'superseded'; the request's coalesce key, cancel_superseded, multibranch
 ///     and scan_only, superseded_by, the coalesce scope and its indexes; the scans table.
 ///  7: the unmatched table (the deliveries without a trigger).
-constexpr int k_schema_version = 7;
+constexpr int k_schema_version = 8;
 
 /// Sets up a freshly opened connection: extended result codes, the busy timeout, WAL journal,
 /// synchronous = FULL, foreign keys, the page cache, store.max_size as a page limit; then

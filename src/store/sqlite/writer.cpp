@@ -1,6 +1,7 @@
 #include "store/sqlite/writer.hpp"
 
 #include "store/sqlite/prune.hpp"
+#include "util/thread_name.hpp"
 
 #include <algorithm>
 #include <exception>
@@ -41,7 +42,10 @@ void Writer::open(bool owner) {
 }
 
 void Writer::start(const std::shared_ptr<Writer>& writer) {
-    writer->thread_ = std::thread([self = writer] { self->run(); });
+    writer->thread_ = std::thread([self = writer] {
+        name_this_thread("hookrelay-store");
+        self->run();
+    });
 }
 
 void Writer::stop() {
@@ -124,7 +128,13 @@ void Writer::run() {
             ops_.clear();
             if (stop_ && submits.empty() && ops.empty()) break;
         }
-        if (!submits.empty()) commit_submits(submits);
+        if (!submits.empty()) {
+            // The queue operations waiting at the head of `ops` join the submits' transaction.
+            std::size_t lead = 0;
+            while (lead < ops.size() && ops[lead].mode == Mode::queue) ++lead;
+            commit_submits(submits, std::span<Op>(ops).first(lead));
+            ops.erase(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(lead));
+        }
         run_ops(ops);
         if (beat_every.count() > 0 && Steady::now() >= next_beat) {
             heartbeat();
@@ -139,9 +149,12 @@ void Writer::run() {
 }
 
 // Group commit: one BEGIN IMMEDIATE .. COMMIT, so one WAL sync, for the whole batch.
-void Writer::commit_submits(std::vector<Submit>& jobs) {
+void Writer::commit_submits(std::vector<Submit>& jobs, std::span<Op> ops) {
     std::vector<result<Receipt>> results(jobs.size(),
                                          result<Receipt>{make_error_code(errc::store_unavailable)});
+    std::vector<Answer> answers(ops.size());
+    std::vector<std::optional<Failure>> failures(ops.size());
+    claimable_ = false;
     bool queued = false;
     bool committed = false;
     const auto started = Steady::now();
@@ -159,6 +172,9 @@ void Writer::commit_submits(std::vector<Submit>& jobs) {
                     results[i] = std::move(receipt);
                 }
             }
+            for (std::size_t i = 0; i < ops.size(); ++i) {
+                failures[i] = db_.isolated([&] { answers[i] = ops[i].run(*this); });
+            }
         });
         committed = true;
     } catch (...) {
@@ -169,11 +185,22 @@ void Writer::commit_submits(std::vector<Submit>& jobs) {
                                  " deliveries failed: " + failure.what + full_hint(failure.code);
         report(line);
         note_failure(failure, line);
+        for (Op& op : ops) op.fail(failure.code);
     }
     if (committed) note_commit(true);
     report_commit(Steady::now() - started, jobs.size());
     for (std::size_t i = 0; i < jobs.size(); ++i) invoke(jobs[i].done, std::move(results[i]));
-    if (committed && queued) notify_committed();
+    if (committed) {
+        for (std::size_t i = 0; i < ops.size(); ++i) {
+            if (failures[i]) {
+                report(std::string(ops[i].what) + " failed: " + failures[i]->what);
+                ops[i].fail(failures[i]->code);
+            } else if (answers[i]) {
+                answers[i]();
+            }
+        }
+    }
+    if (committed && (queued || claimable_)) notify_committed();
 }
 
 void Writer::run_ops(std::vector<Op>& ops) {

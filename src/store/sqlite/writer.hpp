@@ -1,6 +1,8 @@
 // The writer thread: the only user of a store's SQLite connection. Submissions are committed in
 // groups (one WAL sync for up to store.max_batch deliveries); queue operations (claims, renewals,
-// outcomes, releases, holds) waiting together share one transaction without a sync of their own;
+// outcomes, releases, holds) waiting when such a group commits join its transaction (their pages
+// are mostly the ones the group just wrote, so they cost little more WAL), and otherwise share one
+// transaction without a sync of their own;
 // admin writes get a synced transaction each; reads run between them in posting order. It also
 // heartbeats the instance and prunes every store.prune_interval.
 #pragma once
@@ -116,7 +118,7 @@ class Writer {
 
   private:
     void run();
-    void commit_submits(std::vector<Submit>& jobs);
+    void commit_submits(std::vector<Submit>& jobs, std::span<Op> ops);
     void run_ops(std::vector<Op>& ops);
     void run_queue_ops(std::span<Op> ops);
     void run_one(Op& op);

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Where one webhook's cost goes: hookrelay (release build, SQLite store) under the load of
+# bench/load/run.sh, with the daemon's threads told apart. Loopback only, bounded in time; stops
+# what it started and removes its files (KEEP=1 keeps them and prints where).
+#
+#   bench/load/profile.sh                 # DURATION=10s, wrk -t2 -c32
+#   PERF=1 bench/load/profile.sh          # also `perf record` the daemon; prints the top DSOs
+#   HOOKRELAY=/path/to/hookrelay bench/load/profile.sh   # another build, e.g. an older commit's
+#   STORE_YAML='store: {keep_body: false}' bench/load/profile.sh
+#   DRAIN=1 bench/load/profile.sh         # Jenkins (nginx) is down during the load and comes up
+#                                         # after it: the rate at which the backlog drains
+#   MAX_IN_FLIGHT=64 bench/load/profile.sh   # the Jenkins entry's max_in_flight (default 16)
+#
+# Prints: wrk's accepted/s and latency; each daemon thread's CPU over the load (by thread name:
+# hookrelay and hookrelay-io are the network threads, hookrelay-store the SQLite writer); the
+# bytes the store thread wrote (the WAL and checkpoints) per accepted delivery; the drain rate
+# after the load (build requests nginx received after wrk stopped, over the time to the last).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+RELAY_PORT=${RELAY_PORT:-18280}
+JENKINS_PORT=${JENKINS_PORT:-18281}
+ADMIN_PORT=${ADMIN_PORT:-18283}
+MAX_IN_FLIGHT=${MAX_IN_FLIGHT:-16}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
+SECRET=bench-secret
+
+relay=${HOOKRELAY:-}
+if [[ -z "$relay" ]]; then
+  "$root/scripts/install-deps.sh" --bench >/dev/null
+  cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DHOOKRELAY_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$root/build/release" --target hookrelay >/dev/null
+  relay="$root/build/release/hookrelay"
+fi
+
+work=$(mktemp -d /tmp/hookrelay-profile.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [[ -n "${KEEP:-}" ]]; then echo "files kept in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+body="$root/tests/data/github/push-branch-update.json"
+signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r <"$body" | cut -d' ' -f1)"
+clk_tck=$(getconf CLK_TCK)
+
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  log_format timed '\$msec "\$request" \$status';
+  access_log $work/nginx/access.log timed;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  server {
+    listen 127.0.0.1:$JENKINS_PORT;
+    location / {
+      add_header Location "http://127.0.0.1:$JENKINS_PORT/queue/item/1/" always;
+      return 201;
+    }
+  }
+}
+NGINX
+start_nginx() {
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+  pids+=($!)
+}
+if [[ -z "${DRAIN:-}" ]]; then start_nginx; fi
+
+cat >"$work/relay.yaml" <<YAML
+listen: 127.0.0.1:$RELAY_PORT
+admin: {listen: "127.0.0.1:$ADMIN_PORT"}
+state_dir: $work/state
+log: {level: warn}
+server: {threads: 2}
+${STORE_YAML:-}
+sources:
+  github: {provider: github, secret: "\${env:BENCH_SECRET}"}
+jenkins:
+  ci: {url: "http://127.0.0.1:$JENKINS_PORT/", user: bench, api_token: "\${env:BENCH_SECRET}", max_in_flight: $MAX_IN_FLIGHT, follow: none, probe_initial: 100ms}
+dispatch: {max_in_flight: $((MAX_IN_FLIGHT * 2))}
+rules:
+  - name: branches
+    when: {event: push, branch: main}
+    trigger:
+      jenkins: ci
+      job: "{{ repository.namespace }}/{{ repository.name }}/{{ branch }}"
+      parameters: {GIT_COMMIT: "{{ commit }}"}
+YAML
+BENCH_SECRET=$SECRET "$relay" run --config "$work/relay.yaml" 2>"$work/relay.log" &
+daemon=$!
+pids+=($daemon)
+
+wait_port() {
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+wait_port "$RELAY_PORT"
+
+# One line per thread of the daemon: tid, name, CPU ticks (user + system), bytes written.
+threads() {
+  local t
+  for t in /proc/"$daemon"/task/*; do
+    printf '%s %s %s %s\n' "$(basename "$t")" "$(cat "$t/comm")" \
+      "$(sed 's/^.*) //' "$t/stat" | awk '{print $12 + $13}')" \
+      "$(awk '/^wchar/ {print $2}' "$t/io")"
+  done | sort
+}
+threads >"$work/threads.before"
+if [[ -n "${PERF:-}" ]]; then
+  perf record -F 999 -g -p "$daemon" -o "$work/perf.data" >/dev/null 2>&1 &
+  perf_pid=$!
+fi
+start=$(date +%s.%N)
+BODY_FILE="$body" SIGNATURE="$signature" TARGET_PATH=/hooks/github RUN_ID="profile-" \
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$root/bench/load/post.lua" \
+  "http://127.0.0.1:$RELAY_PORT" >"$work/wrk.txt"
+load_end=$(date +%s.%N)
+threads >"$work/threads.after"
+if [[ -n "${PERF:-}" ]]; then
+  kill -INT "$perf_pid"
+  wait "$perf_pid" 2>/dev/null || true
+fi
+
+if [[ -n "${DRAIN:-}" ]]; then start_nginx; fi
+wait_port "$JENKINS_PORT"
+total=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
+bad=$(awk '/Non-2xx/ {print $5}' "$work/wrk.txt")
+accepted=$((total - ${bad:-0}))
+deadline=$(($(date +%s) + DRAIN_TIMEOUT))
+until (($(grep -c 'POST /job/' "$work/nginx/access.log" || true) >= accepted)) ||
+  (($(date +%s) >= deadline)); do
+  sleep 0.1
+done
+delivered=$(grep -c 'POST /job/' "$work/nginx/access.log" || true)
+drained=$(date +%s.%N)
+threads >"$work/threads.drained"
+
+seconds=$(awk -v s="$start" -v e="$load_end" 'BEGIN {print e - s}')
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, 8.8 KB GitHub push, unique delivery ids"
+grep -E 'Requests/sec|^ +50%|^ +99%' "$work/wrk.txt"
+echo "accepted $accepted, delivered $delivered"
+echo
+echo "daemon threads over the load ($seconds s): CPU as % of one core; bytes written per accepted delivery"
+join "$work/threads.before" "$work/threads.after" | awk -v hz="$clk_tck" -v s="$seconds" -v n="$accepted" '
+  {cpu = ($6 - $3) / hz; bytes = $7 - $4; sum += cpu
+   if (cpu > 0) printf "  %-18s %5.1f %%  %8.0f B\n", $2, 100 * cpu / s, bytes / n}
+  END {printf "  %-18s %5.1f %%  (%.0f µs of CPU per accepted delivery during the load)\n", "all", 100 * sum / s, 1e6 * sum / n}'
+# Until the last trigger reached Jenkins: what one webhook costs end to end.
+join "$work/threads.before" "$work/threads.drained" | awk -v hz="$clk_tck" -v n="$accepted" '
+  {sum += ($6 - $3) / hz}
+  END {printf "end to end, until the last delivery: %.0f µs of CPU per accepted delivery\n", 1e6 * sum / n}'
+if [[ -n "${DRAIN:-}" ]]; then
+  # Jenkins came up after the load: from its first build request to its last.
+  awk '$0 ~ /POST \/job\// {n++; if (!first) first = $1; last = $1}
+    END {if (n >= 100 && last > first) printf "drain of the backlog: %d triggers in %.2f s: %.0f/s\n", n, last - first, n / (last - first)}' \
+    "$work/nginx/access.log"
+else
+  awk -v t="$load_end" '$1 > t && $0 ~ /POST \/job\// {n++; last = $1}
+    END {if (n >= 100 && last > t) printf "drain after the load: %d triggers at %.0f/s\n", n, n / (last - t)}' \
+    "$work/nginx/access.log"
+fi
+if [[ -n "${PERF:-}" ]]; then
+  echo
+  echo "perf: share of the daemon's samples by DSO"
+  perf report -i "$work/perf.data" --no-children --sort dso -g none 2>/dev/null |
+    grep -E '^ +[0-9.]+%' | head -12
+fi
