@@ -17,6 +17,8 @@
 # after the load (build requests nginx received after wrk stopped, over the time to the last).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
@@ -49,28 +51,7 @@ body="$root/tests/data/github/push-branch-update.json"
 signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r <"$body" | cut -d' ' -f1)"
 clk_tck=$(getconf CLK_TCK)
 
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  log_format timed '\$msec "\$request" \$status';
-  access_log $work/nginx/access.log timed;
-  client_body_temp_path $work/nginx;
-  proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  server {
-    listen 127.0.0.1:$JENKINS_PORT;
-    location / {
-      add_header Location "http://127.0.0.1:$JENKINS_PORT/queue/item/1/" always;
-      return 201;
-    }
-  }
-}
-NGINX
+jenkins_nginx_conf "$work/nginx" "$JENKINS_PORT"
 start_nginx() {
   nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
   pids+=($!)
@@ -89,26 +70,12 @@ sources:
 jenkins:
   ci: {url: "http://127.0.0.1:$JENKINS_PORT/", user: bench, api_token: "\${env:BENCH_SECRET}", max_in_flight: $MAX_IN_FLIGHT, follow: none, probe_initial: 100ms}
 dispatch: {max_in_flight: $((MAX_IN_FLIGHT * 2))}
-rules:
-  - name: branches
-    when: {event: push, branch: main}
-    trigger:
-      jenkins: ci
-      job: "{{ repository.namespace }}/{{ repository.name }}/{{ branch }}"
-      parameters: {GIT_COMMIT: "{{ commit }}"}
+$(bench_rules_yaml)
 YAML
 BENCH_SECRET=$SECRET "$relay" run --config "$work/relay.yaml" 2>"$work/relay.log" &
 daemon=$!
 pids+=($daemon)
 
-wait_port() {
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
 wait_port "$RELAY_PORT"
 
 # One line per thread of the daemon: tid, name, CPU ticks (user + system), bytes written.

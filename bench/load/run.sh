@@ -32,6 +32,8 @@
 # percentage of one core.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
 DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
@@ -70,46 +72,15 @@ signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r <"$body" | cut -d' '
 clk_tck=$(getconf CLK_TCK)
 
 # --- Jenkins stand-in --------------------------------------------------------------------------
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  # \$msec: when each build request arrived, for the drain rate after the load.
-  log_format timed '\$msec "\$request" \$status';
-  access_log $work/nginx/access.log timed;
-  client_body_temp_path $work/nginx;
-  proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  server {
-    listen 127.0.0.1:$JENKINS_PORT;
-    location / {
-      add_header Location "http://127.0.0.1:$JENKINS_PORT/queue/item/1/" always;
-      return 201;
-    }
-  }
-  server {
-    # The ceiling row: answers every webhook 202, no log.
+# The ceiling row's server: answers every webhook 202, no log.
+jenkins_nginx_conf "$work/nginx" "$JENKINS_PORT" "  server {
     listen 127.0.0.1:$CEILING_PORT;
     access_log off;
     location / { return 202; }
-  }
-}
-NGINX
+  }"
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 pids+=($!)
 
-wait_port() {
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
 wait_port "$JENKINS_PORT"
 wait_port "$CEILING_PORT"
 
@@ -174,13 +145,7 @@ jenkins:
   # would only measure reads of answers it cannot give. Ingest and delivery are what this measures.
   ci: {url: "http://127.0.0.1:$JENKINS_PORT/", user: bench, api_token: "\${env:BENCH_SECRET}", max_in_flight: 16, follow: none}
 dispatch: {max_in_flight: 32}
-rules:
-  - name: branches
-    when: {event: push, branch: main}
-    trigger:
-      jenkins: ci
-      job: "{{ repository.namespace }}/{{ repository.name }}/{{ branch }}"
-      parameters: {GIT_COMMIT: "{{ commit }}"}
+$(bench_rules_yaml)
 YAML
 }
 

@@ -25,6 +25,8 @@
 #    the pruned store, for comparison. Reports how long the pass took and the accept latencies.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
 N=${N:-1000000}
 IN_FLIGHT=${IN_FLIGHT:-4096}
 UNMATCHED_EVERY=${UNMATCHED_EVERY:-10}
@@ -77,13 +79,7 @@ sources:
   github: {provider: github, secret: "\${env:BENCH_SECRET}"}
 jenkins:
   ci: {url: "http://127.0.0.1:$JENKINS_PORT/", user: bench, api_token: "\${env:BENCH_SECRET}", follow: none}
-rules:
-  - name: branches
-    when: {event: push, branch: main}
-    trigger:
-      jenkins: ci
-      job: "{{ repository.namespace }}/{{ repository.name }}/{{ branch }}"
-      parameters: {GIT_COMMIT: "{{ commit }}"}
+$(bench_rules_yaml)
 YAML
 }
 write_config "$work/relay.yaml" 3650d

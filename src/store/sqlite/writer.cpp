@@ -190,16 +190,7 @@ void Writer::commit_submits(std::vector<Submit>& jobs, std::span<Op> ops) {
     if (committed) note_commit(true);
     report_commit(Steady::now() - started, jobs.size());
     for (std::size_t i = 0; i < jobs.size(); ++i) invoke(jobs[i].done, std::move(results[i]));
-    if (committed) {
-        for (std::size_t i = 0; i < ops.size(); ++i) {
-            if (failures[i]) {
-                report(std::string(ops[i].what) + " failed: " + failures[i]->what);
-                ops[i].fail(failures[i]->code);
-            } else if (answers[i]) {
-                answers[i]();
-            }
-        }
-    }
+    if (committed) answer_ops(ops, answers, failures);
     if (committed && (queued || claimable_)) notify_committed();
 }
 
@@ -242,6 +233,12 @@ void Writer::run_queue_ops(std::span<Op> ops) {
         return;
     }
     note_commit(false);
+    answer_ops(ops, answers, failures);
+    if (claimable_) notify_committed();
+}
+
+void Writer::answer_ops(std::span<Op> ops, std::vector<Answer>& answers,
+                        const std::vector<std::optional<Failure>>& failures) {
     for (std::size_t i = 0; i < ops.size(); ++i) {
         if (failures[i]) {
             report(std::string(ops[i].what) + " failed: " + failures[i]->what);
@@ -250,7 +247,6 @@ void Writer::run_queue_ops(std::span<Op> ops) {
             answers[i]();
         }
     }
-    if (claimable_) notify_committed();
 }
 
 void Writer::run_one(Op& op) {

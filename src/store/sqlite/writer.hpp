@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -121,6 +122,10 @@ class Writer {
     void commit_submits(std::vector<Submit>& jobs, std::span<Op> ops);
     void run_ops(std::vector<Op>& ops);
     void run_queue_ops(std::span<Op> ops);
+    /// After the commit of queue operations run in one transaction: each one's answer, or the
+    /// failure that rolled back its own part.
+    void answer_ops(std::span<Op> ops, std::vector<Answer>& answers,
+                    const std::vector<std::optional<Failure>>& failures);
     void run_one(Op& op);
     void heartbeat();
     void scheduled_prune();

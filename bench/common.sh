@@ -1,0 +1,57 @@
+# Sourced by the benchmark scripts (bench/load/run.sh, bench/load/profile.sh, bench/scale/run.sh):
+# what they share about the set-up they measure. Loopback only.
+
+# wait_port PORT: returns once something accepts connections on 127.0.0.1:PORT (10 s at most).
+wait_port() {
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+# jenkins_nginx_conf DIR PORT [SERVER_BLOCKS]: writes DIR/nginx.conf, an nginx that stands in for a
+# Jenkins accepting every build at once: 201 with a queue item's Location on 127.0.0.1:PORT, each
+# request logged to DIR/access.log with its arrival time ($msec) first. SERVER_BLOCKS, if given,
+# are more server blocks for its http block.
+jenkins_nginx_conf() {
+  local dir=$1 port=$2 more=${3:-}
+  mkdir -p "$dir"
+  cat >"$dir/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  log_format timed '\$msec "\$request" \$status';
+  access_log $dir/access.log timed;
+  client_body_temp_path $dir;
+  proxy_temp_path $dir; fastcgi_temp_path $dir;
+  uwsgi_temp_path $dir; scgi_temp_path $dir;
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      add_header Location "http://127.0.0.1:$port/queue/item/1/" always;
+      return 201;
+    }
+  }
+$more
+}
+NGINX
+}
+
+# bench_rules_yaml: the `rules:` of every benchmark config: one rule matching the push fixture
+# (tests/data/github/push-branch-update.json), one trigger per delivery, to Jenkins `ci`.
+bench_rules_yaml() {
+  cat <<'YAML'
+rules:
+  - name: branches
+    when: {event: push, branch: main}
+    trigger:
+      jenkins: ci
+      job: "{{ repository.namespace }}/{{ repository.name }}/{{ branch }}"
+      parameters: {GIT_COMMIT: "{{ commit }}"}
+YAML
+}
