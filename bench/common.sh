@@ -42,6 +42,14 @@ $more
 NGINX
 }
 
+# drain_after LOG T: the build requests in LOG (a jenkins_nginx_conf access log) that arrived after
+# time T (seconds since the epoch), as "RATE COUNT": their number over the time from T to the last
+# of them. Prints nothing for fewer than 100.
+drain_after() {
+  awk -v t="$2" '$1 > t && $0 ~ /POST \/job\// {n++; last = $1}
+    END {if (n >= 100 && last > t) printf "%.0f %d\n", n / (last - t), n}' "$1"
+}
+
 # bench_rules_yaml: the `rules:` of every benchmark config: one rule matching the push fixture
 # (tests/data/github/push-branch-update.json), one trigger per delivery, to Jenkins `ci`.
 bench_rules_yaml() {

@@ -137,9 +137,8 @@ if [[ -n "${DRAIN:-}" ]]; then
     END {if (n >= 100 && last > first) printf "drain of the backlog: %d triggers in %.2f s: %.0f/s\n", n, last - first, n / (last - first)}' \
     "$work/nginx/access.log"
 else
-  awk -v t="$load_end" '$1 > t && $0 ~ /POST \/job\// {n++; last = $1}
-    END {if (n >= 100 && last > t) printf "drain after the load: %d triggers at %.0f/s\n", n, n / (last - t)}' \
-    "$work/nginx/access.log"
+  drain_after "$work/nginx/access.log" "$load_end" |
+    awk '{printf "drain after the load: %d triggers at %d/s\n", $2, $1}'
 fi
 if [[ -n "${PERF:-}" ]]; then
   echo

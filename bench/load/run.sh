@@ -213,9 +213,8 @@ measure_relay() {
   local delivered_rate p50 p99 drain cpu_per
   delivered_rate=$(awk -v n="$delivered" -v s="$start" -v e="$end" 'BEGIN {printf "%.0f", n / (e - s)}')
   # Build requests that arrived after wrk stopped, over the time until the last one.
-  drain=$(awk -v t="$load_end" '$1 > t && $0 ~ /POST \/job\// {n++; last = $1}
-    END {if (n < 100 || last <= t) print "n/a"; else printf "%.0f (%d)", n / (last - t), n}' \
-    "$work/nginx/access.log")
+  drain=$(drain_after "$work/nginx/access.log" "$load_end" | awk '{printf "%s (%s)", $1, $2}')
+  drain=${drain:-n/a}
   cpu_per=$(awk -v t="$relay_ticks" -v hz="$clk_tck" -v n="$accepted" \
     'BEGIN {if (n > 0) printf "%.0f µs", 1e6 * t / hz / n; else print "n/a"}')
   p50=$(IFS=/; echo "${p50s[*]}" | sed 's|/| / |g')

@@ -11,9 +11,9 @@
 #include <boost/json/value_to.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
-#include <charconv>
 #include <limits>
 #include <stdexcept>
 

@@ -495,15 +495,7 @@ TEST_F(SqliteStoreTest, SubmissionsAreAnsweredBetweenTheStepsOfALongPrune) {
 TEST_F(SqliteStoreTest, FindingADeliveryIdInEverySourceSearchesTheUniqueIndex) {
     auto store = open_store();
     RawDb db(db_path());
-    const auto plan = db.plan(R"sql(
-WITH RECURSIVE sources(source) AS (
-    SELECT MIN(source) FROM deliveries
-    UNION ALL
-    SELECT (SELECT MIN(source) FROM deliveries WHERE source > sources.source)
-    FROM sources WHERE sources.source IS NOT NULL)
-SELECT id FROM deliveries
-WHERE delivery_id = ?1 AND source IN (SELECT source FROM sources WHERE source IS NOT NULL)
-ORDER BY id DESC LIMIT 1)sql");
+    const auto plan = db.plan(sqlite::k_find_delivery_anywhere_sql);
     ASSERT_FALSE(plan.empty());
     EXPECT_EQ(plan.front(),
               "SEARCH deliveries USING COVERING INDEX sqlite_autoindex_deliveries_1 "

@@ -129,18 +129,7 @@ Admin::Admin(Connection& connection, Intake& intake, const StoreConfig& config)
 SELECT id FROM deliveries WHERE id = ?1 AND (?2 = '' OR source = ?2))sql"),
       find_delivery_in_source_(db_.get(), "find delivery in source", R"sql(
 SELECT id FROM deliveries WHERE source = ? AND delivery_id = ?)sql"),
-      // A delivery id in any source: the (source, delivery_id) index, searched once per source.
-      // The sources come from deliveries_source a seek each (there are few), so no index on
-      // delivery_id alone is kept up to date on every submit for this lookup.
-      find_delivery_anywhere_(db_.get(), "find delivery", R"sql(
-WITH RECURSIVE sources(source) AS (
-    SELECT MIN(source) FROM deliveries
-    UNION ALL
-    SELECT (SELECT MIN(source) FROM deliveries WHERE source > sources.source)
-    FROM sources WHERE sources.source IS NOT NULL)
-SELECT id FROM deliveries
-WHERE delivery_id = ?1 AND source IN (SELECT source FROM sources WHERE source IS NOT NULL)
-ORDER BY id DESC LIMIT 1)sql"),
+      find_delivery_anywhere_(db_.get(), "find delivery", k_find_delivery_anywhere_sql),
       select_delivery_(db_.get(), "select delivery", R"sql(
 SELECT id, source, provider, delivery_id, kind, forge_event, received_at, repository, ref,
        headers, body, body_sha256, rule_reasons

@@ -57,6 +57,19 @@ struct InstanceRecord {
 
 /// Every member runs on the writer thread; the writing ones inside a transaction the writer
 /// opened.
+/// A delivery id in any source, the newest: the (source, delivery_id) index, searched once per
+/// source. The sources come from deliveries_source, a seek each (there are few), so no index on
+/// delivery_id alone is kept up to date on every submit for this lookup.
+inline constexpr const char* k_find_delivery_anywhere_sql = R"sql(
+WITH RECURSIVE sources(source) AS (
+    SELECT MIN(source) FROM deliveries
+    UNION ALL
+    SELECT (SELECT MIN(source) FROM deliveries WHERE source > sources.source)
+    FROM sources WHERE sources.source IS NOT NULL)
+SELECT id FROM deliveries
+WHERE delivery_id = ?1 AND source IN (SELECT source FROM sources WHERE source IS NOT NULL)
+ORDER BY id DESC LIMIT 1)sql";
+
 class Admin {
   public:
     /// Largest page list_page() answers.

@@ -237,7 +237,7 @@ void Writer::run_queue_ops(std::span<Op> ops) {
     if (claimable_) notify_committed();
 }
 
-void Writer::answer_ops(std::span<Op> ops, std::vector<Answer>& answers,
+void Writer::answer_ops(std::span<Op> ops, const std::vector<Answer>& answers,
                         const std::vector<std::optional<Failure>>& failures) {
     for (std::size_t i = 0; i < ops.size(); ++i) {
         if (failures[i]) {

@@ -124,7 +124,7 @@ class Writer {
     void run_queue_ops(std::span<Op> ops);
     /// After the commit of queue operations run in one transaction: each one's answer, or the
     /// failure that rolled back its own part.
-    void answer_ops(std::span<Op> ops, std::vector<Answer>& answers,
+    void answer_ops(std::span<Op> ops, const std::vector<Answer>& answers,
                     const std::vector<std::optional<Failure>>& failures);
     void run_one(Op& op);
     void heartbeat();
