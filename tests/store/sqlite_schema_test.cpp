@@ -1,6 +1,6 @@
-// The SQLite schema: created at version 8 in WAL mode, files written by hookrelay with schema 1,
-// 2, 3, 4, 5, 6 or 7 upgraded in place with everything in them usable, a newer file refused, and an
-// upgrade that fails leaving the file as it was.
+// The SQLite schema: created at version 9 in WAL mode, files written by hookrelay with schema 1,
+// 2, 3, 4, 5, 6, 7 or 8 upgraded in place with everything in them usable, a newer file refused, and
+// an upgrade that fails leaving the file as it was.
 #include "store/sqlite_test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -188,7 +188,7 @@ class OldFile : public SqliteSchema {
         auto store = open_store();
         {
             RawDb db(db_path());
-            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"8"}));
+            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"9"}));
             EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
             // Version 8 dropped it: a delivery id is found through (source, delivery_id).
             EXPECT_EQ(
@@ -290,7 +290,7 @@ TEST_F(SqliteSchema, CreatesTheStateDirectoryAndTheCurrentSchemaInWalMode) {
         EXPECT_EQ((*store)->kind(), "sqlite");
     }
     RawDb db(nested + "/hookrelay.db");
-    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"8"}));
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"9"}));
     EXPECT_EQ(db.row("PRAGMA journal_mode"), (std::vector<std::string>{"wal"}));
 }
 
@@ -321,19 +321,20 @@ TEST_F(OldFile, UpgradesAVersion5FileInPlace) {
 
 TEST_F(OldFile, UpgradeToVersion7ListsTheDeliveriesWithoutTriggersAsUnmatched) {
     {
-        // A file of version 6 is today's without what version 7 added.
+        // A file of version 6 is today's without what versions 7 and 9 added (version 8 only
+        // dropped an index).
         auto store = open_store();
         accept(*store, delivery("matched", base_), {trigger()});
         accept(*store, delivery("unmatched-1", base_), {});
         accept(*store, delivery("unmatched-2", base_), {});
         store->close();
         RawDb db(db_path());
-        db.exec("DROP TABLE unmatched; PRAGMA user_version = 6");
+        db.exec("DROP TABLE unmatched; DROP TABLE received_marks; PRAGMA user_version = 6");
     }
     auto store = open_store();
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"8"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"9"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
     }
     DeliveryQuery query;
@@ -347,6 +348,39 @@ TEST_F(OldFile, UpgradeToVersion7ListsTheDeliveriesWithoutTriggersAsUnmatched) {
     accept(*store, delivery("unmatched-3", base_), {});
     ASSERT_EQ(add_triggers(*store, "", "unmatched-1", {trigger()}).size(), 1u);
     EXPECT_EQ(names(), (std::vector<std::string>{"unmatched-3", "unmatched-2"}));
+}
+
+TEST_F(OldFile, UpgradeToVersion9ListsSinceExactlyOverTheStoredDeliveries) {
+    {
+        // A file of version 8 is today's without what version 9 added. The clock stepped back
+        // after d-late.
+        auto store = open_store();
+        accept(*store, delivery("d-early", base_), {trigger()});
+        accept(*store, delivery("d-late", base_ + 10s), {});
+        accept(*store, delivery("d-stepped-back", base_ + 2s), {});
+        store->close();
+        RawDb db(db_path());
+        db.exec("DROP TABLE received_marks; PRAGMA user_version = 8");
+    }
+    auto store = open_store();
+    {
+        RawDb db(db_path());
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"9"}));
+        EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
+    }
+    const auto since = [&](TimePoint at) {
+        DeliveryQuery query;
+        query.since = at;
+        std::vector<std::string> out;
+        for (const auto& item : list(*store, query).items) out.push_back(item.delivery_id);
+        return out;
+    };
+    EXPECT_EQ(since(base_ + 2s), (std::vector<std::string>{"d-stepped-back", "d-late"}));
+    EXPECT_EQ(since(base_ + 5s), (std::vector<std::string>{"d-late"}));
+    accept(*store, delivery("d-new", base_ + 3s), {});
+    EXPECT_EQ(since(base_ + 3s), (std::vector<std::string>{"d-new", "d-late"}));
+    EXPECT_EQ(since(base_),
+              (std::vector<std::string>{"d-new", "d-stepped-back", "d-late", "d-early"}));
 }
 
 TEST_F(SqliteSchema, TheWidenedStateConstraintStillRefusesUnknownStates) {
@@ -404,13 +438,13 @@ TEST_F(OldFile, AFailedUpgradeLeavesTheFileAsItWas) {
 TEST_F(SqliteSchema, RefusesAFileFromANewerHookrelay) {
     {
         RawDb db(db_path());
-        db.exec("PRAGMA user_version = 9");
+        db.exec("PRAGMA user_version = 10");
     }
     std::string why;
     auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
-    EXPECT_NE(why.find("schema version 9 is newer than this hookrelay understands (8)"),
+    EXPECT_NE(why.find("schema version 10 is newer than this hookrelay understands (9)"),
               std::string::npos)
         << why;
 }

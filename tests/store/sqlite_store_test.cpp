@@ -1,6 +1,7 @@
 // What the SQLite store does beyond the contract suite (tests/store/contract/): durability across
 // kill -9, group commit, another connection holding the database, the errors and health that
 // follow, its indexes, pruning on its own, and being released from its own callback.
+#include "store/sqlite/admin.hpp"
 #include "store/sqlite/prune.hpp"
 #include "store/sqlite_test_support.hpp"
 
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <mutex>
@@ -503,6 +505,71 @@ TEST_F(SqliteStoreTest, FindingADeliveryIdInEverySourceSearchesTheUniqueIndex) {
     for (const auto& step : plan) EXPECT_EQ(step.find("SCAN deliveries"), std::string::npos);
     EXPECT_EQ(db.row("SELECT name FROM sqlite_schema WHERE name = 'deliveries_delivery_id'"),
               std::vector<std::string>{});
+}
+
+// A listing with `since` walks down from its cursor to the first delivery received_marks gives
+// for the second of `since`, and no further: with a `since` later than most deliveries it reads
+// the few received since, not every delivery below the cursor.
+TEST_F(SqliteStoreTest, ListingSinceWalksOnlyDownToTheMarkOfItsSecond) {
+    auto store = open_store();
+    RawDb db(db_path());
+    const auto plan_of = [&](sqlite::ListShape shape) {
+        return db.plan(sqlite::listing_sql(shape).sql);
+    };
+    const auto has = [](const std::vector<std::string>& plan, const std::string& step) {
+        return std::find(plan.begin(), plan.end(), step) != plan.end();
+    };
+    const std::string mark =
+        "SEARCH received_marks USING COVERING INDEX received_marks_second "
+        "(second>?)";
+    sqlite::ListShape shape;
+    shape.by_since = true;
+    auto plan = plan_of(shape);
+    EXPECT_TRUE(has(plan, mark)) << testing::PrintToString(plan);
+    EXPECT_TRUE(has(plan, "SEARCH d USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"))
+        << testing::PrintToString(plan);
+
+    shape.by_source = true;
+    plan = plan_of(shape);
+    EXPECT_TRUE(has(plan, mark)) << testing::PrintToString(plan);
+    EXPECT_TRUE(has(plan,
+                    "SEARCH d USING INDEX deliveries_source (source=? AND rowid>? AND "
+                    "rowid<?)"))
+        << testing::PrintToString(plan);
+
+    shape.by_source = false;
+    shape.by_state = true;
+    plan = plan_of(shape);
+    EXPECT_TRUE(has(plan, mark)) << testing::PrintToString(plan);
+    EXPECT_TRUE(has(plan,
+                    "SEARCH s USING COVERING INDEX triggers_state (state=? AND delivery>? "
+                    "AND delivery<?)"))
+        << testing::PrintToString(plan);
+
+    shape.by_state = false;
+    shape.outcome = sqlite::OutcomeFilter::unmatched;
+    plan = plan_of(shape);
+    EXPECT_TRUE(has(plan, mark)) << testing::PrintToString(plan);
+    EXPECT_TRUE(has(plan, "SEARCH u USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"))
+        << testing::PrintToString(plan);
+}
+
+// received_marks holds a row per second the receive times reached, not one per delivery, and a
+// prune takes the rows of what it removed.
+TEST_F(SqliteStoreTest, ReceivedMarksKeepARowPerSecondAndGoWithThePrunedDeliveries) {
+    config_.retention = 1h;
+    auto store = open_store();
+    for (int i = 0; i < 5; ++i) accept(*store, delivery("a-" + std::to_string(i), base_), {});
+    for (int i = 0; i < 5; ++i) {
+        accept(*store, delivery("b-" + std::to_string(i), base_ + 3s), {trigger()});
+    }
+    RawDb db(db_path());
+    EXPECT_EQ(db.row("SELECT count(*) FROM received_marks"), (std::vector<std::string>{"2"}));
+    EXPECT_EQ(prune(*store, Clock::now() + 2h), 5u);  // the a-*; the b-* have open triggers
+    EXPECT_EQ(db.row("SELECT count(*) FROM received_marks"), (std::vector<std::string>{"1"}));
+    DeliveryQuery query;
+    query.since = base_;
+    EXPECT_EQ(list(*store, query).items.size(), 5u);
 }
 
 TEST_F(SqliteStoreTest, DatabaseHoldingWebhookBodiesIsReadableByItsOwnerOnly) {

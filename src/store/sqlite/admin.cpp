@@ -39,7 +39,7 @@ ListShape shape_of(const DeliveryQuery& q) {
 // "held" is two walks, one per open state, each down its own range of triggers_state in delivery
 // order: one walk over `state IN (both)` would read every open trigger to sort them first. Called
 // with `held_state`, the walk of that state alone.
-ListSql list_sql(const ListShape& shape, const char* held_state = nullptr) {
+ListSql list_sql(const ListShape& shape, const char* held_state) {
     ListSql out;
     if (shape.outcome == OutcomeFilter::held && held_state == nullptr) {
         const ListSql pending = list_sql(shape, "pending");
@@ -94,6 +94,19 @@ ListSql list_sql(const ListShape& shape, const char* held_state = nullptr) {
         page += "\n    FROM deliveries d\n    WHERE d.id < ?";
     }
     out.params.push_back(ListParam::cursor);
+    if (shape.by_since) {
+        // The walk stops at the first delivery whose running maximum of received_at reached the
+        // second of `since` (received_marks, schema version 9): none below it can match. None
+        // at all: NULL, and the walk reads nothing.
+        const char* walked = "d.id";
+        if (by_triggers) {
+            walked = "s.delivery";
+        } else if (shape.outcome == OutcomeFilter::unmatched) {
+            walked = "u.delivery";
+        }
+        page += std::string(" AND ") + walked + " >= " + k_since_bound_sql;
+        out.params.push_back(ListParam::since);
+    }
     if (shape.by_source) {
         page += " AND d.source = ?";
         out.params.push_back(ListParam::source);
@@ -120,6 +133,10 @@ ListSql list_sql(const ListShape& shape, const char* held_state = nullptr) {
 }
 
 }  // namespace
+
+ListSql listing_sql(const ListShape& shape) {
+    return list_sql(shape, nullptr);
+}
 
 Admin::Admin(Connection& connection, Intake& intake, const StoreConfig& config)
     : db_(connection),
@@ -198,6 +215,17 @@ DELETE FROM unmatched WHERE delivery > ?1 AND delivery <= ?2)sql"),
       prune_deliveries_(db_.get(), "prune deliveries", R"sql(
 DELETE FROM deliveries WHERE id > ?1 AND id <= ?2
     AND NOT EXISTS (SELECT 1 FROM triggers t WHERE t.delivery = deliveries.id))sql"),
+      // The marks of the deliveries pruned (received_marks, schema version 9). Below: those
+      // before the one the oldest delivery left is under; it stays, as it bounds that delivery.
+      // Above: those of deliveries past the newest left (the whole store expired), whose ids the
+      // next submits take again; left, a mark of the same second would hide them from `since`.
+      prune_marks_below_(db_.get(), "prune marks below", R"sql(
+DELETE FROM received_marks WHERE first_delivery < (
+    SELECT max(first_delivery) FROM received_marks
+    WHERE first_delivery <= (SELECT min(id) FROM deliveries)))sql"),
+      prune_marks_above_(db_.get(), "prune marks above", R"sql(
+DELETE FROM received_marks
+WHERE first_delivery > coalesce((SELECT max(id) FROM deliveries), 0))sql"),
       upsert_instance_(db_.get(), "register instance", R"sql(
 INSERT INTO instances (id, host, version, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5)
 ON CONFLICT (id) DO UPDATE SET host = excluded.host, version = excluded.version,
@@ -406,6 +434,8 @@ PruneStep Admin::prune_step(std::int64_t cutoff_ms, std::int64_t& cursor,
     Query(prune_unmatched_).bind_int(cursor).bind_int(last).run();
     Query(prune_deliveries_).bind_int(cursor).bind_int(last).run();
     step.removed = static_cast<std::size_t>(db_.changes());
+    Query(prune_marks_below_).run();
+    Query(prune_marks_above_).run();
     cursor = last;
     return step;
 }
@@ -450,7 +480,7 @@ const Admin::ListStatement& Admin::list_statement(const ListShape& shape) {
                     (shape.by_state ? 4 : 0) | (static_cast<int>(shape.outcome) << 3);
     auto& slot = list_statements_[key];
     if (!slot.statement) {
-        ListSql listing = list_sql(shape);
+        ListSql listing = listing_sql(shape);
         slot.statement =
             std::make_unique<Statement>(db_.get(), "list deliveries", listing.sql.c_str());
         slot.params = std::move(listing.params);

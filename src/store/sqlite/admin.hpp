@@ -42,6 +42,15 @@ struct ListSql {
     std::vector<ListParam> params;
 };
 
+/// The lowest delivery id a listing with `since` (bound to ?, in ms) can list: the first that
+/// received_marks records at or after the second of `since`; NULL when no delivery was received
+/// then or later. A seek in received_marks_second.
+inline constexpr const char* k_since_bound_sql =
+    "(SELECT first_delivery FROM received_marks WHERE second >= ? / 1000 ORDER BY second LIMIT 1)";
+
+/// The listing's statement for one combination of filters (Admin::list_page), for its plan tests.
+ListSql listing_sql(const ListShape& shape);
+
 /// What one step of a prune did (Admin::prune_step).
 struct PruneStep {
     std::size_t removed = 0;  ///< deliveries deleted
@@ -151,6 +160,7 @@ class Admin {
     Statement select_holds_;
     Statement matched_, select_prune_range_;
     Statement prune_attempts_, prune_triggers_, prune_unmatched_, prune_deliveries_;
+    Statement prune_marks_below_, prune_marks_above_;
     Statement upsert_instance_, deregister_, forget_others_, select_instances_;
     // Prepared on first use, one per combination of listing filters (see list_sql()).
     std::map<int, ListStatement> list_statements_;

@@ -55,7 +55,8 @@ class Intake {
     Connection& db_;
     Chores& chores_;
     const StoreConfig& config_;
-    Statement insert_delivery_, insert_unmatched_, find_body_, insert_trigger_, supersede_;
+    Statement insert_delivery_, insert_unmatched_, mark_received_, find_body_, insert_trigger_,
+        supersede_;
 };
 
 }  // namespace hookrelay::store::sqlite

@@ -21,7 +21,9 @@ namespace hookrelay::store::sqlite {
 ///  6: triggers.state 'superseded'; the request's coalesce key, cancel_superseded, multibranch
 ///     and scan_only, superseded_by, the coalesce scope and its indexes; the scans table.
 ///  7: the unmatched table (the deliveries without a trigger).
-constexpr int k_schema_version = 8;
+///  8: no index on deliveries.delivery_id alone.
+///  9: the received_marks table (the listing's `since` bound).
+constexpr int k_schema_version = 9;
 
 /// Sets up a freshly opened connection: extended result codes, the busy timeout, WAL journal,
 /// synchronous = FULL, foreign keys, the page cache, store.max_size as a page limit; then

@@ -109,6 +109,45 @@ TEST_P(StoreContract, ListFiltersBySinceInclusively) {
     EXPECT_TRUE(list(a(), query).items.empty());
 }
 
+// The clock stepped back after d-late and forward again: ids and receive times disagree. `since`
+// still lists exactly the deliveries received at or after it, newest first, to the millisecond,
+// with any filter and page by page.
+TEST_P(StoreContract, ListSinceIsExactWhenTheClockSteppedBack) {
+    accept(a(), delivery("d-early", base_), {trigger()});
+    accept(a(), delivery("d-late", base_ + 10s), {trigger()});
+    accept(a(), delivery("d-stepped-back", base_ + 2s), {});
+    accept(a(), delivery("d-latest", base_ + 20s), {trigger()});
+    const auto since = [&](TimePoint at) {
+        DeliveryQuery query;
+        query.since = at;
+        return delivery_ids(list(a(), query));
+    };
+    EXPECT_EQ(since(base_ + 2s),
+              (std::vector<std::string>{"d-latest", "d-stepped-back", "d-late"}));
+    EXPECT_EQ(since(base_ + 5s), (std::vector<std::string>{"d-latest", "d-late"}));
+    EXPECT_EQ(since(base_ + 10s), (std::vector<std::string>{"d-latest", "d-late"}));
+    EXPECT_EQ(since(base_ + 10s + 1ms), (std::vector<std::string>{"d-latest"}));
+    EXPECT_TRUE(since(base_ + 20s + 1ms).empty());
+
+    DeliveryQuery query;
+    query.since = base_ + 2s;
+    query.outcome = "unmatched";
+    EXPECT_EQ(delivery_ids(list(a(), query)), (std::vector<std::string>{"d-stepped-back"}));
+    query.outcome.clear();
+    query.state = TriggerState::pending;
+    EXPECT_EQ(delivery_ids(list(a(), query)), (std::vector<std::string>{"d-latest", "d-late"}));
+    query.state.reset();
+    query.limit = 1;
+    std::vector<std::string> paged;
+    for (;;) {
+        const auto page = list(a(), query);
+        for (const auto& item : page.items) paged.push_back(item.delivery_id);
+        if (!page.next_before_seq) break;
+        query.before_seq = page.next_before_seq;
+    }
+    EXPECT_EQ(paged, (std::vector<std::string>{"d-latest", "d-stepped-back", "d-late"}));
+}
+
 TEST_P(StoreContract, ListCombinesFilters) {
     accept(a(), delivery("old", base_, "github"), {trigger()});
     accept(a(), delivery("other-source", base_ + 1s, "gitlab"), {trigger()});

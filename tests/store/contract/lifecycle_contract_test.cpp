@@ -36,6 +36,20 @@ TEST_P(StoreContract, PruneRemovesOldFinishedRecordsAndKeepsOpenOnes) {
     EXPECT_TRUE(accept(a(), delivery("d-mixed", base_), {}).duplicate);
 }
 
+// Once everything expired and went, a delivery received in the same second as the newest pruned
+// one (the clock stepped back) is listed by `since` like any other.
+TEST_P(StoreContract, ListSinceFindsWhatIsSubmittedAfterTheWholeStoreWasPruned) {
+    config_.store.retention = 1h;
+    accept(a(), delivery("d-old-1", base_ - 5s), {});
+    accept(a(), delivery("d-old-2", base_), {});
+    EXPECT_EQ(prune(a(), Clock::now() + 2h), 2u);
+    accept(a(), delivery("d-new", base_), {});
+    DeliveryQuery query;
+    query.since = base_;
+    ASSERT_EQ(list(a(), query).items.size(), 1u);
+    EXPECT_EQ(list(a(), query).items[0].delivery_id, "d-new");
+}
+
 TEST_P(StoreContract, PruneOfAThousandExpiredDeliveriesRemovesEachAndKeepsTheOpenOnes) {
     // More than one prune step of either backend.
     constexpr std::size_t k_count = 1000;
