@@ -3,13 +3,16 @@
 // once so that they group-commit. bench/scale/run.sh uses it to build a large backlog quickly.
 //
 //   scale_fill <state_dir> <count> <body_file> <jenkins> <job/segments>
-//              [in_flight [unmatched_every [aged [age_seconds]]]]
+//              [in_flight [unmatched_every [aged [age_seconds [bodies]]]]]
 //
 // Each delivery is a GitHub push with the body read from <body_file> and one trigger for
 // <jenkins>, job <job/segments>, as a matching rule would queue it; every <unmatched_every>-th
 // one (0: none) queues nothing, as if no rule matched. The first <aged> deliveries are received
-// <age_seconds> ago (one millisecond apart, oldest first), the others now. Prints the seconds
-// taken.
+// <age_seconds> ago (one millisecond apart, oldest first), the others now. <bodies>: `all` (the
+// default) stores the body with every delivery; `aged` only with the aged ones, the others
+// carrying an empty body, so that a store of tens of millions of deliveries fits on a small disk
+// while the prune still deletes full-size bodies. Prints the seconds taken.
+
 #include "store/factory.hpp"
 
 #include <atomic>
@@ -46,7 +49,7 @@ std::vector<std::string> split_job(const std::string& path) {
 int main(int argc, char** argv) {
     if (argc < 6) {
         std::cerr << "usage: scale_fill <state_dir> <count> <body_file> <jenkins> <job> "
-                     "[in_flight [unmatched_every [aged [age_seconds]]]]\n";
+                     "[in_flight [unmatched_every [aged [age_seconds [all|aged]]]]]\n";
         return 2;
     }
     const std::string state_dir = argv[1];
@@ -65,6 +68,12 @@ int main(int argc, char** argv) {
     const std::uint64_t aged = argc > 8 ? std::strtoull(argv[8], nullptr, 10) : 0;
     const auto age = std::chrono::seconds(argc > 9 ? std::strtoll(argv[9], nullptr, 10) : 0);
     const auto aged_from = Clock::now() - age;
+    const std::string bodies = argc > 10 ? argv[10] : "all";
+    if (bodies != "all" && bodies != "aged") {
+        std::cerr << "scale_fill: bodies must be `all` or `aged`, not `" << bodies << "`\n";
+        return 2;
+    }
+    const bool every_body = bodies == "all";
 
     Config config;
     config.state_dir = state_dir;
@@ -101,7 +110,7 @@ int main(int argc, char** argv) {
         d.forge_event = "push";
         d.received_at = i < aged ? aged_from + std::chrono::milliseconds(i) : Clock::now();
         d.headers = {{"X-GitHub-Event", "push"}, {"X-GitHub-Delivery", d.delivery_id}};
-        d.body = body;
+        if (every_body || i < aged) d.body = body;
         d.repository = "acme/app";
         d.ref = "refs/heads/main";
         TriggerRequest t;

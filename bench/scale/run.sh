@@ -6,19 +6,23 @@
 #   bench/scale/run.sh           # N=1000000 deliveries by default
 #   N=200000 bench/scale/run.sh
 #   UNMATCHED_EVERY=0 AGED_PERCENT=0 bench/scale/run.sh   # only pending triggers, no prune
+#   N=10500000 AGED=500000 BODIES=aged bench/scale/run.sh  # 10,000,000 within retention; only
+#                                # the 500,000 to be pruned carry a body (the disk holds ~12 GB)
 #
 # 1. Fill: bench/scale_fill.cpp submits N deliveries (the 8.8 KB GitHub push fixture, one
 #    trigger each, none for every UNMATCHED_EVERY-th) through open_store() and submit(), the
 #    daemon's own schema and write path, IN_FLIGHT at a time so that they group-commit. The first
 #    AGED_PERCENT % are received AGE_DAYS ago, and their triggers are then marked dead (one SQL
-#    UPDATE: as if Jenkins had refused them back then). Prints how long the submits took.
+#    UPDATE: as if Jenkins had refused them back then); AGED sets their number instead. With
+#    BODIES=aged only the aged deliveries carry the body, the others an empty one (BODIES=all,
+#    the default: every one). Prints how long the submits took.
 # 2. Start-up to listening: `hookrelay run` on that state_dir (retention 3650d: nothing expires),
 #    its Jenkins on a port nothing listens on (so nothing drains), from exec until the webhook
 #    port accepts a connection (polled, STARTUP_TIMEOUT at most); RUNS times, min and median.
 # 3. Admin API latency on that store (curl's time_total, median of RUNS_API): /api/v1/deliveries
 #    with no filter and with each filter (source, state, outcome, since, and two combined), and
 #    one delivery's /api/v1/deliveries/<id>.
-# 4. A prune pass under accepts (when AGED_PERCENT > 0): `hookrelay run` again with retention
+# 4. A prune pass under accepts (when some are aged): `hookrelay run` again with retention
 #    7d, so its first prune (at start) removes the aged deliveries; meanwhile signed webhooks are
 #    POSTed one after another (each a new delivery id, answered 202 once committed), and each
 #    answer time is kept until the listing shows no aged delivery left. Then POSTS_AFTER more on
@@ -32,6 +36,8 @@ IN_FLIGHT=${IN_FLIGHT:-4096}
 UNMATCHED_EVERY=${UNMATCHED_EVERY:-10}
 AGED_PERCENT=${AGED_PERCENT:-50}
 AGE_DAYS=${AGE_DAYS:-8}
+AGED=${AGED:-$((N * AGED_PERCENT / 100))}
+BODIES=${BODIES:-all}
 POSTS_AFTER=${POSTS_AFTER:-200}
 PRUNE_TIMEOUT=${PRUNE_TIMEOUT:-1800}
 RUNS=${RUNS:-3}
@@ -91,11 +97,11 @@ minimum() { sort -g | head -1; }
 now() { date +%s.%N; }
 
 # --- 1. fill ------------------------------------------------------------------------------------
-aged=$((N * AGED_PERCENT / 100))
+aged=$AGED
 unmatched=$((UNMATCHED_EVERY > 0 ? N / UNMATCHED_EVERY : 0))
 echo "filling $state with $N deliveries ($aged aged) ..." >&2
 fill_s=$("$fill" "$state" "$N" "$body" ci acme/app/main "$IN_FLIGHT" "$UNMATCHED_EVERY" "$aged" \
-  $((AGE_DAYS * 86400)))
+  $((AGE_DAYS * 86400)) "$BODIES")
 if ((aged > 0)); then
   # The aged deliveries are the first ids (submitted first, in order).
   sqlite3 "$state/hookrelay.db" "UPDATE triggers SET state = 'dead', outcome = 'dead',
@@ -259,10 +265,15 @@ fi
 
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 echo
-echo "Scale: $N deliveries in the SQLite store (8.8 KB GitHub push bodies kept): $pending pending"
+if [[ $BODIES == all ]]; then
+  kept="8.8 KB GitHub push bodies kept"
+else
+  kept="8.8 KB GitHub push bodies kept for the $aged aged deliveries only, empty for the others"
+fi
+echo "Scale: $N deliveries in the SQLite store ($kept): $pending pending"
 echo "triggers, $dead dead ($aged deliveries received $AGE_DAYS days ago), $unmatched without a"
 echo "trigger; Jenkins unreachable. Machine: $(nproc) cores, $cpu."
-echo "Command: N=$N UNMATCHED_EVERY=$UNMATCHED_EVERY AGED_PERCENT=$AGED_PERCENT bench/scale/run.sh"
+echo "Command: N=$N UNMATCHED_EVERY=$UNMATCHED_EVERY AGED=$aged BODIES=$BODIES bench/scale/run.sh"
 echo
 echo "| measure | figure |"
 echo "| --- | --- |"
