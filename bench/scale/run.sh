@@ -200,6 +200,10 @@ time_get "/deliveries?since=1h"
 time_get "/deliveries?since=$quiet_since"
 time_get "/deliveries?source=github&state=dead"
 time_get "/deliveries?source=github&outcome=unmatched"
+# Combinations no delivery matches, one filter checked on every row the other walks.
+time_get "/deliveries?source=gitlab&state=pending"
+time_get "/deliveries?source=gitlab&outcome=unmatched"
+time_get "/deliveries?state=pending&outcome=dead"
 time_get "/deliveries?cursor=$((aged / 2))"
 time_get "/deliveries?outcome=unmatched&cursor=$((aged / 2))"
 stop_daemon
