@@ -566,7 +566,9 @@ class AdminQueries {
     using HoldsHandler = std::function<void(result<std::map<std::string, JenkinsHold>>)>;
     virtual ~AdminQueries() = default;
 
-    /// Deliveries matching `query`, newest first by seq; `query.limit` is capped at 1000.
+    /// Deliveries matching `query`, newest first by seq; `query.limit` is capped at 1000. A page
+    /// may hold fewer than the limit and still set next_before_seq (a backend bounds the rows
+    /// one page reads): following next_before_seq until it is unset lists every match once.
     virtual void list_deliveries(DeliveryQuery query, PageHandler done) = 0;
 
     /// One delivery by forge delivery id (`source` "" = any source; the newest if several), or

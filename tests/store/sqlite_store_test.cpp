@@ -554,6 +554,54 @@ TEST_F(SqliteStoreTest, ListingSinceWalksOnlyDownToTheMarkOfItsSecond) {
         << testing::PrintToString(plan);
 }
 
+// A listing that checks a filter on every row it walks reads the ids of at most k_list_window
+// deliveries below its cursor per page: a dead trigger of "gitlab" under 30,000 newer deliveries
+// of another source is found by following next_cursor, the first page coming back empty. A walk
+// of an index of exactly what it lists is not bounded so: it fills its page at once.
+TEST_F(SqliteStoreTest, AListingCheckingAFilterOnEveryRowReadsABoundedStretchPerPage) {
+    auto store = open_store();
+    accept(*store, delivery("old", base_, "gitlab"), {trigger()});
+    const auto claimed = claim(*store, "ci", base_);
+    ASSERT_EQ(claimed.claims.size(), 1u);
+    ASSERT_EQ(complete(*store, claimed.claims.front().claim_id,
+                       finish(claimed.claims.front().trigger.id, TriggerState::dead, base_)),
+              Completion::applied);
+    {
+        RawDb db(db_path());
+        db.exec(R"sql(
+INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at, headers,
+                        body_sha256)
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)
+SELECT 'github-main', provider, 'bulk-' || i, kind, forge_event, received_at, headers, body_sha256
+FROM deliveries, n WHERE id = 1)sql");
+    }
+    const std::int64_t top = 30'002;  // one past the newest id
+    DeliveryQuery query;
+    query.source = "gitlab";
+    query.state = TriggerState::dead;
+    auto page = list(*store, query);
+    EXPECT_TRUE(page.items.empty());
+    ASSERT_TRUE(page.next_before_seq);
+    EXPECT_EQ(*page.next_before_seq, top - sqlite::k_list_window);
+    std::vector<std::string> found;
+    int pages = 1;
+    while (page.next_before_seq) {
+        query.before_seq = page.next_before_seq;
+        page = list(*store, query);
+        ++pages;
+        for (const auto& d : page.items) found.push_back(d.delivery_id);
+    }
+    EXPECT_EQ(found, std::vector<std::string>{"old"});
+    EXPECT_EQ(pages, 2);
+
+    query = {};
+    query.state = TriggerState::dead;  // triggers_state: exactly the dead ones
+    page = list(*store, query);
+    ASSERT_EQ(page.items.size(), 1u);
+    EXPECT_EQ(page.items.front().delivery_id, "old");
+    EXPECT_FALSE(page.next_before_seq);
+}
+
 // received_marks holds a row per second the receive times reached, not one per delivery, and a
 // prune takes the rows of what it removed.
 TEST_F(SqliteStoreTest, ReceivedMarksKeepARowPerSecondAndGoWithThePrunedDeliveries) {

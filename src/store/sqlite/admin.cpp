@@ -10,6 +10,7 @@ namespace hookrelay::store::sqlite {
 namespace {
 
 constexpr auto k_max_int = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+constexpr std::int64_t k_max_id = std::numeric_limits<std::int64_t>::max();
 
 ListShape shape_of(const DeliveryQuery& q) {
     ListShape shape;
@@ -29,6 +30,13 @@ ListShape shape_of(const DeliveryQuery& q) {
     return shape;
 }
 
+// Whether the listing walks an index of the triggers (by state or outcome) to find its deliveries.
+bool walks_triggers(const ListShape& shape) {
+    return shape.outcome == OutcomeFilter::word || shape.outcome == OutcomeFilter::state_word ||
+           shape.outcome == OutcomeFilter::held ||
+           (shape.by_state && shape.outcome == OutcomeFilter::none);
+}
+
 // The listing's SQL for one combination of filters, with the order its parameters are bound in.
 // An outcome filter drives the walk from the triggers_outcome index (delivered triggers) or, for
 // the outcomes that are states, triggers_state, and so does a state filter (without an outcome), so
@@ -41,6 +49,7 @@ ListShape shape_of(const DeliveryQuery& q) {
 // with `held_state`, the walk of that state alone.
 ListSql list_sql(const ListShape& shape, const char* held_state) {
     ListSql out;
+    const bool windowed = checks_every_row(shape);
     if (shape.outcome == OutcomeFilter::held && held_state == nullptr) {
         const ListSql pending = list_sql(shape, "pending");
         const ListSql retrying = list_sql(shape, "retrying");
@@ -56,10 +65,7 @@ ListSql list_sql(const ListShape& shape, const char* held_state) {
         out.params.push_back(ListParam::limit);
         return out;
     }
-    const bool by_triggers = shape.outcome == OutcomeFilter::word ||
-                             shape.outcome == OutcomeFilter::state_word ||
-                             shape.outcome == OutcomeFilter::held ||
-                             (shape.by_state && shape.outcome == OutcomeFilter::none);
+    const bool by_triggers = walks_triggers(shape);
     std::string page = R"sql(
     SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at,
            d.repository, d.ref)sql";
@@ -94,16 +100,20 @@ ListSql list_sql(const ListShape& shape, const char* held_state) {
         page += "\n    FROM deliveries d\n    WHERE d.id < ?";
     }
     out.params.push_back(ListParam::cursor);
+    const char* walked = "d.id";
+    if (by_triggers) {
+        walked = "s.delivery";
+    } else if (shape.outcome == OutcomeFilter::unmatched) {
+        walked = "u.delivery";
+    }
+    if (windowed) {
+        page += std::string(" AND ") + walked + " >= ?";
+        out.params.push_back(ListParam::floor);
+    }
     if (shape.by_since) {
         // The walk stops at the first delivery whose running maximum of received_at reached the
         // second of `since` (received_marks, schema version 9): none below it can match. None
         // at all: NULL, and the walk reads nothing.
-        const char* walked = "d.id";
-        if (by_triggers) {
-            walked = "s.delivery";
-        } else if (shape.outcome == OutcomeFilter::unmatched) {
-            walked = "u.delivery";
-        }
         page += std::string(" AND ") + walked + " >= " + k_since_bound_sql;
         out.params.push_back(ListParam::since);
     }
@@ -138,6 +148,13 @@ ListSql listing_sql(const ListShape& shape) {
     return list_sql(shape, nullptr);
 }
 
+bool checks_every_row(const ListShape& shape) {
+    const bool by_triggers = walks_triggers(shape);
+    return (shape.by_source && (by_triggers || shape.outcome == OutcomeFilter::unmatched)) ||
+           (shape.by_state && shape.outcome != OutcomeFilter::none) ||
+           shape.outcome == OutcomeFilter::held;
+}
+
 Admin::Admin(Connection& connection, Intake& intake, const StoreConfig& config)
     : db_(connection),
       intake_(intake),
@@ -164,6 +181,9 @@ WHERE t.delivery = ?1 ORDER BY t.seq)sql")
       // A listed delivery's triggers: the counts per state and each one's outcome.
       select_delivery_outcomes_(db_.get(), "select delivery outcomes", R"sql(
 SELECT state, jenkins, outcome FROM triggers WHERE delivery = ? ORDER BY seq)sql"),
+      // Two seeks: SQLite answers min() or max() of the key alone from one end of the table.
+      select_delivery_ids_(db_.get(), "select delivery ids", R"sql(
+SELECT (SELECT min(id) FROM deliveries), (SELECT max(id) FROM deliveries))sql"),
       select_attempts_(db_.get(), "select attempts", R"sql(
 SELECT at, http_status, outcome, duration_ms, queue_url, counted, instance FROM attempts
 WHERE trigger_id = ? ORDER BY id)sql"),
@@ -245,13 +265,27 @@ DeliveryPage Admin::list_page(const DeliveryQuery& q) {
     const ListShape shape = shape_of(q);
     // A delivery without a trigger has none in any state.
     if (limit == 0 || (shape.outcome == OutcomeFilter::unmatched && shape.by_state)) return page;
+    // A walk that checks a filter on every row reads the ids [floor, cursor) and no further.
+    const bool windowed = checks_every_row(shape);
+    std::int64_t floor = 0;
+    std::int64_t lowest = 0;
+    if (windowed) {
+        Query ids(select_delivery_ids_);
+        if (!ids.step() || ids.is_null(0)) return page;  // no deliveries at all
+        lowest = ids.int64(0);
+        const std::int64_t top = std::min(q.before_seq.value_or(k_max_id), ids.int64(1) + 1);
+        floor = top > k_list_window ? top - k_list_window : 0;
+    }
     {
         const ListStatement& listing = list_statement(shape);
         Query query(*listing.statement);
         for (const ListParam param : listing.params) {
             switch (param) {
                 case ListParam::cursor:
-                    query.bind_int(q.before_seq.value_or(std::numeric_limits<std::int64_t>::max()));
+                    query.bind_int(q.before_seq.value_or(k_max_id));
+                    break;
+                case ListParam::floor:
+                    query.bind_int(floor);
                     break;
                 case ListParam::source:
                     query.bind_text(q.source);
@@ -287,7 +321,11 @@ DeliveryPage Admin::list_page(const DeliveryQuery& q) {
             summary.outcomes.emplace_back(query.text(1), query.text(2));
         }
     }
-    if (page.items.size() == limit) page.next_before_seq = page.items.back().seq;
+    if (page.items.size() == limit) {
+        page.next_before_seq = page.items.back().seq;
+    } else if (windowed && floor > lowest) {
+        page.next_before_seq = floor;  // the window ended the walk, not the deliveries
+    }
     return page;
 }
 

@@ -34,8 +34,9 @@ struct ListShape {
     OutcomeFilter outcome = OutcomeFilter::none;
 };
 
-/// A listing statement's parameters, in the order they are bound.
-enum class ListParam { cursor, source, since, state, outcome, limit };
+/// A listing statement's parameters, in the order they are bound. `floor`: the lowest delivery
+/// id a page with a filter checked on every row walks down to (k_list_window).
+enum class ListParam { cursor, floor, source, since, state, outcome, limit };
 
 struct ListSql {
     std::string sql;
@@ -50,6 +51,21 @@ inline constexpr const char* k_since_bound_sql =
 
 /// The listing's statement for one combination of filters (Admin::list_page), for its plan tests.
 ListSql listing_sql(const ListShape& shape);
+
+/// Whether a listing of this shape checks a filter on every row its walk reads (a source over a
+/// walk of triggers or of unmatched deliveries, a state with an outcome, "held": which Jenkins
+/// are held), rather than walking an index of exactly what it lists. Such a walk reads every row
+/// below the cursor when few match, so one page reads the rows of at most k_list_window
+/// deliveries (ids below the cursor) and, when that ends it, answers with what it found and a
+/// cursor to go on from.
+bool checks_every_row(const ListShape& shape);
+
+/// How many deliveries (ids) below its cursor one page of a checks_every_row() listing reads at
+/// most: the listing runs on the store's one thread, between the submits' commits, so it must
+/// not hold them up. Unbounded, `source=gitlab&state=pending` matching nothing read all of
+/// 360,000 pending triggers in 140 ms (bench/scale/run.sh, 400,000 deliveries): linear in the
+/// store. docs/performance.md has the bounded figures.
+inline constexpr std::int64_t k_list_window = 20'000;
 
 /// What one step of a prune did (Admin::prune_step).
 struct PruneStep {
@@ -91,7 +107,10 @@ class Admin {
     /// stored outcome, "held" those with an open trigger of a held Jenkins, "unmatched" those
     /// without triggers; `query.since` keeps received_at >= since;
     /// `query.before_seq` keeps seq < before_seq. The limit is capped at k_max_page; 0 answers an
-    /// empty page. next_before_seq is the last item's seq when the page is full.
+    /// empty page. next_before_seq is the last item's seq when the page is full; a
+    /// checks_every_row() listing reads k_list_window deliveries below the cursor at most, and
+    /// when some lie below them it sets next_before_seq to the lowest it read, even on a page
+    /// with fewer items than the limit (none, too).
     DeliveryPage list_page(const DeliveryQuery& query);
 
     /// By (source, delivery id), source "" taking the newest of any source, or by "#<seq>" (a
@@ -154,7 +173,8 @@ class Admin {
     Intake& intake_;
     const StoreConfig& config_;
     Statement find_delivery_by_seq_, find_delivery_in_source_, find_delivery_anywhere_;
-    Statement select_delivery_, select_delivery_triggers_, select_delivery_outcomes_;
+    Statement select_delivery_, select_delivery_triggers_, select_delivery_outcomes_,
+        select_delivery_ids_;
     Statement select_attempts_;
     Statement replay_trigger_, insert_replay_entry_, select_replayable_, select_backlog_;
     Statement select_holds_;
