@@ -44,31 +44,35 @@ bool walks_triggers(const ListShape& shape) {
 // Jenkins; "unmatched" walks the unmatched table's key backwards; otherwise the walk is down the
 // deliveries' own key (or deliveries_source), newest first, and stops at the page size.
 // (Unmatched with a state matches nothing and is answered without a statement, see list_page.)
-// "held" is two walks, one per open state, each down its own range of triggers_state in delivery
-// order: one walk over `state IN (both)` would read every open trigger to sort them first. Called
-// with `held_state`, the walk of that state alone.
+// A checks_every_row() shape has no LIMIT: its filters checked row by row are a last column,
+// `keep`, and list_page steps the walk, counting the rows it reads. "held" is two such walks,
+// one per open state (`held_state`), each down its own range of triggers_state in delivery order,
+// merged by list_page: one walk over `state IN (both)` would read every open trigger to sort them.
 ListSql list_sql(const ListShape& shape, const char* held_state) {
     ListSql out;
-    const bool windowed = checks_every_row(shape);
-    if (shape.outcome == OutcomeFilter::held && held_state == nullptr) {
-        const ListSql pending = list_sql(shape, "pending");
-        const ListSql retrying = list_sql(shape, "retrying");
-        out.sql = R"sql(
-    SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at,
-           d.repository, d.ref
-    FROM deliveries d
-    WHERE d.id IN (SELECT id FROM ()sql" +
-                  pending.sql + ") UNION ALL SELECT id FROM (" + retrying.sql + R"sql())
-    ORDER BY d.id DESC LIMIT ?)sql";
-        out.params = pending.params;
-        out.params.insert(out.params.end(), retrying.params.begin(), retrying.params.end());
-        out.params.push_back(ListParam::limit);
-        return out;
-    }
+    const bool stepped = checks_every_row(shape);
     const bool by_triggers = walks_triggers(shape);
     std::string page = R"sql(
     SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at,
            d.repository, d.ref)sql";
+    // The filters checked on each row: in the WHERE clause, or as `keep` for a stepped walk.
+    std::string checked;
+    std::vector<ListParam> checked_params;
+    if (shape.by_source) {
+        checked += " AND d.source = ?";
+        checked_params.push_back(ListParam::source);
+    }
+    if (shape.by_state && shape.outcome != OutcomeFilter::none) {
+        checked += " AND EXISTS (SELECT 1 FROM triggers x WHERE x.delivery = d.id AND x.state = ?)";
+        checked_params.push_back(ListParam::state);
+    }
+    if (shape.outcome == OutcomeFilter::held) {
+        checked += " AND s.jenkins IN (SELECT jenkins FROM holds)";
+    }
+    if (stepped) {
+        page += ",\n           (" + checked.substr(5) + ") AS keep";  // without the first " AND "
+        out.params = checked_params;
+    }
     if (by_triggers) {
         page += "\n    FROM triggers s CROSS JOIN deliveries d ON d.id = s.delivery\n    WHERE ";
         switch (shape.outcome) {
@@ -82,8 +86,7 @@ ListSql list_sql(const ListShape& shape, const char* held_state) {
                 out.params.push_back(ListParam::outcome);
                 break;
             case OutcomeFilter::held:
-                page += "s.state = '" + std::string(held_state) +
-                        "' AND s.jenkins IN (SELECT jenkins FROM holds)";
+                page += "s.state = '" + std::string(held_state ? held_state : "pending") + "'";
                 break;
             case OutcomeFilter::none:
             case OutcomeFilter::unmatched:  // not walked from the triggers
@@ -106,46 +109,37 @@ ListSql list_sql(const ListShape& shape, const char* held_state) {
     } else if (shape.outcome == OutcomeFilter::unmatched) {
         walked = "u.delivery";
     }
-    if (windowed) {
-        page += std::string(" AND ") + walked + " >= ?";
-        out.params.push_back(ListParam::floor);
-    }
     if (shape.by_since) {
         // The walk stops at the first delivery whose running maximum of received_at reached the
         // second of `since` (received_marks, schema version 9): none below it can match. None
         // at all: NULL, and the walk reads nothing.
         page += std::string(" AND ") + walked + " >= " + k_since_bound_sql;
         out.params.push_back(ListParam::since);
-    }
-    if (shape.by_source) {
-        page += " AND d.source = ?";
-        out.params.push_back(ListParam::source);
-    }
-    if (shape.by_since) {
         page += " AND d.received_at >= ?";
         out.params.push_back(ListParam::since);
     }
-    if (shape.by_state && shape.outcome != OutcomeFilter::none) {
-        page +=
-            "\n    AND EXISTS (SELECT 1 FROM triggers x WHERE x.delivery = d.id AND x.state = ?)";
-        out.params.push_back(ListParam::state);
-    }
-    if (by_triggers) {
-        page += "\n    GROUP BY s.delivery ORDER BY s.delivery DESC LIMIT ?";
-    } else if (shape.outcome == OutcomeFilter::unmatched) {
-        page += "\n    ORDER BY u.delivery DESC LIMIT ?";
+    if (stepped) {
+        page += std::string("\n    ORDER BY ") + walked + " DESC";
     } else {
-        page += "\n    ORDER BY d.id DESC LIMIT ?";
+        page += checked;
+        out.params.insert(out.params.end(), checked_params.begin(), checked_params.end());
+        if (by_triggers) {
+            page += "\n    GROUP BY s.delivery ORDER BY s.delivery DESC LIMIT ?";
+        } else if (shape.outcome == OutcomeFilter::unmatched) {
+            page += "\n    ORDER BY u.delivery DESC LIMIT ?";
+        } else {
+            page += "\n    ORDER BY d.id DESC LIMIT ?";
+        }
+        out.params.push_back(ListParam::limit);
     }
-    out.params.push_back(ListParam::limit);
     out.sql = page;
     return out;
 }
 
 }  // namespace
 
-ListSql listing_sql(const ListShape& shape) {
-    return list_sql(shape, nullptr);
+ListSql listing_sql(const ListShape& shape, const char* held_state) {
+    return list_sql(shape, held_state);
 }
 
 bool checks_every_row(const ListShape& shape) {
@@ -181,9 +175,6 @@ WHERE t.delivery = ?1 ORDER BY t.seq)sql")
       // A listed delivery's triggers: the counts per state and each one's outcome.
       select_delivery_outcomes_(db_.get(), "select delivery outcomes", R"sql(
 SELECT state, jenkins, outcome FROM triggers WHERE delivery = ? ORDER BY seq)sql"),
-      // Two seeks: SQLite answers min() or max() of the key alone from one end of the table.
-      select_delivery_ids_(db_.get(), "select delivery ids", R"sql(
-SELECT (SELECT min(id) FROM deliveries), (SELECT max(id) FROM deliveries))sql"),
       select_attempts_(db_.get(), "select attempts", R"sql(
 SELECT at, http_status, outcome, duration_ms, queue_url, counted, instance FROM attempts
 WHERE trigger_id = ? ORDER BY id)sql"),
@@ -259,52 +250,54 @@ SELECT i.id, i.host, i.version, i.started_at, i.heartbeat_at,
 FROM instances i WHERE i.heartbeat_at >= ?1
 ORDER BY i.started_at, i.id)sql") {}
 
+namespace {
+
+// Binds a listing statement's parameters from the query.
+void bind_listing(Query& query, const std::vector<ListParam>& params, const DeliveryQuery& q,
+                  std::size_t limit) {
+    for (const ListParam param : params) {
+        switch (param) {
+            case ListParam::cursor:
+                query.bind_int(q.before_seq.value_or(k_max_id));
+                break;
+            case ListParam::source:
+                query.bind_text(q.source);
+                break;
+            case ListParam::since:
+                query.bind_int(to_ms(*q.since));
+                break;
+            case ListParam::state:
+                query.bind_text(to_string(*q.state));
+                break;
+            case ListParam::outcome:
+                query.bind_text(q.outcome);
+                break;
+            case ListParam::limit:
+                query.bind_int(static_cast<std::int64_t>(limit));
+                break;
+        }
+    }
+}
+
+// The column of a stepped walk's `keep` (after read_summary's).
+constexpr int k_keep_column = 9;
+
+}  // namespace
+
 DeliveryPage Admin::list_page(const DeliveryQuery& q) {
     DeliveryPage page;
     const std::size_t limit = std::min(q.limit, k_max_page);
     const ListShape shape = shape_of(q);
     // A delivery without a trigger has none in any state.
     if (limit == 0 || (shape.outcome == OutcomeFilter::unmatched && shape.by_state)) return page;
-    // A walk that checks a filter on every row reads the ids [floor, cursor) and no further.
-    const bool windowed = checks_every_row(shape);
-    std::int64_t floor = 0;
-    std::int64_t lowest = 0;
-    if (windowed) {
-        Query ids(select_delivery_ids_);
-        if (!ids.step() || ids.is_null(0)) return page;  // no deliveries at all
-        lowest = ids.int64(0);
-        const std::int64_t top = std::min(q.before_seq.value_or(k_max_id), ids.int64(1) + 1);
-        floor = top > k_list_window ? top - k_list_window : 0;
-    }
-    {
-        const ListStatement& listing = list_statement(shape);
+    if (checks_every_row(shape)) {
+        step_walks(q, shape, limit, page);
+    } else {
+        const ListStatement& listing = list_statement(shape, nullptr);
         Query query(*listing.statement);
-        for (const ListParam param : listing.params) {
-            switch (param) {
-                case ListParam::cursor:
-                    query.bind_int(q.before_seq.value_or(k_max_id));
-                    break;
-                case ListParam::floor:
-                    query.bind_int(floor);
-                    break;
-                case ListParam::source:
-                    query.bind_text(q.source);
-                    break;
-                case ListParam::since:
-                    query.bind_int(to_ms(*q.since));
-                    break;
-                case ListParam::state:
-                    query.bind_text(to_string(*q.state));
-                    break;
-                case ListParam::outcome:
-                    query.bind_text(q.outcome);
-                    break;
-                case ListParam::limit:
-                    query.bind_int(static_cast<std::int64_t>(limit));
-                    break;
-            }
-        }
+        bind_listing(query, listing.params, q, limit);
         while (query.step()) page.items.push_back(read_summary(query));
+        if (page.items.size() == limit) page.next_before_seq = page.items.back().seq;
     }
     for (DeliverySummary& summary : page.items) {
         Query query(select_delivery_outcomes_);
@@ -321,12 +314,50 @@ DeliveryPage Admin::list_page(const DeliveryQuery& q) {
             summary.outcomes.emplace_back(query.text(1), query.text(2));
         }
     }
-    if (page.items.size() == limit) {
-        page.next_before_seq = page.items.back().seq;
-    } else if (windowed && floor > lowest) {
-        page.next_before_seq = floor;  // the window ended the walk, not the deliveries
-    }
     return page;
+}
+
+// Steps the walk (for "held" the two, merged newest first), reading k_list_window deliveries at
+// most; a delivery's rows are adjacent in a walk (several triggers), and read once.
+void Admin::step_walks(const DeliveryQuery& q, const ListShape& shape, std::size_t limit,
+                       DeliveryPage& page) {
+    std::vector<const char*> states{nullptr};
+    if (shape.outcome == OutcomeFilter::held) states = {"pending", "retrying"};
+    std::vector<std::unique_ptr<Query>> walks;
+    std::vector<bool> live;
+    for (const char* state : states) {
+        const ListStatement& listing = list_statement(shape, state);
+        walks.push_back(std::make_unique<Query>(*listing.statement));
+        bind_listing(*walks.back(), listing.params, q, limit);
+        live.push_back(walks.back()->step());
+    }
+    std::int64_t read = 0;
+    std::optional<std::int64_t> last;
+    for (;;) {
+        std::optional<std::size_t> next;
+        for (std::size_t i = 0; i < walks.size(); ++i) {
+            if (live[i] && (!next || walks[i]->int64(0) > walks[*next]->int64(0))) next = i;
+        }
+        if (!next) return;  // every walk ended: nothing below
+        Query& row = *walks[*next];
+        const std::int64_t id = row.int64(0);
+        if (id != last) {
+            if (read == k_list_window) {
+                page.next_before_seq = last;  // read down to `last`, all of its rows
+                return;
+            }
+            ++read;
+            last = id;
+            if (row.int64(k_keep_column) != 0) {
+                page.items.push_back(read_summary(row));
+                if (page.items.size() == limit) {
+                    page.next_before_seq = id;
+                    return;
+                }
+            }
+        }
+        live[*next] = row.step();
+    }
 }
 
 std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
@@ -513,12 +544,14 @@ std::vector<InstanceInfo> Admin::instances(TimePoint cutoff, TimePoint now) {
     return out;
 }
 
-const Admin::ListStatement& Admin::list_statement(const ListShape& shape) {
+const Admin::ListStatement& Admin::list_statement(const ListShape& shape, const char* held_state) {
+    const bool retrying = held_state != nullptr && std::string_view(held_state) == "retrying";
     const int key = (shape.by_source ? 1 : 0) | (shape.by_since ? 2 : 0) |
-                    (shape.by_state ? 4 : 0) | (static_cast<int>(shape.outcome) << 3);
+                    (shape.by_state ? 4 : 0) | (static_cast<int>(shape.outcome) << 3) |
+                    (retrying ? 64 : 0);
     auto& slot = list_statements_[key];
     if (!slot.statement) {
-        ListSql listing = listing_sql(shape);
+        ListSql listing = list_sql(shape, held_state);
         slot.statement =
             std::make_unique<Statement>(db_.get(), "list deliveries", listing.sql.c_str());
         slot.params = std::move(listing.params);

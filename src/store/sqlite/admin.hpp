@@ -34,9 +34,8 @@ struct ListShape {
     OutcomeFilter outcome = OutcomeFilter::none;
 };
 
-/// A listing statement's parameters, in the order they are bound. `floor`: the lowest delivery
-/// id a page with a filter checked on every row walks down to (k_list_window).
-enum class ListParam { cursor, floor, source, since, state, outcome, limit };
+/// A listing statement's parameters, in the order they are bound.
+enum class ListParam { cursor, source, since, state, outcome, limit };
 
 struct ListSql {
     std::string sql;
@@ -50,21 +49,21 @@ inline constexpr const char* k_since_bound_sql =
     "(SELECT first_delivery FROM received_marks WHERE second >= ? / 1000 ORDER BY second LIMIT 1)";
 
 /// The listing's statement for one combination of filters (Admin::list_page), for its plan tests.
-ListSql listing_sql(const ListShape& shape);
+/// "held" is two walks: `held_state` "pending" or "retrying" says which.
+ListSql listing_sql(const ListShape& shape, const char* held_state = nullptr);
 
 /// Whether a listing of this shape checks a filter on every row its walk reads (a source over a
 /// walk of triggers or of unmatched deliveries, a state with an outcome, "held": which Jenkins
 /// are held), rather than walking an index of exactly what it lists. Such a walk reads every row
-/// below the cursor when few match, so one page reads the rows of at most k_list_window
-/// deliveries (ids below the cursor) and, when that ends it, answers with what it found and a
-/// cursor to go on from.
+/// below the cursor when few match, so one page reads at most k_list_window deliveries of its
+/// walk and, when that ends it, answers with what it found and a cursor to go on from.
 bool checks_every_row(const ListShape& shape);
 
-/// How many deliveries (ids) below its cursor one page of a checks_every_row() listing reads at
-/// most: the listing runs on the store's one thread, between the submits' commits, so it must
-/// not hold them up. Unbounded, `source=gitlab&state=pending` matching nothing read all of
-/// 360,000 pending triggers in 140 ms (bench/scale/run.sh, 400,000 deliveries): linear in the
-/// store. docs/performance.md has the bounded figures.
+/// How many deliveries one page of a checks_every_row() listing reads at most: the listing runs on
+/// the store's one thread, between the submits' commits, so it must not hold them up. Unbounded,
+/// `source=gitlab&state=pending` matching nothing read all of 360,000 pending triggers in 140 ms
+/// (bench/scale/run.sh, 400,000 deliveries): linear in the store. docs/performance.md has the
+/// bounded figures.
 inline constexpr std::int64_t k_list_window = 20'000;
 
 /// What one step of a prune did (Admin::prune_step).
@@ -108,8 +107,8 @@ class Admin {
     /// without triggers; `query.since` keeps received_at >= since;
     /// `query.before_seq` keeps seq < before_seq. The limit is capped at k_max_page; 0 answers an
     /// empty page. next_before_seq is the last item's seq when the page is full; a
-    /// checks_every_row() listing reads k_list_window deliveries below the cursor at most, and
-    /// when some lie below them it sets next_before_seq to the lowest it read, even on a page
+    /// checks_every_row() listing reads k_list_window deliveries of its walk at most, and when
+    /// its walk goes on below them it sets next_before_seq to the lowest it read, even on a page
     /// with fewer items than the limit (none, too).
     DeliveryPage list_page(const DeliveryQuery& query);
 
@@ -163,7 +162,9 @@ class Admin {
         std::unique_ptr<Statement> statement;
         std::vector<ListParam> params;
     };
-    const ListStatement& list_statement(const ListShape& shape);
+    const ListStatement& list_statement(const ListShape& shape, const char* held_state);
+    void step_walks(const DeliveryQuery& q, const ListShape& shape, std::size_t limit,
+                    DeliveryPage& page);
     std::optional<std::int64_t> find_delivery(const std::string& source,
                                               const std::string& delivery_id);
     bool requeue(const std::string& id, TimePoint now);
@@ -173,8 +174,7 @@ class Admin {
     Intake& intake_;
     const StoreConfig& config_;
     Statement find_delivery_by_seq_, find_delivery_in_source_, find_delivery_anywhere_;
-    Statement select_delivery_, select_delivery_triggers_, select_delivery_outcomes_,
-        select_delivery_ids_;
+    Statement select_delivery_, select_delivery_triggers_, select_delivery_outcomes_;
     Statement select_attempts_;
     Statement replay_trigger_, insert_replay_entry_, select_replayable_, select_backlog_;
     Statement select_holds_;
