@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The drain alone: how fast hookrelay (release build, SQLite store) delivers a backlog of pending
+# triggers to a Jenkins (nginx) that answers 201 at once, with no webhooks arriving. The store is
+# filled once (bench/scale_fill: the 8.8 KB push fixture, one pending trigger each) and every run
+# starts from a copy of it, so runs of different builds drain the same backlog; with several
+# builds the runs alternate between them. Loopback only, bounded in time; stops what it started
+# and removes its files.
+#
+#   bench/load/drain.sh                      # N=50000, this tree's release build, RUNS=2
+#   HOOKRELAYS="/tmp/old/hookrelay build/release/hookrelay" RUNS=3 bench/load/drain.sh
+#   MAX_IN_FLIGHT=64 bench/load/drain.sh     # the Jenkins entry's max_in_flight (default 16)
+#
+# Prints one line per run: the build, the triggers delivered, the time from the first build
+# request nginx received to the last, the rate, and the daemon's CPU per trigger (all threads, and
+# the store thread alone).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
+N=${N:-50000}
+RUNS=${RUNS:-2}
+MAX_IN_FLIGHT=${MAX_IN_FLIGHT:-16}
+RELAY_PORT=${RELAY_PORT:-18580}
+JENKINS_PORT=${JENKINS_PORT:-18581}
+ADMIN_PORT=${ADMIN_PORT:-18583}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
+SECRET=bench-secret
+
+if [[ -z "${HOOKRELAYS:-}" || -z "${FILL:-}" ]]; then
+  cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DHOOKRELAY_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$root/build/release" --target hookrelay scale_fill >/dev/null
+fi
+read -r -a relays <<<"${HOOKRELAYS:-$root/build/release/hookrelay}"
+fill=${FILL:-$root/build/release/bench/scale_fill}
+
+work=$(mktemp -d /tmp/hookrelay-drain.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+body="$root/tests/data/github/push-branch-update.json"
+"$fill" "$work/filled" "$N" "$body" ci acme/app/main 4096 0 0 0 >/dev/null
+clk_tck=$(getconf CLK_TCK)
+
+cat >"$work/relay.yaml" <<YAML
+listen: 127.0.0.1:$RELAY_PORT
+admin: {listen: "127.0.0.1:$ADMIN_PORT"}
+state_dir: $work/state
+log: {level: warn}
+server: {threads: 2}
+sources:
+  github: {provider: github, secret: "\${env:BENCH_SECRET}"}
+jenkins:
+  ci: {url: "http://127.0.0.1:$JENKINS_PORT/", user: bench, api_token: "\${env:BENCH_SECRET}", max_in_flight: $MAX_IN_FLIGHT, follow: none}
+dispatch: {max_in_flight: $((MAX_IN_FLIGHT * 2))}
+$(bench_rules_yaml)
+YAML
+
+echo "drain of $N pending triggers (8.8 KB push each), Jenkins max_in_flight $MAX_IN_FLIGHT, nginx answering 201"
+for run in $(seq 1 "$RUNS"); do
+  for relay in "${relays[@]}"; do
+    rm -rf "$work/state" "$work/nginx"
+    cp -a "$work/filled" "$work/state"
+    jenkins_nginx_conf "$work/nginx" "$JENKINS_PORT"
+    nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+    nginx_pid=$!
+    wait_port "$JENKINS_PORT"
+    BENCH_SECRET=$SECRET "$relay" run --config "$work/relay.yaml" 2>"$work/relay.log" &
+    daemon=$!
+    pids=("$nginx_pid" "$daemon")
+    deadline=$(($(date +%s) + DRAIN_TIMEOUT))
+    until (($(grep -c 'POST /job/' "$work/nginx/access.log" 2>/dev/null || true) >= N)) ||
+      (($(date +%s) >= deadline)); do
+      sleep 0.1
+    done
+    # CPU ticks (user + system) of the whole daemon and of its store thread.
+    all=$(awk '{print $14 + $15}' "/proc/$daemon/stat")
+    store=0
+    written=0
+    for t in /proc/"$daemon"/task/*; do
+      if [[ $(cat "$t/comm") == hookrelay-store ]]; then
+        store=$(sed 's/^.*) //' "$t/stat" | awk '{print $12 + $13}')
+        written=$(awk '/^wchar/ {print $2}' "$t/io")
+      fi
+    done
+    kill "$daemon" "$nginx_pid"
+    wait "$daemon" "$nginx_pid" 2>/dev/null || true
+    awk -v relay="$relay" -v all="$all" -v store="$store" -v hz="$clk_tck" -v w="$written" '
+      $0 ~ /POST \/job\// {n++; if (!first) first = $1; last = $1}
+      END {printf "%s: %d triggers in %.2f s: %.0f/s; CPU %.0f µs per trigger (store thread %.0f µs, %.0f B written)\n",
+        relay, n, last - first, n / (last - first), 1e6 * all / hz / n, 1e6 * store / hz / n, w / n}' \
+      "$work/nginx/access.log"
+  done
+done
