@@ -52,9 +52,14 @@ ListSql list_sql(const ListShape& shape, const char* held_state) {
     ListSql out;
     const bool stepped = checks_every_row(shape);
     const bool by_triggers = walks_triggers(shape);
-    std::string page = R"sql(
+    // A stepped walk reads only the id and `keep` of each row (the source comes before the body in
+    // a row, repository and ref after it: reading them would read a kept body's overflow pages
+    // for every row walked); list_page reads the summaries of the deliveries it keeps by id.
+    std::string page = stepped ? std::string(R"sql(
+    SELECT d.id)sql")
+                               : std::string(R"sql(
     SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at,
-           d.repository, d.ref)sql";
+           d.repository, d.ref)sql");
     // The filters checked on each row: in the WHERE clause, or as `keep` for a stepped walk.
     std::string checked;
     std::vector<ListParam> checked_params;
@@ -173,6 +178,9 @@ FROM triggers t JOIN deliveries d ON d.id = t.delivery
 WHERE t.delivery = ?1 ORDER BY t.seq)sql")
                                     .c_str()),
       // A listed delivery's triggers: the counts per state and each one's outcome.
+      select_summary_(db_.get(), "select summary", R"sql(
+SELECT id, source, provider, delivery_id, kind, forge_event, received_at, repository, ref
+FROM deliveries WHERE id = ?)sql"),
       select_delivery_outcomes_(db_.get(), "select delivery outcomes", R"sql(
 SELECT state, jenkins, outcome FROM triggers WHERE delivery = ? ORDER BY seq)sql"),
       select_attempts_(db_.get(), "select attempts", R"sql(
@@ -279,8 +287,8 @@ void bind_listing(Query& query, const std::vector<ListParam>& params, const Deli
     }
 }
 
-// The column of a stepped walk's `keep` (after read_summary's).
-constexpr int k_keep_column = 9;
+// The column of a stepped walk's `keep` (after the delivery's id).
+constexpr int k_keep_column = 1;
 
 }  // namespace
 
@@ -349,7 +357,9 @@ void Admin::step_walks(const DeliveryQuery& q, const ListShape& shape, std::size
             ++read;
             last = id;
             if (row.int64(k_keep_column) != 0) {
-                page.items.push_back(read_summary(row));
+                Query summary(select_summary_);
+                summary.bind_int(id);
+                if (summary.step()) page.items.push_back(read_summary(summary));
                 if (page.items.size() == limit) {
                     page.next_before_seq = id;
                     return;

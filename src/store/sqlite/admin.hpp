@@ -174,7 +174,8 @@ class Admin {
     Intake& intake_;
     const StoreConfig& config_;
     Statement find_delivery_by_seq_, find_delivery_in_source_, find_delivery_anywhere_;
-    Statement select_delivery_, select_delivery_triggers_, select_delivery_outcomes_;
+    Statement select_delivery_, select_delivery_triggers_, select_summary_,
+        select_delivery_outcomes_;
     Statement select_attempts_;
     Statement replay_trigger_, insert_replay_entry_, select_replayable_, select_backlog_;
     Statement select_holds_;
