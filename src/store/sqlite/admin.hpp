@@ -64,7 +64,7 @@ bool checks_every_row(const ListShape& shape);
 /// `source=gitlab&state=pending` matching nothing read all of 360,000 pending triggers in 140 ms
 /// (bench/scale/run.sh, 400,000 deliveries): linear in the store. docs/performance.md has the
 /// bounded figures.
-inline constexpr std::int64_t k_list_window = 20'000;
+inline constexpr std::int64_t k_list_window = 10'000;
 
 /// What one step of a prune did (Admin::prune_step).
 struct PruneStep {
