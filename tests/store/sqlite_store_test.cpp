@@ -630,6 +630,35 @@ INSERT INTO unmatched (delivery) SELECT id FROM deliveries WHERE id > 1)sql");
     EXPECT_EQ(*page.next_before_seq, page.items.back().seq);
 }
 
+// `outcome=held` with no Jenkins held answers at once, however many triggers are open: there is
+// nothing to walk them for (a stepped walk would read them page after page, keeping none).
+TEST_F(SqliteStoreTest, HeldWithNoJenkinsHeldAnswersAnEmptyPageWithoutACursor) {
+    auto store = open_store();
+    accept(*store, delivery("first", base_), {trigger()});
+    {
+        RawDb db(db_path());
+        db.exec(R"sql(
+INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at, headers,
+                        body_sha256)
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000)
+SELECT source, provider, 'bulk-' || i, kind, forge_event, received_at, headers, body_sha256
+FROM deliveries, n WHERE id = 1;
+INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, attempts,
+                      created_at, next_attempt_at, updated_at, last_outcome, queue_url)
+SELECT 'bulk-' || d.id, d.id, t.rule, t.jenkins, t.job, t.parameters, t.cause, t.state,
+       t.attempts, t.created_at, t.next_attempt_at, t.updated_at, t.last_outcome, t.queue_url
+FROM deliveries d, triggers t WHERE d.id > 1 AND t.delivery = 1)sql");
+    }
+    DeliveryQuery query;
+    query.state = TriggerState::pending;
+    EXPECT_EQ(list(*store, query).items.size(), 50u);  // 12,001 open triggers
+    query = {};
+    query.outcome = "held";
+    const auto page = list(*store, query);
+    EXPECT_TRUE(page.items.empty());
+    EXPECT_FALSE(page.next_before_seq);
+}
+
 // received_marks holds a row per second the receive times reached, not one per delivery, and a
 // prune takes the rows of what it removed.
 TEST_F(SqliteStoreTest, ReceivedMarksKeepARowPerSecondAndGoWithThePrunedDeliveries) {

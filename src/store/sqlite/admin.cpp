@@ -208,6 +208,7 @@ SELECT jenkins, COUNT(*) FROM triggers WHERE state IN ('pending', 'retrying')
 GROUP BY jenkins ORDER BY jenkins)sql"),
       select_holds_(db_.get(), "select holds", R"sql(
 SELECT jenkins, reason, since, next_probe_at, probes FROM holds ORDER BY jenkins)sql"),
+      any_hold_(db_.get(), "any hold", "SELECT 1 FROM holds LIMIT 1"),
       matched_(db_.get(), "matched", "DELETE FROM unmatched WHERE delivery = ?"),
       // A prune step: the next deliveries in received order (the key), from the cursor on; the
       // step takes those received before the cutoff up to the first one that is not.
@@ -298,6 +299,8 @@ DeliveryPage Admin::list_page(const DeliveryQuery& q) {
     const ListShape shape = shape_of(q);
     // A delivery without a trigger has none in any state.
     if (limit == 0 || (shape.outcome == OutcomeFilter::unmatched && shape.by_state)) return page;
+    // No Jenkins held: nothing to walk the open triggers for (page after page of them).
+    if (shape.outcome == OutcomeFilter::held && !Query(any_hold_).step()) return page;
     if (checks_every_row(shape)) {
         step_walks(q, shape, limit, page);
     } else {

@@ -178,7 +178,7 @@ class Admin {
         select_delivery_outcomes_;
     Statement select_attempts_;
     Statement replay_trigger_, insert_replay_entry_, select_replayable_, select_backlog_;
-    Statement select_holds_;
+    Statement select_holds_, any_hold_;
     Statement matched_, select_prune_range_;
     Statement prune_attempts_, prune_triggers_, prune_unmatched_, prune_deliveries_;
     Statement prune_marks_below_, prune_marks_above_;
