@@ -286,26 +286,26 @@ std::string fit(std::string text, std::size_t width) {
 // given, when the limit is not a number (the daemon says what is wrong with it).
 Reply list_deliveries(const Endpoint& ep, const std::string& filters, const std::string& limit,
                       std::string cursor) {
+    const auto page = [&](const std::string& page_limit) {
+        std::string q = filters + (filters.empty() ? "?" : "&") + "limit=" + encode(page_limit);
+        if (!cursor.empty()) q += "&cursor=" + encode(cursor);
+        return call(ep, "GET", "/api/v1/deliveries" + q);
+    };
     std::size_t wanted = 50;
     if (!limit.empty()) {
         const auto [p, ec] = std::from_chars(limit.data(), limit.data() + limit.size(), wanted);
         if (ec != std::errc{} || p != limit.data() + limit.size() || wanted == 0) {
-            std::string q = filters + (filters.empty() ? "?" : "&") + "limit=" + encode(limit);
-            if (!cursor.empty()) q += "&cursor=" + encode(cursor);
-            return call(ep, "GET", "/api/v1/deliveries" + q);
+            return page(limit);
         }
     }
     json::array items;
     for (;;) {
-        std::string q = filters + (filters.empty() ? "?" : "&") +
-                        "limit=" + std::to_string(wanted - items.size());
-        if (!cursor.empty()) q += "&cursor=" + encode(cursor);
-        Reply r = call(ep, "GET", "/api/v1/deliveries" + q);
+        Reply r = page(std::to_string(wanted - items.size()));
         if (r.status != 200) return r;
         boost::system::error_code ec;
         auto v = json::parse(r.body, ec);
-        const auto* page = ec ? nullptr : v.if_object();
-        const auto* found = page ? page->if_contains("deliveries") : nullptr;
+        const auto* answer = ec ? nullptr : v.if_object();
+        const auto* found = answer ? answer->if_contains("deliveries") : nullptr;
         if (found == nullptr || !found->is_array()) return r;  // shown as it came
         for (const auto& d : found->as_array()) items.push_back(d);
         cursor = str(v, "next_cursor");

@@ -12,6 +12,11 @@ namespace {
 constexpr auto k_max_int = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
 constexpr std::int64_t k_max_id = std::numeric_limits<std::int64_t>::max();
 
+// A listed delivery's columns, in the order read_summary() reads them.
+constexpr const char* k_summary_columns =
+    "d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at, "
+    "d.repository, d.ref";
+
 ListShape shape_of(const DeliveryQuery& q) {
     ListShape shape;
     shape.by_source = !q.source.empty();
@@ -37,6 +42,8 @@ bool walks_triggers(const ListShape& shape) {
            (shape.by_state && shape.outcome == OutcomeFilter::none);
 }
 
+}  // namespace
+
 // The listing's SQL for one combination of filters, with the order its parameters are bound in.
 // An outcome filter drives the walk from the triggers_outcome index (delivered triggers) or, for
 // the outcomes that are states, triggers_state, and so does a state filter (without an outcome), so
@@ -45,21 +52,17 @@ bool walks_triggers(const ListShape& shape) {
 // deliveries' own key (or deliveries_source), newest first, and stops at the page size.
 // (Unmatched with a state matches nothing and is answered without a statement, see list_page.)
 // A checks_every_row() shape has no LIMIT: its filters checked row by row are a last column,
-// `keep`, and list_page steps the walk, counting the rows it reads. "held" is two such walks,
+// `keep`, and step_walks steps the walk, counting the rows it reads. "held" is two such walks,
 // one per open state (`held_state`), each down its own range of triggers_state in delivery order,
-// merged by list_page: one walk over `state IN (both)` would read every open trigger to sort them.
-ListSql list_sql(const ListShape& shape, const char* held_state) {
+// merged by step_walks: one walk over `state IN (both)` would read every open trigger to sort them.
+ListSql listing_sql(const ListShape& shape, const char* held_state) {
     ListSql out;
     const bool stepped = checks_every_row(shape);
     const bool by_triggers = walks_triggers(shape);
     // A stepped walk reads only the id and `keep` of each row (the source comes before the body in
     // a row, repository and ref after it: reading them would read a kept body's overflow pages
     // for every row walked); list_page reads the summaries of the deliveries it keeps by id.
-    std::string page = stepped ? std::string(R"sql(
-    SELECT d.id)sql")
-                               : std::string(R"sql(
-    SELECT d.id, d.source, d.provider, d.delivery_id, d.kind, d.forge_event, d.received_at,
-           d.repository, d.ref)sql");
+    std::string page = std::string("\n    SELECT ") + (stepped ? "d.id" : k_summary_columns);
     // The filters checked on each row: in the WHERE clause, or as `keep` for a stepped walk.
     std::string checked;
     std::vector<ListParam> checked_params;
@@ -141,12 +144,6 @@ ListSql list_sql(const ListShape& shape, const char* held_state) {
     return out;
 }
 
-}  // namespace
-
-ListSql listing_sql(const ListShape& shape, const char* held_state) {
-    return list_sql(shape, held_state);
-}
-
 bool checks_every_row(const ListShape& shape) {
     const bool by_triggers = walks_triggers(shape);
     return (shape.by_source && (by_triggers || shape.outcome == OutcomeFilter::unmatched)) ||
@@ -177,10 +174,12 @@ SELECT t.id, d.source, d.delivery_id, t.rule, t.jenkins, t.job, t.parameters, t.
 FROM triggers t JOIN deliveries d ON d.id = t.delivery
 WHERE t.delivery = ?1 ORDER BY t.seq)sql")
                                     .c_str()),
+      // A delivery a stepped listing keeps (see step_walks).
+      select_summary_(
+          db_.get(), "select summary",
+          (std::string("SELECT ") + k_summary_columns + " FROM deliveries d WHERE d.id = ?")
+              .c_str()),
       // A listed delivery's triggers: the counts per state and each one's outcome.
-      select_summary_(db_.get(), "select summary", R"sql(
-SELECT id, source, provider, delivery_id, kind, forge_event, received_at, repository, ref
-FROM deliveries WHERE id = ?)sql"),
       select_delivery_outcomes_(db_.get(), "select delivery outcomes", R"sql(
 SELECT state, jenkins, outcome FROM triggers WHERE delivery = ? ORDER BY seq)sql"),
       select_attempts_(db_.get(), "select attempts", R"sql(
@@ -564,7 +563,7 @@ const Admin::ListStatement& Admin::list_statement(const ListShape& shape, const 
                     (retrying ? 64 : 0);
     auto& slot = list_statements_[key];
     if (!slot.statement) {
-        ListSql listing = list_sql(shape, held_state);
+        ListSql listing = listing_sql(shape, held_state);
         slot.statement =
             std::make_unique<Statement>(db_.get(), "list deliveries", listing.sql.c_str());
         slot.params = std::move(listing.params);

@@ -48,8 +48,8 @@ struct ListSql {
 inline constexpr const char* k_since_bound_sql =
     "(SELECT first_delivery FROM received_marks WHERE second >= ? / 1000 ORDER BY second LIMIT 1)";
 
-/// The listing's statement for one combination of filters (Admin::list_page), for its plan tests.
-/// "held" is two walks: `held_state` "pending" or "retrying" says which.
+/// The listing's statement for one combination of filters (Admin::list_page; public for its plan
+/// tests). "held" is two walks: `held_state` "pending" or "retrying" says which.
 ListSql listing_sql(const ListShape& shape, const char* held_state = nullptr);
 
 /// Whether a listing of this shape checks a filter on every row its walk reads (a source over a
