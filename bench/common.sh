@@ -1,5 +1,15 @@
-# Sourced by the benchmark scripts (bench/load/run.sh, bench/load/profile.sh, bench/scale/run.sh):
-# what they share about the set-up they measure. Loopback only.
+# shellcheck shell=bash
+# Sourced by the benchmark scripts (bench/load/*.sh, bench/scale/run.sh): what they share about
+# the set-up they measure. Loopback only. Expects $root, the checkout.
+
+# build_release TARGET...: configures build/release (Release, no tests) and builds the targets,
+# quietly; their binaries are then $root/build/release/hookrelay and .../bench/<target>.
+# shellcheck disable=SC2154  # root: set by the script that sources this
+build_release() {
+  cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DHOOKRELAY_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$root/build/release" --target "$@" >/dev/null
+}
 
 # wait_port PORT: returns once something accepts connections on 127.0.0.1:PORT (10 s at most).
 wait_port() {

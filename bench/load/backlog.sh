@@ -34,9 +34,7 @@ STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-120}
 SECRET=bench-secret
 
 "$root/scripts/install-deps.sh" --bench >/dev/null
-cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DHOOKRELAY_BUILD_TESTS=OFF >/dev/null
-cmake --build "$root/build/release" --target hookrelay scale_fill >/dev/null
+build_release hookrelay scale_fill
 relay="$root/build/release/hookrelay"
 fill="$root/build/release/bench/scale_fill"
 

@@ -27,9 +27,7 @@ DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 SECRET=bench-secret
 
 if [[ -z "${HOOKRELAYS:-}" || -z "${FILL:-}" ]]; then
-  cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DHOOKRELAY_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$root/build/release" --target hookrelay scale_fill >/dev/null
+  build_release hookrelay scale_fill
 fi
 read -r -a relays <<<"${HOOKRELAYS:-$root/build/release/hookrelay}"
 fill=${FILL:-$root/build/release/bench/scale_fill}

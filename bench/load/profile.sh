@@ -32,9 +32,7 @@ SECRET=bench-secret
 relay=${HOOKRELAY:-}
 if [[ -z "$relay" ]]; then
   "$root/scripts/install-deps.sh" --bench >/dev/null
-  cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DHOOKRELAY_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$root/build/release" --target hookrelay >/dev/null
+  build_release hookrelay
   relay="$root/build/release/hookrelay"
 fi
 

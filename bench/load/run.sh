@@ -52,9 +52,7 @@ if ((CONNECTIONS < 2 || THREADS < 2)); then
 fi
 
 "$root/scripts/install-deps.sh" --bench >/dev/null
-cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DHOOKRELAY_BUILD_TESTS=OFF >/dev/null
-cmake --build "$root/build/release" --target hookrelay >/dev/null
+build_release hookrelay
 
 work=$(mktemp -d /tmp/hookrelay-bench.XXXXXX)
 pids=()
