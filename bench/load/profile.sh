@@ -5,11 +5,15 @@
 #
 #   bench/load/profile.sh                 # DURATION=10s, wrk -t2 -c32
 #   PERF=1 bench/load/profile.sh          # also `perf record` the daemon; prints the top DSOs
+#   PERF=1 PERF_CALLGRAPH="--call-graph dwarf,16384" KEEP=1 bench/load/profile.sh   # call stacks
+#                                         # through libraries built without frame pointers
 #   HOOKRELAY=/path/to/hookrelay bench/load/profile.sh   # another build, e.g. an older commit's
 #   STORE_YAML='store: {keep_body: false}' bench/load/profile.sh
 #   DRAIN=1 bench/load/profile.sh         # Jenkins (nginx) is down during the load and comes up
 #                                         # after it: the rate at which the backlog drains
 #   MAX_IN_FLIGHT=64 bench/load/profile.sh   # the Jenkins entry's max_in_flight (default 16)
+#   SERVER_THREADS=1 bench/load/profile.sh   # server.threads (default 2)
+#   PERF_FREQ=499 PERF=1 bench/load/profile.sh   # perf's sampling rate (default 999 Hz)
 #
 # Prints: wrk's accepted/s and latency; each daemon thread's CPU over the load (by thread name:
 # hookrelay and hookrelay-io are the network threads, hookrelay-store the SQLite writer); the
@@ -61,7 +65,7 @@ listen: 127.0.0.1:$RELAY_PORT
 admin: {listen: "127.0.0.1:$ADMIN_PORT"}
 state_dir: $work/state
 log: {level: warn}
-server: {threads: 2}
+server: {threads: ${SERVER_THREADS:-2}}
 ${STORE_YAML:-}
 sources:
   github: {provider: github, secret: "\${env:BENCH_SECRET}"}
@@ -87,7 +91,8 @@ threads() {
 }
 threads >"$work/threads.before"
 if [[ -n "${PERF:-}" ]]; then
-  perf record -F 999 -g -p "$daemon" -o "$work/perf.data" >/dev/null 2>&1 &
+  read -ra callgraph <<<"${PERF_CALLGRAPH:--g}"
+  perf record -F "${PERF_FREQ:-999}" "${callgraph[@]}" -p "$daemon" -o "$work/perf.data" >/dev/null 2>&1 &
   perf_pid=$!
 fi
 start=$(date +%s.%N)
