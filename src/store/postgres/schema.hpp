@@ -21,7 +21,9 @@ namespace hookrelay::store::postgres {
 ///  4: the superseded state; triggers' coalesce key and scope, cancel_superseded, multibranch,
 ///     scan_only, superseded_by; the scans table.
 ///  5: the unmatched table (the deliveries without a trigger).
-inline constexpr int k_schema_version = 5;
+///  6: deliveries.body compressed with lz4 where the server offers it (PostgreSQL 14 or later,
+///     built with lz4), instead of pglz.
+inline constexpr int k_schema_version = 6;
 
 /// hookrelay's advisory locks use the two-key form: (space, key). The spaces are arbitrary
 /// constants ("hrl" + a letter) that other applications sharing the database are unlikely to use.
