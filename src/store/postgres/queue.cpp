@@ -15,6 +15,7 @@
 #include "store/postgres/codec.hpp"
 #include "store/postgres/core.hpp"
 #include "store/postgres/schema.hpp"
+#include "store/postgres/statements.hpp"
 
 #include <algorithm>
 #include <array>
@@ -28,11 +29,17 @@ constexpr std::size_t k_max_claims = 1000;
 
 // $1 jenkins, $2 now, $3 limit, $4 max_in_flight (0: none), $5 this instance, $6 expiry,
 // $7 claim ids (as many as may be claimed).
+// The live claims are counted through triggers_claimed, which holds only claimed triggers:
+// OFFSET 0 keeps the state filter out of that scan, because with it the planner may take
+// triggers_due (whose predicate the filter matches) and read every open trigger of the Jenkins
+// to count the few claimed ones: ~10 ms a claim with a backlog of 18,000, growing with it.
 const std::string k_claim = R"sql(
 WITH live AS (
-    SELECT count(*) AS n FROM triggers
-    WHERE jenkins = $1 AND claim_id IS NOT NULL AND claim_expires_at > $2
-      AND state IN ('pending', 'retrying')),
+    SELECT count(*) AS n FROM (
+        SELECT state FROM triggers
+        WHERE jenkins = $1 AND claim_id IS NOT NULL AND claim_expires_at > $2
+        OFFSET 0) claims
+    WHERE state IN ('pending', 'retrying')),
 room AS (
     SELECT CASE WHEN $4 = 0 THEN $3 ELSE LEAST($3, GREATEST($4 - (SELECT n FROM live), 0)) END
         AS n),
@@ -213,6 +220,10 @@ WHERE jenkins = $1)sql";
 constexpr std::string_view k_unhold = "DELETE FROM holds WHERE jenkins = $1";
 
 }  // namespace
+
+const std::string& claim_sql() {
+    return k_claim;
+}
 
 asio::awaitable<ClaimBatch> Core::claim(ClaimRequest r) {
     ClaimBatch batch;

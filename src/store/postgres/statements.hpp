@@ -1,0 +1,13 @@
+// Statements of the PostgreSQL store that tests examine (their plans), without the store's
+// headers.
+#pragma once
+
+#include <string>
+
+namespace hookrelay::store::postgres {
+
+/// The statement that claims due triggers (queue.cpp): $1 jenkins, $2 now (ms), $3 limit,
+/// $4 max_in_flight (0: none), $5 this instance, $6 expiry (ms), $7 claim ids.
+const std::string& claim_sql();
+
+}  // namespace hookrelay::store::postgres
