@@ -73,3 +73,17 @@ rules:
       parameters: {GIT_COMMIT: "{{ commit }}"}
 YAML
 }
+
+# The fields of /proc/PID/stat after "pid (comm) ": utime, stime, cutime, cstime are $12..$15.
+stat_fields() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null || true; }
+
+# CPU ticks of the PostgreSQL server so far: the postmaster (its own, and its reaped children's),
+# and every process it runs now (backends, walwriter, checkpointer, autovacuum …).
+pg_cpu_ticks() {
+  local pm=$1 ticks child
+  ticks=$(stat_fields "$pm" | awk '{s = $12 + $13 + $14 + $15} END {print s + 0}')
+  for child in $(pgrep -P "$pm"); do
+    ticks=$((ticks + $(stat_fields "$child" | awk '{s = $12 + $13} END {print s + 0}')))
+  done
+  echo "$ticks"
+}

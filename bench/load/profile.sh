@@ -9,6 +9,9 @@
 #                                         # through libraries built without frame pointers
 #   HOOKRELAY=/path/to/hookrelay bench/load/profile.sh   # another build, e.g. an older commit's
 #   STORE_YAML='store: {keep_body: false}' bench/load/profile.sh
+#   STORE=postgres bench/load/profile.sh  # the PostgreSQL store, on a throwaway server this script
+#                                         # starts (tests/support/pg_server.sh, fsync on); adds the
+#                                         # server's CPU per accepted delivery
 #   DRAIN=1 bench/load/profile.sh         # Jenkins (nginx) is down during the load and comes up
 #                                         # after it: the rate at which the backlog drains
 #   MAX_IN_FLIGHT=64 bench/load/profile.sh   # the Jenkins entry's max_in_flight (default 16)
@@ -42,9 +45,11 @@ fi
 
 work=$(mktemp -d /tmp/hookrelay-profile.XXXXXX)
 pids=()
+pg_state=""
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [[ -n "$pg_state" ]]; then "$root/tests/support/pg_server.sh" stop "$pg_state" || true; fi
   if [[ -n "${KEEP:-}" ]]; then echo "files kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -59,6 +64,18 @@ start_nginx() {
   pids+=($!)
 }
 if [[ -z "${DRAIN:-}" ]]; then start_nginx; fi
+
+postmaster=""
+if [[ "${STORE:-sqlite}" == postgres ]]; then
+  pg_state="$work/pg"
+  HOOKRELAY_PG_DURABLE=1 "$root/tests/support/pg_server.sh" start "$pg_state" >"$work/pg-start.log"
+  postmaster=$(head -1 "$(cat "$pg_state/server")/data/postmaster.pid")
+  psql "$(cat "$pg_state/conninfo")" -Xqc 'CREATE DATABASE bench'
+  BENCH_DATABASE_URL="$(cat "$pg_state/conninfo") dbname=bench"
+  export BENCH_DATABASE_URL
+  # shellcheck disable=SC2016  # ${env:…} is hookrelay's, not the shell's
+  STORE_YAML='store: {backend: postgres, postgres: {url: "${env:BENCH_DATABASE_URL}"}}'
+fi
 
 cat >"$work/relay.yaml" <<YAML
 listen: 127.0.0.1:$RELAY_PORT
@@ -90,6 +107,8 @@ threads() {
   done | sort
 }
 threads >"$work/threads.before"
+pg_start=0
+if [[ -n "$postmaster" ]]; then pg_start=$(pg_cpu_ticks "$postmaster"); fi
 if [[ -n "${PERF:-}" ]]; then
   read -ra callgraph <<<"${PERF_CALLGRAPH:--g}"
   perf record -F "${PERF_FREQ:-999}" "${callgraph[@]}" -p "$daemon" -o "$work/perf.data" >/dev/null 2>&1 &
@@ -101,6 +120,8 @@ BODY_FILE="$body" SIGNATURE="$signature" TARGET_PATH=/hooks/github RUN_ID="profi
   "http://127.0.0.1:$RELAY_PORT" >"$work/wrk.txt"
 load_end=$(date +%s.%N)
 threads >"$work/threads.after"
+pg_loaded=0
+if [[ -n "$postmaster" ]]; then pg_loaded=$(pg_cpu_ticks "$postmaster"); fi
 if [[ -n "${PERF:-}" ]]; then
   kill -INT "$perf_pid"
   wait "$perf_pid" 2>/dev/null || true
@@ -119,6 +140,8 @@ done
 delivered=$(grep -c 'POST /job/' "$work/nginx/access.log" || true)
 drained=$(date +%s.%N)
 threads >"$work/threads.drained"
+pg_drained=0
+if [[ -n "$postmaster" ]]; then pg_drained=$(pg_cpu_ticks "$postmaster"); fi
 
 seconds=$(awk -v s="$start" -v e="$load_end" 'BEGIN {print e - s}')
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, 8.8 KB GitHub push, unique delivery ids"
@@ -134,6 +157,10 @@ join "$work/threads.before" "$work/threads.after" | awk -v hz="$clk_tck" -v s="$
 join "$work/threads.before" "$work/threads.drained" | awk -v hz="$clk_tck" -v n="$accepted" '
   {sum += ($6 - $3) / hz}
   END {printf "end to end, until the last delivery: %.0f µs of CPU per accepted delivery\n", 1e6 * sum / n}'
+if [[ -n "$postmaster" ]]; then
+  awk -v a="$((pg_loaded - pg_start))" -v b="$((pg_drained - pg_start))" -v hz="$clk_tck" \
+    -v n="$accepted" 'BEGIN {printf "PostgreSQL server CPU per accepted delivery: %.0f µs during the load, %.0f µs until the last delivery\n", 1e6 * a / hz / n, 1e6 * b / hz / n}'
+fi
 if [[ -n "${DRAIN:-}" ]]; then
   # Jenkins came up after the load: from its first build request to its last.
   awk '$0 ~ /POST \/job\// {n++; if (!first) first = $1; last = $1}
