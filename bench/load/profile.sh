@@ -106,9 +106,10 @@ threads() {
       "$(awk '/^wchar/ {print $2}' "$t/io")"
   done | sort
 }
+# The PostgreSQL server's CPU ticks so far (0 with the SQLite store).
+server_ticks() { if [[ -n "$postmaster" ]]; then pg_cpu_ticks "$postmaster"; else echo 0; fi; }
 threads >"$work/threads.before"
-pg_start=0
-if [[ -n "$postmaster" ]]; then pg_start=$(pg_cpu_ticks "$postmaster"); fi
+pg_start=$(server_ticks)
 if [[ -n "${PERF:-}" ]]; then
   read -ra callgraph <<<"${PERF_CALLGRAPH:--g}"
   perf record -F "${PERF_FREQ:-999}" "${callgraph[@]}" -p "$daemon" -o "$work/perf.data" >/dev/null 2>&1 &
@@ -120,8 +121,7 @@ BODY_FILE="$body" SIGNATURE="$signature" TARGET_PATH=/hooks/github RUN_ID="profi
   "http://127.0.0.1:$RELAY_PORT" >"$work/wrk.txt"
 load_end=$(date +%s.%N)
 threads >"$work/threads.after"
-pg_loaded=0
-if [[ -n "$postmaster" ]]; then pg_loaded=$(pg_cpu_ticks "$postmaster"); fi
+pg_loaded=$(server_ticks)
 if [[ -n "${PERF:-}" ]]; then
   kill -INT "$perf_pid"
   wait "$perf_pid" 2>/dev/null || true
@@ -140,8 +140,7 @@ done
 delivered=$(grep -c 'POST /job/' "$work/nginx/access.log" || true)
 drained=$(date +%s.%N)
 threads >"$work/threads.drained"
-pg_drained=0
-if [[ -n "$postmaster" ]]; then pg_drained=$(pg_cpu_ticks "$postmaster"); fi
+pg_drained=$(server_ticks)
 
 seconds=$(awk -v s="$start" -v e="$load_end" 'BEGIN {print e - s}')
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, 8.8 KB GitHub push, unique delivery ids"

@@ -222,8 +222,9 @@ constexpr std::array<std::string_view, 2> k_v5 = {
 };
 
 // Version 6 (issue 12): a body over ~2 KB is compressed where it is stored (TOAST), with pglz by
-// default, inside the INSERT a submit waits for. With lz4 instead the server spends about a third
-// less CPU per accepted delivery and the load benchmark accepts ~30 % more (docs/performance.md).
+// default, inside the INSERT a submit waits for. With lz4 instead the server spends a fifth to a
+// third less CPU per accepted delivery and the load benchmark accepts ~30 % more
+// (docs/performance.md).
 // Changes only the column's setting, without a rewrite: stored bodies keep their pglz (each datum
 // says how it was compressed; both read back). Servers before 14, or built without lz4, keep pglz.
 constexpr std::string_view k_v6_offers_lz4 = R"sql(SELECT EXISTS (
