@@ -65,7 +65,10 @@ struct Lane {
         : target(std::move(target)), timer(std::move(t)) {}
     Dispatcher::Target target;
     std::unique_ptr<Timer> timer;                  // the loop sleeps on it; poke() ends the sleep
-    std::map<std::string, std::string> in_flight;  // claim id → trigger id
+    std::map<std::string, std::string> in_flight;  // claim id → trigger id, until its outcome
+    // Requests to Jenkins in flight: claimed and not answered yet. What max_in_flight limits; a
+    // slot is free again once Jenkins answered, while the outcome is still being recorded.
+    std::size_t requests = 0;
     // Held: from the store (shared by every instance); probing: this instance holds the probe.
     std::optional<JenkinsHold> hold;
     bool probing = false;
@@ -202,7 +205,7 @@ std::size_t Dispatcher::Impl::free_slots(const Lane& lane) const {
     std::size_t index = 0;
     for (const auto& [name, other] : lanes) {
         if (other.get() == &lane) index = loads.size();
-        loads.push_back({other->in_flight.size(), other->target.config.max_in_flight});
+        loads.push_back({other->requests, other->target.config.max_in_flight});
     }
     std::size_t n = 0;
     while (loads[index].in_flight < lane_limit &&
@@ -297,7 +300,7 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
         } else {
             const std::size_t free = free_slots(*lane);
             const std::size_t own_room =
-                lane->target.config.max_in_flight > lane->in_flight.size() ? 1 : 0;
+                lane->target.config.max_in_flight > lane->requests ? 1 : 0;
             // Claim what can start now. A held lane asks with no room too: the answer says
             // whether the hold still stands (another instance may have ended it).
             if (free > 0 || lane->hold) {
@@ -318,6 +321,7 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                     if (was_held && !lane->hold) continue;  // another instance ended it: claim
                     for (auto& claim : batch->claims) {
                         lane->in_flight.emplace(claim.claim_id, claim.trigger.id);
+                        ++lane->requests;
                         ++lane->in_flight_count;
                         ++in_flight_total;
                         spawn_logged(strand, deliver(lane, std::move(claim)),
@@ -422,19 +426,35 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
         std::shared_ptr<Lane> lane;
         std::string claim_id;
         bool recorded = false;
+        bool answered = false;
+        // Jenkins answered (or the attempt ended): the request slot goes to the next trigger at
+        // once, without waiting for this outcome's commit. The store still counts this claim
+        // until the outcome is recorded, so max_in_flight holds over every instance; with the
+        // outcome queued first, the next claim usually joins its transaction.
+        void free_request() {
+            if (std::exchange(answered, true)) return;
+            --lane->requests;
+            --lane->in_flight_count;
+            wake_lanes();
+        }
+        void wake_lanes() {
+            impl.poke(*lane);
+            for (auto& [name, other] : impl.lanes) {
+                if (other->wants_slot) impl.poke(*other);
+            }
+        }
         ~Slot() {
             if (!recorded) {
                 // Ended by an exception before the outcome was recorded: give the trigger back
                 // rather than keep it counted against max_in_flight until the lease runs out.
                 impl.queue->release({claim_id}, [](result<void>) {});
             }
+            free_request();
             lane->in_flight.erase(claim_id);
-            --lane->in_flight_count;
             --impl.in_flight_total;
-            impl.poke(*lane);
-            for (auto& [name, other] : impl.lanes) {
-                if (other->wants_slot) impl.poke(*other);
-            }
+            // Also after the outcome: a claim that ran before it was recorded (another
+            // connection, another instance) may have found this Jenkins full.
+            wake_lanes();
         }
     } slot{*this, lane, claim.claim_id};
     const auto& trigger = claim.trigger;
@@ -547,8 +567,10 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
     }
 
     const bool delivered = update.state == TriggerState::delivered;
-    auto completed = co_await ask<Completion>(
-        [&](auto done) { queue->complete(claim.claim_id, std::move(update), std::move(done)); });
+    auto completed = co_await ask<Completion>([&](auto done) {
+        queue->complete(claim.claim_id, std::move(update), std::move(done));
+        slot.free_request();
+    });
     slot.recorded = completed.has_value();
     if (completed && *completed == Completion::superseded) {
         metrics->trigger_outcome(rule, jenkins.name, "superseded");

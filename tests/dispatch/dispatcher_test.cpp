@@ -123,6 +123,29 @@ TEST_F(DispatcherTest, NeverHasMoreInFlightThanTheJenkinsAllows) {
     EXPECT_EQ(queue->completed.size(), 2u);
 }
 
+TEST_F(DispatcherTest, ASlotIsFreeOnceJenkinsAnswersAndTheNextClaimSharesTheOutcomesRound) {
+    // A store with one writer (SQLite): what the dispatcher asks runs in rounds, in order.
+    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
+    queue->one_writer = true;
+    start({{jenkins("ci", 1), ci}});
+    EXPECT_EQ(queue->run_writer(), 1u);  // the claim
+    settle();
+    ASSERT_EQ(ci->requests.size(), 1u);
+    // Jenkins answered: its outcome waits for the writer, and the next claim waits right behind
+    // it, so one round records the one and starts the next request.
+    EXPECT_EQ(queue->run_writer(), 2u);
+    settle();
+    EXPECT_EQ(queue->completed.size(), 1u);
+    EXPECT_EQ(ci->requests.size(), 2u);
+    EXPECT_EQ(queue->run_writer(), 2u);
+    settle();
+    EXPECT_EQ(ci->requests.size(), 3u);
+    // Never more than max_in_flight live claims, outcomes pending included.
+    EXPECT_LE(queue->live_claims("ci", clock->now()), 1u);
+    while (queue->run_writer() > 0) settle();
+    EXPECT_EQ(queue->completed.size(), 3u);
+}
+
 TEST_F(DispatcherTest, RespectsAClusterWideLimitHeldByOtherInstances) {
     for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
     // Another instance holds two live claims of this Jenkins (max_in_flight 2).

@@ -1,6 +1,7 @@
 #include "fakes/fake_queue.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace hookrelay::test {
 
@@ -58,8 +59,24 @@ std::size_t FakeQueue::live_claims(const std::string& jenkins, TimePoint now) co
     return n;
 }
 
+std::size_t FakeQueue::run_writer() {
+    auto round = std::exchange(waiting_, {});
+    for (auto& job : round) job();
+    return round.size();
+}
+
 void FakeQueue::claim(ClaimRequest request, ClaimHandler done) {
     ++claims_asked;
+    if (one_writer) {
+        waiting_.push_back([this, request = std::move(request), done = std::move(done)] {
+            claim_now(request, done);
+        });
+        return;
+    }
+    claim_now(request, done);
+}
+
+void FakeQueue::claim_now(const ClaimRequest& request, const ClaimHandler& done) {
     if (failing()) return done(failure);
     ClaimBatch batch;
     if (auto it = holds.find(request.jenkins); it != holds.end()) {
@@ -111,6 +128,18 @@ void FakeQueue::renew(std::vector<std::string> claim_ids, TimePoint now,
 }
 
 void FakeQueue::complete(std::string claim_id, TriggerUpdate update, CompleteHandler done) {
+    if (one_writer) {
+        waiting_.push_back([this, claim_id = std::move(claim_id), update = std::move(update),
+                            done = std::move(done)]() mutable {
+            complete_now(claim_id, std::move(update), done);
+        });
+        return;
+    }
+    complete_now(claim_id, std::move(update), done);
+}
+
+void FakeQueue::complete_now(const std::string& claim_id, TriggerUpdate update,
+                             const CompleteHandler& done) {
     if (failing()) return done(failure);
     auto it = rows.find(update.id);
     if (it == rows.end() || it->second.claim_id != claim_id) {

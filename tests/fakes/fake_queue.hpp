@@ -5,6 +5,7 @@
 
 #include <hookrelay/store.hpp>
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -53,6 +54,13 @@ class FakeQueue final : public TriggerQueue {
 
     std::size_t live_claims(const std::string& jenkins, TimePoint now) const;
 
+    /// Like a store with one writer thread: claims and outcomes wait, in the order they were
+    /// asked, until the test runs them (one round of the writer).
+    bool one_writer = false;
+    /// Runs the claims and outcomes waiting now, in order (not those they cause); returns how
+    /// many ran.
+    std::size_t run_writer();
+
     void claim(ClaimRequest request, ClaimHandler done) override;
     void renew(std::vector<std::string> claim_ids, TimePoint now, std::chrono::milliseconds lease,
                IdsHandler done) override;
@@ -78,6 +86,10 @@ class FakeQueue final : public TriggerQueue {
 
   private:
     bool failing();
+    void claim_now(const ClaimRequest& request, const ClaimHandler& done);
+    void complete_now(const std::string& claim_id, TriggerUpdate update,
+                      const CompleteHandler& done);
+    std::vector<std::function<void()>> waiting_;
     std::size_t next_id_ = 0;
     std::size_t next_claim_ = 0;
 };
