@@ -299,8 +299,7 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
             wake_at = lane->paused_until;
         } else {
             const std::size_t free = free_slots(*lane);
-            const std::size_t own_room =
-                lane->target.config.max_in_flight > lane->requests ? 1 : 0;
+            const std::size_t own_room = lane->target.config.max_in_flight > lane->requests ? 1 : 0;
             // Claim what can start now. A held lane asks with no room too: the answer says
             // whether the hold still stands (another instance may have ended it).
             if (free > 0 || lane->hold) {

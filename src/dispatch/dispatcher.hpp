@@ -9,7 +9,10 @@
 //    request runs. The outcome is recorded only if the claim is still ours: when another
 //    instance took it over (this one stalled past the lease) or an admin replayed it, the late
 //    outcome is dropped (logged) and the other's view stands. A Jenkins' max_in_flight holds over
-//    every instance sharing the store (the store counts live claims).
+//    every instance sharing the store (the store counts live claims). A slot is free again once
+//    Jenkins has answered and the outcome is queued: the next claim queues behind that outcome
+//    (one store transaction for both with SQLite), and the store counts the claim until the
+//    outcome is recorded.
 //  * Held state is the store's, shared by every instance: an instance that finds a Jenkins
 //    unavailable holds it for all; one instance at a time probes it (a probe lease); when a
 //    probe succeeds every instance drains again.
