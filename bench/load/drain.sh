@@ -12,7 +12,8 @@
 #
 # Prints one line per run: the build, the triggers delivered, the time from the first build
 # request nginx received to the last, the rate, and the daemon's CPU per trigger (all threads, and
-# the store thread alone).
+# the store thread alone); then how the requests arrived at nginx: the share of the milliseconds
+# with none, and with one from every slot (the slots moving in lockstep).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=bench/common.sh
@@ -88,10 +89,15 @@ for run in $(seq 1 "$RUNS"); do
     done
     kill "$daemon" "$nginx_pid"
     wait "$daemon" "$nginx_pid" 2>/dev/null || true
-    awk -v relay="$relay" -v all="$all" -v store="$store" -v hz="$clk_tck" -v w="$written" '
-      $0 ~ /POST \/job\// {n++; if (!first) first = $1; last = $1}
+    awk -v relay="$relay" -v all="$all" -v store="$store" -v hz="$clk_tck" -v w="$written" \
+      -v slots="$MAX_IN_FLIGHT" '
+      $0 ~ /POST \/job\// {n++; if (!first) first = $1; last = $1; per_ms[int(($1 - first) * 1000)]++}
       END {printf "%s: %d triggers in %.2f s: %.0f/s; CPU %.0f µs per trigger (store thread %.0f µs, %.0f B written)\n",
-        relay, n, last - first, n / (last - first), 1e6 * all / hz / n, 1e6 * store / hz / n, w / n}' \
+        relay, n, last - first, n / (last - first), 1e6 * all / hz / n, 1e6 * store / hz / n, w / n
+        ms = int((last - first) * 1000) + 1
+        for (t = 0; t < ms; t++) { if (!(t in per_ms)) idle++; else if (per_ms[t] >= slots) full++ }
+        printf "  nginx got no build request in %.0f %% of the milliseconds, all %d slots'"'"' in one in %.0f %%\n",
+          100 * idle / ms, slots, 100 * full / ms}' \
       "$work/nginx/access.log"
   done
 done
