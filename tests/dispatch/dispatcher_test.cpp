@@ -146,6 +146,22 @@ TEST_F(DispatcherTest, ASlotIsFreeOnceJenkinsAnswersAndTheNextClaimSharesTheOutc
     EXPECT_EQ(queue->completed.size(), 3u);
 }
 
+TEST_F(DispatcherTest, AClaimThatRanBeforeTheOutcomeWasRecordedIsTriedAgainOnceItIs) {
+    // A store with a pool of connections (PostgreSQL): the claim queued after the outcome runs
+    // first, while the store still counts the finished trigger's claim.
+    for (int i = 0; i < 2; ++i) queue->add("ci", clock->now());
+    queue->outcomes_later = true;
+    start({{jenkins("ci", 1), ci}});
+    ASSERT_EQ(ci->requests.size(), 1u) << "the Jenkins is full until the outcome is recorded";
+    EXPECT_EQ(queue->run_writer(), 1u);  // the outcome
+    settle();
+    // Woken by the recorded outcome, not by the next poll.
+    EXPECT_EQ(ci->requests.size(), 2u);
+    EXPECT_EQ(queue->run_writer(), 1u);
+    settle();
+    EXPECT_EQ(queue->completed.size(), 2u);
+}
+
 TEST_F(DispatcherTest, RespectsAClusterWideLimitHeldByOtherInstances) {
     for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
     // Another instance holds two live claims of this Jenkins (max_in_flight 2).

@@ -128,7 +128,7 @@ void FakeQueue::renew(std::vector<std::string> claim_ids, TimePoint now,
 }
 
 void FakeQueue::complete(std::string claim_id, TriggerUpdate update, CompleteHandler done) {
-    if (one_writer) {
+    if (one_writer || outcomes_later) {
         waiting_.push_back([this, claim_id = std::move(claim_id), update = std::move(update),
                             done = std::move(done)]() mutable {
             complete_now(claim_id, std::move(update), done);
