@@ -68,7 +68,8 @@ struct Lane {
     std::map<std::string, std::string> in_flight;  // claim id → trigger id, until its outcome
     // Requests to Jenkins in flight: claimed and not answered yet. What max_in_flight limits; a
     // slot is free again once Jenkins answered, while the outcome is still being recorded.
-    std::size_t requests = 0;
+    // Atomic for status() from other threads; changed only on the strand.
+    std::atomic<std::size_t> requests{0};
     // Held: from the store (shared by every instance); probing: this instance holds the probe.
     std::optional<JenkinsHold> hold;
     bool probing = false;
@@ -81,7 +82,6 @@ struct Lane {
     // For status() from other threads.
     std::atomic<bool> held_flag{false};
     std::atomic<bool> throttled_flag{false};
-    std::atomic<std::size_t> in_flight_count{0};
     std::string held_reason;  // under status_mutex
     // Auth-failed: the client (credentials) Jenkins last refused. While the lane's client is
     // another one (a reload or a restart brought new credentials, or the hold came from another
@@ -205,7 +205,7 @@ std::size_t Dispatcher::Impl::free_slots(const Lane& lane) const {
     std::size_t index = 0;
     for (const auto& [name, other] : lanes) {
         if (other.get() == &lane) index = loads.size();
-        loads.push_back({other->requests, other->target.config.max_in_flight});
+        loads.push_back({other->requests.load(), other->target.config.max_in_flight});
     }
     std::size_t n = 0;
     while (loads[index].in_flight < lane_limit &&
@@ -321,7 +321,6 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                     for (auto& claim : batch->claims) {
                         lane->in_flight.emplace(claim.claim_id, claim.trigger.id);
                         ++lane->requests;
-                        ++lane->in_flight_count;
                         ++in_flight_total;
                         spawn_logged(strand, deliver(lane, std::move(claim)),
                                      "dispatcher: delivering to jenkins=" + name);
@@ -433,7 +432,6 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
         void free_request() {
             if (std::exchange(answered, true)) return;
             --lane->requests;
-            --lane->in_flight_count;
             wake_lanes();
         }
         void wake_lanes() {
@@ -924,7 +922,7 @@ std::vector<LaneStatus> Dispatcher::status() const {
         status.held = lane->held_flag.load();
         status.held_reason = lane->held_reason;
         status.throttled = lane->throttled_flag.load();
-        status.in_flight = lane->in_flight_count.load();
+        status.in_flight = lane->requests.load();
         status.auth_failed = lane->auth_failed_flag.load();
         status.auth_key = auth_key(lane->target.config);
         status.contacted = lane->contacted.load();
