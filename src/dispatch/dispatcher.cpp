@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 
 namespace hookrelay::dispatch {
 
@@ -60,12 +61,20 @@ std::string auth_key(const JenkinsConfig& jenkins) {
     return fmt::format("jenkins.{}.{}", jenkins.name, jenkins.user.empty() ? "user" : "api_token");
 }
 
+// A claim this instance holds, until its outcome is recorded.
+struct HeldClaim {
+    std::string trigger_id;
+    // Jenkins answered (or the attempt ended): its outcome is being recorded, and complete()
+    // says whether the claim was still ours.
+    bool answered = false;
+};
+
 struct Lane {
     Lane(std::unique_ptr<Timer> t, Dispatcher::Target target)
         : target(std::move(target)), timer(std::move(t)) {}
     Dispatcher::Target target;
-    std::unique_ptr<Timer> timer;                  // the loop sleeps on it; poke() ends the sleep
-    std::map<std::string, std::string> in_flight;  // claim id → trigger id, until its outcome
+    std::unique_ptr<Timer> timer;                // the loop sleeps on it; poke() ends the sleep
+    std::map<std::string, HeldClaim> in_flight;  // by claim id, until its outcome is recorded
     // Requests to Jenkins in flight: claimed and not answered yet. What max_in_flight limits; a
     // slot is free again once Jenkins answered, while the outcome is still being recorded.
     // Atomic for status() from other threads; changed only on the strand.
@@ -158,6 +167,8 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
                                             std::shared_ptr<JenkinsClient> client);
     asio::awaitable<void> probe(std::shared_ptr<Lane> lane, JenkinsHold hold);
     asio::awaitable<void> renew_claims();
+    void log_lost_claims(const std::vector<std::string>& asked,
+                         const std::vector<std::string>& renewed) const;
     void poke(Lane& lane) { lane.timer->cancel(); }
     std::size_t free_slots(const Lane& lane) const;
     void throttle(Lane& lane, const JenkinsOutcome& outcome);
@@ -319,7 +330,7 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                     set_held(*lane, batch->hold);
                     if (was_held && !lane->hold) continue;  // another instance ended it: claim
                     for (auto& claim : batch->claims) {
-                        lane->in_flight.emplace(claim.claim_id, claim.trigger.id);
+                        lane->in_flight.emplace(claim.claim_id, HeldClaim{claim.trigger.id});
                         ++lane->requests;
                         ++in_flight_total;
                         spawn_logged(strand, deliver(lane, std::move(claim)),
@@ -431,6 +442,9 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
         // outcome queued first, the next claim usually joins its transaction.
         void free_request() {
             if (std::exchange(answered, true)) return;
+            if (auto it = lane->in_flight.find(claim_id); it != lane->in_flight.end()) {
+                it->second.answered = true;
+            }
             --lane->requests;
             wake_lanes();
         }
@@ -794,6 +808,36 @@ asio::awaitable<void> Dispatcher::Impl::probe(std::shared_ptr<Lane> lane, Jenkin
     poke(*lane);
 }
 
+// A claim the renewal did not find is lost only while its request is still at Jenkins. One whose
+// outcome was recorded meanwhile (it committed before the renewal ran: on SQLite in the same
+// transaction, on PostgreSQL possibly on another connection, its answer still on the way) is
+// not, and for one being recorded complete() tells whether it was still ours.
+void Dispatcher::Impl::log_lost_claims(const std::vector<std::string>& asked,
+                                       const std::vector<std::string>& renewed) const {
+    const std::set<std::string> kept(renewed.begin(), renewed.end());
+    std::vector<std::string> lost;
+    for (const auto& claim_id : asked) {
+        if (kept.count(claim_id)) continue;
+        for (const auto& [name, lane] : lanes) {
+            auto it = lane->in_flight.find(claim_id);
+            if (it != lane->in_flight.end() && !it->second.answered) {
+                lost.push_back(it->second.trigger_id);
+            }
+        }
+    }
+    if (lost.empty()) return;
+    constexpr std::size_t k_named = 10;
+    std::string named;
+    for (std::size_t i = 0; i < std::min(lost.size(), k_named); ++i) {
+        named += (i > 0 ? ", " : "") + lost[i];
+    }
+    if (lost.size() > k_named) named += " and " + std::to_string(lost.size() - k_named) + " more";
+    spdlog::warn(
+        "dispatcher: {} claim(s) in flight were lost (taken over by another instance or "
+        "replayed): trigger {}; their outcomes will not be recorded",
+        lost.size(), named);
+}
+
 asio::awaitable<void> Dispatcher::Impl::renew_claims() {
     auto self = shared_from_this();
     auto timer = clock->make_timer(strand);
@@ -802,7 +846,7 @@ asio::awaitable<void> Dispatcher::Impl::renew_claims() {
         if (!running) break;
         std::vector<std::string> ids;
         for (const auto& [name, lane] : lanes) {
-            for (const auto& [claim_id, trigger_id] : lane->in_flight) ids.push_back(claim_id);
+            for (const auto& [claim_id, held] : lane->in_flight) ids.push_back(claim_id);
         }
         if (ids.empty()) continue;
         const auto asked = ids;
@@ -814,12 +858,7 @@ asio::awaitable<void> Dispatcher::Impl::renew_claims() {
                       renewed.error().message());
             continue;
         }
-        if (renewed->size() < asked.size()) {
-            spdlog::warn(
-                "dispatcher: {} claim(s) in flight were lost (taken over by another instance "
-                "or replayed); their outcomes will not be recorded",
-                asked.size() - renewed->size());
-        }
+        if (renewed->size() < asked.size()) log_lost_claims(asked, *renewed);
     }
 }
 
@@ -891,7 +930,7 @@ asio::awaitable<void> stop_on_strand(std::shared_ptr<Dispatcher::Impl> impl, mil
     if (impl->in_flight_total == 0) co_return;
     std::vector<std::string> claims;
     for (const auto& [name, lane] : impl->lanes) {
-        for (const auto& [claim_id, trigger_id] : lane->in_flight) claims.push_back(claim_id);
+        for (const auto& [claim_id, held] : lane->in_flight) claims.push_back(claim_id);
     }
     spdlog::warn(
         "dispatcher: {} Jenkins request(s) still in flight after the grace period; their "

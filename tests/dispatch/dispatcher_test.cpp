@@ -9,6 +9,8 @@
 #include "fakes/scripted_jenkins.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -22,6 +24,26 @@ using test::FakeClock;
 using test::FakeQueue;
 using test::ScriptedJenkins;
 using Kind = JenkinsOutcome::Kind;
+
+// The warnings and errors logged while it lives (the default logger's, message text only).
+class LoggedWarnings {
+  public:
+    LoggedWarnings() : previous_(spdlog::default_logger()) {
+        sink_->set_pattern("%v");
+        auto logger = std::make_shared<spdlog::logger>("test", sink_);
+        logger->set_level(spdlog::level::warn);
+        spdlog::set_default_logger(logger);
+    }
+    ~LoggedWarnings() { spdlog::set_default_logger(previous_); }
+    LoggedWarnings(const LoggedWarnings&) = delete;
+    LoggedWarnings& operator=(const LoggedWarnings&) = delete;
+    std::vector<std::string> lines() const { return sink_->last_formatted(); }
+
+  private:
+    std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_ =
+        std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+    std::shared_ptr<spdlog::logger> previous_;
+};
 
 class DispatcherTest : public ::testing::Test {
   protected:
@@ -194,6 +216,41 @@ TEST_F(DispatcherTest, RenewsClaimsWhileTheirRequestsRun) {
     ci->release();
     settle();
     EXPECT_EQ(queue->completed, std::vector<std::string>{id});
+}
+
+TEST_F(DispatcherTest, ARenewalNamesTheTriggersWhoseClaimsWereLostWhileTheirRequestsRan) {
+    const auto id = queue->add("ci", clock->now());
+    ci->set_hanging(true);
+    LoggedWarnings log;
+    start();
+    queue->take_over(id);  // this instance stalled; another took the trigger
+    advance(options.claim_renew_interval);
+    const auto lines = log.lines();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("1 claim(s) in flight were lost"), std::string::npos) << lines[0];
+    EXPECT_NE(lines[0].find("trigger " + id), std::string::npos) << lines[0];
+    ci->release();
+    settle();
+    EXPECT_EQ(queue->stale, std::vector<std::string>{id});
+}
+
+TEST_F(DispatcherTest, ARenewalDoesNotCallLostAClaimWhoseOutcomeWasRecordedMeanwhile) {
+    // PostgreSQL: the outcome committed on one connection, and before its answer came back the
+    // renewal ran on another and no longer found the claim.
+    const auto id = queue->add("ci", clock->now());
+    queue->answers_later = true;
+    LoggedWarnings log;
+    start();
+    ASSERT_EQ(ci->requests.size(), 1u);
+    ASSERT_TRUE(queue->rows.at(id).claim_id.empty()) << "the outcome is recorded";
+    advance(options.claim_renew_interval);
+    ASSERT_FALSE(queue->renewed.empty()) << "the renewal asked for the claim";
+    const auto lines = log.lines();
+    EXPECT_TRUE(lines.empty()) << lines.front();
+    EXPECT_EQ(queue->run_writer(), 1u);  // the outcome's answer
+    settle();
+    EXPECT_EQ(queue->completed, std::vector<std::string>{id});
+    EXPECT_TRUE(log.lines().empty());
 }
 
 TEST_F(DispatcherTest, OutcomeOfAClaimTakenOverIsNotRecorded) {

@@ -135,6 +135,12 @@ void FakeQueue::complete(std::string claim_id, TriggerUpdate update, CompleteHan
         });
         return;
     }
+    if (answers_later) {
+        complete_now(claim_id, std::move(update), [this, done](result<Completion> answer) {
+            waiting_.push_back([done, answer] { done(answer); });
+        });
+        return;
+    }
     complete_now(claim_id, std::move(update), done);
 }
 

@@ -1,7 +1,7 @@
 // An in-memory TriggerQueue for dispatcher unit tests: the claim/renew/complete/hold semantics of
 // include/hookrelay/store.hpp on plain maps, answering every call at once (inline) unless told to
-// hold claims and outcomes back (one_writer, outcomes_later), with counters and fault injection so
-// tests can see and steer what the dispatcher asks.
+// hold claims, outcomes or their answers back (one_writer, outcomes_later, answers_later), with
+// counters and fault injection so tests can see and steer what the dispatcher asks.
 #pragma once
 
 #include <hookrelay/store.hpp>
@@ -61,6 +61,9 @@ class FakeQueue final : public TriggerQueue {
     /// Like a store with a pool of connections (PostgreSQL): outcomes wait for run_writer() while
     /// claims are answered at once, so a claim can run before an outcome asked earlier commits.
     bool outcomes_later = false;
+    /// Like a PostgreSQL connection whose commit is done and whose answer is still on the way:
+    /// an outcome is applied at once, and its answer waits for run_writer().
+    bool answers_later = false;
     /// Runs the claims and outcomes waiting now, in order (not those they cause); returns how
     /// many ran.
     std::size_t run_writer();
