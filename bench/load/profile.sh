@@ -12,6 +12,10 @@
 #   STORE=postgres bench/load/profile.sh  # the PostgreSQL store, on a throwaway server this script
 #                                         # starts (tests/support/pg_server.sh, fsync on); adds the
 #                                         # server's CPU per accepted delivery
+#   PG_STATEMENTS=1 STORE=postgres bench/load/profile.sh   # also the server's time by statement
+#                                         # (pg_stat_statements, from the start to the last delivery)
+#   HOOKRELAY_PG_OPTIONS="-c shared_buffers=1GB" STORE=postgres bench/load/profile.sh   # server
+#                                         # options for the throwaway server
 #   DRAIN=1 bench/load/profile.sh         # Jenkins (nginx) is down during the load and comes up
 #                                         # after it: the rate at which the backlog drains
 #   MAX_IN_FLIGHT=64 bench/load/profile.sh   # the Jenkins entry's max_in_flight (default 16)
@@ -68,10 +72,16 @@ if [[ -z "${DRAIN:-}" ]]; then start_nginx; fi
 postmaster=""
 if [[ "${STORE:-sqlite}" == postgres ]]; then
   pg_state="$work/pg"
-  HOOKRELAY_PG_DURABLE=1 "$root/tests/support/pg_server.sh" start "$pg_state" >"$work/pg-start.log"
+  pg_options=""
+  if [[ -n "${PG_STATEMENTS:-}" ]]; then pg_options="-c shared_preload_libraries=pg_stat_statements"; fi
+  HOOKRELAY_PG_DURABLE=1 HOOKRELAY_PG_OPTIONS="${HOOKRELAY_PG_OPTIONS:-} $pg_options" \
+    "$root/tests/support/pg_server.sh" start "$pg_state" >"$work/pg-start.log"
   postmaster=$(head -1 "$(cat "$pg_state/server")/data/postmaster.pid")
   psql "$(cat "$pg_state/conninfo")" -Xqc 'CREATE DATABASE bench'
   BENCH_DATABASE_URL="$(cat "$pg_state/conninfo") dbname=bench"
+  if [[ -n "${PG_STATEMENTS:-}" ]]; then
+    psql "$BENCH_DATABASE_URL" -Xqc 'CREATE EXTENSION pg_stat_statements'
+  fi
   export BENCH_DATABASE_URL
   # shellcheck disable=SC2016  # ${env:…} is hookrelay's, not the shell's
   STORE_YAML='store: {backend: postgres, postgres: {url: "${env:BENCH_DATABASE_URL}"}}'
@@ -168,6 +178,19 @@ if [[ -n "${DRAIN:-}" ]]; then
 else
   drain_after "$work/nginx/access.log" "$load_end" |
     awk '{printf "drain after the load: %d triggers at %d/s\n", $2, $1}'
+fi
+if [[ -n "${PG_STATEMENTS:-}" && -n "$postmaster" ]]; then
+  echo
+  echo "PostgreSQL: the statements by execution time (a statement's time includes waiting for the CPU)"
+  # shellcheck disable=SC2016  # $1 is psql's, not the shell's
+  psql "$BENCH_DATABASE_URL" -XAt -F $'\t' -c "
+    SELECT round(100 * total_exec_time / sum(total_exec_time) OVER ()), calls,
+           round((1000 * total_exec_time / calls)::numeric),
+           round((shared_blks_hit + shared_blks_read)::numeric / calls),
+           round(wal_bytes / calls), left(regexp_replace(query, '\s+', ' ', 'g'), 70)
+    FROM pg_stat_statements WHERE calls >= 100 ORDER BY total_exec_time DESC LIMIT 8" |
+    awk -F '\t' 'BEGIN {printf "  %5s %8s %8s %7s %9s  %s\n", "time", "calls", "µs each", "blocks", "WAL B", "statement"}
+      {printf "  %4s%% %8s %8s %7s %9s  %s\n", $1, $2, $3, $4, $5, $6}'
 fi
 if [[ -n "${PERF:-}" ]]; then
   echo

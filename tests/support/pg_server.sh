@@ -9,6 +9,7 @@
 #   pg_server.sh start-again STATE
 #
 # HOOKRELAY_PG_DURABLE=1 keeps fsync and full-page writes on (benchmarks); by default they are off.
+# HOOKRELAY_PG_OPTIONS adds server options (`-c name=value ...`), e.g. to load pg_stat_statements.
 #
 # STATE is a directory the script owns (created when missing). The server itself lives in a
 # fresh directory under /tmp (owned by the `postgres` user when run as root: initdb and pg_ctl
@@ -56,7 +57,7 @@ pg_ctl_start() {
   local durability="-c fsync=off -c full_page_writes=off"
   if [[ "${HOOKRELAY_PG_DURABLE:-0}" == 1 ]]; then durability=""; fi
   as_server "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 -o \
-    "-p $port -k $dir -c listen_addresses='' $durability -c max_connections=300 -c unix_socket_permissions=0777" \
+    "-p $port -k $dir -c listen_addresses='' $durability -c max_connections=300 -c unix_socket_permissions=0777 ${HOOKRELAY_PG_OPTIONS:-}" \
     start >/dev/null
 }
 
