@@ -8,8 +8,8 @@
 #include <hookrelay/headers.hpp>
 #include <hookrelay/secret.hpp>
 
-#include "http/framing.hpp"
 #include <hookrelay/cidr.hpp>
+#include "http/framing.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -28,8 +28,8 @@ namespace hookrelay::http {
 
 /// The request line and headers, available before the body is read.
 struct RequestHead {
-    std::string method;  ///< "POST", "GET", ...
-    std::string target;  ///< path and query as sent
+    std::string method;     ///< "POST", "GET", ...
+    std::string target;     ///< path and query as sent
     unsigned version = 11;  ///< 10 or 11
     HeaderMap headers;
     std::optional<std::uint64_t> content_length;
@@ -168,8 +168,9 @@ class Server {
 /// Runs the server's per-connection request loop over `input` (as if one client sent exactly
 /// these bytes and then closed its side) against `handler`, without sockets, and returns every
 /// byte the server wrote back. For fuzzers and framing tests. Blocking; creates its own
-/// io_context.
+/// io_context. `reads`, when given, is set to the number of reads the loop made (each a system
+/// call on a socket).
 std::string serve_bytes(const ServerOptions& options, std::shared_ptr<Handler> handler,
-                        std::string_view input);
+                        std::string_view input, std::size_t* reads = nullptr);
 
 }  // namespace hookrelay::http

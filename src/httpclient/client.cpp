@@ -98,6 +98,13 @@ struct VerifyHostName {
 
 // One kept-alive connection, plain or TLS.
 struct Connection {
+    // Beast reads what the buffer has room for, at least 512 bytes, and the parser takes every
+    // byte it is given, so a buffer left to grow by itself stays at 512 bytes: a response of a
+    // few KiB (a build's JSON, a forge's answer) would take a read per 512 bytes.
+    Connection() { buffer.reserve(k_body_piece); }
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
     std::optional<beast::tcp_stream> plain;
     std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
     beast::flat_buffer buffer;
