@@ -13,7 +13,7 @@
 #                                         # starts (tests/support/pg_server.sh, fsync on); adds the
 #                                         # server's CPU per accepted delivery
 #   PG_STATEMENTS=1 STORE=postgres bench/load/profile.sh   # also the server's time by statement
-#                                         # (pg_stat_statements, from the start to the last delivery)
+#                                         # (pg_stat_statements, from wrk's start to the last delivery)
 #   HOOKRELAY_PG_OPTIONS="-c shared_buffers=1GB" STORE=postgres bench/load/profile.sh   # server
 #                                         # options for the throwaway server
 #   DRAIN=1 bench/load/profile.sh         # Jenkins (nginx) is down during the load and comes up
@@ -125,6 +125,9 @@ if [[ -n "${PERF:-}" ]]; then
   perf record -F "${PERF_FREQ:-999}" "${callgraph[@]}" -p "$daemon" -o "$work/perf.data" >/dev/null 2>&1 &
   perf_pid=$!
 fi
+if [[ -n "${PG_STATEMENTS:-}" && -n "$postmaster" ]]; then
+  psql "$BENCH_DATABASE_URL" -XAtqc 'SELECT pg_stat_statements_reset()' >/dev/null
+fi
 start=$(date +%s.%N)
 BODY_FILE="$body" SIGNATURE="$signature" TARGET_PATH=/hooks/github RUN_ID="profile-" \
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$root/bench/load/post.lua" \
@@ -182,15 +185,16 @@ fi
 if [[ -n "${PG_STATEMENTS:-}" && -n "$postmaster" ]]; then
   echo
   echo "PostgreSQL: the statements by execution time (a statement's time includes waiting for the CPU)"
-  # shellcheck disable=SC2016  # $1 is psql's, not the shell's
+  echo "   time    calls  µs each  blocks     WAL B  statement"
+  # shellcheck disable=SC2016  # $1 and the others are awk's, not the shell's
   psql "$BENCH_DATABASE_URL" -XAt -F $'\t' -c "
-    SELECT round(100 * total_exec_time / sum(total_exec_time) OVER ()), calls,
+    SELECT round(100 * total_exec_time / (SELECT sum(total_exec_time) FROM pg_stat_statements)),
+           calls,
            round((1000 * total_exec_time / calls)::numeric),
            round((shared_blks_hit + shared_blks_read)::numeric / calls),
            round(wal_bytes / calls), left(regexp_replace(query, '\s+', ' ', 'g'), 70)
     FROM pg_stat_statements WHERE calls >= 100 ORDER BY total_exec_time DESC LIMIT 8" |
-    awk -F '\t' 'BEGIN {printf "  %5s %8s %8s %7s %9s  %s\n", "time", "calls", "µs each", "blocks", "WAL B", "statement"}
-      {printf "  %4s%% %8s %8s %7s %9s  %s\n", $1, $2, $3, $4, $5, $6}'
+    awk -F '\t' '{printf "  %4s%% %8s %8s %7s %9s  %s\n", $1, $2, $3, $4, $5, $6}'
 fi
 if [[ -n "${PERF:-}" ]]; then
   echo

@@ -64,9 +64,12 @@ std::string auth_key(const JenkinsConfig& jenkins) {
 // A claim this instance holds, until its outcome is recorded.
 struct HeldClaim {
     std::string trigger_id;
-    // Jenkins answered (or the attempt ended): its outcome is being recorded, and complete()
-    // says whether the claim was still ours.
+    // The attempt ended and its outcome went to the store: complete() says whether the claim
+    // was still ours.
     bool answered = false;
+    // A renewal found it gone while its request was still at Jenkins, and said so: it is not
+    // renewed or reported again.
+    bool lost = false;
 };
 
 struct Lane {
@@ -167,8 +170,8 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
                                             std::shared_ptr<JenkinsClient> client);
     asio::awaitable<void> probe(std::shared_ptr<Lane> lane, JenkinsHold hold);
     asio::awaitable<void> renew_claims();
-    void log_lost_claims(const std::vector<std::string>& asked,
-                         const std::vector<std::string>& renewed) const;
+    void report_lost_claims(const std::vector<std::string>& asked,
+                            const std::vector<std::string>& renewed);
     void poke(Lane& lane) { lane.timer->cancel(); }
     std::size_t free_slots(const Lane& lane) const;
     void throttle(Lane& lane, const JenkinsOutcome& outcome);
@@ -812,15 +815,16 @@ asio::awaitable<void> Dispatcher::Impl::probe(std::shared_ptr<Lane> lane, Jenkin
 // outcome was recorded meanwhile (it committed before the renewal ran: on SQLite in the same
 // transaction, on PostgreSQL possibly on another connection, its answer still on the way) is
 // not, and for one being recorded complete() tells whether it was still ours.
-void Dispatcher::Impl::log_lost_claims(const std::vector<std::string>& asked,
-                                       const std::vector<std::string>& renewed) const {
+void Dispatcher::Impl::report_lost_claims(const std::vector<std::string>& asked,
+                                          const std::vector<std::string>& renewed) {
     const std::set<std::string> kept(renewed.begin(), renewed.end());
     std::vector<std::string> lost;
     for (const auto& claim_id : asked) {
         if (kept.count(claim_id)) continue;
         for (const auto& [name, lane] : lanes) {
             auto it = lane->in_flight.find(claim_id);
-            if (it != lane->in_flight.end() && !it->second.answered) {
+            if (it != lane->in_flight.end() && !it->second.answered && !it->second.lost) {
+                it->second.lost = true;
                 lost.push_back(it->second.trigger_id);
             }
         }
@@ -846,7 +850,9 @@ asio::awaitable<void> Dispatcher::Impl::renew_claims() {
         if (!running) break;
         std::vector<std::string> ids;
         for (const auto& [name, lane] : lanes) {
-            for (const auto& [claim_id, held] : lane->in_flight) ids.push_back(claim_id);
+            for (const auto& [claim_id, held] : lane->in_flight) {
+                if (!held.lost) ids.push_back(claim_id);
+            }
         }
         if (ids.empty()) continue;
         const auto asked = ids;
@@ -858,7 +864,7 @@ asio::awaitable<void> Dispatcher::Impl::renew_claims() {
                       renewed.error().message());
             continue;
         }
-        if (renewed->size() < asked.size()) log_lost_claims(asked, *renewed);
+        report_lost_claims(asked, *renewed);
     }
 }
 

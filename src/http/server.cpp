@@ -442,6 +442,11 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
     bool trusted = false;  // earned by a 2xx answer: only then may it idle for idle_timeout
     bool unread = false;   // closing with request bytes not read: linger
     while (!stopping) {
+        if (buffer.capacity() > k_read_buffer && buffer.size() <= k_read_buffer) {
+            // After a larger body (or head): an idle kept-alive connection holds k_read_buffer.
+            buffer.shrink_to_fit();
+            buffer.reserve(k_read_buffer);
+        }
         bhttp::request_parser<bhttp::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
         // Content-Length is checked against body_limit below, once the head can be shown to
@@ -549,9 +554,7 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
             if (wec) break;
         }
 
-        if (declared > buffer.capacity()) {
-            buffer.reserve(std::min(declared + buffer.size(), k_body_read_buffer));
-        }
+        if (declared > buffer.capacity()) buffer.reserve(std::min(declared, k_body_read_buffer));
         // One deadline for the whole body (Beast's deadline holds until it is changed).
         expire_after(stream, options.body_timeout);
         boost::system::error_code bec;

@@ -229,6 +229,11 @@ TEST_F(DispatcherTest, ARenewalNamesTheTriggersWhoseClaimsWereLostWhileTheirRequ
     ASSERT_EQ(lines.size(), 1u);
     EXPECT_NE(lines[0].find("1 claim(s) in flight were lost"), std::string::npos) << lines[0];
     EXPECT_NE(lines[0].find("trigger " + id), std::string::npos) << lines[0];
+    // Said once: the next renewal neither asks for it nor reports it again.
+    const auto renewals = queue->renewed.size();
+    advance(options.claim_renew_interval);
+    EXPECT_EQ(log.lines().size(), 1u);
+    EXPECT_EQ(queue->renewed.size(), renewals);
     ci->release();
     settle();
     EXPECT_EQ(queue->stale, std::vector<std::string>{id});
