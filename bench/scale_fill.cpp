@@ -1,4 +1,5 @@
-// Fills a SQLite state_dir with N pending triggers through the store's own code path
+// Fills a SQLite state_dir (or, with SCALE_FILL_DATABASE_URL set to a libpq URL, that PostgreSQL
+// database) with N pending triggers through the store's own code path
 // (open_store() and submit(), the daemon's schema and write path), many submits in flight at
 // once so that they group-commit. bench/scale/run.sh uses it to build a large backlog quickly.
 //
@@ -78,6 +79,12 @@ int main(int argc, char** argv) {
     Config config;
     config.state_dir = state_dir;
     config.store.backend = StoreConfig::Backend::sqlite;
+    if (const char* url = std::getenv("SCALE_FILL_DATABASE_URL"); url && *url) {
+        // The PostgreSQL store at this libpq URL instead (the state directory is then unused).
+        config.store.backend = StoreConfig::Backend::postgres;
+        config.store.postgres.url = Secret(url);
+        config.store.postgres.statement_timeout = std::chrono::seconds(60);
+    }
     config.store.prune_interval = std::chrono::milliseconds(0);
     store::OpenOptions options;
     options.version = "scale_fill";

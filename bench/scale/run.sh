@@ -2,12 +2,15 @@
 # Scale benchmark: a large store in SQLite: a backlog of pending triggers (Jenkins was down for
 # a long time), deliveries no rule matched, and old finished ones past the retention. Loopback
 # only, bounded in time; stops what it started and removes its files. Release build.
+# STORE=postgres: the same in PostgreSQL, on a throwaway server the script starts
+# (tests/support/pg_server.sh, fsync on) and stops.
 #
 #   bench/scale/run.sh           # N=1000000 deliveries by default
 #   N=200000 bench/scale/run.sh
 #   UNMATCHED_EVERY=0 AGED_PERCENT=0 bench/scale/run.sh   # only pending triggers, no prune
 #   N=10500000 AGED=500000 BODIES=aged bench/scale/run.sh  # 10,000,000 within retention; only
 #                                # the 500,000 to be pruned carry a body (the disk holds ~12 GB)
+#   STORE=postgres N=1000000 bench/scale/run.sh
 #
 # 1. Fill: bench/scale_fill.cpp submits N deliveries (the 8.8 KB GitHub push fixture, one
 #    trigger each, none for every UNMATCHED_EVERY-th) through open_store() and submit(), the
@@ -54,14 +57,37 @@ fill="$root/build/release/bench/scale_fill"
 
 work=$(mktemp -d /tmp/hookrelay-scale.XXXXXX)
 daemon=""
+pg_state=""
 cleanup() {
   if [[ -n "$daemon" ]]; then
     kill "$daemon" 2>/dev/null || true
     wait "$daemon" 2>/dev/null || true
   fi
+  if [[ -n "$pg_state" ]]; then "$root/tests/support/pg_server.sh" stop "$pg_state" || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+store_yaml=""
+store_name="SQLite"
+if [[ "${STORE:-sqlite}" == postgres ]]; then
+  pg_state="$work/pg"
+  HOOKRELAY_PG_DURABLE=1 "$root/tests/support/pg_server.sh" start "$pg_state" >"$work/pg-start.log"
+  psql "$(cat "$pg_state/conninfo")" -Xqc 'CREATE DATABASE scale'
+  database_url="$(cat "$pg_state/conninfo") dbname=scale"
+  export SCALE_DATABASE_URL=$database_url
+  # shellcheck disable=SC2016  # ${env:…} is hookrelay's, not the shell's
+  store_yaml='backend: postgres, postgres: {url: "${env:SCALE_DATABASE_URL}"}, '
+  store_name="PostgreSQL"
+fi
+# sql QUERY: runs it on the store (sqlite3 or psql), prints the result.
+sql() {
+  if [[ -n "$pg_state" ]]; then
+    psql "$database_url" -XAtqc "$1"
+  else
+    sqlite3 "$state/hookrelay.db" "$1"
+  fi
+}
 
 if (exec 3<>"/dev/tcp/127.0.0.1/$JENKINS_PORT") 2>/dev/null; then
   echo "run.sh: something listens on JENKINS_PORT $JENKINS_PORT; it must be closed" >&2
@@ -78,7 +104,7 @@ admin: {listen: "127.0.0.1:$ADMIN_PORT", token: "\${env:BENCH_SECRET}"}
 state_dir: $state
 log: {level: warn}
 server: {threads: 2}
-store: {retention: $2}
+store: {${store_yaml}retention: $2}
 sources:
   github: {provider: github, secret: "\${env:BENCH_SECRET}"}
 jenkins:
@@ -98,16 +124,27 @@ now() { date +%s.%N; }
 aged=$AGED
 unmatched=$((UNMATCHED_EVERY > 0 ? N / UNMATCHED_EVERY : 0))
 echo "filling $state with $N deliveries ($aged aged) ..." >&2
-fill_s=$("$fill" "$state" "$N" "$body" ci acme/app/main "$IN_FLIGHT" "$UNMATCHED_EVERY" "$aged" \
-  $((AGE_DAYS * 86400)) "$BODIES")
+fill_s=$(SCALE_FILL_DATABASE_URL=${database_url:-} "$fill" "$state" "$N" "$body" ci acme/app/main \
+  "$IN_FLIGHT" "$UNMATCHED_EVERY" "$aged" $((AGE_DAYS * 86400)) "$BODIES")
 if ((aged > 0)); then
-  # The aged deliveries are the first ids (submitted first, in order).
-  sqlite3 "$state/hookrelay.db" "UPDATE triggers SET state = 'dead', outcome = 'dead',
-    last_outcome = 'HTTP 404' WHERE delivery <= $aged" >/dev/null
+  # The aged deliveries are the first ids (submitted first, in order); last_outcome is bytea in
+  # PostgreSQL, text in SQLite.
+  if [[ -n "$pg_state" ]]; then
+    sql "UPDATE triggers SET state = 'dead', outcome = 'dead',
+      last_outcome = convert_to('HTTP 404', 'UTF8') WHERE delivery <= $aged" >/dev/null
+    sql "VACUUM ANALYZE" >/dev/null
+  else
+    sql "UPDATE triggers SET state = 'dead', outcome = 'dead',
+      last_outcome = 'HTTP 404' WHERE delivery <= $aged" >/dev/null
+  fi
 fi
-pending=$(sqlite3 "$state/hookrelay.db" "SELECT COUNT(*) FROM triggers WHERE state = 'pending'")
-dead=$(sqlite3 "$state/hookrelay.db" "SELECT COUNT(*) FROM triggers WHERE state = 'dead'")
-store_size=$(du -sh "$state" | cut -f1)
+pending=$(sql "SELECT COUNT(*) FROM triggers WHERE state = 'pending'")
+dead=$(sql "SELECT COUNT(*) FROM triggers WHERE state = 'dead'")
+if [[ -n "$pg_state" ]]; then
+  store_size=$(sql "SELECT pg_size_pretty(pg_database_size('scale'))")
+else
+  store_size=$(du -sh "$state" | cut -f1)
+fi
 # Nothing is received after this (until the prune phase): a `since` that matches nothing.
 quiet_since=$(date -u -d '+1 second' +%Y-%m-%dT%H:%M:%SZ)
 
@@ -272,10 +309,10 @@ if [[ $BODIES == all ]]; then
 else
   kept="8.8 KB GitHub push bodies kept for the $aged aged deliveries only, empty for the others"
 fi
-echo "Scale: $N deliveries in the SQLite store ($kept): $pending pending"
+echo "Scale: $N deliveries in the $store_name store ($kept): $pending pending"
 echo "triggers, $dead dead ($aged deliveries received $AGE_DAYS days ago), $unmatched without a"
 echo "trigger; Jenkins unreachable. Machine: $(nproc) cores, $cpu."
-echo "Command: N=$N UNMATCHED_EVERY=$UNMATCHED_EVERY AGED=$aged BODIES=$BODIES bench/scale/run.sh"
+echo "Command: STORE=${STORE:-sqlite} N=$N UNMATCHED_EVERY=$UNMATCHED_EVERY AGED=$aged BODIES=$BODIES bench/scale/run.sh"
 echo
 echo "| measure | figure |"
 echo "| --- | --- |"
