@@ -10,4 +10,11 @@ namespace hookrelay::store::postgres {
 /// $4 max_in_flight (0: none), $5 this instance, $6 expiry (ms), $7 claim ids.
 const std::string& claim_sql();
 
+/// The listing of deliveries with a state filter and no other (admin.cpp): $1 state, $2 before
+/// this delivery seq, $3 limit.
+const std::string& list_by_state_sql();
+
+/// What the listing's transaction sets before its statement (admin.cpp).
+const std::string& list_settings_sql();
+
 }  // namespace hookrelay::store::postgres

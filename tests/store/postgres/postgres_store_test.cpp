@@ -794,5 +794,31 @@ TEST_F(PostgresStoreTest, AClaimDoesNotReadTheBacklogToCountTheLiveClaims) {
     EXPECT_NE(plan.find("\"Actual Rows\": 16"), std::string::npos) << plan;  // it claimed 16
 }
 
+TEST_F(PostgresStoreTest, AListingByStateReadsItsPageNotEveryNewerDelivery) {
+    // The oldest half of the deliveries have a dead trigger (Jenkins refused them back then), the
+    // newer half a pending one. A page of 50 dead ones should read about 50 deliveries, not walk
+    // the deliveries' key down past the 2,000 newer ones to reach them (a merge join).
+    auto store = open();
+    std::vector<DeliveryRecord> deliveries;
+    for (int i = 0; i < 4000; ++i) deliveries.push_back(delivery("l-" + std::to_string(i), base_));
+    for (const auto& r : submit_everywhere({store.get()}, deliveries)) ASSERT_TRUE(r);
+    Sql sql(db_.conninfo());
+    sql.exec("UPDATE triggers SET state = 'dead', outcome = 'dead' WHERE delivery <= 2000");
+    sql.exec("ANALYZE");
+    sql.exec("PREPARE list_plan (text, bigint, bigint) AS " + postgres::list_by_state_sql());
+    sql.exec("BEGIN");
+    sql.exec(postgres::list_settings_sql());
+    const std::string plan = sql.value(
+        "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE list_plan ('dead', 9223372036854775807, 50)");
+    sql.exec("ROLLBACK");
+    long most = 0;
+    const std::regex rows(R"("Actual Rows": (\d+))");
+    for (std::sregex_iterator it(plan.begin(), plan.end(), rows), end; it != end; ++it) {
+        most = std::max(most, std::stol((*it)[1]));
+    }
+    EXPECT_LE(most, 100) << plan;
+    EXPECT_EQ(plan.find("Seq Scan"), std::string::npos) << plan;
+}
+
 }  // namespace
 }  // namespace hookrelay::store::test
