@@ -132,9 +132,15 @@ ORDER BY p.seq DESC, t.seq)sql";
 // newest down to where the walked index starts matching: with the oldest 500,000 of 1,000,000
 // deliveries dead, `state=dead` read 500,056 deliveries for a page of 50 (178 ms; 1.5 ms with
 // nested loops), and a hash join reads the whole triggers table for the page's triggers.
+// Except for a state and an outcome together: that walk checks every row of the outcome's index
+// for a trigger in the state, and a combination that matches nothing reads them all; a hash or
+// merge join does that in one pass (51 ms at 450,000 dead triggers, where a lookup per row took
+// 625 ms).
 const std::string k_list_settings =
     "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
     "set_config('enable_mergejoin', 'off', true), set_config('enable_hashjoin', 'off', true)";
+const std::string k_list_settings_combined =
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)";
 
 // Indexed by source (1), since (2), state (4) and the outcome filter (8 × ByOutcome).
 const std::array<std::string, 8 * k_outcome_filters>& list_statements() {
@@ -355,7 +361,7 @@ asio::awaitable<DeliveryPage> Core::list_deliveries(DeliveryQuery q) {
     p.int8(static_cast<std::int64_t>(limit));
     std::vector<Step> steps;
     steps.push_back({"BEGIN", {}});
-    steps.push_back({k_list_settings, {}});
+    steps.push_back({q.state && outcome_first ? k_list_settings_combined : k_list_settings, {}});
     steps.push_back({list_statements()[key], std::move(p)});
     steps.push_back({"COMMIT", {}});
     auto lease = co_await pool_.acquire();
