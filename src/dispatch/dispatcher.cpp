@@ -437,17 +437,14 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
         Impl& impl;
         std::shared_ptr<Lane> lane;
         std::string claim_id;
+        HeldClaim& held;  // the lane's entry, erased only by ~Slot
         bool recorded = false;
-        bool answered = false;
         // Jenkins answered (or the attempt ended): the request slot goes to the next trigger at
         // once, without waiting for this outcome's commit. The store still counts this claim
         // until the outcome is recorded, so max_in_flight holds over every instance; with the
         // outcome queued first, the next claim usually joins its transaction.
         void free_request() {
-            if (std::exchange(answered, true)) return;
-            if (auto it = lane->in_flight.find(claim_id); it != lane->in_flight.end()) {
-                it->second.answered = true;
-            }
+            if (std::exchange(held.answered, true)) return;
             --lane->requests;
             wake_lanes();
         }
@@ -470,7 +467,7 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
             // connection, another instance) may have found this Jenkins full.
             wake_lanes();
         }
-    } slot{*this, lane, claim.claim_id};
+    } slot{*this, lane, claim.claim_id, lane->in_flight.at(claim.claim_id)};
     const auto& trigger = claim.trigger;
     // Copies: a reload may replace the lane's target while this request runs.
     const auto jenkins = lane->target.config;

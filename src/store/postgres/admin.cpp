@@ -142,6 +142,12 @@ const std::string k_list_settings =
 const std::string k_list_settings_combined =
     "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)";
 
+// A listing statement's index in list_statements().
+unsigned list_key(bool by_source, bool by_since, bool by_state, ByOutcome outcome) {
+    return (by_source ? 1u : 0u) | (by_since ? 2u : 0u) | (by_state ? 4u : 0u) |
+           (static_cast<unsigned>(outcome) << 3);
+}
+
 // Indexed by source (1), since (2), state (4) and the outcome filter (8 × ByOutcome).
 const std::array<std::string, 8 * k_outcome_filters>& list_statements() {
     static const std::array<std::string, 8 * k_outcome_filters> k_all = [] {
@@ -157,7 +163,7 @@ const std::array<std::string, 8 * k_outcome_filters>& list_statements() {
 }  // namespace
 
 const std::string& list_by_state_sql() {
-    return list_statements()[4];
+    return list_statements()[list_key(false, false, true, ByOutcome::any)];
 }
 
 const std::string& list_settings_sql() {
@@ -346,8 +352,8 @@ asio::awaitable<DeliveryPage> Core::list_deliveries(DeliveryQuery q) {
     // A delivery without a trigger has none in any state.
     if (outcome == ByOutcome::unmatched && q.state) co_return page;
     const bool outcome_first = outcome_drives(outcome);
-    const unsigned key = (q.source.empty() ? 0u : 1u) | (q.since ? 2u : 0u) | (q.state ? 4u : 0u) |
-                         (static_cast<unsigned>(outcome) << 3);
+    const unsigned key =
+        list_key(!q.source.empty(), q.since.has_value(), q.state.has_value(), outcome);
     Params p;
     if (outcome == ByOutcome::word || outcome == ByOutcome::open_or_dead) {
         p.text(q.outcome);
