@@ -166,6 +166,10 @@ const std::string& list_by_state_sql() {
     return list_statements()[list_key(false, false, true, ByOutcome::any)];
 }
 
+const std::string& list_by_since_sql(bool by_state) {
+    return list_statements()[list_key(false, true, by_state, ByOutcome::any)];
+}
+
 const std::string& list_settings_sql() {
     return k_list_settings;
 }
@@ -195,8 +199,22 @@ constexpr std::string_view k_find_by_seq =
     "SELECT seq FROM deliveries WHERE seq = $1 AND ($2 = '' OR source = $2)";
 constexpr std::string_view k_find_in_source =
     "SELECT seq FROM deliveries WHERE source = $1 AND delivery_id = $2";
-constexpr std::string_view k_find_anywhere =
-    "SELECT seq FROM deliveries WHERE delivery_id = $1 ORDER BY seq DESC LIMIT 1";
+// The (source, delivery_id) key searched once per source (schema version 7 has no index on
+// delivery_id alone), the sources found by one seek each in deliveries_source. A LATERAL
+// subquery with a LIMIT (which keeps it from being merged into a join), so each source is one
+// lookup in the key rather than a join of every delivery with that id, which the planner
+// preferred (a sequential scan) on a small table.
+constexpr std::string_view k_find_anywhere = R"sql(
+WITH RECURSIVE sources (source) AS (
+    (SELECT source FROM deliveries ORDER BY source LIMIT 1)
+    UNION ALL
+    SELECT (SELECT d.source FROM deliveries d WHERE d.source > s.source ORDER BY d.source LIMIT 1)
+    FROM sources s WHERE s.source IS NOT NULL)
+SELECT f.seq
+FROM sources s
+     CROSS JOIN LATERAL (SELECT d.seq FROM deliveries d
+                         WHERE d.source = s.source AND d.delivery_id = $1 LIMIT 1) f
+ORDER BY f.seq DESC LIMIT 1)sql";
 
 constexpr std::string_view k_select_delivery = R"sql(
 SELECT seq, source, provider, delivery_id, kind, forge_event, received_at, headers, body,
@@ -643,6 +661,10 @@ asio::awaitable<std::size_t> Core::prune(TimePoint now) {
                          std::move(Params().int4(locks::k_space).int4(locks::k_prune)));
     lease->discard_when_returned(false);
     co_return removed;
+}
+
+std::string_view find_anywhere_sql() {
+    return k_find_anywhere;
 }
 
 }  // namespace hookrelay::store::postgres

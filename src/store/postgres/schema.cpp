@@ -233,6 +233,25 @@ constexpr std::string_view k_v6_offers_lz4 = R"sql(SELECT EXISTS (
 constexpr std::string_view k_v6 =
     R"sql(ALTER TABLE deliveries ALTER COLUMN body SET COMPRESSION lz4)sql";
 
+// Version 7 (issue 12): the listing's `since` filter walked the deliveries newest first testing
+// received_at on each, so a `since` later than most deliveries read all of them (515 ms at
+// 1,000,000). With an index on received_at the planner, which plans each listing for its values,
+// reads the few deliveries received since then from it when there are few, and still walks the
+// key newest first when there are many (its estimate for a value past the histogram looks at the
+// index's actual end). The entries are appended at the index's right edge, as received_at grows.
+// And no index on delivery_id alone: finding a delivery id in every source (`deliveries show
+// <id>` without a source) now searches the (source, delivery_id) key once per source, the sources
+// found by seeks in deliveries_source. Forge delivery ids are random, so that index put each
+// submit's entry on a random page: one more page to write (and after each checkpoint, to log
+// whole) per delivery. Building the index reads the deliveries once, in the migration's
+// transaction: other instances' submits wait for it (measured in docs/performance.md). Instances
+// of version 6 still running go on working; their `deliveries show <id>` without a source reads
+// every delivery.
+constexpr std::array<std::string_view, 2> k_v7 = {
+    R"sql(CREATE INDEX deliveries_received_at ON deliveries (received_at))sql",
+    R"sql(DROP INDEX IF EXISTS deliveries_delivery_id)sql",
+};
+
 }  // namespace
 
 asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
@@ -286,6 +305,9 @@ asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
     if (version < 6) {
         const Rows lz4 = co_await c.exec(k_v6_offers_lz4);
         if (lz4.boolean(0, 0)) co_await c.exec(k_v6, {}, timeout);
+    }
+    if (version < 7) {
+        for (std::string_view statement : k_v7) co_await c.exec(statement, {}, timeout);
     }
     if (version < k_schema_version) {
         Params p;

@@ -23,7 +23,8 @@ namespace hookrelay::store::postgres {
 ///  5: the unmatched table (the deliveries without a trigger).
 ///  6: deliveries.body compressed with lz4 where the server offers it (PostgreSQL 14 or later,
 ///     built with lz4), instead of pglz.
-inline constexpr int k_schema_version = 6;
+///  7: an index on deliveries.received_at (the listing's `since`); none on delivery_id alone.
+inline constexpr int k_schema_version = 7;
 
 /// hookrelay's advisory locks use the two-key form: (space, key). The spaces are arbitrary
 /// constants ("hrl" + a letter) that other applications sharing the database are unlikely to use.

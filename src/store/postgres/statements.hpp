@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace hookrelay::store::postgres {
 
@@ -13,6 +14,13 @@ const std::string& claim_sql();
 /// The listing of deliveries with a state filter and no other (admin.cpp): $1 state, $2 before
 /// this delivery seq, $3 limit.
 const std::string& list_by_state_sql();
+
+/// The listing of deliveries received since a time: $1 cursor (before this delivery seq),
+/// $2 since (ms), $3 limit; with by_state: $1 state, $2 cursor, $3 since, $4 limit.
+const std::string& list_by_since_sql(bool by_state);
+
+/// Finding a delivery id in every source (admin.cpp): $1 the delivery id.
+std::string_view find_anywhere_sql();
 
 /// What the listing's transaction sets before its statement (admin.cpp).
 const std::string& list_settings_sql();

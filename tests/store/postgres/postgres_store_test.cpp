@@ -47,20 +47,54 @@ std::vector<result<Receipt>> submit_everywhere(const std::vector<Store*>& stores
     return out;
 }
 
+/// The schema version this build migrates to (postgres::k_schema_version).
+const std::string k_current_version = "7";
+
+/// What a plan read, from EXPLAIN (ANALYZE, FORMAT JSON): the most rows any node returned, the
+/// rows its filters removed, and whether it scanned a table whole.
+struct PlanReads {
+    long most_rows = 0;
+    long removed = 0;
+    bool seq_scan = false;
+};
+
+PlanReads reads_of(const std::string& plan) {
+    PlanReads out;
+    const std::regex rows(R"("Actual Rows": (\d+))");
+    for (std::sregex_iterator it(plan.begin(), plan.end(), rows), end; it != end; ++it) {
+        out.most_rows = std::max(out.most_rows, std::stol((*it)[1]));
+    }
+    const std::regex filtered(R"re("Rows Removed by (?:Join )?Filter": (\d+))re");
+    for (std::sregex_iterator it(plan.begin(), plan.end(), filtered), end; it != end; ++it) {
+        out.removed += std::stol((*it)[1]);
+    }
+    out.seq_scan = plan.find("Seq Scan") != std::string::npos;
+    return out;
+}
+
+/// Takes a database back to what version 6 was: an index on delivery_id, none on received_at.
+void downgrade_to_version_6(Sql& sql) {
+    sql.exec(
+        "DROP INDEX deliveries_received_at; "
+        "CREATE INDEX deliveries_delivery_id ON deliveries (delivery_id); "
+        "UPDATE hookrelay_schema SET version = 6");
+}
+
 /// Takes a database back to what version 5 was: bodies compressed with pglz, the default.
 void downgrade_to_version_5(Sql& sql) {
+    downgrade_to_version_6(sql);
     sql.exec(
         "ALTER TABLE deliveries ALTER COLUMN body SET COMPRESSION pglz; "
         "UPDATE hookrelay_schema SET version = 5");
 }
 
-/// Takes a database back to what version 4 was: without what versions 5 and 6 added.
+/// Takes a database back to what version 4 was: without what versions 5 to 7 added.
 void downgrade_to_version_4(Sql& sql) {
     downgrade_to_version_5(sql);
     sql.exec("DROP TABLE unmatched; UPDATE hookrelay_schema SET version = 4");
 }
 
-/// Takes a database back to what version 3 was: without what versions 4 to 6 added.
+/// Takes a database back to what version 3 was: without what versions 4 to 7 added.
 void downgrade_to_version_3(Sql& sql) {
     downgrade_to_version_4(sql);
     sql.exec(
@@ -74,7 +108,7 @@ void downgrade_to_version_3(Sql& sql) {
         "UPDATE hookrelay_schema SET version = 3");
 }
 
-/// Takes a database back to what version 2 was: without what versions 3 to 6 added.
+/// Takes a database back to what version 2 was: without what versions 3 to 7 added.
 void downgrade_to_version_2(Sql& sql) {
     downgrade_to_version_3(sql);
     sql.exec(
@@ -266,7 +300,8 @@ TEST_F(PostgresStoreTest, RefusesASchemaNewerThanItKnows) {
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
     EXPECT_FALSE(is_retryable(store.error()));
-    EXPECT_NE(why.find("schema version 99 is newer than this hookrelay knows (6)"),
+    EXPECT_NE(why.find("schema version 99 is newer than this hookrelay knows (" +
+                       k_current_version + ")"),
               std::string::npos)
         << why;
 }
@@ -285,7 +320,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion1DatabaseAtStartKeepingItsDeliveries) 
         "UPDATE hookrelay_schema SET version = 1");
 
     auto store = open();
-    EXPECT_EQ(Sql(db_.conninfo()).value("SELECT version FROM hookrelay_schema"), "6");
+    EXPECT_EQ(Sql(db_.conninfo()).value("SELECT version FROM hookrelay_schema"), k_current_version);
     const auto old = get(*store, "", "old-1");
     ASSERT_TRUE(old);
     EXPECT_EQ(old->triggers.size(), 1u);
@@ -315,7 +350,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion2DatabaseAtStartGivingItsTriggersTheir
     downgrade_to_version_2(sql);
 
     auto store = open();
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "6");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), k_current_version);
     const std::vector<std::pair<std::string, std::string>> none;
     EXPECT_EQ(outcomes_of(*store, "d-pending"), (decltype(none){{"ci", "pending"}}));
     EXPECT_EQ(outcomes_of(*store, "d-delivered"), (decltype(none){{"ci", "delivered"}}));
@@ -397,7 +432,7 @@ TEST_F(PostgresStoreTest, ManyInstancesOpeningANewDatabaseAtOnceMigrateItOnce) {
     for (int i = 0; i < k_instances; ++i) EXPECT_EQ(failures[i], "") << "instance " << i;
     Sql sql(db_.conninfo());
     EXPECT_EQ(sql.value("SELECT count(*) FROM hookrelay_schema"), "1");
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "6");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), k_current_version);
     ASSERT_TRUE(stores[0]);
     accept(*stores[0], delivery("d-1", base_), {trigger()});
     EXPECT_EQ(instances(*stores[0]).size(), static_cast<std::size_t>(k_instances));
@@ -595,7 +630,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion3DatabaseSoTriggersCanBeSuperseded) {
     Sql sql(db_.conninfo());
     downgrade_to_version_3(sql);
     auto store = open();
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "6");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), k_current_version);
     const auto first = accept(*store, delivery("c-1", base_), {coalesced()});
     const auto second = accept(*store, delivery("c-2", base_), {coalesced()});
     ASSERT_EQ(second.superseded.size(), 1u);
@@ -614,7 +649,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion4DatabaseListingItsDeliveriesWithoutTr
     Sql sql(db_.conninfo());
     downgrade_to_version_4(sql);
     auto store = open();
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "6");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), k_current_version);
     DeliveryQuery query;
     query.outcome = "unmatched";
     const auto names = [&] {
@@ -752,7 +787,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion5DatabaseToCompressNewBodiesWithLz4) {
     EXPECT_EQ(compression("old"), "pglz");
 
     auto store = open();
-    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), "6");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), k_current_version);
     accept(*store, with_body(delivery("new", base_), push("new")), {trigger()});
     EXPECT_EQ(compression("new"), lz4_or_pglz);
     for (const std::string id : {"old", "new"}) {
@@ -760,6 +795,47 @@ TEST_F(PostgresStoreTest, UpgradesAVersion5DatabaseToCompressNewBodiesWithLz4) {
         ASSERT_TRUE(detail && detail->body) << id;
         EXPECT_EQ(*detail->body, push(id));
     }
+}
+
+// Version 7 finds a delivery id in every source by the (source, delivery_id) key, one seek per
+// source, instead of an index on delivery_id alone (a random page written per submit).
+TEST_F(PostgresStoreTest, UpgradesAVersion6DatabaseFindingADeliveryIdInEverySourceByItsKey) {
+    {
+        auto store = open();
+        std::vector<DeliveryRecord> deliveries;
+        for (int i = 0; i < 2000; ++i) {
+            deliveries.push_back(delivery("f-" + std::to_string(i), base_,
+                                          i % 2 == 0 ? "github-main" : "gitlab-main"));
+        }
+        deliveries.push_back(delivery("twice", base_ - 1s, "github-main"));
+        deliveries.push_back(delivery("twice", base_, "gitea-main"));
+        for (const auto& r : submit_everywhere({store.get()}, deliveries)) ASSERT_TRUE(r);
+        store->close();
+    }
+    Sql sql(db_.conninfo());
+    downgrade_to_version_6(sql);
+    auto store = open();
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), k_current_version);
+    EXPECT_EQ(sql.value("SELECT count(*) FROM pg_indexes WHERE indexname IN "
+                        "('deliveries_delivery_id', 'deliveries_received_at')"),
+              "1");
+    for (const std::string id : {"f-0", "f-1", "f-1999"}) {
+        const auto found = get(*store, "", id);
+        ASSERT_TRUE(found) << id;
+        EXPECT_EQ(found->summary.delivery_id, id);
+    }
+    const auto newest = get(*store, "", "twice");  // the newest of those with that id
+    ASSERT_TRUE(newest);
+    EXPECT_EQ(newest->summary.source, "gitea-main");
+    EXPECT_FALSE(get(*store, "", "nowhere"));
+
+    sql.exec("ANALYZE");
+    sql.exec("PREPARE find_plan (bytea) AS " + std::string(postgres::find_anywhere_sql()));
+    const std::string plan = sql.value("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE find_plan ('f-7')");
+    const PlanReads reads = reads_of(plan);
+    EXPECT_LE(reads.most_rows, 10) << plan;
+    EXPECT_LE(reads.removed, 10) << plan;
+    EXPECT_FALSE(reads.seq_scan) << plan;
 }
 
 // A claim under max_in_flight counts the live claims of its Jenkins, and must not read the
@@ -785,12 +861,7 @@ TEST_F(PostgresStoreTest, AClaimDoesNotReadTheBacklogToCountTheLiveClaims) {
         ", ARRAY['p1','p2','p3','p4','p5','p6','p7','p8','p9','p10','p11','p12','p13','p14',"
         "'p15','p16'])");
     sql.exec("ROLLBACK");
-    long removed = 0;
-    const std::regex filtered(R"("Rows Removed by Filter": (\d+))");
-    for (std::sregex_iterator it(plan.begin(), plan.end(), filtered), end; it != end; ++it) {
-        removed += std::stol((*it)[1]);
-    }
-    EXPECT_LT(removed, 100) << plan;
+    EXPECT_LT(reads_of(plan).removed, 100) << plan;
     EXPECT_NE(plan.find("\"Actual Rows\": 16"), std::string::npos) << plan;  // it claimed 16
 }
 
@@ -811,13 +882,56 @@ TEST_F(PostgresStoreTest, AListingByStateReadsItsPageNotEveryNewerDelivery) {
     const std::string plan = sql.value(
         "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE list_plan ('dead', 9223372036854775807, 50)");
     sql.exec("ROLLBACK");
-    long most = 0;
-    const std::regex rows(R"("Actual Rows": (\d+))");
-    for (std::sregex_iterator it(plan.begin(), plan.end(), rows), end; it != end; ++it) {
-        most = std::max(most, std::stol((*it)[1]));
+    const PlanReads reads = reads_of(plan);
+    EXPECT_LE(reads.most_rows, 100) << plan;
+    EXPECT_FALSE(reads.seq_scan) << plan;
+}
+
+// A `since` later than most deliveries walked every older one to find the few received since
+// (515 ms at 1,000,000). With the index on received_at (schema version 7) the listing reads the
+// deliveries received since then, alone or with a state.
+TEST_F(PostgresStoreTest, AListingSinceATimeReadsWhatWasReceivedSinceNotEveryOlderDelivery) {
+    auto store = open();
+    std::vector<DeliveryRecord> deliveries;
+    for (int i = 0; i < 4000; ++i) {
+        deliveries.push_back(delivery("s-" + std::to_string(i), base_ + std::chrono::seconds(i)));
     }
-    EXPECT_LE(most, 100) << plan;
-    EXPECT_EQ(plan.find("Seq Scan"), std::string::npos) << plan;
+    for (const auto& r : submit_everywhere({store.get()}, deliveries)) ASSERT_TRUE(r);
+    Sql sql(db_.conninfo());
+    sql.exec("ANALYZE");
+    sql.exec("PREPARE since_plan (bigint, bigint, bigint) AS " +
+             postgres::list_by_since_sql(false));
+    sql.exec("PREPARE state_since_plan (text, bigint, bigint, bigint) AS " +
+             postgres::list_by_since_sql(true));
+    const auto ms = [&](std::chrono::seconds after) {
+        return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  (base_ + after).time_since_epoch())
+                                  .count());
+    };
+    const std::string cursor = "9223372036854775807";
+    const auto explain = [&](const std::string& execute) {
+        sql.exec("BEGIN");
+        sql.exec(postgres::list_settings_sql());
+        const std::string plan = sql.value("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE " + execute);
+        sql.exec("ROLLBACK");
+        return plan;
+    };
+    for (const auto& [since, found] : {std::pair{ms(4000s), 0L}, std::pair{ms(3990s), 10L}}) {
+        for (const std::string& execute :
+             {"since_plan (" + cursor + ", " + since + ", 50)",
+              "state_since_plan ('pending', " + cursor + ", " + since + ", 50)"}) {
+            const std::string plan = explain(execute);
+            const PlanReads reads = reads_of(plan);
+            EXPECT_LE(reads.most_rows, 20) << execute << "\n" << plan;
+            EXPECT_LE(reads.removed, 20) << execute << "\n" << plan;
+            EXPECT_FALSE(reads.seq_scan) << execute << "\n" << plan;
+            // The statement's answer, the plan's first node: a row per delivery found (one
+            // trigger each).
+            std::smatch top;
+            ASSERT_TRUE(std::regex_search(plan, top, std::regex(R"("Actual Rows": (\d+))")));
+            EXPECT_EQ(std::stol(top[1]), found) << execute << "\n" << plan;
+        }
+    }
 }
 
 }  // namespace
