@@ -22,6 +22,10 @@ const std::string& list_by_since_sql(bool by_state);
 /// Finding a delivery id in every source (admin.cpp): $1 the delivery id.
 std::string_view find_anywhere_sql();
 
+/// The correction of outcomes left stale by instances of schema version 2, at the start of
+/// each prune pass (admin.cpp).
+std::string_view correct_outcomes_sql();
+
 /// What the listing's transaction sets before its statement (admin.cpp).
 const std::string& list_settings_sql();
 
