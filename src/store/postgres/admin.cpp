@@ -18,14 +18,8 @@ constexpr auto k_int64_max = std::numeric_limits<std::int64_t>::max();
 constexpr auto k_int64_min = std::numeric_limits<std::int64_t>::min();
 
 // Deliveries a prune step reads at most: a large backlog of finished records is removed in
-// steps, each well within statement_timeout and without a burst of WAL. Between two steps the
-// pass pauses as long as the step took. Deleting writes about as much WAL as it deletes (every
-// page it changes is logged whole once after each checkpoint), so a pass catching up on 500,000
-// deliveries wrote ~75 MB of WAL a second and forced a checkpoint every 7 s; a webhook's commit
-// waiting behind a checkpoint's fsyncs took up to 354 ms. Paced, the pass takes twice as long
-// and writes half as fast (docs/performance.md has the figures).
+// steps, each well within statement_timeout and without a burst of WAL.
 constexpr std::int64_t k_prune_step = 1'000;
-constexpr std::chrono::milliseconds k_prune_pause_max{1'000};
 
 // How the listing is filtered by outcome (DeliveryQuery::outcome).
 // `open_or_dead`: "pending", "retrying", "dead", "superseded", which are the trigger's state (see
@@ -657,19 +651,12 @@ asio::awaitable<std::size_t> Core::prune(TimePoint now) {
             last = range.int64(i, 0);
         }
         if (last == cursor) break;
-        const auto started = std::chrono::steady_clock::now();
         co_await lease->exec(k_prune_triggers,
                              std::move(Params().int8(cursor).int8(last).int8(cutoff)));
         const Rows r =
             co_await lease->exec(k_prune_deliveries, std::move(Params().int8(cursor).int8(last)));
         removed += static_cast<std::size_t>(r.affected());
         cursor = last;
-        // As long a pause as the step took (at most k_prune_pause_max): see k_prune_step. A
-        // store closing meanwhile ends the pass; the next one goes on from the start.
-        asio::steady_timer pause(io_);
-        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::steady_clock::now() - started);
-        if (!done && !co_await sleep(pause, std::min(took, k_prune_pause_max))) break;
     }
     co_await lease->exec(k_prune_instances, std::move(Params().int8(cutoff)));
     co_await lease->exec(k_prune_unlock,
