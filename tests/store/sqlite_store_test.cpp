@@ -579,16 +579,9 @@ INSERT INTO unmatched (delivery) SELECT id FROM deliveries WHERE id > 1)sql");
     ASSERT_TRUE(page.next_before_seq);
     // Read newest first: ids 30,001 down to 30,002 - k_list_window.
     EXPECT_EQ(*page.next_before_seq, 30'002 - sqlite::k_list_window);
-    std::vector<std::string> found;
-    int pages = 1;
-    while (page.next_before_seq) {
-        query.before_seq = page.next_before_seq;
-        page = list(*store, query);
-        ++pages;
-        for (const auto& d : page.items) found.push_back(d.delivery_id);
-    }
-    EXPECT_EQ(found, std::vector<std::string>{"old"});
-    EXPECT_EQ(pages, (30'001 + sqlite::k_list_window - 1) / sqlite::k_list_window);
+    const auto rest = follow_pages(*store, query, page);
+    EXPECT_EQ(rest.found, std::vector<std::string>{"old"});
+    EXPECT_EQ(rest.pages, (30'001 + sqlite::k_list_window - 1) / sqlite::k_list_window);
 
     // Every such walk goes down its index in order, one row at a time: no sort reads it all first.
     RawDb db(db_path());

@@ -240,6 +240,23 @@ inline DeliveryPage list(Store& store, DeliveryQuery query = {}) {
                     "list_deliveries");
 }
 
+/// The delivery ids of the pages after `page` (the answer to `query`), following next_cursor
+/// to the end, and how many pages that took in all.
+struct FollowedPages {
+    std::vector<std::string> found;
+    int pages = 1;
+};
+inline FollowedPages follow_pages(Store& store, DeliveryQuery query, DeliveryPage page) {
+    FollowedPages out;
+    while (page.next_before_seq) {
+        query.before_seq = page.next_before_seq;
+        page = list(store, query);
+        ++out.pages;
+        for (const auto& d : page.items) out.found.push_back(d.delivery_id);
+    }
+    return out;
+}
+
 inline std::optional<DeliveryDetail> get(Store& store, std::string source, std::string id) {
     return value_of(wait_answer<result<std::optional<DeliveryDetail>>>([&](auto done) {
                         store.get_delivery(std::move(source), std::move(id), std::move(done));

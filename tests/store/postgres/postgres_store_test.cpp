@@ -72,6 +72,15 @@ PlanReads reads_of(const std::string& plan) {
     return out;
 }
 
+/// Expects `plan` to have read at most `most` rows in any node and through its filters, and no
+/// table whole.
+void expect_reads_at_most(const std::string& plan, long most, const std::string& what = {}) {
+    const PlanReads reads = reads_of(plan);
+    EXPECT_LE(reads.most_rows, most) << what << "\n" << plan;
+    EXPECT_LE(reads.removed, most) << what << "\n" << plan;
+    EXPECT_FALSE(reads.seq_scan) << what << "\n" << plan;
+}
+
 /// Takes a database back to what version 6 was: an index on delivery_id, none on received_at.
 void downgrade_to_version_6(Sql& sql) {
     sql.exec(
@@ -833,10 +842,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion6DatabaseFindingADeliveryIdInEverySour
     sql.exec("ANALYZE");
     sql.exec("PREPARE find_plan (bytea) AS " + std::string(postgres::find_anywhere_sql()));
     const std::string plan = sql.value("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE find_plan ('f-7')");
-    const PlanReads reads = reads_of(plan);
-    EXPECT_LE(reads.most_rows, 10) << plan;
-    EXPECT_LE(reads.removed, 10) << plan;
-    EXPECT_FALSE(reads.seq_scan) << plan;
+    expect_reads_at_most(plan, 10);
 }
 
 // Each prune pass first corrects the outcomes instances of schema version 2 left stale. It read
@@ -859,10 +865,7 @@ TEST_F(PostgresStoreTest, APrunePassFindsTheStaleOutcomesWithoutReadingEveryDead
         sql.value("SELECT string_agg(outcome, ',') FROM triggers WHERE delivery = 3000");
     sql.exec("ROLLBACK");
     EXPECT_EQ(corrected, "dead");
-    const PlanReads reads = reads_of(plan);
-    EXPECT_LE(reads.most_rows, 10) << plan;
-    EXPECT_LE(reads.removed, 10) << plan;
-    EXPECT_FALSE(reads.seq_scan) << plan;
+    expect_reads_at_most(plan, 10);
 }
 
 // A state with an outcome checks every trigger of the outcome for a trigger of its delivery in
@@ -887,16 +890,9 @@ TEST_F(PostgresStoreTest, AStateWithAnOutcomeReadsABoundedWindowOfTheWalkPerPage
     ASSERT_TRUE(page.next_before_seq);
     // Newest first: deliveries 25,001 down to 15,002.
     EXPECT_EQ(*page.next_before_seq, 15'002);
-    std::vector<std::string> found;
-    int pages = 1;
-    while (page.next_before_seq) {
-        query.before_seq = page.next_before_seq;
-        page = list(*store, query);
-        ++pages;
-        for (const auto& d : page.items) found.push_back(d.delivery_id);
-    }
-    EXPECT_EQ(found, std::vector<std::string>{"old"});
-    EXPECT_EQ(pages, 3);
+    const auto rest = follow_pages(*store, query, page);
+    EXPECT_EQ(rest.found, std::vector<std::string>{"old"});
+    EXPECT_EQ(rest.pages, 3);
 
     // A combination that matches near the cursor fills its page at once.
     sql.exec(
@@ -1002,10 +998,7 @@ TEST_F(PostgresStoreTest, AListingSinceATimeReadsWhatWasReceivedSinceNotEveryOld
              {"since_plan (" + cursor + ", " + since + ", 50)",
               "state_since_plan ('pending', " + cursor + ", " + since + ", 50)"}) {
             const std::string plan = explain(execute);
-            const PlanReads reads = reads_of(plan);
-            EXPECT_LE(reads.most_rows, 20) << execute << "\n" << plan;
-            EXPECT_LE(reads.removed, 20) << execute << "\n" << plan;
-            EXPECT_FALSE(reads.seq_scan) << execute << "\n" << plan;
+            expect_reads_at_most(plan, 20, execute);
             // The statement's answer, the plan's first node: a row per delivery found (one
             // trigger each).
             std::smatch top;
