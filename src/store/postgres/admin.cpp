@@ -61,21 +61,21 @@ const std::string k_window_low =
     " THEN min(delivery) ELSE -9223372036854775808 END AS low FROM window_rows";
 
 // Whether a listing walks the triggers of an outcome checking each one's delivery for a trigger
-// in a state: the one combination that reads every row of its walk when few match (a hash join
-// does that in one pass: 29-52 ms at 450,000 dead triggers, growing with the store), so a page
-// reads at most k_list_window triggers of its walk and answers a cursor to go on from.
+// in a state, which reads every row of its walk when few match (a hash join over the triggers in
+// the state did it in one pass: 29-52 ms at 450,000 dead triggers, growing with the store): a page
+// reads at most k_list_window triggers of its walk, looking each delivery up (nested loops: at
+// most k_list_window lookups), and answers a cursor to go on from. Not "held" (the open triggers of
+// the held Jenkins): that walk is two states, not one index range in delivery order.
 bool windowed(bool by_state, ByOutcome outcome) {
-    return by_state && outcome_drives(outcome);
+    return by_state && (outcome == ByOutcome::word || outcome == ByOutcome::open_or_dead);
 }
 
-// The triggers an outcome-driven walk reads, below the cursor: "FROM ... WHERE ..." over
-// triggers s, with the outcome ($<outcome>, unless held) and the cursor ($<cursor>).
+// The triggers a windowed() walk reads, below the cursor: "FROM ... WHERE ..." over triggers s,
+// with the outcome (its parameter `outcome_param`) and the cursor (`cursor_param`).
 std::string walk_sql(ByOutcome outcome, const std::string& outcome_param,
                      const std::string& cursor_param) {
     std::string walk = "FROM triggers s";
-    if (outcome == ByOutcome::held) {
-        walk += " JOIN holds h ON h.jenkins = s.jenkins WHERE s.state IN ('pending', 'retrying')";
-    } else if (outcome == ByOutcome::word) {
+    if (outcome == ByOutcome::word) {
         walk += " WHERE s.state = 'delivered' AND s.outcome = " + outcome_param;
     } else {
         walk += " WHERE s.state = " + outcome_param;
@@ -118,7 +118,7 @@ std::string list_sql(bool by_source, bool by_since, bool by_state, ByOutcome out
         page += next();
         if (windowed(by_state, outcome)) {
             const std::string cursor = "$" + std::to_string(n);
-            walk = walk_sql(outcome, outcome == ByOutcome::held ? "" : "$1", cursor);
+            walk = walk_sql(outcome, "$1", cursor);
             page += " AND s.delivery >= (SELECT low FROM window_low)";
         }
         if (by_state && outcome_drives(outcome)) {
@@ -181,10 +181,10 @@ ORDER BY p.seq DESC, t.seq)sql";
 // newest down to where the walked index starts matching: with the oldest 500,000 of 1,000,000
 // deliveries dead, `state=dead` read 500,056 deliveries for a page of 50 (178 ms; 1.5 ms with
 // nested loops), and a hash join reads the whole triggers table for the page's triggers.
-// Except for a state and an outcome together: that walk checks every row of the outcome's index
-// for a trigger in the state, and a combination that matches nothing reads them all; a hash or
-// merge join does that in one pass (51 ms at 450,000 dead triggers, where a lookup per row took
-// 625 ms).
+// Except for "held" with a state (k_list_settings_combined): that walk checks every open trigger
+// of the held Jenkins for a trigger in the state, and a combination that matches nothing reads them
+// all; a hash or merge join does that in one pass (for a state with another outcome, 51 ms at
+// 450,000 dead triggers where a lookup per row took 625 ms, before such a walk was windowed()).
 const std::string k_list_settings =
     "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
     "set_config('enable_mergejoin', 'off', true), set_config('enable_hashjoin', 'off', true)";
@@ -210,17 +210,16 @@ const std::array<std::string, 8 * k_outcome_filters>& list_statements() {
 }
 
 // For a windowed() listing, in the same snapshot: where its window ended when it was full (the
-// cursor to go on from), else NULL. $1 the outcome (unless held), then the cursor.
+// cursor to go on from), else NULL. $1 the outcome, $2 the cursor.
 const std::string& window_end_sql(ByOutcome outcome) {
     static const std::array<std::string, k_outcome_filters> k_all = [] {
         std::array<std::string, k_outcome_filters> out;
         for (unsigned o = 0; o < k_outcome_filters; ++o) {
             const auto by = static_cast<ByOutcome>(o);
-            if (!outcome_drives(by)) continue;
-            const bool held = by == ByOutcome::held;
+            if (!windowed(true, by)) continue;
             out[o] = "SELECT CASE WHEN count(*) = " + std::to_string(k_list_window) +
-                     " THEN min(delivery) END FROM (" +
-                     window_sql(walk_sql(by, held ? "" : "$1", held ? "$1" : "$2")) + ") w";
+                     " THEN min(delivery) END FROM (" + window_sql(walk_sql(by, "$1", "$2")) +
+                     ") w";
         }
         return out;
     }();
@@ -235,6 +234,10 @@ const std::string& list_by_state_sql() {
 
 const std::string& list_by_since_sql(bool by_state) {
     return list_statements()[list_key(false, true, by_state, ByOutcome::any)];
+}
+
+const std::string& list_by_state_and_outcome_sql() {
+    return list_statements()[list_key(false, false, true, ByOutcome::open_or_dead)];
 }
 
 const std::string& list_settings_sql() {
@@ -266,22 +269,8 @@ constexpr std::string_view k_find_by_seq =
     "SELECT seq FROM deliveries WHERE seq = $1 AND ($2 = '' OR source = $2)";
 constexpr std::string_view k_find_in_source =
     "SELECT seq FROM deliveries WHERE source = $1 AND delivery_id = $2";
-// The (source, delivery_id) key searched once per source (schema version 7 has no index on
-// delivery_id alone), the sources found by one seek each in deliveries_source. A LATERAL
-// subquery with a LIMIT (which keeps it from being merged into a join), so each source is one
-// lookup in the key rather than a join of every delivery with that id, which the planner
-// preferred (a sequential scan) on a small table.
-constexpr std::string_view k_find_anywhere = R"sql(
-WITH RECURSIVE sources (source) AS (
-    (SELECT source FROM deliveries ORDER BY source LIMIT 1)
-    UNION ALL
-    SELECT (SELECT d.source FROM deliveries d WHERE d.source > s.source ORDER BY d.source LIMIT 1)
-    FROM sources s WHERE s.source IS NOT NULL)
-SELECT f.seq
-FROM sources s
-     CROSS JOIN LATERAL (SELECT d.seq FROM deliveries d
-                         WHERE d.source = s.source AND d.delivery_id = $1 LIMIT 1) f
-ORDER BY f.seq DESC LIMIT 1)sql";
+constexpr std::string_view k_find_anywhere =
+    "SELECT seq FROM deliveries WHERE delivery_id = $1 ORDER BY seq DESC LIMIT 1";
 
 constexpr std::string_view k_select_delivery = R"sql(
 SELECT seq, source, provider, delivery_id, kind, forge_event, received_at, headers, body,
@@ -457,12 +446,12 @@ asio::awaitable<DeliveryPage> Core::list_deliveries(DeliveryQuery q) {
     // A windowed listing asks where its window ended in a second statement, which must see what
     // the first one saw.
     steps.push_back({window ? "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY" : "BEGIN", {}});
-    steps.push_back({window ? k_list_settings_combined : k_list_settings, {}});
+    const bool combined = q.state && outcome_first && !window;  // held, with a state
+    steps.push_back({combined ? k_list_settings_combined : k_list_settings, {}});
     steps.push_back({list_statements()[key], std::move(p)});
     if (window) {
         Params w;
-        if (outcome != ByOutcome::held) w.text(q.outcome);
-        w.int8(q.before_seq.value_or(k_int64_max));
+        w.text(q.outcome).int8(q.before_seq.value_or(k_int64_max));
         steps.push_back({window_end_sql(outcome), std::move(w)});
     }
     steps.push_back({"COMMIT", {}});
@@ -743,10 +732,6 @@ asio::awaitable<std::size_t> Core::prune(TimePoint now) {
                          std::move(Params().int4(locks::k_space).int4(locks::k_prune)));
     lease->discard_when_returned(false);
     co_return removed;
-}
-
-std::string_view find_anywhere_sql() {
-    return k_find_anywhere;
 }
 
 std::string_view correct_outcomes_sql() {

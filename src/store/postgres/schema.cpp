@@ -239,22 +239,18 @@ constexpr std::string_view k_v6 =
 // reads the few deliveries received since then from it when there are few, and still walks the
 // key newest first when there are many (its estimate for a value past the histogram looks at the
 // index's actual end). The entries are appended at the index's right edge, as received_at grows.
-// And no index on delivery_id alone: finding a delivery id in every source (`deliveries show
-// <id>` without a source) now searches the (source, delivery_id) key once per source, the sources
-// found by seeks in deliveries_source. Forge delivery ids are random, so that index put each
-// submit's entry on a random page: one more page to write (and after each checkpoint, to log
-// whole) per delivery. Building the index reads the deliveries once, in the migration's
-// transaction: other instances' submits wait for it (measured in docs/performance.md). Instances
-// of version 6 still running go on working; their `deliveries show <id>` without a source reads
-// every delivery.
 // And the triggers whose outcome a version 2 instance left stale (prune() corrects them, see
 // k_correct_outcomes in admin.cpp) in a partial index of their own, empty unless such an instance
 // ran: the correction read every dead and retrying trigger at the start of each prune pass
 // (585 ms at 450,000). Its predicate is over columns that other indexes hold already, so it costs
 // updates nothing more than checking it.
-constexpr std::array<std::string_view, 3> k_v7 = {
+// Building each index reads its table once, in the migration's transaction, holding a SHARE lock
+// on it until COMMIT: the writes of instances still running wait (their reads go on). Nothing here
+// takes a stronger lock: dropping the index on delivery_id alone (a random page written per
+// submit; SQLite dropped its own in schema 8) would stop their reads too, and wait behind any long
+// reader such as a backup while everything else queued behind it. So it stays.
+constexpr std::array<std::string_view, 2> k_v7 = {
     R"sql(CREATE INDEX deliveries_received_at ON deliveries (received_at))sql",
-    R"sql(DROP INDEX IF EXISTS deliveries_delivery_id)sql",
     R"sql(CREATE INDEX triggers_outcome_stale ON triggers (seq)
     WHERE (state = 'delivered' AND outcome IN ('pending', 'retrying'))
        OR (state IN ('retrying', 'dead') AND outcome <> state))sql",

@@ -23,7 +23,8 @@ namespace hookrelay::store::postgres {
 ///  5: the unmatched table (the deliveries without a trigger).
 ///  6: deliveries.body compressed with lz4 where the server offers it (PostgreSQL 14 or later,
 ///     built with lz4), instead of pglz.
-///  7: an index on deliveries.received_at (the listing's `since`); none on delivery_id alone.
+///  7: an index on deliveries.received_at (the listing's `since`), and a partial one of the
+///     triggers whose outcome a version 2 instance left stale (triggers_outcome_stale).
 inline constexpr int k_schema_version = 7;
 
 /// hookrelay's advisory locks use the two-key form: (space, key). The spaces are arbitrary

@@ -19,12 +19,13 @@ const std::string& list_by_state_sql();
 /// $2 since (ms), $3 limit; with by_state: $1 state, $2 cursor, $3 since, $4 limit.
 const std::string& list_by_since_sql(bool by_state);
 
-/// Finding a delivery id in every source (admin.cpp): $1 the delivery id.
-std::string_view find_anywhere_sql();
-
 /// The correction of outcomes left stale by instances of schema version 2, at the start of
 /// each prune pass (admin.cpp).
 std::string_view correct_outcomes_sql();
+
+/// The listing of deliveries with a trigger in a state and one with an outcome that is a state
+/// (a windowed walk, admin.cpp): $1 the outcome, $2 cursor, $3 state, $4 limit.
+const std::string& list_by_state_and_outcome_sql();
 
 /// What the listing's transaction sets before its statement (admin.cpp).
 const std::string& list_settings_sql();
