@@ -12,7 +12,7 @@
 #                                # the 500,000 to be pruned carry a body (the disk holds ~12 GB)
 #   STORE=postgres N=1000000 bench/scale/run.sh
 #   HOOKRELAY=/path/to/hookrelay bench/scale/run.sh  # the daemon of another build (the fill's is
-#                                # this tree's)
+#                                # this tree's: with STORE=postgres the daemon must know its schema)
 #
 # 1. Fill: bench/scale_fill.cpp submits N deliveries (the 8.8 KB GitHub push fixture, one
 #    trigger each, none for every UNMATCHED_EVERY-th) through open_store() and submit(), the
