@@ -26,7 +26,8 @@
 #    port accepts a connection (polled, STARTUP_TIMEOUT at most); RUNS times, min and median.
 # 3. Admin API latency on that store (curl's time_total, median of RUNS_API): /api/v1/deliveries
 #    with no filter and with each filter (source, state, outcome, since, and two combined), and
-#    one delivery's /api/v1/deliveries/<id>.
+#    one delivery's /api/v1/deliveries/<id>; and two combinations that match nothing with their
+#    next_cursor followed to the end, as the CLI does (once each).
 # 4. A prune pass under accepts (when some are aged): `hookrelay run` again with retention
 #    7d, so its first prune (at start) removes the aged deliveries; meanwhile signed webhooks are
 #    POSTed one after another (each a new delivery id, answered 202 once committed), and each
@@ -225,6 +226,31 @@ time_get() {
 print(len(d["deliveries"]) if "deliveries" in d else 1)' "$work/answer.json")
   api_rows+=("| GET $path | $(printf '%s\n' "${times[@]}" | median | awk '{printf "%.1f", $1 * 1000}') ms | $items |")
 }
+# follow_all PATH: GET PATH, then its next_cursor until there is none (as the CLI does): the whole
+# answer's time, in how many requests, and how many items.
+follow_all() {
+  local path=$1 row
+  row=$(python3 - "$admin$path" "$SECRET" <<'PY'
+import json, sys, time, urllib.request
+url, secret = sys.argv[1], sys.argv[2]
+requests = items = 0
+cursor = None
+started = time.monotonic()
+while True:
+    page = url + (("&" if "?" in url else "?") + "cursor=" + cursor if cursor else "")
+    request = urllib.request.Request(page, headers={"Authorization": "Bearer " + secret})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        body = json.load(answer)
+    requests += 1
+    items += len(body.get("deliveries", []))
+    cursor = body.get("next_cursor")
+    if not cursor:
+        break
+print("%.1f ms in %d requests | %d" % ((time.monotonic() - started) * 1000, requests, items))
+PY
+  )
+  api_rows+=("| GET $path, its cursor followed to the end | $row |")
+}
 time_get "/deliveries"
 time_get "/deliveries?state=pending"
 time_get "/deliveries?outcome=dead"
@@ -247,6 +273,8 @@ time_get "/deliveries?source=github&outcome=unmatched"
 time_get "/deliveries?source=gitlab&state=pending"
 time_get "/deliveries?source=gitlab&outcome=unmatched"
 time_get "/deliveries?state=pending&outcome=dead"
+follow_all "/deliveries?state=pending&outcome=dead"
+follow_all "/deliveries?source=gitlab&state=pending"
 time_get "/deliveries?cursor=$((aged / 2))"
 time_get "/deliveries?outcome=unmatched&cursor=$((aged / 2))"
 stop_daemon
