@@ -46,20 +46,6 @@ bool outcome_drives(ByOutcome outcome) {
            outcome == ByOutcome::held;
 }
 
-// The listing's SQL for one combination of filters. Parameters, in order: [outcome] or [state]
-// (whichever drives the walk), cursor, [state] (when an outcome drives), [source], [since],
-// limit. An outcome filter walks triggers_outcome backwards from the cursor (triggers_state for
-// the outcomes that are states), "held" the open triggers of the held Jenkins (triggers_due), a
-// state filter triggers_state, so a rare one does not scan every delivery; "unmatched" walks the
-// unmatched table's key; otherwise the walk is down the deliveries' key (or deliveries_source),
-// newest first, and stops at the page size. Each row of the page comes with its triggers, one row
-// each, in creation order.
-// The lowest delivery of a full window (k_list_window rows), below which the page does not look;
-// the lowest bigint when the window holds the rest of the walk.
-const std::string k_window_low =
-    "SELECT CASE WHEN count(*) = " + std::to_string(k_list_window) +
-    " THEN min(delivery) ELSE -9223372036854775808 END AS low FROM window_rows";
-
 // Whether a listing walks the triggers of an outcome checking each one's delivery for a trigger
 // in a state, which reads every row of its walk when few match (a hash join over the triggers in
 // the state did it in one pass: 29-52 ms at 450,000 dead triggers, growing with the store): a page
@@ -83,12 +69,25 @@ std::string walk_sql(ByOutcome outcome, const std::string& outcome_param,
     return walk + " AND s.delivery < " + cursor_param;
 }
 
-// The window of a windowed() walk: its newest k_list_window triggers below the cursor.
-std::string window_sql(const std::string& walk) {
-    return "SELECT s.delivery " + walk + " ORDER BY s.delivery DESC LIMIT " +
-           std::to_string(k_list_window);
+// The window of a windowed() walk as two CTEs: window_rows, its newest k_list_window triggers
+// below the cursor, and window_low, the lowest delivery of a full window (below which the page
+// does not look), or k_no_low when the window holds the rest of the walk.
+constexpr std::string_view k_no_low = "-9223372036854775808";
+std::string window_ctes(const std::string& walk) {
+    return "window_rows AS (SELECT s.delivery " + walk + " ORDER BY s.delivery DESC LIMIT " +
+           std::to_string(k_list_window) +
+           "),\nwindow_low AS (SELECT CASE WHEN count(*) = " + std::to_string(k_list_window) +
+           " THEN min(delivery) ELSE " + std::string(k_no_low) + " END AS low FROM window_rows)";
 }
 
+// The listing's SQL for one combination of filters. Parameters, in order: [outcome] or [state]
+// (whichever drives the walk), cursor, [state] (when an outcome drives), [source], [since],
+// limit. An outcome filter walks triggers_outcome backwards from the cursor (triggers_state for
+// the outcomes that are states), "held" the open triggers of the held Jenkins (triggers_due), a
+// state filter triggers_state, so a rare one does not scan every delivery; "unmatched" walks the
+// unmatched table's key; otherwise the walk is down the deliveries' key (or deliveries_source),
+// newest first, and stops at the page size. Each row of the page comes with its triggers, one row
+// each, in creation order.
 std::string list_sql(bool by_source, bool by_since, bool by_state, ByOutcome outcome) {
     // Numbered one statement at a time: the operands of one `+` chain are evaluated in no
     // particular order.
@@ -161,8 +160,7 @@ std::string list_sql(bool by_source, bool by_since, bool by_state, ByOutcome out
     page += next();
     std::string with = "WITH ";
     if (!walk.empty()) {
-        with +=
-            "window_rows AS (" + window_sql(walk) + "),\nwindow_low AS (" + k_window_low + "),\n";
+        with += window_ctes(walk) + ",\n";
     }
     return with + "page AS (" + page + R"sql()
 SELECT p.seq, p.source, p.provider, p.delivery_id, p.kind, p.forge_event, p.received_at,
@@ -217,9 +215,8 @@ const std::string& window_end_sql(ByOutcome outcome) {
         for (unsigned o = 0; o < k_outcome_filters; ++o) {
             const auto by = static_cast<ByOutcome>(o);
             if (!windowed(true, by)) continue;
-            out[o] = "SELECT CASE WHEN count(*) = " + std::to_string(k_list_window) +
-                     " THEN min(delivery) END FROM (" + window_sql(walk_sql(by, "$1", "$2")) +
-                     ") w";
+            out[o] = "WITH " + window_ctes(walk_sql(by, "$1", "$2")) + "\nSELECT NULLIF(low, " +
+                     std::string(k_no_low) + ") FROM window_low";
         }
         return out;
     }();
