@@ -3,6 +3,7 @@
 // follow, its indexes, pruning on its own, and being released from its own callback.
 #include "store/sqlite/admin.hpp"
 #include "store/sqlite/prune.hpp"
+#include "store/sqlite/wal_vfs.hpp"
 #include "store/sqlite_test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -76,6 +77,38 @@ TEST_F(SqliteStoreTest, AcceptedDeliverySurvivesKill9) {
     const auto found = claim(*store, "ci", base_);
     ASSERT_EQ(found.claims.size(), 1u);
     EXPECT_EQ(found.claims[0].trigger.delivery_id, "d-kill");
+}
+
+// The store writes its WAL through a VFS that gathers a commit's frames into one write
+// (wal_vfs.hpp). Each commit must still be in the file when its call is answered: a second
+// connection (the default VFS, as an operator's sqlite3 shell) sees it at once, both for submits
+// (synced) and for queue operations (committed without a sync, published to readers at once).
+TEST_F(SqliteStoreTest, EachCommitIsInTheWalWhenAnsweredWrittenInFewCalls) {
+    auto store = open_store();
+    RawDb raw(db_path());
+    const auto before = sqlite::wal_writes();
+    for (int i = 1; i <= 20; ++i) {
+        const std::string n = std::to_string(i);
+        accept(*store, with_body(delivery("d-" + n, base_), std::string(9000, 'b') + n),
+               {trigger()});
+        EXPECT_EQ(raw.row("SELECT count(*) FROM deliveries"), (std::vector<std::string>{n}));
+        const auto batch = claim(*store, "ci", base_);
+        ASSERT_EQ(batch.claims.size(), 1u);
+        EXPECT_EQ(raw.row("SELECT count(*) FROM triggers WHERE claim_id IS NOT NULL"),
+                  (std::vector<std::string>{"1"}));
+        ASSERT_EQ(complete(*store, batch.claims[0].claim_id,
+                           finish(batch.claims[0].trigger.id, TriggerState::delivered, base_)),
+                  Completion::applied);
+        EXPECT_EQ(raw.row("SELECT count(*) FROM triggers WHERE state = 'delivered'"),
+                  (std::vector<std::string>{n}));
+    }
+    const auto after = sqlite::wal_writes();
+    const auto asked = after.asked - before.asked;
+    const auto made = after.made - before.made;
+    // Each commit writes several frames (a 9,000-byte body alone takes three pages), two writes
+    // each; gathered, a commit takes one.
+    EXPECT_GE(asked, 60u * 2);
+    EXPECT_LE(made, 60u + 10u) << asked << " writes asked for";
 }
 
 TEST_F(SqliteStoreTest, SubmissionsWaitingTogetherShareOneTransaction) {

@@ -3,6 +3,7 @@
 #include "store/factory.hpp"
 #include "store/sqlite/prune.hpp"
 #include "store/sqlite/schema.hpp"
+#include "store/sqlite/wal_vfs.hpp"
 #include "store/sqlite/writer.hpp"
 
 #include <unistd.h>
@@ -66,9 +67,9 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
                     std::string("cannot create the database file: ") + std::strerror(errno));
     }
     sqlite3* raw = nullptr;
-    const int rc =
-        sqlite3_open_v2(path.c_str(), &raw,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    const int rc = sqlite3_open_v2(path.c_str(), &raw,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                   wal_gathering_vfs());
     DbPtr db(raw);
     if (rc != SQLITE_OK) {
         return fail(classify(rc), raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));

@@ -1,0 +1,30 @@
+// A SQLite VFS that writes the WAL in one system call per commit (up to 31 pages at a time)
+// instead of two per page.
+// Implementation header of the SQLite backend.
+#pragma once
+
+#include <cstdint>
+
+namespace hookrelay::store::sqlite {
+
+/// The name of a VFS over SQLite's default one (registered on the first call, never made the
+/// default) that changes one thing: the writes to a WAL file are gathered in memory while each
+/// one continues where the last ended, and written with one call once a commit's last frame is
+/// in, or when something else needs them in the file (a sync, a read, the file's size, a
+/// truncate, a close, a write elsewhere in the file) or 128 KiB has gathered. SQLite writes a
+/// commit's frames back to back, each as two writes (the 24-byte frame header, then the page),
+/// so a commit reaches the file in one write per 31 pages instead of two per page, before the
+/// write of its last frame returns: before SQLite syncs it (synchronous = FULL) or publishes it
+/// to readers (NORMAL), and with any error reported to the commit. Every other file, and every
+/// other call, goes to the default VFS unchanged.
+const char* wal_gathering_vfs();
+
+/// The writes to WAL files through that VFS in this process so far (for tests and benchmarks):
+/// those SQLite asked for, and those made to the files.
+struct WalWrites {
+    std::uint64_t asked = 0;
+    std::uint64_t made = 0;
+};
+WalWrites wal_writes();
+
+}  // namespace hookrelay::store::sqlite
