@@ -111,6 +111,59 @@ TEST_F(SqliteStoreTest, EachCommitIsInTheWalWhenAnsweredWrittenInFewCalls) {
     EXPECT_LE(made, 60u + 10u) << asked << " writes asked for";
 }
 
+// Each job of a group transaction runs under a savepoint, whose journal of the pages it changed
+// SQLite would move to a temporary file past 64 KiB (and then write each page's image there with
+// two system calls). The store keeps temporary files in memory: a burst of submits, claims and
+// outcomes, each group in one transaction, opens none.
+TEST_F(SqliteStoreTest, GroupTransactionsOpenNoTemporaryFiles) {
+    auto store = open_store();
+    const auto before = sqlite::wal_writes();
+    // Holds the store thread while `queue` posts its calls, so they share a transaction.
+    const auto in_one_group = [&](const std::function<void()>& queue) {
+        std::promise<void> gate;
+        auto entered = std::make_shared<std::promise<void>>();
+        store->backlog([opened = gate.get_future().share(), entered](result<Backlog>) {
+            entered->set_value();
+            opened.wait_for(k_deadline);
+        });
+        ASSERT_EQ(entered->get_future().wait_for(k_deadline), std::future_status::ready);
+        queue();
+        gate.set_value();
+    };
+    constexpr int k_burst = 200;
+    std::vector<std::future<result<Receipt>>> receipts;
+    in_one_group([&] {
+        for (int i = 0; i < k_burst; ++i) {
+            auto promise = std::make_shared<std::promise<result<Receipt>>>();
+            receipts.push_back(promise->get_future());
+            const std::string n = std::to_string(i);
+            store->submit(with_body(delivery("d-" + n, base_), std::string(9000, 'b') + n),
+                          {trigger(), trigger("ci", "other")},
+                          [promise](result<Receipt> r) { promise->set_value(std::move(r)); });
+        }
+    });
+    for (auto& receipt : receipts) {
+        ASSERT_EQ(receipt.wait_for(k_deadline), std::future_status::ready);
+        ASSERT_TRUE(receipt.get());
+    }
+    const auto batch = claim(*store, "ci", base_, 2 * k_burst);
+    ASSERT_EQ(batch.claims.size(), 2u * k_burst);
+    std::vector<std::future<result<Completion>>> completions;
+    in_one_group([&] {
+        for (const auto& c : batch.claims) {
+            auto promise = std::make_shared<std::promise<result<Completion>>>();
+            completions.push_back(promise->get_future());
+            store->complete(c.claim_id, finish(c.trigger.id, TriggerState::delivered, base_),
+                            [promise](result<Completion> r) { promise->set_value(std::move(r)); });
+        }
+    });
+    for (auto& completion : completions) {
+        ASSERT_EQ(completion.wait_for(k_deadline), std::future_status::ready);
+        ASSERT_TRUE(completion.get());
+    }
+    EXPECT_EQ(sqlite::wal_writes().temporary_files - before.temporary_files, 0u);
+}
+
 TEST_F(SqliteStoreTest, SubmissionsWaitingTogetherShareOneTransaction) {
     auto store = open_store();
     auto batches = std::make_shared<std::vector<std::size_t>>();

@@ -34,6 +34,10 @@ constexpr std::size_t k_capacity = 0x1ffff;
 
 std::atomic<std::uint64_t> g_asked{0};
 std::atomic<std::uint64_t> g_made{0};
+std::atomic<std::uint64_t> g_temporary{0};
+
+constexpr int k_temporary = SQLITE_OPEN_SUBJOURNAL | SQLITE_OPEN_TEMP_JOURNAL |
+                            SQLITE_OPEN_TEMP_DB | SQLITE_OPEN_TRANSIENT_DB;
 
 // A WAL file: the default VFS's file lives in the same allocation, after this.
 struct WalFile {
@@ -230,6 +234,7 @@ const sqlite3_io_methods k_wal_methods = {
 // has room for a WalFile before it, unused then).
 int vfs_open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out_flags) {
     if ((flags & SQLITE_OPEN_WAL) == 0) {
+        if ((flags & k_temporary) != 0) g_temporary.fetch_add(1, std::memory_order_relaxed);
         return g_default->xOpen(g_default, name, file, flags, out_flags);
     }
     WalFile* f = wal(file);
@@ -341,7 +346,8 @@ const char* wal_gathering_vfs() {
 }
 
 WalWrites wal_writes() {
-    return {g_asked.load(std::memory_order_relaxed), g_made.load(std::memory_order_relaxed)};
+    return {g_asked.load(std::memory_order_relaxed), g_made.load(std::memory_order_relaxed),
+            g_temporary.load(std::memory_order_relaxed)};
 }
 
 }  // namespace hookrelay::store::sqlite

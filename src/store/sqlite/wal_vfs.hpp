@@ -19,11 +19,13 @@ namespace hookrelay::store::sqlite {
 /// other call, goes to the default VFS unchanged.
 const char* wal_gathering_vfs();
 
-/// The writes to WAL files through that VFS in this process so far (for tests and benchmarks):
-/// those SQLite asked for, and those made to the files.
+/// What SQLite did through that VFS in this process so far (for tests and benchmarks): the writes
+/// to WAL files it asked for, those made to the files, and the temporary files it opened
+/// (statement journals, sorts and temporary tables that did not stay in memory).
 struct WalWrites {
     std::uint64_t asked = 0;
     std::uint64_t made = 0;
+    std::uint64_t temporary_files = 0;
 };
 WalWrites wal_writes();
 
