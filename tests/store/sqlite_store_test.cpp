@@ -2,8 +2,8 @@
 // kill -9, group commit, another connection holding the database, the errors and health that
 // follow, its indexes, pruning on its own, and being released from its own callback.
 #include "store/sqlite/admin.hpp"
+#include "store/sqlite/gathering_vfs.hpp"
 #include "store/sqlite/prune.hpp"
-#include "store/sqlite/wal_vfs.hpp"
 #include "store/sqlite_test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -86,7 +86,7 @@ TEST_F(SqliteStoreTest, AcceptedDeliverySurvivesKill9) {
 TEST_F(SqliteStoreTest, EachCommitIsInTheWalWhenAnsweredWrittenInFewCalls) {
     auto store = open_store();
     RawDb raw(db_path());
-    const auto before = sqlite::wal_writes();
+    const auto before = sqlite::vfs_counts();
     for (int i = 1; i <= 20; ++i) {
         const std::string n = std::to_string(i);
         accept(*store, with_body(delivery("d-" + n, base_), std::string(9000, 'b') + n),
@@ -102,13 +102,55 @@ TEST_F(SqliteStoreTest, EachCommitIsInTheWalWhenAnsweredWrittenInFewCalls) {
         EXPECT_EQ(raw.row("SELECT count(*) FROM triggers WHERE state = 'delivered'"),
                   (std::vector<std::string>{n}));
     }
-    const auto after = sqlite::wal_writes();
-    const auto asked = after.asked - before.asked;
-    const auto made = after.made - before.made;
+    const auto after = sqlite::vfs_counts();
+    const auto asked = after.wal_asked - before.wal_asked;
+    const auto made = after.wal_made - before.wal_made;
     // Each commit writes several frames (a 9,000-byte body alone takes three pages), two writes
     // each; gathered, a commit takes one.
     EXPECT_GE(asked, 60u * 2);
     EXPECT_LE(made, 60u + 10u) << asked << " writes asked for";
+}
+
+// A checkpoint copies pages from the WAL into the database file in page order, one write each;
+// the store's VFS gathers runs of consecutive pages into one write, made before the checkpoint
+// syncs the file. What it copied must be exactly what was committed: another connection reads
+// every delivery back, then, the store closed and its WAL gone, reads them from the file alone.
+TEST_F(SqliteStoreTest, ACheckpointWritesRunsOfPagesInOneCallAndLosesNothing) {
+    auto store = open_store();
+    const auto before = sqlite::vfs_counts();
+    constexpr int k_deliveries = 300;  // ~2,400 WAL pages: at least two checkpoints
+    const auto body_of = [](int i) {
+        return std::string(9000, static_cast<char>('a' + i % 26)) + std::to_string(i);
+    };
+    for (int i = 0; i < k_deliveries; ++i) {
+        accept(*store, with_body(delivery("d-" + std::to_string(i), base_), body_of(i)),
+               {trigger()});
+    }
+    const auto after = sqlite::vfs_counts();
+    const auto asked = after.db_asked - before.db_asked;
+    const auto made = after.db_made - before.db_made;
+    EXPECT_GE(asked, 500u) << "no checkpoint ran";
+    EXPECT_LE(made * 2, asked) << made << " writes made";
+
+    const auto check = [&](RawDb& raw) {
+        EXPECT_EQ(raw.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
+        EXPECT_EQ(raw.row("SELECT count(*) FROM deliveries"),
+                  (std::vector<std::string>{std::to_string(k_deliveries)}));
+        for (int i = 0; i < k_deliveries; i += 37) {
+            const auto detail = get(*store, "github-main", "d-" + std::to_string(i));
+            ASSERT_TRUE(detail);
+            EXPECT_EQ(detail->body, body_of(i));
+        }
+    };
+    {
+        RawDb raw(db_path());
+        check(raw);
+    }
+    store.reset();
+    ASSERT_FALSE(std::filesystem::exists(db_path() + "-wal"));
+    store = open_store();
+    RawDb raw(db_path());
+    check(raw);
 }
 
 // Each job of a group transaction runs under a savepoint, whose journal of the pages it changed
@@ -117,7 +159,7 @@ TEST_F(SqliteStoreTest, EachCommitIsInTheWalWhenAnsweredWrittenInFewCalls) {
 // outcomes, each group in one transaction, opens none.
 TEST_F(SqliteStoreTest, GroupTransactionsOpenNoTemporaryFiles) {
     auto store = open_store();
-    const auto before = sqlite::wal_writes();
+    const auto before = sqlite::vfs_counts();
     // Holds the store thread while `queue` posts its calls, so they share a transaction.
     const auto in_one_group = [&](const std::function<void()>& queue) {
         std::promise<void> gate;
@@ -161,7 +203,7 @@ TEST_F(SqliteStoreTest, GroupTransactionsOpenNoTemporaryFiles) {
         ASSERT_EQ(completion.wait_for(k_deadline), std::future_status::ready);
         ASSERT_TRUE(completion.get());
     }
-    EXPECT_EQ(sqlite::wal_writes().temporary_files - before.temporary_files, 0u);
+    EXPECT_EQ(sqlite::vfs_counts().temporary_files - before.temporary_files, 0u);
 }
 
 TEST_F(SqliteStoreTest, SubmissionsWaitingTogetherShareOneTransaction) {

@@ -3,7 +3,7 @@
 #include "store/factory.hpp"
 #include "store/sqlite/prune.hpp"
 #include "store/sqlite/schema.hpp"
-#include "store/sqlite/wal_vfs.hpp"
+#include "store/sqlite/gathering_vfs.hpp"
 #include "store/sqlite/writer.hpp"
 
 #include <unistd.h>
@@ -69,7 +69,7 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
     sqlite3* raw = nullptr;
     const int rc = sqlite3_open_v2(path.c_str(), &raw,
                                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                   wal_gathering_vfs());
+                                   gathering_vfs());
     DbPtr db(raw);
     if (rc != SQLITE_OK) {
         return fail(classify(rc), raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
