@@ -1,9 +1,9 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 #include "store/factory.hpp"
+#include "store/sqlite/gathering_vfs.hpp"
 #include "store/sqlite/prune.hpp"
 #include "store/sqlite/schema.hpp"
-#include "store/sqlite/gathering_vfs.hpp"
 #include "store/sqlite/writer.hpp"
 
 #include <unistd.h>
@@ -66,6 +66,13 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
         return fail(errc::store_unavailable,
                     std::string("cannot create the database file: ") + std::strerror(errno));
     }
+    // Process-wide, and only before SQLite initializes (which opening does): no memory
+    // statistics, which hookrelay never reads and which cost a global mutex round trip in every
+    // allocation and free SQLite makes.
+    static const bool configured = [] {
+        return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+    }();
+    (void)configured;
     sqlite3* raw = nullptr;
     const int rc = sqlite3_open_v2(path.c_str(), &raw,
                                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
