@@ -1,7 +1,9 @@
 #include "store/codec.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
@@ -11,9 +13,11 @@
 #include <boost/json/value_to.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -152,17 +156,55 @@ std::int64_t body_key(std::string_view digest) noexcept {
     return static_cast<std::int64_t>(key);
 }
 
+namespace {
+
+// Random bytes from OpenSSL's generator, drawn 512 at a time per thread: each RAND_bytes call
+// checks for a fork with getpid() (a system call) and locks its generator, once per trigger id
+// otherwise. A fork starts every block over (the child handler below), so a child process never
+// hands out bytes its parent has or will. Bytes handed out are wiped from the block.
+std::atomic<unsigned> g_forks{0};
+
+struct RandomBlock {
+    unsigned char bytes[512];
+    std::size_t used = sizeof bytes;
+    unsigned forks = 0;
+};
+
+void random_bytes(unsigned char* out, std::size_t n) {
+    static const int registered =
+        pthread_atfork(nullptr, nullptr, [] { g_forks.fetch_add(1, std::memory_order_relaxed); });
+    (void)registered;
+    thread_local RandomBlock block;
+    if (n > sizeof block.bytes) {
+        if (RAND_bytes(out, static_cast<int>(n)) != 1)
+            throw std::runtime_error("RAND_bytes failed");
+        return;
+    }
+    const unsigned forks = g_forks.load(std::memory_order_relaxed);
+    if (block.forks != forks || block.used + n > sizeof block.bytes) {
+        if (RAND_bytes(block.bytes, sizeof block.bytes) != 1) {
+            block.used = sizeof block.bytes;
+            throw std::runtime_error("RAND_bytes failed");
+        }
+        block.used = 0;
+        block.forks = forks;
+    }
+    std::memcpy(out, block.bytes + block.used, n);
+    OPENSSL_cleanse(block.bytes + block.used, n);
+    block.used += n;
+}
+
+}  // namespace
+
 std::string random_hex(std::size_t bytes) {
     std::string raw(bytes, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
-        throw std::runtime_error("RAND_bytes failed");
-    }
+    random_bytes(reinterpret_cast<unsigned char*>(raw.data()), bytes);
     return to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
 }
 
 std::string make_trigger_id(std::chrono::system_clock::time_point now) {
     unsigned char b[16];
-    if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("RAND_bytes failed");
+    random_bytes(b, sizeof b);
     // RFC 9562 version 7: the first 48 bits are the Unix time in milliseconds, big-endian.
     const auto ms = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <regex>
 #include <set>
@@ -32,6 +35,31 @@ TEST(TriggerId, LaterIdsSortLaterAndIdsOfOneMillisecondDiffer) {
     const auto later = make_trigger_id(at + 1ms);
     EXPECT_LT(*same_ms.rbegin(), later);
     EXPECT_LT(make_trigger_id(at - 1ms), *same_ms.begin());
+}
+
+// Random bytes are drawn from OpenSSL a block at a time; a child process must not repeat the ids
+// its parent makes from the same block.
+TEST(TriggerId, AForkedChildMakesIdsItsParentDoesNot) {
+    const std::chrono::system_clock::time_point at{1'764'500'000'123ms};
+    make_trigger_id(at);  // the block is drawn
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        const std::string id = make_trigger_id(at);
+        const bool written = write(fds[1], id.data(), id.size()) == static_cast<ssize_t>(id.size());
+        _exit(written ? 0 : 1);
+    }
+    close(fds[1]);
+    const std::string parents = make_trigger_id(at);
+    std::string childs(parents.size(), '\0');
+    const ssize_t got = read(fds[0], childs.data(), childs.size());
+    close(fds[0]);
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_EQ(got, static_cast<ssize_t>(childs.size()));
+    EXPECT_NE(childs, parents);
 }
 
 }  // namespace
