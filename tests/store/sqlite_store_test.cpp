@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -39,6 +40,20 @@ class ExclusiveLock {
   private:
     RawDb db_;
 };
+
+/// Holds the store thread in a callback while `queue` posts calls to the store: they then share
+/// one transaction.
+void while_the_store_thread_is_held(SqliteStore& store, const std::function<void()>& queue) {
+    std::promise<void> gate;
+    auto entered = std::make_shared<std::promise<void>>();
+    store.backlog([opened = gate.get_future().share(), entered](result<Backlog>) {
+        entered->set_value();
+        opened.wait_for(k_deadline);
+    });
+    ASSERT_EQ(entered->get_future().wait_for(k_deadline), std::future_status::ready);
+    queue();
+    gate.set_value();
+}
 
 TEST_F(SqliteStoreTest, AcceptedDeliverySurvivesKill9) {
     int pipe_fds[2];
@@ -160,21 +175,9 @@ TEST_F(SqliteStoreTest, ACheckpointWritesRunsOfPagesInOneCallAndLosesNothing) {
 TEST_F(SqliteStoreTest, GroupTransactionsOpenNoTemporaryFiles) {
     auto store = open_store();
     const auto before = sqlite::vfs_counts();
-    // Holds the store thread while `queue` posts its calls, so they share a transaction.
-    const auto in_one_group = [&](const std::function<void()>& queue) {
-        std::promise<void> gate;
-        auto entered = std::make_shared<std::promise<void>>();
-        store->backlog([opened = gate.get_future().share(), entered](result<Backlog>) {
-            entered->set_value();
-            opened.wait_for(k_deadline);
-        });
-        ASSERT_EQ(entered->get_future().wait_for(k_deadline), std::future_status::ready);
-        queue();
-        gate.set_value();
-    };
     constexpr int k_burst = 200;
     std::vector<std::future<result<Receipt>>> receipts;
-    in_one_group([&] {
+    while_the_store_thread_is_held(*store, [&] {
         for (int i = 0; i < k_burst; ++i) {
             auto promise = std::make_shared<std::promise<result<Receipt>>>();
             receipts.push_back(promise->get_future());
@@ -191,7 +194,7 @@ TEST_F(SqliteStoreTest, GroupTransactionsOpenNoTemporaryFiles) {
     const auto batch = claim(*store, "ci", base_, 2 * k_burst);
     ASSERT_EQ(batch.claims.size(), 2u * k_burst);
     std::vector<std::future<result<Completion>>> completions;
-    in_one_group([&] {
+    while_the_store_thread_is_held(*store, [&] {
         for (const auto& c : batch.claims) {
             auto promise = std::make_shared<std::promise<result<Completion>>>();
             completions.push_back(promise->get_future());
@@ -223,23 +226,16 @@ TEST_F(SqliteStoreTest, SubmissionsWaitingTogetherShareOneTransaction) {
     accept(*store, delivery("d-0", base_), {trigger()});
     ASSERT_EQ(taken(), (std::vector<std::size_t>{1}));
 
-    // Hold the store thread in a callback while five submissions queue up: they then share one
-    // transaction.
-    std::promise<void> gate;
-    auto entered = std::make_shared<std::promise<void>>();
-    store->backlog([opened = gate.get_future().share(), entered](result<Backlog>) {
-        entered->set_value();
-        opened.wait_for(k_deadline);
-    });
-    ASSERT_EQ(entered->get_future().wait_for(k_deadline), std::future_status::ready);
+    // Five submissions queued while the store thread is held share one transaction.
     std::vector<std::future<result<Receipt>>> answers;
-    for (int i = 1; i <= 5; ++i) {
-        auto promise = std::make_shared<std::promise<result<Receipt>>>();
-        answers.push_back(promise->get_future());
-        store->submit(delivery("d-" + std::to_string(i), base_), {trigger()},
-                      [promise](result<Receipt> r) { promise->set_value(std::move(r)); });
-    }
-    gate.set_value();
+    while_the_store_thread_is_held(*store, [&] {
+        for (int i = 1; i <= 5; ++i) {
+            auto promise = std::make_shared<std::promise<result<Receipt>>>();
+            answers.push_back(promise->get_future());
+            store->submit(delivery("d-" + std::to_string(i), base_), {trigger()},
+                          [promise](result<Receipt> r) { promise->set_value(std::move(r)); });
+        }
+    });
     for (auto& answer : answers) {
         ASSERT_EQ(answer.wait_for(k_deadline), std::future_status::ready);
         ASSERT_TRUE(answer.get());
