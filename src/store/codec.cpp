@@ -161,7 +161,8 @@ namespace {
 // Random bytes from OpenSSL's generator, drawn 512 at a time per thread: each RAND_bytes call
 // checks for a fork with getpid() (a system call) and locks its generator, once per trigger id
 // otherwise. A fork starts every block over (the child handler below), so a child process never
-// hands out bytes its parent has or will. Bytes handed out are wiped from the block.
+// hands out bytes its parent has or will. Bytes handed out are wiped from the block; those not yet
+// handed out (future ids, not secrets) stay in it.
 std::atomic<unsigned> g_forks{0};
 
 struct RandomBlock {
@@ -171,11 +172,12 @@ struct RandomBlock {
 };
 
 void random_bytes(unsigned char* out, std::size_t n) {
-    static const int registered =
-        pthread_atfork(nullptr, nullptr, [] { g_forks.fetch_add(1, std::memory_order_relaxed); });
-    (void)registered;
+    // Without the fork handler (it could not be registered), every draw goes to OpenSSL.
+    static const bool fork_safe = pthread_atfork(nullptr, nullptr, [] {
+                                      g_forks.fetch_add(1, std::memory_order_relaxed);
+                                  }) == 0;
     thread_local RandomBlock block;
-    if (n > sizeof block.bytes) {
+    if (!fork_safe || n > sizeof block.bytes) {
         if (RAND_bytes(out, static_cast<int>(n)) != 1)
             throw std::runtime_error("RAND_bytes failed");
         return;

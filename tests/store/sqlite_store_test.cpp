@@ -95,7 +95,7 @@ TEST_F(SqliteStoreTest, AcceptedDeliverySurvivesKill9) {
 }
 
 // The store writes its WAL through a VFS that gathers a commit's frames into one write
-// (wal_vfs.hpp). Each commit must still be in the file when its call is answered: a second
+// (gathering_vfs.hpp). Each commit must still be in the file when its call is answered: a second
 // connection (the default VFS, as an operator's sqlite3 shell) sees it at once, both for submits
 // (synced) and for queue operations (committed without a sync, published to readers at once).
 TEST_F(SqliteStoreTest, EachCommitIsInTheWalWhenAnsweredWrittenInFewCalls) {
@@ -126,13 +126,12 @@ TEST_F(SqliteStoreTest, EachCommitIsInTheWalWhenAnsweredWrittenInFewCalls) {
     EXPECT_LE(made, 60u + 10u) << asked << " writes asked for";
 }
 
-// A checkpoint copies pages from the WAL into the database file in page order, one write each;
-// the store's VFS gathers runs of consecutive pages into one write, made before the checkpoint
-// syncs the file. What it copied must be exactly what was committed: another connection reads
-// every delivery back, then, the store closed and its WAL gone, reads them from the file alone.
-TEST_F(SqliteStoreTest, ACheckpointWritesRunsOfPagesInOneCallAndLosesNothing) {
+// Checkpoints copy what the WAL holds into the database file, reading it through the store's
+// VFS: every commit must get there. Another connection checks the file and counts the deliveries
+// and the store reads bodies back; then the same once the store was closed and its WAL is gone,
+// from the database file alone.
+TEST_F(SqliteStoreTest, EveryCommitReachesTheDatabaseFileThroughCheckpoints) {
     auto store = open_store();
-    const auto before = sqlite::vfs_counts();
     constexpr int k_deliveries = 300;  // ~2,400 WAL pages: at least two checkpoints
     const auto body_of = [](int i) {
         return std::string(9000, static_cast<char>('a' + i % 26)) + std::to_string(i);
@@ -141,11 +140,6 @@ TEST_F(SqliteStoreTest, ACheckpointWritesRunsOfPagesInOneCallAndLosesNothing) {
         accept(*store, with_body(delivery("d-" + std::to_string(i), base_), body_of(i)),
                {trigger()});
     }
-    const auto after = sqlite::vfs_counts();
-    const auto asked = after.db_asked - before.db_asked;
-    const auto made = after.db_made - before.db_made;
-    EXPECT_GE(asked, 500u) << "no checkpoint ran";
-    EXPECT_LE(made * 2, asked) << made << " writes made";
 
     const auto check = [&](RawDb& raw) {
         EXPECT_EQ(raw.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));

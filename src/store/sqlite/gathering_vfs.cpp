@@ -1,25 +1,28 @@
 // The gathering VFS (gathering_vfs.hpp). SQLite's documented way to change how files are written
-// is a VFS "shim" over the default one (https://www.sqlite.org/vfs.html); this one wraps the
-// database file and its WAL (SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_WAL). Why it is safe:
-// - Writes are made in the order SQLite asked for them: what was gathered is written before any
-//   write elsewhere in the file, and before anything that could read the file or depend on what
-//   is in it: a read, a sync, the file's size, a truncate, a close, a lock or unlock, a file
-//   control, shared memory (the wal-index) and memory mapping.
-// - WAL: a frame is a 24-byte header, then the page; bytes 4-7 of the header are zero except in
+// is a VFS "shim" over the default one (https://www.sqlite.org/vfs.html). It gathers the writes to
+// a WAL; it wraps the database file only to see the wal-index calls SQLite makes on it. Why it is
+// safe (against SQLite 3.40's wal.c):
+// - A WAL frame is a 24-byte header, then the page; bytes 4-7 of the header are zero except in
 //   the last frame of a commit (the database's size in pages: "the commit flag"). SQLite writes
 //   the header, then the page. Once the page of a frame whose header had the flag is gathered,
 //   everything gathered is written before that write returns: a commit's frames are in the file
 //   before SQLite syncs the WAL (synchronous = FULL) or publishes the commit to readers in the
 //   wal-index (NORMAL, no sync), exactly as without the shim, and a failed write fails the commit.
-//   Frames of a transaction not yet committed are read back only by the writer, through xRead.
-// - Database file: in WAL mode only a checkpoint writes it, page after page in page order, then
-//   asks its size or syncs it (both flush first) before it records how far it got; readers read
-//   those pages from the WAL until then. Before WAL mode is set (a new file), the rollback
-//   journal's writes are flushed at the sync and the unlock that follow them.
-// - A write that fails keeps what was gathered, so the next call that flushes tries it again and
-//   reports the error: an error is never lost in a call whose result SQLite ignores (a file
-//   control "hint", a barrier). A commit or checkpoint whose flush failed fails.
-// - The store has one connection, on one thread: a file's buffer is never used concurrently.
+// - Writes are made in the order SQLite asked for them: what was gathered is written before a
+//   write elsewhere in the file, and before a read (frames of a transaction not yet committed are
+//   read back only by the writer, through xRead; the checkpoint reads through it too), a sync,
+//   the file's size, a truncate, a close or a file control.
+// - SQLite publishes a commit with a barrier on the database file's wal-index (xShmBarrier). A
+//   commit can reach it with bytes still gathered: when it rewrote the checksums of frames it had
+//   overwritten in place, its last write is a frame header alone. The barrier writes them first.
+// - When the connection releases the WAL's write lock (xShmLock on the database file), its
+//   transaction has ended: what is still gathered belongs to one that was rolled back or whose
+//   commit failed, and is dropped. Another connection (another process, a second store on the
+//   file) may write those offsets next.
+// - SQLite pads a commit to a sector boundary, in writes it splits, only on a device without
+//   "powersafe overwrite" (SQLITE_IOCAP_POWERSAFE_OVERWRITE, on in Debian's build); a WAL of such a
+//   database is written through without gathering.
+// - A connection is used by one thread at a time: a file's buffer is never used concurrently.
 #include "store/sqlite/gathering_vfs.hpp"
 
 #include <sqlite3.h>
@@ -37,23 +40,25 @@ namespace {
 // page at once). 31 WAL frames of 4 KiB pages.
 constexpr std::size_t k_capacity = 0x1ffff;
 
-std::atomic<std::uint64_t> g_wal_asked{0};
-std::atomic<std::uint64_t> g_wal_made{0};
-std::atomic<std::uint64_t> g_db_asked{0};
-std::atomic<std::uint64_t> g_db_made{0};
+std::atomic<std::uint64_t> g_asked{0};
+std::atomic<std::uint64_t> g_made{0};
 std::atomic<std::uint64_t> g_temporary{0};
 
 constexpr int k_temporary = SQLITE_OPEN_SUBJOURNAL | SQLITE_OPEN_TEMP_JOURNAL |
                             SQLITE_OPEN_TEMP_DB | SQLITE_OPEN_TRANSIENT_DB;
 
+// The wal-index lock a writer holds for its whole transaction (WAL_WRITE_LOCK in wal.c).
+constexpr int k_write_lock = 0;
+
 // A database file or a WAL: the default VFS's file lives in the same allocation, after this.
 struct GatheredFile {
     sqlite3_file base;
     sqlite3_file* real;
-    char* buffer;        // k_capacity bytes, allocated at the first write
+    GatheredFile* peer;  // the database file's WAL, or the WAL's database file (while both open)
+    char* buffer;        // k_capacity bytes, allocated at the first gathered write (WAL only)
     std::size_t used;    // bytes gathered
     sqlite3_int64 from;  // where they go in the file
-    bool wal;            // a WAL: a commit's frames are written once its last frame is in
+    bool gathers;        // a WAL whose writes are gathered
     bool commit_frame;   // the last write was the header of a commit's last frame
 };
 
@@ -79,11 +84,12 @@ sqlite3_file* real(sqlite3_file* file) {
 }
 
 int write_through(GatheredFile* f, const void* data, std::size_t n, sqlite3_int64 offset) {
-    (f->wal ? g_wal_made : g_db_made).fetch_add(1, std::memory_order_relaxed);
+    g_made.fetch_add(1, std::memory_order_relaxed);
     return f->real->pMethods->xWrite(f->real, data, static_cast<int>(n), offset);
 }
 
-// Kept on failure: the next flush tries again and reports it again.
+// A failed write keeps what was gathered: the caller's transaction fails, and the bytes are
+// dropped when it releases the write lock, or written by the next flush before then.
 int flush(GatheredFile* f) {
     if (f->used == 0) return SQLITE_OK;
     const int rc = write_through(f, f->buffer, f->used, f->from);
@@ -93,6 +99,11 @@ int flush(GatheredFile* f) {
 
 int flush(sqlite3_file* file) {
     return flush(gathered(file));
+}
+
+void drop(GatheredFile* f) {
+    f->used = 0;
+    f->commit_frame = false;
 }
 
 int gather(GatheredFile* f, const void* data, std::size_t size, sqlite3_int64 offset) {
@@ -114,65 +125,129 @@ int gather(GatheredFile* f, const void* data, std::size_t size, sqlite3_int64 of
     return SQLITE_OK;
 }
 
-int file_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 offset) {
+// --- The WAL -------------------------------------------------------------------------------
+
+int wal_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 offset) {
     GatheredFile* f = gathered(file);
-    (f->wal ? g_wal_asked : g_db_asked).fetch_add(1, std::memory_order_relaxed);
+    g_asked.fetch_add(1, std::memory_order_relaxed);
+    if (!f->gathers) return write_through(f, data, static_cast<std::size_t>(n), offset);
     const bool completes_commit = f->commit_frame;
-    f->commit_frame = f->wal && n == k_frame_header && has_commit_flag(data);
+    f->commit_frame = n == k_frame_header && has_commit_flag(data);
     if (const int rc = gather(f, data, static_cast<std::size_t>(n), offset); rc != SQLITE_OK) {
         return rc;
     }
     return completes_commit ? flush(f) : SQLITE_OK;
 }
 
-int file_close(sqlite3_file* file) {
+int wal_close(sqlite3_file* file) {
     GatheredFile* f = gathered(file);
     const int flushed = flush(f);
     const int closed = f->real->pMethods->xClose(f->real);
+    if (f->peer != nullptr) f->peer->peer = nullptr;
+    f->peer = nullptr;
     std::free(f->buffer);
     f->buffer = nullptr;
     f->used = 0;
     return flushed != SQLITE_OK ? flushed : closed;
 }
 
-int file_read(sqlite3_file* file, void* data, int n, sqlite3_int64 offset) {
+int wal_read(sqlite3_file* file, void* data, int n, sqlite3_int64 offset) {
     if (const int rc = flush(file); rc != SQLITE_OK) return rc;
     return real(file)->pMethods->xRead(real(file), data, n, offset);
 }
 
-int file_truncate(sqlite3_file* file, sqlite3_int64 size) {
+int wal_truncate(sqlite3_file* file, sqlite3_int64 size) {
     if (const int rc = flush(file); rc != SQLITE_OK) return rc;
     return real(file)->pMethods->xTruncate(real(file), size);
 }
 
-int file_sync(sqlite3_file* file, int flags) {
+int wal_sync(sqlite3_file* file, int flags) {
     if (const int rc = flush(file); rc != SQLITE_OK) return rc;
     return real(file)->pMethods->xSync(real(file), flags);
 }
 
-int file_size(sqlite3_file* file, sqlite3_int64* size) {
+int wal_file_size(sqlite3_file* file, sqlite3_int64* size) {
     if (const int rc = flush(file); rc != SQLITE_OK) return rc;
     return real(file)->pMethods->xFileSize(real(file), size);
 }
 
-int file_lock(sqlite3_file* file, int level) {
+// The call is made whatever the flush gave: SQLite ignores the result of most file controls.
+int wal_file_control(sqlite3_file* file, int op, void* arg) {
+    const int flushed = flush(file);
+    const int rc = real(file)->pMethods->xFileControl(real(file), op, arg);
+    return rc == SQLITE_OK && flushed != SQLITE_OK ? flushed : rc;
+}
+
+int wal_fetch(sqlite3_file* file, sqlite3_int64 offset, int n, void** out) {
     if (const int rc = flush(file); rc != SQLITE_OK) return rc;
+    return real(file)->pMethods->xFetch(real(file), offset, n, out);
+}
+
+// --- The database file: every call passes through; two of them act on its WAL's buffer -----
+
+int db_close(sqlite3_file* file) {
+    GatheredFile* f = gathered(file);
+    if (f->peer != nullptr) f->peer->peer = nullptr;
+    f->peer = nullptr;
+    return f->real->pMethods->xClose(f->real);
+}
+
+int db_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 offset) {
+    return real(file)->pMethods->xWrite(real(file), data, n, offset);
+}
+
+int db_read(sqlite3_file* file, void* data, int n, sqlite3_int64 offset) {
+    return real(file)->pMethods->xRead(real(file), data, n, offset);
+}
+
+int db_truncate(sqlite3_file* file, sqlite3_int64 size) {
+    return real(file)->pMethods->xTruncate(real(file), size);
+}
+
+int db_sync(sqlite3_file* file, int flags) {
+    return real(file)->pMethods->xSync(real(file), flags);
+}
+
+int db_file_size(sqlite3_file* file, sqlite3_int64* size) {
+    return real(file)->pMethods->xFileSize(real(file), size);
+}
+
+int db_file_control(sqlite3_file* file, int op, void* arg) {
+    return real(file)->pMethods->xFileControl(real(file), op, arg);
+}
+
+int db_fetch(sqlite3_file* file, sqlite3_int64 offset, int n, void** out) {
+    return real(file)->pMethods->xFetch(real(file), offset, n, out);
+}
+
+// A commit is published between the two copies of the wal-index header, across this barrier.
+// No result to report a failed write with: the bytes stay gathered, for the next call that has one.
+void db_shm_barrier(sqlite3_file* file) {
+    GatheredFile* f = gathered(file);
+    if (f->peer != nullptr) flush(f->peer);
+    f->real->pMethods->xShmBarrier(f->real);
+}
+
+int db_shm_lock(sqlite3_file* file, int offset, int n, int flags) {
+    GatheredFile* f = gathered(file);
+    const bool releases_write_lock =
+        (flags & SQLITE_SHM_UNLOCK) != 0 && offset <= k_write_lock && k_write_lock < offset + n;
+    if (releases_write_lock && f->peer != nullptr) drop(f->peer);
+    return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+}
+
+// --- Calls both kinds pass through ---------------------------------------------------------
+
+int file_lock(sqlite3_file* file, int level) {
     return real(file)->pMethods->xLock(real(file), level);
 }
 
 int file_unlock(sqlite3_file* file, int level) {
-    if (const int rc = flush(file); rc != SQLITE_OK) return rc;
     return real(file)->pMethods->xUnlock(real(file), level);
 }
 
 int file_check_reserved_lock(sqlite3_file* file, int* out) {
-    if (const int rc = flush(file); rc != SQLITE_OK) return rc;
     return real(file)->pMethods->xCheckReservedLock(real(file), out);
-}
-
-int file_control(sqlite3_file* file, int op, void* arg) {
-    if (const int rc = flush(file); rc != SQLITE_OK) return rc;
-    return real(file)->pMethods->xFileControl(real(file), op, arg);
 }
 
 int file_sector_size(sqlite3_file* file) {
@@ -184,71 +259,86 @@ int file_device_characteristics(sqlite3_file* file) {
 }
 
 int file_shm_map(sqlite3_file* file, int region, int size, int extend, void volatile** out) {
-    if (const int rc = flush(file); rc != SQLITE_OK) return rc;
     return real(file)->pMethods->xShmMap(real(file), region, size, extend, out);
 }
 
 int file_shm_lock(sqlite3_file* file, int offset, int n, int flags) {
-    if (const int rc = flush(file); rc != SQLITE_OK) return rc;
     return real(file)->pMethods->xShmLock(real(file), offset, n, flags);
 }
 
-// No result to report a failed write with: it stays gathered for the next call that has one.
 void file_shm_barrier(sqlite3_file* file) {
-    flush(file);
     real(file)->pMethods->xShmBarrier(real(file));
 }
 
 int file_shm_unmap(sqlite3_file* file, int delete_flag) {
-    if (const int rc = flush(file); rc != SQLITE_OK) return rc;
     return real(file)->pMethods->xShmUnmap(real(file), delete_flag);
-}
-
-int file_fetch(sqlite3_file* file, sqlite3_int64 offset, int n, void** out) {
-    if (const int rc = flush(file); rc != SQLITE_OK) return rc;
-    return real(file)->pMethods->xFetch(real(file), offset, n, out);
 }
 
 int file_unfetch(sqlite3_file* file, sqlite3_int64 offset, void* page) {
     return real(file)->pMethods->xUnfetch(real(file), offset, page);
 }
 
-const sqlite3_io_methods k_methods = {
+const sqlite3_io_methods k_wal_methods = {
     3,
-    file_close,
-    file_read,
-    file_write,
-    file_truncate,
-    file_sync,
-    file_size,
+    wal_close,
+    wal_read,
+    wal_write,
+    wal_truncate,
+    wal_sync,
+    wal_file_size,
     file_lock,
     file_unlock,
     file_check_reserved_lock,
-    file_control,
+    wal_file_control,
     file_sector_size,
     file_device_characteristics,
     file_shm_map,
     file_shm_lock,
     file_shm_barrier,
     file_shm_unmap,
-    file_fetch,
+    wal_fetch,
+    file_unfetch,
+};
+
+const sqlite3_io_methods k_db_methods = {
+    3,
+    db_close,
+    db_read,
+    db_write,
+    db_truncate,
+    db_sync,
+    db_file_size,
+    file_lock,
+    file_unlock,
+    file_check_reserved_lock,
+    db_file_control,
+    file_sector_size,
+    file_device_characteristics,
+    file_shm_map,
+    db_shm_lock,
+    db_shm_barrier,
+    file_shm_unmap,
+    db_fetch,
     file_unfetch,
 };
 
 // Every other file (journals, temporary files) is the default VFS's own, opened in place (the
-// file handle SQLite allocates has room for a GatheredFile before it, unused then).
+// file handle SQLite allocates has room for a GatheredFile before it, unused then). So is any file
+// whose default methods are older than version 3 (they would lack the wal-index calls).
 int vfs_open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out_flags) {
-    if ((flags & (SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_DB)) == 0) {
+    const bool wal = (flags & SQLITE_OPEN_WAL) != 0;
+    if (!wal && (flags & SQLITE_OPEN_MAIN_DB) == 0) {
         if ((flags & k_temporary) != 0) g_temporary.fetch_add(1, std::memory_order_relaxed);
         return g_default->xOpen(g_default, name, file, flags, out_flags);
     }
     GatheredFile* f = gathered(file);
     f->base.pMethods = nullptr;
     f->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + k_header);
+    f->peer = nullptr;
     f->buffer = nullptr;
     f->used = 0;
     f->from = 0;
-    f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    f->gathers = false;
     f->commit_frame = false;
     const int rc = g_default->xOpen(g_default, name, f->real, flags, out_flags);
     if (rc != SQLITE_OK) {
@@ -256,7 +346,25 @@ int vfs_open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int*
         if (f->real->pMethods != nullptr) f->real->pMethods->xClose(f->real);
         return rc;
     }
-    f->base.pMethods = &k_methods;
+    if (f->real->pMethods->iVersion < 3) {
+        f->real->pMethods->xClose(f->real);
+        return g_default->xOpen(g_default, name, file, flags, out_flags);
+    }
+    if (!wal) {
+        f->base.pMethods = &k_db_methods;
+        return SQLITE_OK;
+    }
+    f->base.pMethods = &k_wal_methods;
+    // The database file this WAL belongs to, opened before it by the same connection through this
+    // VFS: without it the barrier and the write lock could not be seen, so nothing is gathered.
+    sqlite3_file* db = sqlite3_database_file_object(name);
+    if (db != nullptr && db->pMethods == &k_db_methods) {
+        GatheredFile* d = gathered(db);
+        const int characteristics = d->real->pMethods->xDeviceCharacteristics(d->real);
+        f->peer = d;
+        d->peer = f;
+        f->gathers = (characteristics & SQLITE_IOCAP_POWERSAFE_OVERWRITE) != 0;
+    }
     return SQLITE_OK;
 }
 
@@ -352,8 +460,7 @@ const char* gathering_vfs() {
 }
 
 VfsCounts vfs_counts() {
-    return {g_wal_asked.load(std::memory_order_relaxed), g_wal_made.load(std::memory_order_relaxed),
-            g_db_asked.load(std::memory_order_relaxed), g_db_made.load(std::memory_order_relaxed),
+    return {g_asked.load(std::memory_order_relaxed), g_made.load(std::memory_order_relaxed),
             g_temporary.load(std::memory_order_relaxed)};
 }
 

@@ -1,6 +1,5 @@
 // A SQLite VFS that writes the WAL in one system call per commit (up to 31 pages at a time)
-// instead of two per page, and the pages a checkpoint copies in one call per run of consecutive
-// pages instead of one per page.
+// instead of two per page.
 // Implementation header of the SQLite backend.
 #pragma once
 
@@ -9,27 +8,24 @@
 namespace hookrelay::store::sqlite {
 
 /// The name of a VFS over SQLite's default one (registered on the first call, never made the
-/// default) that changes one thing: the writes to a database file and its WAL are gathered in
-/// memory while each one continues where the last ended, and written with one call when
-/// something needs them in the file (a sync, a read, the file's size, a truncate, a close, a
-/// lock, a file control, shared memory, a write elsewhere in the file), when 128 KiB has
-/// gathered, and in a WAL once a commit's last frame is in. SQLite writes a commit's frames back
-/// to back, each as two writes (the 24-byte frame header, then the page), so a commit reaches the
-/// file in one write per 31 pages instead of two per page, before the write of its last frame
-/// returns: before SQLite syncs it (synchronous = FULL) or publishes it to readers (NORMAL), and
-/// with any error reported to the commit. A checkpoint writes pages in page order, each with its
-/// own call, then syncs the database file: runs of consecutive pages go in one call. Every other
-/// file, and every other call, goes to the default VFS unchanged.
+/// default) that changes one thing: the writes to a WAL are gathered in memory while each one
+/// continues where the last ended, and written with one call once a commit's last frame is in,
+/// or when something else needs them in the file (a sync, a read, the file's size, a truncate, a
+/// close, a file control, a write elsewhere in the file, the commit's publication to readers) or
+/// 128 KiB has gathered. SQLite writes a commit's frames back to back, each as two writes (the
+/// 24-byte frame header, then the page), so a commit reaches the file in one write per 31 pages
+/// instead of two per page, before the write of its last frame returns: before SQLite syncs it
+/// (synchronous = FULL) or publishes it to readers (NORMAL), and with any error reported to the
+/// commit. What a rolled-back transaction left gathered is dropped when its write lock is
+/// released. Every other file, and every other call, goes to the default VFS unchanged.
 const char* gathering_vfs();
 
 /// What SQLite did through that VFS in this process so far (for tests and benchmarks): the writes
-/// to WAL files and to database files it asked for, those made to the files, and the temporary
-/// files it opened (statement journals, sorts and temporary tables that did not stay in memory).
+/// to WAL files it asked for, those made to the files, and the temporary files it opened
+/// (statement journals, sorts and temporary tables that did not stay in memory).
 struct VfsCounts {
     std::uint64_t wal_asked = 0;
     std::uint64_t wal_made = 0;
-    std::uint64_t db_asked = 0;
-    std::uint64_t db_made = 0;
     std::uint64_t temporary_files = 0;
 };
 VfsCounts vfs_counts();

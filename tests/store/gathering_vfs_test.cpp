@@ -1,0 +1,98 @@
+// The store's gathering VFS (src/store/sqlite/gathering_vfs.hpp) with two connections to one
+// file: one through the VFS, the other through SQLite's default one, as a second store on the
+// file or an operator's sqlite3 shell would be.
+#include "store/sqlite/gathering_vfs.hpp"
+#include "store/sqlite_test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace hookrelay::store::test {
+namespace {
+
+/// A connection through the gathering VFS.
+class GatheringDb {
+  public:
+    explicit GatheringDb(const std::string& path) {
+        if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                            sqlite::gathering_vfs()) != SQLITE_OK) {
+            throw std::runtime_error("cannot open " + path);
+        }
+        sqlite3_busy_timeout(db_, static_cast<int>(std::chrono::milliseconds(k_deadline).count()));
+    }
+    ~GatheringDb() { sqlite3_close(db_); }
+    GatheringDb(const GatheringDb&) = delete;
+    GatheringDb& operator=(const GatheringDb&) = delete;
+
+    void exec(const std::string& sql) {
+        char* message = nullptr;
+        if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+            std::string text = message ? message : "?";
+            sqlite3_free(message);
+            throw std::runtime_error(sql + ": " + text);
+        }
+    }
+
+    std::string scalar(const std::string& sql) {
+        sqlite3_stmt* stmt = nullptr;
+        if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+            throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_));
+        }
+        std::string out;
+        const int rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+            out = text ? text : "NULL";
+        }
+        sqlite3_finalize(stmt);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_));
+        }
+        return out;
+    }
+
+  private:
+    sqlite3* db_ = nullptr;
+};
+
+// n rows of 3,000 bytes: one page each.
+std::string insert_rows(int n, const std::string& table = "t") {
+    return "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < " +
+           std::to_string(n) + ") INSERT INTO " + table + " SELECT randomblob(3000) FROM c";
+}
+
+// A transaction larger than the page cache writes frames before its commit ("spills"); the VFS
+// gathers them. Rolled back, they must never reach the file: once the write lock is released,
+// another connection writes its own frames at the same offsets.
+TEST(GatheringVfs, ARolledBackTransactionsFramesNeverOverwriteAnotherConnectionsCommit) {
+    TempDir dir;
+    const std::string path = dir.path() + "/db";
+    GatheringDb gathering(path);
+    gathering.exec("PRAGMA journal_mode = WAL");
+    gathering.exec("PRAGMA cache_size = 10");
+    gathering.exec("CREATE TABLE t (x BLOB)");
+    gathering.exec("PRAGMA wal_checkpoint(TRUNCATE)");  // the next frames start the WAL over
+
+    gathering.exec("BEGIN");
+    gathering.exec(insert_rows(25));  // spills ~15 frames, fewer than one gathered write holds
+    gathering.exec("ROLLBACK");
+
+    RawDb other(path);
+    other.exec(insert_rows(50));
+    const auto sum = other.row("SELECT count(*), sum(length(x)) FROM t");
+    ASSERT_EQ(sum, (std::vector<std::string>{"50", "150000"}));
+
+    // The gathering connection reads the other's frames, then writes after them.
+    EXPECT_EQ(gathering.scalar("SELECT count(*) FROM t"), "50");
+    gathering.exec(insert_rows(1));
+    EXPECT_EQ(gathering.scalar("SELECT count(*) FROM t"), "51");
+    EXPECT_EQ(other.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
+    EXPECT_EQ(other.row("SELECT count(*) FROM t"), (std::vector<std::string>{"51"}));
+}
+
+}  // namespace
+}  // namespace hookrelay::store::test
