@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -92,6 +93,34 @@ TEST(GatheringVfs, ARolledBackTransactionsFramesNeverOverwriteAnotherConnections
     EXPECT_EQ(gathering.scalar("SELECT count(*) FROM t"), "51");
     EXPECT_EQ(other.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
     EXPECT_EQ(other.row("SELECT count(*) FROM t"), (std::vector<std::string>{"51"}));
+}
+
+// A transaction that changes again a page it already spilled overwrites that frame in place, and
+// at its commit rewrites the checksums of its frames, each header alone. With synchronous = NORMAL
+// nothing syncs the WAL: the commit must still be whole in the file once COMMIT returns, as a
+// process killed then would leave it. Copies of the database and the WAL (without the wal-index,
+// so SQLite recovers from the WAL alone) must hold it.
+TEST(GatheringVfs, ACommitThatRewroteItsChecksumsIsWholeInTheFileWhenItReturns) {
+    TempDir dir;
+    const std::string path = dir.path() + "/db";
+    GatheringDb gathering(path);
+    gathering.exec("PRAGMA journal_mode = WAL");
+    gathering.exec("PRAGMA synchronous = NORMAL");
+    gathering.exec("PRAGMA cache_size = 10");
+    gathering.exec("CREATE TABLE t (x BLOB)");
+    gathering.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+
+    gathering.exec("BEGIN");
+    gathering.exec(insert_rows(40));  // spills the first rows' pages
+    gathering.exec("UPDATE t SET x = randomblob(3000) WHERE rowid = 1");
+    gathering.exec("COMMIT");
+
+    const std::string copy = dir.path() + "/copy";
+    std::filesystem::copy_file(path, copy);
+    std::filesystem::copy_file(path + "-wal", copy + "-wal");
+    RawDb recovered(copy);
+    EXPECT_EQ(recovered.row("SELECT count(*) FROM t"), (std::vector<std::string>{"40"}));
+    EXPECT_EQ(recovered.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
 }
 
 }  // namespace

@@ -1,24 +1,28 @@
 // The gathering VFS (gathering_vfs.hpp). SQLite's documented way to change how files are written
-// is a VFS "shim" over the default one (https://www.sqlite.org/vfs.html). It gathers the writes to
-// a WAL; it wraps the database file only to see the wal-index calls SQLite makes on it. Why it is
-// safe (against SQLite 3.40's wal.c):
+// is a VFS "shim" over the default one (https://www.sqlite.org/vfs.html). It gathers the writes
+// that append to a WAL; it wraps the database file only to see the wal-index calls SQLite makes on
+// it. Why it is safe (against SQLite 3.40's wal.c; not for exclusive locking mode, which the store
+// does not use):
 // - A WAL frame is a 24-byte header, then the page; bytes 4-7 of the header are zero except in
 //   the last frame of a commit (the database's size in pages: "the commit flag"). SQLite writes
 //   the header, then the page. Once the page of a frame whose header had the flag is gathered,
 //   everything gathered is written before that write returns: a commit's frames are in the file
 //   before SQLite syncs the WAL (synchronous = FULL) or publishes the commit to readers in the
 //   wal-index (NORMAL, no sync), exactly as without the shim, and a failed write fails the commit.
+// - Only appends are gathered: a write below the furthest point written since the WAL last started
+//   over (a frame overwritten in place, the checksums of a commit's frames rewritten) writes what
+//   was gathered, then goes straight to the file, its error to its caller.
 // - Writes are made in the order SQLite asked for them: what was gathered is written before a
 //   write elsewhere in the file, and before a read (frames of a transaction not yet committed are
 //   read back only by the writer, through xRead; the checkpoint reads through it too), a sync,
-//   the file's size, a truncate, a close or a file control.
-// - SQLite publishes a commit with a barrier on the database file's wal-index (xShmBarrier). A
-//   commit can reach it with bytes still gathered: when it rewrote the checksums of frames it had
-//   overwritten in place, its last write is a frame header alone. The barrier writes them first.
+//   the file's size, a truncate, a close or a file control, and before the barrier on the
+//   database file's wal-index that publishes a commit.
+// - A write that fails drops what was gathered, as SQLite never needs those bytes again: the
+//   transaction fails, and SQLite rolls it back.
 // - When the connection releases the WAL's write lock (xShmLock on the database file), its
-//   transaction has ended: what is still gathered belongs to one that was rolled back or whose
-//   commit failed, and is dropped. Another connection (another process, a second store on the
-//   file) may write those offsets next.
+//   transaction has ended: anything still gathered belongs to one that was rolled back, and is
+//   dropped. Another connection (another process, a second store on the file) may write those
+//   offsets next.
 // - SQLite pads a commit to a sector boundary, in writes it splits, only on a device without
 //   "powersafe overwrite" (SQLITE_IOCAP_POWERSAFE_OVERWRITE, on in Debian's build); a WAL of such a
 //   database is written through without gathering.
@@ -27,6 +31,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -58,7 +63,8 @@ struct GatheredFile {
     char* buffer;        // k_capacity bytes, allocated at the first gathered write (WAL only)
     std::size_t used;    // bytes gathered
     sqlite3_int64 from;  // where they go in the file
-    bool gathers;        // a WAL whose writes are gathered
+    sqlite3_int64 end;   // the furthest point written since the WAL started over at offset 0
+    bool gathers;        // a WAL whose appends are gathered
     bool commit_frame;   // the last write was the header of a commit's last frame
 };
 
@@ -88,13 +94,13 @@ int write_through(GatheredFile* f, const void* data, std::size_t n, sqlite3_int6
     return f->real->pMethods->xWrite(f->real, data, static_cast<int>(n), offset);
 }
 
-// A failed write keeps what was gathered: the caller's transaction fails, and the bytes are
-// dropped when it releases the write lock, or written by the next flush before then.
+// A failed write drops what was gathered: its transaction fails (SQLite never needs those bytes
+// again), and a later retry could put a failed commit where recovery would find it.
 int flush(GatheredFile* f) {
     if (f->used == 0) return SQLITE_OK;
-    const int rc = write_through(f, f->buffer, f->used, f->from);
-    if (rc == SQLITE_OK) f->used = 0;
-    return rc;
+    const std::size_t n = f->used;
+    f->used = 0;
+    return write_through(f, f->buffer, n, f->from);
 }
 
 int flush(sqlite3_file* file) {
@@ -131,9 +137,19 @@ int wal_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 offset)
     GatheredFile* f = gathered(file);
     g_asked.fetch_add(1, std::memory_order_relaxed);
     if (!f->gathers) return write_through(f, data, static_cast<std::size_t>(n), offset);
+    const auto size = static_cast<std::size_t>(n);
+    if (offset == 0) f->end = 0;  // the WAL's header: it starts over
+    if (offset < f->end) {
+        // An overwrite, not an append: straight to the file, after what came before it.
+        f->commit_frame = false;
+        if (const int rc = flush(f); rc != SQLITE_OK) return rc;
+        return write_through(f, data, size, offset);
+    }
+    f->end = offset + n;
     const bool completes_commit = f->commit_frame;
     f->commit_frame = n == k_frame_header && has_commit_flag(data);
-    if (const int rc = gather(f, data, static_cast<std::size_t>(n), offset); rc != SQLITE_OK) {
+    if (const int rc = gather(f, data, size, offset); rc != SQLITE_OK) {
+        f->commit_frame = false;
         return rc;
     }
     return completes_commit ? flush(f) : SQLITE_OK;
@@ -157,8 +173,10 @@ int wal_read(sqlite3_file* file, void* data, int n, sqlite3_int64 offset) {
 }
 
 int wal_truncate(sqlite3_file* file, sqlite3_int64 size) {
-    if (const int rc = flush(file); rc != SQLITE_OK) return rc;
-    return real(file)->pMethods->xTruncate(real(file), size);
+    GatheredFile* f = gathered(file);
+    if (const int rc = flush(f); rc != SQLITE_OK) return rc;
+    f->end = std::min(f->end, size);
+    return f->real->pMethods->xTruncate(f->real, size);
 }
 
 int wal_sync(sqlite3_file* file, int flags) {
@@ -187,7 +205,13 @@ int wal_fetch(sqlite3_file* file, sqlite3_int64 offset, int n, void** out) {
 
 int db_close(sqlite3_file* file) {
     GatheredFile* f = gathered(file);
-    if (f->peer != nullptr) f->peer->peer = nullptr;
+    if (f->peer != nullptr) {
+        // Not seen with SQLite's pager, which closes a WAL first: without its database file, a
+        // WAL's publications and write lock cannot be seen, so it stops gathering.
+        drop(f->peer);  // no transaction is open: what is gathered, if anything, was rolled back
+        f->peer->gathers = false;
+        f->peer->peer = nullptr;
+    }
     f->peer = nullptr;
     return f->real->pMethods->xClose(f->real);
 }
@@ -220,8 +244,9 @@ int db_fetch(sqlite3_file* file, sqlite3_int64 offset, int n, void** out) {
     return real(file)->pMethods->xFetch(real(file), offset, n, out);
 }
 
-// A commit is published between the two copies of the wal-index header, across this barrier.
-// No result to report a failed write with: the bytes stay gathered, for the next call that has one.
+// A commit is published between the two copies of the wal-index header, across this barrier
+// (SQLite calls it elsewhere too). Appends are written when their commit's last frame is, so
+// nothing is gathered here after a commit; this is a guard, with no result to report a failure.
 void db_shm_barrier(sqlite3_file* file) {
     GatheredFile* f = gathered(file);
     if (f->peer != nullptr) flush(f->peer);
@@ -323,8 +348,9 @@ const sqlite3_io_methods k_db_methods = {
 };
 
 // Every other file (journals, temporary files) is the default VFS's own, opened in place (the
-// file handle SQLite allocates has room for a GatheredFile before it, unused then). So is any file
-// whose default methods are older than version 3 (they would lack the wal-index calls).
+// file handle SQLite allocates has room for a GatheredFile before it, unused then). So is a file
+// whose default methods are older than version 3, whose calls this VFS's tables would overrun
+// (never the unix VFS's).
 int vfs_open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out_flags) {
     const bool wal = (flags & SQLITE_OPEN_WAL) != 0;
     if (!wal && (flags & SQLITE_OPEN_MAIN_DB) == 0) {
@@ -338,8 +364,10 @@ int vfs_open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int*
     f->buffer = nullptr;
     f->used = 0;
     f->from = 0;
+    f->end = 0;
     f->gathers = false;
     f->commit_frame = false;
+    f->real->pMethods = nullptr;
     const int rc = g_default->xOpen(g_default, name, f->real, flags, out_flags);
     if (rc != SQLITE_OK) {
         // SQLite closes a file whose xOpen failed only when its methods are set.
@@ -357,6 +385,7 @@ int vfs_open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int*
     f->base.pMethods = &k_wal_methods;
     // The database file this WAL belongs to, opened before it by the same connection through this
     // VFS: without it the barrier and the write lock could not be seen, so nothing is gathered.
+    // (Only SQLite's pager opens files with SQLITE_OPEN_WAL, with names it can look up.)
     sqlite3_file* db = sqlite3_database_file_object(name);
     if (db != nullptr && db->pMethods == &k_db_methods) {
         GatheredFile* d = gathered(db);
