@@ -16,48 +16,10 @@ namespace hookrelay::store::test {
 namespace {
 
 /// A connection through the gathering VFS.
-class GatheringDb {
+class GatheringDb : public RawDb {
   public:
-    explicit GatheringDb(const std::string& path) {
-        if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                            sqlite::gathering_vfs()) != SQLITE_OK) {
-            throw std::runtime_error("cannot open " + path);
-        }
-        sqlite3_busy_timeout(db_, static_cast<int>(std::chrono::milliseconds(k_deadline).count()));
-    }
-    ~GatheringDb() { sqlite3_close(db_); }
-    GatheringDb(const GatheringDb&) = delete;
-    GatheringDb& operator=(const GatheringDb&) = delete;
-
-    void exec(const std::string& sql) {
-        char* message = nullptr;
-        if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
-            std::string text = message ? message : "?";
-            sqlite3_free(message);
-            throw std::runtime_error(sql + ": " + text);
-        }
-    }
-
-    std::string scalar(const std::string& sql) {
-        sqlite3_stmt* stmt = nullptr;
-        if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-            throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_));
-        }
-        std::string out;
-        const int rc = sqlite3_step(stmt);
-        if (rc == SQLITE_ROW) {
-            const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-            out = text ? text : "NULL";
-        }
-        sqlite3_finalize(stmt);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-            throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_));
-        }
-        return out;
-    }
-
-  private:
-    sqlite3* db_ = nullptr;
+    explicit GatheringDb(const std::string& path) : RawDb(path, sqlite::gathering_vfs()) {}
+    std::string scalar(const std::string& sql) { return row(sql).at(0); }
 };
 
 // n rows of 3,000 bytes: one page each.

@@ -17,11 +17,13 @@ namespace hookrelay::store::test {
 using sqlite::SqliteOptions;
 using sqlite::SqliteStore;
 
-/// A second connection to a store's database file.
+/// A second connection to a store's database file, through SQLite's default VFS unless `vfs`
+/// names another.
 class RawDb {
   public:
-    explicit RawDb(const std::string& path) {
-        if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
+    explicit RawDb(const std::string& path, const char* vfs = nullptr) {
+        if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs) !=
+            SQLITE_OK) {
             throw std::runtime_error("cannot open " + path);
         }
         sqlite3_busy_timeout(db_, static_cast<int>(std::chrono::milliseconds(k_deadline).count()));
