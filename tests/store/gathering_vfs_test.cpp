@@ -5,10 +5,8 @@
 #include "store/sqlite_test_support.hpp"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <filesystem>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -23,9 +21,9 @@ class GatheringDb : public RawDb {
 };
 
 // n rows of 3,000 bytes: one page each.
-std::string insert_rows(int n, const std::string& table = "t") {
+std::string insert_rows(int n) {
     return "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < " +
-           std::to_string(n) + ") INSERT INTO " + table + " SELECT randomblob(3000) FROM c";
+           std::to_string(n) + ") INSERT INTO t SELECT randomblob(3000) FROM c";
 }
 
 // A transaction larger than the page cache writes frames before its commit ("spills"); the VFS

@@ -201,7 +201,7 @@ int wal_fetch(sqlite3_file* file, sqlite3_int64 offset, int n, void** out) {
     return real(file)->pMethods->xFetch(real(file), offset, n, out);
 }
 
-// --- The database file: every call passes through; two of them act on its WAL's buffer -----
+// --- The database file: every call passes through; three of them act on its WAL ------------
 
 int db_close(sqlite3_file* file) {
     GatheredFile* f = gathered(file);
@@ -214,34 +214,6 @@ int db_close(sqlite3_file* file) {
     }
     f->peer = nullptr;
     return f->real->pMethods->xClose(f->real);
-}
-
-int db_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 offset) {
-    return real(file)->pMethods->xWrite(real(file), data, n, offset);
-}
-
-int db_read(sqlite3_file* file, void* data, int n, sqlite3_int64 offset) {
-    return real(file)->pMethods->xRead(real(file), data, n, offset);
-}
-
-int db_truncate(sqlite3_file* file, sqlite3_int64 size) {
-    return real(file)->pMethods->xTruncate(real(file), size);
-}
-
-int db_sync(sqlite3_file* file, int flags) {
-    return real(file)->pMethods->xSync(real(file), flags);
-}
-
-int db_file_size(sqlite3_file* file, sqlite3_int64* size) {
-    return real(file)->pMethods->xFileSize(real(file), size);
-}
-
-int db_file_control(sqlite3_file* file, int op, void* arg) {
-    return real(file)->pMethods->xFileControl(real(file), op, arg);
-}
-
-int db_fetch(sqlite3_file* file, sqlite3_int64 offset, int n, void** out) {
-    return real(file)->pMethods->xFetch(real(file), offset, n, out);
 }
 
 // A commit is published between the two copies of the wal-index header, across this barrier
@@ -261,7 +233,35 @@ int db_shm_lock(sqlite3_file* file, int offset, int n, int flags) {
     return f->real->pMethods->xShmLock(f->real, offset, n, flags);
 }
 
-// --- Calls both kinds pass through ---------------------------------------------------------
+// --- Calls passed through (the database file's all but three, the WAL's that touch no bytes) -
+
+int file_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 offset) {
+    return real(file)->pMethods->xWrite(real(file), data, n, offset);
+}
+
+int file_read(sqlite3_file* file, void* data, int n, sqlite3_int64 offset) {
+    return real(file)->pMethods->xRead(real(file), data, n, offset);
+}
+
+int file_truncate(sqlite3_file* file, sqlite3_int64 size) {
+    return real(file)->pMethods->xTruncate(real(file), size);
+}
+
+int file_sync(sqlite3_file* file, int flags) {
+    return real(file)->pMethods->xSync(real(file), flags);
+}
+
+int file_size(sqlite3_file* file, sqlite3_int64* size) {
+    return real(file)->pMethods->xFileSize(real(file), size);
+}
+
+int file_control(sqlite3_file* file, int op, void* arg) {
+    return real(file)->pMethods->xFileControl(real(file), op, arg);
+}
+
+int file_fetch(sqlite3_file* file, sqlite3_int64 offset, int n, void** out) {
+    return real(file)->pMethods->xFetch(real(file), offset, n, out);
+}
 
 int file_lock(sqlite3_file* file, int level) {
     return real(file)->pMethods->xLock(real(file), level);
@@ -328,22 +328,22 @@ const sqlite3_io_methods k_wal_methods = {
 const sqlite3_io_methods k_db_methods = {
     3,
     db_close,
-    db_read,
-    db_write,
-    db_truncate,
-    db_sync,
-    db_file_size,
+    file_read,
+    file_write,
+    file_truncate,
+    file_sync,
+    file_size,
     file_lock,
     file_unlock,
     file_check_reserved_lock,
-    db_file_control,
+    file_control,
     file_sector_size,
     file_device_characteristics,
     file_shm_map,
     db_shm_lock,
     db_shm_barrier,
     file_shm_unmap,
-    db_fetch,
+    file_fetch,
     file_unfetch,
 };
 
