@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -81,6 +83,43 @@ TEST(GatheringVfs, ACommitThatRewroteItsChecksumsIsWholeInTheFileWhenItReturns) 
     RawDb recovered(copy);
     EXPECT_EQ(recovered.row("SELECT count(*) FROM t"), (std::vector<std::string>{"40"}));
     EXPECT_EQ(recovered.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
+}
+
+// A commit larger than one gathered write (128 KiB) goes out in several; the disk fails the
+// second (EIO) after the first reached the file. The commit fails whole: neither this connection,
+// nor another, nor a copy recovered from the WAL alone (as a kill -9 would leave it) sees any of
+// it, even once a read made the VFS write out anything it still held; and the next commit, written
+// where its frames were, is kept.
+TEST(GatheringVfs, ACommitWhoseSecondWriteFailsIsNotInTheFileAndTheNextOneIs) {
+    TempDir dir;
+    const std::string path = dir.path() + "/db";
+    const auto recovered_count = [&](const std::string& name) {
+        const std::string copy = dir.path() + "/" + name;
+        std::filesystem::copy_file(path, copy);
+        std::filesystem::copy_file(path + "-wal", copy + "-wal");
+        RawDb recovered(copy);
+        EXPECT_EQ(recovered.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
+        return recovered.row("SELECT count(*) FROM t").at(0);
+    };
+    GatheringDb gathering(path);
+    gathering.exec("PRAGMA journal_mode = WAL");
+    gathering.exec("PRAGMA synchronous = FULL");
+    gathering.exec("CREATE TABLE t (x BLOB)");
+    gathering.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    gathering.exec(insert_rows(3));
+    {
+        FailingWalWrites disk(EIO, 1, 1);
+        EXPECT_THROW(gathering.exec(insert_rows(60)), std::runtime_error);  // ~250 KB of frames
+        EXPECT_EQ(disk.failed(), 1);
+    }
+    EXPECT_EQ(gathering.scalar("SELECT count(*) FROM t"), "3");
+    EXPECT_EQ(recovered_count("after-failure"), "3");
+
+    gathering.exec(insert_rows(2));
+    EXPECT_EQ(recovered_count("after-next"), "5");
+    RawDb other(path);
+    EXPECT_EQ(other.row("SELECT count(*) FROM t"), (std::vector<std::string>{"5"}));
+    EXPECT_EQ(gathering.scalar("SELECT count(*) FROM t"), "5");
 }
 
 }  // namespace

@@ -16,6 +16,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -124,6 +126,64 @@ TEST_F(SqliteStoreTest, EachCommitIsInTheWalWhenAnsweredWrittenInFewCalls) {
     // each; gathered, a commit takes one.
     EXPECT_GE(asked, 60u * 2);
     EXPECT_LE(made, 60u + 10u) << asked << " writes asked for";
+}
+
+// A disk that fails the write of a commit's gathered WAL frames (EIO), or is full (ENOSPC): the
+// submit is answered with the error, nothing of it is kept, and the store goes on. The WAL and the
+// database file, copied as a kill -9 would leave them (without the wal-index, so SQLite recovers
+// from the WAL alone), hold exactly the deliveries that were acknowledged: a failed commit's
+// frames must never reach the file later, when something else makes the VFS write what it holds.
+TEST_F(SqliteStoreTest, AFailedWalWriteFailsItsCommitAndTheFilesKeepOnlyWhatWasAcknowledged) {
+    auto store = open_store();
+    const auto body_of = [](const std::string& id) { return std::string(9000, 'b') + id; };
+    const auto submit_one = [&](const std::string& id) {
+        return submit(*store, with_body(delivery(id, base_), body_of(id)), {trigger()});
+    };
+    const auto recovered_ids = [&](const std::string& name) {
+        const std::string copy = dir_.path() + "/" + name;
+        std::filesystem::copy_file(db_path(), copy);
+        std::filesystem::copy_file(db_path() + "-wal", copy + "-wal");
+        RawDb recovered(copy);
+        EXPECT_EQ(recovered.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
+        std::vector<std::string> ids;
+        for (const auto& r : recovered.rows("SELECT delivery_id FROM deliveries ORDER BY id")) {
+            ids.push_back(r.at(0));
+        }
+        return ids;
+    };
+
+    ASSERT_TRUE(submit_one("d-1"));
+    {
+        FailingWalWrites disk(EIO, 1);
+        const auto refused = submit_one("d-2");
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error(), make_error_code(errc::store_unavailable));
+        EXPECT_EQ(disk.failed(), 1);
+    }
+    // Reads of the store, then a copy of its files, before any later commit could write over
+    // where the failed one's frames would have gone.
+    EXPECT_FALSE(get(*store, "github-main", "d-2"));
+    ASSERT_TRUE(get(*store, "github-main", "d-1"));
+    EXPECT_EQ(recovered_ids("after-eio"), (std::vector<std::string>{"d-1"}));
+
+    ASSERT_TRUE(submit_one("d-3"));
+    {
+        FailingWalWrites disk(ENOSPC, 1);
+        const auto refused = submit_one("d-4");
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error(), make_error_code(errc::store_full));
+        EXPECT_EQ(disk.failed(), 1);
+    }
+    ASSERT_TRUE(submit_one("d-5"));
+
+    for (const std::string id : {"d-1", "d-3", "d-5"}) {
+        const auto detail = get(*store, "github-main", id);
+        ASSERT_TRUE(detail) << id;
+        EXPECT_EQ(detail->body, body_of(id));
+    }
+    EXPECT_FALSE(get(*store, "github-main", "d-4"));
+    EXPECT_EQ(claim(*store, "ci", base_).claims.size(), 3u);
+    EXPECT_EQ(recovered_ids("after-enospc"), (std::vector<std::string>{"d-1", "d-3", "d-5"}));
 }
 
 // Checkpoints copy what the WAL holds into the database file, reading it through the store's

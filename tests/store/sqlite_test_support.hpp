@@ -8,8 +8,15 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <unistd.h>
+
+#include <sys/types.h>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hookrelay::store::test {
@@ -76,6 +83,81 @@ class RawDb {
 
   private:
     sqlite3* db_ = nullptr;
+};
+
+/// While it lives, writes to WAL files (a path ending in "-wal") fail with `error` (EIO, ENOSPC),
+/// as a failing or full disk would fail them: the first `skip` such writes succeed, the next
+/// `count` fail. It swaps the unix VFS's system calls (sqlite3_vfs::xSetSystemCall), which every
+/// connection in the process uses, and restores them when it goes.
+class FailingWalWrites {
+  public:
+    FailingWalWrites(int error, int count, int skip = 0) : vfs_(sqlite3_vfs_find("unix")) {
+        if (vfs_ == nullptr || vfs_->iVersion < 3) throw std::runtime_error("no unix VFS");
+        state().error = error;
+        state().skip = skip;
+        state().fail = count;
+        state().failed = 0;
+        state().pwrite = vfs_->xGetSystemCall(vfs_, "pwrite");
+        state().pwrite64 = vfs_->xGetSystemCall(vfs_, "pwrite64");
+        state().write = vfs_->xGetSystemCall(vfs_, "write");
+        swap("pwrite", state().pwrite, reinterpret_cast<sqlite3_syscall_ptr>(&failing_pwrite));
+        swap("pwrite64", state().pwrite64,
+             reinterpret_cast<sqlite3_syscall_ptr>(&failing_pwrite64));
+        swap("write", state().write, reinterpret_cast<sqlite3_syscall_ptr>(&failing_write));
+    }
+    ~FailingWalWrites() { vfs_->xSetSystemCall(vfs_, nullptr, nullptr); }  // all back to default
+    FailingWalWrites(const FailingWalWrites&) = delete;
+    FailingWalWrites& operator=(const FailingWalWrites&) = delete;
+
+    /// How many writes it made fail so far.
+    int failed() const { return state().failed.load(); }
+
+  private:
+    struct State {
+        std::atomic<int> error{0}, skip{0}, fail{0}, failed{0};
+        sqlite3_syscall_ptr pwrite = nullptr, pwrite64 = nullptr, write = nullptr;
+    };
+    static State& state() {
+        static State s;
+        return s;
+    }
+    void swap(const char* name, sqlite3_syscall_ptr real, sqlite3_syscall_ptr failing) {
+        // A call this build of SQLite does not use has no entry to swap.
+        if (real != nullptr && vfs_->xSetSystemCall(vfs_, name, failing) != SQLITE_OK) {
+            throw std::runtime_error(std::string("cannot replace ") + name);
+        }
+    }
+    static bool fails(int fd) {
+        char link[64];
+        char target[4096];
+        std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        const ssize_t n = readlink(link, target, sizeof target);
+        if (n < 4 || !std::string_view(target, static_cast<std::size_t>(n)).ends_with("-wal")) {
+            return false;
+        }
+        if (state().skip.fetch_sub(1) > 0) return false;
+        if (state().fail.fetch_sub(1) <= 0) return false;
+        ++state().failed;
+        errno = state().error.load();
+        return true;
+    }
+    static ssize_t failing_pwrite(int fd, const void* data, size_t n, off_t offset) {
+        if (fails(fd)) return -1;
+        using Call = ssize_t (*)(int, const void*, size_t, off_t);
+        return reinterpret_cast<Call>(state().pwrite)(fd, data, n, offset);
+    }
+    static ssize_t failing_pwrite64(int fd, const void* data, size_t n, off64_t offset) {
+        if (fails(fd)) return -1;
+        using Call = ssize_t (*)(int, const void*, size_t, off64_t);
+        return reinterpret_cast<Call>(state().pwrite64)(fd, data, n, offset);
+    }
+    static ssize_t failing_write(int fd, const void* data, size_t n) {
+        if (fails(fd)) return -1;
+        using Call = ssize_t (*)(int, const void*, size_t);
+        return reinterpret_cast<Call>(state().write)(fd, data, n);
+    }
+
+    sqlite3_vfs* vfs_;
 };
 
 /// Opens SQLite stores on one temporary state directory.
