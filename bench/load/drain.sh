@@ -9,6 +9,7 @@
 #   bench/load/drain.sh                      # N=50000, this tree's release build, RUNS=2
 #   HOOKRELAYS="/tmp/old/hookrelay build/release/hookrelay" RUNS=3 bench/load/drain.sh
 #   MAX_IN_FLIGHT=64 bench/load/drain.sh     # the Jenkins entry's max_in_flight (default 16)
+#   SERVER_THREADS=1 bench/load/drain.sh     # server.threads (default 2)
 #
 # Prints one line per run: the build, the triggers delivered, the time from the first build
 # request nginx received to the last, the rate, and the daemon's CPU per trigger (all threads, and
@@ -51,7 +52,7 @@ listen: 127.0.0.1:$RELAY_PORT
 admin: {listen: "127.0.0.1:$ADMIN_PORT"}
 state_dir: $work/state
 log: {level: warn}
-server: {threads: 2}
+server: {threads: ${SERVER_THREADS:-2}}
 sources:
   github: {provider: github, secret: "\${env:BENCH_SECRET}"}
 jenkins:

@@ -23,9 +23,11 @@
 #   PERF_FREQ=499 PERF=1 bench/load/profile.sh   # perf's sampling rate (default 999 Hz)
 #
 # Prints: wrk's accepted/s and latency; each daemon thread's CPU over the load (by thread name:
-# hookrelay and hookrelay-io are the network threads, hookrelay-store the SQLite writer); the
-# bytes the store thread wrote (the WAL and checkpoints) per accepted delivery; the drain rate
-# after the load (build requests nginx received after wrk stopped, over the time to the last).
+# hookrelay and hookrelay-io are the network threads, hookrelay-out the dispatcher's requests to
+# Jenkins, hookrelay-store the SQLite writer; a copy of the binary under another name names its
+# main thread after that file); the bytes the store thread wrote (the WAL and checkpoints) per
+# accepted delivery; the drain rate after the load (build requests nginx received after wrk
+# stopped, over the time to the last).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=bench/common.sh
