@@ -32,7 +32,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -140,6 +142,30 @@ std::vector<std::string> restart_only_changes(const Config& old_config, const Co
 asio::awaitable<RuntimeResult> load_blocking(std::string path) {
     co_return load_runtime(path);
 }
+
+// The daemon's threads beyond the main one. Once the network threads' context has stopped (after
+// wait_for_shutdown: the dispatcher and the chores have stopped too), the thread of outgoing
+// requests is stopped as well: a request that had started by then is abandoned, and its claim
+// runs out (at-least-once).
+struct Threads {
+    asio::io_context& ioc;
+    asio::io_context& out_ioc;
+    asio::executor_work_guard<asio::io_context::executor_type> out_work;
+    std::vector<std::thread> io;
+    std::vector<std::thread> out;
+
+    Threads(asio::io_context& network, asio::io_context& outgoing)
+        : ioc(network), out_ioc(outgoing), out_work(asio::make_work_guard(outgoing)) {}
+    ~Threads() {
+        ioc.stop();
+        for (auto& t : io) t.join();
+        out_work.reset();
+        out_ioc.stop();
+        for (auto& t : out) t.join();
+    }
+    Threads(const Threads&) = delete;
+    Threads& operator=(const Threads&) = delete;
+};
 
 // Everything the running daemon is made of; owned by run_daemon, shared with its coroutines.
 struct Daemon {
@@ -308,11 +334,24 @@ struct Daemon {
         ioc.stop();
     }
 
-    // systemd's WatchdogSec: ping at half the timeout while the event loop turns.
+    // systemd's WatchdogSec: ping at half the timeout while both event loops turn: this one, and
+    // the thread of outgoing requests, which must have run what it was sent at the last ping. A
+    // loop stuck for a whole timeout gets the daemon restarted.
     asio::awaitable<void> watchdog(std::chrono::microseconds interval) {
         asio::steady_timer timer(ioc);
+        auto out_turned = std::make_shared<std::atomic<bool>>(true);
+        bool said = false;
         for (;;) {
-            systemd::notify_watchdog();
+            if (out_turned->exchange(false)) {
+                systemd::notify_watchdog();
+                said = false;
+                asio::post(out_ioc, [out_turned] { out_turned->store(true); });
+            } else if (!std::exchange(said, true)) {
+                spdlog::warn(
+                    "hookrelay-out has not run for {} ms: not telling systemd's watchdog that all "
+                    "is well",
+                    std::chrono::duration_cast<std::chrono::milliseconds>(interval).count());
+            }
             timer.expires_after(interval);
             auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
             if (ec) co_return;
@@ -492,27 +531,28 @@ int run_daemon(const DaemonOptions& options) {
 
     spawn_logged(ioc, d->wait_for_shutdown(config.server.shutdown_grace), "shutdown");
     spawn_logged(ioc, d->reload_on_sighup(), "reload on SIGHUP");
-    auto out_work = asio::make_work_guard(out_ioc);
-    std::thread out_thread([&out_ioc] {
-        name_this_thread("hookrelay-out");
-        // Accepting comes first: a 202 is what the forge waits for, and what is accepted is
-        // stored. Under contention this thread yields to the network and store threads.
-        lower_this_threads_priority(k_out_thread_nice);
-        out_ioc.run();
-    });
-    std::vector<std::thread> threads;
-    for (unsigned i = 1; i < config.server.threads; ++i)
-        threads.emplace_back([&ioc] {
-            name_this_thread("hookrelay-io");
-            ioc.run();
+    {
+        // Joins every thread however this block ends (a thread that cannot be made throws).
+        Threads threads(ioc, out_ioc);
+        threads.out.emplace_back([&out_ioc] {
+            name_this_thread("hookrelay-out");
+            // Accepting comes first: a 202 is what the forge waits for, and what is accepted is
+            // stored. Under contention this thread yields to the network and store threads.
+            if (const int error = lower_this_threads_priority(k_out_thread_nice); error != 0) {
+                spdlog::info(
+                    "hookrelay-out runs at the priority of the network threads (setpriority: "
+                    "{})",
+                    std::strerror(error));
+            }
+            out_ioc.run();
         });
-    ioc.run();
-    for (auto& t : threads) t.join();
-    // The dispatcher and the chores have stopped (wait_for_shutdown): what is left on their
-    // thread are idle timers.
-    out_work.reset();
-    out_ioc.stop();
-    out_thread.join();
+        for (unsigned i = 1; i < config.server.threads; ++i)
+            threads.io.emplace_back([&ioc] {
+                name_this_thread("hookrelay-io");
+                ioc.run();
+            });
+        ioc.run();
+    }
     // Before the io_contexts go: store callbacks post into them.
     d->store->close();
     spdlog::info("hookrelay stopped");

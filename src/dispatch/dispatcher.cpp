@@ -325,6 +325,23 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                 request.lease = options.claim_lease;
                 auto batch = co_await ask<ClaimBatch>(
                     [&](auto done) { queue->claim(std::move(request), std::move(done)); });
+                if (batch && !running) {
+                    // Stopped while the claim was on its way: nothing new goes to Jenkins, and
+                    // the triggers are free for another instance (or this one's restart) at once.
+                    std::vector<std::string> ids;
+                    for (const auto& claim : batch->claims) ids.push_back(claim.claim_id);
+                    if (!ids.empty()) {
+                        auto released = co_await ask<void>(
+                            [&](auto done) { queue->release(std::move(ids), std::move(done)); });
+                        if (!released) {
+                            log_fault(
+                                "jenkins={}: cannot release the claims taken while stopping: {}; "
+                                "they expire after {} ms",
+                                name, released.error().message(), options.claim_lease.count());
+                        }
+                    }
+                    break;
+                }
                 if (!batch) {
                     log_fault("jenkins={}: cannot claim due triggers from the store: {}", name,
                               batch.error().message());

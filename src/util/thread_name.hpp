@@ -18,13 +18,14 @@ inline void name_this_thread(const char* name) noexcept {
 
 /// Adds `steps` to the calling thread's nice value (Linux: each thread has its own), on top of
 /// the process's (systemd's Nice=). Under contention for the CPU the thread then gets a smaller
-/// share than the others; when the CPU is free it runs as fast as before.
-inline void lower_this_threads_priority(int steps) noexcept {
+/// share than the others; when the CPU is free it runs as fast as before. Returns 0, or the errno
+/// of the failure (EPERM where a seccomp filter refuses setpriority).
+inline int lower_this_threads_priority(int steps) noexcept {
     const auto tid = static_cast<id_t>(syscall(SYS_gettid));
     errno = 0;
     const int now = getpriority(PRIO_PROCESS, tid);
-    if (now == -1 && errno != 0) return;
-    setpriority(PRIO_PROCESS, tid, now + steps);
+    if (now == -1 && errno != 0) return errno;
+    return setpriority(PRIO_PROCESS, tid, now + steps) == 0 ? 0 : errno;
 }
 
 }  // namespace hookrelay

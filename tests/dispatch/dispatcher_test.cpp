@@ -512,6 +512,22 @@ TEST_F(DispatcherTest, StopReleasesTheClaimsOfRequestsStillInFlight) {
     dispatcher.reset();
 }
 
+// A claim still on its way when the dispatcher stops (the store answers it afterwards): its
+// trigger is given back at once, not sent to Jenkins after the stop.
+TEST_F(DispatcherTest, AClaimAnsweredAfterStopIsReleasedNotDelivered) {
+    queue->one_writer = true;
+    const auto id = queue->add("ci", clock->now());
+    start();
+    ASSERT_EQ(queue->claims_asked, 1u);
+    stop(0ms);
+    EXPECT_EQ(queue->run_writer(), 1u);
+    settle();
+    EXPECT_TRUE(ci->requests.empty());
+    EXPECT_EQ(queue->released.size(), 1u);
+    EXPECT_TRUE(queue->rows.at(id).claim_id.empty());
+    dispatcher.reset();
+}
+
 TEST_F(DispatcherTest, StopWaitsForRequestsThatFinishWithinTheGrace) {
     const auto id = queue->add("ci", clock->now());
     ci->set_hanging(true);

@@ -6,10 +6,14 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <set>
+#include <sstream>
 #include <string>
 
 namespace hookrelay::test {
@@ -268,7 +272,8 @@ TEST_F(DaemonTest, ThreadsAreNamedForTopAndPerf) {
     std::multiset<std::string> seen;
     EXPECT_TRUE(eventually([&] {
         seen = names();
-        return seen.count("hookrelay-store") == 1 && seen.count("hookrelay-io") >= 1;
+        return seen.count("hookrelay-store") == 1 && seen.count("hookrelay-io") >= 1 &&
+               seen.count("hookrelay-out") == 1;
     })) << "thread names: "
         << [&] {
                std::string all;
@@ -276,6 +281,39 @@ TEST_F(DaemonTest, ThreadsAreNamedForTopAndPerf) {
                return all;
            }();
     EXPECT_GE(seen.count("hookrelay"), 1u);  // the main thread keeps the process name
+}
+
+// The thread of requests to Jenkins runs 5 nice steps below the others (docs/operations.md), so
+// under contention for the CPU accepting webhooks comes first.
+TEST_F(DaemonTest, TheThreadOfRequestsToJenkinsRunsBelowTheNetworkThreads) {
+    // Each thread's name and nice value (field 19 of /proc/<pid>/task/<tid>/stat).
+    const auto threads = [&] {
+        std::multimap<std::string, int> out;
+        const auto tasks = "/proc/" + std::to_string(daemon.pid()) + "/task";
+        for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+            std::ifstream comm(task.path() / "comm");
+            std::string name;
+            std::getline(comm, name);
+            std::ifstream stat_file(task.path() / "stat");
+            std::string stat((std::istreambuf_iterator<char>(stat_file)),
+                             std::istreambuf_iterator<char>());
+            std::istringstream fields(stat.substr(stat.rfind(')') + 1));
+            std::string field;
+            for (int i = 3; i <= 19 && fields >> field; ++i) {
+            }
+            out.emplace(name, std::stoi(field));
+        }
+        return out;
+    };
+    std::multimap<std::string, int> seen;
+    ASSERT_TRUE(eventually([&] {
+        seen = threads();
+        return seen.count("hookrelay-out") == 1 && seen.count("hookrelay-io") >= 1;
+    }));
+    const int network = seen.find("hookrelay-io")->second;
+    EXPECT_EQ(seen.find("hookrelay")->second, network);
+    EXPECT_EQ(seen.find("hookrelay-store")->second, network);
+    EXPECT_EQ(seen.find("hookrelay-out")->second, std::min(network + 5, 19));
 }
 
 TEST(DaemonLimits, ConnectionsOverTheCapGet503) {

@@ -88,7 +88,7 @@ class RawDb {
 /// While it lives, writes to WAL files (a path ending in "-wal") fail with `error` (EIO, ENOSPC),
 /// as a failing or full disk would fail them: the first `skip` such writes succeed, the next
 /// `count` fail. It swaps the unix VFS's system calls (sqlite3_vfs::xSetSystemCall), which every
-/// connection in the process uses, and restores them when it goes.
+/// connection in the process uses, and restores them when it goes. One at a time.
 class FailingWalWrites {
   public:
     FailingWalWrites(int error, int count, int skip = 0) : vfs_(sqlite3_vfs_find("unix")) {
@@ -100,10 +100,15 @@ class FailingWalWrites {
         state().pwrite = vfs_->xGetSystemCall(vfs_, "pwrite");
         state().pwrite64 = vfs_->xGetSystemCall(vfs_, "pwrite64");
         state().write = vfs_->xGetSystemCall(vfs_, "write");
-        swap("pwrite", state().pwrite, reinterpret_cast<sqlite3_syscall_ptr>(&failing_pwrite));
-        swap("pwrite64", state().pwrite64,
-             reinterpret_cast<sqlite3_syscall_ptr>(&failing_pwrite64));
-        swap("write", state().write, reinterpret_cast<sqlite3_syscall_ptr>(&failing_write));
+        try {
+            swap("pwrite", state().pwrite, reinterpret_cast<sqlite3_syscall_ptr>(&failing_pwrite));
+            swap("pwrite64", state().pwrite64,
+                 reinterpret_cast<sqlite3_syscall_ptr>(&failing_pwrite64));
+            swap("write", state().write, reinterpret_cast<sqlite3_syscall_ptr>(&failing_write));
+        } catch (...) {
+            vfs_->xSetSystemCall(vfs_, nullptr, nullptr);
+            throw;
+        }
     }
     ~FailingWalWrites() { vfs_->xSetSystemCall(vfs_, nullptr, nullptr); }  // all back to default
     FailingWalWrites(const FailingWalWrites&) = delete;
