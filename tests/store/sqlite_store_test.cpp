@@ -151,15 +151,16 @@ TEST_F(SqliteStoreTest, AFailedWalWriteFailsItsCommitAndTheFilesKeepOnlyWhatWasA
         }
         return ids;
     };
+    // The error a submit is answered with when the disk fails its write with `error`.
+    const auto refusal_on_a_failing_disk = [&](int error, const std::string& id) {
+        FailingWalWrites disk(error, 1);
+        const auto answer = submit_one(id);
+        EXPECT_EQ(disk.failed(), 1) << id;
+        return answer ? boost::system::error_code() : answer.error();
+    };
 
     ASSERT_TRUE(submit_one("d-1"));
-    {
-        FailingWalWrites disk(EIO, 1);
-        const auto refused = submit_one("d-2");
-        ASSERT_FALSE(refused);
-        EXPECT_EQ(refused.error(), make_error_code(errc::store_unavailable));
-        EXPECT_EQ(disk.failed(), 1);
-    }
+    EXPECT_EQ(refusal_on_a_failing_disk(EIO, "d-2"), make_error_code(errc::store_unavailable));
     // Reads of the store, then a copy of its files, before any later commit could write over
     // where the failed one's frames would have gone.
     EXPECT_FALSE(get(*store, "github-main", "d-2"));
@@ -167,13 +168,7 @@ TEST_F(SqliteStoreTest, AFailedWalWriteFailsItsCommitAndTheFilesKeepOnlyWhatWasA
     EXPECT_EQ(recovered_ids("after-eio"), (std::vector<std::string>{"d-1"}));
 
     ASSERT_TRUE(submit_one("d-3"));
-    {
-        FailingWalWrites disk(ENOSPC, 1);
-        const auto refused = submit_one("d-4");
-        ASSERT_FALSE(refused);
-        EXPECT_EQ(refused.error(), make_error_code(errc::store_full));
-        EXPECT_EQ(disk.failed(), 1);
-    }
+    EXPECT_EQ(refusal_on_a_failing_disk(ENOSPC, "d-4"), make_error_code(errc::store_full));
     ASSERT_TRUE(submit_one("d-5"));
 
     for (const std::string id : {"d-1", "d-3", "d-5"}) {
