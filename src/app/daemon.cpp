@@ -172,7 +172,7 @@ struct Daemon {
     asio::io_context& ioc;
     // The dispatcher and the chores (requests to Jenkins and the forges) run on a thread of their
     // own: their store answers, timers and HTTP exchanges then never hop between the network
-    // threads (measured: ~17 % less CPU per delivered trigger on 2 cores, docs/performance.md).
+    // threads (measured: 13–17 % less CPU per delivered trigger on 2 cores, docs/performance.md).
     asio::io_context& out_ioc;
     std::string config_path;
     std::shared_ptr<Store> store;
