@@ -145,8 +145,8 @@ asio::awaitable<RuntimeResult> load_blocking(std::string path) {
 
 // The daemon's threads beyond the main one. Once the network threads' context has stopped (after
 // wait_for_shutdown: the dispatcher and the chores have stopped too), the thread of outgoing
-// requests is stopped as well: a request that had started by then is abandoned, and its claim
-// runs out (at-least-once).
+// requests is stopped as well: a request that had started by then is abandoned, and its claim is
+// released when the store closes (at-least-once).
 struct Threads {
     asio::io_context& ioc;
     asio::io_context& out_ioc;
@@ -334,24 +334,28 @@ struct Daemon {
         ioc.stop();
     }
 
-    // systemd's WatchdogSec: ping at half the timeout while both event loops turn: this one, and
-    // the thread of outgoing requests, which must have run what it was sent at the last ping. A
-    // loop stuck for a whole timeout gets the daemon restarted.
+    // systemd's WatchdogSec: ping at half the timeout (`interval`) while both event loops turn:
+    // this one, and the thread of outgoing requests, which must have run something sent to it
+    // within the last three quarters of the timeout. A loop stuck for about a timeout gets the
+    // daemon restarted; one that is merely slow does not.
     asio::awaitable<void> watchdog(std::chrono::microseconds interval) {
+        using Steady = std::chrono::steady_clock;
+        const auto ticks = [] { return Steady::now().time_since_epoch().count(); };
         asio::steady_timer timer(ioc);
-        auto out_turned = std::make_shared<std::atomic<bool>>(true);
+        auto out_ran_at = std::make_shared<std::atomic<Steady::rep>>(ticks());
         bool said = false;
         for (;;) {
-            if (out_turned->exchange(false)) {
+            const auto quiet = Steady::duration(ticks() - out_ran_at->load());
+            if (quiet <= interval * 3 / 2) {
                 systemd::notify_watchdog();
                 said = false;
-                asio::post(out_ioc, [out_turned] { out_turned->store(true); });
             } else if (!std::exchange(said, true)) {
                 spdlog::warn(
                     "hookrelay-out has not run for {} ms: not telling systemd's watchdog that all "
                     "is well",
-                    std::chrono::duration_cast<std::chrono::milliseconds>(interval).count());
+                    std::chrono::duration_cast<std::chrono::milliseconds>(quiet).count());
             }
+            asio::post(out_ioc, [out_ran_at, ticks] { out_ran_at->store(ticks()); });
             timer.expires_after(interval);
             auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
             if (ec) co_return;
@@ -531,15 +535,18 @@ int run_daemon(const DaemonOptions& options) {
 
     spawn_logged(ioc, d->wait_for_shutdown(config.server.shutdown_grace), "shutdown");
     spawn_logged(ioc, d->reload_on_sighup(), "reload on SIGHUP");
-    {
+    int exit_code = 0;
+    try {
         // Joins every thread however this block ends (a thread that cannot be made throws).
         Threads threads(ioc, out_ioc);
         threads.out.emplace_back([&out_ioc] {
-            name_this_thread("hookrelay-out");
             // Accepting comes first: a 202 is what the forge waits for, and what is accepted is
-            // stored. Under contention this thread yields to the network and store threads.
-            if (const int error = lower_this_threads_priority(k_out_thread_nice); error != 0) {
-                spdlog::info(
+            // stored. Under contention this thread yields to the network and store threads. (Named
+            // after: a thread with the name has its priority.)
+            const int error = lower_this_threads_priority(k_out_thread_nice);
+            name_this_thread("hookrelay-out");
+            if (error != 0) {
+                spdlog::warn(
                     "hookrelay-out runs at the priority of the network threads (setpriority: "
                     "{})",
                     std::strerror(error));
@@ -552,11 +559,14 @@ int run_daemon(const DaemonOptions& options) {
                 ioc.run();
             });
         ioc.run();
+    } catch (const std::exception& e) {
+        spdlog::critical("stopping after an unexpected error: {}", e.what());
+        exit_code = 1;
     }
     // Before the io_contexts go: store callbacks post into them.
     d->store->close();
     spdlog::info("hookrelay stopped");
-    return 0;
+    return exit_code;
 }
 
 }  // namespace hookrelay::app

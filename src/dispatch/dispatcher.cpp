@@ -361,6 +361,7 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                     }
                 }
             }
+            if (!running) break;  // stopped while the claim was on its way (and it failed)
             // Held back by the overall limit only: a slot freed by any Jenkins wakes us.
             lane->wants_slot = free == 0 && own_room > 0 && !lane->hold && !lane->throttled;
             if (auth_held(lane->hold) && !lane->probing && lane->refused != lane->target.client) {
@@ -388,6 +389,8 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                     auto granted = co_await ask<std::optional<JenkinsHold>>([&](auto done) {
                         queue->try_probe(name, now, options.claim_lease, std::move(done));
                     });
+                    // Stopped meanwhile: no probe starts (its lease runs out).
+                    if (!running) break;
                     if (granted && *granted) {
                         lane->probing = true;
                         spawn_logged(strand, probe(lane, **granted),

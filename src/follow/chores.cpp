@@ -150,8 +150,8 @@ asio::awaitable<void> Chores::Impl::run_lane(std::shared_ptr<Lane> lane) {
             request.lease = lease(*lane);
             auto batch = co_await ask<ChoreBatch>(
                 [&](auto done) { queue->claim_chores(request, std::move(done)); });
-            // Stopped while the claim was on its way: nothing new starts; the leases run out and
-            // another instance (or this one after its restart) takes the chores.
+            // Stopped while the claim was on its way: nothing new starts (the store releases this
+            // instance's claims when it closes; if it cannot, their leases run out).
             if (!running) break;
             if (!batch) {
                 store_error(*lane, batch.error());

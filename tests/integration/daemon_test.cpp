@@ -272,8 +272,9 @@ TEST_F(DaemonTest, ThreadsAreNamedForTopAndPerf) {
     std::multiset<std::string> seen;
     EXPECT_TRUE(eventually([&] {
         seen = names();
+        // hookrelay-out: Asio's resolver thread for it, made at its first lookup, has its name.
         return seen.count("hookrelay-store") == 1 && seen.count("hookrelay-io") >= 1 &&
-               seen.count("hookrelay-out") == 1;
+               seen.count("hookrelay-out") >= 1;
     })) << "thread names: "
         << [&] {
                std::string all;
@@ -301,19 +302,22 @@ TEST_F(DaemonTest, TheThreadOfRequestsToJenkinsRunsBelowTheNetworkThreads) {
             std::string field;
             for (int i = 3; i <= 19 && fields >> field; ++i) {
             }
-            out.emplace(name, std::stoi(field));
+            if (!field.empty()) out.emplace(name, std::stoi(field));  // gone meanwhile: skip
         }
         return out;
     };
+    // The thread takes its name once its priority is lowered.
     std::multimap<std::string, int> seen;
     ASSERT_TRUE(eventually([&] {
         seen = threads();
-        return seen.count("hookrelay-out") == 1 && seen.count("hookrelay-io") >= 1;
+        return seen.count("hookrelay-out") >= 1 && seen.count("hookrelay-io") >= 1;
     }));
     const int network = seen.find("hookrelay-io")->second;
+    ASSERT_LT(network, 19) << "the test runs at the lowest priority already: nothing to see";
     EXPECT_EQ(seen.find("hookrelay")->second, network);
     EXPECT_EQ(seen.find("hookrelay-store")->second, network);
-    EXPECT_EQ(seen.find("hookrelay-out")->second, std::min(network + 5, 19));
+    const auto [first, last] = seen.equal_range("hookrelay-out");
+    for (auto it = first; it != last; ++it) EXPECT_EQ(it->second, std::min(network + 5, 19));
 }
 
 TEST(DaemonLimits, ConnectionsOverTheCapGet503) {
