@@ -325,11 +325,17 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                 request.lease = options.claim_lease;
                 auto batch = co_await ask<ClaimBatch>(
                     [&](auto done) { queue->claim(std::move(request), std::move(done)); });
-                if (batch && !running) {
+                if (!batch) {
+                    log_fault("jenkins={}: cannot claim due triggers from the store: {}", name,
+                              batch.error().message());
+                }
+                if (!running) {
                     // Stopped while the claim was on its way: nothing new goes to Jenkins, and
                     // the triggers are free for another instance (or this one's restart) at once.
                     std::vector<std::string> ids;
-                    for (const auto& claim : batch->claims) ids.push_back(claim.claim_id);
+                    if (batch) {
+                        for (const auto& claim : batch->claims) ids.push_back(claim.claim_id);
+                    }
                     if (!ids.empty()) {
                         auto released = co_await ask<void>(
                             [&](auto done) { queue->release(std::move(ids), std::move(done)); });
@@ -342,10 +348,7 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                     }
                     break;
                 }
-                if (!batch) {
-                    log_fault("jenkins={}: cannot claim due triggers from the store: {}", name,
-                              batch.error().message());
-                } else {
+                if (batch) {
                     const bool was_held = lane->hold.has_value();
                     set_held(*lane, batch->hold);
                     if (was_held && !lane->hold) continue;  // another instance ended it: claim
@@ -361,7 +364,6 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                     }
                 }
             }
-            if (!running) break;  // stopped while the claim was on its way (and it failed)
             // Held back by the overall limit only: a slot freed by any Jenkins wakes us.
             lane->wants_slot = free == 0 && own_room > 0 && !lane->hold && !lane->throttled;
             if (auth_held(lane->hold) && !lane->probing && lane->refused != lane->target.client) {

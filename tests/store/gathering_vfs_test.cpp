@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
-#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -77,10 +76,7 @@ TEST(GatheringVfs, ACommitThatRewroteItsChecksumsIsWholeInTheFileWhenItReturns) 
     gathering.exec("UPDATE t SET x = randomblob(3000) WHERE rowid = 1");
     gathering.exec("COMMIT");
 
-    const std::string copy = dir.path() + "/copy";
-    std::filesystem::copy_file(path, copy);
-    std::filesystem::copy_file(path + "-wal", copy + "-wal");
-    RawDb recovered(copy);
+    RawDb recovered(copy_as_a_crash_leaves_it(path, dir.path() + "/copy"));
     EXPECT_EQ(recovered.row("SELECT count(*) FROM t"), (std::vector<std::string>{"40"}));
     EXPECT_EQ(recovered.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
 }
@@ -94,10 +90,7 @@ TEST(GatheringVfs, ACommitWhoseSecondWriteFailsIsNotInTheFileAndTheNextOneIs) {
     TempDir dir;
     const std::string path = dir.path() + "/db";
     const auto recovered_count = [&](const std::string& name) {
-        const std::string copy = dir.path() + "/" + name;
-        std::filesystem::copy_file(path, copy);
-        std::filesystem::copy_file(path + "-wal", copy + "-wal");
-        RawDb recovered(copy);
+        RawDb recovered(copy_as_a_crash_leaves_it(path, dir.path() + "/" + name));
         EXPECT_EQ(recovered.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
         return recovered.row("SELECT count(*) FROM t").at(0);
     };

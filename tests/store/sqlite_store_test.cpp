@@ -140,10 +140,7 @@ TEST_F(SqliteStoreTest, AFailedWalWriteFailsItsCommitAndTheFilesKeepOnlyWhatWasA
         return submit(*store, with_body(delivery(id, base_), body_of(id)), {trigger()});
     };
     const auto recovered_ids = [&](const std::string& name) {
-        const std::string copy = dir_.path() + "/" + name;
-        std::filesystem::copy_file(db_path(), copy);
-        std::filesystem::copy_file(db_path() + "-wal", copy + "-wal");
-        RawDb recovered(copy);
+        RawDb recovered(copy_as_a_crash_leaves_it(db_path(), dir_.path() + "/" + name));
         EXPECT_EQ(recovered.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
         std::vector<std::string> ids;
         for (const auto& r : recovered.rows("SELECT delivery_id FROM deliveries ORDER BY id")) {

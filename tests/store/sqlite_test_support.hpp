@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -84,6 +85,15 @@ class RawDb {
   private:
     sqlite3* db_ = nullptr;
 };
+
+/// Copies the database file at `path` and its WAL to `copy` and `copy`-wal, as a kill -9 would
+/// leave them but without the wal-index: opening the copy recovers it from the WAL alone. Returns
+/// `copy`.
+inline std::string copy_as_a_crash_leaves_it(const std::string& path, const std::string& copy) {
+    std::filesystem::copy_file(path, copy);
+    std::filesystem::copy_file(path + "-wal", copy + "-wal");
+    return copy;
+}
 
 /// While it lives, writes to WAL files (a path ending in "-wal") fail with `error` (EIO, ENOSPC),
 /// as a failing or full disk would fail them: the first `skip` such writes succeed, the next
