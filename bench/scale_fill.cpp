@@ -4,12 +4,14 @@
 // once so that they group-commit. bench/scale/run.sh uses it to build a large backlog quickly.
 //
 //   scale_fill <state_dir> <count> <body_file> <jenkins> <job/segments>
-//              [in_flight [unmatched_every [aged [age_seconds [bodies]]]]]
+//              [in_flight [unmatched_every [aged [age_seconds [bodies [aged_span_seconds]]]]]]
 //
 // Each delivery is a GitHub push with the body read from <body_file> and one trigger for
 // <jenkins>, job <job/segments>, as a matching rule would queue it; every <unmatched_every>-th
 // one (0: none) queues nothing, as if no rule matched. The first <aged> deliveries are received
-// <age_seconds> ago (one millisecond apart, oldest first), the others now. <bodies>: `all` (the
+// <age_seconds> ago (one millisecond apart, oldest first), the others now; with
+// <aged_span_seconds> they are spread evenly over that span instead, the newest <age_seconds>
+// ago, as a store receiving deliveries all along holds them. <bodies>: `all` (the
 // default) stores the body with every delivery; `aged` only with the aged ones, the others
 // carrying an empty body, so that a store of tens of millions of deliveries fits on a small disk
 // while the prune still deletes full-size bodies. Prints the seconds taken.
@@ -70,6 +72,15 @@ int main(int argc, char** argv) {
     const auto age = std::chrono::seconds(argc > 9 ? std::strtoll(argv[9], nullptr, 10) : 0);
     const auto aged_from = Clock::now() - age;
     const std::string bodies = argc > 10 ? argv[10] : "all";
+    const auto aged_span = std::chrono::milliseconds(
+        std::chrono::seconds(argc > 11 ? std::strtoll(argv[11], nullptr, 10) : 0));
+    // Received time of the i-th aged delivery.
+    const auto aged_at = [&](std::uint64_t i) {
+        if (aged_span.count() == 0) return aged_from + std::chrono::milliseconds(i);
+        const auto step = static_cast<double>(aged_span.count()) / static_cast<double>(aged);
+        return aged_from - aged_span +
+               std::chrono::milliseconds(static_cast<std::int64_t>(step * static_cast<double>(i)));
+    };
     if (bodies != "all" && bodies != "aged") {
         std::cerr << "scale_fill: bodies must be `all` or `aged`, not `" << bodies << "`\n";
         return 2;
@@ -115,7 +126,7 @@ int main(int argc, char** argv) {
         d.delivery_id = "fill-" + run + "-" + std::to_string(i);
         d.kind = EventKind::push;
         d.forge_event = "push";
-        d.received_at = i < aged ? aged_from + std::chrono::milliseconds(i) : Clock::now();
+        d.received_at = i < aged ? aged_at(i) : Clock::now();
         d.headers = {{"X-GitHub-Event", "push"}, {"X-GitHub-Delivery", d.delivery_id}};
         if (every_body || i < aged) d.body = body;
         d.repository = "acme/app";

@@ -17,7 +17,9 @@
 # 1. Fill: bench/scale_fill.cpp submits N deliveries (the 8.8 KB GitHub push fixture, one
 #    trigger each, none for every UNMATCHED_EVERY-th) through open_store() and submit(), the
 #    daemon's own schema and write path, IN_FLIGHT at a time so that they group-commit. The first
-#    AGED_PERCENT % are received AGE_DAYS ago, and their triggers are then marked dead (one SQL
+#    AGED_PERCENT % are received up to AGE_DAYS ago, spread over AGED_SPAN seconds before that (by
+#    default the span N deliveries received evenly over a 7-day retention would take; 0: one
+#    millisecond apart, a burst), and their triggers are then marked dead (one SQL
 #    UPDATE: as if Jenkins had refused them back then); AGED sets their number instead. With
 #    BODIES=aged only the aged deliveries carry the body, the others an empty one (BODIES=all,
 #    the default: every one). Prints how long the submits took.
@@ -43,6 +45,7 @@ UNMATCHED_EVERY=${UNMATCHED_EVERY:-10}
 AGED_PERCENT=${AGED_PERCENT:-50}
 AGE_DAYS=${AGE_DAYS:-8}
 AGED=${AGED:-$((N * AGED_PERCENT / 100))}
+AGED_SPAN=${AGED_SPAN:-$((AGED * 7 * 86400 / N))}
 BODIES=${BODIES:-all}
 POSTS_AFTER=${POSTS_AFTER:-200}
 PRUNE_TIMEOUT=${PRUNE_TIMEOUT:-1800}
@@ -128,7 +131,7 @@ aged=$AGED
 unmatched=$((UNMATCHED_EVERY > 0 ? N / UNMATCHED_EVERY : 0))
 echo "filling $state with $N deliveries ($aged aged) ..." >&2
 fill_s=$(SCALE_FILL_DATABASE_URL=${database_url:-} "$fill" "$state" "$N" "$body" ci acme/app/main \
-  "$IN_FLIGHT" "$UNMATCHED_EVERY" "$aged" $((AGE_DAYS * 86400)) "$BODIES")
+  "$IN_FLIGHT" "$UNMATCHED_EVERY" "$aged" $((AGE_DAYS * 86400)) "$BODIES" "$AGED_SPAN")
 if ((aged > 0)); then
   # The aged deliveries are the first ids (submitted first, in order); last_outcome is bytea in
   # PostgreSQL, text in SQLite.
@@ -297,10 +300,19 @@ if ((aged > 0)); then
     fi
     echo "$t"
   }
-  # aged_left: whether the listing below the first new delivery still shows an aged one.
+  # aged_left: whether the listing below the first new delivery still shows an aged one, or (in
+  # PostgreSQL) a partition of the bodies table for an hour the retention has passed is still
+  # there: the pass drops those last.
   aged_left() {
-    curl -fs "${auth[@]}" "$admin/deliveries?limit=1&cursor=$((aged + 1))" |
-      python3 -c 'import json, sys; print(len(json.load(sys.stdin)["deliveries"]))'
+    local listed
+    listed=$(curl -fs "${auth[@]}" "$admin/deliveries?limit=1&cursor=$((aged + 1))" |
+      python3 -c 'import json, sys; print(len(json.load(sys.stdin)["deliveries"]))')
+    if [[ $listed == 0 && -n "$pg_state" ]]; then
+      sql "SELECT count(*) FROM pg_class WHERE relname ~ '^bodies_[0-9]{10}\$'
+        AND relname < 'bodies_' || to_char(now() AT TIME ZONE 'UTC' - interval '7 days', 'YYYYMMDDHH24')"
+    else
+      echo "$listed"
+    fi
   }
   prune_start=$(now)
   start_daemon
@@ -346,9 +358,9 @@ else
   kept="8.8 KB GitHub push bodies kept for the $aged aged deliveries only, empty for the others"
 fi
 echo "Scale: $N deliveries in the $store_name store ($kept): $pending pending"
-echo "triggers, $dead dead ($aged deliveries received $AGE_DAYS days ago), $unmatched without a"
+echo "triggers, $dead dead ($aged deliveries received over ${AGED_SPAN} s up to $AGE_DAYS days ago), $unmatched without a"
 echo "trigger; Jenkins unreachable. Machine: $(nproc) cores, $cpu."
-echo "Command: STORE=${STORE:-sqlite} N=$N UNMATCHED_EVERY=$UNMATCHED_EVERY AGED=$aged BODIES=$BODIES bench/scale/run.sh"
+echo "Command: STORE=${STORE:-sqlite} N=$N UNMATCHED_EVERY=$UNMATCHED_EVERY AGED=$aged AGED_SPAN=$AGED_SPAN BODIES=$BODIES bench/scale/run.sh"
 echo
 echo "| measure | figure |"
 echo "| --- | --- |"

@@ -269,6 +269,8 @@ constexpr std::string_view k_find_in_source =
 constexpr std::string_view k_find_anywhere =
     "SELECT seq FROM deliveries WHERE delivery_id = $1 ORDER BY seq DESC LIMIT 1";
 
+// The body is here (stored before schema version 8, or while its hour had no partition), or in
+// its hour's partition of the bodies table (read_body()).
 constexpr std::string_view k_select_delivery = R"sql(
 SELECT seq, source, provider, delivery_id, kind, forge_event, received_at, headers, body,
        body_sha256, rule_reasons, repository, ref
@@ -518,7 +520,12 @@ asio::awaitable<std::optional<DeliveryDetail>> Core::get_delivery(std::string so
     DeliveryDetail detail;
     detail.summary = read_summary(d, 0);
     detail.headers = parse_pairs(d.text(0, 7));
-    if (!d.is_null(0, 8)) detail.body = d.text(0, 8);
+    if (!d.is_null(0, 8)) {
+        detail.body = d.text(0, 8);
+    } else {
+        // Any instance may have kept it, whatever this one's keep_body.
+        detail.body = co_await read_body(*lease, *seq, d.int64(0, 6));
+    }
     detail.body_sha256 = d.text(0, 9);
     if (!d.is_null(0, 10)) detail.rule_reasons = parse_rule_reasons(d.text(0, 10));
     detail.summary.repository = d.text(0, 11);
@@ -724,6 +731,8 @@ asio::awaitable<std::size_t> Core::prune(TimePoint now) {
         removed += static_cast<std::size_t>(r.affected());
         cursor = last;
     }
+    // The bodies of the hours whose deliveries are now all gone, a partition at a time.
+    co_await drop_expired_body_hours(*lease, cutoff);
     co_await lease->exec(k_prune_instances, std::move(Params().int8(cutoff)));
     co_await lease->exec(k_prune_unlock,
                          std::move(Params().int4(locks::k_space).int4(locks::k_prune)));

@@ -735,6 +735,25 @@ asio::awaitable<Rows> Connection::exec(std::string_view sql, Params params,
     const Deadline deadline = statement_deadline(timeout);
     const std::string* name = co_await prepare(sql, params, deadline);
     send_prepared(*name, params);
+    co_return co_await answer_of_one(deadline);
+}
+
+asio::awaitable<Rows> Connection::exec_once(std::string sql, Params params,
+                                            std::chrono::milliseconds timeout) {
+    if (!conn_ || broken_) throw DbError(errc::store_unavailable, "not connected to PostgreSQL");
+    const Deadline deadline = statement_deadline(timeout);
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    params.prepare(values, lengths);
+    const std::vector<int> formats(params.size(), 1);
+    if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(params.size()), params.types(),
+                           values.data(), lengths.data(), formats.data(), 1)) {
+        fail_connection("sending a statement to PostgreSQL");
+    }
+    co_return co_await answer_of_one(deadline);
+}
+
+asio::awaitable<Rows> Connection::answer_of_one(Deadline deadline) {
     co_await flush(deadline);
     bool aborted = false;
     std::string error, sqlstate;

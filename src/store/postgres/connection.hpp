@@ -197,6 +197,11 @@ class Connection {
     boost::asio::awaitable<Rows> exec(std::string_view sql, Params params = {},
                                       std::chrono::milliseconds timeout = {});
 
+    /// Runs one statement without preparing it or keeping it (statements whose text is made for
+    /// one use, such as DDL naming a table), under the statement deadline or `timeout`.
+    boost::asio::awaitable<Rows> exec_once(std::string sql, Params params = {},
+                                           std::chrono::milliseconds timeout = {});
+
     /// Runs the steps in pipeline mode (one round trip) and answers their results in order.
     /// When a step fails, the later ones do not run (a transaction among them is rolled back)
     /// and the first failure is thrown once everything was read.
@@ -226,6 +231,8 @@ class Connection {
     boost::asio::awaitable<const std::string*> prepare(std::string_view sql, const Params& params,
                                                        Deadline deadline);
     void send_prepared(const std::string& name, const Params& params);
+    /// The answer to the one statement sent, once flushed; throws its failure.
+    boost::asio::awaitable<Rows> answer_of_one(Deadline deadline);
     void sync_socket();
     void forget_closed_socket() noexcept;
     Deadline statement_deadline(std::chrono::milliseconds timeout = {}) const;

@@ -21,6 +21,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -176,6 +177,25 @@ class Core : public std::enable_shared_from_this<Core> {
     asio::awaitable<std::vector<result<Receipt>>> run_batch(std::vector<SubmitJob>& jobs,
                                                             std::size_t first, std::size_t count);
 
+    // bodies.cpp: the hours of the bodies table (schema version 8).
+    /// Reads which hours have a partition (attached, not being detached) into body_hours_.
+    asio::awaitable<void> refresh_body_hours();
+    /// Adds the partition of `hour` (hours since the epoch) unless it is there; true when it is.
+    /// A failure is reported, and the hour not tried again for a while.
+    asio::awaitable<bool> add_body_hour(std::int64_t hour);
+    /// Whether a body received in `hour` goes to the bodies table; starts adding the partitions
+    /// of that hour and the next in the background when they are missing (the body goes to
+    /// deliveries.body meanwhile: a submit never waits for DDL).
+    bool body_hour_ready(std::int64_t hour);
+    bool want_body_hour(std::int64_t hour);
+    asio::awaitable<void> adding_body_hour(std::int64_t hour);
+    /// In a prune pass (`c` holds the prune lock): drops the partitions of the hours that ended
+    /// at or before `cutoff` (ms) and whose deliveries are all gone. Answers how many.
+    asio::awaitable<std::size_t> drop_expired_body_hours(Connection& c, std::int64_t cutoff);
+    /// The body of delivery `delivery` (its seq) in the bodies table, if there.
+    asio::awaitable<std::optional<std::string>> read_body(Connection& c, std::int64_t delivery,
+                                                          std::int64_t received_ms);
+
     // Notifications and observers.
     /// Whether this commit may NOTIFY now (at most one per notify_interval); otherwise a
     /// deferred NOTIFY is scheduled. Backend thread only.
@@ -223,7 +243,10 @@ class Core : public std::enable_shared_from_this<Core> {
     bool notify_pending_ = false;
     std::int64_t started_at_ = 0;
     bool registered_ = false;
-    std::size_t loops_ = 0;  // background loops still running
+    std::size_t loops_ = 0;                     // background loops still running
+    std::set<std::int64_t> body_hours_;         // hours whose partition of bodies is there
+    std::set<std::int64_t> body_hours_adding_;  // being added in the background
+    std::map<std::int64_t, std::chrono::steady_clock::time_point> body_hours_failed_;  // retry then
 
     // Any thread.
     std::atomic<bool> closing_{false};

@@ -1,5 +1,6 @@
 // Accepting deliveries: group commit. Submissions waiting together go into one transaction, one
 // statement each, pipelined in a single round trip and committed synchronously.
+#include "store/postgres/bodies.hpp"
 #include "store/postgres/codec.hpp"
 #include "store/postgres/core.hpp"
 #include "store/postgres/schema.hpp"
@@ -129,6 +130,13 @@ const std::string k_answer_by_body = R"sql(
 SELECT (SELECT seq FROM inserted), (SELECT seq FROM same_body),
        (SELECT delivery_id FROM same_body), (SELECT count(*) FROM queued), )sql";
 
+// The body, when it goes to the bodies table ($31 its hour, $32 the body; NULL: none there).
+const std::string k_body_row = R"sql(,
+body_row AS (
+    INSERT INTO bodies (hour, delivery, body)
+    SELECT $31, seq, $32 FROM inserted WHERE $32 IS NOT NULL
+    RETURNING 1))sql";
+
 // The submit statement: with a body window or not, coalescing or not.
 const std::string& submit_sql(bool by_body, bool coalescing) {
     static const std::array<std::string, 4> k_all = [] {
@@ -136,9 +144,10 @@ const std::string& submit_sql(bool by_body, bool coalescing) {
         for (int i = 0; i < 4; ++i) {
             const bool body = (i & 1) != 0;
             const bool coalesce = (i & 2) != 0;
-            out[static_cast<std::size_t>(i)] =
-                (body ? k_insert_by_body : k_insert) + k_queue + (coalesce ? k_coalesce : "") +
-                (body ? k_answer_by_body : k_answer) + (coalesce ? k_superseded : "NULL::text");
+            out[static_cast<std::size_t>(i)] = (body ? k_insert_by_body : k_insert) + k_body_row +
+                                               k_queue + (coalesce ? k_coalesce : "") +
+                                               (body ? k_answer_by_body : k_answer) +
+                                               (coalesce ? k_superseded : "NULL::text");
         }
         return out;
     }();
@@ -236,6 +245,7 @@ asio::awaitable<void> Core::commit_batch(std::vector<SubmitJob> jobs) {
 
     std::vector<result<Receipt>> results;
     std::optional<DbError> failure;
+    bool hours_read = false;
     for (int attempt = 0; attempt < k_batch_attempts; ++attempt) {
         failure.reset();
         const auto started = Steady::now();
@@ -247,6 +257,22 @@ asio::awaitable<void> Core::commit_batch(std::vector<SubmitJob> jobs) {
             failure = DbError(errc::store_unavailable, e.what());
         }
         report_stats(started, jobs.size());
+        if (failure && failure->sqlstate() == "23514" && !hours_read) {
+            // "No partition of relation found for row", among others: an hour this instance took
+            // for having its partition of the bodies has none (another instance dropped it).
+            // Read the hours again and try once more: such a body then goes with its delivery.
+            hours_read = true;
+            std::optional<DbError> unread;
+            try {
+                co_await refresh_body_hours();
+            } catch (const DbError& e) {
+                unread = e;
+            }
+            if (unread) {
+                failed("reading the hours of the bodies table", unread->what(), unread->code());
+            }
+            continue;
+        }
         if (!failure || !is_conflict(*failure)) break;
     }
     if (failure && confined_to_data(*failure) && jobs.size() > 1) {
@@ -342,7 +368,11 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
         }
         p.text(to_string(d.kind)).bytes(d.forge_event).int8(received);
         p.bytes(pairs_json(d.headers));
-        if (config_.keep_body) {
+        // The body goes to its hour's partition of the bodies table when the hour has one, to
+        // the delivery's row otherwise ($8; $32 below).
+        const std::int64_t hour = body_hour(received);
+        const bool in_bodies = config_.keep_body && body_hour_ready(hour);
+        if (config_.keep_body && !in_bodies) {
             p.bytes_ref(d.body);
         } else {
             p.null(oid::bytea);
@@ -387,6 +417,12 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
         p.bytea_array(keys).int8_array(cancels).int8_array(multibranch).int8_array(scan_only);
         p.bytea_array(trigger_scopes[j]).bytea_array(heads).bytea_array(tails);
         p.bytea_array(wishes);
+        p.int8(hour);
+        if (in_bodies) {
+            p.bytes_ref(d.body);
+        } else {
+            p.null(oid::bytea);
+        }
         const bool coalescing = std::any_of(trigger_scopes[j].begin(), trigger_scopes[j].end(),
                                             [](const std::string& x) { return !x.empty(); });
         steps.push_back({submit_sql(by_body, coalescing), std::move(p)});

@@ -3,6 +3,7 @@
 // its work to the backend's thread.
 #include "store/postgres/postgres_store.hpp"
 
+#include "store/postgres/bodies.hpp"
 #include "store/postgres/codec.hpp"
 #include "store/postgres/core.hpp"
 #include "store/postgres/schema.hpp"
@@ -207,6 +208,10 @@ asio::awaitable<void> Core::open_work(std::string* why, boost::system::error_cod
         started_at_ = wall_ms();
         co_await register_instance();
         registered_ = true;
+        co_await refresh_body_hours();
+        const std::int64_t hour = body_hour(wall_ms());
+        co_await add_body_hour(hour);
+        co_await add_body_hour(hour + 1);
     } catch (const DbError& e) {
         *failure = make_error_code(e.code());
         *why = "PostgreSQL at " + info_->describe() + ": " + e.what();

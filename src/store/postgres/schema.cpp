@@ -256,6 +256,28 @@ constexpr std::array<std::string_view, 2> k_v7 = {
        OR (state IN ('retrying', 'dead') AND outcome <> state))sql",
 };
 
+// Version 8 (issue 12): bodies in a table of their own, partitioned by the UTC hour a delivery
+// was received (received_at / 3,600,000), one partition per hour (bodies.cpp adds them). A prune
+// pass deleted each expired body row by row, and every TOAST page it changed was written to the
+// WAL whole and then again to its file: ~1.5 GB for 500,000 bodies, the disk busy for the whole
+// pass and the accepts' commits waiting behind it. Dropping an hour whose deliveries are all gone
+// writes nearly nothing. There is no foreign key to deliveries: a delivery's row may go before its
+// hour's partition does, and its body is then no longer read. Bodies stored before stay in
+// deliveries.body (read first, pruned with their rows); so does a body whose hour has no partition
+// yet. An instance of version 7 still running during the upgrade writes its bodies there too, but
+// does not read the new table: it shows the deliveries the others accept without their body.
+constexpr std::array<std::string_view, 1> k_v8 = {
+    R"sql(CREATE TABLE bodies (
+    hour bigint NOT NULL,
+    delivery bigint NOT NULL,
+    body bytea NOT NULL,
+    PRIMARY KEY (delivery, hour)
+) PARTITION BY RANGE (hour))sql",
+};
+// Partitions copy the parent's compression (CREATE TABLE ... LIKE ... INCLUDING ALL).
+constexpr std::string_view k_v8_lz4 =
+    R"sql(ALTER TABLE bodies ALTER COLUMN body SET COMPRESSION lz4)sql";
+
 }  // namespace
 
 asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
@@ -312,6 +334,11 @@ asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
     }
     if (version < 7) {
         for (std::string_view statement : k_v7) co_await c.exec(statement, {}, timeout);
+    }
+    if (version < 8) {
+        for (std::string_view statement : k_v8) co_await c.exec(statement, {}, timeout);
+        const Rows lz4 = co_await c.exec(k_v6_offers_lz4);
+        if (lz4.boolean(0, 0)) co_await c.exec(k_v8_lz4, {}, timeout);
     }
     if (version < k_schema_version) {
         Params p;

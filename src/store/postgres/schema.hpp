@@ -25,7 +25,9 @@ namespace hookrelay::store::postgres {
 ///     built with lz4), instead of pglz.
 ///  7: an index on deliveries.received_at (the listing's `since`), and a partial one of the
 ///     triggers whose outcome a version 2 instance left stale (triggers_outcome_stale).
-inline constexpr int k_schema_version = 7;
+///  8: the bodies table, partitioned by the hour a delivery was received (bodies.hpp): new
+///     bodies go there, and a prune pass drops an hour whose deliveries are all gone.
+inline constexpr int k_schema_version = 8;
 
 /// hookrelay's advisory locks use the two-key form: (space, key). The spaces are arbitrary
 /// constants ("hrl" + a letter) that other applications sharing the database are unlikely to use.
@@ -34,6 +36,8 @@ namespace locks {
 inline constexpr std::int32_t k_space = 0x68726c61;
 inline constexpr std::int32_t k_migrate = 1;
 inline constexpr std::int32_t k_prune = 2;
+/// (k_space, k_body_hours): one instance at a time adds an hour's partition of the bodies.
+inline constexpr std::int32_t k_body_hours = 3;
 /// (k_claim_space, hashtext(jenkins)): claims for one Jenkins with a max_in_flight cap.
 inline constexpr std::int32_t k_claim_space = 0x68726c62;
 /// (k_body_space, 32 bits of the body digest): deliveries compared by body.

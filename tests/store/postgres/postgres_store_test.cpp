@@ -3,7 +3,9 @@
 // behaviour every backend shares is proven by the contract suite (tests/store/contract/), which
 // runs against PostgreSQL through postgres_backend_test.cpp.
 #include "pg_test_support.hpp"
+#include "store/codec.hpp"
 #include "store/contract/chores.hpp"
+#include "store/postgres/bodies.hpp"
 #include "store/postgres/statements.hpp"
 
 #include <gtest/gtest.h>
@@ -48,7 +50,7 @@ std::vector<result<Receipt>> submit_everywhere(const std::vector<Store*>& stores
 }
 
 /// The schema version this build migrates to (postgres::k_schema_version).
-const std::string k_current_version = "7";
+const std::string k_current_version = "8";
 
 /// What a plan read, from EXPLAIN (ANALYZE, FORMAT JSON): the most rows any node returned, the
 /// rows its filters removed, and whether it scanned a table whole.
@@ -81,8 +83,35 @@ void expect_reads_at_most(const std::string& plan, long most, const std::string&
     EXPECT_FALSE(reads.seq_scan) << what << "\n" << plan;
 }
 
+/// Takes a database back to what version 7 was: every body in its delivery's row, no bodies table.
+void downgrade_to_version_7(Sql& sql) {
+    sql.exec(
+        "UPDATE deliveries d SET body = b.body FROM bodies b WHERE b.delivery = d.seq; "
+        "DROP TABLE bodies; UPDATE hookrelay_schema SET version = 7");
+}
+
+/// Stores a delivery without triggers as instances of versions 1 to 7 did: its body in its row.
+void store_like_version_7(Sql& sql, const std::string& id, const std::string& body,
+                          TimePoint received_at) {
+    const auto quoted = [](const std::string& text) {
+        std::string out = "'";
+        for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
+        return out + "'";
+    };
+    sql.exec(
+        "INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at, "
+        "headers, body, body_sha256) VALUES ('github-main', 'github', convert_to(" +
+        quoted(id) + ", 'UTF8'), 'push', convert_to('push', 'UTF8'), " +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::milliseconds>(received_at.time_since_epoch())
+                .count()) +
+        ", convert_to('[]', 'UTF8'), convert_to(" + quoted(body) + ", 'UTF8'), " +
+        quoted(sha256_hex(body)) + ")");
+}
+
 /// Takes a database back to what version 6 was: without the indexes version 7 added.
 void downgrade_to_version_6(Sql& sql) {
+    downgrade_to_version_7(sql);
     sql.exec(
         "DROP INDEX deliveries_received_at; DROP INDEX triggers_outcome_stale; "
         "UPDATE hookrelay_schema SET version = 6");
@@ -786,18 +815,18 @@ TEST_F(PostgresStoreTest, UpgradesAVersion5DatabaseToCompressNewBodiesWithLz4) {
             "SELECT pg_column_compression(body) FROM deliveries WHERE delivery_id = '" + id +
             "'::bytea");
     };
-    {
-        auto store = open();
-        downgrade_to_version_5(sql);
-        accept(*store, with_body(delivery("old", base_), push("old")), {trigger()});
-        store->close();
-    }
+    open()->close();
+    downgrade_to_version_5(sql);
+    store_like_version_7(sql, "old", push("old"), base_);
     EXPECT_EQ(compression("old"), "pglz");
 
     auto store = open();
     EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), k_current_version);
     accept(*store, with_body(delivery("new", base_), push("new")), {trigger()});
-    EXPECT_EQ(compression("new"), lz4_or_pglz);
+    // Since version 8 a body is stored in the bodies table, its column compressed the same way.
+    EXPECT_EQ(sql.value("SELECT pg_column_compression(b.body) FROM bodies b JOIN deliveries d ON "
+                        "d.seq = b.delivery WHERE d.delivery_id = 'new'::bytea"),
+              lz4_or_pglz);
     for (const std::string id : {"old", "new"}) {
         const auto detail = get(*store, "", id);
         ASSERT_TRUE(detail && detail->body) << id;
@@ -1022,6 +1051,181 @@ TEST_F(PostgresStoreTest, AListingSinceATimeReadsWhatWasReceivedSinceNotEveryOld
             EXPECT_EQ(std::stol(top[1]), found) << execute << "\n" << plan;
         }
     }
+}
+
+// --- The bodies table (schema version 8) ---------------------------------------------------------
+
+/// The milliseconds since the epoch of `t`.
+std::int64_t ms_of(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+/// The table of the bodies received in the hour of `t` (bodies_YYYYMMDDHH).
+std::string hour_table(TimePoint t) {
+    return postgres::body_hour_table(postgres::body_hour(ms_of(t)));
+}
+
+/// Where the body of delivery `id` is stored: "row" (deliveries.body), the name of the table of
+/// the bodies that holds it, or "" when neither does.
+std::string where_is_body(Sql& sql, const std::string& id) {
+    return sql.value(
+        "SELECT COALESCE((SELECT 'row' FROM deliveries WHERE delivery_id = convert_to('" + id +
+        "', 'UTF8') AND body IS NOT NULL), (SELECT b.tableoid::regclass::text FROM bodies b JOIN "
+        "deliveries d ON d.seq = b.delivery WHERE d.delivery_id = convert_to('" +
+        id + "', 'UTF8')), '')");
+}
+
+bool table_exists(Sql& sql, const std::string& name) {
+    return sql.value("SELECT to_regclass('" + name + "') IS NOT NULL") == "t";
+}
+
+// A body is stored in the partition of the bodies table for the hour it was received: the store
+// adds this hour's and the next one's when it opens. An hour without one (a delivery received
+// three days ago) keeps its first body in the delivery's row while the hour's partition is added
+// in the background; the next body of that hour goes there. Every body reads back the same.
+TEST_F(PostgresStoreTest, ABodyIsStoredInThePartitionOfTheHourItWasReceived) {
+    auto store = open();
+    Sql sql(db_.conninfo());
+    EXPECT_TRUE(table_exists(sql, hour_table(base_)));
+    EXPECT_TRUE(table_exists(sql, hour_table(base_ + 1h)));
+
+    accept(*store, with_body(delivery("today", base_), "body of today"), {trigger()});
+    EXPECT_EQ(where_is_body(sql, "today"), hour_table(base_));
+
+    const TimePoint earlier = base_ - 72h;
+    ASSERT_FALSE(table_exists(sql, hour_table(earlier)));
+    accept(*store, with_body(delivery("first", earlier), "first body"), {});
+    EXPECT_EQ(where_is_body(sql, "first"), "row");
+    ASSERT_TRUE(eventually([&] { return table_exists(sql, hour_table(earlier)); }));
+    accept(*store, with_body(delivery("second", earlier), "second body"), {trigger()});
+    EXPECT_EQ(where_is_body(sql, "second"), hour_table(earlier));
+
+    for (const auto& [id, body] : std::vector<std::pair<std::string, std::string>>{
+             {"today", "body of today"}, {"first", "first body"}, {"second", "second body"}}) {
+        const auto detail = get(*store, "", id);
+        ASSERT_TRUE(detail && detail->body) << id;
+        EXPECT_EQ(*detail->body, body) << id;
+    }
+}
+
+// A prune pass drops an hour's partition of the bodies once no delivery of that hour is stored:
+// not while one is kept (its trigger still open), whose body still reads back.
+TEST_F(PostgresStoreTest, APrunePassDropsTheBodiesOfAnHourWholeOnceItsDeliveriesAreGone) {
+    StoreConfig config = pg_config(db_.conninfo());
+    config.retention = 1h;
+    auto store = open_or_throw(config, "instance-a");
+    Sql sql(db_.conninfo());
+    const TimePoint earlier = base_ - 72h;
+    const std::string table = hour_table(earlier);
+    accept(*store, with_body(delivery("opener", earlier), "opener"), {});
+    ASSERT_TRUE(eventually([&] { return table_exists(sql, table); }));
+    accept(*store, with_body(delivery("unmatched", earlier), "unmatched body"), {});
+    accept(*store, with_body(delivery("open", earlier), "open body"), {trigger()});
+    ASSERT_EQ(where_is_body(sql, "open"), table);
+
+    EXPECT_EQ(prune(*store, base_), 2u);  // "opener" and "unmatched"
+    EXPECT_TRUE(table_exists(sql, table));
+    const auto kept = get(*store, "", "open");
+    ASSERT_TRUE(kept && kept->body);
+    EXPECT_EQ(*kept->body, "open body");
+
+    // Its trigger finished long ago: the delivery goes, and the hour's bodies with it.
+    sql.exec("UPDATE triggers SET state = 'dead', outcome = 'dead', updated_at = 0");
+    EXPECT_EQ(prune(*store, base_), 1u);
+    EXPECT_FALSE(table_exists(sql, table));
+    EXPECT_FALSE(get(*store, "", "open"));
+    // This hour's bodies are untouched, and new ones still stored in their partition.
+    accept(*store, with_body(delivery("now", base_), "now"), {trigger()});
+    EXPECT_EQ(where_is_body(sql, "now"), hour_table(base_));
+}
+
+// Another instance's prune pass may drop an hour's partition this instance still takes for
+// there (its clock far behind, say): the submission is not refused for it. Its body is kept with
+// its delivery, and reads back.
+TEST_F(PostgresStoreTest, ABodyWhoseHourWasDroppedElsewhereIsKeptWithItsDelivery) {
+    auto store = open();
+    Sql sql(db_.conninfo());
+    accept(*store, with_body(delivery("before", base_), "before"), {trigger()});
+    const std::string table = hour_table(base_);
+    ASSERT_EQ(where_is_body(sql, "before"), table);
+    sql.exec("ALTER TABLE bodies DETACH PARTITION " + table + "; DROP TABLE " + table);
+
+    accept(*store, with_body(delivery("after", base_), "after the drop"), {trigger()});
+    EXPECT_EQ(where_is_body(sql, "after"), "row");
+    const auto detail = get(*store, "", "after");
+    ASSERT_TRUE(detail && detail->body);
+    EXPECT_EQ(*detail->body, "after the drop");
+}
+
+// An hour whose partition cannot be added (here a view holds its name) keeps its bodies with
+// their deliveries, and says why.
+TEST_F(PostgresStoreTest, AnHourWhosePartitionCannotBeAddedKeepsItsBodiesWithTheirDeliveries) {
+    auto store = open();
+    std::mutex mutex;
+    std::vector<std::string> errors;
+    store->on_error([&](std::string_view e) {
+        std::lock_guard lock(mutex);
+        errors.emplace_back(e);
+    });
+    Sql sql(db_.conninfo());
+    const TimePoint earlier = base_ - 96h;
+    const std::string table = hour_table(earlier);
+    sql.exec("CREATE VIEW " + table + " AS SELECT 1 AS x");
+
+    accept(*store, with_body(delivery("one", earlier), "one"), {});
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(mutex);
+        return !errors.empty();
+    }));
+    {
+        std::lock_guard lock(mutex);
+        EXPECT_NE(errors.front().find("adding " + table), std::string::npos) << errors.front();
+    }
+    accept(*store, with_body(delivery("two", earlier), "two"), {});
+    EXPECT_EQ(where_is_body(sql, "two"), "row");
+    const auto detail = get(*store, "", "two");
+    ASSERT_TRUE(detail && detail->body);
+    EXPECT_EQ(*detail->body, "two");
+}
+
+// Version 8 adds the bodies table; the bodies stored before stay in their rows, read back, and
+// go with their deliveries.
+TEST_F(PostgresStoreTest, UpgradesAVersion7DatabaseKeepingItsBodiesInTheirRows) {
+    open()->close();
+    Sql sql(db_.conninfo());
+    downgrade_to_version_7(sql);
+    store_like_version_7(sql, "old", "old body", base_ - 2h);
+
+    StoreConfig config = pg_config(db_.conninfo());
+    config.retention = 1h;
+    auto store = open_or_throw(config, "instance-a");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), k_current_version);
+    accept(*store, with_body(delivery("new", base_), "new body"), {trigger()});
+    EXPECT_EQ(where_is_body(sql, "old"), "row");
+    EXPECT_EQ(where_is_body(sql, "new"), hour_table(base_));
+    for (const auto& [id, body] : std::vector<std::pair<std::string, std::string>>{
+             {"old", "old body"}, {"new", "new body"}}) {
+        const auto detail = get(*store, "", id);
+        ASSERT_TRUE(detail && detail->body) << id;
+        EXPECT_EQ(*detail->body, body) << id;
+    }
+    EXPECT_EQ(prune(*store, base_), 1u);
+    EXPECT_FALSE(get(*store, "", "old"));
+}
+
+TEST(PostgresBodyHours, NameTheirTablesByTheDateAndHourAndReadItBack) {
+    const std::int64_t hour = 20423LL * 24 + 13;  // 2025-12-01 13:00 UTC
+    EXPECT_EQ(postgres::body_hour_table(0), "bodies_1970010100");
+    EXPECT_EQ(postgres::body_hour_table(hour), "bodies_2025120113");
+    EXPECT_EQ(postgres::body_hour_of_table("bodies_2025120113"), hour);
+    EXPECT_EQ(postgres::body_hour_of_table("bodies_1970010100"), 0);
+    EXPECT_EQ(postgres::body_hour(hour * 3'600'000 + 3'599'999), hour);
+    EXPECT_EQ(postgres::body_hour(-5), 0);
+    EXPECT_FALSE(postgres::body_hour_of_table("bodies_2025120124"));
+    EXPECT_FALSE(postgres::body_hour_of_table("bodies_2025130113"));
+    EXPECT_FALSE(postgres::body_hour_of_table("bodies_202512011"));
+    EXPECT_FALSE(postgres::body_hour_of_table("bodies_202512011x"));
+    EXPECT_FALSE(postgres::body_hour_of_table("deliveries"));
 }
 
 }  // namespace

@@ -1,0 +1,206 @@
+// The hours of the bodies table (schema version 8): adding an hour's partition ahead of its
+// submits, and dropping the hours a prune pass has emptied of deliveries.
+//
+// Why hours: dropping a table frees its files, and on ext4 here freeing 1.5 GB held a concurrent
+// commit's fsync for 67 ms, 275 MB for 4.5 ms (docs/performance.md). 10,000,000 deliveries within
+// a 7-day retention are ~60,000 an hour, ~180 MB of bodies: an hour is dropped without holding up
+// the accepts. At that rate a day is ~4 GB. Partitions are only ever read one at a time (a submit
+// routes to one; `deliveries show` names its table), so 168 of them for 7 days cost nothing per
+// statement.
+//
+// A partition is added as a table of its own, then attached: ATTACH PARTITION takes a SHARE
+// UPDATE EXCLUSIVE lock on the parent, which the submits' inserts do not wait for (CREATE TABLE
+// ... PARTITION OF would take an ACCESS EXCLUSIVE one, and every submit would queue behind it).
+// An hour is dropped the same way round: DETACH PARTITION ... CONCURRENTLY, which waits for the
+// transactions that may still read it without holding up new ones, then DROP TABLE. A detach
+// left half done (the connection lost in between) is finished by the next pass (FINALIZE).
+#include "store/postgres/bodies.hpp"
+
+#include "store/postgres/codec.hpp"
+#include "store/postgres/core.hpp"
+#include "store/postgres/schema.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <limits>
+
+namespace hookrelay::store::postgres {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+// An hour whose partition could not be added is not tried again before this.
+constexpr std::chrono::seconds k_retry_after{60};
+
+// Every table named like an hour of bodies, in the parent's schema: whether it is a partition of
+// it, and whether it is being detached.
+constexpr std::string_view k_body_tables = R"sql(
+SELECT c.relname, i.inhrelid IS NOT NULL, COALESCE(i.inhdetachpending, false)
+FROM pg_class c
+     LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = 'bodies'::regclass
+WHERE c.relkind = 'r' AND c.relname ~ '^bodies_[0-9]{10}$'
+  AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = 'bodies'::regclass)
+ORDER BY c.relname)sql";
+
+// Whether a delivery received in [$1, $2) is still stored (deliveries_received_at).
+constexpr std::string_view k_hour_has_deliveries =
+    "SELECT EXISTS (SELECT 1 FROM deliveries WHERE received_at >= $1 AND received_at < $2)";
+
+// Adds the hour's partition unless it is there, under (k_space, k_body_hours) so instances
+// adding the same hour take turns. A table of that name left over unattached is attached as it is.
+std::string add_hour_sql(std::int64_t hour) {
+    const std::string table = body_hour_table(hour);
+    return "DO $$BEGIN\n"
+           "PERFORM pg_advisory_xact_lock(" +
+           std::to_string(locks::k_space) + ", " + std::to_string(locks::k_body_hours) +
+           ");\n"
+           "IF NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass('" +
+           table +
+           "')\n"
+           "               AND inhparent = 'bodies'::regclass AND NOT inhdetachpending) THEN\n"
+           "    CREATE TABLE IF NOT EXISTS " +
+           table +
+           " (LIKE bodies INCLUDING ALL);\n"
+           "    ALTER TABLE bodies ATTACH PARTITION " +
+           table + " FOR VALUES FROM (" + std::to_string(hour) + ") TO (" +
+           std::to_string(hour + 1) +
+           ");\n"
+           "END IF;\n"
+           "END$$";
+}
+
+}  // namespace
+
+std::string body_hour_table(std::int64_t hour) {
+    const std::chrono::sys_days day{std::chrono::days{hour / 24}};
+    const std::chrono::year_month_day date{day};
+    char name[32];
+    std::snprintf(name, sizeof name, "bodies_%04d%02u%02u%02d", static_cast<int>(date.year()),
+                  static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                  static_cast<int>(hour % 24));
+    return name;
+}
+
+std::optional<std::int64_t> body_hour_of_table(std::string_view name) {
+    constexpr std::string_view prefix = "bodies_";
+    if (name.size() != prefix.size() + 10 || name.substr(0, prefix.size()) != prefix) {
+        return std::nullopt;
+    }
+    int digits[10];
+    for (std::size_t i = 0; i < 10; ++i) {
+        const char c = name[prefix.size() + i];
+        if (c < '0' || c > '9') return std::nullopt;
+        digits[i] = c - '0';
+    }
+    const int y = digits[0] * 1000 + digits[1] * 100 + digits[2] * 10 + digits[3];
+    const unsigned m = static_cast<unsigned>(digits[4] * 10 + digits[5]);
+    const unsigned d = static_cast<unsigned>(digits[6] * 10 + digits[7]);
+    const int h = digits[8] * 10 + digits[9];
+    const std::chrono::year_month_day date{std::chrono::year{y}, std::chrono::month{m},
+                                           std::chrono::day{d}};
+    if (!date.ok() || h > 23) return std::nullopt;
+    return std::int64_t{std::chrono::sys_days{date}.time_since_epoch().count()} * 24 + h;
+}
+
+asio::awaitable<void> Core::refresh_body_hours() {
+    auto lease = co_await pool_.acquire();
+    const Rows rows = co_await lease->exec(k_body_tables);
+    body_hours_.clear();
+    for (int i = 0; i < rows.size(); ++i) {
+        if (!rows.boolean(i, 1) || rows.boolean(i, 2)) continue;
+        if (const auto hour = body_hour_of_table(rows.text(i, 0))) body_hours_.insert(*hour);
+    }
+}
+
+asio::awaitable<bool> Core::add_body_hour(std::int64_t hour) {
+    if (body_hours_.contains(hour)) co_return true;
+    try {
+        auto lease = co_await pool_.acquire();
+        co_await lease->exec_once(add_hour_sql(hour));
+        body_hours_.insert(hour);
+        body_hours_failed_.erase(hour);
+        co_return true;
+    } catch (const DbError& e) {
+        if (e.code() == errc::store_closed) co_return false;
+        body_hours_failed_[hour] = Steady::now() + k_retry_after;
+        report("adding " + body_hour_table(hour) +
+               " (for the bodies received in that hour) failed; they are kept with their "
+               "deliveries meanwhile: " +
+               e.what());
+    }
+    co_return false;
+}
+
+bool Core::body_hour_ready(std::int64_t hour) {
+    // The next hour's partition is added while this one is written, so that the first submits
+    // of the next hour find theirs.
+    want_body_hour(hour + 1);
+    return want_body_hour(hour);
+}
+
+bool Core::want_body_hour(std::int64_t hour) {
+    if (body_hours_.contains(hour)) return true;
+    if (stopping_ || body_hours_adding_.contains(hour)) return false;
+    if (auto it = body_hours_failed_.find(hour); it != body_hours_failed_.end()) {
+        if (Steady::now() < it->second) return false;
+    }
+    body_hours_adding_.insert(hour);
+    ++active_;
+    asio::co_spawn(io_, adding_body_hour(hour),
+                   failed("adding an hour's partition of the bodies", &Core::finished_one));
+    return false;
+}
+
+asio::awaitable<void> Core::adding_body_hour(std::int64_t hour) {
+    co_await add_body_hour(hour);
+    body_hours_adding_.erase(hour);
+    finished_one();
+}
+
+asio::awaitable<std::size_t> Core::drop_expired_body_hours(Connection& c, std::int64_t cutoff) {
+    // Hours before this one ended at or before the cutoff.
+    const std::int64_t first_kept = cutoff > 0 ? cutoff / k_hour_ms : 0;
+    const Rows tables = co_await c.exec(k_body_tables);
+    std::size_t dropped = 0;
+    for (int i = 0; i < tables.size(); ++i) {
+        const std::string table = tables.text(i, 0);
+        const auto hour = body_hour_of_table(table);
+        if (!hour || *hour >= first_kept) continue;
+        const bool attached = tables.boolean(i, 1);
+        const bool detaching = tables.boolean(i, 2);
+        if (attached && !detaching) {
+            // A delivery of that hour still stored (a trigger still open, say) keeps the hour.
+            Params p;
+            p.int8(*hour == 0 ? std::numeric_limits<std::int64_t>::min() : *hour * k_hour_ms);
+            p.int8((*hour + 1) * k_hour_ms);
+            const Rows left = co_await c.exec(k_hour_has_deliveries, std::move(p));
+            if (left.boolean(0, 0)) continue;
+            // A submit of this instance no longer writes there. One that another instance
+            // commits meanwhile would need a clock behind by more than the retention.
+            body_hours_.erase(*hour);
+            co_await c.exec_once("ALTER TABLE bodies DETACH PARTITION " + table + " CONCURRENTLY");
+        } else if (detaching) {
+            body_hours_.erase(*hour);
+            co_await c.exec_once("ALTER TABLE bodies DETACH PARTITION " + table + " FINALIZE");
+        }
+        co_await c.exec_once("DROP TABLE " + table);
+        ++dropped;
+    }
+    co_return dropped;
+}
+
+asio::awaitable<std::optional<std::string>> Core::read_body(Connection& c, std::int64_t delivery,
+                                                            std::int64_t received_ms) {
+    const std::string table = body_hour_table(body_hour(received_ms));
+    try {
+        const Rows rows = co_await c.exec_once("SELECT body FROM " + table + " WHERE delivery = $1",
+                                               std::move(Params().int8(delivery)));
+        if (rows.empty()) co_return std::nullopt;
+        co_return rows.text(0, 0);
+    } catch (const DbError& e) {
+        if (e.sqlstate() != "42P01") throw;  // undefined_table: that hour has no bodies (now)
+    }
+    co_return std::nullopt;
+}
+
+}  // namespace hookrelay::store::postgres
