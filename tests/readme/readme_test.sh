@@ -38,10 +38,14 @@ if [[ "$commands" != $'make run\nmake test' ]]; then
   exit 1
 fi
 
+# A port nothing listens on, below the kernel's ephemeral range: a port in that range may be
+# the local end of another test's connection at any moment (or a port-0 listener's), and the
+# daemon then cannot listen on it ("Address already in use").
+ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
   local port
   for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 20000))
+    port=$((10000 + RANDOM % (ephemeral_low - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdio>
 #include <limits>
+#include <vector>
 
 namespace hookrelay::store::postgres {
 namespace {
@@ -46,17 +47,27 @@ ORDER BY c.relname)sql";
 constexpr std::string_view k_hour_has_deliveries =
     "SELECT EXISTS (SELECT 1 FROM deliveries WHERE received_at >= $1 AND received_at < $2)";
 
-// Adds the hour's partition unless it is there, under (k_space, k_body_hours) so instances
-// adding the same hour take turns. A table of that name left over unattached is attached as it is.
-std::string add_hour_sql(std::int64_t hour) {
-    const std::string table = body_hour_table(hour);
+// `text` as a SQL string literal.
+std::string literal(std::string_view text) {
+    std::string out = "'";
+    for (char c : text) {
+        if (c == '\'') out += '\'';
+        out += c;
+    }
+    return out + "'";
+}
+
+// Adds the hour's partition (`table`, schema-qualified) unless it is there, under (k_space,
+// k_body_hours) so instances adding the same hour take turns. A table of that name left over
+// unattached is attached as it is.
+std::string add_hour_sql(const std::string& table, std::int64_t hour) {
     return "DO $$BEGIN\n"
            "PERFORM pg_advisory_xact_lock(" +
            std::to_string(locks::k_space) + ", " + std::to_string(locks::k_body_hours) +
            ");\n"
-           "IF NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass('" +
-           table +
-           "')\n"
+           "IF NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(" +
+           literal(table) +
+           ")\n"
            "               AND inhparent = 'bodies'::regclass AND NOT inhdetachpending) THEN\n"
            "    CREATE TABLE IF NOT EXISTS " +
            table +
@@ -68,6 +79,13 @@ std::string add_hour_sql(std::int64_t hour) {
            "END IF;\n"
            "END$$";
 }
+
+// The schema of the bodies table, quoted as an identifier; no row when there is no such table
+// (a server before PostgreSQL 14: schema.cpp).
+constexpr std::string_view k_bodies_schema = R"sql(
+SELECT quote_ident(n.nspname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = to_regclass('bodies'))sql";
 
 }  // namespace
 
@@ -102,10 +120,18 @@ std::optional<std::int64_t> body_hour_of_table(std::string_view name) {
     return std::int64_t{std::chrono::sys_days{date}.time_since_epoch().count()} * 24 + h;
 }
 
+std::string Core::body_table(std::int64_t hour) const {
+    return bodies_schema_ + "." + body_hour_table(hour);
+}
+
 asio::awaitable<void> Core::refresh_body_hours() {
     auto lease = co_await pool_.acquire();
-    const Rows rows = co_await lease->exec(k_body_tables);
+    const Rows schema = co_await lease->exec(k_bodies_schema);
     body_hours_.clear();
+    bodies_table_ = !schema.empty();
+    if (!bodies_table_) co_return;
+    bodies_schema_ = schema.text(0, 0);
+    const Rows rows = co_await lease->exec(k_body_tables);
     for (int i = 0; i < rows.size(); ++i) {
         if (!rows.boolean(i, 1) || rows.boolean(i, 2)) continue;
         if (const auto hour = body_hour_of_table(rows.text(i, 0))) body_hours_.insert(*hour);
@@ -114,20 +140,25 @@ asio::awaitable<void> Core::refresh_body_hours() {
 
 asio::awaitable<bool> Core::add_body_hour(std::int64_t hour) {
     if (body_hours_.contains(hour)) co_return true;
+    if (!bodies_table_) co_return false;
+    std::string failure;
     try {
         auto lease = co_await pool_.acquire();
-        co_await lease->exec_once(add_hour_sql(hour));
+        co_await lease->exec_once(add_hour_sql(body_table(hour), hour));
         body_hours_.insert(hour);
         body_hours_failed_.erase(hour);
         co_return true;
     } catch (const DbError& e) {
         if (e.code() == errc::store_closed) co_return false;
-        body_hours_failed_[hour] = Steady::now() + k_retry_after;
-        report("adding " + body_hour_table(hour) +
-               " (for the bodies received in that hour) failed; they are kept with their "
-               "deliveries meanwhile: " +
-               e.what());
+        failure = e.what();
+    } catch (const std::exception& e) {
+        failure = info_->scrub(e.what());
     }
+    body_hours_failed_[hour] = Steady::now() + k_retry_after;
+    report("adding " + body_hour_table(hour) +
+           " (for the bodies received in that hour) failed; they are kept with their deliveries "
+           "meanwhile: " +
+           failure);
     co_return false;
 }
 
@@ -140,7 +171,7 @@ bool Core::body_hour_ready(std::int64_t hour) {
 
 bool Core::want_body_hour(std::int64_t hour) {
     if (body_hours_.contains(hour)) return true;
-    if (stopping_ || body_hours_adding_.contains(hour)) return false;
+    if (!bodies_table_ || stopping_ || body_hours_adding_.contains(hour)) return false;
     if (auto it = body_hours_failed_.find(hour); it != body_hours_failed_.end()) {
         if (Steady::now() < it->second) return false;
     }
@@ -152,49 +183,107 @@ bool Core::want_body_hour(std::int64_t hour) {
 }
 
 asio::awaitable<void> Core::adding_body_hour(std::int64_t hour) {
-    co_await add_body_hour(hour);
+    co_await add_body_hour(hour);  // reports its own failures
     body_hours_adding_.erase(hour);
     finished_one();
 }
 
 asio::awaitable<std::size_t> Core::drop_expired_body_hours(Connection& c, std::int64_t cutoff) {
+    if (!bodies_table_) co_return 0;
+    struct Table {
+        std::string name;  // unqualified, as listed
+        std::int64_t hour;
+        bool attached;
+        bool detaching;
+    };
     // Hours before this one ended at or before the cutoff.
     const std::int64_t first_kept = cutoff > 0 ? cutoff / k_hour_ms : 0;
-    const Rows tables = co_await c.exec(k_body_tables);
-    std::size_t dropped = 0;
-    for (int i = 0; i < tables.size(); ++i) {
-        const std::string table = tables.text(i, 0);
-        const auto hour = body_hour_of_table(table);
-        if (!hour || *hour >= first_kept) continue;
-        const bool attached = tables.boolean(i, 1);
-        const bool detaching = tables.boolean(i, 2);
-        if (attached && !detaching) {
-            // A delivery of that hour still stored (a trigger still open, say) keeps the hour.
-            Params p;
-            p.int8(*hour == 0 ? std::numeric_limits<std::int64_t>::min() : *hour * k_hour_ms);
-            p.int8((*hour + 1) * k_hour_ms);
-            const Rows left = co_await c.exec(k_hour_has_deliveries, std::move(p));
-            if (left.boolean(0, 0)) continue;
-            // A submit of this instance no longer writes there. One that another instance
-            // commits meanwhile would need a clock behind by more than the retention.
-            body_hours_.erase(*hour);
-            co_await c.exec_once("ALTER TABLE bodies DETACH PARTITION " + table + " CONCURRENTLY");
-        } else if (detaching) {
-            body_hours_.erase(*hour);
-            co_await c.exec_once("ALTER TABLE bodies DETACH PARTITION " + table + " FINALIZE");
+    std::vector<Table> tables;
+    {
+        const Rows rows = co_await c.exec(k_body_tables);
+        for (int i = 0; i < rows.size(); ++i) {
+            const auto hour = body_hour_of_table(rows.text(i, 0));
+            if (!hour) continue;
+            tables.push_back({rows.text(i, 0), *hour, rows.boolean(i, 1), rows.boolean(i, 2)});
         }
-        co_await c.exec_once("DROP TABLE " + table);
-        ++dropped;
+    }
+    std::size_t dropped = 0;
+    // Whether a delivery received in the hour is still stored (a trigger still open, say): then
+    // the hour's bodies are kept.
+    const auto still_stored = [&](std::int64_t hour) -> asio::awaitable<bool> {
+        Params p;
+        p.int8(hour == 0 ? std::numeric_limits<std::int64_t>::min() : hour * k_hour_ms);
+        p.int8((hour + 1) * k_hour_ms);
+        const Rows left = co_await c.exec(k_hour_has_deliveries, std::move(p));
+        co_return left.boolean(0, 0);
+    };
+    // Each hour on its own: a failure is reported and the pass goes on (the connection broken,
+    // or the store closing, ends it).
+    bool detach_pending = false;
+    const auto attempt = [&](const Table& t, auto step) -> asio::awaitable<bool> {
+        std::string failure;
+        try {
+            co_await step();
+            co_return true;
+        } catch (const DbError& e) {
+            if (c.broken() || e.code() == errc::store_closed) throw;
+            failure = e.what();
+        }
+        report("dropping " + t.name + " (the bodies received in that hour) failed; the next " +
+               "prune pass tries again: " + failure);
+        co_return false;
+    };
+    // First a detach left half done (a pass that ended during it): a table may have only one
+    // partition being detached at a time, so until it is finished no other detach can start.
+    for (const Table& t : tables) {
+        if (!t.detaching) continue;
+        body_hours_.erase(t.hour);
+        const bool done = co_await attempt(t, [&]() -> asio::awaitable<void> {
+            co_await c.exec_once("ALTER TABLE bodies DETACH PARTITION " + body_table(t.hour) +
+                                 " FINALIZE");
+            if (co_await still_stored(t.hour)) {
+                co_await c.exec_once(add_hour_sql(body_table(t.hour), t.hour));
+                co_return;
+            }
+            co_await c.exec_once("DROP TABLE " + body_table(t.hour));
+            ++dropped;
+        });
+        if (!done) detach_pending = true;
+    }
+    for (const Table& t : tables) {
+        if (t.detaching || t.hour >= first_kept) continue;
+        if (t.attached && detach_pending) continue;  // the next pass
+        const bool done = co_await attempt(t, [&]() -> asio::awaitable<void> {
+            if (co_await still_stored(t.hour)) co_return;
+            if (t.attached) {
+                // This instance no longer writes there.
+                body_hours_.erase(t.hour);
+                co_await c.exec_once("ALTER TABLE bodies DETACH PARTITION " + body_table(t.hour) +
+                                     " CONCURRENTLY");
+                // Every transaction that could still write into it has ended now. One that did
+                // (an instance whose clock is behind by more than the retention) keeps the hour.
+                if (co_await still_stored(t.hour)) {
+                    co_await c.exec_once(add_hour_sql(body_table(t.hour), t.hour));
+                    co_return;
+                }
+            } else if (co_await still_stored(t.hour)) {
+                co_return;
+            }
+            co_await c.exec_once("DROP TABLE " + body_table(t.hour));
+            ++dropped;
+        });
+        if (!done && t.attached) detach_pending = true;  // it may be left half done
     }
     co_return dropped;
 }
 
 asio::awaitable<std::optional<std::string>> Core::read_body(Connection& c, std::int64_t delivery,
                                                             std::int64_t received_ms) {
-    const std::string table = body_hour_table(body_hour(received_ms));
+    if (!bodies_table_) co_return std::nullopt;
     try {
-        const Rows rows = co_await c.exec_once("SELECT body FROM " + table + " WHERE delivery = $1",
-                                               std::move(Params().int8(delivery)));
+        const Rows rows = co_await c.exec_once(
+            "SELECT body FROM " + body_table(body_hour(received_ms)) + " WHERE delivery = $1",
+            std::move(Params().int8(delivery)));
         if (rows.empty()) co_return std::nullopt;
         co_return rows.text(0, 0);
     } catch (const DbError& e) {

@@ -192,6 +192,8 @@ class Core : public std::enable_shared_from_this<Core> {
     /// In a prune pass (`c` holds the prune lock): drops the partitions of the hours that ended
     /// at or before `cutoff` (ms) and whose deliveries are all gone. Answers how many.
     asio::awaitable<std::size_t> drop_expired_body_hours(Connection& c, std::int64_t cutoff);
+    /// The schema-qualified name of `hour`'s table.
+    std::string body_table(std::int64_t hour) const;
     /// The body of delivery `delivery` (its seq) in the bodies table, if there.
     asio::awaitable<std::optional<std::string>> read_body(Connection& c, std::int64_t delivery,
                                                           std::int64_t received_ms);
@@ -244,6 +246,8 @@ class Core : public std::enable_shared_from_this<Core> {
     std::int64_t started_at_ = 0;
     bool registered_ = false;
     std::size_t loops_ = 0;                     // background loops still running
+    bool bodies_table_ = false;                 // there is one (PostgreSQL 14 or later)
+    std::string bodies_schema_;                 // its schema, quoted
     std::set<std::int64_t> body_hours_;         // hours whose partition of bodies is there
     std::set<std::int64_t> body_hours_adding_;  // being added in the background
     std::map<std::int64_t, std::chrono::steady_clock::time_point> body_hours_failed_;  // retry then

@@ -257,7 +257,8 @@ asio::awaitable<void> Core::commit_batch(std::vector<SubmitJob> jobs) {
             failure = DbError(errc::store_unavailable, e.what());
         }
         report_stats(started, jobs.size());
-        if (failure && failure->sqlstate() == "23514" && !hours_read) {
+        if (failure && failure->sqlstate() == "23514" && !hours_read &&
+            std::string_view(failure->what()).find("\"bodies\"") != std::string_view::npos) {
             // "No partition of relation found for row", among others: an hour this instance took
             // for having its partition of the bodies has none (another instance dropped it).
             // Read the hours again and try once more: such a body then goes with its delivery.
@@ -267,6 +268,8 @@ asio::awaitable<void> Core::commit_batch(std::vector<SubmitJob> jobs) {
                 co_await refresh_body_hours();
             } catch (const DbError& e) {
                 unread = e;
+            } catch (const std::exception& e) {
+                unread = DbError(errc::store_unavailable, info_->scrub(e.what()));
             }
             if (unread) {
                 failed("reading the hours of the bodies table", unread->what(), unread->code());

@@ -266,6 +266,8 @@ constexpr std::array<std::string_view, 2> k_v7 = {
 // deliveries.body (read first, pruned with their rows); so does a body whose hour has no partition
 // yet. An instance of version 7 still running during the upgrade writes its bodies there too, but
 // does not read the new table: it shows the deliveries the others accept without their body.
+// Dropping a partition without holding up inserts needs PostgreSQL 14: on an older server the
+// table is not created (the bodies stay in their rows, as before) until the server is upgraded.
 constexpr std::array<std::string_view, 1> k_v8 = {
     R"sql(CREATE TABLE bodies (
     hour bigint NOT NULL,
@@ -274,6 +276,9 @@ constexpr std::array<std::string_view, 1> k_v8 = {
     PRIMARY KEY (delivery, hour)
 ) PARTITION BY RANGE (hour))sql",
 };
+constexpr std::string_view k_v8_wanted = R"sql(
+SELECT current_setting('server_version_num')::integer >= 140000
+   AND to_regclass('bodies') IS NULL)sql";
 // Partitions copy the parent's compression (CREATE TABLE ... LIKE ... INCLUDING ALL).
 constexpr std::string_view k_v8_lz4 =
     R"sql(ALTER TABLE bodies ALTER COLUMN body SET COMPRESSION lz4)sql";
@@ -335,10 +340,15 @@ asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
     if (version < 7) {
         for (std::string_view statement : k_v7) co_await c.exec(statement, {}, timeout);
     }
-    if (version < 8) {
-        for (std::string_view statement : k_v8) co_await c.exec(statement, {}, timeout);
-        const Rows lz4 = co_await c.exec(k_v6_offers_lz4);
-        if (lz4.boolean(0, 0)) co_await c.exec(k_v8_lz4, {}, timeout);
+    {
+        // Version 8's table, on PostgreSQL 14 or later (DETACH PARTITION ... CONCURRENTLY); an
+        // older server keeps the bodies in their rows, and gets the table once it is upgraded.
+        const Rows wanted = co_await c.exec(k_v8_wanted);
+        if (wanted.boolean(0, 0)) {
+            for (std::string_view statement : k_v8) co_await c.exec(statement, {}, timeout);
+            const Rows lz4 = co_await c.exec(k_v6_offers_lz4);
+            if (lz4.boolean(0, 0)) co_await c.exec(k_v8_lz4, {}, timeout);
+        }
     }
     if (version < k_schema_version) {
         Params p;

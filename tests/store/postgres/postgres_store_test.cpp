@@ -1079,29 +1079,47 @@ bool table_exists(Sql& sql, const std::string& name) {
     return sql.value("SELECT to_regclass('" + name + "') IS NOT NULL") == "t";
 }
 
+/// Accepts deliveries `prefix`-0, -1, ... received at `when`, with that body and no trigger,
+/// until one's body is stored in its hour's table (the store adds a missing one in the
+/// background, and stores bodies in their rows meanwhile). Answers how many it accepted.
+int accept_until_in_its_hour(Store& store, Sql& sql, const std::string& prefix, TimePoint when) {
+    int accepted = 0;
+    const bool landed = eventually([&] {
+        const std::string id = prefix + "-" + std::to_string(accepted++);
+        accept(store, with_body(delivery(id, when), "body of " + id), {});
+        return where_is_body(sql, id) == hour_table(when);
+    });
+    if (!landed) throw std::runtime_error("no body of " + prefix + " reached its hour's table");
+    return accepted;
+}
+
 // A body is stored in the partition of the bodies table for the hour it was received: the store
 // adds this hour's and the next one's when it opens. An hour without one (a delivery received
 // three days ago) keeps its first body in the delivery's row while the hour's partition is added
 // in the background; the next body of that hour goes there. Every body reads back the same.
 TEST_F(PostgresStoreTest, ABodyIsStoredInThePartitionOfTheHourItWasReceived) {
     auto store = open();
+    const TimePoint now = now_ms();  // after open(): its hour or the next is the one it added
     Sql sql(db_.conninfo());
-    EXPECT_TRUE(table_exists(sql, hour_table(base_)));
-    EXPECT_TRUE(table_exists(sql, hour_table(base_ + 1h)));
+    EXPECT_TRUE(table_exists(sql, hour_table(now)));
+    EXPECT_TRUE(table_exists(sql, hour_table(now + 1h)));
 
-    accept(*store, with_body(delivery("today", base_), "body of today"), {trigger()});
-    EXPECT_EQ(where_is_body(sql, "today"), hour_table(base_));
+    accept(*store, with_body(delivery("now", now), "body of now"), {trigger()});
+    EXPECT_EQ(where_is_body(sql, "now"), hour_table(now));
 
-    const TimePoint earlier = base_ - 72h;
+    const TimePoint earlier = now - 72h;
     ASSERT_FALSE(table_exists(sql, hour_table(earlier)));
     accept(*store, with_body(delivery("first", earlier), "first body"), {});
     EXPECT_EQ(where_is_body(sql, "first"), "row");
-    ASSERT_TRUE(eventually([&] { return table_exists(sql, hour_table(earlier)); }));
-    accept(*store, with_body(delivery("second", earlier), "second body"), {trigger()});
-    EXPECT_EQ(where_is_body(sql, "second"), hour_table(earlier));
+    const int more = accept_until_in_its_hour(*store, sql, "more", earlier);
 
-    for (const auto& [id, body] : std::vector<std::pair<std::string, std::string>>{
-             {"today", "body of today"}, {"first", "first body"}, {"second", "second body"}}) {
+    std::vector<std::pair<std::string, std::string>> all = {{"now", "body of now"},
+                                                            {"first", "first body"}};
+    for (int i = 0; i < more; ++i) {
+        const std::string id = "more-" + std::to_string(i);
+        all.emplace_back(id, "body of " + id);
+    }
+    for (const auto& [id, body] : all) {
         const auto detail = get(*store, "", id);
         ASSERT_TRUE(detail && detail->body) << id;
         EXPECT_EQ(*detail->body, body) << id;
@@ -1114,16 +1132,15 @@ TEST_F(PostgresStoreTest, APrunePassDropsTheBodiesOfAnHourWholeOnceItsDeliveries
     StoreConfig config = pg_config(db_.conninfo());
     config.retention = 1h;
     auto store = open_or_throw(config, "instance-a");
+    const TimePoint now = now_ms();
     Sql sql(db_.conninfo());
-    const TimePoint earlier = base_ - 72h;
+    const TimePoint earlier = now - 72h;
     const std::string table = hour_table(earlier);
-    accept(*store, with_body(delivery("opener", earlier), "opener"), {});
-    ASSERT_TRUE(eventually([&] { return table_exists(sql, table); }));
-    accept(*store, with_body(delivery("unmatched", earlier), "unmatched body"), {});
+    const int unmatched = accept_until_in_its_hour(*store, sql, "unmatched", earlier);
     accept(*store, with_body(delivery("open", earlier), "open body"), {trigger()});
     ASSERT_EQ(where_is_body(sql, "open"), table);
 
-    EXPECT_EQ(prune(*store, base_), 2u);  // "opener" and "unmatched"
+    EXPECT_EQ(prune(*store, now), static_cast<std::size_t>(unmatched));
     EXPECT_TRUE(table_exists(sql, table));
     const auto kept = get(*store, "", "open");
     ASSERT_TRUE(kept && kept->body);
@@ -1131,12 +1148,46 @@ TEST_F(PostgresStoreTest, APrunePassDropsTheBodiesOfAnHourWholeOnceItsDeliveries
 
     // Its trigger finished long ago: the delivery goes, and the hour's bodies with it.
     sql.exec("UPDATE triggers SET state = 'dead', outcome = 'dead', updated_at = 0");
-    EXPECT_EQ(prune(*store, base_), 1u);
+    EXPECT_EQ(prune(*store, now), 1u);
     EXPECT_FALSE(table_exists(sql, table));
     EXPECT_FALSE(get(*store, "", "open"));
     // This hour's bodies are untouched, and new ones still stored in their partition.
-    accept(*store, with_body(delivery("now", base_), "now"), {trigger()});
-    EXPECT_EQ(where_is_body(sql, "now"), hour_table(base_));
+    accept(*store, with_body(delivery("now", now), "now"), {trigger()});
+    EXPECT_EQ(where_is_body(sql, "now"), hour_table(now));
+}
+
+// A pass that ends during DETACH PARTITION ... CONCURRENTLY (here at its statement timeout,
+// waiting for a reader of the bodies table, as a long pg_dump would hold it up) leaves the detach
+// half done, and while it is, no other partition can be detached. The next pass finishes it
+// first, then drops an earlier hour whose last delivery has gone meanwhile; neither pass fails.
+TEST_F(PostgresStoreTest, ADetachLeftHalfDoneIsFinishedByTheNextPassBeforeTheOtherHours) {
+    StoreConfig config = pg_config(db_.conninfo());
+    config.retention = 1h;
+    config.postgres.statement_timeout = 1s;
+    auto store = open_or_throw(config, "instance-a");
+    const TimePoint now = now_ms();
+    Sql sql(db_.conninfo());
+    const TimePoint first = now - 72h;
+    const TimePoint second = now - 70h;
+    const int unmatched = accept_until_in_its_hour(*store, sql, "first", first) +
+                          accept_until_in_its_hour(*store, sql, "second", second);
+    accept(*store, with_body(delivery("open", first), "open body"), {trigger()});
+
+    Sql reader(db_.conninfo());
+    reader.exec("BEGIN");
+    reader.value("SELECT count(*) FROM bodies");
+    EXPECT_EQ(prune(*store, now), static_cast<std::size_t>(unmatched));
+    EXPECT_EQ(sql.value("SELECT count(*) FROM pg_inherits WHERE inhdetachpending"), "1");
+    EXPECT_TRUE(table_exists(sql, hour_table(first)));   // "open" keeps it
+    EXPECT_TRUE(table_exists(sql, hour_table(second)));  // half detached
+    reader.exec("COMMIT");
+
+    sql.exec("UPDATE triggers SET state = 'dead', outcome = 'dead', updated_at = 0");
+    EXPECT_EQ(prune(*store, now), 1u);
+    EXPECT_FALSE(table_exists(sql, hour_table(first)));
+    EXPECT_FALSE(table_exists(sql, hour_table(second)));
+    EXPECT_EQ(sql.value("SELECT count(*) FROM pg_inherits WHERE inhdetachpending"), "0");
+    EXPECT_TRUE(table_exists(sql, hour_table(now)));
 }
 
 // Another instance's prune pass may drop an hour's partition this instance still takes for
@@ -1144,17 +1195,22 @@ TEST_F(PostgresStoreTest, APrunePassDropsTheBodiesOfAnHourWholeOnceItsDeliveries
 // its delivery, and reads back.
 TEST_F(PostgresStoreTest, ABodyWhoseHourWasDroppedElsewhereIsKeptWithItsDelivery) {
     auto store = open();
+    const TimePoint now = now_ms();
     Sql sql(db_.conninfo());
-    accept(*store, with_body(delivery("before", base_), "before"), {trigger()});
-    const std::string table = hour_table(base_);
+    accept(*store, with_body(delivery("before", now), "before"), {trigger()});
+    const std::string table = hour_table(now);
     ASSERT_EQ(where_is_body(sql, "before"), table);
     sql.exec("ALTER TABLE bodies DETACH PARTITION " + table + "; DROP TABLE " + table);
 
-    accept(*store, with_body(delivery("after", base_), "after the drop"), {trigger()});
+    accept(*store, with_body(delivery("after", now), "after the drop"), {trigger()});
     EXPECT_EQ(where_is_body(sql, "after"), "row");
     const auto detail = get(*store, "", "after");
     ASSERT_TRUE(detail && detail->body);
     EXPECT_EQ(*detail->body, "after the drop");
+    // The delivery whose body went with the table is still shown, without it.
+    const auto gone = get(*store, "", "before");
+    ASSERT_TRUE(gone);
+    EXPECT_FALSE(gone->body);
 }
 
 // An hour whose partition cannot be added (here a view holds its name) keeps its bodies with
@@ -1199,17 +1255,18 @@ TEST_F(PostgresStoreTest, UpgradesAVersion7DatabaseKeepingItsBodiesInTheirRows) 
     StoreConfig config = pg_config(db_.conninfo());
     config.retention = 1h;
     auto store = open_or_throw(config, "instance-a");
+    const TimePoint now = now_ms();
     EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), k_current_version);
-    accept(*store, with_body(delivery("new", base_), "new body"), {trigger()});
+    accept(*store, with_body(delivery("new", now), "new body"), {trigger()});
     EXPECT_EQ(where_is_body(sql, "old"), "row");
-    EXPECT_EQ(where_is_body(sql, "new"), hour_table(base_));
+    EXPECT_EQ(where_is_body(sql, "new"), hour_table(now));
     for (const auto& [id, body] : std::vector<std::pair<std::string, std::string>>{
              {"old", "old body"}, {"new", "new body"}}) {
         const auto detail = get(*store, "", id);
         ASSERT_TRUE(detail && detail->body) << id;
         EXPECT_EQ(*detail->body, body) << id;
     }
-    EXPECT_EQ(prune(*store, base_), 1u);
+    EXPECT_EQ(prune(*store, now), 1u);
     EXPECT_FALSE(get(*store, "", "old"));
 }
 
