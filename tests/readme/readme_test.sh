@@ -42,10 +42,12 @@ fi
 # the local end of another test's connection at any moment (or a port-0 listener's), and the
 # daemon then cannot listen on it ("Address already in use").
 ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+port_base=10000 port_span=$((ephemeral_low - 10000))
+if ((port_span < 1000)); then port_base=20000 port_span=20000; fi
 free_port() {
   local port
   for _ in $(seq 100); do
-    port=$((10000 + RANDOM % (ephemeral_low - 10000)))
+    port=$((port_base + RANDOM % port_span))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return

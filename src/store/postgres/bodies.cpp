@@ -85,7 +85,8 @@ std::string add_hour_sql(const std::string& table, std::int64_t hour) {
 constexpr std::string_view k_bodies_schema = R"sql(
 SELECT quote_ident(n.nspname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.oid = to_regclass('bodies'))sql";
+WHERE c.oid = to_regclass('bodies')
+  AND current_setting('server_version_num')::integer >= 140000)sql";
 
 }  // namespace
 
@@ -238,9 +239,11 @@ asio::awaitable<std::size_t> Core::drop_expired_body_hours(Connection& c, std::i
     for (const Table& t : tables) {
         if (!t.detaching) continue;
         body_hours_.erase(t.hour);
-        const bool done = co_await attempt(t, [&]() -> asio::awaitable<void> {
+        bool finished = false;
+        co_await attempt(t, [&]() -> asio::awaitable<void> {
             co_await c.exec_once("ALTER TABLE bodies DETACH PARTITION " + body_table(t.hour) +
                                  " FINALIZE");
+            finished = true;
             if (co_await still_stored(t.hour)) {
                 co_await c.exec_once(add_hour_sql(body_table(t.hour), t.hour));
                 co_return;
@@ -248,7 +251,7 @@ asio::awaitable<std::size_t> Core::drop_expired_body_hours(Connection& c, std::i
             co_await c.exec_once("DROP TABLE " + body_table(t.hour));
             ++dropped;
         });
-        if (!done) detach_pending = true;
+        if (!finished) detach_pending = true;
     }
     for (const Table& t : tables) {
         if (t.detaching || t.hour >= first_kept) continue;
@@ -266,8 +269,6 @@ asio::awaitable<std::size_t> Core::drop_expired_body_hours(Connection& c, std::i
                     co_await c.exec_once(add_hour_sql(body_table(t.hour), t.hour));
                     co_return;
                 }
-            } else if (co_await still_stored(t.hour)) {
-                co_return;
             }
             co_await c.exec_once("DROP TABLE " + body_table(t.hour));
             ++dropped;

@@ -257,11 +257,11 @@ asio::awaitable<void> Core::commit_batch(std::vector<SubmitJob> jobs) {
             failure = DbError(errc::store_unavailable, e.what());
         }
         report_stats(started, jobs.size());
-        if (failure && failure->sqlstate() == "23514" && !hours_read &&
-            std::string_view(failure->what()).find("\"bodies\"") != std::string_view::npos) {
+        if (failure && failure->sqlstate() == "23514" && !hours_read) {
             // "No partition of relation found for row", among others: an hour this instance took
             // for having its partition of the bodies has none (another instance dropped it).
             // Read the hours again and try once more: such a body then goes with its delivery.
+            // (The message would say which; it comes in the server's language.)
             hours_read = true;
             std::optional<DbError> unread;
             try {
