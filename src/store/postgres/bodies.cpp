@@ -139,18 +139,17 @@ asio::awaitable<void> Core::refresh_body_hours() {
     }
 }
 
-asio::awaitable<bool> Core::add_body_hour(std::int64_t hour) {
-    if (body_hours_.contains(hour)) co_return true;
-    if (!bodies_table_) co_return false;
+asio::awaitable<void> Core::add_body_hour(std::int64_t hour) {
+    if (body_hours_.contains(hour) || !bodies_table_) co_return;
     std::string failure;
     try {
         auto lease = co_await pool_.acquire();
         co_await lease->exec_once(add_hour_sql(body_table(hour), hour));
         body_hours_.insert(hour);
         body_hours_failed_.erase(hour);
-        co_return true;
+        co_return;
     } catch (const DbError& e) {
-        if (e.code() == errc::store_closed) co_return false;
+        if (e.code() == errc::store_closed) co_return;
         failure = e.what();
     } catch (const std::exception& e) {
         failure = info_->scrub(e.what());
@@ -160,7 +159,6 @@ asio::awaitable<bool> Core::add_body_hour(std::int64_t hour) {
            " (for the bodies received in that hour) failed; they are kept with their deliveries "
            "meanwhile: " +
            failure);
-    co_return false;
 }
 
 bool Core::body_hour_ready(std::int64_t hour) {
@@ -189,10 +187,9 @@ asio::awaitable<void> Core::adding_body_hour(std::int64_t hour) {
     finished_one();
 }
 
-asio::awaitable<std::size_t> Core::drop_expired_body_hours(Connection& c, std::int64_t cutoff) {
-    if (!bodies_table_) co_return 0;
+asio::awaitable<void> Core::drop_expired_body_hours(Connection& c, std::int64_t cutoff) {
+    if (!bodies_table_) co_return;
     struct Table {
-        std::string name;  // unqualified, as listed
         std::int64_t hour;
         bool attached;
         bool detaching;
@@ -204,11 +201,9 @@ asio::awaitable<std::size_t> Core::drop_expired_body_hours(Connection& c, std::i
         const Rows rows = co_await c.exec(k_body_tables);
         for (int i = 0; i < rows.size(); ++i) {
             const auto hour = body_hour_of_table(rows.text(i, 0));
-            if (!hour) continue;
-            tables.push_back({rows.text(i, 0), *hour, rows.boolean(i, 1), rows.boolean(i, 2)});
+            if (hour) tables.push_back({*hour, rows.boolean(i, 1), rows.boolean(i, 2)});
         }
     }
-    std::size_t dropped = 0;
     // Whether a delivery received in the hour is still stored (a trigger still open, say): then
     // the hour's bodies are kept.
     const auto still_stored = [&](std::int64_t hour) -> asio::awaitable<bool> {
@@ -217,6 +212,16 @@ asio::awaitable<std::size_t> Core::drop_expired_body_hours(Connection& c, std::i
         p.int8((hour + 1) * k_hour_ms);
         const Rows left = co_await c.exec(k_hour_has_deliveries, std::move(p));
         co_return left.boolean(0, 0);
+    };
+    // A detached hour: dropped, unless a delivery of it was committed while it was being
+    // detached (an instance whose clock is behind by more than the retention): then attached
+    // back. Every transaction that could still write into it has ended by now.
+    const auto drop_detached = [&](std::int64_t hour) -> asio::awaitable<void> {
+        if (co_await still_stored(hour)) {
+            co_await c.exec_once(add_hour_sql(body_table(hour), hour));
+        } else {
+            co_await c.exec_once("DROP TABLE " + body_table(hour));
+        }
     };
     // Each hour on its own: a failure is reported and the pass goes on (the connection broken,
     // or the store closing, ends it).
@@ -230,8 +235,9 @@ asio::awaitable<std::size_t> Core::drop_expired_body_hours(Connection& c, std::i
             if (c.broken() || e.code() == errc::store_closed) throw;
             failure = e.what();
         }
-        report("dropping " + t.name + " (the bodies received in that hour) failed; the next " +
-               "prune pass tries again: " + failure);
+        report("dropping " + body_hour_table(t.hour) +
+               " (the bodies received in that hour) failed; the next prune pass tries again: " +
+               failure);
         co_return false;
     };
     // First a detach left half done (a pass that ended during it): a table may have only one
@@ -244,12 +250,7 @@ asio::awaitable<std::size_t> Core::drop_expired_body_hours(Connection& c, std::i
             co_await c.exec_once("ALTER TABLE bodies DETACH PARTITION " + body_table(t.hour) +
                                  " FINALIZE");
             finished = true;
-            if (co_await still_stored(t.hour)) {
-                co_await c.exec_once(add_hour_sql(body_table(t.hour), t.hour));
-                co_return;
-            }
-            co_await c.exec_once("DROP TABLE " + body_table(t.hour));
-            ++dropped;
+            co_await drop_detached(t.hour);
         });
         if (!finished) detach_pending = true;
     }
@@ -258,24 +259,17 @@ asio::awaitable<std::size_t> Core::drop_expired_body_hours(Connection& c, std::i
         if (t.attached && detach_pending) continue;  // the next pass
         const bool done = co_await attempt(t, [&]() -> asio::awaitable<void> {
             if (co_await still_stored(t.hour)) co_return;
-            if (t.attached) {
-                // This instance no longer writes there.
-                body_hours_.erase(t.hour);
-                co_await c.exec_once("ALTER TABLE bodies DETACH PARTITION " + body_table(t.hour) +
-                                     " CONCURRENTLY");
-                // Every transaction that could still write into it has ended now. One that did
-                // (an instance whose clock is behind by more than the retention) keeps the hour.
-                if (co_await still_stored(t.hour)) {
-                    co_await c.exec_once(add_hour_sql(body_table(t.hour), t.hour));
-                    co_return;
-                }
+            if (!t.attached) {  // left over from a pass that ended before its DROP
+                co_await c.exec_once("DROP TABLE " + body_table(t.hour));
+                co_return;
             }
-            co_await c.exec_once("DROP TABLE " + body_table(t.hour));
-            ++dropped;
+            body_hours_.erase(t.hour);  // this instance no longer writes there
+            co_await c.exec_once("ALTER TABLE bodies DETACH PARTITION " + body_table(t.hour) +
+                                 " CONCURRENTLY");
+            co_await drop_detached(t.hour);
         });
         if (!done && t.attached) detach_pending = true;  // it may be left half done
     }
-    co_return dropped;
 }
 
 asio::awaitable<std::optional<std::string>> Core::read_body(Connection& c, std::int64_t delivery,

@@ -180,9 +180,9 @@ class Core : public std::enable_shared_from_this<Core> {
     // bodies.cpp: the hours of the bodies table (schema version 8).
     /// Reads which hours have a partition (attached, not being detached) into body_hours_.
     asio::awaitable<void> refresh_body_hours();
-    /// Adds the partition of `hour` (hours since the epoch) unless it is there; true when it is.
-    /// A failure is reported, and the hour not tried again for a while.
-    asio::awaitable<bool> add_body_hour(std::int64_t hour);
+    /// Adds the partition of `hour` (hours since the epoch) unless it is there. A failure is
+    /// reported, and the hour not tried again for a while.
+    asio::awaitable<void> add_body_hour(std::int64_t hour);
     /// Whether a body received in `hour` goes to the bodies table; starts adding the partitions
     /// of that hour and the next in the background when they are missing (the body goes to
     /// deliveries.body meanwhile: a submit never waits for DDL).
@@ -190,8 +190,8 @@ class Core : public std::enable_shared_from_this<Core> {
     bool want_body_hour(std::int64_t hour);
     asio::awaitable<void> adding_body_hour(std::int64_t hour);
     /// In a prune pass (`c` holds the prune lock): drops the partitions of the hours that ended
-    /// at or before `cutoff` (ms) and whose deliveries are all gone. Answers how many.
-    asio::awaitable<std::size_t> drop_expired_body_hours(Connection& c, std::int64_t cutoff);
+    /// at or before `cutoff` (ms) and whose deliveries are all gone.
+    asio::awaitable<void> drop_expired_body_hours(Connection& c, std::int64_t cutoff);
     /// The schema-qualified name of `hour`'s table.
     std::string body_table(std::int64_t hour) const;
     /// The body of delivery `delivery` (its seq) in the bodies table, if there.

@@ -375,11 +375,14 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
         // the delivery's row otherwise ($8; $32 below).
         const std::int64_t hour = body_hour(received);
         const bool in_bodies = config_.keep_body && body_hour_ready(hour);
-        if (config_.keep_body && !in_bodies) {
-            p.bytes_ref(d.body);
-        } else {
-            p.null(oid::bytea);
-        }
+        const auto body_if = [&](bool here) {
+            if (here) {
+                p.bytes_ref(d.body);
+            } else {
+                p.null(oid::bytea);
+            }
+        };
+        body_if(config_.keep_body && !in_bodies);
         p.text(digests[j]);
         if (by_body) {
             p.int8(body_key(digests[j])).int8(add_ms(received, -d.duplicate_body_window));
@@ -421,11 +424,7 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
         p.bytea_array(trigger_scopes[j]).bytea_array(heads).bytea_array(tails);
         p.bytea_array(wishes);
         p.int8(hour);
-        if (in_bodies) {
-            p.bytes_ref(d.body);
-        } else {
-            p.null(oid::bytea);
-        }
+        body_if(in_bodies);
         const bool coalescing = std::any_of(trigger_scopes[j].begin(), trigger_scopes[j].end(),
                                             [](const std::string& x) { return !x.empty(); });
         steps.push_back({submit_sql(by_body, coalescing), std::move(p)});
