@@ -20,7 +20,7 @@ compile_pkgs=(
   build-essential cmake make ninja-build pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libssl-dev libre2-dev libcli11-dev
-  libsqlite3-dev libpq-dev libjemalloc-dev libsystemd-dev prometheus-cpp-dev
+  libsqlite3-dev liblz4-dev libpq-dev libjemalloc-dev libsystemd-dev prometheus-cpp-dev
 )
 # postgresql: the throwaway servers of the PostgreSQL store's tests (tests/support/pg_server.sh).
 test_pkgs=(
@@ -32,7 +32,7 @@ test_pkgs=(
 )
 runtime_pkgs=(
   libboost-json1.81.0 libboost-url1.81.0 libyaml-cpp0.7 libspdlog1.10 libfmt9 libssl3 libre2-9
-  libsqlite3-0 libpq5 libjemalloc2 libsystemd0 libprometheus-cpp-core1.0 ca-certificates
+  libsqlite3-0 liblz4-1 libpq5 libjemalloc2 libsystemd0 libprometheus-cpp-core1.0 ca-certificates
 )
 bench_pkgs=(wrk nginx-light webhook procps curl openssl)
 deb_pkgs=(dpkg-dev file)

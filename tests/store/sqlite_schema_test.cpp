@@ -188,7 +188,7 @@ class OldFile : public SqliteSchema {
         auto store = open_store();
         {
             RawDb db(db_path());
-            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"9"}));
+            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"10"}));
             EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
             // Version 8 dropped it: a delivery id is found through (source, delivery_id).
             EXPECT_EQ(
@@ -290,7 +290,7 @@ TEST_F(SqliteSchema, CreatesTheStateDirectoryAndTheCurrentSchemaInWalMode) {
         EXPECT_EQ((*store)->kind(), "sqlite");
     }
     RawDb db(nested + "/hookrelay.db");
-    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"9"}));
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"10"}));
     EXPECT_EQ(db.row("PRAGMA journal_mode"), (std::vector<std::string>{"wal"}));
 }
 
@@ -321,20 +321,23 @@ TEST_F(OldFile, UpgradesAVersion5FileInPlace) {
 
 TEST_F(OldFile, UpgradeToVersion7ListsTheDeliveriesWithoutTriggersAsUnmatched) {
     {
-        // A file of version 6 is today's without what versions 7 and 9 added (version 8 only
-        // dropped an index).
+        // A file of version 6 is today's without what versions 7, 9 and 10 added (version 8
+        // only dropped an index; these bodies are too small to compress, so stored as
+        // received).
         auto store = open_store();
         accept(*store, delivery("matched", base_), {trigger()});
         accept(*store, delivery("unmatched-1", base_), {});
         accept(*store, delivery("unmatched-2", base_), {});
         store->close();
         RawDb db(db_path());
-        db.exec("DROP TABLE unmatched; DROP TABLE received_marks; PRAGMA user_version = 6");
+        db.exec(
+            "DROP TABLE unmatched; DROP TABLE received_marks; "
+            "ALTER TABLE deliveries DROP COLUMN body_lz4_size; PRAGMA user_version = 6");
     }
     auto store = open_store();
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"9"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"10"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
     }
     DeliveryQuery query;
@@ -352,20 +355,23 @@ TEST_F(OldFile, UpgradeToVersion7ListsTheDeliveriesWithoutTriggersAsUnmatched) {
 
 TEST_F(OldFile, UpgradeToVersion9ListsSinceExactlyOverTheStoredDeliveries) {
     {
-        // A file of version 8 is today's without what version 9 added. The clock stepped back
-        // after d-late.
+        // A file of version 8 is today's without what versions 9 and 10 added (these bodies
+        // are too small to compress, so stored as received). The clock stepped back after
+        // d-late.
         auto store = open_store();
         accept(*store, delivery("d-early", base_), {trigger()});
         accept(*store, delivery("d-late", base_ + 10s), {});
         accept(*store, delivery("d-stepped-back", base_ + 2s), {});
         store->close();
         RawDb db(db_path());
-        db.exec("DROP TABLE received_marks; PRAGMA user_version = 8");
+        db.exec(
+            "DROP TABLE received_marks; ALTER TABLE deliveries DROP COLUMN body_lz4_size; "
+            "PRAGMA user_version = 8");
     }
     auto store = open_store();
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"9"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"10"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
     }
     const auto since = [&](TimePoint at) {
@@ -381,6 +387,33 @@ TEST_F(OldFile, UpgradeToVersion9ListsSinceExactlyOverTheStoredDeliveries) {
     EXPECT_EQ(since(base_ + 3s), (std::vector<std::string>{"d-new", "d-late"}));
     EXPECT_EQ(since(base_),
               (std::vector<std::string>{"d-new", "d-stepped-back", "d-late", "d-early"}));
+}
+
+TEST_F(OldFile, UpgradeToVersion10KeepsTheStoredBodiesAndCompressesNewOnes) {
+    const std::string old_body(6000, 'o');
+    {
+        // A file of version 9: today's without body_lz4_size, its bodies as received.
+        auto store = open_store();
+        accept(*store, delivery("d-old", base_), {trigger()});
+        store->close();
+        RawDb db(db_path());
+        db.exec("ALTER TABLE deliveries DROP COLUMN body_lz4_size; "
+                "UPDATE deliveries SET body = CAST('" + old_body + "' AS BLOB); "
+                "PRAGMA user_version = 9");
+    }
+    auto store = open_store();
+    accept(*store, with_body(delivery("d-new", base_), old_body), {trigger()});
+    {
+        RawDb db(db_path());
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"10"}));
+        EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
+        EXPECT_EQ(db.rows("SELECT delivery_id, length(body) = 6000, body_lz4_size FROM deliveries "
+                          "ORDER BY id"),
+                  (std::vector<std::vector<std::string>>{{"d-old", "1", "NULL"},
+                                                         {"d-new", "0", "6000"}}));
+    }
+    EXPECT_EQ(get(*store, "", "d-old")->body, std::optional<std::string>(old_body));
+    EXPECT_EQ(get(*store, "", "d-new")->body, std::optional<std::string>(old_body));
 }
 
 TEST_F(SqliteSchema, TheWidenedStateConstraintStillRefusesUnknownStates) {
@@ -438,13 +471,13 @@ TEST_F(OldFile, AFailedUpgradeLeavesTheFileAsItWas) {
 TEST_F(SqliteSchema, RefusesAFileFromANewerHookrelay) {
     {
         RawDb db(db_path());
-        db.exec("PRAGMA user_version = 10");
+        db.exec("PRAGMA user_version = 11");
     }
     std::string why;
     auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
-    EXPECT_NE(why.find("schema version 10 is newer than this hookrelay understands (9)"),
+    EXPECT_NE(why.find("schema version 11 is newer than this hookrelay understands (10)"),
               std::string::npos)
         << why;
 }

@@ -43,6 +43,18 @@ class ExclusiveLock {
     RawDb db_;
 };
 
+/// `size` bytes with nothing for LZ4 to find (xorshift32 from `seed`): a body stored as is.
+std::string incompressible(std::size_t size, std::uint32_t seed = 2463534242u) {
+    std::string out(size, '\0');
+    for (auto& c : out) {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        c = static_cast<char>(seed & 0xff);
+    }
+    return out;
+}
+
 /// Holds the store thread in a callback while `queue` posts calls to the store: they then share
 /// one transaction.
 void while_the_store_thread_is_held(SqliteStore& store, const std::function<void()>& queue) {
@@ -408,7 +420,7 @@ TEST_F(SqliteStoreTest, ReachingMaxSizeAnswersStoreFullUntilPruningMakesRoom) {
     config_.retention = 0ms;
     auto store = open_store();
     accept(*store, delivery("d-small", base_), {trigger()});
-    const std::string body(32 * 1024, 'x');
+    const std::string body = incompressible(32 * 1024);
     std::optional<boost::system::error_code> refusal;
     for (int i = 0; i < 20 && !refusal; ++i) {
         auto d = delivery("d-" + std::to_string(i), base_);
@@ -838,6 +850,84 @@ TEST_F(SqliteStoreTest, ReceivedMarksKeepARowPerSecondAndGoWithThePrunedDeliveri
     DeliveryQuery query;
     query.since = base_;
     EXPECT_EQ(list(*store, query).items.size(), 5u);
+}
+
+// Bodies are kept compressed with LZ4 (schema version 10), read back as received.
+
+std::string read_text_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST_F(SqliteStoreTest, AKeptBodyIsStoredCompressedAndReadsBackAsReceived) {
+    const auto push =
+        read_text_file(std::string(HOOKRELAY_TEST_DATA_DIR) + "/github/push-branch-update.json");
+    ASSERT_GT(push.size(), 8000u);
+    auto store = open_store();
+    accept(*store, with_body(delivery("d-1", base_), push), {trigger()});
+    RawDb db(db_path());
+    const auto stored = db.row(
+        "SELECT length(body), body_lz4_size FROM deliveries WHERE delivery_id = 'd-1'");
+    ASSERT_EQ(stored.size(), 2u);
+    EXPECT_EQ(stored[1], std::to_string(push.size()));
+    EXPECT_LT(std::stoul(stored[0]), push.size() / 2) << "the push's 8.8 KB, stored in " << stored[0];
+    const auto detail = get(*store, "", "d-1");
+    ASSERT_TRUE(detail);
+    EXPECT_EQ(detail->body, std::optional<std::string>(push));
+}
+
+TEST_F(SqliteStoreTest, ABodyCompressionWouldNotShrinkIsStoredAsReceived) {
+    const std::string noise = incompressible(4096);
+    auto store = open_store();
+    accept(*store, with_body(delivery("noise", base_), noise), {});
+    accept(*store, with_body(delivery("empty", base_), ""), {});
+    RawDb db(db_path());
+    EXPECT_EQ(db.row("SELECT length(body), body_lz4_size FROM deliveries "
+                     "WHERE delivery_id = 'noise'"),
+              (std::vector<std::string>{"4096", "NULL"}));
+    EXPECT_EQ(get(*store, "", "noise")->body, std::optional<std::string>(noise));
+    EXPECT_EQ(get(*store, "", "empty")->body, std::optional<std::string>(""));
+}
+
+TEST_F(SqliteStoreTest, ADamagedCompressedBodyFailsItsReadWithAReasonAndTheRestStillReads) {
+    std::mutex mutex;
+    std::vector<std::string> errors;
+    auto store = open_store();
+    store->on_error([&](std::string_view e) {
+        std::lock_guard lock(mutex);
+        errors.emplace_back(e);
+    });
+    accept(*store, with_body(delivery("d-1", base_), std::string(5000, 'x')), {trigger()});
+    const std::string body(5000, 'y');
+    accept(*store, with_body(delivery("d-2", base_), body), {trigger()});
+    {
+        RawDb db(db_path());
+        // Recorded as longer than its block decompresses to: what a damaged file would show.
+        db.exec("UPDATE deliveries SET body_lz4_size = body_lz4_size + 1 "
+                "WHERE delivery_id = 'd-1'");
+    }
+    const auto damaged = wait_answer<result<std::optional<DeliveryDetail>>>(
+        [&](auto done) { store->get_delivery("", "d-1", std::move(done)); });
+    ASSERT_FALSE(damaged);
+    EXPECT_EQ(damaged.error(), make_error_code(errc::store_unavailable));
+    {
+        std::lock_guard lock(mutex);
+        ASSERT_EQ(errors.size(), 1u);
+        EXPECT_NE(errors[0].find("stored body is damaged"), std::string::npos) << errors[0];
+    }
+    EXPECT_EQ(get(*store, "", "d-2")->body, std::optional<std::string>(body));
+    EXPECT_EQ(list(*store).items.size(), 2u) << "listings do not read bodies";
+}
+
+TEST_F(SqliteStoreTest, NoBodyIsStoredWithoutKeepBody) {
+    config_.keep_body = false;
+    auto store = open_store();
+    accept(*store, with_body(delivery("d-1", base_), std::string(5000, 'x')), {trigger()});
+    RawDb db(db_path());
+    EXPECT_EQ(db.row("SELECT body, body_lz4_size FROM deliveries"),
+              (std::vector<std::string>{"NULL", "NULL"}));
+    EXPECT_EQ(get(*store, "", "d-1")->body, std::nullopt);
 }
 
 TEST_F(SqliteStoreTest, DatabaseHoldingWebhookBodiesIsReadableByItsOwnerOnly) {

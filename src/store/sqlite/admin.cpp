@@ -1,6 +1,7 @@
 #include "store/sqlite/admin.hpp"
 
 #include "store/sqlite/codec.hpp"
+#include "store/sqlite/stored_body.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -162,7 +163,7 @@ SELECT id FROM deliveries WHERE source = ? AND delivery_id = ?)sql"),
       find_delivery_anywhere_(db_.get(), "find delivery", k_find_delivery_anywhere_sql),
       select_delivery_(db_.get(), "select delivery", R"sql(
 SELECT id, source, provider, delivery_id, kind, forge_event, received_at, repository, ref,
-       headers, body, body_sha256, rule_reasons
+       headers, body, body_sha256, rule_reasons, body_lz4_size
 FROM deliveries WHERE id = ?)sql"),
       select_delivery_triggers_(db_.get(), "select delivery triggers",
                                 (R"sql(
@@ -383,7 +384,15 @@ std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
         if (!query.step()) return std::nullopt;
         detail.summary = read_summary(query);
         detail.headers = parse_pairs(query.text(9));
-        if (!query.is_null(10)) detail.body = query.text(10);
+        if (!query.is_null(10)) {
+            std::optional<std::int64_t> size;
+            if (!query.is_null(13)) size = query.int64(13);
+            try {
+                detail.body = unpack_body(query.text(10), size);
+            } catch (const std::exception& e) {
+                throw std::runtime_error("delivery #" + std::to_string(*seq) + ": " + e.what());
+            }
+        }
         detail.body_sha256 = query.text(11);
         if (!query.is_null(12)) detail.rule_reasons = parse_rule_reasons(query.text(12));
     }

@@ -13,14 +13,13 @@ constexpr auto k_max_size = static_cast<std::size_t>(std::numeric_limits<std::in
 
 }  // namespace
 
-Intake::Intake(Connection& connection, Chores& chores, const StoreConfig& config)
+Intake::Intake(Connection& connection, Chores& chores)
     : db_(connection),
       chores_(chores),
-      config_(config),
       insert_delivery_(db_.get(), "insert delivery", R"sql(
 INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at, headers,
-                        body, body_sha256, body_key, rule_reasons, repository, ref)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        body, body_sha256, body_key, rule_reasons, repository, ref, body_lz4_size)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, delivery_id) DO NOTHING)sql"),
       insert_unmatched_(db_.get(), "insert unmatched",
                         "INSERT INTO unmatched (delivery) VALUES (?)"),
@@ -54,7 +53,8 @@ WHERE scope = ?4 AND scope != '' AND state IN ('pending', 'retrying') AND delive
     AND (claim_id IS NULL OR claim_expires_at <= ?3)
 RETURNING id, status_target IS NOT NULL)sql") {}
 
-Receipt Intake::insert(const DeliveryRecord& d, const std::vector<TriggerRequest>& triggers) {
+Receipt Intake::insert(const DeliveryRecord& d, const StoredBody* body,
+                       const std::vector<TriggerRequest>& triggers) {
     const std::int64_t received = to_ms(d.received_at);
     const std::string digest = is_sha256_hex(d.body_sha256) ? d.body_sha256 : sha256_hex(d.body);
     const bool by_body = d.duplicate_body_window.count() > 0;
@@ -70,8 +70,8 @@ Receipt Intake::insert(const DeliveryRecord& d, const std::vector<TriggerRequest
         query.bind_text_or_null(d.delivery_id);
         query.bind_text(to_string(d.kind)).bind_text(d.forge_event).bind_int(received);
         query.bind_text(headers);
-        if (config_.keep_body) {
-            query.bind_blob_ref(d.body);
+        if (body) {
+            query.bind_blob_ref(body->bytes);
         } else {
             query.bind_null();
         }
@@ -82,6 +82,11 @@ Receipt Intake::insert(const DeliveryRecord& d, const std::vector<TriggerRequest
             query.bind_null();
         }
         query.bind_text(reasons).bind_text(d.repository).bind_text(d.ref);
+        if (body && body->size) {
+            query.bind_int(*body->size);
+        } else {
+            query.bind_null();
+        }
         query.run();
     }
     Receipt receipt;

@@ -4,8 +4,8 @@
 
 #include "store/sqlite/chores.hpp"
 #include "store/sqlite/connection.hpp"
+#include "store/sqlite/stored_body.hpp"
 
-#include <hookrelay/config.hpp>
 #include <hookrelay/store.hpp>
 
 #include <cstdint>
@@ -19,7 +19,7 @@ namespace hookrelay::store::sqlite {
 class Intake {
   public:
     /// `chores` records the status wish of a superseded trigger.
-    Intake(Connection& connection, Chores& chores, const StoreConfig& config);
+    Intake(Connection& connection, Chores& chores);
 
     /// Inside a transaction. A delivery id seen before for the same source (or earlier in the
     /// same transaction) gives Receipt{duplicate = true} and records nothing; an empty id never
@@ -27,12 +27,14 @@ class Intake {
     /// the same source with the same body SHA-256 received in [received_at - window, ...] (the
     /// newest such) that was itself submitted with a window makes it a duplicate too, with
     /// same_body set unless that delivery has the same non-empty id. Otherwise records the
-    /// delivery (its body only when store.keep_body; its SHA-256, delivery.body_sha256 when that
-    /// is 64 lowercase hex digits, else computed here, always) and its triggers, pending and due
+    /// delivery (`body`, the delivery's body packed by pack_body(), when store.keep_body, else no
+    /// body; its SHA-256, delivery.body_sha256 when that is 64 lowercase hex digits, else
+    /// computed here, always) and its triggers, pending and due
     /// at received_at; each one with a coalesce scope supersedes the open, unclaimed (or
     /// expired-claim) triggers of earlier deliveries with the same scope (DeliveryIntake::submit),
     /// listed in Receipt::superseded.
-    Receipt insert(const DeliveryRecord& delivery, const std::vector<TriggerRequest>& triggers);
+    Receipt insert(const DeliveryRecord& delivery, const StoredBody* body,
+                   const std::vector<TriggerRequest>& triggers);
 
     /// Inside a transaction: a new pending trigger of stored delivery `delivery` (its seq),
     /// created and due at `at_ms`. Returns its id.
@@ -54,7 +56,6 @@ class Intake {
 
     Connection& db_;
     Chores& chores_;
-    const StoreConfig& config_;
     Statement insert_delivery_, insert_unmatched_, mark_received_, find_body_, insert_trigger_,
         supersede_;
 };

@@ -23,7 +23,8 @@ namespace hookrelay::store::sqlite {
 ///  7: the unmatched table (the deliveries without a trigger).
 ///  8: no index on deliveries.delivery_id alone.
 ///  9: the received_marks table (the listing's `since` bound).
-constexpr int k_schema_version = 9;
+/// 10: deliveries.body_lz4_size (bodies compressed with LZ4).
+constexpr int k_schema_version = 10;
 
 /// Sets up a freshly opened connection: extended result codes, the busy timeout, WAL journal,
 /// synchronous = FULL, foreign keys, the page cache, store.max_size as a page limit; then

@@ -94,7 +94,7 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
         writer->open(owner);
         // The store exists before the thread, so a failure to start it still stops cleanly.
         std::shared_ptr<SqliteStore> store(
-            new SqliteStore(writer, settings.instance.id, options.claim_lease));
+            new SqliteStore(writer, settings.instance.id, options.claim_lease, config.keep_body));
         Writer::start(writer);
         return store;
     } catch (...) {
@@ -104,8 +104,11 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
 }
 
 SqliteStore::SqliteStore(std::shared_ptr<Writer> writer, std::string instance_id,
-                         std::chrono::milliseconds claim_lease)
-    : writer_(std::move(writer)), instance_id_(std::move(instance_id)), claim_lease_(claim_lease) {}
+                         std::chrono::milliseconds claim_lease, bool keep_body)
+    : writer_(std::move(writer)),
+      instance_id_(std::move(instance_id)),
+      claim_lease_(claim_lease),
+      keep_body_(keep_body) {}
 
 SqliteStore::~SqliteStore() {
     writer_->stop();
@@ -121,7 +124,10 @@ StoreHealth SqliteStore::health() const {
 
 void SqliteStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
                          SubmitHandler done) {
-    writer_->post(Writer::Submit{std::move(delivery), std::move(triggers), std::move(done)});
+    std::optional<StoredBody> body;
+    if (keep_body_) body = pack_body(delivery.body);
+    writer_->post(Writer::Submit{std::move(delivery), std::move(triggers), std::move(done),
+                                 std::move(body)});
 }
 
 // --- TriggerQueue ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ Writer::Writer(std::unique_ptr<StateDirLock> lock, DbPtr db, const StoreConfig& 
       settings_(std::move(settings)),
       db_(std::move(db)),
       chores_(db_, settings_.instance.id),
-      intake_(db_, chores_, config_),
+      intake_(db_, chores_),
       queue_(db_, chores_, settings_.instance.id),
       admin_(db_, intake_, config_) {}
 
@@ -163,7 +163,9 @@ void Writer::commit_submits(std::vector<Submit>& jobs, std::span<Op> ops) {
             for (std::size_t i = 0; i < jobs.size(); ++i) {
                 Receipt receipt;
                 const auto failure = db_.isolated(
-                    [&] { receipt = intake_.insert(jobs[i].delivery, jobs[i].triggers); });
+                    [&] { receipt = intake_.insert(jobs[i].delivery, jobs[i].body ? &*jobs[i].body : nullptr,
+                                                 jobs[i].triggers);
+                    });
                 if (failure) {
                     results[i] = failure->code;
                     report("submit failed: " + failure->what + full_hint(failure->code));

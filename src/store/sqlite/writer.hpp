@@ -73,6 +73,9 @@ class Writer {
         DeliveryRecord delivery;
         std::vector<TriggerRequest> triggers;
         DeliveryIntake::SubmitHandler done;
+        /// The body as stored (store.keep_body), packed by the submitting thread: compressing
+        /// stays off the writer's one thread.
+        std::optional<StoredBody> body;
     };
     using CommitStats = std::function<void(std::chrono::duration<double>, std::size_t)>;
 
