@@ -397,9 +397,12 @@ TEST_F(OldFile, UpgradeToVersion10KeepsTheStoredBodiesAndCompressesNewOnes) {
         accept(*store, delivery("d-old", base_), {trigger()});
         store->close();
         RawDb db(db_path());
-        db.exec("ALTER TABLE deliveries DROP COLUMN body_lz4_size; "
-                "UPDATE deliveries SET body = CAST('" + old_body + "' AS BLOB); "
-                "PRAGMA user_version = 9");
+        db.exec(
+            "ALTER TABLE deliveries DROP COLUMN body_lz4_size; "
+            "UPDATE deliveries SET body = CAST('" +
+            old_body +
+            "' AS BLOB); "
+            "PRAGMA user_version = 9");
     }
     auto store = open_store();
     accept(*store, with_body(delivery("d-new", base_), old_body), {trigger()});

@@ -867,11 +867,12 @@ TEST_F(SqliteStoreTest, AKeptBodyIsStoredCompressedAndReadsBackAsReceived) {
     auto store = open_store();
     accept(*store, with_body(delivery("d-1", base_), push), {trigger()});
     RawDb db(db_path());
-    const auto stored = db.row(
-        "SELECT length(body), body_lz4_size FROM deliveries WHERE delivery_id = 'd-1'");
+    const auto stored =
+        db.row("SELECT length(body), body_lz4_size FROM deliveries WHERE delivery_id = 'd-1'");
     ASSERT_EQ(stored.size(), 2u);
     EXPECT_EQ(stored[1], std::to_string(push.size()));
-    EXPECT_LT(std::stoul(stored[0]), push.size() / 2) << "the push's 8.8 KB, stored in " << stored[0];
+    EXPECT_LT(std::stoul(stored[0]), push.size() / 2)
+        << "the push's 8.8 KB, stored in " << stored[0];
     const auto detail = get(*store, "", "d-1");
     ASSERT_TRUE(detail);
     EXPECT_EQ(detail->body, std::optional<std::string>(push));
@@ -904,8 +905,9 @@ TEST_F(SqliteStoreTest, ADamagedCompressedBodyFailsItsReadWithAReasonAndTheRestS
     {
         RawDb db(db_path());
         // Recorded as longer than its block decompresses to: what a damaged file would show.
-        db.exec("UPDATE deliveries SET body_lz4_size = body_lz4_size + 1 "
-                "WHERE delivery_id = 'd-1'");
+        db.exec(
+            "UPDATE deliveries SET body_lz4_size = body_lz4_size + 1 "
+            "WHERE delivery_id = 'd-1'");
     }
     const auto damaged = wait_answer<result<std::optional<DeliveryDetail>>>(
         [&](auto done) { store->get_delivery("", "d-1", std::move(done)); });

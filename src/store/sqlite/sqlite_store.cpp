@@ -126,8 +126,8 @@ void SqliteStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> tr
                          SubmitHandler done) {
     std::optional<StoredBody> body;
     if (keep_body_) body = pack_body(delivery.body);
-    writer_->post(Writer::Submit{std::move(delivery), std::move(triggers), std::move(done),
-                                 std::move(body)});
+    writer_->post(
+        Writer::Submit{std::move(delivery), std::move(triggers), std::move(done), std::move(body)});
 }
 
 // --- TriggerQueue ---------------------------------------------------------------------------

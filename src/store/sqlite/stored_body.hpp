@@ -13,8 +13,8 @@ namespace hookrelay::store::sqlite {
 
 /// A body as the deliveries table stores it.
 struct StoredBody {
-    std::string bytes;                   ///< the LZ4 block, or the body itself
-    std::optional<std::int64_t> size;    ///< the body's size when `bytes` is an LZ4 block
+    std::string bytes;                 ///< the LZ4 block, or the body itself
+    std::optional<std::int64_t> size;  ///< the body's size when `bytes` is an LZ4 block
 };
 
 /// `body` compressed when that saves at least one byte; as it is otherwise (an empty body, one

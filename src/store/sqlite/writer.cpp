@@ -162,10 +162,11 @@ void Writer::commit_submits(std::vector<Submit>& jobs, std::span<Op> ops) {
         db_.transaction([&] {
             for (std::size_t i = 0; i < jobs.size(); ++i) {
                 Receipt receipt;
-                const auto failure = db_.isolated(
-                    [&] { receipt = intake_.insert(jobs[i].delivery, jobs[i].body ? &*jobs[i].body : nullptr,
-                                                 jobs[i].triggers);
-                    });
+                const auto failure = db_.isolated([&] {
+                    receipt =
+                        intake_.insert(jobs[i].delivery, jobs[i].body ? &*jobs[i].body : nullptr,
+                                       jobs[i].triggers);
+                });
                 if (failure) {
                     results[i] = failure->code;
                     report("submit failed: " + failure->what + full_hint(failure->code));
