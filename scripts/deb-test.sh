@@ -45,7 +45,7 @@ cleanup() {
 trap cleanup EXIT
 
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libsqlite3-0 libpq5 libssl3 libyaml-cpp0.7 libre2-9 libsystemd0 libprometheus-cpp-core1.0; do
+for lib in libsqlite3-0 liblz4-1 libpq5 libssl3 libyaml-cpp0.7 libre2-9 libsystemd0 libprometheus-cpp-core1.0; do
   [[ "$depends" == *"$lib"* ]] || fail "Depends: lacks $lib: $depends"
 done
 

@@ -511,7 +511,10 @@ struct TriggerHistory {
 struct DeliveryDetail {
     DeliverySummary summary;
     std::vector<std::pair<std::string, std::string>> headers;
-    std::optional<std::string> body;  ///< absent when store.keep_body is false
+    std::optional<std::string> body;  ///< absent when store.keep_body is false or body_error
+    /// Why the stored body cannot be read back (its bytes in the store are damaged); body is
+    /// then absent. Empty otherwise.
+    std::string body_error;
     std::string body_sha256;
     /// DeliveryRecord::rule_reasons as submitted; nullopt for a delivery recorded before the
     /// store kept them.

@@ -495,7 +495,15 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         if (!detail || !*detail) co_return fail(503, "the store did not answer");
         if (!detail->value()) co_return fail(404, fmt::format("no delivery '{}'", seg[3]));
         auto& d = *detail->value();
+        if (!d.body_error.empty()) {
+            spdlog::warn("delivery {} (#{}): {}", d.summary.delivery_id, d.summary.seq,
+                         d.body_error);
+        }
         if (delivery_body) {
+            if (!d.body_error.empty()) {
+                co_return fail(409, fmt::format("the body of delivery '{}' cannot be read: {}",
+                                                seg[3], d.body_error));
+            }
             if (!d.body) {
                 co_return fail(409, fmt::format("the body of delivery '{}' was not stored "
                                                 "(store.keep_body: false)",
@@ -512,7 +520,8 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         for (const auto& [k, v] : d.headers) headers[k] = v;
         out["headers"] = std::move(headers);
         out["body_sha256"] = d.body_sha256;
-        out["body_stored"] = d.body.has_value();
+        out["body_stored"] = d.body.has_value() || !d.body_error.empty();
+        if (!d.body_error.empty()) out["body_error"] = d.body_error;
         // The rules that queued nothing and why, as the forge was answered (absent for
         // deliveries recorded by a hookrelay that did not keep them).
         if (d.rule_reasons) {
@@ -622,6 +631,12 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         if (!detail || !*detail) co_return fail(503, "the store did not answer");
         if (!detail->value()) co_return fail(404, fmt::format("no delivery '{}'", id));
         const auto& d = *detail->value();
+        if (!d.body_error.empty()) {
+            spdlog::warn("delivery {} (#{}): {}", d.summary.delivery_id, d.summary.seq,
+                         d.body_error);
+            co_return fail(409, "the body of this delivery cannot be read (" + d.body_error +
+                                    "), so it cannot be redelivered");
+        }
         if (!d.body) {
             co_return fail(409,
                            "the body of this delivery was not stored (store.keep_body: "

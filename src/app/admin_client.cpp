@@ -408,6 +408,9 @@ void print_delivery(const json::value& d) {
     std::cout << fmt::format("delivery {}  source {}  event {} ({})  received {}\n",
                              str(d, "delivery_id"), str(d, "source"), str(d, "event"),
                              str(d, "forge_event"), str(d, "received_at"));
+    if (auto error = str(d, "body_error"); !error.empty()) {
+        std::cout << "  body cannot be read: " << error << '\n';
+    }
     if (auto* e = d.as_object().if_contains("normalized")) {
         std::cout << fmt::format("  repository {}  ref {}  commit {}  actor {}\n",
                                  str(e->at("repository"), "full_name"), str(*e, "ref"),

@@ -6,6 +6,7 @@
 #include "support/http_client.hpp"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <boost/json.hpp>
 
 #include <condition_variable>
@@ -729,6 +730,47 @@ TEST_F(AdminCli, ShowBodyOfADeliveryWhoseBodyWasNotKeptFailsClearly) {
                          "stored (store.keep_body: false)"),
               std::string::npos)
         << r.err;
+}
+
+TEST_F(AdminCli, ADeliveryWhoseStoredBodyIsDamagedSaysWhyAndTheDaemonStaysReady) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    ASSERT_EQ(post_webhook(daemon, push("damaged-1")).status, 202u);
+    {
+        // Cut the stored (compressed) body short from a second connection, as a damaged disk
+        // would leave it.
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open((daemon.dir().path() + "/var/hookrelay.db").c_str(), &db),
+                  SQLITE_OK);
+        sqlite3_busy_timeout(db, 10000);
+        char* error = nullptr;
+        const int rc = sqlite3_exec(db,
+                                    "UPDATE deliveries SET body = substr(body, 1, 100) "
+                                    "WHERE delivery_id = 'damaged-1' AND body_lz4_size > 0",
+                                    nullptr, nullptr, &error);
+        const int changed = sqlite3_changes(db);
+        const std::string why = error ? error : "";
+        sqlite3_free(error);
+        sqlite3_close(db);
+        ASSERT_EQ(rc, SQLITE_OK) << why;
+        ASSERT_EQ(changed, 1) << "the push is stored compressed";
+    }
+    const auto addr = address(daemon);
+    auto show = run_hookrelay({"deliveries", "show", "damaged-1", "--admin", addr}, cli_env());
+    EXPECT_EQ(show.exit_code, 0) << show.err;
+    EXPECT_NE(show.out.find("  body cannot be read: the stored body is damaged: its 100 "
+                            "compressed bytes do not decompress to the 8"),
+              std::string::npos)
+        << show.out;
+    EXPECT_NE(show.out.find("→ ci"), std::string::npos) << "its trigger still shows: " << show.out;
+    auto body =
+        run_hookrelay({"deliveries", "show", "damaged-1", "--body", "--admin", addr}, cli_env());
+    EXPECT_EQ(body.exit_code, 1);
+    EXPECT_NE(body.err.find("the daemon answered 409: the body of delivery 'damaged-1' cannot "
+                            "be read: the stored body is damaged"),
+              std::string::npos)
+        << body.err;
+    EXPECT_EQ(admin(daemon, "GET", "/readyz", "").status, 200u);
+    EXPECT_NE(daemon.log().find("the stored body is damaged"), std::string::npos);
 }
 
 TEST_F(AdminCli, ShowPrintsEachTriggersParameters) {

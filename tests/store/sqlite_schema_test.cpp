@@ -1,6 +1,6 @@
-// The SQLite schema: created at version 9 in WAL mode, files written by hookrelay with schema 1,
-// 2, 3, 4, 5, 6, 7 or 8 upgraded in place with everything in them usable, a newer file refused, and
-// an upgrade that fails leaving the file as it was.
+// The SQLite schema: created at version 10 in WAL mode, files written by hookrelay with schema 1
+// to 9 upgraded in place with everything in them usable, a newer file refused, and an upgrade
+// that fails leaving the file as it was.
 #include "store/sqlite_test_support.hpp"
 
 #include <gtest/gtest.h>

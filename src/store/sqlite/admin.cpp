@@ -390,7 +390,8 @@ std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
             try {
                 detail.body = unpack_body(query.text(10), size);
             } catch (const std::exception& e) {
-                throw std::runtime_error("delivery #" + std::to_string(*seq) + ": " + e.what());
+                // The rest of the delivery still reads: the admin API says why the body does not.
+                detail.body_error = e.what();
             }
         }
         detail.body_sha256 = query.text(11);

@@ -71,7 +71,7 @@ Receipt Intake::insert(const DeliveryRecord& d, const StoredBody* body,
         query.bind_text(to_string(d.kind)).bind_text(d.forge_event).bind_int(received);
         query.bind_text(headers);
         if (body) {
-            query.bind_blob_ref(body->bytes);
+            query.bind_blob_ref(body->size ? std::string_view(body->bytes) : d.body);
         } else {
             query.bind_null();
         }
