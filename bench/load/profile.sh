@@ -21,6 +21,8 @@
 #   MAX_IN_FLIGHT=64 bench/load/profile.sh   # the Jenkins entry's max_in_flight (default 16)
 #   SERVER_THREADS=1 bench/load/profile.sh   # server.threads (default 2)
 #   PERF_FREQ=499 PERF=1 bench/load/profile.sh   # perf's sampling rate (default 999 Hz)
+#   IDS=random bench/load/profile.sh      # random (version 4 UUID) delivery ids, as GitLab, Gitea
+#                                         # and Bitbucket send, instead of ids in sending order
 #
 # Prints: wrk's accepted/s and latency; each daemon thread's CPU over the load (by thread name:
 # hookrelay and hookrelay-io are the network threads, hookrelay-out the dispatcher's requests to

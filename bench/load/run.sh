@@ -2,6 +2,7 @@
 # Whole-daemon load benchmark, loopback only, bounded in time; stops by itself and cleans up.
 #
 #   bench/load/run.sh            # DURATION=20s CONNECTIONS=32 THREADS=2 by default
+#   IDS=random bench/load/run.sh # random (version 4 UUID) delivery ids (bench/load/post.lua)
 #
 # 1. nginx on 127.0.0.1 stands in for Jenkins and answers every request 201 at once.
 # 2. hookrelay (release build) with one GitHub source and a rule that matches the payload, in
