@@ -122,10 +122,16 @@ TEST_F(JenkinsAuth, RotatedTokenHoldsTriggersUntilAReloadWithTheNewTokenDelivers
     const auto status = jenkins_status(daemon);
     EXPECT_EQ(status.at("fix"), "jenkins.ci.api_token");
     EXPECT_EQ(status.at("held_reason"), "HTTP 401 Unauthorized") << status;
-    const auto metrics = admin(daemon, "GET", "/metrics").body;
-    EXPECT_NE(
-        metrics.find(R"(hookrelay_jenkins_auth_failed{jenkins="ci",key="jenkins.ci.api_token"} 1)"),
-        std::string::npos)
+    // The status answers from the store's hold, which the dispatcher records before it sets
+    // the gauge: the gauge follows within moments.
+    std::string metrics;
+    EXPECT_TRUE(eventually(
+        [&] {
+            metrics = admin(daemon, "GET", "/metrics").body;
+            return metrics.find(R"(hookrelay_jenkins_auth_failed{jenkins="ci",)"
+                                R"(key="jenkins.ci.api_token"} 1)") != std::string::npos;
+        },
+        k_deadline))
         << metrics;
     // Waiting, not dead, and no retry budget used.
     const auto rows = read_triggers(daemon, k_admin_token);
