@@ -86,6 +86,12 @@ std::optional<Clock::time_point> parse_time(std::string_view text, Clock::time_p
 
 namespace {
 
+// A delivery whose stored body cannot be read back (a damaged store file), each time it is read.
+void warn_unreadable_body(const DeliveryDetail& d) {
+    if (d.body_error.empty()) return;
+    spdlog::warn("delivery {} (#{}): {}", d.summary.delivery_id, d.summary.seq, d.body_error);
+}
+
 http::Response reply(unsigned status, const json::value& body) {
     http::Response r;
     r.status = status;
@@ -495,10 +501,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         if (!detail || !*detail) co_return fail(503, "the store did not answer");
         if (!detail->value()) co_return fail(404, fmt::format("no delivery '{}'", seg[3]));
         auto& d = *detail->value();
-        if (!d.body_error.empty()) {
-            spdlog::warn("delivery {} (#{}): {}", d.summary.delivery_id, d.summary.seq,
-                         d.body_error);
-        }
+        warn_unreadable_body(d);
         if (delivery_body) {
             if (!d.body_error.empty()) {
                 co_return fail(409, fmt::format("the body of delivery '{}' cannot be read: {}",
@@ -631,9 +634,8 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         if (!detail || !*detail) co_return fail(503, "the store did not answer");
         if (!detail->value()) co_return fail(404, fmt::format("no delivery '{}'", id));
         const auto& d = *detail->value();
+        warn_unreadable_body(d);
         if (!d.body_error.empty()) {
-            spdlog::warn("delivery {} (#{}): {}", d.summary.delivery_id, d.summary.seq,
-                         d.body_error);
             co_return fail(409, "the body of this delivery cannot be read (" + d.body_error +
                                     "), so it cannot be redelivered");
         }

@@ -94,7 +94,7 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
         writer->open(owner);
         // The store exists before the thread, so a failure to start it still stops cleanly.
         std::shared_ptr<SqliteStore> store(
-            new SqliteStore(writer, settings.instance.id, options.claim_lease, config.keep_body));
+            new SqliteStore(writer, settings.instance.id, options.claim_lease));
         Writer::start(writer);
         return store;
     } catch (...) {
@@ -104,11 +104,8 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
 }
 
 SqliteStore::SqliteStore(std::shared_ptr<Writer> writer, std::string instance_id,
-                         std::chrono::milliseconds claim_lease, bool keep_body)
-    : writer_(std::move(writer)),
-      instance_id_(std::move(instance_id)),
-      claim_lease_(claim_lease),
-      keep_body_(keep_body) {}
+                         std::chrono::milliseconds claim_lease)
+    : writer_(std::move(writer)), instance_id_(std::move(instance_id)), claim_lease_(claim_lease) {}
 
 SqliteStore::~SqliteStore() {
     writer_->stop();
@@ -125,7 +122,7 @@ StoreHealth SqliteStore::health() const {
 void SqliteStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
                          SubmitHandler done) {
     std::optional<StoredBody> body;
-    if (keep_body_) body = pack_body(delivery.body);
+    if (writer_->config().keep_body) body = pack_body(delivery.body);
     writer_->post(
         Writer::Submit{std::move(delivery), std::move(triggers), std::move(done), std::move(body)});
 }

@@ -131,13 +131,11 @@ class SqliteStore final : public Store {
 
   private:
     SqliteStore(std::shared_ptr<Writer> writer, std::string instance_id,
-                std::chrono::milliseconds claim_lease, bool keep_body);
+                std::chrono::milliseconds claim_lease);
 
     std::shared_ptr<Writer> writer_;
     const std::string instance_id_;
     const std::chrono::milliseconds claim_lease_;
-    // store.keep_body, as opened: submit() packs the body on the caller's thread.
-    const bool keep_body_;
 };
 
 }  // namespace hookrelay::store::sqlite

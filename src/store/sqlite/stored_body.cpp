@@ -33,20 +33,19 @@ StoredBody pack_body(std::string_view body) {
 std::string unpack_body(std::string_view bytes, std::optional<std::int64_t> size) {
     if (!size) return std::string(bytes);
     const auto block = static_cast<std::int64_t>(bytes.size());
+    const auto damaged = [&](const char* how) {
+        return std::runtime_error("the stored body is damaged: its " + std::to_string(block) +
+                                  " compressed bytes " + how + " decompress to the " +
+                                  std::to_string(*size) + " bytes recorded");
+    };
     if (*size <= 0 || *size > LZ4_MAX_INPUT_SIZE || block >= *size ||
         *size > k_max_ratio * block + 16) {
-        throw std::runtime_error("the stored body is damaged: its " + std::to_string(block) +
-                                 " compressed bytes cannot decompress to the " +
-                                 std::to_string(*size) + " bytes recorded");
+        throw damaged("cannot");
     }
     std::string body(static_cast<std::size_t>(*size), '\0');
     const int got = LZ4_decompress_safe(bytes.data(), body.data(), static_cast<int>(block),
                                         static_cast<int>(body.size()));
-    if (got != static_cast<int>(body.size())) {
-        throw std::runtime_error("the stored body is damaged: its " + std::to_string(block) +
-                                 " compressed bytes do not decompress to the " +
-                                 std::to_string(*size) + " bytes recorded");
-    }
+    if (got != static_cast<int>(body.size())) throw damaged("do not");
     return body;
 }
 

@@ -107,6 +107,8 @@ class Writer {
     void add_error(std::function<void(std::string_view)> callback);
     void add_commit_stats(CommitStats callback);
     StoreHealth health() const;
+    /// The store's configuration as opened (any thread: it never changes).
+    const StoreConfig& config() const noexcept { return config_; }
 
     // --- For the ops, on the writer thread.
     Intake& intake() noexcept { return intake_; }
