@@ -1,5 +1,6 @@
-// The bodies table of the PostgreSQL store (schema version 8): one partition per UTC hour in
-// which deliveries were received, named bodies_YYYYMMDDHH, so a prune pass drops an hour's bodies
+// The bodies table of the PostgreSQL store (schema versions 8 and 9): one partition per UTC hour
+// in which deliveries were received, named bodies_YYYYMMDDHH (since version 9 itself split into
+// tables bodies_YYYYMMDDHH_0.._7 by a hash of the delivery), so a prune pass drops an hour's bodies
 // whole instead of deleting them row by row. Implementation header of the backend.
 #pragma once
 

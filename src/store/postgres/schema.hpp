@@ -27,7 +27,11 @@ namespace hookrelay::store::postgres {
 ///     triggers whose outcome a version 2 instance left stale (triggers_outcome_stale).
 ///  8: the bodies table, partitioned by the hour a delivery was received (bodies.hpp): new
 ///     bodies go there, and a prune pass drops an hour whose deliveries are all gone.
-inline constexpr int k_schema_version = 8;
+///  9: each new hour of the bodies table split by a hash of the delivery into tables of its own,
+///     dropped one after another (bodies.cpp). No data moves: an hour made by version 8 stays one
+///     table. The version says that an older hookrelay, whose prune pass does not know such
+///     hours, must not run on the database.
+inline constexpr int k_schema_version = 9;
 
 /// hookrelay's advisory locks use the two-key form: (space, key). The spaces are arbitrary
 /// constants ("hrl" + a letter) that other applications sharing the database are unlikely to use.

@@ -50,7 +50,7 @@ std::vector<result<Receipt>> submit_everywhere(const std::vector<Store*>& stores
 }
 
 /// The schema version this build migrates to (postgres::k_schema_version).
-const std::string k_current_version = "8";
+const std::string k_current_version = "9";
 
 /// What a plan read, from EXPLAIN (ANALYZE, FORMAT JSON): the most rows any node returned, the
 /// rows its filters removed, and whether it scanned a table whole.
@@ -165,6 +165,12 @@ class PostgresStoreTest : public ::testing::Test {
   protected:
     std::shared_ptr<PostgresStore> open(std::string id = "instance-a") {
         return open_or_throw(pg_config(db_.conninfo()), std::move(id));
+    }
+    /// instance-a keeping deliveries for an hour: a prune pass removes what came before.
+    std::shared_ptr<PostgresStore> open_keeping_an_hour() {
+        StoreConfig config = pg_config(db_.conninfo());
+        config.retention = 1h;
+        return open_or_throw(config, "instance-a");
     }
 
     TestDatabase db_;
@@ -1065,19 +1071,60 @@ std::string hour_table(TimePoint t) {
     return postgres::body_hour_table(postgres::body_hour(ms_of(t)));
 }
 
-/// Where the body of delivery `id` is stored: "row" (deliveries.body), the name of the table of
-/// the bodies that holds it, or "" when neither does.
-std::string where_is_body(Sql& sql, const std::string& id) {
+/// The table of the bodies that holds delivery `id`'s body: one of its hour's (bodies_..._3),
+/// or the hour's own when that is one table (version 8); "" when none does.
+std::string body_part(Sql& sql, const std::string& id) {
     return sql.value(
-        "SELECT COALESCE((SELECT 'row' FROM deliveries WHERE delivery_id = convert_to('" + id +
-        "', 'UTF8') AND body IS NOT NULL), (SELECT b.tableoid::regclass::text FROM bodies b JOIN "
-        "deliveries d ON d.seq = b.delivery WHERE d.delivery_id = convert_to('" +
+        "SELECT COALESCE((SELECT b.tableoid::regclass::text FROM bodies b JOIN deliveries d ON "
+        "d.seq = b.delivery WHERE d.delivery_id = convert_to('" +
         id + "', 'UTF8')), '')");
+}
+
+/// Where the body of delivery `id` is stored: "row" (deliveries.body), the name of the hour's
+/// table of the bodies that holds it, or "" when neither does.
+std::string where_is_body(Sql& sql, const std::string& id) {
+    if (sql.value("SELECT count(*) FROM deliveries WHERE delivery_id = convert_to('" + id +
+                  "', 'UTF8') AND body IS NOT NULL") != "0") {
+        return "row";
+    }
+    const std::string part = body_part(sql, id);
+    // One of the hour's tables: bodies_YYYYMMDDHH_N.
+    return std::regex_replace(part, std::regex("_[0-9]$"), "");
+}
+
+/// The tables whose name starts with `prefix` (an hour's table and its own).
+int tables_named(Sql& sql, const std::string& prefix) {
+    return std::stoi(
+        sql.value("SELECT count(*) FROM pg_class WHERE relkind IN ('r', 'p') AND starts_with("
+                  "relname, '" +
+                  prefix + "')"));
 }
 
 bool table_exists(Sql& sql, const std::string& name) {
     return sql.value("SELECT to_regclass('" + name + "') IS NOT NULL") == "t";
 }
+
+/// The lines a store reports through on_error(), as they come.
+class Reported {
+  public:
+    explicit Reported(PostgresStore& store) : state_(std::make_shared<State>()) {
+        store.on_error([state = state_](std::string_view line) {
+            std::lock_guard lock(state->mutex);
+            state->lines.emplace_back(line);
+        });
+    }
+    std::vector<std::string> lines() const {
+        std::lock_guard lock(state_->mutex);
+        return state_->lines;
+    }
+
+  private:
+    struct State {
+        std::mutex mutex;
+        std::vector<std::string> lines;
+    };
+    std::shared_ptr<State> state_;
+};
 
 /// Accepts deliveries `prefix`-0, -1, ... received at `when`, with that body and no trigger,
 /// until one's body is stored in its hour's table (the store adds a missing one in the
@@ -1131,9 +1178,7 @@ TEST_F(PostgresStoreTest, ABodyIsStoredInThePartitionOfTheHourItWasReceived) {
 // A prune pass drops an hour's partition of the bodies once no delivery of that hour is stored:
 // not while one is kept (its trigger still open), whose body still reads back.
 TEST_F(PostgresStoreTest, APrunePassDropsTheBodiesOfAnHourWholeOnceItsDeliveriesAreGone) {
-    StoreConfig config = pg_config(db_.conninfo());
-    config.retention = 1h;
-    auto store = open_or_throw(config, "instance-a");
+    auto store = open_keeping_an_hour();
     const TimePoint now = now_ms();
     Sql sql(db_.conninfo());
     const TimePoint earlier = now - 72h;
@@ -1156,6 +1201,79 @@ TEST_F(PostgresStoreTest, APrunePassDropsTheBodiesOfAnHourWholeOnceItsDeliveries
     // This hour's bodies are untouched, and new ones still stored in their partition.
     accept(*store, with_body(delivery("now", now), "now"), {trigger()});
     EXPECT_EQ(where_is_body(sql, "now"), hour_table(now));
+}
+
+// An hour's bodies are spread by their delivery over eight tables of the hour's own (schema
+// version 9), each read back through the hour; the prune pass drops them all with the hour.
+TEST_F(PostgresStoreTest, AnHoursBodiesAreSpreadOverEightTablesThatGoWithTheHour) {
+    auto store = open_keeping_an_hour();
+    const TimePoint now = now_ms();
+    Sql sql(db_.conninfo());
+    const TimePoint earlier = now - 72h;
+    const std::string table = hour_table(earlier);
+    int accepted = accept_until_in_its_hour(*store, sql, "first", earlier);
+    for (int i = 0; i < 40; ++i) {
+        const std::string id = "more-" + std::to_string(i);
+        accept(*store, with_body(delivery(id, earlier), "body of " + id), {});
+        ++accepted;
+    }
+    EXPECT_EQ(
+        sql.value("SELECT count(*) FROM pg_inherits WHERE inhparent = '" + table + "'::regclass"),
+        "8");
+    std::set<std::string> parts;
+    for (int i = 0; i < 40; ++i) {
+        const std::string id = "more-" + std::to_string(i);
+        EXPECT_EQ(where_is_body(sql, id), table) << id;
+        parts.insert(body_part(sql, id));
+        const auto detail = get(*store, "", id);
+        ASSERT_TRUE(detail && detail->body) << id;
+        EXPECT_EQ(*detail->body, "body of " + id);
+    }
+    EXPECT_GE(parts.size(), 4u);  // 40 deliveries over 8 tables
+
+    EXPECT_EQ(prune(*store, now), static_cast<std::size_t>(accepted));
+    EXPECT_EQ(tables_named(sql, table), 0);
+    EXPECT_EQ(tables_named(sql, hour_table(now)), 9);  // this hour's, untouched
+}
+
+// A pass that ended while it dropped an hour's tables (detached, some of them dropped) leaves
+// the rest to the next pass, which drops them and the hour without failing.
+TEST_F(PostgresStoreTest, AnHourLeftHalfDroppedIsDroppedByTheNextPass) {
+    auto store = open_keeping_an_hour();
+    const Reported reported(*store);
+    const TimePoint now = now_ms();
+    Sql sql(db_.conninfo());
+    const TimePoint earlier = now - 72h;
+    const std::string table = hour_table(earlier);
+    const int accepted = accept_until_in_its_hour(*store, sql, "old", earlier);
+    sql.exec("ALTER TABLE bodies DETACH PARTITION " + table + "; DROP TABLE " + table +
+             "_0; DROP TABLE " + table + "_5");
+    ASSERT_EQ(tables_named(sql, table), 7);
+
+    EXPECT_EQ(prune(*store, now), static_cast<std::size_t>(accepted));
+    EXPECT_EQ(tables_named(sql, table), 0);
+    const auto errors = reported.lines();
+    EXPECT_TRUE(errors.empty()) << errors.front();
+}
+
+// An hour made by version 8 is one table: a left-over one is attached as it is, its bodies read
+// back from it, and the prune pass drops it whole.
+TEST_F(PostgresStoreTest, AnHourOfOneTableAsVersion8MadeItIsReadAndDroppedAsBefore) {
+    auto store = open_keeping_an_hour();
+    const TimePoint now = now_ms();
+    Sql sql(db_.conninfo());
+    const TimePoint earlier = now - 96h;
+    const std::string table = hour_table(earlier);
+    sql.exec("CREATE TABLE " + table + " (LIKE bodies INCLUDING ALL)");
+    const int accepted = accept_until_in_its_hour(*store, sql, "old", earlier);
+    EXPECT_EQ(body_part(sql, "old-" + std::to_string(accepted - 1)), table);
+    EXPECT_EQ(tables_named(sql, table), 1);
+    const auto detail = get(*store, "", "old-" + std::to_string(accepted - 1));
+    ASSERT_TRUE(detail && detail->body);
+    EXPECT_EQ(*detail->body, "body of old-" + std::to_string(accepted - 1));
+
+    EXPECT_EQ(prune(*store, now), static_cast<std::size_t>(accepted));
+    EXPECT_EQ(tables_named(sql, table), 0);
 }
 
 // A pass that ends during DETACH PARTITION ... CONCURRENTLY (here at its statement timeout,
@@ -1223,26 +1341,16 @@ TEST_F(PostgresStoreTest, ABodyWhoseHourWasDroppedElsewhereIsKeptWithItsDelivery
 // their deliveries, and says why.
 TEST_F(PostgresStoreTest, AnHourWhosePartitionCannotBeAddedKeepsItsBodiesWithTheirDeliveries) {
     auto store = open();
-    std::mutex mutex;
-    std::vector<std::string> errors;
-    store->on_error([&](std::string_view e) {
-        std::lock_guard lock(mutex);
-        errors.emplace_back(e);
-    });
+    const Reported reported(*store);
     Sql sql(db_.conninfo());
     const TimePoint earlier = base_ - 96h;
     const std::string table = hour_table(earlier);
     sql.exec("CREATE VIEW " + table + " AS SELECT 1 AS x");
 
     accept(*store, with_body(delivery("one", earlier), "one"), {});
-    ASSERT_TRUE(eventually([&] {
-        std::lock_guard lock(mutex);
-        return !errors.empty();
-    }));
-    {
-        std::lock_guard lock(mutex);
-        EXPECT_NE(errors.front().find("adding " + table), std::string::npos) << errors.front();
-    }
+    ASSERT_TRUE(eventually([&] { return !reported.lines().empty(); }));
+    const std::string error = reported.lines().front();
+    EXPECT_NE(error.find("adding " + table), std::string::npos) << error;
     accept(*store, with_body(delivery("two", earlier), "two"), {});
     EXPECT_EQ(where_is_body(sql, "two"), "row");
     const auto detail = get(*store, "", "two");
@@ -1258,9 +1366,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion7DatabaseKeepingItsBodiesInTheirRows) 
     downgrade_to_version_7(sql);
     store_like_version_7(sql, "old", "old body", base_ - 2h);
 
-    StoreConfig config = pg_config(db_.conninfo());
-    config.retention = 1h;
-    auto store = open_or_throw(config, "instance-a");
+    auto store = open_keeping_an_hour();
     const TimePoint now = now_ms();
     EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), k_current_version);
     accept(*store, with_body(delivery("new", now), "new body"), {trigger()});
