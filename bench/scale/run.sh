@@ -67,8 +67,10 @@ fill=${FILL:-$root/build/release/bench/scale_fill}
 
 work=$(mktemp -d /tmp/hookrelay-scale.XXXXXX)
 daemon=""
+poster=""
 pg_state=""
 cleanup() {
+  if [[ -n "$poster" ]]; then kill "$poster" 2>/dev/null || true; fi
   if [[ -n "$daemon" ]]; then
     kill "$daemon" 2>/dev/null || true
     wait "$daemon" 2>/dev/null || true
@@ -314,19 +316,30 @@ if ((aged > 0)); then
   start_daemon
   # Webhooks posted for the whole pass (thousands), so that any accept the pass holds up is among
   # them.
-  post prune-during "$work/during.txt" --until "$work/pruned" --limit "$PRUNE_TIMEOUT" &
+  post prune-during "$work/during.txt" --until "$work/pruned" --limit $((PRUNE_TIMEOUT + 60)) &
   poster=$!
   deadline=$(($(date +%s) + PRUNE_TIMEOUT))
-  while [[ $(aged_left) != 0 ]]; do
+  while true; do
+    if ! kill -0 "$daemon" 2>/dev/null; then
+      echo "hookrelay exited during the prune pass; its log:" >&2
+      cat "$work/relay.log" >&2
+      exit 1
+    fi
+    if ! kill -0 "$poster" 2>/dev/null; then
+      wait "$poster" || exit 1 # it said why
+      echo "the poster stopped before the prune pass ended" >&2
+      exit 1
+    fi
+    [[ $(aged_left) != 0 ]] || break
     if (($(date +%s) >= deadline)); then
       echo "the prune did not finish within ${PRUNE_TIMEOUT}s" >&2
       exit 1
     fi
-    if ! kill -0 "$poster" 2>/dev/null; then break; fi  # it failed: wait reports it
     sleep 0.2
   done
   touch "$work/pruned"
   wait "$poster"
+  poster=""
   mapfile -t during <"$work/during.txt"
   prune_s=$(awk -v s="$prune_start" -v e="$(now)" 'BEGIN {printf "%.1f", e - s}')
   post prune-after "$work/after.txt" --count "$POSTS_AFTER"
@@ -338,6 +351,10 @@ if ((aged > 0)); then
   latencies() {
     local name=$1
     shift
+    if (($# == 0)); then # the pass ended before the first answer
+      echo "| $name | 0 | | | | 0 |"
+      return
+    fi
     printf '%s\n' "$@" | sort -g | awk -v name="$name" '{v[NR] = $1 * 1000}
       $1 * 1000 > 50 {over++}
       END {p = int(NR * 0.99 + 0.999); if (p < 1) p = 1

@@ -2,11 +2,11 @@
 // its submits, and dropping the hours a prune pass has emptied of deliveries.
 //
 // Why hours: dropping a table frees its files, and on ext4 here freeing 1.5 GB held a concurrent
-// commit's fsync for 67 ms, 275 MB for 4.5 ms (docs/performance.md). 10,000,000 deliveries within
-// a 7-day retention are ~60,000 an hour, ~180 MB of bodies: an hour is dropped without holding up
-// the accepts. At that rate a day is ~4 GB. Partitions are only ever read one at a time (a submit
-// routes to one; `deliveries show` names its table), so 168 of them for 7 days cost nothing per
-// statement.
+// commit's fsync for 37-67 ms, 275 MB for 4.5 ms (docs/performance.md). 10,000,000 deliveries
+// within a 7-day retention are ~60,000 an hour, ~180 MB of bodies: an hour is dropped without
+// holding up the accepts. At that rate a day is ~4 GB. Partitions are only ever read one at a time
+// (a submit routes to one; `deliveries show` names its table), so 168 of them for 7 days cost
+// nothing per statement.
 //
 // Why an hour is split again, by a hash of the delivery, into k_tables_per_hour tables (schema
 // version 9): a burst of hundreds of thousands of deliveries within one hour makes that hour's
@@ -104,6 +104,31 @@ std::string add_hour_sql(const std::string& table, std::int64_t hour) {
         "END IF;\n"
         "END$$";
     return sql;
+}
+
+// Drops `table` (schema-qualified), one of a detached hour's tables or the hour's own (`hour`),
+// under the lock add_hour_sql() takes, and only while the hour is still detached: an instance
+// may attach it again meanwhile, making its missing tables first (its clock behind by more than
+// the retention, a delivery of that hour stored). Then the hour stays and the drop fails,
+// saying so.
+std::string drop_hour_table_sql(const std::string& table, const std::string& hour) {
+    return "DO $$BEGIN\n"
+           "PERFORM pg_advisory_xact_lock(" +
+           std::to_string(locks::k_space) + ", " + std::to_string(locks::k_body_hours) +
+           ");\n"
+           "IF EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(" +
+           literal(hour) +
+           ")\n"
+           "           AND inhparent = 'bodies'::regclass) THEN\n"
+           "    RAISE EXCEPTION '% was attached again meanwhile (a delivery of its hour was "
+           "stored); it is kept', " +
+           literal(hour) +
+           ";\n"
+           "END IF;\n"
+           "DROP TABLE IF EXISTS " +
+           table +
+           ";\n"
+           "END$$";
 }
 
 // The tables of a detached hour ($1, schema-qualified), schema-qualified: none for an hour of
@@ -254,9 +279,10 @@ asio::awaitable<void> Core::drop_expired_body_hours(Connection& c, std::int64_t 
     const auto drop_hour = [&](std::int64_t hour) -> asio::awaitable<void> {
         const std::string table = body_table(hour);
         const Rows parts = co_await c.exec(k_hour_parts, std::move(Params().text(table)));
-        for (int i = 0; i < parts.size(); ++i)
-            co_await c.exec_once("DROP TABLE " + parts.text(i, 0));
-        co_await c.exec_once("DROP TABLE " + table);
+        for (int i = 0; i < parts.size(); ++i) {
+            co_await c.exec_once(drop_hour_table_sql(parts.text(i, 0), table));
+        }
+        co_await c.exec_once(drop_hour_table_sql(table, table));
     };
     // A detached hour: dropped, unless a delivery of it was committed while it was being
     // detached (an instance whose clock is behind by more than the retention): then attached

@@ -40,7 +40,8 @@ namespace locks {
 inline constexpr std::int32_t k_space = 0x68726c61;
 inline constexpr std::int32_t k_migrate = 1;
 inline constexpr std::int32_t k_prune = 2;
-/// (k_space, k_body_hours): one instance at a time adds an hour's partition of the bodies.
+/// (k_space, k_body_hours): one instance at a time adds an hour's partition of the bodies, or drops
+/// one of a detached hour's tables.
 inline constexpr std::int32_t k_body_hours = 3;
 /// (k_claim_space, hashtext(jenkins)): claims for one Jenkins with a max_in_flight cap.
 inline constexpr std::int32_t k_claim_space = 0x68726c62;

@@ -1231,8 +1231,23 @@ TEST_F(PostgresStoreTest, AnHoursBodiesAreSpreadOverEightTablesThatGoWithTheHour
     }
     EXPECT_GE(parts.size(), 4u);  // 40 deliveries over 8 tables
 
+    // Which transaction dropped each table of the hour: one each, so that no commit waits for
+    // the whole hour's files to be freed at once, and the hour's own last.
+    sql.exec(R"sql(
+CREATE TABLE dropped (at serial, xact bigint, name text);
+CREATE FUNCTION note_dropped() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO dropped (xact, name)
+    SELECT txid_current(), object_name FROM pg_event_trigger_dropped_objects()
+    WHERE object_type = 'table';
+END$$;
+CREATE EVENT TRIGGER note_dropped ON sql_drop EXECUTE FUNCTION note_dropped())sql");
     EXPECT_EQ(prune(*store, now), static_cast<std::size_t>(accepted));
     EXPECT_EQ(tables_named(sql, table), 0);
+    const std::string prefix = "starts_with(name, '" + table + "')";
+    EXPECT_EQ(sql.value("SELECT count(DISTINCT xact) FROM dropped WHERE " + prefix), "9");
+    EXPECT_EQ(sql.value("SELECT name FROM dropped WHERE " + prefix + " ORDER BY at DESC LIMIT 1"),
+              table);
     EXPECT_EQ(tables_named(sql, hour_table(now)), 9);  // this hour's, untouched
 }
 
@@ -1254,6 +1269,35 @@ TEST_F(PostgresStoreTest, AnHourLeftHalfDroppedIsDroppedByTheNextPass) {
     EXPECT_EQ(tables_named(sql, table), 0);
     const auto errors = reported.lines();
     EXPECT_TRUE(errors.empty()) << errors.front();
+}
+
+// An hour left half dropped is attached again, made whole first, when one of its deliveries is
+// stored after all (an instance whose clock is behind by more than the retention): its bodies go
+// to its tables again, and the next pass keeps it while that delivery is kept.
+TEST_F(PostgresStoreTest, AnHourLeftHalfDroppedIsMadeWholeAgainForADeliveryOfItsHour) {
+    auto store = open_keeping_an_hour();
+    const TimePoint now = now_ms();
+    Sql sql(db_.conninfo());
+    const TimePoint earlier = now - 72h;
+    const std::string table = hour_table(earlier);
+    accept_until_in_its_hour(*store, sql, "before", earlier);
+    sql.exec("ALTER TABLE bodies DETACH PARTITION " + table + "; DROP TABLE " + table +
+             "_0; DROP TABLE " + table + "_5");
+    sql.exec("DELETE FROM unmatched; DELETE FROM deliveries");  // as a pass left it
+
+    const int late = accept_until_in_its_hour(*store, sql, "late", earlier);
+    EXPECT_EQ(tables_named(sql, table), 9);
+    EXPECT_EQ(sql.value("SELECT count(*) FROM pg_inherits WHERE inhrelid = '" + table +
+                        "'::regclass AND inhparent = 'bodies'::regclass"),
+              "1");
+    // Every table of the hour takes bodies again.
+    for (int i = 0; i < 40; ++i) {
+        const std::string id = "more-" + std::to_string(i);
+        accept(*store, with_body(delivery(id, earlier), "body of " + id), {trigger()});
+        EXPECT_EQ(where_is_body(sql, id), table) << id;
+    }
+    EXPECT_EQ(prune(*store, now), static_cast<std::size_t>(late));
+    EXPECT_EQ(tables_named(sql, table), 9);  // the deliveries with an open trigger keep it
 }
 
 // An hour made by version 8 is one table: a left-over one is attached as it is, its bodies read
