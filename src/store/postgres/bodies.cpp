@@ -70,40 +70,41 @@ std::string literal(std::string_view text) {
     return out + "'";
 }
 
-// Adds the hour's partition (`table`, schema-qualified) unless it is there, under (k_space,
-// k_body_hours) so instances adding the same hour take turns: the hour's table, split by a hash of
-// the delivery into k_tables_per_hour tables named `table`_0, _1, ..., attached once they are all
-// there. A table of that name left over unattached is attached as it is (an hour of version 8 is
-// one table), with any of its own tables that is missing made first.
+// `body` as one anonymous block under (k_space, k_body_hours): instances adding an hour, or
+// dropping one of a detached hour's tables, take turns.
+std::string under_hours_lock(const std::string& body) {
+    return "DO $$BEGIN\nPERFORM pg_advisory_xact_lock(" + std::to_string(locks::k_space) + ", " +
+           std::to_string(locks::k_body_hours) + ");\n" + body + "END$$";
+}
+
+// A row when the hour's table (`table`, schema-qualified) is a partition of the bodies, one
+// being detached included.
+std::string attached_sql(const std::string& table) {
+    return "SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(" + literal(table) +
+           ") AND inhparent = 'bodies'::regclass";
+}
+
+// Adds the hour's partition (`table`, schema-qualified) unless it is there, instances adding the
+// same hour taking turns: the hour's table, split by a hash of the delivery into
+// k_tables_per_hour tables named `table`_0, _1, ..., attached once they are all there. A table of
+// that name left over unattached is attached as it is (an hour of version 8 is one table), with
+// any of its own tables that is missing made first.
 std::string add_hour_sql(const std::string& table, std::int64_t hour) {
-    std::string sql =
-        "DO $$BEGIN\n"
-        "PERFORM pg_advisory_xact_lock(" +
-        std::to_string(locks::k_space) + ", " + std::to_string(locks::k_body_hours) +
-        ");\n"
-        "IF NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(" +
-        literal(table) +
-        ")\n"
-        "               AND inhparent = 'bodies'::regclass AND NOT inhdetachpending) "
-        "THEN\n"
-        "    CREATE TABLE IF NOT EXISTS " +
-        table +
-        " (LIKE bodies INCLUDING ALL) PARTITION BY HASH (delivery);\n"
-        "    IF (SELECT relkind FROM pg_class WHERE oid = to_regclass(" +
-        literal(table) + ")) = 'p' THEN\n";
+    std::string sql = "IF NOT EXISTS (" + attached_sql(table) +
+                      " AND NOT inhdetachpending) THEN\n"
+                      "    CREATE TABLE IF NOT EXISTS " +
+                      table +
+                      " (LIKE bodies INCLUDING ALL) PARTITION BY HASH (delivery);\n"
+                      "    IF (SELECT relkind FROM pg_class WHERE oid = to_regclass(" +
+                      literal(table) + ")) = 'p' THEN\n";
     for (int r = 0; r < k_tables_per_hour; ++r) {
         sql += "        CREATE TABLE IF NOT EXISTS " + table + "_" + std::to_string(r) +
                " PARTITION OF " + table + " FOR VALUES WITH (MODULUS " +
                std::to_string(k_tables_per_hour) + ", REMAINDER " + std::to_string(r) + ");\n";
     }
-    sql +=
-        "    END IF;\n"
-        "    ALTER TABLE bodies ATTACH PARTITION " +
-        table + " FOR VALUES FROM (" + std::to_string(hour) + ") TO (" + std::to_string(hour + 1) +
-        ");\n"
-        "END IF;\n"
-        "END$$";
-    return sql;
+    sql += "    END IF;\n    ALTER TABLE bodies ATTACH PARTITION " + table + " FOR VALUES FROM (" +
+           std::to_string(hour) + ") TO (" + std::to_string(hour + 1) + ");\nEND IF;\n";
+    return under_hours_lock(sql);
 }
 
 // Drops `table` (schema-qualified), one of a detached hour's tables or the hour's own (`hour`),
@@ -112,27 +113,15 @@ std::string add_hour_sql(const std::string& table, std::int64_t hour) {
 // the retention, a delivery of that hour stored). Then the hour stays and the drop fails,
 // saying so.
 std::string drop_hour_table_sql(const std::string& table, const std::string& hour) {
-    return "DO $$BEGIN\n"
-           "PERFORM pg_advisory_xact_lock(" +
-           std::to_string(locks::k_space) + ", " + std::to_string(locks::k_body_hours) +
-           ");\n"
-           "IF EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(" +
-           literal(hour) +
-           ")\n"
-           "           AND inhparent = 'bodies'::regclass) THEN\n"
-           "    RAISE EXCEPTION '% was attached again meanwhile (a delivery of its hour was "
-           "stored); it is kept', " +
-           literal(hour) +
-           ";\n"
-           "END IF;\n"
-           "DROP TABLE IF EXISTS " +
-           table +
-           ";\n"
-           "END$$";
+    return under_hours_lock("IF EXISTS (" + attached_sql(hour) +
+                            ") THEN\n"
+                            "    RAISE EXCEPTION '% was attached again meanwhile (a delivery of "
+                            "its hour was stored); it is kept', " +
+                            literal(hour) + ";\nEND IF;\nDROP TABLE IF EXISTS " + table + ";\n");
 }
 
-// The tables of a detached hour ($1, schema-qualified), schema-qualified: none for an hour of
-// version 8 (one table).
+// The tables of a detached hour ($1), each schema-qualified: none for an hour of version 8 (one
+// table).
 constexpr std::string_view k_hour_parts = R"sql(
 SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
 FROM pg_inherits i
