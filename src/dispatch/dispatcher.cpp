@@ -250,8 +250,16 @@ void Dispatcher::Impl::set_held(Lane& lane, std::optional<JenkinsHold> hold) {
     if (auth) {
         log_auth_failed(lane);
     } else if (lane.hold) {
-        spdlog::warn("jenkins={} is held ({}); its triggers wait, next probe in {} ms", name,
-                     lane.hold->reason, until(lane.hold->next_probe_at, clock->now()).count());
+        // A hold found at start (an earlier run's, or another instance's) may be past its
+        // probe time: the probe is then due now, not "in -22822 ms".
+        const auto wait = until(lane.hold->next_probe_at, clock->now()).count();
+        if (wait > 0) {
+            spdlog::warn("jenkins={} is held ({}); its triggers wait, next probe in {} ms", name,
+                         lane.hold->reason, wait);
+        } else {
+            spdlog::warn("jenkins={} is held ({}); its triggers wait, a probe is due now", name,
+                         lane.hold->reason);
+        }
     } else {
         spdlog::info("jenkins={} is no longer held; draining its backlog", name);
     }

@@ -298,6 +298,29 @@ TEST_F(DispatcherTest, ProbeThatFindsJenkinsBackEndsTheHoldAndDrains) {
     }
 }
 
+// A hold an earlier run left behind is found at start, its probe time long past: the probe goes
+// out at once, and the log says so instead of a wait below zero.
+TEST_F(DispatcherTest, AHoldFoundPastItsProbeTimeAtStartIsProbedAtOnce) {
+    const LoggedWarnings logged;
+    queue->add("ci", clock->now());
+    JenkinsHold hold;
+    hold.reason = "connect: refused";
+    hold.since = clock->now() - 1h;
+    hold.next_probe_at = clock->now() - 22s;
+    queue->hold_by_other("ci", hold);
+    start();
+    advance(100ms);
+    EXPECT_EQ(ci->probes, 1u);
+    EXPECT_EQ(queue->unholds, 1u);
+    const auto lines = logged.lines();
+    ASSERT_FALSE(lines.empty());
+    EXPECT_NE(lines.front().find("jenkins=ci is held (connect: refused); its triggers wait, a "
+                                 "probe is due now"),
+              std::string::npos)
+        << lines.front();
+    for (const auto& line : lines) EXPECT_EQ(line.find("in -"), std::string::npos) << line;
+}
+
 TEST_F(DispatcherTest, FailedProbesBackOffUpToProbeMax) {
     queue->add("ci", clock->now());
     ci->then(Kind::unavailable);

@@ -189,6 +189,9 @@ class Connection {
     /// session-level lock, say, that a failure must not leave behind).
     void discard_when_returned(bool on) noexcept { discard_ = on; }
     bool discarded_when_returned() const noexcept { return discard_; }
+    /// Whether the pool's warm-up ran on this connection (Pool::set_warm_up).
+    bool warmed() const noexcept { return warmed_; }
+    void mark_warmed() noexcept { warmed_ = true; }
     /// Whether the session is idle (no transaction open, no statement running).
     bool idle() const noexcept;
 
@@ -250,6 +253,7 @@ class Connection {
     bool broken_ = false;
     bool cancelled_ = false;
     bool discard_ = false;
+    bool warmed_ = false;
     bool goodbye_ = false;  // the server sent a FATAL notice: it is closing this connection
     std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
     std::uint64_t next_statement_ = 0;

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -173,6 +174,17 @@ class Core : public std::enable_shared_from_this<Core> {
     // intake.cpp
     asio::awaitable<void> writer();
     asio::awaitable<void> commit_batch(std::vector<SubmitJob> jobs);
+    /// A submit transaction's steps, from BEGIN to the last submit (no NOTIFY, no COMMIT): the
+    /// steps, the index of the first submit's answer among them, the trigger ids they queue.
+    struct SubmitSteps {
+        std::vector<Step> steps;
+        std::size_t first_answer = 0;
+        std::vector<std::vector<std::string>> trigger_ids;
+        bool any_triggers = false;
+    };
+    SubmitSteps submit_steps(std::span<const SubmitJob> jobs);
+    /// Each kind of submit, rolled back, on a new connection (the pool's warm-up).
+    asio::awaitable<void> rehearse(Connection& connection);
     /// One transaction for jobs[first, first + count); throws DbError when it failed.
     asio::awaitable<std::vector<result<Receipt>>> run_batch(std::vector<SubmitJob>& jobs,
                                                             std::size_t first, std::size_t count);
@@ -217,6 +229,8 @@ class Core : public std::enable_shared_from_this<Core> {
     asio::awaitable<void> register_instance();
     asio::awaitable<void> shutdown();
     asio::awaitable<void> open_work(std::string* why, boost::system::error_code* failure);
+    /// Makes (and warms up) every connection of the pool.
+    asio::awaitable<void> open_pool();
     void stop_loops();
     /// Sleeps on `timer` for `duration` (false when cancelled or stopping).
     asio::awaitable<bool> sleep(asio::steady_timer& timer, std::chrono::milliseconds duration);
@@ -259,6 +273,9 @@ class Core : public std::enable_shared_from_this<Core> {
     StoreHealth health_;
     std::vector<std::function<void()>> committed_;
     std::vector<std::function<void(std::string_view)>> errors_;
+    /// What report() said before an on_error observer was registered, for the first one.
+    static constexpr std::size_t k_early_errors = 16;
+    std::vector<std::string> early_errors_;
     std::vector<std::function<void(std::chrono::duration<double>, std::size_t)>> commit_stats_;
     std::thread thread_;
     std::mutex close_mutex_;

@@ -314,14 +314,10 @@ asio::awaitable<void> Core::commit_batch(std::vector<SubmitJob> jobs) {
     if (queued) run_committed_observers();
 }
 
-asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<SubmitJob>& all,
-                                                              std::size_t first,
-                                                              std::size_t count) {
-    const std::span<SubmitJob> jobs(all.data() + first, count);
+Core::SubmitSteps Core::submit_steps(std::span<const SubmitJob> jobs) {
+    SubmitSteps out;
     std::vector<std::string> digests;
     std::vector<std::int64_t> body_keys;
-    std::vector<std::vector<std::string>> trigger_ids;
-    bool any_triggers = false;
     for (const SubmitJob& job : jobs) {
         const DeliveryRecord& d = job.delivery;
         digests.push_back(is_sha256_hex(d.body_sha256) ? d.body_sha256 : sha256_hex(d.body));
@@ -330,8 +326,8 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
         }
         std::vector<std::string> ids;
         for (std::size_t i = 0; i < job.triggers.size(); ++i) ids.push_back(make_trigger_id());
-        any_triggers = any_triggers || !ids.empty();
-        trigger_ids.push_back(std::move(ids));
+        out.any_triggers = out.any_triggers || !ids.empty();
+        out.trigger_ids.push_back(std::move(ids));
     }
     std::sort(body_keys.begin(), body_keys.end());
     body_keys.erase(std::unique(body_keys.begin(), body_keys.end()), body_keys.end());
@@ -346,7 +342,7 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
         trigger_scopes.push_back(std::move(mine));
     }
 
-    std::vector<Step> steps;
+    std::vector<Step>& steps = out.steps;
     steps.push_back({"BEGIN", {}});
     if (!body_keys.empty()) {
         Params p;
@@ -403,10 +399,10 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
                 tails.emplace_back();
                 wishes.emplace_back();
             } else {
-                auto [head, tail] = outcome_pieces(trigger_ids[j][k], d.delivery_id);
+                auto [head, tail] = outcome_pieces(out.trigger_ids[j][k], d.delivery_id);
                 heads.push_back(std::move(head));
                 tails.push_back(std::move(tail));
-                wishes.push_back(status_wish_json(superseded_wish(t, trigger_ids[j][k])));
+                wishes.push_back(status_wish_json(superseded_wish(t, out.trigger_ids[j][k])));
             }
             rules.push_back(t.rule);
             jenkins.push_back(t.jenkins);
@@ -416,7 +412,7 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
             follows.emplace_back(to_string(t.follow));
             targets.push_back(status_target_json(t.status));
         }
-        p.text_array(trigger_ids[j]).text_array(rules).text_array(jenkins);
+        p.text_array(out.trigger_ids[j]).text_array(rules).text_array(jenkins);
         p.bytea_array(job_paths).bytea_array(parameters).bytea_array(causes);
         p.bytes(rule_reasons_json(d.rule_reasons)).bytes(d.repository).bytes(d.ref);
         p.text_array(follows).bytea_array(targets);
@@ -429,20 +425,75 @@ asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<Submit
                                             [](const std::string& x) { return !x.empty(); });
         steps.push_back({submit_sql(by_body, coalescing), std::move(p)});
     }
-    if (any_triggers && notify_slot()) steps.push_back(notify_step());
-    steps.push_back({"COMMIT", {}});
+    out.first_answer = 1 + (body_keys.empty() ? 0 : 1) + (scopes.empty() ? 0 : 1);
+    return out;
+}
+
+// A submit of each of the four kinds (with a body window or not, coalescing or not), with a
+// body and a trigger, in one transaction that is rolled back: what a new connection runs before
+// it is first lent (Pool::set_warm_up). A server process plans a statement, and reads the
+// catalog entries of every table, index and partition it touches, the first time it runs it:
+// 10-30 ms of its CPU for a submit (more while a prune pass takes the other core), which the
+// first webhooks after a start would otherwise wait for, once on each connection. Nothing stays
+// in the database; the identity columns skip the numbers the rehearsal drew.
+asio::awaitable<void> Core::rehearse(Connection& connection) {
+    std::vector<SubmitJob> jobs;
+    const auto now = std::chrono::system_clock::now();
+    for (int kind = 0; kind < 4; ++kind) {
+        SubmitJob job;
+        DeliveryRecord& d = job.delivery;
+        d.source = "hookrelay-warm-up";
+        d.delivery_id = "hookrelay-warm-up " + instance_id() + " " + std::to_string(kind);
+        d.kind = EventKind::push;
+        d.forge_event = "push";
+        d.received_at = now;
+        d.body = "{\"warm-up\":" + std::to_string(kind) + "}";  // none a duplicate of another
+        if ((kind & 1) != 0) d.duplicate_body_window = std::chrono::milliseconds(1);
+        TriggerRequest t;
+        t.rule = "warm-up";
+        t.jenkins = "hookrelay-warm-up";
+        t.job = {"warm-up"};
+        if ((kind & 2) != 0) t.coalesce = instance_id();
+        job.triggers.push_back(std::move(t));
+        jobs.push_back(std::move(job));
+    }
+    SubmitSteps batch = submit_steps(jobs);
+    batch.steps.push_back({"ROLLBACK", {}});
+    std::optional<DbError> failure;
+    try {
+        co_await connection.pipeline(std::move(batch.steps));
+    } catch (const DbError& e) {
+        failure = e;
+    }
+    // One that broke is closed by the pool; else it is lent as usual (its submits then say what
+    // is wrong, if anything still is), out of the transaction that failed.
+    if (!failure || connection.broken()) co_return;
+    report(std::string("warming a connection up: ") + failure->what());
+    try {
+        co_await connection.exec("ROLLBACK");
+    } catch (const DbError&) {
+        // Not idle, or broken: the pool closes it.
+    }
+}
+
+asio::awaitable<std::vector<result<Receipt>>> Core::run_batch(std::vector<SubmitJob>& all,
+                                                              std::size_t first,
+                                                              std::size_t count) {
+    const std::span<const SubmitJob> jobs(all.data() + first, count);
+    SubmitSteps batch = submit_steps(jobs);
+    if (batch.any_triggers && notify_slot()) batch.steps.push_back(notify_step());
+    batch.steps.push_back({"COMMIT", {}});
 
     auto lease = co_await pool_.acquire();
-    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
+    const std::vector<Rows> rows = co_await lease->pipeline(std::move(batch.steps));
 
     std::vector<result<Receipt>> out;
-    const std::size_t offset = 1 + (body_keys.empty() ? 0 : 1) + (scopes.empty() ? 0 : 1);
     for (std::size_t j = 0; j < jobs.size(); ++j) {
         const DeliveryRecord& d = jobs[j].delivery;
-        const Rows& r = rows.at(offset + j);
+        const Rows& r = rows.at(batch.first_answer + j);
         Receipt receipt;
         if (!r.is_null(0, 0)) {
-            receipt.trigger_ids = std::move(trigger_ids[j]);
+            receipt.trigger_ids = std::move(batch.trigger_ids[j]);
             if (!r.is_null(0, 4)) receipt.superseded = parse_superseded(r.text(0, 4));
         } else if (!r.is_null(0, 1)) {
             receipt.duplicate = true;

@@ -56,7 +56,10 @@ asio::awaitable<Lease> Pool::acquire() {
         while (!idle_.empty()) {
             std::unique_ptr<Connection> connection = std::move(idle_.back());
             idle_.pop_back();
-            if (connection->alive()) co_return Lease(*this, std::move(connection));
+            if (connection->alive() && co_await warm(*connection)) {
+                if (closed_) throw DbError(errc::store_closed, "the store is closed");
+                co_return Lease(*this, std::move(connection));
+            }
             --open_;  // lost while idle (e.g. the server restarted): connect a new one
         }
         if (open_ < settings_.size) {
@@ -71,6 +74,10 @@ asio::awaitable<Lease> Pool::acquire() {
                 co_await connection->connect();
             } catch (const DbError& e) {
                 failure = e;
+            }
+            if (!failure && !co_await warm(*connection)) {
+                failure = DbError(errc::store_unavailable,
+                                  "the connection was lost while it was warmed up");
             }
             if (failure) {
                 --open_;
@@ -94,6 +101,17 @@ asio::awaitable<Lease> Pool::acquire() {
         co_await waiter.timer.async_wait(k_use_tuple);
         waiters_.erase(it);
     }
+}
+
+asio::awaitable<bool> Pool::warm(Connection& connection) {
+    if (!warm_up_ || connection.warmed()) co_return true;
+    connection.mark_warmed();
+    try {
+        co_await warm_up_(connection);
+    } catch (const std::exception&) {
+        connection.mark_broken();
+    }
+    co_return !connection.broken() && connection.idle();
 }
 
 void Pool::give_back(std::unique_ptr<Connection> connection) {

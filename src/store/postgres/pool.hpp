@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -67,6 +68,12 @@ class Pool {
     /// use for acquire_timeout), store_closed (after close()).
     boost::asio::awaitable<Lease> acquire();
 
+    /// Runs `warm_up` on every connection before it is first lent: those made from now on, and
+    /// those already made, when next taken. It should not throw; a connection it leaves broken
+    /// or inside a transaction is closed (a new one fails as a failed connect would).
+    using WarmUp = std::function<boost::asio::awaitable<void>(Connection&)>;
+    void set_warm_up(WarmUp warm_up) { warm_up_ = std::move(warm_up); }
+
     /// Whether the last connect failed and the backoff has not passed; `why` gets the reason.
     bool backing_off(std::string* why = nullptr) const;
 
@@ -86,6 +93,9 @@ class Pool {
     };
 
     void give_back(std::unique_ptr<Connection> connection);
+    /// Runs the warm-up on `connection` unless it ran already; whether the connection is still
+    /// usable after it.
+    boost::asio::awaitable<bool> warm(Connection& connection);
     void wake_one();
     void connected();
     void connect_failed(const DbError& error);
@@ -97,6 +107,7 @@ class Pool {
     std::vector<std::unique_ptr<Connection>> idle_;
     std::size_t open_ = 0;  // idle + lent + connecting
     std::list<Waiter*> waiters_;
+    WarmUp warm_up_;
     std::chrono::steady_clock::time_point retry_at_{};
     std::chrono::milliseconds backoff_{0};
     std::string last_error_;

@@ -161,6 +161,28 @@ void downgrade_to_version_2(Sql& sql) {
         "UPDATE hookrelay_schema SET version = 2");
 }
 
+/// The lines a store reports through on_error(), as they come.
+class Reported {
+  public:
+    explicit Reported(PostgresStore& store) : state_(std::make_shared<State>()) {
+        store.on_error([state = state_](std::string_view line) {
+            std::lock_guard lock(state->mutex);
+            state->lines.emplace_back(line);
+        });
+    }
+    std::vector<std::string> lines() const {
+        std::lock_guard lock(state_->mutex);
+        return state_->lines;
+    }
+
+  private:
+    struct State {
+        std::mutex mutex;
+        std::vector<std::string> lines;
+    };
+    std::shared_ptr<State> state_;
+};
+
 class PostgresStoreTest : public ::testing::Test {
   protected:
     std::shared_ptr<PostgresStore> open(std::string id = "instance-a") {
@@ -316,6 +338,50 @@ TEST_F(PostgresStoreTest, AConnectionTheServerClosedWhileIdleIsReplacedBeforeUse
         [&] { return sql.value("SELECT count(*) FROM pg_stat_activity WHERE " + pool) == "0"; }));
     auto after = submit(*store, delivery("after", base_), {trigger()});
     EXPECT_TRUE(after) << after.error().message();
+}
+
+// A server process reads the catalog and plans a statement the first time it runs it: the first
+// webhooks after a start would each wait for that on a connection of their own. The pool's
+// connections are made at open, each having run every kind of submit, and nothing of it stays.
+TEST_F(PostgresStoreTest, EveryConnectionOfThePoolHasRunEachKindOfSubmitBeforeTheStoreOpens) {
+    auto store = open();
+    Sql sql(db_.conninfo());
+    EXPECT_EQ(sql.value("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                        "'hookrelay instance-a' AND datname = current_database()"),
+              "4");  // pg_config()'s pool_size
+    // Rolled back, the submits still drew their numbers: four kinds on each connection.
+    EXPECT_EQ(sql.value("SELECT last_value FROM " +
+                        sql.value("SELECT pg_get_serial_sequence('deliveries', 'seq')")),
+              "16");
+    for (const char* table : {"deliveries", "triggers", "unmatched", "bodies"}) {
+        EXPECT_EQ(sql.value(std::string("SELECT count(*) FROM ") + table), "0") << table;
+    }
+    EXPECT_TRUE(list(*store, {}).items.empty());
+    const auto r = submit(*store, delivery("first", base_), {trigger()});
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->trigger_ids.size(), 1u);
+}
+
+TEST_F(PostgresStoreTest, AWarmUpThatFailsIsReportedAndTheStoreStillAcceptsWebhooks) {
+    open().reset();  // the schema
+    Sql sql(db_.conninfo());
+    sql.exec(R"sql(
+CREATE FUNCTION refuse_warm_up() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.source = 'hookrelay-warm-up' THEN RAISE EXCEPTION 'no warm-ups here'; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_warm_up BEFORE INSERT ON deliveries
+    FOR EACH ROW EXECUTE FUNCTION refuse_warm_up())sql");
+    auto store = open();
+    const Reported reported(*store);  // registered after open: told what open() reported
+    ASSERT_TRUE(eventually([&] { return !reported.lines().empty(); }));
+    const std::string error = reported.lines().front();
+    EXPECT_NE(error.find("warming a connection up"), std::string::npos) << error;
+    EXPECT_NE(error.find("no warm-ups here"), std::string::npos) << error;
+    const auto r = submit(*store, delivery("first", base_), {trigger()});
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->trigger_ids.size(), 1u);
 }
 
 TEST_F(PostgresStoreTest, PruneRunsOnOneInstanceAtATime) {
@@ -910,6 +976,9 @@ TEST_F(PostgresStoreTest, AStateWithAnOutcomeReadsABoundedWindowOfTheWalkPerPage
     for (const auto& r : submit_everywhere({store.get()}, deliveries)) ASSERT_TRUE(r);
     sql.exec("UPDATE triggers SET state = 'dead', outcome = 'dead' WHERE jenkins = 'ci'");
     sql.exec("ANALYZE");
+    // The n-th delivery's seq (the pool's warm-up at open drew the first numbers).
+    const std::int64_t before_first = std::stoll(sql.value("SELECT min(seq) FROM deliveries")) - 1;
+    const auto nth = [&](std::int64_t n) { return before_first + n; };
     DeliveryQuery query;
     query.state = TriggerState::pending;
     query.outcome = "dead";
@@ -917,7 +986,7 @@ TEST_F(PostgresStoreTest, AStateWithAnOutcomeReadsABoundedWindowOfTheWalkPerPage
     EXPECT_TRUE(page.items.empty());
     ASSERT_TRUE(page.next_before_seq);
     // Newest first: deliveries 37,001 down to 27,002.
-    EXPECT_EQ(*page.next_before_seq, 27'002);
+    EXPECT_EQ(*page.next_before_seq, nth(27'002));
     const auto rest = follow_pages(*store, query, page);
     EXPECT_EQ(rest.found, std::vector<std::string>{"old"});
     EXPECT_EQ(rest.pages, 3);
@@ -948,22 +1017,24 @@ TEST_F(PostgresStoreTest, AStateWithAnOutcomeReadsABoundedWindowOfTheWalkPerPage
     // A combination that matches near the cursor fills its page at once.
     sql.exec(
         "UPDATE triggers SET state = 'pending', outcome = 'pending' WHERE jenkins = 'ci' "
-        "AND delivery > 36990");
+        "AND delivery > " +
+        std::to_string(nth(36'990)));
     sql.exec(
         "INSERT INTO triggers (id, delivery, rule, jenkins, job, parameters, cause, state, "
         "attempts, created_at, next_attempt_at, updated_at, last_outcome, queue_url, outcome) "
         "SELECT id || '-dead', delivery, rule, 'ci3', job, parameters, cause, 'dead', 0, "
         "created_at, next_attempt_at, updated_at, last_outcome, queue_url, 'dead' "
-        "FROM triggers WHERE jenkins = 'ci' AND delivery > 36990");
+        "FROM triggers WHERE jenkins = 'ci' AND delivery > " +
+        std::to_string(nth(36'990)));
     DeliveryQuery near;
     near.state = TriggerState::pending;
     near.outcome = "dead";
     near.limit = 5;
     const auto full = list(*store, near);
     ASSERT_EQ(full.items.size(), 5u);
-    EXPECT_EQ(full.items.front().seq, 37'001);
+    EXPECT_EQ(full.items.front().seq, nth(37'001));
     ASSERT_TRUE(full.next_before_seq);
-    EXPECT_EQ(*full.next_before_seq, 36'997);
+    EXPECT_EQ(*full.next_before_seq, nth(36'997));
 }
 
 // A claim under max_in_flight counts the live claims of its Jenkins, and must not read the
@@ -1103,28 +1174,6 @@ int tables_named(Sql& sql, const std::string& prefix) {
 bool table_exists(Sql& sql, const std::string& name) {
     return sql.value("SELECT to_regclass('" + name + "') IS NOT NULL") == "t";
 }
-
-/// The lines a store reports through on_error(), as they come.
-class Reported {
-  public:
-    explicit Reported(PostgresStore& store) : state_(std::make_shared<State>()) {
-        store.on_error([state = state_](std::string_view line) {
-            std::lock_guard lock(state->mutex);
-            state->lines.emplace_back(line);
-        });
-    }
-    std::vector<std::string> lines() const {
-        std::lock_guard lock(state_->mutex);
-        return state_->lines;
-    }
-
-  private:
-    struct State {
-        std::mutex mutex;
-        std::vector<std::string> lines;
-    };
-    std::shared_ptr<State> state_;
-};
 
 /// Leaves the hour `table` as a prune pass that ended while it dropped its tables: detached,
 /// two of its eight tables gone.
