@@ -647,7 +647,9 @@ class Store : public DeliveryIntake, public TriggerQueue, public ChoreQueue, pub
     /// now rather than at the next poll. Notifications may be coalesced or (across instances)
     /// lost: the dispatcher's poll is the safety net.
     virtual void on_committed(std::function<void()> callback) = 0;
-    /// A one-line description of each failure inside the store, for the log.
+    /// A one-line description of each failure inside the store, for the log. What a backend
+    /// reported before the first callback was registered (while it opened) is handed to that
+    /// one, up to 16 lines.
     virtual void on_error(std::function<void(std::string_view)> callback) = 0;
     /// After every submit transaction: its duration and number of deliveries.
     virtual void on_commit_stats(

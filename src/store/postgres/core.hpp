@@ -229,7 +229,7 @@ class Core : public std::enable_shared_from_this<Core> {
     asio::awaitable<void> register_instance();
     asio::awaitable<void> shutdown();
     asio::awaitable<void> open_work(std::string* why, boost::system::error_code* failure);
-    /// Makes (and warms up) every connection of the pool.
+    /// Makes (and warms up) the pool's first connections, up to four.
     asio::awaitable<void> open_pool();
     void stop_loops();
     /// Sleeps on `timer` for `duration` (false when cancelled or stopping).

@@ -137,21 +137,24 @@ body_row AS (
     SELECT $31, seq, $32 FROM inserted WHERE $32 IS NOT NULL
     RETURNING 1))sql";
 
-// The submit statement: with a body window or not, coalescing or not.
-const std::string& submit_sql(bool by_body, bool coalescing) {
-    static const std::array<std::string, 4> k_all = [] {
-        std::array<std::string, 4> out;
-        for (int i = 0; i < 4; ++i) {
+// The submit statement: with a body window or not, coalescing or not, and with the bodies table
+// or not (a server before PostgreSQL 14 has none: the statement must not name it; $31 and $32
+// are then declared and unused).
+const std::string& submit_sql(bool by_body, bool coalescing, bool bodies_table) {
+    static const std::array<std::string, 8> k_all = [] {
+        std::array<std::string, 8> out;
+        for (int i = 0; i < 8; ++i) {
             const bool body = (i & 1) != 0;
             const bool coalesce = (i & 2) != 0;
-            out[static_cast<std::size_t>(i)] = (body ? k_insert_by_body : k_insert) + k_body_row +
-                                               k_queue + (coalesce ? k_coalesce : "") +
-                                               (body ? k_answer_by_body : k_answer) +
-                                               (coalesce ? k_superseded : "NULL::text");
+            const bool table = (i & 4) != 0;
+            out[static_cast<std::size_t>(i)] =
+                (body ? k_insert_by_body : k_insert) + (table ? k_body_row : "") + k_queue +
+                (coalesce ? k_coalesce : "") + (body ? k_answer_by_body : k_answer) +
+                (coalesce ? k_superseded : "NULL::text");
         }
         return out;
     }();
-    return k_all[(by_body ? 1u : 0u) | (coalescing ? 2u : 0u)];
+    return k_all[(by_body ? 1u : 0u) | (coalescing ? 2u : 0u) | (bodies_table ? 4u : 0u)];
 }
 
 // Submissions with a coalesce scope serialize per scope ($2: every scope of the batch), each
@@ -423,7 +426,7 @@ Core::SubmitSteps Core::submit_steps(std::span<const SubmitJob> jobs) {
         body_if(in_bodies);
         const bool coalescing = std::any_of(trigger_scopes[j].begin(), trigger_scopes[j].end(),
                                             [](const std::string& x) { return !x.empty(); });
-        steps.push_back({submit_sql(by_body, coalescing), std::move(p)});
+        steps.push_back({submit_sql(by_body, coalescing, bodies_table_), std::move(p)});
     }
     out.first_answer = 1 + (body_keys.empty() ? 0 : 1) + (scopes.empty() ? 0 : 1);
     return out;
@@ -437,23 +440,27 @@ Core::SubmitSteps Core::submit_steps(std::span<const SubmitJob> jobs) {
 // first webhooks after a start would otherwise wait for, once on each connection. Nothing stays
 // in the database; the identity columns skip the numbers the rehearsal drew.
 asio::awaitable<void> Core::rehearse(Connection& connection) {
+    if (stopping_) co_return;  // a connection made to release this instance's claims at close
+    // Keys of its own (delivery id, body, coalesce scope), so that rehearsals running at once,
+    // here or on other instances, never wait for each other's advisory locks.
+    const std::string own = make_trigger_id();
     std::vector<SubmitJob> jobs;
     const auto now = std::chrono::system_clock::now();
     for (int kind = 0; kind < 4; ++kind) {
         SubmitJob job;
         DeliveryRecord& d = job.delivery;
         d.source = "hookrelay-warm-up";
-        d.delivery_id = "hookrelay-warm-up " + instance_id() + " " + std::to_string(kind);
+        d.delivery_id = "hookrelay-warm-up " + own + " " + std::to_string(kind);
         d.kind = EventKind::push;
         d.forge_event = "push";
         d.received_at = now;
-        d.body = "{\"warm-up\":" + std::to_string(kind) + "}";  // none a duplicate of another
+        d.body = "{\"warm-up\":\"" + own + " " + std::to_string(kind) + "\"}";
         if ((kind & 1) != 0) d.duplicate_body_window = std::chrono::milliseconds(1);
         TriggerRequest t;
         t.rule = "warm-up";
         t.jenkins = "hookrelay-warm-up";
         t.job = {"warm-up"};
-        if ((kind & 2) != 0) t.coalesce = instance_id();
+        if ((kind & 2) != 0) t.coalesce = own;
         job.triggers.push_back(std::move(t));
         jobs.push_back(std::move(job));
     }
@@ -465,10 +472,12 @@ asio::awaitable<void> Core::rehearse(Connection& connection) {
     } catch (const DbError& e) {
         failure = e;
     }
-    // One that broke is closed by the pool; else it is lent as usual (its submits then say what
-    // is wrong, if anything still is), out of the transaction that failed.
-    if (!failure || connection.broken()) co_return;
+    if (!failure) co_return;
     report(std::string("warming a connection up: ") + failure->what());
+    // One that broke is closed by the pool (as a failed connect, when new); else it is lent as
+    // usual (its submits then say what is wrong, if anything still is), out of the transaction
+    // that failed.
+    if (connection.broken()) co_return;
     try {
         co_await connection.exec("ROLLBACK");
     } catch (const DbError&) {

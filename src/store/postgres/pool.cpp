@@ -57,7 +57,10 @@ asio::awaitable<Lease> Pool::acquire() {
             std::unique_ptr<Connection> connection = std::move(idle_.back());
             idle_.pop_back();
             if (connection->alive() && co_await warm(*connection)) {
-                if (closed_) throw DbError(errc::store_closed, "the store is closed");
+                if (closed_) {
+                    --open_;
+                    throw DbError(errc::store_closed, "the store is closed");
+                }
                 co_return Lease(*this, std::move(connection));
             }
             --open_;  // lost while idle (e.g. the server restarted): connect a new one

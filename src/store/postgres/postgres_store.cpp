@@ -95,10 +95,14 @@ void Core::add_error(std::function<void(std::string_view)> callback) {
         early.swap(early_errors_);
     }
     if (early.empty()) return;
-    asio::post(
-        io_, [self = shared_from_this(), callback = std::move(callback), early = std::move(early)] {
-            for (const std::string& message : early) self->answer(callback, message);
-        });
+    // A weak reference: after close() the io_context never runs again, and the handler must not
+    // keep the backend alive from inside it.
+    asio::post(io_,
+               [weak = weak_from_this(), callback = std::move(callback), early = std::move(early)] {
+                   if (auto self = weak.lock()) {
+                       for (const std::string& message : early) self->answer(callback, message);
+                   }
+               });
 }
 
 void Core::add_commit_stats(std::function<void(std::chrono::duration<double>, std::size_t)> cb) {
@@ -219,8 +223,11 @@ result<void> Core::start(std::string* why) {
 
 asio::awaitable<void> Core::open_work(std::string* why, boost::system::error_code* failure) {
     try {
-        auto lease = co_await pool_.acquire();
-        co_await migrate(*lease, k_migration_timeout);
+        {
+            // Given back before the steps below take theirs: a pool of one connection opens.
+            auto lease = co_await pool_.acquire();
+            co_await migrate(*lease, k_migration_timeout);
+        }
         started_at_ = wall_ms();
         co_await register_instance();
         registered_ = true;
@@ -252,7 +259,7 @@ asio::awaitable<void> Core::open_work(std::string* why, boost::system::error_cod
 }
 
 // Takes the pool's first connections (all of them, up to k_made_at_start), so that each is
-// made (or taken from the idle ones) and warmed up, and gives them back: 0.15-0.3 s for four on a
+// made (or taken from the idle ones) and warmed up, and gives them back: 0.15-0.4 s for four on a
 // 2-core machine (made side by side instead, they were no faster there). One that cannot be
 // made is reported and made when needed, as are those past k_made_at_start.
 asio::awaitable<void> Core::open_pool() {

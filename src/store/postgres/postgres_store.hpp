@@ -9,12 +9,14 @@
 //   caller from one thread. A thin RAII layer (connection.hpp) is all the wrapping needed.
 // - Threads: the backend runs on its OWN thread and io_context, never on the network threads.
 //   Every public member posts its work there and returns; `done` runs on that thread.
-// - Connections: a pool of StoreConfig::Postgres::pool_size connections, made on demand, plus
-//   one LISTEN connection. Every statement runs under statement_timeout (set on the server for
-//   the session) and a client-side deadline a little longer; connects under connect_timeout.
-//   After a failed connect the pool waits out a backoff (doubling up to reconnect_max) and
-//   answers store_unavailable at once meanwhile, so a webhook gets its 503 quickly while the
-//   server is down. health() is not ok after a failure, ok again after a success.
+// - Connections: a pool of StoreConfig::Postgres::pool_size connections, the first four made
+//   and warmed up at open (each runs every kind of submit once, rolled back), the others on
+//   demand and warmed up before their first use, plus one LISTEN connection. Every statement runs
+//   under statement_timeout (set on the server for the session) and a client-side deadline a little
+//   longer; connects under connect_timeout. After a failed connect the pool waits out a backoff
+//   (doubling up to reconnect_max) and answers store_unavailable at once meanwhile, so a webhook
+//   gets its 503 quickly while the server is down. health() is not ok after a failure, ok again
+//   after a success.
 // - Accept (submit): group commit as in SQLite: submissions waiting together go into one
 //   transaction, each as one statement (insert the delivery ON CONFLICT DO NOTHING, its triggers
 //   from arrays), pipelined in one round trip, committed synchronously. (source, delivery_id) is

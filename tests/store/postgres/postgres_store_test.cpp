@@ -362,6 +362,32 @@ TEST_F(PostgresStoreTest, EveryConnectionOfThePoolHasRunEachKindOfSubmitBeforeTh
     EXPECT_EQ(r->trigger_ids.size(), 1u);
 }
 
+// Up to four connections are made at start, whatever pool_size allows beyond; a pool of one (the
+// smallest pool_size) opens too: the migration's connection is given back before the steps after
+// it take theirs (before, open() waited for a second connection and failed with store_busy).
+TEST(PostgresStorePool, MakesUpToFourConnectionsAtStartAndOpensWithOne) {
+    for (const unsigned size : {1u, 2u, 6u}) {
+        TestDatabase db;
+        StoreConfig config = pg_config(db.conninfo());
+        config.postgres.pool_size = size;
+        auto store = open_or_throw(config, "instance-a");
+        Sql sql(db.conninfo());
+        const unsigned made = std::min(size, 4u);
+        EXPECT_EQ(sql.value("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                            "'hookrelay instance-a' AND datname = current_database()"),
+                  std::to_string(made))
+            << "pool_size " << size;
+        EXPECT_EQ(sql.value("SELECT last_value FROM " +
+                            sql.value("SELECT pg_get_serial_sequence('deliveries', 'seq')")),
+                  std::to_string(4 * made))
+            << "pool_size " << size;
+        const auto r = submit(*store, delivery("first", now_ms()), {trigger()});
+        ASSERT_TRUE(r) << "pool_size " << size << ": " << r.error().message();
+        const auto batch = claim(*store, "ci", now_ms());
+        EXPECT_EQ(batch.claims.size(), 1u) << "pool_size " << size;
+    }
+}
+
 TEST_F(PostgresStoreTest, AWarmUpThatFailsIsReportedAndTheStoreStillAcceptsWebhooks) {
     open().reset();  // the schema
     Sql sql(db_.conninfo());
@@ -942,15 +968,18 @@ TEST_F(PostgresStoreTest, APrunePassFindsTheStaleOutcomesWithoutReadingEveryDead
     for (int i = 0; i < 4000; ++i) deliveries.push_back(delivery("o-" + std::to_string(i), base_));
     for (const auto& r : submit_everywhere({store.get()}, deliveries)) ASSERT_TRUE(r);
     Sql sql(db_.conninfo());
-    sql.exec("UPDATE triggers SET state = 'dead', outcome = 'dead' WHERE delivery <= 2000");
+    // The n-th delivery's seq (the pool's warm-up at open drew the first numbers).
+    const std::int64_t before_first = std::stoll(sql.value("SELECT min(seq) FROM deliveries")) - 1;
+    const auto nth = [&](std::int64_t n) { return std::to_string(before_first + n); };
+    sql.exec("UPDATE triggers SET state = 'dead', outcome = 'dead' WHERE delivery <= " + nth(2000));
     // As a version 2 instance finishes a trigger: the state only.
-    sql.exec("UPDATE triggers SET state = 'dead' WHERE delivery = 3000");
+    sql.exec("UPDATE triggers SET state = 'dead' WHERE delivery = " + nth(3000));
     sql.exec("ANALYZE");
     sql.exec("BEGIN");
     const std::string plan = sql.value("EXPLAIN (ANALYZE, FORMAT JSON) " +
                                        std::string(postgres::correct_outcomes_sql()));
     const std::string corrected =
-        sql.value("SELECT string_agg(outcome, ',') FROM triggers WHERE delivery = 3000");
+        sql.value("SELECT string_agg(outcome, ',') FROM triggers WHERE delivery = " + nth(3000));
     sql.exec("ROLLBACK");
     EXPECT_EQ(corrected, "dead");
     expect_reads_at_most(plan, 10);
