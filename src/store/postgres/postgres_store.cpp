@@ -243,8 +243,8 @@ asio::awaitable<void> Core::open_work(std::string* why, boost::system::error_cod
         *why = "PostgreSQL at " + info_->describe() + ": " + info_->scrub(e.what());
     }
     if (*failure) co_return;
-    // Every connection of the pool made and warmed up before open() returns, so that no webhook
-    // of the first ones after a start waits for one (intake.cpp, rehearse()).
+    // The pool's first connections made and warmed up before open() returns, so that none of
+    // the first webhooks after a start waits for that (intake.cpp, rehearse()).
     pool_.set_warm_up([this](Connection& c) { return rehearse(c); });
     co_await open_pool();
     // Listening before open() returns: a commit another instance makes right after this one
