@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -183,6 +184,26 @@ class Reported {
     std::shared_ptr<State> state_;
 };
 
+/// The instance-a pool's connections to this test's database (other tests on the shared server
+/// use the same instance id).
+const std::string k_pool_a =
+    "application_name = 'hookrelay instance-a' AND datname = current_database()";
+std::string pool_connections(Sql& sql) {
+    return sql.value("SELECT count(*) FROM pg_stat_activity WHERE " + k_pool_a);
+}
+
+/// The numbers the deliveries' identity column has drawn (rolled-back inserts count too).
+std::string delivery_numbers_drawn(Sql& sql) {
+    return sql.value("SELECT last_value FROM " +
+                     sql.value("SELECT pg_get_serial_sequence('deliveries', 'seq')"));
+}
+
+/// The seq of the n-th delivery stored (the pool's warm-up at open drew the first numbers).
+std::function<std::int64_t(std::int64_t)> nth_delivery(Sql& sql) {
+    const std::int64_t before_first = std::stoll(sql.value("SELECT min(seq) FROM deliveries")) - 1;
+    return [before_first](std::int64_t n) { return before_first + n; };
+}
+
 class PostgresStoreTest : public ::testing::Test {
   protected:
     std::shared_ptr<PostgresStore> open(std::string id = "instance-a") {
@@ -328,14 +349,10 @@ TEST_F(PostgresStoreTest, AConnectionTheServerClosedWhileIdleIsReplacedBeforeUse
     accept(*store, delivery("before", base_), {trigger()});
     // As a server restart or pg_terminate_backend does: the idle connection is told goodbye.
     Sql sql(db_.conninfo());
-    // This test's database only: other tests on the shared server use the same instance id.
-    const std::string pool =
-        "application_name = 'hookrelay instance-a' AND datname = current_database()";
-    EXPECT_NE(
-        sql.value("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE " + pool),
-        "0");
-    ASSERT_TRUE(eventually(
-        [&] { return sql.value("SELECT count(*) FROM pg_stat_activity WHERE " + pool) == "0"; }));
+    EXPECT_NE(sql.value("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE " +
+                        k_pool_a),
+              "0");
+    ASSERT_TRUE(eventually([&] { return pool_connections(sql) == "0"; }));
     auto after = submit(*store, delivery("after", base_), {trigger()});
     EXPECT_TRUE(after) << after.error().message();
 }
@@ -346,13 +363,9 @@ TEST_F(PostgresStoreTest, AConnectionTheServerClosedWhileIdleIsReplacedBeforeUse
 TEST_F(PostgresStoreTest, EveryConnectionOfThePoolHasRunEachKindOfSubmitBeforeTheStoreOpens) {
     auto store = open();
     Sql sql(db_.conninfo());
-    EXPECT_EQ(sql.value("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                        "'hookrelay instance-a' AND datname = current_database()"),
-              "4");  // pg_config()'s pool_size
+    EXPECT_EQ(pool_connections(sql), "4");  // pg_config()'s pool_size
     // Rolled back, the submits still drew their numbers: four kinds on each connection.
-    EXPECT_EQ(sql.value("SELECT last_value FROM " +
-                        sql.value("SELECT pg_get_serial_sequence('deliveries', 'seq')")),
-              "16");
+    EXPECT_EQ(delivery_numbers_drawn(sql), "16");
     for (const char* table : {"deliveries", "triggers", "unmatched", "bodies"}) {
         EXPECT_EQ(sql.value(std::string("SELECT count(*) FROM ") + table), "0") << table;
     }
@@ -373,14 +386,8 @@ TEST(PostgresStorePool, MakesUpToFourConnectionsAtStartAndOpensWithOne) {
         auto store = open_or_throw(config, "instance-a");
         Sql sql(db.conninfo());
         const unsigned made = std::min(size, 4u);
-        EXPECT_EQ(sql.value("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                            "'hookrelay instance-a' AND datname = current_database()"),
-                  std::to_string(made))
-            << "pool_size " << size;
-        EXPECT_EQ(sql.value("SELECT last_value FROM " +
-                            sql.value("SELECT pg_get_serial_sequence('deliveries', 'seq')")),
-                  std::to_string(4 * made))
-            << "pool_size " << size;
+        EXPECT_EQ(pool_connections(sql), std::to_string(made)) << "pool_size " << size;
+        EXPECT_EQ(delivery_numbers_drawn(sql), std::to_string(4 * made)) << "pool_size " << size;
         const auto r = submit(*store, delivery("first", now_ms()), {trigger()});
         ASSERT_TRUE(r) << "pool_size " << size << ": " << r.error().message();
         const auto batch = claim(*store, "ci", now_ms());
@@ -968,9 +975,8 @@ TEST_F(PostgresStoreTest, APrunePassFindsTheStaleOutcomesWithoutReadingEveryDead
     for (int i = 0; i < 4000; ++i) deliveries.push_back(delivery("o-" + std::to_string(i), base_));
     for (const auto& r : submit_everywhere({store.get()}, deliveries)) ASSERT_TRUE(r);
     Sql sql(db_.conninfo());
-    // The n-th delivery's seq (the pool's warm-up at open drew the first numbers).
-    const std::int64_t before_first = std::stoll(sql.value("SELECT min(seq) FROM deliveries")) - 1;
-    const auto nth = [&](std::int64_t n) { return std::to_string(before_first + n); };
+    const auto seq = nth_delivery(sql);
+    const auto nth = [&](std::int64_t n) { return std::to_string(seq(n)); };
     sql.exec("UPDATE triggers SET state = 'dead', outcome = 'dead' WHERE delivery <= " + nth(2000));
     // As a version 2 instance finishes a trigger: the state only.
     sql.exec("UPDATE triggers SET state = 'dead' WHERE delivery = " + nth(3000));
@@ -1005,9 +1011,7 @@ TEST_F(PostgresStoreTest, AStateWithAnOutcomeReadsABoundedWindowOfTheWalkPerPage
     for (const auto& r : submit_everywhere({store.get()}, deliveries)) ASSERT_TRUE(r);
     sql.exec("UPDATE triggers SET state = 'dead', outcome = 'dead' WHERE jenkins = 'ci'");
     sql.exec("ANALYZE");
-    // The n-th delivery's seq (the pool's warm-up at open drew the first numbers).
-    const std::int64_t before_first = std::stoll(sql.value("SELECT min(seq) FROM deliveries")) - 1;
-    const auto nth = [&](std::int64_t n) { return before_first + n; };
+    const auto nth = nth_delivery(sql);
     DeliveryQuery query;
     query.state = TriggerState::pending;
     query.outcome = "dead";
