@@ -5,11 +5,14 @@
 # starts from a copy of it, so runs of different builds drain the same backlog; with several
 # builds the runs alternate between them. Loopback only, bounded in time; stops what it started
 # and removes its files.
+# STORE=postgres: the PostgreSQL store, on a throwaway server the script starts
+# (tests/support/pg_server.sh, fsync on); the filled database is the template of each run's.
 #
 #   bench/load/drain.sh                      # N=50000, this tree's release build, RUNS=2
 #   HOOKRELAYS="/tmp/old/hookrelay build/release/hookrelay" RUNS=3 bench/load/drain.sh
 #   MAX_IN_FLIGHT=64 bench/load/drain.sh     # the Jenkins entry's max_in_flight (default 16)
 #   SERVER_THREADS=1 bench/load/drain.sh     # server.threads (default 2)
+#   STORE=postgres bench/load/drain.sh       # adds the server's CPU per trigger
 #
 # Prints one line per run: the build, the triggers delivered, the time from the first build
 # request nginx received to the last, the rate, and the daemon's CPU per trigger (all threads, and
@@ -36,15 +39,33 @@ fill=${FILL:-$root/build/release/bench/scale_fill}
 
 work=$(mktemp -d /tmp/hookrelay-drain.XXXXXX)
 pids=()
+pg_state=""
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [[ -n "$pg_state" ]]; then "$root/tests/support/pg_server.sh" stop "$pg_state" || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 body="$root/tests/data/github/push-branch-update.json"
-"$fill" "$work/filled" "$N" "$body" ci acme/app/main 4096 0 0 0 >/dev/null
+store_yaml=""
+postmaster=""
+if [[ "${STORE:-sqlite}" == postgres ]]; then
+  pg_state="$work/pg"
+  HOOKRELAY_PG_DURABLE=1 "$root/tests/support/pg_server.sh" start "$pg_state" >"$work/pg-start.log"
+  conninfo=$(cat "$pg_state/conninfo")
+  postmaster=$(head -1 "$(cat "$pg_state/server")/data/postmaster.pid")
+  psql "$conninfo" -Xqc 'CREATE DATABASE filled'
+  SCALE_FILL_DATABASE_URL="$conninfo dbname=filled" \
+    "$fill" "$work/filled" "$N" "$body" ci acme/app/main 4096 0 0 0 >/dev/null
+  psql "$conninfo dbname=filled" -Xqc 'VACUUM ANALYZE'
+  export DRAIN_DATABASE_URL="$conninfo dbname=run"
+  # shellcheck disable=SC2016  # ${env:…} is hookrelay's, not the shell's
+  store_yaml='store: {backend: postgres, postgres: {url: "${env:DRAIN_DATABASE_URL}"}}'
+else
+  "$fill" "$work/filled" "$N" "$body" ci acme/app/main 4096 0 0 0 >/dev/null
+fi
 clk_tck=$(getconf CLK_TCK)
 
 cat >"$work/relay.yaml" <<YAML
@@ -58,14 +79,22 @@ sources:
 jenkins:
   ci: {url: "http://127.0.0.1:$JENKINS_PORT/", user: bench, api_token: "\${env:BENCH_SECRET}", max_in_flight: $MAX_IN_FLIGHT, follow: none}
 dispatch: {max_in_flight: $((MAX_IN_FLIGHT * 2))}
+$store_yaml
 $(bench_rules_yaml)
 YAML
 
 echo "drain of $N pending triggers (8.8 KB push each), Jenkins max_in_flight $MAX_IN_FLIGHT, nginx answering 201"
-for run in $(seq 1 "$RUNS"); do
+for _ in $(seq 1 "$RUNS"); do
   for relay in "${relays[@]}"; do
     rm -rf "$work/state" "$work/nginx"
-    cp -a "$work/filled" "$work/state"
+    if [[ -n "$pg_state" ]]; then
+      mkdir -p "$work/state"
+      psql "$conninfo" -Xq -c 'DROP DATABASE IF EXISTS run' \
+        -c 'CREATE DATABASE run TEMPLATE filled STRATEGY FILE_COPY' -c CHECKPOINT 2>/dev/null
+      pg_before=$(pg_cpu_ticks "$postmaster")
+    else
+      cp -a "$work/filled" "$work/state"
+    fi
     jenkins_nginx_conf "$work/nginx" "$JENKINS_PORT"
     nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
     nginx_pid=$!
@@ -88,13 +117,17 @@ for run in $(seq 1 "$RUNS"); do
         written=$(awk '/^wchar/ {print $2}' "$t/io")
       fi
     done
+    server=-1
+    if [[ -n "$pg_state" ]]; then server=$(($(pg_cpu_ticks "$postmaster") - pg_before)); fi
     kill "$daemon" "$nginx_pid"
     wait "$daemon" "$nginx_pid" 2>/dev/null || true
     awk -v relay="$relay" -v all="$all" -v store="$store" -v hz="$clk_tck" -v w="$written" \
-      -v slots="$MAX_IN_FLIGHT" '
+      -v slots="$MAX_IN_FLIGHT" -v server="$server" '
       $0 ~ /POST \/job\// {n++; if (!first) first = $1; last = $1; per_ms[int(($1 - first) * 1000)]++}
-      END {printf "%s: %d triggers in %.2f s: %.0f/s; CPU %.0f µs per trigger (store thread %.0f µs, %.0f B written)\n",
-        relay, n, last - first, n / (last - first), 1e6 * all / hz / n, 1e6 * store / hz / n, w / n
+      END {printf "%s: %d triggers in %.2f s: %.0f/s; CPU %.0f µs per trigger ",
+          relay, n, last - first, n / (last - first), 1e6 * all / hz / n
+        if (server >= 0) printf "(PostgreSQL server %.0f µs)\n", 1e6 * server / hz / n
+        else printf "(store thread %.0f µs, %.0f B written)\n", 1e6 * store / hz / n, w / n
         ms = int((last - first) * 1000) + 1
         for (t = 0; t < ms; t++) { if (!(t in per_ms)) idle++; else if (per_ms[t] >= slots) full++ }
         printf "  nginx got no build request in %.0f %% of the milliseconds, all %d slots'"'"' in one in %.0f %%\n",

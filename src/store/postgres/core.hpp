@@ -170,6 +170,14 @@ class Core : public std::enable_shared_from_this<Core> {
     // queue.cpp: complete() of an update that leaves the trigger open (it may be superseded).
     asio::awaitable<Completion> complete_open(Connection& connection, std::string claim_id,
                                               TriggerUpdate update);
+    /// queue.cpp: an outcome complete() recorded with others (record_outcomes()).
+    struct PendingOutcome;
+    /// Records the outcomes waiting in outcomes_, a transaction of them at a time, until none
+    /// is left; answers each.
+    asio::awaitable<void> record_outcomes();
+    /// One transaction recording `group`; throws DbError when it failed.
+    asio::awaitable<void> record_outcome_group(std::vector<std::shared_ptr<PendingOutcome>> group);
+    void outcomes_recorded();
 
     // intake.cpp
     asio::awaitable<void> writer();
@@ -249,6 +257,9 @@ class Core : public std::enable_shared_from_this<Core> {
     asio::steady_timer writer_wake_;
     bool writer_busy_ = false;
     std::size_t active_ = 0;
+    /// Outcomes waiting for record_outcomes(), and whether it runs.
+    std::deque<std::shared_ptr<PendingOutcome>> outcomes_;
+    bool recording_outcomes_ = false;
     bool stopping_ = false;
     asio::steady_timer drained_;
     asio::steady_timer heartbeat_timer_;

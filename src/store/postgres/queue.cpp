@@ -17,6 +17,9 @@
 #include "store/postgres/schema.hpp"
 #include "store/postgres/statements.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <algorithm>
 #include <array>
 #include <unordered_set>
@@ -26,6 +29,9 @@ namespace {
 
 // More claims than this per call are not taken (the dispatcher asks for its free slots).
 constexpr std::size_t k_max_claims = 1000;
+
+// record_outcomes(): outcomes recorded in one transaction at most.
+constexpr std::size_t k_outcomes_per_transaction = 64;
 
 // $1 jenkins, $2 now, $3 limit, $4 max_in_flight (0: none), $5 this instance, $6 expiry,
 // $7 claim ids (as many as may be claimed).
@@ -300,45 +306,13 @@ asio::awaitable<std::vector<std::string>> Core::renew(std::vector<std::string> c
     co_return out;
 }
 
-asio::awaitable<Completion> Core::complete(std::string claim_id, TriggerUpdate u) {
-    const bool delivered = u.state == TriggerState::delivered;
-    const bool follow_starts = delivered && u.build.has_value();
-    // The outcome follows from the update alone unless a delivered trigger keeps its stored
-    // build record; a merged one names the trigger it was merged with: both read first.
-    const bool read_first = delivered && (!u.build || u.build->merged);
+namespace {
 
-    auto lease = co_await pool_.acquire();
-    if (u.state == TriggerState::pending || u.state == TriggerState::retrying) {
-        co_return co_await complete_open(*lease, std::move(claim_id), std::move(u));
-    }
-    bool following = false;  // the stored follow chore, when it goes on
-    if (read_first) {
-        std::vector<Step> body;
-        body.push_back({k_complete_read, std::move(Params().text(u.id).text(claim_id))});
-        const bool merged = u.build && u.build->merged && !u.build->queue_url.empty();
-        if (merged) {
-            body.push_back(
-                {k_merged_with, std::move(Params().text(u.id).bytes(u.build->queue_url))});
-        }
-        std::vector<Step> steps = unsynced(std::move(body));
-        steps.pop_back();  // the transaction stays open: COMMIT comes with the update
-        const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
-        const Rows& found = rows.at(k_body);
-        if (found.empty()) {
-            co_await lease->exec("ROLLBACK");
-            co_return Completion::stale;
-        }
-        if (!u.build) u.build = parse_build_record(found.text(0, 1));
-        following = found.boolean(0, 2);
-        if (merged) {
-            const Rows& other = rows.at(k_body + 1);
-            u.build->merged_with = other.empty()         ? std::string()
-                                   : other.is_null(0, 1) ? "#" + std::to_string(other.int64(0, 0))
-                                                         : other.text(0, 1);
-        } else if (u.build->merged) {
-            u.build->merged_with.clear();
-        }
-    }
+// complete()'s statement for `u` under `claim_id`, with the trigger's outcome for each follow
+// mode. `follow_starts`: the update starts the follow chore (it came with a build record);
+// otherwise `following`: whether the stored one goes on.
+Params complete_params(const std::string& claim_id, const TriggerUpdate& u, bool follow_starts,
+                       bool following, const std::string& instance) {
     std::array<std::string, 3> outcomes;
     for (FollowMode mode : {FollowMode::none, FollowMode::started, FollowMode::finished}) {
         StoredTrigger t;
@@ -348,32 +322,161 @@ asio::awaitable<Completion> Core::complete(std::string claim_id, TriggerUpdate u
         t.following = follow_starts ? mode != FollowMode::none : following;
         outcomes[static_cast<std::size_t>(mode)] = trigger_outcome(t);
     }
-
     Params p;
     p.text(u.id).text(claim_id).text(to_string(u.state)).int8(to_ms_not_before(u.next_attempt_at));
     p.bytes(u.last_outcome).int8(wall_ms()).bytes(u.attempt.queue_url);
     p.int4(u.attempt.counted ? 1 : 0).int8(to_ms(u.attempt.at)).int4(u.attempt.http_status);
     p.bytes(u.attempt.outcome).int8(u.attempt.duration.count()).boolean(u.attempt.counted);
-    p.text(u.attempt.instance.empty() ? instance_id() : u.attempt.instance);
+    p.text(u.attempt.instance.empty() ? instance : u.attempt.instance);
     p.boolean(u.build.has_value()).bytes(u.build ? build_record_json(*u.build) : std::string());
     p.text(outcomes[0]).text(outcomes[1]).text(outcomes[2]).boolean(follow_starts);
     p.boolean(u.status.has_value()).bytes(u.status ? status_wish_json(*u.status) : std::string());
+    return p;
+}
+
+}  // namespace
+
+// An outcome waiting for record_outcomes() (backend thread only).
+struct Core::PendingOutcome {
+    explicit PendingOutcome(asio::io_context& io)
+        : wake(io, std::chrono::steady_clock::time_point::max()) {}
+    Params params;
+    bool done = false;
+    Completion completion = Completion::stale;
+    std::optional<DbError> failure;
+    asio::steady_timer wake;  // cancelled when done
+};
+
+asio::awaitable<Completion> Core::complete(std::string claim_id, TriggerUpdate u) {
+    if (u.state == TriggerState::pending || u.state == TriggerState::retrying) {
+        auto lease = co_await pool_.acquire();
+        co_return co_await complete_open(*lease, std::move(claim_id), std::move(u));
+    }
+    const bool delivered = u.state == TriggerState::delivered;
+    const bool follow_starts = delivered && u.build.has_value();
+    // The outcome follows from the update alone unless a delivered trigger keeps its stored
+    // build record; a merged one names the trigger it was merged with: both read first.
+    const bool read_first = delivered && (!u.build || u.build->merged);
+    if (!read_first) {
+        // Recorded with the other outcomes waiting, in one transaction (record_outcomes()).
+        auto pending = std::make_shared<PendingOutcome>(io_);
+        pending->params = complete_params(claim_id, u, follow_starts, false, instance_id());
+        outcomes_.push_back(pending);
+        if (!recording_outcomes_) {
+            recording_outcomes_ = true;
+            asio::co_spawn(io_, record_outcomes(),
+                           failed("recording outcomes", &Core::outcomes_recorded));
+        }
+        if (!pending->done) {
+            co_await pending->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        if (pending->failure) throw *pending->failure;
+        co_return pending->completion;
+    }
+
+    auto lease = co_await pool_.acquire();
     std::vector<Step> body;
-    body.push_back({k_complete, std::move(p)});
+    body.push_back({k_complete_read, std::move(Params().text(u.id).text(claim_id))});
+    const bool merged = u.build && u.build->merged && !u.build->queue_url.empty();
+    if (merged) {
+        body.push_back({k_merged_with, std::move(Params().text(u.id).bytes(u.build->queue_url))});
+    }
+    std::vector<Step> steps = unsynced(std::move(body));
+    steps.pop_back();  // the transaction stays open: COMMIT comes with the update
+    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
+    const Rows& found = rows.at(k_body);
+    if (found.empty()) {
+        co_await lease->exec("ROLLBACK");
+        co_return Completion::stale;
+    }
+    if (!u.build) u.build = parse_build_record(found.text(0, 1));
+    const bool following = found.boolean(0, 2);
+    if (merged) {
+        const Rows& other = rows.at(k_body + 1);
+        u.build->merged_with = other.empty()         ? std::string()
+                               : other.is_null(0, 1) ? "#" + std::to_string(other.int64(0, 0))
+                                                     : other.text(0, 1);
+    } else if (u.build->merged) {
+        u.build->merged_with.clear();
+    }
+
+    std::vector<Step> update;
+    update.push_back(
+        {k_complete, complete_params(claim_id, u, follow_starts, following, instance_id())});
     // The claim's slot is free again (a Jenkins' max_in_flight is shared), and an open trigger
     // may be due at once: tell the other instances.
-    if (notify_slot()) body.push_back(notify_step());
-    std::vector<Step> steps;
-    std::size_t first = k_body;
-    if (read_first) {
-        steps = std::move(body);
-        steps.push_back({"COMMIT", {}});
-        first = 0;
-    } else {
-        steps = unsynced(std::move(body));
+    if (notify_slot()) update.push_back(notify_step());
+    update.push_back({"COMMIT", {}});
+    const std::vector<Rows> done = co_await lease->pipeline(std::move(update));
+    co_return done.at(0).affected() > 0 ? Completion::applied : Completion::stale;
+}
+
+asio::awaitable<void> Core::record_outcomes() {
+    // One transaction at a time, for the outcomes waiting (at most k_outcomes_per_transaction).
+    // An outcome that arrives while one runs waits for the next: the first outcome of a quiet
+    // moment goes at once, and those that come while it is recorded (a Jenkins' slots answered
+    // within a millisecond or two) share the next transaction. Each outcome is still one
+    // statement; BEGIN, COMMIT, the NOTIFY and the round trip are shared. In the drain
+    // benchmark the server's CPU per trigger fell by a quarter; two or four such transactions
+    // at once did worse than one (docs/performance.md). When a transaction of several fails,
+    // each is recorded again alone, so that one outcome's failure is its own.
+    while (!outcomes_.empty()) {
+        const std::size_t size = std::min(outcomes_.size(), k_outcomes_per_transaction);
+        std::vector<std::shared_ptr<PendingOutcome>> batch(outcomes_.begin(),
+                                                           outcomes_.begin() + size);
+        outcomes_.erase(outcomes_.begin(), outcomes_.begin() + size);
+        std::optional<DbError> failure;
+        try {
+            co_await record_outcome_group(batch);
+        } catch (const DbError& e) {
+            failure = e;
+        } catch (const std::exception& e) {
+            failure = DbError(errc::store_unavailable, info_->scrub(e.what()));
+        } catch (...) {
+            failure = DbError(errc::store_unavailable, "an unknown exception");
+        }
+        if (failure && batch.size() > 1) {
+            failure.reset();
+            for (const auto& pending : batch) {
+                std::vector<std::shared_ptr<PendingOutcome>> alone(1, pending);
+                try {
+                    co_await record_outcome_group(std::move(alone));
+                } catch (const DbError& e) {
+                    pending->failure = e;
+                } catch (const std::exception& e) {
+                    pending->failure = DbError(errc::store_unavailable, info_->scrub(e.what()));
+                } catch (...) {
+                    pending->failure = DbError(errc::store_unavailable, "an unknown exception");
+                }
+            }
+        }
+        for (const auto& pending : batch) {
+            if (failure) pending->failure = *failure;
+            pending->done = true;
+            pending->wake.cancel();
+        }
     }
-    const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
-    co_return rows.at(first).affected() > 0 ? Completion::applied : Completion::stale;
+    recording_outcomes_ = false;
+}
+
+asio::awaitable<void> Core::record_outcome_group(
+    std::vector<std::shared_ptr<PendingOutcome>> group) {
+    std::vector<Step> body;
+    body.reserve(group.size() + 1);
+    for (const auto& pending : group) body.push_back({k_complete, pending->params});
+    // Each claim's slot is free again (a Jenkins' max_in_flight is shared), and an open trigger
+    // may be due at once: tell the other instances.
+    if (notify_slot()) body.push_back(notify_step());
+    auto lease = co_await pool_.acquire();
+    const std::vector<Rows> rows = co_await lease->pipeline(unsynced(std::move(body)));
+    for (std::size_t i = 0; i < group.size(); ++i) {
+        group[i]->completion =
+            rows.at(k_body + i).affected() > 0 ? Completion::applied : Completion::stale;
+    }
+}
+
+void Core::outcomes_recorded() {
+    recording_outcomes_ = false;
 }
 
 asio::awaitable<Completion> Core::complete_open(Connection& c, std::string claim_id,

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -415,6 +416,121 @@ CREATE TRIGGER refuse_warm_up BEFORE INSERT ON deliveries
     const auto r = submit(*store, delivery("first", base_), {trigger()});
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->trigger_ids.size(), 1u);
+}
+
+/// Starts complete() for each (claim id, update) without waiting for any; the answers, in order.
+std::vector<std::future<result<Completion>>> complete_at_once(
+    Store& store, std::vector<std::pair<std::string, TriggerUpdate>> work) {
+    std::vector<std::future<result<Completion>>> answers;
+    for (auto& [claim_id, update] : work) {
+        auto promise = std::make_shared<std::promise<result<Completion>>>();
+        answers.push_back(promise->get_future());
+        store.complete(claim_id, std::move(update),
+                       [promise](result<Completion> r) { promise->set_value(std::move(r)); });
+    }
+    return answers;
+}
+
+/// Holds the row lock of one trigger, so that a transaction writing it waits until release().
+class RowLock {
+  public:
+    RowLock(const std::string& conninfo, const std::string& trigger_id) : sql_(conninfo) {
+        sql_.exec("BEGIN");
+        sql_.exec("SELECT 1 FROM triggers WHERE id = '" + trigger_id + "' FOR UPDATE");
+    }
+    void release() { sql_.exec("COMMIT"); }
+
+  private:
+    Sql sql_;
+};
+
+/// Whether some statement of this database waits for a row lock.
+bool a_statement_waits_for_a_lock(Sql& sql) {
+    return sql.value(
+               "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+               "AND datname = current_database()") != "0";
+}
+
+TEST_F(PostgresStoreTest, OutcomesThatArriveWhileOneIsRecordedShareOneTransaction) {
+    auto store = open();
+    for (int i = 0; i < 16; ++i)
+        accept(*store, delivery("d-" + std::to_string(i), base_), {trigger()});
+    const ClaimBatch batch = claim(*store, "ci", base_, 16);
+    ASSERT_EQ(batch.claims.size(), 16u);
+    Sql sql(db_.conninfo());
+    // The first outcome goes alone and waits for a lock; the other 15 arrive meanwhile.
+    RowLock lock(db_.conninfo(), batch.claims[0].trigger.id);
+    std::vector<std::pair<std::string, TriggerUpdate>> first{
+        {batch.claims[0].claim_id, finish(batch.claims[0].trigger.id, TriggerState::dead, base_)}};
+    auto first_answer = complete_at_once(*store, std::move(first));
+    ASSERT_TRUE(eventually([&] { return a_statement_waits_for_a_lock(sql); }));
+    std::vector<std::pair<std::string, TriggerUpdate>> rest;
+    for (std::size_t i = 1; i < batch.claims.size(); ++i) {
+        const Claim& c = batch.claims[i];
+        rest.emplace_back(c.claim_id, finish(c.trigger.id, TriggerState::dead, base_));
+    }
+    auto answers = complete_at_once(*store, std::move(rest));
+    lock.release();
+
+    answers.insert(answers.begin(), std::move(first_answer.front()));
+    for (auto& answer : answers) {
+        ASSERT_EQ(answer.wait_for(k_deadline), std::future_status::ready);
+        EXPECT_EQ(value_of(answer.get(), "complete"), Completion::applied);
+    }
+    EXPECT_EQ(sql.value("SELECT count(*) FROM triggers WHERE state = 'dead' AND claim_id IS NULL"),
+              "16");
+    // Each transaction's attempts carry its id: one for the first, one for the 15 others.
+    EXPECT_EQ(sql.value("SELECT count(DISTINCT xmin::text) FROM attempts"), "2");
+}
+
+TEST_F(PostgresStoreTest, AnOutcomeThatFailsInASharedTransactionFailsAloneAndTheOthersAreRecorded) {
+    auto store = open();
+    for (int i = 0; i < 8; ++i)
+        accept(*store, delivery("d-" + std::to_string(i), base_), {trigger()});
+    const ClaimBatch batch = claim(*store, "ci", base_, 8);
+    ASSERT_EQ(batch.claims.size(), 8u);
+    Sql sql(db_.conninfo());
+    sql.exec(R"sql(
+CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF convert_from(NEW.outcome, 'UTF8') = 'poison' THEN RAISE EXCEPTION 'no poison here'; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_poison BEFORE INSERT ON attempts
+    FOR EACH ROW EXECUTE FUNCTION refuse_poison())sql");
+    RowLock lock(db_.conninfo(), batch.claims[0].trigger.id);
+    std::vector<std::pair<std::string, TriggerUpdate>> first{
+        {batch.claims[0].claim_id, finish(batch.claims[0].trigger.id, TriggerState::dead, base_)}};
+    auto first_answer = complete_at_once(*store, std::move(first));
+    ASSERT_TRUE(eventually([&] { return a_statement_waits_for_a_lock(sql); }));
+    // Seven arrive while the first waits, and go together; the fourth of them is refused.
+    std::vector<std::pair<std::string, TriggerUpdate>> rest;
+    for (std::size_t i = 1; i < batch.claims.size(); ++i) {
+        const Claim& c = batch.claims[i];
+        TriggerUpdate u = finish(c.trigger.id, TriggerState::dead, base_);
+        if (i == 4) u.attempt.outcome = "poison";
+        rest.emplace_back(c.claim_id, std::move(u));
+    }
+    auto answers = complete_at_once(*store, std::move(rest));
+    lock.release();
+
+    ASSERT_EQ(first_answer.front().wait_for(k_deadline), std::future_status::ready);
+    EXPECT_EQ(value_of(first_answer.front().get(), "complete"), Completion::applied);
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+        ASSERT_EQ(answers[i].wait_for(k_deadline), std::future_status::ready);
+        const result<Completion> r = answers[i].get();
+        if (i + 1 == 4) {
+            EXPECT_FALSE(r) << "the refused outcome was answered as recorded";
+        } else {
+            ASSERT_TRUE(r) << "outcome " << i + 1 << ": " << r.error().message();
+            EXPECT_EQ(*r, Completion::applied) << "outcome " << i + 1;
+        }
+    }
+    EXPECT_EQ(sql.value("SELECT count(*) FROM triggers WHERE state = 'dead'"), "7");
+    // The refused one keeps its claim: it is tried again once the claim runs out.
+    EXPECT_EQ(sql.value("SELECT state || ' ' || (claim_id IS NOT NULL) FROM triggers WHERE id = '" +
+                        batch.claims[4].trigger.id + "'"),
+              "pending true");
 }
 
 TEST_F(PostgresStoreTest, PruneRunsOnOneInstanceAtATime) {
