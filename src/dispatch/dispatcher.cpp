@@ -129,6 +129,10 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     std::map<std::string, std::shared_ptr<Lane>> lanes;
     std::size_t in_flight_total = 0;
     bool running = false;
+    // Set when stop() gave the claims of requests still running back after its grace: they are
+    // no longer renewed. Until then they are, while their requests run (the grace may outlast a
+    // lease, and another instance would then take their triggers over and send them again).
+    bool claims_given_up = false;
     std::mt19937_64 rng;
     RateLimit fault_log;
     mutable std::mutex status_mutex;  // guards lanes' identity for status() from other threads
@@ -468,7 +472,7 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
         std::shared_ptr<Lane> lane;
         std::string claim_id;
         HeldClaim& held;  // the lane's entry, erased only by ~Slot
-        bool recorded = false;
+        bool outcome_asked = false;
         // Jenkins answered (or the attempt ended): the request slot goes to the next trigger at
         // once, without waiting for this outcome's commit. The store still counts this claim
         // until the outcome is recorded, so max_in_flight holds over every instance; with the
@@ -485,9 +489,12 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
             }
         }
         ~Slot() {
-            if (!recorded) {
-                // Ended by an exception before the outcome was recorded: give the trigger back
-                // rather than keep it counted against max_in_flight until the lease runs out.
+            if (!outcome_asked) {
+                // Ended by an exception before the outcome went to the store: give the trigger
+                // back rather than keep it counted against max_in_flight until the lease runs
+                // out. Once the outcome went, the claim is never released here: an outcome the
+                // store has not answered (a timeout) may still commit, and a release committed
+                // before it would let this trigger be claimed and sent again at once.
                 impl.queue->release({claim_id}, [](result<void>) {});
             }
             free_request();
@@ -610,9 +617,9 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
     const bool delivered = update.state == TriggerState::delivered;
     auto completed = co_await ask<Completion>([&](auto done) {
         queue->complete(claim.claim_id, std::move(update), std::move(done));
+        slot.outcome_asked = true;
         slot.free_request();
     });
-    slot.recorded = completed.has_value();
     if (completed && *completed == Completion::superseded) {
         metrics->trigger_outcome(rule, jenkins.name, "superseded");
         spdlog::info(
@@ -626,10 +633,12 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
                      "dispatcher: cancelling superseded queue items on jenkins=" + jenkins.name);
     }
     if (!completed) {
-        // The trigger stays as it was in the store; its claim runs out and it is attempted
-        // again: at-least-once.
-        log_fault("{}: cannot record the outcome in the store ({}); it will be attempted again",
-                  describe(trigger), completed.error().message());
+        // Unless the outcome commits after all, the trigger stays as it was in the store; its
+        // claim runs out and it is attempted again: at-least-once.
+        log_fault(
+            "{}: the store did not record the outcome ({}); unless it still does, the trigger is "
+            "attempted again once its claim runs out ({} ms)",
+            describe(trigger), completed.error().message(), options.claim_lease.count());
     } else if (*completed == Completion::stale) {
         spdlog::warn(
             "{}: outcome not recorded: the trigger was replayed or taken over by another "
@@ -872,9 +881,10 @@ void Dispatcher::Impl::report_lost_claims(const std::vector<std::string>& asked,
 asio::awaitable<void> Dispatcher::Impl::renew_claims() {
     auto self = shared_from_this();
     auto timer = clock->make_timer(strand);
-    while (running) {
+    const auto wanted = [this] { return running || (in_flight_total > 0 && !claims_given_up); };
+    while (wanted()) {
         co_await timer->wait_for(options.claim_renew_interval);
-        if (!running) break;
+        if (!wanted()) break;
         std::vector<std::string> ids;
         for (const auto& [name, lane] : lanes) {
             for (const auto& [claim_id, held] : lane->in_flight) {
@@ -961,6 +971,7 @@ asio::awaitable<void> stop_on_strand(std::shared_ptr<Dispatcher::Impl> impl, mil
         co_await timer->wait_for(k_drain_poll_interval);
     }
     if (impl->in_flight_total == 0) co_return;
+    impl->claims_given_up = true;
     std::vector<std::string> claims;
     for (const auto& [name, lane] : impl->lanes) {
         for (const auto& [claim_id, held] : lane->in_flight) claims.push_back(claim_id);

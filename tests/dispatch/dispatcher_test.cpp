@@ -67,10 +67,11 @@ class DispatcherTest : public ::testing::Test {
         return j;
     }
 
-    void start(std::vector<Dispatcher::Target> targets = {}) {
+    void start(std::vector<Dispatcher::Target> targets = {},
+               std::chrono::milliseconds store_timeout = 5s) {
         if (targets.empty()) targets.push_back({jenkins("ci"), ci});
         for (const auto& t : targets) config->jenkins.push_back(t.config);
-        dispatcher = std::make_shared<Dispatcher>(ioc.get_executor(), queue, options, 5s,
+        dispatcher = std::make_shared<Dispatcher>(ioc.get_executor(), queue, options, store_timeout,
                                                   null_metrics(), clock);
         dispatcher->configure(config, std::move(targets));
         dispatcher->start();
@@ -573,6 +574,87 @@ TEST_F(DispatcherTest, StopWaitsForRequestsThatFinishWithinTheGrace) {
     EXPECT_TRUE(stopped);
     EXPECT_EQ(queue->completed, std::vector<std::string>{id});
     EXPECT_TRUE(queue->released.empty());
+    dispatcher.reset();
+}
+
+// The store has not answered the outcome in time (a busy pool): it may still commit, so the
+// claim is not given back (a release committed first would let the trigger be claimed and sent
+// again at once); it runs out if the outcome never commits.
+TEST_F(DispatcherTest, AnOutcomeTheStoreAnswersLateIsNotReleasedAndNotSentAgain) {
+    const LoggedWarnings logged;
+    queue->outcomes_later = true;
+    const auto id = queue->add("ci", clock->now());
+    start({}, 20ms);  // the store's answers are awaited on a real timer
+    ASSERT_EQ(ci->requests.size(), 1u);
+    const auto gave_up = [&] {
+        for (const auto& line : logged.lines()) {
+            if (line.find("did not record the outcome") != std::string::npos) return true;
+        }
+        return false;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!gave_up() && std::chrono::steady_clock::now() < deadline) ioc.run_one_for(10ms);
+    ASSERT_TRUE(gave_up());
+    settle();
+    EXPECT_TRUE(queue->released.empty());
+    EXPECT_EQ(ci->requests.size(), 1u) << "sent again while its outcome was being recorded";
+    EXPECT_EQ(queue->run_writer(), 1u);
+    settle();
+    EXPECT_EQ(queue->rows.at(id).trigger.state, TriggerState::delivered);
+    EXPECT_TRUE(queue->stale.empty());
+    EXPECT_EQ(ci->requests.size(), 1u);
+}
+
+// A grace longer than a lease: the claims of the requests it waits for are renewed all along,
+// so no other instance takes their triggers over and sends them again meanwhile.
+TEST_F(DispatcherTest, ClaimsAreRenewedWhileStopWaitsForTheirRequests) {
+    const auto id = queue->add("ci", clock->now());
+    ci->set_hanging(true);
+    start();
+    const auto claim = queue->rows.at(id).claim_id;
+    ASSERT_FALSE(claim.empty());
+    const auto grace = options.claim_lease * 3;
+    bool stopped = false;
+    asio::co_spawn(
+        ioc,
+        [](std::shared_ptr<Dispatcher> d, std::chrono::milliseconds g,
+           bool& done) -> asio::awaitable<void> {
+            co_await d->stop(g);
+            done = true;
+        }(dispatcher, grace, stopped),
+        [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        });
+    advance(options.claim_lease * 2);
+    EXPECT_FALSE(stopped);
+    EXPECT_EQ(queue->rows.at(id).claim_id, claim);
+    EXPECT_GT(queue->rows.at(id).claim_expires, clock->now())
+        << "the claim ran out during the grace";
+    ci->release();
+    settle();
+    advance(100ms);
+    EXPECT_TRUE(stopped);
+    EXPECT_EQ(queue->completed, std::vector<std::string>{id});
+    // Stopped, with nothing in flight: no renewal goes out any more.
+    const auto renewals = queue->renewed.size();
+    advance(options.claim_renew_interval * 3);
+    EXPECT_EQ(queue->renewed.size(), renewals);
+    dispatcher.reset();
+}
+
+// Past the grace the claims are given back, and no longer renewed though their requests run.
+TEST_F(DispatcherTest, ClaimsGivenBackAfterTheGraceAreNotRenewed) {
+    const auto id = queue->add("ci", clock->now());
+    ci->set_hanging(true);
+    start();
+    stop(options.claim_renew_interval / 2);
+    EXPECT_EQ(queue->released.size(), 1u);
+    const auto renewals = queue->renewed.size();
+    advance(options.claim_renew_interval * 3);
+    EXPECT_EQ(queue->renewed.size(), renewals);
+    EXPECT_TRUE(queue->rows.at(id).claim_id.empty());
+    ci->release();
+    settle();
     dispatcher.reset();
 }
 
