@@ -89,8 +89,11 @@ for _ in $(seq 1 "$RUNS"); do
     rm -rf "$work/state" "$work/nginx"
     if [[ -n "$pg_state" ]]; then
       mkdir -p "$work/state"
-      psql "$conninfo" -Xq -c 'DROP DATABASE IF EXISTS run' \
-        -c 'CREATE DATABASE run TEMPLATE filled STRATEGY FILE_COPY' -c CHECKPOINT 2>/dev/null
+      # A file copy, checkpointed: PostgreSQL 15 writes a template's copy into the WAL by default,
+      # and its checkpoint would then run during the drain.
+      PGOPTIONS='-c client_min_messages=warning' psql "$conninfo" -Xq -v ON_ERROR_STOP=1 \
+        -c 'DROP DATABASE IF EXISTS run' \
+        -c 'CREATE DATABASE run TEMPLATE filled STRATEGY FILE_COPY' -c CHECKPOINT
       pg_before=$(pg_cpu_ticks "$postmaster")
     else
       cp -a "$work/filled" "$work/state"

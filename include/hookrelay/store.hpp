@@ -366,7 +366,8 @@ class TriggerQueue {
                            HoldHandler done) = 0;
 
     /// After a probe that found Jenkins still down: probes += 1, next_probe_at and reason set,
-    /// the probe lease ended.
+    /// the probe lease ended. Nothing changes when another instance holds the probe lease now
+    /// (this one's ran out and was granted to it): that probe's outcome counts instead.
     virtual void probe_failed(std::string jenkins, TimePoint next_probe_at, std::string reason,
                               VoidHandler done) = 0;
 

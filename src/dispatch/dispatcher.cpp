@@ -400,6 +400,7 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
             }
             if (lane->hold) {
                 if (!lane->probing && lane->hold->next_probe_at <= now) {
+                    // Renewed while the probe runs (renew_claims()).
                     auto granted = co_await ask<std::optional<JenkinsHold>>([&](auto done) {
                         queue->try_probe(name, now, options.claim_lease, std::move(done));
                     });
@@ -886,22 +887,39 @@ asio::awaitable<void> Dispatcher::Impl::renew_claims() {
         co_await timer->wait_for(options.claim_renew_interval);
         if (!wanted()) break;
         std::vector<std::string> ids;
+        std::vector<std::string> probing;
         for (const auto& [name, lane] : lanes) {
             for (const auto& [claim_id, held] : lane->in_flight) {
                 if (!held.lost) ids.push_back(claim_id);
             }
+            if (lane->probing) probing.push_back(name);
         }
-        if (ids.empty()) continue;
-        const auto asked = ids;
-        auto renewed = co_await ask<std::vector<std::string>>([&](auto done) {
-            queue->renew(std::move(ids), clock->now(), options.claim_lease, std::move(done));
-        });
-        if (!renewed) {
-            log_fault("dispatcher: cannot renew {} claim(s) in the store: {}", asked.size(),
-                      renewed.error().message());
-            continue;
+        if (!ids.empty()) {
+            const auto asked = ids;
+            auto renewed = co_await ask<std::vector<std::string>>([&](auto done) {
+                queue->renew(std::move(ids), clock->now(), options.claim_lease, std::move(done));
+            });
+            if (renewed) {
+                report_lost_claims(asked, *renewed);
+            } else {
+                log_fault("dispatcher: cannot renew {} claim(s) in the store: {}", asked.size(),
+                          renewed.error().message());
+            }
         }
-        report_lost_claims(asked, *renewed);
+        // A probe may outlast a lease (a Jenkins that accepts connections and then hangs takes
+        // up to its request_timeout): its lease is renewed like a claim, so no other instance
+        // probes meanwhile, while the probe of an instance that died is taken over after a lease.
+        for (const auto& name : probing) {
+            const auto lane = lanes.find(name);
+            if (lane == lanes.end() || !lane->second->probing) continue;  // ended meanwhile
+            auto renewed = co_await ask<std::optional<JenkinsHold>>([&](auto done) {
+                queue->try_probe(name, clock->now(), options.claim_lease, std::move(done));
+            });
+            if (!renewed) {
+                log_fault("jenkins={}: cannot renew the probe's lease in the store: {}", name,
+                          renewed.error().message());
+            }
+        }
     }
 }
 

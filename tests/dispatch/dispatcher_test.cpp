@@ -322,6 +322,28 @@ TEST_F(DispatcherTest, AHoldFoundPastItsProbeTimeAtStartIsProbedAtOnce) {
     for (const auto& line : lines) EXPECT_EQ(line.find("in -"), std::string::npos) << line;
 }
 
+// A probe may take its whole request_timeout (a Jenkins that accepts connections and hangs):
+// its lease in the store is renewed while it runs, so no other instance probes at the same time.
+TEST_F(DispatcherTest, AProbesLeaseIsRenewedWhileItsRequestRuns) {
+    queue->add("ci", clock->now());
+    JenkinsHold hold;
+    hold.reason = "connect: refused";
+    hold.since = clock->now() - 1h;
+    hold.next_probe_at = clock->now();
+    queue->hold_by_other("ci", hold);
+    ci->set_probe_hanging(true);
+    start();
+    advance(100ms);
+    ASSERT_EQ(ci->probes, 1u);
+    advance(options.claim_lease * 3);
+    EXPECT_EQ(ci->probes, 1u);
+    EXPECT_GT(queue->probe_leases.size(), 1u) << "the probe's lease was not renewed";
+    EXPECT_GT(queue->holds.at("ci").probe_expires, clock->now()) << "the probe's lease ran out";
+    ci->release();
+    settle();
+    EXPECT_EQ(queue->unholds, 1u);
+}
+
 TEST_F(DispatcherTest, FailedProbesBackOffUpToProbeMax) {
     queue->add("ci", clock->now());
     ci->then(Kind::unavailable);

@@ -243,6 +243,7 @@ void FakeQueue::try_probe(std::string jenkins, TimePoint now, std::chrono::milli
     it->second.probe_owner = "self";
     it->second.probe_expires = now + lease;
     ++probes_granted;
+    probe_leases.push_back(lease);
     done(std::optional<JenkinsHold>(it->second.hold));
 }
 

@@ -47,7 +47,8 @@ class FakeQueue final : public TriggerQueue {
     std::vector<std::string> stale;                 // trigger ids refused as stale
     std::vector<std::string> released;              // claim ids released
     std::size_t probes_granted = 0;
-    std::vector<TimePoint> probe_failures;  // next_probe_at of each probe_failed()
+    std::vector<std::chrono::milliseconds> probe_leases;  // the lease of each probe granted
+    std::vector<TimePoint> probe_failures;                // next_probe_at of each probe_failed()
     std::size_t unholds = 0;
     /// Answer the next `n` calls of every kind with this error.
     std::size_t fail_next = 0;

@@ -128,6 +128,12 @@ asio::awaitable<JenkinsOutcome> ScriptedJenkins::trigger(TriggerRequest request,
 
 asio::awaitable<JenkinsOutcome> ScriptedJenkins::probe() {
     ++probes;
+    if (probe_hanging_) {
+        auto gate = std::make_shared<Gate>(executor_);
+        gates_.push_back(gate);
+        co_await gate->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        gates_.remove(gate);
+    }
     if (probe_script_.empty()) {
         JenkinsOutcome o;
         o.kind = JenkinsOutcome::Kind::queued;

@@ -45,6 +45,8 @@ class ScriptedJenkins final : public JenkinsClient {
     void then_throw();
     /// While set, trigger() waits until release() before answering.
     void set_hanging(bool hanging) { hanging_ = hanging; }
+    /// Probes hang the same way (until release()).
+    void set_probe_hanging(bool hanging) { probe_hanging_ = hanging; }
     /// Lets every waiting trigger() answer.
     void release();
 
@@ -74,6 +76,7 @@ class ScriptedJenkins final : public JenkinsClient {
     std::deque<JenkinsOutcome> cancel_script_;
     std::size_t throws_ = 0;
     bool hanging_ = false;
+    bool probe_hanging_ = false;
     std::list<std::shared_ptr<Gate>> gates_;
 };
 

@@ -374,10 +374,9 @@ constexpr std::string_view k_holds =
     "SELECT jenkins, reason, since, next_probe_at, probes FROM holds ORDER BY jenkins";
 
 constexpr std::string_view k_try_prune_lock = "SELECT pg_try_advisory_lock($1, $2)";
+constexpr std::string_view k_prune_unlock = "SELECT pg_advisory_unlock($1, $2)";
 constexpr std::string_view k_flush_as_it_goes =
     "SELECT set_config('backend_flush_after', '256kB', false)";
-constexpr std::string_view k_flush_reset = "RESET backend_flush_after";
-constexpr std::string_view k_prune_unlock = "SELECT pg_advisory_unlock($1, $2)";
 // A prune step: the next deliveries in seq order from the cursor ($1), at most $2; the step
 // takes those received before the cutoff up to the first one that is not. Then, for the
 // deliveries in ($1, $2], the finished triggers last updated before $3 (attempts go with them:
@@ -700,14 +699,21 @@ asio::awaitable<std::map<std::string, JenkinsHold>> Core::holds() {
 }
 
 asio::awaitable<std::size_t> Core::prune(TimePoint now) {
+    if (stopping_) throw DbError(errc::store_closed, "the store is closed");
     const std::int64_t cutoff = add_ms(to_ms(now), -config_.retention);
-    auto lease = co_await pool_.acquire();
+    // A connection of its own, outside the pool, made for the pass and closed after it: the pass
+    // holds it from start to end (with a session lock), and on one of the pool's the submits,
+    // claims and outcomes would have one connection fewer for the whole pass (none at all with
+    // `pool_size: 1`: webhooks refused until it ended). Closing it releases the lock when
+    // anything below fails.
+    const Timeouts timeouts{config_.postgres.connect_timeout, config_.postgres.statement_timeout,
+                            k_client_margin};
+    auto lease = std::make_unique<Connection>(io_.get_executor(), info_, timeouts,
+                                              "hookrelay " + instance_id() + " prune");
+    co_await lease->connect();
     const Rows locked = co_await lease->exec(
         k_try_prune_lock, std::move(Params().int4(locks::k_space).int4(locks::k_prune)));
     if (!locked.boolean(0, 0)) co_return 0;  // another instance is pruning
-    // The lock is the session's: if anything below fails, the connection is discarded (which
-    // releases it) rather than given back holding it.
-    lease->discard_when_returned(true);
     // The pages this session dirties are handed to the kernel to write as it goes (every 256 kB)
     // instead of piling up until a checkpoint's or the kernel's flush, which then held the
     // accepts' commits up for 155-309 ms while bodies stored in their rows were deleted
@@ -742,10 +748,10 @@ asio::awaitable<std::size_t> Core::prune(TimePoint now) {
     // The bodies of the hours whose deliveries are now all gone, a partition at a time.
     co_await drop_expired_body_hours(*lease, cutoff);
     co_await lease->exec(k_prune_instances, std::move(Params().int8(cutoff)));
+    // At once, not when the server sees the connection close: a pass right after this one (here
+    // or on another instance) must find the lock free.
     co_await lease->exec(k_prune_unlock,
                          std::move(Params().int4(locks::k_space).int4(locks::k_prune)));
-    co_await lease->exec(k_flush_reset);
-    lease->discard_when_returned(false);
     co_return removed;
 }
 

@@ -36,6 +36,9 @@ namespace asio = boost::asio;
 /// The NOTIFY channel of "triggers became claimable"; the payload is the sender's instance id.
 inline constexpr std::string_view k_channel = "hookrelay_due";
 inline constexpr std::string_view k_listen = "LISTEN hookrelay_due";
+/// The client-side deadline of a statement is statement_timeout plus this, so the server's own
+/// timeout (which leaves the connection usable) normally comes first.
+inline constexpr std::chrono::milliseconds k_client_margin{1'000};
 
 class Core : public std::enable_shared_from_this<Core> {
   public:

@@ -21,9 +21,6 @@ namespace {
 using Steady = std::chrono::steady_clock;
 constexpr auto k_use_tuple = asio::as_tuple(asio::use_awaitable);
 
-// The client-side deadline of a statement is statement_timeout plus this, so the server's own
-// timeout (which leaves the connection usable) normally comes first.
-constexpr std::chrono::milliseconds k_client_margin{1'000};
 // How long open() waits for another instance's migration to finish.
 constexpr std::chrono::milliseconds k_migration_timeout{std::chrono::minutes(5)};
 // The pool's connections made and warmed up at start (open_pool()); the default pool_size.

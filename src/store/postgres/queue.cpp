@@ -227,10 +227,12 @@ WHERE jenkins = $1 AND next_probe_at <= $2
   AND (probe_owner IS NULL OR probe_owner = $4 OR probe_expires_at <= $2)
 RETURNING reason, since, next_probe_at, probes)sql";
 
+// Only by the probe's holder: one whose lease ran out and was granted to another instance
+// meanwhile changes nothing (the other's probe counts).
 constexpr std::string_view k_probe_failed = R"sql(
 UPDATE holds SET probes = probes + 1, next_probe_at = $2, reason = $3, probe_owner = NULL,
                  probe_expires_at = NULL
-WHERE jenkins = $1)sql";
+WHERE jenkins = $1 AND (probe_owner IS NULL OR probe_owner = $4))sql";
 
 constexpr std::string_view k_unhold = "DELETE FROM holds WHERE jenkins = $1";
 
@@ -411,6 +413,21 @@ asio::awaitable<Completion> Core::complete(std::string claim_id, TriggerUpdate u
     co_return done.at(0).affected() > 0 ? Completion::applied : Completion::stale;
 }
 
+namespace {
+
+// A failure of a transaction of several outcomes that one of them may have caused (a value, a
+// constraint, a trigger of the database refusing it): each is then recorded again alone. Not
+// when the connection, the server or the pool failed (no SQLSTATE, or classes 08, 53, 57, 58):
+// that would fail the same way once per outcome, one after another.
+bool maybe_one_outcomes(const DbError& e) {
+    const std::string_view s = e.sqlstate();
+    if (s.size() < 2) return false;
+    const std::string_view c = s.substr(0, 2);
+    return c != "08" && c != "53" && c != "57" && c != "58";
+}
+
+}  // namespace
+
 asio::awaitable<void> Core::record_outcomes() {
     // One transaction at a time, for the outcomes waiting (at most k_outcomes_per_transaction).
     // An outcome that arrives while one runs waits for the next: the first outcome of a quiet
@@ -418,43 +435,45 @@ asio::awaitable<void> Core::record_outcomes() {
     // within a millisecond or two) share the next transaction. Each outcome is still one
     // statement; BEGIN, COMMIT, the NOTIFY and the round trip are shared. In the drain
     // benchmark the server's CPU per trigger fell by a quarter; two or four such transactions
-    // at once did worse than one (docs/performance.md). When a transaction of several fails,
-    // each is recorded again alone, so that one outcome's failure is its own.
+    // at once did worse than one (docs/performance.md). When a transaction of several fails
+    // for a reason one outcome may have caused, each is recorded again alone, so that one
+    // outcome's failure is its own. Nothing escapes: every outcome taken is answered.
     while (!outcomes_.empty()) {
-        const std::size_t size = std::min(outcomes_.size(), k_outcomes_per_transaction);
-        std::vector<std::shared_ptr<PendingOutcome>> batch(outcomes_.begin(),
-                                                           outcomes_.begin() + size);
-        outcomes_.erase(outcomes_.begin(), outcomes_.begin() + size);
+        std::vector<std::shared_ptr<PendingOutcome>> batch;
         std::optional<DbError> failure;
         try {
-            co_await record_outcome_group(batch);
-        } catch (const DbError& e) {
-            failure = e;
+            const std::size_t size = std::min(outcomes_.size(), k_outcomes_per_transaction);
+            batch.assign(outcomes_.begin(), outcomes_.begin() + size);
+            outcomes_.erase(outcomes_.begin(), outcomes_.begin() + size);
+            try {
+                co_await record_outcome_group(batch);
+            } catch (const DbError& e) {
+                failure = e;
+            }
+            if (failure && batch.size() > 1 && maybe_one_outcomes(*failure)) {
+                failure.reset();
+                for (const auto& pending : batch) {
+                    std::vector<std::shared_ptr<PendingOutcome>> alone(1, pending);
+                    try {
+                        co_await record_outcome_group(std::move(alone));
+                    } catch (const DbError& e) {
+                        pending->failure = e;
+                    }
+                }
+            }
         } catch (const std::exception& e) {
             failure = DbError(errc::store_unavailable, info_->scrub(e.what()));
         } catch (...) {
             failure = DbError(errc::store_unavailable, "an unknown exception");
-        }
-        if (failure && batch.size() > 1) {
-            failure.reset();
-            for (const auto& pending : batch) {
-                std::vector<std::shared_ptr<PendingOutcome>> alone(1, pending);
-                try {
-                    co_await record_outcome_group(std::move(alone));
-                } catch (const DbError& e) {
-                    pending->failure = e;
-                } catch (const std::exception& e) {
-                    pending->failure = DbError(errc::store_unavailable, info_->scrub(e.what()));
-                } catch (...) {
-                    pending->failure = DbError(errc::store_unavailable, "an unknown exception");
-                }
-            }
         }
         for (const auto& pending : batch) {
             if (failure) pending->failure = *failure;
             pending->done = true;
             pending->wake.cancel();
         }
+        // The woken callers (and whoever waits for a connection) run before the next batch
+        // takes one: with a small pool, submits and claims get their turn.
+        if (!outcomes_.empty()) co_await asio::post(io_, asio::use_awaitable);
     }
     recording_outcomes_ = false;
 }
@@ -568,7 +587,7 @@ asio::awaitable<std::optional<JenkinsHold>> Core::try_probe(std::string jenkins,
 asio::awaitable<void> Core::probe_failed(std::string jenkins, TimePoint next_probe_at,
                                          std::string reason) {
     Params p;
-    p.text(jenkins).int8(to_ms_not_before(next_probe_at)).bytes(reason);
+    p.text(jenkins).int8(to_ms_not_before(next_probe_at)).bytes(reason).text(instance_id());
     std::vector<Step> body;
     body.push_back({k_probe_failed, std::move(p)});
     auto lease = co_await pool_.acquire();

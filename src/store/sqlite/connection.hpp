@@ -141,9 +141,14 @@ class Connection {
     std::int64_t changes() const noexcept { return sqlite3_changes64(db_.get()); }
     std::int64_t last_insert_rowid() const noexcept { return sqlite3_last_insert_rowid(db_.get()); }
 
-    /// BEGIN IMMEDIATE, fn(), COMMIT; rolled back when anything throws (and rethrown).
+    /// BEGIN IMMEDIATE, fn(), COMMIT; rolled back when anything throws (and rethrown). Commits
+    /// with synchronous = FULL unless inside unsynced(); throws when FULL cannot be set back.
     template <class Fn>
     void transaction(Fn&& fn) {
+        if (full_unsure_) {
+            exec(db_.get(), "PRAGMA synchronous = FULL");
+            full_unsure_ = false;
+        }
         Query(begin_).run();
         try {
             fn();
@@ -178,15 +183,21 @@ class Connection {
 
     /// fn() with synchronous = NORMAL: its commits do not sync the WAL; the next FULL commit (or
     /// checkpoint) makes them durable. For writes whose loss in a power cut only repeats work.
+    /// When FULL cannot be set back afterwards (out of memory, a schema that fails to load), the
+    /// next transaction() sets it, or fails: a commit never goes unsynced by mistake.
     template <class Fn>
     void unsynced(Fn&& fn) {
         exec(db_.get(), "PRAGMA synchronous = NORMAL");
         struct RestoreFull {
             sqlite3* db;
+            bool& unsure;
             ~RestoreFull() {
-                sqlite3_exec(db, "PRAGMA synchronous = FULL", nullptr, nullptr, nullptr);
+                if (sqlite3_exec(db, "PRAGMA synchronous = FULL", nullptr, nullptr, nullptr) !=
+                    SQLITE_OK) {
+                    unsure = true;
+                }
             }
-        } restore{db_.get()};
+        } restore{db_.get(), full_unsure_};
         fn();
     }
 
@@ -197,6 +208,8 @@ class Connection {
     // Declared first so it is closed last, after every statement is finalized.
     DbPtr db_;
     Statement begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
+    // unsynced() could not set synchronous = FULL back.
+    bool full_unsure_ = false;
 };
 
 }  // namespace hookrelay::store::sqlite

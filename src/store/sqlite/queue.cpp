@@ -86,7 +86,7 @@ RETURNING reason, since, next_probe_at, probes)sql"),
       probe_failed_(db_.get(), "probe failed", R"sql(
 UPDATE holds SET probes = probes + 1, next_probe_at = ?1, reason = ?2, probe_owner = NULL,
     probe_expires_at = NULL
-WHERE jenkins = ?3)sql"),
+WHERE jenkins = ?3 AND (probe_owner IS NULL OR probe_owner = ?4))sql"),
       unhold_(db_.get(), "unhold", "DELETE FROM holds WHERE jenkins = ?"),
       release_all_(db_.get(), "release all claims", R"sql(
 UPDATE triggers SET claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
@@ -356,6 +356,7 @@ void Queue::probe_failed(const std::string& jenkins, TimePoint next_probe_at,
         .bind_int(to_ms_not_before(next_probe_at))
         .bind_text(reason)
         .bind_text(jenkins)
+        .bind_text(instance_)
         .run();
 }
 

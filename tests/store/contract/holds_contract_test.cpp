@@ -95,6 +95,27 @@ TEST_P(StoreContract, FailedProbeCountsSchedulesTheNextAndEndsTheProbeLease) {
     EXPECT_EQ(granted->since, base_);
 }
 
+// An instance whose probe outlasted its lease, granted to another meanwhile: its failure
+// changes nothing; the probe that holds the lease counts.
+TEST_P(StoreContract, AFailedProbeWhoseLeaseWentToAnotherInstanceChangesNothing) {
+    hold(a(), "ci", held_since(base_, base_, "down"));
+    ASSERT_TRUE(try_probe(a(), "ci", base_, 10s));
+    ASSERT_TRUE(try_probe(b(), "ci", base_ + 10s, 10s));
+    probe_failed(a(), "ci", base_ + 30s, "HTTP 503 seen by a");
+
+    EXPECT_FALSE(try_probe(a(), "ci", base_ + 11s, 10s)) << "b's probe lease was ended";
+    JenkinsHold h = holds(a()).at("ci");
+    EXPECT_EQ(h.probes, 0);
+    EXPECT_EQ(h.next_probe_at, base_);
+    EXPECT_EQ(h.reason, "down");
+
+    probe_failed(b(), "ci", base_ + 30s, "HTTP 503 seen by b");
+    h = holds(a()).at("ci");
+    EXPECT_EQ(h.probes, 1);
+    EXPECT_EQ(h.next_probe_at, base_ + 30s);
+    EXPECT_EQ(h.reason, "HTTP 503 seen by b");
+}
+
 TEST_P(StoreContract, UnholdMakesTheTriggersClaimableAndWakesTheDispatcher) {
     const auto receipt = accept(a(), delivery("d-1", base_), {trigger()});
     hold(a(), "ci", held_since(base_, base_ + 5s));

@@ -548,6 +548,34 @@ TEST_F(PostgresStoreTest, PruneRunsOnOneInstanceAtATime) {
     EXPECT_FALSE(get(*a, "github-main", "old"));
 }
 
+// A prune pass runs on a connection of its own: with a pool of one, webhooks are still accepted
+// while a pass runs (here one that waits for a row lock of the delivery it removes).
+TEST_F(PostgresStoreTest, WebhooksAreAcceptedWhileAPrunePassRunsWithAPoolOfOne) {
+    StoreConfig config = pg_config(db_.conninfo());
+    config.retention = 1h;
+    config.postgres.pool_size = 1;
+    auto a = open_or_throw(config, "instance-a");
+    accept(*a, delivery("old", base_ - 2h), {});
+    Sql sql(db_.conninfo());
+    Sql locker(db_.conninfo());
+    locker.exec("BEGIN");
+    locker.exec("SELECT 1 FROM deliveries WHERE delivery_id = 'old' FOR UPDATE");
+    auto promise = std::make_shared<std::promise<result<std::size_t>>>();
+    auto pruned = promise->get_future();
+    a->prune(base_, [promise](result<std::size_t> r) { promise->set_value(std::move(r)); });
+    ASSERT_TRUE(eventually([&] { return a_statement_waits_for_a_lock(sql); }));
+
+    const auto r = submit(*a, delivery("new", base_), {trigger()});
+    ASSERT_TRUE(r) << "refused while the pass ran: " << r.error().message();
+    EXPECT_EQ(claim(*a, "ci", base_).claims.size(), 1u);
+
+    locker.exec("COMMIT");
+    ASSERT_EQ(pruned.wait_for(k_deadline), std::future_status::ready);
+    EXPECT_EQ(value_of(pruned.get(), "prune"), 1u);
+    EXPECT_FALSE(get(*a, "github-main", "old"));
+    EXPECT_TRUE(get(*a, "github-main", "new"));
+}
+
 // --- Schema -----------------------------------------------------------------------------------
 
 TEST_F(PostgresStoreTest, RefusesASchemaNewerThanItKnows) {
