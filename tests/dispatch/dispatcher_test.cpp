@@ -82,8 +82,8 @@ class DispatcherTest : public ::testing::Test {
 
     void advance(std::chrono::milliseconds by) { test::advance(*clock, ioc, by); }
 
-    void stop(std::chrono::milliseconds grace) {
-        bool stopped = false;
+    /// Starts stop(grace) and returns at once; `stopped` is set once it returned.
+    void begin_stop(std::chrono::milliseconds grace, bool& stopped) {
         asio::co_spawn(
             ioc,
             [](std::shared_ptr<Dispatcher> d, std::chrono::milliseconds g,
@@ -94,6 +94,11 @@ class DispatcherTest : public ::testing::Test {
             [](std::exception_ptr e) {
                 if (e) std::rethrow_exception(e);
             });
+    }
+
+    void stop(std::chrono::milliseconds grace) {
+        bool stopped = false;
+        begin_stop(grace, stopped);
         settle();
         advance(grace + 100ms);
         EXPECT_TRUE(stopped);
@@ -579,15 +584,7 @@ TEST_F(DispatcherTest, StopWaitsForRequestsThatFinishWithinTheGrace) {
     ci->set_hanging(true);
     start();
     bool stopped = false;
-    asio::co_spawn(
-        ioc,
-        [](std::shared_ptr<Dispatcher> d, bool& done) -> asio::awaitable<void> {
-            co_await d->stop(5s);
-            done = true;
-        }(dispatcher, stopped),
-        [](std::exception_ptr e) {
-            if (e) std::rethrow_exception(e);
-        });
+    begin_stop(5s, stopped);
     advance(1s);
     EXPECT_FALSE(stopped);
     ci->release();
@@ -635,18 +632,8 @@ TEST_F(DispatcherTest, ClaimsAreRenewedWhileStopWaitsForTheirRequests) {
     start();
     const auto claim = queue->rows.at(id).claim_id;
     ASSERT_FALSE(claim.empty());
-    const auto grace = options.claim_lease * 3;
     bool stopped = false;
-    asio::co_spawn(
-        ioc,
-        [](std::shared_ptr<Dispatcher> d, std::chrono::milliseconds g,
-           bool& done) -> asio::awaitable<void> {
-            co_await d->stop(g);
-            done = true;
-        }(dispatcher, grace, stopped),
-        [](std::exception_ptr e) {
-            if (e) std::rethrow_exception(e);
-        });
+    begin_stop(options.claim_lease * 3, stopped);
     advance(options.claim_lease * 2);
     EXPECT_FALSE(stopped);
     EXPECT_EQ(queue->rows.at(id).claim_id, claim);

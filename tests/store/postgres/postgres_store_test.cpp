@@ -451,28 +451,47 @@ bool a_statement_waits_for_a_lock(Sql& sql) {
                "AND datname = current_database()") != "0";
 }
 
+/// `n` triggers claimed, and the answer to the first one's outcome (dead), which the store is
+/// recording while `lock` holds its row: outcomes sent now arrive while it waits.
+struct FirstOutcomeWaiting {
+    ClaimBatch batch;
+    std::future<result<Completion>> first_answer;
+};
+FirstOutcomeWaiting first_outcome_waiting(Store& store, const std::string& conninfo, int n,
+                                          TimePoint at, std::optional<RowLock>& lock) {
+    for (int i = 0; i < n; ++i) accept(store, delivery("d-" + std::to_string(i), at), {trigger()});
+    FirstOutcomeWaiting out;
+    out.batch = claim(store, "ci", at, static_cast<std::size_t>(n));
+    if (out.batch.claims.size() != static_cast<std::size_t>(n)) {
+        throw std::runtime_error("claimed " + std::to_string(out.batch.claims.size()));
+    }
+    const Claim& first = out.batch.claims.front();
+    lock.emplace(conninfo, first.trigger.id);
+    std::vector<std::pair<std::string, TriggerUpdate>> work{
+        {first.claim_id, finish(first.trigger.id, TriggerState::dead, at)}};
+    out.first_answer = std::move(complete_at_once(store, std::move(work)).front());
+    Sql sql(conninfo);
+    if (!eventually([&] { return a_statement_waits_for_a_lock(sql); })) {
+        throw std::runtime_error("the first outcome never waited for the row lock");
+    }
+    return out;
+}
+
 TEST_F(PostgresStoreTest, OutcomesThatArriveWhileOneIsRecordedShareOneTransaction) {
     auto store = open();
-    for (int i = 0; i < 16; ++i)
-        accept(*store, delivery("d-" + std::to_string(i), base_), {trigger()});
-    const ClaimBatch batch = claim(*store, "ci", base_, 16);
-    ASSERT_EQ(batch.claims.size(), 16u);
     Sql sql(db_.conninfo());
     // The first outcome goes alone and waits for a lock; the other 15 arrive meanwhile.
-    RowLock lock(db_.conninfo(), batch.claims[0].trigger.id);
-    std::vector<std::pair<std::string, TriggerUpdate>> first{
-        {batch.claims[0].claim_id, finish(batch.claims[0].trigger.id, TriggerState::dead, base_)}};
-    auto first_answer = complete_at_once(*store, std::move(first));
-    ASSERT_TRUE(eventually([&] { return a_statement_waits_for_a_lock(sql); }));
+    std::optional<RowLock> lock;
+    auto [batch, first_answer] = first_outcome_waiting(*store, db_.conninfo(), 16, base_, lock);
     std::vector<std::pair<std::string, TriggerUpdate>> rest;
     for (std::size_t i = 1; i < batch.claims.size(); ++i) {
         const Claim& c = batch.claims[i];
         rest.emplace_back(c.claim_id, finish(c.trigger.id, TriggerState::dead, base_));
     }
     auto answers = complete_at_once(*store, std::move(rest));
-    lock.release();
+    lock->release();
 
-    answers.insert(answers.begin(), std::move(first_answer.front()));
+    answers.insert(answers.begin(), std::move(first_answer));
     for (auto& answer : answers) {
         ASSERT_EQ(answer.wait_for(k_deadline), std::future_status::ready);
         EXPECT_EQ(value_of(answer.get(), "complete"), Completion::applied);
@@ -485,10 +504,6 @@ TEST_F(PostgresStoreTest, OutcomesThatArriveWhileOneIsRecordedShareOneTransactio
 
 TEST_F(PostgresStoreTest, AnOutcomeThatFailsInASharedTransactionFailsAloneAndTheOthersAreRecorded) {
     auto store = open();
-    for (int i = 0; i < 8; ++i)
-        accept(*store, delivery("d-" + std::to_string(i), base_), {trigger()});
-    const ClaimBatch batch = claim(*store, "ci", base_, 8);
-    ASSERT_EQ(batch.claims.size(), 8u);
     Sql sql(db_.conninfo());
     sql.exec(R"sql(
 CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -498,11 +513,8 @@ BEGIN
 END $$;
 CREATE TRIGGER refuse_poison BEFORE INSERT ON attempts
     FOR EACH ROW EXECUTE FUNCTION refuse_poison())sql");
-    RowLock lock(db_.conninfo(), batch.claims[0].trigger.id);
-    std::vector<std::pair<std::string, TriggerUpdate>> first{
-        {batch.claims[0].claim_id, finish(batch.claims[0].trigger.id, TriggerState::dead, base_)}};
-    auto first_answer = complete_at_once(*store, std::move(first));
-    ASSERT_TRUE(eventually([&] { return a_statement_waits_for_a_lock(sql); }));
+    std::optional<RowLock> lock;
+    auto [batch, first_answer] = first_outcome_waiting(*store, db_.conninfo(), 8, base_, lock);
     // Seven arrive while the first waits, and go together; the fourth of them is refused.
     std::vector<std::pair<std::string, TriggerUpdate>> rest;
     for (std::size_t i = 1; i < batch.claims.size(); ++i) {
@@ -512,10 +524,10 @@ CREATE TRIGGER refuse_poison BEFORE INSERT ON attempts
         rest.emplace_back(c.claim_id, std::move(u));
     }
     auto answers = complete_at_once(*store, std::move(rest));
-    lock.release();
+    lock->release();
 
-    ASSERT_EQ(first_answer.front().wait_for(k_deadline), std::future_status::ready);
-    EXPECT_EQ(value_of(first_answer.front().get(), "complete"), Completion::applied);
+    ASSERT_EQ(first_answer.wait_for(k_deadline), std::future_status::ready);
+    EXPECT_EQ(value_of(first_answer.get(), "complete"), Completion::applied);
     for (std::size_t i = 0; i < answers.size(); ++i) {
         ASSERT_EQ(answers[i].wait_for(k_deadline), std::future_status::ready);
         const result<Completion> r = answers[i].get();
