@@ -708,25 +708,25 @@ asio::awaitable<std::size_t> Core::prune(TimePoint now) {
     // anything below fails.
     const Timeouts timeouts{config_.postgres.connect_timeout, config_.postgres.statement_timeout,
                             k_client_margin};
-    auto lease = std::make_unique<Connection>(io_.get_executor(), info_, timeouts,
-                                              "hookrelay " + instance_id() + " prune");
-    co_await lease->connect();
-    const Rows locked = co_await lease->exec(
+    auto connection = std::make_unique<Connection>(io_.get_executor(), info_, timeouts,
+                                                   "hookrelay " + instance_id() + " prune");
+    co_await connection->connect();
+    const Rows locked = co_await connection->exec(
         k_try_prune_lock, std::move(Params().int4(locks::k_space).int4(locks::k_prune)));
     if (!locked.boolean(0, 0)) co_return 0;  // another instance is pruning
     // The pages this session dirties are handed to the kernel to write as it goes (every 256 kB)
     // instead of piling up until a checkpoint's or the kernel's flush, which then held the
     // accepts' commits up for 155-309 ms while bodies stored in their rows were deleted
     // (docs/performance.md). This session only, until the end of the pass.
-    co_await lease->exec(k_flush_as_it_goes);
-    co_await lease->exec(k_correct_outcomes);
+    co_await connection->exec(k_flush_as_it_goes);
+    co_await connection->exec(k_correct_outcomes);
     // Deliveries in seq order, which is about the order they were received in: the pass ends at
     // the first one received at or after the cutoff (one received before it, by an instance whose
     // clock is behind, waits for the next pass that reaches it).
     std::size_t removed = 0;
     std::int64_t cursor = 0;
     for (bool done = false; !done;) {
-        const Rows range = co_await lease->exec(
+        const Rows range = co_await connection->exec(
             k_prune_range, std::move(Params().int8(cursor).int8(k_prune_step)));
         std::int64_t last = cursor;
         done = range.size() < k_prune_step;
@@ -738,20 +738,20 @@ asio::awaitable<std::size_t> Core::prune(TimePoint now) {
             last = range.int64(i, 0);
         }
         if (last == cursor) break;
-        co_await lease->exec(k_prune_triggers,
-                             std::move(Params().int8(cursor).int8(last).int8(cutoff)));
-        const Rows r =
-            co_await lease->exec(k_prune_deliveries, std::move(Params().int8(cursor).int8(last)));
+        co_await connection->exec(k_prune_triggers,
+                                  std::move(Params().int8(cursor).int8(last).int8(cutoff)));
+        const Rows r = co_await connection->exec(k_prune_deliveries,
+                                                 std::move(Params().int8(cursor).int8(last)));
         removed += static_cast<std::size_t>(r.affected());
         cursor = last;
     }
     // The bodies of the hours whose deliveries are now all gone, a partition at a time.
-    co_await drop_expired_body_hours(*lease, cutoff);
-    co_await lease->exec(k_prune_instances, std::move(Params().int8(cutoff)));
+    co_await drop_expired_body_hours(*connection, cutoff);
+    co_await connection->exec(k_prune_instances, std::move(Params().int8(cutoff)));
     // At once, not when the server sees the connection close: a pass right after this one (here
     // or on another instance) must find the lock free.
-    co_await lease->exec(k_prune_unlock,
-                         std::move(Params().int4(locks::k_space).int4(locks::k_prune)));
+    co_await connection->exec(k_prune_unlock,
+                              std::move(Params().int4(locks::k_space).int4(locks::k_prune)));
     co_return removed;
 }
 

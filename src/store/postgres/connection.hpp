@@ -185,10 +185,6 @@ class Connection {
     bool alive();
     bool broken() const noexcept { return broken_; }
     void mark_broken() noexcept { broken_ = true; }
-    /// While set, the pool closes the connection instead of taking it back (it holds a
-    /// session-level lock, say, that a failure must not leave behind).
-    void discard_when_returned(bool on) noexcept { discard_ = on; }
-    bool discarded_when_returned() const noexcept { return discard_; }
     /// Whether the pool's warm-up ran on this connection (Pool::set_warm_up).
     bool warmed() const noexcept { return warmed_; }
     void mark_warmed() noexcept { warmed_ = true; }
@@ -252,7 +248,6 @@ class Connection {
     boost::asio::steady_timer timer_;
     bool broken_ = false;
     bool cancelled_ = false;
-    bool discard_ = false;
     bool warmed_ = false;
     bool goodbye_ = false;  // the server sent a FATAL notice: it is closing this connection
     std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name

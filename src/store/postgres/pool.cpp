@@ -118,8 +118,7 @@ asio::awaitable<bool> Pool::warm(Connection& connection) {
 }
 
 void Pool::give_back(std::unique_ptr<Connection> connection) {
-    if (closed_ || connection->broken() || connection->discarded_when_returned() ||
-        !connection->idle()) {
+    if (closed_ || connection->broken() || !connection->idle()) {
         // Broken, or left inside a transaction by a failure: closing it rolls that back.
         --open_;
         connection.reset();
