@@ -27,6 +27,7 @@
 #include <array>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -200,9 +201,16 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
         try {
             asio::steady_timer watchdog(co_await asio::this_coro::executor,
                                         options_.request_timeout);
-            auto result =
-                co_await (in_slot(std::move(work)) || watchdog.async_wait(asio::use_awaitable));
-            if (result.index() != 0) error = timeout_text("request", options_.request_timeout);
+            // The timer's wait ends with an error code, not an exception: when the work ends
+            // first the group cancels it, and a thrown operation_aborted cost an unwind per
+            // request.
+            auto result = co_await (in_slot(std::move(work)) || watchdog.async_wait(k_use_tuple));
+            if (result.index() != 0) {
+                const auto [ec] = std::get<1>(result);
+                error = ec == asio::error::operation_aborted
+                            ? "cancelled"
+                            : timeout_text("request", options_.request_timeout);
+            }
         } catch (const boost::system::system_error& e) {
             error = e.code() == asio::error::operation_aborted
                         ? "cancelled"
@@ -271,9 +279,28 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
         auto& lowest = conn.lowest();
         conn.buffer.consume(conn.buffer.size());
 
-        lowest.expires_after(options_.io_timeout);
-        auto [wec, written] = co_await bhttp::async_write(stream, req, k_use_tuple);
-        (void)written;
+        // A plain connection's request is first written at once, without waiting: a kept-alive
+        // socket's send buffer nearly always takes the whole of it, and a write that needs no
+        // wait needs no io_timeout timer either (arming and cancelling one, and resuming through
+        // the scheduler, was a fixed cost of every request). What the socket does not take now
+        // is written as before, under io_timeout.
+        bhttp::request_serializer<bhttp::string_body> serializer(req);
+        error_code wec;
+        if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+            auto& socket = stream.socket();
+            error_code mode;
+            if (!socket.non_blocking()) socket.non_blocking(true, mode);
+            if (!mode) {
+                bhttp::write(socket, serializer, wec);
+                if (wec == asio::error::would_block || wec == asio::error::try_again) wec = {};
+            }
+        }
+        if (!wec && !serializer.is_done()) {
+            lowest.expires_after(options_.io_timeout);
+            auto [ec, written] = co_await bhttp::async_write(stream, serializer, k_use_tuple);
+            (void)written;
+            wec = ec;
+        }
         if (wec) {
             sent.response_started = false;
             sent.closed = is_closed_by_peer(wec);

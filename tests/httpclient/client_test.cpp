@@ -32,6 +32,9 @@ using namespace std::chrono_literals;
 
 constexpr auto k_use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto k_short_timeout = 300ms;  // what the timeout tests wait for
+// Far more than a loopback socket takes in one write: the kernel's buffers start at tens of KiB.
+constexpr std::size_t k_large_body = 8u << 20;
+constexpr std::size_t k_largest_request = 2 * k_large_body;  // the scripted server's body limit
 
 // What the scripted server answers a request with.
 struct Reply {
@@ -94,10 +97,12 @@ class ScriptedServer {
     asio::awaitable<void> serve(beast::tcp_stream stream) {
         beast::flat_buffer buffer;
         for (;;) {
-            bhttp::request<bhttp::string_body> req;
-            auto [ec, n] = co_await bhttp::async_read(stream, buffer, req, k_use_tuple);
+            bhttp::request_parser<bhttp::string_body> parser;
+            parser.body_limit(k_largest_request);
+            auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, k_use_tuple);
             (void)n;
             if (ec) co_return;
+            auto req = parser.release();
             Seen s;
             s.method = std::string(req.method_string());
             s.target = std::string(req.target());
@@ -233,6 +238,55 @@ TEST(HttpClient, ReusesAKeptAliveConnection) {
     }
     EXPECT_EQ(server.seen().size(), 3u);
     EXPECT_EQ(server.connections(), 1);
+}
+
+// A request is first written without waiting; what the socket does not take at once must still
+// go out, under io_timeout, on a new connection and on a kept-alive one.
+TEST(HttpClient, ARequestTheSocketCannotTakeAtOnceIsWrittenWhole) {
+    ScriptedServer server([](const Seen& s) {
+        Reply r;
+        r.body = std::to_string(s.body.size());
+        return r;
+    });
+    asio::io_context ioc;
+    auto client = make_client(ioc, server.url());
+    Request request;
+    request.method = Method::post;
+    request.target = "/base/big";
+    request.body.resize(k_large_body);
+    for (std::size_t i = 0; i < request.body.size(); ++i) {
+        request.body[i] = static_cast<char>('a' + i % 26);
+    }
+    for (int i = 0; i < 2; ++i) {
+        const auto exchange = run(ioc, client->request(request));
+        ASSERT_TRUE(exchange.ok) << exchange.error;
+        EXPECT_EQ(exchange.response.body, std::to_string(k_large_body));
+    }
+    const auto seen = server.seen();
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_TRUE(seen[0].body == request.body);
+    EXPECT_TRUE(seen[1].body == request.body);
+    EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(HttpClient, AWriteThePeerNeverReadsTimesOutAfterIoTimeout) {
+    // Listening, so the connection is made, but nothing ever accepts or reads it.
+    asio::io_context listener;
+    tcp::acceptor acceptor(listener, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    asio::io_context ioc;
+    Options options;
+    options.io_timeout = k_short_timeout;
+    auto client = make_client(
+        ioc, "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/base/",
+        options);
+    Request request;
+    request.method = Method::post;
+    request.target = "/base/big";
+    request.body.assign(k_large_body, 'x');
+    const auto exchange = run(ioc, client->request(request));
+
+    EXPECT_FALSE(exchange.ok);
+    EXPECT_EQ(exchange.error, "write: timeout after 300 ms");
 }
 
 TEST(HttpClient, RefusedConnectNamesPhaseAndEndpoint) {
