@@ -624,8 +624,8 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
     if (completed && *completed == Completion::superseded) {
         metrics->trigger_outcome(rule, jenkins.name, "superseded");
         spdlog::info(
-            "{}: superseded by a newer trigger with the same coalesce key while it waited; it "
-            "will not be sent",
+            "{}: superseded by a newer trigger with the same coalesce key (waiting, or already "
+            "delivered); it will not be retried",
             describe(trigger));
     }
     if (completed && *completed == Completion::applied && delivered &&

@@ -139,16 +139,30 @@ const std::string k_complete_lock =
     "SELECT pg_advisory_xact_lock($1, " + locks::scope_key("coalesce_scope") + R"sql() FROM triggers
 WHERE id = $2 AND claim_id = $3 AND coalesce_scope <> '')sql";
 
-// The newest open trigger of a later delivery with the same scope (its id, delivery id, seq,
-// status target). $1 id, $2 claim id.
+// The newest open trigger of a later delivery with the same scope, else the newest delivered one
+// (once a newer commit went to Jenkins, retrying this one would build an older commit after it):
+// its id, delivery id, seq, status target. $1 id, $2 claim id. One branch per partial index of
+// the scope (triggers_coalesce_open, triggers_coalesce_delivered).
 constexpr std::string_view k_newer = R"sql(
-SELECT n.id, d.delivery_id, d.seq, n.status_target
-FROM triggers o
-     JOIN triggers n ON n.coalesce_scope = o.coalesce_scope AND n.delivery > o.delivery
-     JOIN deliveries d ON d.seq = n.delivery
-WHERE o.id = $1 AND o.claim_id = $2 AND o.coalesce_scope <> ''
-  AND n.coalesce_scope <> '' AND n.state IN ('pending', 'retrying')
-ORDER BY n.delivery DESC, n.seq DESC
+SELECT id, delivery_id, seq, status_target FROM (
+    (SELECT 0 AS preference, n.id, d.delivery_id, d.seq, n.status_target
+     FROM triggers o
+          JOIN triggers n ON n.coalesce_scope = o.coalesce_scope AND n.delivery > o.delivery
+          JOIN deliveries d ON d.seq = n.delivery
+     WHERE o.id = $1 AND o.claim_id = $2 AND o.coalesce_scope <> ''
+       AND n.coalesce_scope <> '' AND n.state IN ('pending', 'retrying')
+     ORDER BY n.delivery DESC, n.seq DESC
+     LIMIT 1)
+    UNION ALL
+    (SELECT 1, n.id, d.delivery_id, d.seq, n.status_target
+     FROM triggers o
+          JOIN triggers n ON n.coalesce_scope = o.coalesce_scope AND n.delivery > o.delivery
+          JOIN deliveries d ON d.seq = n.delivery
+     WHERE o.id = $1 AND o.claim_id = $2 AND o.coalesce_scope <> ''
+       AND n.coalesce_scope <> '' AND n.state = 'delivered'
+     ORDER BY n.delivery DESC, n.seq DESC
+     LIMIT 1)) newer
+ORDER BY preference
 LIMIT 1)sql";
 
 // complete() when a newer trigger took the place of one left open: the attempt is recorded,

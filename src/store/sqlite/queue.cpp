@@ -106,6 +106,12 @@ SELECT t.id, d.delivery_id, d.id, t.status_target
 FROM triggers t INDEXED BY triggers_scope_open CROSS JOIN deliveries d ON d.id = t.delivery
 WHERE t.scope = ?1 AND t.scope != '' AND t.state IN ('pending', 'retrying') AND t.delivery > ?2
 ORDER BY t.delivery DESC, t.seq DESC LIMIT 1)sql"),
+      // When no newer one waits: the newest delivered one (its build is newer than a retry).
+      select_newer_delivered_(db_.get(), "select newer delivered", R"sql(
+SELECT t.id, d.delivery_id, d.id, t.status_target
+FROM triggers t INDEXED BY triggers_scope_delivered CROSS JOIN deliveries d ON d.id = t.delivery
+WHERE t.scope = ?1 AND t.scope != '' AND t.state = 'delivered' AND t.delivery > ?2
+ORDER BY t.delivery DESC, t.seq DESC LIMIT 1)sql"),
       mark_superseded_(db_.get(), "mark superseded", R"sql(
 UPDATE triggers
 SET state = 'superseded', outcome = 'superseded', superseded_by = ?1, last_outcome = ?2,
@@ -231,14 +237,20 @@ bool Queue::supersede_if_newer(const std::string& id) {
     std::string newer;
     std::string newer_delivery;
     TriggerRequest newer_request;
-    {
-        Query query(select_newer_);
+    // The newest waiting trigger of a later delivery, else the newest delivered one: once a newer
+    // commit went to Jenkins, retrying this one would build an older commit after it.
+    bool found = false;
+    for (Statement* statement : {&select_newer_, &select_newer_delivered_}) {
+        Query query(*statement);
         query.bind_text(scope).bind_int(delivery);
-        if (!query.step()) return false;
+        if (!query.step()) continue;
         newer = query.text(0);
         newer_delivery = query.is_null(1) ? "#" + std::to_string(query.int64(2)) : query.text(1);
         newer_request.status = parse_status_target(query.text(3));
+        found = true;
+        break;
     }
+    if (!found) return false;
     Query(mark_superseded_)
         .bind_text(newer)
         .bind_text(superseded_outcome(newer, newer_delivery))

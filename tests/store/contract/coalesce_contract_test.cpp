@@ -60,6 +60,19 @@ std::string only(const Receipt& receipt) {
     return receipt.trigger_ids[0];
 }
 
+/// A coalesced trigger of a new delivery `id` at `at`, claimed by `store` and finished there as
+/// `end` a second later.
+std::string finished_newer(Store& store, const std::string& id, TimePoint at, TriggerState end) {
+    const auto newer = only(accept(store, delivery(id, at), {coalesced()}));
+    const auto batch = claim(store, "ci", at);
+    if (ids_of(batch) != Ids{newer}) throw std::runtime_error("expected to claim " + newer);
+    if (complete(store, batch.claims[0].claim_id, finish(newer, end, at + 1s)) !=
+        Completion::applied) {
+        throw std::runtime_error("expected the outcome of " + newer + " to be applied");
+    }
+    return newer;
+}
+
 // --- Superseding at submit ------------------------------------------------------------------
 
 TEST_P(StoreContract, NewerSubmitSupersedesAnOlderPendingTrigger) {
@@ -262,6 +275,51 @@ TEST_P(StoreContract, RetryWhileANewerTriggerIsInFlightSupersedesTheRetry) {
     EXPECT_EQ(complete(a(), first.claims[0].claim_id, retry(older, base_ + 1min, base_ + 2s)),
               Completion::superseded);
     EXPECT_EQ(stored(a(), "d-1", older).superseded_by, newer);
+}
+
+// The newer commit went to Jenkins while the older one's attempt failed: retrying the older one
+// would build it after the newer one.
+TEST_P(StoreContract, RetryAfterANewerTriggerWasDeliveredSupersedesTheRetry) {
+    const auto older = only(accept(a(), delivery("d-1", base_), {coalesced()}));
+    const auto first = claim(a(), "ci", base_);
+    ASSERT_EQ(ids_of(first), (Ids{older}));
+    const auto newer = finished_newer(b(), "d-2", base_ + 1s, TriggerState::delivered);
+
+    EXPECT_EQ(complete(a(), first.claims[0].claim_id, retry(older, base_ + 1min, base_ + 3s)),
+              Completion::superseded);
+    const auto h = history_of(a(), "d-1", older);
+    EXPECT_EQ(h.trigger.state, TriggerState::superseded);
+    EXPECT_EQ(h.trigger.superseded_by, newer);
+    EXPECT_EQ(h.trigger.last_outcome, superseded_outcome(newer, "d-2"));
+    EXPECT_EQ(h.attempts.size(), 1u);
+    EXPECT_TRUE(claim(a(), "ci", base_ + 1h).claims.empty());
+    EXPECT_EQ(open_count(a(), "ci"), 0u);
+}
+
+// An open newer trigger (here one in flight) is preferred to a delivered one, even a newer one.
+TEST_P(StoreContract, RetrySupersededWhileANewerTriggerIsOpenNamesItBeforeADeliveredOne) {
+    const auto older = only(accept(a(), delivery("d-1", base_), {coalesced()}));
+    const auto first = claim(a(), "ci", base_);
+    const auto in_flight = only(accept(a(), delivery("d-2", base_ + 1s), {coalesced()}));
+    ASSERT_EQ(ids_of(claim(b(), "ci", base_ + 1s)), (Ids{in_flight}));
+    finished_newer(b(), "d-3", base_ + 2s, TriggerState::delivered);
+
+    ASSERT_EQ(complete(a(), first.claims[0].claim_id, retry(older, base_ + 1min, base_ + 4s)),
+              Completion::superseded);
+    EXPECT_EQ(stored(a(), "d-1", older).superseded_by, in_flight);
+}
+
+// A newer trigger that died never built: the older one is retried.
+TEST_P(StoreContract, RetryAfterANewerTriggerDiedIsApplied) {
+    const auto older = only(accept(a(), delivery("d-1", base_), {coalesced()}));
+    const auto first = claim(a(), "ci", base_);
+    finished_newer(b(), "d-2", base_ + 1s, TriggerState::dead);
+
+    EXPECT_EQ(complete(a(), first.claims[0].claim_id, retry(older, base_ + 1min, base_ + 3s)),
+              Completion::applied);
+    const auto t = stored(a(), "d-1", older);
+    EXPECT_EQ(t.state, TriggerState::retrying);
+    EXPECT_EQ(t.superseded_by, "");
 }
 
 TEST_P(StoreContract, RetryWithAStatusTargetWhenSupersededWishesCanceled) {
