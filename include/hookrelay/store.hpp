@@ -291,10 +291,11 @@ enum class Completion {
     stale,    ///< the claim had expired and was taken over, or the trigger was replayed since:
               ///< nothing changed (the other owner's or the replay's view stands)
     /// The claim was ours and the update would have left the trigger open (pending/retrying),
-    /// but a trigger of a later delivery with the same coalesce scope is open (in flight or not)
-    /// or was delivered: the attempt is recorded and the trigger is superseded instead, by the
-    /// newest open such trigger, else the newest delivered one (superseded_by, last_outcome and
-    /// status wish as for a supersede at submit; its due time and claim end).
+    /// but a trigger of a later delivery with the same coalesce scope is open (in flight or not),
+    /// or was delivered (this only for a trigger queued by its delivery's submit, not one an
+    /// admin replayed or redelivered): the attempt is recorded and the trigger is superseded
+    /// instead, by the newest open such trigger, else the newest delivered one (superseded_by,
+    /// last_outcome and status wish as for a supersede at submit; its due time and claim end).
     superseded,
 };
 

@@ -140,30 +140,33 @@ const std::string k_complete_lock =
 WHERE id = $2 AND claim_id = $3 AND coalesce_scope <> '')sql";
 
 // The newest open trigger of a later delivery with the same scope, else the newest delivered one
-// (once a newer commit went to Jenkins, retrying this one would build an older commit after it):
-// its id, delivery id, seq, status target. $1 id, $2 claim id. One branch per partial index of
-// the scope (triggers_coalesce_open, triggers_coalesce_delivered).
+// (once a newer commit went to Jenkins, retrying this one would build an older commit after it),
+// except for a trigger an admin queued again (replayed, redelivered: created_at is then their
+// time, where a submit sets the delivery's received_at), whose build was asked for. Its id,
+// delivery id, seq, status target. $1 id, $2 claim id. Each branch reads its partial index
+// (triggers_coalesce_open, triggers_coalesce_delivered) backwards from the newest delivery.
 constexpr std::string_view k_newer = R"sql(
-SELECT id, delivery_id, seq, status_target FROM (
-    (SELECT 0 AS preference, n.id, d.delivery_id, d.seq, n.status_target
-     FROM triggers o
-          JOIN triggers n ON n.coalesce_scope = o.coalesce_scope AND n.delivery > o.delivery
-          JOIN deliveries d ON d.seq = n.delivery
-     WHERE o.id = $1 AND o.claim_id = $2 AND o.coalesce_scope <> ''
-       AND n.coalesce_scope <> '' AND n.state IN ('pending', 'retrying')
-     ORDER BY n.delivery DESC, n.seq DESC
-     LIMIT 1)
-    UNION ALL
-    (SELECT 1, n.id, d.delivery_id, d.seq, n.status_target
-     FROM triggers o
-          JOIN triggers n ON n.coalesce_scope = o.coalesce_scope AND n.delivery > o.delivery
-          JOIN deliveries d ON d.seq = n.delivery
-     WHERE o.id = $1 AND o.claim_id = $2 AND o.coalesce_scope <> ''
-       AND n.coalesce_scope <> '' AND n.state = 'delivered'
-     ORDER BY n.delivery DESC, n.seq DESC
-     LIMIT 1)) newer
-ORDER BY preference
-LIMIT 1)sql";
+SELECT n.id, d.delivery_id, d.seq, n.status_target
+FROM triggers o
+     LEFT JOIN deliveries od ON od.seq = o.delivery
+     CROSS JOIN LATERAL (
+         (SELECT 0 AS preference, w.id, w.delivery, w.status_target
+          FROM triggers w
+          WHERE w.coalesce_scope = o.coalesce_scope AND w.delivery > o.delivery
+            AND w.coalesce_scope <> '' AND w.state IN ('pending', 'retrying')
+          ORDER BY w.delivery DESC, w.seq DESC
+          LIMIT 1)
+         UNION ALL
+         (SELECT 1, b.id, b.delivery, b.status_target
+          FROM triggers b
+          WHERE b.coalesce_scope = o.coalesce_scope AND b.delivery > o.delivery
+            AND b.coalesce_scope <> '' AND b.state = 'delivered' AND o.created_at = od.received_at
+          ORDER BY b.delivery DESC, b.seq DESC
+          LIMIT 1)
+         ORDER BY preference
+         LIMIT 1) n
+     JOIN deliveries d ON d.seq = n.delivery
+WHERE o.id = $1 AND o.claim_id = $2 AND o.coalesce_scope <> '')sql";
 
 // complete() when a newer trigger took the place of one left open: the attempt is recorded,
 // the trigger superseded by $3 ($4 last_outcome, $12 the status wish), its claim and follow

@@ -98,8 +98,12 @@ UPDATE triggers SET claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
 WHERE claim_id IS NOT NULL AND claim_owner = ?)sql"),
       release_own_probes_(db_.get(), "release own probes", R"sql(
 UPDATE holds SET probe_owner = NULL, probe_expires_at = NULL WHERE probe_owner = ?)sql"),
+      // Column 3: whether the trigger was queued again after its delivery came (a replay, a
+      // redelivery: both set created_at to their time, where a submit sets the delivery's
+      // received_at).
       select_scope_(db_.get(), "select scope", R"sql(
-SELECT scope, delivery, build FROM triggers WHERE id = ?)sql"),
+SELECT t.scope, t.delivery, t.build, coalesce(t.created_at != d.received_at, 1)
+FROM triggers t LEFT JOIN deliveries d ON d.id = t.delivery WHERE t.id = ?)sql"),
       // The newest open trigger (in flight or not) of a later delivery with the scope.
       select_newer_(db_.get(), "select newer", R"sql(
 SELECT t.id, d.delivery_id, d.id, t.status_target
@@ -226,31 +230,39 @@ Completion Queue::complete(const std::string& claim_id, const TriggerUpdate& u,
 bool Queue::supersede_if_newer(const std::string& id) {
     std::string scope;
     std::int64_t delivery = 0;
+    bool queued_again = false;
     {
         Query query(select_scope_);
         query.bind_text(id);
         if (!query.step()) return false;
         scope = query.text(0);
         delivery = query.int64(1);
+        queued_again = query.int64(3) != 0;
     }
     if (scope.empty()) return false;
     std::string newer;
     std::string newer_delivery;
     TriggerRequest newer_request;
-    // The newest waiting trigger of a later delivery, else the newest delivered one: once a newer
-    // commit went to Jenkins, retrying this one would build an older commit after it.
-    bool found = false;
-    for (Statement* statement : {&select_newer_, &select_newer_delivered_}) {
-        Query query(*statement);
-        query.bind_text(scope).bind_int(delivery);
-        if (!query.step()) continue;
+    const auto found = [&](Query& query) {
+        if (!query.step()) return false;
         newer = query.text(0);
         newer_delivery = query.is_null(1) ? "#" + std::to_string(query.int64(2)) : query.text(1);
         newer_request.status = parse_status_target(query.text(3));
-        found = true;
-        break;
+        return true;
+    };
+    // The newest waiting trigger of a later delivery, else the newest delivered one: once a newer
+    // commit went to Jenkins, retrying this one would build an older commit after it. Not for a
+    // trigger queued again by an admin (replayed, redelivered): that build was asked for.
+    {
+        Query waiting(select_newer_);
+        waiting.bind_text(scope).bind_int(delivery);
+        if (!found(waiting)) {
+            if (queued_again) return false;
+            Query delivered(select_newer_delivered_);
+            delivered.bind_text(scope).bind_int(delivery);
+            if (!found(delivered)) return false;
+        }
     }
-    if (!found) return false;
     Query(mark_superseded_)
         .bind_text(newer)
         .bind_text(superseded_outcome(newer, newer_delivery))

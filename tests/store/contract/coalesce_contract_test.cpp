@@ -4,6 +4,8 @@
 #include "store/contract/chores.hpp"
 #include "store/contract/contract.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <future>
 #include <memory>
 #include <string>
@@ -307,6 +309,47 @@ TEST_P(StoreContract, RetrySupersededWhileANewerTriggerIsOpenNamesItBeforeADeliv
     ASSERT_EQ(complete(a(), first.claims[0].claim_id, retry(older, base_ + 1min, base_ + 4s)),
               Completion::superseded);
     EXPECT_EQ(stored(a(), "d-1", older).superseded_by, in_flight);
+}
+
+// A replay asks for that build: a retry of the replayed trigger is not superseded by a delivered
+// one, whether it was delivered before the replay or after it.
+TEST_P(StoreContract, ARetryOfAReplayedTriggerIsNotSupersededByADeliveredOne) {
+    const auto older = only(accept(a(), delivery("d-1", base_), {coalesced()}));
+    const auto first = claim(a(), "ci", base_);
+    finished_newer(b(), "d-2", base_ + 1s, TriggerState::delivered);
+    ASSERT_EQ(complete(a(), first.claims[0].claim_id, retry(older, base_ + 1min, base_ + 3s)),
+              Completion::superseded);
+    ASSERT_EQ(replay(a(), {older}, base_ + 1h), (Ids{older}));
+
+    const auto again = claim(a(), "ci", base_ + 1h);
+    ASSERT_EQ(ids_of(again), (Ids{older}));
+    EXPECT_EQ(complete(a(), again.claims[0].claim_id, retry(older, base_ + 2h, base_ + 1h + 1s)),
+              Completion::applied);
+
+    const auto last = claim(a(), "ci", base_ + 2h);
+    ASSERT_EQ(ids_of(last), (Ids{older}));
+    finished_newer(b(), "d-3", base_ + 2h + 1s, TriggerState::delivered);
+    EXPECT_EQ(complete(a(), last.claims[0].claim_id, retry(older, base_ + 3h, base_ + 2h + 3s)),
+              Completion::applied);
+    const auto t = stored(a(), "d-1", older);
+    EXPECT_EQ(t.state, TriggerState::retrying);
+    EXPECT_EQ(t.superseded_by, "");
+}
+
+// So does a redelivery: triggers added to a stored delivery through the current rules.
+TEST_P(StoreContract, ARetryOfARedeliveredTriggerIsNotSupersededByADeliveredOne) {
+    accept(a(), delivery("d-1", base_), {});
+    finished_newer(b(), "d-2", base_ + 1s, TriggerState::delivered);
+    const auto added = add_triggers(a(), "github-main", "d-1", {coalesced()});
+    ASSERT_EQ(added.size(), 1u);
+    // Redelivered triggers are due at the wall clock's now.
+    const auto later = std::max(base_, TimePoint(std::chrono::system_clock::now())) + 1h;
+    const auto batch = claim(a(), "ci", later);
+    ASSERT_EQ(ids_of(batch), added);
+
+    EXPECT_EQ(complete(a(), batch.claims[0].claim_id, retry(added[0], later + 1h, later)),
+              Completion::applied);
+    EXPECT_EQ(stored(a(), "d-1", added[0]).state, TriggerState::retrying);
 }
 
 // A newer trigger that died never built: the older one is retried.
