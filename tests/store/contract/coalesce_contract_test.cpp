@@ -62,6 +62,18 @@ std::string only(const Receipt& receipt) {
     return receipt.trigger_ids[0];
 }
 
+/// A coalesced trigger of delivery "d-1" at `at`, claimed by `store`: its id and its claim's.
+struct Claimed {
+    std::string id;
+    std::string claim_id;
+};
+Claimed claimed_older(Store& store, TimePoint at) {
+    const auto older = only(accept(store, delivery("d-1", at), {coalesced()}));
+    const auto batch = claim(store, "ci", at);
+    if (ids_of(batch) != Ids{older}) throw std::runtime_error("expected to claim " + older);
+    return {older, batch.claims[0].claim_id};
+}
+
 /// A coalesced trigger of a new delivery `id` at `at`, claimed by `store` and finished there as
 /// `end` a second later.
 std::string finished_newer(Store& store, const std::string& id, TimePoint at, TriggerState end) {
@@ -282,13 +294,10 @@ TEST_P(StoreContract, RetryWhileANewerTriggerIsInFlightSupersedesTheRetry) {
 // The newer commit went to Jenkins while the older one's attempt failed: retrying the older one
 // would build it after the newer one.
 TEST_P(StoreContract, RetryAfterANewerTriggerWasDeliveredSupersedesTheRetry) {
-    const auto older = only(accept(a(), delivery("d-1", base_), {coalesced()}));
-    const auto first = claim(a(), "ci", base_);
-    ASSERT_EQ(ids_of(first), (Ids{older}));
+    const auto [older, first] = claimed_older(a(), base_);
     const auto newer = finished_newer(b(), "d-2", base_ + 1s, TriggerState::delivered);
 
-    EXPECT_EQ(complete(a(), first.claims[0].claim_id, retry(older, base_ + 1min, base_ + 3s)),
-              Completion::superseded);
+    EXPECT_EQ(complete(a(), first, retry(older, base_ + 1min, base_ + 3s)), Completion::superseded);
     const auto h = history_of(a(), "d-1", older);
     EXPECT_EQ(h.trigger.state, TriggerState::superseded);
     EXPECT_EQ(h.trigger.superseded_by, newer);
@@ -300,25 +309,21 @@ TEST_P(StoreContract, RetryAfterANewerTriggerWasDeliveredSupersedesTheRetry) {
 
 // An open newer trigger (here one in flight) is preferred to a delivered one, even a newer one.
 TEST_P(StoreContract, RetrySupersededWhileANewerTriggerIsOpenNamesItBeforeADeliveredOne) {
-    const auto older = only(accept(a(), delivery("d-1", base_), {coalesced()}));
-    const auto first = claim(a(), "ci", base_);
+    const auto [older, first] = claimed_older(a(), base_);
     const auto in_flight = only(accept(a(), delivery("d-2", base_ + 1s), {coalesced()}));
     ASSERT_EQ(ids_of(claim(b(), "ci", base_ + 1s)), (Ids{in_flight}));
     finished_newer(b(), "d-3", base_ + 2s, TriggerState::delivered);
 
-    ASSERT_EQ(complete(a(), first.claims[0].claim_id, retry(older, base_ + 1min, base_ + 4s)),
-              Completion::superseded);
+    ASSERT_EQ(complete(a(), first, retry(older, base_ + 1min, base_ + 4s)), Completion::superseded);
     EXPECT_EQ(stored(a(), "d-1", older).superseded_by, in_flight);
 }
 
 // A replay asks for that build: a retry of the replayed trigger is not superseded by a delivered
 // one, whether it was delivered before the replay or after it.
 TEST_P(StoreContract, ARetryOfAReplayedTriggerIsNotSupersededByADeliveredOne) {
-    const auto older = only(accept(a(), delivery("d-1", base_), {coalesced()}));
-    const auto first = claim(a(), "ci", base_);
+    const auto [older, first] = claimed_older(a(), base_);
     finished_newer(b(), "d-2", base_ + 1s, TriggerState::delivered);
-    ASSERT_EQ(complete(a(), first.claims[0].claim_id, retry(older, base_ + 1min, base_ + 3s)),
-              Completion::superseded);
+    ASSERT_EQ(complete(a(), first, retry(older, base_ + 1min, base_ + 3s)), Completion::superseded);
     ASSERT_EQ(replay(a(), {older}, base_ + 1h), (Ids{older}));
 
     const auto again = claim(a(), "ci", base_ + 1h);
@@ -354,12 +359,10 @@ TEST_P(StoreContract, ARetryOfARedeliveredTriggerIsNotSupersededByADeliveredOne)
 
 // A newer trigger that died never built: the older one is retried.
 TEST_P(StoreContract, RetryAfterANewerTriggerDiedIsApplied) {
-    const auto older = only(accept(a(), delivery("d-1", base_), {coalesced()}));
-    const auto first = claim(a(), "ci", base_);
+    const auto [older, first] = claimed_older(a(), base_);
     finished_newer(b(), "d-2", base_ + 1s, TriggerState::dead);
 
-    EXPECT_EQ(complete(a(), first.claims[0].claim_id, retry(older, base_ + 1min, base_ + 3s)),
-              Completion::applied);
+    EXPECT_EQ(complete(a(), first, retry(older, base_ + 1min, base_ + 3s)), Completion::applied);
     const auto t = stored(a(), "d-1", older);
     EXPECT_EQ(t.state, TriggerState::retrying);
     EXPECT_EQ(t.superseded_by, "");
