@@ -101,7 +101,7 @@ TEST(GatheringVfs, ACommitWhoseSecondWriteFailsIsNotInTheFileAndTheNextOneIs) {
     gathering.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     gathering.exec(insert_rows(3));
     {
-        FailingWalWrites disk(EIO, 1, 1);
+        FailingWrites disk("-wal", EIO, 1, 1);
         EXPECT_THROW(gathering.exec(insert_rows(60)), std::runtime_error);  // ~250 KB of frames
         EXPECT_EQ(disk.failed(), 1);
     }

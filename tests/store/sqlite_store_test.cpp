@@ -21,6 +21,7 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <random>
 #include <thread>
 
 namespace hookrelay::store::test {
@@ -162,7 +163,7 @@ TEST_F(SqliteStoreTest, AFailedWalWriteFailsItsCommitAndTheFilesKeepOnlyWhatWasA
     };
     // The error a submit is answered with when the disk fails its write with `error`.
     const auto refusal_on_a_failing_disk = [&](int error, const std::string& id) {
-        FailingWalWrites disk(error, 1);
+        FailingWrites disk("-wal", error, 1);
         const auto answer = submit_one(id);
         EXPECT_EQ(disk.failed(), 1) << id;
         return answer ? boost::system::error_code() : answer.error();
@@ -224,6 +225,65 @@ TEST_F(SqliteStoreTest, EveryCommitReachesTheDatabaseFileThroughCheckpoints) {
     store = open_store();
     RawDb raw(db_path());
     check(raw);
+}
+
+// SQLite's own automatic checkpoint ignores a failure: the WAL then grows with every commit and
+// nobody hears of it. The store checkpoints itself after its commits and reports a failure through
+// on_error(), once however many commits try again (at most once a minute); the commits go on, and
+// once the disk writes again every one of them reaches the database file.
+TEST_F(SqliteStoreTest, ACheckpointThatFailsIsReportedOnceAndTheCommitsGoOn) {
+    auto store = open_store();
+    std::mutex mutex;
+    std::vector<std::string> errors;
+    store->on_error([&](std::string_view e) {
+        std::lock_guard lock(mutex);
+        errors.emplace_back(e);
+    });
+    // Bodies LZ4 cannot shrink: ~3 WAL pages each, so the WAL passes SQLite's threshold of 1,000
+    // pages and every later commit tries its checkpoint again.
+    std::mt19937 random(12);
+    const auto body_of = [&](int i) {
+        std::string body(9000, ' ');
+        for (auto& c : body) c = static_cast<char>('!' + random() % 90);
+        return body + std::to_string(i);
+    };
+    constexpr int k_deliveries = 600;
+    std::vector<std::string> bodies;
+    int failed = 0;
+    {
+        FailingWrites disk(".db", EIO, 1'000'000);
+        for (int i = 0; i < k_deliveries; ++i) {
+            bodies.push_back(body_of(i));
+            accept(*store, with_body(delivery("d-" + std::to_string(i), base_), bodies.back()),
+                   {trigger()});
+        }
+        failed = disk.failed();
+    }
+    EXPECT_GT(failed, 1) << "the checkpoints did not try to write the database file";
+    {
+        std::lock_guard lock(mutex);
+        ASSERT_EQ(errors.size(), 1u) << ::testing::PrintToString(errors);
+        EXPECT_NE(errors[0].find("checkpoint: cannot copy the WAL into the database file: disk "
+                                 "I/O error"),
+                  std::string::npos)
+            << errors[0];
+        EXPECT_NE(errors[0].find("grows until one succeeds"), std::string::npos) << errors[0];
+    }
+    for (int i = 0; i < k_deliveries; i += 97) {
+        const auto detail = get(*store, "github-main", "d-" + std::to_string(i));
+        ASSERT_TRUE(detail);
+        EXPECT_EQ(detail->body, bodies[static_cast<std::size_t>(i)]);
+    }
+
+    // The disk writes again: the next commit's checkpoint copies the WAL, and closing the store
+    // leaves every delivery in the database file alone.
+    accept(*store, delivery("after", base_), {trigger()});
+    store.reset();
+    ASSERT_FALSE(std::filesystem::exists(db_path() + "-wal"));
+    RawDb raw(db_path());
+    EXPECT_EQ(raw.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
+    EXPECT_EQ(raw.row("SELECT count(*) FROM deliveries"),
+              (std::vector<std::string>{std::to_string(k_deliveries + 1)}));
 }
 
 // Each job of a group transaction runs under a savepoint, whose journal of the pages it changed

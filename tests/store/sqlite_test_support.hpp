@@ -95,14 +95,17 @@ inline std::string copy_as_a_crash_leaves_it(const std::string& path, const std:
     return copy;
 }
 
-/// While it lives, writes to WAL files (a path ending in "-wal") fail with `error` (EIO, ENOSPC),
-/// as a failing or full disk would fail them: the first `skip` such writes succeed, the next
-/// `count` fail. It swaps the unix VFS's system calls (sqlite3_vfs::xSetSystemCall), which every
-/// connection in the process uses, and restores them when it goes. One at a time.
-class FailingWalWrites {
+/// While it lives, writes to the files whose path ends in `suffix` ("-wal": the WAL; ".db": the
+/// database file, which only checkpoints write) fail with `error` (EIO, ENOSPC), as a failing or
+/// full disk would fail them: the first `skip` such writes succeed, the next `count` fail. It
+/// swaps the unix VFS's system calls (sqlite3_vfs::xSetSystemCall), which every connection in the
+/// process uses, and restores them when it goes. One at a time.
+class FailingWrites {
   public:
-    FailingWalWrites(int error, int count, int skip = 0) : vfs_(sqlite3_vfs_find("unix")) {
+    FailingWrites(const char* suffix, int error, int count, int skip = 0)
+        : vfs_(sqlite3_vfs_find("unix")) {
         if (vfs_ == nullptr || vfs_->iVersion < 3) throw std::runtime_error("no unix VFS");
+        state().suffix = suffix;
         state().error = error;
         state().skip = skip;
         state().fail = count;
@@ -120,15 +123,16 @@ class FailingWalWrites {
             throw;
         }
     }
-    ~FailingWalWrites() { vfs_->xSetSystemCall(vfs_, nullptr, nullptr); }  // all back to default
-    FailingWalWrites(const FailingWalWrites&) = delete;
-    FailingWalWrites& operator=(const FailingWalWrites&) = delete;
+    ~FailingWrites() { vfs_->xSetSystemCall(vfs_, nullptr, nullptr); }  // all back to default
+    FailingWrites(const FailingWrites&) = delete;
+    FailingWrites& operator=(const FailingWrites&) = delete;
 
     /// How many writes it made fail so far.
     int failed() const { return state().failed.load(); }
 
   private:
     struct State {
+        std::atomic<const char*> suffix{""};
         std::atomic<int> error{0}, skip{0}, fail{0}, failed{0};
         sqlite3_syscall_ptr pwrite = nullptr, pwrite64 = nullptr, write = nullptr;
     };
@@ -147,7 +151,8 @@ class FailingWalWrites {
         char target[4096];
         std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
         const ssize_t n = readlink(link, target, sizeof target);
-        if (n < 4 || !std::string_view(target, static_cast<std::size_t>(n)).ends_with("-wal")) {
+        if (n < 0 ||
+            !std::string_view(target, static_cast<std::size_t>(n)).ends_with(state().suffix)) {
             return false;
         }
         if (state().skip.fetch_sub(1) > 0) return false;

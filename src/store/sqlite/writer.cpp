@@ -14,6 +14,13 @@ namespace {
 using Clock = std::chrono::system_clock;
 using Steady = std::chrono::steady_clock;
 
+// SQLite's automatic checkpoint threshold (SQLITE_DEFAULT_WAL_AUTOCHECKPOINT), which the WAL hook
+// replaces.
+constexpr int k_checkpoint_pages = 1000;
+// A checkpoint that keeps failing (every commit past the threshold tries again) is reported at
+// most this often.
+constexpr std::chrono::seconds k_checkpoint_report_interval{60};
+
 // A longer interval is treated as this, so the deadline arithmetic cannot overflow.
 constexpr std::chrono::milliseconds k_max_interval = std::chrono::hours(24 * 365);
 
@@ -28,7 +35,9 @@ Writer::Writer(std::unique_ptr<StateDirLock> lock, DbPtr db, const StoreConfig& 
       chores_(db_, settings_.instance.id),
       intake_(db_, chores_),
       queue_(db_, chores_, settings_.instance.id),
-      admin_(db_, intake_, config_) {}
+      admin_(db_, intake_, config_) {
+    sqlite3_wal_hook(db_.get(), &Writer::after_wal_commit, this);
+}
 
 void Writer::open(bool owner) {
     db_.transaction([&] {
@@ -339,6 +348,33 @@ void Writer::report(const std::string& message) {
         callbacks = errors_;
     }
     for (const auto& callback : callbacks) invoke(callback, std::string_view(message));
+}
+
+int Writer::after_wal_commit(void* writer, sqlite3* db, const char* name, int pages) {
+    if (pages >= k_checkpoint_pages) static_cast<Writer*>(writer)->checkpoint(db, name, pages);
+    // Never an error: the commit that called this is done, and an error here would fail it.
+    return SQLITE_OK;
+}
+
+void Writer::checkpoint(sqlite3* db, const char* name, int pages) {
+    // PASSIVE, as SQLite's own: copies what no reader still needs, never waits for a lock.
+    const int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    // Busy: another connection (another process on the file) is checkpointing it.
+    if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY) return;
+    ++checkpoints_failed_;
+    const auto now = Steady::now();
+    if (checkpoint_reported_ && now - *checkpoint_reported_ < k_checkpoint_report_interval) return;
+    std::string message = std::string("checkpoint: cannot copy the WAL into the database file: ") +
+                          sqlite3_errmsg(db) + "; the WAL holds every commit since the last " +
+                          "checkpoint (" + std::to_string(pages) +
+                          " pages) and grows until one succeeds";
+    if (checkpoints_failed_ > 1) {
+        message += " (" + std::to_string(checkpoints_failed_) +
+                   " failed checkpoints since this was last reported)";
+    }
+    report(message);
+    checkpoints_failed_ = 0;
+    checkpoint_reported_ = now;
 }
 
 void Writer::report_commit(std::chrono::duration<double> seconds, std::size_t batch) {

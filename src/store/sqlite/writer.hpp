@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -138,6 +139,11 @@ class Writer {
 
     void notify_committed();
     void report(const std::string& message);
+    /// sqlite3_wal_hook, after every commit: checkpoints the WAL once it holds
+    /// k_checkpoint_pages, as SQLite's automatic checkpoint would, and reports a checkpoint that
+    /// fails (SQLite's own ignores the failure, and the WAL then grows with every commit).
+    static int after_wal_commit(void* writer, sqlite3* db, const char* name, int pages);
+    void checkpoint(sqlite3* db, const char* name, int pages);
     void report_commit(std::chrono::duration<double> seconds, std::size_t batch);
     /// Health after a commit: ok, except that after store_full only a commit that could have
     /// cleared it (a submit, a prune) counts; claims and heartbeats fit in a full file.
@@ -159,6 +165,9 @@ class Writer {
     bool claimable_ = false;
     bool freed_ = false;
     bool pruning_ = false;  ///< a scheduled prune pass is under way (writer thread only)
+    // Checkpoints failed since the last one reported, and when that was (writer thread only).
+    std::uint64_t checkpoints_failed_ = 0;
+    std::optional<std::chrono::steady_clock::time_point> checkpoint_reported_;
 
     mutable std::mutex mutex_;
     std::condition_variable cv_;
