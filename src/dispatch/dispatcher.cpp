@@ -15,6 +15,7 @@
 #include <boost/asio/strand.hpp>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -184,6 +185,39 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     RetryPolicy retry_for(const StoredTrigger& t, const JenkinsConfig& jenkins) const;
     std::optional<Secret> token_for(const StoredTrigger& t) const;
 
+    // A claim whose answer may come after ask() gave up on it (store_timeout): its triggers
+    // would stay claimed, unsent and counted against max_in_flight until their lease ran out.
+    // Its handler goes through forward_claim(); once ask() timed out, give_back_late() gives the
+    // claims of the answer back at once, whether it came before or after.
+    struct LateClaim {
+        std::mutex mutex;
+        bool abandoned = false;          // ask() timed out
+        std::vector<std::string> taken;  // the claim ids of the answer, once it came
+        std::function<void(std::vector<std::string>)> give_back;  // set when abandoned
+    };
+    template <class Done>
+    static auto forward_claim(std::shared_ptr<LateClaim> late, Done done) {
+        return [late = std::move(late), done = std::move(done)](result<ClaimBatch> answer) mutable {
+            std::vector<std::string> ids;
+            if (answer) {
+                for (const auto& claim : answer->claims) ids.push_back(claim.claim_id);
+            }
+            std::function<void(std::vector<std::string>)> give_back;
+            {
+                std::lock_guard lock(late->mutex);
+                if (late->abandoned) {
+                    give_back = late->give_back;
+                } else {
+                    late->taken = ids;
+                }
+            }
+            if (!give_back) return done(std::move(answer));
+            if (!ids.empty()) give_back(std::move(ids));
+        };
+    }
+    void give_back_late(const std::string& jenkins, const std::shared_ptr<LateClaim>& late);
+    asio::awaitable<void> release_late(std::string jenkins, std::vector<std::string> ids);
+
     // A store call, bounded by store_timeout: the answer, or errc::store_timeout.
     template <class T, class Start>
     asio::awaitable<result<T>> ask(Start start) {
@@ -335,11 +369,14 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                 request.max_in_flight = lane->target.config.max_in_flight;
                 request.now = now;
                 request.lease = options.claim_lease;
-                auto batch = co_await ask<ClaimBatch>(
-                    [&](auto done) { queue->claim(std::move(request), std::move(done)); });
+                auto late = std::make_shared<LateClaim>();
+                auto batch = co_await ask<ClaimBatch>([&](auto done) {
+                    queue->claim(std::move(request), forward_claim(late, std::move(done)));
+                });
                 if (!batch) {
                     log_fault("jenkins={}: cannot claim due triggers from the store: {}", name,
                               batch.error().message());
+                    if (batch.error() == errc::store_timeout) give_back_late(name, late);
                 }
                 if (!running) {
                     // Stopped while the claim was on its way: nothing new goes to Jenkins, and
@@ -431,6 +468,46 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
         if (wake_at) deadline = std::min(deadline, *wake_at);
         co_await lane->timer->wait_until(deadline);
     }
+}
+
+void Dispatcher::Impl::give_back_late(const std::string& jenkins,
+                                      const std::shared_ptr<LateClaim>& late) {
+    // Weak: the store holds this in the claim's handler until it answers.
+    auto give_back = [weak = weak_from_this(), jenkins](std::vector<std::string> ids) {
+        auto self = weak.lock();
+        if (!self) return;  // the dispatcher is gone; the claims run out with their lease
+        spawn_logged(self->strand, self->release_late(jenkins, std::move(ids)),
+                     "dispatcher: giving back the late claims of jenkins=" + jenkins);
+    };
+    std::vector<std::string> taken;
+    {
+        std::lock_guard lock(late->mutex);
+        late->abandoned = true;
+        late->give_back = give_back;
+        // Answered after ask() looked for the answer, and before this: it reached nobody.
+        taken = std::move(late->taken);
+    }
+    if (!taken.empty()) give_back(std::move(taken));
+}
+
+asio::awaitable<void> Dispatcher::Impl::release_late(std::string jenkins,
+                                                     std::vector<std::string> ids) {
+    auto self = shared_from_this();
+    const auto count = ids.size();
+    spdlog::warn(
+        "jenkins={}: the store answered a claim of {} trigger(s) after store_timeout ({} ms); "
+        "giving them back to be claimed again",
+        jenkins, count, store_timeout.count());
+    auto released =
+        co_await ask<void>([&](auto done) { queue->release(std::move(ids), std::move(done)); });
+    if (!released) {
+        log_fault(
+            "jenkins={}: cannot give back the {} claim(s) the store answered late: {}; they "
+            "expire after {} ms",
+            jenkins, count, released.error().message(), options.claim_lease.count());
+        co_return;
+    }
+    if (auto it = lanes.find(jenkins); it != lanes.end()) poke(*it->second);
 }
 
 void Dispatcher::Impl::log_attempt(const StoredTrigger& trigger, const JenkinsOutcome& outcome,

@@ -624,6 +624,40 @@ TEST_F(DispatcherTest, AnOutcomeTheStoreAnswersLateIsNotReleasedAndNotSentAgain)
     EXPECT_EQ(ci->requests.size(), 1u);
 }
 
+// The store answers a claim after store_timeout (a stalled disk, a busy pool): nobody waits for
+// that answer any more, so its triggers are given back at once and claimed again, instead of
+// waiting, unsent and counted against max_in_flight, until their lease runs out.
+TEST_F(DispatcherTest, AClaimTheStoreAnswersLateIsGivenBackAndSentWithoutWaitingForItsLease) {
+    const LoggedWarnings logged;
+    queue->one_writer = true;
+    const auto id = queue->add("ci", clock->now());
+    start({}, 20ms);  // the store's answers are awaited on a real timer
+    ASSERT_EQ(queue->claims_asked, 1u);
+    const auto logged_line = [&](std::string_view text) {
+        for (const auto& line : logged.lines()) {
+            if (line.find(text) != std::string::npos) return true;
+        }
+        return false;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!logged_line("cannot claim due triggers") &&
+           std::chrono::steady_clock::now() < deadline) {
+        ioc.run_one_for(10ms);
+    }
+    ASSERT_TRUE(logged_line("cannot claim due triggers"));
+    EXPECT_TRUE(ci->requests.empty());
+
+    queue->one_writer = false;           // the store is back: what is asked from now on is answered
+    ASSERT_EQ(queue->run_writer(), 1u);  // the claim asked before, answered late
+    settle();
+    EXPECT_TRUE(logged_line("the store answered a claim of 1 trigger(s) after store_timeout"));
+    ASSERT_EQ(queue->released.size(), 1u);
+    ASSERT_EQ(ci->requests.size(), 1u) << "the trigger waited for its lease to run out";
+    ci->release();
+    settle();
+    EXPECT_EQ(queue->rows.at(id).trigger.state, TriggerState::delivered);
+}
+
 // A grace longer than a lease: the claims of the requests it waits for are renewed all along,
 // so no other instance takes their triggers over and sends them again meanwhile.
 TEST_F(DispatcherTest, ClaimsAreRenewedWhileStopWaitsForTheirRequests) {
