@@ -37,7 +37,8 @@ std::int64_t in_flight(Cluster& cluster, std::size_t i) {
     const auto s = cluster.status(i);
     if (!s.is_object()) return 0;
     std::int64_t n = 0;
-    for (const auto& j : s.at("jenkins").as_array()) n += j.at("in_flight").to_number<std::int64_t>();
+    for (const auto& j : s.at("jenkins").as_array())
+        n += j.at("in_flight").to_number<std::int64_t>();
     return n;
 }
 
@@ -120,6 +121,19 @@ TEST(ClusterFailover, DeadInstanceClaimsAreAttemptedElsewhereWithinLeasePlusPoll
     options.jenkins_max_in_flight = 6;
     Cluster cluster(jenkins, options);
     Backends backends(cluster);
+    // Each instance checks its config against Jenkins once it has started; those requests end
+    // first. One still on its way when Jenkins starts holding every request would count in
+    // in_flight() below, whose wait would then last until its read timeout: the builds' requests
+    // time out then too, and their triggers are no longer claimed when the instance dies.
+    ASSERT_TRUE(eventually(
+        [&] {
+            for (std::size_t i = 0; i < cluster.size(); ++i) {
+                if (cluster.at(i).log().find("config check:") == std::string::npos) return false;
+            }
+            return true;
+        },
+        k_deadline))
+        << cluster.logs();
     // Every request stays in flight until its client goes away.
     jenkins.set_answer_delay(k_deadline);
 
