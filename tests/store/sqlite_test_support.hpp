@@ -102,10 +102,10 @@ inline std::string copy_as_a_crash_leaves_it(const std::string& path, const std:
 /// process uses, and restores them when it goes. One at a time.
 class FailingWrites {
   public:
-    FailingWrites(const char* suffix, int error, int count, int skip = 0)
+    FailingWrites(std::string suffix, int error, int count, int skip = 0)
         : vfs_(sqlite3_vfs_find("unix")) {
         if (vfs_ == nullptr || vfs_->iVersion < 3) throw std::runtime_error("no unix VFS");
-        state().suffix = suffix;
+        state().suffix = std::move(suffix);  // set before the calls are swapped, read after
         state().error = error;
         state().skip = skip;
         state().fail = count;
@@ -132,7 +132,7 @@ class FailingWrites {
 
   private:
     struct State {
-        std::atomic<const char*> suffix{""};
+        std::string suffix;
         std::atomic<int> error{0}, skip{0}, fail{0}, failed{0};
         sqlite3_syscall_ptr pwrite = nullptr, pwrite64 = nullptr, write = nullptr;
     };

@@ -20,6 +20,8 @@ constexpr int k_checkpoint_pages = 1000;
 // A checkpoint that keeps failing (every commit past the threshold tries again) is reported at
 // most this often.
 constexpr std::chrono::seconds k_checkpoint_report_interval{60};
+// Lines reported before the first on_error() callback that are kept for it.
+constexpr std::size_t k_early_errors = 16;
 
 // A longer interval is treated as this, so the deadline arithmetic cannot overflow.
 constexpr std::chrono::milliseconds k_max_interval = std::chrono::hours(24 * 365);
@@ -92,8 +94,13 @@ void Writer::add_committed(std::function<void()> callback) {
 }
 
 void Writer::add_error(std::function<void(std::string_view)> callback) {
-    std::lock_guard lock(mutex_);
-    errors_.push_back(std::move(callback));
+    {
+        std::lock_guard lock(mutex_);
+        errors_.push_back(std::move(callback));
+        if (early_errors_.empty()) return;
+        replay_early_ = true;
+    }
+    cv_.notify_one();  // the thread hands them over (callbacks run on it)
 }
 
 void Writer::add_commit_stats(CommitStats callback) {
@@ -116,9 +123,13 @@ void Writer::run() {
     for (;;) {
         std::vector<Submit> submits;
         std::vector<Op> ops;
+        std::vector<std::string> early;
+        bool stopping = false;
         {
             std::unique_lock lock(mutex_);
-            const auto ready = [&] { return stop_ || !submits_.empty() || !ops_.empty(); };
+            const auto ready = [&] {
+                return stop_ || !submits_.empty() || !ops_.empty() || replay_early_;
+            };
             std::optional<Steady::time_point> deadline;
             if (prune_every.count() > 0) deadline = next_prune;
             if (beat_every.count() > 0)
@@ -135,8 +146,12 @@ void Writer::run() {
             submits_.erase(submits_.begin(), end);
             ops.assign(std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.end()));
             ops_.clear();
-            if (stop_ && submits.empty() && ops.empty()) break;
+            if (replay_early_) early.swap(early_errors_);
+            replay_early_ = false;
+            stopping = stop_ && submits.empty() && ops.empty();
         }
+        for (const std::string& message : early) report(message);
+        if (stopping) break;
         if (!submits.empty()) {
             // The queue operations waiting at the head of `ops` join the submits' transaction.
             std::size_t lead = 0;
@@ -345,14 +360,24 @@ void Writer::report(const std::string& message) {
     std::vector<std::function<void(std::string_view)>> callbacks;
     {
         std::lock_guard lock(mutex_);
+        if (errors_.empty()) {
+            // Before anyone listens (while the store opens): kept for the first who does.
+            if (early_errors_.size() < k_early_errors) early_errors_.push_back(message);
+            return;
+        }
         callbacks = errors_;
     }
     for (const auto& callback : callbacks) invoke(callback, std::string_view(message));
 }
 
-int Writer::after_wal_commit(void* writer, sqlite3* db, const char* name, int pages) {
-    if (pages >= k_checkpoint_pages) static_cast<Writer*>(writer)->checkpoint(db, name, pages);
-    // Never an error: the commit that called this is done, and an error here would fail it.
+int Writer::after_wal_commit(void* writer, sqlite3* db, const char* name, int pages) noexcept {
+    // Never an error, and nothing thrown into SQLite: the commit that called this is done, and
+    // an error here would fail it.
+    try {
+        if (pages >= k_checkpoint_pages) static_cast<Writer*>(writer)->checkpoint(db, name, pages);
+    } catch (...) {
+        // Out of memory while reporting a failed checkpoint: the next commit tries again.
+    }
     return SQLITE_OK;
 }
 

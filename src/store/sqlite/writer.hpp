@@ -142,7 +142,7 @@ class Writer {
     /// sqlite3_wal_hook, after every commit: checkpoints the WAL once it holds
     /// k_checkpoint_pages, as SQLite's automatic checkpoint would, and reports a checkpoint that
     /// fails (SQLite's own ignores the failure, and the WAL then grows with every commit).
-    static int after_wal_commit(void* writer, sqlite3* db, const char* name, int pages);
+    static int after_wal_commit(void* writer, sqlite3* db, const char* name, int pages) noexcept;
     void checkpoint(sqlite3* db, const char* name, int pages);
     void report_commit(std::chrono::duration<double> seconds, std::size_t batch);
     /// Health after a commit: ok, except that after store_full only a commit that could have
@@ -176,6 +176,10 @@ class Writer {
     bool stop_ = false;
     std::vector<std::function<void()>> committed_;
     std::vector<std::function<void(std::string_view)>> errors_;
+    // What report() got before the first on_error() callback (while the store opened), up to
+    // k_early_errors lines, until the thread hands them to that callback.
+    std::vector<std::string> early_errors_;
+    bool replay_early_ = false;
     std::vector<CommitStats> commit_stats_;
     StoreHealth health_;
     bool full_ = false;  ///< the last store_full has not been followed by a submit or prune
