@@ -211,12 +211,15 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
                     late->taken = ids;
                 }
             }
-            if (!give_back) return done(std::move(answer));
-            if (!ids.empty()) give_back(std::move(ids));
+            if (give_back && !ids.empty()) give_back(std::move(ids));
+            // Answered even when nobody waits any more: await_callback() then lets go of its
+            // state on its own executor.
+            done(std::move(answer));
         };
     }
     void give_back_late(const std::string& jenkins, const std::shared_ptr<LateClaim>& late);
-    asio::awaitable<void> release_late(std::string jenkins, std::vector<std::string> ids);
+    asio::awaitable<void> release_late(std::shared_ptr<Impl> self, std::string jenkins,
+                                       std::vector<std::string> ids);
 
     // A store call, bounded by store_timeout: the answer, or errc::store_timeout.
     template <class T, class Start>
@@ -472,11 +475,13 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
 
 void Dispatcher::Impl::give_back_late(const std::string& jenkins,
                                       const std::shared_ptr<LateClaim>& late) {
-    // Weak: the store holds this in the claim's handler until it answers.
+    // Weak: the store holds this in the claim's handler until it answers. The coroutine holds
+    // a strong reference from its start.
     auto give_back = [weak = weak_from_this(), jenkins](std::vector<std::string> ids) {
         auto self = weak.lock();
         if (!self) return;  // the dispatcher is gone; the claims run out with their lease
-        spawn_logged(self->strand, self->release_late(jenkins, std::move(ids)),
+        auto& strand = self->strand;
+        spawn_logged(strand, self->release_late(self, jenkins, std::move(ids)),
                      "dispatcher: giving back the late claims of jenkins=" + jenkins);
     };
     std::vector<std::string> taken;
@@ -490,9 +495,10 @@ void Dispatcher::Impl::give_back_late(const std::string& jenkins,
     if (!taken.empty()) give_back(std::move(taken));
 }
 
-asio::awaitable<void> Dispatcher::Impl::release_late(std::string jenkins,
+asio::awaitable<void> Dispatcher::Impl::release_late(std::shared_ptr<Impl> self,
+                                                     std::string jenkins,
                                                      std::vector<std::string> ids) {
-    auto self = shared_from_this();
+    (void)self;  // keeps the dispatcher alive until this ends
     const auto count = ids.size();
     spdlog::warn(
         "jenkins={}: the store answered a claim of {} trigger(s) after store_timeout ({} ms); "
