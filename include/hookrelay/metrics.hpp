@@ -39,6 +39,9 @@ class Metrics {
     virtual void store_commit(Seconds duration, std::size_t batch) = 0;
     /// The store failed to record a delivery (answered 503).
     virtual void store_failure() = 0;
+    /// The store reported a fault (one line of its on_error(): a failed commit, claim,
+    /// heartbeat or checkpoint).
+    virtual void store_error() = 0;
     /// Open (pending + retrying) triggers for `jenkins` right now.
     virtual void backlog(std::string_view jenkins, std::size_t depth) = 0;
     /// Whether `jenkins` is held (down, being probed) right now.

@@ -401,6 +401,7 @@ int run_daemon(const DaemonOptions& options) {
     // A persistent fault (disk full) reports once per failed batch: bound the log volume.
     auto store_error_log = std::make_shared<RateLimit>(k_fault_log_burst, k_fault_log_window);
     d->store->on_error([weak_daemon, store_error_log](std::string_view what) {
+        if (auto dd = weak_daemon.lock()) dd->metrics->store_error();
         if (std::size_t suppressed = 0; store_error_log->allow(&suppressed)) {
             spdlog::error("store: {}{}", what,
                           suppressed ? fmt::format(" ({} similar lines suppressed)", suppressed)

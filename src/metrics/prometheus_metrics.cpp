@@ -143,6 +143,12 @@ struct PrometheusMetrics::Families {
                                           .Name("hookrelay_store_failures_total")
                                           .Help("Deliveries the store failed to record.")
                                           .Register(registry);
+    // hookrelay_store_errors_total: faults the store reported (each `store: ...` log line, before
+    // the log's rate limit): failed commits, claims, heartbeats, checkpoints.
+    Family<Counter>& store_errors = prometheus::BuildCounter()
+                                        .Name("hookrelay_store_errors_total")
+                                        .Help("Faults the store reported (see the log).")
+                                        .Register(registry);
     // hookrelay_backlog{jenkins}: open (pending and retrying) triggers right now.
     Family<Gauge>& backlog = prometheus::BuildGauge()
                                  .Name("hookrelay_backlog")
@@ -219,6 +225,7 @@ struct PrometheusMetrics::Families {
     Histogram& commit_duration = store_commit_duration.Add({}, k_commit_buckets);
     Histogram& commit_batch = store_commit_batch.Add({}, k_batch_buckets);
     Counter& store_failure = store_failures.Add({});
+    Counter& store_error = store_errors.Add({});
     Counter& reload_success = config_reloads.Add({{"result", "success"}});
     Counter& reload_failure = config_reloads.Add({{"result", "failure"}});
 };
@@ -306,6 +313,10 @@ void PrometheusMetrics::store_commit(Seconds duration, std::size_t batch) {
 
 void PrometheusMetrics::store_failure() {
     families_->store_failure.Increment();
+}
+
+void PrometheusMetrics::store_error() {
+    families_->store_error.Increment();
 }
 
 void PrometheusMetrics::backlog(std::string_view jenkins, std::size_t depth) {

@@ -43,6 +43,7 @@ class PrometheusMetrics final : public Metrics {
     void jenkins_request(std::string_view jenkins, int status, Seconds duration) override;
     void store_commit(Seconds duration, std::size_t batch) override;
     void store_failure() override;
+    void store_error() override;
     void backlog(std::string_view jenkins, std::size_t depth) override;
     void jenkins_held(std::string_view jenkins, bool held) override;
     void jenkins_auth_failed(std::string_view jenkins, std::string_view key, bool failed) override;

@@ -85,6 +85,7 @@ class NullMetrics final : public Metrics {
     void jenkins_request(std::string_view, int, Seconds) override {}
     void store_commit(Seconds, std::size_t) override {}
     void store_failure() override {}
+    void store_error() override {}
     void backlog(std::string_view, std::size_t) override {}
     void jenkins_held(std::string_view, bool) override {}
     void jenkins_auth_failed(std::string_view, std::string_view, bool) override {}

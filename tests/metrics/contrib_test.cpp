@@ -47,6 +47,7 @@ std::map<std::string, std::string> exported_families() {
     m.jenkins_request("ci", 201, duration<double>(0.1));
     m.store_commit(duration<double>(0.001), 3);
     m.store_failure();
+    m.store_error();
     m.backlog("ci", 2);
     m.jenkins_held("ci", true);
     m.jenkins_auth_failed("ci", "jenkins.ci.api_token", true);

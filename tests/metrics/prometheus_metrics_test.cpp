@@ -33,6 +33,7 @@ TEST(PrometheusMetrics, ExportsFixedSeriesAtZeroBeforeAnyEvent) {
     PrometheusMetrics m("1");
     const auto l = lines(m);
     EXPECT_THAT(l, Contains("hookrelay_store_failures_total 0"));
+    EXPECT_THAT(l, Contains("hookrelay_store_errors_total 0"));
     EXPECT_THAT(l, Contains(R"(hookrelay_config_reloads_total{result="success"} 0)"));
     EXPECT_THAT(l, Contains(R"(hookrelay_config_reloads_total{result="failure"} 0)"));
     EXPECT_THAT(l, Contains("hookrelay_store_commit_duration_seconds_count 0"));
@@ -153,6 +154,8 @@ TEST(PrometheusMetrics, ObservesStoreCommitDurationAndBatchSize) {
     m.store_commit(duration<double>(0.002), 1);
     m.store_commit(duration<double>(0.004), 100);
     m.store_failure();
+    m.store_error();
+    m.store_error();
     const auto l = lines(m);
     EXPECT_THAT(l, Contains(R"(hookrelay_store_commit_duration_seconds_bucket{le="0.001"} 0)"));
     EXPECT_THAT(l, Contains(R"(hookrelay_store_commit_duration_seconds_bucket{le="0.0025"} 1)"));
@@ -163,6 +166,7 @@ TEST(PrometheusMetrics, ObservesStoreCommitDurationAndBatchSize) {
     EXPECT_THAT(l, Contains(R"(hookrelay_store_commit_batch_size_bucket{le="128"} 2)"));
     EXPECT_THAT(l, Contains("hookrelay_store_commit_batch_size_sum 101"));
     EXPECT_THAT(l, Contains("hookrelay_store_failures_total 1"));
+    EXPECT_THAT(l, Contains("hookrelay_store_errors_total 2"));
 }
 
 TEST(PrometheusMetrics, GaugesKeepTheLatestValue) {
