@@ -580,9 +580,10 @@ TEST_F(Admin, FullStoreAnswers503AndTurnsNotReady) {
     const auto metrics = admin(daemon, "GET", "/metrics").body;
     EXPECT_NE(metrics.find("hookrelay_store_failures_total 1"), std::string::npos) << metrics;
     // The failed commit is a store fault too (and so may be a heartbeat in the full file since).
-    const auto errors = metrics.find("\nhookrelay_store_errors_total ");
+    const std::string errors_series = "\nhookrelay_store_errors_total ";
+    const auto errors = metrics.find(errors_series);
     ASSERT_NE(errors, std::string::npos) << metrics;
-    EXPECT_GE(std::stod(metrics.substr(errors + 30)), 1.0) << metrics;
+    EXPECT_GE(std::stod(metrics.substr(errors + errors_series.size())), 1.0) << metrics;
     EXPECT_NE(daemon.log().find("database or disk is full"), std::string::npos) << daemon.log();
     // SQLite's message alone does not say which: the log names the limit.
     EXPECT_NE(daemon.log().find("the database reached store.max_size, 163840 bytes"),

@@ -247,6 +247,10 @@ TEST_F(SqliteStoreTest, ACheckpointThatFailsIsReportedOnceAndTheCommitsGoOn) {
                            line.ends_with(" pages) and grows until one succeeds");
                 }));
         }
+        std::size_t count() {
+            std::lock_guard lock(mutex);
+            return lines.size();
+        }
         std::string all() {
             std::lock_guard lock(mutex);
             return ::testing::PrintToString(lines);
@@ -281,6 +285,7 @@ TEST_F(SqliteStoreTest, ACheckpointThatFailsIsReportedOnceAndTheCommitsGoOn) {
         }
         EXPECT_GT(disk.failed(), 1) << "the checkpoints did not try to write the database file";
         EXPECT_EQ(before.checkpoint_lines(), 1u) << before.all();
+        EXPECT_EQ(before.count(), 1u) << before.all();
 
         // Closed and opened again on the same disk: its first commit finds the WAL as full.
         store.reset();
@@ -293,6 +298,7 @@ TEST_F(SqliteStoreTest, ACheckpointThatFailsIsReportedOnceAndTheCommitsGoOn) {
             std::this_thread::sleep_for(5ms);  // poll interval
         }
         EXPECT_EQ(reopened.checkpoint_lines(), 1u) << reopened.all();
+        EXPECT_EQ(reopened.count(), 1u) << reopened.all();
         for (int i = 0; i < k_deliveries; i += 97) {
             const auto detail = get(*store, "github-main", "d-" + std::to_string(i));
             ASSERT_TRUE(detail);

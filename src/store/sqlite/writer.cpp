@@ -96,9 +96,14 @@ void Writer::add_committed(std::function<void()> callback) {
 void Writer::add_error(std::function<void(std::string_view)> callback) {
     {
         std::lock_guard lock(mutex_);
-        errors_.push_back(std::move(callback));
-        if (early_errors_.empty()) return;
-        replay_early_ = true;
+        const bool first = errors_.empty();
+        errors_.push_back(callback);
+        if (!first || early_errors_.empty()) return;
+        if (early_dropped_ > 0) {
+            early_errors_.push_back(std::to_string(early_dropped_) +
+                                    " more lines reported while the store opened were dropped");
+        }
+        replay_ = EarlyReplay{std::move(callback), std::exchange(early_errors_, {})};
     }
     cv_.notify_one();  // the thread hands them over (callbacks run on it)
 }
@@ -123,12 +128,11 @@ void Writer::run() {
     for (;;) {
         std::vector<Submit> submits;
         std::vector<Op> ops;
-        std::vector<std::string> early;
         bool stopping = false;
         {
             std::unique_lock lock(mutex_);
             const auto ready = [&] {
-                return stop_ || !submits_.empty() || !ops_.empty() || replay_early_;
+                return stop_ || !submits_.empty() || !ops_.empty() || replay_.has_value();
             };
             std::optional<Steady::time_point> deadline;
             if (prune_every.count() > 0) deadline = next_prune;
@@ -146,11 +150,9 @@ void Writer::run() {
             submits_.erase(submits_.begin(), end);
             ops.assign(std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.end()));
             ops_.clear();
-            if (replay_early_) early.swap(early_errors_);
-            replay_early_ = false;
             stopping = stop_ && submits.empty() && ops.empty();
         }
-        for (const std::string& message : early) report(message);
+        replay_early();
         if (stopping) break;
         if (!submits.empty()) {
             // The queue operations waiting at the head of `ops` join the submits' transaction.
@@ -357,17 +359,32 @@ std::string Writer::full_hint(const boost::system::error_code& code) const {
 }
 
 void Writer::report(const std::string& message) {
+    replay_early();  // older lines first
     std::vector<std::function<void(std::string_view)>> callbacks;
     {
         std::lock_guard lock(mutex_);
         if (errors_.empty()) {
             // Before anyone listens (while the store opens): kept for the first who does.
-            if (early_errors_.size() < k_early_errors) early_errors_.push_back(message);
+            if (early_errors_.size() < k_early_errors) {
+                early_errors_.push_back(message);
+            } else {
+                ++early_dropped_;
+            }
             return;
         }
         callbacks = errors_;
     }
     for (const auto& callback : callbacks) invoke(callback, std::string_view(message));
+}
+
+void Writer::replay_early() {
+    std::optional<EarlyReplay> replay;
+    {
+        std::lock_guard lock(mutex_);
+        replay.swap(replay_);
+    }
+    if (!replay) return;
+    for (const std::string& line : replay->lines) invoke(replay->callback, std::string_view(line));
 }
 
 int Writer::after_wal_commit(void* writer, sqlite3* db, const char* name, int pages) noexcept {

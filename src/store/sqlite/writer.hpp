@@ -139,6 +139,8 @@ class Writer {
 
     void notify_committed();
     void report(const std::string& message);
+    /// Hands the early lines to the first on_error() callback, once it is registered.
+    void replay_early();
     /// sqlite3_wal_hook, after every commit: checkpoints the WAL once it holds
     /// k_checkpoint_pages, as SQLite's automatic checkpoint would, and reports a checkpoint that
     /// fails (SQLite's own ignores the failure, and the WAL then grows with every commit).
@@ -177,9 +179,15 @@ class Writer {
     std::vector<std::function<void()>> committed_;
     std::vector<std::function<void(std::string_view)>> errors_;
     // What report() got before the first on_error() callback (while the store opened), up to
-    // k_early_errors lines, until the thread hands them to that callback.
+    // k_early_errors lines (and how many more it dropped), until the thread hands them to that
+    // callback alone (replay_early()), before any later line.
     std::vector<std::string> early_errors_;
-    bool replay_early_ = false;
+    std::size_t early_dropped_ = 0;
+    struct EarlyReplay {
+        std::function<void(std::string_view)> callback;
+        std::vector<std::string> lines;
+    };
+    std::optional<EarlyReplay> replay_;
     std::vector<CommitStats> commit_stats_;
     StoreHealth health_;
     bool full_ = false;  ///< the last store_full has not been followed by a submit or prune
