@@ -15,7 +15,6 @@
 #include <boost/asio/strand.hpp>
 
 #include <atomic>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -190,10 +189,24 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     // Its handler goes through forward_claim(); once ask() timed out, give_back_late() gives the
     // claims of the answer back at once, whether it came before or after.
     struct LateClaim {
+        LateClaim(std::weak_ptr<Impl> dispatcher, std::string jenkins)
+            : dispatcher(std::move(dispatcher)), jenkins(std::move(jenkins)) {}
+        // Weak: the store holds this in the claim's handler until it answers.
+        const std::weak_ptr<Impl> dispatcher;
+        const std::string jenkins;
         std::mutex mutex;
         bool abandoned = false;          // ask() timed out
         std::vector<std::string> taken;  // the claim ids of the answer, once it came
-        std::function<void(std::vector<std::string>)> give_back;  // set when abandoned
+
+        // Releases `ids` from the dispatcher's strand; the coroutine holds the dispatcher from
+        // its start. Once the dispatcher is gone they run out with their lease.
+        void give_back(std::vector<std::string> ids) const {
+            auto self = dispatcher.lock();
+            if (!self || ids.empty()) return;
+            auto& strand = self->strand;
+            spawn_logged(strand, self->release_late(self, jenkins, std::move(ids)),
+                         "dispatcher: giving back the late claims of jenkins=" + jenkins);
+        }
     };
     template <class Done>
     static auto forward_claim(std::shared_ptr<LateClaim> late, Done done) {
@@ -202,22 +215,19 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
             if (answer) {
                 for (const auto& claim : answer->claims) ids.push_back(claim.claim_id);
             }
-            std::function<void(std::vector<std::string>)> give_back;
+            bool abandoned = false;
             {
                 std::lock_guard lock(late->mutex);
-                if (late->abandoned) {
-                    give_back = late->give_back;
-                } else {
-                    late->taken = ids;
-                }
+                abandoned = late->abandoned;
+                if (!abandoned) late->taken = ids;
             }
-            if (give_back && !ids.empty()) give_back(std::move(ids));
+            if (abandoned) late->give_back(std::move(ids));
             // Answered even when nobody waits any more: await_callback() then lets go of its
             // state on its own executor.
             done(std::move(answer));
         };
     }
-    void give_back_late(const std::string& jenkins, const std::shared_ptr<LateClaim>& late);
+    static void give_back_late(const std::shared_ptr<LateClaim>& late);
     asio::awaitable<void> release_late(std::shared_ptr<Impl> self, std::string jenkins,
                                        std::vector<std::string> ids);
 
@@ -372,14 +382,14 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                 request.max_in_flight = lane->target.config.max_in_flight;
                 request.now = now;
                 request.lease = options.claim_lease;
-                auto late = std::make_shared<LateClaim>();
+                auto late = std::make_shared<LateClaim>(weak_from_this(), name);
                 auto batch = co_await ask<ClaimBatch>([&](auto done) {
                     queue->claim(std::move(request), forward_claim(late, std::move(done)));
                 });
                 if (!batch) {
                     log_fault("jenkins={}: cannot claim due triggers from the store: {}", name,
                               batch.error().message());
-                    if (batch.error() == errc::store_timeout) give_back_late(name, late);
+                    if (batch.error() == errc::store_timeout) give_back_late(late);
                 }
                 if (!running) {
                     // Stopped while the claim was on its way: nothing new goes to Jenkins, and
@@ -473,26 +483,15 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
     }
 }
 
-void Dispatcher::Impl::give_back_late(const std::string& jenkins,
-                                      const std::shared_ptr<LateClaim>& late) {
-    // Weak: the store holds this in the claim's handler until it answers. The coroutine holds
-    // a strong reference from its start.
-    auto give_back = [weak = weak_from_this(), jenkins](std::vector<std::string> ids) {
-        auto self = weak.lock();
-        if (!self) return;  // the dispatcher is gone; the claims run out with their lease
-        auto& strand = self->strand;
-        spawn_logged(strand, self->release_late(self, jenkins, std::move(ids)),
-                     "dispatcher: giving back the late claims of jenkins=" + jenkins);
-    };
+void Dispatcher::Impl::give_back_late(const std::shared_ptr<LateClaim>& late) {
     std::vector<std::string> taken;
     {
         std::lock_guard lock(late->mutex);
         late->abandoned = true;
-        late->give_back = give_back;
         // Answered after ask() looked for the answer, and before this: it reached nobody.
         taken = std::move(late->taken);
     }
-    if (!taken.empty()) give_back(std::move(taken));
+    late->give_back(std::move(taken));
 }
 
 asio::awaitable<void> Dispatcher::Impl::release_late(std::shared_ptr<Impl> self,

@@ -17,9 +17,6 @@ using Steady = std::chrono::steady_clock;
 // SQLite's automatic checkpoint threshold (SQLITE_DEFAULT_WAL_AUTOCHECKPOINT), which the WAL hook
 // replaces.
 constexpr int k_checkpoint_pages = 1000;
-// A checkpoint that keeps failing (every commit past the threshold tries again) is reported at
-// most this often.
-constexpr std::chrono::seconds k_checkpoint_report_interval{60};
 // Lines reported before the first on_error() callback that are kept for it.
 constexpr std::size_t k_early_errors = 16;
 
@@ -37,7 +34,10 @@ Writer::Writer(std::unique_ptr<StateDirLock> lock, DbPtr db, const StoreConfig& 
       chores_(db_, settings_.instance.id),
       intake_(db_, chores_),
       queue_(db_, chores_, settings_.instance.id),
-      admin_(db_, intake_, config_) {
+      admin_(db_, intake_, config_),
+      // A checkpoint that keeps failing (every commit past the threshold tries again) is
+      // reported at most once a minute.
+      checkpoint_reports_(1, std::chrono::minutes(1)) {
     sqlite3_wal_hook(db_.get(), &Writer::after_wal_commit, this);
 }
 
@@ -403,20 +403,17 @@ void Writer::checkpoint(sqlite3* db, const char* name, int pages) {
     const int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     // Busy: another connection (another process on the file) is checkpointing it.
     if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY) return;
-    ++checkpoints_failed_;
-    const auto now = Steady::now();
-    if (checkpoint_reported_ && now - *checkpoint_reported_ < k_checkpoint_report_interval) return;
+    std::size_t suppressed = 0;
+    if (!checkpoint_reports_.allow(&suppressed)) return;
     std::string message = std::string("checkpoint: cannot copy the WAL into the database file: ") +
                           sqlite3_errmsg(db) + "; the WAL holds every commit since the last " +
                           "checkpoint (" + std::to_string(pages) +
                           " pages) and grows until one succeeds";
-    if (checkpoints_failed_ > 1) {
-        message += " (" + std::to_string(checkpoints_failed_) +
+    if (suppressed > 0) {
+        message += " (" + std::to_string(suppressed + 1) +
                    " failed checkpoints since this was last reported)";
     }
     report(message);
-    checkpoints_failed_ = 0;
-    checkpoint_reported_ = now;
 }
 
 void Writer::report_commit(std::chrono::duration<double> seconds, std::size_t batch) {

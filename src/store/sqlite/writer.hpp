@@ -13,13 +13,13 @@
 #include "store/sqlite/intake.hpp"
 #include "store/sqlite/queue.hpp"
 #include "store/sqlite/state_dir_lock.hpp"
+#include "util/rate_limit.hpp"
 
 #include <hookrelay/config.hpp>
 #include <hookrelay/store.hpp>
 
 #include <chrono>
 #include <condition_variable>
-#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -166,10 +166,8 @@ class Writer {
     Admin admin_;
     bool claimable_ = false;
     bool freed_ = false;
-    bool pruning_ = false;  ///< a scheduled prune pass is under way (writer thread only)
-    // Checkpoints failed since the last one reported, and when that was (writer thread only).
-    std::uint64_t checkpoints_failed_ = 0;
-    std::optional<std::chrono::steady_clock::time_point> checkpoint_reported_;
+    bool pruning_ = false;          ///< a scheduled prune pass is under way (writer thread only)
+    RateLimit checkpoint_reports_;  ///< failed checkpoints reported
 
     mutable std::mutex mutex_;
     std::condition_variable cv_;
