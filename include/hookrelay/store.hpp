@@ -336,6 +336,11 @@ class TriggerQueue {
     /// answered. Concurrent claims (from any instance) never lease the same trigger twice.
     virtual void claim(ClaimRequest request, ClaimHandler done) = 0;
 
+    /// True when no other instance claims from this store (SQLite: the state directory is
+    /// locked to one daemon), so a Jenkins' requests in flight are all this instance's and the
+    /// dispatcher may claim triggers ahead of its free request slots.
+    virtual bool single_instance() const noexcept { return false; }
+
     /// Extends the claims named (this instance's, unexpired or not yet taken over) to now +
     /// lease. `done` gets the ids still held; a missing id was lost (taken over, replayed,
     /// completed).

@@ -15,6 +15,7 @@
 #include <boost/asio/strand.hpp>
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
@@ -40,6 +41,11 @@ constexpr milliseconds k_auth_log_interval{300'000};
 // At most this many older queue items are cancelled per delivered trigger (cancel_superseded):
 // with coalescing only the newest of a key waits, so more than a few means they started.
 constexpr std::size_t k_cancel_batch = 20;
+// Triggers are claimed ahead of the free request slots (single-instance store) only while
+// Jenkins answers within this: a trigger claimed ahead waits about one answer for its slot, and
+// is in flight for coalescing meanwhile. Past it, the store's commit is small next to the answer
+// and claiming ahead would gain little.
+constexpr milliseconds k_claim_ahead_answer_time{20};
 
 std::string describe(const StoredTrigger& t) {
     return fmt::format("delivery={} trigger={} rule={} jenkins={} job={}", t.delivery_id, t.id,
@@ -78,6 +84,11 @@ struct Lane {
     Dispatcher::Target target;
     std::unique_ptr<Timer> timer;                // the loop sleeps on it; poke() ends the sleep
     std::map<std::string, HeldClaim> in_flight;  // by claim id, until its outcome is recorded
+    // Claimed ahead, not started: their requests start, in this order, as slots free up. Also
+    // in in_flight (renewed like the others). Empty while held or throttled.
+    std::deque<Claim> ready;
+    // Its last answer came within k_claim_ahead_answer_time.
+    bool answers_fast = false;
     // Requests to Jenkins in flight: claimed and not answered yet. What max_in_flight limits; a
     // slot is free again once Jenkins answered, while the outcome is still being recorded.
     // Atomic for status() from other threads; changed only on the strand.
@@ -117,7 +128,8 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
           options(o),
           store_timeout(st),
           rng(std::random_device{}()),
-          fault_log(k_fault_log_burst, k_fault_log_window) {}
+          fault_log(k_fault_log_burst, k_fault_log_window),
+          claim_ahead(queue->single_instance()) {}
 
     asio::strand<asio::any_io_executor> strand;
     std::shared_ptr<TriggerQueue> queue;
@@ -135,6 +147,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     bool claims_given_up = false;
     std::mt19937_64 rng;
     RateLimit fault_log;
+    const bool claim_ahead;           // the store is this instance's alone
     mutable std::mutex status_mutex;  // guards lanes' identity for status() from other threads
 
     template <class... Args>
@@ -154,6 +167,10 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     }
 
     asio::awaitable<void> run_lane(std::shared_ptr<Lane> lane);
+    void start_request(const std::shared_ptr<Lane>& lane, Claim claim);
+    std::size_t claim_ahead_room(const Lane& lane, std::size_t free) const;
+    // Gives back the claims of triggers claimed ahead and not started (held, throttled, stop).
+    asio::awaitable<void> give_back_ready(std::shared_ptr<Lane> lane);
     asio::awaitable<void> deliver(std::shared_ptr<Lane> lane, Claim claim);
     void log_attempt(const StoredTrigger& trigger, const JenkinsOutcome& outcome,
                      const TriggerUpdate& update, bool waiting_for_branch, Time now) const;
@@ -368,18 +385,39 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
         const auto now = clock->now();
         std::optional<Time> wake_at;
         lane->wants_slot = false;
+        if (!lane->ready.empty() && (lane->hold || lane->throttled)) {
+            co_await give_back_ready(lane);
+            if (!running) break;
+        }
         if (lane->throttled && now < lane->paused_until) {
             wake_at = lane->paused_until;
         } else {
-            const std::size_t free = free_slots(*lane);
+            std::size_t free = free_slots(*lane);
+            // Claimed ahead: these start first, in their order.
+            while (free > 0 && !lane->ready.empty()) {
+                auto claim = std::move(lane->ready.front());
+                lane->ready.pop_front();
+                const auto held = lane->in_flight.find(claim.claim_id);
+                // Lost since (an admin replayed it): the renewal said so; not sent.
+                if (held->second.lost) {
+                    lane->in_flight.erase(held);
+                    continue;
+                }
+                start_request(lane, std::move(claim));
+                --free;
+            }
             const std::size_t own_room = lane->target.config.max_in_flight > lane->requests ? 1 : 0;
-            // Claim what can start now. A held lane asks with no room too: the answer says
-            // whether the hold still stands (another instance may have ended it).
-            if (free > 0 || lane->hold) {
+            const std::size_t ahead = claim_ahead_room(*lane, free);
+            // Claim what can start now, and what may wait ready. A held lane asks with no room
+            // too: the answer says whether the hold still stands (another instance may have
+            // ended it).
+            if (free + ahead > 0 || lane->hold) {
                 ClaimRequest request;
                 request.jenkins = name;
-                request.limit = lane->hold ? 0 : free;
-                request.max_in_flight = lane->target.config.max_in_flight;
+                request.limit = lane->hold ? 0 : free + ahead;
+                // The store counts the claims waiting ready as live: room for them besides.
+                request.max_in_flight = lane->target.config.max_in_flight +
+                                        (ahead > 0 ? lane->target.config.max_in_flight : 0);
                 request.now = now;
                 request.lease = options.claim_lease;
                 auto late = std::make_shared<LateClaim>(weak_from_this(), name);
@@ -414,14 +452,17 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                     const bool was_held = lane->hold.has_value();
                     set_held(*lane, batch->hold);
                     if (was_held && !lane->hold) continue;  // another instance ended it: claim
+                    std::size_t started = 0;
                     for (auto& claim : batch->claims) {
                         lane->in_flight.emplace(claim.claim_id, HeldClaim{claim.trigger.id});
-                        ++lane->requests;
-                        ++in_flight_total;
-                        spawn_logged(strand, deliver(lane, std::move(claim)),
-                                     "dispatcher: delivering to jenkins=" + name);
+                        if (started == free) {
+                            lane->ready.push_back(std::move(claim));
+                            continue;
+                        }
+                        ++started;
+                        start_request(lane, std::move(claim));
                     }
-                    if (!batch->hold && batch->claims.size() == free && free > 0) {
+                    if (!batch->hold && batch->claims.size() == free + ahead && free + ahead > 0) {
                         continue;  // there may be more: claim again at once
                     }
                 }
@@ -480,6 +521,42 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
         auto deadline = clock->now() + options.poll_interval;
         if (wake_at) deadline = std::min(deadline, *wake_at);
         co_await lane->timer->wait_until(deadline);
+    }
+}
+
+void Dispatcher::Impl::start_request(const std::shared_ptr<Lane>& lane, Claim claim) {
+    ++lane->requests;
+    ++in_flight_total;
+    spawn_logged(strand, deliver(lane, std::move(claim)),
+                 "dispatcher: delivering to jenkins=" + lane->target.config.name);
+}
+
+std::size_t Dispatcher::Impl::claim_ahead_room(const Lane& lane, std::size_t free) const {
+    if (!claim_ahead || !lane.answers_fast || lane.hold || lane.throttled) return 0;
+    const std::size_t max = lane.target.config.max_in_flight;
+    // Only when the Jenkins' own limit is what stops it: a slot the overall limit withholds
+    // may be a long time coming.
+    if (free != (max > lane.requests ? max - lane.requests : 0)) return 0;
+    return max > lane.ready.size() ? max - lane.ready.size() : 0;
+}
+
+asio::awaitable<void> Dispatcher::Impl::give_back_ready(std::shared_ptr<Lane> lane) {
+    std::vector<std::string> ids;
+    for (const auto& claim : lane->ready) {
+        ids.push_back(claim.claim_id);
+        lane->in_flight.erase(claim.claim_id);
+    }
+    lane->ready.clear();
+    if (ids.empty()) co_return;
+    const auto count = ids.size();
+    auto released =
+        co_await ask<void>([&](auto done) { queue->release(std::move(ids), std::move(done)); });
+    if (!released) {
+        log_fault(
+            "jenkins={}: cannot give back {} trigger(s) claimed ahead: {}; they are claimed "
+            "again once their lease runs out ({} ms)",
+            lane->target.config.name, count, released.error().message(),
+            options.claim_lease.count());
     }
 }
 
@@ -625,6 +702,7 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
     if (attempted.asked) {
         metrics->jenkins_request(jenkins.name, outcome.http_status,
                                  std::chrono::duration<double>(outcome.duration));
+        lane->answers_fast = outcome.duration <= k_claim_ahead_answer_time;
     }
     const auto& rule = trigger.request.rule;
     if (!attempted.asked) {
@@ -1065,6 +1143,10 @@ namespace {
 asio::awaitable<void> stop_on_strand(std::shared_ptr<Dispatcher::Impl> impl, milliseconds grace) {
     impl->running = false;
     for (auto& [name, lane] : impl->lanes) impl->poke(*lane);
+    // Claimed ahead and not started: free for another instance, or this one's restart, at once.
+    std::vector<std::shared_ptr<Lane>> lanes;
+    for (auto& [name, lane] : impl->lanes) lanes.push_back(lane);
+    for (auto& lane : lanes) co_await impl->give_back_ready(lane);
     const auto deadline = impl->clock->now() + grace;
     auto timer = impl->clock->make_timer(impl->strand);
     while (impl->in_flight_total > 0 && impl->clock->now() < deadline) {

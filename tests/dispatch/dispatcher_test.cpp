@@ -178,6 +178,144 @@ TEST_F(DispatcherTest, ASlotIsFreeOnceJenkinsAnswersAndTheNextClaimSharesTheOutc
     EXPECT_EQ(queue->completed.size(), 3u);
 }
 
+TEST_F(DispatcherTest, ASingleInstanceStoreIsClaimedAheadSoAFreedSlotStartsItsNextRequestAtOnce) {
+    // SQLite: no other instance claims from it, and what the dispatcher asks runs in rounds.
+    for (int i = 0; i < 9; ++i) queue->add("ci", clock->now());
+    queue->single = true;
+    queue->one_writer = true;
+    ci->set_hanging(true);
+    start({{jenkins("ci", 3), ci}});
+    EXPECT_EQ(queue->run_writer(), 1u);  // the first claim: how fast Jenkins answers is unknown
+    settle();
+    ASSERT_EQ(ci->waiting(), 3u);
+    EXPECT_EQ(queue->live_claims("ci", clock->now()), 3u);
+    // It answers at once: behind the three outcomes, a claim of the free slots and three ahead.
+    ci->release();
+    settle();
+    while (queue->run_writer() > 0) settle();
+    EXPECT_EQ(ci->waiting(), 3u) << "never more requests at Jenkins than its max_in_flight";
+    EXPECT_EQ(ci->requests.size(), 6u);
+    EXPECT_EQ(queue->live_claims("ci", clock->now()), 6u);
+    // The next answers start the three claimed ahead before the store has run anything.
+    ci->release();
+    settle();
+    EXPECT_EQ(ci->waiting(), 3u);
+    EXPECT_EQ(ci->requests.size(), 9u);
+    ci->set_hanging(false);
+    ci->release();
+    for (int round = 0; round < 10 && queue->run_writer() > 0; ++round) settle();
+    EXPECT_EQ(queue->completed.size(), 9u);
+    EXPECT_EQ(queue->live_claims("ci", clock->now()), 0u);
+    ASSERT_EQ(ci->requests.size(), 9u);  // each once, in due order
+    for (std::size_t i = 0; i < 9; ++i) {
+        EXPECT_EQ(ci->requests[i].job.back(), "t" + std::to_string(i + 1));
+    }
+}
+
+TEST_F(DispatcherTest, AStoreOtherInstancesShareIsNeverClaimedAhead) {
+    for (int i = 0; i < 6; ++i) queue->add("ci", clock->now());
+    ci->set_hanging(true);
+    start({{jenkins("ci", 2), ci}});
+    for (int round = 0; round < 3; ++round) {
+        EXPECT_EQ(ci->waiting(), 2u);
+        EXPECT_EQ(queue->live_claims("ci", clock->now()), 2u);
+        ci->release();
+        settle();
+    }
+    EXPECT_EQ(queue->completed.size(), 6u);
+}
+
+TEST_F(DispatcherTest, NothingIsClaimedAheadOfAJenkinsThatAnswersSlowly) {
+    queue->single = true;
+    for (int i = 0; i < 6; ++i) {
+        queue->add("ci", clock->now());
+        JenkinsOutcome slow;
+        slow.kind = Kind::queued;
+        slow.http_status = 201;
+        slow.detail = "HTTP 201 Created";
+        slow.duration = 250ms;
+        ci->then(slow);
+    }
+    ci->set_hanging(true);
+    start({{jenkins("ci", 2), ci}});
+    for (int round = 0; round < 3; ++round) {
+        EXPECT_EQ(ci->waiting(), 2u);
+        // A trigger claimed ahead would wait about one slow answer, in flight for coalescing.
+        EXPECT_EQ(queue->live_claims("ci", clock->now()), 2u);
+        ci->release();
+        settle();
+    }
+    EXPECT_EQ(queue->completed.size(), 6u);
+}
+
+TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenTheJenkinsIsHeldAndSentOnceItIsBack) {
+    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
+    queue->single = true;
+    ci->set_hanging(true);
+    start({{jenkins("ci", 1), ci}});
+    ci->release();
+    settle();
+    ASSERT_EQ(ci->requests.size(), 2u);
+    ASSERT_EQ(queue->live_claims("ci", clock->now()), 2u) << "t3 claimed ahead";
+    ci->then(Kind::unavailable, 0, "connect: refused");
+    ci->release();
+    settle();
+    // Held: t3 is free again in the store and nothing more goes to Jenkins.
+    EXPECT_EQ(queue->released.size(), 1u);
+    EXPECT_TRUE(queue->rows.at("t3").claim_id.empty());
+    EXPECT_EQ(queue->live_claims("ci", clock->now()), 0u);
+    EXPECT_EQ(ci->requests.size(), 2u);
+    // The probe finds it back: t2 (retried) and t3 go out.
+    ci->set_hanging(false);
+    advance(2s);
+    settle();
+    std::vector<std::string> sent;
+    for (const auto& request : ci->requests) sent.push_back(request.job.back());
+    EXPECT_EQ(sent, (std::vector<std::string>{"t1", "t2", "t2", "t3"}));
+}
+
+TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenTheJenkinsThrottles) {
+    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
+    queue->single = true;
+    ci->set_hanging(true);
+    start({{jenkins("ci", 1), ci}});
+    ci->release();
+    settle();
+    ASSERT_EQ(queue->live_claims("ci", clock->now()), 2u);
+    JenkinsOutcome throttled;
+    throttled.kind = Kind::throttled;
+    throttled.http_status = 429;
+    throttled.retry_after = 30s;
+    throttled.detail = "HTTP 429";
+    ci->then(throttled);
+    ci->release();
+    settle();
+    // Paused for 30 s: t3 does not wait claimed (and out of reach of a newer trigger) meanwhile.
+    EXPECT_EQ(queue->released.size(), 1u);
+    EXPECT_TRUE(queue->rows.at("t3").claim_id.empty());
+    EXPECT_EQ(ci->requests.size(), 2u);
+}
+
+TEST_F(DispatcherTest, StoppingGivesBackTheTriggersClaimedAhead) {
+    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
+    queue->single = true;
+    ci->set_hanging(true);
+    start({{jenkins("ci", 1), ci}});
+    ci->release();
+    settle();
+    ASSERT_EQ(queue->live_claims("ci", clock->now()), 2u);
+    bool stopped = false;
+    begin_stop(5s, stopped);
+    settle();
+    // At once, not after the grace: t3 was never sent.
+    EXPECT_EQ(queue->released.size(), 1u);
+    EXPECT_TRUE(queue->rows.at("t3").claim_id.empty());
+    ci->release();
+    advance(100ms);
+    EXPECT_TRUE(stopped);
+    EXPECT_EQ(ci->requests.size(), 2u);
+}
+
 TEST_F(DispatcherTest, AClaimThatRanBeforeTheOutcomeWasRecordedIsTriedAgainOnceItIs) {
     // A store with a pool of connections (PostgreSQL): the claim queued after the outcome runs
     // first, while the store still counts the finished trigger's claim.

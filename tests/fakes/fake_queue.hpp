@@ -69,6 +69,10 @@ class FakeQueue final : public TriggerQueue {
     /// many ran.
     std::size_t run_writer();
 
+    /// Like a store no other instance claims from (SQLite): the dispatcher claims ahead.
+    bool single = false;
+    bool single_instance() const noexcept override { return single; }
+
     void claim(ClaimRequest request, ClaimHandler done) override;
     void renew(std::vector<std::string> claim_ids, TimePoint now, std::chrono::milliseconds lease,
                IdsHandler done) override;

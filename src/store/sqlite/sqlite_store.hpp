@@ -120,6 +120,7 @@ class SqliteStore final : public Store {
     void holds(HoldsHandler done) override;
 
     std::string_view kind() const noexcept override { return "sqlite"; }
+    bool single_instance() const noexcept override { return true; }
     const std::string& instance_id() const noexcept override { return instance_id_; }
     StoreHealth health() const override;
     void close() override;
