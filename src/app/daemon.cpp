@@ -53,7 +53,7 @@ constexpr std::size_t k_fault_log_burst = 10;
 constexpr std::chrono::milliseconds k_fault_log_window{60'000};
 // How much lower the thread of outgoing requests (Jenkins, forge statuses) runs than the network
 // and store threads (nice steps: +5 gets about a third of their share under contention).
-constexpr int k_out_thread_nice = 5;
+constexpr int k_out_thread_nice = 10;
 
 http::ServerOptions server_options(const ServerConfig& s) {
     http::ServerOptions o;
