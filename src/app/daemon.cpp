@@ -52,7 +52,8 @@ constexpr std::chrono::milliseconds k_drain_poll_interval{20};
 constexpr std::size_t k_fault_log_burst = 10;
 constexpr std::chrono::milliseconds k_fault_log_window{60'000};
 // How much lower the thread of outgoing requests (Jenkins, forge statuses) runs than the network
-// and store threads (nice steps: +5 gets about a third of their share under contention).
+// and store threads (nice steps: +10 gets about a tenth of their share under contention; with
+// triggers claimed ahead it does more with that share, docs/performance.md).
 constexpr int k_out_thread_nice = 10;
 
 http::ServerOptions server_options(const ServerConfig& s) {
