@@ -317,7 +317,7 @@ TEST_F(DaemonTest, TheThreadOfRequestsToJenkinsRunsBelowTheNetworkThreads) {
     EXPECT_EQ(seen.find("hookrelay")->second, network);
     EXPECT_EQ(seen.find("hookrelay-store")->second, network);
     const auto [first, last] = seen.equal_range("hookrelay-out");
-    for (auto it = first; it != last; ++it) EXPECT_EQ(it->second, std::min(network + 5, 19));
+    for (auto it = first; it != last; ++it) EXPECT_EQ(it->second, std::min(network + 10, 19));
 }
 
 TEST(DaemonLimits, ConnectionsOverTheCapGet503) {
