@@ -20,6 +20,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <string_view>
 
 namespace hookrelay::dispatch {
 
@@ -171,6 +172,10 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     std::size_t claim_ahead_room(const Lane& lane, std::size_t free) const;
     // Gives back the claims of triggers claimed ahead and not started (held, throttled, stop).
     asio::awaitable<void> give_back_ready(std::shared_ptr<Lane> lane);
+    // Releases `claim_ids` of `jenkins`; a failure is logged ("cannot give back the N <what>").
+    // Whether the store released them.
+    asio::awaitable<bool> give_back(std::string jenkins, std::vector<std::string> claim_ids,
+                                    std::string_view what);
     asio::awaitable<void> deliver(std::shared_ptr<Lane> lane, Claim claim);
     void log_attempt(const StoredTrigger& trigger, const JenkinsOutcome& outcome,
                      const TriggerUpdate& update, bool waiting_for_branch, Time now) const;
@@ -547,17 +552,21 @@ asio::awaitable<void> Dispatcher::Impl::give_back_ready(std::shared_ptr<Lane> la
         lane->in_flight.erase(claim.claim_id);
     }
     lane->ready.clear();
-    if (ids.empty()) co_return;
-    const auto count = ids.size();
-    auto released =
-        co_await ask<void>([&](auto done) { queue->release(std::move(ids), std::move(done)); });
+    co_await give_back(lane->target.config.name, std::move(ids), "trigger(s) claimed ahead");
+}
+
+asio::awaitable<bool> Dispatcher::Impl::give_back(std::string jenkins,
+                                                  std::vector<std::string> claim_ids,
+                                                  std::string_view what) {
+    if (claim_ids.empty()) co_return true;
+    const auto count = claim_ids.size();
+    auto released = co_await ask<void>(
+        [&](auto done) { queue->release(std::move(claim_ids), std::move(done)); });
     if (!released) {
-        log_fault(
-            "jenkins={}: cannot give back {} trigger(s) claimed ahead: {}; they are claimed "
-            "again once their lease runs out ({} ms)",
-            lane->target.config.name, count, released.error().message(),
-            options.claim_lease.count());
+        log_fault("jenkins={}: cannot give back the {} {}: {}; they expire after {} ms", jenkins,
+                  count, what, released.error().message(), options.claim_lease.count());
     }
+    co_return released.has_value();
 }
 
 void Dispatcher::Impl::give_back_late(const std::shared_ptr<LateClaim>& late) {
@@ -580,13 +589,7 @@ asio::awaitable<void> Dispatcher::Impl::release_late(std::shared_ptr<Impl> self,
         "jenkins={}: the store answered a claim of {} trigger(s) after store_timeout ({} ms); "
         "giving them back to be claimed again",
         jenkins, count, store_timeout.count());
-    auto released =
-        co_await ask<void>([&](auto done) { queue->release(std::move(ids), std::move(done)); });
-    if (!released) {
-        log_fault(
-            "jenkins={}: cannot give back the {} claim(s) the store answered late: {}; they "
-            "expire after {} ms",
-            jenkins, count, released.error().message(), options.claim_lease.count());
+    if (!co_await give_back(jenkins, std::move(ids), "claim(s) the store answered late")) {
         co_return;
     }
     if (auto it = lanes.find(jenkins); it != lanes.end()) poke(*it->second);

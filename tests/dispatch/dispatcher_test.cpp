@@ -29,6 +29,16 @@ using test::FakeQueue;
 using test::ScriptedJenkins;
 using Kind = JenkinsOutcome::Kind;
 
+// Jenkins' 429 with its Retry-After.
+JenkinsOutcome throttled_for(std::chrono::seconds retry_after) {
+    JenkinsOutcome throttled;
+    throttled.kind = Kind::throttled;
+    throttled.http_status = 429;
+    throttled.retry_after = retry_after;
+    throttled.detail = "HTTP 429";
+    return throttled;
+}
+
 // The warnings and errors logged while it lives (the default logger's, message text only).
 class LoggedWarnings {
   public:
@@ -106,6 +116,30 @@ class DispatcherTest : public ::testing::Test {
         settle();
         advance(grace + 100ms);
         EXPECT_TRUE(stopped);
+    }
+
+    /// Three triggers, a store only this instance claims from, max_in_flight 1: t1 answered at
+    /// once, so t2 is at Jenkins (its request hanging) and t3 is claimed ahead.
+    void start_with_one_claimed_ahead() {
+        for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
+        queue->single = true;
+        ci->set_hanging(true);
+        start({{jenkins("ci", 1), ci}});
+        ci->release();
+        settle();
+        ASSERT_EQ(ci->requests.size(), 2u);
+        ASSERT_EQ(queue->live_claims("ci", clock->now()), 2u) << "t3 claimed ahead";
+    }
+
+    /// `rounds` rounds of hanging requests, each answered together: every round finds exactly
+    /// `max_in_flight` at Jenkins and as many claimed in the store, none ahead.
+    void expect_rounds_without_claims_ahead(int rounds, std::size_t max_in_flight) {
+        for (int round = 0; round < rounds; ++round) {
+            EXPECT_EQ(ci->waiting(), max_in_flight);
+            EXPECT_EQ(queue->live_claims("ci", clock->now()), max_in_flight);
+            ci->release();
+            settle();
+        }
     }
 
     ~DispatcherTest() override {
@@ -216,12 +250,7 @@ TEST_F(DispatcherTest, AStoreOtherInstancesShareIsNeverClaimedAhead) {
     for (int i = 0; i < 6; ++i) queue->add("ci", clock->now());
     ci->set_hanging(true);
     start({{jenkins("ci", 2), ci}});
-    for (int round = 0; round < 3; ++round) {
-        EXPECT_EQ(ci->waiting(), 2u);
-        EXPECT_EQ(queue->live_claims("ci", clock->now()), 2u);
-        ci->release();
-        settle();
-    }
+    expect_rounds_without_claims_ahead(3, 2);
     EXPECT_EQ(queue->completed.size(), 6u);
 }
 
@@ -238,25 +267,13 @@ TEST_F(DispatcherTest, NothingIsClaimedAheadOfAJenkinsThatAnswersSlowly) {
     }
     ci->set_hanging(true);
     start({{jenkins("ci", 2), ci}});
-    for (int round = 0; round < 3; ++round) {
-        EXPECT_EQ(ci->waiting(), 2u);
-        // A trigger claimed ahead would wait about one slow answer, in flight for coalescing.
-        EXPECT_EQ(queue->live_claims("ci", clock->now()), 2u);
-        ci->release();
-        settle();
-    }
+    // A trigger claimed ahead would wait about one slow answer, in flight for coalescing.
+    expect_rounds_without_claims_ahead(3, 2);
     EXPECT_EQ(queue->completed.size(), 6u);
 }
 
 TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenTheJenkinsIsHeldAndSentOnceItIsBack) {
-    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
-    queue->single = true;
-    ci->set_hanging(true);
-    start({{jenkins("ci", 1), ci}});
-    ci->release();
-    settle();
-    ASSERT_EQ(ci->requests.size(), 2u);
-    ASSERT_EQ(queue->live_claims("ci", clock->now()), 2u) << "t3 claimed ahead";
+    ASSERT_NO_FATAL_FAILURE(start_with_one_claimed_ahead());
     ci->then(Kind::unavailable, 0, "connect: refused");
     ci->release();
     settle();
@@ -275,19 +292,8 @@ TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenTheJenkinsIsHeldAndSe
 }
 
 TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenTheJenkinsThrottles) {
-    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
-    queue->single = true;
-    ci->set_hanging(true);
-    start({{jenkins("ci", 1), ci}});
-    ci->release();
-    settle();
-    ASSERT_EQ(queue->live_claims("ci", clock->now()), 2u);
-    JenkinsOutcome throttled;
-    throttled.kind = Kind::throttled;
-    throttled.http_status = 429;
-    throttled.retry_after = 30s;
-    throttled.detail = "HTTP 429";
-    ci->then(throttled);
+    ASSERT_NO_FATAL_FAILURE(start_with_one_claimed_ahead());
+    ci->then(throttled_for(30s));
     ci->release();
     settle();
     // Paused for 30 s: t3 does not wait claimed (and out of reach of a newer trigger) meanwhile.
@@ -297,13 +303,7 @@ TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenTheJenkinsThrottles) 
 }
 
 TEST_F(DispatcherTest, StoppingGivesBackTheTriggersClaimedAhead) {
-    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
-    queue->single = true;
-    ci->set_hanging(true);
-    start({{jenkins("ci", 1), ci}});
-    ci->release();
-    settle();
-    ASSERT_EQ(queue->live_claims("ci", clock->now()), 2u);
+    ASSERT_NO_FATAL_FAILURE(start_with_one_claimed_ahead());
     bool stopped = false;
     begin_stop(5s, stopped);
     settle();
@@ -638,12 +638,7 @@ TEST_F(DispatcherTest, AJenkinsNotContactedSinceStartIsNotReportedAsContacted) {
 
 TEST_F(DispatcherTest, ThrottledJenkinsIsPausedForRetryAfterThenOneAtATime) {
     for (int i = 0; i < 4; ++i) queue->add("ci", clock->now());
-    JenkinsOutcome throttled;
-    throttled.kind = Kind::throttled;
-    throttled.http_status = 429;
-    throttled.retry_after = 3s;
-    throttled.detail = "HTTP 429";
-    ci->then(throttled);
+    ci->then(throttled_for(3s));
     start({{jenkins("ci", 1), ci}});
     ASSERT_EQ(ci->requests.size(), 1u);
     EXPECT_TRUE(dispatcher->status().front().throttled);
