@@ -253,8 +253,9 @@ struct Claim {
 struct ClaimRequest {
     std::string jenkins;
     std::size_t limit = 0;  ///< at most this many (0: none, but the hold is still reported)
-    /// Cap on live claims for this Jenkins over every instance (the Jenkins' max_in_flight):
-    /// claim() never makes the number of unexpired claims of this Jenkins exceed it. 0: no cap.
+    /// Cap on live claims for this Jenkins over every instance (the Jenkins' max_in_flight, or
+    /// twice it while the dispatcher claims ahead with a single_instance() store): claim() never
+    /// makes the number of unexpired claims of this Jenkins exceed it. 0: no cap.
     std::size_t max_in_flight = 0;
     TimePoint now;
     std::chrono::milliseconds lease{10'000};  ///< the claims expire at now + lease

@@ -15,12 +15,12 @@
 #include <boost/asio/strand.hpp>
 
 #include <atomic>
+#include <cassert>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <random>
 #include <set>
-#include <string_view>
 
 namespace hookrelay::dispatch {
 
@@ -47,6 +47,9 @@ constexpr std::size_t k_cancel_batch = 20;
 // is in flight for coalescing meanwhile. Past it, the store's commit is small next to the answer
 // and claiming ahead would gain little.
 constexpr milliseconds k_claim_ahead_answer_time{20};
+// Triggers claimed ahead are given back when no slot has freed for this long (requests hanging):
+// they would otherwise wait claimed, out of reach of a newer trigger, until the hang ends.
+constexpr milliseconds k_claim_ahead_max_wait{100};
 
 std::string describe(const StoredTrigger& t) {
     return fmt::format("delivery={} trigger={} rule={} jenkins={} job={}", t.delivery_id, t.id,
@@ -88,8 +91,10 @@ struct Lane {
     // Claimed ahead, not started: their requests start, in this order, as slots free up. Also
     // in in_flight (renewed like the others). Empty while held or throttled.
     std::deque<Claim> ready;
-    // Its last answer came within k_claim_ahead_answer_time.
+    // Its last answer accepted a build within k_claim_ahead_answer_time.
     bool answers_fast = false;
+    // When `ready` last started a request or was filled from empty: no slot freed since.
+    Time ready_at{};
     // Requests to Jenkins in flight: claimed and not answered yet. What max_in_flight limits; a
     // slot is free again once Jenkins answered, while the outcome is still being recorded.
     // Atomic for status() from other threads; changed only on the strand.
@@ -175,7 +180,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     // Releases `claim_ids` of `jenkins`; a failure is logged ("cannot give back the N <what>").
     // Whether the store released them.
     asio::awaitable<bool> give_back(std::string jenkins, std::vector<std::string> claim_ids,
-                                    std::string_view what);
+                                    std::string what);
     asio::awaitable<void> deliver(std::shared_ptr<Lane> lane, Claim claim);
     void log_attempt(const StoredTrigger& trigger, const JenkinsOutcome& outcome,
                      const TriggerUpdate& update, bool waiting_for_branch, Time now) const;
@@ -316,6 +321,8 @@ void Dispatcher::Impl::set_held(Lane& lane, std::optional<JenkinsHold> hold) {
     if (was == lane.hold.has_value() && was_auth == auth) return;
     lane.held_flag = lane.hold.has_value();
     lane.auth_failed_flag = auth;
+    // Back from a hold, how fast it answers is known again from its first build request.
+    if (lane.hold) lane.answers_fast = false;
     // Ended: a probe (this instance's or another's) found it answering.
     if (!lane.hold) lane.contacted = true;
     metrics->jenkins_held(name, lane.hold.has_value());
@@ -390,9 +397,14 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
         const auto now = clock->now();
         std::optional<Time> wake_at;
         lane->wants_slot = false;
-        if (!lane->ready.empty() && (lane->hold || lane->throttled)) {
-            co_await give_back_ready(lane);
-            if (!running) break;
+        if (!lane->ready.empty()) {
+            const bool stuck = now - lane->ready_at >= k_claim_ahead_max_wait;
+            // Requests hanging: none ahead again until Jenkins answers one fast.
+            if (stuck) lane->answers_fast = false;
+            if (stuck || lane->hold || lane->throttled || !lane->answers_fast) {
+                co_await give_back_ready(lane);
+                if (!running) break;
+            }
         }
         if (lane->throttled && now < lane->paused_until) {
             wake_at = lane->paused_until;
@@ -402,7 +414,9 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
             while (free > 0 && !lane->ready.empty()) {
                 auto claim = std::move(lane->ready.front());
                 lane->ready.pop_front();
+                lane->ready_at = now;
                 const auto held = lane->in_flight.find(claim.claim_id);
+                assert(held != lane->in_flight.end());  // erased only with its entry in ready
                 // Lost since (an admin replayed it): the renewal said so; not sent.
                 if (held->second.lost) {
                     lane->in_flight.erase(held);
@@ -461,6 +475,7 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                     for (auto& claim : batch->claims) {
                         lane->in_flight.emplace(claim.claim_id, HeldClaim{claim.trigger.id});
                         if (started == free) {
+                            if (lane->ready.empty()) lane->ready_at = now;
                             lane->ready.push_back(std::move(claim));
                             continue;
                         }
@@ -525,6 +540,8 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
         // a commit, a finished request or a recovered Jenkins wakes the lane earlier.
         auto deadline = clock->now() + options.poll_interval;
         if (wake_at) deadline = std::min(deadline, *wake_at);
+        if (!lane->ready.empty())
+            deadline = std::min(deadline, lane->ready_at + k_claim_ahead_max_wait);
         co_await lane->timer->wait_until(deadline);
     }
 }
@@ -557,7 +574,7 @@ asio::awaitable<void> Dispatcher::Impl::give_back_ready(std::shared_ptr<Lane> la
 
 asio::awaitable<bool> Dispatcher::Impl::give_back(std::string jenkins,
                                                   std::vector<std::string> claim_ids,
-                                                  std::string_view what) {
+                                                  std::string what) {
     if (claim_ids.empty()) co_return true;
     const auto count = claim_ids.size();
     auto released = co_await ask<void>(
@@ -705,7 +722,8 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
     if (attempted.asked) {
         metrics->jenkins_request(jenkins.name, outcome.http_status,
                                  std::chrono::duration<double>(outcome.duration));
-        lane->answers_fast = outcome.duration <= k_claim_ahead_answer_time;
+        lane->answers_fast = (outcome.kind == Kind::queued || outcome.kind == Kind::merged) &&
+                             outcome.duration <= k_claim_ahead_answer_time;
     }
     const auto& rule = trigger.request.rule;
     if (!attempted.asked) {
@@ -1145,12 +1163,12 @@ namespace {
 // Runs on the dispatcher's strand (co_spawned there): everything it touches belongs to it.
 asio::awaitable<void> stop_on_strand(std::shared_ptr<Dispatcher::Impl> impl, milliseconds grace) {
     impl->running = false;
+    const auto deadline = impl->clock->now() + grace;
     for (auto& [name, lane] : impl->lanes) impl->poke(*lane);
     // Claimed ahead and not started: free for another instance, or this one's restart, at once.
     std::vector<std::shared_ptr<Lane>> lanes;
     for (auto& [name, lane] : impl->lanes) lanes.push_back(lane);
     for (auto& lane : lanes) co_await impl->give_back_ready(lane);
-    const auto deadline = impl->clock->now() + grace;
     auto timer = impl->clock->make_timer(impl->strand);
     while (impl->in_flight_total > 0 && impl->clock->now() < deadline) {
         co_await timer->wait_for(k_drain_poll_interval);

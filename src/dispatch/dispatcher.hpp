@@ -13,14 +13,15 @@
 //    Jenkins has answered and the outcome is queued: the next claim queues behind that outcome
 //    (one store transaction for both with SQLite), and the store counts the claim until the
 //    outcome is recorded.
-//  * Claims ahead (a store only this instance claims from, TriggerQueue::single_instance():
-//  SQLite):
-//    while a Jenkins answers within k_claim_ahead_answer_time and its own max_in_flight is what
+//  * Claims ahead: with a store only this instance claims from (SQLite:
+//    TriggerQueue::single_instance()), while a Jenkins' last answer was a build accepted within
+//    k_claim_ahead_answer_time and its own max_in_flight (not dispatch.max_in_flight) is what
 //    limits it, up to max_in_flight more of its due triggers are claimed than it has free slots.
-//    A freed slot then starts the next request at once instead of after a store transaction,
-//    so requests and the store's commits overlap. They stay in order, their leases are renewed,
-//    and a Jenkins that gets held or throttled, or a stop, gives them back at once. Being
-//    claimed, they are in flight for coalescing: a newer trigger does not supersede them.
+//    A freed slot then starts the next request at once instead of after a store transaction, so
+//    requests and the store's commits overlap; still at most max_in_flight requests at once, in
+//    order, their leases renewed. They are given back when the Jenkins gets held, throttled or
+//    slow, when no slot frees for k_claim_ahead_max_wait, and at stop. Being claimed, they are in
+//    flight for coalescing: a newer trigger does not supersede them meanwhile.
 //  * Held state is the store's, shared by every instance: an instance that finds a Jenkins
 //    unavailable holds it for all; one instance at a time probes it (a probe lease); when a
 //    probe succeeds every instance drains again.

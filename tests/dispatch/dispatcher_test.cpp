@@ -12,10 +12,12 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <mutex>
 
@@ -300,6 +302,89 @@ TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenTheJenkinsThrottles) 
     EXPECT_EQ(queue->released.size(), 1u);
     EXPECT_TRUE(queue->rows.at("t3").claim_id.empty());
     EXPECT_EQ(ci->requests.size(), 2u);
+    // After the pause both go out, t3 once.
+    ci->set_hanging(false);
+    advance(31s);
+    advance(5s);
+    std::vector<std::string> sent;
+    for (const auto& request : ci->requests) sent.push_back(request.job.back());
+    EXPECT_EQ(std::count(sent.begin(), sent.end(), "t3"), 1);
+    EXPECT_EQ(std::count(sent.begin(), sent.end(), "t2"), 2);
+}
+
+TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenNoSlotFreesForAWhile) {
+    ASSERT_NO_FATAL_FAILURE(start_with_one_claimed_ahead());
+    // t2's request hangs: t3 would wait claimed until it ends.
+    advance(150ms);
+    EXPECT_EQ(queue->released.size(), 1u);
+    EXPECT_TRUE(queue->rows.at("t3").claim_id.empty());
+    // Claimed again when a slot frees, not ahead until Jenkins answers fast again; sent once.
+    ci->set_hanging(false);
+    ci->release();
+    settle();
+    ASSERT_EQ(ci->requests.size(), 3u);
+    EXPECT_EQ(ci->requests[2].job.back(), "t3");
+    EXPECT_EQ(queue->released.size(), 1u);
+}
+
+TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenTheJenkinsTurnsSlow) {
+    ASSERT_NO_FATAL_FAILURE(start_with_one_claimed_ahead());
+    JenkinsOutcome slow;
+    slow.kind = Kind::queued;
+    slow.http_status = 201;
+    slow.detail = "HTTP 201 Created";
+    slow.duration = 250ms;
+    ci->then(slow);
+    ci->release();  // t2, answered slowly
+    settle();
+    EXPECT_EQ(queue->released.size(), 1u);
+    // t3 goes out in the slot t2 freed, and nothing more is claimed.
+    ASSERT_EQ(ci->requests.size(), 3u);
+    EXPECT_EQ(ci->requests[2].job.back(), "t3");
+    EXPECT_EQ(queue->live_claims("ci", clock->now()), 1u);
+}
+
+TEST_F(DispatcherTest, ATriggerClaimedAheadWhoseClaimWasLostIsNotSent) {
+    // Due just before the first renewal, so that t3 is still claimed ahead when it runs.
+    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now() + 1950ms);
+    queue->single = true;
+    ci->set_hanging(true);
+    start({{jenkins("ci", 1), ci}});
+    advance(1950ms);
+    ci->release();
+    settle();
+    ASSERT_EQ(ci->requests.size(), 2u);
+    ASSERT_EQ(queue->live_claims("ci", clock->now()), 2u);
+    queue->take_over("t3");  // replayed, or taken over
+    advance(50ms);           // the renewal finds it gone
+    ci->set_hanging(false);
+    ci->release();
+    settle();
+    std::vector<std::string> sent;
+    for (const auto& request : ci->requests) sent.push_back(request.job.back());
+    EXPECT_EQ(sent, (std::vector<std::string>{"t1", "t2"}));
+    EXPECT_EQ(queue->rows.at("t3").claim_id, "other-t3");
+}
+
+TEST_F(DispatcherTest, NothingIsClaimedAheadWhileTheOverallLimitIsWhatHoldsAJenkinsBack) {
+    queue->single = true;
+    options.max_in_flight = 2;  // one reserved slot each, none shared
+    auto other = std::make_shared<ScriptedJenkins>(ioc.get_executor());
+    for (int i = 0; i < 6; ++i) {
+        queue->add("ci", clock->now());
+        queue->add("other", clock->now());
+    }
+    ci->set_hanging(true);
+    other->set_hanging(true);
+    start({{jenkins("ci", 2), ci}, {jenkins("other", 2), other}});
+    for (int round = 0; round < 3; ++round) {
+        EXPECT_EQ(ci->waiting() + other->waiting(), 2u);
+        EXPECT_EQ(
+            queue->live_claims("ci", clock->now()) + queue->live_claims("other", clock->now()), 2u);
+        ci->release();
+        other->release();
+        settle();
+    }
 }
 
 TEST_F(DispatcherTest, StoppingGivesBackTheTriggersClaimedAhead) {
