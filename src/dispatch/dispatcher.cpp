@@ -89,7 +89,7 @@ struct Lane {
     std::unique_ptr<Timer> timer;                // the loop sleeps on it; poke() ends the sleep
     std::map<std::string, HeldClaim> in_flight;  // by claim id, until its outcome is recorded
     // Claimed ahead, not started: their requests start, in this order, as slots free up. Also
-    // in in_flight (renewed like the others). Empty while held or throttled.
+    // in in_flight (renewed like the others). Given back when held, throttled, slow or stuck.
     std::deque<Claim> ready;
     // Its last answer accepted a build within k_claim_ahead_answer_time.
     bool answers_fast = false;
@@ -175,7 +175,8 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     asio::awaitable<void> run_lane(std::shared_ptr<Lane> lane);
     void start_request(const std::shared_ptr<Lane>& lane, Claim claim);
     std::size_t claim_ahead_room(const Lane& lane, std::size_t free) const;
-    // Gives back the claims of triggers claimed ahead and not started (held, throttled, stop).
+    // Gives back the claims of triggers claimed ahead and not started (held, throttled, slow,
+    // stuck, stop).
     asio::awaitable<void> give_back_ready(std::shared_ptr<Lane> lane);
     // Releases `claim_ids` of `jenkins`; a failure is logged ("cannot give back the N <what>").
     // Whether the store released them.
@@ -455,16 +456,7 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                     if (batch) {
                         for (const auto& claim : batch->claims) ids.push_back(claim.claim_id);
                     }
-                    if (!ids.empty()) {
-                        auto released = co_await ask<void>(
-                            [&](auto done) { queue->release(std::move(ids), std::move(done)); });
-                        if (!released) {
-                            log_fault(
-                                "jenkins={}: cannot release the claims taken while stopping: {}; "
-                                "they expire after {} ms",
-                                name, released.error().message(), options.claim_lease.count());
-                        }
-                    }
+                    co_await give_back(name, std::move(ids), "claim(s) taken while stopping");
                     break;
                 }
                 if (batch) {

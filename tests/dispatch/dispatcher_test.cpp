@@ -41,6 +41,16 @@ JenkinsOutcome throttled_for(std::chrono::seconds retry_after) {
     return throttled;
 }
 
+// A build accepted (201) after `duration`.
+JenkinsOutcome accepted_after(std::chrono::milliseconds duration) {
+    JenkinsOutcome accepted;
+    accepted.kind = Kind::queued;
+    accepted.http_status = 201;
+    accepted.detail = "HTTP 201 Created";
+    accepted.duration = duration;
+    return accepted;
+}
+
 // The warnings and errors logged while it lives (the default logger's, message text only).
 class LoggedWarnings {
   public:
@@ -118,6 +128,13 @@ class DispatcherTest : public ::testing::Test {
         settle();
         advance(grace + 100ms);
         EXPECT_TRUE(stopped);
+    }
+
+    /// The trigger of each build request Jenkins got, in order.
+    std::vector<std::string> sent() const {
+        std::vector<std::string> ids;
+        for (const auto& request : ci->requests) ids.push_back(request.job.back());
+        return ids;
     }
 
     /// Three triggers, a store only this instance claims from, max_in_flight 1: t1 answered at
@@ -260,12 +277,7 @@ TEST_F(DispatcherTest, NothingIsClaimedAheadOfAJenkinsThatAnswersSlowly) {
     queue->single = true;
     for (int i = 0; i < 6; ++i) {
         queue->add("ci", clock->now());
-        JenkinsOutcome slow;
-        slow.kind = Kind::queued;
-        slow.http_status = 201;
-        slow.detail = "HTTP 201 Created";
-        slow.duration = 250ms;
-        ci->then(slow);
+        ci->then(accepted_after(250ms));
     }
     ci->set_hanging(true);
     start({{jenkins("ci", 2), ci}});
@@ -288,9 +300,7 @@ TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenTheJenkinsIsHeldAndSe
     ci->set_hanging(false);
     advance(2s);
     settle();
-    std::vector<std::string> sent;
-    for (const auto& request : ci->requests) sent.push_back(request.job.back());
-    EXPECT_EQ(sent, (std::vector<std::string>{"t1", "t2", "t2", "t3"}));
+    EXPECT_EQ(sent(), (std::vector<std::string>{"t1", "t2", "t2", "t3"}));
 }
 
 TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenTheJenkinsThrottles) {
@@ -306,10 +316,9 @@ TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenTheJenkinsThrottles) 
     ci->set_hanging(false);
     advance(31s);
     advance(5s);
-    std::vector<std::string> sent;
-    for (const auto& request : ci->requests) sent.push_back(request.job.back());
-    EXPECT_EQ(std::count(sent.begin(), sent.end(), "t3"), 1);
-    EXPECT_EQ(std::count(sent.begin(), sent.end(), "t2"), 2);
+    const auto ids = sent();
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), "t3"), 1);
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), "t2"), 2);
 }
 
 TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenNoSlotFreesForAWhile) {
@@ -329,12 +338,7 @@ TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenNoSlotFreesForAWhile)
 
 TEST_F(DispatcherTest, TriggersClaimedAheadAreGivenBackWhenTheJenkinsTurnsSlow) {
     ASSERT_NO_FATAL_FAILURE(start_with_one_claimed_ahead());
-    JenkinsOutcome slow;
-    slow.kind = Kind::queued;
-    slow.http_status = 201;
-    slow.detail = "HTTP 201 Created";
-    slow.duration = 250ms;
-    ci->then(slow);
+    ci->then(accepted_after(250ms));
     ci->release();  // t2, answered slowly
     settle();
     EXPECT_EQ(queue->released.size(), 1u);
@@ -360,9 +364,7 @@ TEST_F(DispatcherTest, ATriggerClaimedAheadWhoseClaimWasLostIsNotSent) {
     ci->set_hanging(false);
     ci->release();
     settle();
-    std::vector<std::string> sent;
-    for (const auto& request : ci->requests) sent.push_back(request.job.back());
-    EXPECT_EQ(sent, (std::vector<std::string>{"t1", "t2"}));
+    EXPECT_EQ(sent(), (std::vector<std::string>{"t1", "t2"}));
     EXPECT_EQ(queue->rows.at("t3").claim_id, "other-t3");
 }
 
