@@ -52,6 +52,27 @@ $more
 NGINX
 }
 
+# wait_build_requests LOG N SECONDS: waits until LOG (a jenkins_nginx_conf access log) holds N
+# build requests, or SECONDS pass, and prints how many it holds. A look costs little and the same
+# whatever the log's size: its lines are counted (wc -l), its build requests only once it has N
+# lines, and the wait between looks starts no process. Grepping the whole log ten times a second,
+# with `date` and `sleep` started each time, cost the drain ~10 % of its rate on a 2-core guest.
+wait_build_requests() {
+  local log=$1 want=$2 deadline=$((SECONDS + $3)) idle lines got=0
+  exec {idle}<> <(:)
+  while :; do
+    lines=$(LC_ALL=C wc -l <"$log" 2>/dev/null || echo 0)
+    if ((lines >= want)); then
+      got=$(LC_ALL=C grep -c 'POST /job/' "$log" || true)
+      ((got >= want)) && break
+    fi
+    ((SECONDS >= deadline)) && break
+    read -r -t 0.1 -u "$idle" || true
+  done
+  exec {idle}<&-
+  LC_ALL=C grep -c 'POST /job/' "$log" 2>/dev/null || true
+}
+
 # drain_after LOG T: the build requests in LOG (a jenkins_nginx_conf access log) that arrived after
 # time T (seconds since the epoch), as "RATE COUNT": their number over the time from T to the last
 # of them. Prints nothing for fewer than 100.

@@ -105,11 +105,7 @@ for _ in $(seq 1 "$RUNS"); do
     BENCH_SECRET=$SECRET "$relay" run --config "$work/relay.yaml" 2>"$work/relay.log" &
     daemon=$!
     pids=("$nginx_pid" "$daemon")
-    deadline=$(($(date +%s) + DRAIN_TIMEOUT))
-    until (($(grep -c 'POST /job/' "$work/nginx/access.log" 2>/dev/null || true) >= N)) ||
-      (($(date +%s) >= deadline)); do
-      sleep 0.1
-    done
+    wait_build_requests "$work/nginx/access.log" "$N" "$DRAIN_TIMEOUT" >/dev/null
     # CPU ticks (user + system) of the whole daemon and of its store thread.
     all=$(awk '{print $14 + $15}' "/proc/$daemon/stat")
     store=0

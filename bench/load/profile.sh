@@ -149,12 +149,7 @@ wait_port "$JENKINS_PORT"
 total=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 bad=$(awk '/Non-2xx/ {print $5}' "$work/wrk.txt")
 accepted=$((total - ${bad:-0}))
-deadline=$(($(date +%s) + DRAIN_TIMEOUT))
-until (($(grep -c 'POST /job/' "$work/nginx/access.log" || true) >= accepted)) ||
-  (($(date +%s) >= deadline)); do
-  sleep 0.1
-done
-delivered=$(grep -c 'POST /job/' "$work/nginx/access.log" || true)
+delivered=$(wait_build_requests "$work/nginx/access.log" "$accepted" "$DRAIN_TIMEOUT")
 drained=$(date +%s.%N)
 threads >"$work/threads.drained"
 pg_drained=$(server_ticks)

@@ -176,14 +176,10 @@ measure_relay() {
     p50s+=("$a")
     p99s+=("$b")
   done
-  local accepted=$((total - bad)) delivered=0 deadline
+  local accepted=$((total - bad)) delivered=0
   # Every accepted webhook queues one trigger; wait (bounded) until nginx saw all of them.
-  deadline=$(($(date +%s) + DRAIN_TIMEOUT))
-  while :; do
-    delivered=$(($(jenkins_requests) - before))
-    [[ $delivered -ge $accepted || $(date +%s) -ge $deadline ]] && break
-    sleep 0.1
-  done
+  delivered=$(($(wait_build_requests "$work/nginx/access.log" $((before + accepted)) \
+    "$DRAIN_TIMEOUT") - before))
   local end pg_share="n/a" rss=0 relay_ticks
   end=$(date +%s.%N)
   relay_ticks=$(($(proc_cpu_ticks "${relays[@]}") - relay_before))
