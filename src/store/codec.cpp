@@ -218,6 +218,20 @@ std::string make_trigger_id(std::chrono::system_clock::time_point now) {
            hex.substr(16, 4) + '-' + hex.substr(20);
 }
 
+std::array<std::string, 3> outcomes_by_follow(TriggerState state, const BuildRecord& build,
+                                              bool follow_starts, bool following) {
+    std::array<std::string, 3> outcomes;
+    for (FollowMode mode : {FollowMode::none, FollowMode::started, FollowMode::finished}) {
+        StoredTrigger t;
+        t.state = state;
+        t.request.follow = mode;
+        t.build = build;
+        t.following = follow_starts ? mode != FollowMode::none : following;
+        outcomes[static_cast<std::size_t>(mode)] = trigger_outcome(t);
+    }
+    return outcomes;
+}
+
 std::optional<std::int64_t> parse_seq(std::string_view text) noexcept {
     if (text.size() < 2 || text.front() != '#') return std::nullopt;
     std::int64_t seq = 0;

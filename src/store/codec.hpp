@@ -5,6 +5,7 @@
 
 #include <hookrelay/store.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -41,6 +42,14 @@ std::vector<RuleReason> parse_rule_reasons(std::string_view json);
 std::string build_record_json(const BuildRecord& build);
 /// The inverse ("" gives an empty record); throws on text build_record_json did not write.
 BuildRecord parse_build_record(std::string_view json);
+
+/// trigger_outcome() of a trigger as a completion leaves it, for each follow mode (indexed by
+/// FollowMode), so that the statement writing the completion picks the row's and the row is
+/// written once. `build`: its build record afterwards; `follow_starts`: the completion starts the
+/// follow chore (a delivered trigger with a build record); otherwise `following`: whether the
+/// stored chore goes on.
+std::array<std::string, 3> outcomes_by_follow(TriggerState state, const BuildRecord& build,
+                                              bool follow_starts, bool following);
 
 /// A StatusWish as one JSON object ("" for a wish with an empty state) and back.
 std::string status_wish_json(const StatusWish& wish);

@@ -332,15 +332,8 @@ namespace {
 // otherwise `following`: whether the stored one goes on.
 Params complete_params(const std::string& claim_id, const TriggerUpdate& u, bool follow_starts,
                        bool following, const std::string& instance) {
-    std::array<std::string, 3> outcomes;
-    for (FollowMode mode : {FollowMode::none, FollowMode::started, FollowMode::finished}) {
-        StoredTrigger t;
-        t.state = u.state;
-        t.request.follow = mode;
-        if (u.build) t.build = *u.build;
-        t.following = follow_starts ? mode != FollowMode::none : following;
-        outcomes[static_cast<std::size_t>(mode)] = trigger_outcome(t);
-    }
+    const auto outcomes =
+        outcomes_by_follow(u.state, u.build ? *u.build : BuildRecord{}, follow_starts, following);
     Params p;
     p.text(u.id).text(claim_id).text(to_string(u.state)).int8(to_ms_not_before(u.next_attempt_at));
     p.bytes(u.last_outcome).int8(wall_ms()).bytes(u.attempt.queue_url);

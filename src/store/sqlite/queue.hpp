@@ -70,7 +70,8 @@ class Queue {
     Connection& db_;
     Chores& chores_;
     const std::string instance_;
-    Statement select_hold_, count_claims_, claim_, renew_, complete_, insert_attempt_, release_;
+    Statement select_hold_, count_claims_, claim_, renew_, select_complete_inputs_, complete_,
+        insert_attempt_, release_;
     Statement next_due_, hold_, try_probe_, probe_failed_, unhold_;
     Statement release_all_, release_all_probes_, release_own_, release_own_probes_;
     Statement select_scope_, select_newer_, select_newer_delivered_, mark_superseded_,

@@ -103,6 +103,27 @@ TEST_P(StoreContract, ListShowsEachTriggersOutcomeInCreationOrder) {
               (Outcomes{{"ci", "queued"}, {"nightly", "pending"}, {"ci", "dead"}}));
 }
 
+// An update without a build record keeps the one stored (here left by a retry that carried
+// one), and the trigger's outcome is then that record's.
+TEST_P(StoreContract, ADeliveryWithoutABuildRecordShowsTheOutcomeOfTheRecordKept) {
+    const std::string lost = accept(a(), delivery("d-lost", base_), {followed()}).trigger_ids.at(0);
+    const std::string building =
+        accept(a(), delivery("d-building", base_), {followed()}).trigger_ids.at(0);
+    TriggerUpdate retried = retry(lost, base_, base_);
+    retried.build = build_with(base_, "", "the queue item and its build could not be found");
+    settle(a(), "ci", retried);
+    retried = retry(building, base_, base_);
+    retried.build = build_with(base_, "");
+    settle(a(), "ci", retried);
+    EXPECT_EQ(outcomes_of(b(), "d-lost"), (Outcomes{{"ci", "retrying"}}));
+
+    settle(a(), "ci", finish(lost, TriggerState::delivered, base_ + 1s));
+    settle(a(), "ci", finish(building, TriggerState::delivered, base_ + 1s));
+    EXPECT_EQ(outcomes_of(b(), "d-lost"), (Outcomes{{"ci", "lost"}}));
+    EXPECT_EQ(outcomes_of(b(), "d-building"), (Outcomes{{"ci", "building"}}));
+    EXPECT_EQ(listed(b(), "lost"), (Names{"d-lost"}));
+}
+
 TEST_P(StoreContract, RepositoryAndRefOfADeliveryRoundTrip) {
     DeliveryRecord d = delivery("d-1", base_);
     d.repository = "acme/app";
