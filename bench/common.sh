@@ -62,7 +62,7 @@ wait_build_requests() {
     my ($log, $want, $seconds) = @ARGV;
     my ($deadline, $n, $part, $fh) = (time + $seconds, 0, "");
     while (1) {
-      undef $fh unless $fh || open($fh, "<", $log);  # the log is created by its first line
+      undef $fh unless $fh || open($fh, "<", $log);  # nginx may not have made it yet
       if ($fh) {
         seek($fh, 0, 1);  # clears end-of-file: reads on from where the last look stopped
         while (defined(my $line = <$fh>)) {

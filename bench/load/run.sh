@@ -250,7 +250,6 @@ wrk_run "http://127.0.0.1:$PEER_PORT" /hooks/relay peer "$CONNECTIONS" "$THREADS
 read -r prps pp50 pp99 ptotal pbad < <(summarize peer)
 rows+=("| webhook 2.8 (/bin/true) | $(awk -v r="$prps" 'BEGIN {printf "%.0f", r}') | $pp50 | $pp99 | $(awk -v k="$(peak_rss_kb "$peer")" 'BEGIN {printf "%.1f", k / 1024}') MB | $pbad of $ptotal | n/a | n/a | n/a | n/a |")
 
-
 echo
 echo "Load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, 8.8 KB GitHub push, unique delivery ids;"
 echo "two instances: two wrk -t$((THREADS / 2)) -c$((CONNECTIONS / 2)), one per instance (p50/p99 of each)."

@@ -116,6 +116,10 @@ TEST_P(StoreContract, ADeliveryWithoutABuildRecordShowsTheOutcomeOfTheRecordKept
     retried.build = build_with(base_, "");
     settle(a(), "ci", retried);
     EXPECT_EQ(outcomes_of(b(), "d-lost"), (Outcomes{{"ci", "retrying"}}));
+    // Under a claim it does not hold, such an update changes nothing.
+    EXPECT_EQ(complete(a(), "not-a-claim", finish(lost, TriggerState::delivered, base_ + 1s)),
+              Completion::stale);
+    EXPECT_EQ(outcomes_of(b(), "d-lost"), (Outcomes{{"ci", "retrying"}}));
 
     settle(a(), "ci", finish(lost, TriggerState::delivered, base_ + 1s));
     settle(a(), "ci", finish(building, TriggerState::delivered, base_ + 1s));
