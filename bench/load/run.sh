@@ -86,7 +86,6 @@ wait_port "$JENKINS_PORT"
 wait_port "$CEILING_PORT"
 
 peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
-jenkins_requests() { grep -c 'POST /job/' "$work/nginx/access.log" || true; }
 
 # wrk_run URL PATH NAME CONNECTIONS THREADS: wrk's report goes to $work/NAME.wrk
 wrk_run() {
@@ -155,7 +154,7 @@ measure_relay() {
   for ((i = 0; i < n; i++)); do wait_port "${ports[$i]}"; done
 
   local before pg_before=0 start relay_before
-  before=$(jenkins_requests)
+  before=$(wait_build_requests "$work/nginx/access.log" 0 0)
   relay_before=$(proc_cpu_ticks "${relays[@]}")
   start=$(date +%s.%N)
   if [[ -n "${postmaster:-}" ]]; then pg_before=$(pg_cpu_ticks "$postmaster"); fi
