@@ -29,7 +29,9 @@
 # Jenkins, hookrelay-store the SQLite writer; a copy of the binary under another name names its
 # main thread after that file); the bytes the store thread wrote (the WAL and checkpoints) per
 # accepted delivery; the drain rate after the load (build requests nginx received after wrk
-# stopped, over the time to the last).
+# stopped, over the time to the last); with the SQLite store, the submit transactions during the
+# load (from /metrics): how many, the deliveries and the time of each, and the share of the load's
+# time the store thread spent in them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=bench/common.sh
@@ -93,7 +95,7 @@ fi
 
 cat >"$work/relay.yaml" <<YAML
 listen: 127.0.0.1:$RELAY_PORT
-admin: {listen: "127.0.0.1:$ADMIN_PORT"}
+admin: {listen: "127.0.0.1:$ADMIN_PORT", token: "\${env:BENCH_SECRET}"}
 state_dir: $work/state
 log: {level: warn}
 server: {threads: ${SERVER_THREADS:-2}}
@@ -107,7 +109,7 @@ $(bench_rules_yaml)
 YAML
 BENCH_SECRET=$SECRET "$relay" run --config "$work/relay.yaml" 2>"$work/relay.log" &
 daemon=$!
-pids+=($daemon)
+pids+=("$daemon")
 
 wait_port "$RELAY_PORT"
 
@@ -120,9 +122,19 @@ threads() {
       "$(awk '/^wchar/ {print $2}' "$t/io")"
   done | sort
 }
+# The store's submit transactions so far (/metrics): how many, the deliveries in them, their
+# seconds.
+store_commits() {
+  curl -fsS -H "Authorization: Bearer $SECRET" "http://127.0.0.1:$ADMIN_PORT/metrics" |
+    awk '$1 == "hookrelay_store_commit_batch_size_count" {n = $2}
+      $1 == "hookrelay_store_commit_batch_size_sum" {b = $2}
+      $1 == "hookrelay_store_commit_duration_seconds_sum" {s = $2}
+      END {print n + 0, b + 0, s + 0}'
+}
 # The PostgreSQL server's CPU ticks so far (0 with the SQLite store).
 server_ticks() { if [[ -n "$postmaster" ]]; then pg_cpu_ticks "$postmaster"; else echo 0; fi; }
 threads >"$work/threads.before"
+commits_before=$(store_commits)
 pg_start=$(server_ticks)
 if [[ -n "${PERF:-}" ]]; then
   read -ra callgraph <<<"${PERF_CALLGRAPH:--g}"
@@ -138,6 +150,7 @@ BODY_FILE="$body" SIGNATURE="$signature" TARGET_PATH=/hooks/github RUN_ID="profi
   "http://127.0.0.1:$RELAY_PORT" >"$work/wrk.txt"
 load_end=$(date +%s.%N)
 threads >"$work/threads.after"
+commits_after=$(store_commits)
 pg_loaded=$(server_ticks)
 if [[ -n "${PERF:-}" ]]; then
   kill -INT "$perf_pid"
@@ -150,7 +163,6 @@ total=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 bad=$(awk '/Non-2xx/ {print $5}' "$work/wrk.txt")
 accepted=$((total - ${bad:-0}))
 delivered=$(wait_build_requests "$work/nginx/access.log" "$accepted" "$DRAIN_TIMEOUT")
-drained=$(date +%s.%N)
 threads >"$work/threads.drained"
 pg_drained=$(server_ticks)
 
@@ -164,6 +176,13 @@ join "$work/threads.before" "$work/threads.after" | awk -v hz="$clk_tck" -v s="$
   {cpu = ($6 - $3) / hz; bytes = $7 - $4; sum += cpu
    if (cpu > 0) printf "  %-18s %5.1f %%  %8.0f B\n", $2, 100 * cpu / s, bytes / n}
   END {printf "  %-18s %5.1f %%  (%.0f µs of CPU per accepted delivery during the load)\n", "all", 100 * sum / s, 1e6 * sum / n}'
+if [[ -z "$postmaster" ]]; then
+  # The store thread commits one transaction of submits at a time: a webhook waits for the one
+  # running, then for its own.
+  echo "$commits_before $commits_after" | awk -v s="$seconds" '
+    {n = $4 - $1; b = $5 - $2; t = $6 - $3
+     if (n > 0) printf "store: %d submit transactions (%.0f/s), %.1f deliveries and %.2f ms each; in them %.0f %% of the load\n", n, n / s, b / n, 1e3 * t / n, 100 * t / s}'
+fi
 # Until the last trigger reached Jenkins: what one webhook costs end to end.
 join "$work/threads.before" "$work/threads.drained" | awk -v hz="$clk_tck" -v n="$accepted" '
   {sum += ($6 - $3) / hz}
