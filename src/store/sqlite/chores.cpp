@@ -3,6 +3,7 @@
 #include "store/sqlite/codec.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <utility>
@@ -60,11 +61,16 @@ WHERE t.status_due_at IS NOT NULL AND t.status_due_at <= ?2 AND d.source = ?1
 ORDER BY t.status_due_at, t.seq
 LIMIT ?3)sql"),
       take_status_(db_.get(), "take status", take_sql("status").c_str()),
-      // Only under the claim given out: a takeover or a replay has replaced or cleared it.
+      // Only under the claim given out: a takeover or a replay has replaced or cleared it. With
+      // a new build record (?1) the outcome follows from the update: ?8, ?9 and ?10 are those of
+      // follow none, started and finished (outcomes_by_follow()); a trigger no longer delivered
+      // shows its state, as trigger_outcome() does. Without one it is left to store_outcome().
       complete_follow_(db_.get(), "complete follow", R"sql(
 UPDATE triggers
 SET build = CASE WHEN ?1 THEN ?2 ELSE build END, follow_due_at = ?3, follow_tries = ?4,
-    updated_at = ?5, follow_claim_id = NULL, follow_owner = NULL, follow_expires_at = NULL
+    updated_at = ?5, follow_claim_id = NULL, follow_owner = NULL, follow_expires_at = NULL,
+    outcome = CASE WHEN NOT ?1 THEN outcome WHEN state != 'delivered' THEN state
+                   WHEN follow = 'none' THEN ?8 WHEN follow = 'started' THEN ?9 ELSE ?10 END
 WHERE id = ?6 AND follow_claim_id = ?7)sql"),
       // ?4 is next_at (NULL: this post is dealt with). The right-hand sides all read the row as
       // it was: a wish newer than the one posted makes the chore due again at once.
@@ -170,6 +176,10 @@ Completion Chores::complete(Chore chore, const std::string& claim_id, const Chor
         return db_.changes() > 0 ? Completion::applied : Completion::stale;
     }
     {
+        // Following goes on while the chore is due again.
+        const auto outcomes = u.build ? outcomes_by_follow(TriggerState::delivered, *u.build, false,
+                                                           u.next_at.has_value())
+                                      : std::array<std::string, 3>{};
         Query query(complete_follow_);
         query.bind_int(u.build ? 1 : 0);
         query.bind_text(u.build ? build_record_json(*u.build) : std::string());
@@ -179,11 +189,12 @@ Completion Chores::complete(Chore chore, const std::string& claim_id, const Chor
             query.bind_null();
         }
         query.bind_int(u.tries).bind_int(to_ms(updated_at)).bind_text(u.id).bind_text(claim_id);
-        query.run();
+        query.bind_text(outcomes[0]).bind_text(outcomes[1]).bind_text(outcomes[2]).run();
     }
     if (db_.changes() == 0) return Completion::stale;
     if (u.status) record_wish(u.id, *u.status);
-    store_outcome(u.id);
+    // The stored build record is kept: its outcome needs reading it.
+    if (!u.build) store_outcome(u.id);
     return Completion::applied;
 }
 
