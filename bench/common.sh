@@ -24,9 +24,27 @@ wait_port() {
 # jenkins_nginx_conf DIR PORT [SERVER_BLOCKS]: writes DIR/nginx.conf, an nginx that stands in for a
 # Jenkins accepting every build at once: 201 with a queue item's Location on 127.0.0.1:PORT, each
 # request logged to DIR/access.log with its arrival time ($msec) first. SERVER_BLOCKS, if given,
-# are more server blocks for its http block.
+# are more server blocks for its http block. With JENKINS_FOLLOW=1 every build request gets a queue
+# item of its own (the connection's serial number, 0000, the request's number on the connection:
+# unique while nginx has made fewer than 10,000 connections), whose read shows it started as the
+# build of that number, and every build's read shows it finished (SUCCESS): a Jenkins hookrelay
+# can follow to the result with two reads per trigger.
 jenkins_nginx_conf() {
-  local dir=$1 port=$2 more=${3:-}
+  local dir=$1 port=$2 more=${3:-} follow=""
+  if [[ -n "${JENKINS_FOLLOW:-}" ]]; then
+    follow="
+    location ~ \"^/queue/item/([0-9]+)/api/json\$\" {
+      default_type application/json;
+      return 200 '{\"id\":\$1,\"why\":null,\"blocked\":false,\"stuck\":false,\"cancelled\":false,\"executable\":{\"number\":\$1,\"url\":\"http://127.0.0.1:$port/job/b/\$1/\"}}';
+    }
+    location ~ \"^/job/.*/([0-9]+)/api/json\$\" {
+      default_type application/json;
+      return 200 '{\"number\":\$1,\"url\":\"http://127.0.0.1:$port/job/b/\$1/\",\"building\":false,\"result\":\"SUCCESS\",\"duration\":1,\"timestamp\":1700000000000,\"queueId\":\$1}';
+    }"
+  fi
+  local queue_item=1
+  # shellcheck disable=SC2016  # nginx's variables, not the shell's
+  if [[ -n "${JENKINS_FOLLOW:-}" ]]; then queue_item='${connection}0000${connection_requests}'; fi
   mkdir -p "$dir"
   cat >"$dir/nginx.conf" <<NGINX
 worker_processes 1;
@@ -42,8 +60,9 @@ http {
   uwsgi_temp_path $dir; scgi_temp_path $dir;
   server {
     listen 127.0.0.1:$port;
+$follow
     location / {
-      add_header Location "http://127.0.0.1:$port/queue/item/1/" always;
+      add_header Location "http://127.0.0.1:$port/queue/item/$queue_item/" always;
       return 201;
     }
   }
@@ -52,14 +71,15 @@ $more
 NGINX
 }
 
-# wait_build_requests LOG N SECONDS: waits until LOG (a jenkins_nginx_conf access log) holds N
-# build requests, or SECONDS pass, and prints how many it holds. One perl process (perl-base is
+# wait_build_requests LOG N SECONDS [TEXT]: waits until LOG (a jenkins_nginx_conf access log) holds
+# N build requests (N lines holding TEXT, default "POST /job/"), or SECONDS pass, and prints how
+# many it holds. One perl process (perl-base is
 # in every Debian) reads what the log gained every 0.1 s and starts nothing else. Grepping the
 # whole log ten times a second, with `date` and `sleep` started each time, cost the drain ~10 % of
 # its rate on a 2-core guest, where starting a process costs milliseconds of CPU.
 wait_build_requests() {
   perl -e '
-    my ($log, $want, $seconds) = @ARGV;
+    my ($log, $want, $seconds, $text) = @ARGV;
     my ($deadline, $n, $part, $fh) = (time + $seconds, 0, "");
     while (1) {
       undef $fh unless $fh || open($fh, "<", $log);  # nginx may not have made it yet
@@ -67,14 +87,14 @@ wait_build_requests() {
         seek($fh, 0, 1);  # clears end-of-file: reads on from where the last look stopped
         while (defined(my $line = <$fh>)) {
           if ($line !~ /\n\z/) { $part .= $line; last }  # a line still being written
-          $n++ if index($part . $line, "POST /job/") >= 0;
+          $n++ if index($part . $line, $text) >= 0;
           $part = "";
         }
       }
       last if $n >= $want || time >= $deadline;
       select(undef, undef, undef, 0.1);
     }
-    print "$n\n";' "$1" "$2" "$3"
+    print "$n\n";' "$1" "$2" "$3" "${4:-POST /job/}"
 }
 
 # drain_after LOG T: the build requests in LOG (a jenkins_nginx_conf access log) that arrived after

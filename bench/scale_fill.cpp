@@ -14,7 +14,9 @@
 // ago, as a store receiving deliveries all along holds them. <bodies>: `all` (the
 // default) stores the body with every delivery; `aged` only with the aged ones, the others
 // carrying an empty body, so that a store of tens of millions of deliveries fits on a small disk
-// while the prune still deletes full-size bodies. Prints the seconds taken.
+// while the prune still deletes full-size bodies. With SCALE_FILL_FOLLOW set to `none`, `started`
+// or `finished`, each trigger is followed that far once delivered (default `none`). Prints the
+// seconds taken.
 
 #include "store/factory.hpp"
 
@@ -86,6 +88,16 @@ int main(int argc, char** argv) {
         return 2;
     }
     const bool every_body = bodies == "all";
+    FollowMode follow = FollowMode::none;
+    if (const char* mode = std::getenv("SCALE_FILL_FOLLOW"); mode && *mode) {
+        const auto parsed = follow_mode_from_string(mode);
+        if (!parsed) {
+            std::cerr << "scale_fill: SCALE_FILL_FOLLOW must be none, started or finished, not `"
+                      << mode << "`\n";
+            return 2;
+        }
+        follow = *parsed;
+    }
 
     Config config;
     config.state_dir = state_dir;
@@ -137,6 +149,7 @@ int main(int argc, char** argv) {
         t.job = job;
         t.parameters = {{"GIT_COMMIT", "0123456789abcdef0123456789abcdef01234567"}};
         t.cause = "GitHub push " + d.delivery_id;
+        t.follow = follow;
         std::vector<TriggerRequest> triggers;
         if (unmatched_every == 0 || (i + 1) % unmatched_every != 0)
             triggers.push_back(std::move(t));

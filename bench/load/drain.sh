@@ -13,11 +13,19 @@
 #   MAX_IN_FLIGHT=64 bench/load/drain.sh     # the Jenkins entry's max_in_flight (default 16)
 #   SERVER_THREADS=1 bench/load/drain.sh     # server.threads (default 2)
 #   STORE=postgres bench/load/drain.sh       # adds the server's CPU per trigger
+#   FOLLOW=1 bench/load/drain.sh             # the triggers are followed to their result
+#                                            # (`follow: finished`, the default for a Jenkins), in
+#                                            # an nginx that gives each build its own queue item
+#                                            # and answers every read at once (two per trigger)
+#   FOLLOW=1 FOLLOW_MAX_IN_FLIGHT=8 bench/load/drain.sh   # the Jenkins entry's follow_max_in_flight
+#                                            # (default 2, hookrelay's)
 #
 # Prints one line per run: the build, the triggers delivered, the time from the first build
 # request nginx received to the last, the rate, and the daemon's CPU per trigger (all threads, and
 # the store thread alone); then how the requests arrived at nginx: the share of the milliseconds
-# with none, and with one from every slot (the slots moving in lockstep).
+# with none, and with one from every slot (the slots moving in lockstep). With FOLLOW=1 also the
+# reads that followed the triggers: when the last trigger's result was read, the rate from the
+# first build request to then, and the daemon's CPU per trigger until then.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=bench/common.sh
@@ -30,6 +38,11 @@ JENKINS_PORT=${JENKINS_PORT:-18581}
 ADMIN_PORT=${ADMIN_PORT:-18583}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 SECRET=bench-secret
+follow=none
+if [[ -n "${FOLLOW:-}" ]]; then
+  follow=finished
+  export JENKINS_FOLLOW=1 SCALE_FILL_FOLLOW=finished
+fi
 
 if [[ -z "${HOOKRELAYS:-}" || -z "${FILL:-}" ]]; then
   build_release hookrelay scale_fill
@@ -77,7 +90,7 @@ server: {threads: ${SERVER_THREADS:-2}}
 sources:
   github: {provider: github, secret: "\${env:BENCH_SECRET}"}
 jenkins:
-  ci: {url: "http://127.0.0.1:$JENKINS_PORT/", user: bench, api_token: "\${env:BENCH_SECRET}", max_in_flight: $MAX_IN_FLIGHT, follow: none}
+  ci: {url: "http://127.0.0.1:$JENKINS_PORT/", user: bench, api_token: "\${env:BENCH_SECRET}", max_in_flight: $MAX_IN_FLIGHT, follow: $follow, follow_max_in_flight: ${FOLLOW_MAX_IN_FLIGHT:-2}}
 dispatch: {max_in_flight: $((MAX_IN_FLIGHT * 2))}
 $store_yaml
 $(bench_rules_yaml)
@@ -118,6 +131,12 @@ for _ in $(seq 1 "$RUNS"); do
     done
     server=-1
     if [[ -n "$pg_state" ]]; then server=$(($(pg_cpu_ticks "$postmaster") - pg_before)); fi
+    followed_all=0
+    if [[ -n "${FOLLOW:-}" ]]; then
+      # Each trigger's last read is of its build (the queue item's read comes first).
+      wait_build_requests "$work/nginx/access.log" "$N" "$DRAIN_TIMEOUT" "api/json?tree=number" >/dev/null
+      followed_all=$(awk '{print $14 + $15}' "/proc/$daemon/stat")
+    fi
     kill "$daemon" "$nginx_pid"
     wait "$daemon" "$nginx_pid" 2>/dev/null || true
     awk -v relay="$relay" -v all="$all" -v store="$store" -v hz="$clk_tck" -v w="$written" \
@@ -132,5 +151,12 @@ for _ in $(seq 1 "$RUNS"); do
         printf "  nginx got no build request in %.0f %% of the milliseconds, all %d slots'"'"' in one in %.0f %%\n",
           100 * idle / ms, slots, 100 * full / ms}' \
       "$work/nginx/access.log"
+    if [[ -n "${FOLLOW:-}" ]]; then
+      awk -v hz="$clk_tck" -v cpu="$followed_all" '
+        $0 ~ /POST \/job\// {if (!first) first = $1}
+        index($0, "api/json?tree=number") {n++; last = $1}
+        END {if (n > 0 && last > first) printf "  followed to the result: %d triggers, the last %.2f s after the first build request: %.0f/s; CPU %.0f µs per trigger until then\n",
+          n, last - first, n / (last - first), 1e6 * cpu / hz / n}' "$work/nginx/access.log"
+    fi
   done
 done
