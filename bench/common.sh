@@ -30,8 +30,10 @@ wait_port() {
 # build of that number, and every build's read shows it finished (SUCCESS): a Jenkins hookrelay
 # can follow to the result with two reads per trigger.
 jenkins_nginx_conf() {
-  local dir=$1 port=$2 more=${3:-} follow=""
+  local dir=$1 port=$2 more=${3:-} follow="" queue_item=1
   if [[ -n "${JENKINS_FOLLOW:-}" ]]; then
+    # shellcheck disable=SC2016  # nginx's variables, not the shell's
+    queue_item='${connection}0000${connection_requests}'
     follow="
     location ~ \"^/queue/item/([0-9]+)/api/json\$\" {
       default_type application/json;
@@ -42,9 +44,6 @@ jenkins_nginx_conf() {
       return 200 '{\"number\":\$1,\"url\":\"http://127.0.0.1:$port/job/b/\$1/\",\"building\":false,\"result\":\"SUCCESS\",\"duration\":1,\"timestamp\":1700000000000,\"queueId\":\$1}';
     }"
   fi
-  local queue_item=1
-  # shellcheck disable=SC2016  # nginx's variables, not the shell's
-  if [[ -n "${JENKINS_FOLLOW:-}" ]]; then queue_item='${connection}0000${connection_requests}'; fi
   mkdir -p "$dir"
   cat >"$dir/nginx.conf" <<NGINX
 worker_processes 1;

@@ -39,6 +39,9 @@ ADMIN_PORT=${ADMIN_PORT:-18583}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 SECRET=bench-secret
 follow=none
+# What only a build's read holds in nginx's log (jenkins/follow.cpp's build_path()): each trigger's
+# last read, after its queue item's.
+build_read="api/json?tree=number"
 if [[ -n "${FOLLOW:-}" ]]; then
   follow=finished
   export JENKINS_FOLLOW=1 SCALE_FILL_FOLLOW=finished
@@ -133,8 +136,7 @@ for _ in $(seq 1 "$RUNS"); do
     if [[ -n "$pg_state" ]]; then server=$(($(pg_cpu_ticks "$postmaster") - pg_before)); fi
     followed_all=0
     if [[ -n "${FOLLOW:-}" ]]; then
-      # Each trigger's last read is of its build (the queue item's read comes first).
-      wait_build_requests "$work/nginx/access.log" "$N" "$DRAIN_TIMEOUT" "api/json?tree=number" >/dev/null
+      wait_build_requests "$work/nginx/access.log" "$N" "$DRAIN_TIMEOUT" "$build_read" >/dev/null
       followed_all=$(awk '{print $14 + $15}' "/proc/$daemon/stat")
     fi
     kill "$daemon" "$nginx_pid"
@@ -152,9 +154,9 @@ for _ in $(seq 1 "$RUNS"); do
           100 * idle / ms, slots, 100 * full / ms}' \
       "$work/nginx/access.log"
     if [[ -n "${FOLLOW:-}" ]]; then
-      awk -v hz="$clk_tck" -v cpu="$followed_all" '
+      awk -v hz="$clk_tck" -v cpu="$followed_all" -v build_read="$build_read" '
         $0 ~ /POST \/job\// {if (!first) first = $1}
-        index($0, "api/json?tree=number") {n++; last = $1}
+        index($0, build_read) {n++; last = $1}
         END {if (n > 0 && last > first) printf "  followed to the result: %d triggers, the last %.2f s after the first build request: %.0f/s; CPU %.0f µs per trigger until then\n",
           n, last - first, n / (last - first), 1e6 * cpu / hz / n}' "$work/nginx/access.log"
     fi
