@@ -469,10 +469,17 @@ struct ChoreUpdate {
     std::string error;  ///< status: StatusProgress::error ("" after a success)
 };
 
+/// What complete_and_claim() answers: the completion, then what the claim after it got.
+struct CompletionAndClaims {
+    Completion completion = Completion::applied;
+    ChoreBatch next;
+};
+
 class ChoreQueue {
   public:
     using ChoreHandler = std::function<void(result<ChoreBatch>)>;
     using CompleteHandler = std::function<void(result<Completion>)>;
+    using CompleteAndClaimHandler = std::function<void(result<CompletionAndClaims>)>;
     virtual ~ChoreQueue() = default;
 
     /// Leases up to request.limit due chores of request.chore for request.key that are not under
@@ -485,6 +492,15 @@ class ChoreQueue {
     /// the claim; otherwise Completion::stale and nothing changes.
     virtual void complete_chore(Chore chore, std::string claim_id, ChoreUpdate update,
                                 CompleteHandler done) = 0;
+
+    /// complete_chore(chore, claim_id, update), then claim_chores(next) with the completed claim
+    /// no longer counted, as one store call: a worker that goes on to the next due chore waits
+    /// for the store once per chore instead of twice. The claim is made whether the completion
+    /// applied or was stale. SQLite runs both in one transaction, PostgreSQL in two, one after
+    /// the other. A failure answers the error; the completion may then have
+    /// been recorded (as after complete_chore() timing out), the claim not.
+    virtual void complete_and_claim(Chore chore, std::string claim_id, ChoreUpdate update,
+                                    ChoreRequest next, CompleteAndClaimHandler done) = 0;
 };
 
 // --- Admin queries -------------------------------------------------------------------------

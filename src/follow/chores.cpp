@@ -117,11 +117,65 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
         return options.claim_lease + request;
     }
 
-    void finished(Lane& lane) {
+    /// A chore's slot given back; `wake`: the lane looks for due chores now rather than at its
+    /// next poll.
+    void finished(Lane& lane, bool wake) {
         --lane.in_flight;
         --in_flight_total;
-        lane.timer->cancel();
+        if (wake) lane.timer->cancel();
     }
+
+    /// A worker's slot in its lane, from a claim until the chore is done: given back when it
+    /// ends, unless a chore claimed with its completion took it over.
+    struct Slot {
+        Impl& impl;
+        Lane& lane;
+        bool handed_on = false;
+        bool wake = true;  ///< false once a claim found nothing due
+        Slot(Impl& i, Lane& l) : impl(i), lane(l) {}
+        Slot(const Slot&) = delete;
+        Slot& operator=(const Slot&) = delete;
+        ~Slot() {
+            if (!handed_on) impl.finished(lane, wake);
+        }
+    };
+
+    ChoreRequest claim_request(const Lane& lane, std::size_t count) const {
+        ChoreRequest request;
+        request.chore = lane.chore;
+        request.key = lane.key;
+        request.limit = count;
+        // Following shares a Jenkins' follow limit with every instance; statuses are limited
+        // per instance.
+        request.max_in_flight = lane.chore == Chore::follow ? limit(lane) : 0;
+        request.now = clock->now();
+        request.lease = lease(lane);
+        return request;
+    }
+
+    /// Starts a worker for each claimed chore: the first in `slot` when given, the others in
+    /// slots of their own.
+    void start_claimed(const std::shared_ptr<Lane>& lane, std::vector<ChoreClaim>& claims,
+                       Slot* slot) {
+        for (auto& claim : claims) {
+            if (slot != nullptr && !slot->handed_on) {
+                slot->handed_on = true;
+            } else {
+                ++lane->in_flight;
+                ++in_flight_total;
+            }
+            auto what = describe(claim.trigger);
+            if (lane->chore == Chore::follow) {
+                spawn_logged(strand, follow_one(lane, std::move(claim)), "following " + what);
+            } else {
+                spawn_logged(strand, post_one(lane, std::move(claim)),
+                             "posting the status of " + what);
+            }
+        }
+    }
+
+    asio::awaitable<result<Completion>> complete(std::shared_ptr<Lane> lane, Slot& slot,
+                                                 std::string claim_id, ChoreUpdate update);
 
     void wake_status(const std::string& source) {
         if (auto it = lanes.find({Chore::status, source}); it != lanes.end()) {
@@ -139,15 +193,7 @@ asio::awaitable<void> Chores::Impl::run_lane(std::shared_ptr<Lane> lane) {
     while (running) {
         const auto max = limit(*lane);
         if (lane->in_flight < max) {
-            ChoreRequest request;
-            request.chore = lane->chore;
-            request.key = lane->key;
-            request.limit = max - lane->in_flight;
-            // Following shares a Jenkins' follow limit with every instance; statuses are
-            // limited per instance.
-            request.max_in_flight = lane->chore == Chore::follow ? max : 0;
-            request.now = clock->now();
-            request.lease = lease(*lane);
+            auto request = claim_request(*lane, max - lane->in_flight);
             auto batch = co_await ask<ChoreBatch>(
                 [&](auto done) { queue->claim_chores(request, std::move(done)); });
             // Stopped while the claim was on its way: nothing new starts (the store releases this
@@ -156,18 +202,7 @@ asio::awaitable<void> Chores::Impl::run_lane(std::shared_ptr<Lane> lane) {
             if (!batch) {
                 store_error(*lane, batch.error());
             } else {
-                for (auto& claim : batch->claims) {
-                    ++lane->in_flight;
-                    ++in_flight_total;
-                    auto what = describe(claim.trigger);
-                    if (lane->chore == Chore::follow) {
-                        spawn_logged(strand, follow_one(lane, std::move(claim)),
-                                     "following " + what);
-                    } else {
-                        spawn_logged(strand, post_one(lane, std::move(claim)),
-                                     "posting the status of " + what);
-                    }
-                }
+                start_claimed(lane, batch->claims, nullptr);
             }
         }
         if (!running) break;
@@ -175,13 +210,38 @@ asio::awaitable<void> Chores::Impl::run_lane(std::shared_ptr<Lane> lane) {
     }
 }
 
+// While the lane runs within its limit (a reload may have lowered it), the next due chores are
+// claimed in the same store call: a worker that goes on costs one store call per chore, not two.
+asio::awaitable<result<Completion>> Chores::Impl::complete(std::shared_ptr<Lane> lane, Slot& slot,
+                                                           std::string claim_id,
+                                                           ChoreUpdate update) {
+    const auto chore = lane->chore;
+    const auto max = limit(*lane);
+    if (!running || lane->in_flight > max) {
+        co_return co_await ask<Completion>([&](auto done) {
+            queue->complete_chore(chore, std::move(claim_id), std::move(update), std::move(done));
+        });
+    }
+    // This worker's own slot is counted in in_flight: it is free again for the claim.
+    auto next = claim_request(*lane, max - lane->in_flight + 1);
+    auto answer = co_await ask<CompletionAndClaims>([&](auto done) {
+        queue->complete_and_claim(chore, std::move(claim_id), std::move(update), std::move(next),
+                                  std::move(done));
+    });
+    if (!answer) co_return answer.error();
+    // Stopped while the call was on its way: nothing new starts (the store releases this
+    // instance's claims when it closes; if it cannot, their leases run out).
+    if (running) {
+        // Nothing due (or the Jenkins held): the lane's next poll, or wake(), looks again.
+        if (answer->next.claims.empty()) slot.wake = false;
+        start_claimed(lane, answer->next.claims, &slot);
+    }
+    co_return answer->completion;
+}
+
 asio::awaitable<void> Chores::Impl::follow_one(std::shared_ptr<Lane> lane, ChoreClaim claim) {
     auto self = shared_from_this();
-    struct Done {
-        Impl& impl;
-        Lane& lane;
-        ~Done() { impl.finished(lane); }
-    } done{*this, *lane};
+    Slot slot(*this, *lane);
     const auto target = lane->jenkins;  // a reload may replace it meanwhile
     const auto& jenkins = target.config;
     auto trigger = claim.trigger;
@@ -229,9 +289,7 @@ asio::awaitable<void> Chores::Impl::follow_one(std::shared_ptr<Lane> lane, Chore
     update.build = step.build;
     if (step.status && trigger.request.status) update.status = step.status;
     const bool wished = update.status.has_value();
-    auto applied = co_await ask<Completion>([&](auto cb) {
-        queue->complete_chore(Chore::follow, claim.claim_id, std::move(update), std::move(cb));
-    });
+    auto applied = co_await complete(lane, slot, claim.claim_id, std::move(update));
     if (!applied) {
         store_error(*lane, applied.error());
     } else if (*applied == Completion::stale) {
@@ -246,11 +304,7 @@ asio::awaitable<void> Chores::Impl::follow_one(std::shared_ptr<Lane> lane, Chore
 
 asio::awaitable<void> Chores::Impl::post_one(std::shared_ptr<Lane> lane, ChoreClaim claim) {
     auto self = shared_from_this();
-    struct Done {
-        Impl& impl;
-        Lane& lane;
-        ~Done() { impl.finished(lane); }
-    } done{*this, *lane};
+    Slot slot(*this, *lane);
     const auto target = lane->source;
     const auto& status = *target.config.status;
     const auto& trigger = claim.trigger;
@@ -318,9 +372,7 @@ asio::awaitable<void> Chores::Impl::post_one(std::shared_ptr<Lane> lane, ChoreCl
         }
     }
     metrics->status_post(target.config.name, outcome);
-    auto applied = co_await ask<Completion>([&](auto cb) {
-        queue->complete_chore(Chore::status, claim.claim_id, std::move(update), std::move(cb));
-    });
+    auto applied = co_await complete(lane, slot, claim.claim_id, std::move(update));
     if (!applied) store_error(*lane, applied.error());
 }
 

@@ -45,13 +45,18 @@ class FakeChores final : public ChoreQueue {
     std::map<std::string, Row> rows;
     std::optional<JenkinsHold> hold;
     std::size_t stale = 0;
+    std::map<Chore, std::size_t> calls;  // store calls of each chore: claims, completions, both
 
     void claim_chores(ChoreRequest r, ChoreHandler done) override {
+        ++calls[r.chore];
+        done(take(r));
+    }
+
+    ChoreBatch take(const ChoreRequest& r) {
         ChoreBatch batch;
         if (r.chore == Chore::follow && hold) {
             batch.hold = hold;
-            done(batch);
-            return;
+            return batch;
         }
         std::size_t live = 0;
         for (auto& [id, row] : rows) {
@@ -74,17 +79,30 @@ class FakeChores final : public ChoreQueue {
             batch.claims.push_back(
                 {row.trigger, claim, expires, follow ? row.follow_tries : row.status_tries});
         }
-        done(batch);
+        return batch;
     }
 
     void complete_chore(Chore chore, std::string claim_id, ChoreUpdate u,
                         CompleteHandler done) override {
+        ++calls[chore];
+        done(finish(chore, claim_id, u));
+    }
+
+    void complete_and_claim(Chore chore, std::string claim_id, ChoreUpdate u, ChoreRequest next,
+                            CompleteAndClaimHandler done) override {
+        ++calls[chore];
+        CompletionAndClaims out;
+        out.completion = finish(chore, claim_id, u);
+        out.next = take(next);
+        done(out);
+    }
+
+    Completion finish(Chore chore, const std::string& claim_id, const ChoreUpdate& u) {
         auto& row = rows.at(u.id);
         auto& claim = chore == Chore::follow ? row.follow_claim : row.status_claim;
         if (claim != claim_id) {
             ++stale;
-            done(Completion::stale);
-            return;
+            return Completion::stale;
         }
         claim.clear();
         auto& p = row.trigger.status;
@@ -106,7 +124,7 @@ class FakeChores final : public ChoreQueue {
                     p.wanted_seq > p.posted_seq ? std::optional(TimePoint{}) : std::nullopt;
             }
         }
-        done(Completion::applied);
+        return Completion::applied;
     }
 
     void wish(const std::string& id, StatusWish w) {
@@ -334,6 +352,34 @@ TEST_F(ChoresTest, AtMostFollowMaxInFlightReadsAtOnce) {
     advance(3s);
     EXPECT_EQ(jenkins_client->in_flight, 2u);
     EXPECT_EQ(jenkins_client->paths.size(), 2u);
+}
+
+TEST_F(ChoresTest, AWorkerGoesOnToTheNextDueChoreInTheSameStoreCall) {
+    jenkins.follow_max_in_flight = 1;
+    start();
+    const std::size_t idle = queue->calls[Chore::follow];
+    for (int i = 1; i <= 4; ++i) {
+        const std::string n = std::to_string(i);
+        add("t" + n, i);
+        jenkins_client->script.emplace_back("queue/item/" + n + "/",
+                                            answer(R"({"id":)" + n + R"(,"cancelled":true})"));
+    }
+    chores->wake();
+    settle();
+    // All four followed to their end, one at a time, without the clock moving: one claim, then
+    // one store call per chore that records it and claims the next.
+    for (int i = 1; i <= 4; ++i) {
+        const auto& row = queue->rows["t" + std::to_string(i)];
+        EXPECT_EQ(row.trigger.build.result, "CANCELLED") << i;
+        EXPECT_FALSE(row.trigger.following) << i;
+    }
+    EXPECT_EQ(jenkins_client->paths.size(), 4u);
+    EXPECT_EQ(queue->calls[Chore::follow] - idle, 5u);
+    // The last call found nothing due: the lane looks again at its next poll, not at once.
+    advance(options.poll_interval - 1ms);
+    EXPECT_EQ(queue->calls[Chore::follow] - idle, 5u);
+    advance(1ms);
+    EXPECT_EQ(queue->calls[Chore::follow] - idle, 6u);
 }
 
 TEST_F(ChoresTest, FailedPostIsRetriedAfterBackoffButNeverBeforeRetryAfter) {

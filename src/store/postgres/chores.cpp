@@ -216,4 +216,13 @@ asio::awaitable<Completion> Core::complete_chore(Chore chore, std::string claim_
     co_return Completion::applied;
 }
 
+asio::awaitable<CompletionAndClaims> Core::complete_and_claim(Chore chore, std::string claim_id,
+                                                              ChoreUpdate update,
+                                                              ChoreRequest next) {
+    CompletionAndClaims out;
+    out.completion = co_await complete_chore(chore, std::move(claim_id), std::move(update));
+    out.next = co_await claim_chores(std::move(next));
+    co_return out;
+}
+
 }  // namespace hookrelay::store::postgres

@@ -112,6 +112,9 @@ class Core : public std::enable_shared_from_this<Core> {
     asio::awaitable<ChoreBatch> claim_chores(ChoreRequest request);
     asio::awaitable<Completion> complete_chore(Chore chore, std::string claim_id,
                                                ChoreUpdate update);
+    /// complete_chore(), then claim_chores(next): two transactions, one call into the core.
+    asio::awaitable<CompletionAndClaims> complete_and_claim(Chore chore, std::string claim_id,
+                                                            ChoreUpdate update, ChoreRequest next);
 
     // --- Admin queries (admin.cpp).
     asio::awaitable<DeliveryPage> list_deliveries(DeliveryQuery query);

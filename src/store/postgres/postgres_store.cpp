@@ -619,6 +619,17 @@ void PostgresStore::complete_chore(Chore chore, std::string claim_id, ChoreUpdat
     });
 }
 
+void PostgresStore::complete_and_claim(Chore chore, std::string claim_id, ChoreUpdate update,
+                                       ChoreRequest next, CompleteAndClaimHandler done) {
+    core_->post([chore, claim_id = std::move(claim_id), update = std::move(update),
+                 next = std::move(next), done = std::move(done)](Core& c) mutable {
+        c.spawn(
+            "complete chore and claim",
+            c.complete_and_claim(chore, std::move(claim_id), std::move(update), std::move(next)),
+            std::move(done));
+    });
+}
+
 void PostgresStore::list_deliveries(DeliveryQuery query, PageHandler done) {
     core_->post([query = std::move(query), done = std::move(done)](Core& c) mutable {
         c.spawn("list deliveries", c.list_deliveries(std::move(query)), std::move(done));

@@ -123,6 +123,8 @@ class PostgresStore final : public Store {
     void claim_chores(ChoreRequest request, ChoreHandler done) override;
     void complete_chore(Chore chore, std::string claim_id, ChoreUpdate update,
                         CompleteHandler done) override;
+    void complete_and_claim(Chore chore, std::string claim_id, ChoreUpdate update,
+                            ChoreRequest next, CompleteAndClaimHandler done) override;
 
     void list_deliveries(DeliveryQuery query, PageHandler done) override;
     void get_delivery(std::string source, std::string delivery_id, DetailHandler done) override;

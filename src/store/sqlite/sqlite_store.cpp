@@ -244,6 +244,19 @@ void SqliteStore::complete_chore(Chore chore, std::string claim_id, ChoreUpdate 
         }));
 }
 
+void SqliteStore::complete_and_claim(Chore chore, std::string claim_id, ChoreUpdate update,
+                                     ChoreRequest next, CompleteAndClaimHandler done) {
+    writer_->post(make_op<CompletionAndClaims>(
+        Mode::queue, "complete chore and claim", std::move(done),
+        [chore, claim_id = std::move(claim_id), update = std::move(update),
+         next = std::move(next)](Writer& w) {
+            CompletionAndClaims out;
+            out.completion = w.chores().complete(chore, claim_id, update, Clock::now());
+            out.next = w.chores().claim(next);
+            return out;
+        }));
+}
+
 // --- AdminQueries ---------------------------------------------------------------------------
 
 void SqliteStore::list_deliveries(DeliveryQuery query, PageHandler done) {

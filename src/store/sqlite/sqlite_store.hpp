@@ -107,6 +107,8 @@ class SqliteStore final : public Store {
     void claim_chores(ChoreRequest request, ChoreHandler done) override;
     void complete_chore(Chore chore, std::string claim_id, ChoreUpdate update,
                         ChoreQueue::CompleteHandler done) override;
+    void complete_and_claim(Chore chore, std::string claim_id, ChoreUpdate update,
+                            ChoreRequest next, CompleteAndClaimHandler done) override;
 
     // AdminQueries: writes (replay, add_triggers) are synced like a submit.
     void list_deliveries(DeliveryQuery query, PageHandler done) override;

@@ -264,6 +264,112 @@ TEST_P(StoreContract, FollowCompletionRecordsTheBuildAndItsOutcome) {
               Completion::stale);
 }
 
+TEST_P(StoreContract, CompletingAChoreClaimsTheNextDueOnesInTheSameCall) {
+    const std::string first = delivered_followed(a(), "d-1", base_, base_);
+    const std::string second = delivered_followed(a(), "d-2", base_, base_ + 1s);
+    const std::string third = delivered_followed(a(), "d-3", base_, base_ + 5s);
+    // One follow at a time for this Jenkins, over every instance.
+    auto batch = claim_chores(a(), Chore::follow, "ci", base_ + 2s, 10, 1);
+    ASSERT_EQ(ids_of(batch), (Ids{first}));
+
+    // The finished build is recorded, and its slot goes to the next due chore: the third is not
+    // due yet.
+    BuildRecord done = started_build(base_, base_ + 1s);
+    done.result = "SUCCESS";
+    done.finished_at = base_ + 2s;
+    auto answer =
+        complete_and_claim(a(), Chore::follow, batch.claims[0].claim_id,
+                           follow_update(first, std::nullopt, done), "ci", base_ + 2s, 10, 1);
+    EXPECT_EQ(answer.completion, Completion::applied);
+    ASSERT_EQ(ids_of(answer.next), (Ids{second}));
+    EXPECT_FALSE(answer.next.hold);
+    EXPECT_EQ(answer.next.claims[0].trigger.build, queued_build(k_queue_url, base_));
+    EXPECT_EQ(stored(a(), "d-1", first).build, done);
+    EXPECT_FALSE(stored(a(), "d-1", first).following);
+    EXPECT_EQ(outcomes_of(a(), "d-1"), (Outcomes{{"ci", "SUCCESS"}}));
+    // The claim counts against the cap like any other.
+    EXPECT_TRUE(claim_chores(b(), Chore::follow, "ci", base_ + 6s, 10, 1).claims.empty());
+
+    // Due again later: the chore goes on, and the third (due by now) takes the slot.
+    answer = complete_and_claim(a(), Chore::follow, answer.next.claims[0].claim_id,
+                                follow_update(second, base_ + 20s, std::nullopt, 1), "ci",
+                                base_ + 6s, 10, 1);
+    EXPECT_EQ(answer.completion, Completion::applied);
+    ASSERT_EQ(ids_of(answer.next), (Ids{third}));
+    EXPECT_TRUE(stored(a(), "d-2", second).following);
+
+    // Nothing due: the completion is recorded and nothing is claimed.
+    answer = complete_and_claim(a(), Chore::follow, answer.next.claims[0].claim_id,
+                                follow_update(third, base_ + 30s, std::nullopt), "ci", base_ + 6s,
+                                10, 1);
+    EXPECT_EQ(answer.completion, Completion::applied);
+    EXPECT_TRUE(answer.next.claims.empty());
+    EXPECT_EQ(ids_of(claim_chores(b(), Chore::follow, "ci", base_ + 20s, 10, 1)), (Ids{second}));
+}
+
+TEST_P(StoreContract, AStaleCompletionRecordsNothingAndStillClaimsTheNextDueChore) {
+    const std::string first = delivered_followed(a(), "d-1", base_, base_);
+    const auto old = claim_chores(a(), Chore::follow, "ci", base_, 1, 0, 10s);
+    ASSERT_EQ(ids_of(old), (Ids{first}));
+    const auto taken = claim_chores(b(), Chore::follow, "ci", base_ + 10s, 1);
+    ASSERT_EQ(ids_of(taken), (Ids{first}));
+    const std::string second = delivered_followed(a(), "d-2", base_, base_ + 10s);
+
+    const auto answer = complete_and_claim(
+        a(), Chore::follow, old.claims[0].claim_id,
+        follow_update(first, std::nullopt, started_build(base_, base_ + 1s)), "ci", base_ + 10s);
+    EXPECT_EQ(answer.completion, Completion::stale);
+    EXPECT_EQ(ids_of(answer.next), (Ids{second}));
+    EXPECT_TRUE(stored(a(), "d-1", first).following);
+    EXPECT_EQ(stored(a(), "d-1", first).build, queued_build(k_queue_url, base_));
+    // The other instance's claim still holds.
+    EXPECT_EQ(complete_chore(b(), Chore::follow, taken.claims[0].claim_id,
+                             follow_update(first, std::nullopt, std::nullopt)),
+              Completion::applied);
+}
+
+TEST_P(StoreContract, CompletingAFollowWhileTheJenkinsIsHeldRecordsItAndAnswersTheHold) {
+    const std::string first = delivered_followed(a(), "d-1", base_, base_);
+    delivered_followed(a(), "d-2", base_, base_);
+    const auto batch = claim_chores(a(), Chore::follow, "ci", base_, 1);
+    ASSERT_EQ(ids_of(batch), (Ids{first}));
+    hold(a(), "ci", JenkinsHold{"connection refused", base_, base_ + 1min, 0});
+
+    const auto answer =
+        complete_and_claim(a(), Chore::follow, batch.claims[0].claim_id,
+                           follow_update(first, base_ + 5s, std::nullopt, 1), "ci", base_ + 1s);
+    EXPECT_EQ(answer.completion, Completion::applied);
+    EXPECT_TRUE(answer.next.claims.empty());
+    ASSERT_TRUE(answer.next.hold);
+    EXPECT_EQ(answer.next.hold->reason, "connection refused");
+    unhold(a(), "ci");
+    const auto after = claim_chores(a(), Chore::follow, "ci", base_ + 5s);
+    ASSERT_EQ(after.claims.size(), 2u);
+    EXPECT_EQ(after.claims[1].trigger.id, first);  // due last
+    EXPECT_EQ(after.claims[1].tries, 1);
+}
+
+TEST_P(StoreContract, CompletingAStatusPostClaimsTheNextWishToPost) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 2; ++i) {
+        const std::string d = "d-" + std::to_string(i);
+        ids.push_back(submit_one(a(), d, base_, followed(FollowMode::none, true)));
+        TriggerUpdate update =
+            delivered(ids.back(), base_, queued_build(k_queue_url, base_), base_);
+        update.status = wish("success");
+        settle(a(), "ci", update);
+    }
+    const auto batch = claim_chores(a(), Chore::status, "github-main", base_, 1);
+    ASSERT_EQ(ids_of(batch), (Ids{ids[0]}));
+    const auto answer =
+        complete_and_claim(a(), Chore::status, batch.claims[0].claim_id,
+                           status_update(ids[0], 1, wish("success")), "github-main", base_, 1);
+    EXPECT_EQ(answer.completion, Completion::applied);
+    EXPECT_EQ(ids_of(answer.next), (Ids{ids[1]}));
+    EXPECT_EQ(stored(a(), "d-0", ids[0]).status.posted, wish("success"));
+    EXPECT_EQ(stored(a(), "d-0", ids[0]).status.posted_seq, 1);
+}
+
 TEST_P(StoreContract, FollowCompletionWithoutABuildKeepsTheStoredOne) {
     const std::string id = delivered_followed(a(), "d-1", base_, base_);
     const auto batch = claim_chores(a(), Chore::follow, "ci", base_);

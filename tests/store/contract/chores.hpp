@@ -12,9 +12,10 @@
 
 namespace hookrelay::store::test {
 
-inline ChoreBatch claim_chores(Store& store, Chore chore, const std::string& key, TimePoint now,
-                               std::size_t limit = 100, std::size_t max_in_flight = 0,
-                               std::chrono::milliseconds lease = k_lease) {
+/// What claim_chores() asks for: up to `limit` chores of `chore` for `key` due at `now`.
+inline ChoreRequest chore_request(Chore chore, const std::string& key, TimePoint now,
+                                  std::size_t limit = 100, std::size_t max_in_flight = 0,
+                                  std::chrono::milliseconds lease = k_lease) {
     ChoreRequest request;
     request.chore = chore;
     request.key = key;
@@ -22,6 +23,13 @@ inline ChoreBatch claim_chores(Store& store, Chore chore, const std::string& key
     request.max_in_flight = max_in_flight;
     request.now = now;
     request.lease = lease;
+    return request;
+}
+
+inline ChoreBatch claim_chores(Store& store, Chore chore, const std::string& key, TimePoint now,
+                               std::size_t limit = 100, std::size_t max_in_flight = 0,
+                               std::chrono::milliseconds lease = k_lease) {
+    auto request = chore_request(chore, key, now, limit, max_in_flight, lease);
     return value_of(wait_answer<result<ChoreBatch>>([&](auto done) {
                         store.claim_chores(std::move(request), std::move(done));
                     }),
@@ -35,6 +43,19 @@ inline Completion complete_chore(Store& store, Chore chore, std::string claim_id
                                              std::move(done));
                     }),
                     "complete_chore");
+}
+
+/// complete_chore(), then claim_chores() of `chore` for `key` at `now`, in one store call.
+inline CompletionAndClaims complete_and_claim(Store& store, Chore chore, std::string claim_id,
+                                              ChoreUpdate update, const std::string& key,
+                                              TimePoint now, std::size_t limit = 100,
+                                              std::size_t max_in_flight = 0) {
+    auto next = chore_request(chore, key, now, limit, max_in_flight);
+    return value_of(wait_answer<result<CompletionAndClaims>>([&](auto done) {
+                        store.complete_and_claim(chore, std::move(claim_id), std::move(update),
+                                                 std::move(next), std::move(done));
+                    }),
+                    "complete_and_claim");
 }
 
 /// The ids of the triggers whose chores a batch claimed, in its order.
