@@ -199,8 +199,10 @@ measure_relay() {
   drain=${drain:-n/a}
   cpu_per=$(awk -v t="$relay_ticks" -v hz="$clk_tck" -v n="$accepted" \
     'BEGIN {if (n > 0) printf "%.0f µs", 1e6 * t / hz / n; else print "n/a"}')
-  p50=$(IFS=/; echo "${p50s[*]}" | sed 's|/| / |g')
-  p99=$(IFS=/; echo "${p99s[*]}" | sed 's|/| / |g')
+  p50=$(IFS=/; echo "${p50s[*]}")
+  p99=$(IFS=/; echo "${p99s[*]}")
+  p50=${p50//\// / }
+  p99=${p99//\// / }
   rows+=("| $title | $rps | $p50 | $p99 | $(awk -v k="$rss" 'BEGIN {printf "%.1f", k / 1024}') MB | $bad of $total | $delivered_rate ($delivered of $accepted delivered) | $drain | $cpu_per | $pg_share |")
 }
 
@@ -222,6 +224,7 @@ pg_conninfo=$(cat "$pg_state/conninfo")
 pg_dir=$(cat "$pg_state/server")
 postmaster=$(head -1 "$pg_dir/data/postmaster.pid")
 pg_version=$(psql "$pg_conninfo" -XAtc 'SHOW server_version' | cut -d' ' -f1)
+# shellcheck disable=SC2016  # hookrelay's ${env:...}, not the shell's
 pg_store='store: {backend: postgres, postgres: {url: "${env:BENCH_DATABASE_URL}"}}'
 
 psql "$pg_conninfo" -Xqc 'CREATE DATABASE bench_one'
@@ -243,7 +246,7 @@ cat >"$work/hooks.json" <<JSON
 JSON
 webhook -hooks "$work/hooks.json" -ip 127.0.0.1 -port "$PEER_PORT" >"$work/webhook.log" 2>&1 &
 peer=$!
-pids+=($peer)
+pids+=("$peer")
 wait_port "$PEER_PORT"
 wrk_run "http://127.0.0.1:$PEER_PORT" /hooks/relay peer "$CONNECTIONS" "$THREADS"
 read -r prps pp50 pp99 ptotal pbad < <(summarize peer)
