@@ -496,9 +496,10 @@ class ChoreQueue {
     /// complete_chore(chore, claim_id, update), then claim_chores(next) with the completed claim
     /// no longer counted, as one store call: a worker that goes on to the next due chore waits
     /// for the store once per chore instead of twice. The claim is made whether the completion
-    /// applied or was stale. SQLite runs both in one transaction, PostgreSQL in two, one after
-    /// the other. A failure answers the error; the completion may then have
-    /// been recorded (as after complete_chore() timing out), the claim not.
+    /// applied or was stale. SQLite does both or neither (one savepoint in its transaction);
+    /// PostgreSQL commits the completion, then claims in a second transaction, so a failure of
+    /// the claim answers the error with the completion recorded. A call that times out on the
+    /// caller's side may still complete and claim; those claims wait for their lease to end.
     virtual void complete_and_claim(Chore chore, std::string claim_id, ChoreUpdate update,
                                     ChoreRequest next, CompleteAndClaimHandler done) = 0;
 };

@@ -51,6 +51,10 @@ struct Lane {
     Chores::JenkinsTarget jenkins;  // follow lanes
     Chores::SourceTarget source;    // status lanes
     std::size_t in_flight = 0;
+    /// Woken (or polled) while every slot was taken: the next slot given back looks for due
+    /// chores at once, even if its worker's own claim found none (it may have run before the
+    /// chore that woke the lane was committed).
+    bool look_again = false;
 };
 
 struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
@@ -122,7 +126,7 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
     void finished(Lane& lane, bool wake) {
         --lane.in_flight;
         --in_flight_total;
-        if (wake) lane.timer->cancel();
+        if (wake || lane.look_again) lane.timer->cancel();
     }
 
     /// A worker's slot in its lane, from a claim until the chore is done: given back when it
@@ -192,6 +196,7 @@ asio::awaitable<void> Chores::Impl::run_lane(std::shared_ptr<Lane> lane) {
     auto self = shared_from_this();
     while (running) {
         const auto max = limit(*lane);
+        lane->look_again = lane->in_flight >= max;
         if (lane->in_flight < max) {
             auto request = claim_request(*lane, max - lane->in_flight);
             auto batch = co_await ask<ChoreBatch>(
@@ -210,8 +215,12 @@ asio::awaitable<void> Chores::Impl::run_lane(std::shared_ptr<Lane> lane) {
     }
 }
 
-// While the lane runs within its limit (a reload may have lowered it), the next due chores are
-// claimed in the same store call: a worker that goes on costs one store call per chore, not two.
+// While the lane runs within its limit (a reload may have lowered it), the next due chore is
+// claimed in the same store call, for this worker's own slot: a worker that goes on costs one
+// store call per chore, not two. Free slots stay the lane's to claim (run_lane), so that workers
+// finishing at once never claim the same free slot twice: the store caps only following.
+// A call that times out may still claim in the store; that chore then waits for its lease to run
+// out, as after a lane's claim that timed out.
 asio::awaitable<result<Completion>> Chores::Impl::complete(std::shared_ptr<Lane> lane, Slot& slot,
                                                            std::string claim_id,
                                                            ChoreUpdate update) {
@@ -222,8 +231,7 @@ asio::awaitable<result<Completion>> Chores::Impl::complete(std::shared_ptr<Lane>
             queue->complete_chore(chore, std::move(claim_id), std::move(update), std::move(done));
         });
     }
-    // This worker's own slot is counted in in_flight: it is free again for the claim.
-    auto next = claim_request(*lane, max - lane->in_flight + 1);
+    auto next = claim_request(*lane, 1);
     auto answer = co_await ask<CompletionAndClaims>([&](auto done) {
         queue->complete_and_claim(chore, std::move(claim_id), std::move(update), std::move(next),
                                   std::move(done));
@@ -233,8 +241,12 @@ asio::awaitable<result<Completion>> Chores::Impl::complete(std::shared_ptr<Lane>
     // instance's claims when it closes; if it cannot, their leases run out).
     if (running) {
         // Nothing due (or the Jenkins held): the lane's next poll, or wake(), looks again.
+        // Chores are due and slots are free (a reload raised the limit): the lane claims them.
+        // Read before the chore claimed starts: it may run to its end inside start_claimed().
+        const bool free_slots = !answer->next.claims.empty() && lane->in_flight < max;
         if (answer->next.claims.empty()) slot.wake = false;
         start_claimed(lane, answer->next.claims, &slot);
+        if (free_slots) lane->timer->cancel();
     }
     co_return answer->completion;
 }

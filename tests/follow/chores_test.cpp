@@ -46,6 +46,16 @@ class FakeChores final : public ChoreQueue {
     std::optional<JenkinsHold> hold;
     std::size_t stale = 0;
     std::map<Chore, std::size_t> calls;  // store calls of each chore: claims, completions, both
+    // Completions run at once but are answered only by answer_held(), as a busy store would.
+    bool hold_answers = false;
+    std::vector<std::function<void()>> held;
+
+    void answer_held() {
+        hold_answers = false;
+        auto answers = std::move(held);
+        held.clear();
+        for (auto& a : answers) a();
+    }
 
     void claim_chores(ChoreRequest r, ChoreHandler done) override {
         ++calls[r.chore];
@@ -94,6 +104,10 @@ class FakeChores final : public ChoreQueue {
         CompletionAndClaims out;
         out.completion = finish(chore, claim_id, u);
         out.next = take(next);
+        if (hold_answers) {
+            held.push_back([done = std::move(done), out] { done(out); });
+            return;
+        }
         done(out);
     }
 
@@ -201,15 +215,42 @@ class Reader final : public JenkinsClient {
 
 class Forge final : public forge_status::StatusClient {
   public:
+    explicit Forge(asio::any_io_executor ex) : executor_(ex) {}
     std::deque<forge_status::PostResult> script;  // default: posted
     std::vector<std::pair<StatusTarget, StatusWish>> posts;
+    bool hanging = false;  // posts wait for release()
+    std::size_t in_flight = 0;
+    std::size_t most_in_flight = 0;
+    std::vector<std::shared_ptr<asio::steady_timer>> gates;
+
     asio::awaitable<forge_status::PostResult> post(StatusTarget target, StatusWish wish) override {
         posts.emplace_back(std::move(target), std::move(wish));
+        most_in_flight = std::max(most_in_flight, ++in_flight);
+        if (hanging) {
+            auto gate = std::make_shared<asio::steady_timer>(executor_,
+                                                             asio::steady_timer::time_point::max());
+            gates.push_back(gate);
+            boost::system::error_code ec;
+            co_await gate->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+        --in_flight;
         if (script.empty()) co_return forge_status::PostResult{PostKind::posted, 201, "", {}};
         auto r = script.front();
         script.pop_front();
         co_return r;
     }
+    /// The posts waiting now finish; later ones still wait.
+    void release_waiting() {
+        for (auto& g : gates) g->cancel();
+        gates.clear();
+    }
+    void release() {
+        hanging = false;
+        release_waiting();
+    }
+
+  private:
+    asio::any_io_executor executor_;
 };
 
 JenkinsOutcome answer(std::string body) {
@@ -226,7 +267,7 @@ class ChoresTest : public ::testing::Test {
     std::shared_ptr<FakeClock> clock = FakeClock::create();
     std::shared_ptr<FakeChores> queue = std::make_shared<FakeChores>();
     std::shared_ptr<Reader> jenkins_client = std::make_shared<Reader>(ioc.get_executor());
-    std::shared_ptr<Forge> forge = std::make_shared<Forge>();
+    std::shared_ptr<Forge> forge = std::make_shared<Forge>(ioc.get_executor());
     DispatchConfig options;
     JenkinsConfig jenkins;
     SourceConfig source;
@@ -280,6 +321,7 @@ class ChoresTest : public ::testing::Test {
     ~ChoresTest() override {
         if (!chores) return;
         jenkins_client->release();
+        forge->release();
         bool stopped = false;
         asio::co_spawn(
             ioc,
@@ -425,6 +467,57 @@ TEST_F(ChoresTest, PostIsGivenUpAfterMaxTries) {
     const auto& p = queue->rows["t1"].trigger.status;
     EXPECT_EQ(p.posted_seq, p.wanted_seq);
     EXPECT_NE(p.error.find("gave up after 3 tries"), std::string::npos) << p.error;
+}
+
+TEST_F(ChoresTest, PostsFinishingAtOnceNeverExceedTheSourcesMaxInFlight) {
+    source.status->max_in_flight = 4;
+    forge->hanging = true;
+    const auto wished = [&](int i) {
+        const std::string id = add("t" + std::to_string(i), i);
+        queue->rows[id].follow_due.reset();
+        queue->wish(id, {"pending", "Queued", ""});
+    };
+    for (int i = 1; i <= 3; ++i) wished(i);
+    start();
+    ASSERT_EQ(forge->in_flight, 3u);
+    // Seven more wishes while the three posts hang; the lane has not looked yet.
+    for (int i = 4; i <= 10; ++i) wished(i);
+    // The three finish together, their store calls answered together: each worker goes on with
+    // one more, and the lane fills the fourth slot.
+    queue->hold_answers = true;
+    forge->release_waiting();
+    settle();
+    ASSERT_EQ(queue->held.size(), 3u);
+    queue->answer_held();
+    settle();
+    EXPECT_EQ(forge->in_flight, 4u);
+    EXPECT_EQ(forge->most_in_flight, 4u);
+    EXPECT_EQ(forge->posts.size(), 7u);
+}
+
+TEST_F(ChoresTest, AWishThatWokeAFullLaneIsPostedAsSoonAsASlotFrees) {
+    source.status->max_in_flight = 1;
+    forge->hanging = true;
+    add("t1", 1);
+    add("t2", 2);
+    for (const auto* id : {"t1", "t2"}) queue->rows[id].follow_due.reset();
+    queue->wish("t1", {"pending", "Queued", ""});
+    start();
+    ASSERT_EQ(forge->in_flight, 1u);
+    // The post ends; its store call finds nothing else due, and is answered late.
+    queue->hold_answers = true;
+    forge->release_waiting();
+    settle();
+    ASSERT_EQ(queue->held.size(), 1u);
+    // Meanwhile a wish is committed and wakes the lane, whose only slot is still taken.
+    queue->wish("t2", {"pending", "Queued", ""});
+    chores->wake();
+    settle();
+    queue->answer_held();
+    settle();
+    // Posted now, not at the next poll.
+    ASSERT_EQ(forge->posts.size(), 2u);
+    EXPECT_EQ(forge->in_flight, 1u);
 }
 
 TEST_F(ChoresTest, OnlyTheNewestWishIsPostedAfterAnOutage) {
