@@ -240,10 +240,10 @@ asio::awaitable<result<Completion>> Chores::Impl::complete(std::shared_ptr<Lane>
     // Stopped while the call was on its way: nothing new starts (the store releases this
     // instance's claims when it closes; if it cannot, their leases run out).
     if (running) {
-        // Nothing due (or the Jenkins held): the lane's next poll, or wake(), looks again.
         // Chores are due and slots are free (a reload raised the limit): the lane claims them.
         // Read before the chore claimed starts: it may run to its end inside start_claimed().
         const bool free_slots = !answer->next.claims.empty() && lane->in_flight < max;
+        // Nothing due (or the Jenkins held): the lane's next poll, or wake(), looks again.
         if (answer->next.claims.empty()) slot.wake = false;
         start_claimed(lane, answer->next.claims, &slot);
         if (free_slots) lane->timer->cancel();

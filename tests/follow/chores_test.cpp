@@ -154,15 +154,45 @@ class FakeChores final : public ChoreQueue {
     std::size_t claims_ = 0;
 };
 
-// Answers read() from a script per path prefix; records the paths.
-class Reader final : public JenkinsClient {
+// Holds calls back while `hanging`, until they are released; counts the calls it holds.
+class Gates {
   public:
-    explicit Reader(asio::any_io_executor ex) : executor_(ex) {}
-    std::vector<std::pair<std::string, JenkinsOutcome>> script;  // prefix → answer, used in order
-    std::vector<std::string> paths;
+    explicit Gates(asio::any_io_executor ex) : executor_(ex) {}
     bool hanging = false;
     std::size_t in_flight = 0;
-    std::vector<std::shared_ptr<asio::steady_timer>> gates;
+    std::size_t most_in_flight = 0;
+
+    asio::awaitable<void> pass() {
+        if (!hanging) co_return;
+        auto gate =
+            std::make_shared<asio::steady_timer>(executor_, asio::steady_timer::time_point::max());
+        gates_.push_back(gate);
+        most_in_flight = std::max(most_in_flight, ++in_flight);
+        boost::system::error_code ec;
+        co_await gate->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        --in_flight;
+    }
+    /// The calls held now go on; later ones are held too.
+    void release_waiting() {
+        for (auto& g : gates_) g->cancel();
+        gates_.clear();
+    }
+    void release() {
+        hanging = false;
+        release_waiting();
+    }
+
+  private:
+    asio::any_io_executor executor_;
+    std::vector<std::shared_ptr<asio::steady_timer>> gates_;
+};
+
+// Answers read() from a script per path prefix; records the paths.
+class Reader final : public JenkinsClient, public Gates {
+  public:
+    explicit Reader(asio::any_io_executor ex) : Gates(ex) {}
+    std::vector<std::pair<std::string, JenkinsOutcome>> script;  // prefix → answer, used in order
+    std::vector<std::string> paths;
 
     asio::awaitable<JenkinsOutcome> trigger(TriggerRequest, std::optional<Secret>) override {
         co_return JenkinsOutcome{};
@@ -182,15 +212,7 @@ class Reader final : public JenkinsClient {
     }
     asio::awaitable<JenkinsOutcome> read(std::string path) override {
         paths.push_back(path);
-        if (hanging) {
-            auto gate = std::make_shared<asio::steady_timer>(executor_,
-                                                             asio::steady_timer::time_point::max());
-            gates.push_back(gate);
-            ++in_flight;
-            boost::system::error_code ec;
-            co_await gate->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-            --in_flight;
-        }
+        co_await pass();
         for (auto it = script.begin(); it != script.end(); ++it) {
             if (path.starts_with(it->first)) {
                 auto answer = it->second;
@@ -203,54 +225,22 @@ class Reader final : public JenkinsClient {
         none.detail = "no script for " + path;
         co_return none;
     }
-    void release() {
-        hanging = false;
-        for (auto& g : gates) g->cancel();
-        gates.clear();
-    }
-
-  private:
-    asio::any_io_executor executor_;
 };
 
-class Forge final : public forge_status::StatusClient {
+class Forge final : public forge_status::StatusClient, public Gates {
   public:
-    explicit Forge(asio::any_io_executor ex) : executor_(ex) {}
+    explicit Forge(asio::any_io_executor ex) : Gates(ex) {}
     std::deque<forge_status::PostResult> script;  // default: posted
     std::vector<std::pair<StatusTarget, StatusWish>> posts;
-    bool hanging = false;  // posts wait for release()
-    std::size_t in_flight = 0;
-    std::size_t most_in_flight = 0;
-    std::vector<std::shared_ptr<asio::steady_timer>> gates;
 
     asio::awaitable<forge_status::PostResult> post(StatusTarget target, StatusWish wish) override {
         posts.emplace_back(std::move(target), std::move(wish));
-        most_in_flight = std::max(most_in_flight, ++in_flight);
-        if (hanging) {
-            auto gate = std::make_shared<asio::steady_timer>(executor_,
-                                                             asio::steady_timer::time_point::max());
-            gates.push_back(gate);
-            boost::system::error_code ec;
-            co_await gate->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        }
-        --in_flight;
+        co_await pass();
         if (script.empty()) co_return forge_status::PostResult{PostKind::posted, 201, "", {}};
         auto r = script.front();
         script.pop_front();
         co_return r;
     }
-    /// The posts waiting now finish; later ones still wait.
-    void release_waiting() {
-        for (auto& g : gates) g->cancel();
-        gates.clear();
-    }
-    void release() {
-        hanging = false;
-        release_waiting();
-    }
-
-  private:
-    asio::any_io_executor executor_;
 };
 
 JenkinsOutcome answer(std::string body) {
