@@ -430,6 +430,10 @@ int run_daemon(const DaemonOptions& options) {
     d->chores = std::make_shared<follow::Chores>(out_ioc.get_executor(), d->store, config.dispatch,
                                                  config.server.store_timeout, d->metrics);
     d->chores->configure(std::move(chore_targets.first), std::move(chore_targets.second));
+    d->dispatcher->on_chores_due(
+        [weak = std::weak_ptr(d->chores)](Chore chore, std::string key, TimePoint at) {
+            if (auto chores = weak.lock()) chores->due(chore, std::move(key), at);
+        });
     d->store->on_committed([weak = std::weak_ptr(d->dispatcher)] {
         if (auto dispatcher = weak.lock()) dispatcher->wake();
     });

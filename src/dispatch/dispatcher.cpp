@@ -141,6 +141,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     std::shared_ptr<TriggerQueue> queue;
     std::shared_ptr<Metrics> metrics;
     std::shared_ptr<Clock> clock;
+    Dispatcher::ChoresDue chores_due;  // set before start()
     DispatchConfig options;
     milliseconds store_timeout;
     std::shared_ptr<const Config> config;
@@ -789,11 +790,19 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
     }
 
     const bool delivered = update.state == TriggerState::delivered;
+    // The chores this outcome makes due, once it is recorded.
+    const bool status_wished = update.status.has_value() && trigger.request.status.has_value();
+    const bool follows = delivered && trigger.request.follow != FollowMode::none;
+    const auto first_poll = update.next_attempt_at;
     auto completed = co_await ask<Completion>([&](auto done) {
         queue->complete(claim.claim_id, std::move(update), std::move(done));
         slot.outcome_asked = true;
         slot.free_request();
     });
+    if (completed && *completed == Completion::applied && chores_due) {
+        if (status_wished) chores_due(Chore::status, trigger.source, now);
+        if (follows) chores_due(Chore::follow, jenkins.name, first_poll);
+    }
     if (completed && *completed == Completion::superseded) {
         metrics->trigger_outcome(rule, jenkins.name, "superseded");
         spdlog::info(
@@ -1141,6 +1150,10 @@ void Dispatcher::start() {
         for (auto& [name, lane] : impl->lanes) impl->spawn_lane(lane);
         spawn_logged(impl->strand, impl->renew_claims(), "dispatcher: renewing claims");
     });
+}
+
+void Dispatcher::on_chores_due(ChoresDue callback) {
+    impl_->chores_due = std::move(callback);
 }
 
 void Dispatcher::wake() {

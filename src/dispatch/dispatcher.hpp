@@ -60,6 +60,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -108,6 +109,12 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
     /// started with. A Jenkins that is no longer configured keeps its last client so its open
     /// triggers still go out. Thread-safe.
     void reconfigure(std::shared_ptr<const Config> config, std::vector<Target> targets);
+
+    /// Called when an outcome this instance recorded makes chores due: a status to post (the
+    /// trigger's source, now) or a build to follow (its Jenkins, the first poll). Set before
+    /// start(); called on the dispatcher's strand (the follow workers wire it to Chores::due()).
+    using ChoresDue = std::function<void(Chore chore, std::string key, TimePoint at)>;
+    void on_chores_due(ChoresDue callback);
 
     /// Starts one scheduling loop per Jenkins. Triggers left pending by an earlier run (crash,
     /// restart) are picked up at once: delivery is at-least-once.

@@ -14,7 +14,11 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <map>
+#include <optional>
+#include <ratio>
 #include <set>
 #include <utility>
 
@@ -28,6 +32,11 @@ using Kind = forge_status::PostResult::Kind;
 
 // How often stop() looks whether the chores in flight have finished.
 constexpr milliseconds k_drain_poll{50};
+// The due times a lane keeps (the earliest): past them, chores are found by the poll, by a
+// worker's claim of the next chore with its completion, or by an earlier due time's claim.
+constexpr std::size_t k_max_due_times = 1024;
+// How much later than its due time a chore may be looked for (due times are rounded up to it).
+using DueGrain = std::chrono::duration<std::int64_t, std::ratio<1, 40>>;  // 25 ms
 
 std::string describe(const StoredTrigger& t) {
     return fmt::format("trigger {} (rule {}, jenkins {}, delivery {})", t.id, t.request.rule,
@@ -55,6 +64,13 @@ struct Lane {
     /// chores at once, even if its worker's own claim found none (it may have run before the
     /// chore that woke the lane was committed).
     bool look_again = false;
+    /// When chores this instance committed fall due (Chores::due(), a worker's next read or
+    /// retry): the lane looks then, not at its next poll. The earliest k_max_due_times.
+    std::set<Time> due_times;
+    /// Wake-ups that ask the lane to look now (poke()); a due time only moves its wait.
+    std::uint64_t pokes = 0;
+    /// While the lane waits: until when (a due time earlier than that moves the wait).
+    std::optional<Time> waiting_until;
 };
 
 struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
@@ -101,7 +117,7 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
         if (fresh) lane = std::make_shared<Lane>(chore, key, clock->make_timer(strand));
         set(*lane);
         if (fresh && running) spawn_lane(lane);
-        lane->timer->cancel();
+        poke(*lane);
     }
 
     void spawn_lane(const std::shared_ptr<Lane>& lane) {
@@ -121,12 +137,37 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
         return options.claim_lease + request;
     }
 
+    /// The lane looks for due chores now rather than at its next poll.
+    static void poke(Lane& lane) {
+        ++lane.pokes;
+        lane.timer->cancel();
+    }
+
+    /// Chores of the lane fall due at `at`: it looks then (now, if `at` has passed), not at its
+    /// next poll. Costs no store call before then.
+    void due(Lane& lane, Time at) {
+        if (at <= clock->now()) {
+            poke(lane);
+            return;
+        }
+        // Rounded up to the grain (the stores keep whole milliseconds, rounded up): a lane
+        // wakes at most once a grain for chores falling due one after another.
+        at = std::chrono::ceil<DueGrain>(at);
+        if (lane.due_times.size() >= k_max_due_times) {
+            if (at >= *lane.due_times.rbegin()) return;
+            lane.due_times.erase(std::prev(lane.due_times.end()));
+        }
+        lane.due_times.insert(at);
+        // Waiting past it: the wait starts again, to end then.
+        if (lane.waiting_until && at < *lane.waiting_until) lane.timer->cancel();
+    }
+
     /// A chore's slot given back; `wake`: the lane looks for due chores now rather than at its
     /// next poll.
     void finished(Lane& lane, bool wake) {
         --lane.in_flight;
         --in_flight_total;
-        if (wake || lane.look_again) lane.timer->cancel();
+        if (wake || lane.look_again) poke(lane);
     }
 
     /// A worker's slot in its lane, from a claim until the chore is done: given back when it
@@ -182,12 +223,11 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
                                                  std::string claim_id, ChoreUpdate update);
 
     void wake_status(const std::string& source) {
-        if (auto it = lanes.find({Chore::status, source}); it != lanes.end()) {
-            it->second->timer->cancel();
-        }
+        if (auto it = lanes.find({Chore::status, source}); it != lanes.end()) poke(*it->second);
     }
 
     asio::awaitable<void> run_lane(std::shared_ptr<Lane> lane);
+    asio::awaitable<void> wait(Lane& lane, std::uint64_t pokes);
     asio::awaitable<void> follow_one(std::shared_ptr<Lane> lane, ChoreClaim claim);
     asio::awaitable<void> post_one(std::shared_ptr<Lane> lane, ChoreClaim claim);
 };
@@ -196,6 +236,9 @@ asio::awaitable<void> Chores::Impl::run_lane(std::shared_ptr<Lane> lane) {
     auto self = shared_from_this();
     while (running) {
         const auto max = limit(*lane);
+        const auto pokes = lane->pokes;  // a poke from here on makes the lane look again
+        // This claim takes every chore due by now.
+        lane->due_times.erase(lane->due_times.begin(), lane->due_times.upper_bound(clock->now()));
         lane->look_again = lane->in_flight >= max;
         if (lane->in_flight < max) {
             auto request = claim_request(*lane, max - lane->in_flight);
@@ -211,7 +254,20 @@ asio::awaitable<void> Chores::Impl::run_lane(std::shared_ptr<Lane> lane) {
             }
         }
         if (!running) break;
-        co_await lane->timer->wait_until(clock->now() + options.poll_interval);
+        co_await wait(*lane, pokes);
+    }
+}
+
+// Until the next poll, the earliest due time, or a poke(), whichever comes first. A due time
+// added meanwhile moves the wait without a store call.
+asio::awaitable<void> Chores::Impl::wait(Lane& lane, std::uint64_t pokes) {
+    const auto poll = clock->now() + options.poll_interval;
+    while (running && lane.pokes == pokes) {
+        const auto until = lane.due_times.empty() ? poll : std::min(poll, *lane.due_times.begin());
+        lane.waiting_until = until;
+        const bool passed = co_await lane.timer->wait_until(until);
+        lane.waiting_until.reset();
+        if (passed && clock->now() >= until) break;
     }
 }
 
@@ -226,10 +282,16 @@ asio::awaitable<result<Completion>> Chores::Impl::complete(std::shared_ptr<Lane>
                                                            ChoreUpdate update) {
     const auto chore = lane->chore;
     const auto max = limit(*lane);
+    // The chore's next read or retry: the lane looks then, not at its next poll.
+    const auto again = [this, lane, next_at = update.next_at](const result<Completion>& done) {
+        if (next_at && done && *done == Completion::applied && running) due(*lane, *next_at);
+    };
     if (!running || lane->in_flight > max) {
-        co_return co_await ask<Completion>([&](auto done) {
+        auto completion = co_await ask<Completion>([&](auto done) {
             queue->complete_chore(chore, std::move(claim_id), std::move(update), std::move(done));
         });
+        again(completion);
+        co_return completion;
     }
     auto next = claim_request(*lane, 1);
     auto answer = co_await ask<CompletionAndClaims>([&](auto done) {
@@ -243,11 +305,13 @@ asio::awaitable<result<Completion>> Chores::Impl::complete(std::shared_ptr<Lane>
         // Chores are due and slots are free (a reload raised the limit): the lane claims them.
         // Read before the chore claimed starts: it may run to its end inside start_claimed().
         const bool free_slots = !answer->next.claims.empty() && lane->in_flight < max;
-        // Nothing due (or the Jenkins held): the lane's next poll, or wake(), looks again.
+        // Nothing due (or the Jenkins held): the lane looks again at its next poll, at a due
+        // time it was given, or when poked.
         if (answer->next.claims.empty()) slot.wake = false;
         start_claimed(lane, answer->next.claims, &slot);
-        if (free_slots) lane->timer->cancel();
+        if (free_slots) poke(*lane);
     }
+    again(answer->completion);
     co_return answer->completion;
 }
 
@@ -424,7 +488,16 @@ void Chores::start() {
 void Chores::wake() {
     auto impl = impl_;
     asio::post(impl->strand, [impl] {
-        for (auto& [key, lane] : impl->lanes) lane->timer->cancel();
+        for (auto& [key, lane] : impl->lanes) Impl::poke(*lane);
+    });
+}
+
+void Chores::due(Chore chore, std::string key, std::chrono::system_clock::time_point at) {
+    auto impl = impl_;
+    asio::post(impl->strand, [impl, chore, key = std::move(key), at] {
+        if (auto it = impl->lanes.find({chore, key}); it != impl->lanes.end()) {
+            impl->due(*it->second, at);
+        }
     });
 }
 

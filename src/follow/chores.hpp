@@ -63,6 +63,11 @@ class Chores {
     void start();
     /// A status wish or a follow was committed here: look now rather than at the next poll.
     void wake();
+    /// Chores of `chore` for `key` (the Jenkins for following, the source for statuses) fall due
+    /// at `at`, committed here: that lane looks then (at once if `at` has passed) rather than at
+    /// its next poll, with no store call before. Thread-safe. Chores of other instances are
+    /// still found by the poll.
+    void due(Chore chore, std::string key, std::chrono::system_clock::time_point at);
     /// Stops taking chores and waits up to `grace` for the ones in flight; the leases of the rest
     /// run out (another instance, or this one after a restart, takes them).
     boost::asio::awaitable<void> stop(std::chrono::milliseconds grace);

@@ -15,8 +15,10 @@ class SteadyTimer final : public Timer {
     explicit SteadyTimer(asio::any_io_executor executor) : timer_(std::move(executor)) {}
 
     asio::awaitable<bool> wait_until(std::chrono::system_clock::time_point deadline) override {
+        // Rounded up: a wait never ends before its deadline (a caller that checks the time then
+        // would otherwise wait again for nothing).
         const auto left = deadline - std::chrono::system_clock::now();
-        co_return co_await wait(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+        co_return co_await wait(std::chrono::ceil<std::chrono::milliseconds>(left));
     }
 
     asio::awaitable<bool> wait_for(std::chrono::milliseconds duration) override {

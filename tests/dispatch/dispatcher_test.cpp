@@ -80,6 +80,7 @@ class DispatcherTest : public ::testing::Test {
     DispatchConfig options;
     std::shared_ptr<Config> config = std::make_shared<Config>();
     std::shared_ptr<Dispatcher> dispatcher;
+    Dispatcher::ChoresDue chores_due;  // passed to on_chores_due() by start() when set
 
     JenkinsConfig jenkins(const std::string& name, unsigned max_in_flight = 4) {
         JenkinsConfig j;
@@ -100,6 +101,7 @@ class DispatcherTest : public ::testing::Test {
         dispatcher = std::make_shared<Dispatcher>(ioc.get_executor(), queue, options, store_timeout,
                                                   null_metrics(), clock);
         dispatcher->configure(config, std::move(targets));
+        if (chores_due) dispatcher->on_chores_due(chores_due);
         dispatcher->start();
         settle();
     }
@@ -194,6 +196,36 @@ TEST_F(DispatcherTest, WakeClaimsNewTriggersWithoutWaitingForThePoll) {
     dispatcher->wake();
     settle();
     EXPECT_EQ(ci->requests.size(), 1u);
+}
+
+TEST_F(DispatcherTest, ADeliveryRecordedSaysWhenItsStatusAndItsFollowFallDue) {
+    struct Due {
+        Chore chore;
+        std::string key;
+        TimePoint at;
+    };
+    std::vector<Due> due;
+    chores_due = [&](Chore chore, std::string key, TimePoint at) {
+        due.push_back({chore, std::move(key), at});
+    };
+    const auto start_time = clock->now();
+    const auto followed = queue->add("ci", start_time);
+    auto& request = queue->rows.at(followed).trigger.request;
+    request.follow = FollowMode::finished;
+    request.status = StatusTarget{"acme/app", std::string(40, 'a'), "hookrelay/r"};
+    queue->add("ci", start_time);  // neither followed nor with a commit to tell
+    auto targets = std::vector<Dispatcher::Target>{{jenkins("ci"), ci}};
+    targets.front().config.follow_poll_initial = 3s;
+    start(std::move(targets));
+    ASSERT_EQ(queue->completed.size(), 2u);
+    // Only once the outcome is recorded, and only for the trigger that has chores.
+    ASSERT_EQ(due.size(), 2u);
+    EXPECT_EQ(due[0].chore, Chore::status);
+    EXPECT_EQ(due[0].key, "github");
+    EXPECT_EQ(due[0].at, start_time);
+    EXPECT_EQ(due[1].chore, Chore::follow);
+    EXPECT_EQ(due[1].key, "ci");
+    EXPECT_EQ(due[1].at, start_time + 3s);
 }
 
 TEST_F(DispatcherTest, NeverHasMoreInFlightThanTheJenkinsAllows) {

@@ -414,6 +414,78 @@ TEST_F(ChoresTest, AWorkerGoesOnToTheNextDueChoreInTheSameStoreCall) {
     EXPECT_EQ(queue->calls[Chore::follow] - idle, 6u);
 }
 
+TEST_F(ChoresTest, AStatusWishedHereIsPostedAtOnceNotAtTheNextPoll) {
+    options.poll_interval = 1h;
+    start();
+    const std::size_t idle = queue->calls[Chore::status];
+    add("t1");
+    queue->rows["t1"].follow_due.reset();
+    queue->wish("t1", {"pending", "Queued in Jenkins ci", ""});
+    chores->due(Chore::status, "github", clock->now());
+    settle();
+    ASSERT_EQ(forge->posts.size(), 1u);
+    EXPECT_EQ(forge->posts[0].second.description, "Queued in Jenkins ci");
+    EXPECT_EQ(queue->calls[Chore::status] - idle, 2u);  // the claim, the completion
+}
+
+TEST_F(ChoresTest, AFollowDueLaterIsReadWhenItFallsDueWithNoStoreCallBefore) {
+    options.poll_interval = 1h;
+    start();
+    const std::size_t idle = queue->calls[Chore::follow];
+    add("t1");
+    queue->rows["t1"].follow_due = clock->now() + 2s;
+    jenkins_client->script = {{"queue/item/7/", answer(R"({"id":7,"cancelled":true})")}};
+    chores->due(Chore::follow, "ci", clock->now() + 2s);
+    // A later time, and a time for a lane there is none of, change nothing.
+    chores->due(Chore::follow, "ci", clock->now() + 5s);
+    chores->due(Chore::follow, "elsewhere", clock->now());
+    settle();
+    advance(2s - 1ms);
+    EXPECT_TRUE(jenkins_client->paths.empty());
+    EXPECT_EQ(queue->calls[Chore::follow], idle);
+    advance(1ms);
+    ASSERT_EQ(jenkins_client->paths.size(), 1u);
+    EXPECT_EQ(queue->rows["t1"].trigger.build.result, "CANCELLED");
+    // The later time costs one claim, which finds nothing; then the lane waits for its poll.
+    const std::size_t followed = queue->calls[Chore::follow];
+    advance(3s);
+    EXPECT_EQ(queue->calls[Chore::follow], followed + 1);
+    advance(10min);
+    EXPECT_EQ(queue->calls[Chore::follow], followed + 1);
+}
+
+TEST_F(ChoresTest, EachNextReadIsMadeWhenItFallsDueNotAtThePoll) {
+    options.poll_interval = 1h;
+    add("t1");
+    jenkins_client->script = {
+        {"queue/item/7/", answer(R"({"id":7,"why":"Waiting for next available executor"})")},
+        {"queue/item/7/", answer(R"({"id":7,"why":"Waiting for next available executor"})")},
+        {"queue/item/7/", answer(R"({"id":7,"cancelled":true})")},
+    };
+    start();
+    ASSERT_EQ(jenkins_client->paths.size(), 1u);
+    advance(2s);  // follow_poll_initial
+    ASSERT_EQ(jenkins_client->paths.size(), 2u);
+    advance(4s - 1ms);  // doubled
+    EXPECT_EQ(jenkins_client->paths.size(), 2u);
+    advance(1ms);
+    ASSERT_EQ(jenkins_client->paths.size(), 3u);
+    EXPECT_EQ(queue->rows["t1"].trigger.build.result, "CANCELLED");
+}
+
+TEST_F(ChoresTest, AFailedPostIsRetriedWhenItsBackoffEndsNotAtThePoll) {
+    options.poll_interval = 1h;
+    add("t1");
+    queue->rows["t1"].follow_due.reset();
+    queue->wish("t1", {"pending", "Queued in Jenkins ci", ""});
+    forge->script = {{PostKind::retry, 502, "HTTP 502", {}}};
+    start();
+    ASSERT_EQ(forge->posts.size(), 1u);
+    advance(source.status->retry_initial);
+    ASSERT_EQ(forge->posts.size(), 2u);
+    EXPECT_EQ(queue->rows["t1"].trigger.status.posted.description, "Queued in Jenkins ci");
+}
+
 TEST_F(ChoresTest, FailedPostIsRetriedAfterBackoffButNeverBeforeRetryAfter) {
     add("t1");
     queue->rows["t1"].follow_due.reset();

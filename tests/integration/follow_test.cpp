@@ -32,13 +32,15 @@ constexpr std::chrono::seconds k_deadline{20};
 struct Knobs {
     std::string state_dir = "./var";
     std::string follow_poll_initial = "100ms";
+    std::string poll_interval = "100ms";
 };
 
 std::string config_for(const FakeJenkins& jenkins, const FakeForgeApi& forge, Knobs knobs = {}) {
     return "listen: 127.0.0.1:0\nstate_dir: " + knobs.state_dir + R"(
 log: {level: debug}
 admin: {listen: "127.0.0.1:0", token: "${env:ADMIN_TOKEN}"}
-dispatch: {poll_interval: 100ms}
+dispatch: {poll_interval: )" +
+           knobs.poll_interval + R"(}
 sources:
   github:
     provider: github
@@ -240,6 +242,25 @@ TEST_F(FollowBuilds, PushTravelsToItsBuildResultAndGithubIsToldEveryStep) {
     EXPECT_NE(metrics.find("hookrelay_build_queue_wait_seconds_count{jenkins=\"ci\"} 1"),
               std::string::npos)
         << metrics;
+}
+
+// What this instance commits tells its workers when to look: the pull request hears of the queued
+// build, the build's start and its result as soon as they are known, not at the next poll.
+TEST_F(FollowBuilds, EveryStepReachesTheCommitWithoutWaitingForThePoll) {
+    jenkins.set_quiet_period(200ms);
+    Knobs knobs;
+    knobs.poll_interval = "1h";
+    Daemon daemon(options(config_for(jenkins, forge, knobs)));
+    ASSERT_EQ(push_github(daemon, "follow-prompt").status, 202u);
+    ASSERT_TRUE(forge.wait_for_statuses(1, k_deadline)) << daemon.log();
+    EXPECT_EQ(statuses_for(forge, k_github_sha).at(0).description, "Queued in Jenkins ci");
+    ASSERT_TRUE(forge.wait_for_statuses(2, k_deadline)) << daemon.log();
+    EXPECT_EQ(statuses_for(forge, k_github_sha).at(1).description, "Build #1 running");
+    jenkins.finish_builds();
+    ASSERT_TRUE(forge.wait_for_statuses(3, k_deadline)) << daemon.log();
+    const auto posted = statuses_for(forge, k_github_sha);
+    EXPECT_TRUE(posted[2].description.starts_with("Build #1 SUCCESS in ")) << posted[2].description;
+    EXPECT_EQ(outcome_of(daemon, "follow-prompt"), "SUCCESS");
 }
 
 TEST_F(FollowBuilds, GitlabSawPendingRunningFailed) {
