@@ -203,10 +203,11 @@ TEST_F(DispatcherTest, ADeliveryRecordedSaysWhenItsStatusAndItsFollowFallDue) {
         Chore chore;
         std::string key;
         TimePoint at;
+        std::size_t recorded;  // outcomes the store had recorded by then
     };
-    std::vector<Due> due;
-    chores_due = [&](Chore chore, std::string key, TimePoint at) {
-        due.push_back({chore, std::move(key), at});
+    auto due = std::make_shared<std::vector<Due>>();
+    chores_due = [due, queue = queue](Chore chore, std::string key, TimePoint at) {
+        due->push_back({chore, std::move(key), at, queue->completed.size()});
     };
     const auto start_time = clock->now();
     const auto followed = queue->add("ci", start_time);
@@ -219,13 +220,15 @@ TEST_F(DispatcherTest, ADeliveryRecordedSaysWhenItsStatusAndItsFollowFallDue) {
     start(std::move(targets));
     ASSERT_EQ(queue->completed.size(), 2u);
     // Only once the outcome is recorded, and only for the trigger that has chores.
-    ASSERT_EQ(due.size(), 2u);
-    EXPECT_EQ(due[0].chore, Chore::status);
-    EXPECT_EQ(due[0].key, "github");
-    EXPECT_EQ(due[0].at, start_time);
-    EXPECT_EQ(due[1].chore, Chore::follow);
-    EXPECT_EQ(due[1].key, "ci");
-    EXPECT_EQ(due[1].at, start_time + 3s);
+    ASSERT_EQ(due->size(), 2u);
+    EXPECT_EQ((*due)[0].chore, Chore::status);
+    EXPECT_EQ((*due)[0].key, "github");
+    EXPECT_EQ((*due)[0].at, start_time);
+    EXPECT_EQ((*due)[1].chore, Chore::follow);
+    EXPECT_EQ((*due)[1].key, "ci");
+    EXPECT_EQ((*due)[1].at, start_time + 3s);
+    EXPECT_EQ(queue->completed.front(), followed);
+    for (const auto& d : *due) EXPECT_GE(d.recorded, 1u);
 }
 
 TEST_F(DispatcherTest, NeverHasMoreInFlightThanTheJenkinsAllows) {
