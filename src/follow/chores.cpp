@@ -284,9 +284,10 @@ asio::awaitable<result<Completion>> Chores::Impl::complete(std::shared_ptr<Lane>
                                                            ChoreUpdate update) {
     const auto chore = lane->chore;
     const auto max = limit(*lane);
-    // The chore's next read or retry: the lane looks then, not at its next poll.
+    // The chore's next read or retry: the lane looks then, not at its next poll. Also after an
+    // error: PostgreSQL may have committed the completion before its claim failed.
     const auto again = [this, lane, next_at = update.next_at](const result<Completion>& done) {
-        if (next_at && done && *done == Completion::applied && running) due(*lane, *next_at);
+        if (next_at && (!done || *done == Completion::applied) && running) due(*lane, *next_at);
     };
     if (!running || lane->in_flight > max) {
         auto completion = co_await ask<Completion>([&](auto done) {
@@ -300,7 +301,10 @@ asio::awaitable<result<Completion>> Chores::Impl::complete(std::shared_ptr<Lane>
         queue->complete_and_claim(chore, std::move(claim_id), std::move(update), std::move(next),
                                   std::move(done));
     });
-    if (!answer) co_return answer.error();
+    if (!answer) {
+        again(answer.error());
+        co_return answer.error();
+    }
     // Stopped while the call was on its way: nothing new starts (the store releases this
     // instance's claims when it closes; if it cannot, their leases run out).
     if (running) {
@@ -370,6 +374,9 @@ asio::awaitable<void> Chores::Impl::follow_one(std::shared_ptr<Lane> lane, Chore
     auto applied = co_await complete(lane, slot, claim.claim_id, std::move(update));
     if (!applied) {
         store_error(*lane, applied.error());
+        // The wish may have been recorded all the same (PostgreSQL commits the completion before
+        // it claims): if it was, it is posted now rather than at the status lane's next poll.
+        if (wished) wake_status(trigger.source);
     } else if (*applied == Completion::stale) {
         spdlog::info(
             "{}: following it was taken over or it was replayed; this poll's result is "

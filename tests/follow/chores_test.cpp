@@ -48,6 +48,9 @@ class FakeChores final : public ChoreQueue {
     std::map<Chore, std::size_t> calls;  // store calls of each chore: claims, completions, both
     // Completions run at once but are answered only by answer_held(), as a busy store would.
     bool hold_answers = false;
+    // The combined call records the completion, then fails its claim, as PostgreSQL can (two
+    // transactions): the caller gets only the error.
+    bool fail_claims_after_completing = false;
     std::vector<std::function<void()>> held;
 
     void answer_held() {
@@ -103,6 +106,10 @@ class FakeChores final : public ChoreQueue {
         ++calls[chore];
         CompletionAndClaims out;
         out.completion = finish(chore, claim_id, u);
+        if (fail_claims_after_completing) {
+            done(make_error_code(errc::store_unavailable));
+            return;
+        }
         out.next = take(next);
         if (hold_answers) {
             held.push_back([done = std::move(done), out] { done(out); });
@@ -484,6 +491,31 @@ TEST_F(ChoresTest, AFailedPostIsRetriedWhenItsBackoffEndsNotAtThePoll) {
     advance(source.status->retry_initial);
     ASSERT_EQ(forge->posts.size(), 2u);
     EXPECT_EQ(queue->rows["t1"].trigger.status.posted.description, "Queued in Jenkins ci");
+}
+
+TEST_F(ChoresTest, WhatACompletionRecordedBeforeItsClaimFailedIsStillDoneInTime) {
+    options.poll_interval = 1h;
+    add("t1");
+    jenkins_client->script = {
+        {"queue/item/7/",
+         answer(
+             R"({"id":7,"cancelled":false,"executable":{"number":42,"url":"https://j/app/42/"}})")},
+        {"job/app/42/",
+         answer(R"({"number":42,"building":false,"result":"SUCCESS",)"
+                R"("duration":1000,"timestamp":1767225600000,"url":"https://j/app/42/"})")},
+    };
+    queue->fail_claims_after_completing = true;
+    start();
+    // The read found the build running: its wish and its next read were recorded, though the
+    // store call failed. The wish is posted now, and the build read when it falls due.
+    ASSERT_EQ(queue->rows["t1"].wishes.size(), 1u);
+    ASSERT_EQ(forge->posts.size(), 1u);
+    EXPECT_EQ(forge->posts[0].second.state, "running");
+    queue->fail_claims_after_completing = false;
+    advance(jenkins.follow_poll_initial - 1ms);
+    EXPECT_EQ(jenkins_client->paths.size(), 1u);
+    advance(1ms);
+    EXPECT_EQ(queue->rows["t1"].trigger.build.result, "SUCCESS");
 }
 
 TEST_F(ChoresTest, FailedPostIsRetriedAfterBackoffButNeverBeforeRetryAfter) {
