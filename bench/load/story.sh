@@ -62,10 +62,11 @@ for _ in $(seq 1 "$RUNS"); do
     JENKINS_FOLLOW=1 jenkins_nginx_conf "$work/nginx" "$JENKINS_PORT"
     nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
     nginx_pid=$!
+    pids=("$nginx_pid")
     wait_port "$JENKINS_PORT"
     BENCH_SECRET=$SECRET "$relay" run --config "$work/relay.yaml" 2>"$work/relay.log" &
     daemon=$!
-    pids=("$nginx_pid" "$daemon")
+    pids+=("$daemon")
     wait_port "$RELAY_PORT"
     python3 - "$RELAY_PORT" "$body" "$SECRET" "$N" "$work/nginx/access.log" "$relay" <<'PY'
 import hashlib, hmac, http.client, statistics, sys, time
@@ -108,7 +109,7 @@ for i in range(n):
 print(relay + ": " + "; ".join(
     f"{k} median {1000 * statistics.median(v):.0f} ms, max {1000 * max(v):.0f} ms" for k, v in steps.items()))
 PY
-    kill "$daemon" "$nginx_pid"
+    kill "$daemon" "$nginx_pid" 2>/dev/null || true
     wait "$daemon" "$nginx_pid" 2>/dev/null || true
   done
 done

@@ -263,13 +263,17 @@ asio::awaitable<void> Chores::Impl::run_lane(std::shared_ptr<Lane> lane) {
 asio::awaitable<void> Chores::Impl::wait(Lane& lane, std::uint64_t pokes) {
     const auto poll = clock->now() + options.poll_interval;
     while (running && lane.pokes == pokes) {
-        const auto until = lane.due_times.empty() ? poll : std::min(poll, *lane.due_times.begin());
+        // Never more than one poll_interval a wait, so a wall clock stepped back while the lane
+        // waits delays its poll by one interval at most.
+        const auto poll_at = std::min(poll, clock->now() + options.poll_interval);
+        const bool for_due = !lane.due_times.empty() && *lane.due_times.begin() < poll_at;
+        const auto until = for_due ? *lane.due_times.begin() : poll_at;
         lane.waiting_until = until;
         const bool passed = co_await lane.timer->wait_until(until);
         lane.waiting_until.reset();
-        // The poll ends when its timer does (a wall clock stepped back does not stretch it); a
-        // due time, a wall-clock time, once the clock reads it.
-        if (passed && (until == poll || clock->now() >= until)) break;
+        // The poll ends when its timer does; a due time, a wall-clock time like the store's,
+        // once the clock reads it.
+        if (passed && (!for_due || clock->now() >= until)) break;
     }
 }
 
