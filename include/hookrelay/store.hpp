@@ -499,9 +499,15 @@ class ChoreQueue {
     /// applied or was stale. SQLite does both or neither (one savepoint in its transaction);
     /// PostgreSQL commits the completion, then claims in a second transaction, so a failure of
     /// the claim answers the error with the completion recorded. A call that times out on the
-    /// caller's side may still complete and claim; those claims wait for their lease to end.
+    /// caller's side may still complete and claim; release_chores() gives such claims back.
     virtual void complete_and_claim(Chore chore, std::string claim_id, ChoreUpdate update,
                                     ChoreRequest next, CompleteAndClaimHandler done) = 0;
+
+    /// Ends this instance's claims `claim_ids` of `chore` without recording anything: the chores
+    /// are due as they were (a claim answered after the caller stopped waiting for it). Unknown
+    /// ids, and claims completed or taken over since, are ignored.
+    virtual void release_chores(Chore chore, std::vector<std::string> claim_ids,
+                                std::function<void(result<void>)> done) = 0;
 };
 
 // --- Admin queries -------------------------------------------------------------------------

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <iterator>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <ratio>
 #include <set>
@@ -100,6 +101,80 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
         auto answer = co_await await_callback<result<T>>(std::move(start), store_timeout);
         if (!answer) co_return make_error_code(errc::store_timeout);
         co_return std::move(*answer);
+    }
+
+    /// A claim whose answer may come after ask() stopped waiting (store_timeout): its chores
+    /// are then given back at once, not left under a lease nobody works on.
+    struct LateClaims {
+        std::mutex mutex;
+        bool abandoned = false;          // ask() timed out
+        std::vector<std::string> taken;  // the claims answered before that was known
+    };
+
+    static const std::vector<ChoreClaim>& claims_of(const ChoreBatch& b) { return b.claims; }
+    static const std::vector<ChoreClaim>& claims_of(const CompletionAndClaims& c) {
+        return c.next.claims;
+    }
+
+    /// `done` for the store, noting the claims an answer brings; once abandoned, gives them back.
+    template <class T, class Done>
+    auto forward_late(std::shared_ptr<LateClaims> late, Chore chore, std::string key, Done done) {
+        return [late = std::move(late), chore, key = std::move(key), done = std::move(done),
+                weak = weak_from_this()](result<T> answer) mutable {
+            std::vector<std::string> ids;
+            if (answer) {
+                for (const auto& claim : claims_of(*answer)) ids.push_back(claim.claim_id);
+            }
+            bool abandoned = false;
+            {
+                std::lock_guard lock(late->mutex);
+                abandoned = late->abandoned;
+                if (!abandoned) late->taken = ids;
+            }
+            if (abandoned) give_back(weak, chore, std::move(key), std::move(ids));
+            done(std::move(answer));
+        };
+    }
+
+    /// ask() timed out: the claims its answer brought, or will bring, are given back.
+    void abandon(const std::shared_ptr<LateClaims>& late, const Lane& lane) {
+        std::vector<std::string> taken;
+        {
+            std::lock_guard lock(late->mutex);
+            late->abandoned = true;
+            taken = std::move(late->taken);
+        }
+        give_back(weak_from_this(), lane.chore, lane.key, std::move(taken));
+    }
+
+    static void give_back(const std::weak_ptr<Impl>& weak, Chore chore, std::string key,
+                          std::vector<std::string> ids) {
+        auto self = weak.lock();
+        if (!self || ids.empty()) return;
+        asio::post(self->strand, [self, chore, key = std::move(key), ids = std::move(ids)] {
+            spdlog::warn(
+                "{} chores of {}: the store answered a claim of {} chore(s) after store_timeout "
+                "({} ms); giving them back to be claimed again",
+                to_string(chore), key, ids.size(), self->store_timeout.count());
+            self->queue->release_chores(
+                chore, ids, [weak = std::weak_ptr(self), chore, key](result<void> released) {
+                    auto impl = weak.lock();
+                    if (!impl) return;
+                    asio::post(impl->strand, [impl, chore, key, released] {
+                        if (!released) {
+                            spdlog::warn(
+                                "{} chores of {}: cannot give back late claims ({}); they are "
+                                "claimed again once their leases run out",
+                                to_string(chore), key, released.error().message());
+                            return;
+                        }
+                        // Due again: claimed now, not at the next poll.
+                        if (auto it = impl->lanes.find({chore, key}); it != impl->lanes.end()) {
+                            poke(*it->second);
+                        }
+                    });
+                });
+        });
     }
 
     void store_error(const Lane& lane, const boost::system::error_code& ec) {
@@ -242,8 +317,12 @@ asio::awaitable<void> Chores::Impl::run_lane(std::shared_ptr<Lane> lane) {
         lane->look_again = lane->in_flight >= max;
         if (lane->in_flight < max) {
             auto request = claim_request(*lane, max - lane->in_flight);
-            auto batch = co_await ask<ChoreBatch>(
-                [&](auto done) { queue->claim_chores(request, std::move(done)); });
+            auto late = std::make_shared<LateClaims>();
+            auto batch = co_await ask<ChoreBatch>([&](auto done) {
+                queue->claim_chores(request, forward_late<ChoreBatch>(late, lane->chore, lane->key,
+                                                                      std::move(done)));
+            });
+            if (!batch && batch.error() == errc::store_timeout) abandon(late, *lane);
             // Stopped while the claim was on its way: nothing new starts (the store releases this
             // instance's claims when it closes; if it cannot, their leases run out).
             if (!running) break;
@@ -281,8 +360,8 @@ asio::awaitable<void> Chores::Impl::wait(Lane& lane, std::uint64_t pokes) {
 // claimed in the same store call, for this worker's own slot: a worker that goes on costs one
 // store call per chore, not two. Free slots stay the lane's to claim (run_lane), so that workers
 // finishing at once never claim the same free slot twice: the store caps only following.
-// A call that times out may still claim in the store; that chore then waits for its lease to run
-// out, as after a lane's claim that timed out.
+// A call that times out may still claim in the store; those claims are given back once the answer
+// comes (forward_late), as after a lane's claim that timed out.
 asio::awaitable<result<Completion>> Chores::Impl::complete(std::shared_ptr<Lane> lane, Slot& slot,
                                                            std::string claim_id,
                                                            ChoreUpdate update) {
@@ -301,10 +380,13 @@ asio::awaitable<result<Completion>> Chores::Impl::complete(std::shared_ptr<Lane>
         co_return completion;
     }
     auto next = claim_request(*lane, 1);
+    auto late = std::make_shared<LateClaims>();
     auto answer = co_await ask<CompletionAndClaims>([&](auto done) {
-        queue->complete_and_claim(chore, std::move(claim_id), std::move(update), std::move(next),
-                                  std::move(done));
+        queue->complete_and_claim(
+            chore, std::move(claim_id), std::move(update), std::move(next),
+            forward_late<CompletionAndClaims>(late, chore, lane->key, std::move(done)));
     });
+    if (!answer && answer.error() == errc::store_timeout) abandon(late, *lane);
     if (!answer) {
         again(answer.error());
         co_return answer.error();

@@ -6,11 +6,11 @@
 #include "fakes/drive.hpp"
 #include "fakes/fake_clock.hpp"
 #include "fakes/fake_queue.hpp"
+#include "fakes/logged_warnings.hpp"
 #include "fakes/scripted_jenkins.hpp"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -28,6 +28,7 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using test::FakeClock;
 using test::FakeQueue;
+using test::LoggedWarnings;
 using test::ScriptedJenkins;
 using Kind = JenkinsOutcome::Kind;
 
@@ -50,26 +51,6 @@ JenkinsOutcome accepted_after(std::chrono::milliseconds duration) {
     accepted.duration = duration;
     return accepted;
 }
-
-// The warnings and errors logged while it lives (the default logger's, message text only).
-class LoggedWarnings {
-  public:
-    LoggedWarnings() : previous_(spdlog::default_logger()) {
-        sink_->set_pattern("%v");
-        auto logger = std::make_shared<spdlog::logger>("test", sink_);
-        logger->set_level(spdlog::level::warn);
-        spdlog::set_default_logger(logger);
-    }
-    ~LoggedWarnings() { spdlog::set_default_logger(previous_); }
-    LoggedWarnings(const LoggedWarnings&) = delete;
-    LoggedWarnings& operator=(const LoggedWarnings&) = delete;
-    std::vector<std::string> lines() const { return sink_->last_formatted(); }
-
-  private:
-    std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_ =
-        std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
-    std::shared_ptr<spdlog::logger> previous_;
-};
 
 class DispatcherTest : public ::testing::Test {
   protected:
@@ -1015,6 +996,7 @@ namespace hookrelay::dispatch {
 namespace {
 
 using test::FakeQueue;
+using test::LoggedWarnings;
 
 class DispatcherFollowTest : public DispatcherTest {};
 

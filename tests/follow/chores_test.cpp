@@ -6,6 +6,7 @@
 
 #include "fakes/drive.hpp"
 #include "fakes/fake_clock.hpp"
+#include "fakes/logged_warnings.hpp"
 #include "forge_status/status_client.hpp"
 
 #include <gtest/gtest.h>
@@ -52,6 +53,9 @@ class FakeChores final : public ChoreQueue {
     // transactions): the caller gets only the error.
     bool fail_claims_after_completing = false;
     std::vector<std::function<void()>> held;
+    std::vector<std::string> released;  // claim ids given back, in order
+    // Follow claims run at once but are answered only by answer_held(), as a stalled store would.
+    bool hold_claims = false;
 
     void answer_held() {
         hold_answers = false;
@@ -62,6 +66,10 @@ class FakeChores final : public ChoreQueue {
 
     void claim_chores(ChoreRequest r, ChoreHandler done) override {
         ++calls[r.chore];
+        if (hold_claims && r.chore == Chore::follow) {
+            held.push_back([done = std::move(done), out = take(r)] { done(out); });
+            return;
+        }
         done(take(r));
     }
 
@@ -116,6 +124,19 @@ class FakeChores final : public ChoreQueue {
             return;
         }
         done(out);
+    }
+
+    void release_chores(Chore chore, std::vector<std::string> claim_ids,
+                        std::function<void(result<void>)> done) override {
+        ++calls[chore];
+        for (const auto& id : claim_ids) {
+            released.push_back(id);
+            for (auto& [trigger, row] : rows) {
+                auto& claim = chore == Chore::follow ? row.follow_claim : row.status_claim;
+                if (claim == id) claim.clear();
+            }
+        }
+        done({});
     }
 
     Completion finish(Chore chore, const std::string& claim_id, const ChoreUpdate& u) {
@@ -269,6 +290,7 @@ class ChoresTest : public ::testing::Test {
     JenkinsConfig jenkins;
     SourceConfig source;
     std::shared_ptr<Chores> chores;
+    std::chrono::milliseconds store_timeout = 5s;  // awaited on a real timer
 
     ChoresTest() {
         jenkins.name = "ci";
@@ -304,8 +326,8 @@ class ChoresTest : public ::testing::Test {
     }
 
     void start() {
-        chores =
-            std::make_shared<Chores>(ioc.get_executor(), queue, options, 5s, null_metrics(), clock);
+        chores = std::make_shared<Chores>(ioc.get_executor(), queue, options, store_timeout,
+                                          null_metrics(), clock);
         chores->configure({{jenkins, jenkins_client}}, {{source, forge}});
         chores->start();
         settle();
@@ -314,6 +336,16 @@ class ChoresTest : public ::testing::Test {
     void settle() { test::settle(ioc); }
 
     void advance(std::chrono::milliseconds by) { test::advance(*clock, ioc, by); }
+
+    /// Runs the io_context until `text` is logged (a store call timing out on its real timer),
+    /// for 10 s at most.
+    bool run_until_logged(const test::LoggedWarnings& logged, std::string_view text) {
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!logged.has(text) && std::chrono::steady_clock::now() < deadline) {
+            ioc.run_one_for(10ms);
+        }
+        return logged.has(text);
+    }
 
     ~ChoresTest() override {
         if (!chores) return;
@@ -516,6 +548,49 @@ TEST_F(ChoresTest, WhatACompletionRecordedBeforeItsClaimFailedIsStillDoneInTime)
     EXPECT_EQ(jenkins_client->paths.size(), 1u);
     advance(1ms);
     EXPECT_EQ(queue->rows["t1"].trigger.build.result, "SUCCESS");
+}
+
+// The store answers after store_timeout (a stalled disk, a busy pool): nobody waits for that
+// answer any more, so the chores it claimed are given back at once instead of waiting, undone,
+// for their leases to run out.
+TEST_F(ChoresTest, AClaimTheStoreAnswersLateIsGivenBack) {
+    const test::LoggedWarnings logged;
+    store_timeout = 20ms;
+    add("t1");
+    queue->hold_claims = true;
+    start();
+    ASSERT_EQ(queue->held.size(), 1u);
+    ASSERT_TRUE(run_until_logged(logged, "store call failed"));
+    queue->hold_claims = false;
+    queue->answer_held();
+    settle();
+    EXPECT_TRUE(logged.has("the store answered a claim of 1 chore(s) after store_timeout"));
+    // Given back, and claimed again at once (c2), not after the lease of c1.
+    EXPECT_EQ(queue->released, std::vector<std::string>{"c1"});
+    EXPECT_EQ(jenkins_client->paths.size(), 1u);
+}
+
+TEST_F(ChoresTest, AChoreClaimedWithACompletionTheStoreAnswersLateIsGivenBack) {
+    const test::LoggedWarnings logged;
+    store_timeout = 20ms;
+    jenkins.follow_max_in_flight = 1;
+    for (const auto* id : {"t1", "t2"}) {
+        add(id, id[1] - '0');
+        queue->rows[id].trigger.request.status.reset();  // no status chores besides
+    }
+    jenkins_client->script = {{"queue/item/1/", answer(R"({"id":1,"cancelled":true})")}};
+    queue->hold_answers = true;
+    start();
+    // t1 was read; its completion claimed t2, and the answer is held.
+    ASSERT_EQ(jenkins_client->paths.size(), 1u);
+    ASSERT_EQ(queue->held.size(), 1u);
+    ASSERT_TRUE(run_until_logged(logged, "store call failed"));
+    queue->answer_held();
+    settle();
+    // Given back, and claimed again at once: t2 is read under a claim of its own.
+    EXPECT_EQ(queue->released, std::vector<std::string>{"c2"});
+    ASSERT_EQ(jenkins_client->paths.size(), 2u);
+    EXPECT_NE(jenkins_client->paths[1].find("queue/item/2/"), std::string::npos);
 }
 
 TEST_F(ChoresTest, FailedPostIsRetriedAfterBackoffButNeverBeforeRetryAfter) {

@@ -22,6 +22,14 @@ namespace {
 // More claims than this per call are not taken.
 constexpr std::size_t k_max_chore_claims = 1000;
 
+// $1 claim ids, $2 this instance.
+constexpr std::string_view k_release_follow = R"sql(
+UPDATE triggers SET follow_claim_id = NULL, follow_owner = NULL, follow_expires_at = NULL
+WHERE follow_claim_id = ANY($1) AND follow_owner = $2)sql";
+constexpr std::string_view k_release_status = R"sql(
+UPDATE triggers SET status_claim_id = NULL, status_owner = NULL, status_expires_at = NULL
+WHERE status_claim_id = ANY($1) AND status_owner = $2)sql";
+
 // $1 jenkins, $2 now, $3 limit, $4 max_in_flight (0: none), $5 this instance, $6 expiry,
 // $7 claim ids (as many as may be claimed).
 const std::string k_claim_follow = R"sql(
@@ -214,6 +222,15 @@ asio::awaitable<Completion> Core::complete_chore(Chore chore, std::string claim_
     steps.push_back({"COMMIT", {}});
     co_await lease->pipeline(std::move(steps));
     co_return Completion::applied;
+}
+
+asio::awaitable<void> Core::release_chores(Chore chore, std::vector<std::string> claim_ids) {
+    if (claim_ids.empty()) co_return;
+    const std::string_view sql = chore == Chore::follow ? k_release_follow : k_release_status;
+    std::vector<Step> body;
+    body.push_back({sql, std::move(Params().text_array(claim_ids).text(instance_id()))});
+    auto lease = co_await pool_.acquire();
+    co_await lease->pipeline(unsynced(std::move(body)));
 }
 
 asio::awaitable<CompletionAndClaims> Core::complete_and_claim(Chore chore, std::string claim_id,

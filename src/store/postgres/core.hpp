@@ -115,6 +115,7 @@ class Core : public std::enable_shared_from_this<Core> {
     /// complete_chore(), then claim_chores(next): two transactions, one call into the core.
     asio::awaitable<CompletionAndClaims> complete_and_claim(Chore chore, std::string claim_id,
                                                             ChoreUpdate update, ChoreRequest next);
+    asio::awaitable<void> release_chores(Chore chore, std::vector<std::string> claim_ids);
 
     // --- Admin queries (admin.cpp).
     asio::awaitable<DeliveryPage> list_deliveries(DeliveryQuery query);

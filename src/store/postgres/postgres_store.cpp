@@ -630,6 +630,14 @@ void PostgresStore::complete_and_claim(Chore chore, std::string claim_id, ChoreU
     });
 }
 
+void PostgresStore::release_chores(Chore chore, std::vector<std::string> claim_ids,
+                                   std::function<void(result<void>)> done) {
+    core_->post([chore, claim_ids = std::move(claim_ids), done = std::move(done)](Core& c) mutable {
+        c.spawn("release chore claims", c.release_chores(chore, std::move(claim_ids)),
+                std::move(done));
+    });
+}
+
 void PostgresStore::list_deliveries(DeliveryQuery query, PageHandler done) {
     core_->post([query = std::move(query), done = std::move(done)](Core& c) mutable {
         c.spawn("list deliveries", c.list_deliveries(std::move(query)), std::move(done));

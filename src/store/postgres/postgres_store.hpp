@@ -125,6 +125,8 @@ class PostgresStore final : public Store {
                         CompleteHandler done) override;
     void complete_and_claim(Chore chore, std::string claim_id, ChoreUpdate update,
                             ChoreRequest next, CompleteAndClaimHandler done) override;
+    void release_chores(Chore chore, std::vector<std::string> claim_ids,
+                        std::function<void(result<void>)> done) override;
 
     void list_deliveries(DeliveryQuery query, PageHandler done) override;
     void get_delivery(std::string source, std::string delivery_id, DetailHandler done) override;

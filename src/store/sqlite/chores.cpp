@@ -111,7 +111,15 @@ UPDATE triggers SET follow_claim_id = NULL, follow_owner = NULL, follow_expires_
 WHERE follow_claim_id IS NOT NULL AND follow_owner = ?)sql"),
       release_own_status_(db_.get(), "release own status claims", R"sql(
 UPDATE triggers SET status_claim_id = NULL, status_owner = NULL, status_expires_at = NULL
-WHERE status_claim_id IS NOT NULL AND status_owner = ?)sql") {}
+WHERE status_claim_id IS NOT NULL AND status_owner = ?)sql"),
+      // Through the partial indexes on the claim ids' Jenkins and expiry would not find one id:
+      // the trigger is found by the claim alone, among the few claimed rows.
+      release_follow_(db_.get(), "release follow claim", R"sql(
+UPDATE triggers SET follow_claim_id = NULL, follow_owner = NULL, follow_expires_at = NULL
+WHERE follow_claim_id = ?1 AND follow_owner = ?2)sql"),
+      release_status_(db_.get(), "release status claim", R"sql(
+UPDATE triggers SET status_claim_id = NULL, status_owner = NULL, status_expires_at = NULL
+WHERE status_claim_id = ?1 AND status_owner = ?2)sql") {}
 
 ChoreBatch Chores::claim(const ChoreRequest& request) {
     ChoreBatch batch;
@@ -236,6 +244,11 @@ void Chores::release_all() {
 void Chores::release_own() {
     Query(release_own_follow_).bind_text(instance_).run();
     Query(release_own_status_).bind_text(instance_).run();
+}
+
+void Chores::release(Chore chore, const std::vector<std::string>& claim_ids) {
+    auto& statement = chore == Chore::follow ? release_follow_ : release_status_;
+    for (const auto& id : claim_ids) Query(statement).bind_text(id).bind_text(instance_).run();
 }
 
 }  // namespace hookrelay::store::sqlite

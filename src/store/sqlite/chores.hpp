@@ -38,6 +38,8 @@ class Chores {
     void release_all();
     /// Ends this instance's chore claims (close).
     void release_own();
+    /// Ends this instance's claims `claim_ids` of `chore`; other ids are ignored.
+    void release(Chore chore, const std::vector<std::string>& claim_ids);
 
   private:
     Connection& db_;
@@ -47,6 +49,7 @@ class Chores {
     Statement complete_follow_, complete_status_, record_wish_;
     Statement select_outcome_inputs_, update_outcome_, select_merged_;
     Statement release_all_follow_, release_all_status_, release_own_follow_, release_own_status_;
+    Statement release_follow_, release_status_;
 };
 
 }  // namespace hookrelay::store::sqlite

@@ -257,6 +257,14 @@ void SqliteStore::complete_and_claim(Chore chore, std::string claim_id, ChoreUpd
         }));
 }
 
+void SqliteStore::release_chores(Chore chore, std::vector<std::string> claim_ids,
+                                 std::function<void(result<void>)> done) {
+    writer_->post(make_op<void>(Mode::queue, "release chore claims", std::move(done),
+                                [chore, claim_ids = std::move(claim_ids)](Writer& w) {
+                                    w.chores().release(chore, claim_ids);
+                                }));
+}
+
 // --- AdminQueries ---------------------------------------------------------------------------
 
 void SqliteStore::list_deliveries(DeliveryQuery query, PageHandler done) {

@@ -109,6 +109,8 @@ class SqliteStore final : public Store {
                         ChoreQueue::CompleteHandler done) override;
     void complete_and_claim(Chore chore, std::string claim_id, ChoreUpdate update,
                             ChoreRequest next, CompleteAndClaimHandler done) override;
+    void release_chores(Chore chore, std::vector<std::string> claim_ids,
+                        std::function<void(result<void>)> done) override;
 
     // AdminQueries: writes (replay, add_triggers) are synced like a submit.
     void list_deliveries(DeliveryQuery query, PageHandler done) override;

@@ -370,6 +370,39 @@ TEST_P(StoreContract, CompletingAStatusPostClaimsTheNextWishToPost) {
     EXPECT_EQ(stored(a(), "d-0", ids[0]).status.posted_seq, 1);
 }
 
+TEST_P(StoreContract, ReleasedChoreClaimsAreDueAgainAtOnceForAnyInstance) {
+    const std::string first = delivered_followed(a(), "d-1", base_, base_);
+    // One follow at a time for this Jenkins, over every instance.
+    const auto batch = claim_chores(a(), Chore::follow, "ci", base_, 10, 1);
+    ASSERT_EQ(ids_of(batch), (Ids{first}));
+    const std::string claim = batch.claims[0].claim_id;
+    // Another instance's claims, other kinds and unknown ids are not released.
+    release_chores(b(), Chore::follow, {claim, "no-such-claim"});
+    release_chores(a(), Chore::status, {claim});
+    EXPECT_TRUE(claim_chores(b(), Chore::follow, "ci", base_ + 1s, 10, 1).claims.empty());
+
+    release_chores(a(), Chore::follow, {claim});
+    const auto again = claim_chores(b(), Chore::follow, "ci", base_ + 1s, 10, 1);
+    ASSERT_EQ(ids_of(again), (Ids{first}));
+    EXPECT_EQ(again.claims[0].tries, 0);  // nothing was recorded
+    EXPECT_EQ(stored(a(), "d-1", first).build, queued_build(k_queue_url, base_));
+    EXPECT_EQ(
+        complete_chore(a(), Chore::follow, claim, follow_update(first, std::nullopt, std::nullopt)),
+        Completion::stale);
+
+    // The same for a status to post.
+    const std::string posted = submit_one(a(), "d-2", base_, followed(FollowMode::none, true));
+    TriggerUpdate update = delivered(posted, base_, queued_build(k_queue_url, base_), base_);
+    update.status = wish("success");
+    settle(a(), "ci", update);
+    const auto status = claim_chores(a(), Chore::status, "github-main", base_);
+    ASSERT_EQ(ids_of(status), (Ids{posted}));
+    release_chores(a(), Chore::status, {status.claims[0].claim_id});
+    const auto reposted = claim_chores(b(), Chore::status, "github-main", base_);
+    ASSERT_EQ(ids_of(reposted), (Ids{posted}));
+    EXPECT_EQ(reposted.claims[0].trigger.status.wanted, wish("success"));
+}
+
 TEST_P(StoreContract, FollowCompletionWithoutABuildKeepsTheStoredOne) {
     const std::string id = delivered_followed(a(), "d-1", base_, base_);
     const auto batch = claim_chores(a(), Chore::follow, "ci", base_);

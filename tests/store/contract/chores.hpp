@@ -58,6 +58,13 @@ inline CompletionAndClaims complete_and_claim(Store& store, Chore chore, std::st
                     "complete_and_claim");
 }
 
+inline void release_chores(Store& store, Chore chore, std::vector<std::string> claim_ids) {
+    value_of(wait_answer<result<void>>([&](auto done) {
+                 store.release_chores(chore, std::move(claim_ids), std::move(done));
+             }),
+             "release_chores");
+}
+
 /// The ids of the triggers whose chores a batch claimed, in its order.
 inline Ids ids_of(const ChoreBatch& batch) {
     Ids out;
