@@ -568,6 +568,7 @@ TEST_F(ChoresTest, AClaimTheStoreAnswersLateIsGivenBack) {
     // Given back, and claimed again at once (c2), not after the lease of c1.
     EXPECT_EQ(queue->released, std::vector<std::string>{"c1"});
     EXPECT_EQ(jenkins_client->paths.size(), 1u);
+    EXPECT_EQ(queue->stale, 0u);  // its read was recorded under the new claim
 }
 
 TEST_F(ChoresTest, AChoreClaimedWithACompletionTheStoreAnswersLateIsGivenBack) {
