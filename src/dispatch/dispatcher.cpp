@@ -5,6 +5,7 @@
 #include "dispatch/retry.hpp"
 #include "follow/story.hpp"
 #include "util/bridge.hpp"
+#include "util/late_answer.hpp"
 #include "util/rate_limit.hpp"
 #include "util/spawn.hpp"
 
@@ -223,9 +224,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
         // Weak: the store holds this in the claim's handler until it answers.
         const std::weak_ptr<Impl> dispatcher;
         const std::string jenkins;
-        std::mutex mutex;
-        bool abandoned = false;          // ask() timed out
-        std::vector<std::string> taken;  // the claim ids of the answer, once it came
+        LateAnswer answer;
 
         // Releases `ids` from the dispatcher's strand; the coroutine holds the dispatcher from
         // its start. Once the dispatcher is gone they run out with their lease.
@@ -244,13 +243,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
             if (answer) {
                 for (const auto& claim : answer->claims) ids.push_back(claim.claim_id);
             }
-            bool abandoned = false;
-            {
-                std::lock_guard lock(late->mutex);
-                abandoned = late->abandoned;
-                if (!abandoned) late->taken = ids;
-            }
-            if (abandoned) late->give_back(std::move(ids));
+            late->give_back(late->answer.answered(std::move(ids)));
             // Answered even when nobody waits any more: await_callback() then lets go of its
             // state on its own executor.
             done(std::move(answer));
@@ -580,14 +573,8 @@ asio::awaitable<bool> Dispatcher::Impl::give_back(std::string jenkins,
 }
 
 void Dispatcher::Impl::give_back_late(const std::shared_ptr<LateClaim>& late) {
-    std::vector<std::string> taken;
-    {
-        std::lock_guard lock(late->mutex);
-        late->abandoned = true;
-        // Answered after ask() looked for the answer, and before this: it reached nobody.
-        taken = std::move(late->taken);
-    }
-    late->give_back(std::move(taken));
+    // Answered after ask() looked for the answer, and before this: it reached nobody.
+    late->give_back(late->answer.abandon());
 }
 
 asio::awaitable<void> Dispatcher::Impl::release_late(std::shared_ptr<Impl> self,

@@ -3,6 +3,7 @@
 #include "follow/story.hpp"
 #include "forge_status/status_client.hpp"
 #include "util/bridge.hpp"
+#include "util/late_answer.hpp"
 #include "util/spawn.hpp"
 
 #include <fmt/format.h>
@@ -17,7 +18,6 @@
 #include <cstdint>
 #include <iterator>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <ratio>
 #include <set>
@@ -103,14 +103,8 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
         co_return std::move(*answer);
     }
 
-    /// A claim whose answer may come after ask() stopped waiting (store_timeout): its chores
-    /// are then given back at once, not left under a lease nobody works on.
-    struct LateClaims {
-        std::mutex mutex;
-        bool abandoned = false;          // ask() timed out
-        std::vector<std::string> taken;  // the claims answered before that was known
-    };
-
+    // A claim whose answer may come after ask() stopped waiting (store_timeout): its chores are
+    // then given back at once (LateAnswer), not left under a lease nobody works on.
     static const std::vector<ChoreClaim>& claims_of(const ChoreBatch& b) { return b.claims; }
     static const std::vector<ChoreClaim>& claims_of(const CompletionAndClaims& c) {
         return c.next.claims;
@@ -118,33 +112,21 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
 
     /// `done` for the store, noting the claims an answer brings; once abandoned, gives them back.
     template <class T, class Done>
-    auto forward_late(std::shared_ptr<LateClaims> late, Chore chore, std::string key, Done done) {
+    auto forward_late(std::shared_ptr<LateAnswer> late, Chore chore, std::string key, Done done) {
         return [late = std::move(late), chore, key = std::move(key), done = std::move(done),
                 weak = weak_from_this()](result<T> answer) mutable {
             std::vector<std::string> ids;
             if (answer) {
                 for (const auto& claim : claims_of(*answer)) ids.push_back(claim.claim_id);
             }
-            bool abandoned = false;
-            {
-                std::lock_guard lock(late->mutex);
-                abandoned = late->abandoned;
-                if (!abandoned) late->taken = ids;
-            }
-            if (abandoned) give_back(weak, chore, std::move(key), std::move(ids));
+            give_back(weak, chore, std::move(key), late->answered(std::move(ids)));
             done(std::move(answer));
         };
     }
 
     /// ask() timed out: the claims its answer brought, or will bring, are given back.
-    void abandon(const std::shared_ptr<LateClaims>& late, const Lane& lane) {
-        std::vector<std::string> taken;
-        {
-            std::lock_guard lock(late->mutex);
-            late->abandoned = true;
-            taken = std::move(late->taken);
-        }
-        give_back(weak_from_this(), lane.chore, lane.key, std::move(taken));
+    void abandon(const std::shared_ptr<LateAnswer>& late, const Lane& lane) {
+        give_back(weak_from_this(), lane.chore, lane.key, late->abandon());
     }
 
     static void give_back(const std::weak_ptr<Impl>& weak, Chore chore, std::string key,
@@ -317,7 +299,7 @@ asio::awaitable<void> Chores::Impl::run_lane(std::shared_ptr<Lane> lane) {
         lane->look_again = lane->in_flight >= max;
         if (lane->in_flight < max) {
             auto request = claim_request(*lane, max - lane->in_flight);
-            auto late = std::make_shared<LateClaims>();
+            auto late = std::make_shared<LateAnswer>();
             auto batch = co_await ask<ChoreBatch>([&](auto done) {
                 queue->claim_chores(request, forward_late<ChoreBatch>(late, lane->chore, lane->key,
                                                                       std::move(done)));
@@ -380,7 +362,7 @@ asio::awaitable<result<Completion>> Chores::Impl::complete(std::shared_ptr<Lane>
         co_return completion;
     }
     auto next = claim_request(*lane, 1);
-    auto late = std::make_shared<LateClaims>();
+    auto late = std::make_shared<LateAnswer>();
     auto answer = co_await ask<CompletionAndClaims>([&](auto done) {
         queue->complete_and_claim(
             chore, std::move(claim_id), std::move(update), std::move(next),
