@@ -35,7 +35,8 @@ class Pattern {
 
     /// Whether `value` fully matches the pattern, ignoring negation (the caller decides what a
     /// negative match means). A glob without wildcards, classes or braces ("main",
-    /// "acme/app") is compared as text, which is what its RE2 translation matches.
+    /// "acme/app") is compared as text, which is what its RE2 translation matches; any other
+    /// glob runs RE2 only on values that start with its text before the first wildcard.
     bool matches(std::string_view value) const;
     /// As matches(), always through RE2: the reference the text comparison is tested against.
     bool matches_by_regex(std::string_view value) const;
@@ -49,7 +50,8 @@ class Pattern {
   private:
     std::string text_;
     bool negative_ = false;
-    bool literal_ = false;  ///< text_ (after any '!') is the whole pattern, matched as text
+    bool literal_ = false;         ///< text_ (after any '!') is the whole pattern, matched as text
+    std::size_t prefix_size_ = 0;  ///< a glob's literal start (after any '!'), before any wildcard
     std::shared_ptr<const re2::RE2> re_;
 };
 

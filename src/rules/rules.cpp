@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <exception>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <utility>
@@ -929,12 +930,13 @@ class Compiler {
     std::map<std::string, std::size_t, std::less<>> slots_;
 };
 
-Verdict guards(bool mentions_deleted, const Event& event) {
-    if (event.kind == EventKind::ping) return fail("ping events never trigger");
+// Why no rule of this kind can match `event`, whatever its conditions; empty when one can.
+std::string_view guard(bool mentions_deleted, const Event& event) noexcept {
+    if (event.kind == EventKind::ping) return "ping events never trigger";
     if (event.deleted && !mentions_deleted) {
-        return fail("the ref was deleted; add `deleted: true` to the rule to match deletions");
+        return "the ref was deleted; add `deleted: true` to the rule to match deletions";
     }
-    return pass();
+    return {};
 }
 
 std::string cause(const Rule& rule, const Event& event) {
@@ -1137,10 +1139,24 @@ Index build_index(const std::vector<Rule>& rules, bool with_steps) {
     return index;
 }
 
-// The verdict of the first of rule `r`'s steps that fails, which is the verdict check() gives
-// (the conditions before it passed); nullopt when every step passes and the rule needs check().
-std::optional<Verdict> screen(const Index& index, const Index::Entry& entry, const Rule& rule,
-                              Facts& facts) {
+// What screen() found for a rule.
+struct Screened {
+    enum class Kind {
+        undecided,  // every step passed (or one cannot tell): the rule needs check()
+        fixed,      // failed; `first` is the whole reason, a text of the index
+        composed,   // failed; the reason is `first` (Facts::shown_at) followed by `second`
+        unset,      // failed on a field the event does not set: rule.when.children[child]
+    };
+    Kind kind = Kind::undecided;
+    std::string_view first;
+    std::string_view second;
+    std::uint32_t child = 0;
+};
+
+// The first of a rule's steps (`entry`) that fails, with the reason check() gives (the conditions
+// before it passed); undecided when every step passes and the rule needs check(). The views are
+// valid as long as `index` and `facts`.
+Screened screen(const Index& index, const Index::Entry& entry, Facts& facts) {
     const auto& event = facts.event();
     for (auto i = entry.begin; i < entry.end; ++i) {
         const auto& step = index.steps[i];
@@ -1149,29 +1165,26 @@ std::optional<Verdict> screen(const Index& index, const Index::Entry& entry, con
                 step.key == Key::event_kind ? static_cast<std::size_t>(event.kind)
                                             : static_cast<std::size_t>(event.provider));
             // A value outside the enum: left to check(), which reports it as an internal error.
-            if (at >= step.count) return std::nullopt;
+            if (at >= step.count) return {};
             if (((step.accepts >> at) & 1U) != 0) continue;
-            return fail(std::string(index.text(step.first + static_cast<std::uint32_t>(at))));
+            return {Screened::Kind::fixed,
+                    index.text(step.first + static_cast<std::uint32_t>(at)),
+                    {},
+                    0};
         }
         const auto& value = facts.value_at(step.slot);
-        if (!value) {
-            return field_verdict(rule.when.children[step.child], value, event, facts.mode());
-        }
+        if (!value) return {Screened::Kind::unset, {}, {}, step.child};
         bool found = false;
         for (auto k = step.first; k < step.first + step.count && !found; ++k) {
             found = index.text(k) == *value;
         }
         if (found) continue;
         // The same "<field>: '<value>'" for every rule that reads the field.
-        const auto& shown = facts.shown_at(step.slot, index.text(step.first + step.count));
-        const auto none_of = index.text(step.first + step.count + 1);
-        std::string why;
-        why.reserve(shown.size() + none_of.size());
-        why += shown;
-        why += none_of;
-        return fail(std::move(why));
+        return {Screened::Kind::composed,
+                facts.shown_at(step.slot, index.text(step.first + step.count)),
+                index.text(step.first + step.count + 1), 0};
     }
-    return std::nullopt;
+    return {};
 }
 
 }  // namespace
@@ -1190,7 +1203,7 @@ std::vector<std::string> Decision::matched_rules() const {
     std::vector<std::string> out;
     for (const auto& r : rules) {
         if (r.matched && std::find(out.begin(), out.end(), r.rule) == out.end()) {
-            out.push_back(r.rule);
+            out.emplace_back(r.rule);
         }
     }
     return out;
@@ -1218,48 +1231,92 @@ Decision RuleSet::evaluate(std::span<const Event> events) const {
     Decision d;
     d.events = events.size();
     d.rules.reserve(impl_->rules.size() * events.size());
+    // The reasons made for this delivery, one after another in one buffer. Each outcome's view
+    // into it is set at the end, once the buffer no longer moves.
+    std::string texts;
+    texts.reserve(64 * d.rules.capacity());
+    struct Composed {
+        std::size_t outcome;
+        std::size_t offset;
+        std::size_t size;
+    };
+    std::vector<Composed> composed;
+    composed.reserve(d.rules.capacity());
+    const auto compose = [&](std::size_t outcome, std::initializer_list<std::string_view> parts) {
+        const auto offset = texts.size();
+        for (const auto part : parts) texts += part;
+        composed.push_back({outcome, offset, texts.size() - offset});
+    };
     for (std::size_t index = 0; index < events.size(); ++index) {
         const auto& event = events[index];
         Facts facts(event, impl_->fields, impl_->mode);
         const Rule* stopped_by = nullptr;
+        std::optional<Composed> stop_reason;  // the reason of every rule after stopped_by
         for (std::size_t r = 0; r < impl_->rules.size(); ++r) {
             // A rule the index decides is read from the index alone; `rule` is touched only
             // when it needs its full check.
             const auto& rule = impl_->rules[r];
             const auto& entry = impl_->index.rules[r];
             // Filled in place (d.rules has room for every outcome; rendering adds to the others).
+            const auto at = d.rules.size();
             auto& outcome = d.rules.emplace_back();
             outcome.rule = impl_->index.text(entry.name);
             outcome.event = index;
-            if (stopped_by != nullptr) {
-                outcome.evaluated = false;
-                outcome.reason =
-                    "not evaluated: rule '" + stopped_by->name + "' matched with stop: true";
-                continue;
-            }
             // Nothing here should throw but allocation; a failure must cost one rule, not the
             // delivery.
             try {
-                auto verdict = guards(entry.mentions_deleted, event);
-                if (verdict.ok) {
-                    if (auto screened = screen(impl_->index, entry, rule, facts)) {
-                        verdict = std::move(*screened);
+                if (stopped_by != nullptr) {
+                    outcome.evaluated = false;
+                    if (!stop_reason) {
+                        compose(at, {"not evaluated: rule '", stopped_by->name,
+                                     "' matched with stop: true"});
+                        stop_reason = composed.back();
                     } else {
-                        verdict = check(rule.when, facts);
+                        composed.push_back({at, stop_reason->offset, stop_reason->size});
                     }
+                    continue;
                 }
+                if (const auto why = guard(entry.mentions_deleted, event); !why.empty()) {
+                    outcome.reason = why;
+                    continue;
+                }
+                const auto screened = screen(impl_->index, entry, facts);
+                if (screened.kind == Screened::Kind::fixed) {
+                    outcome.reason = screened.first;
+                    continue;
+                }
+                if (screened.kind == Screened::Kind::composed) {
+                    compose(at, {screened.first, screened.second});
+                    continue;
+                }
+                const auto verdict = screened.kind == Screened::Kind::unset
+                                         ? field_verdict(rule.when.children[screened.child],
+                                                         std::nullopt, event, facts.mode())
+                                         : check(rule.when, facts);
                 outcome.matched = verdict.ok;
-                outcome.reason = std::move(verdict.reason);
-                if (outcome.matched) {
-                    for (const auto& t : rule.triggers) render_trigger(rule, t, event, index, d);
-                    if (rule.stop) stopped_by = &rule;
+                if (!outcome.matched) {
+                    compose(at, {verdict.reason});
+                    continue;
                 }
+                for (const auto& t : rule.triggers) render_trigger(rule, t, event, index, d);
+                if (rule.stop) stopped_by = &rule;
             } catch (const std::exception& e) {
                 outcome.matched = false;
-                outcome.reason = std::string("internal error: ") + e.what();
+                try {
+                    compose(at, {"internal error: ", e.what()});
+                } catch (const std::exception&) {
+                    outcome.reason = "internal error";
+                }
             }
         }
     }
+    auto owned = std::make_shared<const std::string>(std::move(texts));
+    const std::string_view all(*owned);
+    // In order: when one outcome was composed twice (an internal error after its reason), the
+    // last wins.
+    for (const auto& c : composed) d.rules[c.outcome].reason = all.substr(c.offset, c.size);
+    d.delivery_texts = std::move(owned);
+    d.rule_texts = shared_from_this();
     return d;
 }
 

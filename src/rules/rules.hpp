@@ -18,14 +18,16 @@
 
 namespace hookrelay::rules {
 
-/// How one rule fared against one event.
+/// How one rule fared against one event. Its texts are views into the Decision it belongs to
+/// (the rule set's names and fixed reasons, and the reasons composed for that delivery), valid
+/// as long as that Decision or a copy of it: copy them into strings to keep them longer.
 struct RuleOutcome {
-    std::string rule;
+    std::string_view rule;
     bool matched = false;
     bool evaluated = true;  ///< false when an earlier rule said stop: true
     /// Not matched: the first condition that failed, e.g.
     /// "branch: 'dev' matches none of [main, release/*]". Matched: empty.
-    std::string reason;
+    std::string_view reason;
     std::size_t event = 0;  ///< which event of the delivery (0: the first, most often the only)
 };
 
@@ -45,6 +47,11 @@ struct Decision {
     std::vector<std::size_t> trigger_events;  ///< per trigger: the index of its event
     std::vector<RenderFailure> failures;
     std::size_t events = 1;  ///< how many events were evaluated
+    /// What the outcomes' texts point into: the rule set, and the reasons composed for this
+    /// delivery. Shared, so that a copy of the decision reads them too. A decision evaluated with
+    /// 1,000 rules holds ~1,000 reasons: one buffer for all of them instead of a string each.
+    std::shared_ptr<const void> rule_texts;
+    std::shared_ptr<const std::string> delivery_texts;
 
     /// The rules that matched some event, each once, in the order they first matched.
     std::vector<std::string> matched_rules() const;
@@ -58,7 +65,7 @@ struct CompileOptions {
     bool reference = false;
 };
 
-class RuleSet {
+class RuleSet : public std::enable_shared_from_this<RuleSet> {
   public:
     /// Compiles every rule in `config`, appending every problem to `errors` (file:line:column
     /// from the specs' locations): unknown condition fields, bad globs, RE2 errors, values that

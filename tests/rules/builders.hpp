@@ -128,8 +128,16 @@ inline Event pull_request_event(std::string action = "opened") {
     return e;
 }
 
+// A RuleOutcome with texts of its own (a RuleOutcome's views live as long as its decision).
+struct Outcome {
+    std::string rule;
+    bool matched = false;
+    bool evaluated = true;
+    std::string reason;
+};
+
 // The single rule's outcome for `event` under `when`.
-inline RuleOutcome outcome(std::vector<ConditionSpec> when, const Event& event) {
+inline Outcome outcome(std::vector<ConditionSpec> when, const Event& event) {
     auto set = compile({rule("r", std::move(when))});
     if (!set) {
         return {.rule = "<compile error>",
@@ -137,7 +145,9 @@ inline RuleOutcome outcome(std::vector<ConditionSpec> when, const Event& event) 
                 .evaluated = false,
                 .reason = "<compile error>"};
     }
-    return set->evaluate(event).rules.at(0);
+    const auto d = set->evaluate(event);
+    const auto& o = d.rules.at(0);
+    return {std::string(o.rule), o.matched, o.evaluated, std::string(o.reason)};
 }
 
 }  // namespace hookrelay::rules::test

@@ -29,9 +29,10 @@ std::vector<std::string> lines(const Decision& d) {
     std::vector<std::string> out;
     out.push_back("events " + std::to_string(d.events));
     for (const auto& r : d.rules) {
-        out.push_back("rule " + r.rule + " event " + std::to_string(r.event) +
-                      (r.matched ? " matched" : " skipped") +
-                      (r.evaluated ? "" : " not-evaluated") + ": " + r.reason);
+        std::ostringstream line;
+        line << "rule " << r.rule << " event " << r.event << (r.matched ? " matched" : " skipped")
+             << (r.evaluated ? "" : " not-evaluated") << ": " << r.reason;
+        out.push_back(line.str());
     }
     for (std::size_t i = 0; i < d.triggers.size(); ++i) {
         const auto& t = d.triggers[i];
@@ -251,6 +252,29 @@ TEST(PatternLiteral, MatchesExactlyWhatItsRegexMatches) {
         auto p = Pattern::compile(text);
         ASSERT_TRUE(p) << text;
         EXPECT_TRUE(p->literal()) << text;
+        for (const auto& v : values) {
+            EXPECT_EQ(p->matches(v), p->matches_by_regex(v)) << text << " on '" << v << "'";
+        }
+    }
+}
+
+// A glob runs RE2 only on values that start with its text before the first wildcard: the
+// shortcut must never decide otherwise than RE2 would.
+TEST(PatternPrefix, GlobsMatchExactlyWhatTheirRegexMatches) {
+    const std::vector<std::string> patterns = {
+        "release/*", "team-a/*", "!team-a/*", "src/**",      "**/*.md",   "v?.*",
+        "x]y*",      "a,b*",     "}*",        "ac{me,ne}/*", "acme/[ab]", "*/app",
+        "feat/**/x", "ün*",      "[!a]*",     "{main,dev}",  "re/*"};
+    const std::vector<std::string> values = {
+        "release/1",  "release/", "release",   "releases/1",  "team-a/app", "team-b/app",
+        "src/a/b.cc", "src",      "README.md", "docs/x.md",   "v1.2",       "x]yz",
+        "a,bc",       "}x",       "acme/x",    "acne/x",      "acme/a",     "acme/c",
+        "org/app",    "feat/x",   "feat/a/x",  "ünï",         "b",          "main",
+        "dev",        "",         "re/x",      "release/1\nx"};
+    for (const auto& text : patterns) {
+        auto p = Pattern::compile(text);
+        ASSERT_TRUE(p) << text;
+        EXPECT_FALSE(p->literal()) << text;
         for (const auto& v : values) {
             EXPECT_EQ(p->matches(v), p->matches_by_regex(v)) << text << " on '" << v << "'";
         }
