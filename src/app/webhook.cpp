@@ -361,7 +361,8 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         // `deliveries show` can say it once the forge's delivery log is gone.
         for (const auto& r : prepared.decision.rules) {
             if (!r.matched)
-                record.rule_reasons.push_back({r.rule, echoed(r.reason), false, r.event});
+                record.rule_reasons.push_back(
+                    {std::string(r.rule), echoed(r.reason), false, r.event});
         }
         for (const auto& f : prepared.decision.failures) {
             record.rule_reasons.push_back({f.rule, echoed(f.reason), true, f.event});
@@ -455,12 +456,16 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         }
     }
     json::array skipped;
+    std::size_t not_listed = 0;
     for (const auto& r : decision.rules) {
-        if (!r.matched) {
-            json::object o{{"rule", r.rule}, {"reason", echoed(r.reason)}};
-            if (several) o["event"] = r.event;
-            skipped.push_back(std::move(o));
+        if (r.matched) continue;
+        if (skipped.size() == k_max_skipped_answered) {
+            ++not_listed;
+            continue;
         }
+        json::object o{{"rule", r.rule}, {"reason", echoed(r.reason)}};
+        if (several) o["event"] = r.event;
+        skipped.push_back(std::move(o));
     }
     json::array failures;
     for (const auto& f : decision.failures) {
@@ -477,6 +482,12 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     body["matched_rules"] = std::move(matched);
     body["triggers"] = std::move(triggers);
     body["skipped"] = std::move(skipped);
+    if (not_listed > 0) {
+        body["skipped_not_listed"] = not_listed;
+        body["hint"] = fmt::format(
+            "{} more rules queued nothing; hookrelay deliveries show {} lists why for each",
+            not_listed, delivery.empty() ? std::string("<delivery>") : delivery);
+    }
     if (!failures.empty()) body["failures"] = std::move(failures);
     spdlog::info(
         "delivery={} source={} event={} repository={} ref={}{}: {}, {} trigger(s)", delivery,

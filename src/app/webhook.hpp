@@ -46,6 +46,11 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
 /// Longest value, in bytes, that a webhook response echoes from a delivery.
 inline constexpr std::size_t k_max_echoed_bytes = 512;
 
+/// Most rules a webhook response lists in `skipped`; the others are counted in
+/// `skipped_not_listed`, and `deliveries show` lists every one. With a thousand rules the whole
+/// list was ~90 KB sent back with every delivery, which the forge's delivery log cuts anyway.
+inline constexpr std::size_t k_max_skipped_answered = 50;
+
 /// `value` when it is at most k_max_echoed_bytes long; else its first bytes (cut at a UTF-8
 /// character boundary) followed by "…", k_max_echoed_bytes in all. For every field of a webhook
 /// response that the sender controls (ref, repository, delivery id, job paths and reasons that

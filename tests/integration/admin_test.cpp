@@ -676,6 +676,42 @@ TEST_F(AdminCli, ShowSaysWhyEachRuleQueuedNothing) {
     }
 }
 
+// With many rules the answer lists the first 50 that queued nothing and counts the others (it went
+// back to the forge with every delivery); the store keeps every reason, packed, for the API and
+// `deliveries show`.
+TEST_F(AdminCli, WithManyRulesTheAnswerListsFiftyAndShowListsEveryReason) {
+    std::string rules = "\nrules:\n";
+    for (int i = 0; i < 300; ++i) {
+        const auto n = std::to_string(i);
+        rules += "  - name: svc-" + n + "\n    when: {event: push, repository: org/svc-" + n +
+                 "}\n    trigger: {jenkins: ci, job: \"svc-" + n + "\"}\n";
+    }
+    Daemon daemon(options(config_for(jenkins, rules)));
+    const auto answer = post_webhook(daemon, push("many-1"));
+    ASSERT_EQ(answer.status, 200u) << answer.body.substr(0, 300);
+    const auto a = body(answer);
+    const auto& skipped = a.at("skipped").as_array();
+    ASSERT_EQ(skipped.size(), 50u);
+    EXPECT_EQ(skipped.at(49).at("rule"), "svc-49");
+    EXPECT_EQ(a.at("skipped_not_listed"), 250);
+    EXPECT_NE(std::string(a.at("hint").as_string()).find("hookrelay deliveries show many-1"),
+              std::string::npos)
+        << a;
+
+    const auto detail = body(admin(daemon, "GET", "/api/v1/deliveries/many-1"));
+    const auto& stored = detail.at("skipped").as_array();
+    ASSERT_EQ(stored.size(), 300u) << detail.at("skipped");
+    for (std::size_t i = 0; i < skipped.size(); ++i) EXPECT_EQ(stored.at(i), skipped.at(i));
+    EXPECT_EQ(stored.at(299).at("rule"), "svc-299");
+    const std::string_view last = stored.at(299).at("reason").as_string();
+    EXPECT_TRUE(last.ends_with("matches none of [org/svc-299]")) << last;
+
+    auto show =
+        run_hookrelay({"deliveries", "show", "many-1", "--admin", address(daemon)}, cli_env());
+    EXPECT_EQ(show.exit_code, 0) << show.err;
+    EXPECT_NE(show.out.find("    rule svc-299: repository: "), std::string::npos) << show.out;
+}
+
 TEST_F(AdminCli, ShowBodyAndHeadersFeedExplainToTheSameDecision) {
     Daemon daemon(options(config_for(jenkins, k_branch_rule)));
     const auto sent = push("exp-1");
