@@ -188,7 +188,7 @@ class OldFile : public SqliteSchema {
         auto store = open_store();
         {
             RawDb db(db_path());
-            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"10"}));
+            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"11"}));
             EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
             // Version 8 dropped it: a delivery id is found through (source, delivery_id).
             EXPECT_EQ(
@@ -290,7 +290,7 @@ TEST_F(SqliteSchema, CreatesTheStateDirectoryAndTheCurrentSchemaInWalMode) {
         EXPECT_EQ((*store)->kind(), "sqlite");
     }
     RawDb db(nested + "/hookrelay.db");
-    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"10"}));
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"11"}));
     EXPECT_EQ(db.row("PRAGMA journal_mode"), (std::vector<std::string>{"wal"}));
 }
 
@@ -321,7 +321,7 @@ TEST_F(OldFile, UpgradesAVersion5FileInPlace) {
 
 TEST_F(OldFile, UpgradeToVersion7ListsTheDeliveriesWithoutTriggersAsUnmatched) {
     {
-        // A file of version 6 is today's without what versions 7, 9 and 10 added (version 8
+        // A file of version 6 is today's without what versions 7, 9, 10 and 11 added (version 8
         // only dropped an index; these bodies are too small to compress, so stored as
         // received).
         auto store = open_store();
@@ -332,12 +332,13 @@ TEST_F(OldFile, UpgradeToVersion7ListsTheDeliveriesWithoutTriggersAsUnmatched) {
         RawDb db(db_path());
         db.exec(
             "DROP TABLE unmatched; DROP TABLE received_marks; "
-            "ALTER TABLE deliveries DROP COLUMN body_lz4_size; PRAGMA user_version = 6");
+            "ALTER TABLE deliveries DROP COLUMN body_lz4_size; "
+            "ALTER TABLE deliveries DROP COLUMN rule_reasons_lz4_size; PRAGMA user_version = 6");
     }
     auto store = open_store();
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"10"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"11"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
     }
     DeliveryQuery query;
@@ -355,7 +356,7 @@ TEST_F(OldFile, UpgradeToVersion7ListsTheDeliveriesWithoutTriggersAsUnmatched) {
 
 TEST_F(OldFile, UpgradeToVersion9ListsSinceExactlyOverTheStoredDeliveries) {
     {
-        // A file of version 8 is today's without what versions 9 and 10 added (these bodies
+        // A file of version 8 is today's without what versions 9, 10 and 11 added (these bodies
         // are too small to compress, so stored as received). The clock stepped back after
         // d-late.
         auto store = open_store();
@@ -366,12 +367,12 @@ TEST_F(OldFile, UpgradeToVersion9ListsSinceExactlyOverTheStoredDeliveries) {
         RawDb db(db_path());
         db.exec(
             "DROP TABLE received_marks; ALTER TABLE deliveries DROP COLUMN body_lz4_size; "
-            "PRAGMA user_version = 8");
+            "ALTER TABLE deliveries DROP COLUMN rule_reasons_lz4_size; PRAGMA user_version = 8");
     }
     auto store = open_store();
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"10"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"11"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
     }
     const auto since = [&](TimePoint at) {
@@ -392,13 +393,15 @@ TEST_F(OldFile, UpgradeToVersion9ListsSinceExactlyOverTheStoredDeliveries) {
 TEST_F(OldFile, UpgradeToVersion10KeepsTheStoredBodiesAndCompressesNewOnes) {
     const std::string old_body(6000, 'o');
     {
-        // A file of version 9: today's without body_lz4_size, its bodies as received.
+        // A file of version 9: today's without body_lz4_size (and version 11's column), its
+        // bodies as received.
         auto store = open_store();
         accept(*store, delivery("d-old", base_), {trigger()});
         store->close();
         RawDb db(db_path());
         db.exec(
             "ALTER TABLE deliveries DROP COLUMN body_lz4_size; "
+            "ALTER TABLE deliveries DROP COLUMN rule_reasons_lz4_size; "
             "UPDATE deliveries SET body = CAST('" +
             old_body +
             "' AS BLOB); "
@@ -408,7 +411,7 @@ TEST_F(OldFile, UpgradeToVersion10KeepsTheStoredBodiesAndCompressesNewOnes) {
     accept(*store, with_body(delivery("d-new", base_), old_body), {trigger()});
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"10"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"11"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
         EXPECT_EQ(db.rows("SELECT delivery_id, length(body) = 6000, body_lz4_size FROM deliveries "
                           "ORDER BY id"),
@@ -471,16 +474,70 @@ TEST_F(OldFile, AFailedUpgradeLeavesTheFileAsItWas) {
     EXPECT_EQ(db.row("SELECT COUNT(*) FROM triggers"), (std::vector<std::string>{"2"}));
 }
 
+// A thousand rules' reasons, as a delivery records them: ~86 bytes each, mostly the same words.
+std::vector<RuleReason> many_reasons(std::size_t count) {
+    std::vector<RuleReason> out;
+    for (std::size_t i = 0; i < count; ++i) {
+        out.push_back({"rule-" + std::to_string(i), "repository: 'acme/app' matches none of [org" +
+                                                        std::to_string(i % 40) + "/svc" +
+                                                        std::to_string(i) + "]"});
+    }
+    return out;
+}
+
+TEST_F(OldFile, UpgradeToVersion11KeepsTheStoredReasonsAndCompressesLongNewOnes) {
+    auto old_reasons = many_reasons(1000);
+    {
+        // A file of version 10: today's without rule_reasons_lz4_size, its reasons as text.
+        auto store = open_store();
+        auto old = delivery("d-old", base_);
+        old.rule_reasons = {{"prs", "event: 'push' matches none of [pull_request]"}};
+        accept(*store, old, {});
+        store->close();
+        RawDb db(db_path());
+        // Long reasons as a version 10 hookrelay stored them: the JSON as text.
+        db.exec(
+            "UPDATE deliveries SET rule_reasons = '[' || (WITH RECURSIVE n(i) AS (SELECT 0 UNION "
+            "ALL SELECT i + 1 FROM n WHERE i < 999) SELECT group_concat('[\"rule-' || i || "
+            "'\",\"repository: ''acme/app'' matches none of [org' || (i % 40) || '/svc' || i "
+            "|| ']\",0,false]', ',') FROM n) || ']'; "
+            "ALTER TABLE deliveries DROP COLUMN rule_reasons_lz4_size; PRAGMA user_version = 10");
+    }
+    auto store = open_store();
+    auto long_new = delivery("d-long", base_);
+    long_new.rule_reasons = many_reasons(1000);
+    accept(*store, long_new, {});
+    auto short_new = delivery("d-short", base_);
+    short_new.rule_reasons = {{"prs", "event: 'push' matches none of [pull_request]"}};
+    accept(*store, short_new, {});
+    {
+        RawDb db(db_path());
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"11"}));
+        EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
+        const auto rows = db.rows(
+            "SELECT delivery_id, typeof(rule_reasons), length(rule_reasons) < 20000, "
+            "rule_reasons_lz4_size > 60000 FROM deliveries ORDER BY id");
+        EXPECT_EQ(rows, (std::vector<std::vector<std::string>>{{"d-old", "text", "0", "NULL"},
+                                                               {"d-long", "blob", "1", "1"},
+                                                               {"d-short", "text", "1", "NULL"}}));
+    }
+    const auto old = get(*store, "", "d-old");
+    ASSERT_TRUE(old && old->rule_reasons);
+    EXPECT_EQ(*old->rule_reasons, old_reasons);
+    EXPECT_EQ(get(*store, "", "d-long")->rule_reasons, std::optional(long_new.rule_reasons));
+    EXPECT_EQ(get(*store, "", "d-short")->rule_reasons, std::optional(short_new.rule_reasons));
+}
+
 TEST_F(SqliteSchema, RefusesAFileFromANewerHookrelay) {
     {
         RawDb db(db_path());
-        db.exec("PRAGMA user_version = 11");
+        db.exec("PRAGMA user_version = 12");
     }
     std::string why;
     auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
-    EXPECT_NE(why.find("schema version 11 is newer than this hookrelay understands (10)"),
+    EXPECT_NE(why.find("schema version 12 is newer than this hookrelay understands (11)"),
               std::string::npos)
         << why;
 }

@@ -163,7 +163,7 @@ SELECT id FROM deliveries WHERE source = ? AND delivery_id = ?)sql"),
       find_delivery_anywhere_(db_.get(), "find delivery", k_find_delivery_anywhere_sql),
       select_delivery_(db_.get(), "select delivery", R"sql(
 SELECT id, source, provider, delivery_id, kind, forge_event, received_at, repository, ref,
-       headers, body, body_sha256, rule_reasons, body_lz4_size
+       headers, body, body_sha256, rule_reasons, body_lz4_size, rule_reasons_lz4_size
 FROM deliveries WHERE id = ?)sql"),
       select_delivery_triggers_(db_.get(), "select delivery triggers",
                                 (R"sql(
@@ -395,7 +395,12 @@ std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
             }
         }
         detail.body_sha256 = query.text(11);
-        if (!query.is_null(12)) detail.rule_reasons = parse_rule_reasons(query.text(12));
+        if (!query.is_null(12)) {
+            std::optional<std::int64_t> size;
+            if (!query.is_null(14)) size = query.int64(14);
+            detail.rule_reasons =
+                parse_rule_reasons(unpack_body(query.text(12), size, "rule reasons"));
+        }
     }
     {
         Query query(select_delivery_triggers_);

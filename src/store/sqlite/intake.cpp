@@ -18,8 +18,9 @@ Intake::Intake(Connection& connection, Chores& chores)
       chores_(chores),
       insert_delivery_(db_.get(), "insert delivery", R"sql(
 INSERT INTO deliveries (source, provider, delivery_id, kind, forge_event, received_at, headers,
-                        body, body_sha256, body_key, rule_reasons, repository, ref, body_lz4_size)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        body, body_sha256, body_key, rule_reasons, repository, ref, body_lz4_size,
+                        rule_reasons_lz4_size)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, delivery_id) DO NOTHING)sql"),
       insert_unmatched_(db_.get(), "insert unmatched",
                         "INSERT INTO unmatched (delivery) VALUES (?)"),
@@ -54,7 +55,7 @@ WHERE scope = ?4 AND scope != '' AND state IN ('pending', 'retrying') AND delive
 RETURNING id, status_target IS NOT NULL)sql") {}
 
 Receipt Intake::insert(const DeliveryRecord& d, const StoredBody* body,
-                       const std::vector<TriggerRequest>& triggers) {
+                       const StoredReasons& reasons, const std::vector<TriggerRequest>& triggers) {
     const std::int64_t received = to_ms(d.received_at);
     const std::string digest = is_sha256_hex(d.body_sha256) ? d.body_sha256 : sha256_hex(d.body);
     const bool by_body = d.duplicate_body_window.count() > 0;
@@ -64,7 +65,6 @@ Receipt Intake::insert(const DeliveryRecord& d, const StoredBody* body,
     }
     {
         const std::string headers = pairs_json(d.headers);
-        const std::string reasons = rule_reasons_json(d.rule_reasons);
         Query query(insert_delivery_);
         query.bind_text(d.source).bind_text(to_string(d.provider));
         query.bind_text_or_null(d.delivery_id);
@@ -81,9 +81,19 @@ Receipt Intake::insert(const DeliveryRecord& d, const StoredBody* body,
         } else {
             query.bind_null();
         }
-        query.bind_text(reasons).bind_text(d.repository).bind_text(d.ref);
+        if (reasons.size) {
+            query.bind_blob_ref(reasons.bytes);
+        } else {
+            query.bind_text(reasons.bytes);
+        }
+        query.bind_text(d.repository).bind_text(d.ref);
         if (body && body->size) {
             query.bind_int(*body->size);
+        } else {
+            query.bind_null();
+        }
+        if (reasons.size) {
+            query.bind_int(*reasons.size);
         } else {
             query.bind_null();
         }

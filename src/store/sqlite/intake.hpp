@@ -29,12 +29,13 @@ class Intake {
     /// same_body set unless that delivery has the same non-empty id. Otherwise records the
     /// delivery (`body`, the delivery's body packed by pack_body(), when store.keep_body, else no
     /// body; its SHA-256, delivery.body_sha256 when that is 64 lowercase hex digits, else
-    /// computed here, always) and its triggers, pending and due
+    /// computed here, always; `reasons`, delivery.rule_reasons packed by pack_reasons(), which
+    /// this does not read again) and its triggers, pending and due
     /// at received_at; each one with a coalesce scope supersedes the open, unclaimed (or
     /// expired-claim) triggers of earlier deliveries with the same scope (DeliveryIntake::submit),
     /// listed in Receipt::superseded.
     Receipt insert(const DeliveryRecord& delivery, const StoredBody* body,
-                   const std::vector<TriggerRequest>& triggers);
+                   const StoredReasons& reasons, const std::vector<TriggerRequest>& triggers);
 
     /// Inside a transaction: a new pending trigger of stored delivery `delivery` (its seq),
     /// created and due at `at_ms`. Returns its id.

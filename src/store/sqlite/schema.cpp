@@ -253,6 +253,17 @@ ALTER TABLE deliveries ADD COLUMN body_lz4_size INTEGER;
 PRAGMA user_version = 10;
 )sql";
 
+// Version 11: rule reasons of 1 KiB or more compressed with LZ4 (pack_reasons in
+// store/sqlite/stored_body.hpp), rule_reasons_lz4_size their size before; NULL for reasons stored
+// as text, as every one before this version. A delivery records why each rule that queued nothing
+// did not (~86 bytes a rule): with 1,000 rules 86 KB of text a row, ten times its packed body,
+// written into the WAL and again at the checkpoint. Packed, ~11 KB (docs/performance.md, "Rule
+// matching at 1,000 rules").
+constexpr const char* k_schema_v11 = R"sql(
+ALTER TABLE deliveries ADD COLUMN rule_reasons_lz4_size INTEGER;
+PRAGMA user_version = 11;
+)sql";
+
 // The new state 'superseded' in the triggers table's CHECK constraint, which ALTER TABLE cannot
 // change. The documented procedure for it (https://www.sqlite.org/lang_altertable.html, "Making
 // Other Kinds Of Table Schema Changes") edits the table's CREATE text in sqlite_schema under
@@ -361,6 +372,7 @@ void prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds b
         if (current < 8) exec(db, k_schema_v8);
         if (current < 9) exec(db, k_schema_v9);
         if (current < 10) exec(db, k_schema_v10);
+        if (current < 11) exec(db, k_schema_v11);
         exec(db, "COMMIT");
     } catch (...) {
         if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);

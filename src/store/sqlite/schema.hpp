@@ -24,7 +24,8 @@ namespace hookrelay::store::sqlite {
 ///  8: no index on deliveries.delivery_id alone.
 ///  9: the received_marks table (the listing's `since` bound).
 /// 10: deliveries.body_lz4_size (bodies compressed with LZ4).
-constexpr int k_schema_version = 10;
+/// 11: deliveries.rule_reasons_lz4_size (long rule reasons compressed with LZ4).
+constexpr int k_schema_version = 11;
 
 /// Sets up a freshly opened connection: extended result codes, the busy timeout, WAL journal,
 /// synchronous = FULL, foreign keys, the page cache, store.max_size as a page limit; then

@@ -1,5 +1,6 @@
 #include "store/sqlite/sqlite_store.hpp"
 
+#include "store/codec.hpp"
 #include "store/factory.hpp"
 #include "store/sqlite/gathering_vfs.hpp"
 #include "store/sqlite/prune.hpp"
@@ -123,8 +124,9 @@ void SqliteStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> tr
                          SubmitHandler done) {
     std::optional<StoredBody> body;
     if (writer_->config().keep_body) body = pack_body(delivery.body);
-    writer_->post(
-        Writer::Submit{std::move(delivery), std::move(triggers), std::move(done), std::move(body)});
+    auto reasons = pack_reasons(rule_reasons_json(delivery.rule_reasons));
+    writer_->post(Writer::Submit{std::move(delivery), std::move(triggers), std::move(done),
+                                 std::move(body), std::move(reasons)});
 }
 
 // --- TriggerQueue ---------------------------------------------------------------------------

@@ -30,13 +30,29 @@ StoredBody pack_body(std::string_view body) {
     return out;
 }
 
-std::string unpack_body(std::string_view bytes, std::optional<std::int64_t> size) {
+StoredReasons pack_reasons(std::string json) {
+    StoredReasons out;
+    if (json.size() >= k_pack_reasons_from) {
+        auto packed = pack_body(json);
+        if (packed.size) {
+            out.bytes = std::move(packed.bytes);
+            out.size = packed.size;
+            return out;
+        }
+    }
+    out.bytes = std::move(json);
+    return out;
+}
+
+std::string unpack_body(std::string_view bytes, std::optional<std::int64_t> size,
+                        std::string_view what) {
     if (!size) return std::string(bytes);
     const auto block = static_cast<std::int64_t>(bytes.size());
     const auto damaged = [&](const char* how) {
-        return std::runtime_error("the stored body is damaged: its " + std::to_string(block) +
-                                  " compressed bytes " + how + " decompress to the " +
-                                  std::to_string(*size) + " bytes recorded");
+        return std::runtime_error("the stored " + std::string(what) + " is damaged: its " +
+                                  std::to_string(block) + " compressed bytes " + how +
+                                  " decompress to the " + std::to_string(*size) +
+                                  " bytes recorded");
     };
     if (*size <= 0 || *size > LZ4_MAX_INPUT_SIZE || block >= *size ||
         *size > k_max_ratio * block + 16) {

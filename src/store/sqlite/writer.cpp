@@ -191,7 +191,7 @@ void Writer::commit_submits(std::vector<Submit>& jobs, std::span<Op> ops) {
                 const auto failure = db_.isolated([&] {
                     receipt =
                         intake_.insert(jobs[i].delivery, jobs[i].body ? &*jobs[i].body : nullptr,
-                                       jobs[i].triggers);
+                                       jobs[i].reasons, jobs[i].triggers);
                 });
                 if (failure) {
                     results[i] = failure->code;

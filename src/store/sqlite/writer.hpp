@@ -77,6 +77,8 @@ class Writer {
         /// The body as stored (store.keep_body), packed by the submitting thread: compressing
         /// stays off the writer's one thread.
         std::optional<StoredBody> body;
+        /// The rule reasons' JSON as stored, encoded and packed by the submitting thread too.
+        StoredReasons reasons;
     };
     using CommitStats = std::function<void(std::chrono::duration<double>, std::size_t)>;
 
