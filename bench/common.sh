@@ -105,10 +105,21 @@ drain_after() {
 }
 
 # bench_rules_yaml: the `rules:` of every benchmark config: one rule matching the push fixture
-# (tests/data/github/push-branch-update.json), one trigger per delivery, to Jenkins `ci`.
+# (tests/data/github/push-branch-update.json), one trigger per delivery, to Jenkins `ci`. With
+# RULES=N (N > 1), N - 1 more rules first that match nothing the benchmarks send, as a large
+# config has them: for other repositories, half of them branch builds, a quarter path-filtered,
+# a quarter for pull requests. Each delivery then records N - 1 reasons.
 bench_rules_yaml() {
+  echo "rules:"
+  local i
+  for ((i = 0; i < ${RULES:-1} - 1; i++)); do
+    case $((i % 4)) in
+      0 | 1) echo "  - {name: rule-$i, when: {event: push, repository: org$((i % 40))/svc$i, branch: [main, \"release/*\"]}, trigger: {jenkins: ci, job: \"svc$i/{{ branch }}\"}}" ;;
+      2) echo "  - {name: rule-$i, when: {repository: org$((i % 40))/svc$i, event: push, branch: [develop, main], paths: [\"src/**\"]}, trigger: {jenkins: ci, job: \"svc$i/{{ branch }}\"}}" ;;
+      3) echo "  - {name: rule-$i, when: {event: pull_request, action: [opened, synchronize], repository: org$((i % 40))/svc$i}, trigger: {jenkins: ci, job: \"pr/svc$i\"}}" ;;
+    esac
+  done
   cat <<'YAML'
-rules:
   - name: branches
     when: {event: push, branch: main}
     trigger:

@@ -23,6 +23,8 @@
 #   PERF_FREQ=499 PERF=1 bench/load/profile.sh   # perf's sampling rate (default 999 Hz)
 #   IDS=random bench/load/profile.sh      # random (version 4 UUID) delivery ids, as GitLab, Gitea
 #                                         # and Bitbucket send, instead of ids in sending order
+#   RULES=1000 bench/load/profile.sh      # 999 more rules before the one that matches, none of
+#                                         # them matching (bench/common.sh, bench_rules_yaml)
 #
 # Prints: wrk's accepted/s and latency; each daemon thread's CPU over the load (by thread name:
 # hookrelay and hookrelay-io are the network threads, hookrelay-out the dispatcher's requests to
