@@ -357,12 +357,14 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                 record.headers.emplace_back(name, value);
             }
         }
-        // Why each rule that queued nothing did not, as the answer below says it (bounded), so
+        // Why each rule that queued nothing did not, each reason as the answer below says it
+        // (bounded), and every one where the answer lists the first k_max_skipped_answered, so
         // `deliveries show` can say it once the forge's delivery log is gone.
         for (const auto& r : prepared.decision.rules) {
-            if (!r.matched)
+            if (!r.matched) {
                 record.rule_reasons.push_back(
                     {std::string(r.rule), echoed(r.reason), false, r.event});
+            }
         }
         for (const auto& f : prepared.decision.failures) {
             record.rule_reasons.push_back({f.rule, echoed(f.reason), true, f.event});
@@ -484,9 +486,15 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     body["skipped"] = std::move(skipped);
     if (not_listed > 0) {
         body["skipped_not_listed"] = not_listed;
+        // The id as the forge sent it names the delivery; one cut for the answer, or none at
+        // all (the store knows it as #<seq>), is found with deliveries list.
+        const bool named = !delivery.empty() && delivery.size() < k_max_echoed_bytes;
         body["hint"] = fmt::format(
-            "{} more rules queued nothing; hookrelay deliveries show {} lists why for each",
-            not_listed, delivery.empty() ? std::string("<delivery>") : delivery);
+            "{} more {} queued nothing; {} lists why for each", not_listed,
+            not_listed == 1 ? "rule" : "rules",
+            named ? "hookrelay deliveries show " + delivery
+                  : std::string("hookrelay deliveries list finds this delivery, and deliveries "
+                                "show"));
     }
     if (!failures.empty()) body["failures"] = std::move(failures);
     spdlog::info(

@@ -1232,16 +1232,18 @@ Decision RuleSet::evaluate(std::span<const Event> events) const {
     d.events = events.size();
     d.rules.reserve(impl_->rules.size() * events.size());
     // The reasons made for this delivery, one after another in one buffer. Each outcome's view
-    // into it is set at the end, once the buffer no longer moves.
+    // into it is set at the end, once the buffer no longer moves. Room for one event's reasons:
+    // most rules' reasons are the rule set's own texts, and a delivery of many events (the
+    // sender chooses how many) grows it as it needs.
     std::string texts;
-    texts.reserve(64 * d.rules.capacity());
+    texts.reserve(64 * impl_->rules.size());
     struct Composed {
         std::size_t outcome;
         std::size_t offset;
         std::size_t size;
     };
     std::vector<Composed> composed;
-    composed.reserve(d.rules.capacity());
+    composed.reserve(impl_->rules.size());
     const auto compose = [&](std::size_t outcome, std::initializer_list<std::string_view> parts) {
         const auto offset = texts.size();
         for (const auto part : parts) texts += part;
@@ -1312,8 +1314,6 @@ Decision RuleSet::evaluate(std::span<const Event> events) const {
     }
     auto owned = std::make_shared<const std::string>(std::move(texts));
     const std::string_view all(*owned);
-    // In order: when one outcome was composed twice (an internal error after its reason), the
-    // last wins.
     for (const auto& c : composed) d.rules[c.outcome].reason = all.substr(c.offset, c.size);
     d.delivery_texts = std::move(owned);
     d.rule_texts = shared_from_this();

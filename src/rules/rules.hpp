@@ -81,7 +81,8 @@ class RuleSet : public std::enable_shared_from_this<RuleSet> {
                                                   const CompileOptions& options = {});
 
     /// Evaluates every rule in order against `event`; renders each matching rule's triggers.
-    /// Ping events match nothing. Never throws.
+    /// Ping events match nothing. Throws only std::bad_alloc (a rule that fails otherwise gets
+    /// an "internal error: …" reason).
     Decision evaluate(const Event& event) const;
 
     /// Evaluates every event of one delivery in turn, each as above (a `stop: true` rule stops

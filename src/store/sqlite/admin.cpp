@@ -399,7 +399,7 @@ std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
             std::optional<std::int64_t> size;
             if (!query.is_null(14)) size = query.int64(14);
             detail.rule_reasons =
-                parse_rule_reasons(unpack_body(query.text(12), size, "rule reasons"));
+                parse_rule_reasons(unpack_body(query.text(12), size, "rule reasons' JSON"));
         }
     }
     {
