@@ -31,7 +31,9 @@ namespace hookrelay::store::postgres {
 ///     dropped one after another (bodies.cpp). No data moves: an hour made by version 8 stays one
 ///     table. The version says that an older hookrelay, whose prune pass does not know such
 ///     hours, must not run on the database.
-inline constexpr int k_schema_version = 9;
+/// 10: deliveries.rule_reasons compressed with lz4 where the server offers it, as version 6 did
+///     for the body.
+inline constexpr int k_schema_version = 10;
 
 /// hookrelay's advisory locks use the two-key form: (space, key). The spaces are arbitrary
 /// constants ("hrl" + a letter) that other applications sharing the database are unlikely to use.

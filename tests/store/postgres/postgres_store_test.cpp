@@ -52,7 +52,7 @@ std::vector<result<Receipt>> submit_everywhere(const std::vector<Store*>& stores
 }
 
 /// The schema version this build migrates to (postgres::k_schema_version).
-const std::string k_current_version = "9";
+const std::string k_current_version = "10";
 
 /// What a plan read, from EXPLAIN (ANALYZE, FORMAT JSON): the most rows any node returned, the
 /// rows its filters removed, and whether it scanned a table whole.
@@ -85,8 +85,16 @@ void expect_reads_at_most(const std::string& plan, long most, const std::string&
     EXPECT_FALSE(reads.seq_scan) << what << "\n" << plan;
 }
 
+/// Takes a database back to what version 9 was: rule reasons compressed with pglz, the default.
+void downgrade_to_version_9(Sql& sql) {
+    sql.exec(
+        "ALTER TABLE deliveries ALTER COLUMN rule_reasons SET COMPRESSION pglz; "
+        "UPDATE hookrelay_schema SET version = 9");
+}
+
 /// Takes a database back to what version 7 was: every body in its delivery's row, no bodies table.
 void downgrade_to_version_7(Sql& sql) {
+    downgrade_to_version_9(sql);
     sql.exec(
         "UPDATE deliveries d SET body = b.body FROM bodies b WHERE b.delivery = d.seq; "
         "DROP TABLE bodies; UPDATE hookrelay_schema SET version = 7");
@@ -1093,6 +1101,44 @@ TEST_F(PostgresStoreTest, UpgradesAVersion5DatabaseToCompressNewBodiesWithLz4) {
         ASSERT_TRUE(detail && detail->body) << id;
         EXPECT_EQ(*detail->body, push(id));
     }
+}
+
+// Version 10 does for the rule reasons what version 6 did for the body: with many rules they are
+// most of a row (~86 bytes a rule).
+TEST_F(PostgresStoreTest, UpgradesAVersion9DatabaseToCompressNewRuleReasonsWithLz4) {
+    Sql sql(db_.conninfo());
+    const std::string offered = sql.value(
+        "SELECT 'lz4' = ANY (enumvals) FROM pg_settings WHERE name = 'default_toast_compression'");
+    std::vector<RuleReason> reasons;
+    for (int i = 0; i < 1000; ++i) {
+        reasons.push_back({"rule-" + std::to_string(i),
+                           "repository: 'acme/app' matches none of [org/svc-" +
+                               std::to_string(i) + "]"});
+    }
+    const auto compression = [&](const std::string& id) {
+        return sql.value(
+            "SELECT pg_column_compression(rule_reasons) FROM deliveries WHERE delivery_id = '" +
+            id + "'::bytea");
+    };
+    // The column's setting: 'p' pglz, 'l' lz4, '' the server's default (pglz).
+    const auto setting = [&] {
+        return sql.value(
+            "SELECT attcompression FROM pg_attribute WHERE attrelid = 'deliveries'::regclass "
+            "AND attname = 'rule_reasons'");
+    };
+    open()->close();
+    downgrade_to_version_9(sql);
+    EXPECT_EQ(setting(), "p");
+    auto store = open();
+    EXPECT_EQ(setting(), offered == "t" ? "l" : "p");
+    EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), k_current_version);
+    auto d = delivery("many-reasons", base_);
+    d.rule_reasons = reasons;
+    accept(*store, d, {});
+    EXPECT_EQ(compression("many-reasons"), offered == "t" ? "lz4" : "pglz");
+    const auto detail = get(*store, "", "many-reasons");
+    ASSERT_TRUE(detail && detail->rule_reasons);
+    EXPECT_EQ(*detail->rule_reasons, reasons);
 }
 
 // Version 7 adds two indexes to a stored database, in the migration's transaction, and drops
