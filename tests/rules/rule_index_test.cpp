@@ -241,6 +241,20 @@ TEST(RuleIndex, LongValueIsCutInTheReason) {
               "repository: 'acme/" + std::string(52, 'x') + "...' matches none of [acme/app]");
 }
 
+// Each of `patterns` compiles, is literal or not as `literal` says, and matches each of `values`
+// exactly when its RE2 translation does.
+void expect_matches_as_its_regex(const std::vector<std::string>& patterns, bool literal,
+                                 const std::vector<std::string>& values) {
+    for (const auto& text : patterns) {
+        auto p = Pattern::compile(text);
+        ASSERT_TRUE(p) << text;
+        EXPECT_EQ(p->literal(), literal) << text;
+        for (const auto& v : values) {
+            EXPECT_EQ(p->matches(v), p->matches_by_regex(v)) << text << " on '" << v << "'";
+        }
+    }
+}
+
 TEST(PatternLiteral, MatchesExactlyWhatItsRegexMatches) {
     const std::vector<std::string> patterns = {"main", "acme/a.b+c", "x]y",         "}",
                                                "a,b",  "a b",        "back\\slash", "(x)",
@@ -248,14 +262,7 @@ TEST(PatternLiteral, MatchesExactlyWhatItsRegexMatches) {
     const std::vector<std::string> values = {
         "main",        "Main", "main ", "acme/a.b+c", "acme/aXb+c", "x]y", "}",   "a,b", "a b",
         "back\\slash", "(x)",  "$^|",   "ünï",        "uni",        "a.b", "aXb", "",    "main\n"};
-    for (const auto& text : patterns) {
-        auto p = Pattern::compile(text);
-        ASSERT_TRUE(p) << text;
-        EXPECT_TRUE(p->literal()) << text;
-        for (const auto& v : values) {
-            EXPECT_EQ(p->matches(v), p->matches_by_regex(v)) << text << " on '" << v << "'";
-        }
-    }
+    expect_matches_as_its_regex(patterns, /*literal=*/true, values);
 }
 
 // A glob runs RE2 only on values that start with its text before the first wildcard: the
@@ -271,14 +278,7 @@ TEST(PatternPrefix, GlobsMatchExactlyWhatTheirRegexMatches) {
         "a,bc",       "}x",       "acme/x",    "acne/x",      "acme/a",     "acme/c",
         "org/app",    "feat/x",   "feat/a/x",  "ünï",         "b",          "main",
         "dev",        "",         "re/x",      "release/1\nx"};
-    for (const auto& text : patterns) {
-        auto p = Pattern::compile(text);
-        ASSERT_TRUE(p) << text;
-        EXPECT_FALSE(p->literal()) << text;
-        for (const auto& v : values) {
-            EXPECT_EQ(p->matches(v), p->matches_by_regex(v)) << text << " on '" << v << "'";
-        }
-    }
+    expect_matches_as_its_regex(patterns, /*literal=*/false, values);
 }
 
 TEST(PatternLiteral, WildcardsClassesBracesAndRegexesAreNotLiteral) {

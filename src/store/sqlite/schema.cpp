@@ -257,8 +257,8 @@ PRAGMA user_version = 10;
 // store/sqlite/stored_body.hpp), rule_reasons_lz4_size their size before; NULL for reasons stored
 // as text, as every one before this version. A delivery records why each rule that queued nothing
 // did not (~86 bytes a rule): with 1,000 rules 86 KB of text a row, ten times its packed body,
-// written into the WAL and again at the checkpoint. Packed, ~11 KB (docs/performance.md, "Rule
-// matching at 1,000 rules").
+// written into the WAL and again at the checkpoint. Packed, ~11 KB (docs/performance.md, "No
+// string per rule, and the daemon with 1,000 rules").
 constexpr const char* k_schema_v11 = R"sql(
 ALTER TABLE deliveries ADD COLUMN rule_reasons_lz4_size INTEGER;
 PRAGMA user_version = 11;

@@ -1111,9 +1111,9 @@ TEST_F(PostgresStoreTest, UpgradesAVersion9DatabaseToCompressNewRuleReasonsWithL
         "SELECT 'lz4' = ANY (enumvals) FROM pg_settings WHERE name = 'default_toast_compression'");
     std::vector<RuleReason> reasons;
     for (int i = 0; i < 1000; ++i) {
-        reasons.push_back({"rule-" + std::to_string(i),
-                           "repository: 'acme/app' matches none of [org/svc-" +
-                               std::to_string(i) + "]"});
+        reasons.push_back(
+            {"rule-" + std::to_string(i),
+             "repository: 'acme/app' matches none of [org/svc-" + std::to_string(i) + "]"});
     }
     const auto compression = [&](const std::string& id) {
         return sql.value(
