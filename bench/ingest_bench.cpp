@@ -151,8 +151,7 @@ void BM_VerifyParseNormalizeMatch(benchmark::State& state) {
     for (auto _ : state) {
         auto verified = ingest::verify(s.source, s.headers, s.body);
         auto parsed = ingest::parse_body("application/json", s.body);
-        auto event = ingest::normalize(
-            s.source, s.headers, std::make_shared<const boost::json::value>(std::move(*parsed)));
+        auto event = ingest::normalize(s.source, s.headers, std::move(*parsed));
         auto decision = s.rules->evaluate(*event);
         if (!verified || decision.triggers.size() != 1) state.SkipWithError("unexpected result");
         benchmark::DoNotOptimize(decision);
@@ -175,8 +174,7 @@ BENCHMARK(BM_Parse);
 
 void BM_NormalizeAndMatch(benchmark::State& state) {
     const auto& s = setup();
-    auto payload = std::make_shared<const boost::json::value>(
-        std::move(*ingest::parse_body("application/json", s.body)));
+    const auto payload = *ingest::parse_body("application/json", s.body);
     for (auto _ : state) {
         auto event = ingest::normalize(s.source, s.headers, payload);
         benchmark::DoNotOptimize(s.rules->evaluate(*event));
@@ -192,8 +190,7 @@ void BM_DeliveryByRuleCount(benchmark::State& state) {
     for (auto _ : state) {
         auto verified = ingest::verify(s.source, s.headers, s.body);
         auto parsed = ingest::parse_body("application/json", s.body);
-        auto event = ingest::normalize(
-            s.source, s.headers, std::make_shared<const boost::json::value>(std::move(*parsed)));
+        auto event = ingest::normalize(s.source, s.headers, std::move(*parsed));
         auto decision = s.rules->evaluate(*event);
         if (!verified || decision.triggers.size() != expected ||
             decision.rules.size() != s.config->rules.size()) {
@@ -207,8 +204,7 @@ BENCHMARK(BM_DeliveryByRuleCount)->Arg(3)->Arg(100)->Arg(1'000)->Arg(10'000);
 // Matching (and rendering) alone, on an already normalized event: how it grows with the rules.
 void BM_MatchByRuleCount(benchmark::State& state) {
     const auto& s = setup(static_cast<std::size_t>(state.range(0)));
-    auto payload = std::make_shared<const boost::json::value>(
-        std::move(*ingest::parse_body("application/json", s.body)));
+    const auto payload = *ingest::parse_body("application/json", s.body);
     const auto event = ingest::normalize(s.source, s.headers, payload);
     for (auto _ : state) benchmark::DoNotOptimize(s.rules->evaluate(*event));
 }

@@ -4,9 +4,7 @@
 #pragma once
 
 #include <hookrelay/event.hpp>
-
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
+#include <hookrelay/json_document.hpp>
 
 #include <memory>
 #include <vector>
@@ -37,10 +35,10 @@ inline std::vector<Event> make_sample_events() {
     push.actor = "octocat";
     push.message = "Fix the build\n\nLonger description, with 'quotes' and {{ braces }}.";
     push.changed_files = {"README.md", "src/main.cpp", "docs/a b/c.md"};
-    push.payload = std::make_shared<const boost::json::value>(boost::json::parse(
+    push.payload = JsonDocument::parse(
         R"({"ref":"refs/heads/feature/x","sender":{"login":"octocat","type":"User","id":1},)"
         R"("commits":[{"id":"6113728f","author":{"email":"o@example.com"},"added":["x"]}],)"
-        R"("size":1,"forced":false,"head_commit":null,"labels":["a","b"]})"));
+        R"("size":1,"forced":false,"head_commit":null,"labels":["a","b"]})");
     events.push_back(push);
 
     Event pr;
@@ -70,9 +68,9 @@ inline std::vector<Event> make_sample_events() {
     facts.draft = true;
     facts.from_fork = true;
     pr.pull_request = facts;
-    pr.payload = std::make_shared<const boost::json::value>(boost::json::parse(
+    pr.payload = JsonDocument::parse(
         R"({"object_kind":"merge_request","object_attributes":{"iid":42,"draft":true,)"
-        R"("labels":[{"title":"ci"}]},"user":{"username":"dev"}})"));
+        R"("labels":[{"title":"ci"}]},"user":{"username":"dev"}})");
     events.push_back(pr);
 
     Event tag;
@@ -81,7 +79,7 @@ inline std::vector<Event> make_sample_events() {
     tag.forge_event = "push";
     tag.tag = "v1.2.3";
     tag.deleted = true;
-    tag.payload = std::make_shared<const boost::json::value>(boost::json::parse("{}"));
+    tag.payload = JsonDocument::parse("{}");
     events.push_back(tag);
     return events;
 }

@@ -14,6 +14,8 @@
 
 namespace hookrelay {
 
+class JsonDocument;
+
 /// What happened, across forges.
 enum class EventKind {
     push,          ///< commits pushed to (or a branch created/deleted at) refs/heads/*
@@ -123,7 +125,7 @@ struct Event {
     std::optional<PullRequest> pull_request;
 
     /// The parsed payload as received; `payload.*` in rules and templates reads from here.
-    std::shared_ptr<const boost::json::value> payload;
+    std::shared_ptr<const JsonDocument> payload;
 };
 
 /// The value of a field path ("branch", "repository.name", "pull_request.number",

@@ -175,8 +175,7 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
         return reject(parsed.error() == errc::unsupported_media_type ? 415 : 400,
                       parsed.error().message());
     }
-    auto payload = std::make_shared<const json::value>(std::move(*parsed));
-    auto events = ingest::normalize(source, headers, std::move(payload));
+    auto events = ingest::normalize(source, headers, std::move(*parsed));
     if (!events) {
         if (events.error() == errc::too_many_events) {
             return reject(400,

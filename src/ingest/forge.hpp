@@ -10,8 +10,7 @@
 #include <hookrelay/error.hpp>
 #include <hookrelay/event.hpp>
 #include <hookrelay/headers.hpp>
-
-#include <boost/json/fwd.hpp>
+#include <hookrelay/json_document.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -36,7 +35,7 @@ struct Payload {
     /// The forge's event header (trimmed, never empty), or for a forge without event headers
     /// the source's configured `event:` header; empty when neither applies.
     std::string_view event_name;
-    const boost::json::value& json;  ///< always an object
+    JsonRef json;  ///< always an object
 };
 
 /// The normalized `action` values a forge's events can carry, per event kind (push, tag and

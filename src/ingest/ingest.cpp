@@ -3,17 +3,13 @@
 #include "ingest/forge.hpp"
 #include "ingest/form.hpp"
 #include "ingest/json_access.hpp"
-#include "ingest/parse_memory.hpp"
 #include "ingest/signature.hpp"
 
-#include <boost/json/parser.hpp>
 #include <boost/url/encoding_opts.hpp>
 #include <boost/url/parse_query.hpp>
 
 namespace hookrelay::ingest {
 namespace {
-
-namespace json = boost::json;
 
 bool has_credentials(const SourceConfig& source) noexcept {
     return !source.secrets.empty() || !source.signing_tokens.empty() ||
@@ -36,31 +32,21 @@ std::string_view first_header(const HeaderMap& headers, std::span<const std::str
     return {};
 }
 
-constexpr json::parse_options json_options() {
-    json::parse_options options;
-    // Real payloads nest about ten levels; the default (32) leaves little room for forge changes,
-    // while a hard bound still keeps hostile nesting from exhausting the stack.
-    options.max_depth = 64;
-    return options;
+// Parses `text`, which must hold a JSON object, within `memory_limit` bytes.
+result<std::shared_ptr<const JsonDocument>> parse_json_object(std::string_view text,
+                                                              std::size_t memory_limit) {
+    auto error = JsonDocument::Error::malformed;
+    auto doc = JsonDocument::parse(text, memory_limit, error);
+    if (!doc) {
+        return error == JsonDocument::Error::too_large ? errc::payload_too_large
+                                                       : errc::malformed_json;
+    }
+    if (!doc->root().is_object()) return errc::malformed_json;
+    return doc;
 }
 
-// Parses `text` into `arena`, its scratch stack charged to the same limit. Throws
-// detail::ParseMemoryExceeded when the limit is reached.
-result<json::value> parse_json_object(std::string_view text, const json::storage_ptr& arena,
-                                      detail::ParseArena& memory) {
-    unsigned char temp[BOOST_JSON_STACK_BUFFER_SIZE];
-    json::parser parser(json::storage_ptr(&memory.scratch()), json_options(), temp, sizeof temp);
-    parser.reset(arena);
-    boost::system::error_code ec;
-    parser.write(text.data(), text.size(), ec);
-    if (ec) return errc::malformed_json;
-    auto value = parser.release();
-    if (!value.is_object()) return errc::malformed_json;
-    return value;
-}
-
-result<json::value> parse_form(std::string_view body, const json::storage_ptr& arena,
-                               detail::ParseArena& memory) {
+result<std::shared_ptr<const JsonDocument>> parse_form(std::string_view body,
+                                                       std::size_t memory_limit) {
     // Boost.URL 1.81's parse_query crashes on a view without storage (data() == nullptr), which
     // is how an empty body may arrive; an empty body has no payload field anyway.
     if (body.empty()) return errc::malformed_form;
@@ -70,12 +56,10 @@ result<json::value> parse_form(std::string_view body, const json::storage_ptr& a
     const boost::urls::encoding_opts form_encoding(/*space_as_plus=*/true);
     for (const auto param : *params) {
         if (!param.has_value || param.key.decode(form_encoding) != "payload") continue;
-        // The decoded text is part of what this parse holds.
+        // The decoded text is part of what this parse holds, while it parses.
         const auto size = param.value.decoded_size();
-        memory.charge(size);
-        auto parsed = parse_json_object(param.value.decode(form_encoding), arena, memory);
-        memory.release(size);
-        return parsed;
+        if (size > memory_limit) return errc::payload_too_large;
+        return parse_json_object(param.value.decode(form_encoding), memory_limit - size);
     }
     return errc::malformed_form;
 }
@@ -88,26 +72,16 @@ result<void> verify(const SourceConfig& source, const HeaderMap& headers, std::s
     return forge(source.provider).verify(Request{source, headers, body, now});
 }
 
-result<json::value> parse_body(std::string_view content_type, std::string_view body,
-                               std::size_t memory_limit) {
+result<std::shared_ptr<const JsonDocument>> parse_body(std::string_view content_type,
+                                                       std::string_view body,
+                                                       std::size_t memory_limit) {
     // Media types are case-insensitive and parameters such as charset change nothing for JSON.
     const auto media_type = trim(content_type.substr(0, content_type.find(';')));
     const bool is_json = iequals(media_type, "application/json");
     if (!is_json && !iequals(media_type, "application/x-www-form-urlencoded")) {
         return errc::unsupported_media_type;
     }
-    // The value owns its arena through its storage_ptr: dropping the value frees the whole parse.
-    const auto arena = detail::make_parse_arena(memory_limit, body.size());
-    auto& memory = *arena.arena;
-    try {
-        auto parsed = is_json ? parse_json_object(body, arena.storage, memory)
-                              : parse_form(body, arena.storage, memory);
-        // Done: reading or copying the value later must never throw for the limit.
-        memory.seal();
-        return parsed;
-    } catch (const detail::ParseMemoryExceeded&) {
-        return errc::payload_too_large;
-    }
+    return is_json ? parse_json_object(body, memory_limit) : parse_form(body, memory_limit);
 }
 
 std::string_view media_kind(Provider provider, std::string_view content_type) noexcept {
@@ -155,7 +129,7 @@ std::chrono::milliseconds duplicate_body_window(const SourceConfig& source, bool
 }
 
 result<std::vector<Event>> normalize(const SourceConfig& source, const HeaderMap& headers,
-                                     std::shared_ptr<const json::value> payload) {
+                                     std::shared_ptr<const JsonDocument> payload) {
     const auto& f = forge(source.provider);
     std::string_view event_name;
     if (source.event_name.from == ValueRef::From::header) {
@@ -166,7 +140,7 @@ result<std::vector<Event>> normalize(const SourceConfig& source, const HeaderMap
         event_name = first_header(headers, f.event_headers);
         if (event_name.empty()) return errc::missing_event_header;
     }
-    if (!payload || !payload->is_object()) return errc::missing_field;
+    if (!payload || !payload->root().is_object()) return errc::missing_field;
 
     std::vector<Event> events(1);
     auto& first = events.front();
@@ -175,7 +149,7 @@ result<std::vector<Event>> normalize(const SourceConfig& source, const HeaderMap
     first.delivery_id = delivery_id(source, headers);
     first.forge_event = std::string(event_name);
 
-    const auto filled = f.normalize(Payload{source, headers, event_name, *payload}, events);
+    const auto filled = f.normalize(Payload{source, headers, event_name, payload->root()}, events);
     if (!filled) return filled.error();
     if (events.size() > k_max_events_per_delivery) return errc::too_many_events;
     for (auto& event : events) {

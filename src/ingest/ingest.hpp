@@ -7,9 +7,8 @@
 #include <hookrelay/error.hpp>
 #include <hookrelay/event.hpp>
 #include <hookrelay/headers.hpp>
+#include <hookrelay/json_document.hpp>
 #include <hookrelay/secret.hpp>
-
-#include <boost/json/value.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -38,14 +37,15 @@ inline constexpr std::size_t k_default_parse_memory_limit = 128u * 1024 * 1024;
 /// application/x-www-form-urlencoded with a `payload=` field holding JSON (GitHub, Gitea,
 /// Forgejo). The result is always a JSON object, nested at most 64 levels deep.
 ///
-/// Memory: the parse uses at most `memory_limit` bytes of heap in all: the parsed value, the
-/// parser's temporary stack and, for a form body, the decoded JSON text. The value lives in an
-/// arena of its own that is freed at once when the value (and every copy sharing its storage)
-/// is gone. The body itself is not copied or counted.
+/// Memory: the parse uses at most `memory_limit` bytes of heap in all: the document (a copy of
+/// the JSON text, strings that held escapes unescaped, 16 bytes per value, key and container;
+/// see json_document.hpp) and, for a form body, the decoded JSON text while it is parsed. The
+/// body itself is not counted.
 /// Errors: errc::unsupported_media_type, errc::malformed_json, errc::malformed_form,
 /// errc::payload_too_large when the limit would be passed (nothing of the parse is kept then).
-result<boost::json::value> parse_body(std::string_view content_type, std::string_view body,
-                                      std::size_t memory_limit = k_default_parse_memory_limit);
+result<std::shared_ptr<const JsonDocument>> parse_body(
+    std::string_view content_type, std::string_view body,
+    std::size_t memory_limit = k_default_parse_memory_limit);
 
 /// What kind of body a source of `provider` accepts with `content_type`: "json", "form" (only
 /// forges that send form bodies), or "" when it does not accept it.
@@ -89,6 +89,6 @@ std::chrono::milliseconds duplicate_body_window(const SourceConfig& source, bool
 /// refs/heads/; errc::too_many_events. A push changing more than 10,000 distinct files keeps the
 /// first 10,000 in changed_files and has changed_files_complete = false.
 result<std::vector<Event>> normalize(const SourceConfig& source, const HeaderMap& headers,
-                                     std::shared_ptr<const boost::json::value> payload);
+                                     std::shared_ptr<const JsonDocument> payload);
 
 }  // namespace hookrelay::ingest

@@ -23,17 +23,14 @@ void split_full_name(std::string_view full_name, std::string& namespace_, std::s
     name = std::string(full_name.substr(slash + 1));
 }
 
-std::vector<std::string> collect_changed_files(const boost::json::array* commits) {
+std::vector<std::string> collect_changed_files(JsonRef commits) {
     std::vector<std::string> files;
-    if (commits == nullptr) return files;
     // Views into the payload, which outlives this call; a push can list thousands of paths.
     std::unordered_set<std::string_view> seen;
-    for (const auto& commit : *commits) {
+    for (const JsonRef commit : commits.elements()) {
         for (const auto list : {"added", "modified", "removed"}) {
-            const auto* paths = as_array(member(&commit, list));
-            if (paths == nullptr) continue;
-            for (const auto& path : *paths) {
-                const auto text = as_string_view(&path);
+            for (const JsonRef path : member(commit, list).elements()) {
+                const auto text = as_string_view(path);
                 if (!text || text->empty()) continue;
                 if (!seen.insert(*text).second) continue;
                 files.emplace_back(*text);
@@ -44,12 +41,12 @@ std::vector<std::string> collect_changed_files(const boost::json::array* commits
     return files;
 }
 
-const boost::json::value* find_commit(const boost::json::array* commits, std::string_view id) {
-    if (commits == nullptr || id.empty()) return nullptr;
-    for (const auto& commit : *commits) {
-        if (as_string_view(member(&commit, "id")) == id) return &commit;
+JsonRef find_commit(JsonRef commits, std::string_view id) {
+    if (id.empty()) return {};
+    for (const JsonRef commit : commits.elements()) {
+        if (as_string_view(member(commit, "id")) == id) return commit;
     }
-    return nullptr;
+    return {};
 }
 
 }  // namespace hookrelay::ingest::detail

@@ -1,12 +1,9 @@
 // Non-throwing accessors over untrusted JSON payloads, shared by the per-forge normalizers.
 // Every function accepts nullptr and values of the wrong JSON type, and then answers "absent"
-// (nullptr, empty string, nullopt) instead of throwing.
+// (an absent JsonRef, empty string, nullopt) instead of throwing.
 #pragma once
 
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/string.hpp>
-#include <boost/json/value.hpp>
+#include <hookrelay/json_document.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -18,60 +15,46 @@
 
 namespace hookrelay::ingest::detail {
 
-/// The member `key` of `v` when `v` is an object holding it; nullptr otherwise.
-inline const boost::json::value* member(const boost::json::value* v,
-                                        std::string_view key) noexcept {
-    if (v == nullptr) return nullptr;
-    const auto* obj = v->if_object();
-    return obj == nullptr ? nullptr : obj->if_contains(key);
+/// The member `key` of `v` when `v` is an object holding it; absent otherwise.
+inline JsonRef member(JsonRef v, std::string_view key) noexcept {
+    return v.member(key);
 }
 
-/// Follows `keys` through nested objects; nullptr as soon as one step is missing or not an object.
-inline const boost::json::value* at(const boost::json::value* v,
-                                    std::initializer_list<std::string_view> keys) noexcept {
-    for (const auto key : keys) v = member(v, key);
+/// Follows `keys` through nested objects; absent as soon as one step is missing or not an object.
+inline JsonRef at(JsonRef v, std::initializer_list<std::string_view> keys) noexcept {
+    for (const auto key : keys) v = v.member(key);
     return v;
 }
 
-/// `v` as an object, or nullptr (absent, null, or another type).
-inline const boost::json::object* as_object(const boost::json::value* v) noexcept {
-    return v == nullptr ? nullptr : v->if_object();
+/// `v` when it is an object, else absent (absent, null, or another type).
+inline JsonRef as_object(JsonRef v) noexcept {
+    return v.is_object() ? v : JsonRef{};
 }
 
-/// `v` as an array, or nullptr.
-inline const boost::json::array* as_array(const boost::json::value* v) noexcept {
-    return v == nullptr ? nullptr : v->if_array();
+/// `v` when it is an array, else absent.
+inline JsonRef as_array(JsonRef v) noexcept {
+    return v.is_array() ? v : JsonRef{};
 }
 
-/// `v` as a string view, or nullopt (absent, null, or another type). The view points into `v`.
-inline std::optional<std::string_view> as_string_view(const boost::json::value* v) noexcept {
-    if (v == nullptr) return std::nullopt;
-    const auto* s = v->if_string();
-    if (s == nullptr) return std::nullopt;
-    return std::string_view(s->data(), s->size());
+/// `v` as a string view, or nullopt (absent, null, or another type). The view points into `v`'s
+/// document.
+inline std::optional<std::string_view> as_string_view(JsonRef v) noexcept {
+    return v.string();
 }
 
 /// `v` as a string; empty when absent, null or not a string.
-inline std::string as_string(const boost::json::value* v) {
-    return std::string(as_string_view(v).value_or(std::string_view{}));
+inline std::string as_string(JsonRef v) {
+    return std::string(v.string().value_or(std::string_view{}));
 }
 
 /// `v` as a boolean, or nullopt.
-inline std::optional<bool> as_bool(const boost::json::value* v) noexcept {
-    if (v == nullptr) return std::nullopt;
-    const auto* b = v->if_bool();
-    if (b == nullptr) return std::nullopt;
-    return *b;
+inline std::optional<bool> as_bool(JsonRef v) noexcept {
+    return v.boolean();
 }
 
 /// `v` as a signed integer, or nullopt (absent, fractional, out of range, or not a number).
-inline std::optional<std::int64_t> as_int(const boost::json::value* v) noexcept {
-    if (v == nullptr) return std::nullopt;
-    if (const auto* i = v->if_int64()) return *i;
-    if (const auto* u = v->if_uint64()) {
-        if (*u <= static_cast<std::uint64_t>(INT64_MAX)) return static_cast<std::int64_t>(*u);
-    }
-    return std::nullopt;
+inline std::optional<std::int64_t> as_int(JsonRef v) noexcept {
+    return v.int64();
 }
 
 /// `ref` without `prefix` when it starts with it, else empty.
@@ -94,10 +77,10 @@ inline constexpr std::size_t k_max_changed_files = 10'000;
 /// The union of `added`, `modified` and `removed` over the commit objects in `commits`,
 /// de-duplicated, in first-seen order, stopping at k_max_changed_files paths. Entries of the
 /// wrong type are skipped.
-std::vector<std::string> collect_changed_files(const boost::json::array* commits);
+std::vector<std::string> collect_changed_files(JsonRef commits);
 
-/// The commit object in `commits` whose `id` equals `id`, or nullptr (also for an empty `id`).
+/// The commit object in `commits` whose `id` equals `id`, or absent (also for an empty `id`).
 /// Forges disagree on commit order, so the head commit is found by id, never by position.
-const boost::json::value* find_commit(const boost::json::array* commits, std::string_view id);
+JsonRef find_commit(JsonRef commits, std::string_view id);
 
 }  // namespace hookrelay::ingest::detail

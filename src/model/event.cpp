@@ -1,4 +1,5 @@
 #include <hookrelay/event.hpp>
+#include <hookrelay/json_document.hpp>
 
 #include <boost/json.hpp>
 
@@ -10,12 +11,18 @@ namespace hookrelay {
 
 std::string_view to_string(EventKind kind) noexcept {
     switch (kind) {
-        case EventKind::push: return "push";
-        case EventKind::tag: return "tag";
-        case EventKind::pull_request: return "pull_request";
-        case EventKind::release: return "release";
-        case EventKind::ping: return "ping";
-        case EventKind::other: return "other";
+        case EventKind::push:
+            return "push";
+        case EventKind::tag:
+            return "tag";
+        case EventKind::pull_request:
+            return "pull_request";
+        case EventKind::release:
+            return "release";
+        case EventKind::ping:
+            return "ping";
+        case EventKind::other:
+            return "other";
     }
     return "other";
 }
@@ -68,34 +75,40 @@ std::optional<std::string> text(const std::string& s) {
     return s;
 }
 
-std::optional<std::string> flag(bool b) { return std::string(b ? "true" : "false"); }
+std::optional<std::string> flag(bool b) {
+    return std::string(b ? "true" : "false");
+}
 
-std::optional<std::string> payload_field(const boost::json::value* v, std::string_view path) {
-    while (v != nullptr && !path.empty()) {
+std::optional<std::string> payload_field(JsonRef v, std::string_view path) {
+    while (v && !path.empty()) {
         const auto dot = path.find('.');
         const auto key = path.substr(0, dot);
         path = dot == std::string_view::npos ? std::string_view{} : path.substr(dot + 1);
-        if (const auto* obj = v->if_object()) {
-            v = obj->if_contains(key);
-        } else if (const auto* arr = v->if_array()) {
+        if (v.is_object()) {
+            v = v.member(key);
+        } else if (v.is_array()) {
             std::size_t index = 0;
             const auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), index);
-            if (ec != std::errc{} || ptr != key.data() + key.size() || index >= arr->size()) {
-                return std::nullopt;
-            }
-            v = &(*arr)[index];
+            if (ec != std::errc{} || ptr != key.data() + key.size()) return std::nullopt;
+            v = v.element(index);
         } else {
             return std::nullopt;
         }
     }
-    if (v == nullptr) return std::nullopt;
-    switch (v->kind()) {
-        case boost::json::kind::null: return std::nullopt;
-        case boost::json::kind::string: return text(std::string(v->get_string()));
-        case boost::json::kind::bool_: return flag(v->get_bool());
-        case boost::json::kind::int64: return std::to_string(v->get_int64());
-        case boost::json::kind::uint64: return std::to_string(v->get_uint64());
-        default: return boost::json::serialize(*v);
+    if (!v) return std::nullopt;
+    switch (v.kind()) {
+        case JsonRef::Kind::null:
+            return std::nullopt;
+        case JsonRef::Kind::string:
+            return text(std::string(*v.string()));
+        case JsonRef::Kind::boolean:
+            return flag(*v.boolean());
+        case JsonRef::Kind::int64:
+            return std::to_string(*v.int64());
+        case JsonRef::Kind::uint64:
+            return std::to_string(*v.uint64());
+        default:
+            return v.serialize();
     }
 }
 
@@ -181,7 +194,10 @@ bool is_event_field(std::string_view path) noexcept {
 }
 
 std::optional<std::string> event_field(const Event& e, std::string_view path) {
-    if (path.starts_with("payload.")) return payload_field(e.payload.get(), path.substr(8));
+    if (path.starts_with("payload.")) {
+        if (!e.payload) return std::nullopt;
+        return payload_field(e.payload->root(), path.substr(8));
+    }
     if (path.starts_with("repository.")) return repository_field(e.repository, path.substr(11));
     if (path.starts_with("pull_request.")) {
         if (!e.pull_request) return std::nullopt;
@@ -221,9 +237,12 @@ std::optional<std::string> event_field(const Event& e, std::string_view path) {
 
 boost::json::value to_json(const Event& e) {
     boost::json::object repo{
-        {"full_name", e.repository.full_name},   {"name", e.repository.name},
-        {"namespace", e.repository.namespace_},  {"clone_url", e.repository.clone_url},
-        {"ssh_url", e.repository.ssh_url},       {"web_url", e.repository.web_url},
+        {"full_name", e.repository.full_name},
+        {"name", e.repository.name},
+        {"namespace", e.repository.namespace_},
+        {"clone_url", e.repository.clone_url},
+        {"ssh_url", e.repository.ssh_url},
+        {"web_url", e.repository.web_url},
         {"default_branch", e.repository.default_branch},
     };
     boost::json::array files;

@@ -5,6 +5,7 @@
 #include "ingest/forge.hpp"
 #include "ingest/hmac.hpp"
 #include "ingest/ingest.hpp"
+#include "support/json_document.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -74,7 +75,7 @@ inline std::vector<Event> normalize_delivery_events(Provider provider, const Del
     auto parsed = ingest::parse_body(d.content_type, d.body);
     EXPECT_TRUE(parsed) << "parse_body: " << parsed.error().message();
     if (!parsed) return {};
-    auto payload = std::make_shared<const boost::json::value>(std::move(*parsed));
+    auto payload = std::move(*parsed);
     auto events = ingest::normalize(source_for(provider), d.headers, payload);
     EXPECT_TRUE(events) << "normalize: " << events.error().message();
     if (!events) return {};
@@ -106,8 +107,7 @@ inline result<std::vector<Event>> normalize_json_events(Provider provider,
     HeaderMap headers;
     const auto& names = ingest::forge(provider).event_headers;
     if (!names.empty()) headers.add(std::string(names.front()), std::string(event_name));
-    return ingest::normalize(source_for(provider), headers,
-                             std::make_shared<const boost::json::value>(std::move(payload)));
+    return ingest::normalize(source_for(provider), headers, test::document(payload));
 }
 
 /// As above, for a delivery that carries one event: that event.

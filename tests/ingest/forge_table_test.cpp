@@ -1,6 +1,7 @@
 // The forge table itself: one forge per provider, each reading only its own headers, and the
 // facts the config loader and the rules rely on.
 #include "ingest/fixture.hpp"
+#include "support/json_document.hpp"
 
 #include <set>
 
@@ -44,7 +45,7 @@ TEST(ForgeTable, EveryForgeTakesItsSecretKey) {
 TEST(ForgeTable, EachForgeReadsOnlyItsOwnEventHeader) {
     // A delivery carrying every other forge's event header, but not this forge's, names no
     // event for it: no forge falls back on another's header and normalizer.
-    const auto payload = std::make_shared<const boost::json::value>(boost::json::object{});
+    const auto payload = test::document(boost::json::object{});
     for (const auto* forge : ingest::forges()) {
         if (forge->event_headers.empty()) continue;
         HeaderMap headers;

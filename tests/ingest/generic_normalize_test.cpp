@@ -1,6 +1,7 @@
 // The generic source: its event name and delivery id come from where its config says, every
 // event is kind other, and the whole payload is there for conditions and templates.
 #include "ingest/fixture.hpp"
+#include "support/json_document.hpp"
 
 namespace hookrelay {
 namespace {
@@ -32,8 +33,7 @@ ValueRef field(std::string path) {
 result<std::vector<Event>> normalize(const SourceConfig& source, const HeaderMap& headers) {
     auto parsed = ingest::parse_body("application/json", k_body);
     EXPECT_TRUE(parsed);
-    return ingest::normalize(source, headers,
-                             std::make_shared<const boost::json::value>(std::move(*parsed)));
+    return ingest::normalize(source, headers, std::move(*parsed));
 }
 
 TEST(GenericNormalize, EventAndDeliveryIdFromHeaders) {

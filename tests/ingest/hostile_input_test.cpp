@@ -1,6 +1,7 @@
 // Untrusted payloads: every function answers with an error or a best-effort event, never an
 // exception or a crash.
 #include "ingest/fixture.hpp"
+#include "support/json_document.hpp"
 
 namespace hookrelay {
 namespace {
@@ -8,7 +9,7 @@ namespace {
 using test::normalize_json;
 
 TEST(HostileInput, MissingEventHeader) {
-    const auto payload = std::make_shared<const boost::json::value>(boost::json::object{});
+    const auto payload = test::document(boost::json::object{});
     for (const auto provider :
          {Provider::github, Provider::gitlab, Provider::gitea, Provider::forgejo,
           Provider::bitbucket_cloud, Provider::bitbucket_server}) {
@@ -26,7 +27,7 @@ TEST(HostileInput, MissingEventHeader) {
 }
 
 TEST(HostileInput, GithubEventHeaderOnGitlabSourceIsMissing) {
-    const auto payload = std::make_shared<const boost::json::value>(boost::json::object{});
+    const auto payload = test::document(boost::json::object{});
     const auto e = ingest::normalize(test::source_for(Provider::gitlab),
                                      {{"X-GitHub-Event", "push"}}, payload);
     EXPECT_EQ(e.error(), errc::missing_event_header);
@@ -36,9 +37,7 @@ TEST(HostileInput, NullOrNonObjectPayload) {
     const HeaderMap headers{{"X-GitHub-Event", "ping"}};
     const auto src = test::source_for(Provider::github);
     EXPECT_EQ(ingest::normalize(src, headers, nullptr).error(), errc::missing_field);
-    EXPECT_EQ(ingest::normalize(src, headers,
-                                std::make_shared<const boost::json::value>(boost::json::array{}))
-                  .error(),
+    EXPECT_EQ(ingest::normalize(src, headers, test::document(boost::json::array{})).error(),
               errc::missing_field);
 }
 

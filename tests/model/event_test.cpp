@@ -1,8 +1,10 @@
 #include <hookrelay/event.hpp>
 #include <hookrelay/store.hpp>
 
-#include <boost/json.hpp>
+#include "support/json_document.hpp"
+
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 namespace hookrelay {
 namespace {
@@ -15,8 +17,8 @@ Event sample() {
     e.repository.full_name = "acme/app";
     e.repository.name = "app";
     e.changed_files = {"src/a.cpp", "README.md"};
-    e.payload = std::make_shared<const boost::json::value>(
-        boost::json::parse(R"({"sender":{"login":"octo"},"commits":[{"id":"abc"}],"n":3,"f":false})"));
+    e.payload = test::document(boost::json::parse(
+        R"({"sender":{"login":"octo"},"commits":[{"id":"abc"}],"n":3,"f":false})"));
     return e;
 }
 

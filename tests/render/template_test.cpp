@@ -1,4 +1,5 @@
 #include "render/template.hpp"
+#include "support/json_document.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -18,7 +19,7 @@ Event push_event() {
     e.ref = "refs/heads/feature/Login-Form";
     e.branch = "feature/Login-Form";
     e.commit = "0123456789abcdef0123456789abcdef01234567";
-    e.payload = std::make_shared<const boost::json::value>(boost::json::parse(
+    e.payload = test::document(boost::json::parse(
         R"({"sender":{"login":"octo"},"commits":[{"id":"c0ffee"}],"size":3,"empty":""})"));
     return e;
 }

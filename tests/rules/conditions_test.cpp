@@ -1,4 +1,5 @@
 #include "rules/builders.hpp"
+#include "support/json_document.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -92,7 +93,7 @@ TEST(Condition, UnsetValuePassesAPurelyNegativeList) {
 
 TEST(Condition, PayloadFields) {
     auto e = push_event();
-    e.payload = std::make_shared<const boost::json::value>(
+    e.payload = hookrelay::test::document(
         boost::json::parse(R"({"sender":{"login":"dependabot[bot]"},"size":3})"));
     EXPECT_EQ(outcome({field("payload.sender.login", {"!dependabot*"})}, e).reason,
               "payload.sender.login: 'dependabot[bot]' is excluded by !dependabot*");

@@ -6,6 +6,7 @@
 // deliveries.
 #include "rules/builders.hpp"
 #include "rules/pattern.hpp"
+#include "support/json_document.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -114,7 +115,7 @@ std::vector<RuleSpec> varied_rules() {
 std::vector<Event> varied_events() {
     std::vector<Event> events;
     auto payload = [](std::string login) {
-        return std::make_shared<const boost::json::value>(
+        return hookrelay::test::document(
             boost::json::object{{"sender", boost::json::object{{"login", login}}}});
     };
     auto main = push_event("main");

@@ -6,7 +6,6 @@
 namespace hookrelay::ingest::bitbucket_cloud {
 namespace {
 
-namespace json = boost::json;
 using detail::as_array;
 using detail::as_bool;
 using detail::as_int;
@@ -38,8 +37,8 @@ std::string https_clone_url(std::string_view root, std::string_view full_name) {
     return std::string(root) + "/" + std::string(full_name) + ".git";
 }
 
-void fill_repository(const json::value* repo, Repository& out) {
-    if (as_object(repo) == nullptr) return;
+void fill_repository(JsonRef repo, Repository& out) {
+    if (!as_object(repo)) return;
     // full_name is "workspace/slug"; `name` is a display name that may differ from the slug.
     out.full_name = as_string(member(repo, "full_name"));
     detail::split_full_name(out.full_name, out.namespace_, out.name);
@@ -51,19 +50,19 @@ void fill_repository(const json::value* repo, Repository& out) {
     out.default_branch = as_string(at(repo, {"mainbranch", "name"}));
 }
 
-std::string user_name(const json::value* user) {
+std::string user_name(JsonRef user) {
     // `username` went away with Atlassian's privacy changes; `nickname` replaced it.
     auto name = as_string(member(user, "username"));
     if (name.empty()) name = as_string(member(user, "nickname"));
     return name;
 }
 
-void fill_change(const json::value& change, Event& event) {
-    const auto* new_ref = member(&change, "new");
-    const auto* old_ref = member(&change, "old");
-    const bool has_new = as_object(new_ref) != nullptr;
-    const bool has_old = as_object(old_ref) != nullptr;
-    const auto* ref = has_new ? new_ref : old_ref;
+void fill_change(JsonRef change, Event& event) {
+    const auto new_ref = member(change, "new");
+    const auto old_ref = member(change, "old");
+    const bool has_new = as_object(new_ref).is_object();
+    const bool has_old = as_object(old_ref).is_object();
+    const auto ref = has_new ? new_ref : old_ref;
     const auto type = as_string_view(member(ref, "type")).value_or("");
     const auto name = as_string(member(ref, "name"));
     if (!name.empty() && (type == "branch" || type == "named_branch")) {
@@ -80,9 +79,9 @@ void fill_change(const json::value& change, Event& event) {
     }
     event.before = as_string(at(old_ref, {"target", "hash"}));
     event.after = as_string(at(new_ref, {"target", "hash"}));
-    event.created = as_bool(member(&change, "created")).value_or(!has_old);
-    event.deleted = as_bool(member(&change, "closed")).value_or(!has_new);
-    event.forced = as_bool(member(&change, "forced")).value_or(false);
+    event.created = as_bool(member(change, "created")).value_or(!has_old);
+    event.deleted = as_bool(member(change, "closed")).value_or(!has_new);
+    event.forced = as_bool(member(change, "forced")).value_or(false);
     if (!event.deleted) {
         // new.target is the commit, also for an annotated tag (its own message is new.message).
         event.commit = event.after;
@@ -92,14 +91,14 @@ void fill_change(const json::value& change, Event& event) {
     event.changed_files_complete = false;
 }
 
-result<void> normalize_push(const json::value& root, std::vector<Event>& events) {
-    const auto* changes = as_array(at(&root, {"push", "changes"}));
-    if (changes == nullptr || changes->empty()) return errc::missing_field;
-    if (changes->size() > k_max_events_per_delivery) return errc::too_many_events;
+result<void> normalize_push(JsonRef root, std::vector<Event>& events) {
+    const auto changes = as_array(at(root, {"push", "changes"}));
+    if (changes.size() == 0) return errc::missing_field;
+    if (changes.size() > k_max_events_per_delivery) return errc::too_many_events;
     const Event base = std::move(events.front());
     events.clear();
-    events.reserve(changes->size());
-    for (const auto& change : *changes) {
+    events.reserve(changes.size());
+    for (const JsonRef change : changes.elements()) {
         auto& event = events.emplace_back(base);
         fill_change(change, event);
     }
@@ -108,7 +107,7 @@ result<void> normalize_push(const json::value& root, std::vector<Event>& events)
 
 // Only a full sha names a commit Jenkins can fetch; pull request payloads carry 12-digit
 // abbreviations.
-std::string full_sha(const json::value* v) {
+std::string full_sha(JsonRef v) {
     auto sha = as_string(v);
     if (!detail::is_full_sha(sha)) sha.clear();
     return sha;
@@ -131,9 +130,9 @@ bool map_pull_request_action(std::string_view key_action, Event& event) {
     return true;
 }
 
-result<void> normalize_pull_request(const json::value& root, Event& event) {
-    const auto* pr = member(&root, "pullrequest");
-    if (as_object(pr) == nullptr) return errc::missing_field;
+result<void> normalize_pull_request(JsonRef root, Event& event) {
+    const auto pr = member(root, "pullrequest");
+    if (!as_object(pr)) return errc::missing_field;
     const auto id = as_int(member(pr, "id"));
     if (!id || *id <= 0) return errc::missing_field;
 
@@ -171,11 +170,10 @@ result<void> normalize_pull_request(const json::value& root, Event& event) {
 
 }  // namespace
 
-result<void> normalize(std::string_view event_key, const json::value& root,
-                       std::vector<Event>& events) {
+result<void> normalize(std::string_view event_key, JsonRef root, std::vector<Event>& events) {
     auto& event = events.front();
-    fill_repository(member(&root, "repository"), event.repository);
-    event.actor = user_name(member(&root, "actor"));
+    fill_repository(member(root, "repository"), event.repository);
+    event.actor = user_name(member(root, "actor"));
     const auto colon = event_key.find(':');
     const auto group = event_key.substr(0, colon);
     event.forge_action =

@@ -6,7 +6,6 @@
 namespace hookrelay::ingest::bitbucket_server {
 namespace {
 
-namespace json = boost::json;
 using detail::as_array;
 using detail::as_bool;
 using detail::as_int;
@@ -17,31 +16,30 @@ using detail::at;
 using detail::member;
 
 // links.clone is [{"name": "http", "href": ...}, {"name": "ssh", "href": ...}].
-std::string clone_link(const json::value* repo, std::string_view name) {
-    const auto* links = as_array(at(repo, {"links", "clone"}));
-    if (links == nullptr) return {};
-    for (const auto& link : *links) {
-        if (as_string_view(member(&link, "name")) == name) return as_string(member(&link, "href"));
+std::string clone_link(JsonRef repo, std::string_view name) {
+    const auto links = as_array(at(repo, {"links", "clone"}));
+    for (const JsonRef link : links.elements()) {
+        if (as_string_view(member(link, "name")) == name) return as_string(member(link, "href"));
     }
     return {};
 }
 
 // links.self is a list of {"href"}.
-std::string first_self_link(const json::value* v) {
-    const auto* links = as_array(at(v, {"links", "self"}));
-    if (links == nullptr || links->empty()) return {};
-    return as_string(member(&links->front(), "href"));
+std::string first_self_link(JsonRef v) {
+    const auto links = as_array(at(v, {"links", "self"}));
+    if (links.size() == 0) return {};
+    return as_string(member(links.element(0), "href"));
 }
 
-std::string full_name(const json::value* repo) {
+std::string full_name(JsonRef repo) {
     const auto key = as_string(at(repo, {"project", "key"}));
     const auto slug = as_string(member(repo, "slug"));
     if (key.empty() || slug.empty()) return slug;
     return key + "/" + slug;
 }
 
-void fill_repository(const json::value* repo, Repository& out) {
-    if (as_object(repo) == nullptr) return;
+void fill_repository(JsonRef repo, Repository& out) {
+    if (!as_object(repo)) return;
     // The project key (upper case; personal projects: ~USER) and the slug name it in URLs.
     out.full_name = full_name(repo);
     out.namespace_ = as_string(at(repo, {"project", "key"}));
@@ -51,7 +49,7 @@ void fill_repository(const json::value* repo, Repository& out) {
     out.web_url = first_self_link(repo);
 }
 
-std::string user_name(const json::value* user) {
+std::string user_name(JsonRef user) {
     auto name = as_string(member(user, "name"));
     if (name.empty()) name = as_string(member(user, "slug"));
     return name;
@@ -59,29 +57,29 @@ std::string user_name(const json::value* user) {
 
 // The message of commit `id` when the payload lists it: `commits` (newest first) or
 // `toCommit`, both only in newer versions.
-std::string message_of(const json::value& root, std::string_view id) {
-    if (const auto* c = detail::find_commit(as_array(member(&root, "commits")), id)) {
+std::string message_of(JsonRef root, std::string_view id) {
+    if (const auto c = detail::find_commit(as_array(member(root, "commits")), id)) {
         return as_string(member(c, "message"));
     }
-    const auto* to_commit = member(&root, "toCommit");
+    const auto to_commit = member(root, "toCommit");
     if (!id.empty() && as_string_view(member(to_commit, "id")) == id) {
         return as_string(member(to_commit, "message"));
     }
     return {};
 }
 
-void fill_change(const json::value& root, const json::value& change, Event& event) {
-    auto ref = as_string(at(&change, {"ref", "id"}));
-    if (ref.empty()) ref = as_string(member(&change, "refId"));
+void fill_change(JsonRef root, JsonRef change, Event& event) {
+    auto ref = as_string(at(change, {"ref", "id"}));
+    if (ref.empty()) ref = as_string(member(change, "refId"));
     event.branch = detail::strip_prefix(ref, "refs/heads/");
     event.tag = detail::strip_prefix(ref, "refs/tags/");
     event.ref = std::move(ref);
     event.kind = !event.branch.empty() ? EventKind::push
                  : !event.tag.empty()  ? EventKind::tag
                                        : EventKind::other;
-    event.before = as_string(member(&change, "fromHash"));
-    event.after = as_string(member(&change, "toHash"));
-    const auto type = as_string_view(member(&change, "type")).value_or("");
+    event.before = as_string(member(change, "fromHash"));
+    event.after = as_string(member(change, "toHash"));
+    const auto type = as_string_view(member(change, "type")).value_or("");
     event.created = type == "ADD" || is_zero_sha(event.before);
     event.deleted = type == "DELETE" || is_zero_sha(event.after);
     if (!event.deleted) {
@@ -92,14 +90,14 @@ void fill_change(const json::value& root, const json::value& change, Event& even
     event.changed_files_complete = false;
 }
 
-result<void> normalize_refs_changed(const json::value& root, std::vector<Event>& events) {
-    const auto* changes = as_array(member(&root, "changes"));
-    if (changes == nullptr || changes->empty()) return errc::missing_field;
-    if (changes->size() > k_max_events_per_delivery) return errc::too_many_events;
+result<void> normalize_refs_changed(JsonRef root, std::vector<Event>& events) {
+    const auto changes = as_array(member(root, "changes"));
+    if (changes.size() == 0) return errc::missing_field;
+    if (changes.size() > k_max_events_per_delivery) return errc::too_many_events;
     const Event base = std::move(events.front());
     events.clear();
-    events.reserve(changes->size());
-    for (const auto& change : *changes) {
+    events.reserve(changes.size());
+    for (const JsonRef change : changes.elements()) {
         auto& event = events.emplace_back(base);
         fill_change(root, change, event);
     }
@@ -125,14 +123,14 @@ bool map_pull_request_action(std::string_view key_action, Event& event) {
     return true;
 }
 
-result<void> normalize_pull_request(const json::value& root, Event& event) {
-    const auto* pr = member(&root, "pullRequest");
-    if (as_object(pr) == nullptr) return errc::missing_field;
+result<void> normalize_pull_request(JsonRef root, Event& event) {
+    const auto pr = member(root, "pullRequest");
+    if (!as_object(pr)) return errc::missing_field;
     const auto id = as_int(member(pr, "id"));
     if (!id || *id <= 0) return errc::missing_field;
 
-    const auto* from_repo = at(pr, {"fromRef", "repository"});
-    const auto* to_repo = at(pr, {"toRef", "repository"});
+    const auto from_repo = at(pr, {"fromRef", "repository"});
+    const auto to_repo = at(pr, {"toRef", "repository"});
     fill_repository(to_repo, event.repository);
 
     event.kind = EventKind::pull_request;
@@ -161,7 +159,7 @@ result<void> normalize_pull_request(const json::value& root, Event& event) {
     // repository.
     event.ref = "refs/pull-requests/" + std::to_string(facts.number) + "/from";
     event.commit = facts.head_sha;
-    if (const auto previous = as_string(member(&root, "previousFromHash")); !previous.empty()) {
+    if (const auto previous = as_string(member(root, "previousFromHash")); !previous.empty()) {
         event.before = previous;
         event.after = facts.head_sha;
     }
@@ -171,11 +169,10 @@ result<void> normalize_pull_request(const json::value& root, Event& event) {
 
 }  // namespace
 
-result<void> normalize(std::string_view event_key, const json::value& root,
-                       std::vector<Event>& events) {
+result<void> normalize(std::string_view event_key, JsonRef root, std::vector<Event>& events) {
     auto& event = events.front();
-    fill_repository(member(&root, "repository"), event.repository);
-    event.actor = user_name(member(&root, "actor"));
+    fill_repository(member(root, "repository"), event.repository);
+    event.actor = user_name(member(root, "actor"));
     const auto colon = event_key.find(':');
     const auto group = event_key.substr(0, colon);
     const auto rest =

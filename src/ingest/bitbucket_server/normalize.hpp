@@ -3,8 +3,7 @@
 
 #include <hookrelay/error.hpp>
 #include <hookrelay/event.hpp>
-
-#include <boost/json/value.hpp>
+#include <hookrelay/json_document.hpp>
 
 #include <string_view>
 #include <vector>
@@ -27,7 +26,6 @@ namespace hookrelay::ingest::bitbucket_server {
 /// from links.clone.
 /// Errors: errc::missing_field (refs_changed without changes, a pull request without its id),
 /// errc::too_many_events (more changes than k_max_events_per_delivery).
-result<void> normalize(std::string_view event_key, const boost::json::value& payload,
-                       std::vector<Event>& events);
+result<void> normalize(std::string_view event_key, JsonRef payload, std::vector<Event>& events);
 
 }  // namespace hookrelay::ingest::bitbucket_server

@@ -3,12 +3,8 @@
 #include "ingest/json_access.hpp"
 #include "ingest/signature.hpp"
 
-#include <boost/json/value.hpp>
-
 namespace hookrelay::ingest::generic {
 namespace {
-
-namespace json = boost::json;
 
 constexpr std::string_view k_keys[] = {"secret",           "secrets", "signature",
                                        "timestamp_window", "event",   "delivery_id"};
@@ -96,9 +92,9 @@ result<void> verify(const Request& r) {
 }
 
 // A payload field as text: strings as they are, numbers in decimal; nullopt for anything else.
-std::optional<std::string> field_text(const json::value& root, std::string_view path) {
-    const json::value* v = &root;
-    while (v != nullptr && !path.empty()) {
+std::optional<std::string> field_text(JsonRef root, std::string_view path) {
+    JsonRef v = root;
+    while (v && !path.empty()) {
         const auto dot = path.find('.');
         v = detail::member(v, path.substr(0, dot));
         path = dot == std::string_view::npos ? std::string_view{} : path.substr(dot + 1);

@@ -5,7 +5,6 @@
 namespace hookrelay::ingest::gitea {
 namespace {
 
-namespace json = boost::json;
 using detail::as_array;
 using detail::as_bool;
 using detail::as_int;
@@ -19,8 +18,8 @@ using detail::member;
 // 5 by default (Forgejo's own limit, 15, is higher): at 5 or more we cannot tell.
 constexpr std::size_t k_default_commit_cap = 5;
 
-void fill_repository(const json::value* repo, Repository& out) {
-    if (as_object(repo) == nullptr) return;
+void fill_repository(JsonRef repo, Repository& out) {
+    if (!as_object(repo)) return;
     out.full_name = as_string(member(repo, "full_name"));
     out.name = as_string(member(repo, "name"));
     out.namespace_ = as_string(at(repo, {"owner", "login"}));
@@ -38,21 +37,21 @@ void fill_repository(const json::value* repo, Repository& out) {
     out.default_branch = as_string(member(repo, "default_branch"));
 }
 
-std::string user_name(const json::value* user) {
+std::string user_name(JsonRef user) {
     auto login = as_string(member(user, "login"));
     if (login.empty()) login = as_string(member(user, "username"));
     return login;
 }
 
-std::string actor(const json::value& root) {
-    auto name = user_name(member(&root, "sender"));
-    if (name.empty()) name = user_name(member(&root, "pusher"));
+std::string actor(JsonRef root) {
+    auto name = user_name(member(root, "sender"));
+    if (name.empty()) name = user_name(member(root, "pusher"));
     return name;
 }
 
-result<void> normalize_push(const json::value& root, Event& event) {
-    const auto ref = as_string_view(member(&root, "ref"));
-    if (!ref || ref->empty() || as_object(member(&root, "repository")) == nullptr) {
+result<void> normalize_push(JsonRef root, Event& event) {
+    const auto ref = as_string_view(member(root, "ref"));
+    if (!ref || ref->empty() || !as_object(member(root, "repository"))) {
         return errc::missing_field;
     }
     event.ref = std::string(*ref);
@@ -62,14 +61,14 @@ result<void> normalize_push(const json::value& root, Event& event) {
                  : !event.tag.empty()  ? EventKind::tag
                                        : EventKind::other;
 
-    event.before = as_string(member(&root, "before"));
-    event.after = as_string(member(&root, "after"));
+    event.before = as_string(member(root, "before"));
+    event.after = as_string(member(root, "after"));
     // Gitea sends no created/deleted/forced flags.
     event.created = is_zero_sha(event.before);
     event.deleted = is_zero_sha(event.after);
 
-    const auto* commits = as_array(member(&root, "commits"));
-    const auto* head = member(&root, "head_commit");
+    const auto commits = as_array(member(root, "commits"));
+    const auto head = member(root, "head_commit");
     if (!event.deleted) {
         // head_commit is the commit even when `after` is an annotated tag object.
         event.commit = as_string(member(head, "id"));
@@ -77,14 +76,14 @@ result<void> normalize_push(const json::value& root, Event& event) {
         if (is_zero_sha(event.commit)) event.commit.clear();
     }
     // Newest first: the head is found by id, never by position.
-    if (const auto* commit = detail::find_commit(commits, event.after)) {
+    if (const auto commit = detail::find_commit(commits, event.after)) {
         event.message = as_string(member(commit, "message"));
     } else {
         event.message = as_string(member(head, "message"));
     }
     event.changed_files = detail::collect_changed_files(commits);
-    const auto listed = commits == nullptr ? std::size_t{0} : commits->size();
-    if (const auto total = as_int(member(&root, "total_commits"))) {
+    const auto listed = commits.size();
+    if (const auto total = as_int(member(root, "total_commits"))) {
         event.changed_files_complete = *total <= static_cast<std::int64_t>(listed);
     } else {
         event.changed_files_complete = listed < k_default_commit_cap;
@@ -99,14 +98,14 @@ std::string short_ref(std::string_view ref, std::string_view prefix) {
     return std::string(ref);
 }
 
-result<void> normalize_delete(const json::value& root, Event& event) {
-    if (as_string_view(member(&root, "ref_type")) != std::string_view("branch")) {
+result<void> normalize_delete(JsonRef root, Event& event) {
+    if (as_string_view(member(root, "ref_type")) != std::string_view("branch")) {
         // A deleted tag also arrives as a push with a zero `after`, which carries it.
         event.kind = EventKind::other;
         return {};
     }
-    const auto ref = as_string_view(member(&root, "ref"));
-    if (!ref || ref->empty() || as_object(member(&root, "repository")) == nullptr) {
+    const auto ref = as_string_view(member(root, "ref"));
+    if (!ref || ref->empty() || !as_object(member(root, "repository"))) {
         return errc::missing_field;
     }
     // Gitea sends no push for a deleted branch: this is the deletion, as a push with
@@ -124,12 +123,12 @@ std::string map_pull_request_action(std::string_view action) {
     return std::string(action);
 }
 
-result<void> normalize_pull_request(const json::value& root, Event& event) {
-    const auto* pr = member(&root, "pull_request");
-    if (as_object(pr) == nullptr || as_object(member(&root, "repository")) == nullptr) {
+result<void> normalize_pull_request(JsonRef root, Event& event) {
+    const auto pr = member(root, "pull_request");
+    if (!as_object(pr) || !as_object(member(root, "repository"))) {
         return errc::missing_field;
     }
-    auto number = as_int(member(&root, "number"));
+    auto number = as_int(member(root, "number"));
     if (!number) number = as_int(member(pr, "number"));
     if (!number || *number <= 0) return errc::missing_field;
 
@@ -146,7 +145,7 @@ result<void> normalize_pull_request(const json::value& root, Event& event) {
     facts.merged = as_bool(member(pr, "merged")).value_or(false);
     facts.draft = as_bool(member(pr, "draft")).value_or(false);
 
-    const auto* head_repo = at(pr, {"head", "repo"});
+    const auto head_repo = at(pr, {"head", "repo"});
     facts.source_repository = as_string(member(head_repo, "full_name"));
     facts.source_clone_url = as_string(member(head_repo, "clone_url"));
     const auto head_id = as_int(at(pr, {"head", "repo_id"}));
@@ -160,7 +159,7 @@ result<void> normalize_pull_request(const json::value& root, Event& event) {
         }
     } else if (!facts.source_repository.empty()) {
         auto base_name = as_string(at(pr, {"base", "repo", "full_name"}));
-        if (base_name.empty()) base_name = as_string(at(&root, {"repository", "full_name"}));
+        if (base_name.empty()) base_name = as_string(at(root, {"repository", "full_name"}));
         facts.from_fork = facts.source_repository != base_name;
     } else {
         // Nothing says where the head lives: treated as untrusted, as GitHub's deleted forks.
@@ -175,10 +174,10 @@ result<void> normalize_pull_request(const json::value& root, Event& event) {
     return {};
 }
 
-void normalize_release(const json::value& root, Event& event) {
+void normalize_release(JsonRef root, Event& event) {
     event.kind = EventKind::release;
     event.action = event.forge_action;
-    const auto* release = member(&root, "release");
+    const auto release = member(root, "release");
     event.tag = as_string(member(release, "tag_name"));
     event.message = as_string(member(release, "name"));
     // target_commitish is usually a branch name; only a full sha names the commit to build.
@@ -188,10 +187,10 @@ void normalize_release(const json::value& root, Event& event) {
 
 }  // namespace
 
-result<void> normalize(std::string_view event_name, const json::value& root, Event& event) {
-    fill_repository(member(&root, "repository"), event.repository);
+result<void> normalize(std::string_view event_name, JsonRef root, Event& event) {
+    fill_repository(member(root, "repository"), event.repository);
     event.actor = actor(root);
-    event.forge_action = as_string(member(&root, "action"));
+    event.forge_action = as_string(member(root, "action"));
 
     if (event_name == "push") return normalize_push(root, event);
     if (event_name == "delete") return normalize_delete(root, event);

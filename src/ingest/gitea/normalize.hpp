@@ -4,8 +4,7 @@
 
 #include <hookrelay/error.hpp>
 #include <hookrelay/event.hpp>
-
-#include <boost/json/value.hpp>
+#include <hookrelay/json_document.hpp>
 
 #include <string_view>
 
@@ -24,7 +23,6 @@ namespace hookrelay::ingest::gitea {
 /// Leaves source, provider, delivery_id, forge_event and payload alone.
 /// Errors: errc::missing_field when a push lacks a string `ref` or an object `repository`, a
 /// branch delete lacks `ref`, or a pull_request lacks its `pull_request` object or number.
-result<void> normalize(std::string_view event_name, const boost::json::value& payload,
-                       Event& event);
+result<void> normalize(std::string_view event_name, JsonRef payload, Event& event);
 
 }  // namespace hookrelay::ingest::gitea

@@ -2,12 +2,9 @@
 
 #include "ingest/json_access.hpp"
 
-#include <boost/json/value.hpp>
-
 namespace hookrelay::ingest::github {
 namespace {
 
-namespace json = boost::json;
 using detail::as_array;
 using detail::as_bool;
 using detail::as_int;
@@ -20,8 +17,8 @@ using detail::member;
 // GitHub truncates `commits` at 2048 entries; at the cap we cannot tell whether some were cut.
 constexpr std::size_t k_commit_cap = 2048;
 
-void fill_repository(const json::value* repo, Repository& out) {
-    if (as_object(repo) == nullptr) return;
+void fill_repository(JsonRef repo, Repository& out) {
+    if (!as_object(repo)) return;
     out.full_name = as_string(member(repo, "full_name"));
     out.name = as_string(member(repo, "name"));
     out.namespace_ = as_string(at(repo, {"owner", "login"}));
@@ -41,15 +38,15 @@ void fill_repository(const json::value* repo, Repository& out) {
     if (out.default_branch.empty()) out.default_branch = as_string(member(repo, "master_branch"));
 }
 
-std::string actor(const json::value& root) {
-    auto login = as_string(at(&root, {"sender", "login"}));
-    if (login.empty()) login = as_string(at(&root, {"pusher", "name"}));
+std::string actor(JsonRef root) {
+    auto login = as_string(at(root, {"sender", "login"}));
+    if (login.empty()) login = as_string(at(root, {"pusher", "name"}));
     return login;
 }
 
-result<void> normalize_push(const json::value& root, Event& event) {
-    const auto ref = as_string_view(member(&root, "ref"));
-    if (!ref || ref->empty() || as_object(member(&root, "repository")) == nullptr) {
+result<void> normalize_push(JsonRef root, Event& event) {
+    const auto ref = as_string_view(member(root, "ref"));
+    if (!ref || ref->empty() || !as_object(member(root, "repository"))) {
         return errc::missing_field;
     }
     event.ref = std::string(*ref);
@@ -60,38 +57,38 @@ result<void> normalize_push(const json::value& root, Event& event) {
                  : !event.tag.empty()  ? EventKind::tag
                                        : EventKind::other;
 
-    event.before = as_string(member(&root, "before"));
-    event.after = as_string(member(&root, "after"));
+    event.before = as_string(member(root, "before"));
+    event.after = as_string(member(root, "after"));
     // The flags are always sent; the zero-sha fallback only serves hand-made or trimmed payloads.
-    event.created = as_bool(member(&root, "created")).value_or(is_zero_sha(event.before));
-    event.deleted = as_bool(member(&root, "deleted")).value_or(is_zero_sha(event.after));
-    event.forced = as_bool(member(&root, "forced")).value_or(false);
+    event.created = as_bool(member(root, "created")).value_or(is_zero_sha(event.before));
+    event.deleted = as_bool(member(root, "deleted")).value_or(is_zero_sha(event.after));
+    event.forced = as_bool(member(root, "forced")).value_or(false);
 
-    const auto* commits = as_array(member(&root, "commits"));
-    const auto* head = member(&root, "head_commit");
+    const auto commits = as_array(member(root, "commits"));
+    const auto head = member(root, "head_commit");
     if (!event.deleted) {
         // head_commit is the peeled commit, which matters when `after` is an annotated tag object.
         event.commit = as_string(member(head, "id"));
         if (event.commit.empty()) event.commit = event.after;
         if (is_zero_sha(event.commit)) event.commit.clear();
     }
-    if (const auto* commit = detail::find_commit(commits, event.after)) {
+    if (const auto commit = detail::find_commit(commits, event.after)) {
         event.message = as_string(member(commit, "message"));
     } else {
         event.message = as_string(member(head, "message"));
     }
     event.changed_files = detail::collect_changed_files(commits);
-    event.changed_files_complete = commits == nullptr || commits->size() < k_commit_cap;
+    event.changed_files_complete = commits.size() < k_commit_cap;
     return {};
 }
 
-result<void> normalize_pull_request(const json::value& root, Event& event) {
-    const auto* pr = member(&root, "pull_request");
-    if (as_object(pr) == nullptr || as_object(member(&root, "repository")) == nullptr) {
+result<void> normalize_pull_request(JsonRef root, Event& event) {
+    const auto pr = member(root, "pull_request");
+    if (!as_object(pr) || !as_object(member(root, "repository"))) {
         return errc::missing_field;
     }
     auto number = as_int(member(pr, "number"));
-    if (!number) number = as_int(member(&root, "number"));
+    if (!number) number = as_int(member(root, "number"));
     if (!number || *number <= 0) return errc::missing_field;
 
     event.kind = EventKind::pull_request;
@@ -106,9 +103,9 @@ result<void> normalize_pull_request(const json::value& root, Event& event) {
     facts.merged = as_bool(member(pr, "merged")).value_or(false);
     facts.draft = as_bool(member(pr, "draft")).value_or(false);
 
-    const auto* head_repo = at(pr, {"head", "repo"});
-    const auto* base_repo = at(pr, {"base", "repo"});
-    if (as_object(head_repo) != nullptr) {
+    const auto head_repo = at(pr, {"head", "repo"});
+    const auto base_repo = at(pr, {"base", "repo"});
+    if (as_object(head_repo).is_object()) {
         facts.source_repository = as_string(member(head_repo, "full_name"));
         facts.source_clone_url = as_string(member(head_repo, "clone_url"));
         const auto head_id = as_int(member(head_repo, "id"));
@@ -117,7 +114,7 @@ result<void> normalize_pull_request(const json::value& root, Event& event) {
             facts.from_fork = *head_id != *base_id;
         } else {
             auto base_name = as_string(member(base_repo, "full_name"));
-            if (base_name.empty()) base_name = as_string(at(&root, {"repository", "full_name"}));
+            if (base_name.empty()) base_name = as_string(at(root, {"repository", "full_name"}));
             facts.from_fork = facts.source_repository != base_name;
         }
     } else {
@@ -130,15 +127,15 @@ result<void> normalize_pull_request(const json::value& root, Event& event) {
     event.ref = "refs/pull/" + std::to_string(facts.number) + "/head";
     event.commit = facts.head_sha;
     // Only `synchronize` carries the head's previous and new shas at the top level.
-    event.before = as_string(member(&root, "before"));
-    event.after = as_string(member(&root, "after"));
+    event.before = as_string(member(root, "before"));
+    event.after = as_string(member(root, "after"));
     event.pull_request = std::move(facts);
     return {};
 }
 
-void normalize_release(const json::value& root, Event& event) {
+void normalize_release(JsonRef root, Event& event) {
     event.kind = EventKind::release;
-    const auto* release = member(&root, "release");
+    const auto release = member(root, "release");
     event.tag = as_string(member(release, "tag_name"));
     event.message = as_string(member(release, "name"));
     // target_commitish is usually a branch name; only a full sha names the commit to build.
@@ -148,10 +145,10 @@ void normalize_release(const json::value& root, Event& event) {
 
 }  // namespace
 
-result<void> normalize(std::string_view event_name, const json::value& root, Event& event) {
-    fill_repository(member(&root, "repository"), event.repository);
+result<void> normalize(std::string_view event_name, JsonRef root, Event& event) {
+    fill_repository(member(root, "repository"), event.repository);
     event.actor = actor(root);
-    event.forge_action = as_string(member(&root, "action"));
+    event.forge_action = as_string(member(root, "action"));
 
     if (event_name == "push") return normalize_push(root, event);
 

@@ -3,8 +3,7 @@
 
 #include <hookrelay/error.hpp>
 #include <hookrelay/event.hpp>
-
-#include <boost/json/value.hpp>
+#include <hookrelay/json_document.hpp>
 
 #include <string_view>
 
@@ -18,7 +17,6 @@ namespace hookrelay::ingest::github {
 /// forge_event and payload alone.
 /// Errors: errc::missing_field when a push lacks a string `ref` or an object `repository`, or a
 /// pull_request lacks its `pull_request` object, its number or `repository`.
-result<void> normalize(std::string_view event_name, const boost::json::value& payload,
-                       Event& event);
+result<void> normalize(std::string_view event_name, JsonRef payload, Event& event);
 
 }  // namespace hookrelay::ingest::github

@@ -5,7 +5,6 @@
 namespace hookrelay::ingest::gitlab {
 namespace {
 
-namespace json = boost::json;
 using detail::as_array;
 using detail::as_bool;
 using detail::as_int;
@@ -17,7 +16,7 @@ using detail::member;
 
 enum class Kind { push, tag, merge_request, release, other };
 
-Kind classify(std::string_view event_name, const json::value& root) {
+Kind classify(std::string_view event_name, JsonRef root) {
     if (event_name == "Push Hook") return Kind::push;
     if (event_name == "Tag Push Hook") return Kind::tag;
     if (event_name == "Merge Request Hook") return Kind::merge_request;
@@ -25,8 +24,8 @@ Kind classify(std::string_view event_name, const json::value& root) {
     if (event_name == "System Hook") {
         // System hooks share one header value; the body says what happened. Older instances
         // put it only in event_name.
-        auto kind = as_string_view(member(&root, "object_kind"));
-        if (!kind) kind = as_string_view(member(&root, "event_name"));
+        auto kind = as_string_view(member(root, "object_kind"));
+        if (!kind) kind = as_string_view(member(root, "event_name"));
         if (kind == "push") return Kind::push;
         if (kind == "tag_push") return Kind::tag;
         if (kind == "merge_request") return Kind::merge_request;
@@ -35,8 +34,8 @@ Kind classify(std::string_view event_name, const json::value& root) {
     return Kind::other;
 }
 
-void fill_repository(const json::value* project, Repository& out) {
-    if (as_object(project) == nullptr) return;
+void fill_repository(JsonRef project, Repository& out) {
+    if (!as_object(project)) return;
     out.full_name = as_string(member(project, "path_with_namespace"));
     // project.name and project.namespace are display names ("Diaspora", "the test"); the path is
     // what URLs, rules and Jenkins job names use, and it keeps nested groups intact.
@@ -50,15 +49,15 @@ void fill_repository(const json::value* project, Repository& out) {
     out.default_branch = as_string(member(project, "default_branch"));
 }
 
-std::string user_actor(const json::value& root) {
-    auto name = as_string(at(&root, {"user", "username"}));
-    if (name.empty()) name = as_string(at(&root, {"user", "name"}));
+std::string user_actor(JsonRef root) {
+    auto name = as_string(at(root, {"user", "username"}));
+    if (name.empty()) name = as_string(at(root, {"user", "name"}));
     return name;
 }
 
-result<void> normalize_push(const json::value& root, Kind kind, Event& event) {
-    const auto ref = as_string_view(member(&root, "ref"));
-    if (!ref || ref->empty() || as_object(member(&root, "project")) == nullptr) {
+result<void> normalize_push(JsonRef root, Kind kind, Event& event) {
+    const auto ref = as_string_view(member(root, "ref"));
+    if (!ref || ref->empty() || !as_object(member(root, "project"))) {
         return errc::missing_field;
     }
     event.kind = kind == Kind::tag ? EventKind::tag : EventKind::push;
@@ -73,30 +72,30 @@ result<void> normalize_push(const json::value& root, Kind kind, Event& event) {
         return errc::ref_mismatch;
     }
 
-    event.before = as_string(member(&root, "before"));
-    event.after = as_string(member(&root, "after"));
+    event.before = as_string(member(root, "before"));
+    event.after = as_string(member(root, "after"));
     event.created = is_zero_sha(event.before);
     event.deleted = is_zero_sha(event.after);
 
-    event.actor = as_string(member(&root, "user_username"));
-    if (event.actor.empty()) event.actor = as_string(member(&root, "user_name"));
+    event.actor = as_string(member(root, "user_username"));
+    if (event.actor.empty()) event.actor = as_string(member(root, "user_name"));
 
     // For annotated tags `after` is the tag object; checkout_sha is the commit it points at.
-    const auto checkout = as_string(member(&root, "checkout_sha"));
+    const auto checkout = as_string(member(root, "checkout_sha"));
     if (!event.deleted) {
         event.commit = checkout.empty() ? event.after : checkout;
         if (is_zero_sha(event.commit)) event.commit.clear();
     }
 
-    const auto* commits = as_array(member(&root, "commits"));
-    const auto* head = detail::find_commit(commits, checkout);
-    if (head == nullptr) head = detail::find_commit(commits, event.after);
+    const auto commits = as_array(member(root, "commits"));
+    auto head = detail::find_commit(commits, checkout);
+    if (!head) head = detail::find_commit(commits, event.after);
     event.message = as_string(member(head, "message"));
 
     event.changed_files = detail::collect_changed_files(commits);
     // GitLab lists only the newest 20 commits and says how many there really were.
-    const auto total = as_int(member(&root, "total_commits_count"));
-    const auto listed = commits == nullptr ? std::size_t{0} : commits->size();
+    const auto total = as_int(member(root, "total_commits_count"));
+    const auto listed = commits.size();
     event.changed_files_complete = !total || *total <= static_cast<std::int64_t>(listed);
     return {};
 }
@@ -110,9 +109,9 @@ std::string map_merge_request_action(std::string_view action, bool has_oldrev) {
     return std::string(action);
 }
 
-result<void> normalize_merge_request(const json::value& root, Event& event) {
-    const auto* attrs = member(&root, "object_attributes");
-    if (as_object(attrs) == nullptr || as_object(member(&root, "project")) == nullptr) {
+result<void> normalize_merge_request(JsonRef root, Event& event) {
+    const auto attrs = member(root, "object_attributes");
+    if (!as_object(attrs) || !as_object(member(root, "project"))) {
         return errc::missing_field;
     }
     const auto iid = as_int(member(attrs, "iid"));
@@ -165,33 +164,33 @@ result<void> normalize_merge_request(const json::value& root, Event& event) {
     return {};
 }
 
-void normalize_release(const json::value& root, Event& event) {
+void normalize_release(JsonRef root, Event& event) {
     event.kind = EventKind::release;
-    event.forge_action = as_string(member(&root, "action"));
+    event.forge_action = as_string(member(root, "action"));
     const auto& action = event.forge_action;
     event.action = action == "create"   ? "created"
                    : action == "update" ? "updated"
                    : action == "delete" ? "deleted"
                                         : action;
-    event.tag = as_string(member(&root, "tag"));
-    event.message = as_string(member(&root, "name"));
-    event.commit = as_string(at(&root, {"commit", "id"}));
+    event.tag = as_string(member(root, "tag"));
+    event.message = as_string(member(root, "name"));
+    event.commit = as_string(at(root, {"commit", "id"}));
     event.actor = user_actor(root);
 }
 
-void normalize_other(const json::value& root, Event& event) {
+void normalize_other(JsonRef root, Event& event) {
     event.kind = EventKind::other;
     event.actor = user_actor(root);
-    if (event.actor.empty()) event.actor = as_string(member(&root, "user_username"));
-    event.forge_action = as_string(at(&root, {"object_attributes", "action"}));
-    if (event.forge_action.empty()) event.forge_action = as_string(member(&root, "action"));
+    if (event.actor.empty()) event.actor = as_string(member(root, "user_username"));
+    event.forge_action = as_string(at(root, {"object_attributes", "action"}));
+    if (event.forge_action.empty()) event.forge_action = as_string(member(root, "action"));
     event.action = event.forge_action;
 }
 
 }  // namespace
 
-result<void> normalize(std::string_view event_name, const json::value& root, Event& event) {
-    fill_repository(member(&root, "project"), event.repository);
+result<void> normalize(std::string_view event_name, JsonRef root, Event& event) {
+    fill_repository(member(root, "project"), event.repository);
     switch (const auto kind = classify(event_name, root)) {
         case Kind::push:
         case Kind::tag:

@@ -3,8 +3,7 @@
 
 #include <hookrelay/error.hpp>
 #include <hookrelay/event.hpp>
-
-#include <boost/json/value.hpp>
+#include <hookrelay/json_document.hpp>
 
 #include <string_view>
 
@@ -20,7 +19,6 @@ namespace hookrelay::ingest::gitlab {
 /// forge_event and payload alone.
 /// Errors: errc::missing_field when a push/tag lacks a string `ref` or an object `project`, or a
 /// merge request lacks `object_attributes`, its `iid` or `project`.
-result<void> normalize(std::string_view event_name, const boost::json::value& payload,
-                       Event& event);
+result<void> normalize(std::string_view event_name, JsonRef payload, Event& event);
 
 }  // namespace hookrelay::ingest::gitlab
