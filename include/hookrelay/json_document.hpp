@@ -121,8 +121,10 @@ class JsonDocument {
     std::string_view text(const Node& node) const noexcept { return {text_data(node), node.size}; }
 
     std::vector<Node> nodes_;
-    std::string text_;     ///< a copy of the parsed text: strings without escapes are read here
-    std::string escaped_;  ///< the other strings and keys, unescaped
+    // Vectors, not strings: a vector's reserve() and assign() take exactly what is asked, which
+    // the memory limit counts on.
+    std::vector<char> text_;     ///< a copy of the parsed text: strings without escapes lie here
+    std::vector<char> escaped_;  ///< the other strings and keys, unescaped
 };
 
 class JsonRef::Elements {

@@ -30,6 +30,10 @@ struct JsonDocumentBuilder {
     static constexpr std::size_t max_key_size = std::numeric_limits<std::uint32_t>::max();
     static constexpr std::size_t max_string_size = std::numeric_limits<std::uint32_t>::max();
 
+    // A constructor, not aggregate initialization: basic_parser builds its handler with
+    // parentheses, which clang before 16 does not accept for an aggregate.
+    JsonDocumentBuilder(JsonDocument& d, std::size_t memory_limit) : doc(d), limit(memory_limit) {}
+
     JsonDocument& doc;
     std::size_t limit;
     bool too_large = false;
@@ -86,7 +90,7 @@ struct JsonDocumentBuilder {
         if (escaped.capacity() - escaped.size() < part.size() && !grow_escaped(part.size(), ec)) {
             return;
         }
-        escaped.append(part.data(), part.size());
+        escaped.insert(escaped.end(), part.data(), part.data() + part.size());
     }
 
     bool grow_escaped(std::size_t more, json::error_code& ec) {
@@ -101,7 +105,7 @@ struct JsonDocumentBuilder {
             ec = json::error::exception;
             return false;
         }
-        escaped.reserve(capacity);
+        escaped.reserve(capacity);  // a vector reserves exactly that
         return true;
     }
 
@@ -166,10 +170,11 @@ std::shared_ptr<const JsonDocument> JsonDocument::parse(std::string_view text,
         return nullptr;
     }
     auto doc = std::make_shared<JsonDocument>();
-    doc->text_.assign(text);
-    // About one node per 20 bytes of a real payload; grown within the limit past that.
-    doc->nodes_.reserve(
-        std::min(text.size() / 16 + 16, (memory_limit - text.size()) / sizeof(Node)));
+    doc->text_.assign(text.begin(), text.end());
+    // About one node per 20 bytes of a real payload, and never more than half the room the text
+    // leaves, so that strings with escapes have room too; grown within the limit past that.
+    const auto room = memory_limit - text.size();
+    doc->nodes_.reserve(std::min(text.size() / 16 + 16, room / 2 / sizeof(Node)));
     json::parse_options options;
     options.max_depth = max_depth;
     json::basic_parser<JsonDocumentBuilder> parser(options, *doc, memory_limit);
