@@ -49,6 +49,13 @@ struct JsonDocumentBuilder {
         return true;
     }
 
+    // Stops the parse for the memory limit.
+    bool refuse(json::error_code& ec) {
+        too_large = true;
+        ec = json::error::exception;  // any error stops the parse; too_large says which
+        return false;
+    }
+
     // Doubles the node array within the limit, counting the old array too while both are held.
     bool grow(json::error_code& ec) {
         auto& nodes = doc.nodes_;
@@ -57,11 +64,7 @@ struct JsonDocumentBuilder {
         const std::size_t wanted = std::max<std::size_t>(nodes.capacity() * 2, 64);
         const std::size_t capacity =
             std::min({wanted, room, std::size_t{std::numeric_limits<std::uint32_t>::max()}});
-        if (capacity <= nodes.size()) {
-            too_large = true;
-            ec = json::error::exception;  // any error stops the parse; too_large says which
-            return false;
-        }
+        if (capacity <= nodes.size()) return refuse(ec);
         nodes.reserve(capacity);
         return true;
     }
@@ -100,11 +103,7 @@ struct JsonDocumentBuilder {
         const std::size_t room = limit > used ? limit - used : 0;
         const std::size_t needed = escaped.size() + more;
         const std::size_t capacity = std::min(std::max(needed, escaped.capacity() * 2), room);
-        if (capacity < needed) {
-            too_large = true;
-            ec = json::error::exception;
-            return false;
-        }
+        if (capacity < needed) return refuse(ec);
         escaped.reserve(capacity);  // a vector reserves exactly that
         return true;
     }
@@ -213,10 +212,7 @@ JsonRef JsonRef::member(std::string_view key) const noexcept {
             std::memcmp(doc_->text_data(k), key.data(), key.size()) == 0) {
             found = i + 1;
         }
-        const auto& value = nodes[i + 1];
-        i = value.kind == tag(Kind::array) || value.kind == tag(Kind::object)
-                ? static_cast<std::uint32_t>(value.data)
-                : i + 2;
+        i = JsonRef(doc_, i + 1).next();
     }
     return found == 0 ? JsonRef{} : JsonRef(doc_, found);
 }
