@@ -1,6 +1,6 @@
 // The store on its own, through the Store interface: submit latency (one at a time), group
-// commit throughput (64 in flight), and claim + complete throughput, for whichever backend
-// HOOKRELAY_BENCH_STORE names:
+// commit throughput (64 in flight), the store thread's CPU per delivery by group size (SQLite),
+// and claim + complete throughput, for whichever backend HOOKRELAY_BENCH_STORE names:
 //   sqlite:<state dir>      e.g. sqlite:/tmp/bench-state
 //   postgres:<libpq URL>    e.g. postgres:host=/tmp/pg port=5432 dbname=bench
 // bench/store/run.sh runs it against both, PostgreSQL on a throwaway local server with fsync on.
@@ -11,8 +11,12 @@
 #include <atomic>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -100,12 +104,15 @@ std::uint64_t next_delivery() {
 }
 
 /// Submits `count` deliveries at once (each with one trigger) and waits for every answer.
-void submit_many(Store& store, int count) {
+/// `body`, when given, replaces the benchmark's body of 8 KiB of one byte.
+void submit_many(Store& store, int count, const std::string* body = nullptr) {
     std::vector<std::future<bool>> answers;
     for (int i = 0; i < count; ++i) {
         auto promise = std::make_shared<std::promise<bool>>();
         answers.push_back(promise->get_future());
-        store.submit(delivery(next_delivery()), {trigger()},
+        auto d = delivery(next_delivery());
+        if (body != nullptr) d.body = *body;
+        store.submit(std::move(d), {trigger()},
                      [promise](result<Receipt> r) { promise->set_value(r.has_value()); });
     }
     for (auto& a : answers) {
@@ -133,6 +140,61 @@ void BM_SubmitConcurrently(benchmark::State& state) {
     report_commits(state, commits, micros, state.iterations() * in_flight);
 }
 BENCHMARK(BM_SubmitConcurrently)->Arg(64)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+/// The CPU time the SQLite store's thread (hookrelay-store) has used, in nanoseconds, from
+/// /proc/self/task/<tid>/schedstat; nothing for a store without that thread (PostgreSQL).
+std::optional<std::int64_t> store_thread_cpu_ns() {
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        if (!std::getline(comm, name) || name != "hookrelay-store") continue;
+        std::ifstream schedstat(task.path() / "schedstat");
+        std::int64_t ns = 0;
+        if (schedstat >> ns) return ns;
+    }
+    return std::nullopt;
+}
+
+/// The 8.8 KB GitHub push the load benchmarks send: it compresses as real payloads do (to ~2.9
+/// KB), where 8 KiB of one byte compresses to almost nothing.
+const std::string& push_body() {
+    static const std::string body = [] {
+        std::ifstream in(std::string(HOOKRELAY_SOURCE_DIR) +
+                         "/tests/data/github/push-branch-update.json");
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (text.empty()) throw std::runtime_error("cannot read the push fixture");
+        return text;
+    }();
+    return body;
+}
+
+/// Groups of `range(0)` deliveries of the push fixture, each with one trigger, submitted at once:
+/// what a group commit of that size costs the store's thread per delivery (store_us, SQLite),
+/// inserts, commit with its fsync and checkpoints included. The load benchmark's 32 connections
+/// make groups of 5-11.
+void BM_SubmitInGroups(benchmark::State& state) {
+    Store& store = bench_store();
+    const int group = static_cast<int>(state.range(0));
+    const auto commits = g_commits.load();
+    const auto micros = g_commit_micros.load();
+    const auto cpu_before = store_thread_cpu_ns();
+    for (auto _ : state) submit_many(store, group, &push_body());
+    const auto cpu_after = store_thread_cpu_ns();
+    const auto deliveries = state.iterations() * group;
+    state.SetItemsProcessed(deliveries);
+    report_commits(state, commits, micros, deliveries);
+    if (cpu_before && cpu_after && deliveries > 0) {
+        state.counters["store_us"] = static_cast<double>(*cpu_after - *cpu_before) / 1000.0 /
+                                     static_cast<double>(deliveries);
+    }
+}
+BENCHMARK(BM_SubmitInGroups)
+    ->Arg(8)
+    ->Arg(32)
+    ->Arg(64)
+    ->Arg(256)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 /// Claims `limit` due triggers and completes each as delivered; the time covers both.
 void BM_ClaimAndComplete(benchmark::State& state) {

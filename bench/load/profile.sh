@@ -21,6 +21,9 @@
 #   MAX_IN_FLIGHT=64 bench/load/profile.sh   # the Jenkins entry's max_in_flight (default 16)
 #   SERVER_THREADS=1 bench/load/profile.sh   # server.threads (default 2)
 #   PERF_FREQ=499 PERF=1 bench/load/profile.sh   # perf's sampling rate (default 999 Hz)
+#   BUDGET=1 bench/load/profile.sh        # PERF=1 with DWARF call stacks at 499 Hz, and where the
+#                                         # CPU per accepted delivery goes by thread and by work
+#                                         # (verify, parse, inserts, commits, ...: budget.py)
 #   IDS=random bench/load/profile.sh      # random (version 4 UUID) delivery ids, as GitLab, Gitea
 #                                         # and Bitbucket send, instead of ids in sending order
 #   RULES=1000 bench/load/profile.sh      # 999 more rules before the one that matches, none of
@@ -36,6 +39,11 @@
 # time the store thread spent in them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+if [[ -n "${BUDGET:-}" ]]; then
+  PERF=1
+  PERF_FREQ=${PERF_FREQ:-499}
+  PERF_CALLGRAPH=${PERF_CALLGRAPH:---call-graph dwarf,16384}
+fi
 # shellcheck source=bench/common.sh
 . "$root/bench/common.sh"
 DURATION=${DURATION:-10s}
@@ -177,7 +185,8 @@ echo "daemon threads over the load ($seconds s): CPU as % of one core; bytes wri
 join "$work/threads.before" "$work/threads.after" | awk -v hz="$clk_tck" -v s="$seconds" -v n="$accepted" '
   {cpu = ($6 - $3) / hz; bytes = $7 - $4; sum += cpu
    if (cpu > 0) printf "  %-18s %5.1f %%  %8.0f B\n", $2, 100 * cpu / s, bytes / n}
-  END {printf "  %-18s %5.1f %%  (%.0f µs of CPU per accepted delivery during the load)\n", "all", 100 * sum / s, 1e6 * sum / n}'
+  END {printf "  %-18s %5.1f %%  (%.0f µs of CPU per accepted delivery during the load)\n", "all", 100 * sum / s, 1e6 * sum / n}' |
+  tee "$work/threads.txt"
 if [[ -z "$postmaster" ]]; then
   # The store thread commits one transaction of submits at a time: a webhook waits for the one
   # running, then for its own.
@@ -221,4 +230,11 @@ if [[ -n "${PERF:-}" ]]; then
   echo "perf: share of the daemon's samples by DSO"
   perf report -i "$work/perf.data" --no-children --sort dso -g none 2>/dev/null |
     grep -E '^ +[0-9.]+%' | head -12
+fi
+if [[ -n "${BUDGET:-}" ]]; then
+  echo
+  echo "where the CPU per accepted delivery went during the load (samples with this work in their stack)"
+  per_delivery=$(sed -n 's/.*(\([0-9]*\) µs of CPU per accepted delivery during the load).*/\1/p' "$work/threads.txt")
+  perf script -i "$work/perf.data" -F comm,tid,ip,sym 2>/dev/null |
+    python3 "$root/bench/load/budget.py" "$per_delivery" "$(basename "$relay")"
 fi

@@ -7,7 +7,12 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <array>
 #include <cassert>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <unordered_map>
 #include <utility>
 
 namespace hookrelay::metrics {
@@ -39,9 +44,43 @@ const Histogram::BucketBoundaries k_batch_buckets{1, 2, 4, 8, 16, 32, 64, 128, 2
 const Histogram::BucketBoundaries k_build_buckets{1,   5,    15,   30,   60,   120,  300,
                                                   600, 1200, 1800, 3600, 7200, 14400};
 
-std::string str(std::string_view s) {
-    return std::string(s);
-}
+// The series of one family, found by their label values. Family::Add builds a std::map of the
+// labels, hashes it and looks it up under the family's lock: ~0.4-0.6 us a call, and a webhook and
+// its trigger make several. Here a lookup is one hash of the values, packed into a per-thread
+// buffer, under a lock of this cache's own; a series is added to the family once, on first use.
+// prometheus-cpp never frees a series hookrelay does not remove (it removes none), so the pointers
+// stay valid as long as the family, and the cache holds one per series the family holds.
+template <typename T, std::size_t N>
+class Series {
+  public:
+    Series(Family<T>& family, std::array<const char*, N> names) : family_(family), names_(names) {}
+
+    /// The series with these label values (in the order of the names); `args` are what the
+    /// family needs to create one (a histogram's buckets).
+    template <typename... Args>
+    T& operator()(const std::array<std::string_view, N>& values, const Args&... args) {
+        // Each value with its length first, so that no two lists of values pack the same.
+        thread_local std::string key;
+        key.clear();
+        for (const auto value : values) {
+            const auto size = static_cast<std::uint32_t>(value.size());
+            key.append(reinterpret_cast<const char*>(&size), sizeof size).append(value);
+        }
+        std::lock_guard lock(mutex_);
+        if (const auto found = series_.find(key); found != series_.end()) return *found->second;
+        std::map<std::string, std::string> labels;
+        for (std::size_t i = 0; i < N; ++i) labels.emplace(names_[i], values[i]);
+        T& series = family_.Add(labels, args...);
+        series_.emplace(key, &series);
+        return series;
+    }
+
+  private:
+    Family<T>& family_;
+    const std::array<const char*, N> names_;
+    std::mutex mutex_;
+    std::unordered_map<std::string, T*> series_;
+};
 
 }  // namespace
 
@@ -228,6 +267,30 @@ struct PrometheusMetrics::Families {
     Counter& store_error = store_errors.Add({});
     Counter& reload_success = config_reloads.Add({{"result", "success"}});
     Counter& reload_failure = config_reloads.Add({{"result", "failure"}});
+
+    // The series with variable labels, by their values.
+    Series<Counter, 3> webhooks_by{webhooks, {"source", "provider", "code"}};
+    Series<Histogram, 1> webhook_duration_by{webhook_duration, {"source"}};
+    Series<Counter, 1> signature_failures_by{signature_failures, {"source"}};
+    Series<Counter, 1> duplicates_by{duplicates, {"source"}};
+    Series<Counter, 2> triggers_queued_by{triggers_queued, {"rule", "jenkins"}};
+    Series<Counter, 3> trigger_attempts_by{trigger_attempts, {"rule", "jenkins", "outcome"}};
+    Series<Counter, 1> delivered_by{delivered, {"jenkins"}};
+    Series<Counter, 1> merged_by{merged, {"jenkins"}};
+    Series<Counter, 1> retried_by{retried, {"jenkins"}};
+    Series<Counter, 1> dead_by{dead, {"jenkins"}};
+    Series<Counter, 1> superseded_by{superseded, {"jenkins"}};
+    Series<Histogram, 1> delivery_latency_by{delivery_latency, {"jenkins"}};
+    Series<Histogram, 2> jenkins_requests_by{jenkins_requests, {"jenkins", "code"}};
+    Series<Gauge, 1> backlog_by{backlog, {"jenkins"}};
+    Series<Gauge, 1> held_by{held, {"jenkins"}};
+    Series<Gauge, 2> auth_failed_by{auth_failed, {"jenkins", "key"}};
+    Series<Gauge, 1> config_findings_by{config_findings, {"jenkins"}};
+    Series<Histogram, 1> build_wait_by{build_wait, {"jenkins"}};
+    Series<Counter, 3> builds_by{builds, {"rule", "jenkins", "result"}};
+    Series<Histogram, 1> build_total_by{build_total, {"jenkins"}};
+    Series<Counter, 1> follow_failures_by{follow_failures, {"jenkins"}};
+    Series<Counter, 2> status_posts_by{status_posts, {"source", "outcome"}};
 };
 
 PrometheusMetrics::PrometheusMetrics(std::string version)
@@ -243,67 +306,57 @@ std::string PrometheusMetrics::serialize() const {
 
 void PrometheusMetrics::webhook(std::string_view source, std::string_view provider,
                                 unsigned status) {
-    families_->webhooks
-        .Add({{"source", str(source)},
-              {"provider", str(provider)},
-              {"code", std::to_string(status)}})
-        .Increment();
+    families_->webhooks_by({source, provider, std::to_string(status)}).Increment();
 }
 
 void PrometheusMetrics::webhook_duration(std::string_view source, Seconds duration) {
-    families_->webhook_duration.Add({{"source", str(source)}}, k_webhook_buckets)
-        .Observe(duration.count());
+    families_->webhook_duration_by({source}, k_webhook_buckets).Observe(duration.count());
 }
 
 void PrometheusMetrics::signature_failure(std::string_view source) {
-    families_->signature_failures.Add({{"source", str(source)}}).Increment();
+    families_->signature_failures_by({source}).Increment();
 }
 
 void PrometheusMetrics::duplicate(std::string_view source) {
-    families_->duplicates.Add({{"source", str(source)}}).Increment();
+    families_->duplicates_by({source}).Increment();
 }
 
 void PrometheusMetrics::triggers_queued(std::string_view rule, std::string_view jenkins,
                                         std::size_t count) {
-    families_->triggers_queued.Add({{"rule", str(rule)}, {"jenkins", str(jenkins)}})
-        .Increment(static_cast<double>(count));
+    families_->triggers_queued_by({rule, jenkins}).Increment(static_cast<double>(count));
 }
 
 void PrometheusMetrics::trigger_outcome(std::string_view rule, std::string_view jenkins,
                                         std::string_view outcome) {
     auto& f = *families_;
-    f.trigger_attempts
-        .Add({{"rule", str(rule)}, {"jenkins", str(jenkins)}, {"outcome", str(outcome)}})
-        .Increment();
-    Family<Counter>* summed = nullptr;
+    f.trigger_attempts_by({rule, jenkins, outcome}).Increment();
+    Series<Counter, 1>* summed = nullptr;
     if (outcome == "delivered") {
-        summed = &f.delivered;
+        summed = &f.delivered_by;
     } else if (outcome == "merged") {
-        summed = &f.merged;
+        summed = &f.merged_by;
     } else if (outcome == "retried") {
-        summed = &f.retried;
+        summed = &f.retried_by;
     } else if (outcome == "dead") {
-        summed = &f.dead;
+        summed = &f.dead_by;
     } else if (outcome == "superseded") {
-        summed = &f.superseded;
+        summed = &f.superseded_by;
     } else {
         // "held" and "cancelled" have no per-Jenkins total; anything else is a caller's bug
         // that would grow the outcome label without bound.
         assert((outcome == "held" || outcome == "cancelled") && "unknown trigger outcome");
         return;
     }
-    summed->Add({{"jenkins", str(jenkins)}}).Increment();
+    (*summed)({jenkins}).Increment();
 }
 
 void PrometheusMetrics::delivery_latency(std::string_view jenkins, Seconds latency) {
-    families_->delivery_latency.Add({{"jenkins", str(jenkins)}}, k_latency_buckets)
-        .Observe(latency.count());
+    families_->delivery_latency_by({jenkins}, k_latency_buckets).Observe(latency.count());
 }
 
 void PrometheusMetrics::jenkins_request(std::string_view jenkins, int status, Seconds duration) {
     const auto code = status > 0 ? std::to_string(status) : std::string("0");
-    families_->jenkins_requests.Add({{"jenkins", str(jenkins)}, {"code", code}}, k_request_buckets)
-        .Observe(duration.count());
+    families_->jenkins_requests_by({jenkins, code}, k_request_buckets).Observe(duration.count());
 }
 
 void PrometheusMetrics::store_commit(Seconds duration, std::size_t batch) {
@@ -320,20 +373,20 @@ void PrometheusMetrics::store_error() {
 }
 
 void PrometheusMetrics::backlog(std::string_view jenkins, std::size_t depth) {
-    families_->backlog.Add({{"jenkins", str(jenkins)}}).Set(static_cast<double>(depth));
+    families_->backlog_by({jenkins}).Set(static_cast<double>(depth));
 }
 
 void PrometheusMetrics::jenkins_held(std::string_view jenkins, bool held) {
-    families_->held.Add({{"jenkins", str(jenkins)}}).Set(held ? 1 : 0);
+    families_->held_by({jenkins}).Set(held ? 1 : 0);
 }
 
 void PrometheusMetrics::jenkins_auth_failed(std::string_view jenkins, std::string_view key,
                                             bool failed) {
-    families_->auth_failed.Add({{"jenkins", str(jenkins)}, {"key", str(key)}}).Set(failed ? 1 : 0);
+    families_->auth_failed_by({jenkins, key}).Set(failed ? 1 : 0);
 }
 
 void PrometheusMetrics::config_findings(std::string_view jenkins, std::size_t count) {
-    families_->config_findings.Add({{"jenkins", str(jenkins)}}).Set(static_cast<double>(count));
+    families_->config_findings_by({jenkins}).Set(static_cast<double>(count));
 }
 
 void PrometheusMetrics::config_reload(bool ok) {
@@ -341,23 +394,21 @@ void PrometheusMetrics::config_reload(bool ok) {
 }
 
 void PrometheusMetrics::build_started(std::string_view, std::string_view jenkins, Seconds wait) {
-    families_->build_wait.Add({{"jenkins", str(jenkins)}}, k_build_buckets).Observe(wait.count());
+    families_->build_wait_by({jenkins}, k_build_buckets).Observe(wait.count());
 }
 
 void PrometheusMetrics::build_finished(std::string_view rule, std::string_view jenkins,
                                        std::string_view result, Seconds since_receipt) {
-    families_->builds.Add({{"rule", str(rule)}, {"jenkins", str(jenkins)}, {"result", str(result)}})
-        .Increment();
-    families_->build_total.Add({{"jenkins", str(jenkins)}}, k_build_buckets)
-        .Observe(since_receipt.count());
+    families_->builds_by({rule, jenkins, result}).Increment();
+    families_->build_total_by({jenkins}, k_build_buckets).Observe(since_receipt.count());
 }
 
 void PrometheusMetrics::follow_failure(std::string_view jenkins) {
-    families_->follow_failures.Add({{"jenkins", str(jenkins)}}).Increment();
+    families_->follow_failures_by({jenkins}).Increment();
 }
 
 void PrometheusMetrics::status_post(std::string_view source, std::string_view outcome) {
-    families_->status_posts.Add({{"source", str(source)}, {"outcome", str(outcome)}}).Increment();
+    families_->status_posts_by({source, outcome}).Increment();
 }
 
 }  // namespace hookrelay::metrics

@@ -16,7 +16,8 @@ namespace hookrelay::metrics {
 /// interface (dashboards and alerts depend on them); the list is in prometheus_metrics.cpp.
 ///
 /// Threading: every member may be called from any thread, concurrently; updates are atomic or take
-/// a short lock inside prometheus-cpp, and never do I/O.
+/// a short lock (a series' lookup by its label values, and inside prometheus-cpp), and never do
+/// I/O.
 class PrometheusMetrics final : public Metrics {
   public:
     /// Registers every metric family; sets hookrelay_build_info{version=`version`} to 1 and creates

@@ -80,6 +80,22 @@ TEST(PrometheusMetrics, AddsQueuedTriggerCounts) {
     EXPECT_THAT(l, Contains(R"(hookrelay_triggers_queued_total{jenkins="ci",rule="nightly"} 1)"));
 }
 
+// Series are looked up by their label values packed together: values that read the same once
+// joined are still different series.
+TEST(PrometheusMetrics, LabelValuesThatJoinAlikeAreDifferentSeries) {
+    PrometheusMetrics m("1");
+    m.triggers_queued("a", "bc", 1);
+    m.triggers_queued("ab", "c", 2);
+    m.triggers_queued("", "abc", 4);
+    m.triggers_queued("abc", "", 8);
+    m.triggers_queued("ab", "c", 16);
+    const auto l = lines(m);
+    EXPECT_THAT(l, Contains(R"(hookrelay_triggers_queued_total{jenkins="bc",rule="a"} 1)"));
+    EXPECT_THAT(l, Contains(R"(hookrelay_triggers_queued_total{jenkins="c",rule="ab"} 18)"));
+    EXPECT_THAT(l, Contains(R"(hookrelay_triggers_queued_total{jenkins="abc",rule=""} 4)"));
+    EXPECT_THAT(l, Contains(R"(hookrelay_triggers_queued_total{jenkins="",rule="abc"} 8)"));
+}
+
 TEST(PrometheusMetrics, CountsTriggerOutcomesPerRuleAndPerJenkins) {
     PrometheusMetrics m("1");
     m.trigger_outcome("a", "ci", "retried");
