@@ -171,7 +171,7 @@ const std::string& push_body() {
 /// Groups of `range(0)` deliveries of the push fixture, each with one trigger, submitted at once:
 /// what a group commit of that size costs the store's thread per delivery (store_us, SQLite),
 /// inserts, commit with its fsync and checkpoints included. The load benchmark's 32 connections
-/// make groups of 5-11.
+/// make transactions of 8-14 deliveries.
 void BM_SubmitInGroups(benchmark::State& state) {
     Store& store = bench_store();
     const int group = static_cast<int>(state.range(0));

@@ -9,19 +9,24 @@ and, given the CPU per accepted delivery the samples cover, its microseconds per
 
 A sample goes to the first bucket of its thread whose names appear anywhere in its call stack
 (or to the thread's last bucket, the rest). The network threads are the daemon's main thread
-(named after its binary) and hookrelay-io; the store thread is hookrelay-store; hookrelay-out
-sends the requests to Jenkins.
+(named after its binary) and hookrelay-io; the store thread is hookrelay-store (SQLite);
+hookrelay-out sends the requests to Jenkins; hookrelay-pg is the PostgreSQL store's client.
+The samples need call stacks, and kernel samples (perf_event_paranoid 1 or less, or root) for
+the kernel's rows: without them, the kernel's CPU is spread over the other rows.
 """
 import sys
 
 # (thread, bucket, names in the stack); the order decides.
 BUCKETS = [
-    ("store", "submits: the deliveries' and triggers' inserts", ["Intake::insert"]),
-    ("store", "commits: WAL writes, fdatasync, checkpoints",
-     ["sqlite3VdbeHalt", "after_wal_commit", "sqlite3WalFrames", "fdatasync",
-      "sqlite3WalCheckpoint", "sqlite3_wal_checkpoint"]),
+    # Claims and outcomes first: those that commit on their own (run_queue_ops) count their
+    # commit here; those that join a group of submits count their statements here and share the
+    # group's commit, below.
     ("store", "claims and outcomes of the triggers delivered meanwhile",
      ["Queue::", "run_queue_ops"]),
+    ("store", "submits: the deliveries' and triggers' inserts", ["Intake::insert"]),
+    ("store", "submits' commits: WAL writes, fdatasync, checkpoints",
+     ["sqlite3VdbeHalt", "after_wal_commit", "sqlite3WalFrames", "fdatasync",
+      "sqlite3WalCheckpoint", "sqlite3_wal_checkpoint"]),
     ("store", "the rest: savepoints, answers, waiting for work", []),
     ("network", "verify: HMAC-SHA256 over the body", ["ingest::verify"]),
     ("network", "the body's SHA-256 (stored, and the duplicate window's key)", ["sha256_hex"]),
@@ -35,6 +40,7 @@ BUCKETS = [
      ["epoll_wait", "do_futex", "__schedule", "finish_task_switch"]),
     ("network", "the rest: HTTP parsing and writing, Asio, allocation, hops, metrics", []),
     ("out", "requests to Jenkins (the whole thread)", []),
+    ("postgres", "the PostgreSQL client thread (the server's CPU is not in these samples)", []),
     ("other", "other threads", []),
 ]
 
@@ -60,8 +66,8 @@ def main():
         sys.exit(__doc__)
     us_per_delivery = float(sys.argv[1])
     main_thread = sys.argv[2][:15]  # a thread name is at most 15 characters
-    threads = {"hookrelay-store": "store", "hookrelay-out": "out", "hookrelay-io": "network",
-               main_thread: "network"}
+    threads = {"hookrelay-store": "store", "hookrelay-out": "out", "hookrelay-pg": "postgres",
+               "hookrelay-io": "network", main_thread: "network"}
     counts = [0] * len(BUCKETS)
     total = 0
     for sample in samples(sys.stdin):

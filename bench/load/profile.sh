@@ -235,6 +235,10 @@ if [[ -n "${BUDGET:-}" ]]; then
   echo
   echo "where the CPU per accepted delivery went during the load (samples with this work in their stack)"
   per_delivery=$(sed -n 's/.*(\([0-9]*\) µs of CPU per accepted delivery during the load).*/\1/p' "$work/threads.txt")
+  if [[ -z "$per_delivery" ]]; then
+    echo "profile.sh: no CPU per accepted delivery to split (did the load accept anything?)" >&2
+    exit 1
+  fi
   perf script -i "$work/perf.data" -F comm,tid,ip,sym 2>/dev/null |
     python3 "$root/bench/load/budget.py" "$per_delivery" "$(basename "$relay")"
 fi
