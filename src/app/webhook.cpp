@@ -5,6 +5,8 @@
 #include "ingest/ingest.hpp"
 #include "util/bridge.hpp"
 
+#include <hookrelay/json_writer.hpp>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -23,14 +25,18 @@ namespace json = boost::json;
 
 namespace {
 
-json::object rejection(std::string_view status, std::string_view reason) {
-    return json::object{{"status", status}, {"error", reason}};
+// Answers are written as JSON text directly (json_writer.hpp): every webhook gets one, and a DOM
+// of it cost more than the rest of the answer's work.
+std::string rejection(std::string_view status, std::string_view reason) {
+    JsonWriter w;
+    w.begin_object().member("status", status).member("error", reason).end_object();
+    return w.take();
 }
 
-http::Response respond(unsigned status, const json::object& body) {
+http::Response respond(unsigned status, std::string body) {
     http::Response r;
     r.status = status;
-    r.body = json::serialize(body);
+    r.body = std::move(body);
     r.body += '\n';
     return r;
 }
@@ -65,26 +71,24 @@ asio::awaitable<result<Receipt>> submit_with_deadline(DeliveryIntake& store,
     co_return std::move(*receipt);
 }
 
-json::object event_summary(const Event& e) {
-    json::object o{{"delivery", echoed(e.delivery_id)},
-                   {"source", e.source},
-                   {"event", to_string(e.kind)},
-                   {"repository", echoed(e.repository.full_name)}};
-    if (!e.action.empty()) o["action"] = echoed(e.action);
-    if (!e.ref.empty()) o["ref"] = echoed(e.ref);
-    if (!e.commit.empty()) o["commit"] = echoed(e.commit);
-    return o;
+// The first members of an answer about a delivery (its object is left open).
+void write_event_summary(JsonWriter& w, const Event& e) {
+    w.member("delivery", echoed(e.delivery_id)).member("source", e.source);
+    w.member("event", to_string(e.kind)).member("repository", echoed(e.repository.full_name));
+    if (!e.action.empty()) w.member("action", echoed(e.action));
+    if (!e.ref.empty()) w.member("ref", echoed(e.ref));
+    if (!e.commit.empty()) w.member("commit", echoed(e.commit));
 }
 
 // One event of a delivery with several: what tells it from its siblings.
-json::object event_brief(const Event& e) {
-    json::object o{{"event", to_string(e.kind)}};
-    if (!e.action.empty()) o["action"] = echoed(e.action);
-    if (!e.ref.empty()) o["ref"] = echoed(e.ref);
-    if (!e.commit.empty()) o["commit"] = echoed(e.commit);
-    if (e.created) o["created"] = true;
-    if (e.deleted) o["deleted"] = true;
-    return o;
+void write_event_brief(JsonWriter& w, const Event& e) {
+    w.begin_object().member("event", to_string(e.kind));
+    if (!e.action.empty()) w.member("action", echoed(e.action));
+    if (!e.ref.empty()) w.member("ref", echoed(e.ref));
+    if (!e.commit.empty()) w.member("commit", echoed(e.commit));
+    if (e.created) w.member("created", true);
+    if (e.deleted) w.member("deleted", true);
+    w.end_object();
 }
 
 bool is_utf8_continuation(char c) noexcept {
@@ -187,8 +191,11 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
 
     if (events->front().kind == EventKind::ping) {
         out.status = 200;
-        out.body = event_summary(events->front());
-        out.body["status"] = "pong";
+        JsonWriter w;
+        w.begin_object();
+        write_event_summary(w, events->front());
+        w.member("status", "pong").end_object();
+        out.body = w.take();
         out.event = std::move(events->front());
         return out;
     }
@@ -337,7 +344,8 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     }
 
     DeliveryRecord record;
-    json::object body;
+    // The answer, written as far as the store's receipt: its object stays open.
+    JsonWriter body;
     std::string delivery, repository, ref;
     EventKind kind = EventKind::other;
     {
@@ -375,11 +383,13 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         record.body = std::move(request.body);
 
         // What the answer and the log lines need of the events, bounded (the sender chose it).
-        body = event_summary(event);
+        body.begin_object();
+        write_event_summary(body, event);
         if (!prepared.more_events.empty()) {
-            json::array events{event_brief(event)};
-            for (const auto& more : prepared.more_events) events.push_back(event_brief(more));
-            body["events"] = std::move(events);
+            body.key("events").begin_array();
+            write_event_brief(body, event);
+            for (const auto& more : prepared.more_events) write_event_brief(body, more);
+            body.end_array();
         }
         delivery = echoed(event.delivery_id);
         repository = echoed(event.repository.full_name);
@@ -406,9 +416,10 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                                 : fmt::format(" ({} similar lines suppressed)", suppressed));
         }
         metrics_->store_failure();
-        body["status"] = "unavailable";
-        body["error"] = "the relay cannot record deliveries right now";
-        co_return respond(503, body);
+        body.member("status", "unavailable")
+            .member("error", "the relay cannot record deliveries right now")
+            .end_object();
+        co_return respond(503, body.take());
     }
     if (receipt->duplicate) {
         const auto earlier = echoed(receipt->duplicate_of);
@@ -421,29 +432,30 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         spdlog::info("delivery={} source={}: duplicate ({}), nothing queued", delivery, source.name,
                      reason);
         metrics_->duplicate(source.name);
-        body["status"] = "duplicate";
-        body["duplicate_of"] = earlier;
-        body["reason"] = reason;
+        body.member("status", "duplicate").member("duplicate_of", earlier).member("reason", reason);
         // GitHub's "Redeliver" button reuses the delivery id: say how to run it again.
-        body["hint"] = fmt::format(
-            "already recorded as {}; to run it through the current rules use hookrelay "
-            "deliveries redeliver {}",
-            earlier, earlier);
-        co_return respond(200, body);
+        body.member("hint", fmt::format("already recorded as {}; to run it through the current "
+                                        "rules use hookrelay deliveries redeliver {}",
+                                        earlier, earlier));
+        body.end_object();
+        co_return respond(200, body.take());
     }
 
-    json::array matched;
-    for (const auto& name : decision.matched_rules()) matched.emplace_back(name);
-    json::array triggers;
+    const auto matched = decision.matched_rules();
+    const bool accepted = !decision.triggers.empty();
+    // "not_queued": rules matched but none of their triggers could be built (see failures).
+    body.member("status", accepted ? "accepted" : (matched.empty() ? "no_match" : "not_queued"));
+    body.key("matched_rules").begin_array();
+    for (const auto& name : matched) body.value(name);
+    body.end_array();
+    body.key("triggers").begin_array();
     for (std::size_t i = 0; i < decision.triggers.size(); ++i) {
         const auto& t = decision.triggers[i];
         const auto job = echoed(job_display_path(t.job));
-        json::object trigger{{"id", receipt->trigger_ids.at(i)},
-                             {"rule", t.rule},
-                             {"jenkins", t.jenkins},
-                             {"job", job}};
-        if (several) trigger["event"] = decision.trigger_events.at(i);
-        triggers.push_back(std::move(trigger));
+        body.begin_object().member("id", receipt->trigger_ids.at(i)).member("rule", t.rule);
+        body.member("jenkins", t.jenkins).member("job", job);
+        if (several) body.member("event", std::uint64_t{decision.trigger_events.at(i)});
+        body.end_object();
         metrics_->triggers_queued(t.rule, t.jenkins, 1);
         spdlog::info("delivery={} trigger={} rule={} jenkins={} job={} queued", delivery,
                      receipt->trigger_ids.at(i), t.rule, t.jenkins, job);
@@ -456,52 +468,52 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                 delivery, new_id, t.rule, old_id, echoed(t.coalesce), old_id);
         }
     }
-    json::array skipped;
+    body.end_array();
+    body.key("skipped").begin_array();
+    std::size_t listed = 0;
     std::size_t not_listed = 0;
     for (const auto& r : decision.rules) {
         if (r.matched) continue;
-        if (skipped.size() == k_max_skipped_answered) {
+        if (listed == k_max_skipped_answered) {
             ++not_listed;
             continue;
         }
-        json::object o{{"rule", r.rule}, {"reason", echoed(r.reason)}};
-        if (several) o["event"] = r.event;
-        skipped.push_back(std::move(o));
+        ++listed;
+        body.begin_object().member("rule", r.rule).member("reason", echoed(r.reason));
+        if (several) body.member("event", std::uint64_t{r.event});
+        body.end_object();
     }
-    json::array failures;
-    for (const auto& f : decision.failures) {
-        const auto reason = echoed(f.reason);
-        spdlog::warn("delivery={} rule={}: matched but its trigger could not be built: {}",
-                     delivery, f.rule, reason);
-        json::object o{{"rule", f.rule}, {"reason", reason}};
-        if (several) o["event"] = f.event;
-        failures.push_back(std::move(o));
-    }
-    const bool accepted = !decision.triggers.empty();
-    // "not_queued": rules matched but none of their triggers could be built (see failures).
-    body["status"] = accepted ? "accepted" : (matched.empty() ? "no_match" : "not_queued");
-    body["matched_rules"] = std::move(matched);
-    body["triggers"] = std::move(triggers);
-    body["skipped"] = std::move(skipped);
+    body.end_array();
     if (not_listed > 0) {
-        body["skipped_not_listed"] = not_listed;
+        body.member("skipped_not_listed", std::uint64_t{not_listed});
         // The id as the forge sent it names the delivery; one cut for the answer, or none at
         // all (the store knows it as #<seq>), is found with deliveries list.
         const bool named = !delivery.empty() && delivery.size() < k_max_echoed_bytes;
-        body["hint"] = fmt::format(
-            "{} more {} queued nothing; {} lists why for each", not_listed,
-            not_listed == 1 ? "rule" : "rules",
-            named ? "hookrelay deliveries show " + delivery
-                  : std::string("hookrelay deliveries list finds this delivery, and deliveries "
-                                "show"));
+        body.member("hint", fmt::format("{} more {} queued nothing; {} lists why for each",
+                                        not_listed, not_listed == 1 ? "rule" : "rules",
+                                        named ? "hookrelay deliveries show " + delivery
+                                              : std::string("hookrelay deliveries list finds this "
+                                                            "delivery, and deliveries show")));
     }
-    if (!failures.empty()) body["failures"] = std::move(failures);
+    if (!decision.failures.empty()) {
+        body.key("failures").begin_array();
+        for (const auto& f : decision.failures) {
+            const auto reason = echoed(f.reason);
+            spdlog::warn("delivery={} rule={}: matched but its trigger could not be built: {}",
+                         delivery, f.rule, reason);
+            body.begin_object().member("rule", f.rule).member("reason", reason);
+            if (several) body.member("event", std::uint64_t{f.event});
+            body.end_object();
+        }
+        body.end_array();
+    }
+    body.end_object();
     spdlog::info(
         "delivery={} source={} event={} repository={} ref={}{}: {}, {} trigger(s)", delivery,
         source.name, to_string(kind), repository, ref,
         several ? fmt::format(" (and {} more events)", decision.events - 1) : std::string(),
         accepted ? "accepted" : "no rule matched", decision.triggers.size());
-    co_return respond(accepted ? 202 : 200, body);
+    co_return respond(accepted ? 202 : 200, body.take());
 }
 
 }  // namespace hookrelay::app

@@ -23,8 +23,8 @@ namespace hookrelay::app {
 /// The outcome of everything before the store: either a final answer (rejected, ping) or the
 /// delivery's events with their decision, ready to be recorded.
 struct Prepared {
-    unsigned status = 200;     ///< final status when !record
-    boost::json::object body;  ///< response body so far
+    unsigned status = 200;  ///< final status when !record
+    std::string body;       ///< the answer's JSON text when !record (rejected, ping)
     /// The delivery's first event; set unless it was rejected. Most deliveries carry one.
     std::optional<Event> event;
     /// Its further events, in payload order (a Bitbucket push: one per ref it changed).

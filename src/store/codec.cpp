@@ -1,5 +1,7 @@
 #include "store/codec.hpp"
 
+#include <hookrelay/json_writer.hpp>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -74,18 +76,22 @@ TimePoint from_ms(std::int64_t ms) noexcept {
     return TimePoint(std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(ms)));
 }
 
+// Written directly (json_writer.hpp), as Boost.JSON would serialize the array: the SQLite store
+// encodes each submit's headers, job and parameters on its one thread.
 std::string pairs_json(const Pairs& pairs) {
-    boost::json::array out;
-    out.reserve(pairs.size());
-    for (const auto& [name, value] : pairs) out.push_back(boost::json::array{name, value});
-    return boost::json::serialize(out);
+    JsonWriter w;
+    w.begin_array();
+    for (const auto& [name, value] : pairs) w.begin_array().value(name).value(value).end_array();
+    w.end_array();
+    return w.take();
 }
 
 std::string strings_json(const std::vector<std::string>& strings) {
-    boost::json::array out;
-    out.reserve(strings.size());
-    for (const auto& s : strings) out.emplace_back(s);
-    return boost::json::serialize(out);
+    JsonWriter w;
+    w.begin_array();
+    for (const auto& s : strings) w.value(s);
+    w.end_array();
+    return w.take();
 }
 
 Pairs parse_pairs(std::string_view text) {
@@ -102,72 +108,6 @@ std::vector<std::string> parse_strings(std::string_view text) {
     for (const auto& v : parse_array(text)) out.emplace_back(v.as_string());
     return out;
 }
-
-namespace {
-
-// Whether any of the 8 bytes in `word` is a control character, '"' or '\\' (what a JSON string
-// escapes), tested all at once: a byte below 0x20, or one equal to 0x22 or 0x5c, is one whose
-// high bit the subtraction sets while the byte's own is clear.
-bool escapes_any(std::uint64_t word) noexcept {
-    constexpr std::uint64_t k_ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t k_highs = 0x8080808080808080ULL;
-    const auto below = [](std::uint64_t w, std::uint64_t n) { return (w - n * k_ones) & ~w; };
-    return ((below(word, 0x20) | below(word ^ (0x22 * k_ones), 1) |
-             below(word ^ (0x5c * k_ones), 1)) &
-            k_highs) != 0;
-}
-
-// Appends `text` as a JSON string, escaped as Boost.JSON's serializer escapes it (bytes that are
-// not UTF-8 go in verbatim; parse_array() reads them back so).
-void append_json_string(std::string& out, std::string_view text) {
-    static constexpr char k_digits[] = "0123456789abcdef";
-    out += '"';
-    std::size_t plain = 0;  // the start of the run not yet appended
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        // Eight bytes at a time while none needs escaping: most text has none.
-        while (i + 8 <= text.size()) {
-            std::uint64_t word = 0;
-            std::memcpy(&word, text.data() + i, sizeof word);
-            if (escapes_any(word)) break;
-            i += 8;
-        }
-        if (i >= text.size()) break;
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        out.append(text.data() + plain, i - plain);
-        plain = i + 1;
-        out += '\\';
-        switch (c) {
-            case '"':
-            case '\\':
-                out += static_cast<char>(c);
-                break;
-            case '\b':
-                out += 'b';
-                break;
-            case '\f':
-                out += 'f';
-                break;
-            case '\n':
-                out += 'n';
-                break;
-            case '\r':
-                out += 'r';
-                break;
-            case '\t':
-                out += 't';
-                break;
-            default:
-                out += "u00";
-                out += k_digits[c >> 4];
-                out += k_digits[c & 0x0f];
-        }
-    }
-    out.append(text.data() + plain, text.size() - plain);
-    out += '"';
-}
-
-}  // namespace
 
 std::string rule_reasons_json(const std::vector<RuleReason>& reasons) {
     // Written directly rather than through a DOM: with a thousand rules a delivery has a
