@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace hookrelay {
 
@@ -26,6 +27,8 @@ class JsonWriter {
     JsonWriter& key(std::string_view name);
     JsonWriter& value(std::string_view text);
     JsonWriter& value(const char* text) { return value(std::string_view(text)); }
+    /// Any other pointer would otherwise be written as `true`.
+    JsonWriter& value(const void*) = delete;
     JsonWriter& value(bool b);
     JsonWriter& value(std::uint64_t n);
     JsonWriter& value(std::int64_t n);

@@ -335,12 +335,12 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                              : fmt::format(" ({} similar lines suppressed)", suppressed));
         }
         if (prepared.status == 401) metrics_->signature_failure(source.name);
-        co_return respond(prepared.status, prepared.body);
+        co_return respond(prepared.status, std::move(prepared.body));
     }
     if (!prepared.record) {
         spdlog::info("delivery={} source={} {}: ping answered", prepared.event->delivery_id,
                      source.name, prepared.event->forge_event);
-        co_return respond(prepared.status, prepared.body);
+        co_return respond(prepared.status, std::move(prepared.body));
     }
 
     DeliveryRecord record;

@@ -224,6 +224,20 @@ TEST_F(Forges, BitbucketCloudPushOfTwoBranchesIsOneDeliveryWithTwoTriggers) {
     EXPECT_EQ(a.at("triggers").at(0).at("event"), 0);
     EXPECT_EQ(a.at("triggers").at(1).at("event"), 1);
     EXPECT_EQ(a.at("matched_rules"), json::array{"branches"});
+    // The answer's members in the order it has always written them, numbers as numbers, no
+    // member twice: its text is what Boost.JSON writes for the values it holds.
+    EXPECT_EQ(r.body, json::serialize(a) + "\n");
+    const auto keys = [](const json::value& v) {
+        std::vector<std::string> out;
+        for (const auto& member : v.as_object()) out.emplace_back(member.key());
+        return out;
+    };
+    EXPECT_EQ(keys(a), (std::vector<std::string>{"delivery", "source", "event", "repository", "ref",
+                                                 "commit", "events", "status", "matched_rules",
+                                                 "triggers", "skipped"}));
+    EXPECT_EQ(keys(a.at("events").at(1)), (std::vector<std::string>{"event", "ref", "commit"}));
+    EXPECT_EQ(keys(a.at("triggers").at(1)),
+              (std::vector<std::string>{"id", "rule", "jenkins", "job", "event"}));
 
     ASSERT_TRUE(jenkins.wait_for_builds(2, k_deadline)) << daemon.log();
     std::set<std::vector<std::string>> jobs;
