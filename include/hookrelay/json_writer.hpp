@@ -4,6 +4,7 @@
 // serializer escapes them; bytes that are not UTF-8 go in verbatim).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,6 +21,9 @@ void append_json_string(std::string& out, std::string_view text);
 /// places the commas and colons.
 class JsonWriter {
   public:
+    /// `capacity`: the bytes to reserve, when the caller can tell how long the text will be.
+    explicit JsonWriter(std::size_t capacity = 0) { out_.reserve(capacity); }
+
     JsonWriter& begin_object();
     JsonWriter& end_object();
     JsonWriter& begin_array();

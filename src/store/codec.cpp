@@ -114,21 +114,14 @@ std::string rule_reasons_json(const std::vector<RuleReason>& reasons) {
     // thousand reasons, and a DOM of them cost more than storing them.
     std::size_t size = 2;
     for (const RuleReason& r : reasons) size += r.rule.size() + r.reason.size() + 24;
-    std::string out;
-    out.reserve(size);
-    out += '[';
+    JsonWriter w(size);
+    w.begin_array();
     for (const RuleReason& r : reasons) {
-        if (out.size() > 1) out += ',';
-        out += '[';
-        append_json_string(out, r.rule);
-        out += ',';
-        append_json_string(out, r.reason);
-        out += ',';
-        out += std::to_string(r.event);
-        out += r.matched ? ",true]" : ",false]";
+        w.begin_array().value(r.rule).value(r.reason).value(std::uint64_t{r.event});
+        w.value(r.matched).end_array();
     }
-    out += ']';
-    return out;
+    w.end_array();
+    return w.take();
 }
 
 std::vector<RuleReason> parse_rule_reasons(std::string_view json) {
