@@ -2,25 +2,10 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/params.h>
-
-#include <climits>
 
 namespace hookrelay::ingest {
 namespace {
-
-const EVP_MD* evp(Digest digest) noexcept {
-    switch (digest) {
-        case Digest::sha1:
-            return EVP_sha1();
-        case Digest::sha256:
-            return EVP_sha256();
-        case Digest::sha512:
-            return EVP_sha512();
-    }
-    return EVP_sha256();
-}
 
 const char* digest_name(Digest digest) noexcept {
     switch (digest) {
@@ -56,10 +41,64 @@ int base64_value(char c) noexcept {
     return -1;
 }
 
-// The HMAC implementation, fetched once: fetching is the costly part of the EVP_MAC API.
+// The HMAC implementation and SHA-256, fetched once: fetching (a lookup in the provider's method
+// store, under its lock) is the costly part of OpenSSL 3's one-shot `HMAC()` and of `EVP_Digest`
+// with `EVP_sha256()`, ~1.5 us of a webhook's ~7 us verification (docs/performance.md).
 EVP_MAC* hmac_mac() noexcept {
     static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
     return mac;
+}
+
+EVP_MD* sha256_md() noexcept {
+    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return md;
+}
+
+// One HMAC context per digest on each thread, its digest set once: `EVP_MAC_init` with a key and
+// no parameters only rekeys it, where parameters would fetch the digest again. A context holds
+// the last key it was given (as every HMAC context does until freed) and is freed when its thread
+// ends.
+EVP_MAC_CTX* thread_context(Digest digest) noexcept {
+    struct Contexts {
+        EVP_MAC_CTX* by_digest[3] = {};
+        Contexts() = default;
+        Contexts(const Contexts&) = delete;
+        Contexts& operator=(const Contexts&) = delete;
+        ~Contexts() {
+            for (auto* ctx : by_digest) EVP_MAC_CTX_free(ctx);
+        }
+    };
+    thread_local Contexts contexts;
+    EVP_MAC_CTX*& slot = contexts.by_digest[static_cast<int>(digest)];
+    if (slot != nullptr) return slot;
+    EVP_MAC* mac = hmac_mac();
+    if (mac == nullptr) return nullptr;
+    EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
+    if (ctx == nullptr) return nullptr;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string("digest", const_cast<char*>(digest_name(digest)), 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (EVP_MAC_CTX_set_params(ctx, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        return nullptr;
+    }
+    slot = ctx;
+    return slot;
+}
+
+// HMAC(key, parts joined) into `out` (EVP_MAX_MD_SIZE bytes); its length, 0 if OpenSSL fails.
+std::size_t hmac_into(Digest digest, std::string_view key, std::span<const std::string_view> parts,
+                      unsigned char* out) noexcept {
+    EVP_MAC_CTX* ctx = thread_context(digest);
+    if (ctx == nullptr) return 0;
+    std::size_t out_len = 0;
+    bool ok = EVP_MAC_init(ctx, bytes(key), key.size(), nullptr) == 1;
+    for (const auto part : parts) {
+        ok = ok && EVP_MAC_update(ctx, bytes(part), part.size()) == 1;
+    }
+    ok = ok && EVP_MAC_final(ctx, out, &out_len, EVP_MAX_MD_SIZE) == 1;
+    return ok ? out_len : 0;
 }
 
 }  // namespace
@@ -82,38 +121,14 @@ std::size_t digest_size(Digest digest) noexcept {
 }
 
 std::string hmac(Digest digest, std::string_view key, std::string_view data) {
-    // No configured secret comes anywhere near INT_MAX bytes; refuse rather than truncate.
-    if (key.size() > static_cast<std::size_t>(INT_MAX)) return {};
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int out_len = 0;
-    if (HMAC(evp(digest), bytes(key), static_cast<int>(key.size()), bytes(data), data.size(), out,
-             &out_len) == nullptr) {
-        return {};
-    }
-    return std::string(reinterpret_cast<const char*>(out), out_len);
+    const std::string_view parts[] = {data};
+    return hmac(digest, key, parts);
 }
 
 std::string hmac(Digest digest, std::string_view key, std::span<const std::string_view> parts) {
-    EVP_MAC* mac = hmac_mac();
-    if (mac == nullptr) return {};
-    EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
-    if (ctx == nullptr) return {};
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string("digest", const_cast<char*>(digest_name(digest)), 0),
-        OSSL_PARAM_construct_end(),
-    };
-    std::string out(EVP_MAX_MD_SIZE, '\0');
-    std::size_t out_len = 0;
-    bool ok = EVP_MAC_init(ctx, bytes(key), key.size(), params) == 1;
-    for (const auto part : parts) {
-        ok = ok && EVP_MAC_update(ctx, bytes(part), part.size()) == 1;
-    }
-    ok = ok && EVP_MAC_final(ctx, reinterpret_cast<unsigned char*>(out.data()), &out_len,
-                             out.size()) == 1;
-    EVP_MAC_CTX_free(ctx);
-    if (!ok) return {};
-    out.resize(out_len);
-    return out;
+    unsigned char out[EVP_MAX_MD_SIZE];
+    const std::size_t n = hmac_into(digest, key, parts, out);
+    return std::string(reinterpret_cast<const char*>(out), n);
 }
 
 namespace {
@@ -138,7 +153,10 @@ std::string hmac_hex(Digest digest, std::string_view key, std::string_view data)
 std::string sha256_hex(std::string_view data) {
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int out_len = 0;
-    if (EVP_Digest(bytes(data), data.size(), out, &out_len, EVP_sha256(), nullptr) != 1) return {};
+    const EVP_MD* md = sha256_md();
+    if (md == nullptr || EVP_Digest(bytes(data), data.size(), out, &out_len, md, nullptr) != 1) {
+        return {};
+    }
     return to_hex(std::string_view(reinterpret_cast<const char*>(out), out_len));
 }
 
@@ -194,9 +212,7 @@ bool any_hmac_matches(Digest digest, std::span<const std::string_view> keys,
     // As below: no early exit, so the time depends on the counts alone.
     for (const auto key : keys) {
         if (key.empty()) continue;
-        // One part (most forges sign the body alone): the one-shot HMAC.
-        const auto mac =
-            parts.size() == 1 ? hmac(digest, key, parts.front()) : hmac(digest, key, parts);
+        const auto mac = hmac(digest, key, parts);
         if (mac.empty()) continue;
         for (const auto& candidate : expected) matched |= equal_constant_time(mac, candidate);
     }
