@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include "util/http_read.hpp"
 #include "util/rate_limit.hpp"
 #include "util/spawn.hpp"
 
@@ -16,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/_experimental/test/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -29,6 +31,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <array>
@@ -37,6 +40,8 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <type_traits>
 #include <unordered_map>
 
@@ -203,6 +208,41 @@ void expire_after(Stream& stream, std::chrono::milliseconds after) {
 template <class Stream>
 void expire_never(Stream& stream) {
     if (auto* tcp = lowest_tcp(stream)) tcp->expires_never();
+}
+
+using RequestParser = bhttp::request_parser<bhttp::string_body>;
+
+// Sends what the socket takes at once of `head` then `body`, without waiting: the number of bytes
+// sent (maybe none), or nullopt when the connection has failed (reset or shut down by the peer).
+std::optional<std::size_t> send_now(tcp::socket& socket, std::string_view head,
+                                    std::string_view body) {
+    const std::size_t total = head.size() + body.size();
+    std::size_t sent = 0;
+    while (sent < total) {
+        iovec parts[2];
+        int count = 0;
+        if (sent < head.size()) {
+            parts[count++] = {const_cast<char*>(head.data()) + sent, head.size() - sent};
+        }
+        const std::size_t into_body = sent > head.size() ? sent - head.size() : 0;
+        if (into_body < body.size()) {
+            parts[count++] = {const_cast<char*>(body.data()) + into_body, body.size() - into_body};
+        }
+        msghdr message{};
+        message.msg_iov = parts;
+        message.msg_iovlen = static_cast<std::size_t>(count);
+        const ssize_t n = ::sendmsg(socket.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += static_cast<std::size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            return std::nullopt;
+        } else {
+            break;  // the send buffer is full: the rest is written asynchronously
+        }
+    }
+    return sent;
 }
 
 }  // namespace
@@ -393,15 +433,24 @@ void Server::Impl::forget(const std::shared_ptr<ConnState>& conn) {
 template <class Stream>
 asio::awaitable<bool> Server::Impl::write(Stream& stream, Response response, bool keep_alive,
                                           unsigned version) {
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(response.status), version};
-    res.set(bhttp::field::server, "hookrelay/" HOOKRELAY_VERSION);
-    res.set(bhttp::field::content_type, response.content_type);
-    for (auto& [name, value] : response.headers) res.set(name, value);
-    res.body() = std::move(response.body);
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
+    const std::string head = response_head(response, keep_alive, version);
+    const std::string_view body = response.body;
+    std::size_t sent = 0;
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        // An answer almost always fits the socket's send buffer: sent here it needs no
+        // asynchronous operation, deadline timer or trip through the scheduler
+        // (docs/performance.md). What does not fit is written below, under write_timeout.
+        const auto now = send_now(stream.socket(), head, body);
+        if (!now) co_return false;
+        sent = *now;
+        if (sent == head.size() + body.size()) co_return true;
+    }
+    const std::size_t into_head = std::min(sent, head.size());
+    const std::array<asio::const_buffer, 2> rest{
+        asio::buffer(head.data() + into_head, head.size() - into_head),
+        asio::buffer(body.data() + (sent - into_head), body.size() - (sent - into_head))};
     expire_after(stream, options.write_timeout);
-    auto [ec, n] = co_await bhttp::async_write(stream, res, k_use_tuple);
+    auto [ec, n] = co_await asio::async_write(stream, rest, k_use_tuple);
     (void)n;
     co_return !ec;
 }
@@ -447,7 +496,7 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
             buffer.shrink_to_fit();
             buffer.reserve(k_read_buffer);
         }
-        bhttp::request_parser<bhttp::string_body> parser;
+        RequestParser parser;
         parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
         // Content-Length is checked against body_limit below, once the head can be shown to
         // the handler (so the 413 is counted for its source); chunked bodies during the read.
@@ -457,8 +506,7 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
         // connection that has not yet been answered 2xx; a trusted connection may idle longer.
         conn.set_phase(trusted ? Phase::head_idle : Phase::head_first);
         expire_after(stream, trusted ? options.idle_timeout : options.header_timeout);
-        auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, k_use_tuple);
-        (void)n;
+        const auto ec = co_await read_message_head(stream, buffer, parser);
         if (ec) {
             conn.set_phase(Phase::closing);
             std::optional<Response> answer;
@@ -560,9 +608,7 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
         boost::system::error_code bec;
         bool over_budget = false;
         while (!parser.is_done()) {
-            auto [rec, rn] = co_await bhttp::async_read_some(stream, buffer, parser, k_use_tuple);
-            (void)rn;
-            if (rec) {
+            if (const auto rec = co_await read_message_part(stream, buffer, parser)) {
                 bec = rec;
                 break;
             }
@@ -797,6 +843,44 @@ std::size_t Server::connections() const noexcept {
 std::size_t Server::body_bytes_in_flight() const noexcept {
     std::lock_guard lock(impl_->mutex);
     return impl_->body_bytes;
+}
+
+std::string response_head(const Response& response, bool keep_alive, unsigned version) {
+    // The fields as the server's answers always had them (a Beast message: Server, Content-Type,
+    // the response's own, then what keep_alive() and prepare_payload() set), written out here in
+    // one string instead of through Beast's serializer: its start line, then each field as
+    // "name: value".
+    bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(response.status), version};
+    res.set(bhttp::field::server, "hookrelay/" HOOKRELAY_VERSION);
+    res.set(bhttp::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) res.set(name, value);
+    res.keep_alive(keep_alive);
+    res.content_length(response.body.size());
+    const unsigned code = res.result_int();
+    const std::string_view reason = res.reason();
+    std::size_t size = 13 + reason.size() + 2 + 2;
+    for (const auto& field : res) size += field.name_string().size() + 2 + field.value().size() + 2;
+    std::string out;
+    out.reserve(size);
+    out += "HTTP/";
+    out += static_cast<char>('0' + version / 10);
+    out += '.';
+    out += static_cast<char>('0' + version % 10);
+    out += ' ';
+    out += static_cast<char>('0' + code / 100 % 10);
+    out += static_cast<char>('0' + code / 10 % 10);
+    out += static_cast<char>('0' + code % 10);
+    out += ' ';
+    out += reason;
+    out += "\r\n";
+    for (const auto& field : res) {
+        out += field.name_string();
+        out += ": ";
+        out += field.value();
+        out += "\r\n";
+    }
+    out += "\r\n";
+    return out;
 }
 
 std::string serve_bytes(const ServerOptions& options, std::shared_ptr<Handler> handler,

@@ -173,4 +173,10 @@ class Server {
 std::string serve_bytes(const ServerOptions& options, std::shared_ptr<Handler> handler,
                         std::string_view input, std::size_t* reads = nullptr);
 
+/// The head the server writes before `response.body`: the status line of `version` (10 or 11),
+/// then Server, Content-Type, the response's own fields, Connection as `keep_alive` and the
+/// version require, and Content-Length; with the body after it, the same bytes Beast's serializer
+/// writes for the message the server built from the same response. Pure; thread-safe.
+std::string response_head(const Response& response, bool keep_alive, unsigned version);
+
 }  // namespace hookrelay::http

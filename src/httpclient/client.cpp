@@ -1,5 +1,6 @@
 #include "httpclient/client.hpp"
 
+#include "util/http_read.hpp"
 #include "util/spawn.hpp"
 
 #include <hookrelay/version.hpp>
@@ -321,8 +322,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
         parser.header_limit(options_.header_limit);
         if (req.method() == bhttp::verb::head) parser.skip(true);
         lowest.expires_after(options_.io_timeout);
-        auto [hec, head_read] =
-            co_await bhttp::async_read_header(stream, conn.buffer, parser, k_use_tuple);
+        const auto hec = co_await read_message_head(stream, conn.buffer, parser);
         if (hec == bhttp::error::header_limit) {
             // The head was too large, but its status line may still say what the server did.
             // The parser has consumed and read it when it got that far; else it is still at the
@@ -345,7 +345,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
         }
         if (hec) {
             lowest.expires_never();
-            read_failed(hec, head_read > 0 || parser.got_some() || conn.buffer.size() > 0, sent);
+            read_failed(hec, parser.got_some() || conn.buffer.size() > 0, sent);
             co_return sent;
         }
         std::string body;
@@ -355,8 +355,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
             parser.get().body().data = piece.data();
             parser.get().body().size = piece.size();
             lowest.expires_after(options_.io_timeout);
-            auto [bec, more] = co_await bhttp::async_read(stream, conn.buffer, parser, k_use_tuple);
-            (void)more;
+            auto bec = co_await read_whole_message(stream, conn.buffer, parser);
             if (bec == bhttp::error::need_buffer) bec = {};
             if (bec) {
                 lowest.expires_never();

@@ -1,0 +1,72 @@
+// Reading an HTTP message from a stream as Beast's http::async_read_some, async_read_header and
+// async_read do, as coroutines that return at once when the buffer already holds what the
+// parser needs. Beast's post their completion through the scheduler then (a body that arrived
+// with its head, an answer read whole with its status line): one trip through the scheduler per
+// message for nothing (docs/performance.md). Include only in .cpp files (pulls in Beast).
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <cstddef>
+
+namespace hookrelay {
+
+/// Parses what `buffer` holds and reads from `stream` while the parser needs more (at most 64 KiB
+/// a read, as Beast's), until the parser has taken a step: the same results as Beast's
+/// http::async_read_some (end_of_stream when the stream ends before any byte of a message,
+/// partial_message when it ends inside one, buffer_overflow when the buffer is full, need_buffer
+/// from a buffer_body that is full, the stream's own errors and timeouts).
+template <class Stream, class DynamicBuffer, bool is_request>
+boost::asio::awaitable<boost::system::error_code> read_message_part(
+    Stream& stream, DynamicBuffer& buffer, boost::beast::http::basic_parser<is_request>& parser) {
+    namespace bhttp = boost::beast::http;
+    boost::system::error_code ec;
+    if (buffer.size() > 0) {
+        buffer.consume(parser.put(buffer.data(), ec));
+        if (ec != bhttp::error::need_more) co_return ec;
+    }
+    for (;;) {
+        const std::size_t size = boost::beast::read_size(buffer, 65536);
+        if (size == 0) co_return bhttp::error::buffer_overflow;
+        auto [rec, n] = co_await stream.async_read_some(
+            buffer.prepare(size), boost::asio::as_tuple(boost::asio::use_awaitable));
+        buffer.commit(n);
+        if (rec == boost::asio::error::eof) {
+            if (!parser.got_some()) co_return bhttp::error::end_of_stream;
+            ec = {};
+            parser.put_eof(ec);  // a message that ends with the connection, or a partial one
+            co_return ec;
+        }
+        if (rec) co_return rec;
+        ec = {};
+        buffer.consume(parser.put(buffer.data(), ec));
+        if (ec != bhttp::error::need_more) co_return ec;
+    }
+}
+
+/// read_message_part until the parser has the whole head: Beast's http::async_read_header.
+template <class Stream, class DynamicBuffer, bool is_request>
+boost::asio::awaitable<boost::system::error_code> read_message_head(
+    Stream& stream, DynamicBuffer& buffer, boost::beast::http::basic_parser<is_request>& parser) {
+    boost::system::error_code ec;
+    while (!ec && !parser.is_header_done()) ec = co_await read_message_part(stream, buffer, parser);
+    co_return ec;
+}
+
+/// read_message_part until the parser has the whole message, or an error (need_buffer included):
+/// Beast's http::async_read.
+template <class Stream, class DynamicBuffer, bool is_request>
+boost::asio::awaitable<boost::system::error_code> read_whole_message(
+    Stream& stream, DynamicBuffer& buffer, boost::beast::http::basic_parser<is_request>& parser) {
+    boost::system::error_code ec;
+    while (!ec && !parser.is_done()) ec = co_await read_message_part(stream, buffer, parser);
+    co_return ec;
+}
+
+}  // namespace hookrelay
