@@ -16,6 +16,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/_experimental/test/stream.hpp>
@@ -36,6 +37,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cassert>
 #include <cerrno>
 #include <list>
 #include <memory>
@@ -491,6 +493,11 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
     bool trusted = false;  // earned by a 2xx answer: only then may it idle for idle_timeout
     bool unread = false;   // closing with request bytes not read: linger
     while (!stopping) {
+        if (!first && buffer.size() > 0) {
+            // The client sent its next request before reading this answer (pipelining): the
+            // thread's other connections go first, as when every read went through the scheduler.
+            co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        }
         if (buffer.capacity() > k_read_buffer && buffer.size() <= k_read_buffer) {
             // After a larger body (or head): an idle kept-alive connection holds k_read_buffer.
             buffer.shrink_to_fit();
@@ -664,7 +671,6 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
         if (status >= 200 && status < 300) trusted = true;
         first = false;
     }
-    (void)first;
     conn.set_phase(Phase::closing);
     if (unread) co_await linger(stream);
 }
@@ -857,6 +863,8 @@ std::string response_head(const Response& response, bool keep_alive, unsigned ve
     res.keep_alive(keep_alive);
     res.content_length(response.body.size());
     const unsigned code = res.result_int();
+    // Beast refused a body on these (prepare_payload threw); no handler answers them with one.
+    assert(response.body.empty() || (code >= 200 && code != 204 && code != 304));
     const std::string_view reason = res.reason();
     std::size_t size = 13 + reason.size() + 2 + 2;
     for (const auto& field : res) size += field.name_string().size() + 2 + field.value().size() + 2;

@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include <cstddef>
+
 namespace hookrelay::ingest {
 namespace {
 
@@ -55,9 +57,8 @@ EVP_MD* sha256_md() noexcept {
 }
 
 // One HMAC context per digest on each thread, its digest set once: `EVP_MAC_init` with a key and
-// no parameters only rekeys it, where parameters would fetch the digest again. A context holds
-// the last key it was given (as every HMAC context does until freed) and is freed when its thread
-// ends.
+// no parameters only rekeys it, where parameters would fetch the digest again. Freed when its
+// thread ends.
 EVP_MAC_CTX* thread_context(Digest digest) noexcept {
     struct Contexts {
         EVP_MAC_CTX* by_digest[3] = {};
@@ -69,7 +70,21 @@ EVP_MAC_CTX* thread_context(Digest digest) noexcept {
         }
     };
     thread_local Contexts contexts;
-    EVP_MAC_CTX*& slot = contexts.by_digest[static_cast<int>(digest)];
+    std::size_t index = 0;
+    switch (digest) {
+        case Digest::sha1:
+            index = 0;
+            break;
+        case Digest::sha256:
+            index = 1;
+            break;
+        case Digest::sha512:
+            index = 2;
+            break;
+        default:
+            return nullptr;  // not a Digest: nothing verifies
+    }
+    EVP_MAC_CTX*& slot = contexts.by_digest[index];
     if (slot != nullptr) return slot;
     EVP_MAC* mac = hmac_mac();
     if (mac == nullptr) return nullptr;
@@ -98,7 +113,11 @@ std::size_t hmac_into(Digest digest, std::string_view key, std::span<const std::
         ok = ok && EVP_MAC_update(ctx, bytes(part), part.size()) == 1;
     }
     ok = ok && EVP_MAC_final(ctx, out, &out_len, EVP_MAX_MD_SIZE) == 1;
-    return ok ? out_len : 0;
+    // Rekeyed with the empty key at once: the context's copy of the secret and the states derived
+    // from it do not outlive the call (a secret rotated out of the config is gone from memory
+    // here as it was when each call freed its context). Two compressions of SHA-256.
+    const bool wiped = EVP_MAC_init(ctx, bytes({}), 0, nullptr) == 1;
+    return ok && wiped ? out_len : 0;
 }
 
 }  // namespace
