@@ -20,6 +20,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/_experimental/test/stream.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -212,39 +213,33 @@ void expire_never(Stream& stream) {
     if (auto* tcp = lowest_tcp(stream)) tcp->expires_never();
 }
 
-using RequestParser = bhttp::request_parser<bhttp::string_body>;
+// An answer's head and body, less what has been sent of them.
+using AnswerBytes = beast::buffers_suffix<std::array<asio::const_buffer, 2>>;
 
-// Sends what the socket takes at once of `head` then `body`, without waiting: the number of bytes
-// sent (maybe none), or nullopt when the connection has failed (reset or shut down by the peer).
-std::optional<std::size_t> send_now(tcp::socket& socket, std::string_view head,
-                                    std::string_view body) {
-    const std::size_t total = head.size() + body.size();
-    std::size_t sent = 0;
-    while (sent < total) {
+// Sends what the socket takes at once of `rest`, without waiting, and consumes it there (maybe
+// nothing); false when the connection has failed (reset or shut down by the peer).
+bool send_now(tcp::socket& socket, AnswerBytes& rest) {
+    while (beast::buffer_bytes(rest) > 0) {
         iovec parts[2];
-        int count = 0;
-        if (sent < head.size()) {
-            parts[count++] = {const_cast<char*>(head.data()) + sent, head.size() - sent};
-        }
-        const std::size_t into_body = sent > head.size() ? sent - head.size() : 0;
-        if (into_body < body.size()) {
-            parts[count++] = {const_cast<char*>(body.data()) + into_body, body.size() - into_body};
+        std::size_t count = 0;
+        for (const asio::const_buffer part : rest) {
+            if (part.size() > 0) parts[count++] = {const_cast<void*>(part.data()), part.size()};
         }
         msghdr message{};
         message.msg_iov = parts;
-        message.msg_iovlen = static_cast<std::size_t>(count);
+        message.msg_iovlen = count;
         const ssize_t n = ::sendmsg(socket.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n > 0) {
-            sent += static_cast<std::size_t>(n);
+            rest.consume(static_cast<std::size_t>(n));
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            return std::nullopt;
+            return false;
         } else {
             break;  // the send buffer is full: the rest is written asynchronously
         }
     }
-    return sent;
+    return true;
 }
 
 }  // namespace
@@ -436,21 +431,15 @@ template <class Stream>
 asio::awaitable<bool> Server::Impl::write(Stream& stream, Response response, bool keep_alive,
                                           unsigned version) {
     const std::string head = response_head(response, keep_alive, version);
-    const std::string_view body = response.body;
-    std::size_t sent = 0;
+    AnswerBytes rest(
+        std::array<asio::const_buffer, 2>{asio::buffer(head), asio::buffer(response.body)});
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
         // An answer almost always fits the socket's send buffer: sent here it needs no
         // asynchronous operation, deadline timer or trip through the scheduler
         // (docs/performance.md). What does not fit is written below, under write_timeout.
-        const auto now = send_now(stream.socket(), head, body);
-        if (!now) co_return false;
-        sent = *now;
-        if (sent == head.size() + body.size()) co_return true;
+        if (!send_now(stream.socket(), rest)) co_return false;
+        if (beast::buffer_bytes(rest) == 0) co_return true;
     }
-    const std::size_t into_head = std::min(sent, head.size());
-    const std::array<asio::const_buffer, 2> rest{
-        asio::buffer(head.data() + into_head, head.size() - into_head),
-        asio::buffer(body.data() + (sent - into_head), body.size() - (sent - into_head))};
     expire_after(stream, options.write_timeout);
     auto [ec, n] = co_await asio::async_write(stream, rest, k_use_tuple);
     (void)n;
@@ -503,7 +492,7 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
             buffer.shrink_to_fit();
             buffer.reserve(k_read_buffer);
         }
-        RequestParser parser;
+        bhttp::request_parser<bhttp::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
         // Content-Length is checked against body_limit below, once the head can be shown to
         // the handler (so the 413 is counted for its source); chunked bodies during the read.

@@ -5,6 +5,7 @@
 #include <openssl/params.h>
 
 #include <cstddef>
+#include <iterator>
 
 namespace hookrelay::ingest {
 namespace {
@@ -70,20 +71,10 @@ EVP_MAC_CTX* thread_context(Digest digest) noexcept {
         }
     };
     thread_local Contexts contexts;
-    std::size_t index = 0;
-    switch (digest) {
-        case Digest::sha1:
-            index = 0;
-            break;
-        case Digest::sha256:
-            index = 1;
-            break;
-        case Digest::sha512:
-            index = 2;
-            break;
-        default:
-            return nullptr;  // not a Digest: nothing verifies
-    }
+    // Digest's enumerators are 0, 1, 2 in order; anything else is not a Digest, and nothing
+    // verifies under it.
+    const auto index = static_cast<std::size_t>(digest);
+    if (index >= std::size(contexts.by_digest)) return nullptr;
     EVP_MAC_CTX*& slot = contexts.by_digest[index];
     if (slot != nullptr) return slot;
     EVP_MAC* mac = hmac_mac();

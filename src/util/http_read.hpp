@@ -26,12 +26,12 @@ template <class Stream, class DynamicBuffer, bool is_request>
 boost::asio::awaitable<boost::system::error_code> read_message_part(
     Stream& stream, DynamicBuffer& buffer, boost::beast::http::basic_parser<is_request>& parser) {
     namespace bhttp = boost::beast::http;
-    boost::system::error_code ec;
-    if (buffer.size() > 0) {
-        buffer.consume(parser.put(buffer.data(), ec));
-        if (ec != bhttp::error::need_more) co_return ec;
-    }
     for (;;) {
+        if (buffer.size() > 0) {
+            boost::system::error_code ec;
+            buffer.consume(parser.put(buffer.data(), ec));
+            if (ec != bhttp::error::need_more) co_return ec;
+        }
         const std::size_t size = boost::beast::read_size(buffer, 65536);
         if (size == 0) co_return bhttp::error::buffer_overflow;
         auto [rec, n] = co_await stream.async_read_some(
@@ -39,14 +39,11 @@ boost::asio::awaitable<boost::system::error_code> read_message_part(
         buffer.commit(n);
         if (rec == boost::asio::error::eof) {
             if (!parser.got_some()) co_return bhttp::error::end_of_stream;
-            ec = {};
+            boost::system::error_code ec;
             parser.put_eof(ec);  // a message that ends with the connection, or a partial one
             co_return ec;
         }
         if (rec) co_return rec;
-        ec = {};
-        buffer.consume(parser.put(buffer.data(), ec));
-        if (ec != bhttp::error::need_more) co_return ec;
     }
 }
 
