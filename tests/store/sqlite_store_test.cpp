@@ -592,6 +592,35 @@ TEST_F(SqliteStoreTest, StoreMayBeReleasedFromItsOwnCallback) {
     EXPECT_EQ(claim(*reopened, "ci", base_).claims.size(), 1u);
 }
 
+// A caller's handler that throws is the caller's failure: the store thread goes on answering
+// everyone else (a throw escaping it would end the process).
+TEST_F(SqliteStoreTest, AHandlerThatThrowsLeavesTheStoreAnswering) {
+    auto store = open_store();
+    auto thrown = std::make_shared<std::promise<void>>();
+    store->submit(delivery("d-1", base_), {trigger()}, [thrown](result<Receipt>) {
+        thrown->set_value();
+        throw std::runtime_error("the caller's own failure");
+    });
+    ASSERT_EQ(thrown->get_future().wait_for(k_deadline), std::future_status::ready);
+    // An empty handler: nobody to answer, nothing to call.
+    store->submit(delivery("d-2", base_), {trigger()}, {});
+    accept(*store, delivery("d-3", base_), {trigger()});
+
+    auto claimed = std::make_shared<std::promise<void>>();
+    ClaimRequest request;
+    request.jenkins = "ci";
+    request.limit = 1;
+    request.now = base_;
+    request.lease = k_lease;
+    store->claim(request, [claimed](result<ClaimBatch>) {
+        claimed->set_value();
+        throw std::runtime_error("the caller's own failure");
+    });
+    ASSERT_EQ(claimed->get_future().wait_for(k_deadline), std::future_status::ready);
+    // The claim above committed; the two other triggers are still there to claim.
+    EXPECT_EQ(claim(*store, "ci", base_).claims.size(), 2u);
+}
+
 TEST_F(SqliteStoreTest, PrunesOnItsOwnEveryInterval) {
     config_.retention = 0ms;
     config_.prune_interval = 10ms;

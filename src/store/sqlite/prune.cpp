@@ -28,14 +28,14 @@ Writer::Op prune_step_op(std::shared_ptr<PrunePass> pass) {
             pass->cursor = cursor;
             pass->removed += step.removed;
             if (step.done) {
-                invoke(pass->done, result<std::size_t>(pass->removed));
+                answer_quietly(pass->done, result<std::size_t>(pass->removed));
             } else {
                 w->post(prune_step_op(pass));
             }
         };
     };
     op.fail = [pass](boost::system::error_code error) {
-        invoke(pass->done, result<std::size_t>(error));
+        answer_quietly(pass->done, result<std::size_t>(error));
     };
     return op;
 }

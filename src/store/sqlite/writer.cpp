@@ -218,7 +218,8 @@ void Writer::commit_submits(std::vector<Submit>& jobs, std::span<Op> ops) {
     }
     if (committed) note_commit(true);
     report_commit(Steady::now() - started, jobs.size());
-    for (std::size_t i = 0; i < jobs.size(); ++i) invoke(jobs[i].done, std::move(results[i]));
+    for (std::size_t i = 0; i < jobs.size(); ++i)
+        answer_quietly(jobs[i].done, std::move(results[i]));
     if (committed) answer_ops(ops, answers, failures);
     if (committed && (queued || claimable_)) notify_committed();
 }
@@ -348,7 +349,7 @@ void Writer::notify_committed() {
         std::lock_guard lock(mutex_);
         callbacks = committed_;
     }
-    for (const auto& callback : callbacks) invoke(callback);
+    for (const auto& callback : callbacks) answer_quietly(callback);
 }
 
 std::string Writer::full_hint(const boost::system::error_code& code) const {
@@ -374,7 +375,7 @@ void Writer::report(const std::string& message) {
         }
         callbacks = errors_;
     }
-    for (const auto& callback : callbacks) invoke(callback, std::string_view(message));
+    for (const auto& callback : callbacks) answer_quietly(callback, std::string_view(message));
 }
 
 void Writer::replay_early() {
@@ -384,7 +385,8 @@ void Writer::replay_early() {
         replay.swap(replay_);
     }
     if (!replay) return;
-    for (const std::string& line : replay->lines) invoke(replay->callback, std::string_view(line));
+    for (const std::string& line : replay->lines)
+        answer_quietly(replay->callback, std::string_view(line));
 }
 
 int Writer::after_wal_commit(void* writer, sqlite3* db, const char* name, int pages) noexcept {
@@ -422,7 +424,7 @@ void Writer::report_commit(std::chrono::duration<double> seconds, std::size_t ba
         std::lock_guard lock(mutex_);
         callbacks = commit_stats_;
     }
-    for (const auto& callback : callbacks) invoke(callback, seconds, batch);
+    for (const auto& callback : callbacks) answer_quietly(callback, seconds, batch);
 }
 
 void Writer::note_commit(bool clears_full) {

@@ -35,10 +35,12 @@
 
 namespace hookrelay::store::sqlite {
 
-/// Runs `done(args...)`, swallowing what it throws: the job is answered either way, and there is
-/// no one to tell on the writer thread, which must stay alive for the other jobs.
+/// Runs `done(args...)` unless it is empty, swallowing what it throws: the job is answered either
+/// way, and there is no one to tell on the writer thread, which must stay alive for the other
+/// jobs. (Not named `invoke`: for a std::function argument, an unqualified call would find
+/// std::invoke by argument-dependent lookup and prefer it, which neither checks nor catches.)
 template <class Handler, class... Args>
-void invoke(const Handler& done, Args&&... args) noexcept {
+void answer_quietly(const Handler& done, Args&&... args) noexcept {
     try {
         if (done) done(std::forward<Args>(args)...);
     } catch (...) {
@@ -206,13 +208,15 @@ Writer::Op make_op(Writer::Mode mode, const char* what, std::function<void(resul
     op.run = [handler, work = std::move(work)](Writer& writer) -> Writer::Answer {
         if constexpr (std::is_void_v<T>) {
             work(writer);
-            return [handler] { invoke(*handler, result<void>()); };
+            return [handler] { answer_quietly(*handler, result<void>()); };
         } else {
             auto value = std::make_shared<T>(work(writer));
-            return [handler, value] { invoke(*handler, result<T>(std::move(*value))); };
+            return [handler, value] { answer_quietly(*handler, result<T>(std::move(*value))); };
         }
     };
-    op.fail = [handler](boost::system::error_code error) { invoke(*handler, result<T>(error)); };
+    op.fail = [handler](boost::system::error_code error) {
+        answer_quietly(*handler, result<T>(error));
+    };
     return op;
 }
 
