@@ -1,0 +1,558 @@
+#include "store/sqlite/intake_log.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <system_error>
+
+namespace hookrelay::store::sqlite {
+namespace {
+
+constexpr std::uint32_t k_magic = 0x4c495248;  // "HRIL" read as little-endian bytes
+constexpr std::string_view k_suffix = ".seg";
+constexpr std::string_view k_partial = ".seg.partial";
+// Zeros written per call when a segment is made.
+constexpr std::size_t k_zero_chunk = 1u << 20;
+
+std::string describe(const std::string& what, const std::filesystem::path& path, int error) {
+    return what + " " + path.string() + ": " + std::strerror(error);
+}
+
+void put32(char* at, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) at[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+void put64(char* at, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) at[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+std::uint32_t get32(const char* at) {
+    std::uint32_t v = 0;
+    for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(at[i]);
+    return v;
+}
+std::uint64_t get64(const char* at) {
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(at[i]);
+    return v;
+}
+
+// The CRC-32 of the header's length and sequence number (bytes 4..15), then of the payload.
+std::uint32_t record_crc(const char* header, std::string_view payload) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(header + 4), 12);
+    // zlib takes at most UINT_MAX bytes a call; payloads fit a segment, but stay general.
+    while (!payload.empty()) {
+        const auto n = static_cast<uInt>(std::min<std::size_t>(payload.size(), UINT_MAX));
+        crc = crc32(crc, reinterpret_cast<const Bytef*>(payload.data()), n);
+        payload.remove_prefix(n);
+    }
+    return static_cast<std::uint32_t>(crc);
+}
+
+std::array<char, IntakeLog::k_header> make_header(std::uint64_t seq, std::string_view payload) {
+    std::array<char, IntakeLog::k_header> h{};
+    put32(h.data(), k_magic);
+    put32(h.data() + 4, static_cast<std::uint32_t>(payload.size()));
+    put64(h.data() + 8, seq);
+    put32(h.data() + 16, record_crc(h.data(), payload));
+    return h;
+}
+
+// Reads exactly `size` bytes at `offset`; false at end of file or on an error (errno set then).
+bool read_exact(int fd, char* into, std::size_t size, std::uint64_t offset) {
+    while (size > 0) {
+        const ssize_t n = ::pread(fd, into, size, static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (n == 0) errno = 0;
+            return false;
+        }
+        into += n;
+        size -= static_cast<std::size_t>(n);
+        offset += static_cast<std::uint64_t>(n);
+    }
+    return true;
+}
+
+bool sync_dir(const std::filesystem::path& dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool ok = ::fsync(fd) == 0;
+    const int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return ok;
+}
+
+}  // namespace
+
+class IntakeLog::Impl {
+  public:
+    struct Segment {
+        int fd = -1;
+        std::uint32_t number = 0;  ///< the file's name
+        std::uint64_t size = 0;
+        std::uint64_t first = 0;  ///< the first record's number of its run (0: none)
+        std::uint64_t last = 0;   ///< the last one's
+        bool used = false;        ///< holds records not yet released
+        ~Segment() {
+            if (fd >= 0) ::close(fd);
+        }
+    };
+
+    explicit Impl(Options options) : options_(std::move(options)) {}
+
+    // --- open
+
+    bool open(std::uint64_t released, const Replay& replay, std::string* why) {
+        released_ = released;
+        std::error_code ec;
+        std::filesystem::create_directories(options_.dir, ec);
+        if (ec) return fail(why, "cannot create " + options_.dir.string() + ": " + ec.message());
+        ::chmod(options_.dir.c_str(), 0700);
+        std::vector<std::uint32_t> numbers;
+        for (const auto& entry : std::filesystem::directory_iterator(options_.dir, ec)) {
+            const std::string name = entry.path().filename().string();
+            if (name.ends_with(k_partial)) {
+                // A segment whose making was cut short: it never held a record.
+                std::filesystem::remove(entry.path(), ec);
+                continue;
+            }
+            if (!name.ends_with(k_suffix)) continue;
+            const std::string stem = name.substr(0, name.size() - k_suffix.size());
+            if (stem.empty() || stem.find_first_not_of("0123456789") != std::string::npos) continue;
+            numbers.push_back(static_cast<std::uint32_t>(std::stoul(stem)));
+        }
+        if (ec) return fail(why, "cannot list " + options_.dir.string() + ": " + ec.message());
+        std::sort(numbers.begin(), numbers.end());
+        for (const std::uint32_t n : numbers) {
+            if (!open_segment(n, why)) return false;
+        }
+        if (segments_.empty()) {
+            const std::size_t count = std::max<std::size_t>(options_.initial_segments, 1);
+            for (std::size_t i = 0; i < count; ++i) {
+                if (!make_segment(why)) return false;
+            }
+            next_seq_ = released_ + 1;
+            return true;
+        }
+        return scan(replay, why);
+    }
+
+    // --- append
+
+    result<std::vector<Position>> append(std::span<const std::string_view> payloads,
+                                         std::string* why) {
+        if (broken_) {
+            fail(why, "the intake log is broken by an earlier failed write or sync");
+            return make_error_code(errc::store_unavailable);
+        }
+        // Plan where each record goes without changing the log, then write, then commit the plan.
+        struct Placement {
+            std::size_t segment;  // index into segments_
+            std::uint64_t offset;
+        };
+        std::vector<Placement> plan;
+        plan.reserve(payloads.size());
+        std::vector<std::size_t> opened;  // segments this group starts (from their offset 0)
+        std::optional<std::size_t> at = current_;
+        std::uint64_t write_at = write_at_;
+        for (const std::string_view payload : payloads) {
+            const std::uint64_t need = k_header + payload.size();
+            if (payload.size() > UINT32_MAX || need > options_.segment_size) {
+                fail(why, "a record of " + std::to_string(payload.size()) +
+                              " bytes does not fit an intake log segment of " +
+                              std::to_string(options_.segment_size) + " bytes");
+                return make_error_code(errc::payload_too_large);
+            }
+            if (!at || write_at + need > segments_[*at]->size) {
+                const auto next = take_free(*at, opened, need, why);
+                if (!next) return next.error();
+                at = *next;
+                opened.push_back(*at);
+                write_at = 0;
+            }
+            plan.push_back({*at, write_at});
+            write_at += need;
+        }
+        // The headers, then one pwritev per run of records in one segment.
+        std::vector<std::array<char, k_header>> headers;
+        headers.reserve(payloads.size());
+        for (std::size_t i = 0; i < payloads.size(); ++i) {
+            headers.push_back(make_header(next_seq_ + i, payloads[i]));
+        }
+        std::vector<std::size_t> touched;
+        std::size_t i = 0;
+        while (i < plan.size()) {
+            std::size_t end = i;
+            while (end < plan.size() && plan[end].segment == plan[i].segment) ++end;
+            if (!write_records(plan[i].segment, plan[i].offset, headers, payloads, i, end, why)) {
+                broken_ = true;
+                return make_error_code(errc::store_unavailable);
+            }
+            touched.push_back(plan[i].segment);
+            i = end;
+        }
+        for (const std::size_t s : touched) {
+            if (::fdatasync(segments_[s]->fd) != 0) {
+                fail(why, describe("cannot sync", path(segments_[s]->number), errno));
+                broken_ = true;
+                return make_error_code(errc::store_unavailable);
+            }
+        }
+        std::vector<Position> positions;
+        positions.reserve(payloads.size());
+        std::lock_guard lock(mutex_);
+        for (std::size_t k = 0; k < plan.size(); ++k) {
+            Segment& seg = *segments_[plan[k].segment];
+            const std::uint64_t seq = next_seq_ + k;
+            if (std::find(opened.begin(), opened.end(), plan[k].segment) != opened.end() &&
+                plan[k].offset == 0) {
+                seg.first = seq;
+            }
+            seg.last = seq;
+            seg.used = true;
+            positions.push_back({seq, seg.number, plan[k].offset + k_header,
+                                 static_cast<std::uint32_t>(payloads[k].size())});
+        }
+        next_seq_ += payloads.size();
+        current_ = at;
+        write_at_ = write_at;
+        return positions;
+    }
+
+    // --- read back
+
+    result<std::string> read(const Position& at, std::string* why) const {
+        int fd = -1;
+        std::uint64_t size = 0;
+        {
+            std::lock_guard lock(mutex_);
+            for (const auto& seg : segments_) {
+                if (seg->number == at.segment) {
+                    fd = seg->fd;
+                    size = seg->size;
+                }
+            }
+        }
+        if (fd < 0 || at.offset < k_header || at.offset + at.length > size) {
+            fail(why, "intake log record " + std::to_string(at.seq) + " is not in segment " +
+                          std::to_string(at.segment));
+            return make_error_code(errc::store_unavailable);
+        }
+        std::array<char, k_header> header{};
+        std::string payload(at.length, '\0');
+        if (!read_exact(fd, header.data(), k_header, at.offset - k_header) ||
+            !read_exact(fd, payload.data(), payload.size(), at.offset)) {
+            fail(why, describe("cannot read", path(at.segment), errno ? errno : EIO));
+            return make_error_code(errc::store_unavailable);
+        }
+        if (get32(header.data()) != k_magic || get32(header.data() + 4) != at.length ||
+            get64(header.data() + 8) != at.seq ||
+            get32(header.data() + 16) != record_crc(header.data(), payload)) {
+            fail(why, "intake log record " + std::to_string(at.seq) + " in segment " +
+                          std::to_string(at.segment) + " no longer holds what was written");
+            return make_error_code(errc::store_unavailable);
+        }
+        return payload;
+    }
+
+    void release_through(std::uint64_t seq) {
+        std::lock_guard lock(mutex_);
+        released_ = std::max(released_, seq);
+        for (std::size_t s = 0; s < segments_.size(); ++s) {
+            Segment& seg = *segments_[s];
+            if (seg.used && seg.last <= released_ && (!current_ || *current_ != s)) {
+                seg.used = false;
+            }
+        }
+    }
+
+    std::uint64_t next_seq() const {
+        std::lock_guard lock(mutex_);
+        return next_seq_;
+    }
+    std::size_t segments() const {
+        std::lock_guard lock(mutex_);
+        return segments_.size();
+    }
+    std::size_t free_segments() const {
+        std::lock_guard lock(mutex_);
+        std::size_t n = 0;
+        for (std::size_t s = 0; s < segments_.size(); ++s) {
+            if (!segments_[s]->used && (!current_ || *current_ != s)) ++n;
+        }
+        return n;
+    }
+    bool broken() const { return broken_; }
+
+  private:
+    std::filesystem::path path(std::uint32_t number) const {
+        return options_.dir / (std::to_string(number) + std::string(k_suffix));
+    }
+
+    static bool fail(std::string* why, std::string text) {
+        if (why) *why = std::move(text);
+        return false;
+    }
+
+    bool open_segment(std::uint32_t number, std::string* why) {
+        const auto file = path(number);
+        auto seg = std::make_unique<Segment>();
+        seg->number = number;
+        seg->fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+        if (seg->fd < 0) return fail(why, describe("cannot open", file, errno));
+        struct stat st {};
+        if (::fstat(seg->fd, &st) != 0) return fail(why, describe("cannot stat", file, errno));
+        seg->size = static_cast<std::uint64_t>(st.st_size);
+        next_number_ = std::max(next_number_, number + 1);
+        std::lock_guard lock(mutex_);
+        segments_.push_back(std::move(seg));
+        return true;
+    }
+
+    // A new segment, written whole with zeros and synced under a temporary name first, so that
+    // a segment file is always whole.
+    bool make_segment(std::string* why) {
+        const std::uint32_t number = next_number_;
+        const auto file = path(number);
+        auto partial = file;
+        partial.replace_extension(std::string(k_partial).substr(1));
+        const int fd = ::open(partial.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) return fail(why, describe("cannot create", partial, errno));
+        auto give_up = [&](const char* what) {
+            const int error = errno;
+            ::close(fd);
+            ::unlink(partial.c_str());
+            return fail(why, describe(what, partial, error));
+        };
+        const std::string zeros(k_zero_chunk, '\0');
+        std::uint64_t done = 0;
+        while (done < options_.segment_size) {
+            const std::size_t n = static_cast<std::size_t>(
+                std::min<std::uint64_t>(zeros.size(), options_.segment_size - done));
+            const ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                if (w == 0) errno = ENOSPC;
+                return give_up("cannot write");
+            }
+            done += static_cast<std::uint64_t>(w);
+        }
+        if (::fdatasync(fd) != 0) return give_up("cannot sync");
+        if (::rename(partial.c_str(), file.c_str()) != 0) return give_up("cannot rename");
+        if (!sync_dir(options_.dir)) {
+            const int error = errno;
+            ::close(fd);
+            return fail(why, describe("cannot sync", options_.dir, error));
+        }
+        auto seg = std::make_unique<Segment>();
+        seg->fd = fd;
+        seg->number = number;
+        seg->size = options_.segment_size;
+        next_number_ = number + 1;
+        std::lock_guard lock(mutex_);
+        segments_.push_back(std::move(seg));
+        return true;
+    }
+
+    // A segment to start writing at its offset 0: a free one (not `current`, not one this group
+    // already started), else a new one while there are fewer than max_segments.
+    result<std::size_t> take_free(std::optional<std::size_t> current,
+                                  const std::vector<std::size_t>& opened, std::uint64_t need,
+                                  std::string* why) {
+        {
+            std::lock_guard lock(mutex_);
+            for (std::size_t s = 0; s < segments_.size(); ++s) {
+                const Segment& seg = *segments_[s];
+                if (seg.used || (current && *current == s) || seg.size < need) continue;
+                if (std::find(opened.begin(), opened.end(), s) != opened.end()) continue;
+                return s;
+            }
+        }
+        if (segments_.size() >= options_.max_segments) {
+            fail(why, "the intake log is full: all " + std::to_string(segments_.size()) +
+                          " segments hold records not yet indexed");
+            return make_error_code(errc::store_full);
+        }
+        if (!make_segment(why)) {
+            broken_ = true;
+            return make_error_code(errc::store_unavailable);
+        }
+        return segments_.size() - 1;
+    }
+
+    bool write_records(std::size_t s, std::uint64_t offset,
+                       std::vector<std::array<char, k_header>>& headers,
+                       std::span<const std::string_view> payloads, std::size_t begin,
+                       std::size_t end, std::string* why) {
+        const int fd = segments_[s]->fd;
+        std::vector<iovec> iov;
+        iov.reserve(2 * (end - begin));
+        for (std::size_t k = begin; k < end; ++k) {
+            iov.push_back({headers[k].data(), k_header});
+            if (!payloads[k].empty()) {
+                iov.push_back({const_cast<char*>(payloads[k].data()), payloads[k].size()});
+            }
+        }
+        std::size_t first = 0;
+        while (first < iov.size()) {
+            const int count = static_cast<int>(std::min<std::size_t>(iov.size() - first, IOV_MAX));
+            const ssize_t n = ::pwritev(fd, iov.data() + first, count, static_cast<off_t>(offset));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                if (n == 0) errno = ENOSPC;
+                return fail(why, describe("cannot write", path(segments_[s]->number), errno));
+            }
+            offset += static_cast<std::uint64_t>(n);
+            // Skip what was written; a short write leaves a partial buffer to go on from.
+            auto left = static_cast<std::size_t>(n);
+            while (left > 0 && first < iov.size()) {
+                if (left >= iov[first].iov_len) {
+                    left -= iov[first].iov_len;
+                    ++first;
+                } else {
+                    iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+                    iov[first].iov_len -= left;
+                    left = 0;
+                }
+            }
+        }
+        return true;
+    }
+
+    // One record of a segment's run at `offset`: its header checked against `expect` (0: any
+    // number) and its payload read (into `payload` when given). nullopt at the run's end.
+    std::optional<std::pair<std::uint64_t, std::uint32_t>> record_at(const Segment& seg,
+                                                                     std::uint64_t offset,
+                                                                     std::uint64_t expect,
+                                                                     std::string& payload) const {
+        if (offset + k_header > seg.size) return std::nullopt;
+        std::array<char, k_header> header{};
+        if (!read_exact(seg.fd, header.data(), k_header, offset)) return std::nullopt;
+        const std::uint32_t length = get32(header.data() + 4);
+        const std::uint64_t seq = get64(header.data() + 8);
+        if (get32(header.data()) != k_magic || seq == 0 || (expect != 0 && seq != expect) ||
+            length > seg.size - offset - k_header) {
+            return std::nullopt;
+        }
+        payload.resize(length);
+        if (!read_exact(seg.fd, payload.data(), length, offset + k_header)) return std::nullopt;
+        if (get32(header.data() + 16) != record_crc(header.data(), payload)) return std::nullopt;
+        return std::make_pair(seq, length);
+    }
+
+    // At open: each segment's first record; the runs that may hold records above released_ read
+    // whole, in the order of their first numbers, and replayed.
+    bool scan(const Replay& replay, std::string* why) {
+        std::vector<std::size_t> order;
+        std::string payload;
+        for (std::size_t s = 0; s < segments_.size(); ++s) {
+            const auto first = record_at(*segments_[s], 0, 0, payload);
+            if (first) {
+                segments_[s]->first = first->first;
+                order.push_back(s);
+            }
+        }
+        std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+            return segments_[a]->first < segments_[b]->first;
+        });
+        std::uint64_t highest = released_;
+        for (std::size_t k = 0; k < order.size(); ++k) {
+            Segment& seg = *segments_[order[k]];
+            // A run ends below the next run's first number: skip those wholly released.
+            if (k + 1 < order.size() && segments_[order[k + 1]]->first <= released_ + 1) {
+                seg.last = segments_[order[k + 1]]->first - 1;
+                continue;
+            }
+            std::uint64_t offset = 0;
+            std::uint64_t expect = 0;
+            while (const auto rec = record_at(seg, offset, expect, payload)) {
+                const auto [seq, length] = *rec;
+                seg.last = seq;
+                if (seq > released_) {
+                    seg.used = true;
+                    if (replay) {
+                        try {
+                            replay(Position{seq, seg.number, offset + k_header, length}, payload);
+                        } catch (const std::exception& e) {
+                            return fail(why, "cannot replay intake log record " +
+                                                 std::to_string(seq) + ": " + e.what());
+                        }
+                    }
+                }
+                highest = std::max(highest, seq);
+                offset += k_header + length;
+                expect = seq + 1;
+            }
+        }
+        next_seq_ = highest + 1;
+        return true;
+    }
+
+    const Options options_;
+    mutable std::mutex mutex_;  // segments_'s list and each one's state, released_
+    std::vector<std::unique_ptr<Segment>> segments_;
+    std::uint32_t next_number_ = 0;
+    std::optional<std::size_t> current_;  // being written (none after open: a fresh one first)
+    std::uint64_t write_at_ = 0;
+    std::uint64_t next_seq_ = 1;
+    std::uint64_t released_ = 0;
+    std::atomic<bool> broken_{false};
+};
+
+result<std::unique_ptr<IntakeLog>> IntakeLog::open(const Options& options,
+                                                   std::uint64_t released_through,
+                                                   const Replay& replay, std::string* why) {
+    auto impl = std::make_unique<Impl>(options);
+    try {
+        if (!impl->open(released_through, replay, why)) {
+            return make_error_code(errc::store_unavailable);
+        }
+    } catch (const std::exception& e) {  // the directory's listing, or memory
+        if (why) *why = "cannot open the intake log in " + options.dir.string() + ": " + e.what();
+        return make_error_code(errc::store_unavailable);
+    }
+    return std::unique_ptr<IntakeLog>(new IntakeLog(std::move(impl)));
+}
+
+IntakeLog::IntakeLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+IntakeLog::~IntakeLog() = default;
+
+result<std::vector<IntakeLog::Position>> IntakeLog::append(
+    std::span<const std::string_view> payloads, std::string* why) {
+    return impl_->append(payloads, why);
+}
+
+result<std::string> IntakeLog::read(const Position& at, std::string* why) const {
+    return impl_->read(at, why);
+}
+
+void IntakeLog::release_through(std::uint64_t seq) {
+    impl_->release_through(seq);
+}
+
+std::uint64_t IntakeLog::next_seq() const {
+    return impl_->next_seq();
+}
+std::size_t IntakeLog::segments() const {
+    return impl_->segments();
+}
+std::size_t IntakeLog::free_segments() const {
+    return impl_->free_segments();
+}
+bool IntakeLog::broken() const {
+    return impl_->broken();
+}
+
+}  // namespace hookrelay::store::sqlite
