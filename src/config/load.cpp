@@ -65,7 +65,7 @@ const Keys k_admin_keys = {"enabled", "listen", "token", "max_connections",
                            "max_connections_per_client"};
 const Keys k_log_formats = {"auto", "text", "json"};
 const Keys k_store_keys = {"backend",   "keep_body", "retention", "prune_interval",
-                           "max_batch", "max_size",  "postgres"};
+                           "max_batch", "max_size",  "postgres",  "intake_log"};
 const Keys k_store_backends = {"sqlite", "postgres"};
 const Keys k_postgres_keys = {"url", "pool_size", "connect_timeout", "statement_timeout",
                               "reconnect_max"};
@@ -594,6 +594,12 @@ class Loader {
             }
         } else if (postgres) {
             error(node["backend"], "store.backend: postgres needs `store.postgres.url`");
+        }
+        if (auto n = node["intake_log"]) {
+            boolean(n, "store.intake_log", s.intake_log);
+            if (postgres) {
+                error(n, "store.intake_log applies to the sqlite backend only");
+            }
         }
         if (postgres && node["max_size"]) {
             error(node["max_size"],

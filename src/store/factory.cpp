@@ -14,6 +14,7 @@ namespace {
 result<std::shared_ptr<Store>> open_sqlite(const Config& config, const OpenOptions& options,
                                            std::string* why) {
     sqlite::SqliteOptions o;
+    o.intake_log_without_lock = options.intake_log_without_lock;
     o.instance_id = options.instance_id;
     o.version = options.version;
     o.lock_state_dir = options.lock_state_dir;

@@ -17,6 +17,9 @@ struct OpenOptions {
     /// SQLite: take the exclusive lock on the state directory (`check` and tools that only read
     /// do not). A second daemon on the same directory is refused with errc::store_locked.
     bool lock_state_dir = true;
+    /// SQLite: use store.intake_log without the lock too (tests opening the first of several
+    /// instances on one file; SqliteOptions::intake_log_without_lock).
+    bool intake_log_without_lock = false;
 };
 
 /// Opens (creating or migrating the schema where needed) the configured store and starts its

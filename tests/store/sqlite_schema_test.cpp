@@ -188,7 +188,7 @@ class OldFile : public SqliteSchema {
         auto store = open_store();
         {
             RawDb db(db_path());
-            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"11"}));
+            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"12"}));
             EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
             // Version 8 dropped it: a delivery id is found through (source, delivery_id).
             EXPECT_EQ(
@@ -290,7 +290,7 @@ TEST_F(SqliteSchema, CreatesTheStateDirectoryAndTheCurrentSchemaInWalMode) {
         EXPECT_EQ((*store)->kind(), "sqlite");
     }
     RawDb db(nested + "/hookrelay.db");
-    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"11"}));
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"12"}));
     EXPECT_EQ(db.row("PRAGMA journal_mode"), (std::vector<std::string>{"wal"}));
 }
 
@@ -338,7 +338,7 @@ TEST_F(OldFile, UpgradeToVersion7ListsTheDeliveriesWithoutTriggersAsUnmatched) {
     auto store = open_store();
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"11"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"12"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
     }
     DeliveryQuery query;
@@ -372,7 +372,7 @@ TEST_F(OldFile, UpgradeToVersion9ListsSinceExactlyOverTheStoredDeliveries) {
     auto store = open_store();
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"11"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"12"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
     }
     const auto since = [&](TimePoint at) {
@@ -411,7 +411,7 @@ TEST_F(OldFile, UpgradeToVersion10KeepsTheStoredBodiesAndCompressesNewOnes) {
     accept(*store, with_body(delivery("d-new", base_), old_body), {trigger()});
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"11"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"12"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
         EXPECT_EQ(db.rows("SELECT delivery_id, length(body) = 6000, body_lz4_size FROM deliveries "
                           "ORDER BY id"),
@@ -512,7 +512,7 @@ TEST_F(OldFile, UpgradeToVersion11KeepsTheStoredReasonsAndCompressesLongNewOnes)
     accept(*store, short_new, {});
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"11"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"12"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
         const auto rows = db.rows(
             "SELECT delivery_id, typeof(rule_reasons), length(rule_reasons) < 20000, "
@@ -531,13 +531,13 @@ TEST_F(OldFile, UpgradeToVersion11KeepsTheStoredReasonsAndCompressesLongNewOnes)
 TEST_F(SqliteSchema, RefusesAFileFromANewerHookrelay) {
     {
         RawDb db(db_path());
-        db.exec("PRAGMA user_version = 12");
+        db.exec("PRAGMA user_version = 13");
     }
     std::string why;
     auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
-    EXPECT_NE(why.find("schema version 12 is newer than this hookrelay understands (11)"),
+    EXPECT_NE(why.find("schema version 13 is newer than this hookrelay understands (12)"),
               std::string::npos)
         << why;
 }

@@ -20,8 +20,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 namespace hookrelay::store::test {
@@ -107,6 +109,83 @@ TEST_F(SqliteStoreTest, AcceptedDeliverySurvivesKill9) {
     const auto found = claim(*store, "ci", base_);
     ASSERT_EQ(found.claims.size(), 1u);
     EXPECT_EQ(found.claims[0].trigger.delivery_id, "d-kill");
+}
+
+// store.intake_log: every submission answered before the process was killed is in the store
+// after it opens again, with the trigger id its answer gave, however far its indexing had got
+// (the kill lands while hundreds are being logged and indexed). Five rounds over one directory.
+TEST_F(SqliteStoreTest, WithTheIntakeLogEveryAnsweredSubmissionSurvivesKill9) {
+    config_.intake_log = true;
+    std::map<std::string, std::string> answered;  // delivery id -> its trigger's id
+    for (int round = 0; round < 5; ++round) {
+        int pipe_fds[2];
+        ASSERT_EQ(pipe(pipe_fds), 0);
+        const pid_t child = fork();
+        ASSERT_GE(child, 0);
+        if (child == 0) {
+            close(pipe_fds[0]);
+            try {
+                auto store = SqliteStore::open(dir_.path(), config_);
+                if (!store) _exit(1);
+                // All at once: the answers come back as the log syncs each group. Each is one
+                // line on the pipe, "<delivery id> <trigger id>\n", under PIPE_BUF.
+                for (int i = 0; i < 3000; ++i) {
+                    const std::string id = "r" + std::to_string(round) + "-" + std::to_string(i);
+                    (*store)->submit(delivery(id, base_), {trigger()},
+                                     [fd = pipe_fds[1], id](result<Receipt> r) {
+                                         if (!r || r->duplicate || r->trigger_ids.size() != 1) {
+                                             _exit(2);
+                                         }
+                                         const std::string line =
+                                             id + " " + r->trigger_ids[0] + "\n";
+                                         if (write(fd, line.data(), line.size()) !=
+                                             static_cast<ssize_t>(line.size())) {
+                                             _exit(3);
+                                         }
+                                     });
+                }
+                for (;;) pause();
+            } catch (...) {
+                _exit(4);
+            }
+        }
+        close(pipe_fds[1]);
+        // Kill it once some of this round's answers are out.
+        std::string text;
+        const std::size_t wanted = 200 + 300 * static_cast<std::size_t>(round);
+        const auto deadline = std::chrono::steady_clock::now() + k_deadline;
+        while (static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) < wanted) {
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "too few answers";
+            pollfd readable{pipe_fds[0], POLLIN, 0};
+            if (poll(&readable, 1, 100) != 1) continue;
+            char buffer[4096];
+            const ssize_t n = read(pipe_fds[0], buffer, sizeof buffer);
+            ASSERT_GT(n, 0) << "the child ended";
+            text.append(buffer, static_cast<std::size_t>(n));
+        }
+        kill(child, SIGKILL);
+        int status = 0;
+        waitpid(child, &status, 0);
+        ASSERT_TRUE(WIFSIGNALED(status)) << "the child ended by itself: " << status;
+        char buffer[4096];
+        for (ssize_t n; (n = read(pipe_fds[0], buffer, sizeof buffer)) > 0;) {
+            text.append(buffer, static_cast<std::size_t>(n));
+        }
+        close(pipe_fds[0]);
+        std::istringstream lines(text);
+        for (std::string id, trigger_id; lines >> id >> trigger_id;) answered[id] = trigger_id;
+
+        auto store = open_store();
+        std::map<std::string, std::string> stored;
+        for (const auto& c : claim(*store, "ci", base_, 100'000, 0, 1ms).claims) {
+            stored[c.trigger.delivery_id] = c.trigger.id;
+        }
+        for (const auto& [id, trigger_id] : answered) {
+            const auto it = stored.find(id);
+            ASSERT_NE(it, stored.end()) << "round " << round << ": answered " << id << ", lost";
+            EXPECT_EQ(it->second, trigger_id) << id;
+        }
+    }
 }
 
 // The store writes its WAL through a VFS that gathers a commit's frames into one write
@@ -507,7 +586,7 @@ TEST_F(SqliteStoreTest, HeartbeatKeepsTheInstanceListed) {
 }
 
 TEST_F(SqliteStoreTest, ReachingMaxSizeAnswersStoreFullUntilPruningMakesRoom) {
-    config_.max_size = 160 * 1024;
+    config_.max_size = 192 * 1024;
     config_.retention = 0ms;
     auto store = open_store();
     accept(*store, delivery("d-small", base_), {trigger()});

@@ -55,7 +55,12 @@ WHERE scope = ?4 AND scope != '' AND state IN ('pending', 'retrying') AND delive
 RETURNING id, status_target IS NOT NULL)sql") {}
 
 Receipt Intake::insert(const DeliveryRecord& d, const StoredBody* body,
-                       const StoredReasons& reasons, const std::vector<TriggerRequest>& triggers) {
+                       const StoredReasons& reasons, const std::vector<TriggerRequest>& triggers,
+                       const std::vector<std::string>* ids) {
+    if (ids && ids->size() != triggers.size()) {
+        throw StoreError(errc::store_unavailable,
+                         "a submission's trigger ids do not match its triggers");
+    }
     const std::int64_t received = to_ms(d.received_at);
     const std::string digest = is_sha256_hex(d.body_sha256) ? d.body_sha256 : sha256_hex(d.body);
     const bool by_body = d.duplicate_body_window.count() > 0;
@@ -111,8 +116,9 @@ Receipt Intake::insert(const DeliveryRecord& d, const StoredBody* body,
     Query(mark_received_).bind_int(delivery).bind_int(received).run();
     // The listing's "unmatched" reads this instead of probing every delivery for a trigger.
     if (triggers.empty()) Query(insert_unmatched_).bind_int(delivery).run();
-    for (const TriggerRequest& t : triggers) {
-        receipt.trigger_ids.push_back(add_trigger(delivery, t, received));
+    for (std::size_t i = 0; i < triggers.size(); ++i) {
+        receipt.trigger_ids.push_back(
+            add_trigger(delivery, triggers[i], received, ids ? &(*ids)[i] : nullptr));
     }
     // After every trigger of the submission is in: they never supersede each other (the same
     // delivery), only those of earlier deliveries, including earlier ones of this group commit.
@@ -127,9 +133,9 @@ Receipt Intake::insert(const DeliveryRecord& d, const StoredBody* body,
     return receipt;
 }
 
-std::string Intake::add_trigger(std::int64_t delivery, const TriggerRequest& t,
-                                std::int64_t at_ms) {
-    std::string id = make_trigger_id();
+std::string Intake::add_trigger(std::int64_t delivery, const TriggerRequest& t, std::int64_t at_ms,
+                                const std::string* given) {
+    std::string id = given ? *given : make_trigger_id();
     const std::string job = strings_json(t.job);
     const std::string parameters = pairs_json(t.parameters);
     Query query(insert_trigger_);

@@ -34,13 +34,16 @@ class Intake {
     /// at received_at; each one with a coalesce scope supersedes the open, unclaimed (or
     /// expired-claim) triggers of earlier deliveries with the same scope (DeliveryIntake::submit),
     /// listed in Receipt::superseded.
+    /// `ids`, when given (the intake log made them for the answer it gave), are the triggers'
+    /// ids, one per trigger; otherwise each trigger gets a new one.
     Receipt insert(const DeliveryRecord& delivery, const StoredBody* body,
-                   const StoredReasons& reasons, const std::vector<TriggerRequest>& triggers);
+                   const StoredReasons& reasons, const std::vector<TriggerRequest>& triggers,
+                   const std::vector<std::string>* ids = nullptr);
 
     /// Inside a transaction: a new pending trigger of stored delivery `delivery` (its seq),
-    /// created and due at `at_ms`. Returns its id.
+    /// created and due at `at_ms`, with id `id` (a new one when null). Returns its id.
     std::string add_trigger(std::int64_t delivery, const TriggerRequest& trigger,
-                            std::int64_t at_ms);
+                            std::int64_t at_ms, const std::string* id = nullptr);
 
     /// Inside a transaction: supersedes, by trigger `newer` of stored delivery `delivery`, the
     /// open triggers with `scope` of earlier deliveries not under a claim unexpired at `at_ms`

@@ -123,8 +123,21 @@ class Reader {
 }  // namespace
 
 std::string encode_intake_record(const IntakeRecord& r) {
+    return encode_intake_record(r.delivery, r.stored_body, r.reasons, r.triggers, r.trigger_ids);
+}
+
+std::string encode_intake_record(const DeliveryRecord& d,
+                                 const std::optional<StoredBody>& stored_body,
+                                 const StoredReasons& reasons,
+                                 const std::vector<TriggerRequest>& triggers,
+                                 const std::vector<std::string>& trigger_ids) {
+    struct {
+        const std::optional<StoredBody>& stored_body;
+        const StoredReasons& reasons;
+        const std::vector<TriggerRequest>& triggers;
+        const std::vector<std::string>& trigger_ids;
+    } r{stored_body, reasons, triggers, trigger_ids};
     std::string out;
-    const DeliveryRecord& d = r.delivery;
     out.reserve(256 + d.headers.size() * 64 +
                 (r.stored_body ? r.stored_body->bytes.size() : d.body.size()) +
                 r.reasons.bytes.size() + r.triggers.size() * 256);

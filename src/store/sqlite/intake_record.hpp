@@ -28,8 +28,23 @@ struct IntakeRecord {
     std::vector<std::string> trigger_ids;
 };
 
+/// What tells deliveries apart for deduplication: the source and the delivery id.
+inline std::string intake_key(std::string_view source, std::string_view delivery_id) {
+    std::string key;
+    key.reserve(source.size() + 1 + delivery_id.size());
+    key.append(source).push_back('\0');  // no source name holds a NUL
+    key.append(delivery_id);
+    return key;
+}
+
 /// The record's bytes (format version 1).
 std::string encode_intake_record(const IntakeRecord& record);
+/// The same, from the parts of a submission where they lie.
+std::string encode_intake_record(const DeliveryRecord& delivery,
+                                 const std::optional<StoredBody>& stored_body,
+                                 const StoredReasons& reasons,
+                                 const std::vector<TriggerRequest>& triggers,
+                                 const std::vector<std::string>& trigger_ids);
 
 /// The record those bytes hold; nullopt for anything else (another version, cut short, an
 /// unknown enumeration name, bytes left over).

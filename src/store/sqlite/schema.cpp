@@ -264,6 +264,18 @@ ALTER TABLE deliveries ADD COLUMN rule_reasons_lz4_size INTEGER;
 PRAGMA user_version = 11;
 )sql";
 
+// Version 12: how far the intake log (store.intake_log; store/sqlite/intake_log.hpp) is indexed
+// into this database. One row, updated in the transaction that indexes the records: at start,
+// the log's records above it are indexed again (and only those), so none is lost or doubled.
+constexpr const char* k_schema_v12 = R"sql(
+CREATE TABLE IF NOT EXISTS intake_position (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_through INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO intake_position (id, indexed_through) VALUES (1, 0);
+PRAGMA user_version = 12;
+)sql";
+
 // The new state 'superseded' in the triggers table's CHECK constraint, which ALTER TABLE cannot
 // change. The documented procedure for it (https://www.sqlite.org/lang_altertable.html, "Making
 // Other Kinds Of Table Schema Changes") edits the table's CREATE text in sqlite_schema under
@@ -373,6 +385,7 @@ void prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds b
         if (current < 9) exec(db, k_schema_v9);
         if (current < 10) exec(db, k_schema_v10);
         if (current < 11) exec(db, k_schema_v11);
+        if (current < 12) exec(db, k_schema_v12);
         exec(db, "COMMIT");
     } catch (...) {
         if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);

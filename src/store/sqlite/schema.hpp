@@ -25,7 +25,7 @@ namespace hookrelay::store::sqlite {
 ///  9: the received_marks table (the listing's `since` bound).
 /// 10: deliveries.body_lz4_size (bodies compressed with LZ4).
 /// 11: deliveries.rule_reasons_lz4_size (long rule reasons compressed with LZ4).
-constexpr int k_schema_version = 11;
+constexpr int k_schema_version = 12;
 
 /// Sets up a freshly opened connection: extended result codes, the busy timeout, WAL journal,
 /// synchronous = FULL, foreign keys, the page cache, store.max_size as a page limit; then

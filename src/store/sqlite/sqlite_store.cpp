@@ -3,6 +3,8 @@
 #include "store/codec.hpp"
 #include "store/factory.hpp"
 #include "store/sqlite/gathering_vfs.hpp"
+#include "store/sqlite/intake_logger.hpp"
+#include "store/sqlite/intake_record.hpp"
 #include "store/sqlite/prune.hpp"
 #include "store/sqlite/schema.hpp"
 #include "store/sqlite/writer.hpp"
@@ -31,6 +33,69 @@ std::string host_name() {
     char name[256] = {};
     if (gethostname(name, sizeof name - 1) != 0) return "unknown";
     return name;
+}
+
+}  // namespace
+
+namespace {
+
+// Opens <state_dir>/intake, indexes what it holds beyond the database's intake_position (records
+// answered before the last stop or crash and not indexed then), and makes the log's thread.
+// Throws on failure.
+std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
+                                              const std::string& db_path, const StoreConfig& config,
+                                              const SqliteOptions& options,
+                                              const std::shared_ptr<Writer>& writer) {
+    IntakeLog::Options o;
+    o.dir = std::filesystem::path(state_dir) / "intake";
+    std::vector<Writer::Submit> replayed;
+    std::string undecodable;
+    std::string why;
+    auto log = IntakeLog::open(
+        o, writer->intake_position(),
+        [&](const IntakeLog::Position& at, std::string_view payload) {
+            auto record = decode_intake_record(payload);
+            if (!record) {
+                if (undecodable.empty()) undecodable = std::to_string(at.seq);
+                return;
+            }
+            Writer::Submit job;
+            job.delivery = std::move(record->delivery);
+            job.triggers = std::move(record->triggers);
+            job.body = std::move(record->stored_body);
+            job.reasons = std::move(record->reasons);
+            job.log_seq = at.seq;
+            job.trigger_ids = std::move(record->trigger_ids);
+            replayed.push_back(std::move(job));
+        },
+        &why);
+    if (!log) throw StoreError(static_cast<errc>(log.error().value()), why);
+    if (!undecodable.empty()) {
+        throw StoreError(errc::store_incompatible,
+                         "intake log record " + undecodable + " in " + o.dir.string() +
+                             " is not one this hookrelay can read (written by another "
+                             "version?); run that version to index it, or move the directory "
+                             "away");
+    }
+    if (!replayed.empty()) {
+        writer->index_replayed(replayed);
+        (*log)->release_through(replayed.back().log_seq);
+    }
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(db_path.c_str(), &raw,
+                                   SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, gathering_vfs());
+    DbPtr read(raw);
+    if (rc != SQLITE_OK) {
+        throw SqliteError(rc, std::string("open a read-only connection: ") +
+                                  (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    }
+    const auto busy =
+        std::clamp<std::int64_t>(options.busy_timeout.count(), 0, std::numeric_limits<int>::max());
+    sqlite3_busy_timeout(read.get(), static_cast<int>(busy));
+    // At most ~4 MB of gathered index work per max_batch: the writer holds each record until it
+    // is indexed.
+    const std::size_t backlog = std::max<std::size_t>(config.max_batch, 1) * 8;
+    return std::make_shared<IntakeLogger>(std::move(*log), std::move(read), writer, backlog);
 }
 
 }  // namespace
@@ -93,10 +158,16 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
         const bool owner = lock != nullptr;
         auto writer = std::make_shared<Writer>(std::move(lock), std::move(db), config, settings);
         writer->open(owner);
-        // The store exists before the thread, so a failure to start it still stops cleanly.
+        std::shared_ptr<IntakeLogger> logger;
+        if (config.intake_log && (owner || options.intake_log_without_lock)) {
+            logger = open_intake_log(state_dir, path, config, options, writer);
+        }
+        // The store exists before the threads, so a failure to start them still stops cleanly.
         std::shared_ptr<SqliteStore> store(
-            new SqliteStore(writer, settings.instance.id, options.claim_lease));
+            new SqliteStore(writer, logger, settings.instance.id, options.claim_lease));
+        if (logger) logger->attach();
         Writer::start(writer);
+        if (logger) IntakeLogger::start(logger);
         return store;
     } catch (...) {
         const Failure failure = current_failure();
@@ -104,15 +175,20 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
     }
 }
 
-SqliteStore::SqliteStore(std::shared_ptr<Writer> writer, std::string instance_id,
-                         std::chrono::milliseconds claim_lease)
-    : writer_(std::move(writer)), instance_id_(std::move(instance_id)), claim_lease_(claim_lease) {}
+SqliteStore::SqliteStore(std::shared_ptr<Writer> writer, std::shared_ptr<IntakeLogger> logger,
+                         std::string instance_id, std::chrono::milliseconds claim_lease)
+    : writer_(std::move(writer)),
+      logger_(std::move(logger)),
+      instance_id_(std::move(instance_id)),
+      claim_lease_(claim_lease) {}
 
 SqliteStore::~SqliteStore() {
-    writer_->stop();
+    close();
 }
 
 void SqliteStore::close() {
+    // The log's thread hands over what it holds first; the writer indexes it before it stops.
+    if (logger_) logger_->stop();
     writer_->stop();
 }
 
@@ -125,8 +201,18 @@ void SqliteStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> tr
     std::optional<StoredBody> body;
     if (writer_->config().keep_body) body = pack_body(delivery.body);
     auto reasons = pack_reasons(rule_reasons_json(delivery.rule_reasons));
-    writer_->post(Writer::Submit{std::move(delivery), std::move(triggers), std::move(done),
-                                 std::move(body), std::move(reasons)});
+    Writer::Submit job{std::move(delivery),
+                       std::move(triggers),
+                       std::move(done),
+                       std::move(body),
+                       std::move(reasons),
+                       0,
+                       {}};
+    if (logger_) {
+        logger_->post(std::move(job));
+    } else {
+        writer_->post(std::move(job));
+    }
 }
 
 // --- TriggerQueue ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@
 namespace hookrelay::store::sqlite {
 
 class Writer;
+class IntakeLogger;
 
 /// How to open a SQLite store, beyond StoreConfig.
 struct SqliteOptions {
@@ -35,6 +36,10 @@ struct SqliteOptions {
     /// How long a statement waits for a lock held by another connection (an operator's `sqlite3`
     /// shell, a backup) before it fails with store_busy.
     std::chrono::milliseconds busy_timeout{5'000};
+    /// store.intake_log is used only by the holder of the state directory's lock (the log is
+    /// the directory's, and its replay indexes what it holds); true: by this store without the
+    /// lock too (tests opening the first of several instances on one file).
+    bool intake_log_without_lock = false;
 };
 
 /// Store backed by <state_dir>/hookrelay.db.
@@ -135,10 +140,11 @@ class SqliteStore final : public Store {
         std::function<void(std::chrono::duration<double>, std::size_t)> callback) override;
 
   private:
-    SqliteStore(std::shared_ptr<Writer> writer, std::string instance_id,
-                std::chrono::milliseconds claim_lease);
+    SqliteStore(std::shared_ptr<Writer> writer, std::shared_ptr<IntakeLogger> logger,
+                std::string instance_id, std::chrono::milliseconds claim_lease);
 
     std::shared_ptr<Writer> writer_;
+    std::shared_ptr<IntakeLogger> logger_;  ///< store.intake_log; null without it
     const std::string instance_id_;
     const std::chrono::milliseconds claim_lease_;
 };

@@ -1,5 +1,6 @@
 #include "store/sqlite/writer.hpp"
 
+#include "store/sqlite/intake_record.hpp"
 #include "store/sqlite/prune.hpp"
 #include "util/thread_name.hpp"
 
@@ -37,7 +38,10 @@ Writer::Writer(std::unique_ptr<StateDirLock> lock, DbPtr db, const StoreConfig& 
       admin_(db_, intake_, config_),
       // A checkpoint that keeps failing (every commit past the threshold tries again) is
       // reported at most once a minute.
-      checkpoint_reports_(1, std::chrono::minutes(1)) {
+      checkpoint_reports_(1, std::chrono::minutes(1)),
+      set_intake_position_(db_.get(), "record the intake log's position",
+                           "UPDATE intake_position SET indexed_through = ?1 "
+                           "WHERE id = 1 AND indexed_through < ?1") {
     sqlite3_wal_hook(db_.get(), &Writer::after_wal_commit, this);
 }
 
@@ -79,6 +83,51 @@ void Writer::post(Submit job) {
     if (stop_) return;  // closed: nothing runs any more
     submits_.push_back(std::move(job));
     cv_.notify_one();
+}
+
+void Writer::post_indexed(std::vector<Submit> jobs) {
+    std::lock_guard lock(mutex_);
+    if (stop_) return;  // closed: the records stay in the log, indexed at the next start
+    index_backlog_ += jobs.size();
+    for (Submit& job : jobs) submits_.push_back(std::move(job));
+    cv_.notify_one();
+}
+
+std::size_t Writer::index_backlog() const {
+    std::lock_guard lock(mutex_);
+    return index_backlog_;
+}
+
+std::uint64_t Writer::intake_position() {
+    const auto through = query_int(db_.get(), "SELECT indexed_through FROM intake_position");
+    return through > 0 ? static_cast<std::uint64_t>(through) : 0;
+}
+
+void Writer::index_replayed(std::vector<Submit>& jobs) {
+    const std::size_t batch = std::max<std::size_t>(config_.max_batch, 1);
+    for (std::size_t at = 0; at < jobs.size(); at += batch) {
+        const auto chunk = std::span<Submit>(jobs).subspan(at, std::min(batch, jobs.size() - at));
+        std::uint64_t through = 0;
+        db_.transaction([&] {
+            for (Submit& job : chunk) {
+                const auto failure = db_.isolated([&] { insert(job); });
+                if (failure) {
+                    report("an accepted delivery (" + job.delivery.source + " " +
+                           job.delivery.delivery_id + ", intake log record " +
+                           std::to_string(job.log_seq) +
+                           ") could not be indexed: " + failure->what);
+                }
+                through = std::max(through, job.log_seq);
+            }
+            Query(set_intake_position_).bind_int(static_cast<std::int64_t>(through)).run();
+        });
+    }
+}
+
+Receipt Writer::insert(const Submit& job) {
+    const bool given = job.log_seq != 0;
+    return intake_.insert(job.delivery, job.body ? &*job.body : nullptr, job.reasons, job.triggers,
+                          given ? &job.trigger_ids : nullptr);
 }
 
 void Writer::post(Op op) {
@@ -143,11 +192,12 @@ void Writer::run() {
             } else {
                 cv_.wait(lock, ready);
             }
-            const std::size_t batch =
-                std::min(submits_.size(), std::max<std::size_t>(config_.max_batch, 1));
-            const auto end = submits_.begin() + static_cast<std::ptrdiff_t>(batch);
-            submits.assign(std::make_move_iterator(submits_.begin()), std::make_move_iterator(end));
-            submits_.erase(submits_.begin(), end);
+            // Every submit queued before the ops taken with them: an op a caller posted after
+            // an answer must find that submission stored, and the intake log answers before
+            // its index work is done here. They commit in groups of store.max_batch below.
+            submits.assign(std::make_move_iterator(submits_.begin()),
+                           std::make_move_iterator(submits_.end()));
+            submits_.clear();
             ops.assign(std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.end()));
             ops_.clear();
             stopping = stop_ && submits.empty() && ops.empty();
@@ -155,10 +205,16 @@ void Writer::run() {
         replay_early();
         if (stopping) break;
         if (!submits.empty()) {
-            // The queue operations waiting at the head of `ops` join the submits' transaction.
+            // The queue operations waiting at the head of `ops` join the first group's
+            // transaction.
             std::size_t lead = 0;
             while (lead < ops.size() && ops[lead].mode == Mode::queue) ++lead;
-            commit_submits(submits, std::span<Op>(ops).first(lead));
+            const std::size_t batch = std::max<std::size_t>(config_.max_batch, 1);
+            for (std::size_t at = 0; at < submits.size(); at += batch) {
+                commit_submits(
+                    std::span<Submit>(submits).subspan(at, std::min(batch, submits.size() - at)),
+                    std::span<Op>(ops).first(at == 0 ? lead : 0));
+            }
             ops.erase(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(lead));
         }
         run_ops(ops);
@@ -175,7 +231,7 @@ void Writer::run() {
 }
 
 // Group commit: one BEGIN IMMEDIATE .. COMMIT, so one WAL sync, for the whole batch.
-void Writer::commit_submits(std::vector<Submit>& jobs, std::span<Op> ops) {
+void Writer::commit_submits(std::span<Submit> jobs, std::span<Op> ops) {
     std::vector<result<Receipt>> results(jobs.size(),
                                          result<Receipt>{make_error_code(errc::store_unavailable)});
     std::vector<Answer> answers(ops.size());
@@ -183,17 +239,20 @@ void Writer::commit_submits(std::vector<Submit>& jobs, std::span<Op> ops) {
     claimable_ = false;
     bool queued = false;
     bool committed = false;
+    std::uint64_t through = 0;  // the highest intake log record indexed
     const auto started = Steady::now();
     try {
         db_.transaction([&] {
             for (std::size_t i = 0; i < jobs.size(); ++i) {
                 Receipt receipt;
-                const auto failure = db_.isolated([&] {
-                    receipt =
-                        intake_.insert(jobs[i].delivery, jobs[i].body ? &*jobs[i].body : nullptr,
-                                       jobs[i].reasons, jobs[i].triggers);
-                });
-                if (failure) {
+                const auto failure = db_.isolated([&] { receipt = insert(jobs[i]); });
+                if (failure && jobs[i].log_seq != 0) {
+                    // Answered already: nothing to tell the forge, so tell the operator.
+                    report("an accepted delivery (" + jobs[i].delivery.source + " " +
+                           jobs[i].delivery.delivery_id + ", intake log record " +
+                           std::to_string(jobs[i].log_seq) +
+                           ") could not be indexed: " + failure->what);
+                } else if (failure) {
                     results[i] = failure->code;
                     report("submit failed: " + failure->what + full_hint(failure->code));
                 } else {
@@ -203,6 +262,10 @@ void Writer::commit_submits(std::vector<Submit>& jobs, std::span<Op> ops) {
             }
             for (std::size_t i = 0; i < ops.size(); ++i) {
                 failures[i] = db_.isolated([&] { answers[i] = ops[i].run(*this); });
+            }
+            for (const Submit& job : jobs) through = std::max(through, job.log_seq);
+            if (through > 0) {
+                Query(set_intake_position_).bind_int(static_cast<std::int64_t>(through)).run();
             }
         });
         committed = true;
@@ -215,13 +278,53 @@ void Writer::commit_submits(std::vector<Submit>& jobs, std::span<Op> ops) {
         report(line);
         note_failure(failure, line);
         for (Op& op : ops) op.fail(failure.code);
+        requeue_index_work(jobs);
     }
     if (committed) note_commit(true);
-    report_commit(Steady::now() - started, jobs.size());
+    // Index work was reported when the intake log made it durable.
+    const auto answered_here = static_cast<std::size_t>(std::count_if(
+        jobs.begin(), jobs.end(), [](const Submit& job) { return job.log_seq == 0; }));
+    if (answered_here > 0) report_commit(Steady::now() - started, answered_here);
     for (std::size_t i = 0; i < jobs.size(); ++i)
         answer_quietly(jobs[i].done, std::move(results[i]));
     if (committed) answer_ops(ops, answers, failures);
     if (committed && (queued || claimable_)) notify_committed();
+    if (committed && through > 0) {
+        std::vector<std::string> keys;
+        for (const Submit& job : jobs) {
+            if (job.log_seq != 0) {
+                keys.push_back(intake_key(job.delivery.source, job.delivery.delivery_id));
+            }
+        }
+        {
+            std::lock_guard lock(mutex_);
+            index_backlog_ -= std::min(index_backlog_, keys.size());
+        }
+        if (indexed_) indexed_(std::move(keys), through);
+    }
+}
+
+// Index work of a transaction that failed as a whole (busy, full, I/O) goes back to the head of
+// the queue: those webhooks were answered, and the log keeps them until they are indexed. The
+// thread waits a second (or until it is stopped) before trying again; a store stopped meanwhile
+// indexes them at its next start, from the log.
+void Writer::requeue_index_work(std::span<Submit> jobs) {
+    std::vector<Submit> again;
+    for (Submit& job : jobs) {
+        if (job.log_seq != 0) again.push_back(std::move(job));
+    }
+    if (again.empty()) return;
+    std::unique_lock lock(mutex_);
+    if (stop_) {
+        index_backlog_ -= std::min(index_backlog_, again.size());
+        lock.unlock();
+        report(std::to_string(again.size()) +
+               " accepted deliveries stay in the intake log unindexed; they are indexed at the "
+               "next start");
+        return;
+    }
+    for (auto it = again.rbegin(); it != again.rend(); ++it) submits_.push_front(std::move(*it));
+    cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
 }
 
 void Writer::run_ops(std::vector<Op>& ops) {
@@ -432,6 +535,11 @@ void Writer::note_commit(bool clears_full) {
     if (full_ && !clears_full) return;
     full_ = false;
     health_ = StoreHealth{};
+}
+
+void Writer::report_failure(boost::system::error_code code, const std::string& line) {
+    report(line);
+    note_failure(Failure{code, line}, line);
 }
 
 void Writer::note_failure(const Failure& failure, const std::string& detail) {

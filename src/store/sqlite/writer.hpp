@@ -81,7 +81,15 @@ class Writer {
         std::optional<StoredBody> body;
         /// The rule reasons' JSON as stored, encoded and packed by the submitting thread too.
         StoredReasons reasons;
+        /// Set for a submission the intake log already holds and answered (store.intake_log):
+        /// its record's number there, and the trigger ids its answer gave. 0: an ordinary
+        /// submit, answered once committed here.
+        std::uint64_t log_seq = 0;
+        std::vector<std::string> trigger_ids;
     };
+    /// After the commit that indexed intake log records: their (source, delivery id) keys
+    /// (IntakeLogger::key) and the highest record number indexed so far.
+    using Indexed = std::function<void(std::vector<std::string>, std::uint64_t)>;
     using CommitStats = std::function<void(std::chrono::duration<double>, std::size_t)>;
 
     /// Prepares every statement (throws SqliteError). Keeps `lock` (may be null) until the
@@ -107,6 +115,25 @@ class Writer {
 
     void post(Submit job);
     void post(Op op);
+    /// Index work from the intake log, in its order; `done` is empty in each (already answered).
+    void post_indexed(std::vector<Submit> jobs);
+    /// Index work queued and not yet committed.
+    std::size_t index_backlog() const;
+
+    /// Before start(), on the opening thread: how far the intake log is indexed.
+    std::uint64_t intake_position();
+    /// Before start(), on the opening thread: indexes records replayed from the intake log.
+    /// Throws on failure.
+    void index_replayed(std::vector<Submit>& jobs);
+    /// From the intake log's thread: a group of `n` submissions made durable in `seconds`.
+    void report_commit_stats(std::chrono::duration<double> seconds, std::size_t n) {
+        report_commit(seconds, n);
+    }
+    /// From the intake log's thread: reports `line` as the writer's own failures are, and makes
+    /// the store unhealthy until the next commit.
+    void report_failure(boost::system::error_code code, const std::string& line);
+    /// Before start(): called after each commit that indexed intake log records.
+    void on_indexed(Indexed callback) { indexed_ = std::move(callback); }
 
     void add_committed(std::function<void()> callback);
     void add_error(std::function<void(std::string_view)> callback);
@@ -129,7 +156,11 @@ class Writer {
 
   private:
     void run();
-    void commit_submits(std::vector<Submit>& jobs, std::span<Op> ops);
+    void commit_submits(std::span<Submit> jobs, std::span<Op> ops);
+    /// Inside the transaction: inserts the job as its delivery and triggers (with the ids the
+    /// intake log gave, for index work).
+    Receipt insert(const Submit& job);
+    void requeue_index_work(std::span<Submit> jobs);
     void run_ops(std::vector<Op>& ops);
     void run_queue_ops(std::span<Op> ops);
     /// After the commit of queue operations run in one transaction: each one's answer, or the
@@ -177,6 +208,9 @@ class Writer {
     std::condition_variable cv_;
     std::deque<Submit> submits_;
     std::deque<Op> ops_;
+    std::size_t index_backlog_ = 0;  ///< index work in submits_ and being committed
+    Indexed indexed_;
+    Statement set_intake_position_;
     bool stop_ = false;
     std::vector<std::function<void()>> committed_;
     std::vector<std::function<void(std::string_view)>> errors_;

@@ -26,6 +26,10 @@ struct Capabilities {
     /// on_committed also runs for commits made through another instance (PostgreSQL:
     /// LISTEN/NOTIFY). SQLite has one owner per file and does not.
     bool notifies_across_instances = false;
+    /// Deliveries are submitted through one instance of a file at a time (SQLite with
+    /// store.intake_log: the log's owner answers before the file holds them, so a second
+    /// instance submitting the same ids meanwhile is not told apart).
+    bool one_intake_per_file = false;
 };
 
 /// One test's store: created fresh for each test, and removed (with everything in it) when
@@ -47,6 +51,7 @@ class Backend {
 struct BackendParam {
     std::string name;  ///< the test-name suffix: "sqlite", "postgres"
     std::function<std::unique_ptr<Backend>()> make;
+    std::string kind = {};  ///< Store::kind() when it is not `name`
 };
 
 inline void PrintTo(const BackendParam& param, std::ostream* out) {

@@ -155,7 +155,7 @@ TEST_P(StoreContract, IsHealthyWithItsIdentityOnceOpen) {
     EXPECT_TRUE(a().health().ok);
     EXPECT_EQ(a().instance_id(), k_instance_a);
     EXPECT_EQ(b().instance_id(), k_instance_b);
-    EXPECT_EQ(a().kind(), GetParam().name);
+    EXPECT_EQ(a().kind(), GetParam().kind.empty() ? GetParam().name : GetParam().kind);
 }
 
 TEST_P(StoreContract, ReopenedInstanceFindsItsRecordsButNoClaims) {

@@ -11,6 +11,11 @@ namespace {
 
 class SqliteBackend final : public Backend {
   public:
+    /// intake_log: store.intake_log on for the first instance a test opens (and for it again
+    /// when reopened); the others on the same file go without it, as only one store may own
+    /// the state directory's log.
+    explicit SqliteBackend(bool intake_log = false) : intake_log_(intake_log) {}
+
     std::shared_ptr<Store> open(Config config, const std::string& instance_id) override {
         config.state_dir = dir_.path();
         config.store.backend = StoreConfig::Backend::sqlite;
@@ -18,22 +23,41 @@ class SqliteBackend final : public Backend {
         options.instance_id = instance_id;
         options.version = "contract-test";
         options.lock_state_dir = false;
+        if (intake_log_) {
+            if (first_.empty()) first_ = instance_id;
+            config.store.intake_log = true;
+            options.intake_log_without_lock = instance_id == first_;
+        }
         std::string why;
         auto store = open_store(config, options, &why);
         if (!store) throw std::runtime_error("cannot open the SQLite store: " + why);
         return *store;
     }
 
+    Capabilities capabilities() const override {
+        Capabilities c;
+        c.one_intake_per_file = intake_log_;
+        return c;
+    }
+
   private:
     TempDir dir_;
+    const bool intake_log_;
+    std::string first_;
 };
 
 std::unique_ptr<Backend> make_sqlite_backend() {
     return std::make_unique<SqliteBackend>();
 }
 
+std::unique_ptr<Backend> make_sqlite_intake_log_backend() {
+    return std::make_unique<SqliteBackend>(true);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract,
-                         ::testing::Values(BackendParam{"sqlite", &make_sqlite_backend}),
+                         ::testing::Values(BackendParam{"sqlite", &make_sqlite_backend},
+                                           BackendParam{"sqlite_intake_log",
+                                                        &make_sqlite_intake_log_backend, "sqlite"}),
                          backend_name);
 
 }  // namespace

@@ -1,0 +1,258 @@
+#include "store/sqlite/intake_logger.hpp"
+
+#include "store/codec.hpp"
+#include "store/sqlite/intake_record.hpp"
+#include "util/thread_name.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <iterator>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+namespace hookrelay::store::sqlite {
+
+struct IntakeLogger::Shared {
+    std::shared_ptr<IntakeLog> log;
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::deque<Writer::Submit> queue;
+    bool stop = false;
+    /// Keys logged and not yet indexed, and keys forwarded and not yet answered: how many each.
+    std::unordered_map<std::string, int> logged;
+    std::unordered_map<std::string, int> forwarded;
+
+    static void drop(std::unordered_map<std::string, int>& counts, const std::string& key) {
+        const auto it = counts.find(key);
+        if (it != counts.end() && --it->second <= 0) counts.erase(it);
+    }
+};
+
+namespace {
+
+Receipt duplicate_of(const DeliveryRecord& d) {
+    Receipt receipt;
+    receipt.duplicate = true;
+    receipt.duplicate_of = d.delivery_id;
+    return receipt;
+}
+
+// The answer it needs can be given before it is indexed: a delivery id to tell duplicates by,
+// no body window to look for its body in, nothing to supersede.
+bool answerable_from_log(const Writer::Submit& job) {
+    if (job.delivery.delivery_id.empty()) return false;
+    if (job.delivery.duplicate_body_window.count() > 0) return false;
+    return std::none_of(job.triggers.begin(), job.triggers.end(),
+                        [](const TriggerRequest& t) { return !t.coalesce.empty(); });
+}
+
+}  // namespace
+
+IntakeLogger::IntakeLogger(std::unique_ptr<IntakeLog> log, DbPtr read,
+                           std::shared_ptr<Writer> writer, std::size_t max_backlog)
+    : shared_(std::make_shared<Shared>()),
+      read_(std::move(read)),
+      find_(read_.get(), "look up a delivery id",
+            "SELECT 1 FROM deliveries WHERE source = ?1 AND delivery_id = ?2"),
+      writer_(std::move(writer)),
+      max_backlog_(std::max<std::size_t>(max_backlog, 1)) {
+    shared_->log = std::move(log);
+}
+
+IntakeLogger::~IntakeLogger() {
+    stop();
+}
+
+void IntakeLogger::attach() {
+    writer_->on_indexed([shared = shared_](std::vector<std::string> keys, std::uint64_t through) {
+        {
+            std::lock_guard lock(shared->mutex);
+            for (const std::string& key : keys) Shared::drop(shared->logged, key);
+        }
+        // The commit that indexed them was synced: the log need not keep them.
+        shared->log->release_through(through);
+        shared->cv.notify_all();
+    });
+}
+
+void IntakeLogger::start(const std::shared_ptr<IntakeLogger>& logger) {
+    logger->thread_ = std::thread([self = logger] {
+        name_this_thread("hookrelay-intake");
+        self->run();
+    });
+}
+
+void IntakeLogger::stop() {
+    {
+        std::lock_guard lock(shared_->mutex);
+        shared_->stop = true;
+    }
+    shared_->cv.notify_all();
+    if (thread_.get_id() == std::this_thread::get_id()) {
+        thread_.detach();  // on its own thread: it ends once this answer returns
+    } else if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+void IntakeLogger::post(Writer::Submit job) {
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->stop) return;  // closed: nothing runs any more (as the writer's post)
+    shared_->queue.push_back(std::move(job));
+    shared_->cv.notify_one();
+}
+
+void IntakeLogger::run() {
+    for (;;) {
+        std::vector<Writer::Submit> jobs;
+        {
+            std::unique_lock lock(shared_->mutex);
+            shared_->cv.wait(lock, [&] { return shared_->stop || !shared_->queue.empty(); });
+            if (shared_->queue.empty()) return;  // stopped, and all handed over
+            jobs.assign(std::make_move_iterator(shared_->queue.begin()),
+                        std::make_move_iterator(shared_->queue.end()));
+            shared_->queue.clear();
+        }
+        // Memory: the writer holds each record until it is indexed.
+        while (writer_->index_backlog() >= max_backlog_) {
+            std::unique_lock lock(shared_->mutex);
+            if (shared_->stop) break;
+            shared_->cv.wait_for(lock, std::chrono::milliseconds(100));
+        }
+        process(jobs);
+    }
+}
+
+void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
+    for (Writer::Submit& job : jobs) {
+        const DeliveryRecord& d = job.delivery;
+        std::string key = intake_key(d.source, d.delivery_id);
+        const bool answerable = answerable_from_log(job);
+        // A duplicate of a record still being gathered waits for that record's fate.
+        if (answerable &&
+            std::find(group_keys_.begin(), group_keys_.end(), key) != group_keys_.end()) {
+            flush();
+        }
+        bool logged = false;
+        bool forwarded = false;
+        {
+            std::lock_guard lock(shared_->mutex);
+            logged = shared_->logged.count(key) > 0;
+            forwarded = shared_->forwarded.count(key) > 0;
+        }
+        if (answerable && logged) {
+            answer_quietly(job.done, result<Receipt>{duplicate_of(d)});
+            continue;
+        }
+        if (!answerable || forwarded) {
+            flush();  // what came before it is indexed before it
+            forward(std::move(job));
+            continue;
+        }
+        bool known = false;
+        try {
+            known = stored(d);
+        } catch (const std::exception&) {
+            // The writer finds out, in order.
+            flush();
+            forward(std::move(job));
+            continue;
+        }
+        if (known) {
+            answer_quietly(job.done, result<Receipt>{duplicate_of(d)});
+            continue;
+        }
+        job.trigger_ids.clear();
+        for (std::size_t i = 0; i < job.triggers.size(); ++i) {
+            job.trigger_ids.push_back(make_trigger_id());
+        }
+        {
+            std::lock_guard lock(shared_->mutex);
+            ++shared_->logged[key];
+        }
+        group_keys_.push_back(std::move(key));
+        group_.push_back(std::move(job));
+    }
+    flush();
+}
+
+bool IntakeLogger::stored(const DeliveryRecord& d) {
+    Query query(find_);
+    query.bind_text(d.source).bind_text(d.delivery_id);
+    return query.step();
+}
+
+void IntakeLogger::flush() {
+    if (group_.empty()) return;
+    std::vector<std::string> records;
+    records.reserve(group_.size());
+    for (const Writer::Submit& job : group_) {
+        records.push_back(encode_intake_record(job.delivery, job.body, job.reasons, job.triggers,
+                                               job.trigger_ids));
+    }
+    const std::vector<std::string_view> payloads(records.begin(), records.end());
+    std::string why;
+    const auto started = std::chrono::steady_clock::now();
+    const auto written = shared_->log->append(payloads, &why);
+    std::vector<Writer::Submit> group = std::move(group_);
+    std::vector<std::string> keys = std::move(group_keys_);
+    group_.clear();
+    group_keys_.clear();
+    if (!written) {
+        {
+            std::lock_guard lock(shared_->mutex);
+            for (const std::string& key : keys) Shared::drop(shared_->logged, key);
+        }
+        writer_->report_failure(
+            written.error(),
+            "the intake log refused " + std::to_string(group.size()) + " deliveries: " + why);
+        for (Writer::Submit& job : group) {
+            answer_quietly(job.done, result<Receipt>{written.error()});
+        }
+        return;
+    }
+    std::vector<DeliveryIntake::SubmitHandler> answers;
+    std::vector<Receipt> receipts;
+    answers.reserve(group.size());
+    receipts.reserve(group.size());
+    for (std::size_t i = 0; i < group.size(); ++i) {
+        Writer::Submit& job = group[i];
+        job.log_seq = (*written)[i].seq;
+        answers.push_back(std::move(job.done));
+        job.done = nullptr;
+        Receipt receipt;
+        receipt.trigger_ids = job.trigger_ids;
+        receipts.push_back(std::move(receipt));
+        // Stored packed: the writer does not read the body itself again.
+        if (job.body && job.body->size) std::string().swap(job.delivery.body);
+    }
+    writer_->report_commit_stats(std::chrono::steady_clock::now() - started, group.size());
+    // Handed over before anyone is answered: what a caller does next queues behind it.
+    writer_->post_indexed(std::move(group));
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+        answer_quietly(answers[i], result<Receipt>{std::move(receipts[i])});
+    }
+}
+
+void IntakeLogger::forward(Writer::Submit job) {
+    const bool keyed = !job.delivery.delivery_id.empty();
+    std::string key = intake_key(job.delivery.source, job.delivery.delivery_id);
+    if (keyed) {
+        std::lock_guard lock(shared_->mutex);
+        ++shared_->forwarded[key];
+    }
+    if (keyed) {
+        job.done = [shared = shared_, key = std::move(key),
+                    done = std::move(job.done)](result<Receipt> receipt) {
+            {
+                std::lock_guard lock(shared->mutex);
+                Shared::drop(shared->forwarded, key);
+            }
+            answer_quietly(done, std::move(receipt));
+        };
+    }
+    writer_->post(std::move(job));
+}
+
+}  // namespace hookrelay::store::sqlite

@@ -1,0 +1,73 @@
+// The intake log's thread (store.intake_log): takes every submission in order, answers those it
+// can once their records are synced to the intake log, and hands them to the writer to index
+// (docs/performance.md, "An intake log's bound, measured").
+//
+// For each submission, in order:
+// - its delivery id logged and not yet indexed: answered as a duplicate at once;
+// - one that needs the indexed store for its answer (no delivery id, a duplicate_body_window, a
+//   trigger with a coalesce key), or whose id went that way and is not answered yet: what was
+//   gathered so far is logged first, then it is posted to the writer as an ordinary submit;
+// - otherwise its id is looked up in the database (a read-only connection of this thread's own):
+//   found, answered as a duplicate; not found, its trigger ids are made and its record gathered.
+// A group's records are appended and synced at once, posted to the writer as index work, and
+// only then answered: whatever a caller posts to the store after its answer queues behind that
+// work. A group the log refuses is answered with the log's error, and nothing of it is kept.
+#pragma once
+
+#include "store/sqlite/connection.hpp"
+#include "store/sqlite/intake_log.hpp"
+#include "store/sqlite/writer.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace hookrelay::store::sqlite {
+
+class IntakeLogger {
+  public:
+    /// `read` is a read-only connection to the store's database. Once `max_backlog` records
+    /// wait to be indexed, the thread waits for the writer before logging more.
+    IntakeLogger(std::unique_ptr<IntakeLog> log, DbPtr read, std::shared_ptr<Writer> writer,
+                 std::size_t max_backlog);
+    ~IntakeLogger();
+    IntakeLogger(const IntakeLogger&) = delete;
+    IntakeLogger& operator=(const IntakeLogger&) = delete;
+
+    /// Before the writer starts: registers for its commits of index work.
+    void attach();
+    /// Starts the thread, which holds its own reference (a store released from an answer the
+    /// thread gives is destroyed on it; the thread then ends after that call).
+    static void start(const std::shared_ptr<IntakeLogger>& logger);
+    /// Logs and hands over what is queued, then stops the thread. Idempotent.
+    void stop();
+
+    void post(Writer::Submit job);
+
+    /// What the thread and the writer's callbacks share (the callbacks may outlive this).
+    struct Shared;
+
+  private:
+    void run();
+    void process(std::vector<Writer::Submit>& jobs);
+    void flush();
+    bool stored(const DeliveryRecord& d);
+    void forward(Writer::Submit job);
+
+    std::shared_ptr<Shared> shared_;
+    DbPtr read_;
+    Statement find_;
+    std::shared_ptr<Writer> writer_;
+    const std::size_t max_backlog_;
+    std::vector<Writer::Submit> group_;  ///< being gathered (the thread's own)
+    std::vector<std::string> group_keys_;
+    std::thread thread_;
+};
+
+}  // namespace hookrelay::store::sqlite
