@@ -70,15 +70,15 @@ void IntakeLogger::attach() {
             std::lock_guard lock(shared->mutex);
             for (const std::string& key : keys) Shared::drop(shared->logged, key);
         }
-        // The commit that indexed them was synced: the log need not keep them.
-        shared->log->release_through(through);
+        // Indexed up to `through` by a synced commit: the log need not keep those.
+        if (through > 0) shared->log->release_through(through);
         shared->cv.notify_all();
     });
 }
 
 void IntakeLogger::start(const std::shared_ptr<IntakeLogger>& logger) {
     logger->thread_ = std::thread([self = logger] {
-        name_this_thread("hookrelay-intake");
+        name_this_thread("hookrelay-log");  // at most 15 characters
         self->run();
     });
 }

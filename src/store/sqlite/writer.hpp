@@ -88,7 +88,8 @@ class Writer {
         std::vector<std::string> trigger_ids;
     };
     /// After the commit that indexed intake log records: their (source, delivery id) keys
-    /// (IntakeLogger::key) and the highest record number indexed so far.
+    /// (intake_key()), and the highest record number a synced commit has indexed since the last
+    /// call (0: none; the log must keep what is not synced here yet).
     using Indexed = std::function<void(std::vector<std::string>, std::uint64_t)>;
     using CommitStats = std::function<void(std::chrono::duration<double>, std::size_t)>;
 
@@ -208,7 +209,11 @@ class Writer {
     std::condition_variable cv_;
     std::deque<Submit> submits_;
     std::deque<Op> ops_;
-    std::size_t index_backlog_ = 0;  ///< index work in submits_ and being committed
+    std::size_t index_backlog_ = 0;       ///< index work in submits_ and being committed
+    std::uint64_t unsynced_through_ = 0;  ///< indexed by commits not synced yet (writer thread)
+    std::chrono::steady_clock::time_point last_sync_{};  ///< of index work (writer thread)
+    /// When the oldest index work in submits_ was queued ({}: none).
+    std::chrono::steady_clock::time_point index_since_{};
     Indexed indexed_;
     Statement set_intake_position_;
     bool stop_ = false;
