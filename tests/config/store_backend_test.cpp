@@ -29,6 +29,31 @@ TEST(StoreBackend, IsSqliteByDefault) {
     EXPECT_EQ(r.config->store.backend, StoreConfig::Backend::sqlite);
 }
 
+TEST(StoreBackend, IntakeLogIsOffByDefaultAndASqliteSetting) {
+    EXPECT_FALSE(load("").config->store.intake_log);
+    const auto on = load("store: {intake_log: true}\n");
+    ASSERT_TRUE(on.errors.empty()) << to_string(on.errors.at(0));
+    EXPECT_TRUE(on.config->store.intake_log);
+
+    const auto bad = load("store: {intake_log: maybe}\n");
+    ASSERT_FALSE(bad.errors.empty());
+    EXPECT_NE(to_string(bad.errors.at(0)).find("store.intake_log"), std::string::npos)
+        << to_string(bad.errors.at(0));
+
+    const auto postgres = load(R"(
+store:
+  backend: postgres
+  intake_log: true
+  postgres:
+    url: "${env:HOOKRELAY_DATABASE_URL}"
+)");
+    ASSERT_FALSE(postgres.errors.empty());
+    EXPECT_NE(to_string(postgres.errors.at(0))
+                  .find("store.intake_log applies to the sqlite backend only"),
+              std::string::npos)
+        << to_string(postgres.errors.at(0));
+}
+
 TEST(StoreBackend, PostgresTakesItsUrlFromASecretReferenceAndHasDefaults) {
     const auto r = load(R"(
 store:
