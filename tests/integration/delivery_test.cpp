@@ -263,8 +263,12 @@ TEST(Delivery, ThrottledTriggerIsNotOvertakenByLaterOnes) {
     jenkins.fail_next(1, 429, "1");
     Daemon daemon(daemon_options(config_with_max_delay(jenkins, "10s")));
     ASSERT_EQ(post(daemon, push("first", "main")).status, 202u);
-    // The first trigger got its 429 (not just any request: the config check's come too).
+    // The first trigger got its 429 (not just any request: the config check's come too), and
+    // the daemon has taken it in: the Jenkins is paused. (Posting on the 429 alone raced the
+    // daemon's reading of it on a busy machine: the second trigger went out before the pause.)
     ASSERT_TRUE(eventually([&] { return !build_requests(jenkins).empty(); }, k_deadline))
+        << daemon.log();
+    ASSERT_TRUE(eventually([&] { return jenkins_state(daemon, "ci") == "throttled"; }, k_deadline))
         << daemon.log();
     ASSERT_EQ(post(daemon, push("second", "later")).status, 202u);  // queued during the pause
 

@@ -117,9 +117,14 @@ class IntakeLog::Impl {
     bool open(std::uint64_t released, const Replay& replay, std::string* why) {
         released_ = released;
         std::error_code ec;
-        std::filesystem::create_directories(options_.dir, ec);
+        const bool made = std::filesystem::create_directories(options_.dir, ec);
         if (ec) return fail(why, "cannot create " + options_.dir.string() + ": " + ec.message());
         ::chmod(options_.dir.c_str(), 0700);
+        // The directory's own entry, durable before anything is answered from it.
+        if (made && !sync_dir(options_.dir.parent_path().empty() ? std::filesystem::path(".")
+                                                                 : options_.dir.parent_path())) {
+            return fail(why, describe("cannot sync", options_.dir.parent_path(), errno));
+        }
         std::vector<std::uint32_t> numbers;
         for (const auto& entry : std::filesystem::directory_iterator(options_.dir, ec)) {
             const std::string name = entry.path().filename().string();
@@ -176,7 +181,7 @@ class IntakeLog::Impl {
                 return make_error_code(errc::payload_too_large);
             }
             if (!at || write_at + need > segments_[*at]->size) {
-                const auto next = take_free(*at, opened, need, why);
+                const auto next = take_free(at, opened, need, why);
                 if (!next) return next.error();
                 at = *next;
                 opened.push_back(*at);
@@ -282,6 +287,7 @@ class IntakeLog::Impl {
         std::lock_guard lock(mutex_);
         return next_seq_;
     }
+    std::uint64_t max_payload() const { return options_.segment_size - k_header; }
     std::size_t segments() const {
         std::lock_guard lock(mutex_);
         return segments_.size();
@@ -540,6 +546,10 @@ result<std::string> IntakeLog::read(const Position& at, std::string* why) const 
 
 void IntakeLog::release_through(std::uint64_t seq) {
     impl_->release_through(seq);
+}
+
+std::uint64_t IntakeLog::max_payload() const {
+    return impl_->max_payload();
 }
 
 std::uint64_t IntakeLog::next_seq() const {

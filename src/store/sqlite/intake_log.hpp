@@ -94,6 +94,8 @@ class IntakeLog {
     /// holding nothing later may be written again.
     void release_through(std::uint64_t seq);
 
+    /// The largest payload a record may have.
+    std::uint64_t max_payload() const;
     /// The number the next record appended will get.
     std::uint64_t next_seq() const;
     /// Segment files the log has.

@@ -19,6 +19,8 @@ struct IntakeLogger::Shared {
     std::condition_variable cv;
     std::deque<Writer::Submit> queue;
     bool stop = false;
+    /// Stopped from one of the thread's own answers: it takes nothing more.
+    bool abandoned = false;
     /// Keys logged and not yet indexed, and keys forwarded and not yet answered: how many each.
     std::unordered_map<std::string, int> logged;
     std::unordered_map<std::string, int> forwarded;
@@ -90,6 +92,10 @@ void IntakeLogger::stop() {
     }
     shared_->cv.notify_all();
     if (thread_.get_id() == std::this_thread::get_id()) {
+        {
+            std::lock_guard lock(shared_->mutex);
+            shared_->abandoned = true;
+        }
         thread_.detach();  // on its own thread: it ends once this answer returns
     } else if (thread_.joinable()) {
         thread_.join();
@@ -101,6 +107,13 @@ void IntakeLogger::post(Writer::Submit job) {
     if (shared_->stop) return;  // closed: nothing runs any more (as the writer's post)
     shared_->queue.push_back(std::move(job));
     shared_->cv.notify_one();
+}
+
+void IntakeLogger::replayed(const std::vector<Writer::Submit>& jobs) {
+    std::lock_guard lock(shared_->mutex);
+    for (const Writer::Submit& job : jobs) {
+        ++shared_->logged[intake_key(job.delivery.source, job.delivery.delivery_id)];
+    }
 }
 
 void IntakeLogger::run() {
@@ -120,12 +133,32 @@ void IntakeLogger::run() {
             if (shared_->stop) break;
             shared_->cv.wait_for(lock, std::chrono::milliseconds(100));
         }
-        process(jobs);
+        try {
+            process(jobs);
+        } catch (const std::exception& e) {
+            // Nothing of the group in hand was logged: each is answered with the failure.
+            const auto failed = make_error_code(errc::store_unavailable);
+            {
+                std::lock_guard lock(shared_->mutex);
+                for (const std::string& key : group_keys_) Shared::drop(shared_->logged, key);
+            }
+            for (Writer::Submit& job : group_) answer_quietly(job.done, result<Receipt>{failed});
+            for (Writer::Submit& job : jobs) answer_quietly(job.done, result<Receipt>{failed});
+            group_.clear();
+            group_keys_.clear();
+            writer_->report_failure(failed,
+                                    std::string("the intake log's thread failed: ") + e.what());
+        }
     }
 }
 
 void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
     for (Writer::Submit& job : jobs) {
+        {
+            // Closed from one of the answers: nothing more is taken (as the writer's post).
+            std::lock_guard lock(shared_->mutex);
+            if (shared_->abandoned) return;
+        }
         const DeliveryRecord& d = job.delivery;
         std::string key = intake_key(d.source, d.delivery_id);
         const bool answerable = answerable_from_log(job);
@@ -142,7 +175,7 @@ void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
             forwarded = shared_->forwarded.count(key) > 0;
         }
         if (answerable && logged) {
-            answer_quietly(job.done, result<Receipt>{duplicate_of(d)});
+            answer_quietly(std::exchange(job.done, nullptr), result<Receipt>{duplicate_of(d)});
             continue;
         }
         if (!answerable || forwarded) {
@@ -160,7 +193,7 @@ void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
             continue;
         }
         if (known) {
-            answer_quietly(job.done, result<Receipt>{duplicate_of(d)});
+            answer_quietly(std::exchange(job.done, nullptr), result<Receipt>{duplicate_of(d)});
             continue;
         }
         job.trigger_ids.clear();
@@ -191,6 +224,25 @@ void IntakeLogger::flush() {
         records.push_back(encode_intake_record(job.delivery, job.body, job.reasons, job.triggers,
                                                job.trigger_ids));
     }
+    // A record larger than a segment (a body_limit above it) goes the ordinary way, after the
+    // group.
+    std::vector<Writer::Submit> too_large;
+    for (std::size_t i = records.size(); i-- > 0;) {
+        if (records[i].size() <= shared_->log->max_payload()) continue;
+        {
+            std::lock_guard lock(shared_->mutex);
+            Shared::drop(shared_->logged, group_keys_[i]);
+        }
+        group_[i].trigger_ids.clear();
+        too_large.insert(too_large.begin(), std::move(group_[i]));
+        group_.erase(group_.begin() + static_cast<std::ptrdiff_t>(i));
+        group_keys_.erase(group_keys_.begin() + static_cast<std::ptrdiff_t>(i));
+        records.erase(records.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    if (group_.empty()) {
+        for (Writer::Submit& job : too_large) forward(std::move(job));
+        return;
+    }
     const std::vector<std::string_view> payloads(records.begin(), records.end());
     std::string why;
     const auto started = std::chrono::steady_clock::now();
@@ -210,6 +262,7 @@ void IntakeLogger::flush() {
         for (Writer::Submit& job : group) {
             answer_quietly(job.done, result<Receipt>{written.error()});
         }
+        for (Writer::Submit& job : too_large) forward(std::move(job));
         return;
     }
     std::vector<DeliveryIntake::SubmitHandler> answers;
@@ -233,6 +286,7 @@ void IntakeLogger::flush() {
     for (std::size_t i = 0; i < answers.size(); ++i) {
         answer_quietly(answers[i], result<Receipt>{std::move(receipts[i])});
     }
+    for (Writer::Submit& job : too_large) forward(std::move(job));
 }
 
 void IntakeLogger::forward(Writer::Submit job) {

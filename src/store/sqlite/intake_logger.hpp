@@ -49,6 +49,9 @@ class IntakeLogger {
     void stop();
 
     void post(Writer::Submit job);
+    /// Before start: records replayed from the log and handed to the writer, not indexed yet
+    /// (their keys count as logged until they are).
+    void replayed(const std::vector<Writer::Submit>& jobs);
 
     /// What the thread and the writer's callbacks share (the callbacks may outlive this).
     struct Shared;

@@ -77,10 +77,6 @@ std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
                              "version?); run that version to index it, or move the directory "
                              "away");
     }
-    if (!replayed.empty()) {
-        writer->index_replayed(replayed);
-        (*log)->release_through(replayed.back().log_seq);
-    }
     sqlite3* raw = nullptr;
     const int rc = sqlite3_open_v2(db_path.c_str(), &raw,
                                    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, gathering_vfs());
@@ -95,7 +91,12 @@ std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
     // At most ~4 MB of gathered index work per max_batch: the writer holds each record until it
     // is indexed.
     const std::size_t backlog = std::max<std::size_t>(config.max_batch, 1) * 8;
-    return std::make_shared<IntakeLogger>(std::move(*log), std::move(read), writer, backlog);
+    auto logger = std::make_shared<IntakeLogger>(std::move(*log), std::move(read), writer, backlog);
+    // Indexed by the writer first thing, before anything submitted after this start (a store
+    // that cannot index them now, full say, still opens, and prunes, and retries them).
+    logger->replayed(replayed);
+    writer->post_indexed(std::move(replayed));
+    return logger;
 }
 
 }  // namespace

@@ -113,27 +113,6 @@ std::uint64_t Writer::intake_position() {
     return through > 0 ? static_cast<std::uint64_t>(through) : 0;
 }
 
-void Writer::index_replayed(std::vector<Submit>& jobs) {
-    const std::size_t batch = std::max<std::size_t>(config_.max_batch, 1);
-    for (std::size_t at = 0; at < jobs.size(); at += batch) {
-        const auto chunk = std::span<Submit>(jobs).subspan(at, std::min(batch, jobs.size() - at));
-        std::uint64_t through = 0;
-        db_.transaction([&] {
-            for (Submit& job : chunk) {
-                const auto failure = db_.isolated([&] { insert(job); });
-                if (failure) {
-                    report("an accepted delivery (" + job.delivery.source + " " +
-                           job.delivery.delivery_id + ", intake log record " +
-                           std::to_string(job.log_seq) +
-                           ") could not be indexed: " + failure->what);
-                }
-                through = std::max(through, job.log_seq);
-            }
-            Query(set_intake_position_).bind_int(static_cast<std::int64_t>(through)).run();
-        });
-    }
-}
-
 Receipt Writer::insert(const Submit& job) {
     const bool given = job.log_seq != 0;
     return intake_.insert(job.delivery, job.body ? &*job.body : nullptr, job.reasons, job.triggers,
@@ -222,16 +201,35 @@ void Writer::run() {
         replay_early();
         if (stopping) break;
         if (!submits.empty()) {
-            // The queue operations waiting at the head of `ops` join the first group's
-            // transaction.
+            // The queue operations waiting at the head of `ops` join the last group's
+            // transaction (they were posted after every submit taken with them).
             std::size_t lead = 0;
             while (lead < ops.size() && ops[lead].mode == Mode::queue) ++lead;
             const std::size_t batch = std::max<std::size_t>(config_.max_batch, 1);
-            for (std::size_t at = 0; at < submits.size(); at += batch) {
-                commit_submits(
-                    std::span<Submit>(submits).subspan(at, std::min(batch, submits.size() - at)),
-                    std::span<Op>(ops).first(at == 0 ? lead : 0));
+            bool held = false;
+            for (std::size_t at = 0; at < submits.size() && !held; at += batch) {
+                const std::size_t size = std::min(batch, submits.size() - at);
+                const bool last = at + size == submits.size();
+                const bool ok = commit_submits(std::span<Submit>(submits).subspan(at, size),
+                                               std::span<Op>(ops).first(last ? lead : 0));
+                const bool indexing =
+                    std::any_of(submits.begin() + static_cast<std::ptrdiff_t>(at),
+                                submits.begin() + static_cast<std::ptrdiff_t>(at + size),
+                                [](const Submit& job) { return job.log_seq != 0; });
+                if (!ok && indexing) {
+                    // Answered submissions that did not get into the file: nothing after them
+                    // may commit first (it would move intake_position past them, and the log
+                    // would let go of them), and no operation may run before them.
+                    // The queue operations that joined it (the last group) were answered
+                    // with its failure; otherwise they have not run and wait too.
+                    if (last)
+                        ops.erase(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(lead));
+                    held = hold_back(std::span<Submit>(submits).subspan(at, size),
+                                     std::span<Submit>(submits).subspan(at + size), ops);
+                    lead = 0;
+                }
             }
+            if (held) continue;
             ops.erase(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(lead));
         }
         run_ops(ops);
@@ -248,7 +246,7 @@ void Writer::run() {
 }
 
 // Group commit: one BEGIN IMMEDIATE .. COMMIT, so one WAL sync, for the whole batch.
-void Writer::commit_submits(std::span<Submit> jobs, std::span<Op> ops) {
+bool Writer::commit_submits(std::span<Submit> jobs, std::span<Op> ops) {
     std::vector<result<Receipt>> results(jobs.size(),
                                          result<Receipt>{make_error_code(errc::store_unavailable)});
     std::vector<Answer> answers(ops.size());
@@ -305,7 +303,6 @@ void Writer::commit_submits(std::span<Submit> jobs, std::span<Op> ops) {
         report(line);
         note_failure(failure, line);
         for (Op& op : ops) op.fail(failure.code);
-        requeue_index_work(jobs);
     }
     if (committed) note_commit(true);
     // Index work was reported when the intake log made it durable.
@@ -338,29 +335,44 @@ void Writer::commit_submits(std::span<Submit> jobs, std::span<Op> ops) {
         }
         if (indexed_) indexed_(std::move(keys), releasable);
     }
+    return committed;
 }
 
-// Index work of a transaction that failed as a whole (busy, full, I/O) goes back to the head of
-// the queue: those webhooks were answered, and the log keeps them until they are indexed. The
-// thread waits a second (or until it is stopped) before trying again; a store stopped meanwhile
-// indexes them at its next start, from the log.
-void Writer::requeue_index_work(std::span<Submit> jobs) {
-    std::vector<Submit> again;
-    for (Submit& job : jobs) {
-        if (job.log_seq != 0) again.push_back(std::move(job));
-    }
-    if (again.empty()) return;
+// After a transaction holding index work failed as a whole (busy, full, I/O): its index work
+// (its other submissions were answered with the failure), the submissions after it and the
+// operations `ops` go back to the head of their queues in their order, and the thread waits a
+// second (or until it is stopped) before trying again. Those webhooks were answered; the log keeps
+// them until they are indexed. Stopping, index work is left to the log instead (indexed at the
+// next start), and the rest goes on as usual.
+bool Writer::hold_back(std::span<Submit> failed, std::span<Submit> later, std::vector<Op>& ops) {
+    const auto is_index = [](const Submit& job) { return job.log_seq != 0; };
     std::unique_lock lock(mutex_);
     if (stop_) {
-        index_backlog_ -= std::min(index_backlog_, again.size());
+        const auto left =
+            static_cast<std::size_t>(std::count_if(failed.begin(), failed.end(), is_index) +
+                                     std::count_if(later.begin(), later.end(), is_index));
+        index_backlog_ -= std::min(index_backlog_, left);
         lock.unlock();
-        report(std::to_string(again.size()) +
+        report(std::to_string(left) +
                " accepted deliveries stay in the intake log unindexed; they are indexed at the "
                "next start");
-        return;
+        std::vector<Submit> rest;
+        for (Submit& job : later) {
+            if (!is_index(job)) rest.push_back(std::move(job));
+        }
+        if (!rest.empty()) commit_submits(rest, {});
+        run_ops(ops);
+        ops.clear();
+        return true;
     }
-    for (auto it = again.rbegin(); it != again.rend(); ++it) submits_.push_front(std::move(*it));
+    for (auto it = later.rbegin(); it != later.rend(); ++it) submits_.push_front(std::move(*it));
+    for (auto it = failed.rbegin(); it != failed.rend(); ++it) {
+        if (is_index(*it)) submits_.push_front(std::move(*it));
+    }
+    for (auto it = ops.rbegin(); it != ops.rend(); ++it) ops_.push_front(std::move(*it));
+    ops.clear();
     cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
+    return true;
 }
 
 void Writer::run_ops(std::vector<Op>& ops) {

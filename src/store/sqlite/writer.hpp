@@ -123,9 +123,6 @@ class Writer {
 
     /// Before start(), on the opening thread: how far the intake log is indexed.
     std::uint64_t intake_position();
-    /// Before start(), on the opening thread: indexes records replayed from the intake log.
-    /// Throws on failure.
-    void index_replayed(std::vector<Submit>& jobs);
     /// From the intake log's thread: a group of `n` submissions made durable in `seconds`.
     void report_commit_stats(std::chrono::duration<double> seconds, std::size_t n) {
         report_commit(seconds, n);
@@ -157,11 +154,12 @@ class Writer {
 
   private:
     void run();
-    void commit_submits(std::span<Submit> jobs, std::span<Op> ops);
+    /// False when the transaction failed as a whole.
+    bool commit_submits(std::span<Submit> jobs, std::span<Op> ops);
     /// Inside the transaction: inserts the job as its delivery and triggers (with the ids the
     /// intake log gave, for index work).
     Receipt insert(const Submit& job);
-    void requeue_index_work(std::span<Submit> jobs);
+    bool hold_back(std::span<Submit> failed, std::span<Submit> later, std::vector<Op>& ops);
     void run_ops(std::vector<Op>& ops);
     void run_queue_ops(std::span<Op> ops);
     /// After the commit of queue operations run in one transaction: each one's answer, or the
