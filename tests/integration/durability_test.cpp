@@ -22,10 +22,10 @@ constexpr const char* k_secret = "durability-test-secret-2b9e";
 // The last restart drains what every round left; generous for a loaded 2-core machine.
 constexpr std::chrono::seconds k_drain_deadline{30};
 
-std::string config_for(const FakeJenkins& jenkins, const std::string& state_dir) {
+std::string config_for(const FakeJenkins& jenkins, const std::string& state_dir, bool intake_log) {
     return R"(listen: 127.0.0.1:0
 state_dir: )" +
-           state_dir +
+           state_dir + (intake_log ? "\nstore: {intake_log: true}" : "") +
            R"(
 log: {level: info}
 admin: {listen: "127.0.0.1:0", token: "${env:ADMIN_TOKEN}"}
@@ -66,16 +66,16 @@ Daemon::Options daemon_options(std::string config) {
     return o;
 }
 
-TEST(Durability, EveryAcceptedPushIsBuiltAfterRepeatedKillNineMidBurst) {
+void every_accepted_push_is_built(bool intake_log) {
     const auto began = std::chrono::steady_clock::now();
     FakeJenkins jenkins({});
     jenkins.add_job({"build"});
     TempDir state;
-    const auto config = config_for(jenkins, state.path());
+    const auto config = config_for(jenkins, state.path(), intake_log);
 
     kill_burst::Options options;
     options.secret = k_secret;
-    options.prefix = "sqlite";
+    options.prefix = intake_log ? "sqlite-log" : "sqlite";
     std::unique_ptr<Daemon> daemon;
     const auto result = kill_burst::run(
         jenkins, options,
@@ -105,6 +105,15 @@ TEST(Durability, EveryAcceptedPushIsBuiltAfterRepeatedKillNineMidBurst) {
         << outcome.lost.size() << " accepted deliveries never built: " << outcome.lost_sample()
         << "\n"
         << log_tail(last);
+}
+
+TEST(Durability, EveryAcceptedPushIsBuiltAfterRepeatedKillNineMidBurst) {
+    every_accepted_push_is_built(false);
+}
+
+// The same with store.intake_log: answered from the intake log, indexed behind it.
+TEST(Durability, WithTheIntakeLogEveryAcceptedPushIsBuiltAfterRepeatedKillNineMidBurst) {
+    every_accepted_push_is_built(true);
 }
 
 }  // namespace
