@@ -48,7 +48,9 @@ struct SqliteOptions {
 /// on I/O (it queues a job). SQLite runs only on the store's own thread, which calls each `done`
 /// exactly once after the work (a write: after its commit), in posting order except that
 /// submissions waiting together are committed first, as one group. Callbacks must not block for
-/// long: they delay every later job.
+/// long: they delay every later job. With store.intake_log, a submission the log can answer is
+/// answered on the log's thread once its record is synced there (IntakeLogger), and indexed on
+/// the store's thread after; anything posted after that answer runs after the indexing.
 ///
 /// Failures are answered with the errc of their cause (classify() in connection.hpp): a lock
 /// held by another connection is store_busy, store.max_size or a full disk store_full, anything
