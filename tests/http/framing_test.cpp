@@ -40,8 +40,8 @@ TEST(Framing, RejectsTransferEncodingWhoseFinalCodingIsNotChunked) {
 }
 
 TEST(Framing, RejectsTransferEncodingSplitOverFieldsEndingInAnotherCoding) {
-    auto problem =
-        check_framing(11, with_host({{"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "gzip"}}));
+    auto problem = check_framing(
+        11, with_host({{"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "gzip"}}));
     ASSERT_TRUE(problem);
     EXPECT_EQ(problem->status, 400u);
 }
@@ -58,10 +58,10 @@ TEST(Framing, RejectsChunkedTwice) {
 }
 
 TEST(Framing, RejectsTransferEncodingWithContentLength) {
-    EXPECT_EQ(check_framing(11, with_host({{"Transfer-Encoding", "chunked"},
-                                           {"Content-Length", "5"}}))
-                  ->status,
-              400u);
+    EXPECT_EQ(
+        check_framing(11, with_host({{"Transfer-Encoding", "chunked"}, {"Content-Length", "5"}}))
+            ->status,
+        400u);
 }
 
 TEST(Framing, RejectsTransferEncodingInHttp10) {
@@ -88,9 +88,9 @@ TEST(ClientAddress, IgnoresForwardingHeadersFromUntrustedPeers) {
 TEST(ClientAddress, TakesTheRightmostUntrustedAddressFromXForwardedFor) {
     // The client wrote "1.1.1.1" itself; the trusted proxy appended what it saw.
     HeaderMap h{{"X-Forwarded-For", "1.1.1.1, 192.0.2.7"}, {"X-Forwarded-For", "10.0.0.5"}};
-    EXPECT_EQ(client_address(ip("10.0.0.1"), h, ranges({"10.0.0.0/8"}),
-                             ForwardedHeader::x_forwarded_for),
-              ip("192.0.2.7"));
+    EXPECT_EQ(
+        client_address(ip("10.0.0.1"), h, ranges({"10.0.0.0/8"}), ForwardedHeader::x_forwarded_for),
+        ip("192.0.2.7"));
 }
 
 TEST(ClientAddress, UsesThePeerWhenATrustedProxySendsNoHeader) {
@@ -118,8 +118,8 @@ TEST(ClientAddress, ReadsRfc7239ForwardedWhenConfigured) {
 
 TEST(ClientAddress, ObfuscatedForwardedNodeIsUnknown) {
     HeaderMap h{{"Forwarded", "for=_hidden"}};
-    EXPECT_FALSE(client_address(ip("10.0.0.1"), h, ranges({"10.0.0.0/8"}),
-                                ForwardedHeader::forwarded));
+    EXPECT_FALSE(
+        client_address(ip("10.0.0.1"), h, ranges({"10.0.0.0/8"}), ForwardedHeader::forwarded));
 }
 
 }  // namespace
