@@ -8,6 +8,7 @@
 # 2. hookrelay (release build) with one GitHub source and a rule that matches the payload, in
 #    three set-ups, one after the other:
 #      a. the SQLite store (the default);
+#      a'. the SQLite store with `store.intake_log: true` (off by default; docs/performance.md);
 #      b. the PostgreSQL store, one instance;
 #      c. the PostgreSQL store, two instances sharing one database.
 #    PostgreSQL is a throwaway server this script starts (tests/support/pg_server.sh: run as the
@@ -216,6 +217,7 @@ rows=("| nginx \`return 202\` (the ceiling) | $(awk -v r="$crps" 'BEGIN {printf 
 
 # --- a. hookrelay on SQLite --------------------------------------------------------------------
 measure_relay sqlite 1 "" "hookrelay, SQLite"
+measure_relay sqlite-log 1 "store: {intake_log: true}" "hookrelay, SQLite, \`store.intake_log: true\`"
 
 # --- b, c. hookrelay on PostgreSQL ---------------------------------------------------------------
 pg_state="$work/pg"

@@ -146,6 +146,7 @@ void IntakeLogger::run() {
             for (Writer::Submit& job : jobs) answer_quietly(job.done, result<Receipt>{failed});
             group_.clear();
             group_keys_.clear();
+            in_group_.clear();
             writer_->report_failure(failed,
                                     std::string("the intake log's thread failed: ") + e.what());
         }
@@ -163,10 +164,7 @@ void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
         std::string key = intake_key(d.source, d.delivery_id);
         const bool answerable = answerable_from_log(job);
         // A duplicate of a record still being gathered waits for that record's fate.
-        if (answerable &&
-            std::find(group_keys_.begin(), group_keys_.end(), key) != group_keys_.end()) {
-            flush();
-        }
+        if (answerable && in_group_.count(key) > 0) flush();
         bool logged = false;
         bool forwarded = false;
         {
@@ -204,6 +202,7 @@ void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
             std::lock_guard lock(shared_->mutex);
             ++shared_->logged[key];
         }
+        in_group_.insert(key);
         group_keys_.push_back(std::move(key));
         group_.push_back(std::move(job));
     }
@@ -236,6 +235,7 @@ void IntakeLogger::flush() {
         group_[i].trigger_ids.clear();
         too_large.insert(too_large.begin(), std::move(group_[i]));
         group_.erase(group_.begin() + static_cast<std::ptrdiff_t>(i));
+        in_group_.erase(group_keys_[i]);
         group_keys_.erase(group_keys_.begin() + static_cast<std::ptrdiff_t>(i));
         records.erase(records.begin() + static_cast<std::ptrdiff_t>(i));
     }
@@ -251,6 +251,7 @@ void IntakeLogger::flush() {
     std::vector<std::string> keys = std::move(group_keys_);
     group_.clear();
     group_keys_.clear();
+    in_group_.clear();
     if (!written) {
         {
             std::lock_guard lock(shared_->mutex);
@@ -291,12 +292,12 @@ void IntakeLogger::flush() {
 
 void IntakeLogger::forward(Writer::Submit job) {
     const bool keyed = !job.delivery.delivery_id.empty();
-    std::string key = intake_key(job.delivery.source, job.delivery.delivery_id);
     if (keyed) {
-        std::lock_guard lock(shared_->mutex);
-        ++shared_->forwarded[key];
-    }
-    if (keyed) {
+        std::string key = intake_key(job.delivery.source, job.delivery.delivery_id);
+        {
+            std::lock_guard lock(shared_->mutex);
+            ++shared_->forwarded[key];
+        }
         job.done = [shared = shared_, key = std::move(key),
                     done = std::move(job.done)](result<Receipt> receipt) {
             {

@@ -26,6 +26,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace hookrelay::store::sqlite {
@@ -68,8 +69,11 @@ class IntakeLogger {
     Statement find_;
     std::shared_ptr<Writer> writer_;
     const std::size_t max_backlog_;
-    std::vector<Writer::Submit> group_;  ///< being gathered (the thread's own)
-    std::vector<std::string> group_keys_;
+    std::vector<Writer::Submit> group_;    ///< being gathered (the thread's own)
+    std::vector<std::string> group_keys_;  ///< group_'s intake_key()s, in its order
+    /// The same keys, to tell in constant time whether one is in the group (a burst after a
+    /// stall gathers thousands).
+    std::unordered_set<std::string> in_group_;
     std::thread thread_;
 };
 
