@@ -25,10 +25,13 @@ constexpr std::size_t k_early_errors = 16;
 // intake log holds those records durably already. At most this long after the last synced one,
 // the next is synced, and only then may the log let go of what it covers.
 constexpr std::chrono::milliseconds k_index_sync_every{200};
-// Index work waits up to this long for this many records before it commits (claims and other
-// operations wait with it; a submit answered here, or stopping, ends the wait).
-constexpr std::chrono::milliseconds k_index_wait{10};
-constexpr std::size_t k_index_group = 256;
+// Index work waits for more before it commits, while more keeps coming: until this many records
+// are queued, or none came for k_index_gap, or k_index_wait passed since the first (claims and
+// other operations wait with it; a submit answered here, or stopping, ends the wait). Larger
+// transactions write each index's pages once for more records (docs/performance.md).
+constexpr std::chrono::milliseconds k_index_wait{50};
+constexpr std::chrono::milliseconds k_index_gap{5};
+constexpr std::size_t k_index_group = 512;
 
 // A longer interval is treated as this, so the deadline arithmetic cannot overflow.
 constexpr std::chrono::milliseconds k_max_interval = std::chrono::hours(24 * 365);
@@ -97,7 +100,8 @@ void Writer::post(Submit job) {
 void Writer::post_indexed(std::vector<Submit> jobs) {
     std::lock_guard lock(mutex_);
     if (stop_) return;  // closed: the records stay in the log, indexed at the next start
-    if (index_since_ == Steady::time_point{}) index_since_ = Steady::now();
+    index_latest_ = Steady::now();
+    if (index_since_ == Steady::time_point{}) index_since_ = index_latest_;
     index_backlog_ += jobs.size();
     for (Submit& job : jobs) submits_.push_back(std::move(job));
     cv_.notify_one();
@@ -181,11 +185,14 @@ void Writer::run() {
             } else {
                 cv_.wait(lock, ready);
             }
-            // Index work alone waits up to k_index_wait for more, so that it commits in larger
+            // Index work alone waits for more (k_index_wait), so that it commits in larger
             // groups (less CPU and fewer pages per delivery); anything else ends the wait.
             while (!stop_ && !submits_.empty() && index_backlog_ == submits_.size() &&
-                   submits_.size() < k_index_group && Steady::now() < index_since_ + k_index_wait) {
-                cv_.wait_until(lock, index_since_ + k_index_wait);
+                   submits_.size() < k_index_group) {
+                const auto until =
+                    std::min(index_since_ + k_index_wait, index_latest_ + k_index_gap);
+                if (Steady::now() >= until) break;
+                cv_.wait_until(lock, until);
             }
             // Every submit queued before the ops taken with them: an op a caller posted after
             // an answer must find that submission stored, and the intake log answers before

@@ -212,6 +212,8 @@ class Writer {
     std::chrono::steady_clock::time_point last_sync_{};  ///< of index work (writer thread)
     /// When the oldest index work in submits_ was queued ({}: none).
     std::chrono::steady_clock::time_point index_since_{};
+    /// When index work was last queued.
+    std::chrono::steady_clock::time_point index_latest_{};
     Indexed indexed_;
     Statement set_intake_position_;
     bool stop_ = false;
