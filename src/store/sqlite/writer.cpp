@@ -26,9 +26,10 @@ constexpr std::size_t k_early_errors = 16;
 // the next is synced, and only then may the log let go of what it covers.
 constexpr std::chrono::milliseconds k_index_sync_every{200};
 // Index work waits for more before it commits, while more keeps coming: until this many records
-// are queued, or none came for k_index_gap, or k_index_wait passed since the first (claims and
-// other operations wait with it; a submit answered here, or stopping, ends the wait). Larger
-// transactions write each index's pages once for more records (docs/performance.md).
+// are queued (or store.max_batch, when smaller: a transaction holds no more), or none came for
+// k_index_gap, or k_index_wait passed since the first (claims and other operations wait with it;
+// a submit answered here, or stopping, ends the wait). Larger transactions write each index's
+// pages once for more records (docs/performance.md).
 constexpr std::chrono::milliseconds k_index_wait{50};
 constexpr std::chrono::milliseconds k_index_gap{5};
 constexpr std::size_t k_index_group = 512;
@@ -185,10 +186,13 @@ void Writer::run() {
             } else {
                 cv_.wait(lock, ready);
             }
-            // Index work alone waits for more (k_index_wait), so that it commits in larger
-            // groups (less CPU and fewer pages per delivery); anything else ends the wait.
+            // When all that is queued is index work, it waits for more (see k_index_wait), so
+            // that it commits in larger groups (less CPU and fewer pages per delivery). Queued
+            // operations wait with it; a submit answered here, or stopping, ends the wait.
+            const std::size_t index_group =
+                std::min(k_index_group, std::max<std::size_t>(config_.max_batch, 1));
             while (!stop_ && !submits_.empty() && index_backlog_ == submits_.size() &&
-                   submits_.size() < k_index_group) {
+                   submits_.size() < index_group) {
                 const auto until =
                     std::min(index_since_ + k_index_wait, index_latest_ + k_index_gap);
                 if (Steady::now() >= until) break;
