@@ -671,6 +671,44 @@ TEST_F(SqliteStoreTest, StoreMayBeReleasedFromItsOwnCallback) {
     EXPECT_EQ(claim(*reopened, "ci", base_).claims.size(), 1u);
 }
 
+// With the intake log a submission is answered by the intake log's thread, not the store's: the
+// store released from that answer stops its threads from there and opens again.
+TEST_F(SqliteStoreTest, WithTheIntakeLogTheStoreMayBeReleasedFromASubmitsAnswer) {
+    config_.intake_log = true;
+    auto store = open_store();
+    auto gate = std::make_shared<std::promise<void>>();
+    auto holder = std::make_shared<std::shared_ptr<SqliteStore>>(store);
+    auto answered = std::make_shared<std::promise<bool>>();
+    store->submit(delivery("d-1", base_), {trigger()},
+                  [holder, answered, opened = gate->get_future().share()](result<Receipt> r) {
+                      opened.wait_for(k_deadline);  // until the test let go of its reference
+                      holder->reset();  // the last reference: destroyed on the answering thread
+                      answered->set_value(static_cast<bool>(r));
+                  });
+    store.reset();
+    holder.reset();
+    gate->set_value();
+    auto future = answered->get_future();
+    ASSERT_EQ(future.wait_for(k_deadline), std::future_status::ready);
+    EXPECT_TRUE(future.get());
+
+    std::shared_ptr<SqliteStore> reopened;
+    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
+    while (!reopened) {
+        auto attempt = SqliteStore::open(dir_.path(), config_);
+        if (attempt) {
+            reopened = *attempt;
+        } else {
+            ASSERT_EQ(attempt.error(), make_error_code(errc::store_locked));
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+            std::this_thread::sleep_for(5ms);  // poll interval
+        }
+    }
+    EXPECT_EQ(claim(*reopened, "ci", base_).claims.size(), 1u);
+    // The next submission goes through the log again.
+    EXPECT_FALSE(accept(*reopened, delivery("d-2", base_), {trigger()}).duplicate);
+}
+
 // A caller's handler that throws is the caller's failure: the store thread goes on answering
 // everyone else (a throw escaping it would end the process).
 TEST_F(SqliteStoreTest, AHandlerThatThrowsLeavesTheStoreAnswering) {
