@@ -31,6 +31,22 @@ namespace {
 
 using SqliteStoreTest = SqliteFixture;
 
+// A store released from one of its own answers: its threads let go of the state directory on
+// their own. Polls until it opens again (nullptr, and a failure, when it does not in time).
+std::shared_ptr<SqliteStore> open_once_released(const std::string& dir, const StoreConfig& config) {
+    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
+    for (;;) {
+        auto attempt = SqliteStore::open(dir, config);
+        if (attempt) return *attempt;
+        if (attempt.error() != make_error_code(errc::store_locked) ||
+            std::chrono::steady_clock::now() >= deadline) {
+            ADD_FAILURE() << "the store did not open again: " << attempt.error().message();
+            return nullptr;
+        }
+        std::this_thread::sleep_for(5ms);  // poll interval
+    }
+}
+
 /// Holds an exclusive lock on the store's database from a second connection while it lives.
 class ExclusiveLock {
   public:
@@ -636,77 +652,38 @@ TEST_F(SqliteStoreTest, RefusesAFileThatIsNotADatabase) {
 }
 
 TEST_F(SqliteStoreTest, StoreMayBeReleasedFromItsOwnCallback) {
-    auto store = open_store();
-    // Hold the store thread in a callback until the test has given up its own reference, so the
-    // submit's callback below surely drops the last one.
-    auto gate = std::make_shared<std::promise<void>>();
-    store->backlog(
-        [opened = gate->get_future().share()](result<Backlog>) { opened.wait_for(k_deadline); });
-    auto holder = std::make_shared<std::shared_ptr<SqliteStore>>(store);
-    auto answered = std::make_shared<std::promise<bool>>();
-    store->submit(delivery("d-1", base_), {trigger()}, [holder, answered](result<Receipt> r) {
-        holder->reset();  // the last reference: destroys the store on its own thread
-        answered->set_value(static_cast<bool>(r));
-    });
-    store.reset();
-    holder.reset();
-    gate->set_value();
-    auto future = answered->get_future();
-    ASSERT_EQ(future.wait_for(k_deadline), std::future_status::ready);
-    EXPECT_TRUE(future.get());
+    // The answer comes from the store's thread, or with the intake log from the log's.
+    for (const bool intake_log : {false, true}) {
+        SCOPED_TRACE(intake_log ? "with the intake log" : "without the intake log");
+        config_.intake_log = intake_log;
+        const std::string dir = dir_.path() + (intake_log ? "/with-log" : "/without-log");
+        std::filesystem::create_directories(dir);
+        auto opened = SqliteStore::open(dir, config_, quiet());
+        ASSERT_TRUE(opened);
+        auto store = *opened;
+        // The answer waits until the test has given up its own reference, so that it surely
+        // drops the last one.
+        auto gate = std::make_shared<std::promise<void>>();
+        auto holder = std::make_shared<std::shared_ptr<SqliteStore>>(store);
+        auto answered = std::make_shared<std::promise<bool>>();
+        store->submit(delivery("d-1", base_), {trigger()},
+                      [holder, answered, let_go = gate->get_future().share()](result<Receipt> r) {
+                          let_go.wait_for(k_deadline);
+                          holder->reset();  // the last reference: destroyed on this thread
+                          answered->set_value(static_cast<bool>(r));
+                      });
+        store.reset();
+        holder.reset();
+        gate->set_value();
+        auto future = answered->get_future();
+        ASSERT_EQ(future.wait_for(k_deadline), std::future_status::ready);
+        EXPECT_TRUE(future.get());
 
-    // The thread lets go of the directory on its own; poll until it has.
-    std::shared_ptr<SqliteStore> reopened;
-    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
-    while (!reopened) {
-        auto attempt = SqliteStore::open(dir_.path(), config_);
-        if (attempt) {
-            reopened = *attempt;
-        } else {
-            ASSERT_EQ(attempt.error(), make_error_code(errc::store_locked));
-            ASSERT_LT(std::chrono::steady_clock::now(), deadline);
-            std::this_thread::sleep_for(5ms);  // poll interval
-        }
+        const auto reopened = open_once_released(dir, config_);
+        ASSERT_TRUE(reopened);
+        EXPECT_EQ(claim(*reopened, "ci", base_).claims.size(), 1u);
+        EXPECT_FALSE(accept(*reopened, delivery("d-2", base_), {trigger()}).duplicate);
     }
-    EXPECT_EQ(claim(*reopened, "ci", base_).claims.size(), 1u);
-}
-
-// With the intake log a submission is answered by the intake log's thread, not the store's: the
-// store released from that answer stops its threads from there and opens again.
-TEST_F(SqliteStoreTest, WithTheIntakeLogTheStoreMayBeReleasedFromASubmitsAnswer) {
-    config_.intake_log = true;
-    auto store = open_store();
-    auto gate = std::make_shared<std::promise<void>>();
-    auto holder = std::make_shared<std::shared_ptr<SqliteStore>>(store);
-    auto answered = std::make_shared<std::promise<bool>>();
-    store->submit(delivery("d-1", base_), {trigger()},
-                  [holder, answered, opened = gate->get_future().share()](result<Receipt> r) {
-                      opened.wait_for(k_deadline);  // until the test let go of its reference
-                      holder->reset();  // the last reference: destroyed on the answering thread
-                      answered->set_value(static_cast<bool>(r));
-                  });
-    store.reset();
-    holder.reset();
-    gate->set_value();
-    auto future = answered->get_future();
-    ASSERT_EQ(future.wait_for(k_deadline), std::future_status::ready);
-    EXPECT_TRUE(future.get());
-
-    std::shared_ptr<SqliteStore> reopened;
-    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
-    while (!reopened) {
-        auto attempt = SqliteStore::open(dir_.path(), config_);
-        if (attempt) {
-            reopened = *attempt;
-        } else {
-            ASSERT_EQ(attempt.error(), make_error_code(errc::store_locked));
-            ASSERT_LT(std::chrono::steady_clock::now(), deadline);
-            std::this_thread::sleep_for(5ms);  // poll interval
-        }
-    }
-    EXPECT_EQ(claim(*reopened, "ci", base_).claims.size(), 1u);
-    // The next submission goes through the log again.
-    EXPECT_FALSE(accept(*reopened, delivery("d-2", base_), {trigger()}).duplicate);
 }
 
 // A caller's handler that throws is the caller's failure: the store thread goes on answering
