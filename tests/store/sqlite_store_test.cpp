@@ -660,7 +660,7 @@ TEST_F(SqliteStoreTest, StoreMayBeReleasedFromItsOwnCallback) {
         std::filesystem::create_directories(dir);
         auto opened = SqliteStore::open(dir, config_, quiet());
         ASSERT_TRUE(opened);
-        auto store = *opened;
+        auto store = std::move(*opened);  // the test's only reference
         // The answer waits until the test has given up its own reference, so that it surely
         // drops the last one.
         auto gate = std::make_shared<std::promise<void>>();
