@@ -121,10 +121,9 @@ class IntakeLog::Impl {
         if (ec) return fail(why, "cannot create " + options_.dir.string() + ": " + ec.message());
         ::chmod(options_.dir.c_str(), 0700);
         // The directory's own entry, durable before anything is answered from it.
-        if (made && !sync_dir(options_.dir.parent_path().empty() ? std::filesystem::path(".")
-                                                                 : options_.dir.parent_path())) {
-            return fail(why, describe("cannot sync", options_.dir.parent_path(), errno));
-        }
+        const std::filesystem::path parent =
+            options_.dir.has_parent_path() ? options_.dir.parent_path() : ".";
+        if (made && !sync_dir(parent)) return fail(why, describe("cannot sync", parent, errno));
         std::vector<std::uint32_t> numbers;
         for (const auto& entry : std::filesystem::directory_iterator(options_.dir, ec)) {
             const std::string name = entry.path().filename().string();

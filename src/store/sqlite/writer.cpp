@@ -235,8 +235,9 @@ void Writer::run() {
                     // with its failure; otherwise they have not run and wait too.
                     if (last)
                         ops.erase(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(lead));
-                    held = hold_back(std::span<Submit>(submits).subspan(at, size),
-                                     std::span<Submit>(submits).subspan(at + size), ops);
+                    hold_back(std::span<Submit>(submits).subspan(at, size),
+                              std::span<Submit>(submits).subspan(at + size), ops);
+                    held = true;
                     lead = 0;
                 }
             }
@@ -355,7 +356,7 @@ bool Writer::commit_submits(std::span<Submit> jobs, std::span<Op> ops) {
 // second (or until it is stopped) before trying again. Those webhooks were answered; the log keeps
 // them until they are indexed. Stopping, index work is left to the log instead (indexed at the
 // next start), and the rest goes on as usual.
-bool Writer::hold_back(std::span<Submit> failed, std::span<Submit> later, std::vector<Op>& ops) {
+void Writer::hold_back(std::span<Submit> failed, std::span<Submit> later, std::vector<Op>& ops) {
     const auto is_index = [](const Submit& job) { return job.log_seq != 0; };
     std::unique_lock lock(mutex_);
     if (stop_) {
@@ -374,7 +375,7 @@ bool Writer::hold_back(std::span<Submit> failed, std::span<Submit> later, std::v
         if (!rest.empty()) commit_submits(rest, {});
         run_ops(ops);
         ops.clear();
-        return true;
+        return;
     }
     for (auto it = later.rbegin(); it != later.rend(); ++it) submits_.push_front(std::move(*it));
     for (auto it = failed.rbegin(); it != failed.rend(); ++it) {
@@ -383,7 +384,6 @@ bool Writer::hold_back(std::span<Submit> failed, std::span<Submit> later, std::v
     for (auto it = ops.rbegin(); it != ops.rend(); ++it) ops_.push_front(std::move(*it));
     ops.clear();
     cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
-    return true;
 }
 
 void Writer::run_ops(std::vector<Op>& ops) {

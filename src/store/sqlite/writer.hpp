@@ -159,7 +159,7 @@ class Writer {
     /// Inside the transaction: inserts the job as its delivery and triggers (with the ids the
     /// intake log gave, for index work).
     Receipt insert(const Submit& job);
-    bool hold_back(std::span<Submit> failed, std::span<Submit> later, std::vector<Op>& ops);
+    void hold_back(std::span<Submit> failed, std::span<Submit> later, std::vector<Op>& ops);
     void run_ops(std::vector<Op>& ops);
     void run_queue_ops(std::span<Op> ops);
     /// After the commit of queue operations run in one transaction: each one's answer, or the
