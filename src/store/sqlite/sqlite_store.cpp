@@ -39,20 +39,16 @@ std::string host_name() {
 
 namespace {
 
-// Opens <state_dir>/intake, indexes what it holds beyond the database's intake_position (records
-// answered before the last stop or crash and not indexed then), and makes the log's thread.
-// Throws on failure.
-std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
-                                              const std::string& db_path, const StoreConfig& config,
-                                              const SqliteOptions& options,
-                                              const std::shared_ptr<Writer>& writer) {
-    IntakeLog::Options o;
-    o.dir = std::filesystem::path(state_dir) / "intake";
-    std::vector<Writer::Submit> replayed;
+// Opens the log in `o.dir` and decodes every record it holds beyond `released_through` (records
+// answered before the last stop or crash and not indexed then) into the writer's index work, in
+// order. Throws on failure.
+std::unique_ptr<IntakeLog> replay_intake_log(const IntakeLog::Options& o,
+                                             std::uint64_t released_through,
+                                             std::vector<Writer::Submit>& replayed) {
     std::string undecodable;
     std::string why;
     auto log = IntakeLog::open(
-        o, writer->intake_position(),
+        o, released_through,
         [&](const IntakeLog::Position& at, std::string_view payload) {
             auto record = decode_intake_record(payload);
             if (!record) {
@@ -77,6 +73,19 @@ std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
                              "version?); run that version to index it, or move the directory "
                              "away");
     }
+    return std::move(*log);
+}
+
+// Opens <state_dir>/intake, indexes what it holds beyond the database's intake_position, and
+// makes the log's thread. Throws on failure.
+std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
+                                              const std::string& db_path, const StoreConfig& config,
+                                              const SqliteOptions& options,
+                                              const std::shared_ptr<Writer>& writer) {
+    IntakeLog::Options o;
+    o.dir = std::filesystem::path(state_dir) / "intake";
+    std::vector<Writer::Submit> replayed;
+    auto log = replay_intake_log(o, writer->intake_position(), replayed);
     sqlite3* raw = nullptr;
     const int rc = sqlite3_open_v2(db_path.c_str(), &raw,
                                    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, gathering_vfs());
@@ -91,12 +100,28 @@ std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
     // At most ~4 MB of gathered index work per max_batch: the writer holds each record until it
     // is indexed.
     const std::size_t backlog = std::max<std::size_t>(config.max_batch, 1) * 8;
-    auto logger = std::make_shared<IntakeLogger>(std::move(*log), std::move(read), writer, backlog);
+    auto logger = std::make_shared<IntakeLogger>(std::move(log), std::move(read), writer, backlog);
     // Indexed by the writer first thing, before anything submitted after this start (a store
     // that cannot index them now, full say, still opens, and prunes, and retries them).
     logger->replayed(replayed);
     writer->post_indexed(std::move(replayed));
     return logger;
+}
+
+// store.intake_log off, over a state directory whose log holds records the database has not
+// indexed (the daemon ran with the log on and was stopped by a crash or kill -9, then started
+// with it off): those webhooks were answered, so they are indexed now, first thing, the same way
+// a start with the log on would; the log is then closed. Until a synced commit covers them they
+// stay in the log and a later start indexes them again (intake_position moves with them).
+// Throws on failure.
+void index_what_the_log_holds(const std::string& state_dir, const std::shared_ptr<Writer>& writer) {
+    IntakeLog::Options o;
+    o.dir = std::filesystem::path(state_dir) / "intake";
+    std::error_code ec;
+    if (std::filesystem::is_empty(o.dir, ec) || ec) return;  // no log (or nothing in it)
+    std::vector<Writer::Submit> replayed;
+    replay_intake_log(o, writer->intake_position(), replayed);
+    if (!replayed.empty()) writer->post_indexed(std::move(replayed));
 }
 
 }  // namespace
@@ -162,6 +187,8 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
         std::shared_ptr<IntakeLogger> logger;
         if (config.intake_log && (owner || options.intake_log_without_lock)) {
             logger = open_intake_log(state_dir, path, config, options, writer);
+        } else if (owner) {
+            index_what_the_log_holds(state_dir, writer);
         }
         // The store exists before the threads, so a failure to start them still stops cleanly.
         std::shared_ptr<SqliteStore> store(
