@@ -562,9 +562,12 @@ TEST_F(AdminCli, HealthAsksTheProbesWithoutAToken) {
 namespace hookrelay::test {
 namespace {
 
-TEST_F(Admin, FullStoreAnswers503AndTurnsNotReady) {
+// With the intake log (the default) and without it: once the database is full, webhooks are
+// refused, not answered into a log that cannot be indexed.
+void full_store_answers_503_and_turns_not_ready(const FakeJenkins& jenkins, bool intake_log) {
     auto config = config_for(jenkins, k_pr_rule_only);
-    config += "store: {max_size: 160KiB}\n";
+    config += std::string("store: {max_size: 160KiB, intake_log: ") +
+              (intake_log ? "true" : "false") + "}\n";
     Daemon daemon(options(config));
     HttpResult last;
     int n = 0;
@@ -589,6 +592,14 @@ TEST_F(Admin, FullStoreAnswers503AndTurnsNotReady) {
     EXPECT_NE(daemon.log().find("the database reached store.max_size, 163840 bytes"),
               std::string::npos)
         << daemon.log();
+}
+
+TEST_F(Admin, FullStoreAnswers503AndTurnsNotReady) {
+    full_store_answers_503_and_turns_not_ready(jenkins, true);
+}
+
+TEST_F(Admin, FullStoreWithoutTheIntakeLogAnswers503AndTurnsNotReady) {
+    full_store_answers_503_and_turns_not_ready(jenkins, false);
 }
 
 TEST_F(AdminCli, ReloadNamesTheSettingsThatWaitForARestart) {
@@ -776,6 +787,8 @@ TEST_F(AdminCli, ShowBodyOfADeliveryWhoseBodyWasNotKeptFailsClearly) {
 TEST_F(AdminCli, ADeliveryWhoseStoredBodyIsDamagedSaysWhyAndTheDaemonStaysReady) {
     Daemon daemon(options(config_for(jenkins, k_branch_rule)));
     ASSERT_EQ(post_webhook(daemon, push("damaged-1")).status, 202u);
+    // Answered from the intake log: the API's read waits for it to be in the database.
+    ASSERT_EQ(admin(daemon, "GET", "/api/v1/deliveries/damaged-1").status, 200u);
     {
         // Cut the stored (compressed) body short from a second connection, as a damaged disk
         // would leave it.

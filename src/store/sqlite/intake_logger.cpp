@@ -243,10 +243,14 @@ void IntakeLogger::flush() {
         for (Writer::Submit& job : too_large) forward(std::move(job));
         return;
     }
+    // While the database refuses the index work (full, say), nothing more is answered that
+    // could not be indexed: the group is refused with the same failure.
+    const auto refused = writer_->index_failure();
     const std::vector<std::string_view> payloads(records.begin(), records.end());
     std::string why;
     const auto started = std::chrono::steady_clock::now();
-    const auto written = shared_->log->append(payloads, &why);
+    const auto written = refused ? result<std::vector<IntakeLog::Position>>{*refused}
+                                 : shared_->log->append(payloads, &why);
     std::vector<Writer::Submit> group = std::move(group_);
     std::vector<std::string> keys = std::move(group_keys_);
     group_.clear();
@@ -257,9 +261,12 @@ void IntakeLogger::flush() {
             std::lock_guard lock(shared_->mutex);
             for (const std::string& key : keys) Shared::drop(shared_->logged, key);
         }
-        writer_->report_failure(
-            written.error(),
-            "the intake log refused " + std::to_string(group.size()) + " deliveries: " + why);
+        // The writer reported its own failure already, and reports each retry.
+        if (!refused) {
+            writer_->report_failure(
+                written.error(),
+                "the intake log refused " + std::to_string(group.size()) + " deliveries: " + why);
+        }
         for (Writer::Submit& job : group) {
             answer_quietly(job.done, result<Receipt>{written.error()});
         }

@@ -113,6 +113,11 @@ std::size_t Writer::index_backlog() const {
     return index_backlog_;
 }
 
+std::optional<boost::system::error_code> Writer::index_failure() const {
+    std::lock_guard lock(mutex_);
+    return index_failure_;
+}
+
 std::uint64_t Writer::intake_position() {
     const auto through = query_int(db_.get(), "SELECT indexed_through FROM intake_position");
     return through > 0 ? static_cast<std::uint64_t>(through) : 0;
@@ -268,8 +273,9 @@ bool Writer::commit_submits(std::span<Submit> jobs, std::span<Op> ops) {
     bool committed = false;
     std::uint64_t through = 0;  // the highest intake log record indexed
     const auto started = Steady::now();
-    const bool index_only =
-        std::all_of(jobs.begin(), jobs.end(), [](const Submit& job) { return job.log_seq != 0; });
+    const auto is_index = [](const Submit& job) { return job.log_seq != 0; };
+    const bool index_only = std::all_of(jobs.begin(), jobs.end(), is_index);
+    const bool indexing = index_only || std::any_of(jobs.begin(), jobs.end(), is_index);
     const bool synced = !index_only || started - last_sync_ >= k_index_sync_every;
     const auto commit = [&](auto&& work) {
         if (synced) {
@@ -315,8 +321,16 @@ bool Writer::commit_submits(std::span<Submit> jobs, std::span<Op> ops) {
         report(line);
         note_failure(failure, line);
         for (Op& op : ops) op.fail(failure.code);
+        if (indexing) {
+            std::lock_guard lock(mutex_);
+            index_failure_ = failure.code;
+        }
     }
     if (committed) note_commit(true);
+    if (committed && indexing) {
+        std::lock_guard lock(mutex_);
+        index_failure_.reset();
+    }
     // Index work was reported when the intake log made it durable.
     const auto answered_here = static_cast<std::size_t>(std::count_if(
         jobs.begin(), jobs.end(), [](const Submit& job) { return job.log_seq == 0; }));

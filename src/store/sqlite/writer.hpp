@@ -120,6 +120,11 @@ class Writer {
     void post_indexed(std::vector<Submit> jobs);
     /// Index work queued and not yet committed.
     std::size_t index_backlog() const;
+    /// While a transaction holding index work fails and waits to be tried again (the database
+    /// full or at store.max_size, busy, an I/O error), its failure; nullopt once one commits.
+    /// The intake log refuses new records with it meanwhile, as a submit without the log would
+    /// be refused, rather than answering webhooks it cannot index.
+    std::optional<boost::system::error_code> index_failure() const;
 
     /// Before start(), on the opening thread: how far the intake log is indexed.
     std::uint64_t intake_position();
@@ -207,7 +212,8 @@ class Writer {
     std::condition_variable cv_;
     std::deque<Submit> submits_;
     std::deque<Op> ops_;
-    std::size_t index_backlog_ = 0;       ///< index work in submits_ and being committed
+    std::size_t index_backlog_ = 0;  ///< index work in submits_ and being committed
+    std::optional<boost::system::error_code> index_failure_;  ///< see index_failure()
     std::uint64_t unsynced_through_ = 0;  ///< indexed by commits not synced yet (writer thread)
     std::chrono::steady_clock::time_point last_sync_{};  ///< of index work (writer thread)
     /// When the oldest index work in submits_ was queued ({}: none).
