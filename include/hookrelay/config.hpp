@@ -197,8 +197,9 @@ struct StoreConfig {
     std::size_t max_batch = 512;  ///< deliveries per transaction (group commit)
     std::size_t max_size = 0;     ///< sqlite: bytes the database may grow to; 0 = unlimited
     /// sqlite: answer a webhook once its record is synced to the intake log
-    /// (<state_dir>/intake/), and index it into the database behind it.
-    bool intake_log = false;
+    /// (<state_dir>/intake/), and index it into the database behind it. Always false for
+    /// postgres (the loader sets it so).
+    bool intake_log = true;
 
     /// store.postgres: several instances sharing one PostgreSQL database.
     struct Postgres {

@@ -595,11 +595,16 @@ class Loader {
         } else if (postgres) {
             error(node["backend"], "store.backend: postgres needs `store.postgres.url`");
         }
+        // On by default for SQLite; PostgreSQL has no intake log (its instances share one
+        // database, and each commit is the answer).
+        if (postgres) s.intake_log = false;
         if (auto n = node["intake_log"]) {
-            boolean(n, "store.intake_log", s.intake_log);
-            if (postgres) {
+            bool on = s.intake_log;
+            boolean(n, "store.intake_log", on);
+            if (postgres && on) {
                 error(n, "store.intake_log applies to the sqlite backend only");
             }
+            s.intake_log = on && !postgres;
         }
         if (postgres && node["max_size"]) {
             error(node["max_size"],

@@ -29,11 +29,11 @@ TEST(StoreBackend, IsSqliteByDefault) {
     EXPECT_EQ(r.config->store.backend, StoreConfig::Backend::sqlite);
 }
 
-TEST(StoreBackend, IntakeLogIsOffByDefaultAndASqliteSetting) {
-    EXPECT_FALSE(load("").config->store.intake_log);
-    const auto on = load("store: {intake_log: true}\n");
-    ASSERT_TRUE(on.errors.empty()) << to_string(on.errors.at(0));
-    EXPECT_TRUE(on.config->store.intake_log);
+TEST(StoreBackend, IntakeLogIsOnByDefaultForSqliteAndASqliteSetting) {
+    EXPECT_TRUE(load("").config->store.intake_log);
+    const auto off = load("store: {intake_log: false}\n");
+    ASSERT_TRUE(off.errors.empty()) << to_string(off.errors.at(0));
+    EXPECT_FALSE(off.config->store.intake_log);
 
     const auto bad = load("store: {intake_log: maybe}\n");
     ASSERT_FALSE(bad.errors.empty());
@@ -52,6 +52,14 @@ store:
                   .find("store.intake_log applies to the sqlite backend only"),
               std::string::npos)
         << to_string(postgres.errors.at(0));
+
+    // PostgreSQL has none: off without a word, and `false` is accepted.
+    for (const char* line : {"", "  intake_log: false\n"}) {
+        const auto pg = load(std::string("store:\n  backend: postgres\n") + line +
+                             "  postgres:\n    url: \"${env:HOOKRELAY_DATABASE_URL}\"\n");
+        ASSERT_TRUE(pg.errors.empty()) << to_string(pg.errors.at(0));
+        EXPECT_FALSE(pg.config->store.intake_log) << line;
+    }
 }
 
 TEST(StoreBackend, PostgresTakesItsUrlFromASecretReferenceAndHasDefaults) {

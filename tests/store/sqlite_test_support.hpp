@@ -183,7 +183,12 @@ class FailingWrites {
 /// Opens SQLite stores on one temporary state directory.
 class SqliteFixture : public ::testing::Test {
   protected:
-    SqliteFixture() { config_.prune_interval = std::chrono::milliseconds(0); }
+    // The store without the intake log unless a test turns it on: these tests are about the
+    // database's own path (the log's tests set config_.intake_log).
+    SqliteFixture() {
+        config_.prune_interval = std::chrono::milliseconds(0);
+        config_.intake_log = false;
+    }
 
     /// Without the heartbeat (a write every few seconds that would interleave with what a test
     /// does to the file); a test of the heartbeat sets it.

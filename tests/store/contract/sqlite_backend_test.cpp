@@ -23,9 +23,9 @@ class SqliteBackend final : public Backend {
         options.instance_id = instance_id;
         options.version = "contract-test";
         options.lock_state_dir = false;
+        config.store.intake_log = intake_log_;
         if (intake_log_) {
             if (first_.empty()) first_ = instance_id;
-            config.store.intake_log = true;
             options.intake_log_without_lock = instance_id == first_;
         }
         std::string why;
