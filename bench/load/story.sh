@@ -10,6 +10,7 @@
 #
 #   bench/load/story.sh                          # N=10 webhooks, this tree's release build, RUNS=1
 #   HOOKRELAYS="/tmp/old/hookrelay build/release/hookrelay" RUNS=2 bench/load/story.sh
+#   STORE_YAML='store: {intake_log: false}' bench/load/story.sh   # a store setting of its own
 #
 # Prints one line per run: the build, then for each step the median and the largest time over
 # the N webhooks.
@@ -52,6 +53,7 @@ sources:
 jenkins:
   ci: {url: "http://127.0.0.1:$JENKINS_PORT/", user: bench, api_token: "\${env:BENCH_SECRET}"}
 $(bench_rules_yaml)
+${STORE_YAML:-}
 YAML
 
 echo "$N webhooks one at a time (8.8 KB push each), each followed to its result; times from the 202"

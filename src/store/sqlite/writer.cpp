@@ -29,7 +29,9 @@ constexpr std::chrono::milliseconds k_index_sync_every{200};
 // are queued (or store.max_batch, when smaller: a transaction holds no more), or none came for
 // k_index_gap, or k_index_wait passed since the first (claims and other operations wait with it;
 // a submit answered here, or stopping, ends the wait). Larger transactions write each index's
-// pages once for more records (docs/performance.md).
+// pages once for more records (docs/performance.md). Only when the last group of index work held
+// more than one record: a webhook after a quiet spell is indexed (and its trigger claimable) at
+// once, and the first group of a burst is taken at once too (the next finds more waiting).
 constexpr std::chrono::milliseconds k_index_wait{50};
 constexpr std::chrono::milliseconds k_index_gap{5};
 constexpr std::size_t k_index_group = 512;
@@ -197,7 +199,7 @@ void Writer::run() {
             const std::size_t index_group =
                 std::min(k_index_group, std::max<std::size_t>(config_.max_batch, 1));
             while (!stop_ && !submits_.empty() && index_backlog_ == submits_.size() &&
-                   submits_.size() < index_group) {
+                   submits_.size() < index_group && last_index_group_ > 1) {
                 const auto until =
                     std::min(index_since_ + k_index_wait, index_latest_ + k_index_gap);
                 if (Steady::now() >= until) break;
@@ -209,6 +211,7 @@ void Writer::run() {
             submits.assign(std::make_move_iterator(submits_.begin()),
                            std::make_move_iterator(submits_.end()));
             submits_.clear();
+            if (index_backlog_ > 0) last_index_group_ = index_backlog_;
             index_since_ = {};
             ops.assign(std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.end()));
             ops_.clear();

@@ -212,7 +212,8 @@ class Writer {
     std::condition_variable cv_;
     std::deque<Submit> submits_;
     std::deque<Op> ops_;
-    std::size_t index_backlog_ = 0;  ///< index work in submits_ and being committed
+    std::size_t index_backlog_ = 0;     ///< index work in submits_ and being committed
+    std::size_t last_index_group_ = 0;  ///< index records taken together last time
     std::optional<boost::system::error_code> index_failure_;  ///< see index_failure()
     std::uint64_t unsynced_through_ = 0;  ///< indexed by commits not synced yet (writer thread)
     std::chrono::steady_clock::time_point last_sync_{};  ///< of index work (writer thread)
