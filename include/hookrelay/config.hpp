@@ -197,8 +197,8 @@ struct StoreConfig {
     std::size_t max_batch = 512;  ///< deliveries per transaction (group commit)
     std::size_t max_size = 0;     ///< sqlite: bytes the database may grow to; 0 = unlimited
     /// sqlite: answer a webhook once its record is synced to the intake log
-    /// (<state_dir>/intake/), and index it into the database behind it. Always false for
-    /// postgres (the loader sets it so).
+    /// (<state_dir>/intake/), and index it into the database behind it. The PostgreSQL store
+    /// ignores it (a loaded config has it false there).
     bool intake_log = true;
 
     /// store.postgres: several instances sharing one PostgreSQL database.

@@ -130,7 +130,9 @@ std::vector<std::string> restart_only_changes(const Config& old_config, const Co
               old_config.admin.max_connections_per_client != next.admin.max_connections_per_client,
           "admin.max_connections*");
     check(old_config.state_dir != next.state_dir, "state_dir");
-    check(old_config.store.max_batch != next.store.max_batch ||
+    check(old_config.store.backend != next.store.backend ||
+              old_config.store.intake_log != next.store.intake_log ||
+              old_config.store.max_batch != next.store.max_batch ||
               old_config.store.max_size != next.store.max_size ||
               old_config.store.keep_body != next.store.keep_body ||
               old_config.store.retention != next.store.retention ||

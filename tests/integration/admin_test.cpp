@@ -622,6 +622,15 @@ TEST_F(AdminCli, ReloadNamesTheSettingsThatWaitForARestart) {
         << table.out;
 }
 
+TEST_F(AdminCli, ReloadSaysTheStoresIntakeLogWaitsForARestart) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    write_file(daemon.config_path(),
+               config_for(jenkins, k_branch_rule) + "store: {intake_log: false}\n");
+    auto api = run_hookrelay({"reload", "--admin", address(daemon), "--json"}, cli_env());
+    EXPECT_EQ(api.exit_code, 0) << api.err;
+    EXPECT_EQ(json::parse(api.out).at("restart_needed"), json::array{"store.*"}) << api.out;
+}
+
 TEST_F(AdminCli, ReloadCommand) {
     Daemon daemon(options(config_for(jenkins, k_branch_rule)));
     auto ok = run_hookrelay({"reload", "--admin", address(daemon)}, cli_env());

@@ -653,6 +653,53 @@ TEST_F(SqliteStoreTest, ReachingMaxSizeAnswersStoreFullUntilPruningMakesRoom) {
     EXPECT_TRUE(submit(*store, d, {trigger()}));
 }
 
+// With the intake log: once the index work no longer fits, new submissions are refused (not
+// answered into a log that cannot be indexed), and a prune run while that work waits frees the
+// room for it. Every trigger answered is in the store afterwards.
+TEST_F(SqliteStoreTest, WithTheIntakeLogReachingMaxSizeRefusesUntilPruningMakesRoom) {
+    config_.intake_log = true;
+    config_.max_size = 256 * 1024;
+    config_.retention = 0ms;
+    auto store = open_store();
+    const std::string body = incompressible(16 * 1024);
+    std::set<std::string> with_trigger;  // answered, and not prunable while the trigger is open
+    std::optional<boost::system::error_code> refusal;
+    for (int i = 0; i < 400 && !refusal; ++i) {
+        auto d = delivery("d-" + std::to_string(i), base_);
+        d.body = body;
+        // Every other one without a trigger: the prune's to remove.
+        const bool triggered = i % 2 == 1;
+        auto r = triggered ? submit(*store, d, {trigger()}) : submit(*store, d, {});
+        if (!r) {
+            refusal = r.error();
+        } else if (triggered) {
+            with_trigger.insert(d.delivery_id);
+        }
+    }
+    ASSERT_TRUE(refusal) << "never refused";
+    EXPECT_EQ(*refusal, make_error_code(errc::store_full));
+    EXPECT_FALSE(store->health().ok);
+
+    // The prune overtakes the index work it waits behind; then that work fits, and new
+    // submissions are taken again.
+    EXPECT_GT(prune(*store, Clock::now() + 1s), 0u);
+    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
+    for (int n = 0;; ++n) {
+        const std::string id = "d-after-" + std::to_string(n);
+        if (submit(*store, delivery(id, base_), {trigger()})) {
+            with_trigger.insert(id);
+            break;
+        }
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "still refused after the prune";
+        std::this_thread::sleep_for(20ms);  // poll interval: the index work is retried each second
+    }
+    std::set<std::string> claimed;
+    for (const auto& c : claim(*store, "ci", base_, 100'000, 0, 1ms).claims) {
+        claimed.insert(c.trigger.delivery_id);
+    }
+    EXPECT_EQ(claimed, with_trigger);
+}
+
 TEST_F(SqliteStoreTest, OpenFailsWithAClearReasonWhenTheDirectoryCannotBeCreated) {
     const std::string file = dir_.path() + "/a-file";
     std::ofstream(file) << "not a directory";

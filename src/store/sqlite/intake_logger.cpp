@@ -128,7 +128,9 @@ void IntakeLogger::run() {
             shared_->queue.clear();
         }
         // Memory: the writer holds each record until it is indexed.
-        while (writer_->index_backlog() >= max_backlog_) {
+        // While the index work fails it does not shrink: the jobs in hand are refused then
+        // (flush), at once rather than after server.store_timeout.
+        while (writer_->index_backlog() >= max_backlog_ && !writer_->index_failure()) {
             std::unique_lock lock(shared_->mutex);
             if (shared_->stop) break;
             shared_->cv.wait_for(lock, std::chrono::milliseconds(100));

@@ -18,6 +18,7 @@ Writer::Op prune_step_op(std::shared_ptr<PrunePass> pass) {
     Writer::Op op;
     op.mode = Writer::Mode::write;
     op.what = "prune";
+    op.overtakes_held_index = true;
     op.run = [pass](Writer& writer) -> Writer::Answer {
         writer.freed_space();
         // On a copy: the pass moves on only once the step committed.

@@ -117,8 +117,23 @@ std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
 void index_what_the_log_holds(const std::string& state_dir, const std::shared_ptr<Writer>& writer) {
     IntakeLog::Options o;
     o.dir = std::filesystem::path(state_dir) / "intake";
+    // Only a log with a segment: a directory without one (or none at all) has nothing to index,
+    // and opening it would make segments.
     std::error_code ec;
-    if (std::filesystem::is_empty(o.dir, ec) || ec) return;  // no log (or nothing in it)
+    bool segments = false;
+    for (std::filesystem::directory_iterator it(o.dir, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        if (it->path().extension() == ".seg") {
+            segments = true;
+            break;
+        }
+    }
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+        throw StoreError(errc::store_unavailable,
+                         "cannot read " + o.dir.string() +
+                             " (the intake log, to index what it holds): " + ec.message());
+    }
+    if (!segments) return;
     std::vector<Writer::Submit> replayed;
     replay_intake_log(o, writer->intake_position(), replayed);
     if (!replayed.empty()) writer->post_indexed(std::move(replayed));

@@ -30,8 +30,9 @@ constexpr std::chrono::milliseconds k_index_sync_every{200};
 // k_index_gap, or k_index_wait passed since the first (claims and other operations wait with it;
 // a submit answered here, or stopping, ends the wait). Larger transactions write each index's
 // pages once for more records (docs/performance.md). Only when the last group of index work held
-// more than one record: a webhook after a quiet spell is indexed (and its trigger claimable) at
-// once, and the first group of a burst is taken at once too (the next finds more waiting).
+// more than one record and was taken less than k_index_wait ago: a webhook after a quiet spell is
+// indexed (and its trigger claimable) at once, and the first group of a burst is taken at once
+// too (the next finds more waiting).
 constexpr std::chrono::milliseconds k_index_wait{50};
 constexpr std::chrono::milliseconds k_index_gap{5};
 constexpr std::size_t k_index_group = 512;
@@ -198,8 +199,10 @@ void Writer::run() {
             // operations wait with it; a submit answered here, or stopping, ends the wait.
             const std::size_t index_group =
                 std::min(k_index_group, std::max<std::size_t>(config_.max_batch, 1));
+            const bool grouping =
+                last_index_group_ > 1 && Steady::now() - last_index_take_ < k_index_wait;
             while (!stop_ && !submits_.empty() && index_backlog_ == submits_.size() &&
-                   submits_.size() < index_group && last_index_group_ > 1) {
+                   submits_.size() < index_group && grouping) {
                 const auto until =
                     std::min(index_since_ + k_index_wait, index_latest_ + k_index_gap);
                 if (Steady::now() >= until) break;
@@ -211,7 +214,10 @@ void Writer::run() {
             submits.assign(std::make_move_iterator(submits_.begin()),
                            std::make_move_iterator(submits_.end()));
             submits_.clear();
-            if (index_backlog_ > 0) last_index_group_ = index_backlog_;
+            if (index_backlog_ > 0) {
+                last_index_group_ = index_backlog_;
+                last_index_take_ = Steady::now();
+            }
             index_since_ = {};
             ops.assign(std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.end()));
             ops_.clear();
@@ -249,7 +255,9 @@ void Writer::run() {
                     lead = 0;
                 }
             }
-            if (held) continue;
+            // Held: `ops` went back to their queue (hold_back), and the heartbeat and the
+            // scheduled prune below still run (a prune frees the room a full store's index work
+            // waits for).
             ops.erase(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(lead));
         }
         run_ops(ops);
@@ -279,7 +287,9 @@ bool Writer::commit_submits(std::span<Submit> jobs, std::span<Op> ops) {
     const auto is_index = [](const Submit& job) { return job.log_seq != 0; };
     const bool index_only = std::all_of(jobs.begin(), jobs.end(), is_index);
     const bool indexing = index_only || std::any_of(jobs.begin(), jobs.end(), is_index);
-    const bool synced = !index_only || started - last_sync_ >= k_index_sync_every;
+    // Without the log's callback (a start with store.intake_log off indexing what the log held)
+    // nothing would release the log after a later synced commit, and none may come: synced now.
+    const bool synced = !index_only || !indexed_ || started - last_sync_ >= k_index_sync_every;
     const auto commit = [&](auto&& work) {
         if (synced) {
             db_.transaction(work);
@@ -398,8 +408,18 @@ void Writer::hold_back(std::span<Submit> failed, std::span<Submit> later, std::v
     for (auto it = failed.rbegin(); it != failed.rend(); ++it) {
         if (is_index(*it)) submits_.push_front(std::move(*it));
     }
-    for (auto it = ops.rbegin(); it != ops.rend(); ++it) ops_.push_front(std::move(*it));
+    // Prune steps run now (they remove only expired records, never one held here, and may free
+    // the room it waits for); every other operation waits behind the held work.
+    std::vector<Op> now;
+    std::vector<Op> waiting;
+    for (Op& op : ops) (op.overtakes_held_index ? now : waiting).push_back(std::move(op));
+    for (auto it = waiting.rbegin(); it != waiting.rend(); ++it) ops_.push_front(std::move(*it));
     ops.clear();
+    if (!now.empty()) {
+        lock.unlock();
+        run_ops(now);
+        lock.lock();
+    }
     cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
 }
 

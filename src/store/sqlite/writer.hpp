@@ -71,6 +71,10 @@ class Writer {
         std::function<Answer(Writer&)> run;
         /// Answers the caller with a failure: the work did not happen or was rolled back.
         std::function<void(boost::system::error_code)> fail;
+        /// Runs while index work that failed waits to be tried again, before it (a prune step:
+        /// it removes only expired records, and may free the room that work waits for).
+        /// Everything else waits behind that work.
+        bool overtakes_held_index = false;
     };
     struct Submit {
         DeliveryRecord delivery;
@@ -214,7 +218,8 @@ class Writer {
     std::deque<Op> ops_;
     std::size_t index_backlog_ = 0;     ///< index work in submits_ and being committed
     std::size_t last_index_group_ = 0;  ///< index records taken together last time
-    std::optional<boost::system::error_code> index_failure_;  ///< see index_failure()
+    std::chrono::steady_clock::time_point last_index_take_{};  ///< when
+    std::optional<boost::system::error_code> index_failure_;   ///< see index_failure()
     std::uint64_t unsynced_through_ = 0;  ///< indexed by commits not synced yet (writer thread)
     std::chrono::steady_clock::time_point last_sync_{};  ///< of index work (writer thread)
     /// When the oldest index work in submits_ was queued ({}: none).
