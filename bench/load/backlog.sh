@@ -118,7 +118,7 @@ YAML
 run empty "$work/empty"
 run backlog "$work/backlog"
 
-echo "filled $N deliveries ($pending pending triggers) in ${fill_s}s; store $(du -sh "$work/backlog" | cut -f1)"
+echo "filled $N deliveries ($pending pending triggers) in ${fill_s}s; store $(du -shc "$work/backlog"/hookrelay.db* | tail -1 | cut -f1)"
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, 8.8 KB GitHub push, unique delivery ids; Jenkins (nginx) up"
 echo
 echo "| store | start-up to listening | accepted/s | p50 | p99 | peak RSS | backlog delivered during the load | new triggers delivered during the load |"

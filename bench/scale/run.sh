@@ -158,7 +158,8 @@ dead=$(sql "SELECT COUNT(*) FROM triggers WHERE state = 'dead'")
 if [[ -n "$pg_state" ]]; then
   store_size=$(sql "SELECT pg_size_pretty(pg_database_size('scale'))")
 else
-  store_size=$(du -sh "$state" | cut -f1)
+  # The database and its WAL, not the intake log's preallocated segments (state/intake/).
+  store_size=$(du -shc "$state"/hookrelay.db* | tail -1 | cut -f1)
 fi
 # Nothing is received after this (until the prune phase): a `since` that matches nothing.
 quiet_since=$(date -u -d '+1 second' +%Y-%m-%dT%H:%M:%SZ)
