@@ -36,6 +36,10 @@ constexpr std::chrono::milliseconds k_index_sync_every{200};
 constexpr std::chrono::milliseconds k_index_wait{50};
 constexpr std::chrono::milliseconds k_index_gap{5};
 constexpr std::size_t k_index_group = 512;
+// An operation (a claim, an outcome, an admin read) queued while index work gathers waits this
+// long at most: under a burst the dispatcher's claims and outcomes keep flowing, so builds start
+// while webhooks still arrive.
+constexpr std::chrono::milliseconds k_op_wait{2};
 
 // A longer interval is treated as this, so the deadline arithmetic cannot overflow.
 constexpr std::chrono::milliseconds k_max_interval = std::chrono::hours(24 * 365);
@@ -135,6 +139,7 @@ Receipt Writer::insert(const Submit& job) {
 void Writer::post(Op op) {
     std::lock_guard lock(mutex_);
     if (stop_) return;
+    if (ops_.empty()) ops_since_ = Steady::now();
     ops_.push_back(std::move(op));
     cv_.notify_one();
 }
@@ -196,15 +201,16 @@ void Writer::run() {
             }
             // When all that is queued is index work, it waits for more (see k_index_wait), so
             // that it commits in larger groups (less CPU and fewer pages per delivery). Queued
-            // operations wait with it; a submit answered here, or stopping, ends the wait.
+            // operations wait with it, k_op_wait at most; a submit answered here, or stopping,
+            // ends the wait.
             const std::size_t index_group =
                 std::min(k_index_group, std::max<std::size_t>(config_.max_batch, 1));
             const bool grouping =
                 last_index_group_ > 1 && Steady::now() - last_index_take_ < k_index_wait;
             while (!stop_ && !submits_.empty() && index_backlog_ == submits_.size() &&
                    submits_.size() < index_group && grouping) {
-                const auto until =
-                    std::min(index_since_ + k_index_wait, index_latest_ + k_index_gap);
+                auto until = std::min(index_since_ + k_index_wait, index_latest_ + k_index_gap);
+                if (!ops_.empty()) until = std::min(until, ops_since_ + k_op_wait);
                 if (Steady::now() >= until) break;
                 cv_.wait_until(lock, until);
             }

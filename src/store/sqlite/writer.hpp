@@ -219,7 +219,9 @@ class Writer {
     std::size_t index_backlog_ = 0;     ///< index work in submits_ and being committed
     std::size_t last_index_group_ = 0;  ///< index records taken together last time
     std::chrono::steady_clock::time_point last_index_take_{};  ///< when
-    std::optional<boost::system::error_code> index_failure_;   ///< see index_failure()
+    /// When the oldest operation in ops_ was queued (by post()).
+    std::chrono::steady_clock::time_point ops_since_{};
+    std::optional<boost::system::error_code> index_failure_;  ///< see index_failure()
     std::uint64_t unsynced_through_ = 0;  ///< indexed by commits not synced yet (writer thread)
     std::chrono::steady_clock::time_point last_sync_{};  ///< of index work (writer thread)
     /// When the oldest index work in submits_ was queued ({}: none).
