@@ -20,11 +20,11 @@ Writer::Op prune_step_op(std::shared_ptr<PrunePass> pass) {
     op.what = "prune";
     op.overtakes_held_index = true;
     op.run = [pass](Writer& writer) -> Writer::Answer {
-        writer.freed_space();
         // On a copy: the pass moves on only once the step committed.
         std::int64_t cursor = pass->cursor;
         const PruneStep step =
             writer.admin().prune_step(writer.admin().prune_cutoff(pass->now), cursor, k_prune_step);
+        if (step.removed > 0) writer.freed_space();
         return [pass, step, cursor, w = &writer] {
             pass->cursor = cursor;
             pass->removed += step.removed;

@@ -185,6 +185,7 @@ void Writer::run() {
         std::vector<Submit> submits;
         std::vector<Op> ops;
         bool stopping = false;
+        bool failing = false;
         {
             std::unique_lock lock(mutex_);
             const auto ready = [&] {
@@ -228,6 +229,7 @@ void Writer::run() {
             ops.assign(std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.end()));
             ops_.clear();
             stopping = stop_ && submits.empty() && ops.empty();
+            failing = index_failure_.has_value();
         }
         replay_early();
         if (stopping) break;
@@ -236,7 +238,9 @@ void Writer::run() {
             // transaction (they were posted after every submit taken with them).
             std::size_t lead = 0;
             while (lead < ops.size() && ops[lead].mode == Mode::queue) ++lead;
-            const std::size_t batch = std::max<std::size_t>(config_.max_batch, 1);
+            // While index work fails (a full store, say), one submission per transaction: as
+            // much of it goes in as fits, in order, rather than none until a whole group fits.
+            const std::size_t batch = failing ? 1 : std::max<std::size_t>(config_.max_batch, 1);
             bool held = false;
             for (std::size_t at = 0; at < submits.size() && !held; at += batch) {
                 const std::size_t size = std::min(batch, submits.size() - at);
@@ -345,11 +349,11 @@ bool Writer::commit_submits(std::span<Submit> jobs, std::span<Op> ops) {
             index_failure_ = failure.code;
         }
     }
-    if (committed) note_commit(true);
     if (committed && indexing) {
         std::lock_guard lock(mutex_);
         index_failure_.reset();
     }
+    if (committed) note_commit(true);
     // Index work was reported when the intake log made it durable.
     const auto answered_here = static_cast<std::size_t>(std::count_if(
         jobs.begin(), jobs.end(), [](const Submit& job) { return job.log_seq == 0; }));
@@ -422,9 +426,11 @@ void Writer::hold_back(std::span<Submit> failed, std::span<Submit> later, std::v
     for (auto it = waiting.rbegin(); it != waiting.rend(); ++it) ops_.push_front(std::move(*it));
     ops.clear();
     if (!now.empty()) {
+        // Tried again at once: each prune step posts the next, so a pass goes on at its own pace
+        // between the retries (and once it is done, the retries wait a second again).
         lock.unlock();
         run_ops(now);
-        lock.lock();
+        return;
     }
     cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
 }
@@ -634,6 +640,9 @@ void Writer::report_commit(std::chrono::duration<double> seconds, std::size_t ba
 
 void Writer::note_commit(bool clears_full) {
     std::lock_guard lock(mutex_);
+    // Answered webhooks wait to be indexed, and new ones are refused: not healthy until that
+    // work commits (which clears index_failure_ first).
+    if (index_failure_) return;
     if (full_ && !clears_full) return;
     full_ = false;
     health_ = StoreHealth{};
