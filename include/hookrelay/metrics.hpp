@@ -44,6 +44,8 @@ class Metrics {
     virtual void store_error() = 0;
     /// Open (pending + retrying) triggers for `jenkins` right now.
     virtual void backlog(std::string_view jenkins, std::size_t depth) = 0;
+    /// Deliveries answered from the intake log and not yet in the database, right now.
+    virtual void store_unindexed(std::size_t count) = 0;
     /// Whether `jenkins` is held (down, being probed) right now.
     virtual void jenkins_held(std::string_view jenkins, bool held) = 0;
     /// Whether `jenkins` is held because it refuses hookrelay's credentials right now; `key` is

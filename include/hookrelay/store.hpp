@@ -657,6 +657,9 @@ class Store : public DeliveryIntake, public TriggerQueue, public ChoreQueue, pub
 
     /// The last operation's outcome: not ok after a failure until an operation succeeds again.
     virtual StoreHealth health() const = 0;
+    /// Deliveries answered from the intake log (SQLite, store.intake_log) and not yet in the
+    /// database; 0 for a store without one.
+    virtual std::size_t unindexed() const { return 0; }
 
     /// Finishes (or fails) the work already queued, ends this instance's claims (release; its
     /// chore claims too), deregisters the instance, and stops the backend's threads. After it

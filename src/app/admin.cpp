@@ -340,6 +340,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                 for (const auto& [name, n] : backlog->value()) open[name] = n;
             }
             for (const auto& [name, n] : open) s_.metrics->backlog(name, n);
+            s_.metrics->store_unindexed(s_.store->unindexed());
         }
         http::Response r;
         r.content_type = "text/plain; version=0.0.4";

@@ -193,6 +193,13 @@ struct PrometheusMetrics::Families {
                                  .Name("hookrelay_backlog")
                                  .Help("Open (pending and retrying) triggers per Jenkins.")
                                  .Register(registry);
+    // hookrelay_store_unindexed: deliveries answered from the intake log, not yet in the database.
+    Family<Gauge>& unindexed = prometheus::BuildGauge()
+                                   .Name("hookrelay_store_unindexed")
+                                   .Help(
+                                       "Deliveries answered from the intake log and not yet "
+                                       "in the database.")
+                                   .Register(registry);
     // hookrelay_jenkins_held{jenkins}: 1 while a Jenkins is held (down, being probed; or refusing
     // our credentials, see hookrelay_jenkins_auth_failed), else 0.
     Family<Gauge>& held = prometheus::BuildGauge()
@@ -265,6 +272,7 @@ struct PrometheusMetrics::Families {
     Histogram& commit_batch = store_commit_batch.Add({}, k_batch_buckets);
     Counter& store_failure = store_failures.Add({});
     Counter& store_error = store_errors.Add({});
+    Gauge& store_unindexed = unindexed.Add({});
     Counter& reload_success = config_reloads.Add({{"result", "success"}});
     Counter& reload_failure = config_reloads.Add({{"result", "failure"}});
 
@@ -370,6 +378,10 @@ void PrometheusMetrics::store_failure() {
 
 void PrometheusMetrics::store_error() {
     families_->store_error.Increment();
+}
+
+void PrometheusMetrics::store_unindexed(std::size_t count) {
+    families_->store_unindexed.Set(static_cast<double>(count));
 }
 
 void PrometheusMetrics::backlog(std::string_view jenkins, std::size_t depth) {

@@ -46,6 +46,7 @@ class PrometheusMetrics final : public Metrics {
     void store_failure() override;
     void store_error() override;
     void backlog(std::string_view jenkins, std::size_t depth) override;
+    void store_unindexed(std::size_t count) override;
     void jenkins_held(std::string_view jenkins, bool held) override;
     void jenkins_auth_failed(std::string_view jenkins, std::string_view key, bool failed) override;
     void config_reload(bool ok) override;

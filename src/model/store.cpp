@@ -87,6 +87,7 @@ class NullMetrics final : public Metrics {
     void store_failure() override {}
     void store_error() override {}
     void backlog(std::string_view, std::size_t) override {}
+    void store_unindexed(std::size_t) override {}
     void jenkins_held(std::string_view, bool) override {}
     void jenkins_auth_failed(std::string_view, std::string_view, bool) override {}
     void config_reload(bool) override {}

@@ -580,7 +580,19 @@ void full_store_answers_503_and_turns_not_ready(const FakeJenkins& jenkins, bool
     ASSERT_EQ(last.status, 503u) << "the store never filled up: " << n << " deliveries";
     EXPECT_EQ(body(last).at("status"), "unavailable");
     EXPECT_EQ(admin(daemon, "GET", "/readyz", "").status, 503u);
+    // An operator can still look: reads do not wait behind index work that cannot be done.
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/deliveries?limit=5").status, 200u);
     const auto metrics = admin(daemon, "GET", "/metrics").body;
+    // With the log, the webhook whose index work failed was answered: it waits in the log.
+    const std::string unindexed_series = "\nhookrelay_store_unindexed ";
+    const auto unindexed = metrics.find(unindexed_series);
+    ASSERT_NE(unindexed, std::string::npos) << metrics;
+    const double waiting = std::stod(metrics.substr(unindexed + unindexed_series.size()));
+    if (intake_log) {
+        EXPECT_GE(waiting, 1.0) << metrics;
+    } else {
+        EXPECT_EQ(waiting, 0.0) << metrics;
+    }
     EXPECT_NE(metrics.find("hookrelay_store_failures_total 1"), std::string::npos) << metrics;
     // The failed commit is a store fault too (and so may be a heartbeat in the full file since).
     const std::string errors_series = "\nhookrelay_store_errors_total ";

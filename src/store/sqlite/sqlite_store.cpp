@@ -239,6 +239,10 @@ StoreHealth SqliteStore::health() const {
     return writer_->health();
 }
 
+std::size_t SqliteStore::unindexed() const {
+    return writer_->index_backlog();
+}
+
 void SqliteStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
                          SubmitHandler done) {
     std::optional<StoredBody> body;

@@ -134,6 +134,7 @@ class SqliteStore final : public Store {
     bool single_instance() const noexcept override { return true; }
     const std::string& instance_id() const noexcept override { return instance_id_; }
     StoreHealth health() const override;
+    std::size_t unindexed() const override;
     void close() override;
     void prune(TimePoint now, std::function<void(result<std::size_t>)> done) override;
     void on_committed(std::function<void()> callback) override;

@@ -419,10 +419,14 @@ void Writer::hold_back(std::span<Submit> failed, std::span<Submit> later, std::v
         if (is_index(*it)) submits_.push_front(std::move(*it));
     }
     // Prune steps run now (they remove only expired records, never one held here, and may free
-    // the room it waits for); every other operation waits behind the held work.
+    // the room it waits for), and so do reads (what they read is the database, which cannot
+    // hold that work yet: an operator's listing, a metrics scrape, answered instead of timing
+    // out); every other operation waits behind the held work.
     std::vector<Op> now;
     std::vector<Op> waiting;
-    for (Op& op : ops) (op.overtakes_held_index ? now : waiting).push_back(std::move(op));
+    for (Op& op : ops) {
+        (op.overtakes_held_index || op.mode == Mode::read ? now : waiting).push_back(std::move(op));
+    }
     for (auto it = waiting.rbegin(); it != waiting.rend(); ++it) ops_.push_front(std::move(*it));
     ops.clear();
     if (!now.empty()) {

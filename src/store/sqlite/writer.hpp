@@ -72,8 +72,8 @@ class Writer {
         /// Answers the caller with a failure: the work did not happen or was rolled back.
         std::function<void(boost::system::error_code)> fail;
         /// Runs while index work that failed waits to be tried again, before it (a prune step:
-        /// it removes only expired records, and may free the room that work waits for).
-        /// Everything else waits behind that work.
+        /// it removes only expired records, and may free the room that work waits for). Reads
+        /// do too; every other operation waits behind that work.
         bool overtakes_held_index = false;
     };
     struct Submit {
