@@ -25,7 +25,8 @@ constexpr std::chrono::seconds k_drain_deadline{30};
 std::string config_for(const FakeJenkins& jenkins, const std::string& state_dir, bool intake_log) {
     return R"(listen: 127.0.0.1:0
 state_dir: )" +
-           state_dir + (intake_log ? "\nstore: {intake_log: true}" : "") +
+           state_dir +
+           (intake_log ? "\nstore: {intake_log: true}" : "\nstore: {intake_log: false}") +
            R"(
 log: {level: info}
 admin: {listen: "127.0.0.1:0", token: "${env:ADMIN_TOKEN}"}
@@ -107,11 +108,12 @@ void every_accepted_push_is_built(bool intake_log) {
         << log_tail(last);
 }
 
+// Without the intake log (store.intake_log: false): answered after the database's commit.
 TEST(Durability, EveryAcceptedPushIsBuiltAfterRepeatedKillNineMidBurst) {
     every_accepted_push_is_built(false);
 }
 
-// The same with store.intake_log: answered from the intake log, indexed behind it.
+// The same with store.intake_log (the default): answered from the intake log, indexed behind it.
 TEST(Durability, WithTheIntakeLogEveryAcceptedPushIsBuiltAfterRepeatedKillNineMidBurst) {
     every_accepted_push_is_built(true);
 }
