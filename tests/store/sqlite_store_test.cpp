@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -705,6 +706,45 @@ TEST_F(SqliteStoreTest, WithTheIntakeLogReachingMaxSizeRefusesUntilPruningMakesR
         claimed.insert(c.trigger.delivery_id);
     }
     EXPECT_EQ(claimed, with_trigger);
+}
+
+// With the intake log: ids already indexed, posted again among new ones all at once (the log's
+// thread looks a batch's ids up in one read transaction), are answered as duplicates; each new
+// id is accepted once, and its repeat within the burst is a duplicate.
+TEST_F(SqliteStoreTest, WithTheIntakeLogABurstTellsIndexedIdsFromNewOnes) {
+    config_.intake_log = true;
+    auto store = open_store();
+    for (int i = 0; i < 50; ++i) {
+        accept(*store, delivery("old-" + std::to_string(i), base_), {trigger()});
+    }
+    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
+    while (store->unindexed() > 0) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "never indexed";
+        std::this_thread::sleep_for(5ms);  // poll interval
+    }
+    std::vector<std::string> ids;
+    for (int i = 0; i < 100; ++i) {
+        ids.push_back("new-" + std::to_string(i));
+        if (i % 2 == 1) ids.push_back("old-" + std::to_string(i / 2));
+        if (i % 10 == 9) ids.push_back("new-" + std::to_string(i));
+    }
+    std::vector<std::future<result<Receipt>>> answers;
+    for (const std::string& id : ids) {
+        auto promise = std::make_shared<std::promise<result<Receipt>>>();
+        answers.push_back(promise->get_future());
+        store->submit(delivery(id, base_), {trigger()},
+                      [promise](result<Receipt> r) { promise->set_value(std::move(r)); });
+    }
+    std::set<std::string> accepted;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        ASSERT_EQ(answers[i].wait_for(k_deadline), std::future_status::ready) << ids[i];
+        const auto receipt = answers[i].get();
+        ASSERT_TRUE(receipt) << ids[i] << ": " << receipt.error().message();
+        const bool first = !ids[i].starts_with("old-") && accepted.insert(ids[i]).second;
+        EXPECT_EQ(receipt->duplicate, !first) << ids[i];
+    }
+    EXPECT_EQ(accepted.size(), 100u);
+    EXPECT_EQ(claim(*store, "ci", base_, 1000).claims.size(), 150u);
 }
 
 TEST_F(SqliteStoreTest, OpenFailsWithAClearReasonWhenTheDirectoryCannotBeCreated) {

@@ -69,6 +69,19 @@ std::array<char, IntakeLog::k_header> make_header(std::uint64_t seq, std::string
 }
 
 // Reads exactly `size` bytes at `offset`; false at end of file or on an error (errno set then).
+// The number of a segment file named `name` ("<n>.seg"), or nothing for any other file.
+std::optional<std::uint32_t> segment_number(const std::string& name) {
+    if (!name.ends_with(k_suffix)) return std::nullopt;
+    const std::string stem = name.substr(0, name.size() - k_suffix.size());
+    if (stem.empty() || stem.size() > 10 ||
+        stem.find_first_not_of("0123456789") != std::string::npos) {
+        return std::nullopt;
+    }
+    const unsigned long long number = std::stoull(stem);
+    if (number > UINT32_MAX) return std::nullopt;
+    return static_cast<std::uint32_t>(number);
+}
+
 bool read_exact(int fd, char* into, std::size_t size, std::uint64_t offset) {
     while (size > 0) {
         const ssize_t n = ::pread(fd, into, size, static_cast<off_t>(offset));
@@ -132,10 +145,7 @@ class IntakeLog::Impl {
                 std::filesystem::remove(entry.path(), ec);
                 continue;
             }
-            if (!name.ends_with(k_suffix)) continue;
-            const std::string stem = name.substr(0, name.size() - k_suffix.size());
-            if (stem.empty() || stem.find_first_not_of("0123456789") != std::string::npos) continue;
-            numbers.push_back(static_cast<std::uint32_t>(std::stoul(stem)));
+            if (const auto number = segment_number(name)) numbers.push_back(*number);
         }
         if (ec) return fail(why, "cannot list " + options_.dir.string() + ": " + ec.message());
         std::sort(numbers.begin(), numbers.end());
@@ -533,6 +543,19 @@ result<std::unique_ptr<IntakeLog>> IntakeLog::open(const Options& options,
 
 IntakeLog::IntakeLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 IntakeLog::~IntakeLog() = default;
+
+result<bool> IntakeLog::has_segments(const std::filesystem::path& dir, std::string* why) {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        if (segment_number(it->path().filename().string())) return true;
+    }
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+        if (why) *why = "cannot list " + dir.string() + ": " + ec.message();
+        return result<bool>(boost::system::in_place_error,
+                            make_error_code(errc::store_unavailable));
+    }
+    return false;
+}
 
 result<std::vector<IntakeLog::Position>> IntakeLog::append(
     std::span<const std::string_view> payloads, std::string* why) {

@@ -74,6 +74,10 @@ class IntakeLog {
                                                    std::uint64_t released_through,
                                                    const Replay& replay, std::string* why);
 
+    /// Whether `dir` holds a segment file (false when it does not exist): a log worth opening to
+    /// replay. errc::store_unavailable when it cannot be listed, `why` then naming the reason.
+    static result<bool> has_segments(const std::filesystem::path& dir, std::string* why);
+
     ~IntakeLog();
     IntakeLog(const IntakeLog&) = delete;
     IntakeLog& operator=(const IntakeLog&) = delete;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <exception>
 #include <iterator>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -57,6 +58,8 @@ IntakeLogger::IntakeLogger(std::unique_ptr<IntakeLog> log, DbPtr read,
       read_(std::move(read)),
       find_(read_.get(), "look up a delivery id",
             "SELECT 1 FROM deliveries WHERE source = ?1 AND delivery_id = ?2"),
+      begin_(read_.get(), "begin the lookups", "BEGIN"),
+      end_(read_.get(), "end the lookups", "COMMIT"),
       writer_(std::move(writer)),
       max_backlog_(std::max<std::size_t>(max_backlog, 1)) {
     shared_->log = std::move(log);
@@ -156,14 +159,21 @@ void IntakeLogger::run() {
 }
 
 void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
-    for (Writer::Submit& job : jobs) {
+    std::vector<std::string> keys;
+    keys.reserve(jobs.size());
+    for (const Writer::Submit& job : jobs) {
+        keys.push_back(intake_key(job.delivery.source, job.delivery.delivery_id));
+    }
+    const std::vector<std::optional<bool>> known = look_up(jobs, keys);
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        Writer::Submit& job = jobs[i];
         {
             // Closed from one of the answers: nothing more is taken (as the writer's post).
             std::lock_guard lock(shared_->mutex);
             if (shared_->abandoned) return;
         }
         const DeliveryRecord& d = job.delivery;
-        std::string key = intake_key(d.source, d.delivery_id);
+        std::string& key = keys[i];
         const bool answerable = answerable_from_log(job);
         // A duplicate of a record still being gathered waits for that record's fate.
         if (answerable && in_group_.count(key) > 0) flush();
@@ -183,21 +193,21 @@ void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
             forward(std::move(job));
             continue;
         }
-        bool known = false;
+        bool stored_already = false;
         try {
-            known = stored(d);
+            stored_already = known[i] ? *known[i] : stored(d);
         } catch (const std::exception&) {
             // The writer finds out, in order.
             flush();
             forward(std::move(job));
             continue;
         }
-        if (known) {
+        if (stored_already) {
             answer_quietly(std::exchange(job.done, nullptr), result<Receipt>{duplicate_of(d)});
             continue;
         }
         job.trigger_ids.clear();
-        for (std::size_t i = 0; i < job.triggers.size(); ++i) {
+        for (std::size_t t = 0; t < job.triggers.size(); ++t) {
             job.trigger_ids.push_back(make_trigger_id());
         }
         {
@@ -209,6 +219,42 @@ void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
         group_.push_back(std::move(job));
     }
     flush();
+}
+
+// The ids of `jobs` that nothing in this logger knows of (not logged, forwarded, gathered, nor
+// earlier in `jobs`), looked up in the database in one read transaction rather than one each.
+// The transaction begins after those checks: an id indexed, and so no longer counted as
+// logged, before them is in its snapshot. Only such ids are answered from it: an id this
+// thread logs or forwards while it works through `jobs` is looked up again, on its own.
+// Nothing (std::nullopt) where a lookup was not made or failed; process() then looks up alone.
+std::vector<std::optional<bool>> IntakeLogger::look_up(const std::vector<Writer::Submit>& jobs,
+                                                       const std::vector<std::string>& keys) {
+    std::vector<std::optional<bool>> known(jobs.size());
+    std::vector<std::size_t> fresh;
+    {
+        std::unordered_set<std::string_view> seen;
+        std::lock_guard lock(shared_->mutex);
+        for (std::size_t i = 0; i < jobs.size(); ++i) {
+            if (!seen.insert(keys[i]).second || !answerable_from_log(jobs[i])) continue;
+            if (in_group_.count(keys[i]) > 0 || shared_->logged.count(keys[i]) > 0 ||
+                shared_->forwarded.count(keys[i]) > 0) {
+                continue;
+            }
+            fresh.push_back(i);
+        }
+    }
+    // One lookup gains nothing from a transaction of its own around it.
+    if (fresh.size() < 2) return known;
+    try {
+        Query(begin_).run();
+        for (const std::size_t i : fresh) known[i] = stored(jobs[i].delivery);
+        Query(end_).run();
+    } catch (const std::exception&) {
+        // Busy, say: each is looked up alone instead, and a failure there is forwarded.
+        sqlite3_exec(read_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        std::fill(known.begin(), known.end(), std::nullopt);
+    }
+    return known;
 }
 
 bool IntakeLogger::stored(const DeliveryRecord& d) {

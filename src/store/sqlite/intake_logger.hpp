@@ -7,8 +7,9 @@
 // - one that needs the indexed store for its answer (no delivery id, a duplicate_body_window, a
 //   trigger with a coalesce key), or whose id went that way and is not answered yet: what was
 //   gathered so far is logged first, then it is posted to the writer as an ordinary submit;
-// - otherwise its id is looked up in the database (a read-only connection of this thread's own):
-//   found, answered as a duplicate; not found, its trigger ids are made and its record gathered.
+// - otherwise its id is looked up in the database (a read-only connection of this thread's own;
+//   the ids of a batch taken from the queue in one read transaction): found, answered as a
+//   duplicate; not found, its trigger ids are made and its record gathered.
 // A group's records are appended and synced at once, posted to the writer as index work, and
 // only then answered: whatever a caller posts to the store after its answer queues behind that
 // work. A group the log refuses is answered with the log's error, and nothing of it is kept.
@@ -23,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -61,12 +63,16 @@ class IntakeLogger {
     void run();
     void process(std::vector<Writer::Submit>& jobs);
     void flush();
+    std::vector<std::optional<bool>> look_up(const std::vector<Writer::Submit>& jobs,
+                                             const std::vector<std::string>& keys);
     bool stored(const DeliveryRecord& d);
     void forward(Writer::Submit job);
 
     std::shared_ptr<Shared> shared_;
     DbPtr read_;
     Statement find_;
+    Statement begin_;  ///< a read transaction for a batch's lookups
+    Statement end_;
     std::shared_ptr<Writer> writer_;
     const std::size_t max_backlog_;
     std::vector<Writer::Submit> group_;    ///< being gathered (the thread's own)

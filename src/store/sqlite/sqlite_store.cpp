@@ -39,6 +39,11 @@ std::string host_name() {
 
 namespace {
 
+// The intake log's directory in a state directory.
+std::filesystem::path intake_dir(const std::string& state_dir) {
+    return std::filesystem::path(state_dir) / "intake";
+}
+
 // Opens the log in `o.dir` and decodes every record it holds beyond `released_through` (records
 // answered before the last stop or crash and not indexed then) into the writer's index work, in
 // order. Throws on failure.
@@ -83,7 +88,7 @@ std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
                                               const SqliteOptions& options,
                                               const std::shared_ptr<Writer>& writer) {
     IntakeLog::Options o;
-    o.dir = std::filesystem::path(state_dir) / "intake";
+    o.dir = intake_dir(state_dir);
     std::vector<Writer::Submit> replayed;
     auto log = replay_intake_log(o, writer->intake_position(), replayed);
     sqlite3* raw = nullptr;
@@ -116,24 +121,16 @@ std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
 // Throws on failure.
 void index_what_the_log_holds(const std::string& state_dir, const std::shared_ptr<Writer>& writer) {
     IntakeLog::Options o;
-    o.dir = std::filesystem::path(state_dir) / "intake";
+    o.dir = intake_dir(state_dir);
     // Only a log with a segment: a directory without one (or none at all) has nothing to index,
     // and opening it would make segments.
-    std::error_code ec;
-    bool segments = false;
-    for (std::filesystem::directory_iterator it(o.dir, ec), end; !ec && it != end;
-         it.increment(ec)) {
-        if (it->path().extension() == ".seg") {
-            segments = true;
-            break;
-        }
-    }
-    if (ec && ec != std::errc::no_such_file_or_directory) {
+    std::string why;
+    const auto segments = IntakeLog::has_segments(o.dir, &why);
+    if (!segments) {
         throw StoreError(errc::store_unavailable,
-                         "cannot read " + o.dir.string() +
-                             " (the intake log, to index what it holds): " + ec.message());
+                         why + " (the intake log, to index what it holds)");
     }
-    if (!segments) return;
+    if (!*segments) return;
     std::vector<Writer::Submit> replayed;
     replay_intake_log(o, writer->intake_position(), replayed);
     if (!replayed.empty()) writer->post_indexed(std::move(replayed));

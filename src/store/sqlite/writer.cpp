@@ -245,13 +245,9 @@ void Writer::run() {
             for (std::size_t at = 0; at < submits.size() && !held; at += batch) {
                 const std::size_t size = std::min(batch, submits.size() - at);
                 const bool last = at + size == submits.size();
-                const bool ok = commit_submits(std::span<Submit>(submits).subspan(at, size),
-                                               std::span<Op>(ops).first(last ? lead : 0));
-                const bool indexing =
-                    std::any_of(submits.begin() + static_cast<std::ptrdiff_t>(at),
-                                submits.begin() + static_cast<std::ptrdiff_t>(at + size),
-                                [](const Submit& job) { return job.log_seq != 0; });
-                if (!ok && indexing) {
+                const auto commit = commit_submits(std::span<Submit>(submits).subspan(at, size),
+                                                   std::span<Op>(ops).first(last ? lead : 0));
+                if (!commit.ok && commit.indexing) {
                     // Answered submissions that did not get into the file: nothing after them
                     // may commit first (it would move intake_position past them, and the log
                     // would let go of them), and no operation may run before them.
@@ -284,7 +280,7 @@ void Writer::run() {
 }
 
 // Group commit: one BEGIN IMMEDIATE .. COMMIT, so one WAL sync, for the whole batch.
-bool Writer::commit_submits(std::span<Submit> jobs, std::span<Op> ops) {
+Writer::Committed Writer::commit_submits(std::span<Submit> jobs, std::span<Op> ops) {
     std::vector<result<Receipt>> results(jobs.size(),
                                          result<Receipt>{make_error_code(errc::store_unavailable)});
     std::vector<Answer> answers(ops.size());
@@ -384,7 +380,7 @@ bool Writer::commit_submits(std::span<Submit> jobs, std::span<Op> ops) {
         }
         if (indexed_) indexed_(std::move(keys), releasable);
     }
-    return committed;
+    return {committed, indexing};
 }
 
 // After a transaction holding index work failed as a whole (busy, full, I/O): its index work

@@ -163,8 +163,11 @@ class Writer {
 
   private:
     void run();
-    /// False when the transaction failed as a whole.
-    bool commit_submits(std::span<Submit> jobs, std::span<Op> ops);
+    struct Committed {
+        bool ok = false;        ///< false when the transaction failed as a whole
+        bool indexing = false;  ///< the jobs held index work (records of the intake log)
+    };
+    Committed commit_submits(std::span<Submit> jobs, std::span<Op> ops);
     /// Inside the transaction: inserts the job as its delivery and triggers (with the ids the
     /// intake log gave, for index work).
     Receipt insert(const Submit& job);
