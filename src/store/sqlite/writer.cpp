@@ -76,8 +76,10 @@ void Writer::open(bool owner) {
     });
 }
 
-void Writer::start(const std::shared_ptr<Writer>& writer) {
-    writer->thread_ = std::thread([self = writer] {
+void Writer::start(const std::shared_ptr<Writer>& writer, int nice_steps) {
+    writer->thread_ = std::thread([self = writer, nice_steps] {
+        // Named after: a thread with the name has its priority.
+        if (nice_steps > 0) lower_this_threads_priority(nice_steps);
         name_this_thread("hookrelay-store");
         self->run();
     });

@@ -111,7 +111,11 @@ class Writer {
 
     /// Starts the thread. It holds its own reference, so the Writer outlives a store destroyed
     /// from one of its own callbacks (the thread then cannot be joined and is detached instead).
-    static void start(const std::shared_ptr<Writer>& writer);
+    /// `nice_steps` lowers the thread's priority (lower_this_threads_priority): with the intake
+    /// log, answering webhooks does not wait for this thread, and under contention for the CPU
+    /// it yields to the threads that do. Where setpriority is refused it runs as before (the
+    /// daemon's log says so for hookrelay-out, which is refused the same way).
+    static void start(const std::shared_ptr<Writer>& writer, int nice_steps = 0);
 
     /// Runs what is queued, ends this instance's claims and probe leases, removes its instance
     /// row, releases the state directory's lock and stops the thread; later posts are dropped
