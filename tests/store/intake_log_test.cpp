@@ -325,6 +325,30 @@ TEST(IntakeLog, ADirectoryThatCannotBeMadeIsAClearError) {
     EXPECT_NE(why.find("intake"), std::string::npos) << why;
 }
 
+// What a start with store.intake_log off asks before it replays a log: only "<n>.seg" files
+// count, not a half-made segment, a file named like one, or a number beyond a segment's.
+TEST(IntakeLog, HasSegmentsCountsOnlySegmentFiles) {
+    test::TempDir dir;
+    const std::filesystem::path log_dir = std::filesystem::path(dir.path()) / "intake";
+    std::string why;
+    EXPECT_EQ(IntakeLog::has_segments(log_dir, &why), false) << why;  // no directory at all
+    std::filesystem::create_directories(log_dir);
+    for (const char* name : {"2.seg.partial", "notes.seg", "12345678901.seg", ".seg", "7.segx"}) {
+        std::ofstream(log_dir / name) << "x";
+    }
+    EXPECT_EQ(IntakeLog::has_segments(log_dir, &why), false) << why;
+    std::ofstream(log_dir / "3.seg") << "x";
+    EXPECT_EQ(IntakeLog::has_segments(log_dir, &why), true) << why;
+
+    // A file where the directory should be: a clear error.
+    const std::filesystem::path file = std::filesystem::path(dir.path()) / "a-file";
+    std::ofstream(file) << "not a directory";
+    const auto listed = IntakeLog::has_segments(file, &why);
+    ASSERT_FALSE(listed.has_value());
+    EXPECT_EQ(listed.error(), make_error_code(errc::store_unavailable));
+    EXPECT_NE(why.find("cannot list " + file.string()), std::string::npos) << why;
+}
+
 // A child appends groups and reports each group's last number once append() returned; it is
 // killed at some point of that. Every number it reported is replayed, with its payload, and the
 // replay is the numbers from 1 with no gap. Twenty times over the same directory.

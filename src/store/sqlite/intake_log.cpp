@@ -68,7 +68,6 @@ std::array<char, IntakeLog::k_header> make_header(std::uint64_t seq, std::string
     return h;
 }
 
-// Reads exactly `size` bytes at `offset`; false at end of file or on an error (errno set then).
 // The number of a segment file named `name` ("<n>.seg"), or nothing for any other file.
 std::optional<std::uint32_t> segment_number(const std::string& name) {
     if (!name.ends_with(k_suffix)) return std::nullopt;
@@ -82,6 +81,7 @@ std::optional<std::uint32_t> segment_number(const std::string& name) {
     return static_cast<std::uint32_t>(number);
 }
 
+// Reads exactly `size` bytes at `offset`; false at end of file or on an error (errno set then).
 bool read_exact(int fd, char* into, std::size_t size, std::uint64_t offset) {
     while (size > 0) {
         const ssize_t n = ::pread(fd, into, size, static_cast<off_t>(offset));

@@ -243,11 +243,12 @@ std::vector<std::optional<bool>> IntakeLogger::look_up(const std::vector<Writer:
             fresh.push_back(i);
         }
     }
-    // One lookup gains nothing from a transaction of its own around it.
-    if (fresh.size() < 2) return known;
+    // One lookup gains nothing from a transaction of its own around it; and none is begun over
+    // one left open (stored() deals with that).
+    if (fresh.size() < 2 || !sqlite3_get_autocommit(read_.get())) return known;
     try {
         Query(begin_).run();
-        for (const std::size_t i : fresh) known[i] = stored(jobs[i].delivery);
+        for (const std::size_t i : fresh) known[i] = find(jobs[i].delivery);
         Query(end_).run();
     } catch (const std::exception&) {
         // Busy, say: each is looked up alone instead, and a failure there is forwarded.
@@ -258,6 +259,19 @@ std::vector<std::optional<bool>> IntakeLogger::look_up(const std::vector<Writer:
 }
 
 bool IntakeLogger::stored(const DeliveryRecord& d) {
+    // A lookup in a transaction left open (a failed ROLLBACK in look_up) would read an old
+    // snapshot: it fails instead, and the submission goes the ordinary way.
+    if (!sqlite3_get_autocommit(read_.get())) {
+        sqlite3_exec(read_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        if (!sqlite3_get_autocommit(read_.get())) {
+            throw StoreError(errc::store_unavailable,
+                             "the intake log's read connection is stuck in a transaction");
+        }
+    }
+    return find(d);
+}
+
+bool IntakeLogger::find(const DeliveryRecord& d) {
     Query query(find_);
     query.bind_text(d.source).bind_text(d.delivery_id);
     return query.step();

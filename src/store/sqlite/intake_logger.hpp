@@ -65,7 +65,10 @@ class IntakeLogger {
     void flush();
     std::vector<std::optional<bool>> look_up(const std::vector<Writer::Submit>& jobs,
                                              const std::vector<std::string>& keys);
+    /// Whether the delivery id is in the database, looked up on its own.
     bool stored(const DeliveryRecord& d);
+    /// The lookup itself, in whatever transaction the read connection is in.
+    bool find(const DeliveryRecord& d);
     void forward(Writer::Submit job);
 
     std::shared_ptr<Shared> shared_;

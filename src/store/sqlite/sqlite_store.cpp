@@ -42,7 +42,8 @@ namespace {
 // How much lower the store's thread runs than the network threads with the intake log (which
 // answers webhooks without it): under contention for the CPU, accepting comes first, and index
 // work, claims and outcomes take what is left (docs/performance.md, "The store's thread below
-// the network threads"). Not without the log: then every answer waits for this thread.
+// the network threads"). Not without the log, nor where deliveries go the ordinary way
+// (SqliteOptions::store_thread_yields): then answers wait for this thread.
 constexpr int k_store_nice_with_log = 5;
 
 // The intake log's directory in a state directory.
@@ -212,7 +213,7 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
         std::shared_ptr<SqliteStore> store(
             new SqliteStore(writer, logger, settings.instance.id, options.claim_lease));
         if (logger) logger->attach();
-        Writer::start(writer, logger ? k_store_nice_with_log : 0);
+        Writer::start(writer, logger && options.store_thread_yields ? k_store_nice_with_log : 0);
         if (logger) IntakeLogger::start(logger);
         return store;
     } catch (...) {

@@ -40,6 +40,11 @@ struct SqliteOptions {
     /// the directory's, and its replay indexes what it holds); true: by this store without the
     /// lock too (tests opening the first of several instances on one file).
     bool intake_log_without_lock = false;
+    /// With the intake log, the store's thread runs below the network threads (Writer::start):
+    /// no answer waits for it. False keeps it at their priority, for a configuration whose
+    /// deliveries are answered after the store's own commit (a `coalesce:` rule, a
+    /// `duplicate_body_window`).
+    bool store_thread_yields = true;
 };
 
 /// Store backed by <state_dir>/hookrelay.db.
