@@ -8,6 +8,8 @@
 #include "follow/chores.hpp"
 #include "forge_status/status_client.hpp"
 #include "http/server.hpp"
+#include "ingest/forge.hpp"
+#include "ingest/ingest.hpp"
 #include "jenkins/client.hpp"
 #include "metrics/prometheus_metrics.hpp"
 #include "store/factory.hpp"
@@ -52,9 +54,27 @@ constexpr std::chrono::milliseconds k_drain_poll_interval{20};
 constexpr std::size_t k_fault_log_burst = 10;
 constexpr std::chrono::milliseconds k_fault_log_window{60'000};
 // How much lower the thread of outgoing requests (Jenkins, forge statuses) runs than the network
-// and store threads (nice steps: +10 gets about a tenth of their share under contention; with
-// triggers claimed ahead it does more with that share, docs/performance.md).
+// threads (nice steps: +10 gets about a tenth of their share under contention; with triggers
+// claimed ahead it does more with that share, docs/performance.md). The SQLite store's thread
+// runs at +5 with the intake log where no answer waits for it, else at +0.
 constexpr int k_out_thread_nice = 10;
+
+// Whether every delivery this configuration accepts can be answered from the SQLite store's
+// intake log (store::IntakeLogger's answerable_from_log): no rule coalesces, no source compares
+// bodies, and every source's deliveries carry an id (without one a body window applies). Then
+// no answer waits for the store's thread, and it may run below the network threads. Decided at
+// start: a reload that changes it takes effect on that thread at the next restart.
+bool answered_from_the_intake_log(const Config& config) {
+    const bool coalescing = std::any_of(config.rules.begin(), config.rules.end(),
+                                        [](const RuleSpec& r) { return r.coalesce.has_value(); });
+    const bool bodies_compared =
+        std::any_of(config.sources.begin(), config.sources.end(), [](const SourceConfig& s) {
+            const bool has_id = s.delivery_id.from != ValueRef::From::none ||
+                                !ingest::forge(s.provider).delivery_headers.empty();
+            return !has_id || ingest::duplicate_body_window(s, true).count() > 0;
+        });
+    return !coalescing && !bodies_compared;
+}
 
 http::ServerOptions server_options(const ServerConfig& s) {
     http::ServerOptions o;
@@ -394,6 +414,7 @@ int run_daemon(const DaemonOptions& options) {
     std::string why;
     store::OpenOptions open_options;
     open_options.version = HOOKRELAY_VERSION;
+    open_options.store_thread_yields = answered_from_the_intake_log(config);
     auto opened = store::open_store(config, open_options, &why);
     if (!opened) {
         spdlog::critical("cannot open the store: {}", why);

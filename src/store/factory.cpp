@@ -6,30 +6,15 @@
 #include <openssl/rand.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 
 namespace hookrelay::store {
 namespace {
 
-// Whether the deliveries this configuration accepts are answered from the intake log, not
-// after the store's own commit: no source compares bodies (`duplicate_body_window`) and no rule
-// coalesces (IntakeLogger's answerable_from_log; deliveries without an id, which compare bodies
-// by default, are rare: every forge's deliveries carry one).
-bool answered_from_the_log(const Config& config) {
-    const bool bodies_compared =
-        std::any_of(config.sources.begin(), config.sources.end(), [](const SourceConfig& s) {
-            return s.duplicate_body_window && s.duplicate_body_window->count() > 0;
-        });
-    const bool coalescing = std::any_of(config.rules.begin(), config.rules.end(),
-                                        [](const RuleSpec& r) { return r.coalesce.has_value(); });
-    return !bodies_compared && !coalescing;
-}
-
 result<std::shared_ptr<Store>> open_sqlite(const Config& config, const OpenOptions& options,
                                            std::string* why) {
     sqlite::SqliteOptions o;
-    o.store_thread_yields = answered_from_the_log(config);
+    o.store_thread_yields = options.store_thread_yields;
     o.intake_log_without_lock = options.intake_log_without_lock;
     o.instance_id = options.instance_id;
     o.version = options.version;

@@ -20,6 +20,10 @@ struct OpenOptions {
     /// SQLite: use store.intake_log without the lock too (tests opening the first of several
     /// instances on one file; SqliteOptions::intake_log_without_lock).
     bool intake_log_without_lock = false;
+    /// SQLite with store.intake_log: the store's thread runs below the network threads
+    /// (SqliteOptions::store_thread_yields). Set it only where no answer waits for that thread
+    /// (the daemon decides from its configuration).
+    bool store_thread_yields = false;
 };
 
 /// Opens (creating or migrating the schema where needed) the configured store and starts its

@@ -340,26 +340,40 @@ TEST_F(DaemonTest, TheThreadsBehindTheAnswersRunBelowTheNetworkThreads) {
 }
 
 // Where answers wait for the store's thread it runs at the network threads' priority: without
-// the intake log, and where a rule coalesces (such deliveries are answered after its commit).
+// the intake log, and where a rule coalesces or a source compares bodies (such deliveries are
+// answered after its commit).
 TEST(DaemonThreads, WhereAnswersWaitForTheStoresThreadItRunsAtTheNetworkThreadsPriority) {
-    const std::string coalescing = R"(
+    // `rules:` is k_config's last key: a rule appended joins it.
+    const std::string coalescing = std::string(k_config) + R"(
   - name: develop
     when: {event: push, branch: develop}
     coalesce: "{{ repository.name }}/{{ branch }}"
     trigger: {jenkins: ci, job: "dev"}
 )";
-    for (const auto& [what, extra] : std::vector<std::pair<std::string, std::string>>{
-             {"without the intake log", "store: {intake_log: false}\n"},
-             {"with a coalescing rule", coalescing}}) {
-        SCOPED_TRACE(what);
-        auto o = options();
-        o.config_yaml += extra;  // `rules:` is the last key: a rule appends to it
-        Daemon daemon(o);
-        const auto seen = thread_priorities(daemon, {"hookrelay-io", "hookrelay-store"});
-        EXPECT_EQ(seen.count("hookrelay-log"), what == "with a coalescing rule" ? 1u : 0u);
+    std::string body_window = k_config;
+    const std::string github = "    provider: github\n";
+    body_window.replace(body_window.find(github), github.size(),
+                        github + "    duplicate_body_window: 1d\n");
+    struct Case {
+        const char* what;
+        std::string config;
+        bool log;
+    };
+    for (const Case& c : {Case{"without the intake log",
+                               std::string(k_config) + "store: {intake_log: false}\n", false},
+                          Case{"with a coalescing rule", coalescing, true},
+                          Case{"with a body window", body_window, true}}) {
+        SCOPED_TRACE(c.what);
+        Daemon daemon(options(c.config));
+        std::vector<std::string> wanted{"hookrelay-io", "hookrelay-store"};
+        if (c.log) wanted.push_back("hookrelay-log");
+        const auto seen = thread_priorities(daemon, wanted);
+        EXPECT_EQ(seen.count("hookrelay-log"), c.log ? 1u : 0u);
         ASSERT_EQ(seen.count("hookrelay-io"), 1u);
         ASSERT_EQ(seen.count("hookrelay-store"), 1u);
-        EXPECT_EQ(seen.find("hookrelay-store")->second, seen.find("hookrelay-io")->second);
+        const int network = seen.find("hookrelay-io")->second;
+        ASSERT_LT(network, 19) << "the test runs at the lowest priority already: nothing to see";
+        EXPECT_EQ(seen.find("hookrelay-store")->second, network);
     }
 }
 

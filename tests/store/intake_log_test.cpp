@@ -333,7 +333,8 @@ TEST(IntakeLog, HasSegmentsCountsOnlySegmentFiles) {
     std::string why;
     EXPECT_EQ(IntakeLog::has_segments(log_dir, &why), false) << why;  // no directory at all
     std::filesystem::create_directories(log_dir);
-    for (const char* name : {"2.seg.partial", "notes.seg", "12345678901.seg", ".seg", "7.segx"}) {
+    for (const char* name :
+         {"2.seg.partial", "notes.seg", "4294967296.seg", "12345678901.seg", ".seg", "7.segx"}) {
         std::ofstream(log_dir / name) << "x";
     }
     EXPECT_EQ(IntakeLog::has_segments(log_dir, &why), false) << why;

@@ -40,11 +40,10 @@ struct SqliteOptions {
     /// the directory's, and its replay indexes what it holds); true: by this store without the
     /// lock too (tests opening the first of several instances on one file).
     bool intake_log_without_lock = false;
-    /// With the intake log, the store's thread runs below the network threads (Writer::start):
-    /// no answer waits for it. False keeps it at their priority, for a configuration whose
-    /// deliveries are answered after the store's own commit (a `coalesce:` rule, a
-    /// `duplicate_body_window`).
-    bool store_thread_yields = true;
+    /// With the intake log, the store's thread runs below the network threads (Writer::start).
+    /// Only where no answer waits for it: not for a configuration whose deliveries are answered
+    /// after the store's own commit (a `coalesce:` rule, a body window, deliveries without an id).
+    bool store_thread_yields = false;
 };
 
 /// Store backed by <state_dir>/hookrelay.db.
