@@ -59,21 +59,25 @@ constexpr std::chrono::milliseconds k_fault_log_window{60'000};
 // runs at +5 with the intake log where no answer waits for it, else at +0.
 constexpr int k_out_thread_nice = 10;
 
-// Whether every delivery this configuration accepts can be answered from the SQLite store's
-// intake log (store::IntakeLogger's answerable_from_log): no rule coalesces, no source compares
-// bodies, and every source's deliveries carry an id (without one a body window applies). Then
-// no answer waits for the store's thread, and it may run below the network threads. Decided at
-// start: a reload that changes it takes effect on that thread at the next restart.
-bool answered_from_the_intake_log(const Config& config) {
-    const bool coalescing = std::any_of(config.rules.begin(), config.rules.end(),
-                                        [](const RuleSpec& r) { return r.coalesce.has_value(); });
-    const bool bodies_compared =
-        std::any_of(config.sources.begin(), config.sources.end(), [](const SourceConfig& s) {
-            const bool has_id = s.delivery_id.from != ValueRef::From::none ||
-                                !ingest::forge(s.provider).delivery_headers.empty();
-            return !has_id || ingest::duplicate_body_window(s, true).count() > 0;
-        });
-    return !coalescing && !bodies_compared;
+// Why some deliveries this configuration accepts cannot be answered from the SQLite store's
+// intake log (store::IntakeLogger's answerable_from_log), or "" when every one can: a rule that
+// coalesces, a source that compares bodies, a source whose deliveries carry no id (a body window
+// applies then). Only when every one can does no answer wait for the store's thread, which may
+// then run below the network threads. Decided at start: a reload that changes it takes effect
+// on that thread at the next restart.
+std::string why_answers_wait_for_the_store(const Config& config) {
+    for (const RuleSpec& r : config.rules) {
+        if (r.coalesce) return "rule '" + r.name + "' coalesces";
+    }
+    for (const SourceConfig& s : config.sources) {
+        const bool has_id = s.delivery_id.from != ValueRef::From::none ||
+                            !ingest::forge(s.provider).delivery_headers.empty();
+        if (!has_id) return "source '" + s.name + "' has no delivery ids";
+        if (ingest::duplicate_body_window(s, true).count() > 0) {
+            return "source '" + s.name + "' compares bodies (duplicate_body_window)";
+        }
+    }
+    return {};
 }
 
 http::ServerOptions server_options(const ServerConfig& s) {
@@ -414,13 +418,24 @@ int run_daemon(const DaemonOptions& options) {
     std::string why;
     store::OpenOptions open_options;
     open_options.version = HOOKRELAY_VERSION;
-    open_options.store_thread_yields = answered_from_the_intake_log(config);
+    const std::string wait = why_answers_wait_for_the_store(config);
+    open_options.store_thread_yields = wait.empty();
     auto opened = store::open_store(config, open_options, &why);
     if (!opened) {
         spdlog::critical("cannot open the store: {}", why);
         return 1;
     }
     d->store = std::move(*opened);
+    if (config.store.intake_log && wait.empty()) {
+        spdlog::info(
+            "store: webhooks are answered from the intake log; hookrelay-store runs below the "
+            "network threads");
+    } else if (config.store.intake_log) {
+        spdlog::info(
+            "store: hookrelay-store runs at the network threads' priority: {}, so some webhooks "
+            "are answered after its commit",
+            wait);
+    }
     std::weak_ptr<Daemon> weak_daemon = d;
     // A persistent fault (disk full) reports once per failed batch: bound the log volume.
     auto store_error_log = std::make_shared<RateLimit>(k_fault_log_burst, k_fault_log_window);

@@ -335,6 +335,10 @@ TEST_F(DaemonTest, TheThreadsBehindTheAnswersRunBelowTheNetworkThreads) {
     EXPECT_EQ(seen.find("hookrelay")->second, network);
     EXPECT_EQ(seen.find("hookrelay-log")->second, network);
     EXPECT_EQ(seen.find("hookrelay-store")->second, std::min(network + 5, 19));
+    EXPECT_NE(daemon.log().find("store: webhooks are answered from the intake log; "
+                                "hookrelay-store runs below the network threads"),
+              std::string::npos)
+        << daemon.log();
     const auto [first, last] = seen.equal_range("hookrelay-out");
     for (auto it = first; it != last; ++it) EXPECT_EQ(it->second, std::min(network + 10, 19));
 }
@@ -358,11 +362,16 @@ TEST(DaemonThreads, WhereAnswersWaitForTheStoresThreadItRunsAtTheNetworkThreadsP
         const char* what;
         std::string config;
         bool log;
+        const char* said;  ///< the start's log line says why
     };
     for (const Case& c : {Case{"without the intake log",
-                               std::string(k_config) + "store: {intake_log: false}\n", false},
-                          Case{"with a coalescing rule", coalescing, true},
-                          Case{"with a body window", body_window, true}}) {
+                               std::string(k_config) + "store: {intake_log: false}\n", false, ""},
+                          Case{"with a coalescing rule", coalescing, true,
+                               "hookrelay-store runs at the network threads' priority: rule "
+                               "'develop' coalesces"},
+                          Case{"with a body window", body_window, true,
+                               "hookrelay-store runs at the network threads' priority: source "
+                               "'github' compares bodies (duplicate_body_window)"}}) {
         SCOPED_TRACE(c.what);
         Daemon daemon(options(c.config));
         std::vector<std::string> wanted{"hookrelay-io", "hookrelay-store"};
@@ -374,6 +383,8 @@ TEST(DaemonThreads, WhereAnswersWaitForTheStoresThreadItRunsAtTheNetworkThreadsP
         const int network = seen.find("hookrelay-io")->second;
         ASSERT_LT(network, 19) << "the test runs at the lowest priority already: nothing to see";
         EXPECT_EQ(seen.find("hookrelay-store")->second, network);
+        EXPECT_NE(daemon.log().find(c.said), std::string::npos) << daemon.log();
+        EXPECT_EQ(daemon.log().find("runs below the network threads"), std::string::npos);
     }
 }
 
