@@ -8,7 +8,6 @@
 #include "follow/chores.hpp"
 #include "forge_status/status_client.hpp"
 #include "http/server.hpp"
-#include "ingest/forge.hpp"
 #include "ingest/ingest.hpp"
 #include "jenkins/client.hpp"
 #include "metrics/prometheus_metrics.hpp"
@@ -70,9 +69,7 @@ std::string why_answers_wait_for_the_store(const Config& config) {
         if (r.coalesce) return "rule '" + r.name + "' coalesces";
     }
     for (const SourceConfig& s : config.sources) {
-        const bool has_id = s.delivery_id.from != ValueRef::From::none ||
-                            !ingest::forge(s.provider).delivery_headers.empty();
-        if (!has_id) return "source '" + s.name + "' has no delivery ids";
+        if (!ingest::carries_delivery_ids(s)) return "source '" + s.name + "' has no delivery ids";
         if (ingest::duplicate_body_window(s, true).count() > 0) {
             return "source '" + s.name + "' compares bodies (duplicate_body_window)";
         }

@@ -93,6 +93,11 @@ std::string_view media_kind(Provider provider, std::string_view content_type) no
     return "";
 }
 
+bool carries_delivery_ids(const SourceConfig& source) {
+    return source.delivery_id.from != ValueRef::From::none ||
+           !forge(source.provider).delivery_headers.empty();
+}
+
 std::string delivery_id(const SourceConfig& source, const HeaderMap& headers) {
     if (source.delivery_id.from == ValueRef::From::header) {
         return std::string(trim(headers.find(source.delivery_id.name).value_or("")));

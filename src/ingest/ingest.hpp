@@ -57,6 +57,9 @@ std::string_view media_kind(Provider provider, std::string_view content_type) no
 /// X-Forgejo-Delivery; Bitbucket Cloud X-Request-UUID; Bitbucket Data Center X-Request-Id).
 /// Empty when absent, or when it comes from a payload field (normalize() sets it then).
 std::string delivery_id(const SourceConfig& source, const HeaderMap& headers);
+/// Whether the source's deliveries carry an id at all: its forge sends one in a header, or a
+/// generic source names one (`delivery_id:`, a header or a payload field).
+bool carries_delivery_ids(const SourceConfig& source);
 
 /// Whether request header `name` (any case) is kept with a delivery of `provider`: the
 /// forge's event, delivery and hook headers, the content headers, User-Agent and the proxy

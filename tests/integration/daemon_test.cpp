@@ -383,7 +383,9 @@ TEST(DaemonThreads, WhereAnswersWaitForTheStoresThreadItRunsAtTheNetworkThreadsP
         const int network = seen.find("hookrelay-io")->second;
         ASSERT_LT(network, 19) << "the test runs at the lowest priority already: nothing to see";
         EXPECT_EQ(seen.find("hookrelay-store")->second, network);
-        EXPECT_NE(daemon.log().find(c.said), std::string::npos) << daemon.log();
+        if (*c.said) {
+            EXPECT_NE(daemon.log().find(c.said), std::string::npos) << daemon.log();
+        }
         EXPECT_EQ(daemon.log().find("runs below the network threads"), std::string::npos);
     }
 }

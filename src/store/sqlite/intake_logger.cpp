@@ -160,11 +160,14 @@ void IntakeLogger::run() {
 
 void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
     std::vector<std::string> keys;
+    std::vector<bool> answerable;
     keys.reserve(jobs.size());
+    answerable.reserve(jobs.size());
     for (const Writer::Submit& job : jobs) {
         keys.push_back(intake_key(job.delivery.source, job.delivery.delivery_id));
+        answerable.push_back(answerable_from_log(job));
     }
-    const std::vector<std::optional<bool>> known = look_up(jobs, keys);
+    const std::vector<std::optional<bool>> known = look_up(jobs, keys, answerable);
     for (std::size_t i = 0; i < jobs.size(); ++i) {
         Writer::Submit& job = jobs[i];
         {
@@ -174,9 +177,8 @@ void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
         }
         const DeliveryRecord& d = job.delivery;
         std::string& key = keys[i];
-        const bool answerable = answerable_from_log(job);
         // A duplicate of a record still being gathered waits for that record's fate.
-        if (answerable && in_group_.count(key) > 0) flush();
+        if (answerable[i] && in_group_.count(key) > 0) flush();
         bool logged = false;
         bool forwarded = false;
         {
@@ -184,11 +186,11 @@ void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
             logged = shared_->logged.count(key) > 0;
             forwarded = shared_->forwarded.count(key) > 0;
         }
-        if (answerable && logged) {
+        if (answerable[i] && logged) {
             answer_quietly(std::exchange(job.done, nullptr), result<Receipt>{duplicate_of(d)});
             continue;
         }
-        if (!answerable || forwarded) {
+        if (!answerable[i] || forwarded) {
             flush();  // what came before it is indexed before it
             forward(std::move(job));
             continue;
@@ -228,14 +230,15 @@ void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
 // thread logs or forwards while it works through `jobs` is looked up again, on its own.
 // Nothing (std::nullopt) where a lookup was not made or failed; process() then looks up alone.
 std::vector<std::optional<bool>> IntakeLogger::look_up(const std::vector<Writer::Submit>& jobs,
-                                                       const std::vector<std::string>& keys) {
+                                                       const std::vector<std::string>& keys,
+                                                       const std::vector<bool>& answerable) {
     std::vector<std::optional<bool>> known(jobs.size());
     std::vector<std::size_t> fresh;
     {
         std::unordered_set<std::string_view> seen;
         std::lock_guard lock(shared_->mutex);
         for (std::size_t i = 0; i < jobs.size(); ++i) {
-            if (!seen.insert(keys[i]).second || !answerable_from_log(jobs[i])) continue;
+            if (!seen.insert(keys[i]).second || !answerable[i]) continue;
             if (in_group_.count(keys[i]) > 0 || shared_->logged.count(keys[i]) > 0 ||
                 shared_->forwarded.count(keys[i]) > 0) {
                 continue;

@@ -64,7 +64,8 @@ class IntakeLogger {
     void process(std::vector<Writer::Submit>& jobs);
     void flush();
     std::vector<std::optional<bool>> look_up(const std::vector<Writer::Submit>& jobs,
-                                             const std::vector<std::string>& keys);
+                                             const std::vector<std::string>& keys,
+                                             const std::vector<bool>& answerable);
     /// Whether the delivery id is in the database, looked up on its own.
     bool stored(const DeliveryRecord& d);
     /// The lookup itself, in whatever transaction the read connection is in.
