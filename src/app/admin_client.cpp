@@ -712,9 +712,13 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
                 const auto* o = v.if_object();
                 const auto* keys = o ? o->if_contains("restart_needed") : nullptr;
                 if (keys && keys->is_array() && !keys->as_array().empty()) {
-                    std::cout << "these changes take effect only after a restart:";
+                    // ", " between them: a key may hold a space ("server.tls (on/off)").
+                    std::cout << "these changes take effect only after a restart: ";
+                    const char* between = "";
                     for (const auto& k : keys->as_array()) {
-                        if (k.is_string()) std::cout << ' ' << k.as_string().c_str();
+                        if (!k.is_string()) continue;
+                        std::cout << between << k.as_string().c_str();
+                        between = ", ";
                     }
                     std::cout << '\n';
                 }

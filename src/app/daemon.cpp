@@ -63,7 +63,7 @@ constexpr int k_out_thread_nice = 10;
 // coalesces, a source that compares bodies, a source whose deliveries carry no id (a body window
 // applies then). Only when every one can does no answer wait for the store's thread, which may
 // then run below the network threads. Decided at start: a reload that changes it takes effect
-// on that thread at the next restart.
+// on that thread at the next restart, and names it in restart_needed.
 std::string why_answers_wait_for_the_store(const Config& config) {
     for (const RuleSpec& r : config.rules) {
         if (r.coalesce) return "rule '" + r.name + "' coalesces";
@@ -115,10 +115,12 @@ http::ServerOptions admin_options(const Config& c) {
     return o;
 }
 
-// The server.* and admin.* settings a running listener cannot change: named on reload.
-std::vector<std::string> restart_only_changes(const Config& old_config, const Config& next) {
+// The settings the running daemon took at start and cannot change: named on reload. Compared
+// with the configuration it started with (not the last reload's), so that every reload names
+// them until the restart.
+std::vector<std::string> restart_only_changes(const Config& started, const Config& next) {
     std::vector<std::string> changed;
-    const auto& a = old_config.server;
+    const auto& a = started.server;
     const auto& b = next.server;
     auto check = [&](bool differs, const char* key) {
         if (differs) changed.emplace_back(key);
@@ -144,22 +146,40 @@ std::vector<std::string> restart_only_changes(const Config& old_config, const Co
     };
     check(cidrs(a.trusted_proxies) != cidrs(b.trusted_proxies), "server.trusted_proxies");
     check(a.tls.has_value() != b.tls.has_value(), "server.tls (on/off)");
-    check(old_config.admin.host != next.admin.host || old_config.admin.port != next.admin.port ||
-              old_config.admin.enabled != next.admin.enabled,
+    check(started.admin.host != next.admin.host || started.admin.port != next.admin.port ||
+              started.admin.enabled != next.admin.enabled,
           "admin.listen/enabled");
-    check(old_config.admin.max_connections != next.admin.max_connections ||
-              old_config.admin.max_connections_per_client != next.admin.max_connections_per_client,
+    check(started.admin.max_connections != next.admin.max_connections ||
+              started.admin.max_connections_per_client != next.admin.max_connections_per_client,
           "admin.max_connections*");
-    check(old_config.state_dir != next.state_dir, "state_dir");
-    check(old_config.store.backend != next.store.backend ||
-              old_config.store.intake_log != next.store.intake_log ||
-              old_config.store.max_batch != next.store.max_batch ||
-              old_config.store.max_size != next.store.max_size ||
-              old_config.store.keep_body != next.store.keep_body ||
-              old_config.store.retention != next.store.retention ||
-              old_config.store.prune_interval != next.store.prune_interval,
-          "store.*");
+    check(started.state_dir != next.state_dir, "state_dir");
+    const bool store_changed = started.store.backend != next.store.backend ||
+                               started.store.intake_log != next.store.intake_log ||
+                               started.store.max_batch != next.store.max_batch ||
+                               started.store.max_size != next.store.max_size ||
+                               started.store.keep_body != next.store.keep_body ||
+                               started.store.retention != next.store.retention ||
+                               started.store.prune_interval != next.store.prune_interval;
+    check(store_changed, "store.*");
     return changed;
+}
+
+// The store's thread got its priority at start (`yields`: below the network threads), and only a
+// restart changes it (a thread may not raise its own priority without CAP_SYS_NICE): why `next`
+// would start it otherwise, or "" when it would not.
+std::string store_priority_change(const Config& started, const Config& next, bool yields) {
+    if (!started.store.intake_log || !next.store.intake_log) return {};
+    const std::string wait = why_answers_wait_for_the_store(next);
+    if (yields && !wait.empty()) {
+        return wait +
+               ": such webhooks are answered after hookrelay-store's commit, and that thread runs "
+               "below the network threads until a restart";
+    }
+    if (!yields && wait.empty()) {
+        return "every webhook can now be answered from the intake log: hookrelay-store runs at "
+               "the network threads' priority until a restart";
+    }
+    return {};
 }
 
 // Runs on the blocking pool: reads the config and every secret file.
@@ -199,6 +219,10 @@ struct Daemon {
     // threads (measured: 13–17 % less CPU per delivered trigger on 2 cores, docs/performance.md).
     asio::io_context& out_ioc;
     std::string config_path;
+    // What the daemon started with: reloads name what differs from it in the settings only a
+    // restart changes.
+    std::shared_ptr<const Config> started_with;
+    bool store_thread_yields = false;
     std::shared_ptr<Store> store;
     std::shared_ptr<metrics::PrometheusMetrics> metrics;
     std::shared_ptr<dispatch::Dispatcher> dispatcher;
@@ -291,16 +315,23 @@ struct Daemon {
             systemd::notify_ready("reload rejected; running the previous configuration");
             co_return outcome;
         }
-        const auto& old_config = *webhooks->runtime()->config;
         const auto& next = *loaded.runtime->config;
-        outcome.restart_needed = restart_only_changes(old_config, next);
+        outcome.restart_needed = restart_only_changes(*started_with, next);
+        if (std::find(outcome.restart_needed.begin(), outcome.restart_needed.end(), "store.*") ==
+            outcome.restart_needed.end()) {
+            const auto why = store_priority_change(*started_with, next, store_thread_yields);
+            if (!why.empty()) {
+                outcome.restart_needed.emplace_back("hookrelay-store's priority");
+                spdlog::warn("reload: {}", why);
+            }
+        }
         if (!outcome.restart_needed.empty()) {
             spdlog::warn("reload: these changes take effect only after a restart: {}",
                          fmt::join(outcome.restart_needed, ", "));
         }
         // A new certificate serves every connection from now on; open ones keep theirs. Turning
         // TLS on or off needs a restart (the listener's clients would break mid-flight).
-        if (old_config.server.tls.has_value() == next.server.tls.has_value()) {
+        if (started_with->server.tls.has_value() == next.server.tls.has_value()) {
             server->set_tls(loaded.runtime->tls);
         }
         webhooks->set_runtime(loaded.runtime);
@@ -417,6 +448,8 @@ int run_daemon(const DaemonOptions& options) {
     open_options.version = HOOKRELAY_VERSION;
     const std::string wait = why_answers_wait_for_the_store(config);
     open_options.store_thread_yields = wait.empty();
+    d->started_with = runtime->config;
+    d->store_thread_yields = config.store.intake_log && wait.empty();
     auto opened = store::open_store(config, open_options, &why);
     if (!opened) {
         spdlog::critical("cannot open the store: {}", why);

@@ -630,10 +630,17 @@ TEST_F(AdminCli, ReloadNamesTheSettingsThatWaitForARestart) {
                                          "server: {body_limit: 1MiB, max_connections: 100}\n");
     auto table = run_hookrelay({"reload", "--admin", address(daemon)}, cli_env());
     EXPECT_EQ(table.exit_code, 0) << table.err;
+    // Compared with what the daemon started with: the body limit still waits too.
     EXPECT_NE(table.out.find("these changes take effect only after a restart: "
-                             "server.max_connections"),
+                             "server.body_limit, server.max_connections\n"),
               std::string::npos)
         << table.out;
+
+    // Back to the start's configuration: nothing waits.
+    write_file(daemon.config_path(), config_for(jenkins, k_branch_rule));
+    auto back = run_hookrelay({"reload", "--admin", address(daemon), "--json"}, cli_env());
+    EXPECT_EQ(back.exit_code, 0) << back.err;
+    EXPECT_FALSE(json::parse(back.out).as_object().contains("restart_needed")) << back.out;
 }
 
 TEST_F(AdminCli, ReloadSaysTheStoresIntakeLogWaitsForARestart) {
@@ -643,6 +650,49 @@ TEST_F(AdminCli, ReloadSaysTheStoresIntakeLogWaitsForARestart) {
     auto api = run_hookrelay({"reload", "--admin", address(daemon), "--json"}, cli_env());
     EXPECT_EQ(api.exit_code, 0) << api.err;
     EXPECT_EQ(json::parse(api.out).at("restart_needed"), json::array{"store.*"}) << api.out;
+}
+
+// The store's thread gets its priority at start: a reload that adds a coalescing rule (whose
+// deliveries are answered after that thread's commit) says it waits for a restart, and so does
+// one that takes the rule away again; a reload that changes neither says nothing of it.
+TEST_F(AdminCli, ReloadSaysTheStoresThreadKeepsItsPriorityUntilARestart) {
+    const std::string coalescing = std::string(k_branch_rule) + R"(  - name: develop
+    when: {event: push, branch: develop}
+    coalesce: "{{ repository.name }}/{{ branch }}"
+    trigger: {jenkins: ci, job: "dev"}
+)";
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    write_file(daemon.config_path(), config_for(jenkins, coalescing));
+    auto added = run_hookrelay({"reload", "--admin", address(daemon), "--json"}, cli_env());
+    EXPECT_EQ(added.exit_code, 0) << added.err;
+    EXPECT_EQ(json::parse(added.out).at("restart_needed"),
+              json::array{"hookrelay-store's priority"})
+        << added.out;
+    EXPECT_NE(daemon.log().find("reload: rule 'develop' coalesces: such webhooks are answered "
+                                "after hookrelay-store's commit, and that thread runs below the "
+                                "network threads until a restart"),
+              std::string::npos)
+        << daemon.log();
+
+    // Back to the start's configuration: the thread's priority fits it again.
+    write_file(daemon.config_path(), config_for(jenkins, k_branch_rule));
+    auto back = run_hookrelay({"reload", "--admin", address(daemon), "--json"}, cli_env());
+    EXPECT_EQ(back.exit_code, 0) << back.err;
+    EXPECT_FALSE(json::parse(back.out).as_object().contains("restart_needed")) << back.out;
+
+    Daemon waiting(options(config_for(jenkins, coalescing)));
+    write_file(waiting.config_path(), config_for(jenkins, k_branch_rule));
+    auto removed = run_hookrelay({"reload", "--admin", address(waiting)}, cli_env());
+    EXPECT_EQ(removed.exit_code, 0) << removed.err;
+    EXPECT_NE(removed.out.find("these changes take effect only after a restart: "
+                               "hookrelay-store's priority\n"),
+              std::string::npos)
+        << removed.out;
+    EXPECT_NE(waiting.log().find("reload: every webhook can now be answered from the intake "
+                                 "log: hookrelay-store runs at the network threads' priority "
+                                 "until a restart"),
+              std::string::npos)
+        << waiting.log();
 }
 
 TEST_F(AdminCli, ReloadCommand) {

@@ -452,6 +452,40 @@ TEST(PublicEdge, ServesWebhooksOverTlsAndReloadsTheCertificate) {
     EXPECT_FALSE(stale.handshake_ok());
 }
 
+// Turning TLS off takes a restart, however many reloads come first: a second reload of the same
+// file must not take it off the listener either (the first left the running configuration
+// without TLS, the listener with it).
+TEST(PublicEdge, TlsStaysOnUntilARestartAcrossReloads) {
+    TempDir material;
+    const auto certs = make_test_certificates(material.path() + "/certs");
+    const std::string with_tls =
+        config("  idle_timeout: 60s\n  tls: {certificate: " + certs.cert_file +
+               ", key: \"${file:" + certs.key_file + "}\"}");
+    Daemon d(options(with_tls));
+    tls::Client before(d.port(), certs.ca_file);
+    ASSERT_TRUE(before.handshake_ok());
+
+    write_file(d.config_path(), config("  idle_timeout: 60s"));
+    const std::string said = "these changes take effect only after a restart: server.tls (on/off)";
+    auto count = [&](const std::string& text) {
+        std::size_t n = 0;
+        const std::string log = d.log();
+        for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+        return n;
+    };
+    for (std::size_t reload = 1; reload <= 2; ++reload) {
+        SCOPED_TRACE(reload);
+        d.signal(SIGHUP);
+        ASSERT_TRUE(eventually([&] { return count("configuration reloaded from") == reload; }))
+            << d.log();
+        EXPECT_EQ(count(said), reload) << d.log();
+        EXPECT_EQ(deliver(d.port(), "plain-" + std::to_string(reload)), 0u);
+        tls::Client after(d.port(), certs.ca_file);
+        ASSERT_TRUE(after.handshake_ok());
+        EXPECT_EQ(after.post("tls-" + std::to_string(reload)), 202u);
+    }
+}
+
 TEST(PublicEdge, CheckReportsAKeyThatDoesNotMatchTheCertificate) {
     TempDir material;
     const auto a = make_test_certificates(material.path() + "/a");
