@@ -63,7 +63,10 @@ class AdminHandler final : public http::Handler {
         std::function<bool()> ready;  ///< listeners bound and store writable
         /// The latest background check's findings for a Jenkins (OnlineChecks::findings).
         std::function<std::vector<std::string>(const std::string& jenkins)> findings;
-        std::chrono::milliseconds store_timeout{5'000};
+        /// server.store_timeout of the running configuration (a reload may change it).
+        std::function<std::chrono::milliseconds()> store_timeout = [] {
+            return std::chrono::milliseconds(5'000);
+        };
     };
 
     explicit AdminHandler(Services services);

@@ -115,6 +115,14 @@ http::ServerOptions admin_options(const Config& c) {
     return o;
 }
 
+// store.postgres: the connections are made with it at start (a new password in the URL, too,
+// takes a restart).
+bool postgres_changed(const StoreConfig::Postgres& a, const StoreConfig::Postgres& b) {
+    return a.url.reveal() != b.url.reveal() || a.pool_size != b.pool_size ||
+           a.connect_timeout != b.connect_timeout || a.statement_timeout != b.statement_timeout ||
+           a.reconnect_max != b.reconnect_max;
+}
+
 // The settings the running daemon took at start and cannot change: named on reload. Compared
 // with the configuration it started with (not the last reload's), so that every reload names
 // them until the restart.
@@ -159,8 +167,16 @@ std::vector<std::string> restart_only_changes(const Config& started, const Confi
                                started.store.max_size != next.store.max_size ||
                                started.store.keep_body != next.store.keep_body ||
                                started.store.retention != next.store.retention ||
-                               started.store.prune_interval != next.store.prune_interval;
+                               started.store.prune_interval != next.store.prune_interval ||
+                               postgres_changed(started.store.postgres, next.store.postgres);
     check(store_changed, "store.*");
+    const auto& da = started.dispatch;
+    const auto& db = next.dispatch;
+    check(da.max_in_flight != db.max_in_flight || da.poll_interval != db.poll_interval ||
+              da.claim_lease != db.claim_lease ||
+              da.claim_renew_interval != db.claim_renew_interval,
+          "dispatch.*");
+    check(started.log.format != next.log.format, "log.format");
     return changed;
 }
 
@@ -223,6 +239,7 @@ struct Daemon {
     // restart changes.
     std::shared_ptr<const Config> started_with;
     bool store_thread_yields = false;
+    bool log_level_from_command_line = false;  // `run --log-level`: a reload leaves it
     std::shared_ptr<Store> store;
     std::shared_ptr<metrics::PrometheusMetrics> metrics;
     std::shared_ptr<dispatch::Dispatcher> dispatcher;
@@ -334,9 +351,13 @@ struct Daemon {
         if (started_with->server.tls.has_value() == next.server.tls.has_value()) {
             server->set_tls(loaded.runtime->tls);
         }
+        if (!log_level_from_command_line) {
+            spdlog::default_logger()->set_level(spdlog::level::from_str(next.log.level));
+        }
         webhooks->set_runtime(loaded.runtime);
         dispatcher->reconfigure(loaded.runtime->config, std::move(new_targets));
-        chores->configure(std::move(new_chores.first), std::move(new_chores.second));
+        chores->configure(std::move(new_chores.first), std::move(new_chores.second),
+                          next.server.store_timeout);
         metrics->config_reload(true);
         checks->run(loaded.runtime->config);
         spdlog::info("configuration reloaded from {}: {} source(s), {} rule(s), {} jenkins",
@@ -359,9 +380,11 @@ struct Daemon {
 
     // SIGTERM/SIGINT: stop accepting, let webhook requests and Jenkins requests in flight finish
     // within shutdown_grace, then stop. Undelivered triggers stay in the store.
-    asio::awaitable<void> wait_for_shutdown(std::chrono::milliseconds grace) {
+    asio::awaitable<void> wait_for_shutdown() {
         auto [ec, signal] = co_await stop_signals.async_wait(asio::as_tuple(asio::use_awaitable));
         if (ec) co_return;
+        // The running configuration's: a reload may have changed it.
+        const std::chrono::milliseconds grace = webhooks->runtime()->config->server.shutdown_grace;
         systemd::notify_stopping();
         spdlog::info(
             "received {}; no longer accepting, finishing {} open connection(s) within "
@@ -449,6 +472,7 @@ int run_daemon(const DaemonOptions& options) {
     const std::string wait = why_answers_wait_for_the_store(config);
     open_options.store_thread_yields = wait.empty();
     d->started_with = runtime->config;
+    d->log_level_from_command_line = !options.log_level.empty();
     d->store_thread_yields = config.store.intake_log && wait.empty();
     auto opened = store::open_store(config, open_options, &why);
     if (!opened) {
@@ -497,7 +521,8 @@ int run_daemon(const DaemonOptions& options) {
     d->dispatcher->configure(runtime->config, std::move(targets));
     d->chores = std::make_shared<follow::Chores>(out_ioc.get_executor(), d->store, config.dispatch,
                                                  config.server.store_timeout, d->metrics);
-    d->chores->configure(std::move(chore_targets.first), std::move(chore_targets.second));
+    d->chores->configure(std::move(chore_targets.first), std::move(chore_targets.second),
+                         config.server.store_timeout);
     d->dispatcher->on_chores_due(
         [weak = std::weak_ptr(d->chores)](Chore chore, std::string key, TimePoint at) {
             if (auto chores = weak.lock()) chores->due(chore, std::move(key), at);
@@ -556,7 +581,10 @@ int run_daemon(const DaemonOptions& options) {
             auto dd = weak_daemon.lock();
             return dd && dd->ready();
         };
-        services.store_timeout = config.server.store_timeout;
+        services.store_timeout = [weak_daemon, start = config.server.store_timeout] {
+            auto dd = weak_daemon.lock();
+            return dd ? dd->webhooks->runtime()->config->server.store_timeout : start;
+        };
         services.findings = [c = d->checks](const std::string& j) { return c->findings(j); };
         d->admin = std::make_unique<http::Server>(
             ioc, admin_options(config), std::make_shared<AdminHandler>(std::move(services)));
@@ -607,7 +635,7 @@ int run_daemon(const DaemonOptions& options) {
         spawn_logged(ioc, d->watchdog(*interval), "systemd watchdog");
     }
 
-    spawn_logged(ioc, d->wait_for_shutdown(config.server.shutdown_grace), "shutdown");
+    spawn_logged(ioc, d->wait_for_shutdown(), "shutdown");
     spawn_logged(ioc, d->reload_on_sighup(), "reload on SIGHUP");
     int exit_code = 0;
     try {

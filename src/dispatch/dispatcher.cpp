@@ -1103,6 +1103,7 @@ void Dispatcher::reconfigure(std::shared_ptr<const Config> config, std::vector<T
     asio::dispatch(impl->strand,
                    [impl, config = std::move(config), targets = std::move(targets)]() mutable {
                        std::lock_guard lock(impl->status_mutex);
+                       if (config) impl->store_timeout = config->server.store_timeout;
                        impl->config = std::move(config);
                        for (auto& t : targets) {
                            auto it = impl->lanes.find(t.config.name);

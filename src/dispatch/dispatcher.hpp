@@ -104,7 +104,8 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
     /// Call once, before start().
     void configure(std::shared_ptr<const Config> config, std::vector<Target> targets);
 
-    /// After a config reload: new rules (retry overrides, job tokens) and new clients for every
+    /// After a config reload: new rules (retry overrides, job tokens), the new
+    /// server.store_timeout for the store calls asked from now on, and new clients for every
     /// Jenkins (credentials may have rotated). Requests in flight finish on the client they
     /// started with. A Jenkins that is no longer configured keeps its last client so its open
     /// triggers still go out. Thread-safe.

@@ -537,21 +537,23 @@ Chores::Chores(asio::any_io_executor executor, std::shared_ptr<ChoreQueue> queue
 
 Chores::~Chores() = default;
 
-void Chores::configure(std::vector<JenkinsTarget> jenkins, std::vector<SourceTarget> sources) {
+void Chores::configure(std::vector<JenkinsTarget> jenkins, std::vector<SourceTarget> sources,
+                       std::chrono::milliseconds store_timeout) {
     auto impl = impl_;
-    asio::dispatch(
-        impl->strand, [impl, jenkins = std::move(jenkins), sources = std::move(sources)]() mutable {
-            impl->refusals_logged.clear();
-            for (auto& j : jenkins) {
-                const auto name = j.config.name;
-                impl->add(Chore::follow, name, [&](Lane& lane) { lane.jenkins = std::move(j); });
-            }
-            for (auto& s : sources) {
-                if (!s.config.status) continue;
-                const auto name = s.config.name;
-                impl->add(Chore::status, name, [&](Lane& lane) { lane.source = std::move(s); });
-            }
-        });
+    asio::dispatch(impl->strand, [impl, jenkins = std::move(jenkins), sources = std::move(sources),
+                                  store_timeout]() mutable {
+        impl->store_timeout = store_timeout;
+        impl->refusals_logged.clear();
+        for (auto& j : jenkins) {
+            const auto name = j.config.name;
+            impl->add(Chore::follow, name, [&](Lane& lane) { lane.jenkins = std::move(j); });
+        }
+        for (auto& s : sources) {
+            if (!s.config.status) continue;
+            const auto name = s.config.name;
+            impl->add(Chore::status, name, [&](Lane& lane) { lane.source = std::move(s); });
+        }
+    });
 }
 
 void Chores::start() {

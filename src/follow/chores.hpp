@@ -56,9 +56,11 @@ class Chores {
            std::shared_ptr<Clock> clock = system_clock());
     ~Chores();
 
-    /// Before start(), and after each reload (new clients, limits and tokens; work in flight
-    /// finishes with what it started with). Thread-safe.
-    void configure(std::vector<JenkinsTarget> jenkins, std::vector<SourceTarget> sources);
+    /// Before start(), and after each reload (new clients, limits and tokens, and how long a
+    /// store call is awaited from now on; work in flight finishes with what it started with).
+    /// Thread-safe.
+    void configure(std::vector<JenkinsTarget> jenkins, std::vector<SourceTarget> sources,
+                   std::chrono::milliseconds store_timeout);
     /// Starts one worker per Jenkins and per source with statuses.
     void start();
     /// A status wish or a follow was committed here: look now rather than at the next poll.

@@ -328,7 +328,7 @@ class ChoresTest : public ::testing::Test {
     void start() {
         chores = std::make_shared<Chores>(ioc.get_executor(), queue, options, store_timeout,
                                           null_metrics(), clock);
-        chores->configure({{jenkins, jenkins_client}}, {{source, forge}});
+        chores->configure({{jenkins, jenkins_client}}, {{source, forge}}, store_timeout);
         chores->start();
         settle();
     }

@@ -695,6 +695,31 @@ TEST_F(AdminCli, ReloadSaysTheStoresThreadKeepsItsPriorityUntilARestart) {
         << waiting.log();
 }
 
+// log.level and server.shutdown_grace are the running configuration's: a reload changes them at
+// once (log.format waits for a restart, and says so).
+TEST_F(AdminCli, ReloadTakesTheLogLevelAndTheShutdownGraceAtOnce) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));  // log: {level: debug}
+    std::string quiet = config_for(jenkins, k_branch_rule);
+    const std::string level = "log: {level: debug}";
+    quiet.replace(quiet.find(level), level.size(), "log: {level: warn, format: json}");
+    write_file(daemon.config_path(), quiet + "server: {shutdown_grace: 1500ms}\n");
+    auto warn = run_hookrelay({"reload", "--admin", address(daemon), "--json"}, cli_env());
+    EXPECT_EQ(warn.exit_code, 0) << warn.err;
+    EXPECT_EQ(json::parse(warn.out).at("restart_needed"), json::array{"log.format"}) << warn.out;
+    // Its own info line was not written: the new level took over first.
+    EXPECT_EQ(daemon.log().find("configuration reloaded from"), std::string::npos) << daemon.log();
+
+    write_file(daemon.config_path(),
+               config_for(jenkins, k_branch_rule) + "server: {shutdown_grace: 1500ms}\n");
+    auto info = run_hookrelay({"reload", "--admin", address(daemon), "--json"}, cli_env());
+    EXPECT_EQ(info.exit_code, 0) << info.err;
+    EXPECT_NE(daemon.log().find("configuration reloaded from"), std::string::npos) << daemon.log();
+
+    ASSERT_EQ(daemon.stop(SIGTERM), 0);
+    EXPECT_NE(daemon.log().find("finishing 0 open connection(s) within 1500 ms"), std::string::npos)
+        << daemon.log();
+}
+
 TEST_F(AdminCli, ReloadCommand) {
     Daemon daemon(options(config_for(jenkins, k_branch_rule)));
     auto ok = run_hookrelay({"reload", "--admin", address(daemon)}, cli_env());
