@@ -139,10 +139,22 @@ OnlineChecks::OnlineChecks(asio::any_io_executor executor, std::shared_ptr<Metri
 
 void OnlineChecks::run(std::shared_ptr<const Config> config) {
     unsigned generation = 0;
+    // A Jenkins the configuration no longer has: its findings were about entries and rules that
+    // are gone (its lane may live on while its triggers go out, and shows none).
+    std::vector<std::string> gone;
     {
         std::lock_guard lock(mutex_);
         generation = ++generation_;
+        for (auto it = findings_.begin(); it != findings_.end();) {
+            if (config->find_jenkins(it->first)) {
+                ++it;
+                continue;
+            }
+            gone.push_back(it->first);
+            it = findings_.erase(it);
+        }
     }
+    for (const auto& name : gone) metrics_->config_findings(name, 0);
     for (auto& plan : check_plans(*config)) {
         const auto* entry = config->find_jenkins(plan.jenkins);
         auto done = [weak = weak_from_this(), generation,

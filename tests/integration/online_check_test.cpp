@@ -215,13 +215,13 @@ HttpResult admin(const Daemon& daemon, const std::string& target) {
 }
 
 // The findings of Jenkins "ci" in /api/v1/status; empty when none (or no answer).
-std::vector<std::string> findings(const Daemon& daemon) {
+std::vector<std::string> findings(const Daemon& daemon, const std::string& jenkins = "ci") {
     std::vector<std::string> out;
     const auto r = admin(daemon, "/api/v1/status");
     if (r.status != 200) return out;
     const auto status = json::parse(r.body);
     for (const auto& j : status.at("jenkins").as_array()) {
-        if (j.at("name") != "ci") continue;
+        if (j.at("name").as_string() != jenkins) continue;
         for (const auto& f : j.at("findings").as_array()) out.emplace_back(f.as_string());
     }
     return out;
@@ -268,6 +268,36 @@ TEST_F(OnlineCheck, DaemonShowsFindingsInStatusAndMetricsAndAReloadClearsThem) {
         k_deadline))
         << daemon.log();
     EXPECT_TRUE(findings(daemon).empty());
+}
+
+// A Jenkins entry taken out by a reload takes its findings with it: its lane lives on while its
+// triggers go out, but what was found wrong with its entry and rules no longer applies.
+TEST_F(OnlineCheck, AReloadThatRemovesAJenkinsClearsItsFindings) {
+    const std::string old_rule = R"(  - name: old
+    when: {event: push}
+    trigger: {jenkins: old, job: "acme/gone"}
+)";
+    const auto config = head(jenkins_entry("ci", jenkins.url(), "GOOD_TOKEN") +
+                             jenkins_entry("old", jenkins.url(), "GOOD_TOKEN")) +
+                        k_good_rules + old_rule;
+    Daemon daemon(daemon_options(config));
+    ASSERT_TRUE(eventually([&] { return findings(daemon, "old").size() == 1; }, k_deadline))
+        << daemon.log();
+    EXPECT_NE(admin(daemon, "/metrics").body.find(R"(hookrelay_config_findings{jenkins="old"} 1)"),
+              std::string::npos);
+
+    write_file(daemon.config_path(),
+               head(jenkins_entry("ci", jenkins.url(), "GOOD_TOKEN")) + k_good_rules);
+    daemon.signal(SIGHUP);
+    ASSERT_TRUE(eventually(
+        [&] {
+            return admin(daemon, "/metrics")
+                       .body.find(R"(hookrelay_config_findings{jenkins="old"} 0)") !=
+                   std::string::npos;
+        },
+        k_deadline))
+        << daemon.log();
+    EXPECT_TRUE(findings(daemon, "old").empty());
 }
 
 TEST_F(OnlineCheck, DaemonStartsAndAcceptsWebhooksWhileJenkinsHangs) {
