@@ -240,6 +240,7 @@ struct Daemon {
     std::shared_ptr<const Config> started_with;
     bool store_thread_yields = false;
     bool log_level_from_command_line = false;  // `run --log-level`: a reload leaves it
+    bool listens_on_passed_socket = false;     // systemd's socket, not `listen`
     std::shared_ptr<Store> store;
     std::shared_ptr<metrics::PrometheusMetrics> metrics;
     std::shared_ptr<dispatch::Dispatcher> dispatcher;
@@ -334,6 +335,17 @@ struct Daemon {
         }
         const auto& next = *loaded.runtime->config;
         outcome.restart_needed = restart_only_changes(*started_with, next);
+        if (listens_on_passed_socket) {
+            const auto listen =
+                std::find(outcome.restart_needed.begin(), outcome.restart_needed.end(), "listen");
+            if (listen != outcome.restart_needed.end()) {
+                outcome.restart_needed.erase(listen);
+                spdlog::warn(
+                    "reload: listen changed, but the webhook socket comes from systemd: its "
+                    "address is the socket unit's ListenStream= (a restart of the service keeps "
+                    "it)");
+            }
+        }
         if (std::find(outcome.restart_needed.begin(), outcome.restart_needed.end(), "store.*") ==
             outcome.restart_needed.end()) {
             const auto why = store_priority_change(*started_with, next, store_thread_yields);
@@ -552,6 +564,7 @@ int run_daemon(const DaemonOptions& options) {
         if (chosen == passed.end()) chosen = passed.begin();
         port = d->server->adopt(chosen->fd);
         listen_address = "socket from systemd";
+        d->listens_on_passed_socket = true;
         if (passed.size() > 1)
             spdlog::warn("systemd passed {} sockets; using the first", passed.size());
     } else {

@@ -390,5 +390,39 @@ TEST(SystemdSocketActivation, ServesThePassedSocket) {
     EXPECT_EQ(child.wait(k_stop_deadline), 0) << child.log();
 }
 
+// With the socket from systemd, `listen` is not where the daemon listens: a reload that changes
+// it says so, instead of promising that a restart would move the listener.
+TEST(SystemdSocketActivation, AReloadSaysListenDoesNotApply) {
+    TempDir dir;
+    std::uint16_t port = 0;
+    Fd listener(listening_socket(port));
+    const auto config =
+        dir.write("hookrelay.yaml", config_yaml("127.0.0.1:" + std::to_string(port)));
+    Child child({config, dir.path(), {{"GH_SECRET", k_github_secret}}, listener.get()});
+    listener.reset();
+    const auto ping = load_fixture("github", "ping-repo-hook");
+    const auto pong = http_request(port, "POST", "/hooks/github", signed_github(ping), ping.body,
+                                   k_start_deadline);
+    ASSERT_EQ(pong.status, 200u) << pong.error << pong.body << child.log();
+
+    dir.write("hookrelay.yaml", config_yaml("127.0.0.1:1"));
+    child.signal(SIGHUP);
+    ASSERT_TRUE(eventually(
+        [&] { return child.log().find("configuration reloaded from") != std::string::npos; },
+        k_start_deadline))
+        << child.log();
+    EXPECT_NE(child.log().find("reload: listen changed, but the webhook socket comes from systemd"),
+              std::string::npos)
+        << child.log();
+    EXPECT_EQ(child.log().find("take effect only after a restart"), std::string::npos)
+        << child.log();
+    // Still served where systemd put it.
+    const auto again = http_request(port, "POST", "/hooks/github", signed_github(ping), ping.body);
+    EXPECT_EQ(again.status, 200u) << again.error << again.body;
+
+    child.signal(SIGTERM);
+    EXPECT_EQ(child.wait(k_stop_deadline), 0) << child.log();
+}
+
 }  // namespace
 }  // namespace hookrelay::test
