@@ -57,8 +57,8 @@ struct DeliveryRecord {
     TimePoint received_at;
     std::vector<std::pair<std::string, std::string>> headers;  ///< the ones that matter, no secrets
     std::string body;                                          ///< raw body as received
-    /// SHA-256 of `body` as lowercase hex, computed by the caller off the store's thread; when
-    /// empty the store computes it.
+    /// SHA-256 of `body` as lowercase hex; when empty the store computes it (on the submitting
+    /// thread, or with the SQLite intake log on its own thread where no answer waits for that).
     std::string body_sha256;
     /// Above zero: the delivery is a duplicate when this source has a stored delivery with the
     /// same body received at most this long before received_at (its delivery id aside) that was

@@ -376,8 +376,7 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         for (const auto& f : prepared.decision.failures) {
             record.rule_reasons.push_back({f.rule, echoed(f.reason), true, f.event});
         }
-        // Here rather than on the store's one thread, which commits for every network thread.
-        record.body_sha256 = ingest::sha256_hex(request.body);
+        // body_sha256 is left to the store: on this thread, or where no answer waits for it.
         record.duplicate_body_window =
             ingest::duplicate_body_window(source, !event.delivery_id.empty());
         record.body = std::move(request.body);

@@ -52,11 +52,6 @@ EVP_MAC* hmac_mac() noexcept {
     return mac;
 }
 
-EVP_MD* sha256_md() noexcept {
-    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    return md;
-}
-
 // One HMAC context per digest on each thread, its digest set once: `EVP_MAC_init` with a key and
 // no parameters only rekeys it, where parameters would fetch the digest again. Freed when its
 // thread ends.
@@ -158,16 +153,6 @@ std::string to_hex(std::string_view raw) {
 
 std::string hmac_hex(Digest digest, std::string_view key, std::string_view data) {
     return to_hex(hmac(digest, key, data));
-}
-
-std::string sha256_hex(std::string_view data) {
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int out_len = 0;
-    const EVP_MD* md = sha256_md();
-    if (md == nullptr || EVP_Digest(bytes(data), data.size(), out, &out_len, md, nullptr) != 1) {
-        return {};
-    }
-    return to_hex(std::string_view(reinterpret_cast<const char*>(out), out_len));
 }
 
 std::optional<std::string> decode_hex(std::string_view hex) {

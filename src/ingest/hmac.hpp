@@ -29,9 +29,6 @@ std::string hmac(Digest digest, std::string_view key, std::span<const std::strin
 /// HMAC(key, data) as lowercase hex: what GitHub puts after "sha256=" / "sha1=".
 std::string hmac_hex(Digest digest, std::string_view key, std::string_view data);
 
-/// SHA-256(data) as lowercase hex (64 digits); empty only if OpenSSL fails.
-std::string sha256_hex(std::string_view data);
-
 /// Decodes hex digits (either case) into bytes; nullopt for an odd length or a non-hex digit.
 std::optional<std::string> decode_hex(std::string_view hex);
 

@@ -147,9 +147,13 @@ std::optional<EventKind> kind_from_string(std::string_view text) noexcept {
 }
 
 std::string sha256_hex(std::string_view bytes) {
+    // Fetched once: EVP_sha256() makes EVP_Digest fetch the implementation again on every call
+    // (OpenSSL 3), a lookup under a lock.
+    static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int size = 0;
-    if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
+    if (sha256 == nullptr ||
+        EVP_Digest(bytes.data(), bytes.size(), digest, &size, sha256, nullptr) != 1) {
         throw std::runtime_error("SHA-256 failed");
     }
     return to_hex(digest, size);

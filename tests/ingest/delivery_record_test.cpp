@@ -74,12 +74,5 @@ TEST(DuplicateBodyWindow, TheSourceSettingAppliesToEveryDelivery) {
     EXPECT_EQ(ingest::duplicate_body_window(source, false), 0ms);
 }
 
-TEST(BodySha256, IsLowercaseHexOfTheBytes) {
-    EXPECT_EQ(ingest::sha256_hex("abc"),
-              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    EXPECT_EQ(ingest::sha256_hex(""),
-              "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-}
-
 }  // namespace
 }  // namespace hookrelay

@@ -502,6 +502,8 @@ void PostgresStore::on_commit_stats(
 
 void PostgresStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
                            SubmitHandler done) {
+    // The body's digest here, on the submitting (network) thread, not on the core's one thread.
+    if (!is_sha256_hex(delivery.body_sha256)) delivery.body_sha256 = sha256_hex(delivery.body);
     core_->post([job = Core::SubmitJob{std::move(delivery), std::move(triggers), std::move(done)}](
                     Core& c) mutable { c.enqueue(std::move(job)); });
 }

@@ -62,7 +62,12 @@ Receipt Intake::insert(const DeliveryRecord& d, const StoredBody* body,
                          "a submission's trigger ids do not match its triggers");
     }
     const std::int64_t received = to_ms(d.received_at);
-    const std::string digest = is_sha256_hex(d.body_sha256) ? d.body_sha256 : sha256_hex(d.body);
+    // Not given (SqliteStore::submit left it to this thread): from the body, or from the packed
+    // body when the intake log's thread let go of the body itself.
+    const std::string digest = is_sha256_hex(d.body_sha256) ? d.body_sha256
+                               : d.body.empty() && body && body->size
+                                   ? sha256_hex(unpack_body(body->bytes, body->size))
+                                   : sha256_hex(d.body);
     const bool by_body = d.duplicate_body_window.count() > 0;
     const std::int64_t key = by_body ? body_key(digest) : 0;
     if (by_body) {

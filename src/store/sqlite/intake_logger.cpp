@@ -41,16 +41,15 @@ Receipt duplicate_of(const DeliveryRecord& d) {
     return receipt;
 }
 
-// The answer it needs can be given before it is indexed: a delivery id to tell duplicates by,
-// no body window to look for its body in, nothing to supersede.
-bool answerable_from_log(const Writer::Submit& job) {
-    if (job.delivery.delivery_id.empty()) return false;
-    if (job.delivery.duplicate_body_window.count() > 0) return false;
-    return std::none_of(job.triggers.begin(), job.triggers.end(),
+}  // namespace
+
+bool IntakeLogger::answerable_from_log(const DeliveryRecord& delivery,
+                                       const std::vector<TriggerRequest>& triggers) {
+    if (delivery.delivery_id.empty()) return false;
+    if (delivery.duplicate_body_window.count() > 0) return false;
+    return std::none_of(triggers.begin(), triggers.end(),
                         [](const TriggerRequest& t) { return !t.coalesce.empty(); });
 }
-
-}  // namespace
 
 IntakeLogger::IntakeLogger(std::unique_ptr<IntakeLog> log, DbPtr read,
                            std::shared_ptr<Writer> writer, std::size_t max_backlog)
@@ -165,7 +164,7 @@ void IntakeLogger::process(std::vector<Writer::Submit>& jobs) {
     answerable.reserve(jobs.size());
     for (const Writer::Submit& job : jobs) {
         keys.push_back(intake_key(job.delivery.source, job.delivery.delivery_id));
-        answerable.push_back(answerable_from_log(job));
+        answerable.push_back(answerable_from_log(job.delivery, job.triggers));
     }
     const std::vector<std::optional<bool>> known = look_up(jobs, keys, answerable);
     for (std::size_t i = 0; i < jobs.size(); ++i) {

@@ -210,10 +210,11 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
             index_what_the_log_holds(state_dir, writer);
         }
         // The store exists before the threads, so a failure to start them still stops cleanly.
+        const bool yields = logger && options.store_thread_yields;
         std::shared_ptr<SqliteStore> store(
-            new SqliteStore(writer, logger, settings.instance.id, options.claim_lease));
+            new SqliteStore(writer, logger, settings.instance.id, options.claim_lease, yields));
         if (logger) logger->attach();
-        Writer::start(writer, logger && options.store_thread_yields ? k_store_nice_with_log : 0);
+        Writer::start(writer, yields ? k_store_nice_with_log : 0);
         if (logger) IntakeLogger::start(logger);
         return store;
     } catch (...) {
@@ -223,11 +224,13 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
 }
 
 SqliteStore::SqliteStore(std::shared_ptr<Writer> writer, std::shared_ptr<IntakeLogger> logger,
-                         std::string instance_id, std::chrono::milliseconds claim_lease)
+                         std::string instance_id, std::chrono::milliseconds claim_lease,
+                         bool digest_when_indexing)
     : writer_(std::move(writer)),
       logger_(std::move(logger)),
       instance_id_(std::move(instance_id)),
-      claim_lease_(claim_lease) {}
+      claim_lease_(claim_lease),
+      digest_when_indexing_(digest_when_indexing) {}
 
 SqliteStore::~SqliteStore() {
     close();
@@ -251,6 +254,15 @@ void SqliteStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> tr
                          SubmitHandler done) {
     std::optional<StoredBody> body;
     if (writer_->config().keep_body) body = pack_body(delivery.body);
+    // The body's digest on this (network) thread, unless the log answers this delivery, the
+    // store's thread runs below the network threads, and the body is kept packed: that thread
+    // then takes it from the packed body as it indexes the delivery (Intake::insert), and the
+    // answer does not wait for it.
+    const bool digest_later = digest_when_indexing_ && body && body->size &&
+                              IntakeLogger::answerable_from_log(delivery, triggers);
+    if (!is_sha256_hex(delivery.body_sha256) && !digest_later) {
+        delivery.body_sha256 = sha256_hex(delivery.body);
+    }
     auto reasons = pack_reasons(rule_reasons_json(delivery.rule_reasons));
     Writer::Submit job{std::move(delivery),
                        std::move(triggers),

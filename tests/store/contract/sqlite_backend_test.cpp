@@ -27,6 +27,9 @@ class SqliteBackend final : public Backend {
         if (intake_log_) {
             if (first_.empty()) first_ = instance_id;
             options.intake_log_without_lock = instance_id == first_;
+            // As the daemon opens it where every answer comes from the log: the store's thread
+            // below the others, and bodies digested there.
+            options.store_thread_yields = true;
         }
         std::string why;
         auto store = open_store(config, options, &why);
