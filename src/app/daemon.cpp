@@ -176,7 +176,10 @@ std::vector<std::string> restart_only_changes(const Config& started, const Confi
               da.claim_lease != db.claim_lease ||
               da.claim_renew_interval != db.claim_renew_interval,
           "dispatch.*");
-    check(started.log.format != next.log.format, "log.format");
+    // As resolved: `auto` is `json` where stderr is not a terminal.
+    check(parse_log_format(started.log.format, stderr_is_tty()) !=
+              parse_log_format(next.log.format, stderr_is_tty()),
+          "log.format");
     return changed;
 }
 

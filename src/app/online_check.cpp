@@ -140,8 +140,9 @@ OnlineChecks::OnlineChecks(asio::any_io_executor executor, std::shared_ptr<Metri
 void OnlineChecks::run(std::shared_ptr<const Config> config) {
     unsigned generation = 0;
     // A Jenkins the configuration no longer has: its findings were about entries and rules that
-    // are gone (its lane may live on while its triggers go out, and shows none).
-    std::vector<std::string> gone;
+    // are gone (its lane may live on while its triggers go out, and shows none). Its gauge is set
+    // under the lock, as publish() sets the others: a check of the previous generation that passed
+    // its test cannot set it again after this.
     {
         std::lock_guard lock(mutex_);
         generation = ++generation_;
@@ -150,11 +151,10 @@ void OnlineChecks::run(std::shared_ptr<const Config> config) {
                 ++it;
                 continue;
             }
-            gone.push_back(it->first);
+            metrics_->config_findings(it->first, 0);
             it = findings_.erase(it);
         }
     }
-    for (const auto& name : gone) metrics_->config_findings(name, 0);
     for (auto& plan : check_plans(*config)) {
         const auto* entry = config->find_jenkins(plan.jenkins);
         auto done = [weak = weak_from_this(), generation,
@@ -173,8 +173,8 @@ void OnlineChecks::publish(unsigned generation, const std::string& file,
         std::lock_guard lock(mutex_);
         if (generation != generation_) return;  // a reload started a newer check
         findings_[report.jenkins] = found;
+        metrics_->config_findings(report.jenkins, found.size());
     }
-    metrics_->config_findings(report.jenkins, found.size());
     for (const auto& line : found) spdlog::warn("config check: {}", line);
     if (found.empty()) spdlog::info("config check: jenkins {}: no problems found", report.jenkins);
 }

@@ -212,7 +212,8 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
 WebhookHandler::WebhookHandler(std::shared_ptr<const Runtime> runtime,
                                std::shared_ptr<DeliveryIntake> store,
                                std::shared_ptr<Metrics> metrics)
-    : runtime_(std::move(runtime)),
+    : body_limit_(runtime->config->server.body_limit),
+      runtime_(std::move(runtime)),
       store_(std::move(store)),
       metrics_(std::move(metrics)),
       rejection_log_(k_rejection_log_burst, k_rejection_log_window),
@@ -289,9 +290,9 @@ std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runt
         r.headers.emplace_back("Allow", "POST");
         return r;
     }
-    if (head.content_length && *head.content_length > runtime.config->server.body_limit) {
+    if (head.content_length && *head.content_length > body_limit_) {
         log_rejection(413, fmt::format("Content-Length {} exceeds body_limit {}",
-                                       *head.content_length, runtime.config->server.body_limit));
+                                       *head.content_length, body_limit_));
         return respond(413, rejection("rejected", "body exceeds the configured body_limit"));
     }
     const auto content_type = head.headers.find("Content-Type").value_or("");

@@ -88,6 +88,9 @@ class WebhookHandler final : public http::Handler {
     std::shared_ptr<const Runtime> runtime() const noexcept;
 
   private:
+    // server.body_limit as the listener took it at start (its parser's limit; a reload that
+    // changes it waits for a restart), not the running configuration's.
+    const std::size_t body_limit_;
     std::atomic<std::shared_ptr<const Runtime>> runtime_;
     std::shared_ptr<DeliveryIntake> store_;
     std::shared_ptr<Metrics> metrics_;

@@ -643,6 +643,23 @@ TEST_F(AdminCli, ReloadNamesTheSettingsThatWaitForARestart) {
     EXPECT_FALSE(json::parse(back.out).as_object().contains("restart_needed")) << back.out;
 }
 
+// The listener took body_limit at start: until the restart a reload's lower limit does not turn
+// away what the listener reads whole (nor would a higher one let in more than it reads).
+TEST_F(AdminCli, ReloadKeepsTheBodyLimitUntilARestart) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    const auto before = push("limit-1");
+    ASSERT_GT(before.body.size(), 4096u);
+    // (parse_memory_limit is taken at once: given, so that its default, 4 × body_limit, does
+    // not shrink with it.)
+    write_file(daemon.config_path(), config_for(jenkins, k_branch_rule) +
+                                         "server: {body_limit: 4KiB, parse_memory_limit: 1MiB}\n");
+    auto api = run_hookrelay({"reload", "--admin", address(daemon), "--json"}, cli_env());
+    EXPECT_EQ(api.exit_code, 0) << api.err;
+    EXPECT_EQ(json::parse(api.out).at("restart_needed"), json::array{"server.body_limit"})
+        << api.out;
+    EXPECT_EQ(post_webhook(daemon, push("limit-2")).status, 202u) << daemon.log();
+}
+
 TEST_F(AdminCli, ReloadSaysTheStoresIntakeLogWaitsForARestart) {
     Daemon daemon(options(config_for(jenkins, k_branch_rule)));
     write_file(daemon.config_path(),
@@ -701,7 +718,8 @@ TEST_F(AdminCli, ReloadTakesTheLogLevelAndTheShutdownGraceAtOnce) {
     Daemon daemon(options(config_for(jenkins, k_branch_rule)));  // log: {level: debug}
     std::string quiet = config_for(jenkins, k_branch_rule);
     const std::string level = "log: {level: debug}";
-    quiet.replace(quiet.find(level), level.size(), "log: {level: warn, format: json}");
+    // `text` where the daemon's stderr is a file: `auto` (the default) means `json` there.
+    quiet.replace(quiet.find(level), level.size(), "log: {level: warn, format: text}");
     write_file(daemon.config_path(), quiet + "server: {shutdown_grace: 1500ms}\n");
     auto warn = run_hookrelay({"reload", "--admin", address(daemon), "--json"}, cli_env());
     EXPECT_EQ(warn.exit_code, 0) << warn.err;

@@ -29,13 +29,14 @@ class Intake {
     /// same_body set unless that delivery has the same non-empty id. Otherwise records the
     /// delivery (`body`, the delivery's body packed by pack_body(), when store.keep_body, else no
     /// body; its SHA-256, delivery.body_sha256 when that is 64 lowercase hex digits, else
-    /// computed here, always; `reasons`, delivery.rule_reasons packed by pack_reasons(), which
-    /// this does not read again) and its triggers, pending and due
-    /// at received_at; each one with a coalesce scope supersedes the open, unclaimed (or
-    /// expired-claim) triggers of earlier deliveries with the same scope (DeliveryIntake::submit),
-    /// listed in Receipt::superseded.
-    /// `ids`, when given (the intake log made them for the answer it gave), are the triggers'
-    /// ids, one per trigger; otherwise each trigger gets a new one.
+    /// computed here, always: from the packed body when the intake log's thread let go of the
+    /// body itself (SqliteStore::submit leaves it here where no answer waits for this thread);
+    /// `reasons`, delivery.rule_reasons packed by pack_reasons(), which this does not read again)
+    /// and its triggers, pending and due at received_at; each one with a coalesce scope supersedes
+    /// the open, unclaimed (or expired-claim) triggers of earlier deliveries with the same scope
+    /// (DeliveryIntake::submit), listed in Receipt::superseded. `ids`, when given (the intake log
+    /// made them for the answer it gave), are the triggers' ids, one per trigger; otherwise each
+    /// trigger gets a new one.
     Receipt insert(const DeliveryRecord& delivery, const StoredBody* body,
                    const StoredReasons& reasons, const std::vector<TriggerRequest>& triggers,
                    const std::vector<std::string>* ids = nullptr);

@@ -11,6 +11,10 @@ namespace hookrelay::store::sqlite {
 namespace {
 
 constexpr char k_version = 1;
+// The same layout, for a record whose body digest the store's thread computes from its packed
+// body as it indexes it (SqliteStore::submit). A hookrelay before that would store the digest of
+// the empty body it finds instead; this version byte makes it refuse the log, saying why.
+constexpr char k_version_digest_from_packed_body = 2;
 
 class Writer {
   public:
@@ -141,7 +145,9 @@ std::string encode_intake_record(const DeliveryRecord& d,
     out.reserve(256 + d.headers.size() * 64 +
                 (r.stored_body ? r.stored_body->bytes.size() : d.body.size()) +
                 r.reasons.bytes.size() + r.triggers.size() * 256);
-    out.push_back(k_version);
+    out.push_back(!is_sha256_hex(d.body_sha256) && r.stored_body && r.stored_body->size
+                      ? k_version_digest_from_packed_body
+                      : k_version);
     Writer w(out);
     w.str(d.source);
     w.str(to_string(d.provider));
@@ -190,7 +196,10 @@ std::string encode_intake_record(const DeliveryRecord& d,
 }
 
 std::optional<IntakeRecord> decode_intake_record(std::string_view bytes) {
-    if (bytes.empty() || bytes.front() != k_version) return std::nullopt;
+    if (bytes.empty() ||
+        (bytes.front() != k_version && bytes.front() != k_version_digest_from_packed_body)) {
+        return std::nullopt;
+    }
     Reader in(bytes.substr(1));
     IntakeRecord r;
     DeliveryRecord& d = r.delivery;
