@@ -887,6 +887,34 @@ TEST_F(DispatcherTest, AClaimTheStoreAnswersLateIsGivenBackAndSentWithoutWaiting
     EXPECT_EQ(queue->rows.at(id).trigger.state, TriggerState::delivered);
 }
 
+// A reload's server.store_timeout bounds the store calls asked after it: here the dispatcher
+// started with a minute, and a reload made it 20 ms before its first claim.
+TEST_F(DispatcherTest, AReloadedStoreTimeoutBoundsTheNextClaims) {
+    const LoggedWarnings logged;
+    queue->one_writer = true;
+    queue->add("ci", clock->now());
+    config->jenkins.push_back(jenkins("ci"));
+    dispatcher = std::make_shared<Dispatcher>(ioc.get_executor(), queue, options, 60s,
+                                              null_metrics(), clock);
+    dispatcher->configure(config, {{jenkins("ci"), ci}});
+    auto reloaded = std::make_shared<Config>(*config);
+    reloaded->server.store_timeout = 20ms;
+    dispatcher->reconfigure(reloaded, {{jenkins("ci"), ci}});
+    dispatcher->start();
+    settle();
+    ASSERT_EQ(queue->claims_asked, 1u);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!logged.has("cannot claim due triggers") &&
+           std::chrono::steady_clock::now() < deadline) {
+        ioc.run_one_for(10ms);
+    }
+    EXPECT_TRUE(logged.has("cannot claim due triggers")) << "the claim still waits a minute";
+    queue->one_writer = false;
+    ASSERT_GE(queue->run_writer(), 1u);  // the claim asked before, answered late
+    settle();
+    EXPECT_TRUE(logged.has("after store_timeout (20 ms)"));
+}
+
 // The store's answer comes just after the wait for it timed out, before the dispatcher gave up on
 // it: it reached nobody, and its claims are given back too. (The answer is let in from the log
 // line the dispatcher writes between the two.)
