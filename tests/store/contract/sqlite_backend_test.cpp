@@ -13,8 +13,11 @@ class SqliteBackend final : public Backend {
   public:
     /// intake_log: store.intake_log on for the first instance a test opens (and for it again
     /// when reopened); the others on the same file go without it, as only one store may own
-    /// the state directory's log.
-    explicit SqliteBackend(bool intake_log = false) : intake_log_(intake_log) {}
+    /// the state directory's log. yields: opened as the daemon opens it where every answer
+    /// comes from the log (the store's thread below the others, bodies digested there); without
+    /// it, as where a rule coalesces or a source compares bodies.
+    explicit SqliteBackend(bool intake_log = false, bool yields = false)
+        : intake_log_(intake_log), yields_(yields) {}
 
     std::shared_ptr<Store> open(Config config, const std::string& instance_id) override {
         config.state_dir = dir_.path();
@@ -27,9 +30,7 @@ class SqliteBackend final : public Backend {
         if (intake_log_) {
             if (first_.empty()) first_ = instance_id;
             options.intake_log_without_lock = instance_id == first_;
-            // As the daemon opens it where every answer comes from the log: the store's thread
-            // below the others, and bodies digested there.
-            options.store_thread_yields = true;
+            options.store_thread_yields = yields_;
         }
         std::string why;
         auto store = open_store(config, options, &why);
@@ -46,6 +47,7 @@ class SqliteBackend final : public Backend {
   private:
     TempDir dir_;
     const bool intake_log_;
+    const bool yields_;
     std::string first_;
 };
 
@@ -54,14 +56,20 @@ std::unique_ptr<Backend> make_sqlite_backend() {
 }
 
 std::unique_ptr<Backend> make_sqlite_intake_log_backend() {
-    return std::make_unique<SqliteBackend>(true);
+    return std::make_unique<SqliteBackend>(true, true);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract,
-                         ::testing::Values(BackendParam{"sqlite", &make_sqlite_backend},
-                                           BackendParam{"sqlite_intake_log",
-                                                        &make_sqlite_intake_log_backend, "sqlite"}),
-                         backend_name);
+std::unique_ptr<Backend> make_sqlite_intake_log_at_network_priority_backend() {
+    return std::make_unique<SqliteBackend>(true, false);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, StoreContract,
+    ::testing::Values(BackendParam{"sqlite", &make_sqlite_backend},
+                      BackendParam{"sqlite_intake_log", &make_sqlite_intake_log_backend, "sqlite"},
+                      BackendParam{"sqlite_intake_log_at_network_priority",
+                                   &make_sqlite_intake_log_at_network_priority_backend, "sqlite"}),
+    backend_name);
 
 }  // namespace
 }  // namespace hookrelay::store::contract
