@@ -22,6 +22,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -363,17 +364,29 @@ TEST(SystemdNotify, PingsTheWatchdog) {
     EXPECT_EQ(child.wait(k_stop_deadline, &notify), 0) << notify.transcript() << child.log();
 }
 
+// `hookrelay run` handed a listening socket on a free loopback port as systemd would (fd 3), with
+// `listen:` naming that same address; the daemon holds the only copy of the socket.
+struct Activated {
+    TempDir dir;
+    std::uint16_t port = 0;
+    std::unique_ptr<Child> child;
+
+    Activated() {
+        Fd listener(listening_socket(port));
+        const auto config =
+            dir.write("hookrelay.yaml", config_yaml("127.0.0.1:" + std::to_string(port)));
+        child = std::make_unique<Child>(
+            Child::Options{config, dir.path(), {{"GH_SECRET", k_github_secret}}, listener.get()});
+    }
+};
+
 // hookrelay.socket: systemd binds the port and passes it as fd 3. The daemon serves that socket
 // and does not bind its `listen:` address itself: here both are the same address, as with
 // ListenStream=8080 and `listen: 0.0.0.0:8080`, so binding again would fail with "address in use".
 TEST(SystemdSocketActivation, ServesThePassedSocket) {
-    TempDir dir;
-    std::uint16_t port = 0;
-    Fd listener(listening_socket(port));
-    const auto config =
-        dir.write("hookrelay.yaml", config_yaml("127.0.0.1:" + std::to_string(port)));
-    Child child({config, dir.path(), {{"GH_SECRET", k_github_secret}}, listener.get()});
-    listener.reset();  // the daemon holds the only copy now
+    Activated activated;
+    const std::uint16_t port = activated.port;
+    Child& child = *activated.child;
 
     // No readiness wait: until the daemon accepts, connections wait in the socket's backlog,
     // which is the point of socket activation (restarts refuse no webhook).
@@ -393,19 +406,15 @@ TEST(SystemdSocketActivation, ServesThePassedSocket) {
 // With the socket from systemd, `listen` is not where the daemon listens: a reload that changes
 // it says so, instead of promising that a restart would move the listener.
 TEST(SystemdSocketActivation, AReloadSaysListenDoesNotApply) {
-    TempDir dir;
-    std::uint16_t port = 0;
-    Fd listener(listening_socket(port));
-    const auto config =
-        dir.write("hookrelay.yaml", config_yaml("127.0.0.1:" + std::to_string(port)));
-    Child child({config, dir.path(), {{"GH_SECRET", k_github_secret}}, listener.get()});
-    listener.reset();
+    Activated activated;
+    const std::uint16_t port = activated.port;
+    Child& child = *activated.child;
     const auto ping = load_fixture("github", "ping-repo-hook");
     const auto pong = http_request(port, "POST", "/hooks/github", signed_github(ping), ping.body,
                                    k_start_deadline);
     ASSERT_EQ(pong.status, 200u) << pong.error << pong.body << child.log();
 
-    dir.write("hookrelay.yaml", config_yaml("127.0.0.1:1"));
+    activated.dir.write("hookrelay.yaml", config_yaml("127.0.0.1:1"));
     child.signal(SIGHUP);
     ASSERT_TRUE(eventually(
         [&] { return child.log().find("configuration reloaded from") != std::string::npos; },
