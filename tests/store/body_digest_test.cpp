@@ -8,7 +8,8 @@ namespace hookrelay::store::test {
 namespace {
 
 TEST(BodySha256, IsLowercaseHexOfTheBytes) {
-    EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(sha256_hex("abc"),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     EXPECT_TRUE(is_sha256_hex(sha256_hex("abc")));
     EXPECT_FALSE(is_sha256_hex(""));
