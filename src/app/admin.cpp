@@ -276,6 +276,10 @@ std::optional<std::size_t> parse_limit(std::string_view text) {
 
 }  // namespace
 
+std::chrono::milliseconds AdminHandler::store_timeout() const {
+    return s_.webhooks->runtime()->config->server.store_timeout;
+}
+
 AdminHandler::AdminHandler(Services services)
     : s_(std::move(services)), started_(std::chrono::steady_clock::now()) {}
 
@@ -332,7 +336,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         // Backlog gauges are read from the store at scrape time.
         auto backlog =
             co_await await_callback<result<std::vector<std::pair<std::string, std::size_t>>>>(
-                [&](auto done) { s_.store->backlog(std::move(done)); }, s_.store_timeout());
+                [&](auto done) { s_.store->backlog(std::move(done)); }, store_timeout());
         if (s_.metrics) {
             std::map<std::string, std::size_t> open;
             for (const auto& j : s_.webhooks->runtime()->config->jenkins) open[j.name] = 0;
@@ -364,14 +368,14 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         if (method != "GET") co_return wrong_method("GET");
         auto backlog =
             co_await await_callback<result<std::vector<std::pair<std::string, std::size_t>>>>(
-                [&](auto done) { s_.store->backlog(std::move(done)); }, s_.store_timeout());
+                [&](auto done) { s_.store->backlog(std::move(done)); }, store_timeout());
         std::map<std::string, std::size_t> open;
         if (backlog && *backlog) {
             for (const auto& [name, n] : backlog->value()) open[name] = n;
         }
         // Held state is the cluster's (from the store); in-flight counts this instance's.
         auto holds = co_await await_callback<result<std::map<std::string, JenkinsHold>>>(
-            [&](auto done) { s_.store->holds(std::move(done)); }, s_.store_timeout());
+            [&](auto done) { s_.store->holds(std::move(done)); }, store_timeout());
         json::array jenkins;
         for (const auto& lane : s_.dispatcher->status()) {
             const JenkinsHold* hold = nullptr;
@@ -407,7 +411,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             jenkins.push_back(std::move(o));
         }
         auto instances = co_await await_callback<result<std::vector<InstanceInfo>>>(
-            [&](auto done) { s_.store->instances(std::move(done)); }, s_.store_timeout());
+            [&](auto done) { s_.store->instances(std::move(done)); }, store_timeout());
         json::array members;
         if (instances && *instances) {
             for (const auto& i : instances->value()) {
@@ -480,7 +484,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         }
         auto page = co_await await_callback<result<DeliveryPage>>(
             [&](auto done) { s_.store->list_deliveries(std::move(query), std::move(done)); },
-            s_.store_timeout());
+            store_timeout());
         if (!page || !*page) co_return fail(503, "the store did not answer");
         json::array items;
         const auto held = held_jenkins();
@@ -498,7 +502,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         if (method != "GET") co_return wrong_method("GET");
         auto detail = co_await await_callback<result<std::optional<DeliveryDetail>>>(
             [&](auto done) { s_.store->get_delivery(get("source"), seg[3], std::move(done)); },
-            s_.store_timeout());
+            store_timeout());
         if (!detail || !*detail) co_return fail(503, "the store did not answer");
         if (!detail->value()) co_return fail(404, fmt::format("no delivery '{}'", seg[3]));
         auto& d = *detail->value();
@@ -556,8 +560,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
     if (what == "triggers" && seg.size() == 5 && seg[4] == "replay") {
         if (method != "POST") co_return wrong_method("POST");
         auto ids = co_await await_callback<result<std::vector<std::string>>>(
-            [&](auto done) { s_.store->replay({seg[3]}, now, std::move(done)); },
-            s_.store_timeout());
+            [&](auto done) { s_.store->replay({seg[3]}, now, std::move(done)); }, store_timeout());
         if (!ids || !*ids) co_return fail(503, "the store did not answer");
         if (ids->value().empty()) co_return fail(404, fmt::format("no trigger '{}'", seg[3]));
         spdlog::info("trigger={} replayed by admin", seg[3]);
@@ -590,7 +593,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         }
         auto ids = co_await await_callback<result<std::vector<std::string>>>(
             [&](auto done) { s_.store->replay_matching(query, now, std::move(done)); },
-            s_.store_timeout());
+            store_timeout());
         if (!ids || !*ids) co_return fail(503, "the store did not answer");
         if (query.dry_run) {
             // What the same request without dry_run would re-queue now (the CLI asks before
@@ -632,7 +635,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         }
         auto detail = co_await await_callback<result<std::optional<DeliveryDetail>>>(
             [&](auto done) { s_.store->get_delivery(source, id, std::move(done)); },
-            s_.store_timeout());
+            store_timeout());
         if (!detail || !*detail) co_return fail(503, "the store did not answer");
         if (!detail->value()) co_return fail(404, fmt::format("no delivery '{}'", id));
         const auto& d = *detail->value();
@@ -682,7 +685,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                                                : d.summary.delivery_id,
                                            prepared.decision.triggers, std::move(done));
                 },
-                s_.store_timeout());
+                store_timeout());
             if (!added || !*added) co_return fail(503, "the store did not answer");
             ids = added->value();
         }

@@ -63,10 +63,6 @@ class AdminHandler final : public http::Handler {
         std::function<bool()> ready;  ///< listeners bound and store writable
         /// The latest background check's findings for a Jenkins (OnlineChecks::findings).
         std::function<std::vector<std::string>(const std::string& jenkins)> findings;
-        /// server.store_timeout of the running configuration (a reload may change it).
-        std::function<std::chrono::milliseconds()> store_timeout = [] {
-            return std::chrono::milliseconds(5'000);
-        };
     };
 
     explicit AdminHandler(Services services);
@@ -75,6 +71,10 @@ class AdminHandler final : public http::Handler {
     boost::asio::awaitable<http::Response> handle(http::Request request) override;
 
   private:
+    /// How long a store call is awaited: the running configuration's server.store_timeout (a
+    /// reload changes it).
+    std::chrono::milliseconds store_timeout() const;
+
     Services s_;
     std::chrono::steady_clock::time_point started_;
 };

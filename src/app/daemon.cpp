@@ -485,17 +485,17 @@ int run_daemon(const DaemonOptions& options) {
     store::OpenOptions open_options;
     open_options.version = HOOKRELAY_VERSION;
     const std::string wait = why_answers_wait_for_the_store(config);
-    open_options.store_thread_yields = wait.empty();
     d->started_with = runtime->config;
     d->log_level_from_command_line = !options.log_level.empty();
     d->store_thread_yields = config.store.intake_log && wait.empty();
+    open_options.store_thread_yields = d->store_thread_yields;
     auto opened = store::open_store(config, open_options, &why);
     if (!opened) {
         spdlog::critical("cannot open the store: {}", why);
         return 1;
     }
     d->store = std::move(*opened);
-    if (config.store.intake_log && wait.empty()) {
+    if (d->store_thread_yields) {
         spdlog::info(
             "store: webhooks are answered from the intake log; hookrelay-store runs below the "
             "network threads");
@@ -596,10 +596,6 @@ int run_daemon(const DaemonOptions& options) {
         services.ready = [weak_daemon] {
             auto dd = weak_daemon.lock();
             return dd && dd->ready();
-        };
-        services.store_timeout = [weak_daemon, start = config.server.store_timeout] {
-            auto dd = weak_daemon.lock();
-            return dd ? dd->webhooks->runtime()->config->server.store_timeout : start;
         };
         services.findings = [c = d->checks](const std::string& j) { return c->findings(j); };
         d->admin = std::make_unique<http::Server>(
