@@ -546,6 +546,8 @@ struct DeliveryDetail {
     /// Why the stored body cannot be read back (its bytes in the store are damaged); body is
     /// then absent. Empty otherwise.
     std::string body_error;
+    /// The body's SHA-256 (64 lowercase hex digits). SQLite computes a kept body's when it is
+    /// read; empty when that body no longer reads (body_error).
     std::string body_sha256;
     /// DeliveryRecord::rule_reasons as submitted; nullopt for a delivery recorded before the
     /// store kept them.

@@ -527,7 +527,12 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         json::object headers;
         for (const auto& [k, v] : d.headers) headers[k] = v;
         out["headers"] = std::move(headers);
-        out["body_sha256"] = d.body_sha256;
+        // Unknown (null) only where a kept body no longer reads (body_error).
+        if (d.body_sha256.empty()) {
+            out["body_sha256"] = nullptr;
+        } else {
+            out["body_sha256"] = d.body_sha256;
+        }
         out["body_stored"] = d.body.has_value() || !d.body_error.empty();
         if (!d.body_error.empty()) out["body_error"] = d.body_error;
         // The rules that queued nothing and why, as the forge was answered (absent for

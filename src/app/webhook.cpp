@@ -377,7 +377,7 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         for (const auto& f : prepared.decision.failures) {
             record.rule_reasons.push_back({f.rule, echoed(f.reason), true, f.event});
         }
-        // body_sha256 is left to the store: on this thread, or where no answer waits for it.
+        // body_sha256 is left to the store (SQLite takes a kept body's only when it is shown).
         record.duplicate_body_window =
             ingest::duplicate_body_window(source, !event.delivery_id.empty());
         record.body = std::move(request.body);

@@ -395,6 +395,10 @@ std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
             }
         }
         detail.body_sha256 = query.text(11);
+        // Left empty while indexing a kept body (Intake::insert): the body's own. Unknown when the
+        // body no longer reads (body_error says why).
+        if (detail.body_sha256.empty() && detail.body)
+            detail.body_sha256 = sha256_hex(*detail.body);
         if (!query.is_null(12)) {
             std::optional<std::int64_t> size;
             if (!query.is_null(14)) size = query.int64(14);

@@ -62,13 +62,19 @@ Receipt Intake::insert(const DeliveryRecord& d, const StoredBody* body,
                          "a submission's trigger ids do not match its triggers");
     }
     const std::int64_t received = to_ms(d.received_at);
-    // Not given (SqliteStore::submit left it to this thread): from the body, or from the packed
-    // body when the intake log's thread let go of the body itself.
-    const std::string digest = is_sha256_hex(d.body_sha256) ? d.body_sha256
-                               : d.body.empty() && body && body->size
-                                   ? sha256_hex(unpack_body(body->bytes, body->size))
-                                   : sha256_hex(d.body);
     const bool by_body = d.duplicate_body_window.count() > 0;
+    // Not given (SqliteStore::submit gives it for a body not kept): computed here only where a
+    // body window compares it, from the body or from the packed body when the intake log's thread
+    // let go of the body itself. Otherwise the kept body is its record: the column stays empty,
+    // and Admin::delivery computes the digest when the delivery is shown.
+    std::string digest;
+    if (is_sha256_hex(d.body_sha256)) {
+        digest = d.body_sha256;
+    } else if (by_body || !body) {
+        digest = d.body.empty() && body && body->size
+                     ? sha256_hex(unpack_body(body->bytes, body->size))
+                     : sha256_hex(d.body);
+    }
     const std::int64_t key = by_body ? body_key(digest) : 0;
     if (by_body) {
         if (auto earlier = find_same_body(d, digest, key, received)) return std::move(*earlier);

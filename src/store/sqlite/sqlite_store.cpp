@@ -212,7 +212,7 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
         // The store exists before the threads, so a failure to start them still stops cleanly.
         const bool yields = logger && options.store_thread_yields;
         std::shared_ptr<SqliteStore> store(
-            new SqliteStore(writer, logger, settings.instance.id, options.claim_lease, yields));
+            new SqliteStore(writer, logger, settings.instance.id, options.claim_lease));
         if (logger) logger->attach();
         Writer::start(writer, yields ? k_store_nice_with_log : 0);
         if (logger) IntakeLogger::start(logger);
@@ -224,13 +224,11 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
 }
 
 SqliteStore::SqliteStore(std::shared_ptr<Writer> writer, std::shared_ptr<IntakeLogger> logger,
-                         std::string instance_id, std::chrono::milliseconds claim_lease,
-                         bool digest_when_indexing)
+                         std::string instance_id, std::chrono::milliseconds claim_lease)
     : writer_(std::move(writer)),
       logger_(std::move(logger)),
       instance_id_(std::move(instance_id)),
-      claim_lease_(claim_lease),
-      digest_when_indexing_(digest_when_indexing) {}
+      claim_lease_(claim_lease) {}
 
 SqliteStore::~SqliteStore() {
     close();
@@ -254,13 +252,10 @@ void SqliteStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> tr
                          SubmitHandler done) {
     std::optional<StoredBody> body;
     if (writer_->config().keep_body) body = pack_body(delivery.body);
-    // The body's digest on this (network) thread, unless the log answers this delivery, the
-    // store's thread runs below the network threads, and the body is kept packed: that thread
-    // then takes it from the packed body as it indexes the delivery (Intake::insert), and the
-    // answer does not wait for it.
-    const bool digest_later = digest_when_indexing_ && body && body->size &&
-                              IntakeLogger::answerable_from_log(delivery, triggers);
-    if (!is_sha256_hex(delivery.body_sha256) && !digest_later) {
+    // A body not kept: its digest now, on this (network) thread, so that nothing carries the body
+    // further. A kept body's digest is taken from it when the delivery is shown (Admin::delivery),
+    // or by the store's thread where a body window compares it (Intake::insert).
+    if (!body && !is_sha256_hex(delivery.body_sha256)) {
         delivery.body_sha256 = sha256_hex(delivery.body);
     }
     auto reasons = pack_reasons(rule_reasons_json(delivery.rule_reasons));

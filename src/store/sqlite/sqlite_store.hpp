@@ -148,16 +148,12 @@ class SqliteStore final : public Store {
 
   private:
     SqliteStore(std::shared_ptr<Writer> writer, std::shared_ptr<IntakeLogger> logger,
-                std::string instance_id, std::chrono::milliseconds claim_lease,
-                bool digest_when_indexing);
+                std::string instance_id, std::chrono::milliseconds claim_lease);
 
     std::shared_ptr<Writer> writer_;
     std::shared_ptr<IntakeLogger> logger_;  ///< store.intake_log; null without it
     const std::string instance_id_;
     const std::chrono::milliseconds claim_lease_;
-    /// The store's thread runs below the network threads behind the intake log: a body kept
-    /// packed gets its digest there, while indexed, not on the submitting thread.
-    const bool digest_when_indexing_;
 };
 
 }  // namespace hookrelay::store::sqlite

@@ -187,9 +187,9 @@ TEST_P(StoreContract, BodyIsKeptOnlyWhenConfiguredButItsHashAlways) {
     EXPECT_EQ(without_body->body_sha256, k_hello_sha256);
 }
 
-// A body that compresses (kept packed by SQLite; there with the intake log digested by the
-// store's thread as it indexes, when no body window asks for it sooner): its digest is still the
-// body's own, with a window and without.
+// A body that compresses (kept packed by SQLite, which computes its digest only when it is shown,
+// unless a body window compares it as it is stored): its digest is still the body's own, with a
+// window and without.
 TEST_P(StoreContract, ACompressibleBodysDigestIsTheBodysOwn) {
     std::string body;
     for (int i = 0; i < 200; ++i) body += R"({"ref": "refs/heads/main", "n": 1}, )";
