@@ -679,6 +679,40 @@ TEST_F(SqliteStoreTest, ReachingMaxSizeAnswersStoreFullUntilPruningMakesRoom) {
 // With the intake log: once the index work no longer fits, new submissions are refused (not
 // answered into a log that cannot be indexed), and a prune run while that work waits frees the
 // room for it. Every trigger answered is in the store afterwards.
+// store.intake_log: what is answered and waits to be indexed is held in memory, so the log waits
+// for the index once records of ~16 MiB wait, long before 8 x max_batch of them (4,096) would:
+// with the store's thread held, a 20 MiB delivery is answered, the next one only once the
+// index has caught up.
+TEST_F(SqliteStoreTest, WithTheIntakeLogLargeBodiesWaitingForTheIndexHoldBackTheNextAnswer) {
+    config_.intake_log = true;
+    auto store = open_store();
+    std::promise<void> gate;
+    auto entered = std::make_shared<std::promise<void>>();
+    store->backlog([opened = gate.get_future().share(), entered](result<Backlog>) {
+        entered->set_value();
+        opened.wait_for(k_deadline);
+    });
+    ASSERT_EQ(entered->get_future().wait_for(k_deadline), std::future_status::ready);
+    const auto answered = [&](const std::string& id, std::string body) {
+        auto promise = std::make_shared<std::promise<result<Receipt>>>();
+        store->submit(with_body(delivery(id, base_), std::move(body), 0ms), {trigger()},
+                      [promise](result<Receipt> r) { promise->set_value(std::move(r)); });
+        return promise->get_future();
+    };
+    auto large = answered("d-large", incompressible(20u << 20));
+    ASSERT_EQ(large.wait_for(k_deadline), std::future_status::ready);
+    ASSERT_TRUE(large.get());
+    auto next = answered("d-next", "{}");
+    // Not answered while the large one waits for the held thread (it would be at once).
+    EXPECT_EQ(next.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+    gate.set_value();
+    ASSERT_EQ(next.wait_for(k_deadline), std::future_status::ready);
+    const auto receipt = next.get();
+    ASSERT_TRUE(receipt) << receipt.error().message();
+    EXPECT_EQ(receipt->trigger_ids.size(), 1u);
+    EXPECT_EQ(get(*store, "github-main", "d-large")->body, incompressible(20u << 20));
+}
+
 TEST_F(SqliteStoreTest, WithTheIntakeLogReachingMaxSizeRefusesUntilPruningMakesRoom) {
     config_.intake_log = true;
     config_.max_size = 512 * 1024;

@@ -35,10 +35,11 @@ namespace hookrelay::store::sqlite {
 
 class IntakeLogger {
   public:
-    /// `read` is a read-only connection to the store's database. Once `max_backlog` records
-    /// wait to be indexed, the thread waits for the writer before logging more.
+    /// `read` is a read-only connection to the store's database. Once `max_backlog` records,
+    /// or records holding about `max_backlog_bytes` of memory, wait to be indexed, the thread
+    /// waits for the writer before logging more.
     IntakeLogger(std::unique_ptr<IntakeLog> log, DbPtr read, std::shared_ptr<Writer> writer,
-                 std::size_t max_backlog);
+                 std::size_t max_backlog, std::size_t max_backlog_bytes);
     ~IntakeLogger();
     IntakeLogger(const IntakeLogger&) = delete;
     IntakeLogger& operator=(const IntakeLogger&) = delete;
@@ -87,6 +88,7 @@ class IntakeLogger {
     Statement end_;
     std::shared_ptr<Writer> writer_;
     const std::size_t max_backlog_;
+    const std::size_t max_backlog_bytes_;
     std::vector<Writer::Submit> group_;    ///< being gathered (the thread's own)
     std::vector<std::string> group_keys_;  ///< group_'s intake_key()s, in its order
     /// The same keys, to tell in constant time whether one is in the group (a burst after a

@@ -46,6 +46,12 @@ namespace {
 // (SqliteOptions::store_thread_yields): then answers wait for this thread.
 constexpr int k_store_nice_with_log = 5;
 
+// With the intake log: about how much memory the records answered and not yet indexed may hold
+// before the log waits for the index (IntakeLogger), whatever store.max_batch allows: ~1,900
+// GitHub pushes. Under the load of bench/load/profile.sh the daemon's peak RSS was 49-51 MB with
+// it, and 46-101 MB with the 4,096 records that 8 x max_batch allows (docs/performance.md).
+constexpr std::size_t k_max_unindexed_bytes = 16u << 20;
+
 // The intake log's directory in a state directory.
 std::filesystem::path intake_dir(const std::string& state_dir) {
     return std::filesystem::path(state_dir) / "intake";
@@ -109,10 +115,12 @@ std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
     const auto busy =
         std::clamp<std::int64_t>(options.busy_timeout.count(), 0, std::numeric_limits<int>::max());
     sqlite3_busy_timeout(read.get(), static_cast<int>(busy));
-    // At most ~4 MB of gathered index work per max_batch: the writer holds each record until it
-    // is indexed.
+    // The writer holds each record in memory until it is indexed: at most 8 x max_batch of them
+    // (~4 MB per max_batch of 8.8 KB pushes), and records of about k_max_unindexed_bytes (a few
+    // large bodies reach that long before the count).
     const std::size_t backlog = std::max<std::size_t>(config.max_batch, 1) * 8;
-    auto logger = std::make_shared<IntakeLogger>(std::move(log), std::move(read), writer, backlog);
+    auto logger = std::make_shared<IntakeLogger>(std::move(log), std::move(read), writer, backlog,
+                                                 k_max_unindexed_bytes);
     // Indexed by the writer first thing, before anything submitted after this start (a store
     // that cannot index them now, full say, still opens, and prunes, and retries them).
     logger->replayed(replayed);

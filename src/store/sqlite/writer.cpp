@@ -113,13 +113,21 @@ void Writer::post_indexed(std::vector<Submit> jobs) {
     index_latest_ = Steady::now();
     if (index_since_ == Steady::time_point{}) index_since_ = index_latest_;
     index_backlog_ += jobs.size();
-    for (Submit& job : jobs) submits_.push_back(std::move(job));
+    for (Submit& job : jobs) {
+        index_backlog_bytes_ += job.held_bytes;
+        submits_.push_back(std::move(job));
+    }
     cv_.notify_one();
 }
 
 std::size_t Writer::index_backlog() const {
     std::lock_guard lock(mutex_);
     return index_backlog_;
+}
+
+std::size_t Writer::index_backlog_bytes() const {
+    std::lock_guard lock(mutex_);
+    return index_backlog_bytes_;
 }
 
 std::optional<boost::system::error_code> Writer::index_failure() const {
@@ -371,14 +379,17 @@ Writer::Committed Writer::commit_submits(std::span<Submit> jobs, std::span<Op> o
     }
     if (committed && through > 0) {
         std::vector<std::string> keys;
+        std::size_t held = 0;
         for (const Submit& job : jobs) {
             if (job.log_seq != 0) {
                 keys.push_back(intake_key(job.delivery.source, job.delivery.delivery_id));
+                held += job.held_bytes;
             }
         }
         {
             std::lock_guard lock(mutex_);
             index_backlog_ -= std::min(index_backlog_, keys.size());
+            index_backlog_bytes_ -= std::min(index_backlog_bytes_, held);
         }
         if (indexed_) indexed_(std::move(keys), releasable);
     }
@@ -399,6 +410,11 @@ void Writer::hold_back(std::span<Submit> failed, std::span<Submit> later, std::v
             static_cast<std::size_t>(std::count_if(failed.begin(), failed.end(), is_index) +
                                      std::count_if(later.begin(), later.end(), is_index));
         index_backlog_ -= std::min(index_backlog_, left);
+        std::size_t held = 0;
+        for (const auto* part : {&failed, &later}) {
+            for (const Submit& job : *part) held += is_index(job) ? job.held_bytes : 0;
+        }
+        index_backlog_bytes_ -= std::min(index_backlog_bytes_, held);
         lock.unlock();
         report(std::to_string(left) +
                " accepted deliveries stay in the intake log unindexed; they are indexed at the "

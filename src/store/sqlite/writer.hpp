@@ -90,6 +90,8 @@ class Writer {
         /// submit, answered once committed here.
         std::uint64_t log_seq = 0;
         std::vector<std::string> trigger_ids;
+        /// With log_seq: about what it holds in memory until it is indexed (IntakeLogger).
+        std::size_t held_bytes = 0;
     };
     /// After the commit that indexed intake log records: their (source, delivery id) keys
     /// (intake_key()), and the highest record number a synced commit has indexed since the last
@@ -128,6 +130,8 @@ class Writer {
     void post_indexed(std::vector<Submit> jobs);
     /// Index work queued and not yet committed.
     std::size_t index_backlog() const;
+    /// The held_bytes of that index work.
+    std::size_t index_backlog_bytes() const;
     /// While a transaction holding index work fails and waits to be tried again (the database
     /// full or at store.max_size, busy, an I/O error), its failure; nullopt once one commits.
     /// The intake log refuses new records with it meanwhile, as a submit without the log would
@@ -223,8 +227,9 @@ class Writer {
     std::condition_variable cv_;
     std::deque<Submit> submits_;
     std::deque<Op> ops_;
-    std::size_t index_backlog_ = 0;     ///< index work in submits_ and being committed
-    std::size_t last_index_group_ = 0;  ///< index records taken together last time
+    std::size_t index_backlog_ = 0;        ///< index work in submits_ and being committed
+    std::size_t index_backlog_bytes_ = 0;  ///< its Submit::held_bytes
+    std::size_t last_index_group_ = 0;     ///< index records taken together last time
     std::chrono::steady_clock::time_point last_index_take_{};  ///< when
     /// When the oldest operation in ops_ was queued (by post()).
     std::chrono::steady_clock::time_point ops_since_{};
