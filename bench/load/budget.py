@@ -29,7 +29,7 @@ BUCKETS = [
       "sqlite3WalCheckpoint", "sqlite3_wal_checkpoint"]),
     ("store", "the rest: savepoints, answers, waiting for work", []),
     ("network", "verify: HMAC-SHA256 over the body", ["ingest::verify"]),
-    ("network", "the body's SHA-256 (stored, and the duplicate window's key)", ["sha256_hex"]),
+    ("network", "the body's SHA-256 (a body not kept; PostgreSQL)", ["sha256_hex"]),
     ("network", "parse the JSON payload", ["parse_body", "JsonDocument::parse"]),
     ("network", "normalize the event", ["ingest::normalize"]),
     ("network", "match the rules and render the triggers", ["RuleSet::evaluate"]),

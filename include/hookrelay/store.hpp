@@ -57,8 +57,9 @@ struct DeliveryRecord {
     TimePoint received_at;
     std::vector<std::pair<std::string, std::string>> headers;  ///< the ones that matter, no secrets
     std::string body;                                          ///< raw body as received
-    /// SHA-256 of `body` as lowercase hex; when empty the store computes it (on the submitting
-    /// thread, or with the SQLite intake log on its own thread where no answer waits for that).
+    /// SHA-256 of `body` as lowercase hex; when empty the store computes it (PostgreSQL on the
+    /// submitting thread; SQLite there for a body it does not keep, as it stores the delivery
+    /// where a body window compares it, and otherwise from the kept body when it is read).
     std::string body_sha256;
     /// Above zero: the delivery is a duplicate when this source has a stored delivery with the
     /// same body received at most this long before received_at (its delivery id aside) that was

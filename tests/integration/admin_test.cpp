@@ -932,6 +932,13 @@ TEST_F(AdminCli, ADeliveryWhoseStoredBodyIsDamagedSaysWhyAndTheDaemonStaysReady)
               std::string::npos)
         << show.out;
     EXPECT_NE(show.out.find("→ ci"), std::string::npos) << "its trigger still shows: " << show.out;
+    // The API says the same; the body's digest, taken from the body as it is read, is unknown.
+    const auto detail = body(admin(daemon, "GET", "/api/v1/deliveries/damaged-1"));
+    EXPECT_TRUE(detail.at("body_sha256").is_null()) << detail;
+    EXPECT_EQ(detail.at("body_stored"), true) << detail;
+    EXPECT_NE(std::string(detail.at("body_error").as_string()).find("the stored body is damaged"),
+              std::string::npos)
+        << detail;
     auto body =
         run_hookrelay({"deliveries", "show", "damaged-1", "--body", "--admin", addr}, cli_env());
     EXPECT_EQ(body.exit_code, 1);

@@ -1,4 +1,4 @@
-// The body's digest every stored delivery keeps (and a body window compares): SHA-256 as
+// The body's digest every stored delivery shows (and a body window compares): SHA-256 as
 // lowercase hex, what is_sha256_hex accepts, and the key both backends index it by.
 #include "store/codec.hpp"
 

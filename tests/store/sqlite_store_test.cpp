@@ -676,9 +676,6 @@ TEST_F(SqliteStoreTest, ReachingMaxSizeAnswersStoreFullUntilPruningMakesRoom) {
     EXPECT_TRUE(submit(*store, d, {trigger()}));
 }
 
-// With the intake log: once the index work no longer fits, new submissions are refused (not
-// answered into a log that cannot be indexed), and a prune run while that work waits frees the
-// room for it. Every trigger answered is in the store afterwards.
 // store.intake_log: what is answered and waits to be indexed is held in memory, so the log waits
 // for the index once records of ~16 MiB wait, long before 8 x max_batch of them (4,096) would:
 // with the store's thread held, a 20 MiB delivery is answered, the next one only once the
@@ -713,6 +710,9 @@ TEST_F(SqliteStoreTest, WithTheIntakeLogLargeBodiesWaitingForTheIndexHoldBackThe
     EXPECT_EQ(get(*store, "github-main", "d-large")->body, incompressible(20u << 20));
 }
 
+// With the intake log: once the index work no longer fits, new submissions are refused (not
+// answered into a log that cannot be indexed), and a prune run while that work waits frees the
+// room for it. Every trigger answered is in the store afterwards.
 TEST_F(SqliteStoreTest, WithTheIntakeLogReachingMaxSizeRefusesUntilPruningMakesRoom) {
     config_.intake_log = true;
     config_.max_size = 512 * 1024;

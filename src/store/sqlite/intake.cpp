@@ -66,7 +66,7 @@ Receipt Intake::insert(const DeliveryRecord& d, const StoredBody* body,
     // Not given (SqliteStore::submit gives it for a body not kept): computed here only where a
     // body window compares it, from the body or from the packed body when the intake log's thread
     // let go of the body itself. Otherwise the kept body is its record: the column stays empty,
-    // and Admin::delivery computes the digest when the delivery is shown.
+    // and Admin::read_detail computes the digest when the delivery is shown.
     std::string digest;
     if (is_sha256_hex(d.body_sha256)) {
         digest = d.body_sha256;

@@ -31,7 +31,7 @@ class Intake {
     /// body; its SHA-256, delivery.body_sha256 when that is 64 lowercase hex digits, else
     /// computed here where the body window compares it or no body is kept (from the packed body
     /// when the intake log's thread let go of the body itself), else left empty: a kept body's
-    /// digest is computed from it when the delivery is shown (Admin::delivery);
+    /// digest is computed from it when the delivery is shown (Admin::read_detail);
     /// `reasons`, delivery.rule_reasons packed by pack_reasons(), which this does not read again)
     /// and its triggers, pending and due at received_at; each one with a coalesce scope supersedes
     /// the open, unclaimed (or expired-claim) triggers of earlier deliveries with the same scope

@@ -34,14 +34,6 @@ struct IntakeLogger::Shared {
 
 namespace {
 
-// What a record's Submit holds in memory while it waits to be indexed, from its size in the log
-// (which encodes everything the index needs): about 2.3 times that for the 8.8 KB GitHub push
-// (3.7 KB records; ~35 MB over the 4,096 records of 8 x the default store.max_batch, measured as
-// the daemon's peak RSS with that backlog full), its strings being many small allocations.
-std::size_t held_estimate(std::size_t record_bytes) {
-    return record_bytes * 2 + 1024;
-}
-
 Receipt duplicate_of(const DeliveryRecord& d) {
     Receipt receipt;
     receipt.duplicate = true;
@@ -50,6 +42,13 @@ Receipt duplicate_of(const DeliveryRecord& d) {
 }
 
 }  // namespace
+
+// About 2.3 times the record for the 8.8 KB GitHub push (3.7 KB records; ~35 MB over the 4,096
+// records of 8 x the default store.max_batch, measured as the daemon's peak RSS with that backlog
+// full): the Submit's strings are many small allocations.
+std::size_t IntakeLogger::held_estimate(std::size_t record_bytes) {
+    return record_bytes * 2 + 1024;
+}
 
 bool IntakeLogger::answerable_from_log(const DeliveryRecord& delivery,
                                        const std::vector<TriggerRequest>& triggers) {
@@ -142,12 +141,16 @@ void IntakeLogger::run() {
         // Memory: the writer holds each record until it is indexed.
         // While the index work fails it does not shrink: the jobs in hand are refused then
         // (flush), at once rather than after server.store_timeout.
-        while ((writer_->index_backlog() >= max_backlog_ ||
-                writer_->index_backlog_bytes() >= max_backlog_bytes_) &&
-               !writer_->index_failure()) {
+        // Checked under the mutex the writer's on_indexed callback takes to notify (after its
+        // counts went down): a notification cannot fall between the check and the wait.
+        {
             std::unique_lock lock(shared_->mutex);
-            if (shared_->stop) break;
-            shared_->cv.wait_for(lock, std::chrono::milliseconds(100));
+            while (!shared_->stop &&
+                   (writer_->index_backlog() >= max_backlog_ ||
+                    writer_->index_backlog_bytes() >= max_backlog_bytes_) &&
+                   !writer_->index_failure()) {
+                shared_->cv.wait_for(lock, std::chrono::milliseconds(100));
+            }
         }
         try {
             process(jobs);

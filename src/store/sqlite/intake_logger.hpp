@@ -40,6 +40,9 @@ class IntakeLogger {
     /// waits for the writer before logging more.
     IntakeLogger(std::unique_ptr<IntakeLog> log, DbPtr read, std::shared_ptr<Writer> writer,
                  std::size_t max_backlog, std::size_t max_backlog_bytes);
+    /// What a record's Writer::Submit holds in memory while it waits to be indexed
+    /// (Submit::held_bytes), from the record's size in the log, which encodes all of it.
+    static std::size_t held_estimate(std::size_t record_bytes);
     ~IntakeLogger();
     IntakeLogger(const IntakeLogger&) = delete;
     IntakeLogger& operator=(const IntakeLogger&) = delete;

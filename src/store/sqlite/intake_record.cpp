@@ -11,9 +11,10 @@ namespace hookrelay::store::sqlite {
 namespace {
 
 constexpr char k_version = 1;
-// The same layout, for a record whose body digest the store's thread computes from its packed
-// body as it indexes it (SqliteStore::submit). A hookrelay before that would store the digest of
-// the empty body it finds instead; this version byte makes it refuse the log, saying why.
+// The same layout, for a record that carries its body packed and no digest (since 2026-12-05 every
+// kept body that compresses, unless the submitter gave the digest): the digest is taken from the
+// packed body where it is needed. A hookrelay before that would store the digest of the empty
+// body it finds instead; this version byte makes it refuse the log, saying why.
 constexpr char k_version_digest_from_packed_body = 2;
 
 class Writer {

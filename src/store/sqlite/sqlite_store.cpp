@@ -80,6 +80,7 @@ std::unique_ptr<IntakeLog> replay_intake_log(const IntakeLog::Options& o,
             job.reasons = std::move(record->reasons);
             job.log_seq = at.seq;
             job.trigger_ids = std::move(record->trigger_ids);
+            job.held_bytes = IntakeLogger::held_estimate(payload.size());
             replayed.push_back(std::move(job));
         },
         &why);
@@ -261,8 +262,9 @@ void SqliteStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> tr
     std::optional<StoredBody> body;
     if (writer_->config().keep_body) body = pack_body(delivery.body);
     // A body not kept: its digest now, on this (network) thread, so that nothing carries the body
-    // further. A kept body's digest is taken from it when the delivery is shown (Admin::delivery),
-    // or by the store's thread where a body window compares it (Intake::insert).
+    // further. A kept body's digest is taken from it when the delivery is shown
+    // (Admin::read_detail), or by the store's thread where a body window compares it
+    // (Intake::insert).
     if (!body && !is_sha256_hex(delivery.body_sha256)) {
         delivery.body_sha256 = sha256_hex(delivery.body);
     }
