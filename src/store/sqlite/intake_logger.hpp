@@ -57,13 +57,6 @@ class IntakeLogger {
 
     void post(Writer::Submit job);
 
-    /// Whether a submission can be answered from the log, before it is indexed: it has a
-    /// delivery id to tell duplicates by, no body window to look for its body in, and no trigger
-    /// that supersedes others (coalesce). The others go the ordinary way, answered once the
-    /// store's thread committed them (app/daemon.cpp's why_answers_wait_for_the_store mirrors
-    /// this for a whole configuration).
-    static bool answerable_from_log(const DeliveryRecord& delivery,
-                                    const std::vector<TriggerRequest>& triggers);
     /// Before start: records replayed from the log and handed to the writer, not indexed yet
     /// (their keys count as logged until they are).
     void replayed(const std::vector<Writer::Submit>& jobs);
@@ -72,6 +65,13 @@ class IntakeLogger {
     struct Shared;
 
   private:
+    /// Whether a submission can be answered from the log, before it is indexed: it has a
+    /// delivery id to tell duplicates by, no body window to look for its body in, and no trigger
+    /// that supersedes others (coalesce). The others go the ordinary way, answered once the
+    /// store's thread committed them (app/daemon.cpp's why_answers_wait_for_the_store mirrors
+    /// this for a whole configuration).
+    static bool answerable_from_log(const DeliveryRecord& delivery,
+                                    const std::vector<TriggerRequest>& triggers);
     void run();
     void process(std::vector<Writer::Submit>& jobs);
     void flush();
