@@ -338,12 +338,21 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             co_await await_callback<result<std::vector<std::pair<std::string, std::size_t>>>>(
                 [&](auto done) { s_.store->backlog(std::move(done)); }, store_timeout());
         if (s_.metrics) {
-            std::map<std::string, std::size_t> open;
-            for (const auto& j : s_.webhooks->runtime()->config->jenkins) open[j.name] = 0;
+            // A count that failed or ran out of time leaves the gauges as last read: 0 would
+            // tell a backlog that drained.
             if (backlog && *backlog) {
+                std::map<std::string, std::size_t> open;
+                for (const auto& j : s_.webhooks->runtime()->config->jenkins) open[j.name] = 0;
                 for (const auto& [name, n] : backlog->value()) open[name] = n;
+                for (const auto& [name, n] : open) s_.metrics->backlog(name, n);
+            } else {
+                spdlog::warn(
+                    "metrics: hookrelay_backlog not updated: the store did not count "
+                    "the open triggers: {}",
+                    backlog ? backlog->error().message()
+                            : "no answer within "
+                              "server.store_timeout");
             }
-            for (const auto& [name, n] : open) s_.metrics->backlog(name, n);
             s_.metrics->store_unindexed(s_.store->unindexed());
         }
         http::Response r;
@@ -369,8 +378,10 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         auto backlog =
             co_await await_callback<result<std::vector<std::pair<std::string, std::size_t>>>>(
                 [&](auto done) { s_.store->backlog(std::move(done)); }, store_timeout());
+        // Without a count (the store failed or ran out of time) each backlog is null: unknown.
+        const bool counted = backlog && *backlog;
         std::map<std::string, std::size_t> open;
-        if (backlog && *backlog) {
+        if (counted) {
             for (const auto& [name, n] : backlog->value()) open[name] = n;
         }
         // Held state is the cluster's (from the store); in-flight counts this instance's.
@@ -394,7 +405,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             json::object o{{"name", lane.jenkins},
                            {"state", state},
                            {"in_flight", lane.in_flight},
-                           {"backlog", open[lane.jenkins]}};
+                           {"backlog", counted ? json::value(open[lane.jenkins]) : nullptr}};
             if (hold) {
                 std::string_view reason = hold->reason;
                 if (auth_failed) reason.remove_prefix(k_auth_failed_reason.size());

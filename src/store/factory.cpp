@@ -16,6 +16,7 @@ result<std::shared_ptr<Store>> open_sqlite(const Config& config, const OpenOptio
     sqlite::SqliteOptions o;
     o.store_thread_yields = options.store_thread_yields;
     o.intake_log_without_lock = options.intake_log_without_lock;
+    if (options.sqlite_backlog_step > 0) o.backlog_step = options.sqlite_backlog_step;
     o.instance_id = options.instance_id;
     o.version = options.version;
     o.lock_state_dir = options.lock_state_dir;

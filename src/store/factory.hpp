@@ -5,6 +5,7 @@
 #include <hookrelay/config.hpp>
 #include <hookrelay/store.hpp>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,9 @@ struct OpenOptions {
     /// (SqliteOptions::store_thread_yields). Set it only where no answer waits for that thread
     /// (the daemon decides from its configuration).
     bool store_thread_yields = false;
+    /// SQLite: open triggers counted per turn of the store's thread by backlog()
+    /// (SqliteOptions::backlog_step); 0: that default. Tests make it small.
+    std::size_t sqlite_backlog_step = 0;
 };
 
 /// Opens (creating or migrating the schema where needed) the configured store and starts its

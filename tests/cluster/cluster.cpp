@@ -220,7 +220,9 @@ bool wait_until_settled(Cluster& cluster, std::chrono::milliseconds deadline) {
                 const auto s = cluster.status(i);
                 if (!s.is_object()) return false;
                 for (const auto& j : s.at("jenkins").as_array()) {
-                    if (j.at("backlog").to_number<std::int64_t>() != 0 ||
+                    // null: the store did not count it (failed or ran out of time)
+                    if (!j.at("backlog").is_number() ||
+                        j.at("backlog").to_number<std::int64_t>() != 0 ||
                         j.at("in_flight").to_number<std::int64_t>() != 0) {
                         return false;
                     }

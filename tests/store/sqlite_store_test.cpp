@@ -953,6 +953,66 @@ WHERE jenkins = ?1 AND claim_id IS NOT NULL AND claim_expires_at > ?2)sql");
                                         "triggers_claimed (jenkins=? AND claim_expires_at>?)"}));
 }
 
+TEST_F(SqliteStoreTest, CountingTheBacklogWalksOnlyTheOpenTriggerIndex) {
+    auto store = open_store();
+    RawDb db(db_path());
+    EXPECT_EQ(db.plan(R"sql(
+SELECT MIN(jenkins) FROM triggers INDEXED BY triggers_due
+WHERE state IN ('pending', 'retrying') AND jenkins > ?1)sql"),
+              (std::vector<std::string>{"SEARCH triggers USING INDEX triggers_due (jenkins>?)"}));
+    const std::vector<std::string> within_one_jenkins{
+        "SEARCH triggers USING INDEX triggers_due (jenkins=? AND next_attempt_at>?)"};
+    EXPECT_EQ(db.plan(R"sql(
+SELECT next_attempt_at, seq FROM triggers INDEXED BY triggers_due
+WHERE state IN ('pending', 'retrying') AND jenkins = ?1 AND (next_attempt_at, seq) > (?2, ?3)
+ORDER BY next_attempt_at, seq
+LIMIT 1 OFFSET ?4)sql"),
+              within_one_jenkins);
+    EXPECT_EQ(db.plan(R"sql(
+SELECT COUNT(*) FROM triggers INDEXED BY triggers_due
+WHERE state IN ('pending', 'retrying') AND jenkins = ?1 AND (next_attempt_at, seq) > (?2, ?3))sql"),
+              within_one_jenkins);
+}
+
+// Counting the backlog (each /metrics scrape does) takes a bounded step at a time, with other
+// work between the steps: a read posted after the count is answered before it.
+TEST_F(SqliteStoreTest, WorkPostedAfterABacklogCountRunsBetweenItsSteps) {
+    auto options = quiet();
+    options.backlog_step = 2;
+    auto store = open_store(options);
+    accept(
+        *store, delivery("d-1", base_),
+        {trigger("alpha"), trigger("alpha"), trigger("alpha"), trigger("beta"), trigger("gamma")});
+    std::mutex mutex;
+    std::vector<std::string> answered;
+    std::promise<result<Backlog>> counted;
+    std::promise<void> read;
+    while_the_store_thread_is_held(*store, [&] {
+        store->backlog([&](result<Backlog> r) {
+            {
+                std::lock_guard lock(mutex);
+                answered.emplace_back("backlog");
+            }
+            counted.set_value(std::move(r));
+        });
+        store->holds([&](result<std::map<std::string, JenkinsHold>>) {
+            {
+                std::lock_guard lock(mutex);
+                answered.emplace_back("holds");
+            }
+            read.set_value();
+        });
+    });
+    auto count = counted.get_future();
+    ASSERT_EQ(count.wait_for(k_deadline), std::future_status::ready);
+    ASSERT_EQ(read.get_future().wait_for(k_deadline), std::future_status::ready);
+    const auto backlog = count.get();
+    ASSERT_TRUE(backlog);
+    EXPECT_EQ(*backlog, (Backlog{{"alpha", 3}, {"beta", 1}, {"gamma", 1}}));
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(answered, (std::vector<std::string>{"holds", "backlog"}));
+}
+
 TEST_F(SqliteStoreTest, TheUnmatchedListingWalksTheUnmatchedTable) {
     auto store = open_store();
     RawDb db(db_path());

@@ -203,9 +203,23 @@ SELECT id FROM triggers
 WHERE state = ?1 AND updated_at >= ?2 AND (?3 = '' OR jenkins = ?3)
 ORDER BY seq
 LIMIT ?4)sql"),
-      select_backlog_(db_.get(), "select backlog", R"sql(
-SELECT jenkins, COUNT(*) FROM triggers WHERE state IN ('pending', 'retrying')
-GROUP BY jenkins ORDER BY jenkins)sql"),
+      // The backlog's count walks triggers_due, whose predicate is its filter and whose order
+      // its cursor follows, a Jenkins at a time, skipping to the key `limit` triggers on (the
+      // OFFSET) and counting what is left of a Jenkins with COUNT: both inside SQLite, as fast as
+      // one COUNT(*) over them all, rather than a row at a time out to us (2.2x the time). Left
+      // to itself the planner picks triggers_state and reads each open trigger's row for its
+      // Jenkins: 11x slower (a million open: 813 ms against 75 ms in one statement).
+      backlog_next_jenkins_(db_.get(), "backlog: next Jenkins", R"sql(
+SELECT MIN(jenkins) FROM triggers INDEXED BY triggers_due
+WHERE state IN ('pending', 'retrying') AND jenkins > ?1)sql"),
+      backlog_key_after_(db_.get(), "backlog: key after a step", R"sql(
+SELECT next_attempt_at, seq FROM triggers INDEXED BY triggers_due
+WHERE state IN ('pending', 'retrying') AND jenkins = ?1 AND (next_attempt_at, seq) > (?2, ?3)
+ORDER BY next_attempt_at, seq
+LIMIT 1 OFFSET ?4)sql"),
+      backlog_count_after_(db_.get(), "backlog: count the rest", R"sql(
+SELECT COUNT(*) FROM triggers INDEXED BY triggers_due
+WHERE state IN ('pending', 'retrying') AND jenkins = ?1 AND (next_attempt_at, seq) > (?2, ?3))sql"),
       select_holds_(db_.get(), "select holds", R"sql(
 SELECT jenkins, reason, since, next_probe_at, probes FROM holds ORDER BY jenkins)sql"),
       any_hold_(db_.get(), "any hold", "SELECT 1 FROM holds LIMIT 1"),
@@ -482,13 +496,39 @@ std::vector<std::string> Admin::add_to_delivery(const std::string& source,
     return out;
 }
 
-std::vector<std::pair<std::string, std::size_t>> Admin::backlog() {
-    std::vector<std::pair<std::string, std::size_t>> out;
-    Query query(select_backlog_);
-    while (query.step()) {
-        out.emplace_back(query.text(0), static_cast<std::size_t>(query.int64(1)));
+bool Admin::backlog_step(BacklogCursor& cursor, std::size_t limit,
+                         std::map<std::string, std::size_t>& counts) {
+    constexpr std::int64_t k_before_all = std::numeric_limits<std::int64_t>::min();
+    // Moves the cursor to the first Jenkins with open triggers after its own; false: none.
+    const auto next_jenkins = [&] {
+        Query next(backlog_next_jenkins_);
+        next.bind_text(cursor.jenkins);
+        if (!next.step() || next.is_null(0)) return false;
+        cursor.jenkins = next.text(0);
+        cursor.within = true;
+        cursor.due = k_before_all;
+        cursor.seq = k_before_all;
+        return true;
+    };
+    if (!cursor.within && !next_jenkins()) return true;
+    const auto step = static_cast<std::int64_t>(std::max<std::size_t>(limit, 1));
+    {
+        Query key(backlog_key_after_);
+        key.bind_text(cursor.jenkins).bind_int(cursor.due).bind_int(cursor.seq).bind_int(step - 1);
+        if (key.step()) {
+            counts[cursor.jenkins] += static_cast<std::size_t>(step);
+            cursor.due = key.int64(0);
+            cursor.seq = key.int64(1);
+            return false;
+        }
     }
-    return out;
+    // Fewer than `limit` left of this Jenkins: the rest, then on to the next one.
+    Query rest(backlog_count_after_);
+    rest.bind_text(cursor.jenkins).bind_int(cursor.due).bind_int(cursor.seq);
+    const std::int64_t left = rest.step() ? rest.int64(0) : 0;
+    if (left > 0) counts[cursor.jenkins] += static_cast<std::size_t>(left);
+    cursor.within = false;
+    return !next_jenkins();
 }
 
 std::map<std::string, JenkinsHold> Admin::holds() {

@@ -132,7 +132,20 @@ class Admin {
                                              const std::vector<TriggerRequest>& triggers,
                                              TimePoint now);
 
-    std::vector<std::pair<std::string, std::size_t>> backlog();
+    /// Where a count of the open triggers goes on from, in triggers_due's order (Jenkins, due
+    /// time, seq). The default is before the first.
+    struct BacklogCursor {
+        std::string jenkins;  ///< the Jenkins being counted, or the last one counted
+        bool within = false;  ///< counting `jenkins`, up to (due, seq) so far
+        std::int64_t due = 0;
+        std::int64_t seq = 0;
+    };
+    /// One bounded step of counting the open (pending and retrying) triggers by Jenkins: adds at
+    /// most `limit` of those after `cursor` to `counts` and moves the cursor past them. True when
+    /// none are left after it. A count made of several steps, with other work between them, may
+    /// miss or count twice a trigger that opened, closed or was rescheduled meanwhile.
+    bool backlog_step(BacklogCursor& cursor, std::size_t limit,
+                      std::map<std::string, std::size_t>& counts);
     std::map<std::string, JenkinsHold> holds();
 
     /// The prune's cutoff at `now` (ms since the epoch): `now - store.retention`.
@@ -177,7 +190,8 @@ class Admin {
     Statement select_delivery_, select_delivery_triggers_, select_summary_,
         select_delivery_outcomes_;
     Statement select_attempts_;
-    Statement replay_trigger_, insert_replay_entry_, select_replayable_, select_backlog_;
+    Statement replay_trigger_, insert_replay_entry_, select_replayable_;
+    Statement backlog_next_jenkins_, backlog_key_after_, backlog_count_after_;
     Statement select_holds_, any_hold_;
     Statement matched_, select_prune_range_;
     Statement prune_attempts_, prune_triggers_, prune_unmatched_, prune_deliveries_;

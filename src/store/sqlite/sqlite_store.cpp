@@ -221,7 +221,8 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
         // The store exists before the threads, so a failure to start them still stops cleanly.
         const bool yields = logger && options.store_thread_yields;
         std::shared_ptr<SqliteStore> store(
-            new SqliteStore(writer, logger, settings.instance.id, options.claim_lease));
+            new SqliteStore(writer, logger, settings.instance.id, options.claim_lease,
+                            std::max<std::size_t>(options.backlog_step, 1)));
         if (logger) logger->attach();
         Writer::start(writer, yields ? k_store_nice_with_log : 0);
         if (logger) IntakeLogger::start(logger);
@@ -233,11 +234,13 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
 }
 
 SqliteStore::SqliteStore(std::shared_ptr<Writer> writer, std::shared_ptr<IntakeLogger> logger,
-                         std::string instance_id, std::chrono::milliseconds claim_lease)
+                         std::string instance_id, std::chrono::milliseconds claim_lease,
+                         std::size_t backlog_step)
     : writer_(std::move(writer)),
       logger_(std::move(logger)),
       instance_id_(std::move(instance_id)),
-      claim_lease_(claim_lease) {}
+      claim_lease_(claim_lease),
+      backlog_step_(backlog_step) {}
 
 SqliteStore::~SqliteStore() {
     close();
@@ -469,9 +472,48 @@ void SqliteStore::add_triggers(std::string source, std::string delivery_id,
         }));
 }
 
+namespace {
+
+// A count of the open triggers (SqliteStore::backlog), a bounded step at a time: with a million
+// of them one statement held the store's thread for 75 ms (and 813 ms before it read
+// triggers_due alone), at every /metrics scrape, while accepts waited for it.
+struct BacklogCount {
+    std::size_t step = 0;
+    Admin::BacklogCursor cursor;
+    std::map<std::string, std::size_t> counts;
+    SqliteStore::CountsHandler done;
+};
+
+Writer::Op backlog_step_op(std::shared_ptr<BacklogCount> count) {
+    Writer::Op op;
+    op.mode = Mode::read;
+    op.what = "backlog";
+    op.run = [count](Writer& writer) -> Writer::Answer {
+        const bool last = writer.admin().backlog_step(count->cursor, count->step, count->counts);
+        return [count, last, w = &writer] {
+            if (!last) {
+                w->post(backlog_step_op(count));
+                return;
+            }
+            std::vector<std::pair<std::string, std::size_t>> out(count->counts.begin(),
+                                                                 count->counts.end());
+            answer_quietly(count->done, result<decltype(out)>(std::move(out)));
+        };
+    };
+    op.fail = [count](boost::system::error_code error) {
+        answer_quietly(count->done,
+                       result<std::vector<std::pair<std::string, std::size_t>>>(error));
+    };
+    return op;
+}
+
+}  // namespace
+
 void SqliteStore::backlog(CountsHandler done) {
-    writer_->post(make_op<std::vector<std::pair<std::string, std::size_t>>>(
-        Mode::read, "backlog", std::move(done), [](Writer& w) { return w.admin().backlog(); }));
+    auto count = std::make_shared<BacklogCount>();
+    count->step = backlog_step_;
+    count->done = std::move(done);
+    writer_->post(backlog_step_op(std::move(count)));
 }
 
 void SqliteStore::instances(InstancesHandler done) {

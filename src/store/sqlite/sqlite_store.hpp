@@ -44,6 +44,9 @@ struct SqliteOptions {
     /// Only where no answer waits for it: not for a configuration whose deliveries are answered
     /// after the store's own commit (a `coalesce:` rule, a body window, deliveries without an id).
     bool store_thread_yields = false;
+    /// How many open triggers backlog() counts per turn on the store's thread; other work runs
+    /// between turns (1-2 ms each with the default, docs/performance.md). Tests make it small.
+    std::size_t backlog_step = 16'384;
 };
 
 /// Store backed by <state_dir>/hookrelay.db.
@@ -148,12 +151,14 @@ class SqliteStore final : public Store {
 
   private:
     SqliteStore(std::shared_ptr<Writer> writer, std::shared_ptr<IntakeLogger> logger,
-                std::string instance_id, std::chrono::milliseconds claim_lease);
+                std::string instance_id, std::chrono::milliseconds claim_lease,
+                std::size_t backlog_step);
 
     std::shared_ptr<Writer> writer_;
     std::shared_ptr<IntakeLogger> logger_;  ///< store.intake_log; null without it
     const std::string instance_id_;
     const std::chrono::milliseconds claim_lease_;
+    const std::size_t backlog_step_;
 };
 
 }  // namespace hookrelay::store::sqlite
