@@ -21,8 +21,11 @@
 #include <cstdlib>
 #include <future>
 #include <iostream>
+#include <map>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace {
 

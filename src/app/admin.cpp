@@ -346,12 +346,12 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                 for (const auto& [name, n] : backlog->value()) open[name] = n;
                 for (const auto& [name, n] : open) s_.metrics->backlog(name, n);
             } else {
+                const std::string why = backlog ? backlog->error().message()
+                                                : std::string("no answer in server.store_timeout");
                 spdlog::warn(
                     "metrics: hookrelay_backlog not updated: the store did not count "
                     "the open triggers: {}",
-                    backlog ? backlog->error().message()
-                            : "no answer within "
-                              "server.store_timeout");
+                    why);
             }
             s_.metrics->store_unindexed(s_.store->unindexed());
         }

@@ -9,6 +9,8 @@
 
 #include <iostream>
 #include <set>
+#include <sstream>
+#include <string>
 
 namespace hookrelay::test::cluster {
 namespace {
@@ -20,6 +22,19 @@ constexpr std::size_t k_sender_threads = 3;
 constexpr std::chrono::milliseconds k_pace{10};
 // Bounds on the phases: generous for a loaded 2-core CI machine.
 constexpr std::chrono::seconds k_deadline{60};
+
+// The hookrelay_backlog lines of instance i's /metrics; "" when it does not answer 200.
+std::string backlog_gauges(Cluster& cluster, std::size_t i) {
+    const auto r = http_request(cluster.at(i).admin_port(), "GET", "/metrics",
+                                {{"Authorization", std::string("Bearer ") + k_admin_token}});
+    if (r.status != 200) return "";
+    std::string out;
+    std::istringstream in(r.body);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("hookrelay_backlog{", 0) == 0) out += line + "\n";
+    }
+    return out;
+}
 
 std::size_t count_status(const std::vector<Sent>& sent, unsigned status) {
     std::size_t n = 0;
@@ -40,19 +55,24 @@ TEST(ClusterDatabaseRestart, AnswersUnavailableWhileDownAndDeliversEveryAccepted
     ASSERT_TRUE(eventually([&] { return count_status(load.outcomes(), 202) >= 30; }, k_deadline))
         << cluster.logs();
 
+    const auto gauges_up = backlog_gauges(cluster, 0);
+    ASSERT_NE(gauges_up, "") << cluster.logs();
     server.halt();
     const auto accepted_before = count_status(load.outcomes(), 202);
     // While it is down the webhooks are answered 503, not accepted and not left hanging.
     const bool refused = eventually(
         [&] { return count_status(load.outcomes(), 503) >= 3 * k_sender_threads; }, k_deadline);
-    // The status cannot count the backlog then, and says so (null), rather than 0: drained.
+    // The backlog cannot be counted then: the status says null, and /metrics keeps the gauge as
+    // last read, rather than 0 (drained).
     const auto down_status = cluster.status(0);
+    const auto gauges_down = backlog_gauges(cluster, 0);
     server.start_again();
     ASSERT_TRUE(refused) << "no 503 while the database was down\n" << cluster.logs();
     ASSERT_TRUE(down_status.is_object()) << cluster.logs();
     for (const auto& j : down_status.at("jenkins").as_array()) {
         EXPECT_TRUE(j.at("backlog").is_null()) << boost::json::serialize(down_status);
     }
+    EXPECT_EQ(gauges_down, gauges_up);
 
     // Back: webhooks are accepted again on every instance.
     ASSERT_TRUE(eventually(
