@@ -65,8 +65,10 @@ struct DeliveryRecord {
     /// same body received at most this long before received_at (its delivery id aside) that was
     /// itself submitted with a window above zero.
     std::chrono::milliseconds duplicate_body_window{0};
-    /// The rules that queued nothing for it, with their reasons (kept as given, in order).
-    std::vector<RuleReason> rule_reasons;
+    /// The rules that queued nothing for it, with their reasons (kept as given, in order), as
+    /// the stores keep them: written by store::RuleReasonsWriter (or store::rule_reasons_json),
+    /// read back by store::parse_rule_reasons (src/store/codec.hpp); empty: none.
+    std::string rule_reasons;
     /// Of its (first) event, for listings: "acme/app" and "refs/heads/main" ("" when none).
     std::string repository;
     std::string ref;

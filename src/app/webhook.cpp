@@ -3,6 +3,7 @@
 #include "ingest/forge.hpp"
 #include "ingest/hmac.hpp"
 #include "ingest/ingest.hpp"
+#include "store/codec.hpp"
 #include "util/bridge.hpp"
 
 #include <hookrelay/json_writer.hpp>
@@ -368,14 +369,27 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         // Why each rule that queued nothing did not, each reason as the answer below says it
         // (bounded), and every one where the answer lists the first k_max_skipped_answered, so
         // `deliveries show` can say it once the forge's delivery log is gone.
-        for (const auto& r : prepared.decision.rules) {
-            if (!r.matched) {
-                record.rule_reasons.push_back(
-                    {std::string(r.rule), echoed(r.reason), false, r.event});
+        // Written as the decision is read: with a thousand rules, a thousand reasons, most of
+        // each a beginning they share ("repository: 'acme/app'"), which the store's text holds
+        // once (store::RuleReasonsWriter).
+        {
+            std::size_t size = 32;
+            for (const auto& r : prepared.decision.rules) {
+                size += r.rule.size() + r.reason.size() - std::min(r.shared, r.reason.size()) + 12;
             }
-        }
-        for (const auto& f : prepared.decision.failures) {
-            record.rule_reasons.push_back({f.rule, echoed(f.reason), true, f.event});
+            store::RuleReasonsWriter reasons(size);
+            for (const auto& r : prepared.decision.rules) {
+                if (r.matched) continue;
+                if (r.reason.size() <= k_max_echoed_bytes) {
+                    reasons.add(r.rule, r.reason, r.shared, false, r.event);
+                } else {
+                    reasons.add(r.rule, echoed(r.reason), 0, false, r.event);
+                }
+            }
+            for (const auto& f : prepared.decision.failures) {
+                reasons.add(f.rule, echoed(f.reason), 0, true, f.event);
+            }
+            record.rule_reasons = std::move(reasons).finish();
         }
         // body_sha256 is left to the store (SQLite takes a kept body's only when it is shown).
         record.duplicate_body_window =

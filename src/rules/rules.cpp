@@ -26,6 +26,9 @@ constexpr std::string_view k_action = "action";
 // A value list longer than this is not spelled out in an error message (the did-you-mean and
 // docs/configuration.md do better than 25 action names).
 constexpr std::size_t k_max_listed = 8;
+// How a literal condition's reason goes on after "<field>: '<value>'".
+constexpr std::string_view k_none_of = " matches none of ";
+
 // Long values (commit messages) are cut in reasons so a reason stays one readable line.
 constexpr std::size_t k_max_shown = 60;
 
@@ -45,7 +48,7 @@ struct Condition {
     std::vector<Pattern> negatives;
     std::vector<Condition> children;
     // Compiled once, so that a delivery pays little for each of many rules that do not match:
-    std::string none_of;   // " matches none of [<positives>]", the end of that reason
+    std::string none_of;   // k_none_of + "[<positives>]", the end of that reason
     std::size_t slot = 0;  // the field's place in the per-event value cache (Facts)
     // `event` and `provider`: the verdict for every value (indexed by the enum), worked out by the
     // same code a delivery would run.
@@ -790,7 +793,7 @@ class Compiler {
             compiled_patterns.emplace_back(&p, *compiled);
             (compiled->negative() ? c.negatives : c.positives).push_back(std::move(*compiled));
         }
-        c.none_of = " matches none of " + list(c.positives);
+        c.none_of = std::string(k_none_of) + list(c.positives);
         if (!known_field || c.paths) return;
         c.slot = slots_.emplace(spec.field, slots_.size()).first->second;
         precompute(c);
@@ -1276,19 +1279,27 @@ Decision RuleSet::evaluate(std::span<const Event> events) const {
                     } else {
                         composed.push_back({at, stop_reason->offset, stop_reason->size});
                     }
+                    outcome.shared = stop_reason->size;
                     continue;
                 }
                 if (const auto why = guard(entry.mentions_deleted, event); !why.empty()) {
                     outcome.reason = why;
+                    outcome.shared = why.size();
                     continue;
                 }
                 const auto screened = screen(impl_->index, entry, facts);
                 if (screened.kind == Screened::Kind::fixed) {
                     outcome.reason = screened.first;
+                    outcome.shared = screened.first.size();
                     continue;
                 }
                 if (screened.kind == Screened::Kind::composed) {
                     compose(at, {screened.first, screened.second});
+                    // "<field>: '<value>' matches none of ": every rule of the index that the
+                    // field fails says it; only its patterns differ.
+                    outcome.shared =
+                        screened.first.size() +
+                        (screened.second.starts_with(k_none_of) ? k_none_of.size() : 0);
                     continue;
                 }
                 const auto verdict = screened.kind == Screened::Kind::unset

@@ -28,6 +28,11 @@ struct RuleOutcome {
     /// Not matched: the first condition that failed, e.g.
     /// "branch: 'dev' matches none of [main, release/*]". Matched: empty.
     std::string_view reason;
+    /// How many of the reason's first bytes other rules' reasons of the delivery may begin with
+    /// too: "repository: 'acme/app' matches none of " of a rule the index decides (its patterns
+    /// follow), or the whole of a fixed reason ("event: 'push' matches none of [tag]"); 0 when
+    /// the reason is the rule's own. A store writes such a beginning once per delivery.
+    std::size_t shared = 0;
     std::size_t event = 0;  ///< which event of the delivery (0: the first, most often the only)
 };
 

@@ -35,6 +35,11 @@ boost::json::array parse_array(std::string_view text) {
     return boost::json::parse(text, {}, options).as_array();
 }
 
+void append_number(std::string& out, std::size_t n) {
+    char digits[24];
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
+}
+
 std::string to_hex(const unsigned char* data, std::size_t size) {
     static constexpr char k_digits[] = "0123456789abcdef";
     std::string out;
@@ -109,30 +114,121 @@ std::vector<std::string> parse_strings(std::string_view text) {
     return out;
 }
 
-std::string rule_reasons_json(const std::vector<RuleReason>& reasons) {
-    // Written directly rather than through a DOM: with a thousand rules a delivery has a
-    // thousand reasons, and a DOM of them cost more than storing them.
-    std::size_t size = 2;
-    for (const RuleReason& r : reasons) size += r.rule.size() + r.reason.size() + 24;
-    JsonWriter w(size);
-    w.begin_array();
-    for (const RuleReason& r : reasons) {
-        w.begin_array().value(r.rule).value(r.reason).value(std::uint64_t{r.event});
-        w.value(r.matched).end_array();
+RuleReasonsWriter::RuleReasonsWriter(std::size_t capacity) {
+    out_.reserve(capacity);
+    out_ = "{\"reasons\":[";
+}
+
+std::size_t RuleReasonsWriter::head(std::string_view text) {
+    for (std::size_t i = 0; i < recent_count_; ++i) {
+        const auto at = recent_[i];
+        if (heads_[at] == text) {
+            // Most recent first.
+            std::move_backward(recent_.begin(), recent_.begin() + static_cast<std::ptrdiff_t>(i),
+                               recent_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+            recent_[0] = at;
+            return at;
+        }
     }
-    w.end_array();
-    return w.take();
+    // Not among the recent ones: the heads are few (a field's value, the fixed reasons), so a
+    // walk over them, once per change of head, costs less than a table of them would.
+    auto at = heads_.size();
+    for (std::size_t i = 0; i < heads_.size(); ++i) {
+        if (heads_[i] == text) {
+            at = i;
+            break;
+        }
+    }
+    if (at == heads_.size()) heads_.push_back(text);
+    if (recent_count_ < recent_.size()) ++recent_count_;
+    std::move_backward(recent_.begin(),
+                       recent_.begin() + static_cast<std::ptrdiff_t>(recent_count_ - 1),
+                       recent_.begin() + static_cast<std::ptrdiff_t>(recent_count_));
+    recent_[0] = at;
+    return at;
+}
+
+void RuleReasonsWriter::add(std::string_view rule, std::string_view reason, std::size_t shared,
+                            bool matched, std::size_t event) {
+    out_ += any_ ? ",[" : "[";
+    any_ = true;
+    append_json_string(out_, rule);
+    out_ += ',';
+    if (shared > 0 && shared <= reason.size()) {
+        append_number(out_, head(reason.substr(0, shared)));
+        out_ += ',';
+        append_json_string(out_, reason.substr(shared));
+    } else {
+        append_json_string(out_, reason);
+    }
+    if (event != 0 || matched) {
+        out_ += ',';
+        append_number(out_, event);
+        out_ += matched ? ",true" : ",false";
+    }
+    out_ += ']';
+}
+
+std::string RuleReasonsWriter::finish() && {
+    if (!any_) return "[]";
+    out_ += "],\"heads\":[";
+    for (std::size_t i = 0; i < heads_.size(); ++i) {
+        if (i > 0) out_ += ',';
+        append_json_string(out_, heads_[i]);
+    }
+    out_ += "]}";
+    return std::move(out_);
+}
+
+std::string rule_reasons_json(const std::vector<RuleReason>& reasons) {
+    std::size_t size = 16;
+    for (const RuleReason& r : reasons) size += r.rule.size() + r.reason.size() + 24;
+    RuleReasonsWriter w(size);
+    for (const RuleReason& r : reasons) w.add(r.rule, r.reason, 0, r.matched, r.event);
+    return std::move(w).finish();
 }
 
 std::vector<RuleReason> parse_rule_reasons(std::string_view json) {
+    boost::json::parse_options options;
+    options.allow_invalid_utf8 = true;
+    const auto parsed = boost::json::parse(json, {}, options);
     std::vector<RuleReason> out;
-    for (const auto& v : parse_array(json)) {
+    if (parsed.is_array()) {
+        // As written before 2026-12-05.
+        for (const auto& v : parsed.get_array()) {
+            const auto& row = v.as_array();
+            RuleReason r;
+            r.rule = row.at(0).as_string();
+            r.reason = row.at(1).as_string();
+            r.event = boost::json::value_to<std::size_t>(row.at(2));
+            r.matched = row.at(3).as_bool();
+            out.push_back(std::move(r));
+        }
+        return out;
+    }
+    const auto& object = parsed.as_object();
+    const auto& heads = object.at("heads").as_array();
+    const auto& reasons = object.at("reasons").as_array();
+    out.reserve(reasons.size());
+    for (const auto& v : reasons) {
         const auto& row = v.as_array();
         RuleReason r;
         r.rule = row.at(0).as_string();
-        r.reason = row.at(1).as_string();
-        r.event = boost::json::value_to<std::size_t>(row.at(2));
-        r.matched = row.at(3).as_bool();
+        std::size_t next = 2;
+        if (row.at(1).is_string()) {
+            r.reason = row.at(1).get_string();
+        } else {
+            const auto& head = heads.at(boost::json::value_to<std::size_t>(row.at(1))).as_string();
+            const auto& rest = row.at(2).as_string();
+            r.reason.reserve(head.size() + rest.size());
+            r.reason.append(head.data(), head.size()).append(rest.data(), rest.size());
+            next = 3;
+        }
+        if (row.size() > next) {
+            r.event = boost::json::value_to<std::size_t>(row.at(next));
+            r.matched = row.at(next + 1).as_bool();
+        }
+        if (row.size() > next + 2) throw std::runtime_error("a rule reason with extra values");
         out.push_back(std::move(r));
     }
     return out;

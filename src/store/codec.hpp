@@ -33,9 +33,37 @@ std::string strings_json(const std::vector<std::string>& strings);
 Pairs parse_pairs(std::string_view json);
 std::vector<std::string> parse_strings(std::string_view json);
 
-/// [["rule","reason",event,matched],...]
+/// Writes DeliveryRecord::rule_reasons one reason at a time, as the decision is read (no string
+/// per reason): {"reasons":[...],"heads":[...]}, or [] when there is none. A reason is
+/// ["rule","reason"], or ["rule",h,"rest"] when its first bytes are heads[h], a beginning other
+/// reasons share (RuleOutcome::shared: "repository: 'acme/app'" for every rule of another
+/// repository), written once; then event and matched when either is not 0 and false. With a
+/// thousand rules most of every reason is such a beginning. The views must stay valid until
+/// finish(). Before 2026-12-05 the stores wrote [["rule","reason",event,matched],...], which
+/// parse_rule_reasons still reads.
+class RuleReasonsWriter {
+  public:
+    /// `capacity`: the bytes to reserve.
+    explicit RuleReasonsWriter(std::size_t capacity = 0);
+    /// `shared`: how many of the reason's first bytes it may share with other reasons (0: none).
+    void add(std::string_view rule, std::string_view reason, std::size_t shared, bool matched,
+             std::size_t event);
+    std::string finish() &&;
+
+  private:
+    std::size_t head(std::string_view text);
+
+    std::string out_;
+    std::vector<std::string_view> heads_;
+    /// The heads used last, most recent first: consecutive reasons mostly share one of a few.
+    std::array<std::size_t, 4> recent_{};
+    std::size_t recent_count_ = 0;
+    bool any_ = false;
+};
+
+/// Every reason written whole (RuleReasonsWriter).
 std::string rule_reasons_json(const std::vector<RuleReason>& reasons);
-/// The inverse; throws on text rule_reasons_json did not write.
+/// The inverse of either; throws on text neither wrote.
 std::vector<RuleReason> parse_rule_reasons(std::string_view json);
 
 /// A BuildRecord as one JSON object (times in ms); "" for an empty record.

@@ -832,6 +832,15 @@ TEST_F(AdminCli, WithManyRulesTheAnswerListsFiftyAndShowListsEveryReason) {
     EXPECT_EQ(stored.at(299).at("rule"), "svc-299");
     const std::string_view last = stored.at(299).at("reason").as_string();
     EXPECT_TRUE(last.ends_with("matches none of [org/svc-299]")) << last;
+    // The store writes their shared beginning once ("repository: '…' matches none of "); every
+    // reason reads back whole.
+    const std::string_view first = stored.at(0).at("reason").as_string();
+    const auto head = std::string(first.substr(0, first.find('[')));
+    EXPECT_TRUE(head.starts_with("repository: '") && head.ends_with("' matches none of ")) << head;
+    for (std::size_t i = 0; i < stored.size(); ++i) {
+        EXPECT_EQ(std::string_view(stored.at(i).at("reason").as_string()),
+                  head + "[org/svc-" + std::to_string(i) + "]");
+    }
 
     auto show =
         run_hookrelay({"deliveries", "show", "many-1", "--admin", address(daemon)}, cli_env());

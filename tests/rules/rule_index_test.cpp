@@ -204,6 +204,41 @@ TEST(RuleIndex, MultiEventDecisionsEqualTheReferenceEvaluation) {
     EXPECT_EQ(lines(indexed->evaluate(events)), lines(reference->evaluate(events)));
 }
 
+// The store writes a beginning that reasons share once per delivery (store::RuleReasonsWriter):
+// a rule the index decides says how much of its reason is the field, the event's value and
+// "matches none of", or that the whole of a fixed reason is shared; a reason of the rule's own
+// shares nothing.
+TEST(RuleIndex, AReasonSaysHowMuchOfItsBeginningOtherRulesShare) {
+    const auto set = compile({
+        rule("a", {field("event", {"push"}), field("repository", {"acme/a"})}),
+        rule("b", {field("repository", {"acme/b", "acme/c"})}),
+        rule("prs", {field("event", {"pull_request"})}),
+        rule("glob", {field("branch", {"dev*"})}),
+    });
+    ASSERT_TRUE(set);
+    const auto d = set->evaluate(push_event());
+    ASSERT_EQ(d.rules.size(), 4u);
+    const std::string_view head = "repository: 'acme/app' matches none of ";
+    for (std::size_t i : {0, 1}) {
+        EXPECT_EQ(d.rules[i].shared, head.size()) << d.rules[i].reason;
+        EXPECT_EQ(d.rules[i].reason.substr(0, d.rules[i].shared), head);
+    }
+    EXPECT_EQ(d.rules[2].shared, d.rules[2].reason.size());
+    EXPECT_EQ(d.rules[3].reason, "branch: 'main' matches none of [dev*]");
+    EXPECT_EQ(d.rules[3].shared, 0u);
+
+    const auto varied = compile_with(varied_rules(), /*reference=*/false);
+    ASSERT_TRUE(varied);
+    std::size_t sharing = 0;
+    for (const auto& event : varied_events()) {
+        for (const auto& r : varied->evaluate(event).rules) {
+            EXPECT_LE(r.shared, r.reason.size()) << r.rule << ": " << r.reason;
+            if (r.shared > 0) ++sharing;
+        }
+    }
+    EXPECT_GT(sharing, 100u);
+}
+
 TEST(RuleIndex, RuleOfAnotherRepositoryGivesItsReason) {
     const auto set = compile(
         {rule("other", {field("event", {"push"}), field("repository", {"acme/a", "acme/b"})})});

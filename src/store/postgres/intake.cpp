@@ -417,7 +417,9 @@ Core::SubmitSteps Core::submit_steps(std::span<const SubmitJob> jobs) {
         }
         p.text_array(out.trigger_ids[j]).text_array(rules).text_array(jenkins);
         p.bytea_array(job_paths).bytea_array(parameters).bytea_array(causes);
-        p.bytes(rule_reasons_json(d.rule_reasons)).bytes(d.repository).bytes(d.ref);
+        p.bytes(d.rule_reasons.empty() ? std::string_view("[]") : std::string_view(d.rule_reasons))
+            .bytes(d.repository)
+            .bytes(d.ref);
         p.text_array(follows).bytea_array(targets);
         p.bytea_array(keys).int8_array(cancels).int8_array(multibranch).int8_array(scan_only);
         p.bytea_array(trigger_scopes[j]).bytea_array(heads).bytea_array(tails);

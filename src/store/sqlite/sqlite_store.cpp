@@ -270,7 +270,9 @@ void SqliteStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> tr
     if (!body && !is_sha256_hex(delivery.body_sha256)) {
         delivery.body_sha256 = sha256_hex(delivery.body);
     }
-    auto reasons = pack_reasons(rule_reasons_json(delivery.rule_reasons));
+    // Moved: nothing reads delivery.rule_reasons again (the record carries them packed).
+    auto reasons = pack_reasons(delivery.rule_reasons.empty() ? std::string("[]")
+                                                              : std::move(delivery.rule_reasons));
     Writer::Submit job{std::move(delivery),
                        std::move(triggers),
                        std::move(done),

@@ -1,5 +1,6 @@
 // Contract: the admin queries. Listing (filters, cursor, cap), showing a delivery with its whole
 // history, replays (by id, by query, dry run), redelivery, backlog, instances.
+#include "store/codec.hpp"
 #include "store/contract/contract.hpp"
 
 #include <algorithm>
@@ -359,19 +360,20 @@ TEST_P(StoreContract, GetWithoutKeptBodyAnswersNoBodyButItsHash) {
 
 TEST_P(StoreContract, KeepsWhyEachRuleQueuedNothing) {
     auto d = delivery("d-1", base_);
-    d.rule_reasons = {
+    const std::vector<RuleReason> why = {
         {"pull-requests", "event: 'push' matches none of [pull_request]", false, 0},
         {"tags", "tag: '' matches none of [v*]", false, 1},
         // A reason quotes the payload; a header's bytes need not be UTF-8.
         {"odd", std::string("forge_event: 'p\xffsh' matches none of [push]"), false, 0},
         {"deploy", "job: variable 'tag' is empty for this event", true, 1},
     };
+    d.rule_reasons = rule_reasons_json(why);
     accept(a(), d, {trigger()});
 
     const auto detail = get(b(), "", "d-1");
     ASSERT_TRUE(detail);
     ASSERT_TRUE(detail->rule_reasons);
-    EXPECT_EQ(*detail->rule_reasons, d.rule_reasons);
+    EXPECT_EQ(*detail->rule_reasons, why);
 }
 
 TEST_P(StoreContract, ADeliveryWhoseRulesAllQueuedSomethingHasNoReasonsButRecordedThem) {

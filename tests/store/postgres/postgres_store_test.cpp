@@ -634,11 +634,12 @@ TEST_F(PostgresStoreTest, UpgradesAVersion1DatabaseAtStartKeepingItsDeliveries) 
     EXPECT_FALSE(old->rule_reasons);
 
     auto skipped = delivery("new-1", base_);
-    skipped.rule_reasons = {{"prs", "event: 'push' matches none of [pull_request]"}};
+    const std::vector<RuleReason> why = {{"prs", "event: 'push' matches none of [pull_request]"}};
+    skipped.rule_reasons = rule_reasons_json(why);
     accept(*store, skipped, {});
     const auto reasons = get(*store, "", "new-1");
     ASSERT_TRUE(reasons && reasons->rule_reasons);
-    EXPECT_EQ(*reasons->rule_reasons, skipped.rule_reasons);
+    EXPECT_EQ(*reasons->rule_reasons, why);
 }
 
 TEST_F(PostgresStoreTest, UpgradesAVersion2DatabaseAtStartGivingItsTriggersTheirOutcomes) {
@@ -1133,7 +1134,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersion9DatabaseToCompressNewRuleReasonsWithL
     EXPECT_EQ(setting(), offered == "t" ? "l" : "p");
     EXPECT_EQ(sql.value("SELECT version FROM hookrelay_schema"), k_current_version);
     auto d = delivery("many-reasons", base_);
-    d.rule_reasons = reasons;
+    d.rule_reasons = rule_reasons_json(reasons);
     accept(*store, d, {});
     EXPECT_EQ(compression("many-reasons"), offered == "t" ? "lz4" : "pglz");
     const auto detail = get(*store, "", "many-reasons");
