@@ -119,6 +119,9 @@ RuleReasonsWriter::RuleReasonsWriter(std::size_t capacity) {
     out_ = "{\"reasons\":[";
 }
 
+// Up to this many heads, one not among the recent ones is looked for by a walk over them.
+constexpr std::size_t k_walked_heads = 16;
+
 std::size_t RuleReasonsWriter::head(std::string_view text) {
     for (std::size_t i = 0; i < recent_count_; ++i) {
         const auto at = recent_[i];
@@ -130,16 +133,23 @@ std::size_t RuleReasonsWriter::head(std::string_view text) {
             return at;
         }
     }
-    // Not among the recent ones: the heads are few (a field's value, the fixed reasons), so a
-    // walk over them, once per change of head, costs less than a table of them would.
+    // Not among the recent ones. Mostly the heads are few (a field's value, the fixed reasons)
+    // and a walk over them costs less than a lookup; a delivery of many events has many.
     auto at = heads_.size();
-    for (std::size_t i = 0; i < heads_.size(); ++i) {
-        if (heads_[i] == text) {
-            at = i;
-            break;
+    if (heads_.size() <= k_walked_heads) {
+        for (std::size_t i = 0; i < heads_.size(); ++i) {
+            if (heads_[i] == text) {
+                at = i;
+                break;
+            }
         }
+    } else if (const auto found = index_.find(text); found != index_.end()) {
+        at = found->second;
     }
-    if (at == heads_.size()) heads_.push_back(text);
+    if (at == heads_.size()) {
+        heads_.push_back(text);
+        index_.emplace(text, at);
+    }
     if (recent_count_ < recent_.size()) ++recent_count_;
     std::move_backward(recent_.begin(),
                        recent_.begin() + static_cast<std::ptrdiff_t>(recent_count_ - 1),

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -55,6 +56,9 @@ class RuleReasonsWriter {
 
     std::string out_;
     std::vector<std::string_view> heads_;
+    /// Each head's index, for a head not among the recent ones once there are many (a delivery
+    /// of many events has heads of its own for each).
+    std::unordered_map<std::string_view, std::size_t> index_;
     /// The heads used last, most recent first: consecutive reasons mostly share one of a few.
     std::array<std::size_t, 4> recent_{};
     std::size_t recent_count_ = 0;

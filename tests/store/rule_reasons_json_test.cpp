@@ -8,6 +8,7 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <string>
@@ -124,6 +125,29 @@ TEST(RuleReasonsJson, ABeginningReasonsShareIsWrittenOnce) {
     // Each of the 1,002 reasons is still there with its own part.
     EXPECT_EQ(count("/svc]"), 750u);
     EXPECT_LT(json.size(), as_written_before(expected).size() / 2);
+}
+
+// A delivery of many events: each event's values give heads of their own, used again and again
+// out of order. Each is still written once.
+TEST(RuleReasonsJson, ManyBeginningsAreEachWrittenOnce) {
+    std::vector<std::string> heads;
+    for (int h = 0; h < 300; ++h)
+        heads.push_back("branch: 'b" + std::to_string(h) + "' matches none of ");
+    std::vector<RuleReason> expected;
+    RuleReasonsWriter w;
+    for (int round = 0; round < 3; ++round) {
+        for (int h = 0; h < 300; ++h) {
+            const auto& head = heads[static_cast<std::size_t>((h * 7 + round * 13) % 300)];
+            RuleReason r{"rule-" + std::to_string(round), head + "[main]", false,
+                         static_cast<std::size_t>(h)};
+            w.add(r.rule, r.reason, head.size(), r.matched, r.event);
+            expected.push_back(std::move(r));
+        }
+    }
+    const auto json = std::move(w).finish();
+    EXPECT_EQ(parse_rule_reasons(json), expected);
+    const auto parsed = boost::json::parse(json);
+    EXPECT_EQ(parsed.at("heads").as_array().size(), 300u);
 }
 
 TEST(RuleReasonsJson, ABeginningLongerThanItsReasonIsNotShared) {
