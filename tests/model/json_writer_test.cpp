@@ -18,18 +18,21 @@ std::string written(std::string_view text) {
     return out;
 }
 
-// Every byte, alone and at every position of a text long enough for the eight-bytes-at-a-time
-// scan (control characters, '"', '\\', DEL, bytes that are not UTF-8).
+// Every byte, alone and at every position of texts of every length up to and past the
+// eight-bytes-at-a-time scan (control characters, '"', '\\', DEL, bytes that are not UTF-8).
 TEST(JsonWriter, EscapesEveryByteAsBoostJsonDoes) {
     for (int b = 0; b < 256; ++b) {
         const char c = static_cast<char>(b);
         const std::string alone(1, c);
         EXPECT_EQ(written(alone), boost::json::serialize(boost::json::string(alone))) << b;
-        for (std::size_t at = 0; at < 19; ++at) {
-            std::string text = "0123456789abcdefghi";
-            text[at] = c;
-            EXPECT_EQ(written(text), boost::json::serialize(boost::json::string(text)))
-                << b << " at " << at;
+        // Every length up to 19: the scan's last few bytes are padded to eight.
+        for (std::size_t size = 2; size <= 19; ++size) {
+            for (std::size_t at = 0; at < size; ++at) {
+                std::string text = std::string("0123456789abcdefghi").substr(0, size);
+                text[at] = c;
+                EXPECT_EQ(written(text), boost::json::serialize(boost::json::string(text)))
+                    << b << " at " << at << " of " << size;
+            }
         }
     }
     EXPECT_EQ(written(""), "\"\"");
