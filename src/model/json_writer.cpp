@@ -25,31 +25,10 @@ void append_integer(std::string& out, Integer n) {
     out.append(digits, end);
 }
 
-// Whether any byte of `text` needs escaping, eight at a time; the last few padded with spaces.
-bool escapes_any(std::string_view text) noexcept {
-    std::size_t i = 0;
-    for (; i + 8 <= text.size(); i += 8) {
-        std::uint64_t word = 0;
-        std::memcpy(&word, text.data() + i, sizeof word);
-        if (escapes_any(word)) return true;
-    }
-    if (i == text.size()) return false;
-    std::uint64_t word = 0x2020202020202020ULL;
-    std::memcpy(&word, text.data() + i, text.size() - i);
-    return escapes_any(word);
-}
-
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view text) {
     static constexpr char k_digits[] = "0123456789abcdef";
-    // Most text needs no escape (names, reasons, ids): checked whole, then appended at once.
-    if (!escapes_any(text)) {
-        out += '"';
-        out.append(text);
-        out += '"';
-        return;
-    }
     out += '"';
     std::size_t plain = 0;  // the start of the run not yet appended
     for (std::size_t i = 0; i < text.size(); ++i) {
