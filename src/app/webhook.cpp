@@ -370,8 +370,8 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         // (bounded), and every one where the answer lists the first k_max_skipped_answered, so
         // `deliveries show` can say it once the forge's delivery log is gone.
         // Written as the decision is read: with a thousand rules, a thousand reasons, most of
-        // each a beginning they share ("repository: 'acme/app'"), which the store's text holds
-        // once (store::RuleReasonsWriter).
+        // each a beginning they share ("repository: 'acme/app' matches none of "), which the
+        // store's text holds once (store::RuleReasonsWriter).
         {
             std::size_t size = 32;
             for (const auto& r : prepared.decision.rules) {

@@ -37,9 +37,9 @@ std::vector<std::string> parse_strings(std::string_view json);
 /// Writes DeliveryRecord::rule_reasons one reason at a time, as the decision is read (no string
 /// per reason): {"reasons":[...],"heads":[...]}, or [] when there is none. A reason is
 /// ["rule","reason"], or ["rule",h,"rest"] when its first bytes are heads[h], a beginning other
-/// reasons share (RuleOutcome::shared: "repository: 'acme/app'" for every rule of another
-/// repository), written once; then event and matched when either is not 0 and false. With a
-/// thousand rules most of every reason is such a beginning. The views must stay valid until
+/// reasons share (RuleOutcome::shared: "repository: 'acme/app' matches none of " for every rule
+/// of another repository), written once; then event and matched when either is not 0 and false.
+/// With a thousand rules most of every reason is such a beginning. The views must stay valid until
 /// finish(). Before 2026-12-05 the stores wrote [["rule","reason",event,matched],...], which
 /// parse_rule_reasons still reads.
 class RuleReasonsWriter {
