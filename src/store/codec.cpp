@@ -29,15 +29,14 @@ namespace {
 using Clock = std::chrono::system_clock;
 
 // What we wrote ourselves; bytes that are not UTF-8 went in verbatim and must come back so.
-boost::json::array parse_array(std::string_view text) {
+boost::json::value parse_value(std::string_view text) {
     boost::json::parse_options options;
     options.allow_invalid_utf8 = true;
-    return boost::json::parse(text, {}, options).as_array();
+    return boost::json::parse(text, {}, options);
 }
 
-void append_number(std::string& out, std::size_t n) {
-    char digits[24];
-    out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
+boost::json::array parse_array(std::string_view text) {
+    return parse_value(text).as_array();
 }
 
 std::string to_hex(const unsigned char* data, std::size_t size) {
@@ -52,9 +51,7 @@ std::string to_hex(const unsigned char* data, std::size_t size) {
 }
 
 boost::json::object parse_object(std::string_view text) {
-    boost::json::parse_options options;
-    options.allow_invalid_utf8 = true;
-    return boost::json::parse(text, {}, options).as_object();
+    return parse_value(text).as_object();
 }
 
 std::string text_of(const boost::json::object& o, std::string_view key) {
@@ -114,80 +111,49 @@ std::vector<std::string> parse_strings(std::string_view text) {
     return out;
 }
 
-RuleReasonsWriter::RuleReasonsWriter(std::size_t capacity) {
-    out_.reserve(capacity);
-    out_ = "{\"reasons\":[";
+RuleReasonsWriter::RuleReasonsWriter(std::size_t capacity) : out_(capacity) {
+    out_.begin_object().key("reasons").begin_array();
 }
 
-// Up to this many heads, one not among the recent ones is looked for by a walk over them.
-constexpr std::size_t k_walked_heads = 16;
-
 std::size_t RuleReasonsWriter::head(std::string_view text) {
-    for (std::size_t i = 0; i < recent_count_; ++i) {
-        const auto at = recent_[i];
-        if (heads_[at] == text) {
-            // Most recent first.
-            std::move_backward(recent_.begin(), recent_.begin() + static_cast<std::ptrdiff_t>(i),
-                               recent_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-            recent_[0] = at;
-            return at;
-        }
+    const auto recent_end = recent_.begin() + static_cast<std::ptrdiff_t>(recent_count_);
+    auto found = std::find_if(recent_.begin(), recent_end,
+                              [&](std::size_t at) { return heads_[at] == text; });
+    std::size_t at = 0;
+    if (found != recent_end) {
+        at = *found;
+    } else {
+        // Not among the recent ones: a head used before, or a new one.
+        at = index_.try_emplace(text, heads_.size()).first->second;
+        if (at == heads_.size()) heads_.push_back(text);
+        if (recent_count_ < recent_.size()) ++recent_count_;
+        found = recent_.begin() + static_cast<std::ptrdiff_t>(recent_count_ - 1);
     }
-    // Not among the recent ones. Mostly the heads are few (a field's value, the fixed reasons)
-    // and a walk over them costs less than a lookup; a delivery of many events has many.
-    auto at = heads_.size();
-    if (heads_.size() <= k_walked_heads) {
-        for (std::size_t i = 0; i < heads_.size(); ++i) {
-            if (heads_[i] == text) {
-                at = i;
-                break;
-            }
-        }
-    } else if (const auto found = index_.find(text); found != index_.end()) {
-        at = found->second;
-    }
-    if (at == heads_.size()) {
-        heads_.push_back(text);
-        index_.emplace(text, at);
-    }
-    if (recent_count_ < recent_.size()) ++recent_count_;
-    std::move_backward(recent_.begin(),
-                       recent_.begin() + static_cast<std::ptrdiff_t>(recent_count_ - 1),
-                       recent_.begin() + static_cast<std::ptrdiff_t>(recent_count_));
+    // Most recent first.
+    std::move_backward(recent_.begin(), found, found + 1);
     recent_[0] = at;
     return at;
 }
 
 void RuleReasonsWriter::add(std::string_view rule, std::string_view reason, std::size_t shared,
                             bool matched, std::size_t event) {
-    out_ += any_ ? ",[" : "[";
     any_ = true;
-    append_json_string(out_, rule);
-    out_ += ',';
+    out_.begin_array().value(rule);
     if (shared > 0 && shared <= reason.size()) {
-        append_number(out_, head(reason.substr(0, shared)));
-        out_ += ',';
-        append_json_string(out_, reason.substr(shared));
+        out_.value(std::uint64_t{head(reason.substr(0, shared))}).value(reason.substr(shared));
     } else {
-        append_json_string(out_, reason);
+        out_.value(reason);
     }
-    if (event != 0 || matched) {
-        out_ += ',';
-        append_number(out_, event);
-        out_ += matched ? ",true" : ",false";
-    }
-    out_ += ']';
+    if (event != 0 || matched) out_.value(std::uint64_t{event}).value(matched);
+    out_.end_array();
 }
 
 std::string RuleReasonsWriter::finish() && {
     if (!any_) return "[]";
-    out_ += "],\"heads\":[";
-    for (std::size_t i = 0; i < heads_.size(); ++i) {
-        if (i > 0) out_ += ',';
-        append_json_string(out_, heads_[i]);
-    }
-    out_ += "]}";
-    return std::move(out_);
+    out_.end_array().key("heads").begin_array();
+    for (const auto head : heads_) out_.value(head);
+    out_.end_array().end_object();
+    return out_.take();
 }
 
 std::string rule_reasons_json(const std::vector<RuleReason>& reasons) {
@@ -199,9 +165,7 @@ std::string rule_reasons_json(const std::vector<RuleReason>& reasons) {
 }
 
 std::vector<RuleReason> parse_rule_reasons(std::string_view json) {
-    boost::json::parse_options options;
-    options.allow_invalid_utf8 = true;
-    const auto parsed = boost::json::parse(json, {}, options);
+    const auto parsed = parse_value(json);
     std::vector<RuleReason> out;
     if (parsed.is_array()) {
         // As written before 2026-12-05.

@@ -3,6 +3,7 @@
 // stored by one backend reads the same as one stored by the other.
 #pragma once
 
+#include <hookrelay/json_writer.hpp>
 #include <hookrelay/store.hpp>
 
 #include <array>
@@ -54,12 +55,12 @@ class RuleReasonsWriter {
   private:
     std::size_t head(std::string_view text);
 
-    std::string out_;
+    JsonWriter out_;
     std::vector<std::string_view> heads_;
-    /// Each head's index, for a head not among the recent ones once there are many (a delivery
-    /// of many events has heads of its own for each).
+    /// Each head's index in heads_.
     std::unordered_map<std::string_view, std::size_t> index_;
-    /// The heads used last, most recent first: consecutive reasons mostly share one of a few.
+    /// The heads used last, most recent first: consecutive reasons mostly share one of a few,
+    /// found there without hashing them.
     std::array<std::size_t, 4> recent_{};
     std::size_t recent_count_ = 0;
     bool any_ = false;

@@ -90,7 +90,6 @@ TEST(RuleReasonsJson, ABeginningReasonsShareIsWrittenOnce) {
     // rule's own patterns; every few rules a fixed reason, shared whole; one reason of its own.
     const std::string repository = "repository: 'acme/app \"x\"' matches none of ";
     const std::string fixed = "event: 'push' matches none of [pull_request]";
-    std::vector<std::string> texts;
     std::vector<RuleReason> expected;
     for (int i = 0; i < 1000; ++i) {
         RuleReason r;
