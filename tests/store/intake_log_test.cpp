@@ -259,6 +259,30 @@ TEST(IntakeLog, ADamagedHeaderEndsTheReplayToo) {
     EXPECT_EQ(r.seqs, range(1, 2));
 }
 
+TEST(IntakeLog, AReleasedRecordWhosePayloadWasDamagedDoesNotHideTheRecordsAfterIt) {
+    test::TempDir dir;
+    const auto o = small(dir.path(), 64 * 1024);
+    std::vector<Position> at;
+    {
+        auto log = open_log(o, 0);
+        at = append_range(*log, 1, 8);
+    }
+    // Records 1..4 are indexed (released); record 3's payload is damaged since. Its header still
+    // leads to record 4, and 5..8, which wait to be indexed, are replayed whole.
+    overwrite(o, at[2].segment, at[2].offset + 2, "\x01\x02\x03");
+    Replayed r;
+    auto log = open_log(o, 4, &r);
+    ASSERT_TRUE(log);
+    EXPECT_EQ(r.seqs, range(5, 8));
+    for (std::size_t i = 0; i < r.seqs.size(); ++i) EXPECT_EQ(r.payloads[i], payload_of(r.seqs[i]));
+    EXPECT_EQ(log->next_seq(), 9u);
+    // Not yet released, the same damage ends the replay there, as a torn record does.
+    log.reset();
+    Replayed unreleased;
+    open_log(o, 2, &unreleased);
+    EXPECT_TRUE(unreleased.seqs.empty());
+}
+
 TEST(IntakeLog, ARecordLargerThanASegmentIsRefusedAndTheLogGoesOn) {
     test::TempDir dir;
     const auto o = small(dir.path(), 4096);

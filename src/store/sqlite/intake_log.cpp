@@ -447,10 +447,16 @@ class IntakeLog::Impl {
     }
 
     // One record of a segment's run at `offset`: its header checked against `expect` (0: any
-    // number) and its payload read (into `payload` when given). nullopt at the run's end.
+    // number) and its payload read into `payload` and checked against the checksum. nullopt at
+    // the run's end. A record numbered `released` or below is indexed in the database already:
+    // only its header is read (its length leads to the next record), and `payload` is left
+    // empty. So a start reads a segment's released records by their headers alone, ~20 bytes
+    // each, and a released record whose payload the disk damaged no longer ends the run before
+    // records that still wait to be indexed.
     std::optional<std::pair<std::uint64_t, std::uint32_t>> record_at(const Segment& seg,
                                                                      std::uint64_t offset,
                                                                      std::uint64_t expect,
+                                                                     std::uint64_t released,
                                                                      std::string& payload) const {
         if (offset + k_header > seg.size) return std::nullopt;
         std::array<char, k_header> header{};
@@ -460,6 +466,10 @@ class IntakeLog::Impl {
         if (get32(header.data()) != k_magic || seq == 0 || (expect != 0 && seq != expect) ||
             length > seg.size - offset - k_header) {
             return std::nullopt;
+        }
+        if (seq <= released) {
+            payload.clear();
+            return std::make_pair(seq, length);
         }
         payload.resize(length);
         if (!read_exact(seg.fd, payload.data(), length, offset + k_header)) return std::nullopt;
@@ -473,7 +483,7 @@ class IntakeLog::Impl {
         std::vector<std::size_t> order;
         std::string payload;
         for (std::size_t s = 0; s < segments_.size(); ++s) {
-            const auto first = record_at(*segments_[s], 0, 0, payload);
+            const auto first = record_at(*segments_[s], 0, 0, released_, payload);
             if (first) {
                 segments_[s]->first = first->first;
                 order.push_back(s);
@@ -492,7 +502,7 @@ class IntakeLog::Impl {
             }
             std::uint64_t offset = 0;
             std::uint64_t expect = 0;
-            while (const auto rec = record_at(seg, offset, expect, payload)) {
+            while (const auto rec = record_at(seg, offset, expect, released_, payload)) {
                 const auto [seq, length] = *rec;
                 seg.last = seq;
                 if (seq > released_) {
