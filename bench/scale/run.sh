@@ -14,6 +14,8 @@
 #   HOOKRELAY=/path/to/hookrelay bench/scale/run.sh  # the daemon of another build (the fill's is
 #                                # this tree's: with STORE=postgres the daemon must know its schema)
 #   HOOKRELAY=<build>/hookrelay FILL=<build>/bench/scale_fill bench/scale/run.sh  # both another's
+#   KEEP=1 bench/scale/run.sh    # keeps the store, the daemon's logs and the answer times
+#                                # (during.txt, after.txt) and prints where
 #
 # 1. Fill: bench/scale_fill.cpp submits N deliveries (the 8.8 KB GitHub push fixture, one
 #    trigger each, none for every UNMATCHED_EVERY-th) through open_store() and submit(), the
@@ -76,7 +78,7 @@ cleanup() {
     wait "$daemon" 2>/dev/null || true
   fi
   if [[ -n "$pg_state" ]]; then "$root/tests/support/pg_server.sh" stop "$pg_state" || true; fi
-  rm -rf "$work"
+  if [[ -n "${KEEP:-}" ]]; then echo "files kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
