@@ -155,6 +155,12 @@ if ((aged > 0)); then
       last_outcome = 'HTTP 404' WHERE delivery <= $aged" >/dev/null
   fi
 fi
+if [[ -z "$pg_state" ]]; then
+  # The fill's gigabytes on the disk now, as PostgreSQL's CHECKPOINT above does: a daemon started
+  # while the kernel still writes them back waits for them at its first sync (start-up 0.41-0.46 s
+  # right after a fill of 10,500,000 against 0.09 s once they were written, 2026-12-05).
+  sync -f "$state/hookrelay.db"
+fi
 pending=$(sql "SELECT COUNT(*) FROM triggers WHERE state = 'pending'")
 dead=$(sql "SELECT COUNT(*) FROM triggers WHERE state = 'dead'")
 if [[ -n "$pg_state" ]]; then
