@@ -62,9 +62,10 @@ bool checks_every_row(const ListShape& shape);
 /// How many deliveries one page of a checks_every_row() listing reads at most: the listing runs on
 /// the store's one thread, between the submits' commits, so it must not hold them up. Unbounded,
 /// `source=gitlab&state=pending` matching nothing read all of 360,000 pending triggers in 140 ms
-/// (bench/scale/run.sh, 400,000 deliveries): linear in the store. docs/performance.md has the
+/// (bench/scale/run.sh, 400,000 deliveries): linear in the store. 10,000 a page took 42–58 ms on
+/// the slower 2-core guest (the goal is 50 ms), 5,000 half that. docs/performance.md has the
 /// bounded figures.
-inline constexpr std::int64_t k_list_window = 10'000;
+inline constexpr std::int64_t k_list_window = 5'000;
 
 /// What one step of a prune did (Admin::prune_step).
 struct PruneStep {
