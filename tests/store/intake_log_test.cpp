@@ -90,6 +90,19 @@ void overwrite(const IntakeLog::Options& o, std::uint32_t segment, std::uint64_t
     ::close(fd);
 }
 
+// A new log with the records numbered 1 to `count` appended as one group, then closed; their
+// positions.
+std::vector<Position> written_and_closed(const IntakeLog::Options& o, std::uint64_t count) {
+    auto log = open_log(o, 0);
+    return log ? append_range(*log, 1, count) : std::vector<Position>{};
+}
+
+// Record `at`'s payload damaged, its header left as it was (as a write cut short by a power cut,
+// or the disk, would leave it).
+void damage_payload(const IntakeLog::Options& o, const Position& at) {
+    overwrite(o, at.segment, at.offset + 2, "\x01\x02\x03");
+}
+
 TEST(IntakeLog, WhatWasAppendedIsReplayedInOrderAfterAReopen) {
     test::TempDir dir;
     const auto o = small(dir.path(), 64 * 1024);
@@ -218,13 +231,8 @@ TEST(IntakeLog, AStaleRecordOfASegmentsPreviousUseIsNotReplayed) {
 TEST(IntakeLog, ATornRecordEndsTheReplayAndTheLogGoesOnAfterIt) {
     test::TempDir dir;
     const auto o = small(dir.path(), 64 * 1024);
-    std::vector<Position> at;
-    {
-        auto log = open_log(o, 0);
-        at = append_range(*log, 1, 6);
-    }
-    // Record 5's payload damaged (as a write cut short by a power cut would leave it).
-    overwrite(o, at[4].segment, at[4].offset + 2, "\x01\x02\x03");
+    const auto at = written_and_closed(o, 6);
+    damage_payload(o, at[4]);  // record 5
     Replayed r;
     auto log = open_log(o, 0, &r);
     EXPECT_EQ(r.seqs, range(1, 4));
@@ -247,11 +255,7 @@ TEST(IntakeLog, ATornRecordEndsTheReplayAndTheLogGoesOnAfterIt) {
 TEST(IntakeLog, ADamagedHeaderEndsTheReplayToo) {
     test::TempDir dir;
     const auto o = small(dir.path(), 64 * 1024);
-    std::vector<Position> at;
-    {
-        auto log = open_log(o, 0);
-        at = append_range(*log, 1, 6);
-    }
+    const auto at = written_and_closed(o, 6);
     // Record 3's length made larger than the record: its checksum no longer holds.
     overwrite(o, at[2].segment, at[2].offset - IntakeLog::k_header + 4, std::string("\x10", 1));
     Replayed r;
@@ -262,14 +266,10 @@ TEST(IntakeLog, ADamagedHeaderEndsTheReplayToo) {
 TEST(IntakeLog, AReleasedRecordWhosePayloadWasDamagedDoesNotHideTheRecordsAfterIt) {
     test::TempDir dir;
     const auto o = small(dir.path(), 64 * 1024);
-    std::vector<Position> at;
-    {
-        auto log = open_log(o, 0);
-        at = append_range(*log, 1, 8);
-    }
+    const auto at = written_and_closed(o, 8);
     // Records 1..4 are indexed (released); record 3's payload is damaged since. Its header still
     // leads to record 4, and 5..8, which wait to be indexed, are replayed whole.
-    overwrite(o, at[2].segment, at[2].offset + 2, "\x01\x02\x03");
+    damage_payload(o, at[2]);
     Replayed r;
     auto log = open_log(o, 4, &r);
     ASSERT_TRUE(log);
