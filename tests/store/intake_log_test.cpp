@@ -283,6 +283,46 @@ TEST(IntakeLog, AReleasedRecordWhosePayloadWasDamagedDoesNotHideTheRecordsAfterI
     EXPECT_TRUE(unreleased.seqs.empty());
 }
 
+TEST(IntakeLog, ATornFirstRecordOfASegmentDoesNotHideTheRecordsThatTookItsNumberElsewhere) {
+    test::TempDir dir;
+    const auto o = small(dir.path(), 4096);
+    std::vector<Position> first;
+    Position torn;
+    {
+        // Records 1..3 in one segment; record 4 does not fit what is left and starts the other.
+        auto log = open_log(o, 0);
+        ASSERT_TRUE(log);
+        first = append_range(*log, 1, 3);
+        const std::string big(3950, 'x');
+        const std::vector<std::string_view> one{big};
+        std::string why;
+        const auto at = log->append(one, &why);
+        ASSERT_TRUE(at.has_value()) << why;
+        torn = at->front();
+        ASSERT_NE(torn.segment, first.front().segment);
+    }
+    // Record 4's write was cut short: never answered, never indexed. Reopened with 1..3 released,
+    // the number 4 is issued again, and records 4..6 go to the freed first segment.
+    damage_payload(o, torn);
+    {
+        Replayed r;
+        auto log = open_log(o, 3, &r);
+        ASSERT_TRUE(log);
+        EXPECT_TRUE(r.seqs.empty());
+        const auto again = append_range(*log, 4, 6);
+        ASSERT_EQ(again.size(), 3u);
+        ASSERT_EQ(again.front().segment, first.front().segment);
+    }
+    // Record 4 is indexed since; 5 and 6 were answered and wait to be. The torn record's header
+    // (number 4) must not pass for the start of a run that hides them.
+    Replayed r;
+    auto log = open_log(o, 4, &r);
+    ASSERT_TRUE(log);
+    EXPECT_EQ(r.seqs, range(5, 6));
+    for (std::size_t i = 0; i < r.seqs.size(); ++i) EXPECT_EQ(r.payloads[i], payload_of(r.seqs[i]));
+    EXPECT_EQ(log->next_seq(), 7u);
+}
+
 TEST(IntakeLog, ARecordLargerThanASegmentIsRefusedAndTheLogGoesOn) {
     test::TempDir dir;
     const auto o = small(dir.path(), 4096);

@@ -452,7 +452,9 @@ class IntakeLog::Impl {
     // only its header is read (its length leads to the next record), and `payload` is left
     // empty. So a start reads a segment's released records by their headers alone, ~20 bytes
     // each, and a released record whose payload the disk damaged no longer ends the run before
-    // records that still wait to be indexed.
+    // records that still wait to be indexed. scan() passes 0 for a segment's first record: its
+    // number places the whole segment, and only the checksum tells a record whose write was cut
+    // short (its header whole, its number issued again since) from one that was written.
     std::optional<std::pair<std::uint64_t, std::uint32_t>> record_at(const Segment& seg,
                                                                      std::uint64_t offset,
                                                                      std::uint64_t expect,
@@ -477,13 +479,13 @@ class IntakeLog::Impl {
         return std::make_pair(seq, length);
     }
 
-    // At open: each segment's first record; the runs that may hold records above released_ read
-    // whole, in the order of their first numbers, and replayed.
+    // At open: each segment's first record, checked whole; the runs that may hold records above
+    // released_ read, in the order of their first numbers, and replayed.
     bool scan(const Replay& replay, std::string* why) {
         std::vector<std::size_t> order;
         std::string payload;
         for (std::size_t s = 0; s < segments_.size(); ++s) {
-            const auto first = record_at(*segments_[s], 0, 0, released_, payload);
+            const auto first = record_at(*segments_[s], 0, 0, 0, payload);
             if (first) {
                 segments_[s]->first = first->first;
                 order.push_back(s);
