@@ -323,6 +323,39 @@ TEST(IntakeLog, ATornFirstRecordOfASegmentDoesNotHideTheRecordsThatTookItsNumber
     EXPECT_EQ(log->next_seq(), 7u);
 }
 
+TEST(IntakeLog, ASegmentThatCannotBeMadeRefusesTheGroupAndTheNextOneMakesIt) {
+    test::TempDir dir;
+    const auto o = small(dir.path(), 4096);
+    auto log = open_log(o, 0);
+    ASSERT_TRUE(log);
+    ASSERT_EQ(log->segments(), 2u);
+    // The third segment's temporary file cannot be created: a directory holds its name.
+    const auto in_the_way = o.dir / "2.seg.partial";
+    std::filesystem::create_directories(in_the_way / "x");
+    const std::string big(3000, 'b');
+    std::vector<std::string_view> one{big};
+    std::string why;
+    for (std::uint64_t seq = 1; seq <= 2; ++seq) ASSERT_TRUE(log->append(one, &why)) << why;
+    const auto refused = log->append(one, &why);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error(), make_error_code(errc::store_unavailable));
+    EXPECT_NE(why.find("2.seg.partial"), std::string::npos) << why;
+    // Nothing was written: the log is not broken, and once the way is clear the same record
+    // gets the next number in a new segment.
+    EXPECT_FALSE(log->broken());
+    EXPECT_EQ(log->why_broken(), "");
+    EXPECT_EQ(log->next_seq(), 3u);
+    std::filesystem::remove_all(in_the_way);
+    const auto written = log->append(one, &why);
+    ASSERT_TRUE(written.has_value()) << why;
+    EXPECT_EQ(written->front().seq, 3u);
+    EXPECT_EQ(log->segments(), 3u);
+    log.reset();
+    Replayed r;
+    open_log(o, 0, &r);
+    EXPECT_EQ(r.seqs, range(1, 3));
+}
+
 TEST(IntakeLog, ARecordLargerThanASegmentIsRefusedAndTheLogGoesOn) {
     test::TempDir dir;
     const auto o = small(dir.path(), 4096);

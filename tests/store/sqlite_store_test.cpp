@@ -11,6 +11,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -762,6 +763,72 @@ TEST_F(SqliteStoreTest, WithTheIntakeLogReachingMaxSizeRefusesUntilPruningMakesR
         claimed.insert(c.trigger.delivery_id);
     }
     EXPECT_EQ(claimed, with_trigger);
+}
+
+/// While it lives, files of the process cannot grow past `bytes` (RLIMIT_FSIZE): a write past it
+/// fails with EFBIG (SIGXFSZ ignored meanwhile, as it would otherwise end the process).
+class FileSizeLimit {
+  public:
+    explicit FileSizeLimit(rlim_t bytes) {
+        previous_signal_ = ::signal(SIGXFSZ, SIG_IGN);
+        ::getrlimit(RLIMIT_FSIZE, &previous_);
+        rlimit limited = previous_;
+        limited.rlim_cur = bytes;
+        set_ = ::setrlimit(RLIMIT_FSIZE, &limited) == 0;
+    }
+    ~FileSizeLimit() {
+        ::setrlimit(RLIMIT_FSIZE, &previous_);
+        ::signal(SIGXFSZ, previous_signal_);
+    }
+    FileSizeLimit(const FileSizeLimit&) = delete;
+    FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+    bool set() const { return set_; }
+
+  private:
+    rlimit previous_{};
+    sighandler_t previous_signal_ = SIG_DFL;
+    bool set_ = false;
+};
+
+// With the intake log: once a write of the log failed, what the kernel kept of it is unknown,
+// and the log takes nothing more until a restart reads it back. The store says so for as long
+// as that lasts, even after the database commits again, and the restart takes webhooks again.
+TEST_F(SqliteStoreTest, WithTheIntakeLogAFailedLogWriteKeepsTheStoreUnhealthyUntilARestart) {
+    config_.intake_log = true;
+    SqliteOptions options = quiet();
+    auto store = open_store(options);
+    accept(*store, delivery("d-1", base_), {trigger()});
+    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
+    while (store->unindexed() > 0) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "d-1 was never indexed";
+        std::this_thread::sleep_for(5ms);  // poll interval
+    }
+    {
+        FileSizeLimit limit(1);
+        ASSERT_TRUE(limit.set());
+        const auto refused = submit(*store, delivery("d-2", base_), {trigger()});
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error(), make_error_code(errc::store_unavailable));
+    }
+    // The database commits again (a claim), and the log still refuses: so does the health.
+    EXPECT_EQ(claim(*store, "ci", base_).claims.size(), 1u);
+    const auto health = store->health();
+    EXPECT_FALSE(health.ok);
+    EXPECT_NE(health.detail.find("intake log"), std::string::npos) << health.detail;
+    EXPECT_NE(health.detail.find("File too large"), std::string::npos) << health.detail;
+    EXPECT_NE(health.detail.find("restart"), std::string::npos) << health.detail;
+    const auto again = submit(*store, delivery("d-3", base_), {trigger()});
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error(), make_error_code(errc::store_unavailable));
+    EXPECT_FALSE(store->health().ok);
+
+    store.reset();
+    store = open_store(options);
+    accept(*store, delivery("d-4", base_), {trigger()});
+    EXPECT_TRUE(store->health().ok) << store->health().detail;
+    EXPECT_TRUE(get(*store, "github-main", "d-1"));
+    EXPECT_FALSE(get(*store, "github-main", "d-2"));
+    EXPECT_FALSE(get(*store, "github-main", "d-3"));
 }
 
 // With the intake log: ids already indexed, posted again among new ones all at once (the log's

@@ -168,7 +168,8 @@ class IntakeLog::Impl {
     result<std::vector<Position>> append(std::span<const std::string_view> payloads,
                                          std::string* why) {
         if (broken_) {
-            fail(why, "the intake log is broken by an earlier failed write or sync");
+            fail(why, "the intake log takes nothing since a write or sync of it failed (" +
+                          why_broken() + "); restart hookrelay once the disk is sound");
             return make_error_code(errc::store_unavailable);
         }
         // Plan where each record goes without changing the log, then write, then commit the plan.
@@ -211,7 +212,7 @@ class IntakeLog::Impl {
             std::size_t end = i;
             while (end < plan.size() && plan[end].segment == plan[i].segment) ++end;
             if (!write_records(plan[i].segment, plan[i].offset, headers, payloads, i, end, why)) {
-                broken_ = true;
+                mark_broken(why);
                 return make_error_code(errc::store_unavailable);
             }
             touched.push_back(plan[i].segment);
@@ -220,7 +221,7 @@ class IntakeLog::Impl {
         for (const std::size_t s : touched) {
             if (::fdatasync(segments_[s]->fd) != 0) {
                 fail(why, describe("cannot sync", path(segments_[s]->number), errno));
-                broken_ = true;
+                mark_broken(why);
                 return make_error_code(errc::store_unavailable);
             }
         }
@@ -310,10 +311,25 @@ class IntakeLog::Impl {
         return n;
     }
     bool broken() const { return broken_; }
+    std::string why_broken() const {
+        std::lock_guard lock(mutex_);
+        return why_broken_;
+    }
 
   private:
     std::filesystem::path path(std::uint32_t number) const {
         return options_.dir / (std::to_string(number) + std::string(k_suffix));
+    }
+
+    // A write or a sync of a segment failed. What the kernel keeps of those pages is then
+    // unknown (a later sync may succeed over pages it dropped), so nothing more is appended:
+    // a restart reads back what the disk holds. Not called with mutex_ held.
+    void mark_broken(const std::string* why) {
+        std::lock_guard lock(mutex_);
+        if (why_broken_.empty()) {
+            why_broken_ = why && !why->empty() ? *why : std::string("a write or sync failed");
+        }
+        broken_ = true;
     }
 
     static bool fail(std::string* why, std::string text) {
@@ -400,10 +416,8 @@ class IntakeLog::Impl {
                           " segments hold records not yet indexed");
             return make_error_code(errc::store_full);
         }
-        if (!make_segment(why)) {
-            broken_ = true;
-            return make_error_code(errc::store_unavailable);
-        }
+        // Nothing was written to a segment that holds records: the next group tries again.
+        if (!make_segment(why)) return make_error_code(errc::store_unavailable);
         return segments_.size() - 1;
     }
 
@@ -536,6 +550,7 @@ class IntakeLog::Impl {
     std::uint64_t next_seq_ = 1;
     std::uint64_t released_ = 0;
     std::atomic<bool> broken_{false};
+    std::string why_broken_;  // the failure that broke the log (mutex_)
 };
 
 result<std::unique_ptr<IntakeLog>> IntakeLog::open(const Options& options,
@@ -597,6 +612,10 @@ std::size_t IntakeLog::free_segments() const {
 }
 bool IntakeLog::broken() const {
     return impl_->broken();
+}
+
+std::string IntakeLog::why_broken() const {
+    return impl_->why_broken();
 }
 
 }  // namespace hookrelay::store::sqlite

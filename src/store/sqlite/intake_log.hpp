@@ -86,7 +86,8 @@ class IntakeLog {
     /// order. On failure nothing of the group counts as written: errc::store_full (every segment
     /// holds records not yet released, and there are max_segments), errc::payload_too_large (a
     /// payload does not fit a segment; the log stays usable), errc::store_unavailable (a write
-    /// or a sync failed, or a new segment could not be made; the log is broken).
+    /// or a sync failed, and the log is broken; or a new segment could not be made, and the next
+    /// group tries again).
     result<std::vector<Position>> append(std::span<const std::string_view> payloads,
                                          std::string* why);
 
@@ -106,8 +107,10 @@ class IntakeLog {
     std::size_t segments() const;
     /// Segments free to be written again (released, or never used).
     std::size_t free_segments() const;
-    /// True once a write or a sync failed.
+    /// True once a write or a sync failed: every append is refused from then on.
     bool broken() const;
+    /// That failure, as reported; empty while the log is not broken.
+    std::string why_broken() const;
 
     class Impl;
 

@@ -328,6 +328,7 @@ void IntakeLogger::flush() {
     const std::vector<std::string_view> payloads(records.begin(), records.end());
     std::string why;
     const auto started = std::chrono::steady_clock::now();
+    const bool was_broken = shared_->log->broken();
     const auto written = refused ? result<std::vector<IntakeLog::Position>>{*refused}
                                  : shared_->log->append(payloads, &why);
     std::vector<Writer::Submit> group = std::move(group_);
@@ -340,11 +341,24 @@ void IntakeLogger::flush() {
             std::lock_guard lock(shared_->mutex);
             for (const std::string& key : keys) Shared::drop(shared_->logged, key);
         }
-        // The writer reported its own failure already, and reports each retry.
-        if (!refused) {
+        // The writer reported its own failure already, and reports each retry. A broken log
+        // refuses every group: said once a minute, with the count since (the store's health
+        // says it all along).
+        const auto now = std::chrono::steady_clock::now();
+        if (!refused && was_broken) {
+            refused_while_broken_ += group.size();
+            if (now >= next_broken_report_) {
+                writer_->report_failure(written.error(), "the intake log refused " +
+                                                             std::to_string(refused_while_broken_) +
+                                                             " deliveries: " + why);
+                refused_while_broken_ = 0;
+                next_broken_report_ = now + std::chrono::minutes(1);
+            }
+        } else if (!refused) {
             writer_->report_failure(
                 written.error(),
                 "the intake log refused " + std::to_string(group.size()) + " deliveries: " + why);
+            next_broken_report_ = now + std::chrono::minutes(1);
         }
         for (Writer::Submit& job : group) {
             answer_quietly(job.done, result<Receipt>{written.error()});
@@ -375,6 +389,10 @@ void IntakeLogger::flush() {
         answer_quietly(answers[i], result<Receipt>{std::move(receipts[i])});
     }
     for (Writer::Submit& job : too_large) forward(std::move(job));
+}
+
+std::string IntakeLogger::why_broken() const {
+    return shared_->log->why_broken();
 }
 
 void IntakeLogger::forward(Writer::Submit job) {

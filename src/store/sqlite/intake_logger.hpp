@@ -19,6 +19,7 @@
 #include "store/sqlite/intake_log.hpp"
 #include "store/sqlite/writer.hpp"
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -56,6 +57,10 @@ class IntakeLogger {
     void stop();
 
     void post(Writer::Submit job);
+
+    /// Why the log takes nothing more (a write or sync of it failed; a restart recovers), or
+    /// empty while it works. Any thread.
+    std::string why_broken() const;
 
     /// Before start: records replayed from the log and handed to the writer, not indexed yet
     /// (their keys count as logged until they are).
@@ -97,6 +102,9 @@ class IntakeLogger {
     /// The same keys, to tell in constant time whether one is in the group (a burst after a
     /// stall gathers thousands).
     std::unordered_set<std::string> in_group_;
+    /// Refusals of a broken log since the last line that said so, and when the next may.
+    std::size_t refused_while_broken_ = 0;
+    std::chrono::steady_clock::time_point next_broken_report_{};
     std::thread thread_;
 };
 

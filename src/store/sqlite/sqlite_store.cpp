@@ -252,6 +252,15 @@ void SqliteStore::close() {
 }
 
 StoreHealth SqliteStore::health() const {
+    // A broken intake log refuses every webhook until a restart, whatever the database does.
+    if (logger_) {
+        if (std::string why = logger_->why_broken(); !why.empty()) {
+            return StoreHealth{false,
+                               "the intake log takes no webhook since a write or sync "
+                               "of it failed (" +
+                                   why + "); restart hookrelay once the disk is sound"};
+        }
+    }
     return writer_->health();
 }
 
