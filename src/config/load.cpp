@@ -34,7 +34,11 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     if (unit == "m" || unit == "min") factor = 60'000;
     if (unit == "h") factor = 3'600'000;
     if (unit == "d") factor = 86'400'000;
-    if (factor == 0 || value > (std::uint64_t{1} << 40)) return std::nullopt;
+    // At most 100 years: the clocks count nanoseconds in 64 bits (~292 years either side of
+    // 1970), and no setting may overflow where a clock adds it to now or takes it away (a
+    // retention of 365000d once made the prune's cutoff a time in the future).
+    constexpr std::uint64_t k_max_ms = std::uint64_t{36'500} * 86'400'000;
+    if (factor == 0 || value > k_max_ms / factor) return std::nullopt;
     return std::chrono::milliseconds(value * factor);
 }
 
@@ -281,8 +285,9 @@ class Loader {
         if (auto d = parse_duration(text)) {
             out = *d;
         } else {
-            error(node,
-                  fmt::format("{}: '{}' is not a duration (e.g. 500ms, 10s, 5m, 1h)", what, text));
+            error(node, fmt::format("{}: '{}' is not a duration (e.g. 500ms, 10s, 5m, 1h; at most "
+                                    "36500d)",
+                                    what, text));
         }
     }
 

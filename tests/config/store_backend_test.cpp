@@ -29,6 +29,22 @@ TEST(StoreBackend, IsSqliteByDefault) {
     EXPECT_EQ(r.config->store.backend, StoreConfig::Backend::sqlite);
 }
 
+// Durations stop at 100 years, which every clock can add to now: "keep forever" is 36500d, and
+// a longer one is an error naming the key, not a retention that wraps around.
+TEST(StoreBackend, ARetentionOfAtMostAHundredYearsIsTakenAndALongerOneRefused) {
+    const auto forever = load("store: {retention: 36500d}\n");
+    ASSERT_TRUE(forever.errors.empty()) << to_string(forever.errors.at(0));
+    EXPECT_EQ(forever.config->store.retention, std::chrono::hours(24) * 36500);
+    for (const char* longer : {"36501d", "365000d", "1099511627776d", "876001h"}) {
+        SCOPED_TRACE(longer);
+        const auto bad = load(std::string("store: {retention: ") + longer + "}\n");
+        ASSERT_FALSE(bad.errors.empty());
+        const auto text = to_string(bad.errors.at(0));
+        EXPECT_NE(text.find("store.retention"), std::string::npos) << text;
+        EXPECT_NE(text.find("at most 36500d"), std::string::npos) << text;
+    }
+}
+
 TEST(StoreBackend, IntakeLogIsOnByDefaultForSqliteAndASqliteSetting) {
     EXPECT_TRUE(load("").config->store.intake_log);
     const auto off = load("store: {intake_log: false}\n");

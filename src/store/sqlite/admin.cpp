@@ -539,7 +539,9 @@ std::map<std::string, JenkinsHold> Admin::holds() {
 }
 
 std::int64_t Admin::prune_cutoff(TimePoint now) const {
-    return to_ms(now - config_.retention);
+    // In milliseconds, saturating: a retention as long as a duration may be is no cutoff in the
+    // future.
+    return plus_ms(now, -config_.retention);
 }
 
 // Deliveries are walked in key order, which is the order they were received in: a step reads at

@@ -36,6 +36,20 @@ TEST_P(StoreContract, PruneRemovesOldFinishedRecordsAndKeepsOpenOnes) {
     EXPECT_TRUE(accept(a(), delivery("d-mixed", base_), {}).duplicate);
 }
 
+// A retention longer than a clock in nanoseconds reaches ("keep forever": 1,000 years) keeps
+// everything; it once wrapped around to a cutoff in the future, and the prune took every
+// finished trigger.
+TEST_P(StoreContract, PruneUnderARetentionBeyondTheClocksReachKeepsEverything) {
+    config_.store.retention = std::chrono::days(365'000);
+    const auto delivered = accept(a(), delivery("d-delivered", base_), {trigger()});
+    accept(a(), delivery("d-empty", base_), {});
+    const auto now = Clock::now();
+    settle(a(), "ci", finish(delivered.trigger_ids[0], TriggerState::delivered, now));
+    EXPECT_EQ(prune(a(), now), 0u);
+    EXPECT_EQ(prune(a(), now + 2h), 0u);
+    EXPECT_EQ(list(a()).items.size(), 2u);
+}
+
 // Once everything expired and went, a delivery received in the same second as the newest pruned
 // one (the clock stepped back) is listed by `since` like any other.
 TEST_P(StoreContract, ListSinceFindsWhatIsSubmittedAfterTheWholeStoreWasPruned) {
