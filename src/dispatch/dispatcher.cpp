@@ -457,20 +457,43 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                     const bool was_held = lane->hold.has_value();
                     set_held(*lane, batch->hold);
                     if (was_held && !lane->hold) continue;  // another instance ended it: claim
+                    // The limits as they are now. While the claim was on its way other lanes
+                    // may have taken the overall limit's shared slots (they woke together), and
+                    // a 429 may have paused this Jenkins: what may not start now waits ready
+                    // (claimed ahead, and given back at the top of the loop if it must), or goes
+                    // back to the store where nothing is claimed ahead.
+                    const auto answered = clock->now();
+                    const bool paused = lane->throttled && answered < lane->paused_until;
+                    const std::size_t may_start =
+                        paused || lane->hold ? 0 : std::min(free, free_slots(*lane));
                     std::size_t started = 0;
+                    std::vector<std::string> surplus;
                     for (auto& claim : batch->claims) {
-                        lane->in_flight.emplace(claim.claim_id, HeldClaim{claim.trigger.id});
-                        if (started == free) {
-                            if (lane->ready.empty()) lane->ready_at = now;
+                        if (started == may_start) {
+                            if (!claim_ahead) {
+                                surplus.push_back(claim.claim_id);
+                                continue;
+                            }
+                            lane->in_flight.emplace(claim.claim_id, HeldClaim{claim.trigger.id});
+                            if (lane->ready.empty()) lane->ready_at = answered;
                             lane->ready.push_back(std::move(claim));
                             continue;
                         }
+                        lane->in_flight.emplace(claim.claim_id, HeldClaim{claim.trigger.id});
                         ++started;
                         start_request(lane, std::move(claim));
                     }
-                    if (!batch->hold && batch->claims.size() == free + ahead && free + ahead > 0) {
+                    if (!surplus.empty()) {
+                        co_await give_back(name, std::move(surplus),
+                                           "trigger(s) claimed for slots taken meanwhile");
+                        if (!running) break;
+                    }
+                    if (!batch->hold && started == free && batch->claims.size() == free + ahead &&
+                        free + ahead > 0) {
                         continue;  // there may be more: claim again at once
                     }
+                    // Fewer started than the claim was for: held back again (below).
+                    if (started < free) free = 0;
                 }
             }
             // Held back by the overall limit only: a slot freed by any Jenkins wakes us.
@@ -1170,8 +1193,14 @@ asio::awaitable<void> stop_on_strand(std::shared_ptr<Dispatcher::Impl> impl, mil
     impl->claims_given_up = true;
     std::vector<std::string> claims;
     for (const auto& [name, lane] : impl->lanes) {
-        for (const auto& [claim_id, held] : lane->in_flight) claims.push_back(claim_id);
+        for (const auto& [claim_id, held] : lane->in_flight) {
+            // Answered: its outcome is on its way to the store under this claim. Released
+            // first (another connection may commit the release before it), that outcome would
+            // be refused as stale, and the build Jenkins accepted asked for again.
+            if (!held.answered) claims.push_back(claim_id);
+        }
     }
+    if (claims.empty()) co_return;
     spdlog::warn(
         "dispatcher: {} Jenkins request(s) still in flight after the grace period; their "
         "triggers are released and stay pending (at-least-once: Jenkins may have them already)",

@@ -803,6 +803,78 @@ TEST_F(DispatcherTest, StopReleasesTheClaimsOfRequestsStillInFlight) {
     dispatcher.reset();
 }
 
+// A store with a pool of connections (PostgreSQL): a request Jenkins answered has its outcome on
+// one connection; stopping must not release its claim on another, or the outcome is refused as
+// stale and the build Jenkins accepted is asked for again after the restart.
+TEST_F(DispatcherTest, StopLeavesTheClaimOfAnAnsweredRequestToItsOutcome) {
+    queue->outcomes_later = true;
+    const auto id = queue->add("ci", clock->now());
+    start();
+    ASSERT_EQ(ci->requests.size(), 1u);  // answered at once; its outcome waits for the writer
+    stop(2s);
+    EXPECT_TRUE(queue->released.empty());
+    EXPECT_EQ(queue->run_writer(), 1u);
+    settle();
+    EXPECT_EQ(queue->rows.at(id).trigger.state, TriggerState::delivered);
+    EXPECT_TRUE(queue->stale.empty());
+    dispatcher.reset();
+}
+
+// Three Jenkins share an overall limit of 4 (one slot reserved each, one shared), and all three
+// ask for the shared slot before any claim comes back: one of them gets it. The others' extra
+// claims go back to the store.
+TEST_F(DispatcherTest, LanesAskingForTheSharedSlotTogetherStartOneRequestBetweenThem) {
+    queue->one_writer = true;
+    options.max_in_flight = 4;
+    auto b = std::make_shared<ScriptedJenkins>(ioc.get_executor());
+    auto c = std::make_shared<ScriptedJenkins>(ioc.get_executor());
+    for (int i = 0; i < 8; ++i) {
+        for (const char* name : {"ci", "b", "c"}) queue->add(name, clock->now());
+    }
+    for (auto* j : {ci.get(), b.get(), c.get()}) j->set_hanging(true);
+    start({{jenkins("ci", 4), ci}, {jenkins("b", 4), b}, {jenkins("c", 4), c}});
+    const auto at_jenkins = [&] { return ci->waiting() + b->waiting() + c->waiting(); };
+    const auto claimed = [&] {
+        std::size_t n = 0;
+        for (const char* name : {"ci", "b", "c"}) n += queue->live_claims(name, clock->now());
+        return n;
+    };
+    for (int round = 0; round < 3; ++round) {
+        while (queue->run_writer() > 0) settle();
+        EXPECT_EQ(at_jenkins(), 4u) << "round " << round;
+        EXPECT_EQ(claimed(), 4u) << "round " << round;
+        for (auto* j : {ci.get(), b.get(), c.get()}) j->release();
+        settle();
+    }
+    for (auto* j : {ci.get(), b.get(), c.get()}) j->set_hanging(false);
+    for (auto* j : {ci.get(), b.get(), c.get()}) j->release();
+    while (queue->run_writer() > 0) settle();
+    EXPECT_EQ(queue->completed.size(), 24u);
+}
+
+// A 429 that comes in while a claim is on its way pauses what that claim would start too.
+TEST_F(DispatcherTest, A429WhileAClaimIsOnItsWayStartsNothingFromThatClaimDuringThePause) {
+    queue->one_writer = true;
+    for (int i = 0; i < 6; ++i) queue->add("ci", clock->now());
+    ci->set_hanging(true);
+    start({{jenkins("ci", 2), ci}});
+    EXPECT_EQ(queue->run_writer(), 1u);  // the first claim
+    settle();
+    ASSERT_EQ(ci->waiting(), 2u);
+    ci->release_first();  // accepted: its slot is free, and the lane claims for it
+    settle();
+    ci->then(throttled_for(30s));
+    ci->release_first();  // 429 while that claim waits for the store
+    settle();
+    while (queue->run_writer() > 0) settle();
+    EXPECT_EQ(ci->requests.size(), 2u) << "a request started during the pause";
+    EXPECT_EQ(queue->live_claims("ci", clock->now()), 0u);
+    ci->set_hanging(false);
+    advance(30s);
+    while (queue->run_writer() > 0) settle();
+    EXPECT_GT(ci->requests.size(), 2u) << "nothing after the pause";
+}
+
 // A claim still on its way when the dispatcher stops (the store answers it afterwards): its
 // trigger is given back at once, not sent to Jenkins after the stop.
 TEST_F(DispatcherTest, AClaimAnsweredAfterStopIsReleasedNotDelivered) {

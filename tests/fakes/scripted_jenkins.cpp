@@ -100,6 +100,10 @@ void ScriptedJenkins::release() {
     for (auto& gate : gates_) gate->timer.cancel();
 }
 
+void ScriptedJenkins::release_first() {
+    if (!gates_.empty()) gates_.front()->timer.cancel();
+}
+
 asio::awaitable<JenkinsOutcome> ScriptedJenkins::trigger(TriggerRequest request,
                                                          std::optional<Secret>) {
     requests.push_back(std::move(request));

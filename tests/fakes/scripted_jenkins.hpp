@@ -49,6 +49,8 @@ class ScriptedJenkins final : public JenkinsClient {
     void set_probe_hanging(bool hanging) { probe_hanging_ = hanging; }
     /// Lets every waiting trigger() answer.
     void release();
+    /// Lets the trigger() that has waited longest answer.
+    void release_first();
 
     std::vector<TriggerRequest> requests;  ///< every trigger() call, in order
     std::size_t probes = 0;
