@@ -406,14 +406,28 @@ void Writer::hold_back(std::span<Submit> failed, std::span<Submit> later, std::v
     const auto is_index = [](const Submit& job) { return job.log_seq != 0; };
     std::unique_lock lock(mutex_);
     if (stop_) {
+        // The index work still queued behind goes too (the log handed it over as it stopped):
+        // committed after the failed work, it would move intake_position past it, and the next
+        // start would not index the failed work from the log. Nothing more is queued after stop.
+        std::vector<Submit> queued_index;
+        for (auto it = submits_.begin(); it != submits_.end();) {
+            if (is_index(*it)) {
+                queued_index.push_back(std::move(*it));
+                it = submits_.erase(it);
+            } else {
+                ++it;
+            }
+        }
         const auto left =
             static_cast<std::size_t>(std::count_if(failed.begin(), failed.end(), is_index) +
-                                     std::count_if(later.begin(), later.end(), is_index));
+                                     std::count_if(later.begin(), later.end(), is_index)) +
+            queued_index.size();
         index_backlog_ -= std::min(index_backlog_, left);
         std::size_t held = 0;
         for (const auto* part : {&failed, &later}) {
             for (const Submit& job : *part) held += is_index(job) ? job.held_bytes : 0;
         }
+        for (const Submit& job : queued_index) held += job.held_bytes;
         index_backlog_bytes_ -= std::min(index_backlog_bytes_, held);
         lock.unlock();
         report(std::to_string(left) +
