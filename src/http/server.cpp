@@ -476,7 +476,11 @@ asio::awaitable<void> Server::Impl::linger(Stream& stream) {
 template <class Stream>
 asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::string remote,
                                           std::optional<IpAddress> peer) {
-    beast::flat_buffer buffer;
+    // Bounded: what the parser cannot take yet stays in the buffer, and Beast bounds only the
+    // head (header_limit), not a chunk's size line or the trailers. A line that never ends then
+    // fills the buffer and is answered 400, instead of growing it until body_timeout.
+    beast::flat_buffer buffer(std::max(options.header_limit, k_body_read_buffer) +
+                              k_body_read_buffer);
     buffer.reserve(k_read_buffer);
     bool first = true;
     bool trusted = false;  // earned by a 2xx answer: only then may it idle for idle_timeout

@@ -113,6 +113,22 @@ TEST(ServerFraming, AnswersAMalformedChunkSizeWith400) {
     EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
 }
 
+// Beast bounds the head, not a chunk's size line or the trailers: a line that never ends must
+// not grow the read buffer for as long as the client sends it.
+TEST(ServerFraming, AChunkLineThatNeverEndsIsAnswered400OnceTheBufferIsFull) {
+    const std::string head = "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (const std::string& endless :
+         {"1;" + std::string(4 << 20, 'e'), "0\r\nX-Trailer: " + std::string(4 << 20, 't')}) {
+        auto h = std::make_shared<Recorder>();
+        std::size_t reads = std::numeric_limits<std::size_t>::max();
+        const auto out = serve_bytes({}, h, head + endless, &reads);
+        EXPECT_TRUE(h->seen.empty());
+        EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out.substr(0, 200);
+        // 4 MiB are 64 reads of 64 KiB: it stopped after a few.
+        EXPECT_LE(reads, 8u);
+    }
+}
+
 TEST(ServerFraming, AnswersAnUnparseableHeadWith400) {
     auto h = std::make_shared<Recorder>();
     auto out = run(h, "POST /a HTTP/1.1\r\nHost a\r\n\r\n");
