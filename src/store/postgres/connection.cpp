@@ -628,13 +628,18 @@ asio::awaitable<void> Connection::connect() {
     sync_socket();
     if (PQsetnonblocking(conn_, 1) != 0) fail_connection("cannot make the connection non-blocking");
     // The server-side limit for every statement; a deadline of our own backs it up. A server
-    // configured without synchronous commit still commits our transactions synchronously.
+    // configured without synchronous commit still commits our transactions synchronously. And
+    // every transaction is READ COMMITTED whatever the role or database defaults to: the store
+    // takes an advisory lock and then reads, and only there does each statement see what was
+    // committed before it (under REPEATABLE READ the first read fixes the snapshot before the
+    // lock is held, and two instances could both accept the same body or scope).
     Params params;
     params.text(std::to_string(timeouts_.statement.count()) + "ms");
     co_await exec(
         "SELECT set_config('statement_timeout', $1, false), "
         "CASE WHEN current_setting('synchronous_commit') = 'off' "
-        "THEN set_config('synchronous_commit', 'on', false) END",
+        "THEN set_config('synchronous_commit', 'on', false) END, "
+        "set_config('default_transaction_isolation', 'read committed', false)",
         std::move(params), timeouts_.connect);
 }
 
