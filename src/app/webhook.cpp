@@ -218,6 +218,7 @@ WebhookHandler::WebhookHandler(std::shared_ptr<const Runtime> runtime,
       store_(std::move(store)),
       metrics_(std::move(metrics)),
       rejection_log_(k_rejection_log_burst, k_rejection_log_window),
+      ping_log_(k_rejection_log_burst, k_rejection_log_window),
       store_failure_log_(k_rejection_log_burst, k_rejection_log_window) {}
 
 void WebhookHandler::set_runtime(std::shared_ptr<const Runtime> runtime) noexcept {
@@ -340,8 +341,15 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         co_return respond(prepared.status, std::move(prepared.body));
     }
     if (!prepared.record) {
-        spdlog::info("delivery={} source={} {}: ping answered", prepared.event->delivery_id,
-                     source.name, prepared.event->forge_event);
+        // A ping may come unsigned (Bitbucket Data Center's "Test connection"): what it says
+        // about itself is echoed shortened, and at most as often as rejections are logged.
+        if (std::size_t suppressed = 0; ping_log_.allow(&suppressed)) {
+            spdlog::info(
+                "delivery={} source={} {}: ping answered{}", echoed(prepared.event->delivery_id),
+                source.name, echoed(prepared.event->forge_event),
+                suppressed == 0 ? std::string()
+                                : fmt::format(" ({} similar lines suppressed)", suppressed));
+        }
         co_return respond(prepared.status, std::move(prepared.body));
     }
 

@@ -95,6 +95,7 @@ class WebhookHandler final : public http::Handler {
     std::shared_ptr<DeliveryIntake> store_;
     std::shared_ptr<Metrics> metrics_;
     RateLimit rejection_log_;      // rejected (untrusted) requests: bounded log volume
+    RateLimit ping_log_;           // pings, which some forges send unsigned: the same
     RateLimit store_failure_log_;  // a store fault repeats for every delivery
 };
 
