@@ -64,6 +64,10 @@ constexpr std::chrono::milliseconds k_accept_error_backoff{100};
 // A connection still waiting for its first request head is evicted (to make room at the
 // connection cap) only after waiting this long: real clients send their head at once.
 constexpr std::chrono::milliseconds k_evict_min_age{1'000};
+// A connection reading a body slower than this on average, for at least k_evict_min_age, may be
+// evicted too when the cap is reached (the slowest first): a forge sends a webhook's body at
+// megabytes a second, and bodies trickled a byte at a time would otherwise hold every slot.
+constexpr std::uint64_t k_min_body_rate = 16 * 1024;  // bytes a second
 // At most this many refused or rejected connections linger at once (reading what the client
 // still sends, so it gets the answer instead of a reset); beyond that they are closed at once.
 constexpr std::size_t k_max_lingering = 256;
@@ -181,7 +185,8 @@ enum class Phase : int {
     handshake,   // TLS handshake, before the first head
     head_first,  // waiting for a request head on a connection that has not earned trust
     head_idle,   // kept alive after a 2xx answer, waiting for the next head
-    busy,        // reading a body, handling, writing: never interrupted
+    body,        // reading a request's body: evicted only when it is slow (k_min_body_rate)
+    busy,        // handling, writing: never interrupted
     closing,
 };
 
@@ -253,8 +258,9 @@ struct ConnState {
     std::atomic<Phase> phase{Phase::head_first};
     std::atomic<std::int64_t> phase_since{now_ns()};
     std::atomic<bool> evicting{false};
-    beast::tcp_stream* socket = nullptr;  // strand only; null once closed
-    std::string peer_key;                 // per-client connection accounting ("" = exempt)
+    std::atomic<std::uint64_t> body_bytes{0};  // of the body being read (Phase::body)
+    beast::tcp_stream* socket = nullptr;       // strand only; null once closed
+    std::string peer_key;                      // per-client connection accounting ("" = exempt)
     std::list<std::shared_ptr<ConnState>>::iterator self;  // in Impl::live, under its mutex
 
     void set_phase(Phase p) {
@@ -372,12 +378,14 @@ std::shared_ptr<ConnState> Server::Impl::admit(asio::any_io_executor executor,
         }
         if (open >= options.max_connections) {
             // Make room: a kept-alive connection waiting for its next request first (oldest),
-            // else one that has waited too long for its first request head. Connections in the
-            // middle of a request are never evicted.
+            // else one that has waited too long for its first request head, else the slowest
+            // of the bodies read below k_min_body_rate. A request being handled or answered is
+            // never evicted.
             const auto now = now_ns();
             const auto min_age =
                 std::chrono::duration_cast<std::chrono::nanoseconds>(k_evict_min_age).count();
-            std::shared_ptr<ConnState> idle, waiting;
+            std::shared_ptr<ConnState> idle, waiting, slow;
+            double slowest = 0;
             for (const auto& c : live) {
                 if (c->evicting) continue;
                 const auto phase = c->phase.load();
@@ -387,9 +395,16 @@ std::shared_ptr<ConnState> Server::Impl::admit(asio::any_io_executor executor,
                 } else if ((phase == Phase::head_first || phase == Phase::handshake) &&
                            now - since >= min_age) {
                     if (!waiting || since < waiting->phase_since) waiting = c;
+                } else if (phase == Phase::body && now - since >= min_age) {
+                    const double rate = static_cast<double>(c->body_bytes.load()) * 1e9 /
+                                        static_cast<double>(now - since);
+                    if (rate < static_cast<double>(k_min_body_rate) && (!slow || rate < slowest)) {
+                        slow = c;
+                        slowest = rate;
+                    }
                 }
             }
-            victim = idle ? idle : waiting;
+            victim = idle ? idle : waiting ? waiting : slow;
             if (!victim) {
                 refusal = fmt::format("connection cap of {} reached (max_connections)",
                                       options.max_connections);
@@ -406,7 +421,7 @@ std::shared_ptr<ConnState> Server::Impl::admit(asio::any_io_executor executor,
         asio::post(victim->executor, [victim] {
             const auto phase = victim->phase.load();
             if (victim->socket && (phase == Phase::head_idle || phase == Phase::head_first ||
-                                   phase == Phase::handshake)) {
+                                   phase == Phase::handshake || phase == Phase::body)) {
                 boost::system::error_code ignored;
                 victim->socket->socket().cancel(ignored);
             } else {
@@ -607,11 +622,14 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
         expire_after(stream, options.body_timeout);
         boost::system::error_code bec;
         bool over_budget = false;
+        conn.body_bytes = 0;
+        conn.set_phase(Phase::body);
         while (!parser.is_done()) {
             if (const auto rec = co_await read_message_part(stream, buffer, parser)) {
                 bec = rec;
                 break;
             }
+            conn.body_bytes = parser.get().body().size();
             if (parser.chunked()) {
                 const std::size_t held = parser.get().body().size();
                 if (held > k_small_body && held > reserved) {
@@ -630,7 +648,12 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
         if (bec || over_budget) {
             std::optional<Response> answer;
             std::string_view reason;
-            if (over_budget) {
+            if (conn.evicting) {
+                answer = plain_error(408,
+                                     "request body too slow; the server is at its "
+                                     "connection limit");
+                reason = "body too slow at max_connections: evicted for a new connection";
+            } else if (over_budget) {
                 answer = plain_error(503, "too many large requests in progress; retry later");
                 reason = "chunked body over the body memory budget (body_memory)";
             } else if (bec == bhttp::error::body_limit) {
@@ -650,6 +673,7 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
             }
             break;
         }
+        conn.set_phase(Phase::busy);
         const bool keep_alive = parser.get().keep_alive();
         request.body = std::move(parser.get().body());
 
@@ -830,7 +854,11 @@ void Server::stop() {
             // The session may have closed its socket a moment ago: ignore that error rather
             // than throw out of a handler (which would terminate the process).
             boost::system::error_code ignored;
-            if (conn->socket && conn->phase != Phase::busy) conn->socket->socket().cancel(ignored);
+            // A request whose body is being read, or that is being handled, is finished.
+            const auto phase = conn->phase.load();
+            if (conn->socket && phase != Phase::busy && phase != Phase::body) {
+                conn->socket->socket().cancel(ignored);
+            }
         });
     }
 }

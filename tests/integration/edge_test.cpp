@@ -164,6 +164,28 @@ TEST(PublicEdge, SlowlorisFromManyAddressesGivesWayToNewClients) {
                            std::chrono::seconds(15)));
 }
 
+// Every slot held by a request whose body trickles in (a whole head, then a byte): after a
+// second such a body is slow enough to give way, the slowest first, so a forge still gets in.
+TEST(PublicEdge, BodiesTrickledFromManyAddressesGiveWayToNewClients) {
+    Daemon d(
+        options(config("  max_connections: 32\n  max_connections_per_client: 4\n"
+                       "  body_timeout: 60s")));
+    const std::string head =
+        "POST /hooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "X-GitHub-Event: push\r\nX-GitHub-Delivery: trickle\r\n"
+        "X-Hub-Signature-256: sha256=00\r\nContent-Length: 65536\r\n\r\n{";
+    std::vector<RawClient> attack;
+    for (int a = 2; a < 20; ++a) {
+        for (int i = 0; i < 4; ++i) {
+            RawClient c(d.port(), "127.0.0." + std::to_string(a));
+            if (c.connected() && c.send(head)) attack.push_back(std::move(c));
+        }
+    }
+    ASSERT_GT(attack.size(), 32u);  // more than the whole connection cap was tried
+    EXPECT_TRUE(eventually([&] { return deliver(d.port(), "trickle-legit") == 202u; },
+                           std::chrono::seconds(15)));
+}
+
 TEST(PublicEdge, StalledUnsignedUploadsStayWithinTheBodyMemoryBudget) {
     Daemon d(
         options(config("  body_limit: 1MiB\n  body_memory: 4MiB\n"
