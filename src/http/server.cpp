@@ -161,8 +161,26 @@ std::shared_ptr<const TlsContext> make_tls_context(const TlsCredentials& credent
 
 namespace {
 
+// The reason as a JSON string's content: it may quote what the client sent (a transfer coding
+// it named, say), so quotes, backslashes and control characters are escaped.
+std::string json_escaped(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 std::string reason_body(std::string_view status, std::string_view reason) {
-    return fmt::format(R"({{"status":"{}","error":"{}"}})", status, reason) + "\n";
+    return fmt::format(R"({{"status":"{}","error":"{}"}})", status, json_escaped(reason)) + "\n";
 }
 
 Response plain_error(unsigned status, std::string_view reason) {

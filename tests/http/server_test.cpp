@@ -129,6 +129,19 @@ TEST(ServerFraming, AChunkLineThatNeverEndsIsAnswered400OnceTheBufferIsFull) {
     }
 }
 
+// The 501 names the coding the client sent: its answer stays JSON whatever that holds.
+TEST(ServerFraming, AnUnsupportedCodingIsQuotedInTheAnswerAsJsonText) {
+    auto h = std::make_shared<Recorder>();
+    const auto out = run(h,
+                         "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: x\\\"y, chunked\r\n\r\n"
+                         "0\r\n\r\n");
+    EXPECT_TRUE(h->seen.empty());
+    EXPECT_EQ(out.rfind("HTTP/1.1 501", 0), 0u) << out;
+    EXPECT_NE(out.find(R"("error":"transfer coding 'x\\\"y' is not supported"})"),
+              std::string::npos)
+        << out;
+}
+
 TEST(ServerFraming, AnswersAnUnparseableHeadWith400) {
     auto h = std::make_shared<Recorder>();
     auto out = run(h, "POST /a HTTP/1.1\r\nHost a\r\n\r\n");
