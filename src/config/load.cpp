@@ -482,7 +482,16 @@ class Loader {
             // Real payloads parse into at most about three times their size.
             s.parse_memory_limit = s.body_limit > SIZE_MAX / 4 ? SIZE_MAX : 4 * s.body_limit;
         }
-        if (auto n = node["header_limit"]) size(n, "server.header_limit", s.header_limit);
+        if (auto n = node["header_limit"]) {
+            size(n, "server.header_limit", s.header_limit);
+            // The HTTP parser counts a head in 32 bits; no forge sends a head near this.
+            constexpr std::size_t k_max_header_limit = 1024 * 1024;
+            if (s.header_limit > k_max_header_limit) {
+                error(n, fmt::format("server.header_limit ({} bytes) is over the most a request "
+                                     "head may be (1MiB)",
+                                     s.header_limit));
+            }
+        }
         if (auto n = node["header_timeout"]) duration(n, "server.header_timeout", s.header_timeout);
         if (auto n = node["body_timeout"]) duration(n, "server.body_timeout", s.body_timeout);
         if (auto n = node["idle_timeout"]) duration(n, "server.idle_timeout", s.idle_timeout);

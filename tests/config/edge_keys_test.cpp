@@ -22,6 +22,14 @@ std::vector<std::string> errors_for(const std::string& yaml) {
 
 constexpr const char* k_source = "sources:\n  gh: {provider: github, insecure: true}\n";
 
+// The HTTP parser counts a head in 32 bits: 4GiB would have wrapped to 0 and refused every
+// request with 431.
+TEST(ConfigEdge, AHeaderLimitOverOneMebibyteIsRefused) {
+    EXPECT_THAT(errors_for(std::string("server: {header_limit: 1MiB}\n") + k_source), IsEmpty());
+    EXPECT_THAT(errors_for(std::string("server: {header_limit: 4GiB}\n") + k_source),
+                ElementsAre(HasSubstr("server.header_limit (4294967296 bytes) is over")));
+}
+
 TEST(ConfigEdge, ReadsLimitsProxiesAndAllowlists) {
     auto loaded = load(R"(server:
   max_connections_per_client: 8
@@ -51,12 +59,12 @@ sources:
 }
 
 TEST(ConfigEdge, BodyMemoryBelowBodyLimitIsAnError) {
-    EXPECT_THAT(errors_for(std::string("server: {body_limit: 25MiB, body_memory: 10MiB}\n") +
-                           k_source),
-                ElementsAre(HasSubstr("c.yaml:1:"), HasSubstr("body_memory_per_client")));
-    EXPECT_THAT(errors_for(std::string("server: {body_limit: 25MiB, body_memory: 10MiB}\n") +
-                           k_source)[0],
-                HasSubstr("must be at least body_limit"));
+    EXPECT_THAT(
+        errors_for(std::string("server: {body_limit: 25MiB, body_memory: 10MiB}\n") + k_source),
+        ElementsAre(HasSubstr("c.yaml:1:"), HasSubstr("body_memory_per_client")));
+    EXPECT_THAT(
+        errors_for(std::string("server: {body_limit: 25MiB, body_memory: 10MiB}\n") + k_source)[0],
+        HasSubstr("must be at least body_limit"));
 }
 
 TEST(ConfigEdge, PerClientBodyMemoryMustFitBetweenLimitAndTotal) {
@@ -85,11 +93,11 @@ TEST(ConfigEdge, ForwardedHeaderNeedsTrustedProxiesAndAKnownName) {
 }
 
 TEST(ConfigEdge, TlsNeedsCertificateAndKey) {
-    EXPECT_THAT(errors_for(std::string("server:\n  tls: {certificate: /etc/hr/cert.pem}\n") +
-                           k_source),
-                ElementsAre(HasSubstr("c.yaml:2:8: server.tls: `key:` is required")));
-    auto loaded = load(std::string("server:\n  tls: {certificate: /c.pem, key: \"${file:/k.pem}\"}\n") +
-                       k_source);
+    EXPECT_THAT(
+        errors_for(std::string("server:\n  tls: {certificate: /etc/hr/cert.pem}\n") + k_source),
+        ElementsAre(HasSubstr("c.yaml:2:8: server.tls: `key:` is required")));
+    auto loaded = load(
+        std::string("server:\n  tls: {certificate: /c.pem, key: \"${file:/k.pem}\"}\n") + k_source);
     ASSERT_THAT(loaded.errors, IsEmpty());
     ASSERT_TRUE(loaded.config->server.tls);
     EXPECT_EQ(loaded.config->server.tls->certificate, "/c.pem");
