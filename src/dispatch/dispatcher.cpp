@@ -103,6 +103,7 @@ struct Lane {
     // Held: from the store (shared by every instance); probing: this instance holds the probe.
     std::optional<JenkinsHold> hold;
     bool probing = false;
+    bool probe_renewing = false;  // the probe's lease is being renewed (renew_probe)
     // Throttled: Jenkins answered 429. No request starts before paused_until; after that one
     // at a time, until an answer that is not a 429 ends it. Local to this instance.
     bool throttled = false;
@@ -204,6 +205,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
                                             std::shared_ptr<JenkinsClient> client);
     asio::awaitable<void> probe(std::shared_ptr<Lane> lane, JenkinsHold hold);
     asio::awaitable<void> renew_claims();
+    asio::awaitable<void> renew_probe(std::shared_ptr<Lane> lane);
     void report_lost_claims(const std::vector<std::string>& asked,
                             const std::vector<std::string>& renewed);
     void poke(Lane& lane) { lane.timer->cancel(); }
@@ -1101,17 +1103,30 @@ asio::awaitable<void> Dispatcher::Impl::renew_claims() {
         // A probe may outlast a lease (a Jenkins that accepts connections and then hangs takes
         // up to its request_timeout): its lease is renewed like a claim, so no other instance
         // probes meanwhile, while the probe of an instance that died is taken over after a lease.
+        // Each on its own: a store slow to answer one must not hold back the claims' next
+        // renewals (their leases would run out under requests still at Jenkins, and a claim of
+        // this instance could take such a trigger over and send it again).
         for (const auto& name : probing) {
-            const auto lane = lanes.find(name);
-            if (lane == lanes.end() || !lane->second->probing) continue;  // ended meanwhile
-            auto renewed = co_await ask<std::optional<JenkinsHold>>([&](auto done) {
-                queue->try_probe(name, clock->now(), options.claim_lease, std::move(done));
-            });
-            if (!renewed) {
-                log_fault("jenkins={}: cannot renew the probe's lease in the store: {}", name,
-                          renewed.error().message());
-            }
+            const auto it = lanes.find(name);
+            if (it == lanes.end() || !it->second->probing) continue;  // ended meanwhile
+            if (it->second->probe_renewing) continue;                 // the last one still runs
+            it->second->probe_renewing = true;
+            spawn_logged(strand, renew_probe(it->second),
+                         "dispatcher: renewing the probe's lease of jenkins=" + name);
         }
+    }
+}
+
+asio::awaitable<void> Dispatcher::Impl::renew_probe(std::shared_ptr<Lane> lane) {
+    auto self = shared_from_this();
+    const auto name = lane->target.config.name;
+    auto renewed = co_await ask<std::optional<JenkinsHold>>([&](auto done) {
+        queue->try_probe(name, clock->now(), options.claim_lease, std::move(done));
+    });
+    lane->probe_renewing = false;
+    if (!renewed) {
+        log_fault("jenkins={}: cannot renew the probe's lease in the store: {}", name,
+                  renewed.error().message());
     }
 }
 

@@ -594,6 +594,34 @@ TEST_F(DispatcherTest, AProbesLeaseIsRenewedWhileItsRequestRuns) {
     EXPECT_EQ(queue->unholds, 1u);
 }
 
+// A store slow to renew a probe's lease must not hold back the claims' renewals: their leases
+// would run out while their requests are at Jenkins.
+TEST_F(DispatcherTest, ClaimsAreRenewedOnTimeWhileAProbesRenewalWaitsForTheStore) {
+    auto other = std::make_shared<ScriptedJenkins>(ioc.get_executor());
+    JenkinsHold hold;
+    hold.reason = "HTTP 503";
+    hold.since = clock->now() - 1h;
+    hold.next_probe_at = clock->now();
+    queue->hold_by_other("ci", hold);
+    ci->set_probe_hanging(true);
+    const auto id = queue->add("other", clock->now());
+    other->set_hanging(true);
+    queue->probe_renewals_hang = true;
+    start({{jenkins("ci"), ci}, {jenkins("other"), other}});
+    advance(100ms);
+    ASSERT_EQ(ci->probes, 1u);
+    ASSERT_EQ(other->waiting(), 1u);
+    const auto claim = queue->rows.at(id).claim_id;
+    for (int i = 0; i < 8; ++i) advance(options.claim_renew_interval);
+    EXPECT_GE(queue->renewed.size(), 7u);
+    EXPECT_EQ(queue->rows.at(id).claim_id, claim);
+    EXPECT_GT(queue->rows.at(id).claim_expires, clock->now()) << "the claim's lease ran out";
+    queue->release_probe_renewals();
+    ci->release();
+    other->release();
+    settle();
+}
+
 TEST_F(DispatcherTest, FailedProbesBackOffUpToProbeMax) {
     queue->add("ci", clock->now());
     ci->then(Kind::unavailable);

@@ -240,11 +240,21 @@ void FakeQueue::try_probe(std::string jenkins, TimePoint now, std::chrono::milli
          it->second.probe_expires > now)) {
         return done(std::optional<JenkinsHold>{});
     }
+    if (probe_renewals_hang && it->second.probe_owner == "self") {
+        hanging_probe_renewals_.push_back(std::move(done));
+        return;
+    }
     it->second.probe_owner = "self";
     it->second.probe_expires = now + lease;
     ++probes_granted;
     probe_leases.push_back(lease);
     done(std::optional<JenkinsHold>(it->second.hold));
+}
+
+void FakeQueue::release_probe_renewals() {
+    auto renewals = std::move(hanging_probe_renewals_);
+    hanging_probe_renewals_.clear();
+    for (auto& done : renewals) done(std::optional<JenkinsHold>{});
 }
 
 void FakeQueue::probe_failed(std::string jenkins, TimePoint next_probe_at, std::string reason,

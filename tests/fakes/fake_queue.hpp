@@ -69,6 +69,11 @@ class FakeQueue final : public TriggerQueue {
     /// many ran.
     std::size_t run_writer();
 
+    /// A renewal of this instance's own probe lease waits until release_probe_renewals() (a
+    /// store slow to answer it).
+    bool probe_renewals_hang = false;
+    void release_probe_renewals();
+
     /// Like a store no other instance claims from (SQLite): the dispatcher claims ahead.
     bool single = false;
     bool single_instance() const noexcept override { return single; }
@@ -102,6 +107,7 @@ class FakeQueue final : public TriggerQueue {
     void complete_now(const std::string& claim_id, TriggerUpdate update,
                       const CompleteHandler& done);
     std::vector<std::function<void()>> waiting_;
+    std::vector<HoldHandler> hanging_probe_renewals_;
     std::size_t next_id_ = 0;
     std::size_t next_claim_ = 0;
 };
