@@ -26,6 +26,10 @@ std::optional<IpAddress> parse_ip(std::string_view text) noexcept;
 /// "192.0.2.1" or "2001:db8::1".
 std::string to_string(const IpAddress& address);
 
+/// The client per-client limits count `address` as: itself for IPv4; for IPv6 its /64
+/// ("2001:db8:1:2::/64"), the block one host or site is given and may take any address of.
+std::string client_key(const IpAddress& address);
+
 /// An address range: "10.0.0.0/8", "2001:db8::/32"; a bare address is a /32 (/128).
 struct Cidr {
     IpAddress base;  ///< with the host bits cleared

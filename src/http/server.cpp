@@ -380,7 +380,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 std::shared_ptr<ConnState> Server::Impl::admit(asio::any_io_executor executor,
                                                const IpAddress& peer, std::string& refusal) {
     auto conn = std::make_shared<ConnState>(std::move(executor));
-    if (!contains_any(options.trusted_proxies, peer)) conn->peer_key = to_string(peer);
+    if (!contains_any(options.trusted_proxies, peer)) conn->peer_key = client_key(peer);
     std::shared_ptr<ConnState> victim;
     {
         std::lock_guard lock(mutex);
@@ -606,7 +606,8 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
 
         // Body memory is reserved before a byte of the body is read: a Content-Length body all
         // at once (Beast allocates it up front), a chunked one step by step as it grows.
-        const std::string client_key = request.head.client ? to_string(*request.head.client) : "";
+        const std::string client_key =
+            request.head.client ? hookrelay::client_key(*request.head.client) : "";
         const auto declared = static_cast<std::size_t>(request.head.content_length.value_or(0));
         std::size_t reserved = !parser.chunked() && declared > k_small_body ? declared : 0;
         struct Reservation {

@@ -39,6 +39,13 @@ std::string to_string(const IpAddress& address) {
     return buffer;
 }
 
+std::string client_key(const IpAddress& address) {
+    if (address.v4) return to_string(address);
+    IpAddress block = address;
+    for (std::size_t i = 8; i < block.bytes.size(); ++i) block.bytes[i] = 0;
+    return to_string(block) + "/64";
+}
+
 namespace {
 
 void clear_host_bits(IpAddress& address, unsigned prefix) {
@@ -66,7 +73,8 @@ std::optional<Cidr> parse_cidr(std::string_view text) noexcept {
     if (slash != std::string_view::npos) {
         const auto digits = text.substr(slash + 1);
         unsigned prefix = 0;
-        const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+        const auto [ptr, ec] =
+            std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
         if (digits.empty() || ec != std::errc{} || ptr != digits.data() + digits.size() ||
             prefix > cidr.prefix) {
             return std::nullopt;

@@ -9,7 +9,8 @@ TEST(Cidr, ParsesAddressesOfBothFamilies) {
     EXPECT_TRUE(parse_ip("192.0.2.1"));
     EXPECT_TRUE(parse_ip("2001:db8::1"));
     EXPECT_TRUE(parse_ip("[2001:db8::1]"));
-    for (const char* bad : {"", "localhost", "192.0.2.1:80", "300.1.1.1", "fe80::1%eth0", "1.2.3"}) {
+    for (const char* bad :
+         {"", "localhost", "192.0.2.1:80", "300.1.1.1", "fe80::1%eth0", "1.2.3"}) {
         EXPECT_FALSE(parse_ip(bad)) << bad;
     }
 }
@@ -38,6 +39,17 @@ TEST(Cidr, BareAddressIsASingleHost) {
     auto one = parse_cidr("10.1.2.3");
     EXPECT_TRUE(one->contains(*parse_ip("10.1.2.3")));
     EXPECT_FALSE(one->contains(*parse_ip("10.1.2.4")));
+}
+
+// Per-client limits count an IPv6 client by its /64: a host given one can take any address in
+// it, and would otherwise be as many clients as it likes.
+TEST(Cidr, ClientKeyIsTheAddressForIpv4AndTheSlash64ForIpv6) {
+    EXPECT_EQ(client_key(*parse_ip("192.0.2.7")), "192.0.2.7");
+    EXPECT_EQ(client_key(*parse_ip("::ffff:192.0.2.7")), "192.0.2.7");
+    EXPECT_EQ(client_key(*parse_ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")), "2001:db8:1:2::/64");
+    EXPECT_EQ(client_key(*parse_ip("2001:db8:1:2::1")), client_key(*parse_ip("2001:db8:1:2::ff")));
+    EXPECT_NE(client_key(*parse_ip("2001:db8:1:2::1")), client_key(*parse_ip("2001:db8:1:3::1")));
+    EXPECT_EQ(client_key(*parse_ip("::1")), "::/64");
 }
 
 TEST(Cidr, RejectsMalformedRanges) {
