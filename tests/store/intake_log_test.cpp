@@ -412,6 +412,23 @@ TEST(IntakeLog, ASegmentWhoseMakingWasCutShortIsRemovedAtOpen) {
     EXPECT_FALSE(std::filesystem::exists(o.dir / "2.seg.partial"));
 }
 
+// A copy of a segment under a name with a leading zero ("00.seg", as a restore or a hand might
+// leave it) is not read as that segment a second time: its records are replayed once.
+TEST(IntakeLog, ACopyOfASegmentNamedWithALeadingZeroIsNotReadAsThatSegment) {
+    test::TempDir dir;
+    const auto o = small(dir.path(), 4096);
+    const auto written = written_and_closed(o, 3);
+    ASSERT_EQ(written.size(), 3u);
+    const auto segment = std::to_string(written.front().segment);
+    std::filesystem::copy_file(o.dir / (segment + ".seg"), o.dir / ("0" + segment + ".seg"));
+    Replayed r;
+    auto log = open_log(o, 0, &r);
+    ASSERT_TRUE(log);
+    EXPECT_EQ(r.seqs, range(1, 3));
+    EXPECT_EQ(log->segments(), 2u);
+    EXPECT_EQ(log->next_seq(), 4u);
+}
+
 TEST(IntakeLog, ADirectoryThatCannotBeMadeIsAClearError) {
     test::TempDir dir;
     std::ofstream(std::filesystem::path(dir.path()) / "intake") << "a file in the way";
@@ -430,8 +447,8 @@ TEST(IntakeLog, HasSegmentsCountsOnlySegmentFiles) {
     std::string why;
     EXPECT_EQ(IntakeLog::has_segments(log_dir, &why), false) << why;  // no directory at all
     std::filesystem::create_directories(log_dir);
-    for (const char* name :
-         {"2.seg.partial", "notes.seg", "4294967296.seg", "12345678901.seg", ".seg", "7.segx"}) {
+    for (const char* name : {"2.seg.partial", "notes.seg", "4294967296.seg", "12345678901.seg",
+                             ".seg", "7.segx", "03.seg", "00.seg"}) {
         std::ofstream(log_dir / name) << "x";
     }
     EXPECT_EQ(IntakeLog::has_segments(log_dir, &why), false) << why;

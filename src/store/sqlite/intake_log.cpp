@@ -68,11 +68,12 @@ std::array<char, IntakeLog::k_header> make_header(std::uint64_t seq, std::string
     return h;
 }
 
-// The number of a segment file named `name` ("<n>.seg"), or nothing for any other file.
+// The number of a segment file named `name` ("<n>.seg", as the log names them: no leading zero),
+// or nothing for any other file. A copy named "00.seg" is not segment 0 a second time.
 std::optional<std::uint32_t> segment_number(const std::string& name) {
     if (!name.ends_with(k_suffix)) return std::nullopt;
     const std::string stem = name.substr(0, name.size() - k_suffix.size());
-    if (stem.empty() || stem.size() > 10 ||
+    if (stem.empty() || stem.size() > 10 || (stem.size() > 1 && stem.front() == '0') ||
         stem.find_first_not_of("0123456789") != std::string::npos) {
         return std::nullopt;
     }
