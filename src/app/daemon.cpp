@@ -459,6 +459,12 @@ struct Daemon {
 }  // namespace
 
 int run_daemon(const DaemonOptions& options) {
+    // A write past a file-size limit (RLIMIT_FSIZE, e.g. systemd's LimitFSIZE=) or into a pipe
+    // nobody reads any more (a log reader gone) fails with its error instead of ending the
+    // process: the store then reports why it takes nothing (/readyz), and nothing answered is
+    // lost to a crash loop.
+    ::signal(SIGPIPE, SIG_IGN);
+    ::signal(SIGXFSZ, SIG_IGN);
     auto loaded = load_runtime(options.config_path);
     if (!loaded.errors.empty()) {
         for (const auto& e : loaded.errors) std::cerr << to_string(e) << '\n';

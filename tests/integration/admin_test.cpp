@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 #include <boost/json.hpp>
 
 #include <condition_variable>
@@ -614,6 +615,40 @@ TEST_F(Admin, FullStoreAnswers503AndTurnsNotReady) {
 
 TEST_F(Admin, FullStoreWithoutTheIntakeLogAnswers503AndTurnsNotReady) {
     full_store_answers_503_and_turns_not_ready(jenkins, false);
+}
+
+// A file-size limit (systemd's LimitFSIZE=, a quota set with prlimit) that the intake log's next
+// write passes: the write fails, and the daemon lives on to say so. The webhook is answered 503,
+// /readyz turns 503 and the status names the cause, instead of the process ending with SIGXFSZ
+// (and, under systemd, starting again into the same limit).
+TEST_F(Admin, AFileSizeLimitIsAnswered503AndExplainedWithoutEndingTheDaemon) {
+    Daemon daemon(options(config_for(jenkins, k_pr_rule_only)));
+    const auto first = post_webhook(daemon, push("before-the-limit"));
+    ASSERT_EQ(first.status, 200u) << first.error << first.body;  // stored, no rule matched
+    ASSERT_TRUE(eventually(
+        [&] { return admin(daemon, "GET", "/api/v1/deliveries/before-the-limit").status == 200u; },
+        k_deadline));
+
+    rlimit previous{};
+    ASSERT_EQ(::prlimit(daemon.pid(), RLIMIT_FSIZE, nullptr, &previous), 0) << errno;
+    rlimit limited = previous;
+    limited.rlim_cur = 1;
+    ASSERT_EQ(::prlimit(daemon.pid(), RLIMIT_FSIZE, &limited, nullptr), 0) << errno;
+    const auto refused = post_webhook(daemon, push("past-the-limit"));
+    ASSERT_EQ(::prlimit(daemon.pid(), RLIMIT_FSIZE, &previous, nullptr), 0) << errno;
+
+    EXPECT_EQ(refused.status, 503u) << refused.error << refused.body;
+    ASSERT_TRUE(daemon.running()) << daemon.log();
+    EXPECT_EQ(admin(daemon, "GET", "/readyz", "").status, 503u);
+    const auto status = admin(daemon, "GET", "/api/v1/status");
+    ASSERT_EQ(status.status, 200u) << status.body;
+    const std::string detail(body(status).at("store_detail").as_string());
+    EXPECT_NE(detail.find("File too large"), std::string::npos) << detail;
+    EXPECT_NE(detail.find("restart"), std::string::npos) << detail;
+    // What was answered before stays readable.
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/deliveries/before-the-limit").status, 200u);
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/deliveries/past-the-limit").status, 404u);
+    EXPECT_EQ(daemon.stop(SIGTERM), 0) << daemon.log();
 }
 
 TEST_F(AdminCli, ReloadNamesTheSettingsThatWaitForARestart) {
