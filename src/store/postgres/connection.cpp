@@ -69,6 +69,22 @@ std::vector<std::string> written_secrets(std::string_view url) {
             if (const auto colon = userinfo.find(':'); colon != std::string_view::npos) {
                 add(userinfo.substr(colon + 1));
             }
+        } else if (const auto first_at = rest.find('@'); first_at != std::string_view::npos) {
+            // A password holding a '/' that was not percent-encoded: libpq then reads its parts
+            // as the port and the database name, and its messages quote them. Each part is
+            // hidden.
+            const std::string_view userinfo = rest.substr(0, first_at);
+            const auto colon = userinfo.find(':');
+            if (colon != std::string_view::npos && userinfo.find('/', colon) != std::string::npos) {
+                std::string_view password = userinfo.substr(colon + 1);
+                add(password);
+                while (!password.empty()) {
+                    const auto slash = password.find('/');
+                    add(password.substr(0, slash));
+                    if (slash == std::string_view::npos) break;
+                    password.remove_prefix(slash + 1);
+                }
+            }
         }
         if (const auto q = rest.find('?'); q != std::string_view::npos) {
             std::string_view query = rest.substr(q + 1);

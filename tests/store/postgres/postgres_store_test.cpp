@@ -772,6 +772,18 @@ TEST(PostgresStorePassword, IsNotInTheErrorForAMalformedUrlThatQuotesIt) {
     EXPECT_NE(why.find("invalid percent-encoded token"), std::string::npos) << why;
 }
 
+// A '/' in the password, not percent-encoded as a URI needs it: libpq then takes the password's
+// first part for the port and its rest for the database name, and its message quotes them.
+TEST(PostgresStorePassword, IsNotInTheErrorForAUrlWhosePasswordHoldsASlash) {
+    StoreConfig config =
+        pg_config("postgresql://hookrelay:Sup3r/s3cret@/hookrelay?host=/nonexistent-dir");
+    std::string why;
+    auto store = PostgresStore::open(config, pg_options("instance-a"), &why);
+    ASSERT_FALSE(store);
+    EXPECT_EQ(why.find("Sup3r"), std::string::npos) << why;
+    EXPECT_EQ(why.find("s3cret"), std::string::npos) << why;
+}
+
 TEST(PostgresStorePassword, IsNotInTheErrorForAKeyValueString) {
     StoreConfig config =
         pg_config("host=/nonexistent-dir password='Sup3r-s3cret' dbname=hookrelay");
