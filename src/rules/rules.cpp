@@ -13,6 +13,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 namespace hookrelay::rules {
@@ -70,6 +71,10 @@ struct Trigger {
     /// multibranch: `job` is the project and this the branch job's name (one segment).
     std::optional<render::Template> branch;
     bool scan = false;  ///< a `scan:` trigger: `job` is the project to scan
+    /// After the rule's status context when the rule has several triggers that post statuses:
+    /// "/<job>", or "/<jenkins>/<job>" when two of them name one job (e.g. on two controllers),
+    /// then "#<n>" if that is still not enough. Empty for a rule with one.
+    std::string status_suffix;
 };
 
 struct Rule {
@@ -584,6 +589,7 @@ class Compiler {
                     rule.status_contexts.emplace(source.name, std::move(context));
                 }
             }
+            if (!rule.status_contexts.empty()) name_statuses(rule.triggers);
             rules.push_back(std::move(rule));
         }
         if (errors_.size() != before) return std::nullopt;
@@ -593,6 +599,34 @@ class Compiler {
   private:
     void error(Location where, std::string message) {
         errors_.push_back({config_.file, where, std::move(message)});
+    }
+
+    // Several builds of one rule on one commit: each posts under a name of its own (its job's,
+    // stable from one push to the next, so a forge can require it), or the one that finished last
+    // would decide what the forge shows for all of them.
+    static void name_statuses(std::vector<Trigger>& triggers) {
+        std::vector<Trigger*> posting;
+        for (auto& t : triggers) {
+            if (!t.scan) posting.push_back(&t);
+        }
+        if (posting.size() < 2) return;
+        const auto name = [&](const Trigger& t, int level) {
+            std::string out = "/";
+            if (level >= 1) out += t.jenkins + "/";
+            return out + t.job_text;
+        };
+        const auto unique_at = [&](int level) {
+            std::set<std::string> seen;
+            for (const Trigger* t : posting) {
+                if (!seen.insert(name(*t, level)).second) return false;
+            }
+            return true;
+        };
+        const int level = unique_at(0) ? 0 : unique_at(1) ? 1 : 2;
+        for (std::size_t i = 0; i < posting.size(); ++i) {
+            posting[i]->status_suffix = name(*posting[i], std::min(level, 1));
+            if (level == 2) posting[i]->status_suffix += "#" + std::to_string(i + 1);
+        }
     }
 
     Condition condition(const ConditionSpec& spec, Scope scope) {
@@ -1036,7 +1070,7 @@ void render_trigger(const Rule& rule, const Trigger& t, const Event& event, std:
     request.follow = t.follow;
     if (const auto it = rule.status_contexts.find(event.source);
         !t.scan && it != rule.status_contexts.end()) {
-        request.status = status_target(event, it->second);
+        request.status = status_target(event, it->second + t.status_suffix);
     }
     d.triggers.push_back(std::move(request));
     d.trigger_events.push_back(index);

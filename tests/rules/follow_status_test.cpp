@@ -80,6 +80,43 @@ TEST(RuleStatus, SourceContextAndRuleOverride) {
     EXPECT_FALSE(d.triggers[2].status);
 }
 
+// A rule that starts several builds of one commit posts one status for each, under its job's
+// name, so a failed one cannot be hidden by another that finished after it; with the Jenkins'
+// name as well when two go to jobs of one name, and numbered when even that is one name. A scan
+// posts none, and a rule with one build keeps the rule's name.
+TEST(RuleStatus, EachBuildOfARuleWithSeveralPostsUnderANameOfItsOwn) {
+    auto scan = trigger("acme/app");
+    scan.scan = true;
+    auto mirrored = rule("mirrored", {}, {trigger("app", {}, "ci"), trigger("app", {}, "ci2")});
+    auto twice = rule("twice", {},
+                      {trigger("app", {{"SUITE", "unit"}}), trigger("app", {{"SUITE", "slow"}})});
+    auto c = with_status({rule("app", {}, {trigger("app-unit"), trigger("folder/app-it"), scan}),
+                          mirrored, twice, rule("single", {}, {trigger("solo"), scan})});
+    c.jenkins.push_back(c.jenkins.front());
+    c.jenkins.back().name = "ci2";
+    const auto set = compile_config(c);
+    ASSERT_TRUE(set);
+    const auto d = set->evaluate(push_event());
+    std::vector<std::string> contexts;
+    for (const auto& t : d.triggers) {
+        if (t.status) contexts.push_back(t.status->context);
+    }
+    EXPECT_EQ(contexts,
+              (std::vector<std::string>{"hookrelay/app/app-unit", "hookrelay/app/folder/app-it",
+                                        "hookrelay/mirrored/ci/app", "hookrelay/mirrored/ci2/app",
+                                        "hookrelay/twice/ci/app#1", "hookrelay/twice/ci/app#2",
+                                        "hookrelay/single"}));
+
+    // A context of the source's or the rule's own is the prefix the same way.
+    auto named = with_status({rule("app", {}, {trigger("unit"), trigger("it")})}, "ci/jenkins");
+    const auto named_set = compile_config(named);
+    ASSERT_TRUE(named_set);
+    const auto n = named_set->evaluate(push_event());
+    ASSERT_EQ(n.triggers.size(), 2u);
+    EXPECT_EQ(n.triggers[0].status->context, "ci/jenkins/unit");
+    EXPECT_EQ(n.triggers[1].status->context, "ci/jenkins/it");
+}
+
 TEST(RuleStatus, NoStatusForASourceWithoutStatusOrAnEventWithoutACommit) {
     const auto set =
         compile_config(with_status({rule("all", {field("deleted", {"*"})}, {trigger("x")})}));
