@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -212,6 +213,7 @@ class Loader {
             error(root, fmt::format("the config must be a map, not {}", describe(root)));
             return finish();
         }
+        duplicate_keys(root, "");
         check_keys(root, k_top_keys, "top level");
         if (auto n = root["listen"]) listen(n);
         if (auto n = root["state_dir"]) scalar(n, "state_dir", config_->state_dir);
@@ -238,6 +240,34 @@ class Loader {
     }
 
   private:
+    // A key written twice in one map (a second `rules:` pasted below the first, `trigger:` twice
+    // in a rule): YAML keeps both, every lookup finds the first, and the second would be ignored
+    // without a word. Refused wherever it is.
+    void duplicate_keys(const YAML::Node& node, const std::string& path) {
+        if (node.IsSequence()) {
+            for (std::size_t i = 0; i < node.size(); ++i) {
+                duplicate_keys(node[i], fmt::format("{}[{}]", path, i));
+            }
+            return;
+        }
+        if (!node.IsMap()) return;
+        std::map<std::string, Location> seen;
+        for (const auto& entry : node) {
+            if (!entry.first.IsScalar()) continue;
+            const std::string key = entry.first.Scalar();
+            const std::string at = path.empty() ? key : path + "." + key;
+            const auto [first, inserted] = seen.emplace(key, location_of(entry.first));
+            if (!inserted) {
+                error(entry.first,
+                      fmt::format("`{}` is written twice (first on line {}); YAML would use only "
+                                  "the first, so merge the two",
+                                  at, first->second.line));
+                continue;
+            }
+            duplicate_keys(entry.second, at);
+        }
+    }
+
     LoadResult finish() {
         LoadResult result;
         result.errors = std::move(errors_);
