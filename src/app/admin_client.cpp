@@ -166,9 +166,11 @@ bool resolve_endpoint(const Options& o, Endpoint& ep, std::ostream& err) {
     const bool need_config = o.admin.empty() || need_token;
     const auto path = need_config ? discover_config(o.config_path) : std::nullopt;
     if (path) {
-        // Only admin.* matters here: the other secrets may exist only inside the service.
+        // Only admin.* matters here: the other secrets may exist only inside the service, and a
+        // mistake elsewhere in the file (made since the daemon loaded it) must not fail a probe.
         config::LoadOptions load_options;
         load_options.resolve_secrets = false;
+        load_options.admin_only = true;
         auto loaded = config::load_file(*path, load_options);
         if (!loaded.errors.empty()) {
             for (const auto& e : loaded.errors) err << to_string(e) << '\n';

@@ -213,6 +213,10 @@ class Loader {
             error(root, fmt::format("the config must be a map, not {}", describe(root)));
             return finish();
         }
+        if (options_.admin_only) {
+            if (auto n = root["admin"]) admin(n);
+            return finish();
+        }
         duplicate_keys(root, "");
         check_keys(root, k_top_keys, "top level");
         if (auto n = root["listen"]) listen(n);

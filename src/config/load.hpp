@@ -19,6 +19,9 @@ struct LoadOptions {
     /// work on a laptop without the production secrets; the secrets are then empty placeholders.
     bool resolve_secrets = true;
     secrets::Environment environment = secrets::Environment::process();
+    /// Read the `admin:` section only (the admin commands: the rest of the file may hold a
+    /// mistake made since the running daemon loaded it, which must not stop a probe).
+    bool admin_only = false;
 };
 
 struct LoadResult {

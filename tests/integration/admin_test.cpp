@@ -557,6 +557,22 @@ TEST_F(AdminCli, HealthAsksTheProbesWithoutAToken) {
     EXPECT_EQ(run_hookrelay({"health", "--admin", "127.0.0.1:1"}).exit_code, 2);
 }
 
+// The file was edited since the daemon loaded it, and a mistake crept in outside `admin:`: the
+// probes (the container's HEALTHCHECK, Kubernetes) and the admin commands still reach the running
+// daemon, which keeps what it loaded; only `admin:` is read for them.
+TEST_F(AdminCli, AMistakeOutsideTheAdminSectionDoesNotFailTheProbes) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    TempDir dir;
+    const auto path = dir.write(
+        "c.yaml", config_at(jenkins, address(daemon)) + "  - name: typo\n    trigerr: {}\n");
+    ASSERT_NE(run_hookrelay({"check", "--config", path}, env()).exit_code, 0);
+    auto ready = run_hookrelay({"health", "--ready", "--config", path});
+    EXPECT_EQ(ready.exit_code, 0) << ready.err;
+    auto status = run_hookrelay({"status", "--config", path}, env());
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    EXPECT_NE(status.out.find("JENKINS"), std::string::npos) << status.out;
+}
+
 }  // namespace
 }  // namespace hookrelay::test
 
