@@ -134,6 +134,9 @@ struct BuildRecord {
     std::optional<TimePoint> finished_at;  ///< started_at + duration, once it finished
     /// Following gave up (max age passed, the item and the build could not be found): why.
     std::string error;
+    /// Jenkins' answers in a row that could not be read (a proxy's login page, a cut body):
+    /// following gives up after a few; any answer read resets it.
+    int unreadable = 0;
 
     bool operator==(const BuildRecord&) const = default;
 };

@@ -130,6 +130,7 @@ Step advance(const StoredTrigger& trigger, int tries, const Read& read,
              std::chrono::system_clock::time_point now) {
     Step s;
     s.build = trigger.build;
+    s.build.unreadable = 0;  // unless this answer cannot be read either
     s.tries = tries;
     const auto queued_at = s.build.queued_at.value_or(trigger.created_at);
     const bool too_old = now - queued_at > jenkins.follow_max_age;
@@ -159,8 +160,11 @@ Step advance(const StoredTrigger& trigger, int tries, const Read& read,
             s.next_at = now + jenkins.follow_poll_initial;
         }
     };
+    // Counted apart from `tries`, which also counts the polls of a build still running: one
+    // unreadable answer after a long wait in the queue is not a reason to give up.
     const auto unreadable = [&](const std::string& why) {
-        if (tries + 1 >= k_max_unreadable) {
+        s.build.unreadable = trigger.build.unreadable + 1;
+        if (s.build.unreadable >= k_max_unreadable) {
             lose(fmt::format("Jenkins' answers cannot be read: {}", why));
         } else {
             again();
@@ -176,6 +180,7 @@ Step advance(const StoredTrigger& trigger, int tries, const Read& read,
             // Jenkins did not say anything about the build: ask again later, however long it
             // takes (a Jenkins that is down pauses following, it does not end it).
             again(answer.retry_after.value_or(milliseconds(0)));
+            s.build.unreadable = trigger.build.unreadable;
             s.note = "Jenkins did not answer: " + answer.detail;
             return s;
         case Kind::queued:

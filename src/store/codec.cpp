@@ -353,6 +353,7 @@ std::string build_record_json(const BuildRecord& b) {
     time("started_at", b.started_at);
     time("finished_at", b.finished_at);
     text("error", b.error);
+    if (b.unreadable != 0) o["unreadable"] = b.unreadable;
     return boost::json::serialize(o);
 }
 
@@ -376,6 +377,7 @@ BuildRecord parse_build_record(std::string_view json) {
     b.started_at = time("started_at");
     b.finished_at = time("finished_at");
     b.error = text_of(o, "error");
+    b.unreadable = static_cast<int>(int_of(o, "unreadable"));
     return b;
 }
 

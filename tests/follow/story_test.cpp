@@ -230,13 +230,37 @@ TEST(FollowAdvance, DeletedBuildIsLost) {
     EXPECT_NE(step.build.error.find("#42"), std::string::npos);
 }
 
-TEST(FollowAdvance, UnreadableAnswersAreRetriedAFewTimesThenLost) {
-    const auto t = delivered();
-    const auto first = advance(t, 0, next_read(t), ok("<html>login</html>"), jenkins(), t0 + 5s);
-    EXPECT_FALSE(first.lost);
-    EXPECT_TRUE(first.next_at);
-    const auto last = advance(t, 4, next_read(t), ok("<html>login</html>"), jenkins(), t0 + 5s);
-    EXPECT_TRUE(last.lost);
+// Five unreadable answers in a row end following; the polls of a build that waits in the queue
+// (which raise `tries`, the backoff) do not count toward them, and an answer read in between
+// starts the count again.
+TEST(FollowAdvance, UnreadableAnswersAreRetriedAFewTimesInARowThenLost) {
+    auto t = delivered();
+    const auto login = ok("<html>login</html>");
+    // Long in the queue: a sixth poll without progress, then one login page.
+    const auto waited = advance(t, 6, next_read(t), login, jenkins(), t0 + 5min);
+    EXPECT_FALSE(waited.lost) << waited.build.error;
+    EXPECT_EQ(waited.build.unreadable, 1);
+    t.build = waited.build;
+    int in_a_row = 0;
+    for (int i = 0; i < 4; ++i) {
+        const auto step = advance(t, 6, next_read(t), login, jenkins(), t0 + 5min);
+        t.build = step.build;
+        in_a_row = step.build.unreadable;
+        EXPECT_EQ(step.lost, i == 4 - 1) << i;
+    }
+    EXPECT_EQ(in_a_row, 5);
+
+    // Three unreadable, one read (still waiting), then three more: not lost.
+    t = delivered();
+    for (int i = 0; i < 3; ++i) t.build = advance(t, 0, next_read(t), login, jenkins(), t0).build;
+    const auto read = advance(t, 3, next_read(t), ok(k_waiting), jenkins(), t0 + 10s);
+    EXPECT_EQ(read.build.unreadable, 0);
+    t.build = read.build;
+    for (int i = 0; i < 3; ++i) {
+        const auto step = advance(t, 4, next_read(t), login, jenkins(), t0 + 20s);
+        EXPECT_FALSE(step.lost);
+        t.build = step.build;
+    }
 }
 
 TEST(FollowAdvance, NoQueueItemToFollowIsLost) {
