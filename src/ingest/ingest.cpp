@@ -162,6 +162,14 @@ result<std::vector<Event>> normalize(const SourceConfig& source, const HeaderMap
         if (event.changed_files.size() >= detail::k_max_changed_files) {
             event.changed_files_complete = false;
         }
+        // A forced push may have dropped commits whose changes no listed commit shows, and a
+        // push to an existing branch that lists no change at all moved it back (`git push -f
+        // origin <older>:main`, a rollback) or onto a commit it already had: neither list says
+        // what changed since `before`, so `paths` conditions pass.
+        if (event.kind == EventKind::push && !event.created && !event.deleted &&
+            (event.forced || event.changed_files.empty())) {
+            event.changed_files_complete = false;
+        }
         event.payload = payload;
     }
     return events;

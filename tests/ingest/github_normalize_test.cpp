@@ -315,6 +315,28 @@ TEST(GithubNormalize, CommitListAtGithubCapIsIncomplete) {
     EXPECT_TRUE(e->changed_files_complete);
 }
 
+// A forced push, and a rewind (`git push -f origin <older>:main`: no commit listed): the lists do
+// not say what changed since `before`, so they are incomplete and `paths` rules build.
+TEST(GithubNormalize, AForcedPushAndARewindListIncompleteChanges) {
+    auto payload = test::fixture_json("github", "push-branch-update");
+    payload.as_object()["forced"] = true;
+    auto e = test::normalize_json(Provider::github, "push", payload);
+    ASSERT_TRUE(e);
+    EXPECT_TRUE(e->forced);
+    EXPECT_FALSE(e->changed_files.empty());
+    EXPECT_FALSE(e->changed_files_complete);
+
+    payload.as_object()["commits"] = boost::json::array{};
+    e = test::normalize_json(Provider::github, "push", payload);
+    ASSERT_TRUE(e);
+    EXPECT_TRUE(e->changed_files.empty());
+    EXPECT_FALSE(e->changed_files_complete);
+    payload.as_object()["forced"] = false;  // as a forge that does not say
+    e = test::normalize_json(Provider::github, "push", payload);
+    ASSERT_TRUE(e);
+    EXPECT_FALSE(e->changed_files_complete);
+}
+
 TEST(GithubNormalize, PushOfMoreThanTenThousandFilesKeepsTheFirstAndIsIncomplete) {
     auto payload = test::fixture_json("github", "push-branch-update");
     auto& head = payload.at("commits").at(0).as_object();

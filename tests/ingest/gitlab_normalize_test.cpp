@@ -55,6 +55,20 @@ TEST(GitlabNormalize, PushDocsWithTruncatedCommitList) {
     EXPECT_EQ(e.repository.namespace_, "mike");
 }
 
+// GitLab says nothing of forcing: a rewind of the branch (`git push -f origin <older>:main`)
+// comes with no commit and total_commits_count 0, which does not say what changed.
+TEST(GitlabNormalize, ARewindWithNoCommitListsIncompleteChanges) {
+    auto payload = test::fixture_json("gitlab", "push-branch-update");
+    payload.as_object()["commits"] = boost::json::array{};
+    payload.as_object()["total_commits_count"] = 0;
+    const auto e = test::normalize_json(Provider::gitlab, "Push Hook", payload);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->kind, EventKind::push);
+    EXPECT_FALSE(e->created);
+    EXPECT_TRUE(e->changed_files.empty());
+    EXPECT_FALSE(e->changed_files_complete);
+}
+
 TEST(GitlabNormalize, PushBranchDeleted) {
     const auto e = normalize_fixture("gitlab", "push-branch-deleted");
     EXPECT_EQ(e.kind, EventKind::push);
