@@ -1,5 +1,6 @@
 #include "config/load.hpp"
 
+#include "httpclient/encoding.hpp"
 #include "ingest/forge.hpp"
 #include "ingest/signature.hpp"
 #include "util/suggest.hpp"
@@ -132,6 +133,16 @@ static std::optional<std::pair<std::string, std::string>> jenkins_root_of_job_ur
     return std::pair(url.substr(0, job + 1), job_path);
 }
 
+// `url` as it may be shown in an error: user info ("user:password@") replaced by "***@".
+std::string shown_url(const std::string& url) {
+    const auto scheme = url.find("://");
+    const auto start = scheme == std::string::npos ? 0 : scheme + 3;
+    const auto end = url.find_first_of("/?#", start);
+    const auto at = url.rfind('@', end == std::string::npos ? url.size() : end);
+    if (at == std::string::npos || at < start) return url;
+    return url.substr(0, start) + "***" + url.substr(at);
+}
+
 const Keys k_jenkins_keys = {"url",
                              "user",
                              "api_token",
@@ -244,6 +255,31 @@ class Loader {
     }
 
   private:
+    // A base URL as the HTTP client will take it (a run refuses what it cannot parse, so check
+    // refuses it first). User info is refused without being shown: it belongs in `user:` and
+    // `api_token:`, where it is a secret.
+    void base_url(const YAML::Node& node, const std::string& what, const std::string& url) {
+        std::string why;
+        if (httpclient::parse_base_url(url, why)) return;
+        if (shown_url(url) != url) {
+            why =
+                "it holds user info (user:password@); put the user into `user:` and the "
+                "password or API token into a secret reference";
+        }
+        error(node, fmt::format("{} '{}' cannot be used: {}", what, shown_url(url), why));
+    }
+
+    // A PEM bundle named by `ca_file`: read by the client at start, so check says when it cannot
+    // be (not where secrets are not resolved either: `explain` runs away from the service).
+    void ca_file(const YAML::Node& node, const std::string& what, std::string& path) {
+        if (!scalar(node, what, path) || !options_.resolve_secrets) return;
+        std::ifstream in(path);
+        if (!in) {
+            error(node,
+                  fmt::format("{} '{}' cannot be read: {}", what, path, std::strerror(errno)));
+        }
+    }
+
     // A key written twice in one map (a second `rules:` pasted below the first, `trigger:` twice
     // in a rule): YAML keeps both, every lookup finds the first, and the second would be ignored
     // without a word. Refused wherever it is.
@@ -1090,11 +1126,13 @@ class Loader {
                 while (st.api_url.ends_with('/')) st.api_url.pop_back();
                 if (!st.api_url.starts_with("http://") && !st.api_url.starts_with("https://")) {
                     error(n, fmt::format("{}.api_url '{}' must start with http:// or https://",
-                                         context, st.api_url));
+                                         context, shown_url(st.api_url)));
+                } else {
+                    base_url(n, context + ".api_url", st.api_url + "/");
                 }
             }
         }
-        if (auto n = node["ca_file"]) scalar(n, "ca_file", st.ca_file);
+        if (auto n = node["ca_file"]) ca_file(n, context + ".ca_file", st.ca_file);
         if (auto n = node["max_in_flight"]) {
             positive<unsigned>(n, context + ".max_in_flight", st.max_in_flight, 1000);
         }
@@ -1142,19 +1180,22 @@ class Loader {
             } else if (scalar(n, "url", j.url)) {
                 if (!j.url.starts_with("http://") && !j.url.starts_with("https://")) {
                     error(n, fmt::format("{}: url '{}' must start with http:// or https://",
-                                         context, j.url));
+                                         context, shown_url(j.url)));
                 }
                 if (!j.url.ends_with('/')) j.url += '/';
                 if (auto fix = jenkins_root_of_job_url(j.url)) {
                     error(n, fmt::format("{}: url '{}' points at a job, not at Jenkins: write url "
                                          "'{}' and put the job path '{}' into the rules' "
                                          "trigger `job:`",
-                                         context, j.url, fix->first, fix->second));
+                                         context, shown_url(j.url), shown_url(fix->first),
+                                         fix->second));
+                } else if (j.url.starts_with("http://") || j.url.starts_with("https://")) {
+                    base_url(n, context + ": url", j.url);
                 }
             }
             if (auto n = body["user"]) scalar(n, "user", j.user);
             if (auto n = body["api_token"]) j.api_token = secret(n, context + ".api_token");
-            if (auto n = body["ca_file"]) scalar(n, "ca_file", j.ca_file);
+            if (auto n = body["ca_file"]) ca_file(n, context + ".ca_file", j.ca_file);
             if (auto n = body["connect_timeout"]) {
                 duration(n, context + ".connect_timeout", j.connect_timeout);
             }

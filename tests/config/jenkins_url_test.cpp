@@ -7,8 +7,11 @@
 namespace hookrelay::config {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 std::vector<std::string> errors_for(const std::string& url) {
     const auto yaml =
@@ -38,6 +41,37 @@ TEST(ConfigJenkinsUrl, JobPageUrlUnderAContextPathKeepsTheContextPathAndRootsPas
     EXPECT_THAT(errors_for("https://ci.example.com/"), IsEmpty());
     EXPECT_THAT(errors_for("http://10.0.0.5:8080/jenkins"), IsEmpty());
     EXPECT_THAT(errors_for("https://jobs.example.com/"), IsEmpty());
+}
+
+// What the HTTP client would refuse at the start of a run is refused by `check` already, and
+// credentials written into a url are refused without being shown.
+TEST(ConfigJenkinsUrl, AUrlTheClientCannotTakeIsRefusedAndItsCredentialsNeverShown) {
+    EXPECT_THAT(errors_for("https://admin:Pa55w0rd@ci.example.com/"),
+                ElementsAre(AllOf(HasSubstr("jenkins 'ci': url 'https://***@ci.example.com/' "
+                                            "cannot be used: it holds user info"),
+                                  Not(HasSubstr("Pa55w0rd")))));
+    EXPECT_THAT(errors_for("https://admin:Pa55w0rd@ci.example.com/job/app/"),
+                ElementsAre(AllOf(HasSubstr("write url 'https://***@ci.example.com/'"),
+                                  Not(HasSubstr("Pa55w0rd")))));
+    EXPECT_THAT(errors_for("https://ci.example.com:99999/"),
+                ElementsAre(HasSubstr("url port must be a number from 1 to 65535")));
+    EXPECT_THAT(errors_for("https://ci.example.com/?x=1"),
+                ElementsAre(HasSubstr("cannot be used")));
+    EXPECT_THAT(errors_for("https:///"), ElementsAre(HasSubstr("url has no host")));
+}
+
+TEST(ConfigJenkinsUrl, ACaFileThatCannotBeReadIsRefused) {
+    const auto yaml = std::string("sources:\n  gh: {provider: github, insecure: true}\n") +
+                      "jenkins:\n  ci: {url: \"https://ci/\", ca_file: /nonexistent/ca.pem}\n";
+    const auto loaded = load_string(yaml, "c.yaml");
+    std::vector<std::string> errors;
+    for (const auto& e : loaded.errors) errors.push_back(to_string(e));
+    EXPECT_THAT(errors, ElementsAre(HasSubstr("jenkins 'ci'.ca_file '/nonexistent/ca.pem' cannot "
+                                              "be read: No such file or directory")));
+    // Away from the service (`explain`, secrets unresolved), the file is not looked at.
+    LoadOptions away;
+    away.resolve_secrets = false;
+    EXPECT_THAT(load_string(yaml, "c.yaml", away).errors, IsEmpty());
 }
 
 }  // namespace
