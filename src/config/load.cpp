@@ -361,6 +361,21 @@ class Loader {
         }
     }
 
+    // A timeout, an interval or a backoff's start: 0 would make every request fail at once or a
+    // loop spin (a poll, a probe or a retry with no pause), so it is refused.
+    void positive_duration(const YAML::Node& node, std::string_view what,
+                           std::chrono::milliseconds& out) {
+        const auto before = errors_.size();
+        auto value = out;
+        duration(node, what, value);
+        if (errors_.size() != before) return;
+        if (value.count() <= 0) {
+            error(node, fmt::format("{} must be above zero (e.g. 500ms or 10s)", what));
+            return;
+        }
+        out = value;
+    }
+
     void size(const YAML::Node& node, std::string_view what, std::size_t& out) {
         std::string text;
         if (!scalar(node, what, text)) return;
@@ -562,11 +577,16 @@ class Loader {
                                      s.header_limit));
             }
         }
-        if (auto n = node["header_timeout"]) duration(n, "server.header_timeout", s.header_timeout);
-        if (auto n = node["body_timeout"]) duration(n, "server.body_timeout", s.body_timeout);
-        if (auto n = node["idle_timeout"]) duration(n, "server.idle_timeout", s.idle_timeout);
-        if (auto n = node["write_timeout"]) duration(n, "server.write_timeout", s.write_timeout);
-        if (auto n = node["store_timeout"]) duration(n, "server.store_timeout", s.store_timeout);
+        if (auto n = node["header_timeout"])
+            positive_duration(n, "server.header_timeout", s.header_timeout);
+        if (auto n = node["body_timeout"])
+            positive_duration(n, "server.body_timeout", s.body_timeout);
+        if (auto n = node["idle_timeout"])
+            positive_duration(n, "server.idle_timeout", s.idle_timeout);
+        if (auto n = node["write_timeout"])
+            positive_duration(n, "server.write_timeout", s.write_timeout);
+        if (auto n = node["store_timeout"])
+            positive_duration(n, "server.store_timeout", s.store_timeout);
         if (auto n = node["shutdown_grace"]) duration(n, "server.shutdown_grace", s.shutdown_grace);
         if (auto n = node["max_connections"]) {
             positive<std::size_t>(n, "server.max_connections", s.max_connections, 1'000'000);
@@ -625,7 +645,8 @@ class Loader {
         auto& s = config_->store;
         if (auto n = node["keep_body"]) boolean(n, "store.keep_body", s.keep_body);
         if (auto n = node["retention"]) duration(n, "store.retention", s.retention);
-        if (auto n = node["prune_interval"]) duration(n, "store.prune_interval", s.prune_interval);
+        if (auto n = node["prune_interval"])
+            positive_duration(n, "store.prune_interval", s.prune_interval);
         if (auto n = node["max_size"]) size(n, "store.max_size", s.max_size);
         if (auto n = node["max_batch"]) {
             positive<std::size_t>(n, "store.max_batch", s.max_batch, 100'000);
@@ -704,7 +725,8 @@ class Loader {
         if (auto n = node["max_in_flight"]) {
             positive<unsigned>(n, "dispatch.max_in_flight", d.max_in_flight, 10'000);
         }
-        if (auto n = node["poll_interval"]) duration(n, "dispatch.poll_interval", d.poll_interval);
+        if (auto n = node["poll_interval"])
+            positive_duration(n, "dispatch.poll_interval", d.poll_interval);
         if (auto n = node["claim_lease"]) duration(n, "dispatch.claim_lease", d.claim_lease);
         if (auto n = node["claim_renew_interval"]) {
             duration(n, "dispatch.claim_renew_interval", d.claim_renew_interval);
@@ -1137,15 +1159,15 @@ class Loader {
             positive<unsigned>(n, context + ".max_in_flight", st.max_in_flight, 1000);
         }
         if (auto n = node["connect_timeout"]) {
-            duration(n, context + ".connect_timeout", st.connect_timeout);
+            positive_duration(n, context + ".connect_timeout", st.connect_timeout);
         }
         if (auto n = node["request_timeout"]) {
-            duration(n, context + ".request_timeout", st.request_timeout);
+            positive_duration(n, context + ".request_timeout", st.request_timeout);
         }
         if (auto n = node["retry_initial"]) {
-            duration(n, context + ".retry_initial", st.retry_initial);
+            positive_duration(n, context + ".retry_initial", st.retry_initial);
         }
-        if (auto n = node["retry_max"]) duration(n, context + ".retry_max", st.retry_max);
+        if (auto n = node["retry_max"]) positive_duration(n, context + ".retry_max", st.retry_max);
         if (auto n = node["max_tries"]) {
             positive<unsigned>(n, context + ".max_tries", st.max_tries, 1'000'000);
         }
@@ -1197,30 +1219,32 @@ class Loader {
             if (auto n = body["api_token"]) j.api_token = secret(n, context + ".api_token");
             if (auto n = body["ca_file"]) ca_file(n, context + ".ca_file", j.ca_file);
             if (auto n = body["connect_timeout"]) {
-                duration(n, context + ".connect_timeout", j.connect_timeout);
+                positive_duration(n, context + ".connect_timeout", j.connect_timeout);
             }
-            if (auto n = body["io_timeout"]) duration(n, context + ".io_timeout", j.io_timeout);
+            if (auto n = body["io_timeout"])
+                positive_duration(n, context + ".io_timeout", j.io_timeout);
             if (auto n = body["request_timeout"]) {
-                duration(n, context + ".request_timeout", j.request_timeout);
+                positive_duration(n, context + ".request_timeout", j.request_timeout);
             }
             if (auto n = body["max_in_flight"]) {
                 positive<unsigned>(n, context + ".max_in_flight", j.max_in_flight, 1000);
             }
             if (auto n = body["retry"]) j.retry = retry(n, context + ".retry", j.retry);
             if (auto n = body["probe_initial"]) {
-                duration(n, context + ".probe_initial", j.probe_initial);
+                positive_duration(n, context + ".probe_initial", j.probe_initial);
             }
-            if (auto n = body["probe_max"]) duration(n, context + ".probe_max", j.probe_max);
+            if (auto n = body["probe_max"])
+                positive_duration(n, context + ".probe_max", j.probe_max);
             if (auto n = body["follow"]) follow_mode(n, context, j.follow);
             if (auto n = body["follow_max_in_flight"]) {
                 positive<unsigned>(n, context + ".follow_max_in_flight", j.follow_max_in_flight,
                                    1000);
             }
             if (auto n = body["follow_poll_initial"]) {
-                duration(n, context + ".follow_poll_initial", j.follow_poll_initial);
+                positive_duration(n, context + ".follow_poll_initial", j.follow_poll_initial);
             }
             if (auto n = body["follow_poll_max"]) {
-                duration(n, context + ".follow_poll_max", j.follow_poll_max);
+                positive_duration(n, context + ".follow_poll_max", j.follow_poll_max);
             }
             if (auto n = body["follow_max_age"]) {
                 duration(n, context + ".follow_max_age", j.follow_max_age);
