@@ -616,14 +616,21 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             // re-running delivered builds).
             json::array matching;
             for (const auto& id : ids->value()) matching.emplace_back(id);
-            co_return reply(200,
-                            json::object{{"dry_run", true}, {"matching", std::move(matching)}});
+            co_return reply(200, json::object{{"dry_run", true},
+                                              {"matching", std::move(matching)},
+                                              {"limit", query.limit},
+                                              {"more", ids->value().size() >= query.limit}});
         }
         json::array replayed;
         for (const auto& id : ids->value()) replayed.emplace_back(id);
-        spdlog::info("bulk replay by admin: {} {} trigger(s) re-queued", ids->value().size(),
-                     to_string(query.state));
-        co_return reply(200, json::object{{"replayed", std::move(replayed)}});
+        // At the limit, more may match: say so, or the rest would stay as they are unnoticed.
+        const bool more = ids->value().size() >= query.limit;
+        spdlog::info("bulk replay by admin: {} {} trigger(s) re-queued{}", ids->value().size(),
+                     to_string(query.state), more ? " (the limit; more may match)" : "");
+        co_return reply(200, json::object{{"replayed", std::move(replayed)},
+                                          {"state", to_string(query.state)},
+                                          {"limit", query.limit},
+                                          {"more", more}});
     }
 
     if (what == "redeliver" && seg.size() == 3) {

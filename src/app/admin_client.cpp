@@ -536,6 +536,13 @@ void print_replayed(const json::value& v) {
     const auto& ids = v.at("replayed").as_array();
     std::cout << "re-queued " << ids.size() << " trigger(s)\n";
     for (const auto& id : ids) std::cout << "  " << id.as_string().c_str() << '\n';
+    const auto* more = v.as_object().if_contains("more");
+    if (more != nullptr && more->is_bool() && more->as_bool()) {
+        std::cout << fmt::format(
+            "the limit of {} was reached, so more {} triggers may match: run the same command "
+            "again (those re-queued are {} no longer)\n",
+            str(v, "limit"), str(v, "state"), str(v, "state"));
+    }
 }
 
 // A bulk replay of delivered triggers runs builds that already ran: ask first. Interactive (a

@@ -487,7 +487,21 @@ TEST_F(AdminCli, BulkReplayOfDeliveredTriggersNeedsYes) {
         cli_env());
     EXPECT_EQ(confirmed.exit_code, 0) << confirmed.err;
     EXPECT_NE(confirmed.out.find("re-queued 2 trigger(s)"), std::string::npos) << confirmed.out;
+    EXPECT_EQ(confirmed.out.find("the limit"), std::string::npos) << confirmed.out;
     EXPECT_TRUE(jenkins.wait_for_builds(4, k_deadline)) << daemon.log();
+    ASSERT_TRUE(trigger_state_is(daemon, "done-1", "delivered"));
+    ASSERT_TRUE(trigger_state_is(daemon, "done-2", "delivered"));
+
+    // At the limit, more may match: the command says so instead of leaving the rest unnoticed.
+    auto limited = run_hookrelay({"deliveries", "replay", "--state", "delivered", "--since", "1h",
+                                  "--limit", "1", "--yes", "--admin", addr},
+                                 cli_env());
+    EXPECT_EQ(limited.exit_code, 0) << limited.err;
+    EXPECT_NE(limited.out.find("re-queued 1 trigger(s)"), std::string::npos) << limited.out;
+    EXPECT_NE(limited.out.find("the limit of 1 was reached, so more delivered triggers may match: "
+                               "run the same command again"),
+              std::string::npos)
+        << limited.out;
 }
 
 TEST_F(AdminCli, WrongTokenFailsClearly) {
