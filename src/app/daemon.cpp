@@ -635,7 +635,7 @@ int run_daemon(const DaemonOptions& options) {
         admin_port ? fmt::format("; admin on {}:{}", config.admin.host, *admin_port)
                    : std::string());
     for (const auto& s : config.sources) {
-        if (s.secrets.empty()) {
+        if (!ingest::has_credentials(s)) {
             // Anyone who can reach the port can trigger builds through this source: warn.
             spdlog::warn("source {} ({}) at POST {} without verification (insecure: true)", s.name,
                          to_string(s.provider), s.path);

@@ -9,12 +9,13 @@
 #include <boost/url/parse_query.hpp>
 
 namespace hookrelay::ingest {
-namespace {
 
 bool has_credentials(const SourceConfig& source) noexcept {
     return !source.secrets.empty() || !source.signing_tokens.empty() ||
            !source.authorization.empty();
 }
+
+namespace {
 
 bool listed(std::span<const std::string_view> names, std::string_view name) noexcept {
     for (const auto allowed : names) {

@@ -19,6 +19,10 @@
 
 namespace hookrelay::ingest {
 
+/// Whether the source has anything to verify a delivery with: a secret or token, a signing token
+/// or an Authorization value.
+bool has_credentials(const SourceConfig& source) noexcept;
+
 /// Checks authenticity over the exact raw body, in constant time, before anything is parsed,
 /// the way the source's forge signs (see each forge's forge.hpp): GitHub X-Hub-Signature-256;
 /// GitLab X-Gitlab-Token and/or a Standard Webhooks webhook-signature with its timestamp within

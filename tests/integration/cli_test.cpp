@@ -222,6 +222,20 @@ sources:
         << log;
 }
 
+// A source verified by something other than a secret (GitLab's signing token alone, as the docs
+// suggest once GitLab signs) is not reported as unverified.
+TEST(Cli, ASourceVerifiedBySigningTokenAloneIsNotCalledInsecure) {
+    Daemon::Options o;
+    o.config_yaml =
+        "listen: 127.0.0.1:0\nstate_dir: ./var\nsources:\n  gitlab: {provider: gitlab, "
+        "signing_token: \"${env:GL_SIGNING}\"}\n";
+    o.env = {{"GL_SIGNING", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}};
+    Daemon daemon(o);
+    const auto log = daemon.log();
+    EXPECT_NE(log.find("source gitlab (gitlab) at POST"), std::string::npos) << log;
+    EXPECT_EQ(log.find("without verification"), std::string::npos) << log;
+}
+
 TEST(Cli, UsageErrorsExitWith2) {
     EXPECT_EQ(run_hookrelay({}).exit_code, 2);
     EXPECT_EQ(run_hookrelay({"chek"}).exit_code, 2);
