@@ -13,6 +13,7 @@
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <ctime>
 #include <map>
@@ -107,8 +108,13 @@ http::Response fail(unsigned status, std::string_view reason) {
 bool token_matches(const std::optional<Secret>& token, const HeaderMap& headers) {
     if (!token) return false;
     const auto header = headers.find("Authorization");
-    if (!header || !header->starts_with("Bearer ")) return false;
-    return ingest::any_token_matches(std::span(&*token, 1), header->substr(7));
+    // The scheme's name is case-insensitive (RFC 9110 §11.1): `bearer` is Bearer.
+    constexpr std::string_view k_scheme = "bearer ";
+    if (!header || header->size() < k_scheme.size()) return false;
+    for (std::size_t i = 0; i < k_scheme.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>((*header)[i])) != k_scheme[i]) return false;
+    }
+    return ingest::any_token_matches(std::span(&*token, 1), header->substr(k_scheme.size()));
 }
 
 // The Jenkins entries held right now (down or refusing our credentials), as this instance knows

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <boost/json.hpp>
 
+#include <cctype>
 #include <condition_variable>
 #include <csignal>
 #include <filesystem>
@@ -129,6 +130,15 @@ TEST_F(Admin, EverythingElseNeedsTheBearerToken) {
     }
     EXPECT_EQ(admin(daemon, "POST", "/api/v1/reload", "").status, 401u);
     EXPECT_EQ(admin(daemon, "GET", "/api/v1/nothing-here").status, 404u);
+    // The scheme's name is case-insensitive; the token is not.
+    for (const char* scheme : {"bearer ", "BEARER "}) {
+        const auto r = http_request(daemon.admin_port(), "GET", "/api/v1/status",
+                                    {{"Authorization", std::string(scheme) + k_admin_token}});
+        EXPECT_EQ(r.status, 200u) << scheme;
+    }
+    std::string shouted = k_admin_token;
+    for (auto& c : shouted) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/status", shouted).status, 401u);
 }
 
 TEST_F(Admin, AdminApiIsOffWithoutAToken) {
