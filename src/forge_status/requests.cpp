@@ -137,13 +137,19 @@ std::optional<std::string> github_body(const StatusTarget& target, const StatusW
     return json::serialize(body);
 }
 
+constexpr std::size_t k_gitlab_max_target_url = 255;
+
 std::optional<std::string> gitlab_body(const StatusTarget& target, const StatusWish& wish) {
     const auto state = gitlab_state(wish.state);
     if (state.empty()) return std::nullopt;
     json::object body;
     body["state"] = state;
     if (!target.context.empty()) body["name"] = target.context;
-    if (!wish.target_url.empty()) body["target_url"] = wish.target_url;
+    // GitLab refuses a target_url over 255 characters (400), which would drop the status: a
+    // build's URL in deep folders with a long branch name can be longer. The status goes without.
+    if (!wish.target_url.empty() && wish.target_url.size() <= k_gitlab_max_target_url) {
+        body["target_url"] = wish.target_url;
+    }
     body["description"] = shorten(wish.description);
     return json::serialize(body);
 }

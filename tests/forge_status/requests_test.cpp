@@ -171,6 +171,24 @@ TEST(ForgeStatusBodies, GitlabBodyCarriesNameAndGitlabState) {
         "name":"hookrelay/build","description":"Jenkins refused the build"})"));
 }
 
+// GitLab answers 400 to a target_url over 255 characters, which would drop the status: such a
+// link is left out, one of 255 kept.
+TEST(ForgeStatusBodies, GitlabBodyLeavesOutATargetUrlOverTwoHundredFiftyFiveCharacters) {
+    const StatusTarget target{"group/app", k_sha, "hookrelay/build"};
+    const std::string base = "https://ci.example.com/job/group/job/app/job/";
+    const std::string fits = base + std::string(255 - base.size() - 4, 'b') + "/17/";
+    ASSERT_EQ(fits.size(), 255u);
+    auto body = gitlab_body(target, {"running", "Build #17 running", fits});
+    ASSERT_TRUE(body);
+    EXPECT_EQ(boost::json::parse(*body).at("target_url"), fits.c_str());
+    body = gitlab_body(target,
+                       {"running", "Build #17 running", base + "b" + fits.substr(base.size())});
+    ASSERT_TRUE(body);
+    const auto json = boost::json::parse(*body).as_object();
+    EXPECT_FALSE(json.contains("target_url"));
+    EXPECT_EQ(json.at("state"), "running");
+}
+
 TEST(ForgeStatusBodies, UnknownStateMakesNoBody) {
     EXPECT_FALSE(github_body({"a/b", k_sha, "c"}, {"done", "", ""}));
     EXPECT_FALSE(gitlab_body({"a/b", k_sha, "c"}, {"done", "", ""}));
