@@ -377,6 +377,9 @@ struct Scope {
     bool narrowed = false;  // some `event` condition applies
     ProviderSet providers = every_provider();
     bool providers_narrowed = false;  // some `provider` or `source` condition applies
+    // The condition must hold for the rule to match (not under `any` or `not`): one on a field
+    // that none of the rule's events has makes the rule one that can never match.
+    bool required = true;
 };
 
 // A pattern's value when it is a plain literal (no glob syntax, not a regex), without its '!'.
@@ -646,6 +649,7 @@ class Compiler {
                 if (spec.children.empty()) {
                     error(spec.where, label_ + ": 'any' needs at least one condition");
                 }
+                scope.required = false;
                 for (const auto& child : spec.children) {
                     c.children.push_back(condition(child, scope));
                 }
@@ -655,6 +659,7 @@ class Compiler {
                     error(spec.where, label_ + ": 'not' takes exactly one condition, got " +
                                           std::to_string(spec.children.size()));
                 }
+                scope.required = false;
                 for (const auto& child : spec.children) {
                     c.children.push_back(condition(child, scope));
                 }
@@ -829,6 +834,7 @@ class Compiler {
         }
         c.none_of = std::string(k_none_of) + list(c.positives);
         if (!known_field || c.paths) return;
+        never_matches(spec, scope);
         c.slot = slots_.emplace(spec.field, slots_.size()).first->second;
         precompute(c);
         if (const auto d = domain(spec.field, scope)) check_values(spec, *d, compiled_patterns);
@@ -844,6 +850,27 @@ class Compiler {
             return std::nullopt;
         }
         return std::move(*t);
+    }
+
+    // A required condition on a field that no event the rule matches has (an unset field fails
+    // every pattern): the rule could never match. `event: push` with `tag:` is the usual case, as
+    // GitHub sends tag pushes as "push" events but hookrelay calls them `tag`.
+    void never_matches(const ConditionSpec& spec, const Scope& scope) {
+        if (!scope.narrowed || !scope.required) return;
+        bool any_kind = false;
+        for (const auto kind : event_kinds()) {
+            if ((scope.kinds & bit(kind)) == 0) continue;
+            any_kind = true;
+            if (!never_set(spec.field, kind)) return;
+        }
+        if (!any_kind) return;
+        std::string hint = "widen the rule's `event:` or drop the condition";
+        if (spec.field == "tag") hint = "a tag push is `event: tag`; " + hint;
+        if (spec.field == "branch") hint = "a branch push is `event: push`; " + hint;
+        error(spec.where,
+              label_ + ": condition '" + spec.field + "' is never set for " + kinds_phrase(scope) +
+                  ", the only events this rule matches, so the rule could never match (" + hint +
+                  ")");
     }
 
     // An error for each variable of `t` (at `where`) that no event the rule matches can set.

@@ -44,6 +44,27 @@ TEST(ClosedValues, EventTypoIsAnErrorWithDidYouMean) {
                 ElementsAre(HasSubstr("(did you mean 'push'?)")));
 }
 
+// A required condition on a field none of the rule's events has: the rule could never match.
+// `event: push` with `tag:` is the usual one (GitHub calls a tag push "push").
+TEST(ClosedValues, AConditionOnAFieldTheRulesEventsNeverHaveIsAnError) {
+    EXPECT_THAT(errors_for({field("event", {"push"}), field("tag", {"v*"})}),
+                ElementsAre("rule 'r': condition 'tag' is never set for push events, the only "
+                            "events this rule matches, so the rule could never match (a tag push "
+                            "is `event: tag`; widen the rule's `event:` or drop the condition)"));
+    EXPECT_THAT(errors_for({field("event", {"tag"}), field("branch", {"main"})}),
+                ElementsAre(HasSubstr("condition 'branch' is never set for tag events")));
+    EXPECT_THAT(
+        errors_for({field("event", {"push", "tag"}), field("pull_request.draft", {"false"})}),
+        ElementsAre(HasSubstr("'pull_request.draft' is never set for push or tag events")));
+    // Where some event has it, or where the condition need not hold (`any`, `not`): fine.
+    EXPECT_THAT(errors_for({field("event", {"push", "tag"}), field("tag", {"v*"})}), IsEmpty());
+    EXPECT_THAT(errors_for({field("tag", {"v*"})}), IsEmpty());
+    EXPECT_THAT(errors_for({field("event", {"push"}),
+                            any({field("tag", {"v*"}), field("branch", {"main"})})}),
+                IsEmpty());
+    EXPECT_THAT(errors_for({field("event", {"push"}), not_({field("tag", {"v*"})})}), IsEmpty());
+}
+
 TEST(ClosedValues, EveryEventKindIsAccepted) {
     EXPECT_THAT(errors_for({field("event", {"push", "tag", "pull_request", "release", "other"})}),
                 IsEmpty());
