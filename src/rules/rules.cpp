@@ -1074,15 +1074,14 @@ void render_trigger(const Rule& rule, const Trigger& t, const Event& event, std:
     }
     request.scan_only = t.scan;
     if (rule.coalesce) {
+        // A key the event has no value for (`branch` on a tag push) coalesces nothing, as an
+        // empty one: the build still goes out, on its own. The key is bookkeeping, not a reason
+        // to build nothing.
         std::string why;
-        auto key = rule.coalesce->render(event, &why);
-        if (!key) {
-            d.failures.push_back(
-                {rule.name, "coalesce '" + rule.coalesce->text() + "': " + why, index});
-            return;
+        if (auto key = rule.coalesce->render(event, &why)) {
+            request.coalesce = std::move(*key);
+            request.cancel_superseded = rule.cancel_superseded && !request.coalesce.empty();
         }
-        request.coalesce = std::move(*key);
-        request.cancel_superseded = rule.cancel_superseded;
     }
     for (const auto& [name, tmpl] : t.parameters) {
         std::string why;

@@ -61,6 +61,22 @@ TEST(RuleCoalesce, WithoutAKeyEveryTriggerGoesOut) {
     EXPECT_EQ(coalesce_scope(d.triggers[0]), "");
 }
 
+// A key the event has no value for (`branch` on a tag push) coalesces nothing, as an empty one:
+// the build still goes out.
+TEST(RuleCoalesce, AKeyTheEventCannotFillLetsTheTriggerGoOutAlone) {
+    auto r = rule("app", {}, {trigger("acme/app")});
+    r.coalesce = TemplateSpec{"{{ repository }}:{{ branch }}", {}};
+    r.cancel_superseded = true;
+    const auto set = compile_ok(config({r}));
+    ASSERT_TRUE(set);
+    const auto d = set->evaluate(tag_event());
+    EXPECT_TRUE(d.failures.empty()) << d.failures.front().reason;
+    ASSERT_EQ(d.triggers.size(), 1u);
+    EXPECT_EQ(d.triggers[0].coalesce, "");
+    EXPECT_FALSE(d.triggers[0].cancel_superseded);
+    EXPECT_EQ(coalesce_scope(d.triggers[0]), "");
+}
+
 TEST(RuleCoalesce, AKeyThatCanNeverRenderForTheRulesEventsIsAConfigError) {
     auto r = rule("pushes", {field("event", {"push"})}, {trigger("acme/app")});
     r.coalesce = TemplateSpec{"{{ pull_request.number }}", {}};
