@@ -105,6 +105,11 @@ http::Response fail(unsigned status, std::string_view reason) {
     return reply(status, json::object{{"error", reason}});
 }
 
+// How `deliveries show` names a delivery: its forge id, or #<seq> when it has none.
+std::string shown_id(const DeliverySummary& d) {
+    return d.delivery_id.empty() ? "#" + std::to_string(d.seq) : d.delivery_id;
+}
+
 bool token_matches(const std::optional<Secret>& token, const HeaderMap& headers) {
     if (!token) return false;
     const auto header = headers.find("Authorization");
@@ -708,14 +713,22 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         if (!prepared.decision.triggers.empty()) {
             auto added = co_await await_callback<result<std::vector<std::string>>>(
                 [&](auto done) {
-                    s_.store->add_triggers(d.summary.source,
-                                           d.summary.delivery_id.empty()
-                                               ? "#" + std::to_string(d.summary.seq)
-                                               : d.summary.delivery_id,
+                    s_.store->add_triggers(d.summary.source, shown_id(d.summary),
                                            prepared.decision.triggers, std::move(done));
                 },
                 store_timeout());
-            if (!added || !*added) co_return fail(503, "the store did not answer");
+            if (!added) {
+                // The store may still commit it: a second redeliver would queue it twice.
+                co_return fail(
+                    503, fmt::format("the store did not answer within server.store_timeout; "
+                                     "the triggers may be queued all the same: look with "
+                                     "`hookrelay deliveries show {}` before redelivering again",
+                                     shown_id(d.summary)));
+            }
+            if (!*added) {
+                co_return fail(503, "the store refused it (" + added->error().message() +
+                                        "); nothing was queued");
+            }
             ids = added->value();
         }
         json::array triggers;

@@ -289,6 +289,36 @@ TEST_F(Admin, FixTheRuleReloadAndRedeliver) {
     EXPECT_EQ(admin(daemon, "POST", "/api/v1/redeliver").status, 400u);
 }
 
+// A redeliver the store answers only after server.store_timeout (here: another program holds the
+// database's write lock meanwhile) may still be queued: the answer says so and how to look, since
+// a second redeliver would queue the build twice. And it is queued, once the lock is gone.
+TEST_F(Admin, ARedeliverTheStoreAnswersTooLateSaysItMayBeQueuedAllTheSame) {
+    // Nothing else writes while the lock is held (no follow polls, no heartbeat inside the hour):
+    // the redeliver's read of the delivery must not wait behind another write.
+    auto config = config_for(jenkins, k_branch_rule) + "server: {store_timeout: 1s}\n";
+    config.replace(config.find("dispatch: {poll_interval: 200ms}"), 32,
+                   "dispatch: {poll_interval: 200ms, claim_lease: 2h, claim_renew_interval: 1h}");
+    config.replace(config.find("    retry: {"), 0, "    follow: none\n");
+    Daemon daemon(options(config));
+    ASSERT_EQ(post_webhook(daemon, push("late-1")).status, 202u);
+    ASSERT_TRUE(jenkins.wait_for_builds(1, k_deadline)) << daemon.log();
+    ASSERT_TRUE(trigger_state_is(daemon, "late-1", "delivered"));
+
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((daemon.dir().path() + "/var/hookrelay.db").c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    const auto late = admin(daemon, "POST", "/api/v1/redeliver?delivery=late-1");
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+
+    EXPECT_EQ(late.status, 503u) << late.body;
+    EXPECT_NE(late.body.find("may be queued all the same"), std::string::npos) << late.body;
+    EXPECT_NE(late.body.find("hookrelay deliveries show late-1"), std::string::npos) << late.body;
+    // The store took it once the lock was gone: the build runs again.
+    EXPECT_TRUE(jenkins.wait_for_builds(2, k_deadline)) << daemon.log();
+}
+
 TEST_F(Admin, SighupReloadsASymlinkSwappedConfig) {
     jenkins.add_job({"pr"}, {"PR"});
     Daemon daemon(options(config_for(jenkins, k_pr_rule_only)));
