@@ -607,6 +607,16 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             if (!query.since) co_return fail(400, fmt::format("since '{}' is not a time", since));
         }
         query.jenkins = get("jenkins");
+        if (!query.jenkins.empty() &&
+            s_.webhooks->runtime()->config->find_jenkins(query.jenkins) == nullptr) {
+            // A typo would re-queue nothing and look like success.
+            std::string known;
+            for (const auto& j : s_.webhooks->runtime()->config->jenkins) {
+                known += (known.empty() ? "" : ", ") + j.name;
+            }
+            co_return fail(400, fmt::format("no jenkins '{}' in the config (known: {})",
+                                            query.jenkins, known.empty() ? "none" : known));
+        }
         if (auto limit = get("limit"); !limit.empty()) {
             auto n = parse_limit(limit);
             if (!n) co_return fail(400, fmt::format("limit must be 1 to {}", k_max_limit));

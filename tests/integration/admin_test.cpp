@@ -532,6 +532,14 @@ TEST_F(AdminCli, BulkReplayOfDeliveredTriggersNeedsYes) {
     ASSERT_TRUE(trigger_state_is(daemon, "done-1", "delivered"));
     ASSERT_TRUE(trigger_state_is(daemon, "done-2", "delivered"));
 
+    // A Jenkins the config does not have: refused, not "re-queued 0".
+    auto typo = run_hookrelay({"deliveries", "replay", "--state", "delivered", "--since", "1h",
+                               "--jenkins", "cj", "--yes", "--admin", addr},
+                              cli_env());
+    EXPECT_EQ(typo.exit_code, 1) << typo.out;
+    EXPECT_NE(typo.err.find("no jenkins 'cj' in the config (known: ci)"), std::string::npos)
+        << typo.err;
+
     // At the limit, more may match: the command says so instead of leaving the rest unnoticed.
     auto limited = run_hookrelay({"deliveries", "replay", "--state", "delivered", "--since", "1h",
                                   "--limit", "1", "--yes", "--admin", addr},
