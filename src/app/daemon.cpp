@@ -647,6 +647,12 @@ int run_daemon(const DaemonOptions& options) {
         std::ofstream ready(options.ready_file, std::ios::trunc);
         ready << "http=" << config.server.host << ':' << *port << '\n';
         if (admin_port) ready << "admin=" << config.admin.host << ':' << *admin_port << '\n';
+        ready.close();
+        if (!ready) {
+            // Whoever waits for it would wait for ever: say so where they will look.
+            spdlog::error("cannot write the ready file {}: {}", options.ready_file,
+                          std::strerror(errno));
+        }
     }
     systemd::notify_ready("accepting webhooks");
     if (auto interval = systemd::watchdog_interval()) {
