@@ -948,6 +948,17 @@ class Compiler {
                 error(value.where, label_ + ": a parameter has an empty name");
             } else if (!names.emplace(name, true).second) {
                 error(value.where, label_ + ": duplicate parameter '" + name + "'");
+            } else if (name == "delay" || (name == "token" && spec.token)) {
+                // Jenkins reads its parameters from the query and the body together: hookrelay's
+                // own `delay` (and the job's `token`) would be a second value, which Jenkins
+                // answers with 500 on every attempt.
+                error(value.where,
+                      label_ + ": parameter '" + name +
+                          "' cannot be sent: Jenkins would also read " +
+                          (name == "delay" ? std::string("the `delay` hookrelay sends")
+                                           : std::string("the job's `token:`")) +
+                          " as a value of it and refuse the build (500); rename the job's "
+                          "parameter");
             }
             if (auto tmpl =
                     parse_template(value.text, value.where, 0, "parameter '" + name + "'")) {

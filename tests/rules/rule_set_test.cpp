@@ -260,6 +260,24 @@ TEST(RuleSetCompile, BadTemplateSyntaxIsAConfigError) {
     EXPECT_EQ(errors[0].where.column, 15);
 }
 
+// Jenkins reads a build's parameters from the query and the body together: a parameter named
+// `delay` (hookrelay sends `delay=0sec`) or `token` (with a job token) would get two values and
+// every attempt would be answered 500.
+TEST(RuleSetCompile, AParameterJenkinsWouldAlsoReadFromTheQueryIsRefused) {
+    auto t = trigger("acme/app", {{"delay", "5"}, {"token", "x"}, {"SHA", "{{ commit }}"}});
+    auto errors = compile_errors({rule("r", {}, {t})});
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_NE(errors[0].message.find("parameter 'delay' cannot be sent: Jenkins would also read "
+                                     "the `delay` hookrelay sends"),
+              std::string::npos)
+        << errors[0].message;
+    t.token = Secret("job-token");
+    errors = compile_errors({rule("r", {}, {t})});
+    ASSERT_EQ(errors.size(), 2u);
+    EXPECT_NE(errors[1].message.find("parameter 'token' cannot be sent"), std::string::npos)
+        << errors[1].message;
+}
+
 TEST(RuleSetCompile, UnknownJenkinsWithNoneConfigured) {
     Config c = config({rule("r", {}, {trigger("x")})});
     c.jenkins.clear();
