@@ -28,6 +28,10 @@ struct StatusTarget {
     std::string repository;
     std::string sha;      ///< the commit (40 hex)
     std::string context;  ///< GitHub `context`, GitLab `name`: stable per rule
+    /// The branch (a pull request's source branch) or tag the commit was built for: GitLab's
+    /// `ref`, which picks the pipeline the status joins. "" when the event names none. (Its
+    /// default initializer lets a target be written as {repository, sha, context}.)
+    std::string ref = {};
 
     bool operator==(const StatusTarget&) const = default;
 };

@@ -199,6 +199,7 @@ json::object wish_json(const StatusWish& w) {
 json::object status_json(const StatusTarget& target, const StatusProgress& p) {
     json::object o{
         {"repository", target.repository}, {"sha", target.sha}, {"context", target.context}};
+    if (!target.ref.empty()) o["ref"] = target.ref;
     if (p.wanted_seq > 0) o["wanted"] = wish_json(p.wanted);
     if (!p.posted.state.empty()) o["posted"] = wish_json(p.posted);
     o["up_to_date"] = p.posted_seq >= p.wanted_seq;

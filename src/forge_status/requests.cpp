@@ -145,6 +145,9 @@ std::optional<std::string> gitlab_body(const StatusTarget& target, const StatusW
     json::object body;
     body["state"] = state;
     if (!target.context.empty()) body["name"] = target.context;
+    // Without `ref` GitLab guesses the pipeline (or a branch that holds the commit, which a fork's
+    // merge request commit is on none of): the reference's advice is to always send it.
+    if (!target.ref.empty()) body["ref"] = target.ref;
     // GitLab refuses a target_url over 255 characters (400), which would drop the status: a
     // build's URL in deep folders with a long branch name can be longer. The status goes without.
     if (!wish.target_url.empty() && wish.target_url.size() <= k_gitlab_max_target_url) {

@@ -1043,7 +1043,10 @@ std::optional<StatusTarget> status_target(const Event& event, const std::string&
     if (!full_sha || sha == std::string(40, '0') || event.repository.full_name.empty()) {
         return std::nullopt;
     }
-    return StatusTarget{event.repository.full_name, std::move(sha), context};
+    std::string ref = event.pull_request      ? event.pull_request->source_branch
+                      : !event.branch.empty() ? event.branch
+                                              : event.tag;
+    return StatusTarget{event.repository.full_name, std::move(sha), context, std::move(ref)};
 }
 
 void render_trigger(const Rule& rule, const Trigger& t, const Event& event, std::size_t index,

@@ -406,13 +406,15 @@ std::string status_target_json(const std::optional<StatusTarget>& target) {
     o["repository"] = target->repository;
     o["sha"] = target->sha;
     o["context"] = target->context;
+    if (!target->ref.empty()) o["ref"] = target->ref;
     return boost::json::serialize(o);
 }
 
 std::optional<StatusTarget> parse_status_target(std::string_view json) {
     if (json.empty()) return std::nullopt;
     const auto o = parse_object(json);
-    return StatusTarget{text_of(o, "repository"), text_of(o, "sha"), text_of(o, "context")};
+    return StatusTarget{text_of(o, "repository"), text_of(o, "sha"), text_of(o, "context"),
+                        text_of(o, "ref")};
 }
 
 }  // namespace hookrelay::store

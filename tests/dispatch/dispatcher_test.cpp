@@ -194,7 +194,7 @@ TEST_F(DispatcherTest, ADeliveryRecordedSaysWhenItsStatusAndItsFollowFallDue) {
     const auto followed = queue->add("ci", start_time);
     auto& request = queue->rows.at(followed).trigger.request;
     request.follow = FollowMode::finished;
-    request.status = StatusTarget{"acme/app", std::string(40, 'a'), "hookrelay/r"};
+    request.status = StatusTarget{"acme/app", std::string(40, 'a'), "hookrelay/r", "main"};
     queue->add("ci", start_time);  // neither followed nor with a commit to tell
     auto targets = std::vector<Dispatcher::Target>{{jenkins("ci"), ci}};
     targets.front().config.follow_poll_initial = 3s;
@@ -1123,7 +1123,8 @@ TEST_F(DispatcherFollowTest, DeliveredTriggerIsRecordedForFollowingAndSaysQueued
     const auto id = queue->add("ci", clock->now());
     auto& row = queue->rows.at(id);
     row.trigger.request.follow = FollowMode::finished;
-    row.trigger.request.status = StatusTarget{"acme/app", std::string(40, 'c'), "hookrelay/r"};
+    row.trigger.request.status =
+        StatusTarget{"acme/app", std::string(40, 'c'), "hookrelay/r", "main"};
     JenkinsOutcome merged;
     merged.kind = Kind::merged;
     merged.http_status = 303;
@@ -1146,7 +1147,7 @@ TEST_F(DispatcherFollowTest, DeliveredTriggerIsRecordedForFollowingAndSaysQueued
 TEST_F(DispatcherFollowTest, DeadTriggerWishesANotDeliveredStatus) {
     const auto id = queue->add("ci", clock->now());
     queue->rows.at(id).trigger.request.status =
-        StatusTarget{"acme/app", std::string(40, 'c'), "hookrelay/r"};
+        StatusTarget{"acme/app", std::string(40, 'c'), "hookrelay/r", "main"};
     ci->then(Kind::permanent, 404, "HTTP 404 Not Found");
     start();
     const auto& t = queue->rows.at(id).trigger;

@@ -315,7 +315,7 @@ class ChoresTest : public ::testing::Test {
         t.request.jenkins = "ci";
         t.request.job = {"app"};
         t.request.follow = FollowMode::finished;
-        t.request.status = StatusTarget{"acme/app", std::string(40, 'b'), "hookrelay/main"};
+        t.request.status = StatusTarget{"acme/app", std::string(40, 'b'), "hookrelay/main", "main"};
         t.build.queue_id = queue_id;
         t.build.queue_url = "http://ci/queue/item/" + std::to_string(queue_id) + "/";
         t.build.queued_at = clock->now();

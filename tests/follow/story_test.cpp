@@ -35,7 +35,8 @@ StoredTrigger delivered(std::int64_t queue_id = 7, FollowMode follow = FollowMod
     t.request.jenkins = "ci";
     t.request.job = {"acme", "app"};
     t.request.follow = follow;
-    t.request.status = StatusTarget{"acme/app", std::string(40, 'a'), "hookrelay/build-main"};
+    t.request.status =
+        StatusTarget{"acme/app", std::string(40, 'a'), "hookrelay/build-main", "main"};
     t.build.queue_url = "http://127.0.0.1:8080/queue/item/" + std::to_string(queue_id) + "/";
     t.build.queue_id = queue_id;
     t.build.queued_at = t0;

@@ -162,13 +162,17 @@ TEST(ForgeStatusBodies, GithubBodyLeavesOutAnEmptyTargetUrlAndShortensTheDescrip
     EXPECT_EQ(code_points(std::string(json.at("description").as_string())), 140u);
 }
 
-TEST(ForgeStatusBodies, GitlabBodyCarriesNameAndGitlabState) {
-    const StatusTarget target{"group/app", k_sha, "hookrelay/build"};
+TEST(ForgeStatusBodies, GitlabBodyCarriesNameRefAndGitlabState) {
+    const StatusTarget target{"group/app", k_sha, "hookrelay/build", "feature/x"};
     const StatusWish wish{"error", "Jenkins refused the build", ""};
     const auto body = gitlab_body(target, wish);
     ASSERT_TRUE(body);
     EXPECT_EQ(boost::json::parse(*body), boost::json::parse(R"({"state":"failed",
-        "name":"hookrelay/build","description":"Jenkins refused the build"})"));
+        "name":"hookrelay/build","ref":"feature/x","description":"Jenkins refused the build"})"));
+    // An event that names no branch or tag: GitLab picks the pipeline itself.
+    const auto without = gitlab_body({"group/app", k_sha, "hookrelay/build", ""}, wish);
+    ASSERT_TRUE(without);
+    EXPECT_FALSE(boost::json::parse(*without).as_object().contains("ref"));
 }
 
 // GitLab answers 400 to a target_url over 255 characters, which would drop the status: such a

@@ -52,6 +52,11 @@ TEST(RuleStatus, PushStatusGoesToThePushedCommitUnderTheRulesContext) {
     EXPECT_EQ(d.triggers[0].status->repository, "acme/app");
     EXPECT_EQ(d.triggers[0].status->sha, "0123456789abcdef0123456789abcdef01234567");
     EXPECT_EQ(d.triggers[0].status->context, "hookrelay/build-main");
+    EXPECT_EQ(d.triggers[0].status->ref, "main");  // GitLab's `ref`
+    const auto tag = set->evaluate(tag_event("v1.2.0"));
+    ASSERT_EQ(tag.triggers.size(), 1u);
+    ASSERT_TRUE(tag.triggers[0].status);
+    EXPECT_EQ(tag.triggers[0].status->ref, "v1.2.0");
 }
 
 TEST(RuleStatus, PullRequestStatusGoesToItsHeadCommit) {
@@ -62,6 +67,7 @@ TEST(RuleStatus, PullRequestStatusGoesToItsHeadCommit) {
     const auto d = set->evaluate(e);
     ASSERT_TRUE(d.triggers.at(0).status);
     EXPECT_EQ(d.triggers[0].status->sha, "fedcba9876543210fedcba9876543210fedcba98");
+    EXPECT_EQ(d.triggers[0].status->ref, e.pull_request->source_branch);
 }
 
 TEST(RuleStatus, SourceContextAndRuleOverride) {

@@ -36,7 +36,7 @@ IntakeRecord full_record() {
     a.parameters = {{"BRANCH", "feature/x"}, {"EMPTY", ""}};
     a.cause = "merge request !7";
     a.follow = FollowMode::started;
-    a.status = StatusTarget{"42", std::string(40, 'c'), "hookrelay/build-mr"};
+    a.status = StatusTarget{"42", std::string(40, 'c'), "hookrelay/build-mr", "feature/x"};
     a.coalesce = "acme/app:feature/x";
     a.cancel_superseded = true;
     a.multibranch = 2;
@@ -125,17 +125,18 @@ TEST(IntakeRecord, TheBodyTravelsWhereTheStoreReadsIt) {
 }
 
 // A packed body whose digest the store's thread computes as it indexes the record: the record
-// says so in its version byte (2), which a hookrelay that would store the digest of an empty body
-// instead does not read (it refuses the log, naming the record); every other record keeps 1.
+// says so in its version byte (4; 2 before status targets carried a ref), which a hookrelay that
+// would store the digest of an empty body instead does not read (it refuses the log, naming the
+// record); every other record carries 3 (1 before).
 TEST(IntakeRecord, ADigestLeftToTheIndexIsItsOwnVersion) {
     IntakeRecord packed = full_record();
     packed.stored_body = pack_body(std::string(4096, 'x'));
     ASSERT_TRUE(packed.stored_body->size);
-    EXPECT_EQ(encode_intake_record(packed).front(), 1);
+    EXPECT_EQ(encode_intake_record(packed).front(), 3);
 
     packed.delivery.body_sha256.clear();
     const std::string bytes = encode_intake_record(packed);
-    EXPECT_EQ(bytes.front(), 2);
+    EXPECT_EQ(bytes.front(), 4);
     const auto back = decode_intake_record(bytes);
     ASSERT_TRUE(back.has_value());
     EXPECT_TRUE(back->delivery.body_sha256.empty());
@@ -145,8 +146,31 @@ TEST(IntakeRecord, ADigestLeftToTheIndexIsItsOwnVersion) {
               std::string(4096, 'x'));
 
     std::string other = bytes;
-    other.front() = 3;
+    other.front() = 5;
     EXPECT_FALSE(decode_intake_record(other).has_value());
+}
+
+// Records written before status targets carried a ref (versions 1 and 2: the context is the last
+// field of a target) still read, with no ref.
+TEST(IntakeRecord, ARecordOfTheVersionsBeforeTheStatusRefReadsWithoutARef) {
+    IntakeRecord r = full_record();
+    ASSERT_TRUE(r.triggers.at(0).status);
+    r.triggers[0].status->ref.clear();
+    std::string bytes = encode_intake_record(r);
+    ASSERT_EQ(bytes.front(), 3);
+    // Drop the ref's (empty) length after the context, as versions 1 and 2 wrote it.
+    const std::string context = r.triggers[0].status->context;
+    const auto at = bytes.find(context);
+    ASSERT_NE(at, std::string::npos);
+    ASSERT_EQ(bytes.substr(at + context.size(), 8), std::string(8, '\0'));
+    bytes.erase(at + context.size(), 8);
+    for (const char version : {1, 2}) {
+        bytes.front() = version;
+        const auto back = decode_intake_record(bytes);
+        ASSERT_TRUE(back.has_value()) << int(version);
+        expect_same(r, *back, false);
+    }
+    EXPECT_FALSE(decode_intake_record(bytes.substr(1).insert(0, 1, '\x03')).has_value());
 }
 
 TEST(IntakeRecord, ARecordWithoutTriggersOrOptionalsComesBack) {
@@ -171,7 +195,7 @@ TEST(IntakeRecord, BytesLeftOverAnotherVersionOrAnUnknownNameAreRefused) {
     const std::string bytes = encode_intake_record(full_record());
     EXPECT_FALSE(decode_intake_record(bytes + "x").has_value());
     std::string other = bytes;
-    other[0] = 3;
+    other[0] = 5;
     EXPECT_FALSE(decode_intake_record(other).has_value());
     std::string renamed = bytes;
     const auto at = renamed.find("bitbucket-server");

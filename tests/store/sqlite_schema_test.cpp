@@ -248,7 +248,7 @@ class OldFile : public SqliteSchema {
         // A followed trigger with a status target is followed and its status posted.
         TriggerRequest followed = trigger();
         followed.follow = FollowMode::finished;
-        followed.status = StatusTarget{"acme/app", std::string(40, 'a'), "hookrelay/build"};
+        followed.status = StatusTarget{"acme/app", std::string(40, 'a'), "hookrelay/build", "main"};
         auto with_repo = delivery("new-4", base_);
         with_repo.repository = "acme/app";
         const auto receipt = accept(*store, with_repo, {followed});

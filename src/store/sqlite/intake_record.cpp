@@ -16,6 +16,10 @@ constexpr char k_version = 1;
 // packed body where it is needed. A hookrelay before that would store the digest of the empty
 // body it finds instead; this version byte makes it refuse the log, saying why.
 constexpr char k_version_digest_from_packed_body = 2;
+// Versions 1 and 2 with each status target's `ref` after its context (since 2026-12-06). A
+// hookrelay before that refuses the log by this byte, saying why, rather than misread it.
+constexpr char k_version_with_status_ref = 3;
+constexpr char k_version_digest_from_packed_body_with_status_ref = 4;
 
 class Writer {
   public:
@@ -147,8 +151,8 @@ std::string encode_intake_record(const DeliveryRecord& d,
                 (r.stored_body ? r.stored_body->bytes.size() : d.body.size()) +
                 r.reasons.bytes.size() + r.triggers.size() * 256);
     out.push_back(!is_sha256_hex(d.body_sha256) && r.stored_body && r.stored_body->size
-                      ? k_version_digest_from_packed_body
-                      : k_version);
+                      ? k_version_digest_from_packed_body_with_status_ref
+                      : k_version_with_status_ref);
     Writer w(out);
     w.str(d.source);
     w.str(to_string(d.provider));
@@ -187,6 +191,7 @@ std::string encode_intake_record(const DeliveryRecord& d,
             w.str(t.status->repository);
             w.str(t.status->sha);
             w.str(t.status->context);
+            w.str(t.status->ref);
         }
         w.str(t.coalesce);
         w.flag(t.cancel_superseded);
@@ -197,10 +202,11 @@ std::string encode_intake_record(const DeliveryRecord& d,
 }
 
 std::optional<IntakeRecord> decode_intake_record(std::string_view bytes) {
-    if (bytes.empty() ||
-        (bytes.front() != k_version && bytes.front() != k_version_digest_from_packed_body)) {
+    if (bytes.empty() || bytes.front() < k_version ||
+        bytes.front() > k_version_digest_from_packed_body_with_status_ref) {
         return std::nullopt;
     }
+    const bool status_ref = bytes.front() >= k_version_with_status_ref;
     Reader in(bytes.substr(1));
     IntakeRecord r;
     DeliveryRecord& d = r.delivery;
@@ -243,6 +249,7 @@ std::optional<IntakeRecord> decode_intake_record(std::string_view bytes) {
             status.repository = in.str();
             status.sha = in.str();
             status.context = in.str();
+            if (status_ref) status.ref = in.str();
             t.status = std::move(status);
         }
         t.coalesce = in.str();

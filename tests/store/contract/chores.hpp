@@ -74,7 +74,7 @@ inline Ids ids_of(const ChoreBatch& batch) {
 
 /// Where the statuses of the tests' triggers go.
 inline StatusTarget status_target() {
-    return StatusTarget{"acme/app", std::string(40, 'a'), "hookrelay/build"};
+    return StatusTarget{"acme/app", std::string(40, 'a'), "hookrelay/build", "feature/x"};
 }
 
 /// trigger() followed as far as `mode`, with statuses posted when `with_status`.

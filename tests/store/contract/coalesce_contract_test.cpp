@@ -240,7 +240,8 @@ TEST_P(StoreContract, SupersededTriggerWithAStatusTargetGetsACanceledStatus) {
                                        return t;
                                    }()}));
     TriggerRequest newer_request = coalesced();
-    newer_request.status = StatusTarget{"acme/app", std::string(40, 'b'), "hookrelay/build"};
+    newer_request.status =
+        StatusTarget{"acme/app", std::string(40, 'b'), "hookrelay/build", "main"};
     const auto newer = only(accept(a(), delivery("d-2", base_ + 1s), {newer_request}));
 
     const auto t = stored(a(), "d-1", older);
