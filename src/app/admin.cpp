@@ -737,8 +737,10 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                                      shown_id(d.summary)));
             }
             if (!*added) {
-                co_return fail(503, "the store refused it (" + added->error().message() +
-                                        "); nothing was queued");
+                co_return fail(503, fmt::format("the store failed to queue it ({}); it may not "
+                                                "have been queued: look with `hookrelay "
+                                                "deliveries show {}` before redelivering again",
+                                                added->error().message(), shown_id(d.summary)));
             }
             ids = added->value();
         }

@@ -540,7 +540,8 @@ void print_replayed(const json::value& v) {
     if (more != nullptr && more->is_bool() && more->as_bool()) {
         std::cout << fmt::format(
             "the limit of {} was reached, so more {} triggers may match: run the same command "
-            "again (those re-queued are {} no longer)\n",
+            "again for the next ones (it takes the oldest first, so any of these that are {} "
+            "again by then come first: narrow it with --since or --jenkins if they do)\n",
             str(v, "limit"), str(v, "state"), str(v, "state"));
     }
 }

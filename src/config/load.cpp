@@ -18,6 +18,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -273,6 +274,11 @@ class Loader {
     // be (not where secrets are not resolved either: `explain` runs away from the service).
     void ca_file(const YAML::Node& node, const std::string& what, std::string& path) {
         if (!scalar(node, what, path) || !options_.resolve_secrets) return;
+        std::error_code ec;
+        if (std::filesystem::is_directory(path, ec)) {
+            error(node, fmt::format("{} '{}' is a directory, not a PEM file", what, path));
+            return;
+        }
         std::ifstream in(path);
         if (!in) {
             error(node,

@@ -164,7 +164,7 @@ Step advance(const StoredTrigger& trigger, int tries, const Read& read,
     // unreadable answer after a long wait in the queue is not a reason to give up.
     const auto unreadable = [&](const std::string& why) {
         s.build.unreadable = trigger.build.unreadable + 1;
-        if (s.build.unreadable >= k_max_unreadable) {
+        if (s.build.unreadable >= k_max_unreadable || too_old) {
             lose(fmt::format("Jenkins' answers cannot be read: {}", why));
         } else {
             again();
@@ -187,8 +187,10 @@ Step advance(const StoredTrigger& trigger, int tries, const Read& read,
             break;
         default:
             if (answer.http_status == 404 && read.what == Read::What::queue_item) {
-                // Jenkins forgets a left item after 5 minutes: find its build by queue id.
+                // Jenkins forgets a left item after 5 minutes: find its build by queue id. Not an
+                // answer about the build: unreadable answers of the builds list still count up.
                 s.read_builds = true;
+                s.build.unreadable = trigger.build.unreadable;
                 s.note = item_name(s.build) + " is no longer known to Jenkins";
                 return s;
             }

@@ -131,17 +131,7 @@ bool recorded_header(const SourceConfig& source, std::string_view name) noexcept
 
 std::chrono::milliseconds duplicate_body_window(const SourceConfig& source, bool has_delivery_id) {
     if (source.duplicate_body_window) return *source.duplicate_body_window;
-    if (!has_delivery_id) return k_default_idless_duplicate_window;
-    // A generic source that signs a timestamp but not the delivery id it sends in a header: a
-    // captured delivery stays valid for as long as its timestamp does (up to twice
-    // timestamp_window after it was first received) and can come again under a new id. Its body
-    // recognizes it for that long.
-    if (source.signature && !source.signature->timestamp_header.empty() &&
-        source.delivery_id.from == ValueRef::From::header &&
-        source.signature->content.find("{delivery_id}") == std::string::npos) {
-        return 2 * source.timestamp_window;
-    }
-    return std::chrono::milliseconds(0);
+    return has_delivery_id ? std::chrono::milliseconds(0) : k_default_idless_duplicate_window;
 }
 
 result<std::vector<Event>> normalize(const SourceConfig& source, const HeaderMap& headers,

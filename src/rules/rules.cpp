@@ -834,7 +834,7 @@ class Compiler {
         }
         c.none_of = std::string(k_none_of) + list(c.positives);
         if (!known_field || c.paths) return;
-        never_matches(spec, scope);
+        never_matches(spec, c, scope);
         c.slot = slots_.emplace(spec.field, slots_.size()).first->second;
         precompute(c);
         if (const auto d = domain(spec.field, scope)) check_values(spec, *d, compiled_patterns);
@@ -852,11 +852,13 @@ class Compiler {
         return std::move(*t);
     }
 
-    // A required condition on a field that no event the rule matches has (an unset field fails
-    // every pattern): the rule could never match. `event: push` with `tag:` is the usual case, as
-    // GitHub sends tag pushes as "push" events but hookrelay calls them `tag`.
-    void never_matches(const ConditionSpec& spec, const Scope& scope) {
-        if (!scope.narrowed || !scope.required) return;
+    // A required condition with a positive pattern on a field that no event the rule matches has
+    // (an unset field matches no positive pattern): the rule could never match. `event: push` with
+    // `tag:` is the usual case, as GitHub sends tag pushes as "push" events but hookrelay calls
+    // them `tag`.
+    void never_matches(const ConditionSpec& spec, const Condition& c, const Scope& scope) {
+        // Only negative patterns pass an unset field (`tag: "!v*"` on pushes matches them all).
+        if (!scope.narrowed || !scope.required || c.positives.empty()) return;
         bool any_kind = false;
         for (const auto kind : event_kinds()) {
             if ((scope.kinds & bit(kind)) == 0) continue;

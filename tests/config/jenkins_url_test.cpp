@@ -68,6 +68,11 @@ TEST(ConfigJenkinsUrl, ACaFileThatCannotBeReadIsRefused) {
     for (const auto& e : loaded.errors) errors.push_back(to_string(e));
     EXPECT_THAT(errors, ElementsAre(HasSubstr("jenkins 'ci'.ca_file '/nonexistent/ca.pem' cannot "
                                               "be read: No such file or directory")));
+    const auto directory = std::string("sources:\n  gh: {provider: github, insecure: true}\n") +
+                           "jenkins:\n  ci: {url: \"https://ci/\", ca_file: /tmp}\n";
+    errors.clear();
+    for (const auto& e : load_string(directory, "c.yaml").errors) errors.push_back(to_string(e));
+    EXPECT_THAT(errors, ElementsAre(HasSubstr("'/tmp' is a directory, not a PEM file")));
     // Away from the service (`explain`, secrets unresolved), the file is not looked at.
     LoadOptions away;
     away.resolve_secrets = false;

@@ -264,6 +264,25 @@ TEST(FollowAdvance, UnreadableAnswersAreRetriedAFewTimesInARowThenLost) {
     }
 }
 
+// A forgotten queue item sends each poll to the builds list: unreadable answers of that list
+// still count up across the queue item's 404s, and past follow_max_age one of them ends it.
+TEST(FollowAdvance, UnreadableBuildsListsAfterAForgottenItemStillEndFollowing) {
+    auto t = delivered();
+    t.build.unreadable = 3;
+    const auto gone = advance(t, 2, next_read(t), status(404), jenkins(), t0 + 6min);
+    ASSERT_TRUE(gone.read_builds);
+    EXPECT_EQ(gone.build.unreadable, 3);
+    t.build = gone.build;
+    const auto builds = next_read(t, true);
+    const auto list = advance(t, 2, builds, ok("<html>login</html>"), jenkins(), t0 + 6min);
+    EXPECT_FALSE(list.lost);
+    EXPECT_EQ(list.build.unreadable, 4);
+
+    auto old = delivered();
+    const auto late = advance(old, 0, next_read(old), ok("<html>login</html>"), jenkins(), t0 + 2h);
+    EXPECT_TRUE(late.lost) << late.note;
+}
+
 TEST(FollowAdvance, NoQueueItemToFollowIsLost) {
     auto t = delivered(0);
     t.build.queue_url.clear();

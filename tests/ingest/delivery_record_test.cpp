@@ -74,29 +74,5 @@ TEST(DuplicateBodyWindow, TheSourceSettingAppliesToEveryDelivery) {
     EXPECT_EQ(ingest::duplicate_body_window(source, false), 0ms);
 }
 
-// A generic source that signs its timestamp but not the delivery id header: a captured delivery
-// could come again under a new id while its timestamp is in the window, so its body is compared
-// for that long (twice timestamp_window). Signing the id, or taking it from the signed payload,
-// needs no body comparison.
-TEST(DuplicateBodyWindow, AnUnsignedIdBesideASignedTimestampIsBackedByTheBody) {
-    auto source = test::source_for(Provider::generic);
-    source.signature = SignatureSpec{};
-    source.signature->header = "X-Signature";
-    source.signature->timestamp_header = "X-Timestamp";
-    source.signature->content = "{timestamp}.{body}";
-    source.delivery_id = ValueRef{ValueRef::From::header, "X-Tool-Id", {}};
-    source.timestamp_window = 5min;
-    EXPECT_EQ(ingest::duplicate_body_window(source, true), 10min);
-
-    source.signature->content = "{timestamp}.{delivery_id}.{body}";
-    EXPECT_EQ(ingest::duplicate_body_window(source, true), 0ms);
-    source.signature->content = "{timestamp}.{body}";
-    source.delivery_id = ValueRef{ValueRef::From::payload, "id", {}};
-    EXPECT_EQ(ingest::duplicate_body_window(source, true), 0ms);
-    source.duplicate_body_window = 0ms;  // the source's own setting wins
-    source.delivery_id = ValueRef{ValueRef::From::header, "X-Tool-Id", {}};
-    EXPECT_EQ(ingest::duplicate_body_window(source, true), 0ms);
-}
-
 }  // namespace
 }  // namespace hookrelay

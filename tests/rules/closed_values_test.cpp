@@ -63,6 +63,8 @@ TEST(ClosedValues, AConditionOnAFieldTheRulesEventsNeverHaveIsAnError) {
                             any({field("tag", {"v*"}), field("branch", {"main"})})}),
                 IsEmpty());
     EXPECT_THAT(errors_for({field("event", {"push"}), not_({field("tag", {"v*"})})}), IsEmpty());
+    // Only negative patterns pass an unset field: every push matches `tag: "!v*"`.
+    EXPECT_THAT(errors_for({field("event", {"push"}), field("tag", {"!v*"})}), IsEmpty());
 }
 
 TEST(ClosedValues, EveryEventKindIsAccepted) {

@@ -69,7 +69,8 @@ std::vector<std::string> written_secrets(std::string_view url) {
             if (const auto colon = userinfo.find(':'); colon != std::string_view::npos) {
                 add(userinfo.substr(colon + 1));
             }
-        } else if (const auto first_at = rest.find('@'); first_at != std::string_view::npos) {
+        } else if (const auto first_at = rest.find('@');
+                   first_at != std::string_view::npos && first_at < rest.find('?')) {
             // A password holding a '/' that was not percent-encoded: libpq then reads its parts
             // as the port and the database name, and its messages quote them. Each part is
             // hidden.

@@ -4,6 +4,7 @@
 
 #include <hookrelay/event.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -150,9 +151,17 @@ std::string encode_intake_record(const DeliveryRecord& d,
     out.reserve(256 + d.headers.size() * 64 +
                 (r.stored_body ? r.stored_body->bytes.size() : d.body.size()) +
                 r.reasons.bytes.size() + r.triggers.size() * 256);
-    out.push_back(!is_sha256_hex(d.body_sha256) && r.stored_body && r.stored_body->size
-                      ? k_version_digest_from_packed_body_with_status_ref
-                      : k_version_with_status_ref);
+    // A record with no status ref keeps the layout, and the version, it had before refs (so an
+    // older hookrelay still reads the log after a crash, unless a record needs the new field).
+    const bool digest_from_packed =
+        !is_sha256_hex(d.body_sha256) && r.stored_body && r.stored_body->size;
+    const bool status_ref = std::any_of(r.triggers.begin(), r.triggers.end(), [](const auto& t) {
+        return t.status && !t.status->ref.empty();
+    });
+    out.push_back(status_ref
+                      ? (digest_from_packed ? k_version_digest_from_packed_body_with_status_ref
+                                            : k_version_with_status_ref)
+                      : (digest_from_packed ? k_version_digest_from_packed_body : k_version));
     Writer w(out);
     w.str(d.source);
     w.str(to_string(d.provider));
@@ -191,7 +200,7 @@ std::string encode_intake_record(const DeliveryRecord& d,
             w.str(t.status->repository);
             w.str(t.status->sha);
             w.str(t.status->context);
-            w.str(t.status->ref);
+            if (status_ref) w.str(t.status->ref);
         }
         w.str(t.coalesce);
         w.flag(t.cancel_superseded);
