@@ -13,7 +13,6 @@
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <ctime>
 #include <map>
@@ -114,11 +113,8 @@ bool token_matches(const std::optional<Secret>& token, const HeaderMap& headers)
     if (!token) return false;
     const auto header = headers.find("Authorization");
     // The scheme's name is case-insensitive (RFC 9110 §11.1): `bearer` is Bearer.
-    constexpr std::string_view k_scheme = "bearer ";
-    if (!header || header->size() < k_scheme.size()) return false;
-    for (std::size_t i = 0; i < k_scheme.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>((*header)[i])) != k_scheme[i]) return false;
-    }
+    constexpr std::string_view k_scheme = "Bearer ";
+    if (!header || !iequals(header->substr(0, k_scheme.size()), k_scheme)) return false;
     return ingest::any_token_matches(std::span(&*token, 1), header->substr(k_scheme.size()));
 }
 

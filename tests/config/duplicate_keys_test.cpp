@@ -1,6 +1,6 @@
 // A key written twice in one map: YAML keeps both entries and every lookup finds the first, so
 // the second would be ignored without a word. The loader refuses it, wherever it is.
-#include "config/load.hpp"
+#include "load_errors.hpp"
 
 #include <gmock/gmock.h>
 
@@ -11,12 +11,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-std::vector<std::string> errors_for(const std::string& yaml) {
-    std::vector<std::string> out;
-    for (const auto& e : load_string(yaml, "c.yaml").errors) out.push_back(to_string(e));
-    return out;
-}
-
 constexpr const char* k_head = R"(sources:
   gh: {provider: github, insecure: true}
 jenkins:
@@ -25,7 +19,7 @@ jenkins:
 
 // A second `rules:` block pasted below the first: its rules would all have been dropped.
 TEST(ConfigDuplicateKeys, ASecondRulesBlockIsRefusedNamingBothLines) {
-    EXPECT_THAT(errors_for(std::string(k_head) + R"(rules:
+    EXPECT_THAT(load_errors(std::string(k_head) + R"(rules:
   - name: a
     trigger: {jenkins: ci, job: a}
 rules:
@@ -38,7 +32,7 @@ rules:
 // Inside a rule: a second `trigger:` (its job never triggered) and a `when:` holding `branch`
 // twice (both required, so the rule never matched).
 TEST(ConfigDuplicateKeys, RepeatedKeysInsideARuleAreRefusedWithTheirPath) {
-    EXPECT_THAT(errors_for(std::string(k_head) + R"(rules:
+    EXPECT_THAT(load_errors(std::string(k_head) + R"(rules:
   - name: a
     when: {branch: main, branch: "release/*"}
     trigger: {jenkins: ci, job: a}
@@ -49,7 +43,7 @@ TEST(ConfigDuplicateKeys, RepeatedKeysInsideARuleAreRefusedWithTheirPath) {
 }
 
 TEST(ConfigDuplicateKeys, OneKeyPerMapIsFine) {
-    EXPECT_THAT(errors_for(std::string(k_head) + R"(rules:
+    EXPECT_THAT(load_errors(std::string(k_head) + R"(rules:
   - name: a
     when: {branch: main}
     trigger: {jenkins: ci, job: a}

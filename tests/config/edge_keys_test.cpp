@@ -1,5 +1,5 @@
 // The public-edge keys: connection and memory limits, trusted proxies, TLS, allowlists.
-#include "config/load.hpp"
+#include "load_errors.hpp"
 
 #include <gmock/gmock.h>
 
@@ -14,19 +14,13 @@ LoadResult load(const std::string& yaml) {
     return load_string(yaml, "c.yaml");
 }
 
-std::vector<std::string> errors_for(const std::string& yaml) {
-    std::vector<std::string> out;
-    for (const auto& e : load(yaml).errors) out.push_back(to_string(e));
-    return out;
-}
-
 constexpr const char* k_source = "sources:\n  gh: {provider: github, insecure: true}\n";
 
 // The HTTP parser counts a head in 32 bits: 4GiB would have wrapped to 0 and refused every
 // request with 431.
 TEST(ConfigEdge, AHeaderLimitOverOneMebibyteIsRefused) {
-    EXPECT_THAT(errors_for(std::string("server: {header_limit: 1MiB}\n") + k_source), IsEmpty());
-    EXPECT_THAT(errors_for(std::string("server: {header_limit: 4GiB}\n") + k_source),
+    EXPECT_THAT(load_errors(std::string("server: {header_limit: 1MiB}\n") + k_source), IsEmpty());
+    EXPECT_THAT(load_errors(std::string("server: {header_limit: 4GiB}\n") + k_source),
                 ElementsAre(HasSubstr("server.header_limit (4294967296 bytes) is over")));
 }
 
@@ -60,41 +54,42 @@ sources:
 
 TEST(ConfigEdge, BodyMemoryBelowBodyLimitIsAnError) {
     EXPECT_THAT(
-        errors_for(std::string("server: {body_limit: 25MiB, body_memory: 10MiB}\n") + k_source),
+        load_errors(std::string("server: {body_limit: 25MiB, body_memory: 10MiB}\n") + k_source),
         ElementsAre(HasSubstr("c.yaml:1:"), HasSubstr("body_memory_per_client")));
     EXPECT_THAT(
-        errors_for(std::string("server: {body_limit: 25MiB, body_memory: 10MiB}\n") + k_source)[0],
+        load_errors(std::string("server: {body_limit: 25MiB, body_memory: 10MiB}\n") + k_source)[0],
         HasSubstr("must be at least body_limit"));
 }
 
 TEST(ConfigEdge, PerClientBodyMemoryMustFitBetweenLimitAndTotal) {
-    EXPECT_THAT(errors_for(std::string("server: {body_memory_per_client: 1MiB}\n") + k_source),
+    EXPECT_THAT(load_errors(std::string("server: {body_memory_per_client: 1MiB}\n") + k_source),
                 ElementsAre(HasSubstr("must lie between body_limit")));
 }
 
 TEST(ConfigEdge, HostNamesAndBadRangesAreNotAddresses) {
     EXPECT_THAT(
-        errors_for(std::string("server: {trusted_proxies: [proxy.internal, 10.0.0.0/40]}\n") +
-                   k_source),
+        load_errors(std::string("server: {trusted_proxies: [proxy.internal, 10.0.0.0/40]}\n") +
+                    k_source),
         ElementsAre(HasSubstr("c.yaml:1:28: server.trusted_proxies: 'proxy.internal' is not an IP"),
                     HasSubstr("'10.0.0.0/40' is not an IP address or range")));
-    EXPECT_THAT(errors_for("sources:\n  gh: {provider: github, insecure: true, allow_from: "
-                           "github.com}\n"),
+    EXPECT_THAT(load_errors("sources:\n  gh: {provider: github, insecure: true, allow_from: "
+                            "github.com}\n"),
                 ElementsAre(HasSubstr("source 'gh'.allow_from: 'github.com' is not an IP")));
 }
 
 TEST(ConfigEdge, ForwardedHeaderNeedsTrustedProxiesAndAKnownName) {
-    EXPECT_THAT(errors_for(std::string("server: {forwarded_header: x-forwarded-for}\n") + k_source),
-                ElementsAre(HasSubstr("only read from `trusted_proxies`")));
-    EXPECT_THAT(errors_for(std::string("server: {trusted_proxies: [10.0.0.1], forwarded_header: "
-                                       "x-forwarded-fro}\n") +
-                           k_source),
+    EXPECT_THAT(
+        load_errors(std::string("server: {forwarded_header: x-forwarded-for}\n") + k_source),
+        ElementsAre(HasSubstr("only read from `trusted_proxies`")));
+    EXPECT_THAT(load_errors(std::string("server: {trusted_proxies: [10.0.0.1], forwarded_header: "
+                                        "x-forwarded-fro}\n") +
+                            k_source),
                 ElementsAre(HasSubstr("did you mean 'x-forwarded-for'")));
 }
 
 TEST(ConfigEdge, TlsNeedsCertificateAndKey) {
     EXPECT_THAT(
-        errors_for(std::string("server:\n  tls: {certificate: /etc/hr/cert.pem}\n") + k_source),
+        load_errors(std::string("server:\n  tls: {certificate: /etc/hr/cert.pem}\n") + k_source),
         ElementsAre(HasSubstr("c.yaml:2:8: server.tls: `key:` is required")));
     auto loaded = load(
         std::string("server:\n  tls: {certificate: /c.pem, key: \"${file:/k.pem}\"}\n") + k_source);

@@ -1,6 +1,6 @@
 // jenkins.<name>.url: the Jenkins root, not a job page; a url copied from a job's page is a
 // `check` error that says what to write instead.
-#include "config/load.hpp"
+#include "load_errors.hpp"
 
 #include <gmock/gmock.h>
 
@@ -17,10 +17,7 @@ std::vector<std::string> errors_for(const std::string& url) {
     const auto yaml =
         "sources:\n  gh: {provider: github, insecure: true}\njenkins:\n  ci: {url: \"" + url +
         "\"}\n";
-    const auto loaded = load_string(yaml, "c.yaml");
-    std::vector<std::string> out;
-    for (const auto& e : loaded.errors) out.push_back(to_string(e));
-    return out;
+    return load_errors(yaml);
 }
 
 TEST(ConfigJenkinsUrl, JobPageUrlIsRefusedWithTheRootAndTheJobPath) {
@@ -63,20 +60,17 @@ TEST(ConfigJenkinsUrl, AUrlTheClientCannotTakeIsRefusedAndItsCredentialsNeverSho
 TEST(ConfigJenkinsUrl, ACaFileThatCannotBeReadIsRefused) {
     const auto yaml = std::string("sources:\n  gh: {provider: github, insecure: true}\n") +
                       "jenkins:\n  ci: {url: \"https://ci/\", ca_file: /nonexistent/ca.pem}\n";
-    const auto loaded = load_string(yaml, "c.yaml");
-    std::vector<std::string> errors;
-    for (const auto& e : loaded.errors) errors.push_back(to_string(e));
-    EXPECT_THAT(errors, ElementsAre(HasSubstr("jenkins 'ci'.ca_file '/nonexistent/ca.pem' cannot "
-                                              "be read: No such file or directory")));
+    EXPECT_THAT(load_errors(yaml),
+                ElementsAre(HasSubstr("jenkins 'ci'.ca_file '/nonexistent/ca.pem' cannot "
+                                      "be read: No such file or directory")));
     const auto directory = std::string("sources:\n  gh: {provider: github, insecure: true}\n") +
                            "jenkins:\n  ci: {url: \"https://ci/\", ca_file: /tmp}\n";
-    errors.clear();
-    for (const auto& e : load_string(directory, "c.yaml").errors) errors.push_back(to_string(e));
-    EXPECT_THAT(errors, ElementsAre(HasSubstr("'/tmp' is a directory, not a PEM file")));
+    EXPECT_THAT(load_errors(directory),
+                ElementsAre(HasSubstr("'/tmp' is a directory, not a PEM file")));
     // Away from the service (`explain`, secrets unresolved), the file is not looked at.
     LoadOptions away;
     away.resolve_secrets = false;
-    EXPECT_THAT(load_string(yaml, "c.yaml", away).errors, IsEmpty());
+    EXPECT_THAT(load_errors(yaml, away), IsEmpty());
 }
 
 }  // namespace
