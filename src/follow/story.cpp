@@ -173,10 +173,20 @@ Step advance(const StoredTrigger& trigger, int tries, const Read& read,
     };
 
     switch (answer.kind) {
+        case Kind::server_error:
+            // An error page is an answer about this read: a Jenkins that is up and keeps failing
+            // it (a plugin's exception on the build's page) would be polled for ever, the
+            // status pending for good. Past follow_max_age it ends following, as an answer
+            // that says nothing new does.
+            if (too_old) {
+                lose(fmt::format("Jenkins still answers an error after {}: {}",
+                                 human_duration(jenkins.follow_max_age), answer.detail));
+                return s;
+            }
+            [[fallthrough]];
         case Kind::unavailable:
         case Kind::throttled:
         case Kind::auth_failed:
-        case Kind::server_error:
             // Jenkins did not say anything about the build: ask again later, however long it
             // takes (a Jenkins that is down pauses following, it does not end it).
             again(answer.retry_after.value_or(milliseconds(0)));

@@ -216,6 +216,24 @@ TEST(FollowAdvance, JenkinsDownPostponesButNeverGivesUpEvenPastMaxAge) {
     EXPECT_EQ(*later.next_at, t0 + 10s + 120s);  // never sooner than Jenkins asked
 }
 
+// A 500 is an answer, not an outage: Jenkins is up and fails this read. Within follow_max_age it
+// is asked again; past it following ends, where it used to poll for ever with the status pending.
+TEST(FollowAdvance, AnErrorAnswerPastMaxAgeEndsFollowing) {
+    auto t = delivered();
+    t.build.number = 42;
+    const auto early =
+        advance(t, 3, next_read(t), status(500, Kind::server_error), jenkins(), t0 + 10min);
+    EXPECT_FALSE(early.lost);
+    EXPECT_TRUE(early.next_at);
+    const auto late =
+        advance(t, 3, next_read(t), status(500, Kind::server_error), jenkins(), t0 + 2h);
+    EXPECT_TRUE(late.lost);
+    EXPECT_FALSE(late.next_at);
+    EXPECT_EQ(late.build.error, "Jenkins still answers an error after 1h00m: HTTP 500");
+    ASSERT_TRUE(late.status);
+    EXPECT_EQ(late.status->state, "error");
+}
+
 TEST(FollowAdvance, StillQueuedPastMaxAgeIsLost) {
     const auto t = delivered();
     const auto step = advance(t, 0, next_read(t), ok(k_waiting), jenkins(), t0 + 2h);
