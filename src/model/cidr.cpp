@@ -39,13 +39,6 @@ std::string to_string(const IpAddress& address) {
     return buffer;
 }
 
-std::string client_key(const IpAddress& address) {
-    if (address.v4) return to_string(address);
-    IpAddress block = address;
-    for (std::size_t i = 8; i < block.bytes.size(); ++i) block.bytes[i] = 0;
-    return to_string(block) + "/64";
-}
-
 namespace {
 
 void clear_host_bits(IpAddress& address, unsigned prefix) {
@@ -56,6 +49,13 @@ void clear_host_bits(IpAddress& address, unsigned prefix) {
 }
 
 }  // namespace
+
+std::string client_key(const IpAddress& address) {
+    if (address.v4) return to_string(address);
+    IpAddress block = address;
+    clear_host_bits(block, 64);
+    return to_string(block) + "/64";
+}
 
 bool Cidr::contains(const IpAddress& address) const noexcept {
     if (address.v4 != base.v4) return false;
