@@ -38,6 +38,9 @@ constexpr milliseconds k_drain_poll{50};
 constexpr std::size_t k_max_due_times = 1024;
 // How much later than its due time a chore may be looked for (due times are rounded up to it).
 using DueGrain = std::chrono::duration<std::int64_t, std::ratio<1, 40>>;  // 25 ms
+// The longest a source's statuses wait for a forge that asked to wait (GitHub's rate limit
+// window is an hour); the status that was told stays due when the forge said.
+constexpr milliseconds k_max_status_pause = std::chrono::hours(1);
 
 std::string describe(const StoredTrigger& t) {
     return fmt::format("trigger {} (rule {}, jenkins {}, delivery {})", t.id, t.request.rule,
@@ -72,6 +75,10 @@ struct Lane {
     std::uint64_t pokes = 0;
     /// While the lane waits: until when (a due time earlier than that moves the wait).
     std::optional<Time> waiting_until;
+    /// Status lanes: the forge said how long to wait (a rate limit, Retry-After). Until then the
+    /// lane claims nothing: every status due meanwhile would get its own refusal, and GitHub
+    /// may block an integration that keeps asking while it is limited.
+    std::optional<Time> paused_until;
 };
 
 struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
@@ -221,6 +228,10 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
 
     /// A chore's slot given back; `wake`: the lane looks for due chores now rather than at its
     /// next poll.
+    bool paused(const Lane& lane) const {
+        return lane.paused_until && clock->now() < *lane.paused_until;
+    }
+
     void finished(Lane& lane, bool wake) {
         --lane.in_flight;
         --in_flight_total;
@@ -297,7 +308,9 @@ asio::awaitable<void> Chores::Impl::run_lane(std::shared_ptr<Lane> lane) {
         // This claim takes every chore due by now.
         lane->due_times.erase(lane->due_times.begin(), lane->due_times.upper_bound(clock->now()));
         lane->look_again = lane->in_flight >= max;
-        if (lane->in_flight < max) {
+        if (paused(*lane)) {
+            due(*lane, *lane->paused_until);  // looks again then, not at a poll before it
+        } else if (lane->in_flight < max) {
             auto request = claim_request(*lane, max - lane->in_flight);
             auto late = std::make_shared<LateAnswer>();
             auto batch = co_await ask<ChoreBatch>([&](auto done) {
@@ -354,7 +367,7 @@ asio::awaitable<result<Completion>> Chores::Impl::complete(std::shared_ptr<Lane>
     const auto again = [this, lane, next_at = update.next_at](const result<Completion>& done) {
         if (next_at && (!done || *done == Completion::applied) && running) due(*lane, *next_at);
     };
-    if (!running || lane->in_flight > max) {
+    if (!running || lane->in_flight > max || paused(*lane)) {
         auto completion = co_await ask<Completion>([&](auto done) {
             queue->complete_chore(chore, std::move(claim_id), std::move(update), std::move(done));
         });
@@ -515,6 +528,21 @@ asio::awaitable<void> Chores::Impl::post_one(std::shared_ptr<Lane> lane, ChoreCl
                 update.error = answer.detail;
                 update.next_at = now + std::max(retry_delay(status, tries),
                                                 answer.retry_after.value_or(milliseconds(0)));
+                if (answer.retry_after && answer.retry_after->count() > 0) {
+                    const auto wait = std::min(*answer.retry_after, k_max_status_pause);
+                    const auto until = now + wait;
+                    if (!lane->paused_until || *lane->paused_until < until) {
+                        if (!paused(*lane)) {
+                            spdlog::warn(
+                                "source {}: the forge asks to wait {} s ({}); no status of this "
+                                "source is posted until then",
+                                target.config.name,
+                                std::chrono::ceil<std::chrono::seconds>(wait).count(),
+                                answer.detail);
+                        }
+                        lane->paused_until = until;
+                    }
+                }
                 outcome = "retry";
                 spdlog::info(
                     "{}: posting its status failed ({}); retrying in {} ms", describe(trigger),

@@ -612,6 +612,53 @@ TEST_F(ChoresTest, FailedPostIsRetriedAfterBackoffButNeverBeforeRetryAfter) {
     EXPECT_TRUE(p.error.empty());
 }
 
+// A forge that says how long to wait (a rate limit) is not asked again before then, for any
+// status of the source: after an outage every due status used to get a refusal of its own.
+TEST_F(ChoresTest, ARateLimitPausesEveryStatusOfTheSourceUntilTheForgeSaid) {
+    source.status->max_in_flight = 1;
+    for (int i = 1; i <= 3; ++i) {
+        const auto id = add("t" + std::to_string(i), i);
+        queue->rows[id].follow_due.reset();
+        queue->wish(id, {"pending", "Queued", ""});
+    }
+    forge->script = {{PostKind::retry, 403, "API rate limit exceeded", 10min}};
+    start();
+    ASSERT_EQ(forge->posts.size(), 1u);
+    // The other two are due, a poll passes, and a new wish wakes the lane: nothing is posted.
+    advance(options.poll_interval);
+    chores->wake();
+    settle();
+    advance(9min);
+    EXPECT_EQ(forge->posts.size(), 1u);
+    // Once the wait is over, all three go out, one after another.
+    advance(61s);
+    EXPECT_EQ(forge->posts.size(), 4u);
+    for (const auto* id : {"t1", "t2", "t3"}) {
+        const auto& p = queue->rows[id].trigger.status;
+        EXPECT_EQ(p.posted_seq, p.wanted_seq) << id;
+        EXPECT_EQ(p.posted.description, "Queued") << id;
+    }
+}
+
+// A Retry-After of days does not pause the source for days: an hour at most, then the others
+// are tried (the status that was told waits as long as the forge said).
+TEST_F(ChoresTest, ASourcePausesAnHourAtMost) {
+    source.status->max_in_flight = 1;
+    source.status->max_tries = 5;
+    for (int i = 1; i <= 2; ++i) {
+        const auto id = add("t" + std::to_string(i), i);
+        queue->rows[id].follow_due.reset();
+        queue->wish(id, {"pending", "Queued", ""});
+    }
+    forge->script = {{PostKind::retry, 503, "HTTP 503", std::chrono::hours(72)}};
+    start();
+    ASSERT_EQ(forge->posts.size(), 1u);
+    advance(59min);
+    EXPECT_EQ(forge->posts.size(), 1u);
+    advance(2min);
+    EXPECT_EQ(forge->posts.size(), 2u);
+}
+
 TEST_F(ChoresTest, RefusedPostIsGivenUpAtOnce) {
     add("t1");
     queue->rows["t1"].follow_due.reset();
