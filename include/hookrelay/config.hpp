@@ -314,4 +314,14 @@ struct Config {
     const JenkinsConfig* find_jenkins(std::string_view name) const noexcept;
 };
 
+/// A trigger spec's job path when it is written out (no `{{ }}`): its segments; nullopt for a
+/// template.
+std::optional<std::vector<std::string>> literal_job(const TriggerSpec& spec);
+
+/// The job token (`token:`) the current config gives a stored trigger: that of its rule's
+/// trigger on its Jenkins whose written-out job is the trigger's job (a multibranch trigger's
+/// project), else of its rule's first templated trigger on that Jenkins. The store keeps no
+/// secrets. (`check` refuses a rule whose triggers on one Jenkins would leave this ambiguous.)
+std::optional<Secret> job_token(const Config& config, const TriggerRequest& request);
+
 }  // namespace hookrelay

@@ -273,15 +273,8 @@ RetryPolicy Dispatcher::Impl::retry_for(const StoredTrigger& t,
 }
 
 std::optional<Secret> Dispatcher::Impl::token_for(const StoredTrigger& t) const {
-    // The store keeps no secrets: a job token is looked up in the current config by rule and
-    // Jenkins.
-    for (const auto& rule : config->rules) {
-        if (rule.name != t.request.rule) continue;
-        for (const auto& spec : rule.triggers) {
-            if (spec.jenkins == t.request.jenkins && spec.token) return spec.token;
-        }
-    }
-    return std::nullopt;
+    // The store keeps no secrets: a job token is looked up in the current config.
+    return job_token(*config, t.request);
 }
 
 std::size_t Dispatcher::Impl::free_slots(const Lane& lane) const {

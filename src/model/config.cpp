@@ -26,4 +26,39 @@ const JenkinsConfig* Config::find_jenkins(std::string_view name) const noexcept 
     return nullptr;
 }
 
+std::optional<std::vector<std::string>> literal_job(const TriggerSpec& spec) {
+    const auto& text = spec.job.text;
+    if (text.find("{{") != std::string::npos) return std::nullopt;
+    std::vector<std::string> segments;
+    std::size_t start = 0;
+    while (true) {
+        const auto slash = text.find('/', start);
+        segments.push_back(text.substr(start, slash - start));
+        if (slash == std::string::npos) break;
+        start = slash + 1;
+    }
+    return segments;
+}
+
+std::optional<Secret> job_token(const Config& config, const TriggerRequest& request) {
+    const TriggerSpec* templated = nullptr;
+    const auto job = project_of(request);
+    for (const auto& rule : config.rules) {
+        if (rule.name != request.rule) continue;
+        for (const auto& spec : rule.triggers) {
+            if (spec.jenkins != request.jenkins || spec.scan != request.scan_only ||
+                spec.multibranch != (request.multibranch > 0)) {
+                continue;
+            }
+            if (const auto literal = literal_job(spec)) {
+                if (*literal == job) return spec.token;
+            } else if (templated == nullptr) {
+                templated = &spec;
+            }
+        }
+        break;
+    }
+    return templated != nullptr ? templated->token : std::nullopt;
+}
+
 }  // namespace hookrelay

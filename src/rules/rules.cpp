@@ -562,6 +562,7 @@ class Compiler {
                     t.scan ? FollowMode::none
                            : spec.follow.value_or(jenkins ? jenkins->follow : FollowMode::finished);
             }
+            job_tokens(spec);
             if (spec.coalesce) {
                 if (spec.coalesce->text.find_first_not_of(" \t") == std::string::npos) {
                     error(spec.coalesce->where, label_ + ": coalesce: the key is empty");
@@ -896,6 +897,43 @@ class Compiler {
                                  "' is never set for " + kinds_phrase(scope) +
                                  ", the only events this rule matches, so it could never render "
                                  "(add `| default('...')`, or widen the rule's `event:`)");
+            }
+        }
+    }
+
+    // The dispatcher finds a trigger's job token by its rule, its Jenkins and its job
+    // (job_token()): a job written out in full gives its own token (a job has one), any other the
+    // first templated trigger's. Two templated triggers of a rule on one Jenkins with different
+    // tokens cannot be told apart, nor one job written twice with two tokens. A wrong token is
+    // answered 403 and the trigger dies.
+    void job_tokens(const RuleSpec& rule) {
+        const auto same_token = [](const TriggerSpec& a, const TriggerSpec& b) {
+            if (!a.token || !b.token) return !a.token && !b.token;
+            return a.token->reveal() == b.token->reveal();
+        };
+        for (std::size_t i = 0; i < rule.triggers.size(); ++i) {
+            const auto& a = rule.triggers[i];
+            for (std::size_t j = i + 1; j < rule.triggers.size(); ++j) {
+                const auto& b = rule.triggers[j];
+                if (a.jenkins != b.jenkins || a.scan || b.scan || a.multibranch != b.multibranch ||
+                    same_token(a, b)) {
+                    continue;
+                }
+                const auto job_a = literal_job(a);
+                const auto job_b = literal_job(b);
+                if (job_a && job_b && *job_a == *job_b) {
+                    error(b.job.where, label_ + ": job '" + b.job.text + "' on jenkins '" +
+                                           b.jenkins + "' is given two different tokens");
+                    return;
+                }
+                if (job_a || job_b) continue;
+                error(b.job.where,
+                      label_ + ": its triggers on jenkins '" + a.jenkins + "' ('" + a.job.text +
+                          "' and '" + b.job.text +
+                          "') have different job tokens, and hookrelay tells a build's token by "
+                          "its job only where the job is written out in full: put them in rules "
+                          "of their own");
+                return;
             }
         }
     }

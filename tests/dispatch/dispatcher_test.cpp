@@ -161,6 +161,33 @@ TEST_F(DispatcherTest, DeliversADueTriggerAndRecordsItUnderItsClaim) {
     EXPECT_TRUE(queue->rows.at(id).claim_id.empty());
 }
 
+// Each trigger of a rule goes out with the job token its own trigger names: the second job of
+// a rule on one Jenkins used to get the first one's token, which Jenkins refuses (403).
+TEST_F(DispatcherTest, EachJobOfARuleIsSentTheTokenOfItsOwnTrigger) {
+    RuleSpec rule;
+    rule.name = "r";
+    for (const auto* job : {"job/t1", "job/t2", "{{ repo }}"}) {
+        TriggerSpec t;
+        t.jenkins = "ci";
+        t.job.text = job;
+        rule.triggers.push_back(t);
+    }
+    rule.triggers[0].token = Secret("token-one");
+    rule.triggers[1].token = Secret("token-two");
+    config->rules.push_back(rule);
+    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
+    start();
+    ASSERT_EQ(ci->job_tokens.size(), 3u);
+    std::map<std::string, std::string> tokens;
+    for (std::size_t i = 0; i < 3; ++i) {
+        const auto& token = ci->job_tokens[i];
+        tokens[ci->requests[i].job.back()] = token ? token->reveal() : "(none)";
+    }
+    EXPECT_EQ(tokens["t1"], "token-one");
+    EXPECT_EQ(tokens["t2"], "token-two");
+    EXPECT_EQ(tokens["t3"], "(none)");  // rendered from the template, which names no token
+}
+
 TEST_F(DispatcherTest, ClaimsATriggerOnlyWhenItFallsDue) {
     queue->add("ci", clock->now() + 5s);
     start();

@@ -105,8 +105,9 @@ void ScriptedJenkins::release_first() {
 }
 
 asio::awaitable<JenkinsOutcome> ScriptedJenkins::trigger(TriggerRequest request,
-                                                         std::optional<Secret>) {
+                                                         std::optional<Secret> job_token) {
     requests.push_back(std::move(request));
+    job_tokens.push_back(std::move(job_token));
     if (throws_ > 0) {
         --throws_;
         throw std::runtime_error("scripted failure");

@@ -52,7 +52,8 @@ class ScriptedJenkins final : public JenkinsClient {
     /// Lets the trigger() that has waited longest answer.
     void release_first();
 
-    std::vector<TriggerRequest> requests;  ///< every trigger() call, in order
+    std::vector<TriggerRequest> requests;           ///< every trigger() call, in order
+    std::vector<std::optional<Secret>> job_tokens;  ///< the job token of each, in order
     std::size_t probes = 0;
     std::vector<std::string> reads;               ///< every read() path, in order
     std::vector<std::vector<std::string>> scans;  ///< every scan() project path, in order

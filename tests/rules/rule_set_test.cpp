@@ -278,6 +278,36 @@ TEST(RuleSetCompile, AParameterJenkinsWouldAlsoReadFromTheQueryIsRefused) {
         << errors[1].message;
 }
 
+// The dispatcher tells a build's job token by its written-out job (else it takes the first
+// templated trigger's): two templated triggers of a rule on one Jenkins with different tokens,
+// or one job given two tokens, cannot be told apart.
+TEST(RuleSetCompile, JobTokensTheDispatcherCannotTellApartAreRefused) {
+    auto a = trigger("acme/app");
+    a.token = Secret("token-a");
+    auto b = trigger("acme/lib");
+    b.token = Secret("token-b");
+    auto templated = trigger("acme/{{ branch }}");
+    std::vector<ConfigError> none;
+    EXPECT_NE(RuleSet::compile(config({rule("r", {}, {a, b, templated})}), none), nullptr);
+    EXPECT_TRUE(none.empty());
+    auto other = trigger("other/{{ branch }}");
+    other.token = Secret("token-b");
+    auto errors = compile_errors({rule("r", {}, {a, templated, other})});
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].message,
+              "rule 'r': its triggers on jenkins 'ci' ('acme/{{ branch }}' and "
+              "'other/{{ branch }}') have different job tokens, and hookrelay tells a build's "
+              "token by its job only where the job is written out in full: put them in rules of "
+              "their own");
+    auto again = trigger("acme/app");
+    again.token = Secret("token-b");
+    errors = compile_errors({rule("r", {}, {a, again})});
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].message,
+              "rule 'r': job 'acme/app' on jenkins 'ci' is given two different "
+              "tokens");
+}
+
 TEST(RuleSetCompile, UnknownJenkinsWithNoneConfigured) {
     Config c = config({rule("r", {}, {trigger("x")})});
     c.jenkins.clear();
