@@ -495,6 +495,7 @@ int run_daemon(const DaemonOptions& options) {
     d->log_level_from_command_line = !options.log_level.empty();
     d->store_thread_yields = config.store.intake_log && wait.empty();
     open_options.store_thread_yields = d->store_thread_yields;
+    open_options.warn = [](const std::string& line) { spdlog::error("store: {}", line); };
     auto opened = store::open_store(config, open_options, &why);
     if (!opened) {
         spdlog::critical("cannot open the store: {}", why);

@@ -19,6 +19,7 @@ result<std::shared_ptr<Store>> open_sqlite(const Config& config, const OpenOptio
     if (options.sqlite_backlog_step > 0) o.backlog_step = options.sqlite_backlog_step;
     o.instance_id = options.instance_id;
     o.version = options.version;
+    o.warn = options.warn;
     o.lock_state_dir = options.lock_state_dir;
     o.claim_lease = config.dispatch.claim_lease;
     o.heartbeat_interval = config.dispatch.claim_renew_interval;

@@ -6,6 +6,7 @@
 #include <hookrelay/store.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,9 @@ struct OpenOptions {
     /// SQLite: open triggers counted per turn of the store's thread by backlog()
     /// (SqliteOptions::backlog_step); 0: that default. Tests make it small.
     std::size_t sqlite_backlog_step = 0;
+    /// Told at open of what the store found damaged or missing and went on without (SQLite: the
+    /// intake log's records that cannot be replayed); the daemon logs it as an error.
+    std::function<void(const std::string&)> warn;
 };
 
 /// Opens (creating or migrating the schema where needed) the configured store and starts its

@@ -228,28 +228,104 @@ TEST(IntakeLog, AStaleRecordOfASegmentsPreviousUseIsNotReplayed) {
     EXPECT_EQ(log->next_seq(), 6u);
 }
 
-TEST(IntakeLog, ATornRecordEndsTheReplayAndTheLogGoesOnAfterIt) {
+TEST(IntakeLog, ATornLastRecordEndsTheReplayAndTheLogGoesOnAfterIt) {
     test::TempDir dir;
-    const auto o = small(dir.path(), 64 * 1024);
+    auto o = small(dir.path(), 64 * 1024);
+    std::vector<std::string> warned;
+    o.warn = [&](const std::string& line) { warned.push_back(line); };
     const auto at = written_and_closed(o, 6);
-    damage_payload(o, at[4]);  // record 5
+    damage_payload(o, at[5]);  // record 6, the last: a write cut short
     Replayed r;
     auto log = open_log(o, 0, &r);
-    EXPECT_EQ(r.seqs, range(1, 4));
-    // The next record takes number 5 again, at the start of another segment, and a reopen
-    // replays the new one after 1..4.
-    EXPECT_EQ(log->next_seq(), 5u);
-    const auto again = append_range(*log, 5, 7);
+    EXPECT_EQ(r.seqs, range(1, 5));
+    EXPECT_TRUE(warned.empty()) << warned.front();
+    // The next record takes number 6 again, at the start of another segment, and a reopen
+    // replays the new one after 1..5.
+    EXPECT_EQ(log->next_seq(), 6u);
+    const auto again = append_range(*log, 6, 8);
     ASSERT_FALSE(again.empty());
-    EXPECT_NE(again.front().segment, at[4].segment);
+    EXPECT_NE(again.front().segment, at[5].segment);
     EXPECT_EQ(again.front().offset, IntakeLog::k_header);
     log.reset();
     Replayed after;
     log = open_log(o, 0, &after);
-    EXPECT_EQ(after.seqs, range(1, 7));
+    EXPECT_EQ(after.seqs, range(1, 8));
     for (std::size_t i = 0; i < after.seqs.size(); ++i) {
         EXPECT_EQ(after.payloads[i], payload_of(after.seqs[i]));
     }
+    EXPECT_TRUE(warned.empty()) << warned.front();
+}
+
+// A record that does not read whole in the middle of a run (the disk damaged it) no longer hides
+// the webhooks answered after it: they are replayed, and the one lost is told.
+TEST(IntakeLog, ADamagedRecordIsToldAndTheRecordsAfterItAreReplayed) {
+    test::TempDir dir;
+    auto o = small(dir.path(), 64 * 1024);
+    std::vector<std::string> warned;
+    o.warn = [&](const std::string& line) { warned.push_back(line); };
+    const auto at = written_and_closed(o, 6);
+    damage_payload(o, at[2]);  // record 3
+    Replayed r;
+    auto log = open_log(o, 0, &r);
+    ASSERT_TRUE(log);
+    EXPECT_EQ(r.seqs, (std::vector<std::uint64_t>{1, 2, 4, 5, 6}));
+    for (std::size_t i = 0; i < r.seqs.size(); ++i) EXPECT_EQ(r.payloads[i], payload_of(r.seqs[i]));
+    EXPECT_EQ(log->next_seq(), 7u);
+    ASSERT_EQ(warned.size(), 1u);
+    EXPECT_NE(warned[0].find("intake log: record 3 in "), std::string::npos) << warned[0];
+    EXPECT_NE(warned[0].find("does not read whole"), std::string::npos) << warned[0];
+    // The same at the first record of a segment.
+    log.reset();
+    damage_payload(o, at[0]);
+    warned.clear();
+    Replayed again;
+    log = open_log(o, 0, &again);
+    EXPECT_EQ(again.seqs, (std::vector<std::uint64_t>{2, 4, 5, 6}));
+    EXPECT_EQ(warned.size(), 2u);
+}
+
+// Numbers missing between the runs of two segments (a segment file removed, or one whose
+// records all fail) are told: those webhooks were answered and cannot be replayed.
+TEST(IntakeLog, RecordsMissingBetweenSegmentsAreTold) {
+    test::TempDir dir;
+    auto o = small(dir.path(), 4096);
+    std::vector<std::string> warned;
+    o.warn = [&](const std::string& line) { warned.push_back(line); };
+    std::vector<Position> at;
+    {
+        auto log = open_log(o, 0);
+        ASSERT_TRUE(log);
+        for (std::uint64_t s = 1; s <= 60; ++s) {
+            const auto one = append_range(*log, s, s);
+            at.insert(at.end(), one.begin(), one.end());
+        }
+    }
+    ASSERT_EQ(at.size(), 60u);
+    // The segment of record 30 removed: every record in it is gone.
+    const auto lost = at[29].segment;
+    ASSERT_NE(lost, at.front().segment);
+    ASSERT_NE(lost, at.back().segment);
+    std::filesystem::remove(o.dir / (std::to_string(lost) + ".seg"));
+    std::vector<std::uint64_t> kept;
+    for (const auto& p : at) {
+        if (p.segment != lost) kept.push_back(p.seq);
+    }
+    Replayed r;
+    auto log = open_log(o, 0, &r);
+    ASSERT_TRUE(log);
+    EXPECT_EQ(r.seqs, kept);
+    ASSERT_EQ(warned.size(), 1u);
+    std::uint64_t first_lost = 0;
+    std::uint64_t last_lost = 0;
+    for (const auto& p : at) {
+        if (p.segment != lost) continue;
+        if (first_lost == 0) first_lost = p.seq;
+        last_lost = p.seq;
+    }
+    EXPECT_NE(warned[0].find("intake log: records " + std::to_string(first_lost) + " to " +
+                             std::to_string(last_lost) + " are missing"),
+              std::string::npos)
+        << warned[0];
 }
 
 TEST(IntakeLog, ADamagedHeaderEndsTheReplayToo) {
@@ -276,11 +352,11 @@ TEST(IntakeLog, AReleasedRecordWhosePayloadWasDamagedDoesNotHideTheRecordsAfterI
     EXPECT_EQ(r.seqs, range(5, 8));
     for (std::size_t i = 0; i < r.seqs.size(); ++i) EXPECT_EQ(r.payloads[i], payload_of(r.seqs[i]));
     EXPECT_EQ(log->next_seq(), 9u);
-    // Not yet released, the same damage ends the replay there, as a torn record does.
+    // Not yet released, the same damage loses record 3 alone: the records after it are replayed.
     log.reset();
     Replayed unreleased;
     open_log(o, 2, &unreleased);
-    EXPECT_TRUE(unreleased.seqs.empty());
+    EXPECT_EQ(unreleased.seqs, range(4, 8));
 }
 
 TEST(IntakeLog, ATornFirstRecordOfASegmentDoesNotHideTheRecordsThatTookItsNumberElsewhere) {

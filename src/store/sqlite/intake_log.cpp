@@ -118,6 +118,7 @@ class IntakeLog::Impl {
         std::uint64_t size = 0;
         std::uint64_t first = 0;  ///< the first record's number of its run (0: none)
         std::uint64_t last = 0;   ///< the last one's
+        std::uint64_t start = 0;  ///< the run's first record's offset (past a damaged one)
         bool used = false;        ///< holds records not yet released
         ~Segment() {
             if (fd >= 0) ::close(fd);
@@ -477,7 +478,10 @@ class IntakeLog::Impl {
                                                                      std::string& payload) const {
         if (offset + k_header > seg.size) return std::nullopt;
         std::array<char, k_header> header{};
-        if (!read_exact(seg.fd, header.data(), k_header, offset)) return std::nullopt;
+        if (!read_exact(seg.fd, header.data(), k_header, offset)) {
+            if (errno != 0) read_error_ = errno;
+            return std::nullopt;
+        }
         const std::uint32_t length = get32(header.data() + 4);
         const std::uint64_t seq = get64(header.data() + 8);
         if (get32(header.data()) != k_magic || seq == 0 || (expect != 0 && seq != expect) ||
@@ -489,22 +493,95 @@ class IntakeLog::Impl {
             return std::make_pair(seq, length);
         }
         payload.resize(length);
-        if (!read_exact(seg.fd, payload.data(), length, offset + k_header)) return std::nullopt;
+        if (!read_exact(seg.fd, payload.data(), length, offset + k_header)) {
+            if (errno != 0) read_error_ = errno;
+            return std::nullopt;
+        }
         if (get32(header.data() + 16) != record_crc(header.data(), payload)) return std::nullopt;
         return std::make_pair(seq, length);
     }
 
+    // The header at `offset` when it is one of this log's (its magic, a number, a length that
+    // fits the segment), whatever its payload holds: {number, length}.
+    std::optional<std::pair<std::uint64_t, std::uint32_t>> header_at(const Segment& seg,
+                                                                     std::uint64_t offset) {
+        if (offset + k_header > seg.size) return std::nullopt;
+        std::array<char, k_header> header{};
+        if (!read_exact(seg.fd, header.data(), k_header, offset)) {
+            if (errno != 0) read_error_ = errno;
+            return std::nullopt;
+        }
+        const std::uint32_t length = get32(header.data() + 4);
+        const std::uint64_t seq = get64(header.data() + 8);
+        if (get32(header.data()) != k_magic || seq == 0 || length > seg.size - offset - k_header) {
+            return std::nullopt;
+        }
+        return std::make_pair(seq, length);
+    }
+
+    // Record `seq` at `offset` does not read whole. When the record after it (by its header's
+    // length) is whole and numbered seq + 1, the run goes on there: the record was damaged on
+    // the disk, or cut short by a power cut that kept a later page of its group (never answered
+    // then). Unless `seq` starts another segment's run: then it was cut short and its number
+    // issued again after a restart, and what follows it here is of that older group.
+    // The offset of the record after it, where the run goes on; nullopt when it ends here.
+    std::optional<std::uint64_t> past_damaged(const Segment& seg, std::uint64_t offset,
+                                              std::uint64_t seq, std::string& payload) {
+        const auto header = header_at(seg, offset);
+        if (!header || header->first != seq || seq <= released_) return std::nullopt;
+        for (const auto& other : segments_) {
+            if (other.get() != &seg && other->first == seq) return std::nullopt;
+        }
+        const std::uint64_t next = offset + k_header + header->second;
+        if (!record_at(seg, next, seq + 1, 0, payload)) return std::nullopt;
+        if (options_.warn) {
+            options_.warn("intake log: record " + std::to_string(seq) + " in " +
+                          path(seg.number).string() + " at offset " + std::to_string(offset) +
+                          " does not read whole (damaged on the disk, or cut short by a power "
+                          "cut while it was written); the records after it are replayed. Unless "
+                          "hookrelay stopped while writing it, it held a webhook that was "
+                          "answered 202 and is lost; `hookrelay deliveries list` shows what "
+                          "arrived around it");
+        }
+        return next;
+    }
+
     // At open: each segment's first record, checked whole; the runs that may hold records above
-    // released_ read, in the order of their first numbers, and replayed.
+    // released_ read, in the order of their first numbers, and replayed. A read that fails fails
+    // the open (a disk error is not the end of a run). Records that do not read whole with
+    // records after them, and numbers above released_ missing between two runs, are told to
+    // options_.warn: webhooks answered that cannot be replayed.
     bool scan(const Replay& replay, std::string* why) {
         std::vector<std::size_t> order;
+        std::vector<std::size_t> unplaced;
         std::string payload;
+        const auto read_failed = [&](const Segment& seg) {
+            return fail(why, describe("cannot read", path(seg.number), read_error_) +
+                                 " (the intake log holds webhooks not yet indexed; fix the disk "
+                                 "and start hookrelay again)");
+        };
         for (std::size_t s = 0; s < segments_.size(); ++s) {
             const auto first = record_at(*segments_[s], 0, 0, 0, payload);
+            if (read_error_ != 0) return read_failed(*segments_[s]);
             if (first) {
                 segments_[s]->first = first->first;
                 order.push_back(s);
+            } else {
+                unplaced.push_back(s);
             }
+        }
+        // A segment whose first record does not read whole: its run starts at the next one.
+        for (const std::size_t s : unplaced) {
+            Segment& seg = *segments_[s];
+            const auto header = header_at(seg, 0);
+            if (read_error_ != 0) return read_failed(seg);
+            if (!header) continue;
+            const auto next = past_damaged(seg, 0, header->first, payload);
+            if (read_error_ != 0) return read_failed(seg);
+            if (!next) continue;
+            seg.first = header->first + 1;
+            seg.start = *next;
+            order.push_back(s);
         }
         std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
             return segments_[a]->first < segments_[b]->first;
@@ -517,9 +594,33 @@ class IntakeLog::Impl {
                 seg.last = segments_[order[k + 1]]->first - 1;
                 continue;
             }
-            std::uint64_t offset = 0;
-            std::uint64_t expect = 0;
-            while (const auto rec = record_at(seg, offset, expect, released_, payload)) {
+            // The run's numbers start at its first record's, or at the damaged one before it
+            // (told already).
+            const std::uint64_t from = seg.start == 0 ? seg.first : seg.first - 1;
+            if (highest + 1 < from && options_.warn) {
+                options_.warn(
+                    "intake log: records " + std::to_string(highest + 1) + " to " +
+                    std::to_string(from - 1) + " are missing before " + path(seg.number).string() +
+                    ", though the database has indexed only through " + std::to_string(released_) +
+                    ": a segment file that held them was damaged or removed, or the database is "
+                    "older than the log (restored from a copy, or replaced). Webhooks answered "
+                    "202 may be lost");
+            }
+            std::uint64_t offset = seg.start;
+            std::uint64_t expect = seg.start == 0 ? 0 : seg.first;
+            while (true) {
+                auto rec = record_at(seg, offset, expect, released_, payload);
+                if (read_error_ != 0) return read_failed(seg);
+                if (!rec && expect != 0) {
+                    const auto next = past_damaged(seg, offset, expect, payload);
+                    if (read_error_ != 0) return read_failed(seg);
+                    if (next) {
+                        offset = *next;
+                        ++expect;
+                        continue;
+                    }
+                }
+                if (!rec) break;
                 const auto [seq, length] = *rec;
                 seg.last = seq;
                 if (seq > released_) {
@@ -551,7 +652,8 @@ class IntakeLog::Impl {
     std::uint64_t next_seq_ = 1;
     std::uint64_t released_ = 0;
     std::atomic<bool> broken_{false};
-    std::string why_broken_;  // the failure that broke the log (mutex_)
+    mutable int read_error_ = 0;  // errno of a read at open that failed (not the end of a file)
+    std::string why_broken_;      // the failure that broke the log (mutex_)
 };
 
 result<std::unique_ptr<IntakeLog>> IntakeLog::open(const Options& options,

@@ -53,6 +53,9 @@ class IntakeLog {
         /// At most this many segment files: with every one holding records not yet released,
         /// append() fails with errc::store_full.
         std::size_t max_segments = 64;
+        /// Told at open, one line each, of records that cannot be replayed: a record that does
+        /// not read whole with records after it, numbers missing between the segments' runs.
+        std::function<void(const std::string&)> warn;
     };
 
     /// Where a record lies, for read().

@@ -103,6 +103,7 @@ std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
                                               const std::shared_ptr<Writer>& writer) {
     IntakeLog::Options o;
     o.dir = intake_dir(state_dir);
+    o.warn = options.warn;
     std::vector<Writer::Submit> replayed;
     auto log = replay_intake_log(o, writer->intake_position(), replayed);
     sqlite3* raw = nullptr;
@@ -135,9 +136,11 @@ std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
 // a start with the log on would; the log is then closed. Until a synced commit covers them they
 // stay in the log and a later start indexes them again (intake_position moves with them).
 // Throws on failure.
-void index_what_the_log_holds(const std::string& state_dir, const std::shared_ptr<Writer>& writer) {
+void index_what_the_log_holds(const std::string& state_dir, const SqliteOptions& options,
+                              const std::shared_ptr<Writer>& writer) {
     IntakeLog::Options o;
     o.dir = intake_dir(state_dir);
+    o.warn = options.warn;
     // Only a log with a segment: a directory without one (or none at all) has nothing to index,
     // and opening it would make segments.
     std::string why;
@@ -216,7 +219,7 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
         if (config.intake_log && (owner || options.intake_log_without_lock)) {
             logger = open_intake_log(state_dir, path, config, options, writer);
         } else if (owner) {
-            index_what_the_log_holds(state_dir, writer);
+            index_what_the_log_holds(state_dir, options, writer);
         }
         // The store exists before the threads, so a failure to start them still stops cleanly.
         const bool yields = logger && options.store_thread_yields;

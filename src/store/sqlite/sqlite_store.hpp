@@ -47,6 +47,8 @@ struct SqliteOptions {
     /// How many open triggers backlog() counts per turn on the store's thread; other work runs
     /// between turns (1-2 ms each with the default, docs/performance.md). Tests make it small.
     std::size_t backlog_step = 16'384;
+    /// OpenOptions::warn.
+    std::function<void(const std::string&)> warn;
 };
 
 /// Store backed by <state_dir>/hookrelay.db.
