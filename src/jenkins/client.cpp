@@ -2,6 +2,7 @@
 
 #include "httpclient/client.hpp"
 #include "jenkins/encoding.hpp"
+#include "jenkins/follow.hpp"
 #include "jenkins/response.hpp"
 
 #include <spdlog/spdlog.h>
@@ -375,7 +376,20 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         if (outcome.kind == Kind::queued || outcome.kind == Kind::merged) {
             // build-token-root answers a relative Location (reference §5.1); core an absolute one.
             outcome.queue_url = resolve_location(base(), reply.header("Location"));
-            if (outcome.queue_url.empty()) outcome.detail += " without Location";
+            if (outcome.queue_url.empty()) {
+                outcome.detail += " without Location";
+            } else if (outcome.kind == Kind::merged && !queue_item_id(outcome.queue_url)) {
+                // Jenkins' 303 names the queue item the build was merged into. One that leads
+                // elsewhere comes from something in front of Jenkins (a single sign-on proxy
+                // sending the POST to its login page): nothing was queued.
+                outcome.kind = Kind::permanent;
+                // Without its query: a login page's may carry a state token.
+                outcome.detail +=
+                    " to " + outcome.queue_url.substr(0, outcome.queue_url.find_first_of("?#")) +
+                    ", not a Jenkins queue item (a proxy's login page?): the "
+                    "build was not queued";
+                outcome.queue_url.clear();
+            }
         }
         if (outcome.retry_after) {
             // Rounded up to whole seconds, the header's own unit.

@@ -612,6 +612,13 @@ Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_
             a.headers.emplace_back("Location", job_url);
             return a;
         }
+        if (fail_status == 303) {
+            // What a single sign-on proxy in front of Jenkins answers a POST without a session.
+            Answer a;
+            a.status = 303;
+            a.headers.emplace_back("Location", base_url() + "sso/login?rd=%2Fjob%2F");
+            return a;
+        }
         Answer a = error_answer(fail_status, "injected by fail_next");
         if (!fail_retry_after.empty()) a.headers.emplace_back("Retry-After", fail_retry_after);
         return a;

@@ -197,9 +197,10 @@ class FakeJenkins {
     void set_job_buildable(const std::vector<std::string>& item_names, bool buildable);
 
     /// The next `count` build requests (build / buildWithParameters on any job, after the auth
-    /// check) are answered `status` (302 with a Location to the job page; anything else with an
-    /// HTML error page), with a `Retry-After: <retry_after>` header when that is not empty (what
-    /// a rate limiter's 429 or a proxy's 503 carries). count 0 resets.
+    /// check) are answered `status` (302 with a Location to the job page; 303 with one to a
+    /// proxy's login page, sso/login?rd=…; anything else with an HTML error page), with a
+    /// `Retry-After: <retry_after>` header when that is not empty (what a rate limiter's 429 or a
+    /// proxy's 503 carries). count 0 resets.
     void fail_next(int count, int status, std::string retry_after = "");
 
     /// While true, every request is read and recorded (status 0) but never answered: the

@@ -395,6 +395,22 @@ TEST_F(JenkinsClientTest, OversizedLocationOn303IsMerged) {
     EXPECT_TRUE(outcome.queue_url.empty());
 }
 
+// A 303 that does not lead to a queue item is not Jenkins merging the build: a single sign-on
+// proxy sends the POST to its login page, and nothing was queued. It used to count as merged, the
+// trigger delivered.
+TEST_F(JenkinsClientTest, A303ToSomethingOtherThanAQueueItemIsNotMerged) {
+    fake.add_job({"app"});
+    fake.fail_next(1, 303);
+    auto c = client(config_for(fake));
+    const auto outcome = trigger(c, request_for({"app"}));
+    EXPECT_EQ(outcome.kind, Kind::permanent) << outcome.detail;
+    EXPECT_EQ(outcome.http_status, 303);
+    EXPECT_TRUE(outcome.queue_url.empty());
+    EXPECT_EQ(outcome.detail, "HTTP 303 See Other to " + fake.url() +
+                                  "sso/login, not a Jenkins queue item (a proxy's login page?): "
+                                  "the build was not queued");
+}
+
 TEST_F(JenkinsClientTest, ConnectionRefusedIsUnavailable) {
     fake.add_job({"app"});
     auto c = client(config_for(fake));
