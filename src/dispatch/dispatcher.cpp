@@ -172,9 +172,13 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
         return std::make_shared<Lane>(clock->make_timer(strand), std::move(target));
     }
     void spawn_lane(const std::shared_ptr<Lane>& lane) {
-        spawn_logged(strand, run_lane(lane), "dispatcher: jenkins=" + lane->target.config.name);
+        spawn_logged(strand, keep_lane(lane), "dispatcher: jenkins=" + lane->target.config.name);
     }
 
+    // run_lane() until the dispatcher stops: one that fails (out of memory, a bug) is logged and
+    // started again after a poll_interval, so that a Jenkins' deliveries never stop for good
+    // while webhooks are still answered.
+    asio::awaitable<void> keep_lane(std::shared_ptr<Lane> lane);
     asio::awaitable<void> run_lane(std::shared_ptr<Lane> lane);
     void start_request(const std::shared_ptr<Lane>& lane, Claim claim);
     std::size_t claim_ahead_room(const Lane& lane, std::size_t free) const;
@@ -378,6 +382,22 @@ void Dispatcher::Impl::throttle(Lane& lane, const JenkinsOutcome& outcome) {
     }
     lane.throttled = true;
     lane.throttled_flag = true;
+}
+
+asio::awaitable<void> Dispatcher::Impl::keep_lane(std::shared_ptr<Lane> lane) {
+    auto self = shared_from_this();
+    while (running) {
+        std::string failure;
+        try {
+            co_await run_lane(lane);
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+        if (failure.empty() || !running) break;
+        spdlog::error("dispatcher: jenkins={}: delivering failed: {}; starting again in {} ms",
+                      lane->target.config.name, failure, options.poll_interval.count());
+        co_await lane->timer->wait_for(options.poll_interval);
+    }
 }
 
 asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
@@ -1083,14 +1103,22 @@ asio::awaitable<void> Dispatcher::Impl::renew_claims() {
         }
         if (!ids.empty()) {
             const auto asked = ids;
-            auto renewed = co_await ask<std::vector<std::string>>([&](auto done) {
-                queue->renew(std::move(ids), clock->now(), options.claim_lease, std::move(done));
-            });
-            if (renewed) {
-                report_lost_claims(asked, *renewed);
-            } else {
+            // A failure (out of memory, a bug) must not end the renewals: the leases of the
+            // requests at Jenkins would run out, and their triggers be sent again.
+            std::optional<result<std::vector<std::string>>> renewed;
+            try {
+                renewed = co_await ask<std::vector<std::string>>([&](auto done) {
+                    queue->renew(std::move(ids), clock->now(), options.claim_lease,
+                                 std::move(done));
+                });
+            } catch (const std::exception& e) {
+                log_fault("dispatcher: cannot renew {} claim(s): {}", asked.size(), e.what());
+            }
+            if (renewed && *renewed) {
+                report_lost_claims(asked, **renewed);
+            } else if (renewed) {
                 log_fault("dispatcher: cannot renew {} claim(s) in the store: {}", asked.size(),
-                          renewed.error().message());
+                          renewed->error().message());
             }
         }
         // A probe may outlast a lease (a Jenkins that accepts connections and then hangs takes

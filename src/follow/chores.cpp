@@ -185,8 +185,27 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
     }
 
     void spawn_lane(const std::shared_ptr<Lane>& lane) {
-        spawn_logged(strand, run_lane(lane),
+        spawn_logged(strand, keep_lane(lane),
                      fmt::format("{} chores of {}", to_string(lane->chore), lane->key));
+    }
+
+    // run_lane() until stopped: one that fails (out of memory, a bug) is logged and started again
+    // after a poll_interval, so that following or statuses never stop for good.
+    asio::awaitable<void> keep_lane(std::shared_ptr<Lane> lane) {
+        auto self = shared_from_this();
+        while (running) {
+            std::string failure;
+            try {
+                co_await run_lane(lane);
+            } catch (const std::exception& e) {
+                failure = e.what();
+            }
+            if (failure.empty() || !running) break;
+            spdlog::error("{} chores of {}: failed: {}; starting again in {} ms",
+                          to_string(lane->chore), lane->key, failure,
+                          options.poll_interval.count());
+            co_await lane->timer->wait_for(options.poll_interval);
+        }
     }
 
     std::size_t limit(const Lane& lane) const {

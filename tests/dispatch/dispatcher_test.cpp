@@ -188,6 +188,22 @@ TEST_F(DispatcherTest, EachJobOfARuleIsSentTheTokenOfItsOwnTrigger) {
     EXPECT_EQ(tokens["t3"], "(none)");  // rendered from the template, which names no token
 }
 
+// A lane whose work throws (out of memory, a bug) is logged and starts again after a poll: the
+// Jenkins' deliveries used to stop for good while webhooks were still answered 202.
+TEST_F(DispatcherTest, ALaneThatFailsIsLoggedAndStartsAgain) {
+    test::LoggedWarnings logged;
+    options.poll_interval = 5s;
+    queue->claim_throws = 1;
+    queue->add("ci", clock->now());
+    start();
+    EXPECT_TRUE(ci->requests.empty());
+    EXPECT_TRUE(
+        logged.has("dispatcher: jenkins=ci: delivering failed: claim failed in the fake; "
+                   "starting again in 5000 ms"));
+    advance(5s);
+    EXPECT_EQ(ci->requests.size(), 1u);
+}
+
 TEST_F(DispatcherTest, ClaimsATriggerOnlyWhenItFallsDue) {
     queue->add("ci", clock->now() + 5s);
     start();

@@ -67,6 +67,10 @@ std::size_t FakeQueue::run_writer() {
 
 void FakeQueue::claim(ClaimRequest request, ClaimHandler done) {
     ++claims_asked;
+    if (claim_throws > 0) {
+        --claim_throws;
+        throw std::runtime_error("claim failed in the fake");
+    }
     if (one_writer) {
         waiting_.push_back([this, request = std::move(request), done = std::move(done)] {
             claim_now(request, done);

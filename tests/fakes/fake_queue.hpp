@@ -78,6 +78,8 @@ class FakeQueue final : public TriggerQueue {
     bool single = false;
     bool single_instance() const noexcept override { return single; }
 
+    /// The next this many claim() calls throw (the store's code failing: out of memory, a bug).
+    std::size_t claim_throws = 0;
     void claim(ClaimRequest request, ClaimHandler done) override;
     void renew(std::vector<std::string> claim_ids, TimePoint now, std::chrono::milliseconds lease,
                IdsHandler done) override;

@@ -64,8 +64,14 @@ class FakeChores final : public ChoreQueue {
         for (auto& a : answers) a();
     }
 
+    std::size_t claim_throws = 0;  ///< the next this many claims throw (out of memory, a bug)
+
     void claim_chores(ChoreRequest r, ChoreHandler done) override {
         ++calls[r.chore];
+        if (claim_throws > 0) {
+            --claim_throws;
+            throw std::runtime_error("claim failed in the fake");
+        }
         if (hold_claims && r.chore == Chore::follow) {
             held.push_back([done = std::move(done), out = take(r)] { done(out); });
             return;
@@ -402,6 +408,22 @@ TEST_F(ChoresTest, FollowsAQueueItemToItsResultAndWishesTheStatusesOnTheWay) {
     EXPECT_EQ(forge->posts[1].first.sha, std::string(40, 'b'));
     EXPECT_EQ(row.trigger.status.posted.state, "success");
     EXPECT_EQ(jenkins_client->paths.size(), 4u);
+}
+
+// A lane whose work throws is logged and starts again after a poll: following (or statuses) used
+// to stop for good.
+TEST_F(ChoresTest, ALaneThatFailsIsLoggedAndStartsAgain) {
+    test::LoggedWarnings logged;
+    options.poll_interval = 5s;
+    add("t1");
+    queue->claim_throws = 2;  // the follow lane's claim and the status lane's
+    start();
+    EXPECT_TRUE(jenkins_client->paths.empty());
+    EXPECT_TRUE(
+        logged.has("chores of ci: failed: claim failed in the fake; starting again in "
+                   "5000 ms"));
+    advance(5s);
+    EXPECT_EQ(jenkins_client->paths.size(), 1u);
 }
 
 TEST_F(ChoresTest, HeldJenkinsPausesFollowing) {
