@@ -386,18 +386,9 @@ void Dispatcher::Impl::throttle(Lane& lane, const JenkinsOutcome& outcome) {
 
 asio::awaitable<void> Dispatcher::Impl::keep_lane(std::shared_ptr<Lane> lane) {
     auto self = shared_from_this();
-    while (running) {
-        std::string failure;
-        try {
-            co_await run_lane(lane);
-        } catch (const std::exception& e) {
-            failure = e.what();
-        }
-        if (failure.empty() || !running) break;
-        spdlog::error("dispatcher: jenkins={}: delivering failed: {}; starting again in {} ms",
-                      lane->target.config.name, failure, options.poll_interval.count());
-        co_await lane->timer->wait_for(options.poll_interval);
-    }
+    co_await run_restarting([&] { return run_lane(lane); }, [&] { return running; }, *clock,
+                            *lane->timer, options.poll_interval,
+                            "dispatcher: jenkins=" + lane->target.config.name + ": delivering");
 }
 
 asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {

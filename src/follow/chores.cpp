@@ -193,19 +193,9 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
     // after a poll_interval, so that following or statuses never stop for good.
     asio::awaitable<void> keep_lane(std::shared_ptr<Lane> lane) {
         auto self = shared_from_this();
-        while (running) {
-            std::string failure;
-            try {
-                co_await run_lane(lane);
-            } catch (const std::exception& e) {
-                failure = e.what();
-            }
-            if (failure.empty() || !running) break;
-            spdlog::error("{} chores of {}: failed: {}; starting again in {} ms",
-                          to_string(lane->chore), lane->key, failure,
-                          options.poll_interval.count());
-            co_await lane->timer->wait_for(options.poll_interval);
-        }
+        co_await run_restarting([&] { return run_lane(lane); }, [&] { return running; }, *clock,
+                                *lane->timer, options.poll_interval,
+                                fmt::format("{} chores of {}:", to_string(lane->chore), lane->key));
     }
 
     std::size_t limit(const Lane& lane) const {
@@ -247,8 +237,12 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
 
     /// A chore's slot given back; `wake`: the lane looks for due chores now rather than at its
     /// next poll.
-    bool paused(const Lane& lane) const {
-        return lane.paused_until && clock->now() < *lane.paused_until;
+    bool paused(Lane& lane) const {
+        if (!lane.paused_until) return false;
+        const auto now = clock->now();
+        // A wall clock stepped back does not make the pause longer than it may be.
+        lane.paused_until = std::min(*lane.paused_until, now + k_max_status_pause);
+        return now < *lane.paused_until;
     }
 
     void finished(Lane& lane, bool wake) {
@@ -598,7 +592,11 @@ void Chores::configure(std::vector<JenkinsTarget> jenkins, std::vector<SourceTar
         for (auto& s : sources) {
             if (!s.config.status) continue;
             const auto name = s.config.name;
-            impl->add(Chore::status, name, [&](Lane& lane) { lane.source = std::move(s); });
+            // New settings (a new token, say) are tried at once.
+            impl->add(Chore::status, name, [&](Lane& lane) {
+                lane.source = std::move(s);
+                lane.paused_until.reset();
+            });
         }
     });
 }

@@ -178,9 +178,16 @@ Step advance(const StoredTrigger& trigger, int tries, const Read& read,
             // it (a plugin's exception on the build's page) would be polled for ever, the
             // status pending for good. Past follow_max_age it ends following, as an answer
             // that says nothing new does.
+            // Several in a row: one after an outage longer than follow_max_age is not the end.
             if (too_old) {
-                lose(fmt::format("Jenkins still answers an error after {}: {}",
-                                 human_duration(jenkins.follow_max_age), answer.detail));
+                s.build.unreadable = trigger.build.unreadable + 1;
+                if (s.build.unreadable >= k_max_unreadable) {
+                    lose(fmt::format("Jenkins still answers an error after {}: {}",
+                                     human_duration(jenkins.follow_max_age), answer.detail));
+                } else {
+                    again(answer.retry_after.value_or(milliseconds(0)));
+                    s.note = "Jenkins answered an error: " + answer.detail;
+                }
                 return s;
             }
             [[fallthrough]];

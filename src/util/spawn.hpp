@@ -3,9 +3,13 @@
 // or terminating the process. Include only in .cpp files (pulls in Asio).
 #pragma once
 
+#include <hookrelay/clock.hpp>
+
 #include <spdlog/spdlog.h>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 
+#include <chrono>
 #include <exception>
 #include <string>
 #include <utility>
@@ -32,6 +36,28 @@ template <class Executor, class Awaitable>
 void spawn_logged(Executor&& executor, Awaitable&& awaitable, std::string what) {
     boost::asio::co_spawn(std::forward<Executor>(executor), std::forward<Awaitable>(awaitable),
                           LogEscaped{std::move(what)});
+}
+
+/// co_await run() (a function giving an awaitable) while keep() holds: one that ends with an
+/// exception (out of memory, a bug) is logged as "<what> failed: <e>; starting again in N ms"
+/// and run again once `pause` has passed on `clock` (waiting on `timer`, which others may cancel
+/// to wake the loop: that does not shorten the pause); one that returns ends it. For a loop whose
+/// end would silently stop work the daemon still takes in (a Jenkins' deliveries).
+template <class Run, class Keep>
+boost::asio::awaitable<void> run_restarting(Run run, Keep keep, const Clock& clock, Timer& timer,
+                                            std::chrono::milliseconds pause, std::string what) {
+    while (keep()) {
+        std::string failure;
+        try {
+            co_await run();
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+        if (failure.empty() || !keep()) break;
+        spdlog::error("{} failed: {}; starting again in {} ms", what, failure, pause.count());
+        const auto until = clock.now() + pause;
+        while (keep() && clock.now() < until) co_await timer.wait_until(until);
+    }
 }
 
 }  // namespace hookrelay

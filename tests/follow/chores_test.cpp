@@ -422,7 +422,12 @@ TEST_F(ChoresTest, ALaneThatFailsIsLoggedAndStartsAgain) {
     EXPECT_TRUE(
         logged.has("chores of ci: failed: claim failed in the fake; starting again in "
                    "5000 ms"));
-    advance(5s);
+    // A wake-up during the pause does not end it.
+    advance(4s);
+    chores->wake();
+    settle();
+    EXPECT_TRUE(jenkins_client->paths.empty());
+    advance(1s);
     EXPECT_EQ(jenkins_client->paths.size(), 1u);
 }
 
@@ -660,6 +665,22 @@ TEST_F(ChoresTest, ARateLimitPausesEveryStatusOfTheSourceUntilTheForgeSaid) {
         EXPECT_EQ(p.posted_seq, p.wanted_seq) << id;
         EXPECT_EQ(p.posted.description, "Queued") << id;
     }
+}
+
+// A reload (a new token, say) ends the pause: the next status is tried at once.
+TEST_F(ChoresTest, AReloadEndsTheSourcesPause) {
+    source.status->max_in_flight = 1;
+    for (int i = 1; i <= 2; ++i) {
+        const auto id = add("t" + std::to_string(i), i);
+        queue->rows[id].follow_due.reset();
+        queue->wish(id, {"pending", "Queued", ""});
+    }
+    forge->script = {{PostKind::retry, 403, "API rate limit exceeded", 10min}};
+    start();
+    ASSERT_EQ(forge->posts.size(), 1u);
+    chores->configure({{jenkins, jenkins_client}}, {{source, forge}}, store_timeout);
+    settle();
+    EXPECT_EQ(forge->posts.size(), 2u);
 }
 
 // A Retry-After of days does not pause the source for days: an hour at most, then the others

@@ -217,7 +217,8 @@ TEST(FollowAdvance, JenkinsDownPostponesButNeverGivesUpEvenPastMaxAge) {
 }
 
 // A 500 is an answer, not an outage: Jenkins is up and fails this read. Within follow_max_age it
-// is asked again; past it following ends, where it used to poll for ever with the status pending.
+// is asked again; past it, five in a row end following, where it used to poll for ever with the
+// status pending.
 TEST(FollowAdvance, AnErrorAnswerPastMaxAgeEndsFollowing) {
     auto t = delivered();
     t.build.number = 42;
@@ -225,6 +226,16 @@ TEST(FollowAdvance, AnErrorAnswerPastMaxAgeEndsFollowing) {
         advance(t, 3, next_read(t), status(500, Kind::server_error), jenkins(), t0 + 10min);
     EXPECT_FALSE(early.lost);
     EXPECT_TRUE(early.next_at);
+    // One after an outage longer than follow_max_age is asked again; five in a row end it.
+    auto step = advance(t, 3, next_read(t), status(500, Kind::server_error), jenkins(), t0 + 2h);
+    EXPECT_FALSE(step.lost);
+    EXPECT_EQ(step.build.unreadable, 1);
+    t.build = step.build;
+    for (int i = 0; i < 3; ++i) {
+        step = advance(t, 3, next_read(t), status(500, Kind::server_error), jenkins(), t0 + 2h);
+        ASSERT_FALSE(step.lost) << i;
+        t.build = step.build;
+    }
     const auto late =
         advance(t, 3, next_read(t), status(500, Kind::server_error), jenkins(), t0 + 2h);
     EXPECT_TRUE(late.lost);

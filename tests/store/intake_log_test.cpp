@@ -284,6 +284,23 @@ TEST(IntakeLog, ADamagedRecordIsToldAndTheRecordsAfterItAreReplayed) {
     EXPECT_EQ(warned.size(), 2u);
 }
 
+// A segment whose first record is indexed already and damaged since leads on by its header to
+// the records after it that wait to be indexed, as a damaged indexed record in a run does.
+TEST(IntakeLog, ADamagedIndexedFirstRecordOfASegmentDoesNotHideTheRecordsAfterIt) {
+    test::TempDir dir;
+    auto o = small(dir.path(), 64 * 1024);
+    std::vector<std::string> warned;
+    o.warn = [&](const std::string& line) { warned.push_back(line); };
+    const auto at = written_and_closed(o, 8);
+    damage_payload(o, at[0]);  // record 1, the segment's first
+    Replayed r;
+    auto log = open_log(o, 4, &r);
+    ASSERT_TRUE(log);
+    EXPECT_EQ(r.seqs, range(5, 8));
+    EXPECT_EQ(log->next_seq(), 9u);
+    EXPECT_TRUE(warned.empty()) << warned.front();
+}
+
 // Numbers missing between the runs of two segments (a segment file removed, or one whose
 // records all fail) are told: those webhooks were answered and cannot be replayed.
 TEST(IntakeLog, RecordsMissingBetweenSegmentsAreTold) {

@@ -476,21 +476,13 @@ class IntakeLog::Impl {
                                                                      std::uint64_t expect,
                                                                      std::uint64_t released,
                                                                      std::string& payload) const {
-        if (offset + k_header > seg.size) return std::nullopt;
         std::array<char, k_header> header{};
-        if (!read_exact(seg.fd, header.data(), k_header, offset)) {
-            if (errno != 0) read_error_ = errno;
-            return std::nullopt;
-        }
-        const std::uint32_t length = get32(header.data() + 4);
-        const std::uint64_t seq = get64(header.data() + 8);
-        if (get32(header.data()) != k_magic || seq == 0 || (expect != 0 && seq != expect) ||
-            length > seg.size - offset - k_header) {
-            return std::nullopt;
-        }
+        const auto found = header_at(seg, offset, header);
+        if (!found || (expect != 0 && found->first != expect)) return std::nullopt;
+        const auto [seq, length] = *found;
         if (seq <= released) {
             payload.clear();
-            return std::make_pair(seq, length);
+            return found;
         }
         payload.resize(length);
         if (!read_exact(seg.fd, payload.data(), length, offset + k_header)) {
@@ -498,15 +490,14 @@ class IntakeLog::Impl {
             return std::nullopt;
         }
         if (get32(header.data() + 16) != record_crc(header.data(), payload)) return std::nullopt;
-        return std::make_pair(seq, length);
+        return found;
     }
 
-    // The header at `offset` when it is one of this log's (its magic, a number, a length that
-    // fits the segment), whatever its payload holds: {number, length}.
-    std::optional<std::pair<std::uint64_t, std::uint32_t>> header_at(const Segment& seg,
-                                                                     std::uint64_t offset) {
+    // The header at `offset` (read into `header`) when it is one of this log's (its magic, a
+    // number, a length that fits the segment), whatever its payload holds: {number, length}.
+    std::optional<std::pair<std::uint64_t, std::uint32_t>> header_at(
+        const Segment& seg, std::uint64_t offset, std::array<char, k_header>& header) const {
         if (offset + k_header > seg.size) return std::nullopt;
-        std::array<char, k_header> header{};
         if (!read_exact(seg.fd, header.data(), k_header, offset)) {
             if (errno != 0) read_error_ = errno;
             return std::nullopt;
@@ -527,7 +518,8 @@ class IntakeLog::Impl {
     // The offset of the record after it, where the run goes on; nullopt when it ends here.
     std::optional<std::uint64_t> past_damaged(const Segment& seg, std::uint64_t offset,
                                               std::uint64_t seq, std::string& payload) {
-        const auto header = header_at(seg, offset);
+        std::array<char, k_header> bytes{};
+        const auto header = header_at(seg, offset, bytes);
         if (!header || header->first != seq || seq <= released_) return std::nullopt;
         for (const auto& other : segments_) {
             if (other.get() != &seg && other->first == seq) return std::nullopt;
@@ -570,12 +562,24 @@ class IntakeLog::Impl {
                 unplaced.push_back(s);
             }
         }
-        // A segment whose first record does not read whole: its run starts at the next one.
+        // A segment whose first record does not read whole: one indexed already leads on by its
+        // header, as any indexed record does (unless its number starts another segment's run:
+        // then it was cut short and issued again); another's run starts at the next record.
         for (const std::size_t s : unplaced) {
             Segment& seg = *segments_[s];
-            const auto header = header_at(seg, 0);
+            std::array<char, k_header> bytes{};
+            const auto header = header_at(seg, 0, bytes);
             if (read_error_ != 0) return read_failed(seg);
             if (!header) continue;
+            if (header->first <= released_) {
+                const bool issued_again =
+                    std::any_of(segments_.begin(), segments_.end(),
+                                [&](const auto& other) { return other->first == header->first; });
+                if (issued_again) continue;
+                seg.first = header->first;
+                order.push_back(s);
+                continue;
+            }
             const auto next = past_damaged(seg, 0, header->first, payload);
             if (read_error_ != 0) return read_failed(seg);
             if (!next) continue;
