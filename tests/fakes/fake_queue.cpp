@@ -1,6 +1,7 @@
 #include "fakes/fake_queue.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <utility>
 
 namespace hookrelay::test {

@@ -331,6 +331,15 @@ class ChoresTest : public ::testing::Test {
         return id;
     }
 
+    /// Triggers t1..tn, nothing to follow, each wishing a pending status ("Queued").
+    void wished_statuses(int n) {
+        for (int i = 1; i <= n; ++i) {
+            const auto id = add("t" + std::to_string(i), i);
+            queue->rows[id].follow_due.reset();
+            queue->wish(id, {"pending", "Queued", ""});
+        }
+    }
+
     void start() {
         chores = std::make_shared<Chores>(ioc.get_executor(), queue, options, store_timeout,
                                           null_metrics(), clock);
@@ -643,11 +652,7 @@ TEST_F(ChoresTest, FailedPostIsRetriedAfterBackoffButNeverBeforeRetryAfter) {
 // status of the source: after an outage every due status used to get a refusal of its own.
 TEST_F(ChoresTest, ARateLimitPausesEveryStatusOfTheSourceUntilTheForgeSaid) {
     source.status->max_in_flight = 1;
-    for (int i = 1; i <= 3; ++i) {
-        const auto id = add("t" + std::to_string(i), i);
-        queue->rows[id].follow_due.reset();
-        queue->wish(id, {"pending", "Queued", ""});
-    }
+    wished_statuses(3);
     forge->script = {{PostKind::retry, 403, "API rate limit exceeded", 10min}};
     start();
     ASSERT_EQ(forge->posts.size(), 1u);
@@ -670,11 +675,7 @@ TEST_F(ChoresTest, ARateLimitPausesEveryStatusOfTheSourceUntilTheForgeSaid) {
 // A reload (a new token, say) ends the pause: the next status is tried at once.
 TEST_F(ChoresTest, AReloadEndsTheSourcesPause) {
     source.status->max_in_flight = 1;
-    for (int i = 1; i <= 2; ++i) {
-        const auto id = add("t" + std::to_string(i), i);
-        queue->rows[id].follow_due.reset();
-        queue->wish(id, {"pending", "Queued", ""});
-    }
+    wished_statuses(2);
     forge->script = {{PostKind::retry, 403, "API rate limit exceeded", 10min}};
     start();
     ASSERT_EQ(forge->posts.size(), 1u);
@@ -688,11 +689,7 @@ TEST_F(ChoresTest, AReloadEndsTheSourcesPause) {
 TEST_F(ChoresTest, ASourcePausesAnHourAtMost) {
     source.status->max_in_flight = 1;
     source.status->max_tries = 5;
-    for (int i = 1; i <= 2; ++i) {
-        const auto id = add("t" + std::to_string(i), i);
-        queue->rows[id].follow_due.reset();
-        queue->wish(id, {"pending", "Queued", ""});
-    }
+    wished_statuses(2);
     forge->script = {{PostKind::retry, 503, "HTTP 503", std::chrono::hours(72)}};
     start();
     ASSERT_EQ(forge->posts.size(), 1u);
