@@ -235,8 +235,7 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
         if (lane.waiting_until && at < *lane.waiting_until) lane.timer->cancel();
     }
 
-    /// A chore's slot given back; `wake`: the lane looks for due chores now rather than at its
-    /// next poll.
+    /// A status lane paused by its forge (Lane::paused_until) until now at least.
     bool paused(Lane& lane) const {
         if (!lane.paused_until) return false;
         const auto now = clock->now();
@@ -245,6 +244,8 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
         return now < *lane.paused_until;
     }
 
+    /// A chore's slot given back; `wake`: the lane looks for due chores now rather than at its
+    /// next poll.
     void finished(Lane& lane, bool wake) {
         --lane.in_flight;
         --in_flight_total;

@@ -176,9 +176,8 @@ Step advance(const StoredTrigger& trigger, int tries, const Read& read,
         case Kind::server_error:
             // An error page is an answer about this read: a Jenkins that is up and keeps failing
             // it (a plugin's exception on the build's page) would be polled for ever, the
-            // status pending for good. Past follow_max_age it ends following, as an answer
-            // that says nothing new does.
-            // Several in a row: one after an outage longer than follow_max_age is not the end.
+            // status pending for good. Past follow_max_age, several in a row end following (one
+            // right after an outage longer than follow_max_age is not the end).
             if (too_old) {
                 s.build.unreadable = trigger.build.unreadable + 1;
                 if (s.build.unreadable >= k_max_unreadable) {
