@@ -64,6 +64,7 @@ std::optional<std::size_t> parse_size(std::string_view text) {
 
 namespace {
 
+using httpclient::shown_url;
 using Keys = std::vector<std::string_view>;
 
 const Keys k_top_keys = {"listen", "state_dir", "log",     "server",  "store",
@@ -132,16 +133,6 @@ static std::optional<std::pair<std::string, std::string>> jenkins_root_of_job_ur
         at = end + 1;
     }
     return std::pair(url.substr(0, job + 1), job_path);
-}
-
-// `url` as it may be shown in an error: user info ("user:password@") replaced by "***@".
-std::string shown_url(const std::string& url) {
-    const auto scheme = url.find("://");
-    const auto start = scheme == std::string::npos ? 0 : scheme + 3;
-    const auto end = url.find_first_of("/?#", start);
-    const auto at = url.rfind('@', end == std::string::npos ? url.size() : end);
-    if (at == std::string::npos || at < start) return url;
-    return url.substr(0, start) + "***" + url.substr(at);
 }
 
 const Keys k_jenkins_keys = {"url",

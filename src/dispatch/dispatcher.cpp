@@ -1096,20 +1096,19 @@ asio::awaitable<void> Dispatcher::Impl::renew_claims() {
             const auto asked = ids;
             // A failure (out of memory, a bug) must not end the renewals: the leases of the
             // requests at Jenkins would run out, and their triggers be sent again.
-            std::optional<result<std::vector<std::string>>> renewed;
             try {
-                renewed = co_await ask<std::vector<std::string>>([&](auto done) {
+                auto renewed = co_await ask<std::vector<std::string>>([&](auto done) {
                     queue->renew(std::move(ids), clock->now(), options.claim_lease,
                                  std::move(done));
                 });
+                if (renewed) {
+                    report_lost_claims(asked, *renewed);
+                } else {
+                    log_fault("dispatcher: cannot renew {} claim(s) in the store: {}", asked.size(),
+                              renewed.error().message());
+                }
             } catch (const std::exception& e) {
                 log_fault("dispatcher: cannot renew {} claim(s): {}", asked.size(), e.what());
-            }
-            if (renewed && *renewed) {
-                report_lost_claims(asked, **renewed);
-            } else if (renewed) {
-                log_fault("dispatcher: cannot renew {} claim(s) in the store: {}", asked.size(),
-                          renewed->error().message());
             }
         }
         // A probe may outlast a lease (a Jenkins that accepts connections and then hangs takes

@@ -97,6 +97,15 @@ std::string base64(std::string_view bytes) {
     return out;
 }
 
+std::string shown_url(const std::string& url) {
+    const auto scheme = url.find("://");
+    const auto start = scheme == std::string::npos ? 0 : scheme + 3;
+    const auto end = url.find_first_of("/?#", start);
+    const auto at = url.rfind('@', end == std::string::npos ? url.size() : end);
+    if (at == std::string::npos || at < start) return url;
+    return url.substr(0, start) + "***" + url.substr(at);
+}
+
 std::optional<BaseUrl> parse_base_url(std::string_view url, std::string& why) {
     BaseUrl base;
     const auto sep = url.find("://");

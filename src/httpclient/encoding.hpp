@@ -39,6 +39,9 @@ struct BaseUrl {
 /// nullopt with a one-line reason in `why` otherwise.
 std::optional<BaseUrl> parse_base_url(std::string_view url, std::string& why);
 
+/// `url` as it may be shown in an error: user info ("user:password@") replaced by "***@".
+std::string shown_url(const std::string& url);
+
 /// The delay a Retry-After header value asks for, counted from `now` (RFC 9110 §10.2.3):
 /// delta-seconds ("120"), or an HTTP-date in any of the three forms a recipient must accept
 /// (IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" with

@@ -16,18 +16,6 @@ namespace hookrelay::jenkins {
 
 namespace {
 
-// A Location as an error may show it: without user info, query or fragment (a login page's may
-// carry a state token or a return URL).
-std::string shown_location(const std::string& url) {
-    std::string shown = url.substr(0, url.find_first_of("?#"));
-    const auto authority = shown.find("//");
-    if (authority == std::string::npos) return shown;
-    const auto path = shown.find('/', authority + 2);
-    const auto at = shown.rfind('@', path);
-    if (at != std::string::npos && at > authority) shown.erase(authority + 2, at - authority - 1);
-    return shown;
-}
-
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 using Kind = JenkinsOutcome::Kind;
@@ -395,7 +383,10 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
                 // elsewhere comes from something in front of Jenkins (a single sign-on proxy
                 // sending the POST to its login page): nothing was queued.
                 outcome.kind = Kind::permanent;
-                outcome.detail += " to " + shown_location(outcome.queue_url) +
+                // Without its query (a login page's may carry a state token or a return URL).
+                outcome.detail += " to " +
+                                  httpclient::shown_url(outcome.queue_url.substr(
+                                      0, outcome.queue_url.find_first_of("?#"))) +
                                   ", not a Jenkins queue item (a proxy's login page?): the "
                                   "build was not queued";
                 outcome.queue_url.clear();

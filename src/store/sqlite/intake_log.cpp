@@ -510,6 +510,14 @@ class IntakeLog::Impl {
         return std::make_pair(seq, length);
     }
 
+    // Whether a segment's run starts at `seq` (placed by scan() so far): a record numbered so
+    // that does not read whole elsewhere was cut short, and its number issued again after a
+    // restart (the first group after an open starts a segment).
+    bool issued_again(std::uint64_t seq) const {
+        return std::any_of(segments_.begin(), segments_.end(),
+                           [&](const auto& seg) { return seg->first == seq; });
+    }
+
     // Record `seq` at `offset` does not read whole. When the record after it (by its header's
     // length) is whole and numbered seq + 1, the run goes on there: the record was damaged on
     // the disk, or cut short by a power cut that kept a later page of its group (never answered
@@ -520,9 +528,8 @@ class IntakeLog::Impl {
                                               std::uint64_t seq, std::string& payload) {
         std::array<char, k_header> bytes{};
         const auto header = header_at(seg, offset, bytes);
-        if (!header || header->first != seq || seq <= released_) return std::nullopt;
-        for (const auto& other : segments_) {
-            if (other.get() != &seg && other->first == seq) return std::nullopt;
+        if (!header || header->first != seq || seq <= released_ || issued_again(seq)) {
+            return std::nullopt;
         }
         const std::uint64_t next = offset + k_header + header->second;
         if (!record_at(seg, next, seq + 1, 0, payload)) return std::nullopt;
@@ -572,10 +579,7 @@ class IntakeLog::Impl {
             if (read_error_ != 0) return read_failed(seg);
             if (!header) continue;
             if (header->first <= released_) {
-                const bool issued_again =
-                    std::any_of(segments_.begin(), segments_.end(),
-                                [&](const auto& other) { return other->first == header->first; });
-                if (issued_again) continue;
+                if (issued_again(header->first)) continue;
                 seg.first = header->first;
                 order.push_back(s);
                 continue;
