@@ -46,6 +46,11 @@ struct JenkinsOutcome {
     std::optional<std::chrono::milliseconds> retry_after;
     /// read(): the response body of a 2xx answer (at most k_read_body_limit bytes).
     std::string body;
+    /// trigger(), unavailable only: the whole build request was sent to Jenkins (or a proxy in
+    /// front of it) and no answer came (a read timeout, the connection dropped, request_timeout,
+    /// a proxy's gateway timeout 504, 524 or 598). Jenkins may have queued the build; sending
+    /// it again may queue a second one.
+    bool maybe_queued = false;
 };
 
 /// The most of a JSON API answer read() takes in.

@@ -634,7 +634,13 @@ void Dispatcher::Impl::log_attempt(const StoredTrigger& trigger, const JenkinsOu
             spdlog::warn("{} dead: {}", describe(trigger), update.last_outcome);
             break;
         default:
-            if (outcome.kind == Kind::unavailable) {
+            if (outcome.maybe_queued) {
+                spdlog::warn(
+                    "{} not answered, will retry in {} ms once a probe finds Jenkins "
+                    "answering: {}",
+                    describe(trigger), until(update.next_attempt_at, now).count(),
+                    update.last_outcome);
+            } else if (outcome.kind == Kind::unavailable) {
                 spdlog::warn("{} not delivered, Jenkins unavailable: {}", describe(trigger),
                              outcome.detail);
             } else if (outcome.kind == Kind::throttled) {
@@ -746,8 +752,8 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
                                   std::chrono::duration<double>(now - trigger.created_at));
     } else if (update.state == TriggerState::dead) {
         metrics->trigger_outcome(rule, jenkins.name, "dead");
-    } else if (outcome.kind == Kind::unavailable || outcome.kind == Kind::throttled ||
-               outcome.kind == Kind::auth_failed) {
+    } else if ((outcome.kind == Kind::unavailable && !outcome.maybe_queued) ||
+               outcome.kind == Kind::throttled || outcome.kind == Kind::auth_failed) {
         // Not counted against the trigger: the whole Jenkins waits (held or paused).
         metrics->trigger_outcome(rule, jenkins.name, "held");
     } else {

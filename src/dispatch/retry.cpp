@@ -3,10 +3,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <string_view>
 
 namespace hookrelay::dispatch {
 
 namespace {
+
+// The beginning of the last_outcome of an attempt Jenkins took and did not answer
+// (maybe_queued), so a second in a row can be recognized.
+constexpr std::string_view k_no_answer = "no answer";
 
 // last_outcome starts with the outcome kind, so a second 500 in a row can be recognized.
 std::string outcome_text(const JenkinsOutcome& outcome) {
@@ -79,6 +84,22 @@ TriggerUpdate decide(const StoredTrigger& trigger, const JenkinsOutcome& outcome
             u.last_outcome = fmt::format("permanent failure: {}", outcome.detail);
             return u;
         case Kind::unavailable:
+            if (outcome.maybe_queued) {
+                // Jenkins took the request and did not answer: it may have queued the build, so
+                // unlike an outage this attempt counts, and it is sent once more at most. A
+                // Jenkins slower than io_timeout to answer would otherwise get a build for every
+                // probe that finds it up.
+                if (trigger.last_outcome.starts_with(k_no_answer)) {
+                    u.state = TriggerState::dead;
+                    u.last_outcome = fmt::format(
+                        "{} twice in a row: {}; not sent again (look for its build in Jenkins "
+                        "before replaying it; a Jenkins this slow needs a longer io_timeout)",
+                        k_no_answer, outcome.detail);
+                    return u;
+                }
+                u.last_outcome = fmt::format("{}: {}", k_no_answer, outcome.detail);
+                break;
+            }
             u.state = trigger.state;
             u.attempt.counted = false;
             return u;

@@ -18,6 +18,10 @@ namespace hookrelay::dispatch {
 /// - server_error (500) → retrying once; dead if the previous attempt was a 500 too;
 /// - unavailable → the trigger stays as it was, due now, and the attempt is not counted (the
 ///   dispatcher holds the whole Jenkins instead of burning each trigger's budget);
+/// - unavailable with maybe_queued (Jenkins took the request and did not answer: it may have
+///   queued the build) → retrying, counted, its last_outcome starting "no answer"; dead if the
+///   previous attempt was one too ("no answer twice in a row"), so a Jenkins that queues builds
+///   but answers too late is not sent the same build over and over;
 /// - throttled (429) → the trigger stays as it was, keeping its due time (so its place in the
 ///   queue: triggers still go out in the order they fell due), and the attempt is not counted;
 ///   the dispatcher pauses the whole Jenkins for the Retry-After instead (throttle_pause()). A

@@ -174,6 +174,8 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
     asio::awaitable<Exchange> send(Request request) override {
         auto self = shared_from_this();
         const auto req = make_request(request);
+        bool* const unanswered = request.unanswered.get();
+        if (unanswered) *unanswered = false;
         auto conn = take_idle();
         const bool reused = conn != nullptr;
         if (!conn) {
@@ -181,15 +183,16 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
             conn = co_await connect(error);
             if (!conn) co_return failed(std::move(error)).exchange;
         }
-        auto sent = co_await exchange(*conn, req, request.body_limit);
+        auto sent = co_await exchange(*conn, req, request.body_limit, unanswered);
         if (!sent.exchange.ok && reused && sent.closed && !sent.response_started) {
             // The others in the pool most likely went the same way (the server restarted).
+            if (unanswered) *unanswered = false;
             drop_idle();
             conn.reset();
             std::string error;
             conn = co_await connect(error);
             if (!conn) co_return failed(std::move(error)).exchange;
-            sent = co_await exchange(*conn, req, request.body_limit);
+            sent = co_await exchange(*conn, req, request.body_limit, unanswered);
         }
         if (sent.exchange.ok && sent.keep_alive) give_back(std::move(conn));
         co_return std::move(sent.exchange);
@@ -266,16 +269,20 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
         stale.swap(idle_);
     }
 
+    // `unanswered` (when not null) is set once the whole request is written and cleared when
+    // an answer has been read (its status line, for a head too large): Request::unanswered.
     asio::awaitable<Sent> exchange(Connection& conn, const bhttp::request<bhttp::string_body>& req,
-                                   std::size_t body_limit) {
-        if (conn.secure) co_return co_await exchange_on(*conn.secure, conn, req, body_limit);
-        co_return co_await exchange_on(*conn.plain, conn, req, body_limit);
+                                   std::size_t body_limit, bool* unanswered) {
+        if (conn.secure) {
+            co_return co_await exchange_on(*conn.secure, conn, req, body_limit, unanswered);
+        }
+        co_return co_await exchange_on(*conn.plain, conn, req, body_limit, unanswered);
     }
 
     template <class Stream>
     asio::awaitable<Sent> exchange_on(Stream& stream, Connection& conn,
                                       const bhttp::request<bhttp::string_body>& req,
-                                      std::size_t body_limit) {
+                                      std::size_t body_limit, bool* unanswered) {
         Sent sent;
         auto& lowest = conn.lowest();
         conn.buffer.consume(conn.buffer.size());
@@ -310,6 +317,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
                                       : "write: " + wec.message();
             co_return sent;
         }
+        if (unanswered) *unanswered = true;
 
         // The head, then the body in pieces of k_body_piece into a string that grows only as
         // bytes arrive (never reserved from what Content-Length claims), cut at the limit. The
@@ -336,6 +344,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
                     std::string_view(static_cast<const char*>(data.data()), data.size()));
             }
             if (code) {
+                if (unanswered) *unanswered = false;
                 lowest.expires_never();
                 sent.exchange.ok = true;
                 sent.exchange.response.status = *code;
@@ -371,6 +380,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
             }
         }
         lowest.expires_never();
+        if (unanswered) *unanswered = false;
         auto& res = parser.get();
         auto& out = sent.exchange.response;
         sent.exchange.ok = true;

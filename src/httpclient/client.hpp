@@ -76,6 +76,13 @@ struct Request {
     /// The most response body bytes to keep for this request (a JSON API answer may need more
     /// than the client's default); 0: Options::body_limit.
     std::size_t body_limit = 0;
+    /// When set: whether the server may have acted on this request without answering it. False
+    /// when send() starts, true once the whole request is written, false again when an answer
+    /// has been read (a body cut short by an error leaves it true: the exchange fails) or send()
+    /// sends it again on a fresh connection (the pooled one was closed by the peer before any
+    /// answer: taken for one it had closed while idle, unread). It outlives a call that
+    /// request_timeout cut short, which leaves no Exchange to ask.
+    std::shared_ptr<bool> unanswered;
 };
 
 /// A response, or as much of it as the limits let in.

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -53,6 +54,13 @@ std::string request_target_of(std::string_view path) {
     return out;
 }
 
+// A proxy's answer that it gave up waiting for Jenkins' answer: 504 (nginx also answers it when
+// its own connect to Jenkins timed out: then nothing was queued), Cloudflare's 524 (connected,
+// no answer) and the informal 598 (a read timeout). Not 599, a connect timeout.
+bool gateway_timeout(int status) {
+    return status == 504 || status == 524 || status == 598;
+}
+
 class Client final : public JenkinsClient, public std::enable_shared_from_this<Client> {
   public:
     Client(JenkinsConfig config, std::shared_ptr<httpclient::Client> http)
@@ -67,7 +75,13 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
                                             std::optional<Secret> job_token) override {
         auto self = shared_from_this();
         const auto display = job_display_path(request.job);
-        auto outcome = co_await bounded(do_trigger(std::move(request), std::move(job_token)));
+        auto unanswered = std::make_shared<bool>(false);
+        auto outcome =
+            co_await bounded(do_trigger(std::move(request), std::move(job_token), unanswered));
+        if (outcome.kind == Kind::unavailable && *unanswered) {
+            outcome.maybe_queued = true;
+            outcome.detail += " (the request was sent: Jenkins may have queued the build)";
+        }
         spdlog::debug("jenkins {}: trigger {}: {} ({}, {} ms)", config_.name, display,
                       to_string(outcome.kind), outcome.detail, outcome.duration.count());
         co_return outcome;
@@ -157,8 +171,10 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         return request;
     }
 
+    // `unanswered`: Request::unanswered of the build request.
     asio::awaitable<JenkinsOutcome> do_trigger(TriggerRequest request,
-                                               std::optional<Secret> job_token) {
+                                               std::optional<Secret> job_token,
+                                               std::shared_ptr<bool> unanswered) {
         if (request.job.empty()) {
             // Would POST to the Jenkins root; no retry can fix a rule that renders no job.
             JenkinsOutcome outcome;
@@ -183,8 +199,10 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         const std::string body = form_encode(form);
 
         JenkinsOutcome failure;
-        auto sent = co_await post_with_crumb(std::move(target), body, failure);
+        auto sent = co_await post_with_crumb(std::move(target), body, failure, unanswered);
         if (!sent) co_return failure;
+        // A proxy's answer that it passed the POST on and gave up waiting for Jenkins.
+        if (gateway_timeout(sent->status)) *unanswered = true;
         auto outcome = answered(*sent);
         co_await blame_forbidden(*sent, outcome);
         co_return outcome;
@@ -193,18 +211,24 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
     // POSTs `body` to `target` with the auth and, for an anonymous client, the CSRF crumb
     // (fetched when none is cached); a 403 "No valid crumb" makes it fetch a new one and retry
     // once. The response, or nullopt with `failure` set when no crumb or no response came.
-    asio::awaitable<std::optional<Response>> post_with_crumb(std::string target, std::string body,
-                                                             JenkinsOutcome& failure) {
+    // `unanswered` goes with each POST (Request::unanswered).
+    asio::awaitable<std::optional<Response>> post_with_crumb(
+        std::string target, std::string body, JenkinsOutcome& failure,
+        std::shared_ptr<bool> unanswered = nullptr) {
         auto crumb = cached_crumb();
         if (config_.user.empty() && !crumb) {
             if (!co_await fetch_crumb(crumb, failure)) co_return std::nullopt;
         }
-        auto sent = co_await http_->send(post(target, body, crumb));
+        auto request = post(target, body, crumb);
+        request.unanswered = unanswered;
+        auto sent = co_await http_->send(std::move(request));
         if (sent.ok && sent.response.status == 403 &&
             sent.response.body.find(k_crumb_rejected) != std::string::npos) {
             forget_crumb(crumb);
             if (!co_await fetch_crumb(crumb, failure)) co_return std::nullopt;
-            sent = co_await http_->send(post(target, body, crumb));
+            request = post(target, body, crumb);
+            request.unanswered = std::move(unanswered);
+            sent = co_await http_->send(std::move(request));
         }
         if (!sent.ok) {
             failure = unreachable(std::move(sent.error));

@@ -24,6 +24,13 @@
 //  * Deadlines: resolve + connect + TLS handshake share connect_timeout; each write and each read
 //    gets io_timeout; the whole call (slot wait, crumb, retries) is bounded by request_timeout.
 //    Every timeout is `unavailable`, its detail naming the phase ("read: timeout after 10000 ms").
+//  * A trigger's build request that was written whole and got no answer (a read timeout, the
+//    connection closed before the answer was read, request_timeout), or whose answer is a
+//    proxy's gateway timeout (504, 524, 598), is unavailable with maybe_queued set and " (the
+//    request was sent: Jenkins may have queued the build)" added to its detail: Jenkins may act
+//    on it all the same. A kept-alive connection closed before any answer is taken for one the
+//    server closed while idle: the request goes again at once on a new connection, and only
+//    that one counts.
 //  * TLS: verify_peer against the system default paths, or only against ca_file when set; host
 //    name verification (IP SANs for IP literals); SNI for host names. A failed certificate
 //    verification is classified `unavailable`, not `permanent`: it is a configuration or

@@ -72,6 +72,33 @@ TEST_F(Decide, UnavailableKeepsTheBudget) {
     EXPECT_EQ(u.next_attempt_at, k_t0 + 1h);
 }
 
+TEST_F(Decide, ARequestJenkinsTookWithoutAnsweringCountsAndIsSentOnceMoreAtMost) {
+    auto no_answer = outcome(Kind::unavailable, 0,
+                             "read: timeout after 10000 ms (the request was sent: Jenkins may "
+                             "have queued the build)");
+    no_answer.maybe_queued = true;
+    auto first = decide(trigger(), no_answer, policy, k_t0, rng);
+    EXPECT_EQ(first.state, TriggerState::retrying);
+    EXPECT_TRUE(first.attempt.counted);
+    EXPECT_LE(first.next_attempt_at, k_t0 + 1s);  // the backoff of a first retry
+    EXPECT_EQ(first.last_outcome, "no answer: " + no_answer.detail);
+
+    auto second = decide(trigger(1, first.last_outcome), no_answer, policy, k_t0 + 2s, rng);
+    EXPECT_EQ(second.state, TriggerState::dead);
+    EXPECT_TRUE(second.attempt.counted);
+    EXPECT_EQ(second.last_outcome,
+              "no answer twice in a row: " + no_answer.detail +
+                  "; not sent again (look for its build in Jenkins before replaying it; a "
+                  "Jenkins this slow needs a longer io_timeout)");
+
+    // An outage between the two (Jenkins refused the connection) ends the run: not in a row.
+    const auto down = outcome(Kind::unavailable, 0, "connect 10.0.0.5:8080: Connection refused");
+    auto between = decide(trigger(1, first.last_outcome), down, policy, k_t0 + 2s, rng);
+    EXPECT_FALSE(between.attempt.counted);
+    auto after = decide(trigger(1, between.last_outcome), no_answer, policy, k_t0 + 3s, rng);
+    EXPECT_EQ(after.state, TriggerState::retrying);
+}
+
 TEST_F(Decide, RefusedCredentialsKeepTheBudgetAndNeverGoDead) {
     for (auto now : {k_t0 + 1s, k_t0 + 25h, k_t0 + 1000h}) {
         auto t = trigger(2);

@@ -314,6 +314,7 @@ struct FakeJenkins::Impl {
     bool hanging = false;
     std::size_t location_padding = 0;
     std::chrono::milliseconds answer_delay{0};
+    std::chrono::milliseconds build_answer_delay{0};
     std::size_t in_flight = 0;
     std::size_t peak_in_flight = 0;
     std::string cookie_name;
@@ -559,7 +560,11 @@ Answer FakeJenkins::Impl::handle(const Request& req) {
     std::lock_guard lock(mutex);
     Answer answer = route(rec, cookie_header);
     rec.status = answer.status;
-    answer.delay = answer.hang ? std::chrono::milliseconds(0) : answer_delay;
+    const bool is_build =
+        !rec.job.empty() && (rec.endpoint == "build" || rec.endpoint == "buildWithParameters");
+    answer.delay = answer.hang ? std::chrono::milliseconds(0)
+                               : std::max(answer_delay, is_build ? build_answer_delay
+                                                                 : std::chrono::milliseconds(0));
     answer.record = received.size();
     peak_in_flight = std::max(peak_in_flight, ++in_flight);
     received.push_back(std::move(rec));
@@ -1223,6 +1228,11 @@ void FakeJenkins::set_read_denied(bool denied) {
 void FakeJenkins::set_answer_delay(std::chrono::milliseconds delay) {
     std::lock_guard lock(impl_->mutex);
     impl_->answer_delay = delay;
+}
+
+void FakeJenkins::set_build_answer_delay(std::chrono::milliseconds delay) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->build_answer_delay = delay;
 }
 
 std::size_t FakeJenkins::in_flight() const {

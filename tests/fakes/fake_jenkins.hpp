@@ -227,6 +227,9 @@ class FakeJenkins {
     /// request is recorded, with its answer decided, when it arrives). A client that closes the
     /// connection meanwhile marks the request `abandoned`. 0 resets.
     void set_answer_delay(std::chrono::milliseconds delay);
+    /// As set_answer_delay, for build requests (build / buildWithParameters on a job) alone: a
+    /// Jenkins slow to take builds while its API answers at once. 0 resets.
+    void set_build_answer_delay(std::chrono::milliseconds delay);
 
     /// Requests read but not yet answered (being delayed, or hanging), right now.
     std::size_t in_flight() const;

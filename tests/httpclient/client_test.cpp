@@ -337,6 +337,57 @@ TEST(HttpClient, WholeCallIsBoundedByRequestTimeout) {
     EXPECT_EQ(exchange.error, "request: timeout after 300 ms");
 }
 
+TEST(HttpClient, UnansweredTellsARequestTheServerTookFromOneThatNeverLeftOrWasAnswered) {
+    ScriptedServer server([](const Seen& seen) {
+        Reply r;
+        r.hang = seen.target == "/base/hang";
+        if (seen.target == "/base/cut") {
+            // An answer begun and cut short: the request's fate is not known either.
+            r.raw = "HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\nabc";
+        }
+        return r;
+    });
+    asio::io_context ioc;
+    Options options;
+    options.io_timeout = k_short_timeout;
+    auto client = make_client(ioc, server.url(), options);
+    auto ask = [&](std::string target, std::shared_ptr<Client> to) {
+        Request request;
+        request.method = Method::post;
+        request.target = std::move(target);
+        request.body = "x";
+        request.unanswered = std::make_shared<bool>(true);  // each case must set it
+        auto flag = request.unanswered;
+        const auto exchange = run(ioc, to->request(std::move(request)));
+        return std::pair{exchange, *flag};
+    };
+
+    const auto [answered, answered_flag] = ask("/base/ok", client);
+    EXPECT_TRUE(answered.ok);
+    EXPECT_FALSE(answered_flag);
+
+    const auto [hung, hung_flag] = ask("/base/hang", client);
+    EXPECT_EQ(hung.error, "read: timeout after 300 ms");
+    EXPECT_TRUE(hung_flag);
+
+    // Cut short by request_timeout while waiting for the answer: no Exchange says so, the flag
+    // does.
+    Options whole;
+    whole.request_timeout = k_short_timeout;
+    const auto [cut, cut_flag] = ask("/base/hang", make_client(ioc, server.url(), whole));
+    EXPECT_EQ(cut.error, "request: timeout after 300 ms");
+    EXPECT_TRUE(cut_flag);
+
+    const auto [cut_answer, cut_answer_flag] = ask("/base/cut", client);
+    EXPECT_FALSE(cut_answer.ok);
+    EXPECT_TRUE(cut_answer_flag);
+
+    const auto [refused, refused_flag] =
+        ask("/", make_client(ioc, "http://127.0.0.1:" + std::to_string(closed_port()) + "/"));
+    EXPECT_FALSE(refused.ok);
+    EXPECT_FALSE(refused_flag);
+}
+
 TEST(HttpClient, BodyOverTheLimitIsCutThere) {
     const std::string body = std::string(600, 'a') + std::string(600, 'b');
     ScriptedServer server([&body](const Seen&) {

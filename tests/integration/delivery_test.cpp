@@ -295,6 +295,33 @@ TEST(Delivery, ServiceUnavailableWithRetryAfterIsNotProbedSooner) {
         << "probed before the Retry-After of the 503 had passed";
 }
 
+TEST(Delivery, AJenkinsThatTakesBuildsButAnswersTooLateIsSentEachTriggerTwiceAtMost) {
+    // Each build request is queued when it arrives and answered after io_timeout, while the
+    // API (the probe) answers at once: every resend would be another build.
+    FakeJenkins jenkins({});
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "main"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.set_build_answer_delay(1500ms);
+    Daemon daemon(daemon_options(config_for(jenkins, "    io_timeout: 300ms\n")));
+    ASSERT_EQ(post(daemon, push("d-slow")).status, 202u);
+
+    ASSERT_TRUE(eventually(
+        [&] {
+            auto rows = triggers_of(daemon);
+            return rows.size() == 1 && rows[0].state == "dead";
+        },
+        k_deadline))
+        << "sent " << build_requests(jenkins).size() << " times\n"
+        << daemon.log();
+    const auto row = triggers_of(daemon).at(0);
+    EXPECT_EQ(row.attempts, 2);
+    EXPECT_EQ(row.last_outcome.rfind("no answer twice in a row: read: timeout after 300 ms (the "
+                                     "request was sent: Jenkins may have queued the build)",
+                                     0),
+              0u)
+        << row.last_outcome;
+    EXPECT_EQ(build_requests(jenkins).size(), 2u);
+}
+
 TEST(Delivery, HangingJenkinsDoNotStarveAHealthyOne) {
     // Four Jenkins accept connections and never answer; a fifth is healthy. Together they could
     // fill the overall limit of 5 many times over; each is guaranteed its share of it.

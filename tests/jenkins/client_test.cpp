@@ -316,6 +316,7 @@ TEST_F(JenkinsClientTest, Http503AndRestartingAreUnavailable) {
     const auto injected = trigger(c, request_for({"app"}));
     EXPECT_EQ(injected.kind, Kind::unavailable);
     EXPECT_EQ(injected.http_status, 503);
+    EXPECT_FALSE(injected.maybe_queued);  // Jenkins answered: nothing was queued
 
     fake.set_restarting(true);
     const auto restarting = trigger(c, request_for({"app"}));
@@ -420,6 +421,7 @@ TEST_F(JenkinsClientTest, ConnectionRefusedIsUnavailable) {
     EXPECT_EQ(outcome.http_status, 0);
     EXPECT_EQ(outcome.detail,
               "connect 127.0.0.1:" + std::to_string(fake.port()) + ": Connection refused");
+    EXPECT_FALSE(outcome.maybe_queued);
     EXPECT_EQ(probe(c).kind, Kind::unavailable);
 
     fake.start();
@@ -462,7 +464,12 @@ TEST_F(JenkinsClientTest, RequestTimeoutBoundsTheWholeCall) {
     const auto outcome = trigger(c, request_for({"app"}));
     const auto took = std::chrono::steady_clock::now() - started;
     EXPECT_EQ(outcome.kind, Kind::unavailable);
-    EXPECT_EQ(outcome.detail, "request: timeout after 300 ms");
+    // Written whole into a connection the server's kernel took: a Jenkins stalled as a whole
+    // may still act on it when it comes back.
+    EXPECT_EQ(outcome.detail,
+              "request: timeout after 300 ms (the request was sent: Jenkins may have queued the "
+              "build)");
+    EXPECT_TRUE(outcome.maybe_queued);
     EXPECT_GE(took, std::chrono::milliseconds(300));
     EXPECT_LT(took, std::chrono::seconds(3));
     EXPECT_GE(outcome.duration, std::chrono::milliseconds(300));
@@ -476,7 +483,47 @@ TEST_F(JenkinsClientTest, IoTimeoutNamesTheReadPhase) {
     auto c = client(config);
     const auto outcome = trigger(c, request_for({"app"}));
     EXPECT_EQ(outcome.kind, Kind::unavailable);
-    EXPECT_EQ(outcome.detail, "read: timeout after 200 ms");
+    EXPECT_EQ(outcome.detail,
+              "read: timeout after 200 ms (the request was sent: Jenkins may have queued the "
+              "build)");
+    EXPECT_TRUE(outcome.maybe_queued);
+}
+
+TEST_F(JenkinsClientTest, ABuildRequestJenkinsReadButDidNotAnswerMayHaveBeenQueued) {
+    fake.add_job({"app"});
+    auto config = config_for(fake);
+    config.io_timeout = std::chrono::milliseconds(200);
+    auto c = client(config);
+    fake.set_hanging(true);
+    const auto outcome = trigger(c, request_for({"app"}));
+    EXPECT_EQ(outcome.kind, Kind::unavailable);
+    EXPECT_TRUE(outcome.maybe_queued);
+    EXPECT_EQ(outcome.detail,
+              "read: timeout after 200 ms (the request was sent: Jenkins may have queued the "
+              "build)");
+    ASSERT_EQ(fake.requests().size(), 1u);
+    EXPECT_EQ(fake.requests()[0].endpoint, "build");
+    // A probe of the same Jenkins is only a question: never "may have queued".
+    const auto asked = probe(c);
+    EXPECT_EQ(asked.kind, Kind::unavailable);
+    EXPECT_FALSE(asked.maybe_queued);
+}
+
+TEST_F(JenkinsClientTest, AProxysGatewayTimeoutMayHaveQueuedTheBuildItsBadGatewayNot) {
+    fake.add_job({"app"});
+    auto c = client(config_for(fake));
+    fake.fail_next(1, 504);
+    const auto timed_out = trigger(c, request_for({"app"}));
+    EXPECT_EQ(timed_out.kind, Kind::unavailable);
+    EXPECT_EQ(timed_out.http_status, 504);
+    EXPECT_TRUE(timed_out.maybe_queued);
+    EXPECT_EQ(timed_out.detail,
+              "HTTP 504 Gateway Timeout (the request was sent: Jenkins may have queued the "
+              "build)");
+    fake.fail_next(1, 502);
+    const auto bad_gateway = trigger(c, request_for({"app"}));
+    EXPECT_EQ(bad_gateway.kind, Kind::unavailable);
+    EXPECT_FALSE(bad_gateway.maybe_queued);
 }
 
 TEST_F(JenkinsClientTest, JobTokenWithoutUserFetchesCrumbAndSendsCookie) {
