@@ -189,7 +189,7 @@ class OldFile : public SqliteSchema {
         auto store = open_store();
         {
             RawDb db(db_path());
-            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"12"}));
+            EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"13"}));
             EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
             // Version 8 dropped it: a delivery id is found through (source, delivery_id).
             EXPECT_EQ(
@@ -293,7 +293,7 @@ TEST_F(SqliteSchema, CreatesTheStateDirectoryAndTheCurrentSchemaInWalMode) {
         EXPECT_EQ((*store)->kind(), "sqlite");
     }
     RawDb db(nested + "/hookrelay.db");
-    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"12"}));
+    EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"13"}));
     EXPECT_EQ(db.row("PRAGMA journal_mode"), (std::vector<std::string>{"wal"}));
 }
 
@@ -341,7 +341,7 @@ TEST_F(OldFile, UpgradeToVersion7ListsTheDeliveriesWithoutTriggersAsUnmatched) {
     auto store = open_store();
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"12"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"13"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
     }
     DeliveryQuery query;
@@ -375,7 +375,7 @@ TEST_F(OldFile, UpgradeToVersion9ListsSinceExactlyOverTheStoredDeliveries) {
     auto store = open_store();
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"12"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"13"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
     }
     const auto since = [&](TimePoint at) {
@@ -414,7 +414,7 @@ TEST_F(OldFile, UpgradeToVersion10KeepsTheStoredBodiesAndCompressesNewOnes) {
     accept(*store, with_body(delivery("d-new", base_), old_body), {trigger()});
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"12"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"13"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
         EXPECT_EQ(db.rows("SELECT delivery_id, length(body) = 6000, body_lz4_size FROM deliveries "
                           "ORDER BY id"),
@@ -517,7 +517,7 @@ TEST_F(OldFile, UpgradeToVersion11KeepsTheStoredReasonsAndCompressesLongNewOnes)
     accept(*store, short_new, {});
     {
         RawDb db(db_path());
-        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"12"}));
+        EXPECT_EQ(db.row("PRAGMA user_version"), (std::vector<std::string>{"13"}));
         EXPECT_EQ(db.row("PRAGMA integrity_check"), (std::vector<std::string>{"ok"}));
         const auto rows = db.rows(
             "SELECT delivery_id, typeof(rule_reasons), length(rule_reasons) < 20000, "
@@ -537,13 +537,13 @@ TEST_F(OldFile, UpgradeToVersion11KeepsTheStoredReasonsAndCompressesLongNewOnes)
 TEST_F(SqliteSchema, RefusesAFileFromANewerHookrelay) {
     {
         RawDb db(db_path());
-        db.exec("PRAGMA user_version = 13");
+        db.exec("PRAGMA user_version = 14");
     }
     std::string why;
     auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
     ASSERT_FALSE(store);
     EXPECT_EQ(store.error(), make_error_code(errc::store_incompatible));
-    EXPECT_NE(why.find("schema version 13 is newer than this hookrelay understands (12)"),
+    EXPECT_NE(why.find("schema version 14 is newer than this hookrelay understands (13)"),
               std::string::npos)
         << why;
 }

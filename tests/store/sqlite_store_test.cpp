@@ -677,6 +677,162 @@ TEST_F(SqliteStoreTest, ReachingMaxSizeAnswersStoreFullUntilPruningMakesRoom) {
     EXPECT_TRUE(submit(*store, d, {trigger()}));
 }
 
+// The database's files, copied aside and back: a backup taken with the store closed, restored.
+void copy_database(const std::string& from_dir, const std::string& to_dir) {
+    std::filesystem::create_directories(to_dir);
+    for (const char* suffix : {"", "-wal"}) {
+        const std::string name = std::string("hookrelay.db") + suffix;
+        std::filesystem::remove(to_dir + "/" + name);
+        if (std::filesystem::exists(from_dir + "/" + name)) {
+            std::filesystem::copy_file(from_dir + "/" + name, to_dir + "/" + name);
+        }
+    }
+    std::filesystem::remove(to_dir + "/hookrelay.db-shm");
+}
+
+// The intake log and its database go together. A start on another database (a new file, after
+// the old one was moved away as damaged) next to a log with records it has not indexed is
+// refused, saying why and what to do: indexing them would queue every one of their builds
+// again. <state_dir>/intake/adopt makes one start index them all the same.
+TEST_F(SqliteStoreTest, WithTheIntakeLogANewDatabaseNextToTheLogIsRefusedUnlessAdopted) {
+    config_.intake_log = true;
+    {
+        auto store = open_store();
+        for (int i = 0; i < 3; ++i) {
+            ASSERT_TRUE(submit(*store, delivery("d-" + std::to_string(i), base_), {trigger()}));
+        }
+    }
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_path() + suffix);
+
+    std::string why;
+    auto refused = SqliteStore::open(dir_.path(), config_, quiet(), &why);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error(), make_error_code(errc::store_incompatible));
+    const std::string intake = dir_.path() + "/intake";
+    EXPECT_NE(
+        why.find("the intake log in " + intake + " was written for another database (its id "),
+        std::string::npos)
+        << why;
+    EXPECT_NE(why.find("the database's none: a new file, or a copy older than the log) and "
+                       "holds 3 deliveries this database has not indexed"),
+              std::string::npos)
+        << why;
+    EXPECT_NE(why.find("create the file " + intake + "/adopt and start again"), std::string::npos)
+        << why;
+    EXPECT_TRUE(RawDb(db_path()).rows("SELECT delivery_id FROM deliveries").empty());
+
+    std::ofstream(intake + "/adopt").close();
+    std::vector<std::string> warned;
+    auto options = quiet();
+    options.warn = [&](const std::string& line) { warned.push_back(line); };
+    {
+        auto adopted = SqliteStore::open(dir_.path(), config_, options, &why);
+        ASSERT_TRUE(adopted) << why;
+        EXPECT_EQ(claim(**adopted, "ci", base_).claims.size(), 3u);
+    }
+    ASSERT_EQ(warned.size(), 1u);
+    EXPECT_NE(warned[0].find("intake log: indexing 3 deliveries of " + intake), std::string::npos)
+        << warned[0];
+    EXPECT_FALSE(std::filesystem::exists(intake + "/adopt"));
+    // From then on the two go together; an adopt file made again is removed, and adopts nothing
+    // later.
+    std::ofstream(intake + "/adopt").close();
+    warned.clear();
+    auto again = SqliteStore::open(dir_.path(), config_, options, &why);
+    EXPECT_TRUE(again) << why;
+    EXPECT_FALSE(std::filesystem::exists(intake + "/adopt"));
+    ASSERT_EQ(warned.size(), 1u);
+    EXPECT_NE(warned[0].find("/adopt removed: the log and the database go together"),
+              std::string::npos)
+        << warned[0];
+}
+
+// The same for a log from before the ids (no intake/id) next to a new database.
+TEST_F(SqliteStoreTest, WithTheIntakeLogALogFromBeforeTheIdsNextToANewDatabaseIsRefused) {
+    config_.intake_log = true;
+    {
+        auto store = open_store();
+        ASSERT_TRUE(submit(*store, delivery("d-old", base_), {trigger()}));
+    }
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_path() + suffix);
+    std::filesystem::remove(dir_.path() + "/intake/id");
+
+    std::string why;
+    auto refused = SqliteStore::open(dir_.path(), config_, quiet(), &why);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error(), make_error_code(errc::store_incompatible));
+    EXPECT_NE(why.find("was written for another database (its id none: older than the ids; the "
+                       "database's none: a new file, or a copy older than the log) and holds 1 "
+                       "deliveries"),
+              std::string::npos)
+        << why;
+}
+
+// A copy of the log's own database, restored from a backup, indexes what the log holds beyond
+// it: the deliveries answered after the backup come back. Also with the log turned off.
+TEST_F(SqliteStoreTest, WithTheIntakeLogACopyOfItsOwnDatabaseIndexesWhatTheLogHoldsBeyondIt) {
+    for (const bool log_on_after : {true, false}) {
+        SCOPED_TRACE(log_on_after ? "the log on after" : "the log off after");
+        const std::string dir = dir_.path() + (log_on_after ? "/on" : "/off");
+        const std::string backup = dir_.path() + (log_on_after ? "/backup-on" : "/backup-off");
+        config_.intake_log = true;
+        std::string why;
+        auto open = [&] {
+            auto store = SqliteStore::open(dir, config_, quiet(), &why);
+            EXPECT_TRUE(store) << why;
+            return store ? *store : nullptr;
+        };
+        ASSERT_TRUE(open());
+        copy_database(dir, backup);
+        {
+            auto store = open();
+            ASSERT_TRUE(store);
+            ASSERT_TRUE(submit(*store, delivery("after-the-backup", base_), {trigger()}));
+        }
+        copy_database(backup, dir);
+        config_.intake_log = log_on_after;
+        auto restored = open();
+        ASSERT_TRUE(restored);
+        const auto found = claim(*restored, "ci", base_);
+        ASSERT_EQ(found.claims.size(), 1u);
+        EXPECT_EQ(found.claims[0].trigger.delivery_id, "after-the-backup");
+    }
+}
+
+// A database and a log from before the ids (schema version 12, no intake/id) are tied together
+// at their first start, which indexes what the log holds as before.
+TEST_F(SqliteStoreTest, WithTheIntakeLogAPairFromBeforeTheIdsIsTiedTogetherAtItsFirstStart) {
+    config_.intake_log = true;
+    const std::string backup = dir_.path() + "/backup";
+    std::string why;
+    {
+        auto store = SqliteStore::open(dir_.path(), config_, quiet(), &why);
+        ASSERT_TRUE(store) << why;
+    }
+    copy_database(dir_.path(), backup);
+    {
+        auto store = open_store();
+        ASSERT_TRUE(submit(*store, delivery("unindexed-before", base_), {trigger()}));
+    }
+    copy_database(backup, dir_.path());
+    RawDb(db_path()).exec("DROP TABLE intake_log_identity; PRAGMA user_version = 12");
+    const std::string id_file = dir_.path() + "/intake/id";
+    std::filesystem::remove(id_file);
+
+    {
+        auto store = open_store();
+        const auto found = claim(*store, "ci", base_);
+        ASSERT_EQ(found.claims.size(), 1u);
+        EXPECT_EQ(found.claims[0].trigger.delivery_id, "unindexed-before");
+    }
+    std::ifstream file(id_file);
+    std::string log_id;
+    file >> log_id;
+    EXPECT_EQ(log_id.size(), 32u);
+    EXPECT_EQ(RawDb(db_path()).rows("SELECT log_id FROM intake_log_identity"),
+              (std::vector<std::vector<std::string>>{{log_id}}));
+}
+
 // store.intake_log: what is answered and waits to be indexed is held in memory, so the log waits
 // for the index once records of ~16 MiB wait, long before 8 x max_batch of them (4,096) would:
 // with the store's thread held, a 20 MiB delivery is answered, the next one only once the

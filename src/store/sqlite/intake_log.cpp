@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -693,6 +694,91 @@ result<bool> IntakeLog::has_segments(const std::filesystem::path& dir, std::stri
                             make_error_code(errc::store_unavailable));
     }
     return false;
+}
+
+namespace {
+
+constexpr std::string_view k_id_file = "id";
+constexpr std::size_t k_id_digits = 32;
+
+bool is_log_id(std::string_view id) {
+    return id.size() == k_id_digits && id.find_first_not_of("0123456789abcdef") == id.npos;
+}
+
+}  // namespace
+
+result<std::string> IntakeLog::read_id(const std::filesystem::path& dir, std::string* why) {
+    const auto path = dir / k_id_file;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return std::string();
+        if (why) *why = describe("cannot open", path, errno);
+        return make_error_code(errc::store_unavailable);
+    }
+    std::array<char, 64> bytes{};
+    ssize_t n = 0;
+    do {
+        n = ::pread(fd, bytes.data(), bytes.size(), 0);
+    } while (n < 0 && errno == EINTR);
+    const int saved = errno;
+    ::close(fd);
+    if (n < 0) {
+        if (why) *why = describe("cannot read", path, saved);
+        return make_error_code(errc::store_unavailable);
+    }
+    std::string text(bytes.data(), static_cast<std::size_t>(n));
+    constexpr std::string_view k_space = " \t\r\n";
+    text.erase(0, std::min(text.size(), text.find_first_not_of(k_space)));
+    text.erase(text.find_last_not_of(k_space) + 1);
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!is_log_id(text)) {
+        if (why) {
+            *why = path.string() +
+                   " does not hold an intake log id (32 hex digits); restore it "
+                   "or move the intake log away";
+        }
+        return make_error_code(errc::store_unavailable);
+    }
+    return text;
+}
+
+bool IntakeLog::sync(const std::filesystem::path& dir, std::string* why) {
+    if (sync_dir(dir)) return true;
+    if (why) *why = describe("cannot sync", dir, errno);
+    return false;
+}
+
+result<void> IntakeLog::write_id(const std::filesystem::path& dir, const std::string& id,
+                                 std::string* why) {
+    if (!is_log_id(id)) {
+        if (why) *why = "not an intake log id: '" + id + "'";
+        return make_error_code(errc::store_unavailable);
+    }
+    const auto path = dir / k_id_file;
+    const auto partial = dir / (std::string(k_id_file) + ".partial");
+    const auto failed = [&](const std::string& what, const std::filesystem::path& on) {
+        if (why) *why = describe(what, on, errno);
+        return make_error_code(errc::store_unavailable);
+    };
+    const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return failed("cannot create", partial);
+    const std::string text = id + "\n";
+    ssize_t n = 0;
+    do {
+        n = ::pwrite(fd, text.data(), text.size(), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(text.size()) || ::fsync(fd) != 0) {
+        if (n >= 0 && n != static_cast<ssize_t>(text.size())) errno = ENOSPC;
+        const int saved = errno;
+        ::close(fd);
+        errno = saved;
+        return failed("cannot write", partial);
+    }
+    ::close(fd);
+    if (::rename(partial.c_str(), path.c_str()) != 0) return failed("cannot rename", partial);
+    if (!sync_dir(dir)) return failed("cannot sync", dir);
+    return {};
 }
 
 result<std::vector<IntakeLog::Position>> IntakeLog::append(

@@ -81,6 +81,20 @@ class IntakeLog {
     /// replay. errc::store_unavailable when it cannot be listed, `why` then naming the reason.
     static result<bool> has_segments(const std::filesystem::path& dir, std::string* why);
 
+    /// The log's id, which ties it to the database that indexes it: the 32 hex digits of
+    /// <dir>/id (white space around them ignored, upper case read as lower), "" when there is no
+    /// such file. errc::store_unavailable when it cannot be read or holds anything else, `why`
+    /// then saying so.
+    static result<std::string> read_id(const std::filesystem::path& dir, std::string* why);
+    /// Makes `id` the log's id: <dir>/id written whole and synced, then renamed into place and
+    /// the directory synced (a crash leaves the old id or the new one). errc::store_unavailable
+    /// when that fails, `why` naming the file and the system's reason.
+    static result<void> write_id(const std::filesystem::path& dir, const std::string& id,
+                                 std::string* why);
+    /// Syncs the directory `dir` (after a file in it was removed). False when that fails, `why`
+    /// naming it and the system's reason.
+    static bool sync(const std::filesystem::path& dir, std::string* why);
+
     ~IntakeLog();
     IntakeLog(const IntakeLog&) = delete;
     IntakeLog& operator=(const IntakeLog&) = delete;

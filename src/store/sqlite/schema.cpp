@@ -276,6 +276,18 @@ INSERT OR IGNORE INTO intake_position (id, indexed_through) VALUES (1, 0);
 PRAGMA user_version = 12;
 )sql";
 
+// Version 13: the id of the intake log this database indexes (store/sqlite/intake_log.hpp,
+// IntakeLog::read_id), so that a start on another database than the log's (a new file, or a
+// copy) is refused instead of replaying the log's records into it (sqlite_store.cpp,
+// check_log_identity). No row until a start with the log records it.
+constexpr const char* k_schema_v13 = R"sql(
+CREATE TABLE IF NOT EXISTS intake_log_identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    log_id TEXT NOT NULL
+);
+PRAGMA user_version = 13;
+)sql";
+
 // The new state 'superseded' in the triggers table's CHECK constraint, which ALTER TABLE cannot
 // change. The documented procedure for it (https://www.sqlite.org/lang_altertable.html, "Making
 // Other Kinds Of Table Schema Changes") edits the table's CREATE text in sqlite_schema under
@@ -386,6 +398,7 @@ void prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds b
         if (current < 10) exec(db, k_schema_v10);
         if (current < 11) exec(db, k_schema_v11);
         if (current < 12) exec(db, k_schema_v12);
+        if (current < 13) exec(db, k_schema_v13);
         exec(db, "COMMIT");
     } catch (...) {
         if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);

@@ -25,7 +25,9 @@ namespace hookrelay::store::sqlite {
 ///  9: the received_marks table (the listing's `since` bound).
 /// 10: deliveries.body_lz4_size (bodies compressed with LZ4).
 /// 11: deliveries.rule_reasons_lz4_size (long rule reasons compressed with LZ4).
-constexpr int k_schema_version = 12;
+/// 12: the intake_position table (how far the intake log is indexed).
+/// 13: the intake_log_identity table (the id of the intake log the database indexes).
+constexpr int k_schema_version = 13;
 
 /// Sets up a freshly opened connection: extended result codes, the busy timeout, WAL journal,
 /// synchronous = FULL, foreign keys, the page cache, store.max_size as a page limit; then

@@ -13,10 +13,14 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <functional>
+#include <limits>
+#include <string>
 #include <utility>
 
 namespace hookrelay::store::sqlite {
@@ -95,17 +99,94 @@ std::unique_ptr<IntakeLog> replay_intake_log(const IntakeLog::Options& o,
     return std::move(*log);
 }
 
+// The file in the intake log's directory that lets a start index the log into a database that
+// is not the log's (check_log_identity); removed once it has.
+constexpr const char* k_adopt_file = "adopt";
+
+// Ties the intake log in `dir` to the database at `db_path`: both hold the same id
+// (IntakeLog::read_id, Writer::intake_log_id). A log whose id the database does not hold
+// (another, or none: a new file, or a copy from before the ids), or a log without one next to a
+// database made at this start (`new_database`; the log is from before the ids), was written for
+// another database: when it holds records beyond this database's position (`unindexed`),
+// indexing them would queue their builds again, so the start is refused
+// (errc::store_incompatible) unless <dir>/adopt asks for it; that file is removed (and the
+// removal synced) before anything is recorded, so that it never outlives the one start it was
+// made for. Otherwise the database takes the log's id, or a log without one the database's (a
+// new one for both when it has none), the database's written first: a crash between the two
+// writes leaves a log without an id, which takes it. Throws on failure.
+void check_log_identity(const std::filesystem::path& dir, const std::string& db_path,
+                        bool new_database, Writer& writer, std::size_t unindexed,
+                        const std::function<void(const std::string&)>& warn) {
+    std::string why;
+    const auto log_id = IntakeLog::read_id(dir, &why);
+    if (!log_id) throw StoreError(errc::store_unavailable, why);
+    const std::string db_id = writer.intake_log_id();
+    const auto adopt = dir / k_adopt_file;
+    std::error_code ec;
+    const bool adopting = std::filesystem::exists(adopt, ec);
+    const bool foreign = log_id->empty() ? new_database : *log_id != db_id;
+    if (foreign && unindexed > 0) {
+        if (!adopting) {
+            throw StoreError(
+                errc::store_incompatible,
+                "the intake log in " + dir.string() + " was written for another database (its id " +
+                    (log_id->empty() ? std::string("none: older than the ids") : *log_id) +
+                    "; the database's " +
+                    (db_id.empty() ? std::string("none: a new file, or a copy older than the log")
+                                   : db_id) +
+                    ") and holds " + std::to_string(unindexed) +
+                    " deliveries this database has not indexed: indexing them would send their "
+                    "builds to Jenkins again. Start on the database the log was written with, or "
+                    "move " +
+                    dir.string() +
+                    " away to start without those deliveries; to index them into this database "
+                    "all the same, create the file " +
+                    adopt.string() + " and start again");
+        }
+        if (warn) {
+            warn("intake log: indexing " + std::to_string(unindexed) + " deliveries of " +
+                 dir.string() + " into " + db_path +
+                 ", a database the log was not written for, as " + adopt.string() +
+                 " asks; builds they queued before may run again");
+        }
+    } else if (adopting && warn) {
+        warn("intake log: " + adopt.string() +
+             " removed: the log and the database go together, nothing to adopt");
+    }
+    if (adopting) {
+        std::filesystem::remove(adopt, ec);
+        if (ec || !IntakeLog::sync(dir, &why)) {
+            throw StoreError(errc::store_unavailable,
+                             ec ? "cannot remove " + adopt.string() + ": " + ec.message() : why);
+        }
+    }
+    if (!log_id->empty()) {
+        if (*log_id != db_id) writer.set_intake_log_id(*log_id);
+        return;
+    }
+    const std::string id = db_id.empty() ? random_hex(16) : db_id;
+    if (db_id.empty()) writer.set_intake_log_id(id);
+    if (!IntakeLog::write_id(dir, id, &why)) throw StoreError(errc::store_unavailable, why);
+}
+
 // Opens <state_dir>/intake, indexes what it holds beyond the database's intake_position, and
 // makes the log's thread. Throws on failure.
 std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
-                                              const std::string& db_path, const StoreConfig& config,
+                                              const std::string& db_path, bool new_database,
+                                              const StoreConfig& config,
                                               const SqliteOptions& options,
                                               const std::shared_ptr<Writer>& writer) {
     IntakeLog::Options o;
     o.dir = intake_dir(state_dir);
-    o.warn = options.warn;
+    // Told only once the log is known to be this database's: a refused start says why alone.
+    std::vector<std::string> warnings;
+    o.warn = [&](const std::string& line) { warnings.push_back(line); };
     std::vector<Writer::Submit> replayed;
     auto log = replay_intake_log(o, writer->intake_position(), replayed);
+    check_log_identity(o.dir, db_path, new_database, *writer, replayed.size(), options.warn);
+    if (options.warn) {
+        for (const auto& line : warnings) options.warn(line);
+    }
     sqlite3* raw = nullptr;
     const int rc = sqlite3_open_v2(db_path.c_str(), &raw,
                                    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, gathering_vfs());
@@ -136,11 +217,13 @@ std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
 // a start with the log on would; the log is then closed. Until a synced commit covers them they
 // stay in the log and a later start indexes them again (intake_position moves with them).
 // Throws on failure.
-void index_what_the_log_holds(const std::string& state_dir, const SqliteOptions& options,
+void index_what_the_log_holds(const std::string& state_dir, const std::string& db_path,
+                              bool new_database, const SqliteOptions& options,
                               const std::shared_ptr<Writer>& writer) {
     IntakeLog::Options o;
     o.dir = intake_dir(state_dir);
-    o.warn = options.warn;
+    std::vector<std::string> warnings;
+    o.warn = [&](const std::string& line) { warnings.push_back(line); };
     // Only a log with a segment: a directory without one (or none at all) has nothing to index,
     // and opening it would make segments.
     std::string why;
@@ -152,6 +235,10 @@ void index_what_the_log_holds(const std::string& state_dir, const SqliteOptions&
     if (!*segments) return;
     std::vector<Writer::Submit> replayed;
     replay_intake_log(o, writer->intake_position(), replayed);
+    check_log_identity(o.dir, db_path, new_database, *writer, replayed.size(), options.warn);
+    if (options.warn) {
+        for (const auto& line : warnings) options.warn(line);
+    }
     if (!replayed.empty()) writer->post_indexed(std::move(replayed));
 }
 
@@ -211,15 +298,21 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
     settings.started_at = Clock::now();
     settings.heartbeat_interval = options.heartbeat_interval;
     try {
+        // Made at this start (or left without a schema by one that failed): an intake log next
+        // to it that holds records is another database's (check_log_identity).
+        sqlite3_busy_timeout(
+            db.get(), static_cast<int>(std::clamp<std::int64_t>(options.busy_timeout.count(), 0,
+                                                                std::numeric_limits<int>::max())));
+        const bool new_database = query_int(db.get(), "PRAGMA user_version") == 0;
         prepare(db.get(), config, options.busy_timeout);
         const bool owner = lock != nullptr;
         auto writer = std::make_shared<Writer>(std::move(lock), std::move(db), config, settings);
         writer->open(owner);
         std::shared_ptr<IntakeLogger> logger;
         if (config.intake_log && (owner || options.intake_log_without_lock)) {
-            logger = open_intake_log(state_dir, path, config, options, writer);
+            logger = open_intake_log(state_dir, path, new_database, config, options, writer);
         } else if (owner) {
-            index_what_the_log_holds(state_dir, options, writer);
+            index_what_the_log_holds(state_dir, path, new_database, options, writer);
         }
         // The store exists before the threads, so a failure to start them still stops cleanly.
         const bool yields = logger && options.store_thread_yields;

@@ -80,7 +80,8 @@ class SqliteStore final : public Store {
     /// instance and starts the store thread. Blocks for file I/O: call it at startup, not on a
     /// network thread. On failure returns store_locked (another hookrelay owns the directory:
     /// `why` is "state_dir <dir> is in use by another hookrelay (pid <pid>)"),
-    /// store_incompatible (a file written by a newer hookrelay, or not a database) or
+    /// store_incompatible (a file written by a newer hookrelay, or not a database; an intake
+    /// log written for another database, holding records this one has not indexed) or
     /// store_unavailable, and sets `why` to "cannot open <state_dir>/hookrelay.db: <reason>".
     static result<std::shared_ptr<SqliteStore>> open(const std::string& state_dir,
                                                      const StoreConfig& config,

@@ -140,6 +140,20 @@ std::uint64_t Writer::intake_position() {
     return through > 0 ? static_cast<std::uint64_t>(through) : 0;
 }
 
+std::string Writer::intake_log_id() {
+    Statement read(db_.get(), "read the intake log's id",
+                   "SELECT log_id FROM intake_log_identity WHERE id = 1");
+    Query query(read);
+    return query.step() ? query.text(0) : std::string();
+}
+
+void Writer::set_intake_log_id(const std::string& id) {
+    Statement write(db_.get(), "record the intake log's id",
+                    "INSERT INTO intake_log_identity (id, log_id) VALUES (1, ?1) "
+                    "ON CONFLICT (id) DO UPDATE SET log_id = excluded.log_id");
+    Query(write).bind_text(id).run();
+}
+
 Receipt Writer::insert(const Submit& job) {
     const bool given = job.log_seq != 0;
     return intake_.insert(job.delivery, job.body ? &*job.body : nullptr, job.reasons, job.triggers,

@@ -140,6 +140,11 @@ class Writer {
 
     /// Before start(), on the opening thread: how far the intake log is indexed.
     std::uint64_t intake_position();
+    /// Before start(), on the opening thread: the id of the intake log this database indexes;
+    /// "" when none is recorded (a new file, or one older than schema version 13).
+    std::string intake_log_id();
+    /// Before start(), on the opening thread: records `id` as that log's, committed and synced.
+    void set_intake_log_id(const std::string& id);
     /// From the intake log's thread: a group of `n` submissions made durable in `seconds`.
     void report_commit_stats(std::chrono::duration<double> seconds, std::size_t n) {
         report_commit(seconds, n);
