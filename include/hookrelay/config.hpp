@@ -322,6 +322,9 @@ std::optional<std::vector<std::string>> literal_job(const TriggerSpec& spec);
 /// trigger on its Jenkins whose written-out job is the trigger's job (a multibranch trigger's
 /// project), else of its rule's first templated trigger on that Jenkins. The store keeps no
 /// secrets. (`check` refuses a rule whose triggers on one Jenkins would leave this ambiguous.)
+/// When no rule has the trigger's rule name any more (renamed or removed while it waited): the
+/// token all triggers on its Jenkins whose written-out job is its job agree on, else the one all
+/// templated triggers on its Jenkins agree on; none when they disagree.
 std::optional<Secret> job_token(const Config& config, const TriggerRequest& request);
 
 }  // namespace hookrelay

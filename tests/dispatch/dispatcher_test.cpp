@@ -188,6 +188,50 @@ TEST_F(DispatcherTest, EachJobOfARuleIsSentTheTokenOfItsOwnTrigger) {
     EXPECT_EQ(tokens["t3"], "(none)");  // rendered from the template, which names no token
 }
 
+// A trigger whose rule was renamed while it waited (Jenkins was down) still gets its job's token:
+// the one the config gives that job on that Jenkins, else the one its templated triggers there
+// share. It used to go without one, and Jenkins answered 403: dead.
+TEST_F(DispatcherTest, ATriggerWhoseRuleWasRenamedGetsTheTokenTheConfigGivesItsJob) {
+    RuleSpec renamed;
+    renamed.name = "renamed";
+    for (const auto* job : {"job/t1", "{{ repo }}"}) {
+        TriggerSpec t;
+        t.jenkins = "ci";
+        t.job.text = job;
+        renamed.triggers.push_back(t);
+    }
+    renamed.triggers[0].token = Secret("token-one");
+    renamed.triggers[1].token = Secret("token-templated");
+    config->rules.push_back(renamed);
+    for (int i = 0; i < 2; ++i) queue->add("ci", clock->now(), "the-old-name");
+    start();
+    ASSERT_EQ(ci->job_tokens.size(), 2u);
+    std::map<std::string, std::string> tokens;
+    for (std::size_t i = 0; i < 2; ++i) {
+        const auto& token = ci->job_tokens[i];
+        tokens[ci->requests[i].job.back()] = token ? token->reveal() : "(none)";
+    }
+    EXPECT_EQ(tokens["t1"], "token-one");
+    EXPECT_EQ(tokens["t2"], "token-templated");
+}
+
+TEST_F(DispatcherTest, ATriggerWhoseRuleIsGoneGetsNoTokenWhereTheRulesDisagree) {
+    for (const auto* name : {"a", "b"}) {
+        RuleSpec rule;
+        rule.name = name;
+        TriggerSpec t;
+        t.jenkins = "ci";
+        t.job.text = "{{ repo }}";
+        t.token = Secret(std::string("token-") + name);
+        rule.triggers.push_back(t);
+        config->rules.push_back(rule);
+    }
+    queue->add("ci", clock->now(), "gone");
+    start();
+    ASSERT_EQ(ci->job_tokens.size(), 1u);
+    EXPECT_FALSE(ci->job_tokens[0].has_value());
+}
+
 // A lane whose work throws (out of memory, a bug) is logged and starts again after a poll: the
 // Jenkins' deliveries used to stop for good while webhooks were still answered 202.
 TEST_F(DispatcherTest, ALaneThatFailsIsLoggedAndStartsAgain) {
