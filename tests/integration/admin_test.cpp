@@ -311,13 +311,21 @@ TEST_F(Admin, ARedeliverTheStoreAnswersTooLateSaysItMayBeQueuedAllTheSame) {
     // The redeliver's read of the delivery may still queue behind the dispatcher's last store
     // call after the build (its claim, which waits for the lock too): then the read is what runs
     // out of time, nothing is queued ("the store did not answer"), and the lock is taken again
-    // once that call is through. A few tries at most.
+    // once that call is through. That claim, answered late, wakes the dispatcher to claim again
+    // as soon as the lock is gone: taken again at once, the lock would hold that claim too, and
+    // the next read behind it. So the store answers two reads in a row first (the second queued
+    // after that claim). A few tries at most.
+    const auto store_answers = [&] {
+        return admin(daemon, "GET", "/api/v1/deliveries/late-1").status == 200u;
+    };
     HttpResult late;
-    for (int attempt = 0; attempt < 5; ++attempt) {
+    for (int attempt = 0; attempt < 8; ++attempt) {
         ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
         late = admin(daemon, "POST", "/api/v1/redeliver?delivery=late-1");
         sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
         if (late.body.find("the store did not answer\"") == std::string::npos) break;
+        ASSERT_TRUE(eventually(store_answers, k_deadline)) << daemon.log();
+        ASSERT_TRUE(eventually(store_answers, k_deadline)) << daemon.log();
     }
     sqlite3_close(db);
 
