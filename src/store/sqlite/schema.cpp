@@ -334,7 +334,7 @@ void enable_wal(sqlite3* db) {
 
 }  // namespace
 
-void prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds busy_timeout) {
+int prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds busy_timeout) {
     sqlite3_extended_result_codes(db, 1);
     const auto busy =
         std::clamp<std::int64_t>(busy_timeout.count(), 0, std::numeric_limits<int>::max());
@@ -377,7 +377,7 @@ void prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds b
                              std::to_string(k_schema_version) +
                              "); run a newer hookrelay or move the file away");
     }
-    if (version == k_schema_version) return;
+    if (version == k_schema_version) return static_cast<int>(version);
 
     // IMMEDIATE and a second look: two processes opening a new file at once create it once.
     exec(db, "BEGIN IMMEDIATE");
@@ -400,6 +400,7 @@ void prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds b
         if (current < 12) exec(db, k_schema_v12);
         if (current < 13) exec(db, k_schema_v13);
         exec(db, "COMMIT");
+        return static_cast<int>(current);
     } catch (...) {
         if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
         throw;

@@ -33,7 +33,8 @@ constexpr int k_schema_version = 13;
 /// synchronous = FULL, foreign keys, the page cache, store.max_size as a page limit; then
 /// creates the schema in an empty file or upgrades an older one in place (one transaction, so
 /// a failure leaves the file as it was). Throws SqliteError, or StoreError(store_incompatible)
-/// for a file written by a newer hookrelay (it is refused rather than misread).
-void prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds busy_timeout);
+/// for a file written by a newer hookrelay (it is refused rather than misread). Returns the
+/// schema version the file had: 0 for a file made now.
+int prepare(sqlite3* db, const StoreConfig& config, std::chrono::milliseconds busy_timeout);
 
 }  // namespace hookrelay::store::sqlite

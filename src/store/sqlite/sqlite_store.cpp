@@ -169,6 +169,25 @@ void check_log_identity(const std::filesystem::path& dir, const std::string& db_
     if (!IntakeLog::write_id(dir, id, &why)) throw StoreError(errc::store_unavailable, why);
 }
 
+// replay_intake_log() of <state_dir>/intake into `replayed`, then check_log_identity(); the
+// scan's warnings go to `warn` only once the log is known to be this database's, so that a
+// refused start says why alone. Throws on failure.
+std::unique_ptr<IntakeLog> replay_own_log(const std::string& state_dir, const std::string& db_path,
+                                          bool new_database, Writer& writer,
+                                          const std::function<void(const std::string&)>& warn,
+                                          std::vector<Writer::Submit>& replayed) {
+    IntakeLog::Options o;
+    o.dir = intake_dir(state_dir);
+    std::vector<std::string> warnings;
+    o.warn = [&](const std::string& line) { warnings.push_back(line); };
+    auto log = replay_intake_log(o, writer.intake_position(), replayed);
+    check_log_identity(o.dir, db_path, new_database, writer, replayed.size(), warn);
+    if (warn) {
+        for (const auto& line : warnings) warn(line);
+    }
+    return log;
+}
+
 // Opens <state_dir>/intake, indexes what it holds beyond the database's intake_position, and
 // makes the log's thread. Throws on failure.
 std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
@@ -176,17 +195,8 @@ std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
                                               const StoreConfig& config,
                                               const SqliteOptions& options,
                                               const std::shared_ptr<Writer>& writer) {
-    IntakeLog::Options o;
-    o.dir = intake_dir(state_dir);
-    // Told only once the log is known to be this database's: a refused start says why alone.
-    std::vector<std::string> warnings;
-    o.warn = [&](const std::string& line) { warnings.push_back(line); };
     std::vector<Writer::Submit> replayed;
-    auto log = replay_intake_log(o, writer->intake_position(), replayed);
-    check_log_identity(o.dir, db_path, new_database, *writer, replayed.size(), options.warn);
-    if (options.warn) {
-        for (const auto& line : warnings) options.warn(line);
-    }
+    auto log = replay_own_log(state_dir, db_path, new_database, *writer, options.warn, replayed);
     sqlite3* raw = nullptr;
     const int rc = sqlite3_open_v2(db_path.c_str(), &raw,
                                    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, gathering_vfs());
@@ -220,25 +230,17 @@ std::shared_ptr<IntakeLogger> open_intake_log(const std::string& state_dir,
 void index_what_the_log_holds(const std::string& state_dir, const std::string& db_path,
                               bool new_database, const SqliteOptions& options,
                               const std::shared_ptr<Writer>& writer) {
-    IntakeLog::Options o;
-    o.dir = intake_dir(state_dir);
-    std::vector<std::string> warnings;
-    o.warn = [&](const std::string& line) { warnings.push_back(line); };
     // Only a log with a segment: a directory without one (or none at all) has nothing to index,
     // and opening it would make segments.
     std::string why;
-    const auto segments = IntakeLog::has_segments(o.dir, &why);
+    const auto segments = IntakeLog::has_segments(intake_dir(state_dir), &why);
     if (!segments) {
         throw StoreError(errc::store_unavailable,
                          why + " (the intake log, to index what it holds)");
     }
     if (!*segments) return;
     std::vector<Writer::Submit> replayed;
-    replay_intake_log(o, writer->intake_position(), replayed);
-    check_log_identity(o.dir, db_path, new_database, *writer, replayed.size(), options.warn);
-    if (options.warn) {
-        for (const auto& line : warnings) options.warn(line);
-    }
+    replay_own_log(state_dir, db_path, new_database, *writer, options.warn, replayed);
     if (!replayed.empty()) writer->post_indexed(std::move(replayed));
 }
 
@@ -300,11 +302,7 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
     try {
         // Made at this start (or left without a schema by one that failed): an intake log next
         // to it that holds records is another database's (check_log_identity).
-        sqlite3_busy_timeout(
-            db.get(), static_cast<int>(std::clamp<std::int64_t>(options.busy_timeout.count(), 0,
-                                                                std::numeric_limits<int>::max())));
-        const bool new_database = query_int(db.get(), "PRAGMA user_version") == 0;
-        prepare(db.get(), config, options.busy_timeout);
+        const bool new_database = prepare(db.get(), config, options.busy_timeout) == 0;
         const bool owner = lock != nullptr;
         auto writer = std::make_shared<Writer>(std::move(lock), std::move(db), config, settings);
         writer->open(owner);
