@@ -23,9 +23,11 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <mutex>
 #include <optional>
 #include <type_traits>
@@ -66,6 +68,12 @@ bool is_closed_by_peer(const error_code& ec) {
            ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
            ec == asio::error::connection_aborted || ec == asio::error::not_connected ||
            ec == asio::error::bad_descriptor || ec == ssl::error::stream_truncated;
+}
+
+// RFC 9110 §9.2.2: sending one of these twice does what sending it once does.
+bool idempotent(Method method) {
+    return method == Method::get || method == Method::head || method == Method::put ||
+           method == Method::delete_;
 }
 
 bhttp::verb verb_of(Method method) {
@@ -119,11 +127,24 @@ struct Connection {
     }
 };
 
+// Whether a kept-alive connection back from the pool may carry a request: its peer has sent
+// nothing since the last answer. An idle HTTP/1.1 connection is sent nothing, so anything
+// readable is the peer closing it (end of stream, a reset, a TLS close_notify) or bytes nobody
+// asked for; either way it is dropped before a byte of the request goes out. One peek that
+// never waits.
+bool still_open(Connection& conn) {
+    char byte = 0;
+    const auto n =
+        ::recv(conn.lowest().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 // What one exchange came to, with what the pool needs to know.
 struct Sent {
     Exchange exchange;
     bool keep_alive = false;
     bool closed = false;           // when !ok: the peer had closed the connection
+    bool written = false;          // the whole request was written
     bool response_started = true;  // when !ok: some response bytes had arrived
 };
 
@@ -176,7 +197,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
         const auto req = make_request(request);
         bool* const unanswered = request.unanswered.get();
         if (unanswered) *unanswered = false;
-        auto conn = take_idle();
+        auto conn = take_open();
         const bool reused = conn != nullptr;
         if (!conn) {
             std::string error;
@@ -184,7 +205,13 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
             if (!conn) co_return failed(std::move(error)).exchange;
         }
         auto sent = co_await exchange(*conn, req, request.body_limit, unanswered);
-        if (!sent.exchange.ok && reused && sent.closed && !sent.response_started) {
+        // A pooled connection the peer closed before any answer: sent again on a fresh one when
+        // that cannot do a thing twice. A request written whole may have been taken and acted
+        // on (a build queued) by a server that then went away without answering; a POST is not
+        // sent twice for that: the caller hears it failed unanswered (Request::unanswered) and
+        // decides. A close while it sat idle was seen before anything was written (still_open).
+        if (!sent.exchange.ok && reused && sent.closed && !sent.response_started &&
+            (!sent.written || idempotent(request.method))) {
             // The others in the pool most likely went the same way (the server restarted).
             if (unanswered) *unanswered = false;
             drop_idle();
@@ -250,12 +277,18 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
         return req;
     }
 
-    std::unique_ptr<Connection> take_idle() {
+    // The most recently pooled connection still open (still_open); those found closed are
+    // dropped (closed after the lock is let go).
+    std::unique_ptr<Connection> take_open() {
+        std::vector<std::unique_ptr<Connection>> closed;
         std::lock_guard lock(mutex_);
-        if (idle_.empty()) return nullptr;
-        auto conn = std::move(idle_.back());
-        idle_.pop_back();
-        return conn;
+        while (!idle_.empty()) {
+            auto conn = std::move(idle_.back());
+            idle_.pop_back();
+            if (still_open(*conn)) return conn;
+            closed.push_back(std::move(conn));
+        }
+        return nullptr;
     }
 
     void give_back(std::unique_ptr<Connection> conn) {
@@ -317,6 +350,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
                                       : "write: " + wec.message();
             co_return sent;
         }
+        sent.written = true;
         if (unanswered) *unanswered = true;
 
         // The head, then the body in pieces of k_body_piece into a string that grows only as

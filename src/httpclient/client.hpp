@@ -6,9 +6,12 @@
 // Behaviour:
 //  * Keep-alive connections are pooled per client; at most max_in_flight calls run at once
 //    (run(): further callers wait for a slot, inside request_timeout), so at most max_in_flight
-//    connections are open. A pooled connection that fails before any response byte arrived (the
-//    server closed it while idle) is retried once on a fresh connection, after dropping the
-//    other idle ones (they most likely went the same way: the server restarted).
+//    connections are open. A pooled connection the server has closed while idle (anything
+//    readable on it) is dropped before a byte of the request is written. One that fails before
+//    any response byte arrived is tried once more on a fresh connection, after dropping the
+//    other idle ones (they most likely went the same way: the server restarted), unless the
+//    request was written whole and is not idempotent: a POST the server may have acted on is
+//    never sent twice by the client (Request::unanswered tells the caller).
 //  * Deadlines: resolve + connect + TLS handshake share connect_timeout (getaddrinfo cannot be
 //    cancelled: it runs detached and the caller stops waiting); each write and each read gets
 //    io_timeout (the head is one read, each piece of the body another); run() bounds the whole
@@ -79,9 +82,11 @@ struct Request {
     /// When set: whether the server may have acted on this request without answering it. False
     /// when send() starts, true once the whole request is written, false again when an answer
     /// has been read (a body cut short by an error leaves it true: the exchange fails) or send()
-    /// sends it again on a fresh connection (the pooled one was closed by the peer before any
-    /// answer: taken for one it had closed while idle, unread). It outlives a call that
-    /// request_timeout cut short, which leaves no Exchange to ask.
+    /// sends it again on a fresh connection. send() does that only where it cannot do a thing
+    /// twice: the pooled connection was closed by the peer before any answer, and the request
+    /// was not written whole or is idempotent (GET, HEAD, PUT, DELETE). A POST or PATCH the peer
+    /// may have taken is never sent again by send(). It outlives a call that request_timeout
+    /// cut short, which leaves no Exchange to ask.
     std::shared_ptr<bool> unanswered;
 };
 

@@ -15,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -44,6 +46,8 @@ struct Reply {
     bool hang = false;  // read the request, never answer
     std::string
         raw;  // when set: written as it is instead of a response, then the connection closed
+    bool close = false;        // read the request, close the connection without answering
+    bool close_after = false;  // answer as if kept alive, then close the connection
 };
 
 struct Seen {
@@ -81,6 +85,10 @@ class ScriptedServer {
         std::lock_guard lock(mutex_);
         return connections_;
     }
+    int closed() const {
+        std::lock_guard lock(mutex_);
+        return closed_;
+    }
 
   private:
     asio::awaitable<void> accept_loop() {
@@ -113,6 +121,10 @@ class ScriptedServer {
                 seen_.push_back(s);
             }
             const Reply reply = script_(s);
+            if (reply.close) {
+                close(stream);
+                co_return;
+            }
             if (!reply.raw.empty()) {
                 co_await asio::async_write(stream, asio::buffer(reply.raw), k_use_tuple);
                 co_return;
@@ -130,7 +142,19 @@ class ScriptedServer {
             auto [wec, wn] = co_await bhttp::async_write(stream, res, k_use_tuple);
             (void)wn;
             if (wec || !res.keep_alive()) co_return;
+            if (reply.close_after) {
+                close(stream);
+                co_return;
+            }
         }
+    }
+    // Closes at once (the peer's socket has the end of the stream when this returns: loopback
+    // delivers it inside close()) and counts it.
+    void close(beast::tcp_stream& stream) {
+        boost::system::error_code ignored;
+        stream.socket().close(ignored);
+        std::lock_guard lock(mutex_);
+        ++closed_;
     }
 
     std::function<Reply(const Seen&)> script_;
@@ -140,6 +164,7 @@ class ScriptedServer {
     mutable std::mutex mutex_;
     std::vector<Seen> seen_;
     int connections_ = 0;
+    int closed_ = 0;
 };
 
 template <class T>
@@ -238,6 +263,89 @@ TEST(HttpClient, ReusesAKeptAliveConnection) {
     }
     EXPECT_EQ(server.seen().size(), 3u);
     EXPECT_EQ(server.connections(), 1);
+}
+
+// A POST written whole on a kept-alive connection that the server then closes without a word may
+// have been acted on (a build queued): it fails unanswered and is not sent again.
+TEST(HttpClient, APostTheServerTookAndClosedOnWithoutAnsweringIsNotSentAgain) {
+    ScriptedServer server([](const Seen& s) {
+        Reply r;
+        r.close = s.method == "POST";
+        return r;
+    });
+    asio::io_context ioc;
+    auto client = make_client(ioc, server.url());
+    Request warm;
+    warm.target = "/base/warm";
+    ASSERT_TRUE(run(ioc, client->request(warm)).ok);
+
+    Request build;
+    build.method = Method::post;
+    build.target = "/base/build";
+    build.body = "x";
+    build.unanswered = std::make_shared<bool>(false);
+    const auto exchange = run(ioc, client->request(build));
+    EXPECT_FALSE(exchange.ok);
+    EXPECT_NE(exchange.error.find("read: "), std::string::npos) << exchange.error;
+    EXPECT_TRUE(*build.unanswered);
+    const auto seen = server.seen();
+    EXPECT_EQ(std::count_if(seen.begin(), seen.end(),
+                            [](const Seen& s) { return s.target == "/base/build"; }),
+              1);
+    EXPECT_EQ(server.connections(), 1);
+}
+
+// The same for a GET, which does nothing twice: sent once more on a fresh connection.
+TEST(HttpClient, AGetTheServerClosedOnWithoutAnsweringIsSentOnceMoreOnAFreshConnection) {
+    std::atomic<int> reads{0};
+    ScriptedServer server([&](const Seen& s) {
+        Reply r;
+        r.close = s.target == "/base/read" && reads++ == 0;
+        return r;
+    });
+    asio::io_context ioc;
+    auto client = make_client(ioc, server.url());
+    Request warm;
+    warm.target = "/base/warm";
+    ASSERT_TRUE(run(ioc, client->request(warm)).ok);
+
+    Request read;
+    read.target = "/base/read";
+    const auto exchange = run(ioc, client->request(read));
+    EXPECT_TRUE(exchange.ok) << exchange.error;
+    EXPECT_EQ(reads.load(), 2);
+    EXPECT_EQ(server.connections(), 2);
+}
+
+// A kept-alive connection the server closed while it sat in the pool (its keep-alive timeout, a
+// restart) is not written to: the POST goes out once, on a fresh connection, and is answered.
+TEST(HttpClient, AConnectionTheServerClosedWhileIdleIsNotWrittenTo) {
+    ScriptedServer server([](const Seen& s) {
+        Reply r;
+        r.close_after = s.target == "/base/warm";
+        return r;
+    });
+    asio::io_context ioc;
+    auto client = make_client(ioc, server.url());
+    Request warm;
+    warm.target = "/base/warm";
+    ASSERT_TRUE(run(ioc, client->request(warm)).ok);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (server.closed() == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+    }
+    ASSERT_EQ(server.closed(), 1);
+
+    Request build;
+    build.method = Method::post;
+    build.target = "/base/build";
+    build.body = "x";
+    build.unanswered = std::make_shared<bool>(false);
+    const auto exchange = run(ioc, client->request(build));
+    EXPECT_TRUE(exchange.ok) << exchange.error;
+    EXPECT_FALSE(*build.unanswered);
+    EXPECT_EQ(server.seen().size(), 2u);
+    EXPECT_EQ(server.connections(), 2);
 }
 
 // A request is first written without waiting; what the socket does not take at once must still
