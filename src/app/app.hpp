@@ -18,7 +18,9 @@ struct DaemonOptions {
     std::string log_level;   ///< overrides log.level when set
 };
 
-/// `hookrelay run`: serves until SIGTERM/SIGINT. Returns the exit code.
+/// `hookrelay run`: serves until SIGTERM/SIGINT. Returns the exit code: 0 after a stop, 78
+/// (EX_CONFIG) for a start refused for the config or a store it must not open (starting again
+/// changes nothing), 1 for anything else.
 int run_daemon(const DaemonOptions& options);
 
 /// `hookrelay check`: validates the config; prints every error to `err`. Returns the exit code.

@@ -21,6 +21,7 @@
 
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+#include <sysexits.h>
 #include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -57,6 +58,16 @@ constexpr std::chrono::milliseconds k_fault_log_window{60'000};
 // claimed ahead it does more with that share, docs/performance.md). The SQLite store's thread
 // runs at +5 with the intake log where no answer waits for it, else at +0.
 constexpr int k_out_thread_nice = 10;
+
+// The exit status of a start refused for what only the operator can put right (the config, a
+// store this hookrelay must not write to): sysexits.h's EX_CONFIG. Starting again changes
+// nothing, so the systemd unit's RestartPreventExitStatus= names it; anything else that stops a
+// start (a port or a state directory still held, a database not up yet) exits 1 and is retried.
+constexpr int k_exit_refused = EX_CONFIG;
+
+bool refused(const boost::system::error_code& ec) {
+    return ec == errc::store_incompatible || ec == errc::bad_config;
+}
 
 // Why some deliveries this configuration accepts cannot be answered from the SQLite store's
 // intake log (store::IntakeLogger's answerable_from_log), or "" when every one can: a rule that
@@ -470,7 +481,7 @@ int run_daemon(const DaemonOptions& options) {
         for (const auto& e : loaded.errors) std::cerr << to_string(e) << '\n';
         std::cerr << "hookrelay: not starting: " << loaded.errors.size() << " config error(s) in "
                   << options.config_path << '\n';
-        return 1;
+        return k_exit_refused;
     }
     auto runtime = loaded.runtime;
     const auto& config = *runtime->config;
@@ -499,7 +510,7 @@ int run_daemon(const DaemonOptions& options) {
     auto opened = store::open_store(config, open_options, &why);
     if (!opened) {
         spdlog::critical("cannot open the store: {}", why);
-        return 1;
+        return refused(opened.error()) ? k_exit_refused : 1;
     }
     d->store = std::move(*opened);
     if (d->store_thread_yields) {
@@ -530,15 +541,16 @@ int run_daemon(const DaemonOptions& options) {
 
     d->dispatcher = std::make_shared<dispatch::Dispatcher>(
         out_ioc.get_executor(), d->store, config.dispatch, config.server.store_timeout, d->metrics);
+    // A client is refused only for its config (its URL, its CA file).
     auto targets = d->targets(config, why);
     if (!why.empty()) {
         spdlog::critical("{}", why);
-        return 1;
+        return k_exit_refused;
     }
     auto chore_targets = d->chore_targets(config, why);
     if (!why.empty()) {
         spdlog::critical("{}", why);
-        return 1;
+        return k_exit_refused;
     }
     d->dispatcher->configure(runtime->config, std::move(targets));
     d->chores = std::make_shared<follow::Chores>(out_ioc.get_executor(), d->store, config.dispatch,

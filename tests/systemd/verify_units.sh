@@ -28,6 +28,13 @@ if grep -i "hookrelay" <<<"$out"; then
   exit 1
 fi
 
+# `hookrelay run` exits 78 for a start refused for its config or its store (tests/integration/
+# refused_start_test.cpp); the unit must not start it again every RestartSec for that.
+grep -qx 'RestartPreventExitStatus=78' "$src/systemd/hookrelay.service" || {
+  echo "hookrelay.service does not keep a refused start (exit 78) from restarting"
+  exit 1
+}
+
 security=$(systemd-analyze security --offline=yes "$src/systemd/hookrelay.service" 2>&1 | tail -1)
 echo "$security"
 score=$(grep -oE '[0-9]+\.[0-9]+' <<<"$security" | head -1)
