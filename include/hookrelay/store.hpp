@@ -587,6 +587,16 @@ struct ReplayQuery {
     bool dry_run = false;  ///< only list the ids that would be re-queued; change nothing
 };
 
+/// What a replay did.
+struct Replayed {
+    /// Re-queued (a dry run: would be), in the order asked (a bulk replay: oldest first).
+    std::vector<std::string> ids;
+    /// Left as they were: claimed now (an unexpired claim), so their request to Jenkins may be
+    /// on its way; re-queued as well, both could start a build. Replay them once the claim has
+    /// its outcome or has expired.
+    std::vector<std::string> in_flight;
+};
+
 /// One daemon using the store.
 struct InstanceInfo {
     std::string id;
@@ -605,6 +615,7 @@ class AdminQueries {
     using CountsHandler =
         std::function<void(result<std::vector<std::pair<std::string, std::size_t>>>)>;
     using InstancesHandler = std::function<void(result<std::vector<InstanceInfo>>)>;
+    using ReplayHandler = std::function<void(result<Replayed>)>;
     using HoldsHandler = std::function<void(result<std::map<std::string, JenkinsHold>>)>;
     virtual ~AdminQueries() = default;
 
@@ -618,16 +629,19 @@ class AdminQueries {
     virtual void get_delivery(std::string source, std::string delivery_id, DetailHandler done) = 0;
 
     /// Re-queues the given triggers with a fresh retry budget (state pending, attempts 0, age
-    /// counted from `now`, due now), ending any claim on them (the claim holder's outcome is then
-    /// stale), recording a "replayed" entry in each history. Their build record is cleared and
-    /// any follow chore ended (claim included); their status progress stays; superseded_by is
-    /// cleared (a superseded trigger can be replayed; replaying supersedes nothing). Unknown ids
-    /// are skipped; `done` gets the ids that were re-queued.
-    virtual void replay(std::vector<std::string> trigger_ids, TimePoint now, IdsHandler done) = 0;
+    /// counted from `now`, due now), recording a "replayed" entry in each history. Their build
+    /// record is cleared and any follow chore ended (claim included); their status progress
+    /// stays; superseded_by is cleared (a superseded trigger can be replayed; replaying
+    /// supersedes nothing). A trigger with an unexpired claim at `now` is left as it is and
+    /// listed in Replayed::in_flight (its build request may be on its way); an expired claim is
+    /// ended (its holder's outcome is then stale). Unknown and repeated ids are skipped.
+    virtual void replay(std::vector<std::string> trigger_ids, TimePoint now,
+                        ReplayHandler done) = 0;
 
-    /// The same for every trigger matching `query` (with query.dry_run: nothing changes, `done`
-    /// gets the ids that would be).
-    virtual void replay_matching(ReplayQuery query, TimePoint now, IdsHandler done) = 0;
+    /// The same for the first query.limit triggers matching `query`, oldest first (those claimed
+    /// count against the limit too); with query.dry_run nothing changes and Replayed says what
+    /// would.
+    virtual void replay_matching(ReplayQuery query, TimePoint now, ReplayHandler done) = 0;
 
     /// Adds triggers to an already stored delivery (redelivery through the current rules),
     /// pending and due now. `done` gets their ids, in order; empty when the delivery is unknown.

@@ -583,10 +583,20 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
 
     if (what == "triggers" && seg.size() == 5 && seg[4] == "replay") {
         if (method != "POST") co_return wrong_method("POST");
-        auto ids = co_await await_callback<result<std::vector<std::string>>>(
+        auto replayed = co_await await_callback<result<Replayed>>(
             [&](auto done) { s_.store->replay({seg[3]}, now, std::move(done)); }, store_timeout());
-        if (!ids || !*ids) co_return fail(503, "the store did not answer");
-        if (ids->value().empty()) co_return fail(404, fmt::format("no trigger '{}'", seg[3]));
+        if (!replayed || !*replayed) co_return fail(503, "the store did not answer");
+        if (!replayed->value().in_flight.empty()) {
+            co_return fail(
+                409, fmt::format("trigger '{}' is being delivered right now (claimed): its build "
+                                 "request may be on its way to Jenkins, and replaying it now "
+                                 "could build it twice. Nothing was changed: replay it once its "
+                                 "outcome is in (hookrelay deliveries show)",
+                                 seg[3]));
+        }
+        if (replayed->value().ids.empty()) {
+            co_return fail(404, fmt::format("no trigger '{}'", seg[3]));
+        }
         spdlog::info("trigger={} replayed by admin", seg[3]);
         co_return reply(200, json::object{{"replayed", json::array{json::string(seg[3])}}});
     }
@@ -625,27 +635,37 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             }
             query.dry_run = dry == "true";
         }
-        auto ids = co_await await_callback<result<std::vector<std::string>>>(
+        auto found = co_await await_callback<result<Replayed>>(
             [&](auto done) { s_.store->replay_matching(query, now, std::move(done)); },
             store_timeout());
-        if (!ids || !*ids) co_return fail(503, "the store did not answer");
+        if (!found || !*found) co_return fail(503, "the store did not answer");
+        const Replayed& r = found->value();
+        json::array in_flight;
+        for (const auto& id : r.in_flight) in_flight.emplace_back(id);
+        // At the limit, more may match: say so, or the rest would stay as they are unnoticed.
+        const bool more = r.ids.size() + r.in_flight.size() >= query.limit;
         if (query.dry_run) {
             // What the same request without dry_run would re-queue now (the CLI asks before
             // re-running delivered builds).
             json::array matching;
-            for (const auto& id : ids->value()) matching.emplace_back(id);
+            for (const auto& id : r.ids) matching.emplace_back(id);
             co_return reply(200, json::object{{"dry_run", true},
                                               {"matching", std::move(matching)},
+                                              {"in_flight", std::move(in_flight)},
                                               {"limit", query.limit},
-                                              {"more", ids->value().size() >= query.limit}});
+                                              {"more", more}});
         }
         json::array replayed;
-        for (const auto& id : ids->value()) replayed.emplace_back(id);
-        // At the limit, more may match: say so, or the rest would stay as they are unnoticed.
-        const bool more = ids->value().size() >= query.limit;
-        spdlog::info("bulk replay by admin: {} {} trigger(s) re-queued{}", ids->value().size(),
-                     to_string(query.state), more ? " (the limit; more may match)" : "");
+        for (const auto& id : r.ids) replayed.emplace_back(id);
+        spdlog::info("bulk replay by admin: {} {} trigger(s) re-queued{}{}", r.ids.size(),
+                     to_string(query.state),
+                     r.in_flight.empty()
+                         ? std::string()
+                         : fmt::format(", {} left as they were (being delivered right now)",
+                                       r.in_flight.size()),
+                     more ? " (the limit; more may match)" : "");
         co_return reply(200, json::object{{"replayed", std::move(replayed)},
+                                          {"in_flight", std::move(in_flight)},
                                           {"state", to_string(query.state)},
                                           {"limit", query.limit},
                                           {"more", more}});

@@ -536,6 +536,15 @@ void print_replayed(const json::value& v) {
     const auto& ids = v.at("replayed").as_array();
     std::cout << "re-queued " << ids.size() << " trigger(s)\n";
     for (const auto& id : ids) std::cout << "  " << id.as_string().c_str() << '\n';
+    if (const auto* in_flight = v.as_object().if_contains("in_flight");
+        in_flight != nullptr && in_flight->is_array() && !in_flight->as_array().empty()) {
+        std::cout << "left " << in_flight->as_array().size()
+                  << " trigger(s) as they were: being delivered right now (their build request "
+                     "may be on its way); replay them once their outcome is in\n";
+        for (const auto& id : in_flight->as_array()) {
+            std::cout << "  " << id.as_string().c_str() << '\n';
+        }
+    }
     const auto* more = v.as_object().if_contains("more");
     if (more != nullptr && more->is_bool() && more->as_bool()) {
         std::cout << fmt::format(

@@ -6,8 +6,10 @@
 #include "support/http_client.hpp"
 
 #include <gtest/gtest.h>
+
 #include <sqlite3.h>
 #include <sys/resource.h>
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include <cctype>
@@ -106,6 +108,12 @@ bool trigger_state_is(const Daemon& daemon, const std::string& delivery, const s
             return !triggers.empty() && triggers.at(0).at("state") == state.c_str();
         },
         k_deadline);
+}
+
+// The id of a delivery's first trigger.
+std::string first_trigger_id(const Daemon& daemon, const std::string& delivery) {
+    const auto d = body(admin(daemon, "GET", "/api/v1/deliveries/" + delivery));
+    return std::string(d.at("triggers").as_array().at(0).at("id").as_string());
 }
 
 class Admin : public ::testing::Test {
@@ -239,12 +247,7 @@ TEST_F(Admin, ReplayBringsDeadTriggersBackWithAFreshBudget) {
     jenkins.add_job({"woodpecker-ci", "woodpecker", "missing2"}, {"GIT_COMMIT"});
     jenkins.add_job({"woodpecker-ci", "woodpecker", "missing3"}, {"GIT_COMMIT"});
 
-    const auto id = std::string(body(admin(daemon, "GET", "/api/v1/deliveries/r-1"))
-                                    .at("triggers")
-                                    .as_array()
-                                    .at(0)
-                                    .at("id")
-                                    .as_string());
+    const auto id = first_trigger_id(daemon, "r-1");
     const auto one = admin(daemon, "POST", "/api/v1/triggers/" + id + "/replay");
     ASSERT_EQ(one.status, 200u) << one.body;
     ASSERT_TRUE(trigger_state_is(daemon, "r-1", "delivered")) << daemon.log();
@@ -260,6 +263,38 @@ TEST_F(Admin, ReplayBringsDeadTriggersBackWithAFreshBudget) {
     EXPECT_EQ(admin(daemon, "POST", "/api/v1/triggers/no-such-trigger/replay").status, 404u);
     EXPECT_EQ(admin(daemon, "POST", "/api/v1/triggers/replay?state=bogus").status, 400u);
     EXPECT_EQ(admin(daemon, "GET", "/api/v1/triggers/replay").status, 405u);
+}
+
+// A trigger whose build request is on its way to Jenkins is left alone by a replay (it could
+// build twice), one at a time or in bulk; once Jenkins has answered, it replays.
+TEST_F(Admin, ATriggerBeingDeliveredIsNotReplayedUntilItsOutcomeIsIn) {
+    jenkins.set_build_answer_delay(3s);
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    ASSERT_EQ(post_webhook(daemon, push("f-1")).status, 202u);
+    ASSERT_TRUE(eventually([&] { return jenkins.in_flight() == 1; }, k_deadline)) << daemon.log();
+    const auto id = first_trigger_id(daemon, "f-1");
+
+    const auto one = admin(daemon, "POST", "/api/v1/triggers/" + id + "/replay");
+    EXPECT_EQ(one.status, 409u) << one.body;
+    EXPECT_NE(one.body.find("is being delivered right now"), std::string::npos) << one.body;
+    const auto bulk = admin(daemon, "POST", "/api/v1/triggers/replay?state=pending");
+    ASSERT_EQ(bulk.status, 200u) << bulk.body;
+    EXPECT_TRUE(body(bulk).at("replayed").as_array().empty()) << bulk.body;
+    EXPECT_EQ(body(bulk).at("in_flight"), (json::array{json::string(id)})) << bulk.body;
+    jenkins.set_build_answer_delay(0ms);  // for the requests after the one held
+
+    ASSERT_TRUE(trigger_state_is(daemon, "f-1", "delivered")) << daemon.log();
+    const auto again = admin(daemon, "POST", "/api/v1/triggers/" + id + "/replay");
+    EXPECT_EQ(again.status, 200u) << again.body;
+    auto build_requests = [&] {
+        const auto seen = jenkins.requests();
+        return std::count_if(seen.begin(), seen.end(), [](const ReceivedRequest& r) {
+            return r.endpoint == "build" || r.endpoint == "buildWithParameters";
+        });
+    };
+    ASSERT_TRUE(eventually([&] { return build_requests() == 2; }, k_deadline)) << daemon.log();
+    ASSERT_TRUE(trigger_state_is(daemon, "f-1", "delivered")) << daemon.log();
+    EXPECT_EQ(build_requests(), 2);  // the first, and the replay after its outcome
 }
 
 TEST_F(Admin, FixTheRuleReloadAndRedeliver) {

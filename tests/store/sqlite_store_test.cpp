@@ -579,11 +579,11 @@ TEST_F(SqliteStoreTest, QueueAndAdminWritesFailWithStoreBusyWhileLocked) {
     auto store = open_store(options);
     const auto id = accept(*store, delivery("d-1", base_), {trigger()}).trigger_ids[0];
 
-    result<Ids> replayed = Ids{};
+    result<Replayed> replayed = Replayed{};
     result<ClaimBatch> claimed = ClaimBatch{};
     {
         ExclusiveLock lock(db_path());
-        replayed = wait_answer<result<Ids>>(
+        replayed = wait_answer<result<Replayed>>(
             [&](auto done) { store->replay({id}, base_ + 1h, std::move(done)); });
         claimed = wait_answer<result<ClaimBatch>>([&](auto done) {
             store->claim(ClaimRequest{"ci", 10, 0, base_, k_lease}, std::move(done));

@@ -264,17 +264,27 @@ inline std::optional<DeliveryDetail> get(Store& store, std::string source, std::
                     "get_delivery");
 }
 
-inline Ids replay(Store& store, Ids ids, TimePoint now) {
-    return value_of(wait_answer<result<Ids>>(
+inline Replayed replay_all(Store& store, Ids ids, TimePoint now) {
+    return value_of(wait_answer<result<Replayed>>(
                         [&](auto done) { store.replay(std::move(ids), now, std::move(done)); }),
                     "replay");
 }
 
-inline Ids replay_matching(Store& store, ReplayQuery query, TimePoint now) {
-    return value_of(wait_answer<result<Ids>>([&](auto done) {
+/// The re-queued ids.
+inline Ids replay(Store& store, Ids ids, TimePoint now) {
+    return replay_all(store, std::move(ids), now).ids;
+}
+
+inline Replayed replay_matching_all(Store& store, ReplayQuery query, TimePoint now) {
+    return value_of(wait_answer<result<Replayed>>([&](auto done) {
                         store.replay_matching(std::move(query), now, std::move(done));
                     }),
                     "replay_matching");
+}
+
+/// The re-queued ids (with query.dry_run: those that would be).
+inline Ids replay_matching(Store& store, ReplayQuery query, TimePoint now) {
+    return replay_matching_all(store, std::move(query), now).ids;
 }
 
 inline Ids add_triggers(Store& store, std::string source, std::string id,

@@ -294,6 +294,8 @@ ORDER BY a.trigger_seq, a.id)sql";
 // Re-queues with a fresh budget, ending any claim (its holder's outcome is then stale), the
 // build record and the follow chore (the status progress stays), and what superseded it.
 // $1 trigger ids, $2 now.
+// A trigger claimed at $2 is left as it is (its build request may be on its way): the rows
+// answered with claimed true. An update that meets a claim committed meanwhile checks it again.
 constexpr std::string_view k_replay = R"sql(
 WITH replayed AS (
     UPDATE triggers
@@ -301,25 +303,27 @@ WITH replayed AS (
         last_outcome = 'replayed', claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL,
         build = '', outcome = 'pending', follow_due_at = NULL, follow_claim_id = NULL,
         follow_owner = NULL, follow_expires_at = NULL, follow_tries = 0, superseded_by = ''
-    WHERE id = ANY($1)
+    WHERE id = ANY($1) AND (claim_id IS NULL OR claim_expires_at <= $2)
     RETURNING seq, id),
 noted AS (
     INSERT INTO attempts (trigger_seq, at, http_status, outcome, duration_ms, queue_url, counted,
                           instance)
     SELECT seq, $2, 0, 'replayed by admin', 0, '', false, '' FROM replayed)
-SELECT id FROM replayed)sql";
+SELECT id, false FROM replayed
+UNION ALL
+SELECT id, true FROM triggers WHERE id = ANY($1) AND id NOT IN (SELECT id FROM replayed))sql";
 
-// $1 state, $2 updated since, $3 jenkins ('' = any), $4 limit.
+// $1 state, $2 updated since, $3 jenkins ('' = any), $4 limit, $5 now (which claims are live).
 constexpr std::string_view k_select_replayable = R"sql(
-SELECT id FROM triggers
+SELECT id, claim_id IS NOT NULL AND claim_expires_at > $5 FROM triggers
 WHERE state = $1 AND updated_at >= $2 AND ($3 = '' OR jenkins = $3)
 ORDER BY seq
 LIMIT $4)sql";
 
-// The same, re-queued in one statement; $5 now.
+// The same, re-queued in one statement, those claimed at $5 left as they are.
 constexpr std::string_view k_replay_matching = R"sql(
 WITH matching AS (
-    SELECT seq FROM triggers
+    SELECT seq, id, claim_id IS NOT NULL AND claim_expires_at > $5 AS claimed FROM triggers
     WHERE state = $1 AND updated_at >= $2 AND ($3 = '' OR jenkins = $3)
     ORDER BY seq
     LIMIT $4
@@ -331,13 +335,16 @@ replayed AS (
         build = '', outcome = 'pending', follow_due_at = NULL, follow_claim_id = NULL,
         follow_owner = NULL, follow_expires_at = NULL, follow_tries = 0, superseded_by = ''
     FROM matching m
-    WHERE t.seq = m.seq
+    WHERE t.seq = m.seq AND NOT m.claimed
     RETURNING t.seq, t.id),
 noted AS (
     INSERT INTO attempts (trigger_seq, at, http_status, outcome, duration_ms, queue_url, counted,
                           instance)
     SELECT seq, $5, 0, 'replayed by admin', 0, '', false, '' FROM replayed)
-SELECT id FROM replayed ORDER BY seq)sql";
+SELECT id, false, seq FROM replayed
+UNION ALL
+SELECT id, true, seq FROM matching WHERE claimed
+ORDER BY 3)sql";
 
 // $1 delivery, $2 now, then the triggers as arrays. The delivery is no longer unmatched.
 constexpr std::string_view k_add_triggers = R"sql(
@@ -409,12 +416,28 @@ WHERE (state = 'delivered' AND outcome IN ('pending', 'retrying'))
 // Instances gone for longer than the retention (their claims expired long ago).
 constexpr std::string_view k_prune_instances = "DELETE FROM instances WHERE heartbeat_at < $1";
 
-std::vector<std::string> in_given_order(std::vector<std::string> given, const Rows& rows) {
-    std::unordered_set<std::string> done;
-    for (int i = 0; i < rows.size(); ++i) done.insert(rows.text(i, 0));
-    std::vector<std::string> out;
+// Rows of (id, claimed) as Replayed: each list in the order of `given` (repeats once).
+Replayed in_given_order(std::vector<std::string> given, const Rows& rows) {
+    std::unordered_set<std::string> done, claimed;
+    for (int i = 0; i < rows.size(); ++i) {
+        (rows.boolean(i, 1) ? claimed : done).insert(rows.text(i, 0));
+    }
+    Replayed out;
     for (std::string& id : given) {
-        if (done.erase(id) > 0) out.push_back(std::move(id));
+        if (done.erase(id) > 0) {
+            out.ids.push_back(std::move(id));
+        } else if (claimed.erase(id) > 0) {
+            out.in_flight.push_back(std::move(id));
+        }
+    }
+    return out;
+}
+
+// Rows of (id, claimed, ...) in their order as Replayed.
+Replayed in_row_order(const Rows& rows) {
+    Replayed out;
+    for (int i = 0; i < rows.size(); ++i) {
+        (rows.boolean(i, 1) ? out.in_flight : out.ids).push_back(rows.text(i, 0));
     }
     return out;
 }
@@ -577,39 +600,33 @@ asio::awaitable<std::optional<DeliveryDetail>> Core::get_delivery(std::string so
     co_return detail;
 }
 
-asio::awaitable<std::vector<std::string>> Core::replay(std::vector<std::string> trigger_ids,
-                                                       TimePoint now) {
-    if (trigger_ids.empty()) co_return std::vector<std::string>{};
+asio::awaitable<Replayed> Core::replay(std::vector<std::string> trigger_ids, TimePoint now) {
+    if (trigger_ids.empty()) co_return Replayed{};
     std::vector<Step> steps;
     steps.push_back({k_replay, std::move(Params().text_array(trigger_ids).int8(to_ms(now)))});
     if (notify_slot()) steps.push_back(notify_step());
     auto lease = co_await pool_.acquire();
     const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
     auto out = in_given_order(std::move(trigger_ids), rows.at(0));
-    if (!out.empty()) run_committed_observers();
+    if (!out.ids.empty()) run_committed_observers();
     co_return out;
 }
 
-asio::awaitable<std::vector<std::string>> Core::replay_matching(ReplayQuery q, TimePoint now) {
-    std::vector<std::string> out;
-    if (q.limit == 0) co_return out;
+asio::awaitable<Replayed> Core::replay_matching(ReplayQuery q, TimePoint now) {
+    if (q.limit == 0) co_return Replayed{};
     Params p;
     p.text(to_string(q.state)).int8(q.since ? to_ms(*q.since) : k_int64_min).text(q.jenkins);
     p.int8(static_cast<std::int64_t>(
         std::min<std::size_t>(q.limit, static_cast<std::size_t>(k_int64_max))));
-    auto lease = co_await pool_.acquire();
-    if (q.dry_run) {
-        const Rows rows = co_await lease->exec(k_select_replayable, std::move(p));
-        for (int i = 0; i < rows.size(); ++i) out.push_back(rows.text(i, 0));
-        co_return out;
-    }
     p.int8(to_ms(now));
+    auto lease = co_await pool_.acquire();
+    if (q.dry_run) co_return in_row_order(co_await lease->exec(k_select_replayable, std::move(p)));
     std::vector<Step> steps;
     steps.push_back({k_replay_matching, std::move(p)});
     if (notify_slot()) steps.push_back(notify_step());
     const std::vector<Rows> rows = co_await lease->pipeline(std::move(steps));
-    for (int i = 0; i < rows.at(0).size(); ++i) out.push_back(rows.at(0).text(i, 0));
-    if (!out.empty()) run_committed_observers();
+    auto out = in_row_order(rows.at(0));
+    if (!out.ids.empty()) run_committed_observers();
     co_return out;
 }
 

@@ -655,14 +655,14 @@ void PostgresStore::get_delivery(std::string source, std::string delivery_id, De
 }
 
 void PostgresStore::replay(std::vector<std::string> trigger_ids, TimePoint now,
-                           AdminQueries::IdsHandler done) {
+                           AdminQueries::ReplayHandler done) {
     core_->post([ids = std::move(trigger_ids), now, done = std::move(done)](Core& c) mutable {
         c.spawn("replay", c.replay(std::move(ids), now), std::move(done));
     });
 }
 
 void PostgresStore::replay_matching(ReplayQuery query, TimePoint now,
-                                    AdminQueries::IdsHandler done) {
+                                    AdminQueries::ReplayHandler done) {
     core_->post([query = std::move(query), now, done = std::move(done)](Core& c) mutable {
         c.spawn("replay matching", c.replay_matching(std::move(query), now), std::move(done));
     });

@@ -131,8 +131,9 @@ class PostgresStore final : public Store {
     void list_deliveries(DeliveryQuery query, PageHandler done) override;
     void get_delivery(std::string source, std::string delivery_id, DetailHandler done) override;
     void replay(std::vector<std::string> trigger_ids, TimePoint now,
-                AdminQueries::IdsHandler done) override;
-    void replay_matching(ReplayQuery query, TimePoint now, AdminQueries::IdsHandler done) override;
+                AdminQueries::ReplayHandler done) override;
+    void replay_matching(ReplayQuery query, TimePoint now,
+                         AdminQueries::ReplayHandler done) override;
     void add_triggers(std::string source, std::string delivery_id,
                       std::vector<TriggerRequest> triggers, AdminQueries::IdsHandler done) override;
     void backlog(CountsHandler done) override;

@@ -192,14 +192,16 @@ SET state = 'pending', attempts = 0, created_at = ?1, next_attempt_at = ?1, upda
     last_outcome = 'replayed', claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL,
     build = NULL, follow_due_at = NULL, follow_tries = 0, follow_claim_id = NULL,
     follow_owner = NULL, follow_expires_at = NULL, outcome = 'pending', superseded_by = ''
-WHERE id = ?2)sql"),
+WHERE id = ?2 AND (claim_id IS NULL OR claim_expires_at <= ?1))sql"),
+      // Whether a trigger that replay_trigger_ left alone exists (it was then claimed).
+      trigger_exists_(db_.get(), "trigger exists", "SELECT 1 FROM triggers WHERE id = ?"),
       // Uncounted: the replay is not a try, and the budget starts over anyway.
       insert_replay_entry_(db_.get(), "insert replay entry", R"sql(
 INSERT INTO attempts (trigger_id, at, http_status, outcome, duration_ms, queue_url, counted,
                       instance)
 VALUES (?1, ?2, 0, 'replayed by admin', 0, '', 0, ''))sql"),
       select_replayable_(db_.get(), "select replayable", R"sql(
-SELECT id FROM triggers
+SELECT id, claim_id IS NOT NULL AND claim_expires_at > ?5 FROM triggers
 WHERE state = ?1 AND updated_at >= ?2 AND (?3 = '' OR jenkins = ?3)
 ORDER BY seq
 LIMIT ?4)sql"),
@@ -452,18 +454,28 @@ std::optional<DeliveryDetail> Admin::read_detail(const std::string& source,
     return detail;
 }
 
-std::vector<std::string> Admin::replay_ids(const std::vector<std::string>& ids, TimePoint now) {
-    std::vector<std::string> out;
+Replayed Admin::replay_ids(const std::vector<std::string>& ids, TimePoint now) {
+    Replayed out;
     std::unordered_set<std::string> seen;
     for (const std::string& id : ids) {
-        if (seen.insert(id).second && requeue(id, now)) out.push_back(id);
+        if (!seen.insert(id).second) continue;
+        switch (requeue(id, now)) {
+            case Requeued::done:
+                out.ids.push_back(id);
+                break;
+            case Requeued::in_flight:
+                out.in_flight.push_back(id);
+                break;
+            case Requeued::unknown:
+                break;
+        }
     }
     return out;
 }
 
-std::vector<std::string> Admin::replay_query(const ReplayQuery& q, TimePoint now) {
-    std::vector<std::string> ids;
-    if (q.limit == 0) return ids;
+Replayed Admin::replay_query(const ReplayQuery& q, TimePoint now) {
+    Replayed found;
+    if (q.limit == 0) return found;
     // Read first, then write: an UPDATE under an open SELECT of the same rows could make the
     // SELECT see a row twice, or not at all.
     {
@@ -472,12 +484,17 @@ std::vector<std::string> Admin::replay_query(const ReplayQuery& q, TimePoint now
         query.bind_int(q.since ? to_ms(*q.since) : std::numeric_limits<std::int64_t>::min());
         query.bind_text(q.jenkins);
         query.bind_int(static_cast<std::int64_t>(std::min(q.limit, k_max_int)));
-        while (query.step()) ids.push_back(query.text(0));
+        query.bind_int(to_ms(now));
+        while (query.step()) {
+            (query.int64(1) != 0 ? found.in_flight : found.ids).push_back(query.text(0));
+        }
     }
-    if (q.dry_run) return ids;
-    std::vector<std::string> out;
-    for (std::string& id : ids) {
-        if (requeue(id, now)) out.push_back(std::move(id));
+    if (q.dry_run) return found;
+    Replayed out;
+    out.in_flight = std::move(found.in_flight);
+    for (std::string& id : found.ids) {
+        // The same transaction: what the read found is what is written.
+        if (requeue(id, now) == Requeued::done) out.ids.push_back(std::move(id));
     }
     return out;
 }
@@ -653,12 +670,16 @@ std::optional<std::int64_t> Admin::find_delivery(const std::string& source,
     return std::nullopt;
 }
 
-bool Admin::requeue(const std::string& id, TimePoint now) {
+Admin::Requeued Admin::requeue(const std::string& id, TimePoint now) {
     const std::int64_t at = to_ms(now);
     Query(replay_trigger_).bind_int(at).bind_text(id).run();
-    if (db_.changes() == 0) return false;
+    if (db_.changes() == 0) {
+        Query exists(trigger_exists_);
+        exists.bind_text(id);
+        return exists.step() ? Requeued::in_flight : Requeued::unknown;
+    }
     Query(insert_replay_entry_).bind_text(id).bind_int(at).run();
-    return true;
+    return Requeued::done;
 }
 
 std::vector<Attempt> Admin::select_attempts(const std::string& trigger_id) {

@@ -120,12 +120,14 @@ class Admin {
                                               const std::string& delivery_id, TimePoint now);
 
     /// Re-queues the named triggers (pending, attempts 0, created and due at `now`, last_outcome
-    /// "replayed", claim ended, an uncounted "replayed by admin" entry); unknown and repeated ids
-    /// are skipped. Returns the re-queued ids in the order given.
-    std::vector<std::string> replay_ids(const std::vector<std::string>& ids, TimePoint now);
+    /// "replayed", an expired claim ended, an uncounted "replayed by admin" entry); one claimed
+    /// at `now` is left as it is (Replayed::in_flight); unknown and repeated ids are skipped.
+    /// Both lists in the order given.
+    Replayed replay_ids(const std::vector<std::string>& ids, TimePoint now);
     /// The triggers in query.state, updated at or after query.since, of query.jenkins (when
-    /// non-empty), at most query.limit, first created first; re-queued unless query.dry_run.
-    std::vector<std::string> replay_query(const ReplayQuery& query, TimePoint now);
+    /// non-empty), at most query.limit, first created first; re-queued unless query.dry_run,
+    /// those claimed at `now` left as they are.
+    Replayed replay_query(const ReplayQuery& query, TimePoint now);
     /// New pending triggers, created and due at `now`, on the delivery read_detail() would find;
     /// none (and an empty answer) when it is unknown.
     std::vector<std::string> add_to_delivery(const std::string& source,
@@ -181,7 +183,8 @@ class Admin {
                     DeliveryPage& page);
     std::optional<std::int64_t> find_delivery(const std::string& source,
                                               const std::string& delivery_id);
-    bool requeue(const std::string& id, TimePoint now);
+    enum class Requeued { done, in_flight, unknown };
+    Requeued requeue(const std::string& id, TimePoint now);
     std::vector<Attempt> select_attempts(const std::string& trigger_id);
 
     Connection& db_;
@@ -191,7 +194,7 @@ class Admin {
     Statement select_delivery_, select_delivery_triggers_, select_summary_,
         select_delivery_outcomes_;
     Statement select_attempts_;
-    Statement replay_trigger_, insert_replay_entry_, select_replayable_;
+    Statement replay_trigger_, trigger_exists_, insert_replay_entry_, select_replayable_;
     Statement backlog_next_jenkins_, backlog_key_after_, backlog_count_after_;
     Statement select_holds_, any_hold_;
     Statement matched_, select_prune_range_;

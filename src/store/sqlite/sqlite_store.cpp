@@ -544,24 +544,25 @@ void SqliteStore::get_delivery(std::string source, std::string delivery_id, Deta
         }));
 }
 
-void SqliteStore::replay(std::vector<std::string> trigger_ids, TimePoint now, IdsHandler done) {
-    writer_->post(make_op<std::vector<std::string>>(
-        Mode::write, "replay", std::move(done), [ids = std::move(trigger_ids), now](Writer& w) {
-            auto replayed = w.admin().replay_ids(ids, now);
-            if (!replayed.empty()) w.made_claimable();
-            return replayed;
-        }));
+void SqliteStore::replay(std::vector<std::string> trigger_ids, TimePoint now, ReplayHandler done) {
+    writer_->post(make_op<Replayed>(Mode::write, "replay", std::move(done),
+                                    [ids = std::move(trigger_ids), now](Writer& w) {
+                                        auto replayed = w.admin().replay_ids(ids, now);
+                                        if (!replayed.ids.empty()) w.made_claimable();
+                                        return replayed;
+                                    }));
 }
 
-void SqliteStore::replay_matching(ReplayQuery query, TimePoint now, IdsHandler done) {
+void SqliteStore::replay_matching(ReplayQuery query, TimePoint now, ReplayHandler done) {
     // A dry run changes nothing, so it reads only.
     const auto mode = query.dry_run ? Mode::read : Mode::write;
-    writer_->post(make_op<std::vector<std::string>>(
-        mode, "replay matching", std::move(done), [query = std::move(query), now](Writer& w) {
-            auto replayed = w.admin().replay_query(query, now);
-            if (!query.dry_run && !replayed.empty()) w.made_claimable();
-            return replayed;
-        }));
+    writer_->post(make_op<Replayed>(mode, "replay matching", std::move(done),
+                                    [query = std::move(query), now](Writer& w) {
+                                        auto replayed = w.admin().replay_query(query, now);
+                                        if (!query.dry_run && !replayed.ids.empty())
+                                            w.made_claimable();
+                                        return replayed;
+                                    }));
 }
 
 void SqliteStore::add_triggers(std::string source, std::string delivery_id,

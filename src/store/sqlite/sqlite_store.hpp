@@ -132,8 +132,8 @@ class SqliteStore final : public Store {
     // AdminQueries: writes (replay, add_triggers) are synced like a submit.
     void list_deliveries(DeliveryQuery query, PageHandler done) override;
     void get_delivery(std::string source, std::string delivery_id, DetailHandler done) override;
-    void replay(std::vector<std::string> trigger_ids, TimePoint now, IdsHandler done) override;
-    void replay_matching(ReplayQuery query, TimePoint now, IdsHandler done) override;
+    void replay(std::vector<std::string> trigger_ids, TimePoint now, ReplayHandler done) override;
+    void replay_matching(ReplayQuery query, TimePoint now, ReplayHandler done) override;
     void add_triggers(std::string source, std::string delivery_id,
                       std::vector<TriggerRequest> triggers, IdsHandler done) override;
     void backlog(CountsHandler done) override;

@@ -237,18 +237,61 @@ TEST_P(StoreContract, CompleteAfterATakeoverIsStaleAndChangesNothing) {
     EXPECT_EQ(h.attempts.size(), 1u);
 }
 
-TEST_P(StoreContract, CompleteAfterAReplayIsStale) {
+// A claimed trigger's build request may be on its way: a replay then would send it twice.
+TEST_P(StoreContract, AReplayLeavesATriggerClaimedNowAsItWas) {
+    const Ids ids = queue_triggers(a(), "d-", 2, base_);
+    const auto mine = claim(a(), "ci", base_, 1).claims.at(0);
+    ASSERT_EQ(mine.trigger.id, ids[0]);
+
+    const auto replayed = replay_all(b(), {ids[0], ids[1]}, base_ + 1s);
+    EXPECT_EQ(replayed.ids, (Ids{ids[1]}));
+    EXPECT_EQ(replayed.in_flight, (Ids{ids[0]}));
+    auto h = history_of(a(), "d-0", ids[0]);
+    EXPECT_TRUE(h.attempts.empty());  // no "replayed" entry
+    EXPECT_EQ(h.claimed_by, k_instance_a);
+
+    EXPECT_EQ(complete(a(), mine.claim_id, finish(ids[0], TriggerState::delivered, base_ + 2s)),
+              Completion::applied);
+    h = history_of(a(), "d-0", ids[0]);
+    EXPECT_EQ(h.trigger.state, TriggerState::delivered);
+    // Once its outcome is in, it replays.
+    EXPECT_EQ(replay(b(), {ids[0]}, base_ + 3s), (Ids{ids[0]}));
+}
+
+TEST_P(StoreContract, ABulkReplayLeavesTriggersClaimedNowAsTheyWere) {
+    const Ids ids = queue_triggers(a(), "d-", 3, base_);
+    const auto mine = claim(a(), "ci", base_, 1).claims.at(0);
+    ASSERT_EQ(mine.trigger.id, ids[0]);
+
+    ReplayQuery query;
+    query.state = TriggerState::pending;
+    query.dry_run = true;
+    auto replayed = replay_matching_all(b(), query, base_ + 1s);
+    EXPECT_EQ(replayed.ids, (Ids{ids[1], ids[2]}));
+    EXPECT_EQ(replayed.in_flight, (Ids{ids[0]}));
+    query.dry_run = false;
+    query.limit = 2;  // the claimed one counts against the limit: oldest first
+    replayed = replay_matching_all(b(), query, base_ + 1s);
+    EXPECT_EQ(replayed.ids, (Ids{ids[1]}));
+    EXPECT_EQ(replayed.in_flight, (Ids{ids[0]}));
+    EXPECT_EQ(history_of(a(), "d-0", ids[0]).claimed_by, k_instance_a);
+    EXPECT_EQ(complete(a(), mine.claim_id, finish(ids[0], TriggerState::delivered, base_ + 2s)),
+              Completion::applied);
+}
+
+TEST_P(StoreContract, CompleteAfterAReplayOfAnExpiredClaimIsStale) {
     const Ids ids = queue_triggers(a(), "d-", 1, base_);
     const auto mine = claim(a(), "ci", base_).claims.at(0);
-    EXPECT_EQ(replay(b(), {ids[0]}, base_ + 1s), ids);
+    const auto after = base_ + k_lease + 1s;
+    EXPECT_EQ(replay(b(), {ids[0]}, after), ids);
 
-    EXPECT_EQ(complete(a(), mine.claim_id, finish(ids[0], TriggerState::dead, base_ + 2s)),
+    EXPECT_EQ(complete(a(), mine.claim_id, finish(ids[0], TriggerState::dead, after + 1s)),
               Completion::stale);
     const auto h = history_of(a(), "d-0", ids[0]);
     EXPECT_EQ(h.trigger.state, TriggerState::pending);
     EXPECT_EQ(h.trigger.last_outcome, "replayed");
     // The replay ended the claim: the trigger is claimable at once.
-    EXPECT_EQ(ids_of(claim(b(), "ci", base_ + 1s)), ids);
+    EXPECT_EQ(ids_of(claim(b(), "ci", after)), ids);
 }
 
 TEST_P(StoreContract, CompleteAfterTheLeaseExpiredIsAppliedWhileNobodyTookItOver) {
