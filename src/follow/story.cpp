@@ -98,6 +98,12 @@ void annotate_attempt(TriggerUpdate& update, const StoredTrigger& trigger,
         }
         wish = queued_status(jenkins.name, build);
         update.build = std::move(build);
+    } else if (update.state == TriggerState::dead && outcome.maybe_queued) {
+        // Sent whole and never answered, twice: a build may be running, so not "not delivered".
+        wish = StatusWish{"error",
+                          fmt::format("Jenkins {} did not answer; it may have queued the build: {}",
+                                      jenkins.name, outcome.detail),
+                          ""};
     } else if (update.state == TriggerState::dead) {
         wish = dead_status(update.last_outcome);
     } else if (outcome.kind == Kind::unavailable) {

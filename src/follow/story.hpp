@@ -2,7 +2,9 @@
 // branch is unit-tested with plain values:
 //  * the commit statuses that tell a pull request the story: "Queued in Jenkins" → "Build #42
 //    running" (target_url the build) → success / failure; "Jenkins unavailable, hookrelay will
-//    retry" while its Jenkins is down; "Not delivered: <reason>" when the trigger went dead;
+//    retry" while its Jenkins is down; "Not delivered: <reason>" when the trigger went dead
+//    ("Jenkins <name> did not answer; it may have queued the build: <why>" when it went dead of
+//    build requests sent whole and never answered);
 //  * following a delivered trigger to its build (jenkins-builds-and-jobs.md §2.1): which Jenkins
 //    API to read next, and what an answer means for the build record, the next poll and the
 //    status.

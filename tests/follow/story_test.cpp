@@ -368,6 +368,26 @@ TEST(Annotate, DeadTriggerSaysNotDeliveredWithTheReason) {
     EXPECT_EQ(u.status->description, "Not delivered: HTTP 404 Not Found");
 }
 
+// Build requests sent whole and never answered may have queued the build: the pull request is
+// not told it was not delivered.
+TEST(Annotate, DeadOfNoAnswerSaysTheBuildMayHaveBeenQueued) {
+    StoredTrigger t = delivered();
+    t.state = TriggerState::retrying;
+    JenkinsOutcome o;
+    o.kind = Kind::unavailable;
+    o.maybe_queued = true;
+    o.detail = "read: timeout after 10000 ms";
+    TriggerUpdate u;
+    u.state = TriggerState::dead;
+    u.last_outcome = "no answer twice in a row: read: timeout after 10000 ms; not sent again";
+    annotate_attempt(u, t, o, jenkins(), t0);
+    ASSERT_TRUE(u.status);
+    EXPECT_EQ(u.status->state, "error");
+    EXPECT_EQ(u.status->description,
+              "Jenkins ci did not answer; it may have queued the build: read: timeout after "
+              "10000 ms");
+}
+
 TEST(Annotate, JenkinsDownSaysSoOnceNotOnEveryAttempt) {
     StoredTrigger t = delivered();
     t.state = TriggerState::pending;
