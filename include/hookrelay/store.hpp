@@ -295,7 +295,7 @@ struct ClaimBatch {
 /// Whether an outcome was recorded.
 enum class Completion {
     applied,  ///< the claim was still ours: state, history and due time updated
-    stale,    ///< the claim had expired and was taken over, or the trigger was replayed since:
+    stale,    ///< the claim had expired and was taken over or replayed since:
               ///< nothing changed (the other owner's or the replay's view stands)
     /// The claim was ours and the update would have left the trigger open (pending/retrying),
     /// but a trigger of a later delivery with the same coalesce scope is open (in flight or not),

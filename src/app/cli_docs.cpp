@@ -117,7 +117,9 @@ void write_man_page(const CLI::App& cli, std::ostream& out) {
         << roff(
                "0 done; 1 the command failed (config errors, the daemon "
                "refused); 2 a usage error, or the daemon could not be "
-               "reached.")
+               "reached. run: 78 (EX_CONFIG) when the start was refused for the config or for "
+               "a store this hookrelay must not open (starting again changes nothing: the "
+               "systemd unit does not), 1 when anything else ended it.")
         << "\n.SH SEE ALSO\n"
         << roff("/usr/share/doc/hookrelay/ (configuration.md, operations.md, deployment.md)")
         << "\n";

@@ -418,7 +418,8 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                 lane->ready_at = now;
                 const auto held = lane->in_flight.find(claim.claim_id);
                 assert(held != lane->in_flight.end());  // erased only with its entry in ready
-                // Lost since (an admin replayed it): the renewal said so; not sent.
+                // Lost since (taken over, or replayed once its lease ran out): the renewal said
+                // so; not sent.
                 if (held->second.lost) {
                     lane->in_flight.erase(held);
                     continue;

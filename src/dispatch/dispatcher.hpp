@@ -7,7 +7,8 @@
 //  * Claims: a trigger is claimed (leased for dispatch.claim_lease, with a fencing token) only
 //    when a request slot is free, and its lease is renewed every claim_renew_interval while the
 //    request runs. The outcome is recorded only if the claim is still ours: when another
-//    instance took it over (this one stalled past the lease) or an admin replayed it, the late
+//    instance took it over (this one stalled past the lease) or an admin replayed it (a replay
+//    leaves a live claim alone: only one whose lease ran out), the late
 //    outcome is dropped (logged) and the other's view stands. A Jenkins' max_in_flight holds over
 //    every instance sharing the store (the store counts live claims). A slot is free again once
 //    Jenkins has answered and the outcome is queued: the next claim queues behind that outcome

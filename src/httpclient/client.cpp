@@ -118,6 +118,7 @@ struct Connection {
     std::optional<beast::tcp_stream> plain;
     std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
     beast::flat_buffer buffer;
+    std::chrono::steady_clock::time_point pooled_at;  // when it was last given back to the pool
 
     beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
     ~Connection() {
@@ -127,12 +128,17 @@ struct Connection {
     }
 };
 
-// Whether a kept-alive connection back from the pool may carry a request: its peer has sent
-// nothing since the last answer. An idle HTTP/1.1 connection is sent nothing, so anything
-// readable is the peer closing it (end of stream, a reset, a TLS close_notify) or bytes nobody
-// asked for; either way it is dropped before a byte of the request goes out. One peek that
-// never waits.
-bool still_open(Connection& conn) {
+// Whether a kept-alive connection back from the pool may carry a request: it has waited there
+// less than `max_idle`, and its peer has sent nothing since the last answer. The age limit
+// (Options::pool_max_idle) keeps requests off connections a server is closing at that moment
+// for its keep-alive timeout, and off those a NAT table or load balancer forgot without a word
+// (the answer to the request would be a reset, and a POST written whole is not sent again). An
+// idle HTTP/1.1 connection is sent nothing, so anything readable is the peer closing it (end of
+// stream, a reset, a TLS close_notify) or bytes nobody asked for. Either way it is dropped
+// before a byte of the request goes out. One peek that never waits.
+bool still_open(Connection& conn, std::chrono::steady_clock::time_point now,
+                std::chrono::milliseconds max_idle) {
+    if (now - conn.pooled_at >= max_idle) return false;
     char byte = 0;
     const auto n =
         ::recv(conn.lowest().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -210,11 +216,12 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
         // on (a build queued) by a server that then went away without answering; a POST is not
         // sent twice for that: the caller hears it failed unanswered (Request::unanswered) and
         // decides. A close while it sat idle was seen before anything was written (still_open).
-        if (!sent.exchange.ok && reused && sent.closed && !sent.response_started &&
-            (!sent.written || idempotent(request.method))) {
-            // The others in the pool most likely went the same way (the server restarted).
+        const bool closed_unanswered =
+            !sent.exchange.ok && reused && sent.closed && !sent.response_started;
+        // The others in the pool most likely went the same way (the server restarted).
+        if (closed_unanswered) drop_idle();
+        if (closed_unanswered && (!sent.written || idempotent(request.method))) {
             if (unanswered) *unanswered = false;
-            drop_idle();
             conn.reset();
             std::string error;
             conn = co_await connect(error);
@@ -281,17 +288,19 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
     // dropped (closed after the lock is let go).
     std::unique_ptr<Connection> take_open() {
         std::vector<std::unique_ptr<Connection>> closed;
+        const auto now = Steady::now();
         std::lock_guard lock(mutex_);
         while (!idle_.empty()) {
             auto conn = std::move(idle_.back());
             idle_.pop_back();
-            if (still_open(*conn)) return conn;
+            if (still_open(*conn, now, options_.pool_max_idle)) return conn;
             closed.push_back(std::move(conn));
         }
         return nullptr;
     }
 
     void give_back(std::unique_ptr<Connection> conn) {
+        conn->pooled_at = Steady::now();
         std::lock_guard lock(mutex_);
         if (idle_.size() < max_connections_) idle_.push_back(std::move(conn));
     }

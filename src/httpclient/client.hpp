@@ -6,8 +6,10 @@
 // Behaviour:
 //  * Keep-alive connections are pooled per client; at most max_in_flight calls run at once
 //    (run(): further callers wait for a slot, inside request_timeout), so at most max_in_flight
-//    connections are open. A pooled connection the server has closed while idle (anything
-//    readable on it) is dropped before a byte of the request is written. One that fails before
+//    connections are open. A pooled connection idle for pool_max_idle (4 s), or that the server
+//    has closed
+//    while idle (anything readable on it), is dropped before a byte of the request is written: a
+//    new one is made. One that fails before
 //    any response byte arrived is tried once more on a fresh connection, after dropping the
 //    other idle ones (they most likely went the same way: the server restarted), unless the
 //    request was written whole and is not idempotent: a POST the server may have acted on is
@@ -64,6 +66,10 @@ struct Options {
     std::size_t body_limit = 64 * 1024;                 ///< response body bytes read
     std::uint32_t header_limit = 32 * 1024;             ///< response head bytes read
     std::string user_agent;                             ///< empty: "hookrelay/<version>"
+    /// A kept-alive connection is used again only within this long of its last answer: under
+    /// servers' keep-alive timeouts and the idle timeouts of NAT tables and load balancers. 0:
+    /// never reused.
+    std::chrono::milliseconds pool_max_idle{4'000};
 };
 
 enum class Method { get, head, post, put, patch, delete_ };

@@ -1,5 +1,7 @@
 #include "fakes/loopback_server.hpp"
 
+#include "support/close_seen.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -143,6 +145,9 @@ struct LoopbackServer::State : std::enable_shared_from_this<LoopbackServer::Stat
         ++generation;
         for (auto& weak : live) {
             if (auto conn = weak.lock()) {
+                // The client sees its pooled connections closed from here on, as after a
+                // real server's stop.
+                shut_down_seen(conn->lowest().socket().native_handle(), std::chrono::seconds(1));
                 conn->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
                 conn->lowest().socket().close(ignored);
             }

@@ -1,6 +1,8 @@
 // The outbound HTTP client against a scripted loopback server (a real socket on 127.0.0.1:0).
 #include "httpclient/client.hpp"
 
+#include "support/close_seen.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -148,9 +150,9 @@ class ScriptedServer {
             }
         }
     }
-    // Closes at once (the peer's socket has the end of the stream when this returns: loopback
-    // delivers it inside close()) and counts it.
+    // Closes, once the client's end has the end of the stream, and counts it.
     void close(beast::tcp_stream& stream) {
+        test::shut_down_seen(stream.socket().native_handle());
         boost::system::error_code ignored;
         stream.socket().close(ignored);
         std::lock_guard lock(mutex_);
@@ -346,6 +348,19 @@ TEST(HttpClient, AConnectionTheServerClosedWhileIdleIsNotWrittenTo) {
     EXPECT_FALSE(*build.unanswered);
     EXPECT_EQ(server.seen().size(), 2u);
     EXPECT_EQ(server.connections(), 2);
+}
+
+// A kept-alive connection waits in the pool at most pool_max_idle: after that a new one is made.
+TEST(HttpClient, AConnectionIdleForPoolMaxIdleIsNotUsedAgain) {
+    ScriptedServer server([](const Seen&) { return Reply{}; });
+    asio::io_context ioc;
+    Options options;
+    options.pool_max_idle = std::chrono::milliseconds(0);
+    auto client = make_client(ioc, server.url(), options);
+    Request request;
+    request.target = "/base/";
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(run(ioc, client->request(request)).ok);
+    EXPECT_EQ(server.connections(), 3);
 }
 
 // A request is first written without waiting; what the socket does not take at once must still
