@@ -225,8 +225,8 @@ int run_cli(int argc, char** argv) {
     cli.footer(
         "Without --config, every command reads $HOOKRELAY_CONFIG, then "
         "/etc/hookrelay/hookrelay.yaml. Exit codes: 0 done, 1 failed, 2 usage error or daemon "
-        "unreachable; run: 78 when the start was refused for the config or the store (starting "
-        "again changes nothing).");
+        "unreachable; run: 78 when the start was refused for the config or for a store it must "
+        "not open (starting again changes nothing).");
     const std::string config_help =
         "Config file (default: $HOOKRELAY_CONFIG, then /etc/hookrelay/hookrelay.yaml)";
 

@@ -138,7 +138,9 @@ struct Connection {
 // before a byte of the request goes out. One peek that never waits.
 bool still_open(Connection& conn, std::chrono::steady_clock::time_point now,
                 std::chrono::milliseconds max_idle) {
-    if (now - conn.pooled_at >= max_idle) return false;
+    if (max_idle <= std::chrono::milliseconds::zero() || now - conn.pooled_at >= max_idle) {
+        return false;
+    }
     char byte = 0;
     const auto n =
         ::recv(conn.lowest().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -288,8 +290,8 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
     // dropped (closed after the lock is let go).
     std::unique_ptr<Connection> take_open() {
         std::vector<std::unique_ptr<Connection>> closed;
-        const auto now = Steady::now();
         std::lock_guard lock(mutex_);
+        const auto now = Steady::now();  // after any give_back() that came first
         while (!idle_.empty()) {
             auto conn = std::move(idle_.back());
             idle_.pop_back();

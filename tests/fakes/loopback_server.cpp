@@ -25,6 +25,7 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace hookrelay::test {
 
@@ -143,11 +144,15 @@ struct LoopbackServer::State : std::enable_shared_from_this<LoopbackServer::Stat
         boost::system::error_code ignored;
         acceptor.close(ignored);
         ++generation;
+        // The clients see their pooled connections closed from here on, as after a real
+        // server's stop.
+        std::vector<int> open;
+        for (auto& weak : live) {
+            if (auto conn = weak.lock()) open.push_back(conn->lowest().socket().native_handle());
+        }
+        shut_down_seen(open);
         for (auto& weak : live) {
             if (auto conn = weak.lock()) {
-                // The client sees its pooled connections closed from here on, as after a
-                // real server's stop.
-                shut_down_seen(conn->lowest().socket().native_handle(), std::chrono::seconds(1));
                 conn->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
                 conn->lowest().socket().close(ignored);
             }
