@@ -267,6 +267,22 @@ TEST(HttpClient, ReusesAKeptAliveConnection) {
     EXPECT_EQ(server.connections(), 1);
 }
 
+Request get(std::string target) {
+    Request request;
+    request.target = std::move(target);
+    return request;
+}
+
+// A POST like a build request, with its Request::unanswered flag.
+Request build_post() {
+    Request request;
+    request.method = Method::post;
+    request.target = "/base/build";
+    request.body = "x";
+    request.unanswered = std::make_shared<bool>(false);
+    return request;
+}
+
 // A POST written whole on a kept-alive connection that the server then closes without a word may
 // have been acted on (a build queued): it fails unanswered and is not sent again.
 TEST(HttpClient, APostTheServerTookAndClosedOnWithoutAnsweringIsNotSentAgain) {
@@ -277,15 +293,9 @@ TEST(HttpClient, APostTheServerTookAndClosedOnWithoutAnsweringIsNotSentAgain) {
     });
     asio::io_context ioc;
     auto client = make_client(ioc, server.url());
-    Request warm;
-    warm.target = "/base/warm";
-    ASSERT_TRUE(run(ioc, client->request(warm)).ok);
+    ASSERT_TRUE(run(ioc, client->request(get("/base/warm"))).ok);
 
-    Request build;
-    build.method = Method::post;
-    build.target = "/base/build";
-    build.body = "x";
-    build.unanswered = std::make_shared<bool>(false);
+    Request build = build_post();
     const auto exchange = run(ioc, client->request(build));
     EXPECT_FALSE(exchange.ok);
     EXPECT_NE(exchange.error.find("read: "), std::string::npos) << exchange.error;
@@ -307,13 +317,9 @@ TEST(HttpClient, AGetTheServerClosedOnWithoutAnsweringIsSentOnceMoreOnAFreshConn
     });
     asio::io_context ioc;
     auto client = make_client(ioc, server.url());
-    Request warm;
-    warm.target = "/base/warm";
-    ASSERT_TRUE(run(ioc, client->request(warm)).ok);
+    ASSERT_TRUE(run(ioc, client->request(get("/base/warm"))).ok);
 
-    Request read;
-    read.target = "/base/read";
-    const auto exchange = run(ioc, client->request(read));
+    const auto exchange = run(ioc, client->request(get("/base/read")));
     EXPECT_TRUE(exchange.ok) << exchange.error;
     EXPECT_EQ(reads.load(), 2);
     EXPECT_EQ(server.connections(), 2);
@@ -331,20 +337,14 @@ TEST(HttpClient, AConnectionTheServerClosedWhileIdleIsNotWrittenTo) {
     Options options;
     options.pool_max_idle = std::chrono::minutes(1);  // the peek finds it closed, not its age
     auto client = make_client(ioc, server.url(), options);
-    Request warm;
-    warm.target = "/base/warm";
-    ASSERT_TRUE(run(ioc, client->request(warm)).ok);
+    ASSERT_TRUE(run(ioc, client->request(get("/base/warm"))).ok);
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (server.closed() == 0 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::yield();
     }
     ASSERT_EQ(server.closed(), 1);
 
-    Request build;
-    build.method = Method::post;
-    build.target = "/base/build";
-    build.body = "x";
-    build.unanswered = std::make_shared<bool>(false);
+    Request build = build_post();
     const auto exchange = run(ioc, client->request(build));
     EXPECT_TRUE(exchange.ok) << exchange.error;
     EXPECT_FALSE(*build.unanswered);

@@ -29,7 +29,7 @@ if grep -i "hookrelay" <<<"$out"; then
 fi
 
 # `hookrelay run` exits 78 for a start refused for its config or its store (tests/integration/
-# refused_start_test.cpp); the unit must not start it again every RestartSec for that.
+# state_dir_lock_test.cpp, RefusedStart); the unit must not start it again every RestartSec for that.
 grep -qx 'RestartPreventExitStatus=78' "$src/systemd/hookrelay.service" || {
   echo "hookrelay.service does not keep a refused start (exit 78) from restarting"
   exit 1
