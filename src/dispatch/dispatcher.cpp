@@ -208,11 +208,27 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     asio::awaitable<void> cancel_superseded(StoredTrigger trigger, JenkinsConfig jenkins,
                                             std::shared_ptr<JenkinsClient> client);
     asio::awaitable<void> probe(std::shared_ptr<Lane> lane, JenkinsHold hold);
+    // Every claim_renew_interval while wanted: a renewal of the claims in flight and of each
+    // probe's lease, each asked on its own.
     asio::awaitable<void> renew_claims();
+    asio::awaitable<void> renew(std::vector<std::string> claim_ids);
     asio::awaitable<void> renew_probe(std::shared_ptr<Lane> lane);
     void report_lost_claims(const std::vector<std::string>& asked,
                             const std::vector<std::string>& renewed);
     void poke(Lane& lane) { lane.timer->cancel(); }
+    // A renewal is asked every claim_renew_interval and answered within store_timeout (or given
+    // up on): with a lease no longer than both, a store slow to answer can let the lease of a
+    // request still at Jenkins run out. Said at start and when a reload changes store_timeout.
+    void warn_if_leases_can_lapse() const {
+        if (options.claim_lease > options.claim_renew_interval + store_timeout) return;
+        spdlog::warn(
+            "dispatcher: dispatch.claim_lease ({} ms) is not above dispatch.claim_renew_interval "
+            "({} ms) + server.store_timeout ({} ms): a store slow to answer a renewal can let the "
+            "lease of a request still at Jenkins run out, and its trigger be sent again; raise "
+            "claim_lease",
+            options.claim_lease.count(), options.claim_renew_interval.count(),
+            store_timeout.count());
+    }
     std::size_t free_slots(const Lane& lane) const;
     void throttle(Lane& lane, const JenkinsOutcome& outcome);
     void set_held(Lane& lane, std::optional<JenkinsHold> hold);
@@ -1099,24 +1115,14 @@ asio::awaitable<void> Dispatcher::Impl::renew_claims() {
             }
             if (lane->probing) probing.push_back(name);
         }
+        // On the interval however long the last renewal takes to be answered: a store slow to
+        // answer each (a long transaction ahead of it, a busy pool) would otherwise push the next
+        // past the leases, whose requests are still at Jenkins, and a claim of this or another
+        // instance could take such a trigger over and send it again. A renewal answered after a
+        // later one never shortens the lease in the store. Each is waited for up to
+        // store_timeout, so a store that answers nothing has a few of them out at a time.
         if (!ids.empty()) {
-            const auto asked = ids;
-            // A failure (out of memory, a bug) must not end the renewals: the leases of the
-            // requests at Jenkins would run out, and their triggers be sent again.
-            try {
-                auto renewed = co_await ask<std::vector<std::string>>([&](auto done) {
-                    queue->renew(std::move(ids), clock->now(), options.claim_lease,
-                                 std::move(done));
-                });
-                if (renewed) {
-                    report_lost_claims(asked, *renewed);
-                } else {
-                    log_fault("dispatcher: cannot renew {} claim(s) in the store: {}", asked.size(),
-                              renewed.error().message());
-                }
-            } catch (const std::exception& e) {
-                log_fault("dispatcher: cannot renew {} claim(s): {}", asked.size(), e.what());
-            }
+            spawn_logged(strand, renew(std::move(ids)), "dispatcher: renewing claims");
         }
         // A probe may outlast a lease (a Jenkins that accepts connections and then hangs takes
         // up to its request_timeout): its lease is renewed like a claim, so no other instance
@@ -1132,6 +1138,20 @@ asio::awaitable<void> Dispatcher::Impl::renew_claims() {
             spawn_logged(strand, renew_probe(it->second),
                          "dispatcher: renewing the probe's lease of jenkins=" + name);
         }
+    }
+}
+
+asio::awaitable<void> Dispatcher::Impl::renew(std::vector<std::string> claim_ids) {
+    auto self = shared_from_this();
+    const auto asked = claim_ids;
+    auto renewed = co_await ask<std::vector<std::string>>([&](auto done) {
+        queue->renew(std::move(claim_ids), clock->now(), options.claim_lease, std::move(done));
+    });
+    if (renewed) {
+        report_lost_claims(asked, *renewed);
+    } else {
+        log_fault("dispatcher: cannot renew {} claim(s) in the store: {}", asked.size(),
+                  renewed.error().message());
     }
 }
 
@@ -1159,7 +1179,10 @@ void Dispatcher::reconfigure(std::shared_ptr<const Config> config, std::vector<T
     asio::dispatch(impl->strand,
                    [impl, config = std::move(config), targets = std::move(targets)]() mutable {
                        std::lock_guard lock(impl->status_mutex);
-                       if (config) impl->store_timeout = config->server.store_timeout;
+                       if (config && config->server.store_timeout != impl->store_timeout) {
+                           impl->store_timeout = config->server.store_timeout;
+                           impl->warn_if_leases_can_lapse();
+                       }
                        impl->config = std::move(config);
                        for (auto& t : targets) {
                            auto it = impl->lanes.find(t.config.name);
@@ -1191,6 +1214,7 @@ void Dispatcher::start() {
     auto impl = impl_;
     asio::dispatch(impl->strand, [impl] {
         impl->running = true;
+        impl->warn_if_leases_can_lapse();
         for (auto& [name, lane] : impl->lanes) impl->spawn_lane(lane);
         spawn_logged(impl->strand, impl->renew_claims(), "dispatcher: renewing claims");
     });

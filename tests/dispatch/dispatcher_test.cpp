@@ -561,6 +561,52 @@ TEST_F(DispatcherTest, RenewsClaimsWhileTheirRequestsRun) {
     EXPECT_EQ(queue->completed, std::vector<std::string>{id});
 }
 
+// A store slow to answer each renewal (a long transaction ahead of it, a busy pool), though within
+// store_timeout: the next renewal is asked on time all the same, so the lease of a request still
+// at Jenkins never runs out (another instance, or this one claiming ahead, would send it again).
+TEST_F(DispatcherTest, AClaimStaysLeasedWhileEachRenewalTakesMostOfStoreTimeout) {
+    const auto id = queue->add("ci", clock->now());
+    ci->set_hanging(true);
+    queue->renewals_wait = true;
+    start();  // store_timeout 5 s
+    ASSERT_FALSE(queue->rows.at(id).claim_id.empty());
+    constexpr auto answered_after = 4500ms;
+    constexpr auto step = 250ms;
+    for (auto elapsed = 0ms; elapsed < options.claim_lease * 3; elapsed += step) {
+        advance(step);
+        queue->answer_renewals_asked_by(clock->now() - answered_after);
+        ASSERT_GT(queue->rows.at(id).claim_expires, clock->now())
+            << "the lease ran out " << (elapsed + step).count() << " ms after the claim";
+    }
+    EXPECT_LE(queue->renewed.size(), 16u) << "one renewal per claim_renew_interval";
+    queue->renewals_wait = false;
+    queue->answer_renewals_asked_by(clock->now());
+    ci->release();
+    settle();
+    EXPECT_EQ(queue->completed, std::vector<std::string>{id});
+}
+
+// With a lease no longer than a renewal's interval and its wait for the store, the operator is told
+// at start, and when a reload makes store_timeout that long.
+TEST_F(DispatcherTest, ALeaseALateRenewalCouldOutrunIsSaidAtStart) {
+    LoggedWarnings log;
+    start({}, 9s);
+    EXPECT_TRUE(
+        log.has("dispatch.claim_lease (10000 ms) is not above "
+                "dispatch.claim_renew_interval (2000 ms) + server.store_timeout (9000 ms)"));
+}
+
+TEST_F(DispatcherTest, ALeaseALateRenewalCouldOutrunIsSaidWhenAReloadMakesIt) {
+    LoggedWarnings log;
+    start({}, 5s);
+    EXPECT_FALSE(log.has("claim_lease")) << "10 s lease, 2 s interval, 5 s store_timeout";
+    auto reloaded = std::make_shared<Config>(*config);
+    reloaded->server.store_timeout = 8s;
+    dispatcher->reconfigure(reloaded, {});
+    settle();
+    EXPECT_TRUE(log.has("server.store_timeout (8000 ms): a store slow to answer a renewal"));
+}
+
 TEST_F(DispatcherTest, ARenewalNamesTheTriggersWhoseClaimsWereLostWhileTheirRequestsRan) {
     const auto id = queue->add("ci", clock->now());
     ci->set_hanging(true);

@@ -120,16 +120,34 @@ void FakeQueue::renew(std::vector<std::string> claim_ids, TimePoint now,
                       std::chrono::milliseconds lease, IdsHandler done) {
     renewed.push_back(claim_ids);
     if (failing()) return done(failure);
+    if (renewals_wait) {
+        waiting_renewals_.push_back({std::move(claim_ids), now, lease, std::move(done)});
+        return;
+    }
+    renew_now(claim_ids, now, lease, done);
+}
+
+// As the stores do: a renewal committed after a later one never shortens the lease.
+void FakeQueue::renew_now(const std::vector<std::string>& claim_ids, TimePoint now,
+                          std::chrono::milliseconds lease, const IdsHandler& done) {
     std::vector<std::string> held;
     for (const auto& claim_id : claim_ids) {
         for (auto& [id, row] : rows) {
             if (row.claim_id == claim_id) {
-                row.claim_expires = now + lease;
+                row.claim_expires = std::max(row.claim_expires, now + lease);
                 held.push_back(claim_id);
             }
         }
     }
     done(std::move(held));
+}
+
+void FakeQueue::answer_renewals_asked_by(TimePoint asked_by) {
+    std::vector<WaitingRenewal> due;
+    std::vector<WaitingRenewal> later;
+    for (auto& r : waiting_renewals_) (r.now <= asked_by ? due : later).push_back(std::move(r));
+    waiting_renewals_ = std::move(later);
+    for (auto& r : due) renew_now(r.claim_ids, r.now, r.lease, r.done);
 }
 
 void FakeQueue::complete(std::string claim_id, TriggerUpdate update, CompleteHandler done) {

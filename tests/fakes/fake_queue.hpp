@@ -74,6 +74,11 @@ class FakeQueue final : public TriggerQueue {
     bool probe_renewals_hang = false;
     void release_probe_renewals();
 
+    /// Renewals of claims wait (a store slow to answer them) until answer_renewals_asked_by()
+    /// runs those asked at or before a time: each is then applied and answered.
+    bool renewals_wait = false;
+    void answer_renewals_asked_by(TimePoint asked_by);
+
     /// Like a store no other instance claims from (SQLite): the dispatcher claims ahead.
     bool single = false;
     bool single_instance() const noexcept override { return single; }
@@ -110,6 +115,15 @@ class FakeQueue final : public TriggerQueue {
                       const CompleteHandler& done);
     std::vector<std::function<void()>> waiting_;
     std::vector<HoldHandler> hanging_probe_renewals_;
+    struct WaitingRenewal {
+        std::vector<std::string> claim_ids;
+        TimePoint now;
+        std::chrono::milliseconds lease;
+        IdsHandler done;
+    };
+    std::vector<WaitingRenewal> waiting_renewals_;
+    void renew_now(const std::vector<std::string>& claim_ids, TimePoint now,
+                   std::chrono::milliseconds lease, const IdsHandler& done);
     std::size_t next_id_ = 0;
     std::size_t next_claim_ = 0;
 };

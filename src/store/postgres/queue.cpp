@@ -79,9 +79,10 @@ ORDER BY t.next_attempt_at, t.seq)sql";
 constexpr std::string_view k_index_scans_only =
     "SELECT set_config('enable_bitmapscan', 'off', true)";
 
-// $1 claim ids, $2 this instance, $3 new expiry.
+// $1 claim ids, $2 this instance, $3 new expiry. A renewal committed after a later one (on another
+// connection) leaves the later lease as it was.
 constexpr std::string_view k_renew = R"sql(
-UPDATE triggers SET claim_expires_at = $3
+UPDATE triggers SET claim_expires_at = GREATEST(claim_expires_at, $3)
 WHERE claim_id = ANY($1) AND claim_owner = $2 AND state IN ('pending', 'retrying')
 RETURNING claim_id)sql";
 

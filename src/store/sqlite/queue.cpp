@@ -37,8 +37,11 @@ RETURNING id, (SELECT source FROM deliveries d WHERE d.id = delivery),
     cause, state, attempts, created_at, next_attempt_at, last_outcome, queue_url, )sql" +
               std::string(k_trigger_chore_columns) + ", claim_id, claim_expires_at, seq")
                  .c_str()),
+      // A renewal committed after a later one (the dispatcher asks them on the interval, without
+      // waiting for the last answer) leaves the later lease as it was.
       renew_(db_.get(), "renew", R"sql(
-UPDATE triggers SET claim_expires_at = ?1 WHERE claim_id = ?2 AND claim_owner = ?3)sql"),
+UPDATE triggers SET claim_expires_at = max(coalesce(claim_expires_at, ?1), ?1)
+WHERE claim_id = ?2 AND claim_owner = ?3)sql"),
       // What complete() reads first when the outcome depends on what is stored (a delivered
       // trigger whose update has no build record), under the claim given out.
       select_complete_inputs_(db_.get(), "select complete inputs", R"sql(

@@ -350,6 +350,18 @@ TEST_P(StoreContract, RenewKeepsAClaimFromBeingTakenOver) {
     EXPECT_EQ(claim(b(), "ci", base_ + 18s).claims.size(), 1u);
 }
 
+// Renewals are asked on the interval without waiting for the last one's answer, so one can
+// commit after a later one (PostgreSQL's connections, a renewal the dispatcher stopped waiting
+// for): the lease it set stays.
+TEST_P(StoreContract, ARenewalCommittedAfterALaterOneNeverShortensTheLease) {
+    queue_triggers(a(), "d-", 1, base_);
+    const auto mine = claim(a(), "ci", base_, 10, 0, 10s).claims.at(0);
+    EXPECT_EQ(renew(a(), {mine.claim_id}, base_ + 4s, 10s), (Ids{mine.claim_id}));
+    EXPECT_EQ(renew(a(), {mine.claim_id}, base_ + 2s, 10s), (Ids{mine.claim_id}));
+    EXPECT_TRUE(claim(b(), "ci", base_ + 13s).claims.empty());
+    EXPECT_EQ(claim(b(), "ci", base_ + 14s).claims.size(), 1u);
+}
+
 TEST_P(StoreContract, RenewAnswersOnlyTheClaimsStillHeld) {
     queue_triggers(a(), "d-", 4, base_);
     const auto batch = claim(a(), "ci", base_ + 10s, 10, 0, 10s);
