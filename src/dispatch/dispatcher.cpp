@@ -219,14 +219,22 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     // A renewal is asked every claim_renew_interval and answered within store_timeout (or given
     // up on): with a lease no longer than both, a store slow to answer can let the lease of a
     // request still at Jenkins run out. Said at start and when a reload changes store_timeout.
+    //
+    // A claim answered within claim_renew_interval is renewed at the next tick, by then + T; one
+    // answered later at once, by 2T; and each renewal is asked I after the last. So the leases
+    // hold while the store answers within store_timeout T when the lease L is at least
+    // max(2I + T, 2T) (the defaults: 10 s against max(9 s, 10 s); an answer at T is a timeout).
     void warn_if_leases_can_lapse() const {
-        if (options.claim_lease > options.claim_renew_interval + store_timeout) return;
+        const auto needed =
+            std::max(2 * options.claim_renew_interval + store_timeout, 2 * store_timeout);
+        if (options.claim_lease >= needed) return;
         spdlog::warn(
-            "dispatcher: dispatch.claim_lease ({} ms) is not above dispatch.claim_renew_interval "
-            "({} ms) + server.store_timeout ({} ms): a store slow to answer a renewal can let the "
-            "lease of a request still at Jenkins run out, and its trigger be sent again; raise "
-            "claim_lease",
-            options.claim_lease.count(), options.claim_renew_interval.count(),
+            "dispatcher: dispatch.claim_lease ({} ms) is shorter than {} ms (twice "
+            "dispatch.claim_renew_interval, {} ms, or server.store_timeout, {} ms, whichever is "
+            "longer, plus store_timeout): a store slow to answer a claim or a renewal can let "
+            "the lease of a request still at Jenkins run out, and its trigger be sent again; "
+            "raise claim_lease",
+            options.claim_lease.count(), needed.count(), options.claim_renew_interval.count(),
             store_timeout.count());
     }
     std::size_t free_slots(const Lane& lane) const;
@@ -491,20 +499,30 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                         paused || lane->hold ? 0 : std::min(free, free_slots(*lane));
                     std::size_t started = 0;
                     std::vector<std::string> surplus;
+                    std::vector<std::string> kept;
                     for (auto& claim : batch->claims) {
                         if (started == may_start) {
                             if (!claim_ahead) {
                                 surplus.push_back(claim.claim_id);
                                 continue;
                             }
+                            kept.push_back(claim.claim_id);
                             lane->in_flight.emplace(claim.claim_id, HeldClaim{claim.trigger.id});
                             if (lane->ready.empty()) lane->ready_at = answered;
                             lane->ready.push_back(std::move(claim));
                             continue;
                         }
+                        kept.push_back(claim.claim_id);
                         lane->in_flight.emplace(claim.claim_id, HeldClaim{claim.trigger.id});
                         ++started;
                         start_request(lane, std::move(claim));
+                    }
+                    // Their leases run from `now`. A claim the store was slow to answer would
+                    // wait for the next renewal, up to claim_renew_interval more, and that
+                    // renewal's own answer: renewed at once instead.
+                    if (!kept.empty() && answered - now >= options.claim_renew_interval) {
+                        spawn_logged(strand, renew(std::move(kept)),
+                                     "dispatcher: renewing claims answered late");
                     }
                     if (!surplus.empty()) {
                         co_await give_back(name, std::move(surplus),
@@ -1075,6 +1093,9 @@ asio::awaitable<void> Dispatcher::Impl::probe(std::shared_ptr<Lane> lane, Jenkin
 // not, and for one being recorded complete() tells whether it was still ours.
 void Dispatcher::Impl::report_lost_claims(const std::vector<std::string>& asked,
                                           const std::vector<std::string>& renewed) {
+    // Given back after the stop's grace: a renewal asked before that commits after the release
+    // (another connection) finds them gone, and nothing took them.
+    if (claims_given_up) return;
     const std::set<std::string> kept(renewed.begin(), renewed.end());
     std::vector<std::string> lost;
     for (const auto& claim_id : asked) {
@@ -1129,7 +1150,9 @@ asio::awaitable<void> Dispatcher::Impl::renew_claims() {
         // probes meanwhile, while the probe of an instance that died is taken over after a lease.
         // Each on its own: a store slow to answer one must not hold back the claims' next
         // renewals (their leases would run out under requests still at Jenkins, and a claim of
-        // this instance could take such a trigger over and send it again).
+        // this instance could take such a trigger over and send it again). Unlike a claim's, a
+        // probe's renewal waits for the last one to be answered: a lease that lapses under a
+        // slow store lets two instances probe at once, which costs a request, not a build.
         for (const auto& name : probing) {
             const auto it = lanes.find(name);
             if (it == lanes.end() || !it->second->probing) continue;  // ended meanwhile
