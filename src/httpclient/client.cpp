@@ -1,7 +1,7 @@
 #include "httpclient/client.hpp"
 
 #include "util/http_read.hpp"
-#include "util/spawn.hpp"
+#include "util/resolve.hpp"
 
 #include <hookrelay/version.hpp>
 
@@ -160,22 +160,6 @@ Sent failed(std::string error) {
     Sent sent;
     sent.exchange.error = std::move(error);
     return sent;
-}
-
-using ResolveChannel =
-    asio::experimental::concurrent_channel<void(error_code, std::vector<tcp::endpoint>)>;
-
-// getaddrinfo cannot be cancelled, so the resolve runs detached and reports through a channel
-// the caller can stop waiting on when the connect deadline passes.
-asio::awaitable<void> resolve_into(asio::any_io_executor executor, std::string host,
-                                   std::string service, std::shared_ptr<ResolveChannel> channel) {
-    tcp::resolver resolver(executor);
-    auto [ec, results] = co_await resolver.async_resolve(host, service, k_use_tuple);
-    std::vector<tcp::endpoint> endpoints;
-    if (!ec) {
-        for (const auto& entry : results) endpoints.push_back(entry.endpoint());
-    }
-    channel->try_send(ec, std::move(endpoints));
 }
 
 class ClientImpl final : public Client, public std::enable_shared_from_this<ClientImpl> {
@@ -457,24 +441,17 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
         if (!ec) {
             endpoints.emplace_back(address, base_.port);
         } else {
-            auto channel = std::make_shared<ResolveChannel>(executor_, 1);
-            spawn_logged(executor_,
-                         resolve_into(executor_, base_.host, std::to_string(base_.port), channel),
-                         options_.name + ": resolving " + base_.host);
-            asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
-            auto result =
-                co_await (channel->async_receive(k_use_tuple) || timer.async_wait(k_use_tuple));
-            if (result.index() == 1) {
+            auto found = co_await resolve_within(executor_, base_.host, std::to_string(base_.port),
+                                                 deadline);
+            if (found.timed_out) {
                 error = timeout_text("resolve " + base_.host, options_.connect_timeout);
                 co_return nullptr;
             }
-            auto [rec, found] = std::move(std::get<0>(result));
-            if (rec || found.empty()) {
-                error = "resolve " + base_.host + ": " +
-                        (rec ? rec.message() : std::string("no addresses"));
+            if (found.failed()) {
+                error = "resolve " + base_.host + ": " + found.error;
                 co_return nullptr;
             }
-            endpoints = std::move(found);
+            endpoints = std::move(found.endpoints);
         }
 
         beast::tcp_stream stream(executor_);

@@ -5,8 +5,12 @@
 
 #include <cerrno>
 
+#include "util/resolve.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -208,8 +212,35 @@ errc classify_sqlstate(std::string_view s) noexcept {
 
 // --- ConnInfo ---------------------------------------------------------------------------------
 
-std::shared_ptr<const ConnInfo> ConnInfo::parse(std::string_view url, std::string* why) {
+namespace {
+
+// A libpq list ("a,b"): its entries, empty ones kept (an empty host is the default socket).
+std::vector<std::string> split_list(std::string_view list) {
+    std::vector<std::string> entries;
+    if (list.empty()) return entries;
+    for (;;) {
+        const auto comma = list.find(',');
+        entries.emplace_back(list.substr(0, comma));
+        if (comma == std::string_view::npos) return entries;
+        list.remove_prefix(comma + 1);
+    }
+}
+
+// What libpq would look up: not a socket directory ('/' or, for the abstract namespace, '@'),
+// not the default (empty), not an IPv4 or IPv6 address.
+bool is_host_name(const std::string& host) {
+    if (host.empty() || host.front() == '/' || host.front() == '@') return false;
+    boost::system::error_code ec;
+    (void)asio::ip::make_address(host, ec);
+    return static_cast<bool>(ec);
+}
+
+}  // namespace
+
+std::shared_ptr<const ConnInfo> ConnInfo::parse(std::string_view url, std::string* why,
+                                                Lookup lookup) {
     auto info = std::make_shared<ConnInfo>();
+    info->lookup_ = std::move(lookup);
     info->url_ = std::string(url);
     info->secrets_ = written_secrets(url);
     const auto sort_secrets = [&] {
@@ -236,9 +267,13 @@ std::shared_ptr<const ConnInfo> ConnInfo::parse(std::string_view url, std::strin
         return nullptr;
     }
     std::string description;
+    std::string host, hostaddr, port;
     for (const PQconninfoOption* o = options; o->keyword; ++o) {
         if (!o->val || !*o->val) continue;
         const std::string_view key = o->keyword;
+        if (key == "host") host = o->val;
+        if (key == "hostaddr") hostaddr = o->val;
+        if (key == "port") port = o->val;
         if (key == "password") {
             info->secrets_.emplace_back(o->val);
         } else if (key == "host" || key == "hostaddr" || key == "port" || key == "dbname" ||
@@ -248,6 +283,20 @@ std::shared_ptr<const ConnInfo> ConnInfo::parse(std::string_view url, std::strin
         }
     }
     PQconninfoFree(options);
+    // A port list must match the host list (libpq refuses it otherwise, and says so at connect);
+    // a hostaddr given is used as it is.
+    const auto hosts = split_list(host);
+    const auto ports = split_list(port);
+    if (hostaddr.empty() && (ports.size() <= 1 || ports.size() == hosts.size())) {
+        for (std::size_t i = 0; i < hosts.size(); ++i) {
+            info->hosts_.push_back(
+                {hosts[i], ports.size() > 1 ? ports[i] : std::string(), is_host_name(hosts[i])});
+        }
+        if (std::none_of(info->hosts_.begin(), info->hosts_.end(),
+                         [](const Host& h) { return h.name; })) {
+            info->hosts_.clear();
+        }
+    }
     sort_secrets();
     // A host or database name that happens to contain the password is shown as *** too.
     info->description_ = info->scrub(description.empty() ? "(libpq defaults)" : description);
@@ -510,9 +559,9 @@ bool Connection::alive() {
     return idle();
 }
 
-void Connection::sync_socket() {
+void Connection::sync_socket(bool anew) {
     const int fd = conn_ ? PQsocket(conn_) : -1;
-    if (fd == socket_fd_) return;
+    if (fd == socket_fd_ && !anew) return;
     if (socket_.is_open()) (void)socket_.release();
     socket_fd_ = -1;
     if (fd < 0) return;
@@ -597,17 +646,117 @@ asio::awaitable<void> Connection::wait(Direction direction, Deadline deadline) {
     if (ec) fail_connection("waiting for the connection: " + ec.message());
 }
 
+namespace {
+
+struct Found {
+    std::vector<std::string> addresses;
+    std::string error;  // "" when found
+};
+
+asio::awaitable<Found> look_up(asio::any_io_executor executor, const Lookup& lookup,
+                               const std::string& host, Steady::time_point deadline,
+                               std::chrono::milliseconds timeout) {
+    Found found;
+    const std::string late = "no answer within " + std::to_string(timeout.count()) + " ms";
+    if (!lookup) {
+        auto resolved = co_await resolve_within(executor, host, "", deadline);
+        if (resolved.timed_out) {
+            found.error = late;
+        } else if (resolved.failed()) {
+            found.error = resolved.error;
+        }
+        for (const auto& endpoint : resolved.endpoints) {
+            found.addresses.push_back(endpoint.address().to_string());
+        }
+        co_return found;
+    }
+    using Channel = asio::experimental::concurrent_channel<void(
+        boost::system::error_code, std::vector<std::string>, std::string)>;
+    auto channel = std::make_shared<Channel>(executor, 1);
+    lookup(host, [channel](std::vector<std::string> addresses, std::string error) {
+        channel->try_send(boost::system::error_code{}, std::move(addresses), std::move(error));
+    });
+    asio::steady_timer timer(executor, deadline);
+    auto answer = co_await (channel->async_receive(k_use_tuple) || timer.async_wait(k_use_tuple));
+    if (answer.index() == 1) {
+        found.error = late;
+        co_return found;
+    }
+    auto [ec, addresses, error] = std::move(std::get<0>(answer));
+    found.error = addresses.empty() && error.empty() ? "no addresses" : std::move(error);
+    found.addresses = std::move(addresses);
+    co_return found;
+}
+
+}  // namespace
+
+asio::awaitable<Connection::Targets> Connection::look_up_hosts(Deadline deadline) {
+    Targets targets;
+    std::size_t entries = 0;
+    bool per_host_ports = false;
+    const auto add = [&](const std::string& host, const std::string& address,
+                         const std::string& port) {
+        if (entries++ > 0) {
+            targets.host += ',';
+            targets.hostaddr += ',';
+            targets.port += ',';
+        }
+        targets.host += host;
+        targets.hostaddr += address;
+        targets.port += port;
+    };
+    std::string errors;
+    for (const auto& h : info_->hosts_to_look_up()) {
+        per_host_ports = per_host_ports || !h.port.empty();
+        if (!h.name) {
+            add(h.host, "", h.port);
+            continue;
+        }
+        auto found =
+            co_await look_up(executor_, info_->lookup(), h.host, deadline, timeouts_.connect);
+        if (!found.error.empty() || found.addresses.empty()) {
+            errors += (errors.empty() ? "" : "; ") + ("look up " + h.host + ": " + found.error);
+            continue;
+        }
+        std::vector<std::string> seen;
+        for (const auto& address : found.addresses) {
+            if (std::find(seen.begin(), seen.end(), address) != seen.end()) continue;
+            seen.push_back(address);
+            add(h.host, address, h.port);
+        }
+    }
+    if (entries == 0) {
+        broken_ = true;
+        throw DbError(errc::store_unavailable,
+                      info_->scrub("cannot connect to PostgreSQL: " + errors));
+    }
+    if (!per_host_ports) targets.port.clear();
+    co_return targets;
+}
+
 asio::awaitable<void> Connection::connect() {
     close();
     broken_ = false;
     cancelled_ = false;
     goodbye_ = false;
     const Deadline deadline = Steady::now() + timeouts_.connect;
-    // expand_dbname: the URL (or key=value string) in dbname is expanded; the application name
-    // is a fallback, so one given in the URL wins.
-    const char* keywords[] = {"dbname", "fallback_application_name", nullptr};
-    const char* values[] = {info_->url().c_str(), application_name_.c_str(), nullptr};
-    conn_ = PQconnectStartParams(keywords, values, 1);
+    // expand_dbname: the URL (or key=value string) in dbname is expanded, and the keywords after
+    // it override what it says; the application name is a fallback, so one given in the URL wins.
+    std::vector<const char*> keywords{"dbname"};
+    std::vector<const char*> values{info_->url().c_str()};
+    Targets targets;
+    if (!info_->hosts_to_look_up().empty()) {
+        targets = co_await look_up_hosts(deadline);
+        keywords.insert(keywords.end(), {"host", "hostaddr"});
+        values.insert(values.end(), {targets.host.c_str(), targets.hostaddr.c_str()});
+        if (!targets.port.empty()) {
+            keywords.push_back("port");
+            values.push_back(targets.port.c_str());
+        }
+    }
+    keywords.insert(keywords.end(), {"fallback_application_name", nullptr});
+    values.insert(values.end(), {application_name_.c_str(), nullptr});
+    conn_ = PQconnectStartParams(keywords.data(), values.data(), 1);
     if (!conn_) throw DbError(errc::store_unavailable, "cannot start a PostgreSQL connection");
     if (PQstatus(conn_) == CONNECTION_BAD) fail_connection("cannot connect to PostgreSQL");
     // libpq prints notices on stderr by default; the store reports through on_error only. A
@@ -625,8 +774,10 @@ asio::awaitable<void> Connection::connect() {
     for (;;) {
         if (poll == PGRES_POLLING_OK) break;
         if (poll == PGRES_POLLING_FAILED) fail_connection("cannot connect to PostgreSQL");
-        // The socket may change while connecting (another host, SSL then plain).
-        sync_socket();
+        // The socket may change while connecting (the next address or host after one refused,
+        // SSL then plain), and libpq's new socket usually gets the closed one's number, which
+        // the reactor no longer watches: registered anew for each wait.
+        sync_socket(true);
         if (socket_fd_ < 0) fail_connection("cannot connect to PostgreSQL");
         try {
             co_await wait(poll == PGRES_POLLING_READING ? Direction::read : Direction::write,

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -48,13 +49,34 @@ class DbError : public std::runtime_error {
 /// is store_unavailable.
 errc classify_sqlstate(std::string_view sqlstate) noexcept;
 
+/// How a host name is looked up: `done` gets its addresses (numeric, as libpq's hostaddr takes
+/// them) or why there are none; it may be called on any thread, late or never (the connect stops
+/// waiting at its deadline). Unset: getaddrinfo on Asio's resolver thread (util/resolve.hpp).
+using Lookup = std::function<void(
+    const std::string& host,
+    std::function<void(std::vector<std::string> addresses, std::string error)> done)>;
+
 /// store.postgres.url, parsed once: what libpq is given, how it is described, and every form of
 /// its password so no message ever shows it. Immutable; shared by every connection.
 class ConnInfo {
   public:
     /// Parses a libpq URI (postgresql://…) or key=value string. On failure: nullopt and `why`
     /// gets one line without the password.
-    static std::shared_ptr<const ConnInfo> parse(std::string_view url, std::string* why);
+    static std::shared_ptr<const ConnInfo> parse(std::string_view url, std::string* why,
+                                                 Lookup lookup = {});
+
+    /// One entry of the URL's host list, when a connect looks its names up itself: libpq would
+    /// look them up inside PQconnectPoll, blocking the backend's one thread (every connection
+    /// of the pool) for as long as DNS takes, with no deadline.
+    struct Host {
+        std::string host;
+        std::string port;   ///< this entry's own port ("" when the URL gives one for all or none)
+        bool name = false;  ///< neither a socket directory nor an address: to look up
+    };
+    /// The URL's hosts when at least one is a name to look up (and no hostaddr is given); empty
+    /// when libpq is given the URL as it is.
+    const std::vector<Host>& hosts_to_look_up() const noexcept { return hosts_; }
+    const Lookup& lookup() const noexcept { return lookup_; }
 
     const std::string& url() const noexcept { return url_; }
     /// "host=db port=5432 dbname=hookrelay user=hookrelay" (what was given of these).
@@ -67,6 +89,8 @@ class ConnInfo {
     std::string url_;
     std::string description_;
     std::vector<std::string> secrets_;
+    std::vector<Host> hosts_;
+    Lookup lookup_;
 };
 
 /// PostgreSQL type OIDs the backend sends and reads (pg_type.h; stable across versions).
@@ -232,7 +256,16 @@ class Connection {
     void send_prepared(const std::string& name, const Params& params);
     /// The answer to the one statement sent, once flushed; throws its failure.
     boost::asio::awaitable<Rows> answer_of_one(Deadline deadline);
-    void sync_socket();
+    /// The host, hostaddr and port lists libpq is given for hosts_to_look_up(): each name's
+    /// addresses looked up by `deadline`, each under the name (so TLS still checks it and
+    /// ~/.pgpass still matches it). Throws when no host is left to try.
+    struct Targets {
+        std::string host, hostaddr, port;
+    };
+    boost::asio::awaitable<Targets> look_up_hosts(Deadline deadline);
+    /// Watches the socket libpq uses now: when its number changed, or always when `anew` (a
+    /// socket closed and another opened under the same number).
+    void sync_socket(bool anew = false);
     void forget_closed_socket() noexcept;
     Deadline statement_deadline(std::chrono::milliseconds timeout = {}) const;
     [[noreturn]] void fail_connection(std::string_view what);

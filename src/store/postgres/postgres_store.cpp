@@ -458,7 +458,7 @@ using postgres::Core;
 result<std::shared_ptr<PostgresStore>> PostgresStore::open(const StoreConfig& config,
                                                            PostgresOptions options,
                                                            std::string* why) {
-    auto info = postgres::ConnInfo::parse(config.postgres.url.reveal(), why);
+    auto info = postgres::ConnInfo::parse(config.postgres.url.reveal(), why, options.lookup);
     if (!info) return make_error_code(errc::bad_config);
     if (options.instance_id.empty()) {
         if (why) *why = "the PostgreSQL store needs an instance id";

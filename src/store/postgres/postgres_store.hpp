@@ -56,6 +56,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hookrelay::store {
 
@@ -78,6 +79,12 @@ struct PostgresOptions {
     std::chrono::milliseconds listen_ping_interval{10'000};
     /// The first reconnect delay after a failed connect (doubled up to reconnect_max).
     std::chrono::milliseconds reconnect_min{100};
+    /// Tests: how the URL's host names are looked up (`done` gets the addresses, or why there
+    /// are none; it may be called late or never). Unset: getaddrinfo on a thread of its own,
+    /// within connect_timeout.
+    std::function<void(const std::string& host,
+                       std::function<void(std::vector<std::string>, std::string)> done)>
+        lookup;
 };
 
 /// Store on a PostgreSQL database (store.backend: postgres). See the design notes above; the
