@@ -441,8 +441,9 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
         if (!ec) {
             endpoints.emplace_back(address, base_.port);
         } else {
-            auto found = co_await resolve_within(executor_, base_.host, std::to_string(base_.port),
-                                                 deadline);
+            asio::steady_timer timer(executor_, deadline);
+            auto found =
+                co_await resolve_within(executor_, base_.host, std::to_string(base_.port), timer);
             if (found.timed_out) {
                 error = timeout_text("resolve " + base_.host, options_.connect_timeout);
                 co_return nullptr;

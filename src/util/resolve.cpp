@@ -1,15 +1,19 @@
 #include "util/resolve.hpp"
 
-#include "util/spawn.hpp"
-
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <utility>
 
 namespace hookrelay {
@@ -23,44 +27,128 @@ namespace {
 
 constexpr auto k_use_tuple = asio::as_tuple(asio::use_awaitable);
 
-using Channel =
-    asio::experimental::concurrent_channel<void(error_code, std::vector<tcp::endpoint>)>;
+using Channel = asio::experimental::concurrent_channel<void(error_code, Resolved)>;
 
-asio::awaitable<void> resolve_into(asio::any_io_executor executor, std::string host,
-                                   std::string service, std::shared_ptr<Channel> channel) {
-    tcp::resolver resolver(executor);
-    auto [ec, results] = co_await resolver.async_resolve(host, service, k_use_tuple);
-    std::vector<tcp::endpoint> endpoints;
-    if (!ec) {
-        for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+// Where an answer goes while its caller still waits. The caller closes it (on its own thread,
+// under the lock) before its channel goes away, so an answer never reaches a channel, or an
+// io_context, that is gone.
+struct Mailbox {
+    std::mutex mutex;
+    std::shared_ptr<Channel> channel;  // null once closed
+};
+
+// The lookups running now, by host and service, with who waits for each. Never destroyed: a
+// lookup thread may outlive main().
+struct Running {
+    std::mutex mutex;
+    std::map<std::pair<std::string, std::string>, std::vector<std::function<void(Resolved)>>>
+        waiting;
+};
+Running& running() {
+    static auto* r = new Running;
+    return *r;
+}
+
+Resolved getaddrinfo_now(const std::string& host, const std::string& service) {
+    Resolved resolved;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* list = nullptr;
+    const int rc =
+        ::getaddrinfo(host.c_str(), service.empty() ? nullptr : service.c_str(), &hints, &list);
+    if (rc != 0) {
+        resolved.error = rc == EAI_SYSTEM ? std::string("system error") : ::gai_strerror(rc);
+        return resolved;
     }
-    channel->try_send(ec, std::move(endpoints));
+    for (const addrinfo* a = list; a; a = a->ai_next) {
+        if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
+        tcp::endpoint endpoint;
+        std::memcpy(endpoint.data(), a->ai_addr, a->ai_addrlen);
+        endpoint.resize(a->ai_addrlen);
+        resolved.endpoints.push_back(endpoint);
+    }
+    ::freeaddrinfo(list);
+    if (resolved.endpoints.empty()) resolved.error = "no addresses";
+    return resolved;
 }
 
 }  // namespace
 
-asio::awaitable<Resolved> resolve_within(asio::any_io_executor executor, std::string host,
-                                         std::string service,
-                                         std::chrono::steady_clock::time_point deadline) {
+void look_up_in_background(const std::string& host, const std::string& service,
+                           std::function<void(Resolved)> done) {
+    auto key = std::make_pair(host, service);
+    {
+        std::lock_guard lock(running().mutex);
+        auto [it, first] = running().waiting.try_emplace(key);
+        it->second.push_back(std::move(done));
+        if (!first) return;  // joins the lookup running for them
+    }
+    try {
+        std::thread([key] {
+            Resolved resolved;
+            try {
+                resolved = getaddrinfo_now(key.first, key.second);
+            } catch (const std::exception& e) {
+                resolved.error = e.what();
+            }
+            std::vector<std::function<void(Resolved)>> waiting;
+            {
+                std::lock_guard lock(running().mutex);
+                auto it = running().waiting.find(key);
+                waiting = std::move(it->second);
+                running().waiting.erase(it);
+            }
+            for (auto& answer : waiting) answer(resolved);
+        }).detach();
+    } catch (const std::exception& e) {
+        // No thread to be had: everyone waiting for this name hears it now.
+        std::vector<std::function<void(Resolved)>> waiting;
+        {
+            std::lock_guard lock(running().mutex);
+            auto it = running().waiting.find(key);
+            waiting = std::move(it->second);
+            running().waiting.erase(it);
+        }
+        Resolved failed;
+        failed.error = std::string("cannot start a lookup: ") + e.what();
+        for (auto& answer : waiting) answer(failed);
+    }
+}
+
+asio::awaitable<Resolved> await_lookup(asio::any_io_executor executor, StartLookup start,
+                                       asio::steady_timer& timer) {
     auto channel = std::make_shared<Channel>(executor, 1);
-    spawn_logged(executor, resolve_into(executor, host, std::move(service), channel),
-                 "resolving " + host);
-    asio::steady_timer timer(executor, deadline);
+    auto mailbox = std::make_shared<Mailbox>();
+    mailbox->channel = channel;
+    struct Close {
+        Mailbox& mailbox;
+        ~Close() {
+            std::lock_guard lock(mailbox.mutex);
+            mailbox.channel.reset();
+        }
+    } close{*mailbox};
+    start([mailbox](Resolved resolved) {
+        std::lock_guard lock(mailbox->mutex);
+        if (mailbox->channel) mailbox->channel->try_send(error_code{}, std::move(resolved));
+    });
     auto answer = co_await (channel->async_receive(k_use_tuple) || timer.async_wait(k_use_tuple));
-    Resolved resolved;
     if (answer.index() == 1) {
-        resolved.timed_out = true;
-        co_return resolved;
+        Resolved late;
+        late.timed_out = true;
+        co_return late;
     }
-    auto [ec, endpoints] = std::move(std::get<0>(answer));
-    if (ec) {
-        resolved.error = ec.message();
-    } else if (endpoints.empty()) {
-        resolved.error = "no addresses";
-    } else {
-        resolved.endpoints = std::move(endpoints);
-    }
+    auto [ec, resolved] = std::move(std::get<0>(answer));
+    if (ec) resolved.error = ec.message();
     co_return resolved;
+}
+
+asio::awaitable<Resolved> resolve_within(asio::any_io_executor executor, std::string host,
+                                         std::string service, asio::steady_timer& timer) {
+    co_return co_await await_lookup(
+        executor,
+        [&host, &service](auto done) { look_up_in_background(host, service, std::move(done)); },
+        timer);
 }
 
 }  // namespace hookrelay

@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <utility>
@@ -226,6 +227,18 @@ std::vector<std::string> split_list(std::string_view list) {
     }
 }
 
+// libpq's port when none is given: PGPORT, else the one it was built with.
+std::string default_port() {
+    std::string port = "5432";
+    if (PQconninfoOption* defaults = PQconndefaults()) {
+        for (const PQconninfoOption* o = defaults; o->keyword; ++o) {
+            if (std::string_view(o->keyword) == "port" && o->val && *o->val) port = o->val;
+        }
+        PQconninfoFree(defaults);
+    }
+    return port;
+}
+
 // What libpq would look up: not a socket directory ('/' or, for the abstract namespace, '@'),
 // not the default (empty), not an IPv4 or IPv6 address.
 bool is_host_name(const std::string& host) {
@@ -267,13 +280,14 @@ std::shared_ptr<const ConnInfo> ConnInfo::parse(std::string_view url, std::strin
         return nullptr;
     }
     std::string description;
-    std::string host, hostaddr, port;
+    std::string host, hostaddr, port, service;
     for (const PQconninfoOption* o = options; o->keyword; ++o) {
         if (!o->val || !*o->val) continue;
         const std::string_view key = o->keyword;
         if (key == "host") host = o->val;
         if (key == "hostaddr") hostaddr = o->val;
         if (key == "port") port = o->val;
+        if (key == "service") service = o->val;
         if (key == "password") {
             info->secrets_.emplace_back(o->val);
         } else if (key == "host" || key == "hostaddr" || key == "port" || key == "dbname" ||
@@ -283,14 +297,24 @@ std::shared_ptr<const ConnInfo> ConnInfo::parse(std::string_view url, std::strin
         }
     }
     PQconninfoFree(options);
-    // A port list must match the host list (libpq refuses it otherwise, and says so at connect);
-    // a hostaddr given is used as it is.
+    // A port list must match the host list (libpq refuses it otherwise, and says so at connect).
+    // A hostaddr given is used as it is, in the URL or from the environment, and so is whatever
+    // a service file may say.
     const auto hosts = split_list(host);
     const auto ports = split_list(port);
-    if (hostaddr.empty() && (ports.size() <= 1 || ports.size() == hosts.size())) {
+    const auto set = [](const char* name) {
+        const char* value = std::getenv(name);
+        return value && *value;
+    };
+    if (hostaddr.empty() && service.empty() && !set("PGHOSTADDR") && !set("PGSERVICE") &&
+        (ports.size() <= 1 || ports.size() == hosts.size())) {
+        // Each entry's port: its own, else the one for all, else libpq's default (PGPORT, 5432).
+        const std::string fallback =
+            ports.size() == 1 && !ports[0].empty() ? ports[0] : default_port();
         for (std::size_t i = 0; i < hosts.size(); ++i) {
+            const std::string own = ports.size() == hosts.size() ? ports[i] : std::string();
             info->hosts_.push_back(
-                {hosts[i], ports.size() > 1 ? ports[i] : std::string(), is_host_name(hosts[i])});
+                {hosts[i], own.empty() ? fallback : own, is_host_name(hosts[i])});
         }
         if (std::none_of(info->hosts_.begin(), info->hosts_.end(),
                          [](const Host& h) { return h.name; })) {
@@ -648,44 +672,30 @@ asio::awaitable<void> Connection::wait(Direction direction, Deadline deadline) {
 
 namespace {
 
-struct Found {
-    std::vector<std::string> addresses;
-    std::string error;  // "" when found
-};
-
-asio::awaitable<Found> look_up(asio::any_io_executor executor, const Lookup& lookup,
-                               const std::string& host, Steady::time_point deadline,
-                               std::chrono::milliseconds timeout) {
-    Found found;
-    const std::string late = "no answer within " + std::to_string(timeout.count()) + " ms";
-    if (!lookup) {
-        auto resolved = co_await resolve_within(executor, host, "", deadline);
-        if (resolved.timed_out) {
-            found.error = late;
-        } else if (resolved.failed()) {
-            found.error = resolved.error;
-        }
-        for (const auto& endpoint : resolved.endpoints) {
-            found.addresses.push_back(endpoint.address().to_string());
-        }
-        co_return found;
-    }
-    using Channel = asio::experimental::concurrent_channel<void(
-        boost::system::error_code, std::vector<std::string>, std::string)>;
-    auto channel = std::make_shared<Channel>(executor, 1);
-    lookup(host, [channel](std::vector<std::string> addresses, std::string error) {
-        channel->try_send(boost::system::error_code{}, std::move(addresses), std::move(error));
-    });
-    asio::steady_timer timer(executor, deadline);
-    auto answer = co_await (channel->async_receive(k_use_tuple) || timer.async_wait(k_use_tuple));
-    if (answer.index() == 1) {
-        found.error = late;
-        co_return found;
-    }
-    auto [ec, addresses, error] = std::move(std::get<0>(answer));
-    found.error = addresses.empty() && error.empty() ? "no addresses" : std::move(error);
-    found.addresses = std::move(addresses);
-    co_return found;
+// A name's addresses by `timer`'s expiry, from `lookup` (the tests') or getaddrinfo on a thread
+// of its own: as text, in the order given, without repeats; or why there are none.
+asio::awaitable<Resolved> look_up(asio::any_io_executor executor, const Lookup& lookup,
+                                  const std::string& host, asio::steady_timer& timer) {
+    if (!lookup) co_return co_await resolve_within(executor, host, "", timer);
+    co_return co_await await_lookup(
+        executor,
+        [&](auto done) {
+            lookup(host,
+                   [done = std::move(done)](std::vector<std::string> addresses, std::string error) {
+                       Resolved resolved;
+                       resolved.error = std::move(error);
+                       for (const auto& text : addresses) {
+                           boost::system::error_code ec;
+                           const auto address = asio::ip::make_address(text, ec);
+                           if (!ec) resolved.endpoints.emplace_back(address, 0);
+                       }
+                       if (resolved.endpoints.empty() && resolved.error.empty()) {
+                           resolved.error = "no addresses";
+                       }
+                       done(std::move(resolved));
+                   });
+        },
+        timer);
 }
 
 }  // namespace
@@ -693,7 +703,6 @@ asio::awaitable<Found> look_up(asio::any_io_executor executor, const Lookup& loo
 asio::awaitable<Connection::Targets> Connection::look_up_hosts(Deadline deadline) {
     Targets targets;
     std::size_t entries = 0;
-    bool per_host_ports = false;
     const auto add = [&](const std::string& host, const std::string& address,
                          const std::string& port) {
         if (entries++ > 0) {
@@ -707,19 +716,25 @@ asio::awaitable<Connection::Targets> Connection::look_up_hosts(Deadline deadline
     };
     std::string errors;
     for (const auto& h : info_->hosts_to_look_up()) {
-        per_host_ports = per_host_ports || !h.port.empty();
         if (!h.name) {
             add(h.host, "", h.port);
             continue;
         }
-        auto found =
-            co_await look_up(executor_, info_->lookup(), h.host, deadline, timeouts_.connect);
-        if (!found.error.empty() || found.addresses.empty()) {
-            errors += (errors.empty() ? "" : "; ") + ("look up " + h.host + ": " + found.error);
+        // On the connection's timer, which cancel() (the store closing) cancels.
+        timer_.expires_at(deadline);
+        auto found = co_await look_up(executor_, info_->lookup(), h.host, timer_);
+        if (cancelled_) throw DbError(errc::store_closed, "the store is closing");
+        if (found.failed()) {
+            const std::string why =
+                found.timed_out
+                    ? "no answer within " + std::to_string(timeouts_.connect.count()) + " ms"
+                    : found.error;
+            errors += (errors.empty() ? "" : "; ") + ("look up " + h.host + ": " + why);
             continue;
         }
         std::vector<std::string> seen;
-        for (const auto& address : found.addresses) {
+        for (const auto& endpoint : found.endpoints) {
+            auto address = endpoint.address().to_string();
             if (std::find(seen.begin(), seen.end(), address) != seen.end()) continue;
             seen.push_back(address);
             add(h.host, address, h.port);
@@ -730,7 +745,6 @@ asio::awaitable<Connection::Targets> Connection::look_up_hosts(Deadline deadline
         throw DbError(errc::store_unavailable,
                       info_->scrub("cannot connect to PostgreSQL: " + errors));
     }
-    if (!per_host_ports) targets.port.clear();
     co_return targets;
 }
 
@@ -746,13 +760,11 @@ asio::awaitable<void> Connection::connect() {
     std::vector<const char*> values{info_->url().c_str()};
     Targets targets;
     if (!info_->hosts_to_look_up().empty()) {
+        // A port for every entry: libpq wants as many as hosts, or one.
         targets = co_await look_up_hosts(deadline);
-        keywords.insert(keywords.end(), {"host", "hostaddr"});
-        values.insert(values.end(), {targets.host.c_str(), targets.hostaddr.c_str()});
-        if (!targets.port.empty()) {
-            keywords.push_back("port");
-            values.push_back(targets.port.c_str());
-        }
+        keywords.insert(keywords.end(), {"host", "hostaddr", "port"});
+        values.insert(values.end(),
+                      {targets.host.c_str(), targets.hostaddr.c_str(), targets.port.c_str()});
     }
     keywords.insert(keywords.end(), {"fallback_application_name", nullptr});
     values.insert(values.end(), {application_name_.c_str(), nullptr});

@@ -51,7 +51,7 @@ errc classify_sqlstate(std::string_view sqlstate) noexcept;
 
 /// How a host name is looked up: `done` gets its addresses (numeric, as libpq's hostaddr takes
 /// them) or why there are none; it may be called on any thread, late or never (the connect stops
-/// waiting at its deadline). Unset: getaddrinfo on Asio's resolver thread (util/resolve.hpp).
+/// waiting at its deadline). Unset: getaddrinfo on a thread of its own (util/resolve.hpp).
 using Lookup = std::function<void(
     const std::string& host,
     std::function<void(std::vector<std::string> addresses, std::string error)> done)>;
@@ -70,11 +70,11 @@ class ConnInfo {
     /// of the pool) for as long as DNS takes, with no deadline.
     struct Host {
         std::string host;
-        std::string port;   ///< this entry's own port ("" when the URL gives one for all or none)
+        std::string port;   ///< its own, else the URL's one for all, else libpq's default
         bool name = false;  ///< neither a socket directory nor an address: to look up
     };
-    /// The URL's hosts when at least one is a name to look up (and no hostaddr is given); empty
-    /// when libpq is given the URL as it is.
+    /// The URL's hosts when at least one is a name to look up (and no hostaddr or service is
+    /// given, in the URL or the environment); empty when libpq is given the URL as it is.
     const std::vector<Host>& hosts_to_look_up() const noexcept { return hosts_; }
     const Lookup& lookup() const noexcept { return lookup_; }
 
@@ -257,8 +257,9 @@ class Connection {
     /// The answer to the one statement sent, once flushed; throws its failure.
     boost::asio::awaitable<Rows> answer_of_one(Deadline deadline);
     /// The host, hostaddr and port lists libpq is given for hosts_to_look_up(): each name's
-    /// addresses looked up by `deadline`, each under the name (so TLS still checks it and
-    /// ~/.pgpass still matches it). Throws when no host is left to try.
+    /// addresses looked up by `deadline` (on timer_, so cancel() ends the wait), each under the
+    /// name (so TLS still checks it and ~/.pgpass still matches it), with a port for every
+    /// entry. Throws when no host is left to try, or when the store closes meanwhile.
     struct Targets {
         std::string host, hostaddr, port;
     };

@@ -119,6 +119,29 @@ TEST(PostgresStoreHostNames, EachAddressIsTriedInTurnAndTheStoreWorksOnTheOneTha
     for (const auto& name : names) EXPECT_EQ(name, k_name);
     (*store)->close();
 
+    // Two hosts and no port in a URI (libpq reads one empty port per host): a port for each
+    // address, the default one (PGPORT here), whichever host gives how many.
+    ::setenv("PGPORT", std::to_string(port).c_str(), 1);
+    const std::string two =
+        "postgresql://hookrelay@" + std::string(k_name) + ",127.0.0.1/" + db.name();
+    auto by_two = PostgresStore::open(pg_config(two), lookups.options("instance-c"), &why);
+    ::unsetenv("PGPORT");
+    ASSERT_TRUE(by_two) << why;
+    accept(**by_two, delivery("by-two", base), {trigger()});
+    (*by_two)->close();
+    // A name not found among them: the others are still tried, each with its own port.
+    auto o = lookups.options("instance-d");
+    o.lookup = [](const std::string& host, auto done) {
+        if (host == "nowhere.hookrelay.test") return done({}, "Name or service not known");
+        done({"127.0.0.1"}, "");
+    };
+    const std::string skipped = "postgresql://hookrelay@nowhere.hookrelay.test:1," +
+                                std::string(k_name) + ":" + std::to_string(port) + "/" + db.name();
+    auto by_skip = PostgresStore::open(pg_config(skipped), o, &why);
+    ASSERT_TRUE(by_skip) << why;
+    accept(**by_skip, delivery("by-skip", base), {trigger()});
+    (*by_skip)->close();
+
     // A list of addresses, which libpq goes through itself: the socket of the next one usually
     // gets the number of the one refused.
     const std::string list = "host=127.0.0.2,127.0.0.1 port=" + std::to_string(port) +
@@ -153,11 +176,26 @@ TEST(PostgresStoreHostNames, SocketDirectoriesAndAddressesAreLeftToLibpq) {
         ASSERT_TRUE(left) << url << ": " << why;
         EXPECT_TRUE(left->hosts_to_look_up().empty()) << url;
     }
-    // One port for every host: it stays the URL's.
+    // One port for every host: each entry gets it; none: each gets libpq's default.
     const auto one_port = ConnInfo::parse("host=db.a,db.b port=5433", &why);
     ASSERT_TRUE(one_port) << why;
     ASSERT_EQ(one_port->hosts_to_look_up().size(), 2u);
-    EXPECT_EQ(one_port->hosts_to_look_up()[1].port, "");
+    EXPECT_EQ(one_port->hosts_to_look_up()[1].port, "5433");
+    ::unsetenv("PGPORT");
+    const auto no_port = ConnInfo::parse("postgresql://db.a,db.b:5433/hookrelay", &why);
+    ASSERT_TRUE(no_port) << why;
+    ASSERT_EQ(no_port->hosts_to_look_up().size(), 2u);
+    EXPECT_EQ(no_port->hosts_to_look_up()[0].port, "5432");
+    EXPECT_EQ(no_port->hosts_to_look_up()[1].port, "5433");
+    // A service file or PGHOSTADDR may say where to connect: left to libpq.
+    const auto service = ConnInfo::parse("host=db.a service=hookrelay", &why);
+    ASSERT_TRUE(service) << why;
+    EXPECT_TRUE(service->hosts_to_look_up().empty());
+    ::setenv("PGHOSTADDR", "10.0.0.1", 1);
+    const auto env = ConnInfo::parse("host=db.a dbname=hookrelay", &why);
+    ::unsetenv("PGHOSTADDR");
+    ASSERT_TRUE(env) << why;
+    EXPECT_TRUE(env->hosts_to_look_up().empty());
 }
 
 }  // namespace
