@@ -2,19 +2,25 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution_context.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/query.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace hookrelay {
 
@@ -37,6 +43,51 @@ struct Mailbox {
     std::shared_ptr<Channel> channel;  // null once closed
 };
 
+// The mailboxes of one io_context whose callers still wait. Shut down before the context's
+// channel service (it is registered after it: see await_lookup), it closes them, so that an
+// answer arriving while the context is destroyed (its waiting coroutines are destroyed last)
+// never reaches a channel whose service has shut down.
+class OpenMailboxes final : public asio::execution_context::service {
+  public:
+    static asio::execution_context::id id;
+    explicit OpenMailboxes(asio::execution_context& context) : service(context) {}
+
+    void add(const std::shared_ptr<Mailbox>& mailbox) {
+        std::lock_guard lock(mutex_);
+        if (shut_) {
+            std::lock_guard inner(mailbox->mutex);
+            mailbox->channel.reset();
+            return;
+        }
+        open_.push_back(mailbox);
+    }
+    void remove(const Mailbox* mailbox) {
+        std::lock_guard lock(mutex_);
+        std::erase_if(open_, [&](const std::weak_ptr<Mailbox>& m) {
+            const auto held = m.lock();
+            return !held || held.get() == mailbox;
+        });
+    }
+
+  private:
+    void shutdown() override {
+        std::lock_guard lock(mutex_);
+        shut_ = true;
+        for (const auto& weak : open_) {
+            if (auto mailbox = weak.lock()) {
+                std::lock_guard inner(mailbox->mutex);
+                mailbox->channel.reset();
+            }
+        }
+        open_.clear();
+    }
+
+    std::mutex mutex_;
+    bool shut_ = false;
+    std::vector<std::weak_ptr<Mailbox>> open_;
+};
+asio::execution_context::id OpenMailboxes::id;
+
 // The lookups running now, by host and service, with who waits for each. Never destroyed: a
 // lookup thread may outlive main().
 struct Running {
@@ -58,7 +109,8 @@ Resolved getaddrinfo_now(const std::string& host, const std::string& service) {
     const int rc =
         ::getaddrinfo(host.c_str(), service.empty() ? nullptr : service.c_str(), &hints, &list);
     if (rc != 0) {
-        resolved.error = rc == EAI_SYSTEM ? std::string("system error") : ::gai_strerror(rc);
+        resolved.error =
+            rc == EAI_SYSTEM ? std::system_category().message(errno) : ::gai_strerror(rc);
         return resolved;
     }
     for (const addrinfo* a = list; a; a = a->ai_next) {
@@ -121,13 +173,19 @@ asio::awaitable<Resolved> await_lookup(asio::any_io_executor executor, StartLook
     auto channel = std::make_shared<Channel>(executor, 1);
     auto mailbox = std::make_shared<Mailbox>();
     mailbox->channel = channel;
+    // After the channel: a service made now is registered after the channel's, and shuts down
+    // before it.
+    auto& open = asio::use_service<OpenMailboxes>(asio::query(executor, asio::execution::context));
+    open.add(mailbox);
     struct Close {
+        OpenMailboxes& open;
         Mailbox& mailbox;
         ~Close() {
+            open.remove(&mailbox);
             std::lock_guard lock(mailbox.mutex);
             mailbox.channel.reset();
         }
-    } close{*mailbox};
+    } close{open, *mailbox};
     start([mailbox](Resolved resolved) {
         std::lock_guard lock(mailbox->mutex);
         if (mailbox->channel) mailbox->channel->try_send(error_code{}, std::move(resolved));

@@ -50,21 +50,24 @@ TEST(Resolve, ANameFromTheHostsFileIsFound) {
     EXPECT_TRUE(loopback);
 }
 
-// Callers of one name while its lookup runs share it, and each hears the answer.
-TEST(Resolve, CallersOfOneNameAtOnceShareOneLookupAndAllHearIt) {
-    std::vector<Resolved> heard;
-    std::mutex mutex;
-    std::condition_variable cv;
+// Callers of one name while its lookup runs share it (one thread), and each hears the answer.
+TEST(Resolve, CallersOfOneNameAtOnceAllHearTheAnswer) {
+    struct Heard {
+        std::mutex mutex;
+        std::condition_variable cv;
+        std::vector<Resolved> answers;
+    };
+    auto heard = std::make_shared<Heard>();  // the lookup's thread may outlive a failed test
     for (int i = 0; i < 8; ++i) {
-        look_up_in_background("localhost", "", [&](Resolved r) {
-            std::lock_guard lock(mutex);
-            heard.push_back(std::move(r));
-            cv.notify_all();
+        look_up_in_background("localhost", "", [heard](Resolved r) {
+            std::lock_guard lock(heard->mutex);
+            heard->answers.push_back(std::move(r));
+            heard->cv.notify_all();
         });
     }
-    std::unique_lock lock(mutex);
-    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return heard.size() == 8; }));
-    for (const auto& r : heard) EXPECT_FALSE(r.failed()) << r.error;
+    std::unique_lock lock(heard->mutex);
+    ASSERT_TRUE(heard->cv.wait_for(lock, 10s, [&] { return heard->answers.size() == 8; }));
+    for (const auto& r : heard->answers) EXPECT_FALSE(r.failed()) << r.error;
 }
 
 // A lookup that answers after its caller stopped waiting (its timer expired): the caller hears
@@ -80,6 +83,36 @@ TEST(Resolve, AnAnswerAfterTheTimerGoesNowhere) {
     EXPECT_TRUE(found.timed_out);
     ASSERT_TRUE(late);
     late(Resolved{});  // the io_context above is destroyed: nothing may touch it
+}
+
+// Answers when its io_context shuts down, after the channels' service did (it is made before
+// any channel) and before the reactor's (made after a timer), which destroys the waiting
+// coroutines: an answer in that window, as from a lookup thread while the daemon stops.
+struct AnswerAtShutdown final : asio::execution_context::service {
+    static asio::execution_context::id id;
+    explicit AnswerAtShutdown(asio::execution_context& context) : service(context) {}
+    std::function<void(Resolved)> late;
+    void shutdown() override {
+        if (late) late(Resolved{});
+    }
+};
+asio::execution_context::id AnswerAtShutdown::id;
+
+TEST(Resolve, AnAnswerWhileItsIoContextIsDestroyedGoesNowhere) {
+    auto ioc = std::make_unique<asio::io_context>();
+    asio::steady_timer first(*ioc);  // the reactor, before the hook
+    auto& hook = asio::use_service<AnswerAtShutdown>(*ioc);
+    asio::co_spawn(
+        *ioc,
+        [&hook, executor = ioc->get_executor()]() -> asio::awaitable<void> {
+            asio::steady_timer timer(executor, 1h);
+            co_await await_lookup(
+                executor, [&hook](auto done) { hook.late = std::move(done); }, timer);
+        },
+        [](std::exception_ptr) {});
+    ioc->poll();
+    ASSERT_TRUE(hook.late);
+    ioc.reset();  // must not crash
 }
 
 // A cancelled timer (a store closing) ends the wait at once.

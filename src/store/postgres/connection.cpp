@@ -306,15 +306,16 @@ std::shared_ptr<const ConnInfo> ConnInfo::parse(std::string_view url, std::strin
         const char* value = std::getenv(name);
         return value && *value;
     };
+    // Each entry's port as libpq would take it: one for all; else its own from a list (an empty
+    // one is libpq's built-in 5432, as a URI of several hosts without ports gives); else, with
+    // no port at all, PGPORT or 5432 (a PGPORT list is left to libpq).
+    const std::string for_all = ports.size() == 1 ? ports[0] : ports.empty() ? default_port() : "";
     if (hostaddr.empty() && service.empty() && !set("PGHOSTADDR") && !set("PGSERVICE") &&
-        (ports.size() <= 1 || ports.size() == hosts.size())) {
-        // Each entry's port: its own, else the one for all, else libpq's default (PGPORT, 5432).
-        const std::string fallback =
-            ports.size() == 1 && !ports[0].empty() ? ports[0] : default_port();
+        (ports.size() <= 1 || ports.size() == hosts.size()) &&
+        for_all.find(',') == std::string::npos) {
         for (std::size_t i = 0; i < hosts.size(); ++i) {
-            const std::string own = ports.size() == hosts.size() ? ports[i] : std::string();
             info->hosts_.push_back(
-                {hosts[i], own.empty() ? fallback : own, is_host_name(hosts[i])});
+                {hosts[i], ports.size() > 1 ? ports[i] : for_all, is_host_name(hosts[i])});
         }
         if (std::none_of(info->hosts_.begin(), info->hosts_.end(),
                          [](const Host& h) { return h.name; })) {

@@ -70,7 +70,7 @@ class ConnInfo {
     /// of the pool) for as long as DNS takes, with no deadline.
     struct Host {
         std::string host;
-        std::string port;   ///< its own, else the URL's one for all, else libpq's default
+        std::string port;   ///< as libpq would take it ("": its built-in default, 5432)
         bool name = false;  ///< neither a socket directory nor an address: to look up
     };
     /// The URL's hosts when at least one is a name to look up (and no hostaddr or service is

@@ -119,16 +119,23 @@ TEST(PostgresStoreHostNames, EachAddressIsTriedInTurnAndTheStoreWorksOnTheOneTha
     for (const auto& name : names) EXPECT_EQ(name, k_name);
     (*store)->close();
 
-    // Two hosts and no port in a URI (libpq reads one empty port per host): a port for each
-    // address, the default one (PGPORT here), whichever host gives how many.
+    // Two hosts with a port each, the name giving two addresses: a port for each address.
+    const std::string each = "postgresql://hookrelay@" + std::string(k_name) + ":" +
+                             std::to_string(port) + ",127.0.0.1:" + std::to_string(port) + "/" +
+                             db.name();
+    auto by_each = PostgresStore::open(pg_config(each), lookups.options("instance-c"), &why);
+    ASSERT_TRUE(by_each) << why;
+    accept(**by_each, delivery("by-each", base), {trigger()});
+    (*by_each)->close();
+    // Two hosts and no port at all: the default, PGPORT here, for every address.
     ::setenv("PGPORT", std::to_string(port).c_str(), 1);
     const std::string two =
-        "postgresql://hookrelay@" + std::string(k_name) + ",127.0.0.1/" + db.name();
-    auto by_two = PostgresStore::open(pg_config(two), lookups.options("instance-c"), &why);
-    ::unsetenv("PGPORT");
+        std::string("host=") + k_name + ",127.0.0.1 user=hookrelay dbname=" + db.name();
+    auto by_two = PostgresStore::open(pg_config(two), lookups.options("instance-e"), &why);
     ASSERT_TRUE(by_two) << why;
     accept(**by_two, delivery("by-two", base), {trigger()});
     (*by_two)->close();
+    ::unsetenv("PGPORT");  // after the store's threads are done with libpq
     // A name not found among them: the others are still tried, each with its own port.
     auto o = lookups.options("instance-d");
     o.lookup = [](const std::string& host, auto done) {
@@ -153,6 +160,7 @@ TEST(PostgresStoreHostNames, EachAddressIsTriedInTurnAndTheStoreWorksOnTheOneTha
 }
 
 TEST(PostgresStoreHostNames, SocketDirectoriesAndAddressesAreLeftToLibpq) {
+    for (const char* name : {"PGPORT", "PGHOSTADDR", "PGSERVICE"}) ::unsetenv(name);
     std::string why;
     const auto info = ConnInfo::parse(
         "host=/run/postgresql,db.a,127.0.0.1,::1,,@abstract "
@@ -176,17 +184,25 @@ TEST(PostgresStoreHostNames, SocketDirectoriesAndAddressesAreLeftToLibpq) {
         ASSERT_TRUE(left) << url << ": " << why;
         EXPECT_TRUE(left->hosts_to_look_up().empty()) << url;
     }
-    // One port for every host: each entry gets it; none: each gets libpq's default.
+    // One port for every host: each entry gets it; none at all: libpq's default (PGPORT, else
+    // 5432); a list (a URI of several hosts gives one, empty where a host has none): each its
+    // own, an empty one left for libpq to make 5432 (not PGPORT).
     const auto one_port = ConnInfo::parse("host=db.a,db.b port=5433", &why);
     ASSERT_TRUE(one_port) << why;
     ASSERT_EQ(one_port->hosts_to_look_up().size(), 2u);
     EXPECT_EQ(one_port->hosts_to_look_up()[1].port, "5433");
+    ::setenv("PGPORT", "6432", 1);
+    const auto none = ConnInfo::parse("host=db.a,db.b dbname=hookrelay", &why);
+    const auto listed = ConnInfo::parse("postgresql://db.a,db.b:5433/hookrelay", &why);
     ::unsetenv("PGPORT");
-    const auto no_port = ConnInfo::parse("postgresql://db.a,db.b:5433/hookrelay", &why);
-    ASSERT_TRUE(no_port) << why;
-    ASSERT_EQ(no_port->hosts_to_look_up().size(), 2u);
-    EXPECT_EQ(no_port->hosts_to_look_up()[0].port, "5432");
-    EXPECT_EQ(no_port->hosts_to_look_up()[1].port, "5433");
+    ASSERT_TRUE(none) << why;
+    ASSERT_EQ(none->hosts_to_look_up().size(), 2u);
+    EXPECT_EQ(none->hosts_to_look_up()[0].port, "6432");
+    EXPECT_EQ(none->hosts_to_look_up()[1].port, "6432");
+    ASSERT_TRUE(listed) << why;
+    ASSERT_EQ(listed->hosts_to_look_up().size(), 2u);
+    EXPECT_EQ(listed->hosts_to_look_up()[0].port, "");
+    EXPECT_EQ(listed->hosts_to_look_up()[1].port, "5433");
     // A service file or PGHOSTADDR may say where to connect: left to libpq.
     const auto service = ConnInfo::parse("host=db.a service=hookrelay", &why);
     ASSERT_TRUE(service) << why;
