@@ -211,14 +211,14 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
     // Every claim_renew_interval while wanted: a renewal of the claims in flight and of each
     // probe's lease, each asked on its own.
     asio::awaitable<void> renew_claims();
+    // One renewal of `claim_ids`; a claim it did not find is reported lost.
     asio::awaitable<void> renew(std::vector<std::string> claim_ids);
     asio::awaitable<void> renew_probe(std::shared_ptr<Lane> lane);
     void report_lost_claims(const std::vector<std::string>& asked,
                             const std::vector<std::string>& renewed);
     void poke(Lane& lane) { lane.timer->cancel(); }
-    // A renewal is asked every claim_renew_interval and answered within store_timeout (or given
-    // up on): with a lease no longer than both, a store slow to answer can let the lease of a
-    // request still at Jenkins run out. Said at start and when a reload changes store_timeout.
+    // Whether a store slow to answer (within store_timeout) can let the lease of a request still
+    // at Jenkins run out; said at start and when a reload changes store_timeout.
     //
     // A claim answered within claim_renew_interval is renewed at the next tick, by then + T; one
     // answered later at once, by 2T; and each renewal is asked I after the last. So the leases

@@ -1,6 +1,5 @@
 #include "util/resolve.hpp"
 
-#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/execution/context.hpp>
 #include <boost/asio/execution_context.hpp>
@@ -125,6 +124,28 @@ Resolved getaddrinfo_now(const std::string& host, const std::string& service) {
     return resolved;
 }
 
+// Ends the lookup for `key`: the callers that waited for it.
+std::vector<std::function<void(Resolved)>> take_waiting(
+    const std::pair<std::string, std::string>& key) {
+    std::lock_guard lock(running().mutex);
+    auto it = running().waiting.find(key);
+    auto waiting = std::move(it->second);
+    running().waiting.erase(it);
+    return waiting;
+}
+
+// Tells each caller; one that fails (out of memory) does not keep it from the others.
+void answer_all(const std::vector<std::function<void(Resolved)>>& waiting,
+                const Resolved& resolved) {
+    for (const auto& answer : waiting) {
+        try {
+            answer(resolved);
+        } catch (...) {
+            // That caller's wait ends at its timer.
+        }
+    }
+}
+
 }  // namespace
 
 void look_up_in_background(const std::string& host, const std::string& service,
@@ -144,27 +165,13 @@ void look_up_in_background(const std::string& host, const std::string& service,
             } catch (const std::exception& e) {
                 resolved.error = e.what();
             }
-            std::vector<std::function<void(Resolved)>> waiting;
-            {
-                std::lock_guard lock(running().mutex);
-                auto it = running().waiting.find(key);
-                waiting = std::move(it->second);
-                running().waiting.erase(it);
-            }
-            for (auto& answer : waiting) answer(resolved);
+            answer_all(take_waiting(key), resolved);
         }).detach();
     } catch (const std::exception& e) {
         // No thread to be had: everyone waiting for this name hears it now.
-        std::vector<std::function<void(Resolved)>> waiting;
-        {
-            std::lock_guard lock(running().mutex);
-            auto it = running().waiting.find(key);
-            waiting = std::move(it->second);
-            running().waiting.erase(it);
-        }
         Resolved failed;
         failed.error = std::string("cannot start a lookup: ") + e.what();
-        for (auto& answer : waiting) answer(failed);
+        answer_all(take_waiting(key), failed);
     }
 }
 

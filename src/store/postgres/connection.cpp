@@ -9,7 +9,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -673,8 +672,8 @@ asio::awaitable<void> Connection::wait(Direction direction, Deadline deadline) {
 
 namespace {
 
-// A name's addresses by `timer`'s expiry, from `lookup` (the tests') or getaddrinfo on a thread
-// of its own: as text, in the order given, without repeats; or why there are none.
+// A name's addresses by `timer`'s expiry, from `lookup` (the tests', as text) or getaddrinfo on a
+// thread of its own; or why there are none.
 asio::awaitable<Resolved> look_up(asio::any_io_executor executor, const Lookup& lookup,
                                   const std::string& host, asio::steady_timer& timer) {
     if (!lookup) co_return co_await resolve_within(executor, host, "", timer);
