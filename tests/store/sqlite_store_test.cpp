@@ -2,6 +2,7 @@
 // kill -9, group commit, another connection holding the database, the errors and health that
 // follow, its indexes, pruning on its own, and being released from its own callback.
 #include "store/codec.hpp"
+#include "store/contract/chores.hpp"
 #include "store/sqlite/admin.hpp"
 #include "store/sqlite/gathering_vfs.hpp"
 #include "store/sqlite/prune.hpp"
@@ -867,6 +868,55 @@ TEST_F(SqliteStoreTest, WithTheIntakeLogLargeBodiesWaitingForTheIndexHoldBackThe
     EXPECT_EQ(get(*store, "github-main", "d-large")->body, incompressible(20u << 20));
 }
 
+/// With the intake log: waits until what it answered is in the database (k_deadline at most).
+void wait_indexed(const SqliteStore& store) {
+    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
+    while (store.unindexed() > 0) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "never indexed";
+        std::this_thread::sleep_for(5ms);  // poll interval
+    }
+}
+
+// With the intake log and store.max_size: submits 4 KiB deliveries, every other one with a
+// trigger, until one is refused; returns that refusal. `with_trigger` gets the ids answered with a
+// trigger (not prunable while it is open).
+std::optional<boost::system::error_code> fill_until_refused(Store& store, TimePoint at,
+                                                            std::set<std::string>& with_trigger) {
+    const std::string body = incompressible(4 * 1024);
+    for (int i = 0; i < 2000; ++i) {
+        auto d = delivery("d-" + std::to_string(i), at);
+        d.body = body;
+        // Every other one without a trigger: the prune's to remove.
+        const bool triggered = i % 2 == 1;
+        auto r = triggered ? submit(store, d, {trigger()}) : submit(store, d, {});
+        if (!r) return r.error();
+        if (triggered) with_trigger.insert(d.delivery_id);
+    }
+    return std::nullopt;
+}
+
+// Once the prune made room: submissions are taken again (the held index work is retried each
+// second), the store is healthy, and the open triggers are those of `with_trigger` (and of the
+// submission taken).
+void expect_recovered(Store& store, TimePoint at, std::set<std::string> with_trigger) {
+    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
+    for (int n = 0;; ++n) {
+        const std::string id = "d-after-" + std::to_string(n);
+        if (submit(store, delivery(id, at), {trigger()})) {
+            with_trigger.insert(id);
+            break;
+        }
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "still refused after the prune";
+        std::this_thread::sleep_for(20ms);  // poll interval: the index work is retried each second
+    }
+    EXPECT_TRUE(store.health().ok) << store.health().detail;
+    std::set<std::string> open;
+    for (const auto& c : claim(store, "ci", at, 100'000, 0, 1ms).claims) {
+        open.insert(c.trigger.delivery_id);
+    }
+    EXPECT_EQ(open, with_trigger);
+}
+
 // With the intake log: once the index work no longer fits, new submissions are refused (not
 // answered into a log that cannot be indexed), and a prune run while that work waits frees the
 // room for it. Every trigger answered is in the store afterwards.
@@ -878,21 +928,8 @@ TEST_F(SqliteStoreTest, WithTheIntakeLogReachingMaxSizeRefusesUntilPruningMakesR
     // for the index), so that the prune frees room for all of it.
     config_.max_batch = 1;
     auto store = open_store();
-    const std::string body = incompressible(4 * 1024);
-    std::set<std::string> with_trigger;  // answered, and not prunable while the trigger is open
-    std::optional<boost::system::error_code> refusal;
-    for (int i = 0; i < 2000 && !refusal; ++i) {
-        auto d = delivery("d-" + std::to_string(i), base_);
-        d.body = body;
-        // Every other one without a trigger: the prune's to remove.
-        const bool triggered = i % 2 == 1;
-        auto r = triggered ? submit(*store, d, {trigger()}) : submit(*store, d, {});
-        if (!r) {
-            refusal = r.error();
-        } else if (triggered) {
-            with_trigger.insert(d.delivery_id);
-        }
-    }
+    std::set<std::string> with_trigger;
+    const auto refusal = fill_until_refused(*store, base_, with_trigger);
     ASSERT_TRUE(refusal) << "never refused";
     EXPECT_EQ(*refusal, make_error_code(errc::store_full));
     EXPECT_FALSE(store->health().ok);
@@ -903,22 +940,109 @@ TEST_F(SqliteStoreTest, WithTheIntakeLogReachingMaxSizeRefusesUntilPruningMakesR
     // The prune overtakes the index work it waits behind; then that work fits, and new
     // submissions are taken again.
     EXPECT_GT(prune(*store, Clock::now() + 1s), 0u);
-    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
-    for (int n = 0;; ++n) {
-        const std::string id = "d-after-" + std::to_string(n);
-        if (submit(*store, delivery(id, base_), {trigger()})) {
-            with_trigger.insert(id);
-            break;
-        }
-        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "still refused after the prune";
-        std::this_thread::sleep_for(20ms);  // poll interval: the index work is retried each second
+    expect_recovered(*store, base_, with_trigger);
+}
+
+// With the intake log: while answered webhooks wait for room in a full store (for as long as it
+// stays full: hours, until an operator acts), nothing piles up behind them. A claim is refused at
+// once with the failure (the dispatcher asks again after its poll), and so are a chore claim and
+// a submission the ordinary way (no delivery id: its webhook is answered 503 now, not after
+// store_timeout); a renewal, a probe's lease and the next due time are answered, so a build
+// request at Jenkins keeps its lease; an outcome waits, and is recorded once a prune has made
+// room.
+TEST_F(SqliteStoreTest, WithTheIntakeLogWaitingForRoomClaimsAreRefusedAndLeasesStillRenew) {
+    config_.intake_log = true;
+    config_.max_size = 512 * 1024;
+    config_.retention = 0ms;
+    config_.max_batch = 1;
+    auto store = open_store();
+    accept(*store, delivery("d-in-flight", base_), {trigger()});
+    ASSERT_NO_FATAL_FAILURE(wait_indexed(*store));
+    const auto in_flight = claim(*store, "ci", base_, 1);
+    ASSERT_EQ(in_flight.claims.size(), 1u);
+    const auto& held = in_flight.claims[0];
+    JenkinsHold down;
+    down.reason = "connect 10.0.0.5:8080: Connection refused";
+    down.since = base_;
+    down.next_probe_at = base_;
+    hold(*store, "other", down);
+    std::set<std::string> with_trigger;
+    const auto refusal = fill_until_refused(*store, base_, with_trigger);
+    ASSERT_TRUE(refusal) << "never refused";
+    ASSERT_EQ(*refusal, make_error_code(errc::store_full));
+
+    ClaimRequest request;
+    request.jenkins = "ci";
+    request.limit = 100;
+    request.now = base_;
+    request.lease = k_lease;
+    const auto claimed = wait_answer<result<ClaimBatch>>(
+        [&](auto done) { store->claim(std::move(request), std::move(done)); });
+    ASSERT_FALSE(claimed) << "claimed " << claimed->claims.size() << " while the store is full";
+    EXPECT_EQ(claimed.error(), make_error_code(errc::store_full));
+    const auto chores = wait_answer<result<ChoreBatch>>([&](auto done) {
+        store->claim_chores(chore_request(Chore::status, "github-main", base_), std::move(done));
+    });
+    ASSERT_FALSE(chores);
+    EXPECT_EQ(chores.error(), make_error_code(errc::store_full));
+    const auto anonymous = submit(*store, delivery("", base_), {trigger()});
+    ASSERT_FALSE(anonymous);
+    EXPECT_EQ(anonymous.error(), make_error_code(errc::store_full));
+    EXPECT_EQ(renew(*store, {held.claim_id}, Clock::now()), Ids{held.claim_id});
+    EXPECT_TRUE(try_probe(*store, "other", base_));
+    EXPECT_NO_THROW(next_due(*store, "ci"));
+
+    auto outcome = std::make_shared<std::promise<result<Completion>>>();
+    auto recorded = outcome->get_future();
+    store->complete(held.claim_id, finish(held.trigger.id, TriggerState::delivered, now_ms()),
+                    [outcome](result<Completion> r) { outcome->set_value(std::move(r)); });
+    // Not before the index work it was posted after (tried again each second meanwhile).
+    EXPECT_EQ(recorded.wait_for(1500ms), std::future_status::timeout);
+    EXPECT_GT(prune(*store, Clock::now() + 1s), 0u);
+    ASSERT_EQ(recorded.wait_for(k_deadline), std::future_status::ready);
+    const auto completion = recorded.get();
+    ASSERT_TRUE(completion) << completion.error().message();
+    EXPECT_EQ(*completion, Completion::applied);
+    expect_recovered(*store, base_, with_trigger);
+}
+
+// With the intake log: an outcome that joined the transaction of index work, which then failed
+// (the database locked by another program), is not answered with that failure: it waits with the
+// work, and is recorded once the work commits. Answered with the failure, its trigger would be
+// sent again once its claim ran out: a second build.
+TEST_F(SqliteStoreTest, WithTheIntakeLogAnOutcomeInAFailedIndexTransactionIsRecordedWithIt) {
+    config_.intake_log = true;
+    SqliteOptions options = quiet();
+    options.busy_timeout = 50ms;
+    auto store = open_store(options);
+    accept(*store, delivery("d-1", base_), {trigger()});
+    ASSERT_NO_FATAL_FAILURE(wait_indexed(*store));
+    const auto batch = claim(*store, "ci", base_, 1);
+    ASSERT_EQ(batch.claims.size(), 1u);
+    const auto& held = batch.claims[0];
+
+    auto outcome = std::make_shared<std::promise<result<Completion>>>();
+    auto recorded = outcome->get_future();
+    std::optional<ExclusiveLock> lock;
+    while_the_store_thread_is_held(*store, [&] {
+        lock.emplace(db_path());
+        accept(*store, delivery("d-2", base_), {trigger()});  // answered by the log
+        store->complete(held.claim_id, finish(held.trigger.id, TriggerState::delivered, now_ms()),
+                        [outcome](result<Completion> r) { outcome->set_value(std::move(r)); });
+    });
+    const auto failed_by = std::chrono::steady_clock::now() + k_deadline;
+    while (store->health().ok) {
+        ASSERT_LT(std::chrono::steady_clock::now(), failed_by) << "the index work never failed";
+        std::this_thread::sleep_for(5ms);  // poll interval
     }
-    EXPECT_TRUE(store->health().ok) << store->health().detail;
-    std::set<std::string> claimed;
-    for (const auto& c : claim(*store, "ci", base_, 100'000, 0, 1ms).claims) {
-        claimed.insert(c.trigger.delivery_id);
-    }
-    EXPECT_EQ(claimed, with_trigger);
+    lock.reset();
+    ASSERT_EQ(recorded.wait_for(k_deadline), std::future_status::ready);
+    const auto completion = recorded.get();
+    ASSERT_TRUE(completion) << completion.error().message();
+    EXPECT_EQ(*completion, Completion::applied);
+    const auto next = claim(*store, "ci", base_ + 24h);
+    ASSERT_EQ(next.claims.size(), 1u) << "d-1's trigger is delivered; d-2's is open";
+    EXPECT_EQ(next.claims[0].trigger.delivery_id, "d-2");
 }
 
 /// While it lives, files of the process cannot grow past `bytes` (RLIMIT_FSIZE): a write past it
@@ -954,11 +1078,7 @@ TEST_F(SqliteStoreTest, WithTheIntakeLogAFailedLogWriteKeepsTheStoreUnhealthyUnt
     SqliteOptions options = quiet();
     auto store = open_store(options);
     accept(*store, delivery("d-1", base_), {trigger()});
-    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
-    while (store->unindexed() > 0) {
-        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "d-1 was never indexed";
-        std::this_thread::sleep_for(5ms);  // poll interval
-    }
+    ASSERT_NO_FATAL_FAILURE(wait_indexed(*store));
     {
         FileSizeLimit limit(1);
         ASSERT_TRUE(limit.set());
@@ -996,11 +1116,7 @@ TEST_F(SqliteStoreTest, WithTheIntakeLogABurstTellsIndexedIdsFromNewOnes) {
     for (int i = 0; i < 50; ++i) {
         accept(*store, delivery("old-" + std::to_string(i), base_), {trigger()});
     }
-    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
-    while (store->unindexed() > 0) {
-        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "never indexed";
-        std::this_thread::sleep_for(5ms);  // poll interval
-    }
+    ASSERT_NO_FATAL_FAILURE(wait_indexed(*store));
     std::vector<std::string> ids;
     for (int i = 0; i < 100; ++i) {
         ids.push_back("new-" + std::to_string(i));

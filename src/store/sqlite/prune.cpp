@@ -18,7 +18,7 @@ Writer::Op prune_step_op(std::shared_ptr<PrunePass> pass) {
     Writer::Op op;
     op.mode = Writer::Mode::write;
     op.what = "prune";
-    op.overtakes_held_index = true;
+    op.while_held = Writer::WhileHeld::runs;
     op.run = [pass](Writer& writer) -> Writer::Answer {
         // On a copy: the pass moves on only once the step committed.
         std::int64_t cursor = pass->cursor;

@@ -395,15 +395,18 @@ void SqliteStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> tr
 void SqliteStore::claim(ClaimRequest request, ClaimHandler done) {
     writer_->post(make_op<ClaimBatch>(
         Mode::queue, "claim", std::move(done),
-        [request = std::move(request)](Writer& w) { return w.queue().claim(request); }));
+        [request = std::move(request)](Writer& w) { return w.queue().claim(request); },
+        Writer::WhileHeld::refused));
 }
 
 void SqliteStore::renew(std::vector<std::string> claim_ids, TimePoint now,
                         std::chrono::milliseconds lease, IdsHandler done) {
     writer_->post(make_op<std::vector<std::string>>(
-        Mode::queue, "renew", std::move(done), [ids = std::move(claim_ids), now, lease](Writer& w) {
+        Mode::queue, "renew", std::move(done),
+        [ids = std::move(claim_ids), now, lease](Writer& w) {
             return w.queue().renew(ids, now, lease);
-        }));
+        },
+        Writer::WhileHeld::runs));
 }
 
 void SqliteStore::complete(std::string claim_id, TriggerUpdate update, CompleteHandler done) {
@@ -424,23 +427,30 @@ void SqliteStore::release(std::vector<std::string> claim_ids, VoidHandler done) 
 void SqliteStore::next_due(std::string jenkins, TimeHandler done) {
     writer_->post(make_op<std::optional<TimePoint>>(
         Mode::queue, "next due", std::move(done),
-        [jenkins = std::move(jenkins)](Writer& w) { return w.queue().next_due(jenkins); }));
+        [jenkins = std::move(jenkins)](Writer& w) { return w.queue().next_due(jenkins); },
+        Writer::WhileHeld::runs));
 }
 
 void SqliteStore::hold(std::string jenkins, JenkinsHold hold, VoidHandler done) {
-    writer_->post(make_op<void>(Mode::queue, "hold", std::move(done),
-                                [jenkins = std::move(jenkins), hold = std::move(hold)](Writer& w) {
-                                    w.queue().hold(jenkins, hold);
-                                }));
+    // The holds, probes and their outcomes touch only the holds table: they run while index work
+    // waits for room (WhileHeld::runs, all of them, so in their order), so that a Jenkins that is
+    // down is probed with its backoff meanwhile, and nothing of them piles up.
+    writer_->post(make_op<void>(
+        Mode::queue, "hold", std::move(done),
+        [jenkins = std::move(jenkins), hold = std::move(hold)](Writer& w) {
+            w.queue().hold(jenkins, hold);
+        },
+        Writer::WhileHeld::runs));
 }
 
 void SqliteStore::try_probe(std::string jenkins, TimePoint now, std::chrono::milliseconds lease,
                             HoldHandler done) {
-    writer_->post(
-        make_op<std::optional<JenkinsHold>>(Mode::queue, "try probe", std::move(done),
-                                            [jenkins = std::move(jenkins), now, lease](Writer& w) {
-                                                return w.queue().try_probe(jenkins, now, lease);
-                                            }));
+    writer_->post(make_op<std::optional<JenkinsHold>>(
+        Mode::queue, "try probe", std::move(done),
+        [jenkins = std::move(jenkins), now, lease](Writer& w) {
+            return w.queue().try_probe(jenkins, now, lease);
+        },
+        Writer::WhileHeld::runs));
 }
 
 void SqliteStore::probe_failed(std::string jenkins, TimePoint next_probe_at, std::string reason,
@@ -449,14 +459,17 @@ void SqliteStore::probe_failed(std::string jenkins, TimePoint next_probe_at, std
         Mode::queue, "probe failed", std::move(done),
         [jenkins = std::move(jenkins), next_probe_at, reason = std::move(reason)](Writer& w) {
             w.queue().probe_failed(jenkins, next_probe_at, reason);
-        }));
+        },
+        Writer::WhileHeld::runs));
 }
 
 void SqliteStore::unhold(std::string jenkins, VoidHandler done) {
-    writer_->post(make_op<void>(Mode::queue, "unhold", std::move(done),
-                                [jenkins = std::move(jenkins)](Writer& w) {
-                                    if (w.queue().unhold(jenkins)) w.made_claimable();
-                                }));
+    writer_->post(make_op<void>(
+        Mode::queue, "unhold", std::move(done),
+        [jenkins = std::move(jenkins)](Writer& w) {
+            if (w.queue().unhold(jenkins)) w.made_claimable();
+        },
+        Writer::WhileHeld::runs));
 }
 
 void SqliteStore::queued_predecessors(std::string id, std::size_t limit, PredecessorsHandler done) {
@@ -495,7 +508,8 @@ void SqliteStore::forget_scan(std::string jenkins, std::string project, TimePoin
 void SqliteStore::claim_chores(ChoreRequest request, ChoreHandler done) {
     writer_->post(make_op<ChoreBatch>(
         Mode::queue, "claim chores", std::move(done),
-        [request = std::move(request)](Writer& w) { return w.chores().claim(request); }));
+        [request = std::move(request)](Writer& w) { return w.chores().claim(request); },
+        Writer::WhileHeld::refused));
 }
 
 void SqliteStore::complete_chore(Chore chore, std::string claim_id, ChoreUpdate update,

@@ -40,6 +40,9 @@ constexpr std::size_t k_index_group = 512;
 // long at most: under a burst the dispatcher's claims and outcomes keep flowing, so builds start
 // while webhooks still arrive.
 constexpr std::chrono::milliseconds k_op_wait{2};
+// Index work whose transaction failed as a whole (a full store, an I/O error) is tried again
+// this long after it last failed; operations are dealt with meanwhile (hold_back()).
+constexpr std::chrono::seconds k_held_retry{1};
 
 // A longer interval is treated as this, so the deadline arithmetic cannot overflow.
 constexpr std::chrono::milliseconds k_max_interval = std::chrono::hours(24 * 365);
@@ -209,6 +212,7 @@ void Writer::run() {
         std::vector<Submit> submits;
         std::vector<Op> ops;
         bool stopping = false;
+        bool stop_seen = false;
         bool failing = false;
         {
             std::unique_lock lock(mutex_);
@@ -253,15 +257,24 @@ void Writer::run() {
             ops.assign(std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.end()));
             ops_.clear();
             stopping = stop_ && submits.empty() && ops.empty();
+            stop_seen = stop_;
             failing = index_failure_.has_value();
         }
         replay_early();
         if (stopping) break;
+        if (failing && !stop_seen && Steady::now() < retry_held_at_) {
+            // Index work that failed waits for its retry: meanwhile the operations taken with it
+            // run, are refused or wait, and submissions the ordinary way are refused.
+            hold_back({}, submits, ops);
+            submits.clear();
+        }
         if (!submits.empty()) {
             // The queue operations waiting at the head of `ops` join the last group's
-            // transaction (they were posted after every submit taken with them).
+            // transaction (they were posted after every submit taken with them). Not while
+            // index work fails: a failure of the group would take them with it, an outcome too,
+            // and hold_back() decides what they do meanwhile.
             std::size_t lead = 0;
-            while (lead < ops.size() && ops[lead].mode == Mode::queue) ++lead;
+            while (!failing && lead < ops.size() && ops[lead].mode == Mode::queue) ++lead;
             // While index work fails (a full store, say), one submission per transaction: as
             // much of it goes in as fits, in order, rather than none until a whole group fits.
             const std::size_t batch = failing ? 1 : std::max<std::size_t>(config_.max_batch, 1);
@@ -274,11 +287,10 @@ void Writer::run() {
                 if (!commit.ok && commit.indexing) {
                     // Answered submissions that did not get into the file: nothing after them
                     // may commit first (it would move intake_position past them, and the log
-                    // would let go of them), and no operation may run before them.
-                    // The queue operations that joined it (the last group) were answered
-                    // with its failure; otherwise they have not run and wait too.
-                    if (last)
-                        ops.erase(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(lead));
+                    // would let go of them), and no operation may run before them, unless its
+                    // WhileHeld says so. The queue operations that joined it (the last group)
+                    // were rolled back with it, unanswered: they go with the rest (an outcome
+                    // among them is recorded once the work is, not lost).
                     hold_back(std::span<Submit>(submits).subspan(at, size),
                               std::span<Submit>(submits).subspan(at + size), ops);
                     held = true;
@@ -363,17 +375,16 @@ Writer::Committed Writer::commit_submits(std::span<Submit> jobs, std::span<Op> o
                                  " deliveries failed: " + failure.what + full_hint(failure.code);
         report(line);
         note_failure(failure, line);
-        for (Op& op : ops) op.fail(failure.code);
         if (indexing) {
+            // The operations that joined it are the caller's to hold back (run()).
+            retry_held_at_ = Steady::now() + k_held_retry;
             std::lock_guard lock(mutex_);
             index_failure_ = failure.code;
+        } else {
+            for (Op& op : ops) op.fail(failure.code);
         }
     }
-    if (committed && indexing) {
-        std::lock_guard lock(mutex_);
-        index_failure_.reset();
-    }
-    if (committed) note_commit(true);
+    if (committed) note_commit(true, indexing);
     // Index work was reported when the intake log made it durable.
     const auto answered_here = static_cast<std::size_t>(std::count_if(
         jobs.begin(), jobs.end(), [](const Submit& job) { return job.log_seq == 0; }));
@@ -410,12 +421,14 @@ Writer::Committed Writer::commit_submits(std::span<Submit> jobs, std::span<Op> o
     return {committed, indexing};
 }
 
-// After a transaction holding index work failed as a whole (busy, full, I/O): its index work
-// (its other submissions were answered with the failure), the submissions after it and the
-// operations `ops` go back to the head of their queues in their order, and the thread waits a
-// second (or until it is stopped) before trying again. Those webhooks were answered; the log keeps
-// them until they are indexed. Stopping, index work is left to the log instead (indexed at the
-// next start), and the rest goes on as usual.
+// After a transaction holding index work failed as a whole (busy, full, I/O), and between its
+// retries: its index work (its other submissions were answered with the failure) and the index
+// work after it go back to the head of their queue in their order; the submissions after it that
+// are not index work are refused; the operations `ops` run, are refused or go back to the head
+// of theirs, by their WhileHeld. The work is tried again a second after it last failed (or once
+// the thread is stopped); operations posted meanwhile are dealt with as they come. Those
+// webhooks were answered; the log keeps them until they are indexed. Stopping, index work is left
+// to the log instead (indexed at the next start), and the rest goes on as usual.
 void Writer::hold_back(std::span<Submit> failed, std::span<Submit> later, std::vector<Op>& ops) {
     const auto is_index = [](const Submit& job) { return job.log_seq != 0; };
     std::unique_lock lock(mutex_);
@@ -456,29 +469,58 @@ void Writer::hold_back(std::span<Submit> failed, std::span<Submit> later, std::v
         ops.clear();
         return;
     }
-    for (auto it = later.rbegin(); it != later.rend(); ++it) submits_.push_front(std::move(*it));
+    // Submissions the ordinary way (not answered yet) are refused with the failure, as the
+    // intake log refuses new records meanwhile: each would otherwise hold its body here for as
+    // long as the failure lasts, its webhook answered 503 after server.store_timeout all the
+    // same.
+    const boost::system::error_code failure =
+        index_failure_.value_or(make_error_code(errc::store_unavailable));
+    std::vector<Submit> refused_submits;
+    for (auto it = later.rbegin(); it != later.rend(); ++it) {
+        if (is_index(*it)) {
+            submits_.push_front(std::move(*it));
+        } else {
+            refused_submits.push_back(std::move(*it));
+        }
+    }
     for (auto it = failed.rbegin(); it != failed.rend(); ++it) {
         if (is_index(*it)) submits_.push_front(std::move(*it));
     }
-    // Prune steps run now (they remove only expired records, never one held here, and may free
-    // the room it waits for), and so do reads (what they read is the database, which cannot
-    // hold that work yet: an operator's listing, a metrics scrape, answered instead of timing
-    // out); every other operation waits behind the held work.
+    // Reads run now (what they read is the database, which cannot hold that work yet: an
+    // operator's listing, a metrics scrape, answered instead of timing out), and so do the
+    // operations that rely on nothing it holds (WhileHeld::runs: a prune step, which may free
+    // the room it waits for; a renewal). Requests for new work are refused; every other
+    // operation waits behind the held work.
     std::vector<Op> now;
+    std::vector<Op> refused;
     std::vector<Op> waiting;
     for (Op& op : ops) {
-        (op.overtakes_held_index || op.mode == Mode::read ? now : waiting).push_back(std::move(op));
+        if (op.mode == Mode::read || op.while_held == WhileHeld::runs) {
+            now.push_back(std::move(op));
+        } else if (op.while_held == WhileHeld::refused) {
+            refused.push_back(std::move(op));
+        } else {
+            waiting.push_back(std::move(op));
+        }
     }
+    const std::size_t still_waiting = waiting.size();
     for (auto it = waiting.rbegin(); it != waiting.rend(); ++it) ops_.push_front(std::move(*it));
     ops.clear();
+    lock.unlock();
+    for (auto it = refused_submits.rbegin(); it != refused_submits.rend(); ++it) {
+        answer_quietly(it->done, result<Receipt>{failure});
+    }
+    for (Op& op : refused) answer_quietly(op.fail, failure);
     if (!now.empty()) {
-        // Tried again at once: each prune step posts the next, so a pass goes on at its own pace
-        // between the retries (and once it is done, the retries wait a second again).
-        lock.unlock();
+        // Back to the loop at once: each prune step posts the next, so a pass goes on at its own
+        // pace between the retries.
         run_ops(now);
         return;
     }
-    cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
+    // Until the retry, or an operation posted meanwhile (a read answered now, not after the
+    // second).
+    lock.lock();
+    cv_.wait_until(lock, retry_held_at_, [&] { return stop_ || ops_.size() > still_waiting; });
 }
 
 void Writer::run_ops(std::vector<Op>& ops) {
@@ -684,10 +726,13 @@ void Writer::report_commit(std::chrono::duration<double> seconds, std::size_t ba
     for (const auto& callback : callbacks) answer_quietly(callback, seconds, batch);
 }
 
-void Writer::note_commit(bool clears_full) {
+void Writer::note_commit(bool clears_full, bool indexed) {
     std::lock_guard lock(mutex_);
+    // Under the same lock as the health: the intake log takes webhooks again once
+    // index_failure_ is clear, and by then the store says it is healthy.
+    if (indexed) index_failure_.reset();
     // Answered webhooks wait to be indexed, and new ones are refused: not healthy until that
-    // work commits (which clears index_failure_ first).
+    // work commits.
     if (index_failure_) return;
     if (full_ && !clears_full) return;
     full_ = false;

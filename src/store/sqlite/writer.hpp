@@ -1,8 +1,9 @@
 // The writer thread: the only user of a store's SQLite connection. Submissions are committed in
 // groups (one WAL sync for up to store.max_batch deliveries); queue operations (claims, renewals,
 // outcomes, releases, holds) waiting when such a group commits join its transaction (their pages
-// are mostly the ones the group just wrote, so they cost little more WAL), and otherwise share one
-// transaction without a sync of their own;
+// are mostly the ones the group just wrote, so they cost little more WAL; not while index work
+// that failed is tried again: Op::while_held), and otherwise share one transaction without a sync
+// of their own;
 // admin writes get a synced transaction each; reads run between them in posting order. It also
 // heartbeats the instance and prunes every store.prune_interval.
 #pragma once
@@ -63,6 +64,26 @@ class Writer {
     enum class Mode { read, queue, write };
     /// Delivers a job's result to its caller, once its transaction committed.
     using Answer = std::function<void()>;
+    /// What an operation does while index work that failed (a full store, an I/O error) waits
+    /// to be tried again, possibly for hours: the answered webhooks it holds must reach the file
+    /// before anything posted after them may rely on them.
+    enum class WhileHeld {
+        /// Behind that work, in order: what must not be lost (an outcome, a release, a hold, an
+        /// operator's write). Each stands for a request in flight or an action, so they stay
+        /// few.
+        waits,
+        /// Before it: what relies on nothing that work holds. Reads (always), prune steps (they
+        /// may free the room it waits for), renewals (a request still at Jenkins keeps its
+        /// lease while the database takes the renewal), the next due time, and a Jenkins' hold
+        /// and probes (only the holds table: a Jenkins that is down is probed with its backoff).
+        runs,
+        /// Answered at once with that work's failure: a request for new work (a claim, a chore
+        /// claim). Its caller asks again; waiting, each would be one more entry queued for as
+        /// long as the failure lasts, and a claim nobody awaits once it runs. (A chore's
+        /// completion that claims the next waits: it records an outcome, and there is one per
+        /// worker at most.)
+        refused,
+    };
     struct Op {
         Mode mode = Mode::read;
         const char* what = "";  ///< for error reports: "claim", "replay", ...
@@ -71,10 +92,8 @@ class Writer {
         std::function<Answer(Writer&)> run;
         /// Answers the caller with a failure: the work did not happen or was rolled back.
         std::function<void(boost::system::error_code)> fail;
-        /// Runs while index work that failed waits to be tried again, before it (a prune step:
-        /// it removes only expired records, and may free the room that work waits for). Reads
-        /// do too; every other operation waits behind that work.
-        bool overtakes_held_index = false;
+        /// What it does while index work that failed waits to be tried again (hold_back()).
+        WhileHeld while_held = WhileHeld::waits;
     };
     struct Submit {
         DeliveryRecord delivery;
@@ -208,7 +227,8 @@ class Writer {
     void report_commit(std::chrono::duration<double> seconds, std::size_t batch);
     /// Health after a commit: ok, except that after store_full only a commit that could have
     /// cleared it (a submit, a prune) counts; claims and heartbeats fit in a full file.
-    void note_commit(bool clears_full);
+    /// `indexed`: the commit held index work, which ends index_failure().
+    void note_commit(bool clears_full, bool indexed = false);
     void note_failure(const Failure& failure, const std::string& detail);
 
     // Released when the thread ends, or (never started) after the connection is closed.
@@ -239,6 +259,8 @@ class Writer {
     /// When the oldest operation in ops_ was queued (by post()).
     std::chrono::steady_clock::time_point ops_since_{};
     std::optional<boost::system::error_code> index_failure_;  ///< see index_failure()
+    /// While index_failure_ is set: when the held index work is tried again (writer thread).
+    std::chrono::steady_clock::time_point retry_held_at_{};
     std::uint64_t unsynced_through_ = 0;  ///< indexed by commits not synced yet (writer thread)
     std::chrono::steady_clock::time_point last_sync_{};  ///< of index work (writer thread)
     /// When the oldest index work in submits_ was queued ({}: none).
@@ -270,11 +292,12 @@ class Writer {
 /// value after the commit, or with the failure.
 template <class T, class Work>
 Writer::Op make_op(Writer::Mode mode, const char* what, std::function<void(result<T>)> done,
-                   Work work) {
+                   Work work, Writer::WhileHeld while_held = Writer::WhileHeld::waits) {
     auto handler = std::make_shared<std::function<void(result<T>)>>(std::move(done));
     Writer::Op op;
     op.mode = mode;
     op.what = what;
+    op.while_held = while_held;
     op.run = [handler, work = std::move(work)](Writer& writer) -> Writer::Answer {
         if constexpr (std::is_void_v<T>) {
             work(writer);
