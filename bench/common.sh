@@ -11,6 +11,17 @@ build_release() {
   cmake --build "$root/build/release" --target "$@" >/dev/null
 }
 
+# bench_relay: sets $relay, the hookrelay to measure: $HOOKRELAY, or else the release build
+# (installing the benchmark packages and building it first).
+bench_relay() {
+  relay=${HOOKRELAY:-}
+  if [[ -z "$relay" ]]; then
+    "$root/scripts/install-deps.sh" --bench >/dev/null
+    build_release hookrelay
+    relay="$root/build/release/hookrelay"
+  fi
+}
+
 # wait_port PORT: returns once something accepts connections on 127.0.0.1:PORT (10 s at most).
 wait_port() {
   for _ in $(seq 1 200); do

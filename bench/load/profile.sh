@@ -56,12 +56,7 @@ MAX_IN_FLIGHT=${MAX_IN_FLIGHT:-16}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 SECRET=bench-secret
 
-relay=${HOOKRELAY:-}
-if [[ -z "$relay" ]]; then
-  "$root/scripts/install-deps.sh" --bench >/dev/null
-  build_release hookrelay
-  relay="$root/build/release/hookrelay"
-fi
+bench_relay
 
 work=$(mktemp -d /tmp/hookrelay-profile.XXXXXX)
 pids=()
