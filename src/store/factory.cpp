@@ -23,6 +23,14 @@ result<std::shared_ptr<Store>> open_sqlite(const Config& config, const OpenOptio
     o.lock_state_dir = options.lock_state_dir;
     o.claim_lease = config.dispatch.claim_lease;
     o.heartbeat_interval = config.dispatch.claim_renew_interval;
+    // Twice what the webhook listener can have waiting for the store: a request per connection,
+    // its bodies up to 64 KiB uncharged and larger ones within body_memory (http/server.cpp).
+    // More are webhooks whose callers stopped waiting (server.store_timeout) on a store that
+    // stopped answering, each holding its body; twice, so that a listener at its cap is never
+    // refused for the moment an answer takes to reach its connection.
+    o.max_unanswered = 2 * config.server.max_connections;
+    o.max_unanswered_bytes =
+        2 * (config.server.body_memory + config.server.max_connections * std::size_t{64 * 1024});
     auto opened = sqlite::SqliteStore::open(config.state_dir, config.store, o, why);
     if (!opened) return opened.error();
     return std::shared_ptr<Store>(std::move(*opened));

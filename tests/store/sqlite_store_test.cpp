@@ -1045,6 +1045,93 @@ TEST_F(SqliteStoreTest, WithTheIntakeLogAnOutcomeInAFailedIndexTransactionIsReco
     EXPECT_EQ(next.claims[0].trigger.delivery_id, "d-2");
 }
 
+// Submissions the store has not answered are bounded (what the daemon's listener can have
+// waiting, SqliteOptions::max_unanswered): behind a store thread that does not come back (a disk
+// that stopped answering), webhooks whose callers stopped waiting would otherwise pile up, each
+// with its body. Beyond the bound a submission is refused at once with store_busy, and said so;
+// once the store answers, submissions are taken again. With and without the intake log (there,
+// deliveries without an id wait for the store's thread).
+TEST_F(SqliteStoreTest, SubmissionsWaitingForTheStoreAreBounded) {
+    for (const bool intake_log : {false, true}) {
+        SCOPED_TRACE(intake_log ? "intake log" : "no intake log");
+        config_.intake_log = intake_log;
+        TempDir dir;
+        SqliteOptions options = quiet();
+        options.max_unanswered = 3;
+        options.max_unanswered_bytes = 10 * 1024;
+        auto opened = SqliteStore::open(dir.path(), config_, options);
+        ASSERT_TRUE(opened) << opened.error().message();
+        auto store = *opened;
+        std::vector<std::string> reported;
+        std::mutex mutex;
+        store->on_error([&](std::string_view e) {
+            std::lock_guard lock(mutex);
+            reported.emplace_back(e);
+        });
+        std::vector<std::future<result<Receipt>>> waiting;
+        const auto post = [&](std::size_t body_size) {
+            auto answer = std::make_shared<std::promise<result<Receipt>>>();
+            waiting.push_back(answer->get_future());
+            auto d = delivery("", base_);  // no id: the store's thread answers it
+            d.body = std::string(body_size, static_cast<char>('a' + waiting.size()));
+            store->submit(std::move(d), {trigger()},
+                          [answer](result<Receipt> r) { answer->set_value(std::move(r)); });
+        };
+        while_the_store_thread_is_held(*store, [&] {
+            post(100);
+            post(100);
+            post(100);
+            post(100);  // a fourth: over max_unanswered
+            ASSERT_EQ(waiting[3].wait_for(k_deadline), std::future_status::ready);
+            const auto refused = waiting[3].get();
+            ASSERT_FALSE(refused);
+            EXPECT_EQ(refused.error(), make_error_code(errc::store_busy));
+            for (std::size_t i = 0; i < 3; ++i) {
+                EXPECT_EQ(waiting[i].wait_for(0ms), std::future_status::timeout) << i;
+            }
+            const auto health = store->health();
+            EXPECT_FALSE(health.ok);
+            EXPECT_NE(health.detail.find("3 webhooks (300 bytes of bodies) wait for the store"),
+                      std::string::npos)
+                << health.detail;
+        });
+        for (std::size_t i = 0; i < 3; ++i) {
+            ASSERT_EQ(waiting[i].wait_for(k_deadline), std::future_status::ready);
+            const auto taken = waiting[i].get();
+            EXPECT_TRUE(taken) << taken.error().message();
+        }
+        {
+            std::lock_guard lock(mutex);
+            ASSERT_FALSE(reported.empty());
+            EXPECT_NE(reported[0].find("3 webhooks (300 bytes of bodies) wait for the store"),
+                      std::string::npos)
+                << reported[0];
+        }
+        // Their bodies too: 6 KiB waiting, and 6 KiB more would pass 10 KiB.
+        waiting.clear();
+        while_the_store_thread_is_held(*store, [&] {
+            post(6 * 1024);
+            post(6 * 1024);
+            ASSERT_EQ(waiting[1].wait_for(k_deadline), std::future_status::ready);
+            EXPECT_EQ(waiting[1].get().error(), make_error_code(errc::store_busy));
+        });
+        ASSERT_EQ(waiting[0].wait_for(k_deadline), std::future_status::ready);
+        EXPECT_TRUE(waiting[0].get());
+        EXPECT_TRUE(submit(*store, delivery("d-after", base_), {trigger()}));
+        EXPECT_TRUE(store->health().ok) << store->health().detail;
+        if (!intake_log) continue;
+        // A delivery the log answers stops counting at its answer, not when the store's thread
+        // indexes it: with that thread held, many more than the bound are taken.
+        while_the_store_thread_is_held(*store, [&] {
+            for (int i = 0; i < 10; ++i) {
+                const auto r =
+                    submit(*store, delivery("d-" + std::to_string(i), base_), {trigger()});
+                EXPECT_TRUE(r) << i << ": " << r.error().message();
+            }
+        });
+    }
+}
+
 /// While it lives, files of the process cannot grow past `bytes` (RLIMIT_FSIZE): a write past it
 /// fails with EFBIG (SIGXFSZ ignored meanwhile, as it would otherwise end the process).
 class FileSizeLimit {

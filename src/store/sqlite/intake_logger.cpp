@@ -161,8 +161,12 @@ void IntakeLogger::run() {
                 std::lock_guard lock(shared_->mutex);
                 for (const std::string& key : group_keys_) Shared::drop(shared_->logged, key);
             }
-            for (Writer::Submit& job : group_) answer_quietly(job.done, result<Receipt>{failed});
-            for (Writer::Submit& job : jobs) answer_quietly(job.done, result<Receipt>{failed});
+            for (Writer::Submit& job : group_) {
+                answer_quietly(std::exchange(job.done, nullptr), result<Receipt>{failed});
+            }
+            for (Writer::Submit& job : jobs) {
+                answer_quietly(std::exchange(job.done, nullptr), result<Receipt>{failed});
+            }
             group_.clear();
             group_keys_.clear();
             in_group_.clear();
@@ -361,7 +365,7 @@ void IntakeLogger::flush() {
             next_broken_report_ = now + std::chrono::minutes(1);
         }
         for (Writer::Submit& job : group) {
-            answer_quietly(job.done, result<Receipt>{written.error()});
+            answer_quietly(std::exchange(job.done, nullptr), result<Receipt>{written.error()});
         }
         for (Writer::Submit& job : too_large) forward(std::move(job));
         return;

@@ -8,12 +8,14 @@
 #include "store/sqlite/prune.hpp"
 #include "store/sqlite/schema.hpp"
 #include "store/sqlite/writer.hpp"
+#include "util/rate_limit.hpp"
 
 #include <unistd.h>
 
 #include <fcntl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -314,8 +316,8 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
         }
         // The store exists before the threads, so a failure to start them still stops cleanly.
         const bool yields = logger && options.store_thread_yields;
-        std::shared_ptr<SqliteStore> store(new SqliteStore(
-            writer, logger, settings.instance.id, options.claim_lease, options.backlog_step));
+        std::shared_ptr<SqliteStore> store(
+            new SqliteStore(writer, logger, settings.instance.id, options));
         if (logger) logger->attach();
         Writer::start(writer, yields ? k_store_nice_with_log : 0);
         if (logger) IntakeLogger::start(logger);
@@ -326,14 +328,73 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
     }
 }
 
+// The submissions handed to the store and not answered yet (SqliteOptions::max_unanswered).
+struct SqliteStore::Unanswered {
+    std::atomic<std::size_t> count{0};
+    std::atomic<std::size_t> bytes{0};
+    RateLimit reports{1, std::chrono::minutes(1)};
+    std::atomic<std::size_t> refused{0};  ///< since the last report
+};
+
 SqliteStore::SqliteStore(std::shared_ptr<Writer> writer, std::shared_ptr<IntakeLogger> logger,
-                         std::string instance_id, std::chrono::milliseconds claim_lease,
-                         std::size_t backlog_step)
+                         std::string instance_id, const SqliteOptions& options)
     : writer_(std::move(writer)),
       logger_(std::move(logger)),
       instance_id_(std::move(instance_id)),
-      claim_lease_(claim_lease),
-      backlog_step_(backlog_step) {}
+      claim_lease_(options.claim_lease),
+      backlog_step_(options.backlog_step),
+      max_unanswered_(options.max_unanswered),
+      max_unanswered_bytes_(options.max_unanswered_bytes),
+      unanswered_(std::make_shared<Unanswered>()) {}
+
+bool SqliteStore::admit(SubmitHandler& done, std::size_t bytes) {
+    if (max_unanswered_ == 0 && max_unanswered_bytes_ == 0) return true;
+    Unanswered& u = *unanswered_;
+    const std::size_t count = u.count.load(std::memory_order_relaxed);
+    const std::size_t held = u.bytes.load(std::memory_order_relaxed);
+    if ((max_unanswered_ > 0 && count >= max_unanswered_) ||
+        (max_unanswered_bytes_ > 0 && count > 0 && held + bytes > max_unanswered_bytes_)) {
+        ++u.refused;
+        if (std::size_t suppressed = 0; u.reports.allow(&suppressed)) {
+            writer_->report_line(
+                std::to_string(count) + " webhooks (" + std::to_string(held) +
+                " bytes of bodies) wait for the store to take them, twice what the listener "
+                "can have waiting: the disk may have stopped answering; " +
+                std::to_string(u.refused.exchange(0)) +
+                " webhooks answered 503 at once since the last such line");
+        }
+        return false;
+    }
+    // Counted until it is answered (before its caller hears it), or its handler is released
+    // unanswered (dropped at a stop).
+    class Token {
+      public:
+        Token(std::shared_ptr<Unanswered> of, std::size_t bytes)
+            : of_(std::move(of)), bytes_(bytes) {
+            of_->count.fetch_add(1, std::memory_order_relaxed);
+            of_->bytes.fetch_add(bytes_, std::memory_order_relaxed);
+        }
+        Token(const Token&) = delete;
+        Token& operator=(const Token&) = delete;
+        ~Token() { release(); }
+        void release() noexcept {
+            if (released_.exchange(true)) return;
+            of_->count.fetch_sub(1, std::memory_order_relaxed);
+            of_->bytes.fetch_sub(bytes_, std::memory_order_relaxed);
+        }
+
+      private:
+        std::shared_ptr<Unanswered> of_;
+        std::size_t bytes_;
+        std::atomic<bool> released_{false};
+    };
+    done = [token = std::make_shared<Token>(unanswered_, bytes),
+            inner = std::move(done)](result<Receipt> receipt) {
+        token->release();
+        answer_quietly(inner, std::move(receipt));
+    };
+    return true;
+}
 
 SqliteStore::~SqliteStore() {
     close();
@@ -346,6 +407,18 @@ void SqliteStore::close() {
 }
 
 StoreHealth SqliteStore::health() const {
+    // Webhooks refused because too many wait for the store (admit()): not healthy while that
+    // lasts, whatever the last commit did (with the intake log, claims may still commit while
+    // its writes hang).
+    const std::size_t waiting = unanswered_->count.load(std::memory_order_relaxed);
+    const std::size_t bytes = unanswered_->bytes.load(std::memory_order_relaxed);
+    if ((max_unanswered_ > 0 && waiting >= max_unanswered_) ||
+        (max_unanswered_bytes_ > 0 && bytes >= max_unanswered_bytes_)) {
+        return StoreHealth{false, std::to_string(waiting) + " webhooks (" + std::to_string(bytes) +
+                                      " bytes of bodies) wait for the store to take them, twice "
+                                      "what the listener can have waiting: new ones are "
+                                      "answered 503; the disk may have stopped answering"};
+    }
     // A broken intake log refuses every webhook until a restart, whatever the database does.
     if (logger_) {
         if (std::string why = logger_->why_broken(); !why.empty()) {
@@ -364,6 +437,10 @@ std::size_t SqliteStore::unindexed() const {
 
 void SqliteStore::submit(DeliveryRecord delivery, std::vector<TriggerRequest> triggers,
                          SubmitHandler done) {
+    if (!admit(done, delivery.body.size())) {
+        answer_quietly(done, result<Receipt>{make_error_code(errc::store_busy)});
+        return;
+    }
     std::optional<StoredBody> body;
     if (writer_->config().keep_body) body = pack_body(delivery.body);
     // A body not kept: its digest now, on this (network) thread, so that nothing carries the body

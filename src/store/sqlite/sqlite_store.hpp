@@ -47,6 +47,14 @@ struct SqliteOptions {
     /// How many open triggers backlog() counts per turn on the store's thread; other work runs
     /// between turns (1-2 ms each with the default, docs/performance.md). Tests make it small.
     std::size_t backlog_step = 16'384;
+    /// Submissions handed to the store and not answered yet, at most this many (0: no bound), and
+    /// their bodies at most this many bytes (0: no bound; one alone always goes in). Beyond
+    /// either a submission is refused at once with store_busy. What the daemon's listener can
+    /// have waiting is less (the factory derives both from server.*): more are webhooks whose
+    /// callers stopped waiting (server.store_timeout), left queued behind a disk that stopped
+    /// answering, each holding its body.
+    std::size_t max_unanswered = 0;
+    std::size_t max_unanswered_bytes = 0;
     /// OpenOptions::warn.
     std::function<void(const std::string&)> warn;
 };
@@ -154,14 +162,20 @@ class SqliteStore final : public Store {
 
   private:
     SqliteStore(std::shared_ptr<Writer> writer, std::shared_ptr<IntakeLogger> logger,
-                std::string instance_id, std::chrono::milliseconds claim_lease,
-                std::size_t backlog_step);
+                std::string instance_id, const SqliteOptions& options);
+    struct Unanswered;
+    /// Counts a submission as unanswered until its handler is released, and wraps `done` for
+    /// that; false (and `done` untouched) when the bounds are reached.
+    bool admit(SubmitHandler& done, std::size_t bytes);
 
     std::shared_ptr<Writer> writer_;
     std::shared_ptr<IntakeLogger> logger_;  ///< store.intake_log; null without it
     const std::string instance_id_;
     const std::chrono::milliseconds claim_lease_;
     const std::size_t backlog_step_;
+    const std::size_t max_unanswered_;
+    const std::size_t max_unanswered_bytes_;
+    std::shared_ptr<Unanswered> unanswered_;
 };
 
 }  // namespace hookrelay::store::sqlite

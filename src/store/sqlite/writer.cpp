@@ -390,7 +390,7 @@ Writer::Committed Writer::commit_submits(std::span<Submit> jobs, std::span<Op> o
         jobs.begin(), jobs.end(), [](const Submit& job) { return job.log_seq == 0; }));
     if (answered_here > 0) report_commit(Steady::now() - started, answered_here);
     for (std::size_t i = 0; i < jobs.size(); ++i)
-        answer_quietly(jobs[i].done, std::move(results[i]));
+        answer_quietly(std::exchange(jobs[i].done, nullptr), std::move(results[i]));
     if (committed) answer_ops(ops, answers, failures);
     if (committed && (queued || claimable_)) notify_committed();
     // What the log may let go of: everything indexed up to a synced commit.
@@ -508,7 +508,7 @@ void Writer::hold_back(std::span<Submit> failed, std::span<Submit> later, std::v
     ops.clear();
     lock.unlock();
     for (auto it = refused_submits.rbegin(); it != refused_submits.rend(); ++it) {
-        answer_quietly(it->done, result<Receipt>{failure});
+        answer_quietly(std::exchange(it->done, nullptr), result<Receipt>{failure});
     }
     for (Op& op : refused) answer_quietly(op.fail, failure);
     if (!now.empty()) {

@@ -171,6 +171,8 @@ class Writer {
     /// From the intake log's thread: reports `line` as the writer's own failures are, and makes
     /// the store unhealthy until the next commit.
     void report_failure(boost::system::error_code code, const std::string& line);
+    /// From any thread: reports `line` as the writer's own failures are, leaving health alone.
+    void report_line(const std::string& line) { report(line); }
     /// Before start(): called after each commit that indexed intake log records.
     void on_indexed(Indexed callback) { indexed_ = std::move(callback); }
 
