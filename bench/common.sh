@@ -22,6 +22,15 @@ bench_relay() {
   fi
 }
 
+# bench_pg_database STATE NAME: starts a throwaway PostgreSQL server in STATE
+# (tests/support/pg_server.sh, fsync on, its output in STATE.log) and creates the empty database
+# NAME in it; prints a libpq connection string to that database.
+bench_pg_database() {
+  HOOKRELAY_PG_DURABLE=1 "$root/tests/support/pg_server.sh" start "$1" >"$1.log"
+  psql "$(cat "$1/conninfo")" -Xqc "CREATE DATABASE $2"
+  echo "$(cat "$1/conninfo") dbname=$2"
+}
+
 # wait_port PORT: returns once something accepts connections on 127.0.0.1:PORT (10 s at most).
 wait_port() {
   for _ in $(seq 1 200); do

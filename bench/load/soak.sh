@@ -11,14 +11,17 @@
 #   bench/load/soak.sh                    # ROUNDS=10 DURATION=20s, wrk -t1 -c4
 #   ROUNDS=40 bench/load/soak.sh          # longer
 #   HOOKRELAY=/path/to/hookrelay bench/load/soak.sh   # another build
+#   STORE=postgres bench/load/soak.sh     # the PostgreSQL store, on a throwaway server this script
+#                                         # starts (tests/support/pg_server.sh, fsync on); the
+#                                         # store column is then the database's size
 #
 # Prints one line per round: the deliveries accepted in it and in all, the build requests Jenkins
 # answered 201 in all, the daemon's resident memory (VmRSS) and its peak so far (VmHWM), its open
-# file descriptors and threads, the state directory's size (database, WAL and intake log), the
-# triggers still open and the builds followed to their result so far (/metrics). Then the
-# resident memory's change from the end of round 2 (caches warm, the first prunes done) to the
-# last round. Exits 1 when an accepted delivery did not reach Jenkins, or a build was not
-# followed to its result, within DRAIN_TIMEOUT of its round.
+# file descriptors and threads, the store's size (the state directory: database, WAL and intake
+# log; or the PostgreSQL database), the triggers still open and the builds followed to their
+# result so far (/metrics). Then the resident memory's change from the end of round 2 (caches
+# warm, the first prunes done) to the last round. Exits 1 when an accepted delivery did not reach
+# Jenkins, or a build was not followed to its result, within DRAIN_TIMEOUT of its round.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=bench/common.sh
@@ -37,9 +40,11 @@ bench_relay
 
 work=$(mktemp -d /tmp/hookrelay-soak.XXXXXX)
 pids=()
+pg_state=""
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [[ -n "$pg_state" ]]; then "$root/tests/support/pg_server.sh" stop "$pg_state" || true; fi
   if [[ -n "${KEEP:-}" ]]; then echo "files kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -59,12 +64,29 @@ grep -q 'nginx/down' "$work/nginx/nginx.conf" || {
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 pids+=($!)
 
+store_yaml="store: {retention: 1m, prune_interval: 20s}"
+if [[ "${STORE:-sqlite}" == postgres ]]; then
+  pg_state="$work/pg"
+  BENCH_DATABASE_URL=$(bench_pg_database "$pg_state" bench)
+  export BENCH_DATABASE_URL
+  # shellcheck disable=SC2016  # ${env:…} is hookrelay's, not the shell's
+  store_yaml='store: {backend: postgres, postgres: {url: "${env:BENCH_DATABASE_URL}"}, retention: 1m, prune_interval: 20s}'
+fi
+# The size of what the store keeps: the state directory, or the PostgreSQL database.
+store_mb() {
+  if [[ -n "$pg_state" ]]; then
+    psql "$BENCH_DATABASE_URL" -XAtc "SELECT pg_database_size('bench') / 1048576.0"
+  else
+    bc -l <<<"$(du -sk "$work/state" | cut -f1) / 1024"
+  fi
+}
+
 cat >"$work/relay.yaml" <<YAML
 listen: 127.0.0.1:$RELAY_PORT
 admin: {listen: "127.0.0.1:$ADMIN_PORT", token: "\${env:BENCH_SECRET}"}
 state_dir: $work/state
 log: {level: warn}
-store: {retention: 1m, prune_interval: 20s}
+$store_yaml
 sources:
   github: {provider: github, secret: "\${env:BENCH_SECRET}"}
 jenkins:
@@ -101,7 +123,7 @@ wait_settled() {
 }
 
 printf '%5s %-7s %9s %9s %9s %8s %8s %5s %7s %9s %6s %9s\n' round jenkins accepted "in all" built \
-  "RSS MB" "peak MB" fds threads "state MB" open followed
+  "RSS MB" "peak MB" fds threads "store MB" open followed
 total=0
 rss_warm=""
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -124,7 +146,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   printf '%5d %-7s %9d %9d %9d %8.1f %8.1f %5d %7d %9.1f %6d %9d\n' "$round" "$jenkins" \
     "$accepted" "$total" "$delivered" "$(bc -l <<<"$rss / 1024")" \
     "$(bc -l <<<"$(status_kb VmHWM) / 1024")" "$(find "/proc/$daemon/fd" -mindepth 1 | wc -l)" \
-    "$(status_kb Threads)" "$(bc -l <<<"$(du -sk "$work/state" | cut -f1) / 1024")" \
+    "$(status_kb Threads)" "$(store_mb)" \
     "$open" "$followed"
 done
 if [[ -n "$rss_warm" ]]; then

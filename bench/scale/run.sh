@@ -86,9 +86,7 @@ store_yaml=""
 store_name="SQLite"
 if [[ "${STORE:-sqlite}" == postgres ]]; then
   pg_state="$work/pg"
-  HOOKRELAY_PG_DURABLE=1 "$root/tests/support/pg_server.sh" start "$pg_state" >"$work/pg-start.log"
-  psql "$(cat "$pg_state/conninfo")" -Xqc 'CREATE DATABASE scale'
-  database_url="$(cat "$pg_state/conninfo") dbname=scale"
+  database_url=$(bench_pg_database "$pg_state" scale)
   export SCALE_DATABASE_URL=$database_url
   # shellcheck disable=SC2016  # ${env:…} is hookrelay's, not the shell's
   store_yaml='backend: postgres, postgres: {url: "${env:SCALE_DATABASE_URL}"}, '
