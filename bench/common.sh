@@ -25,9 +25,10 @@ bench_relay() {
 # bench_pg_database STATE NAME: starts a throwaway PostgreSQL server in STATE
 # (tests/support/pg_server.sh, fsync on, its output in STATE.log) and creates the empty database
 # NAME in it; prints a libpq connection string to that database.
+# Returns non-zero when either fails (set -e does not reach into a command substitution).
 bench_pg_database() {
-  HOOKRELAY_PG_DURABLE=1 "$root/tests/support/pg_server.sh" start "$1" >"$1.log"
-  psql "$(cat "$1/conninfo")" -Xqc "CREATE DATABASE $2"
+  HOOKRELAY_PG_DURABLE=1 "$root/tests/support/pg_server.sh" start "$1" >"$1.log" || return 1
+  psql "$(cat "$1/conninfo")" -Xqc "CREATE DATABASE $2" || return 1
   echo "$(cat "$1/conninfo") dbname=$2"
 }
 

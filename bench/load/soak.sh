@@ -42,6 +42,7 @@ work=$(mktemp -d /tmp/hookrelay-soak.XXXXXX)
 pids=()
 pg_state=""
 cleanup() {
+  trap '' INT TERM # a second Ctrl-C must not skip stopping the PostgreSQL server
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [[ -n "$pg_state" ]]; then "$root/tests/support/pg_server.sh" stop "$pg_state" || true; fi
@@ -126,6 +127,7 @@ printf '%5s %-7s %9s %9s %9s %8s %8s %5s %7s %9s %6s %9s\n' round jenkins accept
   "RSS MB" "peak MB" fds threads "store MB" open followed
 total=0
 rss_warm=""
+late=0 # rounds whose deliveries or follows were not done within DRAIN_TIMEOUT
 for ((round = 1; round <= ROUNDS; round++)); do
   jenkins=up
   if ((round % 2 == 0)); then
@@ -141,6 +143,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   accepted=$((requests - ${bad:-0}))
   total=$((total + accepted))
   read -r delivered open followed < <(wait_settled "$total")
+  if ((delivered < total || followed < delivered)); then late=$((late + 1)); fi
   rss=$(status_kb VmRSS)
   if ((round == 2)); then rss_warm=$rss; fi
   printf '%5d %-7s %9d %9d %9d %8.1f %8.1f %5d %7d %9.1f %6d %9d\n' "$round" "$jenkins" \
@@ -155,6 +158,9 @@ if [[ -n "$rss_warm" ]]; then
 fi
 errors=$(grep -c '\[error\]\|\[critical\]' "$work/relay.log" || true)
 echo "error lines in the daemon's log: $errors"
+if ((late > 0)); then
+  echo "soak.sh: in $late rounds the deliveries or their follows were not done within ${DRAIN_TIMEOUT}s" >&2
+fi
 if ((delivered < total)); then
   echo "soak.sh: $((total - delivered)) accepted deliveries did not reach Jenkins within ${DRAIN_TIMEOUT}s" >&2
   exit 1
@@ -163,4 +169,5 @@ if ((followed < delivered)); then
   echo "soak.sh: $((delivered - followed)) builds were not followed to their result within ${DRAIN_TIMEOUT}s" >&2
   exit 1
 fi
+if ((late > 0)); then exit 1; fi
 echo "every accepted delivery reached Jenkins ($total), and every build was followed to its result"

@@ -6,7 +6,9 @@
 #include <openssl/rand.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <limits>
 
 namespace hookrelay::store {
 namespace {
@@ -28,9 +30,11 @@ result<std::shared_ptr<Store>> open_sqlite(const Config& config, const OpenOptio
     // More are webhooks whose callers stopped waiting (server.store_timeout) on a store that
     // stopped answering, each holding its body; twice, so that a listener at its cap is never
     // refused for the moment an answer takes to reach its connection.
-    o.max_unanswered = 2 * config.server.max_connections;
+    constexpr std::size_t k_most = std::numeric_limits<std::size_t>::max() / 4;
+    const std::size_t connections = std::min(config.server.max_connections, k_most / (64 * 1024));
+    o.max_unanswered = 2 * connections;
     o.max_unanswered_bytes =
-        2 * (config.server.body_memory + config.server.max_connections * std::size_t{64 * 1024});
+        2 * (std::min(config.server.body_memory, k_most) + connections * std::size_t{64 * 1024});
     auto opened = sqlite::SqliteStore::open(config.state_dir, config.store, o, why);
     if (!opened) return opened.error();
     return std::shared_ptr<Store>(std::move(*opened));

@@ -1059,11 +1059,11 @@ TEST_F(SqliteStoreTest, SubmissionsWaitingForTheStoreAreBounded) {
         SqliteOptions options = quiet();
         options.max_unanswered = 3;
         options.max_unanswered_bytes = 10 * 1024;
+        std::vector<std::string> reported;  // before the store: it reports until it is closed
+        std::mutex mutex;
         auto opened = SqliteStore::open(dir.path(), config_, options);
         ASSERT_TRUE(opened) << opened.error().message();
         auto store = *opened;
-        std::vector<std::string> reported;
-        std::mutex mutex;
         store->on_error([&](std::string_view e) {
             std::lock_guard lock(mutex);
             reported.emplace_back(e);
@@ -1114,9 +1114,13 @@ TEST_F(SqliteStoreTest, SubmissionsWaitingForTheStoreAreBounded) {
             post(6 * 1024);
             ASSERT_EQ(waiting[1].wait_for(k_deadline), std::future_status::ready);
             EXPECT_EQ(waiting[1].get().error(), make_error_code(errc::store_busy));
+            EXPECT_FALSE(store->health().ok);
         });
         ASSERT_EQ(waiting[0].wait_for(k_deadline), std::future_status::ready);
         EXPECT_TRUE(waiting[0].get());
+        // Healthy again once the store has caught up, before any webhook is taken again (a
+        // load balancer sends none to an instance whose /readyz is 503).
+        EXPECT_TRUE(store->health().ok) << store->health().detail;
         EXPECT_TRUE(submit(*store, delivery("d-after", base_), {trigger()}));
         EXPECT_TRUE(store->health().ok) << store->health().detail;
         if (!intake_log) continue;

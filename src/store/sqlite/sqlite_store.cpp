@@ -333,8 +333,15 @@ struct SqliteStore::Unanswered {
     std::atomic<std::size_t> count{0};
     std::atomic<std::size_t> bytes{0};
     RateLimit reports{1, std::chrono::minutes(1)};
-    std::atomic<std::size_t> refused{0};  ///< since the last report
+    std::atomic<std::size_t> refused{0};        ///< since the last report
+    std::atomic<bool> refusing{false};          ///< the last submission was refused
+    std::atomic<std::size_t> refused_bytes{0};  ///< its body's size
 };
+
+bool SqliteStore::over_bounds(std::size_t count, std::size_t held, std::size_t bytes) const {
+    return (max_unanswered_ > 0 && count >= max_unanswered_) ||
+           (max_unanswered_bytes_ > 0 && count > 0 && held + bytes > max_unanswered_bytes_);
+}
 
 SqliteStore::SqliteStore(std::shared_ptr<Writer> writer, std::shared_ptr<IntakeLogger> logger,
                          std::string instance_id, const SqliteOptions& options)
@@ -352,10 +359,11 @@ bool SqliteStore::admit(SubmitHandler& done, std::size_t bytes) {
     Unanswered& u = *unanswered_;
     const std::size_t count = u.count.load(std::memory_order_relaxed);
     const std::size_t held = u.bytes.load(std::memory_order_relaxed);
-    if ((max_unanswered_ > 0 && count >= max_unanswered_) ||
-        (max_unanswered_bytes_ > 0 && count > 0 && held + bytes > max_unanswered_bytes_)) {
+    if (over_bounds(count, held, bytes)) {
         ++u.refused;
-        if (std::size_t suppressed = 0; u.reports.allow(&suppressed)) {
+        u.refused_bytes.store(bytes, std::memory_order_relaxed);
+        u.refusing.store(true, std::memory_order_relaxed);
+        if (u.reports.allow()) {
             writer_->report_line(
                 std::to_string(count) + " webhooks (" + std::to_string(held) +
                 " bytes of bodies) wait for the store to take them, twice what the listener "
@@ -365,6 +373,7 @@ bool SqliteStore::admit(SubmitHandler& done, std::size_t bytes) {
         }
         return false;
     }
+    u.refusing.store(false, std::memory_order_relaxed);
     // Counted until it is answered (before its caller hears it), or its handler is released
     // unanswered (dropped at a stop).
     class Token {
@@ -407,17 +416,19 @@ void SqliteStore::close() {
 }
 
 StoreHealth SqliteStore::health() const {
-    // Webhooks refused because too many wait for the store (admit()): not healthy while that
-    // lasts, whatever the last commit did (with the intake log, claims may still commit while
-    // its writes hang).
-    const std::size_t waiting = unanswered_->count.load(std::memory_order_relaxed);
-    const std::size_t bytes = unanswered_->bytes.load(std::memory_order_relaxed);
-    if ((max_unanswered_ > 0 && waiting >= max_unanswered_) ||
-        (max_unanswered_bytes_ > 0 && bytes >= max_unanswered_bytes_)) {
-        return StoreHealth{false, std::to_string(waiting) + " webhooks (" + std::to_string(bytes) +
-                                      " bytes of bodies) wait for the store to take them, twice "
-                                      "what the listener can have waiting: new ones are "
-                                      "answered 503; the disk may have stopped answering"};
+    // Webhooks refused because too many wait for the store (admit()): not healthy while the
+    // last one refused would be refused still, whatever the last commit did (with the intake
+    // log, claims may still commit while its writes hang).
+    if (unanswered_->refusing.load(std::memory_order_relaxed)) {
+        const std::size_t count = unanswered_->count.load(std::memory_order_relaxed);
+        const std::size_t bytes = unanswered_->bytes.load(std::memory_order_relaxed);
+        if (over_bounds(count, bytes, unanswered_->refused_bytes.load(std::memory_order_relaxed))) {
+            return StoreHealth{false,
+                               std::to_string(count) + " webhooks (" + std::to_string(bytes) +
+                                   " bytes of bodies) wait for the store to take them, twice "
+                                   "what the listener can have waiting: new ones are answered "
+                                   "503; the disk may have stopped answering"};
+        }
     }
     // A broken intake log refuses every webhook until a restart, whatever the database does.
     if (logger_) {

@@ -167,6 +167,8 @@ class SqliteStore final : public Store {
     /// Counts a submission as unanswered until its handler is released, and wraps `done` for
     /// that; false (and `done` untouched) when the bounds are reached.
     bool admit(SubmitHandler& done, std::size_t bytes);
+    /// Whether a body of `bytes` is refused while `count` submissions with `held` bytes wait.
+    bool over_bounds(std::size_t count, std::size_t held, std::size_t bytes) const;
 
     std::shared_ptr<Writer> writer_;
     std::shared_ptr<IntakeLogger> logger_;  ///< store.intake_log; null without it

@@ -297,9 +297,9 @@ void Writer::run() {
                     lead = 0;
                 }
             }
-            // Held: `ops` went back to their queue (hold_back), and the heartbeat and the
-            // scheduled prune below still run (a prune frees the room a full store's index work
-            // waits for).
+            // Held: hold_back() ran, refused or queued again each of `ops` (by its WhileHeld),
+            // and the heartbeat and the scheduled prune below still run (a prune frees the room
+            // a full store's index work waits for).
             ops.erase(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(lead));
         }
         run_ops(ops);

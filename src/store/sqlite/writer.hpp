@@ -2,8 +2,8 @@
 // groups (one WAL sync for up to store.max_batch deliveries); queue operations (claims, renewals,
 // outcomes, releases, holds) waiting when such a group commits join its transaction (their pages
 // are mostly the ones the group just wrote, so they cost little more WAL; not while index work
-// that failed is tried again: Op::while_held), and otherwise share one transaction without a sync
-// of their own;
+// that failed is tried again: what they do then is their Op::while_held), and otherwise share one
+// transaction without a sync of their own;
 // admin writes get a synced transaction each; reads run between them in posting order. It also
 // heartbeats the instance and prunes every store.prune_interval.
 #pragma once
