@@ -22,6 +22,19 @@ bench_relay() {
   fi
 }
 
+# bench_cleanup: the EXIT trap of a benchmark that keeps what it started in $pids, its
+# PostgreSQL server's state in $pg_state ("" for none) and its files in $work: stops them and
+# removes $work (KEEP=1 keeps it and says where). A second Ctrl-C does not cut it short: the
+# server lives outside $work and would be left running.
+# shellcheck disable=SC2154  # pids, pg_state, work: set by the script that sources this
+bench_cleanup() {
+  trap '' INT TERM
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [[ -n "$pg_state" ]]; then "$root/tests/support/pg_server.sh" stop "$pg_state" || true; fi
+  if [[ -n "${KEEP:-}" ]]; then echo "files kept in $work"; else rm -rf "$work"; fi
+}
+
 # bench_pg_database STATE NAME: starts a throwaway PostgreSQL server in STATE
 # (tests/support/pg_server.sh, fsync on, its output in STATE.log) and creates the empty database
 # NAME in it; prints a libpq connection string to that database.

@@ -61,13 +61,7 @@ bench_relay
 work=$(mktemp -d /tmp/hookrelay-profile.XXXXXX)
 pids=()
 pg_state=""
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [[ -n "$pg_state" ]]; then "$root/tests/support/pg_server.sh" stop "$pg_state" || true; fi
-  if [[ -n "${KEEP:-}" ]]; then echo "files kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 body="$root/tests/data/github/push-branch-update.json"
 signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r <"$body" | cut -d' ' -f1)"

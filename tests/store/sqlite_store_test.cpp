@@ -877,6 +877,16 @@ void wait_indexed(const SqliteStore& store) {
     }
 }
 
+// The store that fill_until_refused() fills: the intake log, store.max_size 512 KiB, nothing kept
+// past a prune. What is answered and not indexed when it fills stays small (one submission per
+// transaction: 8 records at most wait for the index), so that a prune frees room for all of it.
+void a_store_to_fill(StoreConfig& config) {
+    config.intake_log = true;
+    config.max_size = 512 * 1024;
+    config.retention = 0ms;
+    config.max_batch = 1;
+}
+
 // With the intake log and store.max_size: submits 4 KiB deliveries, every other one with a
 // trigger, until one is refused; returns that refusal. `with_trigger` gets the ids answered with a
 // trigger (not prunable while it is open).
@@ -921,12 +931,7 @@ void expect_recovered(Store& store, TimePoint at, std::set<std::string> with_tri
 // answered into a log that cannot be indexed), and a prune run while that work waits frees the
 // room for it. Every trigger answered is in the store afterwards.
 TEST_F(SqliteStoreTest, WithTheIntakeLogReachingMaxSizeRefusesUntilPruningMakesRoom) {
-    config_.intake_log = true;
-    config_.max_size = 512 * 1024;
-    config_.retention = 0ms;
-    // What is answered and not indexed when the store fills stays small (8 records at most wait
-    // for the index), so that the prune frees room for all of it.
-    config_.max_batch = 1;
+    a_store_to_fill(config_);
     auto store = open_store();
     std::set<std::string> with_trigger;
     const auto refusal = fill_until_refused(*store, base_, with_trigger);
@@ -951,10 +956,7 @@ TEST_F(SqliteStoreTest, WithTheIntakeLogReachingMaxSizeRefusesUntilPruningMakesR
 // request at Jenkins keeps its lease; an outcome waits, and is recorded once a prune has made
 // room.
 TEST_F(SqliteStoreTest, WithTheIntakeLogWaitingForRoomClaimsAreRefusedAndLeasesStillRenew) {
-    config_.intake_log = true;
-    config_.max_size = 512 * 1024;
-    config_.retention = 0ms;
-    config_.max_batch = 1;
+    a_store_to_fill(config_);
     auto store = open_store();
     accept(*store, delivery("d-in-flight", base_), {trigger()});
     ASSERT_NO_FATAL_FAILURE(wait_indexed(*store));

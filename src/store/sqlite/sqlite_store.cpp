@@ -332,11 +332,21 @@ result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& state_
 struct SqliteStore::Unanswered {
     std::atomic<std::size_t> count{0};
     std::atomic<std::size_t> bytes{0};
-    RateLimit reports{1, std::chrono::minutes(1)};
-    std::atomic<std::size_t> refused{0};        ///< since the last report
-    std::atomic<bool> refusing{false};          ///< the last submission was refused
-    std::atomic<std::size_t> refused_bytes{0};  ///< its body's size
+    RateLimit reports{1, std::chrono::minutes(1)};  ///< one per refusal; a line when it allows
+    std::atomic<bool> refusing{false};              ///< the last submission was refused
+    std::atomic<std::size_t> refused_bytes{0};      ///< its body's size
 };
+
+namespace {
+
+// What admit()'s line and health() say of the submissions waiting at the bound.
+std::string waiting_at_the_bound(std::size_t count, std::size_t bytes) {
+    return std::to_string(count) + " webhooks (" + std::to_string(bytes) +
+           " bytes of bodies) wait for the store to take them, twice what the listener can have "
+           "waiting";
+}
+
+}  // namespace
 
 bool SqliteStore::over_bounds(std::size_t count, std::size_t held, std::size_t bytes) const {
     return (max_unanswered_ > 0 && count >= max_unanswered_) ||
@@ -360,20 +370,20 @@ bool SqliteStore::admit(SubmitHandler& done, std::size_t bytes) {
     const std::size_t count = u.count.load(std::memory_order_relaxed);
     const std::size_t held = u.bytes.load(std::memory_order_relaxed);
     if (over_bounds(count, held, bytes)) {
-        ++u.refused;
         u.refused_bytes.store(bytes, std::memory_order_relaxed);
         u.refusing.store(true, std::memory_order_relaxed);
-        if (u.reports.allow()) {
-            writer_->report_line(
-                std::to_string(count) + " webhooks (" + std::to_string(held) +
-                " bytes of bodies) wait for the store to take them, twice what the listener "
-                "can have waiting: the disk may have stopped answering; " +
-                std::to_string(u.refused.exchange(0)) +
-                " webhooks answered 503 at once since the last such line");
+        if (std::size_t suppressed = 0; u.reports.allow(&suppressed)) {
+            writer_->report_line(waiting_at_the_bound(count, held) +
+                                 ": the disk may have stopped answering; " +
+                                 std::to_string(suppressed + 1) +
+                                 " webhooks answered 503 at once since the last such line");
         }
         return false;
     }
-    u.refusing.store(false, std::memory_order_relaxed);
+    // Written only when it changes: every webhook passes here, from every network thread.
+    if (u.refusing.load(std::memory_order_relaxed)) {
+        u.refusing.store(false, std::memory_order_relaxed);
+    }
     // Counted until it is answered (before its caller hears it), or its handler is released
     // unanswered (dropped at a stop).
     class Token {
@@ -423,11 +433,9 @@ StoreHealth SqliteStore::health() const {
         const std::size_t count = unanswered_->count.load(std::memory_order_relaxed);
         const std::size_t bytes = unanswered_->bytes.load(std::memory_order_relaxed);
         if (over_bounds(count, bytes, unanswered_->refused_bytes.load(std::memory_order_relaxed))) {
-            return StoreHealth{false,
-                               std::to_string(count) + " webhooks (" + std::to_string(bytes) +
-                                   " bytes of bodies) wait for the store to take them, twice "
-                                   "what the listener can have waiting: new ones are answered "
-                                   "503; the disk may have stopped answering"};
+            return StoreHealth{false, waiting_at_the_bound(count, bytes) +
+                                          ": new ones are answered 503; the disk may have "
+                                          "stopped answering"};
         }
     }
     // A broken intake log refuses every webhook until a restart, whatever the database does.
