@@ -58,7 +58,10 @@ std::optional<std::size_t> parse_size(std::string_view text) {
     if (unit == "KB") factor = 1000;
     if (unit == "MB") factor = 1000 * 1000;
     if (unit == "GB") factor = 1000 * 1000 * 1000;
-    if (factor == 0 || value > (std::uint64_t{1} << 40)) return std::nullopt;
+    // At most 2^50 bytes (1 PiB) whatever the unit, checked before multiplying: a count in
+    // range times a unit must not wrap around (17179869185GiB was once taken as 1 GiB).
+    constexpr std::uint64_t k_max_bytes = std::uint64_t{1} << 50;
+    if (factor == 0 || value > k_max_bytes / factor) return std::nullopt;
     return static_cast<std::size_t>(value * factor);
 }
 
@@ -641,7 +644,9 @@ class Loader {
         check_keys(node, k_store_keys, "store");
         auto& s = config_->store;
         if (auto n = node["keep_body"]) boolean(n, "store.keep_body", s.keep_body);
-        if (auto n = node["retention"]) duration(n, "store.retention", s.retention);
+        // 0 would prune every finished delivery at each pass, and with it what recognizes a
+        // forge's redelivery as a duplicate: refused.
+        if (auto n = node["retention"]) positive_duration(n, "store.retention", s.retention);
         if (auto n = node["prune_interval"])
             positive_duration(n, "store.prune_interval", s.prune_interval);
         if (auto n = node["max_size"]) size(n, "store.max_size", s.max_size);
@@ -1244,12 +1249,14 @@ class Loader {
                 positive_duration(n, context + ".follow_poll_max", j.follow_poll_max);
             }
             if (auto n = body["follow_max_age"]) {
-                duration(n, context + ".follow_max_age", j.follow_max_age);
+                positive_duration(n, context + ".follow_max_age", j.follow_max_age);
             }
             if (auto n = body["scan_interval"]) {
                 duration(n, context + ".scan_interval", j.scan_interval);
             }
-            if (auto n = body["branch_wait"]) duration(n, context + ".branch_wait", j.branch_wait);
+            if (auto n = body["branch_wait"]) {
+                positive_duration(n, context + ".branch_wait", j.branch_wait);
+            }
             if (auto n = body["branch_poll"]) {
                 duration(n, context + ".branch_poll", j.branch_poll);
                 if (j.branch_poll < std::chrono::milliseconds(100)) {

@@ -34,8 +34,24 @@ TEST(ConfigZeroDurations, TimeoutsIntervalsAndBackoffsOfZeroAreRefusedByName) {
                 ElementsAre(HasSubstr(".retry_initial must be above zero")));
 }
 
+// Ages and waits of 0 would throw away what they keep: a retention of 0 pruned every finished
+// delivery at each pass (and with it what recognizes a redelivery as a duplicate), a
+// follow_max_age of 0 lost every build at once, a branch_wait of 0 killed a multibranch trigger
+// before its scan could create the branch's job.
+TEST(ConfigZeroDurations, AgesAndWaitsOfZeroAreRefusedByName) {
+    EXPECT_THAT(load_errors(with("store: {retention: 0s}\n")),
+                ElementsAre(HasSubstr("store.retention must be above zero")));
+    EXPECT_THAT(load_errors(with("", ", follow_max_age: 0s, branch_wait: 0ms")),
+                ElementsAre(HasSubstr("jenkins 'ci'.follow_max_age must be above zero"),
+                            HasSubstr("jenkins 'ci'.branch_wait must be above zero")));
+}
+
 TEST(ConfigZeroDurations, ZeroStillMeansOffWhereTheDocsSaySo) {
     EXPECT_THAT(load_errors(with("dispatch: {poll_interval: 1ms}\n", ", scan_interval: 0s")),
+                IsEmpty());
+    // No grace: requests in flight are given up at once. No age: a trigger is never retried.
+    EXPECT_THAT(load_errors(with("server: {shutdown_grace: 0s}\n",
+                                 ", retry: {initial: 1s, max_delay: 5s, max_age: 0s}")),
                 IsEmpty());
 }
 
