@@ -36,14 +36,14 @@ std::string format_time(Clock::time_point t) {
 
 std::optional<Clock::time_point> parse_time(std::string_view text, Clock::time_point now) {
     if (auto d = config::parse_duration(text)) return now - *d;
-    // YYYY-MM-DDTHH:MM:SS[.fff](Z|+hh:mm|-hh:mm)
+    // YYYY-MM-DD(T| )HH:MM:SS[.fff][Z|+hh:mm|-hh:mm]
     auto number = [&](std::size_t pos, std::size_t len, int& out) {
         if (pos + len > text.size()) return false;
         const auto [p, ec] = std::from_chars(text.data() + pos, text.data() + pos + len, out);
         return ec == std::errc{} && p == text.data() + pos + len;
     };
     int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-    if (text.size() < 20 || text[4] != '-' || text[7] != '-' ||
+    if (text.size() < 19 || text[4] != '-' || text[7] != '-' ||
         (text[10] != 'T' && text[10] != ' ') || text[13] != ':' || text[16] != ':' ||
         !number(0, 4, year) || !number(5, 2, month) || !number(8, 2, day) || !number(11, 2, hour) ||
         !number(14, 2, minute) || !number(17, 2, second)) {
@@ -60,7 +60,8 @@ std::optional<Clock::time_point> parse_time(std::string_view text, Clock::time_p
         pos = end;
     }
     int offset_minutes = 0;
-    if (pos < text.size() && text[pos] == 'Z' && pos + 1 == text.size()) {
+    // No zone: UTC, as `deliveries list` prints its times ("RECEIVED (UTC)").
+    if (pos == text.size() || (text[pos] == 'Z' && pos + 1 == text.size())) {
     } else if (pos + 6 == text.size() && (text[pos] == '+' || text[pos] == '-') &&
                text[pos + 3] == ':') {
         int oh = 0, om = 0;
@@ -428,6 +429,31 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             }
             o["findings"] = std::move(findings);
             jenkins.push_back(std::move(o));
+            open.erase(lane.jenkins);
+        }
+        // Open triggers of a Jenkins this daemon has no entry for (a reload or a restart removed
+        // or renamed it): nothing sends them until an entry of that name is configured again.
+        for (const auto& [name, n] : open) {
+            if (n == 0) continue;
+            jenkins.push_back(json::object{
+                {"name", name},
+                {"state", "not-configured"},
+                {"in_flight", 0},
+                {"backlog", n},
+                {"held_reason",
+                 "no jenkins entry of this name in the configuration: its open triggers wait "
+                 "until one is configured again (a reload takes it)"},
+                {"findings", json::array{}}});
+        }
+        // Rejected requests are not stored: the last of each source says why since start.
+        json::array rejections;
+        for (const auto& r : s_.webhooks->rejections()) {
+            rejections.push_back(json::object{{"source", r.source},
+                                              {"count", r.count},
+                                              {"last_at", format_time(r.last_at)},
+                                              {"last_status", r.last_status},
+                                              {"last_reason", r.last_reason},
+                                              {"last_remote", r.last_remote}});
         }
         auto instances = co_await await_callback<result<std::vector<InstanceInfo>>>(
             [&](auto done) { s_.store->instances(std::move(done)); }, store_timeout());
@@ -457,7 +483,8 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                                           {"instances", std::move(members)},
                                           {"sources", runtime->config->sources.size()},
                                           {"rules", runtime->config->rules.size()},
-                                          {"jenkins", std::move(jenkins)}});
+                                          {"jenkins", std::move(jenkins)},
+                                          {"rejections", std::move(rejections)}});
     }
 
     if (what == "deliveries" && seg.size() == 3) {
@@ -606,12 +633,20 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         ReplayQuery query;
         if (auto st = get("state"); !st.empty()) {
             auto state = trigger_state_from_string(st);
-            if (!state) co_return fail(400, fmt::format("state '{}' is not a trigger state", st));
+            if (!state) {
+                co_return fail(400, fmt::format("state '{}' is not one of pending, retrying, "
+                                                "delivered, dead",
+                                                st));
+            }
             query.state = *state;
         }
         if (auto since = get("since"); !since.empty()) {
             query.since = parse_time(since, now);
-            if (!query.since) co_return fail(400, fmt::format("since '{}' is not a time", since));
+            if (!query.since) {
+                co_return fail(400, fmt::format("since '{}' is neither a time "
+                                                "(2026-11-24T08:00:00Z) nor a duration (24h)",
+                                                since));
+            }
         }
         query.jenkins = get("jenkins");
         if (!query.jenkins.empty() &&

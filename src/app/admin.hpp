@@ -37,8 +37,9 @@ namespace hookrelay::app {
 /// ISO 8601 UTC with milliseconds: "2026-11-24T23:10:01.123Z".
 std::string format_time(std::chrono::system_clock::time_point t);
 
-/// "2026-11-24T23:10:01Z" (fraction and offset optional, "Z" or "+hh:mm"), or a duration back
-/// from `now` ("90m", "24h", "7d"). nullopt when neither.
+/// "2026-11-24T23:10:01Z" (a space for the "T", a fraction and the zone optional: "Z", "+hh:mm",
+/// "-hh:mm", or none for UTC, as `deliveries list` prints times), or a duration back from `now`
+/// ("90m", "24h", "7d"). nullopt when neither.
 std::optional<std::chrono::system_clock::time_point> parse_time(
     std::string_view text, std::chrono::system_clock::time_point now);
 

@@ -407,9 +407,12 @@ void print_commit_status(const json::value& t) {
 }
 
 void print_delivery(const json::value& d) {
-    std::cout << fmt::format("delivery {}  source {}  event {} ({})  received {}\n",
-                             str(d, "delivery_id"), str(d, "source"), str(d, "event"),
-                             str(d, "forge_event"), str(d, "received_at"));
+    // The forge's id, and the store's #seq (the only name of a delivery the forge gave no id).
+    std::string id = str(d, "delivery_id");
+    if (const auto seq = str(d, "seq"); !seq.empty()) id += (id.empty() ? "#" : "  #") + seq;
+    std::cout << fmt::format("delivery {}  source {}  event {} ({})  received {}\n", id,
+                             str(d, "source"), str(d, "event"), str(d, "forge_event"),
+                             str(d, "received_at"));
     if (auto error = str(d, "body_error"); !error.empty()) {
         std::cout << "  body cannot be read: " << error << '\n';
     }
@@ -417,6 +420,10 @@ void print_delivery(const json::value& d) {
         std::cout << fmt::format("  repository {}  ref {}  commit {}  actor {}\n",
                                  str(e->at("repository"), "full_name"), str(*e, "ref"),
                                  str(*e, "commit"), str(*e, "actor"));
+    } else if (!str(d, "repository").empty() || !str(d, "ref").empty()) {
+        // No body to read the event from (store.keep_body: false, or its source is gone): the
+        // summary stored with the delivery still names them.
+        std::cout << fmt::format("  repository {}  ref {}\n", str(d, "repository"), str(d, "ref"));
     }
     const auto& triggers = d.at("triggers").as_array();
     const auto* skipped = d.as_object().if_contains("skipped");
@@ -516,6 +523,20 @@ void print_status(const json::value& v) {
         for (const auto& f : findings->as_array())
             std::cout << "  " << f.as_string().c_str() << '\n';
     }
+    // Requests turned away (never stored, so `deliveries list` cannot show them): a wrong
+    // secret, a wrong URL in the forge, a proxy that sends the wrong content type.
+    const auto* rejections = v.as_object().if_contains("rejections");
+    if (rejections && rejections->is_array() && !rejections->as_array().empty()) {
+        std::cout << fmt::format(
+            "\nrejected since start (not stored; the forge's delivery log shows "
+            "each answer):\n{:<16} {:>8}  {:<24} {:>6}  {:<22} {}\n",
+            "SOURCE", "COUNT", "LAST (UTC)", "STATUS", "FROM", "WHY");
+        for (const auto& r : rejections->as_array()) {
+            std::cout << fmt::format("{:<16} {:>8}  {:<24} {:>6}  {:<22} {}\n", str(r, "source"),
+                                     str(r, "count"), str(r, "last_at"), str(r, "last_status"),
+                                     str(r, "last_remote"), str(r, "last_reason"));
+        }
+    }
     // Every daemon sharing the store (one with SQLite). In flight is this instance's; the
     // backlog and held state are the whole cluster's.
     const auto* instances = v.as_object().if_contains("instances");
@@ -550,7 +571,8 @@ void print_replayed(const json::value& v) {
         std::cout << fmt::format(
             "the limit of {} was reached, so more {} triggers may match: run the same command "
             "again for the next ones (it takes the oldest first, so any of these that are {} "
-            "again by then come first: narrow it with --since or --jenkins if they do)\n",
+            "again by then come first: fix their cause first, or narrow it with --jenkins; "
+            "--since does not leave them out, since their state changed again)\n",
             str(v, "limit"), str(v, "state"), str(v, "state"));
     }
 }
@@ -585,6 +607,23 @@ void print_redelivered(const json::value& v) {
             std::cout << fmt::format("  rule {} did not match: {}\n", str(r, "name"),
                                      str(r, "reason"));
         }
+    }
+}
+
+// `deliveries replay --state S --dry-run`: what the same replay would re-queue now.
+void print_replay_dry_run(const json::value& v) {
+    const auto& ids = v.at("matching").as_array();
+    std::cout << "would re-queue " << ids.size() << " trigger(s) (dry run: nothing changed)\n";
+    for (const auto& id : ids) std::cout << "  " << id.as_string().c_str() << '\n';
+    if (const auto* in_flight = v.as_object().if_contains("in_flight");
+        in_flight != nullptr && in_flight->is_array() && !in_flight->as_array().empty()) {
+        std::cout << "and leave " << in_flight->as_array().size()
+                  << " trigger(s) as they are: being delivered right now\n";
+    }
+    const auto* more = v.as_object().if_contains("more");
+    if (more != nullptr && more->is_bool() && more->as_bool()) {
+        std::cout << "that is the limit of " << str(v, "limit")
+                  << ": more may match, for a second run\n";
     }
 }
 
@@ -656,7 +695,9 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
     for (const char* key : {"source", "state", "outcome", "since", "limit", "cursor"}) {
         const std::string name = key;
         ls->add_option("--" + name, (*list)[key],
-                       name == "since"     ? "Time (2026-11-24T08:00:00Z) or age (24h)"
+                       name == "since"     ? "Received at or after: a time in UTC "
+                                             "(2026-11-24T08:00:00, as listed; or with Z or "
+                                             "+hh:mm) or an age (24h)"
                        : name == "outcome" ? "Filter: unmatched, held, pending, retrying, dead, "
                                              "delivered, queued, building, started, SUCCESS, "
                                              "UNSTABLE, FAILURE, ABORTED, NOT_BUILT, CANCELLED, "
@@ -691,11 +732,18 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
         "(--state delivered re-runs builds and needs --yes or a confirmation)");
     add_connection_options(replay, *options);
     replay->add_option("trigger", *ids, "Trigger ids");
-    for (const char* key : {"state", "since", "jenkins", "limit"}) {
-        replay->add_option(std::string("--") + key, (*list)[key], std::string("Bulk: ") + key);
-    }
+    replay->add_option("--state", (*list)["state"],
+                       "Bulk: triggers in this state (dead, delivered)");
+    replay->add_option("--since", (*list)["since"],
+                       "Bulk: triggers whose state last changed at or after this time (UTC, as "
+                       "for list) or age (24h); a trigger that dies again changes then");
+    replay->add_option("--jenkins", (*list)["jenkins"], "Bulk: triggers for this Jenkins only");
+    replay->add_option("--limit", (*list)["limit"], "Bulk: at most this many (default 1000)");
     replay->add_flag("-y,--yes", *yes,
                      "Confirm a bulk replay of delivered triggers (their builds run again)");
+    auto replay_dry_run = std::make_shared<bool>(false);
+    replay->add_flag("--dry-run", *replay_dry_run,
+                     "Bulk: print the triggers it would re-queue now; re-queue nothing");
     auto* redeliver = deliveries->add_subcommand(
         "redeliver", "Run a stored delivery through the current rules again");
     add_connection_options(redeliver, *options);
@@ -786,6 +834,11 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
             std::cerr << "name trigger ids, or --state (e.g. --state dead --since 24h)\n";
             return 2;
         }
+        if (!ids->empty() && *replay_dry_run) {
+            std::cerr << "--dry-run is for a bulk replay (--state); a replay by id changes only "
+                         "the triggers named\n";
+            return 2;
+        }
         if (!ids->empty()) {
             int rc = 0;
             for (const auto& id : *ids) {
@@ -796,6 +849,9 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
             return rc;
         }
         const auto bulk = "/api/v1/triggers/replay" + query({"state", "since", "jenkins", "limit"});
+        if (*replay_dry_run) {
+            return present(call(ep, "POST", bulk + "&dry_run=true"), o, print_replay_dry_run);
+        }
         if ((*list)["state"] == "delivered" && !*yes) {
             // Count first (the daemon changes nothing on a dry run), then ask.
             const auto check = call(ep, "POST", bulk + "&dry_run=true");

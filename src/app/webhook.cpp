@@ -245,8 +245,38 @@ void WebhookHandler::rejected(const http::Rejection& rejection) {
     const SourceConfig* source = nullptr;
     const auto runtime = runtime_.load();
     if (rejection.head) source = source_for_path(*runtime->config, rejection.head->target);
-    metrics_->webhook(source ? std::string_view(source->name) : "none",
-                      source ? to_string(source->provider) : "none", rejection.status);
+    const std::string_view name = source ? std::string_view(source->name) : "none";
+    metrics_->webhook(name, source ? to_string(source->provider) : "none", rejection.status);
+    count_rejection(name, rejection.status, rejection.reason, rejection.remote);
+}
+
+void WebhookHandler::count_rejection(std::string_view source, unsigned status,
+                                     std::string_view reason, std::string_view remote) {
+    // Sources come from the config (and "none"); a reload that renames them adds names. Bounded
+    // all the same: one entry per name, and no new name past a thousand.
+    constexpr std::size_t k_max_names = 1000;
+    const auto now = std::chrono::system_clock::now();
+    std::lock_guard lock(rejections_mutex_);
+    auto it = rejections_.find(source);
+    if (it == rejections_.end()) {
+        if (rejections_.size() >= k_max_names) return;
+        it = rejections_.emplace(std::string(source), RejectionCount{}).first;
+        it->second.source = std::string(source);
+    }
+    RejectionCount& r = it->second;
+    ++r.count;
+    r.last_at = now;
+    r.last_status = status;
+    r.last_reason = echoed(reason);
+    r.last_remote = echoed(remote);
+}
+
+std::vector<RejectionCount> WebhookHandler::rejections() const {
+    std::lock_guard lock(rejections_mutex_);
+    std::vector<RejectionCount> out;
+    out.reserve(rejections_.size());
+    for (const auto& [name, r] : rejections_) out.push_back(r);
+    return out;
 }
 
 std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runtime,
@@ -255,6 +285,8 @@ std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runt
     const auto path = path_of(head.target);
     const auto client = head.client ? to_string(*head.client) : std::string("unknown");
     auto log_rejection = [&](unsigned status, std::string_view reason) {
+        count_rejection(source ? std::string_view(source->name) : "none", status, reason,
+                        head.remote);
         if (std::size_t suppressed = 0; rejection_log_.allow(&suppressed)) {
             spdlog::warn("source={} client={} remote={} rejected {}: {}{}",
                          source ? std::string_view(source->name) : "none", client, head.remote,
@@ -338,6 +370,7 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                              : fmt::format(" ({} similar lines suppressed)", suppressed));
         }
         if (prepared.status == 401) metrics_->signature_failure(source.name);
+        count_rejection(source.name, prepared.status, prepared.log_reason, request.head.remote);
         co_return respond(prepared.status, std::move(prepared.body));
     }
     if (!prepared.record) {

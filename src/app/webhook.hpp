@@ -13,7 +13,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,6 +67,18 @@ boost::json::object decision_json(const rules::Decision& decision);
 /// table's, ingest::media_kind()).
 std::string_view media_kind(Provider provider, std::string_view content_type) noexcept;
 
+/// The requests of one source the webhook listener turned away since the daemon started, and the
+/// last one: what `hookrelay status` shows, since a rejected request is never stored (a forge
+/// whose secret is not hookrelay's, or that posts to a wrong URL, leaves nothing to list).
+struct RejectionCount {
+    std::string source;       ///< "none": a path no source has, or no request head at all
+    std::uint64_t count = 0;  ///< since the daemon started
+    std::chrono::system_clock::time_point last_at{};
+    unsigned last_status = 0;
+    std::string last_reason;  ///< as the log says it (what the request held: shortened)
+    std::string last_remote;  ///< the direct peer, address:port
+};
+
 /// Serves POST <source path>: the http::Handler of the public listener.
 class WebhookHandler final : public http::Handler {
   public:
@@ -86,6 +100,8 @@ class WebhookHandler final : public http::Handler {
     /// Swaps in a new runtime; requests already running keep the old one.
     void set_runtime(std::shared_ptr<const Runtime> runtime) noexcept;
     std::shared_ptr<const Runtime> runtime() const noexcept;
+    /// Every source with a rejected request since start, by name. Thread-safe.
+    std::vector<RejectionCount> rejections() const;
 
   private:
     // server.body_limit as the listener took it at start (its parser's limit; a reload that
@@ -97,6 +113,11 @@ class WebhookHandler final : public http::Handler {
     RateLimit rejection_log_;      // rejected (untrusted) requests: bounded log volume
     RateLimit ping_log_;           // pings, which some forges send unsigned: the same
     RateLimit store_failure_log_;  // a store fault repeats for every delivery
+    // Counted for every rejection, logged or not; by source name.
+    void count_rejection(std::string_view source, unsigned status, std::string_view reason,
+                         std::string_view remote);
+    mutable std::mutex rejections_mutex_;
+    std::map<std::string, RejectionCount, std::less<>> rejections_;
 };
 
 }  // namespace hookrelay::app

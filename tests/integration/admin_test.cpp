@@ -419,6 +419,99 @@ class AdminCli : public Admin {
     std::string address(const Daemon& d) { return "127.0.0.1:" + std::to_string(d.admin_port()); }
 };
 
+// A rejected request is never stored, so `deliveries list` cannot show it: `status` says, per
+// source, how many were turned away since start and why the last one was (a forge whose secret
+// is not hookrelay's, or that posts to a wrong URL), without either secret.
+TEST_F(AdminCli, StatusSaysWhyRequestsWereTurnedAway) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    const std::string wrong_secret = "not-the-secret-5f2a";
+    const auto f = push("signed-wrong");
+    Headers h = f.headers;
+    h.emplace_back("X-Hub-Signature-256", github_signature(wrong_secret, f.body));
+    ASSERT_EQ(http_request(daemon.port(), "POST", "/hooks/github", h, f.body).status, 401u);
+    ASSERT_EQ(http_request(daemon.port(), "POST", "/hooks/gihtub", f.headers, f.body).status, 404u);
+    ASSERT_EQ(post_webhook(daemon, push("signed-right")).status, 202u);
+
+    const auto s = body(admin(daemon, "GET", "/api/v1/status"));
+    const auto& rejections = s.at("rejections").as_array();
+    ASSERT_EQ(rejections.size(), 2u) << s;
+    const auto& github = rejections.at(0);  // by source name: "github" before "none"
+    EXPECT_EQ(github.at("source"), "github");
+    EXPECT_EQ(github.at("count").to_number<int>(), 1);
+    EXPECT_EQ(github.at("last_status").to_number<int>(), 401);
+    EXPECT_NE(std::string(github.at("last_reason").as_string()).find("signature"),
+              std::string::npos)
+        << github;
+    EXPECT_TRUE(github.at("last_remote").as_string().starts_with("127.0.0.1:")) << github;
+    const auto& none = rejections.at(1);
+    EXPECT_EQ(none.at("source"), "none");
+    EXPECT_EQ(none.at("last_status").to_number<int>(), 404);
+    EXPECT_NE(std::string(none.at("last_reason").as_string()).find("/hooks/gihtub"),
+              std::string::npos)
+        << none;
+
+    auto status = run_hookrelay({"status", "--admin", address(daemon)}, cli_env());
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    EXPECT_NE(status.out.find("rejected since start"), std::string::npos) << status.out;
+    EXPECT_NE(status.out.find("401"), std::string::npos) << status.out;
+    EXPECT_NE(status.out.find("no webhook source at /hooks/gihtub"), std::string::npos)
+        << status.out;
+    for (const std::string& secret : {std::string(k_secret), wrong_secret}) {
+        EXPECT_EQ(status.out.find(secret), std::string::npos);
+        EXPECT_EQ(s.at("rejections")
+                      .as_array()
+                      .at(0)
+                      .as_object()
+                      .at("last_reason")
+                      .as_string()
+                      .find(secret),
+                  std::string::npos);
+    }
+}
+
+// After a restart without the Jenkins entry its open triggers were for, nothing sends them: the
+// status lists that name with its backlog instead of leaving it out.
+TEST_F(AdminCli, StatusListsTheBacklogOfAJenkinsNoLongerConfigured) {
+    TempDir state;
+    const char* k_gone_rule = R"(
+rules:
+  - name: to-gone
+    when: {event: push}
+    trigger: {jenkins: gone, job: "app"}
+)";
+    auto with_gone =
+        config_for(jenkins, std::string("  gone: {url: \"http://127.0.0.1:9/\"}\n") + k_gone_rule);
+    auto without = config_for(jenkins, k_branch_rule);
+    const std::string relative = "state_dir: ./var";
+    for (auto* config : {&with_gone, &without}) {
+        config->replace(config->find(relative), relative.size(), "state_dir: " + state.path());
+    }
+    {
+        Daemon first(options(with_gone));
+        ASSERT_EQ(post_webhook(first, push("for-gone")).status, 202u);
+        ASSERT_TRUE(trigger_state_is(first, "for-gone", "pending")) << first.log();
+        ASSERT_EQ(first.stop(SIGTERM), 0) << first.log();
+    }
+    Daemon daemon(options(without));
+    json::value gone;
+    ASSERT_TRUE(eventually(
+        [&] {
+            const auto status = body(admin(daemon, "GET", "/api/v1/status"));
+            for (const auto& j : status.at("jenkins").as_array()) {
+                if (j.at("name") == "gone") gone = j;
+            }
+            return !gone.is_null();
+        },
+        k_deadline))
+        << daemon.log();
+    EXPECT_EQ(gone.at("state"), "not-configured");
+    EXPECT_EQ(gone.at("backlog").to_number<int>(), 1);
+    auto status = run_hookrelay({"status", "--admin", address(daemon)}, cli_env());
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    EXPECT_NE(status.out.find("not-configured"), std::string::npos) << status.out;
+    EXPECT_NE(status.out.find("no jenkins entry of this name"), std::string::npos) << status.out;
+}
+
 // Submits `count` deliveries of source `source` that no rule matched straight into the store in
 // `state_dir` (the daemon stopped), many at once so that they group-commit.
 void fill_unmatched(const std::string& state_dir, const std::string& source, std::size_t count) {
@@ -536,6 +629,21 @@ TEST_F(AdminCli, StatusListShowReplayRedeliver) {
     EXPECT_NE(show.out.find("event push (push)"), std::string::npos) << show.out;
     EXPECT_NE(show.out.find("repository woodpecker-ci/woodpecker"), std::string::npos) << show.out;
     EXPECT_NE(show.out.find("404"), std::string::npos) << show.out;
+
+    // A dry run names what the replay would re-queue, and changes nothing.
+    auto dry = run_hookrelay(
+        {"deliveries", "replay", "--state", "dead", "--dry-run", "--admin", addr}, cli_env());
+    EXPECT_EQ(dry.exit_code, 0) << dry.err;
+    EXPECT_NE(dry.out.find("would re-queue 1 trigger(s) (dry run: nothing changed)\n  " +
+                           first_trigger_id(daemon, "cli-1")),
+              std::string::npos)
+        << dry.out;
+    EXPECT_TRUE(trigger_state_is(daemon, "cli-1", "dead"));
+    auto dry_by_id = run_hookrelay(
+        {"deliveries", "replay", first_trigger_id(daemon, "cli-1"), "--dry-run", "--admin", addr},
+        cli_env());
+    EXPECT_EQ(dry_by_id.exit_code, 2);
+    EXPECT_NE(dry_by_id.err.find("--dry-run is for a bulk replay"), std::string::npos);
 
     jenkins.add_job({"woodpecker-ci", "woodpecker", "gone"}, {"GIT_COMMIT"});
     auto replay = run_hookrelay(
@@ -1072,6 +1180,15 @@ TEST_F(AdminCli, ShowBodyOfADeliveryWhoseBodyWasNotKeptFailsClearly) {
                          "stored (store.keep_body: false)"),
               std::string::npos)
         << r.err;
+    // Without the body there is no event to read, but the delivery's summary still says which
+    // repository and ref it was, and its #seq.
+    auto show =
+        run_hookrelay({"deliveries", "show", "nobody-1", "--admin", address(daemon)}, cli_env());
+    EXPECT_EQ(show.exit_code, 0) << show.err;
+    EXPECT_NE(show.out.find("delivery nobody-1  #1  source github"), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("repository woodpecker-ci/woodpecker  ref refs/heads/main"),
+              std::string::npos)
+        << show.out;
 }
 
 TEST_F(AdminCli, ADeliveryWhoseStoredBodyIsDamagedSaysWhyAndTheDaemonStaysReady) {
