@@ -101,6 +101,24 @@ http::Response reply(unsigned status, const json::value& body) {
     return r;
 }
 
+// The 404 of a delivery looked up by id: what the id could be instead, and why it may be gone.
+std::string no_delivery(std::string_view id, std::string_view source,
+                        std::chrono::milliseconds retention) {
+    std::string out = fmt::format("no delivery '{}'{}", id,
+                                  source.empty() ? "" : fmt::format(" of source '{}'", source));
+    const bool digits = !id.empty() && std::all_of(id.begin(), id.end(),
+                                                   [](char c) { return c >= '0' && c <= '9'; });
+    if (digits) {
+        out += fmt::format(" (a SEQ from `deliveries list` is written #{}, quoted in a shell)", id);
+    }
+    out += fmt::format(
+        ": ids are the forge's delivery ids; deliveries are kept for store.retention ({:.1f} "
+        "day(s) here), and a request that was rejected was never stored (hookrelay status lists "
+        "the last rejection of each source)",
+        std::chrono::duration<double, std::ratio<86400>>(retention).count());
+    return out;
+}
+
 http::Response fail(unsigned status, std::string_view reason) {
     return reply(status, json::object{{"error", reason}});
 }
@@ -287,6 +305,10 @@ std::optional<std::size_t> parse_limit(std::string_view text) {
 
 std::chrono::milliseconds AdminHandler::store_timeout() const {
     return s_.webhooks->runtime()->config->server.store_timeout;
+}
+
+std::chrono::milliseconds AdminHandler::retention() const {
+    return s_.webhooks->runtime()->config->store.retention;
 }
 
 AdminHandler::AdminHandler(Services services)
@@ -550,7 +572,9 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             [&](auto done) { s_.store->get_delivery(get("source"), seg[3], std::move(done)); },
             store_timeout());
         if (!detail || !*detail) co_return fail(503, "the store did not answer");
-        if (!detail->value()) co_return fail(404, fmt::format("no delivery '{}'", seg[3]));
+        if (!detail->value()) {
+            co_return fail(404, no_delivery(seg[3], get("source"), retention()));
+        }
         auto& d = *detail->value();
         warn_unreadable_body(d);
         if (delivery_body) {
@@ -733,7 +757,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             [&](auto done) { s_.store->get_delivery(source, id, std::move(done)); },
             store_timeout());
         if (!detail || !*detail) co_return fail(503, "the store did not answer");
-        if (!detail->value()) co_return fail(404, fmt::format("no delivery '{}'", id));
+        if (!detail->value()) co_return fail(404, no_delivery(id, source, retention()));
         const auto& d = *detail->value();
         warn_unreadable_body(d);
         if (!d.body_error.empty()) {

@@ -328,10 +328,12 @@ void print_deliveries(const json::value& v) {
                              "OUTCOME", "DELIVERY");
     for (const auto& d : items) {
         auto received = str(d, "received_at");
-        if (received.size() > 20) received.resize(20);  // to the second
+        // To the second, without a zone: UTC, as the heading says (and --since takes it back).
+        if (received.size() > 19) received.resize(19);
         auto outcome = str(d, "outcome");
         if (outcome == "unmatched") outcome = "no rule matched";
-        std::cout << fmt::format(k_row, str(d, "seq"), received, str(d, "source"), str(d, "event"),
+        // "#1042": how show, redeliver and duplicate answers name it (quoted in a shell).
+        std::cout << fmt::format(k_row, "#" + str(d, "seq"), received, str(d, "source"), str(d, "event"),
                                  fit(str(d, "repository"), 24), fit(short_ref(str(d, "ref")), 16),
                                  outcome, str(d, "delivery_id"));
     }

@@ -622,6 +622,20 @@ TEST_F(AdminCli, StatusListShowReplayRedeliver) {
 
     auto json_list = run_hookrelay({"deliveries", "list", "--admin", addr, "--json"}, cli_env());
     EXPECT_EQ(json::parse(json_list.out).at("deliveries").as_array().size(), 1u);
+    // The table names it #seq, as show takes it; a bare number is not a forge id here, and the
+    // answer says how to write it.
+    EXPECT_NE(list.out.find("\n#1 "), std::string::npos) << list.out;
+    auto by_seq = run_hookrelay({"deliveries", "show", "#1", "--admin", addr}, cli_env());
+    EXPECT_EQ(by_seq.exit_code, 0) << by_seq.err;
+    EXPECT_NE(by_seq.out.find("delivery cli-1  #1  source github"), std::string::npos)
+        << by_seq.out;
+    auto bare = run_hookrelay({"deliveries", "show", "1", "--admin", addr}, cli_env());
+    EXPECT_NE(bare.exit_code, 0);
+    EXPECT_NE(bare.err.find("no delivery '1' (a SEQ from `deliveries list` is written #1, quoted "
+                            "in a shell)"),
+              std::string::npos)
+        << bare.err;
+    EXPECT_NE(bare.err.find("a request that was rejected was never stored"), std::string::npos);
 
     auto show = run_hookrelay({"deliveries", "show", "cli-1", "--admin", addr}, cli_env());
     EXPECT_EQ(show.exit_code, 0) << show.err;
