@@ -37,10 +37,15 @@ std::string format_time(Clock::time_point t) {
 std::optional<Clock::time_point> parse_time(std::string_view text, Clock::time_point now) {
     if (auto d = config::parse_duration(text)) return now - *d;
     // YYYY-MM-DD(T| )HH:MM:SS[.fff][Z|+hh:mm|-hh:mm]
+    // Digits only: from_chars would take a sign ("T-1:12:03").
     auto number = [&](std::size_t pos, std::size_t len, int& out) {
         if (pos + len > text.size()) return false;
-        const auto [p, ec] = std::from_chars(text.data() + pos, text.data() + pos + len, out);
-        return ec == std::errc{} && p == text.data() + pos + len;
+        const auto field = text.substr(pos, len);
+        if (!std::all_of(field.begin(), field.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            return false;
+        }
+        const auto [p, ec] = std::from_chars(field.data(), field.data() + len, out);
+        return ec == std::errc{} && p == field.data() + len;
     };
     int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
     if (text.size() < 19 || text[4] != '-' || text[7] != '-' ||
@@ -54,6 +59,7 @@ std::optional<Clock::time_point> parse_time(std::string_view text, Clock::time_p
     if (pos < text.size() && text[pos] == '.') {
         std::size_t end = pos + 1;
         while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
+        if (end == pos + 1) return std::nullopt;  // a point without a digit
         std::string frac(text.substr(pos + 1, end - pos - 1));
         frac.resize(3, '0');
         millis = std::stoi(frac.substr(0, 3));
@@ -453,8 +459,9 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             jenkins.push_back(std::move(o));
             open.erase(lane.jenkins);
         }
-        // Open triggers of a Jenkins this daemon has no entry for (a reload or a restart removed
-        // or renamed it): nothing sends them until an entry of that name is configured again.
+        // Open triggers of a Jenkins this instance has no entry for (a restart after removing or
+        // renaming it): it sends none of them until an entry of that name is configured again.
+        // (Another instance sharing the store may have one.)
         for (const auto& [name, n] : open) {
             if (n == 0) continue;
             jenkins.push_back(json::object{
@@ -463,19 +470,19 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                 {"in_flight", 0},
                 {"backlog", n},
                 {"held_reason",
-                 "no jenkins entry of this name in the configuration: its open triggers wait "
-                 "until one is configured again (a reload takes it)"},
+                 "no jenkins entry of this name in this instance's configuration: it sends "
+                 "none of its open triggers until one is configured again (a reload takes it)"},
                 {"findings", json::array{}}});
         }
         // Rejected requests are not stored: the last of each source says why since start.
         json::array rejections;
         for (const auto& r : s_.webhooks->rejections()) {
             rejections.push_back(json::object{{"source", r.source},
+                                              {"status", r.status},
                                               {"count", r.count},
                                               {"last_at", format_time(r.last_at)},
-                                              {"last_status", r.last_status},
                                               {"last_reason", r.last_reason},
-                                              {"last_remote", r.last_remote}});
+                                              {"last_client", r.last_client}});
         }
         auto instances = co_await await_callback<result<std::vector<InstanceInfo>>>(
             [&](auto done) { s_.store->instances(std::move(done)); }, store_timeout());

@@ -26,6 +26,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 namespace hookrelay::app {
@@ -333,9 +334,9 @@ void print_deliveries(const json::value& v) {
         auto outcome = str(d, "outcome");
         if (outcome == "unmatched") outcome = "no rule matched";
         // "#1042": how show, redeliver and duplicate answers name it (quoted in a shell).
-        std::cout << fmt::format(k_row, "#" + str(d, "seq"), received, str(d, "source"), str(d, "event"),
-                                 fit(str(d, "repository"), 24), fit(short_ref(str(d, "ref")), 16),
-                                 outcome, str(d, "delivery_id"));
+        std::cout << fmt::format(k_row, "#" + str(d, "seq"), received, str(d, "source"),
+                                 str(d, "event"), fit(str(d, "repository"), 24),
+                                 fit(short_ref(str(d, "ref")), 16), outcome, str(d, "delivery_id"));
     }
     if (items.empty()) std::cout << "(no deliveries match)\n";
     if (auto next = str(v, "next_cursor"); !next.empty()) {
@@ -471,11 +472,19 @@ void print_delivery(const json::value& d) {
         print_build(t);
         print_commit_status(t);
     }
-    // One line per rule that queued nothing: its name and why, as the forge was answered.
+    // One line per rule that queued nothing: its name and why, as the forge was answered. A
+    // redeliver after a rule fix adds triggers and leaves these as they were: a rule with a
+    // trigger now says so rather than contradict it.
     if (reasons && (!skipped->as_array().empty() || !failures->as_array().empty())) {
-        std::cout << (triggers.empty() ? "" : "\n  rules that queued nothing:\n");
-        const auto on = [](const json::value& r) {
-            return str(r, "event").empty() ? std::string() : " (event #" + str(r, "event") + ")";
+        std::cout << (triggers.empty() ? ""
+                                       : "\n  rules that queued nothing when it was received:\n");
+        std::set<std::string> with_trigger;
+        for (const auto& t : triggers) with_trigger.insert(str(t, "rule"));
+        const auto on = [&](const json::value& r) {
+            std::string out =
+                str(r, "event").empty() ? std::string() : " (event #" + str(r, "event") + ")";
+            if (with_trigger.count(str(r, "rule")) > 0) out += " (it has a trigger since: above)";
+            return out;
         };
         for (const auto& r : skipped->as_array()) {
             std::cout << fmt::format("    rule {}: {}{}\n", str(r, "rule"), str(r, "reason"),
@@ -509,12 +518,12 @@ void print_status(const json::value& v) {
     if (auto detail = str(v, "store_detail"); !detail.empty()) {
         std::cout << "store: " << detail << '\n';
     }
-    std::cout << fmt::format("\n{:<16} {:<11} {:>9} {:>8}  {}\n", "JENKINS", "STATE", "IN FLIGHT",
+    std::cout << fmt::format("\n{:<16} {:<14} {:>9} {:>8}  {}\n", "JENKINS", "STATE", "IN FLIGHT",
                              "BACKLOG", "HELD BECAUSE");
     for (const auto& j : v.at("jenkins").as_array()) {
         auto because = str(j, "held_reason");
         if (auto fix = str(j, "fix"); !fix.empty()) because += "; fix " + fix + " and reload";
-        std::cout << fmt::format("{:<16} {:<11} {:>9} {:>8}  {}\n", str(j, "name"), str(j, "state"),
+        std::cout << fmt::format("{:<16} {:<14} {:>9} {:>8}  {}\n", str(j, "name"), str(j, "state"),
                                  str(j, "in_flight"), str(j, "backlog"), because);
     }
     // What the background check of the config against each Jenkins found.
@@ -530,13 +539,13 @@ void print_status(const json::value& v) {
     const auto* rejections = v.as_object().if_contains("rejections");
     if (rejections && rejections->is_array() && !rejections->as_array().empty()) {
         std::cout << fmt::format(
-            "\nrejected since start (not stored; the forge's delivery log shows "
-            "each answer):\n{:<16} {:>8}  {:<24} {:>6}  {:<22} {}\n",
-            "SOURCE", "COUNT", "LAST (UTC)", "STATUS", "FROM", "WHY");
+            "\nturned away since start (not stored; the forge's delivery log shows each "
+            "answer):\n{:<16} {:>6} {:>8}  {:<24} {:<22} {}\n",
+            "SOURCE", "STATUS", "COUNT", "LAST (UTC)", "LAST FROM", "LAST WHY");
         for (const auto& r : rejections->as_array()) {
-            std::cout << fmt::format("{:<16} {:>8}  {:<24} {:>6}  {:<22} {}\n", str(r, "source"),
-                                     str(r, "count"), str(r, "last_at"), str(r, "last_status"),
-                                     str(r, "last_remote"), str(r, "last_reason"));
+            std::cout << fmt::format("{:<16} {:>6} {:>8}  {:<24} {:<22} {}\n", str(r, "source"),
+                                     str(r, "status"), str(r, "count"), str(r, "last_at"),
+                                     str(r, "last_client"), str(r, "last_reason"));
         }
     }
     // Every daemon sharing the store (one with SQLite). In flight is this instance's; the
@@ -608,6 +617,15 @@ void print_redelivered(const json::value& v) {
         if (!r.at("matched").as_bool()) {
             std::cout << fmt::format("  rule {} did not match: {}\n", str(r, "name"),
                                      str(r, "reason"));
+        }
+    }
+    // Matched, and queued nothing: without this line "0 trigger(s) queued" said nothing of why.
+    if (const auto* failures = v.as_object().if_contains("failures");
+        failures != nullptr && failures->is_array()) {
+        for (const auto& f : failures->as_array()) {
+            std::cout << fmt::format(
+                "  rule {} matched, but its trigger could not be rendered: {}\n", str(f, "rule"),
+                str(f, "reason"));
         }
     }
 }
@@ -735,7 +753,7 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
     add_connection_options(replay, *options);
     replay->add_option("trigger", *ids, "Trigger ids");
     replay->add_option("--state", (*list)["state"],
-                       "Bulk: triggers in this state (dead, delivered)");
+                       "Bulk: triggers in this state (dead, delivered, pending, retrying)");
     replay->add_option("--since", (*list)["since"],
                        "Bulk: triggers whose state last changed at or after this time (UTC, as "
                        "for list) or age (24h); a trigger that dies again changes then");

@@ -109,6 +109,42 @@ std::string echoed(std::string_view value) {
     return out;
 }
 
+std::string printable(std::string_view text) {
+    std::string out;
+    out.reserve(std::min(text.size(), k_max_echoed_bytes));
+    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+    for (std::size_t i = 0; i < text.size();) {
+        const unsigned char c = byte(i);
+        std::size_t n = 0;  // the length of a valid, printable sequence at i; 0 when not
+        if (c >= 0x20 && c < 0x7f) {
+            n = 1;
+        } else if (c >= 0xc2 && c <= 0xf4) {
+            const std::size_t len = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+            bool ok = i + len <= text.size();
+            for (std::size_t k = 1; ok && k < len; ++k) ok = (byte(i + k) & 0xc0) == 0x80;
+            if (ok && len == 2) ok = !(c == 0xc2 && byte(i + 1) < 0xa0);  // C1 controls
+            if (ok && len == 3) {
+                const unsigned char d = byte(i + 1);
+                ok = !(c == 0xe0 && d < 0xa0) && !(c == 0xed && d >= 0xa0);  // overlong, UTF-16
+            }
+            if (ok && len == 4) {
+                const unsigned char d = byte(i + 1);
+                ok = !(c == 0xf0 && d < 0x90) && !(c == 0xf4 && d >= 0x90);  // overlong, > U+10FFFF
+            }
+            if (ok) n = len;
+        }
+        if (n == 0) {
+            out += fmt::format("\\x{:02x}", c);
+            ++i;
+        } else {
+            out.append(text.substr(i, n));
+            i += n;
+        }
+        if (out.size() >= k_max_echoed_bytes) return echoed(out);
+    }
+    return out;
+}
+
 std::string_view media_kind(Provider provider, std::string_view content_type) noexcept {
     return ingest::media_kind(provider, content_type);
 }
@@ -247,28 +283,53 @@ void WebhookHandler::rejected(const http::Rejection& rejection) {
     if (rejection.head) source = source_for_path(*runtime->config, rejection.head->target);
     const std::string_view name = source ? std::string_view(source->name) : "none";
     metrics_->webhook(name, source ? to_string(source->provider) : "none", rejection.status);
-    count_rejection(name, rejection.status, rejection.reason, rejection.remote);
+    const std::string client = rejection.head && rejection.head->client
+                                   ? to_string(*rejection.head->client)
+                                   : std::string(rejection.remote);
+    count_rejection(name, rejection.status, rejection.reason, client);
 }
 
 void WebhookHandler::count_rejection(std::string_view source, unsigned status,
-                                     std::string_view reason, std::string_view remote) {
-    // Sources come from the config (and "none"); a reload that renames them adds names. Bounded
-    // all the same: one entry per name, and no new name past a thousand.
-    constexpr std::size_t k_max_names = 1000;
+                                     std::string_view reason, std::string_view client) {
+    // One entry per reason, so that a stray request (an unsigned probe) does not hide why the
+    // forge's own deliveries fail. Reasons may quote what the request held (a path, a content
+    // type): past k_reasons of a source and status, the others share one entry that keeps the
+    // last of them. Sources come from the config (and "none"); a reload that renames them adds
+    // names: no new entry past k_max_entries.
+    constexpr std::size_t k_reasons = 4;
+    constexpr std::size_t k_max_entries = 1000;
+    auto shown_reason = printable(reason);
+    auto shown_client = printable(client);
     const auto now = std::chrono::system_clock::now();
     std::lock_guard lock(rejections_mutex_);
-    auto it = rejections_.find(source);
+    Rejections::key_type key{std::string(source), status, shown_reason};
+    auto it = rejections_.find(key);
     if (it == rejections_.end()) {
-        if (rejections_.size() >= k_max_names) return;
-        it = rejections_.emplace(std::string(source), RejectionCount{}).first;
-        it->second.source = std::string(source);
+        std::size_t reasons = 0;
+        for (auto at = rejections_.lower_bound({std::get<0>(key), status, std::string()});
+             at != rejections_.end() && std::get<0>(at->first) == source &&
+             std::get<1>(at->first) == status;
+             ++at) {
+            ++reasons;
+        }
+        if (reasons >= k_reasons) {
+            std::get<2>(key) = k_other_reasons;
+            it = rejections_.find(key);
+        }
+    }
+    if (it == rejections_.end()) {
+        if (rejections_.size() >= k_max_entries) return;
+        it = rejections_.emplace(key, RejectionCount{}).first;
+        it->second.source = std::get<0>(key);
+        it->second.status = status;
     }
     RejectionCount& r = it->second;
     ++r.count;
     r.last_at = now;
-    r.last_status = status;
-    r.last_reason = echoed(reason);
-    r.last_remote = echoed(remote);
+    r.last_reason = std::get<2>(key) == k_other_reasons
+                        ? "(other reasons; the last) " + std::move(shown_reason)
+                        : std::move(shown_reason);
+    r.last_client = std::move(shown_client);
 }
 
 std::vector<RejectionCount> WebhookHandler::rejections() const {
@@ -285,8 +346,7 @@ std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runt
     const auto path = path_of(head.target);
     const auto client = head.client ? to_string(*head.client) : std::string("unknown");
     auto log_rejection = [&](unsigned status, std::string_view reason) {
-        count_rejection(source ? std::string_view(source->name) : "none", status, reason,
-                        head.remote);
+        count_rejection(source ? std::string_view(source->name) : "none", status, reason, client);
         if (std::size_t suppressed = 0; rejection_log_.allow(&suppressed)) {
             spdlog::warn("source={} client={} remote={} rejected {}: {}{}",
                          source ? std::string_view(source->name) : "none", client, head.remote,
@@ -343,7 +403,11 @@ asio::awaitable<http::Response> WebhookHandler::handle(http::Request request) {
     const auto runtime = runtime_.load();
     const auto* source = source_for_path(*runtime->config, request.head.target);
     if (source == nullptr) {
+        // A reload took its source away after the head was checked.
         metrics_->webhook("none", "none", 404);
+        count_rejection(
+            "none", 404, "no webhook source at this path (removed by a reload)",
+            request.head.client ? to_string(*request.head.client) : request.head.remote);
         co_return respond(404, rejection("rejected", "no webhook source at this path"));
     }
     const auto started = std::chrono::steady_clock::now();
@@ -357,6 +421,8 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                                                         const SourceConfig& source,
                                                         std::shared_ptr<const Runtime> runtime) {
     const auto received_at = std::chrono::system_clock::now();
+    const std::string request_client =
+        request.head.client ? to_string(*request.head.client) : request.head.remote;
     auto prepared =
         prepare(*runtime, source, request.head.headers, request.body, true, received_at);
     if (!prepared.event) {
@@ -370,7 +436,7 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                              : fmt::format(" ({} similar lines suppressed)", suppressed));
         }
         if (prepared.status == 401) metrics_->signature_failure(source.name);
-        count_rejection(source.name, prepared.status, prepared.log_reason, request.head.remote);
+        count_rejection(source.name, prepared.status, prepared.log_reason, request_client);
         co_return respond(prepared.status, std::move(prepared.body));
     }
     if (!prepared.record) {
@@ -468,6 +534,13 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                                 : fmt::format(" ({} similar lines suppressed)", suppressed));
         }
         metrics_->store_failure();
+        // Not stored (or, after server.store_timeout, maybe later: a redelivery is then a
+        // duplicate): listed with the requests turned away, since `deliveries list` may not
+        // have it.
+        count_rejection(
+            source.name, 503,
+            fmt::format("the store did not accept the delivery ({})", receipt.error().message()),
+            request_client);
         body.member("status", "unavailable")
             .member("error", "the relay cannot record deliveries right now")
             .end_object();

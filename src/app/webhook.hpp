@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace hookrelay::app {
@@ -67,17 +68,25 @@ boost::json::object decision_json(const rules::Decision& decision);
 /// table's, ingest::media_kind()).
 std::string_view media_kind(Provider provider, std::string_view content_type) noexcept;
 
-/// The requests of one source the webhook listener turned away since the daemon started, and the
-/// last one: what `hookrelay status` shows, since a rejected request is never stored (a forge
-/// whose secret is not hookrelay's, or that posts to a wrong URL, leaves nothing to list).
+/// The requests of one source the webhook listener turned away with one status for one reason
+/// since the daemon started, and the last of them: what `hookrelay status` shows, since such a
+/// request is never stored (a forge whose secret is not hookrelay's, or that posts to a wrong
+/// URL, leaves nothing to list). One per reason, so that a stray request of another kind does
+/// not hide why the forge's own deliveries fail; past four reasons of a source and status the
+/// others share one entry.
 struct RejectionCount {
     std::string source;       ///< "none": a path no source has, or no request head at all
+    unsigned status = 0;      ///< the answer's status
     std::uint64_t count = 0;  ///< since the daemon started
     std::chrono::system_clock::time_point last_at{};
-    unsigned last_status = 0;
-    std::string last_reason;  ///< as the log says it (what the request held: shortened)
-    std::string last_remote;  ///< the direct peer, address:port
+    std::string last_reason;  ///< as the log says it, shortened, printable UTF-8 only
+    std::string last_client;  ///< the client's address (behind a trusted proxy: forwarded)
 };
+
+/// `text` with every byte that is not printable UTF-8 (invalid sequences, control characters
+/// C0, DEL and C1) written as `\xNN`, shortened as echoed(): for what a request sent to be shown
+/// in the API and on a terminal.
+std::string printable(std::string_view text);
 
 /// Serves POST <source path>: the http::Handler of the public listener.
 class WebhookHandler final : public http::Handler {
@@ -100,7 +109,8 @@ class WebhookHandler final : public http::Handler {
     /// Swaps in a new runtime; requests already running keep the old one.
     void set_runtime(std::shared_ptr<const Runtime> runtime) noexcept;
     std::shared_ptr<const Runtime> runtime() const noexcept;
-    /// Every source with a rejected request since start, by name. Thread-safe.
+    /// What was turned away since start, by source name, then status, then reason.
+    /// Thread-safe.
     std::vector<RejectionCount> rejections() const;
 
   private:
@@ -113,11 +123,15 @@ class WebhookHandler final : public http::Handler {
     RateLimit rejection_log_;      // rejected (untrusted) requests: bounded log volume
     RateLimit ping_log_;           // pings, which some forges send unsigned: the same
     RateLimit store_failure_log_;  // a store fault repeats for every delivery
-    // Counted for every rejection, logged or not; by source name.
+    // Counted for every request turned away (4xx, and 503 when it was not stored), logged or
+    // not; `client` is the client's address when the head was read, else the direct peer.
     void count_rejection(std::string_view source, unsigned status, std::string_view reason,
-                         std::string_view remote);
+                         std::string_view client);
     mutable std::mutex rejections_mutex_;
-    std::map<std::string, RejectionCount, std::less<>> rejections_;
+    // By source, status and reason ("\x7f" after the last few reasons: the others).
+    using Rejections = std::map<std::tuple<std::string, unsigned, std::string>, RejectionCount>;
+    static constexpr const char* k_other_reasons = "\x7f";
+    Rejections rejections_;
 };
 
 }  // namespace hookrelay::app

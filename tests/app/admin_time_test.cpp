@@ -34,7 +34,9 @@ TEST(AdminTime, ZonesAndDurationsAsBefore) {
 TEST(AdminTime, WhatIsNotATimeIsRefused) {
     for (std::string_view bad : {"2026-11-30", "2026-11-30T09:12", "2026-11-30T09:12:03 Z",
                                  "2026-11-30T09:12:03+0100", "2026-13-30T09:12:03",
-                                 "2026-11-30T09:12:03x", "yesterday", ""}) {
+                                 "2026-11-30T09:12:03x", "2026-11-30T09:12:03.",
+                                 "2026-11-30T-1:12:03", "+026-11-30T09:12:03", "yesterday",
+                                 ""}) {
         EXPECT_EQ(parse_time(bad, k_now), std::nullopt) << bad;
     }
 }

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <filesystem>
+#include <map>
 #include <mutex>
 
 namespace hookrelay::test {
@@ -429,43 +430,47 @@ TEST_F(AdminCli, StatusSaysWhyRequestsWereTurnedAway) {
     Headers h = f.headers;
     h.emplace_back("X-Hub-Signature-256", github_signature(wrong_secret, f.body));
     ASSERT_EQ(http_request(daemon.port(), "POST", "/hooks/github", h, f.body).status, 401u);
+    ASSERT_EQ(http_request(daemon.port(), "POST", "/hooks/github", h, f.body).status, 401u);
+    // Someone else's unsigned request: its own entry, not the last word on the forge's.
+    ASSERT_EQ(http_request(daemon.port(), "POST", "/hooks/github", f.headers, f.body).status, 401u);
     ASSERT_EQ(http_request(daemon.port(), "POST", "/hooks/gihtub", f.headers, f.body).status, 404u);
     ASSERT_EQ(post_webhook(daemon, push("signed-right")).status, 202u);
 
     const auto s = body(admin(daemon, "GET", "/api/v1/status"));
     const auto& rejections = s.at("rejections").as_array();
-    ASSERT_EQ(rejections.size(), 2u) << s;
-    const auto& github = rejections.at(0);  // by source name: "github" before "none"
-    EXPECT_EQ(github.at("source"), "github");
-    EXPECT_EQ(github.at("count").to_number<int>(), 1);
-    EXPECT_EQ(github.at("last_status").to_number<int>(), 401);
-    EXPECT_NE(std::string(github.at("last_reason").as_string()).find("signature"),
-              std::string::npos)
-        << github;
-    EXPECT_TRUE(github.at("last_remote").as_string().starts_with("127.0.0.1:")) << github;
-    const auto& none = rejections.at(1);
-    EXPECT_EQ(none.at("source"), "none");
-    EXPECT_EQ(none.at("last_status").to_number<int>(), 404);
-    EXPECT_NE(std::string(none.at("last_reason").as_string()).find("/hooks/gihtub"),
-              std::string::npos)
-        << none;
+    ASSERT_EQ(rejections.size(), 3u) << s;
+    std::map<std::string, json::object> by_reason;
+    for (const auto& r : rejections) {
+        const auto& o = r.as_object();
+        EXPECT_EQ(o.at("last_client"), "127.0.0.1") << r;
+        for (const std::string& secret : {std::string(k_secret), wrong_secret}) {
+            EXPECT_EQ(json::serialize(r).find(secret), std::string::npos);
+        }
+        by_reason[std::string(o.at("source").as_string()) + " " +
+                  std::string(o.at("last_reason").as_string())] = o;
+    }
+    const auto mismatch = by_reason.find("github signature or token does not match");
+    ASSERT_NE(mismatch, by_reason.end()) << s;
+    EXPECT_EQ(mismatch->second.at("status").to_number<int>(), 401);
+    EXPECT_EQ(mismatch->second.at("count").to_number<int>(), 2);
+    const auto missing = std::find_if(by_reason.begin(), by_reason.end(), [](const auto& e) {
+        return e.first.starts_with("github ") && e.first.find("missing") != std::string::npos;
+    });
+    ASSERT_NE(missing, by_reason.end()) << s;
+    EXPECT_EQ(missing->second.at("count").to_number<int>(), 1);
+    const auto wrong_url = by_reason.find("none no webhook source at /hooks/gihtub");
+    ASSERT_NE(wrong_url, by_reason.end()) << s;
+    EXPECT_EQ(wrong_url->second.at("status").to_number<int>(), 404);
 
     auto status = run_hookrelay({"status", "--admin", address(daemon)}, cli_env());
     EXPECT_EQ(status.exit_code, 0) << status.err;
-    EXPECT_NE(status.out.find("rejected since start"), std::string::npos) << status.out;
-    EXPECT_NE(status.out.find("401"), std::string::npos) << status.out;
+    EXPECT_NE(status.out.find("turned away since start"), std::string::npos) << status.out;
+    EXPECT_NE(status.out.find("signature or token does not match"), std::string::npos)
+        << status.out;
     EXPECT_NE(status.out.find("no webhook source at /hooks/gihtub"), std::string::npos)
         << status.out;
     for (const std::string& secret : {std::string(k_secret), wrong_secret}) {
         EXPECT_EQ(status.out.find(secret), std::string::npos);
-        EXPECT_EQ(s.at("rejections")
-                      .as_array()
-                      .at(0)
-                      .as_object()
-                      .at("last_reason")
-                      .as_string()
-                      .find(secret),
-                  std::string::npos);
     }
 }
 
@@ -859,6 +864,16 @@ void full_store_answers_503_and_turns_not_ready(const FakeJenkins& jenkins, bool
     EXPECT_NE(daemon.log().find("the database reached store.max_size, 163840 bytes"),
               std::string::npos)
         << daemon.log();
+    // Not stored: `status` lists it with the requests turned away.
+    const auto status = body(admin(daemon, "GET", "/api/v1/status"));
+    const auto& rejections = status.at("rejections").as_array();
+    ASSERT_EQ(rejections.size(), 1u) << status;
+    EXPECT_EQ(rejections.at(0).at("status").to_number<int>(), 503);
+    EXPECT_TRUE(rejections.at(0)
+                    .at("last_reason")
+                    .as_string()
+                    .starts_with("the store did not accept the delivery"))
+        << status;
 }
 
 TEST_F(Admin, FullStoreAnswers503AndTurnsNotReady) {
@@ -1059,6 +1074,44 @@ rules:
 // The commit the push fixture pushed ("after").
 std::string fixture_commit() {
     return std::string(json::parse(push("x").body).at("after").as_string());
+}
+
+// After a rule fix and a redeliver the reasons stay as the forge was answered; show says which of
+// those rules has a trigger since, rather than print a reason next to the trigger it contradicts.
+TEST_F(AdminCli, AfterARedeliverShowSaysWhichRuleQueuedATriggerSince) {
+    Daemon daemon(options(config_for(jenkins, k_rules_missing_main)));
+    ASSERT_EQ(post_webhook(daemon, push("why-2")).status, 200u);
+    std::string fixed = k_rules_missing_main;
+    const std::string narrow = R"(branch: "release/*")";
+    fixed.replace(fixed.find(narrow), narrow.size(), R"(branch: "*")");
+    // And a rule that matches but cannot render its job for a push: the redeliver says why it
+    // queued nothing.
+    fixed += R"(  - name: broken
+    when: {event: [push, pull_request]}
+    trigger: {jenkins: ci, job: "pr-{{ pull_request.number }}"}
+)";
+    write_file(daemon.config_path(), config_for(jenkins, fixed));
+    ASSERT_EQ(admin(daemon, "POST", "/api/v1/reload").status, 200u);
+    auto again =
+        run_hookrelay({"deliveries", "redeliver", "why-2", "--admin", address(daemon)}, cli_env());
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    EXPECT_NE(again.out.find("1 trigger(s) queued"), std::string::npos) << again.out;
+    EXPECT_NE(again.out.find("rule broken matched, but its trigger could not be rendered: "),
+              std::string::npos)
+        << again.out;
+
+    auto show =
+        run_hookrelay({"deliveries", "show", "why-2", "--admin", address(daemon)}, cli_env());
+    EXPECT_EQ(show.exit_code, 0) << show.err;
+    EXPECT_NE(show.out.find("rules that queued nothing when it was received:\n"), std::string::npos)
+        << show.out;
+    EXPECT_NE(show.out.find("    rule releases: branch: 'main' matches none of [release/*] (it "
+                            "has a trigger since: above)\n"),
+              std::string::npos)
+        << show.out;
+    EXPECT_NE(show.out.find("    rule prs: event: 'push' matches none of [pull_request]\n"),
+              std::string::npos)
+        << show.out;
 }
 
 TEST_F(AdminCli, ShowSaysWhyEachRuleQueuedNothing) {
