@@ -41,7 +41,9 @@ public:
                 return "delivery carries too many events";
             case errc::store_busy: return "store busy";
             case errc::store_timeout: return "store did not answer in time";
-            case errc::store_full: return "store full (store.max_size reached)";
+            case errc::store_full:
+                return "store full (a full disk, store.max_size, or an intake log whose segments "
+                       "all wait to be indexed)";
             case errc::store_incompatible: return "store written by a newer hookrelay or not a hookrelay store";
             case errc::store_locked: return "state directory in use by another hookrelay";
             case errc::store_closed: return "store closed";
