@@ -119,8 +119,8 @@ std::string no_delivery(std::string_view id, std::string_view source,
     }
     out += fmt::format(
         ": ids are the forge's delivery ids; deliveries are kept for store.retention ({:.1f} "
-        "day(s) here), and a request that was rejected was never stored (hookrelay status lists "
-        "the last rejection of each source)",
+        "day(s) here), and a request that was turned away was never stored (hookrelay status "
+        "lists those)",
         std::chrono::duration<double, std::ratio<86400>>(retention).count());
     return out;
 }
@@ -296,6 +296,10 @@ std::optional<Target> parse_target(std::string_view target) {
 
 // Bounded like everything the listing returns.
 constexpr std::size_t k_max_limit = 1000;
+// A listing by repository or ref reads the store's pages of this many deliveries, at most
+// k_list_walk_pages of them per request, then answers what matched with a cursor.
+constexpr std::size_t k_list_walk_page = 500;
+constexpr std::size_t k_list_walk_pages = 4;
 
 // A `limit` query value: a whole number from 1 to k_max_limit.
 std::optional<std::size_t> parse_limit(std::string_view text) {
@@ -557,17 +561,44 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             }
             query.before_seq = c;
         }
-        auto page = co_await await_callback<result<DeliveryPage>>(
-            [&](auto done) { s_.store->list_deliveries(std::move(query), std::move(done)); },
-            store_timeout());
-        if (!page || !*page) co_return fail(503, "the store did not answer");
+        // The repository and the ref are checked here, on the store's pages, whatever the store:
+        // a bounded stretch of deliveries per request (k_list_walk_pages store pages), the rest
+        // behind a cursor, as the store's own walks that check every row do.
+        const std::string repository = get("repository");
+        const std::string ref = get("ref");
+        const auto wanted = [&](const DeliverySummary& d) {
+            return (repository.empty() || iequals(d.repository, repository)) &&
+                   (ref.empty() || d.ref == ref || d.ref == "refs/heads/" + ref ||
+                    d.ref == "refs/tags/" + ref);
+        };
+        const bool filtered = !repository.empty() || !ref.empty();
+        const std::size_t limit = query.limit;
+        if (filtered) query.limit = k_list_walk_page;
         json::array items;
+        std::optional<std::int64_t> next;
         const auto held = held_jenkins();
-        for (const auto& d : page->value().items) items.push_back(summary_json(d, held));
-        json::object out{{"deliveries", std::move(items)}};
-        if (page->value().next_before_seq) {
-            out["next_cursor"] = std::to_string(*page->value().next_before_seq);
+        for (std::size_t pages = 1;; ++pages) {
+            auto page = co_await await_callback<result<DeliveryPage>>(
+                [&](auto done) { s_.store->list_deliveries(query, std::move(done)); },
+                store_timeout());
+            if (!page || !*page) co_return fail(503, "the store did not answer");
+            const auto& got = page->value();
+            next = got.next_before_seq;
+            for (std::size_t i = 0; i < got.items.size(); ++i) {
+                const auto& d = got.items[i];
+                if (!wanted(d)) continue;
+                items.push_back(summary_json(d, held));
+                if (filtered && items.size() >= limit) {
+                    // The next page starts below the last one listed (if anything is left).
+                    if (i + 1 < got.items.size()) next = d.seq;
+                    break;
+                }
+            }
+            if (!filtered || items.size() >= limit || !next || pages >= k_list_walk_pages) break;
+            query.before_seq = next;
         }
+        json::object out{{"deliveries", std::move(items)}};
+        if (next) out["next_cursor"] = std::to_string(*next);
         co_return reply(200, out);
     }
 

@@ -540,10 +540,10 @@ void print_status(const json::value& v) {
     if (rejections && rejections->is_array() && !rejections->as_array().empty()) {
         std::cout << fmt::format(
             "\nturned away since start (not stored; the forge's delivery log shows each "
-            "answer):\n{:<16} {:>6} {:>8}  {:<24} {:<22} {}\n",
+            "answer):\n{:<16} {:>6} {:>8}  {:<24}  {:<22} {}\n",
             "SOURCE", "STATUS", "COUNT", "LAST (UTC)", "LAST FROM", "LAST WHY");
         for (const auto& r : rejections->as_array()) {
-            std::cout << fmt::format("{:<16} {:>6} {:>8}  {:<24} {:<22} {}\n", str(r, "source"),
+            std::cout << fmt::format("{:<16} {:>6} {:>8}  {:<24}  {:<22} {}\n", str(r, "source"),
                                      str(r, "status"), str(r, "count"), str(r, "last_at"),
                                      str(r, "last_client"), str(r, "last_reason"));
         }
@@ -724,6 +724,10 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
                                              "lost, superseded"
                                            : "Filter: " + name);
     }
+    ls->add_option("--repo", (*list)["repository"],
+                   "Filter: the repository's full name (acme/app; any case)");
+    ls->add_option("--ref", (*list)["ref"],
+                   "Filter: the ref, full (refs/heads/main) or a branch or tag name (main)");
     auto show_body = std::make_shared<bool>(false);
     auto show_headers = std::make_shared<bool>(false);
     auto* show = deliveries->add_subcommand(
@@ -821,9 +825,11 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
             return q;
         };
         if (*ls) {
-            return present(list_deliveries(ep, query({"source", "state", "outcome", "since"}),
-                                           (*list)["limit"], (*list)["cursor"]),
-                           o, print_deliveries);
+            return present(
+                list_deliveries(ep,
+                                query({"source", "state", "outcome", "since", "repository", "ref"}),
+                                (*list)["limit"], (*list)["cursor"]),
+                o, print_deliveries);
         }
         const std::string src = source->empty() ? "" : "source=" + encode(*source);
         if (*show && *show_body) {
