@@ -296,10 +296,21 @@ std::optional<Target> parse_target(std::string_view target) {
 
 // Bounded like everything the listing returns.
 constexpr std::size_t k_max_limit = 1000;
-// A listing by repository or ref reads the store's pages of this many deliveries, at most
-// k_list_walk_pages of them per request, then answers what matched with a cursor.
-constexpr std::size_t k_list_walk_page = 500;
-constexpr std::size_t k_list_walk_pages = 4;
+// A listing by repository or ref reads the store's pages of this many deliveries (each read on
+// the store's thread in one go, between the commits), at most k_list_walk_pages of them per
+// request, then answers what matched with a cursor.
+constexpr std::size_t k_list_walk_page = 200;
+constexpr std::size_t k_list_walk_pages = 5;
+
+// A ref as a listing compares it: a branch or a tag by its name, whether it was stored full
+// ("refs/heads/main", "refs/tags/v1") or bare (a release's tag); other refs (a pull request's
+// "refs/pull/7/head") as they are.
+std::string_view ref_name(std::string_view ref) {
+    for (std::string_view prefix : {"refs/heads/", "refs/tags/"}) {
+        if (ref.starts_with(prefix)) return ref.substr(prefix.size());
+    }
+    return ref;
+}
 
 // A `limit` query value: a whole number from 1 to k_max_limit.
 std::optional<std::size_t> parse_limit(std::string_view text) {
@@ -568,8 +579,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         const std::string ref = get("ref");
         const auto wanted = [&](const DeliverySummary& d) {
             return (repository.empty() || iequals(d.repository, repository)) &&
-                   (ref.empty() || d.ref == ref || d.ref == "refs/heads/" + ref ||
-                    d.ref == "refs/tags/" + ref);
+                   (ref.empty() || ref_name(d.ref) == ref_name(ref));
         };
         const bool filtered = !repository.empty() || !ref.empty();
         const std::size_t limit = query.limit;
@@ -577,11 +587,20 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         json::array items;
         std::optional<std::int64_t> next;
         const auto held = held_jenkins();
+        // One deadline for the whole request: once something was read, a store call that does
+        // not answer in time ends the page there, with a cursor to go on from.
+        const auto deadline = std::chrono::steady_clock::now() + store_timeout();
         for (std::size_t pages = 1;; ++pages) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
             auto page = co_await await_callback<result<DeliveryPage>>(
                 [&](auto done) { s_.store->list_deliveries(query, std::move(done)); },
-                store_timeout());
-            if (!page || !*page) co_return fail(503, "the store did not answer");
+                std::max(left, std::chrono::milliseconds(1)));
+            if (!page || !*page) {
+                if (pages == 1) co_return fail(503, "the store did not answer");
+                next = query.before_seq;
+                break;
+            }
             const auto& got = page->value();
             next = got.next_before_seq;
             for (std::size_t i = 0; i < got.items.size(); ++i) {
@@ -589,12 +608,19 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                 if (!wanted(d)) continue;
                 items.push_back(summary_json(d, held));
                 if (filtered && items.size() >= limit) {
-                    // The next page starts below the last one listed (if anything is left).
-                    if (i + 1 < got.items.size()) next = d.seq;
+                    // The next page starts below the last one listed, if another on this store
+                    // page matches (else where the store's page ends).
+                    if (std::any_of(got.items.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                                    got.items.end(), wanted)) {
+                        next = d.seq;
+                    }
                     break;
                 }
             }
-            if (!filtered || items.size() >= limit || !next || pages >= k_list_walk_pages) break;
+            if (!filtered || items.size() >= limit || !next || pages >= k_list_walk_pages ||
+                std::chrono::steady_clock::now() >= deadline) {
+                break;
+            }
             query.before_seq = next;
         }
         json::object out{{"deliveries", std::move(items)}};

@@ -302,7 +302,10 @@ Reply list_deliveries(const Endpoint& ep, const std::string& filters, const std:
         }
     }
     json::array items;
-    for (;;) {
+    // A filter that matches nothing would otherwise walk the whole store, request after request:
+    // past this many, what was found is printed with the cursor to go on from.
+    constexpr int k_max_requests = 100;
+    for (int requests = 1;; ++requests) {
         Reply r = page(std::to_string(wanted - items.size()));
         if (r.status != 200) return r;
         boost::system::error_code ec;
@@ -312,7 +315,7 @@ Reply list_deliveries(const Endpoint& ep, const std::string& filters, const std:
         if (found == nullptr || !found->is_array()) return r;  // shown as it came
         for (const auto& d : found->as_array()) items.push_back(d);
         cursor = str(v, "next_cursor");
-        if (items.size() >= wanted || cursor.empty()) break;
+        if (items.size() >= wanted || cursor.empty() || requests >= k_max_requests) break;
     }
     json::object merged{{"deliveries", std::move(items)}};
     if (!cursor.empty()) merged["next_cursor"] = cursor;
@@ -340,7 +343,8 @@ void print_deliveries(const json::value& v) {
     }
     if (items.empty()) std::cout << "(no deliveries match)\n";
     if (auto next = str(v, "next_cursor"); !next.empty()) {
-        std::cout << "more: --cursor " << next << '\n';
+        std::cout << "more: the same command with --cursor " << next
+                  << " goes on (older deliveries; --since bounds how far back)\n";
     }
 }
 
