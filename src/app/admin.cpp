@@ -296,11 +296,13 @@ std::optional<Target> parse_target(std::string_view target) {
 
 // Bounded like everything the listing returns.
 constexpr std::size_t k_max_limit = 1000;
-// A listing by repository or ref reads the store's pages of this many deliveries (each read on
-// the store's thread in one go, between the commits), at most k_list_walk_pages of them per
-// request, then answers what matched with a cursor.
+// A listing by repository or ref reads the store's pages of this many deliveries (with SQLite
+// each read on the store's one thread in one go, between the commits), at most
+// k_list_walk_pages of them per request, then answers what matched with a cursor.
 constexpr std::size_t k_list_walk_page = 200;
 constexpr std::size_t k_list_walk_pages = 5;
+// A store call asked with the request's deadline already past still gets this long.
+constexpr std::chrono::milliseconds k_least_wait{1};
 
 // A ref as a listing compares it: a branch or a tag by its name, whether it was stored full
 // ("refs/heads/main", "refs/tags/v1") or bare (a release's tag); other refs (a pull request's
@@ -329,11 +331,13 @@ std::chrono::milliseconds AdminHandler::store_timeout() const {
 }
 
 std::chrono::milliseconds AdminHandler::retention() const {
-    return s_.webhooks->runtime()->config->store.retention;
+    return retention_;
 }
 
 AdminHandler::AdminHandler(Services services)
-    : s_(std::move(services)), started_(std::chrono::steady_clock::now()) {}
+    : s_(std::move(services)),
+      started_(std::chrono::steady_clock::now()),
+      retention_(s_.webhooks->runtime()->config->store.retention) {}
 
 std::optional<http::Response> AdminHandler::check_head(const http::RequestHead& head) {
     const auto path = std::string_view(head.target).substr(0, head.target.find('?'));
@@ -489,7 +493,8 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                  "none of its open triggers until one is configured again (a reload takes it)"},
                 {"findings", json::array{}}});
         }
-        // Rejected requests are not stored: the last of each source says why since start.
+        // Requests turned away are not stored: how many since start, per source, status and
+        // reason, and the last of each.
         json::array rejections;
         for (const auto& r : s_.webhooks->rejections()) {
             rejections.push_back(json::object{{"source", r.source},
@@ -595,7 +600,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                 deadline - std::chrono::steady_clock::now());
             auto page = co_await await_callback<result<DeliveryPage>>(
                 [&](auto done) { s_.store->list_deliveries(query, std::move(done)); },
-                std::max(left, std::chrono::milliseconds(1)));
+                std::max(left, k_least_wait));
             if (!page || !*page) {
                 if (pages == 1) co_return fail(503, "the store did not answer");
                 next = query.before_seq;
@@ -625,6 +630,9 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         }
         json::object out{{"deliveries", std::move(items)}};
         if (next) out["next_cursor"] = std::to_string(*next);
+        // Said back, so that a client can tell this daemon applied them (an older one ignores
+        // parameters it does not know, and would list everything).
+        if (filtered) out["filtered_by"] = json::object{{"repository", repository}, {"ref", ref}};
         co_return reply(200, out);
     }
 

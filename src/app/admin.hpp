@@ -75,11 +75,13 @@ class AdminHandler final : public http::Handler {
     /// How long a store call is awaited: the running configuration's server.store_timeout (a
     /// reload changes it).
     std::chrono::milliseconds store_timeout() const;
-    // store.retention as the running configuration says (it waits for a restart to change).
+    /// store.retention as the daemon started with it (the store's; a reload's waits for a
+    /// restart).
     std::chrono::milliseconds retention() const;
 
     Services s_;
     std::chrono::steady_clock::time_point started_;
+    std::chrono::milliseconds retention_;
 };
 
 }  // namespace hookrelay::app

@@ -313,6 +313,18 @@ Reply list_deliveries(const Endpoint& ep, const std::string& filters, const std:
         const auto* answer = ec ? nullptr : v.if_object();
         const auto* found = answer ? answer->if_contains("deliveries") : nullptr;
         if (found == nullptr || !found->is_array()) return r;  // shown as it came
+        if (filters.find("repository=") != std::string::npos ||
+            filters.find("ref=") != std::string::npos) {
+            if (!answer->contains("filtered_by")) {
+                // An older daemon ignores them and lists everything: not a filtered answer.
+                Reply refused;
+                refused.error =
+                    "the daemon does not filter by --repo or --ref (a hookrelay older than this "
+                    "command); upgrade it, or list with --since and read the REPOSITORY and REF "
+                    "columns";
+                return refused;
+            }
+        }
         for (const auto& d : found->as_array()) items.push_back(d);
         cursor = str(v, "next_cursor");
         if (items.size() >= wanted || cursor.empty() || requests >= k_max_requests) break;
@@ -482,8 +494,13 @@ void print_delivery(const json::value& d) {
     if (reasons && (!skipped->as_array().empty() || !failures->as_array().empty())) {
         std::cout << (triggers.empty() ? ""
                                        : "\n  rules that queued nothing when it was received:\n");
+        // Triggers a redeliver added: created after the delivery was received (those of its
+        // receipt were created with it, at its received_at).
         std::set<std::string> with_trigger;
-        for (const auto& t : triggers) with_trigger.insert(str(t, "rule"));
+        const auto received = str(d, "received_at");
+        for (const auto& t : triggers) {
+            if (str(t, "created_at") > received) with_trigger.insert(str(t, "rule"));
+        }
         const auto on = [&](const json::value& r) {
             std::string out =
                 str(r, "event").empty() ? std::string() : " (event #" + str(r, "event") + ")";

@@ -51,6 +51,14 @@ std::string_view path_of(std::string_view target) {
     return target.substr(0, target.find('?'));
 }
 
+// The client's address as `hookrelay status` shows it: the one a trusted proxy forwarded, else
+// the direct peer's, without its port ("192.0.2.7:51234", "[2001:db8::7]:51234").
+std::string client_address(const http::RequestHead* head, std::string_view remote) {
+    if (head != nullptr && head->client) return to_string(*head->client);
+    if (remote.starts_with('[')) return std::string(remote.substr(1, remote.find(']') - 1));
+    return std::string(remote.substr(0, remote.rfind(':')));
+}
+
 const SourceConfig* source_for_path(const Config& config, std::string_view target) {
     const auto path = path_of(target);
     for (const auto& s : config.sources) {
@@ -283,19 +291,18 @@ void WebhookHandler::rejected(const http::Rejection& rejection) {
     if (rejection.head) source = source_for_path(*runtime->config, rejection.head->target);
     const std::string_view name = source ? std::string_view(source->name) : "none";
     metrics_->webhook(name, source ? to_string(source->provider) : "none", rejection.status);
-    const std::string client = rejection.head && rejection.head->client
-                                   ? to_string(*rejection.head->client)
-                                   : std::string(rejection.remote);
-    count_rejection(name, rejection.status, rejection.reason, client);
+    count_rejection(name, rejection.status, rejection.reason,
+                    client_address(rejection.head, rejection.remote));
 }
 
 void WebhookHandler::count_rejection(std::string_view source, unsigned status,
                                      std::string_view reason, std::string_view client) {
     // One entry per reason, so that a stray request (an unsigned probe) does not hide why the
     // forge's own deliveries fail. Reasons may quote what the request held (a path, a content
-    // type): past k_reasons of a source and status, the others share one entry that keeps the
-    // last of them. Sources come from the config (and "none"); a reload that renames them adds
-    // names: no new entry past k_max_entries.
+    // type): past k_reasons of a source and status, the one seen least recently gives its place
+    // to the new one and is counted in an entry shared by the others. Sources come from the
+    // config (and "none"); a reload that renames them adds names: no new entry past
+    // k_max_entries.
     constexpr std::size_t k_reasons = 4;
     constexpr std::size_t k_max_entries = 1000;
     auto shown_reason = printable(reason);
@@ -306,19 +313,36 @@ void WebhookHandler::count_rejection(std::string_view source, unsigned status,
     auto it = rejections_.find(key);
     if (it == rejections_.end()) {
         std::size_t reasons = 0;
+        auto oldest = rejections_.end();
         for (auto at = rejections_.lower_bound({std::get<0>(key), status, std::string()});
              at != rejections_.end() && std::get<0>(at->first) == source &&
              std::get<1>(at->first) == status;
              ++at) {
+            if (std::get<2>(at->first) == k_other_reasons) continue;
             ++reasons;
+            if (oldest == rejections_.end() || at->second.last_at < oldest->second.last_at) {
+                oldest = at;
+            }
         }
         if (reasons >= k_reasons) {
-            std::get<2>(key) = k_other_reasons;
-            it = rejections_.find(key);
+            const Rejections::key_type other_key{std::get<0>(key), status, k_other_reasons};
+            auto other = rejections_.find(other_key);
+            if (other == rejections_.end()) {
+                other = rejections_.emplace(other_key, RejectionCount{}).first;
+                other->second.source = std::get<0>(key);
+                other->second.status = status;
+            }
+            RejectionCount& folded = other->second;
+            folded.count += oldest->second.count;
+            if (oldest->second.last_at >= folded.last_at) {
+                folded.last_at = oldest->second.last_at;
+                folded.last_reason = "(other reasons; the last) " + oldest->second.last_reason;
+                folded.last_client = oldest->second.last_client;
+            }
+            rejections_.erase(oldest);
+        } else if (rejections_.size() >= k_max_entries) {
+            return;
         }
-    }
-    if (it == rejections_.end()) {
-        if (rejections_.size() >= k_max_entries) return;
         it = rejections_.emplace(key, RejectionCount{}).first;
         it->second.source = std::get<0>(key);
         it->second.status = status;
@@ -326,9 +350,7 @@ void WebhookHandler::count_rejection(std::string_view source, unsigned status,
     RejectionCount& r = it->second;
     ++r.count;
     r.last_at = now;
-    r.last_reason = std::get<2>(key) == k_other_reasons
-                        ? "(other reasons; the last) " + std::move(shown_reason)
-                        : std::move(shown_reason);
+    r.last_reason = std::move(shown_reason);
     r.last_client = std::move(shown_client);
 }
 
@@ -346,7 +368,8 @@ std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runt
     const auto path = path_of(head.target);
     const auto client = head.client ? to_string(*head.client) : std::string("unknown");
     auto log_rejection = [&](unsigned status, std::string_view reason) {
-        count_rejection(source ? std::string_view(source->name) : "none", status, reason, client);
+        count_rejection(source ? std::string_view(source->name) : "none", status, reason,
+                        client_address(&head, head.remote));
         if (std::size_t suppressed = 0; rejection_log_.allow(&suppressed)) {
             spdlog::warn("source={} client={} remote={} rejected {}: {}{}",
                          source ? std::string_view(source->name) : "none", client, head.remote,
@@ -405,9 +428,8 @@ asio::awaitable<http::Response> WebhookHandler::handle(http::Request request) {
     if (source == nullptr) {
         // A reload took its source away after the head was checked.
         metrics_->webhook("none", "none", 404);
-        count_rejection(
-            "none", 404, "no webhook source at this path (removed by a reload)",
-            request.head.client ? to_string(*request.head.client) : request.head.remote);
+        count_rejection("none", 404, "no webhook source at this path (removed by a reload)",
+                        client_address(&request.head, request.head.remote));
         co_return respond(404, rejection("rejected", "no webhook source at this path"));
     }
     const auto started = std::chrono::steady_clock::now();
@@ -421,8 +443,7 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                                                         const SourceConfig& source,
                                                         std::shared_ptr<const Runtime> runtime) {
     const auto received_at = std::chrono::system_clock::now();
-    const std::string request_client =
-        request.head.client ? to_string(*request.head.client) : request.head.remote;
+    const std::string request_client = client_address(&request.head, request.head.remote);
     auto prepared =
         prepare(*runtime, source, request.head.headers, request.body, true, received_at);
     if (!prepared.event) {

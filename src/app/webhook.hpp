@@ -123,8 +123,8 @@ class WebhookHandler final : public http::Handler {
     RateLimit rejection_log_;      // rejected (untrusted) requests: bounded log volume
     RateLimit ping_log_;           // pings, which some forges send unsigned: the same
     RateLimit store_failure_log_;  // a store fault repeats for every delivery
-    // Counted for every request turned away (4xx, and 503 when it was not stored), logged or
-    // not; `client` is the client's address when the head was read, else the direct peer.
+    // Counted for every request turned away (4xx; 503: the store did not take it, or the
+    // listener's limits), logged or not; `client` as client_address() gives it.
     void count_rejection(std::string_view source, unsigned status, std::string_view reason,
                          std::string_view client);
     mutable std::mutex rejections_mutex_;

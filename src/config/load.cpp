@@ -383,7 +383,9 @@ class Loader {
             out = *s;
         } else {
             error(node,
-                  fmt::format("{}: '{}' is not a size (e.g. 65536, 64KiB, 25MiB)", what, text));
+                  fmt::format("{}: '{}' is not a size (e.g. 65536, 64KiB, 25MiB; above 0, at most "
+                              "1 PiB)",
+                              what, text));
         }
     }
 

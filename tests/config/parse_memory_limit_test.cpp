@@ -40,7 +40,7 @@ TEST(ParseMemoryLimit, RejectsWhatIsNotASize) {
     ASSERT_EQ(r.errors.size(), 1u);
     EXPECT_EQ(to_string(r.errors[0]),
               "test.yaml:2:23: server.parse_memory_limit: 'lots' is not a size (e.g. 65536, "
-              "64KiB, 25MiB)");
+              "64KiB, 25MiB; above 0, at most 1 PiB)");
 }
 
 }  // namespace

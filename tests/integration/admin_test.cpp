@@ -489,6 +489,24 @@ TEST_F(AdminCli, StatusSaysWhyRequestsWereTurnedAway) {
     for (const std::string& secret : {std::string(k_secret), wrong_secret}) {
         EXPECT_EQ(status.out.find(secret), std::string::npos);
     }
+
+    // Past four reasons of one source and status, the one seen least recently makes room and is
+    // counted on a shared line: the forge's wrong URL, posted again, is back on a line of its own.
+    for (const char* path : {"/x1", "/x2", "/x3", "/x4", "/hooks/gihtub"}) {
+        ASSERT_EQ(http_request(daemon.port(), "POST", path, f.headers, f.body).status, 404u);
+    }
+    std::map<std::string, json::object> none;
+    const auto after = body(admin(daemon, "GET", "/api/v1/status"));
+    for (const auto& r : after.at("rejections").as_array()) {
+        if (r.at("source") == "none")
+            none[std::string(r.at("last_reason").as_string())] = r.as_object();
+    }
+    ASSERT_EQ(none.size(), 5u);
+    EXPECT_EQ(none.at("no webhook source at /hooks/gihtub").at("count").to_number<int>(), 1);
+    EXPECT_EQ(none.count("no webhook source at /x1"), 0u);
+    const auto other = none.find("(other reasons; the last) no webhook source at /x1");
+    ASSERT_NE(other, none.end());
+    EXPECT_EQ(other->second.at("count").to_number<int>(), 2);  // the first /hooks/gihtub, /x1
 }
 
 // After a restart without the Jenkins entry its open triggers were for, nothing sends them: the
