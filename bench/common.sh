@@ -35,6 +35,19 @@ bench_cleanup() {
   if [[ -n "${KEEP:-}" ]]; then echo "files kept in $work"; else rm -rf "$work"; fi
 }
 
+# bench_start NAME: the state bench_cleanup works on (a fresh $work in /tmp/hookrelay-NAME.*,
+# no $pids, no $pg_state) with it as the EXIT trap, and the load's payload: $body, the GitHub
+# push fixture, and $signature, its X-Hub-Signature-256 under $SECRET.
+# shellcheck disable=SC2034  # work, pids, pg_state, body, signature: read by the caller
+bench_start() {
+  work=$(mktemp -d "/tmp/hookrelay-$1.XXXXXX")
+  pids=()
+  pg_state=""
+  trap bench_cleanup EXIT
+  body="$root/tests/data/github/push-branch-update.json"
+  signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r <"$body" | cut -d' ' -f1)"
+}
+
 # bench_pg_database STATE NAME: starts a throwaway PostgreSQL server in STATE
 # (tests/support/pg_server.sh, fsync on, its output in STATE.log) and creates the empty database
 # NAME in it; prints a libpq connection string to that database.

@@ -58,13 +58,7 @@ SECRET=bench-secret
 
 bench_relay
 
-work=$(mktemp -d /tmp/hookrelay-profile.XXXXXX)
-pids=()
-pg_state=""
-trap bench_cleanup EXIT
-
-body="$root/tests/data/github/push-branch-update.json"
-signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r <"$body" | cut -d' ' -f1)"
+bench_start profile
 clk_tck=$(getconf CLK_TCK)
 
 jenkins_nginx_conf "$work/nginx" "$JENKINS_PORT"

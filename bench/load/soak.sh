@@ -38,13 +38,7 @@ SECRET=bench-secret
 
 bench_relay
 
-work=$(mktemp -d /tmp/hookrelay-soak.XXXXXX)
-pids=()
-pg_state=""
-trap bench_cleanup EXIT
-
-body="$root/tests/data/github/push-branch-update.json"
-signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r <"$body" | cut -d' ' -f1)"
+bench_start soak
 
 # Jenkins: queue items and builds to follow; while $work/nginx/down exists, 503 to every build
 # request and probe (as a Jenkins restarting behind a proxy), reads still answered.

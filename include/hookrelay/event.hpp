@@ -147,4 +147,8 @@ boost::json::value to_json(const Event& event);
 /// A zero sha: non-empty and all '0' (40 or 64 characters).
 bool is_zero_sha(std::string_view sha) noexcept;
 
+/// A branch or tag by its name ("refs/heads/main" → "main", "refs/tags/v1" → "v1"); any other
+/// ref (a pull request's "refs/pull/7/head", a bare name) as it is.
+std::string_view ref_name(std::string_view ref) noexcept;
+
 }  // namespace hookrelay

@@ -304,16 +304,6 @@ constexpr std::size_t k_list_walk_pages = 5;
 // A store call asked with the request's deadline already past still gets this long.
 constexpr std::chrono::milliseconds k_least_wait{1};
 
-// A ref as a listing compares it: a branch or a tag by its name, whether it was stored full
-// ("refs/heads/main", "refs/tags/v1") or bare (a release's tag); other refs (a pull request's
-// "refs/pull/7/head") as they are.
-std::string_view ref_name(std::string_view ref) {
-    for (std::string_view prefix : {"refs/heads/", "refs/tags/"}) {
-        if (ref.starts_with(prefix)) return ref.substr(prefix.size());
-    }
-    return ref;
-}
-
 // A `limit` query value: a whole number from 1 to k_max_limit.
 std::optional<std::size_t> parse_limit(std::string_view text) {
     std::size_t n = 0;

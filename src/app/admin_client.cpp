@@ -263,14 +263,6 @@ std::string str(const json::value& v, std::string_view key) {
     return "";
 }
 
-// "refs/heads/main" → "main", "refs/tags/v1" → "v1": the table is narrow.
-std::string short_ref(std::string ref) {
-    for (std::string_view prefix : {"refs/heads/", "refs/tags/"}) {
-        if (ref.starts_with(prefix)) return ref.substr(prefix.size());
-    }
-    return ref;
-}
-
 // At most `width` characters (bytes), "…" marking a cut.
 std::string fit(std::string text, std::size_t width) {
     if (text.size() <= width) return text;
@@ -351,7 +343,8 @@ void print_deliveries(const json::value& v) {
         // "#1042": how show, redeliver and duplicate answers name it (quoted in a shell).
         std::cout << fmt::format(k_row, "#" + str(d, "seq"), received, str(d, "source"),
                                  str(d, "event"), fit(str(d, "repository"), 24),
-                                 fit(short_ref(str(d, "ref")), 16), outcome, str(d, "delivery_id"));
+                                 fit(std::string(ref_name(str(d, "ref"))), 16), outcome,
+                                 str(d, "delivery_id"));
     }
     if (items.empty()) std::cout << "(no deliveries match)\n";
     if (auto next = str(v, "next_cursor"); !next.empty()) {

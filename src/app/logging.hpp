@@ -26,6 +26,10 @@ enum class LogFormat {
 /// anything else (the caller reports the error).
 std::optional<LogFormat> parse_log_format(std::string_view text, bool stderr_is_tty);
 
+/// Length of the valid UTF-8 sequence at the start of `s` (RFC 3629: no overlong forms, no
+/// surrogates, nothing above U+10FFFF), or 0 when it is not one (or `s` is empty).
+std::size_t utf8_sequence(std::string_view s);
+
 /// Whether stderr is a terminal (isatty(2)), for parse_log_format().
 bool stderr_is_tty();
 

@@ -1,5 +1,7 @@
 #include "app/webhook.hpp"
 
+#include "app/logging.hpp"
+
 #include "ingest/forge.hpp"
 #include "ingest/hmac.hpp"
 #include "ingest/ingest.hpp"
@@ -52,10 +54,9 @@ std::string_view path_of(std::string_view target) {
 }
 
 // The client's address as `hookrelay status` shows it: the one a trusted proxy forwarded, else
-// the direct peer's, without its port ("192.0.2.7:51234", "[2001:db8::7]:51234").
+// the direct peer's, without its port (the server writes "192.0.2.7:51234", "2001:db8::7:51234").
 std::string client_address(const http::RequestHead* head, std::string_view remote) {
     if (head != nullptr && head->client) return to_string(*head->client);
-    if (remote.starts_with('[')) return std::string(remote.substr(1, remote.find(']') - 1));
     return std::string(remote.substr(0, remote.rfind(':')));
 }
 
@@ -120,33 +121,20 @@ std::string echoed(std::string_view value) {
 std::string printable(std::string_view text) {
     std::string out;
     out.reserve(std::min(text.size(), k_max_echoed_bytes));
-    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-    for (std::size_t i = 0; i < text.size();) {
-        const unsigned char c = byte(i);
-        std::size_t n = 0;  // the length of a valid, printable sequence at i; 0 when not
-        if (c >= 0x20 && c < 0x7f) {
-            n = 1;
-        } else if (c >= 0xc2 && c <= 0xf4) {
-            const std::size_t len = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-            bool ok = i + len <= text.size();
-            for (std::size_t k = 1; ok && k < len; ++k) ok = (byte(i + k) & 0xc0) == 0x80;
-            if (ok && len == 2) ok = !(c == 0xc2 && byte(i + 1) < 0xa0);  // C1 controls
-            if (ok && len == 3) {
-                const unsigned char d = byte(i + 1);
-                ok = !(c == 0xe0 && d < 0xa0) && !(c == 0xed && d >= 0xa0);  // overlong, UTF-16
-            }
-            if (ok && len == 4) {
-                const unsigned char d = byte(i + 1);
-                ok = !(c == 0xf0 && d < 0x90) && !(c == 0xf4 && d >= 0x90);  // overlong, > U+10FFFF
-            }
-            if (ok) n = len;
+    while (!text.empty()) {
+        const auto c = static_cast<unsigned char>(text[0]);
+        std::size_t n = utf8_sequence(text);
+        // Valid, but a control character: C0, DEL, or C1 (U+0080..U+009F, 0xC2 0x80..0x9F).
+        if (c < 0x20 || c == 0x7f ||
+            (c == 0xc2 && n == 2 && static_cast<unsigned char>(text[1]) < 0xa0)) {
+            n = 0;
         }
         if (n == 0) {
             out += fmt::format("\\x{:02x}", c);
-            ++i;
+            text.remove_prefix(1);
         } else {
-            out.append(text.substr(i, n));
-            i += n;
+            out.append(text.substr(0, n));
+            text.remove_prefix(n);
         }
         if (out.size() >= k_max_echoed_bytes) return echoed(out);
     }

@@ -68,6 +68,13 @@ bool is_zero_sha(std::string_view sha) noexcept {
     return !sha.empty() && std::all_of(sha.begin(), sha.end(), [](char c) { return c == '0'; });
 }
 
+std::string_view ref_name(std::string_view ref) noexcept {
+    for (std::string_view prefix : {"refs/heads/", "refs/tags/"}) {
+        if (ref.starts_with(prefix)) return ref.substr(prefix.size());
+    }
+    return ref;
+}
+
 namespace {
 
 std::optional<std::string> text(const std::string& s) {

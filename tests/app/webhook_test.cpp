@@ -47,13 +47,13 @@ TEST(Printable, KeepsPrintableUtf8AndWritesEveryOtherByteAsHex) {
     EXPECT_EQ(printable("no webhook source at /hooks/gihtub"),
               "no webhook source at /hooks/gihtub");
     EXPECT_EQ(printable("/caf\u00e9/\u20ac/\U0001F600"), "/caf\u00e9/\u20ac/\U0001F600");
-    EXPECT_EQ(printable("/\xff\x9b[2J"), "/\\xff\\x9b[2J");            // not UTF-8
-    EXPECT_EQ(printable("/\xc2\x9b[2J"), "/\\xc2\\x9b[2J");            // C1 control (CSI)
+    EXPECT_EQ(printable("/\xff\x9b[2J"), "/\\xff\\x9b[2J");             // not UTF-8
+    EXPECT_EQ(printable("/\xc2\x9b[2J"), "/\\xc2\\x9b[2J");             // C1 control (CSI)
     EXPECT_EQ(printable("a\x1b[31mb\x7f\n"), "a\\x1b[31mb\\x7f\\x0a");  // C0, DEL
-    EXPECT_EQ(printable("\xc0\xaf"), "\\xc0\\xaf");                    // overlong '/'
-    EXPECT_EQ(printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");          // a UTF-16 surrogate
-    EXPECT_EQ(printable("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // past U+10FFFF
-    EXPECT_EQ(printable("\xe2\x82"), "\\xe2\\x82");                    // cut short
+    EXPECT_EQ(printable("\xc0\xaf"), "\\xc0\\xaf");                     // overlong '/'
+    EXPECT_EQ(printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");            // a UTF-16 surrogate
+    EXPECT_EQ(printable("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");   // past U+10FFFF
+    EXPECT_EQ(printable("\xe2\x82"), "\\xe2\\x82");                     // cut short
     const auto hostile = printable(std::string(4 * k_max_echoed_bytes, '\xff'));
     EXPECT_LE(hostile.size(), k_max_echoed_bytes);
     EXPECT_NO_THROW(boost::json::parse(boost::json::serialize(boost::json::string(hostile))));

@@ -7,6 +7,7 @@
 #include "store/sqlite/gathering_vfs.hpp"
 #include "store/sqlite/prune.hpp"
 #include "store/sqlite_test_support.hpp"
+#include "support/daemon.hpp"
 
 #include <gtest/gtest.h>
 
@@ -870,11 +871,8 @@ TEST_F(SqliteStoreTest, WithTheIntakeLogLargeBodiesWaitingForTheIndexHoldBackThe
 
 /// With the intake log: waits until what it answered is in the database (k_deadline at most).
 void wait_indexed(const SqliteStore& store) {
-    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
-    while (store.unindexed() > 0) {
-        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "never indexed";
-        std::this_thread::sleep_for(5ms);  // poll interval
-    }
+    ASSERT_TRUE(hookrelay::test::eventually([&] { return store.unindexed() == 0; }, k_deadline))
+        << "never indexed";
 }
 
 // The store that fill_until_refused() fills: the intake log, store.max_size 512 KiB, nothing kept
@@ -909,16 +907,16 @@ std::optional<boost::system::error_code> fill_until_refused(Store& store, TimePo
 // second), the store is healthy, and the open triggers are those of `with_trigger` (and of the
 // submission taken).
 void expect_recovered(Store& store, TimePoint at, std::set<std::string> with_trigger) {
-    const auto deadline = std::chrono::steady_clock::now() + k_deadline;
-    for (int n = 0;; ++n) {
-        const std::string id = "d-after-" + std::to_string(n);
-        if (submit(store, delivery(id, at), {trigger()})) {
+    int n = 0;
+    ASSERT_TRUE(hookrelay::test::eventually(
+        [&] {
+            const std::string id = "d-after-" + std::to_string(n++);
+            if (!submit(store, delivery(id, at), {trigger()})) return false;
             with_trigger.insert(id);
-            break;
-        }
-        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "still refused after the prune";
-        std::this_thread::sleep_for(20ms);  // poll interval: the index work is retried each second
-    }
+            return true;
+        },
+        k_deadline))
+        << "still refused after the prune";
     EXPECT_TRUE(store.health().ok) << store.health().detail;
     std::set<std::string> open;
     for (const auto& c : claim(store, "ci", at, 100'000, 0, 1ms).claims) {
@@ -1032,11 +1030,8 @@ TEST_F(SqliteStoreTest, WithTheIntakeLogAnOutcomeInAFailedIndexTransactionIsReco
         store->complete(held.claim_id, finish(held.trigger.id, TriggerState::delivered, now_ms()),
                         [outcome](result<Completion> r) { outcome->set_value(std::move(r)); });
     });
-    const auto failed_by = std::chrono::steady_clock::now() + k_deadline;
-    while (store->health().ok) {
-        ASSERT_LT(std::chrono::steady_clock::now(), failed_by) << "the index work never failed";
-        std::this_thread::sleep_for(5ms);  // poll interval
-    }
+    ASSERT_TRUE(hookrelay::test::eventually([&] { return !store->health().ok; }, k_deadline))
+        << "the index work never failed";
     lock.reset();
     ASSERT_EQ(recorded.wait_for(k_deadline), std::future_status::ready);
     const auto completion = recorded.get();
