@@ -35,7 +35,8 @@ std::string config_for(const FakeJenkins& jenkins, const ClusterOptions& o) {
 state_dir: ./var
 log: {level: info}
 admin: {listen: "127.0.0.1:0", token: "${env:ADMIN_TOKEN}"}
-server: {threads: 1}
+server: {threads: 1, store_timeout: )" +
+           ms(o.timing.store_timeout) + R"(}
 store:
   backend: postgres
   postgres:
@@ -98,7 +99,13 @@ std::unique_ptr<Daemon> Cluster::launch() const {
              {"JENKINS_TOKEN", "fake-api-token"},
              {"ADMIN_TOKEN", k_admin_token},
              {"HOOKRELAY_DATABASE_URL", options_.database}};
-    return std::make_unique<Daemon>(std::move(o));
+    auto daemon = std::make_unique<Daemon>(std::move(o));
+    // The daemon's own warning that its leases can lapse (see Timing).
+    if (daemon->log().find("can let the lease") != std::string::npos) {
+        throw std::logic_error("the cluster's dispatch timing lets leases lapse:\n" +
+                               daemon->log());
+    }
+    return daemon;
 }
 
 Daemon& Cluster::at(std::size_t i) {

@@ -25,11 +25,16 @@ namespace hookrelay::test::cluster {
 inline constexpr const char* k_secret = "cluster-test-secret-4c1f";
 inline constexpr const char* k_admin_token = "cluster-test-admin-93ad";
 
-/// The dispatch timing every instance runs with. Tests derive their deadlines from it.
+/// The dispatch timing every instance runs with. Tests derive their deadlines from it. The lease
+/// is one the daemon does not warn about (at least store_timeout plus the longer of twice the
+/// renew interval and store_timeout): with a shorter one, a store slow to answer on a loaded
+/// machine lets the lease of a request still at Jenkins run out, another instance sends its
+/// trigger again, and "built once" no longer holds. Cluster refuses to start such a timing.
 struct Timing {
     std::chrono::milliseconds poll_interval{250};
-    std::chrono::milliseconds claim_lease{2'000};
-    std::chrono::milliseconds claim_renew_interval{400};
+    std::chrono::milliseconds claim_lease{5'000};
+    std::chrono::milliseconds claim_renew_interval{500};
+    std::chrono::milliseconds store_timeout{2'000};  ///< server.store_timeout
 };
 
 struct ClusterOptions {

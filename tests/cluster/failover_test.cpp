@@ -48,10 +48,9 @@ TEST(ClusterFailover, KilledInstanceLosesNothingAndOnlyItsClaimsReachJenkinsTwic
     ClusterOptions options;
     options.database = db.conninfo();
     options.jenkins_max_in_flight = 9;
-    // A lease long enough to read the dead instance's claims through the admin API (a request
-    // per pending delivery, slow on a loaded machine) before anyone may take them over.
-    options.timing.claim_lease = 5'000ms;
-    options.timing.claim_renew_interval = 500ms;
+    // The lease (5 s) is long enough to read the dead instance's claims through the admin API
+    // (a request per pending delivery, slow on a loaded machine) before anyone may take them
+    // over.
     Cluster cluster(jenkins, options);
     Backends backends(cluster);
     // A slow Jenkins: with 9 requests in flight at most, the 120 builds take about 4 s, and
