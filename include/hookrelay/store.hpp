@@ -628,6 +628,10 @@ class AdminQueries {
     /// by the store's seq when `delivery_id` is "#<seq>". nullopt when unknown.
     virtual void get_delivery(std::string source, std::string delivery_id, DetailHandler done) = 0;
 
+    /// The delivery that holds the trigger `trigger_id` (as get_delivery answers it, that
+    /// trigger among its triggers). nullopt when no stored trigger has that id.
+    virtual void get_delivery_of_trigger(std::string trigger_id, DetailHandler done) = 0;
+
     /// Re-queues the given triggers with a fresh retry budget (state pending, attempts 0, age
     /// counted from `now`, due now), recording a "replayed" entry in each history. Their build
     /// record is cleared and any follow chore ended (claim included); their status progress

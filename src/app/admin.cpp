@@ -626,15 +626,45 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         co_return reply(200, out);
     }
 
-    // One delivery: /deliveries/{id} (its detail) and /deliveries/{id}/body (the raw body).
+    // One delivery: /deliveries/{id} (its detail) and /deliveries/{id}/body (the raw body); and
+    // /triggers/{id}, the detail of the delivery that holds that trigger (replay answers with
+    // trigger ids), which names it in `trigger`.
     const bool delivery_body = seg.size() == 5 && seg[4] == "body";
-    if (what == "deliveries" && (seg.size() == 4 || delivery_body)) {
+    const bool of_trigger = what == "triggers" && seg.size() == 4 && seg[3] != "replay";
+    if ((what == "deliveries" && (seg.size() == 4 || delivery_body)) || of_trigger) {
         if (method != "GET") co_return wrong_method("GET");
         auto detail = co_await await_callback<result<std::optional<DeliveryDetail>>>(
-            [&](auto done) { s_.store->get_delivery(get("source"), seg[3], std::move(done)); },
+            [&](auto done) {
+                if (of_trigger) {
+                    s_.store->get_delivery_of_trigger(seg[3], std::move(done));
+                } else {
+                    s_.store->get_delivery(get("source"), seg[3], std::move(done));
+                }
+            },
             store_timeout());
         if (!detail || !*detail) co_return fail(503, "the store did not answer");
         if (!detail->value()) {
+            if (of_trigger) {
+                co_return fail(
+                    404,
+                    fmt::format(
+                        "no trigger '{}': trigger ids are those replay and "
+                        "deliveries show print; a trigger is kept as long as its "
+                        "delivery, for store.retention ({:.1f} day(s) here)",
+                        seg[3],
+                        std::chrono::duration<double, std::ratio<86400>>(retention()).count()));
+            }
+            // A trigger id (replay prints those) where a delivery id was wanted: say so.
+            auto trigger = co_await await_callback<result<std::optional<DeliveryDetail>>>(
+                [&](auto done) { s_.store->get_delivery_of_trigger(seg[3], std::move(done)); },
+                store_timeout());
+            if (trigger && *trigger && trigger->value()) {
+                co_return fail(404,
+                               fmt::format("no delivery '{}': that is the id of a trigger of "
+                                           "delivery '{}' (hookrelay deliveries show "
+                                           "--trigger {})",
+                                           seg[3], shown_id(trigger->value()->summary), seg[3]));
+            }
             co_return fail(404, no_delivery(seg[3], get("source"), retention()));
         }
         auto& d = *detail->value();
@@ -691,6 +721,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         json::array triggers;
         for (const auto& t : d.triggers) triggers.push_back(trigger_json(t));
         out["triggers"] = std::move(triggers);
+        if (of_trigger) out["trigger"] = seg[3];
         co_return reply(200, out);
     }
 
@@ -704,8 +735,8 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                 409, fmt::format("trigger '{}' is being delivered right now (claimed): its build "
                                  "request may be on its way to Jenkins, and replaying it now "
                                  "could build it twice. Nothing was changed: replay it once its "
-                                 "outcome is in (hookrelay deliveries show)",
-                                 seg[3]));
+                                 "outcome is in (hookrelay deliveries show --trigger {})",
+                                 seg[3], seg[3]));
         }
         if (replayed->value().ids.empty()) {
             co_return fail(404, fmt::format("no trigger '{}'", seg[3]));

@@ -26,6 +26,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -451,10 +452,13 @@ void print_delivery(const json::value& d) {
                          "rendered\n";
         }
     }
+    // Shown for one of its triggers (show --trigger): that one is marked.
+    const std::string asked = str(d, "trigger");
     for (const auto& t : triggers) {
-        std::cout << fmt::format("\n  trigger {}  rule {}  → {} {}{}\n", str(t, "id"),
+        std::cout << fmt::format("\n  trigger {}  rule {}  → {} {}{}{}\n", str(t, "id"),
                                  str(t, "rule"), str(t, "jenkins"),
-                                 str(t, "scan") == "true" ? "scan of " : "", str(t, "job"));
+                                 str(t, "scan") == "true" ? "scan of " : "", str(t, "job"),
+                                 !asked.empty() && str(t, "id") == asked ? "  (asked for)" : "");
         if (!str(t, "coalesce").empty()) {
             std::cout << fmt::format("    coalesce key {}\n", str(t, "coalesce"));
         }
@@ -582,6 +586,9 @@ void print_replayed(const json::value& v) {
     const auto& ids = v.at("replayed").as_array();
     std::cout << "re-queued " << ids.size() << " trigger(s)\n";
     for (const auto& id : ids) std::cout << "  " << id.as_string().c_str() << '\n';
+    if (!ids.empty()) {
+        std::cout << "(hookrelay deliveries show --trigger ID: a trigger's attempts and build)\n";
+    }
     if (const auto* in_flight = v.as_object().if_contains("in_flight");
         in_flight != nullptr && in_flight->is_array() && !in_flight->as_array().empty()) {
         std::cout << "left " << in_flight->as_array().size()
@@ -600,6 +607,20 @@ void print_replayed(const json::value& v) {
             "--since does not leave them out, since their state changed again)\n",
             str(v, "limit"), str(v, "state"), str(v, "state"));
     }
+}
+
+// A field of the daemon's JSON answer; nullopt when the answer is not an object with it.
+std::optional<json::value> answer_field(const std::string& body, const char* key) {
+    boost::system::error_code ec;
+    const auto value = json::parse(body, ec);
+    const auto* field = ec || !value.is_object() ? nullptr : value.as_object().if_contains(key);
+    if (field == nullptr) return std::nullopt;
+    return *field;
+}
+
+int unexpected_answer(const std::string& body) {
+    std::cerr << "hookrelay: unexpected answer from the daemon: " << body << '\n';
+    return 1;
 }
 
 // A bulk replay of delivered triggers runs builds that already ran: ask first. Interactive (a
@@ -749,8 +770,14 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
         "One delivery: its event, each trigger's parameters and history, and why each rule that "
         "queued nothing did not; --body / --headers print what was received, for explain");
     add_connection_options(show, *options);
-    show->add_option("id", *ids, "Forge delivery id (or #seq)")->required()->expected(1);
-    show->add_option("--source", *source, "Source, when ids could clash");
+    auto trigger = std::make_shared<std::string>();
+    auto* show_id = show->add_option("id", *ids, "Forge delivery id (or #seq)")->expected(1);
+    auto* show_source = show->add_option("--source", *source, "Source, when ids could clash");
+    show->add_option("--trigger", *trigger,
+                     "Instead of a delivery id: the delivery that holds this trigger (the ids "
+                     "replay prints), that trigger marked")
+        ->excludes(show_id)
+        ->excludes(show_source);
     auto* body_flag = show->add_flag(
         "--body", *show_body,
         "Write the stored body to stdout, byte for byte as received (for explain --body); "
@@ -845,6 +872,22 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
                                 (*list)["limit"], (*list)["cursor"]),
                 o, print_deliveries);
         }
+        if (*show && ids->empty()) {
+            if (trigger->empty()) {
+                std::cerr << "name a delivery id (or #seq), or --trigger ID\n";
+                return 2;
+            }
+            if (!*show_body && !*show_headers) {
+                return present(call(ep, "GET", "/api/v1/triggers/" + encode(*trigger)), o,
+                               print_delivery);
+            }
+            // The body or headers of the trigger's delivery: found by its #seq.
+            const auto r = call(ep, "GET", "/api/v1/triggers/" + encode(*trigger));
+            if (r.status != 200) return present(r, o, [](const json::value&) {});
+            const auto seq = answer_field(r.body, "seq");
+            if (!seq || !seq->is_number()) return unexpected_answer(r.body);
+            ids->push_back("#" + std::to_string(seq->to_number<std::int64_t>()));
+        }
         const std::string src = source->empty() ? "" : "source=" + encode(*source);
         if (*show && *show_body) {
             const auto r = call(ep, "GET",
@@ -896,14 +939,8 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
             // Count first (the daemon changes nothing on a dry run), then ask.
             const auto check = call(ep, "POST", bulk + "&dry_run=true");
             if (check.status != 200) return present(check, o, [](const json::value&) {});
-            boost::system::error_code ec;
-            const auto value = json::parse(check.body, ec);
-            const auto* matching =
-                ec || !value.is_object() ? nullptr : value.as_object().if_contains("matching");
-            if (matching == nullptr || !matching->is_array()) {
-                std::cerr << "hookrelay: unexpected answer from the daemon: " << check.body << '\n';
-                return 1;
-            }
+            const auto matching = answer_field(check.body, "matching");
+            if (!matching || !matching->is_array()) return unexpected_answer(check.body);
             const auto count = matching->as_array().size();
             if (count == 0) {
                 std::cout << "no delivered triggers match; nothing re-queued\n";

@@ -737,6 +737,69 @@ TEST_F(AdminCli, StatusListShowReplayRedeliver) {
     EXPECT_NE(redeliver.out.find("1 trigger(s) queued"), std::string::npos) << redeliver.out;
 }
 
+// Replay answers with trigger ids; show --trigger finds the delivery that holds one, marks it,
+// and --body reads that delivery's body. GET /api/v1/triggers/{id} says which trigger was asked.
+TEST_F(AdminCli, ShowTriggerFindsItsDeliveryFromTheIdReplayPrints) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    const auto payload = push("trig-1", "gone");
+    ASSERT_EQ(post_webhook(daemon, payload).status, 202u);
+    ASSERT_EQ(post_webhook(daemon, push("trig-2", "gone")).status, 202u);
+    ASSERT_TRUE(trigger_state_is(daemon, "trig-1", "dead"));
+    ASSERT_TRUE(trigger_state_is(daemon, "trig-2", "dead"));
+    const auto addr = address(daemon);
+    const auto id = first_trigger_id(daemon, "trig-1");
+
+    jenkins.add_job({"woodpecker-ci", "woodpecker", "gone"}, {"GIT_COMMIT"});
+    auto replay = run_hookrelay({"deliveries", "replay", id, "--admin", addr}, cli_env());
+    EXPECT_EQ(replay.exit_code, 0) << replay.err;
+    EXPECT_NE(replay.out.find("re-queued 1 trigger(s)\n  " + id + "\n"), std::string::npos)
+        << replay.out;
+    EXPECT_NE(replay.out.find("deliveries show --trigger ID"), std::string::npos) << replay.out;
+    ASSERT_TRUE(trigger_state_is(daemon, "trig-1", "delivered"));
+
+    auto show = run_hookrelay({"deliveries", "show", "--trigger", id, "--admin", addr}, cli_env());
+    EXPECT_EQ(show.exit_code, 0) << show.err;
+    EXPECT_NE(show.out.find("delivery trig-1  #1  source github"), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("trigger " + id + "  rule "), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("(asked for)"), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("state delivered"), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("replayed"), std::string::npos) << show.out;
+
+    const auto api = admin(daemon, "GET", "/api/v1/triggers/" + id);
+    ASSERT_EQ(api.status, 200u) << api.body;
+    const auto detail = body(api);
+    EXPECT_EQ(detail.at("trigger").as_string(), id);
+    EXPECT_EQ(detail.at("delivery_id").as_string(), "trig-1");
+
+    auto raw = run_hookrelay({"deliveries", "show", "--trigger", id, "--body", "--admin", addr},
+                             cli_env());
+    EXPECT_EQ(raw.exit_code, 0) << raw.err;
+    EXPECT_EQ(raw.out, payload.body);
+
+    // A trigger id given where a delivery id goes: the answer says what it is.
+    auto mixed = run_hookrelay({"deliveries", "show", id, "--admin", addr}, cli_env());
+    EXPECT_EQ(mixed.exit_code, 1);
+    EXPECT_NE(mixed.err.find("that is the id of a trigger of delivery 'trig-1' (hookrelay "
+                             "deliveries show --trigger " +
+                             id + ")"),
+              std::string::npos)
+        << mixed.err;
+
+    const std::string unknown = "0190b2c4-0000-7000-8000-000000000000";
+    auto missing =
+        run_hookrelay({"deliveries", "show", "--trigger", unknown, "--admin", addr}, cli_env());
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_NE(missing.err.find("no trigger '" + unknown + "'"), std::string::npos) << missing.err;
+
+    auto neither = run_hookrelay({"deliveries", "show", "--admin", addr}, cli_env());
+    EXPECT_EQ(neither.exit_code, 2);
+    EXPECT_NE(neither.err.find("--trigger"), std::string::npos) << neither.err;
+    auto both = run_hookrelay({"deliveries", "show", "trig-1", "--trigger", id, "--admin", addr},
+                              cli_env());
+    EXPECT_NE(both.exit_code, 0);
+    EXPECT_EQ(admin(daemon, "POST", "/api/v1/triggers/" + id).status, 405u);
+}
+
 TEST_F(AdminCli, BulkReplayOfDeliveredTriggersNeedsYes) {
     jenkins.add_job({"woodpecker-ci", "woodpecker", "other"}, {"GIT_COMMIT"});
     Daemon daemon(options(config_for(jenkins, k_branch_rule)));

@@ -264,6 +264,13 @@ inline std::optional<DeliveryDetail> get(Store& store, std::string source, std::
                     "get_delivery");
 }
 
+inline std::optional<DeliveryDetail> get_of_trigger(Store& store, std::string trigger_id) {
+    return value_of(wait_answer<result<std::optional<DeliveryDetail>>>([&](auto done) {
+                        store.get_delivery_of_trigger(std::move(trigger_id), std::move(done));
+                    }),
+                    "get_delivery_of_trigger");
+}
+
 inline Replayed replay_all(Store& store, Ids ids, TimePoint now) {
     return value_of(wait_answer<result<Replayed>>(
                         [&](auto done) { store.replay(std::move(ids), now, std::move(done)); }),

@@ -268,6 +268,7 @@ constexpr std::string_view k_find_in_source =
     "SELECT seq FROM deliveries WHERE source = $1 AND delivery_id = $2";
 constexpr std::string_view k_find_anywhere =
     "SELECT seq FROM deliveries WHERE delivery_id = $1 ORDER BY seq DESC LIMIT 1";
+constexpr std::string_view k_find_by_trigger = "SELECT delivery FROM triggers WHERE id = $1";
 
 // The body is here (stored before schema version 8, or while its hour had no partition), or in
 // its hour's partition of the bodies table (read_body()).
@@ -527,6 +528,19 @@ static asio::awaitable<std::optional<std::int64_t>> find_delivery(Connection& c,
     }
     if (rows.empty()) co_return std::nullopt;
     co_return rows.int64(0, 0);
+}
+
+asio::awaitable<std::optional<DeliveryDetail>> Core::get_delivery_of_trigger(
+    std::string trigger_id) {
+    std::int64_t seq = 0;
+    {
+        auto lease = co_await pool_.acquire();
+        const Rows rows =
+            co_await lease->exec(k_find_by_trigger, std::move(Params().text(trigger_id)));
+        if (rows.empty()) co_return std::nullopt;
+        seq = rows.int64(0, 0);
+    }
+    co_return co_await get_delivery("", "#" + std::to_string(seq));
 }
 
 asio::awaitable<std::optional<DeliveryDetail>> Core::get_delivery(std::string source,

@@ -121,6 +121,7 @@ class Core : public std::enable_shared_from_this<Core> {
     asio::awaitable<DeliveryPage> list_deliveries(DeliveryQuery query);
     asio::awaitable<std::optional<DeliveryDetail>> get_delivery(std::string source,
                                                                 std::string delivery_id);
+    asio::awaitable<std::optional<DeliveryDetail>> get_delivery_of_trigger(std::string trigger_id);
     asio::awaitable<Replayed> replay(std::vector<std::string> trigger_ids, TimePoint now);
     asio::awaitable<Replayed> replay_matching(ReplayQuery query, TimePoint now);
     asio::awaitable<std::vector<std::string>> add_triggers(std::string source,

@@ -654,6 +654,13 @@ void PostgresStore::get_delivery(std::string source, std::string delivery_id, De
     });
 }
 
+void PostgresStore::get_delivery_of_trigger(std::string trigger_id, DetailHandler done) {
+    core_->post([trigger_id = std::move(trigger_id), done = std::move(done)](Core& c) mutable {
+        c.spawn("get delivery of trigger", c.get_delivery_of_trigger(std::move(trigger_id)),
+                std::move(done));
+    });
+}
+
 void PostgresStore::replay(std::vector<std::string> trigger_ids, TimePoint now,
                            AdminQueries::ReplayHandler done) {
     core_->post([ids = std::move(trigger_ids), now, done = std::move(done)](Core& c) mutable {

@@ -137,6 +137,7 @@ class PostgresStore final : public Store {
 
     void list_deliveries(DeliveryQuery query, PageHandler done) override;
     void get_delivery(std::string source, std::string delivery_id, DetailHandler done) override;
+    void get_delivery_of_trigger(std::string trigger_id, DetailHandler done) override;
     void replay(std::vector<std::string> trigger_ids, TimePoint now,
                 AdminQueries::ReplayHandler done) override;
     void replay_matching(ReplayQuery query, TimePoint now,

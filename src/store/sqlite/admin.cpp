@@ -193,8 +193,9 @@ SET state = 'pending', attempts = 0, created_at = ?1, next_attempt_at = ?1, upda
     build = NULL, follow_due_at = NULL, follow_tries = 0, follow_claim_id = NULL,
     follow_owner = NULL, follow_expires_at = NULL, outcome = 'pending', superseded_by = ''
 WHERE id = ?2 AND (claim_id IS NULL OR claim_expires_at <= ?1))sql"),
-      // Whether a trigger that replay_trigger_ left alone exists (it was then claimed).
-      trigger_exists_(db_.get(), "trigger exists", "SELECT 1 FROM triggers WHERE id = ?"),
+      // Whether a trigger exists (one that replay_trigger_ left alone was then claimed), and
+      // its delivery.
+      trigger_exists_(db_.get(), "trigger exists", "SELECT delivery FROM triggers WHERE id = ?"),
       // Uncounted: the replay is not a try, and the budget starts over anyway.
       insert_replay_entry_(db_.get(), "insert replay entry", R"sql(
 INSERT INTO attempts (trigger_id, at, http_status, outcome, duration_ms, queue_url, counted,
@@ -647,6 +648,14 @@ const Admin::ListStatement& Admin::list_statement(const ListShape& shape, const 
         slot.params = std::move(listing.params);
     }
     return slot;
+}
+
+std::optional<DeliveryDetail> Admin::read_detail_of_trigger(const std::string& trigger_id,
+                                                            TimePoint now) {
+    Query query(trigger_exists_);
+    query.bind_text(trigger_id);
+    if (!query.step()) return std::nullopt;
+    return read_detail("", "#" + std::to_string(query.int64(0)), now);
 }
 
 std::optional<std::int64_t> Admin::find_delivery(const std::string& source,

@@ -118,6 +118,9 @@ class Admin {
     /// are live (claimed_by).
     std::optional<DeliveryDetail> read_detail(const std::string& source,
                                               const std::string& delivery_id, TimePoint now);
+    /// The delivery that holds trigger `trigger_id`, as read_detail() reads it.
+    std::optional<DeliveryDetail> read_detail_of_trigger(const std::string& trigger_id,
+                                                         TimePoint now);
 
     /// Re-queues the named triggers (pending, attempts 0, created and due at `now`, last_outcome
     /// "replayed", an expired claim ended, an uncounted "replayed by admin" entry); one claimed

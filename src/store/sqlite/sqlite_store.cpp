@@ -654,6 +654,14 @@ void SqliteStore::get_delivery(std::string source, std::string delivery_id, Deta
         }));
 }
 
+void SqliteStore::get_delivery_of_trigger(std::string trigger_id, DetailHandler done) {
+    writer_->post(make_op<std::optional<DeliveryDetail>>(
+        Mode::read, "get delivery of trigger", std::move(done),
+        [trigger_id = std::move(trigger_id)](Writer& w) {
+            return w.admin().read_detail_of_trigger(trigger_id, Clock::now());
+        }));
+}
+
 void SqliteStore::replay(std::vector<std::string> trigger_ids, TimePoint now, ReplayHandler done) {
     writer_->post(make_op<Replayed>(Mode::write, "replay", std::move(done),
                                     [ids = std::move(trigger_ids), now](Writer& w) {

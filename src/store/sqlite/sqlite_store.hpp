@@ -140,6 +140,7 @@ class SqliteStore final : public Store {
     // AdminQueries: writes (replay, add_triggers) are synced like a submit.
     void list_deliveries(DeliveryQuery query, PageHandler done) override;
     void get_delivery(std::string source, std::string delivery_id, DetailHandler done) override;
+    void get_delivery_of_trigger(std::string trigger_id, DetailHandler done) override;
     void replay(std::vector<std::string> trigger_ids, TimePoint now, ReplayHandler done) override;
     void replay_matching(ReplayQuery query, TimePoint now, ReplayHandler done) override;
     void add_triggers(std::string source, std::string delivery_id,

@@ -337,6 +337,21 @@ TEST_P(StoreContract, GetsByStoreSeq) {
     EXPECT_FALSE(get(a(), "", "#999999999"));
 }
 
+TEST_P(StoreContract, GetsTheDeliveryOfATrigger) {
+    const auto ids = three_deliveries(a(), base_);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const auto d = get_of_trigger(b(), ids[i]);
+        ASSERT_TRUE(d) << ids[i];
+        EXPECT_EQ(d->summary.delivery_id, i < 2 ? "d-1" : "d-2");
+        ASSERT_EQ(d->triggers.size(), 2u);
+        EXPECT_EQ(d->triggers[i % 2].trigger.id, ids[i]);
+        EXPECT_EQ(d->body, get(b(), "", d->summary.delivery_id)->body);
+    }
+    EXPECT_FALSE(get_of_trigger(b(), "0190b2c4-0000-7000-8000-000000000000"));
+    EXPECT_FALSE(get_of_trigger(b(), ""));
+    EXPECT_FALSE(get_of_trigger(b(), "d-1"));  // a delivery id is not a trigger id
+}
+
 TEST_P(StoreContract, GetOfAnUnknownDeliveryIsNullopt) {
     three_deliveries(a(), base_);
     EXPECT_FALSE(get(a(), "", "nope"));
