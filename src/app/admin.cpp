@@ -320,6 +320,27 @@ std::chrono::milliseconds AdminHandler::store_timeout() const {
     return s_.webhooks->runtime()->config->server.store_timeout;
 }
 
+asio::awaitable<std::string> AdminHandler::unsent_backlog() {
+    auto backlog =
+        co_await await_callback<result<std::vector<std::pair<std::string, std::size_t>>>>(
+            [&](auto done) { s_.store->backlog(std::move(done)); }, store_timeout());
+    if (!backlog || !*backlog || !s_.dispatcher) co_return std::string();
+    std::set<std::string> sent;
+    for (const auto& lane : s_.dispatcher->status()) sent.insert(lane.jenkins);
+    std::string names;
+    for (const auto& [name, n] : backlog->value()) {
+        if (n == 0 || sent.count(name)) continue;
+        names += fmt::format("{}{} ({} open)", names.empty() ? "" : ", ", name, n);
+    }
+    if (names.empty()) co_return std::string();
+    co_return fmt::format(
+        "open triggers for Jenkins this instance's configuration has no entry "
+        "for: {}; it sends none of them until an entry of that name is "
+        "configured again (hookrelay status lists them as not-configured; "
+        "another instance sharing the store may have one)",
+        names);
+}
+
 std::chrono::milliseconds AdminHandler::retention() const {
     return retention_;
 }
@@ -742,7 +763,9 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             co_return fail(404, fmt::format("no trigger '{}'", seg[3]));
         }
         spdlog::info("trigger={} replayed by admin", seg[3]);
-        co_return reply(200, json::object{{"replayed", json::array{json::string(seg[3])}}});
+        json::object out{{"replayed", json::array{json::string(seg[3])}}};
+        if (auto unsent = co_await unsent_backlog(); !unsent.empty()) out["warning"] = unsent;
+        co_return reply(200, out);
     }
 
     if (what == "triggers" && seg.size() == 4 && seg[3] == "replay") {
@@ -816,11 +839,15 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                          : fmt::format(", {} left as they were (being delivered right now)",
                                        r.in_flight.size()),
                      more ? " (the limit; more may match)" : "");
-        co_return reply(200, json::object{{"replayed", std::move(replayed)},
-                                          {"in_flight", std::move(in_flight)},
-                                          {"state", to_string(query.state)},
-                                          {"limit", query.limit},
-                                          {"more", more}});
+        json::object out{{"replayed", std::move(replayed)},
+                         {"in_flight", std::move(in_flight)},
+                         {"state", to_string(query.state)},
+                         {"limit", query.limit},
+                         {"more", more}};
+        if (!r.ids.empty()) {
+            if (auto unsent = co_await unsent_backlog(); !unsent.empty()) out["warning"] = unsent;
+        }
+        co_return reply(200, out);
     }
 
     if (what == "redeliver" && seg.size() == 3) {

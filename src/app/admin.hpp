@@ -78,6 +78,9 @@ class AdminHandler final : public http::Handler {
     /// store.retention as the daemon started with it (the store's; a reload's waits for a
     /// restart).
     std::chrono::milliseconds retention() const;
+    /// After a replay: the Jenkins names with open triggers that no lane of this instance sends
+    /// (no entry of that name in its config), as a warning ("" when none or not counted).
+    boost::asio::awaitable<std::string> unsent_backlog();
 
     Services s_;
     std::chrono::steady_clock::time_point started_;

@@ -589,6 +589,9 @@ void print_replayed(const json::value& v) {
     if (!ids.empty()) {
         std::cout << "(hookrelay deliveries show --trigger ID: a trigger's attempts and build)\n";
     }
+    if (const auto warning = str(v, "warning"); !warning.empty()) {
+        std::cerr << "warning: " << warning << '\n';
+    }
     if (const auto* in_flight = v.as_object().if_contains("in_flight");
         in_flight != nullptr && in_flight->is_array() && !in_flight->as_array().empty()) {
         std::cout << "left " << in_flight->as_array().size()

@@ -550,6 +550,21 @@ rules:
     EXPECT_EQ(status.exit_code, 0) << status.err;
     EXPECT_NE(status.out.find("not-configured"), std::string::npos) << status.out;
     EXPECT_NE(status.out.find("no jenkins entry of this name"), std::string::npos) << status.out;
+
+    // A replay of it is taken, and says that nothing here sends it.
+    auto replay = run_hookrelay(
+        {"deliveries", "replay", first_trigger_id(daemon, "for-gone"), "--admin", address(daemon)},
+        cli_env());
+    EXPECT_EQ(replay.exit_code, 0) << replay.err;
+    EXPECT_NE(replay.out.find("re-queued 1 trigger(s)"), std::string::npos) << replay.out;
+    EXPECT_NE(replay.err.find("warning: open triggers for Jenkins this instance's configuration "
+                              "has no entry for: gone (1 open); it sends none of them"),
+              std::string::npos)
+        << replay.err;
+    auto bulk = run_hookrelay(
+        {"deliveries", "replay", "--state", "pending", "--admin", address(daemon)}, cli_env());
+    EXPECT_EQ(bulk.exit_code, 0) << bulk.err;
+    EXPECT_NE(bulk.err.find("gone (1 open)"), std::string::npos) << bulk.err;
 }
 
 // Submits `count` deliveries of source `source` that no rule matched straight into the store in
