@@ -30,11 +30,13 @@ inline constexpr const char* k_admin_token = "cluster-test-admin-93ad";
 /// renew interval and store_timeout): with a shorter one, a store slow to answer on a loaded
 /// machine lets the lease of a request still at Jenkins run out, another instance sends its
 /// trigger again, and "built once" no longer holds. Cluster refuses to start such a timing.
+/// store_timeout leaves room over the database's statement_timeout (2 s) for the wait before a
+/// statement: a webhook answered 503 would fail the tests that expect none.
 struct Timing {
     std::chrono::milliseconds poll_interval{250};
-    std::chrono::milliseconds claim_lease{5'000};
+    std::chrono::milliseconds claim_lease{8'000};
     std::chrono::milliseconds claim_renew_interval{500};
-    std::chrono::milliseconds store_timeout{2'000};  ///< server.store_timeout
+    std::chrono::milliseconds store_timeout{4'000};  ///< server.store_timeout
 };
 
 struct ClusterOptions {

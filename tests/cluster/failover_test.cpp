@@ -48,7 +48,7 @@ TEST(ClusterFailover, KilledInstanceLosesNothingAndOnlyItsClaimsReachJenkinsTwic
     ClusterOptions options;
     options.database = db.conninfo();
     options.jenkins_max_in_flight = 9;
-    // The lease (5 s) is long enough to read the dead instance's claims through the admin API
+    // The lease (8 s) is long enough to read the dead instance's claims through the admin API
     // (a request per pending delivery, slow on a loaded machine) before anyone may take them
     // over.
     Cluster cluster(jenkins, options);

@@ -21,9 +21,9 @@ TEST(ClusterStatus, StatusOnAnyInstanceListsAllThreeInstances) {
     ASSERT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), cluster.size());
 
     for (std::size_t i = 0; i < cluster.size(); ++i) {
-        const auto r =
-            run_hookrelay({"status", "--admin", "127.0.0.1:" + std::to_string(cluster.at(i).admin_port())},
-                          {{"HOOKRELAY_ADMIN_TOKEN", k_admin_token}});
+        const auto r = run_hookrelay(
+            {"status", "--admin", "127.0.0.1:" + std::to_string(cluster.at(i).admin_port())},
+            {{"HOOKRELAY_ADMIN_TOKEN", k_admin_token}});
         ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
         EXPECT_NE(r.out.find("store postgres"), std::string::npos) << r.out;
         for (std::size_t j = 0; j < cluster.size(); ++j) {
