@@ -1,4 +1,5 @@
 #include "app/admin.hpp"
+#include "app/logging.hpp"
 
 #include "config/load.hpp"
 #include "dispatch/dispatcher.hpp"
@@ -304,6 +305,19 @@ constexpr std::size_t k_list_walk_pages = 5;
 // A store call asked with the request's deadline already past still gets this long.
 constexpr std::chrono::milliseconds k_least_wait{1};
 
+// Whether `id` can name a trigger: UTF-8 text without NUL. PostgreSQL's text type refuses
+// anything else, and a statement it refuses counts as a store failure (/readyz 503 until the
+// next call succeeds). Trigger ids are UUIDs.
+bool text_id(std::string_view id) {
+    if (id.empty()) return false;
+    while (!id.empty()) {
+        const std::size_t n = utf8_sequence(id);
+        if (n == 0 || id.front() == '\0') return false;
+        id.remove_prefix(n);
+    }
+    return true;
+}
+
 // A `limit` query value: a whole number from 1 to k_max_limit.
 std::optional<std::size_t> parse_limit(std::string_view text) {
     std::size_t n = 0;
@@ -410,6 +424,11 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             if (backlog && *backlog) {
                 std::map<std::string, std::size_t> open;
                 for (const auto& j : s_.webhooks->runtime()->config->jenkins) open[j.name] = 0;
+                // A lane of an entry a reload removed still sends its triggers until the restart:
+                // its gauge goes to 0 with them rather than keep the last count.
+                if (s_.dispatcher) {
+                    for (const auto& lane : s_.dispatcher->status()) open[lane.jenkins] = 0;
+                }
                 for (const auto& [name, n] : backlog->value()) open[name] = n;
                 for (const auto& [name, n] : open) s_.metrics->backlog(name, n);
             } else {
@@ -654,6 +673,17 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
     const bool of_trigger = what == "triggers" && seg.size() == 4 && seg[3] != "replay";
     if ((what == "deliveries" && (seg.size() == 4 || delivery_body)) || of_trigger) {
         if (method != "GET") co_return wrong_method("GET");
+        const auto no_trigger = [&] {
+            return fail(
+                404,
+                fmt::format("no trigger '{}': trigger ids are those replay and deliveries show "
+                            "print; a trigger is kept as long as its delivery, for "
+                            "store.retention ({:.1f} day(s) here)",
+                            printable(seg[3]),
+                            std::chrono::duration<double, std::ratio<86400>>(retention()).count()));
+        };
+        if (of_trigger && !text_id(seg[3])) co_return no_trigger();
+        const auto asked_at = std::chrono::steady_clock::now();
         auto detail = co_await await_callback<result<std::optional<DeliveryDetail>>>(
             [&](auto done) {
                 if (of_trigger) {
@@ -665,20 +695,17 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             store_timeout());
         if (!detail || !*detail) co_return fail(503, "the store did not answer");
         if (!detail->value()) {
-            if (of_trigger) {
-                co_return fail(
-                    404,
-                    fmt::format(
-                        "no trigger '{}': trigger ids are those replay and "
-                        "deliveries show print; a trigger is kept as long as its "
-                        "delivery, for store.retention ({:.1f} day(s) here)",
-                        seg[3],
-                        std::chrono::duration<double, std::ratio<86400>>(retention()).count()));
+            if (of_trigger) co_return no_trigger();
+            // A trigger id (replay prints those) where a delivery id was wanted: say so, within
+            // what is left of the one store_timeout the request waits.
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                asked_at + store_timeout() - std::chrono::steady_clock::now());
+            std::optional<result<std::optional<DeliveryDetail>>> trigger;
+            if (text_id(seg[3]) && left.count() > 0) {
+                trigger = co_await await_callback<result<std::optional<DeliveryDetail>>>(
+                    [&](auto done) { s_.store->get_delivery_of_trigger(seg[3], std::move(done)); },
+                    left);
             }
-            // A trigger id (replay prints those) where a delivery id was wanted: say so.
-            auto trigger = co_await await_callback<result<std::optional<DeliveryDetail>>>(
-                [&](auto done) { s_.store->get_delivery_of_trigger(seg[3], std::move(done)); },
-                store_timeout());
             if (trigger && *trigger && trigger->value()) {
                 co_return fail(404,
                                fmt::format("no delivery '{}': that is the id of a trigger of "
@@ -686,7 +713,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                                            "--trigger {})",
                                            seg[3], shown_id(trigger->value()->summary), seg[3]));
             }
-            co_return fail(404, no_delivery(seg[3], get("source"), retention()));
+            co_return fail(404, no_delivery(printable(seg[3]), get("source"), retention()));
         }
         auto& d = *detail->value();
         warn_unreadable_body(d);
@@ -748,6 +775,8 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
 
     if (what == "triggers" && seg.size() == 5 && seg[4] == "replay") {
         if (method != "POST") co_return wrong_method("POST");
+        if (!text_id(seg[3]))
+            co_return fail(404, fmt::format("no trigger '{}'", printable(seg[3])));
         auto replayed = co_await await_callback<result<Replayed>>(
             [&](auto done) { s_.store->replay({seg[3]}, now, std::move(done)); }, store_timeout());
         if (!replayed || !*replayed) co_return fail(503, "the store did not answer");

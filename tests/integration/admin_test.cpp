@@ -188,6 +188,41 @@ TEST_F(Admin, MetricsCountWhatHappened) {
     EXPECT_NE(text.find("hookrelay_store_commit_duration_seconds_count"), std::string::npos);
 }
 
+// A Jenkins entry a reload removes keeps its lane until the restart, and sends its open
+// triggers: its backlog gauge follows them down to 0 instead of keeping the last count (an alert
+// on it would fire until the restart).
+TEST_F(Admin, BacklogGaugeOfAJenkinsAReloadRemovedFollowsItsLaneToZero) {
+    jenkins.add_job({"app"});
+    const char* k_old_rule = R"(
+rules:
+  - name: to-old
+    when: {event: push}
+    trigger: {jenkins: old, job: "app"}
+)";
+    const auto with_old = config_for(jenkins, "  old:\n    url: \"" + jenkins.url() +
+                                                  "\"\n    user: hookrelay\n    api_token: "
+                                                  "\"${env:JENKINS_TOKEN}\"\n    probe_initial: "
+                                                  "50ms\n    probe_max: 200ms\n" +
+                                                  k_old_rule);
+    jenkins.set_restarting(true);
+    Daemon daemon(options(with_old));
+    ASSERT_EQ(post_webhook(daemon, push("old-1")).status, 202u);
+    const auto backlog_of_old = [&] {
+        const auto text = admin(daemon, "GET", "/metrics").body;
+        const std::string series = R"(hookrelay_backlog{jenkins="old"} )";
+        const auto at = text.find(series);
+        return at == std::string::npos ? std::string("absent") : text.substr(at + series.size(), 1);
+    };
+    ASSERT_TRUE(eventually([&] { return backlog_of_old() == "1"; }, k_deadline)) << daemon.log();
+
+    write_file(daemon.config_path(), config_for(jenkins, k_branch_rule));
+    ASSERT_EQ(admin(daemon, "POST", "/api/v1/reload").status, 200u);
+    jenkins.set_restarting(false);
+    ASSERT_TRUE(trigger_state_is(daemon, "old-1", "delivered")) << daemon.log();
+    EXPECT_TRUE(eventually([&] { return backlog_of_old() == "0"; }, k_deadline))
+        << backlog_of_old();
+}
+
 TEST_F(Admin, DeliveriesListFiltersAndPages) {
     Daemon daemon(options(config_for(jenkins, k_branch_rule)));
     for (int i = 0; i < 3; ++i) {
@@ -755,7 +790,12 @@ TEST_F(AdminCli, StatusListShowReplayRedeliver) {
 // Replay answers with trigger ids; show --trigger finds the delivery that holds one, marks it,
 // and --body reads that delivery's body. GET /api/v1/triggers/{id} says which trigger was asked.
 TEST_F(AdminCli, ShowTriggerFindsItsDeliveryFromTheIdReplayPrints) {
-    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    // Two triggers per push: the one asked for is the one marked.
+    jenkins.add_job({"also"});
+    Daemon daemon(options(config_for(jenkins, std::string(k_branch_rule) + R"(  - name: also
+    when: {event: push}
+    trigger: {jenkins: ci, job: "also"}
+)")));
     const auto payload = push("trig-1", "gone");
     ASSERT_EQ(post_webhook(daemon, payload).status, 202u);
     ASSERT_EQ(post_webhook(daemon, push("trig-2", "gone")).status, 202u);
@@ -776,7 +816,13 @@ TEST_F(AdminCli, ShowTriggerFindsItsDeliveryFromTheIdReplayPrints) {
     EXPECT_EQ(show.exit_code, 0) << show.err;
     EXPECT_NE(show.out.find("delivery trig-1  #1  source github"), std::string::npos) << show.out;
     EXPECT_NE(show.out.find("trigger " + id + "  rule "), std::string::npos) << show.out;
-    EXPECT_NE(show.out.find("(asked for)"), std::string::npos) << show.out;
+    const auto marked = show.out.find("(asked for)");
+    ASSERT_NE(marked, std::string::npos) << show.out;
+    EXPECT_EQ(show.out.find("(asked for)", marked + 1), std::string::npos) << show.out;
+    const auto line = show.out.rfind('\n', marked);
+    EXPECT_NE(show.out.substr(line, marked - line).find("trigger " + id), std::string::npos)
+        << show.out;
+    EXPECT_NE(show.out.find("rule also"), std::string::npos) << show.out;
     EXPECT_NE(show.out.find("state delivered"), std::string::npos) << show.out;
     EXPECT_NE(show.out.find("replayed"), std::string::npos) << show.out;
 
@@ -812,6 +858,11 @@ TEST_F(AdminCli, ShowTriggerFindsItsDeliveryFromTheIdReplayPrints) {
     auto both = run_hookrelay({"deliveries", "show", "trig-1", "--trigger", id, "--admin", addr},
                               cli_env());
     EXPECT_NE(both.exit_code, 0);
+    EXPECT_NE(both.err.find("excludes"), std::string::npos) << both.err;
+    // Bytes no trigger id has: not found, without asking the store.
+    EXPECT_EQ(admin(daemon, "GET", "/api/v1/triggers/%FF").status, 404u);
+    EXPECT_EQ(admin(daemon, "POST", "/api/v1/triggers/%FF%00/replay").status, 404u);
+    EXPECT_EQ(admin(daemon, "GET", "/readyz", "").status, 200u);
     EXPECT_EQ(admin(daemon, "POST", "/api/v1/triggers/" + id).status, 405u);
 }
 

@@ -652,10 +652,14 @@ const Admin::ListStatement& Admin::list_statement(const ListShape& shape, const 
 
 std::optional<DeliveryDetail> Admin::read_detail_of_trigger(const std::string& trigger_id,
                                                             TimePoint now) {
-    Query query(trigger_exists_);
-    query.bind_text(trigger_id);
-    if (!query.step()) return std::nullopt;
-    return read_detail("", "#" + std::to_string(query.int64(0)), now);
+    std::int64_t seq = 0;
+    {
+        Query query(trigger_exists_);
+        query.bind_text(trigger_id);
+        if (!query.step()) return std::nullopt;
+        seq = query.int64(0);
+    }  // reset before read_detail()'s statements run
+    return read_detail("", "#" + std::to_string(seq), now);
 }
 
 std::optional<std::int64_t> Admin::find_delivery(const std::string& source,

@@ -345,6 +345,7 @@ TEST_P(StoreContract, GetsTheDeliveryOfATrigger) {
         EXPECT_EQ(d->summary.delivery_id, i < 2 ? "d-1" : "d-2");
         ASSERT_EQ(d->triggers.size(), 2u);
         EXPECT_EQ(d->triggers[i % 2].trigger.id, ids[i]);
+        ASSERT_TRUE(d->body);
         EXPECT_EQ(d->body, get(b(), "", d->summary.delivery_id)->body);
     }
     EXPECT_FALSE(get_of_trigger(b(), "0190b2c4-0000-7000-8000-000000000000"));
