@@ -6,6 +6,7 @@
 #include "app/online_check.hpp"
 #include "app/runtime.hpp"
 #include "app/webhook.hpp"
+#include "config/lease.hpp"
 #include "ingest/ingest.hpp"
 
 #include <hookrelay/version.hpp>
@@ -31,6 +32,10 @@ int run_check(const std::string& config_path, std::ostream& out, std::ostream& e
     const auto& c = *loaded.runtime->config;
     out << fmt::format("{}: OK ({} source(s), {} jenkins, {} rule(s))\n", config_path,
                        c.sources.size(), c.jenkins.size(), c.rules.size());
+    // Valid, but the daemon would warn at start: said here too, before a deployment.
+    if (auto warning = claim_lease_warning(c.dispatch, c.server.store_timeout); !warning.empty()) {
+        err << "warning: " << warning << '\n';
+    }
     return 0;
 }
 

@@ -1,4 +1,5 @@
 #include "dispatch/dispatcher.hpp"
+#include "config/lease.hpp"
 
 #include "dispatch/fair_share.hpp"
 #include "dispatch/multibranch.hpp"
@@ -218,24 +219,12 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
                             const std::vector<std::string>& renewed);
     void poke(Lane& lane) { lane.timer->cancel(); }
     // Whether a store slow to answer (within store_timeout) can let the lease of a request still
-    // at Jenkins run out; said at start and when a reload changes store_timeout.
-    //
-    // A claim answered within claim_renew_interval is renewed at the next tick, by then + T; one
-    // answered later at once, by 2T; and each renewal is asked I after the last. So the leases
-    // hold while the store answers within store_timeout T when the lease L is at least
-    // max(2I + T, 2T) (the defaults: 10 s against max(9 s, 10 s); an answer at T is a timeout).
+    // at Jenkins run out (config/lease.hpp); said at start and when a reload changes
+    // store_timeout.
     void warn_if_leases_can_lapse() const {
-        const auto needed =
-            std::max(2 * options.claim_renew_interval + store_timeout, 2 * store_timeout);
-        if (options.claim_lease >= needed) return;
-        spdlog::warn(
-            "dispatcher: dispatch.claim_lease ({} ms) is shorter than {} ms (twice "
-            "dispatch.claim_renew_interval, {} ms, or server.store_timeout, {} ms, whichever is "
-            "longer, plus store_timeout): a store slow to answer a claim or a renewal can let "
-            "the lease of a request still at Jenkins run out, and its trigger be sent again; "
-            "raise claim_lease",
-            options.claim_lease.count(), needed.count(), options.claim_renew_interval.count(),
-            store_timeout.count());
+        if (auto warning = claim_lease_warning(options, store_timeout); !warning.empty()) {
+            spdlog::warn("dispatcher: {}", warning);
+        }
     }
     std::size_t free_slots(const Lane& lane) const;
     void throttle(Lane& lane, const JenkinsOutcome& outcome);

@@ -41,6 +41,35 @@ TEST(Cli, ShippedContainerConfigsCheckClean) {
     }
 }
 
+// A claim_lease the daemon would warn about at start: check says so too, and the config is still
+// valid.
+TEST(Cli, CheckWarnsOfAClaimLeaseAStoreSlowToAnswerCanOutlast) {
+    TempDir dir;
+    const std::string base = R"(listen: 127.0.0.1:8080
+sources:
+  github: {provider: github, secret: "${env:HR_TEST_SECRET}"}
+jenkins:
+  ci: {url: "http://jenkins.example:8080/", user: u, api_token: "${env:HR_TEST_SECRET}"}
+rules:
+  - {name: a, when: {event: push}, trigger: {jenkins: ci, job: x}}
+)";
+    const auto risky = dir.write("risky.yaml", base + "dispatch: {claim_lease: 4s}\n");
+    const auto r = run_hookrelay({"check", "--config", risky}, {{"HR_TEST_SECRET", "v"}});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("warning: dispatch.claim_lease (4000 ms) is shorter than 10000 ms"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("raise claim_lease"), std::string::npos) << r.err;
+
+    const auto fine = dir.write(
+        "fine.yaml",
+        base +
+            "server: {store_timeout: 1s}\ndispatch: {claim_lease: 4s, claim_renew_interval: 1s}\n");
+    const auto f = run_hookrelay({"check", "--config", fine}, {{"HR_TEST_SECRET", "v"}});
+    EXPECT_EQ(f.exit_code, 0) << f.err;
+    EXPECT_EQ(f.err.find("warning"), std::string::npos) << f.err;
+}
+
 TEST(Cli, CheckReportsEveryErrorWithFileLineColumn) {
     TempDir dir;
     const auto path = dir.write("bad.yaml", R"(listen: 0.0.0.0:8080
