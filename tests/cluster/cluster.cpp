@@ -1,4 +1,5 @@
 #include "cluster/cluster.hpp"
+#include "config/lease.hpp"
 
 #include <boost/json.hpp>
 #include <boost/system/system_error.hpp>
@@ -82,13 +83,14 @@ std::string tail(const std::string& text) {
 
 Cluster::Cluster(FakeJenkins& jenkins, ClusterOptions options)
     : options_(std::move(options)), config_(config_for(jenkins, options_)) {
-    // The bound below which the daemon warns that leases can lapse (warn_if_leases_can_lapse in
-    // src/dispatch/dispatcher.cpp; it says so only once the dispatcher runs, after the start).
-    const auto& t = options_.timing;
-    const auto needed = t.store_timeout + std::max(2 * t.claim_renew_interval, t.store_timeout);
-    if (t.claim_lease < needed) {
-        throw std::logic_error("the cluster's claim_lease (" + ms(t.claim_lease) +
-                               ") lets leases lapse: at least " + ms(needed) + " is needed");
+    // The bound below which the daemon warns that leases can lapse (it says so only once the
+    // dispatcher runs, after the start).
+    DispatchConfig dispatch;
+    dispatch.claim_lease = options_.timing.claim_lease;
+    dispatch.claim_renew_interval = options_.timing.claim_renew_interval;
+    if (auto warning = claim_lease_warning(dispatch, options_.timing.store_timeout);
+        !warning.empty()) {
+        throw std::logic_error("the cluster's dispatch timing: " + warning);
     }
     jenkins.add_job({"build"});
     std::vector<std::future<std::unique_ptr<Daemon>>> starting;
