@@ -775,8 +775,10 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
 
     if (what == "triggers" && seg.size() == 5 && seg[4] == "replay") {
         if (method != "POST") co_return wrong_method("POST");
-        if (!text_id(seg[3]))
+        if (!text_id(seg[3])) {
             co_return fail(404, fmt::format("no trigger '{}'", printable(seg[3])));
+        }
+        const auto asked_at = std::chrono::steady_clock::now();
         auto replayed = co_await await_callback<result<Replayed>>(
             [&](auto done) { s_.store->replay({seg[3]}, now, std::move(done)); }, store_timeout());
         if (!replayed || !*replayed) co_return fail(503, "the store did not answer");
@@ -789,7 +791,23 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                                  seg[3], seg[3]));
         }
         if (replayed->value().ids.empty()) {
-            co_return fail(404, fmt::format("no trigger '{}'", seg[3]));
+            // A delivery's id (deliveries list prints those) where a trigger id was wanted: said
+            // within what is left of the request's one store_timeout.
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                asked_at + store_timeout() - std::chrono::steady_clock::now());
+            std::optional<result<std::optional<DeliveryDetail>>> delivery;
+            if (left.count() > 0) {
+                delivery = co_await await_callback<result<std::optional<DeliveryDetail>>>(
+                    [&](auto done) { s_.store->get_delivery("", seg[3], std::move(done)); }, left);
+            }
+            if (delivery && *delivery && delivery->value()) {
+                co_return fail(404, fmt::format("no trigger '{}': that is a delivery's id; replay "
+                                                "takes the ids of its triggers, which hookrelay "
+                                                "deliveries show {} lists (or redeliver it "
+                                                "through the current rules)",
+                                                printable(seg[3]), printable(seg[3])));
+            }
+            co_return fail(404, fmt::format("no trigger '{}'", printable(seg[3])));
         }
         spdlog::info("trigger={} replayed by admin", seg[3]);
         json::object out{{"replayed", json::array{json::string(seg[3])}}};

@@ -46,6 +46,7 @@ struct Endpoint {
     std::string host = "127.0.0.1";
     std::string port = "9090";
     std::string token;
+    std::string token_origin;  ///< where the token came from ("" = none was found)
     std::string origin =
         "the default, as no config was found ($HOOKRELAY_CONFIG is unset and "
         "/etc/hookrelay/hookrelay.yaml does not exist)";
@@ -124,6 +125,24 @@ Reply call(const Endpoint& ep, std::string method, std::string target, std::stri
                        if (e) std::rethrow_exception(e);
                    });
     ioc.run();
+    if (out.status == 401) {
+        // Which token was sent, and how to send the daemon's.
+        boost::system::error_code ec;
+        const auto value = json::parse(out.body, ec);
+        std::string reason = "missing or wrong bearer token";
+        if (!ec && value.is_object()) {
+            if (const auto* e = value.as_object().if_contains("error"); e && e->is_string()) {
+                reason = std::string(e->get_string());
+            }
+        }
+        reason += ep.token_origin.empty()
+                      ? ": no token was sent (none in $HOOKRELAY_ADMIN_TOKEN or --token-file, "
+                        "and no config with admin.token found: --config, $HOOKRELAY_CONFIG, "
+                        "/etc/hookrelay/hookrelay.yaml)"
+                      : ": the token sent, from " + ep.token_origin +
+                            ", is not the running daemon's admin.token";
+        out.body = json::serialize(json::object{{"error", reason}});
+    }
     return out;
 }
 
@@ -194,6 +213,7 @@ bool resolve_endpoint(const Options& o, Endpoint& ep, std::ostream& err) {
                 err << "hookrelay: " << why << '\n';
                 return false;
             }
+            if (!ep.token.empty()) ep.token_origin = "admin.token in " + *path;
         }
     }
     if (!o.admin.empty()) {
@@ -209,7 +229,10 @@ bool resolve_endpoint(const Options& o, Endpoint& ep, std::ostream& err) {
             ep.host = ep.host.substr(1, ep.host.size() - 2);
     }
     if (!o.want_token) return true;
-    if (env_token) ep.token = env;
+    if (env_token) {
+        ep.token = env;
+        ep.token_origin = "$HOOKRELAY_ADMIN_TOKEN";
+    }
     if (!o.token_file.empty()) {
         std::ifstream in(o.token_file);
         if (!in) {
@@ -217,6 +240,7 @@ bool resolve_endpoint(const Options& o, Endpoint& ep, std::ostream& err) {
             return false;
         }
         ep.token = read_token_file(o.token_file);
+        ep.token_origin = "--token-file " + o.token_file;
     }
     return true;
 }
@@ -842,7 +866,23 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
         const auto& o = *options;
         if (*status) return present(call(ep, "GET", "/api/v1/status"), o, print_status);
         if (*reload) {
-            return present(call(ep, "POST", "/api/v1/reload"), o, [](const json::value& v) {
+            const auto r = call(ep, "POST", "/api/v1/reload");
+            if (r.status == 422 && !o.json) {
+                // A config with errors: one per line, as `check` prints them.
+                const auto errors = answer_field(r.body, "errors");
+                if (errors && errors->is_array()) {
+                    for (const auto& e : errors->as_array()) {
+                        std::cerr << (e.is_string() ? std::string(e.get_string())
+                                                    : json::serialize(e))
+                                  << '\n';
+                    }
+                    std::cerr << "hookrelay: reload refused: " << errors->as_array().size()
+                              << (errors->as_array().size() == 1 ? " error" : " errors")
+                              << "; the running configuration stays\n";
+                    return 1;
+                }
+            }
+            return present(r, o, [](const json::value& v) {
                 std::cout << "reloaded\n";
                 const auto* o = v.if_object();
                 const auto* keys = o ? o->if_contains("restart_needed") : nullptr;

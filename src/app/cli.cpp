@@ -163,7 +163,10 @@ int run_explain(const ExplainOptions& options, std::ostream& out, std::ostream& 
     const auto& runtime = *loaded.runtime;
     const auto* source = runtime.config->find_source(options.source);
     if (source == nullptr) {
-        err << "no source named '" << options.source << "' in " << options.config_path << '\n';
+        std::string known;
+        for (const auto& s : runtime.config->sources) known += (known.empty() ? "" : ", ") + s.name;
+        err << "no source named '" << options.source << "' in " << options.config_path
+            << " (known: " << (known.empty() ? "none" : known) << ")\n";
         return 1;
     }
     std::string body;

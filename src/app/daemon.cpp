@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -594,8 +595,12 @@ int run_daemon(const DaemonOptions& options) {
         listen_address = config.server.host;
     }
     if (!port) {
-        spdlog::critical("cannot listen on {}:{}: {}", config.server.host, config.server.port,
-                         port.error().message());
+        spdlog::critical("cannot listen on {}:{} (the config's `listen`): {}{}", config.server.host,
+                         config.server.port, port.error().message(),
+                         port.error() == boost::asio::error::address_in_use
+                             ? ": another process listens there (Jenkins' default port is "
+                               "8080 too); stop it or choose another port in `listen`"
+                             : "");
         return 1;
     }
 
@@ -621,8 +626,12 @@ int run_daemon(const DaemonOptions& options) {
             ioc, admin_options(config), std::make_shared<AdminHandler>(std::move(services)));
         auto bound = d->admin->listen();
         if (!bound) {
-            spdlog::critical("cannot listen on admin {}:{}: {}", config.admin.host,
-                             config.admin.port, bound.error().message());
+            spdlog::critical("cannot listen on admin {}:{} (the config's `admin.listen`): {}{}",
+                             config.admin.host, config.admin.port, bound.error().message(),
+                             bound.error() == boost::asio::error::address_in_use
+                                 ? ": another process listens there; stop it or choose another "
+                                   "port in `admin.listen`"
+                                 : "");
             return 1;
         }
         admin_port = *bound;

@@ -423,6 +423,8 @@ TEST(DaemonStartup, PortInUseIsAClearErrorAndNonZeroExit) {
     const auto r = run_hookrelay({"run", "--config", path}, o.env);
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.err.find("cannot listen on 127.0.0.1:"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("(the config's `listen`): "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("another process listens there"), std::string::npos) << r.err;
 }
 
 }  // namespace
