@@ -219,6 +219,20 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
                           fmt::format("{}: more than {} ref changes in one delivery",
                                       events.error().message(), ingest::k_max_events_per_delivery));
         }
+        if (events.error() == errc::missing_event_header) {
+            // Which header: the source's own, or its forge's.
+            std::string names;
+            if (source.event_name.from == ValueRef::From::header) {
+                names = source.event_name.name;
+            } else {
+                for (const auto name : ingest::forge(source.provider).event_headers) {
+                    names += (names.empty() ? "" : " or ") + std::string(name);
+                }
+            }
+            return reject(400,
+                          fmt::format("{}: a {} source takes the event from {}",
+                                      events.error().message(), to_string(source.provider), names));
+        }
         return reject(400, events.error().message());
     }
 

@@ -22,7 +22,8 @@ class Category final : public boost::system::error_category {
             case errc::malformed_json:
                 return "body is not a JSON object";
             case errc::malformed_form:
-                return "form body has no JSON payload field";
+                return "form body has no JSON payload field (send the JSON with Content-Type: "
+                       "application/json, or a form's payload=<json>)";
             case errc::payload_too_large:
                 return "payload too large to parse";
             case errc::unsupported_media_type:

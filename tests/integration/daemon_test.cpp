@@ -216,6 +216,17 @@ TEST_F(DaemonTest, ProtocolErrorsGetTheirStatusCodes) {
     EXPECT_FALSE(body_of(malformed).at("error").as_string().empty());
     const std::string big(70 * 1024, 'x');
     EXPECT_EQ(http_request(daemon.port(), "POST", "/hooks/github", f.headers, big).status, 413u);
+
+    // Without its event header: the answer names the header a GitHub source reads.
+    Headers no_event;
+    for (const auto& [k, v] : signed_github(f)) {
+        if (k != "X-GitHub-Event") no_event.emplace_back(k, v);
+    }
+    const auto eventless = http_request(daemon.port(), "POST", "/hooks/github", no_event, f.body);
+    EXPECT_EQ(eventless.status, 400u);
+    EXPECT_EQ(body_of(eventless).at("error"),
+              "event header missing: a github source takes the event from X-GitHub-Event")
+        << eventless.body;
 }
 
 TEST_F(DaemonTest, KeepAliveServesSeveralRequestsOnOneConnection) {
