@@ -82,6 +82,18 @@ TriggerUpdate decide(const StoredTrigger& trigger, const JenkinsOutcome& outcome
         case Kind::permanent:
             u.state = TriggerState::dead;
             u.last_outcome = fmt::format("permanent failure: {}", outcome.detail);
+            if (outcome.http_status == 404 && !trigger.request.job.empty()) {
+                // Which job (also in the commit status, which has 140 characters), and in the
+                // attempt's history the two ways out: a replay sends the same rendered path again.
+                std::string job;
+                for (const auto& name : trigger.request.job) job += (job.empty() ? "" : "/") + name;
+                u.last_outcome +=
+                    fmt::format(": Jenkins {} has no job {}", trigger.request.jenkins, job);
+                u.attempt.outcome += fmt::format(
+                    ": no job {} (a wrong job path in the rule: fix it and redeliver; a job not "
+                    "created yet: create it and replay)",
+                    job);
+            }
             return u;
         case Kind::unavailable:
             if (outcome.maybe_queued) {

@@ -1329,7 +1329,15 @@ TEST_F(DispatcherFollowTest, DeadTriggerWishesANotDeliveredStatus) {
     const auto& t = queue->rows.at(id).trigger;
     ASSERT_EQ(t.state, TriggerState::dead);
     EXPECT_EQ(t.status.wanted.state, "error");
-    EXPECT_EQ(t.status.wanted.description, "Not delivered: permanent failure: HTTP 404 Not Found");
+    // Names the job Jenkins does not have; the history says what to do.
+    EXPECT_EQ(t.status.wanted.description,
+              "Not delivered: permanent failure: HTTP 404 Not Found: Jenkins ci has no job job/t1");
+    const auto& history = queue->rows.at(id).history;
+    ASSERT_FALSE(history.empty());
+    EXPECT_NE(history.back().outcome.find("fix it and redeliver; a job not created yet: create "
+                                          "it and replay"),
+              std::string::npos)
+        << history.back().outcome;
 }
 
 }  // namespace
