@@ -119,6 +119,9 @@ struct Lane {
     // another one (a reload or a restart brought new credentials, or the hold came from another
     // instance), an auth-failed hold is probed at once instead of at its next slow probe.
     std::shared_ptr<JenkinsClient> refused;
+    // A reload while held down (unreachable, 5xx): probed at once, not at the next step of the
+    // backoff (up to probe_max), since the reload may have fixed its URL or its proxy.
+    bool reprobe = false;
     bool force_auth_log = false;  // the next auth-failed line is logged whatever the interval
     Time auth_logged{};           // when the last one was
     std::atomic<bool> auth_failed_flag{false};
@@ -528,22 +531,26 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
             }
             // Held back by the overall limit only: a slot freed by any Jenkins wakes us.
             lane->wants_slot = free == 0 && own_room > 0 && !lane->hold && !lane->throttled;
-            if (auth_held(lane->hold) && !lane->probing && lane->refused != lane->target.client) {
-                lane->refused = lane->target.client;
+            if (!lane->hold) lane->reprobe = false;  // up again meanwhile
+            const bool new_credentials =
+                auth_held(lane->hold) && lane->refused != lane->target.client;
+            if (lane->hold && !lane->probing && (new_credentials || lane->reprobe)) {
+                lane->reprobe = false;
+                if (new_credentials) lane->refused = lane->target.client;
                 if (lane->hold->next_probe_at > now) {
-                    // Credentials not tried yet (a reload, a start): try them now, for every
-                    // instance.
+                    // Credentials not tried yet (a reload, a start), or a reload while down: try
+                    // now, for every instance.
                     auto sooner = *lane->hold;
                     sooner.next_probe_at = now;
                     auto moved = co_await ask<void>(
                         [&](auto done) { queue->hold(name, sooner, std::move(done)); });
                     if (moved) {
                         lane->hold->next_probe_at = now;
-                        lane->force_auth_log = true;
+                        lane->force_auth_log = new_credentials;
                     } else {
                         log_fault(
-                            "jenkins={}: cannot schedule the probe of the new credentials "
-                            "in the store: {}",
+                            "jenkins={}: cannot schedule the probe of the new settings in the "
+                            "store: {}",
                             name, moved.error().message());
                     }
                 }
@@ -1200,6 +1207,10 @@ void Dispatcher::reconfigure(std::shared_ptr<const Config> config, std::vector<T
                            auto it = impl->lanes.find(t.config.name);
                            if (it != impl->lanes.end()) {
                                it->second->target = std::move(t);
+                               // Down, held: probed at once with what the reload brought.
+                               if (it->second->hold && !auth_held(it->second->hold)) {
+                                   it->second->reprobe = true;
+                               }
                                impl->poke(*it->second);
                                continue;
                            }

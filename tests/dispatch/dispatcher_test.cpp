@@ -891,6 +891,26 @@ TEST_F(DispatcherTest, ReloadWithNewCredentialsProbesAtOnceAndDrains) {
     EXPECT_FALSE(dispatcher->status().front().auth_failed);
 }
 
+// A reload while Jenkins is held down (a wrong URL, a proxy) probes at once with what it brought,
+// instead of at the next step of the backoff (up to probe_max): here the clock never moves.
+TEST_F(DispatcherTest, ReloadWhileDownProbesAtOnceAndDrains) {
+    for (int i = 0; i < 3; ++i) queue->add("ci", clock->now());
+    ci->then(Kind::unavailable, 0, "connect 127.0.0.1:9: Connection refused");
+    start({{jenkins("ci", 1), ci}});
+    ASSERT_TRUE(dispatcher->status().front().held);
+    EXPECT_EQ(ci->probes, 0u);
+    auto fixed = std::make_shared<ScriptedJenkins>(ioc.get_executor());
+    dispatcher->reconfigure(config, {{jenkins("ci", 1), fixed}});
+    settle();
+    EXPECT_EQ(fixed->probes, 1u);
+    EXPECT_FALSE(queue->holds.count("ci"));
+    EXPECT_EQ(fixed->requests.size(), 3u);
+    for (const auto& [id, row] : queue->rows) {
+        EXPECT_EQ(row.trigger.state, TriggerState::delivered) << id;
+    }
+    EXPECT_FALSE(dispatcher->status().front().held);
+}
+
 TEST_F(DispatcherTest, ReloadWithCredentialsStillRefusedStaysAuthFailed) {
     for (int i = 0; i < 2; ++i) queue->add("ci", clock->now());
     ci->then(Kind::auth_failed, 401, "HTTP 401 Unauthorized");
