@@ -240,6 +240,11 @@ bool resolve_endpoint(const Options& o, Endpoint& ep, std::ostream& err) {
             return false;
         }
         ep.token = read_token_file(o.token_file);
+        if (ep.token.empty()) {
+            err << "hookrelay: --token-file " << o.token_file
+                << " is empty (its first line is the token)\n";
+            return false;
+        }
         ep.token_origin = "--token-file " + o.token_file;
     }
     return true;

@@ -594,13 +594,20 @@ int run_daemon(const DaemonOptions& options) {
         port = d->server->listen();
         listen_address = config.server.host;
     }
+    if (!port && d->listens_on_passed_socket) {
+        spdlog::critical("cannot serve the socket systemd passed: {}", port.error().message());
+        return 1;
+    }
     if (!port) {
-        spdlog::critical("cannot listen on {}:{} (the config's `listen`): {}{}", config.server.host,
-                         config.server.port, port.error().message(),
-                         port.error() == boost::asio::error::address_in_use
-                             ? ": another process listens there (Jenkins' default port is "
-                               "8080 too); stop it or choose another port in `listen`"
-                             : "");
+        spdlog::critical(
+            "cannot listen on {}:{} (the config's `listen`): {}{}", config.server.host,
+            config.server.port, port.error().message(),
+            port.error() == boost::asio::error::address_in_use
+                ? fmt::format(
+                      ": another process listens there{}; stop it or "
+                      "choose another port in `listen`",
+                      config.server.port == 8080 ? " (Jenkins' default port is 8080 too)" : "")
+                : "");
         return 1;
     }
 

@@ -2,6 +2,7 @@
 
 #include "app/app.hpp"
 #include "app/runtime.hpp"
+#include "config/lease.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "jenkins/client.hpp"
 #include "rules/rules.hpp"
@@ -102,6 +103,11 @@ int run_online_check(const std::string& config_path, const std::string& only, st
     // An invalid config: what `check` says about it.
     if (!loaded.errors.empty()) return run_check(config_path, out, err);
     const auto& config = *loaded.runtime->config;
+    // What `check` warns of, `check --online` too.
+    if (auto warning = claim_lease_warning(config.dispatch, config.server.store_timeout);
+        !warning.empty() && only.empty()) {
+        err << "warning: " << warning << '\n';
+    }
     auto plans = check_plans(config, only);
     if (plans.empty()) {
         if (only.empty()) {

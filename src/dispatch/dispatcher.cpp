@@ -119,8 +119,9 @@ struct Lane {
     // another one (a reload or a restart brought new credentials, or the hold came from another
     // instance), an auth-failed hold is probed at once instead of at its next slow probe.
     std::shared_ptr<JenkinsClient> refused;
-    // A reload while held down (unreachable, 5xx): probed at once, not at the next step of the
-    // backoff (up to probe_max), since the reload may have fixed its URL or its proxy.
+    // A reload that changed how a Jenkins held down (unreachable, 5xx) is reached (its url,
+    // ca_file or timeouts): probed at once, not at the next step of the backoff (up to
+    // probe_max), since the reload may have fixed it.
     bool reprobe = false;
     bool force_auth_log = false;  // the next auth-failed line is logged whatever the interval
     Time auth_logged{};           // when the last one was
@@ -1195,31 +1196,39 @@ Dispatcher::Dispatcher(asio::any_io_executor executor, std::shared_ptr<TriggerQu
 
 void Dispatcher::reconfigure(std::shared_ptr<const Config> config, std::vector<Target> targets) {
     auto impl = impl_;
-    asio::dispatch(impl->strand,
-                   [impl, config = std::move(config), targets = std::move(targets)]() mutable {
-                       std::lock_guard lock(impl->status_mutex);
-                       if (config && config->server.store_timeout != impl->store_timeout) {
-                           impl->store_timeout = config->server.store_timeout;
-                           impl->warn_if_leases_can_lapse();
-                       }
-                       impl->config = std::move(config);
-                       for (auto& t : targets) {
-                           auto it = impl->lanes.find(t.config.name);
-                           if (it != impl->lanes.end()) {
-                               it->second->target = std::move(t);
-                               // Down, held: probed at once with what the reload brought.
-                               if (it->second->hold && !auth_held(it->second->hold)) {
-                                   it->second->reprobe = true;
-                               }
-                               impl->poke(*it->second);
-                               continue;
-                           }
-                           auto name = t.config.name;
-                           auto lane = impl->make_lane(std::move(t));
-                           impl->lanes[name] = lane;
-                           if (impl->running) impl->spawn_lane(lane);
-                       }
-                   });
+    asio::dispatch(
+        impl->strand, [impl, config = std::move(config), targets = std::move(targets)]() mutable {
+            std::lock_guard lock(impl->status_mutex);
+            if (config && config->server.store_timeout != impl->store_timeout) {
+                impl->store_timeout = config->server.store_timeout;
+                impl->warn_if_leases_can_lapse();
+            }
+            impl->config = std::move(config);
+            for (auto& t : targets) {
+                auto it = impl->lanes.find(t.config.name);
+                if (it != impl->lanes.end()) {
+                    // Down, held, and the reload changed how it is reached: probed at
+                    // once with that (a reload that changes none of it waits for the
+                    // backoff, and for a Retry-After, as before).
+                    const auto& was = it->second->target.config;
+                    const bool reached_otherwise =
+                        was.url != t.config.url || was.ca_file != t.config.ca_file ||
+                        was.connect_timeout != t.config.connect_timeout ||
+                        was.io_timeout != t.config.io_timeout ||
+                        was.request_timeout != t.config.request_timeout;
+                    if (it->second->hold && !auth_held(it->second->hold) && reached_otherwise) {
+                        it->second->reprobe = true;
+                    }
+                    it->second->target = std::move(t);
+                    impl->poke(*it->second);
+                    continue;
+                }
+                auto name = t.config.name;
+                auto lane = impl->make_lane(std::move(t));
+                impl->lanes[name] = lane;
+                if (impl->running) impl->spawn_lane(lane);
+            }
+        });
 }
 
 Dispatcher::~Dispatcher() = default;

@@ -84,14 +84,14 @@ TriggerUpdate decide(const StoredTrigger& trigger, const JenkinsOutcome& outcome
             u.last_outcome = fmt::format("permanent failure: {}", outcome.detail);
             if (outcome.http_status == 404 && !trigger.request.job.empty()) {
                 // Which job (also in the commit status, which has 140 characters), and in the
-                // attempt's history the two ways out: a replay sends the same rendered path again.
-                std::string job;
-                for (const auto& name : trigger.request.job) job += (job.empty() ? "" : "/") + name;
+                // attempt's history the ways out: a replay sends the same rendered path again.
+                const auto job = job_display_path(trigger.request.job);
                 u.last_outcome +=
                     fmt::format(": Jenkins {} has no job {}", trigger.request.jenkins, job);
                 u.attempt.outcome += fmt::format(
-                    ": no job {} (a wrong job path in the rule: fix it and redeliver; a job not "
-                    "created yet: create it and replay)",
+                    ": no job {} (a wrong job path in the rule: fix it, then redeliver, --dry-run "
+                    "first; a job not created yet: create it and replay; Jenkins answers 404 too "
+                    "for a job its user may not see, and for every job under a wrong url path)",
                     job);
             }
             return u;

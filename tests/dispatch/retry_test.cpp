@@ -55,6 +55,23 @@ TEST_F(Decide, RefusedAndPermanentFailuresAreDeadWithTheReason) {
     EXPECT_EQ(p.last_outcome, "permanent failure: HTTP 404");
 }
 
+// A 404 names the job as rules and explain write it (a '/' inside a rendered value encoded),
+// and the attempt says the ways out.
+TEST_F(Decide, A404NamesTheJobJenkinsDoesNotHave) {
+    auto t = trigger();
+    t.request.jenkins = "ci";
+    t.request.job = {"acme", "app", "feature/login"};
+    auto p = decide(t, outcome(Kind::permanent, 404, "HTTP 404 Not Found"), policy, k_t0, rng);
+    EXPECT_EQ(p.state, TriggerState::dead);
+    EXPECT_EQ(
+        p.last_outcome,
+        "permanent failure: HTTP 404 Not Found: Jenkins ci has no job acme/app/feature%2Flogin");
+    EXPECT_NE(p.attempt.outcome.find("fix it, then redeliver, --dry-run first; a job not created "
+                                     "yet: create it and replay"),
+              std::string::npos)
+        << p.attempt.outcome;
+}
+
 TEST_F(Decide, ServerErrorIsRetriedOnceThenDead) {
     auto first = decide(trigger(), outcome(Kind::server_error, 500, "HTTP 500"), policy, k_t0, rng);
     EXPECT_EQ(first.state, TriggerState::retrying);

@@ -26,6 +26,7 @@ TEST(Cli, ExampleConfigChecksClean) {
     const auto r = run_hookrelay({"check", "--config", k_example}, k_example_env);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("OK (2 source(s), 1 jenkins, 3 rule(s))"), std::string::npos) << r.out;
+    EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
 }
 
 // The configs the container image and compose files ship: what a user starts from.
@@ -38,6 +39,7 @@ TEST(Cli, ShippedContainerConfigsCheckClean) {
         EXPECT_EQ(r.exit_code, 0) << path << ": " << r.err;
         EXPECT_NE(r.out.find("OK (2 source(s), 1 jenkins, 2 rule(s))"), std::string::npos)
             << path << ": " << r.out;
+        EXPECT_EQ(r.err.find("warning"), std::string::npos) << path << ": " << r.err;
     }
 }
 
