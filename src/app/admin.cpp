@@ -1,5 +1,4 @@
 #include "app/admin.hpp"
-#include "app/logging.hpp"
 
 #include "config/load.hpp"
 #include "dispatch/dispatcher.hpp"
@@ -305,17 +304,17 @@ constexpr std::size_t k_list_walk_pages = 5;
 // A store call asked with the request's deadline already past still gets this long.
 constexpr std::chrono::milliseconds k_least_wait{1};
 
-// Whether `id` can name a trigger: UTF-8 text without NUL. PostgreSQL's text type refuses
-// anything else, and a statement it refuses counts as a store failure (/readyz 503 until the
-// next call succeeds). Trigger ids are UUIDs.
+// Whether `id` can name a trigger: printable UTF-8 text (no NUL). PostgreSQL's text type refuses
+// invalid UTF-8 and NUL, and a statement it refuses counts as a store failure (/readyz 503 until
+// the next call succeeds). Trigger ids are UUIDs.
 bool text_id(std::string_view id) {
-    if (id.empty()) return false;
-    while (!id.empty()) {
-        const std::size_t n = utf8_sequence(id);
-        if (n == 0 || id.front() == '\0') return false;
-        id.remove_prefix(n);
-    }
-    return true;
+    return !id.empty() && printable(id) == id;
+}
+
+// What is left until `deadline`, in whole milliseconds (negative once it has passed).
+std::chrono::milliseconds left_until(std::chrono::steady_clock::time_point deadline) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                 std::chrono::steady_clock::now());
 }
 
 // A `limit` query value: a whole number from 1 to k_max_limit.
@@ -626,8 +625,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         // not answer in time ends the page there, with a cursor to go on from.
         const auto deadline = std::chrono::steady_clock::now() + store_timeout();
         for (std::size_t pages = 1;; ++pages) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
+            const auto left = left_until(deadline);
             auto page = co_await await_callback<result<DeliveryPage>>(
                 [&](auto done) { s_.store->list_deliveries(query, std::move(done)); },
                 std::max(left, k_least_wait));
@@ -683,7 +681,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                             std::chrono::duration<double, std::ratio<86400>>(retention()).count()));
         };
         if (of_trigger && !text_id(seg[3])) co_return no_trigger();
-        const auto asked_at = std::chrono::steady_clock::now();
+        const auto deadline = std::chrono::steady_clock::now() + store_timeout();
         auto detail = co_await await_callback<result<std::optional<DeliveryDetail>>>(
             [&](auto done) {
                 if (of_trigger) {
@@ -698,8 +696,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             if (of_trigger) co_return no_trigger();
             // A trigger id (replay prints those) where a delivery id was wanted: say so, within
             // what is left of the one store_timeout the request waits.
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                asked_at + store_timeout() - std::chrono::steady_clock::now());
+            const auto left = left_until(deadline);
             std::optional<result<std::optional<DeliveryDetail>>> trigger;
             if (text_id(seg[3]) && left.count() > 0) {
                 trigger = co_await await_callback<result<std::optional<DeliveryDetail>>>(
@@ -778,7 +775,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         if (!text_id(seg[3])) {
             co_return fail(404, fmt::format("no trigger '{}'", printable(seg[3])));
         }
-        const auto asked_at = std::chrono::steady_clock::now();
+        const auto deadline = std::chrono::steady_clock::now() + store_timeout();
         auto replayed = co_await await_callback<result<Replayed>>(
             [&](auto done) { s_.store->replay({seg[3]}, now, std::move(done)); }, store_timeout());
         if (!replayed || !*replayed) co_return fail(503, "the store did not answer");
@@ -793,8 +790,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         if (replayed->value().ids.empty()) {
             // A delivery's id (deliveries list prints those) where a trigger id was wanted: said
             // within what is left of the request's one store_timeout.
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                asked_at + store_timeout() - std::chrono::steady_clock::now());
+            const auto left = left_until(deadline);
             std::optional<result<std::optional<DeliveryDetail>>> delivery;
             if (left.count() > 0) {
                 delivery = co_await await_callback<result<std::optional<DeliveryDetail>>>(

@@ -116,6 +116,15 @@ asio::awaitable<void> exchange(Endpoint ep, std::string method, std::string targ
     out.body = std::move(res.body());
 }
 
+// A field of the daemon's JSON answer; nullopt when the answer is not an object with it.
+std::optional<json::value> answer_field(const std::string& body, const char* key) {
+    boost::system::error_code ec;
+    const auto value = json::parse(body, ec);
+    const auto* field = ec || !value.is_object() ? nullptr : value.as_object().if_contains(key);
+    if (field == nullptr) return std::nullopt;
+    return *field;
+}
+
 Reply call(const Endpoint& ep, std::string method, std::string target, std::string body = {}) {
     asio::io_context ioc;
     Reply out;
@@ -127,14 +136,9 @@ Reply call(const Endpoint& ep, std::string method, std::string target, std::stri
     ioc.run();
     if (out.status == 401) {
         // Which token was sent, and how to send the daemon's.
-        boost::system::error_code ec;
-        const auto value = json::parse(out.body, ec);
-        std::string reason = "missing or wrong bearer token";
-        if (!ec && value.is_object()) {
-            if (const auto* e = value.as_object().if_contains("error"); e && e->is_string()) {
-                reason = std::string(e->get_string());
-            }
-        }
+        const auto error = answer_field(out.body, "error");
+        std::string reason = error && error->is_string() ? std::string(error->get_string())
+                                                         : "missing or wrong bearer token";
         reason += ep.token_origin.empty()
                       ? ": no token was sent (none in $HOOKRELAY_ADMIN_TOKEN or --token-file, "
                         "and no config with admin.token found: --config, $HOOKRELAY_CONFIG, "
@@ -639,15 +643,6 @@ void print_replayed(const json::value& v) {
             "--since does not leave them out, since their state changed again)\n",
             str(v, "limit"), str(v, "state"), str(v, "state"));
     }
-}
-
-// A field of the daemon's JSON answer; nullopt when the answer is not an object with it.
-std::optional<json::value> answer_field(const std::string& body, const char* key) {
-    boost::system::error_code ec;
-    const auto value = json::parse(body, ec);
-    const auto* field = ec || !value.is_object() ? nullptr : value.as_object().if_contains(key);
-    if (field == nullptr) return std::nullopt;
-    return *field;
 }
 
 int unexpected_answer(const std::string& body) {
