@@ -193,6 +193,12 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
     };
     if (verify) {
         if (auto v = ingest::verify(source, headers, body, now); !v) {
+            if (v.error() == errc::signature_missing) {
+                // Which header: a forge sending none usually has no secret set for the hook.
+                return reject(401, fmt::format("{}: this {} source checks {}", v.error().message(),
+                                               to_string(source.provider),
+                                               ingest::expected_credentials(source, headers)));
+            }
             return reject(401, v.error().message());
         }
     }

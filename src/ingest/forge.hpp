@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -81,6 +82,11 @@ struct Forge {
     /// Errors: errc::signature_missing, signature_mismatch, signature_malformed,
     /// timestamp_malformed, timestamp_out_of_window.
     result<void> (*verify)(const Request& request);
+    /// For a 401 whose credentials are missing: the headers `request.source` is checked with,
+    /// as its config asks ("X-Hub-Signature-256", "X-Gitea-Signature and Authorization",
+    /// "X-Gitlab-Token or webhook-signature"), and what the request sent that this source does
+    /// not take, if anything. Header names only, never a value.
+    std::string (*credentials)(const Request& request);
 
     /// Fills `events`, which arrives holding one event with source, provider, delivery_id and
     /// forge_event set, from the payload: kind, action, repository, refs, shas and the rest

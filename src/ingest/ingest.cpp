@@ -73,6 +73,11 @@ result<void> verify(const SourceConfig& source, const HeaderMap& headers, std::s
     return forge(source.provider).verify(Request{source, headers, body, now});
 }
 
+std::string expected_credentials(const SourceConfig& source, const HeaderMap& headers) {
+    return forge(source.provider)
+        .credentials(Request{source, headers, {}, std::chrono::system_clock::time_point{}});
+}
+
 result<std::shared_ptr<const JsonDocument>> parse_body(std::string_view content_type,
                                                        std::string_view body,
                                                        std::size_t memory_limit) {

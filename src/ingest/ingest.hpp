@@ -34,6 +34,10 @@ bool has_credentials(const SourceConfig& source) noexcept;
 result<void> verify(const SourceConfig& source, const HeaderMap& headers, std::string_view body,
                     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
+/// For a delivery verify() refused with errc::signature_missing: the headers the source checks
+/// and what the request sent that it does not take (see Forge::credentials). Names, never values.
+std::string expected_credentials(const SourceConfig& source, const HeaderMap& headers);
+
 /// Default for `memory_limit` of parse_body() (config: server.parse_memory_limit).
 inline constexpr std::size_t k_default_parse_memory_limit = 128u * 1024 * 1024;
 

@@ -67,6 +67,17 @@ result<void> check_token(const HeaderMap& headers, std::string_view name,
     return {};
 }
 
+std::string joined_names(std::initializer_list<std::string_view> names,
+                         std::string_view separator) {
+    std::string out;
+    for (const auto name : names) {
+        if (name.empty()) continue;
+        if (!out.empty()) out += separator;
+        out += name;
+    }
+    return out;
+}
+
 std::optional<std::int64_t> parse_unix_seconds(std::string_view text) noexcept {
     // Digits only (no sign, no fraction); 18 digits cannot overflow and reach far past any clock.
     if (text.empty() || text.size() > 18) return std::nullopt;

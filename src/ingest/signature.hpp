@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -40,6 +41,10 @@ result<void> check_hex_hmac(std::string_view value, std::string_view prefix, Dig
 /// Authorization header). Errors: signature_missing (absent or blank), signature_mismatch.
 result<void> check_token(const HeaderMap& headers, std::string_view name,
                          std::span<const Secret> tokens);
+
+/// The names of `names` that are not empty, joined with `separator` (" and ", " or "): the
+/// credential headers a source checks, for Forge::credentials.
+std::string joined_names(std::initializer_list<std::string_view> names, std::string_view separator);
 
 /// Parses a signed timestamp: whole Unix seconds, digits only. nullopt otherwise.
 std::optional<std::int64_t> parse_unix_seconds(std::string_view text) noexcept;

@@ -551,5 +551,45 @@ TEST(ForgeVerify, ErrorMessagesNeverContainTheSecret) {
     }
 }
 
+TEST(ForgeVerify, AMissingCredentialNamesTheHeadersTheSourceChecks) {
+    // What a 401 "signature or token missing" tells the forge's admin to send.
+    using ingest::expected_credentials;
+    const HeaderMap none;
+    EXPECT_EQ(expected_credentials(source_for(Provider::github, {"k"}), none),
+              "X-Hub-Signature-256");
+    auto sha1 = source_for(Provider::github, {"k"});
+    EXPECT_EQ(expected_credentials(sha1, {{"X-Hub-Signature", "sha1=00"}}),
+              "X-Hub-Signature-256 (the request's X-Hub-Signature, SHA-1, is taken only with "
+              "allow_sha1: true)");
+    sha1.allow_sha1 = true;
+    EXPECT_EQ(expected_credentials(sha1, none), "X-Hub-Signature-256 or X-Hub-Signature");
+
+    auto gitlab = source_for(Provider::gitlab, {"t"});
+    EXPECT_EQ(expected_credentials(gitlab, none), "X-Gitlab-Token");
+    gitlab.signing_tokens = {Secret(k_token)};
+    EXPECT_EQ(expected_credentials(gitlab, none), "X-Gitlab-Token or webhook-signature");
+    gitlab.secrets.clear();
+    EXPECT_EQ(expected_credentials(gitlab, none), "webhook-signature");
+
+    auto gitea = source_for(Provider::gitea, {"k"});
+    EXPECT_EQ(expected_credentials(gitea, none), "X-Gitea-Signature");
+    gitea.authorization = {Secret("Bearer x")};
+    EXPECT_EQ(expected_credentials(gitea, none), "X-Gitea-Signature and Authorization");
+    gitea.secrets.clear();
+    EXPECT_EQ(expected_credentials(gitea, none), "Authorization");
+    EXPECT_EQ(expected_credentials(source_for(Provider::forgejo, {"k"}), none),
+              "X-Forgejo-Signature (or X-Gitea-Signature)");
+
+    EXPECT_EQ(expected_credentials(source_for(Provider::bitbucket_cloud, {"k"}), none),
+              "X-Hub-Signature");
+    auto server = source_for(Provider::bitbucket_server, {"k"});
+    server.authorization = {Secret("Basic x")};
+    EXPECT_EQ(expected_credentials(server, none), "X-Hub-Signature and Authorization");
+
+    SignatureSpec spec;
+    spec.header = "X-Sig";
+    EXPECT_EQ(expected_credentials(generic_source(spec), none), "X-Sig");
+}
+
 }  // namespace
 }  // namespace hookrelay

@@ -126,6 +126,9 @@ TEST_F(DaemonTest, BadOrMissingSignatureIs401AndQueuesNothing) {
     EXPECT_EQ(body_of(bad).at("status"), "rejected");
     const auto missing = http_request(daemon.port(), "POST", "/hooks/github", f.headers, f.body);
     EXPECT_EQ(missing.status, 401u);
+    // The forge's admin reads which header is missing (a hook without a secret sends none).
+    EXPECT_EQ(body_of(missing).at("error"),
+              "signature or token missing: this github source checks X-Hub-Signature-256");
     // The same delivery, now properly signed, was never recorded, so it is not a duplicate.
     const auto good =
         http_request(daemon.port(), "POST", "/hooks/github", signed_github(f), f.body);

@@ -22,6 +22,10 @@ result<void> verify(const Request& r) {
     return check_hex_hmac(*signature, "sha256=", Digest::sha256, r.source.secrets, parts);
 }
 
+std::string credentials(const Request&) {
+    return std::string(k_signature[0]);
+}
+
 result<void> normalize_events(const Payload& p, std::vector<Event>& events) {
     return normalize(p.event_name, p.json, events);
 }
@@ -57,6 +61,7 @@ constexpr Forge k_forge{
     .recorded_headers = k_recorded,
     .form_bodies = false,
     .verify = verify,
+    .credentials = credentials,
     .normalize = normalize_events,
     .actions = {.pull_request = k_pull_request, .release = {}, .other = k_other},
 };

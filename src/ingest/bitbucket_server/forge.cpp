@@ -41,6 +41,12 @@ result<void> verify(const Request& r) {
     return {};
 }
 
+std::string credentials(const Request& r) {
+    return joined_names({r.source.secrets.empty() ? "" : k_signature[0],
+                         r.source.authorization.empty() ? "" : k_authorization[0]},
+                        " and ");
+}
+
 result<void> normalize_events(const Payload& p, std::vector<Event>& events) {
     return normalize(p.event_name, p.json, events);
 }
@@ -72,6 +78,7 @@ constexpr Forge k_forge{
     .recorded_headers = k_recorded,
     .form_bodies = false,
     .verify = verify,
+    .credentials = credentials,
     .normalize = normalize_events,
     .actions = {.pull_request = k_pull_request, .release = {}, .other = k_other},
 };

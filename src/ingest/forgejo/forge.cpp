@@ -22,6 +22,10 @@ result<void> verify(const Request& r) {
     return gitea::verify(r, k_signature);
 }
 
+std::string credentials(const Request& r) {
+    return gitea::credentials(r, k_signature);
+}
+
 result<void> normalize_events(const Payload& p, std::vector<Event>& events) {
     return gitea::normalize(p.event_name, p.json, events.front());
 }
@@ -39,6 +43,7 @@ const Forge& forge() noexcept {
         .recorded_headers = k_recorded,
         .form_bodies = true,
         .verify = verify,
+        .credentials = credentials,
         .normalize = normalize_events,
         .actions = gitea::actions(),
     };

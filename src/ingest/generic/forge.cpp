@@ -104,6 +104,11 @@ std::optional<std::string> field_text(JsonRef root, std::string_view path) {
     return std::nullopt;
 }
 
+std::string credentials(const Request& r) {
+    if (!r.source.signature) return "a signature: header (this source has none configured)";
+    return r.source.signature->header;
+}
+
 result<void> normalize_events(const Payload& p, std::vector<Event>& events) {
     auto& event = events.front();
     event.kind = EventKind::other;
@@ -130,6 +135,7 @@ constexpr Forge k_forge{
     .recorded_headers = {},
     .form_bodies = false,
     .verify = verify,
+    .credentials = credentials,
     .normalize = normalize_events,
     .actions = {},
 };

@@ -22,6 +22,10 @@ result<void> verify_gitea(const Request& r) {
     return verify(r, k_signature);
 }
 
+std::string credentials_gitea(const Request& r) {
+    return credentials(r, k_signature);
+}
+
 result<void> normalize_events(const Payload& p, std::vector<Event>& events) {
     return normalize(p.event_name, p.json, events.front());
 }
@@ -61,6 +65,7 @@ constexpr Forge k_forge{
     .recorded_headers = k_recorded,
     .form_bodies = true,
     .verify = verify_gitea,
+    .credentials = credentials_gitea,
     .normalize = normalize_events,
     .actions = {.pull_request = k_pull_request, .release = k_release, .other = k_other},
 };
@@ -94,6 +99,18 @@ result<void> verify(const Request& r, std::span<const std::string_view> signatur
     }
     if (!verified) return errc::signature_missing;
     return {};
+}
+
+std::string credentials(const Request& r, std::span<const std::string_view> signature_headers) {
+    std::string signature;
+    if (!r.source.secrets.empty()) {
+        signature = signature_headers.front();
+        if (signature_headers.size() > 1) {
+            signature += " (or " + std::string(signature_headers[1]) + ")";
+        }
+    }
+    return joined_names({signature, r.source.authorization.empty() ? "" : "Authorization"},
+                        " and ");
 }
 
 Actions actions() noexcept {

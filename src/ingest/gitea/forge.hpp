@@ -4,6 +4,7 @@
 #include "ingest/forge.hpp"
 
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace hookrelay::ingest::gitea {
@@ -18,6 +19,11 @@ const Forge& forge() noexcept;
 /// `payload` field of a form delivery (unlike GitHub, which signs the form bytes). With both a
 /// secret and an authorization value configured, both must verify.
 result<void> verify(const Request& request, std::span<const std::string_view> signature_headers);
+
+/// The credential headers a Gitea-like source checks (Forge::credentials), its signature read
+/// from `signature_headers`.
+std::string credentials(const Request& request,
+                        std::span<const std::string_view> signature_headers);
 
 /// The actions Gitea's (and Forgejo's) events carry.
 Actions actions() noexcept;

@@ -37,6 +37,15 @@ result<void> verify(const Request& r) {
     return errc::signature_missing;
 }
 
+std::string credentials(const Request& r) {
+    if (r.source.allow_sha1) return "X-Hub-Signature-256 or X-Hub-Signature";
+    if (credential_header(r.headers, k_sha1, "sha1=")) {
+        return "X-Hub-Signature-256 (the request's X-Hub-Signature, SHA-1, is taken only with "
+               "allow_sha1: true)";
+    }
+    return "X-Hub-Signature-256";
+}
+
 result<void> normalize_events(const Payload& p, std::vector<Event>& events) {
     return normalize(p.event_name, p.json, events.front());
 }
@@ -165,6 +174,7 @@ constexpr Forge k_forge{
     .recorded_headers = k_recorded,
     .form_bodies = true,
     .verify = verify,
+    .credentials = credentials,
     .normalize = normalize_events,
     .actions = {.pull_request = k_pull_request, .release = k_release, .other = k_other},
 };

@@ -43,6 +43,13 @@ result<void> verify(const Request& r) {
     return {};
 }
 
+std::string credentials(const Request& r) {
+    // Either verifies (a migration from the token to signing may send both).
+    return joined_names({r.source.secrets.empty() ? "" : k_token[0],
+                         r.source.signing_tokens.empty() ? "" : k_signature[0]},
+                        " or ");
+}
+
 result<void> normalize_events(const Payload& p, std::vector<Event>& events) {
     return normalize(p.event_name, p.json, events.front());
 }
@@ -71,6 +78,7 @@ constexpr Forge k_forge{
     .recorded_headers = k_recorded,
     .form_bodies = false,
     .verify = verify,
+    .credentials = credentials,
     .normalize = normalize_events,
     .actions = {.pull_request = k_pull_request, .release = k_release, .other = k_other},
 };
