@@ -83,6 +83,11 @@ constexpr std::size_t k_small_body = 64 * 1024;
 // for, at least 512 bytes, and the parser takes every byte it is given, so a buffer left to grow
 // by itself stayed at 512 bytes: an 8.8 KB push took 18 reads.
 constexpr std::size_t k_read_buffer = 16 * 1024;
+// Most header fields in one request head (Apache's LimitRequestFields default): a parsed field
+// costs far more than its bytes (Beast's node, the copy handed to the handler), so a head of
+// many tiny fields within header_limit would otherwise hold ~20 times its size while its body
+// is awaited. A forge sends about 20.
+constexpr std::size_t k_max_header_fields = 100;
 // While a larger body is read, up to this much at a time.
 constexpr std::size_t k_body_read_buffer = 64 * 1024;
 // Server log lines an outsider can cause: at most this many per window, the rest counted.
@@ -388,13 +393,25 @@ std::shared_ptr<ConnState> Server::Impl::admit(asio::any_io_executor executor,
             auto it = clients.find(conn->peer_key);
             if (it != clients.end() &&
                 it->second.connections >= options.max_connections_per_client) {
-                refusal =
-                    fmt::format("too many connections from {} (max_connections_per_client {})",
-                                conn->peer_key, options.max_connections_per_client);
-                return nullptr;
+                // Its own oldest kept-alive connection waiting for a next request makes room (a
+                // pooling forge, a liveness probe from the same address), else it is refused.
+                for (const auto& c : live) {
+                    if (c->evicting || c->peer_key != conn->peer_key ||
+                        c->phase.load() != Phase::head_idle) {
+                        continue;
+                    }
+                    if (!victim || c->phase_since.load() < victim->phase_since.load()) victim = c;
+                }
+                if (!victim) {
+                    refusal =
+                        fmt::format("too many connections from {} (max_connections_per_client {})",
+                                    conn->peer_key, options.max_connections_per_client);
+                    return nullptr;
+                }
+                victim->evicting = true;
             }
         }
-        if (open >= options.max_connections) {
+        if (!victim && open >= options.max_connections) {
             // Make room: a kept-alive connection waiting for its next request first (oldest),
             // else one that has waited too long for its first request head, else the slowest
             // of the bodies read below k_min_body_rate. A request being handled or answered is
@@ -566,6 +583,30 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
         conn.set_phase(Phase::busy);
         const auto& req = parser.get();
         const unsigned version = req.version();
+        {
+            // Beast applies header_limit to the request line and to the fields each, and does
+            // not count fields: the head as a whole, before anything copies it.
+            std::size_t fields = 0;
+            std::size_t bytes = req.method_string().size() + req.target().size() + 12;
+            for (const auto& field : req) {
+                ++fields;
+                bytes += field.name_string().size() + field.value().size() + 4;
+            }
+            if (fields > k_max_header_fields || bytes > options.header_limit) {
+                const std::string reason =
+                    fields > k_max_header_fields
+                        ? fmt::format("more than {} header fields", k_max_header_fields)
+                        : std::string("request headers exceed header_limit");
+                reject(431, reason, nullptr, remote);
+                co_await write(stream,
+                               plain_error(431, fields > k_max_header_fields
+                                                    ? "too many request header fields"
+                                                    : "request headers too large (header_limit)"),
+                               false, version);
+                unread = true;
+                break;
+            }
+        }
 
         Request request;
         request.head.method = std::string(req.method_string());

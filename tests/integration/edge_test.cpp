@@ -369,10 +369,63 @@ TEST(PublicEdge, AdminHealthzAnswersWhileIdleKeepAlivesFillItsSlots) {
         EXPECT_EQ(http_request(d.admin_port(), "GET", "/healthz").status, 200u) << i;
     }
     // One address cannot take more than its share (the evictions above took the oldest
-    // connections, 127.0.0.2's).
+    // connections, 127.0.0.2's): at its cap, its own oldest kept-alive connection makes room.
     RawClient over(d.admin_port(), "127.0.0.5");
     over.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    EXPECT_EQ(status_of(over.read_response()), 503u);
+    EXPECT_EQ(status_of(over.read_response()), 200u);
+    idle[48].read_until_close(std::chrono::seconds(5));  // 127.0.0.5's first
+    EXPECT_EQ(idle[48].error(), "eof");
+}
+
+TEST(PublicEdge, AnAddressAtItsCapRecyclesItsOwnIdleConnectionsNotItsBusyOnes) {
+    // A forge pooling keep-alive connections, or a probe from the same address, is not
+    // refused because its earlier connections are parked; one holding unanswered heads is.
+    Daemon d(options(config("  max_connections_per_client: 3\n  idle_timeout: 60s")));
+    std::vector<RawClient> parked;
+    for (int i = 0; i < 3; ++i) {
+        parked.emplace_back(d.port(), "127.0.0.3");
+        ASSERT_TRUE(parked.back().send(signed_push("parked-" + std::to_string(i))));
+        ASSERT_EQ(status_of(parked.back().read_response()), 202u) << i;
+    }
+    EXPECT_EQ(deliver(d.port(), "fourth", "127.0.0.3"), 202u);
+    parked[0].read_until_close(std::chrono::seconds(5));
+    EXPECT_EQ(parked[0].error(), "eof");
+
+    std::vector<RawClient> busy;
+    for (int i = 0; i < 3; ++i) {
+        busy.emplace_back(d.port(), "127.0.0.4");
+        ASSERT_TRUE(busy.back().send("POST /hooks/github HTTP/1.1\r\n"));
+    }
+    EXPECT_EQ(deliver(d.port(), "refused", "127.0.0.4"), 503u);
+}
+
+TEST(PublicEdge, AHeadOfManyFieldsOrOverHeaderLimitInAllIs431AtOnce) {
+    // Each parsed field costs far more memory than its bytes: a head of thousands of tiny
+    // fields, its body never sent, would hold megabytes per connection until body_timeout.
+    Daemon d(options(config("  body_timeout: 60s")));
+    std::string many;
+    for (int i = 0; i < 101; ++i) many += "X-F" + std::to_string(i) + ": a\r\n";
+    {
+        RawClient c(d.port());
+        ASSERT_TRUE(c.send("POST /hooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n" +
+                           many + "\r\n"));
+        const auto answer = c.read_response(std::chrono::seconds(5));
+        EXPECT_EQ(status_of(answer), 431u) << c.error() << ": " << answer;
+        EXPECT_NE(answer.find("too many request header fields"), std::string::npos) << answer;
+    }
+    // A forge's ~20 fields and then some are fine.
+    std::string some;
+    for (int i = 0; i < 60; ++i) some += "X-F" + std::to_string(i) + ": a\r\n";
+    EXPECT_EQ(deliver(d.port(), "with-60-more-fields", "127.0.0.1", some), 202u);
+
+    // header_limit (64 KiB) holds for the request line and the fields together, not each.
+    const std::string half(40 * 1024, 'a');
+    RawClient c(d.port());
+    const auto request = signed_push("long-head", "X-Long: " + half + "\r\n");
+    ASSERT_TRUE(
+        c.send(request.substr(0, request.find(' ') + 1) + "/hooks/github?q=" + half +
+               request.substr(request.find(' ') + 1 + std::string("/hooks/github").size())));
+    EXPECT_EQ(status_of(c.read_response(std::chrono::seconds(5))), 431u);
 }
 
 TEST(PublicEdge, AllowFromRefusesOtherAddresses) {
