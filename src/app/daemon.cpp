@@ -21,6 +21,7 @@
 
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sysexits.h>
 #include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
@@ -87,6 +88,42 @@ std::string why_answers_wait_for_the_store(const Config& config) {
         }
     }
     return {};
+}
+
+// Descriptors besides the two listeners' connections: the store's files and connections, the
+// intake log, connections to Jenkins and forges, the listeners, systemd's sockets.
+constexpr rlim_t k_other_descriptors = 256;
+
+// The listeners' connection caps work only below the open-file limit: past it accept() fails
+// ("Too many open files") before the cap's eviction or its 503 can engage, and the admin
+// listener stops answering too. systemd's default soft limit (1024) is server.max_connections'
+// default. Raises the soft limit toward what the caps need (never past the hard limit; a
+// sandbox may refuse: EPERM) and says so when it stays short.
+void fit_open_file_limit(const Config& config) {
+    const rlim_t needed = static_cast<rlim_t>(config.server.max_connections) +
+                          (config.admin.enabled ? config.admin.max_connections : 0) +
+                          k_other_descriptors;
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY ||
+        limit.rlim_cur >= needed) {
+        return;
+    }
+    const rlim_t before = limit.rlim_cur;
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? needed : std::min(needed, limit.rlim_max);
+    if (raised.rlim_cur > before && ::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+        limit = raised;
+        spdlog::info("open-file limit raised from {} to {} for the listeners' connection caps",
+                     before, limit.rlim_cur);
+    }
+    if (limit.rlim_cur < needed) {
+        spdlog::warn(
+            "the open-file limit ({}) is below what server.max_connections ({}) and "
+            "admin.max_connections need ({}): past it new connections fail with \"Too many open "
+            "files\" before the caps can make room or answer 503. Raise it (LimitNOFILE= in the "
+            "systemd unit, `ulimit -n`, the container's --ulimit nofile=) or lower the caps",
+            limit.rlim_cur, config.server.max_connections, needed);
+    }
 }
 
 http::ServerOptions server_options(const ServerConfig& s) {
@@ -489,6 +526,7 @@ int run_daemon(const DaemonOptions& options) {
     const auto format = parse_log_format(config.log.format, isatty(STDERR_FILENO) != 0);
     setup_logging(options.log_level.empty() ? config.log.level : options.log_level,
                   format.value_or(LogFormat::text));
+    fit_open_file_limit(config);
 
     // Declared first, destroyed last: the dispatcher's timers and sockets belong to it, and the
     // last reference to the dispatcher may be dropped by a handler the network threads' context

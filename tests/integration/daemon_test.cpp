@@ -4,6 +4,7 @@
 #include "support/http_client.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -439,6 +440,39 @@ TEST(DaemonStartup, PortInUseIsAClearErrorAndNonZeroExit) {
     EXPECT_NE(r.err.find("cannot listen on 127.0.0.1:"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("(the config's `listen`): "), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("another process listens there"), std::string::npos) << r.err;
+}
+
+// Past the open-file limit accept() fails before max_connections can evict or answer 503, and
+// systemd's default soft limit (1024) is the cap's default: the daemon raises its soft limit to
+// what the caps need, and says when the hard limit keeps it short.
+TEST(DaemonStartup, RaisesTheOpenFileLimitTheConnectionCapsNeed) {
+    rlimit original{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
+    if (original.rlim_max != RLIM_INFINITY && original.rlim_max < 2000) {
+        GTEST_SKIP() << "hard open-file limit " << original.rlim_max << " under 2000";
+    }
+    struct Restore {
+        rlimit limit;
+        ~Restore() { ::setrlimit(RLIMIT_NOFILE, &limit); }
+    } restore{original};
+    rlimit low = original;
+    low.rlim_cur = 128;  // the daemon inherits it
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+
+    auto config = std::string(k_config);
+    config.replace(config.find("max_connections: 8"), 18, "max_connections: 1000");
+    Daemon daemon(options(config));
+    ::setrlimit(RLIMIT_NOFILE, &original);
+    std::ifstream limits("/proc/" + std::to_string(daemon.pid()) + "/limits");
+    long soft = 0;
+    for (std::string line; std::getline(limits, line);) {
+        if (line.rfind("Max open files", 0) == 0) soft = std::stol(line.substr(26));
+    }
+    // 1,000 webhook connections, the admin listener's 64, 256 for everything else.
+    EXPECT_EQ(soft, 1320);
+    EXPECT_NE(daemon.log().find("open-file limit raised from 128 to 1320"), std::string::npos)
+        << daemon.log();
+    EXPECT_EQ(daemon.log().find("is below what server.max_connections"), std::string::npos);
 }
 
 }  // namespace
