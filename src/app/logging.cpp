@@ -24,8 +24,8 @@ namespace {
 constexpr const char* k_text_pattern = "%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v";
 
 // The keys hookrelay's own log lines carry (see webhook.cpp, dispatcher.cpp); shippers filter on
-// them, so they become fields. A fixed list: a message may quote untrusted text, which must not
-// invent fields of its own.
+// them, so they become fields. A fixed list, lifted only from the line's head (below): a message
+// may quote untrusted text, which must not invent fields of its own.
 constexpr std::array<std::string_view, 5> k_lifted_keys{"delivery", "source", "trigger", "rule",
                                                         "jenkins"};
 
@@ -56,30 +56,39 @@ struct Field {
     std::string_view value;
 };
 
-// The first occurrence of each lifted key at the start of a word, in message order.
+// The lifted keys among the words a line starts with: "key=value" words ("delivery=… source=…
+// remote=… rejected 401: …", "jenkins=ci: cannot …"), up to the first other word or a value that
+// ends with ':'. What follows may quote what a request sent; a value there is never a field.
+// The first occurrence of a key counts.
 std::vector<Field> lift_fields(std::string_view msg) {
     std::vector<Field> fields;
-    for (std::size_t i = 0; i < msg.size(); ++i) {
-        if (i > 0 && !is_space(msg[i - 1])) continue;
-        for (const auto key : k_lifted_keys) {
-            const auto rest = msg.substr(i);
-            if (rest.size() <= key.size() || rest.substr(0, key.size()) != key ||
-                rest[key.size()] != '=') {
-                continue;
-            }
-            auto value = rest.substr(key.size() + 1);
-            std::size_t end = 0;
-            while (end < value.size() && !is_space(value[end])) ++end;
-            value = value.substr(0, end);
-            while (!value.empty() &&
-                   (value.back() == ':' || value.back() == ',' || value.back() == ';')) {
-                value.remove_suffix(1);
-            }
-            const bool seen = std::any_of(fields.begin(), fields.end(),
-                                          [&](const Field& f) { return f.key == key; });
-            if (!value.empty() && !seen) fields.push_back({key, value});
+    std::size_t i = 0;
+    while (i < msg.size()) {
+        std::size_t end = i;
+        while (end < msg.size() && !is_space(msg[end])) ++end;
+        const auto word = msg.substr(i, end - i);
+        const auto eq = word.find('=');
+        if (eq == std::string_view::npos || eq == 0) break;
+        const auto key = word.substr(0, eq);
+        if (!std::all_of(key.begin(), key.end(),
+                         [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; })) {
             break;
         }
+        auto value = word.substr(eq + 1);
+        bool head_ends = false;
+        while (!value.empty() &&
+               (value.back() == ':' || value.back() == ',' || value.back() == ';')) {
+            head_ends = head_ends || value.back() == ':';
+            value.remove_suffix(1);
+        }
+        const bool lifted =
+            std::find(k_lifted_keys.begin(), k_lifted_keys.end(), key) != k_lifted_keys.end();
+        const bool seen =
+            std::any_of(fields.begin(), fields.end(), [&](const Field& f) { return f.key == key; });
+        if (lifted && !value.empty() && !seen) fields.push_back({key, value});
+        if (head_ends) break;
+        i = end;
+        while (i < msg.size() && is_space(msg[i])) ++i;
     }
     return fields;
 }

@@ -141,6 +141,18 @@ std::string printable(std::string_view text) {
     return out;
 }
 
+std::string printable_word(std::string_view text) {
+    std::string out;
+    for (const char c : printable(text)) {
+        if (c == ' ' || c == '=') {
+            out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 std::string_view media_kind(Provider provider, std::string_view content_type) noexcept {
     return ingest::media_kind(provider, content_type);
 }
@@ -381,7 +393,7 @@ std::optional<http::Response> WebhookHandler::check_head_for(const Runtime& runt
         if (std::size_t suppressed = 0; rejection_log_.allow(&suppressed)) {
             spdlog::warn("source={} client={} remote={} rejected {}: {}{}",
                          source ? std::string_view(source->name) : "none", client, head.remote,
-                         status, reason,
+                         status, printable(reason),
                          suppressed == 0
                              ? std::string()
                              : fmt::format(" ({} similar lines suppressed)", suppressed));
@@ -457,12 +469,12 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     if (!prepared.event) {
         // The delivery id is the sender's claim here: the request was not verified.
         if (std::size_t suppressed = 0; rejection_log_.allow(&suppressed)) {
-            spdlog::warn("delivery={} source={} remote={} rejected {}: {}{}",
-                         echoed(ingest::delivery_id(source, request.head.headers)), source.name,
-                         request.head.remote, prepared.status, prepared.log_reason,
-                         suppressed == 0
-                             ? std::string()
-                             : fmt::format(" ({} similar lines suppressed)", suppressed));
+            spdlog::warn(
+                "delivery={} source={} remote={} rejected {}: {}{}",
+                printable_word(ingest::delivery_id(source, request.head.headers)), source.name,
+                request.head.remote, prepared.status, printable(prepared.log_reason),
+                suppressed == 0 ? std::string()
+                                : fmt::format(" ({} similar lines suppressed)", suppressed));
         }
         if (prepared.status == 401) metrics_->signature_failure(source.name);
         count_rejection(source.name, prepared.status, prepared.log_reason, request_client);
@@ -472,11 +484,12 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         // A ping may come unsigned (Bitbucket Data Center's "Test connection"): what it says
         // about itself is echoed shortened, and at most as often as rejections are logged.
         if (std::size_t suppressed = 0; ping_log_.allow(&suppressed)) {
-            spdlog::info(
-                "delivery={} source={} {}: ping answered{}", echoed(prepared.event->delivery_id),
-                source.name, echoed(prepared.event->forge_event),
-                suppressed == 0 ? std::string()
-                                : fmt::format(" ({} similar lines suppressed)", suppressed));
+            spdlog::info("delivery={} source={} {}: ping answered{}",
+                         printable_word(prepared.event->delivery_id), source.name,
+                         printable_word(prepared.event->forge_event),
+                         suppressed == 0
+                             ? std::string()
+                             : fmt::format(" ({} similar lines suppressed)", suppressed));
         }
         co_return respond(prepared.status, std::move(prepared.body));
     }

@@ -88,6 +88,11 @@ struct RejectionCount {
 /// in the API and on a terminal.
 std::string printable(std::string_view text);
 
+/// printable(), with spaces and `=` written as `\x20` and `\x3d` too: a value a request claims
+/// (its delivery id) as one word of a log line's `key=value` head, which cannot then add words
+/// (fields) of its own.
+std::string printable_word(std::string_view text);
+
 /// Serves POST <source path>: the http::Handler of the public listener.
 class WebhookHandler final : public http::Handler {
   public:

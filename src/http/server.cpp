@@ -196,6 +196,22 @@ Response plain_error(unsigned status, std::string_view reason) {
     return r;
 }
 
+// What a client sent, for a log line: printable ASCII as it is, any other byte (a control
+// character, a terminal escape, UTF-8 in a target) as \xNN.
+std::string ascii_shown(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text) {
+        const auto b = static_cast<unsigned char>(c);
+        if (b > 0x20 && b < 0x7f) {
+            out += c;
+        } else {
+            out += fmt::format("\\x{:02x}", b);
+        }
+    }
+    return out;
+}
+
 bool is_disconnect(const boost::system::error_code& ec) {
     return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
            ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
@@ -331,10 +347,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
     void reject(unsigned status, std::string_view reason, const RequestHead* head,
                 std::string_view remote) {
-        log_warn(
-            "{} {} from {}{}", status, reason, remote,
-            head ? fmt::format(" ({} {})", head->method.substr(0, 16), head->target.substr(0, 128))
-                 : std::string());
+        log_warn("{} {} from {}{}", status, reason, remote,
+                 head ? fmt::format(" ({} {})", ascii_shown(head->method.substr(0, 16)),
+                                    ascii_shown(head->target.substr(0, 128)))
+                      : std::string());
         handler->rejected(Rejection{status, reason, head, remote});
     }
 

@@ -130,9 +130,19 @@ TEST(JsonLog, LiftsValuesWithoutTrailingPunctuation) {
     EXPECT_EQ(str(o, "msg"), "delivery=abc source=gh: store did not accept the delivery");
 }
 
-TEST(JsonLog, LiftsPairsInsideTheMessage) {
-    const auto o = json_line("cannot read due triggers for jenkins=ci, retrying");
+TEST(JsonLog, LiftsOnlyFromTheLinesHeadNotFromWhatItQuotes) {
+    // A rejected request's content type, path or parser error follows the head: a client
+    // cannot make up fields with it.
+    auto o = json_line(
+        "source=gh client=1.2.3.4 remote=1.2.3.4:5 rejected 415: unsupported content type "
+        "'a delivery=forged rule=forged'");
+    EXPECT_EQ(str(o, "source"), "gh");
+    EXPECT_FALSE(o.contains("delivery")) << boost::json::serialize(o);
+    EXPECT_FALSE(o.contains("rule")) << boost::json::serialize(o);
+    o = json_line("jenkins=ci: cannot claim due triggers: trigger=forged");
     EXPECT_EQ(str(o, "jenkins"), "ci");
+    EXPECT_FALSE(o.contains("trigger"));
+    EXPECT_FALSE(json_line("cannot read due triggers for jenkins=ci").contains("jenkins"));
 }
 
 TEST(JsonLog, KeepsTheFirstOccurrenceOfAKey) {

@@ -16,6 +16,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/json.hpp>
 
 #include <csignal>
 #include <filesystem>
@@ -426,6 +427,58 @@ TEST(PublicEdge, AHeadOfManyFieldsOrOverHeaderLimitInAllIs431AtOnce) {
         c.send(request.substr(0, request.find(' ') + 1) + "/hooks/github?q=" + half +
                request.substr(request.find(' ') + 1 + std::string("/hooks/github").size())));
     EXPECT_EQ(status_of(c.read_response(std::chrono::seconds(5))), 431u);
+}
+
+// What an unverified request claims reaches the log as one escaped word: it cannot make up the
+// JSON log's fields (a shipper filters on source, delivery, jenkins) nor write terminal escapes
+// or invalid UTF-8 into a text log.
+TEST(PublicEdge, ARequestCannotForgeLogFieldsOrWriteRawBytesIntoTheLog) {
+    auto yaml = config("  idle_timeout: 5s");
+    yaml.replace(yaml.find("log: {level: info}"), 18, "log: {level: info, format: json}");
+    Daemon d(options(yaml));
+    const std::string claimed = "evil source=spoofed rule=forged jenkins=prod \xff\xc2\x9b end";
+    auto request = signed_push("ignored", "X-GitHub-Delivery: " + claimed + "\r\n");
+    // The fixture's own delivery header first: drop it, so the claimed one is read.
+    const auto own = request.find("X-GitHub-Delivery: ignored\r\n");
+    ASSERT_NE(own, std::string::npos);
+    request.erase(own, std::string("X-GitHub-Delivery: ignored\r\n").size());
+    const auto at = request.find("sha256=");
+    request[at + 7] = request[at + 7] == '0' ? '1' : '0';  // a wrong signature
+    {
+        RawClient c(d.port());
+        ASSERT_TRUE(c.send(request));
+        EXPECT_EQ(status_of(c.read_response()), 401u);
+    }
+    // A 415 quoting a content type that names fields.
+    {
+        RawClient c(d.port());
+        ASSERT_TRUE(
+            c.send("POST /hooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: text/x delivery=forged "
+                   "jenkins=prod\r\nContent-Length: 2\r\n\r\n{}"));
+        EXPECT_EQ(status_of(c.read_response()), 415u);
+    }
+    std::string line401, line415;
+    ASSERT_TRUE(eventually([&] {
+        std::istringstream log(d.log());
+        for (std::string line; std::getline(log, line);) {
+            if (line.find("rejected 401") != std::string::npos) line401 = line;
+            if (line.find("rejected 415") != std::string::npos) line415 = line;
+        }
+        return !line401.empty() && !line415.empty();
+    })) << d.log();
+    const auto o401 = boost::json::parse(line401).as_object();
+    EXPECT_EQ(o401.at("source"), "github") << line401;
+    EXPECT_EQ(o401.at("delivery"),
+              "evil\\x20source\\x3dspoofed\\x20rule\\x3dforged\\x20jenkins\\x3dprod\\x20\\xff"
+              "\\xc2\\x9b\\x20end")
+        << line401;
+    EXPECT_FALSE(o401.contains("rule")) << line401;
+    EXPECT_FALSE(o401.contains("jenkins")) << line401;
+    const auto o415 = boost::json::parse(line415).as_object();
+    EXPECT_EQ(o415.at("source"), "github") << line415;
+    EXPECT_FALSE(o415.contains("delivery")) << line415;
+    EXPECT_FALSE(o415.contains("jenkins")) << line415;
+    EXPECT_EQ(d.log().find("\xc2\x9b"), std::string::npos);
 }
 
 TEST(PublicEdge, AllowFromRefusesOtherAddresses) {
