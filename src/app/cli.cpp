@@ -8,6 +8,7 @@
 #include "app/webhook.hpp"
 #include "config/lease.hpp"
 #include "ingest/ingest.hpp"
+#include "store/factory.hpp"
 
 #include <hookrelay/version.hpp>
 
@@ -30,6 +31,11 @@ int run_check(const std::string& config_path, std::ostream& out, std::ostream& e
         return 1;
     }
     const auto& c = *loaded.runtime->config;
+    // What the store would refuse at start, where it can be told without connecting.
+    if (const auto problem = store::config_problem(c); !problem.empty()) {
+        err << config_path << ": " << problem << '\n' << "1 error in " << config_path << '\n';
+        return 1;
+    }
     out << fmt::format("{}: OK ({} source(s), {} jenkins, {} rule(s))\n", config_path,
                        c.sources.size(), c.jenkins.size(), c.rules.size());
     // Valid, but the daemon would warn at start: said here too, before a deployment.

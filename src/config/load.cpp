@@ -226,11 +226,18 @@ class Loader {
         duplicate_keys(root, "");
         check_keys(root, k_top_keys, "top level");
         if (auto n = root["listen"]) listen(n);
-        if (auto n = root["state_dir"]) scalar(n, "state_dir", config_->state_dir);
+        if (auto n = root["state_dir"]) {
+            if (plain(n, "state_dir", config_->state_dir) && config_->state_dir.empty()) {
+                error(n,
+                      "state_dir is empty: name the directory for the store (default: "
+                      "/var/lib/hookrelay)");
+            }
+        }
         if (auto n = root["log"]) log(n);
         if (auto n = root["server"]) server(n);
         if (auto n = root["store"]) store(n);
         if (auto n = root["admin"]) admin(n);
+        same_listeners(root);
         if (auto n = root["dispatch"]) dispatch(n);
         if (auto n = root["sources"]) {
             sources(n);
@@ -338,6 +345,30 @@ class Loader {
         }
         out = node.Scalar();
         return true;
+    }
+
+    // A scalar that is not a secret: a reference there would be taken as the text it is.
+    bool plain(const YAML::Node& node, std::string_view what, std::string& out) {
+        if (!scalar(node, what, out)) return false;
+        if (secrets::is_reference(out)) {
+            error(node, fmt::format("{}: {} is taken as written here: references (${{env:…}}, "
+                                    "${{file:…}}, ${{credential:…}}) are read only where a secret "
+                                    "goes (tokens, secrets, passwords, store.postgres.url)",
+                                    what, out));
+            return false;
+        }
+        return true;
+    }
+
+    // A backoff that doubles from `initial` up to `most`: the first step cannot be above the cap.
+    void backoff(const YAML::Node& at, std::string_view context, std::string_view initial_key,
+                 std::chrono::milliseconds initial, std::string_view most_key,
+                 std::chrono::milliseconds most) {
+        if (initial > most) {
+            error(at, fmt::format("{}: {} ({} ms) is above {} ({} ms): the delay doubles from "
+                                  "the first up to the second",
+                                  context, initial_key, initial.count(), most_key, most.count()));
+        }
     }
 
     void boolean(const YAML::Node& node, std::string_view what, bool& out) {
@@ -485,6 +516,29 @@ class Loader {
             positive<std::size_t>(n, "admin.max_connections_per_client",
                                   a.max_connections_per_client, 100'000);
         }
+    }
+
+    // Both listeners on one port of one address (or of all: 0.0.0.0, ::): the second bind would
+    // fail at start, and its "address in use" would blame another process.
+    void same_listeners(const YAML::Node& root) {
+        const auto& s = config_->server;
+        const auto& a = config_->admin;
+        if (!a.enabled || a.port == 0 || a.port != s.port) return;
+        const auto any = [](const std::string& host) {
+            return host.empty() || host == "0.0.0.0" || host == "::";
+        };
+        if (a.host != s.host && !any(a.host) && !any(s.host)) return;
+        const auto admin = root["admin"];
+        const auto at = admin && admin.IsMap() && admin["listen"] ? admin["listen"]
+                        : root["listen"]                          ? root["listen"]
+                                                                  : root;
+        const auto shown = [](const std::string& host, std::uint16_t port) {
+            return host.find(':') == std::string::npos ? fmt::format("{}:{}", host, port)
+                                                       : fmt::format("[{}]:{}", host, port);
+        };
+        error(at, fmt::format("admin.listen ({}) and listen ({}) are the same port: give the admin "
+                              "API a port of its own (its default is 127.0.0.1:9090)",
+                              shown(a.host, a.port), shown(s.host, s.port)));
     }
 
     // A list of address ranges ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7").
@@ -1063,6 +1117,13 @@ class Loader {
             }
             if (auto n = body["status"]) status(n, context + ".status", source);
             source.path = "/hooks/" + source.name;
+            if (!body["path"] &&
+                (source.name.empty() || source.name.find_first_of(" ?#") != std::string::npos)) {
+                error(item.first,
+                      fmt::format("{}: its name makes the path '{}', which no forge can reach: "
+                                  "name it without spaces, '?' or '#', or give it a `path:`",
+                                  context, source.path));
+            }
             if (auto n = body["path"]) {
                 if (scalar(n, "path", source.path) &&
                     (!source.path.starts_with('/') ||
@@ -1172,6 +1233,8 @@ class Loader {
             positive_duration(n, context + ".retry_initial", st.retry_initial);
         }
         if (auto n = node["retry_max"]) positive_duration(n, context + ".retry_max", st.retry_max);
+        backoff(node["retry_initial"] ? node["retry_initial"] : node, context, "retry_initial",
+                st.retry_initial, "retry_max", st.retry_max);
         if (auto n = node["max_tries"]) {
             positive<unsigned>(n, context + ".max_tries", st.max_tries, 1'000'000);
         }
@@ -1219,7 +1282,7 @@ class Loader {
                     base_url(n, context + ": url", j.url);
                 }
             }
-            if (auto n = body["user"]) scalar(n, "user", j.user);
+            if (auto n = body["user"]) plain(n, context + ".user", j.user);
             if (auto n = body["api_token"]) j.api_token = secret(n, context + ".api_token");
             if (auto n = body["ca_file"]) ca_file(n, context + ".ca_file", j.ca_file);
             if (auto n = body["connect_timeout"]) {
@@ -1250,6 +1313,10 @@ class Loader {
             if (auto n = body["follow_poll_max"]) {
                 positive_duration(n, context + ".follow_poll_max", j.follow_poll_max);
             }
+            // (follow_poll_initial may be above follow_poll_max: the first read waits out a
+            // long quiet period, later ones come at most follow_poll_max apart.)
+            backoff(body["probe_initial"] ? body["probe_initial"] : body, context, "probe_initial",
+                    j.probe_initial, "probe_max", j.probe_max);
             if (auto n = body["follow_max_age"]) {
                 positive_duration(n, context + ".follow_max_age", j.follow_max_age);
             }

@@ -1,5 +1,6 @@
 #include "store/factory.hpp"
 
+#include "store/postgres/connection.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -66,6 +67,13 @@ result<std::shared_ptr<Store>> open_store(const Config& config, const OpenOption
     }
     if (why) *why = "store.backend: unknown backend";
     return make_error_code(errc::bad_config);
+}
+
+std::string config_problem(const Config& config) {
+    if (config.store.backend != StoreConfig::Backend::postgres) return {};
+    std::string why;
+    if (!postgres::ConnInfo::parse(config.store.postgres.url.reveal(), &why)) return why;
+    return {};
 }
 
 std::string make_instance_id() {

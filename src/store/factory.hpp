@@ -42,6 +42,11 @@ struct OpenOptions {
 result<std::shared_ptr<Store>> open_store(const Config& config, const OpenOptions& options,
                                           std::string* why = nullptr);
 
+/// What open_store() would refuse in `config` that can be told without opening anything (for
+/// `hookrelay check`): a store.postgres.url libpq cannot parse. "" when nothing; never contains
+/// a password.
+std::string config_problem(const Config& config);
+
 /// "<host>-<pid>-<8 random hex digits>".
 std::string make_instance_id();
 

@@ -102,6 +102,63 @@ rules:
     EXPECT_NE(e.find("7 errors in"), std::string::npos) << e;
 }
 
+// What `run` would refuse, or take other than meant, `check` says before a deployment: a config
+// that checks OK starts.
+TEST(Cli, CheckRefusesWhatTheDaemonWouldRefuseOrMisread) {
+    TempDir dir;
+    const auto path = dir.write("misread.yaml", R"(listen: 0.0.0.0:9090
+state_dir: "${env:STATE_DIRECTORY}"
+sources:
+  "my hook?x": {provider: github, secret: "${env:HR_TEST_SECRET}"}
+jenkins:
+  ci:
+    url: "http://jenkins.example:8080/"
+    user: "${env:JENKINS_USER}"
+    api_token: "${env:HR_TEST_SECRET}"
+    probe_initial: 10m
+    probe_max: 1s
+rules:
+  - {name: a, when: {event: push}, trigger: {jenkins: ci, job: x}}
+)");
+    const auto r = run_hookrelay({"check", "--config", path}, {{"HR_TEST_SECRET", "v"}});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    for (const char* said : {
+             ":2:12: state_dir: ${env:STATE_DIRECTORY} is taken as written here",
+             ":1:9: admin.listen (127.0.0.1:9090) and listen (0.0.0.0:9090) are the same port",
+             ":4:3: source 'my hook?x': its name makes the path '/hooks/my hook?x', which no "
+             "forge can reach",
+             "jenkins 'ci'.user: ${env:JENKINS_USER} is taken as written here",
+             ":10:20: jenkins 'ci': probe_initial (600000 ms) is above probe_max (1000 ms)",
+             "5 errors in",
+         }) {
+        EXPECT_NE(r.err.find(said), std::string::npos) << said << "\n" << r.err;
+    }
+
+    // A PostgreSQL URL libpq cannot parse: `run` exits 78 on it, before any listener.
+    const auto pg = dir.write("pg.yaml", R"(store:
+  backend: postgres
+  postgres: {url: "${env:DBURL}"}
+sources:
+  github: {provider: github, secret: "${env:HR_TEST_SECRET}"}
+)");
+    const auto bad = run_hookrelay(
+        {"check", "--config", pg},
+        {{"HR_TEST_SECRET", "v"},
+         {"DBURL", "postgresql://u:secret-pw@127.0.0.1:1/db?options=-csearch_path=x"}});
+    EXPECT_EQ(bad.exit_code, 1) << bad.err;
+    EXPECT_NE(bad.err.find("store.postgres.url is not a valid PostgreSQL connection string: extra "
+                           "key/value separator \"=\" in URI query parameter: \"options\""),
+              std::string::npos)
+        << bad.err;
+    EXPECT_EQ(bad.err.find("secret-pw"), std::string::npos) << bad.err;
+    EXPECT_EQ(bad.out.find("OK"), std::string::npos) << bad.out;
+    const auto good = run_hookrelay(
+        {"check", "--config", pg},
+        {{"HR_TEST_SECRET", "v"},
+         {"DBURL", "postgresql://u:secret-pw@127.0.0.1:1/db?options=-csearch_path%3Dx"}});
+    EXPECT_EQ(good.exit_code, 0) << good.err;
+}
+
 TEST(Cli, CheckRefusesHostNamesToListenOn) {
     TempDir dir;
     const auto path = dir.write("names.yaml", R"(listen: localhost:8080
