@@ -251,6 +251,16 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
                           fmt::format("{}: a {} source takes the event from {}",
                                       events.error().message(), to_string(source.provider), names));
         }
+        if (const auto event = ingest::event_name(source, headers);
+            events.error() == errc::missing_field && !event.empty()) {
+            // Most often a body sent under another event's name (a test tool, a proxy, a hook
+            // of the other Bitbucket): say which event it was read as.
+            return reject(
+                400, fmt::format("{} of a '{}' event (a push needs its ref and repository, a pull "
+                                 "request its number): does the event header name what the "
+                                 "body is?",
+                                 events.error().message(), printable(event)));
+        }
         return reject(400, events.error().message());
     }
 

@@ -139,17 +139,21 @@ std::chrono::milliseconds duplicate_body_window(const SourceConfig& source, bool
     return has_delivery_id ? std::chrono::milliseconds(0) : k_default_idless_duplicate_window;
 }
 
+std::string_view event_name(const SourceConfig& source, const HeaderMap& headers) {
+    if (source.event_name.from == ValueRef::From::header) {
+        const std::string_view configured[] = {source.event_name.name};
+        return first_header(headers, configured);
+    }
+    return first_header(headers, forge(source.provider).event_headers);
+}
+
 result<std::vector<Event>> normalize(const SourceConfig& source, const HeaderMap& headers,
                                      std::shared_ptr<const JsonDocument> payload) {
     const auto& f = forge(source.provider);
-    std::string_view event_name;
-    if (source.event_name.from == ValueRef::From::header) {
-        const std::string_view configured[] = {source.event_name.name};
-        event_name = first_header(headers, configured);
-        if (event_name.empty()) return errc::missing_event_header;
-    } else if (!f.event_headers.empty()) {
-        event_name = first_header(headers, f.event_headers);
-        if (event_name.empty()) return errc::missing_event_header;
+    const std::string_view event_name = ingest::event_name(source, headers);
+    if (event_name.empty() &&
+        (source.event_name.from == ValueRef::From::header || !f.event_headers.empty())) {
+        return errc::missing_event_header;
     }
     if (!payload || !payload->root().is_object()) return errc::missing_field;
 

@@ -38,6 +38,10 @@ result<void> verify(const SourceConfig& source, const HeaderMap& headers, std::s
 /// and what the request sent that it does not take (see Forge::credentials). Names, never values.
 std::string expected_credentials(const SourceConfig& source, const HeaderMap& headers);
 
+/// The event as the headers name it: the header a generic source's `event:` names, else the first
+/// of the forge's event headers that is present and not blank; "" when none is.
+std::string_view event_name(const SourceConfig& source, const HeaderMap& headers);
+
 /// Default for `memory_limit` of parse_body() (config: server.parse_memory_limit).
 inline constexpr std::size_t k_default_parse_memory_limit = 128u * 1024 * 1024;
 

@@ -231,6 +231,19 @@ TEST_F(DaemonTest, ProtocolErrorsGetTheirStatusCodes) {
     EXPECT_EQ(body_of(eventless).at("error"),
               "event header missing: a github source takes the event from X-GitHub-Event")
         << eventless.body;
+
+    // A push body sent as a pull request: the answer says which event it was read as.
+    Headers as_pr;
+    for (const auto& [k, v] : signed_github(f)) {
+        as_pr.emplace_back(k, k == "X-GitHub-Event" ? "pull_request" : v);
+    }
+    const auto mislabelled = http_request(daemon.port(), "POST", "/hooks/github", as_pr, f.body);
+    EXPECT_EQ(mislabelled.status, 400u);
+    EXPECT_EQ(body_of(mislabelled).at("error"),
+              "payload lacks a required field of a 'pull_request' event (a push needs its ref and "
+              "repository, a pull request its number): does the event header name what the body "
+              "is?")
+        << mislabelled.body;
 }
 
 TEST_F(DaemonTest, KeepAliveServesSeveralRequestsOnOneConnection) {
