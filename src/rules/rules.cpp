@@ -1045,14 +1045,11 @@ class Compiler {
     std::map<std::string, std::size_t, std::less<>> slots_;
 };
 
-// Why no rule of this kind can match `event`, whatever its conditions; empty when one can.
-std::string_view guard(bool mentions_deleted, const Event& event) noexcept {
-    if (event.kind == EventKind::ping) return "ping events never trigger";
-    if (event.deleted && !mentions_deleted) {
-        return "the ref was deleted; add `deleted: true` to the rule to match deletions";
-    }
-    return {};
-}
+// Why a rule whose conditions hold does not match a deleted ref when it does not mention
+// `deleted`. Said only then: a rule its other conditions refuse says those (a pull request rule
+// is not told to add `deleted: true`).
+constexpr std::string_view k_deleted_guard =
+    "the ref was deleted; add `deleted: true` to the rule to match deletions";
 
 std::string cause(const Rule& rule, const Event& event) {
     std::string out = "hookrelay: " + std::string(to_string(event.provider)) + " " +
@@ -1396,9 +1393,10 @@ Decision RuleSet::evaluate(std::span<const Event> events) const {
                     outcome.shared = stop_reason->size;
                     continue;
                 }
-                if (const auto why = guard(entry.mentions_deleted, event); !why.empty()) {
-                    outcome.reason = why;
-                    outcome.shared = why.size();
+                if (event.kind == EventKind::ping) {
+                    static constexpr std::string_view k_ping = "ping events never trigger";
+                    outcome.reason = k_ping;
+                    outcome.shared = k_ping.size();
                     continue;
                 }
                 const auto screened = screen(impl_->index, entry, facts);
@@ -1420,11 +1418,16 @@ Decision RuleSet::evaluate(std::span<const Event> events) const {
                                          ? field_verdict(rule.when.children[screened.child],
                                                          std::nullopt, event, facts.mode())
                                          : check(rule.when, facts);
-                outcome.matched = verdict.ok;
-                if (!outcome.matched) {
+                if (!verdict.ok) {
                     compose(at, {verdict.reason});
                     continue;
                 }
+                if (event.deleted && !entry.mentions_deleted) {
+                    outcome.reason = k_deleted_guard;
+                    outcome.shared = k_deleted_guard.size();
+                    continue;
+                }
+                outcome.matched = true;
                 for (const auto& t : rule.triggers) render_trigger(rule, t, event, index, d);
                 if (rule.stop) stopped_by = &rule;
             } catch (const std::exception& e) {

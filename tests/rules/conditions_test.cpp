@@ -222,6 +222,11 @@ TEST(ConditionGuards, DeletedRefsDoNotMatchByDefault) {
     EXPECT_FALSE(o.matched);
     EXPECT_EQ(o.reason, "the ref was deleted; add `deleted: true` to the rule to match deletions");
     EXPECT_FALSE(outcome({}, e).matched);
+    // A rule its other conditions refuse says those: adding `deleted: true` would not help it.
+    EXPECT_EQ(outcome({field("event", {"pull_request"})}, e).reason,
+              "event: 'push' matches none of [pull_request]");
+    EXPECT_EQ(outcome({field("branch", {"main"})}, e).reason,
+              "branch: 'old' matches none of [main]");
 }
 
 TEST(ConditionGuards, MentioningDeletedLiftsTheGuard) {
