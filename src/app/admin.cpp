@@ -656,8 +656,22 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             }
             query.before_seq = next;
         }
+        const bool none = items.empty();
         json::object out{{"deliveries", std::move(items)}};
         if (next) out["next_cursor"] = std::to_string(*next);
+        if (none && !query.source.empty()) {
+            // A typo lists nothing, as a quiet source does: say which it is. (A source removed
+            // from the config keeps its deliveries under its name until they age out.)
+            const auto runtime = s_.webhooks->runtime();
+            std::vector<std::string_view> names;
+            for (const auto& source : runtime->config->sources) names.push_back(source.name);
+            if (std::find(names.begin(), names.end(), query.source) == names.end()) {
+                out["hint"] = fmt::format(
+                    "no source of the running config is named '{}' (its "
+                    "sources: {})",
+                    printable(query.source), fmt::join(names, ", "));
+            }
+        }
         // Said back, so that a client can tell this daemon applied them (an older one ignores
         // parameters it does not know, and would list everything).
         if (filtered) out["filtered_by"] = json::object{{"repository", repository}, {"ref", ref}};

@@ -328,6 +328,7 @@ Reply list_deliveries(const Endpoint& ep, const std::string& filters, const std:
         }
     }
     json::array items;
+    std::string hint;  // the last page's: an unknown --source
     // A filter that matches nothing would otherwise walk the whole store, request after request:
     // past this many, what was found is printed with the cursor to go on from.
     constexpr int k_max_requests = 100;
@@ -352,11 +353,14 @@ Reply list_deliveries(const Endpoint& ep, const std::string& filters, const std:
             }
         }
         for (const auto& d : found->as_array()) items.push_back(d);
+        hint = str(v, "hint");
         cursor = str(v, "next_cursor");
         if (items.size() >= wanted || cursor.empty() || requests >= k_max_requests) break;
     }
+    const bool none = items.empty();
     json::object merged{{"deliveries", std::move(items)}};
     if (!cursor.empty()) merged["next_cursor"] = cursor;
+    if (none && !hint.empty()) merged["hint"] = hint;
     Reply out;
     out.status = 200;
     out.body = json::serialize(merged) + "\n";
@@ -380,7 +384,10 @@ void print_deliveries(const json::value& v) {
                                  fit(std::string(ref_name(str(d, "ref"))), 16), outcome,
                                  str(d, "delivery_id"));
     }
-    if (items.empty()) std::cout << "(no deliveries match)\n";
+    if (items.empty()) {
+        std::cout << "(no deliveries match)\n";
+        if (auto hint = str(v, "hint"); !hint.empty()) std::cerr << hint << '\n';
+    }
     if (auto next = str(v, "next_cursor"); !next.empty()) {
         std::cout << "more: the same command with --cursor " << next
                   << " goes on (older deliveries; --since bounds how far back)\n";

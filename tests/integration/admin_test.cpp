@@ -651,6 +651,24 @@ void fill_unmatched(const std::string& state_dir, const std::string& source, std
 // holds up accepting: under 25,000 newer unmatched deliveries of another source the API's first
 // page comes back empty with a cursor, and the CLI follows the cursor to the delivery and prints
 // it as one page.
+// A misspelt --source lists nothing, as a quiet source does: the list says which it is.
+TEST_F(AdminCli, ListOfASourceTheConfigDoesNotHaveSaysSo) {
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    ASSERT_EQ(post_webhook(daemon, push("listed-1")).status, 202u);
+    auto typo = run_hookrelay(
+        {"deliveries", "list", "--source", "gihtub", "--admin", address(daemon)}, cli_env());
+    EXPECT_EQ(typo.exit_code, 0) << typo.err;
+    EXPECT_NE(typo.out.find("(no deliveries match)"), std::string::npos) << typo.out;
+    EXPECT_NE(typo.err.find("no source of the running config is named 'gihtub' (its sources: "
+                            "github"),
+              std::string::npos)
+        << typo.err;
+    auto right = run_hookrelay(
+        {"deliveries", "list", "--source", "github", "--admin", address(daemon)}, cli_env());
+    EXPECT_NE(right.out.find("listed-1"), std::string::npos) << right.out;
+    EXPECT_EQ(right.err.find("no source"), std::string::npos) << right.err;
+}
+
 TEST_F(AdminCli, ListFollowsTheCursorOfABoundedWalkToWhatItLooksFor) {
     TempDir state;
     auto config = config_for(jenkins, k_pr_rule_only);
