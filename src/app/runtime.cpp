@@ -34,6 +34,8 @@ std::optional<Secret> read_pem(const std::string& where, const config::LoadOptio
 void load_tls(const Config& config, const config::LoadOptions& options, Runtime& runtime,
               std::vector<ConfigError>& errors) {
     const auto& tls = *config.server.tls;
+    // A certificate or key the loader already found missing has its error there.
+    if (tls.certificate.empty() || tls.key.empty()) return;
     std::string why;
     auto certificate = read_pem(tls.certificate, options, why);
     if (!certificate) {

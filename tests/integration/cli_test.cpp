@@ -159,6 +159,21 @@ sources:
     EXPECT_EQ(good.exit_code, 0) << good.err;
 }
 
+TEST(Cli, ATlsKeyLeftOutIsOneErrorThatSaysSo) {
+    TempDir dir;
+    const auto path = dir.write("tls.yaml", R"(server:
+  tls: {certificate: /etc/hostname}
+sources:
+  github: {provider: github, secret: "${env:HR_TEST_SECRET}"}
+)");
+    const auto r = run_hookrelay({"check", "--config", path}, {{"HR_TEST_SECRET", "v"}});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, path +
+                         ":2:8: server.tls: `key:` is required (a PEM file path or a "
+                         "reference)\n1 error in " +
+                         path + "\n");
+}
+
 TEST(Cli, CheckRefusesHostNamesToListenOn) {
     TempDir dir;
     const auto path = dir.write("names.yaml", R"(listen: localhost:8080
