@@ -42,6 +42,11 @@ int run_check(const std::string& config_path, std::ostream& out, std::ostream& e
     if (auto warning = claim_lease_warning(c.dispatch, c.server.store_timeout); !warning.empty()) {
         err << "warning: " << warning << '\n';
     }
+    if (auto clash = listeners_clash(c); !clash.empty()) {
+        err << "warning: " << clash
+            << ": the daemon cannot listen on both (unless systemd passes the webhook socket, "
+               "when `listen` does not apply)\n";
+    }
     return 0;
 }
 

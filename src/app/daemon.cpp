@@ -671,12 +671,15 @@ int run_daemon(const DaemonOptions& options) {
             ioc, admin_options(config), std::make_shared<AdminHandler>(std::move(services)));
         auto bound = d->admin->listen();
         if (!bound) {
+            const auto clash =
+                d->listens_on_passed_socket ? std::string() : listeners_clash(config);
             spdlog::critical("cannot listen on admin {}:{} (the config's `admin.listen`): {}{}",
                              config.admin.host, config.admin.port, bound.error().message(),
-                             bound.error() == boost::asio::error::address_in_use
+                             bound.error() != boost::asio::error::address_in_use ? ""
+                             : clash.empty()
                                  ? ": another process listens there; stop it or choose another "
                                    "port in `admin.listen`"
-                                 : "");
+                                 : ": the webhook listener has it: " + clash);
             return 1;
         }
         admin_port = *bound;

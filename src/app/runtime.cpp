@@ -34,7 +34,7 @@ std::optional<Secret> read_pem(const std::string& where, const config::LoadOptio
 void load_tls(const Config& config, const config::LoadOptions& options, Runtime& runtime,
               std::vector<ConfigError>& errors) {
     const auto& tls = *config.server.tls;
-    // A certificate or key the loader already found missing has its error there.
+    // A certificate or key left out (or empty) is the loader's error already.
     if (tls.certificate.empty() || tls.key.empty()) return;
     std::string why;
     auto certificate = read_pem(tls.certificate, options, why);
@@ -50,6 +50,25 @@ void load_tls(const Config& config, const config::LoadOptions& options, Runtime&
 }
 
 }  // namespace
+
+std::string listeners_clash(const Config& config) {
+    const auto& s = config.server;
+    const auto& a = config.admin;
+    if (!a.enabled || a.port == 0 || a.port != s.port) return {};
+    const auto v6 = [](const std::string& host) { return host.find(':') != std::string::npos; };
+    // "::" takes both families (Linux's default, bindv6only 0); 0.0.0.0 every IPv4 address.
+    const auto covers = [&](const std::string& all, const std::string& other) {
+        return all == "::" || (all == "0.0.0.0" && !v6(other));
+    };
+    if (a.host != s.host && !covers(a.host, s.host) && !covers(s.host, a.host)) return {};
+    const auto shown = [&](const std::string& host, std::uint16_t port) {
+        return v6(host) ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
+    };
+    return fmt::format(
+        "admin.listen ({}) and listen ({}) are the same port: give the admin API a "
+        "port of its own (its default is 127.0.0.1:9090)",
+        shown(a.host, a.port), shown(s.host, s.port));
+}
 
 RuntimeResult load_runtime(const std::string& path, const config::LoadOptions& options) {
     RuntimeResult out;

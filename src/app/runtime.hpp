@@ -32,6 +32,11 @@ struct RuntimeResult {
 
 /// Loads, validates and compiles the config at `path`, and reads the TLS certificate and key.
 /// Blocking (reads files).
+/// When listen and admin.listen are one port of one address, or of all addresses (0.0.0.0 for
+/// IPv4, [::] for both families): what that is. The daemon cannot bind both, unless systemd
+/// passes the webhook socket (then `listen` does not apply). "" otherwise.
+std::string listeners_clash(const Config& config);
+
 RuntimeResult load_runtime(const std::string& path, const config::LoadOptions& options = {});
 
 }  // namespace hookrelay::app

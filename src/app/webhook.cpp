@@ -144,7 +144,7 @@ std::string printable(std::string_view text) {
 std::string printable_word(std::string_view text) {
     std::string out;
     for (const char c : printable(text)) {
-        if (c == ' ' || c == '=') {
+        if (c == ' ' || c == '=' || c == ':' || c == ',' || c == ';') {
             out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
         } else {
             out += c;
@@ -152,6 +152,26 @@ std::string printable_word(std::string_view text) {
     }
     return out;
 }
+
+namespace {
+
+// Printable ASCII that cannot end a log line's key=value head or start a word of its own.
+bool is_log_word(std::string_view value) noexcept {
+    return std::all_of(value.begin(), value.end(), [](char c) {
+        const auto b = static_cast<unsigned char>(c);
+        return b > 0x20 && b < 0x7f && c != '=' && c != ':' && c != ',' && c != ';';
+    });
+}
+
+// `value` for a log line's head: itself when it is one word already (no copy on the accept
+// path), else printable_word() of it, kept in `scratch`.
+std::string_view log_word(const std::string& value, std::string& scratch) {
+    if (is_log_word(value)) return value;
+    scratch = printable_word(value);
+    return scratch;
+}
+
+}  // namespace
 
 std::string_view media_kind(Provider provider, std::string_view content_type) noexcept {
     return ingest::media_kind(provider, content_type);
@@ -571,6 +591,9 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     prepared.event.reset();
     prepared.more_events.clear();
     const bool several = prepared.decision.events > 1;
+    // As the log lines' heads show them: the sender chose them (and did not sign the id).
+    std::string scratch_delivery, scratch_repository, scratch_ref;
+    const auto logged_delivery = log_word(delivery, scratch_delivery);
 
     const auto& decision = prepared.decision;
     auto receipt = co_await submit_with_deadline(*store_, std::move(record), decision.triggers,
@@ -581,7 +604,7 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
             spdlog::error(
                 "delivery={} source={}: store did not accept the delivery ({}); answered "
                 "503 so the forge records a failure{}",
-                delivery, source.name, receipt.error().message(),
+                logged_delivery, source.name, receipt.error().message(),
                 suppressed == 0 ? std::string()
                                 : fmt::format(" ({} similar lines suppressed)", suppressed));
         }
@@ -606,8 +629,8 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                                       "source's duplicate body window",
                                       earlier)
                                 : fmt::format("delivery id {} was received before", earlier);
-        spdlog::info("delivery={} source={}: duplicate ({}), nothing queued", delivery, source.name,
-                     reason);
+        spdlog::info("delivery={} source={}: duplicate ({}), nothing queued", logged_delivery,
+                     source.name, reason);
         metrics_->duplicate(source.name);
         body.member("status", "duplicate").member("duplicate_of", earlier).member("reason", reason);
         // GitHub's "Redeliver" button reuses the delivery id: say how to run it again.
@@ -634,15 +657,16 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         if (several) body.member("event", std::uint64_t{decision.trigger_events.at(i)});
         body.end_object();
         metrics_->triggers_queued(t.rule, t.jenkins, 1);
-        spdlog::info("delivery={} trigger={} rule={} jenkins={} job={} queued", delivery,
-                     receipt->trigger_ids.at(i), t.rule, t.jenkins, job);
+        std::string scratch_job;
+        spdlog::info("delivery={} trigger={} rule={} jenkins={} job={} queued", logged_delivery,
+                     receipt->trigger_ids.at(i), t.rule, t.jenkins, log_word(job, scratch_job));
         for (const auto& [old_id, new_id] : receipt->superseded) {
             if (new_id != receipt->trigger_ids.at(i)) continue;
             metrics_->trigger_outcome(t.rule, t.jenkins, "superseded");
             spdlog::info(
                 "delivery={} trigger={} rule={} supersedes trigger {} (same coalesce key '{}', "
                 "still waiting): {} will not be sent",
-                delivery, new_id, t.rule, old_id, echoed(t.coalesce), old_id);
+                logged_delivery, new_id, t.rule, old_id, printable(t.coalesce), old_id);
         }
     }
     body.end_array();
@@ -677,7 +701,7 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
         for (const auto& f : decision.failures) {
             const auto reason = echoed(f.reason);
             spdlog::warn("delivery={} rule={}: matched but its trigger could not be built: {}",
-                         delivery, f.rule, reason);
+                         logged_delivery, f.rule, printable(reason));
             body.begin_object().member("rule", f.rule).member("reason", reason);
             if (several) body.member("event", std::uint64_t{f.event});
             body.end_object();
@@ -686,8 +710,9 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
     }
     body.end_object();
     spdlog::info(
-        "delivery={} source={} event={} repository={} ref={}{}: {}, {} trigger(s)", delivery,
-        source.name, to_string(kind), repository, ref,
+        "delivery={} source={} event={} repository={} ref={}{}: {}, {} trigger(s)", logged_delivery,
+        source.name, to_string(kind), log_word(repository, scratch_repository),
+        log_word(ref, scratch_ref),
         several ? fmt::format(" (and {} more events)", decision.events - 1) : std::string(),
         accepted ? "accepted" : "no rule matched", decision.triggers.size());
     co_return respond(accepted ? 202 : 200, body.take());

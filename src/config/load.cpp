@@ -237,7 +237,6 @@ class Loader {
         if (auto n = root["server"]) server(n);
         if (auto n = root["store"]) store(n);
         if (auto n = root["admin"]) admin(n);
-        same_listeners(root);
         if (auto n = root["dispatch"]) dispatch(n);
         if (auto n = root["sources"]) {
             sources(n);
@@ -518,29 +517,6 @@ class Loader {
         }
     }
 
-    // Both listeners on one port of one address (or of all: 0.0.0.0, ::): the second bind would
-    // fail at start, and its "address in use" would blame another process.
-    void same_listeners(const YAML::Node& root) {
-        const auto& s = config_->server;
-        const auto& a = config_->admin;
-        if (!a.enabled || a.port == 0 || a.port != s.port) return;
-        const auto any = [](const std::string& host) {
-            return host.empty() || host == "0.0.0.0" || host == "::";
-        };
-        if (a.host != s.host && !any(a.host) && !any(s.host)) return;
-        const auto admin = root["admin"];
-        const auto at = admin && admin.IsMap() && admin["listen"] ? admin["listen"]
-                        : root["listen"]                          ? root["listen"]
-                                                                  : root;
-        const auto shown = [](const std::string& host, std::uint16_t port) {
-            return host.find(':') == std::string::npos ? fmt::format("{}:{}", host, port)
-                                                       : fmt::format("[{}]:{}", host, port);
-        };
-        error(at, fmt::format("admin.listen ({}) and listen ({}) are the same port: give the admin "
-                              "API a port of its own (its default is 127.0.0.1:9090)",
-                              shown(a.host, a.port), shown(s.host, s.port)));
-    }
-
     // A list of address ranges ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7").
     std::vector<Cidr> cidr_list(const YAML::Node& node, std::string_view what) {
         std::vector<Cidr> out;
@@ -573,11 +549,13 @@ class Loader {
             error(node, "server.tls: `certificate:` is required (a PEM file path or a reference)");
         } else if (scalar(n, "server.tls.certificate", t.certificate)) {
             t.certificate_where = content_location(n);
+            if (t.certificate.empty()) error(n, "server.tls.certificate is empty");
         }
         if (auto n = node["key"]; !n) {
             error(node, "server.tls: `key:` is required (a PEM file path or a reference)");
         } else if (scalar(n, "server.tls.key", t.key)) {
             t.key_where = content_location(n);
+            if (t.key.empty()) error(n, "server.tls.key is empty");
         }
         config_->server.tls = std::move(t);
     }

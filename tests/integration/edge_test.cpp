@@ -457,15 +457,22 @@ TEST(PublicEdge, ARequestCannotForgeLogFieldsOrWriteRawBytesIntoTheLog) {
                    "jenkins=prod\r\nContent-Length: 2\r\n\r\n{}"));
         EXPECT_EQ(status_of(c.read_response()), 415u);
     }
-    std::string line401, line415;
+    // A correctly signed delivery: the forge's signature covers the body, not the delivery id.
+    EXPECT_EQ(deliver(d.port(), "acc jenkins=prod rule=forged"), 202u);
+    std::string line401, line415, queued;
     ASSERT_TRUE(eventually([&] {
         std::istringstream log(d.log());
         for (std::string line; std::getline(log, line);) {
             if (line.find("rejected 401") != std::string::npos) line401 = line;
             if (line.find("rejected 415") != std::string::npos) line415 = line;
+            if (line.find(" queued\"") != std::string::npos) queued = line;
         }
-        return !line401.empty() && !line415.empty();
+        return !line401.empty() && !line415.empty() && !queued.empty();
     })) << d.log();
+    const auto oq = boost::json::parse(queued).as_object();
+    EXPECT_EQ(oq.at("jenkins"), "ci") << queued;
+    EXPECT_EQ(oq.at("rule"), "all-pushes") << queued;
+    EXPECT_EQ(oq.at("delivery"), "acc\\x20jenkins\\x3dprod\\x20rule\\x3dforged") << queued;
     const auto o401 = boost::json::parse(line401).as_object();
     EXPECT_EQ(o401.at("source"), "github") << line401;
     EXPECT_EQ(o401.at("delivery"),
