@@ -120,9 +120,8 @@ struct BuildRecord {
     std::int64_t queue_id = 0;  ///< the item's id (…/queue/item/<id>/), 0 when unknown
     /// The delivery answered 303: Jenkins merged it into an item already queued.
     bool merged = false;
-    /// When merged: the delivery whose trigger got the same queue item first (usually the one
-    /// Jenkins answered 201), by forge delivery id ("#<seq>" when it has none), "" when not
-    /// known. Filled by the store on complete().
+    /// When merged: the delivery whose trigger got the same queue item, by forge delivery id
+    /// ("#<seq>" when it has none), "" when not known. Filled by the store on complete().
     std::string merged_with;
     std::string why;          ///< while it waits in Jenkins' queue: the item's `why`
     std::int64_t number = 0;  ///< build number, 0 until the build started

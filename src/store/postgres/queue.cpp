@@ -126,11 +126,11 @@ SELECT follow, build, follow_due_at IS NOT NULL FROM triggers
 WHERE id = $1 AND claim_id = $2
 FOR UPDATE)sql";
 
-// BuildRecord::merged_with: the delivery of the first other trigger given the same queue item.
+// BuildRecord::merged_with: the delivery of the newest other trigger given the same queue item.
 constexpr std::string_view k_merged_with = R"sql(
 SELECT d.seq, d.delivery_id FROM triggers o JOIN deliveries d ON d.seq = o.delivery
 WHERE o.queue_url = $2 AND o.queue_url <> '' AND o.id <> $1
-ORDER BY o.seq
+ORDER BY o.seq DESC
 LIMIT 1)sql";
 
 // An update leaving a coalesced trigger open first takes its scope's lock (as submit() does), so

@@ -169,7 +169,7 @@ constexpr std::array<std::string_view, 29> k_v3 = {
     // trigger enters no index more than before.
     R"sql(CREATE INDEX triggers_outcome ON triggers (outcome, delivery)
     WHERE state = 'delivered')sql",
-    // BuildRecord::merged_with: the first other trigger given the same queue item.
+    // BuildRecord::merged_with: the newest other trigger given the same queue item.
     R"sql(CREATE INDEX triggers_queue_url ON triggers (queue_url, seq) WHERE queue_url <> '')sql",
 };
 

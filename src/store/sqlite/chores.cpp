@@ -99,7 +99,7 @@ UPDATE triggers SET outcome = ?1 WHERE id = ?2 AND outcome != ?1)sql"),
       select_merged_(db_.get(), "select merged", R"sql(
 SELECT d.delivery_id, d.id FROM triggers t CROSS JOIN deliveries d ON d.id = t.delivery
 WHERE t.queue_url = ?1 AND t.queue_url != '' AND t.id != ?2
-ORDER BY t.seq LIMIT 1)sql"),
+ORDER BY t.seq DESC LIMIT 1)sql"),
       release_all_follow_(db_.get(), "release all follow claims", R"sql(
 UPDATE triggers SET follow_claim_id = NULL, follow_owner = NULL, follow_expires_at = NULL
 WHERE follow_claim_id IS NOT NULL)sql"),
