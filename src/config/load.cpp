@@ -359,11 +359,14 @@ class Loader {
         return true;
     }
 
-    // A backoff that doubles from `initial` up to `most`: the first step cannot be above the cap.
-    void backoff(const YAML::Node& at, std::string_view context, std::string_view initial_key,
+    // A backoff that doubles from `initial` up to `most`: both written, the first step cannot be
+    // above the cap. (One left at its default is held to the other: a cap alone below the
+    // default first step makes every step the cap.)
+    void backoff(const YAML::Node& node, std::string_view context, std::string_view initial_key,
                  std::chrono::milliseconds initial, std::string_view most_key,
                  std::chrono::milliseconds most) {
-        if (initial > most) {
+        const auto at = node[std::string(initial_key)];
+        if (at && node[std::string(most_key)] && initial > most) {
             error(at, fmt::format("{}: {} ({} ms) is above {} ({} ms): the delay doubles from "
                                   "the first up to the second",
                                   context, initial_key, initial.count(), most_key, most.count()));
@@ -1211,8 +1214,7 @@ class Loader {
             positive_duration(n, context + ".retry_initial", st.retry_initial);
         }
         if (auto n = node["retry_max"]) positive_duration(n, context + ".retry_max", st.retry_max);
-        backoff(node["retry_initial"] ? node["retry_initial"] : node, context, "retry_initial",
-                st.retry_initial, "retry_max", st.retry_max);
+        backoff(node, context, "retry_initial", st.retry_initial, "retry_max", st.retry_max);
         if (auto n = node["max_tries"]) {
             positive<unsigned>(n, context + ".max_tries", st.max_tries, 1'000'000);
         }
@@ -1293,8 +1295,7 @@ class Loader {
             }
             // (follow_poll_initial may be above follow_poll_max: the first read waits out a
             // long quiet period, later ones come at most follow_poll_max apart.)
-            backoff(body["probe_initial"] ? body["probe_initial"] : body, context, "probe_initial",
-                    j.probe_initial, "probe_max", j.probe_max);
+            backoff(body, context, "probe_initial", j.probe_initial, "probe_max", j.probe_max);
             if (auto n = body["follow_max_age"]) {
                 positive_duration(n, context + ".follow_max_age", j.follow_max_age);
             }

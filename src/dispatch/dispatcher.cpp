@@ -177,7 +177,8 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
         return std::make_shared<Lane>(clock->make_timer(strand), std::move(target));
     }
     void spawn_lane(const std::shared_ptr<Lane>& lane) {
-        spawn_logged(strand, keep_lane(lane), "dispatcher: jenkins=" + lane->target.config.name);
+        spawn_logged(strand, keep_lane(lane),
+                     "jenkins=" + lane->target.config.name + ": dispatcher");
     }
 
     // run_lane() until the dispatcher stops: one that fails (out of memory, a bug) is logged and
@@ -256,7 +257,7 @@ struct Dispatcher::Impl : std::enable_shared_from_this<Dispatcher::Impl> {
             if (!self || ids.empty()) return;
             auto& strand = self->strand;
             spawn_logged(strand, self->release_late(self, jenkins, std::move(ids)),
-                         "dispatcher: giving back the late claims of jenkins=" + jenkins);
+                         "jenkins=" + jenkins + ": dispatcher: giving back the late claims");
         }
     };
     template <class Done>
@@ -405,7 +406,7 @@ asio::awaitable<void> Dispatcher::Impl::keep_lane(std::shared_ptr<Lane> lane) {
     auto self = shared_from_this();
     co_await run_restarting([&] { return run_lane(lane); }, [&] { return running; }, *clock,
                             *lane->timer, options.poll_interval,
-                            "dispatcher: jenkins=" + lane->target.config.name + ": delivering");
+                            "jenkins=" + lane->target.config.name + ": dispatcher: delivering");
 }
 
 asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
@@ -567,7 +568,7 @@ asio::awaitable<void> Dispatcher::Impl::run_lane(std::shared_ptr<Lane> lane) {
                     if (granted && *granted) {
                         lane->probing = true;
                         spawn_logged(strand, probe(lane, **granted),
-                                     "dispatcher: probing jenkins=" + name);
+                                     "jenkins=" + name + ": dispatcher: probing");
                     }
                     // Not granted: another instance probes; look again after a poll.
                 } else if (lane->hold->next_probe_at > now) {
@@ -597,7 +598,7 @@ void Dispatcher::Impl::start_request(const std::shared_ptr<Lane>& lane, Claim cl
     ++lane->requests;
     ++in_flight_total;
     spawn_logged(strand, deliver(lane, std::move(claim)),
-                 "dispatcher: delivering to jenkins=" + lane->target.config.name);
+                 "jenkins=" + lane->target.config.name + ": dispatcher: delivering");
 }
 
 std::size_t Dispatcher::Impl::claim_ahead_room(const Lane& lane, std::size_t free) const {
@@ -867,7 +868,7 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
     if (completed && *completed == Completion::applied && delivered &&
         trigger.request.cancel_superseded && !trigger.request.coalesce.empty()) {
         spawn_logged(strand, cancel_superseded(trigger, jenkins, client),
-                     "dispatcher: cancelling superseded queue items on jenkins=" + jenkins.name);
+                     "jenkins=" + jenkins.name + ": dispatcher: cancelling superseded queue items");
     }
     if (!completed) {
         // Unless the outcome commits after all, the trigger stays as it was in the store; its
@@ -1156,7 +1157,7 @@ asio::awaitable<void> Dispatcher::Impl::renew_claims() {
             if (it->second->probe_renewing) continue;                 // the last one still runs
             it->second->probe_renewing = true;
             spawn_logged(strand, renew_probe(it->second),
-                         "dispatcher: renewing the probe's lease of jenkins=" + name);
+                         "jenkins=" + name + ": dispatcher: renewing the probe's lease");
         }
     }
 }

@@ -196,14 +196,14 @@ Response plain_error(unsigned status, std::string_view reason) {
     return r;
 }
 
-// What a client sent, for a log line: printable ASCII as it is, any other byte (a control
-// character, a terminal escape, UTF-8 in a target) as \xNN.
+// What a client sent, for a log line: printable ASCII (and spaces) as it is, any other byte (a
+// control character, a terminal escape, UTF-8 in a target) as \xNN.
 std::string ascii_shown(std::string_view text) {
     std::string out;
     out.reserve(text.size());
     for (const char c : text) {
         const auto b = static_cast<unsigned char>(c);
-        if (b > 0x20 && b < 0x7f) {
+        if (b >= 0x20 && b < 0x7f) {
             out += c;
         } else {
             out += fmt::format("\\x{:02x}", b);
@@ -347,7 +347,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
     void reject(unsigned status, std::string_view reason, const RequestHead* head,
                 std::string_view remote) {
-        log_warn("{} {} from {}{}", status, reason, remote,
+        // A reason may quote the request (a transfer coding it named).
+        log_warn("{} {} from {}{}", status, ascii_shown(reason), remote,
                  head ? fmt::format(" ({} {})", ascii_shown(head->method.substr(0, 16)),
                                     ascii_shown(head->target.substr(0, 128)))
                       : std::string());
@@ -403,6 +404,8 @@ std::shared_ptr<ConnState> Server::Impl::admit(asio::any_io_executor executor,
     auto conn = std::make_shared<ConnState>(std::move(executor));
     if (!contains_any(options.trusted_proxies, peer)) conn->peer_key = client_key(peer);
     std::shared_ptr<ConnState> victim;
+    Phase chosen_phase{};
+    std::int64_t chosen_since = 0;
     {
         std::lock_guard lock(mutex);
         if (!conn->peer_key.empty()) {
@@ -425,6 +428,8 @@ std::shared_ptr<ConnState> Server::Impl::admit(asio::any_io_executor executor,
                     return nullptr;
                 }
                 victim->evicting = true;
+                chosen_phase = victim->phase.load();
+                chosen_since = victim->phase_since.load();
             }
         }
         if (!victim && open >= options.max_connections) {
@@ -462,6 +467,8 @@ std::shared_ptr<ConnState> Server::Impl::admit(asio::any_io_executor executor,
                 return nullptr;
             }
             victim->evicting = true;
+            chosen_phase = victim->phase.load();
+            chosen_since = victim->phase_since.load();
         }
         if (!conn->peer_key.empty()) ++clients[conn->peer_key].connections;
         ++open;
@@ -469,10 +476,14 @@ std::shared_ptr<ConnState> Server::Impl::admit(asio::any_io_executor executor,
         conn->self = live.begin();
     }
     if (victim) {
-        asio::post(victim->executor, [victim] {
+        // Only in the phase it was chosen in: an idle connection that took a request meanwhile
+        // (a pooling forge at its cap) is not cut off in the middle of its body.
+        asio::post(victim->executor, [victim, chosen_phase, chosen_since] {
             const auto phase = victim->phase.load();
-            if (victim->socket && (phase == Phase::head_idle || phase == Phase::head_first ||
-                                   phase == Phase::handshake || phase == Phase::body)) {
+            if (victim->socket && phase == chosen_phase &&
+                victim->phase_since.load() == chosen_since &&
+                (phase == Phase::head_idle || phase == Phase::head_first ||
+                 phase == Phase::handshake || phase == Phase::body)) {
                 boost::system::error_code ignored;
                 victim->socket->socket().cancel(ignored);
             } else {

@@ -260,7 +260,7 @@ TEST_F(DispatcherTest, ALaneThatFailsIsLoggedAndStartsAgain) {
     start();
     EXPECT_TRUE(ci->requests.empty());
     EXPECT_TRUE(
-        logged.has("dispatcher: jenkins=ci: delivering failed: claim failed in the fake; "
+        logged.has("jenkins=ci: dispatcher: delivering failed: claim failed in the fake; "
                    "starting again in 5000 ms"));
     // A wake-up (a commit) during the pause does not end it.
     advance(4s);

@@ -133,6 +133,15 @@ rules:
         EXPECT_NE(r.err.find(said), std::string::npos) << said << "\n" << r.err;
     }
 
+    // A cap written alone, below its first step's default, is the whole backoff: fine.
+    const auto cap = dir.write("cap.yaml", R"(sources:
+  github: {provider: github, secret: "${env:HR_TEST_SECRET}"}
+jenkins:
+  ci: {url: "http://jenkins.example:8080/", probe_max: 500ms}
+)");
+    const auto capped = run_hookrelay({"check", "--config", cap}, {{"HR_TEST_SECRET", "v"}});
+    EXPECT_EQ(capped.exit_code, 0) << capped.err;
+
     // A PostgreSQL URL libpq cannot parse: `run` exits 78 on it, before any listener.
     const auto pg = dir.write("pg.yaml", R"(store:
   backend: postgres
