@@ -30,13 +30,13 @@ struct RuntimeResult {
     std::vector<ConfigError> errors;         ///< every problem, config and rules alike
 };
 
-/// Loads, validates and compiles the config at `path`, and reads the TLS certificate and key.
-/// Blocking (reads files).
 /// When listen and admin.listen are one port of one address, or of all addresses (0.0.0.0 for
 /// IPv4, [::] for both families): what that is. The daemon cannot bind both, unless systemd
 /// passes the webhook socket (then `listen` does not apply). "" otherwise.
 std::string listeners_clash(const Config& config);
 
+/// Loads, validates and compiles the config at `path`, and reads the TLS certificate and key.
+/// Blocking (reads files).
 RuntimeResult load_runtime(const std::string& path, const config::LoadOptions& options = {});
 
 }  // namespace hookrelay::app
