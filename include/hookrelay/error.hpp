@@ -70,6 +70,9 @@ enum class errc {
     store_locked,
     /// The store was closed; nothing more is done. Permanent.
     store_closed,
+    /// The event is another forge's that shares this one's headers and signature (a Bitbucket
+    /// Cloud hook pointed at a Bitbucket Data Center source, or the reverse) (HTTP 400).
+    other_forge_event,
 };
 
 /// Whether a store failure may succeed when tried again (unavailable, busy, timeout, full), as

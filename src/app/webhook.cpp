@@ -271,10 +271,18 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
                           fmt::format("{}: a {} source takes the event from {}",
                                       events.error().message(), to_string(source.provider), names));
         }
+        if (events.error() == errc::other_forge_event) {
+            return reject(400, fmt::format("{}: '{}' is not a {} event; point the hook at a "
+                                           "source of its kind (bitbucket-cloud or "
+                                           "bitbucket-server)",
+                                           events.error().message(),
+                                           printable(ingest::event_name(source, headers)),
+                                           ingest::forge(source.provider).title));
+        }
         if (const auto event = ingest::event_name(source, headers);
             events.error() == errc::missing_field && !event.empty()) {
-            // Most often a body sent under another event's name (a test tool, a proxy, a hook
-            // of the other Bitbucket): say which event it was read as.
+            // Most often a body sent under another event's name (a test tool, a proxy): say
+            // which event it was read as.
             return reject(
                 400, fmt::format("{} of a '{}' event (a push needs its ref and repository, a pull "
                                  "request its number): does the event header name what the "

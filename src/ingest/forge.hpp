@@ -93,7 +93,8 @@ struct Forge {
     /// (see event.hpp). A delivery that carries several events (one per ref change) appends the
     /// others, copies of the first with their own facts, in payload order, at most
     /// k_max_events_per_delivery in all. Leaves `payload` alone (the caller attaches it).
-    /// Errors: errc::missing_field, errc::ref_mismatch, errc::too_many_events.
+    /// Errors: errc::missing_field, errc::ref_mismatch, errc::too_many_events,
+    /// errc::other_forge_event.
     result<void> (*normalize)(const Payload& payload, std::vector<Event>& events);
 
     Actions actions;

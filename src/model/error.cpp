@@ -71,6 +71,8 @@ class Category final : public boost::system::error_category {
                 return "state directory in use by another hookrelay";
             case errc::store_closed:
                 return "store closed";
+            case errc::other_forge_event:
+                return "the event is another forge's";
         }
         return "unknown hookrelay error";
     }

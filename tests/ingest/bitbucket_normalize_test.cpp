@@ -399,5 +399,28 @@ TEST(BitbucketServerNormalize, RefsChangedWithoutChangesIsRefused) {
               errc::missing_field);
 }
 
+// A Bitbucket Cloud hook pointed at a Data Center source, or the reverse: the signatures are
+// alike, so only the event key tells. Refused, not answered "no rule matched" with nothing built.
+TEST(BitbucketNormalize, TheOtherBitbucketsDeliveriesAreRefused) {
+    const auto as = [](Provider provider, const char* forge, const char* name) {
+        const auto d = test::load_delivery(forge, name);
+        auto parsed = ingest::parse_body(d.content_type, d.body);
+        EXPECT_TRUE(parsed);
+        return ingest::normalize(test::source_for(provider), d.headers, std::move(*parsed));
+    };
+    for (const char* name : {"repo_push-branch-update", "pullrequest-created-fork"}) {
+        const auto r = as(Provider::bitbucket_server, "bitbucket-cloud", name);
+        ASSERT_FALSE(r) << name;
+        EXPECT_EQ(r.error(), errc::other_forge_event) << name;
+        EXPECT_TRUE(as(Provider::bitbucket_cloud, "bitbucket-cloud", name)) << name;
+    }
+    for (const char* name : {"refs_changed-branch-update", "pr-opened", "diagnostics-ping"}) {
+        const auto r = as(Provider::bitbucket_cloud, "bitbucket-server", name);
+        ASSERT_FALSE(r) << name;
+        EXPECT_EQ(r.error(), errc::other_forge_event) << name;
+        EXPECT_TRUE(as(Provider::bitbucket_server, "bitbucket-server", name)) << name;
+    }
+}
+
 }  // namespace
 }  // namespace hookrelay

@@ -284,6 +284,19 @@ TEST_F(Forges, BitbucketDataCenterPushTriggersJenkinsAndPingIsAnswered) {
     const auto listed = http_request(daemon.admin_port(), "GET", "/api/v1/deliveries",
                                      {{"Authorization", std::string("Bearer ") + k_admin_token}});
     EXPECT_EQ(json::parse(listed.body).at("deliveries").as_array().size(), 1u) << listed.body;
+
+    // A Bitbucket Cloud hook pointed here signs alike: refused by its event key, so the hook's
+    // history shows a failure instead of a delivery that built nothing.
+    const auto cloud = load_fixture("bitbucket-cloud", "repo_push-branch-update");
+    const auto wrong = post(daemon, "/hooks/bitbucket-dc",
+                            with(cloud.headers, "X-Hub-Signature",
+                                 "sha256=" + to_hex(hmac_sha256(k_secret, cloud.body))),
+                            cloud.body);
+    EXPECT_EQ(wrong.status, 400u) << wrong.body;
+    EXPECT_EQ(answer(wrong).at("error"),
+              "the event is another forge's: 'repo:push' is not a Bitbucket Data Center event; "
+              "point the hook at a source of its kind (bitbucket-cloud or bitbucket-server)")
+        << wrong.body;
 }
 
 // GitLab's Standard Webhooks headers for `body`, signed at `signed_at` (Unix seconds).

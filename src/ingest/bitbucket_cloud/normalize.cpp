@@ -187,6 +187,10 @@ result<void> normalize(std::string_view event_key, JsonRef root, std::vector<Eve
     if (group == "pullrequest" && map_pull_request_action(event.forge_action, event)) {
         return normalize_pull_request(root, event);
     }
+    // Bitbucket Data Center's keys: its hook signs as this one's does, so only the key tells.
+    if (event_key == "repo:refs_changed" || group == "pr" || event_key == "diagnostics:ping") {
+        return errc::other_forge_event;
+    }
     event.kind = EventKind::other;
     event.action = event.forge_action;
     return {};

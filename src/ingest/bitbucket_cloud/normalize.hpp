@@ -26,7 +26,8 @@ namespace hookrelay::ingest::bitbucket_cloud {
 /// Repository identity is `repository.full_name` ("workspace/slug"); clone URLs are built from
 /// the repository's web link (payloads carry none).
 /// Errors: errc::missing_field (a push without changes, a pull request without its id),
-/// errc::too_many_events (more changes than k_max_events_per_delivery).
+/// errc::too_many_events (more changes than k_max_events_per_delivery), errc::other_forge_event
+/// (a Bitbucket Data Center key: repo:refs_changed, pr:*, diagnostics:ping).
 result<void> normalize(std::string_view event_key, JsonRef payload, std::vector<Event>& events);
 
 }  // namespace hookrelay::ingest::bitbucket_cloud

@@ -187,6 +187,8 @@ result<void> normalize(std::string_view event_key, JsonRef root, std::vector<Eve
     if (group == "pr" && map_pull_request_action(rest, event)) {
         return normalize_pull_request(root, event);
     }
+    // Bitbucket Cloud's keys: its hook signs as this one's does, so only the key tells.
+    if (event_key == "repo:push" || group == "pullrequest") return errc::other_forge_event;
     event.kind = EventKind::other;
     event.action = event.forge_action;
     return {};

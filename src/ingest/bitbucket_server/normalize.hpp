@@ -25,7 +25,8 @@ namespace hookrelay::ingest::bitbucket_server {
 /// Repository identity is "<project key>/<slug>" (the key in its upper case); clone URLs come
 /// from links.clone.
 /// Errors: errc::missing_field (refs_changed without changes, a pull request without its id),
-/// errc::too_many_events (more changes than k_max_events_per_delivery).
+/// errc::too_many_events (more changes than k_max_events_per_delivery), errc::other_forge_event
+/// (a Bitbucket Cloud key: repo:push, pullrequest:*).
 result<void> normalize(std::string_view event_key, JsonRef payload, std::vector<Event>& events);
 
 }  // namespace hookrelay::ingest::bitbucket_server
