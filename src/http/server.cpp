@@ -610,38 +610,32 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
         conn.set_phase(Phase::busy);
         const auto& req = parser.get();
         const unsigned version = req.version();
-        {
-            // Beast applies header_limit to the request line and to the fields each, and does
-            // not count fields: the head as a whole, before anything copies it.
-            std::size_t fields = 0;
-            std::size_t bytes = req.method_string().size() + req.target().size() + 12;
-            for (const auto& field : req) {
-                ++fields;
-                bytes += field.name_string().size() + field.value().size() + 4;
-            }
-            if (fields > k_max_header_fields || bytes > options.header_limit) {
-                const std::string reason =
-                    fields > k_max_header_fields
-                        ? fmt::format("more than {} header fields", k_max_header_fields)
-                        : std::string("request headers exceed header_limit");
-                reject(431, reason, nullptr, remote);
-                co_await write(stream,
-                               plain_error(431, fields > k_max_header_fields
-                                                    ? "too many request header fields"
-                                                    : "request headers too large (header_limit)"),
-                               false, version);
-                unread = true;
-                break;
-            }
-        }
-
         Request request;
         request.head.method = std::string(req.method_string());
         request.head.target = std::string(req.target());
         request.head.version = version;
         request.head.remote = remote;
+        // Beast applies header_limit to the request line and to the fields each, and does not
+        // count fields: the head as a whole, the copy stopping at the first field past either.
+        std::size_t fields = 0;
+        std::size_t bytes = request.head.method.size() + request.head.target.size() + 12;
         for (const auto& field : req) {
+            bytes += field.name_string().size() + field.value().size() + 4;
+            if (++fields > k_max_header_fields || bytes > options.header_limit) break;
             request.head.headers.add(std::string(field.name_string()), std::string(field.value()));
+        }
+        if (fields > k_max_header_fields || bytes > options.header_limit) {
+            const bool too_many = fields > k_max_header_fields;
+            reject(431,
+                   too_many ? fmt::format("more than {} header fields", k_max_header_fields)
+                            : std::string("request headers exceed header_limit"),
+                   nullptr, remote);
+            co_await write(stream,
+                           plain_error(431, too_many ? "too many request header fields"
+                                                     : "request headers too large (header_limit)"),
+                           false, version);
+            unread = true;
+            break;
         }
         if (auto length = parser.content_length()) request.head.content_length = *length;
         if (peer) {

@@ -1050,6 +1050,8 @@ class Compiler {
 // is not told to add `deleted: true`).
 constexpr std::string_view k_deleted_guard =
     "the ref was deleted; add `deleted: true` to the rule to match deletions";
+// Why no rule matches a ping, whatever its conditions.
+constexpr std::string_view k_ping_guard = "ping events never trigger";
 
 std::string cause(const Rule& rule, const Event& event) {
     std::string out = "hookrelay: " + std::string(to_string(event.provider)) + " " +
@@ -1394,9 +1396,8 @@ Decision RuleSet::evaluate(std::span<const Event> events) const {
                     continue;
                 }
                 if (event.kind == EventKind::ping) {
-                    static constexpr std::string_view k_ping = "ping events never trigger";
-                    outcome.reason = k_ping;
-                    outcome.shared = k_ping.size();
+                    outcome.reason = k_ping_guard;
+                    outcome.shared = k_ping_guard.size();
                     continue;
                 }
                 const auto screened = screen(impl_->index, entry, facts);

@@ -38,12 +38,13 @@ result<void> verify(const Request& r) {
 }
 
 std::string credentials(const Request& r) {
-    if (r.source.allow_sha1) return "X-Hub-Signature-256 or X-Hub-Signature";
+    if (r.source.allow_sha1) return joined_names({k_sha256[0], k_sha1[0]}, " or ");
+    std::string out(k_sha256[0]);
     if (credential_header(r.headers, k_sha1, "sha1=")) {
-        return "X-Hub-Signature-256 (the request's X-Hub-Signature, SHA-1, is taken only with "
-               "allow_sha1: true)";
+        out += " (the request's " + std::string(k_sha1[0]) +
+               ", SHA-1, is taken only with allow_sha1: true)";
     }
-    return "X-Hub-Signature-256";
+    return out;
 }
 
 result<void> normalize_events(const Payload& p, std::vector<Event>& events) {
