@@ -1176,10 +1176,11 @@ class Loader {
         check_keys(node, k_status_keys, context);
         StatusConfig st;
         st.where = location_of(node);
-        if (source.provider != Provider::github && source.provider != Provider::gitlab) {
-            error(node, fmt::format("{}: commit statuses are posted for github and gitlab "
-                                    "sources only, not {}",
-                                    context, to_string(source.provider)));
+        if (source.provider == Provider::generic) {
+            error(node, fmt::format("{}: a generic source has no forge to post commit statuses "
+                                    "to; they are posted for github, gitlab, gitea, forgejo, "
+                                    "bitbucket-cloud and bitbucket-server sources",
+                                    context));
         }
         if (auto n = node["token"]; !n) {
             error(node, fmt::format("{}: `token:` is required (a reference such as "
@@ -1199,6 +1200,16 @@ class Loader {
                     base_url(n, context + ".api_url", st.api_url + "/");
                 }
             }
+        }
+        // Self-hosted only: no address to default to.
+        if (!node["api_url"] &&
+            (source.provider == Provider::gitea || source.provider == Provider::forgejo ||
+             source.provider == Provider::bitbucket_server)) {
+            error(node, fmt::format("{}: `api_url:` is required for a {} source ({})", context,
+                                    to_string(source.provider),
+                                    source.provider == Provider::bitbucket_server
+                                        ? "https://HOST, with its context path if it has one"
+                                        : "https://HOST/api/v1"));
         }
         if (auto n = node["ca_file"]) ca_file(n, context + ".ca_file", st.ca_file);
         if (auto n = node["max_in_flight"]) {

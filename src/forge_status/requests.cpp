@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <utility>
 
 namespace hookrelay::forge_status {
 
@@ -91,22 +92,70 @@ std::string base_url_for(Provider provider, std::string_view api_url) {
     return url;
 }
 
-std::optional<std::string> github_target(std::string_view base_path, std::string_view repository,
-                                         std::string_view sha, std::string& why) {
+namespace {
+
+// "owner/repo" as its two parts, or nullopt with a reason in `why` (also for an empty sha).
+std::optional<std::pair<std::string_view, std::string_view>> two_parts(std::string_view repository,
+                                                                       std::string_view sha,
+                                                                       std::string_view shape,
+                                                                       std::string& why) {
     const auto slash = repository.find('/');
     if (slash == std::string_view::npos || slash == 0 || slash + 1 == repository.size() ||
         repository.find('/', slash + 1) != std::string_view::npos) {
-        why = "repository '" + std::string(repository) + "' is not owner/repo";
+        why = "repository '" + std::string(repository) + "' is not " + std::string(shape);
         return std::nullopt;
     }
     if (sha.empty()) {
         why = "no commit sha";
         return std::nullopt;
     }
-    return std::string(base_path) + "repos/" +
-           httpclient::percent_encode(repository.substr(0, slash)) + "/" +
-           httpclient::percent_encode(repository.substr(slash + 1)) + "/statuses/" +
+    return std::pair{repository.substr(0, slash), repository.substr(slash + 1)};
+}
+
+}  // namespace
+
+std::optional<std::string> github_target(std::string_view base_path, std::string_view repository,
+                                         std::string_view sha, std::string& why) {
+    const auto parts = two_parts(repository, sha, "owner/repo", why);
+    if (!parts) return std::nullopt;
+    return std::string(base_path) + "repos/" + httpclient::percent_encode(parts->first) + "/" +
+           httpclient::percent_encode(parts->second) + "/statuses/" +
            httpclient::percent_encode(sha);
+}
+
+std::optional<std::string> bitbucket_cloud_target(std::string_view base_path,
+                                                  std::string_view repository, std::string_view sha,
+                                                  std::string& why) {
+    const auto parts = two_parts(repository, sha, "workspace/repo_slug", why);
+    if (!parts) return std::nullopt;
+    return std::string(base_path) + "repositories/" + httpclient::percent_encode(parts->first) +
+           "/" + httpclient::percent_encode(parts->second) + "/commit/" +
+           httpclient::percent_encode(sha) + "/statuses/build";
+}
+
+std::optional<std::string> bitbucket_server_target(std::string_view base_path,
+                                                   std::string_view repository,
+                                                   std::string_view sha, std::string& why) {
+    const auto parts = two_parts(repository, sha, "PROJECT/slug", why);
+    if (!parts) return std::nullopt;
+    return std::string(base_path) + "rest/api/latest/projects/" +
+           httpclient::percent_encode(parts->first) + "/repos/" +
+           httpclient::percent_encode(parts->second) + "/commits/" +
+           httpclient::percent_encode(sha) + "/builds";
+}
+
+std::string bitbucket_commit_page(Provider provider, std::string_view web_root,
+                                  std::string_view repository, std::string_view sha) {
+    std::string why;
+    const auto parts = two_parts(repository, sha, "", why);
+    if (!parts) return {};
+    const auto owner = httpclient::percent_encode(parts->first);
+    const auto name = httpclient::percent_encode(parts->second);
+    const auto commit = httpclient::percent_encode(sha);
+    if (provider == Provider::bitbucket_cloud) {
+        return "https://bitbucket.org/" + owner + "/" + name + "/commits/" + commit;
+    }
+    return std::string(web_root) + "projects/" + owner + "/repos/" + name + "/commits/" + commit;
 }
 
 std::optional<std::string> gitlab_target(std::string_view base_path, std::string_view project,
@@ -157,6 +206,20 @@ std::optional<std::string> gitlab_body(const StatusTarget& target, const StatusW
     return json::serialize(body);
 }
 
+std::optional<std::string> bitbucket_body(Provider provider, const StatusTarget& target,
+                                          const StatusWish& wish, std::string_view fallback_url) {
+    const auto state = bitbucket_state(provider, wish.state);
+    if (state.empty()) return std::nullopt;
+    json::object body;
+    // The key tells this status from the commit's others: the same key again replaces it.
+    body["key"] = target.context;
+    body["name"] = target.context;
+    body["state"] = state;
+    body["url"] = wish.target_url.empty() ? fallback_url : std::string_view(wish.target_url);
+    body["description"] = shorten(wish.description);
+    return json::serialize(body);
+}
+
 std::string forge_message(std::string_view body) {
     std::string text;
     if (auto object = parse_object(body)) {
@@ -181,6 +244,22 @@ std::string forge_message(std::string_view body) {
             }
         } else if (const auto* error = object->if_contains("error"); error && error->is_string()) {
             text = std::string(error->as_string());
+        } else if (error && error->is_object()) {
+            // Bitbucket Cloud: {"type": "error", "error": {"message": ..., "fields": {...}}}.
+            if (const auto* m = error->as_object().if_contains("message"); m && m->is_string()) {
+                text = std::string(m->as_string());
+            }
+            if (const auto* fields = error->as_object().if_contains("fields"); fields) {
+                text += (text.empty() ? "" : ": ") + json::serialize(*fields);
+            }
+        } else if (const auto* errors = object->if_contains("errors");
+                   errors && errors->is_array() && !errors->as_array().empty() &&
+                   errors->as_array().front().is_object()) {
+            // Bitbucket Data Center: {"errors": [{"context", "message", "exceptionName"}]}.
+            const auto& first = errors->as_array().front().as_object();
+            if (const auto* m = first.if_contains("message"); m && m->is_string()) {
+                text = std::string(m->as_string());
+            }
         }
     }
     if (text.empty()) text = std::string(body);

@@ -40,16 +40,45 @@ std::optional<std::string> github_target(std::string_view base_path, std::string
 std::optional<std::string> gitlab_target(std::string_view base_path, std::string_view project,
                                          std::string_view sha, std::string& why);
 
-/// The JSON bodies: GitHub {state, target_url, description, context}, GitLab {state, name,
-/// target_url, description}; the state mapped (github_state / gitlab_state), the description
-/// shortened to 140 characters; target_url and context/name left out when empty. nullopt when
-/// the wish's state is not one of the forge-neutral states.
+/// Bitbucket Cloud's: base_path + "repositories/{workspace}/{repo_slug}/commit/{sha}/statuses/
+/// build". nullopt with a reason in `why` when repository is not "workspace/repo_slug" or sha is
+/// empty.
+std::optional<std::string> bitbucket_cloud_target(std::string_view base_path,
+                                                  std::string_view repository, std::string_view sha,
+                                                  std::string& why);
+
+/// Bitbucket Data Center's: base_path + "rest/api/latest/projects/{key}/repos/{slug}/commits/
+/// {sha}/builds" (repository "KEY/slug", as its normalizer names it). nullopt with a reason
+/// likewise.
+std::optional<std::string> bitbucket_server_target(std::string_view base_path,
+                                                   std::string_view repository,
+                                                   std::string_view sha, std::string& why);
+
+/// The page a Bitbucket status links to when the wish has no build to link to (Bitbucket
+/// requires a url): the commit on the forge. Cloud: "https://bitbucket.org/{workspace}/
+/// {repo_slug}/commits/{sha}"; Data Center: web_root (scheme://host[:port]/context-path/, the
+/// api_url) + "projects/{key}/repos/{slug}/commits/{sha}". "" when repository is not two parts.
+std::string bitbucket_commit_page(Provider provider, std::string_view web_root,
+                                  std::string_view repository, std::string_view sha);
+
+/// The JSON bodies: GitHub's and Gitea's {state, target_url, description, context}, GitLab's
+/// {state, name, target_url, description}; the state mapped (github_state / gitlab_state), the
+/// description shortened to 140 characters; target_url and context/name left out when empty.
+/// nullopt when the wish's state is not one of the forge-neutral states.
 std::optional<std::string> github_body(const StatusTarget& target, const StatusWish& wish);
 std::optional<std::string> gitlab_body(const StatusTarget& target, const StatusWish& wish);
 
+/// Bitbucket's (Cloud and Data Center): {key, name, state, url, description}, key and name the
+/// context, the state mapped (bitbucket_state), url the wish's target_url or else `fallback_url`
+/// (Bitbucket refuses a status without one), the description shortened to 140 characters.
+/// nullopt when the state is not forge-neutral.
+std::optional<std::string> bitbucket_body(Provider provider, const StatusTarget& target,
+                                          const StatusWish& wish, std::string_view fallback_url);
+
 /// What a forge's error body says, for a detail: the JSON "message" (with GitHub's first
-/// errors[].message after it, GitLab's structured messages as compact JSON) or "error"; else the
-/// body's text with runs of whitespace made one space. Shortened to k_detail_message_limit.
+/// errors[].message after it, GitLab's structured messages as compact JSON), "error" (a string,
+/// or Bitbucket Cloud's {"message"}), or Bitbucket Data Center's first errors[].message; else
+/// the body's text with runs of whitespace made one space. Shortened to k_detail_message_limit.
 std::string forge_message(std::string_view body);
 
 /// Classifies one answer of `provider`'s status API (status_client.hpp, "Answers"). `now` is for

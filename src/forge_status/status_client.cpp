@@ -20,7 +20,7 @@ PostResult refused(std::string detail) {
     return out;
 }
 
-// One source's status API: GitHub's or GitLab's, on one pooled HTTP client.
+// One source's status API (its forge's), on one pooled HTTP client.
 class ForgeStatusClient final : public StatusClient,
                                 public std::enable_shared_from_this<ForgeStatusClient> {
   public:
@@ -60,19 +60,44 @@ class ForgeStatusClient final : public StatusClient,
         request.method = httpclient::Method::post;
         std::optional<std::string> path;
         std::optional<std::string> body;
-        const auto& base = http_->base().path;
-        if (provider_ == Provider::github) {
-            path = github_target(base, target.repository, target.sha, why);
-            body = github_body(target, wish);
-            request.headers = {
-                {"Authorization", "Bearer " + std::string(token_.reveal())},
-                {"Accept", "application/vnd.github+json"},
-                {"X-GitHub-Api-Version", "2022-11-28"},
-            };
-        } else {
-            path = gitlab_target(base, target.repository, target.sha, why);
-            body = gitlab_body(target, wish);
-            request.headers = {{"PRIVATE-TOKEN", std::string(token_.reveal())}};
+        const auto& base = http_->base();
+        switch (provider_) {
+            case Provider::github:
+                path = github_target(base.path, target.repository, target.sha, why);
+                body = github_body(target, wish);
+                request.headers = {
+                    {"Authorization", "Bearer " + std::string(token_.reveal())},
+                    {"Accept", "application/vnd.github+json"},
+                    {"X-GitHub-Api-Version", "2022-11-28"},
+                };
+                break;
+            case Provider::gitlab:
+                path = gitlab_target(base.path, target.repository, target.sha, why);
+                body = gitlab_body(target, wish);
+                request.headers = {{"PRIVATE-TOKEN", std::string(token_.reveal())}};
+                break;
+            case Provider::gitea:
+            case Provider::forgejo:
+                // GitHub's path and body under /api/v1 (forge-status-apis.md §3.3).
+                path = github_target(base.path, target.repository, target.sha, why);
+                body = github_body(target, wish);
+                request.headers = {{"Authorization", "token " + std::string(token_.reveal())},
+                                   {"Accept", "application/json"}};
+                break;
+            case Provider::bitbucket_cloud:
+            case Provider::bitbucket_server:
+                path = provider_ == Provider::bitbucket_cloud
+                           ? bitbucket_cloud_target(base.path, target.repository, target.sha, why)
+                           : bitbucket_server_target(base.path, target.repository, target.sha, why);
+                body = bitbucket_body(provider_, target, wish,
+                                      bitbucket_commit_page(provider_, base.origin + base.path,
+                                                            target.repository, target.sha));
+                request.headers = {{"Authorization", "Bearer " + std::string(token_.reveal())},
+                                   {"Accept", "application/json"}};
+                break;
+            case Provider::generic:
+                why = "a generic source has no status API";
+                return std::nullopt;
         }
         if (!path) return std::nullopt;
         if (!body) {
@@ -112,6 +137,8 @@ std::string_view default_api_url(Provider provider) noexcept {
             return "https://api.github.com";
         case Provider::gitlab:
             return "https://gitlab.com/api/v4";
+        case Provider::bitbucket_cloud:
+            return "https://api.bitbucket.org/2.0";
         default:
             return "";
     }
@@ -131,6 +158,15 @@ std::string_view gitlab_state(std::string_view state) noexcept {
     if (state == "success") return "success";
     if (state == "failure" || state == "error") return "failed";
     if (state == "canceled") return "canceled";
+    return "";
+}
+
+std::string_view bitbucket_state(Provider provider, std::string_view state) noexcept {
+    if (provider != Provider::bitbucket_cloud && provider != Provider::bitbucket_server) return "";
+    if (state == "pending" || state == "running") return "INPROGRESS";
+    if (state == "success") return "SUCCESSFUL";
+    if (state == "failure" || state == "error") return "FAILED";
+    if (state == "canceled") return provider == Provider::bitbucket_cloud ? "STOPPED" : "CANCELLED";
     return "";
 }
 
@@ -160,12 +196,16 @@ result<std::shared_ptr<StatusClient>> make_status_client(boost::asio::any_io_exe
         if (why) *why = std::move(reason);
         return make_error_code(errc::bad_config);
     };
-    if (source.provider != Provider::github && source.provider != Provider::gitlab) {
-        return fail("status: is supported for github and gitlab sources");
+    if (source.provider == Provider::generic) {
+        return fail("status: a generic source has no status API");
     }
     if (!source.status) return fail("status: is not configured");
     const StatusConfig& config = *source.status;
     if (config.token.empty()) return fail("status: token is empty");
+    if (config.api_url.empty() && default_api_url(source.provider).empty()) {
+        return fail("status: api_url is required for " + std::string(to_string(source.provider)) +
+                    " sources");
+    }
 
     httpclient::Options options;
     options.name = "status " + source.name;

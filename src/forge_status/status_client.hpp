@@ -10,6 +10,15 @@
 //  * GitLab (api_url https://HOST/api/v4): POST {api_url}/projects/{id or url-encoded
 //    path}/statuses/{sha}, JSON {state, name, target_url, description}, `PRIVATE-TOKEN: <token>`.
 //    States pending, running, success, failed, canceled (failure and error → failed).
+//  * Gitea and Forgejo (api_url https://HOST/api/v1): GitHub's path and body, `Authorization:
+//    token <token>`. States as GitHub's (Gitea's warning and skipped are never sent).
+//  * Bitbucket Cloud (api_url https://api.bitbucket.org/2.0): POST
+//    {api_url}/repositories/{workspace}/{repo_slug}/commit/{sha}/statuses/build; Bitbucket Data
+//    Center (api_url https://HOST[/context]): POST {api_url}/rest/api/latest/projects/{key}/repos/
+//    {slug}/commits/{sha}/builds. JSON {key, name, state, url, description}, the key and name the
+//    context (a post with the same key replaces the last), `Authorization: Bearer <token>`.
+//    States INPROGRESS, SUCCESSFUL, FAILED, and STOPPED (Cloud) or CANCELLED (Data Center).
+//    Bitbucket requires a url: a wish without a build links to the commit's page.
 //  * description at most 140 characters (cut on a UTF-8 character boundary, "…" at the end).
 //  * Answers: 2xx posted. GitLab 400 whose message says a transition is not allowed ("Cannot
 //    transition status via :run from :success"): ignored (GitLab keeps the finished status; the
@@ -63,7 +72,9 @@ result<std::shared_ptr<StatusClient>> make_status_client(boost::asio::any_io_exe
                                                          std::string* why = nullptr);
 
 /// The default api_url of a provider: "https://api.github.com" for GitHub,
-/// "https://gitlab.com/api/v4" for GitLab; "" for providers without one here.
+/// "https://gitlab.com/api/v4" for GitLab, "https://api.bitbucket.org/2.0" for Bitbucket Cloud;
+/// "" for providers without one (self-hosted only: Gitea, Forgejo, Bitbucket Data Center; their
+/// sources must write api_url) or without a status API (generic).
 std::string_view default_api_url(Provider provider) noexcept;
 
 // --- Pure pieces, unit-tested --------------------------------------------------------------
@@ -73,6 +84,9 @@ std::string_view default_api_url(Provider provider) noexcept;
 std::string_view github_state(std::string_view state) noexcept;
 /// GitLab's: pending, running, success, failed, canceled ("" likewise).
 std::string_view gitlab_state(std::string_view state) noexcept;
+/// Bitbucket's: INPROGRESS, SUCCESSFUL, FAILED, and for canceled STOPPED (Cloud) or CANCELLED
+/// (Data Center) ("" likewise, and for a provider that is not a Bitbucket).
+std::string_view bitbucket_state(Provider provider, std::string_view state) noexcept;
 /// At most `limit` characters (code points), cut on a character boundary with "…" at the end.
 std::string shorten(std::string_view text, std::size_t limit = 140);
 

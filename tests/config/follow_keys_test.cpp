@@ -95,10 +95,37 @@ TEST(ConfigFollow, ReadsASourcesStatus) {
 TEST(ConfigFollow, StatusNeedsATokenAndAForgeWithAStatusApi) {
     EXPECT_THAT(errors_for(R"(sources:
   gh: {provider: github, insecure: true, status: {context: x}}
-  gitea: {provider: gitea, insecure: true, status: {token: "${env:T}"}}
+  hmac: {provider: generic, insecure: true, status: {token: "${env:T}"}}
 )"),
                 ElementsAre(HasSubstr("`token:` is required"),
-                            HasSubstr("github and gitlab sources only, not gitea")));
+                            AllOf(HasSubstr("source 'hmac'.status: a generic source has no forge"),
+                                  HasSubstr("gitea, forgejo, bitbucket-cloud and "
+                                            "bitbucket-server"))));
+}
+
+TEST(ConfigFollow, SelfHostedForgesNameTheirStatusApiAndBitbucketCloudHasOne) {
+    EXPECT_THAT(errors_for(R"(sources:
+  gitea: {provider: gitea, insecure: true, status: {token: "${env:T}"}}
+  forgejo: {provider: forgejo, insecure: true, status: {token: "${env:T}"}}
+  bbdc: {provider: bitbucket-server, insecure: true, status: {token: "${env:T}"}}
+  bbc: {provider: bitbucket-cloud, insecure: true, status: {token: "${env:T}"}}
+)"),
+                ElementsAre(AllOf(HasSubstr("source 'gitea'.status: `api_url:` is required for a "
+                                            "gitea source"),
+                                  HasSubstr("https://HOST/api/v1")),
+                            HasSubstr("required for a forgejo source"),
+                            AllOf(HasSubstr("required for a bitbucket-server source"),
+                                  HasSubstr("context path"))));
+    const auto loaded = load(R"(sources:
+  gitea:
+    provider: gitea
+    insecure: true
+    status: {token: "${env:T}", api_url: "https://git.example.com/api/v1/"}
+  bbc: {provider: bitbucket-cloud, insecure: true, status: {token: "${env:T}"}}
+)");
+    ASSERT_THAT(loaded.errors, IsEmpty());
+    EXPECT_EQ(loaded.config->sources.at(0).status->api_url, "https://git.example.com/api/v1");
+    EXPECT_EQ(loaded.config->sources.at(1).status->api_url, "");
 }
 
 TEST(ConfigFollow, UnknownStatusKeyIsAnError) {

@@ -117,10 +117,28 @@ struct FakeForgeApi::Impl {
         const std::string_view target = request.target();
         const auto segments = split_path(target.substr(0, target.find('?')));
         const auto n = segments.size();
-        // .../repos/{owner}/{repo}/statuses/{sha} or .../projects/{id}/statuses/{sha}
-        if (request.method() == bhttp::verb::post && n >= 5 && segments[n - 5] == "repos" &&
-            segments[n - 2] == "statuses") {
-            post.forge = "github";
+        const bool is_post = request.method() == bhttp::verb::post;
+        // .../repos/{owner}/{repo}/statuses/{sha} (GitHub; Gitea and Forgejo under /api/v1),
+        // .../projects/{id}/statuses/{sha} (GitLab),
+        // .../repositories/{workspace}/{slug}/commit/{sha}/statuses/build (Bitbucket Cloud),
+        // .../rest/api/latest/projects/{key}/repos/{slug}/commits/{sha}/builds (Data Center).
+        if (is_post && n >= 7 && segments[n - 7] == "repositories" && segments[n - 4] == "commit" &&
+            segments[n - 2] == "statuses" && segments[n - 1] == "build") {
+            post.forge = "bitbucket-cloud";
+            post.repository = percent_decode(segments[n - 6], false) + "/" +
+                              percent_decode(segments[n - 5], false);
+            post.sha = percent_decode(segments[n - 3], false);
+        } else if (is_post && n >= 10 && segments[n - 10] == "rest" && segments[n - 9] == "api" &&
+                   segments[n - 7] == "projects" && segments[n - 5] == "repos" &&
+                   segments[n - 3] == "commits" && segments[n - 1] == "builds") {
+            post.forge = "bitbucket-server";
+            post.repository = percent_decode(segments[n - 6], false) + "/" +
+                              percent_decode(segments[n - 4], false);
+            post.sha = percent_decode(segments[n - 2], false);
+        } else if (is_post && n >= 5 && segments[n - 5] == "repos" &&
+                   segments[n - 2] == "statuses") {
+            const bool gitea = n >= 7 && segments[n - 7] == "api" && segments[n - 6] == "v1";
+            post.forge = gitea ? "gitea" : "github";
             post.repository = percent_decode(segments[n - 4], false) + "/" +
                               percent_decode(segments[n - 3], false);
             post.sha = percent_decode(segments[n - 1], false);
@@ -134,14 +152,74 @@ struct FakeForgeApi::Impl {
         }
 
         std::unique_lock lock(mutex);
-        const Answer answer =
-            post.forge == "github" ? github(request, post) : gitlab(request, post);
+        const Answer answer = post.forge == "gitlab"                ? gitlab(request, post)
+                              : post.forge.starts_with("bitbucket") ? bitbucket(request, post)
+                                                                    : github(request, post);
         post.status = answer.status;
         post.answer = answer.body;
         posted.push_back(std::move(post));
         lock.unlock();
         changed.notify_all();
         return answer;
+    }
+
+    // Bitbucket: Cloud {"type": "error", "error": {"message", "fields"}}, Data Center
+    // {"errors": [{"context", "message", "exceptionName"}]}.
+    static Answer bitbucket_error(const PostedStatus& post, int status, std::string message,
+                                  std::string field = "") {
+        if (post.forge == "bitbucket-cloud") {
+            json::object error{{"message", message}};
+            if (!field.empty()) {
+                error["fields"] = json::object{{field, json::array{"This field is required."}}};
+            }
+            return json_answer(status, json::object{{"type", "error"}, {"error", error}});
+        }
+        return json_answer(
+            status, json::object{{"errors", json::array{json::object{
+                                                {"context", field.empty() ? json::value(nullptr)
+                                                                          : json::value(field)},
+                                                {"message", message},
+                                                {"exceptionName", nullptr}}}}});
+    }
+
+    // Both Bitbucket flavours: a Bearer access token; key, state and url required; a post with
+    // a key the commit has replaces that status. Cloud answers 201 with the status, Data Center
+    // 204.
+    Answer bitbucket(const Request& request, PostedStatus& post) {
+        const auto auth = request.find(bhttp::field::authorization);
+        if (auth == request.end() || auth->value() != "Bearer " + options.token) {
+            return bitbucket_error(post, 401,
+                                   "Authentication failed. Please check your "
+                                   "credentials and try again.");
+        }
+        if (auto failure = scripted_failure()) return *failure;
+        auto body = body_of(request);
+        if (!body) return bitbucket_error(post, 400, "Bad request");
+        post.state = text_of(*body, "state");
+        post.context = text_of(*body, "key");
+        post.description = text_of(*body, "description");
+        post.target_url = text_of(*body, "url");
+        for (const char* required : {"key", "state", "url"}) {
+            if (text_of(*body, required).empty()) {
+                return bitbucket_error(post, 400, "Bad request", required);
+            }
+        }
+        const std::vector<std::string> states =
+            post.forge == "bitbucket-cloud"
+                ? std::vector<std::string>{"INPROGRESS", "SUCCESSFUL", "FAILED", "STOPPED"}
+                : std::vector<std::string>{"INPROGRESS", "SUCCESSFUL", "FAILED", "CANCELLED",
+                                           "UNKNOWN"};
+        if (std::find(states.begin(), states.end(), post.state) == states.end()) {
+            return bitbucket_error(post, 400, "state: '" + post.state + "' is not a valid choice",
+                                   "state");
+        }
+        if (post.forge == "bitbucket-server") return Answer{204, "", {}};
+        return json_answer(201, json::object{{"type", "commitstatus"},
+                                             {"key", post.context},
+                                             {"state", post.state},
+                                             {"name", text_of(*body, "name")},
+                                             {"url", post.target_url},
+                                             {"description", post.description}});
     }
 
     bool authorized(const Request& request, bool gitlab) const {

@@ -1,6 +1,6 @@
 // A fake forge API for commit statuses: a real HTTP(S) server on 127.0.0.1, written from
-// forge-status-apis.md (§3.1 GitHub, §3.2 GitLab). It serves both forges' status endpoints on one
-// port and records every status posted, for assertions.
+// forge-status-apis.md (§3.1 GitHub, §3.2 GitLab, §3.3 Gitea, §3.4 Bitbucket). It serves every
+// forge's status endpoint on one port and records every status posted, for assertions.
 //
 // It runs its own io_context on a background thread; every public member is thread-safe and may
 // block (tests only). Beast stays in the .cpp files (loopback_server.cpp serves).
@@ -18,14 +18,17 @@ namespace hookrelay::test {
 
 /// One status post as the fake saw it.
 struct PostedStatus {
-    std::string forge;       ///< "github" or "gitlab" (by the endpoint)
+    /// By the endpoint: "github", "gitea" (GitHub's path under /api/v1), "gitlab",
+    /// "bitbucket-cloud" or "bitbucket-server".
+    std::string forge;
     std::string target;      ///< raw request target
-    std::string repository;  ///< GitHub "owner/repo"; GitLab the project id or path, decoded
+    std::string repository;  ///< "owner/repo" ("KEY/slug"); GitLab the project id or path, decoded
     std::string sha;
-    std::string state;        ///< as sent: GitHub pending/success/failure/error, GitLab's own
-    std::string context;      ///< GitHub `context`, GitLab `name` ("default" when not sent)
+    std::string state;  ///< as sent: GitHub pending/success/failure/error, the others their own
+    /// GitHub's `context`, GitLab's `name` ("default" when not sent), Bitbucket's `key`.
+    std::string context;
     std::string description;  ///< "" when not sent
-    std::string target_url;   ///< "" when not sent
+    std::string target_url;   ///< GitHub's and GitLab's `target_url`, Bitbucket's `url`
     std::vector<std::pair<std::string, std::string>> headers;
     int status = 0;      ///< what the fake answered
     std::string answer;  ///< the body it answered with
@@ -53,6 +56,14 @@ struct PostedStatus {
 ///    not allow is 400 {"message":"Cannot transition status via :<event> from :<state>"}
 ///    (pending → pending: enqueue from pending; running → pending: enqueue from running;
 ///    running → running: run from running). Accepted: 201 with the status as JSON.
+///  * Gitea and Forgejo: GitHub's endpoint and rules under /api/v1 (recorded as "gitea").
+///  * Bitbucket Cloud: POST <any prefix>/repositories/{workspace}/{slug}/commit/{sha}/statuses/
+///    build; Data Center: POST <any prefix>/rest/api/latest/projects/{key}/repos/{slug}/commits/
+///    {sha}/builds. `Authorization: Bearer <token>` must carry options.token, else 401; key,
+///    state and url are required and state must be one of INPROGRESS, SUCCESSFUL, FAILED and
+///    STOPPED (Cloud) or CANCELLED, UNKNOWN (Data Center), else 400 in the forge's error shape
+///    (Cloud {"type":"error","error":{"message","fields"}}, Data Center {"errors":[{"message"}]}).
+///    Accepted: Cloud 201 with the status, Data Center 204.
 ///  * Anything else: 404 {"message":"Not Found"}.
 class FakeForgeApi {
   public:

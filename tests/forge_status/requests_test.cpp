@@ -99,6 +99,46 @@ TEST(ForgeStatusUrls, DefaultApiUrlsOfGithubAndGitlab) {
     EXPECT_EQ(default_api_url(Provider::gitea), "");
 }
 
+TEST(ForgeStatusUrls, BitbucketCloudHasADefaultApiUrlTheSelfHostedForgesDoNot) {
+    EXPECT_EQ(default_api_url(Provider::bitbucket_cloud), "https://api.bitbucket.org/2.0");
+    EXPECT_EQ(default_api_url(Provider::forgejo), "");
+    EXPECT_EQ(default_api_url(Provider::bitbucket_server), "");
+    EXPECT_EQ(default_api_url(Provider::generic), "");
+}
+
+TEST(ForgeStatusUrls, BitbucketCloudTargetUnderTheApiRoot) {
+    std::string why;
+    const auto target = bitbucket_cloud_target(path_of(Provider::bitbucket_cloud, ""),
+                                               "my-workspace/my repo", k_sha, why);
+    ASSERT_TRUE(target) << why;
+    EXPECT_EQ(*target,
+              "/2.0/repositories/my-workspace/my%20repo/commit/" + k_sha + "/statuses/build");
+    EXPECT_FALSE(bitbucket_cloud_target("/2.0/", "repo", k_sha, why));
+    EXPECT_EQ(why, "repository 'repo' is not workspace/repo_slug");
+}
+
+TEST(ForgeStatusUrls, BitbucketDataCenterTargetUnderItsContextPath) {
+    std::string why;
+    const auto target = bitbucket_server_target(
+        path_of(Provider::bitbucket_server, "https://git.example.com/bitbucket"), "~JDOE/app",
+        k_sha, why);
+    ASSERT_TRUE(target) << why;
+    EXPECT_EQ(*target,
+              "/bitbucket/rest/api/latest/projects/~JDOE/repos/app/commits/" + k_sha + "/builds");
+    EXPECT_FALSE(bitbucket_server_target("/", "PROJ/app", "", why));
+    EXPECT_EQ(why, "no commit sha");
+}
+
+TEST(ForgeStatusUrls, BitbucketCommitPagesForStatusesWithoutABuild) {
+    EXPECT_EQ(bitbucket_commit_page(Provider::bitbucket_cloud, "https://api.bitbucket.org/2.0/",
+                                    "ws/app", k_sha),
+              "https://bitbucket.org/ws/app/commits/" + k_sha);
+    EXPECT_EQ(bitbucket_commit_page(Provider::bitbucket_server,
+                                    "https://git.example.com:8443/bitbucket/", "PROJ/app", k_sha),
+              "https://git.example.com:8443/bitbucket/projects/PROJ/repos/app/commits/" + k_sha);
+    EXPECT_EQ(bitbucket_commit_page(Provider::bitbucket_server, "https://h/", "app", k_sha), "");
+}
+
 TEST(ForgeStatusUrls, GithubTargetUnderTheApiRoot) {
     std::string why;
     const auto target = github_target(path_of(Provider::github, ""), "acme/app", k_sha, why);
@@ -196,6 +236,61 @@ TEST(ForgeStatusBodies, GitlabBodyLeavesOutATargetUrlOverTwoHundredFiftyFiveChar
 TEST(ForgeStatusBodies, UnknownStateMakesNoBody) {
     EXPECT_FALSE(github_body({"a/b", k_sha, "c"}, {"done", "", ""}));
     EXPECT_FALSE(gitlab_body({"a/b", k_sha, "c"}, {"done", "", ""}));
+    EXPECT_FALSE(bitbucket_body(Provider::bitbucket_cloud, {"a/b", k_sha, "c"}, {"done", "", ""},
+                                "https://x/"));
+}
+
+TEST(ForgeStatusBodies, BitbucketBodyKeysTheStatusByContextAndAlwaysHasAUrl) {
+    const StatusTarget target{"ws/app", k_sha, "hookrelay/build", "main"};
+    auto body = bitbucket_body(Provider::bitbucket_cloud, target,
+                               {"running", "Build #7 running", "https://ci.example.com/job/app/7/"},
+                               "https://bitbucket.org/ws/app/commits/" + k_sha);
+    ASSERT_TRUE(body);
+    EXPECT_EQ(boost::json::parse(*body), boost::json::parse(R"({"key":"hookrelay/build",
+        "name":"hookrelay/build","state":"INPROGRESS","url":"https://ci.example.com/job/app/7/",
+        "description":"Build #7 running"})"));
+    // Queued, held or not delivered: no build yet, so the commit's page.
+    body = bitbucket_body(Provider::bitbucket_server, target,
+                          {"pending", std::string(300, 'x'), ""}, "https://git/commit");
+    ASSERT_TRUE(body);
+    const auto json = boost::json::parse(*body).as_object();
+    EXPECT_EQ(json.at("url"), "https://git/commit");
+    EXPECT_EQ(code_points(std::string(json.at("description").as_string())), 140u);
+}
+
+TEST(ForgeStatusStates, BitbucketStatesPerFlavour) {
+    for (const auto p : {Provider::bitbucket_cloud, Provider::bitbucket_server}) {
+        EXPECT_EQ(bitbucket_state(p, "pending"), "INPROGRESS");
+        EXPECT_EQ(bitbucket_state(p, "running"), "INPROGRESS");
+        EXPECT_EQ(bitbucket_state(p, "success"), "SUCCESSFUL");
+        EXPECT_EQ(bitbucket_state(p, "failure"), "FAILED");
+        EXPECT_EQ(bitbucket_state(p, "error"), "FAILED");
+        EXPECT_EQ(bitbucket_state(p, "done"), "");
+    }
+    EXPECT_EQ(bitbucket_state(Provider::bitbucket_cloud, "canceled"), "STOPPED");
+    EXPECT_EQ(bitbucket_state(Provider::bitbucket_server, "canceled"), "CANCELLED");
+    EXPECT_EQ(bitbucket_state(Provider::github, "success"), "");
+}
+
+TEST(ForgeStatusClassify, BitbucketErrorsSayWhatTheForgeSaid) {
+    auto r = classify(Provider::bitbucket_cloud,
+                      answer(400, R"({"type":"error","error":{"message":"Bad request",
+                          "fields":{"url":["This field is required."]}}})"),
+                      k_now, "tok");
+    EXPECT_EQ(r.kind, Kind::refused);
+    EXPECT_EQ(r.detail,
+              R"(HTTP 400 Bad Request: Bad request: {"url":["This field is required."]})");
+    r = classify(
+        Provider::bitbucket_server,
+        answer(
+            404,
+            R"({"errors":[{"context":null,"message":"Repository PROJ/app does not exist.","exceptionName":"x"}]})"),
+        k_now, "tok");
+    EXPECT_EQ(r.kind, Kind::refused);
+    EXPECT_EQ(r.detail, "HTTP 404 Not Found: Repository PROJ/app does not exist.");
+    r = classify(Provider::bitbucket_cloud, answer(429, "", {{"Retry-After", "30"}}), k_now, "t");
+    EXPECT_EQ(r.kind, Kind::retry);
+    EXPECT_EQ(r.retry_after, 30s);
 }
 
 TEST(ForgeStatusClassify, CreatedIsPosted) {
@@ -337,13 +432,19 @@ SourceConfig source_of(Provider provider, std::string api_url = "") {
     return source;
 }
 
-TEST(MakeStatusClient, OtherProvidersAreABadConfig) {
+TEST(MakeStatusClient, AGenericSourceOrASelfHostedForgeWithoutApiUrlIsABadConfig) {
     boost::asio::io_context ioc;
     std::string why;
-    const auto client = make_status_client(ioc.get_executor(), source_of(Provider::gitea), &why);
+    auto client = make_status_client(ioc.get_executor(), source_of(Provider::generic), &why);
     ASSERT_FALSE(client);
     EXPECT_EQ(client.error(), make_error_code(errc::bad_config));
-    EXPECT_EQ(why, "status: is supported for github and gitlab sources");
+    EXPECT_EQ(why, "status: a generic source has no status API");
+    client = make_status_client(ioc.get_executor(), source_of(Provider::gitea), &why);
+    ASSERT_FALSE(client);
+    EXPECT_EQ(why, "status: api_url is required for gitea sources");
+    client = make_status_client(ioc.get_executor(), source_of(Provider::bitbucket_server), &why);
+    ASSERT_FALSE(client);
+    EXPECT_EQ(why, "status: api_url is required for bitbucket-server sources");
 }
 
 TEST(MakeStatusClient, ApiUrlWithAQueryIsABadConfig) {
@@ -367,11 +468,18 @@ TEST(MakeStatusClient, MissingCaFileIsABadConfig) {
     EXPECT_NE(why.find("/nonexistent/ca.pem"), std::string::npos) << why;
 }
 
-TEST(MakeStatusClient, GithubAndGitlabWithDefaultsAreMade) {
+TEST(MakeStatusClient, EveryForgeIsMadeWithItsDefaultsOrItsApiUrl) {
     boost::asio::io_context ioc;
     std::string why;
     EXPECT_TRUE(make_status_client(ioc.get_executor(), source_of(Provider::github), &why)) << why;
     EXPECT_TRUE(make_status_client(ioc.get_executor(), source_of(Provider::gitlab), &why)) << why;
+    EXPECT_TRUE(make_status_client(ioc.get_executor(), source_of(Provider::bitbucket_cloud), &why))
+        << why;
+    for (const auto provider : {Provider::gitea, Provider::forgejo, Provider::bitbucket_server}) {
+        EXPECT_TRUE(make_status_client(ioc.get_executor(),
+                                       source_of(provider, "https://git.example.com/x"), &why))
+            << why;
+    }
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // End to end: a push travels webhook → 202 → Jenkins queue → build #N → result, hookrelay follows
 // it there (surviving its own restart and Jenkins forgetting the queue item), shows every step in
-// `deliveries show`, `deliveries list` and the API, and tells the commit on GitHub and GitLab
-// (fake status APIs) what became of it, also when the forge API was down for a while. The real
-// binary against the fake Jenkins (which models the queue) and the fake forge APIs.
+// `deliveries show`, `deliveries list` and the API, and tells the commit on GitHub, GitLab, Gitea
+// and both Bitbuckets (fake status APIs, each checking its forge's path, token, fields and
+// states) what became of it, also when the forge API was down for a while. The real binary
+// against the fake Jenkins (which models the queue) and the fake forge APIs.
 #include "fakes/fake_forge_api.hpp"
 #include "fakes/fake_jenkins.hpp"
 #include "support/daemon.hpp"
@@ -27,6 +28,10 @@ constexpr const char* k_admin_token = "follow-test-admin-5a90";
 constexpr const char* k_status_token = "follow-test-status-token-0f3a";
 constexpr const char* k_github_sha = "366701fde727cb7a9e7f21eb88264f59f6f9b89c";
 constexpr const char* k_gitlab_sha = "16862e368d8ab812e48833b741dad720d6e2cb7f";
+// The commits of tests/data's Gitea, Bitbucket Cloud and Bitbucket Data Center pushes.
+constexpr const char* k_gitea_sha = "ef98532add3b2feb7a137426bba1248724367df5";
+constexpr const char* k_cloud_sha = "e42fac24456e4a56f1b7f9358afc3070e3b7ddec";
+constexpr const char* k_server_sha = "76797d54bca87db6d1e3e82ee40622c7908aa514";
 constexpr std::chrono::seconds k_deadline{20};
 
 struct Knobs {
@@ -35,34 +40,23 @@ struct Knobs {
     std::string poll_interval = "100ms";
 };
 
-std::string config_for(const FakeJenkins& jenkins, const FakeForgeApi& forge, Knobs knobs = {}) {
+// A status: block for a source: posts to the fake under `api_path`, retried quickly.
+std::string status_to(const FakeForgeApi& forge, const std::string& api_path) {
+    return "\n    status:\n      token: \"${env:STATUS_TOKEN}\"\n      api_url: \"" + forge.url() +
+           api_path + "\"\n      retry_initial: 100ms\n      retry_max: 300ms\n";
+}
+
+// A config with `sources` (YAML under `sources:`), one Jenkins that follows quickly and one rule
+// that builds every push as {namespace}/{name}/{branch}.
+std::string config_with(const std::string& sources, const FakeJenkins& jenkins, Knobs knobs) {
     return "listen: 127.0.0.1:0\nstate_dir: " + knobs.state_dir + R"(
 log: {level: debug}
 admin: {listen: "127.0.0.1:0", token: "${env:ADMIN_TOKEN}"}
 dispatch: {poll_interval: )" +
            knobs.poll_interval + R"(}
 sources:
-  github:
-    provider: github
-    secret: "${env:GH_SECRET}"
-    status:
-      token: "${env:STATUS_TOKEN}"
-      api_url: ")" +
-           forge.url() +
-           R"("
-      retry_initial: 100ms
-      retry_max: 300ms
-  gitlab:
-    provider: gitlab
-    token: "${env:GL_TOKEN}"
-    status:
-      token: "${env:STATUS_TOKEN}"
-      api_url: ")" +
-           forge.url() +
-           R"(api/v4"
-      retry_initial: 100ms
-      retry_max: 300ms
-jenkins:
+)" + sources +
+           R"(jenkins:
   ci:
     url: ")" +
            jenkins.url() +
@@ -81,6 +75,27 @@ rules:
       job: "{{ repository.namespace }}/{{ repository.name }}/{{ branch }}"
       parameters: {GIT_COMMIT: "{{ commit }}", BRANCH: "{{ branch }}"}
 )";
+}
+
+std::string config_for(const FakeJenkins& jenkins, const FakeForgeApi& forge, Knobs knobs = {}) {
+    return config_with("  github:\n    provider: github\n    secret: \"${env:GH_SECRET}\"" +
+                           status_to(forge, "") +
+                           "  gitlab:\n    provider: gitlab\n    token: \"${env:GL_TOKEN}\"" +
+                           status_to(forge, "api/v4"),
+                       jenkins, knobs);
+}
+
+// Gitea, Bitbucket Cloud and Bitbucket Data Center, each posting statuses to the fake in its own
+// forge's API.
+std::string other_forges_config(const FakeJenkins& jenkins, const FakeForgeApi& forge) {
+    return config_with(
+        "  gitea:\n    provider: gitea\n    secret: \"${env:GH_SECRET}\"" +
+            status_to(forge, "api/v1") +
+            "  bitbucket:\n    provider: bitbucket-cloud\n    secret: \"${env:GH_SECRET}\"" +
+            status_to(forge, "2.0") +
+            "  bitbucket-dc:\n    provider: bitbucket-server\n    secret: \"${env:GH_SECRET}\"" +
+            status_to(forge, "bitbucket"),
+        jenkins, Knobs{});
 }
 
 Daemon::Options options(std::string config) {
@@ -106,6 +121,16 @@ HttpResult push_gitlab(const Daemon& daemon) {
     Headers h = f.headers;
     h.emplace_back("X-Gitlab-Token", k_gitlab_token);
     return http_request(daemon.port(), "POST", "/hooks/gitlab", h, f.body);
+}
+
+// A tests/data push of `forge`, signed with `header: prefix<hex HMAC-SHA256>`.
+HttpResult push_signed(const Daemon& daemon, const std::string& path, const std::string& forge,
+                       const std::string& fixture, const std::string& header,
+                       const std::string& prefix) {
+    const auto f = load_fixture(forge, fixture);
+    Headers h = f.headers;
+    h.emplace_back(header, prefix + to_hex(hmac_sha256(k_secret, f.body)));
+    return http_request(daemon.port(), "POST", path, h, f.body);
 }
 
 HttpResult admin(const Daemon& daemon, const std::string& target) {
@@ -459,6 +484,72 @@ TEST_F(FollowBuilds, RefusedStatusTokenIsLoggedOnceAndDeliveriesGoOn) {
     EXPECT_EQ(log.find("refuses hookrelay's commit statuses", first + 1), std::string::npos);
     EXPECT_EQ(log.find(k_status_token), std::string::npos);
     EXPECT_TRUE(forge.statuses().empty());
+}
+
+TEST_F(FollowBuilds, GiteaAndBothBitbucketsAreToldWhatBecameOfTheirPushes) {
+    jenkins.set_quiet_period(100ms);
+    jenkins.set_build_duration(300ms);
+    jenkins.add_job({"gordon", "hello-world", "main"}, {"GIT_COMMIT", "BRANCH"});
+    jenkins.add_job({"cloudbeers", "temp", "master"}, {"GIT_COMMIT", "BRANCH"});
+    // No job for the Data Center push: its trigger goes dead, and the commit is told so.
+    Daemon daemon(options(other_forges_config(jenkins, forge)));
+
+    auto r =
+        push_signed(daemon, "/hooks/gitea", "gitea", "push-branch-update", "X-Gitea-Signature", "");
+    ASSERT_EQ(r.status, 202u) << r.body;
+    r = push_signed(daemon, "/hooks/bitbucket", "bitbucket-cloud", "repo_push-branch-update",
+                    "X-Hub-Signature", "sha256=");
+    ASSERT_EQ(r.status, 202u) << r.body;
+    r = push_signed(daemon, "/hooks/bitbucket-dc", "bitbucket-server", "refs_changed-branch-update",
+                    "X-Hub-Signature", "sha256=");
+    ASSERT_EQ(r.status, 202u) << r.body;
+
+    ASSERT_TRUE(eventually(
+        [&] {
+            return statuses_for(forge, k_gitea_sha).size() >= 3 &&
+                   statuses_for(forge, k_cloud_sha).size() >= 3 &&
+                   !statuses_for(forge, k_server_sha).empty();
+        },
+        k_deadline))
+        << daemon.log();
+
+    // Gitea: GitHub's states under /api/v1, its token scheme.
+    const auto gitea = statuses_for(forge, k_gitea_sha);
+    EXPECT_EQ(states(gitea), (std::vector<std::string>{"pending", "pending", "success"}));
+    EXPECT_EQ(gitea[0].forge, "gitea");
+    EXPECT_EQ(gitea[0].repository, "gordon/hello-world");
+    EXPECT_EQ(gitea[0].context, "hookrelay/branches");
+    EXPECT_EQ(gitea[0].header("Authorization"), std::string("token ") + k_status_token);
+    EXPECT_EQ(gitea[1].description, "Build #1 running");
+    EXPECT_EQ(gitea[2].target_url,
+              "https://jenkins.example.com/job/gordon/job/hello-world/job/main/1/");
+
+    // Bitbucket Cloud: keyed by the context; queued links to the commit (no build yet).
+    const auto cloud = statuses_for(forge, k_cloud_sha);
+    EXPECT_EQ(states(cloud), (std::vector<std::string>{"INPROGRESS", "INPROGRESS", "SUCCESSFUL"}));
+    EXPECT_EQ(cloud[0].forge, "bitbucket-cloud");
+    EXPECT_EQ(cloud[0].repository, "cloudbeers/temp");
+    EXPECT_EQ(cloud[0].context, "hookrelay/branches");
+    EXPECT_EQ(cloud[0].header("Authorization"), std::string("Bearer ") + k_status_token);
+    EXPECT_EQ(cloud[0].target_url,
+              std::string("https://bitbucket.org/cloudbeers/temp/commits/") + k_cloud_sha);
+    EXPECT_TRUE(cloud[0].description.starts_with("Queued in Jenkins ci")) << cloud[0].description;
+    EXPECT_EQ(cloud[2].target_url,
+              "https://jenkins.example.com/job/cloudbeers/job/temp/job/master/1/");
+
+    // Bitbucket Data Center: not delivered, said as FAILED, linked to the commit's page under
+    // the server's context path.
+    const auto server = statuses_for(forge, k_server_sha);
+    ASSERT_EQ(states(server), (std::vector<std::string>{"FAILED"}));
+    EXPECT_EQ(server[0].forge, "bitbucket-server");
+    EXPECT_EQ(server[0].repository, "DEV/deployment-automation");
+    EXPECT_EQ(
+        server[0].target_url,
+        forge.url() + "bitbucket/projects/DEV/repos/deployment-automation/commits/" + k_server_sha);
+    EXPECT_TRUE(server[0].description.starts_with("Not delivered: ")) << server[0].description;
+    // Every post was accepted: none was refused for a missing field or an unknown state.
+    for (const auto& p : forge.posts()) EXPECT_LT(p.status, 300) << p.target << ": " << p.answer;
+    EXPECT_EQ(daemon.log().find(k_status_token), std::string::npos);
 }
 
 }  // namespace
