@@ -151,4 +151,9 @@ bool is_zero_sha(std::string_view sha) noexcept;
 /// ref (a pull request's "refs/pull/7/head", a bare name) as it is.
 std::string_view ref_name(std::string_view ref) noexcept;
 
+/// A ref as a list shows it: a branch or tag by its name, a pull request's ref by its number
+/// ("refs/pull/7/head" and Bitbucket Data Center's "refs/pull-requests/7/from" → "PR #7", GitLab's
+/// "refs/merge-requests/7/head" → "MR !7"); any other ref as it is.
+std::string ref_label(std::string_view ref);
+
 }  // namespace hookrelay

@@ -613,7 +613,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         const std::string ref = get("ref");
         const auto wanted = [&](const DeliverySummary& d) {
             return (repository.empty() || iequals(d.repository, repository)) &&
-                   (ref.empty() || ref_name(d.ref) == ref_name(ref));
+                   (ref.empty() || ref_name(d.ref) == ref_name(ref) || ref_label(d.ref) == ref);
         };
         const bool filtered = !repository.empty() || !ref.empty();
         const std::size_t limit = query.limit;

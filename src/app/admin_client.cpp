@@ -381,8 +381,7 @@ void print_deliveries(const json::value& v) {
         // "#1042": how show, redeliver and duplicate answers name it (quoted in a shell).
         std::cout << fmt::format(k_row, "#" + str(d, "seq"), received, str(d, "source"),
                                  str(d, "event"), fit(str(d, "repository"), 24),
-                                 fit(std::string(ref_name(str(d, "ref"))), 16), outcome,
-                                 str(d, "delivery_id"));
+                                 fit(ref_label(str(d, "ref")), 16), outcome, str(d, "delivery_id"));
     }
     if (items.empty()) {
         std::cout << "(no deliveries match)\n";

@@ -75,6 +75,26 @@ std::string_view ref_name(std::string_view ref) noexcept {
     return ref;
 }
 
+std::string ref_label(std::string_view ref) {
+    struct Form {
+        std::string_view prefix, suffix, label;
+    };
+    static constexpr Form k_forms[] = {{"refs/pull/", "/head", "PR #"},
+                                       {"refs/pull-requests/", "/from", "PR #"},
+                                       {"refs/merge-requests/", "/head", "MR !"}};
+    for (const auto& form : k_forms) {
+        if (!ref.starts_with(form.prefix) || !ref.ends_with(form.suffix)) continue;
+        const auto number =
+            ref.substr(form.prefix.size(), ref.size() - form.prefix.size() - form.suffix.size());
+        if (!number.empty() && number.size() <= 18 &&
+            std::all_of(number.begin(), number.end(),
+                        [](char c) { return c >= '0' && c <= '9'; })) {
+            return std::string(form.label) + std::string(number);
+        }
+    }
+    return std::string(ref_name(ref));
+}
+
 namespace {
 
 std::optional<std::string> text(const std::string& s) {

@@ -646,11 +646,6 @@ void fill_unmatched(const std::string& state_dir, const std::string& source, std
     store->close();
 }
 
-// A listing whose filter the store checks on every row it walks (here the source, over the
-// deliveries no rule matched) reads a bounded stretch of deliveries per request, so that it never
-// holds up accepting: under 25,000 newer unmatched deliveries of another source the API's first
-// page comes back empty with a cursor, and the CLI follows the cursor to the delivery and prints
-// it as one page.
 // A misspelt --source lists nothing, as a quiet source does: the list says which it is.
 TEST_F(AdminCli, ListOfASourceTheConfigDoesNotHaveSaysSo) {
     Daemon daemon(options(config_for(jenkins, k_branch_rule)));
@@ -669,6 +664,36 @@ TEST_F(AdminCli, ListOfASourceTheConfigDoesNotHaveSaysSo) {
     EXPECT_EQ(right.err.find("no source"), std::string::npos) << right.err;
 }
 
+// A pull request's ref is listed by its number, not cut short ("refs/pull/2/h…"), and --ref finds
+// it by what the list shows as well as by the ref.
+TEST_F(AdminCli, ListShowsAPullRequestByItsNumberAndFindsItSo) {
+    Daemon daemon(options(config_for(jenkins, k_pr_rule_only)));
+    ASSERT_EQ(post_webhook(daemon, load_fixture("github", "pull_request-opened")).status, 202u);
+    ASSERT_EQ(post_webhook(daemon, push("beside-it")).status, 200u);
+    const auto addr = address(daemon);
+    auto list = run_hookrelay({"deliveries", "list", "--admin", addr}, cli_env());
+    ASSERT_EQ(list.exit_code, 0) << list.err;
+    const auto row = list.out.find("4f77f653-0e53-5873-b92e-4fbc160a52a6");
+    ASSERT_NE(row, std::string::npos) << list.out;
+    const auto line_start = list.out.rfind('\n', row) + 1;
+    const auto line = list.out.substr(line_start, row - line_start);
+    EXPECT_NE(line.find(" PR #2 "), std::string::npos) << list.out;
+    EXPECT_EQ(line.find("refs/pull"), std::string::npos) << list.out;
+    for (const std::string ref : {"PR #2", "refs/pull/2/head"}) {
+        const auto found = run_hookrelay(
+            {"deliveries", "list", "--admin", addr, "--ref", ref, "--json"}, cli_env());
+        ASSERT_EQ(found.exit_code, 0) << found.err;
+        const auto items = json::parse(found.out).at("deliveries").as_array();
+        ASSERT_EQ(items.size(), 1u) << ref << ": " << found.out;
+        EXPECT_EQ(items.at(0).at("delivery_id"), "4f77f653-0e53-5873-b92e-4fbc160a52a6");
+    }
+}
+
+// A listing whose filter the store checks on every row it walks (here the source, over the
+// deliveries no rule matched) reads a bounded stretch of deliveries per request, so that it never
+// holds up accepting: under 25,000 newer unmatched deliveries of another source the API's first
+// page comes back empty with a cursor, and the CLI follows the cursor to the delivery and prints
+// it as one page.
 TEST_F(AdminCli, ListFollowsTheCursorOfABoundedWalkToWhatItLooksFor) {
     TempDir state;
     auto config = config_for(jenkins, k_pr_rule_only);

@@ -67,5 +67,18 @@ TEST(ZeroSha, AcceptsAnyLength) {
     EXPECT_FALSE(is_zero_sha("0000a"));
 }
 
+TEST(RefLabel, PullRequestsByNumberBranchesAndTagsByName) {
+    EXPECT_EQ(ref_label("refs/pull/7/head"), "PR #7");             // GitHub, Gitea, Forgejo
+    EXPECT_EQ(ref_label("refs/pull-requests/12/from"), "PR #12");  // Bitbucket Data Center
+    EXPECT_EQ(ref_label("refs/merge-requests/3/head"), "MR !3");   // GitLab
+    EXPECT_EQ(ref_label("refs/heads/release/2.4"), "release/2.4");
+    EXPECT_EQ(ref_label("refs/tags/v1.2"), "v1.2");
+    // Anything else as it is: a pull request's merge ref, a number that is not one.
+    EXPECT_EQ(ref_label("refs/pull/7/merge"), "refs/pull/7/merge");
+    EXPECT_EQ(ref_label("refs/pull/x7/head"), "refs/pull/x7/head");
+    EXPECT_EQ(ref_label("refs/pull//head"), "refs/pull//head");
+    EXPECT_EQ(ref_label("refs/notes/commits"), "refs/notes/commits");
+}
+
 }  // namespace
 }  // namespace hookrelay
