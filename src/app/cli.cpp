@@ -7,6 +7,7 @@
 #include "app/runtime.hpp"
 #include "app/webhook.hpp"
 #include "config/lease.hpp"
+#include "forge_status/status_client.hpp"
 #include "ingest/ingest.hpp"
 #include "store/factory.hpp"
 
@@ -46,6 +47,11 @@ int run_check(const std::string& config_path, std::ostream& out, std::ostream& e
         err << "warning: " << clash
             << ": the daemon cannot listen on both (unless systemd passes the webhook socket, "
                "when `listen` does not apply)\n";
+    }
+    for (const auto& source : c.sources) {
+        if (auto doubt = forge_status::api_url_doubt(source); !doubt.empty()) {
+            err << "warning: " << doubt << '\n';
+        }
     }
     return 0;
 }

@@ -521,12 +521,21 @@ asio::awaitable<void> Chores::Impl::post_one(std::shared_ptr<Lane> lane, ChoreCl
                 update.error = "refused: " + answer.detail;
                 outcome = "refused";
                 if (refusals_logged.insert(target.config.name).second) {
+                    // 401, 403 and 404 are the token's (or a repository it cannot see); a 400
+                    // or 422 is the request's: what the forge said names the field.
+                    const bool invalid = answer.http_status == 400 || answer.http_status == 422;
                     spdlog::error(
                         "source {}: the forge refuses hookrelay's commit statuses ({}; "
-                        "repository {}). Check sources.{}.status.token and its permissions "
-                        "(GitHub: repo:status, GitLab: api); refused statuses are dropped, "
-                        "deliveries are not affected. Logged once per source until a reload",
-                        target.config.name, answer.detail, commit.repository, target.config.name);
+                        "repository {}). {}; refused statuses are dropped, deliveries are not "
+                        "affected. Logged once per source until a reload",
+                        target.config.name, answer.detail, commit.repository,
+                        invalid ? fmt::format("It refused the status as invalid: check "
+                                              "sources.{}.status (context, api_url)",
+                                              target.config.name)
+                                : fmt::format("Check sources.{}.status.token and its permissions "
+                                              "({}) and api_url",
+                                              target.config.name,
+                                              forge_status::token_needs(target.config.provider)));
                 }
                 break;
             case Kind::retry: {

@@ -2,6 +2,7 @@
 
 #include "httpclient/encoding.hpp"
 
+#include <openssl/sha.h>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -206,16 +207,48 @@ std::optional<std::string> gitlab_body(const StatusTarget& target, const StatusW
     return json::serialize(body);
 }
 
+std::string bitbucket_key(Provider provider, std::string_view context) {
+    if (provider != Provider::bitbucket_cloud || context.size() <= k_bitbucket_cloud_max_key) {
+        return std::string(context);
+    }
+    // Stable from post to post (the key is what a later post replaces), and 40 characters.
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(context.data()), context.size(), digest);
+    static constexpr char k_hex[] = "0123456789abcdef";
+    std::string key = "hookrelay-";
+    for (std::size_t i = 0; key.size() < k_bitbucket_cloud_max_key; ++i) {
+        key += k_hex[(digest[i / 2] >> (i % 2 == 0 ? 4 : 0)) & 0xF];
+    }
+    return key;
+}
+
+bool bitbucket_takes_url(Provider provider, std::string_view url) {
+    if (url.empty() || url.size() > k_bitbucket_max_url) return false;
+    if (provider != Provider::bitbucket_cloud) return true;
+    // Bitbucket Cloud validates links as Django does: a host name needs a dot (a domain and its
+    // top level), unless it is localhost or an address.
+    const auto scheme = url.find("://");
+    if (scheme == std::string_view::npos) return false;
+    auto host = url.substr(scheme + 3);
+    if (host.starts_with('[')) return true;  // an IPv6 literal
+    host = host.substr(0, host.find_first_of("/:?#"));
+    if (const auto at = host.rfind('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
+    return host == "localhost" || (host.find('.') != std::string_view::npos &&
+                                   !host.starts_with('.') && !host.ends_with('.'));
+}
+
 std::optional<std::string> bitbucket_body(Provider provider, const StatusTarget& target,
                                           const StatusWish& wish, std::string_view fallback_url) {
     const auto state = bitbucket_state(provider, wish.state);
     if (state.empty()) return std::nullopt;
     json::object body;
     // The key tells this status from the commit's others: the same key again replaces it.
-    body["key"] = target.context;
-    body["name"] = target.context;
+    body["key"] = bitbucket_key(provider, target.context);
+    body["name"] = shorten(target.context, k_bitbucket_max_name);
     body["state"] = state;
-    body["url"] = wish.target_url.empty() ? fallback_url : std::string_view(wish.target_url);
+    // A link Bitbucket would refuse (400, and the status dropped) gives way to the commit's page.
+    body["url"] = bitbucket_takes_url(provider, wish.target_url) ? std::string_view(wish.target_url)
+                                                                 : fallback_url;
     body["description"] = shorten(wish.description);
     return json::serialize(body);
 }

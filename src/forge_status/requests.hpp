@@ -68,8 +68,25 @@ std::string bitbucket_commit_page(Provider provider, std::string_view web_root,
 std::optional<std::string> github_body(const StatusTarget& target, const StatusWish& wish);
 std::optional<std::string> gitlab_body(const StatusTarget& target, const StatusWish& wish);
 
-/// Bitbucket's (Cloud and Data Center): {key, name, state, url, description}, key and name the
-/// context, the state mapped (bitbucket_state), url the wish's target_url or else `fallback_url`
+/// Bitbucket's limits: Cloud refuses a key over 40 characters; both refuse a url over 450 and a
+/// name over 255 (400, which would drop the status).
+inline constexpr std::size_t k_bitbucket_cloud_max_key = 40;
+inline constexpr std::size_t k_bitbucket_max_url = 450;
+inline constexpr std::size_t k_bitbucket_max_name = 255;
+
+/// A Bitbucket status' key for `context`: the context itself, or on Cloud, for a context over 40
+/// characters, "hookrelay-" and 30 hex digits of its SHA-256 (stable, so that each post still
+/// replaces the last; the name shows the context).
+std::string bitbucket_key(Provider provider, std::string_view context);
+
+/// Whether Bitbucket takes `url` as a status' link: not empty, at most 450 characters, and on
+/// Cloud a host with a dot in it, localhost or an address (Cloud refuses "http://jenkins:8080/…"
+/// as "Enter a valid URL").
+bool bitbucket_takes_url(Provider provider, std::string_view url);
+
+/// Bitbucket's (Cloud and Data Center): {key, name, state, url, description}: key bitbucket_key()
+/// and name the context (at most 255 characters), the state mapped (bitbucket_state), url the
+/// wish's target_url when Bitbucket takes it (bitbucket_takes_url) and else `fallback_url`
 /// (Bitbucket refuses a status without one), the description shortened to 140 characters.
 /// nullopt when the state is not forge-neutral.
 std::optional<std::string> bitbucket_body(Provider provider, const StatusTarget& target,

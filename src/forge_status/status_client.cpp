@@ -3,6 +3,8 @@
 #include "forge_status/requests.hpp"
 #include "httpclient/client.hpp"
 
+#include <fmt/format.h>
+
 #include <exception>
 #include <utility>
 
@@ -131,6 +133,73 @@ std::string_view to_string(PostResult::Kind kind) noexcept {
     return "retry";
 }
 
+std::string_view token_needs(Provider provider) noexcept {
+    switch (provider) {
+        case Provider::github:
+            return "GitHub: repo:status, or Commit statuses: write";
+        case Provider::gitlab:
+            return "GitLab: the api scope and Developer on the project";
+        case Provider::gitea:
+        case Provider::forgejo:
+            return "Gitea and Forgejo: write:repository, of a user who can write to it";
+        case Provider::bitbucket_cloud:
+            return "Bitbucket Cloud: an access token with the repository scope, the one that "
+                   "created the commit's earlier statuses";
+        case Provider::bitbucket_server:
+            return "Bitbucket Data Center: an HTTP access token with repository read";
+        case Provider::generic:
+            break;
+    }
+    return "";
+}
+
+std::string api_url_doubt(const SourceConfig& source) {
+    if (!source.status || source.status->api_url.empty()) return "";
+    const std::string& url = source.status->api_url;  // the loader took its trailing '/' off
+    const auto said = [&](std::string_view why) {
+        return fmt::format("source '{}': status.api_url '{}' {}; a post would go to {}",
+                           source.name, url, why, url);
+    };
+    switch (source.provider) {
+        case Provider::gitea:
+        case Provider::forgejo:
+            if (!url.ends_with("/api/v1")) {
+                return said(
+                           "does not end in /api/v1, where Gitea's and Forgejo's API is "
+                           "(https://HOST/api/v1)") +
+                       "/repos/OWNER/REPO/statuses/SHA";
+            }
+            break;
+        case Provider::gitlab:
+            if (!url.ends_with("/api/v4")) {
+                return said(
+                           "does not end in /api/v4, where GitLab's API is "
+                           "(https://HOST/api/v4)") +
+                       "/projects/ID/statuses/SHA";
+            }
+            break;
+        case Provider::bitbucket_cloud:
+            if (!url.ends_with("/2.0")) {
+                return said(
+                           "does not end in /2.0, where Bitbucket Cloud's API is "
+                           "(https://api.bitbucket.org/2.0)") +
+                       "/repositories/WORKSPACE/REPO/commit/SHA/statuses/build";
+            }
+            break;
+        case Provider::bitbucket_server:
+            if (url.find("/rest/") != std::string::npos || url.ends_with("/rest")) {
+                return said(
+                           "has /rest in it, where the server's base URL belongs (https://HOST "
+                           "or https://HOST/CONTEXT)") +
+                       "/rest/api/latest/projects/KEY/repos/SLUG/commits/SHA/builds";
+            }
+            break;
+        default:
+            break;
+    }
+    return "";
+}
+
 std::string_view default_api_url(Provider provider) noexcept {
     switch (provider) {
         case Provider::github:
@@ -166,7 +235,9 @@ std::string_view bitbucket_state(Provider provider, std::string_view state) noex
     if (state == "pending" || state == "running") return "INPROGRESS";
     if (state == "success") return "SUCCESSFUL";
     if (state == "failure" || state == "error") return "FAILED";
-    if (state == "canceled") return provider == Provider::bitbucket_cloud ? "STOPPED" : "CANCELLED";
+    // Data Center has CANCELLED only since 8.0 (7.x answers 400): FAILED, as Jenkins' Bitbucket
+    // plugins post.
+    if (state == "canceled") return provider == Provider::bitbucket_cloud ? "STOPPED" : "FAILED";
     return "";
 }
 

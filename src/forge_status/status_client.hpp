@@ -17,8 +17,10 @@
 //    Center (api_url https://HOST[/context]): POST {api_url}/rest/api/latest/projects/{key}/repos/
 //    {slug}/commits/{sha}/builds. JSON {key, name, state, url, description}, the key and name the
 //    context (a post with the same key replaces the last), `Authorization: Bearer <token>`.
-//    States INPROGRESS, SUCCESSFUL, FAILED, and STOPPED (Cloud) or CANCELLED (Data Center).
-//    Bitbucket requires a url: a wish without a build links to the commit's page.
+//    States INPROGRESS, SUCCESSFUL, FAILED, and STOPPED (Cloud; canceled is FAILED on Data
+//    Center, whose CANCELLED came in 8.0). Bitbucket requires a url and refuses one over 450
+//    characters (Cloud also one whose host has no dot): those wishes link to the commit's page.
+//    Cloud refuses a key over 40 characters: a longer context is keyed by its hash.
 //  * description at most 140 characters (cut on a UTF-8 character boundary, "…" at the end).
 //  * Answers: 2xx posted. GitLab 400 whose message says a transition is not allowed ("Cannot
 //    transition status via :run from :success"): ignored (GitLab keeps the finished status; the
@@ -55,6 +57,16 @@ struct PostResult {
     std::optional<std::chrono::milliseconds> retry_after;  ///< when the forge said how long
 };
 
+/// What a provider's status token needs, for a log line: "GitHub: repo:status, or Commit
+/// statuses: write", "GitLab: the api scope and Developer on the project", ... ("" for generic).
+std::string_view token_needs(Provider provider) noexcept;
+
+/// A doubt about `source`'s status.api_url as written, for `check`: one whose path is not where
+/// the forge's API lives (Gitea and Forgejo /api/v1, GitLab /api/v4, Bitbucket Cloud /2.0; a
+/// Bitbucket Data Center URL with /rest/ in it, where the server's base URL belongs), which
+/// would have every post answered 404. "" when there is none (or no status: or api_url).
+std::string api_url_doubt(const SourceConfig& source);
+
 /// "posted", "ignored", "retry", "refused".
 std::string_view to_string(PostResult::Kind kind) noexcept;
 
@@ -84,8 +96,9 @@ std::string_view default_api_url(Provider provider) noexcept;
 std::string_view github_state(std::string_view state) noexcept;
 /// GitLab's: pending, running, success, failed, canceled ("" likewise).
 std::string_view gitlab_state(std::string_view state) noexcept;
-/// Bitbucket's: INPROGRESS, SUCCESSFUL, FAILED, and for canceled STOPPED (Cloud) or CANCELLED
-/// (Data Center) ("" likewise, and for a provider that is not a Bitbucket).
+/// Bitbucket's: INPROGRESS, SUCCESSFUL, FAILED, and for canceled STOPPED (Cloud) or FAILED (Data
+/// Center: CANCELLED is refused before 8.0) ("" likewise, and for a provider that is not a
+/// Bitbucket).
 std::string_view bitbucket_state(Provider provider, std::string_view state) noexcept;
 /// At most `limit` characters (code points), cut on a character boundary with "…" at the end.
 std::string shorten(std::string_view text, std::size_t limit = 140);

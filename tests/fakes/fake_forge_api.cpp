@@ -65,6 +65,23 @@ Answer message_answer(int status, std::string_view message) {
     return json_answer(status, json::object{{"message", message}});
 }
 
+// Bitbucket Cloud's check of a link (Django's URLValidator): http(s), and a host that is
+// localhost, an address or a name with a dot (a domain and its top level).
+bool valid_cloud_url(std::string_view url) {
+    std::string_view rest;
+    if (url.starts_with("https://")) {
+        rest = url.substr(8);
+    } else if (url.starts_with("http://")) {
+        rest = url.substr(7);
+    } else {
+        return false;
+    }
+    if (rest.starts_with('[')) return true;
+    const auto host = rest.substr(0, rest.find_first_of("/:?#"));
+    return host == "localhost" || (host.find('.') != std::string_view::npos &&
+                                   !host.starts_with('.') && !host.ends_with('.'));
+}
+
 // GitLab's open status of one project, sha and name: pending or running.
 using OpenKey = std::tuple<std::string, std::string, std::string>;
 
@@ -195,8 +212,10 @@ struct FakeForgeApi::Impl {
         if (auto failure = scripted_failure()) return *failure;
         auto body = body_of(request);
         if (!body) return bitbucket_error(post, 400, "Bad request");
+        const bool cloud = post.forge == "bitbucket-cloud";
         post.state = text_of(*body, "state");
-        post.context = text_of(*body, "key");
+        post.key = text_of(*body, "key");
+        post.context = text_of(*body, "name");
         post.description = text_of(*body, "description");
         post.target_url = text_of(*body, "url");
         for (const char* required : {"key", "state", "url"}) {
@@ -204,20 +223,31 @@ struct FakeForgeApi::Impl {
                 return bitbucket_error(post, 400, "Bad request", required);
             }
         }
+        const auto too_long = [&](const char* field, std::size_t limit) {
+            return bitbucket_error(post, 400,
+                                   std::string(field) + ": Ensure this value has at most " +
+                                       std::to_string(limit) + " characters",
+                                   field);
+        };
+        if (cloud && post.key.size() > 40) return too_long("key", 40);
+        if (post.target_url.size() > 450) return too_long("url", 450);
+        if (code_points(post.context) > 255) return too_long("name", 255);
+        if (cloud && !valid_cloud_url(post.target_url)) {
+            return bitbucket_error(post, 400, "url: Enter a valid URL.", "url");
+        }
+        // Data Center as 7.x is: CANCELLED and UNKNOWN came in 8.0.
         const std::vector<std::string> states =
-            post.forge == "bitbucket-cloud"
-                ? std::vector<std::string>{"INPROGRESS", "SUCCESSFUL", "FAILED", "STOPPED"}
-                : std::vector<std::string>{"INPROGRESS", "SUCCESSFUL", "FAILED", "CANCELLED",
-                                           "UNKNOWN"};
+            cloud ? std::vector<std::string>{"INPROGRESS", "SUCCESSFUL", "FAILED", "STOPPED"}
+                  : std::vector<std::string>{"INPROGRESS", "SUCCESSFUL", "FAILED"};
         if (std::find(states.begin(), states.end(), post.state) == states.end()) {
             return bitbucket_error(post, 400, "state: '" + post.state + "' is not a valid choice",
                                    "state");
         }
         if (post.forge == "bitbucket-server") return Answer{204, "", {}};
         return json_answer(201, json::object{{"type", "commitstatus"},
-                                             {"key", post.context},
+                                             {"key", post.key},
                                              {"state", post.state},
-                                             {"name", text_of(*body, "name")},
+                                             {"name", post.context},
                                              {"url", post.target_url},
                                              {"description", post.description}});
     }

@@ -25,8 +25,9 @@ struct PostedStatus {
     std::string repository;  ///< "owner/repo" ("KEY/slug"); GitLab the project id or path, decoded
     std::string sha;
     std::string state;  ///< as sent: GitHub pending/success/failure/error, the others their own
-    /// GitHub's `context`, GitLab's `name` ("default" when not sent), Bitbucket's `key`.
+    /// GitHub's `context`, GitLab's and Bitbucket's `name` (GitLab: "default" when not sent).
     std::string context;
+    std::string key;          ///< Bitbucket's `key`; "" for the others
     std::string description;  ///< "" when not sent
     std::string target_url;   ///< GitHub's and GitLab's `target_url`, Bitbucket's `url`
     std::vector<std::pair<std::string, std::string>> headers;
@@ -60,9 +61,11 @@ struct PostedStatus {
 ///  * Bitbucket Cloud: POST <any prefix>/repositories/{workspace}/{slug}/commit/{sha}/statuses/
 ///    build; Data Center: POST <any prefix>/rest/api/latest/projects/{key}/repos/{slug}/commits/
 ///    {sha}/builds. `Authorization: Bearer <token>` must carry options.token, else 401; key,
-///    state and url are required and state must be one of INPROGRESS, SUCCESSFUL, FAILED and
-///    STOPPED (Cloud) or CANCELLED, UNKNOWN (Data Center), else 400 in the forge's error shape
-///    (Cloud {"type":"error","error":{"message","fields"}}, Data Center {"errors":[{"message"}]}).
+///    state and url are required, url at most 450 characters, name 255, and on Cloud key 40 and
+///    url a valid link (a host with a dot, localhost or an address); state must be one of
+///    INPROGRESS, SUCCESSFUL, FAILED and STOPPED (Cloud) or those three (Data Center as 7.x:
+///    CANCELLED came in 8.0); else 400 in the forge's error shape (Cloud
+///    {"type":"error","error":{"message","fields"}}, Data Center {"errors":[{"message"}]}).
 ///    Accepted: Cloud 201 with the status, Data Center 204.
 ///  * Anything else: 404 {"message":"Not Found"}.
 class FakeForgeApi {

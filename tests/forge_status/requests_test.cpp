@@ -258,6 +258,84 @@ TEST(ForgeStatusBodies, BitbucketBodyKeysTheStatusByContextAndAlwaysHasAUrl) {
     EXPECT_EQ(code_points(std::string(json.at("description").as_string())), 140u);
 }
 
+// Bitbucket Cloud refuses a key over 40 characters (400), which would drop every status of the
+// rule: a longer context is keyed by its hash, the same for every post; the name shows it whole.
+TEST(ForgeStatusBodies, BitbucketCloudKeysALongContextByItsHash) {
+    const std::string context = "hookrelay/build-pull-requests/app/app-unit-tests";
+    const auto key = bitbucket_key(Provider::bitbucket_cloud, context);
+    EXPECT_EQ(key.size(), 40u);
+    EXPECT_TRUE(key.starts_with("hookrelay-")) << key;
+    EXPECT_EQ(key.find_first_not_of("0123456789abcdef", 10), std::string::npos) << key;
+    EXPECT_EQ(bitbucket_key(Provider::bitbucket_cloud, context), key);
+    EXPECT_NE(bitbucket_key(Provider::bitbucket_cloud, context + "2"), key);
+    EXPECT_EQ(bitbucket_key(Provider::bitbucket_cloud, std::string(40, 'k')), std::string(40, 'k'));
+    EXPECT_EQ(bitbucket_key(Provider::bitbucket_server, context), context);
+    const auto body = bitbucket_body(Provider::bitbucket_cloud, {"ws/app", k_sha, context},
+                                     {"success", "Build #1 SUCCESS", "https://ci.example.com/1/"},
+                                     "https://x.example/");
+    ASSERT_TRUE(body);
+    const auto json = boost::json::parse(*body).as_object();
+    EXPECT_EQ(json.at("key"), key.c_str());
+    EXPECT_EQ(json.at("name"), context.c_str());
+}
+
+// A link Bitbucket would refuse gives way to the commit's page: over 450 characters, and on Cloud
+// a host without a dot (a Jenkins known by its short name).
+TEST(ForgeStatusBodies, BitbucketLinksTheCommitWhenItWouldRefuseTheBuildsUrl) {
+    const StatusTarget target{"ws/app", k_sha, "hookrelay/build"};
+    const auto url_of = [&](Provider p, const std::string& url) {
+        const auto body = bitbucket_body(p, target, {"running", "Build #3 running", url},
+                                         "https://commit.example/");
+        return body ? std::string(boost::json::parse(*body).at("url").as_string()) : "";
+    };
+    const auto cloud = Provider::bitbucket_cloud;
+    const auto server = Provider::bitbucket_server;
+    EXPECT_EQ(url_of(cloud, "http://jenkins:8080/job/app/3/"), "https://commit.example/");
+    EXPECT_EQ(url_of(server, "http://jenkins:8080/job/app/3/"), "http://jenkins:8080/job/app/3/");
+    EXPECT_EQ(url_of(cloud, "http://localhost:8080/job/app/3/"),
+              "http://localhost:8080/job/app/3/");
+    EXPECT_EQ(url_of(cloud, "http://10.0.0.5:8080/job/app/3/"), "http://10.0.0.5:8080/job/app/3/");
+    EXPECT_EQ(url_of(cloud, "http://[fd00::5]:8080/job/app/3/"),
+              "http://[fd00::5]:8080/job/app/3/");
+    EXPECT_EQ(url_of(cloud, "https://ci.example.com/job/app/3/"),
+              "https://ci.example.com/job/app/3/");
+    const std::string base = "https://ci.example.com/job/";
+    const std::string fits = base + std::string(450 - base.size() - 3, 'b') + "/3/";
+    ASSERT_EQ(fits.size(), 450u);
+    EXPECT_EQ(url_of(server, fits), fits);
+    EXPECT_EQ(url_of(server, fits + "x"), "https://commit.example/");
+    // A context past Bitbucket's 255 characters for a name is shortened.
+    const auto body = bitbucket_body(server, {"ws/app", k_sha, std::string(300, 'c')},
+                                     {"success", "ok", ""}, "https://commit.example/");
+    ASSERT_TRUE(body);
+    EXPECT_EQ(code_points(std::string(boost::json::parse(*body).at("name").as_string())), 255u);
+}
+
+TEST(ForgeStatusUrls, CheckDoubtsAnApiUrlWhereTheForgesApiIsNot) {
+    const auto doubt = [](Provider p, std::string api_url) {
+        SourceConfig source;
+        source.name = "forge";
+        source.provider = p;
+        source.status.emplace();
+        source.status->api_url = std::move(api_url);
+        return api_url_doubt(source);
+    };
+    EXPECT_EQ(doubt(Provider::gitea, "https://git.example.com"),
+              "source 'forge': status.api_url 'https://git.example.com' does not end in /api/v1, "
+              "where Gitea's and Forgejo's API is (https://HOST/api/v1); a post would go to "
+              "https://git.example.com/repos/OWNER/REPO/statuses/SHA");
+    EXPECT_EQ(doubt(Provider::forgejo, "https://git.example.com/api/v1"), "");
+    EXPECT_NE(doubt(Provider::gitlab, "https://gitlab.example.com"), "");
+    EXPECT_EQ(doubt(Provider::gitlab, "https://gitlab.example.com/api/v4"), "");
+    EXPECT_EQ(doubt(Provider::gitlab, ""), "");  // the default
+    EXPECT_NE(doubt(Provider::bitbucket_cloud, "https://api.bitbucket.org"), "");
+    EXPECT_NE(doubt(Provider::bitbucket_server, "https://bb.example.com/rest/api/1.0")
+                  .find("has /rest in it"),
+              std::string::npos);
+    EXPECT_EQ(doubt(Provider::bitbucket_server, "https://bb.example.com/bitbucket"), "");
+    EXPECT_EQ(doubt(Provider::github, "https://ghe.example.com"), "");  // GHE.com has no /api/v3
+}
+
 TEST(ForgeStatusStates, BitbucketStatesPerFlavour) {
     for (const auto p : {Provider::bitbucket_cloud, Provider::bitbucket_server}) {
         EXPECT_EQ(bitbucket_state(p, "pending"), "INPROGRESS");
@@ -268,7 +346,8 @@ TEST(ForgeStatusStates, BitbucketStatesPerFlavour) {
         EXPECT_EQ(bitbucket_state(p, "done"), "");
     }
     EXPECT_EQ(bitbucket_state(Provider::bitbucket_cloud, "canceled"), "STOPPED");
-    EXPECT_EQ(bitbucket_state(Provider::bitbucket_server, "canceled"), "CANCELLED");
+    // Data Center 7.x refuses CANCELLED (it came in 8.0).
+    EXPECT_EQ(bitbucket_state(Provider::bitbucket_server, "canceled"), "FAILED");
     EXPECT_EQ(bitbucket_state(Provider::github, "success"), "");
 }
 

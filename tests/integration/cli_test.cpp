@@ -191,6 +191,28 @@ TEST(Cli, CheckWarnsOfBothListenersOnOnePort) {
     EXPECT_EQ(check("127.0.0.1:8080", "127.0.0.1:9090"), "");
 }
 
+// A status API address where the forge's API is not would have every status answered 404 and
+// dropped: check says so, and where the posts would go.
+TEST(Cli, CheckWarnsOfAStatusApiUrlWhereTheForgesApiIsNot) {
+    TempDir dir;
+    const auto path = dir.write("s.yaml", R"(sources:
+  gitea:
+    provider: gitea
+    secret: "${env:S}"
+    status: {token: "${env:S}", api_url: "https://git.example.com/"}
+  bitbucket-dc:
+    provider: bitbucket-server
+    secret: "${env:S}"
+    status: {token: "${env:S}", api_url: "https://bb.example.com/bitbucket"}
+)");
+    const auto r = run_hookrelay({"check", "--config", path}, {{"S", "v"}});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err,
+              "warning: source 'gitea': status.api_url 'https://git.example.com' does not end in "
+              "/api/v1, where Gitea's and Forgejo's API is (https://HOST/api/v1); a post would go "
+              "to https://git.example.com/repos/OWNER/REPO/statuses/SHA\n");
+}
+
 TEST(Cli, ATlsKeyLeftOutIsOneErrorThatSaysSo) {
     TempDir dir;
     const auto path = dir.write("tls.yaml", R"(server:

@@ -41,10 +41,15 @@ struct Knobs {
 };
 
 // A status: block for a source: posts to the fake under `api_path`, retried quickly.
-std::string status_to(const FakeForgeApi& forge, const std::string& api_path) {
+std::string status_to(const FakeForgeApi& forge, const std::string& api_path,
+                      const std::string& context = "") {
     return "\n    status:\n      token: \"${env:STATUS_TOKEN}\"\n      api_url: \"" + forge.url() +
-           api_path + "\"\n      retry_initial: 100ms\n      retry_max: 300ms\n";
+           api_path + "\"\n      retry_initial: 100ms\n      retry_max: 300ms\n" +
+           (context.empty() ? "" : "      context: \"" + context + "\"\n");
 }
+
+// Longer than the 40 characters Bitbucket Cloud takes for a key.
+constexpr const char* k_long_context = "hookrelay/build-pull-requests/app/app-unit-tests";
 
 // A config with `sources` (YAML under `sources:`), one Jenkins that follows quickly and one rule
 // that builds every push as {namespace}/{name}/{branch}.
@@ -92,7 +97,7 @@ std::string other_forges_config(const FakeJenkins& jenkins, const FakeForgeApi& 
         "  gitea:\n    provider: gitea\n    secret: \"${env:GH_SECRET}\"" +
             status_to(forge, "api/v1") +
             "  bitbucket:\n    provider: bitbucket-cloud\n    secret: \"${env:GH_SECRET}\"" +
-            status_to(forge, "2.0") +
+            status_to(forge, "2.0", k_long_context) +
             "  bitbucket-dc:\n    provider: bitbucket-server\n    secret: \"${env:GH_SECRET}\"" +
             status_to(forge, "bitbucket"),
         jenkins, Knobs{});
@@ -524,12 +529,16 @@ TEST_F(FollowBuilds, GiteaAndBothBitbucketsAreToldWhatBecameOfTheirPushes) {
     EXPECT_EQ(gitea[2].target_url,
               "https://jenkins.example.com/job/gordon/job/hello-world/job/main/1/");
 
-    // Bitbucket Cloud: keyed by the context; queued links to the commit (no build yet).
+    // Bitbucket Cloud: one key for every post, its context over 40 characters hashed into one;
+    // queued links to the commit (no build yet).
     const auto cloud = statuses_for(forge, k_cloud_sha);
     EXPECT_EQ(states(cloud), (std::vector<std::string>{"INPROGRESS", "INPROGRESS", "SUCCESSFUL"}));
     EXPECT_EQ(cloud[0].forge, "bitbucket-cloud");
     EXPECT_EQ(cloud[0].repository, "cloudbeers/temp");
-    EXPECT_EQ(cloud[0].context, "hookrelay/branches");
+    EXPECT_EQ(cloud[0].context, k_long_context);
+    EXPECT_TRUE(cloud[0].key.starts_with("hookrelay-")) << cloud[0].key;
+    EXPECT_EQ(cloud[1].key, cloud[0].key);
+    EXPECT_EQ(cloud[2].key, cloud[0].key);
     EXPECT_EQ(cloud[0].header("Authorization"), std::string("Bearer ") + k_status_token);
     EXPECT_EQ(cloud[0].target_url,
               std::string("https://bitbucket.org/cloudbeers/temp/commits/") + k_cloud_sha);
