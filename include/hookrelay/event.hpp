@@ -72,6 +72,10 @@ struct PullRequest {
     /// Newest commit on the source branch, a full sha; empty when the forge sends only an
     /// abbreviation (Bitbucket Cloud).
     std::string head_sha;
+    /// The forge's abbreviation of that commit when it sends no more (Bitbucket Cloud: 12
+    /// digits), else empty. For commit statuses only, which Bitbucket Cloud takes by it: no rule
+    /// field, and no build gets it (Jenkins cannot fetch by it).
+    std::string head_sha_abbrev;
     std::string merge_commit_sha;  ///< set once merged (a full sha, as head_sha)
     bool merged = false;
     bool draft = false;

@@ -795,7 +795,8 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
     ls->add_option("--repo", (*list)["repository"],
                    "Filter: the repository's full name (acme/app; any case)");
     ls->add_option("--ref", (*list)["ref"],
-                   "Filter: the ref, full (refs/heads/main) or a branch or tag name (main)");
+                   "Filter: the ref, full (refs/heads/main) or a branch or tag name (main), or "
+                   "a pull request as the list shows it ('PR #7', 'MR !7')");
     auto show_body = std::make_shared<bool>(false);
     auto show_headers = std::make_shared<bool>(false);
     auto* show = deliveries->add_subcommand(

@@ -521,21 +521,35 @@ asio::awaitable<void> Chores::Impl::post_one(std::shared_ptr<Lane> lane, ChoreCl
                 update.error = "refused: " + answer.detail;
                 outcome = "refused";
                 if (refusals_logged.insert(target.config.name).second) {
-                    // 401, 403 and 404 are the token's (or a repository it cannot see); a 400
-                    // or 422 is the request's: what the forge said names the field.
-                    const bool invalid = answer.http_status == 400 || answer.http_status == 422;
-                    spdlog::error(
-                        "source {}: the forge refuses hookrelay's commit statuses ({}; "
-                        "repository {}). {}; refused statuses are dropped, deliveries are not "
-                        "affected. Logged once per source until a reload",
-                        target.config.name, answer.detail, commit.repository,
-                        invalid ? fmt::format("It refused the status as invalid: check "
-                                              "sources.{}.status (context, api_url)",
-                                              target.config.name)
-                                : fmt::format("Check sources.{}.status.token and its permissions "
-                                              "({}) and api_url",
-                                              target.config.name,
-                                              forge_status::token_needs(target.config.provider)));
+                    // 401, 403 and 404 are the token's (or a repository or api_url it cannot
+                    // reach); a 400 or 422 is the status': the forge's message names what. No
+                    // answer at all: the post could not be made (a repository name the forge's
+                    // API cannot take).
+                    const int http = answer.http_status;
+                    const std::string what =
+                        http == 400 || http == 422
+                            ? std::string(
+                                  "The forge called the status invalid (its message says "
+                                  "why)")
+                            : fmt::format(
+                                  "Check sources.{}.status.token and its permissions "
+                                  "({}) and api_url",
+                                  target.config.name,
+                                  forge_status::token_needs(target.config.provider));
+                    if (http == 0) {
+                        spdlog::error(
+                            "source {}: hookrelay cannot post this commit status ({}; "
+                            "repository {}); such statuses are dropped, deliveries are "
+                            "not affected. Logged once per source until a reload",
+                            target.config.name, answer.detail, commit.repository);
+                    } else {
+                        spdlog::error(
+                            "source {}: the forge refuses hookrelay's commit statuses "
+                            "({}; repository {}). {}; refused statuses are dropped, "
+                            "deliveries are not affected. Logged once per source until "
+                            "a reload",
+                            target.config.name, answer.detail, commit.repository, what);
+                    }
                 }
                 break;
             case Kind::retry: {

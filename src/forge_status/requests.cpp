@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <charconv>
 #include <utility>
+#include <vector>
 
 namespace hookrelay::forge_status {
 
@@ -21,6 +22,12 @@ namespace json = boost::json;
 bool all_digits(std::string_view text) {
     return !text.empty() &&
            std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::size_t code_points(std::string_view text) {
+    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    }));
 }
 
 char ascii_lower(char c) {
@@ -208,7 +215,8 @@ std::optional<std::string> gitlab_body(const StatusTarget& target, const StatusW
 }
 
 std::string bitbucket_key(Provider provider, std::string_view context) {
-    if (provider != Provider::bitbucket_cloud || context.size() <= k_bitbucket_cloud_max_key) {
+    if (provider != Provider::bitbucket_cloud ||
+        code_points(context) <= k_bitbucket_cloud_max_key) {
         return std::string(context);
     }
     // Stable from post to post (the key is what a later post replaces), and 40 characters.
@@ -222,19 +230,78 @@ std::string bitbucket_key(Provider provider, std::string_view context) {
     return key;
 }
 
+namespace {
+
+bool ascii_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+bool letter_like(char c) {  // a letter, or a byte of a non-ASCII character (Django's \u00a1-)
+    return (c >= 'a' && c <= 'z') || static_cast<unsigned char>(c) >= 0x80;
+}
+
+// A host name as Django's URLValidator takes it (lower case here): labels of letters, digits,
+// non-ASCII characters and inner hyphens, at most 63 each, and a top level of two or more
+// letters (or xn--...), with an optional trailing dot.
+bool django_host_name(std::string host) {
+    if (host.ends_with('.')) host.pop_back();
+    std::vector<std::string_view> labels;
+    for (std::string_view rest = host;;) {
+        const auto dot = rest.find('.');
+        labels.push_back(rest.substr(0, dot));
+        if (dot == std::string_view::npos) break;
+        rest.remove_prefix(dot + 1);
+    }
+    if (labels.size() < 2) return false;
+    for (const auto label : labels) {
+        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-' ||
+            !std::all_of(label.begin(), label.end(),
+                         [](char c) { return ascii_alnum(c) || letter_like(c) || c == '-'; })) {
+            return false;
+        }
+    }
+    const auto top = labels.back();
+    if (top.starts_with("xn--")) {
+        return top.size() > 4 && std::all_of(top.begin() + 4, top.end(), ascii_alnum);
+    }
+    return top.size() >= 2 &&
+           std::all_of(top.begin(), top.end(), [](char c) { return letter_like(c) || c == '-'; });
+}
+
+bool ipv4_address(std::string_view host) {
+    int parts = 0;
+    for (std::string_view rest = host;; ++parts) {
+        const auto dot = rest.find('.');
+        const auto part = rest.substr(0, dot);
+        unsigned value = 0;
+        const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
+        if (part.empty() || ec != std::errc{} || end != part.data() + part.size() || value > 255) {
+            return false;
+        }
+        if (dot == std::string_view::npos) break;
+        rest.remove_prefix(dot + 1);
+    }
+    return parts == 3;
+}
+
+}  // namespace
+
 bool bitbucket_takes_url(Provider provider, std::string_view url) {
-    if (url.empty() || url.size() > k_bitbucket_max_url) return false;
+    if (url.empty() || code_points(url) > k_bitbucket_max_url) return false;
     if (provider != Provider::bitbucket_cloud) return true;
-    // Bitbucket Cloud validates links as Django does: a host name needs a dot (a domain and its
-    // top level), unless it is localhost or an address.
+    // Bitbucket Cloud validates links as Django does: localhost, an address, or a host name
+    // with a top level domain ("http://jenkins:8080/..." and "http://ci.k8s/..." are refused).
     const auto scheme = url.find("://");
     if (scheme == std::string_view::npos) return false;
-    auto host = url.substr(scheme + 3);
-    if (host.starts_with('[')) return true;  // an IPv6 literal
-    host = host.substr(0, host.find_first_of("/:?#"));
-    if (const auto at = host.rfind('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
-    return host == "localhost" || (host.find('.') != std::string_view::npos &&
-                                   !host.starts_with('.') && !host.ends_with('.'));
+    auto authority = url.substr(scheme + 3);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+        authority.remove_prefix(at + 1);
+    }
+    if (authority.starts_with('[')) return true;  // an IPv6 literal
+    std::string host(authority.substr(0, authority.find(':')));
+    for (char& c : host) c = ascii_lower(c);
+    return host == "localhost" || ipv4_address(host) || django_host_name(host);
 }
 
 std::optional<std::string> bitbucket_body(Provider provider, const StatusTarget& target,

@@ -80,8 +80,9 @@ inline constexpr std::size_t k_bitbucket_max_name = 255;
 std::string bitbucket_key(Provider provider, std::string_view context);
 
 /// Whether Bitbucket takes `url` as a status' link: not empty, at most 450 characters, and on
-/// Cloud a host with a dot in it, localhost or an address (Cloud refuses "http://jenkins:8080/…"
-/// as "Enter a valid URL").
+/// Cloud a URL Django's URLValidator takes: localhost, an address, or a host name whose top level
+/// is two or more letters (Cloud refuses "http://jenkins:8080/…" and "http://ci.k8s/…" as "Enter
+/// a valid URL").
 bool bitbucket_takes_url(Provider provider, std::string_view url);
 
 /// Bitbucket's (Cloud and Data Center): {key, name, state, url, description}: key bitbucket_key()

@@ -187,10 +187,13 @@ std::string api_url_doubt(const SourceConfig& source) {
             }
             break;
         case Provider::bitbucket_server:
-            if (url.find("/rest/") != std::string::npos || url.ends_with("/rest")) {
+            if (const auto path =
+                    url.substr(std::min(url.size(), url.find('/', url.find("://") + 3)));
+                path.find("/rest/api") != std::string::npos ||
+                path.find("/rest/build-status") != std::string::npos) {
                 return said(
-                           "has /rest in it, where the server's base URL belongs (https://HOST "
-                           "or https://HOST/CONTEXT)") +
+                           "names a REST API, where the server's base URL belongs "
+                           "(https://HOST or https://HOST/CONTEXT)") +
                        "/rest/api/latest/projects/KEY/repos/SLUG/commits/SHA/builds";
             }
             break;

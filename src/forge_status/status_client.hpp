@@ -19,7 +19,8 @@
 //    context (a post with the same key replaces the last), `Authorization: Bearer <token>`.
 //    States INPROGRESS, SUCCESSFUL, FAILED, and STOPPED (Cloud; canceled is FAILED on Data
 //    Center, whose CANCELLED came in 8.0). Bitbucket requires a url and refuses one over 450
-//    characters (Cloud also one whose host has no dot): those wishes link to the commit's page.
+//    characters (Cloud also one whose host has no top level domain): those wishes link to the
+//    commit's page.
 //    Cloud refuses a key over 40 characters: a longer context is keyed by its hash.
 //  * description at most 140 characters (cut on a UTF-8 character boundary, "…" at the end).
 //  * Answers: 2xx posted. GitLab 400 whose message says a transition is not allowed ("Cannot
@@ -63,7 +64,8 @@ std::string_view token_needs(Provider provider) noexcept;
 
 /// A doubt about `source`'s status.api_url as written, for `check`: one whose path is not where
 /// the forge's API lives (Gitea and Forgejo /api/v1, GitLab /api/v4, Bitbucket Cloud /2.0; a
-/// Bitbucket Data Center URL with /rest/ in it, where the server's base URL belongs), which
+/// Bitbucket Data Center path with /rest/api or /rest/build-status in it, where the server's base
+/// URL belongs), which
 /// would have every post answered 404. "" when there is none (or no status: or api_url).
 std::string api_url_doubt(const SourceConfig& source);
 

@@ -1072,14 +1072,21 @@ std::string cause(const Rule& rule, const Event& event) {
 // (a deleted branch, a tag object that is not a commit, a pull request event without its head).
 std::optional<StatusTarget> status_target(const Event& event, const std::string& context) {
     std::string sha;
+    bool abbreviated = false;
     if (event.pull_request) {
         sha = event.pull_request->head_sha;
+        // Bitbucket Cloud sends 12 digits, which its status API resolves in the repository of
+        // the hook; a fork's commits are not in it.
+        if (sha.empty() && !event.pull_request->from_fork) {
+            sha = event.pull_request->head_sha_abbrev;
+            abbreviated = !sha.empty();
+        }
     } else if (!event.deleted) {
         sha = event.commit;
     }
-    const bool full_sha =
-        sha.size() == 40 && sha.find_first_not_of("0123456789abcdef") == std::string::npos;
-    if (!full_sha || sha == std::string(40, '0') || event.repository.full_name.empty()) {
+    const bool hex = !sha.empty() && sha.find_first_not_of("0123456789abcdef") == std::string::npos;
+    const bool named = abbreviated ? sha.size() >= 7 && sha.size() < 40 : sha.size() == 40;
+    if (!hex || !named || is_zero_sha(sha) || event.repository.full_name.empty()) {
         return std::nullopt;
     }
     std::string ref = event.pull_request      ? event.pull_request->source_branch

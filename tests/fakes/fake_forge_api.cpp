@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <tuple>
 
 namespace hookrelay::test {
@@ -65,21 +66,19 @@ Answer message_answer(int status, std::string_view message) {
     return json_answer(status, json::object{{"message", message}});
 }
 
-// Bitbucket Cloud's check of a link (Django's URLValidator): http(s), and a host that is
-// localhost, an address or a name with a dot (a domain and its top level).
-bool valid_cloud_url(std::string_view url) {
-    std::string_view rest;
-    if (url.starts_with("https://")) {
-        rest = url.substr(8);
-    } else if (url.starts_with("http://")) {
-        rest = url.substr(7);
-    } else {
-        return false;
-    }
-    if (rest.starts_with('[')) return true;
-    const auto host = rest.substr(0, rest.find_first_of("/:?#"));
-    return host == "localhost" || (host.find('.') != std::string_view::npos &&
-                                   !host.starts_with('.') && !host.ends_with('.'));
+// Bitbucket Cloud's check of a link: Django's URLValidator, its pattern written out for ASCII
+// (schemes http(s) and ftp(s); user info; an IPv4 address, an IPv6 literal, localhost, or a host
+// name whose top level is two or more letters or xn--...; a port; a path).
+bool valid_cloud_url(const std::string& url) {
+    static const std::regex k_url(
+        R"(^(?:http|ftp)s?://(?:[^\s:@/]+(?::[^\s:@/]*)?@)?)"
+        R"((?:(?:(?:25[0-5]|2[0-4]\d|[01]?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|[01]?\d?\d)){3})"
+        R"(|\[[0-9a-f:.]+\])"
+        R"(|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)"
+        R"(\.(?:[a-z](?:[a-z-]{0,61}[a-z])?|xn--[a-z0-9]{1,59})\.?)"
+        R"(|localhost))(?::\d{1,5})?(?:[/?#]\S*)?$)",
+        std::regex::icase | std::regex::ECMAScript);
+    return std::regex_match(url, k_url);
 }
 
 // GitLab's open status of one project, sha and name: pending or running.

@@ -291,6 +291,19 @@ TEST(ForgeStatusBodies, BitbucketLinksTheCommitWhenItWouldRefuseTheBuildsUrl) {
     const auto cloud = Provider::bitbucket_cloud;
     const auto server = Provider::bitbucket_server;
     EXPECT_EQ(url_of(cloud, "http://jenkins:8080/job/app/3/"), "https://commit.example/");
+    // Django's rules: a top level of two or more letters, no underscores.
+    for (const char* refused : {"http://jenkins.ns1:8080/job/app/3/", "http://ci.k8s/job/app/3/",
+                                "http://jenkins.x/job/app/3/", "http://my_ci.corp.example/3/",
+                                "http://-ci.example.com/3/", "http://ci..example.com/3/",
+                                "http://999.1.1.1/3/", "ci.example.com/job/app/3/"}) {
+        EXPECT_EQ(url_of(cloud, refused), "https://commit.example/") << refused;
+    }
+    for (const char* taken :
+         {"http://user:pw@ci.example.com/job/app/3/", "https://CI.Example.COM./job/app/3/",
+          "http://LOCALHOST:8080/3/", "http://ci.example.xn--p1ai/3/",
+          "https://jenkins.intra-net.example.co.uk:8443/job/a/3/?x=1"}) {
+        EXPECT_EQ(url_of(cloud, taken), taken) << taken;
+    }
     EXPECT_EQ(url_of(server, "http://jenkins:8080/job/app/3/"), "http://jenkins:8080/job/app/3/");
     EXPECT_EQ(url_of(cloud, "http://localhost:8080/job/app/3/"),
               "http://localhost:8080/job/app/3/");
@@ -330,9 +343,13 @@ TEST(ForgeStatusUrls, CheckDoubtsAnApiUrlWhereTheForgesApiIsNot) {
     EXPECT_EQ(doubt(Provider::gitlab, ""), "");  // the default
     EXPECT_NE(doubt(Provider::bitbucket_cloud, "https://api.bitbucket.org"), "");
     EXPECT_NE(doubt(Provider::bitbucket_server, "https://bb.example.com/rest/api/1.0")
-                  .find("has /rest in it"),
+                  .find("names a REST API"),
               std::string::npos);
+    EXPECT_NE(doubt(Provider::bitbucket_server, "https://bb.example.com/rest/build-status/1.0"),
+              "");
     EXPECT_EQ(doubt(Provider::bitbucket_server, "https://bb.example.com/bitbucket"), "");
+    EXPECT_EQ(doubt(Provider::bitbucket_server, "https://bb.example.com/rest"), "");  // a context
+    EXPECT_EQ(doubt(Provider::bitbucket_server, "http://rest"), "");
     EXPECT_EQ(doubt(Provider::github, "https://ghe.example.com"), "");  // GHE.com has no /api/v3
 }
 

@@ -182,6 +182,10 @@ TEST(BitbucketCloudNormalize, PullRequestFulfilledIsClosedAndMerged) {
     EXPECT_EQ(e.pull_request->target_branch, "master");
     // "1986c2284946": an abbreviation is not a commit Jenkins can fetch.
     EXPECT_EQ(e.pull_request->merge_commit_sha, "");
+    // Nor is the head's: it is kept apart, for commit statuses only.
+    EXPECT_EQ(e.pull_request->head_sha, "");
+    EXPECT_EQ(e.commit, "");
+    EXPECT_EQ(e.pull_request->head_sha_abbrev, "a72355f35fde");
 }
 
 TEST(BitbucketCloudNormalize, FullHashesInPullRequestsAreKept) {
@@ -192,6 +196,7 @@ TEST(BitbucketCloudNormalize, FullHashesInPullRequestsAreKept) {
     ASSERT_TRUE(e);
     EXPECT_EQ(e->pull_request->head_sha, "63e3d18dca4c0123456789abcdef0123456789ab");
     EXPECT_EQ(e->commit, "63e3d18dca4c0123456789abcdef0123456789ab");
+    EXPECT_EQ(e->pull_request->head_sha_abbrev, "");
 }
 
 TEST(BitbucketCloudNormalize, PullRequestRejectedIsClosedNotMerged) {

@@ -664,11 +664,16 @@ TEST_F(AdminCli, ListOfASourceTheConfigDoesNotHaveSaysSo) {
     EXPECT_EQ(right.err.find("no source"), std::string::npos) << right.err;
 }
 
-// A pull request's ref is listed by its number, not cut short ("refs/pull/2/h…"), and --ref finds
+// A pull request's ref is listed by its number, not cut short ("refs/pull/12/…"), and --ref finds
 // it by what the list shows as well as by the ref.
 TEST_F(AdminCli, ListShowsAPullRequestByItsNumberAndFindsItSo) {
     Daemon daemon(options(config_for(jenkins, k_pr_rule_only)));
-    ASSERT_EQ(post_webhook(daemon, load_fixture("github", "pull_request-opened")).status, 202u);
+    auto pr = load_fixture("github", "pull_request-opened");
+    auto payload = json::parse(pr.body);
+    payload.at("number") = 12;
+    payload.at("pull_request").at("number") = 12;
+    pr.body = json::serialize(payload);
+    ASSERT_EQ(post_webhook(daemon, pr).status, 202u);
     ASSERT_EQ(post_webhook(daemon, push("beside-it")).status, 200u);
     const auto addr = address(daemon);
     auto list = run_hookrelay({"deliveries", "list", "--admin", addr}, cli_env());
@@ -677,9 +682,9 @@ TEST_F(AdminCli, ListShowsAPullRequestByItsNumberAndFindsItSo) {
     ASSERT_NE(row, std::string::npos) << list.out;
     const auto line_start = list.out.rfind('\n', row) + 1;
     const auto line = list.out.substr(line_start, row - line_start);
-    EXPECT_NE(line.find(" PR #2 "), std::string::npos) << list.out;
+    EXPECT_NE(line.find(" PR #12 "), std::string::npos) << list.out;
     EXPECT_EQ(line.find("refs/pull"), std::string::npos) << list.out;
-    for (const std::string ref : {"PR #2", "refs/pull/2/head"}) {
+    for (const std::string ref : {"PR #12", "refs/pull/12/head"}) {
         const auto found = run_hookrelay(
             {"deliveries", "list", "--admin", addr, "--ref", ref, "--json"}, cli_env());
         ASSERT_EQ(found.exit_code, 0) << found.err;

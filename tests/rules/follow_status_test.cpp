@@ -137,9 +137,28 @@ TEST(RuleStatus, NoStatusForASourceWithoutStatusOrAnEventWithoutACommit) {
     const auto d = set->evaluate(deleted);
     ASSERT_EQ(d.triggers.size(), 1u);
     EXPECT_FALSE(d.triggers[0].status);
-    auto short_sha = pull_request_event();  // Bitbucket Cloud sends abbreviated shas
+    auto short_sha = pull_request_event();  // never in head_sha: head_sha_abbrev
     short_sha.pull_request->head_sha = "0123456";
     EXPECT_FALSE(set->evaluate(short_sha).triggers.at(0).status);
+}
+
+// Bitbucket Cloud's pull request events carry 12 digits of the head commit, which its status API
+// takes in the hook's repository: a pull request from a branch there gets its statuses; one from
+// a fork (its commits elsewhere) does not.
+TEST(RuleStatus, AnAbbreviatedHeadShaNamesTheCommitOfAPullRequestFromTheSameRepository) {
+    const auto set = compile_config(with_status({rule("prs", {}, {trigger("x")})}));
+    ASSERT_TRUE(set);
+    auto e = pull_request_event();
+    e.pull_request->head_sha.clear();
+    e.pull_request->head_sha_abbrev = "a72355f35fde";
+    auto d = set->evaluate(e);
+    ASSERT_TRUE(d.triggers.at(0).status);
+    EXPECT_EQ(d.triggers[0].status->sha, "a72355f35fde");
+    e.pull_request->from_fork = true;
+    EXPECT_FALSE(set->evaluate(e).triggers.at(0).status);
+    e.pull_request->from_fork = false;
+    e.pull_request->head_sha_abbrev = "a7235";  // too short to name a commit
+    EXPECT_FALSE(set->evaluate(e).triggers.at(0).status);
 }
 
 }  // namespace

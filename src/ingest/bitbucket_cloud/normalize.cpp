@@ -150,6 +150,13 @@ result<void> normalize_pull_request(JsonRef root, Event& event) {
                  source_web.empty() ? event.repository.full_name : facts.source_repository),
         facts.source_repository);
     facts.head_sha = full_sha(at(pr, {"source", "commit", "hash"}));
+    if (facts.head_sha.empty()) {
+        auto abbrev = as_string(at(pr, {"source", "commit", "hash"}));
+        if (abbrev.size() >= 7 && abbrev.size() < 40 &&
+            abbrev.find_first_not_of("0123456789abcdef") == std::string::npos) {
+            facts.head_sha_abbrev = std::move(abbrev);
+        }
+    }
     facts.merge_commit_sha = full_sha(at(pr, {"merge_commit", "hash"}));
     facts.merged = as_string_view(member(pr, "state")) == std::string_view("MERGED");
     facts.draft = as_bool(member(pr, "draft")).value_or(false);
