@@ -369,7 +369,7 @@ Reply list_deliveries(const Endpoint& ep, const std::string& filters, const std:
 
 void print_deliveries(const json::value& v) {
     const auto& items = v.at("deliveries").as_array();
-    constexpr auto k_row = "{:<8} {:<20} {:<10} {:<13} {:<24} {:<16} {:<16} {}\n";
+    constexpr auto k_row = "{:<8} {:<20} {:<16} {:<13} {:<24} {:<16} {:<16} {}\n";
     std::cout << fmt::format(k_row, "SEQ", "RECEIVED (UTC)", "SOURCE", "EVENT", "REPOSITORY", "REF",
                              "OUTCOME", "DELIVERY");
     for (const auto& d : items) {
@@ -445,6 +445,9 @@ void print_commit_status(const json::value& t) {
                              str(status, "repository"), sha);
     if (const auto* posted = status.as_object().if_contains("posted")) {
         std::cout << fmt::format(": {} \"{}\"", str(*posted, "state"), str(*posted, "description"));
+    } else if (const auto error = str(status, "error");
+               error.starts_with("refused") || error.starts_with("gave up")) {
+        std::cout << ": none posted";  // and none will be: the error below says why
     } else {
         std::cout << ": none posted yet";
     }

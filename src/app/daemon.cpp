@@ -712,6 +712,7 @@ int run_daemon(const DaemonOptions& options) {
         } else {
             spdlog::info("source {} ({}) at POST {}", s.name, to_string(s.provider), s.path);
         }
+        if (auto doubt = forge_status::api_url_doubt(s); !doubt.empty()) spdlog::warn("{}", doubt);
     }
     if (!options.ready_file.empty()) {
         std::ofstream ready(options.ready_file, std::ios::trunc);

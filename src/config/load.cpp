@@ -1170,6 +1170,18 @@ class Loader {
         }
     }
 
+    // A status' context: sent as written, so that a forge can require it by name; a template
+    // in it would be posted literally.
+    void status_context(const YAML::Node& node, const std::string& context, std::string& out) {
+        if (!scalar(node, "context", out)) return;
+        if (out.find("{{") != std::string::npos) {
+            error(node, fmt::format("{} '{}' is sent as written, not rendered: a status' name "
+                                    "stays the same from push to push, so that a forge can "
+                                    "require it. Leave the template out",
+                                    context, out));
+        }
+    }
+
     // `status:` of a source: commit statuses back to the forge.
     void status(const YAML::Node& node, const std::string& context, SourceConfig& source) {
         if (!expect_map(node, context)) return;
@@ -1184,12 +1196,12 @@ class Loader {
         }
         if (auto n = node["token"]; !n) {
             error(node, fmt::format("{}: `token:` is required (a reference such as "
-                                    "${{env:GITHUB_STATUS_TOKEN}})",
+                                    "${{env:STATUS_TOKEN}})",
                                     context));
         } else {
             st.token = secret(n, context + ".token");
         }
-        if (auto n = node["context"]) scalar(n, "context", st.context);
+        if (auto n = node["context"]) status_context(n, context + ".context", st.context);
         if (auto n = node["api_url"]) {
             if (scalar(n, "api_url", st.api_url)) {
                 while (st.api_url.ends_with('/')) st.api_url.pop_back();
@@ -1491,7 +1503,9 @@ class Loader {
                 if (n.IsMap()) {
                     check_keys(n, k_rule_status_keys, context + ".status");
                     rule.status_enabled = true;
-                    if (auto c = n["context"]) scalar(c, "context", rule.status_context);
+                    if (auto c = n["context"]) {
+                        status_context(c, context + ".status.context", rule.status_context);
+                    }
                 } else {
                     bool enabled = true;
                     boolean(n, "status", enabled);

@@ -100,7 +100,9 @@ struct Chores::Impl : std::enable_shared_from_this<Chores::Impl> {
     std::map<std::pair<Chore, std::string>, std::shared_ptr<Lane>> lanes;
     bool running = false;
     std::size_t in_flight_total = 0;
-    std::set<std::string> refusals_logged;  // sources whose forge refused us, since the reload
+    // Source and HTTP status of each kind of refusal logged since the reload ("gitea 401"): a
+    // token revoked later is still said, after a refusal of another kind.
+    std::set<std::string> refusals_logged;
     Time store_error_logged{};
 
     template <class T, class Start>
@@ -520,7 +522,9 @@ asio::awaitable<void> Chores::Impl::post_one(std::shared_ptr<Lane> lane, ChoreCl
             case Kind::refused:
                 update.error = "refused: " + answer.detail;
                 outcome = "refused";
-                if (refusals_logged.insert(target.config.name).second) {
+                if (refusals_logged
+                        .insert(fmt::format("{} {}", target.config.name, answer.http_status))
+                        .second) {
                     // 401, 403 and 404 are the token's (or a repository or api_url it cannot
                     // reach); a 400 or 422 is the status': the forge's message names what. No
                     // answer at all: the post could not be made (a repository name the forge's
@@ -533,21 +537,24 @@ asio::awaitable<void> Chores::Impl::post_one(std::shared_ptr<Lane> lane, ChoreCl
                                   "why)")
                             : fmt::format(
                                   "Check sources.{}.status.token and its permissions "
-                                  "({}) and api_url",
+                                  "({}) and api_url ({})",
                                   target.config.name,
-                                  forge_status::token_needs(target.config.provider));
+                                  forge_status::token_needs(target.config.provider),
+                                  status.api_url.empty()
+                                      ? forge_status::default_api_url(target.config.provider)
+                                      : std::string_view(status.api_url));
                     if (http == 0) {
                         spdlog::error(
                             "source {}: hookrelay cannot post this commit status ({}; "
                             "repository {}); such statuses are dropped, deliveries are "
-                            "not affected. Logged once per source until a reload",
+                            "not affected. Logged once per source and answer until a reload",
                             target.config.name, answer.detail, commit.repository);
                     } else {
                         spdlog::error(
                             "source {}: the forge refuses hookrelay's commit statuses "
                             "({}; repository {}). {}; refused statuses are dropped, "
-                            "deliveries are not affected. Logged once per source until "
-                            "a reload",
+                            "deliveries are not affected. Logged once per source and answer "
+                            "until a reload",
                             target.config.name, answer.detail, commit.repository, what);
                     }
                 }

@@ -4,7 +4,9 @@
 #include "httpclient/client.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <exception>
 #include <utility>
 
@@ -26,8 +28,12 @@ PostResult refused(std::string detail) {
 class ForgeStatusClient final : public StatusClient,
                                 public std::enable_shared_from_this<ForgeStatusClient> {
   public:
-    ForgeStatusClient(Provider provider, std::shared_ptr<httpclient::Client> http, Secret token)
-        : provider_(provider), http_(std::move(http)), token_(std::move(token)) {}
+    ForgeStatusClient(std::string source, Provider provider,
+                      std::shared_ptr<httpclient::Client> http, Secret token)
+        : source_(std::move(source)),
+          provider_(provider),
+          http_(std::move(http)),
+          token_(std::move(token)) {}
 
     asio::awaitable<PostResult> post(StatusTarget target, StatusWish wish) override {
         auto self = shared_from_this();
@@ -94,6 +100,15 @@ class ForgeStatusClient final : public StatusClient,
                 body = bitbucket_body(provider_, target, wish,
                                       bitbucket_commit_page(provider_, base.origin + base.path,
                                                             target.repository, target.sha));
+                if (!wish.target_url.empty() && !bitbucket_takes_url(provider_, wish.target_url) &&
+                    !link_replaced_said_.exchange(true)) {
+                    spdlog::warn(
+                        "source {}: Bitbucket refuses the build's link {} (over {} characters, or "
+                        "on Bitbucket Cloud a host without a domain name): statuses link to the "
+                        "commit instead. Set Jenkins' URL (Manage Jenkins > System) to a full "
+                        "name to link builds (said once)",
+                        source_, wish.target_url, k_bitbucket_max_url);
+                }
                 request.headers = {{"Authorization", "Bearer " + std::string(token_.reveal())},
                                    {"Accept", "application/json"}};
                 break;
@@ -112,9 +127,11 @@ class ForgeStatusClient final : public StatusClient,
         return request;
     }
 
+    const std::string source_;
     const Provider provider_;
     const std::shared_ptr<httpclient::Client> http_;
     const Secret token_;
+    mutable std::atomic<bool> link_replaced_said_{false};
 };
 
 }  // namespace
@@ -293,8 +310,8 @@ result<std::shared_ptr<StatusClient>> make_status_client(boost::asio::any_io_exe
     std::string reason;
     auto http = httpclient::Client::make(std::move(executor), std::move(options), &reason);
     if (!http) return fail("status: " + reason);
-    return std::shared_ptr<StatusClient>(
-        std::make_shared<ForgeStatusClient>(source.provider, std::move(*http), config.token));
+    return std::shared_ptr<StatusClient>(std::make_shared<ForgeStatusClient>(
+        source.name, source.provider, std::move(*http), config.token));
 }
 
 }  // namespace hookrelay::forge_status

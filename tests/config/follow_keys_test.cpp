@@ -128,6 +128,23 @@ TEST(ConfigFollow, SelfHostedForgesNameTheirStatusApiAndBitbucketCloudHasOne) {
     EXPECT_EQ(loaded.config->sources.at(1).status->api_url, "");
 }
 
+// A status' name is sent as written (a forge requires it by name): a template in it would be
+// posted literally.
+TEST(ConfigFollow, ATemplateInAStatusContextIsAnError) {
+    EXPECT_THAT(
+        errors_for(std::string(k_jenkins) + R"(sources:
+  gh: {provider: github, insecure: true, status: {token: "${env:T}", context: "{{ repository.name }}/ci"}}
+rules:
+  - name: r
+    status: {context: "ci/{{ branch }}"}
+    trigger: {jenkins: ci, job: x}
+)"),
+        ElementsAre(AllOf(HasSubstr("source 'gh'.status.context '{{ repository.name }}/ci' is "
+                                    "sent as written, not rendered"),
+                          HasSubstr("Leave the template out")),
+                    HasSubstr(".status.context 'ci/{{ branch }}' is sent as written")));
+}
+
 TEST(ConfigFollow, UnknownStatusKeyIsAnError) {
     EXPECT_THAT(errors_for(R"(sources:
   gh: {provider: github, insecure: true, status: {token: "${env:T}", contxt: x}}

@@ -489,6 +489,40 @@ TEST_F(FollowBuilds, RefusedStatusTokenIsLoggedOnceAndDeliveriesGoOn) {
     EXPECT_EQ(log.find("refuses hookrelay's commit statuses", first + 1), std::string::npos);
     EXPECT_EQ(log.find(k_status_token), std::string::npos);
     EXPECT_TRUE(forge.statuses().empty());
+    // A refused status is not on its way: `show` does not say "yet".
+    const auto shown = cli(daemon, {"deliveries", "show", "refused-1"});
+    EXPECT_NE(shown.out.find(": none posted [refused: HTTP 401"), std::string::npos) << shown.out;
+    EXPECT_EQ(shown.out.find("none posted yet"), std::string::npos) << shown.out;
+}
+
+// Each kind of refusal is said once: a token revoked after the forge called some statuses
+// invalid is still said, naming the token, what it needs and the api_url posted to.
+TEST_F(FollowBuilds, ARevokedTokenIsSaidAfterARefusalOfAnotherKind) {
+    jenkins.set_quiet_period(50ms);
+    jenkins.set_build_duration(50ms);
+    forge.fail_next(3, 422, "", R"({"message":"Validation Failed"})");
+    Daemon daemon(options(config_for(jenkins, forge)));
+    ASSERT_EQ(push_github(daemon, "invalid-1").status, 202u);
+    ASSERT_TRUE(eventually(
+        [&] { return daemon.log().find("called the status invalid") != std::string::npos; },
+        k_deadline))
+        << daemon.log();
+    forge.set_token("a-rotated-token");  // hookrelay's is refused from now on (401)
+    ASSERT_EQ(push_github(daemon, "revoked-1").status, 202u);
+    ASSERT_TRUE(
+        eventually([&] { return daemon.log().find("HTTP 401") != std::string::npos; }, k_deadline))
+        << daemon.log();
+    const auto log = daemon.log();
+    const auto invalid = log.find("called the status invalid");
+    EXPECT_EQ(log.find("called the status invalid", invalid + 1), std::string::npos) << log;
+    const auto revoked = log.find("Check sources.github.status.token");
+    ASSERT_NE(revoked, std::string::npos) << log;
+    const auto line = log.substr(revoked, log.find('\n', revoked) - revoked);
+    EXPECT_NE(line.find("GitHub: repo:status"), std::string::npos) << line;
+    auto api_url = forge.url();
+    api_url.pop_back();  // as written, less its trailing '/'
+    EXPECT_NE(line.find("api_url (" + api_url + ")"), std::string::npos) << line;
+    EXPECT_EQ(log.find(k_status_token), std::string::npos);
 }
 
 TEST_F(FollowBuilds, GiteaAndBothBitbucketsAreToldWhatBecameOfTheirPushes) {
