@@ -530,19 +530,6 @@ asio::awaitable<void> Chores::Impl::post_one(std::shared_ptr<Lane> lane, ChoreCl
                     // answer at all: the post could not be made (a repository name the forge's
                     // API cannot take).
                     const int http = answer.http_status;
-                    const std::string what =
-                        http == 400 || http == 422
-                            ? std::string(
-                                  "The forge called the status invalid (its message says "
-                                  "why)")
-                            : fmt::format(
-                                  "Check sources.{}.status.token and its permissions "
-                                  "({}) and api_url ({})",
-                                  target.config.name,
-                                  forge_status::token_needs(target.config.provider),
-                                  status.api_url.empty()
-                                      ? forge_status::default_api_url(target.config.provider)
-                                      : std::string_view(status.api_url));
                     if (http == 0) {
                         spdlog::error(
                             "source {}: hookrelay cannot post this commit status ({}; "
@@ -550,6 +537,19 @@ asio::awaitable<void> Chores::Impl::post_one(std::shared_ptr<Lane> lane, ChoreCl
                             "not affected. Logged once per source and answer until a reload",
                             target.config.name, answer.detail, commit.repository);
                     } else {
+                        const std::string what =
+                            http == 400 || http == 422
+                                ? std::string(
+                                      "The forge called the status invalid (its message "
+                                      "says why)")
+                                : fmt::format(
+                                      "Check sources.{}.status.token and its permissions ({}) "
+                                      "and api_url ({})",
+                                      target.config.name,
+                                      forge_status::token_needs(target.config.provider),
+                                      status.api_url.empty()
+                                          ? forge_status::default_api_url(target.config.provider)
+                                          : std::string_view(status.api_url));
                         spdlog::error(
                             "source {}: the forge refuses hookrelay's commit statuses "
                             "({}; repository {}). {}; refused statuses are dropped, "

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <utility>
@@ -173,34 +174,33 @@ std::string_view token_needs(Provider provider) noexcept {
 std::string api_url_doubt(const SourceConfig& source) {
     if (!source.status || source.status->api_url.empty()) return "";
     const std::string& url = source.status->api_url;  // the loader took its trailing '/' off
-    const auto said = [&](std::string_view why) {
-        return fmt::format("source '{}': status.api_url '{}' {}; a post would go to {}",
-                           source.name, url, why, url);
+    // What is wrong with it, and where a post would go (`path` under it).
+    const auto said = [&](std::string_view why, std::string_view path) {
+        return fmt::format("source '{}': status.api_url '{}' {}; a post would go to {}{}",
+                           source.name, url, why, url, path);
     };
     switch (source.provider) {
         case Provider::gitea:
         case Provider::forgejo:
             if (!url.ends_with("/api/v1")) {
                 return said(
-                           "does not end in /api/v1, where Gitea's and Forgejo's API is "
-                           "(https://HOST/api/v1)") +
-                       "/repos/OWNER/REPO/statuses/SHA";
+                    "does not end in /api/v1, where Gitea's and Forgejo's API is "
+                    "(https://HOST/api/v1)",
+                    "/repos/OWNER/REPO/statuses/SHA");
             }
             break;
         case Provider::gitlab:
             if (!url.ends_with("/api/v4")) {
-                return said(
-                           "does not end in /api/v4, where GitLab's API is "
-                           "(https://HOST/api/v4)") +
-                       "/projects/ID/statuses/SHA";
+                return said("does not end in /api/v4, where GitLab's API is (https://HOST/api/v4)",
+                            "/projects/ID/statuses/SHA");
             }
             break;
         case Provider::bitbucket_cloud:
             if (!url.ends_with("/2.0")) {
                 return said(
-                           "does not end in /2.0, where Bitbucket Cloud's API is "
-                           "(https://api.bitbucket.org/2.0)") +
-                       "/repositories/WORKSPACE/REPO/commit/SHA/statuses/build";
+                    "does not end in /2.0, where Bitbucket Cloud's API is "
+                    "(https://api.bitbucket.org/2.0)",
+                    "/repositories/WORKSPACE/REPO/commit/SHA/statuses/build");
             }
             break;
         case Provider::bitbucket_server:
@@ -209,9 +209,9 @@ std::string api_url_doubt(const SourceConfig& source) {
                 path.find("/rest/api") != std::string::npos ||
                 path.find("/rest/build-status") != std::string::npos) {
                 return said(
-                           "names a REST API, where the server's base URL belongs "
-                           "(https://HOST or https://HOST/CONTEXT)") +
-                       "/rest/api/latest/projects/KEY/repos/SLUG/commits/SHA/builds";
+                    "names a REST API, where the server's base URL belongs "
+                    "(https://HOST or https://HOST/CONTEXT)",
+                    "/rest/api/latest/projects/KEY/repos/SLUG/commits/SHA/builds");
             }
             break;
         default:
@@ -261,12 +261,22 @@ std::string_view bitbucket_state(Provider provider, std::string_view state) noex
     return "";
 }
 
+namespace {
+
+// A code point's first byte: anything but 10xxxxxx.
+bool is_lead(char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+}
+
+}  // namespace
+
+std::size_t code_points(std::string_view text) noexcept {
+    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), is_lead));
+}
+
 std::string shorten(std::string_view text, std::size_t limit) {
-    // Count code points by their first bytes (anything but 10xxxxxx), so a cut never splits one.
-    auto is_lead = [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; };
-    std::size_t count = 0;
-    for (char c : text) count += is_lead(c) ? 1 : 0;
-    if (count <= limit) return std::string(text);
+    // Counted by first bytes, so a cut never splits a character.
+    if (code_points(text) <= limit) return std::string(text);
     if (limit == 0) return {};
     // Keep limit - 1 characters and the ellipsis.
     std::size_t kept = 0;

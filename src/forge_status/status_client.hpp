@@ -65,8 +65,8 @@ std::string_view token_needs(Provider provider) noexcept;
 /// A doubt about `source`'s status.api_url as written, for `check`: one whose path is not where
 /// the forge's API lives (Gitea and Forgejo /api/v1, GitLab /api/v4, Bitbucket Cloud /2.0; a
 /// Bitbucket Data Center path with /rest/api or /rest/build-status in it, where the server's base
-/// URL belongs), which
-/// would have every post answered 404. "" when there is none (or no status: or api_url).
+/// URL belongs), which would have every post answered 404. "" when there is none (or no status:
+/// or api_url).
 std::string api_url_doubt(const SourceConfig& source);
 
 /// "posted", "ignored", "retry", "refused".
@@ -102,6 +102,8 @@ std::string_view gitlab_state(std::string_view state) noexcept;
 /// Center: CANCELLED is refused before 8.0) ("" likewise, and for a provider that is not a
 /// Bitbucket).
 std::string_view bitbucket_state(Provider provider, std::string_view state) noexcept;
+/// The characters (UTF-8 code points) of `text`, counted by their first bytes.
+std::size_t code_points(std::string_view text) noexcept;
 /// At most `limit` characters (code points), cut on a character boundary with "…" at the end.
 std::string shorten(std::string_view text, std::size_t limit = 140);
 
