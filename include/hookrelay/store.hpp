@@ -605,7 +605,18 @@ struct InstanceInfo {
     TimePoint started_at;
     TimePoint heartbeat_at;
     std::size_t claims = 0;  ///< unexpired claims it holds
+    /// Its Jenkins entries, name → url as its config gives them (Store::set_jenkins_urls());
+    /// empty when it did not say (a hookrelay before schema version 11 on PostgreSQL).
+    std::map<std::string, std::string> jenkins;
 };
+
+/// Where instances sharing a store disagree on a Jenkins entry's url: per Jenkins name, one line
+/// ("jenkins ci is http://a/ on relay-a-1, relay-b-2 but http://b/ on relay-c-3", urls in order,
+/// instances as listed). A trigger is sent, followed and held by whichever instance claims it,
+/// with that instance's entry: instances that disagree send builds to both. Instances that did
+/// not say (empty `jenkins`) and names only some instances have are left out.
+std::map<std::string, std::string> jenkins_disagreements(
+    const std::vector<InstanceInfo>& instances);
 
 class AdminQueries {
   public:
@@ -678,6 +689,10 @@ class Store : public DeliveryIntake, public TriggerQueue, public ChoreQueue, pub
 
     /// Short name for logs: "sqlite", "postgres".
     virtual std::string_view kind() const noexcept = 0;
+    /// This instance's Jenkins entries (name → url, never credentials), shown to the other
+    /// instances by instances() from its next heartbeat on, so that a disagreement can be told
+    /// (jenkins_disagreements()). Thread-safe. A store of one instance (SQLite) ignores it.
+    virtual void set_jenkins_urls(std::map<std::string, std::string> /*urls*/) {}
     /// This daemon's id in the store (claims, instance list).
     virtual const std::string& instance_id() const noexcept = 0;
 

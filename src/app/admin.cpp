@@ -536,15 +536,22 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         auto instances = co_await await_callback<result<std::vector<InstanceInfo>>>(
             [&](auto done) { s_.store->instances(std::move(done)); }, store_timeout());
         json::array members;
+        json::array disagreements;
         if (instances && *instances) {
             for (const auto& i : instances->value()) {
+                json::object urls;
+                for (const auto& [name, url] : i.jenkins) urls[name] = url;
                 members.push_back(json::object{{"id", i.id},
                                                {"host", i.host},
                                                {"version", i.version},
                                                {"started_at", format_time(i.started_at)},
                                                {"heartbeat_at", format_time(i.heartbeat_at)},
                                                {"claims", i.claims},
+                                               {"jenkins", std::move(urls)},
                                                {"self", i.id == s_.store->instance_id()}});
+            }
+            for (auto& [name, line] : jenkins_disagreements(instances->value())) {
+                disagreements.emplace_back(std::move(line));
             }
         }
         const auto health = s_.store->health();
@@ -559,6 +566,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                                           {"store_detail", health.detail},
                                           {"instance", s_.store->instance_id()},
                                           {"instances", std::move(members)},
+                                          {"disagreements", std::move(disagreements)},
                                           {"sources", runtime->config->sources.size()},
                                           {"rules", runtime->config->rules.size()},
                                           {"jenkins", std::move(jenkins)},

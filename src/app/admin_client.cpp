@@ -513,9 +513,11 @@ void print_delivery(const json::value& d) {
                     v.is_string() ? std::string(v.get_string()) : json::serialize(v));
             }
         }
+        // A trigger never attempted has no last outcome: the line says so rather than end in
+        // an empty "last:".
         std::cout << fmt::format(
-            "    state {}  attempts {}  last: {}{}\n", str(t, "state"), str(t, "attempts"),
-            str(t, "last_outcome"),
+            "    state {}  attempts {}{}{}\n", str(t, "state"), str(t, "attempts"),
+            str(t, "last_outcome").empty() ? std::string() : "  last: " + str(t, "last_outcome"),
             str(t, "claimed_by").empty() ? std::string() : "  claimed by " + str(t, "claimed_by"));
         for (const auto& a : t.at("history").as_array()) {
             std::cout << fmt::format(
@@ -620,6 +622,15 @@ void print_status(const json::value& v) {
                                      str(i, "id") + (self ? " *" : ""), str(i, "host"),
                                      str(i, "version"), str(i, "started_at"),
                                      str(i, "heartbeat_at"), str(i, "claims"));
+        }
+    }
+    // Instances whose configs send a Jenkins name's triggers to different servers.
+    const auto* disagreements = v.as_object().if_contains("disagreements");
+    if (disagreements && disagreements->is_array() && !disagreements->as_array().empty()) {
+        std::cout << "\ninstances disagree on their jenkins entries (each sends the triggers it "
+                     "claims to its own url; give every instance the same config):\n";
+        for (const auto& line : disagreements->as_array()) {
+            std::cout << "  " << line.as_string().c_str() << '\n';
         }
     }
 }

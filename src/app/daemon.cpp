@@ -13,6 +13,7 @@
 #include "metrics/prometheus_metrics.hpp"
 #include "store/factory.hpp"
 #include "systemd/notify.hpp"
+#include "util/bridge.hpp"
 #include "util/rate_limit.hpp"
 #include "util/spawn.hpp"
 #include "util/thread_name.hpp"
@@ -41,6 +42,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -60,6 +62,10 @@ constexpr std::chrono::milliseconds k_fault_log_window{60'000};
 // claimed ahead it does more with that share, docs/performance.md). The SQLite store's thread
 // runs at +5 with the intake log where no answer waits for it, else at +0.
 constexpr int k_out_thread_nice = 10;
+
+// How often an instance of a PostgreSQL store looks for instances whose Jenkins entries differ
+// from the others' (Daemon::watch_cluster(); also at start, and `status` at every call).
+constexpr std::chrono::seconds k_cluster_check_interval{30};
 
 // The exit status of a start refused for what only the operator can put right (the config, a
 // store this hookrelay must not write to): sysexits.h's EX_CONFIG. Starting again changes
@@ -424,11 +430,51 @@ struct Daemon {
                           next.server.store_timeout);
         metrics->config_reload(true);
         checks->run(loaded.runtime->config);
+        store->set_jenkins_urls(store::jenkins_urls(next));
         spdlog::info("configuration reloaded from {}: {} source(s), {} rule(s), {} jenkins",
                      config_path, next.sources.size(), next.rules.size(), next.jenkins.size());
         systemd::notify_ready("configuration reloaded");
         outcome.ok = true;
         co_return outcome;
+    }
+
+    // Instances sharing a PostgreSQL store each send the triggers they claim, whichever instance
+    // accepted them, with their own Jenkins entries: a name that means different servers on
+    // different instances sends builds to both, follows them at the wrong one, and is held for
+    // all when one of them is down. Looked for at start and every k_cluster_check_interval; a
+    // disagreement is logged when it appears or changes, and when it ends.
+    asio::awaitable<void> watch_cluster() {
+        asio::steady_timer timer(ioc);
+        std::map<std::string, std::string> said;  // per Jenkins name
+        for (;;) {
+            const auto deadline = webhooks->runtime()->config->server.store_timeout;
+            auto listed = co_await await_callback<result<std::vector<InstanceInfo>>>(
+                [&](auto done) { store->instances(std::move(done)); }, deadline);
+            if (listed && *listed) {
+                auto now = jenkins_disagreements(listed->value());
+                for (const auto& [name, line] : now) {
+                    if (const auto it = said.find(name); it != said.end() && it->second == line) {
+                        continue;
+                    }
+                    spdlog::warn(
+                        "instances sharing the store disagree: {}. Each instance sends the "
+                        "triggers it claims, whichever instance accepted them, to its own url, "
+                        "follows their builds there, and holds jenkins {} for all instances when "
+                        "its own is down: give every instance the same jenkins entries",
+                        line, name);
+                }
+                for (const auto& [name, line] : said) {
+                    if (!now.contains(name)) {
+                        spdlog::info("instances sharing the store agree again on jenkins {}'s url",
+                                     name);
+                    }
+                }
+                said = std::move(now);
+            }
+            timer.expires_after(k_cluster_check_interval);
+            auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return;
+        }
     }
 
     asio::awaitable<void> reload_on_sighup() {
@@ -732,6 +778,7 @@ int run_daemon(const DaemonOptions& options) {
 
     spawn_logged(ioc, d->wait_for_shutdown(), "shutdown");
     spawn_logged(ioc, d->reload_on_sighup(), "reload on SIGHUP");
+    if (!d->store->single_instance()) spawn_logged(ioc, d->watch_cluster(), "cluster watch");
     int exit_code = 0;
     try {
         // Joins every thread however this block ends (a thread that cannot be made throws).

@@ -10,7 +10,12 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
 
 #include <ostream>
 
@@ -163,26 +168,47 @@ void OnlineChecks::run(std::shared_ptr<const Config> config) {
     }
     for (auto& plan : check_plans(*config)) {
         const auto* entry = config->find_jenkins(plan.jenkins);
-        auto done = [weak = weak_from_this(), generation,
-                     file = config->file](const jenkins::CheckReport& report) {
-            if (auto self = weak.lock()) self->publish(generation, file, report);
-        };
-        spawn_logged(executor_, check_one(executor_, *entry, std::move(plan), std::move(done)),
+        spawn_logged(executor_, check(*entry, std::move(plan), generation, config->file),
                      "online check of jenkins " + entry->name);
     }
 }
 
-void OnlineChecks::publish(unsigned generation, const std::string& file,
+asio::awaitable<void> OnlineChecks::check(JenkinsConfig entry, jenkins::CheckPlan plan,
+                                          unsigned generation, std::string file) {
+    // Held by the check while it waits, so that it can look at the generation after the wait.
+    const auto self = shared_from_this();
+    auto wait = entry.probe_initial;
+    for (;;) {
+        jenkins::CheckReport report;
+        co_await check_one(executor_, entry, plan,
+                           [&report](const jenkins::CheckReport& r) { report = r; });
+        if (!publish(generation, file, report) || report.complete) co_return;
+        asio::steady_timer timer(executor_, wait);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        wait = std::min(wait * 2, std::max(entry.probe_max, entry.probe_initial));
+        std::lock_guard lock(mutex_);
+        if (generation != generation_) co_return;
+    }
+}
+
+bool OnlineChecks::publish(unsigned generation, const std::string& file,
                            const jenkins::CheckReport& report) {
     auto found = lines(file, report);
     {
         std::lock_guard lock(mutex_);
-        if (generation != generation_) return;  // a reload started a newer check
+        if (generation != generation_) return false;  // a reload started a newer check
+        // A check done again while Jenkins stays down finds the same: said once.
+        const auto it = findings_.find(report.jenkins);
+        if (it != findings_.end() && it->second == found && !report.complete) return true;
         findings_[report.jenkins] = found;
         metrics_->config_findings(report.jenkins, found.size());
     }
     for (const auto& line : found) spdlog::warn("config check: {}", line);
     if (found.empty()) spdlog::info("config check: jenkins {}: no problems found", report.jenkins);
+    if (!report.complete) {
+        spdlog::info("config check: jenkins {}: checked again once it answers", report.jenkins);
+    }
+    return true;
 }
 
 std::vector<std::string> OnlineChecks::findings(const std::string& jenkins) const {

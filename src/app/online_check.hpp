@@ -9,6 +9,7 @@
 #include "jenkins/check.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 
 #include <iosfwd>
 #include <map>
@@ -40,7 +41,10 @@ class OnlineChecks : public std::enable_shared_from_this<OnlineChecks> {
 
     /// Checks `config` against each of its Jenkins in the background (never waits for them): each
     /// finding is logged as a warning, counted in Metrics::config_findings and kept for
-    /// findings(). A later run() supersedes the results of an earlier one still running.
+    /// findings(). A check that Jenkins' being down (or rate limited) cut short is done again,
+    /// first after the entry's probe_initial, then at twice the last wait up to its probe_max,
+    /// until it completes: an outage at start is not left as the config's problem. A later run()
+    /// supersedes the results of an earlier one still running, and its checks to come.
     void run(std::shared_ptr<const Config> config);
 
     /// The latest finished check's findings for `jenkins`, "file:line:column: message"; empty
@@ -54,7 +58,10 @@ class OnlineChecks : public std::enable_shared_from_this<OnlineChecks> {
     unsigned generation_ = 0;
     std::map<std::string, std::vector<std::string>> findings_;
 
-    void publish(unsigned generation, const std::string& file, const jenkins::CheckReport& report);
+    /// Keeps `report`'s findings unless a later run() superseded `generation`; false then.
+    bool publish(unsigned generation, const std::string& file, const jenkins::CheckReport& report);
+    boost::asio::awaitable<void> check(JenkinsConfig entry, jenkins::CheckPlan plan,
+                                       unsigned generation, std::string file);
 };
 
 }  // namespace hookrelay::app

@@ -849,6 +849,12 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
     const bool status_wished = update.status.has_value() && trigger.request.status.has_value();
     const bool follows = delivered && trigger.request.follow != FollowMode::none;
     const auto first_poll = update.next_attempt_at;
+    // Said if the outcome is not recorded: what this attempt did at Jenkins.
+    const std::string at_jenkins = delivered
+                                       ? (update.attempt.queue_url.empty()
+                                              ? std::string("Jenkins took it")
+                                              : "Jenkins queued it as " + update.attempt.queue_url)
+                                       : "its outcome: " + update.attempt.outcome;
     auto completed = co_await ask<Completion>([&](auto done) {
         queue->complete(claim.claim_id, std::move(update), std::move(done));
         slot.outcome_asked = true;
@@ -878,10 +884,13 @@ asio::awaitable<void> Dispatcher::Impl::deliver(std::shared_ptr<Lane> lane, Clai
             "attempted again once its claim runs out ({} ms)",
             describe(trigger), completed.error().message(), options.claim_lease.count());
     } else if (*completed == Completion::stale) {
+        // The attempt is not in the trigger's history: this line is where it is told. When
+        // Jenkins took it, whoever holds the trigger now may send it again: two builds.
         spdlog::warn(
             "{}: outcome not recorded: the trigger was replayed or taken over by another "
-            "instance while this attempt ran",
-            describe(trigger));
+            "instance while this attempt ran ({}){}",
+            describe(trigger), at_jenkins,
+            delivered ? "; if it is sent again, the job builds twice for this event" : "");
     }
 }
 

@@ -239,6 +239,7 @@ boost::asio::awaitable<CheckReport> check_jenkins(JenkinsClient& client, CheckPl
     const auto who = co_await client.read(std::string(k_who_am_i));
     if (stops(who)) {
         report.reachable = who.kind != JenkinsOutcome::Kind::unavailable;
+        report.complete = who.kind == JenkinsOutcome::Kind::auth_failed;
         report.findings.push_back({plan.where, who.kind == JenkinsOutcome::Kind::auth_failed
                                                    ? refused(plan, who)
                                                    : unreachable(plan.jenkins, who)});
@@ -271,6 +272,7 @@ boost::asio::awaitable<CheckReport> check_jenkins(JenkinsClient& client, CheckPl
     } else if (crumb.http_status == 404) {
         report.csrf = "off";
     } else if (stops(crumb)) {
+        report.complete = crumb.kind == JenkinsOutcome::Kind::auth_failed;
         report.findings.push_back({plan.where, crumb.kind == JenkinsOutcome::Kind::auth_failed
                                                    ? refused(plan, crumb)
                                                    : unreachable(plan.jenkins, crumb)});
@@ -292,6 +294,7 @@ boost::asio::awaitable<CheckReport> check_jenkins(JenkinsClient& client, CheckPl
         }
         const auto& answer = it->second;
         if (stops(answer)) {
+            report.complete = answer.kind == JenkinsOutcome::Kind::auth_failed;
             report.findings.push_back({plan.where, answer.kind == JenkinsOutcome::Kind::auth_failed
                                                        ? refused(plan, answer)
                                                        : unreachable(plan.jenkins, answer)});

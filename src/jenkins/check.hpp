@@ -56,6 +56,9 @@ struct CheckReport {
     std::size_t jobs_checked = 0;    ///< jobs (and static folder prefixes) read
     std::size_t jobs_templated = 0;  ///< triggers whose job depends on the event entirely
     std::vector<Finding> findings;
+    /// False when the check stopped because Jenkins was down, timed out or rate limited (its
+    /// findings then say so, not what the config gets wrong): worth doing again later.
+    bool complete = true;
 };
 
 /// A job (or folder) as its api/json?tree=_class,buildable,property[parameterDefinitions[...]]

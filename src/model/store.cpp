@@ -173,3 +173,30 @@ std::string superseded_outcome(const std::string& newer_id, const std::string& n
 }
 
 }  // namespace hookrelay
+
+namespace hookrelay {
+
+std::map<std::string, std::string> jenkins_disagreements(
+    const std::vector<InstanceInfo>& instances) {
+    // name → url → the instances giving it that url, in the order listed.
+    std::map<std::string, std::map<std::string, std::vector<std::string>>> urls;
+    for (const auto& instance : instances) {
+        for (const auto& [name, url] : instance.jenkins) urls[name][url].push_back(instance.id);
+    }
+    std::map<std::string, std::string> out;
+    for (const auto& [name, by_url] : urls) {
+        if (by_url.size() < 2) continue;
+        std::string line = "jenkins " + name + " is ";
+        bool first = true;
+        for (const auto& [url, ids] : by_url) {
+            if (!first) line += " but ";
+            first = false;
+            line += url + " on ";
+            for (std::size_t i = 0; i < ids.size(); ++i) line += (i > 0 ? ", " : "") + ids[i];
+        }
+        out.emplace(name, std::move(line));
+    }
+    return out;
+}
+
+}  // namespace hookrelay

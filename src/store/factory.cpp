@@ -41,6 +41,16 @@ result<std::shared_ptr<Store>> open_sqlite(const Config& config, const OpenOptio
     return std::shared_ptr<Store>(std::move(*opened));
 }
 
+}  // namespace
+
+std::map<std::string, std::string> jenkins_urls(const Config& config) {
+    std::map<std::string, std::string> out;
+    for (const auto& j : config.jenkins) out.emplace(j.name, j.url);
+    return out;
+}
+
+namespace {
+
 result<std::shared_ptr<Store>> open_postgres(const Config& config, const OpenOptions& options,
                                              std::string* why) {
     PostgresOptions o;
@@ -50,6 +60,7 @@ result<std::shared_ptr<Store>> open_postgres(const Config& config, const OpenOpt
     o.version = options.version;
     o.claim_lease = config.dispatch.claim_lease;
     o.heartbeat_interval = config.dispatch.claim_renew_interval;
+    o.jenkins = jenkins_urls(config);
     auto opened = PostgresStore::open(config.store, std::move(o), why);
     if (!opened) return opened.error();
     return std::shared_ptr<Store>(std::move(*opened));

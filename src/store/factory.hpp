@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -49,5 +50,9 @@ std::string config_problem(const Config& config);
 
 /// "<host>-<pid>-<8 random hex digits>".
 std::string make_instance_id();
+
+/// `config`'s Jenkins entries as the instance list shows them (Store::set_jenkins_urls()): name
+/// → url (a url never holds credentials: the config refuses user info).
+std::map<std::string, std::string> jenkins_urls(const Config& config);
 
 }  // namespace hookrelay::store

@@ -102,9 +102,9 @@ Cluster::Cluster(FakeJenkins& jenkins, ClusterOptions options)
 
 Cluster::~Cluster() = default;
 
-std::unique_ptr<Daemon> Cluster::launch() const {
+std::unique_ptr<Daemon> Cluster::launch_other(std::string config_yaml) const {
     Daemon::Options o;
-    o.config_yaml = config_;
+    o.config_yaml = std::move(config_yaml);
     o.env = {{"GH_SECRET", k_secret},
              {"JENKINS_TOKEN", "fake-api-token"},
              {"ADMIN_TOKEN", k_admin_token},

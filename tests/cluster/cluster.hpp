@@ -85,13 +85,16 @@ class Cluster {
     std::string logs() const;
     /// The config every instance runs on.
     const std::string& config_yaml() const { return config_; }
+    /// One more instance on the same database and secrets but with `config_yaml` (a config that
+    /// differs from the others'), not one of the cluster's: the caller owns it.
+    std::unique_ptr<Daemon> launch_other(std::string config_yaml) const;
 
   private:
     ClusterOptions options_;
     std::string config_;
     std::vector<std::unique_ptr<Daemon>> current_;
     std::vector<std::unique_ptr<Daemon>> retired_;  // stopped or killed: kept for their logs
-    std::unique_ptr<Daemon> launch() const;
+    std::unique_ptr<Daemon> launch() const { return launch_other(config_); }
 };
 
 /// The build requests Jenkins received (answered or abandoned), by the delivery id in their

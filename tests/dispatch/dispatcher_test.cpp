@@ -688,6 +688,7 @@ TEST_F(DispatcherTest, ARenewalDoesNotCallLostAClaimWhoseOutcomeWasRecordedMeanw
 TEST_F(DispatcherTest, OutcomeOfAClaimTakenOverIsNotRecorded) {
     const auto id = queue->add("ci", clock->now());
     ci->set_hanging(true);
+    const LoggedWarnings log;
     start();
     queue->take_over(id);  // this instance stalled; another took the trigger
     ci->release();
@@ -695,6 +696,13 @@ TEST_F(DispatcherTest, OutcomeOfAClaimTakenOverIsNotRecorded) {
     EXPECT_EQ(queue->stale, std::vector<std::string>{id});
     EXPECT_TRUE(queue->completed.empty());
     EXPECT_EQ(queue->rows.at(id).trigger.state, TriggerState::pending);
+    // The attempt is in no history: the warning is where an admin finds that Jenkins queued it,
+    // and that a second send builds twice.
+    EXPECT_TRUE(
+        log.has("outcome not recorded: the trigger was replayed or taken over by another "
+                "instance while this attempt ran (Jenkins queued it as http"))
+        << log.lines().size();
+    EXPECT_TRUE(log.has("; if it is sent again, the job builds twice for this event"));
 }
 
 TEST_F(DispatcherTest, UnavailableJenkinsIsHeldForEveryInstanceAndNotAskedAgain) {

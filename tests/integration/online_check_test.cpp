@@ -313,5 +313,32 @@ TEST_F(OnlineCheck, DaemonStartsAndAcceptsWebhooksWhileJenkinsHangs) {
         << findings(daemon)[0];
 }
 
+// Jenkins restarting when the daemon starts: the check says it cannot reach it, and once Jenkins
+// answers again the check is done again by itself, so that an outage is not left in `status`
+// and the findings gauge as a problem of the config until the next reload.
+TEST_F(OnlineCheck, ACheckAnOutageCutShortIsDoneAgainOnceJenkinsAnswers) {
+    jenkins.set_restarting(true);
+    const auto config = head(jenkins_entry("ci", jenkins.url(), "GOOD_TOKEN") +
+                             "    probe_initial: 50ms\n    probe_max: 200ms\n") +
+                        k_good_rules;
+    Daemon daemon(daemon_options(config));
+    ASSERT_TRUE(eventually([&] { return findings(daemon).size() == 1; }, k_deadline))
+        << daemon.log();
+    EXPECT_NE(findings(daemon)[0].find("jenkins ci cannot be reached: "), std::string::npos)
+        << findings(daemon)[0];
+    EXPECT_TRUE(metrics_show_findings(daemon, "ci", 1));
+
+    jenkins.set_restarting(false);
+    ASSERT_TRUE(eventually([&] { return metrics_show_findings(daemon, "ci", 0); }, k_deadline))
+        << daemon.log();
+    EXPECT_TRUE(findings(daemon).empty());
+    EXPECT_NE(daemon.log().find("config check: jenkins ci: no problems found"), std::string::npos)
+        << daemon.log();
+    // While it was down, the same finding was said once, however often it was looked at.
+    const auto log = daemon.log();
+    const std::string said = "jenkins ci cannot be reached: ";
+    EXPECT_EQ(log.find(said), log.rfind(said)) << log;
+}
+
 }  // namespace
 }  // namespace hookrelay::test

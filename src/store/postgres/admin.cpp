@@ -11,8 +11,24 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
 namespace hookrelay::store::postgres {
 namespace {
+
+// instances.jenkins as the heartbeat wrote it (a JSON object of name → url); what does not read
+// as that (a hand edit) is left out rather than failing the whole list.
+std::map<std::string, std::string> jenkins_urls(const std::string& text) {
+    std::map<std::string, std::string> out;
+    boost::system::error_code ec;
+    const auto v = boost::json::parse(text, ec);
+    if (ec || !v.is_object()) return out;
+    for (const auto& [name, url] : v.get_object()) {
+        if (url.is_string()) out.emplace(std::string(name), std::string(url.get_string()));
+    }
+    return out;
+}
 
 constexpr auto k_int64_max = std::numeric_limits<std::int64_t>::max();
 constexpr auto k_int64_min = std::numeric_limits<std::int64_t>::min();
@@ -373,7 +389,8 @@ constexpr std::string_view k_instances = R"sql(
 SELECT i.id, i.host, i.version, i.started_at, i.heartbeat_at,
        (SELECT count(*) FROM triggers t
         WHERE t.claim_owner = i.id AND t.claim_id IS NOT NULL AND t.claim_expires_at > $1
-          AND t.state IN ('pending', 'retrying'))
+          AND t.state IN ('pending', 'retrying')),
+       i.jenkins
 FROM instances i
 WHERE i.heartbeat_at >= $2
 ORDER BY i.started_at, i.id)sql";
@@ -709,6 +726,7 @@ asio::awaitable<std::vector<InstanceInfo>> Core::instances() {
         info.started_at = from_ms(rows.int64(i, 3));
         info.heartbeat_at = from_ms(rows.int64(i, 4));
         info.claims = static_cast<std::size_t>(rows.int64(i, 5));
+        if (!rows.is_null(i, 6)) info.jenkins = jenkins_urls(rows.text(i, 6));
         out.push_back(std::move(info));
     }
     co_return out;

@@ -69,6 +69,8 @@ class Core : public std::enable_shared_from_this<Core> {
     }
 
     const std::string& instance_id() const noexcept { return options_.instance_id; }
+    /// This instance's Jenkins entries, written with its next heartbeat (any thread).
+    void set_jenkins_urls(const std::map<std::string, std::string>& urls);
     const StoreConfig& config() const noexcept { return config_; }
     const PostgresOptions& options() const noexcept { return options_; }
     StoreHealth health() const;
@@ -289,6 +291,7 @@ class Core : public std::enable_shared_from_this<Core> {
     std::atomic<bool> callbacks_off_{false};
     mutable std::mutex mutex_;
     StoreHealth health_;
+    std::string jenkins_json_;  // set_jenkins_urls(), as the heartbeat writes it
     std::vector<std::function<void()>> committed_;
     std::vector<std::function<void(std::string_view)>> errors_;
     /// What report() said before an on_error observer was registered, for the first one.

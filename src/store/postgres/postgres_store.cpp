@@ -9,6 +9,8 @@
 #include "store/postgres/schema.hpp"
 #include "util/thread_name.hpp"
 
+#include <hookrelay/json_writer.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -29,8 +31,9 @@ constexpr std::size_t k_made_at_start = 4;
 constexpr std::chrono::milliseconds k_max_prune_interval = std::chrono::hours(24 * 365);
 
 constexpr std::string_view k_register = R"sql(
-INSERT INTO instances (id, host, version, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at)sql";
+INSERT INTO instances (id, host, version, started_at, heartbeat_at, jenkins)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at, jenkins = EXCLUDED.jenkins)sql";
 
 constexpr std::string_view k_release_mine = R"sql(
 UPDATE triggers SET claim_id = NULL, claim_owner = NULL, claim_expires_at = NULL
@@ -68,7 +71,18 @@ Core::Core(const StoreConfig& config, PostgresOptions options, std::shared_ptr<c
       drained_(io_),
       heartbeat_timer_(io_),
       prune_timer_(io_),
-      listen_timer_(io_) {}
+      listen_timer_(io_) {
+    set_jenkins_urls(options_.jenkins);
+}
+
+void Core::set_jenkins_urls(const std::map<std::string, std::string>& urls) {
+    JsonWriter w;
+    w.begin_object();
+    for (const auto& [name, url] : urls) w.member(name, url);
+    w.end_object();
+    std::lock_guard lock(mutex_);
+    jenkins_json_ = w.take();
+}
 
 Core::~Core() {
     if (thread_.joinable()) thread_.detach();
@@ -305,6 +319,10 @@ asio::awaitable<void> Core::register_instance() {
     Params p;
     p.text(instance_id()).text(options_.host).text(options_.version).int8(started_at_);
     p.int8(wall_ms());
+    {
+        std::lock_guard lock(mutex_);
+        p.text(jenkins_json_);
+    }
     auto lease = co_await pool_.acquire();
     co_await lease->exec(k_register, std::move(p));
 }
@@ -477,6 +495,10 @@ PostgresStore::~PostgresStore() {
 
 void PostgresStore::close() {
     core_->close();
+}
+
+void PostgresStore::set_jenkins_urls(std::map<std::string, std::string> urls) {
+    core_->set_jenkins_urls(urls);
 }
 
 const std::string& PostgresStore::instance_id() const noexcept {

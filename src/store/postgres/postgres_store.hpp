@@ -69,6 +69,8 @@ struct PostgresOptions {
     std::string instance_id;  ///< this daemon's id in the store; required, unique per daemon
     std::string host;         ///< shown in the instance list
     std::string version;      ///< shown in the instance list
+    /// This instance's Jenkins entries (name → url) at open; set_jenkins_urls() after a reload.
+    std::map<std::string, std::string> jenkins;
     /// DispatchConfig::claim_lease: instances() lists those with a heartbeat within 3 leases.
     std::chrono::milliseconds claim_lease{10'000};
     /// DispatchConfig::claim_renew_interval: how often the instance heartbeats.
@@ -149,6 +151,7 @@ class PostgresStore final : public Store {
     void holds(HoldsHandler done) override;
 
     std::string_view kind() const noexcept override { return "postgres"; }
+    void set_jenkins_urls(std::map<std::string, std::string> urls) override;
     const std::string& instance_id() const noexcept override;
     StoreHealth health() const override;
     void close() override;

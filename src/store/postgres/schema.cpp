@@ -290,6 +290,11 @@ constexpr std::string_view k_v8_lz4 =
 constexpr std::string_view k_v10 =
     R"sql(ALTER TABLE deliveries ALTER COLUMN rule_reasons SET COMPRESSION lz4)sql";
 
+// Version 11: each instance's Jenkins entries as a JSON object of name → url, written with its
+// heartbeat; NULL for an instance of an older version.
+constexpr std::string_view k_v11 =
+    R"sql(ALTER TABLE instances ADD COLUMN IF NOT EXISTS jenkins text)sql";
+
 }  // namespace
 
 asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
@@ -361,6 +366,7 @@ asio::awaitable<int> migrate(Connection& c, std::chrono::milliseconds timeout) {
         const Rows lz4 = co_await c.exec(k_v6_offers_lz4);
         if (lz4.boolean(0, 0)) co_await c.exec(k_v10, {}, timeout);
     }
+    if (version < 11) co_await c.exec(k_v11, {}, timeout);
     if (version < k_schema_version) {
         Params p;
         p.int4(k_schema_version);

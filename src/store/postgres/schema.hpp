@@ -33,7 +33,9 @@ namespace hookrelay::store::postgres {
 ///     hours, must not run on the database.
 /// 10: deliveries.rule_reasons compressed with lz4 where the server offers it, as version 6 did
 ///     for the body.
-inline constexpr int k_schema_version = 10;
+/// 11: instances.jenkins, each instance's Jenkins entries (name → url, JSON), so that instances
+///     whose configs send one name's triggers to different servers can be told.
+inline constexpr int k_schema_version = 11;
 
 /// hookrelay's advisory locks use the two-key form: (space, key). The spaces are arbitrary
 /// constants ("hrl" + a letter) that other applications sharing the database are unlikely to use.

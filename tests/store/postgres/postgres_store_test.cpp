@@ -52,7 +52,7 @@ std::vector<result<Receipt>> submit_everywhere(const std::vector<Store*>& stores
 }
 
 /// The schema version this build migrates to (postgres::k_schema_version).
-const std::string k_current_version = "10";
+const std::string k_current_version = "11";
 
 /// What a plan read, from EXPLAIN (ANALYZE, FORMAT JSON): the most rows any node returned, the
 /// rows its filters removed, and whether it scanned a table whole.
