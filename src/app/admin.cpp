@@ -5,6 +5,7 @@
 #include "ingest/hmac.hpp"
 #include "util/bridge.hpp"
 
+#include <hookrelay/printable.hpp>
 #include <hookrelay/version.hpp>
 
 #include <fmt/format.h>
@@ -99,10 +100,12 @@ void warn_unreadable_body(const DeliveryDetail& d) {
     spdlog::warn("delivery {} (#{}): {}", d.summary.delivery_id, d.summary.seq, d.body_error);
 }
 
+// Stored values are what forges sent, and a delivery id (not signed) or a header need not be
+// UTF-8; the answer must be: such a byte reads as the text \xNN.
 http::Response reply(unsigned status, const json::value& body) {
     http::Response r;
     r.status = status;
-    r.body = json::serialize(body);
+    r.body = valid_utf8(json::serialize(body), "\\\\x");
     r.body += '\n';
     return r;
 }
@@ -971,7 +974,8 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             spdlog::info(
                 "delivery={} source={} redelivery dry run by admin: {} trigger(s) would be "
                 "queued",
-                d.summary.delivery_id, d.summary.source, prepared.decision.triggers.size());
+                printable_word(d.summary.delivery_id), d.summary.source,
+                prepared.decision.triggers.size());
             co_return reply(200, json::object{{"delivery", d.summary.delivery_id},
                                               {"source", d.summary.source},
                                               {"dry_run", true},
@@ -1013,7 +1017,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                                             {"job", job_display_path(t.job)}});
         }
         spdlog::info("delivery={} source={} redelivered by admin: {} trigger(s)",
-                     d.summary.delivery_id, d.summary.source, ids.size());
+                     printable_word(d.summary.delivery_id), d.summary.source, ids.size());
         co_return reply(200, json::object{{"delivery", d.summary.delivery_id},
                                           {"source", d.summary.source},
                                           {"matched_rules", std::move(matched)},

@@ -5,6 +5,8 @@
 #include "follow/story.hpp"
 #include "secrets/resolve.hpp"
 
+#include <hookrelay/printable.hpp>
+
 #include <yaml-cpp/yaml.h>
 
 #include <fmt/format.h>
@@ -286,10 +288,13 @@ int present(const Reply& r, const Options& o,
     return 0;
 }
 
+// A member as text to print. What the forge sent (a repository name, a ref, a delivery id) is
+// printed with its control characters as \xNN: it cannot move the cursor, retitle the terminal
+// or hide what follows.
 std::string str(const json::value& v, std::string_view key) {
     if (auto* o = v.if_object()) {
         if (auto* x = o->if_contains(key)) {
-            if (x->is_string()) return std::string(x->get_string());
+            if (x->is_string()) return printable_text(x->get_string());
             if (x->is_null()) return "";
             return json::serialize(*x);
         }
@@ -510,7 +515,7 @@ void print_delivery(const json::value& d) {
             for (const auto& [k, v] : params->as_object()) {
                 std::cout << fmt::format(
                     "      {}={}\n", std::string_view(k),
-                    v.is_string() ? std::string(v.get_string()) : json::serialize(v));
+                    v.is_string() ? printable_text(v.get_string()) : json::serialize(v));
             }
         }
         // A trigger never attempted has no last outcome: the line says so rather than end in
@@ -742,7 +747,7 @@ void print_redeliver_dry_run(const json::value& v) {
         for (const auto& [k, p] : t.at("parameters").as_object()) {
             std::cout << fmt::format(
                 "      {}={}\n", std::string_view(k),
-                p.is_string() ? std::string(p.get_string()) : json::serialize(p));
+                p.is_string() ? printable_text(p.get_string()) : json::serialize(p));
         }
     }
     for (const auto& r : v.at("rules").as_array()) {

@@ -129,36 +129,6 @@ class JsonFormatter final : public spdlog::formatter {
 
 }  // namespace
 
-// Length of the valid UTF-8 sequence at the start of `s` (RFC 3629: no overlong forms, no
-// surrogates, nothing above U+10FFFF), or 0 when it is not one.
-std::size_t utf8_sequence(std::string_view s) {
-    if (s.empty()) return 0;
-    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-    const unsigned char b0 = byte(0);
-    if (b0 < 0x80) return 1;
-    std::size_t len = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;  // the allowed range of the second byte
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-        len = 2;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        len = 3;
-        if (b0 == 0xE0) lo = 0xA0;  // overlong
-        if (b0 == 0xED) hi = 0x9F;  // surrogates
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        len = 4;
-        if (b0 == 0xF0) lo = 0x90;  // overlong
-        if (b0 == 0xF4) hi = 0x8F;  // above U+10FFFF
-    } else {
-        return 0;
-    }
-    if (s.size() < len || byte(1) < lo || byte(1) > hi) return 0;
-    for (std::size_t i = 2; i < len; ++i) {
-        if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
-    }
-    return len;
-}
-
 std::optional<LogFormat> parse_log_format(std::string_view text, bool stderr_is_tty) {
     if (text == "text") return LogFormat::text;
     if (text == "json") return LogFormat::json;

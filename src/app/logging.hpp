@@ -2,6 +2,8 @@
 // for the systemd journal, containers and log shippers.
 #pragma once
 
+#include <hookrelay/printable.hpp>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,10 +27,6 @@ enum class LogFormat {
 /// "text", "json", or "auto": text when stderr is a terminal, json otherwise. Returns nullopt for
 /// anything else (the caller reports the error).
 std::optional<LogFormat> parse_log_format(std::string_view text, bool stderr_is_tty);
-
-/// Length of the valid UTF-8 sequence at the start of `s` (RFC 3629: no overlong forms, no
-/// surrogates, nothing above U+10FFFF), or 0 when it is not one (or `s` is empty).
-std::size_t utf8_sequence(std::string_view s);
 
 /// Whether stderr is a terminal (isatty(2)), for parse_log_format().
 bool stderr_is_tty();

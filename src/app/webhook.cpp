@@ -101,76 +101,6 @@ void write_event_brief(JsonWriter& w, const Event& e) {
     w.end_object();
 }
 
-bool is_utf8_continuation(char c) noexcept {
-    return (static_cast<unsigned char>(c) & 0xc0) == 0x80;
-}
-
-}  // namespace
-
-std::string echoed(std::string_view value) {
-    if (value.size() <= k_max_echoed_bytes) return std::string(value);
-    static constexpr std::string_view k_ellipsis = "\u2026";
-    auto keep = k_max_echoed_bytes - k_ellipsis.size();
-    // Never half a character: the answer is JSON, which must stay valid UTF-8.
-    while (keep > 0 && is_utf8_continuation(value[keep])) --keep;
-    std::string out(value.substr(0, keep));
-    out += k_ellipsis;
-    return out;
-}
-
-std::string printable(std::string_view text) {
-    std::string out;
-    out.reserve(std::min(text.size(), k_max_echoed_bytes));
-    while (!text.empty()) {
-        const auto c = static_cast<unsigned char>(text[0]);
-        std::size_t n = utf8_sequence(text);
-        // Valid, but a control character: C0, DEL, or C1 (U+0080..U+009F, 0xC2 0x80..0x9F).
-        if (c < 0x20 || c == 0x7f ||
-            (c == 0xc2 && n == 2 && static_cast<unsigned char>(text[1]) < 0xa0)) {
-            n = 0;
-        }
-        if (n == 0) {
-            out += fmt::format("\\x{:02x}", c);
-            text.remove_prefix(1);
-        } else {
-            out.append(text.substr(0, n));
-            text.remove_prefix(n);
-        }
-        if (out.size() >= k_max_echoed_bytes) return echoed(out);
-    }
-    return out;
-}
-
-std::string printable_word(std::string_view text) {
-    std::string out;
-    for (const char c : printable(text)) {
-        if (c == ' ' || c == '=' || c == ':' || c == ',' || c == ';') {
-            out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
-namespace {
-
-// Printable ASCII that cannot end a log line's key=value head or start a word of its own.
-bool is_log_word(std::string_view value) noexcept {
-    return std::all_of(value.begin(), value.end(), [](char c) {
-        const auto b = static_cast<unsigned char>(c);
-        return b > 0x20 && b < 0x7f && c != '=' && c != ':' && c != ',' && c != ';';
-    });
-}
-
-// `value` for a log line's head: itself when it is one word already (no copy on the accept
-// path), else printable_word() of it, kept in `scratch`.
-std::string_view log_word(const std::string& value, std::string& scratch) {
-    if (is_log_word(value)) return value;
-    scratch = printable_word(value);
-    return scratch;
-}
-
 }  // namespace
 
 std::string_view media_kind(Provider provider, std::string_view content_type) noexcept {
@@ -321,7 +251,8 @@ WebhookHandler::WebhookHandler(std::shared_ptr<const Runtime> runtime,
       metrics_(std::move(metrics)),
       rejection_log_(k_rejection_log_burst, k_rejection_log_window),
       ping_log_(k_rejection_log_burst, k_rejection_log_window),
-      store_failure_log_(k_rejection_log_burst, k_rejection_log_window) {}
+      store_failure_log_(k_rejection_log_burst, k_rejection_log_window),
+      duplicate_log_(k_rejection_log_burst, k_rejection_log_window) {}
 
 void WebhookHandler::set_runtime(std::shared_ptr<const Runtime> runtime) noexcept {
     runtime_.store(std::move(runtime));
@@ -637,8 +568,13 @@ asio::awaitable<http::Response> WebhookHandler::process(http::Request request,
                                       "source's duplicate body window",
                                       earlier)
                                 : fmt::format("delivery id {} was received before", earlier);
-        spdlog::info("delivery={} source={}: duplicate ({}), nothing queued", logged_delivery,
-                     source.name, reason);
+        if (std::size_t suppressed = 0; duplicate_log_.allow(&suppressed)) {
+            spdlog::info("delivery={} source={}: duplicate ({}), nothing queued{}", logged_delivery,
+                         source.name, printable(reason),
+                         suppressed == 0
+                             ? std::string()
+                             : fmt::format(" ({} similar lines suppressed)", suppressed));
+        }
         metrics_->duplicate(source.name);
         body.member("status", "duplicate").member("duplicate_of", earlier).member("reason", reason);
         // GitHub's "Redeliver" button reuses the delivery id: say how to run it again.

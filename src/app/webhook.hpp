@@ -3,6 +3,7 @@
 #pragma once
 
 #include <hookrelay/metrics.hpp>
+#include <hookrelay/printable.hpp>
 #include <hookrelay/store.hpp>
 
 #include "app/runtime.hpp"
@@ -46,19 +47,10 @@ Prepared prepare(const Runtime& runtime, const SourceConfig& source, const Heade
                  std::string_view body, bool verify = true,
                  std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
-/// Longest value, in bytes, that a webhook response echoes from a delivery.
-inline constexpr std::size_t k_max_echoed_bytes = 512;
-
 /// Most rules a webhook response lists in `skipped`; the others are counted in
 /// `skipped_not_listed`, and `deliveries show` lists every one. With a thousand rules the whole
 /// list was ~90 KB sent back with every delivery, which the forge's delivery log cuts anyway.
 inline constexpr std::size_t k_max_skipped_answered = 50;
-
-/// `value` when it is at most k_max_echoed_bytes long; else its first bytes (cut at a UTF-8
-/// character boundary) followed by "…", k_max_echoed_bytes in all. For every field of a webhook
-/// response that the sender controls (ref, repository, delivery id, job paths and reasons that
-/// quote payload values), so the answer stays small whatever the payload holds.
-std::string echoed(std::string_view value);
 
 /// JSON for one rule decision: {"rules": [...], "triggers": [...], "failures": [...]}; when the
 /// delivery had several events, every entry names its event's index ("event").
@@ -82,16 +74,6 @@ struct RejectionCount {
     std::string last_reason;  ///< as the log says it, shortened, printable UTF-8 only
     std::string last_client;  ///< the client's address (behind a trusted proxy: forwarded)
 };
-
-/// `text` with every byte that is not printable UTF-8 (invalid sequences, control characters
-/// C0, DEL and C1) written as `\xNN`, shortened as echoed(): for what a request sent to be shown
-/// in the API and on a terminal.
-std::string printable(std::string_view text);
-
-/// printable(), with spaces and `=` written as `\x20` and `\x3d` too: a value a request claims
-/// (its delivery id) as one word of a log line's `key=value` head, which cannot then add words
-/// (fields) of its own.
-std::string printable_word(std::string_view text);
 
 /// Serves POST <source path>: the http::Handler of the public listener.
 class WebhookHandler final : public http::Handler {
@@ -128,6 +110,8 @@ class WebhookHandler final : public http::Handler {
     RateLimit rejection_log_;      // rejected (untrusted) requests: bounded log volume
     RateLimit ping_log_;           // pings, which some forges send unsigned: the same
     RateLimit store_failure_log_;  // a store fault repeats for every delivery
+    // Duplicates: a captured signed delivery can be sent again as fast as a client likes.
+    RateLimit duplicate_log_;
     // Counted for every request turned away (4xx; 503: the store did not take it, or the
     // listener's limits), logged or not; `client` as client_address() gives it.
     void count_rejection(std::string_view source, unsigned status, std::string_view reason,

@@ -1,4 +1,6 @@
 #include "dispatch/dispatcher.hpp"
+
+#include <hookrelay/printable.hpp>
 #include "config/lease.hpp"
 
 #include "dispatch/fair_share.hpp"
@@ -53,9 +55,14 @@ constexpr milliseconds k_claim_ahead_answer_time{20};
 // they would otherwise wait claimed, out of reach of a newer trigger, until the hang ends.
 constexpr milliseconds k_claim_ahead_max_wait{100};
 
+// The delivery id and the job path come from the forge's request (the id was not signed): one
+// word each, so that they cannot add fields of their own to the line.
 std::string describe(const StoredTrigger& t) {
-    return fmt::format("delivery={} trigger={} rule={} jenkins={} job={}", t.delivery_id, t.id,
-                       t.request.rule, t.request.jenkins, job_display_path(t.request.job));
+    std::string delivery, job;
+    const auto path = job_display_path(t.request.job);
+    return fmt::format("delivery={} trigger={} rule={} jenkins={} job={}",
+                       log_word(t.delivery_id, delivery), t.id, t.request.rule, t.request.jenkins,
+                       log_word(path, job));
 }
 
 milliseconds until(Time deadline, Time now) {

@@ -355,19 +355,20 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         handler->rejected(Rejection{status, reason, head, remote});
     }
 
-    // Body memory: both the global and the client's share must fit. Thread-safe.
-    bool reserve_body(const std::string& client, std::size_t n) {
-        if (n == 0) return true;
+    // Body memory: both the global and the client's share must fit. Thread-safe. "" when they
+    // do, else the setting that is at its limit (the client's share when both are).
+    std::string_view reserve_body(const std::string& client, std::size_t n) {
+        if (n == 0) return {};
         std::lock_guard lock(mutex);
         auto& usage = clients[client];
-        if (body_bytes + n > options.body_memory ||
-            usage.body_bytes + n > options.body_memory_per_client) {
+        const bool client_full = usage.body_bytes + n > options.body_memory_per_client;
+        if (client_full || body_bytes + n > options.body_memory) {
             if (usage.connections == 0 && usage.body_bytes == 0) clients.erase(client);
-            return false;
+            return client_full ? "body_memory_per_client" : "body_memory";
         }
         body_bytes += n;
         usage.body_bytes += n;
-        return true;
+        return {};
     }
     void release_body(const std::string& client, std::size_t n) {
         if (n == 0) return;
@@ -583,14 +584,26 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
         // connection that has not yet been answered 2xx; a trusted connection may idle longer.
         conn.set_phase(trusted ? Phase::head_idle : Phase::head_first);
         expire_after(stream, trusted ? options.idle_timeout : options.header_timeout);
-        const auto ec = co_await read_message_head(stream, buffer, parser);
+        // The request line and at most k_max_header_fields fields before the head ends.
+        const auto ec = co_await read_message_head(stream, buffer, parser, k_max_header_fields + 1);
         if (ec) {
+            const bool first_head = conn.phase.load() == Phase::head_first;
             conn.set_phase(Phase::closing);
             std::optional<Response> answer;
             std::string_view reason;
-            if (ec == bhttp::error::header_limit) {
-                answer = plain_error(431, "request headers too large (header_limit)");
-                reason = "request headers exceed header_limit";
+            if (conn.evicting && first_head) {
+                // Closed to make room at max_connections while its first head was awaited (an
+                // idle kept-alive one is not): counted and logged as the slow bodies are.
+                answer = plain_error(408,
+                                     "request headers not received in time; the server is "
+                                     "at its connection limit");
+                reason = "head too slow at max_connections: evicted for a new connection";
+            } else if (ec == bhttp::error::header_limit) {
+                // Too many bytes, or too many fields before the head ended.
+                answer = plain_error(431,
+                                     "request headers too large (header_limit) or too many "
+                                     "header fields");
+                reason = "request headers exceed header_limit or the field count";
             } else if (ec == beast::error::timeout) {
                 if (parser.got_some() || buffer.size() > 0) {
                     answer = plain_error(408, "request headers not received in time");
@@ -678,10 +691,13 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
             std::size_t& bytes;
             ~Reservation() { impl.release_body(client, bytes); }
         };
-        if (!reserve_body(client_key, reserved)) {
+        if (const auto full = reserve_body(client_key, reserved); !full.empty()) {
             reserved = 0;
-            const std::string_view reason = "request bodies in memory at their limit (body_memory)";
-            reject(503, reason, &request.head, remote);
+            reject(503,
+                   full == "body_memory" ? "request bodies in memory at their limit (body_memory)"
+                                         : "this client's request bodies in memory at their limit "
+                                           "(body_memory_per_client)",
+                   &request.head, remote);
             co_await write(stream,
                            plain_error(503, "too many large requests in progress; retry later"),
                            false, version);
@@ -702,7 +718,7 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
         // One deadline for the whole body (Beast's deadline holds until it is changed).
         expire_after(stream, options.body_timeout);
         boost::system::error_code bec;
-        bool over_budget = false;
+        std::string_view over_budget;  // the body memory setting at its limit, if any
         conn.body_bytes = 0;
         conn.set_phase(Phase::body);
         while (!parser.is_done()) {
@@ -718,15 +734,12 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
                         std::min(std::max({held, reserved * 2, 2 * k_small_body}),
                                  options.body_limit) -
                         reserved;
-                    if (!reserve_body(client_key, want)) {
-                        over_budget = true;
-                        break;
-                    }
+                    if (over_budget = reserve_body(client_key, want); !over_budget.empty()) break;
                     reserved += want;
                 }
             }
         }
-        if (bec || over_budget) {
+        if (bec || !over_budget.empty()) {
             std::optional<Response> answer;
             std::string_view reason;
             if (conn.evicting) {
@@ -734,9 +747,12 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
                                      "request body too slow; the server is at its "
                                      "connection limit");
                 reason = "body too slow at max_connections: evicted for a new connection";
-            } else if (over_budget) {
+            } else if (!over_budget.empty()) {
                 answer = plain_error(503, "too many large requests in progress; retry later");
-                reason = "chunked body over the body memory budget (body_memory)";
+                reason = over_budget == "body_memory"
+                             ? "chunked body over the body memory budget (body_memory)"
+                             : "chunked body over this client's body memory budget "
+                               "(body_memory_per_client)";
             } else if (bec == bhttp::error::body_limit) {
                 answer = plain_error(413, "body exceeds the configured body_limit");
                 reason = "body exceeds body_limit";

@@ -8,11 +8,13 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <algorithm>
 #include <cstddef>
 
 namespace hookrelay {
@@ -22,14 +24,32 @@ namespace hookrelay {
 /// http::async_read_some (end_of_stream when the stream ends before any byte of a message,
 /// partial_message when it ends inside one, buffer_overflow when the buffer is full, need_buffer
 /// from a buffer_body that is full, the stream's own errors and timeouts).
+/// With `max_lines` above 0, a head whose lines (the request or status line and the fields) the
+/// parser took pass it while the head is still incomplete ends with header_limit: Beast stores
+/// each field as it parses it, so a head of many tiny fields that never ends would otherwise hold
+/// several times header_limit in memory.
 template <class Stream, class DynamicBuffer, bool is_request>
 boost::asio::awaitable<boost::system::error_code> read_message_part(
-    Stream& stream, DynamicBuffer& buffer, boost::beast::http::basic_parser<is_request>& parser) {
+    Stream& stream, DynamicBuffer& buffer, boost::beast::http::basic_parser<is_request>& parser,
+    std::size_t max_lines = 0) {
+    std::size_t lines = 0;
     namespace bhttp = boost::beast::http;
     for (;;) {
         if (buffer.size() > 0) {
             boost::system::error_code ec;
-            buffer.consume(parser.put(buffer.data(), ec));
+            const std::size_t used = parser.put(buffer.data(), ec);
+            if (max_lines > 0 && !parser.is_header_done()) {
+                std::size_t left = used;
+                for (const auto b : boost::beast::buffers_range(buffer.data())) {
+                    const auto* p = static_cast<const char*>(b.data());
+                    const std::size_t n = std::min(left, b.size());
+                    lines += static_cast<std::size_t>(std::count(p, p + n, '\n'));
+                    left -= n;
+                    if (left == 0) break;
+                }
+                if (lines > max_lines) co_return bhttp::error::header_limit;
+            }
+            buffer.consume(used);
             if (ec != bhttp::error::need_more) co_return ec;
         }
         const std::size_t size = boost::beast::read_size(buffer, 65536);
@@ -47,12 +67,16 @@ boost::asio::awaitable<boost::system::error_code> read_message_part(
     }
 }
 
-/// read_message_part until the parser has the whole head: Beast's http::async_read_header.
+/// read_message_part until the parser has the whole head: Beast's http::async_read_header, with
+/// read_message_part's `max_lines`.
 template <class Stream, class DynamicBuffer, bool is_request>
 boost::asio::awaitable<boost::system::error_code> read_message_head(
-    Stream& stream, DynamicBuffer& buffer, boost::beast::http::basic_parser<is_request>& parser) {
+    Stream& stream, DynamicBuffer& buffer, boost::beast::http::basic_parser<is_request>& parser,
+    std::size_t max_lines = 0) {
     boost::system::error_code ec;
-    while (!ec && !parser.is_header_done()) ec = co_await read_message_part(stream, buffer, parser);
+    while (!ec && !parser.is_header_done()) {
+        ec = co_await read_message_part(stream, buffer, parser, max_lines);
+    }
     co_return ec;
 }
 

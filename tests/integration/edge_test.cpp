@@ -160,9 +160,18 @@ TEST(PublicEdge, SlowlorisFromManyAddressesGivesWayToNewClients) {
             }
         }
     }
-    // Connections that have waited over a second for their head make room for new clients.
+    // Connections that have waited over a second for their head make room for new clients,
+    // and each one closed for it is counted and listed as turned away (and logged, within the
+    // log's rate limit, which the refused connections use up here), as a slow body closed for
+    // it is.
     EXPECT_TRUE(eventually([&] { return deliver(d.port(), "many-legit") == 202u; },
                            std::chrono::seconds(15)));
+    EXPECT_NE(metrics(d.admin_port()).find(R"(code="408")"), std::string::npos);
+    const auto status = http_request(d.admin_port(), "GET", "/api/v1/status",
+                                     {{"Authorization", std::string("Bearer ") + k_admin_token}});
+    EXPECT_NE(status.body.find("head too slow at max_connections: evicted for a new connection"),
+              std::string::npos)
+        << status.body;
 }
 
 // Every slot held by a request whose body trickles in (a whole head, then a byte): after a
@@ -234,6 +243,15 @@ TEST(PublicEdge, StalledUnsignedUploadsStayWithinTheBodyMemoryBudget) {
         if (status_of(answer) == 503) ++refused;
     }
     EXPECT_GE(refused, 32u - 4u);  // at most 4 bodies of 1 MiB fit the budget
+    // Each refusal names the setting at its limit: an address's share (2 MiB) first, then the
+    // whole budget once two addresses hold it.
+    EXPECT_NE(d.log().find("this client's request bodies in memory at their limit "
+                           "(body_memory_per_client)"),
+              std::string::npos)
+        << d.log();
+    EXPECT_NE(d.log().find("request bodies in memory at their limit (body_memory)"),
+              std::string::npos)
+        << d.log();
 }
 
 TEST(PublicEdge, RefusedClientsReadTheir503InsteadOfAReset) {
@@ -437,6 +455,17 @@ TEST(PublicEdge, AHeadOfManyFieldsOrOverHeaderLimitInAllIs431AtOnce) {
         EXPECT_EQ(status_of(answer), 431u) << c.error() << ": " << answer;
         EXPECT_NE(answer.find("too many request header fields"), std::string::npos) << answer;
     }
+    // The same fields with the head never ended: Beast keeps each field as it comes, so they
+    // are counted as they arrive (a thousand connections of ~16,000 tiny fields held ~550 KiB
+    // each, four times the read buffers' ceiling, until header_timeout).
+    {
+        RawClient c(d.port());
+        std::string endless;
+        for (int i = 0; i < 300; ++i) endless += "a:\r\n";
+        ASSERT_TRUE(c.send("POST /hooks/github HTTP/1.1\r\nHost: x\r\n" + endless));
+        const auto answer = c.read_response(std::chrono::seconds(5));
+        EXPECT_EQ(status_of(answer), 431u) << c.error() << ": " << answer;
+    }
     // A forge's ~20 fields and then some are fine.
     std::string some;
     for (int i = 0; i < 60; ++i) some += "X-F" + std::to_string(i) + ": a\r\n";
@@ -482,20 +511,50 @@ TEST(PublicEdge, ARequestCannotForgeLogFieldsOrWriteRawBytesIntoTheLog) {
     }
     // A correctly signed delivery: the forge's signature covers the body, not the delivery id.
     EXPECT_EQ(deliver(d.port(), "acc jenkins=prod rule=forged"), 202u);
-    std::string line401, line415, queued;
+    // The same signed body again under an id that is not UTF-8: accepted, then a duplicate.
+    EXPECT_EQ(deliver(d.port(), "dup-\xff\xfe"), 202u);
+    EXPECT_EQ(deliver(d.port(), "dup-\xff\xfe"), 200u);
+    std::string line401, line415, queued, attempted, duplicate;
     ASSERT_TRUE(eventually([&] {
         std::istringstream log(d.log());
         for (std::string line; std::getline(log, line);) {
             if (line.find("rejected 401") != std::string::npos) line401 = line;
             if (line.find("rejected 415") != std::string::npos) line415 = line;
-            if (line.find(" queued\"") != std::string::npos) queued = line;
+            if (line.find(" queued\"") != std::string::npos &&
+                line.find("acc") != std::string::npos) {
+                queued = line;
+            }
+            // The dispatcher's line about the attempt (Jenkins is not there).
+            if (line.find("not delivered") != std::string::npos &&
+                line.find("acc") != std::string::npos) {
+                attempted = line;
+            }
+            if (line.find("duplicate (") != std::string::npos) duplicate = line;
         }
-        return !line401.empty() && !line415.empty() && !queued.empty();
+        return !line401.empty() && !line415.empty() && !queued.empty() && !attempted.empty() &&
+               !duplicate.empty();
     })) << d.log();
     const auto oq = boost::json::parse(queued).as_object();
     EXPECT_EQ(oq.at("jenkins"), "ci") << queued;
     EXPECT_EQ(oq.at("rule"), "all-pushes") << queued;
     EXPECT_EQ(oq.at("delivery"), "acc\\x20jenkins\\x3dprod\\x20rule\\x3dforged") << queued;
+    const auto oa = boost::json::parse(attempted).as_object();
+    EXPECT_EQ(oa.at("jenkins"), "ci") << attempted;
+    EXPECT_EQ(oa.at("rule"), "all-pushes") << attempted;
+    EXPECT_EQ(oa.at("delivery"), "acc\\x20jenkins\\x3dprod\\x20rule\\x3dforged") << attempted;
+    EXPECT_NE(duplicate.find("delivery id dup-\\\\xff\\\\xfe was received before"),
+              std::string::npos)
+        << duplicate;
+    // The admin API answers valid UTF-8 (JSON must be), the id's bytes as text.
+    const auto listed = http_request(d.admin_port(), "GET", "/api/v1/deliveries",
+                                     {{"Authorization", std::string("Bearer ") + k_admin_token}});
+    ASSERT_EQ(listed.status, 200u) << listed.body;
+    boost::system::error_code ec;
+    const auto page = boost::json::parse(listed.body, ec);
+    ASSERT_FALSE(ec) << listed.body;
+    EXPECT_NE(boost::json::serialize(page).find("dup-\\\\xff\\\\xfe"), std::string::npos)
+        << listed.body;
+    EXPECT_EQ(d.log().find("\xff"), std::string::npos);
     const auto o401 = boost::json::parse(line401).as_object();
     EXPECT_EQ(o401.at("source"), "github") << line401;
     EXPECT_EQ(o401.at("delivery"),
