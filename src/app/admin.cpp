@@ -97,7 +97,8 @@ namespace {
 // A delivery whose stored body cannot be read back (a damaged store file), each time it is read.
 void warn_unreadable_body(const DeliveryDetail& d) {
     if (d.body_error.empty()) return;
-    spdlog::warn("delivery {} (#{}): {}", d.summary.delivery_id, d.summary.seq, d.body_error);
+    spdlog::warn("delivery {} (#{}): {}", printable_word(d.summary.delivery_id), d.summary.seq,
+                 d.body_error);
 }
 
 // Stored values are what forges sent, and a delivery id (not signed) or a header need not be

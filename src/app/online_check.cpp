@@ -178,11 +178,11 @@ asio::awaitable<void> OnlineChecks::check(JenkinsConfig entry, jenkins::CheckPla
     // Held by the check while it waits, so that it can look at the generation after the wait.
     const auto self = shared_from_this();
     auto wait = entry.probe_initial;
-    for (;;) {
+    for (bool again = false;; again = true) {
         jenkins::CheckReport report;
         co_await check_one(executor_, entry, plan,
                            [&report](const jenkins::CheckReport& r) { report = r; });
-        if (!publish(generation, file, report) || report.complete) co_return;
+        if (!publish(generation, file, report, again) || report.complete) co_return;
         asio::steady_timer timer(executor_, wait);
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         wait = std::min(wait * 2, std::max(entry.probe_max, entry.probe_initial));
@@ -192,14 +192,17 @@ asio::awaitable<void> OnlineChecks::check(JenkinsConfig entry, jenkins::CheckPla
 }
 
 bool OnlineChecks::publish(unsigned generation, const std::string& file,
-                           const jenkins::CheckReport& report) {
+                           const jenkins::CheckReport& report, bool again) {
     auto found = lines(file, report);
     {
         std::lock_guard lock(mutex_);
         if (generation != generation_) return false;  // a reload started a newer check
-        // A check done again while Jenkins stays down finds the same: said once.
+        // A check done again while Jenkins stays down finds the same: said once (a reload's
+        // first check says it again).
         const auto it = findings_.find(report.jenkins);
-        if (it != findings_.end() && it->second == found && !report.complete) return true;
+        if (again && it != findings_.end() && it->second == found && !report.complete) {
+            return true;
+        }
         findings_[report.jenkins] = found;
         metrics_->config_findings(report.jenkins, found.size());
     }

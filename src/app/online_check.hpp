@@ -59,7 +59,9 @@ class OnlineChecks : public std::enable_shared_from_this<OnlineChecks> {
     std::map<std::string, std::vector<std::string>> findings_;
 
     /// Keeps `report`'s findings unless a later run() superseded `generation`; false then.
-    bool publish(unsigned generation, const std::string& file, const jenkins::CheckReport& report);
+    /// `again`: a check done again after an outage, whose unchanged findings are not logged.
+    bool publish(unsigned generation, const std::string& file, const jenkins::CheckReport& report,
+                 bool again);
     boost::asio::awaitable<void> check(JenkinsConfig entry, jenkins::CheckPlan plan,
                                        unsigned generation, std::string file);
 };

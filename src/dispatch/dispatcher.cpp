@@ -1,8 +1,6 @@
 #include "dispatch/dispatcher.hpp"
 
-#include <hookrelay/printable.hpp>
 #include "config/lease.hpp"
-
 #include "dispatch/fair_share.hpp"
 #include "dispatch/multibranch.hpp"
 #include "dispatch/retry.hpp"
@@ -11,6 +9,8 @@
 #include "util/late_answer.hpp"
 #include "util/rate_limit.hpp"
 #include "util/spawn.hpp"
+
+#include <hookrelay/printable.hpp>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -1021,10 +1021,11 @@ asio::awaitable<void> Dispatcher::Impl::cancel_superseded(StoredTrigger trigger,
         if (answer.kind == Kind::queued || answer.kind == Kind::merged) {
             note.outcome = fmt::format(
                 "queue item {} cancelled in Jenkins: superseded by trigger {} (delivery {})",
-                item.queue_id, trigger.id, trigger.delivery_id);
+                item.queue_id, trigger.id, printable_word(trigger.delivery_id));
             metrics->trigger_outcome(trigger.request.rule, jenkins.name, "cancelled");
             spdlog::info("{}: cancelled queue item {} of the superseded trigger {} (delivery {})",
-                         describe(trigger), item.queue_id, item.id, item.delivery_id);
+                         describe(trigger), item.queue_id, item.id,
+                         printable_word(item.delivery_id));
         } else {
             note.outcome = fmt::format(
                 "queue item {} not cancelled ({}): {}", item.queue_id, answer.detail,

@@ -6,6 +6,8 @@
 #include "util/late_answer.hpp"
 #include "util/spawn.hpp"
 
+#include <hookrelay/printable.hpp>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
@@ -43,8 +45,10 @@ using DueGrain = std::chrono::duration<std::int64_t, std::ratio<1, 40>>;  // 25 
 constexpr milliseconds k_max_status_pause = std::chrono::hours(1);
 
 std::string describe(const StoredTrigger& t) {
+    // The delivery id is the forge's (not signed): printable, one word.
     return fmt::format("trigger {} (rule {}, jenkins {}, delivery {})", t.id, t.request.rule,
-                       t.request.jenkins, t.delivery_id.empty() ? "-" : t.delivery_id);
+                       t.request.jenkins,
+                       t.delivery_id.empty() ? "-" : printable_word(t.delivery_id));
 }
 
 milliseconds retry_delay(const StatusConfig& status, int tries) {

@@ -593,11 +593,11 @@ asio::awaitable<void> Server::Impl::serve(ConnState& conn, Stream& stream, std::
             std::string_view reason;
             if (conn.evicting && first_head) {
                 // Closed to make room at max_connections while its first head was awaited (an
-                // idle kept-alive one is not): counted and logged as the slow bodies are.
-                answer = plain_error(408,
-                                     "request headers not received in time; the server is "
-                                     "at its connection limit");
-                reason = "head too slow at max_connections: evicted for a new connection";
+                // idle kept-alive one is not): counted and logged, but neither answered nor
+                // lingered on, so that its slot is free at once for the connection it made room
+                // for.
+                reject(408, "head too slow at max_connections: evicted for a new connection",
+                       nullptr, remote);
             } else if (ec == bhttp::error::header_limit) {
                 // Too many bytes, or too many fields before the head ended.
                 answer = plain_error(431,
