@@ -25,10 +25,14 @@ COPY config config
 COPY docs docs
 COPY systemd systemd
 COPY contrib contrib
-# The cache mount keeps ccache's objects between image builds (BuildKit, podman/buildah).
+# The profile-guided build's training run and the webhooks it sends.
+COPY scripts/pgo-build.sh scripts/pgo-build.sh
+COPY tools tools
+COPY tests/data tests/data
+# The cache mount keeps ccache's objects between image builds (BuildKit, podman/buildah). The
+# daemon is built profile-guided (scripts/pgo-build.sh: trained on loopback inside the build).
 RUN --mount=type=cache,target=/root/.cache/ccache \
-    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DHOOKRELAY_BUILD_TESTS=OFF -DHOOKRELAY_BUILD_BENCH=OFF \
+    scripts/pgo-build.sh build -DHOOKRELAY_BUILD_TESTS=OFF -DHOOKRELAY_BUILD_BENCH=OFF \
  && cmake --build build \
  && cmake --install build --strip --prefix /out
 

@@ -7,9 +7,17 @@ DEV_DIR ?= build/dev
 RELEASE_DIR ?= build/release
 DEB_DIR ?= build/deb
 WERROR ?= OFF
+# 1: `make release` and `make deb` are profile-guided builds (scripts/pgo-build.sh); 0: plain.
+PGO ?= 1
 CONFIG ?= config/hookrelay.yaml
 
 .PHONY: all deps configure release build run test bench deb install clean
+
+# release_configure DIR,CMAKE_ARGS: DIR configured as an optimized build; with PGO=1 the daemon is
+# also built there, profile-guided (scripts/pgo-build.sh), before the caller builds the rest.
+define release_configure
+	$(if $(filter 0,$(PGO)),cmake -S . -B $(1) -G Ninja -DCMAKE_BUILD_TYPE=Release $(2) -DHOOKRELAY_PGO=,JOBS=$(JOBS) scripts/pgo-build.sh $(1) $(2))
+endef
 
 all: build
 
@@ -33,8 +41,7 @@ test: build
 
 # Optimized build (-O3, no tests) for benchmarks and `make install`.
 release: deps
-	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
-	  -DHOOKRELAY_BUILD_TESTS=OFF -DHOOKRELAY_BUILD_BENCH=ON
+	$(call release_configure,$(RELEASE_DIR),-DHOOKRELAY_BUILD_TESTS=OFF -DHOOKRELAY_BUILD_BENCH=ON)
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target hookrelay hookrelay_docs
 
 bench: release
@@ -44,8 +51,8 @@ bench: release
 # build/deb/hookrelay_<version>_amd64.deb: installs to /usr, the config to /etc/hookrelay.
 deb:
 	@scripts/install-deps.sh --deb
-	cmake -S . -B $(DEB_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
-	  -DHOOKRELAY_BUILD_TESTS=OFF -DHOOKRELAY_BUILD_BENCH=OFF
+	$(call release_configure,$(DEB_DIR),-DCMAKE_INSTALL_PREFIX=/usr -DHOOKRELAY_BUILD_TESTS=OFF \
+	  -DHOOKRELAY_BUILD_BENCH=OFF)
 	cmake --build $(DEB_DIR) -j $(JOBS)
 	cd $(DEB_DIR) && cpack -G DEB
 	@ls $(DEB_DIR)/hookrelay_*.deb

@@ -2,12 +2,19 @@
 # Sourced by the benchmark scripts (bench/load/*.sh, bench/scale/run.sh): what they share about
 # the set-up they measure. Loopback only. Expects $root, the checkout.
 
-# build_release TARGET...: configures build/release (Release, no tests) and builds the targets,
-# quietly; their binaries are then $root/build/release/hookrelay and .../bench/<target>.
+# build_release TARGET...: configures build/release (Release, no tests; the daemon profile-guided
+# as `make release` builds it, PGO=0 plain) and builds the targets, quietly; their binaries are
+# then $root/build/release/hookrelay and .../bench/<target>.
 # shellcheck disable=SC2154  # root: set by the script that sources this
 build_release() {
-  cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DHOOKRELAY_BUILD_TESTS=OFF >/dev/null
+  if [[ "${PGO:-1}" == 0 ]]; then
+    cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DHOOKRELAY_BUILD_TESTS=OFF -DHOOKRELAY_BUILD_BENCH=ON -DHOOKRELAY_PGO= >/dev/null
+  else
+    # The arguments of `make release`, whose tree this is: its profile is reused, not made again.
+    "$root/scripts/pgo-build.sh" "$root/build/release" -DHOOKRELAY_BUILD_TESTS=OFF \
+      -DHOOKRELAY_BUILD_BENCH=ON >/dev/null
+  fi
   cmake --build "$root/build/release" --target "$@" >/dev/null
 }
 
