@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -328,10 +329,24 @@ std::shared_ptr<const ConnInfo> ConnInfo::parse(std::string_view url, std::strin
 }
 
 std::string ConnInfo::scrub(std::string_view text) const {
+    const auto word = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+    };
     std::string out(text);
     for (const std::string& secret : secrets_) {
+        const bool whole_word = secret.size() < k_whole_word_below;
+        // Where a word must begin or end: only at an end of the secret that is a word character
+        // itself ("!!" is not a word, and is hidden wherever it stands).
+        const bool starts_word = whole_word && word(secret.front());
+        const bool ends_word = whole_word && word(secret.back());
         std::size_t at = 0;
         while ((at = out.find(secret, at)) != std::string::npos) {
+            const std::size_t end = at + secret.size();
+            if ((starts_word && at > 0 && word(out[at - 1])) ||
+                (ends_word && end < out.size() && word(out[end]))) {
+                ++at;
+                continue;
+            }
             out.replace(at, secret.size(), "***");
             at += 3;
         }

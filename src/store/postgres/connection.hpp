@@ -82,8 +82,12 @@ class ConnInfo {
     /// "host=db port=5432 dbname=hookrelay user=hookrelay" (what was given of these).
     const std::string& describe() const noexcept { return description_; }
     /// `text` with every occurrence of the password (as written, percent-decoded, or as libpq
-    /// read it) replaced by "***", and cut to its first line.
+    /// read it) replaced by "***", and cut to its first line. A password (or part) shorter than
+    /// k_whole_word_below is replaced only where it stands as a word of its own, as a regular
+    /// expression's \b would find it: "pg" in "'pg'" or ":pg@", not in "pg_hba.conf", so that a
+    /// short password does not garble every message that happens to contain its letters.
     std::string scrub(std::string_view text) const;
+    static constexpr std::size_t k_whole_word_below = 8;
 
   private:
     std::string url_;

@@ -793,6 +793,40 @@ TEST(PostgresStorePassword, IsNotInTheErrorForAKeyValueString) {
     EXPECT_EQ(why.find(k_password), std::string::npos) << why;
 }
 
+// A password of a few letters is hidden where it stands as a word of its own, not inside every
+// word of libpq's message that holds its letters ("***rver" for "server" with "se").
+TEST(PostgresStorePassword, AShortOneDoesNotGarbleTheMessageAndIsStillHidden) {
+    {
+        StoreConfig config =
+            pg_config("postgresql://hookrelay:se@/hookrelay?host=/nonexistent-dir&port=5432");
+        std::string why;
+        auto store = PostgresStore::open(config, pg_options("instance-a"), &why);
+        ASSERT_FALSE(store);
+        EXPECT_NE(why.find("connection to server on socket \"/nonexistent-dir/.s.PGSQL.5432\""),
+                  std::string::npos)
+            << why;
+        EXPECT_EQ(why.find("***"), std::string::npos) << why;
+    }
+    {
+        // libpq's own message quotes the password: invalid percent-encoded token: "se%zz"
+        StoreConfig config = pg_config("postgresql://hookrelay:se%zz@/hookrelay");
+        std::string why;
+        auto store = PostgresStore::open(config, pg_options("instance-a"), &why);
+        ASSERT_FALSE(store);
+        EXPECT_EQ(why.find("se%zz"), std::string::npos) << why;
+        EXPECT_NE(why.find("invalid percent-encoded token: \"***\""), std::string::npos) << why;
+    }
+    {
+        // Where it stands alone in a key/value string's message, it is hidden too.
+        StoreConfig config = pg_config("host=/nonexistent-dir password=se dbname=se");
+        std::string why;
+        auto store = PostgresStore::open(config, pg_options("instance-a"), &why);
+        ASSERT_FALSE(store);
+        EXPECT_NE(why.find("dbname=***"), std::string::npos) << why;
+        EXPECT_NE(why.find("server on socket"), std::string::npos) << why;
+    }
+}
+
 // --- Coalescing across instances ------------------------------------------------------------
 
 TriggerRequest coalesced(std::string jenkins = "ci", std::string key = "acme/app:main") {
