@@ -1,5 +1,6 @@
 #include "config/load.hpp"
 
+#include "config/known_keys.hpp"
 #include "httpclient/encoding.hpp"
 #include "ingest/forge.hpp"
 #include "ingest/signature.hpp"
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -70,6 +72,9 @@ namespace {
 using httpclient::shown_url;
 using Keys = std::vector<std::string_view>;
 
+// Every table of keys that check_keys() is given is listed in known_keys() below, and every table
+// of values in known_values(): the test that docs/configuration.md documents each key and value
+// reads them there.
 const Keys k_top_keys = {"listen", "state_dir", "log",     "server",  "store",
                          "admin",  "dispatch",  "sources", "jenkins", "rules"};
 const Keys k_admin_keys = {"enabled", "listen", "token", "max_connections",
@@ -328,6 +333,9 @@ class Loader {
     }
 
     void check_keys(const YAML::Node& map, const Keys& allowed, std::string_view context) {
+        assert(std::any_of(known_keys().begin(), known_keys().end(),
+                           [&](const KeyTable& t) { return t.keys.data() == allowed.data(); }) &&
+               "a table of keys missing from known_keys()");
         for (const auto& item : map) {
             const auto key = item.first.as<std::string>();
             if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
@@ -1539,6 +1547,48 @@ class Loader {
 };
 
 }  // namespace
+
+std::span<const KeyTable> known_keys() noexcept {
+    static const std::vector<KeyTable> tables = [] {
+        std::vector<KeyTable> out = {
+            {"", "", k_top_keys},
+            {"log", "", k_log_keys},
+            {"server", "", k_server_keys},
+            {"server.tls", "", k_tls_keys},
+            {"store", "", k_store_keys},
+            {"store.postgres", "", k_postgres_keys},
+            {"admin", "", k_admin_keys},
+            {"dispatch", "", k_dispatch_keys},
+            {"sources.*", "", k_common_source_keys},
+            {"sources.*.status", "", k_status_keys},
+            {"sources.*.signature", "", k_signature_keys},
+            {"jenkins.*", "", k_jenkins_keys},
+            {"jenkins.*.retry", "", k_retry_keys},
+            {"rules[]", "", k_rule_keys},
+            {"rules[].retry", "", k_retry_keys},
+            {"rules[].status", "", k_rule_status_keys},
+            {"rules[].trigger", "", k_trigger_keys},
+        };
+        for (const auto* forge : ingest::forges()) {
+            out.push_back({"sources.*", to_string(forge->provider), forge->config_keys});
+        }
+        return out;
+    }();
+    return tables;
+}
+
+std::span<const ValueTable> known_values() noexcept {
+    static const std::vector<ValueTable> tables = {
+        {"log", "level", k_log_levels},
+        {"log", "format", k_log_formats},
+        {"server", "forwarded_header", k_forwarded_headers},
+        {"store", "backend", k_store_backends},
+        {"sources.*.signature", "algorithm", k_signature_algorithms},
+        {"sources.*.signature", "encoding", k_signature_encodings},
+        {"sources.*.signature", "content", k_signed_placeholders},
+    };
+    return tables;
+}
 
 LoadResult load_string(std::string_view yaml, const std::string& file_name,
                        const LoadOptions& options) {
