@@ -23,6 +23,7 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sysexits.h>
 #include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
@@ -30,6 +31,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -51,6 +53,36 @@ namespace hookrelay::app {
 namespace asio = boost::asio;
 
 namespace {
+
+// Where a listening socket systemd passed is bound; nullopt for one that is not TCP over IPv4 or
+// IPv6 (ListenStream= may name a unix socket).
+std::optional<asio::ip::tcp::endpoint> bound_endpoint(int fd) {
+    asio::ip::tcp::endpoint endpoint;
+    auto length = static_cast<socklen_t>(endpoint.capacity());
+    if (::getsockname(fd, endpoint.data(), &length) != 0) return std::nullopt;
+    const auto family = endpoint.data()->sa_family;
+    if ((family != AF_INET && family != AF_INET6) || length > endpoint.capacity()) {
+        return std::nullopt;
+    }
+    endpoint.resize(length);
+    return endpoint;
+}
+
+// "127.0.0.1:8080", "[::]:8080".
+std::string host_port(const std::string& host, std::uint16_t port) {
+    return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
+                                               : fmt::format("{}:{}", host, port);
+}
+
+// Whether `listen:` names where the passed socket listens; every address of either family counts
+// as the same place (ListenStream=8080 binds [::], taking IPv4 too).
+bool listen_names(const ServerConfig& server, const asio::ip::tcp::endpoint& bound) {
+    boost::system::error_code ec;
+    const auto configured = asio::ip::make_address(server.host, ec);
+    if (ec || server.port != bound.port()) return false;
+    if (configured.is_unspecified() && bound.address().is_unspecified()) return true;
+    return configured == bound.address();
+}
 
 // While draining on shutdown, how often to look whether the last connection has finished.
 constexpr std::chrono::milliseconds k_drain_poll_interval{20};
@@ -669,14 +701,30 @@ int run_daemon(const DaemonOptions& options) {
         auto chosen = std::find_if(passed.begin(), passed.end(),
                                    [](const auto& s) { return s.name == "http"; });
         if (chosen == passed.end()) chosen = passed.begin();
+        const auto bound = bound_endpoint(chosen->fd);
         port = d->server->adopt(chosen->fd);
-        listen_address = "socket from systemd";
+        listen_address = "the socket from systemd";
+        if (bound) {
+            listen_address = host_port(bound->address().to_string(), bound->port()) +
+                             " (the socket from systemd)";
+            if (!listen_names(config.server, *bound)) {
+                // The shipped config says 127.0.0.1:8080 behind a proxy, and hookrelay.socket's
+                // ListenStream=8080 takes every address: say which one counts.
+                spdlog::warn(
+                    "webhooks arrive on {}, the socket systemd passed (hookrelay.socket), not on "
+                    "{} as `listen` says: with socket activation `listen` is not used; to listen "
+                    "there, set ListenStream={} in the socket unit (systemctl edit "
+                    "hookrelay.socket)",
+                    host_port(bound->address().to_string(), bound->port()),
+                    host_port(config.server.host, config.server.port),
+                    host_port(config.server.host, config.server.port));
+            }
+        }
         d->listens_on_passed_socket = true;
         if (passed.size() > 1)
             spdlog::warn("systemd passed {} sockets; using the first", passed.size());
     } else {
         port = d->server->listen();
-        listen_address = config.server.host;
     }
     if (!port && d->listens_on_passed_socket) {
         spdlog::critical("cannot serve the socket systemd passed: {}", port.error().message());
@@ -741,10 +789,11 @@ int run_daemon(const DaemonOptions& options) {
     d->checks->run(runtime->config);
     d->listening = true;
     spdlog::info(
-        "hookrelay {} listening on {}:{} ({} source(s), {} rule(s), {} jenkins; store: "
+        "hookrelay {} listening on {} ({} source(s), {} rule(s), {} jenkins; store: "
         "{}{}; instance {}){}",
-        HOOKRELAY_VERSION, listen_address, *port, config.sources.size(), config.rules.size(),
-        config.jenkins.size(), d->store->kind(),
+        HOOKRELAY_VERSION,
+        d->listens_on_passed_socket ? listen_address : host_port(config.server.host, *port),
+        config.sources.size(), config.rules.size(), config.jenkins.size(), d->store->kind(),
         config.store.backend == StoreConfig::Backend::sqlite ? " in " + config.state_dir
                                                              : std::string(),
         d->store->instance_id(),

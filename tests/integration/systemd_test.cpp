@@ -371,10 +371,11 @@ struct Activated {
     std::uint16_t port = 0;
     std::unique_ptr<Child> child;
 
-    Activated() {
+    /// `listen`: what the config says; empty: the passed socket's own address.
+    explicit Activated(std::string listen = "") {
         Fd listener(listening_socket(port));
-        const auto config =
-            dir.write("hookrelay.yaml", config_yaml("127.0.0.1:" + std::to_string(port)));
+        if (listen.empty()) listen = "127.0.0.1:" + std::to_string(port);
+        const auto config = dir.write("hookrelay.yaml", config_yaml(listen));
         child = std::make_unique<Child>(
             Child::Options{config, dir.path(), {{"GH_SECRET", k_github_secret}}, listener.get()});
     }
@@ -398,6 +399,40 @@ TEST(SystemdSocketActivation, ServesThePassedSocket) {
     const auto ping = load_fixture("github", "ping-repo-hook");
     const auto pong = http_request(port, "POST", "/hooks/github", signed_github(ping), ping.body);
     EXPECT_EQ(pong.status, 200u) << pong.error << pong.body;
+    // `listen` names the socket's address: nothing to warn of.
+    const std::string where = "127.0.0.1:" + std::to_string(port);
+    EXPECT_NE(child.log().find("listening on " + where + " (the socket from systemd)"),
+              std::string::npos)
+        << child.log();
+    EXPECT_EQ(child.log().find("as `listen` says"), std::string::npos) << child.log();
+
+    child.signal(SIGTERM);
+    EXPECT_EQ(child.wait(k_stop_deadline), 0) << child.log();
+}
+
+// hookrelay.socket's ListenStream=8080 takes every address while the shipped config says
+// `listen: 127.0.0.1:8080` (behind a proxy): the daemon serves the socket, and says at start
+// where webhooks really arrive and how to move the socket.
+TEST(SystemdSocketActivation, SaysWhenListenNamesAnotherPlaceThanTheSocket) {
+    const std::uint16_t elsewhere = free_port();
+    Activated activated("127.0.0.1:" + std::to_string(elsewhere));
+    const std::uint16_t port = activated.port;
+    Child& child = *activated.child;
+    const auto ping = load_fixture("github", "ping-repo-hook");
+    const auto pong = http_request(port, "POST", "/hooks/github", signed_github(ping), ping.body,
+                                   k_start_deadline);
+    ASSERT_EQ(pong.status, 200u) << pong.error << pong.body << child.log();
+    const std::string socket = "127.0.0.1:" + std::to_string(port);
+    const std::string listen = "127.0.0.1:" + std::to_string(elsewhere);
+    EXPECT_NE(child.log().find("webhooks arrive on " + socket +
+                               ", the socket systemd passed (hookrelay.socket), not on " + listen +
+                               " as `listen` says"),
+              std::string::npos)
+        << child.log();
+    EXPECT_NE(child.log().find("set ListenStream=" + listen + " in the socket unit"),
+              std::string::npos)
+        << child.log();
+    EXPECT_FALSE(connects_now(elsewhere)) << "the daemon bound `listen` too";
 
     child.signal(SIGTERM);
     EXPECT_EQ(child.wait(k_stop_deadline), 0) << child.log();

@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -279,7 +280,10 @@ std::shared_ptr<const ConnInfo> ConnInfo::parse(std::string_view url, std::strin
         }
         return nullptr;
     }
-    std::string description;
+    // Described in this order, whatever order the URL gives them in.
+    constexpr std::array<std::string_view, 5> k_described = {"host", "hostaddr", "port", "dbname",
+                                                             "user"};
+    std::array<std::string, k_described.size()> described;
     std::string host, hostaddr, port, service;
     for (const PQconninfoOption* o = options; o->keyword; ++o) {
         if (!o->val || !*o->val) continue;
@@ -290,13 +294,18 @@ std::shared_ptr<const ConnInfo> ConnInfo::parse(std::string_view url, std::strin
         if (key == "service") service = o->val;
         if (key == "password") {
             info->secrets_.emplace_back(o->val);
-        } else if (key == "host" || key == "hostaddr" || key == "port" || key == "dbname" ||
-                   key == "user") {
-            if (!description.empty()) description += ' ';
-            description += std::string(key) + '=' + o->val;
+        } else if (const auto at = std::find(k_described.begin(), k_described.end(), key);
+                   at != k_described.end()) {
+            described[static_cast<std::size_t>(at - k_described.begin())] = o->val;
         }
     }
     PQconninfoFree(options);
+    std::string description;
+    for (std::size_t i = 0; i < k_described.size(); ++i) {
+        if (described[i].empty()) continue;
+        if (!description.empty()) description += ' ';
+        description += std::string(k_described[i]) + '=' + described[i];
+    }
     // A port list must match the host list (libpq refuses it otherwise, and says so at connect).
     // A hostaddr given is used as it is, in the URL or from the environment, and so is whatever
     // a service file may say.

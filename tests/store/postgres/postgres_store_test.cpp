@@ -806,6 +806,11 @@ TEST(PostgresStorePassword, AShortOneDoesNotGarbleTheMessageAndIsStillHidden) {
                   std::string::npos)
             << why;
         EXPECT_EQ(why.find("***"), std::string::npos) << why;
+        // The server named in a fixed order (libpq lists user first), as the docs quote it.
+        EXPECT_NE(why.find("PostgreSQL at host=/nonexistent-dir port=5432 dbname=hookrelay "
+                           "user=hookrelay: "),
+                  std::string::npos)
+            << why;
     }
     {
         // libpq's own message quotes the password: invalid percent-encoded token: "se%zz"
