@@ -25,7 +25,20 @@ install(FILES ${PROJECT_BINARY_DIR}/systemd/hookrelay.service
 install(FILES config/system/hookrelay.yaml DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/hookrelay)
 
 install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR})
-install(FILES README.md LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# The README beside the docs it links to (docs/x.md there is x.md here), and a word for whoever
+# reads it installed rather than in a clone.
+file(READ ${PROJECT_SOURCE_DIR}/README.md text)
+string(REPLACE "](docs/" "](" text "${text}")
+string(REPLACE "## Getting started (Debian 12)\n"
+               "## Getting started (Debian 12)\n\n> Installed from the Debian package or with `cmake --install`: the \
+daemon is ${CMAKE_INSTALL_FULL_BINDIR}/hookrelay and the docs are beside this file; \
+[deployment.md](deployment.md) says how to configure and start it. What follows is for a clone \
+of the repository.\n" text "${text}")
+# Written as it is (file(GENERATE) would read `$<` in it as a generator expression); configured
+# again when the README changes.
+file(WRITE ${PROJECT_BINARY_DIR}/doc/README.md "${text}")
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/README.md)
+install(FILES ${PROJECT_BINARY_DIR}/doc/README.md LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES packaging/deb/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES config/hookrelay.yaml DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples
         RENAME hookrelay-dev.yaml)
@@ -63,10 +76,13 @@ set(CPACK_PACKAGE_NAME hookrelay)
 set(CPACK_PACKAGE_VENDOR "hookrelay")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "webhook relay from Git forges to Jenkins")
 set(CPACK_PACKAGE_DESCRIPTION
-    "hookrelay receives GitHub and GitLab webhooks, verifies them, matches them against YAML\n\
-rules, stores the resulting triggers durably (SQLite) and delivers them to Jenkins, retrying\n\
-and holding a Jenkins that is down. It ships a systemd unit (Type=notify, sandboxed), an admin\n\
-API with Prometheus metrics, and a command-line client.")
+    "hookrelay receives the webhooks of GitHub, GitLab, Gitea, Forgejo, Bitbucket Cloud,\n\
+Bitbucket Data Center and any sender that signs its JSON with an HMAC, verifies them, matches\n\
+them against YAML rules, stores the resulting triggers durably (SQLite, or PostgreSQL shared by\n\
+several instances) and delivers them to Jenkins, retrying and holding a Jenkins that is down;\n\
+it follows each build to its result and posts commit statuses back to the forge. It ships a\n\
+systemd unit (Type=notify, sandboxed) and socket, an admin API with Prometheus metrics, and a\n\
+command-line client.")
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # hookrelay_<version>_<arch>.deb

@@ -88,7 +88,15 @@ completion=$(bash -c '. /usr/share/bash-completion/completions/hookrelay
 [[ "$completion" == "replay redeliver" ]] || fail "bash completion of 'deliveries re': '$completion'"
 [[ -f /usr/share/doc/hookrelay/copyright && -f /usr/share/doc/hookrelay/contrib/grafana/hookrelay.json ]] ||
   fail "docs missing"
-log "man page, bash completion and docs installed"
+# The installed README links to the docs beside it (docs/x.md in a clone), not to a docs/ there is
+# not; links into a clone's tests/ and fuzz/ are for developers and are not installed.
+readme=/usr/share/doc/hookrelay/README.md
+grep -q '^> Installed from the Debian package' "$readme" || fail "the installed README does not say it is installed"
+for link in $(grep -o '](\([^)#]*\.md\)' "$readme" | sed 's/^](//' | sort -u); do
+  case "$link" in tests/* | fuzz/*) continue ;; esac
+  [[ -f "/usr/share/doc/hookrelay/$link" ]] || fail "the installed README links to $link, which is not installed"
+done
+log "man page, bash completion and docs installed; the README's links to them resolve"
 
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq hookrelay >"$work/purge.log" 2>&1 ||
   { cat "$work/purge.log" >&2; fail "apt-get purge"; }
