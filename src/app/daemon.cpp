@@ -2,6 +2,7 @@
 #include "app/app.hpp"
 #include "app/logging.hpp"
 #include "app/online_check.hpp"
+#include "app/passed_socket.hpp"
 #include "app/runtime.hpp"
 #include "app/webhook.hpp"
 #include "dispatch/dispatcher.hpp"
@@ -66,22 +67,6 @@ std::optional<asio::ip::tcp::endpoint> bound_endpoint(int fd) {
     }
     endpoint.resize(length);
     return endpoint;
-}
-
-// "127.0.0.1:8080", "[::]:8080".
-std::string host_port(const std::string& host, std::uint16_t port) {
-    return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
-                                               : fmt::format("{}:{}", host, port);
-}
-
-// Whether `listen:` names where the passed socket listens; every address of either family counts
-// as the same place (ListenStream=8080 binds [::], taking IPv4 too).
-bool listen_names(const ServerConfig& server, const asio::ip::tcp::endpoint& bound) {
-    boost::system::error_code ec;
-    const auto configured = asio::ip::make_address(server.host, ec);
-    if (ec || server.port != bound.port()) return false;
-    if (configured.is_unspecified() && bound.address().is_unspecified()) return true;
-    return configured == bound.address();
 }
 
 // While draining on shutdown, how often to look whether the last connection has finished.
@@ -707,17 +692,18 @@ int run_daemon(const DaemonOptions& options) {
         if (bound) {
             listen_address = host_port(bound->address().to_string(), bound->port()) +
                              " (the socket from systemd)";
-            if (!listen_names(config.server, *bound)) {
-                // The shipped config says 127.0.0.1:8080 behind a proxy, and hookrelay.socket's
-                // ListenStream=8080 takes every address: say which one counts.
+            if (!listen_names(config.server.host, config.server.port, bound->address().to_string(),
+                              bound->port())) {
+                // A socket unit edited apart from the config (or one of an older package, on
+                // every address): say which of the two counts.
+                const auto wanted = host_port(config.server.host, config.server.port);
                 spdlog::warn(
                     "webhooks arrive on {}, the socket systemd passed (hookrelay.socket), not on "
                     "{} as `listen` says: with socket activation `listen` is not used; to listen "
-                    "there, set ListenStream={} in the socket unit (systemctl edit "
-                    "hookrelay.socket)",
-                    host_port(bound->address().to_string(), bound->port()),
-                    host_port(config.server.host, config.server.port),
-                    host_port(config.server.host, config.server.port));
+                    "there, `systemctl edit hookrelay.socket` with the lines [Socket], "
+                    "ListenStream= (empty: clears the list) and ListenStream={}, then `systemctl "
+                    "restart hookrelay.socket hookrelay`",
+                    host_port(bound->address().to_string(), bound->port()), wanted, wanted);
             }
         }
         d->listens_on_passed_socket = true;
