@@ -167,6 +167,8 @@ const Keys k_rule_keys = {"name",   "when",   "stop",     "trigger",          "r
 const Keys k_trigger_keys = {"jenkins", "job",         "parameters", "token",
                              "scan",    "multibranch", "branch"};
 const Keys k_log_levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+// What follow_mode_from_string() takes (model/config.hpp: FollowMode).
+const Keys k_follow_modes = {"none", "started", "finished"};
 
 // What the listener can bind: an IPv4 or IPv6 literal; IPv6 may carry a zone ("fe80::1%eth0").
 bool is_ip_address(const std::string& host) {
@@ -925,6 +927,10 @@ class Loader {
     // One of `allowed`, with a did-you-mean.
     bool one_of(const YAML::Node& node, std::string_view what, const Keys& allowed,
                 std::string& out) {
+        assert(
+            std::any_of(known_values().begin(), known_values().end(),
+                        [&](const ValueTable& t) { return t.values.data() == allowed.data(); }) &&
+            "a table of values missing from known_values()");
         if (!scalar(node, what, out)) return false;
         if (std::find(allowed.begin(), allowed.end(), out) != allowed.end()) return true;
         std::string list;
@@ -1259,9 +1265,8 @@ class Loader {
         if (auto mode = follow_mode_from_string(text)) {
             out = *mode;
         } else {
-            error(node,
-                  fmt::format("{}.follow: '{}' is not one of none, started, finished{}", context,
-                              text, did_you_mean(text, Keys{"none", "started", "finished"})));
+            error(node, fmt::format("{}.follow: '{}' is not one of none, started, finished{}",
+                                    context, text, did_you_mean(text, k_follow_modes)));
         }
     }
 
@@ -1578,7 +1583,15 @@ std::span<const KeyTable> known_keys() noexcept {
 }
 
 std::span<const ValueTable> known_values() noexcept {
+    static const std::vector<std::string_view> provider_names = [] {
+        std::vector<std::string_view> out;
+        for (const auto p : providers()) out.push_back(to_string(p));
+        return out;
+    }();
     static const std::vector<ValueTable> tables = {
+        {"sources.*", "provider", provider_names},
+        {"jenkins.*", "follow", k_follow_modes},
+        {"rules[]", "follow", k_follow_modes},
         {"log", "level", k_log_levels},
         {"log", "format", k_log_formats},
         {"server", "forwarded_header", k_forwarded_headers},

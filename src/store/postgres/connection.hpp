@@ -87,7 +87,7 @@ class ConnInfo {
     /// expression's \b would find it: "pg" in "'pg'" or ":pg@", not in "pg_hba.conf", so that a
     /// short password does not garble every message that happens to contain its letters.
     std::string scrub(std::string_view text) const;
-    static constexpr std::size_t k_whole_word_below = 8;
+    static constexpr std::size_t k_whole_word_below = 9;
 
   private:
     std::string url_;

@@ -6,6 +6,7 @@
 #include "store/codec.hpp"
 #include "store/contract/chores.hpp"
 #include "store/postgres/bodies.hpp"
+#include "store/postgres/connection.hpp"
 #include "store/postgres/statements.hpp"
 
 #include <gtest/gtest.h>
@@ -830,6 +831,26 @@ TEST(PostgresStorePassword, AShortOneDoesNotGarbleTheMessageAndIsStillHidden) {
         EXPECT_NE(why.find("dbname=***"), std::string::npos) << why;
         EXPECT_NE(why.find("server on socket"), std::string::npos) << why;
     }
+}
+
+// The scrub itself: a short password hidden where it is a word of its own, wherever that is in the
+// text and however often; a password of characters that are no word characters hidden anywhere.
+TEST(PostgresStorePassword, AShortOneIsHiddenWhereverItStandsAsAWord) {
+    std::string why;
+    const auto pg = postgres::ConnInfo::parse("postgresql://u:pg@/db?host=/nowhere", &why);
+    ASSERT_TRUE(pg) << why;
+    EXPECT_EQ(pg->scrub("pg at the start, 'pg' quoted, :pg@ in a URL, pg_hba.conf, pgpass, pg"),
+              "*** at the start, '***' quoted, :***@ in a URL, pg_hba.conf, pgpass, ***");
+    const auto common = postgres::ConnInfo::parse("postgresql://u:postgres@/db", &why);
+    ASSERT_TRUE(common) << why;
+    EXPECT_EQ(common->scrub("postgresql://u:postgres@/db"), "postgresql://u:***@/db");
+    const auto marks = postgres::ConnInfo::parse("postgresql://u:!!@/db", &why);
+    ASSERT_TRUE(marks) << why;
+    EXPECT_EQ(marks->scrub("a!!b and !!"), "a***b and ***");
+    // Eight characters and more: hidden inside words too.
+    const auto longer = postgres::ConnInfo::parse("postgresql://u:Sup3rs3cret@/db", &why);
+    ASSERT_TRUE(longer) << why;
+    EXPECT_EQ(longer->scrub("xSup3rs3cretx"), "x***x");
 }
 
 // --- Coalescing across instances ------------------------------------------------------------
