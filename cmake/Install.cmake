@@ -29,11 +29,16 @@ install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR})
 # reads it installed rather than in a clone.
 file(READ ${PROJECT_SOURCE_DIR}/README.md text)
 string(REPLACE "](docs/" "](" text "${text}")
+string(FIND "${text}" "## Getting started (Debian 12)\n" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "README.md has no heading '## Getting started (Debian 12)' for the "
+                      "installed copy's note (cmake/Install.cmake)")
+endif()
 string(REPLACE "## Getting started (Debian 12)\n"
-               "## Getting started (Debian 12)\n\n> Installed from the Debian package or with `cmake --install`: the \
-daemon is ${CMAKE_INSTALL_FULL_BINDIR}/hookrelay and the docs are beside this file; \
-[deployment.md](deployment.md) says how to configure and start it. What follows is for a clone \
-of the repository.\n" text "${text}")
+               "## Getting started (Debian 12)\n\n> Installed from the Debian package or with \
+`cmake --install`: the docs are beside this file, and [deployment.md](deployment.md) says how to \
+configure and start the installed daemon. What follows is for a clone of the repository.\n"
+               text "${text}")
 # Written as it is (file(GENERATE) would read `$<` in it as a generator expression); configured
 # again when the README changes.
 file(WRITE ${PROJECT_BINARY_DIR}/doc/README.md "${text}")
