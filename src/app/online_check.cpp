@@ -84,8 +84,9 @@ std::vector<jenkins::CheckPlan> check_plans(const Config& config, std::string_vi
                 check.job_text = t.job.text;
                 check.job_where = t.job.where;
                 if (t.multibranch || t.scan) {
-                    // A multibranch project is a folder: that it exists is what can be known
-                    // ahead (its branch jobs come and go with the branches).
+                    // A multibranch project is a folder: that it exists, and is one, is what can
+                    // be known ahead (its branch jobs come and go with the branches).
+                    check.computed_folder = path.complete;
                     check.complete = false;
                     check.job_text += t.multibranch ? " (multibranch project)" : " (scan)";
                     plan.jobs.push_back(std::move(check));

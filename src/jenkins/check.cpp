@@ -64,6 +64,14 @@ std::string refused(const CheckPlan& plan, const JenkinsOutcome& o) {
 
 }  // namespace
 
+bool is_computed_folder(std::string_view klass) {
+    // branch-api's MultiBranchProject and OrganizationFolder and their subclasses
+    // (WorkflowMultiBranchProject, ...), and cloudbees-folder's ComputedFolder itself.
+    return klass.find("MultiBranchProject") != std::string_view::npos ||
+           klass.find("OrganizationFolder") != std::string_view::npos ||
+           klass.ends_with(".ComputedFolder");
+}
+
 result<JobFacts> parse_job(std::string_view body) {
     json::parse_options options;
     options.max_depth = k_max_depth;
@@ -315,6 +323,20 @@ boost::asio::awaitable<CheckReport> check_jenkins(JenkinsClient& client, CheckPl
             }
             report.findings.push_back(
                 {check.job_where, "rule " + check.rule + ": " + what + reason});
+            continue;
+        }
+        if (check.computed_folder) {
+            // An item whose class is not known to be something else is given the benefit.
+            if (const auto items = parse_items(answer.body);
+                items && !items->klass.empty() && !is_computed_folder(items->klass)) {
+                report.findings.push_back(
+                    {check.job_where,
+                     "rule " + check.rule + ": '" + display(check.job) + "' on jenkins " +
+                         plan.jenkins +
+                         " is not a multibranch project or organization folder (it "
+                         "is a " +
+                         items->klass + "): a scan request would queue a build of it"});
+            }
             continue;
         }
         if (!check.complete) continue;

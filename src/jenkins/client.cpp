@@ -204,6 +204,24 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         // A proxy's answer that it passed the POST on and gave up waiting for Jenkins.
         if (gateway_timeout(sent->status)) *unanswered = true;
         auto outcome = answered(*sent);
+        // What Jenkins' bare status means for a build request (jenkins-remote-api.md §1.3-1.4):
+        // the online check knows the job's parameters, the dead trigger should say what to fix.
+        if (sent->status == 400) {
+            outcome.detail += with_parameters
+                                  ? ": the job takes no parameters, or refused one (`hookrelay "
+                                    "check --online` reads what the job declares)"
+                                  : ": the job is parameterized, and this trigger sends no "
+                                    "parameters (send at least one; the others take their "
+                                    "defaults)";
+        } else if (sent->status == 409) {
+            outcome.detail += ": the job is not buildable (disabled?)";
+        } else if (sent->status == 403 && sent->body.find(k_crumb_rejected) != std::string::npos) {
+            outcome.detail += config_.user.empty()
+                                  ? " (refused a freshly fetched crumb too)"
+                                  : ": Jenkins asks no crumb of a request authenticated with "
+                                    "an API token, so api_token likely holds a password (make "
+                                    "an API token), or a proxy drops the Authorization header";
+        }
         co_await blame_forbidden(*sent, outcome);
         co_return outcome;
     }
@@ -270,6 +288,16 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             outcome.detail +=
                 ": cannot be recomputed (not a multibranch project or organization "
                 "folder, or disabled)";
+        }
+        // A job's doBuild, not a folder's: it answers a queue item, and a build of it is queued.
+        // Said once as a permanent failure, so that no later trigger queues another.
+        if (const auto location = sent->header("Location");
+            outcome.kind == Kind::queued && location.find("/queue/item/") != std::string::npos) {
+            outcome.kind = Kind::permanent;
+            outcome.detail += " with a queue item: '" + job_display_path(project) +
+                              "' is a job, not a multibranch project or organization folder, and "
+                              "this scan request queued a build of it (" +
+                              httpclient::shown_url(location) + ")";
         }
         co_await blame_forbidden(*sent, outcome);
         co_return outcome;

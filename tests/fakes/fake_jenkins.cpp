@@ -309,6 +309,7 @@ struct FakeJenkins::Impl {
     int fail_count = 0;
     int fail_status = 0;
     std::string fail_retry_after;
+    std::string fail_message;
     bool restarting = false;
     bool read_denied = false;
     bool hanging = false;
@@ -624,7 +625,8 @@ Answer FakeJenkins::Impl::route(ReceivedRequest& rec, const std::string& cookie_
             a.headers.emplace_back("Location", base_url() + "sso/login?rd=%2Fjob%2F");
             return a;
         }
-        Answer a = error_answer(fail_status, "injected by fail_next");
+        Answer a = error_answer(fail_status,
+                                fail_message.empty() ? "injected by fail_next" : fail_message);
         if (!fail_retry_after.empty()) a.headers.emplace_back("Retry-After", fail_retry_after);
         return a;
     }
@@ -1193,11 +1195,12 @@ void FakeJenkins::set_job_buildable(const std::vector<std::string>& item_names, 
     }
 }
 
-void FakeJenkins::fail_next(int count, int status, std::string retry_after) {
+void FakeJenkins::fail_next(int count, int status, std::string retry_after, std::string message) {
     std::lock_guard lock(impl_->mutex);
     impl_->fail_count = count;
     impl_->fail_status = status;
     impl_->fail_retry_after = std::move(retry_after);
+    impl_->fail_message = std::move(message);
 }
 
 void FakeJenkins::set_hanging(bool hanging) {

@@ -200,8 +200,9 @@ class FakeJenkins {
     /// check) are answered `status` (302 with a Location to the job page; 303 with one to a
     /// proxy's login page, sso/login?rd=…; anything else with an HTML error page), with a
     /// `Retry-After: <retry_after>` header when that is not empty (what a rate limiter's 429 or a
-    /// proxy's 503 carries). count 0 resets.
-    void fail_next(int count, int status, std::string retry_after = "");
+    /// proxy's 503 carries). The error page says `message` (default "injected by fail_next"; 403
+    /// with "No valid crumb was included in the request" is a crumb refused). count 0 resets.
+    void fail_next(int count, int status, std::string retry_after = "", std::string message = "");
 
     /// While true, every request is read and recorded (status 0) but never answered: the
     /// connection stays open until the client gives up or stop(). A Jenkins that hangs.

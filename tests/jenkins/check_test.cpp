@@ -123,23 +123,28 @@ TEST(JobCheck, FolderIsNotAJob) {
         << found[0].message;
 }
 
-// Checking one complete job path against `jenkins` (unscripted reads answer 404); the findings.
-std::vector<Finding> check_path(test::ScriptedJenkins& jenkins, boost::asio::io_context& ioc,
-                                std::vector<std::string> job) {
+// The plan of jenkins "ci" run against `jenkins` (unscripted reads answer 404); the findings.
+std::vector<Finding> findings_of(test::ScriptedJenkins& jenkins, boost::asio::io_context& ioc,
+                                 std::vector<JobCheck> checks) {
     CheckPlan plan;
     plan.jenkins = "ci";
-    JobCheck c;
-    c.rule = "r";
-    c.job = std::move(job);
-    c.job_text = c.job.empty() ? "" : c.job.front();
-    c.job_where = {4, 9};
-    plan.jobs.push_back(c);
-    plan.jobs.push_back(c);  // a second trigger of the same path reads nothing again
+    plan.jobs = std::move(checks);
     std::optional<CheckReport> report;
     boost::asio::co_spawn(ioc, check_jenkins(jenkins, std::move(plan)),
                           [&](std::exception_ptr, CheckReport r) { report = std::move(r); });
     ioc.run();
     return report ? report->findings : std::vector<Finding>{};
+}
+
+// Checking one complete job path; a second trigger of the same path reads nothing again.
+std::vector<Finding> check_path(test::ScriptedJenkins& jenkins, boost::asio::io_context& ioc,
+                                std::vector<std::string> job) {
+    JobCheck c;
+    c.rule = "r";
+    c.job = std::move(job);
+    c.job_text = c.job.empty() ? "" : c.job.front();
+    c.job_where = {4, 9};
+    return findings_of(jenkins, ioc, {c, c});
 }
 
 std::string items(std::vector<std::string> names) {
@@ -153,6 +158,49 @@ std::string items(std::vector<std::string> names) {
 
 std::size_t reads_of(const test::ScriptedJenkins& jenkins, const std::string& path) {
     return static_cast<std::size_t>(std::count(jenkins.reads.begin(), jenkins.reads.end(), path));
+}
+
+// A scan's or a multibranch trigger's project (computed_folder): its class is read, and an
+// ordinary job is a finding, since POST build on it queues a build instead of scanning.
+std::vector<Finding> check_project(test::ScriptedJenkins& jenkins, boost::asio::io_context& ioc,
+                                   std::vector<std::string> project) {
+    JobCheck c;
+    c.rule = "r";
+    c.job = std::move(project);
+    c.complete = false;
+    c.computed_folder = true;
+    c.job_text = "acme/plain (scan)";
+    c.job_where = {4, 9};
+    return findings_of(jenkins, ioc, {c});
+}
+
+TEST(JobCheckProject, AJobWhereAMultibranchProjectIsWantedIsAFinding) {
+    boost::asio::io_context ioc;
+    test::ScriptedJenkins jenkins(ioc.get_executor());
+    jenkins.then_read("job/acme/job/plain/api/json?tree=_class", 200,
+                      R"({"_class":"hudson.model.FreeStyleProject"})");
+    const auto found = check_project(jenkins, ioc, {"acme", "plain"});
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(found[0].where.line, 4);
+    EXPECT_EQ(found[0].message,
+              "rule r: 'acme/plain' on jenkins ci is not a multibranch project or organization "
+              "folder (it is a hudson.model.FreeStyleProject): a scan request would queue a build "
+              "of it");
+}
+
+TEST(JobCheckProject, MultibranchProjectsAndOrganizationFoldersAreFine) {
+    for (const std::string klass :
+         {"org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject",
+          "jenkins.branch.OrganizationFolder"}) {
+        boost::asio::io_context ioc;
+        test::ScriptedJenkins jenkins(ioc.get_executor());
+        jenkins.then_read("job/acme/job/mb/api/json?tree=_class", 200,
+                          R"({"_class":")" + klass + R"("})");
+        EXPECT_TRUE(check_project(jenkins, ioc, {"acme", "mb"}).empty()) << klass;
+    }
+    EXPECT_FALSE(is_computed_folder("com.cloudbees.hudson.plugins.folder.Folder"));
+    EXPECT_FALSE(is_computed_folder("org.jenkinsci.plugins.workflow.job.WorkflowJob"));
+    EXPECT_TRUE(is_computed_folder("com.cloudbees.hudson.plugins.folder.computed.ComputedFolder"));
 }
 
 TEST(JobCheckMissing, NearMissInTheLastSegmentIsSuggested) {

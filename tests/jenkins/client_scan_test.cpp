@@ -134,6 +134,20 @@ TEST_F(JenkinsScanCancelTest, ScanOfAFolderThatIsNotMultibranchIsPermanentAndSay
         << outcome.detail;
 }
 
+// A job's POST build queues a build: the scan fails permanently and says so, once, instead of
+// counting as a scan (a trigger for each push would otherwise build the job again).
+TEST_F(JenkinsScanCancelTest, ScanOfAJobIsPermanentAndSaysItQueuedABuild) {
+    auto c = client();
+    const auto outcome = scan(c, {"plain"});
+    EXPECT_EQ(outcome.kind, Kind::permanent);
+    EXPECT_EQ(outcome.http_status, 201);
+    EXPECT_NE(outcome.detail.find("'plain' is a job, not a multibranch project or organization "
+                                  "folder, and this scan request queued a build of it ("),
+              std::string::npos)
+        << outcome.detail;
+    EXPECT_NE(outcome.detail.find("/queue/item/"), std::string::npos) << outcome.detail;
+}
+
 TEST_F(JenkinsScanCancelTest, ScanOfADisabledProjectIsPermanent) {
     fake.set_job_buildable({"acme", "app"}, false);
     auto c = client();

@@ -240,15 +240,48 @@ TEST_F(JenkinsClientTest, NotBuildable409IsPermanent) {
     fake.add_job({"app"});
     fake.fail_next(1, 409);
     auto c = client(config_for(fake));
-    EXPECT_EQ(trigger(c, request_for({"app"})).kind, Kind::permanent);
+    const auto outcome = trigger(c, request_for({"app"}));
+    EXPECT_EQ(outcome.kind, Kind::permanent);
+    EXPECT_EQ(outcome.detail, "HTTP 409 Conflict: the job is not buildable (disabled?)");
 }
 
+// The dead trigger says what Jenkins' bare 400 means for the request it answered.
 TEST_F(JenkinsClientTest, ParameterizedJobWithoutParametersIs400Permanent) {
     fake.add_job({"app"}, {"SHA"});
     auto c = client(config_for(fake));
     const auto outcome = trigger(c, request_for({"app"}));
     EXPECT_EQ(outcome.kind, Kind::permanent);
     EXPECT_EQ(outcome.http_status, 400);
+    EXPECT_NE(outcome.detail.find(": the job is parameterized, and this trigger sends no "
+                                  "parameters"),
+              std::string::npos)
+        << outcome.detail;
+}
+
+TEST_F(JenkinsClientTest, ParametersToAJobWithoutParametersIs400AndSaysSo) {
+    fake.add_job({"app"});
+    auto c = client(config_for(fake));
+    const auto outcome = trigger(c, request_for({"app"}, {{"SHA", "1"}}));
+    EXPECT_EQ(outcome.kind, Kind::permanent);
+    EXPECT_EQ(outcome.http_status, 400);
+    EXPECT_NE(outcome.detail.find(": the job takes no parameters, or refused one"),
+              std::string::npos)
+        << outcome.detail;
+}
+
+// A user with an API token is never asked for a crumb: a crumb refused after a fresh one was
+// fetched means the token is a password, or a proxy drops the Authorization header.
+TEST_F(JenkinsClientTest, ACrumbRefusedToAnApiTokenUserSaysTheTokenIsLikelyAPassword) {
+    fake.add_job({"app"});
+    fake.fail_next(2, 403, "", "No valid crumb was included in the request");
+    auto c = client(config_for(fake));
+    const auto outcome = trigger(c, request_for({"app"}));
+    EXPECT_EQ(outcome.kind, Kind::permanent);
+    EXPECT_NE(outcome.detail.find("HTTP 403 No valid crumb: Jenkins asks no crumb of a request "
+                                  "authenticated with an API token, so api_token likely holds a "
+                                  "password"),
+              std::string::npos)
+        << outcome.detail;
 }
 
 TEST_F(JenkinsClientTest, WrongApiTokenIs401AuthFailed) {
