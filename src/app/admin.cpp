@@ -967,6 +967,23 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         // It was verified when it arrived; the secret may have been rotated since.
         auto prepared = prepare(*runtime, *src, header_map(d.headers), *d.body, false);
         if (!prepared.event) co_return fail(422, prepared.log_reason);
+        // rule=NAME: only that rule's triggers, so that fixing one rule does not build again what
+        // the others built when the delivery came.
+        const std::string only_rule = get("rule");
+        std::size_t left_out = 0;
+        if (!only_rule.empty()) {
+            const auto& rules = runtime->config->rules;
+            if (std::none_of(rules.begin(), rules.end(),
+                             [&](const auto& r) { return r.name == only_rule; })) {
+                std::string names;
+                for (const auto& r : rules) names += (names.empty() ? "" : ", ") + r.name;
+                co_return fail(400, fmt::format("no rule named '{}' in the running config (its "
+                                                "rules: {})",
+                                                printable(only_rule), names));
+            }
+            left_out = std::erase_if(prepared.decision.triggers,
+                                     [&](const auto& t) { return t.rule != only_rule; });
+        }
         auto decision = decision_json(prepared.decision);
         json::array matched;
         for (const auto& name : prepared.decision.matched_rules()) matched.emplace_back(name);
@@ -977,13 +994,18 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                 "queued",
                 printable_word(d.summary.delivery_id), d.summary.source,
                 prepared.decision.triggers.size());
-            co_return reply(200, json::object{{"delivery", d.summary.delivery_id},
-                                              {"source", d.summary.source},
-                                              {"dry_run", true},
-                                              {"matched_rules", std::move(matched)},
-                                              {"triggers", std::move(decision["triggers"])},
-                                              {"rules", std::move(decision["rules"])},
-                                              {"failures", std::move(decision["failures"])}});
+            json::object answer{{"delivery", d.summary.delivery_id},
+                                {"source", d.summary.source},
+                                {"dry_run", true},
+                                {"matched_rules", std::move(matched)},
+                                {"triggers", std::move(decision["triggers"])},
+                                {"rules", std::move(decision["rules"])},
+                                {"failures", std::move(decision["failures"])}};
+            if (!only_rule.empty()) {
+                answer["rule"] = only_rule;
+                answer["left_out"] = left_out;
+            }
+            co_return reply(200, std::move(answer));
         }
         std::vector<std::string> ids;
         if (!prepared.decision.triggers.empty()) {
@@ -1019,12 +1041,15 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         }
         spdlog::info("delivery={} source={} redelivered by admin: {} trigger(s)",
                      printable_word(d.summary.delivery_id), d.summary.source, ids.size());
-        co_return reply(200, json::object{{"delivery", d.summary.delivery_id},
-                                          {"source", d.summary.source},
-                                          {"matched_rules", std::move(matched)},
-                                          {"triggers", std::move(triggers)},
-                                          {"rules", std::move(decision["rules"])},
-                                          {"failures", std::move(decision["failures"])}});
+        json::object answer{
+            {"delivery", d.summary.delivery_id},     {"source", d.summary.source},
+            {"matched_rules", std::move(matched)},   {"triggers", std::move(triggers)},
+            {"rules", std::move(decision["rules"])}, {"failures", std::move(decision["failures"])}};
+        if (!only_rule.empty()) {
+            answer["rule"] = only_rule;
+            answer["left_out"] = left_out;
+        }
+        co_return reply(200, std::move(answer));
     }
 
     if (what == "reload" && seg.size() == 3) {

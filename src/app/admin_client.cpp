@@ -692,10 +692,19 @@ bool confirm_rerun(std::size_t count, bool interactive, std::istream& in, std::o
     return false;
 }
 
+// `--rule NAME`: how many triggers of the other rules were left out.
+void print_left_out(const json::value& v) {
+    const auto* left_out = v.as_object().if_contains("left_out");
+    if (left_out == nullptr || !left_out->is_number()) return;
+    std::cout << fmt::format("  only rule {}: {} trigger(s) of other rules left out\n",
+                             str(v, "rule"), left_out->to_number<std::int64_t>());
+}
+
 void print_redelivered(const json::value& v) {
     const auto& triggers = v.at("triggers").as_array();
     std::cout << fmt::format("delivery {} ran through the current rules: {} trigger(s) queued\n",
                              str(v, "delivery"), triggers.size());
+    print_left_out(v);
     for (const auto& t : triggers) {
         std::cout << fmt::format("  {}  rule {}  → {} {}\n", str(t, "id"), str(t, "rule"),
                                  str(t, "jenkins"), str(t, "job"));
@@ -741,6 +750,7 @@ void print_redeliver_dry_run(const json::value& v) {
         "delivery {} through the current rules would queue {} trigger(s) (dry run: nothing "
         "queued)\n",
         str(v, "delivery"), triggers.size());
+    print_left_out(v);
     for (const auto& t : triggers) {
         std::cout << fmt::format("  rule {}  → {} {}\n", str(t, "rule"), str(t, "jenkins"),
                                  str(t, "job"));
@@ -871,6 +881,10 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
     redeliver->add_flag("--dry-run", *dry_run,
                         "Print what the current rules would queue (rule, Jenkins, job, "
                         "parameters); queue nothing");
+    auto only_rule = std::make_shared<std::string>();
+    redeliver->add_option("--rule", *only_rule,
+                          "Queue only this rule's triggers (the fixed one): the other rules' "
+                          "builds of this delivery do not run again");
 
     return [=]() -> int {
         Endpoint ep;
@@ -916,12 +930,19 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
                     // ", " between them: a key may hold a space ("server.tls (on/off)").
                     std::cout << "these changes take effect only after a restart: ";
                     const char* between = "";
+                    bool priority = false;
                     for (const auto& k : keys->as_array()) {
                         if (!k.is_string()) continue;
                         std::cout << between << k.as_string().c_str();
                         between = ", ";
+                        priority = priority || k.as_string() == "hookrelay-store's priority";
                     }
                     std::cout << '\n';
+                    if (priority) {
+                        // Read alone, it looks as if the rules that moved it waited too.
+                        std::cout << "(the new rules and sources apply already; only the store "
+                                     "thread's priority waits: the daemon's log says why)\n";
+                    }
                 }
             });
         }
@@ -975,11 +996,12 @@ std::function<int()> add_admin_commands(CLI::App& cli) {
                 o, *show_headers ? print_headers : print_delivery);
         }
         if (*redeliver) {
-            return present(
-                call(ep, "POST",
-                     "/api/v1/redeliver?delivery=" + encode(ids->at(0)) +
-                         (src.empty() ? "" : "&" + src) + (*dry_run ? "&dry_run=true" : "")),
-                o, *dry_run ? print_redeliver_dry_run : print_redelivered);
+            return present(call(ep, "POST",
+                                "/api/v1/redeliver?delivery=" + encode(ids->at(0)) +
+                                    (src.empty() ? "" : "&" + src) +
+                                    (only_rule->empty() ? "" : "&rule=" + encode(*only_rule)) +
+                                    (*dry_run ? "&dry_run=true" : "")),
+                           o, *dry_run ? print_redeliver_dry_run : print_redelivered);
         }
         // replay
         if (ids->empty() && (*list)["state"].empty()) {

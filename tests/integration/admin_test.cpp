@@ -1268,7 +1268,8 @@ TEST_F(AdminCli, ReloadSaysTheStoresThreadKeepsItsPriorityUntilARestart) {
     auto removed = run_hookrelay({"reload", "--admin", address(waiting)}, cli_env());
     EXPECT_EQ(removed.exit_code, 0) << removed.err;
     EXPECT_NE(removed.out.find("these changes take effect only after a restart: "
-                               "hookrelay-store's priority\n"),
+                               "hookrelay-store's priority\n(the new rules and sources apply "
+                               "already; only the store thread's priority waits"),
               std::string::npos)
         << removed.out;
     EXPECT_NE(waiting.log().find("reload: every webhook can now be answered from the intake "
@@ -1376,6 +1377,49 @@ TEST_F(AdminCli, AfterARedeliverShowSaysWhichRuleQueuedATriggerSince) {
     EXPECT_NE(show.out.find("    rule prs: event: 'push' matches none of [pull_request]\n"),
               std::string::npos)
         << show.out;
+}
+
+// Fixing one rule and redelivering with --rule queues that rule's trigger only: the rules that
+// built the delivery when it came do not build it again.
+TEST_F(AdminCli, RedeliverOfOneRuleLeavesTheOthersBuildsAlone) {
+    std::string rules = k_rules_missing_main;
+    rules += R"(  - name: every-push
+    when: {event: push}
+    trigger: {jenkins: ci, job: "every-push"}
+)";
+    Daemon daemon(options(config_for(jenkins, rules)));
+    ASSERT_EQ(post_webhook(daemon, push("why-3")).status, 202u);
+    std::string fixed = rules;
+    const std::string narrow = R"(branch: "release/*")";
+    fixed.replace(fixed.find(narrow), narrow.size(), R"(branch: "*")");
+    write_file(daemon.config_path(), config_for(jenkins, fixed));
+    ASSERT_EQ(admin(daemon, "POST", "/api/v1/reload").status, 200u);
+
+    auto dry = run_hookrelay({"deliveries", "redeliver", "why-3", "--rule", "releases", "--dry-run",
+                              "--admin", address(daemon)},
+                             cli_env());
+    ASSERT_EQ(dry.exit_code, 0) << dry.err;
+    EXPECT_NE(dry.out.find("would queue 1 trigger(s)"), std::string::npos) << dry.out;
+    EXPECT_NE(dry.out.find("  only rule releases: 1 trigger(s) of other rules left out\n"),
+              std::string::npos)
+        << dry.out;
+
+    auto again = run_hookrelay(
+        {"deliveries", "redeliver", "why-3", "--rule", "releases", "--admin", address(daemon)},
+        cli_env());
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    EXPECT_NE(again.out.find("1 trigger(s) queued"), std::string::npos) << again.out;
+    EXPECT_NE(again.out.find("rule releases  → ci release"), std::string::npos) << again.out;
+    EXPECT_EQ(again.out.find("every-push  →"), std::string::npos) << again.out;
+
+    auto unknown = run_hookrelay(
+        {"deliveries", "redeliver", "why-3", "--rule", "relases", "--admin", address(daemon)},
+        cli_env());
+    EXPECT_NE(unknown.exit_code, 0);
+    EXPECT_NE(unknown.err.find("no rule named 'relases' in the running config (its rules: prs, "
+                               "releases, every-push)"),
+              std::string::npos)
+        << unknown.err;
 }
 
 TEST_F(AdminCli, ShowSaysWhyEachRuleQueuedNothing) {
