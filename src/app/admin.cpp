@@ -923,6 +923,7 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         if (method != "POST") co_return wrong_method("POST");
         std::string id = get("delivery");
         std::string source = get("source");
+        std::string only_rule = get("rule");
         if (id.empty() && !request.body.empty()) {
             boost::system::error_code ec;
             auto body = json::parse(request.body, ec);
@@ -932,6 +933,9 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             }
             if (auto* v = body.as_object().if_contains("source"); v && v->is_string()) {
                 source = std::string(v->get_string());
+            }
+            if (auto* v = body.as_object().if_contains("rule"); v && v->is_string()) {
+                only_rule = std::string(v->get_string());
             }
         }
         if (id.empty()) co_return fail(400, "name the delivery: ?delivery=<id>");
@@ -969,7 +973,6 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         if (!prepared.event) co_return fail(422, prepared.log_reason);
         // rule=NAME: only that rule's triggers, so that fixing one rule does not build again what
         // the others built when the delivery came.
-        const std::string only_rule = get("rule");
         std::size_t left_out = 0;
         if (!only_rule.empty()) {
             const auto& rules = runtime->config->rules;
@@ -977,9 +980,10 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                              [&](const auto& r) { return r.name == only_rule; })) {
                 std::string names;
                 for (const auto& r : rules) names += (names.empty() ? "" : ", ") + r.name;
-                co_return fail(400, fmt::format("no rule named '{}' in the running config (its "
-                                                "rules: {})",
-                                                printable(only_rule), names));
+                co_return fail(400,
+                               fmt::format("no rule named '{}' in the running config of "
+                                           "instance {} (its rules: {})",
+                                           printable(only_rule), s_.store->instance_id(), names));
             }
             left_out = std::erase_if(prepared.decision.triggers,
                                      [&](const auto& t) { return t.rule != only_rule; });
@@ -991,9 +995,12 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             // What the current rules would queue, rendered as they would be: nothing is stored.
             spdlog::info(
                 "delivery={} source={} redelivery dry run by admin: {} trigger(s) would be "
-                "queued",
+                "queued{}",
                 printable_word(d.summary.delivery_id), d.summary.source,
-                prepared.decision.triggers.size());
+                prepared.decision.triggers.size(),
+                only_rule.empty() ? std::string()
+                                  : fmt::format(" (rule {} only, {} of other rules left out)",
+                                                printable_word(only_rule), left_out));
             json::object answer{{"delivery", d.summary.delivery_id},
                                 {"source", d.summary.source},
                                 {"dry_run", true},
@@ -1039,8 +1046,11 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
                                             {"jenkins", t.jenkins},
                                             {"job", job_display_path(t.job)}});
         }
-        spdlog::info("delivery={} source={} redelivered by admin: {} trigger(s)",
-                     printable_word(d.summary.delivery_id), d.summary.source, ids.size());
+        spdlog::info("delivery={} source={} redelivered by admin: {} trigger(s){}",
+                     printable_word(d.summary.delivery_id), d.summary.source, ids.size(),
+                     only_rule.empty() ? std::string()
+                                       : fmt::format(" (rule {} only, {} of other rules left out)",
+                                                     printable_word(only_rule), left_out));
         json::object answer{
             {"delivery", d.summary.delivery_id},     {"source", d.summary.source},
             {"matched_rules", std::move(matched)},   {"triggers", std::move(triggers)},

@@ -23,6 +23,8 @@ constexpr unsigned k_max_depth = 16;
 constexpr std::string_view k_who_am_i = "whoAmI/api/json";
 constexpr std::string_view k_crumb_issuer = "crumbIssuer/api/json";
 constexpr std::string_view k_folder_tree = "api/json?tree=_class";
+// A scan's project: a job exports nextBuildNumber, a folder does not.
+constexpr std::string_view k_project_tree = "api/json?tree=_class,nextBuildNumber";
 // A folder without a near miss is shown by this many of its items.
 constexpr std::size_t k_items_listed = 5;
 
@@ -63,14 +65,6 @@ std::string refused(const CheckPlan& plan, const JenkinsOutcome& o) {
 }
 
 }  // namespace
-
-bool is_computed_folder(std::string_view klass) {
-    // branch-api's MultiBranchProject and OrganizationFolder and their subclasses
-    // (WorkflowMultiBranchProject, ...), and cloudbees-folder's ComputedFolder itself.
-    return klass.find("MultiBranchProject") != std::string_view::npos ||
-           klass.find("OrganizationFolder") != std::string_view::npos ||
-           klass.ends_with(".ComputedFolder");
-}
 
 result<JobFacts> parse_job(std::string_view body) {
     json::parse_options options;
@@ -294,7 +288,9 @@ boost::asio::awaitable<CheckReport> check_jenkins(JenkinsClient& client, CheckPl
             continue;
         }
         const auto path =
-            job_path(check.job) + std::string(check.complete ? k_job_tree : k_folder_tree);
+            job_path(check.job) + std::string(check.complete          ? k_job_tree
+                                              : check.computed_folder ? k_project_tree
+                                                                      : k_folder_tree);
         auto it = answers.find(path);
         if (it == answers.end()) {
             it = answers.emplace(path, co_await client.read(path)).first;
@@ -326,16 +322,18 @@ boost::asio::awaitable<CheckReport> check_jenkins(JenkinsClient& client, CheckPl
             continue;
         }
         if (check.computed_folder) {
-            // An item whose class is not known to be something else is given the benefit.
-            if (const auto items = parse_items(answer.body);
-                items && !items->klass.empty() && !is_computed_folder(items->klass)) {
+            // Only a job exports nextBuildNumber: hookrelay would refuse to scan it. Any other
+            // item (a multibranch project or organization folder of whatever plugin) is left to
+            // the scan's own answer.
+            if (answer.body.find("\"nextBuildNumber\"") != std::string::npos) {
+                const auto items = parse_items(answer.body);
+                const auto klass = items && !items->klass.empty() ? items->klass : "job";
                 report.findings.push_back(
                     {check.job_where,
                      "rule " + check.rule + ": '" + display(check.job) + "' on jenkins " +
-                         plan.jenkins +
-                         " is not a multibranch project or organization folder (it "
-                         "is a " +
-                         items->klass + "): a scan request would queue a build of it"});
+                         plan.jenkins + " is a job (" + klass +
+                         "), not a multibranch project or organization folder: its triggers "
+                         "die without a scan (a scan request would queue a build of it)"});
             }
             continue;
         }

@@ -27,9 +27,8 @@ struct JobCheck {
     /// nothing to check).
     std::vector<std::string> job;
     bool complete = true;
-    /// The path is a scan's or a multibranch trigger's project, written out in full: its item
-    /// must be a multibranch project or organization folder (a job's POST build would queue a
-    /// build of it instead of a scan).
+    /// The path is a scan's or a multibranch trigger's project, written out in full: a job there
+    /// is a finding (hookrelay refuses to scan it: its POST build would queue a build of it).
     bool computed_folder = false;
     std::string job_text;  ///< the job as written, for messages
     Location job_where;
@@ -107,10 +106,6 @@ struct FolderItems {
 
 /// Parses an api/json?tree=jobs[name] answer. errc::malformed_json when it is not a JSON object.
 result<FolderItems> parse_items(std::string_view body);
-
-/// Whether an item of Jenkins' class `klass` (its api/json `_class`) is a multibranch project or
-/// an organization folder: what a scan (POST build) recomputes instead of building. Pure.
-bool is_computed_folder(std::string_view klass);
 
 /// Why `missing` cannot be found in `folder` (item names; empty: the root), given what the
 /// folder's k_items_tree answer says: "folder 'acme' has no item 'ap' (did you mean 'app'?)"

@@ -206,21 +206,22 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
         auto outcome = answered(*sent);
         // What Jenkins' bare status means for a build request (jenkins-remote-api.md §1.3-1.4):
         // the online check knows the job's parameters, the dead trigger should say what to fix.
-        if (sent->status == 400) {
-            outcome.detail += with_parameters
-                                  ? ": the job takes no parameters, or refused one (`hookrelay "
-                                    "check --online` reads what the job declares)"
-                                  : ": the job is parameterized, and this trigger sends no "
-                                    "parameters (send at least one; the others take their "
-                                    "defaults)";
+        if (sent->status == 400 && sent->body.find("is not parameterized") != std::string::npos) {
+            outcome.detail += ": the job takes no parameters, and this trigger sends some";
+        } else if (sent->status == 400 &&
+                   (sent->body.find("Nothing is submitted") != std::string::npos ||
+                    sent->body.find("expects a form submission") != std::string::npos)) {
+            outcome.detail +=
+                ": the job is parameterized, and this trigger sends no parameters (send at least "
+                "one; the others take their defaults)";
         } else if (sent->status == 409) {
             outcome.detail += ": the job is not buildable (disabled?)";
         } else if (sent->status == 403 && sent->body.find(k_crumb_rejected) != std::string::npos) {
-            outcome.detail += config_.user.empty()
-                                  ? " (refused a freshly fetched crumb too)"
-                                  : ": Jenkins asks no crumb of a request authenticated with "
-                                    "an API token, so api_token likely holds a password (make "
-                                    "an API token), or a proxy drops the Authorization header";
+            // The crumb is bound to the session: refused right after it was fetched, the session
+            // cookie did not come back.
+            outcome.detail +=
+                " after a fresh crumb: the session cookie does not come back (a proxy that "
+                "strips Cookie or Set-Cookie, or requests spread over several controllers)";
         }
         co_await blame_forbidden(*sent, outcome);
         co_return outcome;
@@ -279,9 +280,25 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             outcome.detail = "empty project path";
             co_return outcome;
         }
+        // POST build on a job queues a build of it: a job is never sent a scan. Jobs export
+        // nextBuildNumber, folders do not (jenkins-builds-and-jobs.md §2.3). A read that does
+        // not answer leaves it to the POST's own answer.
+        const auto project_path = base().path + job_path(project);
+        if (auto item =
+                co_await http_->send(get(project_path + "api/json?tree=_class,nextBuildNumber"));
+            item.ok && item.response.status == 200 &&
+            item.response.body.find("\"nextBuildNumber\"") != std::string::npos) {
+            JenkinsOutcome outcome;
+            outcome.kind = Kind::permanent;
+            outcome.http_status = item.response.status;
+            outcome.detail = "'" + job_display_path(project) +
+                             "' is a job, not a multibranch project or organization folder: no "
+                             "scan requested (POST build would queue a build of it)";
+            co_return outcome;
+        }
         JenkinsOutcome failure;
-        auto sent = co_await post_with_crumb(base().path + job_path(project) + "build?delay=0sec",
-                                             std::string(), failure);
+        auto sent =
+            co_await post_with_crumb(project_path + "build?delay=0sec", std::string(), failure);
         if (!sent) co_return failure;
         auto outcome = answered_post(*sent);
         if (sent->status == 500) {
@@ -289,15 +306,22 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
                 ": cannot be recomputed (not a multibranch project or organization "
                 "folder, or disabled)";
         }
-        // A job's doBuild, not a folder's: it answers a queue item, and a build of it is queued.
-        // Said once as a permanent failure, so that no later trigger queues another.
-        if (const auto location = sent->header("Location");
-            outcome.kind == Kind::queued && location.find("/queue/item/") != std::string::npos) {
-            outcome.kind = Kind::permanent;
-            outcome.detail += " with a queue item: '" + job_display_path(project) +
-                              "' is a job, not a multibranch project or organization folder, and "
-                              "this scan request queued a build of it (" +
-                              httpclient::shown_url(location) + ")";
+        // ComputedFolder.doBuild answers 302 back to the project. A redirect elsewhere comes from
+        // something in front of Jenkins (a single sign-on proxy's login page), or a queue item
+        // from a job: neither is a scan.
+        if (outcome.kind == Kind::queued && sent->status >= 300 && sent->status < 400) {
+            const auto location = resolve_location(base(), sent->header("Location"));
+            const auto path = location.substr(0, location.find_first_of("?#"));
+            const auto project_part = job_path(project);
+            const bool back_to_project =
+                path.ends_with(project_part) ||
+                path.ends_with(std::string_view(project_part).substr(0, project_part.size() - 1));
+            if (!back_to_project) {
+                outcome.kind = Kind::permanent;
+                outcome.detail += " to " + httpclient::shown_url(path) +
+                                  ", not back to the project (a proxy's login page?): no scan "
+                                  "was requested";
+            }
         }
         co_await blame_forbidden(*sent, outcome);
         co_return outcome;

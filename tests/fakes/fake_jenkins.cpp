@@ -735,8 +735,13 @@ Answer FakeJenkins::Impl::job_json(const Job& job) const {
     }
     Answer a;
     a.content_type = "application/json;charset=utf-8";
+    // Job.getNextBuildNumber is exported by every job (and by no folder).
+    const auto index = static_cast<std::size_t>(&job - jobs.data());
+    const auto last = last_number.find(index);
+    const auto next = (last == last_number.end() ? 0 : last->second) + 1;
     a.body = R"({"_class":")" + std::string(job.class_name) + R"(","name":")" + job.names.back() +
-             R"(","buildable":)" + (job.buildable ? "true" : "false") + R"(,"property":[)" +
+             R"(","buildable":)" + (job.buildable ? "true" : "false") + R"(,"nextBuildNumber":)" +
+             std::to_string(next) + R"(,"property":[)" +
              (job.parameters.empty() ? std::string()
                                      : R"({"_class":"hudson.model.ParametersDefinitionProperty",)"
                                        R"("parameterDefinitions":[)" +

@@ -1382,6 +1382,8 @@ TEST_F(AdminCli, AfterARedeliverShowSaysWhichRuleQueuedATriggerSince) {
 // Fixing one rule and redelivering with --rule queues that rule's trigger only: the rules that
 // built the delivery when it came do not build it again.
 TEST_F(AdminCli, RedeliverOfOneRuleLeavesTheOthersBuildsAlone) {
+    jenkins.add_job({"every-push"});
+    jenkins.add_job({"release"});
     std::string rules = k_rules_missing_main;
     rules += R"(  - name: every-push
     when: {event: push}
@@ -1416,10 +1418,30 @@ TEST_F(AdminCli, RedeliverOfOneRuleLeavesTheOthersBuildsAlone) {
         {"deliveries", "redeliver", "why-3", "--rule", "relases", "--admin", address(daemon)},
         cli_env());
     EXPECT_NE(unknown.exit_code, 0);
-    EXPECT_NE(unknown.err.find("no rule named 'relases' in the running config (its rules: prs, "
-                               "releases, every-push)"),
+    EXPECT_NE(unknown.err.find("no rule named 'relases' in the running config of instance "),
               std::string::npos)
         << unknown.err;
+    EXPECT_NE(unknown.err.find(" (its rules: prs, releases, every-push)"), std::string::npos)
+        << unknown.err;
+
+    // What Jenkins received: the first push's every-push build, then releases' only.
+    ASSERT_TRUE(eventually([&] { return jenkins.builds().size() >= 2; }, 10s));
+    const auto builds = jenkins.builds();
+    ASSERT_EQ(builds.size(), 2u);
+    EXPECT_EQ(builds[0].job, (std::vector<std::string>{"every-push"}));
+    EXPECT_EQ(builds[1].job, (std::vector<std::string>{"release"}));
+    EXPECT_NE(daemon.log().find("redelivered by admin: 1 trigger(s) (rule releases only, 1 of "
+                                "other rules left out)"),
+              std::string::npos)
+        << daemon.log();
+
+    // The API takes the rule in a JSON body too.
+    Headers h{{"Authorization", std::string("Bearer ") + k_admin_token},
+              {"Content-Type", "application/json"}};
+    const auto by_body = http_request(daemon.admin_port(), "POST", "/api/v1/redeliver", h,
+                                      R"({"delivery":"why-3","rule":"releases"})");
+    ASSERT_EQ(by_body.status, 200u) << by_body.body;
+    EXPECT_EQ(body(by_body).at("left_out").as_int64(), 1) << by_body.body;
 }
 
 TEST_F(AdminCli, ShowSaysWhyEachRuleQueuedNothing) {

@@ -177,30 +177,30 @@ std::vector<Finding> check_project(test::ScriptedJenkins& jenkins, boost::asio::
 TEST(JobCheckProject, AJobWhereAMultibranchProjectIsWantedIsAFinding) {
     boost::asio::io_context ioc;
     test::ScriptedJenkins jenkins(ioc.get_executor());
-    jenkins.then_read("job/acme/job/plain/api/json?tree=_class", 200,
-                      R"({"_class":"hudson.model.FreeStyleProject"})");
+    jenkins.then_read("job/acme/job/plain/api/json?tree=_class,nextBuildNumber", 200,
+                      R"({"_class":"hudson.model.FreeStyleProject","nextBuildNumber":3})");
     const auto found = check_project(jenkins, ioc, {"acme", "plain"});
     ASSERT_EQ(found.size(), 1u);
     EXPECT_EQ(found[0].where.line, 4);
     EXPECT_EQ(found[0].message,
-              "rule r: 'acme/plain' on jenkins ci is not a multibranch project or organization "
-              "folder (it is a hudson.model.FreeStyleProject): a scan request would queue a build "
-              "of it");
+              "rule r: 'acme/plain' on jenkins ci is a job (hudson.model.FreeStyleProject), not a "
+              "multibranch project or organization folder: its triggers die without a scan (a "
+              "scan request would queue a build of it)");
 }
 
-TEST(JobCheckProject, MultibranchProjectsAndOrganizationFoldersAreFine) {
+// Whatever plugin makes the computed folder, it exports no nextBuildNumber: no finding.
+TEST(JobCheckProject, AnItemThatIsNoJobIsLeftToTheScan) {
     for (const std::string klass :
          {"org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject",
-          "jenkins.branch.OrganizationFolder"}) {
+          "jenkins.branch.OrganizationFolder",
+          "org.jenkinsci.plugins.pipeline.multibranch.defaults."
+          "PipelineMultiBranchDefaultsProject"}) {
         boost::asio::io_context ioc;
         test::ScriptedJenkins jenkins(ioc.get_executor());
-        jenkins.then_read("job/acme/job/mb/api/json?tree=_class", 200,
+        jenkins.then_read("job/acme/job/mb/api/json?tree=_class,nextBuildNumber", 200,
                           R"({"_class":")" + klass + R"("})");
         EXPECT_TRUE(check_project(jenkins, ioc, {"acme", "mb"}).empty()) << klass;
     }
-    EXPECT_FALSE(is_computed_folder("com.cloudbees.hudson.plugins.folder.Folder"));
-    EXPECT_FALSE(is_computed_folder("org.jenkinsci.plugins.workflow.job.WorkflowJob"));
-    EXPECT_TRUE(is_computed_folder("com.cloudbees.hudson.plugins.folder.computed.ComputedFolder"));
 }
 
 TEST(JobCheckMissing, NearMissInTheLastSegmentIsSuggested) {

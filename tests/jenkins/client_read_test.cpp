@@ -124,7 +124,7 @@ TEST_F(JenkinsReadTest, AnswerIsQueuedWithTheBodyAndTheSameAuthAsProbe) {
     EXPECT_EQ(outcome.http_status, 200);
     EXPECT_EQ(outcome.body,
               R"({"_class":"hudson.model.FreeStyleProject","name":"app","buildable":true,)"
-              R"("property":[]})");
+              R"("nextBuildNumber":1,"property":[]})");
     ASSERT_EQ(fake.requests().size(), 1u);
     const auto r = fake.requests()[0];
     EXPECT_EQ(r.method, "GET");

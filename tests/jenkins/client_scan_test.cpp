@@ -87,11 +87,14 @@ TEST_F(JenkinsScanCancelTest, ScanPostsBuildOfTheProjectAndIsQueuedOn302) {
     EXPECT_EQ(outcome.http_status, 302);
     EXPECT_TRUE(outcome.queue_url.empty());
     EXPECT_EQ(fake.scans({"acme", "app"}), 1u);
+    // First what the item is (a job is never sent a scan), then the scan.
     const auto requests = fake.requests();
-    ASSERT_EQ(requests.size(), 1u);
-    EXPECT_EQ(requests[0].method, "POST");
-    EXPECT_EQ(requests[0].target, "/job/acme/job/app/build?delay=0sec");
-    EXPECT_TRUE(requests[0].authenticated);
+    ASSERT_EQ(requests.size(), 2u);
+    EXPECT_EQ(requests[0].method, "GET");
+    EXPECT_EQ(requests[0].target, "/job/acme/job/app/api/json?tree=_class,nextBuildNumber");
+    EXPECT_EQ(requests[1].method, "POST");
+    EXPECT_EQ(requests[1].target, "/job/acme/job/app/build?delay=0sec");
+    EXPECT_TRUE(requests[1].authenticated);
 }
 
 TEST_F(JenkinsScanCancelTest, ScanMakesThePendingBranchAJob) {
@@ -134,18 +137,30 @@ TEST_F(JenkinsScanCancelTest, ScanOfAFolderThatIsNotMultibranchIsPermanentAndSay
         << outcome.detail;
 }
 
-// A job's POST build queues a build: the scan fails permanently and says so, once, instead of
-// counting as a scan (a trigger for each push would otherwise build the job again).
-TEST_F(JenkinsScanCancelTest, ScanOfAJobIsPermanentAndSaysItQueuedABuild) {
+// A job's POST build would queue a build of it: the scan reads the item first, and a job (it
+// exports nextBuildNumber) is a permanent failure with no POST at all.
+TEST_F(JenkinsScanCancelTest, AJobIsNeverSentAScan) {
     auto c = client();
     const auto outcome = scan(c, {"plain"});
     EXPECT_EQ(outcome.kind, Kind::permanent);
-    EXPECT_EQ(outcome.http_status, 201);
-    EXPECT_NE(outcome.detail.find("'plain' is a job, not a multibranch project or organization "
-                                  "folder, and this scan request queued a build of it ("),
+    EXPECT_EQ(outcome.detail,
+              "'plain' is a job, not a multibranch project or organization folder: no scan "
+              "requested (POST build would queue a build of it)");
+    EXPECT_TRUE(fake.builds().empty());
+    for (const auto& r : fake.requests()) EXPECT_NE(r.method, "POST") << r.endpoint;
+}
+
+// ComputedFolder.doBuild redirects back to the project; a redirect elsewhere (a single sign-on
+// proxy's login page) requested no scan, and must not count as one.
+TEST_F(JenkinsScanCancelTest, ARedirectElsewhereIsNoScan) {
+    fake.fail_next(1, 303);
+    auto c = client();
+    const auto outcome = scan(c, {"acme", "app"});
+    EXPECT_EQ(outcome.kind, Kind::permanent);
+    EXPECT_NE(outcome.detail.find("not back to the project (a proxy's login page?): no scan was "
+                                  "requested"),
               std::string::npos)
         << outcome.detail;
-    EXPECT_NE(outcome.detail.find("/queue/item/"), std::string::npos) << outcome.detail;
 }
 
 TEST_F(JenkinsScanCancelTest, ScanOfADisabledProjectIsPermanent) {
@@ -194,11 +209,12 @@ TEST_F(JenkinsScanCancelTest, AnonymousScanSendsACrumbAndIsRefusedPermanently) {
     EXPECT_EQ(outcome.kind, Kind::permanent) << outcome.detail;
     EXPECT_EQ(outcome.http_status, 403);
     const auto requests = fake.requests();
-    ASSERT_GE(requests.size(), 2u);
-    EXPECT_EQ(requests[0].endpoint, "crumbIssuer");
-    EXPECT_EQ(requests[1].header("Jenkins-Crumb").size(), 64u);
-    EXPECT_EQ(requests[1].header("Cookie").rfind(fake.cookie_name() + "=", 0), 0u);
-    EXPECT_EQ(requests[1].status, 403);
+    ASSERT_GE(requests.size(), 3u);
+    EXPECT_EQ(requests[0].endpoint, "api");  // what the item is
+    EXPECT_EQ(requests[1].endpoint, "crumbIssuer");
+    EXPECT_EQ(requests[2].header("Jenkins-Crumb").size(), 64u);
+    EXPECT_EQ(requests[2].header("Cookie").rfind(fake.cookie_name() + "=", 0), 0u);
+    EXPECT_EQ(requests[2].status, 403);
     EXPECT_EQ(fake.scans({"acme", "app"}), 0u);
 }
 
