@@ -318,7 +318,8 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
                 path.ends_with(std::string_view(project_part).substr(0, project_part.size() - 1));
             if (!back_to_project) {
                 outcome.kind = Kind::permanent;
-                outcome.detail += " to " + httpclient::shown_url(path) +
+                outcome.detail += (path.empty() ? std::string(" without a Location")
+                                                : " to " + httpclient::shown_url(path)) +
                                   ", not back to the project (a proxy's login page?): no scan "
                                   "was requested";
             }
