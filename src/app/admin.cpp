@@ -789,8 +789,25 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             auto prepared = prepare(*runtime, *source, header_map(d.headers), *d.body, false);
             if (prepared.event) out["normalized"] = to_json(*prepared.event);
         }
+        // An open trigger of a held Jenkins waits for it, not for its own retry: say why (the
+        // list shows it as held too).
+        std::map<std::string, std::string, std::less<>> held_reasons;
+        if (s_.dispatcher) {
+            for (const auto& lane : s_.dispatcher->status()) {
+                if (lane.held) held_reasons[lane.jenkins] = lane.held_reason;
+            }
+        }
         json::array triggers;
-        for (const auto& t : d.triggers) triggers.push_back(trigger_json(t));
+        for (const auto& t : d.triggers) {
+            auto o = trigger_json(t);
+            const auto state = t.trigger.state;
+            if (const auto it = held_reasons.find(t.trigger.request.jenkins);
+                it != held_reasons.end() &&
+                (state == TriggerState::pending || state == TriggerState::retrying)) {
+                o["held"] = it->second;
+            }
+            triggers.push_back(std::move(o));
+        }
         out["triggers"] = std::move(triggers);
         if (of_trigger) out["trigger"] = seg[3];
         co_return reply(200, out);

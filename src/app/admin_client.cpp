@@ -524,6 +524,13 @@ void print_delivery(const json::value& d) {
             "    state {}  attempts {}{}{}\n", str(t, "state"), str(t, "attempts"),
             str(t, "last_outcome").empty() ? std::string() : "  last: " + str(t, "last_outcome"),
             str(t, "claimed_by").empty() ? std::string() : "  claimed by " + str(t, "claimed_by"));
+        if (const auto* held = t.as_object().if_contains("held"); held && held->is_string()) {
+            std::cout << fmt::format(
+                "    held: jenkins {} is held{}; it goes out once Jenkins answers (hookrelay "
+                "status)\n",
+                str(t, "jenkins"),
+                held->as_string().empty() ? std::string() : " (" + str(t, "held") + ")");
+        }
         for (const auto& a : t.at("history").as_array()) {
             std::cout << fmt::format(
                 "    {}  {:>4}  {:>6} ms  {}{}{}\n", str(a, "at"),

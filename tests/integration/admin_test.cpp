@@ -1444,6 +1444,28 @@ TEST_F(AdminCli, RedeliverOfOneRuleLeavesTheOthersBuildsAlone) {
     EXPECT_EQ(body(by_body).at("left_out").as_int64(), 1) << by_body.body;
 }
 
+// A trigger of a held Jenkins is pending, with no attempt of its own to show why: show says it
+// waits for its Jenkins, and why that is held.
+TEST_F(AdminCli, ShowSaysATriggerWaitsForItsHeldJenkins) {
+    jenkins.set_restarting(true);  // 503 to everything
+    Daemon daemon(options(config_for(jenkins, k_branch_rule)));
+    ASSERT_EQ(post_webhook(daemon, push("held-1")).status, 202u);
+    const auto shown = [&] {
+        return run_hookrelay({"deliveries", "show", "held-1", "--admin", address(daemon)},
+                             cli_env())
+            .out;
+    };
+    ASSERT_TRUE(eventually(
+        [&] { return shown().find("    held: jenkins ci is held (") != std::string::npos; },
+        k_deadline))
+        << shown() << daemon.log();
+    EXPECT_NE(shown().find("HTTP 503"), std::string::npos) << shown();
+
+    jenkins.set_restarting(false);
+    ASSERT_TRUE(trigger_state_is(daemon, "held-1", "delivered")) << daemon.log();
+    EXPECT_EQ(shown().find("held:"), std::string::npos) << shown();
+}
+
 TEST_F(AdminCli, ShowSaysWhyEachRuleQueuedNothing) {
     Daemon daemon(options(config_for(jenkins, k_rules_missing_main)));
     const auto answer = post_webhook(daemon, push("why-1"));
