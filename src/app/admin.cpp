@@ -148,12 +148,12 @@ bool token_matches(const std::optional<Secret>& token, const HeaderMap& headers)
 }
 
 // The Jenkins entries held right now (down or refusing our credentials), as this instance knows
-// from the store.
-using HeldSet = std::set<std::string, std::less<>>;
+// from the store, each with why.
+using HeldJenkins = std::map<std::string, std::string, std::less<>>;
 
 // Where a delivery stands, one word per trigger (trigger_outcome(), "held" for an open trigger
 // whose Jenkins is held), distinct ones joined by ','; "unmatched" when no rule queued anything.
-json::object summary_json(const DeliverySummary& d, const HeldSet& held) {
+json::object summary_json(const DeliverySummary& d, const HeldJenkins& held) {
     json::array outcomes;
     std::vector<std::string> words;
     for (const auto& [jenkins, outcome] : d.outcomes) {
@@ -454,10 +454,10 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
     const auto& what = seg[2];
     // The Jenkins held right now, as this instance knows them (the holds are the store's).
     const auto held_jenkins = [&] {
-        HeldSet out;
+        HeldJenkins out;
         if (!s_.dispatcher) return out;
         for (const auto& lane : s_.dispatcher->status()) {
-            if (lane.held) out.insert(lane.jenkins);
+            if (lane.held) out.emplace(lane.jenkins, lane.held_reason);
         }
         return out;
     };
@@ -756,7 +756,8 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
             r.body = std::move(*d.body);
             co_return r;
         }
-        auto out = summary_json(d.summary, held_jenkins());
+        const auto held = held_jenkins();
+        auto out = summary_json(d.summary, held);
         json::object headers;
         for (const auto& [k, v] : d.headers) headers[k] = v;
         out["headers"] = std::move(headers);
@@ -791,18 +792,12 @@ asio::awaitable<http::Response> AdminHandler::handle(http::Request request) {
         }
         // An open trigger of a held Jenkins waits for it, not for its own retry: say why (the
         // list shows it as held too).
-        std::map<std::string, std::string, std::less<>> held_reasons;
-        if (s_.dispatcher) {
-            for (const auto& lane : s_.dispatcher->status()) {
-                if (lane.held) held_reasons[lane.jenkins] = lane.held_reason;
-            }
-        }
         json::array triggers;
         for (const auto& t : d.triggers) {
             auto o = trigger_json(t);
             const auto state = t.trigger.state;
-            if (const auto it = held_reasons.find(t.trigger.request.jenkins);
-                it != held_reasons.end() &&
+            if (const auto it = held.find(t.trigger.request.jenkins);
+                it != held.end() &&
                 (state == TriggerState::pending || state == TriggerState::retrying)) {
                 o["held"] = it->second;
             }

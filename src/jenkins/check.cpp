@@ -1,6 +1,7 @@
 #include "jenkins/check.hpp"
 
 #include "jenkins/client.hpp"
+#include "jenkins/response.hpp"
 #include "util/suggest.hpp"
 
 #include <boost/json/parse.hpp>
@@ -23,8 +24,6 @@ constexpr unsigned k_max_depth = 16;
 constexpr std::string_view k_who_am_i = "whoAmI/api/json";
 constexpr std::string_view k_crumb_issuer = "crumbIssuer/api/json";
 constexpr std::string_view k_folder_tree = "api/json?tree=_class";
-// A scan's project: a job exports nextBuildNumber, a folder does not.
-constexpr std::string_view k_project_tree = "api/json?tree=_class,nextBuildNumber";
 // A folder without a near miss is shown by this many of its items.
 constexpr std::size_t k_items_listed = 5;
 
@@ -325,7 +324,7 @@ boost::asio::awaitable<CheckReport> check_jenkins(JenkinsClient& client, CheckPl
             // Only a job exports nextBuildNumber: hookrelay would refuse to scan it. Any other
             // item (a multibranch project or organization folder of whatever plugin) is left to
             // the scan's own answer.
-            if (answer.body.find("\"nextBuildNumber\"") != std::string::npos) {
+            if (is_job_answer(answer.body)) {
                 const auto items = parse_items(answer.body);
                 const auto klass = items && !items->klass.empty() ? items->klass : "job";
                 report.findings.push_back(

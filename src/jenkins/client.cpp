@@ -280,14 +280,11 @@ class Client final : public JenkinsClient, public std::enable_shared_from_this<C
             outcome.detail = "empty project path";
             co_return outcome;
         }
-        // POST build on a job queues a build of it: a job is never sent a scan. Jobs export
-        // nextBuildNumber, folders do not (jenkins-builds-and-jobs.md §2.3). A read that does
+        // POST build on a job queues a build of it: a job is never sent a scan. A read that does
         // not answer leaves it to the POST's own answer.
         const auto project_path = base().path + job_path(project);
-        if (auto item =
-                co_await http_->send(get(project_path + "api/json?tree=_class,nextBuildNumber"));
-            item.ok && item.response.status == 200 &&
-            item.response.body.find("\"nextBuildNumber\"") != std::string::npos) {
+        if (auto item = co_await http_->send(get(project_path + std::string(k_project_tree)));
+            item.ok && item.response.status == 200 && is_job_answer(item.response.body)) {
             JenkinsOutcome outcome;
             outcome.kind = Kind::permanent;
             outcome.http_status = item.response.status;

@@ -34,6 +34,16 @@ std::string resolve_location(const BaseUrl& base, std::string_view location);
 std::optional<Crumb> parse_crumb(std::string_view body,
                                  const std::vector<std::string>& set_cookies);
 
+/// What a scan's project is asked before anything is sent to it: jobs export nextBuildNumber,
+/// folders (multibranch projects, organization folders) do not (jenkins-builds-and-jobs.md §2.3).
+inline constexpr std::string_view k_project_tree = "api/json?tree=_class,nextBuildNumber";
+
+/// Whether an item's k_project_tree answer is a job's: POST build on it would queue a build
+/// rather than scan.
+inline bool is_job_answer(std::string_view body) {
+    return body.find("\"nextBuildNumber\"") != std::string_view::npos;
+}
+
 /// "NAME=value; Path=/; HttpOnly" → "NAME=value" (surrounding blanks trimmed); empty when the
 /// first part is not a name=value pair.
 std::string cookie_pair(std::string_view set_cookie);
